@@ -1,0 +1,35 @@
+# Two commands set everything up on a fresh machine: `make demo`, `make test`.
+# Each creates .venv when it is missing and installs the pinned versions from
+# constraints.txt (regenerate it with `make lock` after changing dependencies).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test lab bench lock clean-venv
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || \
+	  { $(PYTHON) -m pip install --quiet virtualenv && $(PYTHON) -m virtualenv $(VENV); }
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/vax demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+bench: $(STAMP)
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# Re-pin every dependency to what is installed now.
+lock: $(STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v -i '^vaxlib' > constraints.txt
+
+clean-venv:
+	rm -rf $(VENV)
