@@ -1,0 +1,117 @@
+"""The data contract's tables, their columns, and the platform's Vietnamese headers.
+
+One definition serves both directions: :mod:`vaxlib.synth` writes CSV/xlsx
+files with ``Column.vi`` as the header (as the national platform exports
+them), and :mod:`vaxlib.io` maps any of ``Column.header_aliases`` back onto
+the contract name.  The contract itself is ``shared/spec/data-contract.md``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = [
+    "Column",
+    "TABLES",
+    "columns",
+    "vi_headers",
+    "TRUTH_VACCINATIONS",
+    "TRUTH_FEEDBACK",
+    "ERROR_CODES",
+    "FEEDBACK_CATEGORIES",
+    "MATCH_STATUSES",
+]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str  #: contract column name
+    vi: str  #: header in the platform's Vietnamese export
+    required: bool = True  #: a file without it cannot be imported
+    aliases: tuple[str, ...] = field(default_factory=tuple)  #: other headers seen in the wild
+    en: str = ""  #: English label for reports and widgets
+
+    @property
+    def header_aliases(self) -> tuple[str, ...]:
+        return (self.name, self.vi, *self.aliases)
+
+
+TABLES: dict[str, tuple[Column, ...]] = {
+    "registry": (
+        Column("person_id", "Số định danh cá nhân", aliases=("Số CCCD", "Số ĐDCN", "Mã định danh"), en="Personal ID number"),
+        Column("full_name", "Họ và tên", aliases=("Họ tên", "Ho va ten", "Họ và tên công dân"), en="Full name"),
+        Column("dob", "Ngày sinh", aliases=("Ngày tháng năm sinh", "Ngay sinh"), en="Date of birth"),
+        Column("sex", "Giới tính", aliases=("Gioi tinh",), en="Sex"),
+        Column("old_id", "Số CMND cũ", required=False, aliases=("Số CMND", "CMND cũ"), en="Former ID (CMND)"),
+        Column("province_code", "Mã tỉnh thường trú", required=False,
+               aliases=("Tỉnh/Thành phố", "Mã tỉnh", "Tỉnh thường trú"), en="Province of residence"),
+    ),
+    "vaccinations": (
+        Column("record_id", "Mã bản ghi", aliases=("Mã mũi tiêm", "ID", "STT bản ghi"), en="Record ID"),
+        Column("full_name", "Họ và tên", aliases=("Họ tên", "Ho va ten", "Họ và tên người tiêm"), en="Full name"),
+        Column("dob", "Ngày sinh", aliases=("Ngày tháng năm sinh", "Ngay sinh", "Năm sinh"), en="Date of birth"),
+        Column("sex", "Giới tính", required=False, aliases=("Gioi tinh",), en="Sex"),
+        Column("id_number", "Số CMND/CCCD", required=False,
+               aliases=("Số CMND/CCCD/HC", "Số CCCD/CMND", "CMND/CCCD", "Số giấy tờ tùy thân", "Số định danh"),
+               en="ID number"),
+        Column("phone", "Số điện thoại", required=False, aliases=("SĐT", "Điện thoại", "So dien thoai"), en="Phone"),
+        Column("province_code", "Tỉnh/Thành phố", required=False,
+               aliases=("Mã tỉnh", "Mã tỉnh/thành phố", "Tỉnh thường trú"), en="Province of residence"),
+        Column("facility_id", "Cơ sở tiêm", aliases=("Mã cơ sở tiêm", "Cơ sở tiêm chủng"), en="Facility"),
+        Column("facility_province", "Tỉnh của cơ sở tiêm", required=False,
+               aliases=("Mã tỉnh cơ sở tiêm",), en="Facility province"),
+        Column("dose_number", "Mũi tiêm", aliases=("Mũi số", "Mũi tiêm thứ", "Mui tiem"), en="Dose number"),
+        Column("vaccination_date", "Ngày tiêm", aliases=("Ngay tiem", "Ngày tiêm chủng"), en="Vaccination date"),
+        Column("vaccine", "Loại vắc xin", aliases=("Tên vắc xin", "Vắc xin", "Loai vac xin"), en="Vaccine"),
+        Column("lot_number", "Số lô", required=False, aliases=("Lô vắc xin", "So lo"), en="Lot number"),
+    ),
+    "feedback": (
+        Column("feedback_id", "Mã phản ánh", aliases=("ID phản ánh",), en="Feedback ID"),
+        Column("submitted_at", "Thời gian gửi", aliases=("Thời gian phản ánh", "Ngày gửi"), en="Submitted at"),
+        Column("full_name", "Họ và tên", aliases=("Họ tên",), en="Full name"),
+        Column("dob", "Ngày sinh", required=False, en="Date of birth"),
+        Column("sex", "Giới tính", required=False, en="Sex"),
+        Column("id_number", "Số CMND/CCCD", required=False, aliases=("Số CMND/CCCD/HC", "Số CCCD/CMND"), en="ID number"),
+        Column("phone", "Số điện thoại", required=False, aliases=("SĐT",), en="Phone"),
+        Column("category", "Loại phản ánh", aliases=("Nhóm phản ánh",), en="Category"),
+        Column("message", "Nội dung phản ánh", required=False, aliases=("Nội dung",), en="Message"),
+    ),
+}
+
+
+def columns(table: str) -> list[str]:
+    """Contract column names of ``table`` in contract order."""
+    return [c.name for c in TABLES[table]]
+
+
+def vi_headers(table: str) -> dict[str, str]:
+    """contract name -> Vietnamese export header for ``table``."""
+    return {c.name: c.vi for c in TABLES[table]}
+
+
+#: Truth written by ``vax synth`` for every dose record (not part of the contract).
+TRUTH_VACCINATIONS = [
+    "record_id",
+    "human_id",  # the true human (register person or not); person_key truth
+    "person_id",  # the true register person, or null when not in the register
+    "error_codes",  # ;-separated taxonomy codes injected into this record
+    "true_full_name",
+    "true_dob",
+    "true_sex",
+    "true_id_number",
+]
+
+#: Truth for every feedback item.
+TRUTH_FEEDBACK = ["feedback_id", "human_id", "person_id", "problem", "record_ids"]
+
+ERROR_CODES: tuple[str, ...] = (
+    "id:missing", "id:malformed", "id:passport", "id:old_cmnd", "id:lost_leading_zero",
+    "id:excel_mangled", "id:typo", "id:transposition", "id:other_person", "id:unknown",
+    "name:unicode_form", "name:case_spacing", "name:no_diacritics", "name:tone_placement",
+    "name:diacritic_error", "name:typo", "name:order", "name:missing_part", "name:other",
+    "dob:format", "dob:day_month_swap", "dob:year_only_default", "dob:partial", "dob:typo", "dob:other",
+    "sex:mismatch", "sex:missing",
+)
+
+FEEDBACK_CATEGORIES = ("missing_dose", "wrong_personal_info", "wrong_vaccine", "duplicate_record", "other")
+
+MATCH_STATUSES = ("verified", "fix", "review", "unmatched", "invalid")
