@@ -1,0 +1,37 @@
+"""Review workbench: mismatch clusters, the decision ledger, applying decisions.
+
+* :mod:`vaxlib.review.labels` — Vietnamese/English wording of error codes, statuses, actions;
+* :mod:`vaxlib.review.clusters` — :func:`find_clusters`, :func:`cluster_records`;
+* :mod:`vaxlib.review.ledger` — :class:`Ledger` (append-only, hash-chained decisions);
+* :mod:`vaxlib.review.apply` — :func:`apply_decisions`, :func:`run_apply` (``vax apply``).
+
+Submodules are imported on first use so ``import vaxlib.review`` stays light.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "find_clusters": "vaxlib.review.clusters",
+    "cluster_records": "vaxlib.review.clusters",
+    "cluster_record_ids": "vaxlib.review.clusters",
+    "describe_cluster": "vaxlib.review.clusters",
+    "mismatch_records": "vaxlib.review.clusters",
+    "explode_error_codes": "vaxlib.review.clusters",
+    "Ledger": "vaxlib.review.ledger",
+    "LedgerEvent": "vaxlib.review.ledger",
+    "VerifyResult": "vaxlib.review.ledger",
+    "InvalidEditError": "vaxlib.review.ledger",
+    "apply_decisions": "vaxlib.review.apply",
+    "run_apply": "vaxlib.review.apply",
+    "ApplyResult": "vaxlib.review.apply",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,948 @@
+"""The decision ledger: an append-only, hash-chained log of review decisions.
+
+Every decision an analyst takes on a record — accept the suggested fix,
+reject it, edit the values, defer, accept a whole cluster — is appended as an
+*event*; history is never rewritten (undo is a new event pointing at the one
+it cancels).  Each event carries ``prev_hash`` (the hash of the event before
+it) and ``hash`` = SHA-256 of the canonical JSON of the event including
+``prev_hash``, so editing, deleting or reordering stored events breaks the
+chain and :meth:`Ledger.verify` names the first broken event.
+
+Storage goes through a backend chosen by a database URL in SQLAlchemy's form:
+
+* ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``,
+  ``sqlite://`` (in memory) — implemented here with the standard library;
+* ``postgresql://…`` — the seam is :class:`LedgerBackend`; register an
+  implementation with :func:`register_backend`.
+
+Concurrency and durability (SQLite): the database runs in WAL mode so readers
+never block the writer; every append reads the chain head and inserts inside
+one ``BEGIN IMMEDIATE`` transaction (the write lock is taken before the head is
+read), so concurrent analysts' appends are serialised — none lost, none
+duplicated, the chain stays linear.  ``synchronous=FULL`` makes SQLite fsync
+the WAL at every commit, so an append that returned survives a process crash
+*and* a power loss (with ``NORMAL`` in WAL mode a commit survives a process
+crash but may be rolled back by a power loss — not good enough for decisions
+that heads of facilities answer for).  See https://sqlite.org/wal.html and
+https://sqlite.org/pragma.html#pragma_synchronous.
+
+Idempotency: an append may carry an ``idempotency_key``; a retried append
+with the same key returns the stored event(s) instead of appending again.
+
+Limits: a hash chain detects changes to stored events and deletion of events
+before the head; deleting the newest events together with the stored head
+(table ``ledger_meta``) is only detected against a head recorded elsewhere
+(``verify(expected_head=...)``, e.g. from :meth:`Ledger.head` written into
+the apply summary).
+"""
+from __future__ import annotations
+
+import abc
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+import unicodedata
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import pandas as pd
+
+__all__ = [
+    "ACTIONS",
+    "DECISION_ACTIONS",
+    "EDITABLE_FIELDS",
+    "GENESIS_HASH",
+    "DEFAULT_URL",
+    "LedgerError",
+    "LedgerBackendError",
+    "InvalidEditError",
+    "UnknownEventError",
+    "IdempotencyConflictError",
+    "LedgerEvent",
+    "VerifyResult",
+    "LedgerBackend",
+    "SQLiteBackend",
+    "register_backend",
+    "open_backend",
+    "event_hash",
+    "validate_edit",
+    "Ledger",
+    "decisions_from_events",
+]
+
+log = logging.getLogger(__name__)
+
+#: every action an event can carry
+ACTIONS: tuple[str, ...] = ("accept", "reject", "edit", "defer", "bulk_accept", "undo")
+#: actions that set a record's decision (``undo`` cancels one)
+DECISION_ACTIONS: tuple[str, ...] = ("accept", "reject", "edit", "defer", "bulk_accept")
+#: fields an ``edit`` may set (the contract's correctable fields)
+EDITABLE_FIELDS: tuple[str, ...] = ("full_name", "dob", "sex", "id_number")
+#: prev_hash of the first event
+GENESIS_HASH = "0" * 64
+DEFAULT_URL = "sqlite:///ledger.db"
+
+#: the event fields covered by the hash, in the order they are stored
+HASHED_FIELDS: tuple[str, ...] = (
+    "id", "record_id", "action", "values", "analyst", "time", "reason",
+    "bulk_id", "undoes", "idempotency_key", "prev_hash",
+)
+
+
+class LedgerError(Exception):
+    """Base class of the ledger's errors."""
+
+
+class LedgerBackendError(LedgerError):
+    """The URL names no usable backend, or the store cannot be opened."""
+
+
+class InvalidEditError(LedgerError, ValueError):
+    """An analyst-typed value does not validate.  Names the field, never the value."""
+
+    def __init__(self, field: str, reason: str, record_id: str | None = None):
+        self.field = field
+        self.reason = reason
+        self.record_id = record_id
+        where = f" (record {record_id})" if record_id else ""
+        super().__init__(f"edit of field {field!r}{where}: {reason}")
+
+
+class UnknownEventError(LedgerError, KeyError):
+    """An undo points at an event id that does not exist."""
+
+
+class IdempotencyConflictError(LedgerError):
+    """An idempotency key was reused for a different append."""
+
+
+@dataclass(frozen=True)
+class LedgerEvent:
+    """One stored event.
+
+    ``id`` is the event's position in the chain (1, 2, …) and is the
+    *decision id* quoted by ``vax apply``'s change log.
+    """
+
+    id: int
+    record_id: str
+    action: str
+    values: dict[str, Any]
+    analyst: str
+    time: str  #: UTC, ISO 8601 with microseconds and ``Z``
+    reason: str | None
+    bulk_id: str | None
+    undoes: int | None
+    idempotency_key: str | None
+    prev_hash: str
+    hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Outcome of :meth:`Ledger.verify`.
+
+    ``ok`` is False when tampering was found; ``first_bad_id`` is the id of the
+    first event whose stored contents or link do not check (for a deleted
+    event, the event after the gap), and ``problem`` says what is wrong.
+    """
+
+    ok: bool
+    events_checked: int
+    head_id: int | None
+    head_hash: str
+    first_bad_id: int | None = None
+    problem: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def describe(self) -> str:
+        if self.ok:
+            return f"ledger OK: {self.events_checked} events, head {self.head_id} {self.head_hash[:16]}…"
+        where = f"event {self.first_bad_id}" if self.first_bad_id is not None else "ledger"
+        return f"ledger TAMPERED at {where}: {self.problem} ({self.events_checked} events checked)"
+
+
+# --------------------------------------------------------------------------- hashing
+
+def _canonical_json(obj: Any) -> str:
+    """Canonical JSON: sorted keys, no whitespace, UTF-8 text, NFC strings."""
+    def norm(x: Any) -> Any:
+        if isinstance(x, str):
+            return unicodedata.normalize("NFC", x)
+        if isinstance(x, Mapping):
+            return {norm(k): norm(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [norm(v) for v in x]
+        return x
+
+    return json.dumps(norm(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
+
+
+def event_hash(event: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical JSON of the hashed fields of ``event``.
+
+    ``event`` must contain every name in :data:`HASHED_FIELDS` (``prev_hash``
+    included); ``hash`` itself is ignored.
+    """
+    payload = {k: event[k] for k in HASHED_FIELDS}
+    return hashlib.sha256(_canonical_json(payload).encode("utf-8")).hexdigest()
+
+
+def _utc_now() -> str:
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# --------------------------------------------------------------------------- validation
+
+def _fallback_dob(text: str) -> str | None:
+    import re
+
+    m = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", text) or None
+    if m:
+        y, mo, d = int(m[1]), int(m[2]), int(m[3])
+    else:
+        m = re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})", text)
+        if not m:
+            m = re.fullmatch(r"(\d{4})", text)
+            return f"{int(m[1]):04d}" if m else None
+        d, mo, y = int(m[1]), int(m[2]), int(m[3])
+    try:
+        return _dt.date(y, mo, d).isoformat()
+    except ValueError:
+        return None
+
+
+def _validate_dob(text: str) -> str:
+    try:
+        from vaxlib.vn.dates import parse_typed_dob  # written by another helper
+    except ImportError:
+        iso = _fallback_dob(text)
+        if iso is None:
+            raise InvalidEditError("dob", "not a date (use dd/mm/yyyy or yyyy-mm-dd)") from None
+        return iso
+    parsed = parse_typed_dob(text)
+    readings = tuple(getattr(parsed, "readings", ()) or ())
+    if getattr(parsed, "error", None) or not readings:
+        raise InvalidEditError("dob", "not a date (use dd/mm/yyyy or yyyy-mm-dd)")
+    # analysts type dates the Vietnamese way (dd/mm/yyyy): an ambiguous text takes
+    # the dd/mm reading, which parse_typed_dob lists first
+    return readings[0]
+
+
+_SEX_FALLBACK = {"m": "M", "nam": "M", "1": "M", "male": "M", "f": "F", "nữ": "F", "nu": "F",
+                 "0": "F", "female": "F"}
+
+
+def _parse_sex(text: str) -> str | None:
+    try:
+        from vaxlib.vn.sex import parse_sex
+    except ImportError:
+        return _SEX_FALLBACK.get(unicodedata.normalize("NFC", text).strip().lower())
+    return parse_sex(text)
+
+
+def _validate_id(text: str) -> str:
+    try:
+        from vaxlib.vn.ids import parse_id
+    except ImportError:
+        digits = "".join(ch for ch in text if not ch.isspace() and ch not in ".-")
+        if digits.isdigit() and len(digits) in (9, 12):
+            return digits
+        raise InvalidEditError("id_number", "not a 12-digit CCCD or 9-digit CMND number") from None
+    parsed = parse_id(text)
+    if parsed.kind in ("cccd", "cmnd") and parsed.digits:
+        return parsed.digits
+    if parsed.kind == "passport":
+        return (parsed.digits or text.strip()).upper()
+    raise InvalidEditError("id_number", f"not a usable ID number ({parsed.kind})")
+
+
+def _validate_name(text: str) -> str:
+    try:
+        from vaxlib.vn.names import canonical_name
+    except ImportError:
+        from vaxlib.vn.text import clean_spacing, nfc
+
+        name = " ".join(w[:1].upper() + w[1:].lower() for w in clean_spacing(nfc(text)).split(" "))
+    else:
+        name = canonical_name(text)
+    if not name or not any(ch.isalpha() for ch in name) or any(ch.isdigit() for ch in name):
+        raise InvalidEditError("full_name", "a name needs letters and no digits")
+    return name
+
+
+def validate_edit(values: Mapping[str, Any], record_id: str | None = None) -> dict[str, str]:
+    """Validate and normalise analyst-typed values for an ``edit`` event.
+
+    Parameters
+    ----------
+    values
+        Field -> typed text, fields among :data:`EDITABLE_FIELDS`.
+    record_id
+        Only used in error messages.
+
+    Returns
+    -------
+    dict
+        Normalised values: ``full_name`` canonical (NFC, Vietnamese title case),
+        ``dob`` ISO ``YYYY-MM-DD`` (or ``YYYY-MM``/``YYYY`` when typed partial),
+        ``sex`` ``M``/``F``, ``id_number`` digits (passport numbers upper-case).
+
+    Raises
+    ------
+    InvalidEditError
+        Naming the field (never the value).
+    """
+    if not values:
+        raise InvalidEditError("values", "an edit needs at least one field", record_id)
+    out: dict[str, str] = {}
+    for key, raw in values.items():
+        if key not in EDITABLE_FIELDS:
+            raise InvalidEditError(key, f"not editable; fields are {EDITABLE_FIELDS}", record_id)
+        text = "" if raw is None else unicodedata.normalize("NFC", str(raw)).strip()
+        if not text:
+            raise InvalidEditError(key, "empty value", record_id)
+        try:
+            if key == "full_name":
+                out[key] = _validate_name(text)
+            elif key == "dob":
+                out[key] = _validate_dob(text)
+            elif key == "sex":
+                sex = _parse_sex(text)
+                if sex not in ("M", "F"):
+                    raise InvalidEditError("sex", "use Nam/Nữ or M/F")
+                out[key] = sex
+            else:
+                out[key] = _validate_id(text)
+        except InvalidEditError as exc:
+            raise InvalidEditError(exc.field, exc.reason, record_id) from None
+    return out
+
+
+# --------------------------------------------------------------------------- backends
+
+@dataclass
+class _Draft:
+    """An event before it gets its id, time and hashes."""
+
+    record_id: str
+    action: str
+    values: dict[str, Any]
+    analyst: str
+    reason: str | None
+    bulk_id: str | None = None
+    undoes: int | None = None
+    idempotency_key: str | None = None
+
+
+class LedgerTransaction(abc.ABC):
+    """Operations available while a backend holds the ledger's write lock."""
+
+    @abc.abstractmethod
+    def head(self) -> tuple[int, str]:
+        """``(id, hash)`` of the newest event, ``(0, GENESIS_HASH)`` when empty."""
+
+    @abc.abstractmethod
+    def find_keys(self, keys: Sequence[str]) -> list[dict[str, Any]]:
+        """Stored rows whose ``idempotency_key`` is in ``keys``, ordered by id."""
+
+    @abc.abstractmethod
+    def get(self, event_id: int) -> dict[str, Any] | None:
+        """The stored row with this id, or None."""
+
+    @abc.abstractmethod
+    def insert(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert finished rows (``values`` as canonical JSON text) and move the head."""
+
+
+class LedgerBackend(abc.ABC):
+    """Storage seam of the ledger.
+
+    A backend stores rows with the columns of :class:`LedgerEvent`
+    (``values`` as JSON text) and provides an *exclusive* write transaction:
+    between :meth:`write` entering and leaving, no other process may append.
+    SQLite does that with ``BEGIN IMMEDIATE``; a PostgreSQL backend would
+    ``BEGIN; SELECT … FROM ledger_meta … FOR UPDATE`` (or
+    ``LOCK TABLE ledger_events IN EXCLUSIVE MODE``) and commit with
+    ``synchronous_commit = on``.  Hashing and validation live in
+    :class:`Ledger`, not in backends.
+    """
+
+    url: str
+
+    @abc.abstractmethod
+    def write(self) -> contextlib.AbstractContextManager[LedgerTransaction]:
+        """Exclusive write transaction; commits on normal exit, rolls back on error."""
+
+    @abc.abstractmethod
+    def rows(self) -> Iterator[dict[str, Any]]:
+        """All stored rows ordered by id (a consistent snapshot)."""
+
+    @abc.abstractmethod
+    def stored_head(self) -> tuple[int, str] | None:
+        """The head recorded by the last append (None if never recorded)."""
+
+    def close(self) -> None:  # pragma: no cover - trivial default
+        """Release connections."""
+
+
+_SCHEMA: tuple[str, ...] = (
+    """CREATE TABLE IF NOT EXISTS ledger_events (
+        id INTEGER PRIMARY KEY,
+        record_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        "values" TEXT NOT NULL,
+        analyst TEXT NOT NULL,
+        time TEXT NOT NULL,
+        reason TEXT,
+        bulk_id TEXT,
+        undoes INTEGER,
+        idempotency_key TEXT UNIQUE,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS ledger_events_record ON ledger_events(record_id)",
+    "CREATE TABLE IF NOT EXISTS ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    # guards against accidents; a deliberate tamperer can drop them, which verify() then catches
+    """CREATE TRIGGER IF NOT EXISTS ledger_events_no_update BEFORE UPDATE ON ledger_events
+       BEGIN SELECT RAISE(ABORT, 'ledger_events is append-only'); END""",
+    """CREATE TRIGGER IF NOT EXISTS ledger_events_no_delete BEFORE DELETE ON ledger_events
+       BEGIN SELECT RAISE(ABORT, 'ledger_events is append-only'); END""",
+)
+_COLUMNS = ", ".join(f'"{c}"' if c == "values" else c for c in (*HASHED_FIELDS, "hash"))
+SCHEMA_VERSION = "1"
+
+
+class _SQLiteTransaction(LedgerTransaction):
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def head(self) -> tuple[int, str]:
+        row = self.conn.execute("SELECT id, hash FROM ledger_events ORDER BY id DESC LIMIT 1").fetchone()
+        return (int(row[0]), row[1]) if row else (0, GENESIS_HASH)
+
+    def find_keys(self, keys: Sequence[str]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        keys = list(keys)
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            q = f"SELECT {_COLUMNS} FROM ledger_events WHERE idempotency_key IN ({','.join('?' * len(chunk))})"
+            out.extend(_row_dict(r) for r in self.conn.execute(q, chunk))
+        return sorted(out, key=lambda r: r["id"])
+
+    def get(self, event_id: int) -> dict[str, Any] | None:
+        row = self.conn.execute(f"SELECT {_COLUMNS} FROM ledger_events WHERE id = ?", (event_id,)).fetchone()
+        return _row_dict(row) if row else None
+
+    def insert(self, rows: Sequence[dict[str, Any]]) -> None:
+        cols = (*HASHED_FIELDS, "hash")
+        self.conn.executemany(
+            f"INSERT INTO ledger_events ({_COLUMNS}) VALUES ({','.join('?' * len(cols))})",
+            [tuple(r[c] for c in cols) for r in rows],
+        )
+        last = rows[-1]
+        self.conn.executemany(
+            "INSERT INTO ledger_meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [("head_id", str(last["id"])), ("head_hash", last["hash"])],
+        )
+
+
+def _row_dict(row: Sequence[Any]) -> dict[str, Any]:
+    return dict(zip((*HASHED_FIELDS, "hash"), row))
+
+
+class SQLiteBackend(LedgerBackend):
+    """SQLite storage through the standard library's :mod:`sqlite3`.
+
+    Parameters
+    ----------
+    path
+        Database file, or ``":memory:"``.
+    busy_timeout
+        Seconds a writer waits for the lock before retrying.
+    synchronous
+        ``"FULL"`` (default, durable across power loss) or ``"NORMAL"``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 60.0,
+                 synchronous: str = "FULL"):
+        if synchronous not in ("FULL", "NORMAL", "EXTRA"):
+            raise LedgerBackendError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
+        self.path = str(path)
+        self.url = "sqlite://" if self.path == ":memory:" else f"sqlite:///{self.path}"
+        self.busy_timeout = busy_timeout
+        self._lock = threading.RLock()
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None,
+                                        check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise LedgerBackendError(f"cannot open ledger database {self.path}: {exc}") from exc
+        self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        self._retry(self._set_wal)
+        self.conn.execute(f"PRAGMA synchronous = {synchronous}")
+        self._retry(self._create_schema)
+
+    def _set_wal(self) -> None:
+        if self.path != ":memory:":
+            mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise LedgerBackendError(f"ledger database {self.path} could not switch to WAL mode ({mode})")
+
+    def _create_schema(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            for stmt in _SCHEMA:
+                self.conn.execute(stmt)
+            self.conn.execute(
+                "INSERT OR IGNORE INTO ledger_meta(key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
+            )
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def _retry(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` retrying on SQLITE_BUSY beyond the busy handler (rare, e.g. WAL switch)."""
+        deadline = time.monotonic() + self.busy_timeout
+        delay = 0.01
+        while True:
+            try:
+                return fn()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() > deadline:
+                    raise LedgerBackendError(f"ledger database {self.path} stayed locked: {exc}") from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[LedgerTransaction]:
+        with self._lock:
+            self._retry(lambda: self.conn.execute("BEGIN IMMEDIATE"))
+            try:
+                yield _SQLiteTransaction(self.conn)
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            else:
+                self.conn.execute("COMMIT")
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        with self._lock:
+            # one read transaction = one consistent snapshot in WAL mode
+            self.conn.execute("BEGIN")
+            try:
+                rows = self.conn.execute(f"SELECT {_COLUMNS} FROM ledger_events ORDER BY id").fetchall()
+            finally:
+                self.conn.execute("COMMIT")
+        for r in rows:
+            yield _row_dict(r)
+
+    def stored_head(self) -> tuple[int, str] | None:
+        with self._lock:
+            meta = dict(self.conn.execute(
+                "SELECT key, value FROM ledger_meta WHERE key IN ('head_id', 'head_hash')"
+            ).fetchall())
+        if "head_id" not in meta:
+            return None
+        return int(meta["head_id"]), meta.get("head_hash", "")
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+
+_BACKENDS: dict[str, Callable[[str], LedgerBackend]] = {}
+
+
+def register_backend(scheme: str, factory: Callable[[str], LedgerBackend]) -> None:
+    """Make ``Ledger.open("scheme://…")`` use ``factory(url)``.
+
+    ``scheme`` is the URL scheme before ``://``; a ``+driver`` suffix
+    (``postgresql+psycopg``) is looked up under the bare scheme too.
+    """
+    _BACKENDS[scheme] = factory
+
+
+def _sqlite_from_url(url: str) -> LedgerBackend:
+    rest = url.split("://", 1)[1] if "://" in url else url
+    query = ""
+    if "?" in rest:
+        rest, query = rest.split("?", 1)
+    opts = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+    if rest in ("", "/", "/:memory:"):
+        path = ":memory:"
+    else:
+        # SQLAlchemy convention: sqlite:///rel.db (3 slashes) and sqlite:////abs.db (4 slashes)
+        path = unquote(rest[1:] if rest.startswith("/") else rest)
+    kwargs: dict[str, Any] = {}
+    if "timeout" in opts:
+        kwargs["busy_timeout"] = float(opts["timeout"])
+    if "synchronous" in opts:
+        kwargs["synchronous"] = opts["synchronous"].upper()
+    return SQLiteBackend(path, **kwargs)
+
+
+register_backend("sqlite", _sqlite_from_url)
+
+
+def open_backend(url: str | os.PathLike[str]) -> LedgerBackend:
+    """Backend for a database URL; a plain path means a SQLite file."""
+    text = os.fspath(url)
+    if "://" not in text:
+        return SQLiteBackend(text)
+    scheme = text.split("://", 1)[0].lower()
+    factory = _BACKENDS.get(scheme) or _BACKENDS.get(scheme.split("+", 1)[0])
+    if factory is None:
+        known = ", ".join(sorted(_BACKENDS))
+        hint = " (a PostgreSQL backend is planned: implement LedgerBackend and register_backend it)" \
+            if scheme.startswith("postgres") else ""
+        raise LedgerBackendError(f"no ledger backend for URL scheme {scheme!r}; available: {known}{hint}")
+    return factory(text)
+
+
+# --------------------------------------------------------------------------- the ledger
+
+def _decode_row(row: Mapping[str, Any]) -> LedgerEvent:
+    d = dict(row)
+    d["values"] = json.loads(d["values"]) if isinstance(d["values"], str) else dict(d["values"] or {})
+    d["undoes"] = None if d["undoes"] is None else int(d["undoes"])
+    d["id"] = int(d["id"])
+    return LedgerEvent(**d)
+
+
+DECISION_COLUMNS: tuple[str, ...] = (
+    "record_id", "decision_id", "action", "values", "analyst", "time", "reason", "bulk_id",
+)
+
+
+def decisions_from_events(events: Iterable[LedgerEvent]) -> pd.DataFrame:
+    """Effective decision per record from a sequence of events (in chain order).
+
+    An undo cancels its target; an undo can itself be undone (which restores
+    the target).  A record's decision is its newest decision event that is not
+    cancelled; records whose every decision is cancelled have no row.
+
+    Returns
+    -------
+    DataFrame
+        :data:`DECISION_COLUMNS`, one row per decided record, ordered by
+        ``record_id``; ``action`` is ``bulk_accept`` for decisions taken as a
+        cluster (they apply like ``accept``); ``values`` is a dict.
+    """
+    events = list(events)
+    cancelled: set[int] = set()
+    for ev in reversed(events):  # an undo only targets earlier events
+        if ev.action == "undo" and ev.id not in cancelled and ev.undoes is not None:
+            cancelled.add(ev.undoes)
+    current: dict[str, LedgerEvent] = {}
+    for ev in events:
+        if ev.action in DECISION_ACTIONS and ev.id not in cancelled:
+            current[ev.record_id] = ev
+    rows = [
+        {"record_id": ev.record_id, "decision_id": ev.id, "action": ev.action, "values": ev.values,
+         "analyst": ev.analyst, "time": ev.time, "reason": ev.reason, "bulk_id": ev.bulk_id}
+        for _, ev in sorted(current.items())
+    ]
+    if not rows:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in DECISION_COLUMNS})
+    out = pd.DataFrame(rows, columns=list(DECISION_COLUMNS))
+    out["decision_id"] = out["decision_id"].astype("int64")
+    return out
+
+
+class Ledger:
+    """The decision ledger.
+
+    Open with :meth:`Ledger.open`; use as a context manager or call
+    :meth:`close`.  All append methods return the stored
+    :class:`LedgerEvent` (or a list for bulk operations) and take:
+
+    analyst
+        Who decided (required, non-empty).
+    reason
+        Free text, optional.
+    idempotency_key
+        Optional; a retried call with the same key returns the already stored
+        event(s) instead of appending again.  Use one fresh key per user action
+        (e.g. ``uuid.uuid4().hex`` made when the button is clicked).
+
+    Examples
+    --------
+    >>> with Ledger.open("sqlite://") as ledger:
+    ...     ev = ledger.accept("R1", analyst="lan")
+    ...     _ = ledger.undo(ev.id, analyst="lan", reason="nhầm")
+    ...     ledger.verify().ok
+    True
+    """
+
+    def __init__(self, backend: LedgerBackend):
+        self.backend = backend
+
+    @classmethod
+    def open(cls, url: str | os.PathLike[str] = DEFAULT_URL) -> "Ledger":
+        """Open (creating if needed) the ledger at a database URL or SQLite path."""
+        return cls(open_backend(url))
+
+    @property
+    def url(self) -> str:
+        return self.backend.url
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> "Ledger":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- appends
+    def _append(self, drafts: Sequence[_Draft]) -> list[LedgerEvent]:
+        if not drafts:
+            return []
+        for d in drafts:
+            if d.action not in ACTIONS:
+                raise LedgerError(f"unknown action {d.action!r}")
+            if not d.analyst or not str(d.analyst).strip():
+                raise LedgerError("an event needs the analyst's name")
+            if d.action != "undo" and (d.record_id is None or not str(d.record_id).strip()):
+                raise LedgerError("an event needs a record_id")
+        keys = [d.idempotency_key for d in drafts if d.idempotency_key is not None]
+        if len(set(keys)) != len(keys):
+            raise IdempotencyConflictError("idempotency keys within one append must differ")
+        with self.backend.write() as tx:
+            if keys:
+                existing = tx.find_keys(keys)
+                if existing:
+                    return self._replayed(drafts, existing)
+            for d in drafts:
+                if d.action == "undo":
+                    target = tx.get(int(d.undoes)) if d.undoes is not None else None
+                    if target is None:
+                        raise UnknownEventError(f"no event {d.undoes} to undo")
+                    d.record_id = target["record_id"]
+            head_id, head_hash = tx.head()
+            now = _utc_now()
+            rows = []
+            for i, d in enumerate(drafts, start=1):
+                row = {
+                    "id": head_id + i, "record_id": str(d.record_id), "action": d.action,
+                    "values": d.values, "analyst": str(d.analyst).strip(), "time": now,
+                    "reason": d.reason, "bulk_id": d.bulk_id, "undoes": d.undoes,
+                    "idempotency_key": d.idempotency_key, "prev_hash": head_hash,
+                }
+                row["hash"] = head_hash = event_hash(row)
+                rows.append(row)
+            tx.insert([{**r, "values": _canonical_json(r["values"])} for r in rows])
+        events = [_decode_row({**r, "values": r["values"]}) for r in rows]
+        log.debug("ledger: appended %d event(s), head %d", len(events), events[-1].id)
+        return events
+
+    @staticmethod
+    def _replayed(drafts: Sequence[_Draft], existing: list[dict[str, Any]]) -> list[LedgerEvent]:
+        by_key = {r["idempotency_key"]: r for r in existing}
+        if len(by_key) != len(drafts) or any(d.idempotency_key not in by_key for d in drafts):
+            raise IdempotencyConflictError("idempotency key(s) already used for a different append")
+        events = []
+        for d in drafts:
+            r = by_key[d.idempotency_key]
+            same = r["action"] == d.action and (d.action == "undo" or r["record_id"] == str(d.record_id))
+            if not same:
+                raise IdempotencyConflictError(
+                    f"idempotency key already used for event {r['id']} with different content")
+            events.append(_decode_row(r))
+        log.debug("ledger: idempotent replay of %d event(s)", len(events))
+        return events
+
+    def _decision(self, action: str, record_id: str, values: Mapping[str, Any] | None, analyst: str,
+                  reason: str | None, idempotency_key: str | None) -> LedgerEvent:
+        return self._append([_Draft(str(record_id), action, dict(values or {}), analyst, reason,
+                                    idempotency_key=idempotency_key)])[0]
+
+    def accept(self, record_id: str, *, analyst: str, reason: str | None = None,
+               values: Mapping[str, Any] | None = None, idempotency_key: str | None = None) -> LedgerEvent:
+        """Accept the suggested fix of a record.
+
+        ``values`` may snapshot what was shown (e.g. ``{"person_id": …}``);
+        ``vax apply`` skips an accept whose ``person_id`` no longer matches
+        the matches table (the suggestion changed since the decision).
+        """
+        return self._decision("accept", record_id, values, analyst, reason, idempotency_key)
+
+    def reject(self, record_id: str, *, analyst: str, reason: str | None = None,
+               idempotency_key: str | None = None) -> LedgerEvent:
+        """Reject the suggested fix: the record stays as typed."""
+        return self._decision("reject", record_id, None, analyst, reason, idempotency_key)
+
+    def defer(self, record_id: str, *, analyst: str, reason: str | None = None,
+              idempotency_key: str | None = None) -> LedgerEvent:
+        """Put a record aside for later (no change is applied)."""
+        return self._decision("defer", record_id, None, analyst, reason, idempotency_key)
+
+    def edit(self, record_id: str, values: Mapping[str, Any], *, analyst: str, reason: str | None = None,
+             idempotency_key: str | None = None) -> LedgerEvent:
+        """Record analyst-typed values, validated and normalised by :func:`validate_edit`.
+
+        Raises
+        ------
+        InvalidEditError
+            A value does not parse (nothing is appended).
+        """
+        clean = validate_edit(values, record_id=str(record_id))
+        return self._decision("edit", record_id, clean, analyst, reason, idempotency_key)
+
+    def bulk_accept(self, record_ids: Iterable[str], *, analyst: str, reason: str | None = None,
+                    cluster_id: str | None = None, idempotency_key: str | None = None) -> list[LedgerEvent]:
+        """Accept the suggested fixes of many records (a cluster) in one transaction.
+
+        One ``bulk_accept`` event per record, all sharing a new ``bulk_id``;
+        ``cluster_id`` is kept in each event's values.  With an
+        ``idempotency_key`` K the events get the keys ``K:record_id``.
+        """
+        ids = list(dict.fromkeys(str(r) for r in record_ids))
+        if not ids:
+            return []
+        bulk_id = uuid.uuid4().hex
+        values = {"cluster_id": cluster_id} if cluster_id is not None else {}
+        drafts = [
+            _Draft(r, "bulk_accept", dict(values), analyst, reason, bulk_id=bulk_id,
+                   idempotency_key=None if idempotency_key is None else f"{idempotency_key}:{r}")
+            for r in ids
+        ]
+        return self._append(drafts)
+
+    def undo(self, event_id: int, *, analyst: str, reason: str | None = None,
+             idempotency_key: str | None = None) -> LedgerEvent:
+        """Cancel an earlier event with a new ``undo`` event pointing at it.
+
+        Undoing an undo restores its target.
+
+        Raises
+        ------
+        UnknownEventError
+            No event has this id.
+        """
+        return self._append([_Draft("", "undo", {}, analyst, reason, undoes=int(event_id),
+                                    idempotency_key=idempotency_key)])[0]
+
+    def undo_bulk(self, bulk_id: str, *, analyst: str, reason: str | None = None,
+                  idempotency_key: str | None = None) -> list[LedgerEvent]:
+        """Undo every event of one bulk acceptance (one undo event each, in one transaction)."""
+        targets = [ev.id for ev in self.events_list() if ev.bulk_id == bulk_id and ev.action != "undo"]
+        if not targets:
+            raise UnknownEventError(f"no bulk acceptance {bulk_id!r}")
+        drafts = [_Draft("", "undo", {}, analyst, reason, undoes=t,
+                         idempotency_key=None if idempotency_key is None else f"{idempotency_key}:{t}")
+                  for t in targets]
+        return self._append(drafts)
+
+    # ---------------------------------------------------------------- reading
+    def events_list(self) -> list[LedgerEvent]:
+        """Every event in chain order."""
+        return [_decode_row(r) for r in self.backend.rows()]
+
+    def events(self) -> pd.DataFrame:
+        """Every event as a DataFrame (columns of :class:`LedgerEvent`; ``values`` as dicts)."""
+        rows = [ev.to_dict() for ev in self.events_list()]
+        cols = [f.name for f in LedgerEvent.__dataclass_fields__.values()]
+        return pd.DataFrame(rows, columns=cols)
+
+    def current_decisions(self) -> pd.DataFrame:
+        """Effective decision per record (undo applied); see :func:`decisions_from_events`."""
+        return decisions_from_events(self.events_list())
+
+    def head(self) -> tuple[int, str]:
+        """``(id, hash)`` of the newest event (``(0, GENESIS_HASH)`` when empty)."""
+        rows = list(self.backend.rows())
+        return (int(rows[-1]["id"]), rows[-1]["hash"]) if rows else (0, GENESIS_HASH)
+
+    def verify(self, expected_head: tuple[int, str] | None = None) -> VerifyResult:
+        """Walk the hash chain and report the first broken event.
+
+        Checks, in chain order: ids run 1, 2, 3 … without gaps (a gap means a
+        deleted event); each ``prev_hash`` equals the previous event's hash
+        (deletion or reordering); each stored ``hash`` equals the hash
+        recomputed from the stored contents (an edited event); finally the
+        head equals the head stored with the last append and, if given,
+        ``expected_head`` (newest events deleted).
+        """
+        prev_hash = GENESIS_HASH
+        n = 0
+        last_id: int | None = None
+        for raw in self.backend.rows():
+            n += 1
+            eid = int(raw["id"])
+            expected_id = (last_id or 0) + 1
+
+            def bad(problem: str, at: int = eid) -> VerifyResult:
+                return VerifyResult(False, n, last_id, prev_hash, at, problem)
+
+            if eid != expected_id:
+                return bad(f"event id {eid} follows {last_id or 0}: event(s) missing or reordered")
+            if raw["prev_hash"] != prev_hash:
+                return bad("prev_hash does not match the previous event's hash (event deleted, inserted "
+                           "or reordered)")
+            try:
+                values = json.loads(raw["values"]) if isinstance(raw["values"], str) else raw["values"]
+                recomputed = event_hash({**raw, "values": values})
+            except (ValueError, TypeError) as exc:
+                return bad(f"stored event cannot be read ({type(exc).__name__})")
+            if recomputed != raw["hash"]:
+                return bad("contents do not match the event's hash (event altered)")
+            if raw["action"] not in ACTIONS:
+                return bad(f"unknown action {raw['action']!r}")
+            prev_hash = raw["hash"]
+            last_id = eid
+        head = (last_id or 0, prev_hash)
+        stored = self.backend.stored_head()
+        for name, want in (("stored head", stored), ("expected head", expected_head)):
+            if want is None:
+                continue
+            if (int(want[0]), want[1]) != head:
+                missing_from = head[0] + 1 if int(want[0]) > head[0] else None
+                return VerifyResult(False, n, last_id, prev_hash, missing_from,
+                                    f"chain ends at event {head[0]} but the {name} is event {want[0]} "
+                                    f"(newest events deleted or replaced)")
+        return VerifyResult(True, n, last_id, prev_hash)
+
+    def export(self, path: str | os.PathLike[str]) -> Path:
+        """Write every event to ``.jsonl`` (one canonical JSON object per line), ``.csv`` or ``.parquet``."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        if suffix == ".jsonl":
+            with open(tmp, "w", encoding="utf-8") as fh:
+                for ev in self.events_list():
+                    fh.write(_canonical_json(ev.to_dict()) + "\n")
+        elif suffix in (".csv", ".parquet"):
+            df = self.events()
+            df["values"] = [_canonical_json(v) for v in df["values"]]
+            if suffix == ".csv":
+                df.to_csv(tmp, index=False, encoding="utf-8")
+            else:
+                df.to_parquet(tmp, index=False)
+        else:
+            raise LedgerError(f"cannot export to {path.name}: use .jsonl, .csv or .parquet")
+        os.replace(tmp, path)
+        return path
