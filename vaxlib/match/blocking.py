@@ -1,0 +1,181 @@
+"""Candidate generation (blocking): which registry persons to compare with each record.
+
+Each rule is a pair of key functions (records, registry) -> Series of keys; a
+record and a registry person sharing a non-empty key under any rule become a
+candidate pair.  The rules are chosen so that the true person is found despite
+any single-field error and most double errors (see :data:`RULES`):
+
+======================  ====================================================
+rule                    finds the person when …
+======================  ====================================================
+``id``                  the ID digits are right (also after a lost leading
+                        zero or separators were repaired)
+``old_id``              the former 9-digit CMND was typed
+``id_pair_mask``        one digit is wrong or two adjacent digits are swapped
+                        (the ID with each adjacent pair of positions masked)
+``name_dob``            folded name and a full date agree (either reading of
+                        an ambiguous dd/mm date)
+``name_dob_swap``       folded name agrees and day and month were swapped
+``name_year``           folded name and birth year agree (dob partial,
+                        01/01 default, day or month typo)
+``name_monthday``       folded name, month and day agree (year typo)
+``sorted_year``         the name tokens were reordered
+``famgiven_year``       a middle name was dropped or added
+``given_dob``           the family or middle name has a typo
+``family_dob``          the given name has a typo
+======================  ====================================================
+
+Blocks larger than ``max_block`` registry persons are skipped for that rule
+(they carry no information and blow up the pair count).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["RULES", "candidate_pairs", "id_pair_mask_keys", "rule_names"]
+
+log = logging.getLogger(__name__)
+
+KeyFn = Callable[[pd.DataFrame], pd.Series]
+
+
+def _cat(*parts: pd.Series) -> pd.Series:
+    """Join key parts with '|'; the key is '' when any part is empty."""
+    out = parts[0].astype(str)
+    empty = out.eq("")
+    for p in parts[1:]:
+        p = p.astype(str)
+        empty |= p.eq("") | p.eq("0")
+        out = out + "|" + p
+    return out.where(~empty, "")
+
+
+def _year(df: pd.DataFrame) -> pd.Series:
+    return df["year"].astype(str).where(df["year"] > 0, "")
+
+
+def _monthday(df: pd.DataFrame) -> pd.Series:
+    md = df["month"].astype(str) + "-" + df["day"].astype(str)
+    return md.where((df["month"] > 0) & (df["day"] > 0), "")
+
+
+def _full_dob(df: pd.DataFrame, col: str = "dob") -> pd.Series:
+    s = df[col].astype(str)
+    return s.where(s.str.len() == 10, "")
+
+
+def _swapped(iso: pd.Series) -> pd.Series:
+    ok = iso.str.len() == 10
+    sw = iso.str.slice(0, 5) + iso.str.slice(8, 10) + "-" + iso.str.slice(5, 7)
+    day = pd.to_numeric(iso.str.slice(8, 10), errors="coerce")
+    return sw.where(ok & (day <= 12), "")
+
+
+def _rec_id12(rec: pd.DataFrame) -> pd.Series:
+    d = rec["id_digits"]
+    return d.where(d.str.len() == 12, "")
+
+
+def id_pair_mask_keys(ids: pd.Series) -> pd.DataFrame:
+    """For 12-digit IDs, one int64 key per adjacent position pair with both digits masked.
+
+    A single substituted digit at position i survives the masks (i-1, i) and
+    (i, i+1); a swap of positions i, i+1 survives mask (i, i+1).  Keys carry
+    the mask position so that different masks never collide.
+    """
+    valid = ids.str.len().eq(12) & ids.str.isdigit()
+    num = pd.to_numeric(ids.where(valid, "0"), errors="coerce").fillna(0).astype(np.int64).to_numpy()
+    cols = {}
+    for i in range(11):
+        hi = 10 ** (11 - i)  # place value of digit i (0 = leftmost)
+        lo = 10 ** (10 - i)
+        d_i = (num // hi) % 10
+        d_j = (num // lo) % 10
+        masked = num - d_i * hi - d_j * lo
+        key = masked * 16 + i + 1
+        cols[f"m{i}"] = np.where(valid.to_numpy(), key, 0)
+    return pd.DataFrame(cols, index=ids.index)
+
+
+def _rules() -> dict[str, tuple[KeyFn, KeyFn]]:
+    return {
+        "id": (_rec_id12, lambda g: g["person_id"]),
+        "old_id": (
+            lambda r: r["id_digits"].where(r["id_digits"].str.len() == 9, ""),
+            lambda g: g["old_id"],
+        ),
+        "name_dob": (lambda r: _cat(r["name_fold"], r["dob_r0"].where(r["dob_r0"].str.len() == 10, "")),
+                     lambda g: _cat(g["name_fold"], _full_dob(g))),
+        "name_dob_r1": (lambda r: _cat(r["name_fold"], r["dob_r1"].where(r["dob_r1"].str.len() == 10, "")),
+                        lambda g: _cat(g["name_fold"], _full_dob(g))),
+        "name_dob_swap": (lambda r: _cat(r["name_fold"], _swapped(r["dob_r0"])),
+                          lambda g: _cat(g["name_fold"], _full_dob(g))),
+        "name_year": (lambda r: _cat(r["name_fold"], _year(r)), lambda g: _cat(g["name_fold"], _year(g))),
+        "name_monthday": (lambda r: _cat(r["name_fold"], _monthday(r)),
+                          lambda g: _cat(g["name_fold"], _monthday(g))),
+        "sorted_year": (lambda r: _cat(r["name_sorted"], _year(r)), lambda g: _cat(g["name_sorted"], _year(g))),
+        "famgiven_year": (lambda r: _cat(r["fam_given"], _year(r)), lambda g: _cat(g["fam_given"], _year(g))),
+        "given_dob": (lambda r: _cat(r["given"], r["dob_r0"].where(r["dob_r0"].str.len() == 10, "")),
+                      lambda g: _cat(g["given"], _full_dob(g))),
+        "family_dob": (lambda r: _cat(r["family"], r["dob_r0"].where(r["dob_r0"].str.len() == 10, "")),
+                       lambda g: _cat(g["family"], _full_dob(g))),
+    }
+
+
+RULES: tuple[str, ...] = tuple(_rules()) + ("id_pair_mask",)
+
+
+def _join(rec_keys: pd.Series, reg_keys: pd.Series, max_block: int) -> pd.DataFrame:
+    """Pairs (rec, reg) of positions whose keys are equal and non-empty."""
+    rk = rec_keys[rec_keys.ne("") & rec_keys.ne(0)]
+    gk = reg_keys[reg_keys.ne("") & reg_keys.ne(0)]
+    if rk.empty or gk.empty:
+        return pd.DataFrame({"rec": np.array([], dtype=np.int64), "reg": np.array([], dtype=np.int64)})
+    codes, uniques = pd.factorize(pd.concat([gk, rk], ignore_index=True))
+    g_codes = codes[: len(gk)]
+    r_codes = codes[len(gk):]
+    sizes = np.bincount(g_codes, minlength=len(uniques))
+    keep_g = sizes[g_codes] <= max_block
+    left = pd.DataFrame({"code": r_codes, "rec": rk.index.to_numpy(dtype=np.int64)})
+    right = pd.DataFrame({"code": g_codes[keep_g], "reg": gk.index.to_numpy(dtype=np.int64)[keep_g]})
+    return left.merge(right, on="code", how="inner")[["rec", "reg"]]
+
+
+def candidate_pairs(
+    rec: pd.DataFrame,
+    reg: pd.DataFrame,
+    rules: tuple[str, ...] | None = None,
+    max_block: int = 100,
+) -> pd.DataFrame:
+    """All candidate pairs under ``rules`` (default: all), deduplicated.
+
+    Returns a DataFrame with ``rec`` and ``reg`` positions and ``rules``, a
+    bitmask of the rules (positions in :data:`RULES`) that proposed the pair.
+    """
+    wanted = rules or RULES
+    table = _rules()
+    found = []
+    for name in wanted:
+        if name == "id_pair_mask":
+            rk = id_pair_mask_keys(_rec_id12(rec))
+            gk = id_pair_mask_keys(reg["person_id"])
+            parts = [_join(rk[c], gk[c], max_block=max_block) for c in rk.columns]
+            pairs = pd.concat(parts, ignore_index=True)
+        else:
+            rec_fn, reg_fn = table[name]
+            pairs = _join(rec_fn(rec), reg_fn(reg), max_block=max_block)
+        pairs["rule_bit"] = np.int32(1 << RULES.index(name))
+        log.debug("blocking rule %s: %d pairs", name, len(pairs))
+        found.append(pairs)
+    allpairs = pd.concat(found, ignore_index=True).drop_duplicates(["rec", "reg", "rule_bit"])
+    out = allpairs.groupby(["rec", "reg"], sort=False)["rule_bit"].sum().reset_index()
+    return out.rename(columns={"rule_bit": "rules"}).astype({"rec": np.int64, "reg": np.int64, "rules": np.int32})
+
+
+def rule_names(bits: int) -> list[str]:
+    """Names of the rules set in a ``rules`` bitmask."""
+    return [name for i, name in enumerate(RULES) if bits & (1 << i)]

@@ -1,0 +1,140 @@
+"""`vax match` and `vax evaluate`."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from vaxlib.config import PARAMETERS_DIR, load_yaml
+
+log = logging.getLogger(__name__)
+
+_STEPS = ["prepare", "candidates", "compare", "score", "classify"]
+
+
+def _read(path: str, kind: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from vaxlib.io import read_table
+
+    result = read_table(path, kind)
+    if len(result.quarantine):
+        log.warning("%s: %d of %d rows quarantined (see quarantine file)", path,
+                    result.quarantine["row"].nunique(), result.rows_in)
+    return result.table, result.quarantine
+
+
+def _settings(args: argparse.Namespace):
+    from vaxlib.match.pipeline import MatchSettings
+
+    params = load_yaml(args.params) if args.params and Path(args.params).exists() else {}
+    for key in ("auto_threshold", "review_threshold", "max_block"):
+        value = getattr(args, key, None)
+        if value is not None:
+            params[key] = value
+    return MatchSettings.from_dict(params)
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from vaxlib.cli import CommandError
+    from vaxlib.io import VaxImportError
+    from vaxlib.match.pipeline import run_match
+
+    try:
+        registry, q_reg = _read(args.registry, "registry")
+        vacc, q_vac = _read(args.vaccinations, "vaccinations")
+    except VaxImportError as exc:
+        raise CommandError(str(exc)) from exc
+    settings = _settings(args)
+    truth = None
+    if args.truth:
+        truth = _truth(args.truth).set_index("record_id")["person_id"]
+    bar = tqdm(total=len(_STEPS), desc="vax match", unit="step", disable=args.quiet)
+
+    def progress(step: str) -> None:
+        bar.set_postfix_str(step)
+        if step != "prepare":
+            bar.update(1)
+
+    result = run_match(registry, vacc, settings, progress=progress, truth_person=truth)
+    bar.update(1)
+    bar.close()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result.matches.to_parquet(out / "matches.parquet", index=False)
+    result.candidates.to_parquet(out / "candidates.parquet", index=False)
+    result.model.save(out / "model.json")
+    quarantine = pd.concat([q_reg.assign(table="registry"), q_vac.assign(table="vaccinations")], ignore_index=True)
+    if len(quarantine):
+        quarantine.to_parquet(out / "quarantine.parquet", index=False)
+    (out / "match-stats.json").write_text(json.dumps(result.stats, indent=2, default=float), encoding="utf-8")
+    counts = result.stats["status_counts"]
+    print(f"{len(result.matches):,} records → " + ", ".join(f"{k}: {v:,}" for k, v in sorted(counts.items())))
+    print(f"wrote {out / 'matches.parquet'} and {out / 'candidates.parquet'}")
+    return 0
+
+
+def _truth(path: str) -> pd.DataFrame:
+    p = Path(path)
+    if p.is_dir():
+        for name in ("truth_vaccinations.parquet", "truth_vaccinations.csv"):
+            if (p / name).exists():
+                p = p / name
+                break
+    if p.suffix == ".csv":
+        return pd.read_csv(p, dtype=str, keep_default_na=False)
+    return pd.read_parquet(p)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from vaxlib.match.evaluate import evaluate, pr_figure
+
+    mpath = Path(args.matches)
+    stats = None
+    if mpath.is_dir():
+        if (mpath / "match-stats.json").exists():
+            stats = json.loads((mpath / "match-stats.json").read_text(encoding="utf-8"))
+        mpath = mpath / "matches.parquet"
+    elif (mpath.parent / "match-stats.json").exists():
+        stats = json.loads((mpath.parent / "match-stats.json").read_text(encoding="utf-8"))
+    matches = pd.read_parquet(mpath)
+    truth = _truth(args.truth)
+    vacc = _read(args.vaccinations, "vaccinations")[0] if args.vaccinations else None
+    result = evaluate(matches, truth, vaccinations=vacc, stats=stats)
+    scalar = {k: v for k, v in result.items() if not isinstance(v, (pd.DataFrame, dict))}
+    for k, v in scalar.items():
+        print(f"{k:28s} {v:.5f}" if isinstance(v, float) else f"{k:28s} {v}")
+    print("\nerror codes:\n" + result["codes"].to_string(index=False))
+    print("\nthreshold sweep:\n" + result["sweep"].to_string(index=False))
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "evaluation.json").write_text(json.dumps(scalar, indent=2, default=float), encoding="utf-8")
+        result["codes"].to_csv(out / "evaluation-codes.csv", index=False)
+        result["sweep"].to_csv(out / "evaluation-sweep.csv", index=False)
+        pr_figure(result["sweep"]).write_html(out / "precision-recall.html", include_plotlyjs=True)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("match", help="match dose records against the registry")
+    p.add_argument("--registry", required=True, help="registry file (parquet, csv, xlsx)")
+    p.add_argument("--vaccinations", required=True, help="vaccination records file")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--params", default=str(PARAMETERS_DIR / "matching.yaml"), help="matching parameters YAML")
+    p.add_argument("--auto-threshold", type=float, dest="auto_threshold")
+    p.add_argument("--review-threshold", type=float, dest="review_threshold")
+    p.add_argument("--max-block", type=int, dest="max_block")
+    p.add_argument("--truth", help="(evaluation only) truth folder/file, adds blocking recall to the statistics")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_match)
+
+    e = sub.add_parser("evaluate", help="evaluate matches against the synthetic truth")
+    e.add_argument("--truth", required=True, help="truth_vaccinations file or the synth output folder")
+    e.add_argument("--matches", required=True, help="matches.parquet or the match output folder")
+    e.add_argument("--vaccinations", help="typed records (for the corrected-value check)")
+    e.add_argument("--out", help="folder for evaluation.json, tables and the precision-recall figure")
+    e.set_defaults(func=cmd_evaluate)

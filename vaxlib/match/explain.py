@@ -1,0 +1,54 @@
+"""Why a record was linked: each field's contribution to the match weight.
+
+As in Splink's waterfall chart: the prior (log2 odds that a record belongs to
+one given registry person), then one bar per field with its log2 Bayes factor,
+ending at the final match weight and probability.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from vaxlib.match.compare import FIELDS
+
+__all__ = ["waterfall_data", "waterfall_figure", "FIELD_LABELS"]
+
+FIELD_LABELS = {
+    "vi": {"prior": "Xác suất tiên nghiệm", "name": "Họ và tên", "dob": "Ngày sinh", "id": "Số CMND/CCCD",
+           "sex": "Giới tính", "total": "Tổng trọng số", "title": "Đóng góp của từng trường vào trọng số ghép",
+           "axis": "Trọng số (log2 tỉ số Bayes)"},
+    "en": {"prior": "Prior", "name": "Full name", "dob": "Date of birth", "id": "ID number", "sex": "Sex",
+           "total": "Final weight", "title": "Each field's contribution to the match weight",
+           "axis": "Weight (log2 Bayes factor)"},
+}
+
+
+def waterfall_data(candidate: pd.Series | dict) -> pd.DataFrame:
+    """Rows prior, name, dob, id, sex with level, log2 BF and the running total."""
+    c = dict(candidate)
+    rows = [{"field": "prior", "level": "", "log2_bf": float(c["prior_weight"])}]
+    for f in FIELDS:
+        rows.append({"field": f, "level": str(c.get(f"level_{f}", "")), "log2_bf": float(c[f"bf_{f}"])})
+    df = pd.DataFrame(rows)
+    df["cumulative"] = df["log2_bf"].cumsum()
+    return df
+
+
+def waterfall_figure(candidate: pd.Series | dict, lang: str = "vi") -> go.Figure:
+    """Waterfall of :func:`waterfall_data`; the title carries the probability."""
+    labels = FIELD_LABELS[lang]
+    data = waterfall_data(candidate)
+    x = [labels[f] + (f" ({lvl})" if lvl else "") for f, lvl in zip(data["field"], data["level"])]
+    total = float(data["cumulative"].iloc[-1])
+    prob = float(dict(candidate).get("match_probability", 1 / (1 + np.exp2(-total))))
+    fig = go.Figure(go.Waterfall(
+        x=x + [labels["total"]],
+        y=list(data["log2_bf"]) + [total],
+        measure=["relative"] * len(data) + ["total"],
+        text=[f"{v:+.1f}" for v in data["log2_bf"]] + [f"{total:+.1f}"],
+        textposition="outside",
+    ))
+    fig.update_layout(title=f"{labels['title']} — p = {prob:.4f}", yaxis_title=labels["axis"],
+                      template="plotly_white", showlegend=False)
+    return fig

@@ -1,0 +1,258 @@
+"""`vax match` end to end: prepare → candidates → compare → score → classify → keys.
+
+The work is done by plain functions on pandas frames, in two stages:
+
+1. every record is compared with the registry person that owns its ID
+   number (an exact join); records whose name and date of birth then agree
+   up to form (case, Unicode, tone convention, diacritics, date format) are
+   settled — they are this person;
+2. the remaining records go through every blocking rule of
+   :mod:`vaxlib.match.blocking`.
+
+Stage 2 works on independent groups of records, so it can be partitioned
+(``partitions``) and, later, handed to a distributed engine that runs the same
+functions.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from vaxlib.match.blocking import candidate_pairs
+from vaxlib.match.classify import classify_links, unlinked_codes
+from vaxlib.match.compare import FIELDS, LEVELS, compare_pairs
+from vaxlib.match.model import FSModel, fit_model
+from vaxlib.match.prepare import prepare_records, prepare_registry
+
+__all__ = ["MatchSettings", "MatchResult", "run_match", "MATCH_COLUMNS", "CANDIDATE_COLUMNS"]
+
+log = logging.getLogger(__name__)
+
+MATCH_COLUMNS = [
+    "record_id", "status", "person_id", "match_probability", "error_codes",
+    "corrected_full_name", "corrected_dob", "corrected_sex", "corrected_id_number", "person_key",
+]
+CANDIDATE_COLUMNS = (
+    ["record_id", "person_id", "rank", "match_weight", "match_probability", "prior_weight", "rules"]
+    + [f"level_{f}" for f in FIELDS] + [f"bf_{f}" for f in FIELDS]
+)
+
+
+@dataclass
+class MatchSettings:
+    auto_threshold: float = 0.995  #: probability at or above which a link is a `fix`
+    review_threshold: float = 0.10  #: below this the record is `unmatched`
+    max_block: int = 100  #: skip blocking keys shared by more registry persons
+    top_candidates: int = 3  #: candidates kept per record in candidates.parquet
+    u_pairs: int = 200_000
+    em_iterations: int = 25
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "MatchSettings":
+        known = {k: v for k, v in (d or {}).items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass
+class MatchResult:
+    matches: pd.DataFrame
+    candidates: pd.DataFrame
+    model: FSModel
+    stats: dict = field(default_factory=dict)
+
+
+def _settled(levels: pd.DataFrame) -> np.ndarray:
+    return (levels["name"].between(0, 3) & levels["dob"].between(0, 1)).to_numpy()
+
+
+def _group_probabilities(rec: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """p_i = 2^a_i / (1 + Σ_j 2^a_j) within each record (a = prior + weight, log2)."""
+    df = pd.DataFrame({"rec": rec, "a": a})
+    shift = np.maximum(df.groupby("rec")["a"].transform("max").to_numpy(), 0.0)
+    e = np.exp2(a - shift)
+    denom = np.exp2(-shift) + pd.Series(e).groupby(rec).transform("sum").to_numpy()
+    return e / denom
+
+
+def _person_keys(rec: pd.DataFrame, person_id: np.ndarray, linked: np.ndarray) -> np.ndarray:
+    """person_key: the registry ID for linked records; for the rest, a key shared by
+    records that agree on (folded name, dob) or (folded name, phone) or (usable ID, name)."""
+    keys = np.where(linked, person_id, None).astype(object)
+    rest = np.flatnonzero(~linked)
+    if len(rest) == 0:
+        return keys
+    sub = rec.iloc[rest]
+    parent = np.arange(len(rest))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for cols in (("name_fold", "dob_r0"), ("name_fold", "phone_n"), ("id_digits", "given")):
+        k = sub[list(cols)].astype(str)
+        valid = (k != "").all(axis=1).to_numpy()
+        joined = k.iloc[:, 0] + "|" + k.iloc[:, 1]
+        codes = pd.factorize(joined)[0]
+        first: dict[int, int] = {}
+        for pos in np.flatnonzero(valid):
+            c = codes[pos]
+            if c in first:
+                a, b = find(pos), find(first[c])
+                if a != b:
+                    parent[a] = b
+            else:
+                first[c] = pos
+    roots = np.array([find(i) for i in range(len(rest))])
+    rids = sub["record_id"].to_numpy(dtype=object)
+    # The key of a group is derived from its first record's id: stable across runs.
+    root_key = {}
+    for pos in range(len(rest)):
+        root_key.setdefault(roots[pos], "U-" + str(rids[pos]))
+    keys[rest] = [root_key[r] for r in roots]
+    return keys
+
+
+def run_match(
+    registry: pd.DataFrame,
+    vaccinations: pd.DataFrame,
+    settings: MatchSettings | None = None,
+    model: FSModel | None = None,
+    progress: Callable[[str], None] | None = None,
+    truth_person: pd.Series | None = None,
+) -> MatchResult:
+    """Match every dose record against the registry (see module docstring).
+
+    ``truth_person`` (record_id -> true registry person_id, for evaluation
+    only) makes the statistics include the blocking recall.
+    """
+    s = settings or MatchSettings()
+    step = progress or (lambda msg: log.info(msg))
+    t0 = time.perf_counter()
+    timings = {}
+
+    step("prepare")
+    reg = prepare_registry(registry)
+    rec = prepare_records(vaccinations)
+    timings["prepare"] = time.perf_counter() - t0
+
+    step("candidates")
+    t = time.perf_counter()
+    stage1 = candidate_pairs(rec, reg, rules=("id",), max_block=s.max_block)
+    lv1 = compare_pairs(rec, reg, stage1)
+    settled_recs = np.unique(stage1["rec"].to_numpy()[_settled(lv1)])
+    open_mask = np.ones(len(rec), dtype=bool)
+    open_mask[settled_recs] = False
+    rest = rec[open_mask]
+    stage2 = candidate_pairs(rest, reg, max_block=s.max_block)
+    # stage 2 re-runs the id rule for the open records, so keep stage 1 only for the settled ones
+    pairs = pd.concat([stage1[~open_mask[stage1["rec"].to_numpy()]], stage2], ignore_index=True)
+    timings["candidates"] = time.perf_counter() - t
+    blocking_recall = None
+    if truth_person is not None:
+        true_pid = rec["record_id"].map(truth_person).to_numpy(dtype=object)
+        cand_pid = reg["person_id"].to_numpy(dtype=object)[pairs["reg"].to_numpy()]
+        hit = np.zeros(len(rec), dtype=bool)
+        hit[pairs["rec"].to_numpy()[cand_pid == true_pid[pairs["rec"].to_numpy()]]] = True
+        has_truth = pd.notna(true_pid) & (true_pid != "")
+        has_truth = np.array([bool(x) for x in has_truth])
+        blocking_recall = float(hit[has_truth].mean()) if has_truth.any() else None
+
+    step("compare")
+    t = time.perf_counter()
+    levels = compare_pairs(rec, reg, pairs)
+    timings["compare"] = time.perf_counter() - t
+
+    step("score")
+    t = time.perf_counter()
+    if model is None:
+        model = fit_model(rec, reg, levels, pairs, u_pairs=s.u_pairs, em_iterations=s.em_iterations, seed=s.seed)
+    bf = model.log2_bf(levels, model.tf_u(reg, pairs["reg"].to_numpy()))
+    weight = bf.sum(axis=1).to_numpy()
+    prior = model.prior_log2
+    prob = _group_probabilities(pairs["rec"].to_numpy(), prior + weight)
+    cand = pd.concat([pairs, levels.add_prefix("level_"), bf.add_prefix("bf_")], axis=1)
+    cand["match_weight"] = weight
+    cand["match_probability"] = prob
+    cand["prior_weight"] = prior
+    cand = cand.sort_values(["rec", "match_weight"], ascending=[True, False], kind="stable")
+    cand["rank"] = cand.groupby("rec").cumcount() + 1
+    best = cand[cand["rank"] == 1].set_index("rec")
+    timings["score"] = time.perf_counter() - t
+
+    step("classify")
+    t = time.perf_counter()
+    n = len(rec)
+    has = np.zeros(n, dtype=bool)
+    has[best.index.to_numpy()] = True
+    best_reg = np.full(n, -1, dtype=np.int64)
+    best_reg[best.index.to_numpy()] = best["reg"].to_numpy()
+    p_best = np.zeros(n)
+    p_best[best.index.to_numpy()] = best["match_probability"].to_numpy()
+    all_exact = np.zeros(n, dtype=bool)
+    ex = (best[[f"level_{f}" for f in FIELDS]] == 0).all(axis=1)
+    all_exact[best.index.to_numpy()] = ex.to_numpy()
+
+    no_name = rec["name_fold"].eq("").to_numpy()
+    no_id = rec["id_kind"].isin(["missing", "malformed"]).to_numpy() | rec["id_kind"].eq("").to_numpy()
+    invalid = no_name & (no_id | rec["dob_r0"].eq("").to_numpy())
+
+    status = np.full(n, "unmatched", dtype=object)
+    status[has & (p_best >= s.review_threshold)] = "review"
+    status[has & (p_best >= s.auto_threshold)] = "fix"
+    status[has & all_exact] = "verified"
+    status[invalid] = "invalid"
+
+    linked = np.isin(status, ["verified", "fix", "review"])
+    reg_ids = pd.Index(reg["person_id"])
+    person_id = np.full(n, None, dtype=object)
+    person_id[linked] = reg["person_id"].to_numpy(dtype=object)[best_reg[linked]]
+    matches = pd.DataFrame({"record_id": rec["record_id"].to_numpy(dtype=object), "status": status,
+                            "person_id": person_id, "match_probability": np.where(has, p_best, 0.0)})
+    for c in ("error_codes", "corrected_full_name", "corrected_dob", "corrected_sex", "corrected_id_number"):
+        matches[c] = None
+    matches["error_codes"] = ""
+    li = np.flatnonzero(linked & (status != "verified"))
+    if len(li):
+        cls = classify_links(rec, reg, li, best_reg[li], reg_ids)
+        for c in cls.columns:
+            matches.loc[li, c] = cls[c].to_numpy()
+    ui = np.flatnonzero(~linked)
+    kinds = rec["id_kind"].to_numpy(dtype=object)
+    digits = rec["id_digits"].to_numpy(dtype=object)
+    matches.loc[ui, "error_codes"] = [";".join(unlinked_codes(kinds[i], digits[i], reg_ids)) for i in ui]
+    key_linked = np.isin(status, ["verified", "fix"])
+    matches["person_key"] = _person_keys(rec, person_id, key_linked)
+    matches["match_probability"] = matches["match_probability"].astype(float)
+    timings["classify"] = time.perf_counter() - t
+
+    top = cand[cand["rank"] <= s.top_candidates].copy()
+    top["record_id"] = rec["record_id"].to_numpy(dtype=object)[top["rec"].to_numpy()]
+    top["person_id"] = reg["person_id"].to_numpy(dtype=object)[top["reg"].to_numpy()]
+    for f in FIELDS:
+        names = np.array(["null", *LEVELS[f]], dtype=object)
+        top[f"level_{f}"] = names[top[f"level_{f}"].to_numpy().astype(int) + 1]
+    candidates = top[CANDIDATE_COLUMNS].reset_index(drop=True)
+
+    timings["total"] = time.perf_counter() - t0
+    stats = {
+        "records": n,
+        "registry": len(reg),
+        "pairs": len(pairs),
+        "stage1_pairs": len(stage1),
+        "stage2_records": int(open_mask.sum()),
+        "stage2_pairs": len(stage2),
+        "status_counts": matches["status"].value_counts().to_dict(),
+        "timings": timings,
+        "rho": model.rho,
+    }
+    if blocking_recall is not None:
+        stats["blocking_recall"] = blocking_recall
+    return MatchResult(matches=matches[MATCH_COLUMNS], candidates=candidates, model=model, stats=stats)
