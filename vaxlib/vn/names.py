@@ -1,0 +1,386 @@
+"""Vietnamese personal names: canonical form, parts, and how a typed name differs.
+
+Vietnamese names are written family name first, then zero or more middle
+names (tên đệm / tên lót), then the given name (tên): ``Nguyễn Thị Minh Khai``
+= family ``Nguyễn``, middle ``Thị Minh``, given ``Khai``.  Each word is one
+syllable and is written with a capital initial.
+
+:func:`compare_names` names every visible way a typed name differs from the
+register's, with the ``name:*`` codes of the error taxonomy
+(``shared/spec/data-contract.md``); :func:`compare_names_many` does it for
+two pandas columns, once per distinct pair.
+
+Comparison pipeline (each step removes one kind of difference, so the codes
+describe what a person comparing the two texts would see):
+
+1. code points: NFC and look-alike letters (Ð U+00D0 → Đ) — ``unicode_form``;
+2. white space and letter case — ``case_spacing``;
+3. the ASCII skeleton (:func:`vaxlib.vn.text.fold_key`) gives the letters
+   alone; tokens are aligned on it to find ``order``, ``missing_part`` and
+   ``typo``;
+4. aligned tokens are compared for their diacritics — ``tone_placement``,
+   ``no_diacritics``, ``diacritic_error``.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from functools import lru_cache
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+from rapidfuzz.distance import DamerauLevenshtein
+
+from vaxlib.vn.text import clean_spacing, fold_diacritics, nfc, tone_key
+
+__all__ = [
+    "NAME_CODES",
+    "NameParts",
+    "canonical_name",
+    "canonical_names",
+    "split_name",
+    "compare_names",
+    "compare_names_many",
+    "vietnamese_title",
+]
+
+NAME_CODES = (
+    "name:unicode_form",
+    "name:case_spacing",
+    "name:no_diacritics",
+    "name:tone_placement",
+    "name:diacritic_error",
+    "name:typo",
+    "name:order",
+    "name:missing_part",
+    "name:other",
+)
+
+# Ð (U+00D0 Icelandic eth) and Ɖ (U+0189 African D) look exactly like Đ
+# (U+0110); keyboards and OCR produce them for Vietnamese Đ.
+_LOOKALIKE = str.maketrans({"Ð": "Đ", "ð": "đ", "Ɖ": "Đ", "ɖ": "đ"})
+
+
+def _codepoints(s: str) -> str:
+    """NFC with look-alike letters replaced: the text as a reader sees it."""
+    return nfc(s).translate(_LOOKALIKE)
+
+
+def _title_word(word: str) -> str:
+    if not word:
+        return word
+    first = word[0]
+    head = first if first.istitle() else first.title()
+    if len(head) != 1:  # e.g. 'ß'.title() == 'Ss': keep the letter as typed
+        head = first
+    return head + word[1:].lower()
+
+
+def vietnamese_title(text: str) -> str:
+    """Capitalise the first letter of each word (and after a hyphen), lower-case the rest.
+
+    Unlike :meth:`str.title` it does not capitalise after an apostrophe or a
+    combining mark.
+
+    >>> vietnamese_title("NGUYỄN thị ĐÀO")
+    'Nguyễn Thị Đào'
+    """
+    return " ".join("-".join(_title_word(p) for p in w.split("-")) for w in text.split(" "))
+
+
+@lru_cache(maxsize=200_000)
+def canonical_name(s: str) -> str:
+    """Canonical written form of a name.
+
+    NFC, look-alike Ð/ð → Đ/đ, white space collapsed (incl. NBSP, tabs) and
+    trimmed, each word Title-cased the Vietnamese way.  The tone-mark
+    convention (hòa/hoà) is kept as typed: both are correct, and the
+    register decides which one a person's name uses.
+
+    >>> canonical_name("  nguyễn   VĂN\\u00a0an ")
+    'Nguyễn Văn An'
+    >>> canonical_name("ÐẶNG thị thuỷ")
+    'Đặng Thị Thuỷ'
+    """
+    out = vietnamese_title(clean_spacing(_codepoints(s)))
+    # Case mapping can in rare scripts produce non-NFC text; settle it.
+    for _ in range(3):
+        again = vietnamese_title(clean_spacing(nfc(out)))
+        if again == out:
+            break
+        out = again
+    return out
+
+
+def canonical_names(values: pd.Series) -> pd.Series:
+    """:func:`canonical_name` for a column, once per distinct value; nulls stay null."""
+    return _map_unique(values, canonical_name)
+
+
+class NameParts(NamedTuple):
+    """A Vietnamese name split into family name, middle names and given name."""
+
+    family: str
+    middle: tuple[str, ...]
+    given: str
+
+
+def split_name(s: str) -> NameParts:
+    """Split a name into (family, middle, given), after :func:`canonical_name`.
+
+    The first word is the family name and the last the given name.  A single
+    word is taken as the given name (family ""); an empty name gives
+    ``NameParts("", (), "")``.  Two-word family names (Tôn Nữ, Tôn Thất, Âu
+    Dương) cannot be told from a family + middle name by the text alone and
+    are split as family + middle.
+
+    >>> split_name("nguyễn thị minh khai")
+    NameParts(family='Nguyễn', middle=('Thị', 'Minh'), given='Khai')
+    """
+    words = canonical_name(s).split()
+    if not words:
+        return NameParts("", (), "")
+    if len(words) == 1:
+        return NameParts("", (), words[0])
+    return NameParts(words[0], tuple(words[1:-1]), words[-1])
+
+
+# --------------------------------------------------------------------- compare
+def _case_class(word: str) -> str:
+    letters = [ch for ch in fold_diacritics(word) if ch.isalpha()]
+    if not letters:
+        return "none"
+    if all(ch.islower() for ch in letters):
+        return "lower"
+    if all(ch.isupper() for ch in letters):
+        return "upper" if len(letters) > 1 else "title"
+    if letters[0].isupper() and all(ch.islower() for ch in letters[1:]):
+        return "title"
+    return "mixed"
+
+
+def _has_diacritics(word: str) -> bool:
+    return fold_diacritics(word) != word
+
+
+class _Analysed(NamedTuple):
+    raw: str
+    cp: str  # code points canonical
+    spaced: str  # + spacing cleaned
+    words: tuple[str, ...]  # words of ``spaced``
+    folds: tuple[str, ...]  # lower ASCII skeleton per word
+    joined: str  # skeleton without spaces
+
+
+@lru_cache(maxsize=200_000)
+def _analyse(s: str) -> _Analysed:
+    cp = _codepoints(s)
+    spaced = clean_spacing(cp)
+    words = tuple(spaced.split(" ")) if spaced else ()
+    folds = tuple(fold_diacritics(w).lower() for w in words)
+    return _Analysed(s, cp, spaced, words, folds, "".join(folds))
+
+
+def _max_edits(a: str, b: str) -> int:
+    # Two edits on a short name change it into another name (An -> Anh -> Ánh).
+    return 1 if min(len(a), len(b)) < 6 else 2
+
+
+def _align(t: tuple[str, ...], r: tuple[str, ...]):
+    """Match each typed word to a distinct register word.
+
+    Returns (pairs, fuzzy) where pairs is a list of (typed index, register
+    index), exact skeleton matches first, then the closest word within the
+    typo budget; None when some typed word has no partner.
+    """
+    free = list(range(len(r)))
+    pairs: list[tuple[int, int]] = []
+    pending = []
+    for i, w in enumerate(t):
+        j = next((j for j in free if r[j] == w), None)
+        if j is None:
+            pending.append(i)
+        else:
+            free.remove(j)
+            pairs.append((i, j))
+    fuzzy = 0
+    for i in pending:
+        best, best_d = None, None
+        for j in free:
+            d = DamerauLevenshtein.distance(t[i], r[j])
+            if d <= _max_edits(t[i], r[j]) and (best_d is None or d < best_d):
+                best, best_d = j, d
+        if best is None:
+            return None, 0
+        free.remove(best)
+        pairs.append((i, best))
+        fuzzy += 1
+    pairs.sort()
+    return pairs, fuzzy
+
+
+@lru_cache(maxsize=500_000)
+def compare_names(typed: str, register: str) -> tuple[str, ...]:
+    """Taxonomy codes for the visible differences between a typed and a register name.
+
+    Returns the codes sorted, ``()`` when the two texts are identical.
+    Several codes can apply at once ("NGUYEN VAN AN" vs "Nguyễn Văn An" →
+    case_spacing + no_diacritics).  Words are aligned on their ASCII skeleton
+    (lower case, no diacritics, đ → d).
+
+    Codes
+    -----
+    name:unicode_form
+        The code points differ in a way that is invisible on screen: the
+        typed (or register) text is not in NFC (e.g. decomposed tone marks
+        from a Mac or a Windows-1258 file) or uses a look-alike letter
+        (Ð U+00D0 for Đ U+0110).
+    name:case_spacing
+        Letter case differs on aligned words (``NGUYỄN``, ``nguyễn`` vs
+        ``Nguyễn``), or white space differs: extra, leading, trailing or
+        non-breaking spaces, or words run together / split apart
+        (``NguyễnVăn An``).
+    name:no_diacritics
+        The typed name carries no diacritic at all (pure ASCII letters, as
+        typed without a Vietnamese keyboard) while the register's aligned
+        words do.
+    name:tone_placement
+        Some aligned word differs only by the tone-mark convention of open
+        oa/oe/uy syllables (hoà/hòa, thuỷ/thủy, khoẻ/khỏe); see
+        :func:`vaxlib.vn.text.set_tone_style`.  hoàn, huỳnh, quý, suýt are
+        written alike in both conventions and never give this code.
+    name:diacritic_error
+        Some aligned word has the same letters but different diacritics
+        (a tone or vowel mark wrong, missing or extra: ``Nguyễn Van An``,
+        ``Nguyến``), and the typed name is not wholly without diacritics.
+    name:typo
+        The skeletons differ by a small edit: Damerau–Levenshtein distance
+        ≤ 2 (≤ 1 when either is shorter than 6 letters) on the whole skeleton
+        or on an aligned word (``Nguyen Van Anh`` vs ``Nguyễn Văn An``).
+        Keystroke residue (``Nguyeenx``) shows as typo.
+    name:order
+        The same words in another order (given name first: ``An Nguyễn Văn``).
+    name:missing_part
+        The typed words are a strict subset of the register's (a middle name
+        dropped: ``Nguyễn An`` vs ``Nguyễn Văn An``).
+    name:other
+        Anything else: extra words, different names, empty typed name.
+    """
+    if typed == register:
+        return ()
+    t, r = _analyse(typed), _analyse(register)
+    codes: set[str] = set()
+    if (t.cp != typed) != (r.cp != register):
+        codes.add("name:unicode_form")
+    if not t.words or not r.words:
+        codes.add("name:other")
+        return tuple(sorted(codes))
+    if (t.spaced != t.cp) and (r.spaced == r.cp):
+        codes.add("name:case_spacing")
+
+    pairs: list[tuple[int, int]] | None = None
+    if t.joined == r.joined:
+        if t.folds != r.folds:
+            codes.add("name:case_spacing")  # words run together or split
+            # Compare diacritics and case on the joined text instead.
+            tw, rw = ("".join(t.words),), ("".join(r.words),)
+            _diacritic_codes(tw, rw, [(0, 0)], codes, bare_typed=not _has_diacritics(t.spaced))
+            return tuple(sorted(codes))
+        pairs = [(i, i) for i in range(len(t.words))]
+    else:
+        ct, cr = Counter(t.folds), Counter(r.folds)
+        if ct == cr:
+            codes.add("name:order")
+            pairs, _ = _align(t.folds, r.folds)
+        elif not (ct - cr) and len(t.folds) < len(r.folds):
+            codes.add("name:missing_part")
+            pairs, _ = _align(t.folds, r.folds)
+        elif (
+            len(t.folds) == len(r.folds)
+            and DamerauLevenshtein.distance(t.joined, r.joined) <= _max_edits(t.joined, r.joined)
+        ):
+            codes.add("name:typo")
+            pairs = [(i, i) for i in range(len(t.words))]
+        else:
+            pairs, fuzzy = _align(t.folds, r.folds)
+            if pairs is None:
+                codes.add("name:other")
+                if not _has_diacritics(t.spaced) and _has_diacritics(r.spaced):
+                    codes.add("name:no_diacritics")
+                return tuple(sorted(codes))
+            if fuzzy:
+                codes.add("name:typo")
+            if len(t.folds) < len(r.folds):
+                codes.add("name:missing_part")
+        if "name:order" not in codes and pairs:
+            reg_order = [j for _, j in pairs]
+            if reg_order != sorted(reg_order):
+                codes.add("name:order")
+    _diacritic_codes(t.words, r.words, pairs, codes, bare_typed=not _has_diacritics(t.spaced))
+    return tuple(sorted(codes))
+
+
+def _diacritic_codes(tw, rw, pairs, codes: set[str], *, bare_typed: bool) -> None:
+    for i, j in pairs:
+        a, b = tw[i], rw[j]
+        if _case_class(a) != _case_class(b):
+            codes.add("name:case_spacing")
+        if a == b:
+            continue
+        la, lb = a.lower(), b.lower()
+        if la == lb:
+            if fold_diacritics(a) == fold_diacritics(b):
+                continue
+            codes.add("name:case_spacing")
+            continue
+        if fold_diacritics(la) != fold_diacritics(lb):
+            # A typo word: only the presence of diacritics can be judged.
+            if bare_typed and _has_diacritics(lb):
+                codes.add("name:no_diacritics")
+            continue
+        if tone_key(la) == tone_key(lb):
+            codes.add("name:tone_placement")
+        elif bare_typed:
+            codes.add("name:no_diacritics")
+        else:
+            codes.add("name:diacritic_error")
+
+
+# ------------------------------------------------------------------ vectorised
+def _map_unique(values: pd.Series, func) -> pd.Series:
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    mapped = np.array([func(v) for v in uniques], dtype=object)
+    out = np.empty(len(values), dtype=object)
+    valid = codes >= 0
+    out[valid] = mapped[codes[valid]]
+    out[~valid] = None
+    return pd.Series(out, index=values.index, name=values.name)
+
+
+def compare_names_many(typed: pd.Series, register: pd.Series) -> pd.Series:
+    """:func:`compare_names` for two aligned columns, as ';'-joined code strings.
+
+    Computed once per distinct (typed, register) pair.  A missing typed name
+    gives ``"name:other"`` when the register has a name; both missing give "".
+    """
+    if len(typed) != len(register):
+        raise ValueError("typed and register must have the same length")
+    tc, tu = pd.factorize(typed, use_na_sentinel=True)
+    rc, ru = pd.factorize(register, use_na_sentinel=True)
+    key = (tc.astype(np.int64) + 1) * (len(ru) + 1) + (rc.astype(np.int64) + 1)
+    uniq, inverse = np.unique(key, return_inverse=True)
+    n_r = len(ru) + 1
+    results = np.empty(len(uniq), dtype=object)
+    for k, packed in enumerate(uniq.tolist()):
+        ti, ri = divmod(packed, n_r)
+        t = tu[ti - 1] if ti else None
+        r = ru[ri - 1] if ri else None
+        if t is None and r is None:
+            results[k] = ""
+        elif t is None or r is None:
+            results[k] = "name:other"
+        else:
+            results[k] = ";".join(compare_names(t, r))
+    return pd.Series(results[inverse], index=typed.index, name="name_codes", dtype=object)
