@@ -1,0 +1,1286 @@
+"""Reading and writing the data contract's tables.
+
+:func:`read_table` turns a registry, vaccinations or feedback file -- Parquet,
+CSV/TSV in any encoding the platform's users produced (UTF-8 with or without
+BOM, UTF-16, Windows-1258, TCVN3/ABC, VNI-Windows, mojibake) or an Excel
+``.xlsx`` workbook -- into the contract's table (``shared/spec/data-contract.md``):
+contract columns in contract order, every value a ``str`` or ``None``.  Rows
+that cannot be used go to a quarantine table naming the file, the row as a
+person sees it in a spreadsheet (header = row 1), the column(s) and the
+reason(s); ``rows_in == len(table) + len(quarantine)`` always holds (one
+quarantine row per file row, its reasons ``;``-joined).
+
+:func:`write_table` writes a contract table the way the national platform
+exports it (Vietnamese headers, dd/mm/yyyy dates, ``Nam``/``Nữ``), or as
+Parquet with the contract's own column names and forms.  For valid tables
+``read_table(write_table(t, ...)).table`` equals ``t`` in all three formats.
+
+Every failure to read a file raises a subclass of :class:`VaxImportError`
+whose message names the file; no other exception escapes :func:`read_table`
+for a bad file.
+
+Messages are Vietnamese by default; ``exc.message_en`` holds the English, and
+:data:`REASONS` gives both for every quarantine reason code.
+
+Formula injection: cells of an ``.xlsx`` written here that start with
+``= + - @``, a tab, a carriage return or an apostrophe get an apostrophe
+prepended (OWASP, "CSV Injection",
+https://owasp.org/www-community/attacks/CSV_Injection); :func:`read_table`
+removes exactly that one apostrophe again.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import io as _io
+import logging
+import math
+import os
+import re
+import unicodedata
+import zipfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Literal, Sequence
+
+import pandas as pd
+
+from vaxlib.schema import TABLES, Column, columns
+from vaxlib.vn.provinces import BY_CCCD, BY_GSO, PROVINCES
+from vaxlib.vn.text import clean_spacing, fold_key, map_unique, nfc
+
+__all__ = [
+    "VaxImportError",
+    "MissingColumnError",
+    "EmptyFileError",
+    "UnsupportedFileError",
+    "FileTypeMismatchError",
+    "CorruptFileError",
+    "DecodeError",
+    "SheetNotFoundError",
+    "ImportResult",
+    "QUARANTINE_COLUMNS",
+    "REASONS",
+    "SUPPORTED_EXTENSIONS",
+    "read_table",
+    "write_table",
+    "header_key",
+    "map_headers",
+    "province_to_gso",
+    "parse_platform_date",
+]
+
+logger = logging.getLogger(__name__)
+
+Kind = Literal["registry", "vaccinations", "feedback"]
+Format = Literal["parquet", "csv", "xlsx"]
+
+#: file extension -> reader
+SUPPORTED_EXTENSIONS: dict[str, str] = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+QUARANTINE_COLUMNS = ["file", "row", "column", "reason", "raw"]
+
+#: quarantine reason code -> (Vietnamese, English) explanation
+REASONS: dict[str, tuple[str, str]] = {
+    "field_count": ("Số trường của dòng khác số cột của tiêu đề", "wrong number of fields for the header"),
+    "bad_quoting": ("Dấu ngoặc kép không khớp (trường chưa đóng ngoặc)", "unbalanced or unterminated quote"),
+    "empty_row": ("Dòng trống", "completely empty row"),
+    "missing_key": ("Thiếu mã định danh của dòng", "empty identifying key"),
+    "duplicate_key": ("Trùng mã với một dòng phía trên (giữ dòng đầu tiên)", "duplicate key (the first row is kept)"),
+    "bad_person_id": ("Số định danh cá nhân không phải 12 chữ số", "person_id is not 12 digits"),
+    "bad_dob": ("Ngày sinh không đọc được", "unparseable date of birth"),
+    "bad_sex": ("Giới tính không đọc được", "unrecognised sex"),
+    "bad_vaccination_date": ("Ngày tiêm không đọc được", "unparseable vaccination date"),
+    "bad_submitted_at": ("Thời gian gửi không đọc được", "unparseable submission time"),
+    "bad_dose_number": ("Mũi tiêm không phải số nguyên từ 1 đến 7", "dose number is not an integer 1-7"),
+}
+
+#: the key column of each table: must be present and unique
+KEY_COLUMN = {"registry": "person_id", "vaccinations": "record_id", "feedback": "feedback_id"}
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class VaxImportError(Exception):
+    """A file could not be imported.  ``str(exc)`` is Vietnamese, ``exc.message_en`` English.
+
+    Attributes ``path``, ``row`` and ``column`` locate the problem where known.
+    """
+
+    def __init__(self, message_vi: str, message_en: str, path: str | os.PathLike[str] | None = None,
+                 *, row: int | None = None, column: str | None = None):
+        self.path = str(path) if path is not None else None
+        self.row = row
+        self.column = column
+        where = self.path or "?"
+        self.message_vi = f"{where}: {message_vi}"
+        self.message_en = f"{where}: {message_en}"
+        super().__init__(self.message_vi)
+
+
+class MissingColumnError(VaxImportError):
+    """A required contract column has no header in the file (``missing``, ``found``)."""
+
+    def __init__(self, path, kind: str, missing: Sequence[str], found: Sequence[str]):
+        self.kind = kind
+        self.missing = tuple(missing)
+        self.found = tuple(found)
+        shown = ", ".join(repr(_short(f)) for f in found) or "(không có)"
+        shown_en = ", ".join(repr(_short(f)) for f in found) or "(none)"
+        want = ", ".join(f"{m} ({_vi_header(kind, m)!r})" for m in missing)
+        super().__init__(
+            f"thiếu cột bắt buộc {want} của bảng {kind}; các cột tìm thấy: {shown}",
+            f"missing required column(s) {want} for table {kind}; columns found: {shown_en}",
+            path,
+            column=",".join(missing),
+        )
+
+
+class EmptyFileError(VaxImportError):
+    """The file holds no header (no bytes, only white space, or an empty sheet)."""
+
+
+class UnsupportedFileError(VaxImportError):
+    """The file's extension is not one :func:`read_table` reads."""
+
+
+class FileTypeMismatchError(VaxImportError):
+    """The file's content is not what its extension claims (``detected`` says what it seems to be)."""
+
+    def __init__(self, message_vi, message_en, path=None, *, detected: str = "unknown", **kw):
+        self.detected = detected
+        super().__init__(message_vi, message_en, path, **kw)
+
+
+class CorruptFileError(VaxImportError):
+    """The file has the right signature but its parser failed (truncated or damaged)."""
+
+
+class DecodeError(VaxImportError):
+    """The bytes cannot be decoded with the requested encoding."""
+
+
+class SheetNotFoundError(VaxImportError):
+    """The requested worksheet does not exist in the workbook."""
+
+
+def _short(s: object, n: int = 40) -> str:
+    s = str(s)
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def _vi_header(kind: str, name: str) -> str:
+    for c in TABLES[kind]:
+        if c.name == name:
+            return c.vi
+    return name
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass
+class ImportResult:
+    """What :func:`read_table` returns.
+
+    Attributes
+    ----------
+    table : DataFrame
+        Contract columns in contract order; every value ``str`` or ``None``.
+    quarantine : DataFrame
+        One row per unusable file row: ``file``, ``row`` (1-based, header = 1),
+        ``column`` and ``reason`` (``;``-joined when several), ``raw`` (the row's text).
+    rows_in : int
+        Data rows in the file (after the header); ``== len(table) + len(quarantine)``.
+    encoding : str or None
+        Text encoding detected or used (``None`` for xlsx/Parquet).
+    source : str
+        The path read.
+    repaired_columns : tuple of str
+        Contract columns whose mojibake/legacy text was repaired with ``repair_text``.
+    header_map : dict
+        File header -> contract column for every header that was mapped.
+    source_rows : list of int
+        File row number of each row of ``table``.
+    """
+
+    table: pd.DataFrame
+    quarantine: pd.DataFrame
+    rows_in: int
+    encoding: str | None
+    source: str
+    repaired_columns: tuple[str, ...] = ()
+    header_map: dict[str, str] = field(default_factory=dict)
+    source_rows: list[int] = field(default_factory=list)
+
+    @property
+    def rows_accepted(self) -> int:
+        return len(self.table)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return len(self.quarantine)
+
+    def reason_counts(self) -> dict[str, int]:
+        """Quarantine reason code -> number of rows carrying it."""
+        counts: Counter[str] = Counter()
+        for r in self.quarantine["reason"]:
+            counts.update(r.split(";"))
+        return dict(sorted(counts.items()))
+
+
+# --------------------------------------------------------------------------- optional sibling modules
+
+
+def _encodings_module():
+    try:
+        from vaxlib.vn import encodings  # noqa: PLC0415 - lands in parallel; optional until then
+    except ImportError:
+        return None
+    return encodings
+
+
+def _repair_text_fn() -> Callable[[str], str]:
+    mod = _encodings_module()
+    fn = getattr(mod, "repair_text", None) if mod else None
+    return fn or _fallback_repair_text
+
+
+def _fallback_repair_text(s: str) -> str:
+    """UTF-8 read as cp1252/latin-1 ('Nguyá»…n' -> 'Nguyễn'); unchanged when that fails."""
+    if s.isascii():
+        return s
+    for codec in ("cp1252", "latin-1"):
+        try:
+            fixed = s.encode(codec).decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            continue
+        return nfc(fixed)
+    try:
+        import ftfy  # noqa: PLC0415
+
+        return ftfy.fix_encoding(s)
+    except Exception:  # pragma: no cover - ftfy missing or failing
+        return s
+
+
+def _column_needs_repair(values: list[str]) -> bool:
+    """Does a column of decoded strings look like mojibake or legacy-encoded text?"""
+    non_ascii = [v for v in values if not v.isascii()]
+    if not non_ascii:
+        return False
+    mod = _encodings_module()
+    detect = getattr(mod, "detect_text_encoding", None) if mod else None
+    if detect is not None:
+        try:
+            label = detect(non_ascii)
+        except Exception:  # a bug there must not stop an import
+            logger.exception("detect_text_encoding failed; column left as decoded")
+            return False
+        return label not in ("unicode", "ascii", "utf-8", None, "")
+    repair = _fallback_repair_text
+    changed = sum(1 for v in non_ascii[:200] if repair(v) != v)
+    return changed >= max(1, len(non_ascii[:200]) // 2)
+
+
+# --------------------------------------------------------------------------- headers
+
+
+def header_key(header: object) -> str:
+    """Case-, accent-, spacing- and punctuation-insensitive key of a column header.
+
+    >>> header_key(" Họ  và TÊN (*)") == header_key("Ho va ten")
+    True
+    """
+    return re.sub(r"[^0-9a-z]", "", fold_key(nfc(str(header))))
+
+
+def _alias_table(kind: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for c in TABLES[kind]:
+        for a in (*c.header_aliases, c.en):
+            if a:
+                out.setdefault(header_key(a), c.name)
+    return out
+
+
+def map_headers(headers: Sequence[object], kind: str) -> dict[int, str]:
+    """Position in ``headers`` -> contract column, first occurrence winning.
+
+    Headers are matched to ``Column.header_aliases`` (and the English label)
+    through :func:`header_key`; a header that does not match as decoded is
+    tried again after ``repair_text`` (mojibake, TCVN3/VNI read as cp1252).
+    """
+    aliases = _alias_table(kind)
+    repair = None
+    out: dict[int, str] = {}
+    taken: set[str] = set()
+    for i, h in enumerate(headers):
+        if h is None or str(h).strip() == "":
+            continue
+        name = aliases.get(header_key(h))
+        if name is None and not str(h).isascii():
+            repair = repair or _repair_text_fn()
+            try:
+                name = aliases.get(header_key(repair(str(h))))
+            except Exception:  # noqa: BLE001 - a repair bug must not stop an import
+                name = None
+        if name is None:
+            continue
+        if name in taken:
+            logger.warning("column %s appears twice; header %r at position %d ignored", name, _short(h), i + 1)
+            continue
+        taken.add(name)
+        out[i] = name
+    return out
+
+
+# --------------------------------------------------------------------------- value parsers
+
+_PROVINCE_PREFIX = re.compile(r"^(thanhpho|tinh|tp)")
+
+
+def _province_lookup() -> dict[str, str]:
+    table: dict[str, str] = {}
+    for p in PROVINCES:
+        for n in (p.name, p.name_en):
+            k = header_key(n)
+            table[k] = p.gso
+            table[_PROVINCE_PREFIX.sub("", k)] = p.gso
+    extra = {"hcm": "79", "tphcm": "79", "hochiminhcity": "79", "saigon": "79", "hue": "46",
+             "thuathienhue": "46", "brvt": "77", "bariavungtau": "77", "daklak": "66", "daclac": "66",
+             "hn": "01"}
+    table.update(extra)
+    return table
+
+
+_PROVINCES_BY_KEY = _province_lookup()
+
+
+def province_to_gso(value: str | None, *, numeric: bool = False) -> str | None:
+    """GSO code of a province written as a name (``"TP. Hồ Chí Minh"`` -> ``"79"``).
+
+    A value that is already a code is returned unchanged, except that a code
+    read from a number cell (``numeric=True``, ``1`` -> ``"01"``) gets its
+    leading zero back.  Unknown text is returned unchanged.
+    """
+    if value is None:
+        return None
+    v = value.strip()
+    if v.isdigit():
+        if numeric and len(v) == 1 and v.zfill(2) in BY_GSO:
+            return v.zfill(2)
+        return value
+    if v == "":
+        return value
+    k = header_key(v)
+    code = _PROVINCES_BY_KEY.get(k) or _PROVINCES_BY_KEY.get(_PROVINCE_PREFIX.sub("", k))
+    return code if code is not None else value
+
+
+_ISO_PARTIAL = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+_ISO_WITH_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?")
+_DMY = re.compile(r"(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})(?:\s+\d{1,2}:\d{2}(?::\d{2})?)?")
+_MY = re.compile(r"(\d{1,2})[/.\-](\d{4})")
+
+
+def parse_platform_date(value: str | None, *, partial: bool = True) -> str | None:
+    """Contract ISO form of a date as the platform exports it, or ``None``.
+
+    Accepts ``dd/mm/yyyy`` (also ``d/m/yyyy``, ``-`` or ``.`` separators and a
+    trailing time), ``mm/yyyy`` and ``yyyy`` (when ``partial``), and the ISO
+    forms themselves.  Returns ``YYYY-MM-DD`` / ``YYYY-MM`` / ``YYYY``; ``None``
+    for anything else or an impossible date.
+    """
+    if value is None:
+        return None
+    s = value.strip()
+    y = m = d = None
+    if mt := _ISO_PARTIAL.fullmatch(s):
+        y, m, d = mt.group(1), mt.group(2), mt.group(3)
+    elif mt := _ISO_WITH_TIME.fullmatch(s):
+        y, m, d = mt.group(1), mt.group(2), mt.group(3)
+    elif mt := _DMY.fullmatch(s):
+        d, m, y = mt.group(1).zfill(2), mt.group(2).zfill(2), mt.group(3)
+    elif mt := _MY.fullmatch(s):
+        m, y = mt.group(1).zfill(2), mt.group(2)
+    else:
+        return None
+    if not 1800 <= int(y) <= 2199:
+        return None
+    if d is not None:
+        try:
+            _dt.date(int(y), int(m), int(d))
+        except ValueError:
+            return None
+        return f"{y}-{m}-{d}"
+    if not partial:
+        return None
+    if m is not None:
+        return f"{y}-{m}" if 1 <= int(m) <= 12 else None
+    return y
+
+
+def _parse_timestamp(value: str | None) -> str | None:
+    """ISO 8601 text of a submission time (ISO kept verbatim; dd/mm/yyyy [HH:MM[:SS]] converted)."""
+    if value is None:
+        return None
+    s = value.strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ].*)?", s):
+        try:
+            _dt.datetime.fromisoformat(s)
+        except ValueError:
+            return None
+        return s
+    mt = re.fullmatch(r"(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2}))?)?", s)
+    if not mt:
+        return None
+    d, m, y, hh, mm, ss = mt.groups()
+    try:
+        if hh is None:
+            return _dt.date(int(y), int(m), int(d)).isoformat()
+        return _dt.datetime(int(y), int(m), int(d), int(hh), int(mm), int(ss or 0)).isoformat()
+    except ValueError:
+        return None
+
+
+def _parse_dose(value: str | None) -> str | None:
+    if value is None:
+        return None
+    mt = re.fullmatch(r"\s*0*([1-7])(?:\.0+)?\s*", value)
+    return mt.group(1) if mt else None
+
+
+_SEX_FALLBACK = {"nam": "M", "m": "M", "male": "M", "trai": "M", "1": "M",
+                 "nu": "F", "f": "F", "female": "F", "gai": "F", "0": "F"}
+
+
+def _registry_sex(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        from vaxlib.vn.sex import parse_sex  # noqa: PLC0415 - optional sibling
+    except ImportError:
+        parse_sex = None
+    if parse_sex is not None:
+        try:
+            return parse_sex(value)
+        except Exception:  # noqa: BLE001
+            pass
+    return _SEX_FALLBACK.get(fold_key(value))
+
+
+# --------------------------------------------------------------------------- sniffing
+
+
+_MAGIC = [
+    (b"PK\x03\x04", "zip"),
+    (b"PAR1", "parquet"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "xls"),
+    (b"%PDF", "pdf"),
+    (b"\x1f\x8b", "gzip"),
+    (b"\x89PNG", "png"),
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"7z\xbc\xaf", "7z"),
+    (b"Rar!", "rar"),
+]
+
+_KIND_VI = {"zip": "tệp nén zip", "xlsx": "bảng tính Excel .xlsx", "parquet": "tệp Parquet",
+            "xls": "bảng tính Excel cũ .xls", "pdf": "tệp PDF", "gzip": "tệp nén gzip",
+            "png": "ảnh PNG", "jpeg": "ảnh JPEG", "7z": "tệp nén 7z", "rar": "tệp nén RAR",
+            "html": "trang HTML", "text": "tệp văn bản (CSV)", "binary": "dữ liệu nhị phân",
+            "unknown": "định dạng không rõ"}
+
+
+def _looks_utf16(data: bytes) -> str | None:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    head = data[:400]
+    if len(head) >= 4:
+        even, odd = head[0::2], head[1::2]
+        if odd.count(0) > 0.7 * len(odd) and even.count(0) < 0.1 * len(even):
+            return "utf-16-le"
+        if even.count(0) > 0.7 * len(even) and odd.count(0) < 0.1 * len(odd):
+            return "utf-16-be"
+    return None
+
+
+def _sniff(data: bytes) -> str:
+    """What a file's bytes look like: a _MAGIC label, 'xlsx', 'html', 'text' or 'binary'."""
+    for magic, label in _MAGIC:
+        if data.startswith(magic):
+            if label == "zip":
+                try:
+                    with zipfile.ZipFile(_io.BytesIO(data)) as zf:
+                        names = set(zf.namelist())
+                except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
+                    return "zip"
+                return "xlsx" if "xl/workbook.xml" in names else "zip"
+            return label
+    if _looks_utf16(data):
+        return "text"
+    head = data[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith((b"<!doctype html", b"<html", b"<table", b"<?xml")):
+        return "html"
+    if b"\x00" in data[:65536]:
+        return "binary"
+    return "text"
+
+
+def _mismatch(path, ext: str, expected: str, detected: str) -> FileTypeMismatchError:
+    return FileTypeMismatchError(
+        f"tệp có đuôi {ext} nhưng nội dung là {_KIND_VI.get(detected, detected)}, không phải {_KIND_VI[expected]}",
+        f"file has extension {ext} but its content is {detected}, not {expected}",
+        path,
+        detected=detected,
+    )
+
+
+# --------------------------------------------------------------------------- raw sheet
+
+
+@dataclass
+class _Sheet:
+    """A file's rows before any contract logic: header and values by file position."""
+
+    headers: list[str]
+    rows: list[list[str | None]]  # accepted structural rows, each len(headers)
+    rownums: list[int]
+    raws: list[str]  # raw text of each row (for quarantine)
+    numeric: list[set[int]] = field(default_factory=list)  # per row: positions that were number cells
+    broken: list[tuple[int, str, str, str]] = field(default_factory=list)  # (row, column, reason, raw)
+    encoding: str | None = None
+    header_map: dict[int, str] = field(default_factory=dict)
+
+
+def _best_header(records: list[list[Any]], kind: str, limit: int = 10) -> tuple[int, dict[int, str]]:
+    """Index of the header record among the first ``limit`` (most contract columns matched)."""
+    best_i, best_map = 0, {}
+    for i, rec in enumerate(records[:limit]):
+        m = map_headers(["" if v is None else str(v) for v in rec], kind)
+        if len(m) > len(best_map):
+            best_i, best_map = i, m
+    return best_i, best_map
+
+
+def _check_required(path, kind: str, headers: Sequence[object], hmap: dict[int, str]) -> None:
+    present = set(hmap.values())
+    missing = [c.name for c in TABLES[kind] if c.required and c.name not in present]
+    if missing:
+        found = [str(h) for h in headers if h is not None and str(h).strip() != ""]
+        raise MissingColumnError(path, kind, missing, found)
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def _decode(path, data: bytes, encoding: str | None) -> tuple[str, str]:
+    if encoding is not None:
+        label = encoding.lower().replace("_", "-")
+        mod = _encodings_module()
+        legacy = {"tcvn3": "decode_tcvn3", "tcvn": "decode_tcvn3", "abc": "decode_tcvn3",
+                  "vni": "decode_vni", "vni-windows": "decode_vni"}
+        try:
+            if label in legacy:
+                fn = getattr(mod, legacy[label], None) if mod else None
+                if fn is None:
+                    raise DecodeError(f"chưa hỗ trợ bảng mã {encoding}", f"encoding {encoding} is not available",
+                                      path)
+                text = fn(data)
+            else:
+                text = data.decode(encoding)
+        except LookupError:
+            raise DecodeError(f"không biết bảng mã {encoding!r}", f"unknown encoding {encoding!r}", path) from None
+        except UnicodeDecodeError as exc:
+            raise DecodeError(
+                f"không giải mã được bằng {encoding} (byte {exc.start})",
+                f"cannot be decoded as {encoding} (byte {exc.start})", path) from None
+        if label not in ("utf-8", "utf8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be"):
+            text = nfc(text)
+        return text.lstrip("\ufeff"), encoding
+    u16 = _looks_utf16(data)
+    if u16:
+        try:
+            return data.decode("utf-16" if u16 == "utf-16" else u16).lstrip("\ufeff"), u16
+        except UnicodeDecodeError:
+            pass
+    mod = _encodings_module()
+    decode_bytes = getattr(mod, "decode_bytes", None) if mod else None
+    if decode_bytes is not None:
+        try:
+            dec = decode_bytes(data)
+            text, label = dec.text, dec.encoding
+            if not label.startswith("utf"):
+                text = nfc(text)  # cp1258/VNI store tone marks apart: an artefact of the encoding, not of typing
+            return text.lstrip("\ufeff"), label
+        except Exception:  # noqa: BLE001 - fall back to the plain decoders below
+            logger.exception("decode_bytes failed on %s; falling back", Path(str(path)).name)
+    if data.startswith(b"\xef\xbb\xbf"):
+        try:
+            return data[3:].decode("utf-8"), "utf-8-sig"
+        except UnicodeDecodeError:
+            pass
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return nfc(data.decode("cp1258")), "cp1258"
+    except UnicodeDecodeError:
+        return nfc(data.decode("latin-1")), "latin-1"
+
+
+_LINE_RE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+_DELIMS = (",", ";", "\t", "|")
+
+
+def _physical_lines(text: str) -> list[str]:
+    lines = _LINE_RE.findall(text)
+    while lines and lines[-1].strip() == "":
+        lines.pop()
+    return lines
+
+
+def _parse_records(lines: list[str], delimiter: str):
+    """Yield (first_line, last_line_exclusive, fields or None, reason) for every record.
+
+    A record that the csv module cannot parse strictly (an unterminated or
+    stray quote) and a record spanning several lines whose field count is not
+    the header's are cut back to their first physical line, which becomes a
+    broken row; parsing resumes on the next line, so no later row is swallowed.
+    """
+    pos = 0
+    n = len(lines)
+
+    def feed():
+        nonlocal pos
+        while pos < n:
+            line = lines[pos]
+            pos += 1
+            yield line
+
+    expected: int | None = None
+    reader = csv.reader(feed(), delimiter=delimiter, quotechar='"', doublequote=True, strict=True)
+    while pos < n:
+        start = pos
+        try:
+            rec = next(reader)
+        except StopIteration:
+            break
+        except csv.Error:
+            pos = start + 1
+            reader = csv.reader(feed(), delimiter=delimiter, quotechar='"', doublequote=True, strict=True)
+            yield start, start + 1, None, "bad_quoting"
+            continue
+        if expected is None and rec:
+            expected = len(rec)
+        if pos - start > 1 and expected is not None and len(rec) != expected:
+            pos = start + 1
+            reader = csv.reader(feed(), delimiter=delimiter, quotechar='"', doublequote=True, strict=True)
+            yield start, start + 1, None, "bad_quoting"
+            continue
+        yield start, pos, rec, ""
+
+
+def _sniff_delimiter(lines: list[str], kind: str) -> str:
+    sample = lines[:60]
+    best, best_score = ",", (-1, -1.0, 0)
+    for rank, d in enumerate(_DELIMS):
+        records = []
+        try:
+            for rec in csv.reader(sample, delimiter=d, quotechar='"'):
+                records.append(rec)
+        except csv.Error:
+            pass
+        _, hmap = _best_header(records, kind)
+        counts = Counter(len(r) for r in records if r)
+        width, freq = counts.most_common(1)[0] if counts else (1, 0)
+        consistency = freq / max(1, sum(counts.values())) if width > 1 else 0.0
+        score = (len(hmap), consistency, -rank)
+        if score > best_score:
+            best, best_score = d, score
+    return best
+
+
+def _read_csv(path: Path, data: bytes, kind: str, encoding: str | None) -> _Sheet:
+    ext = path.suffix.lower()
+    detected = _sniff(data)
+    if detected != "text":
+        raise _mismatch(path, ext, "text", detected)
+    text, label = _decode(path, data, encoding)
+    lines = _physical_lines(text)
+    if not lines:
+        raise EmptyFileError("tệp rỗng (không có dòng tiêu đề)", "file is empty (no header row)", path)
+    delim = "\t" if ext == ".tsv" else _sniff_delimiter(lines, kind)
+    records = list(_parse_records(lines, delim))
+    parsed = [r[2] if r[2] is not None else [] for r in records[:10]]
+    hidx, hmap = _best_header(parsed, kind)
+    header = records[hidx][2] or []
+    _check_required(path, kind, header if hmap else (records[0][2] or []), hmap)
+    ncols = len(header)
+    sheet = _Sheet(headers=[str(h) for h in header], rows=[], rownums=[], raws=[], encoding=label, header_map=hmap)
+
+    def raw_of(a: int, b: int) -> str:
+        return "".join(lines[a:b]).rstrip("\r\n")
+
+    for idx in range(hidx + 1, len(records)):
+        a, b, rec, reason = records[idx]
+        rownum = idx + 1
+        if rec is None:
+            sheet.broken.append((rownum, "", reason, raw_of(a, b)))
+            continue
+        if len(rec) > ncols and all(v.strip() == "" for v in rec[ncols:]):
+            rec = rec[:ncols]  # trailing delimiters
+        if len(rec) != ncols and not all(v.strip() == "" for v in rec):
+            sheet.broken.append((rownum, "", "field_count", raw_of(a, b)))
+            continue
+        if len(rec) != ncols:
+            rec = (rec + [""] * ncols)[:ncols]
+        sheet.rows.append([v if v != "" else None for v in rec])
+        sheet.rownums.append(rownum)
+        sheet.raws.append(raw_of(a, b))
+        sheet.numeric.append(set())
+    return sheet
+
+
+# --------------------------------------------------------------------------- xlsx
+
+_DATE_ISO_COLUMNS = {("registry", "dob"), ("vaccinations", "vaccination_date")}
+_TIMESTAMP_COLUMNS = {("feedback", "submitted_at")}
+_NEUTRALISE = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def _cell_text(value: Any, kind: str, column: str | None) -> tuple[str | None, bool]:
+    """Text of an openpyxl/pyarrow cell value and whether it was a number."""
+    if value is None:
+        return None, False
+    if isinstance(value, str):
+        if len(value) > 1 and value[0] == "'" and value[1] in _NEUTRALISE:
+            value = value[1:]
+        return (value if value != "" else None), False
+    if isinstance(value, bool):
+        return ("TRUE" if value else "FALSE"), False
+    if isinstance(value, int):
+        return str(value), True
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return None, True
+        if value.is_integer():
+            return str(int(value)), True
+        return repr(value), True
+    if isinstance(value, _dt.datetime):
+        if (kind, column) in _TIMESTAMP_COLUMNS:
+            return value.isoformat(), False
+        if (kind, column) in _DATE_ISO_COLUMNS or value.time() == _dt.time(0):
+            if column == "dob" and kind != "registry":
+                return value.strftime("%d/%m/%Y"), False  # typed dob: as the platform displays it
+            return value.date().isoformat(), False
+        return value.isoformat(), False
+    if isinstance(value, _dt.date):
+        if column == "dob" and kind != "registry":
+            return value.strftime("%d/%m/%Y"), False
+        return value.isoformat(), False
+    if isinstance(value, _dt.time):
+        return value.isoformat(), False
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace"), False
+    return str(value), False
+
+
+def _read_xlsx(path: Path, data: bytes, kind: str, sheet: int | str | None) -> _Sheet:
+    ext = path.suffix.lower()
+    detected = _sniff(data)
+    if detected != "xlsx":
+        raise _mismatch(path, ext, "xlsx", detected)
+    try:
+        import openpyxl  # noqa: PLC0415
+
+        wb = openpyxl.load_workbook(_io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # noqa: BLE001 - any parser failure means a damaged workbook
+        raise CorruptFileError(f"bảng tính Excel bị hỏng ({type(exc).__name__})",
+                               f"damaged Excel workbook ({type(exc).__name__})", path) from None
+    try:
+        if sheet is None:
+            if not wb.worksheets:
+                raise EmptyFileError("bảng tính không có trang nào", "workbook has no sheet", path)
+            ws = wb.worksheets[0]
+        elif isinstance(sheet, int):
+            try:
+                ws = wb.worksheets[sheet]
+            except IndexError:
+                raise SheetNotFoundError(f"không có trang số {sheet}; các trang: {wb.sheetnames}",
+                                         f"no sheet number {sheet}; sheets: {wb.sheetnames}", path) from None
+        else:
+            if sheet not in wb.sheetnames:
+                raise SheetNotFoundError(f"không có trang {sheet!r}; các trang: {wb.sheetnames}",
+                                         f"no sheet {sheet!r}; sheets: {wb.sheetnames}", path)
+            ws = wb[sheet]
+        try:
+            raw_rows = [list(r) for r in ws.iter_rows(values_only=True)]
+        except VaxImportError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise CorruptFileError(f"bảng tính Excel bị hỏng ({type(exc).__name__})",
+                                   f"damaged Excel workbook ({type(exc).__name__})", path) from None
+    finally:
+        try:
+            wb.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+    def is_empty(r):
+        return all(v is None or (isinstance(v, str) and v.strip() == "") for v in r)
+
+    while raw_rows and is_empty(raw_rows[-1]):
+        raw_rows.pop()
+    if not raw_rows:
+        raise EmptyFileError("trang tính trống (không có dòng tiêu đề)", "sheet is empty (no header row)", path)
+    header_texts = [[_cell_text(v, kind, None)[0] for v in r] for r in raw_rows[:10]]
+    hidx, hmap = _best_header(header_texts, kind)
+    header = [h if h is not None else "" for h in header_texts[hidx]]
+    _check_required(path, kind, header if hmap else header_texts[0], hmap)
+    width = len(header)
+    out = _Sheet(headers=header, rows=[], rownums=[], raws=[], encoding=None, header_map=hmap)
+    for i in range(hidx + 1, len(raw_rows)):
+        r = raw_rows[i]
+        vals: list[str | None] = []
+        nums: set[int] = set()
+        for j in range(width):
+            v = r[j] if j < len(r) else None
+            t, is_num = _cell_text(v, kind, hmap.get(j))
+            vals.append(t)
+            if is_num:
+                nums.add(j)
+        extra = [v for v in r[width:] if v is not None and not (isinstance(v, str) and v.strip() == "")]
+        if extra:
+            logger.debug("row %d has %d value(s) beyond the header's columns; ignored", i + 1, len(extra))
+        out.rows.append(vals)
+        out.rownums.append(i + 1)
+        out.raws.append("\t".join("" if v is None else v for v in vals))
+        out.numeric.append(nums)
+    return out
+
+
+# --------------------------------------------------------------------------- parquet
+
+
+def _read_parquet(path: Path, data: bytes, kind: str) -> _Sheet:
+    ext = path.suffix.lower()
+    detected = _sniff(data)
+    if detected != "parquet" or len(data) < 12 or not data.endswith(b"PAR1"):
+        raise _mismatch(path, ext, "parquet", detected if detected != "parquet" else "unknown")
+    try:
+        import pyarrow as pa  # noqa: PLC0415
+        import pyarrow.parquet as pq  # noqa: PLC0415
+
+        tbl = pq.read_table(pa.BufferReader(data))
+    except Exception as exc:  # noqa: BLE001 - any parser failure means a damaged file
+        raise CorruptFileError(f"tệp Parquet bị hỏng ({type(exc).__name__})",
+                               f"damaged Parquet file ({type(exc).__name__})", path) from None
+    headers = [str(n) for n in tbl.column_names]
+    hmap = map_headers(headers, kind)
+    _check_required(path, kind, headers, hmap)
+    cols: list[list[str | None]] = []
+    numeric_cols: set[int] = set()
+    try:
+        for j, name in enumerate(headers):
+            col = tbl.column(j)
+            t = col.type
+            contract = hmap.get(j)
+            if pa.types.is_string(t) or pa.types.is_large_string(t):
+                vals = [v if v != "" else None for v in col.to_pylist()]
+            else:
+                if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+                    numeric_cols.add(j)
+                vals = [_cell_text(v, kind, contract)[0] for v in col.to_pylist()]
+            cols.append(vals)
+    except Exception as exc:  # noqa: BLE001
+        raise CorruptFileError(f"tệp Parquet bị hỏng ({type(exc).__name__})",
+                               f"damaged Parquet file ({type(exc).__name__})", path) from None
+    n = tbl.num_rows
+    rows = [list(r) for r in zip(*cols)] if cols else [[] for _ in range(n)]
+    out = _Sheet(headers=headers, rows=rows, rownums=list(range(2, n + 2)),
+                 raws=[], encoding=None, header_map=hmap)
+    out.numeric = [numeric_cols] * n
+    return out
+
+
+# --------------------------------------------------------------------------- contract logic
+
+
+def _contract_frame(sheet: _Sheet, kind: str) -> tuple[pd.DataFrame, dict[str, list[bool]]]:
+    names = columns(kind)
+    pos_of = {c: i for i, c in sheet.header_map.items()}
+    data: dict[str, list[str | None]] = {}
+    numeric: dict[str, list[bool]] = {}
+    for c in names:
+        j = pos_of.get(c)
+        if j is None:
+            data[c] = [None] * len(sheet.rows)
+            numeric[c] = [False] * len(sheet.rows)
+        else:
+            data[c] = [r[j] for r in sheet.rows]
+            numeric[c] = [j in nums for nums in sheet.numeric]
+    frame = pd.DataFrame(data, columns=names, dtype=object)
+    return frame, numeric
+
+
+def _strip(s: pd.Series) -> pd.Series:
+    return s.map(lambda v: None if v is None else (v.strip() or None))
+
+
+def _repair_columns(frame: pd.DataFrame, kind: str) -> list[str]:
+    repaired = []
+    repair = None
+    for c in frame.columns:
+        values = [v for v in pd.unique(frame[c].dropna()) if isinstance(v, str)]
+        if not values or not _column_needs_repair(values):
+            continue
+        repair = repair or _repair_text_fn()
+
+        def safe(v, _r=repair):
+            try:
+                return _r(v)
+            except Exception:  # noqa: BLE001
+                return v
+
+        fixed = map_unique(frame[c], safe)
+        if not fixed.equals(frame[c]):
+            frame[c] = fixed.astype(object)
+            repaired.append(c)
+    return repaired
+
+
+def _validate(frame: pd.DataFrame, numeric: dict[str, list[bool]], kind: str) -> list[list[tuple[str, str]]]:
+    """Normalise ``frame`` in place; return the problems of every row as (column, reason)."""
+    n = len(frame)
+    problems: list[list[tuple[str, str]]] = [[] for _ in range(n)]
+    key = KEY_COLUMN[kind]
+
+    def flag(mask: Iterable[bool], column: str, reason: str) -> None:
+        for i, bad in enumerate(mask):
+            if bad:
+                problems[i].append((column, reason))
+
+    if kind == "registry":
+        pid = _strip(frame["person_id"]).tolist()
+        num = numeric["person_id"]
+        pid = [p.zfill(12) if p is not None and num[i] and p.isdigit() and 10 <= len(p) <= 11 else p
+               for i, p in enumerate(pid)]
+        frame["person_id"] = pd.Series(pid, index=frame.index, dtype=object)
+        flag([p is not None and not re.fullmatch(r"\d{12}", p) for p in pid], "person_id", "bad_person_id")
+        frame["full_name"] = frame["full_name"].map(lambda v: None if v is None else nfc(v))
+        dob = map_unique(frame["dob"], lambda v: parse_platform_date(v, partial=True))
+        flag((dob.isna()).tolist(), "dob", "bad_dob")
+        frame["dob"] = dob.astype(object).where(dob.notna(), frame["dob"])
+        sex = map_unique(frame["sex"], _registry_sex)
+        flag([(o is not None and s is None) for o, s in zip(frame["sex"], sex)], "sex", "bad_sex")
+        frame["sex"] = sex.astype(object).where(sex.notna(), frame["sex"])
+        old = _strip(frame["old_id"]).tolist()
+        num = numeric["old_id"]
+        frame["old_id"] = pd.Series(
+            [o.zfill(9) if o is not None and num[i] and o.isdigit() and len(o) == 8 else o for i, o in enumerate(old)],
+            index=frame.index, dtype=object)
+        frame["province_code"] = _provinces(frame["province_code"], numeric["province_code"])
+    elif kind == "vaccinations":
+        frame["record_id"] = _strip(frame["record_id"])
+        frame["facility_id"] = _strip(frame["facility_id"])
+        frame["province_code"] = _provinces(frame["province_code"], numeric["province_code"])
+        frame["facility_province"] = _provinces(_strip(frame["facility_province"]), numeric["facility_province"])
+        dose = map_unique(frame["dose_number"], _parse_dose)
+        flag(dose.isna().tolist(), "dose_number", "bad_dose_number")
+        frame["dose_number"] = dose.astype(object).where(dose.notna(), frame["dose_number"])
+        vdate = map_unique(frame["vaccination_date"], lambda v: parse_platform_date(v, partial=False))
+        flag(vdate.isna().tolist(), "vaccination_date", "bad_vaccination_date")
+        frame["vaccination_date"] = vdate.astype(object).where(vdate.notna(), frame["vaccination_date"])
+    else:
+        frame["feedback_id"] = _strip(frame["feedback_id"])
+        ts = map_unique(frame["submitted_at"], _parse_timestamp)
+        flag(ts.isna().tolist(), "submitted_at", "bad_submitted_at")
+        frame["submitted_at"] = ts.astype(object).where(ts.notna(), frame["submitted_at"])
+
+    keys = frame[key].tolist()
+    seen: set[str] = set()
+    for i, k in enumerate(keys):
+        if k is None:
+            problems[i].append((key, "missing_key"))
+        elif k in seen:
+            problems[i].append((key, "duplicate_key"))
+        else:
+            seen.add(k)
+    return problems
+
+
+def _provinces(s: pd.Series, numeric: list[bool]) -> pd.Series:
+    out = [province_to_gso(v, numeric=num) for v, num in zip(s.tolist(), numeric)]
+    return pd.Series(out, index=s.index, dtype=object)
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def read_table(path: str | os.PathLike[str], kind: Kind, *, encoding: str | None = None,
+               sheet: int | str | None = None) -> ImportResult:
+    """Read a registry, vaccinations or feedback file into the contract's table.
+
+    Parameters
+    ----------
+    path : path-like
+        ``.csv``/``.tsv``/``.txt``, ``.xlsx``/``.xlsm`` or ``.parquet``/``.pq``.
+    kind : {"registry", "vaccinations", "feedback"}
+        Which contract table the file holds.
+    encoding : str, optional
+        Force a text encoding for CSV (a Python codec, ``"tcvn3"`` or
+        ``"vni-windows"``); detected when omitted.
+    sheet : int or str, optional
+        Worksheet of an ``.xlsx`` (index or name); the first by default.
+
+    Returns
+    -------
+    ImportResult
+
+    Raises
+    ------
+    VaxImportError
+        Or one of its subclasses: :class:`MissingColumnError`,
+        :class:`EmptyFileError`, :class:`UnsupportedFileError`,
+        :class:`FileTypeMismatchError`, :class:`CorruptFileError`,
+        :class:`DecodeError`, :class:`SheetNotFoundError`.
+    """
+    if kind not in TABLES:
+        raise ValueError(f"kind must be one of {sorted(TABLES)}, not {kind!r}")
+    p = Path(path)
+    ext = p.suffix.lower()
+    fmt = SUPPORTED_EXTENSIONS.get(ext)
+    if fmt is None:
+        raise UnsupportedFileError(
+            f"không đọc được tệp đuôi {ext or '(không có)'}; hỗ trợ: {', '.join(SUPPORTED_EXTENSIONS)}"
+            + ("; hãy lưu lại dưới dạng .xlsx" if ext == ".xls" else ""),
+            f"unsupported extension {ext or '(none)'}; supported: {', '.join(SUPPORTED_EXTENSIONS)}"
+            + ("; save it as .xlsx" if ext == ".xls" else ""),
+            p)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise VaxImportError("không tìm thấy tệp", "file not found", p) from None
+    except IsADirectoryError:
+        raise UnsupportedFileError("là một thư mục, không phải tệp", "is a directory, not a file", p) from None
+    except OSError as exc:
+        raise VaxImportError(f"không mở được tệp ({exc.strerror})", f"cannot open file ({exc.strerror})", p) from None
+    if not data.strip(b" \t\r\n\x00") or data in (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"):
+        raise EmptyFileError("tệp rỗng", "file is empty", p)
+
+    if fmt == "csv":
+        sh = _read_csv(p, data, kind, encoding)
+    elif fmt == "xlsx":
+        sh = _read_xlsx(p, data, kind, sheet)
+    else:
+        sh = _read_parquet(p, data, kind)
+
+    frame, numeric = _contract_frame(sh, kind)
+    repaired = _repair_columns(frame, kind)
+    problems = _validate(frame, numeric, kind)
+
+    empty = [all(v is None or v.strip() == "" for v in r) for r in sh.rows]
+    q_rows: list[dict[str, Any]] = []
+    for row, col, reason, raw in sh.broken:
+        q_rows.append({"file": str(p), "row": row, "column": col, "reason": reason, "raw": raw})
+    keep: list[int] = []
+    for i, probs in enumerate(problems):
+        if empty[i]:
+            probs = [("", "empty_row")]
+        if not probs:
+            keep.append(i)
+            continue
+        raw = sh.raws[i] if sh.raws else "\t".join("" if v is None else v for v in sh.rows[i])
+        q_rows.append({
+            "file": str(p), "row": sh.rownums[i],
+            "column": ";".join(dict.fromkeys(c for c, _ in probs)),
+            "reason": ";".join(dict.fromkeys(r for _, r in probs)),
+            "raw": raw,
+        })
+    table = frame.iloc[keep].reset_index(drop=True)
+    table = table.astype(object).where(table.notna(), None)
+    quarantine = pd.DataFrame(q_rows, columns=QUARANTINE_COLUMNS)
+    quarantine = quarantine.sort_values("row", kind="stable").reset_index(drop=True)
+    quarantine["row"] = quarantine["row"].astype("int64")
+    rows_in = len(sh.rows) + len(sh.broken)
+    result = ImportResult(
+        table=table, quarantine=quarantine, rows_in=rows_in, encoding=sh.encoding, source=str(p),
+        repaired_columns=tuple(repaired), header_map={sh.headers[j]: c for j, c in sh.header_map.items()},
+        source_rows=[sh.rownums[i] for i in keep],
+    )
+    assert result.rows_in == len(result.table) + len(result.quarantine)
+    logger.info("%s (%s, %s): %d rows in, %d accepted, %d quarantined %s%s", p.name, kind, sh.encoding or fmt,
+                rows_in, len(table), len(quarantine), result.reason_counts() or "",
+                f"; repaired columns {repaired}" if repaired else "")
+    return result
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _platform_date(iso: str | None) -> str | None:
+    """Contract ISO (partial) date -> the platform's dd/mm/yyyy, mm/yyyy or yyyy; other text unchanged."""
+    if iso is None:
+        return None
+    if mt := re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", iso):
+        return f"{mt.group(3)}/{mt.group(2)}/{mt.group(1)}"
+    if mt := re.fullmatch(r"(\d{4})-(\d{2})", iso):
+        return f"{mt.group(2)}/{mt.group(1)}"
+    return iso
+
+
+_SEX_VI = {"M": "Nam", "F": "Nữ"}
+
+
+def _export_frame(df: pd.DataFrame, kind: str, platform: bool) -> pd.DataFrame:
+    names = columns(kind)
+    missing = [c.name for c in TABLES[kind] if c.required and c.name not in df.columns]
+    if missing:
+        raise ValueError(f"table lacks required {kind} column(s) {missing}")
+    out = pd.DataFrame(index=range(len(df)))
+    for c in names:
+        if c in df.columns:
+            vals = [None if _is_missing(v) else (v if isinstance(v, str) else _to_text(v))
+                    for v in df[c].tolist()]
+        else:
+            vals = [None] * len(df)
+        out[c] = pd.Series(vals, dtype=object)
+    if platform:
+        if kind == "registry":
+            out["dob"] = out["dob"].map(_platform_date)
+            out["sex"] = out["sex"].map(lambda v: _SEX_VI.get(v, v) if v is not None else None)
+        elif kind == "vaccinations":
+            out["vaccination_date"] = out["vaccination_date"].map(_platform_date)
+    return out
+
+
+def _is_missing(v: Any) -> bool:
+    if v is None:
+        return True
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _to_text(v: Any) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, (_dt.date, _dt.datetime)):
+        return v.isoformat()
+    return str(v)
+
+
+_XLSX_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def write_table(df: pd.DataFrame, path: str | os.PathLike[str], kind: Kind,
+                format: Format | None = None) -> Path:
+    """Write a contract table as the platform exports it (CSV/xlsx) or as Parquet.
+
+    Parameters
+    ----------
+    df : DataFrame
+        A contract table (extra columns are dropped, missing optional ones written empty).
+    path : path-like
+        Destination; parent folders are created.
+    kind : {"registry", "vaccinations", "feedback"}
+    format : {"parquet", "csv", "xlsx"}, optional
+        Inferred from the extension when omitted.
+
+    Notes
+    -----
+    CSV is UTF-8 with a BOM (so Excel shows Vietnamese correctly), comma
+    separated, with the Vietnamese headers of :mod:`vaxlib.schema`; registry
+    ``dob`` and ``vaccination_date`` become ``dd/mm/yyyy`` (``mm/yyyy``,
+    ``yyyy`` when partial) and registry sex ``Nam``/``Nữ``; every typed field
+    is written exactly as it is.  In ``.xlsx`` every cell is a text cell
+    (number format ``@``), a value that could start a formula gets an
+    apostrophe, and control characters that the format cannot hold (all but
+    tab, LF, CR) are dropped with a warning.  NUL characters are dropped from
+    CSV.  Parquet keeps the contract's column names and forms, all strings.
+    """
+    if kind not in TABLES:
+        raise ValueError(f"kind must be one of {sorted(TABLES)}, not {kind!r}")
+    p = Path(path)
+    if format is None:
+        fmt = SUPPORTED_EXTENSIONS.get(p.suffix.lower())
+        if fmt is None:
+            raise ValueError(f"cannot infer a format from {p.name!r}; pass format=")
+    else:
+        fmt = format
+    if fmt not in ("parquet", "csv", "xlsx"):
+        raise ValueError(f"format must be 'parquet', 'csv' or 'xlsx', not {fmt!r}")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "parquet":
+        import pyarrow as pa  # noqa: PLC0415
+        import pyarrow.parquet as pq  # noqa: PLC0415
+
+        out = _export_frame(df, kind, platform=False)
+        arrays = [pa.array(out[c].tolist(), type=pa.string()) for c in out.columns]
+        pq.write_table(pa.Table.from_arrays(arrays, names=list(out.columns)), p)
+        return p
+    out = _export_frame(df, kind, platform=True)
+    headers = [c.vi for c in TABLES[kind]]
+    if fmt == "csv":
+        dropped = 0
+        with open(p, "w", encoding="utf-8-sig", newline="") as fh:
+            w = csv.writer(fh, delimiter=",", quotechar='"', lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+            w.writerow(headers)
+            for row in out.itertuples(index=False, name=None):
+                vals = []
+                for v in row:
+                    if v is None:
+                        vals.append("")
+                    elif "\x00" in v:
+                        dropped += 1
+                        vals.append(v.replace("\x00", ""))
+                    else:
+                        vals.append(v)
+                w.writerow(vals)
+        if dropped:
+            logger.warning("%s: NUL characters dropped from %d cell(s)", p.name, dropped)
+        return p
+
+    import openpyxl  # noqa: PLC0415
+    from openpyxl.cell import WriteOnlyCell  # noqa: PLC0415
+
+    wb = openpyxl.Workbook(write_only=True)
+    ws = wb.create_sheet(title={"registry": "Dan cu", "vaccinations": "Mui tiem", "feedback": "Phan anh"}[kind])
+    ws.append(headers)
+    neutralised = dropped = 0
+    for row in out.itertuples(index=False, name=None):
+        cells = []
+        for v in row:
+            if v is None:
+                cells.append(None)
+                continue
+            if _XLSX_ILLEGAL.search(v):
+                v = _XLSX_ILLEGAL.sub("", v)
+                dropped += 1
+            if v.startswith(_NEUTRALISE):
+                v = "'" + v
+                neutralised += 1
+            c = WriteOnlyCell(ws, value=v)
+            c.data_type = "s"
+            c.number_format = "@"
+            cells.append(c)
+        ws.append(cells)
+    wb.save(p)
+    if dropped:
+        logger.warning("%s: control characters dropped from %d cell(s)", p.name, dropped)
+    if neutralised:
+        logger.info("%s: %d cell(s) prefixed with an apostrophe against formula injection", p.name, neutralised)
+    return p
