@@ -63,9 +63,10 @@ class ParsedId(NamedTuple):
         For ``excel`` values, the digits still known with ``?`` for each lost
         one, e.g. ``"0791234?????"``; for every other kind equal to ``digits``
         (``None`` when ``digits`` is ``None``).  The last known digit of an
-        Excel display may have been rounded (``7.91234E+10`` shows
-        ``...234`` for a cell holding ``...2345...``), so a matcher should
-        allow it to differ by one.
+        Excel display is rounded (``7.91234E+10`` shows ``...234`` for a
+        cell holding ``...2345...``, and ``8.00000E+10`` may stand for
+        ``79999...``), so a matcher should compare the number within half a
+        unit of the last known place rather than digit by digit.
     issues : tuple of str
         Sorted notes: taxonomy codes ``id:missing``, ``id:malformed``,
         ``id:passport``, ``id:old_cmnd``, ``id:lost_leading_zero``,
@@ -99,14 +100,18 @@ _PASSPORT_OTHER_RE = re.compile(r"^[A-Z]{1,2}\d{6,9}$")
 _DIGITS_RE = re.compile(r"^\d+$")
 
 
-def _province_ok(prefix3: str) -> bool:
-    return prefix3 in BY_CCCD
-
-
-def _plausible_cccd(d: str) -> bool:
-    """A 12-digit string whose province code exists (the only structural test
-    that needs no other field)."""
-    return len(d) == 12 and _province_ok(d[:3])
+def _restore_zeros(d: str) -> str | None:
+    """The 12-digit CCCD a shorter all-digit value was, if it lost its leading
+    zero(s) in a spreadsheet: 11 digits lost one zero (province 010–096),
+    10 digits lost two (Hà Nội 001, Hà Giang 002, Cao Bằng 004, Bắc Kạn 006,
+    Tuyên Quang 008).  The century digit must be 0–3 (people born
+    1900–2099, Thông tư 07/2016/TT-BCA, Điều 7)."""
+    if len(d) not in (10, 11):
+        return None
+    full = "0" * (12 - len(d)) + d
+    if full[:3] in BY_CCCD and full[3] in "0123":
+        return full
+    return None
 
 
 def _classify_digits(d: str, issues: set[str]) -> ParsedId:
@@ -118,8 +123,8 @@ def _classify_digits(d: str, issues: set[str]) -> ParsedId:
         if d[0] == "0":
             return ParsedId("cccd", d, d, tuple(sorted(issues)))
         return ParsedId("malformed", None, None, tuple(sorted(issues | {"id:malformed"})))
-    if n == 11 and _province_ok("0" + d[:2]):
-        full = "0" + d
+    full = _restore_zeros(d)
+    if full is not None:
         return ParsedId("cccd", full, full, tuple(sorted(issues | {"id:lost_leading_zero"})))
     if n == 9:
         return ParsedId("cmnd", d, d, tuple(sorted(issues | {"id:old_cmnd"})))
@@ -147,13 +152,18 @@ def _parse_scientific(mantissa_int: str, mantissa_frac: str, exponent: int) -> P
     if len(known) >= length:
         return _classify_digits(known, issues)
     pattern = known + "?" * (length - len(known))
-    if length == 11 and _province_ok("0" + pattern[:2]):
-        return ParsedId("excel", None, "0" + pattern, ("id:excel_mangled", "id:lost_leading_zero"))
+    if length in (10, 11):
+        # No province test here: rounding may have carried into the
+        # province digits ('096999999999' shows as 9.70000E+10).
+        zeros = "0" * (12 - length)
+        return ParsedId("excel", None, zeros + pattern, ("id:excel_mangled", "id:lost_leading_zero"))
     if length == 8:
         return ParsedId("excel", None, "0" + pattern, ("id:excel_mangled", "id:lost_leading_zero"))
     if length == 9:
         return ParsedId("excel", None, pattern, ("id:excel_mangled", "id:old_cmnd"))
-    return ParsedId("excel", None, pattern, ("id:excel_mangled", "id:malformed"))
+    if length == 12:
+        return ParsedId("excel", None, pattern, ("id:excel_mangled", "id:malformed"))
+    return ParsedId("malformed", None, None, ("id:excel_mangled", "id:malformed"))
 
 
 def parse_id(typed: object) -> ParsedId:
@@ -234,7 +244,9 @@ def parse_ids(series: pd.Series) -> pd.DataFrame:
         "pattern": np.array([p.pattern for p in parsed], dtype=object),
         "issues": np.array([";".join(p.issues) for p in parsed], dtype=object),
     }
-    return pd.DataFrame({k: v[idx] for k, v in cols.items()}, index=series.index)
+    return pd.DataFrame(
+        {k: pd.Series(v[idx], index=series.index, dtype=object) for k, v in cols.items()}, index=series.index
+    )
 
 
 def cccd_parts(id12: str) -> tuple[str, int, str, str]:
