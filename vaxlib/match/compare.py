@@ -179,7 +179,8 @@ def compare_pairs(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame) -> 
     pattern = col(rec, "id_pattern", r)
     old = col(reg, "old_id", g)
     is_excel = (kind == "excel") & (pattern != "")
-    null = ((digits == "") & ~is_excel) | (gid == "")
+    comparable = np.isin(kind, ["cccd", "cmnd"]) & (digits != "")
+    null = (~comparable & ~is_excel) | (gid == "")
     sub1, trans = _digits_one_edit(digits, gid)
     # A 9-digit CMND can only be compared when the registry knows the person's old ID.
     null |= (np.char.str_len(digits.astype(str)) == 9) & (old == "")

@@ -141,6 +141,7 @@ def fit_model(
     u_pairs: int = 200_000,
     em_iterations: int = 25,
     em_sample: int = 500_000,
+    prior_strength: float = 20.0,
     seed: int = 0,
 ) -> FSModel:
     """Estimate u (random sampling) then m (EM on the candidate pairs)."""
@@ -167,7 +168,9 @@ def fit_model(
             x = lv[f].to_numpy()
             ok = x >= 0
             counts = np.bincount(x[ok], weights=p[ok], minlength=len(LEVELS[f]))
-            counts = counts + 1e-3  # Laplace-style floor keeps every level possible
+            # Dirichlet prior (pseudo-counts from the starting values): small
+            # data sets keep sensible m values and no level becomes impossible.
+            counts = counts + prior_strength * _M_START[f] / np.sum(_M_START[f])
             new_m[f] = counts / counts.sum()
         delta = max(float(np.abs(new_m[f] - model.m[f]).max()) for f in FIELDS)
         model.m = new_m

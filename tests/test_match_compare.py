@@ -1,0 +1,86 @@
+"""Table-driven tests of the comparison levels (one case per level and field)."""
+import pandas as pd
+import pytest
+
+from vaxlib.match.compare import LEVELS, compare_pairs, level_name
+from vaxlib.match.prepare import prepare_records, prepare_registry
+
+REG = {"person_id": "079180001234", "full_name": "Nguyễn Thị Thủy", "dob": "1980-03-05", "sex": "F",
+       "old_id": "023456789", "province_code": "79"}
+TYPED = {"record_id": "R1", "full_name": "Nguyễn Thị Thủy", "dob": "1980-03-05", "sex": "Nữ",
+         "id_number": "079180001234", "phone": ""}
+
+
+def _levels(typed: dict, reg: dict | None = None) -> dict[str, str]:
+    rec = prepare_records(pd.DataFrame([{**TYPED, **typed}]))
+    g = prepare_registry(pd.DataFrame([{**REG, **(reg or {})}]))
+    lv = compare_pairs(rec, g, pd.DataFrame({"rec": [0], "reg": [0]}))
+    return {f: level_name(f, int(lv[f].iloc[0])) for f in LEVELS}
+
+
+@pytest.mark.parametrize("typed_name, register_name, expected", [
+    ("Nguyễn Thị Thủy", None, "exact"),
+    ("nguyễn  thị THỦY", None, "canonical"),
+    ("Nguyễn Thị Thuỷ", None, "tone_placement"),
+    ("Nguyen Thi Thuy", None, "folded"),
+    ("Nguyễn Thị Thúy", None, "folded"),  # wrong tone mark: same skeleton
+    ("Thủy Nguyễn Thị", None, "reordered"),
+    ("Nguyễn Thị Ngọc Thủy", None, "missing_part"),
+    ("Nguyễn Thj Thủy", None, "typo"),
+    ("Nguyễn Thị Thủyyyy", None, "similar"),
+    ("Trần Văn Bình", None, "different"),
+    ("", None, "null"),
+    ("Nguyễn Thủy", None, "missing_part"),
+    ("Nguyễn Thị Hòa", "Nguyễn Thị Hoà", "tone_placement"),
+])
+def test_name_levels(typed_name, register_name, expected):
+    reg = {"full_name": register_name} if register_name else None
+    assert _levels({"full_name": typed_name}, reg)["name"] == expected
+
+
+@pytest.mark.parametrize("typed, register, expected", [
+    ("1980-03-05", "1980-03-05", "exact"),
+    ("05/03/1980", "1980-03-05", "same_date"),
+    ("5-3-1980", "1980-03-05", "same_date"),
+    ("03/05/1980", "1980-03-05", "same_date"),  # ambiguous: the mm/dd reading agrees
+    ("1980-05-03", "1980-03-05", "day_month_swap"),
+    ("1980", "1980-03-05", "partial"),
+    ("05/03/1980", "1980-03", "partial"),
+    ("01/01/1980", "1980-03-05", "default_0101"),
+    ("1980-03-15", "1980-03-05", "one_digit"),
+    ("1908-03-05", "1980-03-05", "one_digit"),
+    ("1980-11-25", "1980-03-05", "same_year"),
+    ("1975-11-25", "1980-03-05", "different"),
+    ("", "1980-03-05", "null"),
+    ("không rõ", "1980-03-05", "null"),
+])
+def test_dob_levels(typed, register, expected):
+    assert _levels({"dob": typed}, {"dob": register})["dob"] == expected
+
+
+@pytest.mark.parametrize("typed, expected", [
+    ("079180001234", "exact"),
+    ("079 180 001 234", "same_digits"),
+    ("79180001234", "same_digits"),  # lost leading zero
+    ("023456789", "old_id"),
+    ("7.91800E+10", "excel_compatible"),
+    ("079180001235", "one_edit"),
+    ("079180002134", "transposition"),
+    ("001190005678", "different"),
+    ("", "null"),
+    ("B1234567", "null"),  # a passport cannot be compared with a CCCD
+])
+def test_id_levels(typed, expected):
+    assert _levels({"id_number": typed})["id"] == expected
+
+
+def test_cmnd_without_known_old_id_is_not_evidence():
+    assert _levels({"id_number": "023456789"}, {"old_id": ""})["id"] == "null"
+
+
+@pytest.mark.parametrize("typed, expected", [
+    ("Nữ", "same"), ("F", "same"), ("0", "same"), ("nu", "same"),
+    ("Nam", "different"), ("1", "different"), ("", "null"),
+])
+def test_sex_levels(typed, expected):
+    assert _levels({"sex": typed})["sex"] == expected
