@@ -1,0 +1,379 @@
+"""Signing keys and certificates: the CSCA, document signers (DSC) and the trust list.
+
+Certificate profiles follow the eHealth Network *Technical Specifications for
+EU DCC, Volume 1*, section 5 / *Certificate Governance* (v1.4):
+
+* CSCA: self-signed CA, ``basicConstraints`` CA with path length 0,
+  ``keyUsage`` keyCertSign + cRLSign (critical), subject key identifier.
+* DSC: ``keyUsage`` digitalSignature (critical), authority key identifier =
+  the CSCA's subject key identifier, optional extended key usage limiting
+  the certificate types (1.3.6.1.4.1.1847.2021.1.1 test, .2 vaccination,
+  .3 recovery).  ECDSA P-256 (ES256) preferred, RSA-PSS 2048 (PS256)
+  supported.
+* kid = first 8 bytes of SHA-256 over the DSC's DER encoding (HCERT spec
+  v1.0.5, section 3.3.1).
+
+Private keys are stored as encrypted PKCS#8 PEM (file mode 0600) with the
+passphrase from ``VAX_KEY_PASSPHRASE``; the passphrase and keys are never
+logged.  Layout of a key folder::
+
+    KEYS/csca.key.pem  csca.crt.pem
+    KEYS/dsc/<kid-hex>.key.pem  <kid-hex>.crt.pem
+    KEYS/keystore.json           active kid, history
+    KEYS/trust/<kid-hex>.pem     trust list for verifiers (all DSCs, old ones too)
+    KEYS/trust/revoked-uvci-sha256.txt   revocation list (see ledger.py)
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
+
+from vaxlib.sign.cose import ES256, PS256, ALG_NAMES
+from vaxlib.sign.errors import KeyStoreError, PassphraseMissing
+
+__all__ = [
+    "PASSPHRASE_ENV", "EKU_TEST", "EKU_VACCINATION", "EKU_RECOVERY", "EKU_BY_TYPE",
+    "passphrase", "kid_of", "Signer", "KeyInfo", "init_keys", "rotate", "list_keys",
+    "load_signer", "load_trust_list", "dsc_types",
+]
+
+log = logging.getLogger(__name__)
+
+PASSPHRASE_ENV = "VAX_KEY_PASSPHRASE"
+EKU_TEST = ObjectIdentifier("1.3.6.1.4.1.1847.2021.1.1")
+EKU_VACCINATION = ObjectIdentifier("1.3.6.1.4.1.1847.2021.1.2")
+EKU_RECOVERY = ObjectIdentifier("1.3.6.1.4.1.1847.2021.1.3")
+#: HCERT group -> accepted EKU OIDs (incl. the mistyped .0.1847 variant some early DSCs carry)
+EKU_BY_TYPE = {
+    "t": {EKU_TEST.dotted_string, "1.3.6.1.4.1.0.1847.2021.1.1"},
+    "v": {EKU_VACCINATION.dotted_string, "1.3.6.1.4.1.0.1847.2021.1.2"},
+    "r": {EKU_RECOVERY.dotted_string, "1.3.6.1.4.1.0.1847.2021.1.3"},
+}
+_EKU_LETTER = {"t": EKU_TEST, "v": EKU_VACCINATION, "r": EKU_RECOVERY}
+
+CSCA_DAYS = 4 * 365
+DSC_DAYS = 2 * 365  # covers certificates issued during its first year and valid 12 months
+
+
+def passphrase() -> bytes:
+    """The key passphrase from ``VAX_KEY_PASSPHRASE``.
+
+    Raises
+    ------
+    PassphraseMissing
+        If the variable is unset or empty.
+    """
+    value = os.environ.get(PASSPHRASE_ENV)
+    if not value:
+        raise PassphraseMissing(
+            f"biến môi trường {PASSPHRASE_ENV} chưa được đặt: cần mật khẩu để mở khoá ký "
+            f"/ set {PASSPHRASE_ENV} to the key passphrase"
+        )
+    return value.encode("utf-8")
+
+
+def kid_of(cert: x509.Certificate) -> bytes:
+    """First 8 bytes of SHA-256 of the certificate's DER (the COSE kid)."""
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).digest()[:8]
+
+
+def _new_key(alg: str):
+    if alg == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if alg == "PS256":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    raise KeyStoreError(f"alg: {alg!r} not supported (ES256, PS256)")
+
+
+def _sign_cert(builder: x509.CertificateBuilder, key) -> x509.Certificate:
+    if isinstance(key, rsa.RSAPrivateKey):
+        return builder.sign(key, hashes.SHA256(),
+                            rsa_padding=padding.PSS(mgf=padding.MGF1(hashes.SHA256()),
+                                                    salt_length=32))
+    return builder.sign(key, hashes.SHA256())
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Bộ Y tế"),
+        x509.NameAttribute(NameOID.COMMON_NAME, cn),
+    ])
+
+
+def _write_private(path: Path, key, secret: bytes) -> None:
+    data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.BestAvailableEncryption(secret))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.chmod(path, 0o600)
+
+
+def _read_private(path: Path, secret: bytes):
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise KeyStoreError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        return serialization.load_pem_private_key(data, password=secret)
+    except (ValueError, TypeError):
+        raise KeyStoreError(f"{path}: cannot decrypt (wrong {PASSPHRASE_ENV}?)") from None
+
+
+def _write_cert(path: Path, cert: x509.Certificate) -> None:
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def _make_csca(key, now: dt.datetime) -> x509.Certificate:
+    pub = key.public_key()
+    b = (x509.CertificateBuilder()
+         .subject_name(_name("Viet Nam DCC CSCA (vaxlib)"))
+         .issuer_name(_name("Viet Nam DCC CSCA (vaxlib)"))
+         .public_key(pub).serial_number(x509.random_serial_number())
+         .not_valid_before(now - dt.timedelta(minutes=5))
+         .not_valid_after(now + dt.timedelta(days=CSCA_DAYS))
+         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+         .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False,
+                                      key_encipherment=False, data_encipherment=False,
+                                      key_agreement=False, key_cert_sign=True, crl_sign=True,
+                                      encipher_only=False, decipher_only=False), critical=True)
+         .add_extension(x509.SubjectKeyIdentifier.from_public_key(pub), critical=False))
+    return _sign_cert(b, key)
+
+
+def _make_dsc(key, csca_cert: x509.Certificate, csca_key, now: dt.datetime,
+              eku: Iterable[str], days: int = DSC_DAYS) -> x509.Certificate:
+    pub = key.public_key()
+    ski = csca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    not_after = min(now + dt.timedelta(days=days), csca_cert.not_valid_after_utc)
+    b = (x509.CertificateBuilder()
+         .subject_name(_name(f"Viet Nam DSC {now:%Y-%m-%d %H%M%S} (vaxlib)"))
+         .issuer_name(csca_cert.subject)
+         .public_key(pub).serial_number(x509.random_serial_number())
+         .not_valid_before(now - dt.timedelta(minutes=5))
+         .not_valid_after(not_after)
+         .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
+                                      key_encipherment=False, data_encipherment=False,
+                                      key_agreement=False, key_cert_sign=False, crl_sign=False,
+                                      encipher_only=False, decipher_only=False), critical=True)
+         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski),
+                        critical=False)
+         .add_extension(x509.SubjectKeyIdentifier.from_public_key(pub), critical=False))
+    letters = sorted(set(eku))
+    if letters:
+        try:
+            oids = [_EKU_LETTER[x] for x in letters]
+        except KeyError:
+            raise KeyStoreError(f"eku: {letters!r}; use letters t, v, r") from None
+        b = b.add_extension(x509.ExtendedKeyUsage(oids), critical=False)
+    return _sign_cert(b, csca_key)
+
+
+@dataclass
+class KeyInfo:
+    """One document signer as :func:`list_keys` reports it (no secret)."""
+
+    kid_hex: str
+    kid_b64: str
+    alg: str
+    not_before: str
+    not_after: str
+    eku: str
+    active: bool
+
+
+@dataclass
+class Signer:
+    """An opened document signer: private key, certificate and kid."""
+
+    key: Any
+    cert: x509.Certificate
+    kid: bytes
+    alg: int
+
+    @property
+    def kid_b64(self) -> str:
+        return base64.b64encode(self.kid).decode("ascii")
+
+
+def _store_path(keys: Path) -> Path:
+    return keys / "keystore.json"
+
+
+def _read_store(keys: Path) -> dict:
+    try:
+        return json.loads(_store_path(keys).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise KeyStoreError(f"{keys}: no keystore.json (run `vax keys init --out {keys}`)") from None
+
+
+def _write_store(keys: Path, store: dict) -> None:
+    _store_path(keys).write_text(json.dumps(store, indent=2) + "\n", encoding="utf-8")
+
+
+def _add_dsc(keys: Path, csca_cert, csca_key, alg: str, eku: Iterable[str], secret: bytes,
+             now: dt.datetime) -> bytes:
+    key = _new_key(alg)
+    cert = _make_dsc(key, csca_cert, csca_key, now, eku)
+    kid = kid_of(cert)
+    (keys / "dsc").mkdir(exist_ok=True)
+    (keys / "trust").mkdir(exist_ok=True)
+    _write_private(keys / "dsc" / f"{kid.hex()}.key.pem", key, secret)
+    _write_cert(keys / "dsc" / f"{kid.hex()}.crt.pem", cert)
+    _write_cert(keys / "trust" / f"{kid.hex()}.pem", cert)
+    return kid
+
+
+def init_keys(out: str | os.PathLike, *, alg: str = "ES256", eku: Iterable[str] = ("v",),
+              now: dt.datetime | None = None, force: bool = False) -> bytes:
+    """Create a CSCA and a first DSC in ``out``; return the DSC's kid.
+
+    Parameters
+    ----------
+    alg : {"ES256", "PS256"}
+        Algorithm of both keys.
+    eku : iterable of {"t", "v", "r"}
+        Certificate types the DSC may sign (empty: no EKU extension, i.e. all).
+    force : bool
+        Overwrite an existing key folder.
+
+    Raises
+    ------
+    PassphraseMissing, KeyStoreError
+    """
+    secret = passphrase()
+    keys = Path(out)
+    if _store_path(keys).exists() and not force:
+        raise KeyStoreError(f"{keys}: a key store exists already (use --force to replace it)")
+    keys.mkdir(parents=True, exist_ok=True)
+    now = now or _now()
+    csca_key = _new_key(alg)
+    csca = _make_csca(csca_key, now)
+    _write_private(keys / "csca.key.pem", csca_key, secret)
+    _write_cert(keys / "csca.crt.pem", csca)
+    kid = _add_dsc(keys, csca, csca_key, alg, eku, secret, now)
+    _write_store(keys, {"version": 1, "active": kid.hex(),
+                        "history": [{"kid": kid.hex(), "alg": alg, "created": now.isoformat()}]})
+    log.info("key store created with DSC kid %s", kid.hex())
+    return kid
+
+
+def rotate(keys_dir: str | os.PathLike, *, alg: str | None = None, eku: Iterable[str] = ("v",),
+           now: dt.datetime | None = None) -> bytes:
+    """Issue a new DSC under the CSCA and make it the active signer; return its kid.
+
+    The previous DSCs stay in ``trust/`` so certificates they signed keep verifying.
+    """
+    secret = passphrase()
+    keys = Path(keys_dir)
+    store = _read_store(keys)
+    csca_key = _read_private(keys / "csca.key.pem", secret)
+    csca = x509.load_pem_x509_certificate((keys / "csca.crt.pem").read_bytes())
+    if alg is None:
+        alg = next(h["alg"] for h in store["history"] if h["kid"] == store["active"])
+    now = now or _now()
+    kid = _add_dsc(keys, csca, csca_key, alg, eku, secret, now)
+    store["active"] = kid.hex()
+    store["history"].append({"kid": kid.hex(), "alg": alg, "created": now.isoformat()})
+    _write_store(keys, store)
+    log.info("rotated: active DSC is now kid %s", kid.hex())
+    return kid
+
+
+def dsc_types(cert: x509.Certificate) -> set[str] | None:
+    """HCERT groups (``t``/``v``/``r``) a DSC may sign; ``None`` when unrestricted.
+
+    As the EU test vectors require (dgc-testdata IS/3, common/CO6–CO15): no
+    extended key usage, or an empty one, allows every type; an extended key
+    usage with none of the DCC OIDs (e.g. only the ICAO document-signer OID
+    2.23.136.1.1.14.2) allows none.
+    """
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return None
+    except ValueError:  # an empty EKU SEQUENCE (CO15) is rejected by the strict parser
+        return None
+    oids = {o.dotted_string for o in ext}
+    if not oids:
+        return None
+    return {t for t, accepted in EKU_BY_TYPE.items() if oids & accepted}
+
+
+def list_keys(keys_dir: str | os.PathLike) -> list[KeyInfo]:
+    """Every DSC in the key folder, oldest first (no passphrase needed)."""
+    keys = Path(keys_dir)
+    store = _read_store(keys)
+    rows = []
+    for h in store["history"]:
+        cert = x509.load_pem_x509_certificate((keys / "dsc" / f"{h['kid']}.crt.pem").read_bytes())
+        types = dsc_types(cert)
+        kid = bytes.fromhex(h["kid"])
+        rows.append(KeyInfo(kid_hex=h["kid"], kid_b64=base64.b64encode(kid).decode(), alg=h["alg"],
+                            not_before=cert.not_valid_before_utc.isoformat(),
+                            not_after=cert.not_valid_after_utc.isoformat(),
+                            eku="".join(sorted(types)) if types else "all",
+                            active=h["kid"] == store["active"]))
+    return rows
+
+
+def load_signer(keys_dir: str | os.PathLike, kid_hex: str | None = None) -> Signer:
+    """Open the active (or the given) DSC for signing.
+
+    Raises
+    ------
+    PassphraseMissing
+        ``VAX_KEY_PASSPHRASE`` not set.
+    KeyStoreError
+        Missing files or a wrong passphrase.
+    """
+    secret = passphrase()
+    keys = Path(keys_dir)
+    kid_hex = kid_hex or _read_store(keys)["active"]
+    key = _read_private(keys / "dsc" / f"{kid_hex}.key.pem", secret)
+    cert = x509.load_pem_x509_certificate((keys / "dsc" / f"{kid_hex}.crt.pem").read_bytes())
+    kid = kid_of(cert)
+    if kid.hex() != kid_hex:
+        raise KeyStoreError(f"{keys}/dsc/{kid_hex}.crt.pem: kid does not match the certificate")
+    alg = ES256 if isinstance(key, ec.EllipticCurvePrivateKey) else PS256
+    return Signer(key=key, cert=cert, kid=kid, alg=alg)
+
+
+def load_trust_list(path: str | os.PathLike) -> dict[bytes, x509.Certificate]:
+    """kid -> DSC from a trust folder of PEM files (or one PEM bundle file).
+
+    The kid is recomputed from each certificate; file names are not trusted.
+    """
+    p = Path(path)
+    files = sorted(p.glob("*.pem")) if p.is_dir() else [p]
+    if not p.exists():
+        raise KeyStoreError(f"{p}: trust list not found")
+    trust: dict[bytes, x509.Certificate] = {}
+    for f in files:
+        try:
+            certs = x509.load_pem_x509_certificates(f.read_bytes())
+        except ValueError:
+            raise KeyStoreError(f"{f}: not a PEM certificate") from None
+        for cert in certs:
+            trust[kid_of(cert)] = cert
+    return trust
+
+
+__all__ += ["ALG_NAMES"]
