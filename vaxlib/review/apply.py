@@ -1,0 +1,488 @@
+"""``vax apply``: turn automatic fixes and approved decisions into a corrected table.
+
+Which value each correctable field (``full_name``, ``dob``, ``sex``,
+``id_number``) of a record gets, from its match status and its effective
+ledger decision (:meth:`vaxlib.review.ledger.Ledger.current_decisions`):
+
+=================  ========================  ===========================  ==============
+status             decision                  result                       source
+=================  ========================  ===========================  ==============
+fix                none or defer             ``corrected_*`` values       ``automatic``
+fix, review        accept / bulk_accept      ``corrected_*`` values       decision id
+any                edit                      the analyst's values         decision id
+fix                reject                    unchanged (veto)             —
+review             reject, defer or none     unchanged                    —
+verified,          anything but edit         unchanged                    —
+unmatched, invalid
+=================  ========================  ===========================  ==============
+
+Only non-empty ``corrected_*`` values are used; an edit changes only the
+fields it names.  An accept whose stored ``values["person_id"]`` differs from
+the matches table's ``person_id`` is *stale* (the suggestion changed after
+the decision) and is not applied.  Sex is written the platform's way
+(``Nam``/``Nữ``) and compared by meaning, so ``1`` -> ``Nam`` is no change.
+
+Outputs (in ``--out DIR``), each written to a temporary file and moved into
+place with :func:`os.replace`; the summary is written last:
+
+* ``vaccinations_corrected.parquet`` — every input record, corrected;
+* ``changes.parquet`` and ``changes.csv`` — the change log
+  (``record_id, field, old_value, new_value, source``);
+* ``vaccinations_reimport.xlsx`` — the changed records (or all, with
+  ``xlsx_scope="all"``) in the platform's layout with Vietnamese headers,
+  every cell text;
+* ``apply_summary.json`` — counts that reconcile, and the ledger head used.
+
+The outputs are a pure function of the inputs, so a rerun after a crash at
+any point gives the same files as an uninterrupted run, and applying again
+to the corrected table changes nothing.
+
+Spreadsheet safety (OWASP "CSV injection"): in the .xlsx every value is
+written as a text cell (never a formula) and values beginning with
+``= + - @`` (or tab/CR) also carry Excel's quote prefix, so the value itself
+stays intact for re-import (phone numbers like ``+84…`` included); in
+``changes.csv`` such values are prefixed with ``'``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import unicodedata
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from vaxlib.schema import columns as contract_columns
+from vaxlib.schema import vi_headers
+
+__all__ = [
+    "FIELD_SOURCES",
+    "CHANGE_COLUMNS",
+    "OUTPUT_FILES",
+    "ApplyError",
+    "ApplyResult",
+    "apply_decisions",
+    "run_apply",
+    "read_vaccinations",
+    "read_matches",
+    "write_reimport_xlsx",
+    "neutralise_csv_value",
+    "is_formula_like",
+]
+
+log = logging.getLogger(__name__)
+
+#: correctable field -> column of the matches table with the suggested value
+FIELD_SOURCES: dict[str, str] = {
+    "full_name": "corrected_full_name",
+    "dob": "corrected_dob",
+    "sex": "corrected_sex",
+    "id_number": "corrected_id_number",
+}
+CHANGE_COLUMNS: tuple[str, ...] = ("record_id", "field", "old_value", "new_value", "source")
+OUTPUT_FILES = {
+    "table": "vaccinations_corrected.parquet",
+    "changes": "changes.parquet",
+    "changes_csv": "changes.csv",
+    "xlsx": "vaccinations_reimport.xlsx",
+    "summary": "apply_summary.json",
+}
+AUTOMATIC = "automatic"
+_TMP_PREFIX = ".vaxapply-"
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_SEX_TEXT = {"M": "Nam", "F": "Nữ"}
+_SEX_MEANING = {"m": "M", "nam": "M", "1": "M", "male": "M",
+                "f": "F", "nữ": "F", "nu": "F", "0": "F", "female": "F"}
+XLSX_MAX_ROWS = 1_048_575  # Excel's sheet limit minus the header row
+
+
+class ApplyError(Exception):
+    """``vax apply`` cannot produce a consistent result (names the file or the count)."""
+
+
+@dataclasses.dataclass
+class ApplyResult:
+    """Result of :func:`apply_decisions`.
+
+    Attributes
+    ----------
+    table
+        The corrected vaccinations (same rows, columns and order as the input).
+    changes
+        Change log, :data:`CHANGE_COLUMNS`, ordered by record then field.
+    summary
+        Counts; ``records_in == records_out == records_changed + records_unchanged``.
+    """
+
+    table: pd.DataFrame
+    changes: pd.DataFrame
+    summary: dict[str, Any]
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _text(value: Any) -> str:
+    return "" if _is_missing(value) else str(value)
+
+
+def _sex_meaning(value: Any) -> str | None:
+    text = unicodedata.normalize("NFC", _text(value)).strip().lower()
+    try:
+        from vaxlib.vn.sex import parse_sex
+    except ImportError:
+        return _SEX_MEANING.get(text)
+    return parse_sex(text) if text else None
+
+
+def _render(field: str, value: Any) -> str:
+    text = _text(value)
+    if field == "sex":
+        meaning = _SEX_MEANING.get(text.strip().lower()) or _sex_meaning(text)
+        return _SEX_TEXT.get(meaning, text) if meaning else text
+    return text
+
+
+def _same(field: str, old: Any, new: str) -> bool:
+    if field == "sex":
+        a, b = _sex_meaning(old), _sex_meaning(new)
+        if a is not None or b is not None:
+            return a == b
+    return _text(old) == new
+
+
+def apply_decisions(
+    vaccinations: pd.DataFrame,
+    matches: pd.DataFrame,
+    decisions: pd.DataFrame | None = None,
+) -> ApplyResult:
+    """Apply automatic fixes and ledger decisions (pure function, no I/O).
+
+    Parameters
+    ----------
+    vaccinations
+        Contract vaccinations table (``record_id`` unique).
+    matches
+        Contract matches table; records without a row stay unchanged.
+    decisions
+        :meth:`Ledger.current_decisions` (``record_id, decision_id, action,
+        values``); None means no decisions.
+
+    Returns
+    -------
+    ApplyResult
+
+    Raises
+    ------
+    ApplyError
+        Duplicate record ids, or counts that do not reconcile.
+    """
+    if vaccinations["record_id"].duplicated().any():
+        row = int(vaccinations["record_id"].duplicated().to_numpy().argmax())
+        raise ApplyError(f"vaccinations: record_id not unique (row {row + 1})")
+    if matches["record_id"].duplicated().any():
+        row = int(matches["record_id"].duplicated().to_numpy().argmax())
+        raise ApplyError(f"matches: record_id not unique (row {row + 1})")
+    table = vaccinations.copy()
+    record_ids = table["record_id"].astype(str)
+    index_of = dict(zip(record_ids, range(len(table))))
+
+    m = matches.copy()
+    m["record_id"] = m["record_id"].astype(str)
+    for col in FIELD_SOURCES.values():
+        if col not in m.columns:
+            m[col] = None
+    if "person_id" not in m.columns:
+        m["person_id"] = None
+    match_by_id = m.set_index("record_id")
+
+    dec: dict[str, Mapping[str, Any]] = {}
+    counts: Counter[str] = Counter()
+    if decisions is not None and len(decisions):
+        for d in decisions.to_dict("records"):
+            rid = str(d["record_id"])
+            if rid not in index_of:
+                counts["decisions_unknown_record"] += 1
+                continue
+            dec[rid] = d
+
+    # records needing work: a status with corrections, or a decision
+    todo = set(m.loc[m["status"].isin(["fix", "review"]), "record_id"]) | set(dec)
+    todo &= set(index_of)
+    new_values: dict[str, list[Any]] = {f: list(table[f]) if f in table.columns else [None] * len(table)
+                                        for f in FIELD_SOURCES}
+    changes: list[tuple[str, str, str, str, str]] = []
+    for rid in sorted(todo):
+        status = match_by_id.at[rid, "status"] if rid in match_by_id.index else None
+        d = dec.get(rid)
+        action = d["action"] if d is not None else None
+        values: dict[str, Any] = {}
+        source: str | None = None
+        if action == "edit":
+            values = dict(d.get("values") or {})
+            source = str(d["decision_id"])
+            counts["decisions_applied"] += 1
+        elif action in ("accept", "bulk_accept") and status in ("fix", "review"):
+            wanted = (d.get("values") or {}).get("person_id")
+            if wanted is not None and _text(match_by_id.at[rid, "person_id"]) != str(wanted):
+                counts["decisions_stale"] += 1
+                continue
+            values = {f: match_by_id.at[rid, c] for f, c in FIELD_SOURCES.items()}
+            source = str(d["decision_id"])
+            counts["decisions_applied"] += 1
+        elif action == "reject":
+            counts["decisions_rejected"] += 1
+            continue
+        elif action in (None, "defer") and status == "fix":
+            values = {f: match_by_id.at[rid, c] for f, c in FIELD_SOURCES.items()}
+            source = AUTOMATIC
+            if action == "defer":
+                counts["decisions_deferred"] += 1
+        else:
+            if action == "defer":
+                counts["decisions_deferred"] += 1
+            elif action is not None:
+                counts["decisions_not_applicable"] += 1
+            continue
+        i = index_of[rid]
+        for field in FIELD_SOURCES:
+            raw = values.get(field)
+            if _is_missing(raw) or _text(raw) == "":
+                continue
+            new = _render(field, raw)
+            old = new_values[field][i]
+            if _same(field, old, new):
+                continue
+            new_values[field][i] = new
+            changes.append((rid, field, _text(old), new, source))
+
+    for field in sorted({c[1] for c in changes}):
+        col = pd.Series(new_values[field], index=table.index, dtype=object)
+        if field in table.columns and table[field].dtype != object:
+            col = col.astype(table[field].dtype)
+        table[field] = col
+    change_df = pd.DataFrame(changes, columns=list(CHANGE_COLUMNS))
+    changed_records = change_df["record_id"].nunique()
+    by_source = Counter("automatic" if s == AUTOMATIC else "decision" for s in change_df["source"])
+    status_counts = Counter(m.loc[m["record_id"].isin(index_of.keys()), "status"].astype(str))
+    summary: dict[str, Any] = {
+        "records_in": int(len(vaccinations)),
+        "records_out": int(len(table)),
+        "records_changed": int(changed_records),
+        "records_unchanged": int(len(table) - changed_records),
+        "records_without_match_row": int(len(set(index_of) - set(m["record_id"]))),
+        "field_changes": int(len(change_df)),
+        "field_changes_by_field": {f: int((change_df["field"] == f).sum()) for f in FIELD_SOURCES},
+        "field_changes_by_source": {"automatic": int(by_source["automatic"]),
+                                    "decision": int(by_source["decision"])},
+        "records_by_status": dict(sorted((k, int(v)) for k, v in status_counts.items())),
+        "decisions": {k: int(counts[k]) for k in (
+            "decisions_applied", "decisions_rejected", "decisions_deferred", "decisions_stale",
+            "decisions_not_applicable", "decisions_unknown_record")},
+    }
+    if not (summary["records_in"] == summary["records_out"]
+            == summary["records_changed"] + summary["records_unchanged"]):
+        raise ApplyError(f"counts do not reconcile: {summary}")
+    return ApplyResult(table=table, changes=change_df, summary=summary)
+
+
+# --------------------------------------------------------------------------- files
+
+def _read_any(path: Path, kind: str) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    if not path.exists():
+        raise ApplyError(f"{path}: file not found")
+    if kind == "vaccinations":
+        try:
+            from vaxlib.io import read_table
+        except ImportError:
+            pass
+        else:
+            result = read_table(path, "vaccinations")
+            if len(result.quarantine):
+                log.warning("%s: %d row(s) quarantined by the importer and left out",
+                            path.name, len(result.quarantine))
+            return result.table
+    if suffix == ".parquet":
+        return pd.read_parquet(path)
+    if suffix == ".csv":
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+    if suffix in (".xlsx", ".xlsm"):
+        return pd.read_excel(path, dtype=str)
+    raise ApplyError(f"{path}: unsupported file type {suffix!r} (use .parquet, .csv or .xlsx)")
+
+
+def read_vaccinations(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a vaccinations table (via :func:`vaxlib.io.read_table` when available)."""
+    return _read_any(Path(path), "vaccinations")
+
+
+def read_matches(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a matches table (.parquet or .csv)."""
+    df = _read_any(Path(path), "matches")
+    missing = [c for c in ("record_id", "status") if c not in df.columns]
+    if missing:
+        raise ApplyError(f"{path}: matches table lacks column(s) {missing}")
+    return df
+
+
+def is_formula_like(value: Any) -> bool:
+    """True for text a spreadsheet could take as a formula (starts with ``= + - @``, tab or CR)."""
+    return isinstance(value, str) and value.startswith(_FORMULA_START)
+
+
+def neutralise_csv_value(value: Any) -> Any:
+    """OWASP CSV-injection defence: prefix formula-like text with ``'``."""
+    return "'" + value if is_formula_like(value) else value
+
+
+def _tmp_path(path: Path) -> Path:
+    return path.with_name(f"{_TMP_PREFIX}{path.name}.{os.getpid()}.tmp")
+
+
+def _atomic(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, fsync, then os.replace."""
+    tmp = _tmp_path(path)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_reimport_xlsx(table: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write vaccinations in the platform's re-import layout.
+
+    Columns in contract order with the Vietnamese headers of
+    :func:`vaxlib.schema.vi_headers`; every value a text cell with the ``@``
+    (Text) number format so IDs keep their leading zeros, except
+    ``dose_number`` (a number); formula-like values get Excel's quote prefix.
+    """
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    path = Path(path)
+    if len(table) > XLSX_MAX_ROWS:
+        raise ApplyError(f"{path.name}: {len(table)} rows exceed the Excel sheet limit ({XLSX_MAX_ROWS})")
+    headers = vi_headers("vaccinations")
+    cols = [c for c in contract_columns("vaccinations") if c in table.columns]
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("Danh sách tiêm")
+
+    def text_cell(value: Any) -> WriteOnlyCell:
+        cell = WriteOnlyCell(ws, value=None)
+        text = _text(value)
+        if text:
+            cell.value = text
+            cell.data_type = "s"  # never a formula, whatever the text starts with
+            if is_formula_like(text):
+                cell.quotePrefix = True
+        cell.number_format = "@"
+        return cell
+
+    ws.append([text_cell(headers[c]) for c in cols])
+    data = table[cols]
+    for row in data.itertuples(index=False, name=None):
+        out = []
+        for c, v in zip(cols, row):
+            if c == "dose_number" and not _is_missing(v) and str(v).strip().isdigit():
+                out.append(int(str(v).strip()))
+            else:
+                out.append(text_cell(v))
+        ws.append(out)
+    wb.save(path)
+    return path
+
+
+def _clean_stale_tmp(out_dir: Path) -> None:
+    for p in out_dir.glob(f"{_TMP_PREFIX}*.tmp"):
+        try:
+            p.unlink()
+        except OSError:  # another run may own it
+            pass
+
+
+def run_apply(
+    vaccinations: str | os.PathLike[str] | pd.DataFrame,
+    matches: str | os.PathLike[str] | pd.DataFrame,
+    out_dir: str | os.PathLike[str],
+    *,
+    ledger: Any = None,
+    xlsx_scope: str = "changed",
+) -> ApplyResult:
+    """Read inputs, apply, and write every output atomically into ``out_dir``.
+
+    Parameters
+    ----------
+    vaccinations, matches
+        Paths (or already loaded DataFrames).
+    out_dir
+        Output folder (created).
+    ledger
+        None, a database URL / SQLite path, or an open :class:`~vaxlib.review.ledger.Ledger`.
+        The ledger must verify; a tampered ledger raises :class:`ApplyError`.
+    xlsx_scope
+        ``"changed"`` (default: the records to re-import) or ``"all"``.
+
+    Returns
+    -------
+    ApplyResult
+    """
+    from vaxlib.review.ledger import Ledger
+
+    if xlsx_scope not in ("changed", "all"):
+        raise ApplyError(f"xlsx_scope must be 'changed' or 'all', not {xlsx_scope!r}")
+    v = vaccinations if isinstance(vaccinations, pd.DataFrame) else read_vaccinations(vaccinations)
+    m = matches if isinstance(matches, pd.DataFrame) else read_matches(matches)
+
+    decisions = None
+    ledger_info: dict[str, Any] | None = None
+    if ledger is not None:
+        own = not isinstance(ledger, Ledger)
+        led = Ledger.open(ledger) if own else ledger
+        try:
+            check = led.verify()
+            if not check.ok:
+                raise ApplyError(f"ledger {led.url} failed verification: {check.describe()}")
+            decisions = led.current_decisions()
+            ledger_info = {"url": led.url, "head_id": check.head_id or 0, "head_hash": check.head_hash}
+        finally:
+            if own:
+                led.close()
+
+    result = apply_decisions(v, m, decisions)
+    result.summary["ledger"] = ledger_info
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _clean_stale_tmp(out)
+    table = result.table
+    _atomic(out / OUTPUT_FILES["table"], lambda p: table.to_parquet(p, index=False))
+    _atomic(out / OUTPUT_FILES["changes"], lambda p: result.changes.to_parquet(p, index=False))
+    csv = result.changes.map(neutralise_csv_value)
+    _atomic(out / OUTPUT_FILES["changes_csv"],
+            lambda p: csv.to_csv(p, index=False, encoding="utf-8-sig", lineterminator="\n"))
+    xlsx_rows = table if xlsx_scope == "all" else table[
+        table["record_id"].astype(str).isin(set(result.changes["record_id"]))]
+    _atomic(out / OUTPUT_FILES["xlsx"], lambda p: write_reimport_xlsx(xlsx_rows, p))
+    result.summary["xlsx_rows"] = int(len(xlsx_rows))
+    summary_text = json.dumps(result.summary, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+    _atomic(out / OUTPUT_FILES["summary"], lambda p: p.write_text(summary_text, encoding="utf-8"))
+    log.info("apply: %d records, %d changed (%d field changes) -> %s",
+             result.summary["records_in"], result.summary["records_changed"],
+             result.summary["field_changes"], out)
+    return result

@@ -1,0 +1,89 @@
+"""``vax apply`` and ``vax ledger`` (``verify``, ``export``, ``decisions``)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from vaxlib.cli import CommandError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LEDGER_HELP = "ledger database URL (sqlite:///path.db) or SQLite file path"
+
+
+def _cmd_apply(args: argparse.Namespace) -> int:
+    from vaxlib.review.apply import ApplyError, run_apply
+    from vaxlib.review.ledger import LedgerError
+
+    try:
+        result = run_apply(args.vaccinations, args.matches, args.out, ledger=args.ledger,
+                           xlsx_scope=args.xlsx)
+    except (ApplyError, LedgerError) as exc:
+        raise CommandError(str(exc)) from exc
+    s = result.summary
+    print(f"records in {s['records_in']}, out {s['records_out']}: {s['records_changed']} changed, "
+          f"{s['records_unchanged']} unchanged; {s['field_changes']} field changes "
+          f"({s['field_changes_by_source']['automatic']} automatic, "
+          f"{s['field_changes_by_source']['decision']} from decisions) -> {args.out}")
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from vaxlib.review.ledger import Ledger, LedgerError
+
+    expected = None
+    if args.expect_head:
+        try:
+            hid, hhash = args.expect_head.split(":", 1)
+            expected = (int(hid), hhash)
+        except ValueError as exc:
+            raise CommandError("--expect-head takes ID:HASH") from exc
+    try:
+        with Ledger.open(args.ledger) as ledger:
+            result = ledger.verify(expected_head=expected)
+    except LedgerError as exc:
+        raise CommandError(str(exc)) from exc
+    print(result.describe(), file=sys.stdout if result.ok else sys.stderr)
+    return 0 if result.ok else 1
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from vaxlib.review.ledger import Ledger, LedgerError
+
+    try:
+        with Ledger.open(args.ledger) as ledger:
+            path = ledger.export(args.out)
+            n = ledger.head()[0]
+    except LedgerError as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"{n} events -> {path}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``apply`` and ``ledger`` (idempotent: the CLI may call it once per command name)."""
+    if "apply" in subparsers.choices:
+        return
+    p = subparsers.add_parser("apply", help="apply automatic fixes and approved decisions",
+                              description="Write the corrected vaccination table, the change log and "
+                                          "the platform re-import .xlsx.")
+    p.add_argument("--vaccinations", required=True, help="vaccinations table (.parquet/.csv/.xlsx)")
+    p.add_argument("--matches", required=True, help="matches table from vax match")
+    p.add_argument("--ledger", default=None, help=DEFAULT_LEDGER_HELP + " (optional)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--xlsx", choices=("changed", "all"), default="changed",
+                   help="records in the re-import .xlsx (default: changed)")
+    p.set_defaults(func=_cmd_apply)
+
+    lp = subparsers.add_parser("ledger", help="check or export the decision ledger")
+    lsub = lp.add_subparsers(dest="ledger_command", metavar="ACTION")
+    v = lsub.add_parser("verify", help="walk the hash chain; exit 1 on tampering")
+    v.add_argument("--ledger", required=True, help=DEFAULT_LEDGER_HELP)
+    v.add_argument("--expect-head", default=None, metavar="ID:HASH",
+                   help="head recorded elsewhere (e.g. apply_summary.json) to detect deleted newest events")
+    v.set_defaults(func=_cmd_verify)
+    e = lsub.add_parser("export", help="write all events to .jsonl, .csv or .parquet")
+    e.add_argument("--ledger", required=True, help=DEFAULT_LEDGER_HELP)
+    e.add_argument("--out", required=True, help="output file (.jsonl/.csv/.parquet)")
+    e.set_defaults(func=_cmd_export)
