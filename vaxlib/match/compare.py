@@ -56,14 +56,6 @@ def level_name(field: str, code: int) -> str:
     return "null" if code < 0 else LEVELS[field][code]
 
 
-def _select(conds: list[np.ndarray], null: np.ndarray) -> np.ndarray:
-    n = len(null)
-    out = np.full(n, len(conds), dtype=np.int8)  # last level = "different"
-    for code in range(len(conds) - 1, -1, -1):
-        out = np.where(conds[code], code, out)
-    return np.where(null, -1, out).astype(np.int8)
-
-
 def _digits_one_edit(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(one substitution, one adjacent transposition) between equal-length digit strings."""
     n = len(a)
@@ -111,6 +103,21 @@ def _token_subset(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+def _cascade(null: np.ndarray, conds: list) -> np.ndarray:
+    """First level whose condition holds; each condition is evaluated only on the
+    pairs no earlier level took (``cond(idx) -> bool array`` over pair positions)."""
+    out = np.full(len(null), len(conds), dtype=np.int8)  # last level = "different"
+    remaining = np.flatnonzero(~null)
+    for code, cond in enumerate(conds):
+        if len(remaining) == 0:
+            break
+        hit = np.asarray(cond(remaining), dtype=bool)
+        out[remaining[hit]] = code
+        remaining = remaining[~hit]
+    out[null] = -1
+    return out
+
+
 def compare_pairs(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
     """Level code (int8) per field for every pair (``rec``/``reg`` positions)."""
     r = pairs["rec"].to_numpy()
@@ -119,58 +126,58 @@ def compare_pairs(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame) -> 
     def col(df: pd.DataFrame, name: str, idx: np.ndarray) -> np.ndarray:
         return df[name].to_numpy(dtype=object)[idx]
 
+    def eq(a: np.ndarray, b: np.ndarray):
+        return lambda i: a[i] == b[i]
+
     # --- name
     rn, gn = col(rec, "full_name", r), col(reg, "full_name", g)
     rf, gf = col(rec, "name_fold", r), col(reg, "name_fold", g)
-    null = (rf == "") | (gf == "")
-    todo = ~null & (rf != gf)
-    dl = np.full(len(r), 99, dtype=np.int32)
-    jw = np.zeros(len(r), dtype=np.float32)
-    if todo.any():
-        dl[todo] = process.cpdist(list(rf[todo]), list(gf[todo]), scorer=DamerauLevenshtein.distance,
-                                  dtype=np.int32, workers=-1)
-        jw[todo] = process.cpdist(list(rf[todo]), list(gf[todo]), scorer=JaroWinkler.normalized_similarity,
-                                  workers=-1)
-    sub = np.zeros(len(r), dtype=bool)
-    sub[todo] = _token_subset(rf[todo], gf[todo])
-    name = _select(
-        [
-            rn == gn,
-            col(rec, "name_canon", r) == col(reg, "name_canon", g),
-            col(rec, "name_tone", r) == col(reg, "name_tone", g),
-            rf == gf,
-            col(rec, "name_sorted", r) == col(reg, "name_sorted", g),
-            dl <= 2,
-            sub,
-            jw >= 0.85,
-        ],
-        null,
-    )
+
+    def typo(i):
+        return process.cpdist(list(rf[i]), list(gf[i]), scorer=DamerauLevenshtein.distance,
+                              dtype=np.int32, workers=-1) <= 2
+
+    def similar(i):
+        return process.cpdist(list(rf[i]), list(gf[i]), scorer=JaroWinkler.normalized_similarity,
+                              workers=-1) >= 0.85
+
+    name = _cascade((rf == "") | (gf == ""), [
+        eq(rn, gn),
+        eq(col(rec, "name_canon", r), col(reg, "name_canon", g)),
+        eq(col(rec, "name_tone", r), col(reg, "name_tone", g)),
+        eq(rf, gf),
+        eq(col(rec, "name_sorted", r), col(reg, "name_sorted", g)),
+        typo,
+        lambda i: _token_subset(rf[i], gf[i]),
+        similar,
+    ])
 
     # --- dob
     typed, gd = col(rec, "dob", r), col(reg, "dob", g)
     r0, r1 = col(rec, "dob_r0", r), col(rec, "dob_r1", r)
-    null = (r0 == "") | (gd == "")
-    full_both = (np.char.str_len(r0.astype(str)) == 10) & (np.char.str_len(gd.astype(str)) == 10)
     ry = rec["year"].to_numpy()[r]
     gy = reg["year"].to_numpy()[g]
-    partial = ~full_both & np.fromiter(
-        (bool(a) and bool(b) and (a.startswith(b) or b.startswith(a)) for a, b in zip(r0, gd)), bool, count=len(r)
-    )
-    default_0101 = full_both & (ry == gy) & np.fromiter((a.endswith("-01-01") for a in r0), bool, count=len(r)) \
-        & np.fromiter((not b.endswith("-01-01") for b in gd), bool, count=len(r))
-    dob = _select(
-        [
-            typed == gd,
-            (r0 == gd) | ((r1 != "") & (r1 == gd)),
-            full_both & (_swap_iso(r0) == gd),
-            partial,
-            default_0101,
-            full_both & _dob_one_digit(r0, gd),
-            (ry == gy) & (ry > 0),
-        ],
-        null,
-    )
+    rlen = rec["dob_r0"].str.len().to_numpy()[r]
+    glen = reg["dob"].str.len().to_numpy()[g]
+    full_both = (rlen == 10) & (glen == 10)
+
+    def partial(i):
+        return ~full_both[i] & np.fromiter(
+            (a.startswith(b) or b.startswith(a) for a, b in zip(r0[i], gd[i])), bool, count=len(i))
+
+    def default_0101(i):
+        return full_both[i] & (ry[i] == gy[i]) & np.fromiter(
+            (a.endswith("-01-01") and not b.endswith("-01-01") for a, b in zip(r0[i], gd[i])), bool, count=len(i))
+
+    dob = _cascade((r0 == "") | (gd == ""), [
+        eq(typed, gd),
+        lambda i: (r0[i] == gd[i]) | ((r1[i] != "") & (r1[i] == gd[i])),
+        lambda i: full_both[i] & (_swap_iso(r0[i]) == gd[i]),
+        partial,
+        default_0101,
+        lambda i: full_both[i] & _dob_one_digit(r0[i], gd[i]),
+        lambda i: (ry[i] == gy[i]) & (ry[i] > 0),
+    ])
 
     # --- id
     tid, gid = col(rec, "id_number", r), col(reg, "person_id", g)
@@ -181,23 +188,19 @@ def compare_pairs(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame) -> 
     is_excel = (kind == "excel") & (pattern != "")
     comparable = np.isin(kind, ["cccd", "cmnd"]) & (digits != "")
     null = (~comparable & ~is_excel) | (gid == "")
-    sub1, trans = _digits_one_edit(digits, gid)
     # A 9-digit CMND can only be compared when the registry knows the person's old ID.
-    null |= (np.char.str_len(digits.astype(str)) == 9) & (old == "")
-    idl = _select(
-        [
-            tid == gid,
-            digits == gid,
-            (old != "") & (digits == old),
-            is_excel & _pattern_fits(pattern, gid),
-            sub1,
-            trans,
-        ],
-        null,
-    )
+    null |= (kind == "cmnd") & (old == "")
+    idl = _cascade(null, [
+        eq(tid, gid),
+        eq(digits, gid),
+        lambda i: (old[i] != "") & (digits[i] == old[i]),
+        lambda i: is_excel[i] & _pattern_fits(pattern[i], gid[i]),
+        lambda i: _digits_one_edit(digits[i], gid[i])[0],
+        lambda i: _digits_one_edit(digits[i], gid[i])[1],
+    ])
 
     # --- sex
     rs, gs = col(rec, "sex_p", r), col(reg, "sex", g)
-    sex = _select([rs == gs], (rs == "") | (gs == ""))
+    sex = _cascade((rs == "") | (gs == ""), [eq(rs, gs)])
 
     return pd.DataFrame({"name": name, "dob": dob, "id": idl, "sex": sex}, index=pairs.index)
