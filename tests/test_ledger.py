@@ -1,0 +1,278 @@
+"""The decision ledger: concurrency, undo, idempotency, validation, tamper detection."""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from vaxlib.cli import main as vax_main
+from vaxlib.review.ledger import (
+    GENESIS_HASH,
+    IdempotencyConflictError,
+    InvalidEditError,
+    Ledger,
+    LedgerBackendError,
+    SQLiteBackend,
+    UnknownEventError,
+    event_hash,
+)
+
+
+@pytest.fixture
+def url(tmp_path):
+    return f"sqlite:///{tmp_path / 'ledger.db'}"
+
+
+def _writer(url: str, worker: int, n: int, barrier) -> None:
+    barrier.wait()
+    with Ledger.open(url) as led:
+        for i in range(n):
+            key = f"w{worker}-{i}"
+            led.accept(f"R{worker}-{i}", analyst=f"analyst{worker}", idempotency_key=key)
+            if i % 50 == 0:  # a client retrying a confirmed append must not duplicate it
+                led.accept(f"R{worker}-{i}", analyst=f"analyst{worker}", idempotency_key=key)
+
+
+@pytest.mark.slow
+def test_concurrent_processes_lose_and_duplicate_nothing(url):
+    workers, per_worker = 4, 1000
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(workers)
+    procs = [ctx.Process(target=_writer, args=(url, w, per_worker, barrier)) for w in range(workers)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=300)
+    assert [p.exitcode for p in procs] == [0] * workers
+    with Ledger.open(url) as led:
+        events = led.events()
+        assert len(events) == workers * per_worker
+        assert events["id"].tolist() == list(range(1, workers * per_worker + 1))
+        expected = {f"R{w}-{i}" for w in range(workers) for i in range(per_worker)}
+        assert set(events["record_id"]) == expected
+        assert events["idempotency_key"].is_unique
+        # the writers really interleaved (otherwise this test proves little)
+        firsts = events.groupby("analyst")["id"].min()
+        lasts = events.groupby("analyst")["id"].max()
+        assert (firsts < lasts.min()).sum() >= 2
+        result = led.verify()
+        assert result.ok, result.describe()
+        assert result.events_checked == workers * per_worker
+        assert len(led.current_decisions()) == workers * per_worker
+
+
+def test_chain_links_and_hashes(url):
+    with Ledger.open(url) as led:
+        a = led.accept("R1", analyst="lan", reason="khớp CCCD")
+        b = led.reject("R2", analyst="minh")
+    assert a.id == 1 and b.id == 2
+    assert a.prev_hash == GENESIS_HASH and b.prev_hash == a.hash
+    assert a.hash == event_hash(a.to_dict()) and len(a.hash) == 64
+    assert a.time.endswith("Z") and a.time[:4] >= "2024"
+
+
+def test_undo_and_redo(url):
+    with Ledger.open(url) as led:
+        e1 = led.accept("R1", analyst="lan")
+        e2 = led.reject("R1", analyst="lan", reason="sai người")
+        decided = led.current_decisions().set_index("record_id")
+        assert decided.loc["R1", "action"] == "reject" and decided.loc["R1", "decision_id"] == e2.id
+        u1 = led.undo(e2.id, analyst="lan")
+        assert u1.record_id == "R1" and u1.undoes == e2.id and u1.action == "undo"
+        decided = led.current_decisions().set_index("record_id")
+        assert decided.loc["R1", "action"] == "accept" and decided.loc["R1", "decision_id"] == e1.id
+        led.undo(e1.id, analyst="lan")
+        assert "R1" not in set(led.current_decisions()["record_id"])
+        led.undo(u1.id, analyst="lan", reason="làm lại")  # undo the undo: the reject is back
+        decided = led.current_decisions().set_index("record_id")
+        assert decided.loc["R1", "decision_id"] == e2.id
+        # history is never rewritten
+        assert led.events()["action"].tolist() == ["accept", "reject", "undo", "undo", "undo"]
+        assert led.verify().ok
+        with pytest.raises(UnknownEventError):
+            led.undo(99, analyst="lan")
+        assert len(led.events()) == 5
+
+
+def test_bulk_accept_and_undo_bulk(url):
+    with Ledger.open(url) as led:
+        led.defer("R2", analyst="lan")
+        evs = led.bulk_accept(["R1", "R2", "R3", "R1"], analyst="lan", cluster_id="dob:day_month_swap|79|CS-79-0123|2021-10")
+        assert [e.record_id for e in evs] == ["R1", "R2", "R3"]
+        assert len({e.bulk_id for e in evs}) == 1 and evs[0].bulk_id
+        assert evs[0].values == {"cluster_id": "dob:day_month_swap|79|CS-79-0123|2021-10"}
+        d = led.current_decisions().set_index("record_id")
+        assert d["action"].to_dict() == {"R1": "bulk_accept", "R2": "bulk_accept", "R3": "bulk_accept"}
+        undos = led.undo_bulk(evs[0].bulk_id, analyst="lan")
+        assert [u.undoes for u in undos] == [e.id for e in evs]
+        d = led.current_decisions().set_index("record_id")
+        assert d["action"].to_dict() == {"R2": "defer"}
+        assert led.verify().ok
+
+
+def test_idempotency_keys(url):
+    with Ledger.open(url) as led:
+        a = led.accept("R1", analyst="lan", idempotency_key="k1")
+        again = led.accept("R1", analyst="lan", idempotency_key="k1")
+        assert again == a and len(led.events()) == 1
+        with pytest.raises(IdempotencyConflictError):
+            led.reject("R1", analyst="lan", idempotency_key="k1")
+        bulk = led.bulk_accept(["R2", "R3"], analyst="lan", idempotency_key="b1")
+        assert led.bulk_accept(["R2", "R3"], analyst="lan", idempotency_key="b1") == bulk
+        assert len(led.events()) == 3
+
+
+@pytest.mark.parametrize("values, expected", [
+    ({"full_name": "  trần   thị  BÌNH "}, {"full_name": "Trần Thị Bình"}),
+    ({"dob": "03/12/1985"}, {"dob": "1985-12-03"}),
+    ({"dob": "1985-12-03"}, {"dob": "1985-12-03"}),
+    ({"sex": "Nữ"}, {"sex": "F"}),
+    ({"sex": "nam"}, {"sex": "M"}),
+    ({"id_number": "079 185 000 002"}, {"id_number": "079185000002"}),
+    ({"id_number": "024123456"}, {"id_number": "024123456"}),
+])
+def test_edit_values_are_validated_and_normalised(url, values, expected):
+    with Ledger.open(url) as led:
+        ev = led.edit("R1", values, analyst="lan")
+        assert ev.values == expected
+        assert led.current_decisions().loc[0, "values"] == expected
+
+
+@pytest.mark.parametrize("values, field", [
+    ({"dob": "31/02/1990"}, "dob"),
+    ({"dob": "không rõ"}, "dob"),
+    ({"sex": "không rõ"}, "sex"),
+    ({"id_number": "12ab"}, "id_number"),
+    ({"full_name": "Nguyễn 2"}, "full_name"),
+    ({"full_name": "   "}, "full_name"),
+    ({"phone": "0912345678"}, "phone"),
+    ({}, "values"),
+])
+def test_invalid_edit_rejected_without_appending(url, values, field):
+    with Ledger.open(url) as led:
+        with pytest.raises(InvalidEditError) as info:
+            led.edit("R1", values, analyst="lan")
+        assert info.value.field == field
+        # no personal value in the message
+        for v in values.values():
+            if v.strip():
+                assert v not in str(info.value)
+        assert len(led.events()) == 0
+
+
+def test_append_only_guard_and_url_forms(tmp_path):
+    path = tmp_path / "sub" / "l.db"
+    with Ledger.open(f"sqlite:///{path}") as led:
+        led.accept("R1", analyst="lan")
+    assert path.exists()
+    with Ledger.open(path) as led:  # plain path
+        assert len(led.events()) == 1
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            led.backend.conn.execute("DELETE FROM ledger_events")
+        mode = led.backend.conn.execute("PRAGMA journal_mode").fetchone()[0]
+        sync = led.backend.conn.execute("PRAGMA synchronous").fetchone()[0]
+        assert (mode, sync) == ("wal", 2)  # 2 = FULL
+    with Ledger.open("sqlite://") as mem:
+        mem.accept("R1", analyst="lan")
+        assert mem.verify().ok
+    with pytest.raises(LedgerBackendError, match="postgresql"):
+        Ledger.open("postgresql://user@server/vax")
+    assert isinstance(Ledger.open("sqlite://").backend, SQLiteBackend)
+
+
+def test_analyst_required(url):
+    from vaxlib.review.ledger import LedgerError
+
+    with Ledger.open(url) as led, pytest.raises(LedgerError, match="analyst"):
+        led.accept("R1", analyst=" ")
+
+
+# ---------------------------------------------------------------- tampering
+
+def _seeded(url) -> Path:
+    with Ledger.open(url) as led:
+        led.accept("R1", analyst="lan")
+        led.edit("R2", {"dob": "03/12/1985"}, analyst="lan")
+        led.reject("R3", analyst="minh")
+        led.defer("R4", analyst="minh")
+        led.accept("R5", analyst="minh")
+        assert led.verify().ok
+    return Path(url.removeprefix("sqlite:///"))
+
+
+def _raw(db: Path, *sql: str) -> None:
+    con = sqlite3.connect(db)
+    con.execute("DROP TRIGGER IF EXISTS ledger_events_no_update")
+    con.execute("DROP TRIGGER IF EXISTS ledger_events_no_delete")
+    for s in sql:
+        con.execute(s)
+    con.commit()
+    con.close()
+
+
+SWAP_3_4 = (
+    "UPDATE ledger_events SET id = -3 WHERE id = 3",
+    "UPDATE ledger_events SET id = 3 WHERE id = 4",
+    "UPDATE ledger_events SET id = 4 WHERE id = -3",
+)
+# swap two events' contents but keep each row's position and (re-linked) prev_hash
+SWAP_CONTENTS = (
+    "CREATE TEMP TABLE t AS SELECT * FROM ledger_events WHERE id IN (3, 4)",
+    "UPDATE ledger_events SET record_id = (SELECT record_id FROM t WHERE id = 4), "
+    "action = (SELECT action FROM t WHERE id = 4), analyst = (SELECT analyst FROM t WHERE id = 4) WHERE id = 3",
+)
+
+
+@pytest.mark.parametrize("sql, bad_id, words", [
+    (("UPDATE ledger_events SET \"values\" = '{\"dob\":\"1986-12-03\"}' WHERE id = 2",), 2, "altered"),
+    (("UPDATE ledger_events SET action = 'accept' WHERE id = 3",), 3, "altered"),
+    (("UPDATE ledger_events SET analyst = 'someone' WHERE id = 1",), 1, "altered"),
+    (("UPDATE ledger_events SET time = '2020-01-01T00:00:00.000000Z' WHERE id = 4",), 4, "altered"),
+    (("DELETE FROM ledger_events WHERE id = 3",), 4, "missing"),
+    (("DELETE FROM ledger_events WHERE id = 1",), 2, "missing"),
+    (("DELETE FROM ledger_events WHERE id = 3", "UPDATE ledger_events SET id = id - 1 WHERE id > 3"), 3,
+     "prev_hash"),
+    (SWAP_3_4, 3, "prev_hash"),
+    (SWAP_CONTENTS, 3, "altered"),
+    (("DELETE FROM ledger_events WHERE id = 5",), 5, "newest events deleted"),
+    (("UPDATE ledger_events SET hash = 'f' || substr(hash, 2) WHERE id = 5",), 5, "altered"),
+], ids=["values", "action", "analyst", "time", "delete-middle", "delete-first", "delete-renumber",
+        "reorder", "swap-contents", "delete-last", "hash"])
+def test_tampering_is_detected_and_named(url, sql, bad_id, words):
+    db = _seeded(url)
+    _raw(db, *sql)
+    with Ledger.open(url) as led:
+        result = led.verify()
+    assert not result.ok
+    assert result.first_bad_id == bad_id, result.describe()
+    assert words in result.problem
+
+
+def test_tail_deletion_with_head_rewritten_needs_expected_head(url):
+    db = _seeded(url)
+    with Ledger.open(url) as led:
+        head = led.head()
+    _raw(db, "DELETE FROM ledger_events WHERE id = 5",
+         "UPDATE ledger_meta SET value = '4' WHERE key = 'head_id'",
+         "UPDATE ledger_meta SET value = (SELECT hash FROM ledger_events WHERE id = 4) WHERE key = 'head_hash'")
+    with Ledger.open(url) as led:
+        assert led.verify().ok  # the documented limit of an unanchored chain
+        result = led.verify(expected_head=head)
+        assert not result.ok and result.first_bad_id == 5
+
+
+def test_cli_verify_exit_codes(url, tmp_path, capsys):
+    db = _seeded(url)
+    assert vax_main(["ledger", "verify", "--ledger", url]) == 0
+    assert "5 events" in capsys.readouterr().out
+    out = tmp_path / "events.jsonl"
+    assert vax_main(["ledger", "export", "--ledger", url, "--out", str(out)]) == 0
+    lines = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert [x["id"] for x in lines] == [1, 2, 3, 4, 5] and lines[1]["values"] == {"dob": "1985-12-03"}
+    _raw(db, "UPDATE ledger_events SET record_id = 'R9' WHERE id = 4")
+    assert vax_main(["ledger", "verify", "--ledger", url]) == 1
+    err = capsys.readouterr().err
+    assert "TAMPERED" in err and "event 4" in err
