@@ -1,0 +1,321 @@
+"""``vax sign`` in bulk: choose the people we may sign, sign them on every core, stream the output.
+
+Only register persons ALL of whose dose records in ``matches`` are
+``verified`` are signed (a person with one ``fix``/``review`` record waits
+until ``vax apply`` + ``vax match`` bring it to ``verified``).  Everyone else
+is counted by reason, never listed.
+
+Memory stays bounded: persons are signed in chunks by a process pool
+(``imap``, so only a few chunks are in flight) and each finished chunk is
+appended to ``certificates.parquet`` with a pyarrow ``ParquetWriter``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import multiprocessing as mp
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import pandas as pd
+
+from vaxlib.sign import hc1 as _hc1
+from vaxlib.sign.cose import protected_header, sign1
+from vaxlib.sign.errors import NotVerified, PayloadError, SchemaInvalid, ValueSetInvalid
+from vaxlib.sign.keys import Signer, load_signer
+from vaxlib.sign.ledger import append_ledger
+from vaxlib.sign.payload import (
+    DoseRecord, ISSUER, build_payload, cwt_claims, encode_claims, make_uvci, validate_payload,
+)
+
+__all__ = ["CERT_COLUMNS", "SignStats", "select_signable", "sign_person", "sign_rows",
+           "sign_tables", "CertificateWriter"]
+
+log = logging.getLogger(__name__)
+
+CERT_COLUMNS = ["person_id", "uvci", "hc1", "kid", "issued_at", "expires_at"]
+#: columns of a "person row" handed to the signer
+PERSON_COLUMNS = ["person_id", "full_name", "dob", "dose_number", "vaccination_date", "vaccine"]
+
+
+def _load(path: str | os.PathLike, kind: str) -> pd.DataFrame:
+    """Read a contract table (one place to switch to :func:`vaxlib.io.read_table`)."""
+    try:
+        from vaxlib.io import read_table
+    except ImportError:  # pragma: no cover - vaxlib.io not there yet
+        read_table = None
+    if read_table is not None and kind in ("registry", "vaccinations"):  # io has no "matches" kind
+        return read_table(path, kind).table
+    p = Path(path)
+    if p.suffix.lower() == ".csv":
+        return pd.read_csv(p, dtype=str, keep_default_na=False)
+    return pd.read_parquet(p)
+
+
+@dataclass
+class SignStats:
+    """Counts only (no personal data): who was signed, who was skipped and why."""
+
+    signed: int = 0
+    skipped: Counter = field(default_factory=Counter)
+
+    def summary(self, lang: str = "vi") -> str:
+        labels = {
+            "not_all_verified": ("có mũi tiêm chưa được xác minh (fix/review/unmatched/invalid)",
+                                 "has dose records that are not verified"),
+            "not_in_registry": ("không có trong sổ đăng ký dân cư", "person not in the register"),
+            "no_usable_dose": ("không có mũi tiêm dùng được", "no usable dose record"),
+            "payload_invalid": ("dữ liệu không hợp lệ theo lược đồ DCC / bộ giá trị",
+                                "payload fails the DCC schema or value sets"),
+            "unknown_vaccine": ("loại vắc xin không xác định", "vaccine product not recognised"),
+        }
+        i = 0 if lang == "vi" else 1
+        head = (f"Đã ký {self.signed} chứng nhận; bỏ qua {sum(self.skipped.values())} người"
+                if i == 0 else
+                f"signed {self.signed} certificates; skipped {sum(self.skipped.values())} persons")
+        parts = [f"  {n} — {labels.get(r, (r, r))[i]}" for r, n in sorted(self.skipped.items())]
+        return "\n".join([head, *parts])
+
+
+def select_signable(registry: pd.DataFrame, vaccinations: pd.DataFrame,
+                    matches: pd.DataFrame) -> tuple[pd.DataFrame, SignStats]:
+    """Persons we may sign, one row each with their latest dose, and the skip counts.
+
+    A person (a ``person_key`` group of dose records, or a ``person_id``
+    group when the matches carry no ``person_key``) is signable when every
+    one of its records is ``verified`` and all point to the same register
+    person.  Every record linked to that register person counts: one
+    non-verified record anywhere blocks the signature.
+    """
+    stats = SignStats()
+    m = matches[["record_id", "status", "person_id"] +
+                (["person_key"] if "person_key" in matches.columns else [])].copy()
+    m["person_id"] = m["person_id"].astype("object").where(m["person_id"].notna(), None)
+    if "person_key" not in m.columns:
+        m["person_key"] = m["person_id"]
+    m = m[m["person_key"].notna()]
+    m["ok"] = m["status"].astype(str).eq("verified")
+    # a group is fine if all its records are verified and it names exactly one person
+    grp = m.groupby("person_key", sort=False).agg(all_ok=("ok", "all"),
+                                                  n_pid=("person_id", "nunique"),
+                                                  pid=("person_id", "first"))
+    # any non-verified record linked to a register person blocks that person too
+    blocked_pids = set(m.loc[~m["ok"] & m["person_id"].notna(), "person_id"])
+    good = grp["all_ok"] & grp["n_pid"].eq(1) & ~grp["pid"].isin(blocked_pids)
+    # count skips per register person (or per key where there is no person)
+    bad = grp[~good]
+    stats.skipped["not_all_verified"] += int(bad["pid"].dropna().nunique()
+                                             + bad["pid"].isna().sum())
+    pids = grp.loc[good, "pid"]
+    pids = pd.Index(pids.unique())
+    # two keys for the same person, both fine: one certificate
+    reg = registry.set_index("person_id")[["full_name", "dob"]]
+    in_reg = pids.isin(reg.index)
+    stats.skipped["not_in_registry"] += int((~in_reg).sum())
+    pids = pids[in_reg]
+    recs = m.loc[m["ok"] & m["person_id"].isin(pids), ["record_id", "person_id"]]
+    vac = vaccinations[["record_id", "dose_number", "vaccination_date", "vaccine"]]
+    recs = recs.merge(vac, on="record_id", how="inner")
+    recs["dose_number"] = pd.to_numeric(recs["dose_number"], errors="coerce")
+    recs = recs[recs["dose_number"].notna() & recs["vaccination_date"].notna()]
+    latest = (recs.sort_values(["person_id", "vaccination_date", "dose_number"])
+                  .drop_duplicates("person_id", keep="last"))
+    stats.skipped["no_usable_dose"] += int(len(pids) - len(latest))
+    out = latest.merge(reg, left_on="person_id", right_index=True, how="inner")
+    out["dose_number"] = out["dose_number"].astype(int)
+    out = out[PERSON_COLUMNS].reset_index(drop=True)
+    stats.skipped = Counter({k: v for k, v in stats.skipped.items() if v})
+    return out, stats
+
+
+# ----------------------------------------------------------------------------- signing one person
+
+@dataclass
+class _Ctx:
+    signer: Signer
+    protected: bytes
+    kid_b64: str
+    issuer: str
+    validate: bool = True
+
+
+def sign_person(ctx: _Ctx, row: Sequence, issued_at: dt.datetime) -> tuple:
+    """Sign one person row; returns the certificate row (see :data:`CERT_COLUMNS`).
+
+    Raises
+    ------
+    PayloadError, SchemaInvalid, ValueSetInvalid
+        Nothing is signed for a payload that does not validate.
+    """
+    person_id, full_name, dob, dn, date, vaccine = row
+    uvci = make_uvci()
+    payload = build_payload(full_name, dob, DoseRecord(dn, date, vaccine), uvci=uvci,
+                            issuer=ctx.issuer)
+    if ctx.validate:
+        validate_payload(payload, fast=True)
+    claims = cwt_claims(payload, issued_at)
+    cose = sign1(encode_claims(claims), ctx.signer.key, ctx.signer.kid, alg=ctx.signer.alg,
+                 protected=ctx.protected)
+    iat = dt.datetime.fromtimestamp(claims[6], dt.timezone.utc).isoformat()
+    exp = dt.datetime.fromtimestamp(claims[4], dt.timezone.utc).isoformat()
+    return (person_id, uvci, _hc1.encode_hc1(cose), ctx.kid_b64, iat, exp)
+
+
+_CTX: _Ctx | None = None
+
+
+def _init_worker(keys_dir: str, kid_hex: str | None, issuer: str, validate: bool) -> None:
+    # each worker opens the key itself (passphrase from its inherited environment):
+    # no secret ever crosses the process pipe
+    global _CTX
+    signer = load_signer(keys_dir, kid_hex)
+    _CTX = _Ctx(signer, protected_header(signer.kid, signer.alg), signer.kid_b64, issuer, validate)
+
+
+def _sign_chunk(args) -> tuple[list[tuple], Counter]:
+    rows, issued_ts, qr_dir, qr_kind = args
+    issued_at = dt.datetime.fromtimestamp(issued_ts, dt.timezone.utc)
+    out, bad = [], Counter()
+    for row in rows:
+        try:
+            cert = sign_person(_CTX, row, issued_at)
+        except PayloadError as exc:
+            bad["unknown_vaccine" if "vaccine" in str(exc) else "payload_invalid"] += 1
+            continue
+        except (SchemaInvalid, ValueSetInvalid):
+            bad["payload_invalid"] += 1
+            continue
+        out.append(cert)
+        if qr_dir:
+            from vaxlib.sign.qr import make_qr
+
+            make_qr(cert[2], Path(qr_dir) / f"{cert[1].split(':')[-1].replace('#', '-')}.{qr_kind}",
+                    qr_kind)
+    return out, bad
+
+
+def _chunks(rows: Iterable[Sequence], size: int) -> Iterator[list]:
+    buf = []
+    for r in rows:
+        buf.append(tuple(r))
+        if len(buf) >= size:
+            yield buf
+            buf = []
+    if buf:
+        yield buf
+
+
+def sign_rows(rows: Iterable[Sequence], keys_dir: str | os.PathLike, *, kid_hex: str | None = None,
+              issued_at: dt.datetime | None = None, processes: int | None = None,
+              chunk_size: int = 2000, issuer: str = ISSUER["vi"], qr: str | None = None,
+              qr_dir: str | os.PathLike | None = None, validate: bool = True,
+              stats: SignStats | None = None) -> Iterator[list[tuple]]:
+    """Sign person rows (:data:`PERSON_COLUMNS` order) and yield chunks of certificate rows.
+
+    ``processes=1`` signs in this process; otherwise a pool of ``processes``
+    (default: every core) workers.  ``qr`` = ``"png"``/``"svg"`` also writes
+    one QR image per certificate into ``qr_dir``.
+    """
+    stats = stats if stats is not None else SignStats()
+    issued_ts = (issued_at or dt.datetime.now(dt.timezone.utc)).timestamp()
+    if qr:
+        Path(qr_dir).mkdir(parents=True, exist_ok=True)
+    tasks = ((chunk, issued_ts, str(qr_dir) if qr else None, qr)
+             for chunk in _chunks(rows, chunk_size))
+    processes = processes or os.cpu_count() or 1
+    init = (str(keys_dir), kid_hex, issuer, validate)
+    if processes == 1:
+        _init_worker(*init)
+        results = map(_sign_chunk, tasks)
+        pool = None
+    else:
+        load_signer(keys_dir, kid_hex)  # fail early (passphrase, files) in the parent
+        pool = mp.get_context("forkserver" if os.name == "posix" else "spawn").Pool(
+            processes, initializer=_init_worker, initargs=init)
+        results = pool.imap(_sign_chunk, tasks, chunksize=1)
+    try:
+        for certs, bad in results:
+            stats.signed += len(certs)
+            stats.skipped.update(bad)
+            yield certs
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+
+
+class CertificateWriter:
+    """Append certificate chunks to a Parquet file with the contract's columns."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self.schema = pa.schema([(c, pa.string()) for c in CERT_COLUMNS])
+        self.path = Path(path)
+        self._writer = pq.ParquetWriter(self.path, self.schema, compression="zstd")
+        self.rows = 0
+
+    def write(self, certs: list[tuple]) -> None:
+        import pyarrow as pa
+
+        if not certs:
+            return
+        cols = list(zip(*certs))
+        self._writer.write_table(pa.table([pa.array(c, pa.string()) for c in cols],
+                                          schema=self.schema))
+        self.rows += len(certs)
+
+    def close(self) -> None:
+        self._writer.close()
+
+    def __enter__(self) -> "CertificateWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
+                matches: str | os.PathLike, keys_dir: str | os.PathLike, out: str | os.PathLike, *,
+                signer_name: str, ledger_dir: str | os.PathLike | None = None,
+                qr: str | None = None, processes: int | None = None,
+                issued_at: dt.datetime | None = None, issuer: str = ISSUER["vi"],
+                only: Iterable[str] | None = None) -> SignStats:
+    """The whole ``vax sign``: select, sign, write ``out/certificates.parquet`` and the ledger.
+
+    Parameters
+    ----------
+    only : iterable of str, optional
+        Sign only these register persons; any of them not signable raises
+        :class:`NotVerified` (nothing is signed).
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    reg = _load(registry, "registry")
+    vac = _load(vaccinations, "vaccinations")
+    mat = _load(matches, "matches")
+    persons, stats = select_signable(reg, vac, mat)
+    if only is not None:
+        wanted = set(only)
+        missing = wanted - set(persons["person_id"])
+        if missing:
+            raise NotVerified(f"{len(missing)} requested person(s) are not signable "
+                              "(not every dose record is verified)")
+        persons = persons[persons["person_id"].isin(wanted)]
+    log.info("%d persons to sign", len(persons))
+    ledger_dir = Path(ledger_dir) if ledger_dir else out
+    rows = persons.itertuples(index=False, name=None)
+    del reg, vac, mat
+    with CertificateWriter(out / "certificates.parquet") as writer:
+        for certs in sign_rows(rows, keys_dir, processes=processes, issued_at=issued_at,
+                               issuer=issuer, qr=qr, qr_dir=out / "qr", stats=stats):
+            writer.write(certs)
+            append_ledger(ledger_dir, ((c[3], c[1]) for c in certs), signer=signer_name)
+    return stats
+
+
+__all__ += ["PERSON_COLUMNS"]

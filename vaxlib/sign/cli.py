@@ -1,0 +1,183 @@
+"""``vax keys``, ``vax sign`` and ``vax verify``.
+
+User-facing text is Vietnamese by default (``--lang en`` for English).
+Nothing personal is printed: signing reports counts, verification reports
+the source (file and row), the verdict, the reason, the UVCI and the kid.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+
+from vaxlib.cli import CommandError
+from vaxlib.sign.errors import KeyStoreError, NotVerified, SignError
+
+__all__ = ["register"]
+
+
+def _parse_at(text: str | None) -> dt.datetime | None:
+    if not text:
+        return None
+    try:
+        at = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise CommandError(f"--at: not an ISO 8601 date/time: {text!r}") from None
+    return at if at.tzinfo else at.replace(tzinfo=dt.timezone.utc)
+
+
+def _eku(text: str) -> tuple[str, ...]:
+    text = (text or "").strip().lower()
+    if text in ("", "none", "all"):
+        return ()
+    bad = set(text) - set("tvr")
+    if bad:
+        raise CommandError("--eku: use the letters t (test), v (vaccination), r (recovery) or 'none'")
+    return tuple(text)
+
+
+# ----------------------------------------------------------------------------- keys
+
+def _keys(args) -> int:
+    from vaxlib.sign import keys as K
+    from vaxlib.sign.ledger import revoke
+
+    try:
+        if args.keys_cmd == "init":
+            kid = K.init_keys(args.out, alg=args.alg, eku=_eku(args.eku), force=args.force)
+            print(f"CSCA + DSC created in {args.out}; kid {kid.hex()}; trust list {args.out}/trust/")
+        elif args.keys_cmd == "rotate":
+            kid = K.rotate(args.keys, alg=args.alg, eku=_eku(args.eku))
+            print(f"new active DSC kid {kid.hex()} (older DSCs stay in {args.keys}/trust/)")
+        elif args.keys_cmd == "list":
+            print("kid_hex           kid_b64       alg    eku  not_before                 not_after                  active")
+            for r in K.list_keys(args.keys):
+                print(f"{r.kid_hex}  {r.kid_b64:12}  {r.alg:5}  {r.eku:3}  {r.not_before}  {r.not_after}  "
+                      f"{'*' if r.active else ''}")
+        elif args.keys_cmd == "revoke":
+            try:
+                n = revoke(args.keys, args.uvci)
+            except ValueError as exc:
+                raise CommandError(str(exc)) from None
+            print(f"{n} UVCI added to the revocation list")
+        else:
+            raise CommandError("keys: choose init, rotate, list or revoke")
+    except (SignError, KeyStoreError) as exc:
+        raise CommandError(str(exc)) from None
+    return 0
+
+
+# ----------------------------------------------------------------------------- sign
+
+def _sign(args) -> int:
+    from vaxlib.sign.batch import sign_tables
+    from vaxlib.sign.ledger import default_signer, revoke
+    from vaxlib.sign.payload import ISSUER
+
+    if args.revoke:
+        if not args.keys:
+            raise CommandError("--revoke needs --keys KEYS")
+        try:
+            n = revoke(args.keys, args.revoke)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        print(f"{n} UVCI added to the revocation list")
+        if not args.registry:
+            return 0
+    missing = [f for f in ("registry", "vaccinations", "matches", "keys", "out") if not getattr(args, f)]
+    if missing:
+        raise CommandError("missing " + ", ".join("--" + m for m in missing))
+    try:
+        stats = sign_tables(args.registry, args.vaccinations, args.matches, args.keys, args.out,
+                            signer_name=args.signer or default_signer(),
+                            ledger_dir=args.ledger_dir, qr=args.qr, processes=args.processes,
+                            issuer=ISSUER[args.lang], only=args.person)
+    except (NotVerified, SignError) as exc:
+        raise CommandError(str(exc)) from None
+    except Exception as exc:
+        if type(exc).__module__ == "vaxlib.io":  # VaxImportError: names file, row, column
+            raise CommandError(str(exc)) from None
+        raise
+    print(stats.summary(args.lang))
+    print(f"-> {args.out}/certificates.parquet")
+    return 0
+
+
+# ----------------------------------------------------------------------------- verify
+
+def _verify(args) -> int:
+    from vaxlib.sign.errors import VerificationError
+    from vaxlib.sign.verify import Verifier, VerifyResult, iter_inputs
+
+    try:
+        verifier = Verifier(args.trust, args.revoked, at=_parse_at(args.at),
+                            value_sets=not args.no_value_sets, lang=args.lang)
+    except KeyStoreError as exc:
+        raise CommandError(str(exc)) from None
+    n = ok = 0
+    reasons: dict[str, int] = {}
+    for item in args.input:
+        for source, text in iter_inputs(item):
+            if isinstance(text, VerificationError):
+                res = VerifyResult(source, False, text.reason, text.message(args.lang))
+            else:
+                res = verifier.check(text, source)
+            n += 1
+            ok += res.valid
+            reasons[res.reason] = reasons.get(res.reason, 0) + 1
+            if not args.quiet or not res.valid:
+                verdict = ("HỢP LỆ" if res.valid else "KHÔNG HỢP LỆ") if args.lang == "vi" \
+                    else ("VALID" if res.valid else "INVALID")
+                extra = f" uvci={res.uvci}" if res.uvci else ""
+                extra += f" kid={res.kid}" if res.kid else ""
+                extra += f" exp={res.expires_at}" if res.expires_at else ""
+                print(f"{source}\t{verdict}\t{res.reason}\t{res.message}{extra}")
+    summary = ", ".join(f"{k}={v}" for k, v in sorted(reasons.items()))
+    print(f"{ok}/{n} valid ({summary})", file=sys.stderr)
+    return 0 if n and ok == n else 1
+
+
+def register(subparsers) -> None:
+    """Add ``keys``, ``sign`` and ``verify`` to the ``vax`` command."""
+    k = subparsers.add_parser("keys", help="signing keys: init, rotate, list, revoke")
+    ks = k.add_subparsers(dest="keys_cmd", metavar="ACTION")
+    p = ks.add_parser("init", help="create the signing CA (CSCA) and a document signer (DSC)")
+    p.add_argument("--out", required=True, help="key folder (private keys encrypted with $VAX_KEY_PASSPHRASE)")
+    p.add_argument("--alg", choices=["ES256", "PS256"], default="ES256")
+    p.add_argument("--eku", default="v", help="certificate types the DSC may sign: letters t/v/r, or 'none' (default v)")
+    p.add_argument("--force", action="store_true", help="replace an existing key folder")
+    p = ks.add_parser("rotate", help="issue a new DSC and make it the active signer")
+    p.add_argument("--keys", required=True)
+    p.add_argument("--alg", choices=["ES256", "PS256"], default=None, help="default: same as the active DSC")
+    p.add_argument("--eku", default="v")
+    p = ks.add_parser("list", help="list the document signers")
+    p.add_argument("--keys", required=True)
+    p = ks.add_parser("revoke", help="revoke certificates by UVCI")
+    p.add_argument("--keys", required=True)
+    p.add_argument("uvci", nargs="+")
+    k.set_defaults(func=_keys, keys_cmd=None)
+
+    s = subparsers.add_parser("sign", help="sign EU DCC vaccination certificates for verified people")
+    s.add_argument("--registry")
+    s.add_argument("--vaccinations")
+    s.add_argument("--matches")
+    s.add_argument("--keys")
+    s.add_argument("--out")
+    s.add_argument("--qr", choices=["png", "svg"], help="also write QR images to OUT/qr/")
+    s.add_argument("--signer", help="name for the signing ledger (default $USER)")
+    s.add_argument("--ledger-dir", help="folder of signing-ledger.csv (default OUT)")
+    s.add_argument("--processes", type=int, default=None, help="worker processes (default: all cores)")
+    s.add_argument("--person", action="append", help="sign only this person_id (repeatable); refuses if not verified")
+    s.add_argument("--revoke", action="append", metavar="UVCI", help="add a UVCI to the revocation list")
+    s.add_argument("--lang", choices=["vi", "en"], default="vi")
+    s.set_defaults(func=_sign)
+
+    v = subparsers.add_parser("verify", help="verify HC1 strings, QR images or certificate tables")
+    v.add_argument("--trust", required=True, help="trust folder (KEYS/trust) or a PEM bundle")
+    v.add_argument("--revoked", help="extra revocation list (SHA-256 of UVCI per line)")
+    v.add_argument("--at", help="validation clock, ISO 8601 (default now)")
+    v.add_argument("--no-value-sets", action="store_true", help="skip the value-set check")
+    v.add_argument("--quiet", action="store_true", help="print only the invalid ones")
+    v.add_argument("--lang", choices=["vi", "en"], default="vi")
+    v.add_argument("input", nargs="+", help="HC1: string, text file, certificates table or QR image")
+    v.set_defaults(func=_verify)
