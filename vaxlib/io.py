@@ -48,7 +48,7 @@ import pandas as pd
 
 from vaxlib.schema import TABLES, Column, columns
 from vaxlib.vn.provinces import BY_CCCD, BY_GSO, PROVINCES
-from vaxlib.vn.text import clean_spacing, fold_key, map_unique, nfc
+from vaxlib.vn.text import fold_key, nfc
 
 __all__ = [
     "VaxImportError",
@@ -260,16 +260,10 @@ def _fallback_repair_text(s: str) -> str:
     """UTF-8 read as cp1252/latin-1 ('Nguyá»…n' -> 'Nguyễn'); unchanged when that fails."""
     if s.isascii():
         return s
-    for codec in ("cp1252", "latin-1"):
-        try:
-            fixed = s.encode(codec).decode("utf-8")
-        except (UnicodeEncodeError, UnicodeDecodeError):
-            continue
-        return nfc(fixed)
     try:
         import ftfy  # noqa: PLC0415
 
-        return ftfy.fix_encoding(s)
+        return nfc(ftfy.fix_encoding(s))
     except Exception:  # pragma: no cover - ftfy missing or failing
         return s
 
@@ -283,7 +277,7 @@ def _column_needs_repair(values: list[str]) -> bool:
     detect = getattr(mod, "detect_text_encoding", None) if mod else None
     if detect is not None:
         try:
-            label = detect(non_ascii)
+            label = detect(non_ascii, sample=1000)
         except Exception:  # a bug there must not stop an import
             logger.exception("detect_text_encoding failed; column left as decoded")
             return False
@@ -498,7 +492,7 @@ _MAGIC = [
 _KIND_VI = {"zip": "tệp nén zip", "xlsx": "bảng tính Excel .xlsx", "parquet": "tệp Parquet",
             "xls": "bảng tính Excel cũ .xls", "pdf": "tệp PDF", "gzip": "tệp nén gzip",
             "png": "ảnh PNG", "jpeg": "ảnh JPEG", "7z": "tệp nén 7z", "rar": "tệp nén RAR",
-            "html": "trang HTML", "text": "tệp văn bản (CSV)", "binary": "dữ liệu nhị phân",
+            "html": "trang HTML", "damaged-zip": "tệp nén zip bị hỏng", "text": "tệp văn bản (CSV)", "binary": "dữ liệu nhị phân",
             "unknown": "định dạng không rõ"}
 
 
@@ -524,7 +518,7 @@ def _sniff(data: bytes) -> str:
                     with zipfile.ZipFile(_io.BytesIO(data)) as zf:
                         names = set(zf.namelist())
                 except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
-                    return "zip"
+                    return "damaged-zip"
                 return "xlsx" if "xl/workbook.xml" in names else "zip"
             return label
     if _looks_utf16(data):
@@ -608,32 +602,33 @@ def _decode(path, data: bytes, encoding: str | None) -> tuple[str, str]:
         if label not in ("utf-8", "utf8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be"):
             text = nfc(text)
         return text.lstrip("\ufeff"), encoding
+    # Unicode files are decoded here, strictly and without normalisation: a
+    # name typed in decomposed Unicode must reach the matcher as typed
+    # (name:unicode_form).  Mojibake is repaired per column afterwards.
+    if data.startswith(b"\xef\xbb\xbf"):
+        try:
+            return data[3:].decode("utf-8"), "utf-8-sig"
+        except UnicodeDecodeError:
+            pass
     u16 = _looks_utf16(data)
     if u16:
         try:
             return data.decode("utf-16" if u16 == "utf-16" else u16).lstrip("\ufeff"), u16
         except UnicodeDecodeError:
             pass
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
     mod = _encodings_module()
     decode_bytes = getattr(mod, "decode_bytes", None) if mod else None
     if decode_bytes is not None:
         try:
             dec = decode_bytes(data)
-            text, label = dec.text, dec.encoding
-            if not label.startswith("utf"):
-                text = nfc(text)  # cp1258/VNI store tone marks apart: an artefact of the encoding, not of typing
-            return text.lstrip("\ufeff"), label
-        except Exception:  # noqa: BLE001 - fall back to the plain decoders below
-            logger.exception("decode_bytes failed on %s; falling back", Path(str(path)).name)
-    if data.startswith(b"\xef\xbb\xbf"):
-        try:
-            return data[3:].decode("utf-8"), "utf-8-sig"
-        except UnicodeDecodeError:
-            pass
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
+            # cp1258/VNI store tone marks apart: NFC undoes an artefact of the encoding, not of typing
+            return nfc(dec.text).lstrip("\ufeff"), dec.encoding
+        except Exception:  # noqa: BLE001 - fall back to the plain decoder below
+            logger.exception("decode_bytes failed on %s; falling back to cp1258", Path(str(path)).name)
     try:
         return nfc(data.decode("cp1258")), "cp1258"
     except UnicodeDecodeError:
@@ -800,6 +795,9 @@ def _cell_text(value: Any, kind: str, column: str | None) -> tuple[str | None, b
 def _read_xlsx(path: Path, data: bytes, kind: str, sheet: int | str | None) -> _Sheet:
     ext = path.suffix.lower()
     detected = _sniff(data)
+    if detected == "damaged-zip":
+        raise CorruptFileError("tệp nén của bảng tính bị hỏng hoặc bị cắt cụt",
+                               "the workbook's zip container is damaged or truncated", path)
     if detected != "xlsx":
         raise _mismatch(path, ext, "xlsx", detected)
     try:
@@ -877,8 +875,11 @@ def _read_xlsx(path: Path, data: bytes, kind: str, sheet: int | str | None) -> _
 def _read_parquet(path: Path, data: bytes, kind: str) -> _Sheet:
     ext = path.suffix.lower()
     detected = _sniff(data)
-    if detected != "parquet" or len(data) < 12 or not data.endswith(b"PAR1"):
-        raise _mismatch(path, ext, "parquet", detected if detected != "parquet" else "unknown")
+    if detected != "parquet":
+        raise _mismatch(path, ext, "parquet", detected)
+    if len(data) < 12 or not data.endswith(b"PAR1"):
+        raise CorruptFileError("tệp Parquet bị cắt cụt (thiếu phần cuối PAR1)",
+                               "truncated Parquet file (no PAR1 footer)", path)
     try:
         import pyarrow as pa  # noqa: PLC0415
         import pyarrow.parquet as pq  # noqa: PLC0415
@@ -918,100 +919,116 @@ def _read_parquet(path: Path, data: bytes, kind: str) -> _Sheet:
 # --------------------------------------------------------------------------- contract logic
 
 
-def _contract_frame(sheet: _Sheet, kind: str) -> tuple[pd.DataFrame, dict[str, list[bool]]]:
-    names = columns(kind)
+Cols = dict[str, list]
+
+
+def _contract_columns(sheet: _Sheet, kind: str) -> tuple[Cols, dict[str, list[bool]]]:
+    """Contract column -> list of values (``None`` where the file has no such column)."""
     pos_of = {c: i for i, c in sheet.header_map.items()}
-    data: dict[str, list[str | None]] = {}
+    data: Cols = {}
     numeric: dict[str, list[bool]] = {}
-    for c in names:
+    n = len(sheet.rows)
+    for c in columns(kind):
         j = pos_of.get(c)
         if j is None:
-            data[c] = [None] * len(sheet.rows)
-            numeric[c] = [False] * len(sheet.rows)
+            data[c] = [None] * n
+            numeric[c] = [False] * n
         else:
             data[c] = [r[j] for r in sheet.rows]
             numeric[c] = [j in nums for nums in sheet.numeric]
-    frame = pd.DataFrame(data, columns=names, dtype=object)
-    return frame, numeric
+    return data, numeric
 
 
-def _strip(s: pd.Series) -> pd.Series:
-    return s.map(lambda v: None if v is None else (v.strip() or None))
+def _map_once(values: list, func: Callable[[str], Any]) -> list:
+    """``func`` applied once per distinct non-null value; ``None`` stays ``None``."""
+    cache: dict[str, Any] = {}
+    out = []
+    for v in values:
+        if v is None:
+            out.append(None)
+            continue
+        r = cache.get(v, cache)
+        if r is cache:
+            r = cache[v] = func(v)
+        out.append(r)
+    return out
 
 
-def _repair_columns(frame: pd.DataFrame, kind: str) -> list[str]:
+def _strip_list(values: list) -> list:
+    return [None if v is None else (v.strip() or None) for v in values]
+
+
+def _repair_columns(data: Cols) -> list[str]:
     repaired = []
     repair = None
-    for c in frame.columns:
-        values = [v for v in pd.unique(frame[c].dropna()) if isinstance(v, str)]
-        if not values or not _column_needs_repair(values):
+    for c, values in data.items():
+        uniques = list(dict.fromkeys(v for v in values if v is not None and not v.isascii()))
+        if not uniques or not _column_needs_repair(uniques):
             continue
         repair = repair or _repair_text_fn()
 
         def safe(v, _r=repair):
             try:
-                return _r(v)
-            except Exception:  # noqa: BLE001
+                fixed = _r(v)
+            except Exception:  # noqa: BLE001 - a repair bug must not stop an import
                 return v
+            return fixed if isinstance(fixed, str) else v
 
-        fixed = map_unique(frame[c], safe)
-        if not fixed.equals(frame[c]):
-            frame[c] = fixed.astype(object)
+        fixed = _map_once(values, safe)
+        if fixed != values:
+            data[c] = fixed
             repaired.append(c)
     return repaired
 
 
-def _validate(frame: pd.DataFrame, numeric: dict[str, list[bool]], kind: str) -> list[list[tuple[str, str]]]:
-    """Normalise ``frame`` in place; return the problems of every row as (column, reason)."""
-    n = len(frame)
+def _validate(data: Cols, numeric: dict[str, list[bool]], kind: str) -> list[list[tuple[str, str]]]:
+    """Normalise ``data`` in place; return the problems of every row as (column, reason)."""
+    n = len(next(iter(data.values()))) if data else 0
     problems: list[list[tuple[str, str]]] = [[] for _ in range(n)]
     key = KEY_COLUMN[kind]
 
-    def flag(mask: Iterable[bool], column: str, reason: str) -> None:
-        for i, bad in enumerate(mask):
-            if bad:
+    def parse(column: str, func: Callable[[str], str | None], reason: str, *, strip: bool = True) -> None:
+        """Replace a column by its parsed form; flag rows where parsing failed (also empty ones)."""
+        raw = data[column]
+        parsed = _map_once(_strip_list(raw) if strip else raw, func)
+        for i, v in enumerate(parsed):
+            if v is None:
                 problems[i].append((column, reason))
+        data[column] = [p if p is not None else r for p, r in zip(parsed, raw)]
 
     if kind == "registry":
-        pid = _strip(frame["person_id"]).tolist()
         num = numeric["person_id"]
         pid = [p.zfill(12) if p is not None and num[i] and p.isdigit() and 10 <= len(p) <= 11 else p
-               for i, p in enumerate(pid)]
-        frame["person_id"] = pd.Series(pid, index=frame.index, dtype=object)
-        flag([p is not None and not re.fullmatch(r"\d{12}", p) for p in pid], "person_id", "bad_person_id")
-        frame["full_name"] = frame["full_name"].map(lambda v: None if v is None else nfc(v))
-        dob = map_unique(frame["dob"], lambda v: parse_platform_date(v, partial=True))
-        flag((dob.isna()).tolist(), "dob", "bad_dob")
-        frame["dob"] = dob.astype(object).where(dob.notna(), frame["dob"])
-        sex = map_unique(frame["sex"], _registry_sex)
-        flag([(o is not None and s is None) for o, s in zip(frame["sex"], sex)], "sex", "bad_sex")
-        frame["sex"] = sex.astype(object).where(sex.notna(), frame["sex"])
-        old = _strip(frame["old_id"]).tolist()
+               for i, p in enumerate(_strip_list(data["person_id"]))]
+        data["person_id"] = pid
+        for i, p in enumerate(pid):
+            if p is not None and not (len(p) == 12 and p.isdigit() and p.isascii()):
+                problems[i].append(("person_id", "bad_person_id"))
+        data["full_name"] = _map_once(data["full_name"], nfc)
+        parse("dob", lambda v: parse_platform_date(v, partial=True), "bad_dob")
+        raw_sex = _strip_list(data["sex"])
+        sex = _map_once(raw_sex, _registry_sex)
+        for i, (o, s_) in enumerate(zip(raw_sex, sex)):
+            if o is not None and s_ is None:
+                problems[i].append(("sex", "bad_sex"))
+        data["sex"] = [s_ if s_ is not None else o for s_, o in zip(sex, data["sex"])]
         num = numeric["old_id"]
-        frame["old_id"] = pd.Series(
-            [o.zfill(9) if o is not None and num[i] and o.isdigit() and len(o) == 8 else o for i, o in enumerate(old)],
-            index=frame.index, dtype=object)
-        frame["province_code"] = _provinces(frame["province_code"], numeric["province_code"])
+        data["old_id"] = [o.zfill(9) if o is not None and num[i] and o.isdigit() and len(o) == 8 else o
+                          for i, o in enumerate(_strip_list(data["old_id"]))]
+        data["province_code"] = _provinces(_strip_list(data["province_code"]), numeric["province_code"])
     elif kind == "vaccinations":
-        frame["record_id"] = _strip(frame["record_id"])
-        frame["facility_id"] = _strip(frame["facility_id"])
-        frame["province_code"] = _provinces(frame["province_code"], numeric["province_code"])
-        frame["facility_province"] = _provinces(_strip(frame["facility_province"]), numeric["facility_province"])
-        dose = map_unique(frame["dose_number"], _parse_dose)
-        flag(dose.isna().tolist(), "dose_number", "bad_dose_number")
-        frame["dose_number"] = dose.astype(object).where(dose.notna(), frame["dose_number"])
-        vdate = map_unique(frame["vaccination_date"], lambda v: parse_platform_date(v, partial=False))
-        flag(vdate.isna().tolist(), "vaccination_date", "bad_vaccination_date")
-        frame["vaccination_date"] = vdate.astype(object).where(vdate.notna(), frame["vaccination_date"])
+        data["record_id"] = _strip_list(data["record_id"])
+        data["facility_id"] = _strip_list(data["facility_id"])
+        data["province_code"] = _provinces(data["province_code"], numeric["province_code"])
+        data["facility_province"] = _provinces(_strip_list(data["facility_province"]), numeric["facility_province"])
+        parse("dose_number", _parse_dose, "bad_dose_number", strip=False)
+        parse("vaccination_date", lambda v: parse_platform_date(v, partial=False), "bad_vaccination_date")
     else:
-        frame["feedback_id"] = _strip(frame["feedback_id"])
-        ts = map_unique(frame["submitted_at"], _parse_timestamp)
-        flag(ts.isna().tolist(), "submitted_at", "bad_submitted_at")
-        frame["submitted_at"] = ts.astype(object).where(ts.notna(), frame["submitted_at"])
+        data["feedback_id"] = _strip_list(data["feedback_id"])
+        parse("submitted_at", _parse_timestamp, "bad_submitted_at")
 
-    keys = frame[key].tolist()
     seen: set[str] = set()
-    for i, k in enumerate(keys):
+    for i, k in enumerate(data[key]):
         if k is None:
             problems[i].append((key, "missing_key"))
         elif k in seen:
@@ -1021,9 +1038,8 @@ def _validate(frame: pd.DataFrame, numeric: dict[str, list[bool]], kind: str) ->
     return problems
 
 
-def _provinces(s: pd.Series, numeric: list[bool]) -> pd.Series:
-    out = [province_to_gso(v, numeric=num) for v, num in zip(s.tolist(), numeric)]
-    return pd.Series(out, index=s.index, dtype=object)
+def _provinces(values: list, numeric: list[bool]) -> list:
+    return [province_to_gso(v, numeric=num) for v, num in zip(values, numeric)]
 
 
 # --------------------------------------------------------------------------- public API
@@ -1087,9 +1103,9 @@ def read_table(path: str | os.PathLike[str], kind: Kind, *, encoding: str | None
     else:
         sh = _read_parquet(p, data, kind)
 
-    frame, numeric = _contract_frame(sh, kind)
-    repaired = _repair_columns(frame, kind)
-    problems = _validate(frame, numeric, kind)
+    data, numeric = _contract_columns(sh, kind)
+    repaired = _repair_columns(data)
+    problems = _validate(data, numeric, kind)
 
     empty = [all(v is None or v.strip() == "" for v in r) for r in sh.rows]
     q_rows: list[dict[str, Any]] = []
@@ -1109,8 +1125,8 @@ def read_table(path: str | os.PathLike[str], kind: Kind, *, encoding: str | None
             "reason": ";".join(dict.fromkeys(r for _, r in probs)),
             "raw": raw,
         })
-    table = frame.iloc[keep].reset_index(drop=True)
-    table = table.astype(object).where(table.notna(), None)
+    table = pd.DataFrame({c: pd.Series([vals[i] for i in keep], dtype=object) for c, vals in data.items()},
+                         columns=columns(kind))
     quarantine = pd.DataFrame(q_rows, columns=QUARANTINE_COLUMNS)
     quarantine = quarantine.sort_values("row", kind="stable").reset_index(drop=True)
     quarantine["row"] = quarantine["row"].astype("int64")
@@ -1159,10 +1175,10 @@ def _export_frame(df: pd.DataFrame, kind: str, platform: bool) -> pd.DataFrame:
         out[c] = pd.Series(vals, dtype=object)
     if platform:
         if kind == "registry":
-            out["dob"] = out["dob"].map(_platform_date)
-            out["sex"] = out["sex"].map(lambda v: _SEX_VI.get(v, v) if v is not None else None)
+            out["dob"] = pd.Series([_platform_date(v) for v in out["dob"]], dtype=object)
+            out["sex"] = pd.Series([_SEX_VI.get(v, v) if v is not None else None for v in out["sex"]], dtype=object)
         elif kind == "vaccinations":
-            out["vaccination_date"] = out["vaccination_date"].map(_platform_date)
+            out["vaccination_date"] = pd.Series([_platform_date(v) for v in out["vaccination_date"]], dtype=object)
     return out
 
 
