@@ -356,7 +356,7 @@ def _map_unique(values: pd.Series, func) -> pd.Series:
     valid = codes >= 0
     out[valid] = mapped[codes[valid]]
     out[~valid] = None
-    return pd.Series(out, index=values.index, name=values.name)
+    return pd.Series(out, index=values.index, name=values.name, dtype=object)
 
 
 def compare_names_many(typed: pd.Series, register: pd.Series) -> pd.Series:

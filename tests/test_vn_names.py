@@ -1,0 +1,295 @@
+"""Names: canonical form, parts, taxonomy comparison, keystroke residue."""
+from __future__ import annotations
+
+import unicodedata
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vaxlib.vn.keystrokes import is_skeleton, is_syllable, place_tone, repair_keystrokes
+from vaxlib.vn.names import (
+    NAME_CODES,
+    NameParts,
+    canonical_name,
+    canonical_names,
+    compare_names,
+    compare_names_many,
+    split_name,
+)
+from vaxlib.vn.text import set_tone_style
+
+# Real Vietnamese name parts (most frequent family names; common middle and given names).
+FAMILIES = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng",
+            "Bùi", "Đỗ", "Hồ", "Ngô", "Dương", "Lý", "Trương", "Đinh", "Quách", "Khổng"]
+MIDDLES = ["Văn", "Thị", "Hữu", "Đức", "Minh", "Ngọc", "Thanh", "Quốc", "Xuân", "Thu",
+           "Bảo", "Khánh", "Hoài", "Thuỳ", "Quỳnh"]
+GIVENS = ["An", "Bình", "Châu", "Dũng", "Giang", "Hà", "Hòa", "Hoà", "Huệ", "Hùng", "Khoẻ",
+          "Khỏe", "Lan", "Linh", "Mai", "Nga", "Nhung", "Phúc", "Quý", "Suýt", "Thủy", "Thuỷ",
+          "Tuấn", "Tuyết", "Uyên", "Vy", "Xuân", "Yến", "Hoàn", "Huỳnh", "Thoả", "Hoạ"]
+
+names = st.builds(
+    lambda f, m, g: " ".join([f, *m, g]),
+    st.sampled_from(FAMILIES),
+    st.lists(st.sampled_from(MIDDLES), min_size=0, max_size=2),
+    st.sampled_from(GIVENS),
+)
+
+
+# ------------------------------------------------------------ canonical_name
+@pytest.mark.parametrize(
+    "typed, expected",
+    [
+        ("nguyễn văn an", "Nguyễn Văn An"),
+        ("  NGUYỄN   THỊ\u00a0MINH\tKHAI ", "Nguyễn Thị Minh Khai"),
+        (unicodedata.normalize("NFD", "Trần Thị Thuỷ"), "Trần Thị Thuỷ"),
+        ("ÐẶNG văn lâm", "Đặng Văn Lâm"),  # U+00D0 look-alike
+        ("ðinh tiến dũng", "Đinh Tiến Dũng"),  # U+00F0 look-alike
+        ("lê thị hòa", "Lê Thị Hòa"),  # tone convention kept as typed
+        ("lê thị hoà", "Lê Thị Hoà"),
+        ("", ""),
+        ("   ", ""),
+    ],
+)
+def test_canonical_name(typed, expected):
+    assert canonical_name(typed) == expected
+
+
+@given(st.text())
+def test_canonical_name_idempotent_any_text(s):
+    once = canonical_name(s)
+    assert canonical_name(once) == once
+
+
+@given(names, st.sampled_from(["upper", "lower", "nfd", "spaces"]))
+def test_canonical_name_undoes_case_and_form(name, how):
+    variant = {
+        "upper": name.upper(),
+        "lower": name.lower(),
+        "nfd": unicodedata.normalize("NFD", name),
+        "spaces": "  " + name.replace(" ", " \u00a0 ") + "\t",
+    }[how]
+    assert canonical_name(variant) == name
+
+
+def test_canonical_names_once_per_value_and_nulls():
+    s = pd.Series(["nguyễn an", None, "nguyễn an", "LÊ HÀ"], index=[10, 11, 12, 13])
+    out = canonical_names(s)
+    assert out.tolist() == ["Nguyễn An", None, "Nguyễn An", "Lê Hà"]
+    assert out.index.tolist() == [10, 11, 12, 13]
+
+
+# ------------------------------------------------------------------ split_name
+@pytest.mark.parametrize(
+    "name, parts",
+    [
+        ("Nguyễn Thị Minh Khai", NameParts("Nguyễn", ("Thị", "Minh"), "Khai")),
+        ("nguyễn văn an", NameParts("Nguyễn", ("Văn",), "An")),
+        ("Lê Hà", NameParts("Lê", (), "Hà")),
+        ("Hà", NameParts("", (), "Hà")),
+        ("", NameParts("", (), "")),
+        ("  Tôn Nữ  Thị Ninh ", NameParts("Tôn", ("Nữ", "Thị"), "Ninh")),
+    ],
+)
+def test_split_name(name, parts):
+    assert split_name(name) == parts
+
+
+# --------------------------------------------------------------- compare_names
+NFD = lambda s: unicodedata.normalize("NFD", s)  # noqa: E731
+
+COMPARE_CASES = [
+    # identical
+    ("Nguyễn Văn An", "Nguyễn Văn An", ()),
+    ("Huỳnh Quý Hoàn", "Huỳnh Quý Hoàn", ()),
+    # unicode_form: invisible code-point differences
+    (NFD("Nguyễn Văn An"), "Nguyễn Văn An", ("name:unicode_form",)),
+    ("Ðặng Thị Huệ", "Đặng Thị Huệ", ("name:unicode_form",)),
+    # case_spacing
+    ("nguyễn văn an", "Nguyễn Văn An", ("name:case_spacing",)),
+    ("NGUYỄN VĂN AN", "Nguyễn Văn An", ("name:case_spacing",)),
+    ("Nguyễn  Văn An ", "Nguyễn Văn An", ("name:case_spacing",)),
+    ("Nguyễn\u00a0Văn An", "Nguyễn Văn An", ("name:case_spacing",)),
+    ("NguyễnVăn An", "Nguyễn Văn An", ("name:case_spacing",)),
+    ("NGuyễn Văn An", "Nguyễn Văn An", ("name:case_spacing",)),
+    # no_diacritics
+    ("Nguyen Van An", "Nguyễn Văn An", ("name:no_diacritics",)),
+    ("Dang Thi Hue", "Đặng Thị Huệ", ("name:no_diacritics",)),
+    ("NGUYEN VAN AN", "Nguyễn Văn An", ("name:case_spacing", "name:no_diacritics")),
+    # tone_placement: only oa / oe / uy open syllables
+    ("Lê Thị Hoà", "Lê Thị Hòa", ("name:tone_placement",)),
+    ("Trần Thị Thủy", "Trần Thị Thuỷ", ("name:tone_placement",)),
+    ("Phạm Văn Khoẻ", "Phạm Văn Khỏe", ("name:tone_placement",)),
+    ("Bùi Thị Thuỳ Dương", "Bùi Thị Thùy Dương", ("name:tone_placement",)),
+    # diacritic_error: same letters, some marks wrong or missing (not all)
+    ("Nguyễn Van An", "Nguyễn Văn An", ("name:diacritic_error",)),
+    ("Nguyến Văn An", "Nguyễn Văn An", ("name:diacritic_error",)),
+    ("Huỳnh Quí Hoàn", "Huỳnh Quý Hoàn", ("name:typo",)),  # i/y is a letter, not a mark
+    ("Huỳnh Quý Hoan", "Huỳnh Quý Hoàn", ("name:diacritic_error",)),
+    ("Lê Thi Hoà", "Lê Thị Hòa", ("name:diacritic_error", "name:tone_placement")),
+    ("Trần Văn Đức", "Trần Văn Dức", ("name:diacritic_error",)),
+    # typo: small edit on the skeleton
+    ("Nguyễn Văn Anh", "Nguyễn Văn An", ("name:typo",)),
+    ("Ngyễn Văn An", "Nguyễn Văn An", ("name:typo",)),
+    ("Nguễyn Thị Hồng", "Nguyễn Thị Hồng", ("name:typo",)),
+    ("Nguyeenx Văn An", "Nguyễn Văn An", ("name:typo",)),  # keystroke residue shows as typo
+    ("Nguyen Vna An", "Nguyễn Văn An", ("name:no_diacritics", "name:typo")),
+    # order: given name first, or family last
+    ("An Nguyễn Văn", "Nguyễn Văn An", ("name:order",)),
+    ("Văn An Nguyễn", "Nguyễn Văn An", ("name:order",)),
+    ("Van An Nguyen", "Nguyễn Văn An", ("name:no_diacritics", "name:order")),
+    # missing_part: typed words a strict subset
+    ("Nguyễn An", "Nguyễn Văn An", ("name:missing_part",)),
+    ("Trần Thị Lan", "Trần Thị Ngọc Lan", ("name:missing_part",)),
+    ("Nguyen An", "Nguyễn Văn An", ("name:missing_part", "name:no_diacritics")),
+    ("An Nguyễn", "Nguyễn Văn An", ("name:missing_part", "name:order")),
+    ("Nguyễn Anh", "Nguyễn Văn An", ("name:missing_part", "name:typo")),
+    # other
+    ("Trần Thị Bích", "Nguyễn Văn An", ("name:other",)),
+    ("Nguyễn Thị Thu Hà", "Nguyễn Thị Hà", ("name:other",)),  # an extra word
+    ("", "Nguyễn Văn An", ("name:other",)),
+]
+
+
+@pytest.mark.parametrize("typed, register, codes", COMPARE_CASES)
+def test_compare_names(typed, register, codes):
+    assert compare_names(typed, register) == codes
+
+
+def test_every_code_is_exercised():
+    seen = {c for _, _, codes in COMPARE_CASES for c in codes}
+    assert seen == set(NAME_CODES)
+
+
+@given(names)
+def test_compare_identical_is_empty(name):
+    assert compare_names(name, name) == ()
+
+
+@given(st.text(max_size=30))
+def test_compare_identical_any_text(s):
+    assert compare_names(s, s) == ()
+
+
+@given(names)
+def test_tone_style_round_trip(name):
+    old, new = set_tone_style(name, "old"), set_tone_style(name, "new")
+    assert set_tone_style(new, "old") == old
+    assert set_tone_style(old, "new") == new
+    codes = compare_names(new, old)
+    assert codes == (("name:tone_placement",) if new != old else ())
+
+
+@pytest.mark.parametrize("word", ["Hoàn", "Huỳnh", "Quý", "Suýt", "Quỳnh", "Khuyết"])
+def test_tone_style_never_touches_closed_or_qu(word):
+    assert set_tone_style(word, "old") == word == set_tone_style(word, "new")
+    assert compare_names(f"Lê {word}", f"Lê {set_tone_style(word, 'new')}") == ()
+
+
+SYMMETRIC = {"name:unicode_form", "name:tone_placement", "name:order", "name:typo"}
+
+
+@given(names, st.sampled_from(["nfd", "tone", "order", "typo"]))
+def test_symmetric_codes_are_symmetric(name, how):
+    words = name.split()
+    if how == "nfd":
+        other = NFD(name)
+    elif how == "tone":
+        other = set_tone_style(name, "new" if set_tone_style(name, "old") == name else "old")
+    elif how == "order":
+        other = " ".join(words[1:] + words[:1])
+    else:
+        given_name = words[-1]
+        other = " ".join(words[:-1] + [given_name[:-1] + "x"])
+    ab, ba = compare_names(name, other), compare_names(other, name)
+    assert ab == ba
+    assert set(ab) <= SYMMETRIC
+
+
+def test_compare_names_many_matches_scalar_and_handles_nulls():
+    typed = pd.Series(["Nguyen Van An", "Nguyễn Văn An", None, "Lê Thị Hoà", "Nguyen Van An", None],
+                      index=list("abcdef"))
+    reg = pd.Series(["Nguyễn Văn An", "Nguyễn Văn An", "Lê Hà", "Lê Thị Hòa", "Nguyễn Văn An", None],
+                    index=list("abcdef"))
+    out = compare_names_many(typed, reg)
+    assert out.tolist() == ["name:no_diacritics", "", "name:other", "name:tone_placement",
+                            "name:no_diacritics", ""]
+    assert out.index.tolist() == list("abcdef")
+
+
+@settings(max_examples=50)
+@given(st.lists(st.tuples(names, names), min_size=1, max_size=20))
+def test_compare_names_many_equals_scalar(pairs):
+    typed = pd.Series([p[0] for p in pairs])
+    reg = pd.Series([p[1] for p in pairs])
+    expected = [";".join(compare_names(a, b)) for a, b in pairs]
+    assert compare_names_many(typed, reg).tolist() == expected
+
+
+# ------------------------------------------------------------------ keystrokes
+@pytest.mark.parametrize(
+    "typed, expected",
+    [
+        ("Nguyeenx", "Nguyễn"),
+        ("Thij", "Thị"),
+        ("Hoangf", "Hoàng"),
+        ("Truowngf", "Trường"),
+        ("Truongw", "Trương"),
+        ("Ddawngj", "Đặng"),
+        ("Dduwcs", "Đức"),
+        ("Tuaans", "Tuấn"),
+        ("Huyeenf", "Huyền"),
+        ("Nguye6n~", "Nguyễn"),
+        ("Nguye64n", "Nguyễn"),
+        ("Nguye6n4", "Nguyễn"),
+        ("Tra62n", "Trần"),
+        ("D9a85ng", "Đặng"),
+        ("Quyf", "Quỳ"),
+        ("NGUYEENX", "NGUYỄN"),
+        ("Nguyeenx Thij Hoangf", "Nguyễn Thị Hoàng"),
+        ("Nguye64n Va8n An", "Nguyễn Văn An"),
+    ],
+)
+def test_repair_keystrokes(typed, expected):
+    assert repair_keystrokes(typed) == expected
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "Tuyen", "Nguyen Van An", "Hoang", "Thi", "Truong",  # diacritic-free names stay
+        "Nguyễn Thị Hồng", "Hoà", "Quý",  # already Vietnamese
+        "Jones", "Maria", "O'Brien", "Smith", "Chris",  # foreign names
+        "Tuans",  # 'tuán' is not a syllable: ambiguous, left alone
+        "A.", "T. Hà", "123",
+    ],
+)
+def test_repair_keystrokes_leaves_alone(typed):
+    assert repair_keystrokes(typed) == typed
+
+
+@pytest.mark.parametrize(
+    "word, ok",
+    [("Nguyễn", True), ("thị", True), ("Quỳnh", True), ("giếng", True), ("khuỷu", True),
+     ("thuở", True), ("hoạt", True), ("Ưng", True), ("Khuê", True),
+     ("hoàt", False), ("NguyÔn", False), ("thÞ", False), ("nguyeãn", False), ("ki", True),
+     ("ca", True), ("ke", True), ("ce", False), ("hồngg", False)],
+)
+def test_is_syllable(word, ok):
+    assert is_syllable(word) is ok
+
+
+def test_is_skeleton_and_place_tone():
+    assert is_skeleton("Nguyen") and is_skeleton("tuyen") and not is_skeleton("thij")
+    assert place_tone("nguyên", "\u0303") == "nguyễn"
+    assert place_tone("hoa", "\u0300") == "hòa"  # old convention
+    assert place_tone("hoan", "\u0300") == "hoàn"
+    assert place_tone("giêng", "\u0301") == "giếng"
+    assert place_tone("quynh", "\u0300") == "quỳnh"
+    assert place_tone("hoat", "\u0300") is None  # stop coda takes sắc / nặng only
+
+
+@given(names)
+def test_repair_keystrokes_leaves_real_names(name):
+    assert repair_keystrokes(name) == name
