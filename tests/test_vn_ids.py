@@ -53,7 +53,7 @@ CASES = [
     ("7.9085001234E+10", "cccd", "079085001234", "079085001234", ("id:excel_mangled", "id:lost_leading_zero")),
     ("79085001234.0", "cccd", "079085001234", "079085001234", ("id:excel_mangled", "id:lost_leading_zero")),
     ("79085001234,0", "cccd", "079085001234", "079085001234", ("id:excel_mangled", "id:lost_leading_zero")),
-    (79085001234.0, "cccd", "079085001234", "079085001234", ("id:excel_mangled", "id:lost_leading_zero")),
+    (79085001234.0, "cccd", "079085001234", "079085001234", ("id:lost_leading_zero",)),  # a number, not text
     (79085001234, "cccd", "079085001234", "079085001234", ("id:lost_leading_zero",)),
     ("1.5E+2", "malformed", None, None, ("id:excel_mangled", "id:malformed")),
     # passports
@@ -214,3 +214,13 @@ def test_parse_never_raises_and_normalising_is_idempotent(text):
         assert "id:lost_leading_zero" not in again.issues
     if p.kind == "excel":
         assert p.digits is None and "?" in p.pattern
+
+
+def test_parse_ids_on_numbers_and_mixed_objects():
+    mixed = pd.Series([79085001234, "079085001234", None, 79085001234.0, "000000000000"], dtype=object)
+    out = parse_ids(mixed)
+    assert out["digits"].tolist() == ["079085001234"] * 2 + [None, "079085001234", None]
+    assert out["issues"].tolist() == [
+        "id:lost_leading_zero", "", "id:missing", "id:lost_leading_zero", "id:missing"]
+    ints = parse_ids(pd.Series([79085001234, 23456789]))
+    assert ints["kind"].tolist() == ["cccd", "cmnd"]

@@ -97,7 +97,9 @@ _EXCEL_FLOAT_RE = re.compile(r"^(\d+)[.,]0+$")
 _EXCEL_SCI_RE = re.compile(r"^(\d)(?:[.,](\d*))?e\+?(\d{1,2})$", re.IGNORECASE)
 _PASSPORT_VN_RE = re.compile(r"^[A-Z]\d{7,8}$")
 _PASSPORT_OTHER_RE = re.compile(r"^[A-Z]{1,2}\d{6,9}$")
-_DIGITS_RE = re.compile(r"^\d+$")
+_DIGITS_RE = re.compile(r"^[0-9]+$")
+_HAS_DIGIT_RE = re.compile(r"[0-9]")
+_CLEAN_CCCD = r"0[0-9]{11}"
 
 
 def _restore_zeros(d: str) -> str | None:
@@ -187,10 +189,17 @@ def parse_id(typed: object) -> ParsedId:
     if isinstance(typed, (int, np.integer)):
         typed = str(int(typed))
     elif isinstance(typed, (float, np.floating)):
-        typed = repr(float(typed))
+        # A number object carries no text form: an integral float is the same
+        # value as the int (and pandas de-duplicates them together).
+        f = float(typed)
+        typed = str(int(f)) if f.is_integer() and abs(f) < 1e15 else repr(f)
     # NFKC turns full-width digits and letters into ASCII.
-    s = unicodedata.normalize("NFKC", str(typed)).strip()
-    if fold_key(s) in MISSING_PLACEHOLDERS:
+    s = str(typed)
+    if not s.isascii():
+        s = unicodedata.normalize("NFKC", s)
+    s = s.strip()
+    # Placeholders have no digit other than a lone '0'; skip the costly fold otherwise.
+    if (s == "0" or not _HAS_DIGIT_RE.search(s)) and fold_key(s) in MISSING_PLACEHOLDERS:
         return ParsedId("missing", None, None, ("id:missing",))
 
     compact = s.replace(" ", "").replace("\u00a0", "")
@@ -228,25 +237,41 @@ def normalise_id(typed: object) -> str | None:
 def parse_ids(series: pd.Series) -> pd.DataFrame:
     """Vectorised :func:`parse_id`, computed once per distinct value.
 
+    Values that are already a clean 12-digit number starting with 0 (most of
+    a real column) are recognised with one vectorised regular expression;
+    the rest are parsed once per distinct value.
+
     Returns
     -------
     DataFrame
         Same index as ``series``; columns ``kind``, ``digits``, ``pattern``
         and ``issues`` (the issue codes joined with ``";"``, ``""`` when none).
     """
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    parsed = [parse_id(u) for u in uniques] + [parse_id(None)]
-    # code -1 (missing) indexes the extra last entry
-    idx = np.where(codes < 0, len(parsed) - 1, codes)
-    cols = {
-        "kind": np.array([p.kind for p in parsed], dtype=object),
-        "digits": np.array([p.digits for p in parsed], dtype=object),
-        "pattern": np.array([p.pattern for p in parsed], dtype=object),
-        "issues": np.array([";".join(p.issues) for p in parsed], dtype=object),
-    }
-    return pd.DataFrame(
-        {k: pd.Series(v[idx], index=series.index, dtype=object) for k, v in cols.items()}, index=series.index
-    )
+    n = len(series)
+    try:
+        matched = series.str.fullmatch(_CLEAN_CCCD).fillna(False).to_numpy(dtype=bool)
+        clean = matched & (series != "0" * 12).to_numpy(dtype=bool)  # all zeros is a placeholder
+    except (AttributeError, TypeError):  # not a column of strings
+        clean = np.zeros(n, dtype=bool)
+    kind = np.empty(n, dtype=object)
+    digits = np.empty(n, dtype=object)
+    pattern = np.empty(n, dtype=object)
+    issues = np.empty(n, dtype=object)
+    if clean.any():
+        values = series.to_numpy(dtype=object)[clean]
+        kind[clean], digits[clean], pattern[clean], issues[clean] = "cccd", values, values, ""
+    rest = ~clean
+    if rest.any():
+        codes, uniques = pd.factorize(series[rest], use_na_sentinel=True)
+        parsed = [parse_id(u) for u in uniques] + [parse_id(None)]
+        # code -1 (missing) indexes the extra last entry
+        idx = np.where(codes < 0, len(parsed) - 1, codes)
+        kind[rest] = np.array([p.kind for p in parsed], dtype=object)[idx]
+        digits[rest] = np.array([p.digits for p in parsed], dtype=object)[idx]
+        pattern[rest] = np.array([p.pattern for p in parsed], dtype=object)[idx]
+        issues[rest] = np.array([";".join(p.issues) for p in parsed], dtype=object)[idx]
+    cols = {"kind": kind, "digits": digits, "pattern": pattern, "issues": issues}
+    return pd.DataFrame({k: pd.Series(v, index=series.index, dtype=object) for k, v in cols.items()}, index=series.index)
 
 
 def cccd_parts(id12: str) -> tuple[str, int, str, str]:
