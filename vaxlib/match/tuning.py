@@ -1,0 +1,107 @@
+"""Helpers behind notebooks/03-tune-thresholds.ipynb (researchers).
+
+Load a match run and its truth, sweep thresholds, inspect m/u weights and
+term frequencies, find the hardest pairs, and write chosen thresholds back to
+``parameters/matching.yaml`` (keeping the file's other settings).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from vaxlib.match.compare import FIELDS
+
+__all__ = ["MatchRun", "load_run", "hardest_pairs", "model_weights", "top_name_frequencies", "save_thresholds",
+           "review_load"]
+
+
+@dataclass
+class MatchRun:
+    matches: pd.DataFrame
+    candidates: pd.DataFrame
+    model: dict
+    truth: pd.DataFrame | None
+    registry: pd.DataFrame | None
+    vaccinations: pd.DataFrame | None
+
+
+def load_run(data_dir: str | Path, match_dir: str | Path) -> MatchRun:
+    """Read a `vax match` folder and the `vax synth` folder it was run on."""
+    data_dir, match_dir = Path(data_dir), Path(match_dir)
+
+    def opt(p: Path) -> pd.DataFrame | None:
+        return pd.read_parquet(p) if p.exists() else None
+
+    return MatchRun(
+        matches=pd.read_parquet(match_dir / "matches.parquet"),
+        candidates=pd.read_parquet(match_dir / "candidates.parquet"),
+        model=json.loads((match_dir / "model.json").read_text(encoding="utf-8")),
+        truth=opt(data_dir / "truth_vaccinations.parquet"),
+        registry=opt(data_dir / "registry.parquet"),
+        vaccinations=opt(data_dir / "vaccinations.parquet"),
+    )
+
+
+def model_weights(model: dict) -> pd.DataFrame:
+    """One row per field level: m, u and log2(m/u)."""
+    rows = []
+    for f in FIELDS:
+        for level, m in model["m"][f].items():
+            u = model["u"][f][level]
+            rows.append({"field": f, "level": level, "m": m, "u": u, "log2_bf": float(np.log2(m / u))})
+    return pd.DataFrame(rows)
+
+
+def top_name_frequencies(registry: pd.DataFrame, n: int = 20) -> pd.DataFrame:
+    """The most frequent folded full names and their term-frequency weight penalty."""
+    from vaxlib.vn.text import fold_key
+
+    folded = registry["full_name"].map(fold_key)
+    counts = folded.value_counts().head(n)
+    total = len(registry)
+    return pd.DataFrame({"name_folded": counts.index, "count": counts.to_numpy(),
+                         "log2_u_tf": np.log2(counts.to_numpy() / total)})
+
+
+def hardest_pairs(run: MatchRun, n: int = 10) -> pd.DataFrame:
+    """Best candidates of the records the model got wrong or was least sure of.
+
+    Wrong links first (needs the truth), then the lowest-probability links.
+    """
+    best = run.candidates[run.candidates["rank"] == 1].copy()
+    if run.truth is not None:
+        t = run.truth[["record_id", "person_id"]].rename(columns={"person_id": "true_person_id"})
+        best = best.merge(t, on="record_id", how="left")
+        best["wrong"] = best["true_person_id"].notna() & (best["person_id"] != best["true_person_id"])
+    else:
+        best["wrong"] = False
+    best["uncertainty"] = -np.abs(best["match_probability"] - 0.5)
+    return best.sort_values(["wrong", "uncertainty"], ascending=[False, False]).head(n).reset_index(drop=True)
+
+
+def review_load(matches: pd.DataFrame, auto: float, review: float) -> dict[str, float]:
+    """Share of records that would be fix / review / unmatched at the given thresholds."""
+    linked = matches["person_id"].notna() | matches["match_probability"].gt(0)
+    p = matches["match_probability"]
+    verified = matches["status"].eq("verified")
+    fix = ~verified & linked & (p >= auto)
+    rev = ~verified & linked & (p < auto) & (p >= review)
+    return {"verified": float(verified.mean()), "fix": float(fix.mean()), "review": float(rev.mean())}
+
+
+def save_thresholds(path: str | Path, auto_threshold: float, review_threshold: float) -> dict:
+    """Write the two thresholds into a matching.yaml, keeping every other key."""
+    if not 0 <= review_threshold <= auto_threshold <= 1:
+        raise ValueError("thresholds must satisfy 0 <= review <= auto <= 1")
+    path = Path(path)
+    params = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
+    params = params or {}
+    params["auto_threshold"] = float(auto_threshold)
+    params["review_threshold"] = float(review_threshold)
+    path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return params
