@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from vaxlib.vn.ids import (
     ParsedId,
     cccd_parts,
+    pattern_matches,
     century_sex_digit,
     check_cccd_structure,
     normalise_id,
@@ -224,3 +225,29 @@ def test_parse_ids_on_numbers_and_mixed_objects():
         "id:lost_leading_zero", "", "id:missing", "id:lost_leading_zero", "id:missing"]
     ints = parse_ids(pd.Series([79085001234, 23456789]))
     assert ints["kind"].tolist() == ["cccd", "cmnd"]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "digits", "expected"),
+    [
+        ("0791234?????", "079123400000", True),
+        ("0791234?????", "079123449999", True),
+        ("0791234?????", "079123350000", True),  # rounds up to ...234
+        ("0791234?????", "079123450001", False),
+        ("0791234?????", "079123349999", False),
+        ("0800000?????", "079999999999", True),  # the carry reached the province code
+        ("079123456789", "079123456789", True),
+        ("079123456789", "079123456788", False),
+        ("0791234?????", "07912340000", False),
+        ("07912?4?????", "079123400000", False),
+    ],
+)
+def test_pattern_matches(pattern, digits, expected):
+    assert pattern_matches(pattern, digits) is expected
+
+
+@given(valid_person_ids(), st.integers(1, 11))
+def test_excel_pattern_matches_its_source(case, sig):
+    id12 = case[0]
+    p = parse_id(f"{int(id12):.{sig - 1}E}")
+    assert pattern_matches(p.pattern, id12)

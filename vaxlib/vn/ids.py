@@ -42,6 +42,7 @@ __all__ = [
     "cccd_parts",
     "century_sex_digit",
     "check_cccd_structure",
+    "pattern_matches",
     "MISSING_PLACEHOLDERS",
 ]
 
@@ -66,7 +67,8 @@ class ParsedId(NamedTuple):
         Excel display is rounded (``7.91234E+10`` shows ``...234`` for a
         cell holding ``...2345...``, and ``8.00000E+10`` may stand for
         ``79999...``), so a matcher should compare the number within half a
-        unit of the last known place rather than digit by digit.
+        unit of the last known place rather than digit by digit
+        (:func:`pattern_matches`).
     issues : tuple of str
         Sorted notes: taxonomy codes ``id:missing``, ``id:malformed``,
         ``id:passport``, ``id:old_cmnd``, ``id:lost_leading_zero``,
@@ -272,6 +274,29 @@ def parse_ids(series: pd.Series) -> pd.DataFrame:
         issues[rest] = np.array([";".join(p.issues) for p in parsed], dtype=object)[idx]
     cols = {"kind": kind, "digits": digits, "pattern": pattern, "issues": issues}
     return pd.DataFrame({k: pd.Series(v, index=series.index, dtype=object) for k, v in cols.items()}, index=series.index)
+
+
+def pattern_matches(pattern: str, digits: str) -> bool:
+    """Whether a canonical number ``digits`` could be what an Excel-mangled
+    ``pattern`` (see :class:`ParsedId`) was displaying.
+
+    Excel rounds to the digits it shows, so ``digits`` must lie within half a
+    unit of the last known place of the pattern read with ``?`` as 0:
+    ``pattern_matches("0791234?????", "079123449999")`` and
+    ``pattern_matches("0800000?????", "079999999999")`` are both true.
+    Without ``?`` it is plain equality.
+    """
+    if not isinstance(pattern, str) or not isinstance(digits, str) or len(pattern) != len(digits):
+        return False
+    lost = pattern.count("?")
+    if lost == 0:
+        return pattern == digits
+    known = pattern.replace("?", "0")
+    if not (known.isascii() and known.isdigit() and digits.isascii() and digits.isdigit()):
+        return False
+    if pattern.rstrip("?") != pattern[: len(pattern) - lost]:
+        return False  # '?' only at the end
+    return abs(int(digits) - int(known)) * 2 <= 10**lost
 
 
 def cccd_parts(id12: str) -> tuple[str, int, str, str]:
