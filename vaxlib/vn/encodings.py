@@ -114,15 +114,22 @@ for _b, _ch in enumerate(_TCVN_DECODE):
 # VN3 (TCVN3/ABC): only the lower-case letters with tones (0xB5-0xFE) and
 # the seven capitals without tone Ă Â Ê Ô Ơ Ư Đ (0xA1-0xA7).  A capital with
 # a tone is written with its lower-case code.
-_TCVN_ENCODE_VN3: dict[str, int] = {
-    ch: b for ch, b in _TCVN_ENCODE_VN1.items() if 0xA0 <= b <= 0xFF
-}
-for _ch, _b in list(_TCVN_ENCODE_VN1.items()):
-    if _b < 0xA0 and _ch not in _TCVN_ENCODE_VN3:
-        _low = _ch.lower()
-        if _low in _TCVN_ENCODE_VN3:
-            _TCVN_ENCODE_VN3[_ch] = _TCVN_ENCODE_VN3[_low]
+# (VN1 also puts some toned capitals in 0xA0-0xFF, e.g. Ắ 0xC0, Ố 0xFF; VN3
+# leaves them out as well.)
+
+
+def _has_tone(ch: str) -> bool:
+    return any(m in _TCVN_COMBINING for m in unicodedata.normalize("NFD", ch))
+
+
 _TCVN_COMBINING = {"\u0300": 0xB0, "\u0309": 0xB1, "\u0303": 0xB2, "\u0301": 0xB3, "\u0323": 0xB4}
+_TCVN_ENCODE_VN3: dict[str, int] = {
+    ch: b for ch, b in _TCVN_ENCODE_VN1.items()
+    if 0xA0 <= b <= 0xFF and not (ch.isupper() and _has_tone(ch))
+}
+for _ch in list(_TCVN_ENCODE_VN1):
+    if _ch not in _TCVN_ENCODE_VN3 and _ch.lower() in _TCVN_ENCODE_VN3:
+        _TCVN_ENCODE_VN3[_ch] = _TCVN_ENCODE_VN3[_ch.lower()]
 
 
 def decode_tcvn3(data: bytes) -> str:
