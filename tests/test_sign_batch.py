@@ -1,0 +1,143 @@
+"""``vax sign`` / ``vax verify`` / ``vax keys`` end to end on a small table."""
+from __future__ import annotations
+
+import base64
+
+import pandas as pd
+import pytest
+
+from vaxlib.cli import main
+from vaxlib.sign.batch import CERT_COLUMNS, select_signable, sign_tables
+from vaxlib.sign.errors import NotVerified
+from vaxlib.sign.keys import PASSPHRASE_ENV
+from vaxlib.sign.ledger import read_ledger
+from vaxlib.sign.verify import Verifier
+
+P1, P2, P3, P4, P5 = "001085012345", "079190000002", "001200000003", "001200000004", "001200000005"
+
+REG = pd.DataFrame({
+    "person_id": [P1, P2, P3, P4, P5],
+    "full_name": ["Nguyễn Bảo Duy", "Đặng Thị Huệ", "Trần Văn An", "Lê Thị Hoà", "Võ Minh"],
+    "dob": ["1983-10-10", "1990-05", "1975", "2001-01-01", "1960-03-03"],
+    "sex": ["M", "F", "M", "F", "M"], "old_id": [""] * 5, "province_code": ["01", "79", "01", "01", "48"],
+})
+# (record_id, person_id, person_key, status, dose, date, vaccine)
+RECS = [
+    ("r1", P1, "k1", "verified", "1", "2021-08-01", "AstraZeneca"),
+    ("r2", P1, "k1", "verified", "2", "2021-10-20", "AstraZeneca"),
+    ("r3", P1, "k1", "verified", "3", "2022-01-10", "Pfizer"),
+    ("r4", P2, "k2", "verified", "1", "2021-10-01", "Vero Cell"),
+    ("r5", P3, "k3", "verified", "1", "2021-10-02", "Moderna"),
+    ("r6", P3, "k3", "fix", "2", "2021-11-02", "Moderna"),        # one non-verified dose: refuse P3
+    ("r7", P4, "k4", "verified", "1", "2021-11-01", "Abdala"),
+    ("r8", None, "k4", "unmatched", "2", "2021-12-01", "Abdala"),  # same person, unmatched dose: refuse P4
+    ("r9", P5, "k5", "review", "1", "2021-12-01", "Pfizer"),       # review only: refuse P5
+]
+
+
+def _tables(tmp_path):
+    vac = pd.DataFrame({
+        "record_id": [r[0] for r in RECS], "full_name": ["x"] * len(RECS), "dob": ["x"] * len(RECS),
+        "sex": [""] * len(RECS), "id_number": [""] * len(RECS), "phone": [""] * len(RECS),
+        "province_code": [""] * len(RECS), "facility_id": ["F1"] * len(RECS),
+        "facility_province": ["01"] * len(RECS), "dose_number": [r[4] for r in RECS],
+        "vaccination_date": [r[5] for r in RECS], "vaccine": [r[6] for r in RECS],
+        "lot_number": [""] * len(RECS),
+    })
+    mat = pd.DataFrame({
+        "record_id": [r[0] for r in RECS], "status": [r[3] for r in RECS],
+        "person_id": [r[1] for r in RECS], "match_probability": [1.0] * len(RECS),
+        "error_codes": [""] * len(RECS), "person_key": [r[2] for r in RECS],
+    })
+    paths = {k: tmp_path / f"{k}.parquet" for k in ("reg", "vac", "mat")}
+    REG.to_parquet(paths["reg"])
+    vac.to_parquet(paths["vac"])
+    mat.to_parquet(paths["mat"])
+    return REG, vac, mat, paths
+
+
+def test_select_only_all_verified(tmp_path):
+    reg, vac, mat, _ = _tables(tmp_path)
+    persons, stats = select_signable(reg, vac, mat)
+    assert sorted(persons["person_id"]) == [P1, P2]
+    assert stats.skipped["not_all_verified"] == 3  # P3, P4, P5
+    latest = persons.set_index("person_id").loc[P1]
+    assert (latest["dose_number"], latest["vaccination_date"], latest["vaccine"]) == (3, "2022-01-10", "Pfizer")
+
+
+@pytest.fixture
+def keys(tmp_path, monkeypatch):
+    monkeypatch.setenv(PASSPHRASE_ENV, "thử-nghiệm")
+    monkeypatch.setenv("USER", "can-bo-ky")
+    assert main(["keys", "init", "--out", str(tmp_path / "K")]) == 0
+    return tmp_path / "K"
+
+
+def test_cli_sign_verify_revoke(tmp_path, keys, capsys):
+    _, _, _, p = _tables(tmp_path)
+    out = tmp_path / "OUT"
+    rc = main(["sign", "--registry", str(p["reg"]), "--vaccinations", str(p["vac"]),
+               "--matches", str(p["mat"]), "--keys", str(keys), "--out", str(out), "--qr", "svg",
+               "--processes", "2"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "Đã ký 2" in printed and "bỏ qua 3" in printed
+    assert "Nguyễn" not in printed and P1 not in printed  # counts only
+    certs = pd.read_parquet(out / "certificates.parquet")
+    assert list(certs.columns) == CERT_COLUMNS
+    assert sorted(certs["person_id"]) == [P1, P2] and certs["uvci"].is_unique
+    assert all(len(base64.b64decode(k)) == 8 for k in certs["kid"])
+    assert len(list((out / "qr").glob("*.svg"))) == 2
+    ledger = read_ledger(out)
+    assert [r["uvci"] for r in ledger] == list(certs["uvci"]) and {r["signer"] for r in ledger} == {"can-bo-ky"}
+    v = Verifier(keys / "trust")
+    d = v.verify(certs.set_index("person_id").loc[P1, "hc1"])
+    assert d.hcert["v"][0]["dn"] == 3 and d.hcert["v"][0]["sd"] == 3 and d.hcert["nam"]["gnt"] == "BAO<DUY"
+    assert main(["verify", "--trust", str(keys / "trust"), str(out / "certificates.parquet")]) == 0
+    # revoke one: verify now fails (exit 1) with the reason
+    uvci = certs["uvci"].iloc[0]
+    assert main(["keys", "revoke", "--keys", str(keys), uvci]) == 0
+    capsys.readouterr()
+    assert main(["verify", "--trust", str(keys / "trust"), "--lang", "en",
+                 str(out / "certificates.parquet")]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert sum("\trevoked\t" in ln for ln in lines) == 1 and sum("\tvalid\t" in ln for ln in lines) == 1
+
+
+def test_verify_text_file_and_clock(tmp_path, keys, capsys):
+    _, _, _, p = _tables(tmp_path)
+    sign_tables(p["reg"], p["vac"], p["mat"], keys, tmp_path / "O", signer_name="t", processes=1)
+    certs = pd.read_parquet(tmp_path / "O" / "certificates.parquet")
+    f = tmp_path / "codes.txt"
+    f.write_text("\n".join(certs["hc1"]) + "\nHC1:garbage\n")
+    assert main(["verify", "--trust", str(keys / "trust"), str(f)]) == 1
+    out = capsys.readouterr().out
+    assert out.count("\tvalid\t") == 2 and "bad_base45" in out
+    assert main(["verify", "--trust", str(keys / "trust"), "--at", "2099-01-01", certs["hc1"].iloc[0]]) == 1
+    assert "\texpired\t" in capsys.readouterr().out
+
+
+def test_sign_refuses_requested_unverified_person(tmp_path, keys):
+    _, _, _, p = _tables(tmp_path)
+    with pytest.raises(NotVerified):
+        sign_tables(p["reg"], p["vac"], p["mat"], keys, tmp_path / "O", signer_name="t",
+                    processes=1, only=[P3])
+    assert main(["sign", "--registry", str(p["reg"]), "--vaccinations", str(p["vac"]),
+                 "--matches", str(p["mat"]), "--keys", str(keys), "--out", str(tmp_path / "O2"),
+                 "--person", P4]) == 2
+
+
+def test_sign_without_passphrase_is_a_clear_cli_error(tmp_path, keys, monkeypatch, capsys):
+    _, _, _, p = _tables(tmp_path)
+    monkeypatch.delenv(PASSPHRASE_ENV)
+    rc = main(["sign", "--registry", str(p["reg"]), "--vaccinations", str(p["vac"]),
+               "--matches", str(p["mat"]), "--keys", str(keys), "--out", str(tmp_path / "O")])
+    assert rc == 2 and PASSPHRASE_ENV in capsys.readouterr().err
+
+
+def test_keys_rotate_and_list(keys, capsys):
+    assert main(["keys", "rotate", "--keys", str(keys), "--alg", "PS256"]) == 0
+    assert main(["keys", "list", "--keys", str(keys)]) == 0
+    out = capsys.readouterr().out
+    assert "ES256" in out and "PS256" in out and len(list((keys / "trust").glob("*.pem"))) == 2
+    assert "PRIVATE" not in out
