@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from vaxlib.vn.dates import compare_dobs, date_to_excel_serial, parse_dobs, parse_typed_dob
-from vaxlib.vn.ids import parse_ids
+from vaxlib.vn.ids import check_cccd_structures, parse_ids
 from vaxlib.vn.provinces import BY_CCCD
 
 
@@ -115,7 +115,7 @@ def median_time(func, runs: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--people", type=int, default=4_500, help="distinct register dobs (about 30k distinct typed)")
+    ap.add_argument("--people", type=int, default=3_500, help="distinct register dobs (about 30k distinct typed)")
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     rng = np.random.default_rng(20211)
@@ -146,7 +146,12 @@ def main() -> None:
     print(f"ids: {args.rows:,} rows, {ids.nunique():,} distinct")
     t_ids = median_time(lambda: parse_ids(ids), args.runs)
     print(f"  parse_ids            median {t_ids:6.2f} s")
-    print("  kind mix:", parse_ids(ids)["kind"].value_counts().to_dict())
+    parsed = parse_ids(ids)
+    print("  kind mix:", parsed["kind"].value_counts().to_dict())
+    sexes = pd.Series(np.where(rng.random(args.rows) < 0.5, "M", "F"), dtype="str")
+    dobs = register.iloc[: args.rows].reset_index(drop=True)
+    t_struct = median_time(lambda: check_cccd_structures(parsed["digits"], sexes, dobs), args.runs)
+    print(f"  check_cccd_structures median {t_struct:5.2f} s (random sex/dob, so most rows disagree)")
 
 
 if __name__ == "__main__":

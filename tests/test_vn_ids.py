@@ -12,6 +12,7 @@ from vaxlib.vn.ids import (
     pattern_matches,
     century_sex_digit,
     check_cccd_structure,
+    check_cccd_structures,
     normalise_id,
     parse_id,
     parse_ids,
@@ -251,3 +252,28 @@ def test_excel_pattern_matches_its_source(case, sig):
     id12 = case[0]
     p = parse_id(f"{int(id12):.{sig - 1}E}")
     assert pattern_matches(p.pattern, id12)
+
+
+def test_check_cccd_structures_vectorised_matches_scalar():
+    ids = pd.Series(["079085001234", "079185001234", None, "079085001234", "003085001234", "079085001234"],
+                    index=list("uvwxyz"), dtype="str")
+    sexes = pd.Series(["M", "M", "F", None, "M", "F"], index=ids.index, dtype="str")
+    dobs = pd.Series(["1985-03-05", "1985", None, "1986-01-01", "1985", None], index=ids.index, dtype="str")
+    out = check_cccd_structures(ids, sexes, dobs)
+    assert out.index.equals(ids.index)
+    assert out.tolist() == ["", "century_sex_mismatch", "not_12_digits", "year_mismatch", "province_unknown",
+                            "century_sex_mismatch"]
+    assert check_cccd_structures(ids).tolist() == ["", "", "not_12_digits", "", "province_unknown", ""]
+
+
+@settings(max_examples=50)
+@given(st.lists(st.tuples(
+    st.one_of(st.none(), st.from_regex(r"0[0-9]{11}", fullmatch=True), st.from_regex(r"[0-9]{10,13}", fullmatch=True)),
+    st.sampled_from(["M", "F", None, "x"]),
+    st.one_of(st.none(), st.sampled_from(["1985", "1985-03", "2005-07-01", "1899-01-01", "abcd", ""]))), max_size=30))
+def test_check_cccd_structures_agrees_with_scalar(rows):
+    ids = pd.Series([r[0] for r in rows], dtype=object)
+    sexes = pd.Series([r[1] for r in rows], dtype=object)
+    dobs = pd.Series([r[2] for r in rows], dtype=object)
+    expected = [";".join(check_cccd_structure(i if isinstance(i, str) else "", s, d)) for i, s, d in rows]
+    assert check_cccd_structures(ids, sexes, dobs).tolist() == expected

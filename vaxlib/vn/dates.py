@@ -276,7 +276,6 @@ def _analyse(text: object, ref_year: int = DEFAULT_REF_YEAR) -> _Analysis:
     if m:
         s = m.group(1).strip()
         suffix = " hh:mm:ss"
-    # "1980-03-05t00:00:00" has already lost its time; strip a lone trailing 't'.
     m = _FLOAT_SUFFIX_RE.match(s)
     if m:
         s = m.group(1)
@@ -393,7 +392,10 @@ def parse_dobs(series: pd.Series, ref_year: int = DEFAULT_REF_YEAR) -> pd.DataFr
         "form": [r.form for r in results],
         "error": [r.error for r in results],
     }
-    return pd.DataFrame({k: np.array(v, dtype=object)[idx] for k, v in cols.items()}, index=series.index)
+    return pd.DataFrame(
+        {k: pd.Series(np.array(v, dtype=object)[idx], index=series.index, dtype=object) for k, v in cols.items()},
+        index=series.index,
+    )
 
 
 def is_typo(a: str, b: str) -> bool:
@@ -448,9 +450,10 @@ def compare_dob(typed: object, register: object, ref_year: int = DEFAULT_REF_YEA
           (``5/3/1980``, ``05-03-80``, ``29281`` for ``1980-03-05``).  A
           two-digit year agrees with any register year ending in those digits.
         * ``dob:day_month_swap`` — both full dates; the date read as written
-          differs from the register, but exchanging day and month gives it
-          (``03/05/1980`` or ``03/25/1980`` for ``1980-03-25``...
-          i.e. the month-first reading of the text is the register date).
+          differs from the register, but exchanging day and month gives it,
+          i.e. the month-first reading of the text is the register date
+          (``03/05/1980`` for ``1980-03-05``, ``03/25/1980`` or
+          ``1980-25-03`` for ``1980-03-25``).
         * ``dob:year_only_default`` — both full dates, typed day and month
           are 01/01, the year equals R_Y and the register's day/month is not
           01/01 (a register 01-01 would make the texts agree: then it is at

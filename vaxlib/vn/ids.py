@@ -42,6 +42,7 @@ __all__ = [
     "cccd_parts",
     "century_sex_digit",
     "check_cccd_structure",
+    "check_cccd_structures",
     "pattern_matches",
     "MISSING_PLACEHOLDERS",
 ]
@@ -390,3 +391,47 @@ def check_cccd_structure(id12: str, sex: str | None = None, dob: str | None = No
     elif cs >= 4:
         out.append("century_mismatch")
     return tuple(sorted(out))
+
+
+_STRUCTURE_CODES = ("century_mismatch", "century_sex_mismatch", "province_unknown", "year_mismatch")
+# every combination of the four flags (bit i = code i), codes in sorted order
+_STRUCTURE_JOINED = np.array(
+    [";".join(c for i, c in enumerate(_STRUCTURE_CODES) if mask >> i & 1) for mask in range(16)], dtype=object
+)
+
+
+def check_cccd_structures(ids: pd.Series, sexes: pd.Series | None = None, dobs: pd.Series | None = None) -> pd.Series:
+    """Vectorised :func:`check_cccd_structure` (whole-column string operations).
+
+    ``ids`` should hold canonical digits (``parse_ids(...)["digits"]``);
+    values that are not 12 digits give ``"not_12_digits"``.  Returns the
+    disagreements joined with ``";"`` (``""`` when none), index of ``ids``.
+    """
+    n = len(ids)
+    idx = ids.index
+    id_s = pd.Series(ids.to_numpy(dtype=object), dtype="str")
+    ok = id_s.str.fullmatch(r"[0-9]{12}").fillna(False).to_numpy(dtype=bool)
+    safe = id_s.where(ok, "000000000000")
+    province_bad = ~safe.str.slice(0, 3).isin(list(BY_CCCD)).to_numpy(dtype=bool)
+    cs = safe.str.slice(3, 4).astype("int64").to_numpy()
+    yy = safe.str.slice(4, 6).astype("int64").to_numpy()
+    flags = province_bad.astype(np.int64) << 2
+    if sexes is not None:
+        sx = pd.Series(sexes.to_numpy(dtype=object), dtype="str").to_numpy(dtype=object)
+        is_m, is_f = sx == "M", sx == "F"
+        flags |= (((is_m | is_f) & ((cs % 2 == 1) != is_f)).astype(np.int64)) << 1
+    if dobs is not None:
+        d = pd.Series(dobs.to_numpy(dtype=object), dtype="str").str.slice(0, 4)
+        has_year = d.str.fullmatch(r"[0-9]{4}").fillna(False).to_numpy(dtype=bool)
+        year = d.where(has_year, "0").astype("int64").to_numpy()
+    else:
+        has_year = np.zeros(n, dtype=bool)
+        year = np.zeros(n, dtype=np.int64)
+    century_of_id = 1900 + 100 * (cs // 2)
+    century_of_year = 1900 + 100 * np.floor_divide(year - 1900, 100)
+    century_bad = np.where(has_year, century_of_id != century_of_year, cs >= 4)
+    flags |= century_bad.astype(np.int64)
+    flags |= (has_year & (yy != year % 100)).astype(np.int64) << 3
+    out = _STRUCTURE_JOINED[flags]
+    out[~ok] = "not_12_digits"
+    return pd.Series(out, index=idx, dtype=object)
