@@ -73,6 +73,7 @@ def split_name(full_name: str) -> tuple[str, str]:
     return words[0], " ".join(words[1:])
 
 
+@functools.lru_cache(maxsize=65536)  # names repeat a lot; this is on the signing hot path
 def icao_transliterate(name: str, max_len: int = 80) -> str:
     """ICAO 9303 machine-readable form: ``"Đặng Thị Huệ"`` -> ``"DANG<THI<HUE"``.
 

@@ -1,0 +1,110 @@
+"""Batch signing throughput vs OpenSSL's raw ECDSA P-256 signing rate, measured in the same run.
+
+    VAX_KEY_PASSPHRASE=... python bench/sign_throughput.py [--n 1000000] [--processes 2] [--qr png]
+
+Prints: OpenSSL ``speed -seconds 3 ecdsap256`` sign/s (one core, and with
+``-multi P``), our certificates/s on P processes (full pipeline: payload,
+schema + value-set validation, CWT, COSE ES256, zlib, Base45, streamed to
+Parquet), the ratios, and the peak RSS of the parent and of the workers.
+Several runs of a smaller N give a median; the large N run is streamed once.
+Persons are synthetic (random Vietnamese names from small pools); no QR
+images unless ``--qr`` is given.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vaxlib.sign.batch import CertificateWriter, sign_rows  # noqa: E402
+from vaxlib.sign.keys import PASSPHRASE_ENV, init_keys  # noqa: E402
+
+FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi", "Đỗ"]
+MIDDLE = ["Văn", "Thị", "Minh", "Ngọc", "Đức", "Thanh", "Hữu", "Xuân"]
+GIVEN = ["An", "Bình", "Chi", "Dũng", "Hà", "Hoà", "Huệ", "Khoa", "Lan", "Long", "Mai", "Nam", "Phương",
+         "Quân", "Sơn", "Thảo", "Thuỷ", "Trang", "Tuấn", "Yến"]
+VACCINES = ["AstraZeneca", "Pfizer", "Moderna", "Vero Cell", "Abdala", "Sputnik V"]
+
+
+def persons(n: int, seed: int = 1):
+    rnd = random.Random(seed)
+    for i in range(n):
+        name = f"{rnd.choice(FAMILY)} {rnd.choice(MIDDLE)} {rnd.choice(GIVEN)}"
+        y = rnd.randint(1930, 2010)
+        dob = rnd.choice([f"{y}-{rnd.randint(1, 12):02d}-{rnd.randint(1, 28):02d}", f"{y}"])
+        yield (f"{i:012d}", name, dob, rnd.randint(1, 4), f"2022-0{rnd.randint(1, 3)}-1{rnd.randint(0, 9)}",
+               rnd.choice(VACCINES))
+
+
+def openssl_rate(multi: int = 1) -> float:
+    cmd = ["openssl", "speed", "-seconds", "3"] + (["-multi", str(multi)] if multi > 1 else []) + ["ecdsap256"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    m = re.search(r"256 bits ecdsa \(nistp256\)\s+\S+s\s+\S+s\s+([\d.]+)", out)
+    if not m:
+        raise RuntimeError("cannot parse openssl speed output:\n" + out)
+    return float(m.group(1))
+
+
+def run(keys: Path, n: int, processes: int, out_dir: Path, qr: str | None) -> float:
+    t0 = time.perf_counter()
+    with CertificateWriter(out_dir / "certificates.parquet") as w:
+        for chunk in sign_rows(persons(n), keys, processes=processes, chunk_size=2000,
+                               qr=qr, qr_dir=out_dir / "qr"):
+            w.write(chunk)
+    el = time.perf_counter() - t0
+    assert w.rows == n, (w.rows, n)
+    return n / el
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=1_000_000, help="certificates in the big streamed run")
+    ap.add_argument("--small", type=int, default=20_000, help="certificates per timing run")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--processes", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--qr", choices=["png", "svg"])
+    args = ap.parse_args()
+    os.environ.setdefault(PASSPHRASE_ENV, "bench-only-passphrase")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        init_keys(tmp / "K")
+        raw1 = openssl_rate(1)
+        rawp = openssl_rate(args.processes)
+        rates = []
+        for r in range(args.runs):
+            d = tmp / f"run{r}"
+            d.mkdir()
+            rates.append(run(tmp / "K", args.small, args.processes, d, args.qr))
+        med = statistics.median(rates)
+        print(f"openssl speed ecdsap256 (1 core):        {raw1:10.0f} sign/s")
+        print(f"openssl speed -multi {args.processes} ecdsap256:           {rawp:10.0f} sign/s")
+        print(f"vax sign, {args.processes} processes, N={args.small} x{args.runs}: "
+              f"{med:10.0f} certificates/s (median; runs {', '.join(f'{x:.0f}' for x in rates)})")
+        print(f"ratio vs openssl 1 core:   {med / raw1:6.1%}   (goal >= 50%)")
+        print(f"ratio vs openssl {args.processes} cores:   {med / rawp:6.1%}")
+        if args.n:
+            d = tmp / "big"
+            d.mkdir()
+            t0 = time.perf_counter()
+            rate = run(tmp / "K", args.n, args.processes, d, args.qr)
+            el = time.perf_counter() - t0
+            size = (d / "certificates.parquet").stat().st_size
+            print(f"streamed N={args.n}: {el:.1f} s, {rate:.0f} certificates/s, parquet {size / 1e6:.1f} MB")
+        self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(f"peak RSS: parent {self_rss:.0f} MB, largest worker {child_rss:.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
