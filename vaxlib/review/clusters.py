@@ -262,6 +262,7 @@ def find_clusters(
         [long[k] for k in keys], long["status"]
     ).reindex(columns=list(MISMATCH_STATUSES), fill_value=0)
     g = status_counts.reset_index()
+    g.columns.name = None
     g["n_records"] = status_counts.sum(axis=1).to_numpy()
     g = g.rename(columns={s: f"n_{s}" for s in MISMATCH_STATUSES})
     g = g[g["n_records"] >= min_size]

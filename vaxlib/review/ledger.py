@@ -868,6 +868,17 @@ class Ledger:
         cols = [f.name for f in LedgerEvent.__dataclass_fields__.values()]
         return pd.DataFrame(rows, columns=cols)
 
+    def history(self, record_id: str) -> list[LedgerEvent]:
+        """Every event about one record (undos included), in chain order."""
+        return [ev for ev in self.events_list() if ev.record_id == str(record_id)]
+
+    def last_event(self, analyst: str | None = None) -> LedgerEvent | None:
+        """The newest event (of ``analyst`` if given), e.g. for an "undo last" button."""
+        for ev in reversed(self.events_list()):
+            if analyst is None or ev.analyst == analyst:
+                return ev
+        return None
+
     def current_decisions(self) -> pd.DataFrame:
         """Effective decision per record (undo applied); see :func:`decisions_from_events`."""
         return decisions_from_events(self.events_list())
