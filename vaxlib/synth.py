@@ -1,0 +1,1538 @@
+"""Realistic synthetic population register, vaccination records and feedback.
+
+``generate(persons, seed)`` builds, deterministically for a seed:
+
+``registry``
+    the population register extract (contract columns), 12-digit IDs with the
+    real structure (Nghị định 137/2015/NĐ-CP Điều 13; Thông tư 07/2016/TT-BCA
+    Điều 7: province-of-birth code, century/sex digit, two birth-year digits,
+    six random digits, no check digit), former 9-digit CMND numbers, names at
+    their real shares (:mod:`vaxlib.vn.namedata`), residence weighted by the
+    2019 census with migration towards Hà Nội, Hồ Chí Minh, Bình Dương and
+    Đồng Nai;
+``vaccinations``
+    dose records as typed at facilities, with the errors of
+    ``parameters/errors.yaml`` injected (every code of
+    :data:`vaxlib.schema.ERROR_CODES`), facility habits that make clusters;
+``feedback``
+    citizens' reports caused by real problems in the generated records;
+``truth_vaccinations`` / ``truth_feedback`` / ``truth_persons``
+    the ground truth (true person, injected codes, correct values).
+
+Everything is vectorised with numpy; Python runs per distinct value or per
+corrupted record only.  ``write_dataset`` writes the tables as Parquet, or as
+the platform exports them (CSV/xlsx with Vietnamese headers, dd/mm/yyyy).
+
+Campaign facts used: vaccination from 08/03/2021 (first AstraZeneca doses) to
+the end of the cleaning period 30/04/2022; 12–17-year-olds from late October
+2021 (Pfizer); booster (mũi nhắc lại) at least 3 months after the primary
+series and an additional dose (mũi bổ sung) for Vero Cell recipients
+(Bộ Y tế, Quyết định 43/QĐ-BYT, 7/1/2022, on dose slots); heterologous
+schedules such as AstraZeneca then Pfizer/Moderna (WHO SAGE, interim
+recommendations for heterologous COVID-19 vaccine schedules, 16/12/2021).
+Mobile prefixes and the 11-to-10-digit conversion of 2018: Quyết định
+798/QĐ-BTTTT (2018) of the Ministry of Information and Communications.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from vaxlib import config
+from vaxlib.schema import (
+    ERROR_CODES,
+    FEEDBACK_CATEGORIES,
+    TRUTH_FEEDBACK,
+    TRUTH_VACCINATIONS,
+    columns,
+    vi_headers,
+)
+from vaxlib.vaccines import BY_CODE
+from vaxlib.vn import namedata as nd
+from vaxlib.vn.provinces import BY_GSO, PROVINCES
+from vaxlib.vn.text import fold_diacritics, nfc, set_tone_style
+
+__all__ = [
+    "generate",
+    "write_dataset",
+    "load_error_profile",
+    "TRUTH_PERSONS",
+    "TABLE_NAMES",
+    "register",
+]
+
+log = logging.getLogger(__name__)
+
+TRUTH_PERSONS = [
+    "human_id", "person_id", "full_name", "dob", "sex", "id_number", "old_id",
+    "in_registry", "is_foreigner", "birth_province", "province_code", "phone",
+    "twin_of", "namesake_of", "namesake_kind", "parent_human_id",
+]
+#: extra truth columns after :data:`vaxlib.schema.TRUTH_VACCINATIONS`
+TRUTH_VACCINATIONS_EXTRA = ["true_vaccine", "duplicate_of"]
+TABLE_NAMES = ("registry", "vaccinations", "feedback", "truth_vaccinations", "truth_feedback", "truth_persons")
+
+REF_YEAR = 2021
+CAMPAIGN_START = np.datetime64("2021-03-08")
+CAMPAIGN_END = np.datetime64("2022-04-30")
+MINORS_START = np.datetime64("2021-10-27")
+EXCEL_EPOCH = np.datetime64("1899-12-30")
+BIG_CITIES = ("01", "79", "74", "75")  # Hà Nội, Hồ Chí Minh, Bình Dương, Đồng Nai
+FIELDS = ("id", "name", "dob", "sex")
+
+# Mobile prefixes (10-digit numbers since 2018) and the market share of their
+# operators (approximate), with the 11-digit prefix each replaced
+# (Quyết định 798/QĐ-BTTTT, 2018).
+_PHONE_PREFIXES: tuple[tuple[str, float, str | None], ...] = (
+    ("086", 3, None), ("096", 6, None), ("097", 7, None), ("098", 7, None),
+    ("032", 3, "0162"), ("033", 3, "0163"), ("034", 3, "0164"), ("035", 3, "0165"),
+    ("036", 3, "0166"), ("037", 3, "0167"), ("038", 3, "0168"), ("039", 3, "0169"),
+    ("088", 2, None), ("091", 5, None), ("094", 5, None), ("083", 2, "0123"),
+    ("084", 2, "0124"), ("085", 2, "0125"), ("081", 2, "0127"), ("082", 2, "0129"),
+    ("089", 2, None), ("090", 5, None), ("093", 4, None), ("070", 2, "0120"),
+    ("079", 2, "0121"), ("077", 2, "0122"), ("076", 2, "0126"), ("078", 2, "0128"),
+    ("092", 1, None), ("056", 1, "0186"), ("058", 1, "0188"), ("099", 0.5, None), ("059", 0.5, "0199"),
+)
+
+# How facilities type the product (all map back through vaxlib.vaccines.normalise_vaccine).
+_VACCINE_SPELLINGS = {
+    "AZ": ("AstraZeneca", "Astra Zeneca", "AZ", "Vaxzevria"),
+    "PF": ("Pfizer", "Pfizer-BioNTech", "Comirnaty", "Pfizer BioNTech"),
+    "MO": ("Moderna", "Spikevax", "Moderna", "Moderna"),
+    "VC": ("Vero Cell", "Sinopharm", "Verocell", "Vero cell"),
+    "SV": ("Sputnik V", "Sputnik", "Sputnik V", "Sputnik-V"),
+    "AB": ("Abdala", "Abdala", "Abdala", "ABDALA"),
+    "HV": ("Hayat-Vax", "Hayat Vax", "Hayat-Vax", "Hayat-vax"),
+}
+_PRODUCTS = ("AZ", "PF", "MO", "VC", "SV", "AB", "HV")
+_LOT_STYLE = {  # lot-number look per product (letters, digits)
+    "AZ": ("ABV", 4), "PF": ("FF", 4), "MO": ("0", 5), "VC": ("2021", 6),
+    "SV": ("I", 5), "AB": ("A", 4), "HV": ("HV", 5),
+}
+
+
+# --------------------------------------------------------------------------- profile
+@dataclass
+class ErrorProfile:
+    """Parsed ``parameters/errors*.yaml``."""
+
+    rates: dict[str, float]
+    messy_share: float
+    messy_multiplier: float
+    habits: list[dict[str, Any]]
+    population: dict[str, float]
+    feedback: dict[str, Any]
+
+
+_POPULATION_DEFAULTS = {
+    "not_in_register_record_share": 0.01,
+    "foreigner_share_of_not_in_register": 0.25,
+    "namesake_share_of_not_in_register": 0.7,
+    "unknown_id_share_of_not_in_register": 0.6,
+    "twin_share": 0.01,
+    "namesake_same_year_share": 0.01,
+    "namesake_same_dob_share": 0.002,
+    "unvaccinated_share": 0.05,
+    "old_cmnd_share": 0.7,
+    "duplicate_record_rate": 0.002,
+    "wrong_vaccine_rate": 0.001,
+}
+_FEEDBACK_DEFAULTS = {
+    "report_probability": {"missing_dose": 0.1, "wrong_personal_info": 0.03, "wrong_vaccine": 0.3,
+                           "duplicate_record": 0.15},
+    "other_per_person": 0.0005,
+    "category_as_problem": 0.85,
+}
+
+
+def load_error_profile(errors: str | os.PathLike[str] | Mapping[str, Any] | None = None) -> ErrorProfile:
+    """Read an error profile (a YAML path, an already-loaded dict, or the default file).
+
+    Raises
+    ------
+    ValueError
+        When a rate is missing for a taxonomy code, names an unknown code, or is
+        outside [0, 1].
+    """
+    if errors is None:
+        errors = config.PARAMETERS_DIR / "errors.yaml"
+    source = str(errors) if not isinstance(errors, Mapping) else "<dict>"
+    data = dict(errors) if isinstance(errors, Mapping) else config.load_yaml(errors)
+    rates = {str(k): float(v) for k, v in (data.get("rates") or {}).items()}
+    unknown = sorted(set(rates) - set(ERROR_CODES))
+    if unknown:
+        raise ValueError(f"{source}: unknown error codes in rates: {', '.join(unknown)}")
+    missing = [c for c in ERROR_CODES if c not in rates]
+    if missing:
+        raise ValueError(f"{source}: no rate for {', '.join(missing)}")
+    bad = [c for c, r in rates.items() if not 0.0 <= r <= 1.0]
+    if bad:
+        raise ValueError(f"{source}: rates outside [0, 1] for {', '.join(bad)}")
+    het = data.get("record_heterogeneity") or {}
+    habits = list(data.get("facility_habits") or [])
+    for h in habits:
+        if h.get("code") not in ERROR_CODES:
+            raise ValueError(f"{source}: facility habit with unknown code {h.get('code')!r}")
+    population = {**_POPULATION_DEFAULTS, **{k: float(v) for k, v in (data.get("population") or {}).items()}}
+    fb = {**_FEEDBACK_DEFAULTS, **(data.get("feedback") or {})}
+    return ErrorProfile(
+        rates=rates,
+        messy_share=float(het.get("messy_share", 0.0)),
+        messy_multiplier=float(het.get("messy_multiplier", 1.0)),
+        habits=habits,
+        population=population,
+        feedback=fb,
+    )
+
+
+# --------------------------------------------------------------------------- helpers
+def _choice(rng: np.random.Generator, n: int, weights: Iterable[float]) -> np.ndarray:
+    w = np.asarray(list(weights), dtype=float)
+    cdf = np.cumsum(w / w.sum())
+    cdf[-1] = 1.0
+    return np.searchsorted(cdf, rng.random(n), side="right").astype(np.int64)
+
+
+def _zfill(values: np.ndarray, width: int) -> np.ndarray:
+    return np.strings.zfill(np.asarray(values, dtype=np.int64).astype(np.str_), width)
+
+
+def _obj(a: np.ndarray) -> np.ndarray:
+    return np.asarray(a, dtype=object)
+
+
+class _Components:
+    """Every name part (family, middle, given, foreign) in one table.
+
+    Index 0 is the empty part.  ``text[style, i]`` is the part in the old
+    (style 0) or new (style 1) tone convention; names are assembled from
+    indices, so per-person work stays vectorised.
+    """
+
+    def __init__(self) -> None:
+        parts: list[str] = [""]
+        self.index: dict[str, int] = {"": 0}
+
+        def add(name: str) -> int:
+            if name not in self.index:
+                self.index[name] = len(parts)
+                parts.append(name)
+            return self.index[name]
+
+        fam = [n for n, _ in nd.FAMILY_NAMES]
+        self.family_ids = np.array([add(n) for n in fam])
+        self.family_shares = np.array([s for _, s in nd.FAMILY_NAMES])
+        self.south_variant = {add(k): (add(v[0]), v[1]) for k, v in nd.SOUTH_SPELLING_SHARE.items()}
+        self.middle = {s: (np.array([add(n) for n, _ in v]), np.array([w for _, w in v]))
+                       for s, v in nd.MIDDLE_NAMES.items()}
+        self.middle2 = {s: (np.array([add(n) for n, _ in v]), np.array([w for _, w in v]))
+                        for s, v in nd.SECOND_MIDDLE_NAMES.items()}
+        self.given = {s: (np.array([add(n) for n, _ in v]), np.array([w for _, w in v]))
+                      for s, v in nd.GIVEN_NAMES.items()}
+        self.foreign_family = np.array([add(n) for n in nd.FOREIGN_FAMILY])
+        self.foreign_given = np.array([add(n) for n in nd.FOREIGN_GIVEN])
+        old = [nfc(p) for p in parts]
+        new = [set_tone_style(p, "new") for p in parts]
+        self.text = np.array([old, new], dtype=object)
+        self.spaced = np.array([[p + " " if p else "" for p in old], [p + " " if p else "" for p in new]],
+                               dtype=object)
+        self.tone_flippable = np.array([o != n for o, n in zip(old, new)])
+        self.non_ascii = np.array([not p.isascii() for p in old])
+        self.words = np.array([len(p.split()) for p in old])
+
+    def full_names(self, fam, m1, m2, giv, style) -> np.ndarray:
+        sp, tx = self.spaced, self.text
+        return sp[style, fam] + sp[style, m1] + sp[style, m2] + tx[style, giv]
+
+
+_COMPONENTS: _Components | None = None
+
+
+def _components() -> _Components:
+    global _COMPONENTS
+    if _COMPONENTS is None:
+        _COMPONENTS = _Components()
+    return _COMPONENTS
+
+
+def _age_weights() -> tuple[np.ndarray, np.ndarray]:
+    """Ages 12–95 in 2021 weighted after the shape of the 2019 census pyramid
+    (Tổng điều tra Dân số và Nhà ở 2019, GSO): flat to about 50, then falling."""
+    ages = np.arange(12, 96)
+    w = np.where(ages < 50, 1.6 - 0.006 * (ages - 12), 0.0)
+    w = np.where((ages >= 50) & (ages < 65), 1.35 - 0.03 * (ages - 50), w)
+    w = np.where((ages >= 65) & (ages < 80), 0.9 - 0.045 * (ages - 65), w)
+    w = np.where(ages >= 80, 0.25 * np.exp(-0.15 * (ages - 80)), w)
+    return ages, w
+
+
+# --------------------------------------------------------------------------- people
+def _vietnamese(rng: np.random.Generator, n: int, provinces: list[str], pop: dict[str, float]) -> dict[str, np.ndarray]:
+    """Draw ``n`` Vietnamese people (arrays); names, dob, sex, provinces."""
+    C = _components()
+    codes = np.array([p.gso for p in PROVINCES])
+    all_w = np.array([p.population_k for p in PROVINCES], dtype=float)
+    res_codes = np.array(provinces)
+    res_w = np.array([BY_GSO[g].population_k for g in provinces], dtype=float)
+    residence = res_codes[_choice(rng, n, res_w)]
+    big = np.isin(residence, BIG_CITIES)
+    migrant = rng.random(n) < np.where(big, 0.25, 0.04)
+    birth = residence.copy()
+    drawn = codes[_choice(rng, n, all_w)]
+    same = drawn == residence
+    drawn[same] = codes[(np.searchsorted(codes, drawn[same]) + 1) % len(codes)]
+    birth = np.where(migrant, drawn, birth)
+
+    ages, aw = _age_weights()
+    age = ages[_choice(rng, n, aw)]
+    year = REF_YEAR - age
+    start = (year - 1970).astype("datetime64[Y]").astype("datetime64[D]")
+    length = np.where((year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0)), 366, 365)
+    dob = start + (rng.random(n) * length).astype(np.int64)
+    female = rng.random(n) < np.where(age >= 70, 0.58, 0.505)
+    sex = np.where(female, "F", "M")
+
+    south = np.array([g >= "48" for g in birth])
+    fam = C.family_ids[_choice(rng, n, C.family_shares)]
+    for north_id, (south_id, shares) in C.south_variant.items():
+        hit = fam == north_id
+        p = np.where(south, shares["south"], shares["north"])
+        fam = np.where(hit & (rng.random(n) < p), south_id, fam)
+
+    cohort = np.where(year < 1965, 0, np.where(year < 1990, 1, 2))
+    m1 = np.zeros(n, dtype=np.int64)
+    m2 = np.zeros(n, dtype=np.int64)
+    giv = np.zeros(n, dtype=np.int64)
+    for s in ("M", "F"):
+        for c in range(3):
+            idx = np.flatnonzero((sex == s) & (cohort == c))
+            k = len(idx)
+            if not k:
+                continue
+            ids, w = C.middle[s]
+            m1[idx] = ids[_choice(rng, k, w[:, c])]
+            ids, w = C.middle2[s]
+            p2 = (0.25 if s == "F" else 0.10) + 0.05 * c
+            second = (rng.random(k) < p2) & (m1[idx] > 0)
+            m2[idx] = np.where(second, ids[_choice(rng, k, w[:, c])], 0)
+            ids, w = C.given[s]
+            giv[idx] = ids[_choice(rng, k, w[:, c])]
+            # "Nguyễn Văn Văn" / "Thị Thu Thu": redraw the given name once, then drop duplicates.
+            clash = np.flatnonzero((giv[idx] == m1[idx]) | (giv[idx] == m2[idx]))
+            giv[idx[clash]] = ids[_choice(rng, len(clash), w[:, c])]
+    m2 = np.where((m2 == m1) | (m2 == giv), 0, m2)
+    m1 = np.where(m1 == giv, 0, m1)
+    style = (rng.random(n) < 0.25).astype(np.int64)
+
+    # Register dob precision: some elderly are known only by year or year+month.
+    u = rng.random(n)
+    prec = np.full(n, 2, dtype=np.int8)  # 2 day, 1 month, 0 year
+    old = year < 1950
+    mid = (year >= 1950) & (year < 1960)
+    prec[old & (u < 0.12)] = 0
+    prec[old & (u >= 0.12) & (u < 0.17)] = 1
+    prec[mid & (u < 0.03)] = 0
+    prec[mid & (u >= 0.03) & (u < 0.05)] = 1
+    return dict(fam=fam, m1=m1, m2=m2, giv=giv, style=style, sex=sex, dob=dob, prec=prec,
+                birth=birth, residence=residence, year=year)
+
+
+def _id_numbers(rng: np.random.Generator, birth: np.ndarray, sex: np.ndarray, year: np.ndarray) -> np.ndarray:
+    """Unique 12-digit IDs as int64 (TT 07/2016/TT-BCA Điều 7 structure)."""
+    n = len(birth)
+    prov = birth.astype(np.int64)
+    century = np.where(year >= 2000, 2, 0) + (sex == "F")
+    base = prov * 10**9 + century * 10**8 + (year % 100) * 10**6
+    ids = base + rng.integers(0, 10**6, n)
+    while True:
+        _, first, counts = np.unique(ids, return_index=True, return_counts=True)
+        keep = np.zeros(n, dtype=bool)
+        keep[first] = True
+        dup = ~keep
+        if not dup.any():
+            return ids
+        ids[dup] = base[dup] + rng.integers(0, 10**6, int(dup.sum()))
+
+
+def _unique_numbers(rng: np.random.Generator, n: int, low: int, high: int, avoid: np.ndarray) -> np.ndarray:
+    out = rng.integers(low, high, n)
+    while True:
+        bad = np.isin(out, avoid)
+        _, first = np.unique(out, return_index=True)
+        keep = np.zeros(n, dtype=bool)
+        keep[first] = True
+        bad |= ~keep
+        if not bad.any():
+            return out
+        out[bad] = rng.integers(low, high, int(bad.sum()))
+
+
+def _pairs(rng: np.random.Generator, pool: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    perm = rng.permutation(pool)[: 2 * k]
+    return perm[:k], perm[k: 2 * k]
+
+
+def _build_humans(rng: np.random.Generator, n_reg: int, provinces: list[str], prof: ErrorProfile) -> pd.DataFrame:
+    """Register persons then people absent from the register (as one table of arrays)."""
+    pop = prof.population
+    C = _components()
+    share = pop["not_in_register_record_share"]
+    n_out = int(round(n_reg * share / max(1e-9, 1 - share) * (1 - pop["unvaccinated_share"]) * 0.97))
+    n_for = int(round(n_out * pop["foreigner_share_of_not_in_register"]))
+    n_vn_out = n_out - n_for
+    n_vn = n_reg + n_vn_out
+    h = _vietnamese(rng, n_vn, provinces, pop)
+    year = h["year"]
+    reg = np.arange(n_vn) < n_reg
+
+    twin_of = np.full(n_vn, -1)
+    namesake_of = np.full(n_vn, -1)
+    namesake_kind = np.full(n_vn, "", dtype=object)
+    parent = np.full(n_vn, -1)
+
+    # Minors get a parent among register adults 20–45 years older, same residence.
+    adults = np.flatnonzero(reg & (year <= REF_YEAR - 25))
+    minors = np.flatnonzero(reg & (year >= REF_YEAR - 17))
+    if len(adults) and len(minors):
+        order = adults[np.argsort(year[adults], kind="stable")]
+        ay = year[order]
+        lo = np.searchsorted(ay, year[minors] - 45, side="left")
+        hi = np.searchsorted(ay, year[minors] - 20, side="right")
+        ok = hi > lo
+        pick = lo + (rng.random(len(minors)) * np.maximum(hi - lo, 1)).astype(np.int64)
+        pm = minors[ok]
+        pp = order[np.minimum(pick[ok], len(order) - 1)]
+        parent[pm] = pp
+        father = h["sex"][pp] == "M"
+        h["fam"][pm] = np.where(father | (rng.random(len(pm)) < 0.3), h["fam"][pp], h["fam"][pm])
+        h["residence"][pm] = h["residence"][pp]
+
+    # Twins, same-year namesakes and same-dob namesakes among register adults.
+    pool = np.flatnonzero(reg & (year <= REF_YEAR - 18))
+    k_t = int(n_reg * pop["twin_share"] / 2)
+    k_y = int(n_reg * pop["namesake_same_year_share"] / 2)
+    k_d = int(n_reg * pop["namesake_same_dob_share"] / 2)
+    perm = rng.permutation(pool)
+    k_t = min(k_t, len(perm) // 2)
+    a, b = perm[:k_t], perm[k_t: 2 * k_t]
+    rest = perm[2 * k_t:]
+    for key in ("fam", "m1", "dob", "prec", "birth", "residence", "year", "style"):
+        h[key][b] = h[key][a]
+    h["m2"][b] = np.where(rng.random(k_t) < 0.5, h["m2"][a], h["m2"][b])
+    same_given = h["giv"][b] == h["giv"][a]
+    for s in ("M", "F"):
+        sel = np.flatnonzero(same_given & (h["sex"][b] == s))
+        ids, w = C.given[s]
+        pos = np.searchsorted(np.sort(ids), h["giv"][b[sel]])
+        h["giv"][b[sel]] = np.sort(ids)[(pos + 1) % len(ids)]
+    twin_of[b] = a
+    k_y = min(k_y, len(rest) // 2)
+    a, b = rest[:k_y], rest[k_y: 2 * k_y]
+    rest = rest[2 * k_y:]
+    for key in ("fam", "m1", "m2", "giv", "sex", "year", "style"):
+        h[key][b] = h[key][a]
+    start = (h["year"][b] - 1970).astype("datetime64[Y]").astype("datetime64[D]")
+    newdob = start + rng.integers(0, 365, k_y)
+    newdob = np.where(newdob == h["dob"][a], newdob + 1, newdob)
+    newdob = np.where((newdob - start).astype(np.int64) >= 365, start + 100, newdob)
+    h["dob"][b] = newdob
+    h["prec"][b] = 2
+    h["prec"][a] = 2
+    namesake_of[b] = a
+    namesake_kind[b] = "same_year"
+    k_d = min(k_d, len(rest) // 2)
+    a, b = rest[:k_d], rest[k_d: 2 * k_d]
+    for key in ("fam", "m1", "m2", "giv", "sex", "year", "dob", "prec", "style"):
+        h[key][b] = h[key][a]
+    namesake_of[b] = a
+    namesake_kind[b] = "same_dob"
+
+    # Never-registered Vietnamese, most sharing name and birth year with someone registered.
+    out_idx = np.flatnonzero(~reg)
+    ns = out_idx[rng.random(len(out_idx)) < pop["namesake_share_of_not_in_register"]]
+    if len(ns):
+        src = rng.choice(np.flatnonzero(reg & (year <= REF_YEAR - 18)), len(ns))
+        for key in ("fam", "m1", "m2", "giv", "sex", "year", "style"):
+            h[key][ns] = h[key][src]
+        start = (h["year"][ns] - 1970).astype("datetime64[Y]").astype("datetime64[D]")
+        h["dob"][ns] = start + rng.integers(0, 365, len(ns))
+        h["prec"][ns] = 2
+        namesake_of[ns] = src
+        namesake_kind[ns] = "not_in_register"
+
+    year = h["year"]
+    ids = _id_numbers(rng, h["birth"], h["sex"], year)
+    adult = year <= 2000
+    has_old = adult & (rng.random(n_vn) < pop["old_cmnd_share"])
+    # CMND: 9 digits, a 2-digit issuing-province prefix then 7 digits (prefix drawn at random here).
+    old_ids = _unique_numbers(rng, n_vn, 10**7, 38 * 10**7, np.empty(0, dtype=np.int64))
+    old_str = np.where(has_old, _zfill(old_ids, 9).astype(object), None)
+
+    full = C.full_names(h["fam"], h["m1"], h["m2"], h["giv"], h["style"])
+    tone = C.tone_flippable[h["fam"]] | C.tone_flippable[h["m1"]] | C.tone_flippable[h["m2"]] | C.tone_flippable[h["giv"]]
+    nonascii = C.non_ascii[h["fam"]] | C.non_ascii[h["m1"]] | C.non_ascii[h["m2"]] | C.non_ascii[h["giv"]]
+    words = C.words[h["fam"]] + C.words[h["m1"]] + C.words[h["m2"]] + C.words[h["giv"]]
+    dob_iso = np.datetime_as_string(h["dob"]).astype(object)
+    dob_text = np.where(h["prec"] == 2, dob_iso, np.where(h["prec"] == 1, _slice(dob_iso, 7), _slice(dob_iso, 4)))
+    vn = _columns(n_vn, {
+        "full_name": full, "dob": h["dob"], "dob_text": dob_text, "prec": h["prec"], "sex": h["sex"],
+        "id_int": ids, "id": _zfill(ids, 12).astype(object), "old_id": old_str,
+        "in_registry": reg, "is_foreigner": False, "birth": h["birth"], "residence": h["residence"],
+        "tone": tone, "nonascii": nonascii, "words": words, "year": year,
+        "twin_of": twin_of, "namesake_of": namesake_of, "namesake_kind": namesake_kind, "parent": parent,
+    })
+    # Foreign residents: passport numbers, upper-case ASCII names, adults 20–65.
+    if n_for:
+        fam = C.foreign_family[rng.integers(0, len(C.foreign_family), n_for)]
+        giv = C.foreign_given[rng.integers(0, len(C.foreign_given), n_for)]
+        zero = np.zeros(n_for, dtype=np.int64)
+        full = C.full_names(fam, zero, zero, giv, zero)
+        fy = REF_YEAR - rng.integers(20, 66, n_for)
+        fdob = (fy - 1970).astype("datetime64[Y]").astype("datetime64[D]") + rng.integers(0, 365, n_for)
+        letters = np.array(list("ABCDEFGHJKLMNPRSTMX"))
+        passport = letters[rng.integers(0, len(letters), n_for)].astype(object) + _zfill(
+            rng.integers(0, 10**8, n_for), 8).astype(object)
+        fres_choices = [g for g in provinces if g in BIG_CITIES] or provinces
+        fres = np.array(fres_choices)[rng.integers(0, len(fres_choices), n_for)]
+        fdf = _columns(n_for, {
+            "full_name": full, "dob": fdob, "dob_text": np.datetime_as_string(fdob).astype(object),
+            "prec": np.full(n_for, 2, dtype=np.int8), "sex": np.where(rng.random(n_for) < 0.4, "F", "M"),
+            "id_int": -1, "id": passport, "old_id": None, "in_registry": False, "is_foreigner": True,
+            "birth": "", "residence": fres, "tone": False, "nonascii": False,
+            "words": C.words[fam] + C.words[giv], "year": fy, "twin_of": -1, "namesake_of": -1,
+            "namesake_kind": "", "parent": -1,
+        })
+        vn = {c: np.concatenate([vn[c], fdf[c]]) for c in vn}
+    # Phones: a primary and a spare mobile; minors mostly use a parent's.
+    n = len(vn["id"])
+    pref = np.array([p for p, _, _ in _PHONE_PREFIXES], dtype=object)
+    oldp = np.array([o for _, _, o in _PHONE_PREFIXES], dtype=object)
+    pi = _choice(rng, n, [w for _, w, _ in _PHONE_PREFIXES])
+    tail = _zfill(rng.integers(0, 10**7, n), 7).astype(object)
+    vn["phone"] = pref[pi] + tail
+    vn["phone_old"] = np.where(oldp[pi] != None, oldp[pi].astype(str) + tail, vn["phone"])  # noqa: E711
+    pi2 = _choice(rng, n, [w for _, w, _ in _PHONE_PREFIXES])
+    vn["phone2"] = pref[pi2] + _zfill(rng.integers(0, 10**7, n), 7).astype(object)
+    par = vn["parent"]
+    kid = (par >= 0) & (rng.random(n) < 0.7)
+    for col in ("phone", "phone_old"):
+        v = vn[col].copy()
+        v[kid] = v[par[kid]]
+        vn[col] = v
+    return vn
+
+
+def _columns(n: int, cols: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Columns as numpy arrays of length ``n`` (scalars broadcast; strings kept as objects)."""
+    out = {}
+    for k, v in cols.items():
+        if np.ndim(v) == 0:
+            v = np.full(n, v, dtype=object if v is None or isinstance(v, str) else None)
+        v = np.asarray(v)
+        if v.dtype.kind == "U":
+            v = v.astype(object)
+        out[k] = v
+    return out
+
+
+def _slice(arr: np.ndarray, k: int) -> np.ndarray:
+    return np.array([s[:k] for s in arr], dtype=object) if len(arr) < 1000 else \
+        pd.Series(arr, dtype=object).str.slice(0, k).to_numpy(dtype=object)
+
+
+# --------------------------------------------------------------------------- doses
+def _facilities(provinces: Iterable[str]) -> dict[str, int]:
+    """Number of vaccination facilities per province (about one per 25,000 people)."""
+    return {g: max(3, round(BY_GSO[g].population_k / 25)) for g in provinces}
+
+
+def _doses(rng: np.random.Generator, hum: pd.DataFrame, prof: ErrorProfile) -> pd.DataFrame:
+    n = len(hum["id"])
+    year = hum["year"]
+    minor = year >= REF_YEAR - 17
+    reg = hum["in_registry"]
+    unvacc = prof.population["unvaccinated_share"]
+    # Desired doses (later ones dropped if they fall after the campaign end).
+    adult_w = [unvacc, 0.05, 0.30, 0.48, 0.17 - unvacc + 0.05]
+    want = _choice(rng, n, adult_w)
+    want_minor = _choice(rng, n, [0.08, 0.08, 0.80, 0.04, 0.0])
+    want = np.where(minor, want_minor, want)
+    want = np.where(~reg & (want == 0), 2, want)
+    # First dose date.
+    span_adult = (np.datetime64("2022-01-31") - CAMPAIGN_START).astype(np.int64)
+    d1 = CAMPAIGN_START + (rng.beta(2.6, 3.2, n) * span_adult).astype(np.int64)
+    span_minor = (np.datetime64("2022-02-28") - MINORS_START).astype(np.int64)
+    d1 = np.where(minor, MINORS_START + (rng.beta(1.5, 3.5, n) * span_minor).astype(np.int64), d1)
+    # Products by period for dose 1.
+    early = d1 < np.datetime64("2021-07-01")
+    late = d1 >= np.datetime64("2022-01-01")
+    prod_idx = {p: i for i, p in enumerate(_PRODUCTS)}
+    p1 = _choice(rng, n, [0.38, 0.22, 0.12, 0.20, 0.02, 0.04, 0.02])
+    p1 = np.where(early, _choice(rng, n, [0.9, 0.02, 0.0, 0.06, 0.02, 0.0, 0.0]), p1)
+    p1 = np.where(late, _choice(rng, n, [0.3, 0.5, 0.2, 0, 0, 0, 0]), p1)
+    p1 = np.where(minor, np.where(rng.random(n) < 0.95, prod_idx["PF"], prod_idx["MO"]), p1)
+    series = np.array([BY_CODE[p].series_doses for p in _PRODUCTS])[p1]
+    lo = np.array([BY_CODE[p].interval_days[0] for p in _PRODUCTS])[p1]
+    hi = np.array([BY_CODE[p].interval_days[1] for p in _PRODUCTS])[p1]
+    dates = np.empty((n, 4), dtype="datetime64[D]")
+    prods = np.empty((n, 4), dtype=np.int64)
+    dates[:, 0] = d1
+    prods[:, 0] = p1
+    # dose 2: same product, AZ sometimes followed by Pfizer/Moderna (heterologous).
+    mix = (p1 == prod_idx["AZ"]) & (rng.random(n) < 0.12)
+    prods[:, 1] = np.where(mix, np.where(rng.random(n) < 0.7, prod_idx["PF"], prod_idx["MO"]), p1)
+    delay = np.where(rng.random(n) < 0.1, rng.integers(0, 40, n), 0)
+    dates[:, 1] = d1 + lo + (rng.random(n) * (hi - lo + 1)).astype(np.int64) + delay
+    # dose 3: third primary dose (Abdala), an additional dose (Vero Cell), or a booster >= 3 months.
+    booster_p = _choice(rng, n, [0.3, 0.45, 0.25])  # AZ, PF, MO
+    booster = np.array([prod_idx["AZ"], prod_idx["PF"], prod_idx["MO"]])[booster_p]
+    third_primary = series >= 3
+    additional = (p1 == prod_idx["VC"]) & (want == 4)
+    gap3 = np.where(third_primary, lo + rng.integers(0, 15, n),
+                    np.where(additional, rng.integers(28, 60, n), rng.integers(90, 180, n)))
+    dates[:, 2] = dates[:, 1] + gap3
+    prods[:, 2] = np.where(third_primary, p1, np.where(additional & (rng.random(n) < 0.5), p1, booster))
+    booster2 = np.array([prod_idx["AZ"], prod_idx["PF"], prod_idx["MO"]])[_choice(rng, n, [0.2, 0.5, 0.3])]
+    dates[:, 3] = dates[:, 2] + rng.integers(90, 150, n)
+    prods[:, 3] = booster2
+    k = np.arange(4)[None, :]
+    keep = (k < want[:, None]) & (dates <= CAMPAIGN_END)
+    keep &= np.cumprod(keep, axis=1).astype(bool)  # no gaps
+    hi_idx, dose_idx = np.nonzero(keep)
+    rec = pd.DataFrame({
+        "h": hi_idx, "dose_number": dose_idx + 1,
+        "date": dates[hi_idx, dose_idx], "product": prods[hi_idx, dose_idx],
+    })
+    return rec
+
+
+def _lot_table(rng: np.random.Generator) -> dict[tuple[int, int], np.ndarray]:
+    """Lot numbers per (product, month): a few lots per product each month."""
+    lots: dict[tuple[int, int], np.ndarray] = {}
+    for pi, p in enumerate(_PRODUCTS):
+        prefix, width = _LOT_STYLE[p]
+        for month in range(14):
+            vals = rng.integers(0, 10**width, 6)
+            lots[(pi, month)] = np.array([f"{prefix}{v:0{width}d}" for v in vals], dtype=object)
+    return lots
+
+
+# --------------------------------------------------------------------------- errors
+def _solve_probability(weights: np.ndarray, target: float) -> np.ndarray:
+    """Per-record probabilities min(1, p*w) whose sum is ``target``."""
+    if target <= 0 or len(weights) == 0:
+        return np.zeros(len(weights))
+    if target >= len(weights):
+        return np.ones(len(weights))
+    p = target / weights.sum()
+    for _ in range(8):
+        prob = np.minimum(1.0, p * weights)
+        clipped = prob >= 1.0
+        free = weights[~clipped].sum()
+        if free <= 0:
+            break
+        p = max(0.0, target - clipped.sum()) / free
+    return np.minimum(1.0, p * weights)
+
+
+def _assign_codes(rng, T: int, codes: list[str], rates: Mapping[str, float], eligible: Mapping[str, np.ndarray],
+                  weights: Mapping[str, np.ndarray], assigned: np.ndarray, code_ids: Mapping[str, int]) -> None:
+    """Assign at most one code per record for one field, in the order of ``codes``."""
+    for code in codes:
+        already = int((assigned == code_ids[code]).sum())
+        target = rates[code] * T - already
+        if target <= 0:
+            continue
+        elig = np.flatnonzero(eligible[code] & (assigned == 0))
+        if not len(elig):
+            log.warning("no record can carry %s", code)
+            continue
+        prob = _solve_probability(weights[code][elig], target)
+        if prob.sum() + 1e-9 < target:
+            log.warning("%s: only %.0f of %.0f records possible", code, prob.sum(), target)
+        hit = elig[rng.random(len(elig)) < prob]
+        assigned[hit] = code_ids[code]
+
+
+_KEYBOARD = {
+    "a": "sq", "b": "vn", "c": "xv", "d": "sf", "e": "wr", "g": "fh", "h": "gj", "i": "uo", "k": "jl",
+    "l": "k", "m": "n", "n": "bm", "o": "ip", "p": "o", "q": "w", "r": "et", "s": "ad", "t": "ry",
+    "u": "yi", "v": "cb", "x": "zc", "y": "tu",
+}
+_VOWEL_MARK_DROP = str.maketrans({"ư": "u", "ơ": "o", "â": "a", "ê": "e", "ô": "o", "ă": "a", "đ": "d",
+                                  "Ư": "U", "Ơ": "O", "Â": "A", "Ê": "E", "Ô": "O", "Ă": "A", "Đ": "D"})
+_TONES = ("\u0300", "\u0301", "\u0309", "\u0303", "\u0323")
+
+
+def _name_typo(name: str, u: float, v: float) -> str:
+    """One keyboard slip on an unaccented letter of one word (the skeleton changes)."""
+    positions = [i for i, ch in enumerate(name) if ch.isascii() and ch.isalpha()]
+    if not positions:
+        return name + "h"
+    i = positions[int(u * len(positions))]
+    ch = name[i]
+    low = ch.lower()
+    kind = int(v * 3)
+    if kind == 0 and low in _KEYBOARD:  # adjacent key
+        rep = _KEYBOARD[low][int(v * 97) % len(_KEYBOARD[low])]
+        rep = rep.upper() if ch.isupper() else rep
+        return name[:i] + rep + name[i + 1:]
+    if kind == 1 and i + 1 < len(name) and name[i + 1] != " " and not (i == 0 or name[i - 1] == " "):
+        return name[:i] + name[i + 1:]  # dropped letter (never a word's first)
+    return name[:i] + ch + name[i:]  # doubled letter
+
+
+def _diacritic_error(name: str, u: float, v: float) -> str | None:
+    """Change one syllable's tone or vowel mark so only diacritics differ."""
+    import unicodedata
+
+    words = name.split(" ")
+    cands = [i for i, w in enumerate(words) if not w.isascii()]
+    if not cands:
+        return None
+    start = int(u * len(cands))
+    for j in range(len(cands)):
+        i = cands[(start + j) % len(cands)]
+        w = words[i]
+        d = unicodedata.normalize("NFD", w)
+        tone = next((c for c in d if c in _TONES), "")
+        options = []
+        if tone:
+            for t in _TONES:
+                if t != tone:
+                    options.append(nfc(d.replace(tone, t)))
+            options.append(nfc(d.replace(tone, "")))
+        marked = nfc(w).translate(_VOWEL_MARK_DROP)
+        if marked != nfc(w):
+            options.append(marked)
+        if not tone:
+            base = d
+            vowel_pos = [k for k, c in enumerate(base) if c.lower() in "aeiouy"]
+            if vowel_pos:
+                k = vowel_pos[-1] + 1
+                options.append(nfc(base[:k] + _TONES[int(v * 5)] + base[k:]))
+        options = [o for o in options if o != w and o != set_tone_style(w, "new") and o != set_tone_style(w, "old")]
+        if options:
+            words[i] = options[int(v * len(options)) % len(options)]
+            out = " ".join(words)
+            if out != fold_diacritics(name):
+                return out
+    return None
+
+
+def _apply_name(code: str, name: str, u: float, v: float, other_given: str) -> str | None:
+    import unicodedata
+
+    if code == "name:unicode_form":
+        return unicodedata.normalize("NFD", name)
+    if code == "name:case_spacing":
+        k = int(u * 4)
+        if k == 0:
+            return name.upper()
+        if k == 1:
+            return name.lower()
+        if k == 2:
+            return "  ".join(name.split(" "))
+        return " " + name + " "
+    if code == "name:no_diacritics":
+        return fold_diacritics(name)
+    if code == "name:tone_placement":
+        new = set_tone_style(name, "new")
+        return new if new != name else set_tone_style(name, "old")
+    if code == "name:diacritic_error":
+        return _diacritic_error(name, u, v)
+    if code == "name:typo":
+        return _name_typo(name, u, v)
+    if code == "name:order":
+        words = name.split(" ")
+        return " ".join([words[-1]] + words[:-1])
+    if code == "name:missing_part":
+        words = name.split(" ")
+        if len(words) < 3:
+            return None
+        k = 1 + int(u * (len(words) - 2))  # drop a middle word
+        return " ".join(words[:k] + words[k + 1:])
+    if code == "name:other":
+        words = name.split(" ")
+        if fold_diacritics(other_given).lower() == fold_diacritics(words[-1]).lower():
+            return None
+        return " ".join(words[:-1] + [other_given])
+    raise ValueError(code)
+
+
+def _excel_scientific(digits: str) -> str:
+    """How Excel's General format shows an 11-digit number in a narrow column: 7.91235E+10."""
+    d = Decimal(int(digits))
+    exp = d.adjusted()
+    mant = (d.scaleb(-exp)).quantize(Decimal("0.00001"), rounding=ROUND_HALF_UP)
+    if mant >= 10:
+        mant, exp = mant / 10, exp + 1
+    text = f"{mant:.5f}".rstrip("0").rstrip(".")
+    return f"{text}E+{exp:02d}"
+
+
+def _date_text(y: int, m: int, d: int, form: int, serial: int) -> str:
+    forms = (
+        lambda: f"{d:02d}/{m:02d}/{y:04d}",
+        lambda: f"{d}/{m}/{y:04d}" if (d < 10 or m < 10) else f"{d:02d}/{m:02d}/{y:04d}",
+        lambda: f"{d:02d}-{m:02d}-{y % 100:02d}",
+        lambda: f"{d:02d}.{m:02d}.{y:04d}",
+        lambda: str(serial),
+        lambda: f"{d:02d}-{m:02d}-{y:04d}",
+    )
+    return forms[form]()
+
+
+_DATE_FORM_WEIGHTS = (0.5, 0.15, 0.1, 0.07, 0.1, 0.08)
+
+
+def _valid(y: int, m: int, d: int) -> bool:
+    try:
+        np.datetime64(f"{y:04d}-{m:02d}-{d:02d}")
+    except ValueError:
+        return False
+    return 1 <= m <= 12 and 1 <= d <= 31
+
+
+def _dob_typo(iso: str, u: float, v: float) -> str | None:
+    """One digit of the date changed; still a valid date, not a swap or default."""
+    digits = [i for i, c in enumerate(iso) if c.isdigit()]
+    for t in range(len(digits)):
+        i = digits[(int(u * len(digits)) + t) % len(digits)]
+        if i < 2:
+            continue  # century digits are never mistyped this way
+        cur = int(iso[i])
+        for s in range(1, 10):
+            new = (cur + s + int(v * 9)) % 10
+            if new == cur:
+                continue
+            cand = iso[:i] + str(new) + iso[i + 1:]
+            parts = cand.split("-")
+            y, m = int(parts[0]), int(parts[1]) if len(parts) > 1 else 1
+            dd = int(parts[2]) if len(parts) > 2 else 1
+            if not _valid(y, m, dd) or y > REF_YEAR - 12 or y < 1900:
+                continue
+            if len(parts) == 3:
+                oy, om, od = (int(x) for x in iso.split("-"))
+                if (y, m, dd) == (oy, od, om) or (m == 1 and dd == 1):
+                    continue
+            return cand
+    return None
+
+
+def _id_digit_change(digits: str, u: float, v: float, transpose: bool) -> str | None:
+    n = len(digits)
+    if transpose:
+        pairs = [i for i in range(n - 1) if digits[i] != digits[i + 1]]
+        if not pairs:
+            return None
+        i = pairs[int(u * len(pairs))]
+        return digits[:i] + digits[i + 1] + digits[i] + digits[i + 2:]
+    i = 1 + int(u * (n - 1))
+    new = (int(digits[i]) + 1 + int(v * 9)) % 10
+    return digits[:i] + str(new) + digits[i + 1:]
+
+
+def _malformed(digits: str, u: float, v: float) -> str:
+    k = int(u * 4)
+    i = 2 + int(v * (len(digits) - 2))
+    if k == 0:  # letter for a digit (O for 0, l for 1, I for 1, or a slip)
+        ch = digits[i]
+        rep = {"0": "O", "1": "l"}.get(ch, "ABCDEFGHK"[int(v * 9)])
+        return digits[:i] + rep + digits[i + 1:]
+    if k == 1:  # a digit dropped inside
+        out = digits[:i] + digits[i + 1:]
+        return out if out != digits[1:] else digits[:-1] + "x"
+    if k == 2:  # a digit too many
+        return digits[:i] + digits[i] + digits[i:]
+    return digits[: 8 + int(v * 2)] if len(digits) > 10 else digits + "x"  # cut short (8–9... never 9 digits)
+
+
+# --------------------------------------------------------------------------- main
+def generate(persons: int, seed: int, provinces: Iterable[str] | None = None,
+             errors: str | os.PathLike[str] | Mapping[str, Any] | None = None) -> dict[str, pd.DataFrame]:
+    """Generate a synthetic register, dose records, feedback and their truth.
+
+    Parameters
+    ----------
+    persons : int
+        Number of register persons.
+    seed : int
+        Random seed; the same arguments give identical tables.
+    provinces : iterable of str, optional
+        GSO codes of the provinces of residence (default: all 63).
+    errors : path or dict, optional
+        Error profile (default ``parameters/errors.yaml``).
+
+    Returns
+    -------
+    dict of str to DataFrame
+        ``registry``, ``vaccinations``, ``feedback``, ``truth_vaccinations``,
+        ``truth_feedback``, ``truth_persons``.
+    """
+    if persons < 1:
+        raise ValueError("persons must be at least 1")
+    provs = sorted(BY_GSO) if provinces is None else [str(p).strip().zfill(2) for p in provinces]
+    unknown = [p for p in provs if p not in BY_GSO]
+    if unknown:
+        raise ValueError(f"unknown GSO province codes: {', '.join(unknown)}")
+    provs = sorted(dict.fromkeys(provs))
+    prof = errors if isinstance(errors, ErrorProfile) else load_error_profile(errors)
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(8)]
+
+    hum = _build_humans(streams[0], persons, provs, prof)
+    H = len(hum["id"])
+    hum["human_id"] = "H" + _zfill(np.arange(1, H + 1), 8).astype(object)
+    reg_mask = hum["in_registry"]
+
+    rng = streams[1]
+    rec = _doses(rng, hum, prof)
+    # Facilities: people mostly return to one facility in their province.
+    fac_n = _facilities(provs + [str(p) for p in np.unique(hum["birth"]) if p])
+    fac_prov = np.array(sorted(fac_n))
+    fac_count = np.array([fac_n[p] for p in fac_prov])
+    fac_offset = np.concatenate([[0], np.cumsum(fac_count)[:-1]])
+    fac_ids = np.concatenate([[f"CS-{p}-{k:04d}" for k in range(1, fac_n[p] + 1)] for p in fac_prov]).astype(object)
+    fac_province = np.repeat(fac_prov, fac_count).astype(object)
+    h = rec["h"].to_numpy()
+    res = hum["residence"][h]
+    birth = hum["birth"][h]
+    R = len(rec)
+    where = np.where((rng.random(R) < 0.04) & (birth != ""), birth, res)
+    pidx = np.searchsorted(fac_prov, where)
+    home = (streams[2].random(H) * 10**6).astype(np.int64)
+    fac_local = np.where(rng.random(R) < 0.7, home[h], rng.integers(0, 10**6, R)) % fac_count[pidx]
+    fac = fac_offset[pidx] + fac_local
+
+    # Duplicate records (entered twice) and wrong products typed.
+    pop = prof.population
+    dup_src = np.flatnonzero(rng.random(R) < pop["duplicate_record_rate"])
+    rec["dup_of"] = -1
+    dup = rec.iloc[dup_src].copy()
+    dup["dup_of"] = dup_src
+    rec = pd.concat([rec, dup], ignore_index=True)
+    fac = np.concatenate([fac, fac[dup_src]])
+    R = len(rec)
+    # Order as the platform would list them: by date and facility, ties at random.
+    order = np.lexsort((rng.random(R), fac, rec["date"].to_numpy()))
+    rec = rec.iloc[order].reset_index(drop=True)
+    fac = fac[order]
+    new_pos = np.empty(R, dtype=np.int64)
+    new_pos[order] = np.arange(R)
+    d_of = rec["dup_of"].to_numpy()
+    rec["dup_of"] = np.where(d_of >= 0, new_pos[np.maximum(d_of, 0)], -1)
+    record_id = ("VR" + pd.Series(_zfill(np.arange(1, R + 1), 9), dtype=object)).to_numpy(dtype=object)
+    h = rec["h"].to_numpy()
+    prod = rec["product"].to_numpy()
+    wrong_vax = rng.random(R) < pop["wrong_vaccine_rate"]
+    typed_prod = np.where(wrong_vax, (prod + rng.integers(1, len(_PRODUCTS), R)) % len(_PRODUCTS), prod)
+
+    # ------------------------------------------------------------ errors
+    rng = streams[3]
+    codes_by_field = {f: [c for c in ERROR_CODES if c.startswith(f + ":")] for f in FIELDS}
+    code_ids = {c: i + 1 for f in FIELDS for i, c in enumerate(codes_by_field[f])}
+    in_reg = reg_mask[h]
+    foreign = hum["is_foreigner"][h]
+    nonreg_vn = ~in_reg & ~foreign
+    prec = hum["prec"][h]
+    dob = hum["dob"].astype("datetime64[D]")[h]
+    dob_y = dob.astype("datetime64[Y]").astype(np.int64) + 1970
+    dob_m = dob.astype("datetime64[M]").astype(np.int64) % 12 + 1
+    dob_d = (dob - dob.astype("datetime64[M]").astype("datetime64[D]")).astype(np.int64) + 1
+    has_old = pd.notna(hum["old_id"])[h]
+    parent = hum["parent"][h]
+    words = hum["words"][h]
+    tone = hum["tone"][h]
+    nonascii = hum["nonascii"][h]
+
+    messy = rng.random(R) < prof.messy_share
+    rest_mult = (1 - prof.messy_share * prof.messy_multiplier) / max(1e-9, 1 - prof.messy_share)
+    base_w = np.where(messy, prof.messy_multiplier, max(0.05, rest_mult))
+    weights = {c: base_w for c in ERROR_CODES}
+    habits_out = []
+    n_fac = len(fac_ids)
+    for hb in prof.habits:
+        code = hb["code"]
+        k = min(int(hb.get("facilities", 1)), n_fac)
+        chosen = rng.choice(n_fac, k, replace=False)
+        at = np.isin(fac, chosen)
+        rate = max(prof.rates[code], 1e-6)
+        mult = float(hb.get("rate", 0.5)) / rate
+        weights[code] = np.where(at, base_w * mult, weights[code])
+        habits_out.append((code, sorted(fac_ids[chosen].tolist())))
+    weights["id:other_person"] = np.where(parent >= 0, 30.0, 1.0) * base_w
+
+    full_dob = prec == 2
+    T = R
+    eligible = {
+        "id:missing": in_reg, "id:malformed": in_reg, "id:passport": in_reg, "id:old_cmnd": in_reg & has_old,
+        "id:lost_leading_zero": in_reg, "id:excel_mangled": in_reg, "id:typo": in_reg,
+        "id:transposition": in_reg, "id:other_person": in_reg, "id:unknown": in_reg,
+        "name:unicode_form": nonascii, "name:case_spacing": np.ones(R, bool), "name:no_diacritics": nonascii,
+        "name:tone_placement": tone, "name:diacritic_error": nonascii, "name:typo": np.ones(R, bool),
+        "name:order": words >= 2, "name:missing_part": words >= 3, "name:other": ~foreign,
+        "dob:format": prec >= 1, "dob:day_month_swap": full_dob & (dob_d <= 12) & (dob_d != dob_m),
+        "dob:year_only_default": full_dob & ~((dob_d == 1) & (dob_m == 1)), "dob:partial": full_dob,
+        "dob:typo": np.ones(R, bool), "dob:other": np.ones(R, bool),
+        "sex:mismatch": np.ones(R, bool), "sex:missing": np.ones(R, bool),
+    }
+    assigned = {f: np.zeros(R, dtype=np.int64) for f in FIELDS}
+    # Forced: foreigners type passports; never-registered Vietnamese their own (unknown) number or nothing.
+    assigned["id"][foreign] = code_ids["id:passport"]
+    typed_own = rng.random(R) < pop["unknown_id_share_of_not_in_register"]
+    assigned["id"][nonreg_vn & typed_own] = code_ids["id:unknown"]
+    assigned["id"][nonreg_vn & ~typed_own] = code_ids["id:missing"]
+    order_by_field = {
+        "id": ["id:old_cmnd", "id:other_person", "id:passport", "id:excel_mangled", "id:lost_leading_zero",
+               "id:transposition", "id:typo", "id:unknown", "id:malformed", "id:missing"],
+        "name": ["name:tone_placement", "name:missing_part", "name:unicode_form", "name:diacritic_error",
+                 "name:no_diacritics", "name:order", "name:other", "name:typo", "name:case_spacing"],
+        "dob": ["dob:day_month_swap", "dob:year_only_default", "dob:partial", "dob:format", "dob:typo",
+                "dob:other"],
+        "sex": ["sex:mismatch", "sex:missing"],
+    }
+    for f in FIELDS:
+        _assign_codes(rng, T, order_by_field[f], prof.rates, eligible, weights, assigned[f], code_ids)
+
+    # ---------------------------------------------------------------- typed values
+    rng = streams[4]
+    u = rng.random((R, 2))
+    true_name = hum["full_name"][h]
+    true_id = hum["id"][h]
+    true_dob = hum["dob_text"][h]
+    true_sex = hum["sex"][h]
+    id_codes = {v: k for k, v in code_ids.items() if k.startswith("id:")}
+
+    # id
+    typed_id = true_id.copy()
+    a = assigned["id"]
+    register_ids = np.sort(hum["id_int"][reg_mask])
+    sel = np.flatnonzero(a == code_ids["id:missing"])
+    typed_id[sel] = None
+    sel = np.flatnonzero(a == code_ids["id:lost_leading_zero"])
+    typed_id[sel] = np.array([s[1:] for s in true_id[sel]], dtype=object)
+    sel = np.flatnonzero(a == code_ids["id:old_cmnd"])
+    typed_id[sel] = hum["old_id"][h[sel]]
+    sel = np.flatnonzero(a == code_ids["id:excel_mangled"])
+    typed_id[sel] = np.array([_excel_scientific(s) for s in true_id[sel]], dtype=object)
+    sel = np.flatnonzero(a == code_ids["id:passport"] & in_reg)
+    typed_id[sel] = "C" + pd.Series(_zfill(rng.integers(0, 10**7, len(sel)), 7), dtype=object).to_numpy(dtype=object)
+    sel = np.flatnonzero(a == code_ids["id:malformed"])
+    typed_id[sel] = np.array([_malformed(s, x, y) for s, (x, y) in zip(true_id[sel], u[sel])], dtype=object)
+    for code, transpose in (("id:typo", False), ("id:transposition", True)):
+        sel = np.flatnonzero(a == code_ids[code])
+        vals = [_id_digit_change(s, x, y, transpose) for s, (x, y) in zip(true_id[sel], u[sel])]
+        for j in range(5):  # a change that lands on another register person is re-drawn
+            clash = [i for i, v in enumerate(vals) if v is None or _in_sorted(register_ids, int(v))]
+            if not clash:
+                break
+            alt = rng.random((len(clash), 2))
+            for i, (x, y) in zip(clash, alt):
+                vals[i] = _id_digit_change(true_id[sel[i]], x, y, transpose)
+        bad = [i for i, v in enumerate(vals) if v is None or _in_sorted(register_ids, int(v))]
+        typed_id[sel] = np.array(vals, dtype=object)
+        if bad:  # give up: leave the value clean and drop the code
+            typed_id[sel[bad]] = true_id[sel[bad]]
+            a[sel[bad]] = 0
+    # other person: a parent's ID for minors, else someone in the same province.
+    sel = np.flatnonzero(a == code_ids["id:other_person"])
+    reg_idx = np.flatnonzero(reg_mask)
+    reg_res = hum["residence"][reg_idx]
+    by_prov = reg_idx[np.argsort(reg_res, kind="stable")]
+    sorted_res = np.sort(reg_res)
+    p_res = hum["residence"][h[sel]]
+    lo = np.searchsorted(sorted_res, p_res, "left")
+    hi = np.searchsorted(sorted_res, p_res, "right")
+    other = by_prov[np.minimum(lo + (u[sel, 0] * (hi - lo)).astype(np.int64), len(by_prov) - 1)]
+    alt = np.where(by_prov[lo] != h[sel], by_prov[lo], by_prov[np.minimum(lo + 1, len(by_prov) - 1)])
+    other = np.where(other == h[sel], alt, other)
+    other = np.where(parent[sel] >= 0, parent[sel], other)
+    ok = other != h[sel]
+    typed_id[sel[ok]] = hum["id"][other[ok]]
+    a[sel[~ok]] = 0
+    other_full = np.full(R, -1)
+    other_full[sel[ok]] = other[ok]
+    # unknown: a well-formed CCCD not in the register (for never-registered people: their own).
+    sel = np.flatnonzero((a == code_ids["id:unknown"]) & in_reg)
+    if len(sel):
+        base = (hum["id_int"][h[sel]] // 10**6) * 10**6
+        cand = base + rng.integers(0, 10**6, len(sel))
+        all_ids = np.sort(hum["id_int"][hum["id_int"] >= 0])
+        for _ in range(10):
+            bad = np.isin(cand, all_ids)
+            if not bad.any():
+                break
+            cand[bad] = base[bad] + rng.integers(0, 10**6, int(bad.sum()))
+        typed_id[sel] = _zfill(cand, 12).astype(object)
+
+    # name
+    typed_name = true_name.copy()
+    a = assigned["name"]
+    C = _components()
+    gi = rng.integers(0, 10**6, R)
+    for code in codes_by_field["name"]:
+        sel = np.flatnonzero(a == code_ids[code])
+        if not len(sel):
+            continue
+        sexes = true_sex[sel]
+        other_given = np.where(
+            sexes == "F",
+            C.text[0][C.given["F"][0][gi[sel] % len(C.given["F"][0])]],
+            C.text[0][C.given["M"][0][gi[sel] % len(C.given["M"][0])]],
+        )
+        vals = [_apply_name(code, s, x, y, g) for s, (x, y), g in zip(true_name[sel], u[sel], other_given)]
+        fail = np.array([v is None or v == s for v, s in zip(vals, true_name[sel])])
+        typed_name[sel] = np.array([s if v is None else v for v, s in zip(vals, true_name[sel])], dtype=object)
+        a[sel[fail]] = 0
+
+    # dob
+    typed_dob = true_dob.copy()
+    a = assigned["dob"]
+    serial = (dob - EXCEL_EPOCH).astype(np.int64)
+    form = _choice(rng, R, _DATE_FORM_WEIGHTS)
+    sel = np.flatnonzero(a == code_ids["dob:format"])
+    typed_dob[sel] = np.array([
+        _date_text(y, m, d, f, s) if p == 2 else (f"{m:02d}/{y}" if f % 2 == 0 or m >= 10 else f"{m}/{y}")
+        for y, m, d, f, s, p in zip(dob_y[sel], dob_m[sel], dob_d[sel], form[sel], serial[sel], prec[sel])
+    ], dtype=object)
+    sel = np.flatnonzero(a == code_ids["dob:day_month_swap"])
+    typed_dob[sel] = np.array([
+        f"{y:04d}-{d:02d}-{m:02d}" if f % 2 else f"{m:02d}/{d:02d}/{y:04d}"
+        for y, m, d, f in zip(dob_y[sel], dob_m[sel], dob_d[sel], form[sel])], dtype=object)
+    sel = np.flatnonzero(a == code_ids["dob:year_only_default"])
+    typed_dob[sel] = np.array([f"01/01/{y:04d}" for y in dob_y[sel]], dtype=object)
+    sel = np.flatnonzero(a == code_ids["dob:partial"])
+    typed_dob[sel] = np.array([str(y) if f % 3 else f"{m:02d}/{y:04d}"
+                               for y, m, f in zip(dob_y[sel], dob_m[sel], form[sel])], dtype=object)
+    sel = np.flatnonzero(a == code_ids["dob:typo"])
+    vals = [_dob_typo(s, x, y) for s, (x, y) in zip(true_dob[sel], u[sel])]
+    fail = np.array([v is None for v in vals], dtype=bool)
+    typed_dob[sel] = np.array([s if v is None else v for v, s in zip(vals, true_dob[sel])], dtype=object)
+    a[sel[fail]] = 0
+    sel = np.flatnonzero(a == code_ids["dob:other"])
+    shift = rng.integers(2, 9, len(sel)) * np.where(rng.random(len(sel)) < 0.5, -1, 1)
+    new_y = np.clip(dob_y[sel] + shift, 1926, REF_YEAR - 12)
+    new_y = np.where(np.abs(new_y - dob_y[sel]) < 2, dob_y[sel] - shift, new_y)
+    typed_dob[sel] = np.array([
+        f"{y:04d}-{(m % 12) + 1:02d}-{min(28, (d + 9) % 28 + 1):02d}" if p == 2 else
+        (f"{y:04d}-{m:02d}" if p == 1 else f"{y:04d}")
+        for y, m, d, p in zip(new_y, dob_m[sel], dob_d[sel], prec[sel])], dtype=object)
+
+    # sex: facility's spelling (Nam/Nữ, M/F, 1/0 are the same value).
+    fac_style = (streams[5].random(n_fac) * 10).astype(np.int64)  # 0-5 Nam/Nữ, 6-7 M/F, 8-9 1/0
+    st = fac_style[fac]
+    a = assigned["sex"]
+    value_f = ((true_sex == "F") ^ (a == code_ids["sex:mismatch"])).astype(np.int64)
+    sex_idx = np.where(st <= 5, 0, np.where(st <= 7, 2, 4)) + value_f
+    sex_idx[a == code_ids["sex:missing"]] = -1
+    sex_labels = _arrow(["Nam", "Nữ", "M", "F", "1", "0"])
+
+    # phone / province / vaccine / lot
+    rng = streams[5]
+    up = rng.random(R)
+    phone_base = _arrow(np.concatenate([hum["phone"], hum["phone2"], hum["phone_old"]]))
+    phone_idx = np.where(up < 0.88, h, np.where(up < 0.92, H + h, np.where(up < 0.94, 2 * H + h, -1)))
+    uprov = rng.random(R)
+    prov_labels = np.array(sorted(BY_GSO), dtype=object)
+    res_i = np.searchsorted(prov_labels, hum["residence"].astype(str))
+    fac_pi = np.searchsorted(prov_labels, fac_province.astype(str))
+    prov_idx = np.where(uprov < 0.93, res_i[h], np.where(uprov < 0.98, -1, fac_pi[fac]))
+    spell = [x for p in _PRODUCTS for x in _VACCINE_SPELLINGS[p]]
+    sp_idx = np.where(rng.random(R) < 0.8, 0, rng.integers(1, 4, R))
+    vaccine_idx = typed_prod * 4 + sp_idx
+    lots = _lot_table(streams[6])
+    days = (rec["date"].to_numpy().astype("datetime64[D]") - CAMPAIGN_START).astype(np.int64)
+    month = (CAMPAIGN_START + days).astype("datetime64[M]") - np.datetime64("2021-03", "M")
+    lot_key = prod * 14 + np.clip(month.astype(np.int64), 0, 13)
+    lot_flat = [x for p in range(len(_PRODUCTS)) for m in range(14) for x in lots[(p, m)]]
+    lot_idx = lot_key * 6 + rng.integers(0, 6, R)
+    date_labels = _arrow(np.datetime_as_string(CAMPAIGN_START + np.arange(days.max() + 1)))
+
+    name_base = _arrow(hum["full_name"])
+    id_base = _arrow(hum["id"])
+    dob_base = _arrow(hum["dob_text"])
+    hid_base = _arrow(hum["human_id"])
+    rid_base = _arrow(record_id)
+    vaccinations = _frame({
+        "record_id": _take(rid_base, None),
+        "full_name": _patched(name_base, h, assigned["name"], typed_name),
+        "dob": _patched(dob_base, h, assigned["dob"], typed_dob),
+        "sex": _take(sex_labels, sex_idx),
+        "id_number": _patched(id_base, h, assigned["id"], typed_id),
+        "phone": _take(phone_base, phone_idx),
+        "province_code": _take(_arrow(prov_labels), prov_idx),
+        "facility_id": _take(_arrow(fac_ids), fac),
+        "facility_province": _take(_arrow(fac_province), fac),
+        "dose_number": rec["dose_number"].to_numpy().astype(np.int64),
+        "vaccination_date": _take(date_labels, days),
+        "vaccine": _take(_arrow(spell), vaccine_idx),
+        "lot_number": _take(_arrow(lot_flat), lot_idx),
+    })
+
+    # error codes per record (one string per distinct combination)
+    key = ((assigned["id"] * 16 + assigned["name"]) * 16 + assigned["dob"]) * 4 + assigned["sex"]
+    uniq, inv = np.unique(key, return_inverse=True)
+    labels = []
+    for k in uniq:
+        cs = []
+        for f, v in (("id", k // 1024), ("name", (k // 64) % 16), ("dob", (k // 4) % 16), ("sex", k % 4)):
+            if v:
+                cs.append(codes_by_field[f][v - 1])
+        labels.append(";".join(sorted(cs, key=ERROR_CODES.index)))
+    dup_of = rec["dup_of"].to_numpy()
+    truth_v = _frame({
+        "record_id": _take(rid_base, None), "human_id": _take(hid_base, h),
+        "person_id": _take(id_base, np.where(in_reg, h, -1)), "error_codes": _take(_arrow(labels), inv),
+        "true_full_name": _take(name_base, h), "true_dob": _take(dob_base, h),
+        "true_sex": _take(_arrow(["F", "M"]), (true_sex == "M").astype(np.int64)),
+        "true_id_number": _take(id_base, h),
+        "true_vaccine": _take(_arrow([BY_CODE[p].display for p in _PRODUCTS]), prod),
+        "duplicate_of": _take(rid_base, dup_of),
+    })
+
+    # registry (sorted by person_id, as an extract would be)
+    ro = np.flatnonzero(reg_mask)
+    ro = ro[np.argsort(hum["id_int"][ro], kind="stable")]
+    old_base = _arrow(hum["old_id"])
+    sexh = _take(_arrow(["F", "M"]), (hum["sex"] == "M").astype(np.int64))
+    birth_i = np.where(hum["birth"] == "", -1, np.searchsorted(prov_labels, hum["birth"].astype(str)))
+    registry = _frame({
+        "person_id": _take(id_base, ro), "full_name": _take(name_base, ro), "dob": _take(dob_base, ro),
+        "sex": sexh[ro], "old_id": _take(old_base, ro), "province_code": _take(_arrow(prov_labels), res_i[ro]),
+    })
+    kinds = np.array(["", "same_year", "same_dob", "not_in_register"], dtype=object)
+    truth_p = _frame({
+        "human_id": _take(hid_base, None), "person_id": _take(id_base, np.where(reg_mask, np.arange(H), -1)),
+        "full_name": _take(name_base, None), "dob": _take(dob_base, None), "sex": sexh,
+        "id_number": _take(id_base, None), "old_id": _take(old_base, None), "in_registry": reg_mask.astype(bool),
+        "is_foreigner": hum["is_foreigner"].astype(bool),
+        "birth_province": _take(_arrow(prov_labels), birth_i),
+        "province_code": _take(_arrow(prov_labels), res_i), "phone": _take(phone_base, np.arange(H)),
+        "twin_of": _take(hid_base, hum["twin_of"]), "namesake_of": _take(hid_base, hum["namesake_of"]),
+        "namesake_kind": _take(_arrow(kinds[1:]), _kind_index(hum["namesake_kind"], kinds)),
+        "parent_human_id": _take(hid_base, hum["parent"]),
+    })
+
+    recs = {"record_id": rid_base, "dose": rec["dose_number"].to_numpy(), "date": date_labels, "days": days,
+            "facility_id": _arrow(fac_ids), "fac": fac, "vaccine": _arrow(spell), "vaccine_idx": vaccine_idx,
+            "true_vaccine": [BY_CODE[p].display for p in _PRODUCTS]}
+    feedback, truth_f = _feedback(streams[7], prof, hum, recs, assigned, code_ids, prod, wrong_vax, dup_of, h,
+                                  in_reg)
+    log.info("synth: %d register persons, %d people outside it, %d dose records, %d feedback items",
+             int(reg_mask.sum()), int((~reg_mask).sum()), R, len(feedback))
+    tables = {
+        "registry": registry[columns("registry")],
+        "vaccinations": vaccinations[columns("vaccinations")],
+        "feedback": feedback[columns("feedback")],
+        "truth_vaccinations": truth_v[TRUTH_VACCINATIONS + TRUTH_VACCINATIONS_EXTRA],
+        "truth_feedback": truth_f[TRUTH_FEEDBACK],
+        "truth_persons": truth_p[TRUTH_PERSONS],
+    }
+    tables["truth_vaccinations"].attrs["facility_habits"] = habits_out
+    return tables
+
+
+def _in_sorted(sorted_arr: np.ndarray, value: int) -> bool:
+    i = np.searchsorted(sorted_arr, value)
+    return bool(i < len(sorted_arr) and sorted_arr[i] == value)
+
+
+def _arrow(values: Iterable[Any]) -> pa.Array:
+    """Strings (None = null) as an Arrow large_string array."""
+    return pa.array(np.asarray(values, dtype=object), type=pa.large_string(), from_pandas=True)
+
+
+def _take(base: pa.Array, idx: np.ndarray | None):
+    """``base[idx]`` as a pandas ``str`` array; a negative index gives null; None = all of base."""
+    if idx is None:
+        return pd.array(base, dtype="str")
+    idx = np.asarray(idx, dtype=np.int64)
+    neg = idx < 0
+    ind = pa.array(np.where(neg, 0, idx), mask=neg if neg.any() else None)
+    return pd.array(base.take(ind), dtype="str")
+
+
+def _patched(base: pa.Array, h: np.ndarray, codes: np.ndarray, typed: np.ndarray):
+    """Per-record ``base[h]`` with the typed values where a code was injected."""
+    pos = np.flatnonzero(codes > 0)
+    full = pa.concat_arrays([base, _arrow(typed[pos])])
+    idx = h.astype(np.int64).copy()
+    idx[pos] = len(base) + np.arange(len(pos))
+    return pd.array(full.take(pa.array(idx)), dtype="str")
+
+
+def _kind_index(values: np.ndarray, kinds: np.ndarray) -> np.ndarray:
+    out = np.full(len(values), -1, dtype=np.int64)
+    for i, k in enumerate(kinds[1:]):
+        out[values == k] = i
+    return out
+
+
+def _frame(cols: Mapping[str, Any]) -> pd.DataFrame:
+    """DataFrame whose object/str columns are pandas ``str`` (built through Arrow, fast)."""
+    out = {}
+    for k, v in cols.items():
+        if isinstance(v, pd.api.extensions.ExtensionArray):
+            out[k] = v
+            continue
+        v = np.asarray(v)
+        if v.dtype.kind in "OU":
+            v = pd.array(pa.array(v.astype(object), type=pa.large_string(), from_pandas=True), dtype="str")
+        out[k] = v
+    return pd.DataFrame(out)
+
+
+# --------------------------------------------------------------------------- feedback
+_MESSAGES = {
+    "missing_dose": (
+        "Tôi đã tiêm mũi {dose} vắc xin {vaccine} ngày {date} tại {facility} nhưng trên ứng dụng PC-Covid "
+        "chưa có thông tin mũi tiêm này. Đề nghị kiểm tra và cập nhật giúp tôi.",
+        "Sổ sức khỏe điện tử của tôi bị thiếu mũi {dose} (tiêm ngày {date}, vắc xin {vaccine}). "
+        "Mong cơ quan chức năng bổ sung.",
+        "Đã tiêm đủ {total} mũi nhưng hệ thống chỉ hiển thị {shown} mũi, thiếu mũi tiêm ngày {date}.",
+    ),
+    "wrong_personal_info": (
+        "Thông tin {field} trên chứng nhận tiêm chủng của tôi bị sai so với căn cước công dân. "
+        "Đề nghị sửa lại cho đúng.",
+        "Mũi tiêm ngày {date} ghi sai {field}, tôi không tải được chứng nhận tiêm chủng.",
+        "Cơ sở tiêm nhập sai {field} của tôi, nhờ hỗ trợ điều chỉnh thông tin.",
+    ),
+    "wrong_vaccine": (
+        "Mũi {dose} ngày {date} tôi tiêm vắc xin {true_vaccine} nhưng hệ thống ghi là {vaccine}.",
+        "Loại vắc xin mũi {dose} bị ghi nhầm thành {vaccine}, thực tế tôi tiêm {true_vaccine}.",
+    ),
+    "duplicate_record": (
+        "Mũi tiêm ngày {date} bị ghi hai lần trên hệ thống, đề nghị xóa bản ghi trùng.",
+        "Hệ thống hiển thị mũi {dose} hai lần cùng ngày {date}, nhờ kiểm tra lại.",
+    ),
+    "other": (
+        "Tôi muốn hỏi thủ tục cấp hộ chiếu vắc xin để đi nước ngoài.",
+        "Làm thế nào để đổi số điện thoại đăng ký trên ứng dụng PC-Covid?",
+        "Xin hỏi khi nào địa phương tổ chức tiêm mũi nhắc lại?",
+        "Tôi không nhận được mã OTP khi đăng nhập Sổ sức khỏe điện tử.",
+    ),
+}
+_FIELD_VI = {"name": "họ tên", "dob": "ngày sinh", "id": "số CCCD", "sex": "giới tính"}
+
+
+def _feedback(rng, prof, hum, recs, assigned, code_ids, prod, wrong_vax, dup_of, h, in_reg):
+    """Citizens' reports about real problems of their records, and the truth about each."""
+    R = len(h)
+    p = prof.feedback["report_probability"]
+    a_id, a_name, a_dob, a_sex = (assigned[f] for f in FIELDS)
+    unusable = np.isin(a_id, [code_ids[c] for c in ("id:missing", "id:malformed", "id:unknown",
+                                                         "id:other_person", "id:passport")])
+    n_fields = (a_id > 0).astype(int) + (a_name > 0) + (a_dob > 0) + (a_sex > 0)
+    problems = {
+        "missing_dose": in_reg & (unusable | (n_fields >= 2)),
+        "wrong_personal_info": in_reg & ~unusable & (
+            (a_name > 0) & (a_name != code_ids["name:unicode_form"]) | (a_dob > 0) & (a_dob != code_ids["dob:format"])
+            | (a_sex == code_ids["sex:mismatch"])),
+        "wrong_vaccine": in_reg & wrong_vax,
+        "duplicate_record": in_reg & (dup_of >= 0),
+    }
+    rows = []
+    for problem, mask in problems.items():
+        cand = np.flatnonzero(mask & (rng.random(R) < p[problem]))
+        if not len(cand):
+            continue
+        # one report per person and problem
+        _, first = np.unique(h[cand], return_index=True)
+        for r in cand[np.sort(first)]:
+            rows.append((problem, int(r)))
+    n_other = int(round(prof.feedback["other_per_person"] * int(hum["in_registry"].sum())))
+    reg_idx = np.flatnonzero(hum["in_registry"])
+    other_people = rng.choice(reg_idx, min(n_other, len(reg_idx)), replace=False) if n_other else []
+    rr = np.array([r for _, r in rows] + [r_dup for (pb, r) in rows if pb == "duplicate_record"
+                                          for r_dup in [dup_of[r]]], dtype=np.int64)
+    rec_id = dict(zip(rr.tolist(), recs["record_id"].take(pa.array(rr)).to_pylist()))
+    vdate = dict(zip(rr.tolist(), recs["date"].take(pa.array(recs["days"][rr])).to_pylist()))
+    fac = dict(zip(rr.tolist(), recs["facility_id"].take(pa.array(recs["fac"][rr])).to_pylist()))
+    vac_typed = dict(zip(rr.tolist(), recs["vaccine"].take(pa.array(recs["vaccine_idx"][rr])).to_pylist()))
+    true_vac = {r: recs["true_vaccine"][prod[r]] for r in rr.tolist()}
+    dose = recs["dose"]
+    hid = hum["human_id"]
+    doses_per_h = np.bincount(h, minlength=len(hum["id"]))
+    out = []
+    cats = [c for c in FEEDBACK_CATEGORIES]
+    for problem, r in rows:
+        person = int(h[r])
+        d = vdate[r]
+        date_vi = f"{d[8:10]}/{d[5:7]}/{d[:4]}"
+        fields = [f for f in FIELDS if assigned[f][r] > 0] or ["name"]
+        tmpl = _MESSAGES[problem]
+        msg = tmpl[int(rng.integers(0, len(tmpl)))].format(
+            dose=dose[r], vaccine=vac_typed[r], date=date_vi, facility=fac[r], true_vaccine=true_vac[r],
+            field=_FIELD_VI[fields[int(rng.integers(0, len(fields)))]], total=doses_per_h[person],
+            shown=max(0, doses_per_h[person] - 1))
+        related = [rec_id[r]] + ([rec_id[dup_of[r]]] if problem == "duplicate_record" else [])
+        out.append((person, problem, msg, ";".join(related), d))
+    for person in other_people:
+        tmpl = _MESSAGES["other"]
+        out.append((int(person), "other", tmpl[int(rng.integers(0, len(tmpl)))], "", "2022-03-01"))
+    if not out:
+        empty = pd.DataFrame({c: pd.Series(dtype="str") for c in columns("feedback")})
+        return empty, pd.DataFrame({c: pd.Series(dtype="str") for c in TRUTH_FEEDBACK})
+    n = len(out)
+    order = rng.permutation(n)
+    out = [out[i] for i in order]
+    persons = np.array([o[0] for o in out])
+    problem = np.array([o[1] for o in out], dtype=object)
+    as_problem = rng.random(n) < float(prof.feedback["category_as_problem"])
+    other_cat = np.array(cats, dtype=object)[rng.integers(0, len(cats), n)]
+    category = np.where(as_problem | (problem == "other"), problem, other_cat)
+    category = np.where((problem == "other") & (rng.random(n) < 0.15), other_cat, category)
+    # submitted between 1/3/2022 and 30/4/2022, after the dose concerned.
+    earliest = np.maximum(np.array([np.datetime64(o[4]) for o in out]) + 1, np.datetime64("2022-03-01"))
+    span = (np.datetime64("2022-04-30") - earliest).astype(np.int64) + 1
+    day = earliest + (rng.random(n) * np.maximum(span, 1)).astype(np.int64)
+    secs = rng.integers(6 * 3600, 23 * 3600, n)
+    ts = [f"{d}T{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}+07:00" for d, s in zip(day.astype(str), secs)]
+    name = hum["full_name"][persons]
+    name = np.where(rng.random(n) < 0.1, np.array([fold_diacritics(x) for x in name], dtype=object), name)
+    dobt = hum["dob_text"][persons]
+    dob_typed = np.array([f"{x[8:10]}/{x[5:7]}/{x[:4]}" if len(x) == 10 else
+                          (f"{x[5:7]}/{x[:4]}" if len(x) == 7 else x) for x in dobt], dtype=object)
+    sexv = np.where(hum["sex"][persons] == "F", "Nữ", "Nam").astype(object)
+    idv = hum["id"][persons]
+    oldv = hum["old_id"][persons]
+    use_old = (rng.random(n) < 0.03) & pd.notna(oldv)
+    idv = np.where(use_old, oldv, idv)
+    fb_ids = np.array([f"PA{i:07d}" for i in range(1, n + 1)], dtype=object)
+    feedback = _frame({
+        "feedback_id": fb_ids, "submitted_at": np.array(ts, dtype=object), "full_name": name, "dob": dob_typed,
+        "sex": sexv, "id_number": idv, "phone": hum["phone"][persons],
+        "category": category, "message": np.array([o[2] for o in out], dtype=object),
+    })
+    truth = _frame({
+        "feedback_id": fb_ids, "human_id": hid[persons],
+        "person_id": hum["id"][persons], "problem": problem,
+        "record_ids": np.array([o[3] or None for o in out], dtype=object),
+    })
+    return feedback, truth
+
+
+# --------------------------------------------------------------------------- writing
+def _platform_date(iso: pd.Series) -> pd.Series:
+    """ISO (partial) dates as the platform shows them: dd/mm/yyyy, mm/yyyy, yyyy."""
+    s = iso.astype("str")
+    full = s.str.len() == 10
+    month = s.str.len() == 7
+    out = s.copy()
+    out[full] = s[full].str.slice(8, 10) + "/" + s[full].str.slice(5, 7) + "/" + s[full].str.slice(0, 4)
+    out[month] = s[month].str.slice(5, 7) + "/" + s[month].str.slice(0, 4)
+    return out
+
+
+def _platform_frame(df: pd.DataFrame, kind: str) -> pd.DataFrame:
+    out = df.copy()
+    if kind == "registry":
+        out["dob"] = _platform_date(out["dob"])
+        out["sex"] = out["sex"].map({"M": "Nam", "F": "Nữ"})
+    elif kind == "vaccinations":
+        out["vaccination_date"] = _platform_date(out["vaccination_date"])
+    return out.rename(columns=vi_headers(kind))
+
+
+def _write_fallback(df: pd.DataFrame, path: Path, kind: str, fmt: str) -> None:
+    out = _platform_frame(df, kind)
+    if fmt == "csv":
+        out.to_csv(path, index=False, encoding="utf-8-sig")
+        return
+    if len(out) > 1_048_575:
+        raise ValueError(f"{path}: {len(out)} rows do not fit in one Excel sheet (1,048,576 rows)")
+    from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(kind)
+    ws.append(list(out.columns))
+    cols = [out[c].to_numpy(dtype=object) for c in out.columns]
+    for row in zip(*cols):
+        ws.append([None if (v is None or (isinstance(v, float) and math.isnan(v))) else
+                   (v if isinstance(v, str) else (int(v) if isinstance(v, (int, np.integer)) else str(v)))
+                   for v in row])
+    wb.save(path)
+
+
+def write_dataset(tables: Mapping[str, pd.DataFrame], out: str | os.PathLike[str], format: str = "parquet") -> list[Path]:
+    """Write the tables of :func:`generate` into ``out``.
+
+    Contract tables go in ``format`` (``parquet``, ``csv`` or ``xlsx``; CSV and
+    xlsx as the platform exports them).  Truth tables are Parquet, or CSV when
+    ``format`` is ``csv``.  Returns the written paths.
+    """
+    if format not in ("parquet", "csv", "xlsx"):
+        raise ValueError(f"unsupported format {format!r}")
+    outdir = Path(out)
+    outdir.mkdir(parents=True, exist_ok=True)
+    try:
+        from vaxlib.io import write_table  # type: ignore[attr-defined]
+    except ImportError:
+        write_table = None
+    written = []
+    for name in TABLE_NAMES:
+        if name not in tables:
+            continue
+        df = tables[name]
+        if name.startswith("truth_"):
+            fmt = "csv" if format == "csv" else "parquet"
+            path = outdir / f"{name}.{fmt}"
+            if fmt == "csv":
+                df.to_csv(path, index=False, encoding="utf-8")
+            else:
+                df.to_parquet(path, index=False)
+        else:
+            path = outdir / f"{name}.{format}"
+            if format == "parquet":
+                df.to_parquet(path, index=False)
+            elif write_table is not None:
+                write_table(df, path, name, format)
+            else:
+                _write_fallback(df, path, name, format)
+        written.append(path)
+    return written
+
+
+# --------------------------------------------------------------------------- CLI
+def register(subparsers) -> None:
+    """Add ``vax synth`` to the CLI."""
+    p = subparsers.add_parser(
+        "synth", help="generate a synthetic register, vaccination records and feedback",
+        description="Generate a realistic synthetic register, dose records with injected errors, "
+                    "citizens' feedback and the ground truth.")
+    p.add_argument("--persons", type=int, required=True, help="number of register persons")
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--provinces", default=None, help="comma-separated GSO codes of residence, e.g. 79,01")
+    p.add_argument("--errors", default=None, help="error profile YAML (default parameters/errors.yaml)")
+    p.add_argument("--format", default="parquet", choices=("parquet", "csv", "xlsx"))
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    from vaxlib.cli import CommandError
+
+    provinces = [x for x in args.provinces.split(",") if x.strip()] if args.provinces else None
+    if args.persons < 1:
+        raise CommandError("--persons must be at least 1")
+    try:
+        tables = generate(args.persons, args.seed, provinces=provinces, errors=args.errors)
+        paths = write_dataset(tables, args.out, args.format)
+    except (ValueError, FileNotFoundError) as exc:
+        raise CommandError(str(exc)) from exc
+    v = tables["truth_vaccinations"]
+    with_err = float((v["error_codes"].fillna("") != "").mean()) if len(v) else 0.0
+    print(f"registry: {len(tables['registry'])} persons; vaccinations: {len(v)} dose records "
+          f"({with_err:.1%} with errors); feedback: {len(tables['feedback'])}")
+    for path in paths:
+        print(f"  {path}")
+    return 0
