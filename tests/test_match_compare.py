@@ -66,7 +66,11 @@ def test_dob_levels(typed, register, expected):
     ("7.91800E+10", "excel_compatible"),
     ("079180001235", "one_edit"),
     ("079180002134", "transposition"),
-    ("001190005678", "different"),
+    ("7.91800E+10", "excel_compatible"),
+    ("07918000", "truncated"),
+    ("07918001234", "truncated"),  # one digit dropped (not the leading zero)
+    ("001180005678", "other_consistent"),  # a real-looking CCCD of a woman born 1980: someone else's
+    ("001190005678", "different"),  # born 1990 per its digits: does not fit this record
     ("", "null"),
     ("B1234567", "null"),  # a passport cannot be compared with a CCCD
 ])

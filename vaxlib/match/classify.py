@@ -25,11 +25,13 @@ def _one_edit(a: str, b: str) -> str | None:
 
 
 def _pattern_fits(pattern: str, target: str) -> bool:
-    return bool(pattern) and len(pattern) == len(target) and all(p in ("?", t) for p, t in zip(pattern, target))
+    from vaxlib.vn.ids import pattern_matches
+
+    return pattern_matches(pattern, target)
 
 
 def id_codes(typed: str, kind: str, digits: str, pattern: str, issues: str,
-             person_id: str, old_id: str, registry_ids: "set[str] | pd.Index") -> tuple[str, ...]:
+             person_id: str, old_id: str, registry_ids: "set[str] | pd.Index", raw_digits: str = "") -> tuple[str, ...]:
     """ID error code(s) of a typed ID against the linked person's registry ID.
 
     ``registry_ids`` answers "does this 12-digit number belong to somebody"
@@ -37,8 +39,10 @@ def id_codes(typed: str, kind: str, digits: str, pattern: str, issues: str,
     """
     if typed == person_id:
         return ()
-    if kind == "missing" or (not digits and kind not in ("excel", "passport")):
-        return ("id:missing",) if kind == "missing" else ("id:malformed",)
+    if kind == "missing":
+        return ("id:missing",)
+    if not digits and kind not in ("excel", "passport"):
+        return ("id:malformed",)
     if kind == "passport":
         return ("id:passport",)
     if digits == person_id:
@@ -48,12 +52,17 @@ def id_codes(typed: str, kind: str, digits: str, pattern: str, issues: str,
             return ("id:lost_leading_zero",)
         return ("id:malformed",)
     if kind == "excel":
-        return ("id:excel_mangled",) if _pattern_fits(pattern, person_id) or digits == person_id else ("id:unknown",)
+        # Excel's notation is the error whether or not the kept digits fit this person.
+        return ("id:excel_mangled",)
     if old_id and digits == old_id:
         return ("id:old_cmnd",)
     edit = _one_edit(digits, person_id)
     if edit:
         return (edit,)
+    from vaxlib.match.compare import is_truncated
+
+    if is_truncated(raw_digits or digits, person_id):
+        return ("id:malformed",)
     if digits in registry_ids:
         return ("id:other_person",)
     if kind in ("cccd", "cmnd"):
@@ -95,6 +104,7 @@ def classify_links(rec: pd.DataFrame, reg: pd.DataFrame, rec_idx: np.ndarray, re
     digits = r["id_digits"].to_numpy(dtype=object)
     patterns = r["id_pattern"].to_numpy(dtype=object)
     issues = r["id_issues"].to_numpy(dtype=object) if "id_issues" in r else np.full(len(r), "", dtype=object)
+    raws = r["id_raw_digits"].to_numpy(dtype=object)
     pids = g["person_id"].to_numpy(dtype=object)
     olds = g["old_id"].to_numpy(dtype=object)
     rsex, gsex = r["sex_p"].to_numpy(dtype=object), g["sex"].to_numpy(dtype=object)
@@ -113,7 +123,7 @@ def classify_links(rec: pd.DataFrame, reg: pd.DataFrame, rec_idx: np.ndarray, re
                 dob_cache[key] = tuple(compare_dob(td[i], gd[i])) if td[i] else ("dob:other",)
             codes.extend(dob_cache[key])
         codes.extend(id_codes(id_typed[i], kinds[i], digits[i], patterns[i], issues[i], pids[i], olds[i],
-                              registry_ids))
+                              registry_ids, raws[i]))
         if not rsex[i]:
             codes.append("sex:missing")
         elif rsex[i] != gsex[i]:

@@ -44,6 +44,8 @@ LEVELS: dict[str, tuple[str, ...]] = {
         "excel_compatible",  # Excel kept only some digits and they agree
         "one_edit",  # one digit substituted
         "transposition",  # two adjacent digits swapped
+        "truncated",  # digits cut off or one digit dropped/added
+        "other_consistent",  # a different, well-formed CCCD that fits the record's own birth year and sex
         "different",
     ),
     "sex": ("same", "different"),
@@ -73,12 +75,40 @@ def _digits_one_edit(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def _pattern_fits(pattern: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Does an Excel pattern such as '0791234?????' agree with the target digits?"""
-    out = np.zeros(len(pattern), dtype=bool)
-    for i, (p, t) in enumerate(zip(pattern, target)):
-        if p and len(p) == len(t):
-            out[i] = all(pc == "?" or pc == tc for pc, tc in zip(p, t))
-    return out
+    """Could an Excel-mangled pattern such as '0791234?????' (rounded) be the target?"""
+    from vaxlib.vn.ids import pattern_matches
+
+    return np.fromiter((pattern_matches(p, t) for p, t in zip(pattern, target)), bool, count=len(pattern))
+
+
+def is_truncated(typed: str, full: str) -> bool:
+    """``typed`` is ``full`` cut short (>= 6 digits kept) or with one digit dropped or added."""
+    if not typed or not full or typed == full:
+        return False
+    if len(typed) < len(full):
+        if len(typed) >= 6 and full.startswith(typed):
+            return True
+        if len(typed) == len(full) - 1:
+            return any(full[:k] + full[k + 1:] == typed for k in range(len(full)))
+        return False
+    if len(typed) == len(full) + 1:
+        return any(typed[:k] + typed[k + 1:] == full for k in range(len(typed)))
+    return False
+
+
+def id_fits_record(digits: str, year: int, sex: str) -> bool:
+    """A 12-digit CCCD whose year digits and century/sex digit agree with the
+    record's own typed birth year and sex (Thông tư 07/2016/TT-BCA, Điều 7)."""
+    if len(digits) != 12 or not digits.isdigit() or year <= 0:
+        return False
+    if digits[4:6] != f"{year % 100:02d}":
+        return False
+    century = {0: 1900, 2: 2000, 4: 2100, 6: 2200, 8: 1800}[int(digits[3]) // 2 * 2]
+    if not century <= year < century + 100:
+        return False
+    if sex in ("M", "F"):
+        return (int(digits[3]) % 2 == 1) == (sex == "F")
+    return True
 
 
 def _swap_iso(iso: np.ndarray) -> np.ndarray:
@@ -185,8 +215,12 @@ def compare_pairs(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame) -> 
     kind = col(rec, "id_kind", r)
     pattern = col(rec, "id_pattern", r)
     old = col(reg, "old_id", g)
+    ryear = rec["year"].to_numpy()[r]
+    rsex = col(rec, "sex_p", r)
     is_excel = (kind == "excel") & (pattern != "")
-    comparable = np.isin(kind, ["cccd", "cmnd"]) & (digits != "")
+    raw = col(rec, "id_raw_digits", r)
+    comparable = (np.isin(kind, ["cccd", "cmnd"]) & (digits != "")) | (
+        (kind == "malformed") & (np.char.str_len(raw.astype(str)) >= 6))
     null = (~comparable & ~is_excel) | (gid == "")
     # A 9-digit CMND can only be compared when the registry knows the person's old ID.
     null |= (kind == "cmnd") & (old == "")
@@ -197,6 +231,9 @@ def compare_pairs(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame) -> 
         lambda i: is_excel[i] & _pattern_fits(pattern[i], gid[i]),
         lambda i: _digits_one_edit(digits[i], gid[i])[0],
         lambda i: _digits_one_edit(digits[i], gid[i])[1],
+        lambda i: np.fromiter((is_truncated(a, b) for a, b in zip(raw[i], gid[i])), bool, count=len(i)),
+        lambda i: np.fromiter((id_fits_record(a, y, x) for a, y, x in zip(digits[i], ryear[i], rsex[i])),
+                              bool, count=len(i)),
     ])
 
     # --- sex

@@ -41,7 +41,7 @@ TF_LEVELS: dict[str, tuple[int, ...]] = {
 _M_START: dict[str, list[float]] = {
     "name": [0.80, 0.03, 0.02, 0.08, 0.01, 0.03, 0.01, 0.01, 0.01],
     "dob": [0.80, 0.05, 0.02, 0.02, 0.02, 0.03, 0.03, 0.03],
-    "id": [0.80, 0.04, 0.02, 0.01, 0.03, 0.02, 0.08],
+    "id": [0.80, 0.04, 0.02, 0.01, 0.03, 0.02, 0.01, 0.01, 0.06],
     "sex": [0.97, 0.03],
 }
 
@@ -170,7 +170,7 @@ def fit_model(
             counts = np.bincount(x[ok], weights=p[ok], minlength=len(LEVELS[f]))
             # Dirichlet prior (pseudo-counts from the starting values): small
             # data sets keep sensible m values and no level becomes impossible.
-            counts = counts + prior_strength * _M_START[f] / np.sum(_M_START[f])
+            counts = counts + prior_strength * np.asarray(_M_START[f]) / np.sum(_M_START[f])
             new_m[f] = counts / counts.sum()
         delta = max(float(np.abs(new_m[f] - model.m[f]).max()) for f in FIELDS)
         model.m = new_m

@@ -98,6 +98,8 @@ def prepare_records(vaccinations: pd.DataFrame) -> pd.DataFrame:
     rec["id_digits"] = _as_text(ids["digits"])
     rec["id_pattern"] = _as_text(ids["pattern"])
     rec["id_issues"] = _as_text(ids["issues"])
+    # Every digit typed, in order: what is left of a truncated or malformed number.
+    rec["id_raw_digits"] = map_unique(rec["id_number"], lambda s: "".join(c for c in s if c.isdigit()))
 
     rec["sex_p"] = _as_text(parse_sexes(rec["sex"]))
     rec["phone_n"] = _as_text(normalise_phones(rec["phone"]))
