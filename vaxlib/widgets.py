@@ -1,0 +1,1173 @@
+"""The review queue and the error explorer as ipywidgets.
+
+Each view is built by a function returning a small object of named widgets
+(:func:`review_panel` -> :class:`ReviewPanel`, :func:`explore_panel` ->
+:class:`ExplorePanel`); the callbacks call the library —
+:class:`vaxlib.review.ledger.Ledger` for every decision,
+:mod:`vaxlib.review.clusters` for clusters and drill-down,
+:func:`vaxlib.match.explain.waterfall_figure` and :mod:`vaxlib.plots` for the
+figures — so tests drive a panel in plain Python (``panel.accept.click()``)
+and check the ledger and the widgets' state.
+
+Personal data: ID numbers are shown masked (``0791******89``) unless the
+analyst presses *Hiện số giấy tờ* for the record on screen; nothing personal
+is logged.  Wording comes from :mod:`vaxlib.review.labels` (Vietnamese by
+default, ``lang="en"`` for English).
+"""
+from __future__ import annotations
+
+import difflib
+import html
+import logging
+import unicodedata
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import ipywidgets as W
+import pandas as pd
+
+from vaxlib.review.labels import (
+    NO_CODE,
+    action_label,
+    check_lang,
+    error_label,
+    status_label,
+    ui_label,
+)
+
+__all__ = [
+    "mask_id",
+    "highlight_diff",
+    "display_dob",
+    "display_sex",
+    "ReviewFilters",
+    "EditForm",
+    "ReviewPanel",
+    "review_panel",
+    "ExplorePanel",
+    "explore_panel",
+    "records_html",
+    "clusters_html",
+    "TEXT",
+    "SHORTCUTS",
+]
+
+log = logging.getLogger(__name__)
+
+#: widget wording not in :mod:`vaxlib.review.labels`: key -> (vi, en)
+TEXT: dict[str, tuple[str, str]] = {
+    "title": ("Hàng đợi xem xét bản ghi", "Review queue"),
+    "status": ("Trạng thái ghép", "Match status"),
+    "all": ("(tất cả)", "(all)"),
+    "all_mismatch": ("Tất cả bản ghi chưa khớp", "All mismatched records"),
+    "field": ("Trường", "Field"),
+    "typed": ("Bản ghi (như đã nhập)", "Record (as typed)"),
+    "candidate": ("Ứng viên {n}", "Candidate {n}"),
+    "suggested": ("đề xuất", "suggested"),
+    "no_candidate": ("Không có ứng viên trong CSDL dân cư.", "No candidate in the register."),
+    "empty": ("(trống)", "(empty)"),
+    "unknown": ("—", "—"),
+    "reveal": ("Hiện số giấy tờ", "Reveal ID number"),
+    "reveal_tip": ("Hiện đầy đủ số giấy tờ của bản ghi này (chỉ trên màn hình)",
+                   "Show the full ID numbers of this record (on screen only)"),
+    "prev": ("‹ Trước", "‹ Previous"),
+    "next": ("Tiếp ›", "Next ›"),
+    "save": ("Lưu", "Save"),
+    "cancel": ("Huỷ", "Cancel"),
+    "confirm": ("Xác nhận", "Confirm"),
+    "done": ("Đã xem xét hết các bản ghi trong bộ lọc này.", "Every record in this filter has been reviewed."),
+    "empty_filter": ("Không có bản ghi nào khớp bộ lọc.", "No record matches the filters."),
+    "progress": ("Đã xem xét {reviewed} / {total} · Đang chờ {queued} · Để sau {deferred}",
+                 "Reviewed {reviewed} / {total} · Queued {queued} · Deferred {deferred}"),
+    "position": ("Bản ghi {i} / {n} trong hàng đợi", "Record {i} / {n} in the queue"),
+    "position_out": ("Bản ghi đã có quyết định", "Record already decided"),
+    "record_head": ("Bản ghi {rid} · cơ sở {facility} · tiêm ngày {date} · mũi {dose} · {status}",
+                    "Record {rid} · facility {facility} · vaccinated {date} · dose {dose} · {status}"),
+    "errors": ("Lỗi phát hiện", "Errors found"),
+    "decision": ("Quyết định hiện tại", "Current decision"),
+    "none": ("chưa có", "none"),
+    "decided": ("Đã ghi «{action}» cho bản ghi {rid} (sự kiện #{eid}).", "Recorded “{action}” for record {rid} (event #{eid})."),
+    "bulk_confirm": ("Duyệt {n} bản ghi chưa xem xét của cụm «{desc}»?",
+                     "Accept the {n} unreviewed records of the cluster “{desc}”?"),
+    "bulk_none": ("Cụm này không còn bản ghi nào để duyệt.", "No record of this cluster is left to accept."),
+    "bulk_need_cluster": ("Hãy chọn một cụm lỗi trong bộ lọc trước.", "Choose a cluster in the filters first."),
+    "bulk_done": ("Đã duyệt {n} bản ghi của cụm (sự kiện #{first}–#{last}).",
+                  "Accepted {n} records of the cluster (events #{first}–#{last})."),
+    "bulk_cancelled": ("Đã huỷ duyệt cả cụm.", "Cluster acceptance cancelled."),
+    "undone": ("Đã hoàn tác quyết định «{what}» (sự kiện #{eid}).", "Undone: “{what}” (event #{eid})."),
+    "nothing_to_undo": ("Không có quyết định nào để hoàn tác.", "Nothing to undo."),
+    "invalid": ("Giá trị không hợp lệ ở trường «{field}»: {reason}", "Invalid value in “{field}”: {reason}"),
+    "no_change": ("Không có thay đổi nào để lưu.", "Nothing changed."),
+    "edit_title": ("Sửa thông tin bản ghi {rid} (để trống trường nào không sửa)",
+                   "Edit record {rid} (leave a field empty to keep it)"),
+    "keep": ("giữ nguyên", "keep as is"),
+    "keep_id": ("giữ nguyên ({masked})", "keep as is ({masked})"),
+    "ledger_error": ("Không ghi được vào sổ quyết định: {error}", "Could not write to the ledger: {error}"),
+    "prob": ("xác suất {p:.1%}", "probability {p:.1%}"),
+    "shortcut": ("Phím tắt Alt+{key}", "Shortcut Alt+{key}"),
+    "tip_accept": ("Chấp nhận đề xuất sửa theo ứng viên được đề xuất", "Accept the suggested fix"),
+    "tip_reject": ("Giữ nguyên bản ghi như đã nhập", "Keep the record as typed"),
+    "tip_edit": ("Tự nhập giá trị đúng", "Type the right values yourself"),
+    "tip_defer": ("Để bản ghi này lại, xem sau", "Put this record aside for later"),
+    "tip_undo": ("Hoàn tác quyết định gần nhất (ghi thêm một sự kiện)", "Undo the last decision (adds an event)"),
+    "tip_bulk": ("Duyệt mọi bản ghi chưa xem xét của cụm đang chọn (có bước xác nhận)",
+                 "Accept every unreviewed record of the chosen cluster (asks to confirm)"),
+    "tip_next": ("Sang bản ghi tiếp theo mà không quyết định", "Go to the next record without deciding"),
+    "tip_prev": ("Về bản ghi trước", "Back to the previous record"),
+    "sex_keep": ("(giữ nguyên)", "(keep)"),
+    "male": ("Nam", "Male"),
+    "female": ("Nữ", "Female"),
+    "explore_title": ("Khám phá lỗi dữ liệu", "Explore data errors"),
+    "drill": ("Bản ghi của cụm", "Records of the cluster"),
+    "drill_none": ("Chọn một cụm để xem bản ghi.", "Choose a cluster to see its records."),
+    "drill_more": ("… và {n} bản ghi khác", "… and {n} more records"),
+    "no_clusters": ("Không có bản ghi chưa khớp.", "No mismatched records."),
+    "rank": ("Hạng", "Rank"),
+    "description": ("Mô tả", "Description"),
+    "n_fix": ("Sửa tự động", "Automatic fix"),
+    "n_review": ("Cần xem xét", "Needs review"),
+    "n_unmatched": ("Không tìm thấy", "Unmatched"),
+    "date": ("Ngày tiêm", "Vaccinated"),
+    "record_id": ("Mã bản ghi", "Record"),
+    "treemap": ("Loại lỗi", "Error codes"),
+    "heatmap": ("Cơ sở × lỗi", "Facility × error"),
+    "timeline": ("Theo thời gian", "Over time"),
+}
+
+#: button -> Alt+key shortcut (digits: the same keys in both languages and on any keyboard layout)
+SHORTCUTS: dict[str, str] = {"accept": "1", "reject": "2", "edit": "3", "defer": "4", "undo": "u",
+                             "next": "n", "prev": "p", "reveal": "h"}
+
+_FIELDS = ("full_name", "dob", "sex", "id_number")
+_FIELD_KEYS = {"full_name": "name", "dob": "dob", "sex": "sex", "id_number": "id"}
+_FIELD_LABELS = {"full_name": ("Họ và tên", "Full name"), "dob": ("Ngày sinh", "Date of birth"),
+                 "sex": ("Giới tính", "Sex"), "id_number": ("Số CMND/CCCD", "ID number")}
+_MARK_DEL = "background:#ffcc80;color:#000;border-radius:2px;padding:0 1px"
+_MARK_INS = "background:#a5d6a7;color:#000;border-radius:2px;padding:0 1px"
+_TEXT_STYLE = "font-family:Noto Sans,DejaVu Sans,Arial,sans-serif;font-size:15px"
+
+
+def _t(key: str, lang: str, /, **kw: Any) -> str:
+    text = TEXT[key][0 if lang == "vi" else 1]
+    return text.format(**kw) if kw else text
+
+
+def _field_label(field: str, lang: str) -> str:
+    return _FIELD_LABELS[field][0 if lang == "vi" else 1]
+
+
+def _s(value: Any) -> str:
+    """A cell as text; None/NaN as ``""``."""
+    if value is None:
+        return ""
+    try:
+        if pd.isna(value):
+            return ""
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+# --------------------------------------------------------------------------- text helpers
+
+def mask_id(value: str | None, *, keep_start: int = 4, keep_end: int = 2) -> str:
+    """Mask the middle of an ID number: ``079190012389`` -> ``0791******89``.
+
+    Short values keep only their last ``keep_end`` characters; empty stays empty.
+    """
+    text = _s(value)
+    n = len(text)
+    if n == 0:
+        return ""
+    if n <= keep_start + keep_end + 1:
+        keep_start = 0
+        keep_end = min(keep_end, max(n - 2, 0))
+    return text[:keep_start] + "*" * (n - keep_start - keep_end) + text[n - keep_end:] if keep_end else \
+        text[:keep_start] + "*" * (n - keep_start)
+
+
+def _masked_positions(text: str, keep_start: int = 4, keep_end: int = 2) -> set[int]:
+    masked = mask_id(text, keep_start=keep_start, keep_end=keep_end)
+    return {i for i, (a, b) in enumerate(zip(text, masked)) if a != b or (b == "*" and a != "*")}
+
+
+def highlight_diff(typed: str | None, register: str | None, *, mask: bool = False) -> tuple[str, str]:
+    """HTML of two values with the characters that differ highlighted.
+
+    Both texts are NFC-normalised first, so a precomposed ``ễ`` is one
+    character and a wrong or missing diacritic highlights exactly that letter.
+    Characters of ``typed`` that are replaced or missing in ``register`` are
+    marked orange; characters of ``register`` that differ are marked green.
+    With ``mask=True`` (ID numbers) the middle characters are shown as ``*``
+    — a highlighted ``*`` tells that a hidden digit differs without showing it.
+    """
+    a = unicodedata.normalize("NFC", _s(typed))
+    b = unicodedata.normalize("NFC", _s(register))
+    hide_a = _masked_positions(a) if mask else set()
+    hide_b = _masked_positions(b) if mask else set()
+
+    def render(text: str, hidden: set[int], lo: int, hi: int, style: str | None) -> str:
+        chars = "".join("*" if i in hidden else html.escape(text[i]) for i in range(lo, hi))
+        if not chars:
+            return ""
+        return f'<mark style="{style}">{chars}</mark>' if style else chars
+
+    out_a: list[str] = []
+    out_b: list[str] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        marked = op != "equal"
+        out_a.append(render(a, hide_a, i1, i2, _MARK_DEL if marked else None))
+        out_b.append(render(b, hide_b, j1, j2, _MARK_INS if marked else None))
+    return "".join(out_a), "".join(out_b)
+
+
+def display_dob(iso: str | None) -> str:
+    """Register date ``1990-03-05`` as Vietnamese users type it: ``05/03/1990`` (partial: ``03/1990``, ``1990``)."""
+    text = _s(iso)
+    parts = text.split("-")
+    if len(parts) == 3 and all(p.isdigit() for p in parts):
+        return f"{parts[2]}/{parts[1]}/{parts[0]}"
+    if len(parts) == 2 and all(p.isdigit() for p in parts):
+        return f"{parts[1]}/{parts[0]}"
+    return text
+
+
+def display_sex(code: str | None, lang: str = "vi") -> str:
+    """``M``/``F`` -> ``Nam``/``Nữ`` (``Male``/``Female``)."""
+    text = _s(code)
+    if text == "M":
+        return _t("male", lang)
+    if text == "F":
+        return _t("female", lang)
+    return text
+
+
+def _parse_sex(text: str) -> str | None:
+    try:
+        from vaxlib.vn.sex import parse_sex
+    except ImportError:  # pragma: no cover - vaxlib.vn.sex is part of the package
+        return {"nam": "M", "m": "M", "1": "M", "nữ": "F", "nu": "F", "f": "F", "0": "F"}.get(text.strip().lower())
+    return parse_sex(text)
+
+
+def _province_label(code: str) -> str:
+    from vaxlib.vn.provinces import BY_GSO
+
+    p = BY_GSO.get(code)
+    return f"{code} · {p.name}" if p else (code or "?")
+
+
+# --------------------------------------------------------------------------- keyboard
+
+def _accesskey_widget(keys: Mapping[str, str]) -> W.DOMWidget | None:
+    """An invisible anywidget that puts ``accesskey`` attributes on the panel's buttons.
+
+    ipywidgets has no accesskey trait; this sets the HTML attribute (and
+    ``aria-keyshortcuts``) on every element carrying the CSS class named in
+    ``keys``, also on buttons rendered later.  Browsers then click a button on
+    Alt+key (Chromium, Firefox on Linux/Windows).  None without anywidget.
+    """
+    try:
+        import anywidget
+        import traitlets
+    except ImportError:  # pragma: no cover - anywidget is a dependency
+        return None
+
+    class AccessKeys(anywidget.AnyWidget):
+        _esm = """
+        function apply(keys) {
+          for (const [cls, key] of Object.entries(keys)) {
+            for (const el of document.querySelectorAll('.' + cls)) {
+              const b = el.tagName === 'BUTTON' ? el : el.querySelector('button');
+              if (b && b.getAttribute('accesskey') !== key) {
+                b.setAttribute('accesskey', key);
+                b.setAttribute('aria-keyshortcuts', 'Alt+' + key.toUpperCase());
+              }
+            }
+          }
+        }
+        export default {
+          render({ model, el }) {
+            const keys = model.get('shortcuts');
+            let pending = false;
+            const obs = new MutationObserver(() => {
+              if (pending) return;
+              pending = true;
+              requestAnimationFrame(() => { pending = false; apply(keys); });
+            });
+            obs.observe(document.body, { childList: true, subtree: true });
+            apply(keys);
+            return () => obs.disconnect();
+          }
+        };
+        """
+        shortcuts = traitlets.Dict().tag(sync=True)
+
+    return AccessKeys(shortcuts=dict(keys), layout=W.Layout(width="0px", height="0px"))
+
+
+# --------------------------------------------------------------------------- review panel
+
+@dataclass
+class ReviewFilters:
+    """The filter dropdowns of the review queue (``value`` ``""`` means all)."""
+
+    province: W.Dropdown
+    facility: W.Dropdown
+    error: W.Dropdown
+    cluster: W.Dropdown
+    status: W.Dropdown
+
+    def all(self) -> tuple[W.Dropdown, ...]:
+        return (self.province, self.facility, self.error, self.cluster, self.status)
+
+
+@dataclass
+class EditForm:
+    """The analyst's edit form; values are validated by :func:`vaxlib.review.ledger.validate_edit`."""
+
+    full_name: W.Text
+    dob: W.Text
+    sex: W.Dropdown
+    id_number: W.Text
+    save: W.Button
+    cancel: W.Button
+    title: W.HTML
+    error: W.HTML
+    box: W.VBox
+
+    def values(self) -> dict[str, str]:
+        """Non-empty fields as typed."""
+        out = {}
+        for f in _FIELDS:
+            v = _s(getattr(self, f).value).strip()
+            if v:
+                out[f] = v
+        return out
+
+
+class ReviewPanel:
+    """Review queue widgets and their behaviour; build with :func:`review_panel`.
+
+    Named widgets (attributes): ``filters`` (:class:`ReviewFilters`),
+    ``progress`` (IntProgress), ``progress_label``, ``position``, ``record``
+    (HTML comparison), ``candidate`` (candidate chooser), ``waterfall``
+    (``go.FigureWidget``), ``accept``, ``reject``, ``edit``, ``defer``,
+    ``prev``, ``next``, ``undo``, ``reveal`` (ToggleButton), ``bulk``,
+    ``bulk_confirm``, ``bulk_cancel``, ``bulk_question``, ``bulk_box``,
+    ``edit_form`` (:class:`EditForm`), ``message`` (HTML status line) and
+    ``widget`` (the whole panel, to display).
+
+    ``current`` is the record on screen (None when the queue is empty);
+    ``last_events`` the ledger events written by the last action.
+    """
+
+    def __init__(
+        self,
+        vaccinations: pd.DataFrame,
+        matches: pd.DataFrame,
+        candidates: pd.DataFrame | None,
+        ledger: Any,
+        analyst: str,
+        *,
+        registry: pd.DataFrame | None = None,
+        clusters: pd.DataFrame | None = None,
+        lang: str = "vi",
+        status: str = "review",
+    ) -> None:
+        from vaxlib.review.clusters import MISMATCH_STATUSES, find_clusters, mismatch_records
+
+        check_lang(lang)
+        if not analyst or not str(analyst).strip():
+            raise ValueError("review_panel needs the analyst's name (recorded with every decision)")
+        if status not in ("", *MISMATCH_STATUSES):
+            raise ValueError(f"status must be one of {MISMATCH_STATUSES} or '' (all), not {status!r}")
+        self.lang = lang
+        self.analyst = str(analyst).strip()
+        self.ledger = ledger
+        self._vacc = vaccinations.assign(record_id=vaccinations["record_id"].astype(str)).set_index(
+            "record_id", drop=False)
+        self._matches = matches.assign(record_id=matches["record_id"].astype(str)).set_index(
+            "record_id", drop=False)
+        self._mis = mismatch_records(vaccinations, matches).assign(
+            record_id=lambda d: d["record_id"].astype(str)).set_index("record_id", drop=False).sort_index()
+        if candidates is not None and len(candidates):
+            c = candidates.assign(record_id=candidates["record_id"].astype(str)).sort_values(
+                ["record_id", "rank"], kind="stable")
+            self._cands: dict[str, pd.DataFrame] = {k: g for k, g in c.groupby("record_id", sort=False)}
+        else:
+            self._cands = {}
+        self._registry = (registry.assign(person_id=registry["person_id"].astype(str))
+                          .drop_duplicates("person_id").set_index("person_id", drop=False)
+                          if registry is not None else None)
+        if clusters is None:
+            clusters = find_clusters(vaccinations, matches, min_size=2, top=200)
+        self.clusters = clusters
+        self._vaccinations, self._matches_table = vaccinations, matches
+        self._cluster_ids: dict[str, set[str]] = {}
+        self._undo_stack: list[tuple[str, Any, str, str]] = []  # (kind, event id | bulk id, record_id, what)
+        self._pending_bulk: tuple[str, list[str]] | None = None
+        self._decided: dict[str, str] = {}
+        self._order: list[str] = []
+        self._pos: dict[str, int] = {}
+        self.current: str | None = None
+        self.last_events: list[Any] = []
+        self._uid = uuid.uuid4().hex[:8]
+        self._build(status)
+        self.refresh()
+
+    # ------------------------------------------------------------ construction
+    def _button(self, name: str, description: str, tip: str, style: str = "", icon: str = "",
+                width: str = "auto") -> W.Button:
+        key = SHORTCUTS.get(name)
+        tooltip = f"{tip} — {_t('shortcut', self.lang, key=key.upper())}" if key else tip
+        b = W.Button(description=description, tooltip=tooltip, button_style=style, icon=icon,
+                     tabbable=True, layout=W.Layout(width=width))
+        b.add_class(f"vax-{self._uid}-{name}")
+        return b
+
+    def _build(self, status: str) -> None:
+        lang = self.lang
+        all_ = _t("all", lang)
+        provinces = sorted(p for p in self._mis["facility_province"].unique() if p)
+        codes = sorted({c for cs in self._mis["codes"] for c in cs})
+        wide = {"description_width": "initial"}
+        self.filters = ReviewFilters(
+            province=W.Dropdown(options=[(all_, "")] + [(_province_label(p), p) for p in provinces],
+                                value="", description=ui_label("province", lang), style=wide),
+            facility=W.Dropdown(options=[(all_, "")], value="", description=ui_label("facility", lang),
+                                style=wide),
+            error=W.Dropdown(options=[(all_, "")] + [(f"{error_label(c, lang)} ({c})", c) for c in codes],
+                             value="", description=ui_label("error", lang), style=wide),
+            cluster=W.Dropdown(options=self._cluster_options(), value="", description=ui_label("cluster", lang),
+                               style=wide, layout=W.Layout(width="46em")),
+            status=W.Dropdown(options=[(_t("all_mismatch", lang), "")] + [
+                (status_label(s, lang), s) for s in ("review", "fix", "unmatched")], value=status,
+                description=_t("status", lang), style=wide),
+        )
+        self._update_facility_options()
+        self.progress = W.IntProgress(value=0, min=0, max=1, layout=W.Layout(width="18em"))
+        self.progress_label = W.HTML()
+        self.position = W.HTML()
+        self.record = W.HTML(layout=W.Layout(min_width="28em"))
+        self.candidate = W.ToggleButtons(options=[], style={"button_width": "auto"})
+        import plotly.graph_objects as go
+
+        self.waterfall = go.FigureWidget(data=[go.Waterfall(x=[], y=[])],
+                                         layout=dict(height=300, width=520, template="plotly_white",
+                                                     margin=dict(l=50, r=20, t=50, b=80), showlegend=False))
+        self.accept = self._button("accept", action_label("accept", lang), _t("tip_accept", lang), "success",
+                                   "check")
+        self.reject = self._button("reject", action_label("reject", lang), _t("tip_reject", lang), "danger",
+                                   "times")
+        self.edit = self._button("edit", action_label("edit", lang), _t("tip_edit", lang), "info", "pencil")
+        self.defer = self._button("defer", action_label("defer", lang), _t("tip_defer", lang), "warning",
+                                  "clock-o")
+        self.prev = self._button("prev", _t("prev", lang), _t("tip_prev", lang))
+        self.next = self._button("next", _t("next", lang), _t("tip_next", lang))
+        self.undo = self._button("undo", action_label("undo", lang), _t("tip_undo", lang), "", "undo")
+        self.reveal = W.ToggleButton(value=False, description=_t("reveal", lang), icon="eye",
+                                     tooltip=f"{_t('reveal_tip', lang)} — "
+                                             f"{_t('shortcut', lang, key=SHORTCUTS['reveal'].upper())}",
+                                     tabbable=True)
+        self.reveal.add_class(f"vax-{self._uid}-reveal")
+        self.bulk = self._button("bulk", action_label("bulk_accept", lang), _t("tip_bulk", lang), "primary",
+                                 "check-square-o")
+        self.bulk_question = W.HTML()
+        self.bulk_confirm = self._button("bulk_confirm", _t("confirm", lang), "", "success")
+        self.bulk_cancel = self._button("bulk_cancel", _t("cancel", lang), "")
+        self.bulk_box = W.HBox([self.bulk_question, self.bulk_confirm, self.bulk_cancel],
+                               layout=W.Layout(display="none", align_items="center"))
+        self.edit_form = self._build_edit_form()
+        self.message = W.HTML()
+        self._keys = _accesskey_widget({f"vax-{self._uid}-{k}": v for k, v in SHORTCUTS.items()})
+
+        for f in self.filters.all():
+            f.observe(self._on_filter, names="value")
+        self.candidate.observe(lambda ch: self._render_waterfall(), names="value")
+        self.accept.on_click(lambda _: self._decide("accept"))
+        self.reject.on_click(lambda _: self._decide("reject"))
+        self.defer.on_click(lambda _: self._decide("defer"))
+        self.edit.on_click(lambda _: self._open_edit())
+        self.edit_form.save.on_click(lambda _: self._save_edit())
+        self.edit_form.cancel.on_click(lambda _: self._close_edit())
+        self.next.on_click(lambda _: self._step(+1))
+        self.prev.on_click(lambda _: self._step(-1))
+        self.undo.on_click(lambda _: self._undo())
+        self.reveal.observe(lambda ch: self._render_record(), names="value")
+        self.bulk.on_click(lambda _: self._ask_bulk())
+        self.bulk_confirm.on_click(lambda _: self._confirm_bulk())
+        self.bulk_cancel.on_click(lambda _: self._cancel_bulk())
+
+        title = W.HTML(f"<h3 style='margin:4px 0'>{html.escape(_t('title', lang))}</h3>")
+        filters = W.Box(list(self.filters.all()), layout=W.Layout(flex_flow="row wrap", gap="4px 12px"))
+        decisions = W.HBox([self.accept, self.reject, self.edit, self.defer, self.undo],
+                           layout=W.Layout(gap="6px"))
+        nav = W.HBox([self.prev, self.next, self.reveal], layout=W.Layout(gap="6px"))
+        right = W.VBox([self.candidate, self.waterfall])
+        body = W.HBox([self.record, right], layout=W.Layout(gap="16px", align_items="flex-start"))
+        children = [title, filters, W.HBox([self.progress, self.progress_label], layout=W.Layout(gap="8px")),
+                    self.position, body, decisions, self.edit_form.box, nav,
+                    W.HBox([self.bulk, self.bulk_box], layout=W.Layout(gap="8px")), self.message]
+        if self._keys is not None:
+            children.append(self._keys)
+        self.widget = W.VBox(children, layout=W.Layout(gap="6px"))
+        self.widget.add_class("vax-review-panel")
+
+    def _build_edit_form(self) -> EditForm:
+        lang = self.lang
+        wide = {"description_width": "9em"}
+        sex = W.Dropdown(options=[(_t("sex_keep", lang), ""), (_t("male", lang), "M"), (_t("female", lang), "F")],
+                         value="", description=_field_label("sex", lang), style=wide)
+        form = EditForm(
+            full_name=W.Text(description=_field_label("full_name", lang), style=wide,
+                             layout=W.Layout(width="32em")),
+            dob=W.Text(description=_field_label("dob", lang), placeholder="dd/mm/yyyy", style=wide),
+            sex=sex,
+            id_number=W.Text(description=_field_label("id_number", lang), style=wide),
+            save=self._button("edit_save", _t("save", lang), "", "success", "save"),
+            cancel=self._button("edit_cancel", _t("cancel", lang), ""),
+            title=W.HTML(),
+            error=W.HTML(),
+            box=W.VBox(layout=W.Layout(display="none", border="1px solid #90caf9", padding="6px")),
+        )
+        form.box.children = [form.title, form.full_name, form.dob, form.sex, form.id_number,
+                             W.HBox([form.save, form.cancel], layout=W.Layout(gap="6px")), form.error]
+        return form
+
+    def _cluster_options(self) -> list[tuple[str, str]]:
+        col = "description_vi" if self.lang == "vi" else "description_en"
+        opts = [(_t("all", self.lang), "")]
+        if self.clusters is not None and len(self.clusters):
+            opts += [(f"#{r['rank']} · {r[col]}", str(r["cluster_id"])) for _, r in self.clusters.iterrows()]
+        return opts
+
+    def _update_facility_options(self) -> None:
+        prov = self.filters.province.value
+        m = self._mis if not prov else self._mis[self._mis["facility_province"] == prov]
+        facilities = sorted(f for f in m["facility_id"].unique() if f)
+        current = self.filters.facility.value
+        self.filters.facility.options = [(_t("all", self.lang), "")] + [(f, f) for f in facilities]
+        self.filters.facility.value = current if current in facilities else ""
+
+    # ------------------------------------------------------------ queue
+    def _records_of_cluster(self, cluster_id: str) -> set[str]:
+        if cluster_id not in self._cluster_ids:
+            from vaxlib.review.clusters import cluster_record_ids
+
+            self._cluster_ids[cluster_id] = set(cluster_record_ids(
+                self.clusters, cluster_id, self._vaccinations, self._matches_table))
+        return self._cluster_ids[cluster_id]
+
+    def filtered_ids(self) -> list[str]:
+        """Record ids passing the filters, in queue order (record id)."""
+        m = self._mis
+        f = self.filters
+        mask = pd.Series(True, index=m.index)
+        if f.status.value:
+            mask &= m["status"] == f.status.value
+        if f.province.value:
+            mask &= m["facility_province"] == f.province.value
+        if f.facility.value:
+            mask &= m["facility_id"] == f.facility.value
+        if f.error.value:
+            code = f.error.value
+            mask &= pd.Series([code in cs or (code == NO_CODE and not cs) for cs in m["codes"]], index=m.index)
+        if f.cluster.value:
+            mask &= m.index.isin(list(self._records_of_cluster(f.cluster.value)))
+        return [str(r) for r in m.index[mask.to_numpy()]]
+
+    def queue(self) -> list[str]:
+        """Records still to review under the filters: undecided first, then deferred."""
+        undecided = [r for r in self._order if r not in self._decided]
+        deferred = [r for r in self._order if self._decided.get(r) == "defer"]
+        return undecided + deferred
+
+    def counts(self) -> dict[str, int]:
+        """``total`` in the filters, ``reviewed`` (decided, not deferred), ``deferred``, ``queued``."""
+        total = len(self._order)
+        deferred = sum(1 for r in self._order if self._decided.get(r) == "defer")
+        reviewed = sum(1 for r in self._order if self._decided.get(r) not in (None, "defer"))
+        return {"total": total, "reviewed": reviewed, "deferred": deferred, "queued": total - reviewed}
+
+    def summary(self) -> str:
+        """The progress line as text."""
+        return _t("progress", self.lang, **self.counts())
+
+    def _load_decisions(self) -> None:
+        d = self.ledger.current_decisions()
+        self._decided = dict(zip(d["record_id"].astype(str), d["action"].astype(str)))
+
+    def refresh(self, show: str | None = None) -> None:
+        """Re-read the ledger and the filters; show ``show`` or keep the current record if still queued."""
+        self._load_decisions()
+        self._order = self.filtered_ids()
+        self._pos = {r: i for i, r in enumerate(self._order)}
+        q = self.queue()
+        target = show if show is not None else (self.current if self.current in q else (q[0] if q else None))
+        self._update_progress()
+        self.show(target)
+
+    def _update_progress(self) -> None:
+        c = self.counts()
+        self.progress.max = max(c["total"], 1)
+        self.progress.value = c["reviewed"]
+        self.progress_label.value = f"<span style='{_TEXT_STYLE}'>{html.escape(self.summary())}</span>"
+
+    def _next_after(self, rid: str | None) -> str | None:
+        pos = self._pos.get(rid, -1) if rid is not None else -1
+        undecided = [r for r in self._order if r not in self._decided]
+        deferred = [r for r in self._order if self._decided.get(r) == "defer"]
+        for group in (undecided, deferred):
+            after = [r for r in group if self._pos[r] > pos and r != rid]
+            if after:
+                return after[0]
+            rest = [r for r in group if r != rid]
+            if rest:
+                return rest[0]
+        return None
+
+    def _step(self, delta: int) -> None:
+        q = self.queue()
+        if not q:
+            return
+        if self.current in q:
+            i = (q.index(self.current) + delta) % len(q)
+        else:
+            i = 0
+        self.show(q[i])
+
+    # ------------------------------------------------------------ display
+    def _suggested_person(self, rid: str) -> str | None:
+        pid = _s(self._matches.at[rid, "person_id"]) if rid in self._matches.index else ""
+        return pid or None
+
+    def candidate_values(self, rid: str) -> list[dict[str, Any]]:
+        """Candidates of a record, best first: rank, person_id, probability and the register's values.
+
+        Values come from the registry when the panel has it; otherwise the
+        suggested person's values are the matches' ``corrected_*`` (or the
+        typed value where nothing is corrected) and other candidates' values
+        are unknown (None).
+        """
+        rows: list[dict[str, Any]] = []
+        cands = self._cands.get(rid)
+        suggested = self._suggested_person(rid)
+        if cands is not None:
+            for _, c in cands.iterrows():
+                rows.append({"rank": int(c["rank"]), "person_id": _s(c["person_id"]),
+                             "probability": float(c["match_probability"]), "row": c})
+        elif suggested:
+            p = float(self._matches.at[rid, "match_probability"]) if "match_probability" in self._matches else 0.0
+            rows.append({"rank": 1, "person_id": suggested, "probability": p, "row": None})
+        typed = self._vacc.loc[rid] if rid in self._vacc.index else None
+        m = self._matches.loc[rid] if rid in self._matches.index else None
+        for r in rows:
+            pid = r["person_id"]
+            if self._registry is not None and pid in self._registry.index:
+                reg = self._registry.loc[pid]
+                r.update(full_name=_s(reg["full_name"]), dob=_s(reg["dob"]), sex=_s(reg["sex"]), id_number=pid)
+            elif pid == suggested and m is not None and typed is not None:
+                # corrected_* hold the register's values where they differ from the record;
+                # None for dob/sex means "same as typed" (shown as typed, not highlighted)
+                r.update(full_name=_s(m.get("corrected_full_name")) or _s(typed.get("full_name")),
+                         dob=_s(m.get("corrected_dob")) or None, sex=_s(m.get("corrected_sex")) or None,
+                         id_number=_s(m.get("corrected_id_number")) or _s(typed.get("id_number")))
+            else:
+                r.update(full_name=None, dob=None, sex=None, id_number=pid)
+        return rows
+
+    def _render_record(self) -> None:
+        rid = self.current
+        lang = self.lang
+        if rid is None:
+            self.record.value = f"<p style='{_TEXT_STYLE}'>{html.escape(_t('done' if self._order else 'empty_filter', lang))}</p>"
+            return
+        v = self._vacc.loc[rid]
+        m = self._matches.loc[rid]
+        cands = self.candidate_values(rid)
+        reveal = bool(self.reveal.value)
+        head = _t("record_head", lang, rid=rid, facility=_s(v.get("facility_id")) or "?",
+                  date=_s(v.get("vaccination_date")) or "?", dose=_s(v.get("dose_number")) or "?",
+                  status=status_label(_s(m.get("status")), lang))
+        cols = "".join(
+            f"<th style='text-align:left;padding:4px 8px'>{html.escape(_t('candidate', lang, n=c['rank']))}"
+            f"{' (' + html.escape(_t('suggested', lang)) + ')' if c['person_id'] == self._suggested_person(rid) else ''}"
+            f"<br><small>{html.escape(_t('prob', lang, p=c['probability']))}</small></th>"
+            for c in cands)
+        rows_html = []
+        for f in _FIELDS:
+            typed = _s(v.get(f))
+            cells = []
+            typed_cell = None
+            for c in cands:
+                reg = c.get(f)
+                if f == "dob" and reg is not None:
+                    reg = display_dob(reg)
+                elif f == "dob" and reg is None and c["person_id"] == self._suggested_person(rid):
+                    reg = typed
+                if f == "sex":
+                    typed_sex = _parse_sex(typed) if typed else None
+                    reg_text = display_sex(reg, lang) if reg else (typed if reg is None and c["person_id"] ==
+                                                                    self._suggested_person(rid) else None)
+                    if reg_text is None:
+                        cells.append(html.escape(_t("unknown", lang)))
+                        continue
+                    same = reg is None or typed_sex == reg
+                    cell = html.escape(reg_text) if same else f'<mark style="{_MARK_INS}">{html.escape(reg_text)}</mark>'
+                    cells.append(cell)
+                    if typed_cell is None:
+                        typed_cell = html.escape(typed) if same and typed else (
+                            f'<mark style="{_MARK_DEL}">{html.escape(typed or _t("empty", lang))}</mark>')
+                    continue
+                if reg is None:
+                    cells.append(html.escape(_t("unknown", lang)))
+                    continue
+                a, b = highlight_diff(typed, reg, mask=(f == "id_number" and not reveal))
+                cells.append(b or html.escape(_t("empty", lang)))
+                if typed_cell is None:
+                    typed_cell = a
+            if typed_cell is None:
+                typed_cell = html.escape(mask_id(typed) if f == "id_number" and not reveal else typed)
+            if not typed:
+                typed_cell = f"<i style='color:#888'>{html.escape(_t('empty', lang))}</i>"
+            tds = "".join(f"<td style='padding:4px 8px'>{c}</td>" for c in cells)
+            rows_html.append(f"<tr><th style='text-align:left;padding:4px 8px'>{html.escape(_field_label(f, lang))}</th>"
+                             f"<td style='padding:4px 8px'>{typed_cell}</td>{tds}</tr>")
+        codes = [c for c in _s(m.get("error_codes")).split(";") if c]
+        errors = ", ".join(html.escape(error_label(c, lang)) for c in codes) or html.escape(_t("none", lang))
+        decision = self._decided.get(rid)
+        decision_text = action_label(decision, lang) if decision else _t("none", lang)
+        no_cand = "" if cands else f"<p><i>{html.escape(_t('no_candidate', lang))}</i></p>"
+        self.record.value = (
+            f"<div style='{_TEXT_STYLE}'><p><b>{html.escape(head)}</b></p>"
+            f"<table style='border-collapse:collapse;border:1px solid #ddd'>"
+            f"<tr><th style='text-align:left;padding:4px 8px'>{html.escape(_t('field', lang))}</th>"
+            f"<th style='text-align:left;padding:4px 8px'>{html.escape(_t('typed', lang))}</th>{cols}</tr>"
+            f"{''.join(rows_html)}</table>{no_cand}"
+            f"<p>{html.escape(_t('errors', lang))}: {errors}<br>"
+            f"{html.escape(_t('decision', lang))}: {html.escape(decision_text)}</p></div>"
+        )
+
+    def _render_waterfall(self) -> None:
+        from vaxlib.match.explain import waterfall_figure
+
+        rid = self.current
+        cands = self._cands.get(rid) if rid is not None else None
+        fw = self.waterfall
+        trace = fw.data[0]
+        if cands is None or not len(cands) or self.candidate.value is None:
+            with fw.batch_update():
+                trace.x, trace.y, trace.measure, trace.text = [], [], [], []
+                fw.layout.title.text = _t("no_candidate", self.lang)
+            return
+        rank = int(self.candidate.value)
+        row = cands[cands["rank"] == rank]
+        row = row.iloc[0] if len(row) else cands.iloc[0]
+        new = waterfall_figure(row, lang=self.lang)
+        src = new.data[0]
+        with fw.batch_update():
+            trace.x, trace.y, trace.measure, trace.text = src.x, src.y, src.measure, src.text
+            trace.textposition = src.textposition
+            fw.layout.title.text = new.layout.title.text
+            fw.layout.title.font.size = 13
+            fw.layout.yaxis.title.text = new.layout.yaxis.title.text
+
+    def show(self, rid: str | None) -> None:
+        """Put a record on screen (masked again, edit form closed)."""
+        if rid is not None and rid not in self._matches.index:
+            raise KeyError(f"record {rid!r} is not in the matches table")
+        self.current = rid
+        self.reveal.value = False  # re-masks; triggers a render
+        self._close_edit()
+        lang = self.lang
+        cands = self._cands.get(rid) if rid is not None else None
+        opts = ([(_t("candidate", lang, n=int(r)), int(r)) for r in cands["rank"]] if cands is not None else [])
+        self.candidate.options = opts
+        self.candidate.value = opts[0][1] if opts else None
+        self._render_record()
+        self._render_waterfall()
+        q = self.queue()
+        if rid is None:
+            self.position.value = ""
+        elif rid in q:
+            self.position.value = f"<span style='{_TEXT_STYLE}'>{html.escape(_t('position', lang, i=q.index(rid) + 1, n=len(q)))}</span>"
+        else:
+            self.position.value = f"<span style='{_TEXT_STYLE}'>{html.escape(_t('position_out', lang))}</span>"
+        has = rid is not None
+        self.accept.disabled = not (has and self._suggested_person(rid))
+        for b in (self.reject, self.edit, self.defer):
+            b.disabled = not has
+        self.prev.disabled = self.next.disabled = len(q) < 2 and (not q or q[0] == rid)
+        self.undo.disabled = not self._undo_stack
+
+    def _say(self, text: str, error: bool = False) -> None:
+        color = "#b71c1c" if error else "#1b5e20"
+        self.message.value = f"<span style='{_TEXT_STYLE};color:{color}'>{html.escape(text)}</span>"
+
+    # ------------------------------------------------------------ actions
+    def _append(self, fn: Callable[[], Any]) -> Any:
+        from vaxlib.review.ledger import LedgerError
+
+        try:
+            return fn()
+        except LedgerError as exc:
+            if type(exc).__name__ == "InvalidEditError":
+                raise
+            log.warning("ledger write failed: %s", type(exc).__name__)
+            self._say(_t("ledger_error", self.lang, error=str(exc)), error=True)
+            return None
+
+    def _decide(self, action: str) -> None:
+        rid = self.current
+        if rid is None:
+            return
+        key = uuid.uuid4().hex
+        kw = {"analyst": self.analyst, "idempotency_key": key}
+        if action == "accept":
+            pid = self._suggested_person(rid)
+            ev = self._append(lambda: self.ledger.accept(rid, values={"person_id": pid} if pid else None, **kw))
+        elif action == "reject":
+            ev = self._append(lambda: self.ledger.reject(rid, **kw))
+        elif action == "defer":
+            ev = self._append(lambda: self.ledger.defer(rid, **kw))
+        else:  # pragma: no cover - buttons only send the three above
+            raise ValueError(action)
+        if ev is None:
+            return
+        self._after_decision([ev], rid, action)
+
+    def _after_decision(self, events: list[Any], rid: str, action: str) -> None:
+        self.last_events = events
+        self._undo_stack.append(("event", events[0].id, rid, action))
+        self._say(_t("decided", self.lang, action=action_label(action, self.lang), rid=rid, eid=events[0].id))
+        self._load_decisions()
+        self._update_progress()
+        self.show(self._next_after(rid))
+
+    def _open_edit(self) -> None:
+        rid = self.current
+        if rid is None:
+            return
+        form = self.edit_form
+        lang = self.lang
+        cands = self.candidate_values(rid)
+        chosen = next((c for c in cands if c["rank"] == self.candidate.value), cands[0] if cands else {})
+        typed = self._vacc.loc[rid]
+        form.title.value = f"<b style='{_TEXT_STYLE}'>{html.escape(_t('edit_title', lang, rid=rid))}</b>"
+        form.full_name.value = _s(chosen.get("full_name")) or _s(typed.get("full_name"))
+        form.dob.value = display_dob(chosen.get("dob")) if chosen.get("dob") else _s(typed.get("dob"))
+        form.sex.value = _s(chosen.get("sex")) if _s(chosen.get("sex")) in ("M", "F") else ""
+        id_source = _s(chosen.get("id_number")) or _s(typed.get("id_number"))
+        if self.reveal.value:
+            form.id_number.value = id_source
+            form.id_number.placeholder = ""
+        else:  # a masked ID is never put into an editable field
+            form.id_number.value = ""
+            form.id_number.placeholder = _t("keep_id", lang, masked=mask_id(id_source)) if id_source else \
+                _t("keep", lang)
+        form.error.value = ""
+        form.box.layout.display = "flex"
+
+    def _close_edit(self) -> None:
+        self.edit_form.box.layout.display = "none"
+        self.edit_form.error.value = ""
+
+    def _save_edit(self) -> None:
+        from vaxlib.review.ledger import InvalidEditError
+
+        rid = self.current
+        if rid is None:
+            return
+        typed = self._vacc.loc[rid]
+        values = {}
+        for f, v in self.edit_form.values().items():
+            same = unicodedata.normalize("NFC", v).strip() == unicodedata.normalize("NFC", _s(typed.get(f))).strip()
+            if f == "sex":
+                same = _parse_sex(_s(typed.get(f))) == v
+            if not same:
+                values[f] = v
+        if not values:
+            self.edit_form.error.value = f"<span style='color:#b71c1c'>{html.escape(_t('no_change', self.lang))}</span>"
+            return
+        try:
+            ev = self._append(lambda: self.ledger.edit(rid, values, analyst=self.analyst,
+                                                       idempotency_key=uuid.uuid4().hex))
+        except InvalidEditError as exc:
+            label = _field_label(exc.field, self.lang) if exc.field in _FIELD_LABELS else exc.field
+            self.edit_form.error.value = (f"<span style='{_TEXT_STYLE};color:#b71c1c'>"
+                                          f"{html.escape(_t('invalid', self.lang, field=label, reason=exc.reason))}</span>")
+            return
+        if ev is None:
+            return
+        self._after_decision([ev], rid, "edit")
+
+    def bulk_targets(self) -> list[str]:
+        """Records the bulk button would accept: the chosen cluster's queued records that have a suggestion."""
+        cid = self.filters.cluster.value
+        if not cid:
+            return []
+        members = self._records_of_cluster(cid)
+        return [r for r in self.queue() if r in members and self._suggested_person(r)
+                and _s(self._mis.at[r, "status"]) in ("fix", "review")]
+
+    def _ask_bulk(self) -> None:
+        cid = self.filters.cluster.value
+        if not cid:
+            self._say(_t("bulk_need_cluster", self.lang), error=True)
+            return
+        targets = self.bulk_targets()
+        if not targets:
+            self._say(_t("bulk_none", self.lang), error=True)
+            return
+        col = "description_vi" if self.lang == "vi" else "description_en"
+        desc = _s(self.clusters.loc[self.clusters["cluster_id"] == cid, col].iloc[0])
+        self._pending_bulk = (cid, targets)
+        self.bulk_question.value = (f"<b style='{_TEXT_STYLE}'>"
+                                    f"{html.escape(_t('bulk_confirm', self.lang, n=len(targets), desc=desc))}</b>")
+        self.bulk_box.layout.display = "flex"
+
+    def _cancel_bulk(self) -> None:
+        self._pending_bulk = None
+        self.bulk_box.layout.display = "none"
+        self._say(_t("bulk_cancelled", self.lang))
+
+    def _confirm_bulk(self) -> None:
+        if self._pending_bulk is None:
+            return
+        cid, targets = self._pending_bulk
+        self._pending_bulk = None
+        self.bulk_box.layout.display = "none"
+        events = self._append(lambda: self.ledger.bulk_accept(targets, analyst=self.analyst, cluster_id=cid,
+                                                              idempotency_key=uuid.uuid4().hex))
+        if not events:
+            return
+        self.last_events = list(events)
+        self._undo_stack.append(("bulk", events[0].bulk_id, self.current or targets[0], "bulk_accept"))
+        self._say(_t("bulk_done", self.lang, n=len(events), first=events[0].id, last=events[-1].id))
+        keep = self.current
+        self._load_decisions()
+        self._update_progress()
+        self.show(keep if keep in self.queue() else self._next_after(keep))
+
+    def _undo(self) -> None:
+        if not self._undo_stack:
+            self._say(_t("nothing_to_undo", self.lang), error=True)
+            return
+        kind, ref, rid, what = self._undo_stack[-1]
+        if kind == "bulk":
+            events = self._append(lambda: self.ledger.undo_bulk(ref, analyst=self.analyst,
+                                                                idempotency_key=uuid.uuid4().hex))
+        else:
+            ev = self._append(lambda: self.ledger.undo(ref, analyst=self.analyst, idempotency_key=uuid.uuid4().hex))
+            events = [ev] if ev is not None else None
+        if not events:
+            return
+        self._undo_stack.pop()
+        self.last_events = list(events)
+        self._say(_t("undone", self.lang, what=action_label(what, self.lang), eid=events[-1].id))
+        self._load_decisions()
+        self._update_progress()
+        self.show(rid if rid in self._matches.index else self._next_after(None))
+
+    def _on_filter(self, change: dict) -> None:
+        if change["owner"] is self.filters.province:
+            self._update_facility_options()
+        self._pending_bulk = None
+        self.bulk_box.layout.display = "none"
+        self.refresh()
+
+    def _ipython_display_(self) -> None:  # pragma: no cover - needs a frontend
+        from IPython.display import display
+
+        display(self.widget)
+
+
+def review_panel(
+    vaccinations: pd.DataFrame,
+    matches: pd.DataFrame,
+    candidates: pd.DataFrame | None,
+    ledger: Any,
+    analyst: str,
+    lang: str = "vi",
+    *,
+    registry: pd.DataFrame | None = None,
+    clusters: pd.DataFrame | None = None,
+    status: str = "review",
+) -> ReviewPanel:
+    """Build the review queue.
+
+    Parameters
+    ----------
+    vaccinations, matches
+        Contract tables (``matches`` from ``vax match``).
+    candidates
+        ``candidates.parquet`` from ``vax match`` (for the candidates and the
+        waterfall); None shows only the suggested person.
+    ledger
+        An open :class:`vaxlib.review.ledger.Ledger`; every button appends to it.
+    analyst
+        Who decides; recorded with every event.
+    lang
+        ``"vi"`` (default) or ``"en"``.
+    registry
+        The register, to show every candidate's values (optional).
+    clusters
+        Output of :func:`vaxlib.review.clusters.find_clusters` (computed when None).
+    status
+        Initial match-status filter: ``"review"`` (default), ``"fix"``,
+        ``"unmatched"`` or ``""`` for all mismatches.
+
+    Returns
+    -------
+    ReviewPanel
+        Display ``panel.widget`` (or the panel itself in a notebook).
+    """
+    return ReviewPanel(vaccinations, matches, candidates, ledger, analyst, registry=registry,
+                       clusters=clusters, lang=lang, status=status)
+
+
+# --------------------------------------------------------------------------- explore panel
+
+_DRILL_COLUMNS = ("record_id", "facility_id", "vaccination_date", "full_name", "dob", "sex", "id_number",
+                  "status", "error_codes")
+
+
+def records_html(records: pd.DataFrame, lang: str = "vi", *, limit: int = 50) -> str:
+    """HTML table of records for a drill-down, ID numbers masked, error codes labelled."""
+    check_lang(lang)
+    head_labels = {
+        "record_id": _t("record_id", lang), "facility_id": ui_label("facility", lang),
+        "vaccination_date": _t("date", lang), "full_name": _field_label("full_name", lang),
+        "dob": _field_label("dob", lang), "sex": _field_label("sex", lang),
+        "id_number": _field_label("id_number", lang), "status": _t("status", lang),
+        "error_codes": _t("errors", lang),
+    }
+    cols = [c for c in _DRILL_COLUMNS if c in records.columns]
+    th = "".join(f"<th style='text-align:left;padding:3px 6px'>{html.escape(head_labels[c])}</th>" for c in cols)
+    body = []
+    for _, r in records.head(limit).iterrows():
+        cells = []
+        for c in cols:
+            v = _s(r[c])
+            if c == "id_number":
+                v = mask_id(v)
+            elif c == "status":
+                v = status_label(v, lang)
+            elif c == "error_codes":
+                v = ", ".join(error_label(x, lang) for x in v.split(";") if x)
+            cells.append(f"<td style='padding:3px 6px'>{html.escape(v)}</td>")
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    more = len(records) - limit
+    tail = f"<p>{html.escape(_t('drill_more', lang, n=more))}</p>" if more > 0 else ""
+    return (f"<div style='{_TEXT_STYLE};font-size:13px'><table style='border-collapse:collapse'>"
+            f"<tr style='border-bottom:1px solid #ccc'>{th}</tr>{''.join(body)}</table>{tail}</div>")
+
+
+def clusters_html(clusters: pd.DataFrame, lang: str = "vi", *, limit: int = 20) -> str:
+    """HTML table of the largest clusters (rank, description, counts by status)."""
+    check_lang(lang)
+    if clusters is None or not len(clusters):
+        return f"<p>{html.escape(_t('no_clusters', lang))}</p>"
+    col = "description_vi" if lang == "vi" else "description_en"
+    heads = [_t("rank", lang), _t("description", lang), ui_label("records", lang), _t("n_fix", lang),
+             _t("n_review", lang), _t("n_unmatched", lang)]
+    th = "".join(f"<th style='text-align:left;padding:3px 6px'>{html.escape(h)}</th>" for h in heads)
+    rows = []
+    for _, r in clusters.head(limit).iterrows():
+        vals = [r["rank"], r[col], r["n_records"], r["n_fix"], r["n_review"], r["n_unmatched"]]
+        rows.append("<tr>" + "".join(f"<td style='padding:3px 6px'>{html.escape(_s(v))}</td>" for v in vals) + "</tr>")
+    return (f"<div style='{_TEXT_STYLE};font-size:13px'><table style='border-collapse:collapse'>"
+            f"<tr style='border-bottom:1px solid #ccc'>{th}</tr>{''.join(rows)}</table></div>")
+
+
+class ExplorePanel:
+    """Cluster table, figures and drill-down; build with :func:`explore_panel`.
+
+    Named widgets: ``table`` (HTML of the largest clusters), ``cluster``
+    (Dropdown choosing the cluster to drill into), ``records`` (HTML of the
+    chosen cluster's records, IDs masked), ``figures`` (Tab of
+    ``go.FigureWidget``: clusters, treemap, heatmap, timeline; clicking a
+    cluster bar drills down), ``bar``, ``treemap``, ``heatmap``,
+    ``timeline`` and ``widget``.  ``drilled`` is the drill-down DataFrame.
+    """
+
+    def __init__(self, vaccinations: pd.DataFrame, matches: pd.DataFrame, *, lang: str = "vi", top: int = 20,
+                 clusters: pd.DataFrame | None = None, drill_limit: int = 50) -> None:
+        import plotly.graph_objects as go
+
+        from vaxlib import plots
+        from vaxlib.review.clusters import find_clusters
+
+        check_lang(lang)
+        self.lang = lang
+        self._vaccinations, self._matches = vaccinations, matches
+        self.clusters = clusters if clusters is not None else find_clusters(vaccinations, matches, top=max(top, 1))
+        self.drill_limit = drill_limit
+        self.drilled: pd.DataFrame | None = None
+        col = "description_vi" if lang == "vi" else "description_en"
+        self.table = W.HTML(clusters_html(self.clusters, lang, limit=top))
+        options = [("—", "")] + [
+            (f"#{r['rank']} · {r[col]}", str(r["cluster_id"])) for _, r in self.clusters.head(top).iterrows()]
+        self.cluster = W.Dropdown(options=options, value="", description=_t("drill", lang),
+                                  style={"description_width": "initial"}, layout=W.Layout(width="52em"))
+        self.records = W.HTML(f"<p>{html.escape(_t('drill_none', lang))}</p>")
+        self.bar = go.FigureWidget(plots.cluster_bar(self.clusters, top=min(top, 15), lang=lang)) \
+            if len(self.clusters) else go.FigureWidget()
+        self.treemap = go.FigureWidget(plots.error_treemap(vaccinations, matches, lang=lang))
+        self.heatmap = go.FigureWidget(plots.facility_error_heatmap(vaccinations, matches, lang=lang))
+        self.timeline = go.FigureWidget(plots.errors_over_time(vaccinations, matches, lang=lang))
+        self.figures = W.Tab(children=[self.bar, self.treemap, self.heatmap, self.timeline])
+        for i, key in enumerate(("clusters_title", "treemap", "heatmap", "timeline")):
+            self.figures.set_title(i, ui_label(key, lang) if key == "clusters_title" else _t(key, lang))
+        if len(self.bar.data):
+            self.bar.data[0].on_click(self._on_bar_click)
+        self.cluster.observe(lambda ch: self.drill(ch["new"]), names="value")
+        title = W.HTML(f"<h3 style='margin:4px 0'>{html.escape(_t('explore_title', lang))}</h3>")
+        self.widget = W.VBox([title, self.table, self.figures, self.cluster, self.records],
+                             layout=W.Layout(gap="8px"))
+
+    def _on_bar_click(self, trace: Any, points: Any, selector: Any) -> None:
+        inds = list(getattr(points, "point_inds", []) or [])
+        if inds:
+            self.cluster.value = str(trace.customdata[inds[0]])
+
+    def drill(self, cluster_id: str) -> pd.DataFrame | None:
+        """Show the records of one cluster (``""`` clears); returns them."""
+        from vaxlib.review.clusters import cluster_records
+
+        if self.cluster.value != cluster_id:
+            self.cluster.value = cluster_id  # observer calls back here
+            return self.drilled
+        if not cluster_id:
+            self.drilled = None
+            self.records.value = f"<p>{html.escape(_t('drill_none', self.lang))}</p>"
+            return None
+        self.drilled = cluster_records(self.clusters, cluster_id, self._vaccinations, self._matches)
+        self.records.value = records_html(self.drilled, self.lang, limit=self.drill_limit)
+        return self.drilled
+
+    def _ipython_display_(self) -> None:  # pragma: no cover - needs a frontend
+        from IPython.display import display
+
+        display(self.widget)
+
+
+def explore_panel(vaccinations: pd.DataFrame, matches: pd.DataFrame, lang: str = "vi", *, top: int = 20,
+                  clusters: pd.DataFrame | None = None) -> ExplorePanel:
+    """Build the error explorer of notebook 01.
+
+    Parameters
+    ----------
+    vaccinations, matches
+        Contract tables.
+    lang
+        ``"vi"`` (default) or ``"en"``.
+    top
+        Number of clusters in the table, the bar chart and the drill-down list.
+    clusters
+        Output of :func:`vaxlib.review.clusters.find_clusters` (computed when None).
+    """
+    return ExplorePanel(vaccinations, matches, lang=lang, top=top, clusters=clusters)
