@@ -48,9 +48,14 @@ def _writer(url: str, worker: int, n: int, barrier) -> None:
     with Ledger.open(url) as led:
         for i in range(n):
             key = f"w{worker}-{i}"
-            led.accept(f"R{worker}-{i}", analyst=f"analyst{worker}", idempotency_key=key)
+            ev = led.accept(f"R{worker}-{i}", analyst=f"analyst{worker}", idempotency_key=key)
             if i % 50 == 0:  # a client retrying a confirmed append must not duplicate it
-                led.accept(f"R{worker}-{i}", analyst=f"analyst{worker}", idempotency_key=key)
+                assert led.accept(f"R{worker}-{i}", analyst=f"analyst{worker}", idempotency_key=key) == ev
+            if i % 100 == 1:  # 10 undos per worker
+                led.undo(ev.id, analyst=f"analyst{worker}", idempotency_key=f"u{key}")
+            if i % 250 == 3:  # 4 bulk acceptances of 3 records per worker
+                led.bulk_accept([f"B{worker}-{i}-{j}" for j in range(3)], analyst=f"analyst{worker}",
+                                idempotency_key=f"b{key}")
 
 
 @pytest.mark.slow
@@ -66,19 +71,24 @@ def test_concurrent_processes_lose_and_duplicate_nothing(url):
     assert [p.exitcode for p in procs] == [0] * workers
     with Ledger.open(url) as led:
         events = led.events()
-        assert len(events) == workers * per_worker
-        assert events["id"].tolist() == list(range(1, workers * per_worker + 1))
-        expected = {f"R{w}-{i}" for w in range(workers) for i in range(per_worker)}
-        assert set(events["record_id"]) == expected
+        total = workers * (per_worker + 10 + 12)
+        assert len(events) == total
+        assert events["id"].tolist() == list(range(1, total + 1))
+        accepted = {f"R{w}-{i}" for w in range(workers) for i in range(per_worker)}
+        bulk = {f"B{w}-{i}-{j}" for w in range(workers) for i in range(3, per_worker, 250) for j in range(3)}
+        assert set(events["record_id"]) == accepted | bulk
         assert events["idempotency_key"].is_unique
+        assert (events["action"] == "undo").sum() == 10 * workers
         # the writers really interleaved (otherwise this test proves little)
         firsts = events.groupby("analyst")["id"].min()
         lasts = events.groupby("analyst")["id"].max()
         assert (firsts < lasts.min()).sum() >= 2
         result = led.verify()
         assert result.ok, result.describe()
-        assert result.events_checked == workers * per_worker
-        assert len(led.current_decisions()) == workers * per_worker
+        assert result.events_checked == total
+        decided = set(led.current_decisions()["record_id"])
+        undone = {f"R{w}-{i}" for w in range(workers) for i in range(1, per_worker, 100)}
+        assert decided == (accepted - undone) | bulk
 
 
 def test_chain_links_and_hashes(url):
@@ -312,3 +322,34 @@ def test_vax_cli_routes_to_this_module():
     from vaxlib.cli import COMMANDS
 
     assert COMMANDS["apply"] == COMMANDS["ledger"] == "vaxlib.review.cli"
+
+
+def test_confirmed_appends_survive_a_killed_process(url):
+    """SIGKILL inside an append's transaction: confirmed events stay, the torn one is absent."""
+    import signal
+    import subprocess
+    import sys
+
+    script = f"""
+import os, signal
+from vaxlib.review import ledger as L
+led = L.Ledger.open({url!r})
+for i in range(20):
+    print(led.accept(f"R{{i}}", analyst="lan").id, flush=True)
+real = L._SQLiteTransaction.insert
+def dying(self, rows):
+    real(self, rows)
+    os.kill(os.getpid(), signal.SIGKILL)  # after the insert, before COMMIT
+L._SQLiteTransaction.insert = dying
+led.accept("R-torn", analyst="lan")
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    confirmed = [int(x) for x in proc.stdout.split()]
+    assert confirmed == list(range(1, 21))
+    with Ledger.open(url) as led:
+        events = led.events()
+        assert events["id"].tolist() == confirmed and "R-torn" not in set(events["record_id"])
+        assert led.verify().ok
+        assert led.accept("R-next", analyst="lan").id == 21  # no lock left behind
+        assert led.verify().ok
