@@ -110,10 +110,10 @@ class _Analysis(NamedTuple):
 
 
 _EXCEL_EPOCH = date(1899, 12, 30)  # serial 61 = 1900-03-01 with the fake leap day
-_TIME_RE = re.compile(r"^(.*?\d)(?:[ t]+|\s*,\s*)\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:am|pm|z|sa|ch)?$")
-_FLOAT_SUFFIX_RE = re.compile(r"^(\d+)\.0+$")
-_SEP_DATE_RE = re.compile(r"^(\d{1,4})\s*([/\-.\s])\s*(\d{1,4})(?:\s*([/\-.\s])\s*(\d{1,4}))?$")
-_WORDS_RE = re.compile(r"^(?:ngay\s*(\d{1,2})\s*)?(?:thang\s*(\d{1,2})\s*)?nam\s*(\d{4})$")
+_TIME_RE = re.compile(r"^(.*?\d)(?:[ t]+|\s*,\s*)\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:am|pm|z|sa|ch)?$", re.ASCII)
+_FLOAT_SUFFIX_RE = re.compile(r"^(\d+)\.0+$", re.ASCII)
+_SEP_DATE_RE = re.compile(r"^(\d{1,4})\s*([/\-.\s])\s*(\d{1,4})(?:\s*([/\-.\s])\s*(\d{1,4}))?$", re.ASCII)
+_WORDS_RE = re.compile(r"^(?:ngay\s*(\d{1,2})\s*)?(?:thang\s*(\d{1,2})\s*)?nam\s*(\d{4})$", re.ASCII)
 
 
 def excel_serial_to_date(serial: int) -> date | None:
@@ -409,7 +409,7 @@ def is_typo(a: str, b: str) -> bool:
     return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
 
 
-_ISO_RE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+_ISO_RE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$", re.ASCII)
 
 
 def _register_parts(register: object) -> tuple[int, int | None, int | None] | None:

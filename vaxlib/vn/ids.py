@@ -95,11 +95,11 @@ MISSING_PLACEHOLDERS = frozenset(
 
 # Separators a typist or a spreadsheet inserts; removing them changes only the form.
 _SEPARATORS_RE = re.compile(r"[\s.\-_/\\,'\"`´‘’“”]+")
-_EXCEL_FLOAT_RE = re.compile(r"^(\d+)[.,]0+$")
+_EXCEL_FLOAT_RE = re.compile(r"^([0-9]+)[.,]0+$")
 # Mantissa with '.' or ',' decimal mark, exponent with optional sign.
-_EXCEL_SCI_RE = re.compile(r"^(\d)(?:[.,](\d*))?e\+?(\d{1,2})$", re.IGNORECASE)
-_PASSPORT_VN_RE = re.compile(r"^[A-Z]\d{7,8}$")
-_PASSPORT_OTHER_RE = re.compile(r"^[A-Z]{1,2}\d{6,9}$")
+_EXCEL_SCI_RE = re.compile(r"^([0-9])(?:[.,]([0-9]*))?e\+?([0-9]{1,2})$", re.IGNORECASE)
+_PASSPORT_VN_RE = re.compile(r"^[A-Z][0-9]{7,8}$")
+_PASSPORT_OTHER_RE = re.compile(r"^[A-Z]{1,2}[0-9]{6,9}$")
 _DIGITS_RE = re.compile(r"^[0-9]+$")
 _HAS_DIGIT_RE = re.compile(r"[0-9]")
 _CLEAN_CCCD = r"0[0-9]{11}"
@@ -147,9 +147,8 @@ def _parse_scientific(mantissa_int: str, mantissa_frac: str, exponent: int) -> P
     issues = {"id:excel_mangled"}
     if len(sig) > length:  # '1.5E+2' is not an integer: not an ID
         return ParsedId("malformed", None, None, ("id:excel_mangled", "id:malformed"))
-    # Zeros Excel shows in the mantissa ('7.9E+10' → 79) are not known either
-    # unless the display carries them; trailing zeros are ambiguous, so only
-    # the significant digits as written count as known.
+    # The digits shown (zeros included) are known, up to rounding of the
+    # last one; nothing beyond them is.
     known = mantissa_int + mantissa_frac
     known = known[:length]
     # Excel keeps 15 significant digits: with as many digits as the number has

@@ -40,10 +40,10 @@ OLD_MOBILE_PREFIXES: dict[str, str] = {
     "0199": "059",
 }
 
-_MOBILE_RE = re.compile(r"^0(?:3[2-9]|5[2-9]|7[06-9]|8[1-9]|9\d)\d{7}$")
-_LANDLINE_RE = re.compile(r"^02\d{9}$")
+_MOBILE_RE = re.compile(r"^0(?:3[2-9]|5[2-9]|7[06-9]|8[1-9]|9\d)\d{7}$", re.ASCII)
+_LANDLINE_RE = re.compile(r"^02\d{9}$", re.ASCII)
 _SEPARATORS_RE = re.compile(r"[\s.\-()/_'\"‘’“”]+")
-_SCI_RE = re.compile(r"^\d(?:[.,]\d+)?e\+?\d{1,2}$", re.IGNORECASE)
+_SCI_RE = re.compile(r"^\d(?:[.,]\d+)?e\+?\d{1,2}$", re.IGNORECASE | re.ASCII)
 
 
 def is_mobile(canonical: str) -> bool:
@@ -105,7 +105,7 @@ def normalise_phone(s: object) -> str | None:
         mantissa = re.split(r"[eE]", text.replace(",", "."))[0].replace(".", "").strip()
         if len(mantissa) < 9:  # Excel kept too few significant digits
             return None
-    elif re.match(r"^\d+\.0+$", compact):
+    elif re.match(r"^[0-9]+\.0+$", compact):
         compact = compact.split(".")[0]
     plus = compact.startswith("+")
     digits = _SEPARATORS_RE.sub("", compact.lstrip("+"))
