@@ -265,7 +265,23 @@ def test_repair_text_undoes_garbling(name, how):
         "vni": sloppy_cp1252(encode_vni(name)),
     }[how]
     expected = tcvn3_expected(name) if how == "tcvn3" else name
-    assert repair_text(garbled) == expected
+    if vietnamese_score(garbled) >= 1.0:
+        # The garbled text is itself good Vietnamese (VNI 'Hồ Thị' reads
+        # 'Hoà Thò'): per-string repair must leave it; the column repair fixes it.
+        assert repair_text(garbled) == garbled
+        label = {"utf8": "utf8-as-cp1252", "tcvn3": "tcvn3-as-cp1252", "vni": "vni-as-cp1252"}[how]
+        assert repair_texts(pd.Series([garbled]), assume=label).tolist() == [expected]
+    else:
+        assert repair_text(garbled) == expected
+
+
+def test_column_repair_resolves_garbling_that_looks_valid():
+    vni = [sloppy_cp1252(encode_vni(n)) for n in NAMES] + ["Hoà Thò"]  # VNI 'Hồ Thị'
+    assert repair_text("Hoà Thò") == "Hoà Thò"
+    out = repair_texts(pd.Series(vni), assume="auto")
+    assert out.tolist() == NAMES + ["Hồ Thị"]
+    with pytest.raises(ValueError):
+        repair_texts(pd.Series(vni), assume="latin-9")
 
 
 def test_detect_text_encoding_and_repair_texts():

@@ -236,6 +236,9 @@ _CP1252_DECODE = [
     bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in range(256)
 ]
 _CP1252_ENCODE = {ch: b for b, ch in enumerate(_CP1252_DECODE)}
+# Text read as Latin-1 instead of cp1252 holds C1 controls U+0080-U+009F.
+for _b in range(0x80, 0xA0):
+    _CP1252_ENCODE.setdefault(chr(_b), _b)
 
 
 def _cp1252_text(data: bytes) -> str:
@@ -313,6 +316,14 @@ _SUSPICIOUS = frozenset(
 )
 
 
+# A UTF-8 lead byte read as cp1252 (Ã Â Ä Å Æ) followed by a continuation
+# byte read as cp1252/Latin-1 (0x80-0xBF): 'Ã\xa0' is à, 'Ã©' is é.
+_UTF8_PAIR_RE = re.compile(
+    "[ÃÂÄÅÆ][\x80-\xbf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
+    "\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]"
+)
+
+
 def _is_suspicious(ch: str) -> bool:
     if ch in _SUSPICIOUS:
         return True
@@ -342,6 +353,7 @@ def vietnamese_score(text: str) -> float:
         else:
             bad += 1.0
     n_susp = sum(1 for ch in text if not ch.isascii() and _is_suspicious(ch))
+    n_susp += len(_UTF8_PAIR_RE.findall(text))
     bad += n_susp
     weight += n_susp
     if weight == 0:
@@ -363,6 +375,14 @@ def _candidates(s: str):
         yield "utf8-as-cp1252", fixed
     raw = _cp1252_bytes(s)
     if raw is not None:
+        # ftfy is cautious on short strings ('Nguyá»…n Trinh'); the plain
+        # reversal is tried too and judged by the same plausibility score.
+        try:
+            direct = nfc(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            direct = None
+        if direct is not None and direct != s and direct != fixed:
+            yield "utf8-as-cp1252", direct
         tcvn = decode_tcvn3(raw)
         if tcvn != s:
             yield "tcvn3-as-cp1252", tcvn
@@ -409,10 +429,40 @@ def text_encoding_of(s: str) -> str:
     return _repair(s)[1]
 
 
-def repair_texts(values: pd.Series) -> pd.Series:
-    """:func:`repair_text` for a column, once per distinct value; nulls stay null."""
+def _force(s: str, label: str) -> str:
+    """Undo the garbling ``label`` on ``s`` unless that makes it less plausible."""
+    if not isinstance(s, str) or s.isascii():
+        return s
+    if label == "utf8-as-cp1252":
+        cand = next((c for lab, c in _candidates(s) if lab == label), s)
+    else:
+        raw = _cp1252_bytes(s)
+        if raw is None:
+            return s
+        cand = decode_tcvn3(raw) if label == "tcvn3-as-cp1252" else _vni_from_cp1252_text(s)
+    return cand if vietnamese_score(cand) >= vietnamese_score(s) else s
+
+
+def repair_texts(values: pd.Series, *, assume: str | None = None) -> pd.Series:
+    """Repair a column, once per distinct value; nulls stay null.
+
+    ``assume=None`` repairs each value on its own (:func:`repair_text`).  A
+    garbled short name can itself be valid Vietnamese — VNI ``Hồ Thị`` read
+    as cp1252 is ``Hoà Thò`` — and is then left alone.  A column comes from
+    one file in one encoding, so ``assume="auto"`` detects the column's
+    garbling (:func:`detect_text_encoding`) and undoes it on every value
+    where that does not lower plausibility; or pass the label explicitly.
+    """
+    if assume == "auto":
+        assume = detect_text_encoding(values)
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    table = [repair_text(v) if isinstance(v, str) else v for v in uniques]
+    if assume in (None, "unicode"):
+        fix = repair_text if assume is None else (lambda v: v)
+    elif assume in _TEXT_LABELS:
+        fix = lambda v: _force(v, assume)  # noqa: E731
+    else:
+        raise ValueError(f"assume must be None, 'auto' or one of {_TEXT_LABELS}, not {assume!r}")
+    table = [fix(v) if isinstance(v, str) else v for v in uniques]
     out = [table[c] if c >= 0 else None for c in codes]
     return pd.Series(out, index=values.index, name=values.name, dtype=object)
 

@@ -33,7 +33,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from vaxlib.vn.text import TONE_MARKS, fold_diacritics, nfc
+from vaxlib.vn.text import TONE_MARKS, fold_diacritics, nfc, set_tone_style
 
 __all__ = [
     "is_syllable",
@@ -141,6 +141,13 @@ def is_syllable(word: str) -> bool:
     for _onset, rhyme in _parses(bare):
         if tone and tone not in (ACUTE, DOT) and rhyme.endswith(_STOP_CODAS):
             continue
+        if tone:
+            # The mark must sit on the right vowel, in either convention
+            # (hòa / hoà), not anywhere: 'leõ' is not 'lẽo'.
+            placed = place_tone(bare, tone)
+            low = nfc(word.lower())
+            if placed is None or (low != placed and low != set_tone_style(placed, "new")):
+                continue
         return True
     return False
 
