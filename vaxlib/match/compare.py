@@ -49,6 +49,9 @@ LEVELS: dict[str, tuple[str, ...]] = {
         "different",
     ),
     "sex": ("same", "different"),
+    # Dose history: the candidate's other records that are already settled (stage 1).
+    "phone": ("same", "different"),  # the record's phone is / is not one the candidate uses
+    "dose": ("compatible", "conflict"),  # conflict: the candidate already had this dose on another date
 }
 
 FIELDS = tuple(LEVELS)
@@ -148,8 +151,55 @@ def _cascade(null: np.ndarray, conds: list) -> np.ndarray:
     return out
 
 
-def compare_pairs(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
-    """Level code (int8) per field for every pair (``rec``/``reg`` positions)."""
+#: days apart beyond which two records of the same dose number cannot be one dose
+DOSE_CONFLICT_DAYS = 14
+
+
+def history_levels(rec: pd.DataFrame, pairs: pd.DataFrame, anchors: pd.DataFrame | None) -> pd.DataFrame:
+    """Phone and dose-slot levels from the candidate's *other* settled records.
+
+    ``anchors`` holds (rec, reg) links that are already certain.  A person
+    mostly keeps one phone number, and cannot receive the same dose number
+    twice weeks apart: a record whose dose slot is already taken by the
+    candidate on another date is most likely somebody else (a twin, a
+    namesake, a child carrying a parent's ID).
+    """
+    n = len(pairs)
+    phone = np.full(n, -1, dtype=np.int8)
+    dose = np.full(n, -1, dtype=np.int8)
+    if anchors is None or anchors.empty or n == 0:
+        return pd.DataFrame({"phone": phone, "dose": dose}, index=pairs.index)
+    ph = rec["phone_n"].to_numpy(dtype=object)
+    dn = rec["dose_n"].to_numpy()
+    vd = rec["vdate"].to_numpy()
+    a = pd.DataFrame({"reg": anchors["reg"].to_numpy(), "arec": anchors["rec"].to_numpy()})
+    p = pd.DataFrame({"pair": np.arange(n), "rec": pairs["rec"].to_numpy(), "reg": pairs["reg"].to_numpy()})
+    m = p.merge(a, on="reg", how="inner")
+    m = m[m["rec"].to_numpy() != m["arec"].to_numpy()]
+    if m.empty:
+        return pd.DataFrame({"phone": phone, "dose": dose}, index=pairs.index)
+    r_ph, a_ph = ph[m["rec"].to_numpy()], ph[m["arec"].to_numpy()]
+    ok = (r_ph != "") & (a_ph != "")
+    if ok.any():
+        same = pd.Series(r_ph[ok] == a_ph[ok]).groupby(m["pair"].to_numpy()[ok]).any()
+        phone[same.index.to_numpy()] = np.where(same.to_numpy(), 0, 1)
+    r_dn, a_dn = dn[m["rec"].to_numpy()], dn[m["arec"].to_numpy()]
+    r_vd, a_vd = vd[m["rec"].to_numpy()], vd[m["arec"].to_numpy()]
+    ok = (r_dn > 0) & (a_dn > 0) & (r_vd >= 0) & (a_vd >= 0)
+    if ok.any():
+        clash = (r_dn[ok] == a_dn[ok]) & (np.abs(r_vd[ok] - a_vd[ok]) > DOSE_CONFLICT_DAYS)
+        anyc = pd.Series(clash).groupby(m["pair"].to_numpy()[ok]).any()
+        dose[anyc.index.to_numpy()] = np.where(anyc.to_numpy(), 1, 0)
+    return pd.DataFrame({"phone": phone, "dose": dose}, index=pairs.index)
+
+
+def compare_pairs(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame,
+                  anchors: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Level code (int8) per field for every pair (``rec``/``reg`` positions).
+
+    ``anchors`` (certain links) enable the dose-history fields; without them
+    those fields are null.
+    """
     r = pairs["rec"].to_numpy()
     g = pairs["reg"].to_numpy()
 
@@ -240,4 +290,6 @@ def compare_pairs(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame) -> 
     rs, gs = col(rec, "sex_p", r), col(reg, "sex", g)
     sex = _cascade((rs == "") | (gs == ""), [eq(rs, gs)])
 
-    return pd.DataFrame({"name": name, "dob": dob, "id": idl, "sex": sex}, index=pairs.index)
+    hist = history_levels(rec, pairs, anchors)
+    return pd.DataFrame({"name": name, "dob": dob, "id": idl, "sex": sex,
+                         "phone": hist["phone"].to_numpy(), "dose": hist["dose"].to_numpy()}, index=pairs.index)

@@ -43,7 +43,18 @@ _M_START: dict[str, list[float]] = {
     "dob": [0.80, 0.05, 0.02, 0.02, 0.02, 0.03, 0.03, 0.03],
     "id": [0.80, 0.04, 0.02, 0.01, 0.03, 0.02, 0.01, 0.01, 0.06],
     "sex": [0.97, 0.03],
+    "phone": [0.85, 0.15],
+    "dose": [0.97, 0.03],
 }
+
+#: EM training sessions (as in Splink): the pairs anchored by agreement on some
+#: fields are almost all matches, and the m of the *other* fields is estimated
+#: on them.  Anchoring keeps EM from mistaking a cluster of look-alike non-matches
+#: (namesakes not in the registry) for matches.
+TRAINING_SESSIONS: tuple[tuple[dict[str, tuple[int, ...]], tuple[str, ...]], ...] = (
+    ({"id": (0, 1)}, ("name", "dob", "sex", "phone", "dose")),
+    ({"name": (0, 1, 2, 3), "dob": (0, 1)}, ("id",)),
+)
 
 
 @dataclass
@@ -106,12 +117,13 @@ class FSModel:
         return pd.DataFrame(rows)
 
 
-def estimate_u(rec: pd.DataFrame, reg: pd.DataFrame, n_pairs: int = 200_000, seed: int = 0) -> dict[str, np.ndarray]:
+def estimate_u(rec: pd.DataFrame, reg: pd.DataFrame, n_pairs: int = 200_000, seed: int = 0,
+               anchors: pd.DataFrame | None = None) -> dict[str, np.ndarray]:
     """u probabilities from random record × registry pairs."""
     rng = np.random.default_rng(seed)
     n = min(n_pairs, max(len(rec) * len(reg), 1))
     pairs = pd.DataFrame({"rec": rng.integers(0, len(rec), n), "reg": rng.integers(0, len(reg), n)})
-    levels = compare_pairs(rec, reg, pairs)
+    levels = compare_pairs(rec, reg, pairs, anchors)
     floor = min(0.5 / n, 1.0 / max(len(reg), 1))
     u = {}
     for f in FIELDS:
@@ -132,53 +144,77 @@ def _term_frequencies(reg: pd.DataFrame) -> tuple[dict[str, float], dict[str, fl
             {k: v / n for k, v in dobs.items() if k})
 
 
-def fit_model(
-    rec: pd.DataFrame,
-    reg: pd.DataFrame,
-    levels: pd.DataFrame,
-    pairs: pd.DataFrame,
-    *,
-    u_pairs: int = 200_000,
-    em_iterations: int = 25,
-    em_sample: int = 500_000,
-    prior_strength: float = 20.0,
-    seed: int = 0,
-) -> FSModel:
-    """Estimate u (random sampling) then m (EM on the candidate pairs)."""
-    u = estimate_u(rec, reg, n_pairs=u_pairs, seed=seed)
-    tf_name, tf_dob = _term_frequencies(reg)
-    model = FSModel(
-        m={f: np.array(_M_START[f], dtype=float) / sum(_M_START[f]) for f in FIELDS},
-        u=u, n_registry=len(reg), tf_name=tf_name, tf_dob=tf_dob,
-    )
-    rng = np.random.default_rng(seed)
-    idx = np.arange(len(levels))
-    if len(idx) > em_sample:
-        idx = np.sort(rng.choice(idx, em_sample, replace=False))
-    lv = levels.iloc[idx]
-    tf = model.tf_u(reg, pairs["reg"].to_numpy()[idx])
-    # The share of candidate pairs that match; records have several candidates.
-    lam = 0.5
-    for it in range(em_iterations):
-        bf = model.log2_bf(lv, tf).sum(axis=1).to_numpy()
+def _em(model: FSModel, lv: pd.DataFrame, tf: dict[str, np.ndarray], fields: tuple[str, ...],
+        iterations: int, prior_strength: float, lam: float) -> float:
+    """EM updating ``model.m`` of ``fields`` on the pairs ``lv`` (u fixed); returns λ."""
+    for _ in range(iterations):
+        bf = model.log2_bf(lv, tf)[list(fields)].sum(axis=1).to_numpy()
         logit = bf + np.log2(lam / (1 - lam))
         p = 1.0 / (1.0 + np.exp2(-np.clip(logit, -60, 60)))
-        new_m = {}
-        for f in FIELDS:
+        delta = 0.0
+        for f in fields:
             x = lv[f].to_numpy()
             ok = x >= 0
             counts = np.bincount(x[ok], weights=p[ok], minlength=len(LEVELS[f]))
             # Dirichlet prior (pseudo-counts from the starting values): small
             # data sets keep sensible m values and no level becomes impossible.
             counts = counts + prior_strength * np.asarray(_M_START[f]) / np.sum(_M_START[f])
-            new_m[f] = counts / counts.sum()
-        delta = max(float(np.abs(new_m[f] - model.m[f]).max()) for f in FIELDS)
-        model.m = new_m
+            new = counts / counts.sum()
+            delta = max(delta, float(np.abs(new - model.m[f]).max()))
+            model.m[f] = new
         lam = float(np.clip(p.mean(), 1e-4, 1 - 1e-4))
         if delta < 1e-5:
             break
-    log.info("EM converged after %d iterations (λ=%.3f)", it + 1, lam)
-    # Share of records linked: expected matches per record, bounded.
-    expected = lam * len(levels) / max(len(rec), 1)
-    model.rho = float(np.clip(expected, 0.5, 0.999))
+    return lam
+
+
+def fit_model(
+    rec: pd.DataFrame,
+    reg: pd.DataFrame,
+    levels: pd.DataFrame,
+    pairs: pd.DataFrame,
+    *,
+    anchors: pd.DataFrame | None = None,
+    u_pairs: int = 200_000,
+    em_iterations: int = 25,
+    em_sample: int = 500_000,
+    prior_strength: float = 20.0,
+    seed: int = 0,
+) -> FSModel:
+    """Estimate u (random sampling) then m (EM in anchored training sessions)."""
+    u = estimate_u(rec, reg, n_pairs=u_pairs, seed=seed, anchors=anchors)
+    tf_name, tf_dob = _term_frequencies(reg)
+    model = FSModel(
+        m={f: np.array(_M_START[f], dtype=float) / sum(_M_START[f]) for f in FIELDS},
+        u=u, n_registry=len(reg), tf_name=tf_name, tf_dob=tf_dob,
+    )
+    rng = np.random.default_rng(seed)
+    for anchor, fields in TRAINING_SESSIONS:
+        mask = np.ones(len(levels), dtype=bool)
+        for f, allowed in anchor.items():
+            mask &= np.isin(levels[f].to_numpy(), allowed)
+        idx = np.flatnonzero(mask)
+        if len(idx) < 20:
+            log.warning("training session anchored on %s has %d pairs: keeping prior m for %s",
+                        list(anchor), len(idx), fields)
+            continue
+        if len(idx) > em_sample:
+            idx = np.sort(rng.choice(idx, em_sample, replace=False))
+        lv = levels.iloc[idx]
+        tf = model.tf_u(reg, pairs["reg"].to_numpy()[idx])
+        lam = _em(model, lv, tf, fields, em_iterations, prior_strength, lam=0.95)
+        log.info("EM session anchored on %s: %d pairs, λ=%.4f", list(anchor), len(idx), lam)
+    # ρ: expected share of records with a match, from one E-step over all pairs.
+    idx = np.arange(len(levels))
+    if len(idx) > em_sample:
+        idx = np.sort(rng.choice(idx, em_sample, replace=False))
+    bf = model.log2_bf(levels.iloc[idx], model.tf_u(reg, pairs["reg"].to_numpy()[idx])).sum(axis=1).to_numpy()
+    share = len(idx) / max(len(levels), 1)
+    n_rec = max(pairs["rec"].nunique(), 1)
+    rho = 0.95
+    for _ in range(10):  # fixed point: prior odds per pair follow from ρ
+        a = np.log2(rho) - np.log2(max(len(reg), 1)) + bf
+        p = 1.0 / (1.0 + np.exp2(-np.clip(a, -60, 60)))
+        rho = float(np.clip(p.sum() / share / max(len(rec), n_rec), 0.5, 0.999))
+    model.rho = rho
     return model

@@ -147,7 +147,10 @@ def run_match(
     t = time.perf_counter()
     stage1 = candidate_pairs(rec, reg, rules=("id",), max_block=s.max_block)
     lv1 = compare_pairs(rec, reg, stage1)
-    settled_recs = np.unique(stage1["rec"].to_numpy()[_settled(lv1)])
+    settled = _settled(lv1)
+    settled_recs = np.unique(stage1["rec"].to_numpy()[settled])
+    # Certain links: each registry person's dose history, used as evidence for the others.
+    anchors = stage1.loc[settled, ["rec", "reg"]].reset_index(drop=True)
     open_mask = np.ones(len(rec), dtype=bool)
     open_mask[settled_recs] = False
     rest = rec[open_mask]
@@ -167,13 +170,14 @@ def run_match(
 
     step("compare")
     t = time.perf_counter()
-    levels = compare_pairs(rec, reg, pairs)
+    levels = compare_pairs(rec, reg, pairs, anchors)
     timings["compare"] = time.perf_counter() - t
 
     step("score")
     t = time.perf_counter()
     if model is None:
-        model = fit_model(rec, reg, levels, pairs, u_pairs=s.u_pairs, em_iterations=s.em_iterations, seed=s.seed)
+        model = fit_model(rec, reg, levels, pairs, anchors=anchors, u_pairs=s.u_pairs,
+                          em_iterations=s.em_iterations, seed=s.seed)
     bf = model.log2_bf(levels, model.tf_u(reg, pairs["reg"].to_numpy()))
     weight = bf.sum(axis=1).to_numpy()
     prior = model.prior_log2
@@ -196,8 +200,9 @@ def run_match(
     best_reg[best.index.to_numpy()] = best["reg"].to_numpy()
     p_best = np.zeros(n)
     p_best[best.index.to_numpy()] = best["match_probability"].to_numpy()
+    # verified: the record already equals the registry's text (sex: the same value).
     all_exact = np.zeros(n, dtype=bool)
-    ex = (best[[f"level_{f}" for f in FIELDS]] == 0).all(axis=1)
+    ex = (best[[f"level_{f}" for f in ("name", "dob", "id", "sex")]] == 0).all(axis=1)
     all_exact[best.index.to_numpy()] = ex.to_numpy()
 
     no_name = rec["name_fold"].eq("").to_numpy()

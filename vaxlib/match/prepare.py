@@ -102,5 +102,10 @@ def prepare_records(vaccinations: pd.DataFrame) -> pd.DataFrame:
     rec["id_raw_digits"] = map_unique(rec["id_number"], lambda s: "".join(c for c in s if c.isdigit()))
 
     rec["sex_p"] = _as_text(parse_sexes(rec["sex"]))
+    dose = rec["dose_number"] if "dose_number" in rec else pd.Series(0, index=rec.index)
+    rec["dose_n"] = pd.to_numeric(dose, errors="coerce").fillna(0).astype(np.int16)
+    vdate = rec["vaccination_date"] if "vaccination_date" in rec else pd.Series("", index=rec.index)
+    days = pd.to_datetime(vdate, format="%Y-%m-%d", errors="coerce")
+    rec["vdate"] = ((days - pd.Timestamp("1970-01-01")).dt.days).fillna(-1).astype(np.int32)
     rec["phone_n"] = _as_text(normalise_phones(rec["phone"]))
     return rec
