@@ -428,3 +428,49 @@ def test_vn_sample_decodes_but_kid_unknown(keys):
 def test_garbage_never_crashes(verifier, text):
     r = verifier.check(text)
     assert r.valid is False and r.reason != "internal_error"
+
+
+# ----------------------------------------------------------------------------- fast validator agrees
+
+def _schema_cases():
+    root = dcc_dir() / "schema"
+    for f in sorted(root.glob("test/*/*.json")) + sorted(root.glob("examples/*/*.json")):
+        yield pytest.param(f, "invalid" not in f.parts, id=f"{f.parent.name}/{f.name}")
+
+
+@pytest.mark.parametrize(("path", "valid"), list(_schema_cases()))
+def test_schema_examples_both_validators(path, valid):
+    import json
+
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    for check in (validate_schema, validate_schema_fast):
+        if valid:
+            check(payload)
+        else:
+            with pytest.raises(SchemaInvalid):
+                check(payload)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.fixed_dictionaries({}, optional={
+    "ver": st.sampled_from(["1.3.0", "1.3", 13]),
+    "nam": st.fixed_dictionaries({}, optional={"fn": st.text(max_size=3), "fnt": st.sampled_from(["AB", "ab", "A<B", ""]),
+                                               "gnt": st.sampled_from(["CD", "C D"])}),
+    "dob": st.sampled_from(["1980", "1980-01-02", "80", "", "2100"]),
+    "v": st.lists(st.fixed_dictionaries({"tg": st.just("840539006"), "vp": st.just("1119349007"),
+                                         "mp": st.just("EU/1/20/1528"), "ma": st.just("ORG-100030215"),
+                                         "dn": st.sampled_from([0, 1, 2, "1"]), "sd": st.just(2),
+                                         "dt": st.just("2021-01-01"), "co": st.just("VN"),
+                                         "is": st.just("x"), "ci": st.just("URN:UVCI:01:VN:A#B")}),
+                  max_size=2),
+    "r": st.just([]),
+}))
+def test_fast_validator_agrees_with_jsonschema(payload):
+    outcomes = []
+    for check in (validate_schema, validate_schema_fast):
+        try:
+            check(payload)
+            outcomes.append(True)
+        except SchemaInvalid:
+            outcomes.append(False)
+    assert outcomes[0] == outcomes[1]

@@ -29,6 +29,7 @@ from vaxlib.sign.keys import Signer, load_signer
 from vaxlib.sign.ledger import append_ledger
 from vaxlib.sign.payload import (
     DoseRecord, ISSUER, build_payload, cwt_claims, encode_claims, make_uvci, validate_payload,
+    validity,
 )
 
 __all__ = ["CERT_COLUMNS", "SignStats", "select_signable", "sign_person", "sign_rows",
@@ -142,7 +143,7 @@ class _Ctx:
     validate: bool = True
 
 
-def sign_person(ctx: _Ctx, row: Sequence, issued_at: dt.datetime) -> tuple:
+def sign_person(ctx: _Ctx, row: Sequence, when: "_When") -> tuple:
     """Sign one person row; returns the certificate row (see :data:`CERT_COLUMNS`).
 
     Raises
@@ -156,12 +157,25 @@ def sign_person(ctx: _Ctx, row: Sequence, issued_at: dt.datetime) -> tuple:
                             issuer=ctx.issuer)
     if ctx.validate:
         validate_payload(payload, fast=True)
-    claims = cwt_claims(payload, issued_at)
+    claims = cwt_claims(payload, when.pair)
     cose = sign1(encode_claims(claims), ctx.signer.key, ctx.signer.kid, alg=ctx.signer.alg,
                  protected=ctx.protected)
-    iat = dt.datetime.fromtimestamp(claims[6], dt.timezone.utc).isoformat()
-    exp = dt.datetime.fromtimestamp(claims[4], dt.timezone.utc).isoformat()
-    return (person_id, uvci, _hc1.encode_hc1(cose), ctx.kid_b64, iat, exp)
+    return (person_id, uvci, _hc1.encode_hc1(cose), ctx.kid_b64, when.iat_iso, when.exp_iso)
+
+
+@dataclass(frozen=True)
+class _When:
+    """iat/exp of a batch, computed once."""
+
+    pair: tuple[int, int]
+    iat_iso: str
+    exp_iso: str
+
+    @classmethod
+    def at(cls, ts: float) -> "_When":
+        iat, exp = validity(dt.datetime.fromtimestamp(ts, dt.timezone.utc))
+        iso = lambda t: dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat()  # noqa: E731
+        return cls((iat, exp), iso(iat), iso(exp))
 
 
 _CTX: _Ctx | None = None
@@ -177,11 +191,11 @@ def _init_worker(keys_dir: str, kid_hex: str | None, issuer: str, validate: bool
 
 def _sign_chunk(args) -> tuple[list[tuple], Counter]:
     rows, issued_ts, qr_dir, qr_kind = args
-    issued_at = dt.datetime.fromtimestamp(issued_ts, dt.timezone.utc)
+    when = _When.at(issued_ts)
     out, bad = [], Counter()
     for row in rows:
         try:
-            cert = sign_person(_CTX, row, issued_at)
+            cert = sign_person(_CTX, row, when)
         except PayloadError as exc:
             bad["unknown_vaccine" if "vaccine" in str(exc) else "payload_invalid"] += 1
             continue

@@ -40,7 +40,7 @@ from vaxlib.vn.text import clean_spacing, fold_diacritics, nfc
 __all__ = [
     "SCHEMA_VERSION", "COUNTRY", "ISSUER", "TG_COVID19", "ValueSets", "value_sets",
     "split_name", "icao_transliterate", "luhn_mod_n", "uvci_is_valid", "make_uvci",
-    "DoseRecord", "build_payload", "add_months", "cwt_claims", "encode_claims",
+    "DoseRecord", "build_payload", "add_months", "validity", "cwt_claims", "encode_claims",
     "validate_schema", "validate_schema_fast", "validate_value_sets", "validate_payload", "HCERT_CLAIM",
 ]
 
@@ -90,24 +90,30 @@ def icao_transliterate(name: str, max_len: int = 80) -> str:
 
 # --------------------------------------------------------------------------- UVCI
 
+# per character: its Luhn addend with factor 2 and with factor 1 (digits summed in base N)
+_N = len(UVCI_CHARSET)
+_ADD2 = {c: (2 * i) // _N + (2 * i) % _N for i, c in enumerate(UVCI_CHARSET)}
+_ADD1 = {c: i for i, c in enumerate(UVCI_CHARSET)}
+
+
 def luhn_mod_n(text: str) -> str:
     """Luhn mod N check character of ``text`` over :data:`UVCI_CHARSET` (N = 38).
+
+    From the right, code points are alternately doubled (starting with the
+    rightmost) and the base-N digits of each addend summed; the check
+    character brings the total to a multiple of N.
 
     Raises
     ------
     ValueError
         If ``text`` has a character outside the charset.
     """
-    n = len(UVCI_CHARSET)
-    factor, total = 2, 0
-    for ch in reversed(text):
-        try:
-            addend = factor * _UVCI_INDEX[ch]
-        except KeyError:
-            raise ValueError(f"character {ch!r} not allowed in a UVCI") from None
-        factor = 1 if factor == 2 else 2
-        total += addend // n + addend % n
-    return UVCI_CHARSET[(n - total % n) % n]
+    rev = text[::-1]
+    try:
+        total = sum(map(_ADD2.__getitem__, rev[0::2])) + sum(map(_ADD1.__getitem__, rev[1::2]))
+    except KeyError as exc:
+        raise ValueError(f"character {exc.args[0]!r} not allowed in a UVCI") from None
+    return UVCI_CHARSET[(_N - total % _N) % _N]
 
 
 def uvci_is_valid(uvci: str) -> bool:
@@ -199,6 +205,12 @@ def _fast_validator(schema_path: str | None = None):
         return None
     schema = dict(_load_schema(schema_path))
     schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+    # The top-level oneOf of {ver, nam, dob} + exactly one of v/t/r is rewritten as
+    # "required ver, nam, dob" with the one-group rule checked by _one_group():
+    # the same constraint, without two exceptions raised per payload.
+    if schema.get("oneOf") == [{"required": ["ver", "nam", "dob", g]} for g in ("v", "t", "r")]:
+        del schema["oneOf"]
+        schema["required"] = ["ver", "nam", "dob"]
     anything = lambda value: True  # noqa: E731 - formats are annotations (see _validator)
     return fastjsonschema.compile(schema, formats={"date": anything, "date-time": anything})
 
@@ -274,6 +286,22 @@ class DoseRecord:
     vaccine: str  # as typed; normalised with vaxlib.vaccines
 
 
+@functools.lru_cache(maxsize=256)
+def _product_code(typed: str) -> str | None:
+    return normalise_vaccine(typed)
+
+
+@functools.lru_cache(maxsize=65536)
+def _nam(full_name: str) -> tuple[tuple[str, str], ...]:
+    fn, gn = split_name(full_name)
+    nam: list[tuple[str, str]] = []
+    if fn:
+        nam += [("fn", fn), ("fnt", icao_transliterate(fn))]
+    if gn:
+        nam += [("gn", gn), ("gnt", icao_transliterate(gn))]
+    return tuple((k, v) for k, v in nam if v or k in ("fn", "gn"))
+
+
 def build_payload(full_name: str, dob: str, dose: DoseRecord, *, uvci: str | None = None,
                   issuer: str = ISSUER["vi"]) -> dict[str, Any]:
     """The DCC payload (schema 1.3.x) for one person's latest dose.
@@ -294,7 +322,7 @@ def build_payload(full_name: str, dob: str, dose: DoseRecord, *, uvci: str | Non
     PayloadError
         Unknown vaccine product, no usable name, or a bad dose number or date.
     """
-    code = normalise_vaccine(dose.vaccine)
+    code = _product_code(str(dose.vaccine)) if dose.vaccine is not None else None
     if code is None:
         raise PayloadError("vaccine: unknown product")
     product = BY_CODE[code]
@@ -305,14 +333,7 @@ def build_payload(full_name: str, dob: str, dose: DoseRecord, *, uvci: str | Non
     if dn < 1:
         raise PayloadError("dose_number: below 1")
     sd = product.series_doses if dn <= product.series_doses else dn
-    fn, gn = split_name(full_name)
-    nam: dict[str, str] = {}
-    if fn:
-        nam["fn"] = fn
-        nam["fnt"] = icao_transliterate(fn)
-    if gn:
-        nam["gn"] = gn
-        nam["gnt"] = icao_transliterate(gn)
+    nam = dict(_nam(str(full_name)))
     if not nam.get("fnt") and not nam.get("gnt"):
         raise PayloadError("full_name: nothing transliterable")
     dob = "" if dob is None else str(dob).strip()
@@ -347,13 +368,22 @@ def add_months(ts: datetime, months: int) -> datetime:
     return ts.replace(year=year, month=month, day=day)
 
 
-def cwt_claims(payload: dict, issued_at: datetime, *, months: int = VALIDITY_MONTHS,
-               issuer: str = COUNTRY) -> dict[int, Any]:
-    """CWT claims ``{iss, iat, exp, -260: {1: payload}}`` with exp = iat + ``months``."""
+def validity(issued_at: datetime, months: int = VALIDITY_MONTHS) -> tuple[int, int]:
+    """(iat, exp) as CWT NumericDates: exp = iat + ``months`` calendar months."""
     if issued_at.tzinfo is None:
         issued_at = issued_at.replace(tzinfo=timezone.utc)
-    iat = int(issued_at.timestamp())
-    exp = int(add_months(issued_at, months).timestamp())
+    issued_at = issued_at.replace(microsecond=0)
+    return int(issued_at.timestamp()), int(add_months(issued_at, months).timestamp())
+
+
+def cwt_claims(payload: dict, issued_at: datetime | tuple[int, int], *, months: int = VALIDITY_MONTHS,
+               issuer: str = COUNTRY) -> dict[int, Any]:
+    """CWT claims ``{iss, iat, exp, -260: {1: payload}}`` with exp = iat + ``months``.
+
+    ``issued_at`` may be a ready ``(iat, exp)`` pair from :func:`validity`
+    (computed once per batch).
+    """
+    iat, exp = issued_at if isinstance(issued_at, tuple) else validity(issued_at, months)
     return {CLAIM_ISS: issuer, CLAIM_IAT: iat, CLAIM_EXP: exp, HCERT_CLAIM: {1: payload}}
 
 
