@@ -16,10 +16,10 @@ __all__ = ["waterfall_data", "waterfall_figure", "FIELD_LABELS"]
 
 FIELD_LABELS = {
     "vi": {"prior": "Xác suất tiên nghiệm", "name": "Họ và tên", "dob": "Ngày sinh", "id": "Số CMND/CCCD",
-           "sex": "Giới tính", "total": "Tổng trọng số", "title": "Đóng góp của từng trường vào trọng số ghép",
+           "sex": "Giới tính", "phone": "Số điện thoại", "dose": "Lịch sử mũi tiêm", "total": "Tổng trọng số", "title": "Đóng góp của từng trường vào trọng số ghép",
            "axis": "Trọng số (log2 tỉ số Bayes)"},
     "en": {"prior": "Prior", "name": "Full name", "dob": "Date of birth", "id": "ID number", "sex": "Sex",
-           "total": "Final weight", "title": "Each field's contribution to the match weight",
+           "phone": "Phone", "dose": "Dose history", "total": "Final weight", "title": "Each field's contribution to the match weight",
            "axis": "Weight (log2 Bayes factor)"},
 }
 
