@@ -502,18 +502,18 @@ class ReviewPanel:
         self.bulk_cancel.on_click(lambda _: self._cancel_bulk())
 
         title = W.HTML(f"<h3 style='margin:4px 0'>{html.escape(_t('title', lang))}</h3>")
-        filters = W.Box(list(self.filters.all()), layout=W.Layout(flex_flow="row wrap", gap="4px 12px"))
+        filters = W.Box(list(self.filters.all()), layout=W.Layout(flex_flow="row wrap"))
         decisions = W.HBox([self.accept, self.reject, self.edit, self.defer, self.undo],
-                           layout=W.Layout(gap="6px"))
-        nav = W.HBox([self.prev, self.next, self.reveal], layout=W.Layout(gap="6px"))
+                           layout=W.Layout())
+        nav = W.HBox([self.prev, self.next, self.reveal], layout=W.Layout())
         right = W.VBox([self.candidate, self.waterfall])
-        body = W.HBox([self.record, right], layout=W.Layout(gap="16px", align_items="flex-start"))
-        children = [title, filters, W.HBox([self.progress, self.progress_label], layout=W.Layout(gap="8px")),
+        body = W.HBox([self.record, right], layout=W.Layout(align_items="flex-start"))
+        children = [title, filters, W.HBox([self.progress, self.progress_label], layout=W.Layout()),
                     self.position, body, decisions, self.edit_form.box, nav,
-                    W.HBox([self.bulk, self.bulk_box], layout=W.Layout(gap="8px")), self.message]
+                    W.HBox([self.bulk, self.bulk_box], layout=W.Layout()), self.message]
         if self._keys is not None:
             children.append(self._keys)
-        self.widget = W.VBox(children, layout=W.Layout(gap="6px"))
+        self.widget = W.VBox(children, layout=W.Layout())
         self.widget.add_class("vax-review-panel")
 
     def _build_edit_form(self) -> EditForm:
@@ -534,7 +534,7 @@ class ReviewPanel:
             box=W.VBox(layout=W.Layout(display="none", border="1px solid #90caf9", padding="6px")),
         )
         form.box.children = [form.title, form.full_name, form.dob, form.sex, form.id_number,
-                             W.HBox([form.save, form.cancel], layout=W.Layout(gap="6px")), form.error]
+                             W.HBox([form.save, form.cancel], layout=W.Layout()), form.error]
         return form
 
     def _cluster_options(self) -> list[tuple[str, str]]:
@@ -766,7 +766,14 @@ class ReviewPanel:
         rank = int(self.candidate.value)
         row = cands[cands["rank"] == rank]
         row = row.iloc[0] if len(row) else cands.iloc[0]
-        new = waterfall_figure(row, lang=self.lang)
+        try:
+            new = waterfall_figure(row, lang=self.lang)
+        except (KeyError, ValueError, TypeError) as exc:  # a candidates table of another match version
+            log.warning("cannot draw the explanation waterfall: %s", type(exc).__name__)
+            with fw.batch_update():
+                trace.x, trace.y, trace.measure, trace.text = [], [], [], []
+                fw.layout.title.text = ""
+            return
         src = new.data[0]
         with fw.batch_update():
             trace.x, trace.y, trace.measure, trace.text = src.x, src.y, src.measure, src.text
@@ -876,19 +883,26 @@ class ReviewPanel:
         self.edit_form.error.value = ""
 
     def _save_edit(self) -> None:
-        from vaxlib.review.ledger import InvalidEditError
+        from vaxlib.review.ledger import InvalidEditError, validate_edit
 
         rid = self.current
         if rid is None:
             return
         typed = self._vacc.loc[rid]
-        values = {}
-        for f, v in self.edit_form.values().items():
-            same = unicodedata.normalize("NFC", v).strip() == unicodedata.normalize("NFC", _s(typed.get(f))).strip()
+        raw = self.edit_form.values()
+        try:
+            clean = validate_edit(raw, record_id=rid) if raw else {}
+        except InvalidEditError as exc:
+            self._show_invalid(exc)
+            return
+
+        def unchanged(f: str) -> bool:
+            was = unicodedata.normalize("NFC", _s(typed.get(f))).strip()
             if f == "sex":
-                same = _parse_sex(_s(typed.get(f))) == v
-            if not same:
-                values[f] = v
+                return _parse_sex(was) == clean[f]
+            return unicodedata.normalize("NFC", raw[f]).strip() == was or clean[f] == was
+
+        values = {f: raw[f] for f in clean if not unchanged(f)}
         if not values:
             self.edit_form.error.value = f"<span style='color:#b71c1c'>{html.escape(_t('no_change', self.lang))}</span>"
             return
@@ -896,13 +910,16 @@ class ReviewPanel:
             ev = self._append(lambda: self.ledger.edit(rid, values, analyst=self.analyst,
                                                        idempotency_key=uuid.uuid4().hex))
         except InvalidEditError as exc:
-            label = _field_label(exc.field, self.lang) if exc.field in _FIELD_LABELS else exc.field
-            self.edit_form.error.value = (f"<span style='{_TEXT_STYLE};color:#b71c1c'>"
-                                          f"{html.escape(_t('invalid', self.lang, field=label, reason=exc.reason))}</span>")
+            self._show_invalid(exc)
             return
         if ev is None:
             return
         self._after_decision([ev], rid, "edit")
+
+    def _show_invalid(self, exc: Any) -> None:
+        label = _field_label(exc.field, self.lang) if exc.field in _FIELD_LABELS else exc.field
+        self.edit_form.error.value = (f"<span style='{_TEXT_STYLE};color:#b71c1c'>"
+                                      f"{html.escape(_t('invalid', self.lang, field=label, reason=exc.reason))}</span>")
 
     def bulk_targets(self) -> list[str]:
         """Records the bulk button would accept: the chosen cluster's queued records that have a suggestion."""
@@ -1127,7 +1144,7 @@ class ExplorePanel:
         self.cluster.observe(lambda ch: self.drill(ch["new"]), names="value")
         title = W.HTML(f"<h3 style='margin:4px 0'>{html.escape(_t('explore_title', lang))}</h3>")
         self.widget = W.VBox([title, self.table, self.figures, self.cluster, self.records],
-                             layout=W.Layout(gap="8px"))
+                             layout=W.Layout())
 
     def _on_bar_click(self, trace: Any, points: Any, selector: Any) -> None:
         inds = list(getattr(points, "point_inds", []) or [])

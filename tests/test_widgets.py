@@ -1,0 +1,438 @@
+"""The review and explore widgets driven in plain Python: click buttons, check the ledger and the widgets.
+
+The fixture is written by hand (not produced by the code under test): eight
+dose records of six register persons with the errors facilities make —
+names typed without diacritics, day and month swapped, the leading zero of
+a CCCD lost, the other tone-mark convention (Thủy/Thuỷ), year-only dates.
+"""
+from __future__ import annotations
+
+import logging
+import math
+
+import pandas as pd
+import pytest
+
+from vaxlib.review.ledger import Ledger
+from vaxlib.widgets import (
+    display_dob,
+    explore_panel,
+    highlight_diff,
+    mask_id,
+    records_html,
+    review_panel,
+)
+from vaxlib.workspace import WorkspaceError, load_workspace
+
+from vaxlib.match.compare import FIELDS
+from vaxlib.match.pipeline import CANDIDATE_COLUMNS, MATCH_COLUMNS
+
+REGISTRY = [
+    # person_id, full_name, dob, sex, province
+    ("079190000123", "Nguyễn Thị Hoà", "1990-03-05", "F", "79"),
+    ("079085001234", "Trần Văn Dũng", "1985-12-01", "M", "79"),
+    ("079300012345", "Lê Thị Thuỷ", "2000-07-15", "F", "79"),
+    ("001075004321", "Phạm Minh Tuấn", "1975-01-20", "M", "01"),
+    ("001075004322", "Phạm Minh Tuấn", "1975-02-01", "M", "01"),
+    ("079195006789", "Võ Ngọc Yến", "1995-10-11", "F", "79"),
+]
+# record_id, typed name, dob, sex, id, facility, date, status, person, p, codes, corrected (name, dob, sex, id)
+RECORDS = [
+    ("R01", "Nguyen Thi Hoa", "05/03/1990", "Nữ", "079190000123", "CS-79-0001", "2021-10-04", "review",
+     "079190000123", 0.91, "name:no_diacritics", ("Nguyễn Thị Hoà", None, None, None)),
+    ("R02", "Trần Văn Dũng", "12/01/1985", "Nam", "79085001234", "CS-79-0001", "2021-10-05", "review",
+     "079085001234", 0.83, "dob:day_month_swap;id:lost_leading_zero", (None, "1985-12-01", None, "079085001234")),
+    ("R03", "Lê Thị Thủy", "15/07/2000", "Nữ", "", "CS-79-0002", "2021-11-02", "review",
+     "079300012345", 0.72, "id:missing;name:tone_placement", ("Lê Thị Thuỷ", None, None, "079300012345")),
+    ("R04", "Phạm Minh Tuấn", "1975", "Nam", "", "CS-01-0002", "2021-10-20", "review",
+     "001075004321", 0.60, "dob:year_only_default;id:missing", (None, "1975-01-20", None, "001075004321")),
+    ("R05", "Võ Ngọc Yến", "11/10/1995", "", "079195006789", "CS-79-0002", "2021-11-10", "fix",
+     "079195006789", 0.999, "sex:missing", (None, None, "F", None)),
+    ("R06", "Nguyễn Thị Hoà", "05/03/1990", "Nữ", "079190000123", "CS-79-0001", "2021-11-04", "verified",
+     "079190000123", 1.0, "", (None, None, None, None)),
+    ("R07", "Hoàng Văn Nam", "01/01/1960", "Nam", "999999999999", "CS-01-0002", "2021-10-21", "unmatched",
+     None, 0.0, "id:unknown", (None, None, None, None)),
+    ("R08", "Tran Van Dung", "01/12/1985", "Nam", "079085001234", "CS-79-0001", "2021-10-06", "review",
+     "079085001234", 0.88, "name:no_diacritics", ("Trần Văn Dũng", None, None, None)),
+]
+REVIEW_QUEUE = ["R01", "R02", "R03", "R04", "R08"]
+NO_DIACRITICS_CLUSTER = "name:no_diacritics|79|CS-79-0001|2021-10"
+
+
+def _candidate(rid: str, pid: str, rank: int, p: float) -> dict:
+    total = math.log2(p / (1 - p)) if p < 1 else 20.0
+    bf = {f: 0.0 for f in FIELDS} | {"name": 3.0, "dob": 2.0, "sex": 0.5}
+    bf["id"] = total + 5.0 - sum(v for k, v in bf.items() if k != "id")
+    levels = {f"level_{f}": "null" for f in FIELDS} | {
+        "level_name": "folded", "level_dob": "same_date", "level_id": "exact", "level_sex": "same"}
+    return dict(record_id=rid, person_id=pid, rank=rank, match_weight=total + 5.0, match_probability=p,
+                prior_weight=-5.0, rules="1", **levels, **{f"bf_{k}": v for k, v in bf.items()})
+
+
+def make_review_tables() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(registry, vaccinations, matches, candidates) of the hand-written fixture."""
+    registry = pd.DataFrame(REGISTRY, columns=["person_id", "full_name", "dob", "sex", "province_code"])
+    registry.insert(4, "old_id", None)
+    vacc, match, cand = [], [], []
+    for (rid, name, dob, sex, idn, fac, date, status, pid, p, codes, corr) in RECORDS:
+        prov = fac[3:5]
+        vacc.append(dict(record_id=rid, full_name=name, dob=dob, sex=sex, id_number=idn, phone="",
+                         province_code=prov, facility_id=fac, facility_province=prov, dose_number="1",
+                         vaccination_date=date, vaccine="AstraZeneca", lot_number="A1"))
+        match.append(dict(record_id=rid, status=status, person_id=pid, match_probability=p, error_codes=codes,
+                          corrected_full_name=corr[0], corrected_dob=corr[1], corrected_sex=corr[2],
+                          corrected_id_number=corr[3], person_key=pid or f"U-{rid}"))
+        if pid:
+            cand.append(_candidate(rid, pid, 1, p))
+    cand.append(_candidate("R04", "001075004322", 2, 0.30))
+    return (registry, pd.DataFrame(vacc), pd.DataFrame(match, columns=MATCH_COLUMNS),
+            pd.DataFrame(cand, columns=CANDIDATE_COLUMNS))
+
+
+@pytest.fixture
+def tables():
+    return make_review_tables()
+
+
+@pytest.fixture
+def ledger():
+    with Ledger.open("sqlite://") as led:
+        yield led
+
+
+@pytest.fixture
+def panel(tables, ledger):
+    registry, vacc, matches, cands = tables
+    return review_panel(vacc, matches, cands, ledger, "Lan (CDC HCM)", registry=registry)
+
+
+def decisions(ledger) -> dict[str, str]:
+    d = ledger.current_decisions()
+    return dict(zip(d["record_id"], d["action"]))
+
+
+# ----------------------------------------------------------------------------- pure helpers
+
+@pytest.mark.parametrize("value, expected", [
+    ("079190012389", "0791******89"),  # 12-digit CCCD, as in the brief
+    ("023456789", "0234***89"),  # 9-digit CMND
+    ("B1234567", "B123**67"),  # passport
+    ("1234567", "*****67"),  # short: only the end shows
+    ("", ""),
+    (None, ""),
+])
+def test_mask_id(value, expected):
+    assert mask_id(value) == expected
+
+
+@pytest.mark.parametrize("typed, register, marked_typed, marked_register", [
+    ("Nguyen Thi Hoa", "Nguyễn Thị Hoà", ["e", "i", "a"], ["ễ", "ị", "à"]),  # no diacritics
+    ("Lê Thị Thủy", "Lê Thị Thuỷ", ["ủy"], ["uỷ"]),  # tone placement: the hook moves from u to y
+    ("Trần Văn Dũng", "Trần Văn Dũng", [], []),
+    ("Tran Văn Dung", "Trần Văn Dũng", ["a", "u"], ["ầ", "ũ"]),
+])
+def test_highlight_diff_marks_exactly_the_differing_letters(typed, register, marked_typed, marked_register):
+    import re
+
+    a, b = highlight_diff(typed, register)
+    assert re.findall(r"<mark[^>]*>(.*?)</mark>", a) == marked_typed
+    assert re.findall(r"<mark[^>]*>(.*?)</mark>", b) == marked_register
+    assert re.sub(r"<[^>]+>", "", b) == register
+
+
+def test_highlight_diff_compares_nfc_text():
+    import unicodedata
+
+    nfd = unicodedata.normalize("NFD", "Nguyễn Thị Hoà")
+    a, b = highlight_diff(nfd, "Nguyễn Thị Hoà")
+    assert "<mark" not in a and "<mark" not in b
+    assert a == "Nguyễn Thị Hoà"  # shown precomposed, one character per letter
+
+
+def test_highlight_diff_masked_ids_hide_digits_but_show_where_they_differ():
+    a, b = highlight_diff("079190000128", "079190000123", mask=True)
+    assert "079190000123" not in b and "079190000128" not in a
+    assert a.replace("<mark", "|").startswith("0791******2|")
+    assert ">8</mark>" in a and ">3</mark>" in b  # the last digit shows and differs
+    a, b = highlight_diff("079190500123", "079190000123", mask=True)
+    assert ">*</mark>" in a  # a hidden digit differs: marked, still hidden
+
+
+@pytest.mark.parametrize("iso, shown", [("1990-03-05", "05/03/1990"), ("1990-03", "03/1990"), ("1990", "1990"),
+                                        (None, "")])
+def test_display_dob(iso, shown):
+    assert display_dob(iso) == shown
+
+
+# ----------------------------------------------------------------------------- review panel
+
+def test_panel_starts_on_first_review_record_with_vietnamese_labels(panel):
+    assert panel.current == "R01"
+    assert panel.queue() == REVIEW_QUEUE
+    assert panel.counts() == {"total": 5, "reviewed": 0, "deferred": 0, "queued": 5}
+    assert [b.description for b in (panel.accept, panel.reject, panel.edit, panel.defer)] == [
+        "Duyệt", "Từ chối", "Sửa", "Để sau"]
+    assert "Alt+1" in panel.accept.tooltip and panel.accept.tabbable
+    assert "Nguy<mark" in panel.record.value and "ễ</mark>" in panel.record.value
+    assert "Tên không dấu" in panel.record.value  # error label of name:no_diacritics
+    assert panel.progress.value == 0 and panel.progress.max == 5
+    assert panel.waterfall.data[0].x[-1] == "Tổng trọng số"
+
+
+def test_english_labels(tables, ledger):
+    registry, vacc, matches, cands = tables
+    p = review_panel(vacc, matches, cands, ledger, "lan", lang="en", registry=registry)
+    assert [b.description for b in (p.accept, p.reject, p.edit, p.defer)] == ["Accept", "Reject", "Edit", "Defer"]
+    assert "Record R01" in p.record.value and "Name without diacritics" in p.record.value
+    assert p.summary() == "Reviewed 0 / 5 · Queued 5 · Deferred 0"
+
+
+def test_accept_writes_the_ledger_and_loads_the_next_record(panel, ledger):
+    panel.accept.click()
+    events = ledger.events_list()
+    assert [(e.record_id, e.action, e.values, e.analyst) for e in events] == [
+        ("R01", "accept", {"person_id": "079190000123"}, "Lan (CDC HCM)")]
+    assert panel.current == "R02"
+    assert panel.counts()["reviewed"] == 1 and panel.progress.value == 1
+    assert "R01" in panel.message.value and "#1" in panel.message.value
+    assert panel.summary() == "Đã xem xét 1 / 5 · Đang chờ 4 · Để sau 0"
+
+
+def test_reject_and_defer(panel, ledger):
+    panel.reject.click()  # R01
+    panel.defer.click()  # R02
+    assert decisions(ledger) == {"R01": "reject", "R02": "defer"}
+    assert panel.current == "R03"
+    assert panel.queue() == ["R03", "R04", "R08", "R02"]  # deferred records go to the end
+    assert panel.counts() == {"total": 5, "reviewed": 1, "deferred": 1, "queued": 4}
+
+
+def test_keyboard_flow_decides_the_whole_queue(panel, ledger):
+    for _ in REVIEW_QUEUE:
+        panel.accept.click()
+    assert decisions(ledger) == {r: "accept" for r in REVIEW_QUEUE}
+    assert panel.current is None
+    assert panel.accept.disabled and panel.reject.disabled
+    assert "Đã xem xét hết" in panel.record.value
+    assert panel.counts() == {"total": 5, "reviewed": 5, "deferred": 0, "queued": 0}
+
+
+def test_next_and_previous_browse_without_deciding(panel, ledger):
+    panel.next.click()
+    assert panel.current == "R02"
+    panel.prev.click()
+    panel.prev.click()
+    assert panel.current == "R08"  # wraps around
+    assert ledger.events_list() == []
+
+
+def test_undo_is_a_new_event_and_brings_the_record_back(panel, ledger):
+    panel.accept.click()
+    panel.reject.click()
+    assert panel.current == "R03"
+    panel.undo.click()
+    events = ledger.events_list()
+    assert [e.action for e in events] == ["accept", "reject", "undo"]
+    assert events[-1].undoes == events[1].id
+    assert decisions(ledger) == {"R01": "accept"}
+    assert panel.current == "R02"
+    panel.undo.click()
+    assert decisions(ledger) == {}
+    assert panel.current == "R01" and panel.undo.disabled
+    assert ledger.verify().ok
+
+
+def test_undo_with_nothing_to_undo_says_so(panel, ledger):
+    panel.undo.click()
+    assert ledger.events_list() == []
+    assert "Không có quyết định nào để hoàn tác" in panel.message.value
+
+
+def test_ids_masked_until_revealed_and_masked_again_on_the_next_record(panel):
+    full = "079190000123"
+    assert full not in panel.record.value and "0791******23" in panel.record.value
+    panel.reveal.value = True
+    assert full in panel.record.value
+    panel.next.click()
+    assert panel.reveal.value is False
+    assert "079085001234" not in panel.record.value
+
+
+def test_reveal_logs_nothing_personal(panel, caplog):
+    with caplog.at_level(logging.DEBUG):
+        panel.reveal.value = True
+        panel.accept.click()
+    text = caplog.text
+    for secret in ("079190000123", "Nguyễn", "Nguyen"):
+        assert secret not in text
+
+
+def test_edit_validates_with_vn_parsers_and_records_normalised_values(panel, ledger):
+    panel.next.click()  # R02: day and month swapped
+    panel.edit.click()
+    form = panel.edit_form
+    assert form.box.layout.display == "flex"
+    assert form.dob.value == "01/12/1985"  # prefilled from the register, the Vietnamese way
+    assert form.id_number.value == "" and "0790******34" in form.id_number.placeholder
+    form.dob.value = "31/02/1985"
+    form.save.click()
+    assert ledger.events_list() == []
+    assert "Ngày sinh" in form.error.value
+    form.dob.value = "01/12/1985"
+    form.full_name.value = "trần   văn dũng"
+    form.save.click()
+    events = ledger.events_list()
+    assert [(e.record_id, e.action) for e in events] == [("R02", "edit")]
+    # the name canonicalises to the typed one, so only the date is an edit
+    assert events[0].values == {"dob": "1985-12-01"}
+    assert form.box.layout.display == "none"
+    assert panel.current == "R03"
+
+
+def test_edit_with_nothing_changed_writes_nothing(panel, ledger):
+    panel.edit.click()
+    panel.edit_form.full_name.value = "Nguyen Thi Hoa"  # as typed
+    panel.edit_form.dob.value = "05/03/1990"
+    panel.edit_form.sex.value = "F"
+    panel.edit_form.save.click()
+    assert ledger.events_list() == []
+    assert "Không có thay đổi" in panel.edit_form.error.value
+
+
+def test_edit_fills_the_chosen_candidate(panel, ledger):
+    panel.filters.province.value = "01"
+    assert panel.current == "R04"
+    panel.candidate.value = 2
+    assert "p = 0.3000" in panel.waterfall.layout.title.text
+    panel.edit.click()
+    assert panel.edit_form.dob.value == "01/02/1975"  # the second candidate's date
+    panel.reveal.value = True  # closes nothing but the ID may now be typed
+    panel.edit.click()
+    assert panel.edit_form.id_number.value == "001075004322"
+    panel.edit_form.save.click()
+    ev = ledger.events_list()[-1]
+    assert ev.action == "edit" and ev.values["id_number"] == "001075004322" and ev.values["dob"] == "1975-02-01"
+
+
+def test_bulk_accept_needs_a_cluster_and_a_confirmation(panel, ledger):
+    panel.bulk.click()
+    assert "chọn một cụm" in panel.message.value.lower()
+    panel.filters.cluster.value = NO_DIACRITICS_CLUSTER
+    assert panel.queue() == ["R01", "R08"]
+    panel.bulk.click()
+    assert panel.bulk_box.layout.display == "flex"
+    assert "Duyệt 2 bản ghi" in panel.bulk_question.value
+    assert ledger.events_list() == []  # nothing before the confirmation
+    panel.bulk_cancel.click()
+    assert ledger.events_list() == [] and panel.bulk_box.layout.display == "none"
+    panel.bulk.click()
+    panel.bulk_confirm.click()
+    events = ledger.events_list()
+    assert sorted(e.record_id for e in events) == ["R01", "R08"]
+    assert {e.action for e in events} == {"bulk_accept"} and len({e.bulk_id for e in events}) == 1
+    assert events[0].values == {"cluster_id": NO_DIACRITICS_CLUSTER}
+    assert panel.counts() == {"total": 2, "reviewed": 2, "deferred": 0, "queued": 0}
+    panel.undo.click()  # undoes the whole batch
+    assert decisions(ledger) == {}
+    assert [e.action for e in ledger.events_list()].count("undo") == 2
+
+
+def test_bulk_accept_skips_records_already_decided(panel, ledger):
+    panel.filters.cluster.value = NO_DIACRITICS_CLUSTER
+    panel.reject.click()  # R01 rejected individually
+    panel.bulk.click()
+    panel.bulk_confirm.click()
+    assert decisions(ledger) == {"R01": "reject", "R08": "bulk_accept"}
+
+
+def test_filters(panel):
+    panel.filters.province.value = "01"
+    assert [v for _, v in panel.filters.facility.options] == ["", "CS-01-0002"]
+    assert panel.queue() == ["R04"]
+    panel.filters.province.value = ""
+    panel.filters.error.value = "id:missing"
+    assert panel.queue() == ["R03", "R04"]
+    panel.filters.error.value = ""
+    panel.filters.status.value = "unmatched"
+    assert panel.queue() == ["R07"] and panel.current == "R07"
+    assert panel.accept.disabled and not panel.reject.disabled  # nothing suggested to accept
+    assert "Không có ứng viên" in panel.record.value
+    panel.filters.status.value = ""
+    assert panel.queue() == ["R01", "R02", "R03", "R04", "R05", "R07", "R08"]
+
+
+def test_panel_reads_decisions_already_in_the_ledger(tables, ledger):
+    registry, vacc, matches, cands = tables
+    ledger.accept("R01", analyst="Minh")
+    p = review_panel(vacc, matches, cands, ledger, "Lan", registry=registry)
+    assert p.current == "R02" and p.counts()["reviewed"] == 1
+
+
+def test_without_registry_shows_the_suggested_correction(tables, ledger):
+    _, vacc, matches, cands = tables
+    p = review_panel(vacc, matches, cands, ledger, "Lan")
+    assert "Nguy<mark" in p.record.value and "ễ</mark>" in p.record.value
+
+
+def test_analyst_is_required(tables, ledger):
+    _, vacc, matches, cands = tables
+    with pytest.raises(ValueError, match="analyst"):
+        review_panel(vacc, matches, cands, ledger, "  ")
+
+
+# ----------------------------------------------------------------------------- explore panel
+
+def test_explore_panel_drills_down_to_masked_records(tables):
+    _, vacc, matches, _ = tables
+    e = explore_panel(vacc, matches)
+    assert "gõ tên không dấu" in e.table.value
+    records = e.drill(NO_DIACRITICS_CLUSTER)
+    assert records["record_id"].tolist() == ["R01", "R08"]
+    assert "0791******23" in e.records.value and "079190000123" not in e.records.value
+    assert "Tên không dấu" in e.records.value
+    assert e.cluster.value == NO_DIACRITICS_CLUSTER
+    assert [e.figures.get_title(i) for i in range(4)] == ["Các cụm lỗi lớn nhất", "Loại lỗi", "Cơ sở × lỗi",
+                                                          "Theo thời gian"]
+    assert e.treemap.data[0].type == "treemap" and e.heatmap.data[0].type == "heatmap"
+
+
+def test_explore_bar_click_drills_down(tables):
+    _, vacc, matches, _ = tables
+    e = explore_panel(vacc, matches, lang="en")
+    bar = e.bar.data[0]
+    i = list(bar.customdata).index(NO_DIACRITICS_CLUSTER)
+
+    class Points:
+        point_inds = [i]
+
+    e._on_bar_click(bar, Points(), None)
+    assert e.drilled["record_id"].tolist() == ["R01", "R08"]
+
+
+def test_records_html_limit():
+    _, vacc, matches, _ = make_review_tables()
+    html = records_html(vacc.merge(matches, on="record_id"), "en", limit=3)
+    assert html.count("<tr>") == 3 and "and 5 more records" in html
+
+
+# ----------------------------------------------------------------------------- workspace
+
+def test_load_workspace_demo_layout(tmp_path):
+    registry, vacc, matches, cands = make_review_tables()
+    (tmp_path / "data").mkdir()
+    (tmp_path / "match").mkdir()
+    registry.to_parquet(tmp_path / "data" / "registry.parquet")
+    vacc.to_parquet(tmp_path / "data" / "vaccinations.parquet")
+    matches.to_parquet(tmp_path / "match" / "matches.parquet")
+    cands.to_parquet(tmp_path / "match" / "candidates.parquet")
+    ws = load_workspace(tmp_path)
+    assert ws.vaccinations["record_id"].tolist() == vacc["record_id"].tolist()
+    assert ws.vaccinations.loc[1, "id_number"] == "79085001234"  # IDs stay text
+    assert len(ws.candidates) == len(cands) and len(ws.registry) == len(registry)
+
+
+def test_load_workspace_without_matches(tmp_path):
+    _, vacc, _, _ = make_review_tables()
+    vacc.to_parquet(tmp_path / "vaccinations.parquet")
+    with pytest.raises(WorkspaceError, match="vax match"):
+        load_workspace(tmp_path)
