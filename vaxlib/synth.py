@@ -203,6 +203,8 @@ def _choice(rng: np.random.Generator, n: int, weights: Iterable[float]) -> np.nd
 
 
 def _zfill(values: np.ndarray, width: int) -> np.ndarray:
+    if np.size(values) == 0:
+        return np.array([], dtype=f"<U{width}")
     return np.strings.zfill(np.asarray(values, dtype=np.int64).astype(np.str_), width)
 
 
@@ -550,9 +552,12 @@ def _slice(arr: np.ndarray, k: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- doses
-def _facilities(provinces: Iterable[str]) -> dict[str, int]:
-    """Number of vaccination facilities per province (about one per 25,000 people)."""
-    return {g: max(3, round(BY_GSO[g].population_k / 25)) for g in provinces}
+def _facilities(provinces: Iterable[str], residents: Mapping[str, int]) -> dict[str, int]:
+    """Number of vaccination facilities per province: about one per 25,000 people in
+    reality, but never fewer than ~300 generated residents each, so that a small
+    sample still has facilities with enough records to show their habits."""
+    return {g: max(2, min(round(BY_GSO[g].population_k / 25), round(residents.get(g, 0) / 300)))
+            for g in provinces}
 
 
 def _doses(rng: np.random.Generator, hum: pd.DataFrame, prof: ErrorProfile) -> pd.DataFrame:
@@ -854,7 +859,7 @@ def _malformed(digits: str, u: float, v: float) -> str:
         return out if out != digits[1:] else digits[:-1] + "x"
     if k == 2:  # a digit too many
         return digits[:i] + digits[i] + digits[i:]
-    return digits[: 8 + int(v * 2)] if len(digits) > 10 else digits + "x"  # cut short (8–9... never 9 digits)
+    return digits[: (8, 10)[int(v * 2) % 2]]  # cut short (never 9 digits, which would read as a CMND)
 
 
 # --------------------------------------------------------------------------- main
@@ -897,7 +902,9 @@ def generate(persons: int, seed: int, provinces: Iterable[str] | None = None,
     rng = streams[1]
     rec = _doses(rng, hum, prof)
     # Facilities: people mostly return to one facility in their province.
-    fac_n = _facilities(provs + [str(p) for p in np.unique(hum["birth"]) if p])
+    rp, rc = np.unique(hum["residence"].astype(str), return_counts=True)
+    fac_n = _facilities(sorted(set(provs) | {str(p) for p in np.unique(hum["birth"]) if p}),
+                        dict(zip(rp.tolist(), rc.tolist())))
     fac_prov = np.array(sorted(fac_n))
     fac_count = np.array([fac_n[p] for p in fac_prov])
     fac_offset = np.concatenate([[0], np.cumsum(fac_count)[:-1]])
@@ -963,7 +970,9 @@ def generate(persons: int, seed: int, provinces: Iterable[str] | None = None,
     for hb in prof.habits:
         code = hb["code"]
         k = min(int(hb.get("facilities", 1)), n_fac)
-        chosen = rng.choice(n_fac, k, replace=False)
+        # habits belong to busy facilities: draw records, take their facilities
+        chosen = np.unique(fac[rng.integers(0, len(fac), 50 * k)])
+        chosen = rng.permutation(chosen)[:k] if len(chosen) >= k else chosen
         at = np.isin(fac, chosen)
         rate = max(prof.rates[code], 1e-6)
         mult = float(hb.get("rate", 0.5)) / rate
@@ -1024,7 +1033,7 @@ def generate(persons: int, seed: int, provinces: Iterable[str] | None = None,
     typed_id[sel] = hum["old_id"][h[sel]]
     sel = np.flatnonzero(a == code_ids["id:excel_mangled"])
     typed_id[sel] = np.array([_excel_scientific(s) for s in true_id[sel]], dtype=object)
-    sel = np.flatnonzero(a == code_ids["id:passport"] & in_reg)
+    sel = np.flatnonzero((a == code_ids["id:passport"]) & in_reg)
     typed_id[sel] = "C" + pd.Series(_zfill(rng.integers(0, 10**7, len(sel)), 7), dtype=object).to_numpy(dtype=object)
     sel = np.flatnonzero(a == code_ids["id:malformed"])
     typed_id[sel] = np.array([_malformed(s, x, y) for s, (x, y) in zip(true_id[sel], u[sel])], dtype=object)
