@@ -31,6 +31,7 @@ removes exactly that one apostrophe again.
 from __future__ import annotations
 
 import csv
+import functools
 import datetime as _dt
 import io as _io
 import logging
@@ -299,6 +300,7 @@ def header_key(header: object) -> str:
     return re.sub(r"[^0-9a-z]", "", fold_key(nfc(str(header))))
 
 
+@functools.lru_cache(maxsize=None)
 def _alias_table(kind: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for c in TABLES[kind]:
@@ -836,10 +838,10 @@ def _read_xlsx(path: Path, data: bytes, kind: str, sheet: int | str | None) -> _
         except Exception:  # noqa: BLE001
             pass
 
-    def is_empty(r):
-        return all(v is None or (isinstance(v, str) and v.strip() == "") for v in r)
+    def is_blank(r):  # no cell with any content: not a row a person sees
+        return all(v is None or v == "" for v in r)
 
-    while raw_rows and is_empty(raw_rows[-1]):
+    while raw_rows and is_blank(raw_rows[-1]):
         raw_rows.pop()
     if not raw_rows:
         raise EmptyFileError("trang tính trống (không có dòng tiêu đề)", "sheet is empty (no header row)", path)
@@ -1286,6 +1288,9 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str], kind: Kind,
             if _XLSX_ILLEGAL.search(v):
                 v = _XLSX_ILLEGAL.sub("", v)
                 dropped += 1
+            if v == "":
+                cells.append(None)
+                continue
             if v.startswith(_NEUTRALISE):
                 v = "'" + v
                 neutralised += 1
