@@ -55,6 +55,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from vaxlib.schema import columns as contract_columns
@@ -195,93 +196,105 @@ def apply_decisions(
         row = int(matches["record_id"].duplicated().to_numpy().argmax())
         raise ApplyError(f"matches: record_id not unique (row {row + 1})")
     table = vaccinations.copy()
-    record_ids = table["record_id"].astype(str)
-    index_of = dict(zip(record_ids, range(len(table))))
+    n = len(table)
+    record_ids = table["record_id"].astype(str).to_numpy(dtype=object)
+    position = pd.Series(np.arange(n), index=record_ids)
 
     m = matches.copy()
     m["record_id"] = m["record_id"].astype(str)
-    for col in FIELD_SOURCES.values():
+    for col in (*FIELD_SOURCES.values(), "person_id"):
         if col not in m.columns:
             m[col] = None
-    if "person_id" not in m.columns:
-        m["person_id"] = None
-    match_by_id = m.set_index("record_id")
+    aligned = pd.DataFrame({"record_id": record_ids}).merge(
+        m[["record_id", "status", "person_id", *FIELD_SOURCES.values()]], on="record_id", how="left")
+    status = aligned["status"].astype(object).where(aligned["status"].notna(), None).to_numpy(dtype=object)
 
-    dec: dict[str, Mapping[str, Any]] = {}
     counts: Counter[str] = Counter()
+    source = np.full(n, None, dtype=object)  # who changes the row: "automatic" or a decision id
+    suggest = np.zeros(n, dtype=bool)  # the row takes the corrected_* values
+    decided = np.zeros(n, dtype=bool)
+    edits: list[tuple[int, dict[str, Any], str]] = []
     if decisions is not None and len(decisions):
         for d in decisions.to_dict("records"):
-            rid = str(d["record_id"])
-            if rid not in index_of:
+            p = position.get(str(d["record_id"]))
+            if p is None:
                 counts["decisions_unknown_record"] += 1
                 continue
-            dec[rid] = d
-
-    # records needing work: a status with corrections, or a decision
-    todo = set(m.loc[m["status"].isin(["fix", "review"]), "record_id"]) | set(dec)
-    todo &= set(index_of)
-    new_values: dict[str, list[Any]] = {f: list(table[f]) if f in table.columns else [None] * len(table)
-                                        for f in FIELD_SOURCES}
-    changes: list[tuple[str, str, str, str, str]] = []
-    for rid in sorted(todo):
-        status = match_by_id.at[rid, "status"] if rid in match_by_id.index else None
-        d = dec.get(rid)
-        action = d["action"] if d is not None else None
-        values: dict[str, Any] = {}
-        source: str | None = None
-        if action == "edit":
-            values = dict(d.get("values") or {})
-            source = str(d["decision_id"])
-            counts["decisions_applied"] += 1
-        elif action in ("accept", "bulk_accept") and status in ("fix", "review"):
-            wanted = (d.get("values") or {}).get("person_id")
-            if wanted is not None and _text(match_by_id.at[rid, "person_id"]) != str(wanted):
-                counts["decisions_stale"] += 1
-                continue
-            values = {f: match_by_id.at[rid, c] for f, c in FIELD_SOURCES.items()}
-            source = str(d["decision_id"])
-            counts["decisions_applied"] += 1
-        elif action == "reject":
-            counts["decisions_rejected"] += 1
-            continue
-        elif action in (None, "defer") and status == "fix":
-            values = {f: match_by_id.at[rid, c] for f, c in FIELD_SOURCES.items()}
-            source = AUTOMATIC
-            if action == "defer":
+            p = int(p)
+            action, st = d["action"], status[p]
+            decided[p] = action != "defer"
+            if action == "edit":
+                edits.append((p, dict(d.get("values") or {}), str(d["decision_id"])))
+                source[p] = str(d["decision_id"])
+                counts["decisions_applied"] += 1
+            elif action in ("accept", "bulk_accept") and st in ("fix", "review"):
+                wanted = (d.get("values") or {}).get("person_id")
+                if wanted is not None and _text(aligned.at[p, "person_id"]) != str(wanted):
+                    counts["decisions_stale"] += 1
+                    continue
+                suggest[p] = True
+                source[p] = str(d["decision_id"])
+                counts["decisions_applied"] += 1
+            elif action == "reject":
+                counts["decisions_rejected"] += 1
+            elif action == "defer":
                 counts["decisions_deferred"] += 1
-        else:
-            if action == "defer":
-                counts["decisions_deferred"] += 1
-            elif action is not None:
+            else:
                 counts["decisions_not_applicable"] += 1
-            continue
-        i = index_of[rid]
-        for field in FIELD_SOURCES:
-            raw = values.get(field)
-            if _is_missing(raw) or _text(raw) == "":
-                continue
-            new = _render(field, raw)
-            old = new_values[field][i]
-            if _same(field, old, new):
-                continue
-            new_values[field][i] = new
-            changes.append((rid, field, _text(old), new, source))
+    automatic = (status == "fix") & ~decided
+    suggest |= automatic
+    source[automatic] = AUTOMATIC
 
-    for field in sorted({c[1] for c in changes}):
-        col = pd.Series(new_values[field], index=table.index, dtype=object)
+    parts = []
+    for order, (field, corrected) in enumerate(FIELD_SOURCES.items()):
+        cand = aligned[corrected].astype(object).where(suggest & aligned[corrected].notna().to_numpy(), None)
+        cand = cand.to_numpy(dtype=object, copy=True)
+        src = np.where(suggest, source, None)
+        for p, values, did in edits:
+            if field in values and not _is_missing(values[field]):
+                cand[p], src[p] = values[field], did
+        has_new = pd.notna(cand)
+        has_new[has_new] = pd.Series(cand[has_new], dtype=object).astype(str).to_numpy() != ""
+        if not has_new.any():
+            continue
+        old = table[field].astype(object) if field in table.columns else pd.Series([None] * n, dtype=object)
+        old_text = old.where(old.notna(), "").astype(str).to_numpy(dtype=object)
+        idx = np.flatnonzero(has_new)
+        new_text = pd.Series(cand[idx], dtype=object).astype(str)
+        if field == "sex":  # rendered and compared by meaning, once per distinct value
+            new_text = new_text.map({u: _render(field, u) for u in new_text.unique()})
+            pairs = pd.Series(list(zip(old_text[idx], new_text)), dtype=object)
+            verdict = {pr: _same(field, *pr) for pr in pairs.unique()}
+            same = pairs.map(verdict).to_numpy(dtype=bool)
+        else:
+            same = old_text[idx] == new_text.to_numpy(dtype=object)
+        new_text = new_text.to_numpy(dtype=object)
+        idx, new_text = idx[~same], new_text[~same]
+        if not len(idx):
+            continue
+        updated = old.to_numpy(dtype=object, copy=True)
+        updated[idx] = new_text
+        col = pd.Series(updated, index=table.index, dtype=object)
         if field in table.columns and table[field].dtype != object:
             col = col.astype(table[field].dtype)
         table[field] = col
-    change_df = pd.DataFrame(changes, columns=list(CHANGE_COLUMNS))
+        parts.append(pd.DataFrame({"record_id": record_ids[idx], "field": field, "old_value": old_text[idx],
+                                   "new_value": new_text, "source": src[idx], "_order": order}))
+    if parts:
+        change_df = pd.concat(parts, ignore_index=True).sort_values(
+            ["record_id", "_order"], kind="stable").drop(columns="_order").reset_index(drop=True)
+        change_df = change_df.astype(object)
+    else:
+        change_df = pd.DataFrame({c: pd.Series(dtype=object) for c in CHANGE_COLUMNS})
     changed_records = change_df["record_id"].nunique()
     by_source = Counter("automatic" if s == AUTOMATIC else "decision" for s in change_df["source"])
-    status_counts = Counter(m.loc[m["record_id"].isin(index_of.keys()), "status"].astype(str))
+    status_counts = Counter(str(x) for x in status if x is not None)
     summary: dict[str, Any] = {
         "records_in": int(len(vaccinations)),
         "records_out": int(len(table)),
         "records_changed": int(changed_records),
         "records_unchanged": int(len(table) - changed_records),
-        "records_without_match_row": int(len(set(index_of) - set(m["record_id"]))),
+        "records_without_match_row": int(sum(x is None for x in status)),
         "field_changes": int(len(change_df)),
         "field_changes_by_field": {f: int((change_df["field"] == f).sum()) for f in FIELD_SOURCES},
         "field_changes_by_source": {"automatic": int(by_source["automatic"]),
