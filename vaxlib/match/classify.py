@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["id_codes", "classify_links", "unlinked_codes"]
+__all__ = ["id_codes", "classify_links", "unlinked_codes", "intrinsic_codes"]
 
 
 def _one_edit(a: str, b: str) -> str | None:
@@ -68,6 +68,29 @@ def id_codes(typed: str, kind: str, digits: str, pattern: str, issues: str,
     if kind in ("cccd", "cmnd"):
         return ("id:unknown",)
     return ("id:malformed",)
+
+
+def intrinsic_codes(full_name: str, dob: str, dob_iso: str, sex_p: str) -> tuple[str, ...]:
+    """Errors visible in a record without a registry person to compare with.
+
+    Decomposed Unicode, odd case or spacing, a date of birth not in the
+    register's ISO form, and an empty sex can all be seen in the record alone.
+    """
+    from vaxlib.vn.names import canonical_name
+    from vaxlib.vn.text import nfc
+
+    codes = []
+    if full_name:
+        composed = nfc(full_name)
+        if composed != full_name:
+            codes.append("name:unicode_form")
+        if canonical_name(composed) != composed:
+            codes.append("name:case_spacing")
+    if dob and dob_iso and dob != dob_iso:
+        codes.append("dob:format")
+    if not sex_p:
+        codes.append("sex:missing")
+    return tuple(codes)
 
 
 def unlinked_codes(kind: str, digits: str, registry_ids) -> tuple[str, ...]:

@@ -24,7 +24,7 @@ LEVELS: dict[str, tuple[str, ...]] = {
         "reordered",  # same tokens, other order
         "typo",  # folded Damerau–Levenshtein <= 2
         "missing_part",  # one token list contains the other
-        "similar",  # Jaro–Winkler on the folded form >= 0.85
+        "similar",  # Jaro–Winkler on the folded form >= 0.85 and on the given name >= 0.8
         "different",
     ),
     "dob": (
@@ -217,9 +217,14 @@ def compare_pairs(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame,
         return process.cpdist(list(rf[i]), list(gf[i]), scorer=DamerauLevenshtein.distance,
                               dtype=np.int32, workers=-1) <= 2
 
+    rgiv, ggiv = col(rec, "given", r), col(reg, "given", g)
+
     def similar(i):
-        return process.cpdist(list(rf[i]), list(gf[i]), scorer=JaroWinkler.normalized_similarity,
-                              workers=-1) >= 0.85
+        # Relatives share family and middle names: the given name must be alike too.
+        whole = process.cpdist(list(rf[i]), list(gf[i]), scorer=JaroWinkler.normalized_similarity, workers=-1)
+        given = process.cpdist(list(rgiv[i]), list(ggiv[i]), scorer=JaroWinkler.normalized_similarity,
+                               workers=-1)
+        return (whole >= 0.85) & (given >= 0.8)
 
     name = _cascade((rf == "") | (gf == ""), [
         eq(rn, gn),

@@ -144,6 +144,30 @@ def _term_frequencies(reg: pd.DataFrame) -> tuple[dict[str, float], dict[str, fl
             {k: v / n for k, v in dobs.items() if k})
 
 
+#: fields whose u is taken from look-alike non-matches among the candidates
+BLOCKED_U_FIELDS = ("phone", "dose")
+
+
+def _blocked_u(u: dict[str, np.ndarray], levels: pd.DataFrame, min_pairs: int = 200) -> None:
+    """u of the dose-history fields among candidate pairs that clearly do not match.
+
+    Random pairs almost never share a phone, but the people a record is
+    compared with are look-alikes: relatives share family names, middle
+    names and a household phone.  Among candidates whose name and date of
+    birth both disagree, phone agreement is far more common, and that is the
+    chance agreement the model must discount.
+    """
+    clear = np.isin(levels["name"].to_numpy(), [LEVELS["name"].index("similar"), LEVELS["name"].index("different")])
+    clear &= np.isin(levels["dob"].to_numpy(), [LEVELS["dob"].index("same_year"), LEVELS["dob"].index("different")])
+    for f in BLOCKED_U_FIELDS:
+        x = levels[f].to_numpy()[clear]
+        x = x[x >= 0]
+        if len(x) < min_pairs:
+            continue
+        counts = np.bincount(x, minlength=len(LEVELS[f])).astype(float) + 0.5
+        u[f] = counts / counts.sum()
+
+
 def _em(model: FSModel, lv: pd.DataFrame, tf: dict[str, np.ndarray], fields: tuple[str, ...],
         iterations: int, prior_strength: float, lam: float) -> float:
     """EM updating ``model.m`` of ``fields`` on the pairs ``lv`` (u fixed); returns λ."""
@@ -183,6 +207,7 @@ def fit_model(
 ) -> FSModel:
     """Estimate u (random sampling) then m (EM in anchored training sessions)."""
     u = estimate_u(rec, reg, n_pairs=u_pairs, seed=seed, anchors=anchors)
+    _blocked_u(u, levels)
     tf_name, tf_dob = _term_frequencies(reg)
     model = FSModel(
         m={f: np.array(_M_START[f], dtype=float) / sum(_M_START[f]) for f in FIELDS},

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from vaxlib.match.blocking import candidate_pairs
-from vaxlib.match.classify import classify_links, unlinked_codes
+from vaxlib.match.classify import classify_links, intrinsic_codes, unlinked_codes
 from vaxlib.match.compare import FIELDS, LEVELS, compare_pairs
 from vaxlib.match.model import FSModel, fit_model
 from vaxlib.match.prepare import prepare_records, prepare_registry
@@ -45,7 +45,7 @@ CANDIDATE_COLUMNS = (
 
 @dataclass
 class MatchSettings:
-    auto_threshold: float = 0.995  #: probability at or above which a link is a `fix`
+    auto_threshold: float = 0.99  #: probability at or above which a link is a `fix`
     review_threshold: float = 0.10  #: below this the record is `unmatched`
     max_block: int = 100  #: skip blocking keys shared by more registry persons
     top_candidates: int = 3  #: candidates kept per record in candidates.parquet
@@ -71,12 +71,18 @@ def _settled(levels: pd.DataFrame) -> np.ndarray:
     return (levels["name"].between(0, 3) & levels["dob"].between(0, 1)).to_numpy()
 
 
-def _group_probabilities(rec: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """p_i = 2^a_i / (1 + Σ_j 2^a_j) within each record (a = prior + weight, log2)."""
+def _group_probabilities(rec: np.ndarray, a: np.ndarray, rho: float) -> np.ndarray:
+    """Posterior that the record belongs to candidate i among its candidates.
+
+    p_i = 2^a_i / ((1 - ρ) + Σ_j 2^a_j), a = log2(ρ/N) + weight: the record's
+    person is one of its candidates or not in the registry at all (prior
+    1 - ρ); registry persons sharing no blocking key add a negligible amount.
+    """
     df = pd.DataFrame({"rec": rec, "a": a})
     shift = np.maximum(df.groupby("rec")["a"].transform("max").to_numpy(), 0.0)
     e = np.exp2(a - shift)
-    denom = np.exp2(-shift) + pd.Series(e).groupby(rec).transform("sum").to_numpy()
+    none = (1.0 - rho) * np.exp2(-shift)
+    denom = none + pd.Series(e).groupby(rec).transform("sum").to_numpy()
     return e / denom
 
 
@@ -181,7 +187,7 @@ def run_match(
     bf = model.log2_bf(levels, model.tf_u(reg, pairs["reg"].to_numpy()))
     weight = bf.sum(axis=1).to_numpy()
     prior = model.prior_log2
-    prob = _group_probabilities(pairs["rec"].to_numpy(), prior + weight)
+    prob = _group_probabilities(pairs["rec"].to_numpy(), prior + weight, model.rho)
     cand = pd.concat([pairs, levels.add_prefix("level_"), bf.add_prefix("bf_")], axis=1)
     cand["match_weight"] = weight
     cand["match_probability"] = prob
@@ -232,7 +238,13 @@ def run_match(
     ui = np.flatnonzero(~linked)
     kinds = rec["id_kind"].to_numpy(dtype=object)
     digits = rec["id_digits"].to_numpy(dtype=object)
-    matches.loc[ui, "error_codes"] = [";".join(unlinked_codes(kinds[i], digits[i], reg_ids)) for i in ui]
+    names, dobs = rec["full_name"].to_numpy(dtype=object), rec["dob"].to_numpy(dtype=object)
+    isos, sexes = rec["dob_r0"].to_numpy(dtype=object), rec["sex_p"].to_numpy(dtype=object)
+    matches.loc[ui, "error_codes"] = [
+        ";".join(sorted(unlinked_codes(kinds[i], digits[i], reg_ids)
+                        + intrinsic_codes(names[i], dobs[i], isos[i], sexes[i])))
+        for i in ui
+    ]
     key_linked = np.isin(status, ["verified", "fix"])
     matches["person_key"] = _person_keys(rec, person_id, key_linked)
     matches["match_probability"] = matches["match_probability"].astype(float)
