@@ -1,0 +1,1222 @@
+"""Per-province progress reports and the national summary (papermill + nbconvert).
+
+Every number the reports show is computed here; the notebooks
+(``notebooks/province-report.ipynb``, ``notebooks/national-summary.ipynb``)
+only call these functions.  The work is split in two:
+
+1. :func:`compute_aggregates` reads a ``vax demo``-style folder once
+   (``data/``, ``match/``, ``apply/``, ``match-corrected/``, ``certificates/``,
+   ``ledger.db``) and reduces it to small aggregate tables with a province
+   column (counts only: no names, ID numbers, phones or dates of birth);
+   :func:`load_aggregates` caches them under ``DIR/report-cache/``;
+2. each notebook reads its province's rows (:func:`province_report`,
+   :func:`national_report`) and draws tables and plotly figures.
+
+A record belongs to the province of its vaccination facility (the facility's
+head answers for its data); a person to the province of residence in the
+register.  Privacy: the reports carry aggregates only, and every count from
+1 to ``SMALL_CELL - 1`` is shown as ``"<5"`` (shares computed on fewer than
+``SMALL_CELL`` records are not shown), so that no cell singles out a person.
+
+Deadlines (Bộ Y tế, 2022 campaign to clean vaccination data, Công văn
+9458/BYT-CNTT and the Ministry's April 2022 instructions): feedback handled
+and certificates signed by 25/4/2022, data cleaned by 30/4/2022, report by
+5/5/2022 (:data:`vaxlib.config.DEADLINES`).
+
+``vax report --province 79`` / ``--provinces 79,01`` / ``--all`` renders the
+reports into ``outputs/reports/<code>-<slug>.html`` (in parallel, one
+process per core) and the national summary ``national-summary.html``.
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import hashlib
+import html
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from vaxlib.config import DEADLINES, DEMO_DIR, NOTEBOOKS_DIR, PARAMETERS_DIR, PROJECT_ROOT, REPORTS_DIR, load_yaml
+from vaxlib.vn.provinces import BY_GSO, PROVINCES, slug
+
+__all__ = [
+    "SMALL_CELL",
+    "STATES",
+    "DEFAULT_PARAMETERS",
+    "ProvinceReport",
+    "NationalReport",
+    "fmt_int",
+    "fmt_count",
+    "fmt_pct",
+    "fmt_date",
+    "compute_aggregates",
+    "load_aggregates",
+    "province_report",
+    "national_report",
+    "setup_notebook",
+    "report_path",
+    "national_path",
+    "html_exporter",
+    "render_one",
+    "render_reports",
+    "write_parameter_files",
+    "register",
+]
+
+log = logging.getLogger(__name__)
+
+#: counts below this are shown as "<5"
+SMALL_CELL = 5
+#: cleaning states of a dose record, in display order
+STATES = ("verified", "fixed", "pending_fix", "review", "unmatched")
+#: the report notebook's parameters (keys of parameters/provinces/NN.yaml)
+DEFAULT_PARAMETERS: dict[str, Any] = {
+    "province": "79",
+    "data_dir": "outputs/demo",
+    "report_date": "2022-04-30",
+    "lang": "vi",
+    "sla_hours": 48,
+}
+PROVINCE_NOTEBOOK = NOTEBOOKS_DIR / "province-report.ipynb"
+NATIONAL_NOTEBOOK = NOTEBOOKS_DIR / "national-summary.ipynb"
+CACHE_DIR_NAME = "report-cache"
+CACHE_VERSION = "2"
+
+_T: dict[str, dict[str, str]] = {
+    "verified": {"vi": "Đã khớp", "en": "Verified"},
+    "fixed": {"vi": "Đã sửa", "en": "Fixed"},
+    "pending_fix": {"vi": "Chờ sửa", "en": "Fix pending"},
+    "review": {"vi": "Đang xem xét", "en": "In review"},
+    "unmatched": {"vi": "Không khớp", "en": "Unmatched"},
+    "signed": {"vi": "Đã ký chứng nhận", "en": "Signed"},
+    "records": {"vi": "Bản ghi", "en": "Records"},
+    "persons": {"vi": "Người", "en": "Persons"},
+    "share": {"vi": "Tỷ lệ", "en": "Share"},
+    "facility": {"vi": "Cơ sở tiêm", "en": "Facility"},
+    "province": {"vi": "Tỉnh/Thành phố", "en": "Province"},
+    "still_wrong": {"vi": "Còn sai", "en": "Still wrong"},
+    "still_wrong_pct": {"vi": "% còn sai", "en": "% still wrong"},
+    "entry_wrong_pct": {"vi": "% sai khi nhập", "en": "% wrong at entry"},
+    "trend": {"vi": "Xu hướng (3 tháng gần nhất)", "en": "Trend (last 3 months)"},
+    "improving": {"vi": "↓ giảm", "en": "↓ improving"},
+    "worsening": {"vi": "↑ tăng", "en": "↑ worsening"},
+    "stable": {"vi": "→ ổn định", "en": "→ stable"},
+    "no_trend": {"vi": "—", "en": "—"},
+    "month": {"vi": "Tháng tiêm", "en": "Month of vaccination"},
+    "automatic": {"vi": "Tự động", "en": "Automatic"},
+    "decision": {"vi": "Chuyên viên quyết định", "en": "Analyst decision"},
+    "error": {"vi": "Loại lỗi", "en": "Error type"},
+    "cluster": {"vi": "Cụm lỗi", "en": "Cluster"},
+    "category": {"vi": "Loại phản ánh", "en": "Category"},
+    "received": {"vi": "Đã nhận", "en": "Received"},
+    "resolved": {"vi": "Đã xử lý", "en": "Resolved"},
+    "resolved_on_time": {"vi": "Xử lý đúng hạn", "en": "Resolved on time"},
+    "open": {"vi": "Đang xử lý (trong hạn)", "en": "Open (within SLA)"},
+    "overdue": {"vi": "Quá hạn", "en": "Overdue"},
+    "deadline": {"vi": "Mốc thời hạn", "en": "Deadline"},
+    "date": {"vi": "Ngày", "en": "Date"},
+    "days_left": {"vi": "Còn (ngày)", "en": "Days left"},
+    "measure": {"vi": "Chỉ tiêu", "en": "Measure"},
+    "value": {"vi": "Hiện tại", "en": "Now"},
+    "dl_feedback_and_signing": {"vi": "Xử lý phản ánh, ký chứng nhận", "en": "Feedback handled, certificates signed"},
+    "dl_cleaning": {"vi": "Làm sạch dữ liệu", "en": "Data cleaned"},
+    "dl_report": {"vi": "Báo cáo kết quả", "en": "Report"},
+    "m_feedback": {"vi": "Phản ánh đã xử lý", "en": "Feedback resolved"},
+    "m_signed": {"vi": "Người đã ký chứng nhận", "en": "Persons signed"},
+    "m_clean": {"vi": "Bản ghi đã khớp hoặc đã sửa", "en": "Records verified or fixed"},
+    "m_report": {"vi": "Báo cáo này", "en": "This report"},
+    "title": {"vi": "Báo cáo tiến độ làm sạch dữ liệu tiêm chủng COVID-19",
+              "en": "COVID-19 vaccination data cleaning progress report"},
+    "national_title": {"vi": "Tổng hợp toàn quốc: tiến độ làm sạch dữ liệu tiêm chủng COVID-19",
+                       "en": "National summary: COVID-19 vaccination data cleaning progress"},
+    "as_of": {"vi": "Số liệu đến ngày", "en": "Data as of"},
+    "report_date": {"vi": "Ngày báo cáo", "en": "Report date"},
+    "clean_pct": {"vi": "% đã khớp/đã sửa", "en": "% verified/fixed"},
+    "review_pct": {"vi": "% đang xem xét", "en": "% in review"},
+    "unmatched_pct": {"vi": "% không khớp", "en": "% unmatched"},
+    "signed_pct": {"vi": "% người đã ký", "en": "% persons signed"},
+    "fb_received": {"vi": "Phản ánh nhận", "en": "Feedback received"},
+    "fb_overdue": {"vi": "Phản ánh quá hạn", "en": "Feedback overdue"},
+    "total": {"vi": "Toàn quốc", "en": "Whole country"},
+    "none": {"vi": "Không có số liệu", "en": "No data"},
+    "done": {"vi": "đã qua", "en": "passed"},
+}
+_FB_CATEGORIES = {
+    "missing_dose": {"vi": "Thiếu mũi tiêm", "en": "Missing dose"},
+    "wrong_personal_info": {"vi": "Sai thông tin cá nhân", "en": "Wrong personal information"},
+    "wrong_vaccine": {"vi": "Sai loại vắc xin", "en": "Wrong vaccine"},
+    "duplicate_record": {"vi": "Trùng mũi tiêm", "en": "Duplicate record"},
+    "other": {"vi": "Khác", "en": "Other"},
+}
+_STATE_COLOURS = {"verified": "#2e7d32", "fixed": "#66bb6a", "pending_fix": "#ffca28", "review": "#fb8c00",
+                  "unmatched": "#c62828"}
+
+
+def t(key: str, lang: str = "vi") -> str:
+    """Report wording in Vietnamese or English."""
+    entry = _T.get(key) or _FB_CATEGORIES.get(key)
+    return entry[lang] if entry else key
+
+
+# --------------------------------------------------------------------------- formatting
+
+def fmt_int(n: Any, lang: str = "vi") -> str:
+    """``1234567`` -> ``"1.234.567"`` (vi) / ``"1,234,567"`` (en)."""
+    if n is None or (isinstance(n, float) and np.isnan(n)):
+        return "—"
+    text = f"{int(round(float(n))):,}"
+    return text.replace(",", ".") if lang == "vi" else text
+
+
+def fmt_count(n: Any, lang: str = "vi", small: int = SMALL_CELL) -> str:
+    """A count for a report cell: 1 to ``small - 1`` become ``"<5"``, 0 stays ``"0"``."""
+    if n is None or (isinstance(n, float) and np.isnan(n)):
+        return "—"
+    n = int(n)
+    return f"<{small}" if 0 < n < small else fmt_int(n, lang)
+
+
+def fmt_pct(x: Any, lang: str = "vi", digits: int = 1) -> str:
+    """``0.1234`` -> ``"12,3%"`` (vi) / ``"12.3%"`` (en); ``None``/NaN -> ``"—"``."""
+    if x is None or (isinstance(x, float) and np.isnan(x)):
+        return "—"
+    text = f"{100 * float(x):.{digits}f}%"
+    return text.replace(".", ",") if lang == "vi" else text
+
+
+def share(num: Any, den: Any, small: int = SMALL_CELL) -> float:
+    """num/den, or NaN when the denominator is below ``small`` (not shown)."""
+    den = float(den)
+    return float(num) / den if den >= small else float("nan")
+
+
+def fmt_date(value: Any, lang: str = "vi") -> str:
+    """``"2022-04-30"`` -> ``"30/04/2022"`` (vi) / ``"30 Apr 2022"`` (en)."""
+    ts = pd.Timestamp(value)
+    return ts.strftime("%d/%m/%Y") if lang == "vi" else ts.strftime("%d %b %Y")
+
+
+# --------------------------------------------------------------------------- aggregates
+
+def _folder(d: Path, name: str) -> Path:
+    return d / name
+
+
+def _inputs(data_dir: Path) -> dict[str, Path]:
+    data = data_dir / "data" if (data_dir / "data").is_dir() else data_dir
+    paths = {
+        "registry": data / "registry.parquet",
+        "vaccinations": data / "vaccinations.parquet",
+        "feedback": data / "feedback.parquet",
+        "matches": data_dir / "match" / "matches.parquet",
+        "model": data_dir / "match" / "model.json",
+        "matches_current": data_dir / "match-corrected" / "matches.parquet",
+        "changes": data_dir / "apply" / "changes.parquet",
+        "certificates": data_dir / "certificates" / "certificates.parquet",
+        "ledger": data_dir / "ledger.db",
+    }
+    return paths
+
+
+def _signature(paths: dict[str, Path], report_date: str, sla_hours: float) -> str:
+    h = hashlib.sha256(f"{CACHE_VERSION}|{report_date}|{float(sla_hours)}".encode())
+    for k, p in sorted(paths.items()):
+        if p.exists():
+            st = p.stat()
+            h.update(f"|{k}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
+def _text(s: pd.Series) -> pd.Series:
+    return s.astype(object).where(s.notna(), "").astype(str)
+
+
+def record_states(matches: pd.DataFrame, matches_current: pd.DataFrame | None) -> pd.Series:
+    """Cleaning state of every record (index record_id), see :data:`STATES`."""
+    first = matches.set_index(matches["record_id"].astype(str))["status"]
+    cur = first if matches_current is None else \
+        matches_current.set_index(matches_current["record_id"].astype(str))["status"].reindex(first.index)
+    cur = cur.fillna(first)
+    state = np.select(
+        [cur.eq("verified") & first.eq("verified"), cur.eq("verified"), cur.eq("fix"), cur.eq("review")],
+        ["verified", "fixed", "pending_fix", "review"], default="unmatched")
+    return pd.Series(state, index=first.index, name="state")
+
+
+def compute_aggregates(
+    data_dir: str | os.PathLike[str],
+    report_date: str = "2022-04-30",
+    sla_hours: float = 48.0,
+    feedback_items: pd.DataFrame | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Reduce a ``vax demo``-style folder to the report's aggregate tables (all provinces).
+
+    Parameters
+    ----------
+    data_dir
+        Folder with ``data/``, ``match/`` and, when present, ``apply/``,
+        ``match-corrected/``, ``certificates/``, ``ledger.db``, ``feedback/``.
+    report_date
+        Feedback received after this day (Viet Nam time) is left out; the SLA
+        is measured at its end.
+    sla_hours
+        Feedback handling limit (Công văn 9458/BYT-CNTT: 48 hours).
+    feedback_items
+        :attr:`vaxlib.feedback.FeedbackResult.items`; None computes them.
+
+    Returns
+    -------
+    dict of DataFrame
+        ``records`` (province, state, n), ``persons`` (province, persons, signed),
+        ``errors`` (province, code, n), ``clusters`` (top clusters per province),
+        ``facilities`` (province, facility_id, records, wrong_entry, wrong_now),
+        ``facility_months`` (… per month), ``fixes`` (province, period, source, n),
+        ``feedback`` (province, category_citizen, category_system, status,
+        sla_state, reason, n), ``meta`` (one row: data date, thresholds, …).
+    """
+    from vaxlib.review.clusters import explode_error_codes, find_clusters
+
+    d = Path(data_dir)
+    paths = _inputs(d)
+    t0 = time.perf_counter()
+    vacc = pd.read_parquet(paths["vaccinations"], columns=[
+        "record_id", "facility_id", "facility_province", "vaccination_date"])
+    vacc["record_id"] = vacc["record_id"].astype(str)
+    matches = pd.read_parquet(paths["matches"])
+    current = pd.read_parquet(paths["matches_current"], columns=["record_id", "status", "person_id"]) \
+        if paths["matches_current"].exists() else None
+    state = record_states(matches, current)
+    v = vacc.set_index("record_id")
+    prov = _text(v["facility_province"]).reindex(state.index).fillna("")
+    fac = _text(v["facility_id"]).reindex(state.index).fillna("")
+    period = _text(v["vaccination_date"]).str.slice(0, 7).reindex(state.index).fillna("")
+    first_status = matches.set_index(matches["record_id"].astype(str))["status"]
+    wrong_entry = first_status.ne("verified").to_numpy()
+    wrong_now = ~np.isin(state.to_numpy(), ["verified", "fixed"])
+    rec = pd.DataFrame({"province": prov.to_numpy(), "facility_id": fac.to_numpy(), "period": period.to_numpy(),
+                        "state": state.to_numpy(), "wrong_entry": wrong_entry, "wrong_now": wrong_now})
+
+    out: dict[str, pd.DataFrame] = {}
+    out["records"] = rec.groupby(["province", "state"], observed=True).size().rename("n").reset_index()
+    fm = rec.groupby(["province", "facility_id", "period"], observed=True).agg(
+        records=("state", "size"), wrong_entry=("wrong_entry", "sum"), wrong_now=("wrong_now", "sum")).reset_index()
+    out["facility_months"] = fm
+    out["facilities"] = fm.groupby(["province", "facility_id"], observed=True)[
+        ["records", "wrong_entry", "wrong_now"]].sum().reset_index()
+    log.info("report: records aggregated (%.1f s)", time.perf_counter() - t0)
+
+    # persons of each province of residence who have linked doses, and those signed
+    reg = pd.read_parquet(paths["registry"], columns=["person_id", "province_code"])
+    linked_src = current if current is not None else matches
+    linked = linked_src.loc[linked_src["status"].isin(["verified", "fix"]), "person_id"].dropna().astype(str).unique()
+    reg = reg[reg["person_id"].astype(str).isin(linked)]
+    signed_ids = set()
+    if paths["certificates"].exists():
+        signed_ids = set(pd.read_parquet(paths["certificates"], columns=["person_id"])["person_id"].astype(str))
+    reg = reg.assign(signed=reg["person_id"].astype(str).isin(signed_ids),
+                     province=_text(reg["province_code"]))
+    out["persons"] = reg.groupby("province").agg(persons=("person_id", "size"), signed=("signed", "sum")).reset_index()
+
+    # error types as entered (first match) and the largest clusters
+    full_v = vacc
+    ex = explode_error_codes(full_v, matches)
+    out["errors"] = ex.groupby(["facility_province", "code"]).size().rename("n").reset_index().rename(
+        columns={"facility_province": "province"})
+    # clusters at three grains: facility and month, facility, province; the report
+    # shows the finest grain that has clusters of at least SMALL_CELL records
+    parts = []
+    for level, dims in enumerate((("facility", "province", "period"), ("facility", "province"), ("province",))):
+        cl = find_clusters(full_v, matches, kinds=("code",), dims=dims, min_size=SMALL_CELL)
+        cl = cl.sort_values("rank").groupby("facility_province", sort=False).head(10)
+        parts.append(cl.assign(level=level))
+    cl = pd.concat(parts, ignore_index=True)
+    out["clusters"] = cl.rename(columns={"facility_province": "province"})[[
+        "province", "level", "rank", "pattern", "facility_id", "period", "n_records", "n_fix", "n_review",
+        "n_unmatched", "description_vi", "description_en"]].reset_index(drop=True)
+    log.info("report: errors and clusters (%.1f s)", time.perf_counter() - t0)
+
+    # fixes: records changed by vax apply, by month of vaccination and source
+    if paths["changes"].exists():
+        ch = pd.read_parquet(paths["changes"], columns=["record_id", "source"])
+        ch["source"] = np.where(ch["source"].astype(str).eq("automatic"), "automatic", "decision")
+        ch = ch.drop_duplicates("record_id")
+        ch["record_id"] = ch["record_id"].astype(str)
+        ch["province"] = prov.reindex(ch["record_id"]).fillna("").to_numpy()
+        ch["period"] = period.reindex(ch["record_id"]).fillna("").to_numpy()
+        out["fixes"] = ch.groupby(["province", "period", "source"]).size().rename("n").reset_index()
+    else:
+        out["fixes"] = pd.DataFrame({"province": [], "period": [], "source": [], "n": []})
+
+    # feedback at the report date
+    if feedback_items is None and paths["feedback"].exists():
+        feedback_items = _feedback_items(d, report_date, sla_hours)
+    if feedback_items is not None and len(feedback_items):
+        out["feedback"] = feedback_items.assign(reason=_text(feedback_items["reason"])).groupby(
+            ["province", "category_citizen", "category_system", "status", "sla_state", "reason"]
+        ).size().rename("n").reset_index()
+    else:
+        out["feedback"] = pd.DataFrame({c: [] for c in ("province", "category_citizen", "category_system",
+                                                         "status", "sla_state", "reason", "n")})
+
+    params = load_yaml(PARAMETERS_DIR / "matching.yaml") if (PARAMETERS_DIR / "matching.yaml").exists() else {}
+    data_date = _text(vacc["vaccination_date"]).max()
+    out["meta"] = pd.DataFrame([{
+        "data_date": data_date, "report_date": report_date, "sla_hours": float(sla_hours),
+        "auto_threshold": float(params.get("auto_threshold", 0.995)),
+        "review_threshold": float(params.get("review_threshold", 0.10)),
+        "has_apply": paths["changes"].exists(), "has_certificates": paths["certificates"].exists(),
+        "records": int(len(rec)), "computed_at": pd.Timestamp.now(tz="UTC").isoformat(),
+    }])
+    log.info("report: aggregates done (%.1f s)", time.perf_counter() - t0)
+    return out
+
+
+def _feedback_items(d: Path, report_date: str, sla_hours: float) -> pd.DataFrame:
+    from vaxlib.feedback import FeedbackSettings, load_inputs, track_feedback
+
+    inputs = load_inputs(d)
+    model = _saved_model(d / "match" / "model.json", inputs["registry"])
+    result = track_feedback(**inputs, settings=FeedbackSettings(sla_hours=sla_hours, as_of=report_date),
+                            model=model)
+    out = d / "feedback"
+    out.mkdir(parents=True, exist_ok=True)
+    result.items.to_parquet(out / "feedback_status.parquet", index=False)
+    result.queue.to_parquet(out / "queue.parquet", index=False)
+    result.links.to_parquet(out / "feedback_links.parquet", index=False)
+    return result.items
+
+
+def _saved_model(path: Path, registry: pd.DataFrame) -> Any:
+    """The Fellegi–Sunter model ``vax match`` fitted on the dose records, or None."""
+    if not path.exists():
+        return None
+    try:
+        from vaxlib.match.compare import FIELDS, LEVELS
+        from vaxlib.match.model import FSModel
+
+        d = json.loads(path.read_text(encoding="utf-8"))
+        m = {f: np.array([d["m"][f][lv] for lv in LEVELS[f]], dtype=float) for f in FIELDS}
+        u = {f: np.array([d["u"][f][lv] for lv in LEVELS[f]], dtype=float) for f in FIELDS}
+        from vaxlib.match.prepare import name_columns
+
+        n = max(len(registry), 1)
+        names = name_columns(registry["full_name"])["name_fold"].value_counts()
+        dobs = _text(registry["dob"]).value_counts()
+        return FSModel(m=m, u=u, n_registry=int(d["n_registry"]), rho=float(d.get("rho", 0.95)),
+                       tf_name={k: v / n for k, v in names.items() if k},
+                       tf_dob={k: v / n for k, v in dobs.items() if k})
+    except (KeyError, ValueError, ImportError) as exc:  # an older/other model file: fit a new one
+        log.warning("%s: cannot reuse the match model (%s); fitting on the feedback", path, exc)
+        return None
+
+
+_MEMO: dict[tuple[str, str], dict[str, pd.DataFrame]] = {}
+
+
+def load_aggregates(
+    data_dir: str | os.PathLike[str],
+    report_date: str = "2022-04-30",
+    sla_hours: float = 48.0,
+    *,
+    refresh: bool = False,
+) -> dict[str, pd.DataFrame]:
+    """:func:`compute_aggregates`, cached in ``DIR/report-cache/`` (keyed by the inputs and parameters)."""
+    d = Path(data_dir)
+    sig = _signature(_inputs(d), str(report_date), sla_hours)
+    cache = d / CACHE_DIR_NAME / sig
+    key = (str(d.resolve()), sig)
+    if key in _MEMO and not refresh:
+        return _MEMO[key]
+    if cache.is_dir() and (cache / "done").exists() and not refresh:
+        aggs = {p.stem: pd.read_parquet(p) for p in cache.glob("*.parquet")}
+        _MEMO.clear()
+        _MEMO[key] = aggs
+        return aggs
+    aggs = compute_aggregates(d, report_date, sla_hours)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=d / CACHE_DIR_NAME if (d / CACHE_DIR_NAME).exists()
+                                else _mkdir(d / CACHE_DIR_NAME)))
+    for name, df in aggs.items():
+        df.to_parquet(tmp / f"{name}.parquet", index=False)
+    (tmp / "done").write_text(sig, encoding="utf-8")
+    try:
+        os.replace(tmp, cache)
+    except OSError:  # another process finished first: keep its copy
+        shutil.rmtree(tmp, ignore_errors=True)
+    return aggs
+
+
+def _mkdir(p: Path) -> Path:
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+# --------------------------------------------------------------------------- figures and tables
+
+def setup_notebook() -> Any:
+    """Render plotly figures as inline HTML that nbconvert keeps and that opens offline.
+
+    Registers and selects the ``vaxlib_offline`` renderer (each figure is a
+    ``<div>`` and a script, no CDN, no require.js, no MathJax) and returns an
+    HTML object carrying plotly.js itself: display it once, before the first
+    figure (the report notebooks do), so the exported HTML embeds plotly.js
+    exactly once.
+    """
+    import plotly.io as pio
+    from IPython.display import HTML
+    from plotly.io._base_renderers import HtmlRenderer
+    from plotly.offline import get_plotlyjs
+
+    class _OfflineRenderer(HtmlRenderer):
+        def to_mimebundle(self, fig_dict: dict) -> dict:
+            from plotly.io import to_html
+
+            return {"text/html": to_html(fig_dict, config={"displaylogo": False, "responsive": True},
+                                         include_plotlyjs=False, include_mathjax=False, full_html=False,
+                                         default_width="100%", default_height=420, validate=False)}
+
+    pio.renderers["vaxlib_offline"] = _OfflineRenderer(global_init=False, include_plotlyjs=False)
+    pio.renderers.default = "vaxlib_offline"
+    return HTML('<script type="text/javascript">window.PlotlyConfig = {MathJaxConfig: "local"};</script>\n'
+                f'<script type="text/javascript">{get_plotlyjs()}</script>')
+
+
+def _html_table(df: pd.DataFrame, css: str = "vax-table") -> Any:
+    from IPython.display import HTML
+
+    return HTML(df.to_html(index=False, escape=True, classes=css, border=0, na_rep="—"))
+
+
+def _md(text: str) -> Any:
+    from IPython.display import Markdown
+
+    return Markdown(text)
+
+
+def _layout(fig: Any, title: str, height: int = 380) -> Any:
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=50, b=40),
+                      template="plotly_white", font=dict(family="Noto Sans, Arial, sans-serif", size=13),
+                      legend=dict(orientation="h", y=-0.15))
+    return fig
+
+
+@dataclass
+class ProvinceReport:
+    """Everything the province report shows, for one province (counts only)."""
+
+    province: str
+    lang: str
+    report_date: str
+    tables: dict[str, pd.DataFrame]
+    meta: dict[str, Any]
+    numbers: dict[str, Any] = field(default_factory=dict)
+
+    # ---- headline
+    @property
+    def name(self) -> str:
+        p = BY_GSO[self.province]
+        return p.name if self.lang == "vi" else p.name_en
+
+    def title(self) -> Any:
+        """The heading and the one-paragraph summary."""
+        L, n = self.lang, self.numbers
+        head = f"# {t('title', L)} — {self.name}\n\n"
+        sub = (f"**{t('report_date', L)}:** {fmt_date(self.report_date, L)} · "
+               f"**{t('as_of', L)}:** {fmt_date(self.meta['data_date'], L)}\n\n")
+        if L == "vi":
+            body = (f"Tỉnh/thành phố có **{fmt_count(n['records'], L)}** bản ghi mũi tiêm: "
+                    f"**{fmt_pct(n['clean_share'], L)}** đã khớp hoặc đã sửa, "
+                    f"{fmt_count(n['review'], L)} đang xem xét, {fmt_count(n['unmatched'], L)} không khớp. "
+                    f"**{fmt_count(n['signed'], L)}** người đã được ký chứng nhận "
+                    f"({fmt_pct(n['signed_share'], L)} số người đã tiêm). "
+                    f"Đã nhận **{fmt_count(n['fb_received'], L)}** phản ánh, xử lý "
+                    f"{fmt_count(n['fb_resolved'], L)}, quá hạn {fmt_count(n['fb_overdue'], L)}.")
+        else:
+            body = (f"The province has **{fmt_count(n['records'], L)}** dose records: "
+                    f"**{fmt_pct(n['clean_share'], L)}** verified or fixed, "
+                    f"{fmt_count(n['review'], L)} in review, {fmt_count(n['unmatched'], L)} unmatched. "
+                    f"**{fmt_count(n['signed'], L)}** persons have been signed "
+                    f"({fmt_pct(n['signed_share'], L)} of vaccinated persons). "
+                    f"**{fmt_count(n['fb_received'], L)}** feedback items received, "
+                    f"{fmt_count(n['fb_resolved'], L)} resolved, {fmt_count(n['fb_overdue'], L)} overdue.")
+        return _md(head + sub + body)
+
+    def heading(self, key: str) -> Any:
+        """A section heading."""
+        heads = {
+            "progress": ("Tiến độ làm sạch so với các mốc thời hạn", "Cleaning progress against the deadlines"),
+            "errors": ("Các loại lỗi và cụm lỗi lớn nhất", "Error types and the largest clusters"),
+            "facilities": ("Bảng xếp hạng cơ sở tiêm", "Facility league table"),
+            "fixes": ("Bản ghi đã sửa", "Fixes"),
+            "feedback": ("Phản ánh của người dân", "Citizens' feedback"),
+            "method": ("Ghi chú phương pháp", "Method note"),
+        }[key]
+        return _md(f"## {heads[0] if self.lang == 'vi' else heads[1]}")
+
+    # ---- progress
+    def progress_table(self) -> Any:
+        """Records by cleaning state, and persons signed."""
+        L, n = self.lang, self.numbers
+        rows = [(t(s, L), fmt_count(n["states"][s], L), fmt_pct(share(n["states"][s], n["records"]), L))
+                for s in STATES]
+        rows.append((t("signed", L) + f" ({t('persons', L).lower()})", fmt_count(n["signed"], L),
+                     fmt_pct(n["signed_share"], L)))
+        return _html_table(pd.DataFrame(rows, columns=["", t("records", L), t("share", L)]))
+
+    def progress_figure(self) -> Any:
+        """One stacked bar: the share of records in each state."""
+        import plotly.graph_objects as go
+
+        L, n = self.lang, self.numbers
+        fig = go.Figure()
+        for s in STATES:
+            v = n["states"][s]
+            sh = share(v, n["records"])
+            fig.add_bar(y=[t("records", L)], x=[0 if np.isnan(sh) else 100 * sh], orientation="h",
+                        name=t(s, L), marker_color=_STATE_COLOURS[s],
+                        text=[fmt_pct(sh, L)], textposition="inside",
+                        hovertemplate=f"{t(s, L)}: {fmt_count(v, L)} ({fmt_pct(sh, L)})<extra></extra>")
+        fig.update_layout(barmode="stack", xaxis=dict(range=[0, 100], ticksuffix="%"), legend_traceorder="normal")
+        return _layout(fig, t("title", L).split(":")[0] if False else
+                       ("Tình trạng bản ghi mũi tiêm" if L == "vi" else "State of the dose records"), 230)
+
+    def deadline_table(self) -> Any:
+        """The Ministry's deadlines, days left at the report date and the measure for each."""
+        L, n = self.lang, self.numbers
+        rd = pd.Timestamp(self.report_date)
+        rows = []
+        measures = {
+            "feedback_and_signing": [("m_feedback", n["fb_resolved_share"]), ("m_signed", n["signed_share"])],
+            "cleaning": [("m_clean", n["clean_share"])],
+            "report": [("m_report", None)],
+        }
+        for key, day in DEADLINES.items():
+            left = (pd.Timestamp(day) - rd).days
+            for m, value in measures[key]:
+                rows.append((t(f"dl_{key}", L), fmt_date(day, L),
+                             fmt_int(left, L) if left >= 0 else t("done", L) + f" ({fmt_int(-left, L)})",
+                             t(m, L), fmt_pct(value, L) if value is not None else fmt_date(self.report_date, L)))
+        return _html_table(pd.DataFrame(rows, columns=[t("deadline", L), t("date", L), t("days_left", L),
+                                                       t("measure", L), t("value", L)]))
+
+    def deadline_figure(self) -> Any:
+        """The three measures against 100 %, one bar each, labelled with their deadline."""
+        import plotly.graph_objects as go
+
+        L, n = self.lang, self.numbers
+        items = [("m_clean", n["clean_share"], DEADLINES["cleaning"]),
+                 ("m_signed", n["signed_share"], DEADLINES["feedback_and_signing"]),
+                 ("m_feedback", n["fb_resolved_share"], DEADLINES["feedback_and_signing"])]
+        labels = [f"{t(k, L)} ({'hạn' if L == 'vi' else 'due'} {fmt_date(d, L)})" for k, _, d in items]
+        vals = [0 if v is None or np.isnan(v) else 100 * v for _, v, _ in items]
+        fig = go.Figure(go.Bar(y=labels, x=vals, orientation="h", marker_color="#1565c0",
+                               text=[fmt_pct(v, L) for _, v, _ in items], textposition="auto"))
+        fig.add_vline(x=100, line_dash="dash", line_color="#555")
+        fig.update_layout(xaxis=dict(range=[0, 105], ticksuffix="%"))
+        return _layout(fig, "Chỉ tiêu so với mục tiêu 100%" if L == "vi" else "Measures against the 100% target",
+                       260)
+
+    # ---- errors
+    def error_figure(self) -> Any:
+        """Records with each error code (as entered), largest first."""
+        import plotly.graph_objects as go
+        from vaxlib.review.labels import error_label
+
+        L = self.lang
+        e = self.tables["errors"].sort_values("n", ascending=True)
+        e = e[e["n"] >= SMALL_CELL]
+        fig = go.Figure(go.Bar(y=[error_label(c, L) for c in e["code"]], x=e["n"], orientation="h",
+                               marker_color="#6a1b9a", text=[fmt_count(x, L) for x in e["n"]],
+                               textposition="auto",
+                               hovertemplate="%{y}: %{text}<extra></extra>"))
+        fig.update_xaxes(tickformat=",d", separatethousands=True)
+        return _layout(fig, "Bản ghi theo loại lỗi (khi nhập)" if L == "vi" else "Records by error type (as entered)",
+                       max(300, 28 * len(e) + 100))
+
+    def cluster_table(self) -> Any:
+        """The largest clusters (vaxlib.review.clusters), counts of 5 or more only."""
+        L = self.lang
+        c = self.tables["clusters"]
+        for level in (0, 1, 2):
+            if (c["level"] == level).sum() >= 3 or level == 2:
+                c = c[c["level"] == level] if (c["level"] == level).any() else c
+                break
+        c = c.sort_values("n_records", ascending=False, kind="stable").head(10)
+        if c.empty:
+            return _md("*" + t("none", L) + "*")
+        desc = c["description_vi" if L == "vi" else "description_en"]
+        # the description repeats the count; write it the report's way
+        df = pd.DataFrame({"#": range(1, len(c) + 1), t("cluster", L): desc.to_numpy(),
+                           t("records", L): [fmt_count(x, L) for x in c["n_records"]]})
+        return _html_table(df)
+
+    # ---- facilities
+    def facility_table(self, top: int = 15) -> Any:
+        """Facilities with the largest share of records still wrong, with the trend of entry errors."""
+        L = self.lang
+        f = self.facility_league()
+        if f.empty:
+            return _md("*" + t("none", L) + "*")
+        f = f.head(top)
+        df = pd.DataFrame({
+            t("facility", L): f["facility_id"],
+            t("records", L): [fmt_count(x, L) for x in f["records"]],
+            t("still_wrong", L): [fmt_count(x, L) for x in f["wrong_now"]],
+            t("still_wrong_pct", L): [fmt_pct(x, L) for x in f["wrong_now_share"]],
+            t("entry_wrong_pct", L): [fmt_pct(x, L) for x in f["wrong_entry_share"]],
+            t("trend", L): [t(x, L) for x in f["trend"]],
+        })
+        return _html_table(df)
+
+    def facility_league(self) -> pd.DataFrame:
+        """League table data: facilities with at least 5 records, worst first."""
+        f = self.tables["facilities"]
+        f = f[f["records"] >= SMALL_CELL].copy()
+        f["wrong_now_share"] = f["wrong_now"] / f["records"]
+        f["wrong_entry_share"] = f["wrong_entry"] / f["records"]
+        fm = self.tables["facility_months"]
+        periods = sorted(p for p in fm["period"].unique() if p)
+        recent, before = set(periods[-3:]), set(periods[-6:-3])
+        g_r = fm[fm["period"].isin(recent)].groupby("facility_id")[["records", "wrong_entry"]].sum()
+        g_b = fm[fm["period"].isin(before)].groupby("facility_id")[["records", "wrong_entry"]].sum()
+        both = g_r.join(g_b, lsuffix="_r", rsuffix="_b", how="inner")
+        both = both[(both["records_r"] >= SMALL_CELL) & (both["records_b"] >= SMALL_CELL)]
+        delta = both["wrong_entry_r"] / both["records_r"] - both["wrong_entry_b"] / both["records_b"]
+        trend = np.select([delta <= -0.02, delta >= 0.02], ["improving", "worsening"], default="stable")
+        f["trend"] = f["facility_id"].map(pd.Series(trend, index=both.index)).fillna("no_trend")
+        return f.sort_values(["wrong_now_share", "records", "facility_id"], ascending=[False, False, True])
+
+    def facility_figure(self, top: int = 15) -> Any:
+        """Share of records still wrong at the worst facilities."""
+        import plotly.graph_objects as go
+
+        L = self.lang
+        f = self.facility_league().head(top).iloc[::-1]
+        fig = go.Figure()
+        fig.add_bar(y=f["facility_id"], x=100 * f["wrong_entry_share"], orientation="h", name=t("entry_wrong_pct", L),
+                    marker_color="#bdbdbd", hovertemplate="%{y}: %{x:.1f}%<extra></extra>")
+        fig.add_bar(y=f["facility_id"], x=100 * f["wrong_now_share"], orientation="h", name=t("still_wrong_pct", L),
+                    marker_color="#c62828", hovertemplate="%{y}: %{x:.1f}%<extra></extra>")
+        fig.update_layout(barmode="group", xaxis=dict(ticksuffix="%"))
+        return _layout(fig, ("Cơ sở tiêm có tỷ lệ bản ghi còn sai cao nhất" if L == "vi"
+                             else "Facilities with the largest share still wrong"), max(320, 34 * len(f) + 120))
+
+    # ---- fixes
+    def fixes_figure(self) -> Any:
+        """Records fixed by ``vax apply``, by month of vaccination and source."""
+        import plotly.graph_objects as go
+
+        L = self.lang
+        fx = self.tables["fixes"]
+        fig = go.Figure()
+        for src, colour in (("automatic", "#66bb6a"), ("decision", "#1565c0")):
+            s = fx[fx["source"] == src].groupby("period")["n"].sum().sort_index()
+            s = s[s.index != ""]
+            if s.empty:
+                continue
+            y = s.where(s >= SMALL_CELL, 0)
+            fig.add_bar(x=[fmt_month(p, L) for p in s.index], y=y, name=t(src, L), marker_color=colour,
+                        text=[fmt_count(v, L) for v in s], textposition="outside",
+                        hovertemplate="%{x}: %{text}<extra></extra>")
+        fig.update_layout(barmode="stack", xaxis=dict(title=t("month", L)), yaxis=dict(title=t("records", L)))
+        return _layout(fig, ("Bản ghi đã sửa theo tháng tiêm" if L == "vi"
+                             else "Records fixed, by month of vaccination"), 360)
+
+    # ---- feedback
+    def feedback_table(self) -> Any:
+        """Feedback received, resolved (on time) and overdue by the citizen's category."""
+        L = self.lang
+        g = self.feedback_summary()
+        df = pd.DataFrame({
+            t("category", L): [t(c, L) if c != "total" else t("total", L).replace("Toàn quốc", "Tổng") for c in g.index],
+            t("received", L): [fmt_count(x, L) for x in g["received"]],
+            t("resolved", L): [fmt_count(x, L) for x in g["resolved"]],
+            t("resolved_on_time", L): [fmt_count(x, L) for x in g["on_time"]],
+            t("open", L): [fmt_count(x, L) for x in g["open"]],
+            t("overdue", L): [fmt_count(x, L) for x in g["overdue"]],
+        })
+        return _html_table(df)
+
+    def feedback_summary(self) -> pd.DataFrame:
+        """received/resolved/on_time/open/overdue by the citizen's category (plus ``total``)."""
+        fb = self.tables["feedback"]
+        cats = ["missing_dose", "wrong_personal_info", "wrong_vaccine", "duplicate_record", "other"]
+        rows = {}
+        for c in cats + ["total"]:
+            x = fb if c == "total" else fb[fb["category_citizen"] == c]
+            rows[c] = {
+                "received": int(x["n"].sum()),
+                "resolved": int(x.loc[x["status"] == "resolved", "n"].sum()),
+                "on_time": int(x.loc[x["sla_state"] == "on_time", "n"].sum()),
+                "open": int(x.loc[x["sla_state"] == "open", "n"].sum()),
+                "overdue": int(x.loc[x["sla_state"] == "overdue", "n"].sum()),
+            }
+        return pd.DataFrame.from_dict(rows, orient="index")
+
+    def feedback_figure(self) -> Any:
+        """Grouped bars: received, resolved and overdue per category."""
+        import plotly.graph_objects as go
+
+        L = self.lang
+        g = self.feedback_summary().drop(index="total")
+        fig = go.Figure()
+        for col, colour in (("received", "#90a4ae"), ("resolved", "#2e7d32"), ("overdue", "#c62828")):
+            vals = g[col]
+            fig.add_bar(x=[t(c, L) for c in g.index], y=vals.where(vals >= SMALL_CELL, 0), name=t(col, L),
+                        marker_color=colour, text=[fmt_count(v, L) for v in vals], textposition="outside",
+                        hovertemplate="%{x}: %{text}<extra></extra>")
+        fig.update_layout(barmode="group", yaxis=dict(title=t("received", L)))
+        return _layout(fig, ("Phản ánh theo loại (do người dân chọn)" if L == "vi"
+                             else "Feedback by category (as chosen by the citizen)"), 360)
+
+    def feedback_system_table(self) -> Any:
+        """How the citizens' categories compare with what the system found (counts)."""
+        L = self.lang
+        fb = self.tables["feedback"]
+        if fb.empty:
+            return _md("*" + t("none", L) + "*")
+        x = fb.pivot_table(index="category_citizen", columns="category_system", values="n", aggfunc="sum",
+                           fill_value=0)
+        x = x.map(lambda v: fmt_count(v, L))
+        x.index = [t(c, L) for c in x.index]
+        x.columns = [t(c, L) for c in x.columns]
+        x = x.reset_index().rename(columns={"index": ("Người dân chọn \\ Hệ thống xác định" if L == "vi"
+                                                      else "Citizen's category \\ system's finding")})
+        return _html_table(x)
+
+    # ---- method
+    def method_note(self) -> Any:
+        """Thresholds, data date, SLA and the small-cell rule."""
+        L, m = self.lang, self.meta
+        if L == "vi":
+            text = (
+                f"- Bản ghi thuộc tỉnh/thành phố của cơ sở tiêm; người thuộc tỉnh thường trú trong CSDL dân cư.\n"
+                f"- Bản ghi được so khớp với CSDL quốc gia về dân cư theo mô hình Fellegi–Sunter: "
+                f"tự động sửa khi xác suất ≥ {fmt_pct(m['auto_threshold'], L, 1)}, "
+                f"chuyển xem xét khi xác suất ≥ {fmt_pct(m['review_threshold'], L, 1)}, còn lại là không khớp.\n"
+                f"- *Đã khớp*: họ tên, ngày sinh, số định danh đúng như CSDL ngay khi nhập; *đã sửa*: đã sửa theo "
+                f"CSDL và khớp lại; *chờ sửa*: có đề xuất sửa chưa áp dụng.\n"
+                f"- Phản ánh phải được xử lý trong {fmt_int(m['sla_hours'], L)} giờ (Công văn 9458/BYT-CNTT); "
+                f"tuổi của phản ánh tính đến hết ngày {fmt_date(self.report_date, L)}.\n"
+                f"- Số liệu tiêm chủng đến ngày {fmt_date(m['data_date'], L)}; báo cáo lập ngày "
+                f"{fmt_date(self.report_date, L)}.\n"
+                f"- Báo cáo chỉ có số tổng hợp; các ô có từ 1 đến {SMALL_CELL - 1} trường hợp ghi \"<{SMALL_CELL}\" "
+                f"và tỷ lệ trên dưới {SMALL_CELL} bản ghi không được hiển thị.")
+        else:
+            text = (
+                f"- A record belongs to its facility's province; a person to the province of residence in the register.\n"
+                f"- Records are matched against the national population register with a Fellegi–Sunter model: "
+                f"fixed automatically at probability ≥ {fmt_pct(m['auto_threshold'], L, 1)}, "
+                f"reviewed at ≥ {fmt_pct(m['review_threshold'], L, 1)}, unmatched below.\n"
+                f"- *Verified*: name, date of birth and ID number equal the register's as entered; *fixed*: "
+                f"corrected from the register and matched again; *fix pending*: a correction not yet applied.\n"
+                f"- Feedback must be handled within {fmt_int(m['sla_hours'], L)} hours (Công văn 9458/BYT-CNTT); "
+                f"ages are measured at the end of {fmt_date(self.report_date, L)}.\n"
+                f"- Vaccination data up to {fmt_date(m['data_date'], L)}; report date {fmt_date(self.report_date, L)}.\n"
+                f"- Aggregates only; counts from 1 to {SMALL_CELL - 1} are shown as \"<{SMALL_CELL}\" and shares "
+                f"of fewer than {SMALL_CELL} records are not shown.")
+        return _md(text)
+
+
+def fmt_month(period: str, lang: str = "vi") -> str:
+    """``"2021-10"`` -> ``"10/2021"`` (vi) / ``"Oct 2021"`` (en)."""
+    try:
+        ts = pd.Timestamp(period + "-01")
+    except (ValueError, TypeError):
+        return str(period)
+    return ts.strftime("%m/%Y") if lang == "vi" else ts.strftime("%b %Y")
+
+
+def _numbers(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    r = tables["records"].groupby("state")["n"].sum()
+    states = {s: int(r.get(s, 0)) for s in STATES}
+    records = sum(states.values())
+    p = tables["persons"]
+    persons, signed = int(p["persons"].sum()), int(p["signed"].sum())
+    fb = tables["feedback"]
+    received = int(fb["n"].sum())
+    resolved = int(fb.loc[fb["status"] == "resolved", "n"].sum())
+    return {
+        "states": states, "records": records, "review": states["review"], "unmatched": states["unmatched"],
+        "clean": states["verified"] + states["fixed"],
+        "clean_share": share(states["verified"] + states["fixed"], records),
+        "persons": persons, "signed": signed, "signed_share": share(signed, persons),
+        "fb_received": received, "fb_resolved": resolved,
+        "fb_resolved_share": share(resolved, received),
+        "fb_overdue": int(fb.loc[fb["sla_state"] == "overdue", "n"].sum()),
+    }
+
+
+def province_report(data_dir: str | os.PathLike[str], province: str, report_date: str = "2022-04-30",
+                    lang: str = "vi", sla_hours: float = 48.0) -> ProvinceReport:
+    """The report data of one province (reads the cached aggregates)."""
+    if province not in BY_GSO:
+        raise ValueError(f"unknown province code {province!r} (GSO 2-digit code, e.g. '79')")
+    if lang not in ("vi", "en"):
+        raise ValueError(f"lang must be 'vi' or 'en', not {lang!r}")
+    aggs = load_aggregates(_resolve(data_dir), report_date, sla_hours)
+    tables = {k: v[v["province"].astype(str) == province].reset_index(drop=True)
+              for k, v in aggs.items() if k != "meta"}
+    meta = aggs["meta"].iloc[0].to_dict()
+    return ProvinceReport(province, lang, str(report_date), tables, meta, _numbers(tables))
+
+
+def _resolve(data_dir: str | os.PathLike[str]) -> Path:
+    p = Path(data_dir)
+    return p if p.is_absolute() or p.exists() else PROJECT_ROOT / p
+
+
+@dataclass
+class NationalReport:
+    """Provinces compared (counts only)."""
+
+    lang: str
+    report_date: str
+    table: pd.DataFrame  #: one row per province with data: numbers of :func:`_numbers`
+    meta: dict[str, Any]
+    numbers: dict[str, Any]
+
+    def title(self) -> Any:
+        L, n = self.lang, self.numbers
+        head = f"# {t('national_title', L)}\n\n"
+        sub = (f"**{t('report_date', L)}:** {fmt_date(self.report_date, L)} · "
+               f"**{t('as_of', L)}:** {fmt_date(self.meta['data_date'], L)}\n\n")
+        if L == "vi":
+            body = (f"{fmt_int(len(self.table), L)} tỉnh/thành phố có số liệu; **{fmt_count(n['records'], L)}** "
+                    f"bản ghi, **{fmt_pct(n['clean_share'], L)}** đã khớp hoặc đã sửa; "
+                    f"**{fmt_count(n['signed'], L)}** người đã ký chứng nhận; "
+                    f"{fmt_count(n['fb_received'], L)} phản ánh, {fmt_count(n['fb_overdue'], L)} quá hạn.")
+        else:
+            body = (f"{fmt_int(len(self.table), L)} provinces with data; **{fmt_count(n['records'], L)}** records, "
+                    f"**{fmt_pct(n['clean_share'], L)}** verified or fixed; **{fmt_count(n['signed'], L)}** "
+                    f"persons signed; {fmt_count(n['fb_received'], L)} feedback items, "
+                    f"{fmt_count(n['fb_overdue'], L)} overdue.")
+        return _md(head + sub + body)
+
+    def comparison_table(self) -> Any:
+        L = self.lang
+        x = self.table
+        df = pd.DataFrame({
+            t("province", L): x["name"],
+            t("records", L): [fmt_count(v, L) for v in x["records"]],
+            t("clean_pct", L): [fmt_pct(v, L) for v in x["clean_share"]],
+            t("review_pct", L): [fmt_pct(v, L) for v in x["review_share"]],
+            t("unmatched_pct", L): [fmt_pct(v, L) for v in x["unmatched_share"]],
+            t("signed_pct", L): [fmt_pct(v, L) for v in x["signed_share"]],
+            t("fb_received", L): [fmt_count(v, L) for v in x["fb_received"]],
+            t("fb_overdue", L): [fmt_count(v, L) for v in x["fb_overdue"]],
+        })
+        return _html_table(df)
+
+    def comparison_figure(self) -> Any:
+        import plotly.graph_objects as go
+
+        L = self.lang
+        x = self.table.dropna(subset=["clean_share"]).sort_values("clean_share")
+        fig = go.Figure()
+        fig.add_bar(y=x["name"], x=100 * x["clean_share"], orientation="h", name=t("clean_pct", L),
+                    marker_color="#2e7d32", text=[fmt_pct(v, L) for v in x["clean_share"]],
+                    textposition="auto", hovertemplate="%{y}: %{text}<extra></extra>")
+        fig.add_vline(x=100, line_dash="dash", line_color="#555")
+        fig.update_layout(xaxis=dict(range=[0, 105], ticksuffix="%"))
+        return _layout(fig, ("Tỷ lệ bản ghi đã khớp/đã sửa theo tỉnh (hạn 30/04/2022)" if L == "vi"
+                             else "Share of records verified or fixed by province (due 30 Apr 2022)"),
+                       max(320, 22 * len(x) + 120))
+
+    def signed_figure(self) -> Any:
+        import plotly.graph_objects as go
+
+        L = self.lang
+        x = self.table.dropna(subset=["signed_share", "clean_share"])
+        fig = go.Figure(go.Scatter(
+            x=100 * x["clean_share"], y=100 * x["signed_share"], mode="markers+text", text=x["name"],
+            textposition="top center", marker=dict(size=10, color="#1565c0"),
+            hovertemplate="%{text}<extra></extra>"))
+        fig.update_layout(xaxis=dict(title=t("clean_pct", L), ticksuffix="%"),
+                          yaxis=dict(title=t("signed_pct", L), ticksuffix="%"))
+        return _layout(fig, ("Làm sạch và ký chứng nhận" if L == "vi" else "Cleaning and signing"), 420)
+
+
+def national_report(data_dir: str | os.PathLike[str], report_date: str = "2022-04-30", lang: str = "vi",
+                    sla_hours: float = 48.0) -> NationalReport:
+    """The national summary: every province with records, compared."""
+    aggs = load_aggregates(_resolve(data_dir), report_date, sla_hours)
+    rows = []
+    provs = set(aggs["records"]["province"].astype(str)) & set(BY_GSO)
+    for p in [p.gso for p in PROVINCES if p.gso in provs]:
+        tables = {k: v[v["province"].astype(str) == p] for k, v in aggs.items() if k != "meta"}
+        n = _numbers(tables)
+        rows.append({"province": p, "name": BY_GSO[p].name if lang == "vi" else BY_GSO[p].name_en,
+                     "records": n["records"], "clean_share": n["clean_share"],
+                     "review_share": share(n["review"], n["records"]),
+                     "unmatched_share": share(n["unmatched"], n["records"]),
+                     "signed": n["signed"], "signed_share": n["signed_share"],
+                     "fb_received": n["fb_received"], "fb_overdue": n["fb_overdue"]})
+    table = pd.DataFrame(rows)
+    total = _numbers({k: v for k, v in aggs.items() if k != "meta"})
+    return NationalReport(lang, str(report_date), table, aggs["meta"].iloc[0].to_dict(), total)
+
+
+# --------------------------------------------------------------------------- rendering
+
+_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{% block extra_css %}
+<style type="text/css">
+body { max-width: 1100px; margin: 0 auto; font-family: "Noto Sans", Arial, sans-serif; }
+.jp-Cell { padding: 2px 0; }
+table.vax-table { border-collapse: collapse; margin: 6px 0 14px; font-size: 13px; }
+table.vax-table th, table.vax-table td { border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: right; }
+table.vax-table th:first-child, table.vax-table td:first-child { text-align: left; }
+table.vax-table th { background: #f3f5f7; }
+</style>
+{% endblock extra_css %}
+"""
+
+
+def html_exporter() -> Any:
+    """nbconvert HTMLExporter: inputs hidden, no require.js/MathJax/CDN scripts."""
+    from jinja2 import DictLoader
+    from nbconvert import HTMLExporter
+
+    exp = HTMLExporter(template_name="lab", extra_loaders=[DictLoader({"vaxreport.html.j2": _TEMPLATE})])
+    exp.template_file = "vaxreport.html.j2"
+    exp.exclude_input = True
+    exp.exclude_input_prompt = True
+    exp.exclude_output_prompt = True
+    return exp
+
+
+_EXPORTER: Any = None
+
+
+def _exporter() -> Any:
+    """One exporter per process (building it parses the templates)."""
+    global _EXPORTER
+    if _EXPORTER is None:
+        _EXPORTER = html_exporter()
+    return _EXPORTER
+
+
+def report_path(out_dir: str | os.PathLike[str], province: str) -> Path:
+    """``OUT/<code>-<slug>.html``."""
+    return Path(out_dir) / f"{province}-{slug(province)}.html"
+
+
+def national_path(out_dir: str | os.PathLike[str]) -> Path:
+    """``OUT/national-summary.html``."""
+    return Path(out_dir) / "national-summary.html"
+
+
+def render_one(notebook: str | os.PathLike[str], parameters: dict[str, Any], out_html: str | os.PathLike[str],
+               lang: str = "vi", km: Any = None) -> Path:
+    """Execute ``notebook`` with papermill and export it to HTML (inputs hidden).
+
+    ``km`` is an (unstarted or running) ``jupyter_client`` kernel manager to
+    reuse across calls; None starts and stops a kernel for this notebook.
+    """
+    import nbformat
+    import papermill as pm
+
+    out_html = Path(out_html)
+    out_html.parent.mkdir(parents=True, exist_ok=True)
+    extra = {"km": km} if km is not None else {}
+    with tempfile.TemporaryDirectory(prefix="vaxreport-") as tmp:
+        executed = Path(tmp) / "executed.ipynb"
+        pm.execute_notebook(str(notebook), str(executed), parameters=parameters, kernel_name="python3",
+                            progress_bar=False, log_output=False, cwd=str(PROJECT_ROOT),
+                            request_save_on_cell_execute=False, **extra)
+        nb = nbformat.read(executed, as_version=4)
+    title = nb.metadata.get("title")
+    nb.metadata["title"] = title or out_html.stem
+    t0 = time.perf_counter()
+    body, _ = _exporter().from_notebook_node(nb, resources={"language_code": lang})
+    log.debug("%s: exported in %.2f s", out_html.name, time.perf_counter() - t0)
+    tmp_html = out_html.with_name(f".{out_html.name}.{os.getpid()}.tmp")
+    tmp_html.write_text(body, encoding="utf-8")
+    os.replace(tmp_html, out_html)
+    return out_html
+
+
+# One kernel per worker process, reused for all its notebooks: starting a
+# kernel and importing pandas/plotly costs more than running a report.
+_WORKER_KM: Any = None
+
+
+def _worker_km() -> Any:
+    global _WORKER_KM
+    if _WORKER_KM is None:
+        import multiprocessing.util
+
+        from jupyter_client.manager import AsyncKernelManager
+
+        _WORKER_KM = AsyncKernelManager(kernel_name="python3")
+        multiprocessing.util.Finalize(None, _shutdown_worker_km, exitpriority=10)
+    return _WORKER_KM
+
+
+def _shutdown_worker_km() -> None:
+    global _WORKER_KM
+    km, _WORKER_KM = _WORKER_KM, None
+    if km is not None and km.has_kernel:
+        from jupyter_core.utils import run_sync
+
+        try:
+            run_sync(km.shutdown_kernel)(now=True)
+        except Exception:  # noqa: BLE001 - best effort at worker exit
+            pass
+
+
+def _render_in_worker(notebook: Path, params: dict[str, Any], out_html: Path) -> Path:
+    logging.getLogger("papermill").setLevel(logging.WARNING)
+    try:
+        return render_one(notebook, params, out_html, lang=params["lang"], km=_worker_km())
+    except Exception:
+        _shutdown_worker_km()  # a failed notebook may leave the kernel in any state
+        raise
+
+
+def _render_province(args: tuple[str, dict[str, Any], str]) -> tuple[str, str, int]:
+    province, params, out = args
+    path = _render_in_worker(PROVINCE_NOTEBOOK, params, report_path(out, province))
+    return province, str(path), path.stat().st_size
+
+
+def render_reports(
+    data_dir: str | os.PathLike[str],
+    provinces: Sequence[str],
+    out_dir: str | os.PathLike[str] = REPORTS_DIR,
+    *,
+    report_date: str = "2022-04-30",
+    lang: str = "vi",
+    sla_hours: float = 48.0,
+    national: bool = True,
+    workers: int | None = None,
+    progress: bool = True,
+) -> dict[str, Path]:
+    """Render the province reports (and the national summary) in parallel.
+
+    The aggregates are computed once here, then each worker process runs
+    papermill + nbconvert on one notebook at a time.
+
+    Returns
+    -------
+    dict
+        province code (and ``"national"``) -> HTML path.
+    """
+    from tqdm import tqdm
+
+    d = _resolve(data_dir).resolve()
+    unknown = [p for p in provinces if p not in BY_GSO]
+    if unknown:
+        raise ValueError(f"unknown province code(s) {unknown}")
+    load_aggregates(d, report_date, sla_hours)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = [(p, {"province": p, "data_dir": str(d), "report_date": str(report_date), "lang": lang,
+                 "sla_hours": float(sla_hours)}, str(out)) for p in provinces]
+    paths: dict[str, Path] = {}
+    n_workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) + int(national)))
+    bar = tqdm(total=len(jobs) + int(national), desc="vax report", unit="report", disable=not progress)
+    with cf.ProcessPoolExecutor(max_workers=n_workers) as pool:
+        futures = [pool.submit(_render_province, j) for j in jobs]
+        if national:
+            futures.append(pool.submit(_render_national, (
+                {"data_dir": str(d), "report_date": str(report_date), "lang": lang, "sla_hours": float(sla_hours)},
+                str(out))))
+        for fut in cf.as_completed(futures):
+            key, path, _size = fut.result()
+            paths[key] = Path(path)
+            bar.update(1)
+    bar.close()
+    return paths
+
+
+def _render_national(args: tuple[dict[str, Any], str]) -> tuple[str, str, int]:
+    params, out = args
+    path = _render_in_worker(NATIONAL_NOTEBOOK, params, national_path(out))
+    return "national", str(path), path.stat().st_size
+
+
+def write_parameter_files(folder: str | os.PathLike[str] = PARAMETERS_DIR / "provinces") -> list[Path]:
+    """Write ``parameters/provinces/NN.yaml`` for the 63 provinces (keys = the notebook's parameters)."""
+    import yaml
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for p in PROVINCES:
+        params = {**DEFAULT_PARAMETERS, "province": p.gso}
+        text = (f"# {p.name} ({p.name_en}): parameters of notebooks/province-report.ipynb\n"
+                f"# generated by vaxlib.report.write_parameter_files(); keys = the notebook's parameters cell\n"
+                + yaml.safe_dump(params, allow_unicode=True, sort_keys=False))
+        path = folder / f"{p.gso}.yaml"
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
+
+
+# --------------------------------------------------------------------------- CLI
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from vaxlib.cli import CommandError
+
+    if args.all:
+        provinces = [p.gso for p in PROVINCES]
+    elif args.provinces:
+        provinces = [p.strip().zfill(2) for p in args.provinces.split(",") if p.strip()]
+    elif args.province:
+        provinces = [args.province.zfill(2)]
+    else:
+        raise CommandError("give --province CODE, --provinces A,B or --all")
+    base = dict(DEFAULT_PARAMETERS)
+    if len(provinces) == 1 and (PARAMETERS_DIR / "provinces" / f"{provinces[0]}.yaml").exists():
+        base.update(load_yaml(PARAMETERS_DIR / "provinces" / f"{provinces[0]}.yaml"))
+    data = args.data or base["data_dir"]
+    report_date = args.report_date or base["report_date"]
+    lang = args.lang or base["lang"]
+    sla = args.sla_hours if args.sla_hours is not None else base["sla_hours"]
+    d = _resolve(data)
+    if not (d / "match" / "matches.parquet").exists():
+        raise CommandError(f"{d}: no match/matches.parquet (run vax demo, or vax synth + vax match first)")
+    try:
+        paths = render_reports(d, provinces, args.out, report_date=report_date, lang=lang, sla_hours=sla,
+                               national=not args.no_national, workers=args.workers, progress=not args.quiet)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    for key in provinces + (["national"] if "national" in paths else []):
+        p = paths[key]
+        print(f"{p}  ({fmt_int(p.stat().st_size / 1024, 'en')} KiB)")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``vax report``."""
+    p = subparsers.add_parser(
+        "report", help="render per-province progress reports and the national summary (HTML)",
+        description="Runs notebooks/province-report.ipynb with papermill for each province and "
+                    "exports HTML with nbconvert (inputs hidden, opens offline).")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--province", help="GSO code, e.g. 79 (parameters/provinces/79.yaml gives the defaults)")
+    g.add_argument("--provinces", help="comma-separated GSO codes, e.g. 79,01,48")
+    g.add_argument("--all", action="store_true", help="all 63 provinces")
+    p.add_argument("--data", default=None, help=f"folder laid out like vax demo's (default {DEMO_DIR})")
+    p.add_argument("--out", default=str(REPORTS_DIR), help="output folder (default outputs/reports)")
+    p.add_argument("--report-date", dest="report_date", default=None, help="YYYY-MM-DD (default 2022-04-30)")
+    p.add_argument("--lang", choices=("vi", "en"), default=None)
+    p.add_argument("--sla-hours", dest="sla_hours", type=float, default=None)
+    p.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
+    p.add_argument("--no-national", dest="no_national", action="store_true", help="skip the national summary")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_report)
