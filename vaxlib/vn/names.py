@@ -63,11 +63,48 @@ NAME_CODES = (
 _LOOKALIKE = str.maketrans({"Ð": "Đ", "ð": "đ", "Ɖ": "Đ", "ɖ": "đ"})
 
 
+def _build_fold_table() -> dict[int, int | None]:
+    table: dict[int, int | None] = {}
+    for cp in list(range(0xC0, 0x250)) + list(range(0x1E00, 0x1F00)):
+        ch = chr(cp)
+        folded = fold_diacritics(ch)
+        if folded != ch and len(folded) == 1 and folded.isascii():
+            table[cp] = ord(folded)
+    for cp in range(0x300, 0x370):
+        table[cp] = None
+    return table
+
+
+_FOLD_TABLE = _build_fold_table()
+
+
+def _fold(s: str) -> str:
+    """:func:`fold_diacritics`, fast path for Latin text."""
+    out = s.translate(_FOLD_TABLE)
+    return out if out.isascii() else fold_diacritics(s)
+
+
+class _Word(NamedTuple):
+    lower: str
+    fold: str  # lower-case ASCII skeleton
+    case: str
+    has_dia: bool
+    tone: str  # tone_key: lower, old tone convention
+
+
+@lru_cache(maxsize=100_000)
+def _word(word: str) -> _Word:
+    folded = _fold(word)
+    low = word.lower()
+    return _Word(low, folded.lower(), _case_class_of_fold(folded), folded != word, tone_key(low))
+
+
 def _codepoints(s: str) -> str:
     """NFC with look-alike letters replaced: the text as a reader sees it."""
     return nfc(s).translate(_LOOKALIKE)
 
 
+@lru_cache(maxsize=100_000)
 def _title_word(word: str) -> str:
     if not word:
         return word
@@ -90,6 +127,11 @@ def vietnamese_title(text: str) -> str:
     return " ".join("-".join(_title_word(p) for p in w.split("-")) for w in text.split(" "))
 
 
+# Latin and Vietnamese letters, whose case mapping is one-to-one.
+_SAFE_CASE = re.compile(r"^[\x00-\x7f\u00c0-\u00de\u00e0-\u00fe\u0100-\u0130\u0132-\u017f"
+                        r"\u01a0-\u01b0\u1ea0-\u1ef9]*$")
+
+
 @lru_cache(maxsize=200_000)
 def canonical_name(s: str) -> str:
     """Canonical written form of a name.
@@ -105,7 +147,10 @@ def canonical_name(s: str) -> str:
     'Đặng Thị Thuỷ'
     """
     out = vietnamese_title(clean_spacing(_codepoints(s)))
-    # Case mapping can in rare scripts produce non-NFC text; settle it.
+    if _SAFE_CASE.match(out) and unicodedata.is_normalized("NFC", out):
+        return out
+    # Case mapping in some scripts (ß, İ, ǅ, Greek) changes length or
+    # leaves non-NFC text; settle it.
     for _ in range(3):
         again = vietnamese_title(clean_spacing(nfc(out)))
         if again == out:
@@ -148,8 +193,8 @@ def split_name(s: str) -> NameParts:
 
 
 # --------------------------------------------------------------------- compare
-def _case_class(word: str) -> str:
-    letters = [ch for ch in fold_diacritics(word) if ch.isalpha()]
+def _case_class_of_fold(folded: str) -> str:
+    letters = [ch for ch in folded if ch.isalpha()]
     if not letters:
         return "none"
     if all(ch.islower() for ch in letters):
@@ -161,8 +206,8 @@ def _case_class(word: str) -> str:
     return "mixed"
 
 
-def _has_diacritics(word: str) -> bool:
-    return fold_diacritics(word) != word
+def _has_diacritics(text: str) -> bool:
+    return _fold(text) != text
 
 
 class _Analysed(NamedTuple):
@@ -176,10 +221,14 @@ class _Analysed(NamedTuple):
 
 @lru_cache(maxsize=200_000)
 def _analyse(s: str) -> _Analysed:
-    cp = _codepoints(s)
-    spaced = clean_spacing(cp)
-    words = tuple(spaced.split(" ")) if spaced else ()
-    folds = tuple(fold_diacritics(w).lower() for w in words)
+    cp = s if s.isascii() else _codepoints(s)
+    if "\u200b" in cp or "\ufeff" in cp:
+        spaced = clean_spacing(cp)
+        words = tuple(spaced.split(" ")) if spaced else ()
+    else:
+        words = tuple(cp.split())  # str.split() knows every Unicode space
+        spaced = " ".join(words)
+    folds = tuple(_word(w).fold for w in words)
     return _Analysed(s, cp, spaced, words, folds, "".join(folds))
 
 
@@ -325,22 +374,19 @@ def compare_names(typed: str, register: str) -> tuple[str, ...]:
 def _diacritic_codes(tw, rw, pairs, codes: set[str], *, bare_typed: bool) -> None:
     for i, j in pairs:
         a, b = tw[i], rw[j]
-        if _case_class(a) != _case_class(b):
-            codes.add("name:case_spacing")
         if a == b:
             continue
-        la, lb = a.lower(), b.lower()
-        if la == lb:
-            if fold_diacritics(a) == fold_diacritics(b):
-                continue
+        wa, wb = _word(a), _word(b)
+        if wa.case != wb.case:
             codes.add("name:case_spacing")
+        if wa.lower == wb.lower:
             continue
-        if fold_diacritics(la) != fold_diacritics(lb):
+        if wa.fold != wb.fold:
             # A typo word: only the presence of diacritics can be judged.
-            if bare_typed and _has_diacritics(lb):
+            if bare_typed and wb.has_dia:
                 codes.add("name:no_diacritics")
             continue
-        if tone_key(la) == tone_key(lb):
+        if wa.tone == wb.tone:
             codes.add("name:tone_placement")
         elif bare_typed:
             codes.add("name:no_diacritics")
@@ -373,10 +419,10 @@ def compare_names_many(typed: pd.Series, register: pd.Series) -> pd.Series:
     uniq, inverse = np.unique(key, return_inverse=True)
     n_r = len(ru) + 1
     results = np.empty(len(uniq), dtype=object)
+    tu_list, ru_list = [None, *tu.tolist()], [None, *ru.tolist()]
     for k, packed in enumerate(uniq.tolist()):
         ti, ri = divmod(packed, n_r)
-        t = tu[ti - 1] if ti else None
-        r = ru[ri - 1] if ri else None
+        t, r = tu_list[ti], ru_list[ri]
         if t is None and r is None:
             results[k] = ""
         elif t is None or r is None:
