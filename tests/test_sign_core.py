@@ -474,3 +474,18 @@ def test_fast_validator_agrees_with_jsonschema(payload):
         except SchemaInvalid:
             outcomes.append(False)
     assert outcomes[0] == outcomes[1]
+
+
+@pytest.mark.parametrize(("data", "reason"), [
+    (b"\x81" * 60000 + b"\x00", "bad_cose"),  # 60,000 nested arrays
+    (b"\x5b\xff\xff\xff\xff\xff\xff\xff\xff", "bad_cose"),  # array claiming 2^64 items
+    (b"\x00" * 10_000_000, "bad_compression"),  # zlib bomb: 10 MB of zeros in ~14 kB
+])
+def test_hostile_inputs_rejected_quickly(verifier, data, reason):
+    text = "HC1:" + base45.b45encode(zlib.compress(data, 9)).decode()
+    assert verifier.check(text).reason == reason
+
+
+def test_payload_refuses_impossible_vaccination_date():
+    with pytest.raises(PayloadError, match="vaccination_date"):
+        build_payload("Trần An", "1975", DoseRecord(1, "2021-02-30", "Pfizer"))

@@ -26,7 +26,7 @@ import json
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -336,6 +336,11 @@ def build_payload(full_name: str, dob: str, dose: DoseRecord, *, uvci: str | Non
     nam = dict(_nam(str(full_name)))
     if not nam.get("fnt") and not nam.get("gnt"):
         raise PayloadError("full_name: nothing transliterable")
+    vdate = str(dose.vaccination_date)[:10]
+    try:
+        date.fromisoformat(vdate)  # the schema's "format": "date" is only an annotation
+    except ValueError:
+        raise PayloadError("vaccination_date: not a YYYY-MM-DD date") from None
     dob = "" if dob is None else str(dob).strip()
     if dob and not _DOB_RE.match(dob):
         raise PayloadError("dob: not YYYY[-MM[-DD]]")
@@ -350,7 +355,7 @@ def build_payload(full_name: str, dob: str, dose: DoseRecord, *, uvci: str | Non
             "ma": product.ma,
             "dn": dn,
             "sd": sd,
-            "dt": str(dose.vaccination_date)[:10],
+            "dt": vdate,
             "co": COUNTRY,
             "is": issuer,
             "ci": uvci or make_uvci(),

@@ -127,7 +127,10 @@ def _claims(cose: CoseSign1) -> tuple[dict, dict]:
     hc = claims.get(HCERT_CLAIM)
     if not isinstance(hc, _Map) or not isinstance(hc.get(1), _Map):
         raise BadCwt("no HCERT claim -260 {1: ...}")
-    return claims, _jsonable(hc[1])
+    try:
+        return claims, _jsonable(hc[1])
+    except RecursionError:
+        raise BadCwt("HCERT nested too deeply") from None
 
 
 def decode_cose(data: bytes) -> Decoded:
