@@ -109,6 +109,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"{k:28s} {v:.5f}" if isinstance(v, float) else f"{k:28s} {v}")
     print("\nerror codes:\n" + result["codes"].to_string(index=False))
     print("\nthreshold sweep:\n" + result["sweep"].to_string(index=False))
+    print("\ncalibration (fix and review links):\n" + result["calibration"].to_string(index=False))
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-__all__ = ["evaluate", "threshold_sweep", "pr_figure", "pairwise_f1", "code_scores"]
+__all__ = ["evaluate", "threshold_sweep", "pr_figure", "pairwise_f1", "code_scores", "calibration"]
 
 
 def _codes(s: str | None) -> set[str]:
@@ -89,6 +89,19 @@ def threshold_sweep(matches: pd.DataFrame, truth: pd.DataFrame,
     return pd.DataFrame(rows)
 
 
+def calibration(matches: pd.DataFrame, truth: pd.DataFrame,
+                bins: tuple[float, ...] = (0.0, 0.1, 0.5, 0.9, 0.99, 0.999, 1.0)) -> pd.DataFrame:
+    """Reliability table: mean predicted probability vs observed share of right links per bin."""
+    m = matches.merge(truth[["record_id", "person_id"]].rename(columns={"person_id": "true_pid"}),
+                      on="record_id", how="left")
+    m = m[m["person_id"].notna() & m["status"].isin(["fix", "review"])]
+    right = (m["person_id"].astype(str) == m["true_pid"].astype(str)).astype(float)
+    cut = pd.cut(m["match_probability"], bins=list(bins), include_lowest=True)
+    out = pd.DataFrame({"bin": cut, "p": m["match_probability"], "right": right}).groupby("bin", observed=True)
+    return out.agg(records=("p", "size"), mean_probability=("p", "mean"), observed_right=("right", "mean")
+                   ).reset_index().astype({"bin": str})
+
+
 def pr_figure(sweep: pd.DataFrame, lang: str = "vi") -> go.Figure:
     """Precision–recall curve of the automatic-link threshold."""
     labels = {"vi": ("Độ bao phủ (recall)", "Độ chính xác (precision)", "Ngưỡng tự động"),
@@ -141,4 +154,5 @@ def evaluate(matches: pd.DataFrame, truth: pd.DataFrame, vaccinations: pd.DataFr
     if stats and "blocking_recall" in stats:
         out["blocking_recall"] = stats["blocking_recall"]
     out["sweep"] = threshold_sweep(matches, truth)
+    out["calibration"] = calibration(matches, truth)
     return out
