@@ -200,7 +200,16 @@ def test_outputs_and_idempotency(tmp_path, files):
     assert (tmp_path / "out3" / OUTPUT_FILES["table"]).read_bytes() == (out1 / OUTPUT_FILES["table"]).read_bytes()
 
 
-def test_reimport_xlsx_layout_and_formula_neutralised(tmp_path, files):
+@pytest.fixture(params=["io", "minimal"])
+def xlsx_writer(request, monkeypatch):
+    """Run with vaxlib.io.write_table and with the fallback writer (as if vaxlib.io were absent)."""
+    if request.param == "minimal":
+        monkeypatch.setattr(apply_mod, "write_reimport_xlsx",
+                            lambda table, path: apply_mod._write_xlsx_minimal(table, Path(path)))
+    return request.param
+
+
+def test_reimport_xlsx_layout_and_formula_neutralised(tmp_path, files, xlsx_writer):
     vp, mp, url = files
     out = tmp_path / "out"
     run_apply(vp, mp, out, ledger=url, xlsx_scope="all")
@@ -211,32 +220,46 @@ def test_reimport_xlsx_layout_and_formula_neutralised(tmp_path, files):
     assert headers[:3] == ["Mã bản ghi", "Họ và tên", "Ngày sinh"]
     by_id = {r[0].value: r for r in rows[1:]}
     assert len(by_id) == 7
-    # IDs stay text with leading zeros; every personal cell is a text cell
+    # IDs stay text with leading zeros
     idcol = VAX_COLS.index("id_number")
     assert by_id["R3"][idcol].value == "079070000003" and by_id["R3"][idcol].data_type == "s"
-    # formula-like values are text cells with the quote prefix, value intact
+    assert by_id["R6"][VAX_COLS.index("dob")].value == "1960-05-17"  # the edit, normalised
+    # formula-like values: text cells with one leading apostrophe (OWASP), never formulas
     name = by_id["R7"][VAX_COLS.index("full_name")]
-    assert name.value == "@Lê Văn Tám" and name.data_type == "s" and name.quotePrefix
-    idc = by_id["R7"][idcol]
-    assert idc.value == "+84 bad" and idc.data_type == "s" and idc.quotePrefix
+    assert (name.value, name.data_type) == ("'@Lê Văn Tám", "s")
+    assert (by_id["R7"][idcol].value, by_id["R7"][idcol].data_type) == ("'+84 bad", "s")
     with zipfile.ZipFile(out / OUTPUT_FILES["xlsx"]) as z:
         sheet = next(n for n in z.namelist() if n.startswith("xl/worksheets/sheet"))
         assert "<f>" not in z.read(sheet).decode("utf-8")
 
 
-def test_formula_in_untouched_record_is_neutralised(tmp_path, tables):
+def test_xlsx_round_trip_changes_nothing(tmp_path, files):
+    """Re-importing the .xlsx (through vaxlib.io) gives the corrected values back: apply is a no-op."""
+    pytest.importorskip("vaxlib.io")
+    vp, mp, url = files
+    out = tmp_path / "out"
+    first = run_apply(vp, mp, out, ledger=url, xlsx_scope="all")
+    again = run_apply(out / OUTPUT_FILES["xlsx"], mp, tmp_path / "again", ledger=url)
+    assert again.summary["field_changes"] == 0
+    back = again.table.set_index("record_id")
+    want = first.table.set_index("record_id")
+    for field in ("full_name", "dob", "sex", "id_number", "phone"):
+        assert back[field].fillna("").to_dict() == want[field].fillna("").to_dict(), field
+
+
+def test_formula_in_untouched_record_is_neutralised(tmp_path, tables, xlsx_writer):
     v, m = tables
     v.loc[v["record_id"] == "R1", "lot_number"] = "=1+1"
     out = tmp_path / "out"
     run_apply(v, m, out, xlsx_scope="all")
     ws = openpyxl.load_workbook(out / OUTPUT_FILES["xlsx"]).active
     cell = next(r for r in ws.iter_rows(min_row=2) if r[0].value == "R1")[VAX_COLS.index("lot_number")]
-    assert (cell.value, cell.data_type, cell.quotePrefix) == ("=1+1", "s", True)
+    assert (cell.value, cell.data_type) == ("'=1+1", "s")
 
 
 @pytest.mark.parametrize("value, expected", [
     ("=SUM(A1)", "'=SUM(A1)"), ("+84912345678", "'+84912345678"), ("-1", "'-1"), ("@x", "'@x"),
-    ("\tx", "'\tx"), ("Nguyễn Văn An", "Nguyễn Văn An"), ("079090000001", "079090000001"), (None, None),
+    ("\tx", "'\tx"), ("'x", "''x"), ("Nguyễn Văn An", "Nguyễn Văn An"), ("079090000001", "079090000001"), (None, None),
 ])
 def test_csv_neutralisation(value, expected):
     assert neutralise_csv_value(value) == expected

@@ -37,11 +37,12 @@ The outputs are a pure function of the inputs, so a rerun after a crash at
 any point gives the same files as an uninterrupted run, and applying again
 to the corrected table changes nothing.
 
-Spreadsheet safety (OWASP "CSV injection"): in the .xlsx every value is
-written as a text cell (never a formula) and values beginning with
-``= + - @`` (or tab/CR) also carry Excel's quote prefix, so the value itself
-stays intact for re-import (phone numbers like ``+84…`` included); in
-``changes.csv`` such values are prefixed with ``'``.
+Spreadsheet safety (OWASP "CSV injection",
+https://owasp.org/www-community/attacks/CSV_Injection): the .xlsx is written
+by :func:`vaxlib.io.write_table` (every cell a text cell, number format
+``@``, and a value beginning with ``= + - @``, tab, CR or ``'`` gets one
+leading apostrophe, which :func:`vaxlib.io.read_table` removes again on
+re-import); ``changes.csv`` uses the same apostrophe rule.
 """
 from __future__ import annotations
 
@@ -95,7 +96,7 @@ OUTPUT_FILES = {
 }
 AUTOMATIC = "automatic"
 _TMP_PREFIX = ".vaxapply-"
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")  # same rule as vaxlib.io
 _SEX_TEXT = {"M": "Nam", "F": "Nữ"}
 _SEX_MEANING = {"m": "M", "nam": "M", "1": "M", "male": "M",
                 "f": "F", "nữ": "F", "nu": "F", "0": "F", "female": "F"}
@@ -351,12 +352,12 @@ def read_matches(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 
 def is_formula_like(value: Any) -> bool:
-    """True for text a spreadsheet could take as a formula (starts with ``= + - @``, tab or CR)."""
+    """True for text a spreadsheet could take as a formula (``= + - @``, tab, CR) or an apostrophe."""
     return isinstance(value, str) and value.startswith(_FORMULA_START)
 
 
 def neutralise_csv_value(value: Any) -> Any:
-    """OWASP CSV-injection defence: prefix formula-like text with ``'``."""
+    """OWASP CSV-injection defence: prefix formula-like text (see :func:`is_formula_like`) with ``'``."""
     return "'" + value if is_formula_like(value) else value
 
 
@@ -378,45 +379,46 @@ def _atomic(path: Path, write) -> None:
 
 
 def write_reimport_xlsx(table: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """Write vaccinations in the platform's re-import layout.
+    """Write vaccinations in the platform's re-import layout (.xlsx).
 
-    Columns in contract order with the Vietnamese headers of
-    :func:`vaxlib.schema.vi_headers`; every value a text cell with the ``@``
-    (Text) number format so IDs keep their leading zeros, except
-    ``dose_number`` (a number); formula-like values get Excel's quote prefix.
+    Uses :func:`vaxlib.io.write_table` (Vietnamese headers, dates as the
+    platform exports them, every cell text, formula-like values prefixed with
+    an apostrophe).  Without :mod:`vaxlib.io` a minimal writer with the same
+    headers and the same safety rules is used.
     """
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-
     path = Path(path)
     if len(table) > XLSX_MAX_ROWS:
         raise ApplyError(f"{path.name}: {len(table)} rows exceed the Excel sheet limit ({XLSX_MAX_ROWS})")
-    headers = vi_headers("vaccinations")
-    cols = [c for c in contract_columns("vaccinations") if c in table.columns]
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet("Danh sách tiêm")
+    try:
+        from vaxlib.io import write_table
+    except ImportError:
+        return _write_xlsx_minimal(table, path)
+    write_table(table, path, "vaccinations", format="xlsx")
+    return path
 
-    def text_cell(value: Any) -> WriteOnlyCell:
-        cell = WriteOnlyCell(ws, value=None)
+
+def _write_xlsx_minimal(table: pd.DataFrame, path: Path) -> Path:
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    headers = vi_headers("vaccinations")
+    cols = contract_columns("vaccinations")
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("Mui tiem")
+
+    def text_cell(value: Any) -> WriteOnlyCell | None:
         text = _text(value)
-        if text:
-            cell.value = text
-            cell.data_type = "s"  # never a formula, whatever the text starts with
-            if is_formula_like(text):
-                cell.quotePrefix = True
+        if not text:
+            return None
+        cell = WriteOnlyCell(ws, value=neutralise_csv_value(text))
+        cell.data_type = "s"  # never a formula
         cell.number_format = "@"
         return cell
 
-    ws.append([text_cell(headers[c]) for c in cols])
-    data = table[cols]
+    ws.append([headers[c] for c in cols])
+    data = table.reindex(columns=cols)
     for row in data.itertuples(index=False, name=None):
-        out = []
-        for c, v in zip(cols, row):
-            if c == "dose_number" and not _is_missing(v) and str(v).strip().isdigit():
-                out.append(int(str(v).strip()))
-            else:
-                out.append(text_cell(v))
-        ws.append(out)
+        ws.append([text_cell(v) for v in row])
     wb.save(path)
     return path
 
