@@ -73,6 +73,15 @@ def keys(tmp_path, monkeypatch):
     return tmp_path / "K"
 
 
+def test_key_linking_two_persons_is_not_signed(tmp_path):
+    reg, vac, mat, _ = _tables(tmp_path)
+    mat.loc[mat["record_id"] == "r4", "person_key"] = "k1"  # k1 now holds P1's and P2's doses
+    persons, stats = select_signable(reg, vac, mat)
+    assert persons.empty or set(persons["person_id"]).isdisjoint({P1, P2})
+    assert stats.skipped["several_persons"] == 1
+
+
+@pytest.mark.slow  # starts a 2-process pool
 def test_cli_sign_verify_revoke(tmp_path, keys, capsys):
     _, _, _, p = _tables(tmp_path)
     out = tmp_path / "OUT"

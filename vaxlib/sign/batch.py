@@ -72,6 +72,8 @@ class SignStats:
             "payload_invalid": ("dữ liệu không hợp lệ theo lược đồ DCC / bộ giá trị",
                                 "payload fails the DCC schema or value sets"),
             "unknown_vaccine": ("loại vắc xin không xác định", "vaccine product not recognised"),
+            "several_persons": ("một nhóm hồ sơ trỏ tới nhiều người trong sổ đăng ký",
+                                "one person_key links to several register persons"),
         }
         i = 0 if lang == "vi" else 1
         head = (f"Đã ký {self.signed} chứng nhận; bỏ qua {sum(self.skipped.values())} người"
@@ -108,6 +110,9 @@ def select_signable(registry: pd.DataFrame, vaccinations: pd.DataFrame,
     good = grp["all_ok"] & grp["n_pid"].eq(1) & ~grp["pid"].isin(blocked_pids)
     # count skips per register person (or per key where there is no person)
     bad = grp[~good]
+    ambiguous = bad["all_ok"] & bad["n_pid"].gt(1)  # verified records of two register persons
+    stats.skipped["several_persons"] += int(ambiguous.sum())
+    bad = bad[~ambiguous]
     stats.skipped["not_all_verified"] += int(bad["pid"].dropna().nunique()
                                              + bad["pid"].isna().sum())
     pids = grp.loc[good, "pid"]
@@ -211,6 +216,14 @@ def _sign_chunk(args) -> tuple[list[tuple], Counter]:
     return out, bad
 
 
+def _check_signer(signer: Signer, issued_ts: float) -> None:
+    """Warn when certificates signed now would outlive the DSC (time to ``vax keys rotate``)."""
+    exp = validity(dt.datetime.fromtimestamp(issued_ts, dt.timezone.utc))[1]
+    if exp > signer.cert.not_valid_after_utc.timestamp():
+        log.warning("DSC %s expires before the certificates it signs now; run `vax keys rotate`",
+                    signer.kid.hex())
+
+
 def _chunks(rows: Iterable[Sequence], size: int) -> Iterator[list]:
     buf = []
     for r in rows:
@@ -243,10 +256,11 @@ def sign_rows(rows: Iterable[Sequence], keys_dir: str | os.PathLike, *, kid_hex:
     init = (str(keys_dir), kid_hex, issuer, validate)
     if processes == 1:
         _init_worker(*init)
+        _check_signer(_CTX.signer, issued_ts)
         results = map(_sign_chunk, tasks)
         pool = None
     else:
-        load_signer(keys_dir, kid_hex)  # fail early (passphrase, files) in the parent
+        _check_signer(load_signer(keys_dir, kid_hex), issued_ts)  # fail early in the parent
         pool = mp.get_context("forkserver" if os.name == "posix" else "spawn").Pool(
             processes, initializer=_init_worker, initargs=init)
         results = pool.imap(_sign_chunk, tasks, chunksize=1)
