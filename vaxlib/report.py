@@ -385,39 +385,13 @@ def _feedback_items(d: Path, report_date: str, sla_hours: float) -> pd.DataFrame
     from vaxlib.feedback import FeedbackSettings, load_inputs, track_feedback
 
     inputs = load_inputs(d)
-    model = _saved_model(d / "match" / "model.json", inputs["registry"])
-    result = track_feedback(**inputs, settings=FeedbackSettings(sla_hours=sla_hours, as_of=report_date),
-                            model=model)
+    result = track_feedback(**inputs, settings=FeedbackSettings(sla_hours=sla_hours, as_of=report_date))
     out = d / "feedback"
     out.mkdir(parents=True, exist_ok=True)
     result.items.to_parquet(out / "feedback_status.parquet", index=False)
     result.queue.to_parquet(out / "queue.parquet", index=False)
     result.links.to_parquet(out / "feedback_links.parquet", index=False)
     return result.items
-
-
-def _saved_model(path: Path, registry: pd.DataFrame) -> Any:
-    """The Fellegi–Sunter model ``vax match`` fitted on the dose records, or None."""
-    if not path.exists():
-        return None
-    try:
-        from vaxlib.match.compare import FIELDS, LEVELS
-        from vaxlib.match.model import FSModel
-
-        d = json.loads(path.read_text(encoding="utf-8"))
-        m = {f: np.array([d["m"][f][lv] for lv in LEVELS[f]], dtype=float) for f in FIELDS}
-        u = {f: np.array([d["u"][f][lv] for lv in LEVELS[f]], dtype=float) for f in FIELDS}
-        from vaxlib.match.prepare import name_columns
-
-        n = max(len(registry), 1)
-        names = name_columns(registry["full_name"])["name_fold"].value_counts()
-        dobs = _text(registry["dob"]).value_counts()
-        return FSModel(m=m, u=u, n_registry=int(d["n_registry"]), rho=float(d.get("rho", 0.95)),
-                       tf_name={k: v / n for k, v in names.items() if k},
-                       tf_dob={k: v / n for k, v in dobs.items() if k})
-    except (KeyError, ValueError, ImportError) as exc:  # an older/other model file: fit a new one
-        log.warning("%s: cannot reuse the match model (%s); fitting on the feedback", path, exc)
-        return None
 
 
 _MEMO: dict[tuple[str, str], dict[str, pd.DataFrame]] = {}
