@@ -132,10 +132,11 @@ def test_undo_and_redo(url):
 def test_bulk_accept_and_undo_bulk(url):
     with Ledger.open(url) as led:
         led.defer("R2", analyst="lan")
-        evs = led.bulk_accept(["R1", "R2", "R3", "R1"], analyst="lan", cluster_id="dob:day_month_swap|79|CS-79-0123|2021-10")
+        cid = "dob:day_month_swap|79|CS-79-0123|2021-10"
+        evs = led.bulk_accept(["R1", "R2", "R3", "R1"], analyst="lan", cluster_id=cid)
         assert [e.record_id for e in evs] == ["R1", "R2", "R3"]
         assert len({e.bulk_id for e in evs}) == 1 and evs[0].bulk_id
-        assert evs[0].values == {"cluster_id": "dob:day_month_swap|79|CS-79-0123|2021-10"}
+        assert evs[0].values == {"cluster_id": cid}
         d = led.current_decisions().set_index("record_id")
         assert d["action"].to_dict() == {"R1": "bulk_accept", "R2": "bulk_accept", "R3": "bulk_accept"}
         undos = led.undo_bulk(evs[0].bulk_id, analyst="lan")

@@ -52,7 +52,6 @@ import logging
 import os
 import unicodedata
 from collections import Counter
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
