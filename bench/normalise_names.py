@@ -48,18 +48,20 @@ WEIGHTS = [0.72, 0.08, 0.04, 0.03, 0.02, 0.03, 0.02, 0.01, 0.01, 0.015, 0.015, 0
 _TELEX = {"ễ": "eex", "ị": "ij", "à": "af", "ồ": "oof", "ầ": "aaf", "ư": "uw", "ă": "aw", "ế": "ees"}
 
 
-def register_names(n_people: int, rng: np.random.Generator) -> list[str]:
+def register_names(n_names: int, rng: np.random.Generator) -> list[str]:
+    """``n_names`` distinct register names (family name weights follow the
+    usual shares: Nguyễn ~38 %, Trần ~11 %, Lê ~9.5 %, …)."""
     fw = np.array(FAMILY_W) / sum(FAMILY_W)
     seen: set[str] = set()
     out: list[str] = []
-    while len(out) < n_people:
+    while len(out) < n_names:
         fam = FAMILIES[rng.choice(len(FAMILIES), p=fw)]
         k = rng.choice([1, 1, 1, 2, 2, 0])
         mid = [MIDDLES[i] for i in rng.integers(0, len(MIDDLES), k)]
         name = " ".join([fam, *mid, GIVENS[rng.integers(0, len(GIVENS))]])
-        if name not in seen or len(seen) > 0.9 * n_people * 50:
+        if name not in seen:
             seen.add(name)
-        out.append(name)  # homonyms are real: keep duplicates
+            out.append(name)
     return out
 
 
@@ -99,7 +101,9 @@ def variant(name: str, kind: str, rng: np.random.Generator) -> str:
 def make_data(rows: int, n_people: int, seed: int = 7) -> tuple[pd.Series, pd.Series]:
     rng = np.random.default_rng(seed)
     people = register_names(n_people, rng)
-    who = rng.integers(0, n_people, rows)
+    # Names repeat with a long tail: weight ~ 1 / rank^0.8.
+    w = 1.0 / np.arange(1, n_people + 1) ** 0.8
+    who = rng.choice(n_people, rows, p=w / w.sum())
     kind_of = rng.choice(len(KINDS), rows, p=np.array(WEIGHTS) / sum(WEIGHTS))
     memo: dict[tuple[int, int], str] = {}
     typed = []
@@ -131,13 +135,13 @@ def run_once(typed: pd.Series, reg: pd.Series) -> tuple[float, float, pd.Series]
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--people", type=int, default=20_000)
+    ap.add_argument("--people", type=int, default=20_000, help="distinct register names")
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
 
     t0 = time.perf_counter()
     typed, reg = make_data(args.rows, args.people)
-    print(f"generated {len(typed):,} typed names for {args.people:,} people in "
+    print(f"generated {len(typed):,} typed names over {args.people:,} distinct register names in "
           f"{time.perf_counter() - t0:.1f} s")
     print(f"distinct typed names: {typed.nunique():,}; distinct register names: {reg.nunique():,}; "
           f"distinct (typed, register) pairs: {len(pd.MultiIndex.from_arrays([typed, reg]).unique()):,}")

@@ -172,6 +172,21 @@ def test_compare_identical_any_text(s):
     assert compare_names(s, s) == ()
 
 
+name_alphabet = st.sampled_from(list("aăâeêioôơuưy dđnghtANĐ\u00a0\u0300\u0301\u0303\u0309\u0323ÐỄễ"))
+
+
+@given(st.text(name_alphabet, max_size=12), st.text(name_alphabet, max_size=12))
+def test_compare_empty_only_when_identical(a, b):
+    codes = compare_names(a, b)
+    assert (codes == ()) == (a == b)
+    assert set(codes) <= set(NAME_CODES)
+    assert list(codes) == sorted(codes)
+
+
+def test_register_side_spacing_is_reported():
+    assert compare_names("Nguyễn Văn An", "Nguyễn Văn  An") == ("name:case_spacing",)
+
+
 @given(names)
 def test_tone_style_round_trip(name):
     old, new = set_tone_style(name, "old"), set_tone_style(name, "new")

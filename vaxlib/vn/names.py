@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from rapidfuzz.distance import DamerauLevenshtein
 
+from vaxlib.vn.keystrokes import repair_keystrokes
 from vaxlib.vn.text import clean_spacing, fold_diacritics, nfc, tone_key
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "split_name",
     "compare_names",
     "compare_names_many",
+    "repair_keystrokes",
     "vietnamese_title",
 ]
 
@@ -368,6 +370,10 @@ def compare_names(typed: str, register: str) -> tuple[str, ...]:
             if reg_order != sorted(reg_order):
                 codes.add("name:order")
     _diacritic_codes(t.words, r.words, pairs, codes, bare_typed=not _has_diacritics(t.spaced))
+    if not codes:
+        # The texts differ but no rule saw it: white space or code points
+        # differ on the register side (e.g. a register name with two spaces).
+        codes.add("name:unicode_form" if t.cp == r.cp else "name:case_spacing")
     return tuple(sorted(codes))
 
 
