@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 import html
 import logging
+import re
 import unicodedata
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -146,6 +147,7 @@ _FIELD_LABELS = {"full_name": ("Họ và tên", "Full name"), "dob": ("Ngày sin
                  "sex": ("Giới tính", "Sex"), "id_number": ("Số CMND/CCCD", "ID number")}
 _MARK_DEL = "background:#ffcc80;color:#000;border-radius:2px;padding:0 1px"
 _MARK_INS = "background:#a5d6a7;color:#000;border-radius:2px;padding:0 1px"
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TEXT_STYLE = "font-family:Noto Sans,DejaVu Sans,Arial,sans-serif;font-size:15px"
 
 
@@ -456,8 +458,8 @@ class ReviewPanel:
         import plotly.graph_objects as go
 
         self.waterfall = go.FigureWidget(data=[go.Waterfall(x=[], y=[])],
-                                         layout=dict(height=300, width=520, template="plotly_white",
-                                                     margin=dict(l=50, r=20, t=50, b=80), showlegend=False))
+                                         layout=dict(height=320, width=500, template="plotly_white",
+                                                     margin=dict(l=50, r=30, t=50, b=90), showlegend=False))
         self.accept = self._button("accept", action_label("accept", lang), _t("tip_accept", lang), "success",
                                    "check")
         self.reject = self._button("reject", action_label("reject", lang), _t("tip_reject", lang), "danger",
@@ -507,7 +509,7 @@ class ReviewPanel:
                            layout=W.Layout())
         nav = W.HBox([self.prev, self.next, self.reveal], layout=W.Layout())
         right = W.VBox([self.candidate, self.waterfall])
-        body = W.HBox([self.record, right], layout=W.Layout(align_items="flex-start"))
+        body = W.HBox([self.record, right], layout=W.Layout(align_items="flex-start", flex_flow="row wrap"))
         children = [title, filters, W.HBox([self.progress, self.progress_label], layout=W.Layout()),
                     self.position, body, decisions, self.edit_form.box, nav,
                     W.HBox([self.bulk, self.bulk_box], layout=W.Layout()), self.message]
@@ -705,7 +707,8 @@ class ReviewPanel:
             for c in cands:
                 reg = c.get(f)
                 if f == "dob" and reg is not None:
-                    reg = display_dob(reg)
+                    # the register's date in the shape the facility typed, so the diff shows digits not format
+                    reg = reg if _ISO_DATE.fullmatch(typed.strip()) else display_dob(reg)
                 elif f == "dob" and reg is None and c["person_id"] == self._suggested_person(rid):
                     reg = typed
                 if f == "sex":
