@@ -264,9 +264,11 @@ def test_round_trip_ps256_after_rotation(keys, signer):
 
 
 def test_qr_round_trip(signer, keys):
-    from vaxlib.sign.qr import qr_bytes
+    from vaxlib.sign.qr import qr_bytes, qr_symbol
 
     text, _ = _cert(signer)
+    sym = qr_symbol(text)
+    assert (sym.error, sym.mode) == ("Q", "alphanumeric")
     for kind in ("png",):
         assert read_qr(qr_bytes(text, kind)) == [text]
     assert qr_bytes(text, "svg").lstrip().startswith(b"<?xml") or b"<svg" in qr_bytes(text, "svg")

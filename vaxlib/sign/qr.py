@@ -12,11 +12,15 @@ from pathlib import Path
 
 import segno
 
-__all__ = ["make_qr", "qr_bytes"]
+__all__ = ["make_qr", "qr_bytes", "qr_symbol"]
 
 
-def _qr(hc1: str):
+def qr_symbol(hc1: str) -> segno.QRCode:
+    """The QR symbol: error correction Q (not boosted), alphanumeric mode."""
     return segno.make_qr(hc1, error="q", mode="alphanumeric", boost_error=False)
+
+
+_qr = qr_symbol
 
 
 def qr_bytes(hc1: str, kind: str = "png", scale: int = 4) -> bytes:
