@@ -172,7 +172,9 @@ class VerifyResult:
 
     def describe(self) -> str:
         if self.ok:
-            return f"ledger OK: {self.events_checked} events, head {self.head_id} {self.head_hash[:16]}…"
+            if not self.events_checked:
+                return "ledger OK: empty (0 events)"
+            return f"ledger OK: {self.events_checked} events, head {self.head_id}:{self.head_hash}"
         where = f"event {self.first_bad_id}" if self.first_bad_id is not None else "ledger"
         return f"ledger TAMPERED at {where}: {self.problem} ({self.events_checked} events checked)"
 
