@@ -359,3 +359,18 @@ led.accept("R-torn", analyst="lan")
         assert led.verify().ok
         assert led.accept("R-next", analyst="lan").id == 21  # no lock left behind
         assert led.verify().ok
+
+
+def test_cli_expect_head(url, capsys):
+    db = _seeded(url)
+    assert vax_main(["ledger", "verify", "--ledger", url]) == 0
+    head = capsys.readouterr().out.strip().rsplit(" ", 1)[-1]
+    assert head.startswith("5:") and len(head) == 2 + 64
+    assert vax_main(["ledger", "verify", "--ledger", url, "--expect-head", head]) == 0
+    _raw(db, "DELETE FROM ledger_events WHERE id = 5",
+         "UPDATE ledger_meta SET value = '4' WHERE key = 'head_id'",
+         "UPDATE ledger_meta SET value = (SELECT hash FROM ledger_events WHERE id = 4) WHERE key = 'head_hash'")
+    assert vax_main(["ledger", "verify", "--ledger", url]) == 0  # undetectable without an anchor
+    assert vax_main(["ledger", "verify", "--ledger", url, "--expect-head", head]) == 1
+    assert "event 5" in capsys.readouterr().err
+    assert vax_main(["ledger", "verify", "--ledger", url, "--expect-head", "nonsense"]) == 2
