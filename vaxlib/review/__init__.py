@@ -6,7 +6,23 @@
 * :mod:`vaxlib.review.apply` — :func:`apply_decisions`, :func:`run_apply` (``vax apply``).
 
 Submodules are imported on first use so ``import vaxlib.review`` stays light.
-"""
+
+Quick start (what the review widgets build on)::
+
+    import uuid
+    from vaxlib.review import Ledger, cluster_records, find_clusters
+    from vaxlib.review.labels import action_label, error_label
+
+    clusters = find_clusters(vaccinations, matches)          # largest first
+    records = cluster_records(clusters, clusters.cluster_id[0], vaccinations, matches)
+    with Ledger.open("sqlite:///outputs/ledger.db") as ledger:
+        ev = ledger.accept(rid, analyst="lan", values={"person_id": pid},  # snapshot of what was shown
+                           idempotency_key=uuid.uuid4().hex)             # one key per click
+        ledger.edit(rid, {"dob": "17/05/1960"}, analyst="lan")           # InvalidEditError if it doesn't parse
+        ledger.undo(ev.id, analyst="lan")
+        ledger.bulk_accept(records.record_id, analyst="lan", cluster_id=clusters.cluster_id[0])
+        decisions = ledger.current_decisions()                            # one row per decided record
+
 from __future__ import annotations
 
 import importlib
