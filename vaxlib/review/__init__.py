@@ -22,6 +22,7 @@ Quick start (what the review widgets build on)::
         ledger.undo(ev.id, analyst="lan")
         ledger.bulk_accept(records.record_id, analyst="lan", cluster_id=clusters.cluster_id[0])
         decisions = ledger.current_decisions()                            # one row per decided record
+"""
 
 from __future__ import annotations
 
