@@ -359,3 +359,12 @@ def test_summary_reconciles(tmp_path, files):
     assert s["field_changes_by_source"] == {"automatic": 5, "decision": 2}
     assert s["xlsx_rows"] == 5
     assert set(changes.loc[changes["source"] != "automatic", "source"]) == {"1", "2"}
+
+
+def test_stale_accept_on_fix_record_blocks_the_automatic_fix(tables):
+    v, m = tables
+    result = apply_decisions(v, m, decisions([("R2", 5, "accept", {"person_id": "079999999999"})]))
+    assert "R2" not in set(result.changes["record_id"])
+    assert result.summary["decisions"]["decisions_stale"] == 1
+    ok = apply_decisions(v, m, decisions([("R2", 5, "accept", {"person_id": "079185000002"})]))
+    assert set(ok.changes.loc[ok.changes["record_id"] == "R2", "source"]) == {"5"}

@@ -19,7 +19,8 @@ unmatched, invalid
 Only non-empty ``corrected_*`` values are used; an edit changes only the
 fields it names.  An accept whose stored ``values["person_id"]`` differs from
 the matches table's ``person_id`` is *stale* (the suggestion changed after
-the decision) and is not applied.  Sex is written the platform's way
+the decision): nothing is applied to that record, not even an automatic fix,
+until an analyst decides again (counted as ``decisions_stale``).  Sex is written the platform's way
 (``Nam``/``Nữ``) and compared by meaning, so ``1`` -> ``Nam`` is no change.
 
 Outputs (in ``--out DIR``), each written to a temporary file and moved into
