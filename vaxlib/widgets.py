@@ -453,12 +453,12 @@ class ReviewPanel:
         self.progress = W.IntProgress(value=0, min=0, max=1, layout=W.Layout(width="18em"))
         self.progress_label = W.HTML()
         self.position = W.HTML()
-        self.record = W.HTML(layout=W.Layout(min_width="28em"))
+        self.record = W.HTML(layout=W.Layout(min_width="26em", max_width="540px"))
         self.candidate = W.ToggleButtons(options=[], style={"button_width": "auto"})
         import plotly.graph_objects as go
 
         self.waterfall = go.FigureWidget(data=[go.Waterfall(x=[], y=[])],
-                                         layout=dict(height=320, width=500, template="plotly_white",
+                                         layout=dict(height=320, width=470, template="plotly_white",
                                                      margin=dict(l=50, r=30, t=50, b=90), showlegend=False))
         self.accept = self._button("accept", action_label("accept", lang), _t("tip_accept", lang), "success",
                                    "check")
