@@ -106,6 +106,8 @@ _TCVN_HIGH = [
 ]
 _TCVN_DECODE = [chr(_TCVN_C0.get(b, b)) for b in range(0x80)] + [chr(c) for c in _TCVN_HIGH]
 
+_TCVN_TRANSLATE = {b: ch for b, ch in enumerate(_TCVN_DECODE) if ch != chr(b)}
+
 _TCVN_ENCODE_VN1: dict[str, int] = {}
 for _b, _ch in enumerate(_TCVN_DECODE):
     if _b >= 0x80 or _b in _TCVN_C0:
@@ -138,7 +140,7 @@ def decode_tcvn3(data: bytes) -> str:
     >>> decode_tcvn3(b"Nguy\\xd4n Th\\xde H\\xe5ng")
     'Nguyễn Thị Hồng'
     """
-    return nfc("".join(_TCVN_DECODE[b] for b in data))
+    return nfc(data.decode("latin-1").translate(_TCVN_TRANSLATE))
 
 
 def _encode_table(text: str, table: dict[str, int], combining: dict[str, int] | None,
@@ -241,14 +243,21 @@ for _b in range(0x80, 0xA0):
     _CP1252_ENCODE.setdefault(chr(_b), _b)
 
 
+_CP1252_TRANSLATE = {b: ch for b, ch in enumerate(_CP1252_DECODE) if ch != chr(b)}
+
+
 def _cp1252_text(data: bytes) -> str:
-    return "".join(_CP1252_DECODE[b] for b in data)
+    return data.decode("latin-1").translate(_CP1252_TRANSLATE)
+
+
+_CP1252_TO_LATIN1 = {ord(ch): chr(b) for ch, b in _CP1252_ENCODE.items() if ord(ch) != b}
 
 
 def _cp1252_bytes(text: str) -> bytes | None:
+    """The bytes that sloppy cp1252 decoding turned into ``text``, or None."""
     try:
-        return bytes(_CP1252_ENCODE[ch] for ch in text)
-    except KeyError:
+        return text.translate(_CP1252_TO_LATIN1).encode("latin-1")
+    except UnicodeEncodeError:
         return None
 
 
@@ -526,18 +535,30 @@ def _utf16_without_bom(data: bytes) -> str | None:
     return None
 
 
-def _repair_lines(text: str) -> tuple[str, str]:
-    """Repair mojibake line by line; label = the most common repair."""
-    labels: Counter[str] = Counter()
-    out = []
-    for line in text.splitlines(keepends=True):
-        fixed, label = _repair(line)
-        labels[label] += 1
-        out.append(fixed)
-    garbled = {k: n for k, n in labels.items() if k != "unicode"}
-    if not garbled:
+def _repair_lines(text: str, sample_lines: int = 2000) -> tuple[str, str]:
+    """Detect mojibake on a sample of lines, then undo it on every line.
+
+    Returns (text, label); label "unicode" means nothing to repair.
+    """
+    lines = text.splitlines(keepends=True)
+    label = detect_text_encoding(
+        (line for line in lines if not line.isascii()), sample=sample_lines
+    )
+    if label == "unicode":
         return text, "unicode"
-    return "".join(out), max(garbled, key=garbled.get)
+    # A file is in one encoding: undo the garbling on the whole text when
+    # that is exact, line by line (keeping lines it would spoil) otherwise.
+    raw = _cp1252_bytes(text)
+    if raw is not None:
+        if label == "tcvn3-as-cp1252":
+            return decode_tcvn3(raw), label
+        if label == "vni-as-cp1252":
+            return _vni_from_cp1252_text(text), label
+        try:
+            return nfc(raw.decode("utf-8")), label
+        except UnicodeDecodeError:
+            pass
+    return "".join(_force(line, label) for line in lines), label
 
 
 def decode_bytes(data: bytes) -> Decoded:
