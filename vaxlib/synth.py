@@ -38,6 +38,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -368,7 +369,7 @@ def _id_numbers(rng: np.random.Generator, birth: np.ndarray, sex: np.ndarray, ye
 def _unique_numbers(rng: np.random.Generator, n: int, low: int, high: int, avoid: np.ndarray) -> np.ndarray:
     out = rng.integers(low, high, n)
     while True:
-        bad = np.isin(out, avoid)
+        bad = _member(out, np.sort(avoid))
         _, first = np.unique(out, return_index=True)
         keep = np.zeros(n, dtype=bool)
         keep[first] = True
@@ -376,6 +377,14 @@ def _unique_numbers(rng: np.random.Generator, n: int, low: int, high: int, avoid
         if not bad.any():
             return out
         out[bad] = rng.integers(low, high, int(bad.sum()))
+
+
+def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """``np.isin`` for int64 against an already sorted array (much faster for large sets)."""
+    if len(sorted_set) == 0:
+        return np.zeros(len(values), dtype=bool)
+    idx = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
+    return sorted_set[idx] == values
 
 
 def _pairs(rng: np.random.Generator, pool: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -639,6 +648,8 @@ def _solve_probability(weights: np.ndarray, target: float) -> np.ndarray:
     if target >= len(weights):
         return np.ones(len(weights))
     p = target / weights.sum()
+    if p * weights.max() <= 1.0:
+        return p * weights
     for _ in range(8):
         prob = np.minimum(1.0, p * weights)
         clipped = prob >= 1.0
@@ -704,6 +715,7 @@ def _diacritic_error(name: str, u: float, v: float) -> str | None:
     cands = [i for i, w in enumerate(words) if not w.isascii()]
     if not cands:
         return None
+    folded = fold_diacritics(name)
     start = int(u * len(cands))
     for j in range(len(cands)):
         i = cands[(start + j) % len(cands)]
@@ -725,11 +737,12 @@ def _diacritic_error(name: str, u: float, v: float) -> str | None:
             if vowel_pos:
                 k = vowel_pos[-1] + 1
                 options.append(nfc(base[:k] + _TONES[int(v * 5)] + base[k:]))
-        options = [o for o in options if o != w and o != set_tone_style(w, "new") and o != set_tone_style(w, "old")]
+        same = {w, set_tone_style(w, "new"), set_tone_style(w, "old")}
+        options = [o for o in options if o not in same]
         if options:
             words[i] = options[int(v * len(options)) % len(options)]
             out = " ".join(words)
-            if out != fold_diacritics(name):
+            if out != folded:
                 return out
     return None
 
@@ -747,7 +760,10 @@ def _apply_name(code: str, name: str, u: float, v: float, other_given: str) -> s
             return name.lower()
         if k == 2:
             return "  ".join(name.split(" "))
-        return " " + name + " "
+        # family name in capitals, as on some forms; no leading/trailing blanks,
+        # which importers strip
+        first, _, rest = name.partition(" ")
+        return first.upper() + (" " + rest if rest else "")
     if code == "name:no_diacritics":
         return fold_diacritics(name)
     if code == "name:tone_placement":
@@ -894,7 +910,9 @@ def generate(persons: int, seed: int, provinces: Iterable[str] | None = None,
     prof = errors if isinstance(errors, ErrorProfile) else load_error_profile(errors)
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(8)]
 
+    clock = _StageClock()
     hum = _build_humans(streams[0], persons, provs, prof)
+    clock("people")
     H = len(hum["id"])
     hum["human_id"] = "H" + _zfill(np.arange(1, H + 1), 8).astype(object)
     reg_mask = hum["in_registry"]
@@ -902,9 +920,14 @@ def generate(persons: int, seed: int, provinces: Iterable[str] | None = None,
     rng = streams[1]
     rec = _doses(rng, hum, prof)
     # Facilities: people mostly return to one facility in their province.
-    rp, rc = np.unique(hum["residence"].astype(str), return_counts=True)
-    fac_n = _facilities(sorted(set(provs) | {str(p) for p in np.unique(hum["birth"]) if p}),
-                        dict(zip(rp.tolist(), rc.tolist())))
+    prov_labels = np.array(sorted(BY_GSO), dtype=object)
+    res_i = np.searchsorted(prov_labels, hum["residence"].astype("U2"))
+    birth_u = hum["birth"].astype("U2")
+    birth_i = np.where(birth_u == "", -1, np.searchsorted(prov_labels, birth_u))
+    counts = np.bincount(res_i, minlength=len(prov_labels))
+    born = np.bincount(birth_i[birth_i >= 0], minlength=len(prov_labels)) > 0
+    fac_n = _facilities(sorted(set(provs) | set(prov_labels[born].tolist())),
+                        {g: int(c) for g, c in zip(prov_labels.tolist(), counts) if c})
     fac_prov = np.array(sorted(fac_n))
     fac_count = np.array([fac_n[p] for p in fac_prov])
     fac_offset = np.concatenate([[0], np.cumsum(fac_count)[:-1]])
@@ -943,6 +966,7 @@ def generate(persons: int, seed: int, provinces: Iterable[str] | None = None,
     wrong_vax = rng.random(R) < pop["wrong_vaccine_rate"]
     typed_prod = np.where(wrong_vax, (prod + rng.integers(1, len(_PRODUCTS), R)) % len(_PRODUCTS), prod)
 
+    clock("doses")
     # ------------------------------------------------------------ errors
     rng = streams[3]
     codes_by_field = {f: [c for c in ERROR_CODES if c.startswith(f + ":")] for f in FIELDS}
@@ -1012,6 +1036,7 @@ def generate(persons: int, seed: int, provinces: Iterable[str] | None = None,
     for f in FIELDS:
         _assign_codes(rng, T, order_by_field[f], prof.rates, eligible, weights, assigned[f], code_ids)
 
+    clock("error assignment")
     # ---------------------------------------------------------------- typed values
     rng = streams[4]
     u = rng.random((R, 2))
@@ -1040,14 +1065,18 @@ def generate(persons: int, seed: int, provinces: Iterable[str] | None = None,
     for code, transpose in (("id:typo", False), ("id:transposition", True)):
         sel = np.flatnonzero(a == code_ids[code])
         vals = [_id_digit_change(s, x, y, transpose) for s, (x, y) in zip(true_id[sel], u[sel])]
+        def clashes(vals: list) -> list[int]:
+            num = np.array([-1 if v is None else int(v) for v in vals], dtype=np.int64)
+            return np.flatnonzero((num < 0) | _member(num, register_ids)).tolist()
+
         for j in range(5):  # a change that lands on another register person is re-drawn
-            clash = [i for i, v in enumerate(vals) if v is None or _in_sorted(register_ids, int(v))]
+            clash = clashes(vals)
             if not clash:
                 break
             alt = rng.random((len(clash), 2))
             for i, (x, y) in zip(clash, alt):
                 vals[i] = _id_digit_change(true_id[sel[i]], x, y, transpose)
-        bad = [i for i, v in enumerate(vals) if v is None or _in_sorted(register_ids, int(v))]
+        bad = clashes(vals)
         typed_id[sel] = np.array(vals, dtype=object)
         if bad:  # give up: leave the value clean and drop the code
             typed_id[sel[bad]] = true_id[sel[bad]]
@@ -1055,10 +1084,10 @@ def generate(persons: int, seed: int, provinces: Iterable[str] | None = None,
     # other person: a parent's ID for minors, else someone in the same province.
     sel = np.flatnonzero(a == code_ids["id:other_person"])
     reg_idx = np.flatnonzero(reg_mask)
-    reg_res = hum["residence"][reg_idx]
+    reg_res = res_i[reg_idx]
     by_prov = reg_idx[np.argsort(reg_res, kind="stable")]
     sorted_res = np.sort(reg_res)
-    p_res = hum["residence"][h[sel]]
+    p_res = res_i[h[sel]]
     lo = np.searchsorted(sorted_res, p_res, "left")
     hi = np.searchsorted(sorted_res, p_res, "right")
     other = by_prov[np.minimum(lo + (u[sel, 0] * (hi - lo)).astype(np.int64), len(by_prov) - 1)]
@@ -1077,7 +1106,7 @@ def generate(persons: int, seed: int, provinces: Iterable[str] | None = None,
         cand = base + rng.integers(0, 10**6, len(sel))
         all_ids = np.sort(hum["id_int"][hum["id_int"] >= 0])
         for _ in range(10):
-            bad = np.isin(cand, all_ids)
+            bad = _member(cand, all_ids)
             if not bad.any():
                 break
             cand[bad] = base[bad] + rng.integers(0, 10**6, int(bad.sum()))
@@ -1146,13 +1175,12 @@ def generate(persons: int, seed: int, provinces: Iterable[str] | None = None,
     sex_labels = _arrow(["Nam", "Nữ", "M", "F", "1", "0"])
 
     # phone / province / vaccine / lot
+    clock("corruptions")
     rng = streams[5]
     up = rng.random(R)
     phone_base = _arrow(np.concatenate([hum["phone"], hum["phone2"], hum["phone_old"]]))
     phone_idx = np.where(up < 0.88, h, np.where(up < 0.92, H + h, np.where(up < 0.94, 2 * H + h, -1)))
     uprov = rng.random(R)
-    prov_labels = np.array(sorted(BY_GSO), dtype=object)
-    res_i = np.searchsorted(prov_labels, hum["residence"].astype(str))
     fac_pi = np.searchsorted(prov_labels, fac_province.astype(str))
     prov_idx = np.where(uprov < 0.93, res_i[h], np.where(uprov < 0.98, -1, fac_pi[fac]))
     spell = [x for p in _PRODUCTS for x in _VACCINE_SPELLINGS[p]]
@@ -1189,7 +1217,10 @@ def generate(persons: int, seed: int, provinces: Iterable[str] | None = None,
 
     # error codes per record (one string per distinct combination)
     key = ((assigned["id"] * 16 + assigned["name"]) * 16 + assigned["dob"]) * 4 + assigned["sex"]
-    uniq, inv = np.unique(key, return_inverse=True)
+    present = np.bincount(key) > 0
+    uniq = np.flatnonzero(present)
+    lookup = np.cumsum(present) - 1
+    inv = lookup[key]
     labels = []
     for k in uniq:
         cs = []
@@ -1213,7 +1244,6 @@ def generate(persons: int, seed: int, provinces: Iterable[str] | None = None,
     ro = ro[np.argsort(hum["id_int"][ro], kind="stable")]
     old_base = _arrow(hum["old_id"])
     sexh = _take(_arrow(["F", "M"]), (hum["sex"] == "M").astype(np.int64))
-    birth_i = np.where(hum["birth"] == "", -1, np.searchsorted(prov_labels, hum["birth"].astype(str)))
     registry = _frame({
         "person_id": _take(id_base, ro), "full_name": _take(name_base, ro), "dob": _take(dob_base, ro),
         "sex": sexh[ro], "old_id": _take(old_base, ro), "province_code": _take(_arrow(prov_labels), res_i[ro]),
@@ -1234,10 +1264,12 @@ def generate(persons: int, seed: int, provinces: Iterable[str] | None = None,
     recs = {"record_id": rid_base, "dose": rec["dose_number"].to_numpy(), "date": date_labels, "days": days,
             "facility_id": _arrow(fac_ids), "fac": fac, "vaccine": _arrow(spell), "vaccine_idx": vaccine_idx,
             "true_vaccine": [BY_CODE[p].display for p in _PRODUCTS]}
+    clock("tables")
     feedback, truth_f = _feedback(streams[7], prof, hum, recs, assigned, code_ids, prod, wrong_vax, dup_of, h,
                                   in_reg)
     log.info("synth: %d register persons, %d people outside it, %d dose records, %d feedback items",
              int(reg_mask.sum()), int((~reg_mask).sum()), R, len(feedback))
+    clock("feedback")
     tables = {
         "registry": registry[columns("registry")],
         "vaccinations": vaccinations[columns("vaccinations")],
@@ -1250,9 +1282,18 @@ def generate(persons: int, seed: int, provinces: Iterable[str] | None = None,
     return tables
 
 
-def _in_sorted(sorted_arr: np.ndarray, value: int) -> bool:
-    i = np.searchsorted(sorted_arr, value)
-    return bool(i < len(sorted_arr) and sorted_arr[i] == value)
+class _StageClock:
+    """Logs wall and CPU seconds per generation stage at DEBUG level."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        self.stages: dict[str, tuple[float, float]] = {}
+
+    def __call__(self, stage: str) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.stages[stage] = (wall - self.wall, cpu - self.cpu)
+        log.debug("synth stage %s: %.2f s wall, %.2f s CPU", stage, wall - self.wall, cpu - self.cpu)
+        self.wall, self.cpu = wall, cpu
 
 
 def _arrow(values: Iterable[Any]) -> pa.Array:
