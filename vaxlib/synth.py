@@ -591,7 +591,9 @@ def _doses(rng: np.random.Generator, hum: pd.DataFrame, prof: ErrorProfile) -> p
     late = d1 >= np.datetime64("2022-01-01")
     prod_idx = {p: i for i, p in enumerate(_PRODUCTS)}
     p1 = _choice(rng, n, [0.38, 0.22, 0.12, 0.20, 0.02, 0.04, 0.02])
-    p1 = np.where(early, _choice(rng, n, [0.9, 0.02, 0.0, 0.06, 0.02, 0.0, 0.0]), p1)
+    # Before July 2021 almost only AstraZeneca (COVAX, from 8/3/2021), some Vero Cell
+    # (from June) and Sputnik V; Pfizer and Moderna arrived in July 2021.
+    p1 = np.where(early, _choice(rng, n, [0.92, 0.0, 0.0, 0.06, 0.02, 0.0, 0.0]), p1)
     p1 = np.where(late, _choice(rng, n, [0.3, 0.5, 0.2, 0, 0, 0, 0]), p1)
     p1 = np.where(minor, np.where(rng.random(n) < 0.95, prod_idx["PF"], prod_idx["MO"]), p1)
     series = np.array([BY_CODE[p].series_doses for p in _PRODUCTS])[p1]
