@@ -114,7 +114,7 @@ def make_data(rows: int, n_people: int, seed: int = 7) -> tuple[pd.Series, pd.Se
             t = memo[key] = variant(people[p], KINDS[k], rng)
         typed.append(t)
     reg = [people[p] for p in who.tolist()]
-    return pd.Series(typed, dtype=object), pd.Series(reg, dtype=object)
+    return pd.Series(typed), pd.Series(reg)  # pandas 3 default str dtype, as vaxlib.io reads
 
 
 def clear_caches() -> None:

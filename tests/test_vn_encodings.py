@@ -303,3 +303,14 @@ def test_vietnamese_score_orders_readings():
     assert vietnamese_score(good) == 1.0
     assert vietnamese_score("NguyÔn ThÞ Hång") < 0
     assert vietnamese_score("Nguyá»…n Thá»‹ Há»“ng") < 0
+
+
+def test_decode_bytes_repairs_garbled_lines_and_keeps_good_ones():
+    # Most lines were garbled (UTF-8 read as cp1252, saved as UTF-8); one
+    # line typed later is good Unicode that cp1252 cannot hold.
+    good_line = "Trịnh Công Sơn,28/02/1939,Nam,079000000099\n"
+    text = csv_of(NAMES)
+    garbled = sloppy_cp1252(text.encode("utf-8")) + good_line
+    d = decode_bytes(garbled.encode("utf-8"))
+    assert d.encoding == "cp1252-mojibake-utf8"
+    assert d.text == text + good_line
