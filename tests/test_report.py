@@ -1,0 +1,283 @@
+"""Province reports and the national summary: numbers in the rendered HTML checked against figures
+computed here from the tables, privacy (no register name, ID or phone; small cells suppressed),
+offline HTML, the notebooks' parameters and the formatting helpers."""
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from vaxlib import report
+from vaxlib.config import NOTEBOOKS_DIR, PARAMETERS_DIR, load_yaml
+from vaxlib.vn.provinces import PROVINCES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --------------------------------------------------------------------------- formatting
+
+@pytest.mark.parametrize("n,vi,en", [
+    (0, "0", "0"), (999, "999", "999"), (1234, "1.234", "1,234"), (1234567, "1.234.567", "1,234,567"),
+])
+def test_fmt_int(n, vi, en):
+    assert report.fmt_int(n, "vi") == vi and report.fmt_int(n, "en") == en
+
+
+@given(st.integers(min_value=0, max_value=10**12))
+def test_fmt_int_vi_reads_back(n):
+    text = report.fmt_int(n, "vi")
+    assert int(text.replace(".", "")) == n
+    assert all(len(g) == 3 for g in text.split(".")[1:])
+
+
+@pytest.mark.parametrize("n,expected", [(0, "0"), (1, "<5"), (4, "<5"), (5, "5"), (12345, "12.345")])
+def test_fmt_count_suppresses_small_cells(n, expected):
+    assert report.fmt_count(n, "vi") == expected
+
+
+@pytest.mark.parametrize("x,vi,en", [(0.1234, "12,3%", "12.3%"), (1.0, "100,0%", "100.0%"),
+                                     (float("nan"), "—", "—")])
+def test_fmt_pct(x, vi, en):
+    assert report.fmt_pct(x, "vi") == vi and report.fmt_pct(x, "en") == en
+
+
+@pytest.mark.parametrize("d,vi,en", [("2022-04-30", "30/04/2022", "30 Apr 2022"),
+                                     ("2022-05-05", "05/05/2022", "05 May 2022")])
+def test_fmt_date(d, vi, en):
+    assert report.fmt_date(d, "vi") == vi and report.fmt_date(d, "en") == en
+
+
+def test_share_hides_small_denominators():
+    assert report.share(3, 4) != report.share(3, 4)  # NaN
+    assert report.share(3, 6) == 0.5
+
+
+@pytest.mark.parametrize("first,current,state", [
+    ("verified", "verified", "verified"), ("fix", "verified", "fixed"), ("review", "verified", "fixed"),
+    ("fix", "fix", "pending_fix"), ("review", "review", "review"), ("unmatched", "unmatched", "unmatched"),
+    ("invalid", "invalid", "unmatched"),
+])
+def test_record_states(first, current, state):
+    m = pd.DataFrame({"record_id": ["R1"], "status": [first]})
+    c = pd.DataFrame({"record_id": ["R1"], "status": [current]})
+    assert report.record_states(m, c).iloc[0] == state
+
+
+# --------------------------------------------------------------------------- notebooks and parameters
+
+def _parameters_cell(path: Path) -> dict[str, str]:
+    nb = nbformat.read(path, as_version=4)
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1, path
+    out = {}
+    for line in cells[0].source.splitlines():
+        m = re.match(r"^(\w+): (\w+) = (.+?)  # \S", line)
+        assert m, f"{path.name}: parameter line without annotation/comment: {line!r}"
+        out[m.group(1)] = m.group(3)
+    return out
+
+
+@pytest.mark.parametrize("name", ["province-report.ipynb", "national-summary.ipynb"])
+def test_notebooks_are_thin_and_clean(name):
+    nb = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
+    for c in nb.cells:
+        if c.cell_type == "code":
+            assert not re.search(r"^\s*(def|class)\s", c.source, re.M)
+            assert c.outputs == [] and c.execution_count is None
+
+
+def test_every_province_has_a_parameter_file_with_the_notebook_keys():
+    keys = list(_parameters_cell(NOTEBOOKS_DIR / "province-report.ipynb"))
+    assert keys == list(report.DEFAULT_PARAMETERS)
+    files = sorted((PARAMETERS_DIR / "provinces").glob("*.yaml"))
+    assert [f.stem for f in files] == sorted(p.gso for p in PROVINCES)
+    for f in files:
+        params = load_yaml(f)
+        assert list(params) == keys
+        assert params["province"] == f.stem and params["lang"] in ("vi", "en")
+
+
+# --------------------------------------------------------------------------- rendering
+
+class _Tables(HTMLParser):
+    """Cells of every <table> as lists of rows (header row first)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr" and self.tables:
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None and self.tables and self.tables[-1]:
+            self.tables[-1][-1].append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+COUNT_HEADERS = {"Bản ghi", "Còn sai", "Đã nhận", "Đã xử lý", "Xử lý đúng hạn", "Đang xử lý (trong hạn)",
+                 "Quá hạn", "Phản ánh nhận", "Phản ánh quá hạn", "Records", "Still wrong", "Received",
+                 "Resolved", "Resolved on time", "Open (within SLA)", "Overdue", "Feedback received",
+                 "Feedback overdue"}
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    from test_feedback import build_dataset
+
+    root = tmp_path_factory.mktemp("repdemo")
+    tables = build_dataset(root, persons=2500, seed=11)
+    cur = tables["matches_current"]
+    # the people vax sign would sign: every dose record verified
+    ok = cur.groupby("person_key")["status"].agg(lambda s: bool((s == "verified").all()))
+    signed = [p for p, good in ok.items() if good and str(p).isdigit()]
+    (root / "certificates").mkdir()
+    pd.DataFrame({"person_id": signed, "uvci": [f"URN:UVCI:01:VN:{i:032X}" for i in range(len(signed))]}
+                 ).to_parquet(root / "certificates" / "certificates.parquet", index=False)
+    out = root / "reports"
+    paths = report.render_reports(root, ["79", "01"], out, workers=2, progress=False)
+    en = report.render_one(report.PROVINCE_NOTEBOOK, {"province": "48", "data_dir": str(root),
+                                                      "report_date": "2022-04-30", "lang": "en",
+                                                      "sla_hours": 48.0}, out / "48-en.html", lang="en")
+    paths["48-en"] = en
+    html = {k: p.read_text(encoding="utf-8") for k, p in paths.items()}
+    return root, tables, signed, paths, html
+
+
+def _vi(n: int) -> str:
+    return f"{n:,}".replace(",", ".")
+
+
+def _pct_vi(x: float) -> str:
+    return f"{100 * x:.1f}".replace(".", ",") + "%"
+
+
+@pytest.mark.slow
+def test_reports_are_written_where_expected(rendered):
+    root, _, _, paths, _ = rendered
+    assert paths["79"] == root / "reports" / "79-ho-chi-minh-city.html"
+    assert paths["01"] == root / "reports" / "01-ha-noi.html"
+    assert paths["national"] == root / "reports" / "national-summary.html"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("province", ["79", "01"])
+def test_key_numbers_match_the_tables(rendered, province):
+    _, tables, signed, _, html = rendered
+    text = html[province]
+    v = tables["vaccinations"]
+    ids = set(v.loc[v["facility_province"] == province, "record_id"])
+    n = len(ids)
+    cur = tables["matches_current"]
+    clean = int((cur["record_id"].isin(ids) & cur["status"].eq("verified")).sum())
+    first = tables["matches"]
+    review = int((cur["record_id"].isin(ids) & cur["status"].eq("review")).sum())
+    assert f"<strong>{_vi(n)}</strong> bản ghi mũi tiêm" in text
+    assert f"<strong>{_pct_vi(clean / n)}</strong> đã khớp hoặc đã sửa" in text
+    assert f"{_vi(review) if review >= 5 or review == 0 else '&lt;5'} đang xem xét" in text
+    reg = tables["registry"].set_index("person_id")["province_code"]
+    n_signed = sum(1 for p in signed if reg.get(p) == province)
+    assert f"<strong>{_vi(n_signed)}</strong> người đã được ký chứng nhận" in text
+    # verified at entry: the first match's count, in the progress table
+    verified = int((first["record_id"].isin(ids) & first["status"].eq("verified")).sum())
+    parser = _Tables()
+    parser.feed(text)
+    progress = next(t for t in parser.tables if t and t[0][:3] == ["", "Bản ghi", "Tỷ lệ"])
+    rows = {r[0]: r[1] for r in progress[1:]}
+    assert rows["Đã khớp"] == _vi(verified)
+    assert rows["Đã sửa"] == _vi(clean - verified)
+    assert "Bảng xếp hạng cơ sở tiêm" in text and "Ghi chú phương pháp" in text
+
+
+@pytest.mark.slow
+def test_national_summary_numbers(rendered):
+    _, tables, _, _, html = rendered
+    text = html["national"]
+    fb = tables["feedback"]
+    received = int((pd.to_datetime(fb["submitted_at"], utc=True, format="ISO8601")
+                    <= pd.Timestamp("2022-04-30T23:59:59+07:00")).sum())
+    assert f"{_vi(received)} phản ánh" in text
+    assert f"<strong>{_vi(len(tables['vaccinations']))}</strong> bản ghi" in text
+    parser = _Tables()
+    parser.feed(text)
+    comp = next(t for t in parser.tables if t and t[0][0] == "Tỉnh/Thành phố")
+    names = [r[0] for r in comp[1:]]
+    assert {"Hồ Chí Minh", "Hà Nội", "Đà Nẵng"} <= set(names)
+
+
+@pytest.mark.slow
+def test_english_report(rendered):
+    _, tables, _, _, html = rendered
+    text = html["48-en"]
+    v = tables["vaccinations"]
+    n = int((v["facility_province"] == "48").sum())
+    assert f"<strong>{n:,}</strong> dose records" in text
+    assert "Facility league table" in text and "Method note" in text and '<html lang="en"' in text
+    assert "Bảng xếp hạng" not in text
+
+
+@pytest.mark.slow
+def test_reports_open_offline_with_plotly_embedded_once(rendered):
+    *_, html = rendered
+    for key, text in html.items():
+        assert not re.search(r"<script[^>]+src=", text), key
+        assert not re.search(r"<link[^>]+href=[\"']https?:", text), key
+        assert text.count("window.PlotlyConfig") == 1, key
+        assert text.count("Plotly.newPlot(") >= 2, key
+        assert "from vaxlib import report" not in text and "province_report(" not in text, key
+
+
+@pytest.mark.slow
+def test_privacy_no_name_id_or_phone_in_any_report(rendered):
+    _, tables, _, _, html = rendered
+    reg, vacc, fb = tables["registry"], tables["vaccinations"], tables["feedback"]
+    names = set(reg["full_name"].dropna()) | set(vacc["full_name"].dropna()) | set(fb["full_name"].dropna())
+    names = {n for n in names if len(n.split()) >= 2}
+    ids = set(reg["person_id"].dropna()) | set(reg["old_id"].dropna())
+    ids |= {re.sub(r"\D", "", x) for x in vacc["id_number"].dropna()} | {re.sub(r"\D", "", x) for x in
+                                                                         fb["id_number"].dropna()}
+    phones = {re.sub(r"\D", "", x) for x in pd.concat([vacc["phone"], fb["phone"]]).dropna()}
+    needles = {x for x in ids | phones if len(x) >= 9} | names
+    assert len(needles) > 1000
+    # names also as they would appear JSON-escaped inside a figure
+    escaped = {json.dumps(n)[1:-1] for n in names if json.dumps(n)[1:-1] != n}
+    for key, text in html.items():
+        hits = [x for x in needles | escaped if x in text]
+        assert hits == [], f"{key}: {len(hits)} personal values found"
+
+
+@pytest.mark.slow
+def test_no_table_cell_counts_fewer_than_five(rendered):
+    *_, html = rendered
+    seen = 0
+    for key, text in html.items():
+        parser = _Tables()
+        parser.feed(text)
+        for table in parser.tables:
+            header, *rows = table
+            for col, name in enumerate(header):
+                if name not in COUNT_HEADERS:
+                    continue
+                for r in rows:
+                    cell = r[col]
+                    if re.fullmatch(r"\d[\d.,]*", cell):
+                        seen += 1
+                        assert int(re.sub(r"\D", "", cell)) == 0 or int(re.sub(r"\D", "", cell)) >= 5, (key, name)
+    assert seen > 20
