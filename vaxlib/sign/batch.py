@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 import multiprocessing as mp
 import os
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,8 @@ class SignStats:
 
     signed: int = 0
     skipped: Counter = field(default_factory=Counter)
+    cpu_seconds: float = 0.0  #: CPU time spent signing, summed over workers (for benchmarks)
+    worker_peak_rss_mb: float = 0.0  #: largest peak RSS of a signing worker
 
     def summary(self, lang: str = "vi") -> str:
         labels = {
@@ -194,8 +197,9 @@ def _init_worker(keys_dir: str, kid_hex: str | None, issuer: str, validate: bool
     _CTX = _Ctx(signer, protected_header(signer.kid, signer.alg), signer.kid_b64, issuer, validate)
 
 
-def _sign_chunk(args) -> tuple[list[tuple], Counter]:
+def _sign_chunk(args) -> tuple[list[tuple], Counter, float, float]:
     rows, issued_ts, qr_dir, qr_kind = args
+    cpu0 = time.process_time()
     when = _When.at(issued_ts)
     out, bad = [], Counter()
     for row in rows:
@@ -213,7 +217,10 @@ def _sign_chunk(args) -> tuple[list[tuple], Counter]:
 
             make_qr(cert[2], Path(qr_dir) / f"{cert[1].split(':')[-1].replace('#', '-')}.{qr_kind}",
                     qr_kind)
-    return out, bad
+    import resource
+
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    return out, bad, time.process_time() - cpu0, rss_mb
 
 
 def _check_signer(signer: Signer, issued_ts: float) -> None:
@@ -265,9 +272,11 @@ def sign_rows(rows: Iterable[Sequence], keys_dir: str | os.PathLike, *, kid_hex:
             processes, initializer=_init_worker, initargs=init)
         results = pool.imap(_sign_chunk, tasks, chunksize=1)
     try:
-        for certs, bad in results:
+        for certs, bad, cpu, rss in results:
             stats.signed += len(certs)
             stats.skipped.update(bad)
+            stats.cpu_seconds += cpu
+            stats.worker_peak_rss_mb = max(stats.worker_peak_rss_mb, rss)
             yield certs
     finally:
         if pool is not None:
