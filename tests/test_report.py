@@ -54,9 +54,14 @@ def test_fmt_date(d, vi, en):
     assert report.fmt_date(d, "vi") == vi and report.fmt_date(d, "en") == en
 
 
-def test_share_hides_small_denominators():
-    assert report.share(3, 4) != report.share(3, 4)  # NaN
-    assert report.share(3, 6) == 0.5
+@pytest.mark.parametrize("num,den,expected", [
+    (3, 4, None),  # fewer than 5 records: not shown
+    (4, 7, None),  # 4 of 7 would give the suppressed count away
+    (0, 7, 0.0), (5, 10, 0.5), (10, 10, 1.0),
+])
+def test_share_never_reveals_a_small_count(num, den, expected):
+    got = report.share(num, den)
+    assert (got != got) if expected is None else got == expected
 
 
 @pytest.mark.parametrize("first,current,state", [
@@ -281,3 +286,23 @@ def test_no_table_cell_counts_fewer_than_five(rendered):
                         seen += 1
                         assert int(re.sub(r"\D", "", cell)) == 0 or int(re.sub(r"\D", "", cell)) >= 5, (key, name)
     assert seen > 20
+
+
+@pytest.mark.slow
+def test_no_share_gives_a_suppressed_count_away(rendered):
+    *_, html = rendered
+    pairs = [("Còn sai", "% còn sai"), ("Still wrong", "% still wrong")]
+    checked = 0
+    for key, text in html.items():
+        parser = _Tables()
+        parser.feed(text)
+        for table in parser.tables:
+            header, *rows = table
+            for count_col, share_col in pairs:
+                if count_col in header and share_col in header:
+                    i, j = header.index(count_col), header.index(share_col)
+                    for r in rows:
+                        checked += 1
+                        if r[i] == "<5":
+                            assert r[j] == "—", (key, r)
+    assert checked > 0

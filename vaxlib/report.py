@@ -90,7 +90,7 @@ DEFAULT_PARAMETERS: dict[str, Any] = {
 PROVINCE_NOTEBOOK = NOTEBOOKS_DIR / "province-report.ipynb"
 NATIONAL_NOTEBOOK = NOTEBOOKS_DIR / "national-summary.ipynb"
 CACHE_DIR_NAME = "report-cache"
-CACHE_VERSION = "2"
+CACHE_VERSION = "3"
 
 _T: dict[str, dict[str, str]] = {
     "verified": {"vi": "Đã khớp", "en": "Verified"},
@@ -195,9 +195,13 @@ def fmt_pct(x: Any, lang: str = "vi", digits: int = 1) -> str:
 
 
 def share(num: Any, den: Any, small: int = SMALL_CELL) -> float:
-    """num/den, or NaN when the denominator is below ``small`` (not shown)."""
-    den = float(den)
-    return float(num) / den if den >= small else float("nan")
+    """num/den, or NaN (not shown) when the denominator is below ``small`` or the
+    numerator is a suppressed small count (1 to ``small - 1``), so that a share
+    never gives a hidden count away."""
+    num, den = float(num), float(den)
+    if den < small or 0 < num < small:
+        return float("nan")
+    return num / den
 
 
 def fmt_date(value: Any, lang: str = "vi") -> str:
@@ -655,8 +659,10 @@ class ProvinceReport:
         """League table data: facilities with at least 5 records, worst first."""
         f = self.tables["facilities"]
         f = f[f["records"] >= SMALL_CELL].copy()
-        f["wrong_now_share"] = f["wrong_now"] / f["records"]
-        f["wrong_entry_share"] = f["wrong_entry"] / f["records"]
+        f["wrong_now_share"] = [share(a, b) for a, b in zip(f["wrong_now"], f["records"])]
+        f["wrong_entry_share"] = [share(a, b) for a, b in zip(f["wrong_entry"], f["records"])]
+        # order by the true share (shown suppressed where it would reveal a small count)
+        f["_order"] = f["wrong_now"] / f["records"]
         fm = self.tables["facility_months"]
         periods = sorted(p for p in fm["period"].unique() if p)
         recent, before = set(periods[-3:]), set(periods[-6:-3])
@@ -665,9 +671,13 @@ class ProvinceReport:
         both = g_r.join(g_b, lsuffix="_r", rsuffix="_b", how="inner")
         both = both[(both["records_r"] >= SMALL_CELL) & (both["records_b"] >= SMALL_CELL)]
         delta = both["wrong_entry_r"] / both["records_r"] - both["wrong_entry_b"] / both["records_b"]
+        # a trend is shown only where it gives no small count away
+        both = both[[not (0 < x < SMALL_CELL) for x in both["wrong_entry_r"]]]
+        delta = delta.reindex(both.index)
         trend = np.select([delta <= -0.02, delta >= 0.02], ["improving", "worsening"], default="stable")
         f["trend"] = f["facility_id"].map(pd.Series(trend, index=both.index)).fillna("no_trend")
-        return f.sort_values(["wrong_now_share", "records", "facility_id"], ascending=[False, False, True])
+        return f.sort_values(["_order", "records", "facility_id"], ascending=[False, False, True]).drop(
+            columns="_order")
 
     def facility_figure(self, top: int = 15) -> Any:
         """Share of records still wrong at the worst facilities."""
