@@ -462,6 +462,11 @@ def test_deterministic_bytes(tmp_path):
     write_dataset(a, tmp_path / "a")
     write_dataset(b, tmp_path / "b")
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    small = generate(300, 11, provinces=["79"])
+    for fmt in ("csv", "xlsx"):
+        write_dataset(small, tmp_path / f"{fmt}1", fmt)
+        write_dataset(small, tmp_path / f"{fmt}2", fmt)
+        assert _digest(tmp_path / f"{fmt}1") == _digest(tmp_path / f"{fmt}2")
     c = generate(3000, 12, provinces=["79", "01"])
     assert not a["registry"].equals(c["registry"])
     assert set(a["registry"]["province_code"]) == {"79", "01"}

@@ -1515,6 +1515,35 @@ def _write_fallback(df: pd.DataFrame, path: Path, kind: str, fmt: str) -> None:
     wb.save(path)
 
 
+_FIXED_XLSX_TIME = "2022-04-30T00:00:00Z"
+
+
+def _pin_xlsx_timestamps(path: Path) -> None:
+    """Make an .xlsx byte-for-byte reproducible: fixed document and zip-entry times.
+
+    openpyxl stamps the creation/modification time into ``docProps/core.xml``
+    and every zip entry; the same arguments must give the same bytes.
+    """
+    import re
+    import zipfile
+
+    with zipfile.ZipFile(path) as zin:
+        entries = [(info.filename, zin.read(info.filename)) for info in zin.infolist()]
+    tmp = path.with_suffix(".xlsx.tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zout:
+        for name, data in entries:
+            if name == "docProps/core.xml":
+                text = data.decode("utf-8")
+                text = re.sub(r"(<dcterms:(created|modified)[^>]*>)[^<]*(</dcterms:\2>)",
+                              lambda m: m.group(1) + _FIXED_XLSX_TIME + m.group(3), text)
+                data = text.encode("utf-8")
+            info = zipfile.ZipInfo(name, date_time=(2022, 4, 30, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o600 << 16
+            zout.writestr(info, data)
+    os.replace(tmp, path)
+
+
 def write_dataset(tables: Mapping[str, pd.DataFrame], out: str | os.PathLike[str], format: str = "parquet") -> list[Path]:
     """Write the tables of :func:`generate` into ``out``.
 
@@ -1550,6 +1579,8 @@ def write_dataset(tables: Mapping[str, pd.DataFrame], out: str | os.PathLike[str
                 write_table(df, path, name, format)
             else:
                 _write_fallback(df, path, name, format)
+            if format == "xlsx":
+                _pin_xlsx_timestamps(path)
         written.append(path)
     return written
 
