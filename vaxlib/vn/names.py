@@ -148,7 +148,7 @@ def canonical_name(s: str) -> str:
     >>> canonical_name("ÐẶNG thị thuỷ")
     'Đặng Thị Thuỷ'
     """
-    out = vietnamese_title(clean_spacing(_codepoints(s)))
+    out = vietnamese_title(_analyse(s).spaced)  # shared with compare_names
     if _SAFE_CASE.match(out) and unicodedata.is_normalized("NFC", out):
         return out
     # Case mapping in some scripts (ß, İ, ǅ, Greek) changes length or
