@@ -124,6 +124,13 @@ def test_verify_text_file_and_clock(tmp_path, keys, capsys):
     assert out.count("\tvalid\t") == 2 and "bad_base45" in out
     assert main(["verify", "--trust", str(keys / "trust"), "--at", "2099-01-01", certs["hc1"].iloc[0]]) == 1
     assert "\texpired\t" in capsys.readouterr().out
+    # a certificates table as CSV, and a QR image, all valid -> exit 0
+    from vaxlib.sign.qr import make_qr
+
+    certs.to_csv(tmp_path / "certs.csv", index=False)
+    png = make_qr(certs["hc1"].iloc[1], tmp_path / "one.png")
+    assert main(["verify", "--trust", str(keys / "trust"), str(tmp_path / "certs.csv"), str(png)]) == 0
+    assert capsys.readouterr().out.count("\tvalid\t") == 3
 
 
 def test_sign_refuses_requested_unverified_person(tmp_path, keys):
