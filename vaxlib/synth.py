@@ -36,7 +36,6 @@ Mobile prefixes and the 11-to-10-digit conversion of 2018: Quyết định
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -55,7 +54,6 @@ from vaxlib.schema import (
     TRUTH_FEEDBACK,
     TRUTH_VACCINATIONS,
     columns,
-    vi_headers,
 )
 from vaxlib.vaccines import BY_CODE
 from vaxlib.vn import namedata as nd
@@ -207,10 +205,6 @@ def _zfill(values: np.ndarray, width: int) -> np.ndarray:
     if np.size(values) == 0:
         return np.array([], dtype=f"<U{width}")
     return np.strings.zfill(np.asarray(values, dtype=np.int64).astype(np.str_), width)
-
-
-def _obj(a: np.ndarray) -> np.ndarray:
-    return np.asarray(a, dtype=object)
 
 
 class _Components:
@@ -385,11 +379,6 @@ def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
         return np.zeros(len(values), dtype=bool)
     idx = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
     return sorted_set[idx] == values
-
-
-def _pairs(rng: np.random.Generator, pool: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    perm = rng.permutation(pool)[: 2 * k]
-    return perm[:k], perm[k: 2 * k]
 
 
 def _build_humans(rng: np.random.Generator, n_reg: int, provinces: list[str], prof: ErrorProfile) -> pd.DataFrame:
@@ -1474,47 +1463,6 @@ def _feedback(rng, prof, hum, recs, assigned, code_ids, prod, wrong_vax, dup_of,
 
 
 # --------------------------------------------------------------------------- writing
-def _platform_date(iso: pd.Series) -> pd.Series:
-    """ISO (partial) dates as the platform shows them: dd/mm/yyyy, mm/yyyy, yyyy."""
-    s = iso.astype("str")
-    full = s.str.len() == 10
-    month = s.str.len() == 7
-    out = s.copy()
-    out[full] = s[full].str.slice(8, 10) + "/" + s[full].str.slice(5, 7) + "/" + s[full].str.slice(0, 4)
-    out[month] = s[month].str.slice(5, 7) + "/" + s[month].str.slice(0, 4)
-    return out
-
-
-def _platform_frame(df: pd.DataFrame, kind: str) -> pd.DataFrame:
-    out = df.copy()
-    if kind == "registry":
-        out["dob"] = _platform_date(out["dob"])
-        out["sex"] = out["sex"].map({"M": "Nam", "F": "Nữ"})
-    elif kind == "vaccinations":
-        out["vaccination_date"] = _platform_date(out["vaccination_date"])
-    return out.rename(columns=vi_headers(kind))
-
-
-def _write_fallback(df: pd.DataFrame, path: Path, kind: str, fmt: str) -> None:
-    out = _platform_frame(df, kind)
-    if fmt == "csv":
-        out.to_csv(path, index=False, encoding="utf-8-sig")
-        return
-    if len(out) > 1_048_575:
-        raise ValueError(f"{path}: {len(out)} rows do not fit in one Excel sheet (1,048,576 rows)")
-    from openpyxl import Workbook
-
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet(kind)
-    ws.append(list(out.columns))
-    cols = [out[c].to_numpy(dtype=object) for c in out.columns]
-    for row in zip(*cols):
-        ws.append([None if (v is None or (isinstance(v, float) and math.isnan(v))) else
-                   (v if isinstance(v, str) else (int(v) if isinstance(v, (int, np.integer)) else str(v)))
-                   for v in row])
-    wb.save(path)
-
-
 _FIXED_XLSX_TIME = "2022-04-30T00:00:00Z"
 
 
@@ -1555,10 +1503,7 @@ def write_dataset(tables: Mapping[str, pd.DataFrame], out: str | os.PathLike[str
         raise ValueError(f"unsupported format {format!r}")
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
-    try:
-        from vaxlib.io import write_table  # type: ignore[attr-defined]
-    except ImportError:
-        write_table = None
+    from vaxlib.io import write_table
     written = []
     for name in TABLE_NAMES:
         if name not in tables:
@@ -1575,10 +1520,8 @@ def write_dataset(tables: Mapping[str, pd.DataFrame], out: str | os.PathLike[str
             path = outdir / f"{name}.{format}"
             if format == "parquet":
                 df.to_parquet(path, index=False)
-            elif write_table is not None:
-                write_table(df, path, name, format)
             else:
-                _write_fallback(df, path, name, format)
+                write_table(df, path, name, format)
             if format == "xlsx":
                 _pin_xlsx_timestamps(path)
         written.append(path)
