@@ -393,8 +393,8 @@ class LedgerBackend(abc.ABC):
         """Exclusive write transaction; commits on normal exit, rolls back on error."""
 
     @abc.abstractmethod
-    def rows(self) -> Iterator[dict[str, Any]]:
-        """All stored rows ordered by id (a consistent snapshot)."""
+    def rows(self, after_id: int = 0) -> Iterator[dict[str, Any]]:
+        """Stored rows with ``id > after_id`` ordered by id (a consistent snapshot)."""
 
     @abc.abstractmethod
     def stored_head(self) -> tuple[int, str] | None:
@@ -549,12 +549,13 @@ class SQLiteBackend(LedgerBackend):
             else:
                 self.conn.execute("COMMIT")
 
-    def rows(self) -> Iterator[dict[str, Any]]:
+    def rows(self, after_id: int = 0) -> Iterator[dict[str, Any]]:
         with self._lock:
             # one read transaction = one consistent snapshot in WAL mode
             self.conn.execute("BEGIN")
             try:
-                rows = self.conn.execute(f"SELECT {_COLUMNS} FROM ledger_events ORDER BY id").fetchall()
+                rows = self.conn.execute(f"SELECT {_COLUMNS} FROM ledger_events WHERE id > ? ORDER BY id",
+                                         (int(after_id),)).fetchall()
             finally:
                 self.conn.execute("COMMIT")
         for r in rows:
@@ -700,6 +701,12 @@ class Ledger:
 
     def __init__(self, backend: LedgerBackend):
         self.backend = backend
+        # Appends are serialised and ids assigned in commit order, so a reader can
+        # cache what it has seen and fetch only newer ids. verify() never uses the cache.
+        self._cache: list[LedgerEvent] = []
+        self._decisions_at = -1
+        self._decisions: pd.DataFrame | None = None
+        self._cache_lock = threading.RLock()
 
     @classmethod
     def open(cls, url: str | os.PathLike[str] = DEFAULT_URL) -> "Ledger":
@@ -861,8 +868,11 @@ class Ledger:
 
     # ---------------------------------------------------------------- reading
     def events_list(self) -> list[LedgerEvent]:
-        """Every event in chain order."""
-        return [_decode_row(r) for r in self.backend.rows()]
+        """Every event in chain order (read incrementally: only newer events are fetched)."""
+        with self._cache_lock:
+            after = self._cache[-1].id if self._cache else 0
+            self._cache.extend(_decode_row(r) for r in self.backend.rows(after_id=after))
+            return list(self._cache)
 
     def events(self) -> pd.DataFrame:
         """Every event as a DataFrame (columns of :class:`LedgerEvent`; ``values`` as dicts)."""
@@ -882,13 +892,24 @@ class Ledger:
         return None
 
     def current_decisions(self) -> pd.DataFrame:
-        """Effective decision per record (undo applied); see :func:`decisions_from_events`."""
-        return decisions_from_events(self.events_list())
+        """Effective decision per record (undo applied); see :func:`decisions_from_events`.
+
+        Recomputed only when events were appended since the last call (by anyone).
+        """
+        with self._cache_lock:
+            events = self.events_list()
+            head = events[-1].id if events else 0
+            if self._decisions is None or self._decisions_at != head:
+                self._decisions = decisions_from_events(events)
+                self._decisions_at = head
+            out = self._decisions.copy()
+            out["values"] = [dict(v) for v in out["values"]]  # callers may not alter the cache
+            return out
 
     def head(self) -> tuple[int, str]:
         """``(id, hash)`` of the newest event (``(0, GENESIS_HASH)`` when empty)."""
-        rows = list(self.backend.rows())
-        return (int(rows[-1]["id"]), rows[-1]["hash"]) if rows else (0, GENESIS_HASH)
+        events = self.events_list()
+        return (events[-1].id, events[-1].hash) if events else (0, GENESIS_HASH)
 
     def verify(self, expected_head: tuple[int, str] | None = None) -> VerifyResult:
         """Walk the hash chain and report the first broken event.
