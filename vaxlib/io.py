@@ -40,7 +40,7 @@ import os
 import re
 import unicodedata
 import zipfile
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Literal, Sequence
@@ -550,13 +550,24 @@ class _Sheet:
     """A file's rows before any contract logic: header and values by file position."""
 
     headers: list[str]
-    rows: list[list[str | None]]  # accepted structural rows, each len(headers)
-    rownums: list[int]
-    raws: list[str]  # raw text of each row (for quarantine)
-    numeric: list[set[int]] = field(default_factory=list)  # per row: positions that were number cells
+    cols: list[list[str | None]]  # values by file column, each of length n_rows
+    rownums: list[int]  # file row number of each row
+    raw_of: Callable[[int], str]  # raw text of row i (built only for quarantined rows)
+    numeric: dict[int, list[bool]] = field(default_factory=dict)  # file column -> cells that were numbers
     broken: list[tuple[int, str, str, str]] = field(default_factory=list)  # (row, column, reason, raw)
     encoding: str | None = None
     header_map: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.rownums)
+
+
+def _columns_of(rows: list[list[str | None]], width: int) -> list[list[str | None]]:
+    """Transpose equal-length rows into columns, '' becoming None."""
+    if not rows:
+        return [[] for _ in range(width)]
+    return [[v or None for v in col] for col in zip(*rows)]
 
 
 def _best_header(records: list[list[Any]], kind: str, limit: int = 10) -> tuple[int, dict[int, str]]:
@@ -719,35 +730,61 @@ def _read_csv(path: Path, data: bytes, kind: str, encoding: str | None) -> _Shee
     if not lines:
         raise EmptyFileError("tệp rỗng (không có dòng tiêu đề)", "file is empty (no header row)", path)
     delim = "\t" if ext == ".tsv" else _sniff_delimiter(lines, kind)
-    records = list(_parse_records(lines, delim))
+    records = _fast_records(lines, delim)
+    if records is None:
+        records = list(_parse_records(lines, delim))
     parsed = [r[2] if r[2] is not None else [] for r in records[:10]]
     hidx, hmap = _best_header(parsed, kind)
     header = records[hidx][2] or []
     _check_required(path, kind, header if hmap else (records[0][2] or []), hmap)
     ncols = len(header)
-    sheet = _Sheet(headers=[str(h) for h in header], rows=[], rownums=[], raws=[], encoding=label, header_map=hmap)
 
     def raw_of(a: int, b: int) -> str:
         return "".join(lines[a:b]).rstrip("\r\n")
 
+    rows: list[list[str]] = []
+    rownums: list[int] = []
+    spans: list[tuple[int, int]] = []
+    broken: list[tuple[int, str, str, str]] = []
     for idx in range(hidx + 1, len(records)):
         a, b, rec, reason = records[idx]
         rownum = idx + 1
         if rec is None:
-            sheet.broken.append((rownum, "", reason, raw_of(a, b)))
-            continue
-        if len(rec) > ncols and all(v.strip() == "" for v in rec[ncols:]):
-            rec = rec[:ncols]  # trailing delimiters
-        if len(rec) != ncols and not all(v.strip() == "" for v in rec):
-            sheet.broken.append((rownum, "", "field_count", raw_of(a, b)))
+            broken.append((rownum, "", reason, raw_of(a, b)))
             continue
         if len(rec) != ncols:
-            rec = (rec + [""] * ncols)[:ncols]
-        sheet.rows.append([v if v != "" else None for v in rec])
-        sheet.rownums.append(rownum)
-        sheet.raws.append(raw_of(a, b))
-        sheet.numeric.append(set())
-    return sheet
+            if len(rec) > ncols and all(v.strip() == "" for v in rec[ncols:]):
+                rec = rec[:ncols]  # trailing delimiters
+            elif all(v.strip() == "" for v in rec):
+                rec = [""] * ncols  # blank line: an empty row, quarantined as such
+            else:
+                broken.append((rownum, "", "field_count", raw_of(a, b)))
+                continue
+        rows.append(rec)
+        rownums.append(rownum)
+        spans.append((a, b))
+    return _Sheet(headers=[str(h) for h in header], cols=_columns_of(rows, ncols), rownums=rownums,
+                  raw_of=lambda i: raw_of(*spans[i]), broken=broken, encoding=label, header_map=hmap)
+
+
+def _fast_records(lines: list[str], delimiter: str):
+    """All records in one pass of the csv module, or None when the file needs :func:`_parse_records`."""
+    reader = csv.reader(lines, delimiter=delimiter, quotechar='"', doublequote=True, strict=True)
+    out = []
+    start = 0
+    expected = None
+    try:
+        for rec in reader:
+            end = reader.line_num
+            if expected is None and rec:
+                expected = len(rec)
+            if end - start > 1 and len(rec) != expected:
+                return None
+            out.append((start, end, rec, ""))
+            start = end
+    except csv.Error:
+        return None
+    return out
 
 
 # --------------------------------------------------------------------------- xlsx
@@ -826,6 +863,9 @@ def _read_xlsx(path: Path, data: bytes, kind: str, sheet: int | str | None) -> _
                                          f"no sheet {sheet!r}; sheets: {wb.sheetnames}", path)
             ws = wb[sheet]
         try:
+            # Without this, openpyxl parses a sheet that lacks a <dimension> twice.
+            if hasattr(ws, "reset_dimensions"):
+                ws.reset_dimensions()
             raw_rows = [list(r) for r in ws.iter_rows(values_only=True)]
         except VaxImportError:
             raise
@@ -850,25 +890,22 @@ def _read_xlsx(path: Path, data: bytes, kind: str, sheet: int | str | None) -> _
     header = [h if h is not None else "" for h in header_texts[hidx]]
     _check_required(path, kind, header if hmap else header_texts[0], hmap)
     width = len(header)
-    out = _Sheet(headers=header, rows=[], rownums=[], raws=[], encoding=None, header_map=hmap)
+    rows: list[list[str | None]] = []
+    numeric: dict[int, list[bool]] = {}
     for i in range(hidx + 1, len(raw_rows)):
         r = raw_rows[i]
         vals: list[str | None] = []
-        nums: set[int] = set()
         for j in range(width):
             v = r[j] if j < len(r) else None
             t, is_num = _cell_text(v, kind, hmap.get(j))
             vals.append(t)
             if is_num:
-                nums.add(j)
-        extra = [v for v in r[width:] if v is not None and not (isinstance(v, str) and v.strip() == "")]
-        if extra:
-            logger.debug("row %d has %d value(s) beyond the header's columns; ignored", i + 1, len(extra))
-        out.rows.append(vals)
-        out.rownums.append(i + 1)
-        out.raws.append("\t".join("" if v is None else v for v in vals))
-        out.numeric.append(nums)
-    return out
+                numeric.setdefault(j, [False] * (len(raw_rows) - hidx - 1))[i - hidx - 1] = True
+        rows.append(vals)
+    cols = _columns_of(rows, width)
+    return _Sheet(headers=header, cols=cols, rownums=list(range(hidx + 2, len(raw_rows) + 1)),
+                  raw_of=lambda i: "\t".join("" if c[i] is None else c[i] for c in cols),
+                  numeric=numeric, encoding=None, header_map=hmap)
 
 
 # --------------------------------------------------------------------------- parquet
@@ -911,11 +948,9 @@ def _read_parquet(path: Path, data: bytes, kind: str) -> _Sheet:
         raise CorruptFileError(f"tệp Parquet bị hỏng ({type(exc).__name__})",
                                f"damaged Parquet file ({type(exc).__name__})", path) from None
     n = tbl.num_rows
-    rows = [list(r) for r in zip(*cols)] if cols else [[] for _ in range(n)]
-    out = _Sheet(headers=headers, rows=rows, rownums=list(range(2, n + 2)),
-                 raws=[], encoding=None, header_map=hmap)
-    out.numeric = [numeric_cols] * n
-    return out
+    return _Sheet(headers=headers, cols=cols, rownums=list(range(2, n + 2)),
+                  raw_of=lambda i: "\t".join("" if c[i] is None else c[i] for c in cols),
+                  numeric={j: [True] * n for j in numeric_cols}, encoding=None, header_map=hmap)
 
 
 # --------------------------------------------------------------------------- contract logic
@@ -929,15 +964,11 @@ def _contract_columns(sheet: _Sheet, kind: str) -> tuple[Cols, dict[str, list[bo
     pos_of = {c: i for i, c in sheet.header_map.items()}
     data: Cols = {}
     numeric: dict[str, list[bool]] = {}
-    n = len(sheet.rows)
+    n = sheet.n_rows
     for c in columns(kind):
         j = pos_of.get(c)
-        if j is None:
-            data[c] = [None] * n
-            numeric[c] = [False] * n
-        else:
-            data[c] = [r[j] for r in sheet.rows]
-            numeric[c] = [j in nums for nums in sheet.numeric]
+        data[c] = [None] * n if j is None else sheet.cols[j]
+        numeric[c] = sheet.numeric.get(j) or [False] * n if j is not None else [False] * n
     return data, numeric
 
 
@@ -964,7 +995,7 @@ def _repair_columns(data: Cols) -> list[str]:
     repaired = []
     repair = None
     for c, values in data.items():
-        uniques = list(dict.fromkeys(v for v in values if v is not None and not v.isascii()))
+        uniques = [v for v in set(values) if v is not None and not v.isascii()]
         if not uniques or not _column_needs_repair(uniques):
             continue
         repair = repair or _repair_text_fn()
@@ -983,10 +1014,9 @@ def _repair_columns(data: Cols) -> list[str]:
     return repaired
 
 
-def _validate(data: Cols, numeric: dict[str, list[bool]], kind: str) -> list[list[tuple[str, str]]]:
-    """Normalise ``data`` in place; return the problems of every row as (column, reason)."""
-    n = len(next(iter(data.values()))) if data else 0
-    problems: list[list[tuple[str, str]]] = [[] for _ in range(n)]
+def _validate(data: Cols, numeric: dict[str, list[bool]], kind: str) -> dict[int, list[tuple[str, str]]]:
+    """Normalise ``data`` in place; return row index -> problems (column, reason) for rows that have any."""
+    problems: dict[int, list[tuple[str, str]]] = defaultdict(list)
     key = KEY_COLUMN[kind]
 
     def parse(column: str, func: Callable[[str], str | None], reason: str, *, strip: bool = True) -> None:
@@ -1109,30 +1139,31 @@ def read_table(path: str | os.PathLike[str], kind: Kind, *, encoding: str | None
     repaired = _repair_columns(data)
     problems = _validate(data, numeric, kind)
 
-    empty = [all(v is None or v.strip() == "" for v in r) for r in sh.rows]
+    key_values = data[KEY_COLUMN[kind]]
     q_rows: list[dict[str, Any]] = []
     for row, col, reason, raw in sh.broken:
         q_rows.append({"file": str(p), "row": row, "column": col, "reason": reason, "raw": raw})
-    keep: list[int] = []
-    for i, probs in enumerate(problems):
-        if empty[i]:
+    keep = [i for i in range(sh.n_rows) if i not in problems]
+    for i in sorted(problems):
+        probs = problems[i]
+        if key_values[i] is None and all(c[i] is None or c[i].strip() == "" for c in sh.cols):
             probs = [("", "empty_row")]
-        if not probs:
-            keep.append(i)
-            continue
-        raw = sh.raws[i] if sh.raws else "\t".join("" if v is None else v for v in sh.rows[i])
+        raw = sh.raw_of(i)
         q_rows.append({
             "file": str(p), "row": sh.rownums[i],
             "column": ";".join(dict.fromkeys(c for c, _ in probs)),
             "reason": ";".join(dict.fromkeys(r for _, r in probs)),
             "raw": raw,
         })
-    table = pd.DataFrame({c: pd.Series([vals[i] for i in keep], dtype=object) for c, vals in data.items()},
-                         columns=columns(kind))
+    if len(keep) == sh.n_rows:
+        table = pd.DataFrame({c: pd.Series(vals, dtype=object) for c, vals in data.items()}, columns=columns(kind))
+    else:
+        table = pd.DataFrame({c: pd.Series([vals[i] for i in keep], dtype=object) for c, vals in data.items()},
+                             columns=columns(kind))
     quarantine = pd.DataFrame(q_rows, columns=QUARANTINE_COLUMNS)
     quarantine = quarantine.sort_values("row", kind="stable").reset_index(drop=True)
     quarantine["row"] = quarantine["row"].astype("int64")
-    rows_in = len(sh.rows) + len(sh.broken)
+    rows_in = sh.n_rows + len(sh.broken)
     result = ImportResult(
         table=table, quarantine=quarantine, rows_in=rows_in, encoding=sh.encoding, source=str(p),
         repaired_columns=tuple(repaired), header_map={sh.headers[j]: c for j, c in sh.header_map.items()},
