@@ -308,3 +308,19 @@ def test_is_skeleton_and_place_tone():
 @given(names)
 def test_repair_keystrokes_leaves_real_names(name):
     assert repair_keystrokes(name) == name
+
+
+@pytest.mark.parametrize("typed, register, expected", [
+    # a doubled capital is a typo, not a case difference
+    ("Đỗ Minh CChiến", "Đỗ Minh Chiến", ("name:typo",)),
+    # a whole given name replaced by another is not a typo
+    ("Nguyễn Ngọc Tân", "Nguyễn Ngọc Huấn", ("name:other",)),
+    ("Dương Thị Lệ", "Dương Thị Mơ", ("name:other",)),
+    # a typo does not also change the tone: another name
+    ("Nguyễn Duy Khánh", "Nguyễn Duy Hạnh", ("name:other",)),
+    ("Dương Đức Jiếu", "Dương Đức Hiếu", ("name:typo",)),
+    ("Trần Hữi Anh", "Trần Hữu Anh", ("name:typo",)),
+    ("NGUYEN VAN HUNH", "Nguyễn Văn Hùng", ("name:case_spacing", "name:no_diacritics", "name:typo")),
+])
+def test_typo_is_a_keystroke_slip_not_another_name(typed, register, expected):
+    assert compare_names(typed, register) == expected
