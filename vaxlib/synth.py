@@ -425,9 +425,13 @@ def _build_humans(rng: np.random.Generator, n_reg: int, provinces: list[str], pr
     k_t = min(k_t, len(perm) // 2)
     a, b = perm[:k_t], perm[k_t: 2 * k_t]
     rest = perm[2 * k_t:]
-    for key in ("fam", "m1", "dob", "prec", "birth", "residence", "year", "style"):
+    for key in ("fam", "dob", "prec", "birth", "residence", "year", "style"):
         h[key][b] = h[key][a]
-    h["m2"][b] = np.where(rng.random(k_t) < 0.5, h["m2"][a], h["m2"][b])
+    # twins of the same sex often share the middle name(s); Văn/Thị never cross sexes
+    same_sex = h["sex"][b] == h["sex"][a]
+    h["m1"][b] = np.where(same_sex, h["m1"][a], h["m1"][b])
+    h["m2"][b] = np.where(same_sex & (rng.random(k_t) < 0.5), h["m2"][a], h["m2"][b])
+    h["m2"][b] = np.where((h["m2"][b] == h["giv"][b]) | (h["m2"][b] == h["m1"][b]), 0, h["m2"][b])
     same_given = h["giv"][b] == h["giv"][a]
     for s in ("M", "F"):
         sel = np.flatnonzero(same_given & (h["sex"][b] == s))
@@ -661,10 +665,11 @@ def _assign_codes(rng, T: int, codes: list[str], rates: Mapping[str, float], eli
             continue
         elig = np.flatnonzero(eligible[code] & (assigned == 0))
         if not len(elig):
-            log.warning("no record can carry %s", code)
+            if target >= 1:
+                log.warning("no record can carry %s", code)
             continue
         prob = _solve_probability(weights[code][elig], target)
-        if prob.sum() + 1e-9 < target:
+        if prob.sum() + 1e-9 < target and target >= 1:
             log.warning("%s: only %.0f of %.0f records possible", code, prob.sum(), target)
         hit = elig[rng.random(len(elig)) < prob]
         assigned[hit] = code_ids[code]
