@@ -536,3 +536,30 @@ def test_parse_platform_date(value, expected):
 ])
 def test_province_to_gso(value, expected):
     assert vio.province_to_gso(value) == expected
+
+
+def test_fast_xlsx_reader_agrees_with_openpyxl(tmp_path):
+    from openpyxl.cell.rich_text import CellRichText, TextBlock
+    from openpyxl.cell.text import InlineFont
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["Mã", "Ngày", "Số", "Đúng", "Chữ"])
+    ws.append(["R1", dt.datetime(2021, 8, 15), 79123456789, True,
+               CellRichText("Nguyễn ", TextBlock(InlineFont(b=True), "Văn An"))])
+    ws.append([None, dt.date(1990, 1, 1), 1.5, False, "=1+1"])
+    ws["B3"].number_format = "dd/mm/yyyy"
+    ws.cell(row=6, column=3, value=-7)  # rows 4-5 missing, a gap in the middle
+    ws.cell(row=6, column=7, value="xa")  # beyond the header
+    wb.create_sheet("Hai").append(["chỉ", "một", "dòng"])
+    wb.epoch = openpyxl.utils.datetime.CALENDAR_MAC_1904
+    p = tmp_path / "w.xlsx"
+    wb.save(p)
+    data = p.read_bytes()
+    for sheet in (None, 0, "Hai", -1):
+        fast = vio._fast_xlsx_rows(data, sheet)
+        slow = vio._openpyxl_rows(p, data, sheet)
+        norm = lambda rows: [[v for v in r] + [None] * (8 - len(r)) for r in rows]  # noqa: E731
+        assert norm(fast) == norm(slow), sheet
+    assert vio._fast_xlsx_rows(data, None)[1][:4] == ["R1", dt.datetime(2021, 8, 15), 79123456789, True]
+    assert vio._fast_xlsx_rows(data, None)[1][4] == "Nguyễn Văn An"
