@@ -231,6 +231,20 @@ def test_minors_carry_parent_ids(joined, data):
     assert (p.loc[parents, "person_id"].to_numpy() == minors["id_number"].to_numpy()).all()
 
 
+def test_person_habits_persist_across_doses(joined):
+    """per_person codes follow the person: most people with one such record have it on every dose."""
+    multi = joined[joined["human_id"].map(joined["human_id"].value_counts()) >= 2]
+    def persistent_share(code: str) -> float:
+        """Share of the code's records whose person has it on every dose."""
+        has = multi["error_codes"].fillna("").str.contains(code, regex=False)
+        every = has.groupby(multi["human_id"]).transform("all")
+        return float(every[has].mean())
+
+    assert persistent_share("id:other_person") > 0.65  # per_person share 0.8
+    assert persistent_share("id:old_cmnd") > 0.45  # per_person share 0.6
+    assert persistent_share("name:no_diacritics") < 0.1  # record by record
+
+
 # ---------------------------------------------------------------- errors
 def _rate_check(t: pd.DataFrame, profile_path: Path | None) -> None:
     prof = load_error_profile(profile_path)

@@ -130,6 +130,7 @@ class ErrorProfile:
     habits: list[dict[str, Any]]
     population: dict[str, float]
     feedback: dict[str, Any]
+    per_person: dict[str, float]
 
 
 _POPULATION_DEFAULTS = {
@@ -178,6 +179,10 @@ def load_error_profile(errors: str | os.PathLike[str] | Mapping[str, Any] | None
         raise ValueError(f"{source}: rates outside [0, 1] for {', '.join(bad)}")
     het = data.get("record_heterogeneity") or {}
     habits = list(data.get("facility_habits") or [])
+    per_person = {str(k): float(v) for k, v in (data.get("per_person") or {}).items()}
+    bad_pp = sorted(set(per_person) - set(ERROR_CODES))
+    if bad_pp:
+        raise ValueError(f"{source}: unknown error codes in per_person: {', '.join(bad_pp)}")
     for h in habits:
         if h.get("code") not in ERROR_CODES:
             raise ValueError(f"{source}: facility habit with unknown code {h.get('code')!r}")
@@ -190,6 +195,7 @@ def load_error_profile(errors: str | os.PathLike[str] | Mapping[str, Any] | None
         habits=habits,
         population=population,
         feedback=fb,
+        per_person=per_person,
     )
 
 
@@ -655,14 +661,40 @@ def _solve_probability(weights: np.ndarray, target: float) -> np.ndarray:
     return np.minimum(1.0, p * weights)
 
 
+def _assign_per_person(rng, target: float, elig: np.ndarray, h: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Eligible records of whole persons, drawn by weight until ``target`` records are reached."""
+    people, first, counts = np.unique(h[elig], return_index=True, return_counts=True)
+    w = np.maximum(weights[elig[first]], 1e-9)
+    key = -np.log(rng.random(len(people))) / w  # weighted random order (Efraimidis–Spirakis)
+    order = np.argsort(key, kind="stable")
+    total = np.cumsum(counts[order])
+    take = people[order[: int(np.searchsorted(total, target, side="right"))]]
+    return elig[_member(h[elig], np.sort(take))]
+
+
 def _assign_codes(rng, T: int, codes: list[str], rates: Mapping[str, float], eligible: Mapping[str, np.ndarray],
-                  weights: Mapping[str, np.ndarray], assigned: np.ndarray, code_ids: Mapping[str, int]) -> None:
-    """Assign at most one code per record for one field, in the order of ``codes``."""
+                  weights: Mapping[str, np.ndarray], assigned: np.ndarray, code_ids: Mapping[str, int],
+                  h: np.ndarray | None = None, per_person: Mapping[str, float] | None = None) -> None:
+    """Assign at most one code per record for one field, in the order of ``codes``.
+
+    For a code in ``per_person`` that share of its quota goes to whole persons
+    (every eligible dose record of the person), the habits that follow a person
+    from dose to dose: a minor using a parent's ID, someone giving an old CMND.
+    """
     for code in codes:
         already = int((assigned == code_ids[code]).sum())
         target = rates[code] * T - already
         if target <= 0:
             continue
+        share = (per_person or {}).get(code, 0.0)
+        if share > 0 and h is not None:
+            elig = np.flatnonzero(eligible[code] & (assigned == 0))
+            if len(elig):
+                hit = _assign_per_person(rng, share * target, elig, h, weights[code])
+                assigned[hit] = code_ids[code]
+                target -= len(hit)
+            if target <= 0:
+                continue
         elig = np.flatnonzero(eligible[code] & (assigned == 0))
         if not len(elig):
             if target >= 1:
@@ -1030,7 +1062,8 @@ def generate(persons: int, seed: int, provinces: Iterable[str] | None = None,
         "sex": ["sex:mismatch", "sex:missing"],
     }
     for f in FIELDS:
-        _assign_codes(rng, T, order_by_field[f], prof.rates, eligible, weights, assigned[f], code_ids)
+        _assign_codes(rng, T, order_by_field[f], prof.rates, eligible, weights, assigned[f], code_ids,
+                      h=h, per_person=prof.per_person)
 
     clock("error assignment")
     # ---------------------------------------------------------------- typed values
