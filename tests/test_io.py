@@ -563,3 +563,42 @@ def test_fast_xlsx_reader_agrees_with_openpyxl(tmp_path):
         assert norm(fast) == norm(slow), sheet
     assert vio._fast_xlsx_rows(data, None)[1][:4] == ["R1", dt.datetime(2021, 8, 15), 79123456789, True]
     assert vio._fast_xlsx_rows(data, None)[1][4] == "Nguyễn Văn An"
+
+
+def _sloppy_decode_cp1252(data: bytes) -> str:
+    out = []
+    for b in data:
+        try:
+            out.append(bytes([b]).decode("cp1252"))
+        except UnicodeDecodeError:
+            out.append(chr(b))
+    return "".join(out)
+
+
+@pytest.mark.parametrize("label", ["tcvn3", "vni"])
+def test_legacy_text_read_as_cp1252_and_saved_as_utf8(tmp_path, label):
+    """A TCVN3/VNI file opened as Windows-1252 and saved again as UTF-8: headers and names garbled."""
+    enc = pytest.importorskip("vaxlib.vn.encodings")
+    encode = enc.encode_tcvn3 if label == "tcvn3" else enc.encode_vni
+    text = _sloppy_decode_cp1252(encode(csv_text([VAX_VI, *_vax_rows()])))
+    assert "Nguyễn" not in text
+    p = tmp_path / "garbled.csv"
+    p.write_text(text, encoding="utf-8")
+    res = read_table(p, "vaccinations")
+    _check_names(res)
+    assert "full_name" in res.repaired_columns
+
+
+def test_without_the_encodings_module_plain_decoders_are_used(tmp_path, monkeypatch):
+    monkeypatch.setattr(vio, "_encodings_module", lambda: None)
+    p = tmp_path / "cp1258.csv"
+    p.write_bytes(encode_cp1258(csv_text([VAX_VI, *_vax_rows()])))
+    res = read_table(p, "vaccinations")
+    _check_names(res)
+    assert res.encoding == "cp1258"
+    rows = [vax_row(f"R{i}", name=sloppy_cp1252(n)) for i, n in enumerate(NAMES, 1)]
+    p2 = tmp_path / "moji.csv"
+    p2.write_text(csv_text([VAX_VI, *rows]), encoding="utf-8")
+    res2 = read_table(p2, "vaccinations")
+    _check_names(res2)
+    assert res2.repaired_columns == ("full_name",)

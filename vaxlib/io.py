@@ -270,22 +270,12 @@ def _fallback_repair_text(s: str) -> str:
 
 
 def _column_needs_repair(values: list[str]) -> bool:
-    """Does a column of decoded strings look like mojibake or legacy-encoded text?"""
-    non_ascii = [v for v in values if not v.isascii()]
+    """Fallback test (no vaxlib.vn.encodings): do most non-ASCII values change under ftfy's repair?"""
+    non_ascii = [v for v in values if not v.isascii()][:200]
     if not non_ascii:
         return False
-    mod = _encodings_module()
-    detect = getattr(mod, "detect_text_encoding", None) if mod else None
-    if detect is not None:
-        try:
-            label = detect(non_ascii, sample=1000)
-        except Exception:  # a bug there must not stop an import
-            logger.exception("detect_text_encoding failed; column left as decoded")
-            return False
-        return label not in ("unicode", "ascii", "utf-8", None, "")
-    repair = _fallback_repair_text
-    changed = sum(1 for v in non_ascii[:200] if repair(v) != v)
-    return changed >= max(1, len(non_ascii[:200]) // 2)
+    changed = sum(1 for v in non_ascii if _fallback_repair_text(v) != v)
+    return changed >= max(1, len(non_ascii) // 2)
 
 
 # --------------------------------------------------------------------------- headers
@@ -1146,26 +1136,51 @@ def _strip_list(values: list) -> list:
     return [None if v is None else (v.strip() or None) for v in values]
 
 
+def _repair_uniques(uniques: list[str]) -> dict[str, str] | None:
+    """value -> repaired value for one column's distinct non-ASCII values; None when the column is fine.
+
+    A column comes from one source in one encoding, so the garbling is
+    detected once for the column (``detect_text_encoding``) and undone on
+    every value (``repair_texts(assume=label)``); without vaxlib.vn.encodings,
+    ftfy's UTF-8/cp1252 repair is the fallback.
+    """
+    mod = _encodings_module()
+    detect = getattr(mod, "detect_text_encoding", None) if mod else None
+    repair_many = getattr(mod, "repair_texts", None) if mod else None
+    if detect is not None and repair_many is not None:
+        try:
+            label = detect(uniques, sample=1000)
+            if label in ("unicode", "ascii", None, ""):
+                return None
+            fixed = repair_many(pd.Series(uniques, dtype=object), assume=label).tolist()
+        except Exception:  # noqa: BLE001 - a repair bug must not stop an import
+            logger.exception("column repair failed; column left as decoded")
+            return None
+        return {u: f for u, f in zip(uniques, fixed) if isinstance(f, str)}
+    if not _column_needs_repair(uniques):
+        return None
+    repair = _repair_text_fn()
+    out = {}
+    for u in uniques:
+        try:
+            f = repair(u)
+        except Exception:  # noqa: BLE001
+            f = u
+        out[u] = f if isinstance(f, str) else u
+    return out
+
+
 def _repair_columns(data: Cols) -> list[str]:
     repaired = []
-    repair = None
     for c, values in data.items():
         uniques = [v for v in set(values) if v is not None and not v.isascii()]
-        if not uniques or not _column_needs_repair(uniques):
+        if not uniques:
             continue
-        repair = repair or _repair_text_fn()
-
-        def safe(v, _r=repair):
-            try:
-                fixed = _r(v)
-            except Exception:  # noqa: BLE001 - a repair bug must not stop an import
-                return v
-            return fixed if isinstance(fixed, str) else v
-
-        fixed = _map_once(values, safe)
-        if fixed != values:
-            data[c] = fixed
-            repaired.append(c)
+        mapping = _repair_uniques(uniques)
+        if not mapping or all(k == v for k, v in mapping.items()):
+            continue
+        data[c] = [v if v is None else mapping.get(v, v) for v in values]
+        repaired.append(c)
     return repaired
 
 
