@@ -544,8 +544,9 @@ def load_inputs(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
     ``DIR/data/{feedback,registry,vaccinations}.parquet``,
     ``DIR/match/matches.parquet`` (and ``model.json``),
     ``DIR/match-corrected/matches.parquet``, ``DIR/apply/changes.parquet`` and
-    ``DIR/ledger.db`` when present.  The tables are read with
-    :func:`vaxlib.io.read_table` (so CSV and xlsx work too).
+    ``DIR/ledger.db`` when present.  The feedback file is imported with
+    :func:`vaxlib.io.read_table` (Parquet, CSV in any encoding, xlsx); the
+    registry and dose records too unless they are the pipeline's Parquet files.
     """
     from vaxlib.io import read_table
 
@@ -553,6 +554,9 @@ def load_inputs(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
     data = d / "data" if (d / "data").is_dir() else d
 
     def table(stem: str, kind: str) -> pd.DataFrame:
+        if kind != "feedback" and (data / f"{stem}.parquet").exists():
+            # the pipeline's own contract tables (written by vax synth / vax apply): read as they are
+            return pd.read_parquet(data / f"{stem}.parquet")
         for ext in (".parquet", ".csv", ".xlsx"):
             if (data / f"{stem}{ext}").exists():
                 res = read_table(data / f"{stem}{ext}", kind)  # type: ignore[arg-type]

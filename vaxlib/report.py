@@ -332,7 +332,12 @@ def compute_aggregates(
     out["persons"] = reg.groupby("province").agg(persons=("person_id", "size"), signed=("signed", "sum")).reset_index()
 
     # error types as entered (first match) and the largest clusters
-    full_v = vacc
+    # only the mismatch records matter for errors and clusters: join those alone
+    from vaxlib.review.clusters import MISMATCH_STATUSES
+
+    mm = matches[matches["status"].isin(list(MISMATCH_STATUSES))]
+    full_v = vacc[vacc["record_id"].isin(set(mm["record_id"].astype(str)))]
+    matches = mm
     ex = explode_error_codes(full_v, matches)
     out["errors"] = ex.groupby(["facility_province", "code"]).size().rename("n").reset_index().rename(
         columns={"facility_province": "province"})
