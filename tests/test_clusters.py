@@ -16,6 +16,7 @@ from vaxlib.review.clusters import (
     cluster_records,
     describe_cluster,
     find_clusters,
+    mismatch_records,
     split_codes,
 )
 from vaxlib.review.labels import (
@@ -116,8 +117,12 @@ def test_combination_clusters_and_drill_down(data):
 def test_every_cluster_drills_down_to_its_size(data):
     v, m = data
     clusters = find_clusters(v, m, dims=("province", "period"))
+    pre = mismatch_records(v, m)
     for row in clusters.itertuples():
-        assert len(cluster_records(clusters, row.cluster_id, v, m)) == row.n_records
+        assert len(cluster_records(clusters, row.cluster_id, v, m, mismatches=pre)) == row.n_records
+    row = clusters.iloc[-1]
+    assert cluster_records(clusters, row["cluster_id"], v, m).equals(
+        cluster_records(clusters, row["cluster_id"], v, m, mismatches=pre))
 
 
 def test_dimensions_can_be_dropped(data):

@@ -316,6 +316,7 @@ def cluster_records(
     matches: pd.DataFrame,
     *,
     statuses: Sequence[str] = MISMATCH_STATUSES,
+    mismatches: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Drill down: the records of one cluster.
 
@@ -329,6 +330,9 @@ def cluster_records(
         The tables the clusters were computed from.
     statuses
         Must equal the ``statuses`` given to :func:`find_clusters`.
+    mismatches
+        Optional :func:`mismatch_records` of the same tables, computed once
+        and reused for fast repeated drill-downs (then ``statuses`` is ignored).
 
     Returns
     -------
@@ -343,7 +347,7 @@ def cluster_records(
         ``cluster_id`` is not in ``clusters``.
     """
     row = _cluster_row(clusters, cluster_id)
-    m = mismatch_records(vaccinations, matches, statuses=statuses)
+    m = mismatches if mismatches is not None else mismatch_records(vaccinations, matches, statuses=statuses)
     ids = m.loc[_cluster_mask(m, row), "record_id"]
     v = vaccinations[vaccinations["record_id"].isin(ids)]
     extra = [c for c in matches.columns if c == "record_id" or c not in v.columns]
@@ -358,8 +362,8 @@ def cluster_record_ids(
     matches: pd.DataFrame,
     *,
     statuses: Sequence[str] = MISMATCH_STATUSES,
+    mismatches: pd.DataFrame | None = None,
 ) -> list[str]:
     """The ``record_id`` values of one cluster, sorted (for a bulk decision)."""
-    return cluster_records(clusters, cluster_id, vaccinations, matches, statuses=statuses)[
-        "record_id"
-    ].astype(str).tolist()
+    return cluster_records(clusters, cluster_id, vaccinations, matches, statuses=statuses,
+                           mismatches=mismatches)["record_id"].astype(str).tolist()
