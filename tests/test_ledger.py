@@ -7,6 +7,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vaxlib.review.ledger import (
     GENESIS_HASH,
@@ -389,3 +391,47 @@ def test_two_handles_see_each_others_appends(url):
         assert first["record_id"].tolist() == ["R1"]  # an earlier result is not changed behind the caller
         b.current_decisions().loc[0, "values"]["x"] = 1
         assert b.current_decisions().loc[0, "values"] == {}
+
+
+# ---------------------------------------------------------------- property: undo semantics
+
+_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("decide"), st.sampled_from(["R1", "R2", "R3"]),
+                  st.sampled_from(["accept", "reject", "defer"])),
+        st.tuples(st.just("undo"), st.integers(min_value=0, max_value=30), st.none()),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_ops)
+def test_current_decisions_match_a_recursive_model(ops):
+    with Ledger.open("sqlite://") as led:
+        events = []
+        for kind, a, b in ops:
+            if kind == "decide":
+                events.append(getattr(led, b)(a, analyst="lan"))
+            elif events:
+                events.append(led.undo(events[a % len(events)].id, analyst="lan"))
+        by_id = {e.id: e for e in events}
+        undoers: dict[int, list[int]] = {}
+        for e in events:
+            if e.action == "undo":
+                undoers.setdefault(e.undoes, []).append(e.id)
+        memo: dict[int, bool] = {}
+
+        def active(eid: int) -> bool:  # an event is active unless an active undo cancels it
+            if eid not in memo:
+                memo[eid] = not any(active(u) for u in undoers.get(eid, []))
+            return memo[eid]
+
+        expected = {}
+        for e in events:
+            if e.action != "undo" and active(e.id):
+                expected[e.record_id] = (e.id, e.action)
+        got = led.current_decisions()
+        assert dict(zip(got["record_id"], zip(got["decision_id"], got["action"]))) == expected
+        assert all(by_id[u].undoes in by_id for us in undoers.values() for u in us)
+        assert led.verify().ok
