@@ -759,6 +759,12 @@ def _read_csv(path: Path, data: bytes, kind: str, encoding: str | None) -> _Shee
 
 def _fast_records(lines: list[str], delimiter: str):
     """All records in one pass of the csv module, or None when the file needs :func:`_parse_records`."""
+    try:
+        records = list(csv.reader(lines, delimiter=delimiter, quotechar='"', doublequote=True, strict=True))
+    except csv.Error:
+        return None
+    if len(records) == len(lines):  # no quoted line breaks: record i is line i
+        return [(i, i + 1, rec, "") for i, rec in enumerate(records)]
     reader = csv.reader(lines, delimiter=delimiter, quotechar='"', doublequote=True, strict=True)
     out = []
     start = 0
