@@ -131,3 +131,9 @@ def test_never_raises_and_output_is_canonical(text):
         assert out.isdigit() and out[0] == "0" and len(out) in (10, 11)
         assert normalise_phone(out) == out
     assert parse_sex(text) in ("M", "F", None)
+
+
+def test_vectorised_fast_path_agrees_with_the_scalar_parser_on_every_prefix():
+    values = [f"0{p:03d}1234567"[:10] for p in range(1000)] + [f"0{p:02d}12345678" for p in range(100)]
+    fast = normalise_phones(pd.Series(values))
+    assert list(fast) == [normalise_phone(v) for v in values]

@@ -61,20 +61,43 @@ def level_name(field: str, code: int) -> str:
     return "null" if code < 0 else LEVELS[field][code]
 
 
-def _digits_one_edit(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(one substitution, one adjacent transposition) between equal-length digit strings."""
+def _char_matrix(values: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n × width uint32 code points, lengths) of short strings, zero-padded."""
+    arr = np.asarray(values, dtype=f"U{width}")
+    return arr.view(np.uint32).reshape(len(arr), width), np.strings.str_len(arr)
+
+
+def _digits_one_edit(a: np.ndarray, b: np.ndarray, width: int = 12) -> tuple[np.ndarray, np.ndarray]:
+    """(one substitution, one adjacent transposition) between equal-length strings, vectorised."""
     n = len(a)
-    sub = np.zeros(n, dtype=bool)
-    trans = np.zeros(n, dtype=bool)
-    same_len = np.fromiter((len(x) == len(y) and len(x) > 0 for x, y in zip(a, b)), bool, count=n)
-    for i in np.flatnonzero(same_len):
-        x, y = a[i], b[i]
-        diff = [k for k in range(len(x)) if x[k] != y[k]]
-        if len(diff) == 1:
-            sub[i] = True
-        elif len(diff) == 2 and diff[1] == diff[0] + 1 and x[diff[0]] == y[diff[1]] and x[diff[1]] == y[diff[0]]:
-            trans[i] = True
+    if n == 0:
+        return np.zeros(0, dtype=bool), np.zeros(0, dtype=bool)
+    ok = np.fromiter((len(x) <= width and len(y) <= width for x, y in zip(a, b)), bool, count=n)
+    a = np.where(ok, a, "")
+    b = np.where(ok, b, "")
+    A, la = _char_matrix(a, width)
+    B, lb = _char_matrix(b, width)
+    same_len = (la == lb) & (la > 0)
+    diff = A != B
+    count = diff.sum(axis=1)
+    sub = same_len & (count == 1)
+    first = diff.argmax(axis=1)
+    nxt = np.minimum(first + 1, width - 1)
+    rows = np.arange(n)
+    trans = (same_len & (count == 2) & (first + 1 < width) & diff[rows, nxt]
+             & (A[rows, first] == B[rows, nxt]) & (A[rows, nxt] == B[rows, first]))
     return sub, trans
+
+
+def _swap_iso(iso: np.ndarray) -> np.ndarray:
+    s = pd.Series(iso, dtype="str")
+    out = s.str.slice(0, 5) + s.str.slice(8, 10) + "-" + s.str.slice(5, 7)
+    return out.where(s.str.len() == 10, "").to_numpy(dtype=object)
+
+
+def _dob_one_digit(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    sub, trans = _digits_one_edit(a, b, width=10)
+    return sub | trans
 
 
 def _pattern_fits(pattern: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -112,18 +135,6 @@ def id_fits_record(digits: str, year: int, sex: str) -> bool:
     if sex in ("M", "F"):
         return (int(digits[3]) % 2 == 1) == (sex == "F")
     return True
-
-
-def _swap_iso(iso: np.ndarray) -> np.ndarray:
-    return np.array([f"{s[:4]}-{s[8:10]}-{s[5:7]}" if len(s) == 10 else "" for s in iso], dtype=object)
-
-
-def _dob_one_digit(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    sub, trans = _digits_one_edit(
-        np.array([s.replace("-", "") if len(s) == 10 else "" for s in a], dtype=object),
-        np.array([s.replace("-", "") if len(s) == 10 else "" for s in b], dtype=object),
-    )
-    return sub | trans
 
 
 def _token_subset(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -202,9 +213,13 @@ def compare_pairs(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame,
     """
     r = pairs["rec"].to_numpy()
     g = pairs["reg"].to_numpy()
+    cache: dict[tuple[int, str], np.ndarray] = {}
 
     def col(df: pd.DataFrame, name: str, idx: np.ndarray) -> np.ndarray:
-        return df[name].to_numpy(dtype=object)[idx]
+        key = (id(df), name)
+        if key not in cache:
+            cache[key] = df[name].to_numpy(dtype=object)
+        return cache[key][idx]
 
     def eq(a: np.ndarray, b: np.ndarray):
         return lambda i: a[i] == b[i]
@@ -247,12 +262,12 @@ def compare_pairs(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame,
     full_both = (rlen == 10) & (glen == 10)
 
     def partial(i):
-        return ~full_both[i] & np.fromiter(
-            (a.startswith(b) or b.startswith(a) for a, b in zip(r0[i], gd[i])), bool, count=len(i))
+        a, b = r0[i].astype("U10"), gd[i].astype("U10")
+        return ~full_both[i] & (np.strings.startswith(a, b) | np.strings.startswith(b, a))
 
     def default_0101(i):
-        return full_both[i] & (ry[i] == gy[i]) & np.fromiter(
-            (a.endswith("-01-01") and not b.endswith("-01-01") for a, b in zip(r0[i], gd[i])), bool, count=len(i))
+        a, b = r0[i].astype("U10"), gd[i].astype("U10")
+        return full_both[i] & (ry[i] == gy[i]) & np.strings.endswith(a, "-01-01") & ~np.strings.endswith(b, "-01-01")
 
     dob = _cascade((r0 == "") | (gd == ""), [
         eq(typed, gd),
@@ -285,7 +300,7 @@ def compare_pairs(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame,
         lambda i: (old[i] != "") & (digits[i] == old[i]),
         lambda i: is_excel[i] & _pattern_fits(pattern[i], gid[i]),
         lambda i: _digits_one_edit(digits[i], gid[i])[0],
-        lambda i: _digits_one_edit(digits[i], gid[i])[1],
+        lambda i: _digits_one_edit(digits[i], gid[i])[1],  # cheap: only pairs left after one_edit
         lambda i: np.fromiter((is_truncated(a, b) for a, b in zip(raw[i], gid[i])), bool, count=len(i)),
         lambda i: np.fromiter((id_fits_record(a, y, x) for a, y, x in zip(digits[i], ryear[i], rsex[i])),
                               bool, count=len(i)),

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -63,8 +63,6 @@ class FSModel:
     u: dict[str, np.ndarray]
     n_registry: int
     rho: float = 0.95  #: share of records whose person is in the registry
-    tf_name: dict[str, float] = field(default_factory=dict)  #: folded name -> relative frequency
-    tf_dob: dict[str, float] = field(default_factory=dict)  #: dob -> relative frequency
 
     # ------------------------------------------------------------------ scoring
     def log2_bf(self, levels: pd.DataFrame, tf_u: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
@@ -87,13 +85,16 @@ class FSModel:
         return float(np.log2(self.rho) - np.log2(max(self.n_registry, 1)))
 
     def tf_u(self, reg: pd.DataFrame, reg_idx: np.ndarray) -> dict[str, np.ndarray]:
-        names = reg["name_fold"].to_numpy(dtype=object)[reg_idx]
-        dobs = reg["dob"].to_numpy(dtype=object)[reg_idx]
-        floor = 1.0 / max(self.n_registry, 1)
-        return {
-            "name": np.fromiter((self.tf_name.get(n, floor) for n in names), float, count=len(names)),
-            "dob": np.fromiter((self.tf_dob.get(d, floor) for d in dobs), float, count=len(dobs)),
-        }
+        """Term-frequency u of each pair's registry name and dob (share of the registry with that value)."""
+        n = max(len(reg), 1)
+        out = {}
+        for f, column in (("name", "name_fold"), ("dob", "dob")):
+            cache = f"_tf_{f}"
+            if cache not in reg.columns:
+                counts = reg.groupby(column, sort=False)[column].transform("size").to_numpy(dtype=float)
+                reg[cache] = np.where(reg[column].to_numpy(dtype=object) == "", 1.0, counts / n)
+            out[f] = reg[cache].to_numpy()[reg_idx]
+        return out
 
     # --------------------------------------------------------------- persistence
     def to_dict(self) -> dict:
@@ -134,14 +135,6 @@ def estimate_u(rec: pd.DataFrame, reg: pd.DataFrame, n_pairs: int = 200_000, see
         u[f] = np.maximum(counts / total, floor)
         u[f] = u[f] / u[f].sum()
     return u
-
-
-def _term_frequencies(reg: pd.DataFrame) -> tuple[dict[str, float], dict[str, float]]:
-    n = max(len(reg), 1)
-    names = reg["name_fold"].value_counts()
-    dobs = reg["dob"].value_counts()
-    return ({k: v / n for k, v in names.items() if k},
-            {k: v / n for k, v in dobs.items() if k})
 
 
 #: fields whose u is taken from look-alike non-matches among the candidates
@@ -199,7 +192,7 @@ def fit_model(
     pairs: pd.DataFrame,
     *,
     anchors: pd.DataFrame | None = None,
-    u_pairs: int = 200_000,
+    u_pairs: int = 100_000,
     em_iterations: int = 25,
     em_sample: int = 500_000,
     prior_strength: float = 20.0,
@@ -208,10 +201,9 @@ def fit_model(
     """Estimate u (random sampling) then m (EM in anchored training sessions)."""
     u = estimate_u(rec, reg, n_pairs=u_pairs, seed=seed, anchors=anchors)
     _blocked_u(u, levels)
-    tf_name, tf_dob = _term_frequencies(reg)
     model = FSModel(
         m={f: np.array(_M_START[f], dtype=float) / sum(_M_START[f]) for f in FIELDS},
-        u=u, n_registry=len(reg), tf_name=tf_name, tf_dob=tf_dob,
+        u=u, n_registry=len(reg),
     )
     rng = np.random.default_rng(seed)
     for anchor, fields in TRAINING_SESSIONS:

@@ -25,7 +25,7 @@ import pandas as pd
 
 from vaxlib.match.blocking import candidate_pairs
 from vaxlib.match.classify import classify_links, intrinsic_codes, unlinked_codes
-from vaxlib.match.compare import FIELDS, LEVELS, compare_pairs
+from vaxlib.match.compare import FIELDS, LEVELS, compare_pairs, history_levels
 from vaxlib.match.model import FSModel, fit_model
 from vaxlib.match.prepare import prepare_records, prepare_registry
 
@@ -49,7 +49,7 @@ class MatchSettings:
     review_threshold: float = 0.10  #: below this the record is `unmatched`
     max_block: int = 100  #: skip blocking keys shared by more registry persons
     top_candidates: int = 3  #: candidates kept per record in candidates.parquet
-    u_pairs: int = 200_000
+    u_pairs: int = 100_000
     em_iterations: int = 25
     seed: int = 0
 
@@ -162,7 +162,8 @@ def run_match(
     rest = rec[open_mask]
     stage2 = candidate_pairs(rest, reg, max_block=s.max_block)
     # stage 2 re-runs the id rule for the open records, so keep stage 1 only for the settled ones
-    pairs = pd.concat([stage1[~open_mask[stage1["rec"].to_numpy()]], stage2], ignore_index=True)
+    keep1 = ~open_mask[stage1["rec"].to_numpy()]
+    pairs = pd.concat([stage1[keep1], stage2], ignore_index=True)
     timings["candidates"] = time.perf_counter() - t
     blocking_recall = None
     if truth_person is not None:
@@ -170,13 +171,17 @@ def run_match(
         cand_pid = reg["person_id"].to_numpy(dtype=object)[pairs["reg"].to_numpy()]
         hit = np.zeros(len(rec), dtype=bool)
         hit[pairs["rec"].to_numpy()[cand_pid == true_pid[pairs["rec"].to_numpy()]]] = True
-        has_truth = pd.notna(true_pid) & (true_pid != "")
-        has_truth = np.array([bool(x) for x in has_truth])
+        has_truth = np.array([isinstance(x, str) and x != "" for x in true_pid])
         blocking_recall = float(hit[has_truth].mean()) if has_truth.any() else None
 
     step("compare")
     t = time.perf_counter()
-    levels = compare_pairs(rec, reg, pairs, anchors)
+    # Stage-1 pairs were compared already; only their dose-history fields are new.
+    lv2 = compare_pairs(rec, reg, stage2)
+    levels = pd.concat([lv1[keep1], lv2], ignore_index=True)
+    hist = history_levels(rec, pairs, anchors)
+    levels["phone"] = hist["phone"].to_numpy()
+    levels["dose"] = hist["dose"].to_numpy()
     timings["compare"] = time.perf_counter() - t
 
     step("score")

@@ -116,8 +116,21 @@ def normalise_phone(s: object) -> str | None:
     return _canonical(digits)
 
 
+# Already canonical 10-digit mobiles (most of a real column); everything else
+# goes through normalise_phone once per distinct value.
+_CANONICAL_MOBILE = r"0(?:3[2-9]|5[25689]|7[06-9]|8[1-9]|9[0-46-9])[0-9]{7}"
+
+
 def normalise_phones(series: pd.Series) -> pd.Series:
     """Vectorised :func:`normalise_phone`, once per distinct value; object Series."""
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    vals = np.array([normalise_phone(u) for u in uniques] + [None], dtype=object)
+    uniq = pd.Series(uniques, dtype=object)
+    try:
+        clean = uniq.astype("str").str.fullmatch(_CANONICAL_MOBILE).fillna(False).to_numpy(dtype=bool)
+    except (TypeError, ValueError):
+        clean = np.zeros(len(uniq), dtype=bool)
+    vals = np.empty(len(uniq) + 1, dtype=object)
+    vals[:-1][clean] = uniq[clean].to_numpy(dtype=object)
+    vals[:-1][~clean] = [normalise_phone(u) for u in uniq[~clean]]
+    vals[-1] = None
     return pd.Series(vals[np.where(codes < 0, len(vals) - 1, codes)], index=series.index, dtype=object)
