@@ -8,6 +8,8 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vaxlib.review import apply as apply_mod
 from vaxlib.review.apply import (
@@ -368,3 +370,42 @@ def test_stale_accept_on_fix_record_blocks_the_automatic_fix(tables):
     assert result.summary["decisions"]["decisions_stale"] == 1
     ok = apply_decisions(v, m, decisions([("R2", 5, "accept", {"person_id": "079185000002"})]))
     assert set(ok.changes.loc[ok.changes["record_id"] == "R2", "source"]) == {"5"}
+
+
+_text_values = st.sampled_from(["Nguyễn Văn An", "Nguyen Van An", "=1+1", "+84912", "", None, "079090000001",
+                                "1990-01-02", "02/01/1990"])
+_sex_values = st.sampled_from(["Nam", "Nữ", "M", "F", "1", "0", "", None])
+
+
+@st.composite
+def _apply_inputs(draw):
+    n = draw(st.integers(min_value=1, max_value=8))
+    rows, matches, decs = [], [], []
+    for i in range(n):
+        rid = f"R{i}"
+        rows.append(vax_row(rid, draw(_text_values), draw(_text_values), draw(_sex_values), draw(_text_values)))
+        status = draw(st.sampled_from(["verified", "fix", "review", "unmatched", "invalid"]))
+        matches.append(match_row(rid, status, "079090000001", name=draw(_text_values), dob=draw(_text_values),
+                                 sex=draw(st.sampled_from(["M", "F", None])), idn=draw(_text_values)))
+        action = draw(st.sampled_from([None, "accept", "bulk_accept", "reject", "defer", "edit"]))
+        if action == "edit":
+            decs.append((rid, 100 + i, action, {"full_name": draw(_text_values) or "Lê Văn Tám"}))
+        elif action:
+            decs.append((rid, 100 + i, action, {}))
+    return pd.DataFrame(rows, columns=VAX_COLS), pd.DataFrame(matches), decisions(decs) if decs else None
+
+
+@settings(max_examples=80, deadline=None)
+@given(_apply_inputs())
+def test_apply_properties(inputs):
+    v, m, d = inputs
+    first = apply_decisions(v, m, d)
+    s = first.summary
+    assert s["records_in"] == s["records_out"] == s["records_changed"] + s["records_unchanged"] == len(v)
+    assert first.table["record_id"].tolist() == v["record_id"].tolist()
+    for rid, field, _old, new, _src in first.changes.itertuples(index=False):
+        assert first.table.loc[first.table["record_id"] == rid, field].item() == new
+    # idempotent: applying again to the output changes nothing
+    second = apply_decisions(first.table, m, d)
+    assert len(second.changes) == 0
+    pd.testing.assert_frame_equal(second.table, first.table)
