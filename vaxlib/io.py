@@ -1408,6 +1408,9 @@ def _to_text(v: Any) -> str:
     return str(v)
 
 
+#: columns holding codes and numbers-as-text: written with the text number format "@"
+_ID_COLUMNS = frozenset({"person_id", "old_id", "id_number", "phone", "record_id", "feedback_id", "province_code",
+                         "facility_province", "facility_id", "lot_number", "dose_number"})
 _XLSX_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
@@ -1486,9 +1489,10 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str], kind: Kind,
     ws = wb.create_sheet(title={"registry": "Dan cu", "vaccinations": "Mui tiem", "feedback": "Phan anh"}[kind])
     ws.append(headers)
     neutralised = dropped = 0
+    id_positions = {i for i, c in enumerate(out.columns) if c in _ID_COLUMNS}
     for row in out.itertuples(index=False, name=None):
         cells = []
-        for v in row:
+        for pos, v in enumerate(row):
             if v is None:
                 cells.append(None)
                 continue
@@ -1501,10 +1505,13 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str], kind: Kind,
             if v.startswith(_NEUTRALISE):
                 v = "'" + v
                 neutralised += 1
-            c = WriteOnlyCell(ws, value=v)
-            c.data_type = "s"
-            c.number_format = "@"
-            cells.append(c)
+            if pos in id_positions:  # text format, so that editing in Excel keeps the digits as text
+                c = WriteOnlyCell(ws, value=v)
+                c.data_type = "s"
+                c.number_format = "@"
+                cells.append(c)
+            else:  # a str is always written as a text cell; no value here can start a formula any more
+                cells.append(v)
         ws.append(cells)
     wb.save(p)
     if dropped:
