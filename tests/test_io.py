@@ -602,3 +602,36 @@ def test_without_the_encodings_module_plain_decoders_are_used(tmp_path, monkeypa
     res2 = read_table(p2, "vaccinations")
     _check_names(res2)
     assert res2.repaired_columns == ("full_name",)
+
+
+def test_xlsx_with_bad_rows_and_a_blank_row_in_the_middle(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(VAX_VI)
+    ws.append(vax_row("R1", vdate=dt.datetime(2021, 8, 15)))
+    ws.append([None] * 13)  # row 3: blank
+    ws.append(vax_row("R1", name="Trùng mã"))  # row 4: duplicate
+    ws.append(vax_row("R4", dose=8))  # row 5: dose 8
+    ws.append(vax_row("R5", vdate="2021-02-30"))  # row 6: impossible date
+    ws.append(vax_row("R6", dose=2.0))  # row 7: fine
+    p = tmp_path / "bad.xlsx"
+    wb.save(p)
+    res = read_table(p, "vaccinations")
+    reconcile(res)
+    assert res.rows_in == 6
+    assert res.table["record_id"].tolist() == ["R1", "R6"]
+    assert res.table["dose_number"].tolist() == ["1", "2"]
+    assert q_reasons(res) == {3: "empty_row", 4: "duplicate_key", 5: "bad_dose_number", 6: "bad_vaccination_date"}
+
+
+def test_log_summary_has_counts_but_no_personal_data(tmp_path, caplog):
+    lines = [VAX_VI, vax_row("R1", name="Nguyễn Văn Riêng", idn="079085009999", phone="0912000999"),
+             vax_row("R1", name="Trần Thị Kín", idn="079085008888")]
+    p = tmp_path / "log.csv"
+    p.write_text(csv_text(lines), encoding="utf-8")
+    with caplog.at_level("DEBUG", logger="vaxlib.io"):
+        read_table(p, "vaccinations")
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "2 rows in, 1 accepted, 1 quarantined" in text and "duplicate_key" in text
+    for secret in ("Riêng", "Kín", "079085009999", "079085008888", "0912000999"):
+        assert secret not in text

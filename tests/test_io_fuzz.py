@@ -311,3 +311,13 @@ def test_broken_csv_lines_are_counted(tmp_path_factory, df, junk, delimiter):
         assert as_records(res.table) == as_records(df)
     else:  # every junk line is its own row: the valid rows after it are still read
         assert set(res.table["record_id"]) <= set(df["record_id"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=iso_partial)
+def test_platform_dates_round_trip(value):
+    from vaxlib.io import _platform_date, parse_platform_date
+
+    shown = _platform_date(value)
+    assert re.fullmatch(r"\d{2}/\d{2}/\d{4}|\d{2}/\d{4}|\d{4}", shown)
+    assert parse_platform_date(shown) == value
