@@ -635,3 +635,15 @@ def test_log_summary_has_counts_but_no_personal_data(tmp_path, caplog):
     assert "2 rows in, 1 accepted, 1 quarantined" in text and "duplicate_key" in text
     for secret in ("Riêng", "Kín", "079085009999", "079085008888", "0912000999"):
         assert secret not in text
+
+
+def test_csv_title_line_above_header_and_quoted_newlines(tmp_path):
+    rows = [["DANH SÁCH PHẢN ÁNH"], FB_VI,
+            ["PA1", "01/03/2022", "Vũ Thị Mai", "", "", "", "", "other", '"Dòng 1\nDòng 2, vẫn một ô"'],
+            ["PA2", "02/03/2022", "Vũ Văn Nam", "", "", "", "", "other", "Một dòng"]]
+    p = tmp_path / "title.csv"
+    p.write_text(csv_text(rows), encoding="utf-8")
+    res = read_table(p, "feedback")
+    reconcile(res)
+    assert res.rows_in == 2 and res.source_rows == [3, 4]
+    assert res.table["message"].tolist() == ["Dòng 1\nDòng 2, vẫn một ô", "Một dòng"]

@@ -649,6 +649,18 @@ def _physical_lines(text: str) -> list[str]:
     return lines
 
 
+def _usual_width(lines: list[str], delimiter: str) -> int | None:
+    """The most common field count among the first lines (a title line above the header does not count)."""
+    counts: Counter[int] = Counter()
+    try:
+        for rec in csv.reader(lines[:200], delimiter=delimiter, quotechar='"'):
+            if len(rec) > 1:
+                counts[len(rec)] += 1
+    except csv.Error:
+        pass
+    return counts.most_common(1)[0][0] if counts else None
+
+
 def _parse_records(lines: list[str], delimiter: str):
     """Yield (first_line, last_line_exclusive, fields or None, reason) for every record.
 
@@ -667,7 +679,7 @@ def _parse_records(lines: list[str], delimiter: str):
             pos += 1
             yield line
 
-    expected: int | None = None
+    expected = _usual_width(lines, delimiter)
     reader = csv.reader(feed(), delimiter=delimiter, quotechar='"', doublequote=True, strict=True)
     while pos < n:
         start = pos
@@ -680,8 +692,6 @@ def _parse_records(lines: list[str], delimiter: str):
             reader = csv.reader(feed(), delimiter=delimiter, quotechar='"', doublequote=True, strict=True)
             yield start, start + 1, None, "bad_quoting"
             continue
-        if expected is None and rec:
-            expected = len(rec)
         if pos - start > 1 and expected is not None and len(rec) != expected:
             pos = start + 1
             reader = csv.reader(feed(), delimiter=delimiter, quotechar='"', doublequote=True, strict=True)
@@ -768,12 +778,10 @@ def _fast_records(lines: list[str], delimiter: str):
     reader = csv.reader(lines, delimiter=delimiter, quotechar='"', doublequote=True, strict=True)
     out = []
     start = 0
-    expected = None
+    expected = _usual_width(lines, delimiter)
     try:
         for rec in reader:
             end = reader.line_num
-            if expected is None and rec:
-                expected = len(rec)
             if end - start > 1 and len(rec) != expected:
                 return None
             out.append((start, end, rec, ""))
