@@ -491,3 +491,30 @@ def test_hostile_inputs_rejected_quickly(verifier, data, reason):
 def test_payload_refuses_impossible_vaccination_date():
     with pytest.raises(PayloadError, match="vaccination_date"):
         build_payload("Trần An", "1975", DoseRecord(1, "2021-02-30", "Pfizer"))
+
+
+def test_our_certificate_decodes_with_plain_libraries(signer, keys):
+    """Interoperability: decode and verify without any vaxlib code (base45, zlib, cbor2, cryptography)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    text, payload = _cert(signer)
+    assert text[:4] == "HC1:"
+    raw = zlib.decompress(base45.b45decode(text[4:]))
+    tagged = cbor2.loads(raw)
+    assert tagged.tag == 18
+    prot_b, unprot, body, sig = tagged.value
+    prot = cbor2.loads(prot_b)
+    assert prot[1] == -7 and len(prot[4]) == 8
+    pem = next((keys / "trust").glob("*.pem")).read_bytes()
+    cert = x509.load_pem_x509_certificate(pem)
+    import hashlib
+    from cryptography.hazmat.primitives.serialization import Encoding
+    assert hashlib.sha256(cert.public_bytes(Encoding.DER)).digest()[:8] == prot[4]
+    to_be_signed = cbor2.dumps(["Signature1", prot_b, b"", body])
+    cert.public_key().verify(encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")),
+                             to_be_signed, ec.ECDSA(hashes.SHA256()))
+    claims = cbor2.loads(body)
+    assert claims[1] == "VN" and claims[4] > claims[6] == int(T0.timestamp())
+    assert dict(claims[-260][1]) == payload
