@@ -34,6 +34,12 @@ class CommandError(Exception):
     """An error the user can act on; printed without a traceback."""
 
 
+def _unavailable(name: str, exc: Exception):
+    def run(args: argparse.Namespace) -> int:
+        raise CommandError(f"this command cannot run here: {type(exc).__name__}: {exc}")
+    return run
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vax", description="vaxlib: clean, match, sign and report vaccination records"
@@ -47,10 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
         done.add(module_name)
         try:
             module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:  # a part not built yet
-            if exc.name and exc.name.startswith("vaxlib"):
-                continue
-            raise
+        except Exception as exc:  # noqa: BLE001 - one broken part must not take down the others
+            for name, mod in COMMANDS.items():
+                if mod == module_name:
+                    broken = sub.add_parser(name, help=f"(unavailable: {type(exc).__name__})")
+                    broken.set_defaults(func=_unavailable(name, exc))
+            continue
         module.register(sub)
     return parser
 
