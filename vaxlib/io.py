@@ -19,6 +19,28 @@ Every failure to read a file raises a subclass of :class:`VaxImportError`
 whose message names the file; no other exception escapes :func:`read_table`
 for a bad file.
 
+What is normalised and what is kept:
+
+* typed fields (vaccinations/feedback ``full_name``, ``dob``, ``sex``,
+  ``id_number``, ``phone``) stay exactly as typed; only the decoding is
+  fixed: UTF-8 is decoded without normalisation (a decomposed name reaches
+  the matcher as ``name:unicode_form``), legacy 8-bit text is NFC after
+  decoding (Windows-1258 stores tone marks apart by design), and a column of
+  mojibake or TCVN3/VNI text read as cp1252 is repaired with
+  :mod:`vaxlib.vn.encodings` (``ImportResult.repaired_columns``);
+* registry ``dob`` and ``vaccination_date`` (dd/mm/yyyy, mm/yyyy, yyyy in
+  exports) become ``YYYY-MM-DD`` / ``YYYY-MM`` / ``YYYY``, ``submitted_at``
+  ISO 8601, registry sex ``Nam``/``Nữ`` -> ``M``/``F``, ``dose_number``
+  ``"1"``..``"7"``, province names -> GSO codes;
+* cells that were numbers (xlsx, Parquet) come back as their digits: no
+  ``.0``, no exponent; a registry ``person_id``/``old_id`` number cell gets
+  back the leading zero a number cannot hold (the register's IDs are 12/9
+  digits), a typed ``id_number`` keeps its digits for :mod:`vaxlib.vn.ids`;
+* keys and codes are trimmed; an empty cell is ``None``; ``"NA"`` is text.
+
+Quarantine reason codes are the keys of :data:`REASONS`.  A title line
+above the header (found among the first 10 rows) is not a data row.
+
 Messages are Vietnamese by default; ``exc.message_en`` holds the English, and
 :data:`REASONS` gives both for every quarantine reason code.
 
@@ -31,24 +53,23 @@ removes exactly that one apostrophe again.
 from __future__ import annotations
 
 import csv
-import functools
 import datetime as _dt
+import functools
 import io as _io
 import logging
 import math
 import os
 import re
-import unicodedata
 import zipfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import pandas as pd
 
-from vaxlib.schema import TABLES, Column, columns
-from vaxlib.vn.provinces import BY_CCCD, BY_GSO, PROVINCES
+from vaxlib.schema import TABLES, columns
+from vaxlib.vn.provinces import BY_GSO, PROVINCES
 from vaxlib.vn.text import fold_key, nfc
 
 __all__ = [
