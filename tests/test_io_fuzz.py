@@ -246,12 +246,17 @@ def _blank_in_xlsx(row) -> bool:
     return all(v is None or _XLSX_DROPPED.sub("", v) == "" for v in row)
 
 
+SUPPORTED = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx",
+             ".parquet": "parquet", ".pq": "parquet"}
+
+
 @FAST
-@given(kind=st.sampled_from(list(TABLES)), fmt=st.sampled_from(FORMATS), st_data=st.data())
-def test_random_tables_lose_no_row(tmp_path_factory, kind, fmt, st_data):
+@given(kind=st.sampled_from(list(TABLES)), ext=st.sampled_from(sorted(SUPPORTED)), st_data=st.data())
+def test_random_tables_lose_no_row(tmp_path_factory, kind, ext, st_data):
     df = st_data.draw(arbitrary_tables(kind))
-    path = tmp_path_factory.mktemp("fz") / f"t.{fmt}"
-    write_table(df, path, kind, fmt)
+    fmt = SUPPORTED[ext]
+    path = tmp_path_factory.mktemp("fz") / f"t{ext}"
+    write_table(df, path, kind)
     res = read_table(path, kind)
     reconciles(res)
     expected = len(df)

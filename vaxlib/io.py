@@ -1460,7 +1460,7 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str], kind: Kind,
     Notes
     -----
     CSV is UTF-8 with a BOM (so Excel shows Vietnamese correctly), comma
-    separated, with the Vietnamese headers of :mod:`vaxlib.schema`; registry
+    separated (tab for ``.tsv``), with the Vietnamese headers of :mod:`vaxlib.schema`; registry
     ``dob`` and ``vaccination_date`` become ``dd/mm/yyyy`` (``mm/yyyy``,
     ``yyyy`` when partial) and registry sex ``Nam``/``Nữ``; every typed field
     is written exactly as it is.  In ``.xlsx`` every cell is a text cell
@@ -1494,7 +1494,8 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str], kind: Kind,
     if fmt == "csv":
         dropped = 0
         with open(p, "w", encoding="utf-8-sig", newline="") as fh:
-            w = csv.writer(fh, delimiter=",", quotechar='"', lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+            w = csv.writer(fh, delimiter="\t" if p.suffix.lower() == ".tsv" else ",", quotechar='"',
+                           lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
             w.writerow(headers)
             for row in out.itertuples(index=False, name=None):
                 vals = []
