@@ -326,3 +326,14 @@ def test_platform_dates_round_trip(value):
     shown = _platform_date(value)
     assert re.fullmatch(r"\d{2}/\d{2}/\d{4}|\d{2}/\d{4}|\d{4}", shown)
     assert parse_platform_date(shown) == value
+
+
+@pytest.mark.parametrize("name", [b"record_id", b"lot_number"])
+def test_parquet_with_a_column_name_that_is_not_utf8(tmp_path, name):
+    data = bytearray(VALID["parquet"])
+    for at in [m.start() for m in re.finditer(re.escape(name), bytes(data))]:
+        data[at] = 0x80  # every copy of the name in the footer
+    p = tmp_path / "bad.parquet"
+    p.write_bytes(bytes(data))
+    with pytest.raises(VaxImportError):
+        read_table(p, "vaccinations")

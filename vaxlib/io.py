@@ -1107,7 +1107,11 @@ def _read_parquet(path: Path, data: bytes, kind: str) -> _Sheet:
     except Exception as exc:  # noqa: BLE001 - any parser failure means a damaged file
         raise CorruptFileError(f"tệp Parquet bị hỏng ({type(exc).__name__})",
                                f"damaged Parquet file ({type(exc).__name__})", path) from None
-    headers = [str(n) for n in tbl.column_names]
+    try:
+        headers = [str(n) for n in tbl.column_names]
+    except Exception as exc:  # noqa: BLE001 - e.g. a column name that is not UTF-8
+        raise CorruptFileError(f"tệp Parquet bị hỏng ({type(exc).__name__})",
+                               f"damaged Parquet file ({type(exc).__name__})", path) from None
     hmap = map_headers(headers, kind)
     _check_required(path, kind, headers, hmap)
     cols: list[list[str | None]] = []
@@ -1122,7 +1126,8 @@ def _read_parquet(path: Path, data: bytes, kind: str) -> _Sheet:
             else:
                 if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
                     numeric_cols.add(j)
-                vals = [_cell_text(v, kind, contract)[0] for v in col.to_pylist()]
+                vals = [(v or None) if isinstance(v, str) else _cell_text(v, kind, contract)[0]
+                        for v in col.to_pylist()]
             cols.append(vals)
     except Exception as exc:  # noqa: BLE001
         raise CorruptFileError(f"tệp Parquet bị hỏng ({type(exc).__name__})",
