@@ -240,11 +240,16 @@ def test_english_report(rendered):
 
 @pytest.mark.slow
 def test_reports_open_offline_with_plotly_embedded_once(rendered):
+    from plotly.offline import get_plotlyjs
+
+    plotly_head = get_plotlyjs()[:300]
     *_, html = rendered
     for key, text in html.items():
         assert not re.search(r"<script[^>]+src=", text), key
         assert not re.search(r"<link[^>]+href=[\"']https?:", text), key
         assert text.count("window.PlotlyConfig") == 1, key
+        assert text.count(plotly_head) == 1, key  # plotly.js itself, inline, once
+        assert "vaxlib:plotly.js" not in text, key
         assert text.count("Plotly.newPlot(") >= 2, key
         assert "from vaxlib import report" not in text and "province_report(" not in text, key
 

@@ -469,8 +469,16 @@ def setup_notebook() -> Any:
 
     pio.renderers["vaxlib_offline"] = _OfflineRenderer(global_init=False, include_plotlyjs=False)
     pio.renderers.default = "vaxlib_offline"
-    return HTML('<script type="text/javascript">window.PlotlyConfig = {MathJaxConfig: "local"};</script>\n'
-                f'<script type="text/javascript">{get_plotlyjs()}</script>')
+    config = '<script type="text/javascript">window.PlotlyConfig = {MathJaxConfig: "local"};</script>\n'
+    if os.environ.get(_PLOTLYJS_ENV) == "placeholder":
+        # rendered by render_one: plotly.js is put in at HTML export, so that the
+        # executed notebook does not carry (and papermill/nbconvert do not copy) 4.6 MB
+        return HTML(config + _PLOTLYJS_MARK)
+    return HTML(config + f'<script type="text/javascript">{get_plotlyjs()}</script>')
+
+
+_PLOTLYJS_ENV = "VAXLIB_PLOTLYJS"
+_PLOTLYJS_MARK = "<!--vaxlib:plotly.js-->"
 
 
 def _html_table(df: pd.DataFrame, css: str = "vax-table") -> Any:
@@ -1021,6 +1029,7 @@ def render_one(notebook: str | os.PathLike[str], parameters: dict[str, Any], out
     out_html = Path(out_html)
     out_html.parent.mkdir(parents=True, exist_ok=True)
     extra = {"km": km} if km is not None else {}
+    os.environ[_PLOTLYJS_ENV] = "placeholder"  # inherited by the kernels started from here
     with tempfile.TemporaryDirectory(prefix="vaxreport-") as tmp:
         executed = Path(tmp) / "executed.ipynb"
         pm.execute_notebook(str(notebook), str(executed), parameters=parameters, kernel_name="python3",
@@ -1031,6 +1040,11 @@ def render_one(notebook: str | os.PathLike[str], parameters: dict[str, Any], out
     nb.metadata["title"] = title or out_html.stem
     t0 = time.perf_counter()
     body, _ = _exporter().from_notebook_node(nb, resources={"language_code": lang})
+    if _PLOTLYJS_MARK in body:
+        from plotly.offline import get_plotlyjs
+
+        head, tail = body.split(_PLOTLYJS_MARK, 1)
+        body = head + f'<script type="text/javascript">{get_plotlyjs()}</script>' + tail.replace(_PLOTLYJS_MARK, "")
     log.debug("%s: exported in %.2f s", out_html.name, time.perf_counter() - t0)
     tmp_html = out_html.with_name(f".{out_html.name}.{os.getpid()}.tmp")
     tmp_html.write_text(body, encoding="utf-8")
