@@ -23,7 +23,7 @@ from vaxlib.cli import main as vax
 from vaxlib.config import OUTPUTS_DIR
 
 
-def prepare(d: Path, persons: int, seed: int, sign: bool) -> None:
+def prepare(d: Path, persons: int, seed: int, sign: bool, rematch: bool = True) -> None:
     data = d / "data"
     steps = []
     if not (data / "vaccinations.parquet").exists():
@@ -34,7 +34,7 @@ def prepare(d: Path, persons: int, seed: int, sign: bool) -> None:
     if not (d / "apply" / "changes.parquet").exists():
         steps.append(["apply", "--vaccinations", str(data / "vaccinations.parquet"), "--matches",
                       str(d / "match" / "matches.parquet"), "--out", str(d / "apply")])
-    if not (d / "match-corrected" / "matches.parquet").exists():
+    if rematch and not (d / "match-corrected" / "matches.parquet").exists():
         steps.append(["match", "--registry", str(data / "registry.parquet"), "--vaccinations",
                       str(d / "apply" / "vaccinations_corrected.parquet"), "--out", str(d / "match-corrected"),
                       "--quiet"])
@@ -61,9 +61,11 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--sign", action="store_true", help="also sign certificates when preparing")
     ap.add_argument("--prepare-only", action="store_true")
+    ap.add_argument("--no-rematch", dest="rematch", action="store_false",
+                    help="do not match the corrected table again (the reports then show fixes as pending)")
     args = ap.parse_args()
     d = Path(args.data or OUTPUTS_DIR / f"bench-reports-{args.persons}")
-    prepare(d, args.persons, args.seed, args.sign)
+    prepare(d, args.persons, args.seed, args.sign, args.rematch)
     if args.prepare_only:
         return
     from vaxlib.report import CACHE_DIR_NAME, load_aggregates, render_reports
