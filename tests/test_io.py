@@ -647,3 +647,12 @@ def test_csv_title_line_above_header_and_quoted_newlines(tmp_path):
     reconcile(res)
     assert res.rows_in == 2 and res.source_rows == [3, 4]
     assert res.table["message"].tolist() == ["Dòng 1\nDòng 2, vẫn một ô", "Một dòng"]
+
+
+def test_trailing_row_of_empty_fields_is_a_row_in_tsv_and_csv(tmp_path):
+    for name, sep in (("t.tsv", "\t"), ("t.csv", ",")):
+        p = tmp_path / name
+        p.write_text(csv_text([REG_VI, ["001085001234", "A", "1985", "Nam", "", "01"], [""] * 6], sep) + "  \r\n",
+                     encoding="utf-8")
+        res = read_table(p, "registry")
+        assert res.rows_in == 2 and q_reasons(res) == {3: "empty_row"}, name

@@ -664,8 +664,13 @@ _DELIMS = (",", ";", "\t", "|")
 
 
 def _physical_lines(text: str) -> list[str]:
+    """Lines with their terminators; trailing lines of nothing but spaces are not rows.
+
+    A trailing line of tabs is kept: in a TSV it is a row of empty fields
+    (quarantined as ``empty_row``), like ``,,,,`` in a CSV.
+    """
     lines = _LINE_RE.findall(text)
-    while lines and lines[-1].strip() == "":
+    while lines and lines[-1].strip(" \r\n") == "":
         lines.pop()
     return lines
 
