@@ -56,7 +56,7 @@ def id_codes(typed: str, kind: str, digits: str, pattern: str, issues: str,
         return ("id:excel_mangled",)
     if old_id and digits == old_id:
         return ("id:old_cmnd",)
-    edit = _one_edit(digits, person_id)
+    edit = _one_edit(digits or raw_digits, person_id)
     if edit:
         return (edit,)
     from vaxlib.match.compare import is_truncated
@@ -84,7 +84,11 @@ def intrinsic_codes(full_name: str, dob: str, dob_iso: str, sex_p: str) -> tuple
         composed = nfc(full_name)
         if composed != full_name:
             codes.append("name:unicode_form")
-        if canonical_name(composed) != composed:
+        spaced = " ".join(composed.split())
+        # An all-capital ASCII name is how passports write foreigners' names:
+        # only its spacing can be judged without the register.
+        passport_style = composed.isascii() and composed.upper() == composed
+        if spaced != composed or (not passport_style and canonical_name(composed) != composed):
             codes.append("name:case_spacing")
     if dob and dob_iso and dob != dob_iso:
         codes.append("dob:format")

@@ -49,6 +49,7 @@ class MatchSettings:
     review_threshold: float = 0.10  #: below this the record is `unmatched`
     max_block: int = 100  #: skip blocking keys shared by more registry persons
     top_candidates: int = 3  #: candidates kept per record in candidates.parquet
+    guard_idless: bool = True  #: records with no ID evidence need an exact dob or their own phone to be fixed
     u_pairs: int = 100_000
     em_iterations: int = 25
     seed: int = 0
@@ -223,6 +224,17 @@ def run_match(
     status = np.full(n, "unmatched", dtype=object)
     status[has & (p_best >= s.review_threshold)] = "review"
     status[has & (p_best >= s.auto_threshold)] = "fix"
+    if s.guard_idless:
+        # Without any ID evidence, names and dates of birth of namesakes outside
+        # the registry agree far more often than chance (the independence the
+        # model assumes fails among look-alikes).  Such a link is automatic only
+        # with the exact date of birth or the person's own phone number.
+        lvl = best[["level_id", "level_dob", "level_phone"]]
+        unsafe = (lvl["level_id"].to_numpy() < 0) & ~np.isin(lvl["level_dob"].to_numpy(), [0, 1]) & (
+            lvl["level_phone"].to_numpy() != 0)
+        guard = np.zeros(n, dtype=bool)
+        guard[best.index.to_numpy()] = unsafe
+        status[(status == "fix") & guard] = "review"
     status[has & all_exact] = "verified"
     status[invalid] = "invalid"
 
@@ -250,7 +262,9 @@ def run_match(
                         + intrinsic_codes(names[i], dobs[i], isos[i], sexes[i])))
         for i in ui
     ]
-    key_linked = np.isin(status, ["verified", "fix"])
+    # Review rows the model favours join their candidate's dose history
+    # (analysts confirm or undo it); the others stay on their own.
+    key_linked = np.isin(status, ["verified", "fix"]) | ((status == "review") & (p_best >= 0.5))
     matches["person_key"] = _person_keys(rec, person_id, key_linked)
     matches["match_probability"] = matches["match_probability"].astype(float)
     timings["classify"] = time.perf_counter() - t
