@@ -2,8 +2,9 @@
 
 generate (``vax synth``) → match (``vax match``) → evaluate against the truth
 → apply fixes (``vax apply``) → match the corrected table again → create demo
-keys, sign verified people and verify a sample (``vax keys init``, ``vax sign``,
-``vax verify``) → render the province reports (``vax report``).
+keys, sign verified people and verify them (``vax keys init``, ``vax sign``,
+``vax verify``) → link citizens' feedback (``vax feedback``) → render the
+province reports and the national summary (``vax report``).
 
 Every step calls the real command, so the demo shows exactly what a user gets.
 """
@@ -77,9 +78,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "sign", "--registry", registry, "--vaccinations", corrected,
             "--matches", str(signable_matches / "matches.parquet"), "--keys", str(keys), "--out", str(certs)])
         _run("8. Verify the signed certificates", [
-            "verify", "--trust", str(keys / "trust"), str(certs / "certificates.parquet")])
+            "verify", "--quiet", "--trust", str(keys / "trust"), str(certs / "certificates.parquet")])
+    if _available("vaxlib.feedback"):
+        _run("9. Link citizens' feedback (phản ánh) and resolve what the data answers", [
+            "feedback", "--data", str(out), "--as-of", "2022-04-30"])
     if _available("vaxlib.report"):
-        _run("9. Render the province reports", [
+        _run("10. Render the province reports", [
             "report", "--data", str(out), "--provinces", args.provinces, "--out", str(out / "reports")])
     print(f"\nvax demo: done; everything is under {out}")
     return 0
