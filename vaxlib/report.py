@@ -481,9 +481,11 @@ _PLOTLYJS_ENV = "VAXLIB_PLOTLYJS"
 _PLOTLYJS_MARK = "<!--vaxlib:plotly.js-->"
 
 
-def _html_table(df: pd.DataFrame, css: str = "vax-table") -> Any:
+def _html_table(df: pd.DataFrame, text_columns: int = 1) -> Any:
+    """An HTML table; the first ``text_columns`` columns left-aligned, the rest (numbers) right-aligned."""
     from IPython.display import HTML
 
+    css = f"vax-table vax-left{min(text_columns, 9)}"
     return HTML(df.to_html(index=False, escape=True, classes=css, border=0, na_rep="—"))
 
 
@@ -597,7 +599,7 @@ class ProvinceReport:
                              fmt_int(left, L) if left >= 0 else t("done", L) + f" ({fmt_int(-left, L)})",
                              t(m, L), fmt_pct(value, L) if value is not None else fmt_date(self.report_date, L)))
         return _html_table(pd.DataFrame(rows, columns=[t("deadline", L), t("date", L), t("days_left", L),
-                                                       t("measure", L), t("value", L)]))
+                                                       t("measure", L), t("value", L)]), text_columns=2)
 
     def deadline_figure(self) -> Any:
         """The three measures against 100 %, one bar each, labelled with their deadline."""
@@ -637,18 +639,23 @@ class ProvinceReport:
         """The largest clusters (vaxlib.review.clusters), counts of 5 or more only."""
         L = self.lang
         c = self.tables["clusters"]
-        for level in (0, 1, 2):
-            if (c["level"] == level).sum() >= 3 or level == 2:
-                c = c[c["level"] == level] if (c["level"] == level).any() else c
+        # a facility's habit over all months first; by month, or the province as a whole, when
+        # facilities have too few records for clusters of 5
+        for level in (1, 0, 2):
+            if (c["level"] == level).sum() >= 3:
+                c = c[c["level"] == level]
                 break
-        c = c.sort_values("n_records", ascending=False, kind="stable").head(10)
+        else:
+            c = c[c["level"] == c["level"].min()] if len(c) else c
+        c = c.sort_values("n_records", ascending=False, kind="stable")
+        c = c.drop_duplicates(["pattern", "facility_id"]).head(10)
         if c.empty:
             return _md("*" + t("none", L) + "*")
         desc = c["description_vi" if L == "vi" else "description_en"]
         # the description repeats the count; write it the report's way
         df = pd.DataFrame({"#": range(1, len(c) + 1), t("cluster", L): desc.to_numpy(),
                            t("records", L): [fmt_count(x, L) for x in c["n_records"]]})
-        return _html_table(df)
+        return _html_table(df, text_columns=2)
 
     # ---- facilities
     def facility_table(self, top: int = 15) -> Any:
@@ -975,7 +982,15 @@ body { max-width: 1100px; margin: 0 auto; font-family: "Noto Sans", Arial, sans-
 .jp-Cell { padding: 2px 0; }
 table.vax-table { border-collapse: collapse; margin: 6px 0 14px; font-size: 13px; }
 table.vax-table th, table.vax-table td { border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: right; }
-table.vax-table th:first-child, table.vax-table td:first-child { text-align: left; }
+table.vax-left1 td:nth-child(-n+1), table.vax-left1 th:nth-child(-n+1) { text-align: left; }
+table.vax-left2 td:nth-child(-n+2), table.vax-left2 th:nth-child(-n+2) { text-align: left; }
+table.vax-left3 td:nth-child(-n+3), table.vax-left3 th:nth-child(-n+3) { text-align: left; }
+table.vax-left4 td:nth-child(-n+4), table.vax-left4 th:nth-child(-n+4) { text-align: left; }
+table.vax-left5 td:nth-child(-n+5), table.vax-left5 th:nth-child(-n+5) { text-align: left; }
+table.vax-left6 td:nth-child(-n+6), table.vax-left6 th:nth-child(-n+6) { text-align: left; }
+table.vax-left7 td:nth-child(-n+7), table.vax-left7 th:nth-child(-n+7) { text-align: left; }
+table.vax-left8 td:nth-child(-n+8), table.vax-left8 th:nth-child(-n+8) { text-align: left; }
+table.vax-left9 td:nth-child(-n+9), table.vax-left9 th:nth-child(-n+9) { text-align: left; }
 table.vax-table th { background: #f3f5f7; }
 </style>
 {% endblock extra_css %}
