@@ -871,7 +871,14 @@ def province_report(data_dir: str | os.PathLike[str], province: str, report_date
     tables = {k: v[v["province"].astype(str) == province].reset_index(drop=True)
               for k, v in aggs.items() if k != "meta"}
     meta = aggs["meta"].iloc[0].to_dict()
-    return ProvinceReport(province, lang, str(report_date), tables, meta, _numbers(tables))
+    return ProvinceReport(province, lang, str(report_date), tables, meta, _no_signing(_numbers(tables), meta))
+
+
+def _no_signing(numbers: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+    """Without a certificates table signing has not been measured: show "—", not 0 %."""
+    if not bool(meta.get("has_certificates", True)):
+        numbers["signed_share"] = float("nan")
+    return numbers
 
 
 def _resolve(data_dir: str | os.PathLike[str]) -> Path:
@@ -941,6 +948,8 @@ class NationalReport:
 
         L = self.lang
         x = self.table.dropna(subset=["signed_share", "clean_share"])
+        if x.empty:
+            return _md("*" + ("Chưa có số liệu ký chứng nhận." if L == "vi" else "No signing data yet.") + "*")
         fig = go.Figure(go.Scatter(
             x=100 * x["clean_share"], y=100 * x["signed_share"], mode="markers+text", text=x["name"],
             textposition="top center", marker=dict(size=10, color="#1565c0"),
@@ -966,8 +975,11 @@ def national_report(data_dir: str | os.PathLike[str], report_date: str = "2022-0
                      "signed": n["signed"], "signed_share": n["signed_share"],
                      "fb_received": n["fb_received"], "fb_overdue": n["fb_overdue"]})
     table = pd.DataFrame(rows)
-    total = _numbers({k: v for k, v in aggs.items() if k != "meta"})
-    return NationalReport(lang, str(report_date), table, aggs["meta"].iloc[0].to_dict(), total)
+    meta = aggs["meta"].iloc[0].to_dict()
+    if not bool(meta.get("has_certificates", True)) and len(table):
+        table["signed_share"] = float("nan")
+    total = _no_signing(_numbers({k: v for k, v in aggs.items() if k != "meta"}), meta)
+    return NationalReport(lang, str(report_date), table, meta, total)
 
 
 # --------------------------------------------------------------------------- rendering
