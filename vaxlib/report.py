@@ -495,7 +495,11 @@ def _md(text: str) -> Any:
     return Markdown(text)
 
 
-def _layout(fig: Any, title: str, height: int = 380) -> Any:
+def _layout(lang: str, fig: Any, title: str, height: int = 380) -> Any:
+    """Common look; Vietnamese number format on the axes (1.234,5) or English (1,234.5)."""
+    fig.update_xaxes(separatethousands=True)
+    fig.update_yaxes(separatethousands=True)
+    fig.update_layout(separators=",." if lang == "vi" else ".,")
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=50, b=40),
                       template="plotly_white", font=dict(family="Noto Sans, Arial, sans-serif", size=13),
                       legend=dict(orientation="h", y=-0.15))
@@ -579,8 +583,7 @@ class ProvinceReport:
                         text=[fmt_pct(sh, L)], textposition="inside",
                         hovertemplate=f"{t(s, L)}: {fmt_count(v, L)} ({fmt_pct(sh, L)})<extra></extra>")
         fig.update_layout(barmode="stack", xaxis=dict(range=[0, 100], ticksuffix="%"), legend_traceorder="normal")
-        return _layout(fig, t("title", L).split(":")[0] if False else
-                       ("Tình trạng bản ghi mũi tiêm" if L == "vi" else "State of the dose records"), 230)
+        return _layout(L, fig, "Tình trạng bản ghi mũi tiêm" if L == "vi" else "State of the dose records", 230)
 
     def deadline_table(self) -> Any:
         """The Ministry's deadlines, days left at the report date and the measure for each."""
@@ -615,7 +618,7 @@ class ProvinceReport:
                                text=[fmt_pct(v, L) for _, v, _ in items], textposition="auto"))
         fig.add_vline(x=100, line_dash="dash", line_color="#555")
         fig.update_layout(xaxis=dict(range=[0, 105], ticksuffix="%"))
-        return _layout(fig, "Chỉ tiêu so với mục tiêu 100%" if L == "vi" else "Measures against the 100% target",
+        return _layout(L, fig, "Chỉ tiêu so với mục tiêu 100%" if L == "vi" else "Measures against the 100% target",
                        260)
 
     # ---- errors
@@ -631,8 +634,7 @@ class ProvinceReport:
                                marker_color="#6a1b9a", text=[fmt_count(x, L) for x in e["n"]],
                                textposition="auto",
                                hovertemplate="%{y}: %{text}<extra></extra>"))
-        fig.update_xaxes(tickformat=",d", separatethousands=True)
-        return _layout(fig, "Bản ghi theo loại lỗi (khi nhập)" if L == "vi" else "Records by error type (as entered)",
+        return _layout(L, fig, "Bản ghi theo loại lỗi (khi nhập)" if L == "vi" else "Records by error type (as entered)",
                        max(300, 28 * len(e) + 100))
 
     def cluster_table(self) -> Any:
@@ -711,7 +713,7 @@ class ProvinceReport:
         fig.add_bar(y=f["facility_id"], x=100 * f["wrong_now_share"], orientation="h", name=t("still_wrong_pct", L),
                     marker_color="#c62828", hovertemplate="%{y}: %{x:.1f}%<extra></extra>")
         fig.update_layout(barmode="group", xaxis=dict(ticksuffix="%"))
-        return _layout(fig, ("Cơ sở tiêm có tỷ lệ bản ghi còn sai cao nhất" if L == "vi"
+        return _layout(L, fig, ("Cơ sở tiêm có tỷ lệ bản ghi còn sai cao nhất" if L == "vi"
                              else "Facilities with the largest share still wrong"), max(320, 34 * len(f) + 120))
 
     # ---- fixes
@@ -732,7 +734,7 @@ class ProvinceReport:
                         text=[fmt_count(v, L) for v in s], textposition="outside",
                         hovertemplate="%{x}: %{text}<extra></extra>")
         fig.update_layout(barmode="stack", xaxis=dict(title=t("month", L)), yaxis=dict(title=t("records", L)))
-        return _layout(fig, ("Bản ghi đã sửa theo tháng tiêm" if L == "vi"
+        return _layout(L, fig, ("Bản ghi đã sửa theo tháng tiêm" if L == "vi"
                              else "Records fixed, by month of vaccination"), 360)
 
     # ---- feedback
@@ -779,7 +781,7 @@ class ProvinceReport:
                         marker_color=colour, text=[fmt_count(v, L) for v in vals], textposition="outside",
                         hovertemplate="%{x}: %{text}<extra></extra>")
         fig.update_layout(barmode="group", yaxis=dict(title=t("received", L)))
-        return _layout(fig, ("Phản ánh theo loại (do người dân chọn)" if L == "vi"
+        return _layout(L, fig, ("Phản ánh theo loại (do người dân chọn)" if L == "vi"
                              else "Feedback by category (as chosen by the citizen)"), 360)
 
     def feedback_system_table(self) -> Any:
@@ -939,7 +941,7 @@ class NationalReport:
                     textposition="auto", hovertemplate="%{y}: %{text}<extra></extra>")
         fig.add_vline(x=100, line_dash="dash", line_color="#555")
         fig.update_layout(xaxis=dict(range=[0, 105], ticksuffix="%"))
-        return _layout(fig, ("Tỷ lệ bản ghi đã khớp/đã sửa theo tỉnh (hạn 30/04/2022)" if L == "vi"
+        return _layout(L, fig, ("Tỷ lệ bản ghi đã khớp/đã sửa theo tỉnh (hạn 30/04/2022)" if L == "vi"
                              else "Share of records verified or fixed by province (due 30 Apr 2022)"),
                        max(320, 22 * len(x) + 120))
 
@@ -956,7 +958,7 @@ class NationalReport:
             hovertemplate="%{text}<extra></extra>"))
         fig.update_layout(xaxis=dict(title=t("clean_pct", L), ticksuffix="%"),
                           yaxis=dict(title=t("signed_pct", L), ticksuffix="%"))
-        return _layout(fig, ("Làm sạch và ký chứng nhận" if L == "vi" else "Cleaning and signing"), 420)
+        return _layout(L, fig, ("Làm sạch và ký chứng nhận" if L == "vi" else "Cleaning and signing"), 420)
 
 
 def national_report(data_dir: str | os.PathLike[str], report_date: str = "2022-04-30", lang: str = "vi",
