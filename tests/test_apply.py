@@ -22,22 +22,7 @@ from vaxlib.review.apply import (
 from vaxlib.review.ledger import Ledger
 from vaxlib.schema import columns, vi_headers
 
-def vax_main(argv):
-    """``vax`` with only this module's sub-commands (other parts may be mid-edit)."""
-    import argparse
-    import sys
-
-    from vaxlib.cli import CommandError
-    from vaxlib.review import cli as review_cli
-
-    parser = argparse.ArgumentParser(prog="vax")
-    review_cli.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except CommandError as exc:
-        print(f"vax {args.command}: {exc}", file=sys.stderr)
-        return 2
+from vaxlib.cli import main as vax_main  # noqa: E402  (one broken part no longer breaks the CLI)
 
 
 VAX_COLS = columns("vaccinations")
