@@ -436,3 +436,43 @@ def test_load_workspace_without_matches(tmp_path):
     vacc.to_parquet(tmp_path / "vaccinations.parquet")
     with pytest.raises(WorkspaceError, match="vax match"):
         load_workspace(tmp_path)
+
+
+# ------------------------------------------------------------ feedback queue
+def _queue(record_ids: list[str]) -> pd.DataFrame:
+    rows = [
+        ("PA1", "2022-04-20T08:00:00+07:00", 80.0, True, "missing_dose", "missing_dose", "missing_dose",
+         "Lịch sử tiêm còn thiếu mũi", "Dose history still has a gap", ";".join(record_ids)),
+        ("PA2", "2022-04-29T08:00:00+07:00", 10.0, False, "other", "other", "no_person",
+         "Không tìm thấy người trong CSDL dân cư", "Person not found in the register", ""),
+    ]
+    return pd.DataFrame(rows, columns=["feedback_id", "submitted_at", "age_hours", "overdue", "category_citizen",
+                                       "category_system", "reason", "reason_vi", "reason_en", "record_ids"])
+
+
+def test_feedback_panel_lists_the_queue_and_opens_the_linked_record(panel):
+    from vaxlib.widgets import feedback_panel
+
+    target = panel.queue()[-1]
+    fp = feedback_panel(_queue(["NOT-IN-QUEUE", target]), panel)
+    assert [v for _, v in fp.items.options] == ["PA1", "PA2"]
+    assert "thiếu mũi tiêm" in fp.items.options[0][0] and "⚠" in fp.items.options[0][0]
+    fp.items.value = "PA1"
+    fp.open_record.click()
+    assert panel.current == target
+    assert target in fp.message.value
+    fp.items.value = "PA2"
+    fp.open_record.click()
+    assert panel.current == target  # nothing linked: the review panel stays where it was
+    assert "chưa gắn" in fp.message.value
+
+
+def test_feedback_panel_filters_overdue_items_and_speaks_english(panel):
+    from vaxlib.widgets import feedback_panel
+
+    fp = feedback_panel(_queue([]), panel, lang="en")
+    fp.show_filter.value = "overdue"
+    assert [v for _, v in fp.items.options] == ["PA1"]
+    fp.show_filter.value = "open"
+    assert [v for _, v in fp.items.options] == ["PA2"]
+    assert "Citizens' feedback" in fp.widget.children[0].value

@@ -1191,3 +1191,146 @@ def explore_panel(vaccinations: pd.DataFrame, matches: pd.DataFrame, lang: str =
         Output of :func:`vaxlib.review.clusters.find_clusters` (computed when None).
     """
     return ExplorePanel(vaccinations, matches, lang=lang, top=top, clusters=clusters)
+
+
+# ------------------------------------------------------------ feedback queue
+_FEEDBACK_TEXT: dict[str, tuple[str, str]] = {
+    "title": ("Phản ánh của người dân chờ xử lý", "Citizens' feedback waiting for action"),
+    "filter": ("Hiển thị", "Show"),
+    "all": ("tất cả", "all"),
+    "overdue": ("quá hạn", "overdue"),
+    "open": ("đang chờ (chưa quá hạn)", "open (not yet overdue)"),
+    "item": ("Phản ánh", "Feedback item"),
+    "open_record": ("Mở bản ghi liên quan", "Open the linked record"),
+    "summary": ("{n} phản ánh chờ xử lý, {late} quá hạn {sla} giờ", "{n} items waiting, {late} past the {sla}-hour SLA"),
+    "none": ("Không có phản ánh nào chờ xử lý.", "No feedback is waiting."),
+    "no_record": ("Phản ánh này chưa gắn với bản ghi nào trong hàng đợi xem xét.",
+                  "This item is not linked to a record in the review queue."),
+    "shown": ("Đã mở bản ghi {rid} trong hàng đợi xem xét.", "Opened record {rid} in the review queue."),
+    "category": ("Loại (người dân chọn / hệ thống)", "Category (citizen / system)"),
+    "reason": ("Lý do chờ", "Why it waits"),
+    "age": ("Tuổi (giờ)", "Age (hours)"),
+}
+
+_CATEGORY_LABELS: dict[str, tuple[str, str]] = {
+    "missing_dose": ("thiếu mũi tiêm", "missing dose"),
+    "wrong_personal_info": ("sai thông tin cá nhân", "wrong personal information"),
+    "wrong_vaccine": ("sai loại vắc xin", "wrong vaccine"),
+    "duplicate_record": ("bản ghi trùng", "duplicate record"),
+    "other": ("khác", "other"),
+}
+
+
+def _ft(key: str, lang: str, **kw: Any) -> str:
+    text = _FEEDBACK_TEXT[key][0 if lang == "vi" else 1]
+    return text.format(**kw) if kw else text
+
+
+def _category(code: Any, lang: str) -> str:
+    code = _s(code)
+    return _CATEGORY_LABELS.get(code, (code, code))[0 if lang == "vi" else 1] if code else "—"
+
+
+@dataclass
+class FeedbackPanel:
+    """The feedback queue of ``vax feedback`` beside the review panel.
+
+    ``items`` lists the queued feedback (no names, phones or messages: the
+    queue file holds none); choosing one and pressing *open* puts its first
+    linked dose record on the review panel, where the analyst decides it.
+    """
+
+    queue: pd.DataFrame
+    lang: str
+    review: "ReviewPanel | None"
+    show_filter: W.Dropdown
+    items: W.Select
+    details: W.HTML
+    open_record: W.Button
+    message: W.HTML
+    widget: W.VBox
+
+    def visible(self) -> pd.DataFrame:
+        q = self.queue
+        if self.show_filter.value == "overdue":
+            q = q[q["overdue"].astype(bool)]
+        elif self.show_filter.value == "open":
+            q = q[~q["overdue"].astype(bool)]
+        return q
+
+    def refresh(self) -> None:
+        q = self.visible()
+        lang = self.lang
+        self.items.options = [
+            (f"{r.feedback_id} · {_category(r.category_citizen, lang)} · {r.reason_vi if lang == 'vi' else r.reason_en}"
+             + (" · ⚠" if bool(r.overdue) else ""), r.feedback_id)
+            for r in q.itertuples()
+        ]
+        self.items.value = self.items.options[0][1] if self.items.options else None
+        self._render()
+
+    def _render(self) -> None:
+        lang = self.lang
+        fid = self.items.value
+        if fid is None:
+            self.details.value = f"<i>{_ft('none', lang)}</i>"
+            return
+        row = self.queue[self.queue["feedback_id"] == fid].iloc[0]
+        self.details.value = (
+            f"<table style='{_TEXT_STYLE}'>"
+            f"<tr><td><b>{_ft('category', lang)}</b></td><td>{html.escape(_category(row['category_citizen'], lang))}"
+            f" / {html.escape(_category(row['category_system'], lang))}</td></tr>"
+            f"<tr><td><b>{_ft('reason', lang)}</b></td>"
+            f"<td>{html.escape(_s(row['reason_vi'] if lang == 'vi' else row['reason_en']))}</td></tr>"
+            f"<tr><td><b>{_ft('age', lang)}</b></td><td>{float(row['age_hours']):.0f}</td></tr></table>"
+        )
+
+    def linked_records(self, feedback_id: str) -> list[str]:
+        row = self.queue[self.queue["feedback_id"] == feedback_id]
+        if row.empty:
+            return []
+        ids = row.iloc[0]["record_ids"]
+        if isinstance(ids, str):
+            return [x for x in ids.split(";") if x]
+        return [str(x) for x in (ids if ids is not None else [])]
+
+    def open_selected(self) -> str | None:
+        """Show the selected item's first linked record on the review panel; returns its id."""
+        lang = self.lang
+        fid = self.items.value
+        records = self.linked_records(fid) if fid else []
+        if self.review is not None:
+            known = [r for r in records if r in self.review._matches.index]
+            if known:
+                self.review.show(known[0])
+                self.message.value = _ft("shown", lang, rid=html.escape(known[0]))
+                return known[0]
+        self.message.value = _ft("no_record", lang)
+        return None
+
+
+def feedback_panel(queue: pd.DataFrame, review: "ReviewPanel | None" = None, lang: str = "vi",
+                   *, sla_hours: float = 48.0) -> FeedbackPanel:
+    """Build the feedback-queue view (see :class:`FeedbackPanel`).
+
+    ``queue`` is ``DIR/feedback/queue.parquet`` from ``vax feedback``.
+    """
+    queue = queue.reset_index(drop=True)
+    late = int(queue["overdue"].astype(bool).sum()) if len(queue) else 0
+    show_filter = W.Dropdown(options=[(_ft("all", lang), "all"), (_ft("overdue", lang), "overdue"),
+                                      (_ft("open", lang), "open")], value="all",
+                             description=_ft("filter", lang))
+    items = W.Select(options=[], rows=8, layout=W.Layout(width="720px"))
+    details = W.HTML()
+    button = W.Button(description=_ft("open_record", lang), icon="folder-open", button_style="info")
+    message = W.HTML()
+    header = W.HTML(f"<h3>{_ft('title', lang)}</h3><p>"
+                    f"{_ft('summary', lang, n=len(queue), late=late, sla=f'{sla_hours:g}')}</p>")
+    panel = FeedbackPanel(queue=queue, lang=lang, review=review, show_filter=show_filter, items=items,
+                          details=details, open_record=button, message=message,
+                          widget=W.VBox([header, show_filter, items, details, button, message]))
+    show_filter.observe(lambda change: panel.refresh(), names="value")
+    items.observe(lambda change: panel._render(), names="value")
+    button.on_click(lambda _b: panel.open_selected())
+    panel.refresh()
+    return panel
