@@ -98,7 +98,9 @@ def run_splink(data: Path) -> dict:
     import splink.comparison_library as cl
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
+    t_prep = time.perf_counter()
     left, right = _splink_inputs(data)
+    prep = time.perf_counter() - t_prep
     t0 = time.perf_counter()
     db = DuckDBAPI()
     settings = SettingsCreator(
@@ -130,7 +132,10 @@ def run_splink(data: Path) -> dict:
     pred = pred.sort_values("match_probability", ascending=False).drop_duplicates(rec_col)
     best = pd.DataFrame({"record_id": pred[rec_col], "person_id": pred[reg_col],
                          "auto": pred["match_probability"] >= THRESHOLD})
-    return {"wall_s": wall, **_score(best, pd.read_parquet(data / "truth_vaccinations.parquet"))}
+    # wall_s counts the shared pre-cleaning too (Splink needs it for this accuracy);
+    # linkage_s is Splink's own training and prediction.
+    return {"wall_s": prep + wall, "linkage_s": wall, "precleaning_s": prep,
+            **_score(best, pd.read_parquet(data / "truth_vaccinations.parquet"))}
 
 
 def _child(engine: str, data: str) -> None:
@@ -178,7 +183,8 @@ def main() -> int:
     for n, grp in table.groupby("persons"):
         g = grp.set_index("engine")
         if {"vaxlib", "splink"} <= set(g.index) and "wall_s" in g and not g["wall_s"].isna().any():
-            print(f"{n:>9,} persons: vaxlib is {g.loc['splink', 'wall_s'] / g.loc['vaxlib', 'wall_s']:.1f}x faster;"
+            print(f"{n:>9,} persons: Splink/vaxlib wall time {g.loc['splink', 'wall_s'] / g.loc['vaxlib', 'wall_s']:.2f}"
+                  f" (Splink's linkage alone {g.loc['splink', 'linkage_s'] / g.loc['vaxlib', 'wall_s']:.2f});"
                   f" F1 {g.loc['vaxlib', 'f1']:.5f} vs {g.loc['splink', 'f1']:.5f}")
     return 0
 
