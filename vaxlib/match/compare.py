@@ -67,16 +67,17 @@ def _char_matrix(values: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray
     return arr.view(np.uint32).reshape(len(arr), width), np.strings.str_len(arr)
 
 
-def _digits_one_edit(a: np.ndarray, b: np.ndarray, width: int = 12) -> tuple[np.ndarray, np.ndarray]:
-    """(one substitution, one adjacent transposition) between equal-length strings, vectorised."""
-    n = len(a)
-    if n == 0:
-        return np.zeros(0, dtype=bool), np.zeros(0, dtype=bool)
-    ok = np.fromiter((len(x) <= width and len(y) <= width for x, y in zip(a, b)), bool, count=n)
-    a = np.where(ok, a, "")
-    b = np.where(ok, b, "")
-    A, la = _char_matrix(a, width)
-    B, lb = _char_matrix(b, width)
+def _fit_width(values: np.ndarray, width: int) -> np.ndarray:
+    """Object strings longer than ``width`` replaced by "" (they can take no one-edit level)."""
+    n = len(values)
+    ok = np.fromiter(map(len, values), np.int64, count=n) <= width
+    return np.where(ok, values, "")
+
+
+def _one_edit_matrix(A: np.ndarray, la: np.ndarray, B: np.ndarray, lb: np.ndarray,
+                     width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(one substitution, one adjacent transposition) between rows of two code-point matrices."""
+    n = len(A)
     same_len = (la == lb) & (la > 0)
     diff = A != B
     count = diff.sum(axis=1)
@@ -87,6 +88,19 @@ def _digits_one_edit(a: np.ndarray, b: np.ndarray, width: int = 12) -> tuple[np.
     trans = (same_len & (count == 2) & (first + 1 < width) & diff[rows, nxt]
              & (A[rows, first] == B[rows, nxt]) & (A[rows, nxt] == B[rows, first]))
     return sub, trans
+
+
+def _digits_one_edit(a: np.ndarray, b: np.ndarray, width: int = 12) -> tuple[np.ndarray, np.ndarray]:
+    """(one substitution, one adjacent transposition) between equal-length strings, vectorised."""
+    n = len(a)
+    if n == 0:
+        return np.zeros(0, dtype=bool), np.zeros(0, dtype=bool)
+    ok = (np.fromiter(map(len, a), np.int64, count=n) <= width) & (np.fromiter(map(len, b), np.int64, count=n) <= width)
+    a = np.where(ok, a, "")
+    b = np.where(ok, b, "")
+    A, la = _char_matrix(a, width)
+    B, lb = _char_matrix(b, width)
+    return _one_edit_matrix(A, la, B, lb, width)
 
 
 def _swap_iso(iso: np.ndarray) -> np.ndarray:
@@ -137,7 +151,8 @@ def id_fits_record(digits: str, year: int, sex: str) -> bool:
     return True
 
 
-def _token_subset(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _token_subset_py(a, b) -> np.ndarray:
+    """Reference (pure Python) form of :func:`_token_subset`."""
     out = np.zeros(len(a), dtype=bool)
     for i, (x, y) in enumerate(zip(a, b)):
         tx, ty = x.split(), y.split()
@@ -145,6 +160,59 @@ def _token_subset(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             sx, sy = set(tx), set(ty)
             out[i] = sx < sy or sy < sx
     return out
+
+
+#: names with more tokens than this are checked by the pure-Python fallback
+_MAX_TOKENS = 8
+
+
+def _token_table(uniques) -> tuple[np.ndarray, np.ndarray]:
+    """(n × _MAX_TOKENS int32 token ids padded with -1, token counts) of distinct names."""
+    vocab: dict[str, int] = {}
+    n = len(uniques)
+    table = np.full((n, _MAX_TOKENS), -1, dtype=np.int32)
+    counts = np.zeros(n, dtype=np.int32)
+    for k, name in enumerate(uniques):
+        toks = name.split()
+        counts[k] = len(toks)
+        if len(toks) <= _MAX_TOKENS:
+            for j, t in enumerate(toks):
+                table[k, j] = vocab.setdefault(t, len(vocab))
+    return table, counts
+
+
+def _token_subset_codes(ca: np.ndarray, cb: np.ndarray, table: np.ndarray, counts: np.ndarray,
+                        uniques) -> np.ndarray:
+    """:func:`_token_subset` for names given as codes into ``uniques`` (see :func:`_token_table`)."""
+    na, nb = counts[ca], counts[cb]
+    out = np.zeros(len(ca), dtype=bool)
+    cand = np.flatnonzero((na > 0) & (nb > 0) & (na != nb))
+    if len(cand) == 0:
+        return out
+    long_ = (na[cand] > _MAX_TOKENS) | (nb[cand] > _MAX_TOKENS)
+    if long_.any():
+        lc = cand[long_]
+        out[lc] = _token_subset_py(np.asarray(uniques, dtype=object)[ca[lc]], np.asarray(uniques, dtype=object)[cb[lc]])
+        cand = cand[~long_]
+    A, B = table[ca[cand]], table[cb[cand]]
+    # every token of A appears in B (padding counts as present), and vice versa
+    a_in_b = ((A[:, :, None] == B[:, None, :]).any(axis=2) | (A < 0)).all(axis=1)
+    b_in_a = ((B[:, :, None] == A[:, None, :]).any(axis=2) | (B < 0)).all(axis=1)
+    # strict subset one way or the other: sx < sy  <=>  sx <= sy and not sy <= sx
+    out[cand] = a_in_b ^ b_in_a
+    return out
+
+
+def _token_subset(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairs whose token lists differ in length and whose token sets are a strict subset one of the other."""
+    codes, uniques = pd.factorize(np.concatenate([np.asarray(a, dtype=object), np.asarray(b, dtype=object)]))
+    table, counts = _token_table(uniques)
+    return _token_subset_codes(codes[: len(a)], codes[len(a):], table, counts, uniques)
+
+
+def _maybe_truncated(lt: np.ndarray, lf: np.ndarray) -> np.ndarray:
+    """Length conditions without which :func:`is_truncated` is always False."""
+    return (lt > 0) & (lf > 0) & (((lt < lf) & ((lt >= 6) | (lt == lf - 1))) | (lt == lf + 1))
 
 
 def _cascade(null: np.ndarray, conds: list) -> np.ndarray:
@@ -224,6 +292,23 @@ def compare_pairs(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame,
     def eq(a: np.ndarray, b: np.ndarray):
         return lambda i: a[i] == b[i]
 
+    def chars(df: pd.DataFrame, name: str, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """(code-point matrix, lengths) of a whole column, once per column."""
+        key = (id(df), f"{name}#U{width}")
+        if key not in cache:
+            cache[key] = _char_matrix(_fit_width(df[name].to_numpy(dtype=object), width), width)
+        return cache[key]
+
+    def one_edit(a: tuple, ia: np.ndarray, b: tuple, ib: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+        return _one_edit_matrix(a[0][ia], a[1][ia], b[0][ib], b[1][ib], width)
+
+    def lengths(df: pd.DataFrame, name: str, idx: np.ndarray) -> np.ndarray:
+        key = (id(df), name + "#len")
+        if key not in cache:
+            v = df[name].to_numpy(dtype=object)
+            cache[key] = np.fromiter(map(len, v), np.int32, count=len(v))
+        return cache[key][idx]
+
     # --- name
     rn, gn = col(rec, "full_name", r), col(reg, "full_name", g)
     rf, gf = col(rec, "name_fold", r), col(reg, "name_fold", g)
@@ -241,6 +326,14 @@ def compare_pairs(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame,
                                workers=-1)
         return (whole >= 0.85) & (given >= 0.8)
 
+    def token_subset(i):
+        # distinct folded names of both sides, tokenised once
+        ca, ua = pd.factorize(rf[i])
+        cb, ub = pd.factorize(gf[i])
+        codes, uniques = pd.factorize(np.concatenate([np.asarray(ua, dtype=object), np.asarray(ub, dtype=object)]))
+        table, counts = _token_table(uniques)
+        return _token_subset_codes(codes[: len(ua)][ca], codes[len(ua):][cb], table, counts, uniques)
+
     name = _cascade((rf == "") | (gf == ""), [
         eq(rn, gn),
         eq(col(rec, "name_canon", r), col(reg, "name_canon", g)),
@@ -248,7 +341,7 @@ def compare_pairs(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame,
         eq(rf, gf),
         eq(col(rec, "name_sorted", r), col(reg, "name_sorted", g)),
         typo,
-        lambda i: _token_subset(rf[i], gf[i]),
+        token_subset,
         similar,
     ])
 
@@ -260,6 +353,9 @@ def compare_pairs(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame,
     rlen = rec["dob_r0"].str.len().to_numpy()[r]
     glen = reg["dob"].str.len().to_numpy()[g]
     full_both = (rlen == 10) & (glen == 10)
+    # day and month swapped, computed once per distinct date
+    d_codes, d_uniq = pd.factorize(rec["dob_r0"].to_numpy(dtype=object))
+    r0_swapped = _swap_iso(np.asarray(d_uniq, dtype=object))[d_codes][r] if len(d_uniq) else np.full(len(r), "", object)
 
     def partial(i):
         a, b = r0[i].astype("U10"), gd[i].astype("U10")
@@ -272,10 +368,10 @@ def compare_pairs(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame,
     dob = _cascade((r0 == "") | (gd == ""), [
         eq(typed, gd),
         lambda i: (r0[i] == gd[i]) | ((r1[i] != "") & (r1[i] == gd[i])),
-        lambda i: full_both[i] & (_swap_iso(r0[i]) == gd[i]),
+        lambda i: full_both[i] & (r0_swapped[i] == gd[i]),
         partial,
         default_0101,
-        lambda i: full_both[i] & _dob_one_digit(r0[i], gd[i]),
+        lambda i: full_both[i] & np.logical_or(*one_edit(chars(rec, "dob_r0", 10), r[i], chars(reg, "dob", 10), g[i], 10)),
         lambda i: (ry[i] == gy[i]) & (ry[i] > 0),
     ])
 
@@ -294,16 +390,40 @@ def compare_pairs(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame,
     null = (~comparable & ~is_excel) | (gid == "")
     # A 9-digit CMND can only be compared when the registry knows the person's old ID.
     null |= (kind == "cmnd") & (old == "")
+    raw_len, gid_len = lengths(rec, "id_raw_digits", r), lengths(reg, "person_id", g)
+
+    def excel_fits(i):
+        out = is_excel[i]
+        k = np.flatnonzero(out)
+        out[k] = _pattern_fits(pattern[i[k]], gid[i[k]])
+        return out
+
+    def truncated(i):
+        out = np.zeros(len(i), dtype=bool)
+        k = np.flatnonzero(_maybe_truncated(raw_len[i], gid_len[i]))
+        if len(k):
+            out[k] = np.fromiter((is_truncated(a, b) for a, b in zip(raw[i[k]], gid[i[k]])), bool, count=len(k))
+        return out
+
+    def fits_record(i):
+        # depends on the record only: evaluated once per record
+        ur, inv = np.unique(r[i], return_inverse=True)
+        d = rec["id_digits"].to_numpy(dtype=object)[ur]
+        y = rec["year"].to_numpy()[ur]
+        x = rec["sex_p"].to_numpy(dtype=object)[ur]
+        per = np.fromiter((id_fits_record(a, yy, xx) for a, yy, xx in zip(d, y, x)), bool, count=len(ur))
+        return per[inv]
+
     idl = _cascade(null, [
         eq(tid, gid),
         eq(digits, gid),
         lambda i: (old[i] != "") & (digits[i] == old[i]),
-        lambda i: is_excel[i] & _pattern_fits(pattern[i], gid[i]),
-        lambda i: _digits_one_edit(digits[i], gid[i])[0],
-        lambda i: _digits_one_edit(digits[i], gid[i])[1],  # cheap: only pairs left after one_edit
-        lambda i: np.fromiter((is_truncated(a, b) for a, b in zip(raw[i], gid[i])), bool, count=len(i)),
-        lambda i: np.fromiter((id_fits_record(a, y, x) for a, y, x in zip(digits[i], ryear[i], rsex[i])),
-                              bool, count=len(i)),
+        excel_fits,
+        lambda i: one_edit(chars(rec, "id_digits", 12), r[i], chars(reg, "person_id", 12), g[i], 12)[0],
+        # cheap: only pairs left after one_edit
+        lambda i: one_edit(chars(rec, "id_digits", 12), r[i], chars(reg, "person_id", 12), g[i], 12)[1],
+        truncated,
+        fits_record,
     ])
 
     # --- sex
