@@ -27,8 +27,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 
 from vaxlib.sign.errors import BadCose, BadSignature, UnsupportedAlgorithm
 
-__all__ = ["ES256", "PS256", "ALG_NAMES", "CoseSign1", "parse_cose", "sign1", "signature_input",
-           "verify_signature", "alg_for_key"]
+__all__ = ["ES256", "PS256", "ALG_NAMES", "CoseSign1", "parse_cose", "sign1", "sign1_bytes",
+           "signature_input", "verify_signature", "alg_for_key", "bstr_head"]
 
 ES256, PS256 = -7, -37
 ALG_NAMES = {ES256: "ES256", PS256: "PS256"}
@@ -66,9 +66,34 @@ class CoseSign1:
         return alg if alg is not None else self.unprotected.get(HDR_ALG)
 
 
+def bstr_head(n: int) -> bytes:
+    """CBOR head of a byte string of length ``n`` (RFC 8949, section 3.1, major type 2, shortest form)."""
+    if n < 24:
+        return bytes((0x40 + n,))
+    if n < 0x100:
+        return bytes((0x58, n))
+    if n < 0x10000:
+        return b"\x59" + n.to_bytes(2, "big")
+    return b"\x5a" + n.to_bytes(4, "big")
+
+
+_SIG1_CONTEXT = b"\x84\x6aSignature1"  # array(4), text(10) "Signature1"
+
+
 def signature_input(protected_bytes: bytes, payload: bytes) -> bytes:
-    """The ``Sig_structure`` (RFC 9052, section 4.4) that is actually signed."""
-    return cbor2.dumps(["Signature1", protected_bytes, b"", payload])
+    """The ``Sig_structure`` (RFC 9052, section 4.4) that is actually signed.
+
+    ``["Signature1", protected, h'', payload]`` encoded directly; byte-identical
+    to ``cbor2.dumps`` of that list (tests/test_sign_core.py checks it).
+    """
+    return b"".join((_SIG1_CONTEXT, bstr_head(len(protected_bytes)), protected_bytes, b"\x40",
+                     bstr_head(len(payload)), payload))
+
+
+def sign1_bytes(protected: bytes, payload: bytes, signature: bytes, *, tag: bool = True) -> bytes:
+    """Encode ``18([protected, {}, payload, signature])`` directly (byte-identical to cbor2)."""
+    return b"".join((b"\xd2\x84" if tag else b"\x84", bstr_head(len(protected)), protected, b"\xa0",
+                     bstr_head(len(payload)), payload, bstr_head(len(signature)), signature))
 
 
 def alg_for_key(key: Any) -> int:
@@ -112,8 +137,7 @@ def sign1(payload: bytes, key: Any, kid: bytes, *, alg: int | None = None,
         sig = key.sign(to_sign, _PSS_SIGN, _SHA256)
     else:
         raise UnsupportedAlgorithm(str(alg))
-    msg = [protected, {}, payload, sig]
-    return cbor2.dumps(cbor2.CBORTag(TAG_SIGN1, msg) if tag else msg)
+    return sign1_bytes(protected, payload, sig, tag=tag)
 
 
 def parse_cose(data: bytes) -> CoseSign1:

@@ -17,8 +17,8 @@ import base45
 
 from vaxlib.sign.errors import BadBase45, BadCompression, BadPrefix
 
-__all__ = ["PREFIX", "MAX_COSE_BYTES", "b45encode", "b45decode", "compress", "decompress",
-           "unprefix", "encode_hc1", "decode_hc1"]
+__all__ = ["PREFIX", "MAX_COSE_BYTES", "COMPRESS_LEVEL", "b45encode", "b45encode_many", "b45decode",
+           "compress", "decompress", "unprefix", "encode_hc1", "decode_hc1"]
 
 PREFIX = "HC1:"
 #: a QR code carries at most ~4.3 kB; decompressed COSE above this is not a DCC
@@ -28,6 +28,20 @@ _B45 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 # every 16-bit big-endian pair -> its three Base45 characters (RFC 9285, section 4)
 _PAIR = [_B45[x % 45] + _B45[(x // 45) % 45] + _B45[x // 2025] for x in range(65536)]
 _BYTE = [_B45[x % 45] + _B45[x // 45] for x in range(256)]
+
+
+class _B45Table:
+    """The Base45 alphabet as a numpy lookup table, built on first use (numpy imported lazily)."""
+
+    def __getitem__(self, idx):
+        import numpy as np
+
+        global _B45_BYTES
+        _B45_BYTES = np.frombuffer(_B45.encode("ascii"), np.uint8)
+        return _B45_BYTES[idx]
+
+
+_B45_BYTES = _B45Table()
 
 
 def b45encode(data: bytes) -> str:
@@ -47,6 +61,32 @@ def b45encode(data: bytes) -> str:
     return out
 
 
+def b45encode_many(blobs: list[bytes]) -> list[str]:
+    """Base45-encode many byte strings at once (one numpy pass per batch, same output as :func:`b45encode`).
+
+    The even-length prefixes of all inputs are concatenated and encoded as one
+    stream of big-endian 16-bit pairs (each pair -> 3 characters, RFC 9285
+    section 4), then cut back per input; an odd last byte adds its 2 characters.
+    """
+    import numpy as np
+
+    if not blobs:
+        return []
+    evens = b"".join([b[:-1] if len(b) & 1 else b for b in blobs])
+    pairs = np.frombuffer(evens, ">u2").astype(np.uint32)
+    q, c0 = np.divmod(pairs, 45)
+    c2, c1 = np.divmod(q, 45)
+    idx = np.empty((len(pairs), 3), np.uint8)
+    idx[:, 0], idx[:, 1], idx[:, 2] = c0, c1, c2
+    text = _B45_BYTES[idx].tobytes().decode("ascii")
+    out, pos = [], 0
+    for b in blobs:
+        end = pos + 3 * (len(b) >> 1)
+        out.append(text[pos:end] + _BYTE[b[-1]] if len(b) & 1 else text[pos:end])
+        pos = end
+    return out
+
+
 def b45decode(text: str) -> bytes:
     """Decode Base45 text; raise :class:`BadBase45` on any invalid input."""
     try:
@@ -55,9 +95,22 @@ def b45decode(text: str) -> bytes:
         raise BadBase45(type(exc).__name__) from None
 
 
-def compress(cose: bytes) -> bytes:
-    """zlib-compress at the highest level (smallest QR code)."""
-    return zlib.compress(cose, 9)
+#: zlib level used for HC1.  0 = "stored" deflate blocks.  Measured on our certificates
+#: (bench/sign_throughput.py persons, ~352-byte COSE): level 9 gives 362.6 bytes on average,
+#: level 6 the same, level 0 363 bytes -- the COSE is mostly high-entropy (64-byte
+#: signature, 128-bit random UVCI), so deflate saves nothing and costs ~15-25 us per
+#: certificate (mostly deflateInit).  The HCERT spec (v1.0.5, section 3) requires a zlib
+#: (RFC 1950) stream, which a stored block is; every inflater reads it.
+COMPRESS_LEVEL = 0
+
+
+def compress(cose: bytes, level: int = COMPRESS_LEVEL) -> bytes:
+    """zlib-compress (RFC 1950); level 0 is built directly, byte-identical to ``zlib.compress(cose, 0)``."""
+    n = len(cose)
+    if level == 0 and n <= 0x7FFF:  # one final stored block (RFC 1951, section 3.2.4)
+        return (b"\x78\x01\x01" + n.to_bytes(2, "little") + (n ^ 0xFFFF).to_bytes(2, "little")
+                + cose + zlib.adler32(cose).to_bytes(4, "big"))
+    return zlib.compress(cose, level)
 
 
 def decompress(data: bytes, limit: int = MAX_COSE_BYTES) -> bytes:
