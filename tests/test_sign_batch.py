@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 
 import pandas as pd
 import pytest
@@ -157,3 +158,48 @@ def test_keys_rotate_and_list(keys, capsys):
     out = capsys.readouterr().out
     assert "ES256" in out and "PS256" in out and len(list((keys / "trust").glob("*.pem"))) == 2
     assert "PRIVATE" not in out
+
+
+# ----------------------------------------------------------------------------- fast batch path
+
+_ROWS = [
+    ("p1", "Nguyễn Bảo Duy", "1983-10-10", 3, "2022-01-10", "Pfizer"),
+    ("p2", "Đặng Thị Huệ", "1990-05", 1, "2021-10-01", "Vero Cell"),
+    ("p3", "Trần Văn An", "1975", 2, "2021-11-02", "Covaxin"),          # unknown product
+    ("p4", "Lê Thị Hoà", "1983-13-45", 1, "2021-11-01", "Moderna"),     # bad dob
+    ("p5", "Nguyễn" + "n" * 80 + " An", "1960", 1, "2021-12-01", "AstraZeneca"),  # fn > 80: schema
+    ("p6", "Võ Minh", "", 2, "2022-02-30", "Moderna"),                  # impossible date
+    ("p7", "Võ Minh", "", 2, "2022-02-28", "Moderna"),
+]
+
+
+def test_fast_batch_signs_the_same_people_as_the_reference(keys):
+    from vaxlib.sign.batch import SignStats, sign_rows
+    from vaxlib.sign.payload import validate_payload
+
+    stats = SignStats()
+    chunks = list(sign_rows(_ROWS, keys, processes=1, chunk_size=3, stats=stats))
+    certs = [c for chunk in chunks for c in chunk]
+    assert [c[0] for c in certs] == ["p1", "p2", "p7"]
+    assert stats.skipped == {"unknown_vaccine": 1, "payload_invalid": 3}
+    assert len({c[1] for c in certs}) == 3 and {c[3] for c in certs} == {chunks[0].kid}
+    v = Verifier(keys / "trust")
+    for (pid, name, dob, dn, vdate, _), cert in zip([_ROWS[0], _ROWS[1], _ROWS[6]], certs):
+        d = v.verify(cert[2])
+        validate_payload(d.hcert)  # full jsonschema + value sets
+        assert d.hcert["v"][0]["ci"] == cert[1] and d.hcert["dob"] == dob
+        assert d.hcert["v"][0]["dn"] == dn and d.hcert["v"][0]["dt"] == vdate
+        assert d.hcert["nam"]["fn"] == name.split()[0]
+        iso = lambda t: dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat()  # noqa: E731
+        assert iso(d.issued_at) == cert[4] and iso(d.expires_at) == cert[5]
+
+
+def test_fast_batch_refuses_to_sign_when_the_sample_disagrees(keys, monkeypatch):
+    from vaxlib.sign import fastpath
+    from vaxlib.sign.batch import sign_rows
+
+    real = fastpath.FastEncoder.reference
+    monkeypatch.setattr(fastpath.FastEncoder, "reference",
+                        lambda self, row, uvci, **kw: real(self, row, uvci, **kw) + b"\x00")
+    with pytest.raises(RuntimeError, match="disagrees"):
+        list(sign_rows(_ROWS[:2], keys, processes=1))

@@ -518,3 +518,104 @@ def test_our_certificate_decodes_with_plain_libraries(signer, keys):
     claims = cbor2.loads(body)
     assert claims[1] == "VN" and claims[4] > claims[6] == int(T0.timestamp())
     assert dict(claims[-260][1]) == payload
+
+
+# ----------------------------------------------------------------------------- batch fast path
+# The batch signer (vaxlib.sign.fastpath / batch._sign_chunk) encodes bytes directly and checks
+# only what varies; these tests hold it to the reference encoders (cbor2, zlib, base45) and to
+# the full jsonschema validation.
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=40_000))
+def test_stored_zlib_is_zlib_level_0(data):
+    assert hc1.compress(data) == zlib.compress(data, 0)
+    assert zlib.decompress(hc1.compress(data)) == data
+    assert hc1.decompress(hc1.compress(data, 9)) == data
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.binary(max_size=70), max_size=12))
+def test_b45encode_many_matches_base45(blobs):
+    assert hc1.b45encode_many(blobs) == [base45.b45encode(b).decode() for b in blobs]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=300), st.binary(max_size=70_000), st.binary(max_size=300))
+def test_direct_cose_encoding_matches_cbor2(prot, payload, sig):
+    from vaxlib.sign.cose import signature_input, sign1_bytes
+
+    assert signature_input(prot, payload) == cbor2.dumps(["Signature1", prot, b"", payload])
+    assert sign1_bytes(prot, payload, sig) == cbor2.dumps(cbor2.CBORTag(18, [prot, {}, payload, sig]))
+    assert sign1_bytes(prot, payload, sig, tag=False) == cbor2.dumps([prot, {}, payload, sig])
+
+
+def test_uvci_batch_checksums_against_reference_luhn():
+    import re
+
+    from vaxlib.sign.fastpath import uvci_batch
+
+    us = uvci_batch(2000)
+    assert len(set(us)) == 2000
+    assert all(re.fullmatch(r"URN:UVCI:01:VN:[0-9A-F]{32}#[A-Z0-9/:]", u) for u in us)
+    assert all(u[-1] == luhn_mod_n(u[:-2]) for u in us)
+
+
+def test_schema_has_no_cross_field_rules_beyond_those_the_fast_path_handles():
+    """The fast path's argument (fastpath module docstring) needs per-field constraints only."""
+    import json
+
+    from vaxlib.sign.fastpath import field_rules
+
+    schema = json.loads((dcc_dir() / "schema" / "DCC.combined-schema.json").read_text(encoding="utf-8"))
+    defs = schema["$defs"]
+    assert set(defs["person_name"]) <= {"description", "anyOf", "type", "properties"}
+    assert defs["person_name"]["anyOf"] == [{"required": ["fnt"]}, {"required": ["gnt"]}]
+    assert set(defs["vaccination_entry"]) <= {"description", "required", "type", "properties"}
+    assert set(schema["properties"]["v"]) <= {"description", "type", "items", "minItems", "maxItems"}
+    assert set(field_rules()) == {"fn", "fnt", "gn", "gnt", "dob", "dn", "sd", "dt", "is", "ci"}
+
+
+_WORDS = ["Nguyễn", "Đặng", "Thị", "Huệ", "Ngọc", "Lò", "O'Brien", "Bảo-Duy", "Ư", "🙂", "", "  ", "X" * 79,
+          "Tôn Nữ", "đ", "Ánh"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(name=st.one_of(st.lists(st.sampled_from(_WORDS), max_size=5).map(" ".join),
+                      st.text(max_size=90), st.none(), st.integers()),
+       dob=st.one_of(st.sampled_from(["1983-10-10", "1990-05", "1975", "", None, " 1960 ", "1899",
+                                      "2100-01-01", "1983-13-45", "83", "1983/10/10", "19831010"]),
+                     st.text(max_size=12)),
+       dn=st.one_of(st.integers(-2, 12), st.sampled_from(["2", "x", None, 2.0, "", True])),
+       vdate=st.one_of(st.sampled_from(["2022-01-10", "2021-02-30", "2022-1-1", "2022-03-15T08:00:00",
+                                        "", None, "20220110"]), st.text(max_size=12)),
+       vaccine=st.one_of(st.sampled_from(["AstraZeneca", "Pfizer", "Vắc xin Moderna", "Vero Cell", "Abdala",
+                                          "Sputnik V", "Hayat-Vax", "Covaxin", "", None]), st.text(max_size=8)))
+def test_fast_path_agrees_with_reference_and_full_schema(name, dob, dn, vdate, vaccine):
+    """Fast path accepts a row exactly when build_payload + the full jsonschema + value sets do,
+    and then produces the same bytes."""
+    from vaxlib.sign.fastpath import FastEncoder
+
+    enc = FastEncoder("Bộ Y tế Việt Nam", (1650441600, 1681977600))
+    row, uvci = ("p1", name, dob, dn, vdate, vaccine), make_uvci()
+    fast = enc.encode(row, uvci)
+    try:
+        ref = enc.reference(row, uvci)  # full jsonschema validator, not the compiled one
+    except (PayloadError, SchemaInvalid, ValueSetInvalid):
+        ref = None
+    assert (fast is None) == (ref is None)
+    if fast is not None:
+        assert fast[0] == ref
+        claims = cbor2.loads(fast[0])
+        validate_schema(claims[-260][1])
+
+
+def test_fast_path_name_over_80_characters_goes_to_the_reference_path():
+    from vaxlib.sign.fastpath import FastEncoder
+
+    enc = FastEncoder("Bộ Y tế Việt Nam", (1650441600, 1681977600))
+    long_family = "Nguyễn" + "n" * 80  # fn > maxLength 80 (fnt is cut to 80, fn is not)
+    row, uvci = ("p1", f"{long_family} An", "1990", 1, "2022-01-10", "Pfizer"), make_uvci()
+    assert enc.encode(row, uvci) is None
+    with pytest.raises(SchemaInvalid):
+        enc.reference(row, uvci)
+    assert enc.encode(("p1", "Nguyễn An", "1990", 1, "2022-01-10", "Pfizer"), uvci) is not None

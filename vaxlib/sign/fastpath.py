@@ -42,9 +42,10 @@ from typing import Any, Callable, Sequence
 
 import cbor2
 
+from vaxlib.sign.errors import PayloadError
 from vaxlib.sign.payload import (
     CLAIM_EXP, CLAIM_IAT, CLAIM_ISS, COUNTRY, HCERT_CLAIM, SCHEMA_VERSION, TG_COVID19, UVCI_CHARSET,
-    DoseRecord, _DOB_RE, _load_schema, _nam, _product_code, build_payload, validate_payload, value_sets,
+    DoseRecord, _load_schema, clean_dob, _nam, _product_code, build_payload, validate_payload, value_sets,
 )
 from vaxlib.vaccines import BY_CODE
 
@@ -191,8 +192,9 @@ class FastEncoder:
 
     def _dob(self, dob: Any):
         """``dob`` value + ``v`` up to ``tg``, or :data:`_INVALID`."""
-        dob = "" if dob is None else str(dob).strip()
-        if dob and not _DOB_RE.match(dob):
+        try:
+            dob = clean_dob(dob)
+        except PayloadError:
             return _INVALID
         if not self.rules["dob"](dob):
             return _INVALID

@@ -39,7 +39,7 @@ from vaxlib.vn.text import clean_spacing, fold_diacritics, nfc
 
 __all__ = [
     "SCHEMA_VERSION", "COUNTRY", "ISSUER", "TG_COVID19", "ValueSets", "value_sets",
-    "split_name", "icao_transliterate", "luhn_mod_n", "uvci_is_valid", "make_uvci",
+    "split_name", "icao_transliterate", "clean_dob", "luhn_mod_n", "uvci_is_valid", "make_uvci",
     "DoseRecord", "build_payload", "add_months", "validity", "cwt_claims", "encode_claims",
     "validate_schema", "validate_schema_fast", "validate_value_sets", "validate_payload", "HCERT_CLAIM",
 ]
@@ -302,6 +302,30 @@ def _nam(full_name: str) -> tuple[tuple[str, str], ...]:
     return tuple((k, v) for k, v in nam if v or k in ("fn", "gn"))
 
 
+def clean_dob(dob: Any) -> str:
+    """The register's dob as the ``dob`` field: ``YYYY-MM-DD``, ``YYYY-MM``, ``YYYY`` or ``""``.
+
+    The schema's pattern only checks digits; a month or day that does not
+    exist (``1983-13-45``) is refused too, since the field is an ISO 8601 date.
+
+    Raises
+    ------
+    PayloadError
+        Anything else.
+    """
+    dob = "" if dob is None else str(dob).strip()
+    if dob and not _DOB_RE.match(dob):
+        raise PayloadError("dob: not YYYY[-MM[-DD]]")
+    try:
+        if len(dob) == 10:
+            date.fromisoformat(dob)
+        elif len(dob) == 7:
+            date.fromisoformat(dob + "-01")
+    except ValueError:
+        raise PayloadError("dob: no such date") from None
+    return dob
+
+
 def build_payload(full_name: str, dob: str, dose: DoseRecord, *, uvci: str | None = None,
                   issuer: str = ISSUER["vi"]) -> dict[str, Any]:
     """The DCC payload (schema 1.3.x) for one person's latest dose.
@@ -341,9 +365,7 @@ def build_payload(full_name: str, dob: str, dose: DoseRecord, *, uvci: str | Non
         date.fromisoformat(vdate)  # the schema's "format": "date" is only an annotation
     except ValueError:
         raise PayloadError("vaccination_date: not a YYYY-MM-DD date") from None
-    dob = "" if dob is None else str(dob).strip()
-    if dob and not _DOB_RE.match(dob):
-        raise PayloadError("dob: not YYYY[-MM[-DD]]")
+    dob = clean_dob(dob)
     return {
         "ver": SCHEMA_VERSION,
         "nam": nam,
