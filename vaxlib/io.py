@@ -1096,6 +1096,24 @@ def _read_xlsx(path: Path, data: bytes, kind: str, sheet: int | str | None) -> _
 # --------------------------------------------------------------------------- parquet
 
 
+def _string_column(col) -> list:
+    """Python list of a pyarrow string column ("" and null -> None).
+
+    Decoded once per distinct value (dictionary encoding), so equal values
+    share one Python string: a million rows of repeated names, dates and
+    provinces then cost a pointer each instead of a string each.
+    """
+    if hasattr(col, "combine_chunks"):
+        col = col.combine_chunks()
+    enc = col.dictionary_encode()
+    uniques = [v if v != "" else None for v in enc.dictionary.to_pylist()]
+    uniques.append(None)  # null entries
+    idx = enc.indices.fill_null(len(uniques) - 1).to_numpy(zero_copy_only=False)
+    import numpy as np  # noqa: PLC0415
+
+    return np.asarray(uniques, dtype=object)[idx].tolist()
+
+
 def _read_parquet(path: Path, data: bytes, kind: str) -> _Sheet:
     ext = path.suffix.lower()
     detected = _sniff(data)
@@ -1126,8 +1144,10 @@ def _read_parquet(path: Path, data: bytes, kind: str) -> _Sheet:
             col = tbl.column(j)
             t = col.type
             contract = hmap.get(j)
-            if pa.types.is_string(t) or pa.types.is_large_string(t):
-                vals = [v if v != "" else None for v in col.to_pylist()]
+            if (pa.types.is_string(t) or pa.types.is_large_string(t)) and contract == KEY_COLUMN[kind]:
+                vals = [v if v != "" else None for v in col.to_pylist()]  # unique keys: nothing to share
+            elif pa.types.is_string(t) or pa.types.is_large_string(t):
+                vals = _string_column(col)
             else:
                 if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
                     numeric_cols.add(j)

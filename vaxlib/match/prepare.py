@@ -25,6 +25,13 @@ def _as_text(s: pd.Series) -> pd.Series:
     return pd.Series(values[np.where(codes < 0, len(values) - 1, codes)], index=s.index, dtype=object)
 
 
+def _text_codes(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, distinct values as str) of a Series, missing values read as "" (no -1 codes)."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    values = np.append(np.asarray(uniques, dtype=object).astype(str).astype(object), "")
+    return np.where(codes < 0, len(values) - 1, codes), values
+
+
 NAME_COLS = ["name_canon", "name_tone", "name_fold", "name_sorted", "family", "given", "fam_given"]
 
 # Letters Unicode decomposition does not fold, and the look-alikes of Đ.
@@ -46,8 +53,7 @@ def name_columns(names: pd.Series) -> pd.DataFrame:
     * ``name_sorted`` — skeleton words in sorted order (reordered names);
     * ``family``, ``given``, ``fam_given`` — first, last and first + last skeleton words.
     """
-    text = _as_text(names)
-    codes, uniques = pd.factorize(text)
+    codes, uniques = _text_codes(names)
     u = pd.Series(uniques, dtype="str")
     spaced = u.str.replace(r"[\s\u00a0\u200b\ufeff]+", " ", regex=True).str.strip()
     canon = spaced.str.normalize("NFC").str.translate(_D_LOOKALIKE).str.lower()
@@ -68,12 +74,13 @@ def name_columns(names: pd.Series) -> pd.DataFrame:
 
 
 def _dob_parts(iso: pd.Series) -> pd.DataFrame:
-    """Year, month, day integers (0 where unknown) of ISO partial dates."""
-    text = _as_text(iso)
-    year = pd.to_numeric(text.str.slice(0, 4), errors="coerce").fillna(0).astype(np.int32)
-    month = pd.to_numeric(text.str.slice(5, 7), errors="coerce").fillna(0).astype(np.int8)
-    day = pd.to_numeric(text.str.slice(8, 10), errors="coerce").fillna(0).astype(np.int8)
-    return pd.DataFrame({"year": year, "month": month, "day": day}, index=iso.index)
+    """Year, month, day integers (0 where unknown) of ISO partial dates (parsed once per distinct value)."""
+    codes, uniques = _text_codes(iso)
+    text = pd.Series(uniques, dtype=object)
+    year = pd.to_numeric(text.str.slice(0, 4), errors="coerce").fillna(0).astype(np.int32).to_numpy()
+    month = pd.to_numeric(text.str.slice(5, 7), errors="coerce").fillna(0).astype(np.int8).to_numpy()
+    day = pd.to_numeric(text.str.slice(8, 10), errors="coerce").fillna(0).astype(np.int8).to_numpy()
+    return pd.DataFrame({"year": year[codes], "month": month[codes], "day": day[codes]}, index=iso.index)
 
 
 def prepare_registry(registry: pd.DataFrame) -> pd.DataFrame:
@@ -115,7 +122,9 @@ def prepare_records(vaccinations: pd.DataFrame) -> pd.DataFrame:
     rec["id_pattern"] = _as_text(ids["pattern"])
     rec["id_issues"] = _as_text(ids["issues"])
     # Every digit typed, in order: what is left of a truncated or malformed number.
-    rec["id_raw_digits"] = _as_text(rec["id_number"].astype("str").str.replace(r"[^0-9]", "", regex=True))
+    codes, uniques = _text_codes(rec["id_number"])
+    raw = pd.Series(uniques, dtype="str").str.replace(r"[^0-9]", "", regex=True)
+    rec["id_raw_digits"] = pd.Series(raw.to_numpy(dtype=object)[codes], index=rec.index, dtype=object)
 
     rec["sex_p"] = _as_text(parse_sexes(rec["sex"]))
     dose = rec["dose_number"] if "dose_number" in rec else pd.Series(0, index=rec.index)
