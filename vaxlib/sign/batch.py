@@ -388,7 +388,10 @@ class CertificateWriter:
 
         self.schema = pa.schema([(c, pa.string()) for c in CERT_COLUMNS])
         self.path = Path(path)
-        self._writer = pq.ParquetWriter(self.path, self.schema, compression="zstd")
+        # dictionary-encode only the columns that repeat: trying it on 20k unique HC1 strings
+        # per chunk cost ~1.6 us per certificate and made the file larger
+        self._writer = pq.ParquetWriter(self.path, self.schema, compression="zstd",
+                                        use_dictionary=["kid", "issued_at", "expires_at"])
         self.rows = 0
 
     def write(self, certs: "CertChunk | list[tuple]") -> None:

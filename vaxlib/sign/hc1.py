@@ -10,6 +10,7 @@ hostile QR code cannot expand into gigabytes.
 from __future__ import annotations
 
 import array
+import functools
 import sys
 import zlib
 
@@ -30,18 +31,12 @@ _PAIR = [_B45[x % 45] + _B45[(x // 45) % 45] + _B45[x // 2025] for x in range(65
 _BYTE = [_B45[x % 45] + _B45[x // 45] for x in range(256)]
 
 
-class _B45Table:
-    """The Base45 alphabet as a numpy lookup table, built on first use (numpy imported lazily)."""
+@functools.lru_cache(maxsize=1)
+def _pair_table():
+    """numpy (65536, 3) uint8: the three Base45 characters of every 16-bit pair (built on first use)."""
+    import numpy as np
 
-    def __getitem__(self, idx):
-        import numpy as np
-
-        global _B45_BYTES
-        _B45_BYTES = np.frombuffer(_B45.encode("ascii"), np.uint8)
-        return _B45_BYTES[idx]
-
-
-_B45_BYTES = _B45Table()
+    return np.frombuffer("".join(_PAIR).encode("ascii"), np.uint8).reshape(65536, 3)
 
 
 def b45encode(data: bytes) -> str:
@@ -73,12 +68,7 @@ def b45encode_many(blobs: list[bytes]) -> list[str]:
     if not blobs:
         return []
     evens = b"".join([b[:-1] if len(b) & 1 else b for b in blobs])
-    pairs = np.frombuffer(evens, ">u2").astype(np.uint32)
-    q, c0 = np.divmod(pairs, 45)
-    c2, c1 = np.divmod(q, 45)
-    idx = np.empty((len(pairs), 3), np.uint8)
-    idx[:, 0], idx[:, 1], idx[:, 2] = c0, c1, c2
-    text = _B45_BYTES[idx].tobytes().decode("ascii")
+    text = _pair_table()[np.frombuffer(evens, ">u2")].tobytes().decode("ascii")
     out, pos = [], 0
     for b in blobs:
         end = pos + 3 * (len(b) >> 1)
