@@ -11,6 +11,7 @@ verify   :class:`~vaxlib.sign.verify.Verifier` and input readers (HC1 text, file
 ledger   signing ledger and the UVCI-hash revocation list
 qr       QR images (error correction Q, alphanumeric mode)
 batch    ``vax sign`` in bulk (all-verified people only, process pool, streamed Parquet)
+fastpath the batch signer's claims from cached, schema-checked CBOR fragments (sampled against payload)
 cli      ``vax keys``, ``vax sign``, ``vax verify``
 
 Submodules are imported on use so that ``vax --help`` stays fast.
