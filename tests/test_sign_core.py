@@ -11,7 +11,7 @@ import base45
 import cbor2
 import pytest
 from cryptography import x509
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from vaxlib.config import dcc_dir
@@ -579,17 +579,24 @@ _WORDS = ["Nguyễn", "Đặng", "Thị", "Huệ", "Ngọc", "Lò", "O'Brien", "
           "Tôn Nữ", "đ", "Ánh"]
 
 
-@settings(max_examples=400, deadline=None)
-@given(name=st.one_of(st.lists(st.sampled_from(_WORDS), max_size=5).map(" ".join),
-                      st.text(max_size=90), st.none(), st.integers()),
-       dob=st.one_of(st.sampled_from(["1983-10-10", "1990-05", "1975", "", None, " 1960 ", "1899",
-                                      "2100-01-01", "1983-13-45", "83", "1983/10/10", "19831010"]),
-                     st.text(max_size=12)),
-       dn=st.one_of(st.integers(-2, 12), st.sampled_from(["2", "x", None, 2.0, "", True])),
-       vdate=st.one_of(st.sampled_from(["2022-01-10", "2021-02-30", "2022-1-1", "2022-03-15T08:00:00",
-                                        "", None, "20220110"]), st.text(max_size=12)),
-       vaccine=st.one_of(st.sampled_from(["AstraZeneca", "Pfizer", "Vắc xin Moderna", "Vero Cell", "Abdala",
-                                          "Sputnik V", "Hayat-Vax", "Covaxin", "", None]), st.text(max_size=8)))
+def _mostly(valid, invalid):
+    """Draw from ``valid`` about 4 times in 5, so that many whole rows are signable."""
+    return st.tuples(st.integers(0, 4), valid, invalid).map(lambda t: t[1] if t[0] else t[2])
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=_mostly(st.lists(st.sampled_from(_WORDS), min_size=1, max_size=5).map(" ".join),
+                    st.one_of(st.text(max_size=90), st.none(), st.integers())),
+       dob=_mostly(st.sampled_from(["1983-10-10", "1990-05", "1975", "", None, " 1960 ", "2000-02-29"]),
+                   st.one_of(st.sampled_from(["1899", "2100-01-01", "1983-13-45", "1983-02-30", "83",
+                                              "1983/10/10", "19831010"]), st.text(max_size=12))),
+       dn=_mostly(st.integers(1, 12), st.sampled_from([0, -1, "2", "x", None, 2.0, "", True])),
+       vdate=_mostly(st.sampled_from(["2022-01-10", "2021-12-31", "2022-03-15T08:00:00"]),
+                     st.one_of(st.sampled_from(["2021-02-30", "2022-1-1", "", None, "20220110"]),
+                               st.text(max_size=12))),
+       vaccine=_mostly(st.sampled_from(["AstraZeneca", "Pfizer", "Vắc xin Moderna", "Vero Cell", "Abdala",
+                                        "Sputnik V", "Hayat-Vax"]),
+                       st.one_of(st.sampled_from(["Covaxin", "", None]), st.text(max_size=8))))
 def test_fast_path_agrees_with_reference_and_full_schema(name, dob, dn, vdate, vaccine):
     """Fast path accepts a row exactly when build_payload + the full jsonschema + value sets do,
     and then produces the same bytes."""
@@ -602,6 +609,7 @@ def test_fast_path_agrees_with_reference_and_full_schema(name, dob, dn, vdate, v
         ref = enc.reference(row, uvci, strict=True)  # jsonschema, not the compiled validator
     except (PayloadError, SchemaInvalid, ValueSetInvalid):
         ref = None
+    event("signed" if ref is not None else "refused")
     assert (fast is None) == (ref is None)
     if fast is not None:
         assert fast[0] == ref
