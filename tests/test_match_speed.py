@@ -57,3 +57,48 @@ def test_one_edit_matrix(a, b, sub, trans):
     B, lb = _char_matrix(np.array([b], dtype=object), width)
     s, t = _one_edit_matrix(A, la, B, lb, width)
     assert (s[0], t[0]) == (sub, trans)
+
+
+# --------------------------------------------------------------------------- partitions
+def _small_frames():
+    import pandas as pd
+
+    from vaxlib.match.prepare import prepare_records, prepare_registry
+
+    registry = pd.DataFrame({
+        "person_id": ["079190000001", "079190000002", "001185000003", "001185000004"],
+        "full_name": ["Nguyễn Văn Hùng", "Nguyễn Thị Lan", "Trần Văn Hùng", "Lê Thị Hoà"],
+        "dob": ["1990-03-15", "1990-03-15", "1985-07-01", "1985-07-01"],
+        "sex": ["M", "F", "M", "F"],
+        "old_id": ["", "", "", ""],
+        "province_code": ["79", "79", "01", "01"],
+    })
+    vacc = pd.DataFrame({
+        "record_id": [f"R{k}" for k in range(8)],
+        "full_name": ["Nguyen Van Hung", "Nguyễn Thị Lan", "Trần Hùng", "Lê Thị Hòa", "Nguyễn Văn Hưng",
+                      "Tran Van Hung", "Le Thi Hoa", "Nguyễn Thị Lan"],
+        "dob": ["15/03/1990", "15/03/1990", "01/07/1985", "1985", "15/03/1990", "07/01/1985", "01/07/1985",
+                "03/15/1990"],
+        "sex": ["Nam", "Nữ", "Nam", "Nữ", "", "Nam", "Nữ", "Nữ"],
+        "id_number": ["079190000001", "", "001185000003", "001185000040", "079190000010", "", "", "079190000002"],
+        "phone": ["0901234567"] * 8,
+        "dose_number": ["1"] * 8,
+        "vaccination_date": ["2022-01-10"] * 8,
+    })
+    return prepare_records(vacc), prepare_registry(registry)
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_partitioned_comparison_equals_single_process(workers):
+    from vaxlib.match.blocking import candidate_pairs
+    from vaxlib.match.compare import compare_pairs
+    from vaxlib.match.pipeline import candidates_partitioned, compare_partitioned
+
+    rec, reg = _small_frames()
+    pairs = candidate_pairs(rec, reg)
+    assert len(pairs) > 4
+    split = candidates_partitioned(rec, reg, workers=workers)
+    assert split.equals(pairs)
+    one = compare_pairs(rec, reg, pairs)
+    many = compare_partitioned(rec, reg, pairs, workers=workers, min_pairs=0)
+    assert many.equals(one)

@@ -36,7 +36,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-__all__ = ["RULES", "candidate_pairs", "id_pair_mask_keys", "rule_names"]
+__all__ = ["RULES", "candidate_pairs", "combine_pairs", "id_pair_mask_keys", "rule_names", "rule_pairs"]
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +145,28 @@ def _join(rec_keys: pd.Series, reg_keys: pd.Series, max_block: int) -> pd.DataFr
     return left.merge(right, on="code", how="inner")[["rec", "reg"]]
 
 
+def rule_pairs(rec: pd.DataFrame, reg: pd.DataFrame, name: str, max_block: int = 100) -> pd.DataFrame:
+    """Pairs (``rec``, ``reg``, ``rule_bit``) proposed by one rule of :data:`RULES`."""
+    if name == "id_pair_mask":
+        rk = id_pair_mask_keys(_rec_id12(rec))
+        gk = id_pair_mask_keys(reg["person_id"])
+        parts = [_join(rk[c], gk[c], max_block=max_block) for c in rk.columns]
+        pairs = pd.concat(parts, ignore_index=True)
+    else:
+        rec_fn, reg_fn = _rules()[name]
+        pairs = _join(rec_fn(rec), reg_fn(reg), max_block=max_block)
+    pairs["rule_bit"] = np.int32(1 << RULES.index(name))
+    log.debug("blocking rule %s: %d pairs", name, len(pairs))
+    return pairs
+
+
+def combine_pairs(found: list[pd.DataFrame]) -> pd.DataFrame:
+    """Deduplicated pairs with the bitmask of their rules, from :func:`rule_pairs` results in rule order."""
+    allpairs = pd.concat(found, ignore_index=True).drop_duplicates(["rec", "reg", "rule_bit"])
+    out = allpairs.groupby(["rec", "reg"], sort=False)["rule_bit"].sum().reset_index()
+    return out.rename(columns={"rule_bit": "rules"}).astype({"rec": np.int64, "reg": np.int64, "rules": np.int32})
+
+
 def candidate_pairs(
     rec: pd.DataFrame,
     reg: pd.DataFrame,
@@ -157,23 +179,7 @@ def candidate_pairs(
     bitmask of the rules (positions in :data:`RULES`) that proposed the pair.
     """
     wanted = rules or RULES
-    table = _rules()
-    found = []
-    for name in wanted:
-        if name == "id_pair_mask":
-            rk = id_pair_mask_keys(_rec_id12(rec))
-            gk = id_pair_mask_keys(reg["person_id"])
-            parts = [_join(rk[c], gk[c], max_block=max_block) for c in rk.columns]
-            pairs = pd.concat(parts, ignore_index=True)
-        else:
-            rec_fn, reg_fn = table[name]
-            pairs = _join(rec_fn(rec), reg_fn(reg), max_block=max_block)
-        pairs["rule_bit"] = np.int32(1 << RULES.index(name))
-        log.debug("blocking rule %s: %d pairs", name, len(pairs))
-        found.append(pairs)
-    allpairs = pd.concat(found, ignore_index=True).drop_duplicates(["rec", "reg", "rule_bit"])
-    out = allpairs.groupby(["rec", "reg"], sort=False)["rule_bit"].sum().reset_index()
-    return out.rename(columns={"rule_bit": "rules"}).astype({"rec": np.int64, "reg": np.int64, "rules": np.int32})
+    return combine_pairs([rule_pairs(rec, reg, name, max_block) for name in wanted])
 
 
 def rule_names(bits: int) -> list[str]:

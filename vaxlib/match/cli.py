@@ -29,7 +29,7 @@ def _settings(args: argparse.Namespace):
     from vaxlib.match.pipeline import MatchSettings
 
     params = load_yaml(args.params) if args.params and Path(args.params).exists() else {}
-    for key in ("auto_threshold", "review_threshold", "max_block"):
+    for key in ("auto_threshold", "review_threshold", "max_block", "workers"):
         value = getattr(args, key, None)
         if value is not None:
             params[key] = value
@@ -129,6 +129,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--auto-threshold", type=float, dest="auto_threshold")
     p.add_argument("--review-threshold", type=float, dest="review_threshold")
     p.add_argument("--max-block", type=int, dest="max_block")
+    p.add_argument("--workers", type=int, dest="workers", help="processes for blocking and comparison (default 2)")
     p.add_argument("--truth", help="(evaluation only) truth folder/file, adds blocking recall to the statistics")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_match)

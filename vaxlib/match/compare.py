@@ -313,18 +313,29 @@ def compare_pairs(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame,
     rn, gn = col(rec, "full_name", r), col(reg, "full_name", g)
     rf, gf = col(rec, "name_fold", r), col(reg, "name_fold", g)
 
+    rf_len, gf_len = lengths(rec, "name_fold", r), lengths(reg, "name_fold", g)
+
     def typo(i):
-        return process.cpdist(list(rf[i]), list(gf[i]), scorer=DamerauLevenshtein.distance,
-                              dtype=np.int32, workers=-1) <= 2
+        # Damerau–Levenshtein is at least the length difference: only pairs within 2 are scored
+        out = np.zeros(len(i), dtype=bool)
+        k = np.flatnonzero(np.abs(rf_len[i] - gf_len[i]) <= 2)
+        if len(k):
+            out[k] = process.cpdist(list(rf[i[k]]), list(gf[i[k]]), scorer=DamerauLevenshtein.distance,
+                                    dtype=np.int32, workers=-1, score_cutoff=2) <= 2
+        return out
 
     rgiv, ggiv = col(rec, "given", r), col(reg, "given", g)
 
     def similar(i):
         # Relatives share family and middle names: the given name must be alike too.
         whole = process.cpdist(list(rf[i]), list(gf[i]), scorer=JaroWinkler.normalized_similarity, workers=-1)
-        given = process.cpdist(list(rgiv[i]), list(ggiv[i]), scorer=JaroWinkler.normalized_similarity,
-                               workers=-1)
-        return (whole >= 0.85) & (given >= 0.8)
+        out = whole >= 0.85
+        k = np.flatnonzero(out)
+        if len(k):
+            given = process.cpdist(list(rgiv[i[k]]), list(ggiv[i[k]]), scorer=JaroWinkler.normalized_similarity,
+                                   workers=-1)
+            out[k] = given >= 0.8
+        return out
 
     def token_subset(i):
         # distinct folded names of both sides, tokenised once
@@ -400,7 +411,17 @@ def compare_pairs(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame,
 
     def truncated(i):
         out = np.zeros(len(i), dtype=bool)
-        k = np.flatnonzero(_maybe_truncated(raw_len[i], gid_len[i]))
+        lt, lf = raw_len[i], gid_len[i]
+        k = np.flatnonzero(_maybe_truncated(lt, lf))
+        if len(k) == 0:
+            return out
+        # cut short (>= 6 digits kept): a vectorised prefix test
+        prefix = (lt[k] < lf[k]) & (lt[k] >= 6)
+        if prefix.any():
+            kp = k[prefix]
+            out[kp] = np.strings.startswith(gid[i[kp]].astype(str), raw[i[kp]].astype(str))
+        # one digit dropped or added: the plain-Python check on what is left
+        k = k[~out[k] & ((lt[k] == lf[k] - 1) | (lt[k] == lf[k] + 1))]
         if len(k):
             out[k] = np.fromiter((is_truncated(a, b) for a, b in zip(raw[i[k]], gid[i[k]])), bool, count=len(k))
         return out

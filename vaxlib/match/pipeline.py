@@ -16,6 +16,7 @@ functions.
 from __future__ import annotations
 
 import logging
+import multiprocessing as mp
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -23,13 +24,14 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from vaxlib.match.blocking import candidate_pairs
+from vaxlib.match.blocking import RULES, candidate_pairs, combine_pairs, rule_pairs
 from vaxlib.match.classify import classify_links, intrinsic_codes, unlinked_codes
 from vaxlib.match.compare import FIELDS, LEVELS, compare_pairs, history_levels
 from vaxlib.match.model import FSModel, fit_model
 from vaxlib.match.prepare import prepare_records, prepare_registry
 
-__all__ = ["MatchSettings", "MatchResult", "run_match", "MATCH_COLUMNS", "CANDIDATE_COLUMNS"]
+__all__ = ["MatchSettings", "MatchResult", "run_match", "compare_partitioned", "candidates_partitioned",
+           "MATCH_COLUMNS", "CANDIDATE_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,9 @@ class MatchSettings:
     u_pairs: int = 100_000
     em_iterations: int = 25
     seed: int = 0
+    #: processes for the partitioned steps (blocking rules, pair comparison); 1 = all in this process.
+    #: Partitions are plain function calls on (forked) copies of the frames, so results do not depend on it.
+    workers: int = 1
 
     @classmethod
     def from_dict(cls, d: dict) -> "MatchSettings":
@@ -66,6 +71,71 @@ class MatchResult:
     candidates: pd.DataFrame
     model: FSModel
     stats: dict = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- partitions
+#: frames the forked workers read (set just before the pool forks, cleared after)
+_SHARED: dict = {}
+
+
+def _fork_available() -> bool:
+    return "fork" in mp.get_all_start_methods()
+
+
+def _run_partitions(task: Callable, args: list[tuple], workers: int) -> list:
+    """``[task(*a) for a in args]``, the first partition in this process and the
+    others in up to ``workers - 1`` forked processes that share ``_SHARED``
+    copy-on-write.  Results come back in the order of ``args``."""
+    if workers <= 1 or len(args) <= 1 or not _fork_available():
+        return [task(*a) for a in args]
+    ctx = mp.get_context("fork")
+    with ctx.Pool(min(workers, len(args)) - 1) as pool:
+        jobs = [pool.apply_async(task, a) for a in args[1:]]
+        first = task(*args[0])
+        return [first] + [j.get() for j in jobs]
+
+
+def _compare_slice(lo: int, hi: int) -> pd.DataFrame:
+    return compare_pairs(_SHARED["rec"], _SHARED["reg"], _SHARED["pairs"].iloc[lo:hi])
+
+
+def compare_partitioned(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame, workers: int = 1,
+                        min_pairs: int = 200_000) -> pd.DataFrame:
+    """:func:`~vaxlib.match.compare.compare_pairs` on ``workers`` contiguous slices of
+    the pairs (each pair's levels depend on that pair alone: same result)."""
+    n = len(pairs)
+    if workers <= 1 or n < min_pairs:
+        return compare_pairs(rec, reg, pairs)
+    bounds = np.linspace(0, n, workers + 1).astype(int)
+    _SHARED.update(rec=rec, reg=reg, pairs=pairs)
+    try:
+        parts = _run_partitions(_compare_slice, [(int(bounds[k]), int(bounds[k + 1])) for k in range(workers)],
+                                workers)
+    finally:
+        _SHARED.clear()
+    out = pd.concat(parts)
+    out.index = pairs.index
+    return out
+
+
+def _rules_part(names: tuple[str, ...], max_block: int) -> list[pd.DataFrame]:
+    return [rule_pairs(_SHARED["rec"], _SHARED["reg"], name, max_block) for name in names]
+
+
+def candidates_partitioned(rec: pd.DataFrame, reg: pd.DataFrame, max_block: int = 100,
+                           workers: int = 1) -> pd.DataFrame:
+    """:func:`~vaxlib.match.blocking.candidate_pairs` with all rules, the rules
+    dealt round-robin to ``workers`` processes (same pairs, same order)."""
+    if workers <= 1:
+        return candidate_pairs(rec, reg, max_block=max_block)
+    groups = [tuple(RULES[k::workers]) for k in range(workers)]
+    _SHARED.update(rec=rec, reg=reg)
+    try:
+        parts = _run_partitions(_rules_part, [(g, max_block) for g in groups], workers)
+    finally:
+        _SHARED.clear()
+    by_rule = {name: df for g, part in zip(groups, parts) for name, df in zip(g, part)}
+    return combine_pairs([by_rule[name] for name in RULES])
 
 
 def _settled(levels: pd.DataFrame) -> np.ndarray:
@@ -153,7 +223,7 @@ def run_match(
     step("candidates")
     t = time.perf_counter()
     stage1 = candidate_pairs(rec, reg, rules=("id",), max_block=s.max_block)
-    lv1 = compare_pairs(rec, reg, stage1)
+    lv1 = compare_partitioned(rec, reg, stage1, workers=s.workers)
     settled = _settled(lv1)
     settled_recs = np.unique(stage1["rec"].to_numpy()[settled])
     # Certain links: each registry person's dose history, used as evidence for the others.
@@ -161,7 +231,7 @@ def run_match(
     open_mask = np.ones(len(rec), dtype=bool)
     open_mask[settled_recs] = False
     rest = rec[open_mask]
-    stage2 = candidate_pairs(rest, reg, max_block=s.max_block)
+    stage2 = candidates_partitioned(rest, reg, max_block=s.max_block, workers=s.workers)
     # stage 2 re-runs the id rule for the open records, so keep stage 1 only for the settled ones
     keep1 = ~open_mask[stage1["rec"].to_numpy()]
     pairs = pd.concat([stage1[keep1], stage2], ignore_index=True)
@@ -178,7 +248,7 @@ def run_match(
     step("compare")
     t = time.perf_counter()
     # Stage-1 pairs were compared already; only their dose-history fields are new.
-    lv2 = compare_pairs(rec, reg, stage2)
+    lv2 = compare_partitioned(rec, reg, stage2, workers=s.workers)
     levels = pd.concat([lv1[keep1], lv2], ignore_index=True)
     hist = history_levels(rec, pairs, anchors)
     levels["phone"] = hist["phone"].to_numpy()
