@@ -194,12 +194,20 @@ def test_fast_batch_signs_the_same_people_as_the_reference(keys):
         assert iso(d.issued_at) == cert[4] and iso(d.expires_at) == cert[5]
 
 
-def test_fast_batch_refuses_to_sign_when_the_sample_disagrees(keys, monkeypatch):
+def _raise_schema_invalid(*_a, **_k):
+    from vaxlib.sign.errors import SchemaInvalid
+
+    raise SchemaInvalid("nam/fnt")
+
+
+@pytest.mark.parametrize(("fake", "message"), [
+    (lambda real: lambda self, row, uvci, **kw: real(self, row, uvci, **kw) + b"\x00", "disagrees"),
+    (lambda real: _raise_schema_invalid, "reference refuses"),
+])
+def test_fast_batch_refuses_to_sign_when_the_sample_disagrees(keys, monkeypatch, fake, message):
     from vaxlib.sign import fastpath
     from vaxlib.sign.batch import sign_rows
 
-    real = fastpath.FastEncoder.reference
-    monkeypatch.setattr(fastpath.FastEncoder, "reference",
-                        lambda self, row, uvci, **kw: real(self, row, uvci, **kw) + b"\x00")
-    with pytest.raises(RuntimeError, match="disagrees"):
+    monkeypatch.setattr(fastpath.FastEncoder, "reference", fake(fastpath.FastEncoder.reference))
+    with pytest.raises(RuntimeError, match=message):
         list(sign_rows(_ROWS[:2], keys, processes=1))

@@ -258,7 +258,12 @@ def _sign_chunk(args) -> tuple[tuple[list, list, list], Counter, float, float, t
                 claims, shape = fast
                 if ctx.validate and (ctx.count % every == 0 or shape not in seen):
                     seen.add(shape)
-                    if enc.reference(row, uvci) != claims:
+                    try:
+                        same = enc.reference(row, uvci) == claims
+                    except (PayloadError, SchemaInvalid, ValueSetInvalid) as exc:
+                        raise RuntimeError("fast CBOR encoder accepted a row the reference refuses: "
+                                           f"{type(exc).__name__}") from None
+                    if not same:
                         raise RuntimeError("fast CBOR encoder disagrees with the reference payload")
         except PayloadError as exc:
             bad["unknown_vaccine" if "vaccine" in str(exc) else "payload_invalid"] += 1

@@ -53,8 +53,8 @@ __all__ = ["FastEncoder", "field_rules", "uvci_batch", "SAMPLE_EVERY"]
 
 #: every SAMPLE_EVERY-th certificate of a worker is also built and fully validated the slow way
 SAMPLE_EVERY = 1000
-#: distinct names kept encoded per worker (the cache is emptied when full: bounded memory)
-NAME_CACHE = 200_000
+#: distinct values kept per fragment cache in a worker (a full cache is emptied: bounded memory)
+CACHE_SIZE = 200_000
 
 _d = cbor2.dumps
 _INVALID = False  # cache value of a fragment that must go through the reference path
@@ -141,6 +141,13 @@ def uvci_batch(n: int, country: str = COUNTRY) -> list[str]:
 
 # --------------------------------------------------------------------------- encoder
 
+def _remember(cache: dict, key: Any, value: Any) -> Any:
+    if len(cache) >= CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
 class FastEncoder:
     """Assemble the CBOR claims of a batch from cached fragments (see the module docstring).
 
@@ -186,8 +193,6 @@ class FastEncoder:
             return _INVALID
         if not all(self.rules[k](v) for k, v in nam.items()):
             return _INVALID
-        if len(self._names) >= NAME_CACHE:
-            self._names.clear()
         return _d(nam) + _d("dob")
 
     def _dob(self, dob: Any):
@@ -245,17 +250,17 @@ class FastEncoder:
         try:
             nam = self._names.get(full_name)
             if nam is None:
-                nam = self._names[full_name] = self._name(full_name)
+                nam = _remember(self._names, full_name, self._name(full_name))
             dobf = self._dobs.get(dob)
             if dobf is None:
-                dobf = self._dobs[dob] = self._dob(dob)
+                dobf = _remember(self._dobs, dob, self._dob(dob))
             dtf = self._dates.get(vdate)
             if dtf is None:
-                dtf = self._dates[vdate] = self._date(vdate)
+                dtf = _remember(self._dates, vdate, self._date(vdate))
             key = (vaccine, dn)
             prod = self._products.get(key)
             if prod is None:
-                prod = self._products[key] = self._product(vaccine, dn)
+                prod = _remember(self._products, key, self._product(vaccine, dn))
         except TypeError:  # unhashable value
             return None
         if not (nam and dobf and dtf and prod) or not self.rules["ci"](uvci):
