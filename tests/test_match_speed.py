@@ -102,3 +102,18 @@ def test_partitioned_comparison_equals_single_process(workers):
     one = compare_pairs(rec, reg, pairs)
     many = compare_partitioned(rec, reg, pairs, workers=workers, min_pairs=0)
     assert many.equals(one)
+
+
+def test_rank_within_equals_stable_pandas_sort():
+    import pandas as pd
+
+    from vaxlib.match.pipeline import _rank_within
+
+    rng = np.random.default_rng(4)
+    rec = rng.integers(0, 50, 2000)
+    weight = rng.integers(-5, 5, 2000).astype(float)  # many ties
+    df = pd.DataFrame({"rec": rec, "w": weight}).sort_values(["rec", "w"], ascending=[True, False], kind="stable")
+    expected_rank = (df.groupby("rec").cumcount() + 1).to_numpy()
+    order, rank = _rank_within(rec, weight)
+    assert (order == df.index.to_numpy()).all()
+    assert (rank == expected_rank).all()

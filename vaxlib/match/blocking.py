@@ -172,14 +172,19 @@ def candidate_pairs(
     reg: pd.DataFrame,
     rules: tuple[str, ...] | None = None,
     max_block: int = 100,
+    rule_max_block: dict[str, int] | None = None,
 ) -> pd.DataFrame:
     """All candidate pairs under ``rules`` (default: all), deduplicated.
 
+    ``rule_max_block`` lowers the block cap of single rules (broad keys such as
+    family name + given name + birth year make large blocks of look-alikes).
     Returns a DataFrame with ``rec`` and ``reg`` positions and ``rules``, a
     bitmask of the rules (positions in :data:`RULES`) that proposed the pair.
     """
     wanted = rules or RULES
-    return combine_pairs([rule_pairs(rec, reg, name, max_block) for name in wanted])
+    caps = rule_max_block or {}
+    return combine_pairs([rule_pairs(rec, reg, name, min(max_block, caps.get(name, max_block)))
+                          for name in wanted])
 
 
 def rule_names(bits: int) -> list[str]:

@@ -50,6 +50,8 @@ class MatchSettings:
     auto_threshold: float = 0.99  #: probability at or above which a link is a `fix`
     review_threshold: float = 0.10  #: below this the record is `unmatched`
     max_block: int = 100  #: skip blocking keys shared by more registry persons
+    #: lower caps for single broad rules (rule name -> max registry persons per key)
+    rule_max_block: dict = field(default_factory=lambda: {"famgiven_year": 20})
     top_candidates: int = 3  #: candidates kept per record in candidates.parquet
     guard_idless: bool = True  #: records with no ID evidence need an exact dob or their own phone to be fixed
     u_pairs: int = 100_000
@@ -118,20 +120,22 @@ def compare_partitioned(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFram
     return out
 
 
-def _rules_part(names: tuple[str, ...], max_block: int) -> list[pd.DataFrame]:
-    return [rule_pairs(_SHARED["rec"], _SHARED["reg"], name, max_block) for name in names]
+def _rules_part(names: tuple[str, ...], max_block: int, caps: dict) -> list[pd.DataFrame]:
+    return [rule_pairs(_SHARED["rec"], _SHARED["reg"], name, min(max_block, caps.get(name, max_block)))
+            for name in names]
 
 
 def candidates_partitioned(rec: pd.DataFrame, reg: pd.DataFrame, max_block: int = 100,
-                           workers: int = 1) -> pd.DataFrame:
+                           workers: int = 1, rule_max_block: dict | None = None) -> pd.DataFrame:
     """:func:`~vaxlib.match.blocking.candidate_pairs` with all rules, the rules
     dealt round-robin to ``workers`` processes (same pairs, same order)."""
     if workers <= 1:
-        return candidate_pairs(rec, reg, max_block=max_block)
+        return candidate_pairs(rec, reg, max_block=max_block, rule_max_block=rule_max_block)
     groups = [tuple(RULES[k::workers]) for k in range(workers)]
     _SHARED.update(rec=rec, reg=reg)
     try:
-        parts = _run_partitions(_rules_part, [(g, max_block) for g in groups], workers)
+        parts = _run_partitions(_rules_part, [(g, max_block, dict(rule_max_block or {})) for g in groups],
+                                workers)
     finally:
         _SHARED.clear()
     by_rule = {name: df for g, part in zip(groups, parts) for name, df in zip(g, part)}
@@ -140,6 +144,16 @@ def candidates_partitioned(rec: pd.DataFrame, reg: pd.DataFrame, max_block: int 
 
 def _settled(levels: pd.DataFrame) -> np.ndarray:
     return (levels["name"].between(0, 3) & levels["dob"].between(0, 1)).to_numpy()
+
+
+def _rank_within(rec: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(order, rank): pair positions sorted by record then weight descending (stable:
+    ties keep pair order), and each sorted pair's rank (1 = best) within its record."""
+    order = np.lexsort((-weight, rec))
+    r = rec[order]
+    pos = np.arange(len(r))
+    start = np.maximum.accumulate(np.where(np.r_[True, r[1:] != r[:-1]] if len(r) else np.zeros(0, bool), pos, 0))
+    return order, pos - start + 1
 
 
 def _group_probabilities(rec: np.ndarray, a: np.ndarray, rho: float) -> np.ndarray:
@@ -231,7 +245,8 @@ def run_match(
     open_mask = np.ones(len(rec), dtype=bool)
     open_mask[settled_recs] = False
     rest = rec[open_mask]
-    stage2 = candidates_partitioned(rest, reg, max_block=s.max_block, workers=s.workers)
+    stage2 = candidates_partitioned(rest, reg, max_block=s.max_block, workers=s.workers,
+                                    rule_max_block=s.rule_max_block)
     # stage 2 re-runs the id rule for the open records, so keep stage 1 only for the settled ones
     keep1 = ~open_mask[stage1["rec"].to_numpy()]
     pairs = pd.concat([stage1[keep1], stage2], ignore_index=True)
@@ -264,12 +279,18 @@ def run_match(
     weight = bf.sum(axis=1).to_numpy()
     prior = model.prior_log2
     prob = _group_probabilities(pairs["rec"].to_numpy(), prior + weight, model.rho)
-    cand = pd.concat([pairs, levels.add_prefix("level_"), bf.add_prefix("bf_")], axis=1)
-    cand["match_weight"] = weight
-    cand["match_probability"] = prob
+    # Rank within each record (weight descending, ties in pair order) and keep only
+    # the top candidates: the wide per-pair frame is built for those rows alone.
+    order, rank = _rank_within(pairs["rec"].to_numpy(), weight)
+    keep = rank <= max(s.top_candidates, 1)
+    order, rank = order[keep], rank[keep]
+    cand = pd.concat([pairs.iloc[order], levels.iloc[order].add_prefix("level_"),
+                      bf.iloc[order].add_prefix("bf_")], axis=1)
+    cand["match_weight"] = weight[order]
+    cand["match_probability"] = prob[order]
     cand["prior_weight"] = prior
-    cand = cand.sort_values(["rec", "match_weight"], ascending=[True, False], kind="stable")
-    cand["rank"] = cand.groupby("rec").cumcount() + 1
+    cand["rank"] = rank
+    del bf, order, rank, keep
     best = cand[cand["rank"] == 1].set_index("rec")
     timings["score"] = time.perf_counter() - t
 
