@@ -211,3 +211,14 @@ def test_fast_batch_refuses_to_sign_when_the_sample_disagrees(keys, monkeypatch,
     monkeypatch.setattr(fastpath.FastEncoder, "reference", fake(fastpath.FastEncoder.reference))
     with pytest.raises(RuntimeError, match=message):
         list(sign_rows(_ROWS[:2], keys, processes=1))
+
+
+def test_fast_batch_ps256_after_rotation(keys):
+    from vaxlib.sign.batch import sign_rows
+    from vaxlib.sign.cose import PS256
+    from vaxlib.sign.keys import rotate
+
+    rotate(keys, alg="PS256")
+    certs = [c for chunk in sign_rows(_ROWS[:2], keys, processes=1) for c in chunk]
+    d = Verifier(keys / "trust").verify(certs[0][2])
+    assert d.cose.alg == PS256 and len(d.cose.signature) == 256 and d.hcert["v"][0]["ci"] == certs[0][1]
