@@ -215,6 +215,21 @@ def _maybe_truncated(lt: np.ndarray, lf: np.ndarray) -> np.ndarray:
     return (lt > 0) & (lf > 0) & (((lt < lf) & ((lt >= 6) | (lt == lf - 1))) | (lt == lf + 1))
 
 
+class _Lazy:
+    """A column gathered for pairs on demand: ``lazy[i]`` is ``values[idx[i]]``."""
+
+    __slots__ = ("values", "idx")
+
+    def __init__(self, values: np.ndarray, idx: np.ndarray):
+        self.values, self.idx = values, idx
+
+    def __getitem__(self, i):
+        return self.values[self.idx[i]]
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+
 def _cascade(null: np.ndarray, conds: list) -> np.ndarray:
     """First level whose condition holds; each condition is evaluated only on the
     pairs no earlier level took (``cond(idx) -> bool array`` over pair positions)."""
@@ -283,11 +298,18 @@ def compare_pairs(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame,
     g = pairs["reg"].to_numpy()
     cache: dict[tuple[int, str], np.ndarray] = {}
 
-    def col(df: pd.DataFrame, name: str, idx: np.ndarray) -> np.ndarray:
+    def full(df: pd.DataFrame, name: str) -> np.ndarray:
         key = (id(df), name)
         if key not in cache:
             cache[key] = df[name].to_numpy(dtype=object)
-        return cache[key][idx]
+        return cache[key]
+
+    def col(df: pd.DataFrame, name: str, idx: np.ndarray) -> "_Lazy":
+        # gathered per cascade step, only for the pairs that reach it
+        return _Lazy(full(df, name), idx)
+
+    def empty(df: pd.DataFrame, name: str, idx: np.ndarray) -> np.ndarray:
+        return (full(df, name) == "")[idx]
 
     def eq(a: np.ndarray, b: np.ndarray):
         return lambda i: a[i] == b[i]
@@ -345,7 +367,7 @@ def compare_pairs(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame,
         table, counts = _token_table(uniques)
         return _token_subset_codes(codes[: len(ua)][ca], codes[len(ua):][cb], table, counts, uniques)
 
-    name = _cascade((rf == "") | (gf == ""), [
+    name = _cascade(empty(rec, "name_fold", r) | empty(reg, "name_fold", g), [
         eq(rn, gn),
         eq(col(rec, "name_canon", r), col(reg, "name_canon", g)),
         eq(col(rec, "name_tone", r), col(reg, "name_tone", g)),
@@ -376,7 +398,7 @@ def compare_pairs(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame,
         a, b = r0[i].astype("U10"), gd[i].astype("U10")
         return full_both[i] & (ry[i] == gy[i]) & np.strings.endswith(a, "-01-01") & ~np.strings.endswith(b, "-01-01")
 
-    dob = _cascade((r0 == "") | (gd == ""), [
+    dob = _cascade(empty(rec, "dob_r0", r) | empty(reg, "dob", g), [
         eq(typed, gd),
         lambda i: (r0[i] == gd[i]) | ((r1[i] != "") & (r1[i] == gd[i])),
         lambda i: full_both[i] & (r0_swapped[i] == gd[i]),
@@ -389,18 +411,20 @@ def compare_pairs(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame,
     # --- id
     tid, gid = col(rec, "id_number", r), col(reg, "person_id", g)
     digits = col(rec, "id_digits", r)
-    kind = col(rec, "id_kind", r)
     pattern = col(rec, "id_pattern", r)
     old = col(reg, "old_id", g)
     ryear = rec["year"].to_numpy()[r]
     rsex = col(rec, "sex_p", r)
-    is_excel = (kind == "excel") & (pattern != "")
     raw = col(rec, "id_raw_digits", r)
-    comparable = (np.isin(kind, ["cccd", "cmnd"]) & (digits != "")) | (
-        (kind == "malformed") & (np.char.str_len(raw.astype(str)) >= 6))
-    null = (~comparable & ~is_excel) | (gid == "")
+    # per record, then gathered for the pairs
+    kind_all, digits_all = full(rec, "id_kind"), full(rec, "id_digits")
+    is_excel_rec = (kind_all == "excel") & (full(rec, "id_pattern") != "")
+    comparable_rec = (np.isin(kind_all, ["cccd", "cmnd"]) & (digits_all != "")) | (
+        (kind_all == "malformed") & (lengths(rec, "id_raw_digits", slice(None)) >= 6))
+    is_excel = is_excel_rec[r]
+    null = (~comparable_rec & ~is_excel_rec)[r] | empty(reg, "person_id", g)
     # A 9-digit CMND can only be compared when the registry knows the person's old ID.
-    null |= (kind == "cmnd") & (old == "")
+    null |= (kind_all == "cmnd")[r] & empty(reg, "old_id", g)
     raw_len, gid_len = lengths(rec, "id_raw_digits", r), lengths(reg, "person_id", g)
 
     def excel_fits(i):
@@ -449,7 +473,7 @@ def compare_pairs(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame,
 
     # --- sex
     rs, gs = col(rec, "sex_p", r), col(reg, "sex", g)
-    sex = _cascade((rs == "") | (gs == ""), [eq(rs, gs)])
+    sex = _cascade(empty(rec, "sex_p", r) | empty(reg, "sex", g), [eq(rs, gs)])
 
     hist = history_levels(rec, pairs, anchors)
     return pd.DataFrame({"name": name, "dob": dob, "id": idl, "sex": sex,
