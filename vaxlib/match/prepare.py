@@ -70,7 +70,10 @@ def name_columns(names: pd.Series) -> pd.DataFrame:
     sorted_tokens = pd.Series([" ".join(sorted(x.split())) for x in fold.to_numpy(dtype=object)], dtype="str")
     table = {"name_canon": canon, "name_tone": tone, "name_fold": fold, "name_sorted": sorted_tokens,
              "family": family, "given": given, "fam_given": fam_given}
-    return pd.DataFrame({k: v.to_numpy(dtype=object)[codes] for k, v in table.items()}, index=names.index)
+    # object columns of shared strings (one Python str per distinct name), not Arrow strings:
+    # the comparisons read them as Python objects without converting again.
+    return pd.DataFrame({k: pd.Series(v.to_numpy(dtype=object)[codes], index=names.index, dtype=object)
+                         for k, v in table.items()}, index=names.index)
 
 
 def _dob_parts(iso: pd.Series) -> pd.DataFrame:
