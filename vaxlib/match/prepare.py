@@ -20,6 +20,14 @@ def _as_text(s: pd.Series) -> pd.Series:
     object columns then cost 8 bytes a row, and the matcher's comparisons read
     them without converting from Arrow again and again.
     """
+    if s.dtype == object:
+        # Already Python strings (vaxlib.io shares equal values): only missing values change.
+        arr = s.to_numpy(dtype=object)
+        missing = pd.isna(arr)
+        if pd.api.types.infer_dtype(arr, skipna=True) in ("string", "empty"):
+            out = arr.copy()
+            out[missing] = ""
+            return pd.Series(out, index=s.index, dtype=object)
     codes, uniques = pd.factorize(s, use_na_sentinel=True)
     values = np.append(np.asarray(uniques, dtype=object).astype(str).astype(object), "")
     return pd.Series(values[np.where(codes < 0, len(values) - 1, codes)], index=s.index, dtype=object)
