@@ -117,3 +117,51 @@ def test_rank_within_equals_stable_pandas_sort():
     order, rank = _rank_within(rec, weight)
     assert (order == df.index.to_numpy()).all()
     assert (rank == expected_rank).all()
+
+
+def _history_reference(rec, pairs, anchors):
+    """The plain pandas-join definition of the dose-history levels."""
+    import pandas as pd
+
+    n = len(pairs)
+    phone = np.full(n, -1, dtype=np.int8)
+    dose = np.full(n, -1, dtype=np.int8)
+    ph = rec["phone_n"].to_numpy(dtype=object)
+    dn, vd = rec["dose_n"].to_numpy(), rec["vdate"].to_numpy()
+    a = pd.DataFrame({"reg": anchors["reg"].to_numpy(), "arec": anchors["rec"].to_numpy()})
+    p = pd.DataFrame({"pair": np.arange(n), "rec": pairs["rec"].to_numpy(), "reg": pairs["reg"].to_numpy()})
+    m = p.merge(a, on="reg", how="inner")
+    m = m[m["rec"].to_numpy() != m["arec"].to_numpy()]
+    for _, row in m.groupby("pair"):
+        k = int(row["pair"].iloc[0])
+        rr, aa = row["rec"].to_numpy(), row["arec"].to_numpy()
+        okp = (ph[rr] != "") & (ph[aa] != "")
+        if okp.any():
+            phone[k] = 0 if (ph[rr][okp] == ph[aa][okp]).any() else 1
+        okd = (dn[rr] > 0) & (dn[aa] > 0) & (vd[rr] >= 0) & (vd[aa] >= 0)
+        if okd.any():
+            clash = (dn[rr][okd] == dn[aa][okd]) & (np.abs(vd[rr][okd] - vd[aa][okd]) > 14)
+            dose[k] = 1 if clash.any() else 0
+    return phone, dose
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000))
+def test_history_levels_equal_the_join_definition(seed):
+    import pandas as pd
+
+    from vaxlib.match.compare import history_levels
+
+    rng = np.random.default_rng(seed)
+    n_rec, n_reg = 40, 12
+    rec = pd.DataFrame({
+        "phone_n": pd.Series(rng.choice(["", "0901", "0902", "0903"], n_rec), dtype=object),
+        "dose_n": rng.integers(0, 3, n_rec).astype(np.int16),
+        "vdate": rng.choice([-1, 19000, 19010, 19040, 19100], n_rec).astype(np.int32),
+    })
+    pairs = pd.DataFrame({"rec": rng.integers(0, n_rec, 60), "reg": rng.integers(0, n_reg, 60)})
+    anchors = pd.DataFrame({"rec": rng.choice(n_rec, 25, replace=False), "reg": rng.integers(0, n_reg, 25)})
+    got = history_levels(rec, pairs, anchors)
+    phone, dose = _history_reference(rec, pairs, anchors)
+    assert (got["phone"].to_numpy() == phone).all()
+    assert (got["dose"].to_numpy() == dose).all()

@@ -263,27 +263,45 @@ def history_levels(rec: pd.DataFrame, pairs: pd.DataFrame, anchors: pd.DataFrame
     dose = np.full(n, -1, dtype=np.int8)
     if anchors is None or anchors.empty or n == 0:
         return pd.DataFrame({"phone": phone, "dose": dose}, index=pairs.index)
-    ph = rec["phone_n"].to_numpy(dtype=object)
+    ph_codes, _ = pd.factorize(rec["phone_n"].to_numpy(dtype=object))
+    ph_empty = rec["phone_n"].to_numpy(dtype=object) == ""
     dn = rec["dose_n"].to_numpy()
     vd = rec["vdate"].to_numpy()
-    a = pd.DataFrame({"reg": anchors["reg"].to_numpy(), "arec": anchors["rec"].to_numpy()})
-    p = pd.DataFrame({"pair": np.arange(n), "rec": pairs["rec"].to_numpy(), "reg": pairs["reg"].to_numpy()})
-    m = p.merge(a, on="reg", how="inner")
-    m = m[m["rec"].to_numpy() != m["arec"].to_numpy()]
-    if m.empty:
+    # Every (pair, other anchored record of the pair's registry person), by a
+    # sorted-range expansion instead of a hash join.
+    a_reg = anchors["reg"].to_numpy()
+    a_rec = anchors["rec"].to_numpy()
+    srt = np.argsort(a_reg, kind="stable")
+    a_reg, a_rec = a_reg[srt], a_rec[srt]
+    p_rec, p_reg = pairs["rec"].to_numpy(), pairs["reg"].to_numpy()
+    lo = np.searchsorted(a_reg, p_reg, side="left")
+    hi = np.searchsorted(a_reg, p_reg, side="right")
+    cnt = hi - lo
+    pair = np.repeat(np.arange(n), cnt)
+    if len(pair) == 0:
         return pd.DataFrame({"phone": phone, "dose": dose}, index=pairs.index)
-    r_ph, a_ph = ph[m["rec"].to_numpy()], ph[m["arec"].to_numpy()]
-    ok = (r_ph != "") & (a_ph != "")
+    offs = np.arange(len(pair)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    arec = a_rec[np.repeat(lo, cnt) + offs]
+    mrec = p_rec[pair]
+    other = mrec != arec
+    pair, arec, mrec = pair[other], arec[other], mrec[other]
+    if len(pair) == 0:
+        return pd.DataFrame({"phone": phone, "dose": dose}, index=pairs.index)
+    ok = ~ph_empty[mrec] & ~ph_empty[arec]
     if ok.any():
-        same = pd.Series(r_ph[ok] == a_ph[ok]).groupby(m["pair"].to_numpy()[ok]).any()
-        phone[same.index.to_numpy()] = np.where(same.to_numpy(), 0, 1)
-    r_dn, a_dn = dn[m["rec"].to_numpy()], dn[m["arec"].to_numpy()]
-    r_vd, a_vd = vd[m["rec"].to_numpy()], vd[m["arec"].to_numpy()]
+        grp = pair[ok]
+        same = np.bincount(grp, weights=(ph_codes[mrec[ok]] == ph_codes[arec[ok]]), minlength=n) > 0
+        seen = np.bincount(grp, minlength=n) > 0
+        phone[seen] = np.where(same[seen], 0, 1)
+    r_dn, a_dn = dn[mrec], dn[arec]
+    r_vd, a_vd = vd[mrec], vd[arec]
     ok = (r_dn > 0) & (a_dn > 0) & (r_vd >= 0) & (a_vd >= 0)
     if ok.any():
-        clash = (r_dn[ok] == a_dn[ok]) & (np.abs(r_vd[ok] - a_vd[ok]) > DOSE_CONFLICT_DAYS)
-        anyc = pd.Series(clash).groupby(m["pair"].to_numpy()[ok]).any()
-        dose[anyc.index.to_numpy()] = np.where(anyc.to_numpy(), 1, 0)
+        grp = pair[ok]
+        clash = (r_dn[ok] == a_dn[ok]) & (np.abs(r_vd[ok].astype(np.int64) - a_vd[ok]) > DOSE_CONFLICT_DAYS)
+        anyc = np.bincount(grp, weights=clash, minlength=n) > 0
+        seen = np.bincount(grp, minlength=n) > 0
+        dose[seen] = np.where(anyc[seen], 1, 0)
     return pd.DataFrame({"phone": phone, "dose": dose}, index=pairs.index)
 
 
