@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -47,15 +48,19 @@ print(json.dumps({"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "rss_kb": ru.r
 """
 
 
-def run_once(d: Path, out: Path) -> dict:
+def run_once(d: Path, out: Path, code: str | None = None) -> dict:
     """One `vax match` in a child process: wall, CPU (user+sys) and peak RSS of that child alone.
 
     A small wrapper process starts `vax match` and reports its rusage, so the
     peak RSS is the match run's own (not the largest of all children so far).
     """
-    cmd = [VAX, "match", "--registry", str(d / "registry.parquet"),
+    vax = [VAX] if code is None else [sys.executable, "-c", "import sys; from vaxlib.cli import main; sys.exit(main())"]
+    cmd = [*vax, "match", "--registry", str(d / "registry.parquet"),
            "--vaccinations", str(d / "vaccinations.parquet"), "--out", str(out), "--quiet"]
-    res = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], check=True, capture_output=True, text=True)
+    env = None
+    if code is not None:  # an older checkout of vaxlib (e.g. `git archive <commit> vaxlib parameters`)
+        env = {**os.environ, "PYTHONPATH": code, "VAX_SHARED": os.environ.get("VAX_SHARED", str(ROOT.parent / "shared"))}
+    res = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], check=True, capture_output=True, text=True, env=env)
     usage = json.loads(res.stdout.strip().splitlines()[-1])
     stats = json.loads((out / "match-stats.json").read_text(encoding="utf-8"))
     return {
@@ -73,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--repeat", type=int, default=3, help="runs per size below 1M (median reported)")
     ap.add_argument("--data", default="/tmp/vax-bench", help="folder for generated data")
+    ap.add_argument("--code", help="run the vaxlib found in this folder instead (a baseline checkout)")
     args = ap.parse_args(argv)
     base = Path(args.data)
     base.mkdir(parents=True, exist_ok=True)
@@ -83,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         n = 1 if persons >= 1_000_000 else args.repeat
         for _ in range(n):
             with tempfile.TemporaryDirectory() as tmp:
-                runs.append(run_once(d, Path(tmp)))
+                runs.append(run_once(d, Path(tmp), args.code))
         med = {k: statistics.median(r[k] for r in runs) for k in ("wall", "cpu", "rss_gb")}
         steps = {k: statistics.median(r["timings"][k] for r in runs) for k in runs[0]["timings"]}
         rows.append({"persons": persons, "records": runs[0]["records"], "pairs": runs[0]["pairs"],
