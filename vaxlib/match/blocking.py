@@ -129,10 +129,19 @@ def _rules() -> dict[str, tuple[KeyFn, KeyFn]]:
 RULES: tuple[str, ...] = tuple(_rules()) + ("id_pair_mask",)
 
 
+def _nonempty(keys: pd.Series) -> np.ndarray:
+    """Keys that are neither "" nor 0 (numeric keys are never "", text keys never 0)."""
+    if pd.api.types.is_numeric_dtype(keys.dtype):
+        return keys.ne(0).to_numpy()
+    if keys.dtype == object:
+        return (keys.ne("") & keys.ne(0)).to_numpy()
+    return keys.ne("").to_numpy(dtype=bool, na_value=True)
+
+
 def _join(rec_keys: pd.Series, reg_keys: pd.Series, max_block: int) -> pd.DataFrame:
     """Pairs (rec, reg) of positions whose keys are equal and non-empty."""
-    rk = rec_keys[rec_keys.ne("") & rec_keys.ne(0)]
-    gk = reg_keys[reg_keys.ne("") & reg_keys.ne(0)]
+    rk = rec_keys[_nonempty(rec_keys)]
+    gk = reg_keys[_nonempty(reg_keys)]
     if rk.empty or gk.empty:
         return pd.DataFrame({"rec": np.array([], dtype=np.int64), "reg": np.array([], dtype=np.int64)})
     codes, uniques = pd.factorize(pd.concat([gk, rk], ignore_index=True))
@@ -162,9 +171,17 @@ def rule_pairs(rec: pd.DataFrame, reg: pd.DataFrame, name: str, max_block: int =
 
 def combine_pairs(found: list[pd.DataFrame]) -> pd.DataFrame:
     """Deduplicated pairs with the bitmask of their rules, from :func:`rule_pairs` results in rule order."""
-    allpairs = pd.concat(found, ignore_index=True).drop_duplicates(["rec", "reg", "rule_bit"])
-    out = allpairs.groupby(["rec", "reg"], sort=False)["rule_bit"].sum().reset_index()
-    return out.rename(columns={"rule_bit": "rules"}).astype({"rec": np.int64, "reg": np.int64, "rules": np.int32})
+    rec = np.concatenate([f["rec"].to_numpy(dtype=np.int64) for f in found]) if found else np.zeros(0, np.int64)
+    reg = np.concatenate([f["reg"].to_numpy(dtype=np.int64) for f in found]) if found else np.zeros(0, np.int64)
+    bit = np.concatenate([f["rule_bit"].to_numpy(dtype=np.int64) for f in found]) if found else np.zeros(0, np.int64)
+    width = int(reg.max()) + 1 if len(reg) else 1
+    # one code per (rec, reg) in order of first appearance; rules OR-ed bit by bit
+    codes, uniques = pd.factorize(rec * width + reg)
+    rules = np.zeros(len(uniques), dtype=np.int64)
+    for b in np.unique(bit):
+        rules |= (np.bincount(codes[bit == b], minlength=len(uniques)) > 0).astype(np.int64) * b
+    return pd.DataFrame({"rec": (uniques // width).astype(np.int64), "reg": (uniques % width).astype(np.int64),
+                         "rules": rules.astype(np.int32)})
 
 
 def candidate_pairs(
