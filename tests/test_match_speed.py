@@ -165,3 +165,36 @@ def test_history_levels_equal_the_join_definition(seed):
     phone, dose = _history_reference(rec, pairs, anchors)
     assert (got["phone"].to_numpy() == phone).all()
     assert (got["dose"].to_numpy() == dose).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6)), max_size=15), min_size=1, max_size=5))
+def test_combine_pairs_equals_dedupe_and_group(rule_lists):
+    import pandas as pd
+
+    from vaxlib.match.blocking import combine_pairs
+
+    found = [pd.DataFrame({"rec": np.array([a for a, _ in pl], dtype=np.int64),
+                           "reg": np.array([b for _, b in pl], dtype=np.int64),
+                           "rule_bit": np.int32(1 << k)}) for k, pl in enumerate(rule_lists)]
+    allpairs = pd.concat(found, ignore_index=True).drop_duplicates(["rec", "reg", "rule_bit"])
+    expected = allpairs.groupby(["rec", "reg"], sort=False)["rule_bit"].sum().reset_index()
+    got = combine_pairs(found)
+    assert got["rec"].tolist() == expected["rec"].tolist()
+    assert got["reg"].tolist() == expected["reg"].tolist()
+    assert got["rules"].tolist() == expected["rule_bit"].tolist()
+
+
+@pytest.mark.parametrize("keys, expected", [
+    (["", "a|1990", "0"], [False, True, True]),        # text keys: only "" is empty
+    ([0, 17, 3], [False, True, True]),                 # integer keys: 0 is empty
+])
+def test_nonempty_keys(keys, expected):
+    import pandas as pd
+
+    from vaxlib.match.blocking import _nonempty
+
+    s = pd.Series(keys, dtype=object if isinstance(keys[0], str) else np.int64)
+    assert _nonempty(s).tolist() == expected
+    if isinstance(keys[0], str):
+        assert _nonempty(s.astype("str")).tolist() == expected
