@@ -456,7 +456,7 @@ def test_feedback_panel_lists_the_queue_and_opens_the_linked_record(panel):
     target = panel.queue()[-1]
     fp = feedback_panel(_queue(["NOT-IN-QUEUE", target]), panel)
     assert [v for _, v in fp.items.options] == ["PA1", "PA2"]
-    assert "thiếu mũi tiêm" in fp.items.options[0][0] and "⚠" in fp.items.options[0][0]
+    assert "Thiếu mũi tiêm" in fp.items.options[0][0] and "⚠" in fp.items.options[0][0]
     fp.items.value = "PA1"
     fp.open_record.click()
     assert panel.current == target

@@ -151,13 +151,8 @@ _T: dict[str, dict[str, str]] = {
     "none": {"vi": "Không có số liệu", "en": "No data"},
     "done": {"vi": "đã qua", "en": "passed"},
 }
-_FB_CATEGORIES = {
-    "missing_dose": {"vi": "Thiếu mũi tiêm", "en": "Missing dose"},
-    "wrong_personal_info": {"vi": "Sai thông tin cá nhân", "en": "Wrong personal information"},
-    "wrong_vaccine": {"vi": "Sai loại vắc xin", "en": "Wrong vaccine"},
-    "duplicate_record": {"vi": "Trùng mũi tiêm", "en": "Duplicate record"},
-    "other": {"vi": "Khác", "en": "Other"},
-}
+from vaxlib.review.labels import FEEDBACK_CATEGORY_LABELS as _FB_CATEGORIES  # noqa: E402
+
 _STATE_COLOURS = {"verified": "#2e7d32", "fixed": "#66bb6a", "pending_fix": "#ffca28", "review": "#fb8c00",
                   "unmatched": "#c62828"}
 

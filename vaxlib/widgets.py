@@ -1212,23 +1212,18 @@ _FEEDBACK_TEXT: dict[str, tuple[str, str]] = {
     "age": ("Tuổi (giờ)", "Age (hours)"),
 }
 
-_CATEGORY_LABELS: dict[str, tuple[str, str]] = {
-    "missing_dose": ("thiếu mũi tiêm", "missing dose"),
-    "wrong_personal_info": ("sai thông tin cá nhân", "wrong personal information"),
-    "wrong_vaccine": ("sai loại vắc xin", "wrong vaccine"),
-    "duplicate_record": ("bản ghi trùng", "duplicate record"),
-    "other": ("khác", "other"),
-}
-
-
 def _ft(key: str, lang: str, **kw: Any) -> str:
     text = _FEEDBACK_TEXT[key][0 if lang == "vi" else 1]
     return text.format(**kw) if kw else text
 
 
 def _category(code: Any, lang: str) -> str:
+    from vaxlib.review.labels import FEEDBACK_CATEGORY_LABELS
+
     code = _s(code)
-    return _CATEGORY_LABELS.get(code, (code, code))[0 if lang == "vi" else 1] if code else "—"
+    if not code:
+        return "—"
+    return FEEDBACK_CATEGORY_LABELS.get(code, {"vi": code, "en": code})["vi" if lang == "vi" else "en"]
 
 
 @dataclass

@@ -231,3 +231,14 @@ def join_phrases(parts: list[str], lang: str = "vi") -> str:
         return "".join(parts)
     conj = " và " if lang == "vi" else " and "
     return ", ".join(parts[:-1]) + conj + parts[-1]
+
+
+#: citizens' feedback categories (contract: feedback.category), shared by
+#: `vax report`, the feedback queue widget and `vax feedback`
+FEEDBACK_CATEGORY_LABELS: dict[str, dict[str, str]] = {
+    "missing_dose": {"vi": "Thiếu mũi tiêm", "en": "Missing dose"},
+    "wrong_personal_info": {"vi": "Sai thông tin cá nhân", "en": "Wrong personal information"},
+    "wrong_vaccine": {"vi": "Sai loại vắc xin", "en": "Wrong vaccine"},
+    "duplicate_record": {"vi": "Trùng mũi tiêm", "en": "Duplicate record"},
+    "other": {"vi": "Khác", "en": "Other"},
+}
