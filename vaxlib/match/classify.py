@@ -24,12 +24,6 @@ def _one_edit(a: str, b: str) -> str | None:
     return None
 
 
-def _pattern_fits(pattern: str, target: str) -> bool:
-    from vaxlib.vn.ids import pattern_matches
-
-    return pattern_matches(pattern, target)
-
-
 def id_codes(typed: str, kind: str, digits: str, pattern: str, issues: str,
              person_id: str, old_id: str, registry_ids: "set[str] | pd.Index", raw_digits: str = "") -> tuple[str, ...]:
     """ID error code(s) of a typed ID against the linked person's registry ID.

@@ -108,15 +108,6 @@ class FSModel:
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
 
-    def weights_table(self) -> pd.DataFrame:
-        """m, u and the match weight log2(m/u) of every level, for inspection."""
-        rows = []
-        for f in FIELDS:
-            for i, name in enumerate(LEVELS[f]):
-                rows.append({"field": f, "level": name, "m": self.m[f][i], "u": self.u[f][i],
-                             "log2_bf": float(np.log2(self.m[f][i] / self.u[f][i]))})
-        return pd.DataFrame(rows)
-
 
 def estimate_u(rec: pd.DataFrame, reg: pd.DataFrame, n_pairs: int = 200_000, seed: int = 0,
                anchors: pd.DataFrame | None = None) -> dict[str, np.ndarray]:

@@ -94,17 +94,20 @@ def _dob_parts(iso: pd.Series) -> pd.DataFrame:
     return pd.DataFrame({"year": year[codes], "month": month[codes], "day": day[codes]}, index=iso.index)
 
 
+def _with_text(df: pd.DataFrame, cols: tuple[str, ...]) -> pd.DataFrame:
+    """A 0..N-1 indexed copy whose ``cols`` are object text columns ("" when missing or absent)."""
+    out = df.reset_index(drop=True).copy()
+    for col in cols:
+        out[col] = _as_text(out[col]) if col in out.columns else pd.Series("", index=out.index, dtype=object)
+    return out
+
+
 def prepare_registry(registry: pd.DataFrame) -> pd.DataFrame:
     """Registry with derived matching columns; index is 0..N-1 (the registry position)."""
-    reg = registry.reset_index(drop=True).copy()
-    for col in ("person_id", "full_name", "dob", "sex", "old_id", "province_code"):
-        reg[col] = _as_text(reg[col]) if col in reg.columns else pd.Series("", index=reg.index, dtype=object)
+    reg = _with_text(registry, ("person_id", "full_name", "dob", "sex", "old_id", "province_code"))
     reg = pd.concat([reg, name_columns(reg["full_name"])], axis=1)
     parts = _dob_parts(reg["dob"])
     reg["year"], reg["month"], reg["day"] = parts["year"], parts["month"], parts["day"]
-    reg["dob_precision"] = np.select(
-        [reg["day"] > 0, reg["month"] > 0, reg["year"] > 0], ["day", "month", "year"], default="none"
-    )
     return reg
 
 
@@ -115,9 +118,7 @@ def prepare_records(vaccinations: pd.DataFrame) -> pd.DataFrame:
     from vaxlib.vn.phones import normalise_phones
     from vaxlib.vn.sex import parse_sexes
 
-    rec = vaccinations.reset_index(drop=True).copy()
-    for col in ("record_id", "full_name", "dob", "sex", "id_number", "phone"):
-        rec[col] = _as_text(rec[col]) if col in rec.columns else pd.Series("", index=rec.index, dtype=object)
+    rec = _with_text(vaccinations, ("record_id", "full_name", "dob", "sex", "id_number", "phone"))
     rec = pd.concat([rec, name_columns(rec["full_name"])], axis=1)
 
     dobs = parse_dobs(rec["dob"])
