@@ -1,4 +1,5 @@
 """Table-driven tests of the comparison levels (one case per level and field)."""
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -88,3 +89,58 @@ def test_cmnd_without_known_old_id_is_not_evidence():
 ])
 def test_sex_levels(typed, expected):
     assert _levels({"sex": typed})["sex"] == expected
+
+
+# ------------------------------------------------- the record's own dose history
+def _history_world():
+    """Registry person 0 (Lê Văn Tám) has doses 1 and 2 anchored through his ID.
+    Records 2-4 are an ID-less namesake's doses 1, 2, 3 with his own phone;
+    record 5 is Tám's own ID-less dose 3 with Tám's phone."""
+    reg = prepare_registry(pd.DataFrame([
+        dict(person_id="001080000001", full_name="Lê Văn Tám", dob="1980-01-01", sex="M", old_id="",
+             province_code="01")]))
+    rows = [
+        ("R0", "001080000001", "0912000001", 1, "2021-07-01"),
+        ("R1", "001080000001", "0912000001", 2, "2021-09-01"),
+        ("N1", "", "0988000002", 1, "2021-08-01"),
+        ("N2", "", "0988000002", 2, "2021-10-01"),
+        ("N3", "", "0988000002", 3, "2022-02-01"),
+        ("T3", "", "0912000001", 3, "2022-01-15"),
+    ]
+    rec = prepare_records(pd.DataFrame([
+        dict(record_id=r, full_name="Lê Văn Tám", dob="1980-01-01", sex="Nam", id_number=i, phone=ph,
+             dose_number=d, vaccination_date=vd) for r, i, ph, d, vd in rows]))
+    anchors = pd.DataFrame({"rec": [0, 1], "reg": [0, 0]})
+    pairs = pd.DataFrame({"rec": [2, 3, 4, 5], "reg": [0, 0, 0, 0]})
+    return rec, pairs, anchors
+
+
+@pytest.mark.parametrize("pair, own_conflict, group_conflict", [
+    (0, True, True),    # namesake's dose 1: clashes with Tám's dose 1 on its own
+    (1, True, True),    # dose 2 likewise
+    (2, False, True),   # dose 3 fits Tám's gap alone, not with the rest of its history
+    (3, False, False),  # Tám's own dose 3: no clash
+])
+def test_dose_conflict_of_the_records_own_history(pair, own_conflict, group_conflict):
+    from vaxlib.match.compare import history_levels, own_group_dose_conflict
+    rec, pairs, anchors = _history_world()
+    own = history_levels(rec, pairs, anchors)["dose"].to_numpy() == LEVELS["dose"].index("conflict")
+    group = own_group_dose_conflict(rec, pairs, anchors, np.ones(len(pairs), dtype=bool))
+    assert bool(own[pair]) is own_conflict
+    assert bool(group[pair] or own[pair]) is group_conflict
+
+
+def test_own_history_is_skipped_when_a_group_member_is_anchored_to_the_candidate():
+    from vaxlib.match.compare import own_group_dose_conflict
+    rec, pairs, anchors = _history_world()
+    # a duplicate entry of Tám's dose 1 two months later, with his phone: the group holds R0 itself
+    anchors2 = pd.concat([anchors, pd.DataFrame({"rec": [5], "reg": [0]})], ignore_index=True)
+    got = own_group_dose_conflict(rec, pairs.iloc[[3]].reset_index(drop=True), anchors2, np.array([True]))
+    assert not got[0]
+
+
+def test_only_selected_pairs_get_the_group_history():
+    from vaxlib.match.compare import own_group_dose_conflict
+    rec, pairs, anchors = _history_world()
+    got = own_group_dose_conflict(rec, pairs, anchors, np.array([False, False, False, False]))
+    assert not got.any()

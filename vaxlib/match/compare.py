@@ -12,7 +12,7 @@ import pandas as pd
 from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
-__all__ = ["LEVELS", "compare_pairs", "level_name"]
+__all__ = ["LEVELS", "compare_pairs", "level_name", "history_levels", "own_group_dose_conflict"]
 
 #: field -> level names in order (index = level code)
 LEVELS: dict[str, tuple[str, ...]] = {
@@ -303,6 +303,70 @@ def history_levels(rec: pd.DataFrame, pairs: pd.DataFrame, anchors: pd.DataFrame
         seen = np.bincount(grp, minlength=n) > 0
         dose[seen] = np.where(anyc[seen], 1, 0)
     return pd.DataFrame({"phone": phone, "dose": dose}, index=pairs.index)
+
+
+def _ranges(sorted_keys: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(query index, position in ``sorted_keys``) for every element equal to each query key."""
+    lo = np.searchsorted(sorted_keys, query, side="left")
+    hi = np.searchsorted(sorted_keys, query, side="right")
+    cnt = hi - lo
+    q = np.repeat(np.arange(len(query)), cnt)
+    offs = np.arange(len(q)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    return q, np.repeat(lo, cnt) + offs
+
+
+def own_group_dose_conflict(rec: pd.DataFrame, pairs: pd.DataFrame, anchors: pd.DataFrame | None,
+                            select: np.ndarray) -> np.ndarray:
+    """Dose conflict of the record's *own* dose history with the candidate's.
+
+    The records of one person typed without an ID share name, date of birth
+    and phone; judged one at a time, each dose of a namesake outside the
+    register may fit a gap in a registry person's history (dose 3 where the
+    registry person had doses 1 and 2), while together they cannot (the
+    namesake's dose 1 clashes with the registry person's).  For the selected
+    pairs, the conflict is sought among every record sharing the record's
+    (folded name, dob, phone), unless one of them is already anchored to the
+    candidate (then the group is the candidate's own history).
+    """
+    out = np.zeros(len(pairs), dtype=bool)
+    idx = np.flatnonzero(select)
+    if anchors is None or anchors.empty or len(idx) == 0:
+        return out
+    n = len(rec)
+    fold = rec["name_fold"].to_numpy(dtype=object)
+    dob = rec["dob_r0"].to_numpy(dtype=object)
+    phone = rec["phone_n"].to_numpy(dtype=object)
+    ok = (fold != "") & (dob != "") & (phone != "")
+    group = np.arange(n, dtype=np.int64) + n  # a record without the three keys is its own group
+    if ok.any():
+        key = pd.Series(fold[ok]) + "|" + pd.Series(dob[ok]) + "|" + pd.Series(phone[ok])
+        group[ok] = pd.factorize(key)[0]
+    by_group = np.argsort(group, kind="stable")
+    g_sorted = group[by_group]
+    p_rec, p_reg = pairs["rec"].to_numpy()[idx], pairs["reg"].to_numpy()[idx]
+    # every (selected pair, member of its record's group)
+    qi, pos = _ranges(g_sorted, group[p_rec])
+    member = by_group[pos]
+    reg_of = p_reg[qi]
+    a_reg, a_rec = anchors["reg"].to_numpy(), anchors["rec"].to_numpy()
+    srt = np.argsort(a_reg, kind="stable")
+    a_reg, a_rec = a_reg[srt], a_rec[srt]
+    # a member already anchored to the candidate: the group is the candidate's own
+    anchored_to = pd.Series(a_reg, index=a_rec)
+    anchored_to = anchored_to[~anchored_to.index.duplicated()]
+    own = pd.Series(member).map(anchored_to).to_numpy(dtype=float) == reg_of
+    skip = np.bincount(qi[own], minlength=len(idx)) > 0
+    # every (pair, member, anchored record of the candidate)
+    qj, apos = _ranges(a_reg, reg_of)
+    pj = qi[qj]
+    mem = member[qj]
+    arec = a_rec[apos]
+    dn, vd = rec["dose_n"].to_numpy(), rec["vdate"].to_numpy()
+    clash = (mem != arec) & (dn[mem] > 0) & (dn[mem] == dn[arec]) & (vd[mem] >= 0) & (vd[arec] >= 0) & (
+        np.abs(vd[mem].astype(np.int64) - vd[arec]) > DOSE_CONFLICT_DAYS)
+    hit = (np.bincount(pj[clash], minlength=len(idx)) > 0) & ~skip
+    out[idx[hit]] = True
+    return out
 
 
 def compare_pairs(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame,

@@ -2,7 +2,9 @@
 
 As in Splink's waterfall chart: the prior (log2 odds that a record belongs to
 one given registry person), then one bar per field with its log2 Bayes factor,
-ending at the final match weight and probability.
+the namesake discount of a pair without ID evidence
+(:func:`vaxlib.match.model.fit_namesake_calibration`), ending at the final
+match weight and probability.
 """
 from __future__ import annotations
 
@@ -16,20 +18,24 @@ __all__ = ["waterfall_data", "waterfall_figure", "FIELD_LABELS"]
 
 FIELD_LABELS = {
     "vi": {"prior": "Xác suất tiên nghiệm", "name": "Họ và tên", "dob": "Ngày sinh", "id": "Số CMND/CCCD",
-           "sex": "Giới tính", "phone": "Số điện thoại", "dose": "Lịch sử mũi tiêm", "total": "Tổng trọng số", "title": "Đóng góp của từng trường vào trọng số ghép",
+           "sex": "Giới tính", "phone": "Số điện thoại", "dose": "Lịch sử mũi tiêm",
+           "namesake": "Người trùng tên ngoài sổ", "total": "Tổng trọng số", "title": "Đóng góp của từng trường vào trọng số ghép",
            "axis": "Trọng số (log2 tỉ số Bayes)"},
     "en": {"prior": "Prior", "name": "Full name", "dob": "Date of birth", "id": "ID number", "sex": "Sex",
-           "phone": "Phone", "dose": "Dose history", "total": "Final weight", "title": "Each field's contribution to the match weight",
+           "phone": "Phone", "dose": "Dose history",
+           "namesake": "Namesakes outside the register", "total": "Final weight", "title": "Each field's contribution to the match weight",
            "axis": "Weight (log2 Bayes factor)"},
 }
 
 
 def waterfall_data(candidate: pd.Series | dict) -> pd.DataFrame:
-    """Rows prior, name, dob, id, sex with level, log2 BF and the running total."""
+    """Rows prior, one per field and the namesake discount, with level, log2 BF and the running total."""
     c = dict(candidate)
     rows = [{"field": "prior", "level": "", "log2_bf": float(c["prior_weight"])}]
     for f in FIELDS:
         rows.append({"field": f, "level": str(c.get(f"level_{f}", "")), "log2_bf": float(c[f"bf_{f}"])})
+    if "bf_namesake" in c:  # candidates written before the namesake calibration lack it
+        rows.append({"field": "namesake", "level": "", "log2_bf": float(c["bf_namesake"])})
     df = pd.DataFrame(rows)
     df["cumulative"] = df["log2_bf"].cumsum()
     return df

@@ -14,12 +14,19 @@
   is ``π·BF_i / (1 + Σ_j π·BF_j)``, with ``π = ρ / N`` (ρ the share of records
   whose person is in the register, N the registry size): competing candidates
   (twins, namesakes) share the probability instead of each looking certain.
+* ρ is estimated per kind of typed ID (CCCD, CMND, passport, Excel-mangled,
+  malformed, missing) by EM on the records' own candidates
+  (:func:`estimate_rho`): people outside the register (foreigners, children
+  without a number, people never registered) come mostly without a usable ID,
+  so an ID-less record is a priori much less likely to be in the register than
+  one carrying a CCCD number, and a namesake outside the register should not
+  borrow the confidence earned by the well-identified majority.
 """
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +34,7 @@ import pandas as pd
 
 from vaxlib.match.compare import FIELDS, LEVELS, compare_pairs
 
-__all__ = ["FSModel", "estimate_u", "fit_model", "TF_LEVELS"]
+__all__ = ["FSModel", "estimate_u", "estimate_rho", "fit_model", "fit_namesake_calibration", "namesake_penalty", "outside_reference", "TF_LEVELS"]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +70,10 @@ class FSModel:
     u: dict[str, np.ndarray]
     n_registry: int
     rho: float = 0.95  #: share of records whose person is in the registry
+    #: ρ per kind of typed ID (``vaxlib.vn.ids`` kinds); kinds not listed use ``rho``
+    rho_by_kind: dict[str, float] = field(default_factory=dict)
+    #: π per (name group, dob level) for pairs without ID evidence (:func:`fit_namesake_calibration`)
+    namesake: dict[tuple[int, int], float] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ scoring
     def log2_bf(self, levels: pd.DataFrame, tf_u: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
@@ -84,6 +95,14 @@ class FSModel:
         """log2 of π = ρ / N, the prior odds of one given registry person."""
         return float(np.log2(self.rho) - np.log2(max(self.n_registry, 1)))
 
+    def rho_for(self, kinds: np.ndarray) -> np.ndarray:
+        """ρ of each record from its kind of typed ID."""
+        kinds = np.asarray(kinds, dtype=object)
+        out = np.full(len(kinds), self.rho, dtype=float)
+        for kind, value in self.rho_by_kind.items():
+            out[kinds == kind] = value
+        return out
+
     def tf_u(self, reg: pd.DataFrame, reg_idx: np.ndarray) -> dict[str, np.ndarray]:
         """Term-frequency u of each pair's registry name and dob (share of the registry with that value)."""
         n = max(len(reg), 1)
@@ -103,6 +122,9 @@ class FSModel:
             "u": {f: {LEVELS[f][i]: float(v) for i, v in enumerate(self.u[f])} for f in FIELDS},
             "n_registry": self.n_registry,
             "rho": self.rho,
+            "rho_by_kind": dict(self.rho_by_kind),
+            "namesake_pi": {f"{LEVELS['name'][g]}|{LEVELS['dob'][d]}": v
+                                    for (g, d), v in sorted(self.namesake.items())},
         }
 
     def save(self, path: str | Path) -> None:
@@ -212,17 +234,197 @@ def fit_model(
         tf = model.tf_u(reg, pairs["reg"].to_numpy()[idx])
         lam = _em(model, lv, tf, fields, em_iterations, prior_strength, lam=0.95)
         log.info("EM session anchored on %s: %d pairs, λ=%.4f", list(anchor), len(idx), lam)
-    # ρ: expected share of records with a match, from one E-step over all pairs.
-    idx = np.arange(len(levels))
-    if len(idx) > em_sample:
-        idx = np.sort(rng.choice(idx, em_sample, replace=False))
-    bf = model.log2_bf(levels.iloc[idx], model.tf_u(reg, pairs["reg"].to_numpy()[idx])).sum(axis=1).to_numpy()
-    share = len(idx) / max(len(levels), 1)
-    n_rec = max(pairs["rec"].nunique(), 1)
-    rho = 0.95
-    for _ in range(10):  # fixed point: prior odds per pair follow from ρ
-        a = np.log2(rho) - np.log2(max(len(reg), 1)) + bf
-        p = 1.0 / (1.0 + np.exp2(-np.clip(a, -60, 60)))
-        rho = float(np.clip(p.sum() / share / max(len(rec), n_rec), 0.5, 0.999))
-    model.rho = rho
     return model
+
+
+def _record_log2_evidence(pair_rec: np.ndarray, weight: np.ndarray, n_records: int, n_registry: int) -> np.ndarray:
+    """log2 of Σ_j BF_j / N per record (−inf for a record without candidates)."""
+    mx = np.full(n_records, -np.inf)
+    if len(pair_rec):
+        s = pd.Series(weight).groupby(pair_rec).max()
+        mx[s.index.to_numpy()] = s.to_numpy()
+    tot = np.bincount(pair_rec, weights=np.exp2(weight - mx[pair_rec]), minlength=n_records) if len(pair_rec) \
+        else np.zeros(n_records)
+    with np.errstate(divide="ignore"):
+        return mx + np.log2(tot) - np.log2(max(n_registry, 1))
+
+
+def estimate_rho(
+    pair_rec: np.ndarray,
+    weight: np.ndarray,
+    kinds: np.ndarray,
+    n_registry: int,
+    *,
+    iterations: int = 200,
+    min_records: int = 200,
+    bounds: tuple[float, float] = (0.001, 0.9999),
+) -> tuple[float, dict[str, float]]:
+    """ρ, the share of records whose person is in the register, overall and per ID kind.
+
+    EM for the mixing weight of the two-component mixture "the record's person
+    is one of the N registry persons / is outside the register": with
+    W_r = Σ_j BF_rj / N over the record's candidates (registry persons that
+    share no blocking key contribute nothing), a record is in the register
+    with posterior q_r = ρ·W_r / ((1 − ρ) + ρ·W_r), and ρ is updated to the
+    mean of q_r.  Records without candidates count with q_r = 0.  A kind with
+    fewer than ``min_records`` records takes the overall ρ.
+
+    Parameters
+    ----------
+    pair_rec : array of int
+        Record position of each candidate pair.
+    weight : array of float
+        The pair's match weight (sum of log2 Bayes factors).
+    kinds : array of str
+        Kind of typed ID of every record (its length is the number of records).
+    n_registry : int
+        Registry size N.
+    """
+    kinds = np.asarray(kinds, dtype=object)
+    log_w = _record_log2_evidence(np.asarray(pair_rec), np.asarray(weight, dtype=float), len(kinds), n_registry)
+    lo, hi = bounds
+
+    def fit(lw: np.ndarray) -> float:
+        rho = 0.9
+        for _ in range(iterations):
+            q = 1.0 / (1.0 + np.exp2(np.clip(np.log2((1 - rho) / rho) - lw, -60, 60)))
+            new = float(np.clip(q.mean(), lo, hi)) if len(q) else rho
+            if abs(new - rho) < 1e-7:
+                rho = new
+                break
+            rho = new
+        return rho
+
+    rho = fit(log_w)
+    by_kind = {}
+    for kind in pd.unique(kinds):
+        sel = kinds == kind
+        if sel.sum() >= min_records:
+            by_kind[str(kind)] = fit(log_w[sel])
+    return rho, by_kind
+
+
+#: name levels that assert the same folded name (one group for the namesake calibration)
+_SAME_FOLD = (0, 1, 2, 3)
+
+
+def _name_group(name_level: np.ndarray) -> np.ndarray:
+    """Name level with the four same-folded-name levels merged into 0 (−1 stays null)."""
+    return np.where(np.isin(name_level, _SAME_FOLD), 0, name_level)
+
+
+def outside_reference(rec: pd.DataFrame, pairs: pd.DataFrame, levels: pd.DataFrame) -> np.ndarray:
+    """Records of people outside the register identified by their own number.
+
+    A record carrying a usable CCCD/CMND that matches no candidate's (every
+    candidate's ID level is ``other_consistent`` or ``different``, or there is
+    no candidate): its number belongs to nobody in the register, so it cannot
+    be a registry person's record with a wrong ID of someone else (that ID would
+    match its owner).
+    """
+    p_rec = pairs["rec"].to_numpy()
+    usable = rec["id_kind"].isin(["cccd", "cmnd"]).to_numpy()
+    other = np.isin(levels["id"].to_numpy(), (LEVELS["id"].index("other_consistent"), LEVELS["id"].index("different")))
+    near = np.zeros(len(rec), dtype=bool)
+    near[p_rec[~other]] = True
+    return usable & ~near
+
+
+def fit_namesake_calibration(
+    rec: pd.DataFrame,
+    reg: pd.DataFrame,
+    pairs: pd.DataFrame,
+    levels: pd.DataFrame,
+    u: dict[str, np.ndarray],
+    m: dict[str, np.ndarray],
+    *,
+    max_name_count: int = 20,
+    min_reference: int = 200,
+) -> dict[tuple[int, int], float]:
+    """π per (name group, dob level): the chance that a person *outside* the
+    register has a look-alike registry person in that cell beyond what
+    independence predicts.
+
+    Fellegi–Sunter prices an agreement on name and date of birth by ``u``, the
+    chance that a random non-match agrees.  People outside the register are
+    not random: many are namesakes of a registry person born the same year
+    (relatives named after each other, a common name in one cohort), so "same
+    name, date of birth one digit off" is much weaker evidence for a record
+    without ID evidence than ``u`` claims, above all for a rare name.  Among
+    the :func:`outside_reference` records whose folded name is shared by at most
+    ``max_name_count`` registry persons (their candidates are all found: no
+    blocking cap hides any), π_c = (observed candidates in cell c − expected
+    under independence) / reference records, where expected = Σ_r (registry
+    persons sharing r's folded name, or N·u_name for the other name levels) ×
+    u_dob.  The non-match probability of such a pair becomes u + π_c/N (one
+    registry person is the look-alike), i.e. its weight drops by
+    log2(1 + π_c / (N·u)) (:func:`namesake_penalty`): a lot for a rare name, almost
+    nothing for Nguyễn Văn Hùng.  Returns ``{}`` with fewer than
+    ``min_reference`` reference records.
+    """
+    p_rec = pairs["rec"].to_numpy()
+    n_reg = max(len(reg), 1)
+    fold_count = reg["name_fold"].value_counts()
+    same_fold = rec["name_fold"].map(fold_count).fillna(0).to_numpy(dtype=float)
+    ref = outside_reference(rec, pairs, levels) & (same_fold <= max_name_count)
+    n_ref = int(ref.sum())
+    if n_ref < min_reference:
+        return {}
+    in_ref = ref[p_rec]
+    ng = _name_group(levels["name"].to_numpy()[in_ref])
+    dl = levels["dob"].to_numpy()[in_ref]
+    n_name, n_dob = len(LEVELS["name"]), len(LEVELS["dob"])
+    ok = (ng >= 0) & (dl >= 0)
+    observed = np.bincount(ng[ok] * n_dob + dl[ok], minlength=n_name * n_dob).reshape(n_name, n_dob)
+    expected_names = np.array([n_ref * n_reg * u["name"][g] for g in range(n_name)])
+    expected_names[0] = same_fold[ref].sum()
+    expected = expected_names[:, None] * np.asarray(u["dob"])[None, :]
+    # Registry persons whose record carries a wrong number nobody owns are in the
+    # reference set too.  A reference record agreeing exactly on name and date is
+    # taken to be one of them (an outside twin is left to the other evidence), and
+    # their own typing errors (C·m) are taken off the other cells.
+    m_name = np.array([m["name"][list(_SAME_FOLD)].sum()] + [m["name"][g] for g in range(1, n_name)])
+    exact_dates = [LEVELS["dob"].index("exact"), LEVELS["dob"].index("same_date")]
+    c_in = observed[0, exact_dates].sum() / max(m_name[0] * m["dob"][exact_dates].sum(), 1e-9)
+    n_out = max(n_ref - c_in, 1.0)
+    out = {}
+    for g in (0, *[i for i in range(n_name) if i not in _SAME_FOLD and LEVELS["name"][i] != "different"]):
+        for d in range(n_dob):
+            if LEVELS["dob"][d] == "different" or d in exact_dates:
+                continue
+            pi = (observed[g, d] - expected[g, d] - c_in * m_name[g] * m["dob"][d]) / n_out
+            if pi > 0:
+                out[(int(g), int(d))] = float(pi)
+    return out
+
+
+def namesake_penalty(
+    levels: pd.DataFrame,
+    bf: pd.DataFrame,
+    model: "FSModel",
+    no_id_evidence: np.ndarray,
+) -> np.ndarray:
+    """log2(1 + π_c / (N·u)) for each pair without ID evidence, 0 elsewhere.
+
+    ``u`` is the pair's modelled chance agreement on name and dob (term
+    frequencies included), recovered from its Bayes factors; ``no_id_evidence``
+    marks the pairs whose weight gets the discount (ID level null, or a record
+    of :func:`outside_reference`).  See :func:`fit_namesake_calibration`.
+    """
+    out = np.zeros(len(levels))
+    if not model.namesake:
+        return out
+    nl = levels["name"].to_numpy()
+    dl = levels["dob"].to_numpy()
+    ng = _name_group(nl)
+    n_dob = len(LEVELS["dob"])
+    table = np.zeros(len(LEVELS["name"]) * n_dob)
+    for (g, d), v in model.namesake.items():
+        table[g * n_dob + d] = v
+    sel = np.asarray(no_id_evidence, dtype=bool) & (ng >= 0) & (dl >= 0)
+    pi = table[ng[sel] * n_dob + dl[sel]]
+    log_m = np.log2(model.m["name"][nl[sel]]) + np.log2(model.m["dob"][dl[sel]])
+    log_u = log_m - bf["name"].to_numpy()[sel] - bf["dob"].to_numpy()[sel]
+    n_u = np.exp2(log_u + np.log2(max(model.n_registry, 1)))
+    out[sel] = np.log2(1.0 + pi / n_u)
+    return out

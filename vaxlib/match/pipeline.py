@@ -9,6 +9,13 @@ The work is done by plain functions on pandas frames, in two stages:
 2. the remaining records go through every blocking rule of
    :mod:`vaxlib.match.blocking`.
 
+Scoring adds three record-level pieces to the pairwise Fellegi–Sunter weights
+(:mod:`vaxlib.match.model`): ρ, the prior share of records in the register, is
+estimated per kind of typed ID; a pair without ID evidence is discounted by
+the namesake excess measured on people outside the register who carry their
+own number; and such a pair's dose history is the record's whole own history
+(same folded name, dob and phone), not the single dose.
+
 Stage 2 works on independent groups of records, so it can be partitioned
 (``partitions``) and, later, handed to a distributed engine that runs the same
 functions.
@@ -26,8 +33,15 @@ import pandas as pd
 
 from vaxlib.match.blocking import RULES, candidate_pairs, combine_pairs, rule_pairs
 from vaxlib.match.classify import classify_links, intrinsic_codes, unlinked_codes
-from vaxlib.match.compare import FIELDS, LEVELS, compare_pairs, history_levels
-from vaxlib.match.model import FSModel, fit_model
+from vaxlib.match.compare import FIELDS, LEVELS, compare_pairs, history_levels, own_group_dose_conflict
+from vaxlib.match.model import (
+    FSModel,
+    estimate_rho,
+    fit_model,
+    fit_namesake_calibration,
+    namesake_penalty,
+    outside_reference,
+)
 from vaxlib.match.prepare import prepare_records, prepare_registry
 
 __all__ = ["MatchSettings", "MatchResult", "run_match", "compare_partitioned", "candidates_partitioned",
@@ -41,7 +55,7 @@ MATCH_COLUMNS = [
 ]
 CANDIDATE_COLUMNS = (
     ["record_id", "person_id", "rank", "match_weight", "match_probability", "prior_weight", "rules"]
-    + [f"level_{f}" for f in FIELDS] + [f"bf_{f}" for f in FIELDS]
+    + [f"level_{f}" for f in FIELDS] + [f"bf_{f}" for f in FIELDS] + ["bf_namesake"]
 )
 
 
@@ -156,12 +170,13 @@ def _rank_within(rec: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.nd
     return order, pos - start + 1
 
 
-def _group_probabilities(rec: np.ndarray, a: np.ndarray, rho: float) -> np.ndarray:
+def _group_probabilities(rec: np.ndarray, a: np.ndarray, rho: float | np.ndarray) -> np.ndarray:
     """Posterior that the record belongs to candidate i among its candidates.
 
     p_i = 2^a_i / ((1 - ρ) + Σ_j 2^a_j), a = log2(ρ/N) + weight: the record's
     person is one of its candidates or not in the registry at all (prior
     1 - ρ); registry persons sharing no blocking key add a negligible amount.
+    ``rho`` may be given per pair (the same value for all pairs of a record).
     """
     df = pd.DataFrame({"rec": rec, "a": a})
     shift = np.maximum(df.groupby("rec")["a"].transform("max").to_numpy(), 0.0)
@@ -268,17 +283,29 @@ def run_match(
     hist = history_levels(rec, pairs, anchors)
     levels["phone"] = hist["phone"].to_numpy()
     levels["dose"] = hist["dose"].to_numpy()
+    # Without ID evidence, the record's whole own dose history counts, not just this dose.
+    group_clash = own_group_dose_conflict(rec, pairs, anchors, levels["id"].to_numpy() < 0)
+    levels.loc[group_clash, "dose"] = LEVELS["dose"].index("conflict")
     timings["compare"] = time.perf_counter() - t
 
     step("score")
     t = time.perf_counter()
-    if model is None:
+    fitted = model is None
+    if fitted:
         model = fit_model(rec, reg, levels, pairs, anchors=anchors, u_pairs=s.u_pairs,
                           em_iterations=s.em_iterations, seed=s.seed)
+        model.namesake = fit_namesake_calibration(rec, reg, pairs, levels, model.u, model.m)
     bf = model.log2_bf(levels, model.tf_u(reg, pairs["reg"].to_numpy()))
+    no_id_evidence = (levels["id"].to_numpy() < 0) | outside_reference(rec, pairs, levels)[pairs["rec"].to_numpy()]
+    bf["namesake"] = -namesake_penalty(levels, bf, model, no_id_evidence)
     weight = bf.sum(axis=1).to_numpy()
-    prior = model.prior_log2
-    prob = _group_probabilities(pairs["rec"].to_numpy(), prior + weight, model.rho)
+    pair_rec = pairs["rec"].to_numpy()
+    kinds = rec["id_kind"].to_numpy(dtype=object)
+    if fitted:
+        model.rho, model.rho_by_kind = estimate_rho(pair_rec, weight, kinds, len(reg))
+    rho_pair = model.rho_for(kinds)[pair_rec]
+    prior_pair = np.log2(rho_pair) - np.log2(max(len(reg), 1))
+    prob = _group_probabilities(pair_rec, prior_pair + weight, rho_pair)
     # Rank within each record (weight descending, ties in pair order) and keep only
     # the top candidates: the wide per-pair frame is built for those rows alone.
     order, rank = _rank_within(pairs["rec"].to_numpy(), weight)
@@ -288,7 +315,7 @@ def run_match(
                       bf.iloc[order].add_prefix("bf_")], axis=1)
     cand["match_weight"] = weight[order]
     cand["match_probability"] = prob[order]
-    cand["prior_weight"] = prior
+    cand["prior_weight"] = prior_pair[order]
     cand["rank"] = rank
     del bf, order, rank, keep
     best = cand[cand["rank"] == 1].set_index("rec")
@@ -379,6 +406,7 @@ def run_match(
         "status_counts": matches["status"].value_counts().to_dict(),
         "timings": timings,
         "rho": model.rho,
+        "rho_by_kind": dict(model.rho_by_kind),
     }
     if blocking_recall is not None:
         stats["blocking_recall"] = blocking_recall
