@@ -376,8 +376,8 @@ def compute_aggregates(
     data_date = _text(vacc["vaccination_date"]).max()
     out["meta"] = pd.DataFrame([{
         "data_date": data_date, "report_date": report_date, "sla_hours": float(sla_hours),
-        "auto_threshold": float(params.get("auto_threshold", 0.995)),
-        "review_threshold": float(params.get("review_threshold", 0.10)),
+        "auto_threshold": float(params.get("auto_threshold", 0.99)),
+        "review_threshold": float(params.get("review_threshold", 0.50)),
         "has_apply": paths["changes"].exists(), "has_certificates": paths["certificates"].exists(),
         "records": int(len(rec)), "computed_at": pd.Timestamp.now(tz="UTC").isoformat(),
     }])

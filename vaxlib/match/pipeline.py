@@ -62,7 +62,7 @@ CANDIDATE_COLUMNS = (
 @dataclass
 class MatchSettings:
     auto_threshold: float = 0.99  #: probability at or above which a link is a `fix`
-    review_threshold: float = 0.10  #: below this the record is `unmatched`
+    review_threshold: float = 0.50  #: below this the record is `unmatched`
     max_block: int = 100  #: skip blocking keys shared by more registry persons
     #: lower caps for single broad rules (rule name -> max registry persons per key)
     rule_max_block: dict = field(default_factory=lambda: {"famgiven_year": 20})
