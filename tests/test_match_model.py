@@ -43,7 +43,7 @@ def test_rho_recovers_the_share_of_records_in_the_register(share_in, n, seed):
     pair_rec, weight = _mixture(n_in, n - n_in, 100_000, rng)
     rho, by_kind = estimate_rho(pair_rec, weight, np.array(["cccd"] * n, dtype=object), 100_000)
     assert rho == pytest.approx(max(n_in / n, 0.001), abs=0.002)
-    assert by_kind["cccd"] == pytest.approx(rho)
+    assert by_kind["cccd"] == pytest.approx(rho, abs=1e-5)  # one kind: shrinking to itself
 
 
 def test_rho_is_estimated_per_kind_of_id():
@@ -54,14 +54,15 @@ def test_rho_is_estimated_per_kind_of_id():
     pair_rec = np.concatenate([pr1, pr2 + 2000])
     weight = np.concatenate([w1, w2])
     kinds = np.array(["cccd"] * 2000 + ["missing"] * 1000 + ["passport"] * 50, dtype=object)
-    rho, by_kind = estimate_rho(pair_rec, weight, kinds, 50_000, min_records=200)
-    assert by_kind["cccd"] == pytest.approx(0.99, abs=0.003)
-    assert by_kind["missing"] == pytest.approx(0.60, abs=0.003)
-    assert "passport" not in by_kind  # 50 records: too few, the overall ρ applies
+    rho, by_kind = estimate_rho(pair_rec, weight, kinds, 50_000, prior_records=50)
     assert rho == pytest.approx(2580 / 3050, abs=0.003)
+    # each kind's share, shrunk towards the overall one by 50 pseudo-records
+    assert by_kind["cccd"] == pytest.approx((1980 + 50 * rho) / 2050, abs=0.003)
+    assert by_kind["missing"] == pytest.approx((600 + 50 * rho) / 1050, abs=0.003)
+    assert by_kind["passport"] == pytest.approx((0 + 50 * rho) / 100, abs=0.003)  # 50 outsiders
     model = FSModel(m={}, u={}, n_registry=50_000, rho=rho, rho_by_kind=by_kind)
     got = model.rho_for(np.array(["cccd", "missing", "passport", "excel"], dtype=object))
-    assert got.tolist() == pytest.approx([by_kind["cccd"], by_kind["missing"], rho, rho])
+    assert got.tolist() == pytest.approx([by_kind["cccd"], by_kind["missing"], by_kind["passport"], rho])
 
 
 def test_rho_stays_within_bounds_without_any_candidate():

@@ -256,7 +256,7 @@ def estimate_rho(
     n_registry: int,
     *,
     iterations: int = 200,
-    min_records: int = 200,
+    prior_records: float = 50.0,
     bounds: tuple[float, float] = (0.001, 0.9999),
 ) -> tuple[float, dict[str, float]]:
     """ρ, the share of records whose person is in the register, overall and per ID kind.
@@ -266,8 +266,10 @@ def estimate_rho(
     W_r = Σ_j BF_rj / N over the record's candidates (registry persons that
     share no blocking key contribute nothing), a record is in the register
     with posterior q_r = ρ·W_r / ((1 − ρ) + ρ·W_r), and ρ is updated to the
-    mean of q_r.  Records without candidates count with q_r = 0.  A kind with
-    fewer than ``min_records`` records takes the overall ρ.
+    mean of q_r.  Records without candidates count with q_r = 0.  Each kind's
+    ρ is shrunk towards the overall one by ``prior_records`` pseudo-records
+    (ρ_k = (Σ q_r + a·ρ) / (n_k + a)): a kind with few records leans on the
+    overall share, a large kind speaks for itself.
 
     Parameters
     ----------
@@ -284,11 +286,12 @@ def estimate_rho(
     log_w = _record_log2_evidence(np.asarray(pair_rec), np.asarray(weight, dtype=float), len(kinds), n_registry)
     lo, hi = bounds
 
-    def fit(lw: np.ndarray) -> float:
-        rho = 0.9
+    def fit(lw: np.ndarray, prior: float | None = None) -> float:
+        rho = 0.9 if prior is None else prior
+        a = 0.0 if prior is None else prior_records
         for _ in range(iterations):
             q = 1.0 / (1.0 + np.exp2(np.clip(np.log2((1 - rho) / rho) - lw, -60, 60)))
-            new = float(np.clip(q.mean(), lo, hi)) if len(q) else rho
+            new = float(np.clip((q.sum() + a * (prior or 0.0)) / max(len(q) + a, 1e-9), lo, hi))
             if abs(new - rho) < 1e-7:
                 rho = new
                 break
@@ -296,11 +299,7 @@ def estimate_rho(
         return rho
 
     rho = fit(log_w)
-    by_kind = {}
-    for kind in pd.unique(kinds):
-        sel = kinds == kind
-        if sel.sum() >= min_records:
-            by_kind[str(kind)] = fit(log_w[sel])
+    by_kind = {str(kind): fit(log_w[kinds == kind], prior=rho) for kind in pd.unique(kinds)}
     return rho, by_kind
 
 
