@@ -249,6 +249,16 @@ def _cascade(null: np.ndarray, conds: list) -> np.ndarray:
 DOSE_CONFLICT_DAYS = 14
 
 
+def _ranges(sorted_keys: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(query index, position in ``sorted_keys``) for every element equal to each query key."""
+    lo = np.searchsorted(sorted_keys, query, side="left")
+    hi = np.searchsorted(sorted_keys, query, side="right")
+    cnt = hi - lo
+    q = np.repeat(np.arange(len(query)), cnt)
+    offs = np.arange(len(q)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    return q, np.repeat(lo, cnt) + offs
+
+
 def history_levels(rec: pd.DataFrame, pairs: pd.DataFrame, anchors: pd.DataFrame | None) -> pd.DataFrame:
     """Phone and dose-slot levels from the candidate's *other* settled records.
 
@@ -274,14 +284,10 @@ def history_levels(rec: pd.DataFrame, pairs: pd.DataFrame, anchors: pd.DataFrame
     srt = np.argsort(a_reg, kind="stable")
     a_reg, a_rec = a_reg[srt], a_rec[srt]
     p_rec, p_reg = pairs["rec"].to_numpy(), pairs["reg"].to_numpy()
-    lo = np.searchsorted(a_reg, p_reg, side="left")
-    hi = np.searchsorted(a_reg, p_reg, side="right")
-    cnt = hi - lo
-    pair = np.repeat(np.arange(n), cnt)
+    pair, apos = _ranges(a_reg, p_reg)
     if len(pair) == 0:
         return pd.DataFrame({"phone": phone, "dose": dose}, index=pairs.index)
-    offs = np.arange(len(pair)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-    arec = a_rec[np.repeat(lo, cnt) + offs]
+    arec = a_rec[apos]
     mrec = p_rec[pair]
     other = mrec != arec
     pair, arec, mrec = pair[other], arec[other], mrec[other]
@@ -303,16 +309,6 @@ def history_levels(rec: pd.DataFrame, pairs: pd.DataFrame, anchors: pd.DataFrame
         seen = np.bincount(grp, minlength=n) > 0
         dose[seen] = np.where(anyc[seen], 1, 0)
     return pd.DataFrame({"phone": phone, "dose": dose}, index=pairs.index)
-
-
-def _ranges(sorted_keys: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(query index, position in ``sorted_keys``) for every element equal to each query key."""
-    lo = np.searchsorted(sorted_keys, query, side="left")
-    hi = np.searchsorted(sorted_keys, query, side="right")
-    cnt = hi - lo
-    q = np.repeat(np.arange(len(query)), cnt)
-    offs = np.arange(len(q)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-    return q, np.repeat(lo, cnt) + offs
 
 
 def own_group_dose_conflict(rec: pd.DataFrame, pairs: pd.DataFrame, anchors: pd.DataFrame | None,
