@@ -71,11 +71,13 @@ def test_concurrent_processes_lose_and_duplicate_nothing(url, synchronous, per_w
         assert set(events["record_id"]) == accepted | bulk
         assert events["idempotency_key"].is_unique
         assert (events["action"] == "undo").sum() == n_undo * workers
-        # the writers really interleaved (otherwise this test proves little); SQLite's lock is
-        # not fair, so under FULL (slow commits) one writer may run in long stretches
+        # the writers really interleaved (otherwise this test proves little): one block per
+        # writer, one after another, would make workers - 1 switches.  SQLite's lock is not
+        # fair, so writers run in long stretches (8 switches seen on a busy 2-core machine);
+        # under FULL (slow commits) one writer may even run to the end.
         switches = int((events["analyst"] != events["analyst"].shift()).sum()) - 1
         if synchronous == "NORMAL":
-            assert switches > 2 * workers, switches
+            assert switches > workers - 1, switches
         result = led.verify()
         assert result.ok, result.describe()
         assert result.events_checked == total
