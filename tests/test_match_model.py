@@ -156,3 +156,37 @@ def test_penalty_hits_a_rare_name_harder_than_a_common_one_and_spares_id_evidenc
     assert pen[2] == 0  # the pair has ID evidence
     assert pen[3] == 0  # exact dob: no calibrated excess
     assert pen[4] == 0  # typo name: no calibrated excess for that cell
+
+
+# ------------------------------------------- phone and dose u for ID-less pairs
+def test_idless_pairs_price_a_shared_phone_by_namesakes_not_by_relatives():
+    from vaxlib.match.model import _blocked_u, _namesake_u
+
+    ph = {v: i for i, v in enumerate(LEVELS["phone"])}
+    rows = []
+    # 400 candidates found through a relative's ID: name and dob differ, half share the household phone
+    rows += [(NAME["different"], DOB["different"], ID["exact"], ph["same"] if i % 2 else ph["different"])
+             for i in range(400)]
+    # 1000 namesakes born in another year, no ID agreement: 2 share the phone
+    rows += [(NAME["exact"], DOB["same_year"], -1, ph["same"] if i < 2 else ph["different"]) for i in range(1000)]
+    levels = pd.DataFrame(rows, columns=["name", "dob", "id", "phone"]).astype(np.int8)
+    levels["dose"] = np.int8(-1)
+    u = {"phone": np.array([0.01, 0.99]), "dose": np.array([0.5, 0.5])}
+    _blocked_u(u, levels)
+    idless = _namesake_u(levels)
+    assert u["phone"][ph["same"]] == pytest.approx((200 + 0.5) / 401)
+    assert idless["phone"][ph["same"]] == pytest.approx((2 + 0.5) / 1001)
+    assert "dose" not in idless  # no dose levels: fewer than 200 pairs, the general u applies
+
+    m, _ = _m_u()
+    m.update({"phone": np.array([0.94, 0.06]), "id": np.full(len(LEVELS["id"]), 1 / len(LEVELS["id"])),
+              "sex": np.array([0.99, 0.01]), "dose": np.array([0.99, 0.01])})
+    uu = {f: np.full(len(LEVELS[f]), 1 / len(LEVELS[f])) for f in m}
+    uu["phone"] = u["phone"]
+    model = FSModel(m=m, u=uu, n_registry=1000, u_idless=idless)
+    pairs = pd.DataFrame({"name": [0, 0], "dob": [0, 0], "id": [0, -1], "sex": [0, 0], "phone": [0, 0],
+                          "dose": [0, 0]}, dtype=np.int8)
+    bf = model.log2_bf(pairs)
+    assert bf.loc[0, "phone"] == pytest.approx(np.log2(0.94 / u["phone"][0]))  # ID evidence: general u
+    assert bf.loc[1, "phone"] == pytest.approx(np.log2(0.94 / idless["phone"][0]))
+    assert bf.loc[1, "phone"] > bf.loc[0, "phone"] + 5

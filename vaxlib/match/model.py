@@ -74,6 +74,8 @@ class FSModel:
     rho_by_kind: dict[str, float] = field(default_factory=dict)
     #: π per (name group, dob level) for pairs without ID evidence (:func:`fit_namesake_calibration`)
     namesake: dict[tuple[int, int], float] = field(default_factory=dict)
+    #: u of the dose-history fields for pairs without ID evidence (:func:`_namesake_u`)
+    u_idless: dict[str, np.ndarray] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ scoring
     def log2_bf(self, levels: pd.DataFrame, tf_u: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
@@ -83,6 +85,9 @@ class FSModel:
             lv = levels[f].to_numpy()
             m = self.m[f][np.clip(lv, 0, None)]
             u = self.u[f][np.clip(lv, 0, None)]
+            if f in self.u_idless:
+                idless = levels["id"].to_numpy() < 0
+                u = np.where(idless, self.u_idless[f][np.clip(lv, 0, None)], u)
             if tf_u is not None and f in tf_u and f in TF_LEVELS:
                 use_tf = np.isin(lv, TF_LEVELS[f])
                 u = np.where(use_tf, np.maximum(tf_u[f], 1.0 / max(self.n_registry, 1)), u)
@@ -123,6 +128,7 @@ class FSModel:
             "n_registry": self.n_registry,
             "rho": self.rho,
             "rho_by_kind": dict(self.rho_by_kind),
+            "u_idless": {f: {LEVELS[f][i]: float(v) for i, v in enumerate(a)} for f, a in self.u_idless.items()},
             "namesake_pi": {f"{LEVELS['name'][g]}|{LEVELS['dob'][d]}": v
                                     for (g, d), v in sorted(self.namesake.items())},
         }
@@ -198,6 +204,31 @@ def _em(model: FSModel, lv: pd.DataFrame, tf: dict[str, np.ndarray], fields: tup
     return lam
 
 
+def _namesake_u(levels: pd.DataFrame, min_pairs: int = 200) -> dict[str, np.ndarray]:
+    """u of the dose-history fields among namesakes: the look-alikes a pair without ID evidence meets.
+
+    :func:`_blocked_u` measures chance phone agreement on candidates whose name
+    and date of birth both disagree; those were found through an ID, and a
+    record carrying someone else's ID mostly carries a relative's, who shares
+    the household phone.  A record without an ID meets its look-alikes through
+    its name: namesakes born in another year (same folded name, dob at most the
+    same year, no ID agreement), who are mostly other families with other phones.
+    """
+    nl, dl, il = levels["name"].to_numpy(), levels["dob"].to_numpy(), levels["id"].to_numpy()
+    look = np.isin(nl, _SAME_FOLD)
+    look &= np.isin(dl, [LEVELS["dob"].index("same_year"), LEVELS["dob"].index("different")])
+    look &= (il < 0) | (il >= LEVELS["id"].index("other_consistent"))
+    out = {}
+    for f in BLOCKED_U_FIELDS:
+        x = levels[f].to_numpy()[look]
+        x = x[x >= 0]
+        if len(x) < min_pairs:
+            continue
+        counts = np.bincount(x, minlength=len(LEVELS[f])).astype(float) + 0.5
+        out[f] = counts / counts.sum()
+    return out
+
+
 def fit_model(
     rec: pd.DataFrame,
     reg: pd.DataFrame,
@@ -216,7 +247,7 @@ def fit_model(
     _blocked_u(u, levels)
     model = FSModel(
         m={f: np.array(_M_START[f], dtype=float) / sum(_M_START[f]) for f in FIELDS},
-        u=u, n_registry=len(reg),
+        u=u, n_registry=len(reg), u_idless=_namesake_u(levels),
     )
     rng = np.random.default_rng(seed)
     for anchor, fields in TRAINING_SESSIONS:
