@@ -1306,7 +1306,16 @@ def _validate(data: Cols, numeric: dict[str, list[bool]], kind: str) -> dict[int
 
 
 def _provinces(values: list, numeric: list[bool]) -> list:
-    return [province_to_gso(v, numeric=num) for v, num in zip(values, numeric)]
+    """:func:`province_to_gso` of every value, computed once per distinct (value, numeric)."""
+    cache: dict[tuple[str | None, bool], str | None] = {}
+    out = []
+    for v, num in zip(values, numeric):
+        key = (v, bool(num))
+        r = cache.get(key, cache)
+        if r is cache:
+            r = cache[key] = province_to_gso(v, numeric=num)
+        out.append(r)
+    return out
 
 
 # --------------------------------------------------------------------------- public API
