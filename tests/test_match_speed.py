@@ -1,4 +1,5 @@
 """The vectorised helpers of the matcher agree with their plain-Python definitions."""
+import pandas as pd
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -198,3 +199,13 @@ def test_nonempty_keys(keys, expected):
     assert _nonempty(s).tolist() == expected
     if isinstance(keys[0], str):
         assert _nonempty(s.astype("str")).tolist() == expected
+
+
+def test_name_columns_computed_once_for_both_tables_equal_the_separate_ones():
+    from vaxlib.match.prepare import prepare_both, prepare_records, prepare_registry
+    from vaxlib.synth import generate
+
+    tables = generate(persons=600, seed=4)
+    reg, rec = prepare_both(tables["registry"], tables["vaccinations"])
+    pd.testing.assert_frame_equal(reg, prepare_registry(tables["registry"]))
+    pd.testing.assert_frame_equal(rec, prepare_records(tables["vaccinations"]))

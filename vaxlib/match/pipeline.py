@@ -42,7 +42,7 @@ from vaxlib.match.model import (
     namesake_penalty,
     outside_reference,
 )
-from vaxlib.match.prepare import prepare_records, prepare_registry
+from vaxlib.match.prepare import prepare_both
 
 __all__ = ["MatchSettings", "MatchResult", "run_match", "compare_partitioned", "candidates_partitioned",
            "MATCH_COLUMNS", "CANDIDATE_COLUMNS"]
@@ -245,8 +245,7 @@ def run_match(
     timings = {}
 
     step("prepare")
-    reg = prepare_registry(registry)
-    rec = prepare_records(vaccinations)
+    reg, rec = prepare_both(registry, vaccinations)
     timings["prepare"] = time.perf_counter() - t0
 
     step("candidates")

@@ -10,7 +10,7 @@ import pandas as pd
 
 from vaxlib.vn.text import tone_key
 
-__all__ = ["prepare_registry", "prepare_records", "name_columns"]
+__all__ = ["prepare_registry", "prepare_records", "prepare_both", "name_columns"]
 
 
 def _as_text(s: pd.Series) -> pd.Series:
@@ -102,16 +102,33 @@ def _with_text(df: pd.DataFrame, cols: tuple[str, ...]) -> pd.DataFrame:
     return out
 
 
-def prepare_registry(registry: pd.DataFrame) -> pd.DataFrame:
+def _names(df: pd.DataFrame, names: pd.DataFrame | None) -> pd.DataFrame:
+    """``df`` with its name columns: ``names`` (computed elsewhere, row for row) or computed here."""
+    cols = name_columns(df["full_name"]) if names is None else names.set_axis(df.index)
+    return pd.concat([df, cols], axis=1)
+
+
+def prepare_both(registry: pd.DataFrame, vaccinations: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`prepare_registry` and :func:`prepare_records`, with the name columns computed
+    once over the distinct names of both tables (most typed names equal a registry name)."""
+    n = len(registry)
+    both = pd.concat([pd.Series(registry["full_name"].to_numpy(dtype=object)),
+                      pd.Series(vaccinations["full_name"].to_numpy(dtype=object))], ignore_index=True)
+    cols = name_columns(both)
+    return (prepare_registry(registry, names=cols.iloc[:n]),
+            prepare_records(vaccinations, names=cols.iloc[n:]))
+
+
+def prepare_registry(registry: pd.DataFrame, names: pd.DataFrame | None = None) -> pd.DataFrame:
     """Registry with derived matching columns; index is 0..N-1 (the registry position)."""
     reg = _with_text(registry, ("person_id", "full_name", "dob", "sex", "old_id", "province_code"))
-    reg = pd.concat([reg, name_columns(reg["full_name"])], axis=1)
+    reg = _names(reg, names)
     parts = _dob_parts(reg["dob"])
     reg["year"], reg["month"], reg["day"] = parts["year"], parts["month"], parts["day"]
     return reg
 
 
-def prepare_records(vaccinations: pd.DataFrame) -> pd.DataFrame:
+def prepare_records(vaccinations: pd.DataFrame, names: pd.DataFrame | None = None) -> pd.DataFrame:
     """Dose records with parsed name, dob readings, ID, sex and phone; index 0..M-1."""
     from vaxlib.vn.dates import parse_dobs
     from vaxlib.vn.ids import parse_ids
@@ -119,7 +136,7 @@ def prepare_records(vaccinations: pd.DataFrame) -> pd.DataFrame:
     from vaxlib.vn.sex import parse_sexes
 
     rec = _with_text(vaccinations, ("record_id", "full_name", "dob", "sex", "id_number", "phone"))
-    rec = pd.concat([rec, name_columns(rec["full_name"])], axis=1)
+    rec = _names(rec, names)
 
     dobs = parse_dobs(rec["dob"])
     rec["dob_r0"] = _as_text(dobs["dob"])  # the dd/mm reading
