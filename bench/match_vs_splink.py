@@ -55,12 +55,15 @@ def _score(best: pd.DataFrame, truth: pd.DataFrame) -> dict:
 
 
 def run_vaxlib(data: Path) -> dict:
-    from vaxlib.match.pipeline import run_match
+    from vaxlib.config import load_yaml
+    from vaxlib.match.pipeline import MatchSettings, run_match
 
+    # the shipped settings of `vax match` (thresholds, caps, workers: DuckDB uses both cores too)
+    settings = MatchSettings.from_dict(load_yaml(ROOT / "parameters" / "matching.yaml"))
     reg = pd.read_parquet(data / "registry.parquet")
     vac = pd.read_parquet(data / "vaccinations.parquet")
     t0 = time.perf_counter()
-    result = run_match(reg, vac)
+    result = run_match(reg, vac, settings)
     wall = time.perf_counter() - t0
     m = result.matches
     best = pd.DataFrame({"record_id": m["record_id"], "person_id": m["person_id"],
