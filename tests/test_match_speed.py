@@ -105,6 +105,27 @@ def test_partitioned_comparison_equals_single_process(workers):
     assert many.equals(one)
 
 
+@pytest.mark.parametrize("workers", [2, 3])
+def test_partitioned_classification_equals_single_process(workers):
+    from vaxlib.match.classify import classify_links
+    from vaxlib.match.pipeline import classify_partitioned
+    from vaxlib.match.prepare import prepare_records, prepare_registry
+    from vaxlib.synth import generate
+
+    tables = generate(persons=500, seed=8)
+    truth = tables["truth_vaccinations"]
+    rec, reg = prepare_records(tables["vaccinations"]), prepare_registry(tables["registry"])
+    reg_pos = pd.Series(np.arange(len(reg)), index=reg["person_id"])
+    linked = truth["person_id"].notna().to_numpy()
+    rec_idx = np.flatnonzero(linked)
+    reg_idx = reg_pos.loc[truth["person_id"][linked]].to_numpy()
+    ids = pd.Index(reg["person_id"])
+    one = classify_links(rec, reg, rec_idx, reg_idx, ids)
+    many = classify_partitioned(rec, reg, rec_idx, reg_idx, ids, workers=workers, min_links=0)
+    assert (one["error_codes"] != "").sum() > 50  # the sample has errors to classify
+    pd.testing.assert_frame_equal(many, one)
+
+
 def test_rank_within_equals_stable_pandas_sort():
     import pandas as pd
 

@@ -45,6 +45,7 @@ from vaxlib.match.model import (
 from vaxlib.match.prepare import prepare_both
 
 __all__ = ["MatchSettings", "MatchResult", "run_match", "compare_partitioned", "candidates_partitioned",
+           "classify_partitioned",
            "MATCH_COLUMNS", "CANDIDATE_COLUMNS"]
 
 log = logging.getLogger(__name__)
@@ -132,6 +133,28 @@ def compare_partitioned(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFram
     out = pd.concat(parts)
     out.index = pairs.index
     return out
+
+
+def _classify_slice(lo: int, hi: int) -> pd.DataFrame:
+    s = _SHARED
+    return classify_links(s["rec"], s["reg"], s["li"][lo:hi], s["best"][lo:hi], s["reg_ids"])
+
+
+def classify_partitioned(rec: pd.DataFrame, reg: pd.DataFrame, rec_idx: np.ndarray, reg_idx: np.ndarray,
+                         registry_ids: pd.Index, workers: int = 1, min_links: int = 50_000) -> pd.DataFrame:
+    """:func:`~vaxlib.match.classify.classify_links` on ``workers`` contiguous slices of
+    the links (each link's codes depend on that link alone: same result)."""
+    n = len(rec_idx)
+    if workers <= 1 or n < min_links:
+        return classify_links(rec, reg, rec_idx, reg_idx, registry_ids)
+    bounds = np.linspace(0, n, workers + 1).astype(int)
+    _SHARED.update(rec=rec, reg=reg, li=rec_idx, best=reg_idx, reg_ids=registry_ids)
+    try:
+        parts = _run_partitions(_classify_slice, [(int(bounds[k]), int(bounds[k + 1])) for k in range(workers)],
+                                workers)
+    finally:
+        _SHARED.clear()
+    return pd.concat(parts)
 
 
 def _rules_part(names: tuple[str, ...], max_block: int, caps: dict) -> list[pd.DataFrame]:
@@ -366,7 +389,7 @@ def run_match(
     matches["error_codes"] = ""
     li = np.flatnonzero(linked & (status != "verified"))
     if len(li):
-        cls = classify_links(rec, reg, li, best_reg[li], reg_ids)
+        cls = classify_partitioned(rec, reg, li, best_reg[li], reg_ids, workers=s.workers)
         for c in cls.columns:
             matches.loc[li, c] = cls[c].to_numpy()
     ui = np.flatnonzero(~linked)
