@@ -66,6 +66,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
 
+import numpy as np
 import pandas as pd
 
 from vaxlib.schema import TABLES, columns
@@ -1307,15 +1308,19 @@ def _validate(data: Cols, numeric: dict[str, list[bool]], kind: str) -> dict[int
 
 def _provinces(values: list, numeric: list[bool]) -> list:
     """:func:`province_to_gso` of every value, computed once per distinct (value, numeric)."""
-    cache: dict[tuple[str | None, bool], str | None] = {}
-    out = []
-    for v, num in zip(values, numeric):
-        key = (v, bool(num))
-        r = cache.get(key, cache)
-        if r is cache:
-            r = cache[key] = province_to_gso(v, numeric=num)
-        out.append(r)
-    return out
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    num = np.fromiter((bool(x) for x in numeric), dtype=bool, count=len(values))
+    out = np.full(len(values), None, dtype=object)
+    for flag in (False, True):
+        sel = num == flag
+        if not sel.any():
+            continue
+        codes, uniques = pd.factorize(arr[sel], use_na_sentinel=True)
+        mapped = np.empty(len(uniques) + 1, dtype=object)  # the last slot: missing stays None
+        mapped[:-1] = [province_to_gso(u, numeric=flag) for u in uniques]
+        out[sel] = mapped[codes]
+    return out.tolist()
 
 
 # --------------------------------------------------------------------------- public API
