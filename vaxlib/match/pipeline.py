@@ -305,8 +305,10 @@ def run_match(
     hist = history_levels(rec, pairs, anchors)
     levels["phone"] = hist["phone"].to_numpy()
     levels["dose"] = hist["dose"].to_numpy()
-    # Without ID evidence, the record's whole own dose history counts, not just this dose.
-    group_clash = own_group_dose_conflict(rec, pairs, anchors, levels["id"].to_numpy() < 0)
+    # Pairs without ID evidence (no usable ID, or a number nobody in the register owns):
+    # the record's whole own dose history counts, not just this dose.
+    no_id_evidence = (levels["id"].to_numpy() < 0) | outside_reference(rec, pairs, levels)[pairs["rec"].to_numpy()]
+    group_clash = own_group_dose_conflict(rec, pairs, anchors, no_id_evidence)
     levels.loc[group_clash, "dose"] = LEVELS["dose"].index("conflict")
     timings["compare"] = time.perf_counter() - t
 
@@ -318,7 +320,6 @@ def run_match(
                           em_iterations=s.em_iterations, seed=s.seed)
         model.namesake = fit_namesake_calibration(rec, reg, pairs, levels, model.u, model.m)
     bf = model.log2_bf(levels, model.tf_u(reg, pairs["reg"].to_numpy()))
-    no_id_evidence = (levels["id"].to_numpy() < 0) | outside_reference(rec, pairs, levels)[pairs["rec"].to_numpy()]
     bf["namesake"] = -namesake_penalty(levels, bf, model, no_id_evidence)
     weight = bf.sum(axis=1).to_numpy()
     pair_rec = pairs["rec"].to_numpy()
