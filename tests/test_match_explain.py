@@ -37,3 +37,23 @@ def test_waterfall_figure_labels_every_bar_in_the_chosen_language(lang, bar, tot
     assert x[-2] == bar and x[-1] == total
     assert "p = 0.9854" in fig.layout.title.text
     assert list(fig.data[0].y)[-1] == pytest.approx(-20.5 + sum(BF.values()) - 0.75)
+
+
+def test_every_comparison_level_has_words_in_both_languages():
+    from vaxlib.match.compare import LEVELS
+    from vaxlib.match.explain import LEVEL_LABELS
+
+    for lang in ("vi", "en"):
+        for f in FIELDS:
+            assert set(LEVEL_LABELS[lang][f]) == set(LEVELS[f]), (lang, f)
+    import unicodedata
+    for f in FIELDS:
+        for text in LEVEL_LABELS["vi"][f].values():
+            assert unicodedata.is_normalized("NFC", text)
+
+
+@pytest.mark.parametrize("lang, dob_bar, id_bar", [("vi", "Ngày sinh (sai một chữ số)", "Số CMND/CCCD (không có)"),
+                                                   ("en", "Date of birth (one digit off)", "ID number (missing)")])
+def test_waterfall_bars_name_the_level_in_words(lang, dob_bar, id_bar):
+    x = list(waterfall_figure(_candidate(), lang=lang).data[0].x)
+    assert dob_bar in x and id_bar in x

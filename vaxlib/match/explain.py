@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 
 from vaxlib.match.compare import FIELDS
 
-__all__ = ["waterfall_data", "waterfall_figure", "FIELD_LABELS"]
+__all__ = ["waterfall_data", "waterfall_figure", "FIELD_LABELS", "LEVEL_LABELS", "level_label"]
 
 FIELD_LABELS = {
     "vi": {"prior": "Xác suất tiên nghiệm", "name": "Họ và tên", "dob": "Ngày sinh", "id": "Số CMND/CCCD",
@@ -26,6 +26,53 @@ FIELD_LABELS = {
            "namesake": "Namesakes outside the register", "total": "Final weight", "title": "Each field's contribution to the match weight",
            "axis": "Weight (log2 Bayes factor)"},
 }
+
+
+#: comparison levels in words (vaxlib.match.compare.LEVELS); "null" is a missing value on either side
+LEVEL_LABELS: dict[str, dict[str, dict[str, str]]] = {
+    "vi": {
+        "name": {"exact": "trùng khớp", "canonical": "khác dạng chữ, hoa thường hoặc khoảng trắng",
+                 "tone_placement": "khác vị trí dấu thanh", "folded": "giống khi bỏ dấu",
+                 "reordered": "đảo thứ tự", "typo": "lỗi gõ", "missing_part": "thiếu hoặc thừa một phần",
+                 "similar": "gần giống", "different": "khác"},
+        "dob": {"exact": "trùng khớp", "same_date": "cùng ngày, khác định dạng",
+                "day_month_swap": "đảo ngày và tháng", "partial": "chỉ biết năm hoặc tháng",
+                "default_0101": "mặc định 01/01", "one_digit": "sai một chữ số", "same_year": "cùng năm",
+                "different": "khác"},
+        "id": {"exact": "trùng khớp", "same_digits": "cùng dãy số", "old_id": "số CMND cũ",
+               "excel_compatible": "khớp các chữ số Excel còn giữ", "one_edit": "sai một chữ số",
+               "transposition": "đảo hai chữ số", "truncated": "thiếu hoặc thừa chữ số",
+               "other_consistent": "một số hợp lệ khác", "different": "khác"},
+        "sex": {"same": "trùng khớp", "different": "khác"},
+        "phone": {"same": "số người này đã dùng", "different": "khác"},
+        "dose": {"compatible": "phù hợp", "conflict": "mũi này đã tiêm vào ngày khác"},
+        "null": "không có",
+    },
+    "en": {
+        "name": {"exact": "exact", "canonical": "Unicode, case or spacing", "tone_placement": "tone-mark placement",
+                 "folded": "same without diacritics", "reordered": "reordered", "typo": "typo",
+                 "missing_part": "part missing or added", "similar": "similar", "different": "different"},
+        "dob": {"exact": "exact", "same_date": "same date, other format", "day_month_swap": "day and month swapped",
+                "partial": "only year or month known", "default_0101": "01/01 default", "one_digit": "one digit off",
+                "same_year": "same year", "different": "different"},
+        "id": {"exact": "exact", "same_digits": "same digits", "old_id": "former CMND",
+               "excel_compatible": "fits the digits Excel kept", "one_edit": "one digit off",
+               "transposition": "two digits swapped", "truncated": "digits cut or added",
+               "other_consistent": "another valid number", "different": "different"},
+        "sex": {"same": "same", "different": "different"},
+        "phone": {"same": "a number this person uses", "different": "different"},
+        "dose": {"compatible": "compatible", "conflict": "dose already given on another date"},
+        "null": "missing",
+    },
+}
+
+
+def level_label(field: str, level: str, lang: str = "vi") -> str:
+    """A comparison level in words (the code itself when unknown)."""
+    table = LEVEL_LABELS["en" if lang == "en" else "vi"]
+    if level == "null":
+        return table["null"]
+    return table.get(field, {}).get(level, level)
 
 
 def waterfall_data(candidate: pd.Series | dict) -> pd.DataFrame:
@@ -45,7 +92,7 @@ def waterfall_figure(candidate: pd.Series | dict, lang: str = "vi") -> go.Figure
     """Waterfall of :func:`waterfall_data`; the title carries the probability."""
     labels = FIELD_LABELS[lang]
     data = waterfall_data(candidate)
-    x = [labels[f] + (f" ({lvl})" if lvl else "") for f, lvl in zip(data["field"], data["level"])]
+    x = [labels[f] + (f" ({level_label(f, lvl, lang)})" if lvl else "") for f, lvl in zip(data["field"], data["level"])]
     total = float(data["cumulative"].iloc[-1])
     prob = float(dict(candidate).get("match_probability", 1 / (1 + np.exp2(-total))))
     fig = go.Figure(go.Waterfall(
