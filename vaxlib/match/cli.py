@@ -106,7 +106,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     result = evaluate(matches, truth, vaccinations=vacc, stats=stats)
     scalar = {k: v for k, v in result.items() if not isinstance(v, (pd.DataFrame, dict))}
     for k, v in scalar.items():
-        print(f"{k:28s} {v:.5f}" if isinstance(v, float) else f"{k:28s} {v}")
+        if isinstance(v, float) and v != v:  # NaN: nothing to measure (e.g. no review rows)
+            print(f"{k:28s} n/a (no rows to measure)")
+        else:
+            print(f"{k:28s} {v:.5f}" if isinstance(v, float) else f"{k:28s} {v}")
     print("\nerror codes:\n" + result["codes"].to_string(index=False))
     print("\nthreshold sweep:\n" + result["sweep"].to_string(index=False))
     print("\ncalibration (fix and review links):\n" + result["calibration"].to_string(index=False))
