@@ -57,3 +57,9 @@ def test_every_comparison_level_has_words_in_both_languages():
 def test_waterfall_bars_name_the_level_in_words(lang, dob_bar, id_bar):
     x = list(waterfall_figure(_candidate(), lang=lang).data[0].x)
     assert dob_bar in x and id_bar in x
+
+
+@pytest.mark.parametrize("lang, word", [("vi", "hậu nghiệm"), ("en", "posterior")])
+def test_waterfall_says_that_p_is_the_posterior_not_the_bar_total(lang, word):
+    fig = waterfall_figure(_candidate(bf_namesake=-0.75), lang=lang)
+    assert any(word in a.text for a in fig.layout.annotations)

@@ -19,11 +19,15 @@ __all__ = ["waterfall_data", "waterfall_figure", "FIELD_LABELS", "LEVEL_LABELS",
 FIELD_LABELS = {
     "vi": {"prior": "Xác suất tiên nghiệm", "name": "Họ và tên", "dob": "Ngày sinh", "id": "Số CMND/CCCD",
            "sex": "Giới tính", "phone": "Số điện thoại", "dose": "Lịch sử mũi tiêm",
-           "namesake": "Người trùng tên ngoài sổ", "total": "Tổng trọng số", "title": "Đóng góp của từng trường vào trọng số ghép",
+           "namesake": "Người trùng tên ngoài sổ",
+           "note": "p là xác suất hậu nghiệm: đã tính các ứng viên khác và khả năng người này không có trong sổ đăng ký",
+           "total": "Tổng trọng số", "title": "Đóng góp của từng trường vào trọng số ghép",
            "axis": "Trọng số (log2 tỉ số Bayes)"},
     "en": {"prior": "Prior", "name": "Full name", "dob": "Date of birth", "id": "ID number", "sex": "Sex",
            "phone": "Phone", "dose": "Dose history",
-           "namesake": "Namesakes outside the register", "total": "Final weight", "title": "Each field's contribution to the match weight",
+           "namesake": "Namesakes outside the register",
+           "note": "p is the posterior: it counts the other candidates and the chance the person is not in the register",
+           "total": "Final weight", "title": "Each field's contribution to the match weight",
            "axis": "Weight (log2 Bayes factor)"},
 }
 
@@ -104,4 +108,8 @@ def waterfall_figure(candidate: pd.Series | dict, lang: str = "vi") -> go.Figure
     ))
     fig.update_layout(title=f"{labels['title']} — p = {prob:.4f}", yaxis_title=labels["axis"],
                       template="plotly_white", showlegend=False)
+    # the final weight alone is not p: the record's other candidates and the prior share
+    # of records outside the register enter the posterior too
+    fig.add_annotation(text=labels["note"], xref="paper", yref="paper", x=0, y=1.06, showarrow=False,
+                       xanchor="left", font={"size": 11, "color": "#555"})
     return fig
