@@ -38,6 +38,8 @@ def test_tuning_notebook_sweeps_and_saves_thresholds(tmp_path: Path):
     text = "\n".join(str(o.get("data", {}).get("text/plain", "")) + str(o.get("text", ""))
                      for c in executed.cells if c.cell_type == "code" for o in c.outputs)
     assert "threshold" in text and "precision" in text  # the sweep table was shown
+    assert "top_candidate_right" in text  # the review-threshold sweep
+    assert "id_kind" in text and "cccd" in text  # ρ per kind of typed ID
     saved = yaml.safe_load(params.read_text(encoding="utf-8"))
     assert saved == {"max_block": 77, "auto_threshold": 0.998, "review_threshold": 0.2}
 

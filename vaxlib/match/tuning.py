@@ -17,7 +17,7 @@ import yaml
 from vaxlib.match.compare import FIELDS
 
 __all__ = ["MatchRun", "load_run", "hardest_pairs", "model_weights", "top_name_frequencies", "save_thresholds",
-           "review_load"]
+           "review_load", "review_sweep", "record_priors"]
 
 
 @dataclass
@@ -92,6 +92,51 @@ def review_load(matches: pd.DataFrame, auto: float, review: float) -> dict[str, 
     fix = ~verified & linked & (p >= auto)
     rev = ~verified & linked & (p < auto) & (p >= review)
     return {"verified": float(verified.mean()), "fix": float(fix.mean()), "review": float(rev.mean())}
+
+
+def review_sweep(matches: pd.DataFrame, truth: pd.DataFrame, candidates: pd.DataFrame | None = None,
+                 thresholds: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)) -> pd.DataFrame:
+    """What the review queue would hold if the review threshold were t.
+
+    For every record not linked automatically (status ``review`` or
+    ``unmatched``) whose best candidate has probability at least t: how many
+    such records, their share of all records, the share whose best candidate
+    is the true person, and how many belong to people outside the register.
+    The best candidate comes from ``candidates`` (rank 1) when given, since
+    ``matches`` names no person for an ``unmatched`` record.
+    """
+    m = matches[["record_id", "status", "person_id", "match_probability"]].copy()
+    if candidates is not None:
+        best = candidates.loc[candidates["rank"] == 1, ["record_id", "person_id"]]
+        m = m.drop(columns="person_id").merge(best, on="record_id", how="left")
+    t = truth[["record_id", "person_id"]].rename(columns={"person_id": "true_pid"})
+    m = m.merge(t, on="record_id", how="left")
+    open_ = m["status"].isin(["review", "unmatched"]) & m["person_id"].notna()
+    outside = m["true_pid"].isna() | m["true_pid"].astype(str).eq("")
+    right = m["person_id"].astype(str) == m["true_pid"].astype(str)
+    rows = []
+    for th in thresholds:
+        q = open_ & (m["match_probability"] >= th)
+        n = int(q.sum())
+        rows.append({"review_threshold": float(th), "review_rows": n, "review_rate": n / max(len(m), 1),
+                     "top_candidate_right": float((q & right).sum() / n) if n else np.nan,
+                     "outside_register": int((q & outside).sum())})
+    return pd.DataFrame(rows)
+
+
+def record_priors(model: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The record-level parts of a fitted model (``model.json``): ρ per kind of typed ID,
+    and the namesake excess π per (name group, dob level) cell with its weight
+    discount for a name borne by one registry person."""
+    rho = pd.DataFrame([{"id_kind": k, "rho": v} for k, v in sorted(model.get("rho_by_kind", {}).items())])
+    rows = []
+    for cell, pi in sorted(model.get("namesake_pi", {}).items(), key=lambda kv: -kv[1]):
+        name, dob = cell.split("|")
+        # N·u of a pair whose name one registry person bears: N · (1/N) · u_dob = u_dob
+        u_dob = model["u"]["dob"][dob]
+        rows.append({"name": name, "dob": dob, "pi": pi,
+                     "log2_discount_unique_name": float(np.log2(1 + pi / u_dob))})
+    return rho, pd.DataFrame(rows, columns=["name", "dob", "pi", "log2_discount_unique_name"])
 
 
 def save_thresholds(path: str | Path, auto_threshold: float, review_threshold: float) -> dict:
