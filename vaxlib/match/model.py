@@ -171,13 +171,21 @@ def _blocked_u(u: dict[str, np.ndarray], levels: pd.DataFrame, min_pairs: int = 
     """
     clear = np.isin(levels["name"].to_numpy(), [LEVELS["name"].index("similar"), LEVELS["name"].index("different")])
     clear &= np.isin(levels["dob"].to_numpy(), [LEVELS["dob"].index("same_year"), LEVELS["dob"].index("different")])
+    u.update(_history_u(levels, clear, min_pairs))
+
+
+def _history_u(levels: pd.DataFrame, nonmatch: np.ndarray, min_pairs: int) -> dict[str, np.ndarray]:
+    """Level shares (+0.5 smoothing) of the dose-history fields among the ``nonmatch``
+    pairs; a field seen on fewer than ``min_pairs`` of them is left out."""
+    out = {}
     for f in BLOCKED_U_FIELDS:
-        x = levels[f].to_numpy()[clear]
+        x = levels[f].to_numpy()[nonmatch]
         x = x[x >= 0]
         if len(x) < min_pairs:
             continue
         counts = np.bincount(x, minlength=len(LEVELS[f])).astype(float) + 0.5
-        u[f] = counts / counts.sum()
+        out[f] = counts / counts.sum()
+    return out
 
 
 def _em(model: FSModel, lv: pd.DataFrame, tf: dict[str, np.ndarray], fields: tuple[str, ...],
@@ -218,15 +226,7 @@ def _namesake_u(levels: pd.DataFrame, min_pairs: int = 200) -> dict[str, np.ndar
     look = np.isin(nl, _SAME_FOLD)
     look &= np.isin(dl, [LEVELS["dob"].index("same_year"), LEVELS["dob"].index("different")])
     look &= (il < 0) | (il >= LEVELS["id"].index("other_consistent"))
-    out = {}
-    for f in BLOCKED_U_FIELDS:
-        x = levels[f].to_numpy()[look]
-        x = x[x >= 0]
-        if len(x) < min_pairs:
-            continue
-        counts = np.bincount(x, minlength=len(LEVELS[f])).astype(float) + 0.5
-        out[f] = counts / counts.sum()
-    return out
+    return _history_u(levels, look, min_pairs)
 
 
 def fit_model(
@@ -370,6 +370,7 @@ def fit_namesake_calibration(
     *,
     max_name_count: int = 20,
     min_reference: int = 200,
+    reference: np.ndarray | None = None,
 ) -> dict[tuple[int, int], float]:
     """π per (name group, dob level): the chance that a person *outside* the
     register has a look-alike registry person in that cell beyond what
@@ -390,13 +391,16 @@ def fit_namesake_calibration(
     registry person is the look-alike), i.e. its weight drops by
     log2(1 + π_c / (N·u)) (:func:`namesake_penalty`): a lot for a rare name, almost
     nothing for Nguyễn Văn Hùng.  Returns ``{}`` with fewer than
-    ``min_reference`` reference records.
+    ``min_reference`` reference records.  ``reference`` is the
+    :func:`outside_reference` mask when the caller has it already.
     """
     p_rec = pairs["rec"].to_numpy()
     n_reg = max(len(reg), 1)
     fold_count = reg["name_fold"].value_counts()
     same_fold = rec["name_fold"].map(fold_count).fillna(0).to_numpy(dtype=float)
-    ref = outside_reference(rec, pairs, levels) & (same_fold <= max_name_count)
+    if reference is None:
+        reference = outside_reference(rec, pairs, levels)
+    ref = reference & (same_fold <= max_name_count)
     n_ref = int(ref.sum())
     if n_ref < min_reference:
         return {}

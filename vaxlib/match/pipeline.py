@@ -307,7 +307,8 @@ def run_match(
     levels["dose"] = hist["dose"].to_numpy()
     # Pairs without ID evidence (no usable ID, or a number nobody in the register owns):
     # the record's whole own dose history counts, not just this dose.
-    no_id_evidence = (levels["id"].to_numpy() < 0) | outside_reference(rec, pairs, levels)[pairs["rec"].to_numpy()]
+    reference = outside_reference(rec, pairs, levels)
+    no_id_evidence = (levels["id"].to_numpy() < 0) | reference[pairs["rec"].to_numpy()]
     group_clash = own_group_dose_conflict(rec, pairs, anchors, no_id_evidence)
     levels.loc[group_clash, "dose"] = LEVELS["dose"].index("conflict")
     timings["compare"] = time.perf_counter() - t
@@ -318,7 +319,8 @@ def run_match(
     if fitted:
         model = fit_model(rec, reg, levels, pairs, anchors=anchors, u_pairs=s.u_pairs,
                           em_iterations=s.em_iterations, seed=s.seed)
-        model.namesake = fit_namesake_calibration(rec, reg, pairs, levels, model.u, model.m)
+        model.namesake = fit_namesake_calibration(rec, reg, pairs, levels, model.u, model.m,
+                                                  reference=reference)
     bf = model.log2_bf(levels, model.tf_u(reg, pairs["reg"].to_numpy()))
     bf["namesake"] = -namesake_penalty(levels, bf, model, no_id_evidence)
     weight = bf.sum(axis=1).to_numpy()
