@@ -46,6 +46,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from vaxlib import i18n as _i18n
+from vaxlib.i18n import fmt_date, fmt_int, fmt_pct
 from vaxlib.config import DEADLINES, DEMO_DIR, NOTEBOOKS_DIR, PARAMETERS_DIR, PROJECT_ROOT, REPORTS_DIR, load_yaml
 from vaxlib.vn.provinces import BY_GSO, PROVINCES, slug
 
@@ -92,86 +94,21 @@ NATIONAL_NOTEBOOK = NOTEBOOKS_DIR / "national-summary.ipynb"
 CACHE_DIR_NAME = "report-cache"
 CACHE_VERSION = "3"
 
-_T: dict[str, dict[str, str]] = {
-    "verified": {"vi": "Đã khớp", "en": "Verified"},
-    "fixed": {"vi": "Đã sửa", "en": "Fixed"},
-    "pending_fix": {"vi": "Chờ sửa", "en": "Fix pending"},
-    "review": {"vi": "Đang xem xét", "en": "In review"},
-    "unmatched": {"vi": "Không khớp", "en": "Unmatched"},
-    "signed": {"vi": "Đã ký chứng nhận", "en": "Signed"},
-    "records": {"vi": "Bản ghi", "en": "Records"},
-    "persons": {"vi": "Người", "en": "Persons"},
-    "share": {"vi": "Tỷ lệ", "en": "Share"},
-    "facility": {"vi": "Cơ sở tiêm", "en": "Facility"},
-    "province": {"vi": "Tỉnh/Thành phố", "en": "Province"},
-    "still_wrong": {"vi": "Còn sai", "en": "Still wrong"},
-    "still_wrong_pct": {"vi": "% còn sai", "en": "% still wrong"},
-    "entry_wrong_pct": {"vi": "% sai khi nhập", "en": "% wrong at entry"},
-    "trend": {"vi": "Xu hướng (3 tháng gần nhất)", "en": "Trend (last 3 months)"},
-    "improving": {"vi": "↓ giảm", "en": "↓ improving"},
-    "worsening": {"vi": "↑ tăng", "en": "↑ worsening"},
-    "stable": {"vi": "→ ổn định", "en": "→ stable"},
-    "no_trend": {"vi": "—", "en": "—"},
-    "month": {"vi": "Tháng tiêm", "en": "Month of vaccination"},
-    "automatic": {"vi": "Tự động", "en": "Automatic"},
-    "decision": {"vi": "Chuyên viên quyết định", "en": "Analyst decision"},
-    "error": {"vi": "Loại lỗi", "en": "Error type"},
-    "cluster": {"vi": "Cụm lỗi", "en": "Cluster"},
-    "category": {"vi": "Loại phản ánh", "en": "Category"},
-    "received": {"vi": "Đã nhận", "en": "Received"},
-    "resolved": {"vi": "Đã xử lý", "en": "Resolved"},
-    "resolved_on_time": {"vi": "Xử lý đúng hạn", "en": "Resolved on time"},
-    "open": {"vi": "Đang xử lý (trong hạn)", "en": "Open (within SLA)"},
-    "overdue": {"vi": "Quá hạn", "en": "Overdue"},
-    "deadline": {"vi": "Mốc thời hạn", "en": "Deadline"},
-    "date": {"vi": "Ngày", "en": "Date"},
-    "days_left": {"vi": "Còn (ngày)", "en": "Days left"},
-    "measure": {"vi": "Chỉ tiêu", "en": "Measure"},
-    "value": {"vi": "Hiện tại", "en": "Now"},
-    "dl_feedback_and_signing": {"vi": "Xử lý phản ánh, ký chứng nhận", "en": "Feedback handled, certificates signed"},
-    "dl_cleaning": {"vi": "Làm sạch dữ liệu", "en": "Data cleaned"},
-    "dl_report": {"vi": "Báo cáo kết quả", "en": "Report"},
-    "m_feedback": {"vi": "Phản ánh đã xử lý", "en": "Feedback resolved"},
-    "m_signed": {"vi": "Người đã ký chứng nhận", "en": "Persons signed"},
-    "m_clean": {"vi": "Bản ghi đã khớp hoặc đã sửa", "en": "Records verified or fixed"},
-    "m_report": {"vi": "Báo cáo này", "en": "This report"},
-    "title": {"vi": "Báo cáo tiến độ làm sạch dữ liệu tiêm chủng COVID-19",
-              "en": "COVID-19 vaccination data cleaning progress report"},
-    "national_title": {"vi": "Tổng hợp toàn quốc: tiến độ làm sạch dữ liệu tiêm chủng COVID-19",
-                       "en": "National summary: COVID-19 vaccination data cleaning progress"},
-    "as_of": {"vi": "Số liệu đến ngày", "en": "Data as of"},
-    "report_date": {"vi": "Ngày báo cáo", "en": "Report date"},
-    "clean_pct": {"vi": "% đã khớp/đã sửa", "en": "% verified/fixed"},
-    "review_pct": {"vi": "% đang xem xét", "en": "% in review"},
-    "unmatched_pct": {"vi": "% không khớp", "en": "% unmatched"},
-    "signed_pct": {"vi": "% người đã ký", "en": "% persons signed"},
-    "fb_received": {"vi": "Phản ánh nhận", "en": "Feedback received"},
-    "fb_overdue": {"vi": "Phản ánh quá hạn", "en": "Feedback overdue"},
-    "total": {"vi": "Toàn quốc", "en": "Whole country"},
-    "none": {"vi": "Không có số liệu", "en": "No data"},
-    "done": {"vi": "đã qua", "en": "passed"},
-}
-from vaxlib.review.labels import FEEDBACK_CATEGORY_LABELS as _FB_CATEGORIES  # noqa: E402
 
 _STATE_COLOURS = {"verified": "#2e7d32", "fixed": "#66bb6a", "pending_fix": "#ffca28", "review": "#fb8c00",
                   "unmatched": "#c62828"}
 
 
 def t(key: str, lang: str = "vi") -> str:
-    """Report wording in Vietnamese or English."""
-    entry = _T.get(key) or _FB_CATEGORIES.get(key)
-    return entry[lang] if entry else key
+    """Report wording in Vietnamese or English (:mod:`vaxlib.i18n`, section ``report``;
+    feedback categories by their code); an unknown key is returned as is."""
+    for k in (f"report.{key}", f"fbcat.{key}"):
+        if _i18n.has(k):
+            return _i18n.t(k, lang)
+    return key
 
 
 # --------------------------------------------------------------------------- formatting
-
-def fmt_int(n: Any, lang: str = "vi") -> str:
-    """``1234567`` -> ``"1.234.567"`` (vi) / ``"1,234,567"`` (en)."""
-    if n is None or (isinstance(n, float) and np.isnan(n)):
-        return "—"
-    text = f"{int(round(float(n))):,}"
-    return text.replace(",", ".") if lang == "vi" else text
-
 
 def fmt_count(n: Any, lang: str = "vi", small: int = SMALL_CELL) -> str:
     """A count for a report cell: 1 to ``small - 1`` become ``"<5"``, 0 stays ``"0"``."""
@@ -179,14 +116,6 @@ def fmt_count(n: Any, lang: str = "vi", small: int = SMALL_CELL) -> str:
         return "—"
     n = int(n)
     return f"<{small}" if 0 < n < small else fmt_int(n, lang)
-
-
-def fmt_pct(x: Any, lang: str = "vi", digits: int = 1) -> str:
-    """``0.1234`` -> ``"12,3%"`` (vi) / ``"12.3%"`` (en); ``None``/NaN -> ``"—"``."""
-    if x is None or (isinstance(x, float) and np.isnan(x)):
-        return "—"
-    text = f"{100 * float(x):.{digits}f}%"
-    return text.replace(".", ",") if lang == "vi" else text
 
 
 def share(num: Any, den: Any, small: int = SMALL_CELL) -> float:
@@ -197,12 +126,6 @@ def share(num: Any, den: Any, small: int = SMALL_CELL) -> float:
     if den < small or 0 < num < small:
         return float("nan")
     return num / den
-
-
-def fmt_date(value: Any, lang: str = "vi") -> str:
-    """``"2022-04-30"`` -> ``"30/04/2022"`` (vi) / ``"30 Apr 2022"`` (en)."""
-    ts = pd.Timestamp(value)
-    return ts.strftime("%d/%m/%Y") if lang == "vi" else ts.strftime("%d %b %Y")
 
 
 # --------------------------------------------------------------------------- aggregates

@@ -11,7 +11,7 @@ and check the ledger and the widgets' state.
 
 Personal data: ID numbers are shown masked (``0791******89``) unless the
 analyst presses *Hiện số giấy tờ* for the record on screen; nothing personal
-is logged.  Wording comes from :mod:`vaxlib.review.labels` (Vietnamese by
+is logged.  Wording comes from :mod:`vaxlib.i18n` (Vietnamese by
 default, ``lang="en"`` for English).
 """
 from __future__ import annotations
@@ -29,6 +29,7 @@ from typing import Any
 import ipywidgets as W
 import pandas as pd
 
+from vaxlib import i18n as _i18n
 from vaxlib.review.labels import (
     NO_CODE,
     action_label,
@@ -51,91 +52,10 @@ __all__ = [
     "explore_panel",
     "records_html",
     "clusters_html",
-    "TEXT",
     "SHORTCUTS",
 ]
 
 log = logging.getLogger(__name__)
-
-#: widget wording not in :mod:`vaxlib.review.labels`: key -> (vi, en)
-TEXT: dict[str, tuple[str, str]] = {
-    "title": ("Hàng đợi xem xét bản ghi", "Review queue"),
-    "status": ("Trạng thái ghép", "Match status"),
-    "all": ("(tất cả)", "(all)"),
-    "all_mismatch": ("Tất cả bản ghi chưa khớp", "All mismatched records"),
-    "field": ("Trường", "Field"),
-    "typed": ("Bản ghi (như đã nhập)", "Record (as typed)"),
-    "candidate": ("Ứng viên {n}", "Candidate {n}"),
-    "suggested": ("đề xuất", "suggested"),
-    "no_candidate": ("Không có ứng viên trong CSDL dân cư.", "No candidate in the register."),
-    "empty": ("(trống)", "(empty)"),
-    "unknown": ("—", "—"),
-    "reveal": ("Hiện số giấy tờ", "Reveal ID number"),
-    "reveal_tip": ("Hiện đầy đủ số giấy tờ của bản ghi này (chỉ trên màn hình)",
-                   "Show the full ID numbers of this record (on screen only)"),
-    "prev": ("‹ Trước", "‹ Previous"),
-    "next": ("Tiếp ›", "Next ›"),
-    "save": ("Lưu", "Save"),
-    "cancel": ("Huỷ", "Cancel"),
-    "confirm": ("Xác nhận", "Confirm"),
-    "done": ("Đã xem xét hết các bản ghi trong bộ lọc này.", "Every record in this filter has been reviewed."),
-    "empty_filter": ("Không có bản ghi nào khớp bộ lọc.", "No record matches the filters."),
-    "progress": ("Đã xem xét {reviewed} / {total} · Đang chờ {queued} · Để sau {deferred}",
-                 "Reviewed {reviewed} / {total} · Queued {queued} · Deferred {deferred}"),
-    "position": ("Bản ghi {i} / {n} trong hàng đợi", "Record {i} / {n} in the queue"),
-    "position_out": ("Bản ghi đã có quyết định", "Record already decided"),
-    "record_head": ("Bản ghi {rid} · cơ sở {facility} · tiêm ngày {date} · mũi {dose} · {status}",
-                    "Record {rid} · facility {facility} · vaccinated {date} · dose {dose} · {status}"),
-    "errors": ("Lỗi phát hiện", "Errors found"),
-    "decision": ("Quyết định hiện tại", "Current decision"),
-    "none": ("chưa có", "none"),
-    "decided": ("Đã ghi «{action}» cho bản ghi {rid} (sự kiện #{eid}).", "Recorded “{action}” for record {rid} (event #{eid})."),
-    "bulk_confirm": ("Duyệt {n} bản ghi chưa xem xét của cụm «{desc}»?",
-                     "Accept the {n} unreviewed records of the cluster “{desc}”?"),
-    "bulk_none": ("Cụm này không còn bản ghi nào để duyệt.", "No record of this cluster is left to accept."),
-    "bulk_need_cluster": ("Hãy chọn một cụm lỗi trong bộ lọc trước.", "Choose a cluster in the filters first."),
-    "bulk_done": ("Đã duyệt {n} bản ghi của cụm (sự kiện #{first}–#{last}).",
-                  "Accepted {n} records of the cluster (events #{first}–#{last})."),
-    "bulk_cancelled": ("Đã huỷ duyệt cả cụm.", "Cluster acceptance cancelled."),
-    "undone": ("Đã hoàn tác quyết định «{what}» (sự kiện #{eid}).", "Undone: “{what}” (event #{eid})."),
-    "nothing_to_undo": ("Không có quyết định nào để hoàn tác.", "Nothing to undo."),
-    "invalid": ("Giá trị không hợp lệ ở trường «{field}»: {reason}", "Invalid value in “{field}”: {reason}"),
-    "no_change": ("Không có thay đổi nào để lưu.", "Nothing changed."),
-    "edit_title": ("Sửa thông tin bản ghi {rid} (để trống trường nào không sửa)",
-                   "Edit record {rid} (leave a field empty to keep it)"),
-    "keep": ("giữ nguyên", "keep as is"),
-    "keep_id": ("giữ nguyên ({masked})", "keep as is ({masked})"),
-    "ledger_error": ("Không ghi được vào sổ quyết định: {error}", "Could not write to the ledger: {error}"),
-    "prob": ("xác suất {p:.1%}", "probability {p:.1%}"),
-    "shortcut": ("Phím tắt Alt+{key}", "Shortcut Alt+{key}"),
-    "tip_accept": ("Chấp nhận đề xuất sửa theo ứng viên được đề xuất", "Accept the suggested fix"),
-    "tip_reject": ("Giữ nguyên bản ghi như đã nhập", "Keep the record as typed"),
-    "tip_edit": ("Tự nhập giá trị đúng", "Type the right values yourself"),
-    "tip_defer": ("Để bản ghi này lại, xem sau", "Put this record aside for later"),
-    "tip_undo": ("Hoàn tác quyết định gần nhất (ghi thêm một sự kiện)", "Undo the last decision (adds an event)"),
-    "tip_bulk": ("Duyệt mọi bản ghi chưa xem xét của cụm đang chọn (có bước xác nhận)",
-                 "Accept every unreviewed record of the chosen cluster (asks to confirm)"),
-    "tip_next": ("Sang bản ghi tiếp theo mà không quyết định", "Go to the next record without deciding"),
-    "tip_prev": ("Về bản ghi trước", "Back to the previous record"),
-    "sex_keep": ("(giữ nguyên)", "(keep)"),
-    "male": ("Nam", "Male"),
-    "female": ("Nữ", "Female"),
-    "explore_title": ("Khám phá lỗi dữ liệu", "Explore data errors"),
-    "drill": ("Bản ghi của cụm", "Records of the cluster"),
-    "drill_none": ("Chọn một cụm để xem bản ghi.", "Choose a cluster to see its records."),
-    "drill_more": ("… và {n} bản ghi khác", "… and {n} more records"),
-    "no_clusters": ("Không có bản ghi chưa khớp.", "No mismatched records."),
-    "rank": ("Hạng", "Rank"),
-    "description": ("Mô tả", "Description"),
-    "n_fix": ("Sửa tự động", "Automatic fix"),
-    "n_review": ("Cần xem xét", "Needs review"),
-    "n_unmatched": ("Không tìm thấy", "Unmatched"),
-    "date": ("Ngày tiêm", "Vaccinated"),
-    "record_id": ("Mã bản ghi", "Record"),
-    "treemap": ("Loại lỗi", "Error codes"),
-    "heatmap": ("Cơ sở × lỗi", "Facility × error"),
-    "timeline": ("Theo thời gian", "Over time"),
-}
 
 #: button -> Alt+key shortcut (digits: the same keys in both languages and on any keyboard layout)
 SHORTCUTS: dict[str, str] = {"accept": "1", "reject": "2", "edit": "3", "defer": "4", "undo": "u",
@@ -152,8 +72,7 @@ _TEXT_STYLE = "font-family:Noto Sans,DejaVu Sans,Arial,sans-serif;font-size:15px
 
 
 def _t(key: str, lang: str, /, **kw: Any) -> str:
-    text = TEXT[key][0 if lang == "vi" else 1]
-    return text.format(**kw) if kw else text
+    return _i18n.t(f"review.{key}", lang, **kw)
 
 
 def _field_label(field: str, lang: str) -> str:
@@ -692,12 +611,12 @@ class ReviewPanel:
         cands = self.candidate_values(rid)
         reveal = bool(self.reveal.value)
         head = _t("record_head", lang, rid=rid, facility=_s(v.get("facility_id")) or "?",
-                  date=_s(v.get("vaccination_date")) or "?", dose=_s(v.get("dose_number")) or "?",
+                  date=_i18n.fmt_date(_s(v.get("vaccination_date")), lang) or "?", dose=_s(v.get("dose_number")) or "?",
                   status=status_label(_s(m.get("status")), lang))
         cols = "".join(
             f"<th style='text-align:left;padding:4px 8px'>{html.escape(_t('candidate', lang, n=c['rank']))}"
             f"{' (' + html.escape(_t('suggested', lang)) + ')' if c['person_id'] == self._suggested_person(rid) else ''}"
-            f"<br><small>{html.escape(_t('prob', lang, p=c['probability']))}</small></th>"
+            f"<br><small>{html.escape(_t('prob', lang, p=_i18n.fmt_pct(c['probability'], lang)))}</small></th>"
             for c in cands)
         rows_html = []
         for f in _FIELDS:
@@ -1194,27 +1113,8 @@ def explore_panel(vaccinations: pd.DataFrame, matches: pd.DataFrame, lang: str =
 
 
 # ------------------------------------------------------------ feedback queue
-_FEEDBACK_TEXT: dict[str, tuple[str, str]] = {
-    "title": ("Phản ánh của người dân chờ xử lý", "Citizens' feedback waiting for action"),
-    "filter": ("Hiển thị", "Show"),
-    "all": ("tất cả", "all"),
-    "overdue": ("quá hạn", "overdue"),
-    "open": ("đang chờ (chưa quá hạn)", "open (not yet overdue)"),
-    "item": ("Phản ánh", "Feedback item"),
-    "open_record": ("Mở bản ghi liên quan", "Open the linked record"),
-    "summary": ("{n} phản ánh chờ xử lý, {late} quá hạn {sla} giờ", "{n} items waiting, {late} past the {sla}-hour SLA"),
-    "none": ("Không có phản ánh nào chờ xử lý.", "No feedback is waiting."),
-    "no_record": ("Phản ánh này chưa gắn với bản ghi nào trong hàng đợi xem xét.",
-                  "This item is not linked to a record in the review queue."),
-    "shown": ("Đã mở bản ghi {rid} trong hàng đợi xem xét.", "Opened record {rid} in the review queue."),
-    "category": ("Loại (người dân chọn / hệ thống)", "Category (citizen / system)"),
-    "reason": ("Lý do chờ", "Why it waits"),
-    "age": ("Tuổi (giờ)", "Age (hours)"),
-}
-
 def _ft(key: str, lang: str, **kw: Any) -> str:
-    text = _FEEDBACK_TEXT[key][0 if lang == "vi" else 1]
-    return text.format(**kw) if kw else text
+    return _i18n.t(f"feedback.{key}", lang, **kw)
 
 
 def _category(code: Any, lang: str) -> str:

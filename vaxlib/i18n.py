@@ -1,0 +1,481 @@
+"""Every user-facing word of vaxlib, and the Vietnamese ways of writing numbers and dates.
+
+One table per screen or document (``review`` widgets, ``feedback`` queue,
+``report``), plus the error taxonomy's labels, all keyed by code and then by
+language.  Vietnamese (``"vi"``) is the default everywhere; English
+(``"en"``) is chosen with ``--lang en`` on the command line or ``lang = "en"``
+in a notebook's parameters cell.
+
+Formats follow Vietnamese usage (TCVN 7217 / the Ministry's forms):
+dates ``dd/mm/yyyy``, thousands separated by ``.`` and decimals by ``,``
+(``1.234.567``, ``12,3%``).  English keeps ``1,234,567``/``12.3%`` and
+writes dates ``30 Apr 2022`` (unambiguous to readers used to either order).
+
+Use :func:`t` for a sentence (``t("review.title", lang)``), the ``fmt_*``
+helpers for numbers and dates, and the ``*_LABELS`` tables (re-exported by
+:mod:`vaxlib.review.labels`) for the error taxonomy.  A missing key raises
+:class:`KeyError`, so a typo fails in tests instead of showing a code.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import pandas as pd
+
+__all__ = [
+    "Lang",
+    "LANGS",
+    "DEFAULT_LANG",
+    "NO_CODE",
+    "STRINGS",
+    "check_lang",
+    "t",
+    "has",
+    "table",
+    "fmt_int",
+    "fmt_decimal",
+    "fmt_pct",
+    "fmt_date",
+    "fmt_datetime",
+    "fmt_duration",
+    "ERROR_LABELS",
+    "ERROR_PHRASES",
+    "FIELD_LABELS",
+    "STATUS_LABELS",
+    "ACTION_LABELS",
+    "UI_LABELS",
+    "FEEDBACK_CATEGORY_LABELS",
+]
+
+Lang = Literal["vi", "en"]
+LANGS: tuple[str, ...] = ("vi", "en")
+DEFAULT_LANG = "vi"
+
+#: pseudo-code for a mismatch record that carries no error code (e.g. unmatched)
+NO_CODE = "none"
+
+
+def check_lang(lang: str) -> str:
+    """Return ``lang`` if supported, else raise :class:`ValueError`."""
+    if lang not in LANGS:
+        raise ValueError(f"unsupported language {lang!r}; use one of {LANGS}")
+    return lang
+
+
+def _pairs(rows: Mapping[str, tuple[str, str]]) -> dict[str, dict[str, str]]:
+    return {k: {"vi": vi, "en": en} for k, (vi, en) in rows.items()}
+
+
+# --------------------------------------------------------------------------- error taxonomy
+
+#: code -> {lang: label}
+ERROR_LABELS: dict[str, dict[str, str]] = {
+    "id:missing": {"vi": "Thiếu số CMND/CCCD", "en": "ID number missing"},
+    "id:malformed": {"vi": "Số giấy tờ sai định dạng", "en": "Malformed ID number"},
+    "id:passport": {"vi": "Nhập số hộ chiếu", "en": "Passport number entered"},
+    "id:old_cmnd": {"vi": "Dùng số CMND cũ (9 số)", "en": "Old 9-digit CMND used"},
+    "id:lost_leading_zero": {"vi": "Mất số 0 đầu", "en": "Leading zero lost"},
+    "id:excel_mangled": {"vi": "Số bị Excel làm hỏng", "en": "ID mangled by Excel"},
+    "id:typo": {"vi": "Gõ nhầm số giấy tờ", "en": "ID number typo"},
+    "id:transposition": {"vi": "Đảo vị trí chữ số", "en": "Transposed digits"},
+    "id:other_person": {"vi": "Số giấy tờ của người khác", "en": "Another person's ID"},
+    "id:unknown": {"vi": "Số không có trong CSDL dân cư", "en": "ID not in the register"},
+    "name:unicode_form": {"vi": "Sai dạng mã Unicode", "en": "Unicode form"},
+    "name:case_spacing": {"vi": "Sai chữ hoa/khoảng trắng", "en": "Letter case or spacing"},
+    "name:no_diacritics": {"vi": "Tên không dấu", "en": "Name without diacritics"},
+    "name:tone_placement": {"vi": "Đặt dấu thanh kiểu cũ/mới", "en": "Tone-mark placement (old/new style)"},
+    "name:diacritic_error": {"vi": "Sai dấu", "en": "Wrong diacritics"},
+    "name:typo": {"vi": "Gõ nhầm tên", "en": "Name typo"},
+    "name:order": {"vi": "Đảo thứ tự họ tên", "en": "Name parts in another order"},
+    "name:missing_part": {"vi": "Thiếu một phần họ tên", "en": "Part of the name missing"},
+    "name:other": {"vi": "Tên khác", "en": "Other name difference"},
+    "dob:format": {"vi": "Sai định dạng ngày sinh", "en": "Date-of-birth format"},
+    "dob:day_month_swap": {"vi": "Đảo ngày và tháng sinh", "en": "Day and month swapped"},
+    "dob:year_only_default": {"vi": "Chỉ có năm sinh (mặc định 01/01)", "en": "Year only (01/01 default)"},
+    "dob:partial": {"vi": "Ngày sinh không đầy đủ", "en": "Partial date of birth"},
+    "dob:typo": {"vi": "Gõ nhầm ngày sinh", "en": "Date-of-birth typo"},
+    "dob:other": {"vi": "Ngày sinh khác", "en": "Other date-of-birth difference"},
+    "sex:mismatch": {"vi": "Sai giới tính", "en": "Sex mismatch"},
+    "sex:missing": {"vi": "Thiếu giới tính", "en": "Sex missing"},
+    NO_CODE: {"vi": "Chưa xác định lỗi", "en": "No error code"},
+}
+
+#: code -> {lang: verb phrase}; the subject is a facility, a province or "all facilities"
+ERROR_PHRASES: dict[str, dict[str, str]] = {
+    "id:missing": {"vi": "bỏ trống số CMND/CCCD", "en": "left the ID number empty"},
+    "id:malformed": {"vi": "nhập số giấy tờ sai định dạng", "en": "typed malformed ID numbers"},
+    "id:passport": {"vi": "nhập số hộ chiếu thay cho số CCCD", "en": "entered a passport number instead of the CCCD"},
+    "id:old_cmnd": {"vi": "nhập số CMND cũ thay cho số CCCD", "en": "entered the old CMND instead of the CCCD"},
+    "id:lost_leading_zero": {"vi": "làm mất số 0 đầu của số CCCD", "en": "lost the leading zero of the ID number"},
+    "id:excel_mangled": {"vi": "để Excel làm hỏng số CCCD", "en": "let Excel mangle the ID number"},
+    "id:typo": {"vi": "gõ nhầm chữ số trong số CCCD", "en": "mistyped a digit of the ID number"},
+    "id:transposition": {"vi": "đảo vị trí chữ số trong số CCCD", "en": "transposed digits of the ID number"},
+    "id:other_person": {"vi": "nhập số giấy tờ của người khác", "en": "entered another person's ID number"},
+    "id:unknown": {"vi": "nhập số giấy tờ không có trong CSDL dân cư", "en": "entered ID numbers not in the register"},
+    "name:unicode_form": {"vi": "gõ tên sai dạng mã Unicode", "en": "typed names in another Unicode form"},
+    "name:case_spacing": {"vi": "viết sai chữ hoa hoặc khoảng trắng trong tên",
+                          "en": "got letter case or spacing wrong in names"},
+    "name:no_diacritics": {"vi": "gõ tên không dấu", "en": "typed names without diacritics"},
+    "name:tone_placement": {"vi": "đặt dấu thanh khác kiểu (hoà/hòa)",
+                            "en": "placed tone marks in the other style (hoà/hòa)"},
+    "name:diacritic_error": {"vi": "gõ sai dấu trong tên", "en": "typed wrong diacritics in names"},
+    "name:typo": {"vi": "gõ nhầm chữ trong tên", "en": "mistyped letters in names"},
+    "name:order": {"vi": "đảo thứ tự họ và tên", "en": "put name parts in another order"},
+    "name:missing_part": {"vi": "bỏ sót một phần họ tên", "en": "left out part of the name"},
+    "name:other": {"vi": "nhập tên khác với CSDL dân cư", "en": "entered names differing from the register"},
+    "dob:format": {"vi": "nhập ngày sinh sai định dạng", "en": "typed dates of birth in another format"},
+    "dob:day_month_swap": {"vi": "đảo ngày và tháng sinh", "en": "swapped day and month"},
+    "dob:year_only_default": {"vi": "chỉ nhập năm sinh, để mặc định 01/01",
+                              "en": "entered only the birth year, defaulting to 01/01"},
+    "dob:partial": {"vi": "nhập ngày sinh không đầy đủ", "en": "entered incomplete dates of birth"},
+    "dob:typo": {"vi": "gõ nhầm ngày sinh", "en": "mistyped dates of birth"},
+    "dob:other": {"vi": "nhập ngày sinh khác với CSDL dân cư",
+                  "en": "entered dates of birth differing from the register"},
+    "sex:mismatch": {"vi": "nhập sai giới tính", "en": "entered the wrong sex"},
+    "sex:missing": {"vi": "bỏ trống giới tính", "en": "left sex empty"},
+    NO_CODE: {"vi": "có bản ghi chưa xác định được lỗi", "en": "had records with no error code"},
+}
+
+FIELD_LABELS: dict[str, dict[str, str]] = {
+    "id": {"vi": "Giấy tờ tùy thân", "en": "ID number"},
+    "name": {"vi": "Họ và tên", "en": "Name"},
+    "dob": {"vi": "Ngày sinh", "en": "Date of birth"},
+    "sex": {"vi": "Giới tính", "en": "Sex"},
+    NO_CODE: {"vi": "Khác", "en": "Other"},
+}
+
+STATUS_LABELS: dict[str, dict[str, str]] = {
+    "verified": {"vi": "Đã khớp", "en": "Verified"},
+    "fix": {"vi": "Sửa tự động", "en": "Automatic fix"},
+    "review": {"vi": "Cần xem xét", "en": "Needs review"},
+    "unmatched": {"vi": "Không tìm thấy", "en": "Unmatched"},
+    "invalid": {"vi": "Không hợp lệ", "en": "Invalid"},
+}
+
+#: ledger actions; the four buttons of the review queue are accept/reject/edit/defer
+ACTION_LABELS: dict[str, dict[str, str]] = {
+    "accept": {"vi": "Duyệt", "en": "Accept"},
+    "reject": {"vi": "Từ chối", "en": "Reject"},
+    "edit": {"vi": "Sửa", "en": "Edit"},
+    "defer": {"vi": "Để sau", "en": "Defer"},
+    "bulk_accept": {"vi": "Duyệt cả cụm", "en": "Accept whole cluster"},
+    "undo": {"vi": "Hoàn tác", "en": "Undo"},
+}
+
+#: axis titles and other words shared by plots, widgets and reports
+UI_LABELS: dict[str, dict[str, str]] = {
+    "records": {"vi": "Số bản ghi", "en": "Records"},
+    "facility": {"vi": "Cơ sở tiêm", "en": "Facility"},
+    "province": {"vi": "Tỉnh/Thành phố", "en": "Province"},
+    "month": {"vi": "Tháng tiêm", "en": "Month of vaccination"},
+    "error": {"vi": "Lỗi", "en": "Error"},
+    "error_field": {"vi": "Trường dữ liệu", "en": "Field"},
+    "cluster": {"vi": "Cụm lỗi", "en": "Cluster"},
+    "all_errors": {"vi": "Tất cả lỗi", "en": "All errors"},
+    "all_facilities": {"vi": "Các cơ sở tiêm", "en": "All facilities"},
+    "treemap_title": {"vi": "Các loại lỗi trong bản ghi chưa khớp", "en": "Error codes in mismatched records"},
+    "heatmap_title": {"vi": "Lỗi theo cơ sở tiêm", "en": "Errors by facility"},
+    "time_title": {"vi": "Lỗi theo tháng tiêm", "en": "Errors by month of vaccination"},
+    "clusters_title": {"vi": "Các cụm lỗi lớn nhất", "en": "Largest error clusters"},
+    "reviewed": {"vi": "Đã xem xét", "en": "Reviewed"},
+    "queued": {"vi": "Đang chờ", "en": "Queued"},
+}
+
+#: citizens' feedback categories (contract: feedback.category), shared by
+#: `vax report`, the feedback queue widget and `vax feedback`
+FEEDBACK_CATEGORY_LABELS: dict[str, dict[str, str]] = {
+    "missing_dose": {"vi": "Thiếu mũi tiêm", "en": "Missing dose"},
+    "wrong_personal_info": {"vi": "Sai thông tin cá nhân", "en": "Wrong personal information"},
+    "wrong_vaccine": {"vi": "Sai loại vắc xin", "en": "Wrong vaccine"},
+    "duplicate_record": {"vi": "Trùng mũi tiêm", "en": "Duplicate record"},
+    "other": {"vi": "Khác", "en": "Other"},
+}
+
+
+# --------------------------------------------------------------------------- screens and documents
+
+#: the review queue widget (vaxlib.widgets.ReviewPanel / ExplorePanel)
+_REVIEW = _pairs({
+    "title": ("Hàng đợi xem xét bản ghi", "Review queue"),
+    "status": ("Trạng thái ghép", "Match status"),
+    "all": ("(tất cả)", "(all)"),
+    "all_mismatch": ("Tất cả bản ghi chưa khớp", "All mismatched records"),
+    "field": ("Trường", "Field"),
+    "typed": ("Bản ghi (như đã nhập)", "Record (as typed)"),
+    "candidate": ("Ứng viên {n}", "Candidate {n}"),
+    "suggested": ("đề xuất", "suggested"),
+    "no_candidate": ("Không có ứng viên trong CSDL dân cư.", "No candidate in the register."),
+    "empty": ("(trống)", "(empty)"),
+    "unknown": ("—", "—"),
+    "reveal": ("Hiện số giấy tờ", "Reveal ID number"),
+    "reveal_tip": ("Hiện đầy đủ số giấy tờ của bản ghi này (chỉ trên màn hình)",
+                   "Show the full ID numbers of this record (on screen only)"),
+    "prev": ("‹ Trước", "‹ Previous"),
+    "next": ("Tiếp ›", "Next ›"),
+    "save": ("Lưu", "Save"),
+    "cancel": ("Huỷ", "Cancel"),
+    "confirm": ("Xác nhận", "Confirm"),
+    "done": ("Đã xem xét hết các bản ghi trong bộ lọc này.", "Every record in this filter has been reviewed."),
+    "empty_filter": ("Không có bản ghi nào khớp bộ lọc.", "No record matches the filters."),
+    "progress": ("Đã xem xét {reviewed} / {total} · Đang chờ {queued} · Để sau {deferred}",
+                 "Reviewed {reviewed} / {total} · Queued {queued} · Deferred {deferred}"),
+    "position": ("Bản ghi {i} / {n} trong hàng đợi", "Record {i} / {n} in the queue"),
+    "position_out": ("Bản ghi đã có quyết định", "Record already decided"),
+    "record_head": ("Bản ghi {rid} · cơ sở {facility} · tiêm ngày {date} · mũi {dose} · {status}",
+                    "Record {rid} · facility {facility} · vaccinated {date} · dose {dose} · {status}"),
+    "errors": ("Lỗi phát hiện", "Errors found"),
+    "decision": ("Quyết định hiện tại", "Current decision"),
+    "none": ("chưa có", "none"),
+    "decided": ("Đã ghi «{action}» cho bản ghi {rid} (sự kiện #{eid}).", "Recorded “{action}” for record {rid} (event #{eid})."),
+    "bulk_confirm": ("Duyệt {n} bản ghi chưa xem xét của cụm «{desc}»?",
+                     "Accept the {n} unreviewed records of the cluster “{desc}”?"),
+    "bulk_none": ("Cụm này không còn bản ghi nào để duyệt.", "No record of this cluster is left to accept."),
+    "bulk_need_cluster": ("Hãy chọn một cụm lỗi trong bộ lọc trước.", "Choose a cluster in the filters first."),
+    "bulk_done": ("Đã duyệt {n} bản ghi của cụm (sự kiện #{first}–#{last}).",
+                  "Accepted {n} records of the cluster (events #{first}–#{last})."),
+    "bulk_cancelled": ("Đã huỷ duyệt cả cụm.", "Cluster acceptance cancelled."),
+    "undone": ("Đã hoàn tác quyết định «{what}» (sự kiện #{eid}).", "Undone: “{what}” (event #{eid})."),
+    "nothing_to_undo": ("Không có quyết định nào để hoàn tác.", "Nothing to undo."),
+    "invalid": ("Giá trị không hợp lệ ở trường «{field}»: {reason}", "Invalid value in “{field}”: {reason}"),
+    "no_change": ("Không có thay đổi nào để lưu.", "Nothing changed."),
+    "edit_title": ("Sửa thông tin bản ghi {rid} (để trống trường nào không sửa)",
+                   "Edit record {rid} (leave a field empty to keep it)"),
+    "keep": ("giữ nguyên", "keep as is"),
+    "keep_id": ("giữ nguyên ({masked})", "keep as is ({masked})"),
+    "ledger_error": ("Không ghi được vào sổ quyết định: {error}", "Could not write to the ledger: {error}"),
+    "prob": ("xác suất {p}", "probability {p}"),
+    "shortcut": ("Phím tắt Alt+{key}", "Shortcut Alt+{key}"),
+    "tip_accept": ("Chấp nhận đề xuất sửa theo ứng viên được đề xuất", "Accept the suggested fix"),
+    "tip_reject": ("Giữ nguyên bản ghi như đã nhập", "Keep the record as typed"),
+    "tip_edit": ("Tự nhập giá trị đúng", "Type the right values yourself"),
+    "tip_defer": ("Để bản ghi này lại, xem sau", "Put this record aside for later"),
+    "tip_undo": ("Hoàn tác quyết định gần nhất (ghi thêm một sự kiện)", "Undo the last decision (adds an event)"),
+    "tip_bulk": ("Duyệt mọi bản ghi chưa xem xét của cụm đang chọn (có bước xác nhận)",
+                 "Accept every unreviewed record of the chosen cluster (asks to confirm)"),
+    "tip_next": ("Sang bản ghi tiếp theo mà không quyết định", "Go to the next record without deciding"),
+    "tip_prev": ("Về bản ghi trước", "Back to the previous record"),
+    "sex_keep": ("(giữ nguyên)", "(keep)"),
+    "male": ("Nam", "Male"),
+    "female": ("Nữ", "Female"),
+    "explore_title": ("Khám phá lỗi dữ liệu", "Explore data errors"),
+    "drill": ("Bản ghi của cụm", "Records of the cluster"),
+    "drill_none": ("Chọn một cụm để xem bản ghi.", "Choose a cluster to see its records."),
+    "drill_more": ("… và {n} bản ghi khác", "… and {n} more records"),
+    "no_clusters": ("Không có bản ghi chưa khớp.", "No mismatched records."),
+    "rank": ("Hạng", "Rank"),
+    "description": ("Mô tả", "Description"),
+    "n_fix": ("Sửa tự động", "Automatic fix"),
+    "n_review": ("Cần xem xét", "Needs review"),
+    "n_unmatched": ("Không tìm thấy", "Unmatched"),
+    "date": ("Ngày tiêm", "Vaccinated"),
+    "record_id": ("Mã bản ghi", "Record"),
+    "treemap": ("Loại lỗi", "Error codes"),
+    "heatmap": ("Cơ sở × lỗi", "Facility × error"),
+    "timeline": ("Theo thời gian", "Over time"),
+})
+
+#: the citizens' feedback queue widget (vaxlib.widgets.FeedbackPanel)
+_FEEDBACK = _pairs({
+    "title": ("Phản ánh của người dân chờ xử lý", "Citizens' feedback waiting for action"),
+    "filter": ("Hiển thị", "Show"),
+    "all": ("tất cả", "all"),
+    "overdue": ("quá hạn", "overdue"),
+    "open": ("đang chờ (chưa quá hạn)", "open (not yet overdue)"),
+    "item": ("Phản ánh", "Feedback item"),
+    "open_record": ("Mở bản ghi liên quan", "Open the linked record"),
+    "summary": ("{n} phản ánh chờ xử lý, {late} quá hạn {sla} giờ", "{n} items waiting, {late} past the {sla}-hour SLA"),
+    "none": ("Không có phản ánh nào chờ xử lý.", "No feedback is waiting."),
+    "no_record": ("Phản ánh này chưa gắn với bản ghi nào trong hàng đợi xem xét.",
+                  "This item is not linked to a record in the review queue."),
+    "shown": ("Đã mở bản ghi {rid} trong hàng đợi xem xét.", "Opened record {rid} in the review queue."),
+    "category": ("Loại (người dân chọn / hệ thống)", "Category (citizen / system)"),
+    "reason": ("Lý do chờ", "Why it waits"),
+    "age": ("Tuổi (giờ)", "Age (hours)"),
+})
+
+#: the province reports and the national summary (vaxlib.report)
+_REPORT: dict[str, dict[str, str]] = {
+    "verified": {"vi": "Đã khớp", "en": "Verified"},
+    "fixed": {"vi": "Đã sửa", "en": "Fixed"},
+    "pending_fix": {"vi": "Chờ sửa", "en": "Fix pending"},
+    "review": {"vi": "Đang xem xét", "en": "In review"},
+    "unmatched": {"vi": "Không khớp", "en": "Unmatched"},
+    "signed": {"vi": "Đã ký chứng nhận", "en": "Signed"},
+    "records": {"vi": "Bản ghi", "en": "Records"},
+    "persons": {"vi": "Người", "en": "Persons"},
+    "share": {"vi": "Tỷ lệ", "en": "Share"},
+    "facility": {"vi": "Cơ sở tiêm", "en": "Facility"},
+    "province": {"vi": "Tỉnh/Thành phố", "en": "Province"},
+    "still_wrong": {"vi": "Còn sai", "en": "Still wrong"},
+    "still_wrong_pct": {"vi": "% còn sai", "en": "% still wrong"},
+    "entry_wrong_pct": {"vi": "% sai khi nhập", "en": "% wrong at entry"},
+    "trend": {"vi": "Xu hướng (3 tháng gần nhất)", "en": "Trend (last 3 months)"},
+    "improving": {"vi": "↓ giảm", "en": "↓ improving"},
+    "worsening": {"vi": "↑ tăng", "en": "↑ worsening"},
+    "stable": {"vi": "→ ổn định", "en": "→ stable"},
+    "no_trend": {"vi": "—", "en": "—"},
+    "month": {"vi": "Tháng tiêm", "en": "Month of vaccination"},
+    "automatic": {"vi": "Tự động", "en": "Automatic"},
+    "decision": {"vi": "Chuyên viên quyết định", "en": "Analyst decision"},
+    "error": {"vi": "Loại lỗi", "en": "Error type"},
+    "cluster": {"vi": "Cụm lỗi", "en": "Cluster"},
+    "category": {"vi": "Loại phản ánh", "en": "Category"},
+    "received": {"vi": "Đã nhận", "en": "Received"},
+    "resolved": {"vi": "Đã xử lý", "en": "Resolved"},
+    "resolved_on_time": {"vi": "Xử lý đúng hạn", "en": "Resolved on time"},
+    "open": {"vi": "Đang xử lý (trong hạn)", "en": "Open (within SLA)"},
+    "overdue": {"vi": "Quá hạn", "en": "Overdue"},
+    "deadline": {"vi": "Mốc thời hạn", "en": "Deadline"},
+    "date": {"vi": "Ngày", "en": "Date"},
+    "days_left": {"vi": "Còn (ngày)", "en": "Days left"},
+    "measure": {"vi": "Chỉ tiêu", "en": "Measure"},
+    "value": {"vi": "Hiện tại", "en": "Now"},
+    "dl_feedback_and_signing": {"vi": "Xử lý phản ánh, ký chứng nhận", "en": "Feedback handled, certificates signed"},
+    "dl_cleaning": {"vi": "Làm sạch dữ liệu", "en": "Data cleaned"},
+    "dl_report": {"vi": "Báo cáo kết quả", "en": "Report"},
+    "m_feedback": {"vi": "Phản ánh đã xử lý", "en": "Feedback resolved"},
+    "m_signed": {"vi": "Người đã ký chứng nhận", "en": "Persons signed"},
+    "m_clean": {"vi": "Bản ghi đã khớp hoặc đã sửa", "en": "Records verified or fixed"},
+    "m_report": {"vi": "Báo cáo này", "en": "This report"},
+    "title": {"vi": "Báo cáo tiến độ làm sạch dữ liệu tiêm chủng COVID-19",
+              "en": "COVID-19 vaccination data cleaning progress report"},
+    "national_title": {"vi": "Tổng hợp toàn quốc: tiến độ làm sạch dữ liệu tiêm chủng COVID-19",
+                       "en": "National summary: COVID-19 vaccination data cleaning progress"},
+    "as_of": {"vi": "Số liệu đến ngày", "en": "Data as of"},
+    "report_date": {"vi": "Ngày báo cáo", "en": "Report date"},
+    "clean_pct": {"vi": "% đã khớp/đã sửa", "en": "% verified/fixed"},
+    "review_pct": {"vi": "% đang xem xét", "en": "% in review"},
+    "unmatched_pct": {"vi": "% không khớp", "en": "% unmatched"},
+    "signed_pct": {"vi": "% người đã ký", "en": "% persons signed"},
+    "fb_received": {"vi": "Phản ánh nhận", "en": "Feedback received"},
+    "fb_overdue": {"vi": "Phản ánh quá hạn", "en": "Feedback overdue"},
+    "total": {"vi": "Toàn quốc", "en": "Whole country"},
+    "none": {"vi": "Không có số liệu", "en": "No data"},
+    "done": {"vi": "đã qua", "en": "passed"},
+}
+
+#: every sentence, keyed ``section.key``
+STRINGS: dict[str, dict[str, str]] = {
+    **{f"review.{k}": v for k, v in _REVIEW.items()},
+    **{f"feedback.{k}": v for k, v in _FEEDBACK.items()},
+    **{f"report.{k}": v for k, v in _REPORT.items()},
+    **{f"error.{k}": v for k, v in ERROR_LABELS.items()},
+    **{f"status.{k}": v for k, v in STATUS_LABELS.items()},
+    **{f"action.{k}": v for k, v in ACTION_LABELS.items()},
+    **{f"ui.{k}": v for k, v in UI_LABELS.items()},
+    **{f"fbcat.{k}": v for k, v in FEEDBACK_CATEGORY_LABELS.items()},
+}
+
+
+def t(key: str, lang: str = DEFAULT_LANG, /, **kw: Any) -> str:
+    """The wording of ``key`` (``"section.key"``) in ``lang``, formatted with ``kw``.
+
+    Numbers and dates passed in ``kw`` should already be formatted with the
+    ``fmt_*`` helpers, so that the sentence and its figures agree.
+    """
+    text = STRINGS[key][check_lang(lang)]
+    return text.format(**kw) if kw else text
+
+
+def has(key: str) -> bool:
+    """Whether ``key`` has a wording."""
+    return key in STRINGS
+
+
+def table(section: str, lang: str = DEFAULT_LANG) -> dict[str, str]:
+    """Every wording of a section in one language: ``{"title": ..., ...}``."""
+    check_lang(lang)
+    prefix = section + "."
+    return {k[len(prefix):]: v[lang] for k, v in STRINGS.items() if k.startswith(prefix)}
+
+
+# --------------------------------------------------------------------------- numbers and dates
+
+def _missing(x: Any) -> bool:
+    if x is None:
+        return True
+    try:
+        return bool(pd.isna(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def fmt_int(n: Any, lang: str = DEFAULT_LANG) -> str:
+    """``1234567`` -> ``"1.234.567"`` (vi) / ``"1,234,567"`` (en); missing -> ``"—"``."""
+    if _missing(n):
+        return "—"
+    text = f"{int(round(float(n))):,}"
+    return text.replace(",", ".") if check_lang(lang) == "vi" else text
+
+
+def fmt_decimal(x: Any, lang: str = DEFAULT_LANG, digits: int = 1) -> str:
+    """``1234.56`` -> ``"1.234,6"`` (vi) / ``"1,234.6"`` (en); missing -> ``"—"``."""
+    if _missing(x):
+        return "—"
+    text = f"{float(x):,.{digits}f}"
+    if check_lang(lang) == "vi":
+        text = text.replace(",", "\0").replace(".", ",").replace("\0", ".")
+    return text
+
+
+def fmt_pct(x: Any, lang: str = DEFAULT_LANG, digits: int = 1) -> str:
+    """A share as a percentage: ``0.1234`` -> ``"12,3%"`` (vi) / ``"12.3%"`` (en); missing -> ``"—"``."""
+    if _missing(x):
+        return "—"
+    return fmt_decimal(100 * float(x), lang, digits) + "%"
+
+
+def fmt_date(value: Any, lang: str = DEFAULT_LANG) -> str:
+    """``"2022-04-30"`` -> ``"30/04/2022"`` (vi) / ``"30 Apr 2022"`` (en).
+
+    Partial register dates keep their precision (``"1990-03"`` -> ``"03/1990"``,
+    ``"1990"`` stays); text that is not a date is returned unchanged, so a
+    record's typed value is never hidden.
+    """
+    if _missing(value):
+        return ""
+    check_lang(lang)
+    if isinstance(value, str):
+        text = value.strip()
+        parts = text.split("-")
+        if len(parts) == 2 and all(p.isdigit() for p in parts) and len(parts[0]) == 4:
+            return f"{parts[1]}/{parts[0]}"
+        if text.isdigit() and len(text) == 4:
+            return text
+        if not (len(text) >= 10 and text[4] == "-" and text[7] == "-"):
+            return value
+        try:
+            ts = pd.Timestamp(text[:10])
+        except (ValueError, TypeError):
+            return value
+    elif isinstance(value, (_dt.date, pd.Timestamp)):
+        ts = pd.Timestamp(value)
+    else:
+        return str(value)
+    return ts.strftime("%d/%m/%Y") if lang == "vi" else ts.strftime("%d %b %Y")
+
+
+def fmt_datetime(value: Any, lang: str = DEFAULT_LANG) -> str:
+    """``2022-04-30T14:05`` -> ``"14:05 30/04/2022"`` (vi) / ``"30 Apr 2022 14:05"`` (en)."""
+    if _missing(value):
+        return ""
+    ts = pd.Timestamp(value)
+    day = fmt_date(ts, lang)
+    return f"{ts:%H:%M} {day}" if lang == "vi" else f"{day} {ts:%H:%M}"
+
+
+def fmt_duration(hours: Any, lang: str = DEFAULT_LANG) -> str:
+    """An age in words: ``1452`` -> ``"60 ngày 12 giờ"`` / ``"60 days 12 hours"``; under a day in hours."""
+    if _missing(hours):
+        return "—"
+    check_lang(lang)
+    total = max(int(math.floor(float(hours))), 0)
+    days, rest = divmod(total, 24)
+    if lang == "vi":
+        return f"{days} ngày {rest} giờ" if days else f"{rest} giờ"
+    d = f"{days} day{'s' if days != 1 else ''}"
+    h = f"{rest} hour{'s' if rest != 1 else ''}"
+    return f"{d} {h}" if days else h
