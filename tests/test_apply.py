@@ -165,7 +165,7 @@ def files(tmp_path, tables):
     v.to_parquet(vp, index=False)
     m.to_parquet(mp, index=False)
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    with Ledger.open(url) as led:
+    with Ledger.open(url, create=True) as led:
         led.accept("R3", analyst="lan", values={"person_id": "079070000003"})
         led.edit("R6", {"dob": "17/05/1960"}, analyst="minh", reason="giấy khai sinh")
     return vp, mp, url

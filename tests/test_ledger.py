@@ -27,7 +27,10 @@ from vaxlib.cli import main as vax_main  # noqa: E402  (one broken part no longe
 
 @pytest.fixture
 def url(tmp_path):
-    return f"sqlite:///{tmp_path / 'ledger.db'}"
+    """A new, empty ledger (made the only way a ledger is made: asked for)."""
+    u = f"sqlite:///{tmp_path / 'ledger.db'}"
+    Ledger.open(u, create=True).close()
+    return u
 
 
 def _writer(url: str, worker: int, n: int, barrier) -> None:
@@ -188,7 +191,7 @@ def test_invalid_edit_rejected_without_appending(url, values, field):
 
 def test_append_only_guard_and_url_forms(tmp_path):
     path = tmp_path / "sub" / "l.db"
-    with Ledger.open(f"sqlite:///{path}") as led:
+    with Ledger.open(f"sqlite:///{path}", create=True) as led:
         led.accept("R1", analyst="lan")
     assert path.exists()
     with Ledger.open(path) as led:  # plain path
@@ -201,8 +204,6 @@ def test_append_only_guard_and_url_forms(tmp_path):
     with Ledger.open("sqlite://") as mem:
         mem.accept("R1", analyst="lan")
         assert mem.verify().ok
-    with pytest.raises(LedgerBackendError, match="postgresql"):
-        Ledger.open("postgresql://user@server/vax")
     assert isinstance(Ledger.open("sqlite://").backend, SQLiteBackend)
 
 
@@ -275,7 +276,7 @@ def test_tampering_is_detected_and_named(url, sql, bad_id, words):
     assert words in result.problem
 
 
-def test_tail_deletion_with_head_rewritten_needs_expected_head(url):
+def test_tail_deletion_with_head_rewritten_is_caught_by_the_anchors(url):
     db = _seeded(url)
     with Ledger.open(url) as led:
         head = led.head()
@@ -283,9 +284,11 @@ def test_tail_deletion_with_head_rewritten_needs_expected_head(url):
          "UPDATE ledger_meta SET value = '4' WHERE key = 'head_id'",
          "UPDATE ledger_meta SET value = (SELECT hash FROM ledger_events WHERE id = 4) WHERE key = 'head_hash'")
     with Ledger.open(url) as led:
-        assert led.verify().ok  # the documented limit of an unanchored chain
         result = led.verify(expected_head=head)
         assert not result.ok and result.first_bad_id == 5
+        # and without being told: the head witnessed by the appends outside the database
+        result = led.verify()
+        assert not result.ok and result.first_bad_id == 5 and "witnessed" in result.problem, result.describe()
 
 
 def test_cli_verify_exit_codes(url, tmp_path, capsys):
@@ -360,7 +363,6 @@ def test_cli_expect_head(url, capsys):
     _raw(db, "DELETE FROM ledger_events WHERE id = 5",
          "UPDATE ledger_meta SET value = '4' WHERE key = 'head_id'",
          "UPDATE ledger_meta SET value = (SELECT hash FROM ledger_events WHERE id = 4) WHERE key = 'head_hash'")
-    assert vax_main(["ledger", "verify", "--ledger", url]) == 0  # undetectable without an anchor
     assert vax_main(["ledger", "verify", "--ledger", url, "--expect-head", head]) == 1
     assert "event 5" in capsys.readouterr().err
     assert vax_main(["ledger", "verify", "--ledger", url, "--expect-head", "nonsense"]) == 2
@@ -422,3 +424,133 @@ def test_current_decisions_match_a_recursive_model(ops):
         assert dict(zip(got["record_id"], zip(got["decision_id"], got["action"]))) == expected
         assert all(by_id[u].undoes in by_id for us in undoers.values() for u in us)
         assert led.verify().ok
+
+
+# ---------------------------------------------------------------- a ledger must exist; the anchor
+
+def _rewrite_fully(db: Path, event_id: int, **changes) -> None:
+    """What a tamperer with the database can do: change an event and recompute every hash after it."""
+    con = sqlite3.connect(db)
+    con.execute("DROP TRIGGER IF EXISTS ledger_events_no_update")
+    cols = [r[1] for r in con.execute("PRAGMA table_info(ledger_events)")]
+    rows = [dict(zip(cols, r)) for r in con.execute("SELECT * FROM ledger_events ORDER BY id")]
+    prev = GENESIS_HASH
+    for r in rows:
+        if r["id"] == event_id:
+            r.update(changes)
+        r["prev_hash"] = prev
+        r["hash"] = prev = event_hash({**r, "values": json.loads(r["values"])})
+        con.execute('UPDATE ledger_events SET record_id=?, action=?, "values"=?, analyst=?, prev_hash=?, hash=? '
+                    "WHERE id=?", (r["record_id"], r["action"], r["values"], r["analyst"], r["prev_hash"],
+                                   r["hash"], r["id"]))
+    con.execute("UPDATE ledger_meta SET value = ? WHERE key = 'head_hash'", (prev,))
+    con.commit()
+    con.close()
+
+
+def test_a_full_rewrite_is_caught_by_default(url, tmp_path, capsys, monkeypatch):
+    db = _seeded(url)
+    _rewrite_fully(db, 3, action="accept")  # an analyst's rejection turned into an acceptance
+    with Ledger.open(url, readonly=True) as led:
+        assert led.verify(witness=False).events_checked == 5
+        result = led.verify()
+    # every append witnessed its head, so the first rewritten event is named
+    assert not result.ok and result.first_bad_id == 3 and "rewritten" in result.problem, result.describe()
+    assert vax_main(["ledger", "verify", "--ledger", url]) == 1
+    assert "rewritten" in capsys.readouterr().err
+    # the anchors are what catches it: a machine that never witnessed this ledger cannot tell
+    monkeypatch.setenv("VAX_LEDGER_ANCHORS", str(tmp_path / "elsewhere"))
+    assert vax_main(["ledger", "verify", "--ledger", url]) == 0
+    assert "0 witnessed heads" in capsys.readouterr().out
+
+
+def test_a_replaced_database_is_caught(url, tmp_path):
+    db = _seeded(url)
+    other = tmp_path / "other.db"
+    with Ledger.open(other, create=True) as led:  # a fresh, self-consistent ledger (new uid)
+        led.accept("R1", analyst="lan")
+    other.replace(db)
+    Path(f"{other}-wal").unlink(missing_ok=True)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    with Ledger.open(url, readonly=True) as led:
+        result = led.verify()
+    assert not result.ok and "replaced" in result.problem
+
+
+def test_verify_counts_and_records_witnessed_heads(url):
+    with Ledger.open(url) as led:
+        led.accept("R1", analyst="lan")
+        led.accept("R2", analyst="lan")
+        first = led.verify()
+        assert first.ok and first.anchors_checked >= 3  # create, two appends
+        assert led.verify().anchors_checked == first.anchors_checked + 1  # the verify itself
+
+
+def test_ledger_edit_validation_uses_the_vn_parsers():
+    """No second parser in the ledger: its edits go through vaxlib.vn's one implementation."""
+    import vaxlib.review.ledger as L
+    from vaxlib.vn import dates, ids, names, sex
+
+    assert L.parse_typed_dob is dates.parse_typed_dob and L.parse_id is ids.parse_id
+    assert L.canonical_name is names.canonical_name and L.parse_sex is sex.parse_sex
+    assert not [n for n in vars(L) if "fallback" in n.lower()]
+
+
+@pytest.mark.parametrize("argv", [
+    ["ledger", "verify", "--ledger", "{p}"],
+    ["ledger", "verify", "--ledger", "sqlite:///{p}"],
+    ["ledger", "export", "--ledger", "sqlite:///{p}", "--out", "{d}/e.jsonl"],
+])
+def test_a_missing_ledger_is_an_error_and_is_never_created(tmp_path, capsys, argv):
+    p = tmp_path / "missing.db"
+    rc = vax_main([a.format(p=p, d=tmp_path) for a in argv])
+    err = capsys.readouterr().err
+    assert rc == 2 and not p.exists() and list(tmp_path.iterdir()) == []
+    assert err.count("\n") == 1 and "Traceback" not in err and str(p) in err and "vax ledger init" in err
+
+
+def test_apply_with_a_mistyped_ledger_applies_nothing(tmp_path, capsys):
+    p = tmp_path / "ledgr.db"
+    rc = vax_main(["apply", "--vaccinations", str(tmp_path / "v.parquet"), "--matches",
+                   str(tmp_path / "m.parquet"), "--ledger", f"sqlite:///{p}", "--out", str(tmp_path / "out")])
+    assert rc == 2 and not p.exists() and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("make, url, words", [
+    (lambda p: p.write_bytes(b"not a database at all" * 100), "sqlite:///{p}", "cannot be read"),
+    (lambda p: sqlite3.connect(p).execute("CREATE TABLE t(x)").connection.commit(), "{p}", "not a vaxlib ledger"),
+    (lambda p: p.mkdir(), "{p}", "not a file"),
+    (lambda p: None, "sqlit:///{p}", "no ledger backend"),
+    (lambda p: None, "mysql://u@h/db", "no ledger backend"),
+])
+def test_unusable_ledgers_are_one_line_errors(tmp_path, capsys, make, url, words):
+    p = tmp_path / "x.db"
+    make(p)
+    before = sorted(x.name for x in tmp_path.iterdir())
+    rc = vax_main(["ledger", "verify", "--ledger", url.format(p=p)])
+    err = capsys.readouterr().err
+    assert rc == 2 and words in err and err.count("\n") == 1, err
+    assert sorted(x.name for x in tmp_path.iterdir()) == before  # nothing created beside it
+
+
+def test_ledger_init_creates_once(tmp_path, capsys):
+    p = tmp_path / "new" / "ledger.db"
+    assert vax_main(["ledger", "init", "--ledger", f"sqlite:///{p}"]) == 0
+    assert p.exists() and "new empty ledger" in capsys.readouterr().out
+    with Ledger.open(p) as led:
+        led.accept("R1", analyst="lan")
+    assert vax_main(["ledger", "init", "--ledger", f"sqlite:///{p}"]) == 0
+    assert "already exists" in capsys.readouterr().out
+    with Ledger.open(p) as led:
+        assert len(led.events_list()) == 1 and led.verify().ok
+
+
+def test_readonly_open_writes_nothing(url):
+    db = Path(url.removeprefix("sqlite:///"))
+    with Ledger.open(url) as led:
+        led.accept("R1", analyst="lan")
+    before = db.read_bytes()
+    with Ledger.open(url, readonly=True) as led:
+        assert led.verify().ok and len(led.events()) == 1
+    assert db.read_bytes() == before

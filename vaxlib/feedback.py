@@ -578,7 +578,7 @@ def load_inputs(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
     if ledger.exists():
         from vaxlib.review.ledger import Ledger
 
-        with Ledger.open(str(ledger)) as led:
+        with Ledger.open(str(ledger), readonly=True) as led:
             out["decisions"] = led.current_decisions()
     return out
 

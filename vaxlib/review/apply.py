@@ -468,7 +468,7 @@ def run_apply(
     ledger_info: dict[str, Any] | None = None
     if ledger is not None:
         own = not isinstance(ledger, Ledger)
-        led = Ledger.open(ledger) if own else ledger
+        led = Ledger.open(ledger, readonly=True) if own else ledger
         try:
             check = led.verify()
             if not check.ok:

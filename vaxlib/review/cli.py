@@ -1,4 +1,9 @@
-"""``vax apply`` and ``vax ledger`` (``verify``, ``export``, ``decisions``)."""
+"""``vax apply`` and ``vax ledger`` (``init``, ``verify``, ``export``).
+
+Every command here needs an existing ledger except ``vax ledger init``: a
+missing file, an unknown URL scheme or an unreadable database is a one-line
+error and exit 2, and nothing is created.
+"""
 from __future__ import annotations
 
 import argparse
@@ -14,13 +19,21 @@ DEFAULT_LEDGER_HELP = "ledger database URL (sqlite:///path.db) or SQLite file pa
 
 def _cmd_apply(args: argparse.Namespace) -> int:
     from vaxlib.review.apply import ApplyError, run_apply
-    from vaxlib.review.ledger import LedgerError
+    from vaxlib.review.ledger import Ledger, LedgerError
 
     try:
-        result = run_apply(args.vaccinations, args.matches, args.out, ledger=args.ledger,
+        # the ledger is opened (and must exist) before the inputs are read
+        ledger = Ledger.open(args.ledger, readonly=True) if args.ledger else None
+    except LedgerError as exc:
+        raise CommandError(str(exc)) from exc
+    try:
+        result = run_apply(args.vaccinations, args.matches, args.out, ledger=ledger,
                            xlsx_scope=args.xlsx)
     except (ApplyError, LedgerError) as exc:
         raise CommandError(str(exc)) from exc
+    finally:
+        if ledger is not None:
+            ledger.close()
     s = result.summary
     print(f"records in {s['records_in']}, out {s['records_out']}: {s['records_changed']} changed, "
           f"{s['records_unchanged']} unchanged; {s['field_changes']} field changes "
@@ -40,7 +53,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise CommandError("--expect-head takes ID:HASH") from exc
     try:
-        with Ledger.open(args.ledger) as ledger:
+        with Ledger.open(args.ledger, readonly=True) as ledger:
             result = ledger.verify(expected_head=expected)
     except LedgerError as exc:
         raise CommandError(str(exc)) from exc
@@ -52,12 +65,26 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from vaxlib.review.ledger import Ledger, LedgerError
 
     try:
-        with Ledger.open(args.ledger) as ledger:
+        with Ledger.open(args.ledger, readonly=True) as ledger:
             path = ledger.export(args.out)
             n = ledger.head()[0]
     except LedgerError as exc:
         raise CommandError(str(exc)) from exc
     print(f"{n} events -> {path}")
+    return 0
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from vaxlib.review.ledger import Ledger, LedgerError
+
+    try:
+        with Ledger.open(args.ledger, create=True) as ledger:
+            created = getattr(ledger.backend, "created", False)
+            n = ledger.head()[0]
+            where = ledger.backend.location() or ledger.url
+    except LedgerError as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"new empty ledger at {where}" if created else f"ledger already exists at {where} ({n} events); unchanged")
     return 0
 
 
@@ -70,7 +97,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                           "the platform re-import .xlsx.")
     p.add_argument("--vaccinations", required=True, help="vaccinations table (.parquet/.csv/.xlsx)")
     p.add_argument("--matches", required=True, help="matches table from vax match")
-    p.add_argument("--ledger", default=None, help=DEFAULT_LEDGER_HELP + " (optional)")
+    p.add_argument("--ledger", default=None, help=DEFAULT_LEDGER_HELP + " (optional; must exist)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--xlsx", choices=("changed", "all"), default="changed",
                    help="records in the re-import .xlsx (default: changed)")
@@ -78,6 +105,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     lp = subparsers.add_parser("ledger", help="check or export the decision ledger")
     lsub = lp.add_subparsers(dest="ledger_command", metavar="ACTION")
+    i = lsub.add_parser("init", help="create a new, empty ledger (the only command that creates one)")
+    i.add_argument("--ledger", required=True, help=DEFAULT_LEDGER_HELP)
+    i.set_defaults(func=_cmd_init)
     v = lsub.add_parser("verify", help="walk the hash chain; exit 1 on tampering")
     v.add_argument("--ledger", required=True, help=DEFAULT_LEDGER_HELP)
     v.add_argument("--expect-head", default=None, metavar="ID:HASH",

@@ -29,11 +29,37 @@ https://sqlite.org/pragma.html#pragma_synchronous.
 Idempotency: an append may carry an ``idempotency_key``; a retried append
 with the same key returns the stored event(s) instead of appending again.
 
-Limits: a hash chain detects changes to stored events and deletion of events
-before the head; deleting the newest events together with the stored head
-(table ``ledger_meta``) is only detected against a head recorded elsewhere
-(``verify(expected_head=...)``, e.g. from :meth:`Ledger.head` written into
-the apply summary).
+A ledger must exist before anything reads or appends to it: opening a
+missing ledger is an error unless the caller asks to create it
+(``Ledger.open(url, create=True)``, ``vax ledger init``).  A typo in a URL
+must never start a new, empty ledger that ``vax apply`` would then apply
+"0 decisions" from.
+
+Threat model
+------------
+What the ledger defends against, and how:
+
+* *An analyst or a script editing or deleting stored events by accident*:
+  triggers refuse UPDATE and DELETE (and on PostgreSQL the application roles
+  have INSERT and SELECT only).
+* *Someone with write access to the database changing, deleting or
+  reordering some events* (e.g. editing ``ledger.db`` with the ``sqlite3``
+  shell after dropping the triggers): the hash chain breaks and
+  :meth:`Ledger.verify` names the first broken event.
+* *A full rewrite*: the same person recomputes every hash after the change,
+  or drops the newest events together with the stored head.  The chain is
+  then self-consistent, so it is anchored outside the database: every
+  append, ``vax apply`` and ``vax ledger verify`` records the head it saw in
+  the user's own state folder (:mod:`vaxlib.review.anchors`), and
+  ``verify`` checks each witnessed head by default (one matching head fixes
+  every event before it).  ``vax apply`` also writes the head it applied
+  into its summary; ``verify --expect-head`` checks such a head too.
+* Not covered: someone who controls both the database *and* every
+  witnessing user's state folder (the same Unix account, or root) can
+  rewrite both; a ledger copied to another machine is checked only against
+  heads witnessed there.  Against that, export heads to a place the
+  database's owner cannot write (a signed report, the run manifests kept
+  by the ministry).
 """
 from __future__ import annotations
 
@@ -53,9 +79,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import pandas as pd
+
+from vaxlib.review.anchors import Anchor, read_anchors, record_anchor
+from vaxlib.vn.dates import parse_typed_dob
+from vaxlib.vn.ids import parse_id
+from vaxlib.vn.names import canonical_name
+from vaxlib.vn.sex import parse_sex
 
 __all__ = [
     "ACTIONS",
@@ -166,6 +198,7 @@ class VerifyResult:
     head_hash: str
     first_bad_id: int | None = None
     problem: str | None = None
+    anchors_checked: int = 0  #: heads witnessed outside the database that were checked
 
     def __bool__(self) -> bool:
         return self.ok
@@ -174,7 +207,8 @@ class VerifyResult:
         if self.ok:
             if not self.events_checked:
                 return "ledger OK: empty (0 events)"
-            return f"ledger OK: {self.events_checked} events, head {self.head_id}:{self.head_hash}"
+            return (f"ledger OK: {self.events_checked} events, {self.anchors_checked} witnessed heads checked, "
+                    f"head {self.head_id}:{self.head_hash}")
         where = f"event {self.first_bad_id}" if self.first_bad_id is not None else "ledger"
         return f"ledger TAMPERED at {where}: {self.problem} ({self.events_checked} events checked)"
 
@@ -212,61 +246,16 @@ def _utc_now() -> str:
 
 # --------------------------------------------------------------------------- validation
 
-def _fallback_dob(text: str) -> str | None:
-    import re
-
-    m = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", text) or None
-    if m:
-        y, mo, d = int(m[1]), int(m[2]), int(m[3])
-    else:
-        m = re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})", text)
-        if not m:
-            m = re.fullmatch(r"(\d{4})", text)
-            return f"{int(m[1]):04d}" if m else None
-        d, mo, y = int(m[1]), int(m[2]), int(m[3])
-    try:
-        return _dt.date(y, mo, d).isoformat()
-    except ValueError:
-        return None
-
-
 def _validate_dob(text: str) -> str:
-    try:
-        from vaxlib.vn.dates import parse_typed_dob  # written by another helper
-    except ImportError:
-        iso = _fallback_dob(text)
-        if iso is None:
-            raise InvalidEditError("dob", "not a date (use dd/mm/yyyy or yyyy-mm-dd)") from None
-        return iso
     parsed = parse_typed_dob(text)
-    readings = tuple(getattr(parsed, "readings", ()) or ())
-    if getattr(parsed, "error", None) or not readings:
+    if parsed.error or not parsed.readings:
         raise InvalidEditError("dob", "not a date (use dd/mm/yyyy or yyyy-mm-dd)")
     # analysts type dates the Vietnamese way (dd/mm/yyyy): an ambiguous text takes
     # the dd/mm reading, which parse_typed_dob lists first
-    return readings[0]
-
-
-_SEX_FALLBACK = {"m": "M", "nam": "M", "1": "M", "male": "M", "f": "F", "nữ": "F", "nu": "F",
-                 "0": "F", "female": "F"}
-
-
-def _parse_sex(text: str) -> str | None:
-    try:
-        from vaxlib.vn.sex import parse_sex
-    except ImportError:
-        return _SEX_FALLBACK.get(unicodedata.normalize("NFC", text).strip().lower())
-    return parse_sex(text)
+    return parsed.readings[0]
 
 
 def _validate_id(text: str) -> str:
-    try:
-        from vaxlib.vn.ids import parse_id
-    except ImportError:
-        digits = "".join(ch for ch in text if not ch.isspace() and ch not in ".-")
-        if digits.isdigit() and len(digits) in (9, 12):
-            return digits
-        raise InvalidEditError("id_number", "not a 12-digit CCCD or 9-digit CMND number") from None
     parsed = parse_id(text)
     if parsed.kind in ("cccd", "cmnd") and parsed.digits:
         return parsed.digits
@@ -276,14 +265,7 @@ def _validate_id(text: str) -> str:
 
 
 def _validate_name(text: str) -> str:
-    try:
-        from vaxlib.vn.names import canonical_name
-    except ImportError:
-        from vaxlib.vn.text import clean_spacing, nfc
-
-        name = " ".join(w[:1].upper() + w[1:].lower() for w in clean_spacing(nfc(text)).split(" "))
-    else:
-        name = canonical_name(text)
+    name = canonical_name(text)
     if not name or not any(ch.isalpha() for ch in name) or any(ch.isdigit() for ch in name):
         raise InvalidEditError("full_name", "a name needs letters and no digits")
     return name
@@ -326,7 +308,7 @@ def validate_edit(values: Mapping[str, Any], record_id: str | None = None) -> di
             elif key == "dob":
                 out[key] = _validate_dob(text)
             elif key == "sex":
-                sex = _parse_sex(text)
+                sex = parse_sex(text)
                 if sex not in ("M", "F"):
                     raise InvalidEditError("sex", "use Nam/Nữ or M/F")
                 out[key] = sex
@@ -399,6 +381,14 @@ class LedgerBackend(abc.ABC):
     @abc.abstractmethod
     def stored_head(self) -> tuple[int, str] | None:
         """The head recorded by the last append (None if never recorded)."""
+
+    def uid(self) -> str | None:
+        """The ledger's identity, a random hex string set when it was created (None if unknown)."""
+        return None
+
+    def location(self) -> str | None:
+        """Where the ledger lives, without credentials (the key of its anchors); None in memory."""
+        return None
 
     def close(self) -> None:  # pragma: no cover - trivial default
         """Release connections."""
@@ -484,24 +474,56 @@ class SQLiteBackend(LedgerBackend):
     """
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 60.0,
-                 synchronous: str = "FULL"):
+                 synchronous: str = "FULL", create: bool = False, readonly: bool = False):
         if synchronous not in ("FULL", "NORMAL", "EXTRA"):
             raise LedgerBackendError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
         self.path = str(path)
         self.url = "sqlite://" if self.path == ":memory:" else f"sqlite:///{self.path}"
         self.busy_timeout = busy_timeout
         self._lock = threading.RLock()
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        memory = self.path == ":memory:"
+        where = self.path if memory else str(Path(self.path).resolve())
+        exists = memory or Path(self.path).is_file()
+        if not memory and Path(self.path).exists() and not exists:
+            raise LedgerBackendError(f"ledger {where} is not a file")
+        if not exists and not create:
+            raise LedgerBackendError(f"no ledger at {where} (the file does not exist; "
+                                     f"create one with: vax ledger init --ledger sqlite:///{where})")
+        if not exists:
+            try:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise LedgerBackendError(f"cannot create ledger folder for {where}: {exc.strerror}") from exc
         try:
-            self.conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None,
-                                        check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise LedgerBackendError(f"cannot open ledger database {self.path}: {exc}") from exc
-        self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-        self._retry(self._set_wal)
-        self.conn.execute(f"PRAGMA synchronous = {synchronous}")
-        self._retry(self._create_schema)
+            # mode=rw never creates the file: a ledger that vanished between the check and
+            # here is an error, not a new empty ledger
+            target = self.path if memory else f"file:{quote(os.path.abspath(self.path))}?mode=" + (
+                "rwc" if create else "rw")
+            self.conn = sqlite3.connect(target, timeout=busy_timeout, isolation_level=None,
+                                        check_same_thread=False, uri=not memory)
+            self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            has_table = self.conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ledger_events'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            with contextlib.suppress(Exception):
+                self.conn.close()
+            raise LedgerBackendError(f"ledger {where} cannot be read as a SQLite database ({exc})") from None
+        if not has_table and not (create or memory):
+            self.conn.close()
+            raise LedgerBackendError(f"{where} is a SQLite database but not a vaxlib ledger "
+                                     f"(no ledger_events table)")
+        try:
+            if not readonly or not has_table:
+                self._retry(self._set_wal)
+            self.conn.execute(f"PRAGMA synchronous = {synchronous}")
+            if not readonly or not has_table:
+                self._retry(self._create_schema)
+        except sqlite3.DatabaseError as exc:
+            self.conn.close()
+            raise LedgerBackendError(f"ledger {where} cannot be opened for writing ({exc})") from None
+        self._where = None if memory else where
+        #: True when this open made a new ledger (the first anchor of a location says so)
+        self.created = not has_table
 
     def _set_wal(self) -> None:
         if self.path != ":memory:":
@@ -514,9 +536,9 @@ class SQLiteBackend(LedgerBackend):
         try:
             for stmt in _SCHEMA:
                 self.conn.execute(stmt)
-            self.conn.execute(
-                "INSERT OR IGNORE INTO ledger_meta(key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
-            )
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO ledger_meta(key, value) VALUES (?, ?)",
+                [("schema_version", SCHEMA_VERSION), ("ledger_uid", uuid.uuid4().hex)])
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
@@ -570,16 +592,27 @@ class SQLiteBackend(LedgerBackend):
             return None
         return int(meta["head_id"]), meta.get("head_hash", "")
 
+    def uid(self) -> str | None:
+        with self._lock:
+            row = self.conn.execute("SELECT value FROM ledger_meta WHERE key = 'ledger_uid'").fetchone()
+        return row[0] if row else None
+
+    def location(self) -> str | None:
+        return None if self._where is None else f"sqlite:///{self._where}"
+
     def close(self) -> None:
         with self._lock:
             self.conn.close()
 
 
-_BACKENDS: dict[str, Callable[[str], LedgerBackend]] = {}
+_BACKENDS: dict[str, Callable[..., LedgerBackend]] = {}
 
 
-def register_backend(scheme: str, factory: Callable[[str], LedgerBackend]) -> None:
-    """Make ``Ledger.open("scheme://…")`` use ``factory(url)``.
+def register_backend(scheme: str, factory: Callable[..., LedgerBackend]) -> None:
+    """Make ``Ledger.open("scheme://…")`` use ``factory(url, create=…, readonly=…)``.
+
+    The factory must raise :class:`LedgerBackendError` when the ledger does
+    not exist and ``create`` is False (never create it then).
 
     ``scheme`` is the URL scheme before ``://``; a ``+driver`` suffix
     (``postgresql+psycopg``) is looked up under the bare scheme too.
@@ -587,7 +620,7 @@ def register_backend(scheme: str, factory: Callable[[str], LedgerBackend]) -> No
     _BACKENDS[scheme] = factory
 
 
-def _sqlite_from_url(url: str) -> LedgerBackend:
+def _sqlite_from_url(url: str, *, create: bool = False, readonly: bool = False) -> LedgerBackend:
     rest = url.split("://", 1)[1] if "://" in url else url
     query = ""
     if "?" in rest:
@@ -603,25 +636,44 @@ def _sqlite_from_url(url: str) -> LedgerBackend:
         kwargs["busy_timeout"] = float(opts["timeout"])
     if "synchronous" in opts:
         kwargs["synchronous"] = opts["synchronous"].upper()
-    return SQLiteBackend(path, **kwargs)
+    return SQLiteBackend(path, create=create, readonly=readonly, **kwargs)
 
 
 register_backend("sqlite", _sqlite_from_url)
 
 
-def open_backend(url: str | os.PathLike[str]) -> LedgerBackend:
-    """Backend for a database URL; a plain path means a SQLite file."""
+def open_backend(url: str | os.PathLike[str], *, create: bool = False,
+                 readonly: bool = False) -> LedgerBackend:
+    """Backend for a database URL; a plain path means a SQLite file.
+
+    Parameters
+    ----------
+    url
+        ``sqlite:///path.db``, ``sqlite://`` (in memory), ``postgresql://…``
+        or a plain SQLite file path.
+    create
+        Create the ledger when it does not exist.  Without it a missing
+        ledger is a :class:`LedgerBackendError` (a typo in a URL must not
+        start a new, empty ledger).
+    readonly
+        Write nothing to the database (``verify``, ``export``, ``apply``).
+    """
     text = os.fspath(url)
     if "://" not in text:
-        return SQLiteBackend(text)
+        return SQLiteBackend(text, create=create, readonly=readonly)
     scheme = text.split("://", 1)[0].lower()
     factory = _BACKENDS.get(scheme) or _BACKENDS.get(scheme.split("+", 1)[0])
+    if factory is None and scheme.split("+", 1)[0] in ("postgresql", "postgres"):
+        try:
+            import vaxlib.review.pg  # noqa: F401  (registers itself)
+        except ImportError as exc:
+            raise LedgerBackendError(f"the PostgreSQL ledger needs psycopg 3 ({exc})") from None
+
+        factory = _BACKENDS.get(scheme) or _BACKENDS.get(scheme.split("+", 1)[0])
     if factory is None:
         known = ", ".join(sorted(_BACKENDS))
-        hint = " (a PostgreSQL backend is planned: implement LedgerBackend and register_backend it)" \
-            if scheme.startswith("postgres") else ""
-        raise LedgerBackendError(f"no ledger backend for URL scheme {scheme!r}; available: {known}{hint}")
-    return factory(text)
+        raise LedgerBackendError(f"no ledger backend for URL scheme {scheme!r}; use one of: {known}")
+    return factory(text, create=create, readonly=readonly)
 
 
 # --------------------------------------------------------------------------- the ledger
@@ -707,11 +759,44 @@ class Ledger:
         self._decisions_at = -1
         self._decisions: pd.DataFrame | None = None
         self._cache_lock = threading.RLock()
+        self._witnessed: tuple[int, str] | None = None
+
+    def _witness(self, by: str, head: tuple[int, str] | None = None) -> None:
+        """Record the head seen in the anchor file outside the database (see :mod:`.anchors`)."""
+        location = self.backend.location()
+        uid = self.backend.uid()
+        if location is None or uid is None:
+            return
+        head = head if head is not None else self.head()
+        if head == self._witnessed and by == "append":
+            return
+        record_anchor(location, Anchor(uid, int(head[0]), head[1], _utc_now(), by))
+        self._witnessed = head
 
     @classmethod
-    def open(cls, url: str | os.PathLike[str] = DEFAULT_URL) -> "Ledger":
-        """Open (creating if needed) the ledger at a database URL or SQLite path."""
-        return cls(open_backend(url))
+    def open(cls, url: str | os.PathLike[str] = DEFAULT_URL, *, create: bool = False,
+             readonly: bool = False) -> "Ledger":
+        """Open the ledger at a database URL or SQLite path.
+
+        Parameters
+        ----------
+        create
+            Create the ledger if it does not exist (otherwise a missing ledger
+            raises :class:`LedgerBackendError`).
+        readonly
+            Write nothing to the database (appends then fail).
+
+        Raises
+        ------
+        LedgerBackendError
+            Missing (without ``create``), unreadable, or an unknown URL scheme;
+            the message is one line and names the location.
+        """
+        backend = open_backend(url, create=create, readonly=readonly)
+        ledger = cls(backend)
+        if getattr(backend, "created", False):
+            ledger._witness("create")
+        return ledger
 
     @property
     def url(self) -> str:
@@ -765,6 +850,7 @@ class Ledger:
                 rows.append(row)
             tx.insert([{**r, "values": _canonical_json(r["values"])} for r in rows])
         events = [_decode_row({**r, "values": r["values"]}) for r in rows]
+        self._witness("append", (events[-1].id, events[-1].hash))
         log.debug("ledger: appended %d event(s), head %d", len(events), events[-1].id)
         return events
 
@@ -911,16 +997,25 @@ class Ledger:
         events = self.events_list()
         return (events[-1].id, events[-1].hash) if events else (0, GENESIS_HASH)
 
-    def verify(self, expected_head: tuple[int, str] | None = None) -> VerifyResult:
+    def verify(self, expected_head: tuple[int, str] | None = None, *,
+               witness: bool = True) -> VerifyResult:
         """Walk the hash chain and report the first broken event.
 
         Checks, in chain order: ids run 1, 2, 3 … without gaps (a gap means a
         deleted event); each ``prev_hash`` equals the previous event's hash
         (deletion or reordering); each stored ``hash`` equals the hash
-        recomputed from the stored contents (an edited event); finally the
-        head equals the head stored with the last append and, if given,
-        ``expected_head`` (newest events deleted).
+        recomputed from the stored contents (an edited event).  Then the head
+        must equal the head stored with the last append and, if given,
+        ``expected_head``; and every head witnessed outside the database
+        (:mod:`vaxlib.review.anchors`) must still be in the chain with the same
+        hash (a full rewrite, or newest events deleted with the stored head).
+        With ``witness`` a verified head is itself recorded as an anchor.
         """
+        location = self.backend.location()
+        uid = self.backend.uid()
+        anchors = read_anchors(location) if location else []
+        wanted = {a.head_id for a in anchors if a.uid == uid}
+        seen: dict[int, str] = {}
         prev_hash = GENESIS_HASH
         n = 0
         last_id: int | None = None
@@ -948,6 +1043,8 @@ class Ledger:
                 return bad(f"unknown action {raw['action']!r}")
             prev_hash = raw["hash"]
             last_id = eid
+            if eid in wanted:
+                seen[eid] = prev_hash
         head = (last_id or 0, prev_hash)
         stored = self.backend.stored_head()
         for name, want in (("stored head", stored), ("expected head", expected_head)):
@@ -958,7 +1055,28 @@ class Ledger:
                 return VerifyResult(False, n, last_id, prev_hash, missing_from,
                                     f"chain ends at event {head[0]} but the {name} is event {want[0]} "
                                     f"(newest events deleted or replaced)")
-        return VerifyResult(True, n, last_id, prev_hash)
+        if anchors and anchors[-1].uid != uid:
+            last = anchors[-1]
+            return VerifyResult(False, n, last_id, prev_hash, None,
+                                f"this is not the ledger witnessed at {location} on {last.time} ({last.by}): "
+                                f"the database was replaced", anchors_checked=0)
+        checked = 0
+        for a in anchors:
+            if a.uid != uid:
+                continue
+            checked += 1
+            if a.head_id > head[0]:
+                return VerifyResult(False, n, last_id, prev_hash, head[0] + 1,
+                                    f"chain ends at event {head[0]} but event {a.head_id} was witnessed on "
+                                    f"{a.time} ({a.by}): newest events deleted", anchors_checked=checked)
+            if a.head_id and seen.get(a.head_id) != a.head_hash:
+                return VerifyResult(False, n, last_id, prev_hash, a.head_id,
+                                    f"event {a.head_id} differs from the one witnessed on {a.time} ({a.by}): "
+                                    f"the ledger was rewritten at or before event {a.head_id}",
+                                    anchors_checked=checked)
+        if witness:
+            self._witness("verify", head)
+        return VerifyResult(True, n, last_id, prev_hash, anchors_checked=checked)
 
     def export(self, path: str | os.PathLike[str]) -> Path:
         """Write every event to ``.jsonl`` (one canonical JSON object per line), ``.csv`` or ``.parquet``."""
