@@ -3,8 +3,8 @@
 Each sub-command lives beside the code it drives: a module listed in
 :data:`COMMANDS` exposes ``register(subparsers)``, which adds its parser and
 sets ``func`` to a callable taking the parsed arguments and returning an exit
-code.  Modules are imported lazily so that ``vax --help`` stays fast and a
-broken optional part never stops the others.
+code.  An import error is not hidden: a command is never "(unavailable)".
+A :class:`vaxlib.errors.VaxError` is printed as one line with exit code 2.
 """
 from __future__ import annotations
 
@@ -13,6 +13,10 @@ import importlib
 import logging
 import sys
 from typing import Sequence
+
+from vaxlib.errors import CommandError, VaxError
+
+__all__ = ["COMMANDS", "CommandError", "VaxError", "build_parser", "main"]
 
 #: sub-command name -> module exposing ``register(subparsers)``
 COMMANDS: dict[str, str] = {
@@ -30,36 +34,15 @@ COMMANDS: dict[str, str] = {
 }
 
 
-class CommandError(Exception):
-    """An error the user can act on; printed without a traceback."""
-
-
-def _unavailable(name: str, exc: Exception):
-    def run(args: argparse.Namespace) -> int:
-        raise CommandError(f"this command cannot run here: {type(exc).__name__}: {exc}")
-    return run
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vax", description="vaxlib: clean, match, sign and report vaccination records"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="more log output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    done: set[str] = set()
     for module_name in dict.fromkeys(COMMANDS.values()):
-        if module_name in done:
-            continue
-        done.add(module_name)
-        try:
-            module = importlib.import_module(module_name)
-        except Exception as exc:  # noqa: BLE001 - one broken part must not take down the others
-            for name, mod in COMMANDS.items():
-                if mod == module_name:
-                    broken = sub.add_parser(name, help=f"(unavailable: {type(exc).__name__})")
-                    broken.set_defaults(func=_unavailable(name, exc))
-            continue
-        module.register(sub)
+        # an import error is a bug in vaxlib or its installation: let it raise, never hide a command
+        importlib.import_module(module_name).register(sub)
     return parser
 
 
@@ -75,8 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except CommandError as exc:
-        print(f"vax {args.command}: {exc}", file=sys.stderr)
+    except VaxError as exc:
+        # one line, no traceback: the message names the file/row/column (see vaxlib.errors)
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"vax {args.command}: {message}", file=sys.stderr)
         return 2
 
 

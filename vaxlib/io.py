@@ -69,6 +69,7 @@ from typing import Any, Callable, Literal, Sequence
 import numpy as np
 import pandas as pd
 
+from vaxlib.errors import VaxError
 from vaxlib.schema import TABLES, columns
 from vaxlib.vn.provinces import BY_GSO, PROVINCES
 from vaxlib.vn.text import fold_key, nfc
@@ -92,6 +93,12 @@ __all__ = [
     "map_headers",
     "province_to_gso",
     "parse_platform_date",
+    "read_output",
+    "write_output",
+    "write_json",
+    "read_json",
+    "parquet_rows",
+    "OutputTableError",
 ]
 
 logger = logging.getLogger(__name__)
@@ -134,7 +141,7 @@ KEY_COLUMN = {"registry": "person_id", "vaccinations": "record_id", "feedback": 
 # --------------------------------------------------------------------------- errors
 
 
-class VaxImportError(Exception):
+class VaxImportError(VaxError):
     """A file could not be imported.  ``str(exc)`` is Vietnamese, ``exc.message_en`` English.
 
     Attributes ``path``, ``row`` and ``column`` locate the problem where known.
@@ -1525,6 +1532,9 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str], kind: Kind,
     if fmt not in ("parquet", "csv", "xlsx"):
         raise ValueError(f"format must be 'parquet', 'csv' or 'xlsx', not {fmt!r}")
     p.parent.mkdir(parents=True, exist_ok=True)
+    from vaxlib.runs import fault_point  # noqa: PLC0415 - fault injection (tests/test_faults.py)
+
+    fault_point(f"write:{p.name}")
     if fmt == "parquet":
         import pyarrow as pa  # noqa: PLC0415
         import pyarrow.parquet as pq  # noqa: PLC0415
@@ -1593,3 +1603,113 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str], kind: Kind,
     if neutralised:
         logger.info("%s: %d cell(s) prefixed with an apostrophe against formula injection", p.name, neutralised)
     return p
+
+
+# --------------------------------------------------------------------------- vaxlib's own outputs
+
+
+class OutputTableError(VaxImportError):
+    """A table vaxlib wrote (matches, candidates, certificates, ...) is missing, unreadable or of the wrong kind."""
+
+
+def parquet_rows(path: str | os.PathLike[str]) -> int:
+    """Row count of a Parquet file, from its footer (the data is not read)."""
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    return int(pq.ParquetFile(path).metadata.num_rows)
+
+
+def read_output(path: str | os.PathLike[str], kind: str, *, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Read a table vaxlib wrote (:data:`vaxlib.schema.OUTPUT_TABLES` kinds) from Parquet.
+
+    Parameters
+    ----------
+    path
+        The ``.parquet`` file.  Whether its run folder is complete is the caller's
+        question (:func:`vaxlib.runs.check_run`); this checks the file itself.
+    kind
+        ``"matches"``, ``"candidates"``, ``"certificates"``, ``"quarantine"``, ...
+    columns
+        Read only these columns.
+
+    Raises
+    ------
+    OutputTableError
+        The file is missing, not Parquet, or lacks a column of its kind (names the file and column).
+    """
+    from vaxlib.schema import OUTPUT_TABLES  # noqa: PLC0415
+
+    if kind not in OUTPUT_TABLES:
+        raise ValueError(f"kind must be one of {sorted(OUTPUT_TABLES)}, not {kind!r}")
+    p = Path(path)
+    if not p.is_file():
+        raise OutputTableError(f"không có tệp {kind}", f"no {kind} file", p)
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    try:
+        names = pq.ParquetFile(p).schema_arrow.names
+    except Exception:  # noqa: BLE001 - pyarrow raises several types for a damaged file
+        raise OutputTableError("không phải tệp Parquet đọc được", "not a readable Parquet file", p) from None
+    missing = [c for c in OUTPUT_TABLES[kind] if c not in names]
+    if missing:
+        raise OutputTableError(f"không phải bảng {kind}: thiếu cột {missing[0]}",
+                               f"not a {kind} table: no column {missing[0]}", p, column=missing[0])
+    if columns is not None:
+        absent = [c for c in columns if c not in names]
+        if absent:
+            raise OutputTableError(f"thiếu cột {absent[0]}", f"no column {absent[0]}", p, column=absent[0])
+    return pd.read_parquet(p, columns=list(columns) if columns is not None else None)
+
+
+def write_output(df: pd.DataFrame, path: str | os.PathLike[str], kind: str) -> Path:
+    """Write a table vaxlib produces as Parquet (no index); checks its kind's columns first.
+
+    Write into a run's staging folder (:func:`vaxlib.runs.atomic_run`), never over a result in place.
+    """
+    from vaxlib.runs import fault_point  # noqa: PLC0415
+    from vaxlib.schema import OUTPUT_TABLES  # noqa: PLC0415
+
+    if kind not in OUTPUT_TABLES:
+        raise ValueError(f"kind must be one of {sorted(OUTPUT_TABLES)}, not {kind!r}")
+    missing = [c for c in OUTPUT_TABLES[kind] if c not in df.columns]
+    if missing:
+        raise ValueError(f"{kind} table lacks column(s) {missing}")
+    p = Path(path)
+    fault_point(f"write:{p.name}")
+    df.to_parquet(p, index=False)
+    fault_point(f"wrote:{p.name}")
+    return p
+
+
+def write_json(data: Any, path: str | os.PathLike[str]) -> Path:
+    """Write ``data`` as indented UTF-8 JSON (floats as numbers; NaN as null is the caller's choice)."""
+    import json  # noqa: PLC0415
+
+    from vaxlib.runs import fault_point  # noqa: PLC0415
+
+    p = Path(path)
+    fault_point(f"write:{p.name}")
+    p.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=_json_default) + "\n", encoding="utf-8")
+    fault_point(f"wrote:{p.name}")
+    return p
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalar
+        return value.item()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    return str(value)
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read a JSON file vaxlib wrote; a missing or broken one is an :class:`OutputTableError`."""
+    import json  # noqa: PLC0415
+
+    p = Path(path)
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise OutputTableError("không có tệp", "no such file", p) from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise OutputTableError("tệp JSON không đọc được", f"unreadable JSON ({type(exc).__name__})", p) from None

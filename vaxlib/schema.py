@@ -19,6 +19,7 @@ __all__ = [
     "ERROR_CODES",
     "FEEDBACK_CATEGORIES",
     "MATCH_STATUSES",
+    "OUTPUT_TABLES",
 ]
 
 
@@ -115,3 +116,21 @@ ERROR_CODES: tuple[str, ...] = (
 FEEDBACK_CATEGORIES = ("missing_dose", "wrong_personal_info", "wrong_vaccine", "duplicate_record", "other")
 
 MATCH_STATUSES = ("verified", "fix", "review", "unmatched", "invalid")
+
+
+#: Tables vaxlib itself writes (Parquet, contract column names): kind -> columns every file of the kind
+#: must hold, in order (more may follow).  ``vaxlib.io.read_output`` checks them; matches and
+#: certificates are the contract's own tables.
+OUTPUT_TABLES: dict[str, tuple[str, ...]] = {
+    "matches": ("record_id", "status", "person_id", "match_probability", "error_codes",
+                "corrected_full_name", "corrected_dob", "corrected_sex", "corrected_id_number", "person_key"),
+    "candidates": ("record_id", "person_id", "rank", "match_probability"),
+    "certificates": ("person_id", "uvci", "hc1", "kid", "issued_at", "expires_at"),
+    "quarantine": ("file", "row", "column", "reason", "raw"),
+    "changes": ("record_id",),
+    "feedback_status": ("feedback_id",),
+    "feedback_queue": ("feedback_id",),
+    "feedback_links": ("feedback_id",),
+    "truth_vaccinations": ("record_id", "person_id"),
+    "table": (),  #: any other table vaxlib wrote (report aggregates, ...): no column check
+}

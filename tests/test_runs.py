@@ -1,0 +1,194 @@
+"""vaxlib.runs: atomic run folders, manifests, recovery after a kill (table-driven over the fault points)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from vaxlib.errors import ManifestError, RunError, VaxError
+from vaxlib.io import read_output, write_output
+from vaxlib.runs import MANIFEST, RunFolder, atomic_run, check_run, read_manifest, recover
+
+MATCHES = pd.DataFrame({
+    "record_id": ["r1", "r2"], "status": ["verified", "fix"], "person_id": ["p1", "p2"],
+    "match_probability": [1.0, 0.995], "error_codes": ["", "name:typo"],
+    "corrected_full_name": [None, "Nguyễn Văn A"], "corrected_dob": [None, None], "corrected_sex": [None, None],
+    "corrected_id_number": [None, None], "person_key": ["p1", "p2"],
+})
+
+
+def _write(out: Path, tag: str, *, quarantine: bool) -> None:
+    with atomic_run(out, command="match", args={"tag": tag}, settings={"auto_threshold": 0.99}) as st:
+        write_output(MATCHES.assign(error_codes=tag), st / "matches.parquet", "matches")
+        (st / "note.txt").write_text(tag, encoding="utf-8")
+        if quarantine:
+            write_output(pd.DataFrame({"file": ["f"], "row": [2], "column": ["dob"], "reason": ["bad_dob"],
+                                       "raw": ["x"]}), st / "quarantine.parquet", "quarantine")
+
+
+def _siblings(out: Path) -> list[str]:
+    return sorted(n for n in os.listdir(out.parent) if n != out.name)
+
+
+def test_manifest_records_files_rows_and_settings(tmp_path):
+    out = tmp_path / "match"
+    _write(out, "a", quarantine=True)
+    m = check_run(out, command="match")
+    assert set(m["files"]) == {"matches.parquet", "note.txt", "quarantine.parquet"}
+    assert m["files"]["matches.parquet"]["rows"] == 2
+    assert m["rows"] == {"matches": 2, "quarantine": 1}
+    assert m["settings"] == {"auto_threshold": 0.99}
+    assert m["args"] == {"tag": "a"}
+    assert m["files"]["note.txt"]["size"] == 1
+    assert len(m["code"]["source_sha256"]) == 64
+    assert _siblings(out) == []  # no staging or old folder left
+
+
+def test_second_run_drops_stale_files_and_keeps_foreign_ones(tmp_path):
+    out = tmp_path / "match"
+    _write(out, "a", quarantine=True)
+    (out / "ledger.db").write_bytes(b"analysts' decisions")
+    _write(out, "b", quarantine=False)
+    assert not (out / "quarantine.parquet").exists()
+    assert (out / "ledger.db").read_bytes() == b"analysts' decisions"
+    assert (out / "note.txt").read_text() == "b"
+    check_run(out)
+    assert _siblings(out) == []
+
+
+def test_failing_body_leaves_previous_result_untouched(tmp_path):
+    out = tmp_path / "match"
+    _write(out, "a", quarantine=True)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(ZeroDivisionError):
+        with atomic_run(out, command="match") as st:
+            (st / "matches.parquet").write_bytes(b"half")
+            1 / 0
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert _siblings(out) == []
+
+
+def test_check_run_refuses_missing_changed_or_truncated_files(tmp_path):
+    out = tmp_path / "match"
+    _write(out, "a", quarantine=False)
+    (out / "note.txt").write_text("z", encoding="utf-8")  # same size, other content
+    with pytest.raises(ManifestError, match="content differs"):
+        check_run(out)
+    check_run(out, full=False)
+    (out / "note.txt").write_text("longer", encoding="utf-8")
+    with pytest.raises(ManifestError, match="size differs"):
+        check_run(out, full=False)
+    (out / "note.txt").unlink()
+    with pytest.raises(ManifestError, match="missing"):
+        check_run(out)
+    (out / MANIFEST).unlink()
+    with pytest.raises(ManifestError, match="no _manifest.json"):
+        read_manifest(out)
+    with pytest.raises(ManifestError, match="not by"):
+        _write(tmp_path / "m2", "a", quarantine=False)
+        check_run(tmp_path / "m2", command="apply")
+
+
+def test_refuses_file_as_out_and_foreign_file_with_a_run_name(tmp_path):
+    f = tmp_path / "out"
+    f.write_text("x")
+    with pytest.raises(RunError, match="is a file"):
+        with atomic_run(f, command="match"):
+            pass
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    (legacy / "matches.parquet").write_bytes(b"user's own file")
+    with pytest.raises(RunError, match="not written by vaxlib"):
+        _write(legacy, "a", quarantine=False)
+    assert (legacy / "matches.parquet").read_bytes() == b"user's own file"
+    assert _siblings(legacy) == ["out"]
+    assert isinstance(RunError("x"), VaxError)
+
+
+def test_enospc_leaves_previous_result(tmp_path, monkeypatch):
+    out = tmp_path / "match"
+    _write(out, "a", quarantine=True)
+    monkeypatch.setenv("VAX_FAULT", "enospc:write:quarantine.parquet")
+    with pytest.raises(OSError, match="No space"):
+        _write(out, "b", quarantine=True)
+    assert read_output(out / "matches.parquet", "matches")["error_codes"].tolist() == ["a", "a"]
+    check_run(out)
+    assert _siblings(out) == []
+
+
+_CHILD = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, {tests!r})
+    from test_runs import _write
+    _write(Path(sys.argv[1]), "b", quarantine=False)
+""")
+
+
+@pytest.mark.parametrize("point, committed", [
+    ("kill:write:matches.parquet", False),
+    ("kill:wrote:matches.parquet", False),
+    ("kill:match:staged", False),
+    ("kill:match:manifest", False),
+    ("kill:match:swap", False),  # previous folder renamed away, new one not yet in place
+    ("kill:match:swapped", True),  # after the commit point: the new run is the result
+])
+def test_sigkill_at_each_point_then_recovery(tmp_path, point, committed):
+    out = tmp_path / "match"
+    _write(out, "a", quarantine=True)
+    (out / "ledger.db").write_bytes(b"decisions")
+    before = check_run(out)["files"]
+    env = {**os.environ, "VAX_FAULT": point}
+    proc = subprocess.run([sys.executable, "-c", _CHILD.format(tests=str(Path(__file__).parent)), str(out)],
+                          env=env, capture_output=True)
+    assert proc.returncode == -9, proc.stderr.decode()
+    recover(out)
+    m = check_run(out)
+    assert _siblings(out) == []
+    assert (out / "ledger.db").read_bytes() == b"decisions"
+    if committed:
+        assert m["args"] == {"tag": "b"} and not (out / "quarantine.parquet").exists()
+    else:
+        assert m["files"] == before
+    _write(out, "b", quarantine=False)  # the rerun completes and equals an uninterrupted run
+    assert read_output(out / "matches.parquet", "matches")["error_codes"].tolist() == ["b", "b"]
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "ledger.db", "matches.parquet", "note.txt"]
+
+
+def test_recover_ignores_lookalike_folders_without_marker(tmp_path):
+    out = tmp_path / "match"
+    _write(out, "a", quarantine=False)
+    mine = tmp_path / ".match.vaxold-1-abc"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("user data")
+    assert recover(out) == []
+    assert (mine / "keep.txt").exists()
+
+
+def test_run_folder_layout():
+    rf = RunFolder("/x")
+    assert rf.matches == Path("/x/match/matches.parquet")
+    assert rf.matches_current == Path("/x/match-corrected/matches.parquet")
+    assert rf.certificates == Path("/x/certificates/certificates.parquet")
+    assert rf.ledger == Path("/x/ledger.db")
+    assert rf.feedback_status == Path("/x/feedback/feedback_status.parquet")
+    assert json.dumps(str(rf.apply_summary)).endswith('apply/apply_summary.json"')
+
+
+def test_cli_prints_a_vax_error_as_one_line_exit_2(tmp_path, capsys):
+    from vaxlib.cli import CommandError as AliasedCommandError, main
+    from vaxlib.errors import CommandError
+
+    assert AliasedCommandError is CommandError
+    f = tmp_path / "out"
+    f.write_text("x")
+    code = main(["synth", "--persons", "0", "--out", str(tmp_path / "s")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("vax synth: ") and "Traceback" not in err

@@ -1,0 +1,813 @@
+"""Run folders: where every command writes, atomically, with a manifest.
+
+Two things live here.
+
+:class:`RunFolder` owns the layout of a working folder (what ``vax demo``
+builds, and what ``vax report``/``vax feedback``/the notebooks read)::
+
+    DIR/data/              registry, vaccinations, feedback (+ truth)    vax synth
+    DIR/match/             matches, candidates, model, stats, quarantine vax match
+    DIR/evaluation/        evaluation.json, tables, figure               vax evaluate
+    DIR/apply/             corrected table, changes, re-import xlsx,     vax apply
+                           quarantine, apply_summary.json
+    DIR/match-corrected/   as match/, on the corrected table             vax match
+    DIR/keys/              signing keys (not a run: never replaced)       vax keys init
+    DIR/certificates/      certificates.parquet (+ QR images)            vax sign
+    DIR/feedback/          feedback_status, queue, links, summary         vax feedback
+    DIR/reports/           province reports                              vax report
+    DIR/ledger.db          the analysts' decisions (never touched by a run)
+
+Nothing else in vaxlib spells these names: ask a :class:`RunFolder`.
+
+:func:`atomic_run` writes one *run* (one command's output folder)::
+
+    with atomic_run(out_dir, command="match", args=vars(args),
+                    inputs=[registry, vaccinations], settings=asdict(settings)) as staging:
+        write_output(result.matches, staging / MATCHES, "matches")
+        ...
+
+The body writes into a staging folder beside ``out_dir``.  Only when it
+returns does vaxlib fsync every file, write ``_manifest.json`` (command,
+arguments, input content hashes, rows per table, code version, settings
+actually used, size and SHA-256 of every file) and swap the staging folder
+into place with renames.  So:
+
+* a failed or killed run leaves the previous result exactly as it was
+  (the new files never were in ``out_dir``);
+* no file of the previous run survives into the new one (the new folder is
+  built from empty; a ``quarantine.parquet`` the new run does not write is gone);
+* nothing vaxlib did not create is deleted: entries of ``out_dir`` that the
+  previous manifest does not list (an analyst's ``ledger.db``, notes) are moved
+  into the new folder;
+* a reader calls :func:`check_run` and refuses a folder whose manifest is
+  missing or does not match its files.
+
+Crash safety of the swap.  With ``X`` the output folder, the steps are:
+write ``.X.vaxtmp-<pid>-<token>/`` (fsync'd, manifest last); rename ``X`` to
+``.X.vaxold-<pid>-<token>``; rename the staging folder to ``X`` (the commit
+point); move foreign entries from the old folder into ``X``; delete the old
+folder's vaxlib files.  :func:`recover` (run under a lock on the parent folder
+before every write and before every check) finishes or undoes what a killed
+process left: no ``X`` but an old folder -> the old folder goes back (the run
+did not commit); ``X`` and an old folder -> the foreign entries move into
+``X`` and the rest of the old folder is removed; staging folders of dead
+processes are removed.  Leftovers are recognised by their names *and* by the
+marker file inside them, so nothing a user named alike is touched.
+
+Fault injection (tests and ``bench/faults.py``): ``VAX_FAULT`` holds
+comma-separated ``ACTION:POINT`` items, ``ACTION`` ``kill`` (SIGKILL this
+process) or ``enospc`` (raise ``OSError(ENOSPC)``); :func:`fault_point`
+is called at ``write:<file name>`` by :mod:`vaxlib.io`'s writers and at
+``<command>:staged`` / ``<command>:manifest`` / ``<command>:swap`` /
+``<command>:swapped`` here.  Unset, it costs one dictionary lookup.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import errno
+import fcntl
+import functools
+import hashlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
+
+from vaxlib.errors import ManifestError, RunError
+
+__all__ = [
+    "RunFolder",
+    "Staging",
+    "atomic_run",
+    "read_manifest",
+    "check_run",
+    "is_run",
+    "recover",
+    "fault_point",
+    "file_digest",
+    "code_version",
+    "MANIFEST",
+    "MATCHES", "CANDIDATES", "MODEL", "MATCH_STATS", "QUARANTINE",
+    "CORRECTED", "CHANGES", "CHANGES_CSV", "REIMPORT_XLSX", "APPLY_SUMMARY",
+    "CERTIFICATES", "FEEDBACK_STATUS", "FEEDBACK_QUEUE", "FEEDBACK_LINKS", "FEEDBACK_SUMMARY",
+]
+
+log = logging.getLogger(__name__)
+
+#: the manifest's file name inside every run folder
+MANIFEST = "_manifest.json"
+#: manifest format version
+MANIFEST_FORMAT = 1
+_MARKER = ".vaxlib-staging"  # inside staging and old folders: "vaxlib made this"
+_TMP = ".vaxtmp-"
+_OLD = ".vaxold-"
+
+# file names inside the runs (one place; RunFolder joins them to its folders)
+MATCHES = "matches.parquet"
+CANDIDATES = "candidates.parquet"
+MODEL = "model.json"
+MATCH_STATS = "match-stats.json"
+QUARANTINE = "quarantine.parquet"
+CORRECTED = "vaccinations_corrected.parquet"
+CHANGES = "changes.parquet"
+CHANGES_CSV = "changes.csv"
+REIMPORT_XLSX = "vaccinations_corrected.xlsx"
+APPLY_SUMMARY = "apply_summary.json"
+CERTIFICATES = "certificates.parquet"
+FEEDBACK_STATUS = "feedback_status.parquet"
+FEEDBACK_QUEUE = "queue.parquet"
+FEEDBACK_LINKS = "feedback_links.parquet"
+FEEDBACK_SUMMARY = "feedback_summary.json"
+
+_TABLE_SUFFIXES = (".parquet", ".csv", ".xlsx")
+
+
+# --------------------------------------------------------------------------- layout
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """The layout of a working folder (see the module docstring).
+
+    Attributes are paths; nothing is created or read by constructing one.
+
+    Examples
+    --------
+    >>> rf = RunFolder("outputs/demo")
+    >>> rf.matches.name, rf.match.name
+    ('matches.parquet', 'match')
+    """
+
+    root: Path
+
+    def __init__(self, root: str | os.PathLike[str]):
+        object.__setattr__(self, "root", Path(root))
+
+    # stage folders (each one a run written by atomic_run, except keys/)
+    @property
+    def data(self) -> Path:
+        """``vax synth`` output: the contract's input tables (and the synthetic truth)."""
+        return self.root / "data"
+
+    @property
+    def match(self) -> Path:
+        """``vax match`` on the original records."""
+        return self.root / "match"
+
+    @property
+    def match_corrected(self) -> Path:
+        """``vax match`` on ``vax apply``'s corrected table."""
+        return self.root / "match-corrected"
+
+    @property
+    def evaluation(self) -> Path:
+        return self.root / "evaluation"
+
+    @property
+    def apply(self) -> Path:
+        return self.root / "apply"
+
+    @property
+    def keys(self) -> Path:
+        """Signing keys (``vax keys init``); a key store, never replaced by a run."""
+        return self.root / "keys"
+
+    @property
+    def certificates_dir(self) -> Path:
+        return self.root / "certificates"
+
+    @property
+    def feedback_dir(self) -> Path:
+        return self.root / "feedback"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def report_cache(self) -> Path:
+        return self.root / "report-cache"
+
+    @property
+    def ledger(self) -> Path:
+        """The analysts' decision ledger (SQLite); no run ever removes it."""
+        return self.root / "ledger.db"
+
+    # files
+    def table(self, stem: str) -> Path | None:
+        """``data/<stem>`` as Parquet, CSV or xlsx (first that exists), or the folder itself; None if absent."""
+        for folder in (self.data, self.root):
+            for suffix in _TABLE_SUFFIXES:
+                p = folder / f"{stem}{suffix}"
+                if p.is_file():
+                    return p
+        return None
+
+    @property
+    def registry(self) -> Path:
+        return self.table("registry") or self.data / "registry.parquet"
+
+    @property
+    def vaccinations(self) -> Path:
+        return self.table("vaccinations") or self.data / "vaccinations.parquet"
+
+    @property
+    def feedback(self) -> Path:
+        return self.table("feedback") or self.data / "feedback.parquet"
+
+    @property
+    def truth_vaccinations(self) -> Path:
+        return self.data / "truth_vaccinations.parquet"
+
+    @property
+    def matches(self) -> Path:
+        return self.match / MATCHES
+
+    @property
+    def candidates(self) -> Path:
+        return self.match / CANDIDATES
+
+    @property
+    def model(self) -> Path:
+        return self.match / MODEL
+
+    @property
+    def match_stats(self) -> Path:
+        return self.match / MATCH_STATS
+
+    @property
+    def matches_current(self) -> Path:
+        """Matches of the corrected table (``match-corrected/matches.parquet``)."""
+        return self.match_corrected / MATCHES
+
+    @property
+    def corrected(self) -> Path:
+        return self.apply / CORRECTED
+
+    @property
+    def changes(self) -> Path:
+        return self.apply / CHANGES
+
+    @property
+    def apply_summary(self) -> Path:
+        return self.apply / APPLY_SUMMARY
+
+    @property
+    def apply_quarantine(self) -> Path:
+        return self.apply / QUARANTINE
+
+    @property
+    def certificates(self) -> Path:
+        return self.certificates_dir / CERTIFICATES
+
+    @property
+    def feedback_status(self) -> Path:
+        return self.feedback_dir / FEEDBACK_STATUS
+
+    @property
+    def feedback_queue(self) -> Path:
+        return self.feedback_dir / FEEDBACK_QUEUE
+
+    @property
+    def feedback_links(self) -> Path:
+        return self.feedback_dir / FEEDBACK_LINKS
+
+    @property
+    def feedback_summary(self) -> Path:
+        return self.feedback_dir / FEEDBACK_SUMMARY
+
+    def has(self, stage: str) -> bool:
+        """Whether the stage folder ``stage`` (e.g. ``"apply"``) holds a run with a manifest."""
+        return is_run(getattr(self, stage))
+
+
+# --------------------------------------------------------------------------- fault injection
+
+
+def fault_point(name: str) -> None:
+    """Simulate a crash at ``name`` when ``VAX_FAULT`` asks for it (see the module docstring)."""
+    spec = os.environ.get("VAX_FAULT")
+    if not spec:
+        return
+    for item in spec.split(","):
+        action, _, point = item.strip().partition(":")
+        if point != name:
+            continue
+        if action == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        elif action == "enospc":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), name)
+
+
+# --------------------------------------------------------------------------- hashing and versions
+
+
+def file_digest(path: str | os.PathLike[str]) -> str:
+    """SHA-256 (hex) of a file's content."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> dict[str, str]:
+    """vaxlib's version and a SHA-256 over its source files (what the run's code really was)."""
+    import vaxlib  # noqa: PLC0415
+
+    pkg = Path(vaxlib.__file__).resolve().parent
+    h = hashlib.sha256()
+    for p in sorted(pkg.rglob("*.py")):
+        h.update(p.relative_to(pkg).as_posix().encode() + b"\0")
+        h.update(p.read_bytes())
+    return {"vaxlib": getattr(vaxlib, "__version__", "?"), "source_sha256": h.hexdigest()}
+
+
+def _input_entry(path: str | os.PathLike[str]) -> dict[str, Any]:
+    p = Path(path)
+    if p.is_dir():
+        m = p / MANIFEST
+        if m.is_file():  # a run: its manifest pins every file
+            return {"path": str(path), "kind": "run", "sha256": file_digest(m)}
+        h = hashlib.sha256()
+        for f in sorted(x for x in p.rglob("*") if x.is_file()):
+            h.update(f.relative_to(p).as_posix().encode() + b"\0" + file_digest(f).encode())
+        return {"path": str(path), "kind": "folder", "sha256": h.hexdigest()}
+    if p.is_file():
+        return {"path": str(path), "kind": "file", "size": p.stat().st_size, "sha256": file_digest(p)}
+    return {"path": str(path), "kind": "absent"}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [_jsonable(v) for v in value]
+        return sorted(items, key=repr) if isinstance(value, (set, frozenset)) else items
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if hasattr(value, "item"):  # numpy scalar
+        return value.item()
+    return str(value)
+
+
+def _rows_of(path: Path) -> int | None:
+    if path.suffix == ".parquet":
+        from vaxlib.io import parquet_rows  # noqa: PLC0415 - io imports this module's fault_point
+
+        return parquet_rows(path)
+    return None
+
+
+# --------------------------------------------------------------------------- fsync helpers
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some filesystems refuse fsync on directories
+        pass
+    finally:
+        os.close(fd)
+
+
+def _files_under(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.name != _MARKER)
+
+
+def _write_json_durably(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, ensure_ascii=False, sort_keys=False)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+def read_manifest(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The parsed ``_manifest.json`` of ``run_dir``.
+
+    Raises
+    ------
+    ManifestError
+        No folder, no manifest, or a manifest that is not vaxlib's JSON.
+    """
+    d = Path(run_dir)
+    m = d / MANIFEST
+    if not d.is_dir():
+        raise ManifestError(f"{d}: no such run folder")
+    if not m.is_file():
+        raise ManifestError(f"{d}: no {MANIFEST} (not written by a complete vax run); run the command again")
+    try:
+        data = json.loads(m.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"{m}: unreadable manifest ({type(exc).__name__})") from None
+    if not isinstance(data, dict) or data.get("vaxlib_run") != MANIFEST_FORMAT or not isinstance(
+            data.get("files"), dict):
+        raise ManifestError(f"{m}: not a vaxlib run manifest")
+    return data
+
+
+def is_run(run_dir: str | os.PathLike[str]) -> bool:
+    """Whether ``run_dir`` has a vaxlib manifest (not checked against its files)."""
+    try:
+        read_manifest(run_dir)
+    except ManifestError:
+        return False
+    return True
+
+
+def check_run(run_dir: str | os.PathLike[str], *, command: str | Iterable[str] | None = None,
+              full: bool = True) -> dict[str, Any]:
+    """Check a run folder against its manifest and return the manifest.
+
+    Leftovers of a killed run next to it are recovered first (:func:`recover`).
+
+    Parameters
+    ----------
+    run_dir
+        The run folder.
+    command
+        The command (or commands) that must have written it, e.g. ``"match"``.
+    full
+        Compare SHA-256 as well as sizes (default); sizes alone when False.
+
+    Raises
+    ------
+    ManifestError
+        Missing or foreign manifest, wrong command, or a listed file missing or changed.
+    """
+    d = Path(run_dir)
+    with contextlib.suppress(OSError, RunError):
+        recover(d)
+    data = read_manifest(d)
+    if command is not None:
+        wanted = {command} if isinstance(command, str) else set(command)
+        if data.get("command") not in wanted:
+            raise ManifestError(f"{d}: written by `vax {data.get('command')}`, not by `vax "
+                                + " / vax ".join(sorted(wanted)) + "`")
+    for rel, meta in data["files"].items():
+        p = d / rel
+        if not p.is_file():
+            raise ManifestError(f"{p}: listed in {MANIFEST} but missing")
+        if p.stat().st_size != meta.get("size"):
+            raise ManifestError(f"{p}: size differs from {MANIFEST} (changed or truncated after the run)")
+        if full and file_digest(p) != meta.get("sha256"):
+            raise ManifestError(f"{p}: content differs from {MANIFEST} (changed after the run)")
+    return data
+
+
+def run_file(run_dir: str | os.PathLike[str], name: str, *, command: str | Iterable[str] | None = None,
+             full: bool = True) -> Path:
+    """``run_dir/name`` after :func:`check_run`; a path that is a file is taken as ``its folder/name``.
+
+    Raises
+    ------
+    ManifestError
+        The run does not check, or does not list ``name``.
+    """
+    d = Path(run_dir)
+    if d.is_file() or d.suffix in (".parquet", ".json", ".csv", ".xlsx"):
+        d, name = d.parent, d.name
+    data = check_run(d, command=command, full=full)
+    if name not in data["files"]:
+        raise ManifestError(f"{d}: the run of `vax {data.get('command')}` wrote no {name}")
+    return d / name
+
+
+# --------------------------------------------------------------------------- recovery
+
+
+def _marker_of(folder: Path) -> dict[str, Any] | None:
+    m = folder / _MARKER
+    try:
+        data = json.loads(m.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("vaxlib") == "staging" else None
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def _leftovers(target: Path, infix: str) -> list[Path]:
+    parent = target.parent
+    prefix = f".{target.name}{infix}"
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return []
+    out = []
+    for n in sorted(names):
+        if n.startswith(prefix):
+            p = parent / n
+            if p.is_dir() and not p.is_symlink() and _marker_of(p) is not None:
+                out.append(p)
+    return out
+
+
+def _owned_top(manifest: Mapping[str, Any] | None) -> set[str]:
+    """Top-level entry names a run created (its files' first path parts and the manifest)."""
+    if not manifest:
+        return set()
+    return {Path(rel).parts[0] for rel in manifest.get("files", {})} | {MANIFEST}
+
+
+def _manifest_or_none(folder: Path) -> dict[str, Any] | None:
+    try:
+        return read_manifest(folder)
+    except ManifestError:
+        return None
+
+
+def _remove_owned(folder: Path) -> None:
+    """Delete what vaxlib created in ``folder`` (manifest-listed files, marker); keep anything else."""
+    manifest = _manifest_or_none(folder)
+    for rel in (manifest or {}).get("files", {}):
+        with contextlib.suppress(FileNotFoundError):
+            (folder / rel).unlink()
+    for name in (MANIFEST, _MARKER, MANIFEST + ".part"):
+        with contextlib.suppress(FileNotFoundError):
+            (folder / name).unlink()
+    # now-empty folders, deepest first
+    for sub in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        with contextlib.suppress(OSError):
+            sub.rmdir()
+    try:
+        folder.rmdir()
+    except OSError:
+        left = sorted(p.name for p in folder.iterdir())
+        log.warning("%s: kept (holds %d entr%s vaxlib did not write: %s)", folder, len(left),
+                    "y" if len(left) == 1 else "ies", ", ".join(left[:5]))
+
+
+def _move_foreign(old: Path, target: Path) -> None:
+    """Move the entries of ``old`` that its manifest does not list into ``target``."""
+    owned = _owned_top(_manifest_or_none(old)) | {_MARKER, MANIFEST + ".part"}
+    for entry in sorted(old.iterdir()):
+        if entry.name in owned:
+            continue
+        dest = target / entry.name
+        if dest.exists() or dest.is_symlink():
+            log.warning("%s: not moved into %s (a run file has that name); it stays in %s",
+                        entry.name, target, old)
+            continue
+        os.rename(entry, dest)
+
+
+@contextlib.contextmanager
+def _parent_lock(target: Path) -> Iterator[None]:
+    """Exclusive lock on ``target``'s parent folder (held for recovery and commit only)."""
+    fd = os.open(target.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _recover_locked(target: Path) -> list[str]:
+    done: list[str] = []
+    # old folders are only ever made under this lock, so any seen here belong to a dead process
+    olds = _leftovers(target, _OLD)
+    if olds and not target.exists():
+        # killed between "X -> old" and "staging -> X": the run never committed; put X back
+        os.rename(olds[-1], target)
+        with contextlib.suppress(FileNotFoundError):
+            (target / _MARKER).unlink()
+        done.append(f"restored {target.name} from {olds[-1].name}")
+        olds = olds[:-1]
+    for old in olds:  # committed; the previous run's remains: keep foreign entries, drop vaxlib's
+        if target.is_dir():
+            _move_foreign(old, target)
+        _remove_owned(old)
+        done.append(f"removed {old.name}")
+    for tmp in _leftovers(target, _TMP):
+        if _pid_alive(int(_marker_of(tmp).get("pid", 0))):
+            continue
+        shutil.rmtree(tmp, ignore_errors=True)  # a staging folder holds vaxlib's files only
+        done.append(f"removed {tmp.name}")
+    if target.is_dir() and (target / _MARKER).is_file():  # killed right before "X -> old"
+        (target / _MARKER).unlink()
+        done.append(f"removed the marker left in {target.name}")
+    if done:
+        _fsync_dir(target.parent)
+        log.info("%s: recovered an interrupted run (%s)", target, "; ".join(done))
+    return done
+
+
+def recover(out_dir: str | os.PathLike[str]) -> list[str]:
+    """Finish or undo what a killed run left beside ``out_dir``; returns what was done.
+
+    Only folders named ``.<name>.vaxtmp-*``/``.<name>.vaxold-*`` that carry
+    vaxlib's marker and whose process is gone are touched.
+    """
+    target = Path(out_dir)
+    if not target.parent.is_dir():
+        return []
+    if not (_leftovers(target, _OLD) or _leftovers(target, _TMP)):
+        return []
+    with _parent_lock(target):
+        return _recover_locked(target)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+@dataclass
+class Staging:
+    """The folder a run writes into (``staging / "matches.parquet"`` is a path in it).
+
+    ``settings`` and ``extra`` go into the manifest; :meth:`rows` records the
+    row count of a non-Parquet table (Parquet files are counted from their footer).
+    """
+
+    path: Path
+    target: Path
+    settings: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    row_counts: dict[str, int] = field(default_factory=dict)
+
+    def __truediv__(self, name: str) -> Path:
+        return self.path / name
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.path)
+
+    def rows(self, name: str, n: int) -> None:
+        """Record that the file ``name`` holds ``n`` rows (for the manifest)."""
+        self.row_counts[name] = int(n)
+
+
+def _check_target(target: Path) -> None:
+    if target.exists() and not target.is_dir():
+        raise RunError(f"{target}: is a file, not a folder; choose another --out")
+    if target.is_symlink():
+        raise RunError(f"{target}: is a symbolic link; give the real folder as --out")
+    cwd = Path.cwd().resolve()
+    real = target.resolve()
+    if real == cwd or real in cwd.parents:
+        raise RunError(f"{target}: is the current folder (or holds it); give a dedicated output folder")
+    parent = target.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"{parent}: cannot create the output folder ({exc.strerror or exc})") from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise RunError(f"{parent}: not writable; choose another --out")
+
+
+@contextlib.contextmanager
+def atomic_run(out_dir: str | os.PathLike[str], *, command: str, args: Mapping[str, Any] | None = None,
+               inputs: Iterable[str | os.PathLike[str]] = (), settings: Mapping[str, Any] | None = None,
+               ) -> Iterator[Staging]:
+    """Write one run into ``out_dir`` atomically (see the module docstring).
+
+    Parameters
+    ----------
+    out_dir
+        The run folder; created, or replaced as a whole when the body succeeds.
+    command
+        The ``vax`` sub-command (``"match"``, ``"apply"``, ...); recorded and used for fault points.
+    args
+        The command's arguments as given (recorded).
+    inputs
+        Files or folders read by the run; their SHA-256 are recorded.
+    settings
+        Settings actually used (may also be filled in later through ``staging.settings``).
+
+    Yields
+    ------
+    Staging
+        Where to write.  Files must be closed when the body returns.
+
+    Raises
+    ------
+    RunError
+        ``out_dir`` is a file, the current folder, or its parent is not writable (checked on entry,
+        before any work), or a file vaxlib did not write has the name of one of the run's files.
+    """
+    target = Path(out_dir)
+    _check_target(target)
+    token = f"{os.getpid()}-{secrets.token_hex(4)}"
+    with _parent_lock(target):
+        _recover_locked(target)
+        staging = target.parent / f".{target.name}{_TMP}{token}"
+        try:
+            staging.mkdir()
+        except OSError as exc:
+            raise RunError(f"{target.parent}: cannot write there ({exc.strerror or exc})") from None
+        _write_json_durably(staging / _MARKER, {"vaxlib": "staging", "pid": os.getpid(), "target": target.name,
+                                                "command": command})
+    input_entries = [_input_entry(p) for p in inputs]  # hashed before the work: what the run really read
+    st = Staging(path=staging, target=target, settings=dict(settings or {}))
+    ok = False
+    try:
+        yield st
+        fault_point(f"{command}:staged")
+        files: dict[str, dict[str, Any]] = {}
+        rows: dict[str, int] = {}
+        for p in _files_under(staging):
+            rel = p.relative_to(staging).as_posix()
+            if rel in (MANIFEST, MANIFEST + ".part"):
+                continue
+            _fsync_file(p)
+            entry: dict[str, Any] = {"size": p.stat().st_size, "sha256": file_digest(p)}
+            n = st.row_counts.get(rel)
+            if n is None:
+                n = _rows_of(p)
+            if n is not None:
+                entry["rows"] = int(n)
+                rows[Path(rel).stem] = int(n)
+            files[rel] = entry
+        for sub in sorted({p.parent for p in _files_under(staging)} | {staging}, key=lambda p: -len(p.parts)):
+            _fsync_dir(sub)
+        manifest = {
+            "vaxlib_run": MANIFEST_FORMAT,
+            "command": command,
+            "args": _jsonable(dict(args or {})),
+            "inputs": input_entries,
+            "settings": _jsonable(st.settings),
+            "code": code_version(),
+            "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "rows": rows,
+            "files": files,
+            **({"extra": _jsonable(st.extra)} if st.extra else {}),
+        }
+        _write_json_durably(staging / MANIFEST, manifest)
+        _fsync_dir(staging)
+        fault_point(f"{command}:manifest")
+        _commit(staging, target, token, command, set(files) | {MANIFEST})
+        ok = True
+    finally:
+        if not ok:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _commit(staging: Path, target: Path, token: str, command: str, new_files: set[str]) -> None:
+    new_top = {Path(rel).parts[0] for rel in new_files}
+    with _parent_lock(target):
+        _recover_locked(target)
+        if not target.exists():
+            os.rename(staging, target)  # the commit point
+            _fsync_dir(target.parent)
+            with contextlib.suppress(FileNotFoundError):
+                (target / _MARKER).unlink()
+            return
+        previous = _manifest_or_none(target)
+        owned = _owned_top(previous)
+        clash = sorted(n for n in os.listdir(target) if n not in owned and n in new_top)
+        if clash:
+            raise RunError(f"{target / clash[0]}: was not written by vaxlib (not in a {MANIFEST}); "
+                           "move it away or choose another --out")
+        old = target.parent / f".{target.name}{_OLD}{token}"
+        # the marker goes in before the rename, so that the old folder is recognisable from its first instant
+        _write_json_durably(target / _MARKER, {"vaxlib": "staging", "pid": os.getpid(), "target": target.name,
+                                               "command": command})
+        os.rename(target, old)
+        _fsync_dir(target.parent)
+        fault_point(f"{command}:swap")
+        os.rename(staging, target)  # the commit point
+        _fsync_dir(target.parent)
+        fault_point(f"{command}:swapped")
+        with contextlib.suppress(FileNotFoundError):
+            (target / _MARKER).unlink()
+        _move_foreign(old, target)
+        _remove_owned(old)
+        _fsync_dir(target.parent)
