@@ -18,10 +18,12 @@ import sys
 import time
 from pathlib import Path
 
-from vaxlib.config import DEMO_DIR
+from vaxlib.config import DEMO_DIR, PARAMETERS_DIR
 
 DEMO_PROVINCES = "79,01,48"  # Hồ Chí Minh, Hà Nội, Đà Nẵng
 DEMO_PERSONS = 4000
+#: the default error profile with more records needing a person's judgement, so the review queue has work
+DEMO_ERRORS = PARAMETERS_DIR / "errors-demo.yaml"
 # The demo's signing keys are throw-away keys under outputs/ (git-ignored); a
 # real deployment sets VAX_KEY_PASSPHRASE from its secret store.
 _DEMO_PASSPHRASE = "demo-keys-only-not-a-secret"
@@ -53,7 +55,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                                                                     "keys", "certificates"))
     _run("1. Generate the synthetic demo population", [
         "synth", "--persons", str(args.persons), "--seed", str(args.seed), "--out", str(data),
-        "--provinces", args.provinces])
+        "--provinces", args.provinces, "--errors", str(args.errors)])
     registry, vacc = str(data / "registry.parquet"), str(data / "vaccinations.parquet")
     if not _available("vaxlib.match.pipeline"):
         return 0
@@ -86,7 +88,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _run("10. Render the province reports", [
             "report", "--data", str(out), "--provinces", args.provinces, "--out", str(out / "reports")])
     print(f"\nvax demo: done; everything is under {out}")
+    print(_next_steps(out), flush=True)
     return 0
+
+
+def _next_steps(out: Path) -> str:
+    """What to open after the demo, with the paths this run wrote."""
+    reports = out / "reports"
+    lines = ["", "Mở tiếp / What to open next:",
+             "  make lab   → notebooks/02-review-queue.ipynb (hàng đợi xem xét / review queue),",
+             "               01-explore-errors.ipynb (cụm lỗi / error clusters), 03-tune-thresholds.ipynb",
+             f"  {reports / 'national-summary.html'}  (báo cáo toàn quốc / national summary)"]
+    provinces = sorted(p for p in reports.glob("*.html") if p.name != "national-summary.html")
+    if provinces:
+        lines.append(f"  {provinces[0]}  (báo cáo tỉnh / a province report)")
+    lines.append(f"  {out / 'apply' / 'vaccinations_reimport.xlsx'}  (bản ghi đã sửa để nhập lại / corrected records)")
+    return "\n".join(lines)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -95,9 +112,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--persons", type=int, default=DEMO_PERSONS)
     p.add_argument("--seed", type=int, default=2022)
     p.add_argument("--provinces", default=DEMO_PROVINCES)
+    p.add_argument("--errors", default=str(DEMO_ERRORS), help="error profile YAML (default parameters/errors-demo.yaml)")
     p.set_defaults(func=cmd_demo)
 
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(cmd_demo(argparse.Namespace(out=str(DEMO_DIR), persons=DEMO_PERSONS, seed=2022,
-                                         provinces=DEMO_PROVINCES)))
+                                         provinces=DEMO_PROVINCES, errors=str(DEMO_ERRORS))))
