@@ -283,10 +283,43 @@ def test_edit_validates_with_vn_parsers_and_records_normalised_values(panel, led
     form.save.click()
     events = ledger.events_list()
     assert [(e.record_id, e.action) for e in events] == [("R02", "edit")]
-    # the name canonicalises to the typed one, so only the date is an edit
-    assert events[0].values == {"dob": "1985-12-01"}
+    # the name canonicalises to the typed one; the masked, empty ID box keeps the proposed ID fix
+    assert events[0].values == {"dob": "1985-12-01", "id_number": "079085001234"}
     assert form.box.layout.display == "none"
     assert panel.current == "R03"
+
+
+def test_edit_of_one_field_keeps_the_proposed_id_fix_through_apply(panel, ledger, tables):
+    """Issue 15: Sửa, change only Ngày sinh, Lưu -> the automatic ID fix must survive ``vax apply``."""
+    from vaxlib.review.apply import apply_decisions
+
+    _, vacc, matches, _ = tables
+    panel.next.click()  # R02: typed 79085001234 (leading zero lost), proposed 079085001234
+    assert panel.current == "R02"
+    panel.edit.click()
+    form = panel.edit_form
+    assert form.id_number.value == ""  # masked: the box is empty, its placeholder names the proposal
+    form.dob.value = "02/12/1985"  # the analyst's own date, not the proposal
+    preview = form.preview.value
+    assert "Khi bấm Lưu sẽ ghi" in preview
+    assert "02/12/1985" in preview and "bạn nhập" in preview
+    assert "0790******34" in preview and "theo đề xuất" in preview  # the ID shown masked, as proposed
+    assert "079085001234" not in preview
+    form.save.click()
+    result = apply_decisions(vacc, matches, ledger.current_decisions())
+    row = result.table.set_index("record_id").loc["R02"]
+    assert row["id_number"] == "079085001234"
+    assert row["dob"] == "1985-12-02"
+
+
+def test_edit_preview_follows_the_form_and_says_when_nothing_changes(panel):
+    panel.edit.click()  # R01: only the name differs from the register
+    form = panel.edit_form
+    assert "Nguyễn Thị Hoà" in form.preview.value
+    form.full_name.value = "Nguyen Thi Hoa"  # back to what was typed
+    assert "Không có thay đổi" in form.preview.value
+    form.cancel.click()
+    assert form.preview.value == ""
 
 
 def test_edit_with_nothing_changed_writes_nothing(panel, ledger):
@@ -312,6 +345,54 @@ def test_edit_fills_the_chosen_candidate(panel, ledger):
     panel.edit_form.save.click()
     ev = ledger.events_list()[-1]
     assert ev.action == "edit" and ev.values["id_number"] == "001075004322" and ev.values["dob"] == "1975-02-01"
+
+
+def test_accept_candidate_two_writes_that_persons_values(panel, ledger, tables):
+    from vaxlib.review.apply import apply_decisions
+
+    _, vacc, matches, _ = tables
+    panel.filters.province.value = "01"
+    assert panel.current == "R04"
+    assert panel.accept.description == "Duyệt"
+    panel.candidate.value = 2
+    assert panel.accept.description == "Duyệt ứng viên 2"
+    panel.accept.click()
+    ev = ledger.events_list()[-1]
+    assert ev.record_id == "R04" and ev.action == "edit" and ev.reason == "candidate 2"
+    assert ev.values == {"dob": "1975-02-01", "id_number": "001075004322"}
+    row = apply_decisions(vacc, matches, ledger.current_decisions()).table.set_index("record_id").loc["R04"]
+    assert (row["id_number"], row["dob"]) == ("001075004322", "1975-02-01")  # not candidate 1's 001075004321
+
+
+def test_unmatched_record_says_why_accept_is_off_and_links_by_register_search(panel, ledger):
+    panel.filters.status.value = "unmatched"
+    assert panel.current == "R07"
+    assert panel.accept.disabled
+    assert "không có ứng viên" in panel.accept_why.value
+    search = panel.search
+    assert search.box.layout.display == "flex"
+    assert search.name.value == "Hoàng Văn Nam" and search.dob.value == "01/01/1960"
+    search.run()
+    assert search.results.options == () or len(search.results.options) == 0
+    assert "Không tìm thấy" in search.note.value
+    search.name.value = "pham minh tuan"  # no diacritics, lower case
+    search.dob.value = ""
+    search.province.value = "01"
+    search.run()
+    labels = [label for label, _ in search.results.options]
+    assert len(labels) == 2 and all("Phạm Minh Tuấn" in x for x in labels)
+    assert not any("001075004321" in x for x in labels)  # masked in the list
+    search.dob.value = "01/02/1975"
+    search.run()
+    assert [v for _, v in search.results.options] == ["001075004322"]
+    assert search.link.disabled
+    search.results.value = "001075004322"
+    search.link.click()
+    ev = ledger.events_list()[-1]
+    assert ev.record_id == "R07" and ev.action == "edit"
+    assert ev.values == {"full_name": "Phạm Minh Tuấn", "dob": "1975-02-01", "id_number": "001075004322"}
+    panel.filters.status.value = "review"
+    assert panel.accept_why.value == "" and search.box.layout.display == "none"
 
 
 def test_bulk_accept_needs_a_cluster_and_a_confirmation(panel, ledger):
@@ -465,6 +546,55 @@ def test_feedback_panel_lists_the_queue_and_opens_the_linked_record(panel):
     fp.open_record.click()
     assert panel.current == target  # nothing linked: the review panel stays where it was
     assert "chưa gắn" in fp.message.value
+
+
+def test_feedback_panel_shows_the_message_the_age_in_words_and_opens_every_linked_record(panel):
+    from vaxlib.widgets import feedback_panel
+
+    first, second = panel.queue()[0], panel.queue()[-1]
+    messages = pd.DataFrame({"feedback_id": ["PA1", "PA2"],
+                             "message": ["Tôi đã tiêm mũi 2 ngày 01/10/2021 nhưng chưa thấy trên VNeID.", ""]})
+    fp = feedback_panel(_queue([first, second]), panel, messages=messages)
+    fp.items.value = "PA1"
+    assert "Tôi đã tiêm mũi 2 ngày 01/10/2021" in fp.details.value
+    assert "3 ngày 8 giờ" in fp.details.value  # 80 hours, not "80"
+    assert [v for _, v in fp.records.options] == [first, second]
+    fp.records.value = second
+    fp.open_record.click()
+    assert panel.current == second
+    fp.records.value = first
+    fp.open_record.click()
+    assert panel.current == first
+    fp.items.value = "PA2"
+    assert "Người dân viết" not in fp.details.value and fp.open_record.disabled
+
+
+def test_record_opened_from_feedback_outside_the_filter_is_not_called_decided(panel):
+    panel.filters.province.value = "01"  # R01..R03, R08 leave the queue
+    panel.show("R01")
+    assert "ngoài bộ lọc" in panel.position.value
+    assert "đã có quyết định" not in panel.position.value
+
+
+def test_empty_queue_says_which_filter_to_change(tables, ledger):
+    registry, vacc, matches, cands = tables
+    no_review = matches.assign(status=matches["status"].replace({"review": "fix"}))
+    p = review_panel(vacc, no_review, cands, ledger, "Lan", registry=registry)
+    assert p.current is None
+    text = p.record.value
+    assert "Không có bản ghi «Cần xem xét»" in text and "Trạng thái ghép" in text
+    assert "«Sửa tự động» (6)" in text and "«Không tìm thấy» (1)" in text
+    p.filters.status.value = "fix"
+    assert p.current is not None
+
+
+def test_counters_agree_after_an_edit(panel):
+    panel.edit.click()
+    panel.edit_form.full_name.value = "Nguyễn Thị Hoa"
+    panel.edit_form.save.click()
+    c = panel.counts()
+    assert c["queued"] == len(panel.queue()) == 4
+    assert f"/ {c['queued']} " in panel.position.value and f"Đang chờ {c['queued']}" in panel.progress_label.value
 
 
 def test_feedback_panel_filters_overdue_items_and_speaks_english(panel):

@@ -258,6 +258,7 @@ class EditForm:
     title: W.HTML
     error: W.HTML
     box: W.VBox
+    preview: W.HTML
 
     def values(self) -> dict[str, str]:
         """Non-empty fields as typed."""
@@ -267,6 +268,90 @@ class EditForm:
             if v:
                 out[f] = v
         return out
+
+
+class RegisterSearch:
+    """Search the register by name, date of birth and province, to link an unmatched record by hand.
+
+    Names compare without diacritics, case or spacing (``nguyen van a``
+    finds ``Nguyễn Văn A``); the date accepts ``dd/mm/yyyy`` or a year.
+    Results show ID numbers masked.  ``on_link(person_id)`` is called when
+    the analyst presses *Ghép với người này*.
+    """
+
+    LIMIT = 20
+
+    def __init__(self, registry: pd.DataFrame, lang: str, on_link: Callable[[str], None]) -> None:
+        from vaxlib.vn.text import fold_key
+
+        self.lang = lang
+        self._registry = registry
+        self._folded = registry["full_name"].astype(str).map(fold_key)
+        self._on_link = on_link
+        wide = {"description_width": "initial"}
+        provinces = sorted(p for p in registry.get("province_code", pd.Series(dtype=str)).dropna().astype(str).unique() if p)
+        self.name = W.Text(description=_t("search_name", lang), style=wide, layout=W.Layout(width="22em"))
+        self.dob = W.Text(description=_t("search_dob", lang), placeholder="dd/mm/yyyy", style=wide,
+                          layout=W.Layout(width="16em"))
+        self.province = W.Dropdown(options=[(_t("all", lang), "")] + [(_province_label(p), p) for p in provinces],
+                                   value="", description=ui_label("province", lang), style=wide)
+        self.find = W.Button(description=_t("search_find", lang), icon="search", layout=W.Layout(width="auto"))
+        self.results = W.Select(options=[], rows=6, layout=W.Layout(width="100%", max_width="40em"))
+        self.link = W.Button(description=_t("search_link", lang), button_style="success", icon="link",
+                             disabled=True, layout=W.Layout(width="auto"))
+        self.note = W.HTML()
+        self.find.on_click(lambda _: self.run())
+        self.results.observe(lambda ch: setattr(self.link, "disabled", ch["new"] is None), names="value")
+        self.link.on_click(lambda _: self.results.value and self._on_link(self.results.value))
+        self.box = W.VBox([W.HTML(f"<b style='{_TEXT_STYLE}'>{html.escape(_t('search_title', lang))}</b>"),
+                           W.Box([self.name, self.dob, self.province, self.find],
+                                 layout=W.Layout(flex_flow="row wrap")),
+                           self.results, self.link, self.note],
+                          layout=W.Layout(display="none", border="1px solid #ccc", padding="6px"))
+        self.box.add_class("vax-register-search")
+
+    def prefill(self, record: Mapping[str, Any]) -> None:
+        """Start from the record's typed name, date of birth and province."""
+        self.name.value = _s(record.get("full_name"))
+        self.dob.value = _s(record.get("dob"))
+        prov = _s(record.get("province_code"))
+        self.province.value = prov if prov in [v for _, v in self.province.options] else ""
+        self.results.options = []
+        self.note.value = ""
+
+    def matches(self) -> pd.DataFrame:
+        """Register rows matching the search fields (all given fields must match)."""
+        from vaxlib.review.ledger import InvalidEditError, validate_edit
+        from vaxlib.vn.text import fold_key
+
+        reg = self._registry
+        mask = pd.Series(True, index=reg.index)
+        name = fold_key(_s(self.name.value))
+        if name:
+            mask &= self._folded.str.contains(name, regex=False)
+        dob = _s(self.dob.value).strip()
+        if dob:
+            try:
+                iso = validate_edit({"dob": dob})["dob"]
+            except InvalidEditError:
+                iso = dob
+            mask &= reg["dob"].astype(str).str.startswith(iso)
+        if self.province.value and "province_code" in reg:
+            mask &= reg["province_code"].astype(str) == self.province.value
+        return reg[mask.to_numpy()]
+
+    def run(self) -> None:
+        found = self.matches()
+        lang = self.lang
+        shown = found.head(self.LIMIT)
+        self.results.options = [
+            (f"{_s(r['full_name'])} · {display_dob(_s(r['dob']))} · {display_sex(_s(r['sex']), lang)} · "
+             f"{mask_id(_s(r['person_id']))} · {_s(r.get('province_code'))}", _s(r["person_id"]))
+            for _, r in shown.iterrows()]
+        self.results.value = None
+        self.link.disabled = True
+        self.note.value = html.escape(_t("search_count", lang, n=_i18n.fmt_int(len(found), lang),
+                                         shown=len(shown)) if len(found) else _t("search_none", lang))
 
 
 class ReviewPanel:
@@ -344,8 +429,9 @@ class ReviewPanel:
                 width: str = "auto") -> W.Button:
         key = SHORTCUTS.get(name)
         tooltip = f"{tip} — {_t('shortcut', self.lang, key=key.upper())}" if key else tip
+        # flex 0 0 auto: a button in a crowded row keeps its full label (was shrunk to "Duyệt …")
         b = W.Button(description=description, tooltip=tooltip, button_style=style, icon=icon,
-                     tabbable=True, layout=W.Layout(width=width))
+                     tabbable=True, layout=W.Layout(width=width, flex="0 0 auto", min_width="fit-content"))
         b.add_class(f"vax-{self._uid}-{name}")
         return b
 
@@ -402,12 +488,16 @@ class ReviewPanel:
         self.bulk_box = W.HBox([self.bulk_question, self.bulk_confirm, self.bulk_cancel],
                                layout=W.Layout(display="none", align_items="center"))
         self.edit_form = self._build_edit_form()
+        self.accept_why = W.HTML()
+        self.search = RegisterSearch(self._registry, self.lang, self._link_person) \
+            if self._registry is not None else None
         self.message = W.HTML()
         self._keys = _accesskey_widget({f"vax-{self._uid}-{k}": v for k, v in SHORTCUTS.items()})
 
         for f in self.filters.all():
             f.observe(self._on_filter, names="value")
-        self.candidate.observe(lambda ch: self._render_waterfall(), names="value")
+        self.candidate.observe(lambda ch: (self._render_waterfall(), self._update_accept_label(),
+                                           self._render_edit_preview()), names="value")
         self.accept.on_click(lambda _: self._decide("accept"))
         self.reject.on_click(lambda _: self._decide("reject"))
         self.defer.on_click(lambda _: self._decide("defer"))
@@ -430,7 +520,8 @@ class ReviewPanel:
         right = W.VBox([self.candidate, self.waterfall])
         body = W.HBox([self.record, right], layout=W.Layout(align_items="flex-start", flex_flow="row wrap"))
         children = [title, filters, W.HBox([self.progress, self.progress_label], layout=W.Layout()),
-                    self.position, body, decisions, self.edit_form.box, nav,
+                    self.position, body, decisions, self.accept_why,
+                    *([self.search.box] if self.search is not None else []), self.edit_form.box, nav,
                     W.HBox([self.bulk, self.bulk_box], layout=W.Layout()), self.message]
         if self._keys is not None:
             children.append(self._keys)
@@ -453,9 +544,13 @@ class ReviewPanel:
             title=W.HTML(),
             error=W.HTML(),
             box=W.VBox(layout=W.Layout(display="none", border="1px solid #90caf9", padding="6px")),
+            preview=W.HTML(),
         )
-        form.box.children = [form.title, form.full_name, form.dob, form.sex, form.id_number,
+        form.box.add_class("vax-edit-form")
+        form.box.children = [form.title, form.full_name, form.dob, form.sex, form.id_number, form.preview,
                              W.HBox([form.save, form.cancel], layout=W.Layout()), form.error]
+        for w in (form.full_name, form.dob, form.sex, form.id_number):
+            w.observe(lambda ch: self._render_edit_preview(), names="value")
         return form
 
     def _cluster_options(self) -> list[tuple[str, str]]:
@@ -511,11 +606,27 @@ class ReviewPanel:
         total = len(self._order)
         deferred = sum(1 for r in self._order if self._decided.get(r) == "defer")
         reviewed = sum(1 for r in self._order if self._decided.get(r) not in (None, "defer"))
-        return {"total": total, "reviewed": reviewed, "deferred": deferred, "queued": total - reviewed}
+        # queued is the queue's own length, so the progress line and "Bản ghi i / n" always agree
+        return {"total": total, "reviewed": reviewed, "deferred": deferred, "queued": len(self.queue())}
 
     def summary(self) -> str:
         """The progress line as text."""
         return _t("progress", self.lang, **self.counts())
+
+    def empty_hint(self) -> str:
+        """Why the queue is empty and which filter to change (with the counts it would show)."""
+        lang = self.lang
+        st = self.filters.status.value
+        others = self._mis["status"].value_counts()
+        options = [f"«{status_label(k, lang)}» ({_i18n.fmt_int(n, lang)})" for k, n in others.items()
+                   if k != st and k in ("review", "fix", "unmatched") and n]
+        if not options:
+            return _t("empty_filter", lang)
+        narrowed = any(f.value for f in (self.filters.province, self.filters.facility, self.filters.error,
+                                         self.filters.cluster))
+        key = "empty_other_filters" if narrowed else "empty_status"
+        return _t(key, lang, status=status_label(st, lang) if st else _t("all_mismatch", lang),
+                  options=_i18n.t("review.or", lang).join(options))
 
     def _load_decisions(self) -> None:
         d = self.ledger.current_decisions()
@@ -551,6 +662,7 @@ class ReviewPanel:
         return None
 
     def _step(self, delta: int) -> None:
+        self.message.value = ""
         q = self.queue()
         if not q:
             return
@@ -604,7 +716,8 @@ class ReviewPanel:
         rid = self.current
         lang = self.lang
         if rid is None:
-            self.record.value = f"<p style='{_TEXT_STYLE}'>{html.escape(_t('done' if self._order else 'empty_filter', lang))}</p>"
+            text = _t("done", lang) if self._order else self.empty_hint()
+            self.record.value = f"<p style='{_TEXT_STYLE}'>{html.escape(text)}</p>"
             return
         v = self._vacc.loc[rid]
         m = self._matches.loc[rid]
@@ -723,14 +836,53 @@ class ReviewPanel:
             self.position.value = ""
         elif rid in q:
             self.position.value = f"<span style='{_TEXT_STYLE}'>{html.escape(_t('position', lang, i=q.index(rid) + 1, n=len(q)))}</span>"
-        else:
-            self.position.value = f"<span style='{_TEXT_STYLE}'>{html.escape(_t('position_out', lang))}</span>"
+        else:  # decided, or opened from elsewhere (feedback) outside the filters
+            key = "position_out" if self._decided.get(rid) not in (None, "defer") else "position_filtered"
+            self.position.value = f"<span style='{_TEXT_STYLE}'>{html.escape(_t(key, lang))}</span>"
         has = rid is not None
-        self.accept.disabled = not (has and self._suggested_person(rid))
+        self.accept.disabled = not (has and (self._suggested_person(rid) or opts))
+        self._update_accept_label()
+        no_cands = has and not self.candidate_values(rid)
+        self.accept_why.value = (f"<span style='{_TEXT_STYLE};color:#555'>ⓘ "
+                                 f"{html.escape(_t('accept_disabled', lang))}</span>") if no_cands else ""
+        if self.search is not None:
+            self.search.box.layout.display = "flex" if no_cands else "none"
+            if no_cands:
+                self.search.prefill(self._vacc.loc[rid])
         for b in (self.reject, self.edit, self.defer):
             b.disabled = not has
         self.prev.disabled = self.next.disabled = len(q) < 2 and (not q or q[0] == rid)
         self.undo.disabled = not self._undo_stack
+
+    def _update_accept_label(self) -> None:
+        rid = self.current
+        rank = self.candidate.value
+        other = rid is not None and rank is not None and self.chosen_person(rid) != self._suggested_person(rid)
+        self.accept.description = (_t("accept_candidate", self.lang, n=rank) if other
+                                   else action_label("accept", self.lang))
+
+    def _link_person(self, person_id: str) -> None:
+        """Link the record on screen to a person found by the register search (an edit with their values)."""
+        rid = self.current
+        if rid is None or self._registry is None or person_id not in self._registry.index:
+            return
+        reg = self._registry.loc[person_id]
+        values = {"full_name": _s(reg["full_name"]), "dob": display_dob(_s(reg["dob"])),
+                  "sex": _s(reg["sex"]), "id_number": person_id}
+        try:
+            plan = self.edit_plan({k: v for k, v in values.items() if v})
+        except Exception as exc:  # InvalidEditError: a register value the validator refuses
+            self._say(_t("invalid", self.lang, field=getattr(exc, "field", "?"), reason=getattr(exc, "reason", "")),
+                      error=True)
+            return
+        if not plan:
+            self._say(_t("no_change", self.lang), error=True)
+            return
+        ev = self._append(lambda: self.ledger.edit(rid, {f: v for f, (v, _) in plan.items()},
+                                                   analyst=self.analyst, reason="register search",
+                                                   idempotency_key=uuid.uuid4().hex))
+        if ev is not None:
+            self._after_decision([ev], rid, "edit")
 
     def _say(self, text: str, error: bool = False) -> None:
         color = "#b71c1c" if error else "#1b5e20"
@@ -751,12 +903,17 @@ class ReviewPanel:
 
     def _decide(self, action: str) -> None:
         rid = self.current
+        self.message.value = ""
         if rid is None:
             return
         key = uuid.uuid4().hex
         kw = {"analyst": self.analyst, "idempotency_key": key}
         if action == "accept":
             pid = self._suggested_person(rid)
+            chosen = self.chosen_person(rid)
+            if chosen and chosen != pid:
+                self._accept_other(rid, chosen, kw)
+                return
             ev = self._append(lambda: self.ledger.accept(rid, values={"person_id": pid} if pid else None, **kw))
         elif action == "reject":
             ev = self._append(lambda: self.ledger.reject(rid, **kw))
@@ -768,6 +925,37 @@ class ReviewPanel:
             return
         self._after_decision([ev], rid, action)
 
+    def chosen_person(self, rid: str) -> str | None:
+        """person_id of the candidate chosen in the tabs (the suggestion when none is chosen)."""
+        for c in self.candidate_values(rid):
+            if c["rank"] == self.candidate.value:
+                return c["person_id"] or None
+        return self._suggested_person(rid)
+
+    def _accept_other(self, rid: str, person_id: str, kw: dict[str, Any]) -> None:
+        """Accept a candidate other than the suggestion: an edit writing that person's register values.
+
+        ``vax apply`` takes the suggestion's ``corrected_*`` values for an
+        accept, so another candidate's values are recorded as an ``edit``
+        (with the candidate's rank as the reason) and applied as such.
+        """
+        from vaxlib.review.ledger import InvalidEditError
+
+        rank = self.candidate.value
+        try:
+            plan = self.edit_plan({})
+        except InvalidEditError as exc:  # pragma: no cover - register values always validate
+            self._say(_t("invalid", self.lang, field=exc.field, reason=exc.reason), error=True)
+            return
+        if not plan:
+            self._say(_t("no_change", self.lang), error=True)
+            return
+        values = {f: v for f, (v, _) in plan.items()}
+        ev = self._append(lambda: self.ledger.edit(rid, values, reason=f"candidate {rank}", **kw))
+        if ev is None:
+            return
+        self._after_decision([ev], rid, "accept")
+
     def _after_decision(self, events: list[Any], rid: str, action: str) -> None:
         self.last_events = events
         self._undo_stack.append(("event", events[0].id, rid, action))
@@ -777,6 +965,7 @@ class ReviewPanel:
         self.show(self._next_after(rid))
 
     def _open_edit(self) -> None:
+        self.message.value = ""
         rid = self.current
         if rid is None:
             return
@@ -799,35 +988,100 @@ class ReviewPanel:
                 _t("keep", lang)
         form.error.value = ""
         form.box.layout.display = "flex"
+        self._render_edit_preview()
 
     def _close_edit(self) -> None:
         self.edit_form.box.layout.display = "none"
         self.edit_form.error.value = ""
+        self.edit_form.preview.value = ""
 
-    def _save_edit(self) -> None:
-        from vaxlib.review.ledger import InvalidEditError, validate_edit
+    def _proposed_values(self, rid: str) -> dict[str, str]:
+        """What the chosen candidate would write: the register's values (dob as dd/mm/yyyy), empty ones left out."""
+        cands = self.candidate_values(rid)
+        chosen = next((c for c in cands if c["rank"] == self.candidate.value), cands[0] if cands else {})
+        out = {}
+        for f in _FIELDS:
+            v = _s(chosen.get(f))
+            if v:
+                out[f] = display_dob(v) if f == "dob" else v
+        return out
+
+    def edit_plan(self, values: Mapping[str, str] | None = None) -> dict[str, tuple[str, str]]:
+        """What *Lưu* would write for the record on screen: field -> (value as typed or proposed, source).
+
+        A field left empty in the form keeps the proposed value (the chosen
+        candidate's, e.g. the corrected 12-digit ID behind a masked box), so
+        an edit never silently drops an automatic fix; ``source`` is
+        ``"typed"`` or ``"proposed"``.  Fields equal to the record as typed
+        are left out.  ``values`` replaces the form's (``{}``: the proposal alone).
+
+        Raises
+        ------
+        InvalidEditError
+            A typed value does not parse.
+        """
+        from vaxlib.review.ledger import validate_edit
 
         rid = self.current
         if rid is None:
-            return
+            return {}
         typed = self._vacc.loc[rid]
-        raw = self.edit_form.values()
-        try:
-            clean = validate_edit(raw, record_id=rid) if raw else {}
-        except InvalidEditError as exc:
-            self._show_invalid(exc)
-            return
+        raw = dict(self.edit_form.values() if values is None else values)
+        proposed = self._proposed_values(rid)
+        # a prefilled value the analyst left alone is still the proposal
+        merged = {f: (raw[f], "proposed" if raw[f] == proposed.get(f) else "typed") if f in raw
+                  else (proposed[f], "proposed") for f in _FIELDS if f in raw or f in proposed}
+        clean = validate_edit({f: v for f, (v, _) in merged.items()}, record_id=rid) if merged else {}
 
         def unchanged(f: str) -> bool:
             was = unicodedata.normalize("NFC", _s(typed.get(f))).strip()
             if f == "sex":
                 return _parse_sex(was) == clean[f]
-            return unicodedata.normalize("NFC", raw[f]).strip() == was or clean[f] == was
+            return unicodedata.normalize("NFC", merged[f][0]).strip() == was or clean[f] == was
 
-        values = {f: raw[f] for f in clean if not unchanged(f)}
-        if not values:
+        return {f: merged[f] for f in clean if not unchanged(f)}
+
+    def _render_edit_preview(self) -> None:
+        from vaxlib.review.ledger import InvalidEditError
+
+        form = self.edit_form
+        if self.current is None or form.box.layout.display == "none":
+            form.preview.value = ""
+            return
+        lang = self.lang
+        try:
+            plan = self.edit_plan()
+        except InvalidEditError:
+            form.preview.value = ""  # the error line says what is wrong when Lưu is pressed
+            return
+        if not plan:
+            form.preview.value = f"<i style='{_TEXT_STYLE}'>{html.escape(_t('no_change', lang))}</i>"
+            return
+        reveal = bool(self.reveal.value)
+        items = []
+        for f, (value, source) in plan.items():
+            shown = display_sex(_parse_sex(value) or value, lang) if f == "sex" else (
+                mask_id(value) if f == "id_number" and not reveal else value)
+            items.append(f"<li>{html.escape(_field_label(f, lang))}: <b>{html.escape(shown)}</b> "
+                         f"<small>({html.escape(_t('source_' + source, lang))})</small></li>")
+        form.preview.value = (f"<div style='{_TEXT_STYLE}'>{html.escape(_t('will_write', lang))}"
+                              f"<ul style='margin:2px 0'>{''.join(items)}</ul></div>")
+
+    def _save_edit(self) -> None:
+        from vaxlib.review.ledger import InvalidEditError
+
+        rid = self.current
+        if rid is None:
+            return
+        try:
+            plan = self.edit_plan()
+        except InvalidEditError as exc:
+            self._show_invalid(exc)
+            return
+        if not plan:
             self.edit_form.error.value = f"<span style='color:#b71c1c'>{html.escape(_t('no_change', self.lang))}</span>"
             return
+        values = {f: v for f, (v, _) in plan.items()}
         try:
             ev = self._append(lambda: self.ledger.edit(rid, values, analyst=self.analyst,
                                                        idempotency_key=uuid.uuid4().hex))
@@ -916,6 +1170,7 @@ class ReviewPanel:
             self._update_facility_options()
         self._pending_bulk = None
         self.bulk_box.layout.display = "none"
+        self.message.value = ""
         self.refresh()
 
     def _ipython_display_(self) -> None:  # pragma: no cover - needs a frontend
@@ -1130,9 +1385,11 @@ def _category(code: Any, lang: str) -> str:
 class FeedbackPanel:
     """The feedback queue of ``vax feedback`` beside the review panel.
 
-    ``items`` lists the queued feedback (no names, phones or messages: the
-    queue file holds none); choosing one and pressing *open* puts its first
-    linked dose record on the review panel, where the analyst decides it.
+    ``items`` lists the queued feedback; the details show the citizen's own
+    message (from ``messages``, the contract's feedback table, when given:
+    the queue file holds no personal text), how long it has waited in days
+    and hours, and every linked dose record; choosing one in ``records`` and
+    pressing *open* puts it on the review panel, where the analyst decides it.
     """
 
     queue: pd.DataFrame
@@ -1141,9 +1398,11 @@ class FeedbackPanel:
     show_filter: W.Dropdown
     items: W.Select
     details: W.HTML
+    records: W.Dropdown
     open_record: W.Button
     message: W.HTML
     widget: W.VBox
+    messages: dict[str, str]
 
     def visible(self) -> pd.DataFrame:
         q = self.queue
@@ -1167,18 +1426,31 @@ class FeedbackPanel:
     def _render(self) -> None:
         lang = self.lang
         fid = self.items.value
+        self.message.value = ""
         if fid is None:
             self.details.value = f"<i>{_ft('none', lang)}</i>"
+            self.records.options = []
+            self.open_record.disabled = True
             return
         row = self.queue[self.queue["feedback_id"] == fid].iloc[0]
+        text = self.messages.get(str(fid), "")
+        said = (f"<tr><td style='vertical-align:top'><b>{_ft('message', lang)}</b></td>"
+                f"<td style='white-space:pre-wrap;max-width:40em'>«{html.escape(text)}»</td></tr>") if text else ""
+        records = self.linked_records(fid)
         self.details.value = (
             f"<table style='{_TEXT_STYLE}'>"
             f"<tr><td><b>{_ft('category', lang)}</b></td><td>{html.escape(_category(row['category_citizen'], lang))}"
-            f" / {html.escape(_category(row['category_system'], lang))}</td></tr>"
+            f" / {html.escape(_category(row['category_system'], lang))}</td></tr>{said}"
             f"<tr><td><b>{_ft('reason', lang)}</b></td>"
             f"<td>{html.escape(_s(row['reason_vi'] if lang == 'vi' else row['reason_en']))}</td></tr>"
-            f"<tr><td><b>{_ft('age', lang)}</b></td><td>{float(row['age_hours']):.0f}</td></tr></table>"
+            f"<tr><td><b>{_ft('age', lang)}</b></td><td>{html.escape(_i18n.fmt_duration(row['age_hours'], lang))}"
+            f"{' · ⚠ ' + html.escape(_ft('overdue', lang)) if bool(row['overdue']) else ''}</td></tr>"
+            f"<tr><td><b>{_ft('linked', lang)}</b></td><td>{_i18n.fmt_int(len(records), lang)}</td></tr></table>"
         )
+        self.records.options = [(r, r) for r in records]
+        known = [r for r in records if self.review is not None and r in self.review._matches.index]
+        self.records.value = (known or records or [None])[0]
+        self.open_record.disabled = not records
 
     def linked_records(self, feedback_id: str) -> list[str]:
         row = self.queue[self.queue["feedback_id"] == feedback_id]
@@ -1190,40 +1462,46 @@ class FeedbackPanel:
         return [str(x) for x in (ids if ids is not None else [])]
 
     def open_selected(self) -> str | None:
-        """Show the selected item's first linked record on the review panel; returns its id."""
+        """Show the linked record chosen in ``records`` on the review panel; returns its id."""
         lang = self.lang
-        fid = self.items.value
-        records = self.linked_records(fid) if fid else []
-        if self.review is not None:
-            known = [r for r in records if r in self.review._matches.index]
-            if known:
-                self.review.show(known[0])
-                self.message.value = _ft("shown", lang, rid=html.escape(known[0]))
-                return known[0]
+        rid = self.records.value
+        if rid is not None and self.review is not None and rid in self.review._matches.index:
+            self.review.show(rid)
+            self.message.value = _ft("shown", lang, rid=html.escape(rid))
+            return rid
         self.message.value = _ft("no_record", lang)
         return None
 
 
 def feedback_panel(queue: pd.DataFrame, review: "ReviewPanel | None" = None, lang: str = "vi",
-                   *, sla_hours: float = 48.0) -> FeedbackPanel:
+                   *, sla_hours: float = 48.0, messages: pd.DataFrame | None = None) -> FeedbackPanel:
     """Build the feedback-queue view (see :class:`FeedbackPanel`).
 
-    ``queue`` is ``DIR/feedback/queue.parquet`` from ``vax feedback``.
+    ``queue`` is ``DIR/feedback/queue.parquet`` from ``vax feedback``;
+    ``messages`` the contract's feedback table (``DIR/data/feedback.parquet``),
+    whose ``message`` column is shown for the chosen item.
     """
     queue = queue.reset_index(drop=True)
     late = int(queue["overdue"].astype(bool).sum()) if len(queue) else 0
     show_filter = W.Dropdown(options=[(_ft("all", lang), "all"), (_ft("overdue", lang), "overdue"),
                                       (_ft("open", lang), "open")], value="all",
                              description=_ft("filter", lang))
-    items = W.Select(options=[], rows=8, layout=W.Layout(width="720px"))
+    items = W.Select(options=[], rows=8, layout=W.Layout(width="100%", max_width="720px"))
     details = W.HTML()
-    button = W.Button(description=_ft("open_record", lang), icon="folder-open", button_style="info")
+    records = W.Dropdown(options=[], description=_ft("record", lang), style={"description_width": "initial"})
+    button = W.Button(description=_ft("open_record", lang), icon="folder-open", button_style="info",
+                      layout=W.Layout(width="auto", flex="0 0 auto"))
     message = W.HTML()
     header = W.HTML(f"<h3>{_ft('title', lang)}</h3><p>"
-                    f"{_ft('summary', lang, n=len(queue), late=late, sla=f'{sla_hours:g}')}</p>")
+                    f"{_ft('summary', lang, n=_i18n.fmt_int(len(queue), lang), late=_i18n.fmt_int(late, lang), sla=_i18n.fmt_decimal(sla_hours, lang, 0))}</p>")
+    texts: dict[str, str] = {}
+    if messages is not None and len(messages) and "message" in messages:
+        texts = {str(k): _s(v) for k, v in zip(messages["feedback_id"], messages["message"]) if _s(v)}
     panel = FeedbackPanel(queue=queue, lang=lang, review=review, show_filter=show_filter, items=items,
-                          details=details, open_record=button, message=message,
-                          widget=W.VBox([header, show_filter, items, details, button, message]))
+                          details=details, records=records, open_record=button, message=message,
+                          widget=W.VBox([header, show_filter, items, details,
+                                         W.Box([records, button], layout=W.Layout(flex_flow="row wrap")), message]),
+                          messages=texts)
     show_filter.observe(lambda change: panel.refresh(), names="value")
     items.observe(lambda change: panel._render(), names="value")
     button.on_click(lambda _b: panel.open_selected())
