@@ -321,3 +321,136 @@ def test_no_share_gives_a_suppressed_count_away(rendered):
                         if r[i] == "<5":
                             assert r[j] == "—", (key, r)
     assert checked > 0
+
+
+# --------------------------------------------------------------------------- deadlines judged
+
+@pytest.mark.parametrize("value,target,deadline,report_date,verdict", [
+    (0.852, 1.0, "2022-04-25", "2022-04-30", "missed"),  # the issue's row: passed and short
+    (1.0, 1.0, "2022-04-25", "2022-04-30", "met"),
+    (0.96, 0.95, "2022-04-30", "2022-04-30", "met"),
+    (0.90, 0.95, "2022-04-30", "2022-04-30", "due"),  # the deadline is today: not yet missed
+    (0.90, 0.95, "2022-04-30", "2022-05-01", "missed"),
+    (float("nan"), 0.95, "2022-04-30", "2022-05-01", "unknown"),
+    (None, 0.95, "2022-04-30", "2022-04-20", "unknown"),
+])
+def test_judge(value, target, deadline, report_date, verdict):
+    assert report.judge(value, target, deadline, report_date) == verdict
+
+
+def test_every_deadline_measure_is_judged_and_the_report_row_is_about_the_report():
+    numbers = {"fb_resolved_share": 0.852, "signed_share": 0.97, "clean_share": 0.93}
+    rows = report.deadline_verdicts(numbers, "2022-04-30")
+    assert [(r["deadline"], r["measure"], r["verdict"]) for r in rows] == [
+        ("2022-04-25", "m_feedback", "missed"), ("2022-04-25", "m_signed", "met"),
+        ("2022-04-30", "m_clean", "due"), ("2022-05-05", "m_report", "met")]
+    assert sum(r["shortfall"] for r in rows) == pytest.approx((1 - 0.852) + (0.95 - 0.93))
+    late = report.deadline_verdicts(numbers, "2022-05-06")
+    assert late[-1]["verdict"] == "missed" and late[2]["verdict"] == "missed"
+
+
+@pytest.mark.parametrize("lang,met,missed", [("vi", "Đạt", "Chưa đạt"), ("en", "Met", "Not met")])
+def test_verdict_marks_read_without_colour(lang, met, missed):
+    assert f"✔ {met}" in report.verdict_html("met", lang)
+    assert f"✘ {missed}" in report.verdict_html("missed", lang)
+    due = report.verdict_html("due", lang, 3)
+    assert missed in due and "3" in due
+    assert report.VERDICT_COLOURS["missed"][0] in report.verdict_html("missed", lang)
+
+
+def _deadline_rows(text: str) -> list[list[str]]:
+    parser = _Tables()
+    parser.feed(text)
+    table = next(t for t in parser.tables if t and t[0][:2] in (["Mốc thời hạn", "Chỉ tiêu"], ["Deadline", "Measure"]))
+    return table[1:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", ["79", "01", "48-en"])
+def test_every_deadline_row_carries_a_verdict(rendered, key):
+    *_, html = rendered
+    rows = _deadline_rows(html[key])
+    assert len(rows) == 4
+    words = ("Đạt", "Chưa đạt") if key != "48-en" else ("Met", "Not met")
+    for r in rows:
+        assert any(w in r[2] for w in words) or "Chưa đủ số liệu" in r[2] or "Not enough data" in r[2], r
+    assert "05/05/2022" in rows[3][0] or "05 May 2022" in rows[3][0]
+    assert "Báo cáo này" not in html[key] and "30/04/202\n" not in html[key]
+    lang = "en" if key == "48-en" else "vi"
+    assert f'<html lang="{lang}"' in html[key]
+
+
+@pytest.mark.slow
+def test_national_summary_judges_every_deadline_and_puts_the_furthest_behind_first(rendered):
+    *_, html = rendered
+    parser = _Tables()
+    parser.feed(html["national"])
+    comp = next(t for t in parser.tables if t and t[0][0] == "Tỉnh/Thành phố")
+    header, *rows = comp
+    for day in ("25/04/2022", "30/04/2022", "05/05/2022"):
+        assert any(h.startswith(day) for h in header), day
+    behind = [float(r[1].replace(".", "").replace(",", ".")) for r in rows]
+    assert behind == sorted(behind, reverse=True)
+    judged = [i for i, h in enumerate(header) if h[:10] in ("25/04/2022", "30/04/2022", "05/05/2022")]
+    assert len(judged) == 4
+    for r in rows:
+        for i in judged:
+            assert "Đạt" in r[i] or "Chưa đủ số liệu" in r[i], (r[0], header[i], r[i])
+
+
+@pytest.mark.slow
+def test_facility_todo_lists_the_worst_facility_first(rendered):
+    *_, html = rendered
+    text = html["79"]
+    assert "Việc từng cơ sở còn phải làm" in text or "Hạn 30/04/2022 đã qua" in text
+    assert "bản ghi còn sai" in text
+    assert "Xu hướng: tỷ lệ bản ghi sai khi nhập" in text
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [390, 1366])
+def test_reports_fit_the_screen_without_page_overflow(rendered, width):
+    """No horizontal page overflow except inside scrollable tables; every deadline row visibly judged."""
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("/usr/bin/chromium missing (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (Python) is not installed")
+    from vaxlib.config import OUTPUTS_DIR
+
+    _, _, _, paths, _ = rendered
+    overflow_js = """() => {
+      const W = document.documentElement.clientWidth, bad = [];
+      for (const el of document.querySelectorAll('body *')) {
+        if (el.closest('svg') || el.closest('.modebar-container')) continue;  // plotly's own drawing
+        const r = el.getBoundingClientRect();
+        if (!r.width || r.right <= W + 1) continue;
+        let p = el.parentElement, scrolls = false;
+        for (; p; p = p.parentElement) {
+          const o = getComputedStyle(p).overflowX;
+          if ((o === 'auto' || o === 'scroll') && p.clientWidth <= W) { scrolls = true; break; }
+        }
+        if (!scrolls) bad.push(el.tagName + '.' + el.className + ' right=' + Math.round(r.right));
+      }
+      return {page: document.documentElement.scrollWidth, W, bad: bad.slice(0, 10)};
+    }"""
+    shots = OUTPUTS_DIR / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+        try:
+            for key in ("79", "national", "48-en"):
+                page = browser.new_page(viewport={"width": width, "height": 900})
+                page.goto(paths[key].as_uri())
+                page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=20_000)
+                result = page.evaluate(overflow_js)
+                assert result["page"] <= width and result["bad"] == [], (key, result)
+                if key != "national":
+                    verdicts = page.locator("table.vax-table .vax-verdict")
+                    assert verdicts.count() == 4
+                    for i in range(4):
+                        box = verdicts.nth(i).bounding_box()
+                        assert box and box["x"] >= 0 and box["x"] + box["width"] <= width, (key, i, box)
+                page.screenshot(path=str(shots / f"report-{key}-{width}.png"))
+                page.close()
+        finally:
+            browser.close()

@@ -92,7 +92,7 @@ DEFAULT_PARAMETERS: dict[str, Any] = {
 PROVINCE_NOTEBOOK = NOTEBOOKS_DIR / "province-report.ipynb"
 NATIONAL_NOTEBOOK = NOTEBOOKS_DIR / "national-summary.ipynb"
 CACHE_DIR_NAME = "report-cache"
-CACHE_VERSION = "3"
+CACHE_VERSION = "4"  # 4: facility names, facility_todo, facility_codes
 
 
 _STATE_COLOURS = {"verified": "#2e7d32", "fixed": "#66bb6a", "pending_fix": "#ffca28", "review": "#fb8c00",
@@ -126,6 +126,81 @@ def share(num: Any, den: Any, small: int = SMALL_CELL) -> float:
     if den < small or 0 < num < small:
         return float("nan")
     return num / den
+
+
+#: the share each deadline's measure must reach to count as met (Bộ Y tế, April 2022: every
+#: feedback item answered; records and certificates as good as the register allows, i.e. 95 %:
+#: people outside the register and records with no usable identity can never be matched)
+DEADLINE_TARGETS: dict[str, float] = {"m_feedback": 1.0, "m_signed": 0.95, "m_clean": 0.95}
+#: the measures due at each deadline (``m_report``: this report itself)
+DEADLINE_MEASURES: dict[str, tuple[str, ...]] = {
+    "feedback_and_signing": ("m_feedback", "m_signed"),
+    "cleaning": ("m_clean",),
+    "report": ("m_report",),
+}
+#: verdict -> (text colour, background) for the Đạt / Chưa đạt marks
+VERDICT_COLOURS = {"met": ("#1b5e20", "#e8f5e9"), "missed": ("#b71c1c", "#ffebee"), "due": ("#7a5900", "#fff8e1"),
+                   "unknown": ("#555", "#f5f5f5")}
+
+
+def judge(value: float | None, target: float, deadline: str, report_date: str) -> str:
+    """A deadline's verdict at the report date.
+
+    ``"met"`` (Đạt) when the measure has reached its target, ``"missed"``
+    (Chưa đạt, deadline passed), ``"due"`` (Chưa đạt yet, deadline ahead) or
+    ``"unknown"`` when the measure cannot be shown (no data, or a small cell).
+    """
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "unknown"
+    if value >= target - 1e-12:
+        return "met"
+    return "missed" if pd.Timestamp(report_date) > pd.Timestamp(deadline) else "due"
+
+
+def verdict_html(verdict: str, lang: str, days_left: int | None = None) -> str:
+    """The coloured Đạt / Chưa đạt mark (symbol and word, so it reads without colour)."""
+    fg, bg = VERDICT_COLOURS[verdict]
+    text = {"met": "✔ " + t("met", lang), "missed": "✘ " + t("missed", lang),
+            "due": "… " + t("missed", lang), "unknown": "? " + t("unknown_verdict", lang)}[verdict]
+    if verdict == "due" and days_left is not None:
+        text += f" ({t('days_to_go', lang).format(n=fmt_int(days_left, lang))})"
+    return (f'<span class="vax-verdict vax-{verdict}" style="color:{fg};background:{bg};'
+            f'padding:1px 6px;border-radius:3px;white-space:nowrap;font-weight:600">{html.escape(text)}</span>')
+
+
+def deadline_verdicts(numbers: dict[str, Any], report_date: str) -> list[dict[str, Any]]:
+    """One row per deadline measure: key, deadline, measure, value, target, verdict, days_left."""
+    values = {"m_feedback": numbers.get("fb_resolved_share"), "m_signed": numbers.get("signed_share"),
+              "m_clean": numbers.get("clean_share")}
+    rd = pd.Timestamp(report_date)
+    rows = []
+    for key, day in DEADLINES.items():
+        left = (pd.Timestamp(day) - rd).days
+        for m in DEADLINE_MEASURES[key]:
+            if m == "m_report":  # this report, made on the report date: met when made by the deadline
+                verdict = "met" if left >= 0 else "missed"
+                rows.append(dict(key=key, deadline=day, measure=m, value=None, target=None, verdict=verdict,
+                                 days_left=left, shortfall=0.0 if left >= 0 else 1.0))
+                continue
+            v, target = values[m], DEADLINE_TARGETS[m]
+            verdict = judge(v, target, day, report_date)
+            short = 0.0 if verdict in ("met", "unknown") else float(target - v)
+            rows.append(dict(key=key, deadline=day, measure=m, value=v, target=target, verdict=verdict,
+                             days_left=left, shortfall=short))
+    return rows
+
+
+def _table_html(columns: Sequence[str], rows: Sequence[Sequence[str]], text_columns: int = 1,
+                raw: Sequence[int] = (), caption: str = "") -> Any:
+    """An HTML table in a horizontally scrollable box; cells escaped except the ``raw`` column indexes."""
+    from IPython.display import HTML
+
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{c if i in raw else html.escape(str(c))}</td>" for i, c in enumerate(r))
+                   + "</tr>" for r in rows)
+    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return HTML(f'<div class="vax-scroll"><table class="vax-table vax-left{min(text_columns, 9)}">{cap}'
+                f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
 
 
 # --------------------------------------------------------------------------- aggregates
@@ -211,8 +286,11 @@ def compute_aggregates(
     d = Path(data_dir)
     paths = _inputs(d)
     t0 = time.perf_counter()
+    import pyarrow.parquet as pq
+
+    has_name = "facility_name" in pq.read_schema(paths["vaccinations"]).names
     vacc = pd.read_parquet(paths["vaccinations"], columns=[
-        "record_id", "facility_id", "facility_province", "vaccination_date"])
+        "record_id", "facility_id", "facility_province", "vaccination_date", *(["facility_name"] if has_name else [])])
     vacc["record_id"] = vacc["record_id"].astype(str)
     matches = pd.read_parquet(paths["matches"])
     current = pd.read_parquet(paths["matches_current"], columns=["record_id", "status", "person_id"]) \
@@ -235,6 +313,13 @@ def compute_aggregates(
     out["facility_months"] = fm
     out["facilities"] = fm.groupby(["province", "facility_id"], observed=True)[
         ["records", "wrong_entry", "wrong_now"]].sum().reset_index()
+    # facility names (synthetic data and platform exports carry them; else the code stands in)
+    names = (vacc.drop_duplicates("facility_id").set_index("facility_id")["facility_name"].astype(str)
+             if has_name else pd.Series(dtype=object))
+    out["facilities"]["facility_name"] = out["facilities"]["facility_id"].map(names).astype(object).fillna("").astype(str)
+    # what each facility still has to fix: its still-wrong records by state
+    out["facility_todo"] = rec[rec["wrong_now"]].groupby(["province", "facility_id", "state"], observed=True).size(
+    ).rename("n").reset_index()
     log.info("report: records aggregated (%.1f s)", time.perf_counter() - t0)
 
     # persons of each province of residence who have linked doses, and those signed
@@ -259,6 +344,11 @@ def compute_aggregates(
     ex = explode_error_codes(full_v, matches)
     out["errors"] = ex.groupby(["facility_province", "code"]).size().rename("n").reset_index().rename(
         columns={"facility_province": "province"})
+    # the error codes of each facility's still-wrong records (its to-do list names the main ones)
+    still = set(state.index[wrong_now])
+    exw = ex[ex["record_id"].astype(str).isin(still)]
+    out["facility_codes"] = exw.groupby(["facility_province", "facility_id", "code"]).size().rename("n").reset_index(
+    ).rename(columns={"facility_province": "province"})
     # clusters at three grains: facility and month, facility, province; the report
     # shows the finest grain that has clusters of at least SMALL_CELL records
     parts = []
@@ -404,7 +494,9 @@ def _html_table(df: pd.DataFrame, text_columns: int = 1) -> Any:
     from IPython.display import HTML
 
     css = f"vax-table vax-left{min(text_columns, 9)}"
-    return HTML(df.to_html(index=False, escape=True, classes=css, border=0, na_rep="—"))
+    # a wide table scrolls inside its own box: the page itself never runs off a phone's screen
+    return HTML('<div class="vax-scroll">' + df.to_html(index=False, escape=True, classes=css, border=0, na_rep="—")
+                + "</div>")
 
 
 def _md(text: str) -> Any:
@@ -418,7 +510,16 @@ def _layout(lang: str, fig: Any, title: str, height: int = 380) -> Any:
     fig.update_xaxes(separatethousands=True)
     fig.update_yaxes(separatethousands=True)
     fig.update_layout(separators=",." if lang == "vi" else ".,")
-    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=50, b=40),
+    # automargin: category labels ("Đà Nẵng") are never cut; a vertical toolbar at the right
+    # keeps clear of the title, which sits in its own top margin
+    fig.update_xaxes(automargin=True)
+    fig.update_yaxes(automargin=True)
+    title = _wrap(title, 40)  # a phone shows about 45 characters of a 15 px title
+    lines = title.count("<br>")
+    fig.update_layout(title=dict(text=title, x=0, xanchor="left", y=1, yanchor="top", pad=dict(t=8),
+                                 yref="container", font=dict(size=15)),
+                      height=height + 20 * lines, margin=dict(l=10, r=40, t=60 + 20 * lines, b=40),
+                      modebar=dict(orientation="v"),
                       template="plotly_white", font=dict(family="Noto Sans, Arial, sans-serif", size=13),
                       legend=dict(orientation="h", y=-0.15))
     return fig
@@ -504,40 +605,48 @@ class ProvinceReport:
         return _layout(L, fig, "Tình trạng bản ghi mũi tiêm" if L == "vi" else "State of the dose records", 230)
 
     def deadline_table(self) -> Any:
-        """The Ministry's deadlines, days left at the report date and the measure for each."""
-        L, n = self.lang, self.numbers
-        rd = pd.Timestamp(self.report_date)
+        """The Ministry's deadlines, each measure against its target, judged Đạt / Chưa đạt at the report date."""
+        L = self.lang
         rows = []
-        measures = {
-            "feedback_and_signing": [("m_feedback", n["fb_resolved_share"]), ("m_signed", n["signed_share"])],
-            "cleaning": [("m_clean", n["clean_share"])],
-            "report": [("m_report", None)],
-        }
-        for key, day in DEADLINES.items():
-            left = (pd.Timestamp(day) - rd).days
-            for m, value in measures[key]:
-                rows.append((t(f"dl_{key}", L), fmt_date(day, L),
-                             fmt_int(left, L) if left >= 0 else t("done", L) + f" ({fmt_int(-left, L)})",
-                             t(m, L), fmt_pct(value, L) if value is not None else fmt_date(self.report_date, L)))
-        return _html_table(pd.DataFrame(rows, columns=[t("deadline", L), t("date", L), t("days_left", L),
-                                                       t("measure", L), t("value", L)]), text_columns=2)
+        for r in deadline_verdicts(self.numbers, self.report_date):
+            left = r["days_left"]
+            when = (t("days_to_go", L).format(n=fmt_int(left, L)) if left >= 0
+                    else t("days_past", L).format(n=fmt_int(-left, L)))
+            if r["measure"] == "m_report":
+                now = t("made_on", L).format(date=fmt_date(self.report_date, L))
+                target = t("by_deadline", L)
+            else:
+                now, target = fmt_pct(r["value"], L), "≥ " + fmt_pct(r["target"], L, 0)
+            head = (f"<b>{html.escape(t('dl_' + r['key'], L))}</b><br>"
+                    f"<span style='white-space:nowrap'>{html.escape(fmt_date(r['deadline'], L))}</span> "
+                    f"<small style='white-space:nowrap'>({html.escape(when)})</small>")
+            rows.append((head, html.escape(t(r["measure"], L)),
+                         verdict_html(r["verdict"], L, left if left >= 0 else None)
+                         + f"<br><span style='white-space:nowrap'>{html.escape(now)}</span> "
+                         f"<small style='white-space:nowrap;color:#555'>({html.escape(t('target', L).lower())} "
+                         f"{html.escape(target)})</small>"))
+        return _table_html([t("deadline", L), t("measure", L), t("verdict", L)], rows,
+                           text_columns=3, raw=(0, 1, 2))
 
     def deadline_figure(self) -> Any:
-        """The three measures against 100 %, one bar each, labelled with their deadline."""
+        """Each deadline's measure against its target (the tick), coloured by its verdict."""
         import plotly.graph_objects as go
 
-        L, n = self.lang, self.numbers
-        items = [("m_clean", n["clean_share"], DEADLINES["cleaning"]),
-                 ("m_signed", n["signed_share"], DEADLINES["feedback_and_signing"]),
-                 ("m_feedback", n["fb_resolved_share"], DEADLINES["feedback_and_signing"])]
-        labels = [f"{t(k, L)} ({'hạn' if L == 'vi' else 'due'} {fmt_date(d, L)})" for k, _, d in items]
-        vals = [0 if v is None or np.isnan(v) else 100 * v for _, v, _ in items]
-        fig = go.Figure(go.Bar(y=labels, x=vals, orientation="h", marker_color="#1565c0",
-                               text=[fmt_pct(v, L) for _, v, _ in items], textposition="auto"))
-        fig.add_vline(x=100, line_dash="dash", line_color="#555")
-        fig.update_layout(xaxis=dict(range=[0, 105], ticksuffix="%"))
-        return _layout(L, fig, "Chỉ tiêu so với mục tiêu 100%" if L == "vi" else "Measures against the 100% target",
-                       260)
+        L = self.lang
+        rows = [r for r in deadline_verdicts(self.numbers, self.report_date) if r["measure"] != "m_report"]
+        labels = [_wrap(f"{t(r['measure'], L)} ({'hạn' if L == 'vi' else 'due'} {fmt_date(r['deadline'], L)})", 20)
+                  for r in rows]
+        vals = [0 if r["value"] is None or np.isnan(r["value"]) else 100 * r["value"] for r in rows]
+        colours = [VERDICT_COLOURS[r["verdict"]][0] for r in rows]
+        text = [f"{fmt_pct(r['value'], L)} · {t('met' if r['verdict'] == 'met' else 'missed', L)}" for r in rows]
+        fig = go.Figure(go.Bar(y=labels, x=vals, orientation="h", marker_color=colours, text=text,
+                               textposition="auto", hoverinfo="skip"))
+        fig.add_scatter(y=labels, x=[100 * r["target"] for r in rows], mode="markers", name=t("target", L),
+                        marker=dict(symbol="line-ns-open", size=26, color="#111", line=dict(width=3)),
+                        hovertemplate="%{y}: " + t("target", L) + " %{x:.0f}%<extra></extra>")
+        fig.update_layout(xaxis=dict(range=[0, 105], ticksuffix="%"), showlegend=False)
+        return _layout(L, fig, "Chỉ tiêu so với mục tiêu (vạch đen)" if L == "vi"
+                       else "Measures against their targets (black tick)", 280)
 
     # ---- errors
     def error_figure(self) -> Any:
@@ -548,7 +657,7 @@ class ProvinceReport:
         L = self.lang
         e = self.tables["errors"].sort_values("n", ascending=True)
         e = e[e["n"] >= SMALL_CELL]
-        fig = go.Figure(go.Bar(y=[error_label(c, L) for c in e["code"]], x=e["n"], orientation="h",
+        fig = go.Figure(go.Bar(y=[_wrap(error_label(c, L), 22) for c in e["code"]], x=e["n"], orientation="h",
                                marker_color="#6a1b9a", text=[fmt_count(x, L) for x in e["n"]],
                                textposition="auto",
                                hovertemplate="%{y}: %{text}<extra></extra>"))
@@ -579,21 +688,57 @@ class ProvinceReport:
 
     # ---- facilities
     def facility_table(self, top: int = 15) -> Any:
-        """Facilities with the largest share of records still wrong, with the trend of entry errors."""
+        """Facilities with the largest share of records still wrong, with the coloured trend of entry errors."""
         L = self.lang
         f = self.facility_league()
         if f.empty:
             return _md("*" + t("none", L) + "*")
         f = f.head(top)
-        df = pd.DataFrame({
-            t("facility", L): f["facility_id"],
-            t("records", L): [fmt_count(x, L) for x in f["records"]],
-            t("still_wrong", L): [fmt_count(x, L) for x in f["wrong_now"]],
-            t("still_wrong_pct", L): [fmt_pct(x, L) for x in f["wrong_now_share"]],
-            t("entry_wrong_pct", L): [fmt_pct(x, L) for x in f["wrong_entry_share"]],
-            t("trend", L): [t(x, L) for x in f["trend"]],
-        })
-        return _html_table(df)
+        colours = {"improving": "#1b5e20", "worsening": "#b71c1c", "stable": "#555", "no_trend": "#999"}
+        rows = [(_facility_label(r), fmt_count(r["records"], L), fmt_count(r["wrong_now"], L),
+                 fmt_pct(r["wrong_now_share"], L), fmt_pct(r["wrong_entry_share"], L),
+                 f'<span style="color:{colours[r["trend"]]};font-weight:600;white-space:nowrap">'
+                 f'{html.escape(t(r["trend"], L))}</span>') for _, r in f.iterrows()]
+        table = _table_html([t("facility", L), t("records", L), t("still_wrong", L), t("still_wrong_pct", L),
+                             t("entry_wrong_pct", L), t("trend", L)], rows, raw=(5,))
+        from IPython.display import HTML
+
+        return HTML(table.data + f'<p class="vax-note">{html.escape(t("trend_note", L))}</p>')
+
+    def facility_todo(self, top: int = 15) -> Any:
+        """What each facility must still fix by the next deadline (worst first), in words."""
+        from IPython.display import HTML
+
+        from vaxlib.review.labels import error_phrase
+
+        L = self.lang
+        todo = self.tables.get("facility_todo")
+        if todo is None or todo.empty:
+            return _md("*" + t("todo_none", L) + "*")
+        rd = pd.Timestamp(self.report_date)
+        ahead = [d for d in DEADLINES.values() if pd.Timestamp(d) >= rd]
+        due = ahead[0] if ahead else DEADLINES["cleaning"]
+        intro = (t("todo_intro", L) if ahead else t("todo_intro_late", L)).format(date=fmt_date(due, L))
+        by = todo.pivot_table(index="facility_id", columns="state", values="n", aggfunc="sum", fill_value=0)
+        by["total"] = by.sum(axis=1)
+        by = by.sort_values("total", ascending=False).head(top)
+        fac = self.tables["facilities"].set_index("facility_id")
+        codes = self.tables.get("facility_codes", pd.DataFrame(columns=["facility_id", "code", "n"]))
+        items = []
+        for fid, r in by.iterrows():
+            label = _facility_label(fac.loc[fid] if fid in fac.index else {"facility_id": fid})
+            present = [st for st in ("pending_fix", "review", "unmatched") if r.get(st, 0)]
+            # with one part suppressed ("<5") the others would give it away by subtraction from
+            # the total: then no part carries a count
+            hide = any(0 < r.get(st, 0) < SMALL_CELL for st in present) and len(present) > 1
+            parts = [t(f"todo_{st}", L).format(n="" if hide else fmt_count(r.get(st, 0), L)).strip()
+                     for st in present]
+            top_codes = codes[codes["facility_id"] == fid].sort_values("n", ascending=False).head(2)
+            main = ", ".join(error_phrase(c, L) for c in top_codes["code"])
+            tail = f" {t('todo_main', L)} {main}." if main else ""
+            items.append(f"<li><b>{html.escape(label)}</b>: {html.escape(fmt_count(r['total'], L))} "
+                         f"{html.escape(t('todo_records', L))} — {html.escape('; '.join(parts))}.{html.escape(tail)}</li>")
+        return HTML(f"<p>{html.escape(intro)}</p><ol class='vax-todo'>{''.join(items)}</ol>")
 
     def facility_league(self) -> pd.DataFrame:
         """League table data: facilities with at least 5 records, worst first."""
@@ -625,6 +770,7 @@ class ProvinceReport:
 
         L = self.lang
         f = self.facility_league().head(top).iloc[::-1]
+        f = f.assign(facility_id=[_wrap(_facility_label(r), 22) for _, r in f.iterrows()])
         fig = go.Figure()
         fig.add_bar(y=f["facility_id"], x=100 * f["wrong_entry_share"], orientation="h", name=t("entry_wrong_pct", L),
                     marker_color="#bdbdbd", hovertemplate="%{y}: %{x:.1f}%<extra></extra>")
@@ -751,6 +897,30 @@ class ProvinceReport:
         return _md(text)
 
 
+def _wrap(label: str, width: int = 24) -> str:
+    """Break a long axis label into lines (plotly's ``<br>``) so that a phone does not cut it."""
+    words, lines, cur = str(label).split(), [], ""
+    for w in words:
+        if cur and len(cur) + 1 + len(w) > width:
+            lines.append(cur)
+            cur = w
+        else:
+            cur = f"{cur} {w}".strip()
+    lines.append(cur)
+    return "<br>".join(html.escape(x) for x in lines)
+
+
+def _facility_label(row: Any, short: bool = False) -> str:
+    """``"Trạm Y tế phường 3 (CS-79-0001)"``; the code alone when the data has no name."""
+    fid = str(row["facility_id"]) if "facility_id" in row else str(getattr(row, "name", ""))
+    name = str(row.get("facility_name", "") or "") if hasattr(row, "get") else ""
+    if name and name != "nan":
+        if short and len(name) > 28:
+            name = name[:27] + "…"
+        return f"{name} ({fid})"
+    return fid
+
+
 def fmt_month(period: str, lang: str = "vi") -> str:
     """``"2021-10"`` -> ``"10/2021"`` (vi) / ``"Oct 2021"`` (en)."""
     try:
@@ -834,25 +1004,37 @@ class NationalReport:
         return _md(head + sub + body)
 
     def comparison_table(self) -> Any:
+        """Provinces furthest behind first, each deadline's measure judged Đạt / Chưa đạt."""
         L = self.lang
         x = self.table
-        df = pd.DataFrame({
-            t("province", L): x["name"],
-            t("records", L): [fmt_count(v, L) for v in x["records"]],
-            t("clean_pct", L): [fmt_pct(v, L) for v in x["clean_share"]],
-            t("review_pct", L): [fmt_pct(v, L) for v in x["review_share"]],
-            t("unmatched_pct", L): [fmt_pct(v, L) for v in x["unmatched_share"]],
-            t("signed_pct", L): [fmt_pct(v, L) for v in x["signed_share"]],
-            t("fb_received", L): [fmt_count(v, L) for v in x["fb_received"]],
-            t("fb_overdue", L): [fmt_count(v, L) for v in x["fb_overdue"]],
-        })
-        return _html_table(df)
+        rd = self.report_date
+        measures = [("m_feedback", "fb_resolved_share", DEADLINES["feedback_and_signing"]),
+                    ("m_signed", "signed_share", DEADLINES["feedback_and_signing"]),
+                    ("m_clean", "clean_share", DEADLINES["cleaning"])]
+        cols = [t("province", L), t("behind", L)]
+        cols += [f"{fmt_date(d, L)} · {t(m, L)}" for m, _, d in measures]
+        cols += [f"{fmt_date(DEADLINES['report'], L)} · {t('m_report', L)}", t("records", L), t("review_pct", L),
+                 t("unmatched_pct", L), t("fb_received", L), t("fb_overdue", L)]
+        left = (pd.Timestamp(DEADLINES["report"]) - pd.Timestamp(rd)).days
+        rows = []
+        for _, r in x.iterrows():
+            cells = [html.escape(str(r["name"])), html.escape(_i18n.fmt_decimal(r["behind"], L, 1))]
+            for m, col, d in measures:
+                dl = (pd.Timestamp(d) - pd.Timestamp(rd)).days
+                cells.append(f"{html.escape(fmt_pct(r[col], L))} "
+                             f"{verdict_html(r[f'v_{m}'], L, dl if dl >= 0 else None)}")
+            cells.append(verdict_html(r["v_m_report"], L, left if left >= 0 else None))
+            cells += [html.escape(fmt_count(r["records"], L)), html.escape(fmt_pct(r["review_share"], L)),
+                      html.escape(fmt_pct(r["unmatched_share"], L)), html.escape(fmt_count(r["fb_received"], L)),
+                      html.escape(fmt_count(r["fb_overdue"], L))]
+            rows.append(cells)
+        return _table_html(cols, rows, raw=tuple(range(len(cols))))
 
     def comparison_figure(self) -> Any:
         import plotly.graph_objects as go
 
         L = self.lang
-        x = self.table.dropna(subset=["clean_share"]).sort_values("clean_share")
+        x = self.table.dropna(subset=["clean_share"]).iloc[::-1]  # furthest behind at the top
         fig = go.Figure()
         fig.add_bar(y=x["name"], x=100 * x["clean_share"], orientation="h", name=t("clean_pct", L),
                     marker_color="#2e7d32", text=[fmt_pct(v, L) for v in x["clean_share"]],
@@ -872,8 +1054,10 @@ class NationalReport:
             return _md("*" + ("Chưa có số liệu ký chứng nhận." if L == "vi" else "No signing data yet.") + "*")
         fig = go.Figure(go.Scatter(
             x=100 * x["clean_share"], y=100 * x["signed_share"], mode="markers+text", text=x["name"],
-            textposition="top center", marker=dict(size=10, color="#1565c0"),
+            textposition="top center", marker=dict(size=10, color="#1565c0"), cliponaxis=False,
             hovertemplate="%{text}<extra></extra>"))
+        fig.update_xaxes(range=[100 * x["clean_share"].min() - 3, 100 * x["clean_share"].max() + 3])
+        fig.update_yaxes(range=[100 * x["signed_share"].min() - 3, min(100 * x["signed_share"].max() + 3, 103)])
         fig.update_layout(xaxis=dict(title=t("clean_pct", L), ticksuffix="%"),
                           yaxis=dict(title=t("signed_pct", L), ticksuffix="%"))
         return _layout(L, fig, ("Làm sạch và ký chứng nhận" if L == "vi" else "Cleaning and signing"), 420)
@@ -888,7 +1072,11 @@ def national_report(data_dir: str | os.PathLike[str], report_date: str = "2022-0
     for p in [p.gso for p in PROVINCES if p.gso in provs]:
         tables = {k: v[v["province"].astype(str) == p] for k, v in aggs.items() if k != "meta"}
         n = _numbers(tables)
+        verdicts = deadline_verdicts(n, str(report_date))
         rows.append({"province": p, "name": BY_GSO[p].name if lang == "vi" else BY_GSO[p].name_en,
+                     **{f"v_{v['measure']}": v["verdict"] for v in verdicts},
+                     "behind": 100 * sum(v["shortfall"] for v in verdicts),
+                     "fb_resolved_share": n["fb_resolved_share"],
                      "records": n["records"], "clean_share": n["clean_share"],
                      "review_share": share(n["review"], n["records"]),
                      "unmatched_share": share(n["unmatched"], n["records"]),
@@ -898,6 +1086,10 @@ def national_report(data_dir: str | os.PathLike[str], report_date: str = "2022-0
     meta = aggs["meta"].iloc[0].to_dict()
     if not bool(meta.get("has_certificates", True)) and len(table):
         table["signed_share"] = float("nan")
+        table["v_m_signed"] = "unknown"
+    if len(table):  # furthest behind the deadlines' targets first
+        table = table.sort_values(["behind", "clean_share", "province"], ascending=[False, True, True],
+                                  na_position="last").reset_index(drop=True)
     total = _no_signing(_numbers({k: v for k, v in aggs.items() if k != "meta"}), meta)
     return NationalReport(lang, str(report_date), table, meta, total)
 
@@ -924,9 +1116,47 @@ table.vax-left7 td:nth-child(-n+7), table.vax-left7 th:nth-child(-n+7) { text-al
 table.vax-left8 td:nth-child(-n+8), table.vax-left8 th:nth-child(-n+8) { text-align: left; }
 table.vax-left9 td:nth-child(-n+9), table.vax-left9 th:nth-child(-n+9) { text-align: left; }
 table.vax-table th { background: #f3f5f7; }
+.vax-scroll { overflow-x: auto; max-width: 100%; -webkit-overflow-scrolling: touch; }
+.vax-scroll.vax-overflows { box-shadow: inset -12px 0 10px -10px rgba(0, 0, 0, .35); }
+.vax-scroll.vax-overflows::before { display: block; font-size: 12px; color: #555; position: sticky; left: 0; }
+html[lang="vi"] .vax-scroll.vax-overflows::before { content: "__HINT_VI__"; }
+html[lang="en"] .vax-scroll.vax-overflows::before { content: "__HINT_EN__"; }
+.vax-note { font-size: 12px; color: #555; margin-top: 0; }
+ol.vax-todo li { margin-bottom: 4px; }
+.jp-RenderedHTMLCommon, .jp-OutputArea-output, .jp-RenderedHTML { max-width: 100%; }
+.jp-RenderedHTMLCommon p, .jp-RenderedHTMLCommon li { overflow-wrap: break-word; }
+table.vax-table td, table.vax-table th { vertical-align: top; }
+table.vax-table td { white-space: nowrap; }
+table.vax-left1 td:nth-child(1), table.vax-left2 td:nth-child(-n+2), table.vax-left3 td:nth-child(-n+3) {
+  white-space: normal; min-width: 7em; }
+.jp-OutputArea-output { overflow-x: hidden; }
+.js-plotly-plot, .plotly-graph-div { max-width: 100%; }
+@media (max-width: 700px) {
+  body { padding: 0 6px; }
+  .jp-Cell, .jp-Cell-outputWrapper, .jp-OutputArea-child, .jp-OutputArea-output { padding: 0 !important; margin: 0; }
+  .jp-OutputPrompt, .jp-InputPrompt { display: none; }
+  table.vax-table { font-size: 12px; }
+  .vax-scroll table.vax-table td:first-child, .vax-scroll table.vax-table th:first-child {
+    position: sticky; left: 0; background: #fff; z-index: 1; }
+  .vax-scroll table.vax-table th:first-child { background: #f3f5f7; }
+  table.vax-table th, table.vax-table td { padding: 3px 6px; }
+  .jp-RenderedHTMLCommon h1, h1 { font-size: 1.4em; } .jp-RenderedHTMLCommon h2, h2 { font-size: 1.15em; }
+}
 </style>
+<script type="text/javascript">
+// mark tables wider than their box, so the scroll hint and shadow show only where needed
+function vaxMarkOverflow() {
+  document.querySelectorAll('.vax-scroll').forEach(function (el) {
+    el.classList.toggle('vax-overflows', el.scrollWidth > el.clientWidth + 1);
+  });
+}
+window.addEventListener('load', vaxMarkOverflow);
+window.addEventListener('resize', vaxMarkOverflow);
+</script>
 {% endblock extra_css %}
 """
+_TEMPLATE = (_TEMPLATE.replace("__HINT_VI__", _i18n.t("report.scroll_hint", "vi"))
+             .replace("__HINT_EN__", _i18n.t("report.scroll_hint", "en")))
 
 
 def html_exporter() -> Any:
@@ -986,7 +1216,9 @@ def render_one(notebook: str | os.PathLike[str], parameters: dict[str, Any], out
     title = nb.metadata.get("title")
     nb.metadata["title"] = title or out_html.stem
     t0 = time.perf_counter()
-    body, _ = _exporter().from_notebook_node(nb, resources={"language_code": lang})
+    exporter = _exporter()
+    exporter.language_code = lang  # <html lang="vi">: the exporter ignores resources["language_code"]
+    body, _ = exporter.from_notebook_node(nb, resources={"language_code": lang})
     if _PLOTLYJS_MARK in body:
         from plotly.offline import get_plotlyjs
 
