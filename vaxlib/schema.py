@@ -102,7 +102,10 @@ TRUTH_VACCINATIONS = [
 ]
 
 #: Truth for every feedback item.
-TRUTH_FEEDBACK = ["feedback_id", "human_id", "person_id", "problem", "record_ids"]
+#: truth of a synthetic complaint; ``kind``/``closable``/``subject``/``resubmission_of``: see
+#: :mod:`vaxlib.complaints.generate`
+TRUTH_FEEDBACK = ["feedback_id", "human_id", "person_id", "problem", "record_ids",
+                  "kind", "closable", "subject", "resubmission_of"]
 
 ERROR_CODES: tuple[str, ...] = (
     "id:missing", "id:malformed", "id:passport", "id:old_cmnd", "id:lost_leading_zero",

@@ -146,11 +146,15 @@ _POPULATION_DEFAULTS = {
     "duplicate_record_rate": 0.002,
     "wrong_vaccine_rate": 0.001,
 }
-_FEEDBACK_DEFAULTS = {
-    "report_probability": {"missing_dose": 0.1, "wrong_personal_info": 0.03, "wrong_vaccine": 0.3,
-                           "duplicate_record": 0.15},
-    "other_per_person": 0.0005,
+_FEEDBACK_DEFAULTS = {  # see vaxlib.complaints.generate.generate_complaints
+    "complaints_per_person": 0.01,
+    "kind_weights": {},
     "category_as_problem": 0.85,
+    "blank_id": 0.15,
+    "no_diacritics": 0.12,
+    "texting": 0.08,
+    "resubmission": 0.04,
+    "timestamp_forms": {"iso_zone": 0.9, "iso_utc": 0.05, "date_only": 0.05},
 }
 
 
@@ -1294,19 +1298,18 @@ def generate(persons: int, seed: int, provinces: Iterable[str] | None = None,
             "facility_id": _arrow(fac_ids), "fac": fac, "vaccine": _arrow(spell), "vaccine_idx": vaccine_idx,
             "true_vaccine": [BY_CODE[p].display for p in _PRODUCTS]}
     clock("tables")
-    feedback, truth_f = _feedback(streams[7], prof, hum, recs, assigned, code_ids, prod, wrong_vax, dup_of, h,
-                                  in_reg)
-    log.info("synth: %d register persons, %d people outside it, %d dose records, %d feedback items",
-             int(reg_mask.sum()), int((~reg_mask).sum()), R, len(feedback))
-    clock("feedback")
     tables = {
         "registry": registry[columns("registry")],
         "vaccinations": vaccinations[columns("vaccinations")],
-        "feedback": feedback[columns("feedback")],
         "truth_vaccinations": truth_v[TRUTH_VACCINATIONS + TRUTH_VACCINATIONS_EXTRA],
-        "truth_feedback": truth_f[TRUTH_FEEDBACK],
         "truth_persons": truth_p[TRUTH_PERSONS],
     }
+    feedback, truth_f = _feedback(streams[7], prof, tables)
+    log.info("synth: %d register persons, %d people outside it, %d dose records, %d feedback items",
+             int(reg_mask.sum()), int((~reg_mask).sum()), R, len(feedback))
+    clock("feedback")
+    tables = {**tables, "feedback": feedback[columns("feedback")], "truth_feedback": truth_f[TRUTH_FEEDBACK]}
+    tables = {k: tables[k] for k in TABLE_NAMES}
     tables["truth_vaccinations"].attrs["facility_habits"] = habits_out
     return tables
 
@@ -1371,133 +1374,14 @@ def _frame(cols: Mapping[str, Any]) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- feedback
-_MESSAGES = {
-    "missing_dose": (
-        "Tôi đã tiêm mũi {dose} vắc xin {vaccine} ngày {date} tại {facility} nhưng trên ứng dụng PC-Covid "
-        "chưa có thông tin mũi tiêm này. Đề nghị kiểm tra và cập nhật giúp tôi.",
-        "Sổ sức khỏe điện tử của tôi bị thiếu mũi {dose} (tiêm ngày {date}, vắc xin {vaccine}). "
-        "Mong cơ quan chức năng bổ sung.",
-        "Đã tiêm đủ {total} mũi nhưng hệ thống chỉ hiển thị {shown} mũi, thiếu mũi tiêm ngày {date}.",
-    ),
-    "wrong_personal_info": (
-        "Thông tin {field} trên chứng nhận tiêm chủng của tôi bị sai so với căn cước công dân. "
-        "Đề nghị sửa lại cho đúng.",
-        "Mũi tiêm ngày {date} ghi sai {field}, tôi không tải được chứng nhận tiêm chủng.",
-        "Cơ sở tiêm nhập sai {field} của tôi, nhờ hỗ trợ điều chỉnh thông tin.",
-    ),
-    "wrong_vaccine": (
-        "Mũi {dose} ngày {date} tôi tiêm vắc xin {true_vaccine} nhưng hệ thống ghi là {vaccine}.",
-        "Loại vắc xin mũi {dose} bị ghi nhầm thành {vaccine}, thực tế tôi tiêm {true_vaccine}.",
-    ),
-    "duplicate_record": (
-        "Mũi tiêm ngày {date} bị ghi hai lần trên hệ thống, đề nghị xóa bản ghi trùng.",
-        "Hệ thống hiển thị mũi {dose} hai lần cùng ngày {date}, nhờ kiểm tra lại.",
-    ),
-    "other": (
-        "Tôi muốn hỏi thủ tục cấp hộ chiếu vắc xin để đi nước ngoài.",
-        "Làm thế nào để đổi số điện thoại đăng ký trên ứng dụng PC-Covid?",
-        "Xin hỏi khi nào địa phương tổ chức tiêm mũi nhắc lại?",
-        "Tôi không nhận được mã OTP khi đăng nhập Sổ sức khỏe điện tử.",
-    ),
-}
-_FIELD_VI = {"name": "họ tên", "dob": "ngày sinh", "id": "số CCCD", "sex": "giới tính"}
+def _feedback(rng: np.random.Generator, prof: ErrorProfile,
+              tables: Mapping[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Citizens' complaints about the generated records (seventeen kinds, :mod:`vaxlib.complaints.generate`)."""
+    from vaxlib.complaints.generate import generate_complaints
 
-
-def _feedback(rng, prof, hum, recs, assigned, code_ids, prod, wrong_vax, dup_of, h, in_reg):
-    """Citizens' reports about real problems of their records, and the truth about each."""
-    R = len(h)
-    p = prof.feedback["report_probability"]
-    a_id, a_name, a_dob, a_sex = (assigned[f] for f in FIELDS)
-    unusable = np.isin(a_id, [code_ids[c] for c in ("id:missing", "id:malformed", "id:unknown",
-                                                         "id:other_person", "id:passport")])
-    n_fields = (a_id > 0).astype(int) + (a_name > 0) + (a_dob > 0) + (a_sex > 0)
-    problems = {
-        "missing_dose": in_reg & (unusable | (n_fields >= 2)),
-        "wrong_personal_info": in_reg & ~unusable & (
-            (a_name > 0) & (a_name != code_ids["name:unicode_form"]) | (a_dob > 0) & (a_dob != code_ids["dob:format"])
-            | (a_sex == code_ids["sex:mismatch"])),
-        "wrong_vaccine": in_reg & wrong_vax,
-        "duplicate_record": in_reg & (dup_of >= 0),
-    }
-    rows = []
-    for problem, mask in problems.items():
-        cand = np.flatnonzero(mask & (rng.random(R) < p[problem]))
-        if not len(cand):
-            continue
-        # one report per person and problem
-        _, first = np.unique(h[cand], return_index=True)
-        for r in cand[np.sort(first)]:
-            rows.append((problem, int(r)))
-    n_other = int(round(prof.feedback["other_per_person"] * int(hum["in_registry"].sum())))
-    reg_idx = np.flatnonzero(hum["in_registry"])
-    other_people = rng.choice(reg_idx, min(n_other, len(reg_idx)), replace=False) if n_other else []
-    rr = np.array([r for _, r in rows] + [r_dup for (pb, r) in rows if pb == "duplicate_record"
-                                          for r_dup in [dup_of[r]]], dtype=np.int64)
-    rec_id = dict(zip(rr.tolist(), recs["record_id"].take(pa.array(rr)).to_pylist()))
-    vdate = dict(zip(rr.tolist(), recs["date"].take(pa.array(recs["days"][rr])).to_pylist()))
-    fac = dict(zip(rr.tolist(), recs["facility_id"].take(pa.array(recs["fac"][rr])).to_pylist()))
-    vac_typed = dict(zip(rr.tolist(), recs["vaccine"].take(pa.array(recs["vaccine_idx"][rr])).to_pylist()))
-    true_vac = {r: recs["true_vaccine"][prod[r]] for r in rr.tolist()}
-    dose = recs["dose"]
-    hid = hum["human_id"]
-    doses_per_h = np.bincount(h, minlength=len(hum["id"]))
-    out = []
-    cats = [c for c in FEEDBACK_CATEGORIES]
-    for problem, r in rows:
-        person = int(h[r])
-        d = vdate[r]
-        date_vi = f"{d[8:10]}/{d[5:7]}/{d[:4]}"
-        fields = [f for f in FIELDS if assigned[f][r] > 0] or ["name"]
-        tmpl = _MESSAGES[problem]
-        msg = tmpl[int(rng.integers(0, len(tmpl)))].format(
-            dose=dose[r], vaccine=vac_typed[r], date=date_vi, facility=fac[r], true_vaccine=true_vac[r],
-            field=_FIELD_VI[fields[int(rng.integers(0, len(fields)))]], total=doses_per_h[person],
-            shown=max(0, doses_per_h[person] - 1))
-        related = [rec_id[r]] + ([rec_id[dup_of[r]]] if problem == "duplicate_record" else [])
-        out.append((person, problem, msg, ";".join(related), d))
-    for person in other_people:
-        tmpl = _MESSAGES["other"]
-        out.append((int(person), "other", tmpl[int(rng.integers(0, len(tmpl)))], "", "2022-03-01"))
-    if not out:
-        empty = pd.DataFrame({c: pd.Series(dtype="str") for c in columns("feedback")})
-        return empty, pd.DataFrame({c: pd.Series(dtype="str") for c in TRUTH_FEEDBACK})
-    n = len(out)
-    order = rng.permutation(n)
-    out = [out[i] for i in order]
-    persons = np.array([o[0] for o in out])
-    problem = np.array([o[1] for o in out], dtype=object)
-    as_problem = rng.random(n) < float(prof.feedback["category_as_problem"])
-    other_cat = np.array(cats, dtype=object)[rng.integers(0, len(cats), n)]
-    category = np.where(as_problem | (problem == "other"), problem, other_cat)
-    category = np.where((problem == "other") & (rng.random(n) < 0.15), other_cat, category)
-    # submitted between 1/3/2022 and 30/4/2022, after the dose concerned.
-    earliest = np.maximum(np.array([np.datetime64(o[4]) for o in out]) + 1, np.datetime64("2022-03-01"))
-    span = (np.datetime64("2022-04-30") - earliest).astype(np.int64) + 1
-    day = earliest + (rng.random(n) * np.maximum(span, 1)).astype(np.int64)
-    secs = rng.integers(6 * 3600, 23 * 3600, n)
-    ts = [f"{d}T{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}+07:00" for d, s in zip(day.astype(str), secs)]
-    name = hum["full_name"][persons]
-    name = np.where(rng.random(n) < 0.1, np.array([fold_diacritics(x) for x in name], dtype=object), name)
-    dobt = hum["dob_text"][persons]
-    dob_typed = np.array([f"{x[8:10]}/{x[5:7]}/{x[:4]}" if len(x) == 10 else
-                          (f"{x[5:7]}/{x[:4]}" if len(x) == 7 else x) for x in dobt], dtype=object)
-    sexv = np.where(hum["sex"][persons] == "F", "Nữ", "Nam").astype(object)
-    idv = hum["id"][persons]
-    oldv = hum["old_id"][persons]
-    use_old = (rng.random(n) < 0.03) & pd.notna(oldv)
-    idv = np.where(use_old, oldv, idv)
-    fb_ids = np.array([f"PA{i:07d}" for i in range(1, n + 1)], dtype=object)
-    feedback = _frame({
-        "feedback_id": fb_ids, "submitted_at": np.array(ts, dtype=object), "full_name": name, "dob": dob_typed,
-        "sex": sexv, "id_number": idv, "phone": hum["phone"][persons],
-        "category": category, "message": np.array([o[2] for o in out], dtype=object),
-    })
-    truth = _frame({
-        "feedback_id": fb_ids, "human_id": hid[persons],
-        "person_id": hum["id"][persons], "problem": problem,
-        "record_ids": np.array([o[3] or None for o in out], dtype=object),
-    })
-    return feedback, truth
+    feedback, truth = generate_complaints(tables, rng, prof.feedback)
+    return _frame({c: feedback[c].to_numpy(dtype=object) for c in feedback.columns}), \
+        _frame({c: truth[c].to_numpy(dtype=object) for c in truth.columns})
 
 
 # --------------------------------------------------------------------------- writing
