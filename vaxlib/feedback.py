@@ -1,40 +1,52 @@
-"""Citizens' feedback (phản ánh): link, categorise, resolve or queue, and track the SLA.
+"""Citizens' feedback (phản ánh): link, read, answer claim by claim, resolve or queue, and track the SLA.
 
 A citizen reports a problem on the vaccination portal (a dose missing from
-the certificate, a misspelt name, the wrong vaccine, a dose recorded twice).
-:func:`track_feedback` handles every report in four steps:
+the certificate, a misspelt name, the wrong vaccine, a dose recorded twice),
+or asks a question.  A wrong closure tells a citizen their problem is solved
+when it is not, so :func:`track_feedback` closes a report only when the data
+answers every claim in it:
 
 1. **link** — the report's typed name, date of birth, sex, ID number and phone
-   go through the dose-record matcher (:func:`vaxlib.match.pipeline.run_match`,
-   the same prepare → blocking → compare → Fellegi–Sunter model) as if the
-   report were one more dose record, which links it to a register person;
-   that person's dose records are the records the matcher (after ``vax apply``,
-   the second match) links to the same person.  A report whose person is not
-   in the register is linked to unregistered dose records that carry the same
-   ID number or phone (their shared ``person_key``);
-2. **categorise** — the citizen's category is kept as typed; the system's
-   category is what the consolidated dose history shows
-   (:data:`vaxlib.schema.FEEDBACK_CATEGORIES`);
-3. **resolve** — automatically where an applied fix (the person's records are
-   verified after ``vax apply``) or the consolidated dose history (all doses
-   present, none twice) answers the report; everything else goes to the
-   review queue with a reason;
-4. **SLA** — every item's due time, status and age at ``as_of``.  The
-   Ministry asks that feedback be handled within 48 hours (Công văn
-   9458/BYT-CNTT, 2021, on handling citizens' feedback on vaccination data);
-   the limit is a parameter.
+   go through the dose-record matcher (:func:`vaxlib.match.pipeline.run_match`)
+   as if the report were one more dose record.  Blank and placeholder numbers
+   (``0``, ``không có``) are blanks; without a usable number the candidates
+   come from the name and birth year, and an uncertain link is confirmed when
+   the report's phone is on the verified dose records of exactly one person
+   whose name and birth year fit.  A parent writing for a child (the parent's
+   own details and number, the child's name in the message) reaches the
+   child.  A report whose person is not in the register is ``no_person``; its
+   own dose records (same number or phone) are linked for visibility;
+2. **read** — :func:`vaxlib.complaints.understand.read_message` turns the
+   message into claims (which doses, dates, products, fields, who); the
+   system category is what the message asks about;
+3. **answer** — questions and account problems are routed (never closed as
+   fixed); a report stays open while its link is uncertain, while a record it
+   concerns is undecided (``review``/``unmatched`` naming the person, or
+   carrying the report's number or phone) or not yet verified after the
+   fixes; otherwise :func:`vaxlib.complaints.answer.answer_claims` answers
+   each claim against the consolidated history and the first unanswered
+   claim is the queue reason.  A closed report gets a Vietnamese reply
+   (what was found and done);
+4. **SLA** — every item's due time, status, age at ``as_of``, owner facility
+   (or support desk) and the overdue count per owner.  The Ministry asks that
+   feedback be handled within 48 hours (Công văn 9458/BYT-CNTT, 2021, on
+   handling citizens' feedback on vaccination data); the limit is a parameter.
 
-Timestamps without a zone are Viet Nam time (UTC+07:00).  An automatically
-resolved item is taken as resolved at the first run of the feedback job after
-its submission (the job runs every ``batch_hours``, at midnight Viet Nam time
-by default), never later than ``as_of``; an item of the review queue is
+Timestamps: every form the importer accepts; without a zone they are Viet Nam
+time (UTC+07:00), a date alone is the start of that day.  A report whose time
+cannot be read is quarantined with its row and reason, never dropped.  An
+automatically resolved item is taken as resolved at the first run of the
+feedback job after its submission (every ``batch_hours`` from midnight Viet
+Nam time), never later than ``as_of``; an item of the review queue is
 resolved by a ledger decision on one of its records taken after submission.
 
-``vax feedback --data DIR`` (the ``vax demo`` folder layout) writes
-``DIR/feedback/feedback_status.parquet`` (one row per report, no personal
-fields besides the register person id), ``DIR/feedback/queue.parquet`` (the
-open items with their reasons, for ``notebooks/02-review-queue.ipynb``) and
-``DIR/feedback/feedback_links.parquet`` (feedback_id, record_id).
+``vax feedback --data DIR`` (the ``vax demo`` folder layout) writes into
+``DIR/feedback/``: ``feedback_status.parquet`` (one row per report, no
+personal fields besides the register person id), ``queue.parquet`` (open
+items with their reasons), ``feedback_links.parquet`` (feedback_id,
+record_id), ``review_records.parquet`` (undecided records with the report
+about them, for the review queue), ``replies.parquet`` (the reply per closed
+report), ``overdue_by_facility.parquet`` and ``quarantine.parquet``.
 """
 from __future__ import annotations
 
@@ -63,6 +75,7 @@ __all__ = [
     "track_feedback",
     "link_feedback",
     "candidate_registry",
+    "usable_ids",
     "parse_timestamps",
     "sla_state",
     "load_inputs",
@@ -84,27 +97,48 @@ REASONS: dict[str, dict[str, str]] = {
     "duplicate_record": {"vi": "Mũi tiêm bị ghi trùng", "en": "Dose recorded twice"},
     "wrong_vaccine": {"vi": "Cần cơ sở tiêm kiểm tra loại vắc xin", "en": "Facility must check the vaccine"},
     "records_not_verified": {"vi": "Bản ghi chưa được sửa/xác minh", "en": "Records not yet fixed or verified"},
+    "records_pending": {"vi": "Bản ghi liên quan đang chờ xem xét", "en": "A record it concerns is still undecided"},
     "nothing_found": {"vi": "Hệ thống không phát hiện lỗi", "en": "The system found no problem"},
+    "not_mine": {"vi": "Mũi tiêm của người khác vẫn gắn với người phản ánh",
+                 "en": "Someone else's dose is still on this person"},
+    "vague": {"vi": "Nội dung chưa rõ, cần liên hệ người dân", "en": "Unclear message: contact the citizen"},
+    "routed_question": {"vi": "Câu hỏi về thủ tục: chuyển bộ phận hỗ trợ",
+                        "en": "A question about procedures: routed to support"},
+    "routed_account": {"vi": "Vấn đề tài khoản (VNeID): chuyển bộ phận hỗ trợ",
+                       "en": "An account problem (VNeID): routed to support"},
 }
 
 #: how an item was resolved
 RESOLUTIONS: dict[str, dict[str, str]] = {
     "applied_fix": {"vi": "Đã sửa theo CSDL dân cư", "en": "Fixed from the register"},
     "consolidated_history": {"vi": "Đã gộp lịch sử tiêm", "en": "Dose history consolidated"},
+    "already_recorded": {"vi": "Mũi tiêm đã có trong hệ thống", "en": "The dose was already recorded"},
     "review_decision": {"vi": "Chuyên viên đã xử lý", "en": "Handled by an analyst"},
 }
+#: resolutions the job grants by itself (the others need a person)
+AUTO_RESOLUTIONS = ("applied_fix", "consolidated_history", "already_recorded")
 
 ITEM_COLUMNS = [
-    "feedback_id", "submitted_at", "province", "category_citizen", "category_system",
-    "link_status", "match_probability", "person_id", "person_key", "n_records", "record_ids",
-    "status", "resolution", "reason", "resolved_at", "due_at", "age_hours", "sla_state",
+    "feedback_id", "submitted_at", "province", "category_citizen", "category_system", "intent",
+    "link_status", "match_probability", "person_id", "candidate_person_id", "person_key", "n_records", "record_ids",
+    "pending_record_ids", "status", "resolution", "reason", "unanswered", "owner", "resolved_at", "due_at",
+    "age_hours", "sla_state", "resubmission_of",
 ]
 QUEUE_COLUMNS = [
     "feedback_id", "submitted_at", "due_at", "age_hours", "overdue", "category_citizen",
-    "category_system", "reason", "reason_vi", "reason_en", "person_id", "record_ids", "province",
+    "category_system", "reason", "reason_vi", "reason_en", "unanswered", "owner", "person_id", "record_ids",
+    "pending_record_ids", "province", "resubmission_of",
 ]
+#: the Vietnamese reply to each automatically closed complaint (for the portal)
+REPLY_COLUMNS = ["feedback_id", "reply_vi"]
+#: undecided records with the complaint about them (for the review queue; join on record_id)
+REVIEW_RECORD_COLUMNS = ["record_id", "record_status", "feedback_id", "submitted_at", "due_at", "overdue",
+                         "category_system", "reason", "feedback_status"]
+#: open and overdue complaints per owner (facility or support desk) for the report
+OVERDUE_COLUMNS = ["owner", "province", "open", "overdue", "oldest_age_hours"]
 
-_DOSE_RE = re.compile(r"\bmui\s*(?:thu\s*)?(\d)\b|\bdose\s*(\d)\b")
+QUARANTINE_COLUMNS = ["stage", "feedback_id", "row", "column", "reason"]
+
 
 
 @dataclasses.dataclass
@@ -131,22 +165,72 @@ class FeedbackResult:
         ``feedback_id, record_id``: the dose records each report was linked to.
     stats
         Counts by status and link status.
+    quarantine
+        Reports that could not be handled (:data:`QUARANTINE_COLUMNS`: the
+        feedback id, its row in the input, the column and the reason), so
+        that input rows = items + reports after ``as_of`` + quarantined.
+    replies
+        :data:`REPLY_COLUMNS`: the Vietnamese reply per automatically closed item.
+    review_records
+        :data:`REVIEW_RECORD_COLUMNS`: undecided records with the complaint about them.
+    overdue
+        :data:`OVERDUE_COLUMNS`: open and overdue items per owner facility.
     """
 
     items: pd.DataFrame
     queue: pd.DataFrame
     links: pd.DataFrame
     stats: dict[str, Any]
+    quarantine: pd.DataFrame = dataclasses.field(
+        default_factory=lambda: pd.DataFrame(columns=QUARANTINE_COLUMNS))
+    replies: pd.DataFrame = dataclasses.field(default_factory=lambda: pd.DataFrame(columns=REPLY_COLUMNS))
+    review_records: pd.DataFrame = dataclasses.field(
+        default_factory=lambda: pd.DataFrame(columns=REVIEW_RECORD_COLUMNS))
+    overdue: pd.DataFrame = dataclasses.field(default_factory=lambda: pd.DataFrame(columns=OVERDUE_COLUMNS))
 
 
 # --------------------------------------------------------------------------- time
 
+def _timestamp_utc(value: Any) -> pd.Timestamp:
+    """One submission time -> UTC, or NaT; see :func:`parse_timestamps`."""
+    import datetime as _dt
+
+    from vaxlib.io import _parse_timestamp  # the importer's reading: one implementation
+
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return pd.NaT
+    if isinstance(value, (pd.Timestamp, _dt.datetime)):
+        ts = pd.Timestamp(value)
+    else:
+        iso = _parse_timestamp(str(value))
+        if iso is None:
+            return pd.NaT
+        try:
+            ts = pd.Timestamp(_dt.datetime.fromisoformat(iso))
+        except ValueError:
+            return pd.NaT
+    if ts.tzinfo is None:
+        ts = ts.tz_localize(VN_TZ)
+    return ts.tz_convert("UTC")
+
+
 def parse_timestamps(values: pd.Series) -> pd.Series:
-    """ISO 8601 texts -> UTC timestamps; texts without a zone are Viet Nam time."""
-    text = values.astype(object).where(values.notna(), "").astype(str).str.strip()
-    has_zone = text.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True)
-    local = text.where(has_zone | text.eq(""), text + VN_TZ)
-    return pd.to_datetime(local.where(local.ne(""), None), utc=True, errors="coerce", format="ISO8601")
+    """Submission times -> UTC timestamps (NaT where unreadable).
+
+    Every form the importer (:func:`vaxlib.io.read_table`) accepts is read:
+    ISO 8601 with or without a zone, a date alone (``2022-04-20``: the start of
+    that day), ``20/04/2022`` and ``20/04/2022 09:15``.  A time without a zone
+    is Viet Nam time (UTC+07:00, no daylight saving).
+    """
+    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
+    parsed = [_timestamp_utc(u) for u in uniques]
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+    if len(parsed):
+        table = pd.Series(parsed, dtype="datetime64[ns, UTC]")
+        taken = table.take(np.where(codes < 0, 0, codes)).to_numpy()
+        out[:] = taken
+        out[codes < 0] = pd.NaT
+    return out
 
 
 def _as_of(value: str | pd.Timestamp | None) -> pd.Timestamp:
@@ -189,30 +273,70 @@ def _digits(s: pd.Series) -> pd.Series:
     return _text(s).str.replace(r"\D", "", regex=True)
 
 
+_PLACEHOLDER_IDS = {"123456789", "0123456789", "123456789012", "012345678901"}
+
+
+def usable_ids(values: pd.Series) -> pd.Series:
+    """The digits of typed ID numbers, with blanks and placeholders as ``""``.
+
+    Citizens who do not know or do not want to give their number type
+    ``0``, ``000000000000``, ``123456789`` or ``không có``; such a value
+    identifies nobody and must not be compared (nor used as a block key:
+    an empty former CMND would otherwise "match" every blank).
+    """
+    d = _digits(values)
+    placeholder = d.str.len().lt(8) | d.str.fullmatch(r"(\d)\1*").fillna(False) | d.isin(_PLACEHOLDER_IDS)
+    return d.where(~placeholder, "")
+
+
 def candidate_registry(feedback: pd.DataFrame, registry: pd.DataFrame) -> pd.DataFrame:
-    """The register persons a report could be: its ID number (CCCD or former CMND) or,
-    for reports whose ID number is nobody's, its date of birth (either reading).
+    """The register persons a report could be: its ID number (CCCD or former CMND),
+    its date of birth (either reading) and, for reports without a usable
+    number, its name with the birth year give or take one.
 
     Citizens type their own data; this keeps the matcher's blocking to a few
     register persons per report instead of preparing the whole register
     (1 million persons take a minute to prepare, 15 000 reports a second).
+    The date of birth is used for every report, not only those whose number
+    is nobody's: a parent writes for a child with the parent's own number,
+    and the child is found by name and date of birth.
     """
     from vaxlib.vn.dates import parse_dobs
 
-    ids = set(_digits(feedback["id_number"])) - {""} if "id_number" in feedback else set()
+    ids = set(usable_ids(feedback["id_number"])) - {""} if "id_number" in feedback else set()
     pid = _text(registry["person_id"])
     old = _text(registry["old_id"]) if "old_id" in registry else pd.Series("", index=registry.index)
     by_id = pid.isin(ids) | (old.ne("") & old.isin(ids))
-    known = set(pid[by_id]) | set(old[by_id])
-    rest = feedback[~_digits(feedback["id_number"]).isin(known)] if "id_number" in feedback else feedback
     by_dob = pd.Series(False, index=registry.index)
-    if len(rest) and "dob" in rest:
-        d = parse_dobs(_text(rest["dob"]))
+    if len(feedback) and "dob" in feedback:
+        d = parse_dobs(_text(feedback["dob"]))
         readings = (set(_text(d["dob"])) | set(_text(d["dob_alt"]))) - {""}
         partial = {r[:4] for r in readings} | {r[:7] for r in readings}
         rdob = _text(registry["dob"])
         by_dob = rdob.isin(readings) | (rdob.str.len() < 10) & rdob.isin(partial)
-    return registry[by_id | by_dob]
+    by_name = pd.Series(False, index=registry.index)
+    if len(feedback) and "full_name" in feedback:
+        # no usable number: the name and the birth year (+-1, a typed dob is often a day or a digit off)
+        from vaxlib.vn.text import fold_key
+
+        blank = usable_ids(feedback["id_number"]).eq("") if "id_number" in feedback else pd.Series(
+            True, index=feedback.index)
+        rest = feedback[blank]
+        if len(rest):
+            names = _text(rest["full_name"]).map(fold_key)
+            years = parse_dobs(_text(rest["dob"]))["dob"].astype(object).map(
+                lambda x: int(str(x)[:4]) if isinstance(x, str) and x[:4].isdigit() else None) \
+                if "dob" in rest else pd.Series(None, index=rest.index)
+            keys = {(n, y + d) for n, y in zip(names, years) if y is not None for d in (-1, 0, 1)}
+            any_year = {n for n, y in zip(names, years) if y is None}
+            from vaxlib.vn.text import map_unique
+
+            rname = map_unique(_text(registry["full_name"]), fold_key)
+            ryear = pd.to_numeric(_text(registry["dob"]).str[:4], errors="coerce").fillna(-1).astype(int)
+            pairs = pd.MultiIndex.from_arrays([rname.to_numpy(dtype=object), ryear.to_numpy()])
+            by_name = pd.Series(pairs.isin(list(keys)) if keys else False, index=registry.index) \
+                | rname.isin(any_year)
+    return registry[by_id | by_dob | by_name]
 
 
 def link_feedback(
@@ -249,6 +373,10 @@ def link_feedback(
     from vaxlib.match.pipeline import run_match
 
     as_records = feedback.rename(columns={"feedback_id": "record_id"})
+    if "id_number" in as_records:
+        # placeholders ("0", "không có") are blanks to the matcher; a usable number stays as typed
+        as_records = as_records.assign(
+            id_number=as_records["id_number"].where(usable_ids(as_records["id_number"]).ne(""), None))
     keep = [c for c in ("record_id", "full_name", "dob", "sex", "id_number", "phone") if c in as_records.columns]
     reg = registry
     if prefilter or (prefilter is None and len(registry) > 5000):
@@ -270,35 +398,205 @@ def link_feedback(
     })
 
 
-def _mentioned_dose(message: str) -> int | None:
+def _history_findings(records: pd.DataFrame, duplicate_days: int) -> dict[str, Any]:
+    """What a person's consolidated dose history shows (records: dose_number, date)."""
+    doses = [int(x) for x in records["dose_number"].to_numpy(dtype=object) if str(x).strip().isdigit()]
+    days = sorted(d for d in pd.to_datetime(pd.Series(records["vaccination_date"].to_numpy(dtype=object)),
+                                            errors="coerce") if pd.notna(d))
+    gap = bool(doses) and bool(set(range(1, max(doses) + 1)) - set(doses))
+    close = any((b - a).days < duplicate_days for a, b in zip(days, days[1:]))
+    dup = len(doses) != len(set(doses)) or close
+    return {"gap": gap, "duplicate": dup, "max_dose": max(doses) if doses else 0}
+
+
+_CODE_FIELD = {"id": "id", "name": "name", "dob": "dob", "sex": "sex"}
+_CHANGE_FIELD = {"full_name": "name", "dob": "dob", "sex": "sex", "id_number": "id"}
+
+
+def _record_table(vaccinations: pd.DataFrame, matches: pd.DataFrame, current: pd.DataFrame,
+                  changes: pd.DataFrame | None) -> pd.DataFrame:
+    """One row per dose record: its state now and before the fixes, and what the fixes changed."""
+    from vaxlib.vaccines import normalise_vaccine
+    from vaxlib.vn.phones import normalise_phones
+
+    cur = current[["record_id", "status", "person_id", "person_key"]].copy()
+    cur["record_id"] = cur["record_id"].astype(str)
+    first = matches[["record_id", "status", "error_codes"]].rename(
+        columns={"status": "status_first", "error_codes": "codes_first"})
+    first["record_id"] = first["record_id"].astype(str)
+    vcols = ["record_id", "dose_number", "vaccination_date", "vaccine", "facility_id", "facility_province",
+             "id_number", "phone"]
+    v = vaccinations[[c for c in vcols if c in vaccinations.columns]].copy()
+    v["record_id"] = v["record_id"].astype(str)
+    rec = cur.merge(v, on="record_id", how="left").merge(first, on="record_id", how="left")
+    for c in vcols:
+        if c not in rec:
+            rec[c] = None
+    rec["person_id"] = rec["person_id"].astype(object).where(rec["person_id"].notna(), None)
+    products = {t: normalise_vaccine(t) for t in pd.unique(_text(rec["vaccine"]))}
+    rec["product"] = _text(rec["vaccine"]).map(products)
+    rec["id_digits"] = _digits(rec["id_number"])
+    rec["phone_norm"] = normalise_phones(_text(rec["phone"]))
+    codes = _text(rec["codes_first"])
+    fields: dict[str, set[str]] = {}
+    for rid, cs in zip(rec["record_id"], codes):
+        if cs:
+            fields[rid] = {_CODE_FIELD[c.split(":")[0]] for c in cs.split(";") if c.split(":")[0] in _CODE_FIELD}
+    changed: set[str] = set()
+    if changes is not None and len(changes):
+        ch = changes.assign(record_id=changes["record_id"].astype(str))
+        changed = set(ch["record_id"])
+        if "field" in ch:
+            for rid, f in zip(ch["record_id"], ch["field"].astype(str)):
+                if f in _CHANGE_FIELD:
+                    fields.setdefault(rid, set()).add(_CHANGE_FIELD[f])
+    rec["fixed_fields"] = rec["record_id"].map(lambda r: frozenset(fields.get(r, ())))
+    # plain object columns: the job takes a few rows per complaint, which Arrow strings make slow
+    for c in rec.columns:
+        if rec[c].dtype != object and not pd.api.types.is_numeric_dtype(rec[c]) and not pd.api.types.is_bool_dtype(
+                rec[c]):
+            rec[c] = rec[c].astype(object).where(rec[c].notna(), None)
+    rec["was_wrong"] = (rec["status_first"].isin(["fix", "review", "unmatched", "invalid"]) | codes.ne("")
+                        | rec["record_id"].isin(changed)).to_numpy()
+    return rec
+
+
+def _identity_doubt(typed: str, person: pd.Series | None, owner: str | None, own_ids: set[str],
+                    subject: str) -> bool:
+    """True when the typed number speaks against the linked person (a namesake outside the register).
+
+    The number is fine when it is the person's (CCCD or former CMND), one
+    typo away from it, seen on the person's own dose records, or -- for a
+    child -- a register person's (the parent's).
+    """
+    from vaxlib.complaints.understand import _edit1
+
+    if not typed or person is None:
+        return False
+    pid, old = str(person["person_id"]), str(person.get("old_id") or "")
+    if typed in (pid, old) or typed in own_ids or _edit1(typed, pid) or (old and _edit1(typed, old)):
+        return False
+    if owner is not None:
+        return subject != "child"
+    return True
+
+
+def _pending_records(rec: pd.DataFrame, candidates: pd.DataFrame | None) -> dict[str, list[str]]:
+    """Register person -> records still undecided (``review``/``unmatched``) that name them as a candidate."""
+    open_rec = rec[rec["status"].isin(["review", "unmatched"])]
+    out: dict[str, list[str]] = {}
+    for rid, pid in zip(open_rec["record_id"], open_rec["person_id"]):
+        if pid:
+            out.setdefault(str(pid), []).append(rid)
+    if candidates is not None and len(candidates):
+        c = candidates[candidates["record_id"].astype(str).isin(set(open_rec["record_id"]))]
+        for rid, pid in zip(c["record_id"].astype(str), c["person_id"].astype(str)):
+            lst = out.setdefault(pid, [])
+            if rid not in lst:
+                lst.append(rid)
+    return out
+
+
+def _owner(records: pd.DataFrame) -> str:
+    """The facility that must act: the one that entered the latest of these records."""
+    best: tuple[str, str] | None = None
+    for fac, day in zip(records["facility_id"].to_numpy(dtype=object), records["vaccination_date"].to_numpy(dtype=object)):
+        if isinstance(fac, str) and fac and (best is None or str(day) >= best[0]):
+            best = (str(day), fac)
+    return best[1] if best else ""
+
+
+class _Groups:
+    """``df`` grouped by ``key``, a group taken only when asked for (most persons never write in)."""
+
+    def __init__(self, df: pd.DataFrame, key: str) -> None:
+        self.df = df
+        self.pos = df.groupby(key, sort=False).indices
+
+    def get(self, k: Any, default: pd.DataFrame) -> pd.DataFrame:
+        p = self.pos.get(k)
+        return self.df.iloc[p] if p is not None else default
+
+
+def _name_fits(typed: str, registered: str) -> bool:
+    """Most of the typed name's syllables (folded) are in the registered name."""
     from vaxlib.vn.text import fold_key
 
-    hits = [int(a or b) for a, b in _DOSE_RE.findall(fold_key(message or ""))]
-    return max(hits) if hits else None
+    a, b = fold_key(typed or "").split(), set(fold_key(registered or "").split())
+    return bool(a) and sum(w in b for w in a) >= max(2, int(0.6 * len(a) + 0.999))
 
 
-def _mentioned_products(message: str) -> set[str]:
-    from vaxlib.vaccines import PRODUCTS
+def _confirm_by_phone(fb: pd.DataFrame, registry: pd.DataFrame, rec: pd.DataFrame) -> pd.DataFrame:
+    """A complaint the matcher is unsure of (no usable number, a typo in the dob or name) is linked
+    when its phone is on the dose records of exactly one person whose name and birth year fit.
+
+    The register has no phones; the person's own verified dose records do.
+    A namesake outside the register has another phone, so this never links
+    them to the register namesake.
+    """
+    from vaxlib.vn.dates import parse_dobs
+
+    conf = rec[rec["status"].isin(["verified", "fix"]) & rec["person_id"].notna() & rec["phone_norm"].notna()]
+    persons_of_phone = conf.groupby("phone_norm")["person_id"].agg(lambda x: sorted(set(x))).to_dict()
+    unsure = fb["link_status"].isin(["review", "unmatched"]) & fb["phone_norm"].notna()
+    if not unsure.any() or not persons_of_phone:
+        return fb
+    reg = registry.assign(person_id=_text(registry["person_id"])).set_index("person_id")
+    years = parse_dobs(_text(fb["dob"]))["dob"].astype(object)
+    fb = fb.copy()
+    for i in np.flatnonzero(unsure.to_numpy()):
+        persons = persons_of_phone.get(fb.at[i, "phone_norm"], [])
+        y = years.iat[i][:4] if isinstance(years.iat[i], str) else None
+        fits = [p for p in persons if p in reg.index and _name_fits(str(fb.at[i, "full_name"]), reg.at[p, "full_name"])
+                and (y is None or not str(reg.at[p, "dob"])[:4].isdigit()
+                     or abs(int(str(reg.at[p, "dob"])[:4]) - int(y)) <= 1)]
+        if len(fits) == 1:
+            fb.at[i, "person_id"], fb.at[i, "link_status"] = fits[0], "fix"
+    return fb
+
+
+def _link_children(fb: pd.DataFrame, claims: list, registry: pd.DataFrame, rec: pd.DataFrame,
+                   match_settings: Any) -> dict[str, tuple[str | None, str]]:
+    """feedback_id -> (child's register person, link status) for complaints a parent writes for a child.
+
+    The child is found, in this order: among the persons whose dose records
+    were typed with the number the parent gave (a child's dose entered under
+    a parent's CCCD), by the name in the message; by the child's name and
+    date of birth in the message, through the matcher; or, when the parent's
+    number was typed on one other person's records only, that person.
+    """
+    from vaxlib.complaints.understand import child_named
     from vaxlib.vn.text import fold_key
 
-    text = " " + re.sub(r"[^a-z0-9]+", " ", fold_key(message or "")) + " "
-    found = set()
-    for p in PRODUCTS:
-        for alias in p.aliases:
-            a = " " + re.sub(r"[^a-z0-9]+", " ", alias).strip() + " "
-            if len(a.strip()) >= 4 and a in text:
-                found.add(p.code)
-    return found
-
-
-def _history_findings(records: pd.DataFrame, duplicate_days: int) -> dict[str, bool]:
-    """What a person's consolidated dose history shows (records: dose_number, date, product)."""
-    doses = pd.to_numeric(records["dose_number"], errors="coerce").dropna().astype(int)
-    dates = pd.to_datetime(records["vaccination_date"], errors="coerce").dropna().sort_values()
-    gap = bool(len(doses)) and set(range(1, int(doses.max()) + 1)) - set(doses) != set()
-    close = bool(len(dates) > 1 and (dates.diff().dt.days.dropna() < duplicate_days).any())
-    dup = bool(doses.duplicated().any()) or close
-    return {"gap": bool(gap), "duplicate": dup, "max_dose": int(doses.max()) if len(doses) else 0}
+    out: dict[str, tuple[str | None, str]] = {}
+    conf = rec[rec["status"].isin(["verified", "fix"]) & rec["person_id"].notna()]
+    reg_name = dict(zip(_text(registry["person_id"]), _text(registry["full_name"]).map(fold_key)))
+    to_match = []
+    for i, c in enumerate(claims):
+        if c.subject != "child":
+            continue
+        it = fb.iloc[i]
+        fid = str(it["feedback_id"])
+        named = child_named(it["message"])
+        parent = it["person_id"] if isinstance(it["person_id"], str) else None
+        numbers = {it["typed_id"], parent} - {None, ""}
+        on_number = conf[conf["id_digits"].isin(numbers) & ~conf["person_id"].isin(numbers)]
+        kids = sorted(set(on_number["person_id"].astype(str)))
+        if named:
+            same = [k for k in kids if reg_name.get(k) == fold_key(named[0])]
+            if len(same) == 1:
+                out[fid] = (same[0], "fix")
+                continue
+            to_match.append({"feedback_id": fid, "full_name": named[0], "dob": named[1] or None, "sex": None,
+                             "id_number": None, "phone": it["phone"]})
+        if len(kids) == 1:
+            out[fid] = (kids[0], "fix")
+    if to_match:
+        link = link_feedback(pd.DataFrame(to_match), registry, match_settings).set_index("feedback_id")
+        for fid, row in link.iterrows():
+            if fid not in out and row["link_status"] in ("verified", "fix", "review") and isinstance(row["person_id"], str):
+                out[fid] = (row["person_id"], row["link_status"])
+    return out
 
 
 def track_feedback(
@@ -310,11 +608,12 @@ def track_feedback(
     matches_current: pd.DataFrame | None = None,
     changes: pd.DataFrame | None = None,
     decisions: pd.DataFrame | None = None,
+    candidates: pd.DataFrame | None = None,
     settings: FeedbackSettings | None = None,
     match_settings: Any = None,
     model: Any = None,
 ) -> FeedbackResult:
-    """Link, categorise, resolve or queue every report, and its SLA state.
+    """Link, read, answer claim by claim, resolve or queue every report, and its SLA state.
 
     Parameters
     ----------
@@ -331,6 +630,10 @@ def track_feedback(
     decisions
         Ledger decisions (:meth:`vaxlib.review.ledger.Ledger.current_decisions`:
         ``record_id, action, time``), or None.
+    candidates
+        The current match's ``candidates.parquet`` (``record_id, person_id``),
+        or None: an undecided record whose candidates include the person keeps
+        that person's complaints open.
     settings
         :class:`FeedbackSettings`.
     match_settings, model
@@ -340,14 +643,33 @@ def track_feedback(
     -------
     FeedbackResult
     """
+    from vaxlib.complaints.answer import ROUTED, answer_claims, reply_text
+    from vaxlib.complaints.understand import read_message
+    from vaxlib.vaccines import BY_CODE
+    from vaxlib.vn.phones import normalise_phones
+
     s = settings or FeedbackSettings()
     as_of = _as_of(s.as_of)
     fb = feedback.reset_index(drop=True).copy()
+    fb.attrs = {}  # pandas deep-copies attrs on every operation: keep the import quarantine out of the way
     fb["submitted"] = parse_timestamps(fb["submitted_at"])
     bad_time = fb["submitted"].isna()
-    if bad_time.any():
-        log.warning("feedback: %d report(s) without a readable submitted_at left out", int(bad_time.sum()))
-    fb = fb[~bad_time & (fb["submitted"] <= as_of)].reset_index(drop=True)
+    quarantine = pd.DataFrame({
+        "stage": "feedback", "feedback_id": _text(fb.loc[bad_time, "feedback_id"]).to_numpy(dtype=object),
+        "row": np.flatnonzero(bad_time.to_numpy()).astype(np.int64),
+        "column": "submitted_at", "reason": "bad_submitted_at"}, columns=QUARANTINE_COLUMNS)
+    imported = feedback.attrs.get("import_quarantine")
+    if imported is not None and len(imported):
+        # rows the importer could not accept: carried into this run's count, never dropped
+        quarantine = pd.concat([imported.assign(stage="import", feedback_id=None)[QUARANTINE_COLUMNS], quarantine],
+                               ignore_index=True)
+    if len(quarantine):
+        log.warning("feedback: %d report(s) quarantined", len(quarantine))
+    later = ~bad_time & (fb["submitted"] > as_of)
+    fb = fb[~bad_time & ~later].reset_index(drop=True)
+    for c in ("full_name", "dob", "sex", "id_number", "phone", "category", "message"):
+        if c not in fb:
+            fb[c] = None
 
     current = matches_current if matches_current is not None else matches
     if len(fb):
@@ -355,155 +677,149 @@ def track_feedback(
     else:
         link = pd.DataFrame(columns=["feedback_id", "link_status", "person_id", "match_probability", "error_codes"])
     fb = fb.merge(link, on="feedback_id", how="left")
+    fb["typed_id"] = usable_ids(fb["id_number"])
+    fb["phone_norm"] = normalise_phones(_text(fb["phone"]))
 
-    # ---- dose records of each person: the current matches' links (after fixes)
-    cur = current[["record_id", "status", "person_id", "person_key"]].copy()
-    cur["record_id"] = cur["record_id"].astype(str)
-    first = matches[["record_id", "status", "error_codes"]].rename(
-        columns={"status": "status_first", "error_codes": "codes_first"})
-    first["record_id"] = first["record_id"].astype(str)
-    vcols = ["record_id", "dose_number", "vaccination_date", "vaccine", "facility_province", "id_number", "phone"]
-    v = vaccinations[[c for c in vcols if c in vaccinations.columns]].copy()
-    v["record_id"] = v["record_id"].astype(str)
-    rec = cur.merge(v, on="record_id", how="left").merge(first, on="record_id", how="left")
+    rec = _record_table(vaccinations, matches, current, changes)
+    confident = rec["status"].isin(["verified", "fix"])
+    hist_of = _Groups(rec[rec["person_id"].notna() & rec["status"].isin(["verified", "fix", "review"])], "person_id")
+    pending_of = _pending_records(rec, candidates)
+    open_rec = rec[~rec["status"].isin(["verified", "fix"])]
+    open_by_id = open_rec[open_rec["id_digits"].str.len() >= 8].groupby("id_digits")["record_id"].apply(list).to_dict()
+    open_by_phone = open_rec[open_rec["phone_norm"].notna()].groupby("phone_norm")["record_id"].apply(list).to_dict()
+    key_by_id = dict(zip(open_rec["id_digits"], open_rec["person_key"]))
+    key_by_phone = dict(zip(open_rec["phone_norm"].dropna(), open_rec.loc[open_rec["phone_norm"].notna(), "person_key"]))
+    by_key = _Groups(rec.assign(person_key=rec["person_key"].astype(str)), "person_key")
+    rec_by_id = rec.set_index("record_id", drop=False)
+    # records typed with a register number that now belong, verified, to somebody else
+    moved = rec[confident & rec["id_digits"].ne("") & (rec["id_digits"] != rec["person_id"].astype(str))]
+    moved_away = moved.groupby("id_digits")["record_id"].apply(list).to_dict()
+    reg = registry.assign(person_id=_text(registry["person_id"]),
+                          old_id=_text(registry["old_id"]) if "old_id" in registry else "")
+    reg_by_pid = reg.set_index("person_id", drop=False)
+    owner_of_number = {**{o: p for o, p in zip(reg["old_id"], reg["person_id"]) if o},
+                       **dict(zip(reg["person_id"], reg["person_id"]))}
+    reg_province = dict(zip(reg["person_id"], _text(reg["province_code"]))) if "province_code" in reg else {}
 
-    linked_person = fb["link_status"].isin(["verified", "fix", "review"])
-    pids = set(fb.loc[linked_person, "person_id"].dropna().astype(str))
-    by_person = rec[rec["person_id"].astype(object).isin(pids) & rec["status"].isin(["verified", "fix", "review"])]
-
-    # unregistered people: dose records outside the register with the same ID number or phone
-    from vaxlib.vaccines import normalise_vaccine
-    from vaxlib.vn.phones import normalise_phones
-
-    unl = fb[~linked_person]
-    key_of_fb: dict[str, str] = {}
-    if len(unl):
-        outside = rec[~rec["status"].isin(["verified", "fix"])]
-        fb_id = _digits(unl["id_number"]) if "id_number" in unl else pd.Series("", index=unl.index)
-        fb_ph = normalise_phones(_text(unl["phone"])) if "phone" in unl else pd.Series(None, index=unl.index)
-        o_id = _digits(outside["id_number"]) if "id_number" in outside else pd.Series("", index=outside.index)
-        o_ph = normalise_phones(_text(outside["phone"])) if "phone" in outside else pd.Series(None, index=outside.index)
-        id_to_key = dict(zip(o_id[o_id.str.len() >= 8], outside.loc[o_id.str.len() >= 8, "person_key"]))
-        ph_to_key = dict(zip(o_ph.dropna(), outside.loc[o_ph.dropna().index, "person_key"]))
-        for fid, i, p in zip(unl["feedback_id"], fb_id, fb_ph):
-            k = id_to_key.get(i) if len(i) >= 8 else None
-            if k is None and p:
-                k = ph_to_key.get(p)
-            if k is not None:
-                key_of_fb[str(fid)] = str(k)
-    by_key = rec[rec["person_key"].astype(object).isin(set(key_of_fb.values()))]
-
-    person_groups = {k: g for k, g in by_person.groupby(by_person["person_id"].astype(str))}
-    key_groups = {k: g for k, g in by_key.groupby(by_key["person_key"].astype(str))}
-
-    # ---- per item: records, system category, resolution
-    changed = set(changes["record_id"].astype(str)) if changes is not None and len(changes) else set()
     dec = None
     if decisions is not None and len(decisions):
         dec = decisions[decisions["action"].isin(["accept", "bulk_accept", "edit", "reject"])].copy()
         dec["record_id"] = dec["record_id"].astype(str)
         dec["time"] = parse_timestamps(dec["time"])
         dec = dec.groupby("record_id")["time"].max()
+    names = {p.code: p.display for p in BY_CODE.values()}
 
-    reg_province: dict[str, str] = {}
-    if "province_code" in registry.columns:
-        r = registry[registry["person_id"].astype(object).isin(pids)]
-        reg_province = dict(zip(r["person_id"].astype(str), _text(r["province_code"])))
-    product_of = {t: normalise_vaccine(t) for t in pd.unique(_text(rec["vaccine"]))} if "vaccine" in rec else {}
-    rows = []
-    link_rows = []
-    for it in fb.itertuples(index=False):
+    fb = _confirm_by_phone(fb, registry, rec)
+    all_claims = [read_message(str(m) if isinstance(m, str) else "") for m in fb["message"]]
+    children = _link_children(fb, all_claims, registry, rec, match_settings)
+
+    rows, link_rows, replies = [], [], []
+    for i, it in enumerate(fb.itertuples(index=False)):
         fid = str(it.feedback_id)
-        pid = it.person_id if isinstance(it.person_id, str) and it.person_id else None
+        claims = all_claims[i]
         status_link = it.link_status if isinstance(it.link_status, str) else "unmatched"
-        if pid is not None and status_link in ("verified", "fix", "review"):
-            g = person_groups.get(pid)
-            key = pid
-        else:
-            key = key_of_fb.get(fid)
-            g = key_groups.get(key) if key else None
+        pid = it.person_id if isinstance(it.person_id, str) and it.person_id else None
+        if status_link not in ("verified", "fix", "review"):
             pid = None
-        g = g if g is not None else rec.iloc[0:0]
-        # records the matcher is sure about make the consolidated history
-        sure = g[g["status"].isin(["verified", "fix"]) | (g["person_key"].astype(str) == str(key))]
-        hist = _history_findings(sure, s.duplicate_days)
-        message = str(getattr(it, "message", "") or "")
-        wanted_dose = _mentioned_dose(message)
-        products = _mentioned_products(message)
-        recorded = {c for c in (product_of.get(x) for x in _text(sure["vaccine"])) if c} if "vaccine" in sure else set()
-        had_errors = bool((sure["status_first"].isin(["fix", "review", "unmatched"])
-                           | _text(sure["codes_first"]).ne("")).any()) if len(sure) else False
-        all_verified = bool(len(sure)) and bool(sure["status"].eq("verified").all())
-        missing = (len(sure) == 0) or hist["gap"] or (wanted_dose is not None and hist["max_dose"] < wanted_dose)
-        if products and wanted_dose is not None and len(sure):
-            at_dose = sure[pd.to_numeric(sure["dose_number"], errors="coerce") == wanted_dose]
-            recorded_at = {product_of.get(x) for x in _text(at_dose["vaccine"])} - {None}
-            vaccine_mismatch = bool(recorded_at) and not products <= recorded_at
-        else:
-            vaccine_mismatch = bool(products) and bool(recorded) and not products <= recorded
+        if claims.subject == "child":
+            # the writer's own details (and often number) are the parent's: the complaint is the child's
+            pid, status_link = children.get(fid, (None, "review"))
+        candidate = pid if status_link == "review" else None
+        typed, phone = it.typed_id, it.phone_norm if isinstance(it.phone_norm, str) else None
+        person = reg_by_pid.loc[pid] if pid is not None and pid in reg_by_pid.index else None
+        hist_all = hist_of.get(pid, rec.iloc[0:0]) if pid else rec.iloc[0:0]
+        key = pid
+        if pid is None:
+            # not a register person: their own dose records (same ID number or phone) stay visible
+            key = key_by_id.get(typed) if typed else None
+            key = key or (key_by_phone.get(phone) if phone else None)
+            hist_all = by_key.get(str(key), rec.iloc[0:0]) if key else rec.iloc[0:0]
+        # undecided records about this complaint: naming the person, or carrying the typed number/phone
+        pend = list(pending_of.get(pid, [])) if pid else []
+        for r in (open_by_id.get(typed, []) if typed else []) + (open_by_phone.get(phone, []) if phone else []):
+            if r not in pend:
+                pend.append(r)
+        if pid is None:
+            pend = [r for r in pend if r not in set(hist_all["record_id"])] + list(
+                hist_all.loc[~hist_all["status"].isin(["verified", "fix"]), "record_id"])
+        hist = hist_all[hist_all["status"].isin(["verified", "fix"])] if pid else hist_all.iloc[0:0]
+        unfixed = bool(len(hist)) and not hist["status"].eq("verified").all()
+        own_ids = set(hist["id_digits"]) if len(hist) else set()
+        doubt = _identity_doubt(typed, person, owner_of_number.get(typed), own_ids, claims.subject)
+        fixed_records = set(hist.loc[hist["was_wrong"], "record_id"]) if len(hist) else set()
+        fixed_fields = set().union(*hist["fixed_fields"]) if len(hist) else set()
         citizen = str(it.category) if isinstance(it.category, str) else "other"
+        system = claims.category
+        if claims.subject == "child" and "id" in fixed_fields and system == "missing_dose":
+            system = "wrong_personal_info"  # the child's dose was entered under a parent's number
 
-        if hist["duplicate"]:
-            system = "duplicate_record"
-        elif missing:
-            system = "missing_dose"
-        elif vaccine_mismatch:
-            system = "wrong_vaccine"
-        elif had_errors:
-            system = "wrong_personal_info"
-        else:
-            system = "other"
-
-        resolution = reason = None
-        if status_link in ("unmatched", "invalid") and key is None:
-            reason = "no_person"
-        elif status_link == "review":
+        verdict = None
+        if claims.intent in ROUTED:
+            reason = ROUTED[claims.intent][0]
+        elif pid is None:
+            # a child not identified is not "outside the register"
+            reason = "uncertain_link" if claims.subject == "child" else "no_person"
+        elif status_link == "review" or doubt:
             reason = "uncertain_link"
-        elif len(sure) == 0:
-            reason = "no_records"
-        elif system in ("duplicate_record", "missing_dose", "wrong_vaccine"):
-            reason = system
-        elif citizen == "wrong_vaccine":
-            reason = "wrong_vaccine"
-        elif not all_verified:
+        elif pend:
+            reason = "records_pending"
+        elif unfixed:
             reason = "records_not_verified"
-        elif citizen == "missing_dose":
-            # every dose is there once the mistyped records are linked to the person
-            resolution = "consolidated_history"
-        elif had_errors or bool(set(sure["record_id"]) & changed):
-            resolution = "applied_fix"
+        elif _history_findings(hist, s.duplicate_days)["duplicate"] and claims.intent != "not_mine":
+            reason = "duplicate_record"
         else:
-            reason = "nothing_found"
+            verdict = answer_claims(claims, hist, fixed_fields=fixed_fields, fixed_records=fixed_records,
+                                    moved_away=moved_away.get(str(person["person_id"]), []) + moved_away.get(
+                                        str(person.get("old_id") or "-"), []))
+            reason = verdict.reason
+        resolution = verdict.resolution if verdict is not None else None
+        if resolution is not None:
+            reason = None
+        unanswered = (verdict.unanswered if verdict is not None and verdict.resolution is None
+                      else ("" if resolution else reason))
 
-        rids = sorted(g["record_id"].astype(str))
+        rids = sorted(set(hist_all["record_id"]) | set(pend) | set(verdict.concerned if verdict else []))
         for r in rids:
             link_rows.append((fid, r))
         province = reg_province.get(pid, "") if pid else ""
-        if not province and len(g):
-            fp = _text(g["facility_province"])
+        if not province and len(hist_all):
+            fp = _text(hist_all["facility_province"])
             fp = fp[fp.ne("")]
             province = str(fp.mode().iloc[0]) if len(fp) else ""
+        if claims.intent in ROUTED:
+            owner = ROUTED[claims.intent][1]
+        elif pend:
+            owner = _owner(rec_by_id.loc[pend])
+        elif verdict is not None and verdict.concerned:
+            owner = _owner(rec_by_id.loc[[r for r in verdict.concerned if r in rec_by_id.index]])
+        else:
+            owner = _owner(hist_all) if len(hist_all) else (f"province:{province}" if province else "")
         resolved_at = pd.NaT
         if resolution is not None:
             resolved_at = "auto"
+            local = it.submitted.tz_convert(VN_TZ)
+            replies.append((fid, reply_text(fid, local.strftime("%d/%m/%Y"), verdict, hist, names)))
         elif dec is not None and rids:
             times = dec.reindex(rids).dropna()
             times = times[times >= it.submitted]
-            if len(times) and times.max() <= as_of:
+            if len(times) and times.max() <= as_of and not claims.intent in ROUTED:
                 resolution, reason, resolved_at = "review_decision", None, times.max()
         rows.append({
             "feedback_id": fid, "submitted": it.submitted, "province": province,
-            "category_citizen": citizen, "category_system": system, "link_status": status_link,
+            "category_citizen": citizen, "category_system": system, "intent": claims.intent,
+            "link_status": status_link,
             "match_probability": float(it.match_probability) if pd.notna(it.match_probability) else 0.0,
-            "person_id": pid, "person_key": key, "n_records": len(rids), "record_ids": ";".join(rids),
+            "person_id": pid if status_link in ("verified", "fix") else None, "candidate_person_id": candidate,
+            "person_key": key, "n_records": len(rids), "record_ids": ";".join(rids),
+            "pending_record_ids": ";".join(sorted(pend)),
             "status": "resolved" if resolution else "in_review", "resolution": resolution, "reason": reason,
-            "resolved_at": resolved_at,
+            "unanswered": unanswered or "", "owner": owner, "resolved_at": resolved_at,
         })
 
     items = pd.DataFrame(rows, columns=[
-        "feedback_id", "submitted", "province", "category_citizen", "category_system", "link_status",
-        "match_probability", "person_id", "person_key", "n_records", "record_ids", "status", "resolution",
-        "reason", "resolved_at"])
+        "feedback_id", "submitted", "province", "category_citizen", "category_system", "intent", "link_status",
+        "match_probability", "person_id", "candidate_person_id", "person_key", "n_records", "record_ids",
+        "pending_record_ids", "status", "resolution", "reason", "unanswered", "owner", "resolved_at"])
     auto = items["resolved_at"].astype(object).eq("auto")
     run_time = _next_run(items["submitted"], s.batch_hours) if len(items) else items["submitted"]
     resolved_at = pd.to_datetime(items["resolved_at"].where(~auto, None), utc=True)
@@ -513,6 +829,7 @@ def track_feedback(
     end = items["resolved_at"].where(items["status"].eq("resolved"), as_of)
     items["age_hours"] = ((end - items["submitted"]) / pd.Timedelta(hours=1)).astype(float).round(1)
     items["sla_state"] = sla_state(items["status"], items["resolved_at"], items["due_at"], as_of)
+    items["resubmission_of"] = _resubmissions(items)
     items = items.rename(columns={"submitted": "submitted_at"})[ITEM_COLUMNS]
 
     q = items[items["status"].ne("resolved")].copy()
@@ -528,14 +845,67 @@ def track_feedback(
         "by_sla_state": {k: int(v) for k, v in items["sla_state"].value_counts().items()},
         "by_link_status": {k: int(v) for k, v in items["link_status"].value_counts().items()},
         "by_resolution": {k: int(v) for k, v in items["resolution"].value_counts().items()},
+        "by_reason": {k: int(v) for k, v in items["reason"].value_counts().items()},
+        "quarantined": int(len(quarantine)),
+        "after_as_of": int(later.sum()),
     }
-    return FeedbackResult(items=items.reset_index(drop=True), queue=queue, links=links, stats=stats)
+    return FeedbackResult(items=items.reset_index(drop=True), queue=queue, links=links, stats=stats,
+                          quarantine=quarantine,
+                          replies=pd.DataFrame(replies, columns=REPLY_COLUMNS),
+                          review_records=review_records(items, current),
+                          overdue=overdue_by_owner(items))
+
+
+def _resubmissions(items: pd.DataFrame) -> pd.Series:
+    """The first earlier complaint of the same person with the same intent, or None."""
+    out = pd.Series(None, index=items.index, dtype=object)
+    who = items["person_id"].where(items["person_id"].notna(), items["person_key"])
+    ok = who.notna()
+    df = items.loc[ok, ["feedback_id", "submitted", "intent"]].assign(who=who[ok].astype(str))
+    df = df.sort_values(["submitted", "feedback_id"], kind="stable")
+    first = df.groupby(["who", "intent"])["feedback_id"].transform("first")
+    out.loc[first.index] = first.where(first != df["feedback_id"], None)
+    return out
+
+
+def review_records(items: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
+    """Undecided records a complaint is about, with the complaint beside them (for the review queue).
+
+    One row per (record, complaint): :data:`REVIEW_RECORD_COLUMNS`.  The
+    review widgets join it on ``record_id``; no personal field is in it.
+    """
+    rows = []
+    for it in items.itertuples(index=False):
+        for r in filter(None, str(it.pending_record_ids or "").split(";")):
+            rows.append((r, it.feedback_id, it.submitted_at, it.due_at, it.sla_state == "overdue",
+                         it.category_system, it.reason, it.status))
+    out = pd.DataFrame(rows, columns=["record_id", "feedback_id", "submitted_at", "due_at", "overdue",
+                                      "category_system", "reason", "feedback_status"])
+    st = current.assign(record_id=current["record_id"].astype(str)).set_index("record_id")["status"]
+    out.insert(1, "record_status", out["record_id"].map(st))
+    return out[REVIEW_RECORD_COLUMNS].sort_values(["submitted_at", "record_id"], kind="stable").reset_index(drop=True)
+
+
+def overdue_by_owner(items: pd.DataFrame) -> pd.DataFrame:
+    """Open and overdue complaints per owner (facility, or the support desk a question is routed to).
+
+    :data:`OVERDUE_COLUMNS`, most overdue first: what the province report lists.
+    """
+    open_ = items[items["status"].ne("resolved")]
+    if not len(open_):
+        return pd.DataFrame(columns=OVERDUE_COLUMNS)
+    g = open_.assign(overdue=open_["sla_state"].eq("overdue")).groupby(["owner", "province"], dropna=False)
+    out = g.agg(open=("feedback_id", "size"), overdue=("overdue", "sum"),
+                oldest_age_hours=("age_hours", "max")).reset_index()
+    out["overdue"] = out["overdue"].astype(int)
+    return out.sort_values(["overdue", "oldest_age_hours"], ascending=False, kind="stable")[OVERDUE_COLUMNS] \
+        .reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- files and CLI
 
-def _read_optional(path: Path) -> pd.DataFrame | None:
-    return pd.read_parquet(path) if path.exists() else None
+def _read_optional(path: Path, columns: list[str] | None = None) -> pd.DataFrame | None:
+    return pd.read_parquet(path, columns=columns) if path.exists() else None
 
 
 def load_inputs(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -562,6 +932,8 @@ def load_inputs(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
                 res = read_table(data / f"{stem}{ext}", kind)  # type: ignore[arg-type]
                 if len(res.quarantine):
                     log.warning("%s: %d row(s) quarantined", f"{stem}{ext}", res.quarantine["row"].nunique())
+                # the raw text stays out (personal data); file row, column and reason travel on
+                res.table.attrs["import_quarantine"] = res.quarantine[["row", "column", "reason"]].copy()
                 return res.table
         raise FileNotFoundError(f"{data}: no {stem}.parquet/.csv/.xlsx")
 
@@ -572,6 +944,10 @@ def load_inputs(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
         "matches": pd.read_parquet(d / "match" / "matches.parquet"),
         "matches_current": _read_optional(d / "match-corrected" / "matches.parquet"),
         "changes": _read_optional(d / "apply" / "changes.parquet"),
+        # the candidates of the current match only (the first match's are stale after the fixes)
+        "candidates": _read_optional(
+            d / ("match-corrected" if (d / "match-corrected" / "matches.parquet").exists() else "match")
+            / "candidates.parquet", ["record_id", "person_id"]),
         "decisions": None,
     }
     ledger = d / "ledger.db"
@@ -596,6 +972,10 @@ def run_feedback(
     result.items.to_parquet(out / "feedback_status.parquet", index=False)
     result.queue.to_parquet(out / "queue.parquet", index=False)
     result.links.to_parquet(out / "feedback_links.parquet", index=False)
+    result.quarantine.to_parquet(out / "quarantine.parquet", index=False)
+    result.replies.to_parquet(out / "replies.parquet", index=False)
+    result.review_records.to_parquet(out / "review_records.parquet", index=False)
+    result.overdue.to_parquet(out / "overdue_by_facility.parquet", index=False)
     (out / "feedback_summary.json").write_text(json.dumps(result.stats, indent=2, ensure_ascii=False),
                                                 encoding="utf-8")
     return result
@@ -613,7 +993,8 @@ def _cmd_feedback(args: argparse.Namespace) -> int:
     print(f"{st['items']:,} reports as of {st['as_of']}: "
           + ", ".join(f"{k}: {v:,}" for k, v in sorted(st["by_status"].items()))
           + "; SLA " + ", ".join(f"{k}: {v:,}" for k, v in sorted(st["by_sla_state"].items())))
-    print(f"queue: {len(result.queue):,} open items -> {Path(args.out or Path(args.data) / 'feedback') / 'queue.parquet'}")
+    print(f"queue: {len(result.queue):,} open items -> {Path(args.out or Path(args.data) / 'feedback') / 'queue.parquet'}"
+          + (f"; {st['quarantined']:,} quarantined (quarantine.parquet)" if st.get("quarantined") else ""))
     return 0
 
 
