@@ -54,6 +54,10 @@ def _tables(tmp_path):
     REG.to_parquet(paths["reg"])
     vac.to_parquet(paths["vac"])
     mat.to_parquet(paths["mat"])
+    # vax match's candidates beside the matches: the pending records' candidates are the
+    # persons they already block (no extra hold in these tests)
+    pd.DataFrame({"record_id": ["r8", "r9"], "person_id": [P4, P5], "rank": [1, 1],
+                  "match_probability": [0.2, 0.4]}).to_parquet(tmp_path / "candidates.parquet")
     return REG, vac, mat, paths
 
 

@@ -34,20 +34,21 @@ import pandas as pd
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from vaxlib.sign import hc1 as _hc1
+from vaxlib.sign.checks import REFUSAL_LABELS, check_signer, held_by_pending, refuse_records
 from vaxlib.sign.cose import (
     ES256, _ECDSA, _PSS_SIGN, _SHA256, bstr_head, protected_header, sign1, sign1_bytes,
     signature_input,
 )
 from vaxlib.sign.fastpath import SAMPLE_EVERY, FastEncoder, uvci_batch
 from vaxlib.sign.errors import NotVerified, PayloadError, SchemaInvalid, ValueSetInvalid
-from vaxlib.sign.keys import Signer, load_signer
+from vaxlib.sign.keys import Signer, load_signer, revoked_signers
 from vaxlib.sign.ledger import append_ledger
 from vaxlib.sign.payload import (
     DoseRecord, ISSUER, build_payload, cwt_claims, encode_claims, make_uvci, validate_payload,
     validity,
 )
 
-__all__ = ["CERT_COLUMNS", "SignStats", "select_signable", "sign_person", "sign_rows",
+__all__ = ["CERT_COLUMNS", "SignStats", "SigningPlan", "plan_signing", "REFUSED_FILE", "select_signable", "sign_person", "sign_rows",
            "sign_tables", "CertificateWriter", "CertChunk"]
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,8 @@ class SignStats:
     #: whole-process CPU seconds of each pool worker (pid -> seconds): key loading and encoder
     #: set-up included (imports happen once in the fork server); empty when ``processes=1``
     worker_cpu: dict = field(default_factory=dict)
+    #: held/refused persons (:data:`~vaxlib.sign.checks.REFUSAL_COLUMNS`); personal: never logged
+    refused: pd.DataFrame | None = field(default=None, repr=False)
 
     def summary(self, lang: str = "vi") -> str:
         labels = {
@@ -94,6 +97,7 @@ class SignStats:
             "unknown_vaccine": ("loại vắc xin không xác định", "vaccine product not recognised"),
             "several_persons": ("một nhóm hồ sơ trỏ tới nhiều người trong sổ đăng ký",
                                 "one person_key links to several register persons"),
+            **REFUSAL_LABELS,
         }
         i = 0 if lang == "vi" else 1
         head = (f"Đã ký {self.signed} chứng nhận; bỏ qua {sum(self.skipped.values())} người"
@@ -103,16 +107,40 @@ class SignStats:
         return "\n".join([head, *parts])
 
 
-def select_signable(registry: pd.DataFrame, vaccinations: pd.DataFrame,
-                    matches: pd.DataFrame) -> tuple[pd.DataFrame, SignStats]:
-    """Persons we may sign, one row each with their latest dose, and the skip counts.
+@dataclass
+class SigningPlan:
+    """Who ``vax sign`` signs now, and who it holds back or refuses (with the record and reason).
+
+    Attributes
+    ----------
+    persons : DataFrame
+        :data:`PERSON_COLUMNS`, one row per person to sign (their latest dose).
+    refused : DataFrame
+        :data:`~vaxlib.sign.checks.REFUSAL_COLUMNS`: every held or refused person with the
+        record that holds them or is impossible (a person may have several rows).
+    stats : SignStats
+        Counts per reason, one per person.
+    """
+
+    persons: pd.DataFrame
+    refused: pd.DataFrame
+    stats: "SignStats"
+
+
+def plan_signing(registry: pd.DataFrame, vaccinations: pd.DataFrame, matches: pd.DataFrame,
+                 candidates: pd.DataFrame | None = None, *,
+                 at: dt.datetime | None = None) -> SigningPlan:
+    """Persons we may sign, one row each with their latest dose; the held, refused and skipped.
 
     A person (a ``person_key`` group of dose records, or a ``person_id``
     group when the matches carry no ``person_key``) is signable when every
     one of its records is ``verified`` and all point to the same register
     person.  Every record linked to that register person counts: one
-    non-verified record anywhere blocks the signature.
+    non-verified record anywhere blocks the signature.  Of those, a person
+    is held while a pending record may be theirs, and refused when a date
+    or their dose history is impossible (:mod:`vaxlib.sign.checks`).
     """
+    at = at or dt.datetime.now(dt.timezone.utc)
     stats = SignStats()
     m = matches[["record_id", "status", "person_id"] +
                 (["person_key"] if "person_key" in matches.columns else [])].copy()
@@ -147,14 +175,31 @@ def select_signable(registry: pd.DataFrame, vaccinations: pd.DataFrame,
     recs = recs.merge(vac, on="record_id", how="inner")
     recs["dose_number"] = pd.to_numeric(recs["dose_number"], errors="coerce")
     recs = recs[recs["dose_number"].notna() & recs["vaccination_date"].notna()]
+    recs["dose_number"] = recs["dose_number"].astype(int)
+    # held while pending, refused when impossible: only for persons otherwise signable
+    held = held_by_pending(matches, candidates)
+    held = held[held["person_id"].isin(pids)]
+    bad_data = refuse_records(recs, reg.loc[pids, "dob"], at)
+    refused = pd.concat([held, bad_data], ignore_index=True)
+    first_reason = refused.drop_duplicates("person_id")["reason"]
+    stats.skipped.update(first_reason.value_counts().to_dict())
+    recs = recs[~recs["person_id"].isin(refused["person_id"])]
+    usable = pids[~pids.isin(refused["person_id"])]
     latest = (recs.sort_values(["person_id", "vaccination_date", "dose_number"])
                   .drop_duplicates("person_id", keep="last"))
-    stats.skipped["no_usable_dose"] += int(len(pids) - len(latest))
+    stats.skipped["no_usable_dose"] += int(len(usable) - len(latest))
     out = latest.merge(reg, left_on="person_id", right_index=True, how="inner")
-    out["dose_number"] = out["dose_number"].astype(int)
     out = out[PERSON_COLUMNS].reset_index(drop=True)
-    stats.skipped = Counter({k: v for k, v in stats.skipped.items() if v})
-    return out, stats
+    stats.skipped = Counter({k: int(v) for k, v in stats.skipped.items() if v})
+    return SigningPlan(out, refused.reset_index(drop=True), stats)
+
+
+def select_signable(registry: pd.DataFrame, vaccinations: pd.DataFrame, matches: pd.DataFrame,
+                    candidates: pd.DataFrame | None = None, *,
+                    at: dt.datetime | None = None) -> tuple[pd.DataFrame, "SignStats"]:
+    """:func:`plan_signing` as ``(persons, stats)``."""
+    plan = plan_signing(registry, vaccinations, matches, candidates, at=at)
+    return plan.persons, plan.stats
 
 
 # ----------------------------------------------------------------------------- signing one person
@@ -284,10 +329,10 @@ def _sign_chunk(args) -> tuple[tuple[list, list, list], Counter, float, float, t
         uvcis.append(uvci)
     hc1s = [_hc1.PREFIX + t for t in _hc1.b45encode_many(blobs)]
     if qr_dir:
-        from vaxlib.sign.qr import make_qr
+        from vaxlib.sign.qr import make_qr, qr_filename
 
-        for uvci, text in zip(uvcis, hc1s):
-            make_qr(text, Path(qr_dir) / f"{uvci.split(':')[-1].replace('#', '-')}.{qr_kind}", qr_kind)
+        for pid, uvci, text in zip(pids, uvcis, hc1s):
+            make_qr(text, Path(qr_dir) / qr_filename(pid, uvci, qr_kind), qr_kind)
     import resource
 
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
@@ -295,12 +340,13 @@ def _sign_chunk(args) -> tuple[tuple[list, list, list], Counter, float, float, t
     return (pids, uvcis, hc1s), bad, cpu - cpu0, rss_mb, (os.getpid(), cpu)
 
 
-def _check_signer(signer: Signer, issued_ts: float) -> None:
-    """Warn when certificates signed now would outlive the DSC (time to ``vax keys rotate``)."""
-    exp = validity(dt.datetime.fromtimestamp(issued_ts, dt.timezone.utc))[1]
-    if exp > signer.cert.not_valid_after_utc.timestamp():
-        log.warning("DSC %s expires before the certificates it signs now; run `vax keys rotate`",
-                    signer.kid.hex())
+def _check_signer(keys_dir: str | os.PathLike, signer: Signer, issued_ts: float) -> None:
+    """Refuse an expired, not yet valid or revoked DSC; warn when it has under 30 days left."""
+    at = dt.datetime.fromtimestamp(issued_ts, dt.timezone.utc)
+    left = check_signer(signer.cert, signer.kid.hex(), at, revoked_signers(keys_dir))
+    if left is not None:
+        log.warning("DSC %s expires in %d day(s); run `vax keys rotate` before then",
+                    signer.kid.hex(), left)
 
 
 def _chunks(rows: Iterable[Sequence], size: int) -> Iterator[list]:
@@ -363,12 +409,12 @@ def sign_rows(rows: Iterable[Sequence], keys_dir: str | os.PathLike, *, kid_hex:
     init = (str(keys_dir), kid_hex, issuer, validate)
     if processes == 1:
         _init_worker(*init)
-        _check_signer(_CTX.signer, issued_ts)
+        _check_signer(keys_dir, _CTX.signer, issued_ts)
         results = map(_sign_chunk, tasks)
         pool = None
     else:
         parent_signer = load_signer(keys_dir, kid_hex)  # fail early in the parent
-        _check_signer(parent_signer, issued_ts)
+        _check_signer(keys_dir, parent_signer, issued_ts)
         ctx = mp.get_context("forkserver" if os.name == "posix" else "spawn")
         if os.name == "posix":  # import once in the fork server, not in every worker
             ctx.set_forkserver_preload(["vaxlib.sign.batch"])
@@ -433,42 +479,63 @@ class CertificateWriter:
         self.close()
 
 
+#: held and refused persons with their record and reason (written beside the certificates)
+REFUSED_FILE = "not-signed.parquet"
+
+
 def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
                 matches: str | os.PathLike, keys_dir: str | os.PathLike, out: str | os.PathLike, *,
                 signer_name: str, ledger_dir: str | os.PathLike | None = None,
+                candidates: str | os.PathLike | None = None,
                 qr: str | None = None, processes: int | None = None,
                 issued_at: dt.datetime | None = None, issuer: str = ISSUER["vi"],
                 only: Iterable[str] | None = None) -> SignStats:
-    """The whole ``vax sign``: select, sign, write ``out/certificates.parquet`` and the ledger.
+    """The whole ``vax sign``: check, select, sign, write ``out/certificates.parquet`` and the ledger.
 
     Parameters
     ----------
+    candidates : path, optional
+        ``candidates.parquet`` of the same ``vax match`` run: persons among the
+        top candidates of a ``review``/``unmatched`` record are held.
     only : iterable of str, optional
         Sign only these register persons; any of them not signable raises
         :class:`NotVerified` (nothing is signed).
+
+    Raises
+    ------
+    SignerUnusable
+        The active DSC is expired, not yet valid or revoked (before any input is read).
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    issued_at = issued_at or dt.datetime.now(dt.timezone.utc)
+    _check_signer(keys_dir, load_signer(keys_dir), issued_at.timestamp())
     reg = _load(registry, "registry")
     vac = _load(vaccinations, "vaccinations")
     mat = _load(matches, "matches")
-    persons, stats = select_signable(reg, vac, mat)
+    cand = _load(candidates, "candidates") if candidates is not None else None
+    plan = plan_signing(reg, vac, mat, cand, at=issued_at)
+    persons, stats = plan.persons, plan.stats
     if only is not None:
         wanted = set(only)
         missing = wanted - set(persons["person_id"])
         if missing:
+            held = len(missing & set(plan.refused["person_id"]))
             raise NotVerified(f"{len(missing)} requested person(s) are not signable "
-                              "(not every dose record is verified)")
+                              f"({held} held or refused, see the reasons without --person; "
+                              "the others have dose records that are not verified)")
         persons = persons[persons["person_id"].isin(wanted)]
     log.info("%d persons to sign", len(persons))
+    out.mkdir(parents=True, exist_ok=True)
     ledger_dir = Path(ledger_dir) if ledger_dir else out
     rows = persons.itertuples(index=False, name=None)
-    del reg, vac, mat
+    del reg, vac, mat, cand
+    plan.refused.to_parquet(out / REFUSED_FILE, index=False)
     with CertificateWriter(out / "certificates.parquet") as writer:
         for certs in sign_rows(rows, keys_dir, processes=processes, issued_at=issued_at,
                                issuer=issuer, qr=qr, qr_dir=out / "qr", stats=stats):
             writer.write(certs)
             append_ledger(ledger_dir, zip(itertools.repeat(certs.kid), certs.uvci), signer=signer_name)
+    stats.refused = plan.refused
     return stats
 
 

@@ -87,9 +87,10 @@ def _sign(args) -> int:
     missing = [f for f in ("registry", "vaccinations", "matches", "keys", "out") if not getattr(args, f)]
     if missing:
         raise CommandError("missing " + ", ".join("--" + m for m in missing))
+    candidates = _candidates_path(args)
     try:
         stats = sign_tables(args.registry, args.vaccinations, args.matches, args.keys, args.out,
-                            signer_name=args.signer or default_signer(),
+                            signer_name=args.signer or default_signer(), candidates=candidates,
                             ledger_dir=args.ledger_dir, qr=args.qr, processes=args.processes,
                             issuer=ISSUER[args.lang], only=args.person)
     except (NotVerified, SignError) as exc:
@@ -99,8 +100,49 @@ def _sign(args) -> int:
             raise CommandError(str(exc)) from None
         raise
     print(stats.summary(args.lang))
+    _print_refused(stats.refused, args)
     print(f"-> {args.out}/certificates.parquet")
     return 0
+
+
+def _candidates_path(args) -> str | None:
+    """``--candidates``, else ``candidates.parquet`` beside ``--matches``; required unless ``--no-hold``."""
+    from pathlib import Path
+
+    if args.no_hold:
+        return None
+    path = Path(args.candidates) if args.candidates else Path(args.matches).with_name("candidates.parquet")
+    if not path.is_file():
+        raise CommandError(f"{path}: not found; pending records hold people back only with vax match's "
+                           "candidates.parquet (--candidates FILE, or --no-hold to sign without it)")
+    return str(path)
+
+
+#: held/refused persons printed one per line (masked); the rest are in the file
+SHOW_REFUSED = 20
+
+
+def _print_refused(refused, args) -> None:
+    """Each held or refused person, masked, with the reason and the record (all in not-signed.parquet)."""
+    from vaxlib.sign.batch import REFUSED_FILE
+    from vaxlib.sign.checks import REFUSAL_LABELS
+
+    if refused is None or refused.empty:
+        return
+    from vaxlib.widgets import mask_id
+
+    i = 0 if args.lang == "vi" else 1
+    people = refused["person_id"].nunique()
+    head = (f"{people} người bị giữ lại hoặc từ chối (danh sách đầy đủ: {args.out}/{REFUSED_FILE}):" if i == 0
+            else f"{people} persons held or refused (full list: {args.out}/{REFUSED_FILE}):")
+    print(head)
+    rec_word = "hồ sơ" if i == 0 else "record"
+    for row in refused.head(SHOW_REFUSED).itertuples(index=False):
+        label = REFUSAL_LABELS.get(row.reason, (row.reason, row.reason))[i]
+        rec = f" ({rec_word} {row.record_id}: {row.detail})" if row.record_id else f" ({row.detail})"
+        print(f"  {mask_id(row.person_id)}  {row.reason}: {label}{rec}")
+    if len(refused) > SHOW_REFUSED:
+        print(f"  … +{len(refused) - SHOW_REFUSED}")
 
 
 # ----------------------------------------------------------------------------- verify
@@ -163,7 +205,10 @@ def register(subparsers) -> None:
     s.add_argument("--matches")
     s.add_argument("--keys")
     s.add_argument("--out")
-    s.add_argument("--qr", choices=["png", "svg"], help="also write QR images to OUT/qr/")
+    s.add_argument("--candidates", help="vax match's candidates.parquet (default: beside --matches); "
+                   "people a review/unmatched record may belong to are held")
+    s.add_argument("--no-hold", action="store_true", help="sign without candidates.parquet (no hold check)")
+    s.add_argument("--qr", choices=["png", "svg"], help="also write QR images to OUT/qr/<person_id>.png")
     s.add_argument("--signer", help="name for the signing ledger (default $USER)")
     s.add_argument("--ledger-dir", help="folder of signing-ledger.csv (default OUT)")
     s.add_argument("--processes", type=int, default=None, help="worker processes (default: all cores)")

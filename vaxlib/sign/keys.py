@@ -46,7 +46,7 @@ from vaxlib.sign.errors import KeyStoreError, PassphraseMissing
 __all__ = [
     "PASSPHRASE_ENV", "EKU_TEST", "EKU_VACCINATION", "EKU_RECOVERY", "EKU_BY_TYPE",
     "passphrase", "kid_of", "Signer", "KeyInfo", "init_keys", "rotate", "list_keys",
-    "load_signer", "load_trust_list", "dsc_types",
+    "load_signer", "load_trust_list", "dsc_types", "revoke_signer", "revoked_signers",
 ]
 
 log = logging.getLogger(__name__)
@@ -295,6 +295,29 @@ def rotate(keys_dir: str | os.PathLike, *, alg: str | None = None, eku: Iterable
     _write_store(keys, store)
     log.info("rotated: active DSC is now kid %s", kid.hex())
     return kid
+
+
+def revoked_signers(keys_dir: str | os.PathLike) -> set[str]:
+    """kid hex of every DSC revoked in ``keystore.json`` (never to sign again)."""
+    return set(_read_store(Path(keys_dir)).get("revoked", []))
+
+
+def revoke_signer(keys_dir: str | os.PathLike, kid_hex: str) -> bool:
+    """Mark a DSC revoked (a lost or compromised key): ``vax sign`` refuses it; True if new.
+
+    Its certificate stays in ``trust/``: certificates it signed earlier keep
+    verifying until they are revoked by UVCI (``vax keys revoke``).
+    """
+    keys = Path(keys_dir)
+    store = _read_store(keys)
+    if kid_hex not in {h["kid"] for h in store["history"]}:
+        raise KeyStoreError(f"{keys}: no DSC with kid {kid_hex}")
+    revoked = store.setdefault("revoked", [])
+    if kid_hex in revoked:
+        return False
+    revoked.append(kid_hex)
+    _write_store(keys, store)
+    return True
 
 
 def dsc_types(cert: x509.Certificate) -> set[str] | None:

@@ -6,13 +6,32 @@ the Base45 alphabet is exactly the QR alphanumeric set, so the whole
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import os
+import re
 from pathlib import Path
 
 import segno
 
-__all__ = ["make_qr", "qr_bytes", "qr_symbol"]
+__all__ = ["make_qr", "qr_bytes", "qr_symbol", "qr_filename"]
+
+#: a person_id that can be a file name on every system as it is (the contract's 12 digits are)
+_SAFE_KEY = re.compile(r"[0-9A-Za-z_-]{1,64}")
+
+
+def qr_filename(person_id: str, uvci: str, kind: str = "png") -> str:
+    """File name of a certificate's QR image: ``<person_id>.<kind>``.
+
+    Not the UVCI: its Luhn check character is ``/`` or ``:`` about once in 38
+    certificates each, which makes a path that does not exist or names the
+    same file for many people.  A person_id that is not a plain token (the
+    contract's is 12 digits) falls back to ``u`` + the first 32 hex digits of
+    the UVCI's SHA-256, so the name never depends on what a file system allows.
+    """
+    pid = str(person_id)
+    key = pid if _SAFE_KEY.fullmatch(pid) else "u" + hashlib.sha256(uvci.encode("utf-8")).hexdigest()[:32]
+    return f"{key}.{kind}"
 
 
 def qr_symbol(hc1: str) -> segno.QRCode:

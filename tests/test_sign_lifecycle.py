@@ -1,0 +1,262 @@
+"""Certificate lifecycle: safe QR file names, checks before signing, holds while records are pending."""
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+import pandas as pd
+import pytest
+
+from vaxlib.cli import main
+from vaxlib.sign import batch
+from vaxlib.sign.batch import REFUSED_FILE, plan_signing, sign_tables
+from vaxlib.sign.checks import SignerUnusable, check_signer, refuse_records
+from vaxlib.sign.keys import PASSPHRASE_ENV, init_keys, load_signer, revoke_signer
+from vaxlib.sign.payload import UVCI_CHARSET, luhn_mod_n
+from vaxlib.sign.verify import Verifier, read_qr
+
+NOW = dt.datetime(2026, 12, 5, 20, 0, tzinfo=dt.timezone.utc)  # 03:00 on 6 December in Viet Nam
+P1, P2, P3 = "001085012345", "079190000002", "001200000003"
+
+
+def _reg(*rows):
+    return pd.DataFrame({"person_id": [r[0] for r in rows], "full_name": [r[1] for r in rows],
+                         "dob": [r[2] for r in rows], "sex": ["M"] * len(rows), "old_id": [""] * len(rows),
+                         "province_code": ["01"] * len(rows)})
+
+
+def _tables(recs, reg=None):
+    """recs: (record_id, person_id, status, dose, date, vaccine) -> (registry, vaccinations, matches)."""
+    reg = reg if reg is not None else _reg((P1, "Nguyễn Bảo Duy", "1983-10-10"),
+                                           (P2, "Đặng Thị Huệ", "1990-05"),
+                                           (P3, "Trần Văn An", "1975"))
+    n = len(recs)
+    vac = pd.DataFrame({"record_id": [r[0] for r in recs], "full_name": ["x"] * n, "dob": ["x"] * n,
+                        "sex": [""] * n, "id_number": [""] * n, "phone": [""] * n, "province_code": [""] * n,
+                        "facility_id": ["F1"] * n, "facility_province": ["01"] * n,
+                        "dose_number": [str(r[3]) for r in recs], "vaccination_date": [r[4] for r in recs],
+                        "vaccine": [r[5] for r in recs], "lot_number": [""] * n})
+    mat = pd.DataFrame({"record_id": [r[0] for r in recs], "status": [r[2] for r in recs],
+                        "person_id": [r[1] for r in recs], "match_probability": [1.0] * n,
+                        "error_codes": [""] * n, "person_key": [r[1] or r[0] for r in recs]})
+    return reg, vac, mat
+
+
+def _write(tmp_path, reg, vac, mat, cand=None):
+    paths = {k: tmp_path / f"{k}.parquet" for k in ("reg", "vac", "mat", "cand")}
+    reg.to_parquet(paths["reg"])
+    vac.to_parquet(paths["vac"])
+    mat.to_parquet(paths["mat"])
+    cand = cand if cand is not None else pd.DataFrame({"record_id": pd.Series([], dtype=str),
+                                                       "person_id": pd.Series([], dtype=str),
+                                                       "rank": pd.Series([], dtype=int)})
+    cand.to_parquet(paths["cand"])
+    return paths
+
+
+@pytest.fixture
+def keys(tmp_path, monkeypatch):
+    monkeypatch.setenv(PASSPHRASE_ENV, "thử-nghiệm")
+    init_keys(tmp_path / "K")
+    return tmp_path / "K"
+
+
+# ----------------------------------------------------------------------------- QR file names
+
+def _uvci_with_check(char: str) -> str:
+    """A UVCI whose Luhn mod N check character is ``char`` (searching over unique parts)."""
+    for i in itertools.count():
+        body = f"URN:UVCI:01:VN:{i:032X}"
+        if luhn_mod_n(body) == char:
+            return f"{body}#{char}"
+
+
+def test_qr_files_are_named_by_person_even_when_the_check_character_is_slash_or_colon(tmp_path, keys,
+                                                                                        monkeypatch):
+    slash, colon = _uvci_with_check("/"), _uvci_with_check(":")
+    assert slash.endswith("#/") and colon.endswith("#:") and {"/", ":"} <= set(UVCI_CHARSET)
+    monkeypatch.setattr(batch, "uvci_batch", lambda n: [slash, colon][:n])
+    reg, vac, mat = _tables([("r1", P1, "verified", 1, "2021-08-01", "AstraZeneca"),
+                             ("r2", P2, "verified", 1, "2021-10-01", "Vero Cell")])
+    p = _write(tmp_path, reg, vac, mat)
+    out = tmp_path / "OUT"
+    stats = sign_tables(p["reg"], p["vac"], p["mat"], keys, out, signer_name="t", processes=1, qr="png",
+                        candidates=p["cand"])
+    assert stats.signed == 2
+    certs = pd.read_parquet(out / "certificates.parquet").set_index("person_id")
+    assert set(certs["uvci"]) == {slash, colon}
+    files = sorted(f.name for f in (out / "qr").iterdir())
+    assert files == sorted([f"{P1}.png", f"{P2}.png"])
+    for pid in (P1, P2):  # each image carries its own person's certificate
+        assert read_qr(out / "qr" / f"{pid}.png") == [certs.loc[pid, "hc1"]]
+
+
+def test_qr_filename_falls_back_to_a_uvci_hash_for_unsafe_person_ids():
+    from vaxlib.sign.qr import qr_filename
+
+    assert qr_filename("001085012345", "URN:UVCI:01:VN:AB#/") == "001085012345.png"
+    odd = qr_filename("../x:y", "URN:UVCI:01:VN:AB#/", "svg")
+    assert odd.startswith("u") and odd.endswith(".svg") and set(odd[:-4]) <= set("u0123456789abcdef")
+    assert odd != qr_filename("../x:y", "URN:UVCI:01:VN:AB#:", "svg")
+
+
+# ----------------------------------------------------------------------------- data checks (table-driven)
+
+#: (case, registry dob, records (dose, date), expected reason or None = signed)
+DATA_CASES = [
+    ("ordinary series", "1983-10-10", [(1, "2021-08-01"), (2, "2021-10-20")], None),
+    ("first day of vaccination in Viet Nam", "1983-10-10", [(1, "2021-03-08")], None),
+    ("today in Viet Nam (UTC+7)", "1983-10-10", [(1, "2026-12-06")], None),
+    ("day before the first vaccination", "1983-10-10", [(1, "2021-03-07")], "vaccination_date_too_early"),
+    ("1800-01-01", "1983-10-10", [(1, "1800-01-01")], "vaccination_date_too_early"),
+    ("2100-01-01", "1983-10-10", [(1, "2021-08-01"), (2, "2100-01-01")], "vaccination_date_future"),
+    ("tomorrow in Viet Nam", "1983-10-10", [(1, "2026-12-07")], "vaccination_date_future"),
+    ("dob in the future", "2027-01-01", [(1, "2021-08-01")], "dob_future"),
+    ("year-only dob next year", "2027", [(1, "2021-08-01")], "dob_future"),
+    ("dob 126 years back", "1900-01-01", [(1, "2021-08-01")], "dob_too_old"),
+    ("year-only dob 125 years back is possible", "1901", [(1, "2021-08-01")], None),
+    ("vaccinated before birth", "2022-01-01", [(1, "2021-08-01")], "vaccination_before_birth"),
+    ("same dose number on two dates", "1983-10-10", [(1, "2021-08-01"), (1, "2021-10-20")], "dose_inconsistent"),
+    ("dose 2 before dose 1", "1983-10-10", [(2, "2021-08-01"), (1, "2021-10-20")], "dose_inconsistent"),
+    ("two doses on one day", "1983-10-10", [(1, "2021-08-01"), (2, "2021-08-01")], "dose_inconsistent"),
+    ("dose number 8", "1983-10-10", [(8, "2021-08-01")], "dose_inconsistent"),
+    ("dose 1 entered twice (same day) is one dose", "1983-10-10", [(1, "2021-08-01"), (1, "2021-08-01")], None),
+    ("a missing dose 1 is not a contradiction", "1983-10-10", [(2, "2021-10-20"), (3, "2022-01-10")], None),
+]
+
+
+@pytest.mark.parametrize(("case", "dob", "doses", "reason"), DATA_CASES, ids=[c[0] for c in DATA_CASES])
+def test_data_checks_before_signing(case, dob, doses, reason):
+    recs = [(f"r{i}", P1, "verified", dn, d, "Pfizer") for i, (dn, d) in enumerate(doses)]
+    recs.append(("q", P2, "verified", 1, "2021-10-01", "Vero Cell"))  # an ordinary bystander
+    reg, vac, mat = _tables(recs, _reg((P1, "Nguyễn Bảo Duy", dob), (P2, "Đặng Thị Huệ", "1990-05")))
+    plan = plan_signing(reg, vac, mat, at=NOW)
+    assert P2 in set(plan.persons["person_id"])
+    if reason is None:
+        assert P1 in set(plan.persons["person_id"]) and plan.refused.empty
+    else:
+        assert P1 not in set(plan.persons["person_id"])
+        assert set(plan.refused["person_id"]) == {P1}
+        assert reason in set(plan.refused["reason"])
+        assert plan.stats.skipped[plan.refused["reason"].iloc[0]] == 1
+
+
+def test_refusal_names_the_record():
+    recs = pd.DataFrame({"record_id": ["a", "b"], "person_id": [P1, P1], "dose_number": [1, 2],
+                         "vaccination_date": ["2021-08-01", "2100-01-01"]})
+    out = refuse_records(recs, pd.Series(["1983-10-10"], index=[P1]), NOW)
+    assert out[["person_id", "reason", "record_id"]].values.tolist() == [[P1, "vaccination_date_future", "b"]]
+
+
+def test_cli_lists_each_refused_person_masked_with_the_reason(tmp_path, keys, capsys):
+    reg, vac, mat = _tables([("r1", P1, "verified", 1, "1800-01-01", "AstraZeneca"),
+                             ("r2", P2, "verified", 1, "2021-10-01", "Vero Cell"),
+                             ("r3", P3, "verified", 1, "2100-01-01", "Moderna")])
+    p = _write(tmp_path, reg, vac, mat)
+    rc = main(["sign", "--registry", str(p["reg"]), "--vaccinations", str(p["vac"]), "--matches", str(p["mat"]),
+               "--candidates", str(p["cand"]), "--keys", str(keys), "--out", str(tmp_path / "O"),
+               "--processes", "1", "--lang", "en"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "signed 1 certificates" in out
+    assert "0010******45  vaccination_date_too_early" in out and "record r1" in out
+    assert "0012******03  vaccination_date_future" in out and "record r3" in out
+    assert P1 not in out and P3 not in out and "Nguyễn" not in out
+    listed = pd.read_parquet(tmp_path / "O" / REFUSED_FILE)
+    assert sorted(set(listed["person_id"])) == [P1, P3]  # P1 also: vaccinated before birth
+    assert set(listed["reason"]) == {"vaccination_date_too_early", "vaccination_before_birth", "vaccination_date_future"}
+    assert list(pd.read_parquet(tmp_path / "O" / "certificates.parquet")["person_id"]) == [P2]
+
+
+# ----------------------------------------------------------------------------- the document signer
+
+def _sign_cli(tmp_path, keys, out="O"):
+    reg, vac, mat = _tables([("r1", P1, "verified", 1, "2021-08-01", "AstraZeneca")])
+    p = _write(tmp_path, reg, vac, mat)
+    return main(["sign", "--registry", str(p["reg"]), "--vaccinations", str(p["vac"]), "--matches",
+                 str(p["mat"]), "--no-hold", "--keys", str(keys), "--out", str(tmp_path / out),
+                 "--processes", "1"])
+
+
+@pytest.mark.parametrize(("created", "message"), [
+    (dt.timedelta(days=-3 * 365), "expired"),           # DSC valid 2 years: expired a year ago
+    (dt.timedelta(days=2), "not valid before"),         # made with a clock 2 days ahead
+])
+def test_sign_refuses_an_expired_or_not_yet_valid_dsc(tmp_path, monkeypatch, capsys, created, message):
+    monkeypatch.setenv(PASSPHRASE_ENV, "x")
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    init_keys(tmp_path / "K", now=now + created)
+    assert _sign_cli(tmp_path, tmp_path / "K") == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and "Traceback" not in err
+    assert not (tmp_path / "O" / "certificates.parquet").exists()
+
+
+def test_sign_refuses_a_revoked_dsc(tmp_path, keys, capsys):
+    kid = load_signer(keys).kid.hex()
+    assert revoke_signer(keys, kid) and not revoke_signer(keys, kid)
+    assert _sign_cli(tmp_path, keys) == 2
+    err = capsys.readouterr().err
+    assert "revoked" in err and "vax keys rotate" in err
+    assert not (tmp_path / "O").exists()
+
+
+def test_sign_warns_when_the_dsc_expires_within_30_days(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv(PASSPHRASE_ENV, "x")
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    init_keys(tmp_path / "K", now=now - dt.timedelta(days=2 * 365 - 10))  # 10 days left
+    with caplog.at_level("WARNING"):
+        assert _sign_cli(tmp_path, tmp_path / "K") == 0
+    assert any("vax keys rotate" in r.getMessage() and "9 day" in r.getMessage() for r in caplog.records)
+
+
+def test_check_signer_boundaries(keys):
+    cert = load_signer(keys).cert
+    kid = load_signer(keys).kid.hex()
+    assert check_signer(cert, kid, cert.not_valid_before_utc) is None
+    assert check_signer(cert, kid, cert.not_valid_after_utc - dt.timedelta(days=29, hours=23)) == 29
+    with pytest.raises(SignerUnusable):
+        check_signer(cert, kid, cert.not_valid_after_utc + dt.timedelta(seconds=1))
+    with pytest.raises(SignerUnusable):
+        check_signer(cert, kid, cert.not_valid_before_utc - dt.timedelta(seconds=1))
+
+
+# ----------------------------------------------------------------------------- hold while pending
+
+def test_person_is_held_while_a_pending_record_lists_them_then_signed_once_decided(tmp_path, keys, capsys):
+    recs = [("r1", P1, "verified", 1, "2021-08-01", "AstraZeneca"),
+            ("r2", P2, "verified", 1, "2021-10-01", "Vero Cell"),
+            ("r3", P3, "verified", 1, "2021-10-02", "Moderna"),
+            ("u1", None, "unmatched", 2, "2021-11-01", "AstraZeneca")]
+    reg, vac, mat = _tables(recs)
+    # u1 (unmatched) has P1 as its second candidate, P3 as its third
+    cand = pd.DataFrame({"record_id": ["u1", "u1", "u1", "r2"], "person_id": [P2 + "x", P1, P3, P1],
+                         "rank": [1, 2, 3, 2]})
+    p = _write(tmp_path, reg, vac, mat, cand)
+    args = ["sign", "--registry", str(p["reg"]), "--vaccinations", str(p["vac"]), "--matches", str(p["mat"]),
+            "--candidates", str(p["cand"]), "--keys", str(keys), "--processes", "1", "--lang", "en"]
+    assert main(args + ["--out", str(tmp_path / "O1")]) == 0
+    out = capsys.readouterr().out
+    signed = set(pd.read_parquet(tmp_path / "O1" / "certificates.parquet")["person_id"])
+    assert signed == {P2}  # a verified record's candidates (r2 -> P1) hold nobody
+    assert out.count("held_pending") == 2 and "record u1: unmatched" in out
+    held = pd.read_parquet(tmp_path / "O1" / REFUSED_FILE)
+    assert sorted(held["person_id"]) == [P1, P3] and set(held["record_id"]) == {"u1"}
+    # the analyst decides: u1 is P1's dose 2 (verified after apply + match): both are signed
+    mat.loc[mat["record_id"] == "u1", ["status", "person_id", "person_key"]] = ["verified", P1, P1]
+    mat.to_parquet(p["mat"])
+    assert main(args + ["--out", str(tmp_path / "O2")]) == 0
+    certs = pd.read_parquet(tmp_path / "O2" / "certificates.parquet").set_index("person_id")
+    assert set(certs.index) == {P1, P2, P3}
+    d = Verifier(keys / "trust").verify(certs.loc[P1, "hc1"])
+    assert d.hcert["v"][0]["dn"] == 2 and d.hcert["v"][0]["dt"] == "2021-11-01"
+
+
+def test_sign_needs_candidates_or_no_hold(tmp_path, keys, capsys):
+    reg, vac, mat = _tables([("r1", P1, "verified", 1, "2021-08-01", "AstraZeneca")])
+    p = _write(tmp_path, reg, vac, mat)
+    p["cand"].unlink()
+    rc = main(["sign", "--registry", str(p["reg"]), "--vaccinations", str(p["vac"]), "--matches", str(p["mat"]),
+               "--keys", str(keys), "--out", str(tmp_path / "O")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "candidates.parquet" in err and "--no-hold" in err
