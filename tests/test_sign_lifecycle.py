@@ -260,3 +260,31 @@ def test_sign_needs_candidates_or_no_hold(tmp_path, keys, capsys):
                "--keys", str(keys), "--out", str(tmp_path / "O")])
     err = capsys.readouterr().err
     assert rc == 2 and "candidates.parquet" in err and "--no-hold" in err
+
+
+# ----------------------------------------------------------------------------- the vectorised date parser
+
+def _iso_days_reference(text, last):
+    import re
+
+    t = text[:10]  # a longer text is read by its first 10 characters (a date-time's date)
+    shape = {4: r"[0-9]{4}", 7: r"[0-9]{4}-[0-9]{2}", 10: r"[0-9]{4}-[0-9]{2}-[0-9]{2}"}.get(len(t))
+    if shape is None or not re.fullmatch(shape, t):
+        return -1
+    if len(t) == 10:
+        return int(t.replace("-", ""))
+    if len(t) == 7:
+        return int(t.replace("-", "")) * 100 + (31 if last else 1)
+    return int(t) * 10000 + (1231 if last else 101)
+
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+
+@given(st.lists(st.one_of(st.from_regex(r"\d{4}(-\d{2}(-\d{2})?)?(T.*)?", fullmatch=True),
+                          st.text(max_size=12), st.none()), max_size=20), st.booleans())
+def test_iso_days_matches_a_plain_parser(values, last):
+    from vaxlib.sign.checks import _iso_days
+
+    got = list(_iso_days(values, last=last))
+    assert got == [_iso_days_reference("" if v is None else v, last) for v in values]

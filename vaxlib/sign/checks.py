@@ -98,10 +98,50 @@ def check_signer(cert, kid_hex: str, at: dt.datetime, revoked: set[str] | frozen
     return None
 
 
-def _refusals(mask: np.ndarray, frame: pd.DataFrame, reason: str, detail) -> pd.DataFrame:
-    sub = frame.loc[mask, ["person_id", "record_id"]]
-    det = detail[mask] if isinstance(detail, (pd.Series, np.ndarray)) else detail
-    return sub.assign(reason=reason, detail=det)[REFUSAL_COLUMNS]
+def _iso_days(values, *, last: bool = False) -> np.ndarray:
+    """``YYYY[-MM[-DD]]`` texts -> ``YYYYMMDD`` integers, vectorised; -1 where not of that shape.
+
+    A partial date stands for its first day (``last``: its last possible day, 31 for
+    a month, so ``1990-02`` -> 19900231: only ever compared, never a calendar date).
+    """
+    vals = np.array(values, dtype=object)
+    vals[pd.isna(vals)] = ""
+    arr = vals.astype("U10")  # the first 10 characters, as UCS-4 code points
+    n = arr.size
+    b = arr.view(np.uint32).reshape(n, 10) if n else np.zeros((0, 10), np.uint32)
+    length = np.char.str_len(arr)
+    d = b.astype(np.int64) - 48
+    digit = (d >= 0) & (d <= 9)
+    year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
+    month = d[:, 5] * 10 + d[:, 6]
+    day = d[:, 8] * 10 + d[:, 9]
+    ok4 = digit[:, :4].all(axis=1)
+    ok7 = ok4 & (b[:, 4] == 45) & digit[:, 5:7].all(axis=1)
+    ok10 = ok7 & (b[:, 7] == 45) & digit[:, 8:10].all(axis=1)
+    out = np.full(n, -1, np.int64)
+    m10 = (length == 10) & ok10
+    m7 = (length == 7) & ok7
+    m4 = (length == 4) & ok4
+    out[m10] = year[m10] * 10000 + month[m10] * 100 + day[m10]
+    out[m7] = year[m7] * 10000 + month[m7] * 100 + (31 if last else 1)
+    out[m4] = year[m4] * 10000 + (1231 if last else 101)
+    return out
+
+
+def _day(d: dt.date) -> int:
+    return d.year * 10000 + d.month * 100 + d.day
+
+
+_FIRST_DAY = int(FIRST_VACCINATION.replace("-", ""))
+
+
+def _rows(mask: np.ndarray, person_id: np.ndarray, record_id: np.ndarray, reason: str,
+          detail: str) -> pd.DataFrame:
+    n = int(mask.sum())
+    return pd.DataFrame({"person_id": pd.Series(person_id[mask], dtype=object),
+                         "reason": pd.Series([reason] * n, dtype=object),
+                         "record_id": pd.Series(record_id[mask], dtype=object),
+                         "detail": pd.Series([detail] * n, dtype=object)})
 
 
 def refuse_records(recs: pd.DataFrame, dobs: pd.Series, at: dt.datetime) -> pd.DataFrame:
@@ -118,47 +158,49 @@ def refuse_records(recs: pd.DataFrame, dobs: pd.Series, at: dt.datetime) -> pd.D
         Issue time; "future" means after Viet Nam's calendar date at that time.
     """
     today = vn_today(at)
-    today_iso = today.isoformat()
-    oldest = dt.date(today.year - MAX_AGE_YEARS, today.month, min(today.day, 28)).isoformat()
-    vdate = recs["vaccination_date"].astype(str).str.slice(0, 10)
+    today_i = _day(today)
+    oldest = _day(dt.date(today.year - MAX_AGE_YEARS, today.month, min(today.day, 28)))
+    pid = recs["person_id"].to_numpy(dtype=object)
+    rid = recs["record_id"].to_numpy(dtype=object)
+    vday = _iso_days(recs["vaccination_date"])
+    known_v = vday >= 0
     parts = [
-        _refusals((vdate < FIRST_VACCINATION).to_numpy(), recs, "vaccination_date_too_early", "dt"),
-        _refusals((vdate > today_iso).to_numpy(), recs, "vaccination_date_future", "dt"),
+        _rows(known_v & (vday < _FIRST_DAY), pid, rid, "vaccination_date_too_early", "dt"),
+        _rows(known_v & (vday > today_i), pid, rid, "vaccination_date_future", "dt"),
     ]
     # dob: compare the earliest and the latest day a partial dob can mean
-    dob = dobs.astype(str).str.strip()
-    dob_first = dob.where(dob.str.len() != 4, dob + "-01-01").where(dob.str.len() != 7, dob + "-01")
-    dob_last = dob.where(dob.str.len() != 4, dob + "-12-31").where(dob.str.len() != 7, dob + "-31")
-    known = dob.str.len().isin([4, 7, 10])
-    per = pd.DataFrame({"person_id": dobs.index, "record_id": "", "first": dob_first.to_numpy(),
-                        "last": dob_last.to_numpy(), "known": known.to_numpy()})
-    parts.append(_refusals((per["known"] & (per["first"] > today_iso)).to_numpy(), per, "dob_future", "dob"))
-    parts.append(_refusals((per["known"] & (per["last"] < oldest)).to_numpy(), per, "dob_too_old", "dob"))
-    first = recs["person_id"].map(pd.Series(dob_first.to_numpy(), index=dobs.index)).fillna("").astype(str)
-    before = (known.reindex(recs["person_id"]).fillna(False).to_numpy(dtype=bool)
-              & (vdate < first).to_numpy())
-    parts.append(_refusals(before, recs, "vaccination_before_birth", "dt"))
-    parts.append(_dose_history(recs.assign(vaccination_date=vdate)))
+    dob_pid = dobs.index.to_numpy(dtype=object)
+    first, last = _iso_days(dobs.to_numpy(dtype=object)), _iso_days(dobs.to_numpy(dtype=object), last=True)
+    no_rec = np.full(len(dob_pid), "", dtype=object)
+    parts.append(_rows((first >= 0) & (first > today_i), dob_pid, no_rec, "dob_future", "dob"))
+    parts.append(_rows((last >= 0) & (last < oldest), dob_pid, no_rec, "dob_too_old", "dob"))
+    pos = pd.Index(dob_pid).get_indexer(pid)
+    born = np.where(pos >= 0, first[pos.clip(0)] if len(first) else -1, -1)
+    parts.append(_rows(known_v & (born >= 0) & (vday < born), pid, rid, "vaccination_before_birth", "dt"))
+    parts.append(_dose_history(pid, rid, recs["dose_number"].to_numpy(dtype=np.int64), vday))
     out = pd.concat(parts, ignore_index=True)
     return out.drop_duplicates(["person_id", "reason", "record_id"]).reset_index(drop=True)
 
 
-def _dose_history(recs: pd.DataFrame) -> pd.DataFrame:
+def _dose_history(pid: np.ndarray, rid: np.ndarray, dn: np.ndarray, vday: np.ndarray) -> pd.DataFrame:
     """Refusals for dose numbers that contradict the person's own dated history."""
-    dn = recs["dose_number"].to_numpy()
-    parts = [_refusals((dn < 1) | (dn > MAX_DOSE_NUMBER), recs, "dose_inconsistent",
-                       f"dose number outside 1–{MAX_DOSE_NUMBER}")]
-    # the same dose entered twice (same number, same day) is one dose, not a contradiction
-    h = (recs.drop_duplicates(["person_id", "dose_number", "vaccination_date"])
-             .sort_values(["person_id", "vaccination_date", "dose_number"], kind="mergesort"))
-    same_person = (h["person_id"].to_numpy()[1:] == h["person_id"].to_numpy()[:-1])
-    d, n = h["vaccination_date"].to_numpy(), h["dose_number"].to_numpy()
+    parts = [_rows((dn < 1) | (dn > MAX_DOSE_NUMBER), pid, rid, "dose_inconsistent",
+                   f"dose number outside 1–{MAX_DOSE_NUMBER}")]
+    code = pd.factorize(pid)[0].astype(np.int64)
+    # by person, date, dose number; the same dose entered twice (same number, same day) is one dose
+    order = np.lexsort((dn, vday, code))
+    c, d, n = code[order], vday[order], dn[order]
+    dup = np.zeros(len(order), bool)
+    dup[1:] = (c[1:] == c[:-1]) & (d[1:] == d[:-1]) & (n[1:] == n[:-1])
+    keep = order[~dup]
+    c, d, n = code[keep], vday[keep], dn[keep]
+    same_person = c[1:] == c[:-1]
     same_day = same_person & (d[1:] == d[:-1])
     not_up = same_person & ~same_day & (n[1:] <= n[:-1])
-    tail = h.iloc[1:]
-    parts.append(_refusals(same_day, tail, "dose_inconsistent", "two dose numbers on one day"))
-    parts.append(_refusals(not_up, tail, "dose_inconsistent",
-                           "dose number not above the one given before it"))
+    tail_p, tail_r = pid[keep][1:], rid[keep][1:]
+    parts.append(_rows(same_day, tail_p, tail_r, "dose_inconsistent", "two dose numbers on one day"))
+    parts.append(_rows(not_up, tail_p, tail_r, "dose_inconsistent",
+                       "dose number not above the one given before it"))
     return pd.concat(parts, ignore_index=True)
 
 
@@ -169,14 +211,22 @@ def held_by_pending(matches: pd.DataFrame, candidates: pd.DataFrame | None) -> p
     its top candidates in ``candidates.parquet`` (as ``vax match`` keeps them),
     or, for ``review``, as its linked best candidate in ``matches``.
     """
-    pending = matches.loc[matches["status"].astype(str).isin(["review", "unmatched"]),
-                          ["record_id", "status", "person_id"]]
-    if pending.empty:
+    status = matches["status"].astype(str).to_numpy(dtype=object)
+    is_pending = (status == "review") | (status == "unmatched")
+    if not is_pending.any():
         return pd.DataFrame(columns=REFUSAL_COLUMNS)
-    links = [pending.loc[pending["person_id"].notna(), ["record_id", "person_id", "status"]]]
+    rec = matches["record_id"].to_numpy(dtype=object)[is_pending]
+    pid = matches["person_id"].to_numpy(dtype=object, na_value=None)[is_pending]
+    links = [pd.DataFrame({"record_id": rec, "person_id": pid, "status": status[is_pending]})]
     if candidates is not None and len(candidates):
-        c = candidates[["record_id", "person_id"]].merge(pending[["record_id", "status"]], on="record_id")
-        links.append(c[["record_id", "person_id", "status"]])
+        # hash lookups on plain objects: Arrow-string isin on millions of rows is ~10x slower
+        first = ~pd.Index(rec).duplicated()
+        urec, ustatus = rec[first], status[is_pending][first]
+        at = pd.Index(urec).get_indexer(candidates["record_id"].to_numpy(dtype=object))
+        hit = at >= 0
+        links.append(pd.DataFrame({"record_id": urec[at[hit]],
+                                   "person_id": candidates["person_id"].to_numpy(dtype=object)[hit],
+                                   "status": ustatus[at[hit]]}))
     held = (pd.concat(links, ignore_index=True).dropna(subset=["person_id"])
               .drop_duplicates(["person_id", "record_id"]))
     return pd.DataFrame({"person_id": held["person_id"].astype(str).to_numpy(), "reason": "held_pending",
