@@ -288,3 +288,155 @@ def test_iso_days_matches_a_plain_parser(values, last):
 
     got = list(_iso_days(values, last=last))
     assert got == [_iso_days_reference("" if v is None else v, last) for v in values]
+
+
+# ----------------------------------------------------------------------------- re-issue after fixes
+
+def _certs(folder):
+    return pd.read_parquet(folder / "certificates.parquet").set_index("person_id")
+
+
+BASE = [("r1", P1, "verified", 1, "2021-08-01", "AstraZeneca"),
+        ("r2", P2, "verified", 1, "2021-10-01", "Vero Cell"),
+        ("r3", P3, "verified", 1, "2021-10-02", "Moderna")]
+
+
+def test_rerun_keeps_the_unchanged_and_reissues_the_changed_with_revocation(tmp_path, keys):
+    from vaxlib.sign.errors import Revoked
+    from vaxlib.sign.ledger import read_ledger, story
+
+    reg, vac, mat = _tables(BASE)
+    p = _write(tmp_path, reg, vac, mat)
+    out = tmp_path / "OUT"
+    kw = dict(signer_name="can-bo", processes=1, candidates=p["cand"], qr="png")
+    first = sign_tables(p["reg"], p["vac"], p["mat"], keys, out, **kw)
+    assert first.signed == 3 and first.counts == {"issued": 3, "reissued": 0, "kept": 0, "carried": 0,
+                                                  "revoked": 0}
+    before = _certs(out)
+    qr3 = (out / "qr" / f"{P3}.png").read_bytes()
+    # same input again: nobody gets a second UVCI
+    again = sign_tables(p["reg"], p["vac"], p["mat"], keys, out, **kw)
+    assert again.signed == 0 and again.counts["kept"] == 3
+    assert _certs(out).equals(before)
+    # fixes: P1 gets dose 2, P2's name is corrected in the register; P3 unchanged
+    reg, vac, mat = _tables(BASE + [("r4", P1, "verified", 2, "2021-10-20", "AstraZeneca")],
+                            _reg((P1, "Nguyễn Bảo Duy", "1983-10-10"), (P2, "Đặng Thị Huệ Anh", "1990-05"),
+                                 (P3, "Trần Văn An", "1975")))
+    p = _write(tmp_path, reg, vac, mat)
+    third = sign_tables(p["reg"], p["vac"], p["mat"], keys, out, **kw)
+    assert third.signed == 2 and third.counts == {"issued": 0, "reissued": 2, "kept": 1, "carried": 0,
+                                                  "revoked": 2}
+    after = _certs(out)
+    assert after.loc[P3].equals(before.loc[P3]) and (out / "qr" / f"{P3}.png").read_bytes() == qr3
+    assert after.loc[P1, "uvci"] != before.loc[P1, "uvci"] and after.loc[P2, "uvci"] != before.loc[P2, "uvci"]
+    assert read_qr(out / "qr" / f"{P1}.png") == [after.loc[P1, "hc1"]]
+    v = Verifier(keys / "trust")
+    assert v.verify(after.loc[P1, "hc1"]).hcert["v"][0]["dn"] == 2
+    assert v.verify(after.loc[P2, "hc1"]).hcert["nam"]["gn"] == "Thị Huệ Anh"
+    for pid in (P1, P2):  # the superseded certificates no longer verify
+        with pytest.raises(Revoked):
+            v.verify(before.loc[pid, "hc1"])
+    v.verify(after.loc[P3, "hc1"])
+    # the ledger tells each person's story
+    rows = read_ledger(out)
+    s1 = [(e["event"], e["uvci"], e["supersedes"], e["reason"]) for e in story(rows, after.loc[P1, "uvci"])]
+    old1, new1 = before.loc[P1, "uvci"], after.loc[P1, "uvci"]
+    assert s1 == [("issued", old1, "", ""), ("reissued", new1, old1, "new_dose"), ("revoked", old1, "", "superseded")]
+    assert [e["reason"] for e in story(rows, after.loc[P2, "uvci"])] == ["", "name", "superseded"]
+    assert [e["event"] for e in story(rows, after.loc[P3, "uvci"])] == ["issued"]
+    assert len(rows) == 3 + 2 + 2
+
+
+def test_previous_certificate_kept_while_the_person_is_held(tmp_path, keys):
+    reg, vac, mat = _tables(BASE)
+    p = _write(tmp_path, reg, vac, mat)
+    out = tmp_path / "OUT"
+    sign_tables(p["reg"], p["vac"], p["mat"], keys, out, signer_name="t", processes=1, candidates=p["cand"])
+    before = _certs(out)
+    # a new unmatched record may be P3's dose 2: P3 is held, and keeps the certificate they have
+    reg, vac, mat = _tables(BASE + [("u1", None, "unmatched", 2, "2021-12-01", "Moderna")])
+    cand = pd.DataFrame({"record_id": ["u1"], "person_id": [P3], "rank": [1]})
+    p = _write(tmp_path, reg, vac, mat, cand)
+    stats = sign_tables(p["reg"], p["vac"], p["mat"], keys, out, signer_name="t", processes=1,
+                        candidates=p["cand"])
+    assert stats.counts == {"issued": 0, "reissued": 0, "kept": 2, "carried": 1, "revoked": 0}
+    assert _certs(out).sort_index().equals(before.sort_index())
+    assert set(pd.read_parquet(out / REFUSED_FILE)["person_id"]) == {P3}
+
+
+def test_revoked_signer_means_reissue_with_the_new_one(tmp_path, keys):
+    from vaxlib.sign.keys import rotate
+    from vaxlib.sign.ledger import read_ledger
+
+    reg, vac, mat = _tables(BASE)
+    p = _write(tmp_path, reg, vac, mat)
+    out = tmp_path / "OUT"
+    sign_tables(p["reg"], p["vac"], p["mat"], keys, out, signer_name="t", processes=1, candidates=p["cand"])
+    old_kid = load_signer(keys).kid
+    rotate(keys)
+    revoke_signer(keys, old_kid.hex())
+    stats = sign_tables(p["reg"], p["vac"], p["mat"], keys, out, signer_name="t", processes=1,
+                        candidates=p["cand"])
+    assert stats.counts["reissued"] == 3
+    assert {r["reason"] for r in read_ledger(out) if r["event"] == "reissued"} == {"signer_revoked"}
+    assert set(_certs(out)["kid"]) == {load_signer(keys).kid_b64}
+
+
+@pytest.mark.parametrize("fault", ["kill:write:certificates.parquet", "kill:sign:chunk", "kill:sign:manifest",
+                                   "enospc:sign:staged"])
+def test_a_failed_or_killed_rerun_leaves_the_previous_run_and_revocations_intact(tmp_path, keys, fault):
+    import subprocess
+    import sys
+
+    reg, vac, mat = _tables(BASE)
+    p = _write(tmp_path, reg, vac, mat)
+    out = tmp_path / "OUT"
+    sign_tables(p["reg"], p["vac"], p["mat"], keys, out, signer_name="t", processes=1, candidates=p["cand"])
+    files = {f.name: f.read_bytes() for f in out.iterdir()}
+    reg, vac, mat = _tables(BASE + [("r4", P1, "verified", 2, "2021-10-20", "AstraZeneca")])
+    p = _write(tmp_path, reg, vac, mat)
+    cmd = [sys.executable, "-m", "vaxlib.cli", "sign", "--registry", str(p["reg"]), "--vaccinations",
+           str(p["vac"]), "--matches", str(p["mat"]), "--candidates", str(p["cand"]), "--keys", str(keys),
+           "--out", str(out), "--processes", "1"]
+    import os
+
+    env = {**os.environ, "VAX_FAULT": fault}
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert r.returncode != 0
+    assert {f.name: f.read_bytes() for f in out.iterdir()} == files  # the previous run, byte for byte
+    assert not (keys / "trust" / "revoked-uvci-sha256.txt").exists()
+    # the rerun does what the interrupted one would have done
+    r = subprocess.run(cmd, env={k: v for k, v in env.items() if k != "VAX_FAULT"}, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    after = _certs(out)
+    assert (after["uvci"] != pd.read_parquet(pd.io.common.BytesIO(files["certificates.parquet"]))
+            .set_index("person_id")["uvci"]).tolist() == [True, False, False]
+    assert len((keys / "trust" / "revoked-uvci-sha256.txt").read_text().split()) == 1
+
+
+def test_revocations_finished_by_the_next_run_after_a_kill_right_after_the_commit(tmp_path, keys):
+    import os
+    import subprocess
+    import sys
+
+    reg, vac, mat = _tables(BASE)
+    p = _write(tmp_path, reg, vac, mat)
+    out = tmp_path / "OUT"
+    sign_tables(p["reg"], p["vac"], p["mat"], keys, out, signer_name="t", processes=1, candidates=p["cand"])
+    old = _certs(out).loc[P1, "uvci"]
+    reg, vac, mat = _tables(BASE + [("r4", P1, "verified", 2, "2021-10-20", "AstraZeneca")])
+    p = _write(tmp_path, reg, vac, mat)
+    cmd = [sys.executable, "-m", "vaxlib.cli", "sign", "--registry", str(p["reg"]), "--vaccinations",
+           str(p["vac"]), "--matches", str(p["mat"]), "--candidates", str(p["cand"]), "--keys", str(keys),
+           "--out", str(out), "--processes", "1"]
+    r = subprocess.run(cmd, env={**os.environ, "VAX_FAULT": "kill:sign:swapped"}, capture_output=True, text=True)
+    assert r.returncode != 0
+    assert _certs(out).loc[P1, "uvci"] != old  # committed
+    revoked = keys / "trust" / "revoked-uvci-sha256.txt"
+    assert not revoked.exists()  # ... but died before the revocation
+    stats = sign_tables(p["reg"], p["vac"], p["mat"], keys, out, signer_name="t", processes=1,
+                        candidates=p["cand"])
+    assert stats.signed == 0  # nothing signed twice; the missing revocation is added
+    from vaxlib.sign.verify import uvci_hash
+
+    assert revoked.read_text().split() == [uvci_hash(old)]

@@ -19,6 +19,7 @@ chunk at once; about 2x the raw ECDSA cost per certificate in all
 """
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import itertools
 import logging
@@ -44,6 +45,7 @@ from vaxlib.sign.fastpath import SAMPLE_EVERY, FastEncoder, uvci_batch
 from vaxlib.sign.errors import NotVerified, PayloadError, SchemaInvalid, ValueSetInvalid
 from vaxlib.sign.keys import Signer, load_signer, revoked_signers
 from vaxlib.sign.ledger import append_ledger
+from vaxlib.sign.qr import qr_filename
 from vaxlib.sign.payload import (
     DoseRecord, ISSUER, build_payload, cwt_claims, encode_claims, make_uvci, validate_payload,
     validity,
@@ -86,6 +88,8 @@ class SignStats:
     worker_cpu: dict = field(default_factory=dict)
     #: held/refused persons (:data:`~vaxlib.sign.checks.REFUSAL_COLUMNS`); personal: never logged
     refused: pd.DataFrame | None = field(default=None, repr=False)
+    #: what the run did against the previous one: issued, reissued, kept, carried, revoked
+    counts: dict = field(default_factory=dict)
 
     def summary(self, lang: str = "vi") -> str:
         labels = {
@@ -105,6 +109,14 @@ class SignStats:
                 if i == 0 else
                 f"signed {self.signed} certificates; skipped {sum(self.skipped.values())} persons")
         parts = [f"  {n} — {labels.get(r, (r, r))[i]}" for r, n in sorted(self.skipped.items())]
+        c = self.counts
+        if c.get("kept") or c.get("reissued") or c.get("carried"):
+            parts.insert(0, (f"  mới {c.get('issued', 0)}, cấp lại {c.get('reissued', 0)} (thu hồi "
+                             f"{c.get('revoked', 0)} UVCI cũ), giữ nguyên {c.get('kept', 0)}, giữ chứng nhận "
+                             f"cũ của {c.get('carried', 0)} người chưa ký được lần này") if i == 0 else
+                            (f"  new {c.get('issued', 0)}, re-issued {c.get('reissued', 0)} (revoked "
+                             f"{c.get('revoked', 0)} old UVCIs), kept {c.get('kept', 0)}, previous certificate "
+                             f"kept for {c.get('carried', 0)} not signable this time"))
         return "\n".join([head, *parts])
 
 
@@ -374,7 +386,7 @@ def _sign_chunk(args) -> tuple[tuple[list, list, list], Counter, float, float, t
         uvcis.append(uvci)
     hc1s = [_hc1.PREFIX + t for t in _hc1.b45encode_many(blobs)]
     if qr_dir:
-        from vaxlib.sign.qr import make_qr, qr_filename
+        from vaxlib.sign.qr import make_qr
 
         for pid, uvci, text in zip(pids, uvcis, hc1s):
             make_qr(text, Path(qr_dir) / qr_filename(pid, uvci, qr_kind), qr_kind)
@@ -490,8 +502,11 @@ class CertificateWriter:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        from vaxlib.runs import fault_point
+
         self.schema = pa.schema([(c, pa.string()) for c in CERT_COLUMNS])
         self.path = Path(path)
+        fault_point(f"write:{self.path.name}")
         # dictionary-encode only the columns that repeat: trying it on 20k unique HC1 strings
         # per chunk cost ~1.6 us per certificate and made the file larger
         self._writer = pq.ParquetWriter(self.path, self.schema, compression="zstd",
@@ -514,6 +529,12 @@ class CertificateWriter:
         self._writer.write_table(pa.table(arrays, schema=self.schema))
         self.rows += len(certs)
 
+    def write_table(self, table) -> None:
+        """Append an Arrow table of :data:`CERT_COLUMNS` (e.g. certificates kept from a previous run)."""
+        if table.num_rows:
+            self._writer.write_table(table.select(CERT_COLUMNS).cast(self.schema))
+            self.rows += table.num_rows
+
     def close(self) -> None:
         self._writer.close()
 
@@ -532,16 +553,31 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
                 matches: str | os.PathLike, keys_dir: str | os.PathLike, out: str | os.PathLike, *,
                 signer_name: str, ledger_dir: str | os.PathLike | None = None,
                 candidates: str | os.PathLike | None = None,
+                previous: str | os.PathLike | None = None,
                 qr: str | None = None, processes: int | None = None,
                 issued_at: dt.datetime | None = None, issuer: str = ISSUER["vi"],
-                only: Iterable[str] | None = None) -> SignStats:
-    """The whole ``vax sign``: check, select, sign, write ``out/certificates.parquet`` and the ledger.
+                only: Iterable[str] | None = None, args: dict | None = None) -> SignStats:
+    """The whole ``vax sign``: check, select, sign what changed, and commit the run atomically.
+
+    ``out`` is a run folder (:func:`vaxlib.runs.atomic_run`): certificates,
+    content index, QR images, held/refused list and the signing ledger are
+    written into a staging folder and swapped in together, so a failed or
+    killed run leaves the previous result as it was.  Superseded UVCIs are
+    added to the key folder's revocation list right after the commit (and on
+    the next run, should the process die in between).
 
     Parameters
     ----------
     candidates : path, optional
         ``candidates.parquet`` of the same ``vax match`` run: persons among the
         top candidates of a ``review``/``unmatched`` record are held.
+    previous : path, optional
+        A previous ``vax sign`` run to re-sign against (default: ``out`` itself
+        when it holds one): unchanged people keep their certificate, changed
+        ones get a new one and the old UVCI is revoked (:mod:`vaxlib.sign.previous`).
+    ledger_dir : path, optional
+        Also append this run's ledger events to ``ledger_dir/signing-ledger.csv``
+        (after the commit); the run folder always holds the whole ledger.
     only : iterable of str, optional
         Sign only these register persons; any of them not signable raises
         :class:`NotVerified` (nothing is signed).
@@ -551,14 +587,31 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     SignerUnusable
         The active DSC is expired, not yet valid or revoked (before any input is read).
     """
+    from vaxlib.io import write_output
+    from vaxlib.runs import CERTIFICATES, atomic_run, fault_point, is_run
+    from vaxlib.sign.ledger import LEDGER_FILE, carry_ledger, read_ledger, revocation_path, revoke
+    from vaxlib.sign.previous import (
+        CONTENT_COLUMNS, CONTENT_FILE, HASH_SCHEME, PreviousRun, content_hashes, decide,
+    )
+    from vaxlib.sign.verify import load_revocations
+
     out = Path(out)
     issued_at = issued_at or dt.datetime.now(dt.timezone.utc)
-    _check_signer(keys_dir, load_signer(keys_dir), issued_at.timestamp())
+    signer = load_signer(keys_dir)
+    _check_signer(keys_dir, signer, issued_at.timestamp())
+    prev_dir = Path(previous) if previous else (out if is_run(out) and (out / CERTIFICATES).is_file() else None)
+    prev = PreviousRun.load(prev_dir) if prev_dir is not None else None
+    if prev is not None:  # a run that died between its commit and the revocations: finish them
+        late = [r["uvci"] for r in read_ledger(prev_dir) if r["event"] == "revoked"] \
+            if (prev_dir / LEDGER_FILE).is_file() else []
+        if late and revoke(keys_dir, late):
+            log.warning("added superseded UVCIs of the previous run to the revocation list")
     reg = _load(registry, "registry")
     vac = _load(vaccinations, "vaccinations")
     mat = _load(matches, "matches")
     cand = _load(candidates, "candidates") if candidates is not None else None
     plan = plan_signing(reg, vac, mat, cand, at=issued_at)
+    del reg, vac, mat, cand
     persons, stats = plan.persons, plan.stats
     if only is not None:
         wanted = set(only)
@@ -568,20 +621,98 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
             raise NotVerified(f"{len(missing)} requested person(s) are not signable "
                               f"({held} held or refused, see the reasons without --person; "
                               "the others have dose records that are not verified)")
-        persons = persons[persons["person_id"].isin(wanted)]
-    log.info("%d persons to sign", len(persons))
-    out.mkdir(parents=True, exist_ok=True)
-    ledger_dir = Path(ledger_dir) if ledger_dir else out
-    rows = persons.itertuples(index=False, name=None)
-    del reg, vac, mat, cand
-    plan.refused.to_parquet(out / REFUSED_FILE, index=False)
-    with CertificateWriter(out / "certificates.parquet") as writer:
-        for certs in sign_rows(rows, keys_dir, processes=processes, issued_at=issued_at,
-                               issuer=issuer, qr=qr, qr_dir=out / "qr", stats=stats):
-            writer.write(certs)
-            append_ledger(ledger_dir, zip(itertools.repeat(certs.kid), certs.uvci), signer=signer_name)
+        persons = persons[persons["person_id"].isin(wanted)].reset_index(drop=True)
+    hashes = content_hashes(persons, issuer)
+    revoked_kids = {base64.b64encode(bytes.fromhex(k)).decode() for k in revoked_signers(keys_dir)}
+    d = decide(persons, hashes, prev, at=issued_at,
+               revoked_uvci_hashes=load_revocations(revocation_path(keys_dir)) if prev else set(),
+               revoked_kids_b64=revoked_kids)
+    to_sign = persons.iloc[d.sign].reset_index(drop=True)
+    log.info("%d persons to sign (%s)", len(to_sign), ", ".join(f"{k} {v}" for k, v in d.counts.items()))
+    signed_at = issued_at.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+    sign_pos = pd.Index(to_sign["person_id"].to_numpy(dtype=object))
+    signed_pids: list = []
+    superseded: list[tuple[str, str]] = []  # (kid, uvci) revoked by this run
+    new_events: list[tuple] = []
+    inputs = [x for x in (registry, vaccinations, matches, candidates) if x is not None]
+    settings = {"content_hash": HASH_SCHEME, "issuer": issuer, "qr": qr or "",
+                "previous": str(prev_dir) if prev_dir else "", "kid": signer.kid_b64}
+    with atomic_run(out, command="sign", args=args or {}, inputs=inputs, settings=settings) as st:
+        write_output(plan.refused, st / REFUSED_FILE, "table")
+        carry_ledger(prev_dir, st.path)
+        qr_dir = st / "qr"
+        content_parts = []
+        with CertificateWriter(st / CERTIFICATES) as writer:
+            for certs in sign_rows(to_sign.itertuples(index=False, name=None), keys_dir,
+                                   processes=processes, issued_at=issued_at, issuer=issuer, qr=qr,
+                                   qr_dir=qr_dir, stats=stats):
+                writer.write(certs)
+                fault_point("sign:chunk")
+                at = sign_pos.get_indexer(certs.person_id)
+                ev, sup, why = d.event[at], d.supersedes[at], d.reason[at]
+                new_events += [(certs.kid, u, e, s_, w) for u, e, s_, w in zip(certs.uvci, ev, sup, why)]
+                signed_pids.append(np.asarray(certs.person_id, dtype=object))
+                content_parts.append(pd.DataFrame({
+                    "person_id": pd.Series(certs.person_id, dtype=object),
+                    "uvci": pd.Series(certs.uvci, dtype=object),
+                    "qr_file": pd.Series([qr_filename(p_, u, qr) if qr else "" for p_, u in
+                                          zip(certs.person_id, certs.uvci)], dtype=object),
+                    **{h: hashes[h][d.sign][at] for h in ("name_hash", "dob_hash", "dose_hash")}}))
+            keep = d.keep
+            if prev is not None:
+                # a re-issue that did not sign (its new payload fails a check) keeps the old certificate
+                done = np.concatenate(signed_pids) if signed_pids else np.zeros(0, object)
+                failed = np.flatnonzero((d.event == "reissued")
+                                        & (pd.Index(done).get_indexer(to_sign["person_id"].to_numpy(dtype=object)) < 0))
+                prev_pid = prev.certificates.column("person_id").to_numpy(zero_copy_only=False).astype(object)
+                back = pd.Index(prev_pid).get_indexer(to_sign["person_id"].to_numpy(dtype=object)[failed])
+                keep = np.sort(np.concatenate([keep, back[back >= 0]]))
+                kept = prev.certificates.take(keep)
+                writer.write_table(kept)
+                content_parts.append(_kept_content(prev, kept, qr, qr_dir))
+                reissued = d.event == "reissued"
+                ok = reissued.copy()
+                ok[failed] = False
+                superseded = list(zip(d.revoke_kid[ok[reissued]], d.supersedes[ok]))
+        content = pd.concat(content_parts, ignore_index=True) if content_parts else \
+            pd.DataFrame({c: pd.Series([], dtype=object) for c in CONTENT_COLUMNS})
+        write_output(content[CONTENT_COLUMNS], st / CONTENT_FILE, "table")
+        rows = [(k, u, e, s_, w) for k, u, e, s_, w in new_events]
+        rows += [(k, u, "revoked", "", "superseded") for k, u in superseded]
+        append_ledger(st.path, rows, signer=signer_name, signed_at=signed_at)
+        stats.counts = {**d.counts, "revoked": len(superseded)}
+    # committed: now the revocations, and the external ledger copy
+    if superseded:
+        revoke(keys_dir, [u for _, u in superseded])
+    if ledger_dir is not None and Path(ledger_dir).resolve() != out.resolve():
+        append_ledger(ledger_dir, rows, signer=signer_name, signed_at=signed_at)
     stats.refused = plan.refused
     return stats
+
+
+def _kept_content(prev, kept, qr: str | None, qr_dir: Path) -> pd.DataFrame:
+    """Content-index rows of the certificates kept from ``prev``; their QR images linked (or made)."""
+    from vaxlib.sign.previous import CONTENT_COLUMNS
+    from vaxlib.sign.qr import make_qr
+
+    pids = kept.column("person_id").to_numpy(zero_copy_only=False).astype(object)
+    uvcis = kept.column("uvci").to_numpy(zero_copy_only=False).astype(object)
+    names = np.asarray([qr_filename(p_, u, qr) if qr else "" for p_, u in zip(pids, uvcis)], dtype=object)
+    if qr:
+        qr_dir.mkdir(parents=True, exist_ok=True)
+        hc1s = kept.column("hc1").to_numpy(zero_copy_only=False)
+        for name, text in zip(names, hc1s):
+            src = prev.folder / "qr" / name
+            try:
+                os.link(src, qr_dir / name)  # same image, no copy; the old run folder goes away
+            except OSError:
+                make_qr(text, qr_dir / name, qr)
+    if prev.content is None:
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in CONTENT_COLUMNS})
+    c = prev.content
+    c = c[pd.Index(uvcis).get_indexer(c["uvci"].to_numpy(dtype=object)) >= 0].copy()
+    c["qr_file"] = names[pd.Index(uvcis).get_indexer(c["uvci"].to_numpy(dtype=object))]
+    return c[CONTENT_COLUMNS]
 
 
 __all__ += ["PERSON_COLUMNS"]

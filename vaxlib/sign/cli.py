@@ -91,8 +91,9 @@ def _sign(args) -> int:
     try:
         stats = sign_tables(args.registry, args.vaccinations, args.matches, args.keys, args.out,
                             signer_name=args.signer or default_signer(), candidates=candidates,
-                            ledger_dir=args.ledger_dir, qr=args.qr, processes=args.processes,
-                            issuer=ISSUER[args.lang], only=args.person)
+                            previous=args.previous, ledger_dir=args.ledger_dir, qr=args.qr,
+                            processes=args.processes, issuer=ISSUER[args.lang], only=args.person,
+                            args={k: v for k, v in vars(args).items() if k != "func"})
     except (NotVerified, SignError) as exc:
         raise CommandError(str(exc)) from None
     except Exception as exc:
@@ -209,8 +210,12 @@ def register(subparsers) -> None:
                    "people a review/unmatched record may belong to are held")
     s.add_argument("--no-hold", action="store_true", help="sign without candidates.parquet (no hold check)")
     s.add_argument("--qr", choices=["png", "svg"], help="also write QR images to OUT/qr/<person_id>.png")
+    s.add_argument("--previous", metavar="DIR", help="a previous vax sign run: only people whose certificate "
+                   "content changed are signed, their old UVCIs revoked, everyone else keeps theirs "
+                   "(default: OUT itself when it holds a run)")
     s.add_argument("--signer", help="name for the signing ledger (default $USER)")
-    s.add_argument("--ledger-dir", help="folder of signing-ledger.csv (default OUT)")
+    s.add_argument("--ledger-dir", help="also append the ledger events to DIR/signing-ledger.csv "
+                   "(OUT always holds the whole ledger)")
     s.add_argument("--processes", type=int, default=None, help="worker processes (default: all cores)")
     s.add_argument("--person", action="append", help="sign only this person_id (repeatable); refuses if not verified")
     s.add_argument("--revoke", action="append", metavar="UVCI", help="add a UVCI to the revocation list")

@@ -1,8 +1,19 @@
-"""The signing ledger (who signed which UVCI with which key, when) and the revocation list.
+"""The signing ledger (who signed, re-issued or revoked which UVCI with which key, when) and the revocation list.
 
-The ledger is an append-only CSV (``signing-ledger.csv``) with columns
-``signed_at, signer, kid, uvci`` — no names or ID numbers: the UVCI links to
-the certificates table for whoever is entitled to see it.
+The ledger is a CSV (``signing-ledger.csv``) with columns ``signed_at,
+signer, kid, uvci, event, supersedes, reason`` -- no names or ID numbers: the
+UVCI links to the certificates table for whoever is entitled to see it.
+``event`` is ``issued`` (a person's first certificate), ``reissued`` (a new
+certificate for a person whose content changed; ``supersedes`` names the
+previous UVCI and ``reason`` what changed: ``new_dose``, ``name``, ``dob``,
+``expired``, ``revoked``, ``signer_revoked``) or ``revoked`` (the superseded
+UVCI; ``reason`` ``superseded``).  Following ``supersedes`` from a person's
+current UVCI back gives their whole story (:func:`story`).  Files written by
+earlier versions (the first four columns) are read as ``issued`` events.
+
+The ledger of a run lives in the run folder and is committed with the
+certificates it describes (:func:`vaxlib.sign.batch.sign_tables` copies the
+previous run's ledger into the new run and appends to it).
 
 Revocation follows the DCC revocation design (eHN, *DCC Revocation*, 2022),
 which lists hashes of the UVCI rather than the UVCI itself: one SHA-256 hex
@@ -15,6 +26,7 @@ import csv
 import datetime as dt
 import getpass
 import os
+import shutil
 from pathlib import Path
 from typing import Iterable
 
@@ -22,10 +34,10 @@ from vaxlib.sign.payload import uvci_is_valid
 from vaxlib.sign.verify import REVOCATION_FILE, load_revocations, uvci_hash
 
 __all__ = ["LEDGER_FILE", "LEDGER_COLUMNS", "default_signer", "append_ledger", "read_ledger",
-           "revoke", "revocation_path"]
+           "carry_ledger", "story", "revoke", "revocation_path"]
 
 LEDGER_FILE = "signing-ledger.csv"
-LEDGER_COLUMNS = ("signed_at", "signer", "kid", "uvci")
+LEDGER_COLUMNS = ("signed_at", "signer", "kid", "uvci", "event", "supersedes", "reason")
 
 
 def default_signer() -> str:
@@ -33,9 +45,13 @@ def default_signer() -> str:
     return os.environ.get("USER") or getpass.getuser()
 
 
-def append_ledger(folder: str | os.PathLike, rows: Iterable[tuple[str, str]], *, signer: str,
-                  signed_at: str | None = None) -> int:
-    """Append ``(kid_b64, uvci)`` rows to ``folder/signing-ledger.csv``; return how many."""
+def append_ledger(folder: str | os.PathLike, rows: Iterable[tuple], *, signer: str,
+                  signed_at: str | None = None, event: str = "issued") -> int:
+    """Append rows to ``folder/signing-ledger.csv``; return how many.
+
+    A row is ``(kid_b64, uvci)`` (an ``event`` certificate) or
+    ``(kid_b64, uvci, event, supersedes, reason)``.
+    """
     path = Path(folder) / LEDGER_FILE
     new = not path.exists()
     signed_at = signed_at or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
@@ -44,16 +60,67 @@ def append_ledger(folder: str | os.PathLike, rows: Iterable[tuple[str, str]], *,
         w = csv.writer(fh)
         if new:
             w.writerow(LEDGER_COLUMNS)
-        for kid, uvci in rows:
-            w.writerow((signed_at, signer, kid, uvci))
+        for row in rows:
+            if len(row) == 2:
+                row = (*row, event, "", "")
+            w.writerow((signed_at, signer, *row))
             n += 1
     return n
 
 
+def carry_ledger(previous: str | os.PathLike | None, folder: str | os.PathLike) -> int:
+    """Copy a previous run's ledger into ``folder`` (the new run) before appending; return its rows.
+
+    A ledger of the first four columns (older versions) is rewritten with the
+    full header, its rows as ``issued`` events.
+    """
+    dest = Path(folder) / LEDGER_FILE
+    src = Path(previous) / LEDGER_FILE if previous is not None else None
+    if src is None or not src.is_file():
+        return 0
+    with open(src, newline="", encoding="utf-8") as fh:
+        header = next(csv.reader([fh.readline()]), [])
+    if tuple(header) == LEDGER_COLUMNS:
+        shutil.copyfile(src, dest)
+        with open(dest, "rb") as fh:
+            return sum(1 for _ in fh) - 1
+    rows = read_ledger(src.parent)
+    with open(dest, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(LEDGER_COLUMNS)
+        for r in rows:
+            w.writerow([r[c] for c in LEDGER_COLUMNS])
+    return len(rows)
+
+
 def read_ledger(folder: str | os.PathLike) -> list[dict[str, str]]:
-    """All ledger rows as dicts."""
+    """All ledger rows as dicts (rows of older four-column ledgers as ``issued`` events)."""
     with open(Path(folder) / LEDGER_FILE, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+        rows = list(csv.DictReader(fh))
+    for r in rows:
+        r["event"] = r.get("event") or "issued"
+        r.setdefault("supersedes", "")
+        r.setdefault("reason", "")
+    return rows
+
+
+def story(rows: list[dict[str, str]], uvci: str) -> list[dict[str, str]]:
+    """The ledger events of one person, oldest first, from their current (or any) UVCI.
+
+    Follows ``supersedes`` back to the first certificate and collects each
+    certificate's issue and revocation events.
+    """
+    by_uvci: dict[str, list[dict[str, str]]] = {}
+    for r in rows:
+        by_uvci.setdefault(r["uvci"], []).append(r)
+    issued_by = {r["uvci"]: r for r in rows if r["event"] in ("issued", "reissued")}
+    chain, seen, u = [], set(), uvci
+    while u and u not in seen and u in issued_by:
+        seen.add(u)
+        chain.append(u)
+        u = issued_by[u]["supersedes"]
+    events = [e for u in reversed(chain) for e in by_uvci[u]]
+    return sorted(events, key=lambda e: (e["signed_at"], e["event"] == "revoked"))
 
 
 def revocation_path(keys_or_trust: str | os.PathLike) -> Path:

@@ -1,0 +1,178 @@
+"""Re-signing against a previous run: who keeps their certificate, who gets a new one, and why.
+
+A rerun must never issue a second UVCI for a person whose certificate would
+say the same thing: two valid certificates for one person, one of them
+soon outdated, is what a re-issue process must avoid, and re-signing a
+million unchanged people costs a million signatures.  So every run stores,
+beside the certificates, a *content index* (``certificate-content.parquet``:
+``person_id, uvci, qr_file, name_hash, dob_hash, dose_hash``) -- 64-bit
+hashes of exactly what the certificate says: the registered name, the dob,
+and the latest dose (number, date, product code, issuer).  The next run
+hashes its plan the same way (vectorised, about 0.1 s per million people)
+and compares:
+
+* no previous certificate                           -> ``issued``
+* a hash differs (``new_dose``, ``name``, ``dob``)  -> ``reissued``; the old UVCI is revoked
+* the previous certificate has expired, or its UVCI
+  or its DSC has been revoked since                 -> ``reissued`` for that reason
+* otherwise                                         -> kept (same UVCI, same HC1, same QR image)
+
+People with a previous certificate who are not signable now (held by a
+pending record, refused, no longer all verified) keep their previous
+certificate: it still says what was true when it was signed, and revoking it
+would leave them with nothing while their record is being fixed.
+
+The hashes are pandas' SipHash-2-4 of the values (:func:`pandas.util.hash_array`
+with a fixed key); a run whose index says another ``HASH_SCHEME`` is treated as
+"content unknown" and everybody is re-issued once (safe, never silent).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["CONTENT_FILE", "HASH_SCHEME", "CONTENT_COLUMNS", "content_hashes", "PreviousRun",
+           "Decision", "decide"]
+
+log = logging.getLogger(__name__)
+
+CONTENT_FILE = "certificate-content.parquet"
+HASH_SCHEME = "pandas-siphash24-v1"
+CONTENT_COLUMNS = ["person_id", "uvci", "qr_file", "name_hash", "dob_hash", "dose_hash"]
+_HASH_KEY = "vaxlib-sign-0001"  # 16 characters, as hash_array wants
+
+
+def _hash(values) -> np.ndarray:
+    return pd.util.hash_array(np.asarray(values, dtype=object), hash_key=_HASH_KEY, categorize=True)
+
+
+def content_hashes(persons: pd.DataFrame, issuer: str) -> dict[str, np.ndarray]:
+    """``name_hash``, ``dob_hash``, ``dose_hash`` (uint64) of person rows (:data:`PERSON_COLUMNS`).
+
+    The dose hash covers dose number, date (first 10 characters), the product
+    code the typed vaccine maps to (so ``Pfizer``/``pfizer`` is one product) and
+    the issuer text.
+    """
+    from vaxlib.sign.payload import _product_code
+
+    vac = persons["vaccine"].to_numpy(dtype=object, na_value=None)
+    codes, uniq = pd.factorize(vac)
+    product = np.asarray([_product_code(str(v)) or "" for v in uniq] + [""], dtype=object)[codes]
+    dn = persons["dose_number"].to_numpy()
+    dates = persons["vaccination_date"].astype(str).str.slice(0, 10).to_numpy(dtype=object)
+    combined = _hash(dn.astype(str)) * np.uint64(31) ^ _hash(dates)
+    combined = combined * np.uint64(31) ^ _hash(product)
+    combined = combined * np.uint64(31) ^ _hash([issuer])[0]
+    return {"name_hash": _hash(persons["full_name"].to_numpy(dtype=object, na_value="")),
+            "dob_hash": _hash(persons["dob"].to_numpy(dtype=object, na_value="")),
+            "dose_hash": combined}
+
+
+@dataclass
+class PreviousRun:
+    """A previous ``vax sign`` run: its certificates (Arrow table) and content index."""
+
+    folder: Path
+    certificates: "object"  # pyarrow.Table with CERT_COLUMNS
+    content: pd.DataFrame | None  # CONTENT_COLUMNS, or None (older run, or another hash scheme)
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike) -> "PreviousRun":
+        """Read ``folder`` (checked against its manifest by size: its SHA-256 was checked when written).
+
+        Raises
+        ------
+        ManifestError, OutputTableError
+            Not a complete ``vax sign`` run.
+        """
+        import pyarrow.parquet as pq
+
+        from vaxlib.io import read_output
+        from vaxlib.runs import CERTIFICATES, check_run
+
+        folder = Path(folder)
+        manifest = check_run(folder, command="sign", full=False)
+        read_output(folder / CERTIFICATES, "certificates", columns=["person_id"])  # kind check, cheap
+        certs = pq.read_table(folder / CERTIFICATES)
+        content = None
+        scheme = (manifest.get("settings") or {}).get("content_hash")
+        if CONTENT_FILE in manifest.get("files", {}) and scheme == HASH_SCHEME:
+            content = read_output(folder / CONTENT_FILE, "table")
+        elif len(certs):
+            log.warning("%s: no content index of scheme %s: every person is re-issued once", folder, HASH_SCHEME)
+        return cls(folder, certs, content)
+
+
+@dataclass
+class Decision:
+    """What a run does per person (positions into the plan's persons and the previous certificates)."""
+
+    sign: np.ndarray  #: positions in ``persons`` to sign now
+    event: np.ndarray  #: per signed person: "issued" or "reissued"
+    supersedes: np.ndarray  #: per signed person: previous UVCI or ""
+    reason: np.ndarray  #: per signed person: why re-issued ("" for issued)
+    keep: np.ndarray  #: positions in the previous certificates carried into the new run unchanged
+    revoke_kid: np.ndarray  #: kid of each superseded certificate
+    counts: dict
+
+
+def decide(persons: pd.DataFrame, hashes: dict[str, np.ndarray], previous: PreviousRun | None, *,
+           at: dt.datetime, revoked_uvci_hashes: set[str], revoked_kids_b64: set[str]) -> Decision:
+    """Compare the plan with the previous run (see the module docstring)."""
+    n = len(persons)
+    if previous is None or previous.certificates.num_rows == 0:
+        return Decision(np.arange(n), np.full(n, "issued", object), np.full(n, "", object),
+                        np.full(n, "", object), np.zeros(0, np.int64), np.zeros(0, object),
+                        {"issued": n, "reissued": 0, "kept": 0, "carried": 0})
+    from vaxlib.sign.verify import uvci_hash
+
+    cert = previous.certificates
+    p_pid = cert.column("person_id").to_numpy(zero_copy_only=False).astype(object)
+    p_uvci = cert.column("uvci").to_numpy(zero_copy_only=False).astype(object)
+    p_kid = cert.column("kid").to_numpy(zero_copy_only=False).astype(object)
+    p_exp = cert.column("expires_at").to_numpy(zero_copy_only=False).astype(object)
+    pos = pd.Index(p_pid).get_indexer(persons["person_id"].to_numpy(dtype=object))
+    has = pos >= 0
+    reason = np.full(n, "", object)
+    if previous.content is not None:
+        c = previous.content
+        at_c = pd.Index(c["uvci"].to_numpy(dtype=object)).get_indexer(p_uvci[pos[has]])
+        known = at_c >= 0
+        idx = np.flatnonzero(has)
+        for col, why in (("dob_hash", "dob"), ("name_hash", "name"), ("dose_hash", "new_dose")):
+            old = c[col].to_numpy(dtype=np.uint64)[at_c.clip(0)]
+            differs = known & (old != hashes[col][idx])
+            reason[idx[differs]] = why  # the last of dob, name, dose wins: dose is what users ask about
+        reason[idx[~known]] = "content_unknown"
+    else:
+        reason[has] = "content_unknown"
+    # the previous certificate itself is no longer good
+    at_iso = at.astimezone(dt.timezone.utc).isoformat()
+    prev_expired = np.asarray([e <= at_iso for e in p_exp], bool) if len(p_exp) else np.zeros(0, bool)
+    prev_revoked = (np.asarray([uvci_hash(u) in revoked_uvci_hashes for u in p_uvci], bool)
+                    if revoked_uvci_hashes else np.zeros(len(p_uvci), bool))
+    prev_signer = (np.asarray([k in revoked_kids_b64 for k in p_kid], bool)
+                   if revoked_kids_b64 else np.zeros(len(p_uvci), bool))
+    for bad, why in ((prev_expired, "expired"), (prev_signer, "signer_revoked"), (prev_revoked, "revoked")):
+        hit = has & (reason == "")
+        hit[hit] = bad[pos[hit]]
+        reason[hit] = why
+    resign = ~has | (reason != "")
+    sign = np.flatnonzero(resign)
+    event = np.where(has[sign], "reissued", "issued").astype(object)
+    supersedes = np.where(has[sign], p_uvci[pos[sign].clip(0)], "").astype(object)
+    # previous certificates kept: everyone not re-signed now (unchanged, or not signable now)
+    replaced = np.zeros(len(p_pid), bool)
+    replaced[pos[sign][has[sign]]] = True
+    keep = np.flatnonzero(~replaced)
+    superseded = pos[sign][has[sign]]
+    counts = {"issued": int((event == "issued").sum()), "reissued": int((event == "reissued").sum()),
+              "kept": int(has.sum() - (event == "reissued").sum()),
+              "carried": int(len(keep) - (has.sum() - (event == "reissued").sum()))}
+    return Decision(sign, event, supersedes, reason[sign], keep, p_kid[superseded], counts)
