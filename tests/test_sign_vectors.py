@@ -294,6 +294,15 @@ KNOWN_DEFECTS = {
         "vector defect: its JSON field is another person's certificate (fn 'Akdi'); CBOR/COSE say 'Rogaliński-Król'",
     ("PL/1.3.0/2DCode/raw/5.json", "EXPECTEDVALIDJSON"):
         "vector defect: its JSON field is another certificate (fn 'ik ben ben') than its CBOR/COSE",
+    ("IS/2DCode/raw/3.json", "EXPECTEDKEYUSAGE"):
+        "vector defect: its DSC's extended key usage holds only the ICAO OID 2.23.136.1.1.14.2, none of the "
+        "DCC OIDs, which restricts nothing (EU DCC Technical Specifications Vol. 1, DSC profile: zero or more "
+        "DCC OIDs, non-critical, unknown OIDs handled gracefully; the national apps accept it, e.g. "
+        "Corona-Warn-App checkOidsIntersect); the vector expects a key-usage failure",
+    ("common/2DCode/raw/CO20.json", "EXPECTEDVERIFY"):
+        "vector defect: alg is only in the unprotected header, which the signature does not cover "
+        "(HCERT spec 3.3.1, RFC 9052 3.1: alg belongs in the protected bucket); the vector is about kid "
+        "placement and expects VALID",
     ("PL/1.3.0/2DCode/raw/7.json", "EXPECTEDSCHEMAVALIDATION"):
         "needs the rapid-test device value set (covid-19-lab-test-manufacturer-and-name), "
         "which shared/dcc/valuesets does not hold (we issue vaccination certificates only)",

@@ -154,10 +154,10 @@ def _verify(args) -> int:
 
     try:
         verifier = Verifier(args.trust, args.revoked, at=_parse_at(args.at),
-                            value_sets=not args.no_value_sets, lang=args.lang)
+                            value_sets=not args.no_value_sets, strict=args.strict, lang=args.lang)
     except KeyStoreError as exc:
         raise CommandError(str(exc)) from None
-    n = ok = 0
+    n = ok = findings = 0
     reasons: dict[str, int] = {}
     for item in args.input:
         for source, text in iter_inputs(item):
@@ -175,8 +175,17 @@ def _verify(args) -> int:
                 extra += f" kid={res.kid}" if res.kid else ""
                 extra += f" exp={res.expires_at}" if res.expires_at else ""
                 print(f"{source}\t{verdict}\t{res.reason}\t{res.message}{extra}")
+                if res.holder is not None and not args.quiet:
+                    holder = res.holder if args.show_holder else res.holder.masked()
+                    print("    " + holder.line(res.expires_at, args.lang))
+                if res.findings:
+                    note = ("quy tắc nghiệp vụ (không phải lỗi kỹ thuật; --strict để từ chối)" if args.lang == "vi"
+                            else "business rules (not a technical failure; --strict rejects)")
+                    print(f"    {note}: {', '.join(res.findings)}")
+                    findings += 1
     summary = ", ".join(f"{k}={v}" for k, v in sorted(reasons.items()))
-    print(f"{ok}/{n} valid ({summary})", file=sys.stderr)
+    print(f"{ok}/{n} valid ({summary})" + (f"; {findings} with business-rule findings" if findings else ""),
+          file=sys.stderr)
     return 0 if n and ok == n else 1
 
 
@@ -227,6 +236,10 @@ def register(subparsers) -> None:
     v.add_argument("--revoked", help="extra revocation list (SHA-256 of UVCI per line)")
     v.add_argument("--at", help="validation clock, ISO 8601 (default now)")
     v.add_argument("--no-value-sets", action="store_true", help="skip the value-set check")
+    v.add_argument("--strict", action="store_true",
+                   help="business-rule findings (codes outside the EU value sets) make a certificate invalid")
+    v.add_argument("--show-holder", action="store_true",
+                   help="print the holder's name and dob unmasked (masked by default: output ends up in logs)")
     v.add_argument("--quiet", action="store_true", help="print only the invalid ones")
     v.add_argument("--lang", choices=["vi", "en"], default="vi")
     v.add_argument("input", nargs="+", help="HC1: string, text file, certificates table or QR image")

@@ -12,7 +12,7 @@ __all__ = [
     "VerificationError", "BadPrefix", "BadBase45", "BadCompression", "BadCose",
     "BadCwt", "UnknownKid", "UnsupportedAlgorithm", "BadSignature", "KeyUsageMismatch",
     "Expired", "NotYetValid", "SignerNotValid", "SchemaInvalid", "ValueSetInvalid",
-    "Revoked", "QrUnreadable", "REASONS",
+    "Revoked", "QrUnreadable", "AlgNotProtected", "REASONS",
 ]
 
 
@@ -87,6 +87,11 @@ class UnsupportedAlgorithm(VerificationError):
     reason, vi, en = "unsupported_alg", "Thuật toán ký không được hỗ trợ", "signature algorithm not supported (ES256, PS256)"
 
 
+class AlgNotProtected(VerificationError):
+    reason, vi, en = ("alg_unprotected", "Thuật toán ký (alg) không nằm trong phần tiêu đề được bảo vệ",
+                      "signature algorithm (alg) is not in the protected header")
+
+
 class BadSignature(VerificationError):
     reason, vi, en = "bad_signature", "Chữ ký không hợp lệ", "signature does not verify"
 
@@ -127,6 +132,6 @@ class QrUnreadable(VerificationError):
 REASONS: dict[str, type[VerificationError]] = {
     cls.reason: cls
     for cls in (BadPrefix, BadBase45, BadCompression, BadCose, BadCwt, UnknownKid,
-                UnsupportedAlgorithm, BadSignature, KeyUsageMismatch, Expired, NotYetValid,
+                UnsupportedAlgorithm, AlgNotProtected, BadSignature, KeyUsageMismatch, Expired, NotYetValid,
                 SignerNotValid, SchemaInvalid, ValueSetInvalid, Revoked, QrUnreadable)
 }

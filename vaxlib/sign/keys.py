@@ -323,10 +323,15 @@ def revoke_signer(keys_dir: str | os.PathLike, kid_hex: str) -> bool:
 def dsc_types(cert: x509.Certificate) -> set[str] | None:
     """HCERT groups (``t``/``v``/``r``) a DSC may sign; ``None`` when unrestricted.
 
-    As the EU test vectors require (dgc-testdata IS/3, common/CO6–CO15): no
-    extended key usage, or an empty one, allows every type; an extended key
-    usage with none of the DCC OIDs (e.g. only the ICAO document-signer OID
-    2.23.136.1.1.14.2) allows none.
+    eHN *Technical Specifications for EU DCC, Volume 1*, section 5 (DSC profile):
+    a DSC MAY carry an extended key usage with zero or more of the three DCC
+    OIDs; the values are non-critical and unknown OIDs must be handled
+    gracefully.  So only the DCC OIDs restrict: no extended key usage, an empty
+    one, or one with none of the DCC OIDs (e.g. only the ICAO document-signer
+    OID 2.23.136.1.1.14.2) allows every type -- what the national verifier apps
+    do (Corona-Warn-App ``DscSignatureValidator.checkOidsIntersect``: "if the
+    intersection with the DCC OIDs is empty: OK").  The test vectors that expect
+    otherwise are listed as vector defects in ``tests/test_sign_vectors.py``.
     """
     try:
         ext = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
@@ -335,9 +340,8 @@ def dsc_types(cert: x509.Certificate) -> set[str] | None:
     except ValueError:  # an empty EKU SEQUENCE (CO15) is rejected by the strict parser
         return None
     oids = {o.dotted_string for o in ext}
-    if not oids:
-        return None
-    return {t for t, accepted in EKU_BY_TYPE.items() if oids & accepted}
+    allowed = {t for t, accepted in EKU_BY_TYPE.items() if oids & accepted}
+    return allowed or None
 
 
 def list_keys(keys_dir: str | os.PathLike) -> list[KeyInfo]:

@@ -41,7 +41,8 @@ __all__ = [
     "SCHEMA_VERSION", "COUNTRY", "ISSUER", "TG_COVID19", "ValueSets", "value_sets",
     "split_name", "icao_transliterate", "clean_dob", "luhn_mod_n", "uvci_is_valid", "make_uvci",
     "DoseRecord", "build_payload", "add_months", "validity", "cwt_claims", "encode_claims",
-    "validate_schema", "validate_schema_fast", "validate_value_sets", "validate_payload", "HCERT_CLAIM",
+    "validate_schema", "validate_schema_fast", "validate_value_sets", "value_set_findings",
+    "validate_payload", "HCERT_CLAIM",
 ]
 
 SCHEMA_VERSION = "1.3.0"
@@ -251,22 +252,35 @@ def validate_schema_fast(payload: dict) -> None:
     _one_group(payload)
 
 
-def validate_value_sets(payload: dict, sets: ValueSets | None = None) -> None:
-    """Check the coded fields against the value sets; :class:`ValueSetInvalid` names the field.
+def value_set_findings(payload: dict, sets: ValueSets | None = None) -> list[str]:
+    """Every coded field not in its DCC value set, as ``group/index/field`` paths (empty: all fine).
 
     Vaccination entries: tg, vp, mp, ma, co.  Test and recovery entries: tg and co
-    (their test value sets are not in ``shared/dcc/valuesets``).
+    (their test value sets are not in ``shared/dcc/valuesets``).  No DCC schema
+    version enforces value sets: they are business rules, so a verifier reports
+    these (:class:`~vaxlib.sign.verify.Verifier`) and rejects only when strict;
+    the signer refuses them (:func:`validate_value_sets`).
     """
     sets = sets or value_sets()
+    out = []
     for group in ("v", "t", "r"):
         for i, entry in enumerate(payload.get(group) or []):
             if not isinstance(entry, dict):
-                raise ValueSetInvalid(f"{group}/{i}")
+                out.append(f"{group}/{i}")
+                continue
             fields = ("tg", "vp", "mp", "ma", "co") if group == "v" else ("tg", "co")
             for f in fields:
                 code = entry.get(f)
                 if not isinstance(code, str) or code not in getattr(sets, f):
-                    raise ValueSetInvalid(f"{group}/{i}/{f}")
+                    out.append(f"{group}/{i}/{f}")
+    return out
+
+
+def validate_value_sets(payload: dict, sets: ValueSets | None = None) -> None:
+    """Check the coded fields against the value sets; :class:`ValueSetInvalid` names the first field."""
+    found = value_set_findings(payload, sets)
+    if found:
+        raise ValueSetInvalid(found[0])
 
 
 def validate_payload(payload: dict, *, fast: bool = False) -> None:

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Mapping as _Map
 from typing import Any, Iterable, Iterator, Mapping
@@ -27,17 +28,17 @@ import cbor2
 from cryptography import x509
 
 from vaxlib.sign import hc1 as _hc1
-from vaxlib.sign.cose import ALG_NAMES, CoseSign1, parse_cose, verify_signature
+from vaxlib.sign.cose import ALG_NAMES, HDR_ALG, CoseSign1, parse_cose, verify_signature
 from vaxlib.sign.errors import (
-    BadCwt, Expired, KeyUsageMismatch, NotYetValid, QrUnreadable, Revoked, SignerNotValid,
-    UnknownKid, VerificationError,
+    AlgNotProtected, BadCwt, Expired, KeyUsageMismatch, NotYetValid, QrUnreadable, Revoked,
+    SignerNotValid, UnknownKid, ValueSetInvalid, VerificationError,
 )
 from vaxlib.sign.keys import dsc_types, load_trust_list
 from vaxlib.sign.payload import (
-    CLAIM_EXP, CLAIM_IAT, CLAIM_ISS, HCERT_CLAIM, validate_schema, validate_value_sets,
+    CLAIM_EXP, CLAIM_IAT, CLAIM_ISS, HCERT_CLAIM, validate_schema, value_set_findings,
 )
 
-__all__ = ["Decoded", "VerifyResult", "Verifier", "decode", "decode_cose", "uvci_hash",
+__all__ = ["Decoded", "VerifyResult", "Holder", "Verifier", "decode", "decode_cose", "uvci_hash",
            "load_revocations", "read_qr", "iter_inputs", "REVOCATION_FILE"]
 
 log = logging.getLogger(__name__)
@@ -79,11 +80,16 @@ def _jsonable(obj: Any) -> Any:
 
 @dataclass
 class Decoded:
-    """A decoded certificate (signature not necessarily checked)."""
+    """A decoded certificate (signature not necessarily checked).
+
+    ``findings`` are the business-rule findings of :meth:`Verifier.verify`
+    (``value_set:v/0/mp`` ...): reported, not a rejection unless strict.
+    """
 
     cose: CoseSign1
     claims: dict
     hcert: dict
+    findings: list = field(default_factory=list)
 
     @property
     def kid(self) -> bytes | None:
@@ -167,6 +173,76 @@ class VerifyResult:
     uvci: str = ""
     issued_at: str = ""
     expires_at: str = ""
+    #: business-rule findings (``value_set:v/0/mp``); the certificate is still valid unless strict
+    findings: list = field(default_factory=list)
+    #: what a verifier app shows about the holder (personal: print masked unless asked)
+    holder: "Holder | None" = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Holder:
+    """The certificate's content as the verifier apps show it."""
+
+    name: str  #: family name + given names as written (Vietnamese)
+    icao: str  #: ``FNT<<GNT`` (ICAO 9303 machine-readable form)
+    dob: str
+    vaccine: str  #: product name (or the ``mp`` code when it is not one we know)
+    dose: str  #: ``n/N``
+    date: str  #: vaccination date
+    issuer: str
+    country: str
+
+    @classmethod
+    def of(cls, hcert: Mapping) -> "Holder":
+        nam = hcert.get("nam") or {}
+        v = (hcert.get("v") or [{}])[0] if isinstance(hcert.get("v"), list) else {}
+        v = v if isinstance(v, dict) else {}
+        name = " ".join(str(x) for x in (nam.get("fn"), nam.get("gn")) if x)
+        icao = f"{nam.get('fnt') or ''}<<{nam.get('gnt') or ''}".strip("<")
+        dn, sd = v.get("dn"), v.get("sd")
+        return cls(name=name, icao=icao, dob=str(hcert.get("dob") or ""),
+                   vaccine=_product_name(v.get("mp")), dose=f"{dn}/{sd}" if dn is not None else "",
+                   date=str(v.get("dt") or ""), issuer=str(v.get("is") or ""), country=str(v.get("co") or ""))
+
+    def masked(self) -> "Holder":
+        """Name and dob masked for logs: ``N***** B** D**``, ``N*****<<B**<D**``, ``1983-**-**``."""
+        word = lambda w: w[:1] + "*" * (len(w) - 1)  # noqa: E731
+        import re
+
+        return Holder(name=" ".join(word(w) for w in self.name.split()),
+                      icao=re.sub(r"[A-Z]+", lambda m: word(m.group()), self.icao),
+                      dob=self.dob[:4] + re.sub(r"\d", "*", self.dob[4:]),
+                      vaccine=self.vaccine, dose=self.dose, date=self.date, issuer=self.issuer,
+                      country=self.country)
+
+    def line(self, expires_at: str, lang: str = "vi") -> str:
+        """One line like the apps' result screen."""
+        from vaxlib.i18n import fmt_date
+
+        exp = fmt_date(expires_at[:10], lang) if expires_at else ""
+        if lang == "vi":
+            return (f"Họ tên: {self.name} ({self.icao}) · Ngày sinh: {fmt_date(self.dob, lang)} · "
+                    f"Vắc xin: {self.vaccine} · Mũi {self.dose}, ngày {fmt_date(self.date, lang)} · "
+                    f"Cấp bởi: {self.issuer} ({self.country}) · Hết hạn: {exp}")
+        return (f"Name: {self.name} ({self.icao}) · Born: {fmt_date(self.dob, lang)} · "
+                f"Vaccine: {self.vaccine} · Dose {self.dose}, {fmt_date(self.date, lang)} · "
+                f"Issuer: {self.issuer} ({self.country}) · Expires: {exp}")
+
+
+def _product_name(mp: Any) -> str:
+    """The product's display name from the EU value set (``Comirnaty``), as the apps show it."""
+    return _product_names().get(mp, str(mp or ""))
+
+
+@functools.lru_cache(maxsize=1)
+def _product_names() -> dict[str, str]:
+    import json
+
+    from vaxlib.config import dcc_dir
+
+    path = dcc_dir() / "valuesets" / "vaccine-medicinal-product.json"
+    values = json.loads(path.read_text(encoding="utf-8"))["valueSetValues"]
+    return {code: v.get("display", code) for code, v in values.items()}
 
 
 class Verifier:
@@ -182,7 +258,10 @@ class Verifier:
     at : datetime, optional
         The validation clock (default: now).
     value_sets : bool
-        Also check the vaccine/country codes against the DCC value sets.
+        Also check the vaccine/country codes against the DCC value sets (business rules:
+        reported in ``findings``; a rejection only when ``strict``).
+    strict : bool
+        Business-rule findings reject the certificate (reason ``value_set_invalid``).
     key_usage : bool
         Enforce the DSC's extended key usage against the certificate type.
     lang : {"vi", "en"}
@@ -192,7 +271,7 @@ class Verifier:
     def __init__(self, trust: str | os.PathLike | Mapping[bytes, x509.Certificate],
                  revoked: str | os.PathLike | Iterable[str] | None = None, *,
                  at: dt.datetime | None = None, value_sets: bool = True,
-                 key_usage: bool = True, lang: str = "vi") -> None:
+                 key_usage: bool = True, strict: bool = False, lang: str = "vi") -> None:
         self.revoked: set[str] = set()
         if isinstance(trust, Mapping):
             self.trust = dict(trust)
@@ -208,6 +287,7 @@ class Verifier:
             at = at.replace(tzinfo=dt.timezone.utc)
         self.at = at
         self.value_sets = value_sets
+        self.strict = strict
         self.key_usage = key_usage
         self.lang = lang
 
@@ -222,6 +302,14 @@ class Verifier:
         return cert
 
     def check_signature(self, msg: CoseSign1) -> x509.Certificate:
+        """The signer's certificate, once the signature verifies.
+
+        ``alg`` must be in the protected header (HCERT spec v1.0.5, section 3.3.1, and
+        RFC 9052 section 3.1: only the protected bucket is covered by the signature,
+        so an ``alg`` in the unprotected one could be swapped by anyone).
+        """
+        if HDR_ALG not in msg.protected:
+            raise AlgNotProtected("unprotected header only" if HDR_ALG in msg.unprotected else "no alg")
         cert = self.signer(msg)
         verify_signature(msg, cert.public_key())
         return cert
@@ -260,10 +348,23 @@ class Verifier:
             self.check_key_usage(decoded, cert)
         self.check_validity(decoded, cert)
         validate_schema(decoded.hcert)
-        if self.value_sets:
-            validate_value_sets(decoded.hcert)
         self.check_revocation(decoded)
+        decoded.findings = self.business_rules(decoded)
+        if decoded.findings and self.strict:
+            raise ValueSetInvalid(", ".join(f.split(":", 1)[1] for f in decoded.findings))
         return decoded
+
+    def business_rules(self, decoded: Decoded) -> list[str]:
+        """Business-rule findings (``value_set:<path>``): codes outside the EU value sets.
+
+        Technical validity (signature, key usage, validity window, schema, revocation)
+        rejects; these only report, unless the verifier is ``strict`` -- no DCC schema
+        version enforces value sets, and other countries' valid certificates carry codes
+        of newer value sets than ours.
+        """
+        if not self.value_sets:
+            return []
+        return [f"value_set:{p}" for p in value_set_findings(decoded.hcert)]
 
     def verify(self, text: str) -> Decoded:
         """Every check on an ``HC1:`` string; returns the decoded certificate or raises
@@ -292,7 +393,8 @@ class Verifier:
                             alg=ALG_NAMES.get(d.cose.alg, str(d.cose.alg)),
                             uvci=(d.uvcis or [""])[0],
                             issued_at=iat.isoformat() if iat else "",
-                            expires_at=exp.isoformat() if exp else "")
+                            expires_at=exp.isoformat() if exp else "",
+                            findings=list(d.findings), holder=Holder.of(d.hcert))
 
 
 # --------------------------------------------------------------------------- inputs
