@@ -60,8 +60,18 @@ def _keys(args) -> int:
             except ValueError as exc:
                 raise CommandError(str(exc)) from None
             print(f"{n} UVCI added to the revocation list")
+        elif args.keys_cmd == "revoke-signer":
+            new = K.revoke_signer(args.keys, args.kid)
+            print(f"DSC {args.kid} {'revoked' if new else 'was already revoked'}; `vax sign` refuses it, "
+                  "and `vax keys export` leaves it out of the trust list")
+        elif args.keys_cmd == "export":
+            from vaxlib.sign.gateway import export_lists
+
+            trust, batches = export_lists(args.keys, args.out, ledgers=args.ledger or [])
+            print(f"trust list -> {trust}; {len(batches)} revocation batch(es) -> {args.out}/revocation/ "
+                  "(JSON + signed CMS for the gateway upload)")
         else:
-            raise CommandError("keys: choose init, rotate, list or revoke")
+            raise CommandError("keys: choose init, rotate, list, revoke, revoke-signer or export")
     except (SignError, KeyStoreError) as exc:
         raise CommandError(str(exc)) from None
     return 0
@@ -153,7 +163,15 @@ def _verify(args) -> int:
     from vaxlib.sign.verify import Verifier, VerifyResult, iter_inputs
 
     try:
-        verifier = Verifier(args.trust, args.revoked, at=_parse_at(args.at),
+        csca = None
+        if args.csca:
+            from cryptography import x509
+
+            try:
+                csca = x509.load_pem_x509_certificate(open(args.csca, "rb").read())
+            except (OSError, ValueError):
+                raise CommandError(f"{args.csca}: not a PEM certificate") from None
+        verifier = Verifier(args.trust, args.revoked, at=_parse_at(args.at), csca=csca,
                             value_sets=not args.no_value_sets, strict=args.strict, lang=args.lang)
     except KeyStoreError as exc:
         raise CommandError(str(exc)) from None
@@ -207,6 +225,14 @@ def register(subparsers) -> None:
     p = ks.add_parser("revoke", help="revoke certificates by UVCI")
     p.add_argument("--keys", required=True)
     p.add_argument("uvci", nargs="+")
+    p = ks.add_parser("revoke-signer", help="revoke a document signer (lost or compromised key)")
+    p.add_argument("--keys", required=True)
+    p.add_argument("kid", help="kid in hex, as `vax keys list` shows it")
+    p = ks.add_parser("export", help="trust list and revocation batches in the EU DCC Gateway formats")
+    p.add_argument("--keys", required=True)
+    p.add_argument("--out", required=True, help="folder for trustlist-dsc.json and revocation/")
+    p.add_argument("--ledger", action="append", metavar="DIR",
+                   help="a vax sign run (or folder) whose signing-ledger.csv lists revoked UVCIs (repeatable)")
     k.set_defaults(func=_keys, keys_cmd=None)
 
     s = subparsers.add_parser("sign", help="sign EU DCC vaccination certificates for verified people")
@@ -232,8 +258,11 @@ def register(subparsers) -> None:
     s.set_defaults(func=_sign)
 
     v = subparsers.add_parser("verify", help="verify HC1 strings, QR images or certificate tables")
-    v.add_argument("--trust", required=True, help="trust folder (KEYS/trust) or a PEM bundle")
-    v.add_argument("--revoked", help="extra revocation list (SHA-256 of UVCI per line)")
+    v.add_argument("--trust", required=True,
+                   help="trust folder (KEYS/trust), a PEM bundle, or a gateway trust list (trustlist-dsc.json)")
+    v.add_argument("--csca", help="with a gateway trust list: CSCA certificate (PEM) every DSC must be issued by")
+    v.add_argument("--revoked", help="extra revocation list (SHA-256 of UVCI per line), or gateway revocation "
+                   "batches (a batch .json or a folder of them)")
     v.add_argument("--at", help="validation clock, ISO 8601 (default now)")
     v.add_argument("--no-value-sets", action="store_true", help="skip the value-set check")
     v.add_argument("--strict", action="store_true",

@@ -251,10 +251,14 @@ class Verifier:
     Parameters
     ----------
     trust : path or mapping kid -> x509.Certificate
-        A trust folder (``KEYS/trust``) or an already-loaded trust list.
-        ``revoked-uvci-sha256.txt`` inside the folder is read too.
+        A trust folder (``KEYS/trust``), a gateway trust list (``trustlist-dsc.json``,
+        :mod:`vaxlib.sign.gateway`) or an already-loaded trust list.
+        ``revoked-uvci-sha256.txt`` inside a trust folder is read too.
     revoked : path or iterable of str, optional
-        More revoked UVCI hashes (hex), or UVCIs.
+        More revoked UVCI hashes (a hex file, or UVCIs), or gateway revocation
+        batches (a batch ``.json`` or a folder of them).
+    csca : x509.Certificate, optional
+        With a gateway trust list: every DSC must be issued by this CSCA.
     at : datetime, optional
         The validation clock (default: now).
     value_sets : bool
@@ -271,15 +275,27 @@ class Verifier:
     def __init__(self, trust: str | os.PathLike | Mapping[bytes, x509.Certificate],
                  revoked: str | os.PathLike | Iterable[str] | None = None, *,
                  at: dt.datetime | None = None, value_sets: bool = True,
-                 key_usage: bool = True, strict: bool = False, lang: str = "vi") -> None:
+                 key_usage: bool = True, strict: bool = False, lang: str = "vi",
+                 csca: x509.Certificate | None = None) -> None:
         self.revoked: set[str] = set()
+        #: gateway revocation batches: hash type -> 16-byte entries
+        self.batches: dict[str, set[bytes]] = {}
         if isinstance(trust, Mapping):
             self.trust = dict(trust)
+        elif str(trust).lower().endswith(".json"):
+            from vaxlib.sign.gateway import load_gateway_trust_list
+
+            self.trust = load_gateway_trust_list(trust, csca)
         else:
             self.trust = load_trust_list(trust)
             if Path(trust).is_dir():
                 self.revoked |= load_revocations(Path(trust) / REVOCATION_FILE)
-        if isinstance(revoked, (str, os.PathLike)):
+        if isinstance(revoked, (str, os.PathLike)) and (Path(revoked).is_dir()
+                                                        or str(revoked).lower().endswith(".json")):
+            from vaxlib.sign.gateway import load_revocation_batches
+
+            self.batches = load_revocation_batches(revoked, at=at)
+        elif isinstance(revoked, (str, os.PathLike)):
             self.revoked |= load_revocations(revoked)
         elif revoked is not None:
             self.revoked |= {r if len(r) == 64 and ":" not in r else uvci_hash(r) for r in revoked}
@@ -337,6 +353,18 @@ class Verifier:
         for u in decoded.uvcis:
             if uvci_hash(u) in self.revoked:
                 raise Revoked()
+        if any(self.batches.values()):
+            from vaxlib.sign.gateway import revocation_hash
+
+            iss = decoded.issuer if isinstance(decoded.issuer, str) else ""
+            sig = decoded.cose.signature
+            if revocation_hash("SIGNATURE", signature=sig, alg=decoded.cose.alg) in self.batches["SIGNATURE"]:
+                raise Revoked("SIGNATURE")
+            for u in decoded.uvcis:
+                if revocation_hash("UCI", uvci=u) in self.batches["UCI"]:
+                    raise Revoked("UCI")
+                if revocation_hash("COUNTRYCODEUCI", uvci=u, issuer=iss) in self.batches["COUNTRYCODEUCI"]:
+                    raise Revoked("COUNTRYCODEUCI")
 
     def verify_cose(self, data: bytes) -> Decoded:
         """Every check on COSE bytes; returns the decoded certificate or raises."""
