@@ -1,7 +1,7 @@
 """Batch signing throughput vs OpenSSL's raw ECDSA P-256 signing rate, measured in the same run.
 
     VAX_KEY_PASSPHRASE=... python bench/sign_throughput.py [--small 20000] [--runs 3]
-        [--processes 2] [--million [--n 1000000]] [--qr png]
+        [--processes 2] [--million [--n 1000000]] [--qr png] [--incremental N [--changed 0.01]]
 
 Each run pairs ``openssl speed -seconds 3 ecdsap256`` (one core, per CPU-second
 and per wall second) with our full pipeline on P processes (payload, schema +
@@ -11,6 +11,16 @@ certificate (workers' chunks, workers' whole processes incl. start-up, parent)
 and the ratios to OpenSSL's raw signing rate.  ``--million`` adds one streamed
 run of ``--n`` certificates with peak memory.  Persons are synthetic (random
 Vietnamese names from small pools); no QR images unless ``--qr`` is given.
+
+The checks before signing (:func:`~vaxlib.sign.batch.plan_signing`: who is
+signable, held, refused; and the content hashes for re-signing) run on tables
+of the same persons (registry, dose records, matches, candidates) and their CPU
+is added to the per-certificate cost.
+
+``--incremental N`` measures re-signing: ``sign_tables`` (files on disk, atomic
+run folder, as ``vax sign`` does) on N persons, then again with ``--changed``
+of them given a new dose; prints both wall times (median of ``--runs``) and
+their ratio.
 """
 from __future__ import annotations
 
@@ -55,6 +65,30 @@ def persons(n: int, seed: int = 1, block: int = 2000):
                        rnd.choices(doses, k=k), rnd.choices(vdates, k=k), rnd.choices(VACCINES, k=k))
 
 
+def tables(n: int, seed: int = 1):
+    """Registry, dose records, matches and candidates of the :func:`persons` (every record verified)."""
+    import numpy as np
+    import pandas as pd
+
+    rows = list(persons(n, seed))
+    pid = np.asarray([f"0{int(r[0]):011d}" for r in rows], dtype=object)
+    reg = pd.DataFrame({"person_id": pid, "full_name": [r[1] for r in rows], "dob": [r[2] for r in rows],
+                        "sex": "M", "old_id": "", "province_code": "01"})
+    k = np.asarray([r[3] for r in rows])
+    rep = np.repeat(np.arange(n), k)
+    dose = np.arange(len(rep)) - np.repeat(np.cumsum(k) - k, k) + 1
+    dates = (pd.Timestamp("2021-06-01") + pd.to_timedelta(dose * 60, unit="D")).strftime("%Y-%m-%d")
+    rid = np.char.add("VR", np.char.zfill(np.arange(len(rep)).astype(str), 10)).astype(object)
+    vac = pd.DataFrame({"record_id": rid, "full_name": "x", "dob": "x", "sex": "", "id_number": "", "phone": "",
+                        "province_code": "", "facility_id": "F", "facility_province": "01",
+                        "dose_number": dose.astype(str), "vaccination_date": np.asarray(dates, dtype=object),
+                        "vaccine": np.asarray([r[5] for r in rows], dtype=object)[rep], "lot_number": ""})
+    mat = pd.DataFrame({"record_id": rid, "status": "verified", "person_id": pid[rep], "match_probability": 1.0,
+                        "error_codes": "", "person_key": pid[rep]})
+    cand = pd.DataFrame({"record_id": rid, "person_id": pid[rep], "rank": 1, "match_probability": 1.0})
+    return reg, vac, mat, cand
+
+
 def openssl_rate(multi: int = 1, elapsed: bool = False) -> float:
     """Signs/s from ``openssl speed``.  By default openssl divides by its CPU *user* time,
     which hides machine load; ``elapsed`` divides by wall-clock time like our figure."""
@@ -81,12 +115,27 @@ CPU_PARENT: list[float] = []
 WORKER_RSS: list[float] = []
 
 
-def run(keys: Path, n: int, processes: int, out_dir: Path, qr: str | None) -> float:
+CPU_CHECKS: list[float] = []  # plan_signing + content hashes in the parent
+
+
+def run(keys: Path, n: int, processes: int, out_dir: Path, qr: str | None, tabs=None) -> float:
+    from vaxlib.sign.batch import plan_signing
+    from vaxlib.sign.payload import ISSUER
+    from vaxlib.sign.previous import content_hashes
+
     c0 = _cpu()
     t0 = time.perf_counter()
+    if tabs is not None:  # the checks before signing, on the same persons
+        plan = plan_signing(*tabs)
+        content_hashes(plan.persons, ISSUER["vi"])
+        rows = plan.persons.itertuples(index=False, name=None)
+        assert len(plan.persons) == n, (len(plan.persons), plan.stats.skipped)
+    else:
+        rows = persons(n)
+    CPU_CHECKS.append(_cpu() - c0)
     stats = SignStats()
     with CertificateWriter(out_dir / "certificates.parquet") as w:
-        for chunk in sign_rows(persons(n), keys, processes=processes, chunk_size=2000,
+        for chunk in sign_rows(rows, keys, processes=processes, chunk_size=2000,
                                qr=qr, qr_dir=out_dir / "qr", stats=stats):
             w.write(chunk)
     el = time.perf_counter() - t0
@@ -110,7 +159,13 @@ def main() -> int:
     ap.add_argument("--million", action="store_true", help="also stream --n certificates once")
     ap.add_argument("--n", type=int, default=1_000_000, help="certificates in the --million run")
     ap.add_argument("--qr", choices=["png", "svg"])
+    ap.add_argument("--no-checks", action="store_true", help="sign synthetic rows without plan_signing")
+    ap.add_argument("--incremental", type=int, default=0, metavar="N",
+                    help="only measure re-signing N persons with --changed of them changed")
+    ap.add_argument("--changed", type=float, default=0.01)
     args = ap.parse_args()
+    if args.incremental:
+        return incremental(args)
     os.environ.setdefault(PASSPHRASE_ENV, "bench-only-passphrase")
     med = statistics.median
     P, N = args.processes, args.small
@@ -119,12 +174,13 @@ def main() -> int:
         init_keys(tmp / "K")
         # interleave: openssl, ours, openssl, ours ... so both see the same machine load
         raws, walls, rates = [], [], []
+        tabs = None if args.no_checks else tables(N)
         for r in range(args.runs):
             raws.append(openssl_rate(1))
             walls.append(openssl_rate(1, elapsed=True))
             d = tmp / f"run{r}"
             d.mkdir()
-            rates.append(run(tmp / "K", N, P, d, args.qr))
+            rates.append(run(tmp / "K", N, P, d, args.qr, tabs))
         us = lambda xs: [x / N * 1e6 for x in xs]  # noqa: E731
         chunk_us, proc_us, parent_us = us(CPU_WORKERS), us(CPU_WORKER_PROCS), us(CPU_PARENT)
         total_us = [w + p for w, p in zip(proc_us, parent_us)]
@@ -140,6 +196,9 @@ def main() -> int:
         print(f"openssl speed -elapsed, 1 core, per wall second:  {med(walls):8.0f} sign/s   (runs {fmt(walls)})")
         print(f"vax sign, {P} processes, wall clock:               {med(rates):8.0f} certificates/s "
               f"(runs {fmt(rates)})")
+        if not args.no_checks:
+            print(f"checks before signing (plan_signing + content hashes, parent): "
+                  f"{med(us(CPU_CHECKS)):.1f} us CPU per person (included in 'parent' below)")
         print(f"CPU per certificate: {med(chunk_us):.1f} us signing chunks in the workers, "
               f"{med(proc_us):.1f} us whole worker processes (incl. key loading, set-up), "
               f"{med(parent_us):.1f} us parent (synthetic rows, pickling, Parquet) "
@@ -161,6 +220,61 @@ def main() -> int:
         self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak RSS: parent {self_rss:.0f} MB, largest signing worker {max(WORKER_RSS):.0f} MB "
               f"(measured inside the workers)")
+    return 0
+
+
+def incremental(args) -> int:
+    """Full ``sign_tables`` run vs a rerun with ``--changed`` of the persons given a new dose."""
+    import numpy as np
+    import pandas as pd
+
+    from vaxlib.sign.batch import sign_tables
+
+    os.environ.setdefault(PASSPHRASE_ENV, "bench-only-passphrase")
+    n, med = args.incremental, statistics.median
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        init_keys(tmp / "K")
+        reg, vac, mat, cand = tables(n)
+        rng = np.random.default_rng(7)
+        changed = rng.choice(n, size=max(1, int(n * args.changed)), replace=False)
+        pids = reg["person_id"].to_numpy(dtype=object)[changed]
+        last = vac.merge(mat[["record_id", "person_id"]], on="record_id").groupby("person_id").tail(1)
+        last = last.set_index("person_id").loc[pids]
+        extra = pd.DataFrame({c: "" for c in vac.columns}, index=range(len(pids)))
+        extra["record_id"] = [f"NEW{i:09d}" for i in range(len(pids))]
+        extra["dose_number"] = (last["dose_number"].astype(int) + 1).astype(str).to_numpy()
+        extra["vaccination_date"] = "2022-12-01"
+        extra["vaccine"] = "Pfizer"
+        vac2 = pd.concat([vac, extra], ignore_index=True)
+        mat2 = pd.concat([mat, pd.DataFrame({"record_id": extra["record_id"], "status": "verified",
+                                             "person_id": pids, "match_probability": 1.0, "error_codes": "",
+                                             "person_key": pids})], ignore_index=True)
+        files = {}
+        for name, df in (("registry", reg), ("vaccinations", vac), ("matches", mat), ("candidates", cand),
+                         ("vaccinations2", vac2), ("matches2", mat2)):
+            files[name] = tmp / f"{name}.parquet"
+            df.to_parquet(files[name], index=False)
+        fulls, incs = [], []
+        for r in range(args.runs):
+            out = tmp / f"OUT{r}"
+            t0 = time.perf_counter()
+            s1 = sign_tables(files["registry"], files["vaccinations"], files["matches"], tmp / "K", out,
+                             signer_name="bench", candidates=files["candidates"], processes=args.processes)
+            fulls.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            s2 = sign_tables(files["registry"], files["vaccinations2"], files["matches2"], tmp / "K", out,
+                             signer_name="bench", candidates=files["candidates"], processes=args.processes)
+            incs.append(time.perf_counter() - t0)
+            assert s1.signed == n and s2.signed == len(pids) and s2.counts["kept"] == n - len(pids), s2.counts
+        print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared machine); "
+              f"N={n} persons, {len(pids)} changed ({args.changed:.1%}), {args.processes} processes, "
+              f"medians of {args.runs} runs")
+        print(f"full vax sign (sign_tables, files on disk, atomic run): {med(fulls):.1f} s "
+              f"(runs {', '.join(f'{x:.1f}' for x in fulls)})")
+        print(f"incremental rerun (--previous = OUT):                   {med(incs):.1f} s "
+              f"(runs {', '.join(f'{x:.1f}' for x in incs)})")
+        print(f"ratio incremental / full: {med(incs) / med(fulls):.1%}  goal <= 10%")
     return 0
 
 

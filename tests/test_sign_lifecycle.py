@@ -440,3 +440,21 @@ def test_revocations_finished_by_the_next_run_after_a_kill_right_after_the_commi
     from vaxlib.sign.verify import uvci_hash
 
     assert revoked.read_text().split() == [uvci_hash(old)]
+
+
+def test_a_certificate_revoked_by_hand_is_reissued_on_the_next_run(tmp_path, keys):
+    from vaxlib.sign.ledger import read_ledger, revoke
+
+    reg, vac, mat = _tables(BASE)
+    p = _write(tmp_path, reg, vac, mat)
+    out = tmp_path / "OUT"
+    kw = dict(signer_name="t", processes=1, candidates=p["cand"])
+    sign_tables(p["reg"], p["vac"], p["mat"], keys, out, **kw)
+    before = _certs(out)
+    revoke(keys, [before.loc[P2, "uvci"]])
+    stats = sign_tables(p["reg"], p["vac"], p["mat"], keys, out, **kw)
+    assert stats.counts["reissued"] == 1 and stats.counts["kept"] == 2
+    after = _certs(out)
+    assert after.loc[P2, "uvci"] != before.loc[P2, "uvci"] and after.loc[P1, "uvci"] == before.loc[P1, "uvci"]
+    assert [r["reason"] for r in read_ledger(out) if r["event"] == "reissued"] == ["revoked"]
+    Verifier(keys / "trust").verify(after.loc[P2, "hc1"])

@@ -589,11 +589,11 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     """
     from vaxlib.io import write_output
     from vaxlib.runs import CERTIFICATES, atomic_run, fault_point, is_run
-    from vaxlib.sign.ledger import LEDGER_FILE, carry_ledger, read_ledger, revocation_path, revoke
+    from vaxlib.sign.ledger import carry_ledger, revocation_path, revoke, revoked_uvcis
     from vaxlib.sign.previous import (
         CONTENT_COLUMNS, CONTENT_FILE, HASH_SCHEME, PreviousRun, content_hashes, decide,
     )
-    from vaxlib.sign.verify import load_revocations
+    from vaxlib.sign.verify import load_revocations, uvci_hash
 
     out = Path(out)
     issued_at = issued_at or dt.datetime.now(dt.timezone.utc)
@@ -602,8 +602,7 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     prev_dir = Path(previous) if previous else (out if is_run(out) and (out / CERTIFICATES).is_file() else None)
     prev = PreviousRun.load(prev_dir) if prev_dir is not None else None
     if prev is not None:  # a run that died between its commit and the revocations: finish them
-        late = [r["uvci"] for r in read_ledger(prev_dir) if r["event"] == "revoked"] \
-            if (prev_dir / LEDGER_FILE).is_file() else []
+        late = revoked_uvcis(prev_dir)
         if late and revoke(keys_dir, late):
             log.warning("added superseded UVCIs of the previous run to the revocation list")
     reg = _load(registry, "registry")
@@ -655,6 +654,7 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
                 content_parts.append(pd.DataFrame({
                     "person_id": pd.Series(certs.person_id, dtype=object),
                     "uvci": pd.Series(certs.uvci, dtype=object),
+                    "uvci_sha256": pd.Series([uvci_hash(u) for u in certs.uvci], dtype=object),
                     "qr_file": pd.Series([qr_filename(p_, u, qr) if qr else "" for p_, u in
                                           zip(certs.person_id, certs.uvci)], dtype=object),
                     **{h: hashes[h][d.sign][at] for h in ("name_hash", "dob_hash", "dose_hash")}}))

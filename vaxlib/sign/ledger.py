@@ -34,7 +34,7 @@ from vaxlib.sign.payload import uvci_is_valid
 from vaxlib.sign.verify import REVOCATION_FILE, load_revocations, uvci_hash
 
 __all__ = ["LEDGER_FILE", "LEDGER_COLUMNS", "default_signer", "append_ledger", "read_ledger",
-           "carry_ledger", "story", "revoke", "revocation_path"]
+           "carry_ledger", "story", "revoked_uvcis", "revoke", "revocation_path"]
 
 LEDGER_FILE = "signing-ledger.csv"
 LEDGER_COLUMNS = ("signed_at", "signer", "kid", "uvci", "event", "supersedes", "reason")
@@ -102,6 +102,23 @@ def read_ledger(folder: str | os.PathLike) -> list[dict[str, str]]:
         r.setdefault("supersedes", "")
         r.setdefault("reason", "")
     return rows
+
+
+def revoked_uvcis(folder: str | os.PathLike) -> list[str]:
+    """UVCIs of the ``revoked`` events in ``folder/signing-ledger.csv`` (columnar read: 1M rows in ~1 s)."""
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+
+    path = Path(folder) / LEDGER_FILE
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as fh:
+        header = next(csv.reader([fh.readline()]), [])
+    if "event" not in header:  # an older four-column ledger has no revocations
+        return []
+    table = pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(
+        include_columns=["event", "uvci"], column_types={"event": "string", "uvci": "string"}))
+    return table.filter(pc.equal(table["event"], "revoked"))["uvci"].to_pylist()
 
 
 def story(rows: list[dict[str, str]], uvci: str) -> list[dict[str, str]]:

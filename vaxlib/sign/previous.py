@@ -5,7 +5,7 @@ say the same thing: two valid certificates for one person, one of them
 soon outdated, is what a re-issue process must avoid, and re-signing a
 million unchanged people costs a million signatures.  So every run stores,
 beside the certificates, a *content index* (``certificate-content.parquet``:
-``person_id, uvci, qr_file, name_hash, dob_hash, dose_hash``) -- 64-bit
+``person_id, uvci, uvci_sha256, qr_file, name_hash, dob_hash, dose_hash``) -- 64-bit
 hashes of exactly what the certificate says: the registered name, the dob,
 and the latest dose (number, date, product code, issuer).  The next run
 hashes its plan the same way (vectorised, about 0.1 s per million people)
@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 CONTENT_FILE = "certificate-content.parquet"
 HASH_SCHEME = "pandas-siphash24-v1"
-CONTENT_COLUMNS = ["person_id", "uvci", "qr_file", "name_hash", "dob_hash", "dose_hash"]
+CONTENT_COLUMNS = ["person_id", "uvci", "uvci_sha256", "qr_file", "name_hash", "dob_hash", "dose_hash"]
 _HASH_KEY = "vaxlib-sign-0001"  # 16 characters, as hash_array wants
 
 
@@ -154,9 +154,16 @@ def decide(persons: pd.DataFrame, hashes: dict[str, np.ndarray], previous: Previ
         reason[has] = "content_unknown"
     # the previous certificate itself is no longer good
     at_iso = at.astimezone(dt.timezone.utc).isoformat()
-    prev_expired = np.asarray([e <= at_iso for e in p_exp], bool) if len(p_exp) else np.zeros(0, bool)
-    prev_revoked = (np.asarray([uvci_hash(u) in revoked_uvci_hashes for u in p_uvci], bool)
-                    if revoked_uvci_hashes else np.zeros(len(p_uvci), bool))
+    prev_expired = np.asarray(p_exp, dtype="U40") <= at_iso if len(p_exp) else np.zeros(0, bool)
+    prev_revoked = np.zeros(len(p_uvci), bool)
+    if revoked_uvci_hashes:
+        if previous.content is not None:  # digests stored when signed: a lookup, not 1M SHA-256
+            c = previous.content
+            hit = c["uvci"].to_numpy(dtype=object)[
+                pd.Index(list(revoked_uvci_hashes)).get_indexer(c["uvci_sha256"].to_numpy(dtype=object)) >= 0]
+            prev_revoked = pd.Index(hit).get_indexer(p_uvci) >= 0
+        else:
+            prev_revoked = np.asarray([uvci_hash(u) in revoked_uvci_hashes for u in p_uvci], bool)
     prev_signer = (np.asarray([k in revoked_kids_b64 for k in p_kid], bool)
                    if revoked_kids_b64 else np.zeros(len(p_uvci), bool))
     for bad, why in ((prev_expired, "expired"), (prev_signer, "signer_revoked"), (prev_revoked, "revoked")):
