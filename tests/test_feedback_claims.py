@@ -260,6 +260,7 @@ def test_overdue_complaints_per_facility(base):
     r = _run(base, fb)
     ov = r.overdue.set_index("owner")
     assert ov.loc["CS-01-0001", "open"] == 2 and ov.loc["CS-01-0001", "overdue"] == 1
+    assert ov.loc["CS-01-0001", "owner_province"] == "01"
     assert ov.loc["portal_support", "overdue"] == 1
     assert r.overdue["overdue"].is_monotonic_decreasing
     assert r.queue.set_index("feedback_id").loc["PA2", "overdue"] == False  # noqa: E712 - 16 h old

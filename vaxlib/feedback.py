@@ -121,7 +121,8 @@ AUTO_RESOLUTIONS = ("applied_fix", "consolidated_history", "already_recorded")
 ITEM_COLUMNS = [
     "feedback_id", "submitted_at", "province", "category_citizen", "category_system", "intent",
     "link_status", "match_probability", "person_id", "candidate_person_id", "person_key", "n_records", "record_ids",
-    "pending_record_ids", "status", "resolution", "reason", "unanswered", "owner", "resolved_at", "due_at",
+    "pending_record_ids", "status", "resolution", "reason", "unanswered", "owner", "owner_province", "resolved_at",
+    "due_at",
     "age_hours", "sla_state", "resubmission_of",
 ]
 QUEUE_COLUMNS = [
@@ -135,7 +136,7 @@ REPLY_COLUMNS = ["feedback_id", "reply_vi"]
 REVIEW_RECORD_COLUMNS = ["record_id", "record_status", "feedback_id", "submitted_at", "due_at", "overdue",
                          "category_system", "reason", "feedback_status"]
 #: open and overdue complaints per owner (facility or support desk) for the report
-OVERDUE_COLUMNS = ["owner", "province", "open", "overdue", "oldest_age_hours"]
+OVERDUE_COLUMNS = ["owner", "owner_province", "open", "overdue", "oldest_age_hours"]
 
 QUARANTINE_COLUMNS = ["stage", "feedback_id", "row", "column", "reason"]
 
@@ -681,7 +682,6 @@ def track_feedback(
     fb["phone_norm"] = normalise_phones(_text(fb["phone"]))
 
     rec = _record_table(vaccinations, matches, current, changes)
-    confident = rec["status"].isin(["verified", "fix"])
     hist_of = _Groups(rec[rec["person_id"].notna() & rec["status"].isin(["verified", "fix", "review"])], "person_id")
     pending_of = _pending_records(rec, candidates)
     open_rec = rec[~rec["status"].isin(["verified", "fix"])]
@@ -692,7 +692,7 @@ def track_feedback(
     by_key = _Groups(rec.assign(person_key=rec["person_key"].astype(str)), "person_key")
     rec_by_id = rec.set_index("record_id", drop=False)
     # records typed with a register number that now belong, verified, to somebody else
-    moved = rec[confident & rec["id_digits"].ne("") & (rec["id_digits"] != rec["person_id"].astype(str))]
+    moved = rec[rec["status"].eq("verified") & rec["id_digits"].ne("") & (rec["id_digits"] != rec["person_id"].astype(str))]
     moved_away = moved.groupby("id_digits")["record_id"].apply(list).to_dict()
     reg = registry.assign(person_id=_text(registry["person_id"]),
                           old_id=_text(registry["old_id"]) if "old_id" in registry else "")
@@ -708,6 +708,7 @@ def track_feedback(
         dec["time"] = parse_timestamps(dec["time"])
         dec = dec.groupby("record_id")["time"].max()
     names = {p.code: p.display for p in BY_CODE.values()}
+    facility_province = dict(zip(_text(rec["facility_id"]), _text(rec["facility_province"])))
 
     fb = _confirm_by_phone(fb, registry, rec)
     all_claims = [read_message(str(m) if isinstance(m, str) else "") for m in fb["message"]]
@@ -813,13 +814,15 @@ def track_feedback(
             "person_key": key, "n_records": len(rids), "record_ids": ";".join(rids),
             "pending_record_ids": ";".join(sorted(pend)),
             "status": "resolved" if resolution else "in_review", "resolution": resolution, "reason": reason,
-            "unanswered": unanswered or "", "owner": owner, "resolved_at": resolved_at,
+            "unanswered": unanswered or "", "owner": owner, "owner_province": facility_province.get(owner, ""),
+            "resolved_at": resolved_at,
         })
 
     items = pd.DataFrame(rows, columns=[
         "feedback_id", "submitted", "province", "category_citizen", "category_system", "intent", "link_status",
         "match_probability", "person_id", "candidate_person_id", "person_key", "n_records", "record_ids",
-        "pending_record_ids", "status", "resolution", "reason", "unanswered", "owner", "resolved_at"])
+        "pending_record_ids", "status", "resolution", "reason", "unanswered", "owner", "owner_province",
+        "resolved_at"])
     auto = items["resolved_at"].astype(object).eq("auto")
     run_time = _next_run(items["submitted"], s.batch_hours) if len(items) else items["submitted"]
     resolved_at = pd.to_datetime(items["resolved_at"].where(~auto, None), utc=True)
@@ -894,7 +897,7 @@ def overdue_by_owner(items: pd.DataFrame) -> pd.DataFrame:
     open_ = items[items["status"].ne("resolved")]
     if not len(open_):
         return pd.DataFrame(columns=OVERDUE_COLUMNS)
-    g = open_.assign(overdue=open_["sla_state"].eq("overdue")).groupby(["owner", "province"], dropna=False)
+    g = open_.assign(overdue=open_["sla_state"].eq("overdue")).groupby(["owner", "owner_province"], dropna=False)
     out = g.agg(open=("feedback_id", "size"), overdue=("overdue", "sum"),
                 oldest_age_hours=("age_hours", "max")).reset_index()
     out["overdue"] = out["overdue"].astype(int)
