@@ -557,12 +557,13 @@ def test_fast_xlsx_reader_agrees_with_openpyxl(tmp_path):
     wb.save(p)
     data = p.read_bytes()
     for sheet in (None, 0, "Hai", -1):
-        fast = vio._fast_xlsx_rows(data, sheet)
-        slow = vio._openpyxl_rows(p, data, sheet)
+        fast, fast_merges = vio._fast_xlsx_rows(data, sheet)
+        slow, slow_merges = vio._openpyxl_rows(p, data, sheet)
+        assert fast_merges == slow_merges == []
         norm = lambda rows: [[v for v in r] + [None] * (8 - len(r)) for r in rows]  # noqa: E731
         assert norm(fast) == norm(slow), sheet
-    assert vio._fast_xlsx_rows(data, None)[1][:4] == ["R1", dt.datetime(2021, 8, 15), 79123456789, True]
-    assert vio._fast_xlsx_rows(data, None)[1][4] == "Nguyễn Văn An"
+    assert vio._fast_xlsx_rows(data, None)[0][1][:4] == ["R1", dt.datetime(2021, 8, 15), 79123456789, True]
+    assert vio._fast_xlsx_rows(data, None)[0][1][4] == "Nguyễn Văn An"
 
 
 def _sloppy_decode_cp1252(data: bytes) -> str:

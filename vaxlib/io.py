@@ -123,6 +123,10 @@ QUARANTINE_COLUMNS = ["file", "row", "column", "reason", "raw"]
 REASONS: dict[str, tuple[str, str]] = {
     "field_count": ("Số trường của dòng khác số cột của tiêu đề", "wrong number of fields for the header"),
     "bad_quoting": ("Dấu ngoặc kép không khớp (trường chưa đóng ngoặc)", "unbalanced or unterminated quote"),
+    "merged_cells": ("Ô gộp trải qua nhiều cột hoặc cả dòng tiêu đề: không biết giá trị thuộc trường nào",
+                     "merged cells span several columns (or the header): no single value per field"),
+    "undecodable": ("Dòng/ô có byte không giải mã được theo bảng mã của tệp (hoặc ký tự U+FFFD)",
+                    "bytes that cannot be decoded in the file's encoding (or a U+FFFD character)"),
     "empty_row": ("Dòng trống", "completely empty row"),
     "missing_key": ("Thiếu mã định danh của dòng", "empty identifying key"),
     "duplicate_key": ("Trùng mã với một dòng phía trên (giữ dòng đầu tiên)", "duplicate key (the first row is kept)"),
@@ -242,6 +246,9 @@ class ImportResult:
         File header -> contract column for every header that was mapped.
     source_rows : list of int
         File row number of each row of ``table``.
+    legacy_lines : dict
+        File line (1-based) -> legacy encoding, for lines of a CSV that were
+        not in the file's encoding but read cleanly in a legacy Vietnamese one.
     """
 
     table: pd.DataFrame
@@ -252,6 +259,7 @@ class ImportResult:
     repaired_columns: tuple[str, ...] = ()
     header_map: dict[str, str] = field(default_factory=dict)
     source_rows: list[int] = field(default_factory=list)
+    legacy_lines: dict[int, str] = field(default_factory=dict)
 
     @property
     def rows_accepted(self) -> int:
@@ -547,8 +555,12 @@ def _sniff(data: bytes) -> str:
     head = data[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if head.startswith((b"<!doctype html", b"<html", b"<table", b"<?xml")):
         return "html"
-    if b"\x00" in data[:65536]:
-        return "binary"
+    head = data[:65536]
+    if b"\x00" in head:
+        # a few NULs in a text file are broken lines (quarantined); many, or in the header, mean binary
+        first = head.split(b"\n", 1)[0]
+        if b"\x00" in first or head.count(0) * 100 > len(head):
+            return "binary"
     return "text"
 
 
@@ -576,6 +588,7 @@ class _Sheet:
     broken: list[tuple[int, str, str, str]] = field(default_factory=list)  # (row, column, reason, raw)
     encoding: str | None = None
     header_map: dict[int, str] = field(default_factory=dict)
+    legacy_lines: dict[int, str] = field(default_factory=dict)  # 1-based line -> encoding
 
     @property
     def n_rows(self) -> int:
@@ -610,7 +623,17 @@ def _check_required(path, kind: str, headers: Sequence[object], hmap: dict[int, 
 # --------------------------------------------------------------------------- CSV
 
 
-def _decode(path, data: bytes, encoding: str | None) -> tuple[str, str]:
+@dataclass
+class _Text:
+    """A CSV file's decoded text and which of its physical lines could not be decoded."""
+
+    text: str
+    encoding: str
+    bad_lines: dict[int, str] = field(default_factory=dict)  # 0-based line -> why
+    legacy_lines: dict[int, str] = field(default_factory=dict)  # 0-based line -> encoding it was read in
+
+
+def _decode(path, data: bytes, encoding: str | None) -> _Text:
     if encoding is not None:
         label = encoding.lower().replace("_", "-")
         mod = _encodings_module()
@@ -633,40 +656,50 @@ def _decode(path, data: bytes, encoding: str | None) -> tuple[str, str]:
                 f"cannot be decoded as {encoding} (byte {exc.start})", path) from None
         if label not in ("utf-8", "utf8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be"):
             text = nfc(text)
-        return text.lstrip("\ufeff"), encoding
+        return _Text(text.lstrip("\ufeff"), encoding)
     # Unicode files are decoded here, strictly and without normalisation: a
     # name typed in decomposed Unicode must reach the matcher as typed
     # (name:unicode_form).  Mojibake is repaired per column afterwards.
     if data.startswith(b"\xef\xbb\xbf"):
         try:
-            return data[3:].decode("utf-8"), "utf-8-sig"
+            return _Text(data[3:].decode("utf-8"), "utf-8-sig")
         except UnicodeDecodeError:
             pass
-    u16 = _looks_utf16(data)
-    if u16:
+    else:
+        u16 = _looks_utf16(data)
+        if u16:
+            try:
+                return _Text(data.decode("utf-16" if u16 == "utf-16" else u16).lstrip("\ufeff"), u16)
+            except UnicodeDecodeError:
+                pass
         try:
-            return data.decode("utf-16" if u16 == "utf-16" else u16).lstrip("\ufeff"), u16
+            return _Text(data.decode("utf-8"), "utf-8")
         except UnicodeDecodeError:
             pass
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    mod = _encodings_module()
-    decode_bytes = getattr(mod, "decode_bytes", None) if mod else None
-    if decode_bytes is not None:
-        try:
-            dec = decode_bytes(data)
-            # cp1258/VNI store tone marks apart: NFC undoes an artefact of the encoding, not of typing
-            return nfc(dec.text).lstrip("\ufeff"), dec.encoding
-        except Exception:  # noqa: BLE001 - fall back to the plain decoder below
-            logger.exception("decode_bytes failed on %s; falling back to cp1258", Path(str(path)).name)
-    try:
-        return nfc(data.decode("cp1258")), "cp1258"
-    except UnicodeDecodeError:
-        return nfc(data.decode("latin-1")), "latin-1"
+    # Not one encoding throughout: decided line by line, so that a few broken
+    # lines neither change how the rest is read nor get in with U+FFFD.
+    from vaxlib.vn.encodings import decode_lines  # noqa: PLC0415
+
+    dec = decode_lines(data)
+    if dec.bad_lines:
+        logger.warning("%s: %d line(s) cannot be decoded as %s and are quarantined (lines %s)",
+                       Path(str(path)).name, len(dec.bad_lines), dec.encoding,
+                       _line_list(dec.bad_lines))
+    if dec.legacy_lines:
+        logger.warning("%s: %d line(s) are not %s and were read as %s (lines %s)", Path(str(path)).name,
+                       len(dec.legacy_lines), dec.encoding, ", ".join(sorted(set(dec.legacy_lines.values()))),
+                       _line_list(dec.legacy_lines))
+    return _Text(dec.text, dec.encoding, dict(dec.bad_lines), dict(dec.legacy_lines))
 
 
+def _line_list(lines: dict[int, str], n: int = 10) -> str:
+    """'3, 17, 40, …' (1-based) for a log line."""
+    shown = [str(i + 1) for i in sorted(lines)[:n]]
+    return ", ".join(shown) + (", …" if len(lines) > n else "")
+
+
+#: what the CSV parser sees in place of a line that could not be decoded
+_BAD_LINE = "#undecodable#"
 _LINE_RE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
 _DELIMS = (",", ";", "\t", "|")
 
@@ -759,10 +792,17 @@ def _read_csv(path: Path, data: bytes, kind: str, encoding: str | None) -> _Shee
     detected = _sniff(data)
     if detected != "text":
         raise _mismatch(path, ext, "text", detected)
-    text, label = _decode(path, data, encoding)
-    lines = _physical_lines(text)
+    dec = _decode(path, data, encoding)
+    label = dec.encoding
+    lines = _physical_lines(dec.text)
     if not lines:
         raise EmptyFileError("tệp rỗng (không có dòng tiêu đề)", "file is empty (no header row)", path)
+    shown_lines = lines
+    if dec.bad_lines:
+        # the parser sees a bad line as one neutral field: a stray quote in binary
+        # garbage must not swallow the good lines after it
+        lines = [_BAD_LINE + ln[len(ln.rstrip("\r\n")):] if i in dec.bad_lines else ln
+                 for i, ln in enumerate(lines)]
     delim = "\t" if ext == ".tsv" else _sniff_delimiter(lines, kind)
     records = _fast_records(lines, delim)
     if records is None:
@@ -774,7 +814,9 @@ def _read_csv(path: Path, data: bytes, kind: str, encoding: str | None) -> _Shee
     ncols = len(header)
 
     def raw_of(a: int, b: int) -> str:
-        return "".join(lines[a:b]).rstrip("\r\n")
+        return "".join(shown_lines[a:b]).rstrip("\r\n")
+
+    bad = dec.bad_lines
 
     rows: list[list[str]] = []
     rownums: list[int] = []
@@ -783,6 +825,9 @@ def _read_csv(path: Path, data: bytes, kind: str, encoding: str | None) -> _Shee
     for idx in range(hidx + 1, len(records)):
         a, b, rec, reason = records[idx]
         rownum = idx + 1
+        if bad and any(i in bad for i in range(a, b)):
+            broken.append((rownum, "", "undecodable", raw_of(a, b)))
+            continue
         if rec is None:
             broken.append((rownum, "", reason, raw_of(a, b)))
             continue
@@ -798,7 +843,8 @@ def _read_csv(path: Path, data: bytes, kind: str, encoding: str | None) -> _Shee
         rownums.append(rownum)
         spans.append((a, b))
     return _Sheet(headers=[str(h) for h in header], cols=_columns_of(rows, ncols), rownums=rownums,
-                  raw_of=lambda i: raw_of(*spans[i]), broken=broken, encoding=label, header_map=hmap)
+                  raw_of=lambda i: raw_of(*spans[i]), broken=broken, encoding=label, header_map=hmap,
+                  legacy_lines={i + 1: enc for i, enc in dec.legacy_lines.items()})
 
 
 def _fast_records(lines: list[str], delimiter: str):
@@ -898,7 +944,7 @@ def _xlsx_text(elem) -> str:
     return "".join(parts)
 
 
-def _fast_xlsx_rows(data: bytes, sheet: int | str | None) -> list[list[Any]]:
+def _fast_xlsx_rows(data: bytes, sheet: int | str | None) -> tuple[list[list[Any]], list[str]]:
     """Cell values of one worksheet, as openpyxl's ``values_only`` gives them, straight from the XML.
 
     openpyxl builds an object per cell and, for sheets without a
@@ -960,9 +1006,11 @@ def _fast_xlsx_rows(data: bytes, sheet: int | str | None) -> list[list[Any]]:
                     delta_styles.add(i)
 
     rows: list[list[Any]] = []
+    merges: list[str] = []
     row: dict[int, Any] = {}
     col_counter = -1
     c_tag, row_tag, v_tag, is_tag = _X_MAIN + "c", _X_MAIN + "row", _X_MAIN + "v", _X_MAIN + "is"
+    merge_tag = _X_MAIN + "mergeCell"
     for _, e in ET.iterparse(zf.open(path), events=("end",)):
         tag = e.tag
         if tag == c_tag:
@@ -1005,10 +1053,17 @@ def _fast_xlsx_rows(data: bytes, sheet: int | str | None) -> list[list[Any]]:
             row = {}
             col_counter = -1
             e.clear()
-    return rows
+        elif tag == merge_tag:
+            if e.get("ref"):
+                merges.append(e.get("ref"))
+            e.clear()
+    return rows, merges
 
 
-def _openpyxl_rows(path: Path, data: bytes, sheet: int | str | None) -> list[list[Any]]:
+_MERGE_REF = re.compile(rb'<(?:\w+:)?mergeCell\b[^>]*?\bref="([^"]+)"')
+
+
+def _openpyxl_rows(path: Path, data: bytes, sheet: int | str | None) -> tuple[list[list[Any]], list[str]]:
     try:
         import openpyxl  # noqa: PLC0415
 
@@ -1037,6 +1092,12 @@ def _openpyxl_rows(path: Path, data: bytes, sheet: int | str | None) -> list[lis
             if hasattr(ws, "reset_dimensions"):
                 ws.reset_dimensions()
             raw_rows = [list(r) for r in ws.iter_rows(values_only=True)]
+            # read-only worksheets do not parse <mergeCells>: read them from the sheet's XML
+            merges = []
+            sheet_xml = getattr(ws, "_worksheet_path", None)
+            if sheet_xml:
+                with zipfile.ZipFile(_io.BytesIO(data)) as zf:
+                    merges = [m.decode("ascii", "replace") for m in _MERGE_REF.findall(zf.read(sheet_xml))]
         except VaxImportError:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -1048,7 +1109,7 @@ def _openpyxl_rows(path: Path, data: bytes, sheet: int | str | None) -> list[lis
         except Exception:  # noqa: BLE001
             pass
 
-    return raw_rows
+    return raw_rows, merges
 
 
 def _read_xlsx(path: Path, data: bytes, kind: str, sheet: int | str | None) -> _Sheet:
@@ -1060,7 +1121,7 @@ def _read_xlsx(path: Path, data: bytes, kind: str, sheet: int | str | None) -> _
     if detected != "xlsx":
         raise _mismatch(path, ext, "xlsx", detected)
     try:
-        raw_rows = _fast_xlsx_rows(data, sheet)
+        raw_rows, merges = _fast_xlsx_rows(data, sheet)
     except _XlsxSheetError as exc:
         wanted, available = exc.args
         if wanted is None:
@@ -1069,7 +1130,7 @@ def _read_xlsx(path: Path, data: bytes, kind: str, sheet: int | str | None) -> _
                                  f"no sheet {wanted!r}; sheets: {available}", path) from None
     except Exception:  # noqa: BLE001 - anything unusual: let openpyxl try, it knows more corner cases
         logger.debug("fast xlsx reader failed on %s; using openpyxl", path.name, exc_info=True)
-        raw_rows = _openpyxl_rows(path, data, sheet)
+        raw_rows, merges = _openpyxl_rows(path, data, sheet)
 
     def is_blank(r):  # no cell with any content: not a row a person sees
         return all(v is None or v == "" for v in r)
@@ -1083,22 +1144,97 @@ def _read_xlsx(path: Path, data: bytes, kind: str, sheet: int | str | None) -> _
     header = [h if h is not None else "" for h in header_texts[hidx]]
     _check_required(path, kind, header if hmap else header_texts[0], hmap)
     width = len(header)
+    merged_out = _fill_merged(path, raw_rows, merges, hidx + 1, hmap) if merges else {}
     rows: list[list[str | None]] = []
+    rownums: list[int] = []
+    broken: list[tuple[int, str, str, str]] = []
     numeric: dict[int, list[bool]] = {}
     for i in range(hidx + 1, len(raw_rows)):
         r = raw_rows[i]
         vals: list[str | None] = []
+        nums: list[int] = []
         for j in range(width):
             v = r[j] if j < len(r) else None
             t, is_num = _cell_text(v, kind, hmap.get(j))
             vals.append(t)
             if is_num:
-                numeric.setdefault(j, [False] * (len(raw_rows) - hidx - 1))[i - hidx - 1] = True
+                nums.append(j)
+        if i in merged_out:
+            broken.append((i + 1, merged_out[i], "merged_cells", "\t".join("" if v is None else v for v in vals)))
+            continue
+        for j in nums:
+            numeric.setdefault(j, [False] * (len(raw_rows) - hidx - 1))[len(rows)] = True
         rows.append(vals)
+        rownums.append(i + 1)
+    if broken:
+        numeric = {j: flags[:len(rows)] for j, flags in numeric.items()}
     cols = _columns_of(rows, width)
-    return _Sheet(headers=header, cols=cols, rownums=list(range(hidx + 2, len(raw_rows) + 1)),
+    return _Sheet(headers=header, cols=cols, rownums=rownums,
                   raw_of=lambda i: "\t".join("" if c[i] is None else c[i] for c in cols),
-                  numeric=numeric, encoding=None, header_map=hmap)
+                  numeric=numeric, broken=broken, encoding=None, header_map=hmap)
+
+
+def _cell_range(ref: str) -> tuple[int, int, int, int] | None:
+    """``"B3:B7"`` -> 0-based (first row, first column, last row, last column); None if unreadable."""
+    parts = ref.upper().split(":")
+    if len(parts) == 1:
+        parts = parts * 2
+    out = []
+    for p in parts[:2]:
+        m = _CELL_REF.fullmatch(p.replace("$", ""))
+        if not m:
+            return None
+        out.append((int(m.group(2)) - 1, _col_index(m.group(1))))
+    (r1, c1), (r2, c2) = out
+    return min(r1, r2), min(c1, c2), max(r1, r2), max(c1, c2)
+
+
+def _fill_merged(path: Path, raw_rows: list[list[Any]], merges: list[str], first_data: int,
+                 hmap: dict[int, str]) -> dict[int, str]:
+    """Give every cell of a merged range its value, in place; return rows to quarantine.
+
+    Excel keeps a merged range's value in its top-left cell only, so a
+    facility merged over ten rows reads as one value and nine empty cells.
+    A range within one contract column (its other columns unmapped) is
+    filled from its top-left cell.  A range that spans several contract
+    columns, or starts above the data (in the header), cannot be read as
+    one value per field: its data rows are quarantined (``merged_cells``),
+    row index -> the contract columns concerned.
+    """
+    quarantine: dict[int, str] = {}
+    filled = 0
+    for ref in merges:
+        rng = _cell_range(ref)
+        if rng is None:
+            continue
+        r1, c1, r2, c2 = rng
+        if r2 < first_data:
+            continue  # a title or header spread over several cells
+        r2 = min(r2, len(raw_rows) - 1)
+        contract = [hmap[j] for j in range(c1, c2 + 1) if j in hmap]
+        if not contract:
+            continue
+        if r1 < first_data or len(contract) > 1:
+            for i in range(max(r1, first_data), r2 + 1):
+                prev = quarantine.get(i)
+                quarantine[i] = ";".join(dict.fromkeys((prev.split(";") if prev else []) + contract))
+            continue
+        top = raw_rows[r1][c1] if c1 < len(raw_rows[r1]) else None
+        target = next(j for j in range(c1, c2 + 1) if j in hmap)
+        for i in range(r1, r2 + 1):
+            row = raw_rows[i]
+            if len(row) <= target:
+                row.extend([None] * (target + 1 - len(row)))
+            if row[target] is None or row[target] == "":
+                if top is not None:
+                    row[target] = top
+                    filled += i != r1 or target != c1
+    if filled:
+        logger.info("%s: %d cell(s) of merged ranges filled from the range's first cell", path.name, filled)
+    if quarantine:
+        logger.warning("%s: %d row(s) in merged ranges spanning several columns are quarantined",
+                       path.name, len(quarantine))
+    return quarantine
 
 
 # --------------------------------------------------------------------------- parquet
@@ -1243,17 +1379,28 @@ def _repair_uniques(uniques: list[str]) -> dict[str, str] | None:
     return out
 
 
-def _repair_columns(data: Cols) -> list[str]:
+def _repair_columns(data: Cols, broken_text: dict[str, set[str]] | None = None) -> list[str]:
+    """Repair mojibake column by column, in place; return the repaired columns.
+
+    ``broken_text``, when given, receives column -> the distinct final values
+    holding U+FFFD (found on the same distinct non-ASCII values, at no extra pass).
+    """
     repaired = []
     for c, values in data.items():
         uniques = [v for v in set(values) if v is not None and not v.isascii()]
         if not uniques:
             continue
         mapping = _repair_uniques(uniques)
-        if not mapping or all(k == v for k, v in mapping.items()):
-            continue
-        data[c] = [v if v is None else mapping.get(v, v) for v in values]
-        repaired.append(c)
+        if mapping and any(k != v for k, v in mapping.items()):
+            data[c] = [v if v is None else mapping.get(v, v) for v in values]
+            repaired.append(c)
+            finals = [mapping.get(u, u) for u in uniques]
+        else:
+            finals = uniques
+        if broken_text is not None:
+            bad = {v for v in finals if "\ufffd" in v}
+            if bad:
+                broken_text[c] = bad
     return repaired
 
 
@@ -1311,6 +1458,12 @@ def _validate(data: Cols, numeric: dict[str, list[bool]], kind: str) -> dict[int
         else:
             seen.add(k)
     return problems
+
+
+def _replacement_char_rows(data: Cols, broken_text: dict[str, set[str]]) -> list[tuple[int, str]]:
+    """(row index, column) of every value holding U+FFFD: text broken by a decoder upstream is never accepted."""
+    return [(i, column) for column, bad in broken_text.items()
+            for i, v in enumerate(data[column]) if v in bad]
 
 
 def _provinces(values: list, numeric: list[bool]) -> list:
@@ -1392,8 +1545,12 @@ def read_table(path: str | os.PathLike[str], kind: Kind, *, encoding: str | None
         sh = _read_parquet(p, data, kind)
 
     data, numeric = _contract_columns(sh, kind)
-    repaired = _repair_columns(data)
+    broken_text: dict[str, set[str]] = {}
+    repaired = _repair_columns(data, broken_text)
+    undecodable = _replacement_char_rows(data, broken_text)
     problems = _validate(data, numeric, kind)
+    for i, column in undecodable:
+        problems[i].append((column, "undecodable"))
 
     key_values = data[KEY_COLUMN[kind]]
     q_rows: list[dict[str, Any]] = []
@@ -1423,7 +1580,7 @@ def read_table(path: str | os.PathLike[str], kind: Kind, *, encoding: str | None
     result = ImportResult(
         table=table, quarantine=quarantine, rows_in=rows_in, encoding=sh.encoding, source=str(p),
         repaired_columns=tuple(repaired), header_map={sh.headers[j]: c for j, c in sh.header_map.items()},
-        source_rows=[sh.rownums[i] for i in keep],
+        source_rows=[sh.rownums[i] for i in keep], legacy_lines=sh.legacy_lines,
     )
     assert result.rows_in == len(result.table) + len(result.quarantine)
     logger.info("%s (%s, %s): %d rows in, %d accepted, %d quarantined %s%s", p.name, kind, sh.encoding or fmt,

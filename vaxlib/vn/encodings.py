@@ -54,7 +54,10 @@ from vaxlib.vn.text import nfc
 
 __all__ = [
     "Decoded",
+    "DecodedLines",
     "decode_bytes",
+    "decode_lines",
+    "decode_legacy_line",
     "decode_tcvn3",
     "encode_tcvn3",
     "decode_vni",
@@ -624,3 +627,148 @@ def decode_bytes(data: bytes) -> Decoded:
     confidence = max(0.0, min(1.0, score)) * min(1.0, 0.5 + (score - second))
     log.debug("decode_bytes: %s (score %.2f, runner-up %.2f)", label, score, second)
     return Decoded(decoders[label](data), label, round(confidence, 3))
+
+
+# ------------------------------------------------------------ per region
+class DecodedLines(NamedTuple):
+    """Result of :func:`decode_lines`: a file decoded line by line.
+
+    ``text`` has exactly one line per physical line of the bytes (same
+    terminators), so line ``i`` of the text is line ``i`` of the file.
+    ``bad_lines`` maps a 0-based line index to why it could not be decoded
+    (its text is the bytes with ``\\xNN`` escapes, never U+FFFD);
+    ``legacy_lines`` maps a line read in another encoding than ``encoding``
+    to that encoding.
+    """
+
+    text: str
+    encoding: str
+    bad_lines: dict[int, str]
+    legacy_lines: dict[int, str]
+
+
+_LINE_BYTES = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
+#: a line read in a legacy encoding is kept only when it is this plausible as Vietnamese
+_LEGACY_LINE_SCORE = 0.5
+
+
+def _strict_cp1258(data: bytes) -> str | None:
+    try:
+        return decode_cp1258(data)
+    except UnicodeDecodeError:
+        return None
+
+
+_LINE_DECODERS = {
+    "cp1258": _strict_cp1258,
+    "vni-windows": decode_vni,
+    "tcvn3": decode_tcvn3,
+}
+
+
+def decode_legacy_line(line: bytes) -> tuple[str, str] | None:
+    """(text, encoding) of one line that is not UTF-8, if a legacy Vietnamese encoding reads it cleanly.
+
+    Clean means: no undefined byte, no control character, at least one
+    well-formed Vietnamese syllable with a diacritic and a
+    :func:`vietnamese_score` of at least 0.5 -- binary garbage never is.
+    Ties go to cp1258, then VNI, then TCVN3 (the order of their frequency).
+    """
+    best = None
+    for order, (label, dec) in enumerate(_LINE_DECODERS.items()):
+        text = dec(line)
+        if text is None:
+            continue
+        body = text.rstrip("\r\n")
+        if _CONTROL.search(body) or _vietnamese_words(body) == 0:
+            continue
+        score = vietnamese_score(body)
+        if score >= _LEGACY_LINE_SCORE and (best is None or score > best[0] + 1e-9):
+            best = (score, text, label)
+    return (best[1], best[2]) if best else None
+
+
+def _escaped(line: bytes) -> str:
+    """A line that cannot be decoded, shown as UTF-8 with its bad bytes as ``\\xNN``."""
+    return line.decode("utf-8", errors="backslashreplace")
+
+
+def _why_not_utf8(line: bytes) -> str:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"byte {exc.start + 1} (0x{line[exc.start]:02x}) is not UTF-8"
+    return "not UTF-8"
+
+
+def decode_lines(data: bytes) -> DecodedLines:
+    """Decode a text file region by region: one bad line never changes how the others are read.
+
+    * UTF-8 (with or without BOM) is kept for every line that is UTF-8 when the
+      file has a BOM or enough UTF-8 lines with non-ASCII text (at least one for
+      every ten lines that are not UTF-8); a line that is not UTF-8 is read in a
+      legacy Vietnamese encoding when :func:`decode_legacy_line` accepts it, and
+      is otherwise a bad line.
+    * Otherwise the file's legacy encoding is chosen on the whole file
+      (:func:`decode_bytes`) and applied line by line; a line that encoding
+      cannot read, or reads into control characters or U+FFFD, is tried as
+      another legacy encoding and is otherwise a bad line.
+
+    UTF-8 lines are not normalised (a decomposed name stays as typed); legacy
+    lines are NFC, as their encodings store tone marks apart.  UTF-16 files
+    are not handled here.
+    """
+    bom = data.startswith(b"\xef\xbb\xbf")
+    body = data[3:] if bom else data
+    lines = _LINE_BYTES.findall(body)
+    utf8: list[str | None] = []
+    n_unicode = n_bad = 0
+    for line in lines:
+        try:
+            t = line.decode("utf-8")
+        except UnicodeDecodeError:
+            utf8.append(None)
+            n_bad += 1
+            continue
+        utf8.append(t)
+        if not line.isascii():
+            n_unicode += 1
+    bad: dict[int, str] = {}
+    legacy: dict[int, str] = {}
+    out: list[str] = []
+    if bom or (n_unicode >= 1 and n_unicode * 10 >= n_bad):
+        main = "utf-8-sig" if bom else "utf-8"
+        for i, (line, t) in enumerate(zip(lines, utf8)):
+            if t is None:
+                got = decode_legacy_line(line)
+                if got is None:
+                    bad[i] = _why_not_utf8(line)
+                    t = _escaped(line)
+                else:
+                    t, legacy[i] = got
+            out.append(t)
+        return DecodedLines("".join(out), main, bad, legacy)
+
+    main = decode_bytes(body).encoding
+    decoder = _LINE_DECODERS.get(main)
+    for i, line in enumerate(lines):
+        if line.isascii():
+            out.append(line.decode("ascii"))
+            continue
+        if decoder is not None:
+            t = decoder(line)
+        else:
+            try:
+                t = nfc(line.decode(main))
+            except (UnicodeDecodeError, LookupError):
+                t = None
+        if t is None or _CONTROL.search(t.rstrip("\r\n")):
+            got = decode_legacy_line(line)
+            if got is None:
+                bad[i] = f"cannot be read as {main}"
+                t = _escaped(line)
+            else:
+                t, legacy[i] = got
+        out.append(t)
+    return DecodedLines("".join(out), main, bad, legacy)

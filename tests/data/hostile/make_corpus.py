@@ -1,0 +1,169 @@
+"""Build the hostile-input corpus: files a careless or malicious sender could give vaxlib.
+
+Run ``python tests/data/hostile/make_corpus.py [DIR]`` to write every file
+(to ``tests/data/hostile/files`` by default, which git ignores); the tests
+(``tests/test_hostile.py``) build it in a temporary folder.  Each :class:`Case`
+says what the file is, which table it is read as and what must happen: either
+an exact quarantine (rows in, accepted, quarantined, the reasons) or a
+one-line error (the fragment the message must contain).  Nothing here is
+computed by the code under test: every expected figure is written by hand
+from how the file is built.
+"""
+from __future__ import annotations
+
+import random
+import sys
+import unicodedata
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import openpyxl
+
+# The Vietnamese headers of the vaccinations table, as the national platform exports them
+# (kept here as literals, so that a change in the schema shows up as a failing case).
+VAX_HEADER = ["Mã bản ghi", "Họ và tên", "Ngày sinh", "Giới tính", "Số CMND/CCCD", "Số điện thoại",
+              "Tỉnh/Thành phố", "Cơ sở tiêm", "Tỉnh của cơ sở tiêm", "Mũi tiêm", "Ngày tiêm", "Loại vắc xin",
+              "Số lô"]
+NAMES = ["Nguyễn Thị Hồng", "Trần Văn Đức", "Lê Thị Ánh", "Phạm Quốc Bảo", "Đặng Thị Thuỷ"]
+#: a person's data that must never appear in an error message
+SECRET_NAME, SECRET_ID, SECRET_PHONE = "Hoàng Thị Mỹ Duyên", "079190004279", "0903123479"
+
+
+def vax_row(i: int, name: str | None = None, facility: str | None = "FAC-79-001") -> list[str | None]:
+    return [f"R{i:05d}", name or NAMES[i % len(NAMES)], "12/03/1985", "Nam", f"0790850{i:05d}",
+            f"09123{i:05d}", "79", facility, "79", "1", "15/08/2021", "AstraZeneca", "NJ0342"]
+
+
+def csv_bytes(rows: list[list[str | None]], encoding: str = "utf-8") -> bytes:
+    """Rows joined by hand (no csv module: broken rows stay broken)."""
+    return ("\r\n".join(",".join("" if v is None else v for v in r) for r in rows) + "\r\n").encode(encoding)
+
+
+def cp1258(text: str) -> bytes:
+    """Windows-1258 as Windows writes it: precomposed base letters, tone marks apart."""
+    out = bytearray()
+    for ch in unicodedata.normalize("NFC", text):
+        try:
+            out += ch.encode("cp1258")
+            continue
+        except UnicodeEncodeError:
+            pass
+        base, *marks = unicodedata.normalize("NFD", ch)
+        tone = [m for m in marks if m in "\u0300\u0301\u0303\u0309\u0323"]
+        rest = [m for m in marks if m not in tone]
+        out += unicodedata.normalize("NFC", base + "".join(rest)).encode("cp1258") + "".join(tone).encode("cp1258")
+    return bytes(out)
+
+
+@dataclass
+class Case:
+    """One hostile file and what vaxlib must do with it.
+
+    ``expect`` is ``"quarantine"`` (``read_table`` returns; the counts and
+    reasons are exact) or ``"error"`` (``read_table`` raises, or the ``vax``
+    command in ``argv`` exits 2 with one line containing ``fragment``).
+    """
+
+    name: str
+    build: Callable[[Path], None]
+    what: str
+    kind: str = "vaccinations"
+    expect: str = "quarantine"
+    rows_in: int = 0
+    accepted: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    fragment: str = ""
+    argv: list[str] | None = None  # "{file}", "{out}", "{dir}" are filled in
+
+
+# --------------------------------------------------------------------------- builders
+
+
+def _utf8_with_garbage(path: Path) -> None:
+    """200 UTF-8 rows and 12 lines of binary garbage (with a stray quote and a NUL) among them."""
+    rnd = random.Random(11)
+    lines = csv_bytes([VAX_HEADER] + [vax_row(i) for i in range(200)]).split(b"\r\n")[:-1]
+    for k in range(12):
+        junk = bytes(rnd.randrange(0x80, 0x100) for _ in range(40)) + b'"\x00' + bytes(
+            rnd.randrange(0x80, 0x100) for _ in range(20))
+        lines.insert(20 + 16 * k, junk)
+    path.write_bytes(b"\r\n".join(lines) + b"\r\n")
+
+
+def _bom_with_cp1258_rows(path: Path) -> None:
+    """A UTF-8-BOM file in which three rows were pasted from a Windows-1258 file."""
+    rows = [VAX_HEADER] + [vax_row(i) for i in range(60)]
+    lines = [csv_bytes([r]).rstrip(b"\r\n") for r in rows]
+    for i in (5, 30, 55):
+        lines[i] = cp1258(",".join(rows[i]))
+    path.write_bytes(b"\xef\xbb\xbf" + b"\r\n".join(lines) + b"\r\n")
+
+
+def _bom_with_garbage_rows(path: Path) -> None:
+    """A UTF-8-BOM file with three lines that no encoding reads (bytes 0x80-0x9f and 0xff)."""
+    rows = [VAX_HEADER] + [vax_row(i) for i in range(30)]
+    lines = [csv_bytes([r]).rstrip(b"\r\n") for r in rows]
+    for i in (3, 4, 29):
+        lines[i] = lines[i][:12] + b"\x81\x8d\x8f\x90\x9d\xff\xfe" + lines[i][12:]
+    path.write_bytes(b"\xef\xbb\xbf" + b"\r\n".join(lines) + b"\r\n")
+
+
+def _replacement_chars(path: Path) -> None:
+    """UTF-8 text already broken upstream: two names hold U+FFFD."""
+    rows = [VAX_HEADER] + [vax_row(i) for i in range(10)]
+    rows[2][1] = "Nguy\ufffd\ufffdn Th\ufffd H\ufffdng"
+    rows[7][1] = "Tr\ufffdn V\ufffdn \ufffd\ufffdc"
+    path.write_bytes(csv_bytes(rows))
+
+
+def _merged_xlsx(path: Path) -> None:
+    """Facility merged over blocks of five rows; one range spanning date and vaccine; a merged title."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["Danh sách tiêm chủng"])
+    ws.merge_cells("A1:M1")
+    ws.append(VAX_HEADER)
+    for i in range(20):
+        ws.append(vax_row(i, facility="FAC-79-00%d" % (i // 5) if i % 5 == 0 else None))
+    for start in (3, 8, 13, 18):
+        ws.merge_cells(f"H{start}:H{start + 4}")
+    ws.merge_cells("K10:L11")
+    wb.save(path)
+
+
+CASES: list[Case] = [
+    Case("utf8-with-binary-garbage.csv", _utf8_with_garbage,
+         "UTF-8 with a dozen binary-garbage lines: the rest stays UTF-8, the garbage is quarantined",
+         rows_in=212, accepted=200, reasons={"undecodable": 12}),
+    Case("bom-with-cp1258-rows.csv", _bom_with_cp1258_rows,
+         "UTF-8-BOM with three Windows-1258 rows: those rows are read as Windows-1258",
+         rows_in=60, accepted=60),
+    Case("bom-with-garbage-rows.csv", _bom_with_garbage_rows,
+         "UTF-8-BOM with three lines no encoding reads: quarantined, never U+FFFD",
+         rows_in=30, accepted=27, reasons={"undecodable": 3}),
+    Case("replacement-chars.csv", _replacement_chars,
+         "names holding U+FFFD from an earlier broken decode: quarantined",
+         rows_in=10, accepted=8, reasons={"undecodable": 2}),
+    Case("merged-facility.xlsx", _merged_xlsx,
+         "merged facility cells are filled down; a merge over two fields is quarantined",
+         rows_in=20, accepted=18, reasons={"merged_cells": 2}),
+]
+
+
+def build(folder: Path) -> dict[str, Path]:
+    """Write every case's file into ``folder``; name -> path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for case in CASES:
+        p = folder / case.name
+        case.build(p)
+        out[case.name] = p
+    return out
+
+
+if __name__ == "__main__":  # pragma: no cover
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "files"
+    for name, p in build(target).items():
+        print(f"{p}  ({p.stat().st_size:,} bytes)")

@@ -1,0 +1,70 @@
+"""The hostile-input corpus (``tests/data/hostile/make_corpus.py``), case by case.
+
+Each case gives exactly the documented quarantine (rows in = accepted +
+quarantined, reasons counted) or a one-line error naming the file, with no
+traceback and no personal data; no accepted value ever holds U+FFFD.
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from vaxlib.io import VaxImportError, read_table
+
+_spec = importlib.util.spec_from_file_location("hostile_corpus", Path(__file__).parent / "data/hostile/make_corpus.py")
+corpus = sys.modules["hostile_corpus"] = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(corpus)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    return corpus.build(tmp_path_factory.mktemp("hostile"))
+
+
+READ_CASES = [c for c in corpus.CASES if c.argv is None]
+
+
+@pytest.mark.parametrize("case", READ_CASES, ids=[c.name for c in READ_CASES])
+def test_corpus_file(files, case):
+    path = files[case.name]
+    if case.expect == "error":
+        with pytest.raises(VaxImportError) as err:
+            read_table(path, case.kind)
+        msg = str(err.value)
+        assert case.fragment in msg or case.fragment in err.value.message_en
+        assert path.name in msg and "\n" not in msg
+        return
+    res = read_table(path, case.kind)
+    assert (res.rows_in, len(res.table), len(res.quarantine)) == (
+        case.rows_in, case.accepted, case.rows_in - case.accepted)
+    assert res.reason_counts() == case.reasons
+    for col in res.table.columns:
+        assert not res.table[col].dropna().str.contains("\ufffd").any(), col
+
+
+def test_utf8_garbage_keeps_every_vietnamese_name(files):
+    res = read_table(files["utf8-with-binary-garbage.csv"], "vaccinations")
+    assert res.encoding == "utf-8"
+    assert set(res.table["full_name"]) == set(corpus.NAMES)
+    # garbage inserted at 0-based line 20 + 16k: file lines 21, 37, ... (header = line 1)
+    assert res.quarantine["row"].tolist() == [21 + 16 * k for k in range(12)]
+
+
+def test_cp1258_rows_in_a_bom_file_are_read_as_cp1258(files):
+    res = read_table(files["bom-with-cp1258-rows.csv"], "vaccinations")
+    assert set(res.table["full_name"]) == set(corpus.NAMES)
+    assert res.legacy_lines == {6: "cp1258", 31: "cp1258", 56: "cp1258"}
+
+
+def test_merged_facility_is_filled_down(files):
+    res = read_table(files["merged-facility.xlsx"], "vaccinations")
+    by_row = dict(zip(res.source_rows, res.table["facility_id"]))
+    assert [by_row[r] for r in (3, 7, 8, 12, 13, 17, 18, 22) if r in by_row] == [
+        "FAC-79-000", "FAC-79-000", "FAC-79-001", "FAC-79-001", "FAC-79-002", "FAC-79-002",
+        "FAC-79-003", "FAC-79-003"]
+    assert None not in by_row.values()
+    assert res.quarantine["row"].tolist() == [10, 11]
+    assert res.quarantine["column"].tolist() == ["vaccination_date;vaccine"] * 2
