@@ -25,6 +25,46 @@ def files(tmp_path_factory):
 
 
 READ_CASES = [c for c in corpus.CASES if c.argv is None]
+CLI_CASES = [c for c in corpus.CASES if c.argv is not None]
+PERSONAL = (corpus.SECRET_NAME, corpus.SECRET_ID, corpus.SECRET_PHONE, "Hoàng", "Duyên")
+
+
+def run_vax(argv, capsys):
+    """``vax ARGV`` in this process: (exit code, stdout, stderr); an uncaught exception fails the test."""
+    from vaxlib.cli import main
+
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _fill(argv, files, case, out):
+    values = {"file": str(files[case.name]), "out": str(out), "dir": str(files[case.name].parent)}
+    values.update({name: str(p) for name, p in files.items()})
+    return [values[a[1:-1]] if a.startswith("{") else a for a in argv]
+
+
+@pytest.mark.parametrize("case", CLI_CASES, ids=[c.name for c in CLI_CASES])
+def test_corpus_command(files, case, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, stdout, stderr = run_vax(_fill(case.argv, files, case, out), capsys)
+    lines = [ln for ln in stderr.splitlines() if not ln.startswith(("INFO ", "WARNING "))]
+    assert code == 2, stderr
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"vax {case.argv[0]}: ")
+    assert case.fragment in lines[0]
+    assert "Traceback" not in stderr
+    shown_path = _fill(["{file}"], files, case, out)[0]
+    assert Path(shown_path).name in lines[0]
+    for secret in PERSONAL:
+        assert secret not in stderr + stdout, secret
+    if case.rows_in:  # rows were read and all quarantined: the quarantine is there for the user
+        import pandas as pd
+
+        q = pd.read_parquet(out / "quarantine.parquet")
+        q = q[q["table"] == "vaccinations"]
+        assert len(q) == case.rows_in
+        assert q["reason"].value_counts().to_dict() == case.reasons
 
 
 @pytest.mark.parametrize("case", READ_CASES, ids=[c.name for c in READ_CASES])
@@ -68,3 +108,22 @@ def test_merged_facility_is_filled_down(files):
     assert None not in by_row.values()
     assert res.quarantine["row"].tolist() == [10, 11]
     assert res.quarantine["column"].tolist() == ["vaccination_date;vaccine"] * 2
+
+
+def test_read_only_out_is_refused_before_any_work(files, tmp_path, capsys, monkeypatch):
+    """A read-only --out folder: one line, exit 2, and matching never starts."""
+    import os
+
+    import vaxlib.match.pipeline as pipeline
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    if os.geteuid() == 0:  # root writes anywhere: make the permission check see what a user would
+        real = os.access
+        monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p) == ro else real(p, mode, **kw))
+    monkeypatch.setattr(pipeline, "run_match", lambda *a, **k: pytest.fail("matching ran before the check"))
+    code, _, err = run_vax(["match", "--registry", str(files["registry-ok.csv"]),
+                            "--vaccinations", str(files["registry-ok.csv"]), "--out", str(ro / "run")], capsys)
+    assert code == 2
+    assert "không ghi được" in err and str(ro) in err and "Traceback" not in err

@@ -78,6 +78,7 @@ __all__ = [
     "VaxImportError",
     "MissingColumnError",
     "EmptyFileError",
+    "NoUsableRowsError",
     "UnsupportedFileError",
     "FileTypeMismatchError",
     "CorruptFileError",
@@ -163,21 +164,61 @@ class VaxImportError(VaxError):
 
 
 class MissingColumnError(VaxImportError):
-    """A required contract column has no header in the file (``missing``, ``found``)."""
+    """A required contract column has no header in the file (``missing``, ``found``).
+
+    When the row taken as the header holds a date or a long number, the file
+    probably has no header at all and that row is a person's record: the
+    message then says so and shows the values masked (``0790******79``, names
+    as ``…``), never as typed.
+    """
 
     def __init__(self, path, kind: str, missing: Sequence[str], found: Sequence[str]):
+        from vaxlib.privacy import looks_personal, mask_values  # noqa: PLC0415
+
         self.kind = kind
         self.missing = tuple(missing)
         self.found = tuple(found)
+        want = ", ".join(f"{m} ({_vi_header(kind, m)!r})" for m in missing)
+        if any(looks_personal(f) for f in found):
+            shown = ", ".join(mask_values(found))
+            super().__init__(
+                f"thiếu dòng tiêu đề: dòng đầu tiên là dữ liệu ({shown}), không phải tên cột; "
+                f"cần các cột {want} của bảng {kind}",
+                f"no header row: the first row holds data ({shown}), not column names; "
+                f"table {kind} needs column(s) {want}",
+                path, row=1, column=",".join(missing))
+            return
         shown = ", ".join(repr(_short(f)) for f in found) or "(không có)"
         shown_en = ", ".join(repr(_short(f)) for f in found) or "(none)"
-        want = ", ".join(f"{m} ({_vi_header(kind, m)!r})" for m in missing)
         super().__init__(
             f"thiếu cột bắt buộc {want} của bảng {kind}; các cột tìm thấy: {shown}",
             f"missing required column(s) {want} for table {kind}; columns found: {shown_en}",
             path,
+            row=1,
             column=",".join(missing),
         )
+
+
+class NoUsableRowsError(VaxImportError):
+    """A file has a header but no row that can be used: none at all, or every one quarantined.
+
+    ``result`` is the :class:`ImportResult` (so that a command can still write the quarantine).
+    """
+
+    def __init__(self, result: "ImportResult"):
+        self.result = result
+        if result.rows_in == 0:
+            super().__init__("chỉ có dòng tiêu đề, không có dòng dữ liệu nào",
+                             "header only: no data rows", result.source, row=2)
+            return
+        counts = ", ".join(f"{k} {v}" for k, v in result.reason_counts().items())
+        cols = ", ".join(dict.fromkeys(c for cs in result.quarantine["column"] for c in cs.split(";") if c))
+        super().__init__(
+            f"không có dòng dùng được: cả {result.rows_in} dòng đều bị cách ly ({counts}"
+            + (f"; cột {cols}" if cols else "") + ")",
+            f"no usable rows: all {result.rows_in} rows are quarantined ({counts}"
+            + (f"; column(s) {cols}" if cols else "") + ")",
+            result.source, row=int(result.quarantine["row"].min()), column=cols.replace(", ", ";"))
 
 
 class EmptyFileError(VaxImportError):
@@ -1487,7 +1528,7 @@ def _provinces(values: list, numeric: list[bool]) -> list:
 
 
 def read_table(path: str | os.PathLike[str], kind: Kind, *, encoding: str | None = None,
-               sheet: int | str | None = None) -> ImportResult:
+               sheet: int | str | None = None, require_rows: bool = False) -> ImportResult:
     """Read a registry, vaccinations or feedback file into the contract's table.
 
     Parameters
@@ -1501,6 +1542,9 @@ def read_table(path: str | os.PathLike[str], kind: Kind, *, encoding: str | None
         ``"vni-windows"``); detected when omitted.
     sheet : int or str, optional
         Worksheet of an ``.xlsx`` (index or name); the first by default.
+    require_rows : bool
+        Raise :class:`NoUsableRowsError` when no row is accepted (header
+        only, or every row quarantined) instead of returning an empty table.
 
     Returns
     -------
@@ -1512,7 +1556,8 @@ def read_table(path: str | os.PathLike[str], kind: Kind, *, encoding: str | None
         Or one of its subclasses: :class:`MissingColumnError`,
         :class:`EmptyFileError`, :class:`UnsupportedFileError`,
         :class:`FileTypeMismatchError`, :class:`CorruptFileError`,
-        :class:`DecodeError`, :class:`SheetNotFoundError`.
+        :class:`DecodeError`, :class:`SheetNotFoundError`,
+        :class:`NoUsableRowsError` (only with ``require_rows``).
     """
     if kind not in TABLES:
         raise ValueError(f"kind must be one of {sorted(TABLES)}, not {kind!r}")
@@ -1586,6 +1631,8 @@ def read_table(path: str | os.PathLike[str], kind: Kind, *, encoding: str | None
     logger.info("%s (%s, %s): %d rows in, %d accepted, %d quarantined %s%s", p.name, kind, sh.encoding or fmt,
                 rows_in, len(table), len(quarantine), result.reason_counts() or "",
                 f"; repaired columns {repaired}" if repaired else "")
+    if require_rows and not len(table):
+        raise NoUsableRowsError(result)
     return result
 
 

@@ -30,6 +30,7 @@ import ipywidgets as W
 import pandas as pd
 
 from vaxlib import i18n as _i18n
+from vaxlib.privacy import mask_id  # noqa: F401 - part of this module's API
 from vaxlib.review.labels import (
     NO_CODE,
     action_label,
@@ -92,22 +93,6 @@ def _s(value: Any) -> str:
 
 
 # --------------------------------------------------------------------------- text helpers
-
-def mask_id(value: str | None, *, keep_start: int = 4, keep_end: int = 2) -> str:
-    """Mask the middle of an ID number: ``079190012389`` -> ``0791******89``.
-
-    Short values keep only their last ``keep_end`` characters; empty stays empty.
-    """
-    text = _s(value)
-    n = len(text)
-    if n == 0:
-        return ""
-    if n <= keep_start + keep_end + 1:
-        keep_start = 0
-        keep_end = min(keep_end, max(n - 2, 0))
-    return text[:keep_start] + "*" * (n - keep_start - keep_end) + text[n - keep_end:] if keep_end else \
-        text[:keep_start] + "*" * (n - keep_start)
-
 
 def _masked_positions(text: str, keep_start: int = 4, keep_end: int = 2) -> set[int]:
     masked = mask_id(text, keep_start=keep_start, keep_end=keep_end)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -43,11 +44,26 @@ def cmd_match(args: argparse.Namespace) -> int:
     from vaxlib.io import VaxImportError
     from vaxlib.match.pipeline import run_match
 
+    out = Path(args.out)
+    _check_out(out)
     try:
         registry, q_reg = _read(args.registry, "registry")
         vacc, q_vac = _read(args.vaccinations, "vaccinations")
     except VaxImportError as exc:
         raise CommandError(str(exc)) from exc
+    quarantine = pd.concat([q_reg.assign(table="registry"), q_vac.assign(table="vaccinations")], ignore_index=True)
+    for table, path, q in ((registry, args.registry, q_reg), (vacc, args.vaccinations, q_vac)):
+        if len(table):
+            continue
+        # nothing to match: say why in one line, and leave the quarantine the user needs to fix the file
+        from vaxlib.io import ImportResult, NoUsableRowsError
+
+        msg = str(NoUsableRowsError(ImportResult(table, q, len(q), None, str(path))))
+        if len(quarantine):
+            out.mkdir(parents=True, exist_ok=True)
+            quarantine.to_parquet(out / "quarantine.parquet", index=False)
+            msg += f"; xem {out / 'quarantine.parquet'}"
+        raise CommandError(msg)
     settings = _settings(args)
     truth = None
     if args.truth:
@@ -62,12 +78,10 @@ def cmd_match(args: argparse.Namespace) -> int:
     result = run_match(registry, vacc, settings, progress=progress, truth_person=truth)
     bar.update(1)
     bar.close()
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result.matches.to_parquet(out / "matches.parquet", index=False)
     result.candidates.to_parquet(out / "candidates.parquet", index=False)
     result.model.save(out / "model.json")
-    quarantine = pd.concat([q_reg.assign(table="registry"), q_vac.assign(table="vaccinations")], ignore_index=True)
     if len(quarantine):
         quarantine.to_parquet(out / "quarantine.parquet", index=False)
     (out / "match-stats.json").write_text(json.dumps(result.stats, indent=2, default=float), encoding="utf-8")
@@ -77,19 +91,55 @@ def cmd_match(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_out(out: Path) -> None:
+    """Refuse an output folder that cannot be written, before any work is done."""
+    from vaxlib.cli import CommandError
+
+    if out.exists() and not out.is_dir():
+        raise CommandError(f"{out}: là một tệp, không phải thư mục; hãy chọn --out khác")
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise CommandError(f"{probe}: không ghi được (chỉ đọc); hãy chọn --out khác")
+
+
 def _truth(path: str) -> pd.DataFrame:
+    from vaxlib.cli import CommandError
+
     p = Path(path)
     if p.is_dir():
         for name in ("truth_vaccinations.parquet", "truth_vaccinations.csv"):
             if (p / name).exists():
                 p = p / name
                 break
-    if p.suffix == ".csv":
-        return pd.read_csv(p, dtype=str, keep_default_na=False)
-    return pd.read_parquet(p)
+        else:
+            raise CommandError(f"{p}: không có truth_vaccinations.parquet/.csv trong thư mục (--truth)")
+    if not p.is_file():
+        raise CommandError(f"{p}: không tìm thấy tệp (--truth)")
+    table = _read_parquet_or_csv(p, "--truth")
+    missing = [c for c in ("record_id", "person_id") if c not in table.columns]
+    if missing:
+        raise CommandError(f"{p}: không phải bảng truth_vaccinations (thiếu cột {', '.join(missing)}) (--truth)")
+    return table
+
+
+def _read_parquet_or_csv(p: Path, option: str) -> pd.DataFrame:
+    """A table vaxlib wrote, or a one-line error naming the file and the option."""
+    from vaxlib.cli import CommandError
+
+    try:
+        if p.suffix.lower() == ".csv":
+            return pd.read_csv(p, dtype=str, keep_default_na=False)
+        return pd.read_parquet(p)
+    except Exception as exc:  # noqa: BLE001 - any reader failure: the file is not the table asked for
+        raise CommandError(f"{p}: không đọc được bảng ({type(exc).__name__}: không phải Parquet/CSV "
+                           f"của vaxlib, hoặc bị hỏng) ({option})") from None
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from vaxlib.cli import CommandError
+    from vaxlib.io import VaxImportError
     from vaxlib.match.evaluate import evaluate, pr_figure
 
     mpath = Path(args.matches)
@@ -100,9 +150,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         mpath = mpath / "matches.parquet"
     elif (mpath.parent / "match-stats.json").exists():
         stats = json.loads((mpath.parent / "match-stats.json").read_text(encoding="utf-8"))
-    matches = pd.read_parquet(mpath)
+    if not mpath.is_file():
+        raise CommandError(f"{mpath}: không tìm thấy tệp (--matches: matches.parquet hoặc thư mục của vax match)")
+    matches = _read_parquet_or_csv(mpath, "--matches")
+    missing = [c for c in ("record_id", "status") if c not in matches.columns]
+    if missing:
+        raise CommandError(f"{mpath}: không phải bảng matches (thiếu cột {', '.join(missing)}) (--matches)")
     truth = _truth(args.truth)
-    vacc = _read(args.vaccinations, "vaccinations")[0] if args.vaccinations else None
+    try:
+        vacc = _read(args.vaccinations, "vaccinations")[0] if args.vaccinations else None
+    except VaxImportError as exc:
+        raise CommandError(str(exc)) from exc
     result = evaluate(matches, truth, vaccinations=vacc, stats=stats)
     scalar = {k: v for k, v in result.items() if not isinstance(v, (pd.DataFrame, dict))}
     for k, v in scalar.items():

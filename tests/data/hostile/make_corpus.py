@@ -26,6 +26,7 @@ import openpyxl
 VAX_HEADER = ["Mã bản ghi", "Họ và tên", "Ngày sinh", "Giới tính", "Số CMND/CCCD", "Số điện thoại",
               "Tỉnh/Thành phố", "Cơ sở tiêm", "Tỉnh của cơ sở tiêm", "Mũi tiêm", "Ngày tiêm", "Loại vắc xin",
               "Số lô"]
+REG_HEADER = ["Số định danh cá nhân", "Họ và tên", "Ngày sinh", "Giới tính", "Số CMND cũ", "Mã tỉnh thường trú"]
 NAMES = ["Nguyễn Thị Hồng", "Trần Văn Đức", "Lê Thị Ánh", "Phạm Quốc Bảo", "Đặng Thị Thuỷ"]
 #: a person's data that must never appear in an error message
 SECRET_NAME, SECRET_ID, SECRET_PHONE = "Hoàng Thị Mỹ Duyên", "079190004279", "0903123479"
@@ -67,7 +68,7 @@ class Case:
     """
 
     name: str
-    build: Callable[[Path], None]
+    build: Callable[[Path], None] | None  # None: the file must not exist
     what: str
     kind: str = "vaccinations"
     expect: str = "quarantine"
@@ -75,7 +76,7 @@ class Case:
     accepted: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     fragment: str = ""
-    argv: list[str] | None = None  # "{file}", "{out}", "{dir}" are filled in
+    argv: list[str] | None = None  # "{file}", "{out}", "{dir}" and "{<case name>}" are filled in
 
 
 # --------------------------------------------------------------------------- builders
@@ -133,6 +134,40 @@ def _merged_xlsx(path: Path) -> None:
     wb.save(path)
 
 
+def _registry(path: Path) -> None:
+    """A small valid register (the other input of ``vax match``)."""
+    rows = [REG_HEADER] + [[f"0790850{i:05d}", NAMES[i % len(NAMES)], "12/03/1985", "Nam", "", "79"]
+                           for i in range(20)]
+    path.write_bytes(csv_bytes(rows))
+
+
+def _header_only(path: Path) -> None:
+    path.write_bytes(csv_bytes([VAX_HEADER]))
+
+
+def _all_quarantined(path: Path) -> None:
+    """Every row's vaccination date is unreadable."""
+    rows = [VAX_HEADER] + [vax_row(i) for i in range(7)]
+    for r in rows[1:]:
+        r[10] = "không rõ"
+    path.write_bytes(csv_bytes(rows))
+
+
+def _headerless(path: Path) -> None:
+    """The export lost its header: the first line is a person's record."""
+    first = vax_row(0, name=SECRET_NAME)
+    first[4], first[5] = SECRET_ID, SECRET_PHONE
+    path.write_bytes(csv_bytes([first] + [vax_row(i) for i in range(1, 5)]))
+
+
+def _empty(path: Path) -> None:
+    path.write_bytes(b"\xef\xbb\xbf\r\n  \r\n")
+
+
+def _plain_file(path: Path) -> None:
+    path.write_text("not a folder\n", encoding="utf-8")
+
+
 CASES: list[Case] = [
     Case("utf8-with-binary-garbage.csv", _utf8_with_garbage,
          "UTF-8 with a dozen binary-garbage lines: the rest stays UTF-8, the garbage is quarantined",
@@ -149,6 +184,32 @@ CASES: list[Case] = [
     Case("merged-facility.xlsx", _merged_xlsx,
          "merged facility cells are filled down; a merge over two fields is quarantined",
          rows_in=20, accepted=18, reasons={"merged_cells": 2}),
+    Case("registry-ok.csv", _registry, "a valid register, the other input of the vax match cases",
+         kind="registry", rows_in=20, accepted=20),
+    Case("header-only.csv", _header_only, "header and no data: one line, exit 2 (was ValueError: high <= 0)",
+         expect="error", fragment="chỉ có dòng tiêu đề",
+         argv=["match", "--registry", "{registry-ok.csv}", "--vaccinations", "{file}", "--out", "{out}"]),
+    Case("all-quarantined.csv", _all_quarantined,
+         "every row quarantined: one line, exit 2, and the quarantine is written (was ValueError: high <= 0)",
+         expect="error", fragment="cả 7 dòng đều bị cách ly (bad_vaccination_date 7; cột vaccination_date)",
+         rows_in=7, reasons={"bad_vaccination_date": 7},
+         argv=["match", "--registry", "{registry-ok.csv}", "--vaccinations", "{file}", "--out", "{out}"]),
+    Case("headerless.csv", _headerless, "no header row: one line, the first record's values masked, names hidden",
+         expect="error", fragment="thiếu dòng tiêu đề: dòng đầu tiên là dữ liệu",
+         argv=["match", "--registry", "{registry-ok.csv}", "--vaccinations", "{file}", "--out", "{out}"]),
+    Case("empty.csv", _empty, "only a BOM and white space", expect="error", fragment="tệp rỗng",
+         argv=["match", "--registry", "{registry-ok.csv}", "--vaccinations", "{file}", "--out", "{out}"]),
+    Case("missing.csv", None, "a file that does not exist", expect="error", fragment="không tìm thấy tệp",
+         argv=["match", "--registry", "{registry-ok.csv}", "--vaccinations", "{file}", "--out", "{out}"]),
+    Case("out-is-a-file.txt", _plain_file, "--out names a file: refused before any work",
+         expect="error", fragment="là một tệp, không phải thư mục",
+         argv=["match", "--registry", "{registry-ok.csv}", "--vaccinations", "{registry-ok.csv}", "--out", "{file}"]),
+    Case("evaluate-missing-matches", None, "vax evaluate with a missing path (was a 30-line pyarrow traceback)",
+         expect="error", fragment="không tìm thấy tệp",
+         argv=["evaluate", "--truth", "{dir}", "--matches", "{file}"]),
+    Case("evaluate-wrong-table.csv", _registry, "vax evaluate given the register as matches",
+         expect="error", fragment="không phải bảng matches",
+         argv=["evaluate", "--truth", "{dir}", "--matches", "{file}"]),
 ]
 
 
@@ -158,7 +219,8 @@ def build(folder: Path) -> dict[str, Path]:
     out = {}
     for case in CASES:
         p = folder / case.name
-        case.build(p)
+        if case.build is not None:
+            case.build(p)
         out[case.name] = p
     return out
 
