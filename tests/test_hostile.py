@@ -44,10 +44,18 @@ def _fill(argv, files, case, out):
     return [values[a[1:-1]] if a.startswith("{") else a for a in argv]
 
 
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # PIL's own, on opening the 144 MP image
 @pytest.mark.parametrize("case", CLI_CASES, ids=[c.name for c in CLI_CASES])
 def test_corpus_command(files, case, tmp_path, capsys):
     out = tmp_path / "out"
     code, stdout, stderr = run_vax(_fill(case.argv, files, case, out), capsys)
+    if case.expect == "verify":
+        assert code == 1, stderr
+        assert stdout.splitlines() == [stdout.splitlines()[0]]
+        source, verdict, reason = stdout.split("\t")[:3]
+        assert source.startswith(case.name) and (verdict, reason) == ("KHÔNG HỢP LỆ", case.fragment)
+        assert stderr.strip() == f"0/1 valid ({case.fragment}=1)"
+        return
     lines = [ln for ln in stderr.splitlines() if not ln.startswith(("INFO ", "WARNING "))]
     assert code == 2, stderr
     assert len(lines) == 1, lines
@@ -127,3 +135,26 @@ def test_read_only_out_is_refused_before_any_work(files, tmp_path, capsys, monke
                             "--vaccinations", str(files["registry-ok.csv"]), "--out", str(ro / "run")], capsys)
     assert code == 2
     assert "không ghi được" in err and str(ro) in err and "Traceback" not in err
+
+
+def test_input_file_size_limit(files, monkeypatch):
+    """A file over MAX_INPUT_BYTES is refused from its size, before it is read."""
+    import vaxlib.io as vio
+
+    path = files["registry-ok.csv"]
+    monkeypatch.setattr(vio, "MAX_INPUT_BYTES", path.stat().st_size - 1)
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail("the file was read"))
+    with pytest.raises(vio.TooLargeError, match="tệp quá lớn") as err:
+        read_table(path, "registry")
+    assert path.name in str(err.value)
+
+
+def test_long_hc1_argument_is_refused_before_decoding():
+    from vaxlib.sign import hc1
+    from vaxlib.sign.errors import TooLarge
+
+    with pytest.raises(TooLarge):
+        hc1.decode_hc1("HC1:" + "A" * hc1.MAX_HC1_CHARS)
+    with pytest.raises(Exception) as err:  # at the limit it is decoded (and fails as Base45, not as too large)
+        hc1.decode_hc1("HC1:" + "A" * (hc1.MAX_HC1_CHARS - 4))
+    assert err.type is not TooLarge

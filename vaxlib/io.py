@@ -84,6 +84,8 @@ __all__ = [
     "CorruptFileError",
     "DecodeError",
     "SheetNotFoundError",
+    "TooLargeError",
+    "MAX_INPUT_BYTES",
     "ImportResult",
     "QUARANTINE_COLUMNS",
     "REASONS",
@@ -247,6 +249,24 @@ class DecodeError(VaxImportError):
 
 class SheetNotFoundError(VaxImportError):
     """The requested worksheet does not exist in the workbook."""
+
+
+class TooLargeError(VaxImportError):
+    """A file, or what it decompresses to, is beyond vaxlib's limits (:data:`MAX_INPUT_BYTES`, ...)."""
+
+
+#: largest input file read (a million dose records are about 150 MB as CSV)
+MAX_INPUT_BYTES = 1 << 30
+#: largest total a workbook may decompress to (its zip members' declared sizes; zipfile never inflates past them)
+MAX_XLSX_UNCOMPRESSED = 2 << 30
+#: largest compression ratio of a workbook part over 1 MiB (real sheets: 5-20; a zip bomb: 1000)
+MAX_XLSX_RATIO = 100
+#: largest part of a workbook other than a worksheet or the shared strings (workbook.xml, styles, ...)
+MAX_XLSX_PART = 64 << 20
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1 << 20):,.0f} MB"
 
 
 def _short(s: object, n: int = 40) -> str:
@@ -1161,6 +1181,7 @@ def _read_xlsx(path: Path, data: bytes, kind: str, sheet: int | str | None) -> _
                                "the workbook's zip container is damaged or truncated", path)
     if detected != "xlsx":
         raise _mismatch(path, ext, "xlsx", detected)
+    _check_zip_sizes(path, data)
     try:
         raw_rows, merges = _fast_xlsx_rows(data, sheet)
     except _XlsxSheetError as exc:
@@ -1213,6 +1234,36 @@ def _read_xlsx(path: Path, data: bytes, kind: str, sheet: int | str | None) -> _
     return _Sheet(headers=header, cols=cols, rownums=rownums,
                   raw_of=lambda i: "\t".join("" if c[i] is None else c[i] for c in cols),
                   numeric=numeric, broken=broken, encoding=None, header_map=hmap)
+
+
+def _check_zip_sizes(path: Path, data: bytes) -> None:
+    """Refuse a workbook that would decompress beyond the limits, before any part is inflated.
+
+    zipfile stops inflating a member at its declared size (and then fails its
+    CRC check), so the declared sizes bound the memory any reader can use.
+    """
+    with zipfile.ZipFile(_io.BytesIO(data)) as zf:
+        infos = zf.infolist()
+    total = sum(i.file_size for i in infos)
+    if total > MAX_XLSX_UNCOMPRESSED:
+        raise TooLargeError(
+            f"bảng tính giải nén ra {_mb(total)}, quá giới hạn {_mb(MAX_XLSX_UNCOMPRESSED)}; hãy chia nhỏ tệp",
+            f"workbook decompresses to {_mb(total)}, beyond the limit of {_mb(MAX_XLSX_UNCOMPRESSED)}; split it",
+            path)
+    for i in infos:
+        sheet_part = i.filename.startswith("xl/worksheets/") or i.filename == "xl/sharedStrings.xml"
+        if not sheet_part and i.file_size > MAX_XLSX_PART:
+            raise TooLargeError(
+                f"phần {i.filename} của bảng tính giải nén ra {_mb(i.file_size)} (giới hạn {_mb(MAX_XLSX_PART)}): "
+                "tệp bị hỏng hoặc là 'bom nén'",
+                f"part {i.filename} decompresses to {_mb(i.file_size)} (limit {_mb(MAX_XLSX_PART)}): "
+                "damaged file or a zip bomb", path)
+        if i.file_size > 1 << 20 and i.file_size > MAX_XLSX_RATIO * max(1, i.compress_size):
+            raise TooLargeError(
+                f"phần {i.filename} của bảng tính nén {i.file_size // max(1, i.compress_size):,} lần "
+                f"(giới hạn {MAX_XLSX_RATIO}): 'bom nén', không phải bảng tính thật",
+                f"part {i.filename} is compressed {i.file_size // max(1, i.compress_size):,}:1 "
+                f"(limit {MAX_XLSX_RATIO}:1): a zip bomb, not a real workbook", path)
 
 
 def _cell_range(ref: str) -> tuple[int, int, int, int] | None:
@@ -1572,6 +1623,10 @@ def read_table(path: str | os.PathLike[str], kind: Kind, *, encoding: str | None
             + ("; save it as .xlsx" if ext == ".xls" else ""),
             p)
     try:
+        size = p.stat().st_size
+        if size > MAX_INPUT_BYTES and p.is_file():
+            raise TooLargeError(f"tệp quá lớn ({_mb(size)}; giới hạn {_mb(MAX_INPUT_BYTES)}); hãy chia nhỏ tệp",
+                                f"file too large ({_mb(size)}; limit {_mb(MAX_INPUT_BYTES)}); split it", p)
         data = p.read_bytes()
     except FileNotFoundError:
         raise VaxImportError("không tìm thấy tệp", "file not found", p) from None

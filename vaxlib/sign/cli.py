@@ -158,6 +158,16 @@ def _print_refused(refused, args) -> None:
 
 # ----------------------------------------------------------------------------- verify
 
+def _inputs(item: str):
+    """:func:`iter_inputs`, with an unreadable certificates table as one line (exit 2) instead of a traceback."""
+    from vaxlib.sign.verify import iter_inputs
+
+    try:
+        yield from iter_inputs(item)
+    except (OSError, ValueError, LookupError) as exc:  # pyarrow's errors derive from these
+        raise CommandError(f"{item}: không đọc được bảng chứng nhận (cần cột hc1; {type(exc).__name__})") from None
+
+
 def _verify(args) -> int:
     from vaxlib.sign.errors import VerificationError
     from vaxlib.sign.verify import Verifier, VerifyResult, iter_inputs
@@ -178,7 +188,7 @@ def _verify(args) -> int:
     n = ok = findings = 0
     reasons: dict[str, int] = {}
     for item in args.input:
-        for source, text in iter_inputs(item):
+        for source, text in _inputs(item):
             if isinstance(text, VerificationError):
                 res = VerifyResult(source, False, text.reason, text.message(args.lang))
             else:

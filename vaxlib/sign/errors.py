@@ -12,7 +12,7 @@ __all__ = [
     "VerificationError", "BadPrefix", "BadBase45", "BadCompression", "BadCose",
     "BadCwt", "UnknownKid", "UnsupportedAlgorithm", "BadSignature", "KeyUsageMismatch",
     "Expired", "NotYetValid", "SignerNotValid", "SchemaInvalid", "ValueSetInvalid",
-    "Revoked", "QrUnreadable", "AlgNotProtected", "REASONS",
+    "Revoked", "QrUnreadable", "AlgNotProtected", "TooLarge", "REASONS",
 ]
 
 
@@ -128,10 +128,14 @@ class QrUnreadable(VerificationError):
     reason, vi, en = "qr_unreadable", "Không đọc được mã QR", "no readable QR code in the image"
 
 
+class TooLarge(VerificationError):
+    reason, vi, en = "too_large", "Đầu vào quá lớn để là một chứng nhận", "input too large to be a certificate"
+
+
 #: reason code -> exception class, for reports and tests
 REASONS: dict[str, type[VerificationError]] = {
     cls.reason: cls
     for cls in (BadPrefix, BadBase45, BadCompression, BadCose, BadCwt, UnknownKid,
                 UnsupportedAlgorithm, AlgNotProtected, BadSignature, KeyUsageMismatch, Expired, NotYetValid,
-                SignerNotValid, SchemaInvalid, ValueSetInvalid, Revoked, QrUnreadable)
+                SignerNotValid, SchemaInvalid, ValueSetInvalid, Revoked, QrUnreadable, TooLarge)
 }

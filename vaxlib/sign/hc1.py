@@ -16,14 +16,16 @@ import zlib
 
 import base45
 
-from vaxlib.sign.errors import BadBase45, BadCompression, BadPrefix
+from vaxlib.sign.errors import BadBase45, BadCompression, BadPrefix, TooLarge
 
-__all__ = ["PREFIX", "MAX_COSE_BYTES", "COMPRESS_LEVEL", "b45encode", "b45encode_many", "b45decode",
+__all__ = ["PREFIX", "MAX_COSE_BYTES", "MAX_HC1_CHARS", "COMPRESS_LEVEL", "b45encode", "b45encode_many", "b45decode",
            "compress", "decompress", "unprefix", "encode_hc1", "decode_hc1"]
 
 PREFIX = "HC1:"
 #: a QR code carries at most ~4.3 kB; decompressed COSE above this is not a DCC
 MAX_COSE_BYTES = 64 * 1024
+#: a QR code holds at most 4,296 alphanumeric characters; longer text is refused before Base45 decoding
+MAX_HC1_CHARS = 100_000
 
 _B45 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 # every 16-bit big-endian pair -> its three Base45 characters (RFC 9285, section 4)
@@ -135,5 +137,7 @@ def encode_hc1(cose: bytes) -> str:
 
 
 def decode_hc1(text: str) -> bytes:
-    """``HC1:`` string -> COSE bytes (prefix, Base45 and zlib checked)."""
+    """``HC1:`` string -> COSE bytes (prefix, length, Base45 and zlib checked)."""
+    if isinstance(text, str) and len(text) > MAX_HC1_CHARS:
+        raise TooLarge(f"{len(text):,} characters; limit {MAX_HC1_CHARS:,}")
     return decompress(b45decode(unprefix(text)))

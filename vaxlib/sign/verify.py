@@ -31,7 +31,7 @@ from vaxlib.sign import hc1 as _hc1
 from vaxlib.sign.cose import ALG_NAMES, HDR_ALG, CoseSign1, parse_cose, verify_signature
 from vaxlib.sign.errors import (
     AlgNotProtected, BadCwt, Expired, KeyUsageMismatch, NotYetValid, QrUnreadable, Revoked,
-    SignerNotValid, UnknownKid, ValueSetInvalid, VerificationError,
+    SignerNotValid, TooLarge, UnknownKid, ValueSetInvalid, VerificationError,
 )
 from vaxlib.sign.keys import dsc_types, load_trust_list
 from vaxlib.sign.payload import (
@@ -430,8 +430,19 @@ class Verifier:
 _IMAGE_EXT = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 
 
+#: largest image the QR reader decodes (a 48-megapixel phone photo fits; a decompression bomb does not)
+MAX_QR_PIXELS = 60_000_000
+#: largest image file or certificates table read as ``vax verify`` input
+MAX_INPUT_BYTES = 1 << 30
+
+
 def read_qr(path_or_image: Any) -> list[str]:
-    """Texts of every QR code in an image (path, bytes or PIL image); :class:`QrUnreadable` if none."""
+    """Texts of every QR code in an image (path, bytes or PIL image).
+
+    Raises :class:`QrUnreadable` if there is none, :class:`TooLarge` for an
+    image over :data:`MAX_QR_PIXELS` pixels (checked from the header, before
+    the pixels are decoded) or a file over :data:`MAX_INPUT_BYTES`.
+    """
     import io
 
     import zxingcpp
@@ -439,19 +450,31 @@ def read_qr(path_or_image: Any) -> list[str]:
 
     try:
         if isinstance(path_or_image, (bytes, bytearray)):
+            _check_size(len(path_or_image))
             img = Image.open(io.BytesIO(path_or_image))
         elif isinstance(path_or_image, (str, os.PathLike)):
+            _check_size(os.path.getsize(path_or_image))
             img = Image.open(path_or_image)
         else:
             img = path_or_image
+        width, height = img.size
+        if width * height > MAX_QR_PIXELS:
+            raise TooLarge(f"image of {width}x{height} pixels; limit {MAX_QR_PIXELS:,}")
         img.load()
         found = zxingcpp.read_barcodes(img, formats=zxingcpp.BarcodeFormat.QRCode)
+    except TooLarge:
+        raise
     except Exception as exc:
         raise QrUnreadable(type(exc).__name__) from None
     texts = [b.text for b in found if b.valid and b.text]
     if not texts:
         raise QrUnreadable()
     return texts
+
+
+def _check_size(n: int) -> None:
+    if n > MAX_INPUT_BYTES:
+        raise TooLarge(f"{n:,} bytes; limit {MAX_INPUT_BYTES:,}")
 
 
 def iter_inputs(item: str) -> Iterator[tuple[str, str | VerificationError]]:
@@ -473,7 +496,7 @@ def iter_inputs(item: str) -> Iterator[tuple[str, str | VerificationError]]:
     if ext in _IMAGE_EXT:
         try:
             texts = read_qr(p)
-        except QrUnreadable as exc:
+        except (QrUnreadable, TooLarge) as exc:
             yield p.name, exc
             return
         for i, t in enumerate(texts):
@@ -490,12 +513,25 @@ def iter_inputs(item: str) -> Iterator[tuple[str, str | VerificationError]]:
                     row += 1
                     yield f"{p.name}:row {row}", text or ""
         else:
+            try:
+                _check_size(p.stat().st_size)
+            except TooLarge as exc:
+                yield p.name, exc
+                return
             table = pcsv.read_csv(p, convert_options=pcsv.ConvertOptions(include_columns=["hc1"]))
             for row, text in enumerate(table.column(0).to_pylist(), start=1):
                 yield f"{p.name}:row {row}", text or ""
     else:
+        limit = _hc1.MAX_HC1_CHARS
         with open(p, encoding="utf-8", errors="replace") as fh:
-            for n, line in enumerate(fh, start=1):
+            n = 0
+            while line := fh.readline(limit + 1):  # a file without line breaks is not read whole
+                n += 1
+                if len(line) > limit and not line.endswith("\n"):
+                    while (rest := fh.readline(limit + 1)) and not rest.endswith("\n"):
+                        pass  # skip the rest of the over-long line
+                    yield f"{p.name}:{n}", TooLarge(f"line longer than {limit:,} characters")
+                    continue
                 line = line.strip()
                 if line:
                     yield f"{p.name}:{n}", line

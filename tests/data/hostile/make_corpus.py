@@ -63,8 +63,9 @@ class Case:
     """One hostile file and what vaxlib must do with it.
 
     ``expect`` is ``"quarantine"`` (``read_table`` returns; the counts and
-    reasons are exact) or ``"error"`` (``read_table`` raises, or the ``vax``
-    command in ``argv`` exits 2 with one line containing ``fragment``).
+    reasons are exact), ``"error"`` (``read_table`` raises, or the ``vax``
+    command in ``argv`` exits 2 with one line containing ``fragment``) or
+    ``"verify"`` (``vax verify`` rejects the input with reason ``fragment``, exit 1).
     """
 
     name: str
@@ -168,6 +169,52 @@ def _plain_file(path: Path) -> None:
     path.write_text("not a folder\n", encoding="utf-8")
 
 
+def _workbook_bomb(path: Path, part: str = "xl/workbook.xml", mb: int = 70) -> None:
+    """A real workbook whose ``part`` is padded with ``mb`` MB of spaces (about 1000:1 compressed)."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(VAX_HEADER)
+    ws.append(vax_row(1))
+    tmp = path.with_suffix(".tmp.xlsx")
+    wb.save(tmp)
+    with zipfile.ZipFile(tmp) as zin, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename != part:
+                zout.writestr(info, data)
+                continue
+            with zout.open(info.filename, "w", force_zip64=True) as fh:
+                cut = data.rindex(b"</")  # white space before the root element's end tag: still valid XML
+                fh.write(data[:cut])
+                for _ in range(mb):
+                    fh.write(b" " * (1 << 20))
+                fh.write(data[cut:])
+    tmp.unlink()
+
+
+def _sheet_bomb(path: Path) -> None:
+    _workbook_bomb(path, part="xl/worksheets/sheet1.xml", mb=20)
+
+
+def _huge_image(path: Path) -> None:
+    """A 12000 x 12000 PNG (144 megapixels in 170 kB)."""
+    from PIL import Image
+
+    Image.new("L", (12000, 12000), 255).save(path)
+
+
+def _long_line(path: Path) -> None:
+    """A 'text file of HC1 strings' that is one line of 300 000 characters."""
+    path.write_text("HC1:" + "A" * 300_000, encoding="ascii")
+
+
+def _table_without_hc1(path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"uvci": ["URN:UVCI:01:VN:X"]}), path)
+
+
 CASES: list[Case] = [
     Case("utf8-with-binary-garbage.csv", _utf8_with_garbage,
          "UTF-8 with a dozen binary-garbage lines: the rest stays UTF-8, the garbage is quarantined",
@@ -204,6 +251,18 @@ CASES: list[Case] = [
     Case("out-is-a-file.txt", _plain_file, "--out names a file: refused before any work",
          expect="error", fragment="là một tệp, không phải thư mục",
          argv=["match", "--registry", "{registry-ok.csv}", "--vaccinations", "{registry-ok.csv}", "--out", "{file}"]),
+    Case("workbook-bomb.xlsx", _workbook_bomb,
+         "workbook.xml inflating to 70 MB (the 800 MB one took 2.4 GB): refused from the zip directory",
+         expect="error", fragment="xl/workbook.xml"),
+    Case("sheet-bomb.xlsx", _sheet_bomb, "a worksheet compressed about 1000:1: refused as a zip bomb",
+         expect="error", fragment="bom nén"),
+    Case("qr-144-megapixels.png", _huge_image, "vax verify on a 144-megapixel image: too_large, pixels never decoded",
+         expect="verify", fragment="too_large", argv=["verify", "--trust", "{dir}", "{file}"]),
+    Case("hc1-one-long-line.txt", _long_line, "vax verify on a 300 000-character line: too_large",
+         expect="verify", fragment="too_large", argv=["verify", "--trust", "{dir}", "{file}"]),
+    Case("certificates-without-hc1.parquet", _table_without_hc1, "vax verify on a table with no hc1 column",
+         expect="error", fragment="không đọc được bảng chứng nhận",
+         argv=["verify", "--trust", "{dir}", "{file}"]),
     Case("evaluate-missing-matches", None, "vax evaluate with a missing path (was a 30-line pyarrow traceback)",
          expect="error", fragment="không tìm thấy tệp",
          argv=["evaluate", "--truth", "{dir}", "--matches", "{file}"]),
