@@ -187,13 +187,10 @@ def test_outputs_and_idempotency(tmp_path, files):
     assert (tmp_path / "out3" / OUTPUT_FILES["table"]).read_bytes() == (out1 / OUTPUT_FILES["table"]).read_bytes()
 
 
-@pytest.fixture(params=["io", "minimal"])
-def xlsx_writer(request, monkeypatch):
-    """Run with vaxlib.io.write_table and with the fallback writer (as if vaxlib.io were absent)."""
-    if request.param == "minimal":
-        monkeypatch.setattr(apply_mod, "write_reimport_xlsx",
-                            lambda table, path: apply_mod._write_xlsx_minimal(table, Path(path)))
-    return request.param
+@pytest.fixture
+def xlsx_writer():
+    """The one xlsx writer (vaxlib.io.write_table through vaxlib.exports); the fallback copy is gone."""
+    return "io"
 
 
 def test_reimport_xlsx_layout_and_formula_neutralised(tmp_path, files, xlsx_writer):

@@ -158,3 +158,90 @@ def test_long_hc1_argument_is_refused_before_decoding():
     with pytest.raises(Exception) as err:  # at the limit it is decoded (and fails as Base45, not as too large)
         hc1.decode_hc1("HC1:" + "A" * (hc1.MAX_HC1_CHARS - 4))
     assert err.type is not TooLarge
+
+
+# --------------------------------------------------------------------------- safe exports
+
+#: text a hostile sender or analyst could type, as it must appear in a spreadsheet cell
+INJECTIONS = [
+    ("=HYPERLINK(\"http://x\",\"bấm\")", "'=HYPERLINK(\"http://x\",\"bấm\")"),
+    ("+84912345678", "'+84912345678"),
+    ("-2+3", "'-2+3"),
+    ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
+    ("\t=1", "'\t=1"),
+    ("\r=1", "'\r=1"),
+    ("'=1", "''=1"),
+    ("Nguyễn Văn An", "Nguyễn Văn An"),
+]
+
+
+def _csv_cells(path, encoding="utf-8-sig"):
+    import csv
+
+    with open(path, newline="", encoding=encoding) as fh:
+        return [c for row in csv.reader(fh) for c in row]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_write_table_neutralises_and_reads_back(tmp_path, fmt):
+    import openpyxl
+    import pandas as pd
+
+    from vaxlib.io import write_table
+
+    rows = [corpus.vax_row(i) for i in range(len(INJECTIONS))]
+    for r, (typed, _) in zip(rows, INJECTIONS):
+        r[1] = typed  # full_name
+        r[12] = typed  # lot_number
+    from vaxlib.schema import columns
+
+    df = pd.DataFrame(rows, columns=columns("vaccinations"), dtype=object)
+    df["dob"] = "1985-03-12"
+    df["vaccination_date"] = "2021-08-15"
+    path = write_table(df, tmp_path / f"t.{fmt}", "vaccinations")
+    if fmt == "csv":
+        cells = _csv_cells(path)
+    else:
+        cells = [c.value for row in openpyxl.load_workbook(path).active.iter_rows() for c in row]
+    xml = (lambda t: t.replace("\r", "\n")) if fmt == "xlsx" else (lambda t: t)  # XML stores a CR as LF
+    for _, shown in INJECTIONS:
+        assert cells.count(xml(shown)) == 2, shown
+    assert not any(isinstance(c, str) and c[:1] in "=+-@\t\r" for c in cells)
+    back = read_table(path, "vaccinations").table
+    # read back exactly -- but for a leading CR in xlsx, which XML turns into LF (so the apostrophe stays)
+    expected = [t if fmt == "csv" or not t.startswith("\r") else "'\n" + t[1:] for t, _ in INJECTIONS]
+    assert back["full_name"].tolist() == expected
+    assert back["lot_number"].tolist() == expected
+
+
+def test_ledger_export_neutralises_record_id_analyst_reason(tmp_path):
+    from vaxlib.review.ledger import Ledger
+
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    with Ledger.open(url, create=True) as led:
+        for i, (typed, _) in enumerate(INJECTIONS):
+            led.accept(f"{typed}" if i % 2 else f"R{i}", analyst=f"{typed} {i}".strip() if typed.strip() else "x",
+                       reason=typed)
+        led.export(tmp_path / "events.csv")
+    cells = _csv_cells(tmp_path / "events.csv", encoding="utf-8")
+    assert [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")] == []
+    for _, shown in INJECTIONS[:-1]:
+        assert shown in cells  # each reason, neutralised
+
+
+def test_signing_ledger_neutralises_signer(tmp_path):
+    from vaxlib.sign.ledger import append_ledger, read_ledger
+
+    signer = "=cmd|' /C calc'!A0"
+    append_ledger(tmp_path, [("kid", "URN:UVCI:01:VN:ABC")], signer=signer, signed_at="2026-12-06T00:00:00+00:00")
+    cells = _csv_cells(tmp_path / "signing-ledger.csv", encoding="utf-8")
+    assert "'" + signer in cells and signer not in cells
+    assert read_ledger(tmp_path)[0]["signer"] == signer
+
+
+def test_apply_uses_the_shared_neutraliser():
+    import vaxlib.exports as exports
+    import vaxlib.review.apply as apply_mod
+
+    assert apply_mod.neutralise_csv_value is exports.neutralise
+    assert not hasattr(apply_mod, "_write_xlsx_minimal")

@@ -312,8 +312,10 @@ def test_broken_csv_lines_are_counted(tmp_path_factory, df, junk, delimiter):
     res = read_table(path, "vaccinations")
     reconciles(res)
     assert res.rows_in == len(df) + len(junk)
-    if not junk:  # a clean file is read back exactly
-        assert as_records(res.table) == as_records(df)
+    if not junk:  # a clean file is read back exactly, but for the spreadsheet escape: "'=x" is read as "=x"
+        unescaped = df.map(lambda v: v[1:] if isinstance(v, str) and v[:1] == "'" and v[1:2] and v[1] in "=+-@\t\r'"
+                           else v)
+        assert as_records(res.table) == as_records(unescaped)
     else:  # every junk line is its own row: the valid rows after it are still read
         assert set(res.table["record_id"]) <= set(df["record_id"])
 

@@ -44,9 +44,9 @@ above the header (found among the first 10 rows) is not a data row.
 Messages are Vietnamese by default; ``exc.message_en`` holds the English, and
 :data:`REASONS` gives both for every quarantine reason code.
 
-Formula injection: cells of an ``.xlsx`` written here that start with
+Formula injection: cells of a CSV or ``.xlsx`` written here that start with
 ``= + - @``, a tab, a carriage return or an apostrophe get an apostrophe
-prepended (OWASP, "CSV Injection",
+prepended by :mod:`vaxlib.exports` (OWASP, "CSV Injection",
 https://owasp.org/www-community/attacks/CSV_Injection); :func:`read_table`
 removes exactly that one apostrophe again.
 """
@@ -70,6 +70,7 @@ import numpy as np
 import pandas as pd
 
 from vaxlib.errors import VaxError
+from vaxlib.exports import is_formula_like, neutralise, unneutralise
 from vaxlib.schema import TABLES, columns
 from vaxlib.vn.provinces import BY_GSO, PROVINCES
 from vaxlib.vn.text import fold_key, nfc
@@ -759,6 +760,8 @@ def _line_list(lines: dict[int, str], n: int = 10) -> str:
     return ", ".join(shown) + (", …" if len(lines) > n else "")
 
 
+#: a field starting with an apostrophe before a formula character (as vaxlib.exports writes it)
+_ESCAPED_FORMULA = re.compile(r"""(?:^|[,;\t|"])'[=+\-@\t\r']""", re.MULTILINE)
 #: what the CSV parser sees in place of a line that could not be decoded
 _BAD_LINE = "#undecodable#"
 _LINE_RE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
@@ -903,7 +906,10 @@ def _read_csv(path: Path, data: bytes, kind: str, encoding: str | None) -> _Shee
         rows.append(rec)
         rownums.append(rownum)
         spans.append((a, b))
-    return _Sheet(headers=[str(h) for h in header], cols=_columns_of(rows, ncols), rownums=rownums,
+    cols = _columns_of(rows, ncols)
+    if _ESCAPED_FORMULA.search(dec.text):  # cells neutralised by vaxlib.exports: one apostrophe goes again
+        cols = [[unneutralise(v) for v in c] for c in cols]
+    return _Sheet(headers=[str(h) for h in header], cols=cols, rownums=rownums,
                   raw_of=lambda i: raw_of(*spans[i]), broken=broken, encoding=label, header_map=hmap,
                   legacy_lines={i + 1: enc for i, enc in dec.legacy_lines.items()})
 
@@ -936,7 +942,6 @@ def _fast_records(lines: list[str], delimiter: str):
 
 _DATE_ISO_COLUMNS = {("registry", "dob"), ("vaccinations", "vaccination_date")}
 _TIMESTAMP_COLUMNS = {("feedback", "submitted_at")}
-_NEUTRALISE = ("=", "+", "-", "@", "\t", "\r", "'")
 
 
 def _cell_text(value: Any, kind: str, column: str | None) -> tuple[str | None, bool]:
@@ -944,8 +949,7 @@ def _cell_text(value: Any, kind: str, column: str | None) -> tuple[str | None, b
     if value is None:
         return None, False
     if isinstance(value, str):
-        if len(value) > 1 and value[0] == "'" and value[1] in _NEUTRALISE:
-            value = value[1:]
+        value = unneutralise(value)
         return (value if value != "" else None), False
     if isinstance(value, bool):
         return ("TRUE" if value else "FALSE"), False
@@ -1773,9 +1777,10 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str], kind: Kind,
     separated (tab for ``.tsv``), with the Vietnamese headers of :mod:`vaxlib.schema`; registry
     ``dob`` and ``vaccination_date`` become ``dd/mm/yyyy`` (``mm/yyyy``,
     ``yyyy`` when partial) and registry sex ``Nam``/``Nữ``; every typed field
-    is written exactly as it is.  In ``.xlsx`` every cell is a text cell
-    (number format ``@``), a value that could start a formula gets an
-    apostrophe, and control characters that the format cannot hold (all but
+    is written exactly as it is, except that in CSV and xlsx a value that
+    could start a formula gets an apostrophe (:mod:`vaxlib.exports`; read
+    back without it).  In ``.xlsx`` every cell is a text cell
+    (number format ``@``), and control characters that the format cannot hold (all but
     tab, LF, CR) are dropped with a warning.  NUL characters are dropped from
     CSV.  Parquet keeps the contract's column names and forms, all strings.
     """
@@ -1817,9 +1822,9 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str], kind: Kind,
                         vals.append("")
                     elif "\x00" in v:
                         dropped += 1
-                        vals.append(v.replace("\x00", ""))
+                        vals.append(neutralise(v.replace("\x00", "")))
                     else:
-                        vals.append(v)
+                        vals.append(neutralise(v))
                 w.writerow(vals)
         if dropped:
             logger.warning("%s: NUL characters dropped from %d cell(s)", p.name, dropped)
@@ -1845,8 +1850,8 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str], kind: Kind,
             if v == "":
                 cells.append(None)
                 continue
-            if v.startswith(_NEUTRALISE):
-                v = "'" + v
+            if is_formula_like(v):
+                v = neutralise(v)
                 neutralised += 1
             if pos in id_positions:  # text format, so that editing in Excel keeps the digits as text
                 c = WriteOnlyCell(ws, value=v)

@@ -1425,6 +1425,7 @@ def write_dataset(tables: Mapping[str, pd.DataFrame], out: str | os.PathLike[str
         raise ValueError(f"unsupported format {format!r}")
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
+    from vaxlib.exports import write_csv
     from vaxlib.io import write_table
     written = []
     for name in TABLE_NAMES:
@@ -1435,7 +1436,7 @@ def write_dataset(tables: Mapping[str, pd.DataFrame], out: str | os.PathLike[str
             fmt = "csv" if format == "csv" else "parquet"
             path = outdir / f"{name}.{fmt}"
             if fmt == "csv":
-                df.to_csv(path, index=False, encoding="utf-8")
+                write_csv(df, path, encoding="utf-8")
             else:
                 df.to_parquet(path, index=False)
         else:

@@ -140,6 +140,7 @@ def _read_parquet_or_csv(p: Path, option: str) -> pd.DataFrame:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from vaxlib.cli import CommandError
     from vaxlib.io import VaxImportError
+    from vaxlib.exports import write_csv
     from vaxlib.match.evaluate import evaluate, pr_figure
 
     mpath = Path(args.matches)
@@ -175,8 +176,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "evaluation.json").write_text(json.dumps(scalar, indent=2, default=float), encoding="utf-8")
-        result["codes"].to_csv(out / "evaluation-codes.csv", index=False)
-        result["sweep"].to_csv(out / "evaluation-sweep.csv", index=False)
+        write_csv(result["codes"], out / "evaluation-codes.csv", encoding="utf-8")
+        write_csv(result["sweep"], out / "evaluation-sweep.csv", encoding="utf-8")
         pr_figure(result["sweep"]).write_html(out / "precision-recall.html", include_plotlyjs=True)
     return 0
 

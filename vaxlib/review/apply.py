@@ -59,8 +59,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vaxlib.schema import columns as contract_columns
-from vaxlib.schema import vi_headers
+from vaxlib.exports import is_formula_like, neutralise, write_csv  # noqa: F401 - is_formula_like re-exported
 
 __all__ = [
     "FIELD_SOURCES",
@@ -96,7 +95,6 @@ OUTPUT_FILES = {
 }
 AUTOMATIC = "automatic"
 _TMP_PREFIX = ".vaxapply-"
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")  # same rule as vaxlib.io
 _SEX_TEXT = {"M": "Nam", "F": "Nữ"}
 _SEX_MEANING = {"m": "M", "nam": "M", "1": "M", "male": "M",
                 "f": "F", "nữ": "F", "nu": "F", "0": "F", "female": "F"}
@@ -351,14 +349,8 @@ def read_matches(path: str | os.PathLike[str]) -> pd.DataFrame:
     return df
 
 
-def is_formula_like(value: Any) -> bool:
-    """True for text a spreadsheet could take as a formula (``= + - @``, tab, CR) or an apostrophe."""
-    return isinstance(value, str) and value.startswith(_FORMULA_START)
-
-
-def neutralise_csv_value(value: Any) -> Any:
-    """OWASP CSV-injection defence: prefix formula-like text (see :func:`is_formula_like`) with ``'``."""
-    return "'" + value if is_formula_like(value) else value
+#: OWASP CSV-injection defence, the one implementation (vaxlib.exports); kept under this module's old names
+neutralise_csv_value = neutralise
 
 
 def _tmp_path(path: Path) -> Path:
@@ -379,47 +371,17 @@ def _atomic(path: Path, write) -> None:
 
 
 def write_reimport_xlsx(table: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """Write vaccinations in the platform's re-import layout (.xlsx).
+    """Write vaccinations in the platform's re-import layout (.xlsx) with :func:`vaxlib.io.write_table`.
 
-    Uses :func:`vaxlib.io.write_table` (Vietnamese headers, dates as the
-    platform exports them, every cell text, formula-like values prefixed with
-    an apostrophe).  Without :mod:`vaxlib.io` a minimal writer with the same
-    headers and the same safety rules is used.
+    Vietnamese headers, dates as the platform exports them, every cell text,
+    formula-like values neutralised by :mod:`vaxlib.exports`.
     """
+    from vaxlib.io import write_table
+
     path = Path(path)
     if len(table) > XLSX_MAX_ROWS:
         raise ApplyError(f"{path.name}: {len(table)} rows exceed the Excel sheet limit ({XLSX_MAX_ROWS})")
-    try:
-        from vaxlib.io import write_table
-    except ImportError:
-        return _write_xlsx_minimal(table, path)
     write_table(table, path, "vaccinations", format="xlsx")
-    return path
-
-
-def _write_xlsx_minimal(table: pd.DataFrame, path: Path) -> Path:
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-
-    headers = vi_headers("vaccinations")
-    cols = contract_columns("vaccinations")
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet("Mui tiem")
-
-    def text_cell(value: Any) -> WriteOnlyCell | None:
-        text = _text(value)
-        if not text:
-            return None
-        cell = WriteOnlyCell(ws, value=neutralise_csv_value(text))
-        cell.data_type = "s"  # never a formula
-        cell.number_format = "@"
-        return cell
-
-    ws.append([headers[c] for c in cols])
-    data = table.reindex(columns=cols)
-    for row in data.itertuples(index=False, name=None):
-        ws.append([text_cell(v) for v in row])
-    wb.save(path)
     return path
 
 
@@ -488,9 +450,8 @@ def run_apply(
     table = result.table
     _atomic(out / OUTPUT_FILES["table"], lambda p: table.to_parquet(p, index=False))
     _atomic(out / OUTPUT_FILES["changes"], lambda p: result.changes.to_parquet(p, index=False))
-    csv = result.changes.map(neutralise_csv_value)
     _atomic(out / OUTPUT_FILES["changes_csv"],
-            lambda p: csv.to_csv(p, index=False, encoding="utf-8-sig", lineterminator="\n"))
+            lambda p: write_csv(result.changes, p, encoding="utf-8-sig"))
     xlsx_rows = table if xlsx_scope == "all" else table[
         table["record_id"].astype(str).isin(set(result.changes["record_id"]))]
     _atomic(out / OUTPUT_FILES["xlsx"], lambda p: write_reimport_xlsx(xlsx_rows, p))

@@ -83,6 +83,7 @@ from urllib.parse import quote, unquote
 
 import pandas as pd
 
+from vaxlib.exports import write_csv
 from vaxlib.review.anchors import Anchor, read_anchors, record_anchor
 from vaxlib.vn.dates import parse_typed_dob
 from vaxlib.vn.ids import parse_id
@@ -1091,7 +1092,7 @@ class Ledger:
             df = self.events()
             df["values"] = [_canonical_json(v) for v in df["values"]]
             if suffix == ".csv":
-                df.to_csv(tmp, index=False, encoding="utf-8")
+                write_csv(df, tmp, encoding="utf-8")  # record_id, analyst, reason: formula-like text neutralised
             else:
                 df.to_parquet(tmp, index=False)
         else:

@@ -30,6 +30,7 @@ import shutil
 from pathlib import Path
 from typing import Iterable
 
+from vaxlib.exports import csv_row, unneutralise
 from vaxlib.sign.payload import uvci_is_valid
 from vaxlib.sign.verify import REVOCATION_FILE, load_revocations, uvci_hash
 
@@ -63,7 +64,7 @@ def append_ledger(folder: str | os.PathLike, rows: Iterable[tuple], *, signer: s
         for row in rows:
             if len(row) == 2:
                 row = (*row, event, "", "")
-            w.writerow((signed_at, signer, *row))
+            w.writerow(csv_row((signed_at, signer, *row)))  # --signer and reasons are typed: neutralised
             n += 1
     return n
 
@@ -89,14 +90,14 @@ def carry_ledger(previous: str | os.PathLike | None, folder: str | os.PathLike) 
         w = csv.writer(fh)
         w.writerow(LEDGER_COLUMNS)
         for r in rows:
-            w.writerow([r[c] for c in LEDGER_COLUMNS])
+            w.writerow(csv_row(r[c] for c in LEDGER_COLUMNS))
     return len(rows)
 
 
 def read_ledger(folder: str | os.PathLike) -> list[dict[str, str]]:
     """All ledger rows as dicts (rows of older four-column ledgers as ``issued`` events)."""
     with open(Path(folder) / LEDGER_FILE, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+        rows = [{k: unneutralise(v) for k, v in row.items()} for row in csv.DictReader(fh)]
     for r in rows:
         r["event"] = r.get("event") or "issued"
         r.setdefault("supersedes", "")
