@@ -245,3 +245,49 @@ def test_apply_uses_the_shared_neutraliser():
 
     assert apply_mod.neutralise_csv_value is exports.neutralise
     assert not hasattr(apply_mod, "_write_xlsx_minimal")
+
+
+# --------------------------------------------------------------------------- file modes
+
+
+@pytest.fixture
+def umask_000():
+    import os
+
+    old = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def test_key_store_modes_under_umask_000(tmp_path, monkeypatch, umask_000):
+    """Under umask 000 every default would be world-writable; the key store sets its modes itself."""
+    import stat
+
+    from vaxlib.sign.keys import init_keys, rotate
+    from vaxlib.sign.ledger import append_ledger, revocation_path, revoke
+    from vaxlib.sign.payload import make_uvci  # a UVCI with a valid check character
+
+    monkeypatch.setenv("VAX_KEY_PASSPHRASE", "correct horse battery staple")
+    keys = tmp_path / "keys"
+    init_keys(keys)
+    rotate(keys)
+    revoke(keys, [make_uvci()])
+    (tmp_path / "certs").mkdir()
+    append_ledger(tmp_path / "certs", [("kid", "URN:UVCI:01:VN:X")], signer="analyst")
+
+    def mode(p):
+        return stat.S_IMODE(p.stat().st_mode)
+
+    expected = {keys: 0o700, keys / "dsc": 0o700, keys / "trust": 0o755, keys / "csca.key.pem": 0o600,
+                keys / "keystore.json": 0o600, keys / "csca.crt.pem": 0o644, revocation_path(keys): 0o644,
+                tmp_path / "certs" / "signing-ledger.csv": 0o644}
+    for p in (keys / "dsc").iterdir():
+        expected[p] = 0o600 if p.name.endswith(".key.pem") else 0o644
+    for p in (keys / "trust").iterdir():
+        expected[p] = 0o644
+    assert len([p for p in expected if p.name.endswith(".key.pem")]) == 3  # CSCA and two DSCs
+    assert {str(p.relative_to(tmp_path)): oct(mode(p)) for p in expected} == \
+        {str(p.relative_to(tmp_path)): oct(m) for p, m in expected.items()}
+    assert not any(mode(p) & 0o002 for p in keys.rglob("*"))  # nothing world-writable

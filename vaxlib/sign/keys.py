@@ -13,9 +13,12 @@ EU DCC, Volume 1*, section 5 / *Certificate Governance* (v1.4):
 * kid = first 8 bytes of SHA-256 over the DSC's DER encoding (HCERT spec
   v1.0.5, section 3.3.1).
 
-Private keys are stored as encrypted PKCS#8 PEM (file mode 0600) with the
-passphrase from ``VAX_KEY_PASSPHRASE``; the passphrase and keys are never
-logged.  Layout of a key folder::
+Private keys are stored as encrypted PKCS#8 PEM with the passphrase from
+``VAX_KEY_PASSPHRASE``; the passphrase and keys are never logged.  File
+modes are set explicitly, whatever the umask (under ``umask 000`` the
+defaults would be world-writable): private keys and ``keystore.json`` 0600,
+the key folder and ``dsc/`` 0700, certificates, the trust list and the
+revocation list 0644 in a 0755 ``trust/`` (verifiers elsewhere read them).  Layout of a key folder::
 
     KEYS/csca.key.pem  csca.crt.pem
     KEYS/dsc/<kid-hex>.key.pem  <kid-hex>.crt.pem
@@ -113,13 +116,29 @@ def _name(cn: str) -> x509.Name:
     ])
 
 
+#: file and folder modes (module docstring)
+PRIVATE_FILE, PRIVATE_DIR, PUBLIC_FILE, PUBLIC_DIR = 0o600, 0o700, 0o644, 0o755
+
+
+def _private_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, PRIVATE_DIR)
+    return path
+
+
+def _public_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, PUBLIC_DIR)
+    return path
+
+
 def _write_private(path: Path, key, secret: bytes) -> None:
     data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.BestAvailableEncryption(secret))
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+    os.fchmod(fd, PRIVATE_FILE)  # before the key is written: an existing file may have had another mode
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
-    os.chmod(path, 0o600)
 
 
 def _read_private(path: Path, secret: bytes):
@@ -135,6 +154,7 @@ def _read_private(path: Path, secret: bytes):
 
 def _write_cert(path: Path, cert: x509.Certificate) -> None:
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    os.chmod(path, PUBLIC_FILE)
 
 
 def _now() -> dt.datetime:
@@ -226,6 +246,7 @@ def _read_store(keys: Path) -> dict:
 
 def _write_store(keys: Path, store: dict) -> None:
     _store_path(keys).write_text(json.dumps(store, indent=2) + "\n", encoding="utf-8")
+    os.chmod(_store_path(keys), PRIVATE_FILE)
 
 
 def _add_dsc(keys: Path, csca_cert, csca_key, alg: str, eku: Iterable[str], secret: bytes,
@@ -233,8 +254,8 @@ def _add_dsc(keys: Path, csca_cert, csca_key, alg: str, eku: Iterable[str], secr
     key = _new_key(alg)
     cert = _make_dsc(key, csca_cert, csca_key, now, eku)
     kid = kid_of(cert)
-    (keys / "dsc").mkdir(exist_ok=True)
-    (keys / "trust").mkdir(exist_ok=True)
+    _private_dir(keys / "dsc")
+    _public_dir(keys / "trust")
     _write_private(keys / "dsc" / f"{kid.hex()}.key.pem", key, secret)
     _write_cert(keys / "dsc" / f"{kid.hex()}.crt.pem", cert)
     _write_cert(keys / "trust" / f"{kid.hex()}.pem", cert)
@@ -262,7 +283,7 @@ def init_keys(out: str | os.PathLike, *, alg: str = "ES256", eku: Iterable[str] 
     keys = Path(out)
     if _store_path(keys).exists() and not force:
         raise KeyStoreError(f"{keys}: a key store exists already (use --force to replace it)")
-    keys.mkdir(parents=True, exist_ok=True)
+    _private_dir(keys)
     now = now or _now()
     csca_key = _new_key(alg)
     csca = _make_csca(csca_key, now)

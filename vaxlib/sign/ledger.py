@@ -66,6 +66,8 @@ def append_ledger(folder: str | os.PathLike, rows: Iterable[tuple], *, signer: s
                 row = (*row, event, "", "")
             w.writerow(csv_row((signed_at, signer, *row)))  # --signer and reasons are typed: neutralised
             n += 1
+    if new:
+        os.chmod(path, 0o644)  # whatever the umask: readable, writable by its owner only
     return n
 
 
@@ -156,8 +158,10 @@ def revoke(keys_or_trust: str | os.PathLike, uvcis: Iterable[str]) -> int:
     ValueError
         A UVCI whose Luhn mod N check character is wrong (a typo would revoke nothing).
     """
+    from vaxlib.sign.keys import PUBLIC_FILE, _public_dir  # noqa: PLC0415 - keys imports verify, as this module does
+
     path = revocation_path(keys_or_trust)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _public_dir(path.parent)
     known = load_revocations(path)
     added = []
     for u in uvcis:
@@ -171,4 +175,6 @@ def revoke(keys_or_trust: str | os.PathLike, uvcis: Iterable[str]) -> int:
     if added:
         with open(path, "a", encoding="utf-8") as fh:
             fh.writelines(h + "\n" for h in added)
+    if path.exists():
+        os.chmod(path, PUBLIC_FILE)
     return len(added)
