@@ -46,7 +46,8 @@ def _fill(argv, files, case, out):
 
 @pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # PIL's own, on opening the 144 MP image
 @pytest.mark.parametrize("case", CLI_CASES, ids=[c.name for c in CLI_CASES])
-def test_corpus_command(files, case, tmp_path, capsys):
+def test_corpus_command(files, case, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("VAX_KEY_PASSPHRASE", corpus.KEY_PASSPHRASE)
     out = tmp_path / "out"
     code, stdout, stderr = run_vax(_fill(case.argv, files, case, out), capsys)
     if case.expect == "verify":

@@ -34,6 +34,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -238,10 +239,27 @@ def _store_path(keys: Path) -> Path:
 
 
 def _read_store(keys: Path) -> dict:
+    path = _store_path(keys)
     try:
-        return json.loads(_store_path(keys).read_text(encoding="utf-8"))
+        store = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise KeyStoreError(f"{keys}: no keystore.json (run `vax keys init --out {keys}`)") from None
+    except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not JSON
+        raise KeyStoreError(f"{path}: damaged key store ({type(exc).__name__}); restore it from a backup") from None
+    if not isinstance(store, dict) or not isinstance(store.get("active"), str) \
+            or not re.fullmatch(r"[0-9a-f]{16}", store["active"]) or not isinstance(store.get("history"), list):
+        raise KeyStoreError(f"{path}: damaged key store (no active kid or history); restore it from a backup")
+    return store
+
+
+def _read_cert(path: Path) -> x509.Certificate:
+    """One PEM certificate of the key store; :class:`KeyStoreError` when missing or damaged."""
+    try:
+        return x509.load_pem_x509_certificate(path.read_bytes())
+    except FileNotFoundError:
+        raise KeyStoreError(f"{path}: missing from the key store") from None
+    except (OSError, ValueError) as exc:
+        raise KeyStoreError(f"{path}: damaged certificate ({type(exc).__name__}); restore it from a backup") from None
 
 
 def _write_store(keys: Path, store: dict) -> None:
@@ -306,7 +324,7 @@ def rotate(keys_dir: str | os.PathLike, *, alg: str | None = None, eku: Iterable
     keys = Path(keys_dir)
     store = _read_store(keys)
     csca_key = _read_private(keys / "csca.key.pem", secret)
-    csca = x509.load_pem_x509_certificate((keys / "csca.crt.pem").read_bytes())
+    csca = _read_cert(keys / "csca.crt.pem")
     if alg is None:
         alg = next(h["alg"] for h in store["history"] if h["kid"] == store["active"])
     now = now or _now()
@@ -371,7 +389,7 @@ def list_keys(keys_dir: str | os.PathLike) -> list[KeyInfo]:
     store = _read_store(keys)
     rows = []
     for h in store["history"]:
-        cert = x509.load_pem_x509_certificate((keys / "dsc" / f"{h['kid']}.crt.pem").read_bytes())
+        cert = _read_cert(keys / "dsc" / f"{h['kid']}.crt.pem")
         types = dsc_types(cert)
         kid = bytes.fromhex(h["kid"])
         rows.append(KeyInfo(kid_hex=h["kid"], kid_b64=base64.b64encode(kid).decode(), alg=h["alg"],
@@ -396,7 +414,7 @@ def load_signer(keys_dir: str | os.PathLike, kid_hex: str | None = None) -> Sign
     keys = Path(keys_dir)
     kid_hex = kid_hex or _read_store(keys)["active"]
     key = _read_private(keys / "dsc" / f"{kid_hex}.key.pem", secret)
-    cert = x509.load_pem_x509_certificate((keys / "dsc" / f"{kid_hex}.crt.pem").read_bytes())
+    cert = _read_cert(keys / "dsc" / f"{kid_hex}.crt.pem")
     kid = kid_of(cert)
     if kid.hex() != kid_hex:
         raise KeyStoreError(f"{keys}/dsc/{kid_hex}.crt.pem: kid does not match the certificate")

@@ -215,6 +215,42 @@ def _table_without_hc1(path: Path) -> None:
     pq.write_table(pa.table({"uvci": ["URN:UVCI:01:VN:X"]}), path)
 
 
+#: passphrase of the corpus's key stores (test data, not a secret)
+KEY_PASSPHRASE = "hostile-corpus"
+
+
+def _key_store(path: Path) -> None:
+    import os
+
+    from vaxlib.sign.keys import init_keys
+
+    old = os.environ.get("VAX_KEY_PASSPHRASE")
+    os.environ["VAX_KEY_PASSPHRASE"] = KEY_PASSPHRASE
+    try:
+        init_keys(path)
+    finally:
+        if old is None:
+            del os.environ["VAX_KEY_PASSPHRASE"]
+        else:
+            os.environ["VAX_KEY_PASSPHRASE"] = old
+
+
+def _store_not_json(path: Path) -> None:
+    _key_store(path)
+    (path / "keystore.json").write_text("{garbage", encoding="utf-8")
+
+
+def _store_kid_escapes(path: Path) -> None:
+    """keystore.json whose active kid is a path out of the key folder."""
+    _key_store(path)
+    (path / "keystore.json").write_text('{"active": "../../../etc/passwd", "history": []}', encoding="utf-8")
+
+
+def _csca_cert_damaged(path: Path) -> None:
+    _key_store(path)
+    (path / "csca.crt.pem").write_text("-----BEGIN CERTIFICATE-----\nnot base64\n", encoding="utf-8")
+
+
 CASES: list[Case] = [
     Case("utf8-with-binary-garbage.csv", _utf8_with_garbage,
          "UTF-8 with a dozen binary-garbage lines: the rest stays UTF-8, the garbage is quarantined",
@@ -263,6 +299,12 @@ CASES: list[Case] = [
     Case("certificates-without-hc1.parquet", _table_without_hc1, "vax verify on a table with no hc1 column",
          expect="error", fragment="không đọc được bảng chứng nhận",
          argv=["verify", "--trust", "{dir}", "{file}"]),
+    Case("keys-store-not-json", _store_not_json, "keystore.json is not JSON (was a JSONDecodeError traceback)",
+         expect="error", fragment="damaged key store", argv=["keys", "list", "--keys", "{file}"]),
+    Case("keys-kid-escapes", _store_kid_escapes, "keystore.json's active kid is a path: refused, nothing opened",
+         expect="error", fragment="damaged key store", argv=["keys", "rotate", "--keys", "{file}"]),
+    Case("keys-csca-damaged", _csca_cert_damaged, "csca.crt.pem damaged (was a ValueError traceback)",
+         expect="error", fragment="damaged certificate", argv=["keys", "rotate", "--keys", "{file}"]),
     Case("evaluate-missing-matches", None, "vax evaluate with a missing path (was a 30-line pyarrow traceback)",
          expect="error", fragment="không tìm thấy tệp",
          argv=["evaluate", "--truth", "{dir}", "--matches", "{file}"]),
