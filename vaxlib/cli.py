@@ -11,10 +11,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
+from pathlib import Path
 from typing import Sequence
 
-from vaxlib.errors import CommandError, VaxError
+from vaxlib.errors import CommandError, RunError, VaxError
 
 __all__ = ["COMMANDS", "CommandError", "VaxError", "build_parser", "main"]
 
@@ -46,6 +48,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: commands whose --out names a file, not a folder
+_OUT_IS_FILE = {"ledger"}
+
+
+def _check_out_folder(args: argparse.Namespace) -> None:
+    """Refuse an --out folder that cannot be written before the command reads or computes anything."""
+    out = getattr(args, "out", None)
+    if out is None or args.command in _OUT_IS_FILE:
+        return
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RunError(f"{out}: là một tệp, không phải thư mục; hãy chọn --out khác "
+                       f"(is a file, not a folder; choose another --out)")
+    probe = out
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise RunError(f"{probe}: là một tệp, không tạo được thư mục --out {out} trong đó "
+                       f"(is a file: --out {out} cannot be created)")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise RunError(f"{probe}: không ghi được (chỉ đọc); hãy chọn --out khác (not writable; choose another --out)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -57,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        _check_out_folder(args)
         return int(args.func(args) or 0)
     except VaxError as exc:
         # one line, no traceback: the message names the file/row/column (see vaxlib.errors)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -44,8 +43,7 @@ def cmd_match(args: argparse.Namespace) -> int:
     from vaxlib.io import VaxImportError
     from vaxlib.match.pipeline import run_match
 
-    out = Path(args.out)
-    _check_out(out)
+    out = Path(args.out)  # writable: checked by vaxlib.cli before any command runs
     try:
         registry, q_reg = _read(args.registry, "registry")
         vacc, q_vac = _read(args.vaccinations, "vaccinations")
@@ -89,19 +87,6 @@ def cmd_match(args: argparse.Namespace) -> int:
     print(f"{len(result.matches):,} records → " + ", ".join(f"{k}: {v:,}" for k, v in sorted(counts.items())))
     print(f"wrote {out / 'matches.parquet'} and {out / 'candidates.parquet'}")
     return 0
-
-
-def _check_out(out: Path) -> None:
-    """Refuse an output folder that cannot be written, before any work is done."""
-    from vaxlib.cli import CommandError
-
-    if out.exists() and not out.is_dir():
-        raise CommandError(f"{out}: là một tệp, không phải thư mục; hãy chọn --out khác")
-    probe = out
-    while not probe.exists():
-        probe = probe.parent
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise CommandError(f"{probe}: không ghi được (chỉ đọc); hãy chọn --out khác")
 
 
 def _truth(path: str) -> pd.DataFrame:
