@@ -292,3 +292,41 @@ def test_key_store_modes_under_umask_000(tmp_path, monkeypatch, umask_000):
     assert {str(p.relative_to(tmp_path)): oct(mode(p)) for p in expected} == \
         {str(p.relative_to(tmp_path)): oct(m) for p, m in expected.items()}
     assert not any(mode(p) & 0o002 for p in keys.rglob("*"))  # nothing world-writable
+
+
+# --------------------------------------------------------------------------- property: garbage lines
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+garbage_line = st.binary(min_size=1, max_size=60).filter(lambda b: b"\n" not in b and b"\r" not in b)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(junk=st.lists(st.tuples(st.integers(1, 30), garbage_line), max_size=5), bom=st.booleans())
+def test_garbage_lines_never_spoil_the_good_ones(tmp_path, junk, bom):
+    """Any bytes on a few lines of a UTF-8 file: every good row is read as written, nothing holds U+FFFD,
+    and rows in = accepted + quarantined."""
+    rows = [corpus.VAX_HEADER] + [corpus.vax_row(i) for i in range(30)]
+    lines = corpus.csv_bytes(rows).split(b"\r\n")[:-1]
+    for pos, data in sorted(junk, reverse=True):
+        lines.insert(pos, data)
+    path = tmp_path / f"g{len(junk)}{int(bom)}.csv"
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + b"\r\n".join(lines) + b"\r\n")
+    try:
+        res = read_table(path, "vaccinations")
+    except VaxImportError as exc:  # a junk line before the header can make it unreadable: one clear error
+        assert path.name in str(exc)
+        assert any(pos <= 1 for pos, _ in junk) or "nhị phân" in str(exc)
+        return
+    assert res.rows_in == len(res.table) + len(res.quarantine)
+    good = {r[0]: r[1] for r in rows[1:]}
+    got = dict(zip(res.table["record_id"], res.table["full_name"]))
+    for rid, name in got.items():
+        if rid in good:
+            assert name == good[rid]
+    for col in res.table.columns:
+        assert not res.table[col].dropna().str.contains("\ufffd").any()
+    # every well-formed row is accepted, unless a junk line glued itself onto it
+    assert len(set(got) & set(good)) >= 30 - len(junk)

@@ -336,4 +336,5 @@ def build(folder: Path) -> dict[str, Path]:
 if __name__ == "__main__":  # pragma: no cover
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "files"
     for name, p in build(target).items():
-        print(f"{p}  ({p.stat().st_size:,} bytes)")
+        size = f"{p.stat().st_size:,} bytes" if p.is_file() else "folder" if p.is_dir() else "absent on purpose"
+        print(f"{p}  ({size})")
