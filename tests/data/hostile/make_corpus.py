@@ -197,15 +197,40 @@ def _sheet_bomb(path: Path) -> None:
 
 
 def _huge_image(path: Path) -> None:
-    """A 12000 x 12000 PNG (144 megapixels in 170 kB)."""
-    from PIL import Image
+    """A PNG that declares 12000 x 12000 pixels (144 megapixels) but holds no pixel data.
 
-    Image.new("L", (12000, 12000), 255).save(path)
+    A reader that decoded the pixels would fail as unreadable; the limit must
+    refuse it as too large from the header alone.
+    """
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", 12000, 12000, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"") + chunk(b"IEND", b""))
 
 
 def _long_line(path: Path) -> None:
     """A 'text file of HC1 strings' that is one line of 300 000 characters."""
     path.write_text("HC1:" + "A" * 300_000, encoding="ascii")
+
+
+def _zlib_bomb(path: Path) -> None:
+    """An HC1 string whose zlib stream inflates to 10 MB (a DCC is at most a few kB)."""
+    import zlib
+
+    from vaxlib.sign.hc1 import PREFIX, b45encode
+
+    path.write_text(PREFIX + b45encode(zlib.compress(b"\x00" * (10 << 20), 9)) + "\n", encoding="ascii")
+
+
+def _cbor_nesting(path: Path) -> None:
+    """An HC1 string whose CBOR is 60 000 nested arrays (a recursion bomb for a naive decoder)."""
+    from vaxlib.sign.hc1 import PREFIX, b45encode, compress
+
+    path.write_text(PREFIX + b45encode(compress(b"\x81" * 60_000 + b"\x00")) + "\n", encoding="ascii")
 
 
 def _table_without_hc1(path: Path) -> None:
@@ -303,6 +328,10 @@ CASES: list[Case] = [
          expect="verify", fragment="too_large", argv=["verify", "--trust", "{dir}", "{file}"]),
     Case("hc1-one-long-line.txt", _long_line, "vax verify on a 300 000-character line: too_large",
          expect="verify", fragment="too_large", argv=["verify", "--trust", "{dir}", "{file}"]),
+    Case("hc1-zlib-bomb.txt", _zlib_bomb, "vax verify on an HC1 whose zlib inflates to 10 MB: stopped at 64 KiB",
+         expect="verify", fragment="bad_compression", argv=["verify", "--trust", "{dir}", "{file}"]),
+    Case("hc1-cbor-nesting.txt", _cbor_nesting, "vax verify on 60 000 nested CBOR arrays: rejected, no crash",
+         expect="verify", fragment="bad_cose", argv=["verify", "--trust", "{dir}", "{file}"]),
     Case("certificates-without-hc1.parquet", _table_without_hc1, "vax verify on a table with no hc1 column",
          expect="error", fragment="không đọc được bảng chứng nhận",
          argv=["verify", "--trust", "{dir}", "{file}"]),
