@@ -330,3 +330,17 @@ def test_garbage_lines_never_spoil_the_good_ones(tmp_path, junk, bom):
         assert not res.table[col].dropna().str.contains("\ufffd").any()
     # every well-formed row is accepted, unless a junk line glued itself onto it
     assert len(set(got) & set(good)) >= 30 - len(junk)
+
+
+def test_merged_cells_also_filled_by_the_openpyxl_fallback(files, monkeypatch):
+    """The reader used when the fast one fails sees the same merged ranges (read from the sheet's XML)."""
+    import vaxlib.io as vio
+
+    def broken(*a, **k):
+        raise RuntimeError("fast reader unavailable")
+
+    monkeypatch.setattr(vio, "_fast_xlsx_rows", broken)
+    res = read_table(files["merged-facility.xlsx"], "vaccinations")
+    assert (res.rows_in, len(res.table)) == (20, 18)
+    assert res.table["facility_id"].notna().all()
+    assert res.quarantine["row"].tolist() == [10, 11]
