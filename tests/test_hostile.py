@@ -344,3 +344,20 @@ def test_merged_cells_also_filled_by_the_openpyxl_fallback(files, monkeypatch):
     assert (res.rows_in, len(res.table)) == (20, 18)
     assert res.table["facility_id"].notna().all()
     assert res.quarantine["row"].tolist() == [10, 11]
+
+
+def test_every_spreadsheet_writer_goes_through_exports():
+    """No CSV/xlsx writer outside vaxlib.exports and io.write_table (which calls it): a new one must use them."""
+    import re
+
+    import vaxlib
+
+    root = Path(vaxlib.__file__).parent
+    allowed = {"exports.py", "io.py", "sign/ledger.py"}  # sign/ledger.py writes rows through exports.csv_row
+    pattern = re.compile(r"\.to_csv\(|\.to_excel\(|csv\.writer\(|openpyxl\.Workbook\(|xlsxwriter")
+    offenders = [f"{p.relative_to(root)}:{i}" for p in root.rglob("*.py")
+                 if p.relative_to(root).as_posix() not in allowed
+                 for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+                 if pattern.search(line) and not line.lstrip().startswith("#")]
+    assert offenders == []
+    assert "csv_row(" in (root / "sign" / "ledger.py").read_text(encoding="utf-8")
