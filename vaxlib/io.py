@@ -41,6 +41,24 @@ What is normalised and what is kept:
 Quarantine reason codes are the keys of :data:`REASONS`.  A title line
 above the header (found among the first 10 rows) is not a data row.
 
+Hostile input (``tests/data/hostile/make_corpus.py`` holds a file for each case):
+
+* a CSV's encoding is decided line by line when the file is not one
+  encoding throughout (:func:`vaxlib.vn.encodings.decode_lines`): binary
+  garbage in a UTF-8 file does not change how the other lines are read, a
+  line in a legacy Vietnamese encoding is read in it
+  (``ImportResult.legacy_lines``), and a line nothing reads is quarantined
+  (``undecodable``); no accepted value ever holds U+FFFD;
+* merged xlsx cells are filled from the range's first cell (within one
+  field) or quarantined (``merged_cells``, a range over several fields);
+* sizes are checked before reading: :data:`MAX_INPUT_BYTES` for the file,
+  :data:`MAX_XLSX_UNCOMPRESSED`, :data:`MAX_XLSX_PART` and
+  :data:`MAX_XLSX_RATIO` for what a workbook inflates to
+  (:class:`TooLargeError`);
+* a file with a header and no usable row raises :class:`NoUsableRowsError`
+  when asked (``require_rows``); a headerless file's message shows its first
+  row masked (:mod:`vaxlib.privacy`), never a person's name or number.
+
 Messages are Vietnamese by default; ``exc.message_en`` holds the English, and
 :data:`REASONS` gives both for every quarantine reason code.
 
