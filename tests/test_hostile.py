@@ -361,3 +361,17 @@ def test_every_spreadsheet_writer_goes_through_exports():
                  if pattern.search(line) and not line.lstrip().startswith("#")]
     assert offenders == []
     assert "csv_row(" in (root / "sign" / "ledger.py").read_text(encoding="utf-8")
+
+
+def test_require_rows_raises_with_the_quarantine(files):
+    from vaxlib.io import NoUsableRowsError
+
+    assert len(read_table(files["header-only.csv"], "vaccinations").table) == 0  # allowed unless asked
+    with pytest.raises(NoUsableRowsError, match="chỉ có dòng tiêu đề") as err:
+        read_table(files["header-only.csv"], "vaccinations", require_rows=True)
+    assert err.value.row == 2
+    with pytest.raises(NoUsableRowsError) as err:
+        read_table(files["all-quarantined.csv"], "vaccinations", require_rows=True)
+    assert err.value.result.rows_in == len(err.value.result.quarantine) == 7
+    assert err.value.column == "vaccination_date"
+    assert "no usable rows: all 7 rows are quarantined" in err.value.message_en
