@@ -292,6 +292,14 @@ def test_key_store_modes_under_umask_000(tmp_path, monkeypatch, umask_000):
     assert {str(p.relative_to(tmp_path)): oct(mode(p)) for p in expected} == \
         {str(p.relative_to(tmp_path)): oct(m) for p, m in expected.items()}
     assert not any(mode(p) & 0o002 for p in keys.rglob("*"))  # nothing world-writable
+    # the published lists (EU DCC Gateway formats): 0644 files in 0755 folders
+    from vaxlib.sign.gateway import export_lists
+
+    trust, batches = export_lists(keys, tmp_path / "published", ledgers=[tmp_path / "certs"])
+    published = [tmp_path / "published", *(tmp_path / "published").rglob("*")]
+    assert trust in published and len(published) >= 2
+    assert {p.name: oct(mode(p)) for p in published} == \
+        {p.name: oct(0o755 if p.is_dir() else 0o644) for p in published}
 
 
 # --------------------------------------------------------------------------- property: garbage lines

@@ -53,7 +53,8 @@ from cryptography.x509.oid import NameOID
 
 from vaxlib.sign.errors import KeyStoreError
 from vaxlib.sign.keys import (
-    _read_private, _write_cert, _write_private, kid_of, load_trust_list, passphrase, revoked_signers,
+    PUBLIC_FILE, _public_dir, _read_private, _write_cert, _write_private, kid_of, load_trust_list, passphrase,
+    revoked_signers,
 )
 from vaxlib.sign.payload import COUNTRY, add_months
 
@@ -132,6 +133,7 @@ def export_trust_list(keys_dir: str | os.PathLike, out: str | os.PathLike, *,
                         "rawData": base64.b64encode(der).decode()})
     out = Path(out)
     out.write_text(json.dumps(entries, indent=2) + "\n", encoding="utf-8")
+    os.chmod(out, PUBLIC_FILE)  # a trust list is published: 0644 whatever the umask
     return out
 
 
@@ -200,8 +202,7 @@ def export_revocation_batches(ledger_rows: list[dict], out_dir: str | os.PathLik
     """
     keys = Path(keys_dir)
     key, up = _upload_signer(keys)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _public_dir(Path(out_dir))
     now = dt.datetime.now(dt.timezone.utc)
     groups: dict[tuple[str, str], list[tuple[bytes, dt.datetime]]] = {}
     for kid, uvci, exp in _ledger_revocations(ledger_rows):
@@ -225,6 +226,8 @@ def export_revocation_batches(ledger_rows: list[dict], out_dir: str | os.PathLik
             path.write_bytes(data)
             path.with_suffix(".cms").write_text(
                 base64.b64encode(_cms(data, key, up, detached=False)).decode() + "\n", encoding="ascii")
+            for p in (path, path.with_suffix(".cms")):
+                os.chmod(p, PUBLIC_FILE)  # revocation lists are published: 0644 whatever the umask
             paths.append(path)
     return paths
 
@@ -272,8 +275,7 @@ def export_lists(keys_dir: str | os.PathLike, out: str | os.PathLike, *,
     """
     from vaxlib.sign.ledger import read_ledger
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _public_dir(Path(out))
     trust = export_trust_list(keys_dir, out / TRUST_LIST_FILE)
     from vaxlib.sign.ledger import revocation_path
     from vaxlib.sign.verify import load_revocations
