@@ -144,3 +144,44 @@ def test_only_selected_pairs_get_the_group_history():
     rec, pairs, anchors = _history_world()
     got = own_group_dose_conflict(rec, pairs, anchors, np.array([False, False, False, False]))
     assert not got.any()
+
+
+def test_comparison_levels_are_whole_objects():
+    """Each level carries its name, kernel, words in both languages and taxonomy codes in one object."""
+    import unicodedata
+
+    from vaxlib.match.compare import COMPARISONS, LEVELS
+    from vaxlib.match.explain import LEVEL_LABELS
+    from vaxlib.schema import ERROR_CODES
+
+    for c in COMPARISONS:
+        assert LEVELS[c.field] == c.names
+        for k, lvl in enumerate(c.levels):
+            assert set(lvl.codes) <= set(ERROR_CODES), (c.field, lvl.name)
+            assert lvl.vi and lvl.en and unicodedata.is_normalized("NFC", lvl.vi)
+            assert LEVEL_LABELS["vi"][c.field][lvl.name] == lvl.vi
+            assert LEVEL_LABELS["en"][c.field][lvl.name] == lvl.en
+            if c.null is not None:  # a pairwise cascade: every level but the last has a kernel
+                assert (lvl.condition is None) == (k == len(c.levels) - 1), (c.field, lvl.name)
+    assert [c.field for c in COMPARISONS if c.null is None] == ["phone", "dose"]
+
+
+def test_a_comparison_cascade_takes_the_first_level_that_holds():
+    from vaxlib.match.levels import Comparison, ComparisonLevel, PairFrame
+
+    rec = pd.DataFrame({"x": ["a", "b", "", "c"]})
+    reg = pd.DataFrame({"x": ["a", "B", "z", "c"]})
+    calls = []
+
+    def lower(p, i):
+        calls.append(list(i))
+        return np.char.lower(p.col("rec", "x")[i].astype(str)) == np.char.lower(p.col("reg", "x")[i].astype(str))
+
+    c = Comparison("x", "x", "x", null=lambda p: p.empty("rec", "x"), levels=(
+        ComparisonLevel("exact", "giống", "same", lambda p, i: p.col("rec", "x")[i] == p.col("reg", "x")[i]),
+        ComparisonLevel("case", "hoa thường", "case", lower),
+        ComparisonLevel("different", "khác", "different"),
+    ))
+    p = PairFrame(rec, reg, np.array([0, 1, 2, 3, 1]), np.array([0, 1, 2, 2, 0]))
+    assert c.evaluate(p).tolist() == [0, 1, -1, 2, 2]
+    assert calls == [[1, 3, 4]]  # the second kernel sees only what the first left

@@ -12,66 +12,10 @@ import pandas as pd
 from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
-__all__ = ["LEVELS", "compare_pairs", "level_name", "history_levels", "own_group_dose_conflict"]
+from vaxlib.match.levels import Comparison, ComparisonLevel, PairFrame, _char_matrix, equal
 
-#: field -> level names in order (index = level code)
-LEVELS: dict[str, tuple[str, ...]] = {
-    "name": (
-        "exact",  # same text
-        "canonical",  # same after NFC, case and spacing
-        "tone_placement",  # same but for the oa/oe/uy tone convention
-        "folded",  # same ASCII skeleton (no or wrong diacritics)
-        "reordered",  # same tokens, other order
-        "typo",  # folded Damerau–Levenshtein <= 2
-        "missing_part",  # one token list contains the other
-        "similar",  # Jaro–Winkler on the folded form >= 0.85 and on the given name >= 0.8
-        "different",
-    ),
-    "dob": (
-        "exact",  # same text
-        "same_date",  # same date, other format (or one reading of dd/mm vs mm/dd)
-        "day_month_swap",
-        "partial",  # one side knows only the year (and month) and agrees
-        "default_0101",  # typed 01/01 of the right year
-        "one_digit",  # one digit changed or two adjacent digits swapped
-        "same_year",
-        "different",
-    ),
-    "id": (
-        "exact",  # same text
-        "same_digits",  # same digits after separators / lost zero / Excel float repaired
-        "old_id",  # the person's former 9-digit CMND
-        "excel_compatible",  # Excel kept only some digits and they agree
-        "one_edit",  # one digit substituted
-        "transposition",  # two adjacent digits swapped
-        "truncated",  # digits cut off or one digit dropped/added
-        "other_consistent",  # a different, well-formed CCCD that fits the record's own birth year and sex
-        "different",
-    ),
-    "sex": ("same", "different"),
-    # Dose history: the candidate's other records that are already settled (stage 1).
-    "phone": ("same", "different"),  # the record's phone is / is not one the candidate uses
-    "dose": ("compatible", "conflict"),  # conflict: the candidate already had this dose on another date
-}
-
-FIELDS = tuple(LEVELS)
-
-
-def level_name(field: str, code: int) -> str:
-    return "null" if code < 0 else LEVELS[field][code]
-
-
-def _char_matrix(values: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """(n × width uint32 code points, lengths) of short strings, zero-padded."""
-    arr = np.asarray(values, dtype=f"U{width}")
-    return arr.view(np.uint32).reshape(len(arr), width), np.strings.str_len(arr)
-
-
-def _fit_width(values: np.ndarray, width: int) -> np.ndarray:
-    """Object strings longer than ``width`` replaced by "" (they can take no one-edit level)."""
-    n = len(values)
-    ok = np.fromiter(map(len, values), np.int64, count=n) <= width
-    return np.where(ok, values, "")
+__all__ = ["COMPARISONS", "LEVELS", "FIELDS", "compare_pairs", "level_name", "history_levels",
+           "own_group_dose_conflict"]
 
 
 def _one_edit_matrix(A: np.ndarray, la: np.ndarray, B: np.ndarray, lb: np.ndarray,
@@ -90,28 +34,10 @@ def _one_edit_matrix(A: np.ndarray, la: np.ndarray, B: np.ndarray, lb: np.ndarra
     return sub, trans
 
 
-def _digits_one_edit(a: np.ndarray, b: np.ndarray, width: int = 12) -> tuple[np.ndarray, np.ndarray]:
-    """(one substitution, one adjacent transposition) between equal-length strings, vectorised."""
-    n = len(a)
-    if n == 0:
-        return np.zeros(0, dtype=bool), np.zeros(0, dtype=bool)
-    ok = (np.fromiter(map(len, a), np.int64, count=n) <= width) & (np.fromiter(map(len, b), np.int64, count=n) <= width)
-    a = np.where(ok, a, "")
-    b = np.where(ok, b, "")
-    A, la = _char_matrix(a, width)
-    B, lb = _char_matrix(b, width)
-    return _one_edit_matrix(A, la, B, lb, width)
-
-
 def _swap_iso(iso: np.ndarray) -> np.ndarray:
     s = pd.Series(iso, dtype="str")
     out = s.str.slice(0, 5) + s.str.slice(8, 10) + "-" + s.str.slice(5, 7)
     return out.where(s.str.len() == 10, "").to_numpy(dtype=object)
-
-
-def _dob_one_digit(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    sub, trans = _digits_one_edit(a, b, width=10)
-    return sub | trans
 
 
 def _pattern_fits(pattern: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -213,36 +139,6 @@ def _token_subset(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _maybe_truncated(lt: np.ndarray, lf: np.ndarray) -> np.ndarray:
     """Length conditions without which :func:`is_truncated` is always False."""
     return (lt > 0) & (lf > 0) & (((lt < lf) & ((lt >= 6) | (lt == lf - 1))) | (lt == lf + 1))
-
-
-class _Lazy:
-    """A column gathered for pairs on demand: ``lazy[i]`` is ``values[idx[i]]``."""
-
-    __slots__ = ("values", "idx")
-
-    def __init__(self, values: np.ndarray, idx: np.ndarray):
-        self.values, self.idx = values, idx
-
-    def __getitem__(self, i):
-        return self.values[self.idx[i]]
-
-    def __len__(self) -> int:
-        return len(self.idx)
-
-
-def _cascade(null: np.ndarray, conds: list) -> np.ndarray:
-    """First level whose condition holds; each condition is evaluated only on the
-    pairs no earlier level took (``cond(idx) -> bool array`` over pair positions)."""
-    out = np.full(len(null), len(conds), dtype=np.int8)  # last level = "different"
-    remaining = np.flatnonzero(~null)
-    for code, cond in enumerate(conds):
-        if len(remaining) == 0:
-            break
-        hit = np.asarray(cond(remaining), dtype=bool)
-        out[remaining[hit]] = code
-        remaining = remaining[~hit]
-    out[null] = -1
-    return out
 
 
 #: days apart beyond which two records of the same dose number cannot be one dose
@@ -365,194 +261,266 @@ def own_group_dose_conflict(rec: pd.DataFrame, pairs: pd.DataFrame, anchors: pd.
     return out
 
 
+# --------------------------------------------------------------------------- name kernels
+def _name_null(p: PairFrame) -> np.ndarray:
+    return p.empty("rec", "name_fold") | p.empty("reg", "name_fold")
+
+
+def _name_typo(p: PairFrame, i: np.ndarray) -> np.ndarray:
+    """Folded Damerau–Levenshtein distance <= 2."""
+    rf, gf = p.col("rec", "name_fold"), p.col("reg", "name_fold")
+    rl, gl = p.lengths("rec", "name_fold")[p.r[i]], p.lengths("reg", "name_fold")[p.g[i]]
+    # the distance is at least the length difference: only pairs within 2 are scored
+    out = np.zeros(len(i), dtype=bool)
+    k = np.flatnonzero(np.abs(rl - gl) <= 2)
+    if len(k):
+        out[k] = process.cpdist(list(rf[i[k]]), list(gf[i[k]]), scorer=DamerauLevenshtein.distance,
+                                dtype=np.int32, workers=-1, score_cutoff=2) <= 2
+    return out
+
+
+def _name_missing_part(p: PairFrame, i: np.ndarray) -> np.ndarray:
+    """One folded token list is a strict subset of the other."""
+    rf, gf = p.col("rec", "name_fold"), p.col("reg", "name_fold")
+    # distinct folded names of both sides, tokenised once
+    ca, ua = pd.factorize(rf[i])
+    cb, ub = pd.factorize(gf[i])
+    codes, uniques = pd.factorize(np.concatenate([np.asarray(ua, dtype=object), np.asarray(ub, dtype=object)]))
+    table, counts = _token_table(uniques)
+    return _token_subset_codes(codes[: len(ua)][ca], codes[len(ua):][cb], table, counts, uniques)
+
+
+def _name_similar(p: PairFrame, i: np.ndarray) -> np.ndarray:
+    """Jaro–Winkler >= 0.85 on the folded name and >= 0.8 on the given name."""
+    rf, gf = p.col("rec", "name_fold"), p.col("reg", "name_fold")
+    whole = process.cpdist(list(rf[i]), list(gf[i]), scorer=JaroWinkler.normalized_similarity, workers=-1)
+    out = whole >= 0.85
+    k = np.flatnonzero(out)
+    if len(k):
+        # relatives share family and middle names: the given name must be alike too
+        rg, gg = p.col("rec", "given"), p.col("reg", "given")
+        out[k] = process.cpdist(list(rg[i[k]]), list(gg[i[k]]), scorer=JaroWinkler.normalized_similarity,
+                                workers=-1) >= 0.8
+    return out
+
+
+# --------------------------------------------------------------------------- dob kernels
+def _dob_null(p: PairFrame) -> np.ndarray:
+    return p.empty("rec", "dob_r0") | p.empty("reg", "dob")
+
+
+def _dob_full_both(p: PairFrame) -> np.ndarray:
+    """Per pair: both sides know a whole date (10 characters)."""
+    return p.memo("dob_full_both", lambda: (p.lengths("rec", "dob_r0")[p.r] == 10)
+                  & (p.lengths("reg", "dob")[p.g] == 10))
+
+
+def _dob_same_date(p: PairFrame, i: np.ndarray) -> np.ndarray:
+    """The typed date read as ISO (or its other dd/mm reading) is the register's."""
+    r0, r1, gd = p.col("rec", "dob_r0"), p.col("rec", "dob_r1"), p.col("reg", "dob")
+    return (r0[i] == gd[i]) | ((r1[i] != "") & (r1[i] == gd[i]))
+
+
+def _dob_day_month_swap(p: PairFrame, i: np.ndarray) -> np.ndarray:
+    def swapped():
+        # computed once per distinct typed date
+        codes, uniq = pd.factorize(p.full("rec", "dob_r0"))
+        if not len(uniq):
+            return np.full(len(p), "", object)
+        return _swap_iso(np.asarray(uniq, dtype=object))[codes][p.r]
+    r0_swapped = p.memo("dob_swapped", swapped)
+    return _dob_full_both(p)[i] & (r0_swapped[i] == p.col("reg", "dob")[i])
+
+
+def _dob_partial(p: PairFrame, i: np.ndarray) -> np.ndarray:
+    """One side knows only the year (and month) and it agrees."""
+    a, b = p.col("rec", "dob_r0")[i].astype("U10"), p.col("reg", "dob")[i].astype("U10")
+    return ~_dob_full_both(p)[i] & (np.strings.startswith(a, b) | np.strings.startswith(b, a))
+
+
+def _dob_default_0101(p: PairFrame, i: np.ndarray) -> np.ndarray:
+    """01/01 typed for a person born on another day of the same year."""
+    a, b = p.col("rec", "dob_r0")[i].astype("U10"), p.col("reg", "dob")[i].astype("U10")
+    ry, gy = p.values("rec", "year"), p.values("reg", "year")
+    return (_dob_full_both(p)[i] & (ry[i] == gy[i]) & np.strings.endswith(a, "-01-01")
+            & ~np.strings.endswith(b, "-01-01"))
+
+
+def _dob_one_digit(p: PairFrame, i: np.ndarray) -> np.ndarray:
+    """One digit changed or two adjacent digits swapped."""
+    A, la = p.chars("rec", "dob_r0", 10)
+    B, lb = p.chars("reg", "dob", 10)
+    r, g = p.r[i], p.g[i]
+    return _dob_full_both(p)[i] & np.logical_or(*_one_edit_matrix(A[r], la[r], B[g], lb[g], 10))
+
+
+def _dob_same_year(p: PairFrame, i: np.ndarray) -> np.ndarray:
+    ry, gy = p.values("rec", "year"), p.values("reg", "year")
+    return (ry[i] == gy[i]) & (ry[i] > 0)
+
+
+# --------------------------------------------------------------------------- id kernels
+def _id_null(p: PairFrame) -> np.ndarray:
+    kind = p.full("rec", "id_kind")
+    comparable = (np.isin(kind, ["cccd", "cmnd"]) & (p.full("rec", "id_digits") != "")) | (
+        (kind == "malformed") & (p.lengths("rec", "id_raw_digits") >= 6))
+    null = (~comparable & ~_id_is_excel_rec(p))[p.r] | p.empty("reg", "person_id")
+    # A 9-digit CMND can only be compared when the registry knows the person's old ID.
+    return null | ((kind == "cmnd")[p.r] & p.empty("reg", "old_id"))
+
+
+def _id_is_excel_rec(p: PairFrame) -> np.ndarray:
+    """Per record: an Excel-mangled number with a digit pattern to fit."""
+    return p.memo("id_is_excel", lambda: (p.full("rec", "id_kind") == "excel") & (p.full("rec", "id_pattern") != ""))
+
+
+def _id_old(p: PairFrame, i: np.ndarray) -> np.ndarray:
+    old, digits = p.col("reg", "old_id"), p.col("rec", "id_digits")
+    return (old[i] != "") & (digits[i] == old[i])
+
+
+def _id_excel_fits(p: PairFrame, i: np.ndarray) -> np.ndarray:
+    """The digits Excel kept (a pattern such as '0791234?????') fit the registry ID."""
+    out = _id_is_excel_rec(p)[p.r[i]]
+    k = np.flatnonzero(out)
+    out[k] = _pattern_fits(p.col("rec", "id_pattern")[i[k]], p.col("reg", "person_id")[i[k]])
+    return out
+
+
+def _id_edits(p: PairFrame, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    A, la = p.chars("rec", "id_digits", 12)
+    B, lb = p.chars("reg", "person_id", 12)
+    r, g = p.r[i], p.g[i]
+    return _one_edit_matrix(A[r], la[r], B[g], lb[g], 12)
+
+
+def _id_one_edit(p: PairFrame, i: np.ndarray) -> np.ndarray:
+    return _id_edits(p, i)[0]
+
+
+def _id_transposition(p: PairFrame, i: np.ndarray) -> np.ndarray:
+    # cheap: only the pairs left after one_edit
+    return _id_edits(p, i)[1]
+
+
+def _id_truncated(p: PairFrame, i: np.ndarray) -> np.ndarray:
+    """Digits cut off (>= 6 kept) or one digit dropped or added."""
+    raw, gid = p.col("rec", "id_raw_digits"), p.col("reg", "person_id")
+    lt, lf = p.lengths("rec", "id_raw_digits")[p.r[i]], p.lengths("reg", "person_id")[p.g[i]]
+    out = np.zeros(len(i), dtype=bool)
+    k = np.flatnonzero(_maybe_truncated(lt, lf))
+    if len(k) == 0:
+        return out
+    # cut short: a vectorised prefix test
+    prefix = (lt[k] < lf[k]) & (lt[k] >= 6)
+    if prefix.any():
+        kp = k[prefix]
+        out[kp] = np.strings.startswith(gid[i[kp]].astype(str), raw[i[kp]].astype(str))
+    # one digit dropped or added: the plain-Python check on what is left
+    k = k[~out[k] & ((lt[k] == lf[k] - 1) | (lt[k] == lf[k] + 1))]
+    if len(k):
+        out[k] = np.fromiter((is_truncated(a, b) for a, b in zip(raw[i[k]], gid[i[k]])), bool, count=len(k))
+    return out
+
+
+def _id_fits_record(p: PairFrame, i: np.ndarray) -> np.ndarray:
+    """A well-formed CCCD that fits the record's own birth year and sex (once per record)."""
+    ur, inv = np.unique(p.r[i], return_inverse=True)
+    rec = p.frames["rec"]
+    d = rec["id_digits"].to_numpy(dtype=object)[ur]
+    y = rec["year"].to_numpy()[ur]
+    x = rec["sex_p"].to_numpy(dtype=object)[ur]
+    per = np.fromiter((id_fits_record(a, yy, xx) for a, yy, xx in zip(d, y, x)), bool, count=len(ur))
+    return per[inv]
+
+
+# --------------------------------------------------------------------------- sex
+def _sex_null(p: PairFrame) -> np.ndarray:
+    return p.empty("rec", "sex_p") | p.empty("reg", "sex")
+
+
+L = ComparisonLevel
+#: every field's comparison, in the order of the gamma vector
+COMPARISONS: tuple[Comparison, ...] = (
+    Comparison("name", "Họ và tên", "Full name", null=_name_null, levels=(
+        L("exact", "trùng khớp", "exact", equal("full_name", "full_name")),
+        L("canonical", "khác dạng chữ, hoa thường hoặc khoảng trắng", "Unicode, case or spacing",
+          equal("name_canon", "name_canon"), ("name:unicode_form", "name:case_spacing")),
+        L("tone_placement", "khác vị trí dấu thanh", "tone-mark placement",
+          equal("name_tone", "name_tone"), ("name:tone_placement",)),
+        L("folded", "giống khi bỏ dấu", "same without diacritics",
+          equal("name_fold", "name_fold"), ("name:no_diacritics", "name:diacritic_error")),
+        L("reordered", "đảo thứ tự", "reordered", equal("name_sorted", "name_sorted"),
+          ("name:order", "name:diacritic_error")),
+        L("typo", "lỗi gõ", "typo", _name_typo, ("name:typo", "name:other")),
+        L("missing_part", "thiếu hoặc thừa một phần", "part missing or added", _name_missing_part,
+          ("name:missing_part",)),
+        L("similar", "gần giống", "similar", _name_similar,
+          ("name:typo", "name:other", "name:diacritic_error", "name:missing_part")),
+        L("different", "khác", "different", None, ("name:other",)),
+    )),
+    Comparison("dob", "Ngày sinh", "Date of birth", null=_dob_null, levels=(
+        L("exact", "trùng khớp", "exact", equal("dob", "dob")),
+        L("same_date", "cùng ngày, khác định dạng", "same date, other format", _dob_same_date,
+          ("dob:format", "dob:day_month_swap")),
+        L("day_month_swap", "đảo ngày và tháng", "day and month swapped", _dob_day_month_swap,
+          ("dob:day_month_swap",)),
+        L("partial", "chỉ biết năm hoặc tháng", "only year or month known", _dob_partial, ("dob:partial",)),
+        L("default_0101", "mặc định 01/01", "01/01 default", _dob_default_0101, ("dob:year_only_default",)),
+        L("one_digit", "sai một chữ số", "one digit off", _dob_one_digit, ("dob:typo",)),
+        L("same_year", "cùng năm", "same year", _dob_same_year, ("dob:other", "dob:typo")),
+        L("different", "khác", "different", None, ("dob:other", "dob:typo")),
+    )),
+    Comparison("id", "Số CMND/CCCD", "ID number", null=_id_null, levels=(
+        L("exact", "trùng khớp", "exact", equal("id_number", "person_id")),
+        L("same_digits", "cùng dãy số", "same digits", equal("id_digits", "person_id"),
+          ("id:malformed", "id:lost_leading_zero", "id:excel_mangled")),
+        L("old_id", "số CMND cũ", "former CMND", _id_old, ("id:old_cmnd",)),
+        L("excel_compatible", "khớp các chữ số Excel còn giữ", "fits the digits Excel kept", _id_excel_fits,
+          ("id:excel_mangled",)),
+        L("one_edit", "sai một chữ số", "one digit off", _id_one_edit, ("id:typo",)),
+        L("transposition", "đảo hai chữ số", "two digits swapped", _id_transposition, ("id:transposition",)),
+        L("truncated", "thiếu hoặc thừa chữ số", "digits cut or added", _id_truncated, ("id:malformed",)),
+        L("other_consistent", "một số hợp lệ khác", "another valid number", _id_fits_record,
+          ("id:other_person", "id:unknown")),
+        L("different", "khác", "different", None, ("id:other_person", "id:unknown", "id:malformed")),
+    )),
+    Comparison("sex", "Giới tính", "Sex", null=_sex_null, levels=(
+        L("same", "trùng khớp", "same", equal("sex_p", "sex")),
+        L("different", "khác", "different", None, ("sex:mismatch",)),
+    )),
+    # Dose history: the candidate's other records that are already settled (history_levels).
+    Comparison("phone", "Số điện thoại", "Phone", levels=(
+        L("same", "số người này đã dùng", "a number this person uses"),
+        L("different", "khác", "different"),
+    )),
+    Comparison("dose", "Lịch sử mũi tiêm", "Dose history", levels=(
+        L("compatible", "phù hợp", "compatible"),
+        L("conflict", "mũi này đã tiêm vào ngày khác", "dose already given on another date"),
+    )),
+)
+del L
+
+#: field -> its comparison
+BY_FIELD: dict[str, Comparison] = {c.field: c for c in COMPARISONS}
+#: field -> level names in order (index = level code)
+LEVELS: dict[str, tuple[str, ...]] = {c.field: c.names for c in COMPARISONS}
+FIELDS = tuple(LEVELS)
+
+
+def level_name(field: str, code: int) -> str:
+    return "null" if code < 0 else LEVELS[field][code]
+
+
 def compare_pairs(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame,
                   anchors: pd.DataFrame | None = None) -> pd.DataFrame:
     """Level code (int8) per field for every pair (``rec``/``reg`` positions).
 
-    ``anchors`` (certain links) enable the dose-history fields; without them
-    those fields are null.
+    The pairwise fields run their :data:`COMPARISONS` cascade; ``anchors``
+    (certain links) enable the dose-history fields, which are null without them.
     """
-    r = pairs["rec"].to_numpy()
-    g = pairs["reg"].to_numpy()
-    cache: dict[tuple[int, str], np.ndarray] = {}
-
-    def full(df: pd.DataFrame, name: str) -> np.ndarray:
-        key = (id(df), name)
-        if key not in cache:
-            cache[key] = df[name].to_numpy(dtype=object)
-        return cache[key]
-
-    def col(df: pd.DataFrame, name: str, idx: np.ndarray) -> "_Lazy":
-        # gathered per cascade step, only for the pairs that reach it
-        return _Lazy(full(df, name), idx)
-
-    def empty(df: pd.DataFrame, name: str, idx: np.ndarray) -> np.ndarray:
-        return (full(df, name) == "")[idx]
-
-    def eq(a: np.ndarray, b: np.ndarray):
-        return lambda i: a[i] == b[i]
-
-    def chars(df: pd.DataFrame, name: str, width: int) -> tuple[np.ndarray, np.ndarray]:
-        """(code-point matrix, lengths) of a whole column, once per column."""
-        key = (id(df), f"{name}#U{width}")
-        if key not in cache:
-            cache[key] = _char_matrix(_fit_width(df[name].to_numpy(dtype=object), width), width)
-        return cache[key]
-
-    def one_edit(a: tuple, ia: np.ndarray, b: tuple, ib: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-        return _one_edit_matrix(a[0][ia], a[1][ia], b[0][ib], b[1][ib], width)
-
-    def lengths(df: pd.DataFrame, name: str, idx: np.ndarray) -> np.ndarray:
-        key = (id(df), name + "#len")
-        if key not in cache:
-            v = df[name].to_numpy(dtype=object)
-            cache[key] = np.fromiter(map(len, v), np.int32, count=len(v))
-        return cache[key][idx]
-
-    # --- name
-    rn, gn = col(rec, "full_name", r), col(reg, "full_name", g)
-    rf, gf = col(rec, "name_fold", r), col(reg, "name_fold", g)
-
-    rf_len, gf_len = lengths(rec, "name_fold", r), lengths(reg, "name_fold", g)
-
-    def typo(i):
-        # Damerau–Levenshtein is at least the length difference: only pairs within 2 are scored
-        out = np.zeros(len(i), dtype=bool)
-        k = np.flatnonzero(np.abs(rf_len[i] - gf_len[i]) <= 2)
-        if len(k):
-            out[k] = process.cpdist(list(rf[i[k]]), list(gf[i[k]]), scorer=DamerauLevenshtein.distance,
-                                    dtype=np.int32, workers=-1, score_cutoff=2) <= 2
-        return out
-
-    rgiv, ggiv = col(rec, "given", r), col(reg, "given", g)
-
-    def similar(i):
-        # Relatives share family and middle names: the given name must be alike too.
-        whole = process.cpdist(list(rf[i]), list(gf[i]), scorer=JaroWinkler.normalized_similarity, workers=-1)
-        out = whole >= 0.85
-        k = np.flatnonzero(out)
-        if len(k):
-            given = process.cpdist(list(rgiv[i[k]]), list(ggiv[i[k]]), scorer=JaroWinkler.normalized_similarity,
-                                   workers=-1)
-            out[k] = given >= 0.8
-        return out
-
-    def token_subset(i):
-        # distinct folded names of both sides, tokenised once
-        ca, ua = pd.factorize(rf[i])
-        cb, ub = pd.factorize(gf[i])
-        codes, uniques = pd.factorize(np.concatenate([np.asarray(ua, dtype=object), np.asarray(ub, dtype=object)]))
-        table, counts = _token_table(uniques)
-        return _token_subset_codes(codes[: len(ua)][ca], codes[len(ua):][cb], table, counts, uniques)
-
-    name = _cascade(empty(rec, "name_fold", r) | empty(reg, "name_fold", g), [
-        eq(rn, gn),
-        eq(col(rec, "name_canon", r), col(reg, "name_canon", g)),
-        eq(col(rec, "name_tone", r), col(reg, "name_tone", g)),
-        eq(rf, gf),
-        eq(col(rec, "name_sorted", r), col(reg, "name_sorted", g)),
-        typo,
-        token_subset,
-        similar,
-    ])
-
-    # --- dob
-    typed, gd = col(rec, "dob", r), col(reg, "dob", g)
-    r0, r1 = col(rec, "dob_r0", r), col(rec, "dob_r1", r)
-    ry = rec["year"].to_numpy()[r]
-    gy = reg["year"].to_numpy()[g]
-    rlen = rec["dob_r0"].str.len().to_numpy()[r]
-    glen = reg["dob"].str.len().to_numpy()[g]
-    full_both = (rlen == 10) & (glen == 10)
-    # day and month swapped, computed once per distinct date
-    d_codes, d_uniq = pd.factorize(rec["dob_r0"].to_numpy(dtype=object))
-    r0_swapped = _swap_iso(np.asarray(d_uniq, dtype=object))[d_codes][r] if len(d_uniq) else np.full(len(r), "", object)
-
-    def partial(i):
-        a, b = r0[i].astype("U10"), gd[i].astype("U10")
-        return ~full_both[i] & (np.strings.startswith(a, b) | np.strings.startswith(b, a))
-
-    def default_0101(i):
-        a, b = r0[i].astype("U10"), gd[i].astype("U10")
-        return full_both[i] & (ry[i] == gy[i]) & np.strings.endswith(a, "-01-01") & ~np.strings.endswith(b, "-01-01")
-
-    dob = _cascade(empty(rec, "dob_r0", r) | empty(reg, "dob", g), [
-        eq(typed, gd),
-        lambda i: (r0[i] == gd[i]) | ((r1[i] != "") & (r1[i] == gd[i])),
-        lambda i: full_both[i] & (r0_swapped[i] == gd[i]),
-        partial,
-        default_0101,
-        lambda i: full_both[i] & np.logical_or(*one_edit(chars(rec, "dob_r0", 10), r[i], chars(reg, "dob", 10), g[i], 10)),
-        lambda i: (ry[i] == gy[i]) & (ry[i] > 0),
-    ])
-
-    # --- id
-    tid, gid = col(rec, "id_number", r), col(reg, "person_id", g)
-    digits = col(rec, "id_digits", r)
-    pattern = col(rec, "id_pattern", r)
-    old = col(reg, "old_id", g)
-    ryear = rec["year"].to_numpy()[r]
-    rsex = col(rec, "sex_p", r)
-    raw = col(rec, "id_raw_digits", r)
-    # per record, then gathered for the pairs
-    kind_all, digits_all = full(rec, "id_kind"), full(rec, "id_digits")
-    is_excel_rec = (kind_all == "excel") & (full(rec, "id_pattern") != "")
-    comparable_rec = (np.isin(kind_all, ["cccd", "cmnd"]) & (digits_all != "")) | (
-        (kind_all == "malformed") & (lengths(rec, "id_raw_digits", slice(None)) >= 6))
-    is_excel = is_excel_rec[r]
-    null = (~comparable_rec & ~is_excel_rec)[r] | empty(reg, "person_id", g)
-    # A 9-digit CMND can only be compared when the registry knows the person's old ID.
-    null |= (kind_all == "cmnd")[r] & empty(reg, "old_id", g)
-    raw_len, gid_len = lengths(rec, "id_raw_digits", r), lengths(reg, "person_id", g)
-
-    def excel_fits(i):
-        out = is_excel[i]
-        k = np.flatnonzero(out)
-        out[k] = _pattern_fits(pattern[i[k]], gid[i[k]])
-        return out
-
-    def truncated(i):
-        out = np.zeros(len(i), dtype=bool)
-        lt, lf = raw_len[i], gid_len[i]
-        k = np.flatnonzero(_maybe_truncated(lt, lf))
-        if len(k) == 0:
-            return out
-        # cut short (>= 6 digits kept): a vectorised prefix test
-        prefix = (lt[k] < lf[k]) & (lt[k] >= 6)
-        if prefix.any():
-            kp = k[prefix]
-            out[kp] = np.strings.startswith(gid[i[kp]].astype(str), raw[i[kp]].astype(str))
-        # one digit dropped or added: the plain-Python check on what is left
-        k = k[~out[k] & ((lt[k] == lf[k] - 1) | (lt[k] == lf[k] + 1))]
-        if len(k):
-            out[k] = np.fromiter((is_truncated(a, b) for a, b in zip(raw[i[k]], gid[i[k]])), bool, count=len(k))
-        return out
-
-    def fits_record(i):
-        # depends on the record only: evaluated once per record
-        ur, inv = np.unique(r[i], return_inverse=True)
-        d = rec["id_digits"].to_numpy(dtype=object)[ur]
-        y = rec["year"].to_numpy()[ur]
-        x = rec["sex_p"].to_numpy(dtype=object)[ur]
-        per = np.fromiter((id_fits_record(a, yy, xx) for a, yy, xx in zip(d, y, x)), bool, count=len(ur))
-        return per[inv]
-
-    idl = _cascade(null, [
-        eq(tid, gid),
-        eq(digits, gid),
-        lambda i: (old[i] != "") & (digits[i] == old[i]),
-        excel_fits,
-        lambda i: one_edit(chars(rec, "id_digits", 12), r[i], chars(reg, "person_id", 12), g[i], 12)[0],
-        # cheap: only pairs left after one_edit
-        lambda i: one_edit(chars(rec, "id_digits", 12), r[i], chars(reg, "person_id", 12), g[i], 12)[1],
-        truncated,
-        fits_record,
-    ])
-
-    # --- sex
-    rs, gs = col(rec, "sex_p", r), col(reg, "sex", g)
-    sex = _cascade(empty(rec, "sex_p", r) | empty(reg, "sex", g), [eq(rs, gs)])
-
+    p = PairFrame(rec, reg, pairs["rec"].to_numpy(), pairs["reg"].to_numpy())
+    out = {c.field: c.evaluate(p) for c in COMPARISONS if c.null is not None}
     hist = history_levels(rec, pairs, anchors)
-    return pd.DataFrame({"name": name, "dob": dob, "id": idl, "sex": sex,
-                         "phone": hist["phone"].to_numpy(), "dose": hist["dose"].to_numpy()}, index=pairs.index)
+    out.update(phone=hist["phone"].to_numpy(), dose=hist["dose"].to_numpy())
+    return pd.DataFrame(out, index=pairs.index)

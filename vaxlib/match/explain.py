@@ -12,62 +12,32 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from vaxlib.match.compare import FIELDS
+from vaxlib.match.compare import COMPARISONS, FIELDS
 
 __all__ = ["waterfall_data", "waterfall_figure", "FIELD_LABELS", "LEVEL_LABELS", "level_label"]
 
-FIELD_LABELS = {
-    "vi": {"prior": "Xác suất tiên nghiệm", "name": "Họ và tên", "dob": "Ngày sinh", "id": "Số CMND/CCCD",
-           "sex": "Giới tính", "phone": "Số điện thoại", "dose": "Lịch sử mũi tiêm",
-           "namesake": "Người trùng tên ngoài sổ",
+#: words that are not a comparison field's (bars, title, axis, the note under the title)
+_TEXT = {
+    "vi": {"prior": "Xác suất tiên nghiệm", "namesake": "Người trùng tên ngoài sổ",
            "note": "p là xác suất hậu nghiệm: đã tính các ứng viên khác và khả năng người này không có trong sổ đăng ký",
            "total": "Tổng trọng số", "title": "Đóng góp của từng trường vào trọng số ghép",
-           "axis": "Trọng số (log2 tỉ số Bayes)"},
-    "en": {"prior": "Prior", "name": "Full name", "dob": "Date of birth", "id": "ID number", "sex": "Sex",
-           "phone": "Phone", "dose": "Dose history",
-           "namesake": "Namesakes outside the register",
+           "axis": "Trọng số (log2 tỉ số Bayes)", "null": "không có"},
+    "en": {"prior": "Prior", "namesake": "Namesakes outside the register",
            "note": "p is the posterior: it counts the other candidates and the chance the person is not in the register",
            "total": "Final weight", "title": "Each field's contribution to the match weight",
-           "axis": "Weight (log2 Bayes factor)"},
+           "axis": "Weight (log2 Bayes factor)", "null": "missing"},
 }
 
+#: bar and chart words per language; the fields' own come from their Comparison objects
+FIELD_LABELS = {lang: {**{c.field: (c.en if lang == "en" else c.vi) for c in COMPARISONS},
+                       **{k: v for k, v in words.items() if k != "null"}}
+                for lang, words in _TEXT.items()}
 
-#: comparison levels in words (vaxlib.match.compare.LEVELS); "null" is a missing value on either side
-LEVEL_LABELS: dict[str, dict[str, dict[str, str]]] = {
-    "vi": {
-        "name": {"exact": "trùng khớp", "canonical": "khác dạng chữ, hoa thường hoặc khoảng trắng",
-                 "tone_placement": "khác vị trí dấu thanh", "folded": "giống khi bỏ dấu",
-                 "reordered": "đảo thứ tự", "typo": "lỗi gõ", "missing_part": "thiếu hoặc thừa một phần",
-                 "similar": "gần giống", "different": "khác"},
-        "dob": {"exact": "trùng khớp", "same_date": "cùng ngày, khác định dạng",
-                "day_month_swap": "đảo ngày và tháng", "partial": "chỉ biết năm hoặc tháng",
-                "default_0101": "mặc định 01/01", "one_digit": "sai một chữ số", "same_year": "cùng năm",
-                "different": "khác"},
-        "id": {"exact": "trùng khớp", "same_digits": "cùng dãy số", "old_id": "số CMND cũ",
-               "excel_compatible": "khớp các chữ số Excel còn giữ", "one_edit": "sai một chữ số",
-               "transposition": "đảo hai chữ số", "truncated": "thiếu hoặc thừa chữ số",
-               "other_consistent": "một số hợp lệ khác", "different": "khác"},
-        "sex": {"same": "trùng khớp", "different": "khác"},
-        "phone": {"same": "số người này đã dùng", "different": "khác"},
-        "dose": {"compatible": "phù hợp", "conflict": "mũi này đã tiêm vào ngày khác"},
-        "null": "không có",
-    },
-    "en": {
-        "name": {"exact": "exact", "canonical": "Unicode, case or spacing", "tone_placement": "tone-mark placement",
-                 "folded": "same without diacritics", "reordered": "reordered", "typo": "typo",
-                 "missing_part": "part missing or added", "similar": "similar", "different": "different"},
-        "dob": {"exact": "exact", "same_date": "same date, other format", "day_month_swap": "day and month swapped",
-                "partial": "only year or month known", "default_0101": "01/01 default", "one_digit": "one digit off",
-                "same_year": "same year", "different": "different"},
-        "id": {"exact": "exact", "same_digits": "same digits", "old_id": "former CMND",
-               "excel_compatible": "fits the digits Excel kept", "one_edit": "one digit off",
-               "transposition": "two digits swapped", "truncated": "digits cut or added",
-               "other_consistent": "another valid number", "different": "different"},
-        "sex": {"same": "same", "different": "different"},
-        "phone": {"same": "a number this person uses", "different": "different"},
-        "dose": {"compatible": "compatible", "conflict": "dose already given on another date"},
-        "null": "missing",
-    },
+#: comparison levels in words, from the ComparisonLevel objects; "null" is a missing value on either side
+LEVEL_LABELS: dict[str, dict] = {
+    lang: {**{c.field: {lvl.name: lvl.label(lang) for lvl in c.levels} for c in COMPARISONS},
+           "null": _TEXT[lang]["null"]}
+    for lang in ("vi", "en")
 }
 
 
