@@ -230,3 +230,36 @@ def test_name_columns_computed_once_for_both_tables_equal_the_separate_ones():
     reg, rec = prepare_both(tables["registry"], tables["vaccinations"])
     pd.testing.assert_frame_equal(reg, prepare_registry(tables["registry"]))
     pd.testing.assert_frame_equal(rec, prepare_records(tables["vaccinations"]))
+
+
+def _components_reference(n, groups):
+    """Plain union-find: each item's component as its smallest member."""
+    parent = list(range(n))
+
+    def find(x):
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for codes in groups:
+        first = {}
+        for i, c in enumerate(codes):
+            if c < 0:
+                continue
+            if c in first:
+                a, b = find(i), find(first[c])
+                parent[max(a, b)] = min(a, b)
+            else:
+                first[c] = i
+    return [find(i) for i in range(n)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 40).flatmap(lambda n: st.tuples(
+    st.just(n), st.lists(st.lists(st.integers(-1, 8), min_size=n, max_size=n), min_size=1, max_size=3))))
+def test_person_key_components_match_union_find(case):
+    from vaxlib.match.pipeline import _components
+
+    n, groups = case
+    got = _components(n, [np.array(g, dtype=np.int64) for g in groups])
+    assert got.tolist() == _components_reference(n, groups)

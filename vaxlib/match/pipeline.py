@@ -209,6 +209,38 @@ def _group_probabilities(rec: np.ndarray, a: np.ndarray, rho: float | np.ndarray
     return e / denom
 
 
+def _components(n: int, groups: list[np.ndarray]) -> np.ndarray:
+    """Connected components of ``n`` items linked by shared group codes.
+
+    ``groups`` holds one code array per kind of key (-1: the item has no such
+    key); items sharing a code are connected.  Returns each item's component
+    label, the smallest item position in its component.  Min-label propagation
+    over the groups with pointer jumping, all in numpy.
+    """
+    label = np.arange(n, dtype=np.int64)
+    members = []
+    for codes in groups:
+        ok = np.flatnonzero(codes >= 0)
+        order = ok[np.argsort(codes[ok], kind="stable")]
+        c = codes[order]
+        starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]]) if len(c) else np.zeros(0, dtype=np.int64)
+        members.append((order, starts, np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(c)]))))
+    while True:
+        before = label.copy()
+        for order, starts, grp in members:
+            if len(order) == 0:
+                continue
+            low = np.minimum.reduceat(label[order], starts)  # each group's smallest label
+            np.minimum.at(label, order, low[grp])
+        while True:  # pointer jumping: a label's own label is smaller still
+            jumped = label[label]
+            if (jumped == label).all():
+                break
+            label = jumped
+        if (label == before).all():
+            return label
+
+
 def _person_keys(rec: pd.DataFrame, person_id: np.ndarray, linked: np.ndarray) -> np.ndarray:
     """person_key: the registry ID for linked records; for the rest, a key shared by
     records that agree on (folded name, dob) or (folded name, phone) or (usable ID, name)."""
@@ -217,35 +249,16 @@ def _person_keys(rec: pd.DataFrame, person_id: np.ndarray, linked: np.ndarray) -
     if len(rest) == 0:
         return keys
     sub = rec.iloc[rest]
-    parent = np.arange(len(rest))
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
+    groups = []
     for cols in (("name_fold", "dob_r0"), ("name_fold", "phone_n"), ("id_digits", "given")):
         k = sub[list(cols)].astype(str)
         valid = (k != "").all(axis=1).to_numpy()
-        joined = k.iloc[:, 0] + "|" + k.iloc[:, 1]
-        codes = pd.factorize(joined)[0]
-        first: dict[int, int] = {}
-        for pos in np.flatnonzero(valid):
-            c = codes[pos]
-            if c in first:
-                a, b = find(pos), find(first[c])
-                if a != b:
-                    parent[a] = b
-            else:
-                first[c] = pos
-    roots = np.array([find(i) for i in range(len(rest))])
-    rids = sub["record_id"].to_numpy(dtype=object)
+        codes = pd.factorize(k.iloc[:, 0] + "|" + k.iloc[:, 1])[0]
+        groups.append(np.where(valid, codes, -1))
+    root = _components(len(rest), groups)
     # The key of a group is derived from its first record's id: stable across runs.
-    root_key = {}
-    for pos in range(len(rest)):
-        root_key.setdefault(roots[pos], "U-" + str(rids[pos]))
-    keys[rest] = [root_key[r] for r in roots]
+    rids = sub["record_id"].to_numpy(dtype=object)
+    keys[rest] = "U-" + pd.Series(rids[root], dtype=object).astype(str).to_numpy(dtype=object)
     return keys
 
 
