@@ -10,18 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["id_codes", "classify_links", "unlinked_codes", "intrinsic_codes"]
+from vaxlib.match.compare import _one_edit_matrix
 
-
-def _one_edit(a: str, b: str) -> str | None:
-    if len(a) != len(b) or not a:
-        return None
-    diff = [i for i in range(len(a)) if a[i] != b[i]]
-    if len(diff) == 1:
-        return "id:typo"
-    if len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]:
-        return "id:transposition"
-    return None
+__all__ = ["id_codes", "id_codes_array", "classify_links", "unlinked_codes", "intrinsic_codes"]
 
 
 def id_codes(typed: str, kind: str, digits: str, pattern: str, issues: str,
@@ -29,39 +20,72 @@ def id_codes(typed: str, kind: str, digits: str, pattern: str, issues: str,
     """ID error code(s) of a typed ID against the linked person's registry ID.
 
     ``registry_ids`` answers "does this 12-digit number belong to somebody"
-    (for ``id:other_person`` versus ``id:unknown``).
+    (for ``id:other_person`` versus ``id:unknown``).  One link of
+    :func:`id_codes_array`.
     """
-    if typed == person_id:
-        return ()
-    if kind == "missing":
-        return ("id:missing",)
-    if not digits and kind not in ("excel", "passport"):
-        return ("id:malformed",)
-    if kind == "passport":
-        return ("id:passport",)
-    if digits == person_id:
-        if "id:excel_mangled" in issues:
-            return ("id:excel_mangled",)
-        if "id:lost_leading_zero" in issues:
-            return ("id:lost_leading_zero",)
-        return ("id:malformed",)
-    if kind == "excel":
-        # Excel's notation is the error whether or not the kept digits fit this person.
-        return ("id:excel_mangled",)
-    if old_id and digits == old_id:
-        return ("id:old_cmnd",)
-    edit = _one_edit(digits or raw_digits, person_id)
-    if edit:
-        return (edit,)
-    from vaxlib.match.compare import is_truncated
+    code = id_codes_array(*(np.array([v], dtype=object) for v in (typed, kind, digits, issues, person_id, old_id,
+                                                                   raw_digits)), registry_ids)[0]
+    return (code,) if code else ()
 
-    if is_truncated(raw_digits or digits, person_id):
-        return ("id:malformed",)
-    if digits in registry_ids:
-        return ("id:other_person",)
-    if kind in ("cccd", "cmnd"):
-        return ("id:unknown",)
-    return ("id:malformed",)
+
+def id_codes_array(typed: np.ndarray, kind: np.ndarray, digits: np.ndarray, issues: np.ndarray,
+                   person_id: np.ndarray, old_id: np.ndarray, raw_digits: np.ndarray,
+                   registry_ids) -> np.ndarray:
+    """The ID error code of each link ("" when the typed ID is the registry's), vectorised.
+
+    The rules are taken in order and the first that holds names the error:
+    Excel's notation is the error whether or not the kept digits fit the
+    person; a number one edit away is a typo or a transposition; a number
+    cut short or with a digit dropped or added is malformed; a well-formed
+    number owned by somebody else is ``id:other_person``.
+    """
+    from vaxlib.match.compare import _maybe_truncated, is_truncated
+    from vaxlib.match.levels import _char_matrix
+
+    n = len(typed)
+    out = np.full(n, "", dtype=object)
+    todo = typed != person_id
+
+    def take(cond: np.ndarray, code) -> None:
+        nonlocal todo
+        hit = todo & cond
+        out[hit] = code if isinstance(code, str) else code[hit]
+        todo = todo & ~hit
+
+    take(kind == "missing", "id:missing")
+    take((digits == "") & ~np.isin(kind, ["excel", "passport"]), "id:malformed")
+    take(kind == "passport", "id:passport")
+    iss = pd.Series(issues, dtype=object).fillna("").astype(str)
+    same = np.where(iss.str.contains("id:excel_mangled", regex=False), "id:excel_mangled",
+                    np.where(iss.str.contains("id:lost_leading_zero", regex=False), "id:lost_leading_zero",
+                             "id:malformed")).astype(object)
+    take(digits == person_id, same)
+    take(kind == "excel", "id:excel_mangled")
+    take((old_id != "") & (digits == old_id), "id:old_cmnd")
+    # one digit substituted, or two adjacent digits swapped
+    typed_digits = np.where(digits != "", digits, raw_digits)
+    lt = np.fromiter(map(len, typed_digits), np.int64, count=n)
+    lp = np.fromiter(map(len, person_id), np.int64, count=n)
+    k = np.flatnonzero(todo & (lt == lp) & (lt > 0))
+    if len(k):
+        width = int(lt[k].max())
+        A, la = _char_matrix(typed_digits[k], width)
+        B, lb = _char_matrix(person_id[k], width)
+        sub, trans = _one_edit_matrix(A, la, B, lb, width)
+        edit = np.zeros(n, dtype=bool)
+        edit[k] = sub | trans
+        take(edit, np.where(np.isin(np.arange(n), k[sub]), "id:typo", "id:transposition").astype(object))
+    # digits cut off or one dropped or added: the plain-Python check where the lengths allow it
+    raw_first = np.where(raw_digits != "", raw_digits, digits)
+    lr = np.fromiter(map(len, raw_first), np.int64, count=n)
+    k = np.flatnonzero(todo & _maybe_truncated(lr, lp))
+    trunc = np.zeros(n, dtype=bool)
+    trunc[k] = np.fromiter((is_truncated(a, b) for a, b in zip(raw_first[k], person_id[k])), bool, count=len(k))
+    take(trunc, "id:malformed")
+    take(pd.Series(digits, dtype=object).isin(registry_ids).to_numpy() & (digits != ""), "id:other_person")
+    take(np.isin(kind, ["cccd", "cmnd"]), "id:unknown")
+    take(np.ones(n, dtype=bool), "id:malformed")
+    return out
 
 
 def intrinsic_codes(full_name: str, dob: str, dob_iso: str, sex_p: str) -> tuple[str, ...]:
@@ -108,9 +132,26 @@ def unlinked_codes(kind: str, digits: str, registry_ids) -> tuple[str, ...]:
     return ()
 
 
+def _per_distinct_pair(typed: np.ndarray, reg: np.ndarray, compare, if_empty: tuple[str, ...]) -> list[tuple]:
+    """``compare(typed, reg)`` once per distinct differing pair; returns (tuples, index per link, -1 = same)."""
+    n = len(typed)
+    idx = np.full(n, -1, dtype=np.int64)
+    diff = np.flatnonzero(typed != reg)
+    if len(diff) == 0:
+        return [], idx
+    codes, uniq = pd.factorize(pd.MultiIndex.from_arrays([typed[diff], reg[diff]]))
+    idx[diff] = codes
+    return [tuple(compare(a, b)) if a else if_empty for a, b in uniq], idx
+
+
 def classify_links(rec: pd.DataFrame, reg: pd.DataFrame, rec_idx: np.ndarray, reg_idx: np.ndarray,
                    registry_ids) -> pd.DataFrame:
-    """Error codes and corrected_* values for each (record, registry person) link."""
+    """Error codes and corrected_* values for each (record, registry person) link.
+
+    Names and dates are compared once per distinct (typed, registry) pair,
+    ID codes are vectorised (:func:`id_codes_array`), and the joined code
+    string is built once per distinct combination of the four fields' codes.
+    """
     from vaxlib.vn.dates import compare_dob
     from vaxlib.vn.names import compare_names
 
@@ -118,41 +159,31 @@ def classify_links(rec: pd.DataFrame, reg: pd.DataFrame, rec_idx: np.ndarray, re
     g = reg.iloc[reg_idx]
     tn, gn = r["full_name"].to_numpy(dtype=object), g["full_name"].to_numpy(dtype=object)
     td, gd = r["dob"].to_numpy(dtype=object), g["dob"].to_numpy(dtype=object)
-    name_cache: dict[tuple[str, str], tuple[str, ...]] = {}
-    dob_cache: dict[tuple[str, str], tuple[str, ...]] = {}
     id_typed = r["id_number"].to_numpy(dtype=object)
-    kinds = r["id_kind"].to_numpy(dtype=object)
-    digits = r["id_digits"].to_numpy(dtype=object)
-    patterns = r["id_pattern"].to_numpy(dtype=object)
-    issues = r["id_issues"].to_numpy(dtype=object) if "id_issues" in r else np.full(len(r), "", dtype=object)
-    raws = r["id_raw_digits"].to_numpy(dtype=object)
     pids = g["person_id"].to_numpy(dtype=object)
-    olds = g["old_id"].to_numpy(dtype=object)
+    issues = r["id_issues"].to_numpy(dtype=object) if "id_issues" in r else np.full(len(r), "", dtype=object)
     rsex, gsex = r["sex_p"].to_numpy(dtype=object), g["sex"].to_numpy(dtype=object)
 
-    codes_out = []
-    for i in range(len(r)):
-        codes: list[str] = []
-        if tn[i] != gn[i]:
-            key = (tn[i], gn[i])
-            if key not in name_cache:
-                name_cache[key] = tuple(compare_names(tn[i], gn[i])) if tn[i] else ("name:missing_part",)
-            codes.extend(name_cache[key])
-        if td[i] != gd[i]:
-            key = (td[i], gd[i])
-            if key not in dob_cache:
-                dob_cache[key] = tuple(compare_dob(td[i], gd[i])) if td[i] else ("dob:other",)
-            codes.extend(dob_cache[key])
-        codes.extend(id_codes(id_typed[i], kinds[i], digits[i], patterns[i], issues[i], pids[i], olds[i],
-                              registry_ids, raws[i]))
-        if not rsex[i]:
-            codes.append("sex:missing")
-        elif rsex[i] != gsex[i]:
-            codes.append("sex:mismatch")
-        codes_out.append(";".join(sorted(dict.fromkeys(codes))))
+    name_codes, name_i = _per_distinct_pair(tn, gn, compare_names, ("name:missing_part",))
+    dob_codes, dob_i = _per_distinct_pair(td, gd, compare_dob, ("dob:other",))
+    id_code = id_codes_array(id_typed, r["id_kind"].to_numpy(dtype=object), r["id_digits"].to_numpy(dtype=object),
+                             issues, pids, g["old_id"].to_numpy(dtype=object),
+                             r["id_raw_digits"].to_numpy(dtype=object), registry_ids)
+    no_sex = pd.Series(rsex, dtype=object).fillna("").to_numpy() == ""
+    sex_code = np.where(no_sex, "sex:missing", np.where(rsex != gsex, "sex:mismatch", "")).astype(object)
+    # one joined string per distinct combination of the fields' codes
+    id_c, id_u = pd.factorize(id_code)
+    sex_c, sex_u = pd.factorize(sex_code)
+    combo = np.stack([name_i, dob_i, id_c, sex_c], axis=1)
+    uniq, inv = np.unique(combo, axis=0, return_inverse=True) if len(combo) else (combo, np.zeros(0, np.int64))
+    joined = []
+    for ni, di, ii, si in uniq:
+        codes = [*(name_codes[ni] if ni >= 0 else ()), *(dob_codes[di] if di >= 0 else ()),
+                 id_u[ii], sex_u[si]]
+        joined.append(";".join(sorted(dict.fromkeys(c for c in codes if c))))
 
     out = pd.DataFrame(index=r.index)
-    out["error_codes"] = codes_out
+    out["error_codes"] = np.asarray(joined, dtype=object)[inv.ravel()] if len(combo) else np.zeros(0, object)
     out["corrected_full_name"] = np.where(tn != gn, gn, None)
     out["corrected_dob"] = np.where(td != gd, gd, None)
     out["corrected_sex"] = np.where(rsex != gsex, gsex, None)
