@@ -188,9 +188,29 @@ def _history_u(levels: pd.DataFrame, nonmatch: np.ndarray, min_pairs: int) -> di
     return out
 
 
+def _distinct_vectors(lv: pd.DataFrame, tf: dict[str, np.ndarray]) -> tuple[pd.DataFrame, dict, np.ndarray]:
+    """The distinct (levels, term-frequency u) vectors among the pairs, and how many pairs share each.
+
+    A pair's Bayes factor depends on nothing else, so EM on the distinct
+    vectors weighted by their counts is EM on the pairs.
+    """
+    cols = {f: lv[f].to_numpy() for f in lv.columns}
+    cols.update({f"_tf_{k}": np.asarray(v, dtype=float) for k, v in tf.items()})
+    frame = pd.DataFrame(cols)
+    grouped = frame.groupby(list(frame.columns), sort=True, dropna=False).size()
+    keys = grouped.index.to_frame(index=False)
+    levels = keys[list(lv.columns)].astype(lv.dtypes.to_dict())
+    return levels, {k: keys[f"_tf_{k}"].to_numpy() for k in tf}, grouped.to_numpy().astype(float)
+
+
 def _em(model: FSModel, lv: pd.DataFrame, tf: dict[str, np.ndarray], fields: tuple[str, ...],
         iterations: int, prior_strength: float, lam: float) -> float:
-    """EM updating ``model.m`` of ``fields`` on the pairs ``lv`` (u fixed); returns λ."""
+    """EM updating ``model.m`` of ``fields`` on the pairs ``lv`` (u fixed); returns λ.
+
+    Runs on the distinct comparison vectors with their counts (:func:`_distinct_vectors`).
+    """
+    lv, tf, count = _distinct_vectors(lv, tf)
+    total = count.sum()
     for _ in range(iterations):
         bf = model.log2_bf(lv, tf)[list(fields)].sum(axis=1).to_numpy()
         logit = bf + np.log2(lam / (1 - lam))
@@ -199,14 +219,14 @@ def _em(model: FSModel, lv: pd.DataFrame, tf: dict[str, np.ndarray], fields: tup
         for f in fields:
             x = lv[f].to_numpy()
             ok = x >= 0
-            counts = np.bincount(x[ok], weights=p[ok], minlength=len(LEVELS[f]))
+            counts = np.bincount(x[ok], weights=(p * count)[ok], minlength=len(LEVELS[f]))
             # Dirichlet prior (pseudo-counts from the starting values): small
             # data sets keep sensible m values and no level becomes impossible.
             counts = counts + prior_strength * np.asarray(_M_START[f]) / np.sum(_M_START[f])
             new = counts / counts.sum()
             delta = max(delta, float(np.abs(new - model.m[f]).max()))
             model.m[f] = new
-        lam = float(np.clip(p.mean(), 1e-4, 1 - 1e-4))
+        lam = float(np.clip((p * count).sum() / total, 1e-4, 1 - 1e-4))
         if delta < 1e-5:
             break
     return lam
