@@ -24,6 +24,7 @@ __all__ = ["COMMANDS", "CommandError", "VaxError", "build_parser", "main"]
 COMMANDS: dict[str, str] = {
     "synth": "vaxlib.synth",
     "match": "vaxlib.match.cli",
+    "index": "vaxlib.match.cli",
     "evaluate": "vaxlib.match.cli",
     "apply": "vaxlib.review.cli",
     "ledger": "vaxlib.review.cli",

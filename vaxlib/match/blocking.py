@@ -36,7 +36,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-__all__ = ["RULES", "candidate_pairs", "combine_pairs", "id_pair_mask_keys", "rule_names", "rule_pairs"]
+__all__ = ["RULES", "TEXT_RULES", "registry_keys", "registry_key_codes", "candidate_pairs", "combine_pairs", "id_pair_mask_keys", "rule_names", "rule_pairs"]
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +138,19 @@ def _nonempty(keys: pd.Series) -> np.ndarray:
     return keys.ne("").to_numpy(dtype=bool, na_value=True)
 
 
+def _sorted_join(r_codes: np.ndarray, r_pos: np.ndarray, g_codes: np.ndarray, g_pos: np.ndarray) -> pd.DataFrame:
+    """Pairs of positions with equal integer codes, in record order and, within a
+    record, in registry order (the order of an inner hash join); a sort/search join."""
+    order = np.argsort(g_codes, kind="stable")
+    sk = g_codes[order]
+    lo = np.searchsorted(sk, r_codes, side="left")
+    cnt = np.searchsorted(sk, r_codes, side="right") - lo
+    total = int(cnt.sum())
+    q = np.repeat(np.arange(len(r_codes)), cnt)
+    at = np.repeat(lo, cnt) + np.arange(total) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    return pd.DataFrame({"rec": r_pos[q], "reg": g_pos[order][at]})
+
+
 def _join(rec_keys: pd.Series, reg_keys: pd.Series, max_block: int) -> pd.DataFrame:
     """Pairs (rec, reg) of positions whose keys are equal and non-empty."""
     rk = rec_keys[_nonempty(rec_keys)]
@@ -149,21 +162,77 @@ def _join(rec_keys: pd.Series, reg_keys: pd.Series, max_block: int) -> pd.DataFr
     r_codes = codes[len(gk):]
     sizes = np.bincount(g_codes, minlength=len(uniques))
     keep_g = sizes[g_codes] <= max_block
-    left = pd.DataFrame({"code": r_codes, "rec": rk.index.to_numpy(dtype=np.int64)})
-    right = pd.DataFrame({"code": g_codes[keep_g], "reg": gk.index.to_numpy(dtype=np.int64)[keep_g]})
-    return left.merge(right, on="code", how="inner")[["rec", "reg"]]
+    return _sorted_join(r_codes, rk.index.to_numpy(dtype=np.int64), g_codes[keep_g],
+                        gk.index.to_numpy(dtype=np.int64)[keep_g])
 
 
-def rule_pairs(rec: pd.DataFrame, reg: pd.DataFrame, name: str, max_block: int = 100) -> pd.DataFrame:
-    """Pairs (``rec``, ``reg``, ``rule_bit``) proposed by one rule of :data:`RULES`."""
+def _join_coded(rec_keys: pd.Series, reg_codes: np.ndarray, dictionary, max_block: int) -> pd.DataFrame:
+    """:func:`_join` against registry keys stored as integer codes into ``dictionary``
+    (an Arrow array of the distinct non-empty registry keys; code -1 = no key)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    rk = rec_keys[_nonempty(rec_keys)]
+    ok = reg_codes >= 0
+    if rk.empty or not ok.any():
+        return pd.DataFrame({"rec": np.array([], dtype=np.int64), "reg": np.array([], dtype=np.int64)})
+    arr = pa.array(rk.to_numpy(dtype=object), type=dictionary.type)
+    r_codes = pc.index_in(arr, value_set=dictionary).fill_null(-1).to_numpy(
+        zero_copy_only=False)
+    found = r_codes >= 0
+    g_pos = np.flatnonzero(ok)
+    g_codes = reg_codes[ok]
+    sizes = np.bincount(g_codes, minlength=len(dictionary))
+    keep_g = sizes[g_codes] <= max_block
+    return _sorted_join(r_codes[found].astype(np.int64), rk.index.to_numpy(dtype=np.int64)[found],
+                        g_codes[keep_g].astype(np.int64), g_pos[keep_g].astype(np.int64))
+
+
+def registry_key_codes(reg: pd.DataFrame) -> dict[str, tuple[np.ndarray, "pa.Array"]]:
+    """Per text rule: (the registry's key codes, int32 with -1 = no key; the distinct
+    keys, an Arrow string array), as a registry index stores them."""
+    import pyarrow as pa
+
+    out = {}
+    for name in TEXT_RULES:
+        keys = registry_keys(reg, name)
+        c, uniq = pd.factorize(keys.to_numpy(dtype=object))
+        empty = ~_nonempty(keys)
+        # renumber without the empty key, keeping first-appearance order
+        keep = np.ones(len(uniq), dtype=bool)
+        keep[np.unique(c[empty])] = False
+        new = np.cumsum(keep) - 1
+        out[name] = (np.where(empty, -1, new[c]).astype(np.int32),
+                     pa.array(np.asarray(uniq, dtype=object)[keep], type=pa.string()))
+    return out
+
+
+#: rules whose registry keys a registry index stores (the ID pair masks are cheap integers)
+TEXT_RULES: tuple[str, ...] = tuple(_rules())
+
+
+def registry_keys(reg: pd.DataFrame, name: str) -> pd.Series:
+    """The registry's keys under a text rule."""
+    return _rules()[name][1](reg)
+
+
+def rule_pairs(rec: pd.DataFrame, reg: pd.DataFrame, name: str, max_block: int = 100,
+               keys: dict | None = None) -> pd.DataFrame:
+    """Pairs (``rec``, ``reg``, ``rule_bit``) proposed by one rule of :data:`RULES`.
+
+    ``keys`` (from :func:`registry_key_codes`, kept in a registry index) spares
+    computing the registry's keys.
+    """
     if name == "id_pair_mask":
         rk = id_pair_mask_keys(_rec_id12(rec))
         gk = id_pair_mask_keys(reg["person_id"])
         parts = [_join(rk[c], gk[c], max_block=max_block) for c in rk.columns]
         pairs = pd.concat(parts, ignore_index=True)
+    elif keys is not None and name in keys:
+        # a registry index: integer key codes into its dictionary of distinct keys
+        pairs = _join_coded(_rules()[name][0](rec), *keys[name], max_block=max_block)
     else:
-        rec_fn, reg_fn = _rules()[name]
-        pairs = _join(rec_fn(rec), reg_fn(reg), max_block=max_block)
+        pairs = _join(_rules()[name][0](rec), registry_keys(reg, name), max_block=max_block)
     pairs["rule_bit"] = np.int32(1 << RULES.index(name))
     log.debug("blocking rule %s: %d pairs", name, len(pairs))
     return pairs
@@ -190,6 +259,7 @@ def candidate_pairs(
     rules: tuple[str, ...] | None = None,
     max_block: int = 100,
     rule_max_block: dict[str, int] | None = None,
+    keys: dict | None = None,
 ) -> pd.DataFrame:
     """All candidate pairs under ``rules`` (default: all), deduplicated.
 
@@ -200,7 +270,7 @@ def candidate_pairs(
     """
     wanted = rules or RULES
     caps = rule_max_block or {}
-    return combine_pairs([rule_pairs(rec, reg, name, min(max_block, caps.get(name, max_block)))
+    return combine_pairs([rule_pairs(rec, reg, name, min(max_block, caps.get(name, max_block)), keys)
                           for name in wanted])
 
 

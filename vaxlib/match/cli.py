@@ -25,6 +25,55 @@ def _read(path: str, kind: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     return result.table, result.quarantine
 
 
+def _registry_index(registry: str, folder: str | None, rebuild: bool = False):
+    """The registry index of a register file: read from ``folder`` (default: beside the
+    register) when it is current, else built from the register and saved there."""
+    from vaxlib.cli import CommandError
+    from vaxlib.match.index import (
+        RegistryIndexError,
+        build_index,
+        default_index_path,
+        load_index,
+        registry_digest,
+        save_index,
+    )
+
+    try:
+        digest = registry_digest(registry)
+    except OSError as exc:
+        raise CommandError(f"{registry}: cannot read the register ({exc.strerror})") from exc
+    folder = Path(folder) if folder else default_index_path(registry)
+    if not rebuild:
+        try:
+            index = load_index(folder, digest)
+            log.info("registry index %s: current, reused", folder)
+            return index
+        except RegistryIndexError as exc:
+            log.info("%s", exc)
+    table, quarantine = _read(registry, "registry")
+    index = build_index(table, quarantine, registry_sha256=digest)
+    try:
+        save_index(index, folder)
+        log.info("registry index written to %s", folder)
+    except RegistryIndexError as exc:
+        raise CommandError(str(exc)) from exc
+    except OSError as exc:  # a read-only place: match without caching the index
+        log.warning("registry index not saved to %s (%s); matching without it", folder, exc.strerror)
+    return index
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from vaxlib.cli import CommandError
+    from vaxlib.io import VaxImportError
+
+    try:
+        index = _registry_index(args.registry, args.out, rebuild=True)
+    except VaxImportError as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"{len(index.reg):,} registry persons indexed → {args.out}")
+    return 0
+
+
 def _settings(args: argparse.Namespace):
     from vaxlib.match.pipeline import MatchSettings
 
@@ -45,7 +94,8 @@ def cmd_match(args: argparse.Namespace) -> int:
 
     out = Path(args.out)  # writable: checked by vaxlib.cli before any command runs
     try:
-        registry, q_reg = _read(args.registry, "registry")
+        index = _registry_index(args.registry, args.index)
+        q_reg = index.quarantine
         vacc, q_vac = _read(args.vaccinations, "vaccinations")
     except VaxImportError as exc:
         raise CommandError(str(exc)) from exc
@@ -73,7 +123,7 @@ def cmd_match(args: argparse.Namespace) -> int:
         if step != "prepare":
             bar.update(1)
 
-    result = run_match(registry, vacc, settings, progress=progress, truth_person=truth)
+    result = run_match(None, vacc, settings, progress=progress, truth_person=truth, index=index)
     bar.update(1)
     bar.close()
     out.mkdir(parents=True, exist_ok=True)
@@ -177,9 +227,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--review-threshold", type=float, dest="review_threshold")
     p.add_argument("--max-block", type=int, dest="max_block")
     p.add_argument("--workers", type=int, dest="workers", help="processes for blocking and comparison (default 2)")
+    p.add_argument("--index", help="registry index folder (`vax index`); default: built and kept beside the "
+                                   "register, rebuilt whenever the register changes")
     p.add_argument("--truth", help="(evaluation only) truth folder/file, adds blocking recall to the statistics")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_match)
+
+    x = sub.add_parser("index", help="prepare a register once for repeated `vax match` runs")
+    x.add_argument("--registry", required=True, help="registry file (parquet, csv, xlsx)")
+    x.add_argument("--out", required=True, help="index folder (give it to `vax match --index`)")
+    x.set_defaults(func=cmd_index)
 
     e = sub.add_parser("evaluate", help="evaluate matches against the synthetic truth")
     e.add_argument("--truth", required=True, help="truth_vaccinations file or the synth output folder")

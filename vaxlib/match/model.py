@@ -44,6 +44,22 @@ TF_LEVELS: dict[str, tuple[int, ...]] = {
     "dob": (0, 1),
 }
 
+#: field -> registry column whose value frequency is the field's term-frequency u
+TF_COLUMNS: dict[str, str] = {"name": "name_fold", "dob": "dob"}
+
+
+def add_term_frequencies(reg: pd.DataFrame) -> pd.DataFrame:
+    """Add ``_tf_name`` and ``_tf_dob`` (share of the registry with the person's value; 1 when
+    empty) to a prepared registry, unless present (a registry index carries them)."""
+    n = max(len(reg), 1)
+    for f, column in TF_COLUMNS.items():
+        cache = f"_tf_{f}"
+        if cache not in reg.columns:
+            counts = reg.groupby(column, sort=False)[column].transform("size").to_numpy(dtype=float)
+            reg[cache] = np.where(reg[column].to_numpy(dtype=object) == "", 1.0, counts / n)
+    return reg
+
+
 # Starting values for EM (sensible priors from the error taxonomy's typical rates).
 _M_START: dict[str, list[float]] = {
     "name": [0.80, 0.03, 0.02, 0.08, 0.01, 0.03, 0.01, 0.01, 0.01],
@@ -110,15 +126,8 @@ class FSModel:
 
     def tf_u(self, reg: pd.DataFrame, reg_idx: np.ndarray) -> dict[str, np.ndarray]:
         """Term-frequency u of each pair's registry name and dob (share of the registry with that value)."""
-        n = max(len(reg), 1)
-        out = {}
-        for f, column in (("name", "name_fold"), ("dob", "dob")):
-            cache = f"_tf_{f}"
-            if cache not in reg.columns:
-                counts = reg.groupby(column, sort=False)[column].transform("size").to_numpy(dtype=float)
-                reg[cache] = np.where(reg[column].to_numpy(dtype=object) == "", 1.0, counts / n)
-            out[f] = reg[cache].to_numpy()[reg_idx]
-        return out
+        add_term_frequencies(reg)
+        return {f: reg[f"_tf_{f}"].to_numpy()[reg_idx] for f in TF_COLUMNS}
 
     # --------------------------------------------------------------- persistence
     def to_dict(self) -> dict:

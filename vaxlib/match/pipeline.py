@@ -42,7 +42,8 @@ from vaxlib.match.model import (
     namesake_penalty,
     outside_reference,
 )
-from vaxlib.match.prepare import prepare_both
+from vaxlib.match.index import RegistryIndex, build_index
+from vaxlib.match.prepare import name_columns_reusing, prepare_records
 
 __all__ = ["MatchSettings", "MatchResult", "run_match", "compare_partitioned", "candidates_partitioned",
            "classify_partitioned",
@@ -158,18 +159,19 @@ def classify_partitioned(rec: pd.DataFrame, reg: pd.DataFrame, rec_idx: np.ndarr
 
 
 def _rules_part(names: tuple[str, ...], max_block: int, caps: dict) -> list[pd.DataFrame]:
-    return [rule_pairs(_SHARED["rec"], _SHARED["reg"], name, min(max_block, caps.get(name, max_block)))
-            for name in names]
+    return [rule_pairs(_SHARED["rec"], _SHARED["reg"], name, min(max_block, caps.get(name, max_block)),
+                       _SHARED["keys"]) for name in names]
 
 
 def candidates_partitioned(rec: pd.DataFrame, reg: pd.DataFrame, max_block: int = 100,
-                           workers: int = 1, rule_max_block: dict | None = None) -> pd.DataFrame:
+                           workers: int = 1, rule_max_block: dict | None = None,
+                           keys: dict | None = None) -> pd.DataFrame:
     """:func:`~vaxlib.match.blocking.candidate_pairs` with all rules, the rules
     dealt round-robin to ``workers`` processes (same pairs, same order)."""
     if workers <= 1:
-        return candidate_pairs(rec, reg, max_block=max_block, rule_max_block=rule_max_block)
+        return candidate_pairs(rec, reg, max_block=max_block, rule_max_block=rule_max_block, keys=keys)
     groups = [tuple(RULES[k::workers]) for k in range(workers)]
-    _SHARED.update(rec=rec, reg=reg)
+    _SHARED.update(rec=rec, reg=reg, keys=keys)
     try:
         parts = _run_partitions(_rules_part, [(g, max_block, dict(rule_max_block or {})) for g in groups],
                                 workers)
@@ -269,11 +271,15 @@ def run_match(
     model: FSModel | None = None,
     progress: Callable[[str], None] | None = None,
     truth_person: pd.Series | None = None,
+    index: RegistryIndex | None = None,
 ) -> MatchResult:
     """Match every dose record against the registry (see module docstring).
 
     ``truth_person`` (record_id -> true registry person_id, for evaluation
-    only) makes the statistics include the blocking recall.
+    only) makes the statistics include the blocking recall.  ``index`` (a
+    :class:`~vaxlib.match.index.RegistryIndex` of ``registry``) spares
+    preparing the registry; without it one is built (``registry`` may then
+    be ``None`` when an index is given).
     """
     s = settings or MatchSettings()
     step = progress or (lambda msg: log.info(msg))
@@ -281,12 +287,16 @@ def run_match(
     timings = {}
 
     step("prepare")
-    reg, rec = prepare_both(registry, vaccinations)
-    timings["prepare"] = time.perf_counter() - t0
+    if index is None:
+        index = build_index(registry)
+    timings["index"] = time.perf_counter() - t0
+    reg, keys = index.reg, index.keys
+    rec = prepare_records(vaccinations, names=name_columns_reusing(vaccinations["full_name"], reg))
+    timings["prepare"] = time.perf_counter() - t0 - timings["index"]
 
     step("candidates")
     t = time.perf_counter()
-    stage1 = candidate_pairs(rec, reg, rules=("id",), max_block=s.max_block)
+    stage1 = candidate_pairs(rec, reg, rules=("id",), max_block=s.max_block, keys=keys)
     lv1 = compare_partitioned(rec, reg, stage1, workers=s.workers)
     settled = _settled(lv1)
     settled_recs = np.unique(stage1["rec"].to_numpy()[settled])
@@ -296,7 +306,7 @@ def run_match(
     open_mask[settled_recs] = False
     rest = rec[open_mask]
     stage2 = candidates_partitioned(rest, reg, max_block=s.max_block, workers=s.workers,
-                                    rule_max_block=s.rule_max_block)
+                                    rule_max_block=s.rule_max_block, keys=keys)
     # stage 2 re-runs the id rule for the open records, so keep stage 1 only for the settled ones
     keep1 = ~open_mask[stage1["rec"].to_numpy()]
     pairs = pd.concat([stage1[keep1], stage2], ignore_index=True)

@@ -10,7 +10,7 @@ import pandas as pd
 
 from vaxlib.vn.text import tone_key
 
-__all__ = ["prepare_registry", "prepare_records", "prepare_both", "name_columns"]
+__all__ = ["prepare_registry", "prepare_records", "prepare_both", "name_columns", "name_columns_reusing"]
 
 
 def _as_text(s: pd.Series) -> pd.Series:
@@ -84,6 +84,33 @@ def name_columns(names: pd.Series) -> pd.DataFrame:
                          for k, v in table.items()}, index=names.index)
 
 
+def name_columns_reusing(names: pd.Series, known: pd.DataFrame) -> pd.DataFrame:
+    """:func:`name_columns` of ``names``, taking the columns of every name ``known``
+    (a prepared registry, whose ``full_name`` holds its text) already has.
+
+    The columns are a function of the name's text alone, so this equals
+    :func:`name_columns`; most typed names are a registry name, so only the
+    others are computed.
+    """
+    codes, uniques = _text_codes(names)
+    kcodes, kuniq = pd.factorize(known["full_name"].to_numpy(dtype=object))
+    first = np.zeros(len(kuniq), dtype=np.int64)
+    first[kcodes[::-1]] = np.arange(len(kcodes))[::-1]  # first row of each distinct registry name
+    at = pd.Index(kuniq).get_indexer(uniques)
+    table = pd.DataFrame(index=pd.RangeIndex(len(uniques)), columns=NAME_COLS, dtype=object)
+    found = at >= 0
+    if found.any():
+        rows = first[at[found]]
+        for c in NAME_COLS:
+            table.loc[found, c] = known[c].to_numpy(dtype=object)[rows]
+    if (~found).any():
+        new = name_columns(pd.Series(uniques[~found], dtype=object))
+        for c in NAME_COLS:
+            table.loc[~found, c] = new[c].to_numpy(dtype=object)
+    return pd.DataFrame({c: pd.Series(table[c].to_numpy(dtype=object)[codes], index=names.index, dtype=object)
+                         for c in NAME_COLS}, index=names.index)
+
+
 def _dob_parts(iso: pd.Series) -> pd.DataFrame:
     """Year, month, day integers (0 where unknown) of ISO partial dates (parsed once per distinct value)."""
     codes, uniques = _text_codes(iso)
@@ -109,14 +136,10 @@ def _names(df: pd.DataFrame, names: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def prepare_both(registry: pd.DataFrame, vaccinations: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """:func:`prepare_registry` and :func:`prepare_records`, with the name columns computed
-    once over the distinct names of both tables (most typed names equal a registry name)."""
-    n = len(registry)
-    both = pd.concat([pd.Series(registry["full_name"].to_numpy(dtype=object)),
-                      pd.Series(vaccinations["full_name"].to_numpy(dtype=object))], ignore_index=True)
-    cols = name_columns(both)
-    return (prepare_registry(registry, names=cols.iloc[:n]),
-            prepare_records(vaccinations, names=cols.iloc[n:]))
+    """:func:`prepare_registry` and :func:`prepare_records`; the records' name columns are
+    computed only for names the registry does not hold (:func:`name_columns_reusing`)."""
+    reg = prepare_registry(registry)
+    return reg, prepare_records(vaccinations, names=name_columns_reusing(vaccinations["full_name"], reg))
 
 
 def prepare_registry(registry: pd.DataFrame, names: pd.DataFrame | None = None) -> pd.DataFrame:
