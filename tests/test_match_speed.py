@@ -263,3 +263,18 @@ def test_person_key_components_match_union_find(case):
     n, groups = case
     got = _components(n, [np.array(g, dtype=np.int64) for g in groups])
     assert got.tolist() == _components_reference(n, groups)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.text(alphabet="0123456789", min_size=10, max_size=13) | st.sampled_from(
+           ["079190001234", "001305012345", "07918000123x", "٠٧٩١٩٠٠٠١٢٣٤", ""]),
+       st.integers(-1, 2300) | st.sampled_from([1990, 2005, 1899, 1930]),
+       st.sampled_from(["M", "F", "", "X"])), min_size=1, max_size=20))
+def test_id_fits_record_array_equals_the_plain_definition(rows):
+    from vaxlib.match.compare import id_fits_record, id_fits_record_array
+
+    digits = np.array([d for d, _, _ in rows], dtype=object)
+    year = np.array([y for _, y, _ in rows])
+    sex = np.array([x for _, _, x in rows], dtype=object)
+    expected = [id_fits_record(d, y, x) for d, y, x in rows]
+    assert id_fits_record_array(digits, year, sex).tolist() == expected

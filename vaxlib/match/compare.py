@@ -423,14 +423,42 @@ def _id_truncated(p: PairFrame, i: np.ndarray) -> np.ndarray:
     return out
 
 
+def id_fits_record_array(digits: np.ndarray, year: np.ndarray, sex: np.ndarray) -> np.ndarray:
+    """:func:`id_fits_record` of many (digits, year, sex), vectorised over ASCII digit strings."""
+    digits = np.asarray(digits, dtype=object)
+    n = len(digits)
+    lens = np.fromiter(map(len, digits), np.int64, count=n)
+    out = np.zeros(n, dtype=bool)
+    k = np.flatnonzero((lens == 12) & (np.asarray(year) > 0))
+    if len(k) == 0:
+        return out
+    cand = digits[k]
+    ascii_ = np.fromiter(map(str.isascii, cand), bool, count=len(k))
+    if not ascii_.all():  # other Unicode digits: the plain definition
+        odd = k[~ascii_]
+        out[odd] = [id_fits_record(a, int(y), x) for a, y, x in zip(digits[odd], np.asarray(year)[odd],
+                                                                       np.asarray(sex, dtype=object)[odd])]
+        k, cand = k[ascii_], cand[ascii_]
+    D = np.asarray(cand, dtype="U12").view(np.uint32).reshape(len(k), 12).astype(np.int64) - 48
+    y = np.asarray(year)[k].astype(np.int64)
+    x = np.asarray(sex, dtype=object)[k]
+    ok = ((D >= 0) & (D <= 9)).all(axis=1)
+    ok &= D[:, 4] * 10 + D[:, 5] == y % 100
+    century = np.array([1900, 1900, 2000, 2000, 2100, 2100, 2200, 2200, 1800, 1800])[np.clip(D[:, 3], 0, 9)]
+    ok &= (century <= y) & (y < century + 100)
+    female = D[:, 3] % 2 == 1
+    known = (x == "M") | (x == "F")
+    ok &= ~known | (female == (x == "F"))
+    out[k] = ok
+    return out
+
+
 def _id_fits_record(p: PairFrame, i: np.ndarray) -> np.ndarray:
     """A well-formed CCCD that fits the record's own birth year and sex (once per record)."""
     ur, inv = np.unique(p.r[i], return_inverse=True)
     rec = p.frames["rec"]
-    d = rec["id_digits"].to_numpy(dtype=object)[ur]
-    y = rec["year"].to_numpy()[ur]
-    x = rec["sex_p"].to_numpy(dtype=object)[ur]
-    per = np.fromiter((id_fits_record(a, yy, xx) for a, yy, xx in zip(d, y, x)), bool, count=len(ur))
+    per = id_fits_record_array(rec["id_digits"].to_numpy(dtype=object)[ur], rec["year"].to_numpy()[ur],
+                               rec["sex_p"].to_numpy(dtype=object)[ur])
     return per[inv]
 
 
