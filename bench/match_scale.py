@@ -2,7 +2,10 @@
 
 Generates (or reuses) synthetic data with ``vax synth`` and runs ``vax match``
 end to end (read + match + write) in a child process per run, so that the
-peak RSS is the child's own.  Prints the median of ``--repeat`` runs at 100k
+peak RSS is the child's own.  Each size is run *cold* (the registry index
+beside the register removed first, so the run builds it) and *warm* (the
+index reused); ``--code`` runs an older checkout (which has no index: both
+modes are then the same run).  Prints the median of ``--repeat`` runs at 100k
 (one run at 1M by default), the matcher's per-step timings, and the ratio of
 per-record time at each size to the smallest size (1.0 = linear scaling).
 
@@ -10,6 +13,7 @@ Usage::
 
     .venv/bin/python bench/match_scale.py                # 100k (3 runs) and 1M (1 run)
     .venv/bin/python bench/match_scale.py --sizes 100000 --repeat 5
+    .venv/bin/python bench/match_scale.py --sizes 1000000 --repeat 3 --modes warm
 """
 from __future__ import annotations
 
@@ -24,7 +28,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-VAX = str(ROOT / ".venv" / "bin" / "vax")
+#: `vax` run by this interpreter with the vaxlib of a given folder first on the path
+VAX = [sys.executable, "-c", "import sys; from vaxlib.cli import main; sys.exit(main())"]
+
+
+def _env(code: str | None) -> dict:
+    """Environment that imports vaxlib from ``code`` (default: this checkout)."""
+    shared = os.environ.get("VAX_SHARED", str(ROOT.parent / "shared"))
+    return {**os.environ, "PYTHONPATH": code or str(ROOT), "VAX_SHARED": shared}
 SEEDS = {100_000: 8, 1_000_000: 7}
 
 
@@ -33,8 +44,8 @@ def data_dir(persons: int, base: Path) -> Path:
     d = base / f"synth-{persons}"
     if not (d / "registry.parquet").exists():
         print(f"generating {persons:,} persons in {d} …", flush=True)
-        subprocess.run([VAX, "synth", "--persons", str(persons), "--seed", str(SEEDS.get(persons, 1)),
-                        "--out", str(d)], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([*VAX, "synth", "--persons", str(persons), "--seed", str(SEEDS.get(persons, 1)),
+                        "--out", str(d)], check=True, stdout=subprocess.DEVNULL, env=_env(None))
     return d
 
 
@@ -48,19 +59,26 @@ print(json.dumps({"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "rss_kb": ru.r
 """
 
 
+def drop_index(d: Path) -> None:
+    """Remove the registry index `vax match` keeps beside the register (only a folder it made)."""
+    import shutil
+
+    folder = d / ".registry.parquet.vaxindex"
+    if (folder / "index.json").exists():
+        shutil.rmtree(folder)
+
+
 def run_once(d: Path, out: Path, code: str | None = None) -> dict:
     """One `vax match` in a child process: wall, CPU (user+sys) and peak RSS of that child alone.
 
     A small wrapper process starts `vax match` and reports its rusage, so the
     peak RSS is the match run's own (not the largest of all children so far).
     """
-    vax = [VAX] if code is None else [sys.executable, "-c", "import sys; from vaxlib.cli import main; sys.exit(main())"]
-    cmd = [*vax, "match", "--registry", str(d / "registry.parquet"),
+    cmd = [*VAX, "match", "--registry", str(d / "registry.parquet"),
            "--vaccinations", str(d / "vaccinations.parquet"), "--out", str(out), "--quiet"]
-    env = None
-    if code is not None:  # an older checkout of vaxlib (e.g. `git archive <commit> vaxlib parameters`)
-        env = {**os.environ, "PYTHONPATH": code, "VAX_SHARED": os.environ.get("VAX_SHARED", str(ROOT.parent / "shared"))}
-    res = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], check=True, capture_output=True, text=True, env=env)
+    # code: an older checkout of vaxlib (e.g. `git archive <commit> vaxlib parameters`)
+    res = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], check=True, capture_output=True, text=True,
+                         env=_env(code))
     usage = json.loads(res.stdout.strip().splitlines()[-1])
     stats = json.loads((out / "match-stats.json").read_text(encoding="utf-8"))
     return {
@@ -76,7 +94,9 @@ def run_once(d: Path, out: Path, code: str | None = None) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
-    ap.add_argument("--repeat", type=int, default=3, help="runs per size below 1M (median reported)")
+    ap.add_argument("--repeat", type=int, default=0, help="runs per size and mode (default 3, 1 at 1M; median reported)")
+    ap.add_argument("--modes", nargs="+", default=["cold", "warm"], choices=["cold", "warm"],
+                    help="cold: the run builds the registry index; warm: it reuses it")
     ap.add_argument("--data", default="/tmp/vax-bench", help="folder for generated data")
     ap.add_argument("--code", help="run the vaxlib found in this folder instead (a baseline checkout)")
     args = ap.parse_args(argv)
@@ -85,32 +105,42 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for persons in sorted(args.sizes):
         d = data_dir(persons, base)
-        runs = []
-        n = 1 if persons >= 1_000_000 else args.repeat
-        for _ in range(n):
-            with tempfile.TemporaryDirectory() as tmp:
-                runs.append(run_once(d, Path(tmp), args.code))
-        med = {k: statistics.median(r[k] for r in runs) for k in ("wall", "cpu", "rss_gb")}
-        steps = {k: statistics.median(r["timings"][k] for r in runs) for k in runs[0]["timings"]}
-        rows.append({"persons": persons, "records": runs[0]["records"], "pairs": runs[0]["pairs"],
-                     "runs": n, **med, "steps": steps})
+        n = args.repeat if args.repeat else (1 if persons >= 1_000_000 else 3)
+        for mode in args.modes:
+            runs = []
+            for _ in range(n):
+                if mode == "cold":
+                    drop_index(d)
+                elif not (d / ".registry.parquet.vaxindex" / "index.json").exists() and args.code is None:
+                    with tempfile.TemporaryDirectory() as tmp:  # build the index outside the timing
+                        run_once(d, Path(tmp), args.code)
+                with tempfile.TemporaryDirectory() as tmp:
+                    runs.append(run_once(d, Path(tmp), args.code))
+            med = {k: statistics.median(r[k] for r in runs) for k in ("wall", "cpu", "rss_gb")}
+            steps = {k: statistics.median(r["timings"].get(k, 0.0) for r in runs)
+                     for k in dict.fromkeys(k for r in runs for k in r["timings"])}
+            rows.append({"persons": persons, "mode": mode, "records": runs[0]["records"], "pairs": runs[0]["pairs"],
+                         "runs": n, **med, "steps": steps,
+                         "walls": [round(r["wall"], 1) for r in runs]})
     first = rows[0]
-    print(f"{'persons':>10} {'records':>10} {'pairs':>10} {'runs':>4} {'wall s':>8} {'cpu s':>8} "
-          f"{'peak GB':>8} {'µs/rec':>8} {'vs first':>8}")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} (1 min) on {os.cpu_count()} cores")
+    print(f"{'persons':>10} {'mode':>5} {'records':>10} {'pairs':>10} {'runs':>4} {'wall s':>8} {'cpu s':>8} "
+          f"{'peak GB':>8} {'µs/rec':>8} {'vs first':>8}  walls")
     for r in rows:
         per = r["wall"] / r["records"] * 1e6
         ratio = per / (first["wall"] / first["records"] * 1e6)
-        print(f"{r['persons']:>10,} {r['records']:>10,} {r['pairs']:>10,} {r['runs']:>4} {r['wall']:>8.1f} "
-              f"{r['cpu']:>8.1f} {r['rss_gb']:>8.2f} {per:>8.1f} {ratio:>8.2f}")
+        print(f"{r['persons']:>10,} {r['mode']:>5} {r['records']:>10,} {r['pairs']:>10,} {r['runs']:>4} "
+              f"{r['wall']:>8.1f} {r['cpu']:>8.1f} {r['rss_gb']:>8.2f} {per:>8.1f} {ratio:>8.2f}  {r['walls']}")
     print("\nper-step timings (s, median):")
-    keys = list(first["steps"])
-    print(f"{'persons':>10} " + " ".join(f"{k:>10}" for k in keys))
+    keys = list(dict.fromkeys(k for r in rows for k in r["steps"]))
+    print(f"{'persons':>10} {'mode':>5} " + " ".join(f"{k:>10}" for k in keys))
     for r in rows:
-        print(f"{r['persons']:>10,} " + " ".join(f"{r['steps'].get(k, float('nan')):>10.1f}" for k in keys))
-    target = [r for r in rows if r["persons"] == 1_000_000]
-    if target:
-        t = target[0]
-        print(f"\n1M target: wall {t['wall']:.0f} s (≤ 90), peak {t['rss_gb']:.2f} GB (≤ 8)")
+        print(f"{r['persons']:>10,} {r['mode']:>5} " + " ".join(f"{r['steps'].get(k, float('nan')):>10.1f}"
+                                                              for k in keys))
+    for r in rows:
+        if r["persons"] == 1_000_000:
+            goal = 20 if r["mode"] == "cold" else 10
+            print(f"1M {r['mode']}: wall {r['wall']:.1f} s (target ≤ {goal}), peak {r['rss_gb']:.2f} GB (≤ 4)")
     return 0
 
 
