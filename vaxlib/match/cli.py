@@ -53,10 +53,8 @@ def _registry_index(registry: str, folder: str | None, rebuild: bool = False):
     table, quarantine = _read(registry, "registry")
     index = build_index(table, quarantine, registry_sha256=digest)
     try:
-        save_index(index, folder)
+        save_index(index, folder)  # a folder that is not an index: RegistryIndexError, one line, exit 2
         log.info("registry index written to %s", folder)
-    except RegistryIndexError as exc:
-        raise CommandError(str(exc)) from exc
     except OSError as exc:  # a read-only place: match without caching the index
         log.warning("registry index not saved to %s (%s); matching without it", folder, exc.strerror)
     return index

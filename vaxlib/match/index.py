@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from vaxlib.errors import VaxError
+
 __all__ = ["RegistryIndex", "build_index", "save_index", "load_index", "registry_digest", "default_index_path",
            "RegistryIndexError", "INDEX_FORMAT"]
 
@@ -41,7 +43,7 @@ _MANIFEST = "index.json"
 _CODE = ("vaxlib/match/prepare.py", "vaxlib/match/blocking.py", "vaxlib/match/index.py", "vaxlib/vn/text.py")
 
 
-class RegistryIndexError(Exception):
+class RegistryIndexError(VaxError):
     """A registry index that cannot be used (missing, stale, other format); the message says which."""
 
 
