@@ -138,13 +138,17 @@ def _nonempty(keys: pd.Series) -> np.ndarray:
     return keys.ne("").to_numpy(dtype=bool, na_value=True)
 
 
-def _sorted_join(r_codes: np.ndarray, r_pos: np.ndarray, g_codes: np.ndarray, g_pos: np.ndarray) -> pd.DataFrame:
-    """Pairs of positions with equal integer codes, in record order and, within a
-    record, in registry order (the order of an inner hash join); a sort/search join."""
+def _sorted_join(r_codes: np.ndarray, r_pos: np.ndarray, g_codes: np.ndarray, g_pos: np.ndarray,
+                 n_codes: int) -> pd.DataFrame:
+    """Pairs of positions with equal integer codes (dense, ``0 <= code < n_codes``), in
+    record order and, within a record, in registry order (the order of an inner hash
+    join): the registry side grouped by code with a counting sort, then each record's
+    range read off the group offsets (no search)."""
     order = np.argsort(g_codes, kind="stable")
-    sk = g_codes[order]
-    lo = np.searchsorted(sk, r_codes, side="left")
-    cnt = np.searchsorted(sk, r_codes, side="right") - lo
+    size = np.bincount(g_codes, minlength=n_codes)
+    start = np.cumsum(size) - size
+    cnt = size[r_codes]
+    lo = start[r_codes]
     total = int(cnt.sum())
     q = np.repeat(np.arange(len(r_codes)), cnt)
     at = np.repeat(lo, cnt) + np.arange(total) - np.repeat(np.cumsum(cnt) - cnt, cnt)
@@ -163,7 +167,7 @@ def _join(rec_keys: pd.Series, reg_keys: pd.Series, max_block: int) -> pd.DataFr
     sizes = np.bincount(g_codes, minlength=len(uniques))
     keep_g = sizes[g_codes] <= max_block
     return _sorted_join(r_codes, rk.index.to_numpy(dtype=np.int64), g_codes[keep_g],
-                        gk.index.to_numpy(dtype=np.int64)[keep_g])
+                        gk.index.to_numpy(dtype=np.int64)[keep_g], len(uniques))
 
 
 def _join_coded(rec_keys: pd.Series, reg_codes: np.ndarray, dictionary, max_block: int) -> pd.DataFrame:
@@ -176,8 +180,9 @@ def _join_coded(rec_keys: pd.Series, reg_codes: np.ndarray, dictionary, max_bloc
     ok = reg_codes >= 0
     if rk.empty or not ok.any():
         return pd.DataFrame({"rec": np.array([], dtype=np.int64), "reg": np.array([], dtype=np.int64)})
-    arr = pa.array(rk.to_numpy(dtype=object), type=dictionary.type)
-    r_codes = pc.index_in(arr, value_set=dictionary).fill_null(-1).to_numpy(
+    # keys built by pandas' Arrow-backed str dtype go to Arrow without a round trip through Python objects
+    arr = pa.array(rk) if hasattr(rk.array, "__arrow_array__") else pa.array(rk.to_numpy(dtype=object))
+    r_codes = pc.index_in(arr.cast(dictionary.type), value_set=dictionary).fill_null(-1).to_numpy(
         zero_copy_only=False)
     found = r_codes >= 0
     g_pos = np.flatnonzero(ok)
@@ -185,7 +190,7 @@ def _join_coded(rec_keys: pd.Series, reg_codes: np.ndarray, dictionary, max_bloc
     sizes = np.bincount(g_codes, minlength=len(dictionary))
     keep_g = sizes[g_codes] <= max_block
     return _sorted_join(r_codes[found].astype(np.int64), rk.index.to_numpy(dtype=np.int64)[found],
-                        g_codes[keep_g].astype(np.int64), g_pos[keep_g].astype(np.int64))
+                        g_codes[keep_g].astype(np.int64), g_pos[keep_g].astype(np.int64), len(dictionary))
 
 
 def registry_key_codes(reg: pd.DataFrame) -> dict[str, tuple[np.ndarray, "pa.Array"]]:
@@ -247,8 +252,7 @@ def combine_pairs(found: list[pd.DataFrame]) -> pd.DataFrame:
     # one code per (rec, reg) in order of first appearance; rules OR-ed bit by bit
     codes, uniques = pd.factorize(rec * width + reg)
     rules = np.zeros(len(uniques), dtype=np.int64)
-    for b in np.unique(bit):
-        rules |= (np.bincount(codes[bit == b], minlength=len(uniques)) > 0).astype(np.int64) * b
+    np.bitwise_or.at(rules, codes, bit)
     return pd.DataFrame({"rec": (uniques // width).astype(np.int64), "reg": (uniques % width).astype(np.int64),
                          "rules": rules.astype(np.int32)})
 
