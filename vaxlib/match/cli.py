@@ -98,7 +98,7 @@ def cmd_match(args: argparse.Namespace) -> int:
     except VaxImportError as exc:
         raise CommandError(str(exc)) from exc
     quarantine = pd.concat([q_reg.assign(table="registry"), q_vac.assign(table="vaccinations")], ignore_index=True)
-    for table, path, q in ((registry, args.registry, q_reg), (vacc, args.vaccinations, q_vac)):
+    for table, path, q in ((index.reg, args.registry, q_reg), (vacc, args.vaccinations, q_vac)):
         if len(table):
             continue
         # nothing to match: say why in one line, and leave the quarantine the user needs to fix the file

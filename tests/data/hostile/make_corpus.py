@@ -146,6 +146,10 @@ def _header_only(path: Path) -> None:
     path.write_bytes(csv_bytes([VAX_HEADER]))
 
 
+def _registry_header_only(path: Path) -> None:
+    path.write_bytes(csv_bytes([REG_HEADER]))
+
+
 def _all_quarantined(path: Path) -> None:
     """Every row's vaccination date is unreadable."""
     rows = [VAX_HEADER] + [vax_row(i) for i in range(7)]
@@ -297,6 +301,9 @@ CASES: list[Case] = [
     Case("header-only.csv", _header_only, "header and no data: one line, exit 2 (was ValueError: high <= 0)",
          expect="error", fragment="chỉ có dòng tiêu đề",
          argv=["match", "--registry", "{registry-ok.csv}", "--vaccinations", "{file}", "--out", "{out}"]),
+    Case("registry-header-only.csv", _registry_header_only, "a register with a header and no person: one line, exit 2",
+         kind="registry", expect="error", fragment="chỉ có dòng tiêu đề",
+         argv=["match", "--registry", "{file}", "--vaccinations", "{utf8-with-binary-garbage.csv}", "--out", "{out}"]),
     Case("all-quarantined.csv", _all_quarantined,
          "every row quarantined: one line, exit 2, and the quarantine is written (was ValueError: high <= 0)",
          expect="error", fragment="cả 7 dòng đều bị cách ly (bad_vaccination_date 7; cột vaccination_date)",
