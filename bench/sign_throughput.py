@@ -266,6 +266,8 @@ def incremental(args) -> int:
             s2 = sign_tables(files["registry"], files["vaccinations2"], files["matches2"], tmp / "K", out,
                              signer_name="bench", candidates=files["candidates"], processes=args.processes)
             incs.append(time.perf_counter() - t0)
+            print(f"  stages, full run:        {s1.timings}")
+            print(f"  stages, incremental run: {s2.timings}")
             assert s1.signed == n and s2.signed == len(pids) and s2.counts["kept"] == n - len(pids), s2.counts
         print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared machine); "
               f"N={n} persons, {len(pids)} changed ({args.changed:.1%}), {args.processes} processes, "

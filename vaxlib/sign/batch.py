@@ -90,6 +90,8 @@ class SignStats:
     refused: pd.DataFrame | None = field(default=None, repr=False)
     #: what the run did against the previous one: issued, reissued, kept, carried, revoked
     counts: dict = field(default_factory=dict)
+    #: wall seconds per stage of :func:`sign_tables` (read_inputs, plan, sign_and_commit, ...)
+    timings: dict = field(default_factory=dict)
 
     def summary(self, lang: str = "vi") -> str:
         labels = {
@@ -545,6 +547,9 @@ class CertificateWriter:
         self.close()
 
 
+#: below this many certificates to sign, ``sign_tables`` signs in-process (a pool starts in ~1 s)
+SMALL_BATCH = 5000
+
 #: held and refused persons with their record and reason (written beside the certificates)
 REFUSED_FILE = "not-signed.parquet"
 
@@ -599,18 +604,30 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     issued_at = issued_at or dt.datetime.now(dt.timezone.utc)
     signer = load_signer(keys_dir)
     _check_signer(keys_dir, signer, issued_at.timestamp())
+    clock = time.perf_counter()
+    timings: dict[str, float] = {}
     prev_dir = Path(previous) if previous else (out if is_run(out) and (out / CERTIFICATES).is_file() else None)
     prev = PreviousRun.load(prev_dir) if prev_dir is not None else None
     if prev is not None:  # a run that died between its commit and the revocations: finish them
         late = revoked_uvcis(prev_dir)
         if late and revoke(keys_dir, late):
             log.warning("added superseded UVCIs of the previous run to the revocation list")
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 3)
+        clock = now
+
+    lap("previous")
     reg = _load(registry, "registry")
     vac = _load(vaccinations, "vaccinations")
     mat = _load(matches, "matches")
     cand = _load(candidates, "candidates") if candidates is not None else None
+    lap("read_inputs")
     plan = plan_signing(reg, vac, mat, cand, at=issued_at)
     del reg, vac, mat, cand
+    lap("plan")
     persons, stats = plan.persons, plan.stats
     if only is not None:
         wanted = set(only)
@@ -627,6 +644,7 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
                revoked_uvci_hashes=load_revocations(revocation_path(keys_dir)) if prev else set(),
                revoked_kids_b64=revoked_kids)
     to_sign = persons.iloc[d.sign].reset_index(drop=True)
+    lap("compare_previous")
     log.info("%d persons to sign (%s)", len(to_sign), ", ".join(f"{k} {v}" for k, v in d.counts.items()))
     signed_at = issued_at.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
     sign_pos = pd.Index(to_sign["person_id"].to_numpy(dtype=object))
@@ -642,8 +660,10 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
         qr_dir = st / "qr"
         content_parts = []
         with CertificateWriter(st / CERTIFICATES) as writer:
+            # a few thousand re-issues sign faster here than through a pool's start-up
+            few = len(to_sign) < SMALL_BATCH
             for certs in sign_rows(to_sign.itertuples(index=False, name=None), keys_dir,
-                                   processes=processes, issued_at=issued_at, issuer=issuer, qr=qr,
+                                   processes=1 if few else processes, issued_at=issued_at, issuer=issuer, qr=qr,
                                    qr_dir=qr_dir, stats=stats):
                 writer.write(certs)
                 fault_point("sign:chunk")
@@ -681,12 +701,16 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
         rows += [(k, u, "revoked", "", "superseded") for k, u in superseded]
         append_ledger(st.path, rows, signer=signer_name, signed_at=signed_at)
         stats.counts = {**d.counts, "revoked": len(superseded)}
+    lap("sign_and_commit")
     # committed: now the revocations, and the external ledger copy
     if superseded:
         revoke(keys_dir, [u for _, u in superseded])
     if ledger_dir is not None and Path(ledger_dir).resolve() != out.resolve():
         append_ledger(ledger_dir, rows, signer=signer_name, signed_at=signed_at)
+    lap("revoke")
     stats.refused = plan.refused
+    stats.timings = timings
+    log.info("vax sign timings (s): %s", ", ".join(f"{k} {v}" for k, v in timings.items()))
     return stats
 
 
