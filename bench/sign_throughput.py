@@ -84,7 +84,8 @@ def tables(n: int, seed: int = 1):
                         "dose_number": dose.astype(str), "vaccination_date": np.asarray(dates, dtype=object),
                         "vaccine": np.asarray([r[5] for r in rows], dtype=object)[rep], "lot_number": ""})
     mat = pd.DataFrame({"record_id": rid, "status": "verified", "person_id": pid[rep], "match_probability": 1.0,
-                        "error_codes": "", "person_key": pid[rep]})
+                        "error_codes": "", "corrected_full_name": None, "corrected_dob": None,
+                        "corrected_sex": None, "corrected_id_number": None, "person_key": pid[rep]})
     cand = pd.DataFrame({"record_id": rid, "person_id": pid[rep], "rank": 1, "match_probability": 1.0})
     return reg, vac, mat, cand
 
@@ -249,6 +250,8 @@ def incremental(args) -> int:
         vac2 = pd.concat([vac, extra], ignore_index=True)
         mat2 = pd.concat([mat, pd.DataFrame({"record_id": extra["record_id"], "status": "verified",
                                              "person_id": pids, "match_probability": 1.0, "error_codes": "",
+                                             "corrected_full_name": None, "corrected_dob": None,
+                                             "corrected_sex": None, "corrected_id_number": None,
                                              "person_key": pids})], ignore_index=True)
         files = {}
         for name, df in (("registry", reg), ("vaccinations", vac), ("matches", mat), ("candidates", cand),

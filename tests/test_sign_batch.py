@@ -49,6 +49,8 @@ def _tables(tmp_path):
         "record_id": [r[0] for r in RECS], "status": [r[3] for r in RECS],
         "person_id": [r[1] for r in RECS], "match_probability": [1.0] * len(RECS),
         "error_codes": [""] * len(RECS), "person_key": [r[2] for r in RECS],
+        **{c: [None] * len(RECS) for c in ("corrected_full_name", "corrected_dob", "corrected_sex",
+                                            "corrected_id_number")},
     })
     paths = {k: tmp_path / f"{k}.parquet" for k in ("reg", "vac", "mat")}
     REG.to_parquet(paths["reg"])

@@ -39,6 +39,8 @@ def _tables(recs, reg=None):
     mat = pd.DataFrame({"record_id": [r[0] for r in recs], "status": [r[2] for r in recs],
                         "person_id": [r[1] for r in recs], "match_probability": [1.0] * n,
                         "error_codes": [""] * n, "person_key": [r[1] or r[0] for r in recs]})
+    for c in ("corrected_full_name", "corrected_dob", "corrected_sex", "corrected_id_number"):
+        mat[c] = None  # vax match's full column set
     return reg, vac, mat
 
 
@@ -50,7 +52,7 @@ def _write(tmp_path, reg, vac, mat, cand=None):
     cand = cand if cand is not None else pd.DataFrame({"record_id": pd.Series([], dtype=str),
                                                        "person_id": pd.Series([], dtype=str),
                                                        "rank": pd.Series([], dtype=int)})
-    cand.to_parquet(paths["cand"])
+    cand.assign(match_probability=0.5).to_parquet(paths["cand"])
     return paths
 
 

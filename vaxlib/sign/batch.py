@@ -61,18 +61,28 @@ CERT_COLUMNS = ["person_id", "uvci", "hc1", "kid", "issued_at", "expires_at"]
 PERSON_COLUMNS = ["person_id", "full_name", "dob", "dose_number", "vaccination_date", "vaccine"]
 
 
+#: the columns of vax match's outputs that signing reads (the candidates table has ~20 more)
+_OUTPUT_COLUMNS = {"matches": ["record_id", "status", "person_id", "person_key"],
+                   "candidates": ["record_id", "person_id"]}
+
+
 def _load(path: str | os.PathLike, kind: str) -> pd.DataFrame:
-    """Read a contract table (one place to switch to :func:`vaxlib.io.read_table`)."""
-    try:
-        from vaxlib.io import read_table
-    except ImportError:  # pragma: no cover - vaxlib.io not there yet
-        read_table = None
-    if read_table is not None and kind in ("registry", "vaccinations"):  # io has no "matches" kind
+    """A contract input through :func:`vaxlib.io.read_table`; vax match's outputs through
+    :func:`vaxlib.io.read_output` (only the columns signing needs)."""
+    from vaxlib.io import read_output, read_table
+
+    if kind in ("registry", "vaccinations"):
         return read_table(path, kind).table
-    p = Path(path)
-    if p.suffix.lower() == ".csv":
-        return pd.read_csv(p, dtype=str, keep_default_na=False)
-    return pd.read_parquet(p)
+    if kind == "matches":
+        import pyarrow.parquet as pq
+
+        try:  # person_key is optional for hand-made matches tables
+            names = set(pq.ParquetFile(path).schema_arrow.names)
+        except Exception:  # read_output names the file in its error
+            names = set()
+        cols = [c for c in _OUTPUT_COLUMNS[kind] if c != "person_key" or c in names]
+        return read_output(path, kind, columns=cols)
+    return read_output(path, kind, columns=_OUTPUT_COLUMNS[kind])
 
 
 @dataclass
