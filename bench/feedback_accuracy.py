@@ -138,6 +138,10 @@ def score(out: Path, t: dict[str, pd.DataFrame]) -> dict[str, float]:
     res["link_accuracy_no_id"] = float(right[no_id].mean()) if no_id.any() else float("nan")
     res["link_accuracy_outsiders"] = float(right[m["kind"].str.startswith("outsider")].mean())
     res["category_accuracy"] = float((m["category_system"] == m["problem"]).mean())
+    if "resubmission_of_true" in m:  # a complaint sent again is recognised as such (only the 'after' code says)
+        re_true = m["resubmission_of_true"].notna()
+        res["resubmissions_found"] = float((m.loc[re_true, "resubmission_of"] == m.loc[re_true,
+                                                                                   "resubmission_of_true"]).mean())
     linked = links.groupby("feedback_id")["record_id"].apply(set)
     need = m[m["record_ids_true"].notna()]
     cov = [set(r.split(";")) <= linked.get(f, set()) for f, r in zip(need["feedback_id"], need["record_ids_true"])]
@@ -170,11 +174,12 @@ def main(argv: list[str] | None = None) -> int:
             results[label]["seconds"] = secs
     rows = ["complaints", "quarantined", "lost", "duplicated", "invented", "closed", "solvable", "wrongly_closed",
             "closure_precision", "closure_recall", "link_accuracy", "link_accuracy_no_id", "link_accuracy_outsiders",
-            "category_accuracy", "records_linked", "seconds"]
+            "category_accuracy", "records_linked", "resubmissions_found", "seconds"]
     print(f"{'metric':26s} {'before (' + a.before + ')':>18s} {'after':>10s} {'target':>8s}")
     for k in rows:
         b, f = results["before"].get(k), results["after"].get(k)
-        fmt = (lambda x: f"{x:.3f}") if isinstance(f, float) else (lambda x: f"{x:,}")
+        fmt = (lambda x: "-" if x is None else f"{x:.3f}") if isinstance(f, float) else (
+            lambda x: "-" if x is None else f"{x:,}")
         tgt = f"{TARGETS[k]:.3f}" if k in TARGETS else ("0" if k in ("lost", "duplicated", "invented") else "")
         print(f"{k:26s} {fmt(b):>18s} {fmt(f):>10s} {tgt:>8s}")
     if a.by_kind:

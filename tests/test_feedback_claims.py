@@ -90,6 +90,22 @@ def test_a_dose_found_after_the_fixes_closes_it_with_a_reply(base, message):
     assert THUY not in reply and "Thuỷ" not in reply  # no personal identifiers in the reply
 
 
+def test_the_reply_speaks_english_when_asked(base):
+    from vaxlib.complaints.answer import Verdict, reply_text
+
+    hist = pd.DataFrame({"record_id": ["R1", "R2"], "dose_number": ["1", "2"],
+                         "vaccination_date": ["2021-08-01", "2021-09-01"], "product": ["AZ", "PF"]})
+    v = Verdict(resolution="applied_fix", fixed_fields=["name", "dob"])
+    en = reply_text("PA7", "2022-04-20", v, hist, {"AZ": "AstraZeneca", "PF": "Pfizer"}, lang="en")
+    assert en == ("Complaint PA7 of 20 Apr 2022 has been handled. Your name, date of birth on the dose records was "
+                  "corrected from the national population database. Your vaccination history now has 2 doses: "
+                  "dose 1 on 01 Aug 2021 (AstraZeneca); dose 2 on 01 Sep 2021 (Pfizer). Your certificate will be "
+                  "updated from it.")
+    vi = reply_text("PA7", "2022-04-20", v, hist, {"AZ": "AstraZeneca", "PF": "Pfizer"})
+    assert vi.startswith("Phản ánh số PA7 gửi ngày 20/04/2022 đã được xử lý. Thông tin họ tên, ngày sinh")
+    assert "mũi 1 ngày 01/08/2021 (AstraZeneca); mũi 2 ngày 01/09/2021 (Pfizer)" in vi
+
+
 def test_a_dose_that_was_always_there_is_answered_as_recorded(base):
     r = _run(base, _complaint("Mũi 1 ngày 1/8/2021 chưa thấy trên VNeID", fid="PA9"))
     item = r.items.iloc[0]
@@ -169,6 +185,16 @@ def test_a_parents_number_with_a_childs_name_reaches_the_child(base, message):
     assert item["reason"] == "records_not_verified"
 
 
+def test_a_complaint_for_a_relative_is_answered_from_the_relatives_history(base):
+    # Thuỷ writes with her own details
+    fb = _complaint("Bố tôi tên Trần Văn Hùng sinh ngày 02/11/1985 tiêm mũi 1 ngày 01/10/2021 chưa có")
+    item = _run(base, fb).items.iloc[0]
+    assert item["person_id"] == HUNG and item["resolution"] == "already_recorded"
+    # without a name the relative is not found: never answered from the writer's own doses (she has a dose 2)
+    item = _run(base, _complaint("Mẹ tôi tiêm mũi 2 rồi mà chưa có")).items.iloc[0]
+    assert item["status"] == "in_review" and item["reason"] == "uncertain_link" and item["person_id"] is None
+
+
 # --------------------------------------------------------------------------- wrong products, negation
 def test_negated_product_is_a_wrong_vaccine_for_the_facility(base):
     fb = _complaint("Mũi 1 không phải Pfizer mà là Modena", name="Tran Van Hung", dob="02/11/1985", id_number=HUNG)
@@ -222,6 +248,8 @@ def test_a_namesake_outsider_is_never_closed(base):
         item = _run(base, fb, vacc, first, now).items.iloc[0]
         assert item["status"] == "in_review", typed
         assert item["reason"] in ("uncertain_link", "records_pending", "no_person"), typed
+        if typed:  # her own number speaks against the register namesake: a candidate at most, never the person
+            assert item["person_id"] is None
 
 
 # --------------------------------------------------------------------------- nothing lost

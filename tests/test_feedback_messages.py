@@ -95,6 +95,8 @@ PRODUCTS = [
     ("Mũi 2 Astra Zeneca chưa được cập nhật", ("AZ",), (), "missing_dose"),
     ("Chưa thấy mũi 1 Vero Cell", ("VC",), (), "missing_dose"),
     ("Thiếu mũi 2 của tôi, tôi tên Nguyễn Thị Thanh Hiền", (), (), "missing_dose"),  # names are not products
+    ("app ghi e tiêm moderna mũi 2 nhưng thực ra là pfizer", ("PF",), ("MO",), "wrong_vaccine"),
+    ("Tôi tiêm mũi 2 Pfizer nhưng hệ thống ghi là AZ", ("PF",), ("AZ",), "wrong_vaccine"),
 ]
 
 
@@ -128,6 +130,7 @@ INTENTS = [
     ("Tại sao mũi thứ ba của tôi không hiển thị?", "missing_dose", "missing_dose"),
     ("Không tải được chứng nhận tiêm chủng", "no_certificate", "wrong_personal_info"),
     ("Thông tin trên app không đúng, kiểm tra giúp", "vague", "other"),
+    ("Xin cấp lại chứng nhận tiêm chủng vì bị mất", "question", "other"),  # a request, not a data problem
     ("Nhờ xem lại hồ sơ tiêm giúp tôi", "vague", "other"),
 ]
 
@@ -159,6 +162,9 @@ SUBJECTS = [
     ("Phản ánh giúp con gái tôi: Phạm Thị Mai Anh, mũi 2 chưa có", "child", ("Phạm Thị Mai Anh", "")),
     ("con trai e Vo Van Toan (3/4/2009) chua co m1", "child", ("Vo Van Toan", "3/4/2009")),
     ("Tôi tiêm mũi 2 chưa có", "self", None),
+    ("Ba tôi tên Nguyễn Văn Tư, sinh 1950, tiêm mũi 1 ngày 20/7/2021 chưa có", "relative", ("Nguyễn Văn Tư", "1950")),
+    ("Mẹ em tiêm mũi 2 AZ ngày 12/10/2021 nhưng app chưa cập nhật", "relative", None),
+    ("mũi ba tôi chưa có", "self", None),  # the third dose, not "my father"
 ]
 
 

@@ -55,14 +55,13 @@ import dataclasses
 import json
 import logging
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from vaxlib.schema import FEEDBACK_CATEGORIES
+from vaxlib.i18n import FEEDBACK_REASON_LABELS, FEEDBACK_RESOLUTION_LABELS
 
 __all__ = [
     "FeedbackSettings",
@@ -88,33 +87,11 @@ log = logging.getLogger(__name__)
 #: Viet Nam time (no daylight saving)
 VN_TZ = "+07:00"
 
-#: why an item went to the review queue
-REASONS: dict[str, dict[str, str]] = {
-    "no_person": {"vi": "Không tìm thấy người trong CSDL dân cư", "en": "Person not found in the register"},
-    "uncertain_link": {"vi": "Liên kết chưa chắc chắn", "en": "Uncertain link"},
-    "no_records": {"vi": "Không tìm thấy mũi tiêm nào", "en": "No dose record found"},
-    "missing_dose": {"vi": "Lịch sử tiêm còn thiếu mũi", "en": "Dose history still has a gap"},
-    "duplicate_record": {"vi": "Mũi tiêm bị ghi trùng", "en": "Dose recorded twice"},
-    "wrong_vaccine": {"vi": "Cần cơ sở tiêm kiểm tra loại vắc xin", "en": "Facility must check the vaccine"},
-    "records_not_verified": {"vi": "Bản ghi chưa được sửa/xác minh", "en": "Records not yet fixed or verified"},
-    "records_pending": {"vi": "Bản ghi liên quan đang chờ xem xét", "en": "A record it concerns is still undecided"},
-    "nothing_found": {"vi": "Hệ thống không phát hiện lỗi", "en": "The system found no problem"},
-    "not_mine": {"vi": "Mũi tiêm của người khác vẫn gắn với người phản ánh",
-                 "en": "Someone else's dose is still on this person"},
-    "vague": {"vi": "Nội dung chưa rõ, cần liên hệ người dân", "en": "Unclear message: contact the citizen"},
-    "routed_question": {"vi": "Câu hỏi về thủ tục: chuyển bộ phận hỗ trợ",
-                        "en": "A question about procedures: routed to support"},
-    "routed_account": {"vi": "Vấn đề tài khoản (VNeID): chuyển bộ phận hỗ trợ",
-                       "en": "An account problem (VNeID): routed to support"},
-}
+#: why an item went to the review queue (wording in :mod:`vaxlib.i18n`)
+REASONS: dict[str, dict[str, str]] = FEEDBACK_REASON_LABELS
 
-#: how an item was resolved
-RESOLUTIONS: dict[str, dict[str, str]] = {
-    "applied_fix": {"vi": "Đã sửa theo CSDL dân cư", "en": "Fixed from the register"},
-    "consolidated_history": {"vi": "Đã gộp lịch sử tiêm", "en": "Dose history consolidated"},
-    "already_recorded": {"vi": "Mũi tiêm đã có trong hệ thống", "en": "The dose was already recorded"},
-    "review_decision": {"vi": "Chuyên viên đã xử lý", "en": "Handled by an analyst"},
-}
+#: how an item was resolved (wording in :mod:`vaxlib.i18n`)
+RESOLUTIONS: dict[str, dict[str, str]] = FEEDBACK_RESOLUTION_LABELS
 #: resolutions the job grants by itself (the others need a person)
 AUTO_RESOLUTIONS = ("applied_fix", "consolidated_history", "already_recorded")
 
@@ -468,7 +445,7 @@ def _identity_doubt(typed: str, person: pd.Series | None, owner: str | None, own
 
     The number is fine when it is the person's (CCCD or former CMND), one
     typo away from it, seen on the person's own dose records, or -- for a
-    child -- a register person's (the parent's).
+    report about a child or relative -- a register person's (the writer's).
     """
     from vaxlib.complaints.understand import _edit1
 
@@ -478,7 +455,7 @@ def _identity_doubt(typed: str, person: pd.Series | None, owner: str | None, own
     if typed in (pid, old) or typed in own_ids or _edit1(typed, pid) or (old and _edit1(typed, old)):
         return False
     if owner is not None:
-        return subject != "child"
+        return subject == "self"
     return True
 
 
@@ -558,13 +535,15 @@ def _confirm_by_phone(fb: pd.DataFrame, registry: pd.DataFrame, rec: pd.DataFram
 
 def _link_children(fb: pd.DataFrame, claims: list, registry: pd.DataFrame, rec: pd.DataFrame,
                    match_settings: Any) -> dict[str, tuple[str | None, str]]:
-    """feedback_id -> (child's register person, link status) for complaints a parent writes for a child.
+    """feedback_id -> (child's register person, link status) for complaints a parent writes for a child
+    (or anyone for a relative).
 
     The child is found, in this order: among the persons whose dose records
     were typed with the number the parent gave (a child's dose entered under
     a parent's CCCD), by the name in the message; by the child's name and
     date of birth in the message, through the matcher; or, when the parent's
-    number was typed on one other person's records only, that person.
+    number was typed on one other person's records only (and the report is
+    about a child), that person.
     """
     from vaxlib.complaints.understand import child_named
     from vaxlib.vn.text import fold_key
@@ -574,7 +553,7 @@ def _link_children(fb: pd.DataFrame, claims: list, registry: pd.DataFrame, rec: 
     reg_name = dict(zip(_text(registry["person_id"]), _text(registry["full_name"]).map(fold_key)))
     to_match = []
     for i, c in enumerate(claims):
-        if c.subject != "child":
+        if c.subject not in ("child", "relative"):
             continue
         it = fb.iloc[i]
         fid = str(it["feedback_id"])
@@ -590,7 +569,7 @@ def _link_children(fb: pd.DataFrame, claims: list, registry: pd.DataFrame, rec: 
                 continue
             to_match.append({"feedback_id": fid, "full_name": named[0], "dob": named[1] or None, "sex": None,
                              "id_number": None, "phone": it["phone"]})
-        if len(kids) == 1:
+        if len(kids) == 1 and c.subject == "child":
             out[fid] = (kids[0], "fix")
     if to_match:
         link = link_feedback(pd.DataFrame(to_match), registry, match_settings).set_index("feedback_id")
@@ -722,7 +701,7 @@ def track_feedback(
         pid = it.person_id if isinstance(it.person_id, str) and it.person_id else None
         if status_link not in ("verified", "fix", "review"):
             pid = None
-        if claims.subject == "child":
+        if claims.subject in ("child", "relative"):
             # the writer's own details (and often number) are the parent's: the complaint is the child's
             pid, status_link = children.get(fid, (None, "review"))
         candidate = pid if status_link == "review" else None
@@ -759,7 +738,7 @@ def track_feedback(
             reason = ROUTED[claims.intent][0]
         elif pid is None:
             # a child not identified is not "outside the register"
-            reason = "uncertain_link" if claims.subject == "child" else "no_person"
+            reason = "uncertain_link" if claims.subject != "self" else "no_person"
         elif status_link == "review" or doubt:
             reason = "uncertain_link"
         elif pend:
@@ -799,7 +778,7 @@ def track_feedback(
         if resolution is not None:
             resolved_at = "auto"
             local = it.submitted.tz_convert(VN_TZ)
-            replies.append((fid, reply_text(fid, local.strftime("%d/%m/%Y"), verdict, hist, names)))
+            replies.append((fid, reply_text(fid, local.strftime("%Y-%m-%d"), verdict, hist, names)))
         elif dec is not None and rids:
             times = dec.reindex(rids).dropna()
             times = times[times >= it.submitted]
@@ -810,7 +789,9 @@ def track_feedback(
             "category_citizen": citizen, "category_system": system, "intent": claims.intent,
             "link_status": status_link,
             "match_probability": float(it.match_probability) if pd.notna(it.match_probability) else 0.0,
-            "person_id": pid if status_link in ("verified", "fix") else None, "candidate_person_id": candidate,
+            # a link the typed number speaks against is a candidate, not the person
+            "person_id": pid if status_link in ("verified", "fix") and not doubt else None,
+            "candidate_person_id": pid if doubt and candidate is None else candidate,
             "person_key": key, "n_records": len(rids), "record_ids": ";".join(rids),
             "pending_record_ids": ";".join(sorted(pend)),
             "status": "resolved" if resolution else "in_review", "resolution": resolution, "reason": reason,

@@ -48,6 +48,8 @@ __all__ = [
     "ACTION_LABELS",
     "UI_LABELS",
     "FEEDBACK_CATEGORY_LABELS",
+    "FEEDBACK_REASON_LABELS",
+    "FEEDBACK_RESOLUTION_LABELS",
 ]
 
 Lang = Literal["vi", "en"]
@@ -194,6 +196,34 @@ FEEDBACK_CATEGORY_LABELS: dict[str, dict[str, str]] = {
     "other": {"vi": "Khác", "en": "Other"},
 }
 
+#: why a citizen's complaint waits in the queue (`vax feedback`)
+FEEDBACK_REASON_LABELS: dict[str, dict[str, str]] = {
+    "no_person": {"vi": "Không tìm thấy người trong CSDL dân cư", "en": "Person not found in the register"},
+    "uncertain_link": {"vi": "Liên kết chưa chắc chắn", "en": "Uncertain link"},
+    "no_records": {"vi": "Không tìm thấy mũi tiêm nào", "en": "No dose record found"},
+    "missing_dose": {"vi": "Lịch sử tiêm còn thiếu mũi", "en": "Dose history still has a gap"},
+    "duplicate_record": {"vi": "Mũi tiêm bị ghi trùng", "en": "Dose recorded twice"},
+    "wrong_vaccine": {"vi": "Cần cơ sở tiêm kiểm tra loại vắc xin", "en": "Facility must check the vaccine"},
+    "records_not_verified": {"vi": "Bản ghi chưa được sửa/xác minh", "en": "Records not yet fixed or verified"},
+    "records_pending": {"vi": "Bản ghi liên quan đang chờ xem xét", "en": "A record it concerns is still undecided"},
+    "nothing_found": {"vi": "Hệ thống không phát hiện lỗi", "en": "The system found no problem"},
+    "not_mine": {"vi": "Mũi tiêm của người khác vẫn gắn với người phản ánh",
+                 "en": "Someone else's dose is still on this person"},
+    "vague": {"vi": "Nội dung chưa rõ, cần liên hệ người dân", "en": "Unclear message: contact the citizen"},
+    "routed_question": {"vi": "Câu hỏi về thủ tục: chuyển bộ phận hỗ trợ",
+                        "en": "A question about procedures: routed to support"},
+    "routed_account": {"vi": "Vấn đề tài khoản (VNeID): chuyển bộ phận hỗ trợ",
+                       "en": "An account problem (VNeID): routed to support"},
+}
+
+#: how a complaint was resolved (`vax feedback`)
+FEEDBACK_RESOLUTION_LABELS: dict[str, dict[str, str]] = {
+    "applied_fix": {"vi": "Đã sửa theo CSDL dân cư", "en": "Fixed from the register"},
+    "consolidated_history": {"vi": "Đã gộp lịch sử tiêm", "en": "Dose history consolidated"},
+    "already_recorded": {"vi": "Mũi tiêm đã có trong hệ thống", "en": "The dose was already recorded"},
+    "review_decision": {"vi": "Chuyên viên đã xử lý", "en": "Handled by an analyst"},
+}
+
 
 # --------------------------------------------------------------------------- screens and documents
 
@@ -324,6 +354,32 @@ _FEEDBACK = _pairs({
     "record": ("Bản ghi", "Record"),
 })
 
+#: the reply to a closed complaint, for the portal (vaxlib.complaints.answer.reply_text)
+_FEEDBACK_REPLY = _pairs({
+    "head": ("Phản ánh số {fid} gửi ngày {date} đã được xử lý. ", "Complaint {fid} of {date} has been handled. "),
+    "consolidated_history": (
+        "Các mũi tiêm bị nhập sai thông tin đã được đối chiếu với Cơ sở dữ liệu quốc gia về dân cư và gộp vào "
+        "lịch sử tiêm của ông/bà. ",
+        "The dose records typed with wrong details were checked against the national population database and "
+        "added to your vaccination history. "),
+    "already_recorded": (
+        "Mũi tiêm ông/bà nêu đã có trong hệ thống và khớp với Cơ sở dữ liệu quốc gia về dân cư; nếu ứng dụng "
+        "chưa hiển thị, xin cập nhật ứng dụng rồi đăng nhập lại. ",
+        "The dose you mention is already recorded and matches the national population database; if the app "
+        "does not show it yet, please update the app and sign in again. "),
+    "applied_fix": ("Thông tin {fields} trên các bản ghi tiêm đã được sửa theo Cơ sở dữ liệu quốc gia về dân cư. ",
+                    "Your {fields} on the dose records was corrected from the national population database. "),
+    "history": ("Lịch sử tiêm hiện có {n} mũi: {doses}. Chứng nhận tiêm chủng sẽ được cập nhật theo lịch sử này.",
+                "Your vaccination history now has {n} doses: {doses}. Your certificate will be updated from it."),
+    "dose": ("mũi {n} ngày {date}", "dose {n} on {date}"),
+    "personal_info": ("thông tin cá nhân", "personal details"),
+    "field_id": ("số định danh", "ID number"),
+    "field_name": ("họ tên", "name"),
+    "field_dob": ("ngày sinh", "date of birth"),
+    "field_sex": ("giới tính", "sex"),
+    "field_phone": ("số điện thoại", "phone number"),
+})
+
 #: the province reports and the national summary (vaxlib.report)
 _REPORT: dict[str, dict[str, str]] = {
     "verified": {"vi": "Đã khớp", "en": "Verified"},
@@ -424,6 +480,9 @@ STRINGS: dict[str, dict[str, str]] = {
     **{f"action.{k}": v for k, v in ACTION_LABELS.items()},
     **{f"ui.{k}": v for k, v in UI_LABELS.items()},
     **{f"fbcat.{k}": v for k, v in FEEDBACK_CATEGORY_LABELS.items()},
+    **{f"fbreason.{k}": v for k, v in FEEDBACK_REASON_LABELS.items()},
+    **{f"fbresolution.{k}": v for k, v in FEEDBACK_RESOLUTION_LABELS.items()},
+    **{f"fbreply.{k}": v for k, v in _FEEDBACK_REPLY.items()},
 }
 
 

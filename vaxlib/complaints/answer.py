@@ -22,7 +22,6 @@ __all__ = ["Verdict", "answer_claims", "reply_text", "ROUTED"]
 ROUTED = {"question": ("routed_question", "portal_support"), "account": ("routed_account", "vneid_support")}
 #: days between the date a citizen gives and the recorded date that still count as the same dose
 DATE_SLACK_DAYS = 3
-_FIELD_VI = {"name": "họ tên", "dob": "ngày sinh", "id": "số định danh", "sex": "giới tính", "phone": "số điện thoại"}
 
 
 @dataclass
@@ -158,27 +157,24 @@ def answer_claims(c: Claims, hist: pd.DataFrame, *, fixed_fields: set[str], fixe
     return Verdict(reason="vague", unanswered=c.intent)
 
 
-def _ddmmyyyy(iso: str) -> str:
-    return f"{iso[8:10]}/{iso[5:7]}/{iso[:4]}" if len(iso) >= 10 else iso
+def reply_text(feedback_id: str, submitted: pd.Timestamp | str, verdict: Verdict, hist: pd.DataFrame,
+               product_names: dict[str, str], lang: str = "vi") -> str:
+    """The reply to a closed complaint, for the portal: what was found and done (no name, no ID number).
 
+    Vietnamese by default; the wording is in :mod:`vaxlib.i18n` (``fbreply.*``).
+    """
+    from vaxlib.i18n import fmt_date, t
 
-def reply_text(feedback_id: str, submitted_local: str, verdict: Verdict, hist: pd.DataFrame,
-               product_names: dict[str, str]) -> str:
-    """The Vietnamese reply to a closed complaint, for the portal (no name, no ID number)."""
     h = hist.assign(_d=pd.to_numeric(hist["dose_number"], errors="coerce")).sort_values(["vaccination_date", "_d"])
     doses = "; ".join(
-        f"mũi {int(d) if pd.notna(d) else '?'} ngày {_ddmmyyyy(str(v))}"
+        t("fbreply.dose", lang, n=int(d) if pd.notna(d) else "?", date=fmt_date(str(v), lang))
         + (f" ({product_names.get(p, p)})" if isinstance(p, str) and p else "")
         for d, v, p in zip(h["_d"], h["vaccination_date"], h["product"]))
-    head = f"Phản ánh số {feedback_id} gửi ngày {submitted_local} đã được xử lý. "
-    if verdict.resolution == "consolidated_history":
-        done = ("Các mũi tiêm bị nhập sai thông tin đã được đối chiếu với Cơ sở dữ liệu quốc gia về dân cư "
-                "và gộp vào lịch sử tiêm của ông/bà. ")
-    elif verdict.resolution == "already_recorded":
-        done = ("Mũi tiêm ông/bà nêu đã có trong hệ thống và khớp với Cơ sở dữ liệu quốc gia về dân cư; "
-                "nếu ứng dụng chưa hiển thị, xin cập nhật ứng dụng rồi đăng nhập lại. ")
+    head = t("fbreply.head", lang, fid=feedback_id, date=fmt_date(submitted, lang))
+    if verdict.resolution in ("consolidated_history", "already_recorded"):
+        done = t(f"fbreply.{verdict.resolution}", lang)
     else:
-        fields = ", ".join(_FIELD_VI.get(f, f) for f in verdict.fixed_fields) or "thông tin cá nhân"
-        done = (f"Thông tin {fields} trên các bản ghi tiêm đã được sửa theo Cơ sở dữ liệu quốc gia về dân cư. ")
-    return (head + done + f"Lịch sử tiêm hiện có {len(h)} mũi: {doses}. "
-            "Chứng nhận tiêm chủng sẽ được cập nhật theo lịch sử này.")
+        fields = ", ".join(t(f"fbreply.field_{f}", lang) for f in verdict.fixed_fields) \
+            or t("fbreply.personal_info", lang)
+        done = t("fbreply.applied_fix", lang, fields=fields)
+    return head + done + t("fbreply.history", lang, n=len(h), doses=doses)

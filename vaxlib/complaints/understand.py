@@ -23,8 +23,8 @@ Vietnamese as citizens type it:
   ``Phizer``, ``Modena``, ``Vero``, ``Sinopharm``), each with its role: the
   product received (``tiêm Pfizer``, ``mà là Pfizer``) or the one recorded /
   denied (``ghi là AZ``, ``nhầm thành AZ``, ``không phải Pfizer``);
-* who the complaint is about: the writer, or a child (``con tôi``, ``bé``,
-  ``cháu``).
+* who the complaint is about: the writer, a child (``con tôi``, ``bé``,
+  ``cháu``) or another relative (``bố tôi``, ``mẹ em``, ``vợ tôi``).
 
 Questions and account problems (vaccine passport procedure, VNeID locked,
 OTP) are recognised so that they are routed, never closed as fixed.
@@ -61,7 +61,7 @@ class Claims:
     received: tuple[str, ...] = ()  #: products the citizen says they received (vaccine codes)
     recorded: tuple[str, ...] = ()  #: products said to be recorded wrongly or denied ("không phải AZ")
     dates: tuple[tuple[int, int, int | None], ...] = ()  #: (day, month, year or None)
-    subject: str = "self"  #: "self" or "child"
+    subject: str = "self"  #: "self", "child", or "relative" (an adult the writer writes for)
     topics: tuple[str, ...] = field(default=())  #: passport, account, schedule, ...
 
     @property
@@ -215,7 +215,7 @@ def _products(t: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
                 role = "recorded"
                 break
             if c == "la":
-                role = "received" if j > 0 and words[j - 1] in ("ma", "phai") else "recorded"
+                role = "received" if j > 0 and words[j - 1] in ("ma", "phai", "ra", "te", "dung") else "recorded"
                 if j > 0 and words[j - 1] in ("ghi", "thanh", "hien"):
                     role = "recorded"
                 break
@@ -223,7 +223,8 @@ def _products(t: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
                 role = "recorded"
                 break
             if c in _RECEIVED_CUES:
-                role = "received"
+                # "ghi toi tiem X": what the system wrote that I received
+                role = "recorded" if "ghi" in words[max(0, j - 3):j] else "received"
                 break
         (recorded if role == "recorded" else received).append(p)
         prev_product = i
@@ -242,6 +243,7 @@ _CHILD_RE = re.compile(r"\b(con toi|con trai|con gai|be nha|con em|cho con|cua c
                        r"phan anh giup chau|giup chau|cua chau|ho so cua chau|^chau)\b")
 _ACCOUNT_RE = re.compile(r"\b(tai khoan|mat khau|otp|dang nhap|bi khoa|mo khoa)\b")
 _QUESTION_RE = re.compile(r"\b(xin hoi|cho hoi|toi muon hoi|muon hoi|thu tuc|lam the nao|lam sao de|lam sao|"
+                          r"xin cap|cap lai|bi mat|lam lai|"
                           r"khi nao|o dau|ho chieu|dang ky tiem|to chuc tiem)\b")
 _MISSING_RE = re.compile(r"\b(thieu|chua (?:co|thay|duoc|cap nhat|hien|len)|khong (?:hien|thay|co)|"
                          r"chi (?:hien thi|co|hien|ghi)|van chua|mat mui|khong duoc cap nhat)\b")
@@ -255,6 +257,12 @@ _CERTIFICATE_RE = re.compile(r"\b(chung nhan|the xanh|giay xac nhan|ho chieu vac
 
 _REFERENCE_ID_RE = re.compile(r"\b(so voi|theo|khac voi|nhu tren|dung voi)\s+(can cuoc cong dan|can cuoc|cccd|cmnd)\b")
 _INTRO_NAME_RE = re.compile(r"\b((?:con(?: trai| gai)? (?:toi|em)|be nha toi|chau|toi|con|be)(?: la)?) ten\b")
+#: an adult relative the writer writes for ("ba toi" is not "mui ba toi": the third dose)
+_RELATIVE_RE = re.compile(r"(?<!mui )(?<!lieu )(?<!thu )\b(bo|ba|me|ma|ong|ba noi|ba ngoai|ong noi|ong ngoai|vo|chong|"
+                          r"anh trai|chi gai|em trai|em gai|bo me|ba me)\s+(toi|minh)\b")
+_RELATIVE_NAME_RE = re.compile(
+    r"(?i:bo|ba|me|ma|ong|vo|chong|anh trai|chi gai|em trai|em gai|ba noi|ba ngoai|ong noi|ong ngoai)"
+    r"\s+(?i:toi|em|e|minh)\s*(?i:ten|la)?\s*[:,]?\s*((?:[A-Z][a-z]*\s+){1,4}[A-Z][a-z]*)")
 _CHILD_NAME_RE = re.compile(
     r"(?i:con toi|con trai toi|con gai toi|be nha toi|chau|con em|con trai em|con gai em|con trai e|con gai e|"
     r"con e|be|con)"
@@ -263,7 +271,8 @@ _CHILD_DOB_RE = re.compile(r"^\s*(?:\(\s*([\d/.\-]{4,10})\s*\)|,?\s*(?i:sinh)\s*
 
 
 def child_named(message: str | None) -> tuple[str, str] | None:
-    """The child's name and typed date of birth ("" if not given) in a parent's message, or None.
+    """The name and typed date of birth ("" if not given) of the child (or relative) a message
+    is written for, or None.
 
     Names are read where the writer capitalised them (``Con tôi tên Nguyễn
     Văn An sinh ngày 02/09/2010``, ``Bé nhà tôi Trần Gia Toàn (31102008)``).
@@ -271,7 +280,7 @@ def child_named(message: str | None) -> tuple[str, str] | None:
     from vaxlib.vn.text import fold_diacritics, nfc
 
     text = fold_diacritics(nfc(message or ""))
-    m = _CHILD_NAME_RE.search(text)
+    m = _CHILD_NAME_RE.search(text) or _RELATIVE_NAME_RE.search(text)
     if not m:
         return None
     start, end = m.span(1)
@@ -290,7 +299,7 @@ def read_message(message: str | None) -> Claims:
     dates = _dates(t)
     received, recorded = _products(t)
     fields = tuple(f for f, rx in _FIELD_RES.items() if rx.search(t))
-    subject = "child" if _CHILD_RE.search(t) else "self"
+    subject = "child" if _CHILD_RE.search(t) else ("relative" if _RELATIVE_RE.search(t) else "self")
     topics = tuple(k for k, rx in (("account", _ACCOUNT_RE), ("passport", re.compile(r"\bho chieu\b")),
                                    ("certificate", _CERTIFICATE_RE)) if rx.search(t))
     shown = _SHOWN_RE.search(t)
