@@ -1,32 +1,80 @@
-"""Decision ledger and vax apply throughput (prints figures; no assertions).
+"""Decision ledger throughput: decisions per second and p99 latency, SQLite and PostgreSQL.
 
-Figures (median of several runs):
-* appends/s from one process, synchronous=FULL vs NORMAL;
-* appends/s from 4 processes at once (FULL);
-* verify() and current_decisions() on a ledger of N events;
-* apply_decisions() on N records.
+N analysts (1, 4, 16 processes) append decisions at once, as fast as they can,
+each through its own connection (on PostgreSQL its own login role, scoped to
+its own province by row-level security).  Printed per run: decisions/s over
+the wall time, median and p99 latency of one decision, lost and duplicated
+events, and whether the hash chain verifies.
 
-Usage: python bench/review_ledger.py [N]
+PostgreSQL is a throwaway server started here (:mod:`vaxlib.review.pgserver`)
+on this machine's disk, with fsync and synchronous_commit on.  Run::
+
+    python bench/review_ledger.py                # all
+    python bench/review_ledger.py --per 200 --analysts 16 --backends postgres
+
+Target (issue 14): >= 500 decisions/s and p99 <= 50 ms with 16 analysts on
+PostgreSQL, 0 lost or duplicated, the chain verifies.
+
+``--reads N`` adds the read side: ``verify()`` and ``current_decisions()`` on
+a ledger of N events (each backend) and ``apply_decisions()`` on 5N records.
 """
 from __future__ import annotations
 
+import argparse
 import multiprocessing as mp
+import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vaxlib.review.apply import apply_decisions
-from vaxlib.review.ledger import Ledger
+from vaxlib.review.ledger import Ledger  # noqa: E402
 
 
-def _appends(url: str, n: int, tag: str) -> None:
+def _analyst(url: str, worker: int, n: int, barrier, out) -> None:
     with Ledger.open(url) as led:
+        led.record_provinces = lambda rid: f"{worker % 63 + 1:02d}"
+        barrier.wait()
+        lat = []
         for i in range(n):
-            led.accept(f"{tag}-{i}", analyst=tag)
+            t = time.perf_counter()
+            if i % 10 == 9:
+                led.reject(f"W{worker}-R{i}", analyst=f"a{worker}", reason="sai người")
+            else:
+                led.accept(f"W{worker}-R{i}", analyst=f"a{worker}", idempotency_key=f"w{worker}-{i}")
+            lat.append(time.perf_counter() - t)
+        out.put((worker, time.perf_counter(), lat))
+
+
+def run(urls: list[str], per: int, owner_url: str) -> dict:
+    ctx = mp.get_context("fork")
+    n = len(urls)
+    barrier = ctx.Barrier(n + 1)
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_analyst, args=(urls[w], w, per, barrier, out)) for w in range(n)]
+    for p in procs:
+        p.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    results = [out.get(timeout=900) for _ in procs]
+    for p in procs:
+        p.join()
+    wall = max(r[1] for r in results) - t0
+    lat = sorted(x for r in results for x in r[2])
+    with Ledger.open(owner_url, readonly=True) as led:
+        events = led.events()
+        check = led.verify()
+    expected = {f"W{w}-R{i}" for w in range(n) for i in range(per)}
+    got = list(events["record_id"])
+    return {
+        "decisions": len(lat), "per_s": len(lat) / wall, "median_ms": statistics.median(lat) * 1e3,
+        "p99_ms": lat[int(0.99 * (len(lat) - 1))] * 1e3, "lost": len(expected - set(got)),
+        "duplicated": len(got) - len(set(got)), "verifies": check.ok,
+        "exit": [p.exitcode for p in procs],
+    }
 
 
 def median_time(fn, runs: int = 3) -> float:
@@ -38,53 +86,89 @@ def median_time(fn, runs: int = 3) -> float:
     return statistics.median(times)
 
 
-def main(n: int = 20_000) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        for sync in ("FULL", "NORMAL"):
-            k = 0
+def reads(owner_url: str, label: str, n: int) -> None:
+    with Ledger.open(owner_url, create=True) as led:
+        for b in range(n // 1000):
+            led.bulk_accept([f"R{b}-{i}" for i in range(1000)], analyst="bench")
+        print(f"{label}: verify() on {n:,} events {median_time(led.verify):.2f} s, "
+              f"current_decisions() {median_time(led.current_decisions):.2f} s")
 
-            def run() -> None:
-                nonlocal k
-                k += 1
-                _appends(f"sqlite:///{tmp / f'single-{sync}-{k}.db'}?synchronous={sync}", 1000, "a")
-            t = median_time(run)
-            print(f"single process, synchronous={sync}: {1000 / t:,.0f} appends/s")
 
-        ctx = mp.get_context("spawn")
+def apply_speed(n: int) -> None:
+    import pandas as pd
 
-        def run4() -> float:
-            url = f"sqlite:///{tmp / f'multi-{time.monotonic_ns()}.db'}"
-            Ledger.open(url).close()
-            procs = [ctx.Process(target=_appends, args=(url, 1000, f"w{w}")) for w in range(4)]
-            t = time.perf_counter()
-            for p in procs:
-                p.start()
-            for p in procs:
-                p.join()
-            return time.perf_counter() - t
-        t = statistics.median(run4() for _ in range(3))
-        print(f"4 processes x 1000 appends (incl. process start-up): {4000 / t:,.0f} appends/s")
+    from vaxlib.review.apply import apply_decisions
 
-        url = f"sqlite:///{tmp / 'big.db'}"
-        with Ledger.open(url) as led:
-            batch = 1000
-            for b in range(n // batch):
-                led.bulk_accept([f"R{b}-{i}" for i in range(batch)], analyst="bench")
-            print(f"verify() on {n:,} events: {median_time(led.verify):.2f} s")
-            print(f"current_decisions() on {n:,} events: {median_time(led.current_decisions):.2f} s")
+    ids = [f"R{i:07d}" for i in range(n * 5)]
+    v = pd.DataFrame({"record_id": ids, "full_name": "Tran Thi Binh", "dob": "03/12/1985", "sex": "Nữ",
+                      "id_number": "79185000002"})
+    statuses = (["verified"] * 7 + ["fix", "fix", "review"]) * (len(ids) // 10)
+    m = pd.DataFrame({"record_id": ids, "status": statuses, "person_id": "079185000002",
+                      "corrected_full_name": "Trần Thị Bình", "corrected_dob": "1985-12-03",
+                      "corrected_sex": None, "corrected_id_number": "079185000002"})
+    t = median_time(lambda: apply_decisions(v, m, None))
+    print(f"apply_decisions() on {len(ids):,} records (30% fix/review): {t:.2f} s ({len(ids) / t:,.0f} records/s)")
 
-        ids = [f"R{i:07d}" for i in range(n * 5)]
-        v = pd.DataFrame({"record_id": ids, "full_name": "Tran Thi Binh", "dob": "03/12/1985", "sex": "Nữ",
-                          "id_number": "79185000002"})
-        statuses = (["verified"] * 7 + ["fix", "fix", "review"]) * (len(ids) // 10)
-        m = pd.DataFrame({"record_id": ids, "status": statuses, "person_id": "079185000002",
-                          "corrected_full_name": "Trần Thị Bình", "corrected_dob": "1985-12-03",
-                          "corrected_sex": None, "corrected_id_number": "079185000002"})
-        t = median_time(lambda: apply_decisions(v, m, None))
-        print(f"apply_decisions() on {len(ids):,} records (30% fix/review): {t:.2f} s "
-              f"({len(ids) / t:,.0f} records/s)")
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--analysts", default="1,4,16")
+    ap.add_argument("--per", type=int, default=100, help="decisions per analyst (default 100)")
+    ap.add_argument("--backends", default="sqlite,postgres,postgres-serial")
+    ap.add_argument("--reads", type=int, default=0, metavar="N", help="also time reads on N events")
+    args = ap.parse_args(argv)
+    counts = [int(x) for x in args.analysts.split(",")]
+    backends = args.backends.split(",")
+    print(f"load average {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores); {args.per} decisions per analyst")
+    print(f"{'backend':16} {'analysts':>8} {'decisions/s':>12} {'median ms':>10} {'p99 ms':>8} "
+          f"{'lost':>5} {'dup':>4}  chain")
+    ok = True
+    srv = None
+    tmp = Path(tempfile.mkdtemp(prefix="vax-bench-ledger-"))
+    os.environ.setdefault("VAX_LEDGER_ANCHORS", str(tmp / "anchors"))
+    try:
+        if any(b.startswith("postgres") for b in backends):
+            import psycopg
+
+            from vaxlib.review.pg import add_user
+            from vaxlib.review.pgserver import ThrowawayPostgres
+
+            srv = ThrowawayPostgres().start()
+        for backend in backends:
+            for n in counts:
+                if backend == "sqlite":
+                    owner = f"sqlite:///{tmp / f'ledger-{n}.db'}"
+                    Ledger.open(owner, create=True).close()
+                    urls = [owner] * n
+                else:
+                    db = f"bench_{backend.replace('-', '_')}_{n}"
+                    owner = srv.create_database(db)
+                    Ledger.open(owner, create=True).close()
+                    mode = "serial" if backend.endswith("serial") else "grouped"
+                    with psycopg.connect(owner, autocommit=True) as conn:
+                        for w in range(n):
+                            add_user(conn, f"a{w}", "analyst", [f"{w % 63 + 1:02d}"], password=f"pw{w}")
+                    urls = [srv.url(f"a{w}", f"pw{w}", db) + f"&vax_commit={mode}" for w in range(n)]
+                r = run(urls, args.per, owner)
+                good = r["lost"] == 0 and r["duplicated"] == 0 and r["verifies"] and r["exit"] == [0] * n
+                ok &= good
+                print(f"{backend:16} {n:8d} {r['per_s']:12.0f} {r['median_ms']:10.1f} {r['p99_ms']:8.1f} "
+                      f"{r['lost']:5d} {r['duplicated']:4d}  {'verifies' if r['verifies'] else 'BROKEN'}",
+                      flush=True)
+        if args.reads:
+            reads(f"sqlite:///{tmp / 'reads.db'}", "sqlite", args.reads)
+            if srv is not None:
+                reads(srv.create_database("bench_reads"), "postgres", args.reads)
+            apply_speed(args.reads)
+    finally:
+        if srv is not None:
+            srv.stop()
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 20_000)
+    raise SystemExit(main())

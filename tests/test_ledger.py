@@ -1,4 +1,8 @@
-"""The decision ledger: concurrency, undo, idempotency, validation, tamper detection."""
+"""The decision ledger: concurrency, undo, idempotency, validation, tamper detection.
+
+Tests taking ``site`` run on SQLite and on a throwaway PostgreSQL (ids ``[sqlite]`` /
+``[postgres]``: ``pytest -k postgres`` selects the PostgreSQL cases); ``url`` is SQLite only.
+"""
 from __future__ import annotations
 
 import json
@@ -11,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vaxlib.review.ledger import (
+    LedgerError,
     GENESIS_HASH,
     IdempotencyConflictError,
     InvalidEditError,
@@ -24,6 +29,8 @@ from vaxlib.review.ledger import (
 
 from vaxlib.cli import main as vax_main  # noqa: E402  (one broken part no longer breaks the CLI)
 
+from conftest import make_site  # noqa: E402
+
 
 @pytest.fixture
 def url(tmp_path):
@@ -35,6 +42,7 @@ def url(tmp_path):
 
 def _writer(url: str, worker: int, n: int, barrier) -> None:
     with Ledger.open(url) as led:
+        assert led.identity() in (None, f"analyst{worker}")
         barrier.wait()  # everyone has the database open: the appends really start together
         for i in range(n):
             key = f"w{worker}-{i}"
@@ -49,15 +57,25 @@ def _writer(url: str, worker: int, n: int, barrier) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("synchronous, per_worker", [("NORMAL", 1000), ("FULL", 120)])
-def test_concurrent_processes_lose_and_duplicate_nothing(url, synchronous, per_worker):
-    """4 processes at once. Serialisation does not depend on the fsync mode, so the big run uses
-    NORMAL (fast); a smaller run checks the default FULL (one fsync per commit, ~100-250 appends/s here)."""
+@pytest.mark.parametrize("backend, synchronous, per_worker", [
+    ("sqlite", "NORMAL", 1000), ("sqlite", "FULL", 120), ("postgres", None, 250),
+], ids=["sqlite-NORMAL", "sqlite-FULL", "postgres"])
+def test_concurrent_processes_lose_and_duplicate_nothing(backend, synchronous, per_worker, tmp_path, request):
+    """4 processes at once, each as its own analyst (on PostgreSQL its own login role).
+
+    Serialisation does not depend on the fsync mode, so the big run uses SQLite's NORMAL (fast); a
+    smaller run checks the default FULL (one fsync per commit, ~100-250 appends/s here).  PostgreSQL
+    always commits with synchronous_commit = on."""
     workers = 4
-    url = f"{url}?synchronous={synchronous}"
+    site = make_site(backend, tmp_path, request)
+    url = site.url
+    if site.backend == "sqlite":
+        urls = [f"{url}?synchronous={synchronous}"] * workers
+    else:
+        urls = [site.url_for(f"analyst{w}") for w in range(workers)]
     ctx = mp.get_context("fork")  # children inherit the imports: start-up is not what we measure
     barrier = ctx.Barrier(workers)
-    procs = [ctx.Process(target=_writer, args=(url, w, per_worker, barrier)) for w in range(workers)]
+    procs = [ctx.Process(target=_writer, args=(urls[w], w, per_worker, barrier)) for w in range(workers)]
     for p in procs:
         p.start()
     for p in procs:
@@ -79,7 +97,8 @@ def test_concurrent_processes_lose_and_duplicate_nothing(url, synchronous, per_w
         # fair, so writers run in long stretches (8 switches seen on a busy 2-core machine);
         # under FULL (slow commits) one writer may even run to the end.
         switches = int((events["analyst"] != events["analyst"].shift()).sum()) - 1
-        if synchronous == "NORMAL":
+        assert set(events["analyst"]) == {f"analyst{w}" for w in range(workers)}
+        if synchronous != "FULL":
             assert switches > workers - 1, switches
         result = led.verify()
         assert result.ok, result.describe()
@@ -89,8 +108,8 @@ def test_concurrent_processes_lose_and_duplicate_nothing(url, synchronous, per_w
         assert decided == (accepted - undone) | bulk
 
 
-def test_chain_links_and_hashes(url):
-    with Ledger.open(url) as led:
+def test_chain_links_and_hashes(site):
+    with Ledger.open(site.url) as led:
         a = led.accept("R1", analyst="lan", reason="khớp CCCD")
         b = led.reject("R2", analyst="minh")
     assert a.id == 1 and b.id == 2
@@ -99,8 +118,8 @@ def test_chain_links_and_hashes(url):
     assert a.time.endswith("Z") and a.time[:4] >= "2024"
 
 
-def test_undo_and_redo(url):
-    with Ledger.open(url) as led:
+def test_undo_and_redo(site):
+    with Ledger.open(site.url) as led:
         e1 = led.accept("R1", analyst="lan")
         e2 = led.reject("R1", analyst="lan", reason="sai người")
         decided = led.current_decisions().set_index("record_id")
@@ -122,8 +141,8 @@ def test_undo_and_redo(url):
         assert len(led.events()) == 5
 
 
-def test_bulk_accept_and_undo_bulk(url):
-    with Ledger.open(url) as led:
+def test_bulk_accept_and_undo_bulk(site):
+    with Ledger.open(site.url) as led:
         led.defer("R2", analyst="lan")
         cid = "dob:day_month_swap|79|CS-79-0123|2021-10"
         evs = led.bulk_accept(["R1", "R2", "R3", "R1"], analyst="lan", cluster_id=cid)
@@ -139,8 +158,8 @@ def test_bulk_accept_and_undo_bulk(url):
         assert led.verify().ok
 
 
-def test_idempotency_keys(url):
-    with Ledger.open(url) as led:
+def test_idempotency_keys(site):
+    with Ledger.open(site.url) as led:
         a = led.accept("R1", analyst="lan", idempotency_key="k1")
         again = led.accept("R1", analyst="lan", idempotency_key="k1")
         assert again == a and len(led.events()) == 1
@@ -160,8 +179,8 @@ def test_idempotency_keys(url):
     ({"id_number": "079 185 000 002"}, {"id_number": "079185000002"}),
     ({"id_number": "024123456"}, {"id_number": "024123456"}),
 ])
-def test_edit_values_are_validated_and_normalised(url, values, expected):
-    with Ledger.open(url) as led:
+def test_edit_values_are_validated_and_normalised(site, values, expected):
+    with Ledger.open(site.url) as led:
         ev = led.edit("R1", values, analyst="lan")
         assert ev.values == expected
         assert led.current_decisions().loc[0, "values"] == expected
@@ -177,8 +196,8 @@ def test_edit_values_are_validated_and_normalised(url, values, expected):
     ({"phone": "0912345678"}, "phone"),
     ({}, "values"),
 ])
-def test_invalid_edit_rejected_without_appending(url, values, field):
-    with Ledger.open(url) as led:
+def test_invalid_edit_rejected_without_appending(site, values, field):
+    with Ledger.open(site.url) as led:
         with pytest.raises(InvalidEditError) as info:
             led.edit("R1", values, analyst="lan")
         assert info.value.field == field
@@ -305,12 +324,12 @@ def test_cli_verify_exit_codes(url, tmp_path, capsys):
     assert "TAMPERED" in err and "event 4" in err
 
 
-def test_history_and_last_event(url):
-    with Ledger.open(url) as led:
+def test_history_and_last_event(site):
+    with Ledger.open(site.url_for("lan")) as led, Ledger.open(site.url_for("minh")) as minh:
         assert led.last_event() is None
         a = led.accept("R1", analyst="lan")
-        b = led.defer("R2", analyst="minh")
-        u = led.undo(a.id, analyst="minh")
+        b = minh.defer("R2", analyst="minh")
+        u = minh.undo(a.id, analyst="minh")
         assert [e.id for e in led.history("R1")] == [a.id, u.id]
         assert led.last_event() == u and led.last_event("lan") == a
         assert led.last_event("nobody") is None
@@ -323,30 +342,34 @@ def test_vax_cli_routes_to_this_module():
     assert COMMANDS["apply"] == COMMANDS["ledger"] == "vaxlib.review.cli"
 
 
-def test_confirmed_appends_survive_a_killed_process(url):
+def test_confirmed_appends_survive_a_killed_process(site):
     """SIGKILL inside an append's transaction: confirmed events stay, the torn one is absent."""
     import signal
     import subprocess
     import sys
 
+    url = site.url
+    tx_class = "L._SQLiteTransaction" if site.backend == "sqlite" else "P._PgTransaction"
     script = f"""
 import os, signal
 from vaxlib.review import ledger as L
+if {site.backend!r} == "postgres":
+    from vaxlib.review import pg as P
 led = L.Ledger.open({url!r})
 for i in range(20):
     print(led.accept(f"R{{i}}", analyst="lan").id, flush=True)
-real = L._SQLiteTransaction.insert
+real = {tx_class}.insert
 def dying(self, rows):
     real(self, rows)
     os.kill(os.getpid(), signal.SIGKILL)  # after the insert, before COMMIT
-L._SQLiteTransaction.insert = dying
+{tx_class}.insert = dying
 led.accept("R-torn", analyst="lan")
 """
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     confirmed = [int(x) for x in proc.stdout.split()]
     assert confirmed == list(range(1, 21))
-    with Ledger.open(url) as led:
+    with Ledger.open(url) as led:  # (PostgreSQL rolled the killed session's transaction back)
         events = led.events()
         assert events["id"].tolist() == confirmed and "R-torn" not in set(events["record_id"])
         assert led.verify().ok
@@ -368,8 +391,8 @@ def test_cli_expect_head(url, capsys):
     assert vax_main(["ledger", "verify", "--ledger", url, "--expect-head", "nonsense"]) == 2
 
 
-def test_two_handles_see_each_others_appends(url):
-    with Ledger.open(url) as a, Ledger.open(url) as b:
+def test_two_handles_see_each_others_appends(site):
+    with Ledger.open(site.url) as a, Ledger.open(site.url) as b:
         a.accept("R1", analyst="lan")
         assert [e.record_id for e in b.events_list()] == ["R1"]
         first = b.current_decisions()
@@ -554,3 +577,86 @@ def test_readonly_open_writes_nothing(url):
     with Ledger.open(url, readonly=True) as led:
         assert led.verify().ok and len(led.events()) == 1
     assert db.read_bytes() == before
+
+
+# ---------------------------------------------------------------- PostgreSQL: roles, scope, append-only
+
+def test_postgres_cli_init_add_user_verify(pg_server, capsys, monkeypatch):
+    admin = pg_server.create_database("cli_init")
+    assert vax_main(["ledger", "verify", "--ledger", admin]) == 2  # nothing there yet
+    assert "vax ledger init" in capsys.readouterr().err
+    assert vax_main(["ledger", "init", "--ledger", admin]) == 0
+    out = capsys.readouterr().out
+    assert "new empty ledger" in out and pg_server.admin_password not in out
+    monkeypatch.setenv("LAN_PW", "pw-lan-cli")
+    assert vax_main(["ledger", "add-user", "--ledger", admin, "--name", "lan_cli", "--role", "analyst",
+                     "--provinces", "79", "--password-env", "LAN_PW"]) == 0
+    with Ledger.open(pg_server.url("lan_cli", "pw-lan-cli", "cli_init")) as lan:
+        lan.record_provinces = {"R1": "79"}
+        assert lan.accept("R1", analyst="typed name is ignored").analyst == "lan_cli"
+    assert vax_main(["ledger", "verify", "--ledger", admin]) == 0
+    assert "1 events" in capsys.readouterr().out
+    assert vax_main(["ledger", "init", "--ledger", admin]) == 0
+    assert "already exists" in capsys.readouterr().out
+
+
+def test_postgres_identity_and_province_scope(site, request):
+    if site.backend != "postgres":
+        return  # the sqlite case has no roles; see test_analyst_required
+    import psycopg
+
+    lan = Ledger.open(site.url_for("lan", "analyst", ["79"]))
+    minh = Ledger.open(site.url_for("minh", "analyst", ["01"]))
+    sup = Ledger.open(site.url_for("sup", "supervisor", ["79", "01"]))
+    provinces = {"R79": "79", "R01": "01", "R48": "48"}
+    for led in (lan, minh, sup):
+        led.record_provinces = provinces
+    assert (lan.identity(), lan.scope()) == ("lan", ("79",))
+    a = lan.accept("R79", analyst="someone else")
+    assert a.analyst == "lan" and a.province == "79"
+    with pytest.raises(LedgerError, match="refused"):
+        lan.accept("R01")  # another province's record
+    m = minh.reject("R01")
+    assert [e.id for e in lan.events_list()] == [a.id] and [e.id for e in minh.events_list()] == [m.id]
+    assert [e.id for e in sup.events_list()] == [a.id, m.id]
+    with pytest.raises(UnknownEventError):
+        lan.undo(m.id)  # cannot even see it
+    with pytest.raises(LedgerError, match="refused"):
+        sup.accept("R48")  # outside the supervisor's provinces too
+    with pytest.raises(LedgerError, match="every province"):
+        lan.verify()
+    # a hand-written query as an analyst: still only its own province, and no changes at all
+    with psycopg.connect(site.url_for("lan", "analyst", ["79"]), autocommit=True) as conn:
+        assert conn.execute("SELECT record_id FROM ledger_events").fetchall() == [("R79",)]
+        for q in ("UPDATE ledger_events SET action = 'reject'", "DELETE FROM ledger_events",
+                  "TRUNCATE ledger_events", "INSERT INTO ledger_scopes VALUES ('lan', '01')"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(q)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):  # analyst must be current_user
+            conn.execute("INSERT INTO ledger_events (id, record_id, action, \"values\", analyst, time, prev_hash, "
+                         "hash, province) VALUES (99, 'R79', 'accept', '{}', 'minh', 't', 'x', 'y', '79')")
+    with Ledger.open(site.url, readonly=True) as owner:
+        assert owner.verify().ok and owner.verify().events_checked == 2
+    for led in (lan, minh, sup):
+        led.close()
+
+
+def test_postgres_triggers_stop_even_the_owner_and_verify_catches_a_rewrite(site):
+    if site.backend != "postgres":
+        return  # SQLite's triggers: test_append_only_guard_and_url_forms
+    import psycopg
+
+    with Ledger.open(site.url) as led:
+        for i in range(5):
+            led.accept(f"R{i}", analyst="x")
+    with psycopg.connect(site.url, autocommit=True) as conn:
+        for q in ("UPDATE ledger_events SET action = 'reject'", "DELETE FROM ledger_events WHERE id = 5",
+                  "TRUNCATE ledger_events", "DELETE FROM ledger_meta"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+                conn.execute(q)
+        # the owner can drop the guard; the chain and the witnessed heads then catch it
+        conn.execute("ALTER TABLE ledger_events DISABLE TRIGGER USER")
+        conn.execute("DELETE FROM ledger_events WHERE id = 5")
+    with Ledger.open(site.url, readonly=True) as led:
+        result = led.verify()
+    assert not result.ok and result.first_bad_id == 5 and "witnessed" in result.problem, result.describe()

@@ -88,6 +88,32 @@ def _cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_add_user(args: argparse.Namespace) -> int:
+    import getpass
+    import os
+
+    from vaxlib.review.ledger import Ledger, LedgerError
+
+    password = os.environ.get(args.password_env) if args.password_env else None
+    if args.password_env and not password:
+        raise CommandError(f"environment variable {args.password_env} is empty or unset")
+    if password is None and sys.stdin.isatty():
+        password = getpass.getpass(f"password for {args.name}: ")
+    provinces = [p.strip() for p in (args.provinces or "").split(",") if p.strip()]
+    try:
+        with Ledger.open(args.ledger) as ledger:
+            if not hasattr(ledger.backend, "conn") or ledger.backend.url.startswith("sqlite"):
+                raise CommandError("users and roles exist on a PostgreSQL ledger only (SQLite records typed names)")
+            from vaxlib.review.pg import add_user
+
+            add_user(ledger.backend.conn, args.name, args.role, provinces, password=password)
+    except LedgerError as exc:
+        raise CommandError(str(exc)) from exc
+    scope = ", ".join(provinces) if args.role != "national" else "every province"
+    print(f"{args.name}: {args.role} for {scope}" + ("" if password else " (no password set)"))
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``apply`` and ``ledger`` (idempotent: the CLI may call it once per command name)."""
     if "apply" in subparsers.choices:
@@ -105,9 +131,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     lp = subparsers.add_parser("ledger", help="check or export the decision ledger")
     lsub = lp.add_subparsers(dest="ledger_command", metavar="ACTION")
-    i = lsub.add_parser("init", help="create a new, empty ledger (the only command that creates one)")
+    i = lsub.add_parser("init", help="create a new, empty ledger (the only command that creates one); "
+                                     "on PostgreSQL also its tables, triggers, policies and group roles")
     i.add_argument("--ledger", required=True, help=DEFAULT_LEDGER_HELP)
     i.set_defaults(func=_cmd_init)
+    u = lsub.add_parser("add-user", help="PostgreSQL: a login role for one analyst, supervisor or national user")
+    u.add_argument("--ledger", required=True, help="the ledger owner's postgresql:// URL")
+    u.add_argument("--name", required=True, help="login name (the role every decision is recorded under)")
+    u.add_argument("--role", required=True, choices=("analyst", "supervisor", "national"))
+    u.add_argument("--provinces", default="", help="GSO province codes, comma-separated (e.g. 79,74)")
+    u.add_argument("--password-env", default=None, metavar="VAR",
+                   help="read the password from this environment variable (default: ask)")
+    u.set_defaults(func=_cmd_add_user)
     v = lsub.add_parser("verify", help="walk the hash chain; exit 1 on tampering")
     v.add_argument("--ledger", required=True, help=DEFAULT_LEDGER_HELP)
     v.add_argument("--expect-head", default=None, metavar="ID:HASH",

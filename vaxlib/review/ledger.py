@@ -130,6 +130,12 @@ HASHED_FIELDS: tuple[str, ...] = (
     "id", "record_id", "action", "values", "analyst", "time", "reason",
     "bulk_id", "undoes", "idempotency_key", "prev_hash",
 )
+#: fields added later: covered by the hash when set, left out when None (so older
+#: events keep their hashes); ``province`` scopes an event, ``reason_code`` is the
+#: reason from the short list (:data:`REASON_CODES`)
+OPTIONAL_HASHED_FIELDS: tuple[str, ...] = ("province", "reason_code")
+#: every stored column, in storage order
+STORED_FIELDS: tuple[str, ...] = (*HASHED_FIELDS, *OPTIONAL_HASHED_FIELDS, "hash")
 
 
 class LedgerError(Exception):
@@ -179,6 +185,8 @@ class LedgerEvent:
     idempotency_key: str | None
     prev_hash: str
     hash: str
+    province: str | None = None
+    reason_code: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -238,6 +246,7 @@ def event_hash(event: Mapping[str, Any]) -> str:
     included); ``hash`` itself is ignored.
     """
     payload = {k: event[k] for k in HASHED_FIELDS}
+    payload.update({k: event[k] for k in OPTIONAL_HASHED_FIELDS if event.get(k) is not None})
     return hashlib.sha256(_canonical_json(payload).encode("utf-8")).hexdigest()
 
 
@@ -334,6 +343,8 @@ class _Draft:
     bulk_id: str | None = None
     undoes: int | None = None
     idempotency_key: str | None = None
+    province: str | None = None
+    reason_code: str | None = None
 
 
 class LedgerTransaction(abc.ABC):
@@ -418,7 +429,7 @@ _SCHEMA: tuple[str, ...] = (
     """CREATE TRIGGER IF NOT EXISTS ledger_events_no_delete BEFORE DELETE ON ledger_events
        BEGIN SELECT RAISE(ABORT, 'ledger_events is append-only'); END""",
 )
-_COLUMNS = ", ".join(f'"{c}"' if c == "values" else c for c in (*HASHED_FIELDS, "hash"))
+_COLUMNS = ", ".join(f'"{c}"' if c == "values" else c for c in STORED_FIELDS)
 SCHEMA_VERSION = "1"
 
 
@@ -444,10 +455,10 @@ class _SQLiteTransaction(LedgerTransaction):
         return _row_dict(row) if row else None
 
     def insert(self, rows: Sequence[dict[str, Any]]) -> None:
-        cols = (*HASHED_FIELDS, "hash")
+        cols = STORED_FIELDS
         self.conn.executemany(
             f"INSERT INTO ledger_events ({_COLUMNS}) VALUES ({','.join('?' * len(cols))})",
-            [tuple(r[c] for c in cols) for r in rows],
+            [tuple(r.get(c) for c in cols) for r in rows],
         )
         last = rows[-1]
         self.conn.executemany(
@@ -458,7 +469,7 @@ class _SQLiteTransaction(LedgerTransaction):
 
 
 def _row_dict(row: Sequence[Any]) -> dict[str, Any]:
-    return dict(zip((*HASHED_FIELDS, "hash"), row))
+    return dict(zip(STORED_FIELDS, row))
 
 
 class SQLiteBackend(LedgerBackend):
@@ -523,6 +534,10 @@ class SQLiteBackend(LedgerBackend):
             self.conn.close()
             raise LedgerBackendError(f"ledger {where} cannot be opened for writing ({exc})") from None
         self._where = None if memory else where
+        # a ledger opened read-only may predate the optional columns: read them as NULL
+        have = {r[1] for r in self.conn.execute("PRAGMA table_info(ledger_events)")}
+        self._select = ", ".join(
+            (f'"{c}"' if c == "values" else c) if c in have else f"NULL AS {c}" for c in STORED_FIELDS)
         #: True when this open made a new ledger (the first anchor of a location says so)
         self.created = not has_table
 
@@ -537,6 +552,10 @@ class SQLiteBackend(LedgerBackend):
         try:
             for stmt in _SCHEMA:
                 self.conn.execute(stmt)
+            have = {r[1] for r in self.conn.execute("PRAGMA table_info(ledger_events)")}
+            for col in OPTIONAL_HASHED_FIELDS:
+                if col not in have:  # a ledger made before the column existed
+                    self.conn.execute(f"ALTER TABLE ledger_events ADD COLUMN {col} TEXT")
             self.conn.executemany(
                 "INSERT OR IGNORE INTO ledger_meta(key, value) VALUES (?, ?)",
                 [("schema_version", SCHEMA_VERSION), ("ledger_uid", uuid.uuid4().hex)])
@@ -577,7 +596,7 @@ class SQLiteBackend(LedgerBackend):
             # one read transaction = one consistent snapshot in WAL mode
             self.conn.execute("BEGIN")
             try:
-                rows = self.conn.execute(f"SELECT {_COLUMNS} FROM ledger_events WHERE id > ? ORDER BY id",
+                rows = self.conn.execute(f"SELECT {self._select} FROM ledger_events WHERE id > ? ORDER BY id",
                                          (int(after_id),)).fetchall()
             finally:
                 self.conn.execute("COMMIT")
@@ -679,6 +698,13 @@ def open_backend(url: str | os.PathLike[str], *, create: bool = False,
 
 # --------------------------------------------------------------------------- the ledger
 
+def _province_of(provinces: Mapping[str, Any] | Callable[[str], Any], record_id: str) -> str | None:
+    value = provinces(record_id) if callable(provinces) else provinces.get(record_id)
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return str(value)
+
+
 def _decode_row(row: Mapping[str, Any]) -> LedgerEvent:
     d = dict(row)
     d["values"] = json.loads(d["values"]) if isinstance(d["values"], str) else dict(d["values"] or {})
@@ -761,6 +787,19 @@ class Ledger:
         self._decisions: pd.DataFrame | None = None
         self._cache_lock = threading.RLock()
         self._witnessed: tuple[int, str] | None = None
+        #: record_id -> province code (a Mapping or a callable); events get the province of
+        #: their record, which row-level security on PostgreSQL scopes by
+        self.record_provinces: Mapping[str, Any] | Callable[[str], Any] | None = None
+
+    def identity(self) -> str | None:
+        """The database role appends are recorded under (PostgreSQL), or None (SQLite: typed name)."""
+        fn = getattr(self.backend, "identity", None)
+        return fn() if fn else None
+
+    def scope(self) -> tuple[str, ...] | None:
+        """Provinces this connection may read and decide; None for every province."""
+        fn = getattr(self.backend, "scope", None)
+        return fn() if fn else None
 
     def _witness(self, by: str, head: tuple[int, str] | None = None) -> None:
         """Record the head seen in the anchor file outside the database (see :mod:`.anchors`)."""
@@ -819,10 +858,16 @@ class Ledger:
         for d in drafts:
             if d.action not in ACTIONS:
                 raise LedgerError(f"unknown action {d.action!r}")
-            if not d.analyst or not str(d.analyst).strip():
+            if (not d.analyst or not str(d.analyst).strip()) and self.identity() is None:
                 raise LedgerError("an event needs the analyst's name")
             if d.action != "undo" and (d.record_id is None or not str(d.record_id).strip()):
                 raise LedgerError("an event needs a record_id")
+        who = self.identity()
+        for d in drafts:
+            if who is not None:
+                d.analyst = who  # the database's current_user, not a typed name
+            if d.province is None and self.record_provinces is not None and d.action != "undo":
+                d.province = _province_of(self.record_provinces, d.record_id)
         keys = [d.idempotency_key for d in drafts if d.idempotency_key is not None]
         if len(set(keys)) != len(keys):
             raise IdempotencyConflictError("idempotency keys within one append must differ")
@@ -837,6 +882,8 @@ class Ledger:
                     if target is None:
                         raise UnknownEventError(f"no event {d.undoes} to undo")
                     d.record_id = target["record_id"]
+                    d.province = target.get("province")
+                    d.values = {"undone_action": target["action"], **d.values}
             head_id, head_hash = tx.head()
             now = _utc_now()
             rows = []
@@ -846,6 +893,8 @@ class Ledger:
                     "values": d.values, "analyst": str(d.analyst).strip(), "time": now,
                     "reason": d.reason, "bulk_id": d.bulk_id, "undoes": d.undoes,
                     "idempotency_key": d.idempotency_key, "prev_hash": head_hash,
+                    "province": None if d.province is None else str(d.province),
+                    "reason_code": d.reason_code,
                 }
                 row["hash"] = head_hash = event_hash(row)
                 rows.append(row)
@@ -876,7 +925,7 @@ class Ledger:
         return self._append([_Draft(str(record_id), action, dict(values or {}), analyst, reason,
                                     idempotency_key=idempotency_key)])[0]
 
-    def accept(self, record_id: str, *, analyst: str, reason: str | None = None,
+    def accept(self, record_id: str, *, analyst: str | None = None, reason: str | None = None,
                values: Mapping[str, Any] | None = None, idempotency_key: str | None = None) -> LedgerEvent:
         """Accept the suggested fix of a record.
 
@@ -886,18 +935,18 @@ class Ledger:
         """
         return self._decision("accept", record_id, values, analyst, reason, idempotency_key)
 
-    def reject(self, record_id: str, *, analyst: str, reason: str | None = None,
+    def reject(self, record_id: str, *, analyst: str | None = None, reason: str | None = None,
                idempotency_key: str | None = None) -> LedgerEvent:
         """Reject the suggested fix: the record stays as typed."""
         return self._decision("reject", record_id, None, analyst, reason, idempotency_key)
 
-    def defer(self, record_id: str, *, analyst: str, reason: str | None = None,
+    def defer(self, record_id: str, *, analyst: str | None = None, reason: str | None = None,
               idempotency_key: str | None = None) -> LedgerEvent:
         """Put a record aside for later (no change is applied)."""
         return self._decision("defer", record_id, None, analyst, reason, idempotency_key)
 
-    def edit(self, record_id: str, values: Mapping[str, Any], *, analyst: str, reason: str | None = None,
-             idempotency_key: str | None = None) -> LedgerEvent:
+    def edit(self, record_id: str, values: Mapping[str, Any], *, analyst: str | None = None,
+             reason: str | None = None, idempotency_key: str | None = None) -> LedgerEvent:
         """Record analyst-typed values, validated and normalised by :func:`validate_edit`.
 
         Raises
@@ -908,7 +957,7 @@ class Ledger:
         clean = validate_edit(values, record_id=str(record_id))
         return self._decision("edit", record_id, clean, analyst, reason, idempotency_key)
 
-    def bulk_accept(self, record_ids: Iterable[str], *, analyst: str, reason: str | None = None,
+    def bulk_accept(self, record_ids: Iterable[str], *, analyst: str | None = None, reason: str | None = None,
                     cluster_id: str | None = None, idempotency_key: str | None = None) -> list[LedgerEvent]:
         """Accept the suggested fixes of many records (a cluster) in one transaction.
 
@@ -928,7 +977,7 @@ class Ledger:
         ]
         return self._append(drafts)
 
-    def undo(self, event_id: int, *, analyst: str, reason: str | None = None,
+    def undo(self, event_id: int, *, analyst: str | None = None, reason: str | None = None,
              idempotency_key: str | None = None) -> LedgerEvent:
         """Cancel an earlier event with a new ``undo`` event pointing at it.
 
@@ -942,7 +991,7 @@ class Ledger:
         return self._append([_Draft("", "undo", {}, analyst, reason, undoes=int(event_id),
                                     idempotency_key=idempotency_key)])[0]
 
-    def undo_bulk(self, bulk_id: str, *, analyst: str, reason: str | None = None,
+    def undo_bulk(self, bulk_id: str, *, analyst: str | None = None, reason: str | None = None,
                   idempotency_key: str | None = None) -> list[LedgerEvent]:
         """Undo every event of one bulk acceptance (one undo event each, in one transaction)."""
         targets = [ev.id for ev in self.events_list() if ev.bulk_id == bulk_id and ev.action != "undo"]
@@ -1012,6 +1061,10 @@ class Ledger:
         hash (a full rewrite, or newest events deleted with the stored head).
         With ``witness`` a verified head is itself recorded as an anchor.
         """
+        scope = self.scope()
+        if scope is not None:
+            raise LedgerError(f"verify needs a role that sees every province (vax_national or the ledger's "
+                              f"owner); {self.identity()} sees only {', '.join(scope) or 'no province'}")
         location = self.backend.location()
         uid = self.backend.uid()
         anchors = read_anchors(location) if location else []
@@ -1076,6 +1129,9 @@ class Ledger:
                                     f"the ledger was rewritten at or before event {a.head_id}",
                                     anchors_checked=checked)
         if witness:
+            sync = getattr(self.backend, "sync", None)
+            if sync:  # witness only a head that is on disk (see vaxlib.review.pg)
+                sync()
             self._witness("verify", head)
         return VerifyResult(True, n, last_id, prev_hash, anchors_checked=checked)
 
