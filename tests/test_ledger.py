@@ -349,20 +349,21 @@ def test_confirmed_appends_survive_a_killed_process(site):
     import sys
 
     url = site.url
-    tx_class = "L._SQLiteTransaction" if site.backend == "sqlite" else "P._PgTransaction"
     script = f"""
 import os, signal
 from vaxlib.review import ledger as L
-if {site.backend!r} == "postgres":
-    from vaxlib.review import pg as P
 led = L.Ledger.open({url!r})
 for i in range(20):
     print(led.accept(f"R{{i}}", analyst="lan").id, flush=True)
-real = {tx_class}.insert
-def dying(self, rows):
-    real(self, rows)
-    os.kill(os.getpid(), signal.SIGKILL)  # after the insert, before COMMIT
-{tx_class}.insert = dying
+if {site.backend!r} == "postgres":  # the server ran ledger_append (rows in, lock held); no COMMIT yet
+    from vaxlib.review import pg as P
+    P._fault_before_commit = lambda: os.kill(os.getpid(), signal.SIGKILL)
+else:
+    real = L._SQLiteTransaction.insert
+    def dying(self, rows):
+        real(self, rows)
+        os.kill(os.getpid(), signal.SIGKILL)  # after the insert, before COMMIT
+    L._SQLiteTransaction.insert = dying
 led.accept("R-torn", analyst="lan")
 """
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)

@@ -10,7 +10,7 @@ import argparse
 import logging
 import sys
 
-from vaxlib.cli import CommandError
+from vaxlib.errors import CommandError
 
 log = logging.getLogger(__name__)
 

@@ -83,6 +83,7 @@ from urllib.parse import quote, unquote
 
 import pandas as pd
 
+from vaxlib.errors import VaxError
 from vaxlib.exports import write_csv
 from vaxlib.review.anchors import Anchor, read_anchors, record_anchor
 from vaxlib.vn.dates import parse_typed_dob
@@ -138,8 +139,8 @@ OPTIONAL_HASHED_FIELDS: tuple[str, ...] = ("province", "reason_code")
 STORED_FIELDS: tuple[str, ...] = (*HASHED_FIELDS, *OPTIONAL_HASHED_FIELDS, "hash")
 
 
-class LedgerError(Exception):
-    """Base class of the ledger's errors."""
+class LedgerError(VaxError):
+    """Base class of the ledger's errors (a :class:`~vaxlib.errors.VaxError`: one line, exit 2 in ``vax``)."""
 
 
 class LedgerBackendError(LedgerError):
@@ -698,6 +699,30 @@ def open_backend(url: str | os.PathLike[str], *, create: bool = False,
 
 # --------------------------------------------------------------------------- the ledger
 
+_SENTINEL_ID = 9_007_199_254_740_993  # stands for the id until the server assigns it
+_SENTINEL_HASH = "@" * 64  # stands for prev_hash
+
+
+def _split_canonical(row: Mapping[str, Any]) -> tuple[str, str, str]:
+    """The canonical JSON of ``row``'s hashed payload cut around its id and prev_hash.
+
+    Keys are sorted, so the top-level ``"id"`` and ``"prev_hash"`` come before ``"values"`` and
+    after nothing but ``action``, ``analyst``, ``bulk_id`` and ``idempotency_key``, whose text has
+    its quotes escaped: the first unescaped ``,"id":`` is the top-level one.
+    """
+    payload = {k: row[k] for k in HASHED_FIELDS}
+    payload.update({k: row[k] for k in OPTIONAL_HASHED_FIELDS if row.get(k) is not None})
+    text = _canonical_json(payload)
+    id_mark = f',"id":{_SENTINEL_ID},'
+    hash_mark = f'"prev_hash":"{_SENTINEL_HASH}"'
+    i = text.index(id_mark)
+    j = text.index(hash_mark, i)
+    p0 = text[:i] + ',"id":'
+    p1 = text[i + len(id_mark) - 1:j] + '"prev_hash":"'
+    p2 = text[j + len(hash_mark) - 1:]
+    return p0, p1, p2
+
+
 def _province_of(provinces: Mapping[str, Any] | Callable[[str], Any], record_id: str) -> str | None:
     value = provinces(record_id) if callable(provinces) else provinces.get(record_id)
     if value is None or (isinstance(value, float) and value != value):
@@ -871,6 +896,8 @@ class Ledger:
         keys = [d.idempotency_key for d in drafts if d.idempotency_key is not None]
         if len(set(keys)) != len(keys):
             raise IdempotencyConflictError("idempotency keys within one append must differ")
+        if hasattr(self.backend, "append_prepared"):
+            return self._append_prepared(drafts, keys)
         with self.backend.write() as tx:
             if keys:
                 existing = tx.find_keys(keys)
@@ -900,6 +927,50 @@ class Ledger:
                 rows.append(row)
             tx.insert([{**r, "values": _canonical_json(r["values"])} for r in rows])
         events = [_decode_row({**r, "values": r["values"]}) for r in rows]
+        self._witness("append", (events[-1].id, events[-1].hash))
+        log.debug("ledger: appended %d event(s), head %d", len(events), events[-1].id)
+        return events
+
+    def _append_prepared(self, drafts: Sequence[_Draft], keys: list[str]) -> list[LedgerEvent]:
+        """Append through a backend that links and hashes on the server (PostgreSQL).
+
+        Everything that does not depend on the head is done here, before the lock: the undo
+        targets (stored events never change), the time and the canonical JSON of each event,
+        split around the two values only the server knows under its lock (id and prev_hash).
+        """
+        backend = self.backend
+        for d in drafts:
+            if d.action == "undo":
+                target = backend.get(int(d.undoes)) if d.undoes is not None else None
+                if target is None:
+                    raise UnknownEventError(f"no event {d.undoes} to undo")
+                d.record_id = target["record_id"]
+                d.province = target.get("province")
+                d.values = {"undone_action": target["action"], **d.values}
+        now = _utc_now()
+        rows = []
+        for d in drafts:
+            row = {
+                "id": _SENTINEL_ID, "record_id": str(d.record_id), "action": d.action, "values": d.values,
+                "analyst": str(d.analyst).strip(), "time": now, "reason": d.reason, "bulk_id": d.bulk_id,
+                "undoes": d.undoes, "idempotency_key": d.idempotency_key, "prev_hash": _SENTINEL_HASH,
+                "province": None if d.province is None else str(d.province), "reason_code": d.reason_code,
+            }
+            p0, p1, p2 = _split_canonical(row)
+            rows.append({**row, "values": _canonical_json(d.values), "id": None, "prev_hash": None,
+                         "p0": p0, "p1": p1, "p2": p2})
+        result = backend.append_prepared(rows)
+        if any(replayed for replayed, *_ in result):
+            return self._replayed(drafts, backend.find_keys(keys))
+        events = []
+        for row, (_, eid, prev, stored_hash) in zip(rows, result):
+            full = {**{k: row[k] for k in STORED_FIELDS if k != "hash"}, "id": eid, "prev_hash": prev,
+                    "values": json.loads(row["values"])}
+            full["hash"] = event_hash(full)
+            if full["hash"] != stored_hash:  # the server assembled other bytes than we hashed
+                raise LedgerError(f"event {eid}: the database computed hash {stored_hash[:12]}… but the event "
+                                  f"hashes to {full['hash'][:12]}… (server encoding not UTF-8?)")
+            events.append(_decode_row({**full, "values": row["values"]}))
         self._witness("append", (events[-1].id, events[-1].hash))
         log.debug("ledger: appended %d event(s), head %d", len(events), events[-1].id)
         return events

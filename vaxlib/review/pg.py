@@ -69,6 +69,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from vaxlib.review.ledger import (
     GENESIS_HASH,
@@ -88,6 +89,8 @@ __all__ = ["PostgresBackend", "init_schema", "add_user", "ROLES", "LOCK_KEY"]
 LOCK_KEY = 0x7661786C65646772
 #: group roles created by init_schema
 ROLES = ("vax_analyst", "vax_supervisor", "vax_national")
+#: fault injection for tests: called inside an append's transaction after the insert, before COMMIT
+_fault_before_commit = None
 _COLS = (*HASHED_FIELDS, *OPTIONAL_HASHED_FIELDS, "hash")
 _SELECT = ", ".join(f'"{c}"' for c in _COLS)
 
@@ -156,6 +159,46 @@ BEGIN
     SELECT e.id, e.hash INTO head_id, head_hash FROM ledger_events e ORDER BY e.id DESC LIMIT 1;
 END $$;
 
+-- one append, all of it on the server while the lock is held: lock, head, idempotency check,
+-- hash (the client sends the canonical JSON around the two values only known here: the id and
+-- prev_hash), insert.  Runs as the caller, so row-level security checks every row.
+CREATE OR REPLACE FUNCTION ledger_append(p_rows jsonb)
+RETURNS TABLE (replayed boolean, id bigint, prev_hash text, hash text)
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = public, pg_temp AS $$
+DECLARE
+    r jsonb;
+    h_id bigint;
+    h_hash text;
+    new_hash text;
+    keys text[];
+BEGIN
+    SELECT l.head_id, l.head_hash INTO h_id, h_hash FROM ledger_lock_head() l;
+    keys := ARRAY(SELECT x->>'idempotency_key' FROM jsonb_array_elements(p_rows) x
+                  WHERE x->>'idempotency_key' IS NOT NULL);
+    IF cardinality(keys) > 0 THEN
+        RETURN QUERY SELECT true, e.id, e.prev_hash, e.hash FROM ledger_events e
+                     WHERE e.idempotency_key = ANY (keys) ORDER BY e.id;
+        IF FOUND THEN
+            RETURN;
+        END IF;
+    END IF;
+    h_id := coalesce(h_id, 0);
+    h_hash := coalesce(h_hash, repeat('0', 64));
+    FOR r IN SELECT x FROM jsonb_array_elements(p_rows) x LOOP
+        h_id := h_id + 1;
+        new_hash := encode(sha256(convert_to((r->>'p0') || h_id::text || (r->>'p1') || h_hash || (r->>'p2'),
+                                             'UTF8')), 'hex');
+        INSERT INTO ledger_events (id, record_id, action, "values", analyst, time, reason, bulk_id, undoes,
+                                   idempotency_key, prev_hash, province, reason_code, hash)
+        VALUES (h_id, r->>'record_id', r->>'action', r->>'values', r->>'analyst', r->>'time', r->>'reason',
+                r->>'bulk_id', (r->>'undoes')::bigint, r->>'idempotency_key', h_hash, r->>'province',
+                r->>'reason_code', new_hash);
+        replayed := false; id := h_id; prev_hash := h_hash; hash := new_hash;
+        RETURN NEXT;
+        h_hash := new_hash;
+    END LOOP;
+END $$;
+
 -- the bulk acceptances a confirm may name: id, analyst and size only, whatever the caller may see
 CREATE OR REPLACE FUNCTION ledger_bulk_info(p_bulk_id text, OUT analyst text, OUT n bigint)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
@@ -164,13 +207,14 @@ $$;
 
 ALTER TABLE ledger_events ENABLE ROW LEVEL SECURITY;
 DROP POLICY IF EXISTS ledger_read ON ledger_events;
+-- (SELECT f()) is evaluated once per statement, not once per row
 CREATE POLICY ledger_read ON ledger_events FOR SELECT
-    USING (ledger_my_provinces() IS NULL OR province = ANY (ledger_my_provinces()));
+    USING ((SELECT ledger_my_provinces()) IS NULL OR province = ANY ((SELECT ledger_my_provinces())::text[]));
 DROP POLICY IF EXISTS ledger_write ON ledger_events;
 CREATE POLICY ledger_write ON ledger_events FOR INSERT
     WITH CHECK (
         analyst = current_user
-        AND (ledger_my_provinces() IS NULL OR province = ANY (ledger_my_provinces()))
+        AND ((SELECT ledger_my_provinces()) IS NULL OR province = ANY ((SELECT ledger_my_provinces())::text[]))
         AND (action <> 'confirm_bulk' OR (
                 (pg_has_role(current_user, 'vax_supervisor', 'MEMBER')
                  OR pg_has_role(current_user, 'vax_national', 'MEMBER'))
@@ -194,8 +238,9 @@ END $$;
 REVOKE ALL ON ledger_events, ledger_meta, ledger_scopes FROM PUBLIC;
 GRANT SELECT, INSERT ON ledger_events TO vax_analyst, vax_supervisor, vax_national;
 GRANT SELECT ON ledger_meta, ledger_scopes TO vax_analyst, vax_supervisor, vax_national;
-REVOKE ALL ON FUNCTION ledger_lock_head(), ledger_my_provinces(), ledger_bulk_info(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION ledger_lock_head(), ledger_my_provinces(), ledger_bulk_info(text)
+REVOKE ALL ON FUNCTION ledger_lock_head(), ledger_my_provinces(), ledger_bulk_info(text), ledger_append(jsonb)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ledger_lock_head(), ledger_my_provinces(), ledger_bulk_info(text), ledger_append(jsonb)
     TO vax_analyst, vax_supervisor, vax_national;
 """
 
@@ -328,6 +373,53 @@ class PostgresBackend(LedgerBackend):
                 self.conn.execute("COMMIT")
         for r in rows:
             yield dict(zip(_COLS, r))
+
+    def append_prepared(self, rows: Sequence[dict[str, Any]]) -> list[tuple[bool, int, str, str]]:
+        """Append rows whose canonical JSON is split around id and prev_hash, in one round trip.
+
+        Returns ``(replayed, id, prev_hash, hash)`` per row; ``replayed`` rows are already stored
+        events with one of the idempotency keys (nothing was appended).
+        """
+        if self.readonly:
+            raise LedgerError("ledger opened read-only")
+        with self._lock:
+            try:
+                with self.conn.pipeline():
+                    with self.conn.transaction():
+                        if self.commit_mode == "grouped":
+                            self.conn.execute("SET LOCAL synchronous_commit = off")
+                        cur = self.conn.cursor()
+                        cur.execute("SELECT replayed, id, prev_hash, hash FROM ledger_append(%s)",
+                                    (Jsonb(list(rows)),))
+                        fetched = None
+                        if _fault_before_commit is not None:  # tests: rows inserted, lock held, no COMMIT
+                            fetched = cur.fetchall()
+                            _fault_before_commit()
+                    if fetched is None:
+                        fetched = cur.fetchall()
+                result = [(bool(a), int(b), c, d) for a, b, c, d in fetched]
+                if self.commit_mode == "grouped":
+                    self.sync()
+            except psycopg.errors.InsufficientPrivilege as exc:
+                raise LedgerError(f"the database refused the append: {_one_line(exc)}") from None
+            except psycopg.errors.UniqueViolation as exc:
+                raise LedgerError(f"append collided with a stored event: {_one_line(exc)}") from None
+            except psycopg.OperationalError as exc:
+                raise LedgerBackendError(f"ledger database unreachable: {_one_line(exc)}") from None
+        return result
+
+    def get(self, event_id: int) -> dict[str, Any] | None:
+        """One stored event (as this role may see it), or None.  Events never change: no lock needed."""
+        with self._lock:
+            row = self.conn.execute(f"SELECT {_SELECT} FROM ledger_events WHERE id = %s", (event_id,)).fetchone()
+        return dict(zip(_COLS, row)) if row else None
+
+    def find_keys(self, keys: Sequence[str]) -> list[dict[str, Any]]:
+        """Stored events with these idempotency keys (as this role may see them), by id."""
+        with self._lock:
+            rows = self.conn.execute(f"SELECT {_SELECT} FROM ledger_events WHERE idempotency_key = ANY(%s) "
+                                     f"ORDER BY id", (list(keys),)).fetchall()
+        return [dict(zip(_COLS, r)) for r in rows]
 
     def sync(self) -> None:
         """Wait until everything this session has seen committed is flushed to disk.
