@@ -42,7 +42,7 @@ def _analyst(url: str, worker: int, n: int, barrier, out) -> None:
         for i in range(n):
             t = time.perf_counter()
             if i % 10 == 9:
-                led.reject(f"W{worker}-R{i}", analyst=f"a{worker}", reason="sai người")
+                led.reject(f"W{worker}-R{i}", reason_code="wrong_person", analyst=f"a{worker}", reason="sai người")
             else:
                 led.accept(f"W{worker}-R{i}", analyst=f"a{worker}", idempotency_key=f"w{worker}-{i}")
             lat.append(time.perf_counter() - t)

@@ -167,7 +167,7 @@ def files(tmp_path, tables):
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     with Ledger.open(url, create=True) as led:
         led.accept("R3", analyst="lan", values={"person_id": "079070000003"})
-        led.edit("R6", {"dob": "17/05/1960"}, analyst="minh", reason="giấy khai sinh")
+        led.edit("R6", {"dob": "17/05/1960"}, reason_code="document_checked", analyst="minh", reason="giấy khai sinh")
     return vp, mp, url
 
 

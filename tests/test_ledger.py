@@ -111,7 +111,7 @@ def test_concurrent_processes_lose_and_duplicate_nothing(backend, synchronous, p
 def test_chain_links_and_hashes(site):
     with Ledger.open(site.url) as led:
         a = led.accept("R1", analyst="lan", reason="khớp CCCD")
-        b = led.reject("R2", analyst="minh")
+        b = led.reject("R2", reason_code="wrong_person", analyst="minh")
     assert a.id == 1 and b.id == 2
     assert a.prev_hash == GENESIS_HASH and b.prev_hash == a.hash
     assert a.hash == event_hash(a.to_dict()) and len(a.hash) == 64
@@ -121,7 +121,7 @@ def test_chain_links_and_hashes(site):
 def test_undo_and_redo(site):
     with Ledger.open(site.url) as led:
         e1 = led.accept("R1", analyst="lan")
-        e2 = led.reject("R1", analyst="lan", reason="sai người")
+        e2 = led.reject("R1", reason_code="wrong_person", analyst="lan", reason="sai người")
         decided = led.current_decisions().set_index("record_id")
         assert decided.loc["R1", "action"] == "reject" and decided.loc["R1", "decision_id"] == e2.id
         u1 = led.undo(e2.id, analyst="lan")
@@ -164,7 +164,7 @@ def test_idempotency_keys(site):
         again = led.accept("R1", analyst="lan", idempotency_key="k1")
         assert again == a and len(led.events()) == 1
         with pytest.raises(IdempotencyConflictError):
-            led.reject("R1", analyst="lan", idempotency_key="k1")
+            led.reject("R1", reason_code="wrong_person", analyst="lan", idempotency_key="k1")
         bulk = led.bulk_accept(["R2", "R3"], analyst="lan", idempotency_key="b1")
         assert led.bulk_accept(["R2", "R3"], analyst="lan", idempotency_key="b1") == bulk
         assert len(led.events()) == 3
@@ -181,7 +181,7 @@ def test_idempotency_keys(site):
 ])
 def test_edit_values_are_validated_and_normalised(site, values, expected):
     with Ledger.open(site.url) as led:
-        ev = led.edit("R1", values, analyst="lan")
+        ev = led.edit("R1", values, reason_code="document_checked", analyst="lan")
         assert ev.values == expected
         assert led.current_decisions().loc[0, "values"] == expected
 
@@ -199,7 +199,7 @@ def test_edit_values_are_validated_and_normalised(site, values, expected):
 def test_invalid_edit_rejected_without_appending(site, values, field):
     with Ledger.open(site.url) as led:
         with pytest.raises(InvalidEditError) as info:
-            led.edit("R1", values, analyst="lan")
+            led.edit("R1", values, reason_code="document_checked", analyst="lan")
         assert info.value.field == field
         # no personal value in the message
         for v in values.values():
@@ -238,8 +238,8 @@ def test_analyst_required(url):
 def _seeded(url) -> Path:
     with Ledger.open(url) as led:
         led.accept("R1", analyst="lan")
-        led.edit("R2", {"dob": "03/12/1985"}, analyst="lan")
-        led.reject("R3", analyst="minh")
+        led.edit("R2", {"dob": "03/12/1985"}, reason_code="document_checked", analyst="lan")
+        led.reject("R3", reason_code="wrong_person", analyst="minh")
         led.defer("R4", analyst="minh")
         led.accept("R5", analyst="minh")
         assert led.verify().ok
@@ -397,7 +397,7 @@ def test_two_handles_see_each_others_appends(site):
         a.accept("R1", analyst="lan")
         assert [e.record_id for e in b.events_list()] == ["R1"]
         first = b.current_decisions()
-        b.reject("R2", analyst="minh")
+        b.reject("R2", reason_code="wrong_person", analyst="minh")
         a.defer("R3", analyst="lan")
         assert [e.id for e in a.events_list()] == [e.id for e in b.events_list()] == [1, 2, 3]
         assert b.current_decisions()["record_id"].tolist() == ["R1", "R2", "R3"]
@@ -425,7 +425,8 @@ def test_current_decisions_match_a_recursive_model(ops):
         events = []
         for kind, a, b in ops:
             if kind == "decide":
-                events.append(getattr(led, b)(a, analyst="lan"))
+                extra = {"reason_code": "wrong_person"} if b == "reject" else {}
+                events.append(getattr(led, b)(a, analyst="lan", **extra))
             elif events:
                 events.append(led.undo(events[a % len(events)].id, analyst="lan"))
         by_id = {e.id: e for e in events}
@@ -617,7 +618,7 @@ def test_postgres_identity_and_province_scope(site, request):
     assert a.analyst == "lan" and a.province == "79"
     with pytest.raises(LedgerError, match="refused"):
         lan.accept("R01")  # another province's record
-    m = minh.reject("R01")
+    m = minh.reject("R01", reason_code="wrong_person")
     assert [e.id for e in lan.events_list()] == [a.id] and [e.id for e in minh.events_list()] == [m.id]
     assert [e.id for e in sup.events_list()] == [a.id, m.id]
     with pytest.raises(UnknownEventError):
@@ -661,3 +662,126 @@ def test_postgres_triggers_stop_even_the_owner_and_verify_catches_a_rewrite(site
     with Ledger.open(site.url, readonly=True) as led:
         result = led.verify()
     assert not result.ok and result.first_bad_id == 5 and "witnessed" in result.problem, result.describe()
+
+
+# ---------------------------------------------------------------- accountability and the two-person rule
+
+@pytest.mark.parametrize("call, words", [
+    (lambda led: led.reject("R1", analyst="lan"), "needs a reason"),
+    (lambda led: led.reject("R1", analyst="lan", reason_code="document_checked"), "needs a reason"),  # edit's list
+    (lambda led: led.reject("R1", analyst="lan", reason_code="other"), "written out"),
+    (lambda led: led.edit("R1", {"dob": "03/12/1985"}, analyst="lan"), "needs a reason"),
+    (lambda led: led.edit("R1", {"dob": "03/12/1985"}, analyst="lan", reason_code="other", reason="  "),
+     "written out"),
+])
+def test_reject_and_edit_need_a_reason_from_the_list(site, call, words):
+    from vaxlib.review.ledger import MissingReasonError
+
+    with Ledger.open(site.url) as led:
+        with pytest.raises(MissingReasonError, match=words):
+            call(led)
+        assert led.events_list() == []
+        ev = led.reject("R1", analyst="lan", reason_code="other", reason="giấy tờ không khớp ảnh")
+        assert (ev.reason_code, ev.reason) == ("other", "giấy tờ không khớp ảnh")
+        assert led.verify().ok
+
+
+def test_reveal_is_an_event_and_undo_names_its_target(site):
+    with Ledger.open(site.url) as led:
+        r = led.reveal("R1", analyst="lan")
+        assert (r.action, r.values) == ("reveal", {"field": "id_number"})
+        assert led.current_decisions().empty  # revealing decides nothing
+        a = led.reject("R1", analyst="lan", reason_code="wrong_person")
+        u = led.undo(a.id, analyst="lan")
+        assert (u.undoes, u.record_id, u.values) == (a.id, "R1", {"undone_action": "reject"})
+        assert led.verify().ok
+
+
+def test_two_person_rule_for_big_bulk_acceptances(site, tmp_path, capsys):
+    lan_url, sup_url = site.url_for("lan", "analyst", ["79"]), site.url_for("sup", "supervisor", ["79"])
+    provinces = {f"R{i}": "79" for i in range(30)}
+    with Ledger.open(lan_url) as lan, Ledger.open(sup_url) as sup:
+        lan.record_provinces = sup.record_provinces = provinces
+        assert lan.bulk_confirm_above == 20  # parameters/review.yaml
+        small = lan.bulk_accept([f"R{i}" for i in range(20)], analyst="lan", cluster_id="c1")
+        assert "needs_confirmation" not in small[0].values
+        big = lan.bulk_accept([f"R{i}" for i in range(20, 30)] + [f"R{i}" for i in range(5)] + ["R29"] * 3
+                              + [f"R{i}" for i in range(10, 20)], analyst="lan", cluster_id="c2")
+        assert len(big) == 25 and all(e.values["needs_confirmation"] for e in big)
+        bulk_id = big[0].bulk_id
+        waiting = lan.pending_bulks()
+        assert waiting[["bulk_id", "analyst", "records"]].values.tolist() == [[bulk_id, "lan", 25]]
+        decided = lan.current_decisions().set_index("record_id")
+        assert set(decided.index) == {f"R{i}" for i in range(20)}  # the big bulk does not count yet
+        assert (decided["bulk_id"] == small[0].bulk_id).all()
+        with pytest.raises(LedgerError, match="another person"):
+            lan.confirm_bulk(bulk_id, analyst="lan")
+        c = sup.confirm_bulk(bulk_id, analyst="sup")
+        assert (c.action, c.bulk_id, c.analyst) == ("confirm_bulk", bulk_id, "sup")
+        assert lan.pending_bulks().empty
+        decided = lan.current_decisions().set_index("record_id")
+        assert set(decided.index) == set(provinces) and decided.loc["R25", "bulk_id"] == bulk_id
+        with pytest.raises(UnknownEventError):
+            sup.confirm_bulk(bulk_id, analyst="sup")  # nothing waits any more
+    with Ledger.open(site.url, readonly=True) as owner:
+        assert owner.verify().ok
+
+
+def test_postgres_only_a_supervisor_may_confirm(site):
+    if site.backend != "postgres":
+        return  # SQLite has no roles: any other typed name confirms (documented)
+    provinces = {f"R{i}": "79" for i in range(25)}
+    with Ledger.open(site.url_for("lan", "analyst", ["79"])) as lan, \
+            Ledger.open(site.url_for("hoa", "analyst", ["79"])) as hoa, \
+            Ledger.open(site.url_for("sup01", "supervisor", ["01"])) as sup01:
+        lan.record_provinces = hoa.record_provinces = sup01.record_provinces = provinces
+        bulk_id = lan.bulk_accept(list(provinces), cluster_id="c")[0].bulk_id
+        with pytest.raises(LedgerError, match="refused"):
+            hoa.confirm_bulk(bulk_id)  # another analyst, but not a supervisor
+        with pytest.raises(UnknownEventError):
+            sup01.confirm_bulk(bulk_id)  # a supervisor of another province cannot even see it
+        assert len(lan.pending_bulks()) == 1
+
+
+def test_apply_ignores_and_reports_unconfirmed_bulk_decisions(tmp_path, capsys):
+    import pandas as pd
+    from test_apply import VAX_COLS, match_row, vax_row
+
+    ids = [f"R{i:02d}" for i in range(25)]
+    v = pd.DataFrame([vax_row(r, "Lê Văn Cường", "1970-07-07", "1", "79070000003") for r in ids], columns=VAX_COLS)
+    m = pd.DataFrame([match_row(r, "review", "079070000003", "id:lost_leading_zero", idn="079070000003", p=0.7)
+                      for r in ids])
+    vp, mp = tmp_path / "v.parquet", tmp_path / "m.parquet"
+    v.to_parquet(vp, index=False)
+    m.to_parquet(mp, index=False)
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    with Ledger.open(url, create=True) as led:
+        bulk_id = led.bulk_accept(ids, analyst="lan", cluster_id="c")[0].bulk_id
+    argv = ["apply", "--vaccinations", str(vp), "--matches", str(mp), "--ledger", url]
+    assert vax_main([*argv, "--out", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr().out
+    assert "1 bulk acceptance(s) of 25 records await a supervisor" in out
+    summary = json.loads((tmp_path / "a" / "apply_summary.json").read_text(encoding="utf-8"))
+    assert summary["ledger"]["pending_bulk"] == {"bulks": 1, "records": 25}
+    assert summary["field_changes_by_source"]["decision"] == 0
+    with Ledger.open(url) as led:
+        led.confirm_bulk(bulk_id, analyst="sup")
+    assert vax_main([*argv, "--out", str(tmp_path / "b")]) == 0
+    assert "await" not in capsys.readouterr().out
+    summary = json.loads((tmp_path / "b" / "apply_summary.json").read_text(encoding="utf-8"))
+    assert summary["ledger"]["pending_bulk"] == {"bulks": 0, "records": 0}
+    assert summary["field_changes_by_source"]["decision"] > 0
+
+
+def test_csv_export_neutralises_formulas(url, tmp_path):
+    import csv
+
+    with Ledger.open(url) as led:
+        led.reject("=HYPERLINK(\"http://x\")", analyst="@lan", reason_code="other", reason="+1 gọi lại")
+        path = led.export(tmp_path / "events.csv")
+        assert led.export(tmp_path / "events.jsonl")  # the JSON lines keep the values as stored
+    row = next(csv.DictReader(path.open(encoding="utf-8")))
+    assert row["record_id"] == "'=HYPERLINK(\"http://x\")" and row["analyst"] == "'@lan"
+    assert row["reason"] == "'+1 gọi lại"
+    first = json.loads((tmp_path / "events.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert first["record_id"] == "=HYPERLINK(\"http://x\")"

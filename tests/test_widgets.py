@@ -199,6 +199,7 @@ def test_accept_writes_the_ledger_and_loads_the_next_record(panel, ledger):
 
 
 def test_reject_and_defer(panel, ledger):
+    panel.reason.value = 'wrong_person'  # a rejection or an edit names its reason
     panel.reject.click()  # R01
     panel.defer.click()  # R02
     assert decisions(ledger) == {"R01": "reject", "R02": "defer"}
@@ -228,6 +229,7 @@ def test_next_and_previous_browse_without_deciding(panel, ledger):
 
 def test_undo_is_a_new_event_and_brings_the_record_back(panel, ledger):
     panel.accept.click()
+    panel.reason.value = 'wrong_person'  # a rejection or an edit names its reason
     panel.reject.click()
     assert panel.current == "R03"
     panel.undo.click()
@@ -275,11 +277,13 @@ def test_edit_validates_with_vn_parsers_and_records_normalised_values(panel, led
     assert form.dob.value == "01/12/1985"  # prefilled from the register, the Vietnamese way
     assert form.id_number.value == "" and "0790******34" in form.id_number.placeholder
     form.dob.value = "31/02/1985"
+    panel.reason.value = 'document_checked'  # a rejection or an edit names its reason
     form.save.click()
     assert ledger.events_list() == []
     assert "Ngày sinh" in form.error.value
     form.dob.value = "01/12/1985"
     form.full_name.value = "trần   văn dũng"
+    panel.reason.value = 'document_checked'  # a rejection or an edit names its reason
     form.save.click()
     events = ledger.events_list()
     assert [(e.record_id, e.action) for e in events] == [("R02", "edit")]
@@ -305,6 +309,7 @@ def test_edit_of_one_field_keeps_the_proposed_id_fix_through_apply(panel, ledger
     assert "02/12/1985" in preview and "bạn nhập" in preview
     assert "0790******34" in preview and "theo đề xuất" in preview  # the ID shown masked, as proposed
     assert "079085001234" not in preview
+    panel.reason.value = 'document_checked'  # a rejection or an edit names its reason
     form.save.click()
     result = apply_decisions(vacc, matches, ledger.current_decisions())
     row = result.table.set_index("record_id").loc["R02"]
@@ -327,6 +332,7 @@ def test_edit_with_nothing_changed_writes_nothing(panel, ledger):
     panel.edit_form.full_name.value = "Nguyen Thi Hoa"  # as typed
     panel.edit_form.dob.value = "05/03/1990"
     panel.edit_form.sex.value = "F"
+    panel.reason.value = 'document_checked'  # a rejection or an edit names its reason
     panel.edit_form.save.click()
     assert ledger.events_list() == []
     assert "Không có thay đổi" in panel.edit_form.error.value
@@ -342,6 +348,7 @@ def test_edit_fills_the_chosen_candidate(panel, ledger):
     panel.reveal.value = True  # closes nothing but the ID may now be typed
     panel.edit.click()
     assert panel.edit_form.id_number.value == "001075004322"
+    panel.reason.value = 'document_checked'  # a rejection or an edit names its reason
     panel.edit_form.save.click()
     ev = ledger.events_list()[-1]
     assert ev.action == "edit" and ev.values["id_number"] == "001075004322" and ev.values["dob"] == "1975-02-01"
@@ -420,6 +427,7 @@ def test_bulk_accept_needs_a_cluster_and_a_confirmation(panel, ledger):
 
 def test_bulk_accept_skips_records_already_decided(panel, ledger):
     panel.filters.cluster.value = NO_DIACRITICS_CLUSTER
+    panel.reason.value = 'wrong_person'  # a rejection or an edit names its reason
     panel.reject.click()  # R01 rejected individually
     panel.bulk.click()
     panel.bulk_confirm.click()
@@ -591,6 +599,7 @@ def test_empty_queue_says_which_filter_to_change(tables, ledger):
 def test_counters_agree_after_an_edit(panel):
     panel.edit.click()
     panel.edit_form.full_name.value = "Nguyễn Thị Hoa"
+    panel.reason.value = 'document_checked'  # a rejection or an edit names its reason
     panel.edit_form.save.click()
     c = panel.counts()
     assert c["queued"] == len(panel.queue()) == 4
@@ -606,3 +615,48 @@ def test_feedback_panel_filters_overdue_items_and_speaks_english(panel):
     fp.show_filter.value = "open"
     assert [v for _, v in fp.items.options] == ["PA2"]
     assert "Citizens' feedback" in fp.widget.children[0].value
+
+
+# ----------------------------------------------------------------------------- accountability (issue 14)
+
+def test_reject_and_edit_need_a_reason_from_the_list(panel, ledger):
+    panel.reject.click()  # no reason chosen
+    assert ledger.events_list() == [] and "Chọn lý do" in panel.message.value
+    panel.reason.value = "other"
+    panel.reject.click()  # "other" needs words
+    assert ledger.events_list() == []
+    panel.reason_text.value = "ảnh trên giấy tờ không khớp"
+    panel.reject.click()
+    ev = ledger.events_list()[-1]
+    assert (ev.record_id, ev.action, ev.reason_code, ev.reason) == ("R01", "reject", "other",
+                                                                   "ảnh trên giấy tờ không khớp")
+    assert panel.reason.value is None and panel.reason_text.value == ""  # the next record starts clean
+    panel.edit.click()
+    panel.edit_form.full_name.value = "Trần Văn Dũng"
+    panel.edit_form.save.click()
+    assert len(ledger.events_list()) == 1 and "Chọn lý do" in panel.edit_form.error.value
+    panel.reason.value = "citizen_confirmed"
+    panel.edit_form.save.click()
+    assert ledger.events_list()[-1].reason_code == "citizen_confirmed"
+
+
+def test_revealing_the_full_id_is_recorded(panel, ledger):
+    rid = panel.current
+    panel.reveal.value = True
+    events = ledger.events_list()
+    assert [(e.record_id, e.action, e.analyst) for e in events] == [(rid, "reveal", "Lan (CDC HCM)")]
+    panel.reveal.value = False  # hiding again is not an event
+    assert len(ledger.events_list()) == 1 and decisions(ledger) == {}
+
+
+def test_a_big_bulk_acceptance_waits_for_a_supervisor(panel, ledger):
+    ledger.bulk_confirm_above = 1  # parameters/review.yaml says 20; two records are enough here
+    panel.filters.cluster.value = NO_DIACRITICS_CLUSTER
+    panel.bulk.click()
+    panel.bulk_confirm.click()
+    events = ledger.events_list()
+    assert len(events) == 2 and all(e.values["needs_confirmation"] for e in events)
+    assert "chờ giám sát" in panel.message.value
+    assert decisions(ledger) == {}  # not a decision until confirmed
+    ledger.confirm_bulk(events[0].bulk_id, analyst="Minh (giám sát)")
+    assert decisions(ledger) == {"R01": "bulk_accept", "R08": "bulk_accept"}

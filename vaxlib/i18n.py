@@ -46,6 +46,7 @@ __all__ = [
     "FIELD_LABELS",
     "STATUS_LABELS",
     "ACTION_LABELS",
+    "REASON_LABELS",
     "UI_LABELS",
     "FEEDBACK_CATEGORY_LABELS",
     "FEEDBACK_REASON_LABELS",
@@ -165,6 +166,21 @@ ACTION_LABELS: dict[str, dict[str, str]] = {
     "defer": {"vi": "Để sau", "en": "Defer"},
     "bulk_accept": {"vi": "Duyệt cả cụm", "en": "Accept whole cluster"},
     "undo": {"vi": "Hoàn tác", "en": "Undo"},
+    "reveal": {"vi": "Xem số giấy tờ đầy đủ", "en": "Full ID number revealed"},
+    "confirm_bulk": {"vi": "Giám sát xác nhận duyệt cả cụm", "en": "Supervisor confirmed a cluster acceptance"},
+}
+
+#: why an analyst rejected or edited (vaxlib.review.ledger.REASON_CODES; "other" needs free text)
+REASON_LABELS: dict[str, dict[str, str]] = {
+    "wrong_person": {"vi": "Không phải cùng một người", "en": "Not the same person"},
+    "typed_value_correct": {"vi": "Giá trị đã nhập là đúng", "en": "The typed value is right"},
+    "insufficient_evidence": {"vi": "Chưa đủ căn cứ", "en": "Not enough evidence"},
+    "duplicate_record": {"vi": "Bản ghi trùng", "en": "Duplicate record"},
+    "document_checked": {"vi": "Đã đối chiếu giấy tờ", "en": "Checked against the document"},
+    "citizen_confirmed": {"vi": "Người dân xác nhận", "en": "Confirmed by the citizen"},
+    "facility_confirmed": {"vi": "Cơ sở tiêm xác nhận", "en": "Confirmed by the facility"},
+    "register_match": {"vi": "Theo CSDL dân cư", "en": "From the population register"},
+    "other": {"vi": "Lý do khác (ghi rõ)", "en": "Other (say why)"},
 }
 
 #: axis titles and other words shared by plots, widgets and reports
@@ -305,6 +321,12 @@ _REVIEW = _pairs({
     "shortcut": ("Phím tắt Alt+{key}", "Shortcut Alt+{key}"),
     "tip_accept": ("Chấp nhận đề xuất sửa theo ứng viên được đề xuất", "Accept the suggested fix"),
     "tip_reject": ("Giữ nguyên bản ghi như đã nhập", "Keep the record as typed"),
+    "reason_pick": ("— Lý do —", "— Reason —"),
+    "reason_text": ("Ghi chú thêm về lý do", "More about the reason"),
+    "reason_needed": ("Chọn lý do trong danh sách (bắt buộc khi {action}; 'Lý do khác' cần ghi rõ)",
+                      "Choose a reason from the list (required to {action}; 'Other' needs the reason written)"),
+    "bulk_pending": ("Đã ghi {n} quyết định duyệt cả cụm; chờ giám sát xác nhận (quy tắc hai người) trước khi áp dụng",
+                     "{n} cluster decisions recorded; they wait for a supervisor's confirmation (two-person rule)"),
     "tip_edit": ("Tự nhập giá trị đúng", "Type the right values yourself"),
     "tip_defer": ("Để bản ghi này lại, xem sau", "Put this record aside for later"),
     "tip_undo": ("Hoàn tác quyết định gần nhất (ghi thêm một sự kiện)", "Undo the last decision (adds an event)"),
@@ -483,6 +505,7 @@ STRINGS: dict[str, dict[str, str]] = {
     **{f"fbreason.{k}": v for k, v in FEEDBACK_REASON_LABELS.items()},
     **{f"fbresolution.{k}": v for k, v in FEEDBACK_RESOLUTION_LABELS.items()},
     **{f"fbreply.{k}": v for k, v in _FEEDBACK_REPLY.items()},
+    **{f"reason.{k}": v for k, v in REASON_LABELS.items()},
 }
 
 

@@ -465,6 +465,12 @@ class ReviewPanel:
                                              f"{_t('shortcut', lang, key=SHORTCUTS['reveal'].upper())}",
                                      tabbable=True)
         self.reveal.add_class(f"vax-{self._uid}-reveal")
+        from vaxlib.review.ledger import REASON_CODES
+
+        codes = list(dict.fromkeys(c for cs in REASON_CODES.values() for c in cs))
+        self.reason = W.Dropdown(options=[(_t("reason_pick", lang), None)]
+                                 + [(_i18n.t(f"reason.{c}", lang), c) for c in codes], value=None)
+        self.reason_text = W.Text(placeholder=_t("reason_text", lang))
         self.bulk = self._button("bulk", action_label("bulk_accept", lang), _t("tip_bulk", lang), "primary",
                                  "check-square-o")
         self.bulk_question = W.HTML()
@@ -492,15 +498,16 @@ class ReviewPanel:
         self.next.on_click(lambda _: self._step(+1))
         self.prev.on_click(lambda _: self._step(-1))
         self.undo.on_click(lambda _: self._undo())
-        self.reveal.observe(lambda ch: self._render_record(), names="value")
+        self.reveal.observe(self._on_reveal, names="value")
         self.bulk.on_click(lambda _: self._ask_bulk())
         self.bulk_confirm.on_click(lambda _: self._confirm_bulk())
         self.bulk_cancel.on_click(lambda _: self._cancel_bulk())
 
         title = W.HTML(f"<h3 style='margin:4px 0'>{html.escape(_t('title', lang))}</h3>")
         filters = W.Box(list(self.filters.all()), layout=W.Layout(flex_flow="row wrap"))
-        decisions = W.HBox([self.accept, self.reject, self.edit, self.defer, self.undo],
-                           layout=W.Layout())
+        decisions = W.VBox([W.HBox([self.accept, self.reject, self.edit, self.defer, self.undo],
+                                   layout=W.Layout()),
+                            W.HBox([self.reason, self.reason_text], layout=W.Layout())])
         nav = W.HBox([self.prev, self.next, self.reveal], layout=W.Layout())
         right = W.VBox([self.candidate, self.waterfall])
         body = W.HBox([self.record, right], layout=W.Layout(align_items="flex-start", flex_flow="row wrap"))
@@ -864,7 +871,8 @@ class ReviewPanel:
             self._say(_t("no_change", self.lang), error=True)
             return
         ev = self._append(lambda: self.ledger.edit(rid, {f: v for f, (v, _) in plan.items()},
-                                                   analyst=self.analyst, reason="register search",
+                                                   analyst=self.analyst, reason_code="register_match",
+                                                   reason="register search",
                                                    idempotency_key=uuid.uuid4().hex))
         if ev is not None:
             self._after_decision([ev], rid, "edit")
@@ -901,7 +909,10 @@ class ReviewPanel:
                 return
             ev = self._append(lambda: self.ledger.accept(rid, values={"person_id": pid} if pid else None, **kw))
         elif action == "reject":
-            ev = self._append(lambda: self.ledger.reject(rid, **kw))
+            reason = self._reason("reject")
+            if reason is None:
+                return
+            ev = self._append(lambda: self.ledger.reject(rid, **reason, **kw))
         elif action == "defer":
             ev = self._append(lambda: self.ledger.defer(rid, **kw))
         else:  # pragma: no cover - buttons only send the three above
@@ -936,12 +947,35 @@ class ReviewPanel:
             self._say(_t("no_change", self.lang), error=True)
             return
         values = {f: v for f, (v, _) in plan.items()}
-        ev = self._append(lambda: self.ledger.edit(rid, values, reason=f"candidate {rank}", **kw))
+        ev = self._append(lambda: self.ledger.edit(rid, values, reason_code="register_match",
+                                                   reason=f"candidate {rank}", **kw))
         if ev is None:
             return
         self._after_decision([ev], rid, "accept")
 
+    def _reason(self, action: str) -> dict[str, Any] | None:
+        """The chosen reason for a rejection or an edit, or None (and a message) when missing."""
+        from vaxlib.review.ledger import REASON_CODES
+
+        code, text = self.reason.value, self.reason_text.value.strip()
+        if code not in REASON_CODES[action] or (code == "other" and not text):
+            msg = _t("reason_needed", self.lang, action=action_label(action, self.lang))
+            self._say(msg, error=True)
+            if action == "edit":
+                self.edit_form.error.value = f"<span style='{_TEXT_STYLE};color:#b71c1c'>{html.escape(msg)}</span>"
+            return None
+        return {"reason_code": code, "reason": text or None}
+
+    def _on_reveal(self, change: Any) -> None:
+        """Revealing a full ID number is recorded in the ledger (who saw whose number, when)."""
+        if change["new"] and self.current is not None:
+            self._append(lambda: self.ledger.reveal(self.current, analyst=self.analyst,
+                                                    idempotency_key=uuid.uuid4().hex))
+        self._render_record()
+
     def _after_decision(self, events: list[Any], rid: str, action: str) -> None:
+        self.reason.value = None
+        self.reason_text.value = ""
         self.last_events = events
         self._undo_stack.append(("event", events[0].id, rid, action))
         self._say(_t("decided", self.lang, action=action_label(action, self.lang), rid=rid, eid=events[0].id))
@@ -1067,8 +1101,11 @@ class ReviewPanel:
             self.edit_form.error.value = f"<span style='color:#b71c1c'>{html.escape(_t('no_change', self.lang))}</span>"
             return
         values = {f: v for f, (v, _) in plan.items()}
+        reason = self._reason("edit")
+        if reason is None:
+            return
         try:
-            ev = self._append(lambda: self.ledger.edit(rid, values, analyst=self.analyst,
+            ev = self._append(lambda: self.ledger.edit(rid, values, analyst=self.analyst, **reason,
                                                        idempotency_key=uuid.uuid4().hex))
         except InvalidEditError as exc:
             self._show_invalid(exc)
@@ -1124,7 +1161,10 @@ class ReviewPanel:
             return
         self.last_events = list(events)
         self._undo_stack.append(("bulk", events[0].bulk_id, self.current or targets[0], "bulk_accept"))
-        self._say(_t("bulk_done", self.lang, n=len(events), first=events[0].id, last=events[-1].id))
+        if events[0].values.get("needs_confirmation"):
+            self._say(_t("bulk_pending", self.lang, n=len(events)))
+        else:
+            self._say(_t("bulk_done", self.lang, n=len(events), first=events[0].id, last=events[-1].id))
         keep = self.current
         self._load_decisions()
         self._update_progress()

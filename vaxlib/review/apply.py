@@ -437,6 +437,8 @@ def run_apply(
                 raise ApplyError(f"ledger {led.url} failed verification: {check.describe()}")
             decisions = led.current_decisions()
             ledger_info = {"url": led.url, "head_id": check.head_id or 0, "head_hash": check.head_hash}
+            waiting = led.pending_bulks()  # two-person rule: not applied until a supervisor confirms
+            ledger_info["pending_bulk"] = {"bulks": int(len(waiting)), "records": int(waiting["records"].sum())}
         finally:
             if own:
                 led.close()

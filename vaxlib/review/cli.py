@@ -39,6 +39,10 @@ def _cmd_apply(args: argparse.Namespace) -> int:
           f"{s['records_unchanged']} unchanged; {s['field_changes']} field changes "
           f"({s['field_changes_by_source']['automatic']} automatic, "
           f"{s['field_changes_by_source']['decision']} from decisions) -> {args.out}")
+    waiting = (s.get("ledger") or {}).get("pending_bulk") or {}
+    if waiting.get("bulks"):
+        print(f"not applied: {waiting['bulks']} bulk acceptance(s) of {waiting['records']} records await a "
+              f"supervisor's confirmation (two-person rule)")
     return 0
 
 

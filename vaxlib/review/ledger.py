@@ -102,6 +102,9 @@ __all__ = [
     "InvalidEditError",
     "UnknownEventError",
     "IdempotencyConflictError",
+    "MissingReasonError",
+    "REASON_CODES",
+    "pending_bulks",
     "LedgerEvent",
     "VerifyResult",
     "LedgerBackend",
@@ -117,9 +120,17 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: every action an event can carry
-ACTIONS: tuple[str, ...] = ("accept", "reject", "edit", "defer", "bulk_accept", "undo")
+ACTIONS: tuple[str, ...] = ("accept", "reject", "edit", "defer", "bulk_accept", "undo", "reveal", "confirm_bulk")
 #: actions that set a record's decision (``undo`` cancels one)
 DECISION_ACTIONS: tuple[str, ...] = ("accept", "reject", "edit", "defer", "bulk_accept")
+#: the short list of reasons a rejection or an edit must name (``other`` needs free text);
+#: wording in :data:`vaxlib.i18n.REASON_LABELS`
+REASON_CODES: dict[str, tuple[str, ...]] = {
+    "reject": ("wrong_person", "typed_value_correct", "insufficient_evidence", "duplicate_record", "other"),
+    "edit": ("document_checked", "citizen_confirmed", "facility_confirmed", "register_match", "other"),
+}
+#: a bulk acceptance of more records than this waits for a supervisor (parameters/review.yaml)
+DEFAULT_BULK_CONFIRM_ABOVE = 20
 #: fields an ``edit`` may set (the contract's correctable fields)
 EDITABLE_FIELDS: tuple[str, ...] = ("full_name", "dob", "sex", "id_number")
 #: prev_hash of the first event
@@ -156,6 +167,10 @@ class InvalidEditError(LedgerError, ValueError):
         self.record_id = record_id
         where = f" (record {record_id})" if record_id else ""
         super().__init__(f"edit of field {field!r}{where}: {reason}")
+
+
+class MissingReasonError(LedgerError, ValueError):
+    """A rejection or an edit without a reason from :data:`REASON_CODES` (or ``other`` without text)."""
 
 
 class UnknownEventError(LedgerError, KeyError):
@@ -748,7 +763,9 @@ def decisions_from_events(events: Iterable[LedgerEvent]) -> pd.DataFrame:
 
     An undo cancels its target; an undo can itself be undone (which restores
     the target).  A record's decision is its newest decision event that is not
-    cancelled; records whose every decision is cancelled have no row.
+    cancelled; records whose every decision is cancelled have no row.  A bulk
+    acceptance that needs a supervisor (see :meth:`Ledger.bulk_accept`) counts
+    only once confirmed; until then it is listed by :func:`pending_bulks`.
 
     Returns
     -------
@@ -758,13 +775,11 @@ def decisions_from_events(events: Iterable[LedgerEvent]) -> pd.DataFrame:
         cluster (they apply like ``accept``); ``values`` is a dict.
     """
     events = list(events)
-    cancelled: set[int] = set()
-    for ev in reversed(events):  # an undo only targets earlier events
-        if ev.action == "undo" and ev.id not in cancelled and ev.undoes is not None:
-            cancelled.add(ev.undoes)
+    cancelled = _cancelled(events)
+    waiting = set(_pending(events, cancelled))
     current: dict[str, LedgerEvent] = {}
     for ev in events:
-        if ev.action in DECISION_ACTIONS and ev.id not in cancelled:
+        if ev.action in DECISION_ACTIONS and ev.id not in cancelled and ev.bulk_id not in waiting:
             current[ev.record_id] = ev
     rows = [
         {"record_id": ev.record_id, "decision_id": ev.id, "action": ev.action, "values": ev.values,
@@ -776,6 +791,55 @@ def decisions_from_events(events: Iterable[LedgerEvent]) -> pd.DataFrame:
     out = pd.DataFrame(rows, columns=list(DECISION_COLUMNS))
     out["decision_id"] = out["decision_id"].astype("int64")
     return out
+
+
+def _cancelled(events: Sequence[LedgerEvent]) -> set[int]:
+    cancelled: set[int] = set()
+    for ev in reversed(events):  # an undo only targets earlier events
+        if ev.action == "undo" and ev.id not in cancelled and ev.undoes is not None:
+            cancelled.add(ev.undoes)
+    return cancelled
+
+
+def _pending(events: Sequence[LedgerEvent], cancelled: set[int]) -> dict[str, list[LedgerEvent]]:
+    """Bulk acceptances that need a confirmation and have none (from another person), by bulk_id."""
+    bulks: dict[str, list[LedgerEvent]] = {}
+    for ev in events:
+        if ev.action == "bulk_accept" and ev.values.get("needs_confirmation") and ev.id not in cancelled:
+            bulks.setdefault(ev.bulk_id, []).append(ev)
+    for ev in events:
+        if ev.action == "confirm_bulk" and ev.id not in cancelled and ev.bulk_id in bulks:
+            if ev.analyst != bulks[ev.bulk_id][0].analyst:  # the two-person rule
+                del bulks[ev.bulk_id]
+    return bulks
+
+
+def pending_bulks(events: Iterable[LedgerEvent]) -> pd.DataFrame:
+    """Bulk acceptances waiting for a supervisor: ``bulk_id, analyst, time, records, cluster_id``."""
+    events = list(events)
+    rows = [{"bulk_id": b, "analyst": evs[0].analyst, "time": evs[0].time, "records": len(evs),
+             "cluster_id": evs[0].values.get("cluster_id"), "province": evs[0].province}
+            for b, evs in _pending(events, _cancelled(events)).items()]
+    cols = ["bulk_id", "analyst", "time", "records", "cluster_id", "province"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _check_reason(action: str, reason_code: str | None, reason: str | None) -> None:
+    codes = REASON_CODES[action]
+    if reason_code not in codes:
+        got = "no reason" if not reason_code else f"reason {reason_code!r}"
+        raise MissingReasonError(f"{action} needs a reason from the list {', '.join(codes)} ({got} given)")
+    if reason_code == "other" and not (reason or "").strip():
+        raise MissingReasonError(f"{action} with reason 'other' needs the reason written out")
+
+
+def _bulk_threshold() -> int:
+    from vaxlib.config import PARAMETERS_DIR, load_yaml
+
+    path = PARAMETERS_DIR / "review.yaml"
+    if not path.exists():
+        return DEFAULT_BULK_CONFIRM_ABOVE
+    return int(load_yaml(path).get("bulk_confirm_above", DEFAULT_BULK_CONFIRM_ABOVE))
 
 
 class Ledger:
@@ -812,6 +876,8 @@ class Ledger:
         self._decisions: pd.DataFrame | None = None
         self._cache_lock = threading.RLock()
         self._witnessed: tuple[int, str] | None = None
+        #: a bulk acceptance of more records waits for a supervisor's confirmation
+        self.bulk_confirm_above: int = _bulk_threshold()
         #: record_id -> province code (a Mapping or a callable); events get the province of
         #: their record, which row-level security on PostgreSQL scopes by
         self.record_provinces: Mapping[str, Any] | Callable[[str], Any] | None = None
@@ -992,9 +1058,10 @@ class Ledger:
         return events
 
     def _decision(self, action: str, record_id: str, values: Mapping[str, Any] | None, analyst: str,
-                  reason: str | None, idempotency_key: str | None) -> LedgerEvent:
+                  reason: str | None, idempotency_key: str | None,
+                  reason_code: str | None = None) -> LedgerEvent:
         return self._append([_Draft(str(record_id), action, dict(values or {}), analyst, reason,
-                                    idempotency_key=idempotency_key)])[0]
+                                    idempotency_key=idempotency_key, reason_code=reason_code)])[0]
 
     def accept(self, record_id: str, *, analyst: str | None = None, reason: str | None = None,
                values: Mapping[str, Any] | None = None, idempotency_key: str | None = None) -> LedgerEvent:
@@ -1006,10 +1073,20 @@ class Ledger:
         """
         return self._decision("accept", record_id, values, analyst, reason, idempotency_key)
 
-    def reject(self, record_id: str, *, analyst: str | None = None, reason: str | None = None,
-               idempotency_key: str | None = None) -> LedgerEvent:
-        """Reject the suggested fix: the record stays as typed."""
-        return self._decision("reject", record_id, None, analyst, reason, idempotency_key)
+    def reject(self, record_id: str, *, analyst: str | None = None, reason_code: str | None = None,
+               reason: str | None = None, idempotency_key: str | None = None) -> LedgerEvent:
+        """Reject the suggested fix: the record stays as typed.
+
+        ``reason_code`` is required, one of ``REASON_CODES["reject"]``; ``reason``
+        adds free text (required with ``"other"``).
+
+        Raises
+        ------
+        MissingReasonError
+            No reason from the list (nothing is appended).
+        """
+        _check_reason("reject", reason_code, reason)
+        return self._decision("reject", record_id, None, analyst, reason, idempotency_key, reason_code)
 
     def defer(self, record_id: str, *, analyst: str | None = None, reason: str | None = None,
               idempotency_key: str | None = None) -> LedgerEvent:
@@ -1017,16 +1094,22 @@ class Ledger:
         return self._decision("defer", record_id, None, analyst, reason, idempotency_key)
 
     def edit(self, record_id: str, values: Mapping[str, Any], *, analyst: str | None = None,
-             reason: str | None = None, idempotency_key: str | None = None) -> LedgerEvent:
+             reason_code: str | None = None, reason: str | None = None, idempotency_key: str | None = None) -> LedgerEvent:
         """Record analyst-typed values, validated and normalised by :func:`validate_edit`.
+
+        ``reason_code`` is required, one of ``REASON_CODES["edit"]`` (``reason``
+        adds free text, required with ``"other"``).
 
         Raises
         ------
         InvalidEditError
             A value does not parse (nothing is appended).
+        MissingReasonError
+            No reason from the list.
         """
+        _check_reason("edit", reason_code, reason)
         clean = validate_edit(values, record_id=str(record_id))
-        return self._decision("edit", record_id, clean, analyst, reason, idempotency_key)
+        return self._decision("edit", record_id, clean, analyst, reason, idempotency_key, reason_code)
 
     def bulk_accept(self, record_ids: Iterable[str], *, analyst: str | None = None, reason: str | None = None,
                     cluster_id: str | None = None, idempotency_key: str | None = None) -> list[LedgerEvent]:
@@ -1035,12 +1118,20 @@ class Ledger:
         One ``bulk_accept`` event per record, all sharing a new ``bulk_id``;
         ``cluster_id`` is kept in each event's values.  With an
         ``idempotency_key`` K the events get the keys ``K:record_id``.
+
+        Two-person rule: more records than :attr:`bulk_confirm_above`
+        (``parameters/review.yaml``) and the events carry
+        ``needs_confirmation``; they count as decisions (and ``vax apply``
+        applies them) only after :meth:`confirm_bulk` by another person — on
+        PostgreSQL the database also requires that person's supervisor role.
         """
         ids = list(dict.fromkeys(str(r) for r in record_ids))
         if not ids:
             return []
         bulk_id = uuid.uuid4().hex
-        values = {"cluster_id": cluster_id} if cluster_id is not None else {}
+        values: dict[str, Any] = {"cluster_id": cluster_id} if cluster_id is not None else {}
+        if len(ids) > self.bulk_confirm_above:
+            values["needs_confirmation"] = True
         drafts = [
             _Draft(r, "bulk_accept", dict(values), analyst, reason, bulk_id=bulk_id,
                    idempotency_key=None if idempotency_key is None else f"{idempotency_key}:{r}")
@@ -1048,11 +1139,44 @@ class Ledger:
         ]
         return self._append(drafts)
 
+    def confirm_bulk(self, bulk_id: str, *, analyst: str | None = None, reason: str | None = None,
+                     idempotency_key: str | None = None) -> LedgerEvent:
+        """Confirm another person's bulk acceptance (the second person of the two-person rule).
+
+        Raises
+        ------
+        UnknownEventError
+            No bulk acceptance waits under this id.
+        LedgerError
+            The confirming person is the one who accepted (or, on PostgreSQL,
+            not a supervisor of the records' province: the database refuses).
+        """
+        waiting = _pending(self.events_list(), _cancelled(self.events_list())).get(bulk_id)
+        if not waiting:
+            raise UnknownEventError(f"no bulk acceptance {bulk_id!r} waits for confirmation")
+        who = self.identity() or (analyst or "").strip()
+        if who == waiting[0].analyst:
+            raise LedgerError("a bulk acceptance must be confirmed by another person (two-person rule)")
+        return self._append([_Draft(f"bulk:{bulk_id}", "confirm_bulk", {"records": len(waiting)},
+                                    analyst or "", reason, bulk_id=bulk_id, idempotency_key=idempotency_key,
+                                    province=waiting[0].province)])[0]
+
+    def pending_bulks(self) -> pd.DataFrame:
+        """Bulk acceptances waiting for a supervisor (see :func:`pending_bulks`)."""
+        return pending_bulks(self.events_list())
+
+    def reveal(self, record_id: str, *, field: str = "id_number", analyst: str | None = None,
+               idempotency_key: str | None = None) -> LedgerEvent:
+        """Record that the analyst revealed a record's full ID number (an event, not a decision)."""
+        return self._decision("reveal", record_id, {"field": field}, analyst, None, idempotency_key)
+
     def undo(self, event_id: int, *, analyst: str | None = None, reason: str | None = None,
              idempotency_key: str | None = None) -> LedgerEvent:
         """Cancel an earlier event with a new ``undo`` event pointing at it.
 
-        Undoing an undo restores its target.
+        The undo names what it undoes: ``undoes`` (the event id), the target's
+        ``record_id`` and, in ``values``, ``undone_action``.  Undoing an undo
+        restores its target.
 
         Raises
         ------
