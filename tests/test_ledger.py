@@ -785,3 +785,35 @@ def test_csv_export_neutralises_formulas(url, tmp_path):
     assert row["reason"] == "'+1 gọi lại"
     first = json.loads((tmp_path / "events.jsonl").read_text(encoding="utf-8").splitlines()[0])
     assert first["record_id"] == "=HYPERLINK(\"http://x\")"
+
+
+def test_verify_checks_the_heads_recorded_by_apply_runs(tmp_path, capsys, monkeypatch):
+    import pandas as pd
+    from test_apply import VAX_COLS, match_row, vax_row
+
+    ids = ["R1", "R2", "R3"]
+    vp, mp = tmp_path / "v.parquet", tmp_path / "m.parquet"
+    pd.DataFrame([vax_row(r, "Lê Văn Cường", "1970-07-07", "1", "79070000003") for r in ids],
+                 columns=VAX_COLS).to_parquet(vp, index=False)
+    pd.DataFrame([match_row(r, "review", "079070000003", "id:lost_leading_zero", idn="079070000003", p=0.7)
+                  for r in ids]).to_parquet(mp, index=False)
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    with Ledger.open(url, create=True) as led:
+        led.accept("R1", analyst="lan")
+        led.reject("R2", analyst="lan", reason_code="wrong_person")
+    run = tmp_path / "apply-run"
+    assert vax_main(["apply", "--vaccinations", str(vp), "--matches", str(mp), "--ledger", url,
+                     "--out", str(run)]) == 0
+    with Ledger.open(url) as led:
+        led.accept("R3", analyst="lan")
+    assert vax_main(["ledger", "verify", "--ledger", url, "--runs", str(run)]) == 0
+    assert "3 events" in capsys.readouterr().out
+    # on a machine that never witnessed the ledger, only the run folder remembers its head
+    monkeypatch.setenv("VAX_LEDGER_ANCHORS", str(tmp_path / "other-machine"))
+    _rewrite_fully(Path(url.removeprefix("sqlite:///")), 2, action="accept")
+    assert vax_main(["ledger", "verify", "--ledger", url]) == 0
+    capsys.readouterr()
+    assert vax_main(["ledger", "verify", "--ledger", url, "--runs", str(run)]) == 1
+    err = capsys.readouterr().err
+    assert "TAMPERED at event 2" in err and "apply-run" in err
+    assert vax_main(["ledger", "verify", "--ledger", url, "--runs", str(tmp_path)]) == 2  # no head there

@@ -660,3 +660,20 @@ def test_a_big_bulk_acceptance_waits_for_a_supervisor(panel, ledger):
     assert decisions(ledger) == {}  # not a decision until confirmed
     ledger.confirm_bulk(events[0].bulk_id, analyst="Minh (giám sát)")
     assert decisions(ledger) == {"R01": "bulk_accept", "R08": "bulk_accept"}
+
+
+def test_panel_on_postgres_shows_and_decides_only_the_roles_provinces(tables, site):
+    """Team mode: the queue of an analyst of Hà Nội (01) holds only 01's records; decisions carry the role."""
+    registry, vacc, matches, cands = tables
+    with Ledger.open(site.url_for("hn_analyst", "analyst", ["01"])) as led:
+        panel = review_panel(vacc, matches, cands, led, "typed name", registry=registry, status="")
+        queue = panel.queue()
+        if site.backend == "postgres":
+            assert queue and all(r in ("R04", "R07") for r in queue)
+        else:  # SQLite has no roles: everything
+            assert {"R04", "R07"} & set(queue) and {"R01", "R02"} & set(queue)
+        panel.defer.click()
+        ev = led.events_list()[-1]
+        assert ev.record_id == queue[0]
+        assert ev.province == vacc.set_index("record_id").loc[queue[0], "facility_province"]
+        assert ev.analyst == ("hn_analyst" if site.backend == "postgres" else "typed name")

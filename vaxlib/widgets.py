@@ -378,6 +378,11 @@ class ReviewPanel:
         self.lang = lang
         self.analyst = str(analyst).strip()
         self.ledger = ledger
+        # team mode: events carry their record's province, and the panel shows only the provinces
+        # the database role may decide (row-level security refuses the others anyway)
+        from vaxlib.review.ledger import scope_tables
+
+        vaccinations, matches = scope_tables(ledger, vaccinations, matches)
         self._vacc = vaccinations.assign(record_id=vaccinations["record_id"].astype(str)).set_index(
             "record_id", drop=False)
         self._matches = matches.assign(record_id=matches["record_id"].astype(str)).set_index(

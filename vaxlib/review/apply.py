@@ -436,7 +436,8 @@ def run_apply(
             if not check.ok:
                 raise ApplyError(f"ledger {led.url} failed verification: {check.describe()}")
             decisions = led.current_decisions()
-            ledger_info = {"url": led.url, "head_id": check.head_id or 0, "head_hash": check.head_hash}
+            ledger_info = {"url": led.url, "location": led.backend.location(), "uid": led.backend.uid(),
+                           "head_id": check.head_id or 0, "head_hash": check.head_hash}
             waiting = led.pending_bulks()  # two-person rule: not applied until a supervisor confirms
             ledger_info["pending_bulk"] = {"bulks": int(len(waiting)), "records": int(waiting["records"].sum())}
         finally:

@@ -58,7 +58,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             raise CommandError("--expect-head takes ID:HASH") from exc
     try:
         with Ledger.open(args.ledger, readonly=True) as ledger:
-            result = ledger.verify(expected_head=expected)
+            from vaxlib.review.ledger import heads_recorded_in_runs
+
+            recorded = heads_recorded_in_runs(args.runs, ledger.backend.location()) if args.runs else []
+            result = ledger.verify(expected_head=expected, recorded=recorded)
     except LedgerError as exc:
         raise CommandError(str(exc)) from exc
     print(result.describe(), file=sys.stdout if result.ok else sys.stderr)
@@ -151,6 +154,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     v.add_argument("--ledger", required=True, help=DEFAULT_LEDGER_HELP)
     v.add_argument("--expect-head", default=None, metavar="ID:HASH",
                    help="head recorded elsewhere (e.g. apply_summary.json) to detect deleted newest events")
+    v.add_argument("--runs", nargs="+", default=None, metavar="DIR",
+                   help="run folders of vax apply: every ledger head they recorded must still be in the chain")
     v.set_defaults(func=_cmd_verify)
     e = lsub.add_parser("export", help="write all events to .jsonl, .csv or .parquet")
     e.add_argument("--ledger", required=True, help=DEFAULT_LEDGER_HELP)

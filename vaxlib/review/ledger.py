@@ -53,7 +53,10 @@ What the ledger defends against, and how:
   the user's own state folder (:mod:`vaxlib.review.anchors`), and
   ``verify`` checks each witnessed head by default (one matching head fixes
   every event before it).  ``vax apply`` also writes the head it applied
-  into its summary; ``verify --expect-head`` checks such a head too.
+  (with the ledger's location and uid) into its run folder, and ``vax ledger
+  verify --runs DIR…`` checks every head those runs recorded — the anchor
+  that travels with the results, on any machine; ``--expect-head ID:HASH``
+  checks one head given by hand.
 * Not covered: someone who controls both the database *and* every
   witnessing user's state folder (the same Unix account, or root) can
   rewrite both; a ledger copied to another machine is checked only against
@@ -105,6 +108,9 @@ __all__ = [
     "MissingReasonError",
     "REASON_CODES",
     "pending_bulks",
+    "heads_recorded_in_runs",
+    "record_provinces",
+    "scope_tables",
     "LedgerEvent",
     "VerifyResult",
     "LedgerBackend",
@@ -824,6 +830,66 @@ def pending_bulks(events: Iterable[LedgerEvent]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
+def heads_recorded_in_runs(folders: Iterable[str | os.PathLike[str]], location: str | None) -> list[Anchor]:
+    """Ledger heads that runs wrote down (``apply_summary.json``, ``_manifest.json``) for this ledger.
+
+    Raises
+    ------
+    LedgerError
+        A folder holds no recorded head (one line naming it).
+    """
+    out: list[Anchor] = []
+    for folder in folders:
+        folder = Path(folder)
+        found = False
+        for name in ("apply_summary.json", "_manifest.json"):
+            path = folder / name
+            if not path.is_file():
+                continue
+            try:
+                info = json.loads(path.read_text(encoding="utf-8")).get("ledger") or {}
+            except (OSError, ValueError) as exc:
+                raise LedgerError(f"{path}: not readable JSON ({type(exc).__name__})") from None
+            if "head_id" not in info or (location and info.get("location") not in (None, location)):
+                continue
+            found = True
+            out.append(Anchor(str(info.get("uid") or ""), int(info["head_id"]), str(info["head_hash"]),
+                              str(info.get("time") or path.stat().st_mtime), f"run {folder}"))
+        if not found:
+            raise LedgerError(f"{folder}: no ledger head of this ledger recorded (apply_summary.json or "
+                              f"_manifest.json)")
+    return out
+
+
+def record_provinces(vaccinations: pd.DataFrame) -> dict[str, str]:
+    """record_id -> the province that answers for it: the facility's, else the residence's (GSO code)."""
+    province = pd.Series(None, index=vaccinations.index, dtype=object)
+    for col in ("province_code", "facility_province"):  # the later column wins where it is set
+        if col in vaccinations:
+            value = vaccinations[col].astype("string").str.strip()
+            province = province.where(value.isna() | (value == ""), value.astype(object))
+    keep = province.notna()
+    return dict(zip(vaccinations["record_id"].astype(str)[keep], province[keep].astype(str)))
+
+
+def scope_tables(ledger: Any, vaccinations: pd.DataFrame,
+                 matches: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Give ``ledger`` the records' provinces and keep only the records its role may decide.
+
+    SQLite (no roles) keeps everything; on PostgreSQL an analyst's review
+    queue then holds only their provinces' records.
+    """
+    if getattr(ledger, "record_provinces", "unset") is None:
+        ledger.record_provinces = record_provinces(vaccinations)
+    scope = ledger.scope() if hasattr(ledger, "scope") else None
+    if scope is None:
+        return vaccinations, matches
+    provinces = ledger.record_provinces if isinstance(ledger.record_provinces, Mapping) else {}
+    ids = {r for r, p in provinces.items() if p in set(scope)}
+    return (vaccinations[vaccinations["record_id"].astype(str).isin(ids)],
+            matches[matches["record_id"].astype(str).isin(ids)])
+
+
 def _check_reason(action: str, reason_code: str | None, reason: str | None) -> None:
     codes = REASON_CODES[action]
     if reason_code not in codes:
@@ -1094,7 +1160,8 @@ class Ledger:
         return self._decision("defer", record_id, None, analyst, reason, idempotency_key)
 
     def edit(self, record_id: str, values: Mapping[str, Any], *, analyst: str | None = None,
-             reason_code: str | None = None, reason: str | None = None, idempotency_key: str | None = None) -> LedgerEvent:
+             reason_code: str | None = None, reason: str | None = None,
+             idempotency_key: str | None = None) -> LedgerEvent:
         """Record analyst-typed values, validated and normalised by :func:`validate_edit`.
 
         ``reason_code`` is required, one of ``REASON_CODES["edit"]`` (``reason``
@@ -1243,7 +1310,7 @@ class Ledger:
         return (events[-1].id, events[-1].hash) if events else (0, GENESIS_HASH)
 
     def verify(self, expected_head: tuple[int, str] | None = None, *,
-               witness: bool = True) -> VerifyResult:
+               recorded: Iterable[Anchor] = (), witness: bool = True) -> VerifyResult:
         """Walk the hash chain and report the first broken event.
 
         Checks, in chain order: ids run 1, 2, 3 … without gaps (a gap means a
@@ -1254,6 +1321,8 @@ class Ledger:
         ``expected_head``; and every head witnessed outside the database
         (:mod:`vaxlib.review.anchors`) must still be in the chain with the same
         hash (a full rewrite, or newest events deleted with the stored head).
+        ``recorded`` adds heads recorded elsewhere, e.g. by ``vax apply`` in its
+        run folders (:func:`heads_recorded_in_runs`): each must be in the chain.
         With ``witness`` a verified head is itself recorded as an anchor.
         """
         scope = self.scope()
@@ -1263,7 +1332,8 @@ class Ledger:
         location = self.backend.location()
         uid = self.backend.uid()
         anchors = read_anchors(location) if location else []
-        wanted = {a.head_id for a in anchors if a.uid == uid}
+        recorded = list(recorded)
+        wanted = {a.head_id for a in anchors if a.uid == uid} | {a.head_id for a in recorded}
         seen: dict[int, str] = {}
         prev_hash = GENESIS_HASH
         n = 0
@@ -1310,8 +1380,8 @@ class Ledger:
                                 f"this is not the ledger witnessed at {location} on {last.time} ({last.by}): "
                                 f"the database was replaced", anchors_checked=0)
         checked = 0
-        for a in anchors:
-            if a.uid != uid:
+        for a in [*anchors, *recorded]:
+            if a.uid != uid and a not in recorded:
                 continue
             checked += 1
             if a.head_id > head[0]:

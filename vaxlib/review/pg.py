@@ -89,6 +89,9 @@ __all__ = ["PostgresBackend", "init_schema", "add_user", "ROLES", "LOCK_KEY"]
 LOCK_KEY = 0x7661786C65646772
 #: group roles created by init_schema
 ROLES = ("vax_analyst", "vax_supervisor", "vax_national")
+#: a transaction that writes one WAL record: committed with synchronous_commit = on, it returns
+#: once the WAL is flushed past every commit this session saw before it
+_SYNC_SQL = "SELECT pg_logical_emit_message(true, 'vaxlib-ledger', '')"
 #: fault injection for tests: called inside an append's transaction after the insert, before COMMIT
 _fault_before_commit = None
 _COLS = (*HASHED_FIELDS, *OPTIONAL_HASHED_FIELDS, "hash")
@@ -377,6 +380,9 @@ class PostgresBackend(LedgerBackend):
     def append_prepared(self, rows: Sequence[dict[str, Any]]) -> list[tuple[bool, int, str, str]]:
         """Append rows whose canonical JSON is split around id and prev_hash, in one round trip.
 
+        One pipeline: ``BEGIN``, ``SET LOCAL synchronous_commit = off`` (grouped mode),
+        ``ledger_append``, ``COMMIT``, then the durability wait (:data:`_SYNC_SQL`).
+
         Returns ``(replayed, id, prev_hash, hash)`` per row; ``replayed`` rows are already stored
         events with one of the idempotency keys (nothing was appended).
         """
@@ -395,11 +401,13 @@ class PostgresBackend(LedgerBackend):
                         if _fault_before_commit is not None:  # tests: rows inserted, lock held, no COMMIT
                             fetched = cur.fetchall()
                             _fault_before_commit()
-                    if fetched is None:
-                        fetched = cur.fetchall()
+                    if self.commit_mode == "grouped":
+                        # queued behind the COMMIT in the same round trip: its own synchronous
+                        # transaction, so the append returns only once the WAL is on disk
+                        self.conn.execute(_SYNC_SQL)
+                if fetched is None:
+                    fetched = cur.fetchall()
                 result = [(bool(a), int(b), c, d) for a, b, c, d in fetched]
-                if self.commit_mode == "grouped":
-                    self.sync()
             except psycopg.errors.InsufficientPrivilege as exc:
                 raise LedgerError(f"the database refused the append: {_one_line(exc)}") from None
             except psycopg.errors.UniqueViolation as exc:
@@ -429,7 +437,7 @@ class PostgresBackend(LedgerBackend):
         record, which comes after every commit this session has observed.
         """
         with self._lock:
-            self.conn.execute("SELECT pg_logical_emit_message(true, 'vaxlib-ledger', '')")
+            self.conn.execute(_SYNC_SQL)
 
     def stored_head(self) -> tuple[int, str] | None:
         # no mutable head row: the application roles may not UPDATE anything; the witnessed
