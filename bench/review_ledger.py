@@ -116,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per", type=int, default=100, help="decisions per analyst (default 100)")
     ap.add_argument("--backends", default="sqlite,postgres,postgres-serial")
     ap.add_argument("--reads", type=int, default=0, metavar="N", help="also time reads on N events")
+    ap.add_argument("--pg-fsync-off", action="store_true",
+                    help="diagnosis only: PostgreSQL with fsync=off (what the serialised path sustains when "
+                         "the disk is not the limit); never a durability figure")
     args = ap.parse_args(argv)
     counts = [int(x) for x in args.analysts.split(",")]
     backends = args.backends.split(",")
@@ -133,7 +136,9 @@ def main(argv: list[str] | None = None) -> int:
             from vaxlib.review.pg import add_user
             from vaxlib.review.pgserver import ThrowawayPostgres
 
-            srv = ThrowawayPostgres().start()
+            srv = ThrowawayPostgres(settings={"fsync": "off"} if args.pg_fsync_off else None).start()
+            if args.pg_fsync_off:
+                print("PostgreSQL with fsync=off: NOT durable, diagnosis only")
         for backend in backends:
             for n in counts:
                 if backend == "sqlite":
