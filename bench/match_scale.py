@@ -87,7 +87,8 @@ def run_once(d: Path, out: Path, code: str | None = None) -> dict:
         "rss_gb": usage["rss_kb"] / 1024 / 1024,  # ru_maxrss is in kB on Linux
         "records": stats["records"],
         "pairs": stats["pairs"],
-        "timings": stats["timings"],
+        # the per-step timings live in the run's manifest (older checkouts: in match-stats.json)
+        "timings": stats.get("timings") or json.loads((out / "_manifest.json").read_text(encoding="utf-8"))["extra"]["timings"],
     }
 
 

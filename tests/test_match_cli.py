@@ -1,9 +1,12 @@
 """`vax match` and `vax evaluate` from the command line."""
+import json
 from pathlib import Path
 
 import pandas as pd
 
 from vaxlib.cli import main as vax
+from vaxlib.io import read_output, write_output
+from vaxlib.runs import atomic_run
 
 
 def test_match_then_evaluate_prints_every_metric(tmp_path: Path, capsys):
@@ -11,10 +14,14 @@ def test_match_then_evaluate_prints_every_metric(tmp_path: Path, capsys):
     assert vax(["synth", "--persons", "800", "--seed", "12", "--out", str(data)]) == 0
     assert vax(["match", "--registry", str(data / "registry.parquet"), "--vaccinations",
                 str(data / "vaccinations.parquet"), "--out", str(match), "--quiet"]) == 0
-    m = pd.read_parquet(match / "matches.parquet")
+    m = read_output(match / "matches.parquet", "matches")
     # no review row: the share of review rows with the right candidate cannot be measured
     m.loc[m["status"] == "review", "status"] = "unmatched"
-    m.to_parquet(match / "matches.parquet")
+    stats = (match / "match-stats.json").read_bytes()
+    match = tmp_path / "match-edited"
+    with atomic_run(match, command="match") as st:
+        write_output(m, st / "matches.parquet", "matches")
+        (st / "match-stats.json").write_bytes(stats)
     capsys.readouterr()
     assert vax(["evaluate", "--truth", str(data), "--matches", str(match), "--out", str(tmp_path / "ev")]) == 0
     out = capsys.readouterr().out
@@ -23,3 +30,59 @@ def test_match_then_evaluate_prints_every_metric(tmp_path: Path, capsys):
     assert "nan" not in lines["review_top_right"]
     precision = float(lines["auto_precision"].split()[1])
     assert 0.99 <= precision <= 1.0
+
+
+def _synth(tmp_path: Path) -> Path:
+    data = tmp_path / "data"
+    assert vax(["synth", "--persons", "300", "--seed", "4", "--out", str(data)]) == 0
+    return data
+
+
+def test_second_match_drops_stale_quarantine_and_records_settings(tmp_path: Path, capsys):
+    from vaxlib.io import read_table, write_table
+    from vaxlib.runs import check_run
+
+    data = _synth(tmp_path)
+    vacc = read_table(data / "vaccinations.parquet", "vaccinations").table
+    dirty = tmp_path / "dirty.csv"
+    write_table(vacc, dirty, "vaccinations")
+    with open(dirty, "a", encoding="utf-8") as fh:
+        fh.write("only,two\r\n")  # one quarantined row
+    out = tmp_path / "match"
+    base = ["match", "--registry", str(data / "registry.parquet"), "--out", str(out), "--quiet"]
+    assert vax(base + ["--vaccinations", str(dirty), "--auto-threshold", "0.95"]) == 0
+    assert len(read_output(out / "quarantine.parquet", "quarantine")) == 1
+    assert vax(base + ["--vaccinations", str(data / "vaccinations.parquet")]) == 0
+    m = check_run(out, command="match")
+    assert m["rows"]["quarantine"] == 0 and m["rows"]["matches"] == len(vacc)
+    assert m["settings"]["auto_threshold"] == 0.99  # the file's value, not the previous run's flag
+    stats = json.loads((out / "match-stats.json").read_text(encoding="utf-8"))
+    assert stats["settings"] == m["settings"] and "timings" not in stats
+    assert set(m["extra"]["timings"]) >= {"prepare", "total"}
+
+
+def test_match_refuses_unknown_setting_and_missing_params(tmp_path: Path, capsys):
+    data = _synth(tmp_path)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("auto_treshold: 0.9\n", encoding="utf-8")
+    base = ["match", "--registry", str(data / "registry.parquet"), "--vaccinations",
+            str(data / "vaccinations.parquet"), "--out", str(tmp_path / "m"), "--quiet"]
+    capsys.readouterr()
+    assert vax(base + ["--params", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "auto_treshold" in err and str(bad) in err and err.count("\n") == 1
+    assert vax(base + ["--params", str(tmp_path / "missing.yaml")]) == 2
+    assert "missing.yaml: no such file" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+def test_evaluate_refuses_a_changed_match_run(tmp_path: Path, capsys):
+    data = _synth(tmp_path)
+    match = tmp_path / "match"
+    assert vax(["match", "--registry", str(data / "registry.parquet"), "--vaccinations",
+                str(data / "vaccinations.parquet"), "--out", str(match), "--quiet"]) == 0
+    m = read_output(match / "matches.parquet", "matches")
+    m.iloc[:5].to_parquet(match / "matches.parquet")  # edited in place, behind vaxlib's back
+    capsys.readouterr()
+    assert vax(["evaluate", "--truth", str(data), "--matches", str(match)]) == 2
+    assert "differs from _manifest.json" in capsys.readouterr().err

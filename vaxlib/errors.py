@@ -13,7 +13,7 @@ as :class:`CommandError`: the command then needs no ``try``.
 """
 from __future__ import annotations
 
-__all__ = ["VaxError", "CommandError", "RunError", "ManifestError"]
+__all__ = ["VaxError", "CommandError", "SettingsError", "RunError", "ManifestError"]
 
 
 class VaxError(Exception):
@@ -22,6 +22,10 @@ class VaxError(Exception):
 
 class CommandError(VaxError):
     """A command-line usage error (a bad flag value, a missing option, ...)."""
+
+
+class SettingsError(VaxError, ValueError):
+    """A parameter file or settings mapping names an unknown setting or holds an unusable value."""
 
 
 class RunError(VaxError):

@@ -87,6 +87,8 @@ __all__ = [
     "atomic_run",
     "read_manifest",
     "check_run",
+    "check_input",
+    "run_file",
     "is_run",
     "recover",
     "fault_point",
@@ -117,7 +119,7 @@ QUARANTINE = "quarantine.parquet"
 CORRECTED = "vaccinations_corrected.parquet"
 CHANGES = "changes.parquet"
 CHANGES_CSV = "changes.csv"
-REIMPORT_XLSX = "vaccinations_corrected.xlsx"
+REIMPORT_XLSX = "vaccinations_reimport.xlsx"
 APPLY_SUMMARY = "apply_summary.json"
 CERTIFICATES = "certificates.parquet"
 FEEDBACK_STATUS = "feedback_status.parquet"
@@ -498,6 +500,26 @@ def run_file(run_dir: str | os.PathLike[str], name: str, *, command: str | Itera
     if name not in data["files"]:
         raise ManifestError(f"{d}: the run of `vax {data.get('command')}` wrote no {name}")
     return d / name
+
+
+def check_input(path: str | os.PathLike[str]) -> None:
+    """Refuse an input file that lies in an incomplete or changed run folder.
+
+    A file whose folder has a ``_manifest.json`` must be listed there and match it
+    (:func:`check_run`); a file anywhere else (the platform's exports) is not checked here.
+
+    Raises
+    ------
+    ManifestError
+        The folder's manifest does not list the file or does not match.
+    """
+    p = Path(path)
+    folder = p if p.is_dir() else p.parent
+    if not (folder / MANIFEST).is_file() and not (_leftovers(folder, _OLD) or _leftovers(folder, _TMP)):
+        return
+    data = check_run(folder)
+    if p.is_file() and p.relative_to(folder).as_posix() not in data["files"]:
+        raise ManifestError(f"{p}: not a file of the run in {folder} (not in its {MANIFEST})")
 
 
 # --------------------------------------------------------------------------- recovery

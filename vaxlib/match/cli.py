@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
 import pandas as pd
 
 from vaxlib.config import PARAMETERS_DIR, load_yaml
+from vaxlib.errors import CommandError
 
 log = logging.getLogger(__name__)
 
@@ -73,72 +73,95 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace):
+    """The settings this run uses: ``--params`` (must exist), then the flags; unknown keys are an error."""
     from vaxlib.match.pipeline import MatchSettings
 
-    params = load_yaml(args.params) if args.params and Path(args.params).exists() else {}
+    params: dict = {}
+    if args.params:
+        path = Path(args.params)
+        if not path.is_file():
+            raise CommandError(f"--params {path}: no such file")
+        params = load_yaml(path)
+        if not isinstance(params, dict):
+            raise CommandError(f"--params {path}: not a mapping of setting: value")
     for key in ("auto_threshold", "review_threshold", "max_block", "workers"):
         value = getattr(args, key, None)
         if value is not None:
             params[key] = value
-    return MatchSettings.from_dict(params)
+    return MatchSettings.from_dict(params, source=args.params)
+
+
+def _args_record(args: argparse.Namespace) -> dict:
+    return {k: v for k, v in vars(args).items() if k != "func"}
 
 
 def cmd_match(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
     from tqdm import tqdm
 
-    from vaxlib.cli import CommandError
-    from vaxlib.io import VaxImportError
+    from vaxlib.io import ImportResult, NoUsableRowsError, write_json, write_output
     from vaxlib.match.pipeline import run_match
+    from vaxlib.runs import (CANDIDATES, MATCH_STATS, MATCHES, MODEL, QUARANTINE, atomic_run, check_input,
+                             is_run)
 
-    out = Path(args.out)  # writable: checked by vaxlib.cli before any command runs
-    try:
-        index = _registry_index(args.registry, args.index)
-        q_reg = index.quarantine
-        vacc, q_vac = _read(args.vaccinations, "vaccinations")
-    except VaxImportError as exc:
-        raise CommandError(str(exc)) from exc
+    settings = _settings(args)  # a bad --params fails here, before anything is read
+    for path in (args.registry, args.vaccinations):
+        check_input(path)
+    out = Path(args.out)
+    index = _registry_index(args.registry, args.index)
+    q_reg = index.quarantine
+    vacc, q_vac = _read(args.vaccinations, "vaccinations")
     quarantine = pd.concat([q_reg.assign(table="registry"), q_vac.assign(table="vaccinations")], ignore_index=True)
-    for table, path, q in ((index.reg, args.registry, q_reg), (vacc, args.vaccinations, q_vac)):
-        if len(table):
+    for n_rows, path, q in ((len(index.reg), args.registry, q_reg), (len(vacc), args.vaccinations, q_vac)):
+        if n_rows:
             continue
-        # nothing to match: say why in one line, and leave the quarantine the user needs to fix the file
-        from vaxlib.io import ImportResult, NoUsableRowsError
-
+        # nothing to match: say why in one line; the quarantine the user needs is written as the run's only
+        # file, unless that would replace a previous result (a failed run leaves it untouched)
+        table = index.reg.iloc[:0] if path == args.registry else vacc
         msg = str(NoUsableRowsError(ImportResult(table, q, len(q), None, str(path))))
-        if len(quarantine):
-            out.mkdir(parents=True, exist_ok=True)
-            quarantine.to_parquet(out / "quarantine.parquet", index=False)
-            msg += f"; xem {out / 'quarantine.parquet'}"
+        if len(quarantine) and not is_run(out):
+            with atomic_run(out, command="match", args=_args_record(args), inputs=[args.registry,
+                            args.vaccinations], settings=asdict(settings)) as staging:
+                write_output(quarantine, staging / QUARANTINE, "quarantine")
+            msg += f"; xem {out / QUARANTINE}"
         raise CommandError(msg)
-    settings = _settings(args)
-    truth = None
-    if args.truth:
-        truth = _truth(args.truth).set_index("record_id")["person_id"]
-    bar = tqdm(total=len(_STEPS), desc="vax match", unit="step", disable=args.quiet)
+    inputs = [args.registry, args.vaccinations] + ([args.params] if args.params else [])
+    with atomic_run(out, command="match", args=_args_record(args), inputs=inputs,
+                    settings=asdict(settings)) as staging:
+        truth = None
+        if args.truth:
+            truth = _truth(args.truth).set_index("record_id")["person_id"]
+        bar = tqdm(total=len(_STEPS), desc="vax match", unit="step", disable=args.quiet)
 
-    def progress(step: str) -> None:
-        bar.set_postfix_str(step)
-        if step != "prepare":
-            bar.update(1)
+        def progress(step: str) -> None:
+            bar.set_postfix_str(step)
+            if step != "prepare":
+                bar.update(1)
 
-    result = run_match(None, vacc, settings, progress=progress, truth_person=truth, index=index)
-    bar.update(1)
-    bar.close()
-    out.mkdir(parents=True, exist_ok=True)
-    result.matches.to_parquet(out / "matches.parquet", index=False)
-    result.candidates.to_parquet(out / "candidates.parquet", index=False)
-    result.model.save(out / "model.json")
-    if len(quarantine):
-        quarantine.to_parquet(out / "quarantine.parquet", index=False)
-    (out / "match-stats.json").write_text(json.dumps(result.stats, indent=2, default=float), encoding="utf-8")
+        result = run_match(None, vacc, settings, progress=progress, truth_person=truth, index=index)
+        bar.update(1)
+        bar.close()
+        write_output(result.matches, staging / MATCHES, "matches")
+        write_output(result.candidates, staging / CANDIDATES, "candidates")
+        result.model.save(staging / MODEL)
+        # always written, empty or not: a reader counts rows in = matched + quarantined from one place
+        write_output(quarantine, staging / QUARANTINE, "quarantine")
+        # timings vary from run to run: they go to the manifest, so that a rerun gives the same files
+        stats = {k: v for k, v in result.stats.items() if k != "timings"}
+        stats["settings"] = asdict(settings)
+        stats["quarantined"] = {"registry": int(q_reg["row"].nunique()) if len(q_reg) else 0,
+                                "vaccinations": int(q_vac["row"].nunique()) if len(q_vac) else 0}
+        write_json(stats, staging / MATCH_STATS)
+        staging.extra["timings"] = result.stats.get("timings", {})
     counts = result.stats["status_counts"]
     print(f"{len(result.matches):,} records → " + ", ".join(f"{k}: {v:,}" for k, v in sorted(counts.items())))
-    print(f"wrote {out / 'matches.parquet'} and {out / 'candidates.parquet'}")
+    print(f"wrote {out / MATCHES} and {out / CANDIDATES}")
     return 0
 
 
 def _truth(path: str) -> pd.DataFrame:
-    from vaxlib.cli import CommandError
+    from vaxlib.io import read_output
 
     p = Path(path)
     if p.is_dir():
@@ -150,46 +173,25 @@ def _truth(path: str) -> pd.DataFrame:
             raise CommandError(f"{p}: không có truth_vaccinations.parquet/.csv trong thư mục (--truth)")
     if not p.is_file():
         raise CommandError(f"{p}: không tìm thấy tệp (--truth)")
-    table = _read_parquet_or_csv(p, "--truth")
-    missing = [c for c in ("record_id", "person_id") if c not in table.columns]
-    if missing:
-        raise CommandError(f"{p}: không phải bảng truth_vaccinations (thiếu cột {', '.join(missing)}) (--truth)")
-    return table
-
-
-def _read_parquet_or_csv(p: Path, option: str) -> pd.DataFrame:
-    """A table vaxlib wrote, or a one-line error naming the file and the option."""
-    from vaxlib.cli import CommandError
-
-    try:
-        if p.suffix.lower() == ".csv":
-            return pd.read_csv(p, dtype=str, keep_default_na=False)
-        return pd.read_parquet(p)
-    except Exception as exc:  # noqa: BLE001 - any reader failure: the file is not the table asked for
-        raise CommandError(f"{p}: không đọc được bảng ({type(exc).__name__}: không phải Parquet/CSV "
-                           f"của vaxlib, hoặc bị hỏng) ({option})") from None
+    if p.suffix.lower() == ".csv":
+        table = pd.read_csv(p, dtype=str, keep_default_na=False)
+        missing = [c for c in ("record_id", "person_id") if c not in table.columns]
+        if missing:
+            raise CommandError(f"{p}: không phải bảng truth_vaccinations (thiếu cột {', '.join(missing)}) (--truth)")
+        return table
+    return read_output(p, "truth_vaccinations")  # a wrong or damaged file: one line naming file and column
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from vaxlib.cli import CommandError
-    from vaxlib.io import VaxImportError
     from vaxlib.exports import write_csv
+    from vaxlib.io import VaxImportError, read_json, read_output, write_json
     from vaxlib.match.evaluate import evaluate, pr_figure
+    from vaxlib.runs import MATCH_STATS, MATCHES, atomic_run, check_run, run_file
 
-    mpath = Path(args.matches)
-    stats = None
-    if mpath.is_dir():
-        if (mpath / "match-stats.json").exists():
-            stats = json.loads((mpath / "match-stats.json").read_text(encoding="utf-8"))
-        mpath = mpath / "matches.parquet"
-    elif (mpath.parent / "match-stats.json").exists():
-        stats = json.loads((mpath.parent / "match-stats.json").read_text(encoding="utf-8"))
-    if not mpath.is_file():
-        raise CommandError(f"{mpath}: không tìm thấy tệp (--matches: matches.parquet hoặc thư mục của vax match)")
-    matches = _read_parquet_or_csv(mpath, "--matches")
-    missing = [c for c in ("record_id", "status") if c not in matches.columns]
-    if missing:
-        raise CommandError(f"{mpath}: không phải bảng matches (thiếu cột {', '.join(missing)}) (--matches)")
+    mpath = run_file(args.matches, MATCHES, command="match")  # refuses an incomplete or changed run
+    files = check_run(mpath.parent)["files"]
+    stats = read_json(mpath.parent / MATCH_STATS) if MATCH_STATS in files else None
+    matches = read_output(mpath, "matches")
     truth = _truth(args.truth)
     try:
         vacc = _read(args.vaccinations, "vaccinations")[0] if args.vaccinations else None
@@ -206,12 +208,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print("\nthreshold sweep:\n" + result["sweep"].to_string(index=False))
     print("\ncalibration (fix and review links):\n" + result["calibration"].to_string(index=False))
     if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "evaluation.json").write_text(json.dumps(scalar, indent=2, default=float), encoding="utf-8")
-        write_csv(result["codes"], out / "evaluation-codes.csv", encoding="utf-8")
-        write_csv(result["sweep"], out / "evaluation-sweep.csv", encoding="utf-8")
-        pr_figure(result["sweep"]).write_html(out / "precision-recall.html", include_plotlyjs=True)
+        inputs = [mpath.parent, args.truth] + ([args.vaccinations] if args.vaccinations else [])
+        with atomic_run(args.out, command="evaluate", args=_args_record(args), inputs=inputs) as staging:
+            write_json({k: (None if isinstance(v, float) and v != v else v) for k, v in scalar.items()},
+                       staging / "evaluation.json")
+            write_csv(result["codes"], staging / "evaluation-codes.csv", encoding="utf-8")
+            write_csv(result["sweep"], staging / "evaluation-sweep.csv", encoding="utf-8")
+            pr_figure(result["sweep"]).write_html(staging / "precision-recall.html", include_plotlyjs=True)
     return 0
 
 

@@ -78,9 +78,23 @@ class MatchSettings:
     workers: int = 1
 
     @classmethod
-    def from_dict(cls, d: dict) -> "MatchSettings":
-        known = {k: v for k, v in (d or {}).items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+    def from_dict(cls, d: dict | None, source: str | None = None) -> "MatchSettings":
+        """Settings from a mapping (``parameters/matching.yaml``); an unknown key is an error.
+
+        Raises
+        ------
+        vaxlib.errors.SettingsError
+            A key that is not a setting (a typo would otherwise be ignored silently); names ``source``.
+        """
+        from vaxlib.errors import SettingsError
+
+        d = dict(d or {})
+        unknown = sorted(k for k in d if k not in cls.__dataclass_fields__)
+        if unknown:
+            where = f"{source}: " if source else ""
+            raise SettingsError(f"{where}unknown matching setting(s) {', '.join(map(repr, unknown))}; known: "
+                                + ", ".join(sorted(cls.__dataclass_fields__)))
+        return cls(**d)
 
 
 @dataclass
