@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from vaxlib.review.apply import (
     run_apply,
 )
 from vaxlib.review.ledger import Ledger
+from vaxlib.runs import atomic_run, check_run
 from vaxlib.schema import columns, vi_headers
 
 from vaxlib.cli import main as vax_main  # noqa: E402  (one broken part no longer breaks the CLI)
@@ -147,6 +149,7 @@ def test_duplicate_record_ids_refused(tables):
 
 
 def read_outputs(out: Path) -> dict:
+    check_run(out, command="apply")
     wb = openpyxl.load_workbook(out / OUTPUT_FILES["xlsx"])
     ws = wb.active
     return {
@@ -154,6 +157,7 @@ def read_outputs(out: Path) -> dict:
         "changes": (out / OUTPUT_FILES["changes"]).read_bytes(),
         "changes_csv": (out / OUTPUT_FILES["changes_csv"]).read_bytes(),
         "summary": (out / OUTPUT_FILES["summary"]).read_text(encoding="utf-8"),
+        "quarantine": (out / OUTPUT_FILES["quarantine"]).read_bytes(),
         "xlsx": [[c.value for c in row] for row in ws.iter_rows()],
     }
 
@@ -161,9 +165,10 @@ def read_outputs(out: Path) -> dict:
 @pytest.fixture
 def files(tmp_path, tables):
     v, m = tables
-    vp, mp = tmp_path / "vaccinations.parquet", tmp_path / "matches.parquet"
+    vp, mp = tmp_path / "vaccinations.parquet", tmp_path / "match" / "matches.parquet"
     v.to_parquet(vp, index=False)
-    m.to_parquet(mp, index=False)
+    with atomic_run(mp.parent, command="match") as run:
+        m.to_parquet(run / mp.name, index=False)
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     with Ledger.open(url, create=True) as led:
         led.accept("R3", analyst="lan", values={"person_id": "079070000003"})
@@ -187,13 +192,7 @@ def test_outputs_and_idempotency(tmp_path, files):
     assert (tmp_path / "out3" / OUTPUT_FILES["table"]).read_bytes() == (out1 / OUTPUT_FILES["table"]).read_bytes()
 
 
-@pytest.fixture
-def xlsx_writer():
-    """The one xlsx writer (vaxlib.io.write_table through vaxlib.exports); the fallback copy is gone."""
-    return "io"
-
-
-def test_reimport_xlsx_layout_and_formula_neutralised(tmp_path, files, xlsx_writer):
+def test_reimport_xlsx_layout_and_formula_neutralised(tmp_path, files):
     vp, mp, url = files
     out = tmp_path / "out"
     run_apply(vp, mp, out, ledger=url, xlsx_scope="all")
@@ -231,7 +230,7 @@ def test_xlsx_round_trip_changes_nothing(tmp_path, files):
         assert back[field].fillna("").to_dict() == want[field].fillna("").to_dict(), field
 
 
-def test_formula_in_untouched_record_is_neutralised(tmp_path, tables, xlsx_writer):
+def test_formula_in_untouched_record_is_neutralised(tmp_path, tables):
     v, m = tables
     v.loc[v["record_id"] == "R1", "lot_number"] = "=1+1"
     out = tmp_path / "out"
@@ -258,33 +257,27 @@ def test_changes_csv_is_neutralised(tmp_path, files):
     assert "'=HYPERLINK" in text and "'@Lê Văn Tám" in text and "'+84 bad" in text
 
 
-@pytest.mark.parametrize("crash_at", ["changes", "xlsx", "summary"])
+@pytest.mark.parametrize("crash_at", ["changes", "xlsx", "quarantine", "summary"])
 def test_crash_mid_apply_then_rerun_equals_uninterrupted(tmp_path, files, monkeypatch, crash_at):
     vp, mp, url = files
     run_apply(vp, mp, tmp_path / "clean", ledger=url)
     out = tmp_path / "crashed"
-    # an earlier, different run leaves old files behind (no ledger decisions)
+    # an earlier, different run (no ledger decisions): it must survive the crash untouched
     run_apply(vp, mp, out)
-    real_atomic = apply_mod._atomic
-
-    def crashing(path, write):
-        if path.name == OUTPUT_FILES[crash_at]:
-            write(apply_mod._tmp_path(path))  # half-way: temp file written, not moved in place
-            raise KeyboardInterrupt("simulated crash")
-        real_atomic(path, write)
-
-    monkeypatch.setattr(apply_mod, "_atomic", crashing)
-    with pytest.raises(KeyboardInterrupt):
+    previous = read_outputs(out)
+    monkeypatch.setenv("VAX_FAULT", f"enospc:write:{OUTPUT_FILES[crash_at]}")
+    with pytest.raises(OSError, match="No space left"):
         run_apply(vp, mp, out, ledger=url)
-    monkeypatch.setattr(apply_mod, "_atomic", real_atomic)
+    assert read_outputs(out) == previous
+    monkeypatch.delenv("VAX_FAULT")
     run_apply(vp, mp, out, ledger=url)
     assert read_outputs(out) == read_outputs(tmp_path / "clean")
-    assert not list(out.glob(".vaxapply-*"))
+    assert sorted(os.listdir(tmp_path)) == ["clean", "crashed", "ledger.db", "match", "vaccinations.parquet"]
 
 
-def test_killed_subprocess_then_rerun(tmp_path, files):
+@pytest.mark.parametrize("point", ["write:vaccinations_reimport.xlsx", "apply:manifest", "apply:swap"])
+def test_killed_subprocess_then_rerun(tmp_path, files, point):
     """A real process killed (SIGKILL) in the middle of writing, then a rerun."""
-    import os
     import signal
     import subprocess
     import sys
@@ -292,25 +285,17 @@ def test_killed_subprocess_then_rerun(tmp_path, files):
     vp, mp, url = files
     run_apply(vp, mp, tmp_path / "clean", ledger=url)
     out = tmp_path / "killed"
-    script = f"""
-import os, signal
-from vaxlib.review import apply as a
-real = a._atomic
-def dying(path, write):
-    if path.name == {OUTPUT_FILES['xlsx']!r}:
-        write(a._tmp_path(path))
-        os.kill(os.getpid(), signal.SIGKILL)
-    real(path, write)
-a._atomic = dying
-a.run_apply({str(vp)!r}, {str(mp)!r}, {str(out)!r}, ledger={url!r})
-"""
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
-    assert proc.returncode == -signal.SIGKILL
-    assert (out / OUTPUT_FILES["table"]).exists() and not (out / OUTPUT_FILES["summary"]).exists()
+    run_apply(vp, mp, out)
+    previous = read_outputs(out)
+    proc = subprocess.run([sys.executable, "-m", "vaxlib.cli", "apply", "--vaccinations", str(vp), "--matches",
+                           str(mp), "--ledger", url, "--out", str(out)],
+                          capture_output=True, timeout=120, env={**os.environ, "VAX_FAULT": f"kill:{point}"})
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert read_outputs(out) == previous  # readers recover first: the previous result, whole
     rc = vax_main(["apply", "--vaccinations", str(vp), "--matches", str(mp), "--ledger", url, "--out", str(out)])
     assert rc == 0
     assert read_outputs(out) == read_outputs(tmp_path / "clean")
-    assert not list(out.glob(".vaxapply-*")), os.listdir(out)
+    assert sorted(os.listdir(tmp_path)) == ["clean", "killed", "ledger.db", "match", "vaccinations.parquet"]
 
 
 def test_cli_refuses_tampered_ledger(tmp_path, files, capsys):
@@ -391,3 +376,28 @@ def test_apply_properties(inputs):
     second = apply_decisions(first.table, m, d)
     assert len(second.changes) == 0
     pd.testing.assert_frame_equal(second.table, first.table)
+
+
+def test_quarantined_rows_are_carried_through(tmp_path, files, capsys):
+    """Rows the importer refuses are not lost: they go to apply/quarantine.parquet and the summary reconciles."""
+    from vaxlib.io import read_output, write_table
+
+    vp, mp, url = files
+    v = pd.read_parquet(vp)
+    csv = tmp_path / "vaccinations.csv"
+    write_table(v, csv, "vaccinations")
+    with open(csv, "a", encoding="utf-8", newline="") as fh:
+        fh.write("R99,Nguyễn Văn B\r\n")  # too few fields
+        fh.write(",,,,,,,,,,,,\r\n")  # empty row
+        fh.write("R1,Trùng mã,01/01/1990,Nam,,,,F1,,1,01/06/2021,AstraZeneca,\r\n")  # duplicate key
+    out = tmp_path / "out"
+    rc = vax_main(["apply", "--vaccinations", str(csv), "--matches", str(mp), "--ledger", url, "--out", str(out)])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert f"rows in {len(v) + 3}: records out {len(v)}, quarantined 3" in printed
+    s = json.loads((out / OUTPUT_FILES["summary"]).read_text(encoding="utf-8"))
+    assert s["rows_in"] == s["records_out"] + s["rows_quarantined"] == len(v) + 3
+    assert s["quarantine_reasons"] == {"duplicate_key": 1, "empty_row": 1, "field_count": 1}
+    q = read_output(out / OUTPUT_FILES["quarantine"], "quarantine")
+    assert sorted(q["row"].unique().tolist()) == [len(v) + 2, len(v) + 3, len(v) + 4]
+    assert check_run(out)["rows"]["quarantine"] == 3

@@ -1975,15 +1975,16 @@ def write_output(df: pd.DataFrame, path: str | os.PathLike[str], kind: str) -> P
     return p
 
 
-def write_json(data: Any, path: str | os.PathLike[str]) -> Path:
-    """Write ``data`` as indented UTF-8 JSON (floats as numbers; NaN as null is the caller's choice)."""
+def write_json(data: Any, path: str | os.PathLike[str], *, sort_keys: bool = False) -> Path:
+    """Write ``data`` as indented UTF-8 JSON (numpy scalars as numbers, sets as sorted lists)."""
     import json  # noqa: PLC0415
 
     from vaxlib.runs import fault_point  # noqa: PLC0415
 
     p = Path(path)
     fault_point(f"write:{p.name}")
-    p.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=_json_default) + "\n", encoding="utf-8")
+    p.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=_json_default, sort_keys=sort_keys) + "\n",
+                 encoding="utf-8")
     fault_point(f"wrote:{p.name}")
     return p
 

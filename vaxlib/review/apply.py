@@ -23,16 +23,19 @@ the decision): nothing is applied to that record, not even an automatic fix,
 until an analyst decides again (counted as ``decisions_stale``).  Sex is written the platform's way
 (``Nam``/``Nữ``) and compared by meaning, so ``1`` -> ``Nam`` is no change.
 
-Outputs (in ``--out DIR``), each written to a temporary file and moved into
-place with :func:`os.replace`; the summary is written last:
+Outputs (in ``--out DIR``), written as one run (:func:`vaxlib.runs.atomic_run`:
+all files or none, with ``_manifest.json``):
 
-* ``vaccinations_corrected.parquet`` — every input record, corrected;
+* ``vaccinations_corrected.parquet`` — every accepted input record, corrected;
+* ``quarantine.parquet`` — the input rows the importer could not accept
+  (file, row, column, reason), so that rows in = records out + rows quarantined;
 * ``changes.parquet`` and ``changes.csv`` — the change log
   (``record_id, field, old_value, new_value, source``);
 * ``vaccinations_reimport.xlsx`` — the changed records (or all, with
   ``xlsx_scope="all"``) in the platform's layout with Vietnamese headers,
   every cell text;
-* ``apply_summary.json`` — counts that reconcile, and the ledger head used.
+* ``apply_summary.json`` — counts that reconcile (``rows_in``, ``records_out``,
+  ``rows_quarantined``, ...), and the ledger head used.
 
 The outputs are a pure function of the inputs, so a rerun after a crash at
 any point gives the same files as an uninterrupted run, and applying again
@@ -48,10 +51,8 @@ re-import); ``changes.csv`` uses the same apostrophe rule.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
-import unicodedata
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,11 @@ import numpy as np
 import pandas as pd
 
 from vaxlib.exports import is_formula_like, neutralise, write_csv  # noqa: F401 - is_formula_like re-exported
+from vaxlib.errors import VaxError
+from vaxlib.io import QUARANTINE_COLUMNS, read_output, read_table, write_json, write_output, write_table
+from vaxlib.runs import (APPLY_SUMMARY, CHANGES, CHANGES_CSV, CORRECTED, MATCHES, QUARANTINE, REIMPORT_XLSX,
+                         atomic_run, check_input, run_file)
+from vaxlib.vn.sex import parse_sex
 
 __all__ = [
     "FIELD_SOURCES",
@@ -87,21 +93,19 @@ FIELD_SOURCES: dict[str, str] = {
 }
 CHANGE_COLUMNS: tuple[str, ...] = ("record_id", "field", "old_value", "new_value", "source")
 OUTPUT_FILES = {
-    "table": "vaccinations_corrected.parquet",
-    "changes": "changes.parquet",
-    "changes_csv": "changes.csv",
-    "xlsx": "vaccinations_reimport.xlsx",
-    "summary": "apply_summary.json",
+    "table": CORRECTED,
+    "changes": CHANGES,
+    "changes_csv": CHANGES_CSV,
+    "xlsx": REIMPORT_XLSX,
+    "quarantine": QUARANTINE,
+    "summary": APPLY_SUMMARY,
 }
 AUTOMATIC = "automatic"
-_TMP_PREFIX = ".vaxapply-"
 _SEX_TEXT = {"M": "Nam", "F": "Nữ"}
-_SEX_MEANING = {"m": "M", "nam": "M", "1": "M", "male": "M",
-                "f": "F", "nữ": "F", "nu": "F", "0": "F", "female": "F"}
 XLSX_MAX_ROWS = 1_048_575  # Excel's sheet limit minus the header row
 
 
-class ApplyError(Exception):
+class ApplyError(VaxError):
     """``vax apply`` cannot produce a consistent result (names the file or the count)."""
 
 
@@ -138,18 +142,14 @@ def _text(value: Any) -> str:
 
 
 def _sex_meaning(value: Any) -> str | None:
-    text = unicodedata.normalize("NFC", _text(value)).strip().lower()
-    try:
-        from vaxlib.vn.sex import parse_sex
-    except ImportError:
-        return _SEX_MEANING.get(text)
+    text = _text(value).strip()
     return parse_sex(text) if text else None
 
 
 def _render(field: str, value: Any) -> str:
     text = _text(value)
     if field == "sex":
-        meaning = _SEX_MEANING.get(text.strip().lower()) or _sex_meaning(text)
+        meaning = _sex_meaning(text)
         return _SEX_TEXT.get(meaning, text) if meaning else text
     return text
 
@@ -311,63 +311,38 @@ def apply_decisions(
 
 # --------------------------------------------------------------------------- files
 
-def _read_any(path: Path, kind: str) -> pd.DataFrame:
-    suffix = path.suffix.lower()
+def _read_vaccinations(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """(accepted records, quarantine, data rows in the file), through :func:`vaxlib.io.read_table`."""
     if not path.exists():
         raise ApplyError(f"{path}: file not found")
-    if kind == "vaccinations":
-        try:
-            from vaxlib.io import read_table
-        except ImportError:
-            pass
-        else:
-            result = read_table(path, "vaccinations")
-            if len(result.quarantine):
-                log.warning("%s: %d row(s) quarantined by the importer and left out",
-                            path.name, len(result.quarantine))
-            return result.table
-    if suffix == ".parquet":
-        return pd.read_parquet(path)
-    if suffix == ".csv":
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
-    if suffix in (".xlsx", ".xlsm"):
-        return pd.read_excel(path, dtype=str)
-    raise ApplyError(f"{path}: unsupported file type {suffix!r} (use .parquet, .csv or .xlsx)")
+    check_input(path)
+    result = read_table(path, "vaccinations")
+    if len(result.quarantine):
+        log.warning("%s: %d row(s) quarantined by the importer (carried to %s)",
+                    path.name, result.quarantine["row"].nunique(), QUARANTINE)
+    return result.table, result.quarantine, int(result.rows_in)
 
 
 def read_vaccinations(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a vaccinations table (via :func:`vaxlib.io.read_table` when available)."""
-    return _read_any(Path(path), "vaccinations")
+    """Read a vaccinations table (:func:`vaxlib.io.read_table`; quarantined rows left out)."""
+    return _read_vaccinations(Path(path))[0]
 
 
 def read_matches(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a matches table (.parquet or .csv)."""
-    df = _read_any(Path(path), "matches")
-    missing = [c for c in ("record_id", "status") if c not in df.columns]
-    if missing:
-        raise ApplyError(f"{path}: matches table lacks column(s) {missing}")
-    return df
+    """Read ``matches.parquet`` of a complete ``vax match`` run (the file or its folder).
+
+    Raises
+    ------
+    vaxlib.errors.ManifestError
+        The run folder has no manifest or does not match it.
+    vaxlib.io.OutputTableError
+        Not a matches table.
+    """
+    return read_output(run_file(path, MATCHES, command="match"), "matches")
 
 
 #: OWASP CSV-injection defence, the one implementation (vaxlib.exports); kept under this module's old names
 neutralise_csv_value = neutralise
-
-
-def _tmp_path(path: Path) -> Path:
-    return path.with_name(f"{_TMP_PREFIX}{path.name}.{os.getpid()}.tmp")
-
-
-def _atomic(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, fsync, then os.replace."""
-    tmp = _tmp_path(path)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def write_reimport_xlsx(table: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
@@ -385,14 +360,6 @@ def write_reimport_xlsx(table: pd.DataFrame, path: str | os.PathLike[str]) -> Pa
     return path
 
 
-def _clean_stale_tmp(out_dir: Path) -> None:
-    for p in out_dir.glob(f"{_TMP_PREFIX}*.tmp"):
-        try:
-            p.unlink()
-        except OSError:  # another run may own it
-            pass
-
-
 def run_apply(
     vaccinations: str | os.PathLike[str] | pd.DataFrame,
     matches: str | os.PathLike[str] | pd.DataFrame,
@@ -400,68 +367,94 @@ def run_apply(
     *,
     ledger: Any = None,
     xlsx_scope: str = "changed",
+    run_args: dict[str, Any] | None = None,
 ) -> ApplyResult:
-    """Read inputs, apply, and write every output atomically into ``out_dir``.
+    """Read inputs, apply, and write every output into ``out_dir`` as one atomic run.
 
     Parameters
     ----------
     vaccinations, matches
-        Paths (or already loaded DataFrames).
+        Paths (or already loaded DataFrames).  A matches path must be a complete
+        ``vax match`` run (its manifest is checked).
     out_dir
-        Output folder (created).
+        Output folder, replaced as a whole when everything is written
+        (:func:`vaxlib.runs.atomic_run`); a failed run leaves the previous one.
     ledger
         None, a database URL / SQLite path, or an open :class:`~vaxlib.review.ledger.Ledger`.
         The ledger must verify; a tampered ledger raises :class:`ApplyError`.
     xlsx_scope
         ``"changed"`` (default: the records to re-import) or ``"all"``.
+    run_args
+        The command's arguments, recorded in the manifest.
 
     Returns
     -------
     ApplyResult
+        ``summary`` reconciles: ``rows_in == records_out + rows_quarantined``.
     """
     from vaxlib.review.ledger import Ledger
 
     if xlsx_scope not in ("changed", "all"):
         raise ApplyError(f"xlsx_scope must be 'changed' or 'all', not {xlsx_scope!r}")
-    v = vaccinations if isinstance(vaccinations, pd.DataFrame) else read_vaccinations(vaccinations)
-    m = matches if isinstance(matches, pd.DataFrame) else read_matches(matches)
+    inputs = [p for p in (vaccinations, matches) if not isinstance(p, pd.DataFrame)]
+    with atomic_run(out_dir, command="apply", args=run_args or {"xlsx_scope": xlsx_scope},
+                    inputs=inputs, settings={"xlsx_scope": xlsx_scope}) as staging:
+        if isinstance(vaccinations, pd.DataFrame):
+            v, quarantine, rows_in = vaccinations, pd.DataFrame(columns=QUARANTINE_COLUMNS), len(vaccinations)
+        else:
+            v, quarantine, rows_in = _read_vaccinations(Path(vaccinations))
+        m = matches if isinstance(matches, pd.DataFrame) else read_matches(matches)
 
-    decisions = None
-    ledger_info: dict[str, Any] | None = None
-    if ledger is not None:
-        own = not isinstance(ledger, Ledger)
-        led = Ledger.open(ledger, readonly=True) if own else ledger
-        try:
-            check = led.verify()
-            if not check.ok:
-                raise ApplyError(f"ledger {led.url} failed verification: {check.describe()}")
-            decisions = led.current_decisions()
-            ledger_info = {"url": led.url, "location": led.backend.location(), "uid": led.backend.uid(),
-                           "head_id": check.head_id or 0, "head_hash": check.head_hash}
-            waiting = led.pending_bulks()  # two-person rule: not applied until a supervisor confirms
-            ledger_info["pending_bulk"] = {"bulks": int(len(waiting)), "records": int(waiting["records"].sum())}
-        finally:
-            if own:
-                led.close()
+        decisions = None
+        ledger_info: dict[str, Any] | None = None
+        if ledger is not None:
+            own = not isinstance(ledger, Ledger)
+            led = Ledger.open(ledger, readonly=True) if own else ledger
+            try:
+                check = led.verify()
+                if not check.ok:
+                    raise ApplyError(f"ledger {led.url} failed verification: {check.describe()}")
+                decisions = led.current_decisions()
+                ledger_info = {"url": led.url, "location": led.backend.location(), "uid": led.backend.uid(),
+                               "head_id": check.head_id or 0, "head_hash": check.head_hash}
+                waiting = led.pending_bulks()  # two-person rule: not applied until a supervisor confirms
+                ledger_info["pending_bulk"] = {"bulks": int(len(waiting)), "records": int(waiting["records"].sum())}
+            finally:
+                if own:
+                    led.close()
 
-    result = apply_decisions(v, m, decisions)
-    result.summary["ledger"] = ledger_info
+        result = apply_decisions(v, m, decisions)
+        n_quarantined = int(quarantine["row"].nunique()) if len(quarantine) else 0
+        result.summary.update({
+            "rows_in": int(rows_in),
+            "rows_quarantined": n_quarantined,
+            "quarantine_reasons": _reason_counts(quarantine),
+            "ledger": ledger_info,
+        })
+        if result.summary["rows_in"] != result.summary["records_out"] + n_quarantined:
+            raise ApplyError(f"rows do not reconcile: {rows_in} in, {result.summary['records_out']} out, "
+                             f"{n_quarantined} quarantined")
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    _clean_stale_tmp(out)
-    table = result.table
-    _atomic(out / OUTPUT_FILES["table"], lambda p: table.to_parquet(p, index=False))
-    _atomic(out / OUTPUT_FILES["changes"], lambda p: result.changes.to_parquet(p, index=False))
-    _atomic(out / OUTPUT_FILES["changes_csv"],
-            lambda p: write_csv(result.changes, p, encoding="utf-8-sig"))
-    xlsx_rows = table if xlsx_scope == "all" else table[
-        table["record_id"].astype(str).isin(set(result.changes["record_id"]))]
-    _atomic(out / OUTPUT_FILES["xlsx"], lambda p: write_reimport_xlsx(xlsx_rows, p))
-    result.summary["xlsx_rows"] = int(len(xlsx_rows))
-    summary_text = json.dumps(result.summary, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
-    _atomic(out / OUTPUT_FILES["summary"], lambda p: p.write_text(summary_text, encoding="utf-8"))
-    log.info("apply: %d records, %d changed (%d field changes) -> %s",
-             result.summary["records_in"], result.summary["records_changed"],
-             result.summary["field_changes"], out)
+        table = result.table
+        write_output(table, staging / CORRECTED, "table")
+        write_output(result.changes, staging / CHANGES, "changes")
+        write_output(quarantine, staging / QUARANTINE, "quarantine")
+        write_csv(result.changes, staging / CHANGES_CSV, encoding="utf-8-sig")
+        staging.rows(CHANGES_CSV, len(result.changes))
+        xlsx_rows = table if xlsx_scope == "all" else table[
+            table["record_id"].astype(str).isin(set(result.changes["record_id"]))]
+        write_reimport_xlsx(xlsx_rows, staging / REIMPORT_XLSX)
+        staging.rows(REIMPORT_XLSX, len(xlsx_rows))
+        result.summary["xlsx_rows"] = int(len(xlsx_rows))
+        write_json(result.summary, staging / APPLY_SUMMARY, sort_keys=True)
+    log.info("apply: %d rows in, %d records out (%d changed, %d field changes), %d quarantined -> %s",
+             result.summary["rows_in"], result.summary["records_out"], result.summary["records_changed"],
+             result.summary["field_changes"], n_quarantined, out_dir)
     return result
+
+
+def _reason_counts(quarantine: pd.DataFrame) -> dict[str, int]:
+    counts: Counter = Counter()
+    for r in quarantine.drop_duplicates("row")["reason"] if len(quarantine) else []:
+        counts.update(str(r).split(";"))
+    return dict(sorted(counts.items()))

@@ -28,14 +28,17 @@ def _cmd_apply(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from exc
     try:
         result = run_apply(args.vaccinations, args.matches, args.out, ledger=ledger,
-                           xlsx_scope=args.xlsx)
+                           xlsx_scope=args.xlsx,
+                           run_args={k: v for k, v in vars(args).items() if k != "func"})
     except (ApplyError, LedgerError) as exc:
         raise CommandError(str(exc)) from exc
     finally:
         if ledger is not None:
             ledger.close()
     s = result.summary
-    print(f"records in {s['records_in']}, out {s['records_out']}: {s['records_changed']} changed, "
+    print(f"rows in {s['rows_in']}: records out {s['records_out']}, quarantined {s['rows_quarantined']}"
+          + (f" (see {args.out}/quarantine.parquet)" if s["rows_quarantined"] else "") + "; "
+          f"{s['records_changed']} changed, "
           f"{s['records_unchanged']} unchanged; {s['field_changes']} field changes "
           f"({s['field_changes_by_source']['automatic']} automatic, "
           f"{s['field_changes_by_source']['decision']} from decisions) -> {args.out}")
