@@ -21,21 +21,22 @@ def build_dataset(root: Path, persons: int = 2500, seed: int = 7) -> dict[str, p
     """A ``vax demo``-style folder: synth → match → apply → match again."""
     from vaxlib.match.pipeline import run_match
     from vaxlib.review.apply import apply_decisions
+    from vaxlib.runs import atomic_run
     from vaxlib.synth import generate, write_dataset
 
     t = generate(persons, seed, provinces=["79", "01", "48"])
     write_dataset(t, root / "data")
     first = run_match(t["registry"], t["vaccinations"])
-    (root / "match").mkdir(parents=True)
-    first.matches.to_parquet(root / "match" / "matches.parquet", index=False)
-    first.model.save(root / "match" / "model.json")
+    with atomic_run(root / "match", command="match") as run:
+        first.matches.to_parquet(run / "matches.parquet", index=False)
+        first.model.save(run / "model.json")
     applied = apply_decisions(t["vaccinations"], first.matches)
-    (root / "apply").mkdir()
-    applied.changes.to_parquet(root / "apply" / "changes.parquet", index=False)
-    applied.table.to_parquet(root / "apply" / "vaccinations_corrected.parquet", index=False)
+    with atomic_run(root / "apply", command="apply") as run:
+        applied.changes.to_parquet(run / "changes.parquet", index=False)
+        applied.table.to_parquet(run / "vaccinations_corrected.parquet", index=False)
     second = run_match(t["registry"], applied.table)
-    (root / "match-corrected").mkdir()
-    second.matches.to_parquet(root / "match-corrected" / "matches.parquet", index=False)
+    with atomic_run(root / "match-corrected", command="match") as run:
+        second.matches.to_parquet(run / "matches.parquet", index=False)
     return {**t, "matches": first.matches, "matches_current": second.matches, "changes": applied.changes}
 
 

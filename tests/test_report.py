@@ -15,6 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vaxlib import report
+from vaxlib.feedback import FeedbackSettings, run_feedback
+from vaxlib.runs import atomic_run
 from vaxlib.config import NOTEBOOKS_DIR, PARAMETERS_DIR, load_yaml
 from vaxlib.vn.provinces import PROVINCES
 
@@ -153,9 +155,12 @@ def rendered(tmp_path_factory):
     # the people vax sign would sign: every dose record verified
     ok = cur.groupby("person_key")["status"].agg(lambda s: bool((s == "verified").all()))
     signed = [p for p, good in ok.items() if good and str(p).isdigit()]
-    (root / "certificates").mkdir()
-    pd.DataFrame({"person_id": signed, "uvci": [f"URN:UVCI:01:VN:{i:032X}" for i in range(len(signed))]}
-                 ).to_parquet(root / "certificates" / "certificates.parquet", index=False)
+    with atomic_run(root / "certificates", command="sign") as run:
+        n = len(signed)
+        pd.DataFrame({"person_id": signed, "uvci": [f"URN:UVCI:01:VN:{i:032X}" for i in range(n)],
+                      "hc1": ["HC1:"] * n, "kid": ["k"] * n, "issued_at": [""] * n, "expires_at": [""] * n}
+                     ).to_parquet(run / "certificates.parquet", index=False)
+    run_feedback(root, settings=FeedbackSettings(as_of="2022-04-30"))
     out = root / "reports"
     paths = report.render_reports(root, ["79", "01"], out, workers=2, progress=False)
     en = report.render_one(report.PROVINCE_NOTEBOOK, {"province": "48", "data_dir": str(root),

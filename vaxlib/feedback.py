@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import os
 from pathlib import Path
@@ -78,6 +77,7 @@ __all__ = [
     "parse_timestamps",
     "sla_state",
     "load_inputs",
+    "read_feedback_run",
     "run_feedback",
     "register",
 ]
@@ -888,96 +888,153 @@ def overdue_by_owner(items: pd.DataFrame) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- files and CLI
 
-def _read_optional(path: Path, columns: list[str] | None = None) -> pd.DataFrame | None:
-    return pd.read_parquet(path, columns=columns) if path.exists() else None
+def _read_run_table(run_dir: Path, name: str, kind: str, command: str, *, optional: bool) -> pd.DataFrame | None:
+    """``run_dir/name`` of a complete run of ``command``; None when the run is absent and ``optional``."""
+    from vaxlib.io import read_output
+    from vaxlib.runs import run_file
+
+    if optional and not run_dir.exists():
+        return None
+    return read_output(run_file(run_dir, name, command=command), kind)
+
+
+def _current_candidates(rf: Any) -> pd.DataFrame | None:
+    """``record_id, person_id`` of the current match's candidates (match-corrected/ when there, else match/)."""
+    from vaxlib.io import read_output
+    from vaxlib.runs import CANDIDATES, check_run
+
+    run = rf.match_corrected if rf.match_corrected.exists() else rf.match
+    if not run.exists() or CANDIDATES not in check_run(run, command="match")["files"]:
+        return None
+    return read_output(run / CANDIDATES, "candidates", columns=["record_id", "person_id"])
 
 
 def load_inputs(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read the tables of a ``vax demo``-style folder for :func:`track_feedback`.
+    """Read the tables of a ``vax demo``-style folder (:class:`vaxlib.runs.RunFolder`) for :func:`track_feedback`.
 
-    ``DIR/data/{feedback,registry,vaccinations}.parquet``,
-    ``DIR/match/matches.parquet`` (and ``model.json``),
-    ``DIR/match-corrected/matches.parquet``, ``DIR/apply/changes.parquet`` and
-    ``DIR/ledger.db`` when present.  The feedback file is imported with
-    :func:`vaxlib.io.read_table` (Parquet, CSV in any encoding, xlsx); the
-    registry and dose records too unless they are the pipeline's Parquet files.
+    ``DIR/data/{feedback,registry,vaccinations}`` (Parquet, CSV in any encoding or xlsx, through
+    :func:`vaxlib.io.read_table`), ``DIR/match/matches.parquet``, and when present
+    ``DIR/match-corrected/matches.parquet``, ``DIR/apply/changes.parquet`` and ``DIR/ledger.db``.
+    Each stage folder must be a complete run (its manifest is checked).
+
+    Raises
+    ------
+    vaxlib.errors.ManifestError
+        A stage folder is incomplete or changed.
+    FileNotFoundError
+        No feedback, registry or vaccinations table.
     """
-    from vaxlib.io import read_table
+    from vaxlib.io import read_output, read_table
+    from vaxlib.runs import CHANGES, MATCHES, RunFolder, check_input
 
-    d = Path(data_dir)
-    data = d / "data" if (d / "data").is_dir() else d
+    rf = RunFolder(data_dir)
 
     def table(stem: str, kind: str) -> pd.DataFrame:
-        if kind != "feedback" and (data / f"{stem}.parquet").exists():
+        path = rf.table(stem)
+        if path is None:
+            raise FileNotFoundError(f"{rf.data}: no {stem}.parquet/.csv/.xlsx")
+        check_input(path)
+        if kind != "feedback" and path.suffix == ".parquet":
             # the pipeline's own contract tables (written by vax synth / vax apply): read as they are
-            return pd.read_parquet(data / f"{stem}.parquet")
-        for ext in (".parquet", ".csv", ".xlsx"):
-            if (data / f"{stem}{ext}").exists():
-                res = read_table(data / f"{stem}{ext}", kind)  # type: ignore[arg-type]
-                if len(res.quarantine):
-                    log.warning("%s: %d row(s) quarantined", f"{stem}{ext}", res.quarantine["row"].nunique())
-                # the raw text stays out (personal data); file row, column and reason travel on
-                res.table.attrs["import_quarantine"] = res.quarantine[["row", "column", "reason"]].copy()
-                return res.table
-        raise FileNotFoundError(f"{data}: no {stem}.parquet/.csv/.xlsx")
+            return read_output(path, "table")
+        res = read_table(path, kind)  # type: ignore[arg-type]
+        if len(res.quarantine):
+            log.warning("%s: %d row(s) quarantined", path.name, res.quarantine["row"].nunique())
+        # the raw text stays out (personal data); file row, column and reason travel on
+        res.table.attrs["import_quarantine"] = res.quarantine[["row", "column", "reason"]].copy()
+        return res.table
 
     out: dict[str, Any] = {
         "feedback": table("feedback", "feedback"),
         "registry": table("registry", "registry"),
         "vaccinations": table("vaccinations", "vaccinations"),
-        "matches": pd.read_parquet(d / "match" / "matches.parquet"),
-        "matches_current": _read_optional(d / "match-corrected" / "matches.parquet"),
-        "changes": _read_optional(d / "apply" / "changes.parquet"),
+        "matches": _read_run_table(rf.match, MATCHES, "matches", "match", optional=False),
+        "matches_current": _read_run_table(rf.match_corrected, MATCHES, "matches", "match", optional=True),
+        "changes": _read_run_table(rf.apply, CHANGES, "changes", "apply", optional=True),
         # the candidates of the current match only (the first match's are stale after the fixes)
-        "candidates": _read_optional(
-            d / ("match-corrected" if (d / "match-corrected" / "matches.parquet").exists() else "match")
-            / "candidates.parquet", ["record_id", "person_id"]),
+        "candidates": _current_candidates(rf),
         "decisions": None,
     }
-    ledger = d / "ledger.db"
-    if ledger.exists():
+    if rf.ledger.exists():
         from vaxlib.review.ledger import Ledger
 
-        with Ledger.open(str(ledger), readonly=True) as led:
+        with Ledger.open(str(rf.ledger), readonly=True) as led:
             out["decisions"] = led.current_decisions()
     return out
+
+
+def _input_paths(data_dir: str | os.PathLike[str]) -> list[Path]:
+    from vaxlib.runs import RunFolder
+
+    rf = RunFolder(data_dir)
+    paths = [p for p in (rf.table("feedback"), rf.table("registry"), rf.table("vaccinations")) if p is not None]
+    return paths + [d for d in (rf.match, rf.match_corrected, rf.apply) if d.exists()] + (
+        [rf.ledger] if rf.ledger.exists() else [])
 
 
 def run_feedback(
     data_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str] | None = None,
     settings: FeedbackSettings | None = None,
+    *,
+    run_args: dict[str, Any] | None = None,
 ) -> FeedbackResult:
-    """:func:`track_feedback` on a ``vax demo``-style folder; writes ``out_dir`` (default ``DIR/feedback``)."""
-    inputs = load_inputs(data_dir)
-    result = track_feedback(**inputs, settings=settings)
-    out = Path(out_dir) if out_dir is not None else Path(data_dir) / "feedback"
-    out.mkdir(parents=True, exist_ok=True)
-    result.items.to_parquet(out / "feedback_status.parquet", index=False)
-    result.queue.to_parquet(out / "queue.parquet", index=False)
-    result.links.to_parquet(out / "feedback_links.parquet", index=False)
-    result.quarantine.to_parquet(out / "quarantine.parquet", index=False)
-    result.replies.to_parquet(out / "replies.parquet", index=False)
-    result.review_records.to_parquet(out / "review_records.parquet", index=False)
-    result.overdue.to_parquet(out / "overdue_by_facility.parquet", index=False)
-    (out / "feedback_summary.json").write_text(json.dumps(result.stats, indent=2, ensure_ascii=False),
-                                                encoding="utf-8")
+    """:func:`track_feedback` on a ``vax demo``-style folder; writes ``out_dir`` (default ``DIR/feedback``)
+    as one atomic run (:func:`vaxlib.runs.atomic_run`)."""
+    import dataclasses
+
+    from vaxlib.io import write_json, write_output
+    from vaxlib.runs import (FEEDBACK_LINKS, FEEDBACK_QUEUE, FEEDBACK_STATUS, FEEDBACK_SUMMARY, QUARANTINE,
+                             RunFolder, atomic_run)
+
+    out = Path(out_dir) if out_dir is not None else RunFolder(data_dir).feedback_dir
+    used = settings or FeedbackSettings()
+    with atomic_run(out, command="feedback", args=run_args or {"data": str(data_dir)},
+                    inputs=_input_paths(data_dir), settings=dataclasses.asdict(used)) as staging:
+        inputs = load_inputs(data_dir)
+        result = track_feedback(**inputs, settings=settings)
+        write_output(result.items, staging / FEEDBACK_STATUS, "feedback_status")
+        write_output(result.queue, staging / FEEDBACK_QUEUE, "feedback_queue")
+        write_output(result.links, staging / FEEDBACK_LINKS, "feedback_links")
+        write_output(result.quarantine, staging / QUARANTINE, "table")
+        write_output(result.replies, staging / "replies.parquet", "table")
+        write_output(result.review_records, staging / "review_records.parquet", "table")
+        write_output(result.overdue, staging / "overdue_by_facility.parquet", "table")
+        write_json(result.stats, staging / FEEDBACK_SUMMARY)
     return result
+
+
+def read_feedback_run(run_dir: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """``feedback_status.parquet`` and the settings of a complete ``vax feedback`` run.
+
+    Raises
+    ------
+    vaxlib.errors.ManifestError
+        The folder is not a complete ``vax feedback`` run.
+    """
+    from vaxlib.io import read_output
+    from vaxlib.runs import FEEDBACK_STATUS, check_run
+
+    manifest = check_run(run_dir, command="feedback")
+    return read_output(Path(run_dir) / FEEDBACK_STATUS, "feedback_status"), manifest.get("settings", {})
 
 
 def _cmd_feedback(args: argparse.Namespace) -> int:
     from vaxlib.cli import CommandError
+    from vaxlib.runs import FEEDBACK_QUEUE, RunFolder
 
     settings = FeedbackSettings(sla_hours=args.sla_hours, batch_hours=args.batch_hours, as_of=args.as_of)
     try:
-        result = run_feedback(args.data, args.out, settings)
+        result = run_feedback(args.data, args.out, settings,
+                              run_args={k: v for k, v in vars(args).items() if k != "func"})
     except (FileNotFoundError, KeyError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
     st = result.stats
     print(f"{st['items']:,} reports as of {st['as_of']}: "
           + ", ".join(f"{k}: {v:,}" for k, v in sorted(st["by_status"].items()))
           + "; SLA " + ", ".join(f"{k}: {v:,}" for k, v in sorted(st["by_sla_state"].items())))
-    print(f"queue: {len(result.queue):,} open items -> {Path(args.out or Path(args.data) / 'feedback') / 'queue.parquet'}"
+    out = Path(args.out) if args.out else RunFolder(args.data).feedback_dir
+    print(f"queue: {len(result.queue):,} open items -> {out / FEEDBACK_QUEUE}"
           + (f"; {st['quarantined']:,} quarantined (quarantine.parquet)" if st.get("quarantined") else ""))
     return 0
 

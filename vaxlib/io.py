@@ -120,6 +120,7 @@ __all__ = [
     "write_json",
     "read_json",
     "parquet_rows",
+    "parquet_columns",
     "OutputTableError",
 ]
 
@@ -1911,6 +1912,13 @@ def parquet_rows(path: str | os.PathLike[str]) -> int:
     import pyarrow.parquet as pq  # noqa: PLC0415
 
     return int(pq.ParquetFile(path).metadata.num_rows)
+
+
+def parquet_columns(path: str | os.PathLike[str]) -> list[str]:
+    """Column names of a Parquet file, from its footer."""
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    return list(pq.read_schema(path).names)
 
 
 def read_output(path: str | os.PathLike[str], kind: str, *, columns: Sequence[str] | None = None) -> pd.DataFrame:

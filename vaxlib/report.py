@@ -47,6 +47,9 @@ import numpy as np
 import pandas as pd
 
 from vaxlib import i18n as _i18n
+from vaxlib.errors import RunError
+from vaxlib.io import parquet_columns, read_json, read_output, write_output
+from vaxlib.runs import APPLY_SUMMARY, MATCH_STATS, RunFolder, atomic_run, check_input, check_run, die_with_parent
 from vaxlib.i18n import fmt_date, fmt_int, fmt_pct
 from vaxlib.config import DEADLINES, DEMO_DIR, NOTEBOOKS_DIR, PARAMETERS_DIR, PROJECT_ROOT, REPORTS_DIR, load_yaml
 from vaxlib.vn.provinces import BY_GSO, PROVINCES, slug
@@ -205,24 +208,40 @@ def _table_html(columns: Sequence[str], rows: Sequence[Sequence[str]], text_colu
 
 # --------------------------------------------------------------------------- aggregates
 
-def _folder(d: Path, name: str) -> Path:
-    return d / name
-
-
 def _inputs(data_dir: Path) -> dict[str, Path]:
-    data = data_dir / "data" if (data_dir / "data").is_dir() else data_dir
-    paths = {
-        "registry": data / "registry.parquet",
-        "vaccinations": data / "vaccinations.parquet",
-        "feedback": data / "feedback.parquet",
-        "matches": data_dir / "match" / "matches.parquet",
-        "model": data_dir / "match" / "model.json",
-        "matches_current": data_dir / "match-corrected" / "matches.parquet",
-        "changes": data_dir / "apply" / "changes.parquet",
-        "certificates": data_dir / "certificates" / "certificates.parquet",
-        "ledger": data_dir / "ledger.db",
+    rf = RunFolder(data_dir)
+    return {
+        "registry": rf.registry,
+        "vaccinations": rf.vaccinations,
+        "feedback": rf.feedback,
+        "matches": rf.matches,
+        "model": rf.model,
+        "match_stats": rf.match_stats,
+        "matches_current": rf.matches_current,
+        "changes": rf.changes,
+        "apply_summary": rf.apply_summary,
+        "certificates": rf.certificates,
+        "feedback_status": rf.feedback_status,
+        "ledger": rf.ledger,
     }
-    return paths
+
+
+def _stage_runs(rf: RunFolder) -> dict[str, dict[str, Any]]:
+    """Manifests of the stage runs the report reads; ``match`` must be there, the others are optional.
+
+    Raises
+    ------
+    vaxlib.errors.ManifestError
+        A stage folder that exists but is not a complete run of its command.
+    """
+    stages = {"match": (rf.match, "match"), "match_corrected": (rf.match_corrected, "match"),
+              "apply": (rf.apply, "apply"), "certificates": (rf.certificates_dir, "sign"),
+              "feedback": (rf.feedback_dir, "feedback")}
+    runs = {}
+    for name, (folder, command) in stages.items():
+        if name == "match" or folder.exists():
+            runs[name] = check_run(folder, command=command)
+    return runs
 
 
 def _signature(paths: dict[str, Path], report_date: str, sla_hours: float) -> str:
@@ -284,17 +303,18 @@ def compute_aggregates(
     from vaxlib.review.clusters import explode_error_codes, find_clusters
 
     d = Path(data_dir)
+    rf = RunFolder(d)
     paths = _inputs(d)
+    runs = _stage_runs(rf)
     t0 = time.perf_counter()
-    import pyarrow.parquet as pq
-
-    has_name = "facility_name" in pq.read_schema(paths["vaccinations"]).names
-    vacc = pd.read_parquet(paths["vaccinations"], columns=[
+    check_input(paths["vaccinations"])
+    has_name = "facility_name" in parquet_columns(paths["vaccinations"])
+    vacc = read_output(paths["vaccinations"], "table", columns=[
         "record_id", "facility_id", "facility_province", "vaccination_date", *(["facility_name"] if has_name else [])])
     vacc["record_id"] = vacc["record_id"].astype(str)
-    matches = pd.read_parquet(paths["matches"])
-    current = pd.read_parquet(paths["matches_current"], columns=["record_id", "status", "person_id"]) \
-        if paths["matches_current"].exists() else None
+    matches = read_output(paths["matches"], "matches")
+    current = read_output(paths["matches_current"], "matches", columns=["record_id", "status", "person_id"]) \
+        if "match_corrected" in runs else None
     state = record_states(matches, current)
     v = vacc.set_index("record_id")
     prov = _text(v["facility_province"]).reindex(state.index).fillna("")
@@ -323,13 +343,15 @@ def compute_aggregates(
     log.info("report: records aggregated (%.1f s)", time.perf_counter() - t0)
 
     # persons of each province of residence who have linked doses, and those signed
-    reg = pd.read_parquet(paths["registry"], columns=["person_id", "province_code"])
+    check_input(paths["registry"])
+    reg = read_output(paths["registry"], "table", columns=["person_id", "province_code"])
     linked_src = current if current is not None else matches
     linked = linked_src.loc[linked_src["status"].isin(["verified", "fix"]), "person_id"].dropna().astype(str).unique()
     reg = reg[reg["person_id"].astype(str).isin(linked)]
     signed_ids = set()
-    if paths["certificates"].exists():
-        signed_ids = set(pd.read_parquet(paths["certificates"], columns=["person_id"])["person_id"].astype(str))
+    if "certificates" in runs:
+        signed_ids = set(read_output(paths["certificates"], "certificates", columns=["person_id"])[
+            "person_id"].astype(str))
     reg = reg.assign(signed=reg["person_id"].astype(str).isin(signed_ids),
                      province=_text(reg["province_code"]))
     out["persons"] = reg.groupby("province").agg(persons=("person_id", "size"), signed=("signed", "sum")).reset_index()
@@ -363,8 +385,8 @@ def compute_aggregates(
     log.info("report: errors and clusters (%.1f s)", time.perf_counter() - t0)
 
     # fixes: records changed by vax apply, by month of vaccination and source
-    if paths["changes"].exists():
-        ch = pd.read_parquet(paths["changes"], columns=["record_id", "source"])
+    if "apply" in runs:
+        ch = read_output(paths["changes"], "changes", columns=["record_id", "source"])
         ch["source"] = np.where(ch["source"].astype(str).eq("automatic"), "automatic", "decision")
         ch = ch.drop_duplicates("record_id")
         ch["record_id"] = ch["record_id"].astype(str)
@@ -376,7 +398,7 @@ def compute_aggregates(
 
     # feedback at the report date
     if feedback_items is None and paths["feedback"].exists():
-        feedback_items = _feedback_items(d, report_date, sla_hours)
+        feedback_items = _feedback_items(rf, report_date, sla_hours)
     if feedback_items is not None and len(feedback_items):
         out["feedback"] = feedback_items.assign(reason=_text(feedback_items["reason"])).groupby(
             ["province", "category_citizen", "category_system", "status", "sla_state", "reason"]
@@ -385,30 +407,47 @@ def compute_aggregates(
         out["feedback"] = pd.DataFrame({c: [] for c in ("province", "category_citizen", "category_system",
                                                          "status", "sla_state", "reason", "n")})
 
-    params = load_yaml(PARAMETERS_DIR / "matching.yaml") if (PARAMETERS_DIR / "matching.yaml").exists() else {}
+    # the thresholds the match run really used (its manifest), not today's parameter file
+    params = runs["match"].get("settings", {})
+    match_stats = read_json(paths["match_stats"]) if MATCH_STATS in runs["match"]["files"] else {}
+    match_q = match_stats.get("quarantined", {}).get("vaccinations", 0)
+    apply_summary = read_json(paths["apply_summary"]) if "apply" in runs and \
+        APPLY_SUMMARY in runs["apply"]["files"] else {}
     data_date = _text(vacc["vaccination_date"]).max()
     out["meta"] = pd.DataFrame([{
         "data_date": data_date, "report_date": report_date, "sla_hours": float(sla_hours),
         "auto_threshold": float(params.get("auto_threshold", 0.99)),
         "review_threshold": float(params.get("review_threshold", 0.50)),
-        "has_apply": paths["changes"].exists(), "has_certificates": paths["certificates"].exists(),
-        "records": int(len(rec)), "computed_at": pd.Timestamp.now(tz="UTC").isoformat(),
+        "has_apply": "apply" in runs, "has_certificates": "certificates" in runs,
+        "records": int(len(rec)),
+        # rows the importer could not use (counts only): every row in is reported somewhere
+        "rows_quarantined_match": int(match_q),
+        "rows_quarantined_apply": int(apply_summary.get("rows_quarantined", 0)),
     }])
     log.info("report: aggregates done (%.1f s)", time.perf_counter() - t0)
     return out
 
 
-def _feedback_items(d: Path, report_date: str, sla_hours: float) -> pd.DataFrame:
-    from vaxlib.feedback import FeedbackSettings, load_inputs, track_feedback
+def _feedback_items(rf: RunFolder, report_date: str, sla_hours: float) -> pd.DataFrame:
+    """The items of the ``vax feedback`` run in ``DIR/feedback`` (never re-linked here).
 
-    inputs = load_inputs(d)
-    result = track_feedback(**inputs, settings=FeedbackSettings(sla_hours=sla_hours, as_of=report_date))
-    out = d / "feedback"
-    out.mkdir(parents=True, exist_ok=True)
-    result.items.to_parquet(out / "feedback_status.parquet", index=False)
-    result.queue.to_parquet(out / "queue.parquet", index=False)
-    result.links.to_parquet(out / "feedback_links.parquet", index=False)
-    return result.items
+    Raises
+    ------
+    vaxlib.errors.RunError
+        No feedback run, or one computed for another date or SLA than the report's.
+    """
+    from vaxlib.feedback import read_feedback_run
+
+    if not rf.feedback_dir.exists():
+        raise RunError(f"{rf.feedback_dir}: no vax feedback run for {rf.feedback.name}; run "
+                       f"`vax feedback --data {rf.root} --as-of {report_date}` first")
+    items, used = read_feedback_run(rf.feedback_dir)
+    as_of = str(used.get("as_of") or "")[:10]
+    if as_of != str(report_date)[:10] or float(used.get("sla_hours", sla_hours)) != float(sla_hours):
+        raise RunError(f"{rf.feedback_dir}: feedback was tracked as of {as_of or 'the time it ran'} with a "
+                       f"{used.get('sla_hours')} h SLA, the report is for {report_date} with {sla_hours:g} h; run "
+                       f"`vax feedback --data {rf.root} --as-of {report_date} --sla-hours {sla_hours:g}` first")
+    return items
 
 
 _MEMO: dict[tuple[str, str], dict[str, pd.DataFrame]] = {}
@@ -429,7 +468,7 @@ def load_aggregates(
     if key in _MEMO and not refresh:
         return _MEMO[key]
     if cache.is_dir() and (cache / "done").exists() and not refresh:
-        aggs = {p.stem: pd.read_parquet(p) for p in cache.glob("*.parquet")}
+        aggs = {p.stem: read_output(p, "table") for p in sorted(cache.glob("*.parquet"))}
         _MEMO.clear()
         _MEMO[key] = aggs
         return aggs
@@ -437,7 +476,7 @@ def load_aggregates(
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=d / CACHE_DIR_NAME if (d / CACHE_DIR_NAME).exists()
                                 else _mkdir(d / CACHE_DIR_NAME)))
     for name, df in aggs.items():
-        df.to_parquet(tmp / f"{name}.parquet", index=False)
+        write_output(df, tmp / f"{name}.parquet", "table")
     (tmp / "done").write_text(sig, encoding="utf-8")
     try:
         os.replace(tmp, cache)
@@ -1001,7 +1040,22 @@ class NationalReport:
                     f"**{fmt_pct(n['clean_share'], L)}** verified or fixed; **{fmt_count(n['signed'], L)}** "
                     f"persons signed; {fmt_count(n['fb_received'], L)} feedback items, "
                     f"{fmt_count(n['fb_overdue'], L)} overdue.")
+        body += self._quarantine_note()
         return _md(head + sub + body)
+
+    def _quarantine_note(self) -> str:
+        """Rows the importer could not use (not in any table above): counted, so every row in is accounted for."""
+        L, m = self.lang, self.meta
+        qm, qa = int(m.get("rows_quarantined_match", 0) or 0), int(m.get("rows_quarantined_apply", 0) or 0)
+        if not (qm or qa):
+            return ""
+        if L == "vi":
+            return (f"\n\n{fmt_int(qm, L)} dòng của tệp mũi tiêm không nhập được khi ghép cặp và "
+                    f"{fmt_int(qa, L)} dòng khi áp dụng sửa lỗi (cách ly, không có trong các bảng dưới đây; "
+                    f"xem match/quarantine.parquet và apply/quarantine.parquet).")
+        return (f"\n\n{fmt_int(qm, L)} rows of the vaccination file could not be imported for matching and "
+                f"{fmt_int(qa, L)} for applying fixes (quarantined, not in the tables below; see "
+                f"match/quarantine.parquet and apply/quarantine.parquet).")
 
     def comparison_table(self) -> Any:
         """Provinces furthest behind first, each deadline's measure judged Đạt / Chưa đạt."""
@@ -1286,8 +1340,9 @@ def render_reports(
     national: bool = True,
     workers: int | None = None,
     progress: bool = True,
+    run_args: dict[str, Any] | None = None,
 ) -> dict[str, Path]:
-    """Render the province reports (and the national summary) in parallel.
+    """Render the province reports (and the national summary) in parallel, as one atomic run in ``out_dir``.
 
     The aggregates are computed once here, then each worker process runs
     papermill + nbconvert on one notebook at a time.
@@ -1303,25 +1358,32 @@ def render_reports(
     unknown = [p for p in provinces if p not in BY_GSO]
     if unknown:
         raise ValueError(f"unknown province code(s) {unknown}")
-    load_aggregates(d, report_date, sla_hours)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    jobs = [(p, {"province": p, "data_dir": str(d), "report_date": str(report_date), "lang": lang,
-                 "sla_hours": float(sla_hours)}, str(out)) for p in provinces]
+    rf = RunFolder(d)
+    settings = {"provinces": list(provinces), "report_date": str(report_date), "lang": lang,
+                "sla_hours": float(sla_hours), "national": bool(national)}
+    inputs = [p for p in (rf.registry, rf.vaccinations, rf.feedback, rf.match, rf.match_corrected, rf.apply,
+                          rf.certificates_dir, rf.feedback_dir) if p.exists()]
     paths: dict[str, Path] = {}
-    n_workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) + int(national)))
-    bar = tqdm(total=len(jobs) + int(national), desc="vax report", unit="report", disable=not progress)
-    with cf.ProcessPoolExecutor(max_workers=n_workers) as pool:
-        futures = [pool.submit(_render_province, j) for j in jobs]
-        if national:
-            futures.append(pool.submit(_render_national, (
-                {"data_dir": str(d), "report_date": str(report_date), "lang": lang, "sla_hours": float(sla_hours)},
-                str(out))))
-        for fut in cf.as_completed(futures):
-            key, path, _size = fut.result()
-            paths[key] = Path(path)
-            bar.update(1)
-    bar.close()
+    with atomic_run(out, command="report", args=run_args or settings, inputs=inputs,
+                    settings=settings) as staging:
+        load_aggregates(d, report_date, sla_hours)
+        jobs = [(p, {"province": p, "data_dir": str(d), "report_date": str(report_date), "lang": lang,
+                     "sla_hours": float(sla_hours)}, str(staging.path)) for p in provinces]
+        n_workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) + int(national)))
+        bar = tqdm(total=len(jobs) + int(national), desc="vax report", unit="report", disable=not progress)
+        # workers (and through ipykernel's parent poller, their kernels) die with this process, even on SIGKILL
+        with cf.ProcessPoolExecutor(max_workers=n_workers, initializer=die_with_parent) as pool:
+            futures = [pool.submit(_render_province, j) for j in jobs]
+            if national:
+                futures.append(pool.submit(_render_national, (
+                    {"data_dir": str(d), "report_date": str(report_date), "lang": lang,
+                     "sla_hours": float(sla_hours)}, str(staging.path))))
+            for fut in cf.as_completed(futures):
+                key, path, _size = fut.result()
+                paths[key] = out / Path(path).name
+                bar.update(1)
+        bar.close()
     return paths
 
 
@@ -1370,11 +1432,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     lang = args.lang or base["lang"]
     sla = args.sla_hours if args.sla_hours is not None else base["sla_hours"]
     d = _resolve(data)
-    if not (d / "match" / "matches.parquet").exists():
-        raise CommandError(f"{d}: no match/matches.parquet (run vax demo, or vax synth + vax match first)")
+    if not RunFolder(d).match.exists():
+        raise CommandError(f"{d}: no match/ run (run vax demo, or vax synth + vax match first)")
     try:
         paths = render_reports(d, provinces, args.out, report_date=report_date, lang=lang, sla_hours=sla,
-                               national=not args.no_national, workers=args.workers, progress=not args.quiet)
+                               national=not args.no_national, workers=args.workers, progress=not args.quiet,
+                               run_args={k: v for k, v in vars(args).items() if k != "func"})
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
     for key in provinces + (["national"] if "national" in paths else []):

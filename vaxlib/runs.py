@@ -92,6 +92,7 @@ __all__ = [
     "is_run",
     "recover",
     "fault_point",
+    "die_with_parent",
     "file_digest",
     "code_version",
     "MANIFEST",
@@ -305,6 +306,31 @@ def fault_point(name: str) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
         elif action == "enospc":
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), name)
+
+
+# --------------------------------------------------------------------------- process hygiene
+
+
+def die_with_parent() -> None:
+    """Make this (worker) process receive SIGKILL when its parent dies, however the parent dies.
+
+    Used as the initializer of every process pool (``vax report``'s render workers,
+    the matcher's and the signer's partitions), so that a killed command leaves no
+    worker behind.  Jupyter kernels started by a worker exit by themselves when the
+    worker is gone (ipykernel polls its parent, ``JPY_PARENT_PID``).  Linux only
+    (``prctl(PR_SET_PDEATHSIG)``); elsewhere it does nothing.
+    """
+    parent = os.getppid()
+    try:
+        import ctypes  # noqa: PLC0415
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 # --------------------------------------------------------------------------- hashing and versions
