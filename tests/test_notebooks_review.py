@@ -22,7 +22,6 @@ def make_dataset(root: Path, persons: int = 300, seed: int = 11) -> pd.DataFrame
     Falls back to the hand-written fixture of test_widgets if vaxlib.synth is absent.
     """
     (root / "data").mkdir(parents=True, exist_ok=True)
-    (root / "match").mkdir(parents=True, exist_ok=True)
     try:
         from vaxlib.synth import generate
     except ImportError:
@@ -36,10 +35,13 @@ def make_dataset(root: Path, persons: int = 300, seed: int = 11) -> pd.DataFrame
         registry, vacc = tables["registry"], tables["vaccinations"]
         result = run_match(registry, vacc, MatchSettings(auto_threshold=0.99999, u_pairs=20_000))
         matches, cands = result.matches, result.candidates
+    from vaxlib.runs import atomic_run
+
     registry.to_parquet(root / "data" / "registry.parquet", index=False)
     vacc.to_parquet(root / "data" / "vaccinations.parquet", index=False)
-    matches.to_parquet(root / "match" / "matches.parquet", index=False)
-    cands.to_parquet(root / "match" / "candidates.parquet", index=False)
+    with atomic_run(root / "match", command="match") as run:
+        matches.to_parquet(run / "matches.parquet", index=False)
+        cands.to_parquet(run / "candidates.parquet", index=False)
     return matches
 
 

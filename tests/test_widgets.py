@@ -508,12 +508,14 @@ def test_records_html_limit():
 
 def test_load_workspace_demo_layout(tmp_path):
     registry, vacc, matches, cands = make_review_tables()
+    from vaxlib.runs import atomic_run
+
     (tmp_path / "data").mkdir()
-    (tmp_path / "match").mkdir()
     registry.to_parquet(tmp_path / "data" / "registry.parquet")
     vacc.to_parquet(tmp_path / "data" / "vaccinations.parquet")
-    matches.to_parquet(tmp_path / "match" / "matches.parquet")
-    cands.to_parquet(tmp_path / "match" / "candidates.parquet")
+    with atomic_run(tmp_path / "match", command="match") as run:
+        matches.to_parquet(run / "matches.parquet")
+        cands.to_parquet(run / "candidates.parquet")
     ws = load_workspace(tmp_path)
     assert ws.vaccinations["record_id"].tolist() == vacc["record_id"].tolist()
     assert ws.vaccinations.loc[1, "id_number"] == "79085001234"  # IDs stay text

@@ -1,14 +1,9 @@
 """Load a dataset folder for the notebooks: the tables of one ``vax demo``/``vax match`` run.
 
-A folder laid out like ``vax demo``'s output::
-
-    DIR/data/registry.parquet        (or .csv / .xlsx)
-    DIR/data/vaccinations.parquet
-    DIR/match/matches.parquet        (``vax match --out DIR/match``)
-    DIR/match/candidates.parquet
-
-is read into a :class:`Workspace`.  The tables may also sit directly in
-``DIR``.  Files go through :func:`vaxlib.io.read_table`, so every contract
+A folder laid out like ``vax demo``'s output (:class:`vaxlib.runs.RunFolder`:
+``DIR/data/`` with the registry and vaccinations, ``DIR/match/`` a complete
+``vax match`` run) is read into a :class:`Workspace`.  The input tables may
+also sit directly in ``DIR``.  Files go through :func:`vaxlib.io.read_table`, so every contract
 format (Parquet, CSV in any encoding, Excel) works; quarantined rows are
 counted in the log, never printed.
 """
@@ -55,8 +50,8 @@ class Workspace:
         return f"{self.root}: " + ", ".join(parts)
 
 
-def find_table(root: str | os.PathLike[str], name: str, subdirs: tuple[str, ...] = ("", "data", "match")) -> Path | None:
-    """First ``root/<subdir>/<name>.<parquet|csv|xlsx>`` that exists, else None."""
+def find_table(root: str | os.PathLike[str], name: str, subdirs: tuple[str, ...] = ("", "data")) -> Path | None:
+    """First ``root/<subdir>/<name>.<parquet|csv|xlsx>`` that exists, else None (input tables only)."""
     root = Path(root)
     for sub in subdirs:
         for suffix in _SUFFIXES:
@@ -68,19 +63,13 @@ def find_table(root: str | os.PathLike[str], name: str, subdirs: tuple[str, ...]
 
 def _read_contract(path: Path, kind: str) -> pd.DataFrame:
     from vaxlib.io import read_table
+    from vaxlib.runs import check_input
 
+    check_input(path)
     result = read_table(path, kind)
     if len(result.quarantine):
         log.warning("%s: %d row(s) quarantined on import", path.name, result.quarantine["row"].nunique())
     return result.table
-
-
-def _read_plain(path: Path) -> pd.DataFrame:
-    if path.suffix == ".parquet":
-        return pd.read_parquet(path)
-    if path.suffix == ".csv":
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
-    return pd.read_excel(path, dtype=str)
 
 
 def load_workspace(data_dir: str | os.PathLike[str], *, match_dir: str | os.PathLike[str] | None = None) -> Workspace:
@@ -89,32 +78,38 @@ def load_workspace(data_dir: str | os.PathLike[str], *, match_dir: str | os.Path
     Parameters
     ----------
     data_dir
-        Folder with ``data/`` and ``match/`` (``vax demo`` layout) or with the files themselves.
+        Folder laid out as :class:`vaxlib.runs.RunFolder` (``data/``, ``match/``) or with the input
+        tables themselves.
     match_dir
-        Folder of ``vax match`` output when it is elsewhere.
+        Folder of a ``vax match`` run when it is not ``data_dir/match``.
 
     Raises
     ------
     WorkspaceError
-        The vaccinations or matches table is missing (names the folder searched).
+        The vaccinations table or the match run is missing (names the folder searched).
+    vaxlib.errors.ManifestError
+        The match folder is not a complete ``vax match`` run (killed, or changed since).
     """
+    from vaxlib.io import read_output
+    from vaxlib.runs import CANDIDATES, MATCHES, RunFolder, check_run
+
     root = Path(data_dir)
     if not root.is_dir():
         raise WorkspaceError(f"dataset folder {root} does not exist")
-    mroot = Path(match_dir) if match_dir is not None else root
-    vpath = find_table(root, "vaccinations")
-    mpath = find_table(mroot, "matches")
+    rf = RunFolder(root)
+    mdir = Path(match_dir) if match_dir is not None else rf.match
+    vpath = rf.table("vaccinations")
     if vpath is None:
-        raise WorkspaceError(f"no vaccinations.parquet/.csv/.xlsx under {root} (or {root}/data)")
-    if mpath is None:
-        raise WorkspaceError(f"no matches.parquet under {mroot} (or {mroot}/match): run `vax match` first")
-    cpath = find_table(mroot, "candidates")
-    rpath = find_table(root, "registry")
+        raise WorkspaceError(f"no vaccinations.parquet/.csv/.xlsx under {root} (or {rf.data})")
+    if not mdir.is_dir():
+        raise WorkspaceError(f"no match run in {mdir}: run `vax match --out {mdir}` first")
+    files = check_run(mdir, command="match")["files"]
+    rpath = rf.table("registry")
     ws = Workspace(
         root=root,
         vaccinations=_read_contract(vpath, "vaccinations"),
-        matches=_read_plain(mpath),
-        candidates=_read_plain(cpath) if cpath is not None else None,
+        matches=read_output(mdir / MATCHES, "matches"),
+        candidates=read_output(mdir / CANDIDATES, "candidates") if CANDIDATES in files else None,
         registry=_read_contract(rpath, "registry") if rpath is not None else None,
     )
     log.info("loaded %s", ws.describe())

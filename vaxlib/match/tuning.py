@@ -6,7 +6,6 @@ term frequencies, find the hardest pairs, and write chosen thresholds back to
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,19 +30,26 @@ class MatchRun:
 
 
 def load_run(data_dir: str | Path, match_dir: str | Path) -> MatchRun:
-    """Read a `vax match` folder and the `vax synth` folder it was run on."""
-    data_dir, match_dir = Path(data_dir), Path(match_dir)
+    """Read a complete `vax match` run (its manifest is checked) and the `vax synth` folder it was run on."""
+    from vaxlib.io import read_json, read_output
+    from vaxlib.runs import CANDIDATES, MATCHES, MODEL, check_input, check_run
 
-    def opt(p: Path) -> pd.DataFrame | None:
-        return pd.read_parquet(p) if p.exists() else None
+    data_dir, match_dir = Path(data_dir), Path(match_dir)
+    check_run(match_dir, command="match")
+
+    def opt(p: Path, kind: str) -> pd.DataFrame | None:
+        if not p.exists():
+            return None
+        check_input(p)
+        return read_output(p, kind)
 
     return MatchRun(
-        matches=pd.read_parquet(match_dir / "matches.parquet"),
-        candidates=pd.read_parquet(match_dir / "candidates.parquet"),
-        model=json.loads((match_dir / "model.json").read_text(encoding="utf-8")),
-        truth=opt(data_dir / "truth_vaccinations.parquet"),
-        registry=opt(data_dir / "registry.parquet"),
-        vaccinations=opt(data_dir / "vaccinations.parquet"),
+        matches=read_output(match_dir / MATCHES, "matches"),
+        candidates=read_output(match_dir / CANDIDATES, "candidates"),
+        model=read_json(match_dir / MODEL),
+        truth=opt(data_dir / "truth_vaccinations.parquet", "truth_vaccinations"),
+        registry=opt(data_dir / "registry.parquet", "table"),
+        vaccinations=opt(data_dir / "vaccinations.parquet", "table"),
     )
 
 
