@@ -88,6 +88,7 @@ __all__ = [
     "read_manifest",
     "check_run",
     "check_input",
+    "is_current",
     "run_file",
     "is_run",
     "recover",
@@ -546,6 +547,25 @@ def check_input(path: str | os.PathLike[str]) -> None:
     data = check_run(folder)
     if p.is_file() and p.relative_to(folder).as_posix() not in data["files"]:
         raise ManifestError(f"{p}: not a file of the run in {folder} (not in its {MANIFEST})")
+
+
+def is_current(run_dir: str | os.PathLike[str], *, command: str, args: Mapping[str, Any]) -> bool:
+    """Whether ``run_dir`` holds a complete run that running ``command`` with ``args`` again would reproduce.
+
+    True when the run checks against its manifest, was written by ``command`` with
+    the same arguments and the same vaxlib source, and every input it recorded still
+    has the same content.  ``vax demo`` uses it to reuse steps.
+    """
+    try:
+        data = check_run(run_dir, command=command)
+    except ManifestError:
+        return False
+    if data.get("args") != _jsonable(dict(args)) or data.get("code") != code_version():
+        return False
+    for entry in data.get("inputs", []):
+        if _input_entry(entry["path"]) != entry:
+            return False
+    return True
 
 
 # --------------------------------------------------------------------------- recovery

@@ -1473,9 +1473,14 @@ def _run(args) -> int:
     provinces = [x for x in args.provinces.split(",") if x.strip()] if args.provinces else None
     if args.persons < 1:
         raise CommandError("--persons must be at least 1")
+    from vaxlib.runs import atomic_run
+
     try:
-        tables = generate(args.persons, args.seed, provinces=provinces, errors=args.errors)
-        paths = write_dataset(tables, args.out, args.format)
+        with atomic_run(args.out, command="synth", args={k: v for k, v in vars(args).items() if k != "func"},
+                        inputs=[args.errors] if args.errors else []) as staging:
+            tables = generate(args.persons, args.seed, provinces=provinces, errors=args.errors)
+            staged = write_dataset(tables, staging.path, args.format)
+        paths = [Path(args.out) / p.name for p in staged]
     except (ValueError, FileNotFoundError) as exc:
         raise CommandError(str(exc)) from exc
     v = tables["truth_vaccinations"]
