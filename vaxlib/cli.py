@@ -9,6 +9,7 @@ A :class:`vaxlib.errors.VaxError` is printed as one line with exit code 2.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import os
@@ -19,6 +20,9 @@ from typing import Sequence
 from vaxlib.errors import CommandError, RunError, VaxError
 
 __all__ = ["COMMANDS", "CommandError", "VaxError", "build_parser", "main"]
+
+#: OS errors a user can act on (free space, choose another folder, fix permissions): one line, exit 2
+_ACTIONABLE_OS_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
 
 #: sub-command name -> module exposing ``register(subparsers)``
 COMMANDS: dict[str, str] = {
@@ -89,6 +93,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         # one line, no traceback: the message names the file/row/column (see vaxlib.errors)
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"vax {args.command}: {message}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno not in _ACTIONABLE_OS_ERRORS:
+            raise
+        # a full disk, a read-only or forbidden folder: the run wrote nothing (vaxlib.runs), say where
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"vax {args.command}: {exc.strerror or exc}{where}; nothing was written", file=sys.stderr)
         return 2
 
 
