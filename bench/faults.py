@@ -1,7 +1,7 @@
 """Fault injection: kill every writing command at several points and fill the disk; prints "faults survived N/N".
 
 For each scenario (a command and a fault) on a small synthetic data set
-(``vax synth --persons 300``, one province):
+(``vax synth --persons 400``, one province):
 
 1. a fresh copy of a folder in which the whole chain ran uninterrupted (the
    reference result of each command);
@@ -50,8 +50,8 @@ if str(ROOT) not in sys.path:
 
 from vaxlib.runs import MANIFEST, RunFolder, check_run  # noqa: E402
 
-PERSONS = 300
-SEED = 5
+PERSONS = 400
+SEED = 7  # a data set with a feedback item (vax feedback on none is another test)
 PROVINCE = "79"
 PASSPHRASE = "fault-test-keys-only"
 

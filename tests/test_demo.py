@@ -8,7 +8,7 @@ import pytest
 from vaxlib.cli import main as vax
 from vaxlib.runs import RunFolder, check_run
 
-DEMO = ["--persons", "300", "--provinces", "79", "--seed", "3"]
+DEMO = ["--persons", "400", "--provinces", "79", "--seed", "7"]  # a seed with a feedback item
 
 
 def test_demo_refuses_a_folder_that_is_not_a_demo_run(tmp_path, capsys):

@@ -121,7 +121,10 @@ def _run_partitions(task: Callable, args: list[tuple], workers: int) -> list:
     if workers <= 1 or len(args) <= 1 or not _fork_available():
         return [task(*a) for a in args]
     ctx = mp.get_context("fork")
-    with ctx.Pool(min(workers, len(args)) - 1) as pool:
+    from vaxlib.runs import die_with_parent
+
+    # the workers die with this process, even on SIGKILL (no orphan keeps computing)
+    with ctx.Pool(min(workers, len(args)) - 1, initializer=die_with_parent) as pool:
         jobs = [pool.apply_async(task, a) for a in args[1:]]
         first = task(*args[0])
         return [first] + [j.get() for j in jobs]

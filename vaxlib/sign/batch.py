@@ -70,7 +70,9 @@ def _load(path: str | os.PathLike, kind: str) -> pd.DataFrame:
     """A contract input through :func:`vaxlib.io.read_table`; vax match's outputs through
     :func:`vaxlib.io.read_output` (only the columns signing needs)."""
     from vaxlib.io import read_output, read_table
+    from vaxlib.runs import check_input
 
+    check_input(path)  # a file inside a run folder must match the run's manifest
     if kind in ("registry", "vaccinations"):
         return read_table(path, kind).table
     if kind == "matches":
@@ -335,6 +337,9 @@ def _init_worker(keys_dir: str, kid_hex: str | None, issuer: str, validate: bool
     # each worker opens the key itself (passphrase from its inherited environment):
     # no secret ever crosses the process pipe
     global _CTX
+    from vaxlib.runs import die_with_parent
+
+    die_with_parent()  # a killed vax sign leaves no signing worker behind
     signer = load_signer(keys_dir, kid_hex)
     _CTX = _Ctx(signer, protected_header(signer.kid, signer.alg), signer.kid_b64, issuer, validate)
 
