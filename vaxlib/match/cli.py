@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from vaxlib.config import PARAMETERS_DIR, load_yaml
-from vaxlib.errors import CommandError
+from vaxlib.errors import CommandError, ManifestError
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +188,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from vaxlib.match.evaluate import evaluate, pr_figure
     from vaxlib.runs import MATCH_STATS, MATCHES, atomic_run, check_run, run_file
 
-    mpath = run_file(args.matches, MATCHES, command="match")  # refuses an incomplete or changed run
+    given = Path(args.matches)
+    if not given.exists():
+        raise CommandError(f"{given}: không tìm thấy tệp (--matches: matches.parquet hoặc thư mục của vax match)")
+    try:
+        mpath = run_file(given, MATCHES, command="match")  # refuses an incomplete or changed run
+    except ManifestError as exc:
+        raise CommandError(f"{given}: không phải bảng matches của một lần chạy vax match trọn vẹn ({exc})") from None
     files = check_run(mpath.parent)["files"]
     stats = read_json(mpath.parent / MATCH_STATS) if MATCH_STATS in files else None
     matches = read_output(mpath, "matches")
