@@ -590,21 +590,6 @@ def test_legacy_text_read_as_cp1252_and_saved_as_utf8(tmp_path, label):
     assert "full_name" in res.repaired_columns
 
 
-def test_without_the_encodings_module_plain_decoders_are_used(tmp_path, monkeypatch):
-    monkeypatch.setattr(vio, "_encodings_module", lambda: None)
-    p = tmp_path / "cp1258.csv"
-    p.write_bytes(encode_cp1258(csv_text([VAX_VI, *_vax_rows()])))
-    res = read_table(p, "vaccinations")
-    _check_names(res)
-    assert res.encoding == "cp1258"
-    rows = [vax_row(f"R{i}", name=sloppy_cp1252(n)) for i, n in enumerate(NAMES, 1)]
-    p2 = tmp_path / "moji.csv"
-    p2.write_text(csv_text([VAX_VI, *rows]), encoding="utf-8")
-    res2 = read_table(p2, "vaccinations")
-    _check_names(res2)
-    assert res2.repaired_columns == ("full_name",)
-
-
 def test_xlsx_with_bad_rows_and_a_blank_row_in_the_middle(tmp_path):
     wb = openpyxl.Workbook()
     ws = wb.active

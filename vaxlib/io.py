@@ -90,7 +90,9 @@ import pandas as pd
 from vaxlib.errors import VaxError
 from vaxlib.exports import is_formula_like, neutralise, unneutralise
 from vaxlib.schema import TABLES, columns
+from vaxlib.vn import encodings as _encodings
 from vaxlib.vn.provinces import BY_GSO, PROVINCES
+from vaxlib.vn.sex import parse_sex
 from vaxlib.vn.text import fold_key, nfc
 
 __all__ = [
@@ -358,44 +360,6 @@ class ImportResult:
         return dict(sorted(counts.items()))
 
 
-# --------------------------------------------------------------------------- optional sibling modules
-
-
-def _encodings_module():
-    try:
-        from vaxlib.vn import encodings  # noqa: PLC0415 - lands in parallel; optional until then
-    except ImportError:
-        return None
-    return encodings
-
-
-def _repair_text_fn() -> Callable[[str], str]:
-    mod = _encodings_module()
-    fn = getattr(mod, "repair_text", None) if mod else None
-    return fn or _fallback_repair_text
-
-
-def _fallback_repair_text(s: str) -> str:
-    """UTF-8 read as cp1252/latin-1 ('Nguyá»…n' -> 'Nguyễn'); unchanged when that fails."""
-    if s.isascii():
-        return s
-    try:
-        import ftfy  # noqa: PLC0415
-
-        return nfc(ftfy.fix_encoding(s))
-    except Exception:  # pragma: no cover - ftfy missing or failing
-        return s
-
-
-def _column_needs_repair(values: list[str]) -> bool:
-    """Fallback test (no vaxlib.vn.encodings): do most non-ASCII values change under ftfy's repair?"""
-    non_ascii = [v for v in values if not v.isascii()][:200]
-    if not non_ascii:
-        return False
-    changed = sum(1 for v in non_ascii if _fallback_repair_text(v) != v)
-    return changed >= max(1, len(non_ascii) // 2)
-
-
 # --------------------------------------------------------------------------- headers
 
 
@@ -434,7 +398,7 @@ def map_headers(headers: Sequence[object], kind: str) -> dict[int, str]:
             continue
         name = aliases.get(header_key(h))
         if name is None and not str(h).isascii():
-            repair = repair or _repair_text_fn()
+            repair = repair or _encodings.repair_text
             try:
                 name = aliases.get(header_key(repair(str(h))))
             except Exception:  # noqa: BLE001 - a repair bug must not stop an import
@@ -565,23 +529,8 @@ def _parse_dose(value: str | None) -> str | None:
     return mt.group(1) if mt else None
 
 
-_SEX_FALLBACK = {"nam": "M", "m": "M", "male": "M", "trai": "M", "1": "M",
-                 "nu": "F", "f": "F", "female": "F", "gai": "F", "0": "F"}
-
-
 def _registry_sex(value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        from vaxlib.vn.sex import parse_sex  # noqa: PLC0415 - optional sibling
-    except ImportError:
-        parse_sex = None
-    if parse_sex is not None:
-        try:
-            return parse_sex(value)
-        except Exception:  # noqa: BLE001
-            pass
-    return _SEX_FALLBACK.get(fold_key(value))
+    return None if value is None else parse_sex(value)
 
 
 # --------------------------------------------------------------------------- sniffing
@@ -717,16 +666,11 @@ class _Text:
 def _decode(path, data: bytes, encoding: str | None) -> _Text:
     if encoding is not None:
         label = encoding.lower().replace("_", "-")
-        mod = _encodings_module()
-        legacy = {"tcvn3": "decode_tcvn3", "tcvn": "decode_tcvn3", "abc": "decode_tcvn3",
-                  "vni": "decode_vni", "vni-windows": "decode_vni"}
+        legacy = {"tcvn3": _encodings.decode_tcvn3, "tcvn": _encodings.decode_tcvn3, "abc": _encodings.decode_tcvn3,
+                  "vni": _encodings.decode_vni, "vni-windows": _encodings.decode_vni}
         try:
             if label in legacy:
-                fn = getattr(mod, legacy[label], None) if mod else None
-                if fn is None:
-                    raise DecodeError(f"chưa hỗ trợ bảng mã {encoding}", f"encoding {encoding} is not available",
-                                      path)
-                text = fn(data)
+                text = legacy[label](data)
             else:
                 text = data.decode(encoding)
         except LookupError:
@@ -1477,33 +1421,17 @@ def _repair_uniques(uniques: list[str]) -> dict[str, str] | None:
 
     A column comes from one source in one encoding, so the garbling is
     detected once for the column (``detect_text_encoding``) and undone on
-    every value (``repair_texts(assume=label)``); without vaxlib.vn.encodings,
-    ftfy's UTF-8/cp1252 repair is the fallback.
+    every value (``repair_texts(assume=label)``).
     """
-    mod = _encodings_module()
-    detect = getattr(mod, "detect_text_encoding", None) if mod else None
-    repair_many = getattr(mod, "repair_texts", None) if mod else None
-    if detect is not None and repair_many is not None:
-        try:
-            label = detect(uniques, sample=1000)
-            if label in ("unicode", "ascii", None, ""):
-                return None
-            fixed = repair_many(pd.Series(uniques, dtype=object), assume=label).tolist()
-        except Exception:  # noqa: BLE001 - a repair bug must not stop an import
-            logger.exception("column repair failed; column left as decoded")
+    try:
+        label = _encodings.detect_text_encoding(uniques, sample=1000)
+        if label in ("unicode", "ascii", None, ""):
             return None
-        return {u: f for u, f in zip(uniques, fixed) if isinstance(f, str)}
-    if not _column_needs_repair(uniques):
+        fixed = _encodings.repair_texts(pd.Series(uniques, dtype=object), assume=label).tolist()
+    except Exception:  # noqa: BLE001 - a repair bug must not stop an import
+        logger.exception("column repair failed; column left as decoded")
         return None
-    repair = _repair_text_fn()
-    out = {}
-    for u in uniques:
-        try:
-            f = repair(u)
-        except Exception:  # noqa: BLE001
-            f = u
-        out[u] = f if isinstance(f, str) else u
-    return out
+    return {u: f for u, f in zip(uniques, fixed) if isinstance(f, str)}
 
 
 def _repair_columns(data: Cols, broken_text: dict[str, set[str]] | None = None) -> list[str]:
