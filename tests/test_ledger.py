@@ -751,9 +751,12 @@ def test_apply_ignores_and_reports_unconfirmed_bulk_decisions(tmp_path, capsys):
     v = pd.DataFrame([vax_row(r, "Lê Văn Cường", "1970-07-07", "1", "79070000003") for r in ids], columns=VAX_COLS)
     m = pd.DataFrame([match_row(r, "review", "079070000003", "id:lost_leading_zero", idn="079070000003", p=0.7)
                       for r in ids])
-    vp, mp = tmp_path / "v.parquet", tmp_path / "m.parquet"
+    from vaxlib.runs import atomic_run
+
+    vp, mp = tmp_path / "v.parquet", tmp_path / "match" / "matches.parquet"
     v.to_parquet(vp, index=False)
-    m.to_parquet(mp, index=False)
+    with atomic_run(mp.parent, command="match") as run:  # vax apply reads matches of a complete match run
+        m.to_parquet(run / mp.name, index=False)
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     with Ledger.open(url, create=True) as led:
         bulk_id = led.bulk_accept(ids, analyst="lan", cluster_id="c")[0].bulk_id
@@ -792,11 +795,14 @@ def test_verify_checks_the_heads_recorded_by_apply_runs(tmp_path, capsys, monkey
     from test_apply import VAX_COLS, match_row, vax_row
 
     ids = ["R1", "R2", "R3"]
-    vp, mp = tmp_path / "v.parquet", tmp_path / "m.parquet"
+    from vaxlib.runs import atomic_run
+
+    vp, mp = tmp_path / "v.parquet", tmp_path / "match" / "matches.parquet"
     pd.DataFrame([vax_row(r, "Lê Văn Cường", "1970-07-07", "1", "79070000003") for r in ids],
                  columns=VAX_COLS).to_parquet(vp, index=False)
-    pd.DataFrame([match_row(r, "review", "079070000003", "id:lost_leading_zero", idn="079070000003", p=0.7)
-                  for r in ids]).to_parquet(mp, index=False)
+    with atomic_run(mp.parent, command="match") as match_run:  # vax apply reads a complete match run
+        pd.DataFrame([match_row(r, "review", "079070000003", "id:lost_leading_zero", idn="079070000003", p=0.7)
+                      for r in ids]).to_parquet(match_run / mp.name, index=False)
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     with Ledger.open(url, create=True) as led:
         led.accept("R1", analyst="lan")
