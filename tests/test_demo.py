@@ -35,7 +35,7 @@ def test_demo_twice_keeps_the_ledger_and_says_what_it_reused(tmp_path, capsys, m
     m = read_output(rf.matches, "matches")
     fix = m[m["status"] == "fix"].iloc[0]
     with Ledger.open(str(rf.ledger), create=True) as led:  # an analyst vetoes one automatic fix
-        led.reject(fix["record_id"], analyst="lan", reason="giấy tờ gốc khác")
+        led.reject(fix["record_id"], analyst="lan", reason_code="other", reason="giấy tờ gốc khác")
     (out / "notes.txt").write_text("analyst's notes")
     ledger_bytes = rf.ledger.read_bytes()
     assert vax(["demo", "--out", str(out), *DEMO]) == 0
