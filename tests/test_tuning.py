@@ -54,3 +54,93 @@ def test_record_priors_read_the_model_file():
     assert pi.set_index("dob").loc["one_digit", "log2_discount_unique_name"] == pytest.approx(np.log2(1 + 0.04 / 0.001))
     empty_rho, empty_pi = record_priors({"u": {"dob": {}}})
     assert empty_rho.empty and empty_pi.empty
+
+
+# --------------------------------------------------------------------------- the notebook's other helpers
+
+MATCHING = """# Thresholds of `vax match`.
+# a second comment line
+auto_threshold: 0.99      # applied automatically at or above
+review_threshold: 0.50    # below: unmatched
+max_block: 100            # blocking keys shared by more persons are skipped
+rule_max_block:           # lower caps
+  famgiven_year: 20       # look-alikes
+"""
+
+
+def test_save_thresholds_with_the_files_own_values_changes_no_byte(tmp_path):
+    from vaxlib.match.tuning import save_thresholds
+
+    path = tmp_path / "matching.yaml"
+    path.write_text(MATCHING, encoding="utf-8")
+    save_thresholds(path, 0.99, 0.5)
+    assert path.read_text(encoding="utf-8") == MATCHING
+
+
+def test_save_thresholds_keeps_every_comment_and_key(tmp_path):
+    import yaml
+
+    from vaxlib.match.tuning import save_thresholds
+
+    path = tmp_path / "matching.yaml"
+    path.write_text(MATCHING, encoding="utf-8")
+    save_thresholds(path, 0.995, 0.3)
+    text = path.read_text(encoding="utf-8")
+    for line in MATCHING.splitlines():
+        if not line.startswith(("auto_threshold", "review_threshold")):
+            assert line in text, line
+    assert "auto_threshold: 0.995" in text and "# applied automatically at or above" in text
+    assert "review_threshold: 0.3" in text and "# below: unmatched" in text
+    assert yaml.safe_load(text) == {"auto_threshold": 0.995, "review_threshold": 0.3, "max_block": 100,
+                                    "rule_max_block": {"famgiven_year": 20}}
+    assert [p.name for p in tmp_path.iterdir()] == ["matching.yaml"]  # no temporary file left
+
+
+def test_notebook_thresholds_default_to_the_file(tmp_path):
+    from vaxlib.match.tuning import thresholds_from
+
+    path = tmp_path / "matching.yaml"
+    path.write_text(MATCHING, encoding="utf-8")
+    assert thresholds_from(path) == (0.99, 0.5)
+    assert thresholds_from(path, 0.995, None) == (0.995, 0.5)
+
+
+def test_review_load_is_a_table_in_words_and_vietnamese_numbers():
+    from vaxlib.match.tuning import review_load
+
+    matches, _, _ = _tables()
+    got = review_load(matches, auto=0.95, review=0.5)
+    assert got["label"].tolist() == ["Đã khớp", "Sửa tự động", "Cần xem xét", "Không tìm thấy"]
+    assert got["records"].tolist() == ["0", "1", "2", "3"]
+    assert got["share"].tolist() == ["0,0%", "16,7%", "33,3%", "50,0%"]
+    assert got["share_value"].sum() == pytest.approx(1.0)
+
+
+def test_hardest_pairs_mask_person_ids():
+    from vaxlib.match.tuning import MatchRun, hardest_pairs
+
+    candidates = pd.DataFrame({"record_id": ["r1", "r2"], "person_id": ["079190000123", "001075004321"],
+                               "rank": [1, 1], "match_probability": [0.6, 0.99]})
+    truth = pd.DataFrame({"record_id": ["r1", "r2"], "person_id": ["079190000999", "001075004321"]})
+    run = MatchRun(matches=pd.DataFrame(), candidates=candidates, model={}, truth=truth, registry=None,
+                   vaccinations=None)
+    hard = hardest_pairs(run)
+    assert hard["record_id"].tolist() == ["r1", "r2"] and hard["wrong"].tolist() == [True, False]
+    assert hard["person_id"].tolist() == ["0791******23", "0010******21"]
+    assert hard["true_person_id"].tolist()[0] == "0791******99"
+    text = hard.to_string()
+    assert "079190000123" not in text and "079190000999" not in text
+
+
+def test_empty_namesake_table_says_why():
+    _, pi = record_priors({"u": {"dob": {}}})
+    assert pi.empty and "namesake" in pi.attrs["note"]
+
+
+def test_precision_recall_axes_run_from_0_to_1():
+    from vaxlib.match.evaluate import pr_figure
+
+    sweep = pd.DataFrame({"threshold": [0.5, 0.9, 0.99], "recall": [1.0, 0.99, 0.97],
+                          "precision": [0.98, 0.999, 1.0]})
+    fig = pr_figure(sweep)
+    assert tuple(fig.layout.yaxis.range) == (0, 1.02) and tuple(fig.layout.xaxis.range) == (0, 1.02)

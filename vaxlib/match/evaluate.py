@@ -108,7 +108,10 @@ def pr_figure(sweep: pd.DataFrame, lang: str = "vi") -> go.Figure:
               "en": ("Recall", "Precision", "Auto threshold")}[lang]
     fig = go.Figure(go.Scatter(x=sweep["recall"], y=sweep["precision"], mode="lines+markers",
                                text=[f"{labels[2]} {t:g}" for t in sweep["threshold"]]))
-    fig.update_layout(xaxis_title=labels[0], yaxis_title=labels[1], template="plotly_white")
+    # both axes are shares: 0 to 1 (plotly's autorange ran to 2 on a curve near 1)
+    fig.update_layout(xaxis_title=labels[0], yaxis_title=labels[1], template="plotly_white",
+                      xaxis=dict(range=[0, 1.02]), yaxis=dict(range=[0, 1.02]),
+                      separators=",." if lang == "vi" else ".,")
     return fig
 
 

@@ -2,7 +2,7 @@
 
 Load a match run and its truth, sweep thresholds, inspect m/u weights and
 term frequencies, find the hardest pairs, and write chosen thresholds back to
-``parameters/matching.yaml`` (keeping the file's other settings).
+``parameters/matching.yaml`` (keeping the file's other settings and comments).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import yaml
 from vaxlib.match.compare import FIELDS
 
 __all__ = ["MatchRun", "load_run", "hardest_pairs", "model_weights", "top_name_frequencies", "save_thresholds",
-           "review_load", "review_sweep", "record_priors"]
+           "review_load", "review_sweep", "record_priors", "thresholds_from"]
 
 
 @dataclass
@@ -78,26 +78,53 @@ def hardest_pairs(run: MatchRun, n: int = 10) -> pd.DataFrame:
     """Best candidates of the records the model got wrong or was least sure of.
 
     Wrong links first (needs the truth), then the lowest-probability links.
+    ``person_id`` and ``true_person_id`` are masked (``0790******34``): the
+    table is meant for a notebook, which JupyterLab saves to disk.
     """
+    from vaxlib.widgets import mask_id
+
     best = run.candidates[run.candidates["rank"] == 1].copy()
     if run.truth is not None:
         t = run.truth[["record_id", "person_id"]].rename(columns={"person_id": "true_person_id"})
         best = best.merge(t, on="record_id", how="left")
         best["wrong"] = best["true_person_id"].notna() & (best["person_id"] != best["true_person_id"])
+        best["true_person_id"] = best["true_person_id"].map(mask_id)
     else:
         best["wrong"] = False
+    best["person_id"] = best["person_id"].map(mask_id)
     best["uncertainty"] = -np.abs(best["match_probability"] - 0.5)
     return best.sort_values(["wrong", "uncertainty"], ascending=[False, False]).head(n).reset_index(drop=True)
 
 
-def review_load(matches: pd.DataFrame, auto: float, review: float) -> dict[str, float]:
-    """Share of records that would be fix / review / unmatched at the given thresholds."""
+def review_load(matches: pd.DataFrame, auto: float, review: float, lang: str = "vi") -> pd.DataFrame:
+    """Records that would be verified / fixed automatically / reviewed / unmatched at the given thresholds.
+
+    One row per status: its label, the number of records and their share
+    (formatted the ``lang`` way); the raw share is in ``share_value``.
+    """
+    from vaxlib.i18n import fmt_int, fmt_pct, t
+
     linked = matches["person_id"].notna() | matches["match_probability"].gt(0)
     p = matches["match_probability"]
     verified = matches["status"].eq("verified")
     fix = ~verified & linked & (p >= auto)
     rev = ~verified & linked & (p < auto) & (p >= review)
-    return {"verified": float(verified.mean()), "fix": float(fix.mean()), "review": float(rev.mean())}
+    rest = ~(verified | fix | rev)
+    rows = []
+    for status, mask in (("verified", verified), ("fix", fix), ("review", rev), ("unmatched", rest)):
+        share = float(mask.mean()) if len(mask) else float("nan")
+        rows.append({"status": status, "label": t(f"status.{status}", lang),
+                     "records": fmt_int(int(mask.sum()), lang), "share": fmt_pct(share, lang), "share_value": share})
+    return pd.DataFrame(rows)
+
+
+def thresholds_from(path: str | Path, auto: float | None = None, review: float | None = None) -> tuple[float, float]:
+    """The thresholds to study: the given ones, else those in ``path`` (``parameters/matching.yaml``)."""
+    params = yaml.safe_load(Path(path).read_text(encoding="utf-8")) if Path(path).exists() else {}
+    params = params or {}
+    a = float(auto if auto is not None else params.get("auto_threshold", 0.99))
+    r = float(review if review is not None else params.get("review_threshold", 0.50))
+    return a, r
 
 
 def review_sweep(matches: pd.DataFrame, truth: pd.DataFrame, candidates: pd.DataFrame | None = None,
@@ -142,17 +169,52 @@ def record_priors(model: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
         u_dob = model["u"]["dob"][dob]
         rows.append({"name": name, "dob": dob, "pi": pi,
                      "log2_discount_unique_name": float(np.log2(1 + pi / u_dob))})
-    return rho, pd.DataFrame(rows, columns=["name", "dob", "pi", "log2_discount_unique_name"])
+    table = pd.DataFrame(rows, columns=["name", "dob", "pi", "log2_discount_unique_name"])
+    # an empty table says why (shown as its caption in a notebook)
+    table.attrs["note"] = ("" if rows else
+                           "no namesake excess in this model: either every same-name same-dob pair in the "
+                           "register is as rare as chance predicts, or model.json predates the namesake "
+                           "calibration (re-run vax match)")
+    return rho, table
 
 
 def save_thresholds(path: str | Path, auto_threshold: float, review_threshold: float) -> dict:
-    """Write the two thresholds into a matching.yaml, keeping every other key."""
+    """Write the two thresholds into a matching.yaml, keeping every other key and every comment.
+
+    The file is edited as a round trip (``ruamel.yaml``): comments, key order
+    and layout stay; a value already equal is not rewritten, so saving the
+    file's own thresholds leaves it byte for byte unchanged.  Written to a
+    temporary file and moved into place, so a crash never leaves half a file.
+    """
+    import io
+    import os
+
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap
+
     if not 0 <= review_threshold <= auto_threshold <= 1:
         raise ValueError("thresholds must satisfy 0 <= review <= auto <= 1")
     path = Path(path)
-    params = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
-    params = params or {}
-    params["auto_threshold"] = float(auto_threshold)
-    params["review_threshold"] = float(review_threshold)
-    path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return params
+    y = YAML()  # round-trip mode
+    y.preserve_quotes = True
+    y.width = 4096  # never re-wrap a long comment line
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    params = y.load(text) if text.strip() else None
+    params = params if params is not None else CommentedMap()
+    changed = False
+    for key, value in (("auto_threshold", float(auto_threshold)), ("review_threshold", float(review_threshold))):
+        old = params.get(key)
+        try:
+            same = old is not None and float(old) == value
+        except (TypeError, ValueError):
+            same = False
+        if not same:
+            params[key] = value
+            changed = True
+    if changed:
+        buf = io.StringIO()
+        y.dump(params, buf)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(buf.getvalue(), encoding="utf-8")
+        os.replace(tmp, path)
+    return {k: params[k] for k in params}
