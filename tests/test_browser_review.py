@@ -134,3 +134,139 @@ def test_click_duyet_in_jupyterlab_writes_the_ledger(lab):
         events = ledger.events_list()
         assert [(e.record_id, e.action, e.analyst) for e in events] == [(first, "accept", "analyst")]
         assert ledger.verify().ok
+
+
+# --------------------------------------------------------------------------- the hand-written fixture in a real browser
+
+@pytest.fixture
+def fixture_lab(tmp_path):
+    """JupyterLab over a project holding notebooks 01 and 02 and the hand-written review fixture
+    (test_widgets.RECORDS: R02 with a proposed ID fix, R04 with two candidates, a 2-record cluster)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} missing (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api", reason="playwright (Python) is not installed")
+    from test_widgets import make_review_tables
+
+    project = tmp_path / "project"
+    (project / "notebooks").mkdir(parents=True)
+    for nb in (NOTEBOOK, "01-explore-errors.ipynb"):
+        shutil.copy(NOTEBOOKS_DIR / nb, project / "notebooks" / nb)
+    demo = project / "outputs" / "demo"
+    (demo / "data").mkdir(parents=True)
+    (demo / "match").mkdir(parents=True)
+    registry, vacc, matches, cands = make_review_tables()
+    registry.to_parquet(demo / "data" / "registry.parquet", index=False)
+    vacc.to_parquet(demo / "data" / "vaccinations.parquet", index=False)
+    matches.to_parquet(demo / "match" / "matches.parquet", index=False)
+    cands.to_parquet(demo / "match" / "candidates.parquet", index=False)
+    settings = tmp_path / "lab-settings"
+    (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
+    (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
+        '{"fetchNews": "false", "checkForUpdates": false}', encoding="utf-8")
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "jcfg"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "jrt"),
+           "JUPYTERLAB_SETTINGS_DIR": str(settings), "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "lab-ws")}
+    port = _free_port()
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+           "--IdentityProvider.token=", "--ServerApp.password=", f"--ServerApp.root_dir={project}",
+           "--allow-root", "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
+           "--LabApp.extension_manager=readonly"]
+    log = open(tmp_path / "jupyterlab.log", "wb")
+    proc = subprocess.Popen(cmd, cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/api/status", 40, proc)
+        yield {"port": port, "project": project, "ledger": demo / "ledger.db"}
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def _open_and_run(page, port: int, notebook: str) -> None:
+    page.goto(f"http://127.0.0.1:{port}/lab/tree/notebooks/{notebook}", timeout=30_000)
+    page.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget "
+                           "&& window.jupyterapp.shell.currentWidget.context "
+                           f"&& window.jupyterapp.shell.currentWidget.context.path.endsWith('{notebook}') "
+                           "&& window.jupyterapp.shell.currentWidget.sessionContext "
+                           "&& window.jupyterapp.shell.currentWidget.sessionContext.session "
+                           "&& window.jupyterapp.shell.currentWidget.sessionContext.session.kernel "
+                           "&& window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+                           ".connectionStatus === 'connected'", timeout=30_000)
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+
+
+def test_edit_flow_candidate_two_and_cluster_export_in_jupyterlab(fixture_lab):
+    """Sửa keeps the proposed ID; Duyệt ứng viên 2 links the second candidate; a cluster is exported as .xlsx."""
+    from playwright.sync_api import sync_playwright
+
+    from vaxlib.io import read_table
+    from vaxlib.review.ledger import Ledger
+
+    shots = OUTPUTS_DIR / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    port = fixture_lab["port"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            _open_and_run(page, port, NOTEBOOK)
+            panel = page.locator(".vax-review-panel")
+            panel.get_by_text("Bản ghi R01 ·").wait_for(timeout=40_000)
+            panel.locator("button").filter(has_text=re.compile(r"Tiếp")).first.click()
+            panel.get_by_text("Bản ghi R02 ·").wait_for(timeout=10_000)
+            # --- Sửa: change only Ngày sinh; the masked ID box stays empty
+            panel.locator("button").filter(has_text=re.compile(r"^\s*Sửa\s*$")).click()
+            form = page.locator(".vax-edit-form")
+            form.wait_for(state="visible", timeout=10_000)
+            dob = form.locator("input[placeholder='dd/mm/yyyy']")
+            dob.fill("02/12/1985")
+            dob.press("Tab")
+            form.get_by_text("(bạn nhập)").wait_for(timeout=10_000)  # the preview follows the typing
+            preview = form.inner_text()
+            assert "0790******34" in preview and "02/12/1985" in preview, preview
+            form.screenshot(path=str(shots / "edit-form-preview.png"))
+            form.locator("button").filter(has_text=re.compile(r"Lưu")).click()
+            panel.get_by_text("cho bản ghi R02").wait_for(timeout=15_000)
+            # --- candidate 2 of R04 (province Hà Nội)
+            panel.locator("select").first.select_option(label="01 · Hà Nội")
+            panel.get_by_text("Bản ghi R04 ·").wait_for(timeout=10_000)
+            panel.locator("button").filter(has_text=re.compile(r"Ứng viên 2")).click()
+            accept2 = panel.locator("button").filter(has_text=re.compile(r"Duyệt ứng viên 2"))
+            accept2.wait_for(state="visible", timeout=10_000)
+            panel.screenshot(path=str(shots / "review-candidate-2.png"))
+            accept2.click()
+            panel.get_by_text("cho bản ghi R04").wait_for(timeout=15_000)
+            # --- notebook 01: export a cluster for its facility
+            _open_and_run(page, port, "01-explore-errors.ipynb")
+            explore = page.locator(".vax-explore-panel")
+            try:
+                explore.wait_for(state="visible", timeout=60_000)
+            except Exception:
+                page.screenshot(path=str(shots / "explore-timeout.png"))
+                raise
+            chooser = explore.locator("select").last
+            texts = chooser.locator("option").evaluate_all("os => os.map(o => o.textContent)")
+            found = [o for o in texts if "gõ tên không dấu" in o.replace("\xa0", " ")]  # ipywidgets: nbsp
+            assert found, (explore.locator("select").count(), texts[:5])
+            label = found[0]
+            chooser.select_option(label=label)
+            export = explore.locator(".vax-export-cluster button, button.vax-export-cluster").first
+            page.wait_for_function("() => { const b = document.querySelector('.vax-export-cluster');"
+                                   " return b && !b.disabled; }", timeout=10_000)
+            export.click()
+            explore.get_by_text("Đã xuất 2 bản ghi").wait_for(timeout=15_000)
+            explore.screenshot(path=str(shots / "cluster-export.png"))
+        finally:
+            browser.close()
+    with Ledger.open(f"sqlite:///{fixture_lab['ledger']}") as ledger:
+        events = {e.record_id: e for e in ledger.events_list()}
+    assert events["R02"].action == "edit"
+    assert events["R02"].values == {"dob": "1985-12-02", "id_number": "079085001234"}  # the ID fix kept
+    assert events["R04"].action == "edit" and events["R04"].reason == "candidate 2"
+    assert events["R04"].values["id_number"] == "001075004322"
+    exported = fixture_lab["project"] / "outputs" / "exports" / "cum-CS-79-0001-name_no_diacritics-2021-10.xlsx"
+    back = read_table(exported, "vaccinations").table
+    assert sorted(back["record_id"]) == ["R01", "R08"]

@@ -485,6 +485,34 @@ def test_explore_panel_drills_down_to_masked_records(tables):
     assert e.treemap.data[0].type == "treemap" and e.heatmap.data[0].type == "heatmap"
 
 
+def test_cluster_export_writes_a_safe_xlsx_for_the_facility(tables, ledger, tmp_path):
+    import openpyxl
+
+    from vaxlib.io import read_table
+
+    _, vacc, matches, _ = tables
+    vacc = vacc.copy()
+    vacc.loc[vacc["record_id"] == "R08", "lot_number"] = "=HYPERLINK(\"http://x\",\"A1\")"
+    ledger.accept("R01", analyst="Lan", values={"person_id": "079190000123"})
+    e = explore_panel(vacc, matches, export_dir=str(tmp_path / "exports"), ledger=ledger)
+    assert e.export.disabled  # nothing chosen yet
+    e.drill(NO_DIACRITICS_CLUSTER)
+    assert not e.export.disabled
+    e.export.click()
+    path = tmp_path / "exports" / "cum-CS-79-0001-name_no_diacritics-2021-10.xlsx"
+    assert path.exists() and str(path) in e.export_message.value
+    assert "Đã xuất 2 bản ghi" in e.export_message.value and "CS-79-0001" in e.export_message.value
+    back = read_table(path, "vaccinations").table.set_index("record_id")
+    assert back.index.tolist() == ["R01", "R08"]
+    assert back.loc["R01", "full_name"] == "Nguyễn Thị Hoà"  # the accepted fix is applied
+    assert back.loc["R08", "full_name"] == "Tran Van Dung"  # still in review: as typed
+    assert back.loc["R08", "lot_number"] == "=HYPERLINK(\"http://x\",\"A1\")"
+    ws = openpyxl.load_workbook(path).active
+    cells = [c.value for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
+    assert not any(v.startswith("=") for v in cells)  # the formula is neutralised in the sheet
+    assert [p.name for p in (tmp_path / "exports").iterdir()] == [path.name]  # no temporary file left
+
+
 def test_explore_bar_click_drills_down(tables):
     _, vacc, matches, _ = tables
     e = explore_panel(vacc, matches, lang="en")

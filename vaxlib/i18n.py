@@ -350,6 +350,13 @@ _REVIEW = _pairs({
     "date": ("Ngày tiêm", "Vaccinated"),
     "record_id": ("Mã bản ghi", "Record"),
     "treemap": ("Loại lỗi", "Error codes"),
+    "export": ("Xuất cụm ra Excel cho cơ sở", "Export the cluster to Excel for the facility"),
+    "export_tip": ("Ghi các bản ghi của cụm (đã áp dụng đề xuất sửa) ra tệp .xlsx theo mẫu nhập lại của hệ thống",
+                   "Write the cluster's records (proposed fixes applied) to an .xlsx in the platform's re-import layout"),
+    "exported": ("Đã xuất {n} bản ghi vào {path}: gửi cho cơ sở {facility} để sửa trong hệ thống rồi nhập lại.",
+                 "Exported {n} records to {path}: send it to facility {facility} to fix in its system and re-import."),
+    "export_failed": ("Không ghi được tệp Excel ({error}); kiểm tra thư mục xuất.",
+                      "Could not write the Excel file ({error}); check the export folder."),
     "heatmap": ("Cơ sở × lỗi", "Facility × error"),
     "timeline": ("Theo thời gian", "Over time"),
 })

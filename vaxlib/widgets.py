@@ -24,6 +24,7 @@ import unicodedata
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as W
@@ -1282,6 +1283,8 @@ def records_html(records: pd.DataFrame, lang: str = "vi", *, limit: int = 50) ->
                 v = status_label(v, lang)
             elif c == "error_codes":
                 v = ", ".join(error_label(x, lang) for x in v.split(";") if x)
+            elif c == "vaccination_date":
+                v = _i18n.fmt_date(v, lang)
             cells.append(f"<td style='padding:3px 6px'>{html.escape(v)}</td>")
         body.append(f"<tr>{''.join(cells)}</tr>")
     more = len(records) - limit
@@ -1319,7 +1322,8 @@ class ExplorePanel:
     """
 
     def __init__(self, vaccinations: pd.DataFrame, matches: pd.DataFrame, *, lang: str = "vi", top: int = 20,
-                 clusters: pd.DataFrame | None = None, drill_limit: int = 50) -> None:
+                 clusters: pd.DataFrame | None = None, drill_limit: int = 50,
+                 export_dir: str | None = None, ledger: Any = None) -> None:
         import plotly.graph_objects as go
 
         from vaxlib import plots
@@ -1349,9 +1353,22 @@ class ExplorePanel:
         if len(self.bar.data):
             self.bar.data[0].on_click(self._on_bar_click)
         self.cluster.observe(lambda ch: self.drill(ch["new"]), names="value")
+        from vaxlib.config import OUTPUTS_DIR
+
+        self.export_dir = Path(export_dir) if export_dir else OUTPUTS_DIR / "exports"
+        self._ledger = ledger
+        self.export = W.Button(description=_t("export", lang), icon="file-excel-o", button_style="primary",
+                               disabled=True, tooltip=_t("export_tip", lang),
+                               layout=W.Layout(width="auto", flex="0 0 auto"))
+        self.export.add_class("vax-export-cluster")
+        self.export_message = W.HTML()
+        self.export.on_click(lambda _: self._export_clicked())
         title = W.HTML(f"<h3 style='margin:4px 0'>{html.escape(_t('explore_title', lang))}</h3>")
-        self.widget = W.VBox([title, self.table, self.figures, self.cluster, self.records],
-                             layout=W.Layout())
+        self.widget = W.VBox([title, self.table, self.figures, self.cluster,
+                              W.Box([self.export, self.export_message], layout=W.Layout(flex_flow="row wrap",
+                                                                                      align_items="center")),
+                              self.records], layout=W.Layout())
+        self.widget.add_class("vax-explore-panel")
 
     def _on_bar_click(self, trace: Any, points: Any, selector: Any) -> None:
         inds = list(getattr(points, "point_inds", []) or [])
@@ -1365,13 +1382,69 @@ class ExplorePanel:
         if self.cluster.value != cluster_id:
             self.cluster.value = cluster_id  # observer calls back here
             return self.drilled
+        self.export_message.value = ""
         if not cluster_id:
             self.drilled = None
+            self.export.disabled = True
             self.records.value = f"<p>{html.escape(_t('drill_none', self.lang))}</p>"
             return None
         self.drilled = cluster_records(self.clusters, cluster_id, self._vaccinations, self._matches)
         self.records.value = records_html(self.drilled, self.lang, limit=self.drill_limit)
+        self.export.disabled = False
         return self.drilled
+
+    def export_cluster(self, cluster_id: str | None = None) -> Path:
+        """Write the records of a cluster to ``export_dir`` as .xlsx for the facility that must fix them.
+
+        The platform's re-import layout (Vietnamese headers, every cell text,
+        formula-like values neutralised by :func:`vaxlib.io.write_table`),
+        with the proposed corrections applied (automatic fixes, and the
+        ledger's decisions when the panel has a ledger): the facility can
+        compare, correct its own system and re-import.  Written to a temporary
+        name and moved into place.  Returns the file's path.
+        """
+        import os
+
+        from vaxlib.io import write_table
+        from vaxlib.review.apply import apply_decisions
+        from vaxlib.review.clusters import cluster_record_ids
+
+        cid = cluster_id or self.cluster.value
+        if not cid:
+            raise ValueError("choose a cluster first")
+        ids = set(cluster_record_ids(self.clusters, cid, self._vaccinations, self._matches))
+        v = self._vaccinations[self._vaccinations["record_id"].astype(str).isin(ids)]
+        m = self._matches[self._matches["record_id"].astype(str).isin(ids)]
+        decisions = self._ledger.current_decisions() if self._ledger is not None else None
+        table = apply_decisions(v, m, decisions).table
+        row = self.clusters.loc[self.clusters["cluster_id"] == cid].iloc[0]
+        stem = "-".join(p for p in ("cum", _s(row.get("facility_id")), _s(row.get("pattern")),
+                                    _s(row.get("period"))) if p)
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", stem) + ".xlsx"
+        self.export_dir.mkdir(parents=True, exist_ok=True)
+        path = self.export_dir / name
+        tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
+        try:
+            write_table(table, tmp, "vaccinations", format="xlsx")
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        return path
+
+    def _export_clicked(self) -> None:
+        lang = self.lang
+        try:
+            path = self.export_cluster()
+        except (OSError, ValueError) as exc:
+            self.export_message.value = (f"<span style='{_TEXT_STYLE};color:#b71c1c'>"
+                                         f"{html.escape(_t('export_failed', lang, error=type(exc).__name__))}</span>")
+            return
+        n = len(self.drilled) if self.drilled is not None else 0
+        row = self.clusters.loc[self.clusters["cluster_id"] == self.cluster.value].iloc[0]
+        self.export_message.value = (f"<span style='{_TEXT_STYLE};color:#1b5e20'>"
+                                     f"{html.escape(_t('exported', lang, n=_i18n.fmt_int(n, lang), path=str(path), facility=_s(row.get('facility_id'))))}"
+                                     f"</span>")
 
     def _ipython_display_(self) -> None:  # pragma: no cover - needs a frontend
         from IPython.display import display
@@ -1380,7 +1453,8 @@ class ExplorePanel:
 
 
 def explore_panel(vaccinations: pd.DataFrame, matches: pd.DataFrame, lang: str = "vi", *, top: int = 20,
-                  clusters: pd.DataFrame | None = None) -> ExplorePanel:
+                  clusters: pd.DataFrame | None = None, export_dir: str | None = None,
+                  ledger: Any = None) -> ExplorePanel:
     """Build the error explorer of notebook 01.
 
     Parameters
@@ -1393,8 +1467,13 @@ def explore_panel(vaccinations: pd.DataFrame, matches: pd.DataFrame, lang: str =
         Number of clusters in the table, the bar chart and the drill-down list.
     clusters
         Output of :func:`vaxlib.review.clusters.find_clusters` (computed when None).
+    export_dir
+        Where *Xuất cụm ra Excel* writes (default ``outputs/exports``).
+    ledger
+        A :class:`vaxlib.review.ledger.Ledger` whose decisions the export applies (optional).
     """
-    return ExplorePanel(vaccinations, matches, lang=lang, top=top, clusters=clusters)
+    return ExplorePanel(vaccinations, matches, lang=lang, top=top, clusters=clusters, export_dir=export_dir,
+                        ledger=ledger)
 
 
 # ------------------------------------------------------------ feedback queue
