@@ -10,9 +10,10 @@ STAMP  := $(VENV)/.installed-stamp
 .PHONY: demo test lab bench lock clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
+	@echo "== Cài đặt thư viện vào $(VENV) (lần đầu khoảng 2 phút) / Installing the dependencies into $(VENV) (about 2 minutes the first time)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || \
 	  { $(PYTHON) -m pip install --quiet virtualenv && $(PYTHON) -m virtualenv $(VENV); }
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -c constraints.txt -e '.[test]'
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -21,8 +22,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# JupyterLab on working copies under outputs/notebooks (git-ignored): autosaved outputs
+# with personal data never land in the tracked notebooks/
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/python -m vaxlib.lab
+	$(BIN)/jupyter lab outputs/notebooks/
 
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

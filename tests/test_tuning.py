@@ -144,3 +144,22 @@ def test_precision_recall_axes_run_from_0_to_1():
                           "precision": [0.98, 0.999, 1.0]})
     fig = pr_figure(sweep)
     assert tuple(fig.layout.yaxis.range) == (0, 1.02) and tuple(fig.layout.xaxis.range) == (0, 1.02)
+
+
+def test_threshold_slider_shows_precision_recall_and_review_load_as_it_moves():
+    from vaxlib.widgets import threshold_explorer
+
+    matches, truth, candidates = _tables()
+    te = threshold_explorer(matches, truth, candidates, auto=0.95, review=0.5)
+    v = te.values()
+    # at 0.95 only r1 (right) is automatic: precision 1, recall 1/4 of the 4 registered people
+    assert (v["precision"], v["recall"]) == (1.0, 0.25)
+    assert (v["fix"], v["review_share"], v["review_rows"]) == (pytest.approx(1 / 6), pytest.approx(2 / 6), 2)
+    assert "Độ chính xác (precision)" in te.summary.value and "100,00%" in te.summary.value
+    assert list(te.figure.data[1].x) == [0.25]
+    te.auto.value = 0.55  # r2 (right) and r3 (wrong) become automatic
+    v = te.values()
+    assert v["precision"] == pytest.approx(2 / 3) and v["recall"] == pytest.approx(0.5)
+    assert "66,67%" in te.summary.value and list(te.figure.data[1].x) == [0.5]
+    te.review.value = 0.9  # above the auto threshold: pulled back to it
+    assert te.review.value == 0.55

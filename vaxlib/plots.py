@@ -30,6 +30,19 @@ FIELD_COLOURS = {"id": "#1f77b4", "name": "#ff7f0e", "dob": "#2ca02c", "sex": "#
 _FIELD_ORDER = ("id", "name", "dob", "sex", NO_CODE)
 
 
+def _wrap(text: str, width: int) -> str:
+    """A long label as lines of at most ``width`` characters (plotly ``<br>``)."""
+    lines, cur = [], ""
+    for w in str(text).split():
+        if cur and len(cur) + 1 + len(w) > width:
+            lines.append(cur)
+            cur = w
+        else:
+            cur = f"{cur} {w}".strip()
+    lines.append(cur)
+    return "<br>".join(lines)
+
+
 def _layout(fig: go.Figure, title: str) -> go.Figure:
     fig.update_layout(title=title, template="plotly_white", margin=dict(l=10, r=10, t=50, b=10),
                       font=dict(family="Noto Sans, Arial, sans-serif"))
@@ -105,8 +118,13 @@ def facility_error_heatmap(
         hovertemplate=(f"{ui_label('facility', lang)}: %{{y}}<br>{ui_label('error', lang)}: %{{x}} "
                        f"(%{{customdata}})<br>{ui_label('records', lang)}: %{{z}}<extra></extra>"),
     ))
-    fig.update_yaxes(autorange="reversed", title=ui_label("facility", lang))
-    fig.update_xaxes(title=ui_label("error", lang), tickangle=-40)
+    # every facility and every code labelled (plotly thins category ticks to every other one by default)
+    fig.update_yaxes(autorange="reversed", title=ui_label("facility", lang), tickmode="array",
+                     tickvals=list(table.index), ticktext=list(table.index), automargin=True)
+    x_labels = [error_label(c, lang) for c in x_codes]
+    fig.update_xaxes(title=ui_label("error", lang), tickangle=-40, tickmode="array", tickvals=x_labels,
+                     ticktext=x_labels, automargin=True)
+    fig.update_layout(height=max(360, 22 * len(table.index) + 220))
     return _layout(fig, ui_label("heatmap_title", lang))
 
 
@@ -174,5 +192,8 @@ def cluster_bar(clusters: pd.DataFrame, *, top: int = 15, lang: str = "vi") -> g
     ))
     fig.update_xaxes(title=ui_label("records", lang))
     fig.update_yaxes(automargin=True)
-    fig.update_layout(height=max(300, 28 * len(head) + 100))
+    # long descriptions wrap (plotly <br>) so the bars keep most of the width
+    fig.update_yaxes(automargin=True, tickmode="array", tickvals=head[f"description_{lang}"].tolist(),
+                     ticktext=[_wrap(d, 48) for d in head[f"description_{lang}"]])
+    fig.update_layout(height=max(300, 40 * len(head) + 100))
     return _layout(fig, ui_label("clusters_title", lang))

@@ -1297,7 +1297,11 @@ def _worker_km() -> Any:
 
         from jupyter_client.manager import AsyncKernelManager
 
-        _WORKER_KM = AsyncKernelManager(kernel_name="python3")
+        # IPC sockets in a private folder instead of TCP on localhost: no other user can
+        # connect, and the kernel does not warn "running over TCP without encryption"
+        ipc_dir = tempfile.mkdtemp(prefix="vaxkernel-")
+        _WORKER_KM = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(ipc_dir, "kernel"))
+        _WORKER_KM._vax_ipc_dir = ipc_dir
         multiprocessing.util.Finalize(None, _shutdown_worker_km, exitpriority=10)
     return _WORKER_KM
 
@@ -1305,17 +1309,23 @@ def _worker_km() -> Any:
 def _shutdown_worker_km() -> None:
     global _WORKER_KM
     km, _WORKER_KM = _WORKER_KM, None
-    if km is not None and km.has_kernel:
+    if km is None:
+        return
+    if km.has_kernel:
         from jupyter_core.utils import run_sync
 
         try:
             run_sync(km.shutdown_kernel)(now=True)
         except Exception:  # noqa: BLE001 - best effort at worker exit
             pass
+    if getattr(km, "_vax_ipc_dir", None):
+        shutil.rmtree(km._vax_ipc_dir, ignore_errors=True)
 
 
 def _render_in_worker(notebook: Path, params: dict[str, Any], out_html: Path) -> Path:
     logging.getLogger("papermill").setLevel(logging.WARNING)
+    # jupyter_client's "Could not destroy zmq context" at kernel shutdown is harmless noise
+    logging.getLogger("traitlets").setLevel(logging.ERROR)
     try:
         return render_one(notebook, params, out_html, lang=params["lang"], km=_worker_km())
     except Exception:
@@ -1372,8 +1382,12 @@ def render_reports(
                      "sla_hours": float(sla_hours)}, str(staging.path)) for p in provinces]
         n_workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) + int(national)))
         bar = tqdm(total=len(jobs) + int(national), desc="vax report", unit="report", disable=not progress)
-        # workers (and through ipykernel's parent poller, their kernels) die with this process, even on SIGKILL
-        with cf.ProcessPoolExecutor(max_workers=n_workers, initializer=die_with_parent) as pool:
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        # workers (and through ipykernel's parent poller, their kernels) die with this process, even on SIGKILL;
+        # log lines are written above the bar instead of through it
+        with logging_redirect_tqdm(), cf.ProcessPoolExecutor(max_workers=n_workers,
+                                                             initializer=die_with_parent) as pool:
             futures = [pool.submit(_render_province, j) for j in jobs]
             if national:
                 futures.append(pool.submit(_render_national, (

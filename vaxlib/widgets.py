@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import ipywidgets as W
+import numpy as np
 import pandas as pd
 
 from vaxlib import i18n as _i18n
@@ -54,6 +55,8 @@ __all__ = [
     "explore_panel",
     "records_html",
     "clusters_html",
+    "ThresholdExplorer",
+    "threshold_explorer",
     "SHORTCUTS",
 ]
 
@@ -453,9 +456,14 @@ class ReviewPanel:
         self.candidate = W.ToggleButtons(options=[], style={"button_width": "auto"})
         import plotly.graph_objects as go
 
+        # a fixed size (it was squeezed to ~370x90 px in a wrapping row) and the title in its own
+        # top margin, clear of the toolbar, which sits vertically at the right
         self.waterfall = go.FigureWidget(data=[go.Waterfall(x=[], y=[])],
-                                         layout=dict(height=320, width=470, template="plotly_white",
-                                                     margin=dict(l=50, r=30, t=50, b=90), showlegend=False))
+                                         layout=dict(height=380, width=520, template="plotly_white",
+                                                     margin=dict(l=50, r=40, t=70, b=110), showlegend=False,
+                                                     modebar=dict(orientation="v"),
+                                                     font=dict(size=11),
+                                                     title=dict(x=0, xanchor="left", y=0.97, yanchor="top")))
         self.accept = self._button("accept", action_label("accept", lang), _t("tip_accept", lang), "success",
                                    "check")
         self.reject = self._button("reject", action_label("reject", lang), _t("tip_reject", lang), "danger",
@@ -515,7 +523,7 @@ class ReviewPanel:
                                    layout=W.Layout()),
                             W.HBox([self.reason, self.reason_text], layout=W.Layout())])
         nav = W.HBox([self.prev, self.next, self.reveal], layout=W.Layout())
-        right = W.VBox([self.candidate, self.waterfall])
+        right = W.VBox([self.candidate, self.waterfall], layout=W.Layout(min_width="520px", min_height="420px"))
         body = W.HBox([self.record, right], layout=W.Layout(align_items="flex-start", flex_flow="row wrap"))
         children = [title, filters, W.HBox([self.progress, self.progress_label], layout=W.Layout()),
                     self.position, body, decisions, self.accept_why,
@@ -1616,3 +1624,88 @@ def feedback_panel(queue: pd.DataFrame, review: "ReviewPanel | None" = None, lan
     button.on_click(lambda _b: panel.open_selected())
     panel.refresh()
     return panel
+
+
+# ------------------------------------------------------------ threshold explorer (researchers)
+@dataclass
+class ThresholdExplorer:
+    """Two sliders (automatic-fix and review thresholds) and what they would give, as they move.
+
+    ``summary`` shows precision and recall of the automatic links, the review
+    load (records per status) and how often the review queue's top candidate
+    is right; ``figure`` is the precision–recall curve with the chosen
+    threshold marked.  ``values()`` returns the same numbers as a dict.
+    """
+
+    auto: W.FloatSlider
+    review: W.FloatSlider
+    summary: W.HTML
+    figure: Any
+    widget: W.VBox
+    matches: pd.DataFrame
+    truth: pd.DataFrame
+    candidates: pd.DataFrame | None
+    lang: str
+
+    def values(self) -> dict[str, float]:
+        from vaxlib.match import evaluate as ev
+        from vaxlib.match.tuning import review_load, review_sweep
+
+        a, r = float(self.auto.value), float(self.review.value)
+        pr = ev.threshold_sweep(self.matches, self.truth, thresholds=np.array([a])).iloc[0]
+        load = review_load(self.matches, a, r, self.lang).set_index("status")["share_value"]
+        rs = review_sweep(self.matches, self.truth, self.candidates, thresholds=(r,)).iloc[0]
+        return {"auto": a, "review": r, "precision": float(pr["precision"]), "recall": float(pr["recall"]),
+                "fix": float(load["fix"]), "review_share": float(load["review"]),
+                "unmatched": float(load["unmatched"]), "review_rows": int(rs["review_rows"]),
+                "top_candidate_right": float(rs["top_candidate_right"])}
+
+    def update(self) -> None:
+        if self.review.value > self.auto.value:
+            self.review.value = self.auto.value
+        v = self.values()
+        L = self.lang
+        pct, dec = _i18n.fmt_pct, _i18n.fmt_decimal
+        rows = [
+            (_t("te_auto", L), dec(v["auto"], L, 3)), (_t("te_review", L), dec(v["review"], L, 3)),
+            (_t("te_precision", L), pct(v["precision"], L, 2)), (_t("te_recall", L), pct(v["recall"], L, 2)),
+            (status_label("fix", L), pct(v["fix"], L)),
+            (status_label("review", L), f"{pct(v['review_share'], L)} ({_i18n.fmt_int(v['review_rows'], L)})"),
+            (status_label("unmatched", L), pct(v["unmatched"], L)),
+            (_t("te_top_right", L), pct(v["top_candidate_right"], L)),
+        ]
+        self.summary.value = (f"<table style='{_TEXT_STYLE}'>" + "".join(
+            f"<tr><td style='padding:2px 10px 2px 0'>{html.escape(k)}</td><td style='text-align:right'>"
+            f"<b>{html.escape(x)}</b></td></tr>" for k, x in rows) + "</table>")
+        with self.figure.batch_update():
+            self.figure.data[1].x = [v["recall"]]
+            self.figure.data[1].y = [v["precision"]]
+
+
+def threshold_explorer(matches: pd.DataFrame, truth: pd.DataFrame, candidates: pd.DataFrame | None = None,
+                       lang: str = "vi", *, auto: float = 0.99, review: float = 0.5) -> ThresholdExplorer:
+    """Build the Splink-style threshold slider of notebook 03 (see :class:`ThresholdExplorer`)."""
+    import plotly.graph_objects as go
+
+    from vaxlib.match import evaluate as ev
+
+    check_lang(lang)
+    sweep = ev.threshold_sweep(matches, truth, thresholds=np.unique(np.concatenate(
+        [np.linspace(0.5, 0.99, 50), np.linspace(0.99, 1.0, 51)])))
+    fig = go.FigureWidget(ev.pr_figure(sweep, lang=lang))
+    fig.add_scatter(x=[], y=[], mode="markers", marker=dict(size=14, color="#c62828", symbol="x"),
+                    name=_t("te_chosen", lang))
+    fig.update_layout(height=360, width=520, showlegend=False, margin=dict(l=60, r=20, t=30, b=50))
+    style = {"description_width": "14em"}
+    a = W.FloatSlider(value=auto, min=0.5, max=1.0, step=0.001, description=_t("te_auto", lang), style=style,
+                      readout=False, continuous_update=False, layout=W.Layout(width="36em"))
+    r = W.FloatSlider(value=review, min=0.0, max=1.0, step=0.01, description=_t("te_review", lang), style=style,
+                      readout=False, continuous_update=False, layout=W.Layout(width="36em"))
+    summary = W.HTML()
+    te = ThresholdExplorer(auto=a, review=r, summary=summary, figure=fig,
+                           widget=W.VBox([a, r, W.Box([summary, fig], layout=W.Layout(flex_flow="row wrap"))]),
+                           matches=matches, truth=truth, candidates=candidates, lang=lang)
+    a.observe(lambda ch: te.update(), names="value")
+    r.observe(lambda ch: te.update(), names="value")
+    te.update()
+    return te
