@@ -459,3 +459,29 @@ def test_reports_fit_the_screen_without_page_overflow(rendered, width):
                 page.close()
         finally:
             browser.close()
+
+
+@pytest.mark.slow
+def test_shared_plotlyjs_reports_are_small_and_still_draw_offline(rendered, tmp_path):
+    root, *_ = rendered
+    out = tmp_path / "shared"
+    path = report.render_one(report.PROVINCE_NOTEBOOK, {"province": "79", "data_dir": str(root),
+                                                        "report_date": "2022-04-30", "lang": "vi", "sla_hours": 48.0},
+                             out / "79.html", plotlyjs="shared")
+    text = path.read_text(encoding="utf-8")
+    from plotly.offline import get_plotlyjs
+
+    assert (out / "plotly.min.js").read_text(encoding="utf-8") == get_plotlyjs()
+    assert '<script type="text/javascript" src="plotly.min.js"></script>' in text
+    assert get_plotlyjs()[:300] not in text and path.stat().st_size < 1_000_000
+    assert not re.search(r"<script[^>]+src=[\"']https?:", text)
+    if Path("/usr/bin/chromium").exists():
+        sync_api = pytest.importorskip("playwright.sync_api")
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+            try:
+                page = browser.new_page()
+                page.goto(path.as_uri())
+                page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=20_000)
+            finally:
+                browser.close()

@@ -1247,13 +1247,35 @@ def national_path(out_dir: str | os.PathLike[str]) -> Path:
     return Path(out_dir) / "national-summary.html"
 
 
+PLOTLYJS_FILE = "plotly.min.js"
+
+
+def write_shared_plotlyjs(folder: str | os.PathLike[str]) -> Path:
+    """Write plotly.js once into a report folder (``plotly.min.js``), unless the same text is there."""
+    from plotly.offline import get_plotlyjs
+
+    path = Path(folder) / PLOTLYJS_FILE
+    text = get_plotlyjs()
+    if path.exists() and path.stat().st_size == len(text.encode("utf-8")) and path.read_text(encoding="utf-8") == text:
+        return path
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
 def render_one(notebook: str | os.PathLike[str], parameters: dict[str, Any], out_html: str | os.PathLike[str],
-               lang: str = "vi", km: Any = None) -> Path:
+               lang: str = "vi", km: Any = None, plotlyjs: str = "inline") -> Path:
     """Execute ``notebook`` with papermill and export it to HTML (inputs hidden).
 
     ``km`` is an (unstarted or running) ``jupyter_client`` kernel manager to
     reuse across calls; None starts and stops a kernel for this notebook.
+    ``plotlyjs="inline"`` (default) embeds plotly.js, so the file opens
+    alone, offline; ``"shared"`` links the report folder's ``plotly.min.js``
+    (:func:`write_shared_plotlyjs`; still offline, ~4.6 MB saved per report).
     """
+    if plotlyjs not in ("inline", "shared"):
+        raise ValueError(f"plotlyjs must be 'inline' or 'shared', not {plotlyjs!r}")
     import nbformat
     import papermill as pm
 
@@ -1277,7 +1299,12 @@ def render_one(notebook: str | os.PathLike[str], parameters: dict[str, Any], out
         from plotly.offline import get_plotlyjs
 
         head, tail = body.split(_PLOTLYJS_MARK, 1)
-        body = head + f'<script type="text/javascript">{get_plotlyjs()}</script>' + tail.replace(_PLOTLYJS_MARK, "")
+        if plotlyjs == "shared":
+            write_shared_plotlyjs(out_html.parent)
+            script = f'<script type="text/javascript" src="{PLOTLYJS_FILE}"></script>'
+        else:
+            script = f'<script type="text/javascript">{get_plotlyjs()}</script>'
+        body = head + script + tail.replace(_PLOTLYJS_MARK, "")
     log.debug("%s: exported in %.2f s", out_html.name, time.perf_counter() - t0)
     tmp_html = out_html.with_name(f".{out_html.name}.{os.getpid()}.tmp")
     tmp_html.write_text(body, encoding="utf-8")
@@ -1322,20 +1349,20 @@ def _shutdown_worker_km() -> None:
         shutil.rmtree(km._vax_ipc_dir, ignore_errors=True)
 
 
-def _render_in_worker(notebook: Path, params: dict[str, Any], out_html: Path) -> Path:
+def _render_in_worker(notebook: Path, params: dict[str, Any], out_html: Path, plotlyjs: str = "inline") -> Path:
     logging.getLogger("papermill").setLevel(logging.WARNING)
     # jupyter_client's "Could not destroy zmq context" at kernel shutdown is harmless noise
     logging.getLogger("traitlets").setLevel(logging.ERROR)
     try:
-        return render_one(notebook, params, out_html, lang=params["lang"], km=_worker_km())
+        return render_one(notebook, params, out_html, lang=params["lang"], km=_worker_km(), plotlyjs=plotlyjs)
     except Exception:
         _shutdown_worker_km()  # a failed notebook may leave the kernel in any state
         raise
 
 
-def _render_province(args: tuple[str, dict[str, Any], str]) -> tuple[str, str, int]:
-    province, params, out = args
-    path = _render_in_worker(PROVINCE_NOTEBOOK, params, report_path(out, province))
+def _render_province(args: tuple[str, dict[str, Any], str, str]) -> tuple[str, str, int]:
+    province, params, out, plotlyjs = args
+    path = _render_in_worker(PROVINCE_NOTEBOOK, params, report_path(out, province), plotlyjs)
     return province, str(path), path.stat().st_size
 
 
@@ -1351,11 +1378,13 @@ def render_reports(
     workers: int | None = None,
     progress: bool = True,
     run_args: dict[str, Any] | None = None,
+    plotlyjs: str = "inline",
 ) -> dict[str, Path]:
     """Render the province reports (and the national summary) in parallel, as one atomic run in ``out_dir``.
 
     The aggregates are computed once here, then each worker process runs
-    papermill + nbconvert on one notebook at a time.
+    papermill + nbconvert on one notebook at a time.  ``plotlyjs``: see
+    :func:`render_one` (``"shared"`` writes ``plotly.min.js`` into ``out_dir``).
 
     Returns
     -------
@@ -1371,7 +1400,7 @@ def render_reports(
     out = Path(out_dir)
     rf = RunFolder(d)
     settings = {"provinces": list(provinces), "report_date": str(report_date), "lang": lang,
-                "sla_hours": float(sla_hours), "national": bool(national)}
+                "sla_hours": float(sla_hours), "national": bool(national), "plotlyjs": plotlyjs}
     inputs = [p for p in (rf.registry, rf.vaccinations, rf.feedback, rf.match, rf.match_corrected, rf.apply,
                           rf.certificates_dir, rf.feedback_dir) if p.exists()]
     paths: dict[str, Path] = {}
@@ -1379,7 +1408,9 @@ def render_reports(
                     settings=settings) as staging:
         load_aggregates(d, report_date, sla_hours)
         jobs = [(p, {"province": p, "data_dir": str(d), "report_date": str(report_date), "lang": lang,
-                     "sla_hours": float(sla_hours)}, str(staging.path)) for p in provinces]
+                     "sla_hours": float(sla_hours)}, str(staging.path), plotlyjs) for p in provinces]
+        if plotlyjs == "shared":  # once, before the workers link it
+            write_shared_plotlyjs(staging.path)
         n_workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) + int(national)))
         bar = tqdm(total=len(jobs) + int(national), desc="vax report", unit="report", disable=not progress)
         from tqdm.contrib.logging import logging_redirect_tqdm
@@ -1392,7 +1423,7 @@ def render_reports(
             if national:
                 futures.append(pool.submit(_render_national, (
                     {"data_dir": str(d), "report_date": str(report_date), "lang": lang,
-                     "sla_hours": float(sla_hours)}, str(staging.path))))
+                     "sla_hours": float(sla_hours)}, str(staging.path), plotlyjs)))
             for fut in cf.as_completed(futures):
                 key, path, _size = fut.result()
                 paths[key] = out / Path(path).name
@@ -1401,9 +1432,9 @@ def render_reports(
     return paths
 
 
-def _render_national(args: tuple[dict[str, Any], str]) -> tuple[str, str, int]:
-    params, out = args
-    path = _render_in_worker(NATIONAL_NOTEBOOK, params, national_path(out))
+def _render_national(args: tuple[dict[str, Any], str, str]) -> tuple[str, str, int]:
+    params, out, plotlyjs = args
+    path = _render_in_worker(NATIONAL_NOTEBOOK, params, national_path(out), plotlyjs)
     return "national", str(path), path.stat().st_size
 
 
@@ -1451,7 +1482,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     try:
         paths = render_reports(d, provinces, args.out, report_date=report_date, lang=lang, sla_hours=sla,
                                national=not args.no_national, workers=args.workers, progress=not args.quiet,
-                               run_args={k: v for k, v in vars(args).items() if k != "func"})
+                               run_args={k: v for k, v in vars(args).items() if k != "func"},
+                               plotlyjs=args.plotlyjs)
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
     for key in provinces + (["national"] if "national" in paths else []):
@@ -1478,4 +1510,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
     p.add_argument("--no-national", dest="no_national", action="store_true", help="skip the national summary")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--plotlyjs", choices=("inline", "shared"), default="inline",
+                   help="inline: each report one self-contained file (~5 MB); shared: one local plotly.min.js "
+                        "in the output folder, linked by every report (~0.4 MB each, still offline)")
     p.set_defaults(func=_cmd_report)
