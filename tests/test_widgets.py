@@ -513,6 +513,27 @@ def test_cluster_export_writes_a_safe_xlsx_for_the_facility(tables, ledger, tmp_
     assert [p.name for p in (tmp_path / "exports").iterdir()] == [path.name]  # no temporary file left
 
 
+def test_drill_down_sorts_and_facets_like_openrefine(tables):
+    _, vacc, matches, _ = tables
+    # one larger cluster: every mismatch of CS-79-0001 / CS-79-0002 in the fixture shares no code, so
+    # drill into the no-diacritics cluster and check sort and facets on its two records
+    e = explore_panel(vacc, matches)
+    e.drill(NO_DIACRITICS_CLUSTER)
+    assert e.tools.layout.display == "flex"
+    assert [v for _, v in e.facet_status.options] == ["", "review"]
+    assert "Cần xem xét (2)" in [label for label, _ in e.facet_status.options]
+    assert e.visible_records()["record_id"].tolist() == ["R01", "R08"]
+    e.sort_by.value = "dob"  # 05/03/1990 vs 01/12/1985, compared as dates
+    assert e.visible_records()["record_id"].tolist() == ["R08", "R01"]
+    e.descending.value = True
+    assert e.visible_records()["record_id"].tolist() == ["R01", "R08"]
+    assert e.records.value.index("R01") < e.records.value.index("R08")
+    e.facet_error.value = "name:no_diacritics"
+    assert len(e.visible_records()) == 2
+    e.facet_status.value = "review"
+    assert len(e.visible_records()) == 2
+
+
 def test_explore_bar_click_drills_down(tables):
     _, vacc, matches, _ = tables
     e = explore_panel(vacc, matches, lang="en")

@@ -350,6 +350,8 @@ _REVIEW = _pairs({
     "date": ("Ngày tiêm", "Vaccinated"),
     "record_id": ("Mã bản ghi", "Record"),
     "treemap": ("Loại lỗi", "Error codes"),
+    "sort_by": ("Sắp xếp theo", "Sort by"),
+    "descending": ("giảm dần", "descending"),
     "te_auto": ("Ngưỡng sửa tự động", "Automatic-fix threshold"),
     "te_review": ("Ngưỡng xem xét", "Review threshold"),
     "te_precision": ("Độ chính xác (precision)", "Precision"),

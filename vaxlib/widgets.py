@@ -1268,16 +1268,20 @@ _DRILL_COLUMNS = ("record_id", "facility_id", "vaccination_date", "full_name", "
                   "status", "error_codes")
 
 
-def records_html(records: pd.DataFrame, lang: str = "vi", *, limit: int = 50) -> str:
-    """HTML table of records for a drill-down, ID numbers masked, error codes labelled."""
-    check_lang(lang)
-    head_labels = {
+def _drill_heads(lang: str) -> dict[str, str]:
+    return {
         "record_id": _t("record_id", lang), "facility_id": ui_label("facility", lang),
         "vaccination_date": _t("date", lang), "full_name": _field_label("full_name", lang),
         "dob": _field_label("dob", lang), "sex": _field_label("sex", lang),
         "id_number": _field_label("id_number", lang), "status": _t("status", lang),
         "error_codes": _t("errors", lang),
     }
+
+
+def records_html(records: pd.DataFrame, lang: str = "vi", *, limit: int = 50) -> str:
+    """HTML table of records for a drill-down, ID numbers masked, error codes labelled."""
+    check_lang(lang)
+    head_labels = _drill_heads(lang)
     cols = [c for c in _DRILL_COLUMNS if c in records.columns]
     th = "".join(f"<th style='text-align:left;padding:3px 6px'>{html.escape(head_labels[c])}</th>" for c in cols)
     body = []
@@ -1371,11 +1375,25 @@ class ExplorePanel:
         self.export.add_class("vax-export-cluster")
         self.export_message = W.HTML()
         self.export.on_click(lambda _: self._export_clicked())
+        # OpenRefine-style: sort the drill-down by any column, facet it by match status and error
+        head = _drill_heads(lang)
+        self.sort_by = W.Dropdown(options=[(head[c], c) for c in _DRILL_COLUMNS], value="record_id",
+                                  description=_t("sort_by", lang), style={"description_width": "initial"})
+        self.descending = W.Checkbox(value=False, description=_t("descending", lang), indent=False,
+                                     layout=W.Layout(width="auto"))
+        self.facet_status = W.Dropdown(options=[(_t("all", lang), "")], value="", description=_t("status", lang),
+                                       style={"description_width": "initial"})
+        self.facet_error = W.Dropdown(options=[(_t("all", lang), "")], value="", description=_t("errors", lang),
+                                      style={"description_width": "initial"})
+        for w in (self.sort_by, self.descending, self.facet_status, self.facet_error):
+            w.observe(lambda ch: self._render_records(), names="value")
+        self.tools = W.Box([self.sort_by, self.descending, self.facet_status, self.facet_error],
+                           layout=W.Layout(flex_flow="row wrap", display="none"))
         title = W.HTML(f"<h3 style='margin:4px 0'>{html.escape(_t('explore_title', lang))}</h3>")
         self.widget = W.VBox([title, self.table, self.figures, self.cluster,
                               W.Box([self.export, self.export_message], layout=W.Layout(flex_flow="row wrap",
                                                                                       align_items="center")),
-                              self.records], layout=W.Layout())
+                              self.tools, self.records], layout=W.Layout())
         self.widget.add_class("vax-explore-panel")
 
     def _on_bar_click(self, trace: Any, points: Any, selector: Any) -> None:
@@ -1397,9 +1415,50 @@ class ExplorePanel:
             self.records.value = f"<p>{html.escape(_t('drill_none', self.lang))}</p>"
             return None
         self.drilled = cluster_records(self.clusters, cluster_id, self._vaccinations, self._matches)
-        self.records.value = records_html(self.drilled, self.lang, limit=self.drill_limit)
+        self._update_facets()
+        self._render_records()
         self.export.disabled = False
         return self.drilled
+
+    def _update_facets(self) -> None:
+        d = self.drilled
+        lang = self.lang
+        st = d["status"].astype(str).value_counts() if "status" in d else pd.Series(dtype=int)
+        codes = pd.Series([c for cs in d.get("error_codes", pd.Series(dtype=str)).fillna("").astype(str)
+                           for c in cs.split(";") if c]).value_counts()
+        with self.facet_status.hold_trait_notifications(), self.facet_error.hold_trait_notifications():
+            self.facet_status.value = ""
+            self.facet_status.options = [(_t("all", lang), "")] + [
+                (f"{status_label(k, lang)} ({_i18n.fmt_int(n, lang)})", k) for k, n in st.items()]
+            self.facet_error.value = ""
+            self.facet_error.options = [(_t("all", lang), "")] + [
+                (f"{error_label(k, lang)} ({_i18n.fmt_int(n, lang)})", k) for k, n in codes.items()]
+        self.tools.layout.display = "flex"
+
+    def visible_records(self) -> pd.DataFrame:
+        """The drilled records under the facets, in the chosen order."""
+        d = self.drilled
+        if d is None:
+            return pd.DataFrame()
+        if self.facet_status.value:
+            d = d[d["status"].astype(str) == self.facet_status.value]
+        if self.facet_error.value:
+            code = self.facet_error.value
+            d = d[[code in str(x).split(";") for x in d["error_codes"].fillna("")]]
+        col = self.sort_by.value
+        if col in d:
+            if col in ("dob", "vaccination_date"):  # by date, however the day and month were typed
+                key = pd.to_datetime(d[col].astype(str), errors="coerce", dayfirst=True, format="mixed")
+            else:
+                key = d[col].astype(str)
+            d = d.assign(_k=key.to_numpy()).sort_values("_k", ascending=not self.descending.value,
+                                                         kind="stable", na_position="last").drop(columns="_k")
+        return d
+
+    def _render_records(self) -> None:
+        if self.drilled is None:
+            return
+        self.records.value = records_html(self.visible_records(), self.lang, limit=self.drill_limit)
 
     def export_cluster(self, cluster_id: str | None = None) -> Path:
         """Write the records of a cluster to ``export_dir`` as .xlsx for the facility that must fix them.
