@@ -110,7 +110,7 @@ def test_explore_notebook_runs_in_english(dataset, tmp_path):
     injected = [c for c in out.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1 and "top = 5" in injected[0].source
     table = _text_outputs(out.cells[-1])
-    assert "description_en" in table and " on " in table and "records" in table
+    assert "Description" in table and "Records" in table and " typed " in table
     describe = next(c for c in out.cells if "ws.describe()" in c.source)
     assert "vaccinations" in _text_outputs(describe) and "matches" in _text_outputs(describe)
     assert json.dumps(out.metadata.get("papermill", {}).get("parameters", {})).count("top") == 1

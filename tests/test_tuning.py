@@ -163,3 +163,26 @@ def test_threshold_slider_shows_precision_recall_and_review_load_as_it_moves():
     assert "66,67%" in te.summary.value and list(te.figure.data[1].x) == [0.5]
     te.review.value = 0.9  # above the auto threshold: pulled back to it
     assert te.review.value == 0.55
+
+
+def test_compare_pair_shows_both_sides_levels_and_weights_masked():
+    from vaxlib.match.compare import FIELDS
+    from vaxlib.match.tuning import MatchRun, compare_pair
+
+    cand = {"record_id": "r1", "person_id": "079190000123", "rank": 1, "match_probability": 0.9}
+    cand.update({f"level_{f}": "null" for f in FIELDS} | {f"bf_{f}": 0.0 for f in FIELDS})
+    cand.update(level_name="folded", bf_name=3.25, level_dob="day_month_swap", bf_dob=1.5, level_id="exact", bf_id=9.0)
+    vacc = pd.DataFrame([{"record_id": "r1", "full_name": "Nguyen Thi Hoa", "dob": "03/05/1990", "sex": "Nữ",
+                          "id_number": "079190000123", "phone": "0912345678", "dose_number": "2",
+                          "vaccination_date": "2021-10-04"}])
+    reg = pd.DataFrame([{"person_id": "079190000123", "full_name": "Nguyễn Thị Hoà", "dob": "1990-03-05", "sex": "F"}])
+    run = MatchRun(matches=pd.DataFrame(), candidates=pd.DataFrame([cand]), model={}, truth=None, registry=reg,
+                   vaccinations=vacc)
+    t = compare_pair(run, "r1").set_index("Trường")
+    assert t.loc["Họ và tên"].tolist() == ["Nguyen Thi Hoa", "Nguyễn Thị Hoà", "giống khi bỏ dấu", "3,25"]
+    assert t.loc["Ngày sinh"].tolist() == ["03/05/1990", "05/03/1990", "đảo ngày và tháng", "1,50"]
+    assert t.loc["Số CMND/CCCD", "CSDL dân cư"] == "0791******23"
+    assert "079190000123" not in t.to_string() and "0912345678" not in t.to_string()
+    assert t.loc["Lịch sử mũi tiêm", "Bản ghi (như đã nhập)"] == "2 · 04/10/2021"
+    with pytest.raises(KeyError):
+        compare_pair(run, "r1", rank=2)

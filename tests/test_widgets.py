@@ -513,6 +513,17 @@ def test_cluster_export_writes_a_safe_xlsx_for_the_facility(tables, ledger, tmp_
     assert [p.name for p in (tmp_path / "exports").iterdir()] == [path.name]  # no temporary file left
 
 
+def test_clusters_table_speaks_the_language(tables):
+    from vaxlib.widgets import clusters_table
+
+    _, vacc, matches, _ = tables
+    e = explore_panel(vacc, matches)
+    vi = clusters_table(e.clusters, "vi", limit=3)
+    assert list(vi.columns) == ["Hạng", "Mô tả", "Số bản ghi", "Sửa tự động", "Cần xem xét", "Không tìm thấy"]
+    assert len(vi) == 3 and "gõ tên không dấu" in vi.iloc[0, 1]
+    assert list(clusters_table(e.clusters, "en").columns)[:2] == ["Rank", "Description"]
+
+
 def test_drill_down_sorts_and_facets_like_openrefine(tables):
     _, vacc, matches, _ = tables
     # one larger cluster: every mismatch of CS-79-0001 / CS-79-0002 in the fixture shares no code, so

@@ -55,6 +55,7 @@ __all__ = [
     "explore_panel",
     "records_html",
     "clusters_html",
+    "clusters_table",
     "ThresholdExplorer",
     "threshold_explorer",
     "SHORTCUTS",
@@ -1303,6 +1304,16 @@ def records_html(records: pd.DataFrame, lang: str = "vi", *, limit: int = 50) ->
     tail = f"<p>{html.escape(_t('drill_more', lang, n=more))}</p>" if more > 0 else ""
     return (f"<div style='{_TEXT_STYLE};font-size:13px'><table style='border-collapse:collapse'>"
             f"<tr style='border-bottom:1px solid #ccc'>{th}</tr>{''.join(body)}</table>{tail}</div>")
+
+
+def clusters_table(clusters: pd.DataFrame, lang: str = "vi", *, limit: int = 20) -> pd.DataFrame:
+    """The largest clusters as a table with headers in ``lang`` (the text twin of :func:`clusters_html`)."""
+    check_lang(lang)
+    col = "description_vi" if lang == "vi" else "description_en"
+    heads = [_t("rank", lang), _t("description", lang), ui_label("records", lang), _t("n_fix", lang),
+             _t("n_review", lang), _t("n_unmatched", lang)]
+    c = clusters.head(limit)[["rank", col, "n_records", "n_fix", "n_review", "n_unmatched"]]
+    return c.set_axis(heads, axis=1).reset_index(drop=True)
 
 
 def clusters_html(clusters: pd.DataFrame, lang: str = "vi", *, limit: int = 20) -> str:

@@ -16,7 +16,7 @@ import yaml
 from vaxlib.match.compare import FIELDS
 
 __all__ = ["MatchRun", "load_run", "hardest_pairs", "model_weights", "top_name_frequencies", "save_thresholds",
-           "review_load", "review_sweep", "record_priors", "thresholds_from"]
+           "review_load", "review_sweep", "record_priors", "thresholds_from", "compare_pair"]
 
 
 @dataclass
@@ -94,6 +94,55 @@ def hardest_pairs(run: MatchRun, n: int = 10) -> pd.DataFrame:
     best["person_id"] = best["person_id"].map(mask_id)
     best["uncertainty"] = -np.abs(best["match_probability"] - 0.5)
     return best.sort_values(["wrong", "uncertainty"], ascending=[False, False]).head(n).reset_index(drop=True)
+
+
+def compare_pair(run: MatchRun, record_id: str, rank: int = 1, lang: str = "vi") -> pd.DataFrame:
+    """A record and one of its candidates side by side: per field the typed value, the register's,
+    the comparison level in words and its weight (log2 Bayes factor), as Splink's comparison viewer.
+
+    ID and phone numbers are masked.  Fields the register does not hold
+    (phone, dose history) show ``—`` on its side.
+    """
+    from vaxlib.i18n import fmt_date, fmt_decimal
+    from vaxlib.match.explain import FIELD_LABELS, level_label
+    from vaxlib.widgets import display_sex, mask_id
+
+    c = run.candidates
+    row = c[(c["record_id"].astype(str) == str(record_id)) & (c["rank"] == rank)]
+    if row.empty:
+        raise KeyError(f"record {record_id!r} has no candidate of rank {rank}")
+    cand = row.iloc[0]
+    typed = reg = None
+    if run.vaccinations is not None:
+        v = run.vaccinations[run.vaccinations["record_id"].astype(str) == str(record_id)]
+        typed = v.iloc[0] if len(v) else None
+    if run.registry is not None:
+        r = run.registry[run.registry["person_id"].astype(str) == str(cand["person_id"])]
+        reg = r.iloc[0] if len(r) else None
+
+    def get(src, col: str) -> str:
+        if src is None or col not in src.index or pd.isna(src[col]):
+            return "—"
+        return str(src[col])
+
+    shown = {
+        "name": (get(typed, "full_name"), get(reg, "full_name")),
+        "dob": (get(typed, "dob"), fmt_date(get(reg, "dob"), lang) if reg is not None else "—"),
+        "id": (mask_id(get(typed, "id_number")) if typed is not None else "—", mask_id(str(cand["person_id"]))),
+        "sex": (get(typed, "sex"), display_sex(get(reg, "sex"), lang) if reg is not None else "—"),
+        "phone": (mask_id(get(typed, "phone"), keep_start=3, keep_end=3) if typed is not None else "—", "—"),
+        "dose": (f"{get(typed, 'dose_number')} · {fmt_date(get(typed, 'vaccination_date'), lang)}"
+                 if typed is not None else "—", "—"),
+    }
+    labels = FIELD_LABELS[lang]
+    heads = {"vi": ("Trường", "Bản ghi (như đã nhập)", "CSDL dân cư", "Mức so sánh", "Trọng số"),
+             "en": ("Field", "Record (as typed)", "Register", "Level", "Weight")}[lang]
+    rows = []
+    for f in FIELDS:
+        level = str(cand.get(f"level_{f}", ""))
+        typed_v, reg_v = shown.get(f, ("—", "—"))
+        rows.append((labels[f], typed_v, reg_v, level_label(f, level, lang), fmt_decimal(cand[f"bf_{f}"], lang, 2)))
+    return pd.DataFrame(rows, columns=list(heads))
 
 
 def review_load(matches: pd.DataFrame, auto: float, review: float, lang: str = "vi") -> pd.DataFrame:
