@@ -35,7 +35,7 @@ def test_waterfall_figure_labels_every_bar_in_the_chosen_language(lang, bar, tot
     fig = waterfall_figure(_candidate(bf_namesake=-0.75), lang=lang)
     x = list(fig.data[0].x)
     assert x[-2] == bar and x[-1] == total
-    assert "p = 0.9854" in fig.layout.title.text
+    assert ("p = 0,9854" if lang == "vi" else "p = 0.9854") in fig.layout.title.text
     assert list(fig.data[0].y)[-1] == pytest.approx(-20.5 + sum(BF.values()) - 0.75)
 
 

@@ -342,7 +342,7 @@ def test_edit_fills_the_chosen_candidate(panel, ledger):
     panel.filters.province.value = "01"
     assert panel.current == "R04"
     panel.candidate.value = 2
-    assert "p = 0.3000" in panel.waterfall.layout.title.text
+    assert "p = 0,3000" in panel.waterfall.layout.title.text
     panel.edit.click()
     assert panel.edit_form.dob.value == "01/02/1975"  # the second candidate's date
     panel.reveal.value = True  # closes nothing but the ID may now be typed

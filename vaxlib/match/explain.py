@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from vaxlib.i18n import fmt_decimal
 from vaxlib.match.compare import COMPARISONS, FIELDS
 
 __all__ = ["waterfall_data", "waterfall_figure", "FIELD_LABELS", "LEVEL_LABELS", "level_label"]
@@ -39,6 +40,12 @@ LEVEL_LABELS: dict[str, dict] = {
            "null": _TEXT[lang]["null"]}
     for lang in ("vi", "en")
 }
+
+
+def _signed(x: float, lang: str) -> str:
+    if not np.isfinite(x):
+        return "—"
+    return ("+" if x >= 0 else "−") + fmt_decimal(abs(x), lang, 1)
 
 
 def level_label(field: str, level: str, lang: str = "vi") -> str:
@@ -73,11 +80,12 @@ def waterfall_figure(candidate: pd.Series | dict, lang: str = "vi") -> go.Figure
         x=x + [labels["total"]],
         y=list(data["log2_bf"]) + [total],
         measure=["relative"] * len(data) + ["total"],
-        text=[f"{v:+.1f}" for v in data["log2_bf"]] + [f"{total:+.1f}"],
+        text=[_signed(v, lang) for v in data["log2_bf"]] + [_signed(total, lang)],
         textposition="outside",
     ))
-    fig.update_layout(title=f"{labels['title']} — p = {prob:.4f}", yaxis_title=labels["axis"],
-                      template="plotly_white", showlegend=False)
+    # numbers the Vietnamese way (0,9854; +3,0) in the Vietnamese chart
+    fig.update_layout(title=f"{labels['title']} — p = {fmt_decimal(prob, lang, 4)}", yaxis_title=labels["axis"],
+                      template="plotly_white", showlegend=False, separators=",." if lang == "vi" else ".,")
     # the final weight alone is not p: the record's other candidates and the prior share
     # of records outside the register enter the posterior too
     fig.add_annotation(text=labels["note"], xref="paper", yref="paper", x=0, y=1.06, showarrow=False,
