@@ -247,7 +247,7 @@ def test_edit_flow_candidate_two_and_cluster_export_in_jupyterlab(fixture_lab):
             except Exception:
                 page.screenshot(path=str(shots / "explore-timeout.png"))
                 raise
-            chooser = explore.locator("select").last
+            chooser = explore.locator(".vax-cluster-chooser select")
             texts = chooser.locator("option").evaluate_all("os => os.map(o => o.textContent)")
             found = [o for o in texts if "gõ tên không dấu" in o.replace("\xa0", " ")]  # ipywidgets: nbsp
             assert found, (explore.locator("select").count(), texts[:5])

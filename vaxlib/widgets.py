@@ -1364,6 +1364,7 @@ class ExplorePanel:
             (f"#{r['rank']} · {r[col]}", str(r["cluster_id"])) for _, r in self.clusters.head(top).iterrows()]
         self.cluster = W.Dropdown(options=options, value="", description=_t("drill", lang),
                                   style={"description_width": "initial"}, layout=W.Layout(width="52em"))
+        self.cluster.add_class("vax-cluster-chooser")
         self.records = W.HTML(f"<p>{html.escape(_t('drill_none', lang))}</p>")
         self.bar = go.FigureWidget(plots.cluster_bar(self.clusters, top=min(top, 15), lang=lang)) \
             if len(self.clusters) else go.FigureWidget()
