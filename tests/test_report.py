@@ -485,3 +485,30 @@ def test_shared_plotlyjs_reports_are_small_and_still_draw_offline(rendered, tmp_
                 page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=20_000)
             finally:
                 browser.close()
+
+
+def _todo_report(report_date: str = "2022-04-26") -> "report.ProvinceReport":
+    todo = pd.DataFrame({"province": "79", "facility_id": ["CS-79-0001", "CS-79-0001", "CS-79-0002", "CS-79-0002"],
+                         "state": ["review", "unmatched", "pending_fix", "unmatched"], "n": [12, 7, 3, 20]})
+    facilities = pd.DataFrame({"province": "79", "facility_id": ["CS-79-0001", "CS-79-0002"],
+                               "records": [100, 200], "wrong_entry": [30, 40], "wrong_now": [19, 23],
+                               "facility_name": ["Trạm Y tế phường Bến Nghé", ""]})
+    codes = pd.DataFrame({"province": "79", "facility_id": ["CS-79-0001", "CS-79-0001", "CS-79-0002"],
+                          "code": ["id:missing", "dob:day_month_swap", "id:unknown"], "n": [15, 4, 23]})
+    return report.ProvinceReport("79", "vi", report_date, {"facility_todo": todo, "facilities": facilities,
+                                                           "facility_codes": codes}, {})
+
+
+def test_facility_todo_names_facilities_orders_by_work_left_and_hides_subtractable_counts():
+    text = _todo_report().facility_todo().data
+    assert "trước hạn 30/04/2022" in text
+    first, second = text.index("CS-79-0002"), text.index("Trạm Y tế phường Bến Nghé (CS-79-0001)")
+    assert first < second  # 23 records still wrong before 19
+    item2 = text[first:second]
+    # CS-79-0002: 3 pending fixes would be "<5" and 20 + total 23 would give it away: no part counts
+    assert "23 bản ghi còn sai" in item2 and "20 không tìm thấy" not in item2 and "chờ áp dụng" in item2
+    item1 = text[second:]
+    assert "12 chờ chuyên viên xem xét" in item1 and "7 không tìm thấy" in item1
+    assert "bỏ trống số CMND/CCCD" in item1  # its main error, in words
+    late = _todo_report("2022-05-06").facility_todo().data
+    assert "đã qua" in late
