@@ -81,7 +81,7 @@ def hardest_pairs(run: MatchRun, n: int = 10) -> pd.DataFrame:
     ``person_id`` and ``true_person_id`` are masked (``0790******34``): the
     table is meant for a notebook, which JupyterLab saves to disk.
     """
-    from vaxlib.widgets import mask_id
+    from vaxlib.privacy import mask_id
 
     best = run.candidates[run.candidates["rank"] == 1].copy()
     if run.truth is not None:
@@ -105,7 +105,8 @@ def compare_pair(run: MatchRun, record_id: str, rank: int = 1, lang: str = "vi")
     """
     from vaxlib.i18n import fmt_date, fmt_decimal
     from vaxlib.match.explain import FIELD_LABELS, level_label
-    from vaxlib.widgets import display_sex, mask_id
+    from vaxlib.privacy import mask_id
+    from vaxlib.widgets import display_sex
 
     c = run.candidates
     row = c[(c["record_id"].astype(str) == str(record_id)) & (c["rank"] == rank)]
