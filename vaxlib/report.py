@@ -555,8 +555,10 @@ def _layout(lang: str, fig: Any, title: str, height: int = 380) -> Any:
     fig.update_yaxes(automargin=True)
     title = _wrap(title, 40)  # a phone shows about 45 characters of a 15 px title
     lines = title.count("<br>")
-    fig.update_layout(title=dict(text=title, x=0, xanchor="left", y=1, yanchor="top", pad=dict(t=8),
-                                 yref="container", font=dict(size=15)),
+    # anchored at its bottom just above the plot: a multi-line title grows up into the top margin
+    # (top-anchored multi-line titles are drawn partly above the figure)
+    fig.update_layout(title=dict(text=title, x=0, xanchor="left", xref="container", y=1, yanchor="bottom",
+                                 yref="paper", pad=dict(b=20, l=10), font=dict(size=15)),
                       height=height + 20 * lines, margin=dict(l=10, r=40, t=60 + 20 * lines, b=40),
                       modebar=dict(orientation="v"),
                       template="plotly_white", font=dict(family="Noto Sans, Arial, sans-serif", size=13),
