@@ -244,3 +244,11 @@ def test_parse_timestamps(text, utc):
 def test_next_daily_run(submitted, run):
     out = _next_run(pd.to_datetime(pd.Series([submitted]), utc=True), 24.0)
     assert out.iloc[0] == pd.Timestamp(run)
+
+
+def test_no_complaints_gives_empty_tables_not_a_crash():
+    # a province with no complaint yet (e.g. 300 persons, seed 3) used to fail in the SLA arithmetic
+    registry, vacc, matches, feedback = _one_person_tables()
+    r = track_feedback(feedback.iloc[:0], registry, vacc, matches, settings=FeedbackSettings(as_of="2022-04-30"))
+    assert len(r.items) == 0 and len(r.queue) == 0
+    assert str(r.items["submitted_at"].dtype).startswith("datetime64")

@@ -804,6 +804,8 @@ def track_feedback(
         "match_probability", "person_id", "candidate_person_id", "person_key", "n_records", "record_ids",
         "pending_record_ids", "status", "resolution", "reason", "unanswered", "owner", "owner_province",
         "resolved_at"])
+    if items.empty:  # no complaints: the time columns still need their dtype for the SLA arithmetic below
+        items["submitted"] = pd.to_datetime(items["submitted"], utc=True)
     auto = items["resolved_at"].astype(object).eq("auto")
     run_time = _next_run(items["submitted"], s.batch_hours) if len(items) else items["submitted"]
     resolved_at = pd.to_datetime(items["resolved_at"].where(~auto, None), utc=True)
