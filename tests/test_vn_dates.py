@@ -140,13 +140,14 @@ COMPARE = [
     (" 1980", "1980", ("dob:format",)),
     ("15/03/20", "2020-03-15", ("dob:format",)),  # the register settles the century
     # day/month swap
-    ("03/05/1980", "1980-03-05", ("dob:day_month_swap",)),
-    ("03/15/1980", "1980-03-15", ("dob:day_month_swap",)),
+    # (dob:format is syntactic and adds to the semantic codes: contract, "How codes combine")
+    ("03/05/1980", "1980-03-05", ("dob:day_month_swap", "dob:format")),
+    ("03/15/1980", "1980-03-15", ("dob:day_month_swap", "dob:format")),
     ("1980-15-03", "1980-03-15", ("dob:day_month_swap",)),
     ("1980-05-03", "1980-03-05", ("dob:day_month_swap",)),
     # year-only default
-    ("01/01/1980", "1980-03-15", ("dob:year_only_default",)),
-    ("1/1/1980", "1980-07-22", ("dob:year_only_default",)),
+    ("01/01/1980", "1980-03-15", ("dob:format", "dob:year_only_default")),
+    ("1/1/1980", "1980-07-22", ("dob:format", "dob:year_only_default")),
     ("1980-01-01", "1980-12-31", ("dob:year_only_default",)),
     ("01/01/1981", "1980-03-15", ("dob:other",)),
     # partial
@@ -161,13 +162,17 @@ COMPARE = [
     ("1981", "1980-03-15", ("dob:partial", "dob:typo")),
     ("1980", "1981", ("dob:typo",)),
     # typo
-    ("16/03/1980", "1980-03-15", ("dob:typo",)),
-    ("15/08/1980", "1980-03-15", ("dob:typo",)),
-    ("15/03/1908", "1980-03-15", ("dob:typo",)),
-    ("15/03/1981", "1980-03-15", ("dob:typo",)),
-    ("15/03/1890", "1980-03-15", ("dob:typo",)),  # before 1900: still one digit off
-    ("51/03/1980", "1980-03-15", ("dob:typo",)),  # impossible date, transposed digits
-    ("31/02/1980", "1980-02-13", ("dob:typo",)),
+    ("16/03/1980", "1980-03-15", ("dob:format", "dob:typo")),
+    ("15/08/1980", "1980-03-15", ("dob:format", "dob:typo")),
+    ("15/03/1908", "1980-03-15", ("dob:format", "dob:typo")),
+    ("15/03/1981", "1980-03-15", ("dob:format", "dob:typo")),
+    ("15/03/1890", "1980-03-15", ("dob:format", "dob:typo")),  # before 1900: still one digit off
+    ("51/03/1980", "1980-03-15", ("dob:format", "dob:typo")),  # impossible date, transposed digits
+    ("31/02/1980", "1980-02-13", ("dob:format", "dob:typo")),
+    ("15/01/1970", "1979-01-15", ("dob:format", "dob:typo")),  # the contract's example
+    ("1980-03-16", "1980-03-15", ("dob:typo",)),  # typed in the register's layout: no format
+    ("1980-01-01", "1980-03-15", ("dob:year_only_default",)),
+    ("03/1981", "1980-03", ("dob:format", "dob:typo")),
     # other
     ("16/04/1980", "1980-03-15", ("dob:other",)),
     ("15/03/1995", "1980-03-15", ("dob:other",)),
@@ -275,7 +280,9 @@ def test_partial_forms_round_trip(d):
 def test_swapping_day_and_month_is_named(d):
     assume(d.day <= 12 and d.day != d.month)
     swapped = f"{d.month:02d}/{d.day:02d}/{d.year}"
-    assert compare_dob(swapped, d.isoformat()) == ("dob:day_month_swap",)
+    assert compare_dob(swapped, d.isoformat()) == ("dob:day_month_swap", "dob:format")
+    iso_swapped = f"{d.year:04d}-{d.day:02d}-{d.month:02d}"  # the register's layout: no format
+    assert compare_dob(iso_swapped, d.isoformat()) == ("dob:day_month_swap",)
 
 
 @given(dates, st.integers(0, 7), st.integers(0, 9))
@@ -285,7 +292,9 @@ def test_one_digit_changed_is_a_typo_or_something_more_specific(d, pos, digit):
     typed_digits = digits[:pos] + str(digit) + digits[pos + 1:]
     typed = f"{typed_digits[:2]}/{typed_digits[2:4]}/{typed_digits[4:]}"
     codes = compare_dob(typed, d.isoformat())
-    assert codes in {("dob:typo",), ("dob:day_month_swap",), ("dob:year_only_default",)}
+    # dd/mm/yyyy is not the register's layout: dob:format always joins the semantic code
+    assert codes in {("dob:format", "dob:typo"), ("dob:day_month_swap", "dob:format"),
+                     ("dob:format", "dob:year_only_default")}
 
 
 @settings(max_examples=300)

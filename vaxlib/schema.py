@@ -17,6 +17,7 @@ __all__ = [
     "TRUTH_VACCINATIONS",
     "TRUTH_FEEDBACK",
     "ERROR_CODES",
+    "ERROR_CODE_INFO",
     "FEEDBACK_CATEGORIES",
     "MATCH_STATUSES",
     "OUTPUT_TABLES",
@@ -107,14 +108,52 @@ TRUTH_VACCINATIONS = [
 TRUTH_FEEDBACK = ["feedback_id", "human_id", "person_id", "problem", "record_ids",
                   "kind", "closable", "subject", "resubmission_of"]
 
-ERROR_CODES: tuple[str, ...] = (
-    "id:missing", "id:malformed", "id:passport", "id:old_cmnd", "id:lost_leading_zero",
-    "id:excel_mangled", "id:typo", "id:transposition", "id:other_person", "id:unknown",
-    "name:unicode_form", "name:case_spacing", "name:no_diacritics", "name:tone_placement",
-    "name:diacritic_error", "name:typo", "name:order", "name:missing_part", "name:other",
-    "dob:format", "dob:day_month_swap", "dob:year_only_default", "dob:partial", "dob:typo", "dob:other",
-    "sex:mismatch", "sex:missing",
-)
+_CLS = "vaxlib.match.classify.id_codes"
+_NAMES = "vaxlib.vn.names.compare_names"
+_DOB = "vaxlib.vn.dates.compare_dob"
+_LINKS = "vaxlib.match.classify.classify_links"
+
+#: The contract's error taxonomy: code -> (one-line meaning, the function that emits it).
+#: How codes combine (additive; see ``shared/spec/data-contract.md``) is tested in
+#: ``tests/test_taxonomy.py``.  Records without a linked person get the codes visible
+#: in the record alone from ``classify.unlinked_codes`` / ``classify.intrinsic_codes``.
+ERROR_CODE_INFO: dict[str, tuple[str, str]] = {
+    "id:missing": ("no ID typed, or a placeholder (0, -, không có)", _CLS),
+    "id:malformed": ("separators, padding or stray characters in an otherwise readable number "
+                     "(079 123 456 789, '079123456789, O for 0), or a number cut short; "
+                     "added to the codes of what is wrong with the digits", _CLS),
+    "id:passport": ("a passport number instead of the CCCD/CMND", _CLS),
+    "id:old_cmnd": ("the person's former 9-digit CMND instead of the 12-digit CCCD", _CLS),
+    "id:lost_leading_zero": ("a spreadsheet dropped the leading zero(s) of the number", _CLS),
+    "id:excel_mangled": ("Excel rewrote the number (7.91235E+10, 79123456789.0)", _CLS),
+    "id:typo": ("one digit substituted, inserted or deleted, also when the result breaks the CCCD structure",
+                _CLS),
+    "id:transposition": ("two adjacent digits swapped (also at the start of the number)", _CLS),
+    "id:other_person": ("the number of another register person (often a parent's)", _CLS),
+    "id:unknown": ("a well-formed CCCD/CMND that no register person holds", _CLS),
+    "name:unicode_form": ("invisible code-point difference: not NFC, or a look-alike letter (Ð for Đ)", _NAMES),
+    "name:case_spacing": ("letter case or white space differs (NGUYỄN, extra or missing spaces)", _NAMES),
+    "name:no_diacritics": ("typed without any diacritics where the register has them", _NAMES),
+    "name:tone_placement": ("the other tone-mark convention of open oa/oe/uy (hoà/hòa, thuỷ/thủy)", _NAMES),
+    "name:diacritic_error": ("same letters, some tone or vowel mark wrong or missing (not all)", _NAMES),
+    "name:typo": ("a keystroke slip of one or two letters, or Telex/VNI keystroke residue (Nguyeenx, Nguye64n)",
+                  _NAMES),
+    "name:order": ("the same words in another order (given name first)", _NAMES),
+    "name:missing_part": ("a word of the register name left out (a middle name dropped)", _NAMES),
+    "name:other": ("anything else: another name, an extra word, an empty name", _NAMES),
+    "dob:format": ("the text is not in the register's ISO layout (dd/mm/yyyy, d/m/yy, an Excel serial); "
+                   "added to dob:day_month_swap, dob:year_only_default and dob:typo", _DOB),
+    "dob:day_month_swap": ("day and month exchanged", _DOB),
+    "dob:year_only_default": ("01/01 of the right year typed for an unknown day and month", _DOB),
+    "dob:partial": ("only the year, or year and month, where the other side has more (never with dob:format)",
+                    _DOB),
+    "dob:typo": ("one digit of the date changed, or two adjacent digits swapped", _DOB),
+    "dob:other": ("any other date, or an empty or unreadable one", _DOB),
+    "sex:mismatch": ("the typed sex is the other value (Nam/Nữ, M/F, 1/0 are spellings, not errors)", _LINKS),
+    "sex:missing": ("no sex typed", _LINKS),
+}
+
+ERROR_CODES: tuple[str, ...] = tuple(ERROR_CODE_INFO)
 
 FEEDBACK_CATEGORIES = ("missing_dose", "wrong_personal_info", "wrong_vaccine", "duplicate_record", "other")
 

@@ -895,19 +895,33 @@ def _id_digit_change(digits: str, u: float, v: float, transpose: bool) -> str | 
     return digits[:i] + str(new) + digits[i + 1:]
 
 
-def _malformed(digits: str, u: float, v: float) -> str:
-    k = int(u * 4)
+# Truth labels beyond the one code per field the assignment draws (contract, "How codes
+# combine": codes are additive).  A bit set adds or replaces a code in the record's label.
+_EXTRA_DOB_FORMAT = 1  # + dob:format: the semantic dob error typed as dd/mm/yyyy
+_EXTRA_ID_MALFORMED = 2  # + id:malformed: separators around a wrong number
+_EXTRA_ID_TYPO = 4  # + id:typo: a digit is lost too (a letter where it was)
+_EXTRA_ID_ONLY_TYPO = 8  # id:typo instead of id:malformed: one digit inserted or deleted
+
+
+def _malformed(digits: str, u: float, v: float) -> tuple[str, int]:
+    """A mangled ID text and the label bits (``_EXTRA_*``) its truth needs."""
+    k = int(u * 5)
     i = 2 + int(v * (len(digits) - 2))
-    if k == 0:  # letter for a digit (O for 0, l for 1, I for 1, or a slip)
+    if k == 0:  # letter for a digit: O for 0, l for 1 stay readable; another letter loses the digit
         ch = digits[i]
-        rep = {"0": "O", "1": "l"}.get(ch, "ABCDEFGHK"[int(v * 9)])
-        return digits[:i] + rep + digits[i + 1:]
-    if k == 1:  # a digit dropped inside
+        rep = {"0": "O", "1": "l"}.get(ch, "ACEFGHK"[int(v * 7)])
+        return digits[:i] + rep + digits[i + 1:], (0 if ch in "01" else _EXTRA_ID_TYPO)
+    if k == 1:  # a digit dropped inside: one deletion, a typo
         out = digits[:i] + digits[i + 1:]
-        return out if out != digits[1:] else digits[:-1] + "x"
-    if k == 2:  # a digit too many
-        return digits[:i] + digits[i] + digits[i:]
-    return digits[: (8, 10)[int(v * 2) % 2]]  # cut short (never 9 digits, which would read as a CMND)
+        if out == digits[1:]:
+            return digits[:-1] + "x", _EXTRA_ID_TYPO
+        return out, _EXTRA_ID_ONLY_TYPO
+    if k == 2:  # a digit too many: one insertion, a typo
+        return digits[:i] + digits[i] + digits[i:], _EXTRA_ID_ONLY_TYPO
+    if k == 3:  # cut short (never 9 digits, which would read as a CMND)
+        return digits[: (8, 10)[int(v * 2) % 2]], 0
+    sep = " .-"[int(v * 3)]  # grouped by three, as typed from the card
+    return sep.join(digits[j:j + 3] for j in range(0, len(digits), 3)), 0
 
 
 # --------------------------------------------------------------------------- main
@@ -1093,8 +1107,11 @@ def generate(persons: int, seed: int, provinces: Iterable[str] | None = None,
     typed_id[sel] = np.array([_excel_scientific(s) for s in true_id[sel]], dtype=object)
     sel = np.flatnonzero((a == code_ids["id:passport"]) & in_reg)
     typed_id[sel] = "C" + pd.Series(_zfill(rng.integers(0, 10**7, len(sel)), 7), dtype=object).to_numpy(dtype=object)
+    extra = np.zeros(R, dtype=np.int64)  # _EXTRA_* label bits
     sel = np.flatnonzero(a == code_ids["id:malformed"])
-    typed_id[sel] = np.array([_malformed(s, x, y) for s, (x, y) in zip(true_id[sel], u[sel])], dtype=object)
+    mal = [_malformed(s, x, y) for s, (x, y) in zip(true_id[sel], u[sel])]
+    typed_id[sel] = np.array([m for m, _ in mal], dtype=object)
+    extra[sel] |= np.array([b for _, b in mal], dtype=np.int64)
     for code, transpose in (("id:typo", False), ("id:transposition", True)):
         sel = np.flatnonzero(a == code_ids[code])
         vals = [_id_digit_change(s, x, y, transpose) for s, (x, y) in zip(true_id[sel], u[sel])]
@@ -1110,10 +1127,16 @@ def generate(persons: int, seed: int, provinces: Iterable[str] | None = None,
             for i, (x, y) in zip(clash, alt):
                 vals[i] = _id_digit_change(true_id[sel[i]], x, y, transpose)
         bad = clashes(vals)
+        # Some are typed grouped by three as well: id:malformed joins the code.
+        spaced = ((u[sel, 1] * 7919) % 1.0) < 0.1
+        vals = [" ".join(v[j:j + 3] for j in range(0, 12, 3)) if sp and v is not None else v
+                for v, sp in zip(vals, spaced)]
+        extra[sel[spaced]] |= _EXTRA_ID_MALFORMED
         typed_id[sel] = np.array(vals, dtype=object)
         if bad:  # give up: leave the value clean and drop the code
             typed_id[sel[bad]] = true_id[sel[bad]]
             a[sel[bad]] = 0
+            extra[sel[bad]] = 0
     # other person: a parent's ID for minors, else someone in the same province.
     sel = np.flatnonzero(a == code_ids["id:other_person"])
     reg_idx = np.flatnonzero(reg_mask)
@@ -1175,18 +1198,25 @@ def generate(persons: int, seed: int, provinces: Iterable[str] | None = None,
         _date_text(y, m, d, f, s) if p == 2 else (f"{m:02d}/{y}" if f % 2 == 0 or m >= 10 else f"{m}/{y}")
         for y, m, d, f, s, p in zip(dob_y[sel], dob_m[sel], dob_d[sel], form[sel], serial[sel], prec[sel])
     ], dtype=object)
+    # A semantic dob error typed in another layout than the register's also carries dob:format.
     sel = np.flatnonzero(a == code_ids["dob:day_month_swap"])
     typed_dob[sel] = np.array([
         f"{y:04d}-{d:02d}-{m:02d}" if f % 2 else f"{m:02d}/{d:02d}/{y:04d}"
         for y, m, d, f in zip(dob_y[sel], dob_m[sel], dob_d[sel], form[sel])], dtype=object)
+    extra[sel[form[sel] % 2 == 0]] |= _EXTRA_DOB_FORMAT
     sel = np.flatnonzero(a == code_ids["dob:year_only_default"])
     typed_dob[sel] = np.array([f"01/01/{y:04d}" for y in dob_y[sel]], dtype=object)
+    extra[sel] |= _EXTRA_DOB_FORMAT
     sel = np.flatnonzero(a == code_ids["dob:partial"])
     typed_dob[sel] = np.array([str(y) if f % 3 else f"{m:02d}/{y:04d}"
                                for y, m, f in zip(dob_y[sel], dob_m[sel], form[sel])], dtype=object)
     sel = np.flatnonzero(a == code_ids["dob:typo"])
     vals = [_dob_typo(s, x, y) for s, (x, y) in zip(true_dob[sel], u[sel])]
     fail = np.array([v is None for v in vals], dtype=bool)
+    # half of the full-date typos are typed as dd/mm/yyyy (dob:format joins)
+    slash = ~fail & (prec[sel] == 2) & (form[sel] % 2 == 0)
+    vals = [f"{v[8:10]}/{v[5:7]}/{v[:4]}" if sl else v for v, sl in zip(vals, slash)]
+    extra[sel[slash]] |= _EXTRA_DOB_FORMAT
     typed_dob[sel] = np.array([s if v is None else v for v, s in zip(vals, true_dob[sel])], dtype=object)
     a[sel[fail]] = 0
     sel = np.flatnonzero(a == code_ids["dob:other"])
@@ -1249,18 +1279,23 @@ def generate(persons: int, seed: int, provinces: Iterable[str] | None = None,
     })
 
     # error codes per record (one string per distinct combination)
-    key = ((assigned["id"] * 16 + assigned["name"]) * 16 + assigned["dob"]) * 4 + assigned["sex"]
+    key = (((assigned["id"] * 16 + assigned["name"]) * 16 + assigned["dob"]) * 4 + assigned["sex"]) * 16 + extra
     present = np.bincount(key) > 0
     uniq = np.flatnonzero(present)
     lookup = np.cumsum(present) - 1
     inv = lookup[key]
     labels = []
     for k in uniq:
+        bits, k = k % 16, k // 16
         cs = []
         for f, v in (("id", k // 1024), ("name", (k // 64) % 16), ("dob", (k // 4) % 16), ("sex", k % 4)):
             if v:
                 cs.append(codes_by_field[f][v - 1])
-        labels.append(";".join(sorted(cs, key=ERROR_CODES.index)))
+        if bits & _EXTRA_ID_ONLY_TYPO:
+            cs = [c for c in cs if c != "id:malformed"] + ["id:typo"]
+        cs += [c for b, c in ((_EXTRA_DOB_FORMAT, "dob:format"), (_EXTRA_ID_MALFORMED, "id:malformed"),
+                              (_EXTRA_ID_TYPO, "id:typo")) if bits & b]
+        labels.append(";".join(sorted(dict.fromkeys(cs), key=ERROR_CODES.index)))
     dup_of = rec["dup_of"].to_numpy()
     truth_v = _frame({
         "record_id": _take(rid_base, None), "human_id": _take(hid_base, h),

@@ -25,19 +25,101 @@ def id_codes(typed: str, kind: str, digits: str, pattern: str, issues: str,
     """
     code = id_codes_array(*(np.array([v], dtype=object) for v in (typed, kind, digits, issues, person_id, old_id,
                                                                    raw_digits)), registry_ids)[0]
-    return (code,) if code else ()
+    return tuple(code.split(";")) if code else ()
+
+
+def _one_edit(a: str, b: str) -> str | None:
+    """``id:typo`` for one digit substituted, inserted or deleted, ``id:transposition``
+    for two adjacent digits swapped; None otherwise (or when equal)."""
+    if not a or not b or a == b:
+        return None
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        if len(diff) == 1:
+            return "id:typo"
+        if len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]:
+            return "id:transposition"
+        return None
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    if len(long_) - len(short) != 1:
+        return None
+    i = next((k for k in range(len(short)) if short[k] != long_[k]), len(short))
+    return "id:typo" if short[i:] == long_[i + 1:] else None
+
+
+# Letters a typist puts for the digit they look like: still a readable number.
+_LOOKALIKE_DIGITS = str.maketrans({"O": "0", "o": "0", "l": "1", "I": "1", "i": "1", "|": "1"})
+
+
+def _form_codes(typed: str, kind: str, digits: str, issues: str, person_id: str, old_id: str,
+                raw_digits: str, registry_ids) -> str:
+    """The ID codes of a link whose text has separators, padding or stray characters,
+    or whose digits need the as-typed reading (a lost zero restored, a digit dropped).
+
+    Codes are additive (contract, "How codes combine"): ``id:malformed`` for the
+    form, together with what is wrong with the digits (``id:typo`` for one digit
+    substituted, inserted or deleted, also when that breaks the CCCD structure;
+    ``id:transposition``; ``id:old_cmnd``; ``id:other_person``; ``id:unknown``).
+    A number cut short by more than one digit is ``id:malformed`` (no other code
+    says it).
+    """
+    from vaxlib.match.compare import is_truncated
+
+    issue_set = set(issues.split(";")) if issues else set()
+    form: set[str] = {"id:malformed"} if "separators" in issue_set else set()
+    if digits and digits == person_id:
+        if "id:excel_mangled" in issue_set:
+            return "id:excel_mangled"
+        if "id:lost_leading_zero" in issue_set:
+            return ";".join(sorted({"id:lost_leading_zero", *form}))
+        return "id:malformed"
+    if kind == "malformed" and typed:
+        # a look-alike letter (O for 0, l for 1) keeps the number readable; any other
+        # character stands where a digit was
+        readable = "".join(ch for ch in str(typed).translate(_LOOKALIKE_DIGITS) if ch.isdigit())
+        if readable != raw_digits:
+            form = {"id:malformed"}
+            if readable == person_id:
+                return "id:malformed"
+            edit = _one_edit(readable, person_id)
+            if edit:
+                return ";".join(sorted({edit, *form}))
+        elif any(not (ch.isdigit() or ch in " .-_/\\,'\"`") for ch in str(typed)):
+            form = {"id:malformed"}
+    d = digits or raw_digits
+    if old_id and d == old_id:
+        return ";".join(sorted({"id:old_cmnd", *form}))
+    edit_raw = _one_edit(raw_digits, person_id) if raw_digits != d else None
+    if edit_raw and "id:lost_leading_zero" in issue_set:
+        # 04184223524 for 040184223524: one digit dropped as typed, not a lost zero
+        # restored and then two digits swapped
+        edit = edit_raw
+    else:
+        edit = _one_edit(d, person_id) or edit_raw
+    if edit:
+        return ";".join(sorted({edit, *form}))
+    if is_truncated(raw_digits or d, person_id):
+        return "id:malformed"
+    if digits and digits in registry_ids:
+        return ";".join(sorted({"id:other_person", *form}))
+    if kind in ("cccd", "cmnd"):
+        return ";".join(sorted({"id:unknown", *form}))
+    return "id:malformed"
 
 
 def id_codes_array(typed: np.ndarray, kind: np.ndarray, digits: np.ndarray, issues: np.ndarray,
                    person_id: np.ndarray, old_id: np.ndarray, raw_digits: np.ndarray,
                    registry_ids) -> np.ndarray:
-    """The ID error code of each link ("" when the typed ID is the registry's), vectorised.
+    """The ID error codes of each link, ``;``-joined ("" when the typed ID is the registry's), vectorised.
 
     The rules are taken in order and the first that holds names the error:
     Excel's notation is the error whether or not the kept digits fit the
     person; a number one edit away is a typo or a transposition; a number
-    cut short or with a digit dropped or added is malformed; a well-formed
-    number owned by somebody else is ``id:other_person``.
+    cut short is malformed; a well-formed number owned by somebody else is
+    ``id:other_person``.  Links whose text has separators or stray
+    characters, or whose digits need the as-typed reading (a digit dropped or
+    added, a restored lost zero that does not fit), are named by
+    :func:`_form_codes`, where codes add up (``id:malformed;id:transposition``).
     """
     from vaxlib.match.compare import _maybe_truncated, is_truncated
     from vaxlib.match.levels import _char_matrix
@@ -53,9 +135,18 @@ def id_codes_array(typed: np.ndarray, kind: np.ndarray, digits: np.ndarray, issu
         todo = todo & ~hit
 
     take(kind == "missing", "id:missing")
-    take((digits == "") & ~np.isin(kind, ["excel", "passport"]), "id:malformed")
     take(kind == "passport", "id:passport")
     iss = pd.Series(issues, dtype=object).fillna("").astype(str)
+    # the few links whose form or as-typed digits matter: one link at a time
+    special = np.flatnonzero(todo & (kind != "excel") & (
+        (kind == "malformed") | (digits == "")
+        | iss.str.contains("separators", regex=False).to_numpy()
+        | (iss.str.contains("id:lost_leading_zero", regex=False).to_numpy() & (digits != person_id))))
+    if len(special):
+        out[special] = [_form_codes(*(str(x[i]) if x[i] is not None else "" for x in
+                                      (typed, kind, digits, issues, person_id, old_id, raw_digits)), registry_ids)
+                        for i in special]
+        todo[special] = False
     same = np.where(iss.str.contains("id:excel_mangled", regex=False), "id:excel_mangled",
                     np.where(iss.str.contains("id:lost_leading_zero", regex=False), "id:lost_leading_zero",
                              "id:malformed")).astype(object)
@@ -179,7 +270,7 @@ def classify_links(rec: pd.DataFrame, reg: pd.DataFrame, rec_idx: np.ndarray, re
     joined = []
     for ni, di, ii, si in uniq:
         codes = [*(name_codes[ni] if ni >= 0 else ()), *(dob_codes[di] if di >= 0 else ()),
-                 id_u[ii], sex_u[si]]
+                 *id_u[ii].split(";"), sex_u[si]]
         joined.append(";".join(sorted(dict.fromkeys(c for c in codes if c))))
 
     out = pd.DataFrame(index=r.index)

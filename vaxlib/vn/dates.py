@@ -427,6 +427,10 @@ def _digits(parts: tuple) -> str:
     return "".join(f"{p:0{w}d}" for p, w in zip(parts, widths) if p is not None)
 
 
+# The register's own layout (YYYY, YYYY-MM, YYYY-MM-DD): typed so, the text is not a dob:format error.
+_ISO_TEXT = re.compile(r"^[0-9]{4}(?:-[0-9]{2}){0,2}$")
+
+
 def compare_dob(typed: object, register: object, ref_year: int = DEFAULT_REF_YEAR) -> tuple[str, ...]:
     """Name how a typed dob differs from the register's ISO dob.
 
@@ -446,9 +450,13 @@ def compare_dob(typed: object, register: object, ref_year: int = DEFAULT_REF_YEA
         year R_Y, month R_M, day R_D; "common precision" is the coarser of
         the two.
 
-        * ``dob:format`` — same precision, same date, different text
-          (``5/3/1980``, ``05-03-80``, ``29281`` for ``1980-03-05``).  A
-          two-digit year agrees with any register year ending in those digits.
+        * ``dob:format`` — same precision, text not in the register's ISO
+          layout (``5/3/1980``, ``05-03-80``, ``29281`` for ``1980-03-05``).
+          A two-digit year agrees with any register year ending in those
+          digits.  Syntactic, so it is added to ``dob:day_month_swap``,
+          ``dob:year_only_default`` and ``dob:typo`` (``15/01/1970`` for
+          ``1979-01-15`` is ``dob:format;dob:typo``); never to
+          ``dob:partial`` nor ``dob:other``.
         * ``dob:day_month_swap`` — both full dates; the date read as written
           differs from the register, but exchanging day and month gives it,
           i.e. the month-first reading of the text is the register date
@@ -491,18 +499,21 @@ def compare_dob(typed: object, register: object, ref_year: int = DEFAULT_REF_YEA
     k = min(t_n, r_n)
     same_precision = t_n == r_n
     t_common, r_common = typed_parts[:k], reg[:k]
-    extra = () if same_precision else ("dob:partial",)
+    # dob:format is syntactic and adds to the semantic codes; dob:partial
+    # (a coarser precision) already says the text differs, so never both.
+    if same_precision:
+        extra = () if isinstance(typed, str) and _ISO_TEXT.match(typed) else ("dob:format",)
+    else:
+        extra = ("dob:partial",)
 
     if t_common == r_common:
-        if same_precision:
-            return ("dob:format",)
-        return extra
+        return extra if extra else ("dob:format",)
     if k >= 2 and m is not None and d is not None and _valid(y, d, m):
         swapped = (y, d, m)[:k]
         if swapped == r_common:
             return tuple(sorted(extra + ("dob:day_month_swap",)))
     if k == 3 and (m, d) == (1, 1) and y == ry:
-        return ("dob:year_only_default",)
+        return tuple(sorted(extra + ("dob:year_only_default",)))
     if is_typo(_digits(t_common), _digits(r_common)):
         return tuple(sorted(extra + ("dob:typo",)))
     return ("dob:other",)
