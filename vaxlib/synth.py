@@ -238,6 +238,8 @@ class _Components:
         fam = [n for n, _ in nd.FAMILY_NAMES]
         self.family_ids = np.array([add(n) for n in fam])
         self.family_shares = np.array([s for _, s in nd.FAMILY_NAMES])
+        factor = np.array([nd.REGION_FAMILY_FACTOR.get(n, (1.0, 1.0, 1.0)) for n in fam])
+        self.family_shares_by_region = [self.family_shares * factor[:, r] for r in range(len(nd.REGIONS))]
         self.south_variant = {add(k): (add(v[0]), v[1]) for k, v in nd.SOUTH_SPELLING_SHARE.items()}
         self.middle = {s: (np.array([add(n) for n, _ in v]), np.array([w for _, w in v]))
                        for s, v in nd.MIDDLE_NAMES.items()}
@@ -271,15 +273,17 @@ def _components() -> _Components:
     return _COMPONENTS
 
 
-def _age_weights() -> tuple[np.ndarray, np.ndarray]:
-    """Ages 12–95 in 2021 weighted after the shape of the 2019 census pyramid
-    (Tổng điều tra Dân số và Nhà ở 2019, GSO): flat to about 50, then falling."""
+def _age_weights() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ages 12–95 in 2021, their weights and the share of women at each age, from the
+    five-year groups of the 2019 census (:data:`vaxlib.vn.namedata.AGE_GROUPS`): people
+    65 and over about 9.5 % of those 15 and over, 61 % of them women."""
     ages = np.arange(12, 96)
-    w = np.where(ages < 50, 1.6 - 0.006 * (ages - 12), 0.0)
-    w = np.where((ages >= 50) & (ages < 65), 1.35 - 0.03 * (ages - 50), w)
-    w = np.where((ages >= 65) & (ages < 80), 0.9 - 0.045 * (ages - 65), w)
-    w = np.where(ages >= 80, 0.25 * np.exp(-0.15 * (ages - 80)), w)
-    return ages, w
+    lows = np.array([g[0] for g in nd.AGE_GROUPS])
+    group = np.searchsorted(lows, ages, side="right") - 1
+    width = np.where(lows[group] >= 85, 11, 5)  # 85 stands for 85–95
+    share = np.array([g[1] for g in nd.AGE_GROUPS])[group] / width
+    female = np.array([g[2] for g in nd.AGE_GROUPS])[group]
+    return ages, share, female
 
 
 # --------------------------------------------------------------------------- people
@@ -299,17 +303,22 @@ def _vietnamese(rng: np.random.Generator, n: int, provinces: list[str], pop: dic
     drawn[same] = codes[(np.searchsorted(codes, drawn[same]) + 1) % len(codes)]
     birth = np.where(migrant, drawn, birth)
 
-    ages, aw = _age_weights()
-    age = ages[_choice(rng, n, aw)]
+    ages, aw, female_at = _age_weights()
+    age_i = _choice(rng, n, aw)
+    age = ages[age_i]
     year = REF_YEAR - age
     start = (year - 1970).astype("datetime64[Y]").astype("datetime64[D]")
     length = np.where((year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0)), 366, 365)
     dob = start + (rng.random(n) * length).astype(np.int64)
-    female = rng.random(n) < np.where(age >= 70, 0.58, 0.505)
+    female = rng.random(n) < female_at[age_i]
     sex = np.where(female, "F", "M")
 
     south = np.array([g >= "48" for g in birth])
-    fam = C.family_ids[_choice(rng, n, C.family_shares)]
+    region = np.searchsorted(np.array(["38", "70"]), birth, side="right")  # nd.region_of, vectorised
+    fam = np.zeros(n, dtype=np.int64)
+    for r in range(len(nd.REGIONS)):
+        idx = np.flatnonzero(region == r)
+        fam[idx] = C.family_ids[_choice(rng, len(idx), C.family_shares_by_region[r])]
     for north_id, (south_id, shares) in C.south_variant.items():
         hit = fam == north_id
         p = np.where(south, shares["south"], shares["north"])
@@ -561,6 +570,48 @@ def _columns(n: int, cols: Mapping[str, Any]) -> dict[str, np.ndarray]:
 def _slice(arr: np.ndarray, k: int) -> np.ndarray:
     return np.array([s[:k] for s in arr], dtype=object) if len(arr) < 1000 else \
         pd.Series(arr, dtype=object).str.slice(0, k).to_numpy(dtype=object)
+
+
+# Place names for facilities (our own list of common ward, commune and district names).
+_PLACES = """
+An Bình, An Phú, An Khánh, An Lạc, An Hòa, An Thới, Bình An, Bình Hưng, Bình Thạnh, Bình Trị, Bình Chánh,
+Cầu Kho, Cát Lái, Cô Giang, Đa Kao, Đông Hưng, Đông Hòa, Hiệp Bình, Hiệp Phước, Hòa Bình, Hòa Hiệp,
+Hòa Khánh, Hòa Thạnh, Hưng Long, Khánh Hội, Linh Trung, Linh Xuân, Long Bình, Long Phước, Long Thạnh,
+Minh Khai, Mỹ Hòa, Mỹ Thạnh, Nghĩa Đô, Ngọc Hà, Nhân Chính, Phú Hữu, Phú Lâm, Phú Mỹ, Phú Thạnh,
+Phú Thọ, Phúc Xá, Phước Long, Phước Bình, Quang Trung, Quảng An, Tam Bình, Tam Hiệp, Tân Bình,
+Tân Định, Tân Hưng, Tân Kiểng, Tân Phong, Tân Phú, Tân Quy, Tân Sơn, Tân Thuận, Tân Tạo, Thạnh Lộc,
+Thạnh Mỹ, Thanh Xuân, Thảo Điền, Thới An, Thủ Thiêm, Trung Hòa, Trường Thọ, Văn Miếu, Vĩnh Hưng,
+Vĩnh Lộc, Vĩnh Phúc, Xuân Đỉnh, Xuân La, Yên Hòa, Yên Phụ, Đồng Tâm, Đại Kim, Định Công, Hoàng Liệt,
+Kim Liên, Kim Mã, Láng Hạ, Liễu Giai, Mai Dịch, Phương Liên, Quỳnh Mai, Thịnh Liệt, Trung Liệt,
+Tương Mai, Vĩnh Tuy, Hải Châu, Hòa Cường, Thanh Khê, Sơn Trà, Ngũ Hành Sơn, Cẩm Lệ, Liên Chiểu,
+Tân Lập, Tân Thịnh, Quyết Thắng, Hợp Thành, Đức Thắng, Thắng Lợi, Nam Sơn, Bắc Sơn, Đông Sơn,
+Tây Sơn, Trung Sơn, Hồng Phong, Hồng Thái, Quang Minh, Tiến Thành, Thanh Bình, Phú Lợi, Phú Hòa
+"""
+_PLACE_NAMES = tuple(p.strip() for p in _PLACES.replace("\n", " ").split(",") if p.strip())
+_URBAN = frozenset({"01", "79", "48", "31", "92"})  # the five centrally-run cities: quận/phường
+
+
+def _facility_names(province: str, count: int) -> list[str]:
+    """Names of a province's ``count`` facilities, unique within the province: mostly
+    commune/ward health stations, some district health centres and hospitals."""
+    urban = province in _URBAN
+    district, ward = ("quận", "phường") if urban else ("huyện", "xã")
+    start = int(province) * 7
+    names: list[str] = []
+    seen: set[str] = set()
+    for k in range(count):
+        place = _PLACE_NAMES[(start + k * 13) % len(_PLACE_NAMES)]
+        if k % 12 == 0:
+            name = f"Trung tâm Y tế {district} {place}"
+        elif k % 12 == 6:
+            name = f"Bệnh viện {district} {place}"
+        else:
+            name = f"Trạm Y tế {ward} {place}"
+        if name in seen:
+            name = f"{name} {k // len(_PLACE_NAMES) + 1}"
+        seen.add(name)
+        names.append(name)
+    return names
 
 
 # --------------------------------------------------------------------------- doses
@@ -979,6 +1030,7 @@ def generate(persons: int, seed: int, provinces: Iterable[str] | None = None,
     fac_offset = np.concatenate([[0], np.cumsum(fac_count)[:-1]])
     fac_ids = np.concatenate([[f"CS-{p}-{k:04d}" for k in range(1, fac_n[p] + 1)] for p in fac_prov]).astype(object)
     fac_province = np.repeat(fac_prov, fac_count).astype(object)
+    fac_names = np.concatenate([_facility_names(p, fac_n[p]) for p in fac_prov]).astype(object)
     h = rec["h"].to_numpy()
     res = hum["residence"][h]
     birth = hum["birth"][h]
@@ -1276,6 +1328,7 @@ def generate(persons: int, seed: int, provinces: Iterable[str] | None = None,
         "vaccination_date": _take(date_labels, days),
         "vaccine": _take(_arrow(spell), vaccine_idx),
         "lot_number": _take(_arrow(lot_flat), lot_idx),
+        "facility_name": _take(_arrow(fac_names), fac),
     })
 
     # error codes per record (one string per distinct combination)
@@ -1335,7 +1388,8 @@ def generate(persons: int, seed: int, provinces: Iterable[str] | None = None,
     clock("tables")
     tables = {
         "registry": registry[columns("registry")],
-        "vaccinations": vaccinations[columns("vaccinations")],
+        # facility_name is not a contract column: an extra column after them (io tolerates it)
+        "vaccinations": vaccinations[columns("vaccinations") + ["facility_name"]],
         "truth_vaccinations": truth_v[TRUTH_VACCINATIONS + TRUTH_VACCINATIONS_EXTRA],
         "truth_persons": truth_p[TRUTH_PERSONS],
     }

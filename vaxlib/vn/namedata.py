@@ -1,15 +1,17 @@
 """Vietnamese name lists used by the synthetic population (:mod:`vaxlib.synth`).
 
 Family names
-    The fourteen commonest family names with their shares of the population
-    come from Lê Trung Hoa, *Họ và tên người Việt Nam* (NXB Khoa học Xã hội,
-    2005), the figures reproduced in Wikipedia's "Vietnamese name" article
-    (Nguyễn 38.4 %, Trần 12.1 %, Lê 9.5 %, Phạm 7.0 %, Hoàng/Huỳnh 5.1 %,
-    Phan 4.5 %, Vũ/Võ 3.9 %, Đặng 2.1 %, Bùi 2.0 %, Đỗ 1.4 %, Hồ 1.3 %,
-    Ngô 1.3 %, Dương 1.0 %, Lý 0.5 %).  The remaining 9.9 % are spread over
-    the other family names listed in the same sources (Đào, Đoàn, Trịnh,
-    Trương, ...) with weights falling off by rank; the split among them is
-    our assumption, not a measured figure.
+    Shares of the commonest family names: Nguyễn at 31 %, the share measured
+    in recent large public lists of real full names (the measurement behind
+    issue #16: 30–32 %; the 38.4 % of Lê Trung Hoa, *Họ và tên người Việt
+    Nam*, NXB Khoa học Xã hội 2005, reproduced in Wikipedia's "Vietnamese
+    name", comes from older material), then Trần, Lê, Phạm, Hoàng/Huỳnh,
+    Phan, Vũ/Võ, Đặng, Bùi, Đỗ, Hồ, Ngô, Dương, Lý at the ranks and roughly
+    the shares of the same sources.  The rest (about 18 %) is spread over
+    some 280 other family names (Kinh, Tày, Thái, Mường, Hmông, Dao, Khmer,
+    Hoa and Chăm family names, a list of our own), falling off by rank (a
+    Zipf tail, so that about 190 distinct family names appear among 8,700
+    people as in real samples); the split among the tail is an assumption.
 
 Hoàng / Huỳnh and Vũ / Võ
     The same family names written differently north and south: in Đàng Trong
@@ -18,7 +20,10 @@ Hoàng / Huỳnh and Vũ / Võ
     Khoát (Võ Vương), a naming taboo (kiêng húy) still visible in the
     distribution of the two spellings (Lê Trung Hoa 2005, ch. 2).
     :data:`SOUTH_SPELLING_SHARE` gives the share of the southern spelling by
-    region of birth; the figures are our assumption.
+    region of birth: 53–59 % among people born from Đà Nẵng southwards and a
+    few percent in the north, as measured on real name lists with places of
+    birth (issue #16); :data:`REGION_FAMILY_FACTOR` tilts Trần (commoner in
+    the north) and Phan (commonest from Nghệ An – Hà Tĩnh down the centre).
 
 Middle and given names
     Lists and cohort tilts are drawn from the common names in the same book and
@@ -29,6 +34,19 @@ Middle and given names
     approximate; what matters for the generator is that common names
     (Hùng, Dũng, Lan, Hương, Anh, Linh ...) collide realistically and that the
     mix moves with the birth cohort (Thị falls, Văn falls, Anh/Minh/Ngọc rise).
+    Behind the common names comes a long tail of rarer given names
+    (:data:`_TAIL_GIVEN`, written by us: Danh, Đại, Kiệt, Nhựt, Trị, Giàu …),
+    weighted by rank so that about 720 distinct given names appear among
+    8,700 people born 1988–2000, as in real samples (issue #16).  Sex by
+    given name is a probability, not a rule: a name appears in both lists
+    with the weights of each sex (Xuyên mostly female, Hải, Hà, Anh mixed).
+
+Age and sex
+    :data:`AGE_GROUPS` gives the five-year age groups of the population with
+    their share and the share of women, rounded from the 2019 census
+    (Tổng cục Thống kê, *Kết quả toàn bộ Tổng điều tra Dân số và Nhà ở năm
+    2019*, NXB Thống kê 2020: population by age group and sex): people 65
+    and over about 9.5 % of those aged 15 and over, 61 % of them women.
 
 Names with an open ``oa``/``oe``/``uy`` tone syllable (Hòa, Thủy, Thúy, Khỏe,
 Hòe, Thụy, Thùy) are included so that the
@@ -41,6 +59,11 @@ from __future__ import annotations
 __all__ = [
     "FAMILY_NAMES",
     "SOUTH_SPELLING_SHARE",
+    "REGION_FAMILY_FACTOR",
+    "REGIONS",
+    "region_of",
+    "AGE_GROUPS",
+    "syllable_shares",
     "MIDDLE_NAMES",
     "SECOND_MIDDLE_NAMES",
     "GIVEN_NAMES",
@@ -63,27 +86,43 @@ def cohort_of(birth_year: int) -> int:
 # Shares in percent. "Hoàng" and "Vũ" stand for the north/south pairs; the
 # generator splits them by region (see SOUTH_SPELLING_SHARE).
 _TOP_FAMILY: tuple[tuple[str, float], ...] = (
-    ("Nguyễn", 38.4), ("Trần", 12.1), ("Lê", 9.5), ("Phạm", 7.0), ("Hoàng", 5.1),
-    ("Phan", 4.5), ("Vũ", 3.9), ("Đặng", 2.1), ("Bùi", 2.0), ("Đỗ", 1.4),
-    ("Hồ", 1.3), ("Ngô", 1.3), ("Dương", 1.0), ("Lý", 0.5),
+    ("Nguyễn", 31.0), ("Trần", 11.0), ("Lê", 9.5), ("Phạm", 6.6), ("Hoàng", 5.6),
+    ("Phan", 4.4), ("Vũ", 4.0), ("Đặng", 2.1), ("Bùi", 2.0), ("Đỗ", 1.6),
+    ("Hồ", 1.5), ("Ngô", 1.4), ("Dương", 1.1), ("Lý", 0.6),
 )
 
-# The rest, roughly by frequency (commonest first).
-_OTHER_FAMILY = (
-    "Đào", "Đoàn", "Trịnh", "Trương", "Đinh", "Lâm", "Mai", "Lương", "Hà", "Cao",
-    "Tô", "Tạ", "Phùng", "Lưu", "Châu", "Thái", "Vương", "Lại", "Quách", "Tăng",
-    "Từ", "Kiều", "Hứa", "Triệu", "Chu", "Nông", "Khổng", "Mạc", "Thân", "La",
-    "Âu", "Đàm", "Tôn", "Giang", "Đồng", "Lục", "Kim", "Khúc", "Ông", "Quan",
-    "Tống", "Vi", "Ninh", "Diệp", "Doãn", "Hàn", "Lã", "Phí", "Trình", "Nghiêm",
-    "Đậu", "Thạch", "Danh", "Sơn", "Lò", "Hầu", "Ứng", "Văn", "Lam", "Viên",
-)
+# The rest, roughly by frequency (commonest first); Kinh names, then those of the
+# Tày, Nùng, Thái, Mường, Hmông and Dao, of the Khmer and Hoa of the south and of the Chăm.
+_OTHER_FAMILY = """
+Đào Đoàn Trịnh Trương Đinh Lâm Mai Lương Hà Cao Tô Tạ Phùng Lưu Châu Thái Vương Lại Quách Tăng
+Từ Kiều Hứa Triệu Chu Nông Khổng Mạc Thân La Âu Đàm Tôn Giang Đồng Lục Kim Khúc Ông Quan
+Tống Vi Ninh Diệp Doãn Hàn Lã Phí Trình Nghiêm Đậu Thạch Danh Sơn Lò Hầu Ứng Văn Lam Viên
+Mã Bạch Bế Biện Cam Cấn Cù Cung Chế Chung Chử Dư Điêu Đới Đường Giáp Hạ Hàm Hình Hoa Khuất
+Khương Khưu Kha Lạc Lăng Liêu Lỗ Lữ Lường Mẫn Mông Ngụy Nhâm Nhữ Phó Phương Quản Quang Quàng
+Sầm Sử Tất Thiều Tiêu Tòng Trà Trang Trầm Tường Vòng Xa Yên Bành Bồ Cái Cát Chiêm Chúc Cổ
+Công Diêm Du Đan Đàng Địch Điền Đổng Giản Hạng Hồng Hùng Kiểu Khiếu Lai Liên Liễu Long Mạch
+Mâu Nghê Ngũ Nhan Ôn Phong Phù Quảng Sái Tào Thang Thi Thiệu Thịnh Tiết Trác Trọng Uông Vinh
+Ân Bạc Bàn Cà Cầm Chảo Chẩu Dã Diêu Đái Đèo Đồ Giàng Hướng Khà Lầu Lèo Lô Lộc Lù Ma Mang
+Mùa Ngạc Nịnh Sùng Tẩy Thào Tráng Vàng Vì Vy Sằm Hờ Thèn Ngọ Đầu Ngân Lộ Mạnh Quế Đạo
+Trưng Hy Tiền Bá Sa Khâu Nguyên Chương Bảo Thôi Mộc Kỳ Tưởng Đinh Phương Âu Dương Lư Lạng
+"""
+
+
+def _other_family() -> tuple[str, ...]:
+    top = {n for n, _ in _TOP_FAMILY} | {"Huỳnh", "Võ"}
+    out: list[str] = []
+    for name in _OTHER_FAMILY.split():
+        if name not in top and name not in out:
+            out.append(name)
+    return tuple(out)
 
 
 def _family_table() -> tuple[tuple[str, float], ...]:
+    others = _other_family()
     rest = 100.0 - sum(s for _, s in _TOP_FAMILY)
-    raw = [1.0 / (rank + 3) for rank in range(len(_OTHER_FAMILY))]
+    raw = [1.0 / (rank + 4) ** 1.4 for rank in range(len(others))]
     scale = rest / sum(raw)
-    return _TOP_FAMILY + tuple((n, round(w * scale, 4)) for n, w in zip(_OTHER_FAMILY, raw))
+    return _TOP_FAMILY + tuple((n, round(w * scale, 5)) for n, w in zip(others, raw))
 
 
 #: (family name, share in percent); sums to 100.
@@ -92,9 +131,46 @@ FAMILY_NAMES: tuple[tuple[str, float], ...] = _family_table()
 #: Southern spelling for the north/south pairs and its share by birth region
 #: ("north" = provinces up to Thừa Thiên Huế, "south" = Đà Nẵng and beyond).
 SOUTH_SPELLING_SHARE: dict[str, tuple[str, dict[str, float]]] = {
-    "Hoàng": ("Huỳnh", {"north": 0.03, "south": 0.85}),
-    "Vũ": ("Võ", {"north": 0.05, "south": 0.80}),
+    "Hoàng": ("Huỳnh", {"north": 0.03, "south": 0.56}),
+    "Vũ": ("Võ", {"north": 0.05, "south": 0.57}),
 }
+
+#: Regions of birth for the regional family-name mix: GSO codes 01–37 (the north,
+#: Hà Nội to Ninh Bình), 38–68 (Thanh Hóa to Lâm Đồng: the centre and the highlands),
+#: 70–96 (the south-east and the Mekong delta).
+REGIONS = ("north", "centre", "south")
+
+
+def region_of(gso: str) -> int:
+    """Index into :data:`REGIONS` for a two-digit GSO province code."""
+    return 0 if gso < "38" else (1 if gso < "70" else 2)
+
+
+#: Multipliers of a family name's share by region of birth (north, centre, south);
+#: shares are renormalised per region.  Trần is commoner in the north, Phan in the
+#: centre (Nghệ An, Hà Tĩnh, Quảng Nam) and less so in the north (issue #16's
+#: measurement on real lists with places of birth; factors rounded).
+REGION_FAMILY_FACTOR: dict[str, tuple[float, float, float]] = {
+    "Trần": (1.15, 0.95, 0.9),
+    "Phan": (0.55, 1.6, 1.1),
+    "Hồ": (0.6, 1.5, 1.0),
+    "Lâm": (0.5, 0.8, 1.8),
+    "Thạch": (0.1, 0.3, 2.6),
+    "Danh": (0.1, 0.3, 2.6),
+    "Sơn": (0.3, 0.5, 2.2),
+    "Nông": (2.6, 0.2, 0.2),
+    "Lò": (2.6, 0.2, 0.2),
+    "Hứa": (0.5, 0.6, 1.9),
+}
+
+#: Five-year age groups (lowest age, share of the whole population in percent,
+#: share of women) after the 2019 census, rounded; 85 stands for 85–95.
+AGE_GROUPS: tuple[tuple[int, float, float], ...] = (
+    (10, 7.7, 0.48), (15, 6.8, 0.48), (20, 6.9, 0.49), (25, 8.0, 0.50), (30, 8.4, 0.50),
+    (35, 7.8, 0.50), (40, 7.2, 0.50), (45, 6.6, 0.50), (50, 6.0, 0.51), (55, 5.2, 0.52),
+    (60, 4.2, 0.53), (65, 2.9, 0.56), (70, 1.7, 0.60), (75, 1.1, 0.64), (80, 0.8, 0.69),
+    (85, 0.7, 0.74),
+)
 
 
 def _parse(spec: str) -> tuple[tuple[str, tuple[float, float, float]], ...]:
@@ -171,8 +247,9 @@ GIVEN_NAMES: dict[str, tuple[tuple[str, tuple[float, float, float]], ...]] = {
         Hà 2 1 1, Hạ 1 0.5 0.3, Hội 2 1 0.3, Huân 1 1 1, Khiêm 1 1 1, Kỳ 1 1 1,
         Lạc 1 0.5 0.3, Lập 1 1 1, Lộc 2 2 3, Mão 1 0.3 0.1, Nhất 1 1 1, Phước 2 2 2,
         Quảng 1 1 0.3, Tạo 1 0.5 0.2, Thức 2 1 0.5, Tuân 2 1 0.5,
-        Uy 0.5 0.5 0.5, Vận 1 0.5 0.2, Xuyên 0.5 0.5 0.3, Yên 1 0.5 0.3, Hòe 0.5 0.2 0.05,
-        Thoại 1 1 0.5, Hoạt 1 0.5 0.2, Khoái 0.5 0.3 0.1, Hoạch 0.5 0.3 0.1, Đoàn 1 1 0.5
+        Uy 0.5 0.5 0.5, Vận 1 0.5 0.2, Xuyên 0.15 0.1 0.05, Yên 1 0.5 0.3, Hòe 0.5 0.2 0.05,
+        Thoại 1 1 0.5, Hoạt 1 0.5 0.2, Khoái 0.5 0.3 0.1, Hoạch 0.5 0.3 0.1, Đoàn 1 1 0.5,
+        Danh 1 1 1, Đại 1 1.5 2, Kiệt 0.5 1.5 3, Nhựt 1.5 1 0.5, Trị 1 0.5 0.3, Tài 2 2 1
     """),
     "F": _parse("""
         Lan 6 5 2, Hương 5 6 3, Hoa 5 4 2, Hà 3 5 5, Linh 1 4 9, Anh 1 4 10,
@@ -198,7 +275,8 @@ GIVEN_NAMES: dict[str, tuple[tuple[str, tuple[float, float, float]], ...]] = {
         Trà 1 2 3, Tuyền 1 2 2, Tươi 2 2 1, Uyển 0.5 1 1, Vi 0.5 1 3, Việt 1 1 1,
         Xoan 2 1 0.3, Xuyến 2 2 1, Ý 0.5 1 2, Diễm 2 2 2,
         Đông 1 1 1, Hảo 2 2 1, Hòe 1 0.3 0.1, Khỏe 0.3 0.1 0.05,
-        Thụy 0.5 0.5 1, Tuệ 0.2 0.5 2, Thoại 0.5 0.5 0.5, Ngoan 2 1 0.3, Hoán 0.3 0.2 0.1
+        Thụy 0.5 0.5 1, Tuệ 0.2 0.5 2, Thoại 0.5 0.5 0.5, Ngoan 2 1 0.3, Hoán 0.3 0.2 0.1,
+        Xuyên 1 1 0.8, Giàu 1 0.5 0.2
     """),
 }
 
@@ -215,3 +293,132 @@ FOREIGN_GIVEN = (
     "HIROSHI", "YUKI", "KENJI", "JOHN", "MICHAEL", "DAVID", "SARAH", "EMMA",
     "THOMAS", "ANNA", "PETER", "MARIA", "JAMES", "DANIEL", "LAURA", "KEVIN",
 )
+
+
+def syllable_shares() -> dict[str, dict[str, float]]:
+    """Name syllables (lower case, old tone style) -> share, by role: ``"family"``,
+    ``"middle"``, ``"given"`` (all cohorts and both sexes pooled), and ``"any"``
+    (the largest of the three).
+
+    Used by :func:`vaxlib.vn.keystrokes.repair_keystrokes` to judge whether a
+    reading of typed keys is a plausible name in its place.
+    """
+    from vaxlib.vn.text import tone_key
+
+    out: dict[str, dict[str, float]] = {"family": {}, "middle": {}, "given": {}, "any": {}}
+
+    def add(role: str, pairs) -> None:
+        total = sum(w for _, w in pairs) or 1.0
+        for name, w in pairs:
+            for word in name.split():
+                key = tone_key(word)
+                for r in (role, "any"):
+                    out[r][key] = max(out[r].get(key, 0.0), w / total)
+
+    family = dict(FAMILY_NAMES)
+    for north, (south, _) in SOUTH_SPELLING_SHARE.items():
+        family[south] = family.get(north, 0.0)
+    add("family", list(family.items()))
+    add("middle", [(n, sum(w)) for table in (MIDDLE_NAMES, SECOND_MIDDLE_NAMES)
+                   for rows in table.values() for n, w in rows if n])
+    add("given", [(n, sum(w)) for rows in GIVEN_NAMES.values() for n, w in rows if n])
+    return out
+
+
+# Rarer given names behind the common ones, written by us.  "M" mostly men's, "F"
+# mostly women's, "X" given to both.  Each gets a rank weight (Zipf) in the lists of
+# the sexes that bear it.
+_TAIL_GIVEN = {
+    "M": """
+        Danh Đại Kiệt Nhựt Trị Giỏi Tài Lực Báu Bửu Cang Cầu Chánh Chấn Chinh Chức Chương Cơ Củng
+        Cương Cửu Dậu Diên Doanh Dụng Duẩn Dực Đạm Đán Đảng Đạo Đắc Đằng Đẳng Đậu Điền Điển Đính
+        Đỉnh Độ Đôn Đồng Đởm Đường Giáp Hàm Hãn Hạo Hiến Hiệu Hinh Hoạn Hoàn Hoành Học Huề Hùng
+        Hướng Hữu Huyên Kế Khả Khai Khâm Khanh Khiết Khoát Khôn Khởi Khương Kính Lai Lãm Lãng Lễ
+        Liêm Liệu Lĩnh Lũy Lượng Lưu Mẫn Mậu Mưu Năng Nghị Nghiêm Nghinh Ngôn Ngũ Nguyện Nhẫn
+        Nhượng Nhơn Nông Phái Pháp Phán Phẩm Phổ Quả Quán Quát Quyền Sáng Sâm Sắc Sĩ Sính Soạn
+        Sửu Sự Tá Tản Tánh Thạc Thản Thao Thăng Thân Thập Thế Thể Thiêm Thiệp Thìn Thọ Thống Thuần
+        Thường Thưởng Tích Tiêu Tịnh Tỉnh Toại Tôn Tông Trác Trãi Trạch Tráng Triết Triều Triệu
+        Trình Trụ Trưởng Tuất Tuyến Tước Ưng Vạn Vĩ Viễn Vịnh Võ Vượng Xứng Bách Bạch Bản Bang
+        Biên Biển Bính Bổn Cẩn Cao Chuẩn Công Cư Diệm Doãn Đẩu Đệ Đích Đoan Giới Hãn Hiệp Hòa
+        Khoái Khuyến Kiểm Kỷ Lãnh Lăng Lẫm Liễn Lịch Luận Luật Mãi Mẫu Mỹ Ngạn Nghiệp Ngữ Nhạc
+        Nhiệm Phấn Phiên Phòng Phục Quang Quỳ Sách Sản Sỹ Tạ Tẩy Thạnh Thiều Thuyết Tiển Toán
+        Triển Trung Truyền Tuệ Tùy Uẩn Vân Viện Vỹ Xuyên Lũ Tứ Út Ba Bốn Năm Sáu Bảy Tám Chín Mười
+        Tý Sửu Mùi Thân Dần Ngọ Đực Tèo Tí Cu Bờm Hổ Báo Sói Lâm Tuân Nhàn Nhơn Khiêm Toán Tiềm
+        Hiếu Thảo Ngoạn Bội Phiêu Đệ Hiện Hoành Lâu Vĩnh Huấn Quyết Đoán Kháng Tặng
+        Ẩn Bằng Bảng Bật Biền Bổng Bút Cảm Cán Canh Càn Cấp Chấp Châm Chân Chất Chế Chiêu Chỉnh
+        Chư Chử Cối Cống Cừ Cước Dạng Dĩ Diện Diễn Dịch Dõng Duật Duệ Dưỡng Đa Đàn Đản Đáng Đảo
+        Đầu Đề Địch Điềm Điểu Đình Đoái Đổ Đốc Đối Đốn Đống Độc Đua Đương Giả Giai Giám Giảng
+        Giáo Hàn Hành Hạp Hãnh Hệ Hịch Hiểu Hoằng Hợi Hồi Hưởng Hựu Khắc Khẩn Khiển Khuông Khúc
+        Kiến Kiêm Kình Lãi Lạp Lệnh Liệt Lịnh Lộ Luyện Lữ Miện Nại Nạp Nghệ Ngư Nhạ Nhiếp Nội
+        Oai Phác Phan Phạn Phồn Phụ Phủ Quan Quản Quýnh San Sảng Soái Sở Sung Sưởng Tác Tạc Tấn
+        Tập Tề Thặng Thâm Thẩm Thận Thệ Thiết Thỉnh Thuật Thụ Thực Thước Tiếp Tiết Tiễn Tĩnh
+        Tộ Tốn Trạc Trai Trắc Triêm Triệt Trù Trứ Truật Tục Tuyển Tượng Vệ Vọng Yết Cẩm Chỉ Chuyên
+        Đạc Đăng Điệu Hách Hân Hoạt Hội Khiêm Kiên Kỉnh Lân Liên Lĩnh Luyến Mạnh Nguyên Nhuệ
+        Phiệt Quới Sang Sanh Sum Thạch Thành Thịnh Thông Thụy Tịch Tính Trọng Tú Tuấn Tụng Ước
+        Vang Vượt Xương Yểng Hồ Giác Hợp Khiết Lộc Nhã Nhiên Phương Quyến Thành Thiết Thuyên
+    """,
+    "F": """
+        Giàu Ái Ảnh Bé Bông Bưởi Cầm Chanh Chúc Dạ Dao Di Dịu Đan Đoan Hạc Hằng Hoan Kha Khuê
+        Lài Lam Lựu Ly Mận Mẫn Mị Miên Mộng Mùi Muội Na Nàng Ngà Ngát Nghi Nhạn Nhã Nhiên Nhu
+        Nhuận Nữ Phấn Sa Si Son Thơm Thường Trầm Trúc Tố Vàng Vui Xinh Đẹp Ngọt Nhài Nụ Pha Út Hai
+        Gái Thy Trân Lê Mây Đài Nhứt Hương Thắm Sim Mùa Liên Lụa Mến Nết Đượm Huyền Thúy Hồng Duyên
+        Thêu Thoa Cúc Diễm Kiều Lệ Ngần Nguyên Quyên Tuyền Uyển Vân Xuân Yến Hoa Hạnh Mai Nga Nhung
+        Phượng Quế Sương Thục Thùy Trà Trang Trinh Tươi Vy Ý Hiền Hà Ngân Ngọc Huệ Diệp Điệp Châu
+        Hân Trâm Khánh Mỹ Như Thi Thơ Yên Ánh Oanh Loan Quỳnh Tuyết Liễu Nguyệt Dung Xuyên Xuyến
+        Bình Tình Tâm Lành Lộc Phúc Quý Sen Hoài Hảo Nhàn Nhi Minh Đào Tiên Trúc Thảo Thanh Bích
+        Nhạn Mơ Hậu Hiên Giao Giang Hòa Hạ Lan Linh My Vi Uyên Sang Thu Thư Thương Ngoan Thắng
+        Ba Bạch Bội Búp Cát Chăm Chân Chiêu Chinh Chuyên Dâng Diệu Dinh Doan Dưng Đang Đậm Đăng
+        Đóa Gấm Giai Hài Hàm Hiệp Hóa Hoàn Hồi Huân Hường Huyên Khai Khiết Khoa Khương Lãm Lạc
+        Lân Lễ Liệu Lĩnh Luyện Lương Lượng Mịn Nghĩa Ngọ Ngữ Nhật Nhẫn Nhị Nhụy Nhường Niệm
+        Phẩm Phi Phước Phụng Quy Sáng Sinh Sớm Tấm Tần Thạch Thám Thẩm Thái Thiều Thông Thụy
+        Tịnh Trắng Trọng Tư Uyển Viên Vinh Xoan Yêu Lịch Nhuần Nhiều Hợp Kiểm Liễn Loát Lũy Mạ
+        Miến Mừng Ngàn Ngãi Ngời Nhãn Nhớ Nhuỵ Nhượng Nương Oanh Phận Phiến Quyển Sáo Sậu Sử
+        Sửu Tạc Tài Tảo Thắng Thẳng Thiết Thoại Thư Thức Thướt Tiến Tĩnh Tràng Trăng Trọn Trúc
+        Tuyến Uyển Vẹn Viện Vương Xanh Yên Diệu Diễm Đoan Giáng Hạnh Hằng Hoài Huyền Khuyên Kiều
+        Lài Liên Lụa Mai Mẫn Mộng Nguyệt Nhiễu Phấn Phượng Quyên Sâm Sương Thoa Thục Thúy Trầm
+    """,
+    "X": """
+        An Anh Bảo Bình Châu Chi Dương Giang Hà Hải Hạnh Hiếu Hòa Hồng Huy Khánh Khuê Kim Lâm Linh
+        Lộc Long Minh Mỹ Nam Ngọc Nguyên Nhân Nhật Phúc Phương Quân Quỳnh Sơn Tâm Thanh Thảo Thiên
+        Thu Thư Thuận Tiên Trang Trí Trung Tú Tuấn Tường Uyên Vân Việt Vinh Xuân Yên Đông Hưng
+        Thịnh Ân Duy Gia Kỳ Luân Nghi Phong Quang Thiện Tín Trúc Tuệ Vĩnh Vũ Đan Hoàng Khải Khang
+    """,
+}
+
+#: Share of women among the bearers of a mixed ("X") tail name, and of the tail
+#: names of each list.
+_TAIL_FEMALE_SHARE = {"M": 0.04, "F": 0.96, "X": 0.45}
+#: Weight of the whole tail against the common names of the same sex (cohort-neutral),
+#: and its Zipf exponent.
+_TAIL_WEIGHT = 0.6
+_TAIL_EXPONENT = 0.75
+
+
+def _with_tail(table: dict[str, tuple[tuple[str, tuple[float, float, float]], ...]]):
+    """The given-name lists with the tail added to each sex that bears it."""
+    from vaxlib.vn.text import nfc, set_tone_style
+
+    out = {}
+    for sex in ("M", "F"):
+        rows = dict(table[sex])
+        base = sum(sum(w) for w in rows.values()) / 3
+        tail: list[tuple[str, float]] = []
+        seen = set()
+        for kind in ("M", "F", "X"):
+            share = _TAIL_FEMALE_SHARE[kind] if sex == "F" else 1 - _TAIL_FEMALE_SHARE[kind]
+            for rank, name in enumerate(_TAIL_GIVEN[kind].split()):
+                name = set_tone_style(nfc(name), "old")
+                if (name, kind) in seen:
+                    continue
+                seen.add((name, kind))
+                tail.append((name, share / (rank + 10) ** _TAIL_EXPONENT))
+        total = sum(w for _, w in tail)
+        for name, w in tail:
+            add = base * _TAIL_WEIGHT * w / total
+            old = rows.get(name, (0.0, 0.0, 0.0))
+            rows[name] = tuple(round(o + add, 5) for o in old)
+        out[sex] = tuple(rows.items())
+    return out
+
+
+GIVEN_NAMES = _with_tail(GIVEN_NAMES)
