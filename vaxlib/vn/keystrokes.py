@@ -33,7 +33,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from vaxlib.vn.text import TONE_MARKS, fold_diacritics, nfc, set_tone_style
+from vaxlib.vn.text import TONE_MARKS, fold_diacritics, nfc, set_tone_style, tone_key
 
 __all__ = [
     "is_syllable",
@@ -49,6 +49,8 @@ _ONSETS = (
     "", "b", "c", "ch", "d", "đ", "g", "gh", "gi", "h", "k", "kh", "l", "m",
     "n", "ng", "ngh", "nh", "p", "ph", "qu", "r", "s", "t", "th", "tr", "v", "x",
 )
+
+_ONSETS_LONGEST_FIRST = tuple(sorted(_ONSETS, key=len, reverse=True))
 
 _OPEN_RHYMES = (
     "a e ê i o ô ơ u ư y "
@@ -101,8 +103,9 @@ def _split_tone(word: str) -> tuple[str, str, int]:
 
 
 def _parses(bare: str):
-    """Yield (onset, rhyme) splits of a toneless lower-case word."""
-    for onset in _ONSETS:
+    """Yield (onset, rhyme) splits of a toneless lower-case word, longest onset first
+    (gi + a before g + ia: giả, not gỉa)."""
+    for onset in _ONSETS_LONGEST_FIRST:
         if not bare.startswith(onset):
             continue
         rhyme = bare[len(onset):]
@@ -221,8 +224,13 @@ _TELEX_DOUBLE = {"aa": "â", "ee": "ê", "oo": "ô", "dd": "đ"}
 _TELEX_ONSETS = sorted((o for o in _ONSETS if o), key=len, reverse=True)
 
 
+_LONE_W = re.compile(r"^([bcdghklmnpqrstvx]*)w(?!w)")
+
+
 def _telex_reading(low: str) -> str | None:
     """The syllable a lower-case ASCII token means under Telex, or None."""
+    # Unikey and EVKey read a w typed after a consonant (or first) as ư: Thw = Thư, Hwngf = Hừng.
+    low = _LONE_W.sub(r"\1uw", low)
     head, body = "", low
     if body.startswith("dd"):
         head, body = "đ", body[2:]
@@ -317,45 +325,169 @@ def _restore_case(original: str, repaired: str) -> str:
 
 
 @lru_cache(maxsize=65536)
-def repair_token(token: str) -> str:
-    """Repair one whitespace-free token; unchanged unless exactly one repair is valid.
+def _reading(token: str) -> tuple[str, str] | None:
+    """(syllable, "vni" or "telex") that ``token``'s keys give, or None.
 
-    >>> repair_token("Nguyeenx"), repair_token("Thij"), repair_token("Nguye6n~")
-    ('Nguyễn', 'Thị', 'Nguyễn')
-    >>> repair_token("Tuyen"), repair_token("Jones")
-    ('Tuyen', 'Jones')
+    A token that is already a syllable, or the bare skeleton of one, has no
+    reading, except a skeleton whose only parse is the loan rhyme oong/ooc
+    (boong, xoong: pots and decks, not names), which is far more often Telex
+    residue of ông/ôc (``Coong`` for Công).
     """
     if not _TOKEN_OK.match(token):
-        return token
+        return None
     low = token.lower()
-    if is_syllable(low) or is_skeleton(low):
-        return token
-    readings = set()
+    if (is_syllable(low) or is_skeleton(low)) and not low.endswith(_LOAN_RHYMES):
+        return None
     if _HAS_VNI.search(low):
         vni = _vni_reading(low)
         if vni is not None and vni != low and is_syllable(vni):
-            readings.add(vni)
-    elif low.isalpha():
+            return _restore_case(token, vni), "vni"
+        return None
+    if low.isalpha():
         telex = _telex_reading(low)
         if telex is not None and telex != low and is_syllable(telex):
-            readings.add(telex)
-    if len(readings) != 1:
-        return token
-    return _restore_case(token, readings.pop())
+            return _restore_case(token, telex), "telex"
+    return None
+
+
+_LOAN_RHYMES = ("oong", "ooc")
+# Keys that make a letter (â ê ô đ, w for the horn and breve): rare in foreign names,
+# unlike a trailing s, f, r, x or j (Hans, Max).
+_MODIFIER_KEYS = re.compile(r"aa|ee|oo|dd|w")
+
+
+@lru_cache(maxsize=65536)
+def repair_token(token: str) -> str:
+    """Repair one whitespace-free token without context; unchanged unless its keys
+    read as exactly one valid syllable.
+
+    This is the permissive reading; :func:`repair_keystrokes` decides whether a
+    name is really keystroke residue.
+
+    >>> repair_token("Nguyeenx"), repair_token("Thij"), repair_token("Nguye6n~")
+    ('Nguyễn', 'Thị', 'Nguyễn')
+    >>> repair_token("Tuyen"), repair_token("Jones"), repair_token("Coong")
+    ('Tuyen', 'Jones', 'Công')
+    """
+    r = _reading(token)
+    return token if r is None else r[0]
 
 
 _SPLIT = re.compile(r"(\s+)")
 
+# Share a word's reading must have in its place (family name first, given name last)
+# when nothing else in the name shows residue: a lone "Max" is not Mã, nor is the
+# first word of "Max Nguyen" (Mã is 0.04 % of family names); a lone "Nguyeenx" is
+# Nguyễn, a last "Bachs" is Bách (any given name).
+_ROLE_SHARE = {"any": 0.002, "family": 0.0005, "middle": 1e-9, "given": 1e-9}
+# A Telex tone key typed inside the word, after its vowel (Thafnh, Basch), not last.
+_INNER_TONE_KEY = re.compile(r"[aeiouy][a-z]*[sfrxj][a-z]*[a-z]$")
 
-def repair_keystrokes(s: str) -> str:
-    """Repair Telex / VNI keystroke residue token by token.
+
+def repair_keystrokes(s: str, reference: str | None = None) -> str:
+    """Repair Telex / VNI keystroke residue in a name, only where the repair is
+    far more plausible as Vietnamese than the text as typed.
+
+    Per word, a reading of its keys (:func:`repair_token`) is taken when
+
+    * the word matches a word of ``reference`` (the register candidate) once
+      repaired; a word already equal to a reference word stays;
+    * it was typed with VNI digits or tone symbols (no name has them), unless
+      the name holds a word that is not Vietnamese at all;
+    * otherwise (Telex keys are ordinary letters: Max, Hans, Rosa) the name
+      must look Vietnamese (every other word a Vietnamese syllable, the bare
+      skeleton of a name syllable, or residue) and the reading must be a name
+      syllable of some weight in :mod:`vaxlib.vn.namedata`; when another
+      word of the name is unmistakable residue, any name syllable will do,
+      or any syllable typed with letter-making keys (aa, dd, w …).
 
     >>> repair_keystrokes("Nguyeenx Thij Hoangf")
     'Nguyễn Thị Hoàng'
     >>> repair_keystrokes("Nguye64n Va8n An")
     'Nguyễn Văn An'
-    >>> repair_keystrokes("Nguyen Van Tuyen")
-    'Nguyen Van Tuyen'
+    >>> repair_keystrokes("Nguyen Van Tuyen"), repair_keystrokes("Kim Thị Mary"), repair_keystrokes("KIM JI HOON")
+    ('Nguyen Van Tuyen', 'Kim Thị Mary', 'KIM JI HOON')
+    >>> repair_keystrokes("LEE"), repair_keystrokes("LEE", reference="LEE MIN JUN")
+    ('LÊ', 'LEE')
     """
     parts = _SPLIT.split(s)
-    return "".join(p if (not p or p.isspace()) else repair_token(p) for p in parts)
+    words = [i for i, p in enumerate(parts) if p and not p.isspace()]
+    if not words:
+        return s
+    readings = {i: _reading(parts[i]) for i in words}
+    if all(r is None for r in readings.values()):
+        return s
+    ref_keys: set[str] = set()
+    ref_lower: set[str] = set()
+    if reference:
+        for w in reference.split():
+            ref_keys.add(tone_key(w))
+            ref_lower.add(w.lower())
+    shares = _name_syllable_shares()
+    foreign = False
+    for i in words:
+        w = parts[i]
+        if readings[i] is not None or not w.isascii():
+            if readings[i] is None and not is_syllable(w) and any(ch.isalpha() for ch in w):
+                foreign = True  # letters with marks that are no Vietnamese syllable (Müller)
+            continue
+        if not any(ch.isalpha() for ch in w):
+            continue
+        low = w.lower()
+        if not (is_syllable(low) or is_skeleton(low)) or low not in _name_folds():
+            foreign = True  # Jones, Min, Seo: not a (bare) name syllable
+    n = len(words)
+    position = {i: ("any" if n == 1 else "family" if k == 0 else "given" if k == n - 1 else "middle")
+                for k, i in enumerate(words)}
+
+    def share(i: int, role: str | None = None) -> float:
+        key = tone_key(readings[i][0])
+        role = role or position[i]
+        if role == "middle":  # a second given-like word (Thu Hà) sits there too
+            return max(shares["middle"].get(key, 0.0), shares["given"].get(key, 0.0))
+        return shares[role].get(key, 0.0)
+
+    def strong(i: int) -> bool:
+        r = readings[i]
+        if r is None:
+            return False
+        if r[1] == "vni":
+            return True
+        low = parts[i].lower()
+        if share(i) >= _ROLE_SHARE[position[i]]:
+            return True
+        # letter-making keys (Bieen, Dduwcs), a tone key inside the word (Thafnh), or the
+        # loan rhyme oong: a name syllable in any place will do
+        typed_like_telex = bool(_MODIFIER_KEYS.search(low)) or _INNER_TONE_KEY.search(low) is not None
+        return share(i, "any") > 0 and (typed_like_telex or (n > 1 and low.endswith(_LOAN_RHYMES)))
+
+    evidence = {i for i in words if strong(i) and not parts[i].lower().endswith(_LOAN_RHYMES)}
+    out = list(parts)
+    for i in words:
+        r = readings[i]
+        if r is None:
+            continue
+        if reference:
+            if parts[i].lower() in ref_lower:
+                continue
+            if tone_key(r[0]) in ref_keys:
+                out[i] = r[0]
+                continue
+        if foreign:
+            continue
+        if strong(i) or ((evidence - {i}) and (share(i, "any") > 0 or _MODIFIER_KEYS.search(parts[i].lower()))):
+            out[i] = r[0]
+    return "".join(out)
+
+
+@lru_cache(maxsize=1)
+def _name_syllable_shares() -> dict[str, dict[str, float]]:
+    """tone_key of a name syllable -> its share, by role (family, middle, given, any)."""
+    from vaxlib.vn import namedata
+
+    return namedata.syllable_shares()
+
+
+@lru_cache(maxsize=1)
+def _name_folds() -> frozenset[str]:
+    return frozenset(fold_diacritics(k) for k in _name_syllable_shares()["any"])

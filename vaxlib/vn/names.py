@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from rapidfuzz.distance import DamerauLevenshtein
 
-from vaxlib.vn.keystrokes import repair_keystrokes
+from vaxlib.vn.keystrokes import _reading, repair_keystrokes
 from vaxlib.vn.text import clean_spacing, fold_diacritics, nfc, tone_key
 
 __all__ = [
@@ -341,7 +341,11 @@ def compare_names(typed: str, register: str) -> tuple[str, ...]:
         all, measured with the diacritics the typist used (a typo does not
         also change a tone: ``Nguyễn Duy Hạnh`` for ``Khánh`` is another name,
         ``Dương Đức Jiếu`` for ``Hiếu`` a typo).
-        Keystroke residue (``Nguyeenx``) shows as typo.
+        Telex / VNI keystroke residue (``Nguyeenx Vawn Coong``, ``Nguye64n``,
+        repaired by :func:`vaxlib.vn.keystrokes.repair_keystrokes` with the
+        register name as reference) is ``name:typo`` whatever the number of
+        letters, and the rest of the name is compared as repaired
+        (``Nguyeenx Van An`` is typo + diacritic_error).
     name:order
         The same words in another order (given name first: ``An Nguyễn Văn``).
     name:missing_part
@@ -352,6 +356,13 @@ def compare_names(typed: str, register: str) -> tuple[str, ...]:
     """
     if typed == register:
         return ()
+    if _has_residue(typed):
+        repaired = repair_keystrokes(typed, reference=register)
+        if repaired != typed:
+            # Keystroke residue is one typing error (the keys for the marks stayed as
+            # letters), however many letters it adds: name:typo, and the rest of the
+            # name compared as the typist meant it.
+            return tuple(sorted({"name:typo", *compare_names(repaired, register)}))
     t, r = _analyse(typed), _analyse(register)
     codes: set[str] = set()
     if (t.cp != typed) != (r.cp != register):
@@ -428,6 +439,12 @@ def _diacritic_codes(tw, rw, pairs, codes: set[str], *, bare_typed: bool) -> Non
             codes.add("name:no_diacritics")
         else:
             codes.add("name:diacritic_error")
+
+
+@lru_cache(maxsize=200_000)
+def _has_residue(typed: str) -> bool:
+    """Some word of ``typed`` reads as Telex/VNI keys (cheap test before repairing)."""
+    return any(_reading(w) is not None for w in typed.split())
 
 
 # ------------------------------------------------------------------ vectorised
