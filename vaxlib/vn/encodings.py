@@ -50,7 +50,7 @@ import ftfy
 import pandas as pd
 
 from vaxlib.vn.keystrokes import is_skeleton, is_syllable
-from vaxlib.vn.text import nfc
+from vaxlib.vn.text import fold_diacritics, nfc, tone_key
 
 __all__ = [
     "Decoded",
@@ -403,25 +403,108 @@ def _candidates(s: str):
             yield "vni-as-cp1252", vni
 
 
+_BLANKS = re.compile(r"([ \t\r\n]+)")  # not NBSP: UTF-8 mojibake of à is 'Ã' + NBSP
+
+
+def _word_ok(w: str) -> bool:
+    """Every letter run of ``w`` is ASCII or a Vietnamese syllable, and no mojibake sign."""
+    if any(not ch.isascii() and _is_suspicious(ch) for ch in w) or _UTF8_PAIR_RE.search(w):
+        return False
+    return all(run.isascii() or is_syllable(run) for run in _WORD_RE.findall(w))
+
+
+def _word_readings(w: str) -> dict[str, str]:
+    """label -> the word as that garbling undone, for the readings that are good Vietnamese.
+
+    A reading with the loan rhyme oo/ôô (``Coõng``: VNI ``Công`` misread as TCVN3)
+    does not count: no name and hardly any word has it.
+    """
+    out: dict[str, str] = {}
+    for label, cand in _candidates(w):
+        if label not in out and cand != w and _word_ok(cand) and _vietnamese_words(cand) \
+                and "oo" not in fold_diacritics(cand).lower():
+            out[label] = cand
+    return out
+
+
+def _is_name(text: str) -> bool:
+    """Every letter run of ``text`` is a name syllable (:mod:`vaxlib.vn.namedata`)."""
+    from vaxlib.vn.keystrokes import _name_syllable_shares
+
+    shares = _name_syllable_shares()["any"]
+    runs = _WORD_RE.findall(text)
+    return bool(runs) and all(tone_key(r) in shares for r in runs)
+
+
 def _repair(s: str) -> tuple[str, str]:
+    """(repaired text, label), deciding word by word.
+
+    A string garbled by one wrong decode as a whole holds only cp1252
+    characters; then the garbling shown by the words that are not Vietnamese
+    as they stand (their *votes*) is undone on every word it turns into
+    Vietnamese (``Nguyeãn Thò Hoàng`` → ``Nguyễn Thị Hồng``).  A string that
+    also holds characters no cp1252 misreading produces (``ễ``) mixes real
+    Unicode with garbled words: only the words that are not Vietnamese are
+    repaired, so a correct word is never changed (``Nông Trung Haäu`` →
+    ``Nông Trung Hậu``, not ``Nụng``), except a word that is no name but reads
+    as one (``Thò`` for ``Thị``).  When two garblings give different
+    Vietnamese (VNI ``Thư`` read as cp1252 is ``Thö``, which TCVN3 reads as
+    ``Thử``) and nothing else in the string decides, the text is left as
+    it is and labelled ``"ambiguous"``.
+    """
     if not isinstance(s, str) or s.isascii():
         return s, "unicode"
-    base = vietnamese_score(s)
-    if base >= 1.0:
+    parts = _BLANKS.split(s)
+    idx = [i for i, p in enumerate(parts) if p and not p.isascii() and not p.isspace()]
+    ok = {i: _word_ok(parts[i]) for i in idx}
+    readings = {i: _word_readings(parts[i]) for i in idx}
+    whole = _cp1252_bytes(s) is not None  # could be one wrong decode of the whole string
+    votes: Counter[str] = Counter()
+    for i in idx:
+        if not ok[i]:
+            votes.update(readings[i].keys())
+    if not votes:
         return s, "unicode"
-    best, best_label, best_score = s, "unicode", base
-    for label, cand in _candidates(s):
-        score = vietnamese_score(cand)
-        if score > best_score + 1e-9:
-            best, best_label, best_score = cand, label, score
-    # Only accept a repair that yields Vietnamese words and beats the original clearly.
-    if best_label != "unicode" and (best_score - base < 0.2 or _vietnamese_words(best) == 0):
+    top = max(votes.values())
+    leaders = [lab for lab in _TEXT_LABELS if votes.get(lab) == top]
+
+    def apply(label: str) -> list[str]:
+        out = list(parts)
+        for i in idx:
+            r = readings[i]
+            if label in r and not ok[i]:
+                out[i] = r[label]
+            elif label in r and whole and not (_is_name(parts[i]) and not _is_name(r[label])):
+                # a good word in a wholly garbled string is garbled too (VNI Thị reads Thò),
+                # unless it is a name and its reading is none (Khôi, not Khơi)
+                out[i] = r[label]
+            elif label in r and not whole and _is_name(r[label]) and not _is_name(parts[i]):
+                out[i] = r[label]  # mixed string: a good word that is no name but reads as one (Thò)
+            elif not ok[i] and not whole and len(r) == 1:
+                out[i] = next(iter(r.values()))  # a mixed string: each bad word its own reading
+        return out
+
+    results = {lab: "".join(apply(lab)) for lab in leaders}
+    if len(set(results.values())) > 1:
+        # Two garblings give two texts: decide only when one is a name and no other is
+        # (Thö: Thư, not Thử); otherwise leave it, flagged.
+        named = [lab for lab in leaders if _is_name(results[lab])]
+        if len(named) != 1:
+            return s, "ambiguous"
+        leaders = named
+    label = leaders[0]
+    best = results[label]
+    if best == s or vietnamese_score(best) <= vietnamese_score(s) or _vietnamese_words(best) == 0:
         return s, "unicode"
-    return best, best_label
+    return best, label
 
 
 def repair_text(s: str) -> str:
     """Repair a string garbled by a wrong decode; unchanged when it is fine.
+
+    Decided word by word (see :func:`text_encoding_of` for the flag when it
+    cannot be decided): a correct word is never changed, and a string that
+    two garblings would turn into two different names stays as it is.
 
     >>> repair_text("Nguyá»…n Thá»‹ Há»“ng")
     'Nguyễn Thị Hồng'
@@ -437,7 +520,9 @@ def repair_text(s: str) -> str:
 
 def text_encoding_of(s: str) -> str:
     """Which garbling :func:`repair_text` undoes for ``s``: one of "unicode",
-    "utf8-as-cp1252", "tcvn3-as-cp1252", "vni-as-cp1252"."""
+    "utf8-as-cp1252", "tcvn3-as-cp1252", "vni-as-cp1252", or "ambiguous" when
+    two garblings would give different Vietnamese and ``s`` is left unchanged
+    (flagged, for a person or the column's encoding to decide)."""
     return _repair(s)[1]
 
 
@@ -495,7 +580,7 @@ def detect_text_encoding(values: Iterable[str], *, sample: int = 5000) -> str:
         counts[text_encoding_of(v)] += 1
         if len(seen) >= sample:
             break
-    garbled = {k: n for k, n in counts.items() if k != "unicode"}
+    garbled = {k: n for k, n in counts.items() if k not in ("unicode", "ambiguous")}
     if not garbled or sum(garbled.values()) < counts.get("unicode", 0):
         return "unicode"
     return max(garbled, key=lambda k: (garbled[k], -_TEXT_LABELS.index(k)))
