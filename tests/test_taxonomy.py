@@ -75,6 +75,12 @@ def test_id_codes_combine_as_the_contract_says(typed, codes):
     assert codes_for(typed) == codes
 
 
+def test_a_dropped_zero_is_a_typo_not_a_lost_zero_and_a_swap():
+    # 04184223524 reads as 004184223524 (Cao Bằng, a lost leading zero) two digits off
+    # 040184223524 (Nghệ An); as typed it is that number with one 0 dropped
+    assert codes_for("04184223524", person_id="040184223524") == ("id:typo",)
+
+
 @given(st.integers(0, 11), st.integers(1, 9))
 def test_any_one_digit_substitution_is_a_typo(pos, shift):
     d = PID[:pos] + str((int(PID[pos]) + shift) % 10) + PID[pos + 1:]
