@@ -227,6 +227,15 @@ _TELEX_ONSETS = sorted((o for o in _ONSETS if o), key=len, reverse=True)
 _LONE_W = re.compile(r"^([bcdghklmnpqrstvx]*)w(?!w)")
 
 
+_HALF_HORN = re.compile(r"ưo(?=[cmnpt])|uơ(?=[cmnpt])|ưo$")
+
+
+def _smart_horn(word: str) -> str:
+    """ưo / uơ before a final consonant is ươ (Unikey's horn rule): the horn key was
+    typed once (Truwongf, Tru7o2ng) where the syllable needs it on both vowels."""
+    return _HALF_HORN.sub("ươ", word)
+
+
 def _telex_reading(low: str) -> str | None:
     """The syllable a lower-case ASCII token means under Telex, or None."""
     # Unikey and EVKey read a w typed after a consonant (or first) as ư: Thw = Thư, Hwngf = Hừng.
@@ -263,7 +272,7 @@ def _telex_reading(low: str) -> str | None:
         return None
     for double, single in _TELEX_DOUBLE.items():
         word = word.replace(double, single)
-    return place_tone(onset + word, tone)
+    return place_tone(_smart_horn(onset + word), tone)
 
 
 def _vni_reading(low: str) -> str | None:
@@ -308,7 +317,7 @@ def _vni_reading(low: str) -> str | None:
             return None
     if n_tones > 1:
         return None
-    return place_tone("".join(letters), tone)
+    return place_tone(_smart_horn("".join(letters)), tone)
 
 
 _HAS_VNI = re.compile(r"[1-9'`?~]")
@@ -417,11 +426,11 @@ def repair_keystrokes(s: str, reference: str | None = None) -> str:
     readings = {i: _reading(parts[i]) for i in words}
     if all(r is None for r in readings.values()):
         return s
-    ref_keys: set[str] = set()
+    ref_keys: dict[str, str] = {}
     ref_lower: set[str] = set()
     if reference:
         for w in reference.split():
-            ref_keys.add(tone_key(w))
+            ref_keys.setdefault(tone_key(w), w.lower())
             ref_lower.add(w.lower())
     shares = _name_syllable_shares()
     foreign = False
@@ -471,7 +480,8 @@ def repair_keystrokes(s: str, reference: str | None = None) -> str:
             if parts[i].lower() in ref_lower:
                 continue
             if tone_key(r[0]) in ref_keys:
-                out[i] = r[0]
+                # in the register's tone convention (Thuy3 for a register Thuỷ is Thuỷ)
+                out[i] = _restore_case(parts[i], nfc(ref_keys[tone_key(r[0])]))
                 continue
         if foreign:
             continue
