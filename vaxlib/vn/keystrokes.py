@@ -295,8 +295,9 @@ def _vni_reading(low: str) -> str | None:
             for i in range(len(letters) - 1, -1, -1):
                 if letters[i] in "ou":
                     letters[i] = {"o": "ơ", "u": "ư"}[letters[i]]
-                    if letters[i] == "ơ" and i > 0 and letters[i - 1] == "u":
-                        letters[i - 1] = "ư"  # uo7 -> ươ
+                    if letters[i] == "ơ" and i > 0 and letters[i - 1] == "u" and not (
+                            i > 1 and letters[i - 2] == "q"):
+                        letters[i - 1] = "ư"  # uo7 -> ươ, but the u of qu stays (quới)
                     break
             else:
                 return None
