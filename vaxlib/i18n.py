@@ -507,6 +507,40 @@ _REPORT: dict[str, dict[str, str]] = {
     "done": {"vi": "đã qua", "en": "passed"},
 }
 
+#: team mode: the supervisor's confirmation box and the web app's sign-in (vaxlib.review.app)
+_TEAM = _pairs({
+    "sup_title": ("Duyệt cả cụm đang chờ giám sát xác nhận (quy tắc hai người)",
+                  "Cluster acceptances waiting for a supervisor (two-person rule)"),
+    "sup_item": ("{n} bản ghi · tỉnh {province} · do {analyst} duyệt lúc {time}",
+                 "{n} records · province {province} · accepted by {analyst} at {time}"),
+    "sup_confirm": ("Xác nhận", "Confirm"),
+    "sup_tip": ("Ghi xác nhận của bạn (người thứ hai) vào sổ quyết định; chỉ sau đó vax apply mới áp dụng",
+                "Record your confirmation (the second person) in the ledger; only then does vax apply apply it"),
+    "sup_done": ("Đã xác nhận duyệt {n} bản ghi của {analyst} (sự kiện #{eid}).",
+                 "Confirmed {analyst}'s acceptance of {n} records (event #{eid})."),
+    "login_title": ("Đăng nhập hàng đợi xem xét", "Sign in to the review queue"),
+    "login_intro": ("Dùng tài khoản cơ sở dữ liệu của riêng bạn: mọi quyết định được ghi dưới tên này, "
+                    "và bạn chỉ thấy bản ghi của tỉnh mình.",
+                    "Use your own database login: every decision is recorded under it, and you see only "
+                    "your province's records."),
+    "login_user": ("Tên đăng nhập", "Login"),
+    "login_password": ("Mật khẩu", "Password"),
+    "login_button": ("Đăng nhập", "Sign in"),
+    "login_failed": ("Đăng nhập không thành công: kiểm tra tên đăng nhập và mật khẩu.",
+                     "Sign-in failed: check the login and the password."),
+    "login_unreachable": ("Không kết nối được cơ sở dữ liệu sổ quyết định; báo quản trị viên.",
+                          "The ledger database cannot be reached; tell the administrator."),
+    "login_no_scope": ("Tài khoản {user} chưa được giao tỉnh nào; báo quản trị viên (vax ledger add-user).",
+                       "Login {user} has no province yet; ask the administrator (vax ledger add-user)."),
+    "signed_in": ("Đã đăng nhập: {user} · {scope}", "Signed in: {user} · {scope}"),
+    "scope_all": ("mọi tỉnh", "every province"),
+    "scope_some": ("tỉnh {provinces}", "province {provinces}"),
+    "loading": ("Đang tải bản ghi của {scope}…", "Loading the records of {scope}…"),
+    "sign_in_first": ("Đăng nhập ở trên để bắt đầu.", "Sign in above to start."),
+    "no_feedback": ("Chưa có hàng đợi phản ánh (chạy `vax feedback --data DIR`).",
+                    "No feedback queue yet (run `vax feedback --data DIR`)."),
+})
+
 #: every sentence, keyed ``section.key``
 STRINGS: dict[str, dict[str, str]] = {
     **{f"review.{k}": v for k, v in _REVIEW.items()},
@@ -521,6 +555,7 @@ STRINGS: dict[str, dict[str, str]] = {
     **{f"fbresolution.{k}": v for k, v in FEEDBACK_RESOLUTION_LABELS.items()},
     **{f"fbreply.{k}": v for k, v in _FEEDBACK_REPLY.items()},
     **{f"reason.{k}": v for k, v in REASON_LABELS.items()},
+    **{f"team.{k}": v for k, v in _TEAM.items()},
 }
 
 

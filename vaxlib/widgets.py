@@ -499,6 +499,9 @@ class ReviewPanel:
             if self._registry is not None else None
         self.message = W.HTML()
         self._keys = _accesskey_widget({f"vax-{self._uid}-{k}": v for k, v in SHORTCUTS.items()})
+        # the second person of the two-person rule; only for roles that may confirm
+        self.supervisor = BulkConfirmBox(self.ledger, self.analyst, lang, self.refresh) \
+            if getattr(self.ledger, "can_confirm", lambda: False)() else None
 
         for f in self.filters.all():
             f.observe(self._on_filter, names="value")
@@ -529,7 +532,8 @@ class ReviewPanel:
         children = [title, filters, W.HBox([self.progress, self.progress_label], layout=W.Layout()),
                     self.position, body, decisions, self.accept_why,
                     *([self.search.box] if self.search is not None else []), self.edit_form.box, nav,
-                    W.HBox([self.bulk, self.bulk_box], layout=W.Layout()), self.message]
+                    W.HBox([self.bulk, self.bulk_box], layout=W.Layout()), self.message,
+                    *([self.supervisor.box] if self.supervisor is not None else [])]
         if self._keys is not None:
             children.append(self._keys)
         self.widget = W.VBox(children, layout=W.Layout())
@@ -642,6 +646,8 @@ class ReviewPanel:
     def refresh(self, show: str | None = None) -> None:
         """Re-read the ledger and the filters; show ``show`` or keep the current record if still queued."""
         self._load_decisions()
+        if getattr(self, "supervisor", None) is not None:
+            self.supervisor.refresh()
         self._order = self.filtered_ids()
         self._pos = {r: i for i, r in enumerate(self._order)}
         q = self.queue()
@@ -1178,6 +1184,8 @@ class ReviewPanel:
         self._undo_stack.append(("bulk", events[0].bulk_id, self.current or targets[0], "bulk_accept"))
         if events[0].values.get("needs_confirmation"):
             self._say(_t("bulk_pending", self.lang, n=len(events)))
+            if self.supervisor is not None:
+                self.supervisor.refresh()
         else:
             self._say(_t("bulk_done", self.lang, n=len(events), first=events[0].id, last=events[-1].id))
         keep = self.current
@@ -1261,6 +1269,70 @@ def review_panel(
     """
     return ReviewPanel(vaccinations, matches, candidates, ledger, analyst, registry=registry,
                        clusters=clusters, lang=lang, status=status)
+
+
+class BulkConfirmBox:
+    """A supervisor's list of other people's bulk acceptances waiting for confirmation.
+
+    Named widgets: ``choice`` (Dropdown of waiting bulk ids), ``confirm``
+    (Button), ``message`` (HTML) and ``box`` (hidden while nothing waits).
+    ``on_change`` is called after a confirmation (the review panel re-reads
+    its queue: the confirmed records now count as decided).
+    """
+
+    def __init__(self, ledger: Any, analyst: str, lang: str, on_change: Callable[[], None] | None = None):
+        self.ledger, self.analyst, self.lang, self.on_change = ledger, analyst, lang, on_change
+        self.title = W.HTML(f"<b style='{_TEXT_STYLE}'>{html.escape(_i18n.t('team.sup_title', lang))}</b>")
+        self.choice = W.Dropdown(options=[], layout=W.Layout(width="46em"))
+        self.confirm = W.Button(description=_i18n.t("team.sup_confirm", lang), button_style="success",
+                                icon="check", tooltip=_i18n.t("team.sup_tip", lang))
+        self.confirm.add_class("vax-bulk-supervisor-confirm")
+        self.message = W.HTML()
+        self.box = W.VBox([self.title, W.HBox([self.choice, self.confirm]), self.message],
+                          layout=W.Layout(display="none", border="1px solid #ffb74d", padding="6px"))
+        self.box.add_class("vax-bulk-supervisor")
+        self.confirm.on_click(lambda _: self.confirm_selected())
+        self.refresh()
+
+    def _me(self) -> str:
+        return self.ledger.identity() or self.analyst
+
+    def refresh(self) -> None:
+        """Re-read the waiting bulk acceptances (this role's provinces only, on PostgreSQL)."""
+        waiting = self.ledger.pending_bulks()
+        waiting = waiting[waiting["analyst"].astype(str) != self._me()]  # one's own needs another person
+        lang = self.lang
+        self.choice.options = [
+            (_i18n.t("team.sup_item", lang, n=_i18n.fmt_int(r.records, lang), province=_province_label(
+                _s(r.province)) if _s(r.province) else "-", analyst=r.analyst,
+                time=_i18n.fmt_datetime(r.time, lang)), str(r.bulk_id))
+            for r in waiting.itertuples(index=False)]
+        self._owners = dict(zip(waiting["bulk_id"].astype(str), waiting["analyst"].astype(str)))
+        if self.choice.value not in self._owners:
+            self.choice.value = next(iter(self._owners), None)
+        self.box.layout.display = "flex" if len(waiting) else "none"
+
+    def confirm_selected(self) -> Any:
+        """Confirm the chosen bulk acceptance; returns the ``confirm_bulk`` event (None when refused)."""
+        from vaxlib.review.ledger import LedgerError
+
+        bulk_id = self.choice.value
+        if not bulk_id:
+            return None
+        try:
+            ev = self.ledger.confirm_bulk(bulk_id, analyst=self.analyst, idempotency_key=uuid.uuid4().hex)
+        except LedgerError as exc:
+            log.warning("bulk confirmation refused: %s", type(exc).__name__)
+            self.message.value = f"<span style='{_TEXT_STYLE};color:#b71c1c'>" \
+                                 f"{html.escape(_t('ledger_error', self.lang, error=str(exc)))}</span>"
+            return None
+        self.message.value = f"<span style='{_TEXT_STYLE};color:#1b5e20'>" + html.escape(_i18n.t(
+            "team.sup_done", self.lang, n=_i18n.fmt_int(ev.values.get("records", 0), self.lang),
+            analyst=self._owners.get(bulk_id, "?"), eid=ev.id)) + "</span>"
+        self.refresh()
+        if self.on_change is not None:
+            self.on_change()
+        return ev
 
 
 # --------------------------------------------------------------------------- explore panel

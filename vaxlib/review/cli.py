@@ -1,4 +1,4 @@
-"""``vax apply`` and ``vax ledger`` (``init``, ``verify``, ``export``).
+"""``vax apply`` and ``vax ledger`` (``init``, ``add-user``, ``pending``, ``confirm-bulk``, ``verify``, ``export``).
 
 Every command here needs an existing ledger except ``vax ledger init``: a
 missing file, an unknown URL scheme or an unreadable database is a one-line
@@ -124,6 +124,43 @@ def _cmd_add_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pending(args: argparse.Namespace) -> int:
+    from vaxlib.review.ledger import Ledger, LedgerError
+
+    try:
+        with Ledger.open(args.ledger, readonly=True) as ledger:
+            waiting = ledger.pending_bulks()
+    except LedgerError as exc:
+        raise CommandError(str(exc)) from exc
+    if waiting.empty:
+        print("no bulk acceptance waits for confirmation")
+        return 0
+    print(f"{len(waiting)} bulk acceptance(s) wait for a supervisor (confirm with: vax ledger confirm-bulk "
+          f"--ledger URL BULK_ID)")
+    for r in waiting.itertuples(index=False):
+        print(f"  {r.bulk_id}  {r.records} records  province {r.province or '-'}  by {r.analyst}  at {r.time}")
+    return 0
+
+
+def _cmd_confirm_bulk(args: argparse.Namespace) -> int:
+    from vaxlib.review.ledger import Ledger, LedgerError
+
+    try:
+        with Ledger.open(args.ledger) as ledger:
+            if ledger.identity() is None and not (args.analyst or "").strip():
+                raise CommandError("a SQLite ledger records typed names: give --analyst NAME (the supervisor)")
+            if not ledger.can_confirm():
+                raise CommandError(f"{ledger.identity()} may not confirm bulk acceptances: only a supervisor "
+                                   f"or national role may (vax ledger add-user --role supervisor)")
+            bulk_id = ledger.find_pending_bulk(args.bulk_id)
+            ev = ledger.confirm_bulk(bulk_id, analyst=args.analyst, reason=args.reason)
+    except LedgerError as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"confirmed bulk acceptance {bulk_id} ({ev.values.get('records')} records) as {ev.analyst}: "
+          f"event #{ev.id}; vax apply now applies it")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``apply`` and ``ledger`` (idempotent: the CLI may call it once per command name)."""
     if "apply" in subparsers.choices:
@@ -153,6 +190,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     u.add_argument("--password-env", default=None, metavar="VAR",
                    help="read the password from this environment variable (default: ask)")
     u.set_defaults(func=_cmd_add_user)
+    pd_ = lsub.add_parser("pending", help="list bulk acceptances waiting for a supervisor (two-person rule)")
+    pd_.add_argument("--ledger", required=True, help=DEFAULT_LEDGER_HELP)
+    pd_.set_defaults(func=_cmd_pending)
+    c = lsub.add_parser("confirm-bulk", help="confirm another person's bulk acceptance (supervisor; "
+                                             "the second person of the two-person rule)")
+    c.add_argument("--ledger", required=True,
+                   help=DEFAULT_LEDGER_HELP + "; on PostgreSQL the supervisor's own login "
+                                              "(password from PGPASSWORD or ~/.pgpass, not the URL)")
+    c.add_argument("bulk_id", metavar="BULK_ID", help="id from `vax ledger pending` (the first 8+ characters do)")
+    c.add_argument("--analyst", default=None,
+                   help="your name (SQLite only; on PostgreSQL the database login is recorded)")
+    c.add_argument("--reason", default=None, help="optional note")
+    c.set_defaults(func=_cmd_confirm_bulk)
     v = lsub.add_parser("verify", help="walk the hash chain; exit 1 on tampering")
     v.add_argument("--ledger", required=True, help=DEFAULT_LEDGER_HELP)
     v.add_argument("--expect-head", default=None, metavar="ID:HASH",

@@ -1232,6 +1232,32 @@ class Ledger:
         """Bulk acceptances waiting for a supervisor (see :func:`pending_bulks`)."""
         return pending_bulks(self.events_list())
 
+    def can_confirm(self) -> bool:
+        """May this connection confirm other people's bulk acceptances?
+
+        On PostgreSQL only supervisor and national roles (the database enforces it too); on SQLite
+        (typed names, no roles) anyone who is not the bulk's own analyst.
+        """
+        fn = getattr(self.backend, "has_role", None)
+        return True if fn is None else bool(fn("vax_supervisor") or fn("vax_national"))
+
+    def find_pending_bulk(self, prefix: str) -> str:
+        """The full id of the one waiting bulk acceptance whose id starts with ``prefix`` (8+ characters).
+
+        Raises
+        ------
+        UnknownEventError
+            None waits under that prefix, or several do (the message says which).
+        """
+        prefix = str(prefix).strip().lower()
+        if len(prefix) < 8:
+            raise UnknownEventError(f"bulk id {prefix!r} is too short: give at least 8 characters")
+        found = [b for b in self.pending_bulks()["bulk_id"] if str(b).startswith(prefix)]
+        if len(found) != 1:
+            raise UnknownEventError(f"no bulk acceptance {prefix!r} waits for confirmation" if not found else
+                                    f"{len(found)} waiting bulk acceptances start with {prefix!r}: give more")
+        return str(found[0])
+
     def reveal(self, record_id: str, *, field: str = "id_number", analyst: str | None = None,
                idempotency_key: str | None = None) -> LedgerEvent:
         """Record that the analyst revealed a record's full ID number (an event, not a decision)."""
