@@ -89,3 +89,139 @@ def test_supervisor_confirms_in_the_review_panel(site):
         sup.close()
     with Ledger.open(site.url, readonly=True) as owner:
         assert owner.verify().ok
+
+
+# ---------------------------------------------------------------- the analyst's view holds only their provinces
+
+def write_project(root):
+    """The hand-written fixture as a vax demo folder (records of provinces 79 and 01) with a feedback queue."""
+    import pandas as pd
+
+    from vaxlib.runs import atomic_run
+
+    registry, vacc, matches, cands = make_review_tables()
+    (root / "data").mkdir(parents=True)
+    registry.to_parquet(root / "data" / "registry.parquet", index=False)
+    vacc.to_parquet(root / "data" / "vaccinations.parquet", index=False)
+    with atomic_run(root / "match", command="match") as run:
+        matches.to_parquet(run / "matches.parquet", index=False)
+        cands.to_parquet(run / "candidates.parquet", index=False)
+    (root / "feedback").mkdir()
+    queue = pd.DataFrame({"feedback_id": ["PA79", "PA01", "PAX"], "submitted_at": ["2022-04-20T08:00:00+07:00"] * 3,
+                          "age_hours": [80.0, 10.0, 5.0], "overdue": [True, False, False],
+                          "category_citizen": ["missing_dose"] * 3, "category_system": ["missing_dose"] * 3,
+                          "reason": ["missing_dose"] * 3, "reason_vi": ["Thiếu mũi"] * 3,
+                          "reason_en": ["Dose missing"] * 3,
+                          "province": ["79", "01", "48"], "record_ids": ["R01", "R04", "R04"]})
+    queue.to_parquet(root / "feedback" / "queue.parquet", index=False)
+    pd.DataFrame({"feedback_id": ["PA79", "PA01", "PAX"], "message": ["a", "b", "c"]}).to_parquet(
+        root / "data" / "feedback.parquet", index=False)
+    return registry, vacc, matches, cands
+
+
+@pytest.mark.parametrize("scope, records, persons, feedback", [
+    (None, ["R01", "R02", "R03", "R04", "R05", "R06", "R07", "R08"], 6, ["PA79", "PA01", "PAX"]),
+    (("79",), ["R01", "R02", "R03", "R05", "R06", "R08"], 4, ["PA79"]),
+    (("01",), ["R04", "R07"], 2, ["PA01", "PAX"]),  # PAX: another province's complaint about an 01 record
+    (("48",), [], 0, ["PAX"]),
+    ((), [], 0, []),
+])
+def test_workspace_reads_only_the_scope(tmp_path, scope, records, persons, feedback):
+    from vaxlib.workspace import load_feedback, load_workspace
+
+    write_project(tmp_path)
+    ws = load_workspace(tmp_path, scope=scope)
+    assert sorted(ws.vaccinations["record_id"]) == records
+    assert sorted(ws.matches["record_id"]) == records
+    assert set(ws.candidates["record_id"]) <= set(records) and (len(ws.candidates) > 0) == bool(records)
+    assert len(ws.registry) == persons
+    if scope == ("01",):  # the register: residents of 01 and the persons suggested for 01's records
+        assert set(ws.registry["person_id"]) == {"001075004321", "001075004322"}
+    queue, messages = load_feedback(tmp_path, scope=scope, record_ids=set(records))
+    assert sorted(queue["feedback_id"]) == sorted(feedback)
+    assert sorted(messages["feedback_id"]) == sorted(feedback)
+    assert (ws.scope is None) == (scope is None)
+
+
+def test_signed_in_analysts_see_and_decide_only_their_province(pg_server, tmp_path, caplog):
+    """The web app's session (no browser): a bad password is refused without a trace in the logs; each analyst's
+    tables, queue and decisions stay in their province, and the ledger records the login, not a typed name."""
+    import logging
+
+    from vaxlib.review.app import review_session
+    from vaxlib.review.ledger import Ledger
+    from vaxlib.review.pg import add_user
+    import psycopg
+
+    write_project(tmp_path)
+    owner = pg_server.create_database("app_session")
+    Ledger.open(owner, create=True).close()
+    with psycopg.connect(owner, autocommit=True) as conn:
+        add_user(conn, "lan", "analyst", ["79"], password="pw-lan-secret")
+        add_user(conn, "minh", "analyst", ["01"], password="pw-minh-secret")
+        add_user(conn, "nobody_yet", "analyst", ["48"], password="pw-nobody")
+    address = owner.split("@", 1)[1]  # the server's address without a login
+    address = f"postgresql://@{address}".replace("//@/", "///")
+    caplog.set_level(logging.DEBUG)
+    s = review_session(tmp_path, address, lang="vi", sign_in=True)
+    assert s.panel is None and s.widget.children == (s.form,) and s.summary() == ""
+    assert s.sign_in("lan", "wrong password") is False
+    assert "không thành công" in s.message.value and s.panel is None
+    assert s.sign_in("lan_typo", "pw-lan-secret") is False and "không thành công" in s.message.value
+    assert s.password.value == ""
+    s.password.value = "pw-lan-secret"
+    s.user.value = "lan"
+    s.button.click()
+    assert s.panel is not None and s.widget.children[1] is s.panel.widget
+    assert "lan" in s.signed_in.value and "79" in s.signed_in.value
+    assert sorted(s.workspace.vaccinations["record_id"]) == ["R01", "R02", "R03", "R05", "R06", "R08"]
+    assert set(s.panel.queue()) == {"R01", "R02", "R03", "R08"}  # R04 (province 01) is not in her queue
+    s.panel.accept.click()
+    m = review_session(tmp_path, address, lang="en", sign_in=True)
+    assert m.sign_in("minh", "pw-minh-secret")
+    assert set(m.panel.queue()) == {"R04"} and sorted(m.workspace.vaccinations["record_id"]) == ["R04", "R07"]
+    m.panel.reason.value = "wrong_person"
+    m.panel.reject.click()
+    assert sorted(m.feedback.visible()["feedback_id"]) == ["PA01", "PAX"]  # PAX: about an 01 record
+    # an analyst of a province with no records sees an empty queue, not anyone else's
+    n = review_session(tmp_path, address, sign_in=True)
+    assert n.sign_in("nobody_yet", "pw-nobody") and n.workspace.vaccinations.empty and n.panel.queue() == []
+    for sess in (s, m, n):
+        sess.ledger.close()
+    with Ledger.open(owner, readonly=True) as led:
+        assert [(e.record_id, e.action, e.analyst, e.province) for e in led.events_list()] == [
+            ("R01", "accept", "lan", "79"), ("R04", "reject", "minh", "01")]
+        assert led.verify().ok
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "secret" not in logged and "wrong password" not in logged and "lan_typo" not in logged
+
+
+def test_review_app_refuses_sqlite_shared_logins_and_missing_data(tmp_path, capsys):
+    write_project(tmp_path / "p")
+    data = str(tmp_path / "p")
+    for ledger, words in (("sqlite:///x.db", "needs a PostgreSQL ledger"),
+                          ("postgresql://lan:pw@/vax?host=/tmp", "must not carry a login")):
+        assert vax_main(["review-app", "--data", data, "--ledger", ledger]) == 2
+        err = capsys.readouterr().err
+        assert words in err and len(err.strip().splitlines()) == 1 and "pw" not in err.replace("postgresql", "")
+    assert vax_main(["review-app", "--data", str(tmp_path / "nope"), "--ledger", "postgresql:///vax"]) == 2
+    assert "no such folder" in capsys.readouterr().err
+
+
+def test_app_notebook_is_the_review_notebook_with_sign_in_injected(tmp_path):
+    import nbformat
+
+    from vaxlib.config import NOTEBOOKS_DIR
+    from vaxlib.review.app import app_notebook
+
+    path = app_notebook(tmp_path, tmp_path / "data", "postgresql:///vax?host=/run/pg", "en", "fix")
+    nb = nbformat.read(path, as_version=4)
+    original = nbformat.read(NOTEBOOKS_DIR / "02-review-queue.ipynb", as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1
+    scope: dict = {}
+    exec(injected[0].source, scope)  # noqa: S102 - papermill's literals
+    assert (scope["sign_in"], scope["create_ledger"], scope["ledger_url"], scope["lang"], scope["status"]) == (
+        True, False, "postgresql:///vax?host=/run/pg", "en", "fix")
+    assert [c.source for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])] == [
+        c.source for c in original.cells]

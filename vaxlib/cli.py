@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "vaxlib.match.cli",
     "apply": "vaxlib.review.cli",
     "ledger": "vaxlib.review.cli",
+    "review-app": "vaxlib.review.cli",
     "keys": "vaxlib.sign.cli",
     "sign": "vaxlib.sign.cli",
     "verify": "vaxlib.sign.cli",

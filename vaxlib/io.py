@@ -1849,7 +1849,8 @@ def parquet_columns(path: str | os.PathLike[str]) -> list[str]:
     return list(pq.read_schema(path).names)
 
 
-def read_output(path: str | os.PathLike[str], kind: str, *, columns: Sequence[str] | None = None) -> pd.DataFrame:
+def read_output(path: str | os.PathLike[str], kind: str, *, columns: Sequence[str] | None = None,
+                filters: list | None = None) -> pd.DataFrame:
     """Read a table vaxlib wrote (:data:`vaxlib.schema.OUTPUT_TABLES` kinds) from Parquet.
 
     Parameters
@@ -1861,6 +1862,9 @@ def read_output(path: str | os.PathLike[str], kind: str, *, columns: Sequence[st
         ``"matches"``, ``"candidates"``, ``"certificates"``, ``"quarantine"``, ...
     columns
         Read only these columns.
+    filters
+        Row filters pushed down to the Parquet reader (pyarrow's DNF form, e.g.
+        ``[("record_id", "in", ids)]``): the other rows are never loaded.
 
     Raises
     ------
@@ -1888,7 +1892,7 @@ def read_output(path: str | os.PathLike[str], kind: str, *, columns: Sequence[st
         absent = [c for c in columns if c not in names]
         if absent:
             raise OutputTableError(f"thiếu cột {absent[0]}", f"no column {absent[0]}", p, column=absent[0])
-    return pd.read_parquet(p, columns=list(columns) if columns is not None else None)
+    return pd.read_parquet(p, columns=list(columns) if columns is not None else None, filters=filters)
 
 
 def write_output(df: pd.DataFrame, path: str | os.PathLike[str], kind: str) -> Path:

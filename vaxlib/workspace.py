@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["Workspace", "WorkspaceError", "load_workspace", "find_table"]
+__all__ = ["Workspace", "WorkspaceError", "load_workspace", "load_feedback", "find_table"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ class Workspace:
     matches: pd.DataFrame
     candidates: pd.DataFrame | None
     registry: pd.DataFrame | None
+    #: provinces the tables were restricted to (None: every province)
+    scope: tuple[str, ...] | None = None
 
     def describe(self) -> str:
         """One line: how many rows each table has (no personal data)."""
@@ -47,6 +50,8 @@ class Workspace:
             parts.append(f"candidates {len(self.candidates):,}")
         if self.registry is not None:
             parts.append(f"registry {len(self.registry):,}")
+        if self.scope is not None:
+            parts.append(f"provinces {', '.join(self.scope) or '(none)'}")
         return f"{self.root}: " + ", ".join(parts)
 
 
@@ -72,7 +77,16 @@ def _read_contract(path: Path, kind: str) -> pd.DataFrame:
     return result.table
 
 
-def load_workspace(data_dir: str | os.PathLike[str], *, match_dir: str | os.PathLike[str] | None = None) -> Workspace:
+def _scoped_registry(registry: pd.DataFrame, scope: set[str], persons: set[str]) -> pd.DataFrame:
+    """Register rows an analyst of ``scope`` may see: residents of those provinces and the persons
+    suggested for or competing for their records (people are vaccinated away from home)."""
+    resident = registry["province_code"].astype("string").str.strip().isin(scope) \
+        if "province_code" in registry else pd.Series(False, index=registry.index)
+    return registry[resident.fillna(False).to_numpy() | registry["person_id"].astype(str).isin(persons).to_numpy()]
+
+
+def load_workspace(data_dir: str | os.PathLike[str], *, match_dir: str | os.PathLike[str] | None = None,
+                   scope: Sequence[str] | None = None) -> Workspace:
     """Read the vaccinations, matches, candidates and (optional) registry of a dataset folder.
 
     Parameters
@@ -82,6 +96,16 @@ def load_workspace(data_dir: str | os.PathLike[str], *, match_dir: str | os.Path
         tables themselves.
     match_dir
         Folder of a ``vax match`` run when it is not ``data_dir/match``.
+    scope
+        Provinces (GSO codes) the reader may see, as the ledger reports them
+        (:meth:`vaxlib.review.ledger.Ledger.scope`); None for every province.
+        Only records those provinces answer for are kept (the facility's
+        province, else the residence's: :func:`~vaxlib.review.ledger.answering_province`);
+        matches and candidates are read for those records only (filters
+        pushed down to Parquet), and the register keeps the provinces'
+        residents plus the persons suggested for their records.  A queue
+        opened by hand then holds no other province's personal data; the
+        ledger's row-level security guards the decisions themselves.
 
     Raises
     ------
@@ -105,12 +129,55 @@ def load_workspace(data_dir: str | os.PathLike[str], *, match_dir: str | os.Path
         raise WorkspaceError(f"no match run in {mdir}: run `vax match --out {mdir}` first")
     files = check_run(mdir, command="match")["files"]
     rpath = rf.table("registry")
-    ws = Workspace(
-        root=root,
-        vaccinations=_read_contract(vpath, "vaccinations"),
-        matches=read_output(mdir / MATCHES, "matches"),
-        candidates=read_output(mdir / CANDIDATES, "candidates") if CANDIDATES in files else None,
-        registry=_read_contract(rpath, "registry") if rpath is not None else None,
-    )
+    vaccinations = _read_contract(vpath, "vaccinations")
+    rows = None
+    if scope is not None:
+        from vaxlib.review.ledger import answering_province
+
+        allowed = {str(p) for p in scope}
+        vaccinations = vaccinations[answering_province(vaccinations).isin(allowed).to_numpy()].reset_index(drop=True)
+        ids = sorted(vaccinations["record_id"].astype(str).unique())
+        rows = [("record_id", "in", ids)] if ids else [("record_id", "==", "\x00no record\x00")]
+    matches = read_output(mdir / MATCHES, "matches", filters=rows)
+    candidates = read_output(mdir / CANDIDATES, "candidates", filters=rows) if CANDIDATES in files else None
+    registry = _read_contract(rpath, "registry") if rpath is not None else None
+    if scope is not None and registry is not None:
+        persons = set(matches["person_id"].dropna().astype(str))
+        if candidates is not None:
+            persons |= set(candidates["person_id"].dropna().astype(str))
+        registry = _scoped_registry(registry, allowed, persons).reset_index(drop=True)
+    ws = Workspace(root=root, vaccinations=vaccinations, matches=matches, candidates=candidates,
+                   registry=registry, scope=None if scope is None else tuple(sorted(allowed)))
     log.info("loaded %s", ws.describe())
     return ws
+
+
+def load_feedback(data_dir: str | os.PathLike[str], *, scope: Sequence[str] | None = None,
+                  record_ids: "set[str] | None" = None) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """The open feedback queue of ``vax feedback`` and the citizens' messages, or ``(None, None)``.
+
+    With ``scope`` (GSO codes) only items of those provinces, or linked to one of
+    ``record_ids`` (the scoped workspace's records), are kept, and only their messages read.
+    """
+    queue_path = find_table(data_dir, "queue", subdirs=("feedback",))
+    if queue_path is None:
+        return None, None
+    queue = pd.read_parquet(queue_path)
+    if scope is not None:
+        allowed = {str(p) for p in scope}
+        mine = queue["province"].astype("string").isin(allowed).fillna(False) if "province" in queue \
+            else pd.Series(False, index=queue.index)
+        if record_ids and "record_ids" in queue:
+            linked = queue["record_ids"].fillna("").astype(str).map(
+                lambda s: any(r in record_ids for r in s.split(";") if r))
+            mine |= linked
+        queue = queue[mine.to_numpy()].reset_index(drop=True)
+    messages_path = find_table(data_dir, "feedback", subdirs=("data",))
+    messages = None
+    if messages_path is not None:
+        ids = queue["feedback_id"].astype(str).tolist()
+        messages = pd.read_parquet(messages_path, columns=["feedback_id", "message"],
+                                   filters=[("feedback_id", "in", ids)] if scope is not None and ids else None)
+        if scope is not None:
+            messages = messages[messages["feedback_id"].astype(str).isin(ids)].reset_index(drop=True)
+    return queue, messages

@@ -161,6 +161,12 @@ def _cmd_confirm_bulk(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_review_app(args: argparse.Namespace) -> int:
+    from vaxlib.review.app import serve
+
+    return serve(args.data, args.ledger, port=args.port, lang=args.lang, status=args.status)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``apply`` and ``ledger`` (idempotent: the CLI may call it once per command name)."""
     if "apply" in subparsers.choices:
@@ -175,6 +181,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--xlsx", choices=("changed", "all"), default="changed",
                    help="records in the re-import .xlsx (default: changed)")
     p.set_defaults(func=_cmd_apply)
+
+    from vaxlib.i18n import DEFAULT_LANG, LANGS
+
+    r = subparsers.add_parser("review-app", help="serve the review queue as a web app (Voilà, each analyst "
+                                                 "signs in)",
+                              description="Serve notebooks/02-review-queue.ipynb with Voilà on 127.0.0.1: each "
+                                          "analyst signs in with their own PostgreSQL login, sees only their "
+                                          "provinces, and decides under their own name. Put it behind TLS (a "
+                                          "reverse proxy or JupyterHub) for a real deployment (README).")
+    r.add_argument("--data", required=True, help="dataset folder (data/ and match/, as vax demo writes)")
+    r.add_argument("--ledger", required=True,
+                   help="the team ledger's postgresql:// address WITHOUT a login (e.g. "
+                        "postgresql://db.example:5432/vax or postgresql:///vax?host=/var/run/postgresql)")
+    r.add_argument("--port", type=int, default=8866, help="port on 127.0.0.1 (default 8866)")
+    r.add_argument("--lang", choices=LANGS, default=DEFAULT_LANG)
+    r.add_argument("--status", default="review", help="first queue: review, fix, unmatched or '' (all)")
+    r.set_defaults(func=_cmd_review_app)
 
     lp = subparsers.add_parser("ledger", help="check or export the decision ledger")
     lsub = lp.add_subparsers(dest="ledger_command", metavar="ACTION")

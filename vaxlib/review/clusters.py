@@ -252,7 +252,7 @@ def find_clusters(
         c = m.assign(pattern=[list(x) if x else [NO_CODE] for x in m["codes"]]).explode("pattern")
         parts.append(c.assign(kind="code"))
     if "combination" in kinds:
-        combo = m[[len(x) >= 2 for x in m["codes"]]]
+        combo = m[m["codes"].map(len).ge(2).to_numpy(dtype=bool)]  # a list mask would pick columns when empty
         parts.append(combo.assign(pattern=[";".join(x) for x in combo["codes"]], kind="combination"))
     if not parts or not sum(len(p) for p in parts):
         return pd.DataFrame({c: pd.Series(dtype=object) for c in CLUSTER_COLUMNS})

@@ -110,6 +110,7 @@ __all__ = [
     "pending_bulks",
     "heads_recorded_in_runs",
     "record_provinces",
+    "answering_province",
     "scope_tables",
     "LedgerEvent",
     "VerifyResult",
@@ -861,13 +862,19 @@ def heads_recorded_in_runs(folders: Iterable[str | os.PathLike[str]], location: 
     return out
 
 
-def record_provinces(vaccinations: pd.DataFrame) -> dict[str, str]:
-    """record_id -> the province that answers for it: the facility's, else the residence's (GSO code)."""
+def answering_province(vaccinations: pd.DataFrame) -> pd.Series:
+    """Per row, the province that answers for the record: the facility's, else the residence's (GSO code, or None)."""
     province = pd.Series(None, index=vaccinations.index, dtype=object)
     for col in ("province_code", "facility_province"):  # the later column wins where it is set
         if col in vaccinations:
             value = vaccinations[col].astype("string").str.strip()
             province = province.where(value.isna() | (value == ""), value.astype(object))
+    return province
+
+
+def record_provinces(vaccinations: pd.DataFrame) -> dict[str, str]:
+    """record_id -> the province that answers for it: the facility's, else the residence's (GSO code)."""
+    province = answering_province(vaccinations)
     keep = province.notna()
     return dict(zip(vaccinations["record_id"].astype(str)[keep], province[keep].astype(str)))
 
