@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lab bench lock clean-venv
+.PHONY: demo test lab review bench lock clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	@echo "== Cài đặt thư viện vào $(VENV) (lần đầu khoảng 2 phút) / Installing the dependencies into $(VENV) (about 2 minutes the first time)"
@@ -27,6 +27,14 @@ test: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/python -m vaxlib.lab
 	$(BIN)/jupyter lab outputs/notebooks/
+
+# The review queue as a web app (Voilà on 127.0.0.1, each analyst signs in with their own
+# PostgreSQL login): make review LEDGER="postgresql://db.example/vax" [DATA=outputs/demo] [PORT=8866]
+DATA ?= outputs/demo
+PORT ?= 8866
+review: $(STAMP)
+	@test -n "$(LEDGER)" || { echo "make review LEDGER=postgresql://HOST/DB (the team ledger, without a login)"; exit 2; }
+	$(BIN)/vax review-app --data "$(DATA)" --ledger "$(LEDGER)" --port $(PORT)
 
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -1,6 +1,7 @@
 """Team mode: the supervisor's side of the two-person rule (CLI and widget), on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from vaxlib.cli import main as vax_main
@@ -75,11 +76,14 @@ def test_supervisor_confirms_in_the_review_panel(site):
         assert box.box.layout.display == "flex" and len(box.choice.options) == 1
         label = box.choice.options[0][0]
         assert "2 bản ghi" in label and "do lan duyệt" in label
+        utc = sup.pending_bulks()["time"].iloc[0]  # shown in Viet Nam time (UTC+7), dd/mm/yyyy
+        assert pd.Timestamp(utc).tz_convert("Asia/Ho_Chi_Minh").strftime("%H:%M %d/%m/%Y") in label
         queued_before = set(p_sup.queue())
         assert {"R01", "R08"} <= queued_before
         box.confirm.click()
         assert "Đã xác nhận duyệt 2 bản ghi của lan" in box.message.value
-        assert box.box.layout.display == "none"
+        assert box.row.layout.display == "none" and box.choice.options == ()
+        assert box.box.layout.display == "flex"  # still up: the message stays readable
         assert set(p_sup.queue()) == queued_before - {"R01", "R08"}  # the panel re-read its queue
         assert _decisions(sup) == {"R01": "bulk_accept", "R08": "bulk_accept"}
         last = sup.events_list()[-1]
@@ -93,13 +97,13 @@ def test_supervisor_confirms_in_the_review_panel(site):
 
 # ---------------------------------------------------------------- the analyst's view holds only their provinces
 
-def write_project(root):
+def write_project(root, tables=None):
     """The hand-written fixture as a vax demo folder (records of provinces 79 and 01) with a feedback queue."""
     import pandas as pd
 
     from vaxlib.runs import atomic_run
 
-    registry, vacc, matches, cands = make_review_tables()
+    registry, vacc, matches, cands = tables if tables is not None else make_review_tables()
     (root / "data").mkdir(parents=True)
     registry.to_parquet(root / "data" / "registry.parquet", index=False)
     vacc.to_parquet(root / "data" / "vaccinations.parquet", index=False)

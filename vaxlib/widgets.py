@@ -1275,7 +1275,8 @@ class BulkConfirmBox:
     """A supervisor's list of other people's bulk acceptances waiting for confirmation.
 
     Named widgets: ``choice`` (Dropdown of waiting bulk ids), ``confirm``
-    (Button), ``message`` (HTML) and ``box`` (hidden while nothing waits).
+    (Button), ``row`` (the two, hidden while nothing waits), ``message``
+    (HTML) and ``box`` (hidden while nothing waits and nothing was said).
     ``on_change`` is called after a confirmation (the review panel re-reads
     its queue: the confirmed records now count as decided).
     """
@@ -1288,7 +1289,8 @@ class BulkConfirmBox:
                                 icon="check", tooltip=_i18n.t("team.sup_tip", lang))
         self.confirm.add_class("vax-bulk-supervisor-confirm")
         self.message = W.HTML()
-        self.box = W.VBox([self.title, W.HBox([self.choice, self.confirm]), self.message],
+        self.row = W.HBox([self.choice, self.confirm])
+        self.box = W.VBox([self.title, self.row, self.message],
                           layout=W.Layout(display="none", border="1px solid #ffb74d", padding="6px"))
         self.box.add_class("vax-bulk-supervisor")
         self.confirm.on_click(lambda _: self.confirm_selected())
@@ -1305,12 +1307,15 @@ class BulkConfirmBox:
         self.choice.options = [
             (_i18n.t("team.sup_item", lang, n=_i18n.fmt_int(r.records, lang), province=_province_label(
                 _s(r.province)) if _s(r.province) else "-", analyst=r.analyst,
-                time=_i18n.fmt_datetime(r.time, lang)), str(r.bulk_id))
+                time=_i18n.fmt_datetime(pd.Timestamp(r.time).tz_convert("Asia/Ho_Chi_Minh").tz_localize(None),
+                                        lang)), str(r.bulk_id))  # the ledger's UTC, shown in Viet Nam time
             for r in waiting.itertuples(index=False)]
         self._owners = dict(zip(waiting["bulk_id"].astype(str), waiting["analyst"].astype(str)))
         if self.choice.value not in self._owners:
             self.choice.value = next(iter(self._owners), None)
-        self.box.layout.display = "flex" if len(waiting) else "none"
+        self.row.layout.display = "flex" if len(waiting) else "none"
+        # stays up after the last confirmation, so its message can be read
+        self.box.layout.display = "flex" if len(waiting) or self.message.value else "none"
 
     def confirm_selected(self) -> Any:
         """Confirm the chosen bulk acceptance; returns the ``confirm_bulk`` event (None when refused)."""
