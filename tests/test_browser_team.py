@@ -84,8 +84,9 @@ def team_app(tmp_path, pg_server):
                "server": pg_server}
     finally:
         try:
-            os.killpg(proc.pid, signal.SIGTERM)  # vax, Voilà and its kernels
-            proc.wait(timeout=15)
+            proc.terminate()  # vax stops Voilà, which shuts its kernels down (each in its own session)
+            proc.wait(timeout=30)
+            os.killpg(proc.pid, signal.SIGTERM)
         except (ProcessLookupError, subprocess.TimeoutExpired):
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -267,10 +268,14 @@ def serve(data_dir: str | os.PathLike[str], ledger_url: str, *, port: int = 8866
         print(f"review app: http://127.0.0.1:{port}/ (stop with Ctrl+C); each analyst signs in with their own "
               f"database login", flush=True)
         proc = subprocess.Popen([*voila_command(nb, port), *extra_args], cwd=folder)
+        # SIGTERM to vax stops Voilà too (it then shuts its kernels down), never an orphaned server
+        previous = signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
         try:
             return proc.wait()
         except KeyboardInterrupt:
             proc.terminate()
             return proc.wait()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
