@@ -4,8 +4,9 @@ import pytest
 from vaxlib.match.compare import FIELDS
 from vaxlib.match.explain import waterfall_data, waterfall_figure
 
-BF = {"name": 14.0, "dob": 2.25, "id": 0.0, "sex": 1.0, "phone": 6.5, "dose": 1.75}
-LEVEL = {"name": "exact", "dob": "one_digit", "id": "null", "sex": "same", "phone": "same", "dose": "compatible"}
+BF = {"name": 14.0, "dob": 2.25, "id": 0.0, "sex": 1.0, "province": 4.5, "phone": 6.5, "dose": 1.75}
+LEVEL = {"name": "exact", "dob": "one_digit", "id": "null", "sex": "same", "province": "same", "phone": "same",
+         "dose": "compatible"}
 
 
 def _candidate(**extra):
@@ -27,6 +28,14 @@ def test_waterfall_adds_up_from_the_prior_through_every_field_and_the_namesake_d
 def test_candidates_written_before_the_namesake_calibration_still_explain():
     data = waterfall_data(_candidate())
     assert data["field"].tolist() == ["prior", *FIELDS]
+
+
+def test_candidates_written_before_the_province_field_still_explain():
+    c = _candidate(bf_namesake=-0.75)
+    del c["bf_province"], c["level_province"]
+    data = waterfall_data(c)
+    assert "province" not in data["field"].tolist()
+    assert data["cumulative"].iloc[-1] == pytest.approx(-20.5 + sum(BF.values()) - 4.5 - 0.75)
 
 
 @pytest.mark.parametrize("lang, bar, total", [("vi", "Người trùng tên ngoài sổ", "Tổng trọng số"),

@@ -180,12 +180,13 @@ def test_idless_pairs_price_a_shared_phone_by_namesakes_not_by_relatives():
 
     m, _ = _m_u()
     m.update({"phone": np.array([0.94, 0.06]), "id": np.full(len(LEVELS["id"]), 1 / len(LEVELS["id"])),
-              "sex": np.array([0.99, 0.01]), "dose": np.array([0.99, 0.01])})
+              "sex": np.array([0.99, 0.01]), "dose": np.array([0.99, 0.01]),
+              "province": np.array([0.9, 0.05, 0.05])})
     uu = {f: np.full(len(LEVELS[f]), 1 / len(LEVELS[f])) for f in m}
     uu["phone"] = u["phone"]
     model = FSModel(m=m, u=uu, n_registry=1000, u_idless=idless)
-    pairs = pd.DataFrame({"name": [0, 0], "dob": [0, 0], "id": [0, -1], "sex": [0, 0], "phone": [0, 0],
-                          "dose": [0, 0]}, dtype=np.int8)
+    pairs = pd.DataFrame({"name": [0, 0], "dob": [0, 0], "id": [0, -1], "sex": [0, 0], "province": [-1, -1],
+                          "phone": [0, 0], "dose": [0, 0]}, dtype=np.int8)
     bf = model.log2_bf(pairs)
     assert bf.loc[0, "phone"] == pytest.approx(np.log2(0.94 / u["phone"][0]))  # ID evidence: general u
     assert bf.loc[1, "phone"] == pytest.approx(np.log2(0.94 / idless["phone"][0]))

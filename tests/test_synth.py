@@ -315,6 +315,15 @@ def test_person_habits_persist_across_doses(joined):
     assert persistent_share("name:no_diacritics") < 0.1  # record by record
 
 
+def test_a_registered_person_gives_one_passport_number(harsh):
+    """A person who gives a passport gives the same document each time (one number per person)."""
+    v, t = harsh["vaccinations"], harsh["truth_vaccinations"]
+    sel = t["error_codes"].fillna("").str.contains("id:passport", regex=False) & t["person_id"].notna()
+    numbers = v.loc[sel.to_numpy(), "id_number"].groupby(t.loc[sel, "human_id"].to_numpy()).nunique()
+    assert (numbers > 1).sum() == 0 and (v.loc[sel.to_numpy()].groupby(
+        t.loc[sel, "human_id"].to_numpy()).size() > 1).sum() > 10
+
+
 # ---------------------------------------------------------------- errors
 def _rate_check(t: pd.DataFrame, profile_path: Path | None) -> None:
     prof = load_error_profile(profile_path)

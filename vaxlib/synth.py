@@ -1158,7 +1158,9 @@ def generate(persons: int, seed: int, provinces: Iterable[str] | None = None,
     sel = np.flatnonzero(a == code_ids["id:excel_mangled"])
     typed_id[sel] = np.array([_excel_scientific(s) for s in true_id[sel]], dtype=object)
     sel = np.flatnonzero((a == code_ids["id:passport"]) & in_reg)
-    typed_id[sel] = "C" + pd.Series(_zfill(rng.integers(0, 10**7, len(sel)), 7), dtype=object).to_numpy(dtype=object)
+    # one passport per person: every record of a person gives the number drawn for its first
+    drawn = pd.Series(rng.integers(0, 10**7, len(sel))).groupby(h[sel]).transform("first").to_numpy()
+    typed_id[sel] = "C" + pd.Series(_zfill(drawn, 7), dtype=object).to_numpy(dtype=object)
     extra = np.zeros(R, dtype=np.int64)  # _EXTRA_* label bits
     sel = np.flatnonzero(a == code_ids["id:malformed"])
     mal = [_malformed(s, x, y) for s, (x, y) in zip(true_id[sel], u[sel])]

@@ -13,6 +13,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
 from vaxlib.match.levels import Comparison, ComparisonLevel, PairFrame, _char_matrix, equal
+from vaxlib.match.province import PROVINCE
 
 __all__ = ["COMPARISONS", "LEVELS", "FIELDS", "compare_pairs", "level_name", "history_levels",
            "own_group_dose_conflict"]
@@ -517,6 +518,7 @@ COMPARISONS: tuple[Comparison, ...] = (
         L("same", "trùng khớp", "same", equal("sex_p", "sex")),
         L("different", "khác", "different", None, ("sex:mismatch",)),
     )),
+    PROVINCE,  # the record's province of residence or facility against the register's
     # Dose history: the candidate's other records that are already settled (history_levels).
     Comparison("phone", "Số điện thoại", "Phone", levels=(
         L("same", "số người này đã dùng", "a number this person uses"),

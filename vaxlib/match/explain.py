@@ -61,6 +61,8 @@ def waterfall_data(candidate: pd.Series | dict) -> pd.DataFrame:
     c = dict(candidate)
     rows = [{"field": "prior", "level": "", "log2_bf": float(c["prior_weight"])}]
     for f in FIELDS:
+        if f"bf_{f}" not in c:  # candidates written before the field existed (province) lack it
+            continue
         rows.append({"field": f, "level": str(c.get(f"level_{f}", "")), "log2_bf": float(c[f"bf_{f}"])})
     if "bf_namesake" in c:  # candidates written before the namesake calibration lack it
         rows.append({"field": "namesake", "level": "", "log2_bf": float(c["bf_namesake"])})

@@ -66,6 +66,7 @@ _M_START: dict[str, list[float]] = {
     "dob": [0.80, 0.05, 0.02, 0.02, 0.02, 0.03, 0.03, 0.03],
     "id": [0.80, 0.04, 0.02, 0.01, 0.03, 0.02, 0.01, 0.01, 0.06],
     "sex": [0.97, 0.03],
+    "province": [0.90, 0.03, 0.07],
     "phone": [0.85, 0.15],
     "dose": [0.97, 0.03],
 }
@@ -75,7 +76,7 @@ _M_START: dict[str, list[float]] = {
 #: on them.  Anchoring keeps EM from mistaking a cluster of look-alike non-matches
 #: (namesakes not in the registry) for matches.
 TRAINING_SESSIONS: tuple[tuple[dict[str, tuple[int, ...]], tuple[str, ...]], ...] = (
-    ({"id": (0, 1)}, ("name", "dob", "sex", "phone", "dose")),
+    ({"id": (0, 1)}, ("name", "dob", "sex", "province", "phone", "dose")),
     ({"name": (0, 1, 2, 3), "dob": (0, 1)}, ("id",)),
 )
 

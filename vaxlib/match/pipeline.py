@@ -14,7 +14,9 @@ Scoring adds three record-level pieces to the pairwise Fellegi–Sunter weights
 estimated per kind of typed ID; a pair without ID evidence is discounted by
 the namesake excess measured on people outside the register who carry their
 own number; and such a pair's dose history is the record's whole own history
-(same folded name, dob and phone), not the single dose.
+(same folded name, dob and phone), not the single dose.  After scoring, a
+review record joins the automatic link of its own dose history
+(:mod:`vaxlib.match.own_history`).
 
 Stage 2 works on independent groups of records, so it can be partitioned
 (``partitions``) and, later, handed to a distributed engine that runs the same
@@ -43,6 +45,7 @@ from vaxlib.match.model import (
     outside_reference,
 )
 from vaxlib.match.index import RegistryIndex, build_index
+from vaxlib.match.own_history import own_history_links
 from vaxlib.match.prepare import name_columns_reusing, prepare_records
 
 __all__ = ["MatchSettings", "MatchResult", "run_match", "compare_partitioned", "candidates_partitioned",
@@ -411,14 +414,24 @@ def run_match(
         # Without any ID evidence, names and dates of birth of namesakes outside
         # the registry agree far more often than chance (the independence the
         # model assumes fails among look-alikes).  Such a link is automatic only
-        # with the exact date of birth or the person's own phone number.
-        lvl = best[["level_id", "level_dob", "level_phone"]]
+        # with the exact date of birth, the person's own phone number, or the
+        # register's province of residence typed on the record when no phone
+        # number speaks against it.
+        lvl = best[["level_id", "level_dob", "level_phone", "level_province"]]
+        phone = lvl["level_phone"].to_numpy()
+        home = (lvl["level_province"].to_numpy() == LEVELS["province"].index("same")) & (phone < 0)
         unsafe = (lvl["level_id"].to_numpy() < 0) & ~np.isin(lvl["level_dob"].to_numpy(), [0, 1]) & (
-            lvl["level_phone"].to_numpy() != 0)
+            phone != 0) & ~home
         guard = np.zeros(n, dtype=bool)
         guard[best.index.to_numpy()] = unsafe
         status[(status == "fix") & guard] = "review"
     status[has & all_exact] = "verified"
+    # A review record joins the automatic link of its own dose history (own_history_links).
+    conflict = np.zeros(n, dtype=bool)
+    conflict[best.index.to_numpy()] = best["level_dose"].to_numpy() == LEVELS["dose"].index("conflict")
+    promote, inherited = own_history_links(rec, status, best_reg, p_best, conflict)
+    promote &= inherited >= s.auto_threshold
+    status[promote], p_best[promote] = "fix", inherited[promote]
     status[invalid] = "invalid"
 
     linked = np.isin(status, ["verified", "fix", "review"])

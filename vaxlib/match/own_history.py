@@ -1,0 +1,84 @@
+"""A record joins the link of its own dose history (issue 16 item 6).
+
+One person's dose records are typed at different times, often by different
+people: dose 1 with the CCCD number and the name right, dose 3 without an ID
+and with a tone mark misplaced.  Judged alone, the second is a review case;
+judged with its own history it is not.  Records typed with the same folded
+name and the same phone number are one person's (two people of one household
+share the phone, never the whole name), and so are records giving the same
+passport number (a document has one holder).  When every automatically linked
+record of such a group is linked to one registry person, and that person is
+also the record's own best candidate, the record takes the same link.  A candidate
+whose dose history already holds this dose number on another date is never
+taken this way.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["own_history_links"]
+
+
+def own_history_links(rec: pd.DataFrame, status: np.ndarray, best_reg: np.ndarray, probability: np.ndarray,
+                      dose_conflict: np.ndarray, auto: tuple[str, ...] = ("verified", "fix")
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """(records to promote, the probability they inherit).
+
+    Parameters
+    ----------
+    rec : DataFrame
+        Prepared records (``name_fold``, ``phone_n``), row ``i`` is record ``i``.
+    status, best_reg, probability : ndarray
+        Per record: its status so far, its best candidate's registry position
+        (-1: none) and that candidate's probability.
+    dose_conflict : ndarray of bool
+        Per record: its best candidate's dose history clashes with this dose.
+
+    Returns
+    -------
+    promote : ndarray of bool
+        ``review`` records with a group (same folded name and phone, or same
+        passport number) whose automatic links all go to the record's best
+        candidate.
+    inherited : ndarray of float
+        For promoted records, the smallest probability among the group's
+        automatic links (the evidence the record borrows); elsewhere the
+        record's own probability.
+    """
+    inherited = np.asarray(probability, dtype=float).copy()
+    promote = np.zeros(len(rec), dtype=bool)
+    linkable = (status == "review") & (best_reg >= 0) & ~np.asarray(dose_conflict, bool)
+    linked = np.isin(status, auto) & (best_reg >= 0)
+    for group in _own_groups(rec):
+        cand = np.flatnonzero(linkable & (group >= 0))
+        sure = linked & (group >= 0)
+        if len(cand) == 0 or not sure.any():
+            continue
+        g = pd.DataFrame({"group": group[sure], "reg": best_reg[sure], "p": probability[sure]})
+        per = g.groupby("group").agg(lo=("reg", "min"), hi=("reg", "max"), p=("p", "min"))
+        one = per[per["lo"] == per["hi"]]  # every automatic link of the group goes to one person
+        at = one.index.get_indexer(group[cand])
+        ok = at >= 0
+        ok[ok] = one["lo"].to_numpy()[at[ok]] == best_reg[cand[ok]]
+        cand, at = cand[ok], at[ok]
+        promote[cand] = True
+        inherited[cand] = np.maximum(inherited[cand], one["p"].to_numpy()[at])
+    return promote, inherited
+
+
+def _own_groups(rec: pd.DataFrame) -> list[np.ndarray]:
+    """Group codes (-1: no group) of the keys that mark one person's records:
+    (folded name, phone) and the passport number."""
+    fold = rec["name_fold"].to_numpy(dtype=object)
+    phone = rec["phone_n"].to_numpy(dtype=object)
+    passport = np.where(rec["id_kind"].to_numpy(dtype=object) == "passport",
+                        rec["id_digits"].to_numpy(dtype=object), "")
+    out = []
+    for keyed, key in (((fold != "") & (phone != ""), lambda m: pd.Series(fold[m]) + "|" + pd.Series(phone[m])),
+                       (passport != "", lambda m: pd.Series(passport[m]))):
+        group = np.full(len(rec), -1, dtype=np.int64)
+        if keyed.any():
+            group[keyed] = pd.factorize(key(keyed))[0]
+        out.append(group)
+    return out
