@@ -317,6 +317,27 @@ def candidate_registry(feedback: pd.DataFrame, registry: pd.DataFrame) -> pd.Dat
     return registry[by_id | by_dob | by_name]
 
 
+def _with_register_frequencies(cands: pd.DataFrame, registry: pd.DataFrame) -> pd.DataFrame:
+    """``cands`` with the term frequencies of the *whole* register (``_tf_name``, ``_tf_dob``).
+
+    The candidates were chosen by name and date of birth, so within them every
+    report's name and date are common: frequencies counted there would price an
+    agreement on a rare name as on Nguyễn Văn Hùng.  The matcher keeps
+    frequencies it finds on the register it is given
+    (:func:`vaxlib.match.model.add_term_frequencies`).
+    """
+    from vaxlib.vn.text import fold_key, map_unique
+
+    n = max(len(registry), 1)
+    out = cands.copy()
+    for column, key in (("_tf_name", lambda df: map_unique(_text(df["full_name"]), fold_key)),
+                        ("_tf_dob", lambda df: _text(df["dob"]))):
+        counts = key(registry).value_counts()
+        mine = key(cands)
+        out[column] = (mine.map(counts).fillna(1) / n).where(mine.ne(""), 1.0).to_numpy(dtype=float)
+    return out
+
+
 def link_feedback(
     feedback: pd.DataFrame,
     registry: pd.DataFrame,
@@ -358,7 +379,7 @@ def link_feedback(
     keep = [c for c in ("record_id", "full_name", "dob", "sex", "id_number", "phone") if c in as_records.columns]
     reg = registry
     if prefilter or (prefilter is None and len(registry) > 5000):
-        reg = candidate_registry(feedback, registry)
+        reg = _with_register_frequencies(candidate_registry(feedback, registry), registry)
         if model is None and len(reg):
             # fit on the candidates, then score with the prior odds of the whole register
             model = run_match(reg, as_records[keep], settings, progress=lambda _: None).model

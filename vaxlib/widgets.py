@@ -1383,14 +1383,36 @@ def records_html(records: pd.DataFrame, lang: str = "vi", *, limit: int = 50) ->
             f"<tr style='border-bottom:1px solid #ccc'>{th}</tr>{''.join(body)}</table>{tail}</div>")
 
 
+class FullTextTable(pd.DataFrame):
+    """A DataFrame whose notebook display shows every cell whole.
+
+    pandas cuts cells at 50 characters in its display ("CS-01-0002 typed dates
+    of birth in another for..."); a cluster's description is the point of the
+    table, so it is shown in full, in HTML and as text.
+    """
+
+    @property
+    def _constructor(self):
+        return FullTextTable
+
+    def _repr_html_(self):
+        with pd.option_context("display.max_colwidth", None):
+            return super()._repr_html_()
+
+    def __repr__(self) -> str:
+        with pd.option_context("display.max_colwidth", None):
+            return super().__repr__()
+
+
 def clusters_table(clusters: pd.DataFrame, lang: str = "vi", *, limit: int = 20) -> pd.DataFrame:
-    """The largest clusters as a table with headers in ``lang`` (the text twin of :func:`clusters_html`)."""
+    """The largest clusters as a table with headers in ``lang`` (the text twin of :func:`clusters_html`);
+    displayed in a notebook, descriptions are never cut (:class:`FullTextTable`)."""
     check_lang(lang)
     col = "description_vi" if lang == "vi" else "description_en"
     heads = [_t("rank", lang), _t("description", lang), ui_label("records", lang), _t("n_fix", lang),
              _t("n_review", lang), _t("n_unmatched", lang)]
     c = clusters.head(limit)[["rank", col, "n_records", "n_fix", "n_review", "n_unmatched"]]
-    return c.set_axis(heads, axis=1).reset_index(drop=True)
+    return FullTextTable(c.set_axis(heads, axis=1).reset_index(drop=True))
 
 
 def clusters_html(clusters: pd.DataFrame, lang: str = "vi", *, limit: int = 20) -> str:
