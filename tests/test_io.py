@@ -642,3 +642,34 @@ def test_trailing_row_of_empty_fields_is_a_row_in_tsv_and_csv(tmp_path):
                      encoding="utf-8")
         res = read_table(p, "registry")
         assert res.rows_in == 2 and q_reasons(res) == {3: "empty_row"}, name
+
+
+# --------------------------------------------------------------------------- columns carried beyond the contract
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "xlsx"])
+def test_facility_name_is_carried_through_read_and_write(tmp_path, fmt):
+    """facility_name is no contract column, but a file that has it keeps it (after the contract's columns)."""
+    from vaxlib.schema import extra_columns
+
+    assert "facility_name" in extra_columns("vaccinations") and "facility_name" not in columns("vaccinations")
+    t = pd.DataFrame([dict(zip(columns("vaccinations"), vax_row(f"R{i}"))) for i in range(3)])
+    t["facility_name"] = ["Trạm Y tế phường Bến Nghé", "Trung tâm Y tế huyện Củ Chi", None]
+    p = write_table(t, tmp_path / f"v.{fmt}", "vaccinations")
+    res = read_table(p, "vaccinations")
+    assert list(res.table.columns) == columns("vaccinations") + ["facility_name"]
+    assert res.table["facility_name"].tolist() == ["Trạm Y tế phường Bến Nghé", "Trung tâm Y tế huyện Củ Chi", None]
+    if fmt == "csv":  # the platform's Vietnamese header
+        assert p.read_text(encoding="utf-8-sig").splitlines()[0].endswith(",Tên cơ sở tiêm")
+    # without it, a file gives exactly the contract's columns
+    q = write_table(t.drop(columns="facility_name"), tmp_path / f"w.{fmt}", "vaccinations")
+    assert list(read_table(q, "vaccinations").table.columns) == columns("vaccinations")
+
+
+def test_facility_name_header_as_platforms_write_it(tmp_path):
+    rows = [["Mã bản ghi", "Họ và tên", "Ngày sinh", "Cơ sở tiêm", "Tên cơ sở tiêm chủng", "Mũi tiêm", "Ngày tiêm",
+             "Loại vắc xin"],
+            ["1", "Lê Thị Hoa", "01/02/1990", "CS-79-0001", "Trạm Y tế xã Tân Phú", "1", "2021-08-01", "Pfizer"]]
+    p = tmp_path / "v.csv"
+    p.write_text(csv_text(rows), encoding="utf-8")
+    res = read_table(p, "vaccinations")
+    assert res.table["facility_id"].tolist() == ["CS-79-0001"]
+    assert res.table["facility_name"].tolist() == ["Trạm Y tế xã Tân Phú"]

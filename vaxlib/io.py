@@ -89,7 +89,7 @@ import pandas as pd
 
 from vaxlib.errors import VaxError
 from vaxlib.exports import is_formula_like, neutralise, unneutralise
-from vaxlib.schema import TABLES, columns
+from vaxlib.schema import EXTRA_COLUMNS, TABLES, columns, extra_columns
 from vaxlib.vn import encodings as _encodings
 from vaxlib.vn.provinces import BY_GSO, PROVINCES
 from vaxlib.vn.sex import parse_sex
@@ -375,7 +375,7 @@ def header_key(header: object) -> str:
 @functools.lru_cache(maxsize=None)
 def _alias_table(kind: str) -> dict[str, str]:
     out: dict[str, str] = {}
-    for c in TABLES[kind]:
+    for c in (*TABLES[kind], *EXTRA_COLUMNS[kind]):
         for a in (*c.header_aliases, c.en):
             if a:
                 out.setdefault(header_key(a), c.name)
@@ -1394,6 +1394,10 @@ def _contract_columns(sheet: _Sheet, kind: str) -> tuple[Cols, dict[str, list[bo
         j = pos_of.get(c)
         data[c] = [None] * n if j is None else sheet.cols[j]
         numeric[c] = sheet.numeric.get(j) or [False] * n if j is not None else [False] * n
+    for c in extra_columns(kind):  # carried only when the file has them
+        if (j := pos_of.get(c)) is not None:
+            data[c] = sheet.cols[j]
+            numeric[c] = sheet.numeric.get(j) or [False] * n
     return data, numeric
 
 
@@ -1632,10 +1636,10 @@ def read_table(path: str | os.PathLike[str], kind: Kind, *, encoding: str | None
             "raw": raw,
         })
     if len(keep) == sh.n_rows:
-        table = pd.DataFrame({c: pd.Series(vals, dtype=object) for c, vals in data.items()}, columns=columns(kind))
+        table = pd.DataFrame({c: pd.Series(vals, dtype=object) for c, vals in data.items()}, columns=list(data))
     else:
         table = pd.DataFrame({c: pd.Series([vals[i] for i in keep], dtype=object) for c, vals in data.items()},
-                             columns=columns(kind))
+                             columns=list(data))
     quarantine = pd.DataFrame(q_rows, columns=QUARANTINE_COLUMNS)
     quarantine = quarantine.sort_values("row", kind="stable").reset_index(drop=True)
     quarantine["row"] = quarantine["row"].astype("int64")
@@ -1672,7 +1676,7 @@ _SEX_VI = {"M": "Nam", "F": "Nữ"}
 
 
 def _export_frame(df: pd.DataFrame, kind: str, platform: bool) -> pd.DataFrame:
-    names = columns(kind)
+    names = columns(kind) + [c for c in extra_columns(kind) if c in df.columns]
     missing = [c.name for c in TABLES[kind] if c.required and c.name not in df.columns]
     if missing:
         raise ValueError(f"table lacks required {kind} column(s) {missing}")
@@ -1723,7 +1727,8 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str], kind: Kind,
     Parameters
     ----------
     df : DataFrame
-        A contract table (extra columns are dropped, missing optional ones written empty).
+        A contract table (other columns are dropped, except :data:`vaxlib.schema.EXTRA_COLUMNS`
+        such as ``facility_name``, written after the contract's; missing optional ones are written empty).
     path : path-like
         Destination; parent folders are created.
     kind : {"registry", "vaccinations", "feedback"}
@@ -1767,7 +1772,8 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str], kind: Kind,
         pq.write_table(pa.Table.from_arrays(arrays, names=list(out.columns)), p)
         return p
     out = _export_frame(df, kind, platform=True)
-    headers = [c.vi for c in TABLES[kind]]
+    vi = {c.name: c.vi for c in (*TABLES[kind], *EXTRA_COLUMNS[kind])}
+    headers = [vi[c] for c in out.columns]
     if fmt == "csv":
         dropped = 0
         with open(p, "w", encoding="utf-8-sig", newline="") as fh:

@@ -13,6 +13,8 @@ __all__ = [
     "Column",
     "TABLES",
     "columns",
+    "EXTRA_COLUMNS",
+    "extra_columns",
     "vi_headers",
     "TRUTH_VACCINATIONS",
     "TRUTH_FEEDBACK",
@@ -80,9 +82,28 @@ TABLES: dict[str, tuple[Column, ...]] = {
 }
 
 
+#: Columns that are not in the contract (which defines no optional columns) but that
+#: vaxlib carries from input to output when a file has them: ``io.read_table`` keeps
+#: them after the contract's columns and ``io.write_table`` writes them back.  The
+#: platform's export names the facility beside its code; reports show the name.
+EXTRA_COLUMNS: dict[str, tuple[Column, ...]] = {
+    "registry": (),
+    "vaccinations": (
+        Column("facility_name", "Tên cơ sở tiêm", required=False,
+               aliases=("Tên cơ sở tiêm chủng", "Tên cơ sở", "Ten co so tiem"), en="Facility name"),
+    ),
+    "feedback": (),
+}
+
+
 def columns(table: str) -> list[str]:
     """Contract column names of ``table`` in contract order."""
     return [c.name for c in TABLES[table]]
+
+
+def extra_columns(table: str) -> list[str]:
+    """Names of the :data:`EXTRA_COLUMNS` vaxlib carries for ``table`` (never contract columns)."""
+    return [c.name for c in EXTRA_COLUMNS[table]]
 
 
 def vi_headers(table: str) -> dict[str, str]:
