@@ -84,9 +84,18 @@ def test_own_history_rules(case, status, best, conflict, joins):
 
 
 def test_records_giving_one_passport_number_are_one_persons():
-    rec = _records(["mary kim", "kim mary", "nguyen d"], ["", "", ""], kinds=["passport", "passport", "passport"],
-                   digits=["C1234567", "C1234567", "C7654321"])
-    status = np.array(["fix", "review", "review"], dtype=object)
-    promote, _ = own_history_links(rec, status, np.array([3, 3, 3]), np.array([0.995, 0.9, 0.9]),
-                                   np.zeros(3, bool))
-    assert promote.tolist() == [False, True, False]
+    rec = _records(["mary kim", "kim mary", "mary kim", "nguyen d"], ["", "", "", ""],
+                   kinds=["passport"] * 4, digits=["C1234567", "C1234567", "C1234567", "C7654321"])
+    status = np.array(["fix", "review", "unmatched", "review"], dtype=object)
+    promote, inherited = own_history_links(rec, status, np.array([3, 3, 3, 3]), np.array([0.995, 0.9, 0.3, 0.9]),
+                                           np.zeros(4, bool))
+    # one document: even the record the model left unmatched joins (its best candidate is the group's person)
+    assert promote.tolist() == [False, True, True, False]
+    assert inherited[2] == pytest.approx(0.995)
+
+
+def test_a_shared_phone_does_not_lend_a_link_to_an_unmatched_record():
+    rec = _records(["tran c", "tran c"], ["0903", "0903"])
+    promote, _ = own_history_links(rec, np.array(["fix", "unmatched"], dtype=object), np.array([5, 5]),
+                                   np.array([0.999, 0.3]), np.zeros(2, bool))
+    assert not promote[1]

@@ -8,7 +8,8 @@ name and the same phone number are one person's (two people of one household
 share the phone, never the whole name), and so are records giving the same
 passport number (a document has one holder).  When every automatically linked
 record of such a group is linked to one registry person, and that person is
-also the record's own best candidate, the record takes the same link.  A candidate
+also the record's own best candidate, the record takes the same link (a review
+record; with a passport number also one the model left unmatched).  A candidate
 whose dose history already holds this dose number on another date is never
 taken this way.
 """
@@ -39,8 +40,8 @@ def own_history_links(rec: pd.DataFrame, status: np.ndarray, best_reg: np.ndarra
     -------
     promote : ndarray of bool
         ``review`` records with a group (same folded name and phone, or same
-        passport number) whose automatic links all go to the record's best
-        candidate.
+        passport number; for the passport also ``unmatched`` ones) whose
+        automatic links all go to the record's best candidate.
     inherited : ndarray of float
         For promoted records, the smallest probability among the group's
         automatic links (the evidence the record borrows); elsewhere the
@@ -48,10 +49,10 @@ def own_history_links(rec: pd.DataFrame, status: np.ndarray, best_reg: np.ndarra
     """
     inherited = np.asarray(probability, dtype=float).copy()
     promote = np.zeros(len(rec), dtype=bool)
-    linkable = (status == "review") & (best_reg >= 0) & ~np.asarray(dose_conflict, bool)
+    open_ = (best_reg >= 0) & ~np.asarray(dose_conflict, bool)
     linked = np.isin(status, auto) & (best_reg >= 0)
-    for group in _own_groups(rec):
-        cand = np.flatnonzero(linkable & (group >= 0))
+    for group, takes in zip(_own_groups(rec), _TAKES):
+        cand = np.flatnonzero(open_ & np.isin(status, takes) & (group >= 0))
         sure = linked & (group >= 0)
         if len(cand) == 0 or not sure.any():
             continue
@@ -65,6 +66,14 @@ def own_history_links(rec: pd.DataFrame, status: np.ndarray, best_reg: np.ndarra
         promote[cand] = True
         inherited[cand] = np.maximum(inherited[cand], one["p"].to_numpy()[at])
     return promote, inherited
+
+
+#: statuses a record may have to join its group's link, per key of :func:`_own_groups`: a
+#: household shares a phone, so the name-and-phone group lends only to records the model
+#: already favours (review); one passport number is one document, so its group lends to
+#: any record whose best candidate is the group's person (a passport record's prior is
+#: low: most passport holders are foreigners outside the register)
+_TAKES = (("review",), ("review", "unmatched"))
 
 
 def _own_groups(rec: pd.DataFrame) -> list[np.ndarray]:
