@@ -147,18 +147,20 @@ def fixture_lab(tmp_path):
     pytest.importorskip("playwright.sync_api", reason="playwright (Python) is not installed")
     from test_widgets import make_review_tables
 
+    from vaxlib.runs import atomic_run
+
     project = tmp_path / "project"
     (project / "notebooks").mkdir(parents=True)
     for nb in (NOTEBOOK, "01-explore-errors.ipynb"):
         shutil.copy(NOTEBOOKS_DIR / nb, project / "notebooks" / nb)
     demo = project / "outputs" / "demo"
     (demo / "data").mkdir(parents=True)
-    (demo / "match").mkdir(parents=True)
     registry, vacc, matches, cands = make_review_tables()
     registry.to_parquet(demo / "data" / "registry.parquet", index=False)
     vacc.to_parquet(demo / "data" / "vaccinations.parquet", index=False)
-    matches.to_parquet(demo / "match" / "matches.parquet", index=False)
-    cands.to_parquet(demo / "match" / "candidates.parquet", index=False)
+    with atomic_run(demo / "match", command="match") as run:  # readers refuse a folder without a manifest
+        matches.to_parquet(run / "matches.parquet", index=False)
+        cands.to_parquet(run / "candidates.parquet", index=False)
     settings = tmp_path / "lab-settings"
     (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
     (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
@@ -198,8 +200,6 @@ def _open_and_run(page, port: int, notebook: str) -> None:
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
 
 
-@pytest.mark.skip(reason="Sửa now asks for a reason (ledger reasons, d53057b): the browser steps must pick one "
-                         "in the reason dropdown first; passed before that change (edit, candidate 2, export)")
 def test_edit_flow_candidate_two_and_cluster_export_in_jupyterlab(fixture_lab):
     """Sửa keeps the proposed ID; Duyệt ứng viên 2 links the second candidate; a cluster is exported as .xlsx."""
     from playwright.sync_api import sync_playwright
@@ -216,7 +216,11 @@ def test_edit_flow_candidate_two_and_cluster_export_in_jupyterlab(fixture_lab):
             page = browser.new_page(viewport={"width": 1500, "height": 1100})
             _open_and_run(page, port, NOTEBOOK)
             panel = page.locator(".vax-review-panel")
-            panel.get_by_text("Bản ghi R01 ·").wait_for(timeout=40_000)
+            try:
+                panel.get_by_text("Bản ghi R01 ·").wait_for(timeout=60_000)
+            except Exception:
+                page.screenshot(path=str(shots / "review-timeout.png"))
+                raise
             panel.locator("button").filter(has_text=re.compile(r"Tiếp")).first.click()
             panel.get_by_text("Bản ghi R02 ·").wait_for(timeout=10_000)
             # --- Sửa: change only Ngày sinh; the masked ID box stays empty
@@ -230,6 +234,12 @@ def test_edit_flow_candidate_two_and_cluster_export_in_jupyterlab(fixture_lab):
             preview = form.inner_text()
             assert "0790******34" in preview and "02/12/1985" in preview, preview
             form.screenshot(path=str(shots / "edit-form-preview.png"))
+            # the ledger wants a reason for Sửa: first Lưu without one is refused, then pick one
+            form.locator("button").filter(has_text=re.compile(r"Lưu")).click()
+            form.get_by_text("Chọn lý do trong danh sách").wait_for(timeout=10_000)  # said in the form too
+            reason = panel.locator("select").filter(has=page.locator("option", has_text="— Lý do —"))
+            assert reason.count() == 1
+            reason.select_option(label="Đã đối chiếu giấy tờ")
             form.locator("button").filter(has_text=re.compile(r"Lưu")).click()
             panel.get_by_text("cho bản ghi R02").wait_for(timeout=15_000)
             # --- candidate 2 of R04 (province Hà Nội)
@@ -267,6 +277,7 @@ def test_edit_flow_candidate_two_and_cluster_export_in_jupyterlab(fixture_lab):
         events = {e.record_id: e for e in ledger.events_list()}
     assert events["R02"].action == "edit"
     assert events["R02"].values == {"dob": "1985-12-02", "id_number": "079085001234"}  # the ID fix kept
+    assert events["R02"].reason_code == "document_checked"
     assert events["R04"].action == "edit" and events["R04"].reason == "candidate 2"
     assert events["R04"].values["id_number"] == "001075004322"
     exported = fixture_lab["project"] / "outputs" / "exports" / "cum-CS-79-0001-name_no_diacritics-2021-10.xlsx"
