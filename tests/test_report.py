@@ -461,6 +461,131 @@ def test_reports_fit_the_screen_without_page_overflow(rendered, width):
             browser.close()
 
 
+#: per chart: drawing inside its box and the screen, no text cut, no two labels overlapping, no label over a bar
+CHART_CHECK_JS = """() => {
+  const W = document.documentElement.clientWidth, bad = [];
+  const inside = (r, c) => r.left >= c.left - 1 && r.right <= c.right + 1 && r.top >= c.top - 1 && r.bottom <= c.bottom + 1;
+  const hit = (a, b) => a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+  const shown = (e) => { const r = e.getBoundingClientRect(); return e.textContent.trim() && r.width > 0 && r.height > 0; };
+  const plots = [...document.querySelectorAll('.js-plotly-plot')];
+  plots.forEach((plot, k) => {
+    const title = plot.querySelector('.gtitle');
+    const name = (title ? title.textContent : 'chart ' + k).slice(0, 40);
+    const box = plot.getBoundingClientRect(), holder = plot.parentElement.getBoundingClientRect();
+    const svg = plot.querySelector('svg.main-svg').getBoundingClientRect();
+    if (box.left < -1 || box.right > W + 1) bad.push(`${name}: chart runs off the screen (${Math.round(box.left)}–${Math.round(box.right)} of ${W})`);
+    if (svg.width > holder.width + 1 || svg.right > holder.right + 1) bad.push(`${name}: drawing ${Math.round(svg.width)} px in a ${Math.round(holder.width)} px box`);
+    const texts = [...plot.querySelectorAll('.xtick text, .ytick text, .g-xtitle text, .g-ytitle text, .gtitle, ' +
+                                            '.legendtext, .textpoint text, .bartext text, .annotation-text')].filter(shown);
+    for (const e of texts) {
+      const r = e.getBoundingClientRect();
+      if (!inside(r, svg) || r.left < 0 || r.right > W) bad.push(`${name}: "${e.textContent}" cut (${Math.round(r.left)}–${Math.round(r.right)}, box ${Math.round(svg.left)}–${Math.round(svg.right)})`);
+    }
+    const labels = [...plot.querySelectorAll('.ytick text, .xtick text, .textpoint text, .bartext text, .legendtext')].filter(shown);
+    for (let i = 0; i < labels.length; i++) for (let j = i + 1; j < labels.length; j++)
+      if (hit(labels[i].getBoundingClientRect(), labels[j].getBoundingClientRect()))
+        bad.push(`${name}: "${labels[i].textContent}" overlaps "${labels[j].textContent}"`);
+    const bars = [...plot.querySelectorAll('.bars path')].filter(p => p.getBoundingClientRect().width > 0.5);
+    for (const l of plot.querySelectorAll('.ytick text, .textpoint text')) {
+      if (!shown(l)) continue;
+      for (const b of bars) if (hit(l.getBoundingClientRect(), b.getBoundingClientRect())) {
+        bad.push(`${name}: label "${l.textContent}" drawn over a bar`); break; }
+    }
+  });
+  return {charts: plots.length, bad};
+}"""
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [390, 1366])
+def test_report_charts_fit_their_box_and_no_label_is_cut_or_overlapped(rendered, width):
+    """Every chart drawn inside its container and the screen; tick, bar, legend and point labels whole and apart.
+
+    At 390 px the old charts cut axis labels, squeezed the bars beside wrapped labels that ran into each
+    other, and wrote the national scatter's province names over one another (CHART_CHECK_JS found 13
+    problems in report 79 and 3 in the national summary there).
+    """
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("/usr/bin/chromium missing (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (Python) is not installed")
+    _, _, _, paths, _ = rendered
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+        try:
+            for key in ("79", "01", "national", "48-en"):
+                page = browser.new_page(viewport={"width": width, "height": 900})
+                page.goto(paths[key].as_uri())
+                page.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 2",
+                                       timeout=20_000)
+                page.wait_for_timeout(300)  # responsive plots redraw once at their box's width
+                result = page.evaluate(CHART_CHECK_JS)
+                assert result["charts"] >= 2 and result["bad"] == [], (key, width, result)
+                page.close()
+        finally:
+            browser.close()
+
+
+def test_horizontal_bar_rows_put_each_label_above_its_bars_and_below_the_next_row():
+    import plotly.graph_objects as go
+
+    labels = ["Ngắn", "Một nhãn rất dài cần xuống dòng vì điện thoại chỉ có chừng ấy chỗ cho chữ", "Vừa phải"]
+    fig = go.Figure()
+    plot_px = report._hbar_rows(fig, labels, [dict(x=[1, 2, 3]), dict(x=[3, 2, 1])], xmax=4, bar_px=15)
+    y = fig.layout.yaxis
+    assert list(y.ticktext)[1].count("<br>") == 1 and y.ticklabelposition == "inside top"
+    assert y.range == (-0.5, 2.5) and plot_px == 3 * (2 * report._LABEL_LINE_PX + 2 * 15 + report._ROW_PAD_PX)
+    u = 1 / (plot_px / 3)  # y units per pixel
+    for i, tick in enumerate(y.tickvals):
+        tops = [tr.y[i] + tr.width / 2 for tr in fig.data]
+        lines = y.ticktext[i].count("<br>") + 1
+        # an inside-top label: first line above the tick, the others below it
+        label_bottom, label_top = tick - (lines - 1) * report._LABEL_LINE_PX * u, tick + report._LABEL_LINE_PX * u
+        assert label_bottom > max(tops)  # above its own bars
+        assert label_top <= i + 0.5  # and inside its own row, below the next row's bars
+        assert min(tr.y[i] - tr.width / 2 for tr in fig.data) >= i - 0.5  # bars too
+    assert fig.layout.xaxis.range == (0, 4)
+
+
+@pytest.mark.parametrize("points, labelled", [
+    ([(50, 50)], [0]),
+    ([(50, 50)] * 5, [0, 1]),          # one spot: a name above and one below, the others on hover
+    ([(10, 10), (90, 90)], [0, 1]),                    # far apart: both
+    ([(50, 50), (50.5, 50), (51, 50), (52, 50.5)], [0, 3]),  # a tight cluster: two names, the rest on hover
+])
+def test_scatter_names_are_written_only_where_they_overlap_nothing(points, labelled):
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    names = ["Hồ Chí Minh", "Hà Nội", "Bà Rịa - Vũng Tàu", "Đà Nẵng", "Cần Thơ"][:len(points)]
+    where = report.place_point_labels(xs, ys, names, [0, 100], [0, 100], 280, 360)
+    assert [i for i, w in enumerate(where) if w] == labelled
+
+
+def _label_box(x, y, name, where, w_px=280, h_px=360):
+    px, py, r = x / 100 * w_px, y / 100 * h_px, report._MARKER_PX / 2
+    w, h = report._CHAR_PX * len(name) + 4, report._TEXT_PX
+    return {"top center": (px - w / 2, py + r + 1, px + w / 2, py + r + 1 + h),
+            "bottom center": (px - w / 2, py - r - 1 - h, px + w / 2, py - r - 1),
+            "middle right": (px + r + 2, py - h / 2, px + r + 2 + w, py + h / 2),
+            "middle left": (px - r - 2 - w, py - h / 2, px - r - 2, py + h / 2)}[where]
+
+
+@given(st.lists(st.tuples(st.floats(0, 100), st.floats(0, 100), st.sampled_from(
+    ["Hà Nội", "Hồ Chí Minh", "Thừa Thiên Huế", "Bà Rịa - Vũng Tàu", "Cà Mau"])), min_size=1, max_size=25))
+def test_scatter_names_never_overlap_each_other_or_another_point(pts):
+    xs, ys, names = zip(*pts)
+    where = report.place_point_labels(xs, ys, names, [0, 100], [0, 100], 280, 360)
+    boxes = [_label_box(x, y, n, w) for x, y, n, w in zip(xs, ys, names, where) if w]
+    r = report._MARKER_PX / 2
+    marks = [(x / 100 * 280 - r, y / 100 * 360 - r, x / 100 * 280 + r, y / 100 * 360 + r) for x, y in zip(xs, ys)]
+    hit = lambda a, b: a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]  # noqa: E731
+    for i, a in enumerate(boxes):
+        assert 0 <= a[0] and a[2] <= 280 and 0 <= a[1] and a[3] <= 360
+        assert not any(hit(a, b) for b in boxes[i + 1:])
+    owners = [i for i, w in enumerate(where) if w]
+    for a, own in zip(boxes, owners):
+        assert not any(hit(a, m) for j, m in enumerate(marks) if j != own)
+
+
 @pytest.mark.slow
 def test_shared_plotlyjs_reports_are_small_and_still_draw_offline(rendered, tmp_path):
     root, *_ = rendered

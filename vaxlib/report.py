@@ -566,6 +566,48 @@ def _layout(lang: str, fig: Any, title: str, height: int = 380) -> Any:
     return fig
 
 
+#: a horizontal bar chart's geometry (px): one line of label, the gap around a row, one bar
+_LABEL_LINE_PX, _ROW_PAD_PX, _BAR_PX = 17, 12, 22
+#: characters of a label per line: a 390 px phone gives the plot ~330 px at 13 px Noto Sans
+_LABEL_CHARS = 46
+
+
+def _hbar_rows(fig: Any, labels: Sequence[str], bars: Sequence[dict[str, Any]], *, xmax: float,
+               bar_px: int = _BAR_PX) -> int:
+    """Horizontal bars, each category's label written above its bars across the whole plot width.
+
+    On a phone, labels left of the axis took half of its ~330 px, wrapped into
+    each other and squeezed the bars (the 390 px screenshots).  Here the y axis
+    is numeric: row ``i`` (bottom to top) holds its bars in the lower part and
+    its label (a tick label drawn *inside, on top* of its tick) in the upper
+    part, so the two never overlap at any width.  ``bars`` are the traces'
+    keyword arguments (``x``, ``name``, ``marker_color``, ``text`` …), drawn
+    side by side in each row.  Returns the plot area's height in pixels.
+    """
+    import plotly.graph_objects as go
+
+    n, k = len(labels), max(len(bars), 1)
+    wrapped = [_wrap(x, _LABEL_CHARS) for x in labels]
+    lines = max((w.count("<br>") + 1 for w in wrapped), default=1)
+    row_px = _LABEL_LINE_PX * lines + bar_px * k + _ROW_PAD_PX
+    u = 1.0 / row_px  # one pixel in y units
+    bottom = [i - 0.5 + 3 * u for i in range(n)]
+    for j, kw in enumerate(bars):
+        centre = [b + (j + 0.5) * bar_px * u for b in bottom]
+        fig.add_trace(go.Bar(y=centre, width=bar_px * u * 0.9, orientation="h", textangle=0,
+                             cliponaxis=False, constraintext="none", **kw))
+    # an inside-top tick label puts its first line above the tick and the others below it:
+    # raise the tick by the extra lines so that the last line sits just above the bars
+    ticks = [b + k * bar_px * u + (2 + _LABEL_LINE_PX * w.count("<br>")) * u for b, w in zip(bottom, wrapped)]
+    fig.update_yaxes(tickmode="array", tickvals=ticks, ticktext=wrapped, ticklabelposition="inside top",
+                     ticks="", showgrid=False, zeroline=False, range=[-0.5, n - 0.5], fixedrange=True,
+                     automargin=False)
+    # every bar writes its value; plotly would hide most x tick labels behind the inside labels anyway
+    fig.update_xaxes(range=[0, xmax], fixedrange=True, showticklabels=False)
+    fig.update_layout(barmode="overlay", bargap=0)
+    return n * row_px
+
+
 @dataclass
 class ProvinceReport:
     """Everything the province report shows, for one province (counts only)."""
@@ -643,7 +685,7 @@ class ProvinceReport:
                         text=[fmt_pct(sh, L)], textposition="inside",
                         hovertemplate=f"{t(s, L)}: {fmt_count(v, L)} ({fmt_pct(sh, L)})<extra></extra>")
         fig.update_layout(barmode="stack", xaxis=dict(range=[0, 100], ticksuffix="%"), legend_traceorder="normal")
-        return _layout(L, fig, "Tình trạng bản ghi mũi tiêm" if L == "vi" else "State of the dose records", 230)
+        return _layout(L, fig, t("fig_state", L), 230)
 
     def deadline_table(self) -> Any:
         """The Ministry's deadlines, each measure against its target, judged Đạt / Chưa đạt at the report date."""
@@ -674,20 +716,23 @@ class ProvinceReport:
         import plotly.graph_objects as go
 
         L = self.lang
-        rows = [r for r in deadline_verdicts(self.numbers, self.report_date) if r["measure"] != "m_report"]
-        labels = [_wrap(f"{t(r['measure'], L)} ({'hạn' if L == 'vi' else 'due'} {fmt_date(r['deadline'], L)})", 20)
-                  for r in rows]
+        rows = [r for r in deadline_verdicts(self.numbers, self.report_date) if r["measure"] != "m_report"][::-1]
+        labels = [f"{t(r['measure'], L)} ({t('due_on', L)} {fmt_date(r['deadline'], L)})" for r in rows]
         vals = [0 if r["value"] is None or np.isnan(r["value"]) else 100 * r["value"] for r in rows]
         colours = [VERDICT_COLOURS[r["verdict"]][0] for r in rows]
-        text = [f"{fmt_pct(r['value'], L)} · {t('met' if r['verdict'] == 'met' else 'missed', L)}" for r in rows]
-        fig = go.Figure(go.Bar(y=labels, x=vals, orientation="h", marker_color=colours, text=text,
-                               textposition="auto", hoverinfo="skip"))
-        fig.add_scatter(y=labels, x=[100 * r["target"] for r in rows], mode="markers", name=t("target", L),
-                        marker=dict(symbol="line-ns-open", size=26, color="#111", line=dict(width=3)),
-                        hovertemplate="%{y}: " + t("target", L) + " %{x:.0f}%<extra></extra>")
-        fig.update_layout(xaxis=dict(range=[0, 105], ticksuffix="%"), showlegend=False)
-        return _layout(L, fig, "Chỉ tiêu so với mục tiêu (vạch đen)" if L == "vi"
-                       else "Measures against their targets (black tick)", 280)
+        word = {"met": "met", "missed": "missed", "due": "missed", "unknown": "unknown_verdict"}
+        text = [f"{fmt_pct(r['value'], L)} · {t(word[r['verdict']], L)}" for r in rows]
+        fig = go.Figure()
+        plot_px = _hbar_rows(fig, labels, [dict(x=vals, marker_color=colours, text=text, textposition="auto",
+                                                insidetextanchor="start",
+                                                hoverinfo="skip", showlegend=False)], xmax=105)
+        centres = list(fig.data[0].y)
+        fig.add_scatter(y=centres, x=[100 * r["target"] for r in rows], mode="markers", name=t("target", L),
+                        marker=dict(symbol="line-ns-open", size=_BAR_PX + 6, color="#111", line=dict(width=3)),
+                        customdata=labels, cliponaxis=False,
+                        hovertemplate="%{customdata}: " + t("target", L) + " %{x:.0f}%<extra></extra>")
+        fig.update_layout(showlegend=False)
+        return _layout(L, fig, t("fig_deadlines", L), plot_px + 70)
 
     # ---- errors
     def error_figure(self) -> Any:
@@ -698,12 +743,13 @@ class ProvinceReport:
         L = self.lang
         e = self.tables["errors"].sort_values("n", ascending=True)
         e = e[e["n"] >= SMALL_CELL]
-        fig = go.Figure(go.Bar(y=[_wrap(error_label(c, L), 22) for c in e["code"]], x=e["n"], orientation="h",
-                               marker_color="#6a1b9a", text=[fmt_count(x, L) for x in e["n"]],
-                               textposition="auto",
-                               hovertemplate="%{y}: %{text}<extra></extra>"))
-        return _layout(L, fig, "Bản ghi theo loại lỗi (khi nhập)" if L == "vi" else "Records by error type (as entered)",
-                       max(300, 28 * len(e) + 100))
+        fig = go.Figure()
+        plot_px = _hbar_rows(fig, [error_label(c, L) for c in e["code"]],
+                             [dict(x=list(e["n"]), marker_color="#6a1b9a", text=[fmt_count(x, L) for x in e["n"]],
+                                   textposition="outside", customdata=[error_label(c, L) for c in e["code"]],
+                                   hovertemplate="%{customdata}: %{text}<extra></extra>")],
+                             xmax=1.18 * max(e["n"].max() if len(e) else 1, 1))
+        return _layout(L, fig, t("fig_errors", L), plot_px + 70)
 
     def cluster_table(self) -> Any:
         """The largest clusters (vaxlib.review.clusters), counts of 5 or more only."""
@@ -806,20 +852,24 @@ class ProvinceReport:
             columns="_order")
 
     def facility_figure(self, top: int = 15) -> Any:
-        """Share of records still wrong at the worst facilities."""
+        """Share of records still wrong at the worst facilities (their share wrong when entered beside it)."""
         import plotly.graph_objects as go
 
         L = self.lang
         f = self.facility_league().head(top).iloc[::-1]
-        f = f.assign(facility_id=[_wrap(_facility_label(r), 22) for _, r in f.iterrows()])
+        labels = [_facility_label(r) for _, r in f.iterrows()]
+        entry, now = 100 * f["wrong_entry_share"].astype(float), 100 * f["wrong_now_share"].astype(float)
         fig = go.Figure()
-        fig.add_bar(y=f["facility_id"], x=100 * f["wrong_entry_share"], orientation="h", name=t("entry_wrong_pct", L),
-                    marker_color="#bdbdbd", hovertemplate="%{y}: %{x:.1f}%<extra></extra>")
-        fig.add_bar(y=f["facility_id"], x=100 * f["wrong_now_share"], orientation="h", name=t("still_wrong_pct", L),
-                    marker_color="#c62828", hovertemplate="%{y}: %{x:.1f}%<extra></extra>")
-        fig.update_layout(barmode="group", xaxis=dict(ticksuffix="%"))
-        return _layout(L, fig, ("Cơ sở tiêm có tỷ lệ bản ghi còn sai cao nhất" if L == "vi"
-                             else "Facilities with the largest share still wrong"), max(320, 34 * len(f) + 120))
+        bars = [dict(x=list(now), name=t("still_wrong_pct", L), marker_color="#c62828",
+                     text=[fmt_pct(v, L) for v in f["wrong_now_share"]], textposition="outside",
+                     customdata=labels, hovertemplate="%{customdata}: %{text}<extra></extra>"),
+                dict(x=list(entry), name=t("entry_wrong_pct", L), marker_color="#bdbdbd",
+                     text=[fmt_pct(v, L) for v in f["wrong_entry_share"]], textposition="outside",
+                     customdata=labels, hovertemplate="%{customdata}: %{text}<extra></extra>")]
+        top_x = float(np.nanmax([entry.max(), now.max(), 1])) if len(f) else 1.0
+        plot_px = _hbar_rows(fig, labels, bars, xmax=1.25 * top_x, bar_px=15)
+        fig.update_layout(legend_traceorder="normal")
+        return _layout(L, fig, t("fig_facilities", L), plot_px + 90)
 
     # ---- fixes
     def fixes_figure(self) -> Any:
@@ -839,8 +889,7 @@ class ProvinceReport:
                         text=[fmt_count(v, L) for v in s], textposition="outside",
                         hovertemplate="%{x}: %{text}<extra></extra>")
         fig.update_layout(barmode="stack", xaxis=dict(title=t("month", L)), yaxis=dict(title=t("records", L)))
-        return _layout(L, fig, ("Bản ghi đã sửa theo tháng tiêm" if L == "vi"
-                             else "Records fixed, by month of vaccination"), 360)
+        return _layout(L, fig, t("fig_fixes", L), 360)
 
     # ---- feedback
     def feedback_table(self) -> Any:
@@ -874,20 +923,25 @@ class ProvinceReport:
         return pd.DataFrame.from_dict(rows, orient="index")
 
     def feedback_figure(self) -> Any:
-        """Grouped bars: received, resolved and overdue per category."""
+        """Bars per category: received, resolved and overdue (counts under 5 drawn as 0, written "<5")."""
         import plotly.graph_objects as go
 
         L = self.lang
-        g = self.feedback_summary().drop(index="total")
-        fig = go.Figure()
-        for col, colour in (("received", "#90a4ae"), ("resolved", "#2e7d32"), ("overdue", "#c62828")):
+        g = self.feedback_summary().drop(index="total").iloc[::-1]
+        labels = [t(c, L) for c in g.index]
+        bars = []
+        for col, colour in (("overdue", "#c62828"), ("resolved", "#2e7d32"), ("received", "#90a4ae")):
             vals = g[col]
-            fig.add_bar(x=[t(c, L) for c in g.index], y=vals.where(vals >= SMALL_CELL, 0), name=t(col, L),
-                        marker_color=colour, text=[fmt_count(v, L) for v in vals], textposition="outside",
-                        hovertemplate="%{x}: %{text}<extra></extra>")
-        fig.update_layout(barmode="group", yaxis=dict(title=t("received", L)))
-        return _layout(L, fig, ("Phản ánh theo loại (do người dân chọn)" if L == "vi"
-                             else "Feedback by category (as chosen by the citizen)"), 360)
+            bars.append(dict(x=list(vals.where(vals >= SMALL_CELL, 0)), name=t(col, L), marker_color=colour,
+                             text=[fmt_count(v, L) for v in vals], textposition="outside", customdata=labels,
+                             hovertemplate="%{customdata}: %{text}<extra></extra>"))
+        top_x = int(g[["received", "resolved", "overdue"]].max().max())
+        if top_x < SMALL_CELL:  # every bar would be "<5" or 0: the table says it better
+            return _md("*" + t("fig_feedback_few", L) + "*")
+        fig = go.Figure()
+        plot_px = _hbar_rows(fig, labels, bars, xmax=1.25 * top_x, bar_px=12)
+        fig.update_layout(legend_traceorder="reversed")
+        return _layout(L, fig, t("fig_feedback", L), plot_px + 90)
 
     def feedback_system_table(self) -> Any:
         """How the citizens' categories compare with what the system found (counts)."""
@@ -1097,26 +1151,101 @@ class NationalReport:
                     textposition="auto", hovertemplate="%{y}: %{text}<extra></extra>")
         fig.add_vline(x=100, line_dash="dash", line_color="#555")
         fig.update_layout(xaxis=dict(range=[0, 105], ticksuffix="%"))
-        return _layout(L, fig, ("Tỷ lệ bản ghi đã khớp/đã sửa theo tỉnh (hạn 30/04/2022)" if L == "vi"
-                             else "Share of records verified or fixed by province (due 30 Apr 2022)"),
-                       max(320, 22 * len(x) + 120))
+        return _layout(L, fig, t("fig_national_clean", L).format(date=fmt_date(DEADLINES["cleaning"], L)),
+                       max(320, 26 * len(x) + 120))
 
     def signed_figure(self) -> Any:
+        """Each province's share of records clean against its share of persons signed.
+
+        Names are written only where they overlap no other name or point on the
+        narrowest screen the report is read on (:func:`place_point_labels`);
+        every point names its province on hover or tap, and the table above
+        has all the figures.
+        """
         import plotly.graph_objects as go
 
         L = self.lang
         x = self.table.dropna(subset=["signed_share", "clean_share"])
         if x.empty:
-            return _md("*" + ("Chưa có số liệu ký chứng nhận." if L == "vi" else "No signing data yet.") + "*")
+            return _md("*" + t("no_signing_data", L) + "*")
+        px_, py_ = (100 * x["clean_share"].astype(float)).tolist(), (100 * x["signed_share"].astype(float)).tolist()
+        xr, yr = _pct_range(px_), _pct_range(py_)
+        plot_h = 360
+        where = place_point_labels(px_, py_, [str(n) for n in x["name"]], xr, yr, _PHONE_PLOT_PX, plot_h)
         fig = go.Figure(go.Scatter(
-            x=100 * x["clean_share"], y=100 * x["signed_share"], mode="markers+text", text=x["name"],
-            textposition="top center", marker=dict(size=10, color="#1565c0"), cliponaxis=False,
-            hovertemplate="%{text}<extra></extra>"))
-        fig.update_xaxes(range=[100 * x["clean_share"].min() - 3, 100 * x["clean_share"].max() + 3])
-        fig.update_yaxes(range=[100 * x["signed_share"].min() - 3, min(100 * x["signed_share"].max() + 3, 103)])
-        fig.update_layout(xaxis=dict(title=t("clean_pct", L), ticksuffix="%"),
-                          yaxis=dict(title=t("signed_pct", L), ticksuffix="%"))
-        return _layout(L, fig, ("Làm sạch và ký chứng nhận" if L == "vi" else "Cleaning and signing"), 420)
+            x=px_, y=py_, mode="markers+text", text=[str(n) if w else "" for n, w in zip(x["name"], where)],
+            textposition=[w or "top center" for w in where], marker=dict(size=10, color="#1565c0"),
+            cliponaxis=False, customdata=list(x["name"]), hovertemplate="%{customdata}<extra></extra>"))
+        for axis, rng, title in ((fig.update_xaxes, xr, "clean_pct"), (fig.update_yaxes, yr, "signed_pct")):
+            ticks = _pct_ticks(rng)
+            axis(range=rng, tickvals=ticks, ticktext=[_i18n.fmt_pct(v / 100, L, 0 if v == int(v) else 1)
+                                                      for v in ticks], title=t(title, L), fixedrange=True)
+        note = _wrap(t("fig_national_signed_note", L), 56)
+        fig.add_annotation(text=note, showarrow=False, xref="paper", yref="paper", x=0, y=0, xanchor="left",
+                           yanchor="top", yshift=-58, align="left", font=dict(size=11, color="#555"))
+        fig = _layout(L, fig, t("fig_national_signed", L), plot_h + 150)
+        fig.update_layout(margin_b=60 + 16 * (note.count("<br>") + 1))
+        return fig
+
+
+#: the plot area of a chart on a 390 px phone (page padding, margins and axis labels off)
+_PHONE_PLOT_PX = 280
+#: a 13 px label: width per character (generous for Vietnamese capitals and diacritics), height
+_CHAR_PX, _TEXT_PX, _MARKER_PX = 7.6, 17.0, 12.0
+
+
+def place_point_labels(xs: Sequence[float], ys: Sequence[float], names: Sequence[str],
+                       x_range: Sequence[float], y_range: Sequence[float], width_px: float,
+                       height_px: float) -> list[str | None]:
+    """Where to write each point's name so that no two names, and no name and point, overlap.
+
+    Points are taken in order (put the most important first); each tries
+    above, below, right and left of its marker, estimated in pixels for a
+    plot ``width_px`` × ``height_px`` (the narrowest screen: a wider one only
+    spreads the points).  Returns a plotly ``textposition`` per point, or
+    None where the name is left to the hover.
+    """
+    def to_px(x: float, y: float) -> tuple[float, float]:
+        return ((x - x_range[0]) / (x_range[1] - x_range[0]) * width_px,
+                (y - y_range[0]) / (y_range[1] - y_range[0]) * height_px)
+
+    pts = [to_px(x, y) for x, y in zip(xs, ys)]
+    r = _MARKER_PX / 2
+    boxes = [(px - r, py - r, px + r, py + r) for px, py in pts]  # every marker
+    out: list[str | None] = []
+
+    def free(b: tuple[float, float, float, float], own: int) -> bool:
+        if b[0] < 0 or b[2] > width_px or b[1] < 0 or b[3] > height_px:
+            return False
+        return not any(i != own and b[0] < o[2] and o[0] < b[2] and b[1] < o[3] and o[1] < b[3]
+                       for i, o in enumerate(boxes))
+
+    for i, ((px, py), name) in enumerate(zip(pts, names)):
+        w = _CHAR_PX * len(name) + 4
+        tries = {"top center": (px - w / 2, py + r + 1, px + w / 2, py + r + 1 + _TEXT_PX),
+                 "bottom center": (px - w / 2, py - r - 1 - _TEXT_PX, px + w / 2, py - r - 1),
+                 "middle right": (px + r + 2, py - _TEXT_PX / 2, px + r + 2 + w, py + _TEXT_PX / 2),
+                 "middle left": (px - r - 2 - w, py - _TEXT_PX / 2, px - r - 2, py + _TEXT_PX / 2)}
+        chosen = next((pos for pos, b in tries.items() if free(b, i)), None)
+        if chosen is not None:
+            boxes.append(tries[chosen])
+        out.append(chosen)
+    return out
+
+
+def _pct_range(values: Sequence[float]) -> list[float]:
+    """An axis range around percentages, a little wider than the data (never below 0)."""
+    lo, hi = min(values), max(values)
+    pad = max((hi - lo) * 0.12, 1.5)
+    return [max(lo - pad, 0.0), hi + pad]
+
+
+def _pct_ticks(rng: Sequence[float]) -> list[float]:
+    """Round tick values inside ``rng`` and never above 100 %: a share cannot exceed it."""
+    span = rng[1] - rng[0]
+    step = next(s for s in (0.5, 1, 2, 5, 10, 20, 25, 50) if span / s <= 6)
+    first = np.ceil(rng[0] / step) * step
+    return [float(v) for v in np.arange(first, min(rng[1], 100) + 1e-9, step)]
 
 
 def national_report(data_dir: str | os.PathLike[str], report_date: str = "2022-04-30", lang: str = "vi",
