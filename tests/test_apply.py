@@ -311,7 +311,13 @@ def test_cli_refuses_tampered_ledger(tmp_path, files, capsys):
     rc = vax_main(["apply", "--vaccinations", str(vp), "--matches", str(mp), "--ledger", url,
                    "--out", str(tmp_path / "out")])
     assert rc == 2
-    assert "event 2" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "sổ quyết định sqlite:///" in err and "BỊ SỬA ĐỔI tại sự kiện 2" in err
+    assert "failed verification" not in err and "TAMPERED" not in err  # one language, not half English
+    assert vax_main(["--lang", "en", "apply", "--vaccinations", str(vp), "--matches", str(mp), "--ledger", url,
+                     "--out", str(tmp_path / "out")]) == 2
+    en = capsys.readouterr().err
+    assert "failed verification: ledger TAMPERED at event 2" in en and "sự kiện" not in en
     assert not (tmp_path / "out" / OUTPUT_FILES["summary"]).exists()
 
 
@@ -394,7 +400,7 @@ def test_quarantined_rows_are_carried_through(tmp_path, files, capsys):
     rc = vax_main(["apply", "--vaccinations", str(csv), "--matches", str(mp), "--ledger", url, "--out", str(out)])
     assert rc == 0
     printed = capsys.readouterr().out
-    assert f"rows in {len(v) + 3}: records out {len(v)}, quarantined 3" in printed
+    assert f"{len(v) + 3} dòng vào: {len(v)} bản ghi ra, 3 dòng cách ly" in printed
     s = json.loads((out / OUTPUT_FILES["summary"]).read_text(encoding="utf-8"))
     assert s["rows_in"] == s["records_out"] + s["rows_quarantined"] == len(v) + 3
     assert s["quarantine_reasons"] == {"duplicate_key": 1, "empty_row": 1, "field_count": 1}

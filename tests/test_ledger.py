@@ -313,7 +313,7 @@ def test_tail_deletion_with_head_rewritten_is_caught_by_the_anchors(url):
 def test_cli_verify_exit_codes(url, tmp_path, capsys):
     db = _seeded(url)
     assert vax_main(["ledger", "verify", "--ledger", url]) == 0
-    assert "5 events" in capsys.readouterr().out
+    assert "Sổ quyết định toàn vẹn: 5 sự kiện" in capsys.readouterr().out
     out = tmp_path / "events.jsonl"
     assert vax_main(["ledger", "export", "--ledger", url, "--out", str(out)]) == 0
     lines = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
@@ -321,7 +321,12 @@ def test_cli_verify_exit_codes(url, tmp_path, capsys):
     _raw(db, "UPDATE ledger_events SET record_id = 'R9' WHERE id = 4")
     assert vax_main(["ledger", "verify", "--ledger", url]) == 1
     err = capsys.readouterr().err
-    assert "TAMPERED" in err and "event 4" in err
+    assert err.startswith("Sổ quyết định BỊ SỬA ĐỔI tại sự kiện 4: nội dung không khớp mã băm"), err
+    assert vax_main(["ledger", "verify", "--ledger", url, "--lang", "en"]) == 1
+    err = capsys.readouterr().err
+    assert "TAMPERED" in err and "event 4" in err and "event altered" in err
+    assert vax_main(["--lang", "en", "ledger", "verify", "--ledger", url]) == 1
+    assert capsys.readouterr().err == err
 
 
 def test_history_and_last_event(site):
@@ -388,8 +393,9 @@ def test_cli_expect_head(url, capsys):
          "UPDATE ledger_meta SET value = '4' WHERE key = 'head_id'",
          "UPDATE ledger_meta SET value = (SELECT hash FROM ledger_events WHERE id = 4) WHERE key = 'head_hash'")
     assert vax_main(["ledger", "verify", "--ledger", url, "--expect-head", head]) == 1
-    assert "event 5" in capsys.readouterr().err
+    assert "BỊ SỬA ĐỔI tại sự kiện 5" in capsys.readouterr().err
     assert vax_main(["ledger", "verify", "--ledger", url, "--expect-head", "nonsense"]) == 2
+    assert "--expect-head cần dạng ID:HASH" in capsys.readouterr().err
 
 
 def test_two_handles_see_each_others_appends(site):
@@ -482,11 +488,11 @@ def test_a_full_rewrite_is_caught_by_default(url, tmp_path, capsys, monkeypatch)
     # every append witnessed its head, so the first rewritten event is named
     assert not result.ok and result.first_bad_id == 3 and "rewritten" in result.problem, result.describe()
     assert vax_main(["ledger", "verify", "--ledger", url]) == 1
-    assert "rewritten" in capsys.readouterr().err
+    assert "sổ đã bị viết lại từ sự kiện 3 trở về trước" in capsys.readouterr().err
     # the anchors are what catches it: a machine that never witnessed this ledger cannot tell
     monkeypatch.setenv("VAX_LEDGER_ANCHORS", str(tmp_path / "elsewhere"))
     assert vax_main(["ledger", "verify", "--ledger", url]) == 0
-    assert "0 witnessed heads" in capsys.readouterr().out
+    assert "đã đối chiếu 0 đầu chuỗi ghi nhận bên ngoài" in capsys.readouterr().out
 
 
 def test_a_replaced_database_is_caught(url, tmp_path):
@@ -553,7 +559,7 @@ def test_unusable_ledgers_are_one_line_errors(tmp_path, capsys, make, url, words
     p = tmp_path / "x.db"
     make(p)
     before = sorted(x.name for x in tmp_path.iterdir())
-    rc = vax_main(["ledger", "verify", "--ledger", url.format(p=p)])
+    rc = vax_main(["ledger", "verify", "--ledger", url.format(p=p), "--lang", "en"])
     err = capsys.readouterr().err
     assert rc == 2 and words in err and err.count("\n") == 1, err
     assert sorted(x.name for x in tmp_path.iterdir()) == before  # nothing created beside it
@@ -562,10 +568,10 @@ def test_unusable_ledgers_are_one_line_errors(tmp_path, capsys, make, url, words
 def test_ledger_init_creates_once(tmp_path, capsys):
     p = tmp_path / "new" / "ledger.db"
     assert vax_main(["ledger", "init", "--ledger", f"sqlite:///{p}"]) == 0
-    assert p.exists() and "new empty ledger" in capsys.readouterr().out
+    assert p.exists() and "Đã tạo sổ quyết định trống tại" in capsys.readouterr().out
     with Ledger.open(p) as led:
         led.accept("R1", analyst="lan")
-    assert vax_main(["ledger", "init", "--ledger", f"sqlite:///{p}"]) == 0
+    assert vax_main(["ledger", "init", "--ledger", f"sqlite:///{p}", "--lang", "en"]) == 0
     assert "already exists" in capsys.readouterr().out
     with Ledger.open(p) as led:
         assert len(led.events_list()) == 1 and led.verify().ok
@@ -763,7 +769,7 @@ def test_apply_ignores_and_reports_unconfirmed_bulk_decisions(tmp_path, capsys):
     argv = ["apply", "--vaccinations", str(vp), "--matches", str(mp), "--ledger", url]
     assert vax_main([*argv, "--out", str(tmp_path / "a")]) == 0
     out = capsys.readouterr().out
-    assert "1 bulk acceptance(s) of 25 records await a supervisor" in out
+    assert "chưa áp dụng: 1 lần duyệt cả cụm (25 bản ghi) đang chờ giám sát xác nhận" in out
     summary = json.loads((tmp_path / "a" / "apply_summary.json").read_text(encoding="utf-8"))
     assert summary["ledger"]["pending_bulk"] == {"bulks": 1, "records": 25}
     assert summary["field_changes_by_source"]["decision"] == 0
@@ -813,13 +819,13 @@ def test_verify_checks_the_heads_recorded_by_apply_runs(tmp_path, capsys, monkey
     with Ledger.open(url) as led:
         led.accept("R3", analyst="lan")
     assert vax_main(["ledger", "verify", "--ledger", url, "--runs", str(run)]) == 0
-    assert "3 events" in capsys.readouterr().out
+    assert "Sổ quyết định toàn vẹn: 3 sự kiện" in capsys.readouterr().out
     # on a machine that never witnessed the ledger, only the run folder remembers its head
     monkeypatch.setenv("VAX_LEDGER_ANCHORS", str(tmp_path / "other-machine"))
     _rewrite_fully(Path(url.removeprefix("sqlite:///")), 2, action="accept")
     assert vax_main(["ledger", "verify", "--ledger", url]) == 0
     capsys.readouterr()
-    assert vax_main(["ledger", "verify", "--ledger", url, "--runs", str(run)]) == 1
+    assert vax_main(["ledger", "verify", "--ledger", url, "--runs", str(run), "--lang", "en"]) == 1
     err = capsys.readouterr().err
     assert "TAMPERED at event 2" in err and "apply-run" in err
     assert vax_main(["ledger", "verify", "--ledger", url, "--runs", str(tmp_path)]) == 2  # no head there

@@ -97,7 +97,7 @@ def test_review_notebook_runs_with_injected_parameters(dataset, tmp_path):
     n_mismatch = int(matches["status"].isin(["fix", "review", "unmatched"]).sum())
     last = _text_outputs(out.cells[-1])
     assert f"Đã xem xét 0 / {n_mismatch} · Đang chờ {n_mismatch}" in last
-    assert "ledger OK" in last and "0 events" in last
+    assert "Sổ quyết định toàn vẹn: trống (0 sự kiện)" in last and "ledger" not in last  # one language
     assert ledger.exists()
     widget_outputs = [o for c in out.cells for o in c.get("outputs", [])
                       if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import re
 
 import pandas as pd
 import pytest
@@ -148,6 +149,29 @@ def test_sign_refuses_requested_unverified_person(tmp_path, keys):
     assert main(["sign", "--registry", str(p["reg"]), "--vaccinations", str(p["vac"]),
                  "--matches", str(p["mat"]), "--keys", str(keys), "--out", str(tmp_path / "O2"),
                  "--person", P4]) == 2
+
+
+def test_sign_one_person_reports_that_person_only(tmp_path, keys, capsys):
+    """--person P1: one certificate for one person asked for; the set's 3 unverified persons are not this run's."""
+    _, _, _, p = _tables(tmp_path)
+    base = ["sign", "--registry", str(p["reg"]), "--vaccinations", str(p["vac"]), "--matches", str(p["mat"]),
+            "--keys", str(keys), "--no-hold", "--processes", "1"]
+    assert main(base + ["--out", str(tmp_path / "O")]) == 0
+    whole = capsys.readouterr().out
+    assert "Đã ký 2 chứng nhận; bỏ qua 3 người" in whole and "chưa được xác minh" in whole
+    assert main(base + ["--out", str(tmp_path / "P"), "--person", P1]) == 0
+    one = capsys.readouterr().out
+    assert one.splitlines()[0] == "Đã ký 1 chứng nhận cho 1 người được chỉ định (--person); bỏ qua 0", one
+    assert "chưa được xác minh" not in one and "bị giữ lại" not in one
+    # again into the whole set's run: P1 unchanged (kept); P2's certificate is kept and said apart
+    assert main(base + ["--out", str(tmp_path / "O"), "--person", P1]) == 0
+    again = capsys.readouterr().out
+    assert again.splitlines()[0] == "Đã ký 0 chứng nhận cho 1 người được chỉ định (--person); bỏ qua 0", again
+    assert "giữ nguyên 1;" in again and "của 1 người khác trong lần ký trước" in again, again
+    assert main(base + ["--out", str(tmp_path / "E"), "--person", P1, "--lang", "en"]) == 0
+    en = capsys.readouterr().out
+    assert en.splitlines()[0] == "Signed 1 certificates for the 1 persons asked for (--person); skipped 0", en
+    assert not re.search(r"[ạ-ỹđ]", en)  # no Vietnamese word in the English output
 
 
 def test_sign_without_passphrase_is_a_clear_cli_error(tmp_path, keys, monkeypatch, capsys):

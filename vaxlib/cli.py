@@ -17,9 +17,14 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from vaxlib import i18n as _i18n
 from vaxlib.errors import CommandError, RunError, VaxError
+from vaxlib.i18n import DEFAULT_LANG, LANGS
 
-__all__ = ["COMMANDS", "CommandError", "VaxError", "build_parser", "main"]
+__all__ = ["COMMANDS", "CommandError", "VaxError", "build_parser", "cli_lang", "main"]
+
+#: environment variable choosing the language of ``vax`` messages (``vi`` or ``en``)
+LANG_ENV = "VAX_LANG"
 
 #: OS errors a user can act on (free space, choose another folder, fix permissions): one line, exit 2
 _ACTIONABLE_OS_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
@@ -47,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="vax", description="vaxlib: clean, match, sign and report vaccination records"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="more log output")
+    parser.add_argument("--lang", dest="ui_lang", choices=LANGS, default=None,
+                        help=f"language of messages: vi (default) or en; also ${LANG_ENV}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in dict.fromkeys(COMMANDS.values()):
         # an import error is a bug in vaxlib or its installation: let it raise, never hide a command
@@ -65,16 +72,23 @@ def _check_out_folder(args: argparse.Namespace) -> None:
         return
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise RunError(f"{out}: là một tệp, không phải thư mục; hãy chọn --out khác "
-                       f"(is a file, not a folder; choose another --out)")
+        raise RunError.say("out_is_file", path=out)
     probe = out
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
     if not probe.is_dir():
-        raise RunError(f"{probe}: là một tệp, không tạo được thư mục --out {out} trong đó "
-                       f"(is a file: --out {out} cannot be created)")
+        raise RunError.say("out_under_file", path=probe, out=out)
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise RunError(f"{probe}: không ghi được (chỉ đọc); hãy chọn --out khác (not writable; choose another --out)")
+        raise RunError.say("out_not_writable", path=probe)
+
+
+def cli_lang(args: argparse.Namespace) -> str:
+    """The language of a command's messages: ``vax --lang``, else the command's own ``--lang``,
+    else ``$VAX_LANG``, else Vietnamese."""
+    for lang in (getattr(args, "ui_lang", None), getattr(args, "lang", None), os.environ.get(LANG_ENV)):
+        if lang in LANGS:
+            return lang
+    return DEFAULT_LANG
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -87,12 +101,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    lang = cli_lang(args)
+    if hasattr(args, "lang") and args.ui_lang:  # `vax --lang en sign …` also words the command's own output
+        args.lang = args.ui_lang
     try:
         _check_out_folder(args)
         return int(args.func(args) or 0)
     except VaxError as exc:
         # one line, no traceback: the message names the file/row/column (see vaxlib.errors)
-        message = " ".join(str(exc).split()) or type(exc).__name__
+        message = " ".join(exc.message(lang).split()) or type(exc).__name__
         print(f"vax {args.command}: {message}", file=sys.stderr)
         return 2
     except OSError as exc:
@@ -100,7 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         # a full disk, a read-only or forbidden folder: the run wrote nothing (vaxlib.runs), say where
         where = f" ({exc.filename})" if exc.filename else ""
-        print(f"vax {args.command}: {exc.strerror or exc}{where}; nothing was written", file=sys.stderr)
+        reason = _i18n.t(f"cli.os_{errno.errorcode.get(exc.errno, 'other')}", lang) \
+            if _i18n.has(f"cli.os_{errno.errorcode.get(exc.errno, 'other')}") else (exc.strerror or str(exc))
+        print(f"vax {args.command}: {_i18n.t('cli.nothing_written', lang, reason=reason, where=where)}",
+              file=sys.stderr)
         return 2
 
 

@@ -17,7 +17,37 @@ __all__ = ["VaxError", "CommandError", "SettingsError", "RunError", "ManifestErr
 
 
 class VaxError(Exception):
-    """Root of every error a user can act on; printed as one line by ``vax`` (exit 2)."""
+    """Root of every error a user can act on; printed as one line by ``vax`` (exit 2).
+
+    Raise ``SomeError.say("key", **params)`` for a message worded in
+    :mod:`vaxlib.i18n` (section ``cli``): ``str(exc)`` is then Vietnamese
+    and ``vax --lang en`` prints :meth:`message` in English, never a mixture.
+    """
+
+    key: str | None = None
+    params: dict = {}
+
+    @classmethod
+    def say(cls, key: str, **params: object) -> "VaxError":
+        """The error with the wording ``cli.<key>`` of :mod:`vaxlib.i18n` (Vietnamese as ``str``)."""
+        from vaxlib import i18n
+
+        exc = cls(i18n.t(f"cli.{key}", i18n.DEFAULT_LANG, **_worded(params, i18n.DEFAULT_LANG)))
+        exc.key, exc.params = key, dict(params)
+        return exc
+
+    def message(self, lang: str = "vi") -> str:
+        """The message in ``lang`` when it is worded in :mod:`vaxlib.i18n`, else as raised."""
+        if self.key is None:
+            return str(self)
+        from vaxlib import i18n
+
+        return i18n.t(f"cli.{self.key}", lang, **_worded(self.params, lang))
+
+
+def _worded(params: dict, lang: str) -> dict:
+    """Parameters that word themselves (a ``describe(lang)`` method, e.g. a ledger check) in ``lang``."""
+    return {k: v.describe(lang) if callable(getattr(v, "describe", None)) else v for k, v in params.items()}
 
 
 class CommandError(VaxError):

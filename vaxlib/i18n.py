@@ -462,6 +462,23 @@ _REPORT: dict[str, dict[str, str]] = {
     "m_clean": {"vi": "Bản ghi đã khớp hoặc đã sửa", "en": "Records verified or fixed"},
     "m_report": {"vi": "Báo cáo kết quả gửi Bộ Y tế", "en": "Results reported to the Ministry"},
     "target": {"vi": "Mục tiêu", "en": "Target"},
+    "due_on": {"vi": "hạn", "en": "due"},
+    "fig_state": {"vi": "Tình trạng bản ghi mũi tiêm", "en": "State of the dose records"},
+    "fig_deadlines": {"vi": "Chỉ tiêu so với mục tiêu (vạch đen)", "en": "Measures against their targets (black tick)"},
+    "fig_errors": {"vi": "Bản ghi theo loại lỗi (khi nhập)", "en": "Records by error type (as entered)"},
+    "fig_facilities": {"vi": "Cơ sở tiêm có tỷ lệ bản ghi còn sai cao nhất",
+                       "en": "Facilities with the largest share still wrong"},
+    "fig_fixes": {"vi": "Bản ghi đã sửa theo tháng tiêm", "en": "Records fixed, by month of vaccination"},
+    "fig_feedback": {"vi": "Phản ánh theo loại (do người dân chọn)",
+                     "en": "Feedback by category (as chosen by the citizen)"},
+    "fig_national_clean": {"vi": "Tỷ lệ bản ghi đã khớp/đã sửa theo tỉnh (hạn {date})",
+                           "en": "Share of records verified or fixed by province (due {date})"},
+    "fig_national_signed": {"vi": "Làm sạch và ký chứng nhận", "en": "Cleaning and signing"},
+    "fig_national_signed_note": {"vi": "Chạm vào một điểm để xem tên tỉnh; chỉ ghi tên những tỉnh không bị chồng chữ.",
+                                 "en": "Tap a point for its province; only names that do not overlap are written."},
+    "fig_feedback_few": {"vi": "Mỗi loại phản ánh có dưới 5 trường hợp: xem bảng trên (không vẽ biểu đồ).",
+                         "en": "Fewer than 5 feedback items in every category: see the table above (no chart)."},
+    "no_signing_data": {"vi": "Chưa có số liệu ký chứng nhận.", "en": "No signing data yet."},
     "verdict": {"vi": "Đánh giá", "en": "Verdict"},
     "met": {"vi": "Đạt", "en": "Met"},
     "missed": {"vi": "Chưa đạt", "en": "Not met"},
@@ -541,6 +558,127 @@ _TEAM = _pairs({
                     "No feedback queue yet (run `vax feedback --data DIR`)."),
 })
 
+#: ``vax`` command-line messages and errors (vaxlib.cli, VaxError.say)
+_CLI = _pairs({
+    "out_is_file": ("{path}: là một tệp, không phải thư mục; hãy chọn --out khác",
+                    "{path}: is a file, not a folder; choose another --out"),
+    "out_under_file": ("{path}: là một tệp, không tạo được thư mục --out {out} trong đó",
+                       "{path}: is a file, so --out {out} cannot be created in it"),
+    "out_not_writable": ("{path}: không ghi được (chỉ đọc); hãy chọn --out khác",
+                         "{path}: not writable; choose another --out"),
+    "nothing_written": ("{reason}{where}; chưa ghi gì", "{reason}{where}; nothing was written"),
+    "os_ENOSPC": ("hết chỗ trên ổ đĩa", "no space left on the device"),
+    "os_EDQUOT": ("vượt hạn mức dung lượng", "disk quota exceeded"),
+    "os_EROFS": ("ổ đĩa chỉ đọc", "read-only file system"),
+    "os_EACCES": ("không có quyền", "permission denied"),
+    "os_EPERM": ("không được phép", "operation not permitted"),
+    "expect_head": ("--expect-head cần dạng ID:HASH (ví dụ 42:3f1a…)", "--expect-head takes ID:HASH (e.g. 42:3f1a…)"),
+    "env_empty": ("biến môi trường {name} trống hoặc chưa đặt", "environment variable {name} is empty or unset"),
+    "users_pg_only": ("người dùng và vai trò chỉ có trên sổ quyết định PostgreSQL (SQLite ghi tên tự khai)",
+                      "users and roles exist on a PostgreSQL ledger only (SQLite records typed names)"),
+    "ledger_created": ("Đã tạo sổ quyết định trống tại {where}", "New empty ledger at {where}"),
+    "ledger_exists": ("Sổ quyết định đã có tại {where} ({n} sự kiện); không thay đổi",
+                      "Ledger already exists at {where} ({n} events); unchanged"),
+    "ledger_exported": ("{n} sự kiện -> {path}", "{n} events -> {path}"),
+    "user_added": ("{name}: vai trò {role}, phạm vi {scope}", "{name}: {role} for {scope}"),
+    "user_no_password": (" (chưa đặt mật khẩu)", " (no password set)"),
+    "scope_all": ("mọi tỉnh", "every province"),
+    "apply_summary": ("{rows_in} dòng vào: {records_out} bản ghi ra, {quarantined} dòng cách ly{see}; {changed} bản ghi "
+                      "đã sửa, {unchanged} giữ nguyên; {changes} trường thay đổi ({automatic} tự động, {decision} "
+                      "theo quyết định) -> {out}",
+                      "rows in {rows_in}: records out {records_out}, quarantined {quarantined}{see}; {changed} changed, "
+                      "{unchanged} unchanged; {changes} field changes ({automatic} automatic, {decision} from "
+                      "decisions) -> {out}"),
+    "ledger_not_file": ("sổ quyết định {where} không phải là một tệp", "ledger {where} is not a file"),
+    "ledger_missing": ("không có sổ quyết định tại {where} (tệp không tồn tại; tạo mới bằng: vax ledger init "
+                       "--ledger sqlite:///{where})",
+                       "no ledger at {where} (the file does not exist; create one with: vax ledger init "
+                       "--ledger sqlite:///{where})"),
+    "ledger_not_sqlite": ("không đọc được sổ quyết định {where} như một CSDL SQLite ({error})",
+                          "ledger {where} cannot be read as a SQLite database ({error})"),
+    "ledger_not_vaxlib": ("{where} là CSDL SQLite nhưng không phải sổ quyết định của vaxlib (không có bảng "
+                          "ledger_events)",
+                          "{where} is a SQLite database but not a vaxlib ledger (no ledger_events table)"),
+    "ledger_scheme": ("không có loại sổ quyết định cho địa chỉ dạng {scheme}; dùng một trong: {known}",
+                      "no ledger backend for URL scheme {scheme}; use one of: {known}"),
+    "ledger_failed": ("sổ quyết định {url} không qua kiểm tra: {result}", "ledger {url} failed verification: {result}"),
+    "apply_see": (" (xem {path})", " (see {path})"),
+    "apply_pending_bulk": ("chưa áp dụng: {bulks} lần duyệt cả cụm ({records} bản ghi) đang chờ giám sát xác nhận "
+                           "(quy tắc hai người)",
+                           "not applied: {bulks} bulk acceptance(s) of {records} records await a supervisor's "
+                           "confirmation (two-person rule)"),
+})
+
+#: ``vax ledger verify`` (vaxlib.review.ledger.VerifyResult.describe)
+_LEDGER = _pairs({
+    "ok_empty": ("Sổ quyết định toàn vẹn: trống (0 sự kiện)", "ledger OK: empty (0 events)"),
+    "ok": ("Sổ quyết định toàn vẹn: {events} sự kiện, đã đối chiếu {anchors} đầu chuỗi ghi nhận bên ngoài, "
+           "đầu chuỗi {head}",
+           "ledger OK: {events} events, {anchors} witnessed heads checked, head {head}"),
+    "tampered": ("Sổ quyết định BỊ SỬA ĐỔI tại {where}: {problem} (đã kiểm tra {events} sự kiện)",
+                 "ledger TAMPERED at {where}: {problem} ({events} events checked)"),
+    "at_event": ("sự kiện {id}", "event {id}"),
+    "at_ledger": ("toàn sổ", "ledger"),
+    "problem_id_gap": ("sự kiện {id} đứng sau {prev}: thiếu hoặc đảo thứ tự sự kiện",
+                       "event id {id} follows {prev}: event(s) missing or reordered"),
+    "problem_prev_hash": ("prev_hash không khớp mã băm của sự kiện trước (sự kiện bị xoá, chèn hoặc đảo thứ tự)",
+                          "prev_hash does not match the previous event's hash (event deleted, inserted or reordered)"),
+    "problem_unreadable": ("không đọc được sự kiện đã lưu ({error})", "stored event cannot be read ({error})"),
+    "problem_altered": ("nội dung không khớp mã băm của sự kiện (sự kiện bị sửa)",
+                        "contents do not match the event's hash (event altered)"),
+    "problem_unknown_action": ("hành động không xác định {action}", "unknown action {action}"),
+    "problem_head_stored": ("chuỗi dừng ở sự kiện {end} nhưng đầu chuỗi đã lưu là sự kiện {want} "
+                            "(các sự kiện mới nhất bị xoá hoặc thay)",
+                            "chain ends at event {end} but the stored head is event {want} "
+                            "(newest events deleted or replaced)"),
+    "problem_head_expected": ("chuỗi dừng ở sự kiện {end} nhưng đầu chuỗi mong đợi là sự kiện {want} "
+                              "(các sự kiện mới nhất bị xoá hoặc thay)",
+                              "chain ends at event {end} but the expected head is event {want} "
+                              "(newest events deleted or replaced)"),
+    "problem_replaced": ("đây không phải sổ quyết định đã được ghi nhận tại {location} lúc {time} ({by}): "
+                         "cơ sở dữ liệu đã bị thay",
+                         "this is not the ledger witnessed at {location} on {time} ({by}): the database was replaced"),
+    "problem_tail_deleted": ("chuỗi dừng ở sự kiện {end} nhưng sự kiện {id} đã được ghi nhận lúc {time} ({by}): "
+                             "các sự kiện mới nhất bị xoá",
+                             "chain ends at event {end} but event {id} was witnessed on {time} ({by}): "
+                             "newest events deleted"),
+    "problem_rewritten": ("sự kiện {id} khác với bản đã ghi nhận lúc {time} ({by}): sổ đã bị viết lại từ sự kiện "
+                          "{id} trở về trước",
+                          "event {id} differs from the one witnessed on {time} ({by}): the ledger was rewritten "
+                          "at or before event {id}"),
+})
+
+#: ``vax sign``'s summary (vaxlib.sign.batch.SignStats.summary)
+_SIGN = _pairs({
+    "summary": ("Đã ký {signed} chứng nhận; bỏ qua {skipped} người", "Signed {signed} certificates; skipped {skipped} persons"),
+    "summary_person": ("Đã ký {signed} chứng nhận cho {requested} người được chỉ định (--person); bỏ qua {skipped}",
+                       "Signed {signed} certificates for the {requested} persons asked for (--person); skipped {skipped}"),
+    "previous": ("mới {issued}, cấp lại {reissued} (thu hồi {revoked} UVCI cũ), giữ nguyên {kept}, giữ chứng nhận "
+                 "cũ của {carried} người chưa ký được lần này",
+                 "new {issued}, re-issued {reissued} (revoked {revoked} old UVCIs), kept {kept}, previous "
+                 "certificate kept for {carried} not signable this time"),
+    "previous_person": ("mới {issued}, cấp lại {reissued} (thu hồi {revoked} UVCI cũ), giữ nguyên {kept}; chứng nhận "
+                        "của {carried} người khác trong lần ký trước được giữ như cũ",
+                        "new {issued}, re-issued {reissued} (revoked {revoked} old UVCIs), kept {kept}; the "
+                        "certificates of {carried} other persons of the previous run are kept as they were"),
+    "refused_head": ("{n} người bị giữ lại hoặc từ chối (danh sách đầy đủ: {path}):",
+                     "{n} persons held or refused (full list: {path}):"),
+    "refused_record": ("hồ sơ", "record"),
+    "refused_more": ("… và {n} dòng nữa trong tệp", "… and {n} more rows in the file"),
+})
+
+#: why ``vax sign`` skipped a person (besides :data:`vaxlib.sign.checks.REFUSAL_LABELS`)
+_SIGN_SKIP = _pairs({
+    "not_all_verified": ("có mũi tiêm chưa được xác minh (fix/review/unmatched/invalid)",
+                         "has dose records that are not verified"),
+    "not_in_registry": ("không có trong sổ đăng ký dân cư", "person not in the register"),
+    "no_usable_dose": ("không có mũi tiêm dùng được", "no usable dose record"),
+    "payload_invalid": ("dữ liệu không hợp lệ theo lược đồ DCC / bộ giá trị", "payload fails the DCC schema or value sets"),
+    "unknown_vaccine": ("loại vắc xin không xác định", "vaccine product not recognised"),
+    "several_persons": ("một nhóm hồ sơ trỏ tới nhiều người trong sổ đăng ký",
+                        "one person_key links to several register persons"),
+})
+
 #: every sentence, keyed ``section.key``
 STRINGS: dict[str, dict[str, str]] = {
     **{f"review.{k}": v for k, v in _REVIEW.items()},
@@ -556,6 +694,10 @@ STRINGS: dict[str, dict[str, str]] = {
     **{f"fbreply.{k}": v for k, v in _FEEDBACK_REPLY.items()},
     **{f"reason.{k}": v for k, v in REASON_LABELS.items()},
     **{f"team.{k}": v for k, v in _TEAM.items()},
+    **{f"sign.{k}": v for k, v in _SIGN.items()},
+    **{f"cli.{k}": v for k, v in _CLI.items()},
+    **{f"ledger.{k}": v for k, v in _LEDGER.items()},
+    **{f"signskip.{k}": v for k, v in _SIGN_SKIP.items()},
 }
 
 

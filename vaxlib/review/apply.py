@@ -413,7 +413,7 @@ def run_apply(
             try:
                 check = led.verify()
                 if not check.ok:
-                    raise ApplyError(f"ledger {led.url} failed verification: {check.describe()}")
+                    raise ApplyError.say("ledger_failed", url=led.url, result=check)
                 decisions = led.current_decisions()
                 ledger_info = {"url": led.url, "location": led.backend.location(), "uid": led.backend.uid(),
                                "head_id": check.head_id or 0, "head_hash": check.head_hash}

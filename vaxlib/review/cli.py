@@ -11,10 +11,24 @@ import logging
 import sys
 
 from vaxlib.errors import CommandError
+from vaxlib.i18n import LANGS, fmt_int, t
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LEDGER_HELP = "ledger database URL (sqlite:///path.db) or SQLite file path"
+
+
+def cli_lang(args: argparse.Namespace) -> str:
+    from vaxlib.cli import cli_lang as lang
+
+    return lang(args)
+
+
+def _command_error(exc: Exception) -> CommandError:
+    """``exc`` as a :class:`CommandError`, keeping its :mod:`vaxlib.i18n` wording (so ``--lang`` applies)."""
+    err = CommandError(str(exc))
+    err.key, err.params = getattr(exc, "key", None), getattr(exc, "params", {})
+    return err
 
 
 def _cmd_apply(args: argparse.Namespace) -> int:
@@ -25,27 +39,27 @@ def _cmd_apply(args: argparse.Namespace) -> int:
         # the ledger is opened (and must exist) before the inputs are read
         ledger = Ledger.open(args.ledger, readonly=True) if args.ledger else None
     except LedgerError as exc:
-        raise CommandError(str(exc)) from exc
+        raise _command_error(exc) from exc
     try:
         result = run_apply(args.vaccinations, args.matches, args.out, ledger=ledger,
                            xlsx_scope=args.xlsx,
                            run_args={k: v for k, v in vars(args).items() if k != "func"})
     except (ApplyError, LedgerError) as exc:
-        raise CommandError(str(exc)) from exc
+        raise _command_error(exc) from exc
     finally:
         if ledger is not None:
             ledger.close()
-    s = result.summary
-    print(f"rows in {s['rows_in']}: records out {s['records_out']}, quarantined {s['rows_quarantined']}"
-          + (f" (see {args.out}/quarantine.parquet)" if s["rows_quarantined"] else "") + "; "
-          f"{s['records_changed']} changed, "
-          f"{s['records_unchanged']} unchanged; {s['field_changes']} field changes "
-          f"({s['field_changes_by_source']['automatic']} automatic, "
-          f"{s['field_changes_by_source']['decision']} from decisions) -> {args.out}")
+    s, L = result.summary, cli_lang(args)
+    n = lambda v: fmt_int(v, L)  # noqa: E731
+    see = t("cli.apply_see", L, path=f"{args.out}/quarantine.parquet") if s["rows_quarantined"] else ""
+    print(t("cli.apply_summary", L, rows_in=n(s["rows_in"]), records_out=n(s["records_out"]),
+            quarantined=n(s["rows_quarantined"]), see=see, changed=n(s["records_changed"]),
+            unchanged=n(s["records_unchanged"]), changes=n(s["field_changes"]),
+            automatic=n(s["field_changes_by_source"]["automatic"]),
+            decision=n(s["field_changes_by_source"]["decision"]), out=args.out))
     waiting = (s.get("ledger") or {}).get("pending_bulk") or {}
     if waiting.get("bulks"):
-        print(f"not applied: {waiting['bulks']} bulk acceptance(s) of {waiting['records']} records await a "
-              f"supervisor's confirmation (two-person rule)")
+        print(t("cli.apply_pending_bulk", L, bulks=n(waiting["bulks"]), records=n(waiting["records"])))
     return 0
 
 
@@ -58,7 +72,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             hid, hhash = args.expect_head.split(":", 1)
             expected = (int(hid), hhash)
         except ValueError as exc:
-            raise CommandError("--expect-head takes ID:HASH") from exc
+            raise CommandError.say("expect_head") from exc
     try:
         with Ledger.open(args.ledger, readonly=True) as ledger:
             from vaxlib.review.ledger import heads_recorded_in_runs
@@ -66,8 +80,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             recorded = heads_recorded_in_runs(args.runs, ledger.backend.location()) if args.runs else []
             result = ledger.verify(expected_head=expected, recorded=recorded)
     except LedgerError as exc:
-        raise CommandError(str(exc)) from exc
-    print(result.describe(), file=sys.stdout if result.ok else sys.stderr)
+        raise _command_error(exc) from exc
+    print(result.describe(cli_lang(args)), file=sys.stdout if result.ok else sys.stderr)
     return 0 if result.ok else 1
 
 
@@ -79,8 +93,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
             path = ledger.export(args.out)
             n = ledger.head()[0]
     except LedgerError as exc:
-        raise CommandError(str(exc)) from exc
-    print(f"{n} events -> {path}")
+        raise _command_error(exc) from exc
+    print(t("cli.ledger_exported", cli_lang(args), n=fmt_int(n, cli_lang(args)), path=path))
     return 0
 
 
@@ -93,8 +107,10 @@ def _cmd_init(args: argparse.Namespace) -> int:
             n = ledger.head()[0]
             where = ledger.backend.location() or ledger.url
     except LedgerError as exc:
-        raise CommandError(str(exc)) from exc
-    print(f"new empty ledger at {where}" if created else f"ledger already exists at {where} ({n} events); unchanged")
+        raise _command_error(exc) from exc
+    L = cli_lang(args)
+    print(t("cli.ledger_created", L, where=where) if created
+          else t("cli.ledger_exists", L, where=where, n=fmt_int(n, L)))
     return 0
 
 
@@ -106,21 +122,23 @@ def _cmd_add_user(args: argparse.Namespace) -> int:
 
     password = os.environ.get(args.password_env) if args.password_env else None
     if args.password_env and not password:
-        raise CommandError(f"environment variable {args.password_env} is empty or unset")
+        raise CommandError.say("env_empty", name=args.password_env)
     if password is None and sys.stdin.isatty():
         password = getpass.getpass(f"password for {args.name}: ")
     provinces = [p.strip() for p in (args.provinces or "").split(",") if p.strip()]
     try:
         with Ledger.open(args.ledger) as ledger:
             if not hasattr(ledger.backend, "conn") or ledger.backend.url.startswith("sqlite"):
-                raise CommandError("users and roles exist on a PostgreSQL ledger only (SQLite records typed names)")
+                raise CommandError.say("users_pg_only")
             from vaxlib.review.pg import add_user
 
             add_user(ledger.backend.conn, args.name, args.role, provinces, password=password)
     except LedgerError as exc:
-        raise CommandError(str(exc)) from exc
-    scope = ", ".join(provinces) if args.role != "national" else "every province"
-    print(f"{args.name}: {args.role} for {scope}" + ("" if password else " (no password set)"))
+        raise _command_error(exc) from exc
+    L = cli_lang(args)
+    scope = ", ".join(provinces) if args.role != "national" else t("cli.scope_all", L)
+    print(t("cli.user_added", L, name=args.name, role=args.role, scope=scope)
+          + ("" if password else t("cli.user_no_password", L)))
     return 0
 
 
@@ -180,6 +198,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--xlsx", choices=("changed", "all"), default="changed",
                    help="records in the re-import .xlsx (default: changed)")
+    p.add_argument("--lang", choices=LANGS, default=None, help="language of the messages (default vi)")
     p.set_defaults(func=_cmd_apply)
 
     from vaxlib.i18n import DEFAULT_LANG, LANGS
@@ -204,6 +223,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     i = lsub.add_parser("init", help="create a new, empty ledger (the only command that creates one); "
                                      "on PostgreSQL also its tables, triggers, policies and group roles")
     i.add_argument("--ledger", required=True, help=DEFAULT_LEDGER_HELP)
+    i.add_argument("--lang", choices=LANGS, default=None, help="language of the messages (default vi)")
     i.set_defaults(func=_cmd_init)
     u = lsub.add_parser("add-user", help="PostgreSQL: a login role for one analyst, supervisor or national user")
     u.add_argument("--ledger", required=True, help="the ledger owner's postgresql:// URL")
@@ -212,6 +232,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     u.add_argument("--provinces", default="", help="GSO province codes, comma-separated (e.g. 79,74)")
     u.add_argument("--password-env", default=None, metavar="VAR",
                    help="read the password from this environment variable (default: ask)")
+    u.add_argument("--lang", choices=LANGS, default=None, help="language of the messages (default vi)")
     u.set_defaults(func=_cmd_add_user)
     pd_ = lsub.add_parser("pending", help="list bulk acceptances waiting for a supervisor (two-person rule)")
     pd_.add_argument("--ledger", required=True, help=DEFAULT_LEDGER_HELP)
@@ -232,8 +253,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="head recorded elsewhere (e.g. apply_summary.json) to detect deleted newest events")
     v.add_argument("--runs", nargs="+", default=None, metavar="DIR",
                    help="run folders of vax apply: every ledger head they recorded must still be in the chain")
+    v.add_argument("--lang", choices=LANGS, default=None, help="language of the messages (default vi)")
     v.set_defaults(func=_cmd_verify)
     e = lsub.add_parser("export", help="write all events to .jsonl, .csv or .parquet")
     e.add_argument("--ledger", required=True, help=DEFAULT_LEDGER_HELP)
     e.add_argument("--out", required=True, help="output file (.jsonl/.csv/.parquet)")
+    e.add_argument("--lang", choices=LANGS, default=None, help="language of the messages (default vi)")
     e.set_defaults(func=_cmd_export)

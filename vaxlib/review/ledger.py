@@ -79,7 +79,7 @@ import time
 import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -231,18 +231,38 @@ class VerifyResult:
     first_bad_id: int | None = None
     problem: str | None = None
     anchors_checked: int = 0  #: heads witnessed outside the database that were checked
+    #: what is wrong, as a key of :mod:`vaxlib.i18n` (``ledger.problem_<code>``) and its values;
+    #: ``problem`` is the same in English, for logs and tests
+    problem_code: str | None = None
+    problem_args: dict = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return self.ok
 
-    def describe(self) -> str:
+    def describe(self, lang: str = "vi") -> str:
+        """One line for ``vax ledger verify`` and the notebook: OK with the head, or where and how it was tampered."""
+        from vaxlib import i18n
+
+        n = i18n.fmt_int(self.events_checked, lang)
         if self.ok:
             if not self.events_checked:
-                return "ledger OK: empty (0 events)"
-            return (f"ledger OK: {self.events_checked} events, {self.anchors_checked} witnessed heads checked, "
-                    f"head {self.head_id}:{self.head_hash}")
-        where = f"event {self.first_bad_id}" if self.first_bad_id is not None else "ledger"
-        return f"ledger TAMPERED at {where}: {self.problem} ({self.events_checked} events checked)"
+                return i18n.t("ledger.ok_empty", lang)
+            return i18n.t("ledger.ok", lang, events=n, anchors=i18n.fmt_int(self.anchors_checked, lang),
+                          head=f"{self.head_id}:{self.head_hash}")
+        where = (i18n.t("ledger.at_event", lang, id=self.first_bad_id) if self.first_bad_id is not None
+                 else i18n.t("ledger.at_ledger", lang))
+        problem = (i18n.t(f"ledger.problem_{self.problem_code}", lang, **self.problem_args)
+                   if self.problem_code else self.problem)
+        return i18n.t("ledger.tampered", lang, where=where, problem=problem, events=n)
+
+
+def _tampered(events: int, last_id: int | None, head_hash: str, at: int | None, code: str,
+              anchors_checked: int = 0, **args: Any) -> VerifyResult:
+    """A failed verification: the problem as an :mod:`vaxlib.i18n` code (and in English in ``problem``)."""
+    from vaxlib import i18n
+
+    return VerifyResult(False, events, last_id, head_hash, at, i18n.t(f"ledger.problem_{code}", "en", **args),
+                        anchors_checked=anchors_checked, problem_code=code, problem_args=args)
 
 
 # --------------------------------------------------------------------------- hashing
@@ -520,10 +540,9 @@ class SQLiteBackend(LedgerBackend):
         where = self.path if memory else str(Path(self.path).resolve())
         exists = memory or Path(self.path).is_file()
         if not memory and Path(self.path).exists() and not exists:
-            raise LedgerBackendError(f"ledger {where} is not a file")
+            raise LedgerBackendError.say("ledger_not_file", where=where)
         if not exists and not create:
-            raise LedgerBackendError(f"no ledger at {where} (the file does not exist; "
-                                     f"create one with: vax ledger init --ledger sqlite:///{where})")
+            raise LedgerBackendError.say("ledger_missing", where=where)
         if not exists:
             try:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -542,11 +561,10 @@ class SQLiteBackend(LedgerBackend):
         except sqlite3.DatabaseError as exc:
             with contextlib.suppress(Exception):
                 self.conn.close()
-            raise LedgerBackendError(f"ledger {where} cannot be read as a SQLite database ({exc})") from None
+            raise LedgerBackendError.say("ledger_not_sqlite", where=where, error=exc) from None
         if not has_table and not (create or memory):
             self.conn.close()
-            raise LedgerBackendError(f"{where} is a SQLite database but not a vaxlib ledger "
-                                     f"(no ledger_events table)")
+            raise LedgerBackendError.say("ledger_not_vaxlib", where=where)
         try:
             if not readonly or not has_table:
                 self._retry(self._set_wal)
@@ -715,7 +733,7 @@ def open_backend(url: str | os.PathLike[str], *, create: bool = False,
         factory = _BACKENDS.get(scheme) or _BACKENDS.get(scheme.split("+", 1)[0])
     if factory is None:
         known = ", ".join(sorted(_BACKENDS))
-        raise LedgerBackendError(f"no ledger backend for URL scheme {scheme!r}; use one of: {known}")
+        raise LedgerBackendError.say("ledger_scheme", scheme=repr(scheme), known=known)
     return factory(text, create=create, readonly=readonly)
 
 
@@ -1376,23 +1394,22 @@ class Ledger:
             eid = int(raw["id"])
             expected_id = (last_id or 0) + 1
 
-            def bad(problem: str, at: int = eid) -> VerifyResult:
-                return VerifyResult(False, n, last_id, prev_hash, at, problem)
+            def bad(code: str, at: int = eid, **kw: Any) -> VerifyResult:
+                return _tampered(n, last_id, prev_hash, at, code, **kw)
 
             if eid != expected_id:
-                return bad(f"event id {eid} follows {last_id or 0}: event(s) missing or reordered")
+                return bad("id_gap", id=eid, prev=last_id or 0)
             if raw["prev_hash"] != prev_hash:
-                return bad("prev_hash does not match the previous event's hash (event deleted, inserted "
-                           "or reordered)")
+                return bad("prev_hash")
             try:
                 values = json.loads(raw["values"]) if isinstance(raw["values"], str) else raw["values"]
                 recomputed = event_hash({**raw, "values": values})
             except (ValueError, TypeError) as exc:
-                return bad(f"stored event cannot be read ({type(exc).__name__})")
+                return bad("unreadable", error=type(exc).__name__)
             if recomputed != raw["hash"]:
-                return bad("contents do not match the event's hash (event altered)")
+                return bad("altered")
             if raw["action"] not in ACTIONS:
-                return bad(f"unknown action {raw['action']!r}")
+                return bad("unknown_action", action=repr(raw["action"]))
             prev_hash = raw["hash"]
             last_id = eid
             if eid in wanted:
@@ -1404,28 +1421,22 @@ class Ledger:
                 continue
             if (int(want[0]), want[1]) != head:
                 missing_from = head[0] + 1 if int(want[0]) > head[0] else None
-                return VerifyResult(False, n, last_id, prev_hash, missing_from,
-                                    f"chain ends at event {head[0]} but the {name} is event {want[0]} "
-                                    f"(newest events deleted or replaced)")
+                return _tampered(n, last_id, prev_hash, missing_from, f"head_{name.split()[0]}",
+                                 end=head[0], want=want[0])
         if anchors and anchors[-1].uid != uid:
             last = anchors[-1]
-            return VerifyResult(False, n, last_id, prev_hash, None,
-                                f"this is not the ledger witnessed at {location} on {last.time} ({last.by}): "
-                                f"the database was replaced", anchors_checked=0)
+            return _tampered(n, last_id, prev_hash, None, "replaced", location=location, time=last.time, by=last.by)
         checked = 0
         for a in [*anchors, *recorded]:
             if a.uid != uid and a not in recorded:
                 continue
             checked += 1
             if a.head_id > head[0]:
-                return VerifyResult(False, n, last_id, prev_hash, head[0] + 1,
-                                    f"chain ends at event {head[0]} but event {a.head_id} was witnessed on "
-                                    f"{a.time} ({a.by}): newest events deleted", anchors_checked=checked)
+                return _tampered(n, last_id, prev_hash, head[0] + 1, "tail_deleted", checked,
+                                 end=head[0], id=a.head_id, time=a.time, by=a.by)
             if a.head_id and seen.get(a.head_id) != a.head_hash:
-                return VerifyResult(False, n, last_id, prev_hash, a.head_id,
-                                    f"event {a.head_id} differs from the one witnessed on {a.time} ({a.by}): "
-                                    f"the ledger was rewritten at or before event {a.head_id}",
-                                    anchors_checked=checked)
+                return _tampered(n, last_id, prev_hash, a.head_id, "rewritten", checked,
+                                 id=a.head_id, time=a.time, by=a.by)
         if witness:
             sync = getattr(self.backend, "sync", None)
             if sync:  # witness only a head that is on disk (see vaxlib.review.pg)

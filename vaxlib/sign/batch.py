@@ -104,33 +104,36 @@ class SignStats:
     counts: dict = field(default_factory=dict)
     #: wall seconds per stage of :func:`sign_tables` (read_inputs, plan, sign_and_commit, ...)
     timings: dict = field(default_factory=dict)
+    #: ``--person``: how many persons were asked for (counts then cover only them); None for the whole set
+    requested: int | None = None
 
     def summary(self, lang: str = "vi") -> str:
-        labels = {
-            "not_all_verified": ("có mũi tiêm chưa được xác minh (fix/review/unmatched/invalid)",
-                                 "has dose records that are not verified"),
-            "not_in_registry": ("không có trong sổ đăng ký dân cư", "person not in the register"),
-            "no_usable_dose": ("không có mũi tiêm dùng được", "no usable dose record"),
-            "payload_invalid": ("dữ liệu không hợp lệ theo lược đồ DCC / bộ giá trị",
-                                "payload fails the DCC schema or value sets"),
-            "unknown_vaccine": ("loại vắc xin không xác định", "vaccine product not recognised"),
-            "several_persons": ("một nhóm hồ sơ trỏ tới nhiều người trong sổ đăng ký",
-                                "one person_key links to several register persons"),
-            **REFUSAL_LABELS,
-        }
+        """What ``vax sign`` prints: signed, skipped by reason, and what happened to earlier certificates.
+
+        With ``--person`` (:attr:`requested` set) the counts are those persons' only; the other
+        certificates of the previous run, kept as they were, are said apart.
+        """
+        from vaxlib import i18n
+
+        labels = {r: (i18n.t(f"signskip.{r}", "vi"), i18n.t(f"signskip.{r}", "en"))
+                  for r in ("not_all_verified", "not_in_registry", "no_usable_dose", "payload_invalid",
+                            "unknown_vaccine", "several_persons")}
+        labels.update(REFUSAL_LABELS)
         i = 0 if lang == "vi" else 1
-        head = (f"Đã ký {self.signed} chứng nhận; bỏ qua {sum(self.skipped.values())} người"
-                if i == 0 else
-                f"signed {self.signed} certificates; skipped {sum(self.skipped.values())} persons")
-        parts = [f"  {n} — {labels.get(r, (r, r))[i]}" for r, n in sorted(self.skipped.items())]
-        c = self.counts
-        if c.get("kept") or c.get("reissued") or c.get("carried"):
-            parts.insert(0, (f"  mới {c.get('issued', 0)}, cấp lại {c.get('reissued', 0)} (thu hồi "
-                             f"{c.get('revoked', 0)} UVCI cũ), giữ nguyên {c.get('kept', 0)}, giữ chứng nhận "
-                             f"cũ của {c.get('carried', 0)} người chưa ký được lần này") if i == 0 else
-                            (f"  new {c.get('issued', 0)}, re-issued {c.get('reissued', 0)} (revoked "
-                             f"{c.get('revoked', 0)} old UVCIs), kept {c.get('kept', 0)}, previous certificate "
-                             f"kept for {c.get('carried', 0)} not signable this time"))
+        n = i18n.fmt_int
+        skipped = sum(self.skipped.values())
+        if self.requested is None:
+            head = i18n.t("sign.summary", lang, signed=n(self.signed, lang), skipped=n(skipped, lang))
+        else:
+            head = i18n.t("sign.summary_person", lang, signed=n(self.signed, lang),
+                          requested=n(self.requested, lang), skipped=n(skipped, lang))
+        parts = [f"  {n(k, lang)} — {labels.get(r, (r, r))[i]}" for r, k in sorted(self.skipped.items())]
+        c = {k: n(c_, lang) for k, c_ in self.counts.items()}
+        if self.counts.get("kept") or self.counts.get("reissued") or self.counts.get("carried"):
+            key = "sign.previous" if self.requested is None else "sign.previous_person"
+            parts.insert(0, "  " + i18n.t(key, lang, issued=c.get("issued", "0"), reissued=c.get("reissued", "0"),
+                                          revoked=c.get("revoked", "0"), kept=c.get("kept", "0"),
+                                          carried=c.get("carried", "0")))
         return "\n".join([head, *parts])
 
 
@@ -653,6 +656,10 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
                               f"({held} held or refused, see the reasons without --person; "
                               "the others have dose records that are not verified)")
         persons = persons[persons["person_id"].isin(wanted)].reset_index(drop=True)
+        # every requested person is signable (else refused above): the whole set's skips and
+        # holds are not this run's story, and reporting them read as if --person had failed
+        stats.skipped = Counter()
+        stats.requested = len(wanted)
     hashes = content_hashes(persons, issuer)
     revoked_kids = {base64.b64encode(bytes.fromhex(k)).decode() for k in revoked_signers(keys_dir)}
     d = decide(persons, hashes, prev, at=issued_at,
@@ -723,7 +730,7 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     if ledger_dir is not None and Path(ledger_dir).resolve() != out.resolve():
         append_ledger(ledger_dir, rows, signer=signer_name, signed_at=signed_at)
     lap("revoke")
-    stats.refused = plan.refused
+    stats.refused = plan.refused if only is None else plan.refused[plan.refused["person_id"].isin(set(only))]
     stats.timings = timings
     log.info("vax sign timings (s): %s", ", ".join(f"{k} {v}" for k, v in timings.items()))
     return stats

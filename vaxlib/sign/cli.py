@@ -142,18 +142,19 @@ def _print_refused(refused, args) -> None:
         return
     from vaxlib.widgets import mask_id
 
-    i = 0 if args.lang == "vi" else 1
+    from vaxlib import i18n
+
+    L = args.lang
+    i = 0 if L == "vi" else 1
     people = refused["person_id"].nunique()
-    head = (f"{people} người bị giữ lại hoặc từ chối (danh sách đầy đủ: {args.out}/{REFUSED_FILE}):" if i == 0
-            else f"{people} persons held or refused (full list: {args.out}/{REFUSED_FILE}):")
-    print(head)
-    rec_word = "hồ sơ" if i == 0 else "record"
+    print(i18n.t("sign.refused_head", L, n=i18n.fmt_int(people, L), path=f"{args.out}/{REFUSED_FILE}"))
+    rec_word = i18n.t("sign.refused_record", L)
     for row in refused.head(SHOW_REFUSED).itertuples(index=False):
         label = REFUSAL_LABELS.get(row.reason, (row.reason, row.reason))[i]
         rec = f" ({rec_word} {row.record_id}: {row.detail})" if row.record_id else f" ({row.detail})"
         print(f"  {mask_id(row.person_id)}  {row.reason}: {label}{rec}")
     if len(refused) > SHOW_REFUSED:
-        print(f"  … +{len(refused) - SHOW_REFUSED}")
+        print("  " + i18n.t("sign.refused_more", L, n=i18n.fmt_int(len(refused) - SHOW_REFUSED, L)))
 
 
 # ----------------------------------------------------------------------------- verify
