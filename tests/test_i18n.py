@@ -70,3 +70,111 @@ def test_labels_module_reexports_the_same_tables():
 
     assert labels.ERROR_LABELS is i18n.ERROR_LABELS
     assert labels.error_label("dob:day_month_swap") == "Đảo ngày và tháng sinh"
+
+
+# --------------------------------------------------------------------------- no user-facing words outside i18n
+
+#: modules that put words on a screen, a report or a terminal: their wording must come from vaxlib.i18n
+USER_FACING = ("vaxlib/cli.py", "vaxlib/review/cli.py", "vaxlib/report.py", "vaxlib/plots.py", "vaxlib/widgets.py",
+               "vaxlib/review/labels.py")
+#: command modules whose print()/error calls must not hold literal sentences
+CLI_MODULES = ("vaxlib/cli.py", "vaxlib/review/cli.py")
+#: (module, literal) allowed, with the reason; keep it short
+ALLOWED: dict[tuple[str, str], str] = {}
+
+_VI_LETTERS = re.compile("[àáảãạăằắẳẵặâầấẩẫậèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵđ]", re.I)
+_TWO_WORDS = re.compile(r"[A-Za-z]{2,} [A-Za-z]{2,}")
+
+
+def _literals(node):
+    """String constants of an expression, f-strings' literal parts included."""
+    import ast
+
+    for n in ast.walk(node):
+        if isinstance(n, ast.Constant) and isinstance(n.value, str):
+            yield n
+
+
+def _tree(path):
+    import ast
+
+    from vaxlib.config import PROJECT_ROOT
+
+    tree = ast.parse((PROJECT_ROOT / path).read_text(encoding="utf-8"))
+    docstrings = set()
+    for n in ast.walk(tree):
+        if isinstance(n, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.body:
+            first = n.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                docstrings.add(id(first.value))
+    return tree, docstrings
+
+
+def _is_lang_test(test) -> bool:
+    import ast
+
+    return isinstance(test, ast.Compare) and any(
+        isinstance(c, ast.Constant) and c.value in i18n.LANGS for c in [test.left, *test.comparators])
+
+
+def user_facing_words_outside_i18n(path: str) -> list[str]:
+    """Vietnamese literals, ``"…" if lang == "vi" else "…"`` sentences, and (CLI) printed sentences in ``path``."""
+    import ast
+
+    tree, docstrings = _tree(path)
+    found = []
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docstrings \
+                and _VI_LETTERS.search(n.value) and (path, n.value) not in ALLOWED:
+            found.append(f"{path}:{n.lineno}: Vietnamese text {n.value[:50]!r}")
+        if isinstance(n, ast.IfExp) and _is_lang_test(n.test):
+            for branch in (n.body, n.orelse):
+                if any(" " in c.value for c in _literals(branch)) and (path, ast.unparse(branch)) not in ALLOWED:
+                    found.append(f"{path}:{n.lineno}: wording chosen by language {ast.unparse(n)[:60]!r}")
+                    break
+        if path in CLI_MODULES and isinstance(n, ast.Call):
+            name = getattr(n.func, "id", getattr(n.func, "attr", ""))
+            if name == "print" or name.endswith("Error"):
+                for arg in n.args:
+                    for c in _literals(arg):
+                        if _TWO_WORDS.search(c.value) and (path, c.value) not in ALLOWED:
+                            found.append(f"{path}:{n.lineno}: printed sentence {c.value[:50]!r}")
+    return found
+
+
+@pytest.mark.parametrize("path", USER_FACING)
+def test_no_user_facing_words_outside_i18n(path):
+    """Every word a user reads comes from vaxlib.i18n (docstrings and argparse help aside)."""
+    assert user_facing_words_outside_i18n(path) == []
+
+
+def test_the_scan_finds_words_outside_i18n(tmp_path, monkeypatch):
+    """The scan itself catches each kind (so the test above can fail)."""
+    import vaxlib.config as config
+
+    (tmp_path / "vaxlib").mkdir()
+    (tmp_path / "vaxlib" / "cli.py").write_text(
+        '"""Tài liệu: a docstring may say Duyệt."""\n'
+        'def f(lang, n):\n'
+        '    """Dùng t()."""\n'
+        '    x = "Đã lưu"\n'
+        '    y = "saved it" if lang == "en" else "ok"\n'
+        '    z = "description_vi" if lang == "vi" else "description_en"\n'
+        '    print(f"{n} events written")\n'
+        '    raise ValueError("bad thing happened")\n', encoding="utf-8")
+    monkeypatch.setattr(config, "PROJECT_ROOT", tmp_path)
+    found = user_facing_words_outside_i18n("vaxlib/cli.py")
+    assert [f.split(": ", 1)[1].split(" ", 1)[0] for f in found] == ["Vietnamese", "wording", "printed", "printed"], found
+
+
+#: wordings whose languages take different values, and why
+DIFFERENT_PLACEHOLDERS = {"review.month": "Vietnamese numbers the month (tháng 10/2021), English names it"}
+
+
+def test_every_wording_has_the_same_placeholders_in_both_languages():
+    """A value shown in one language is shown in the other (a count dropped in translation fails here)."""
+    import string
+
+    for key, entry in i18n.STRINGS.items():
+        fields = {lang: {f for _, f, _, _ in string.Formatter().parse(text) if f} for lang, text in entry.items()}
+        assert fields["vi"] == fields["en"] or key in DIFFERENT_PLACEHOLDERS, (key, fields)

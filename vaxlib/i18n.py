@@ -40,6 +40,8 @@ __all__ = [
     "fmt_pct",
     "fmt_date",
     "fmt_datetime",
+    "plotly_separators",
+    "fmt_month",
     "fmt_duration",
     "ERROR_LABELS",
     "ERROR_PHRASES",
@@ -322,6 +324,12 @@ _REVIEW = _pairs({
     "tip_accept": ("Chấp nhận đề xuất sửa theo ứng viên được đề xuất", "Accept the suggested fix"),
     "tip_reject": ("Giữ nguyên bản ghi như đã nhập", "Keep the record as typed"),
     "reason_pick": ("— Lý do —", "— Reason —"),
+    "field_full_name": ("Họ và tên", "Full name"),
+    "field_dob": ("Ngày sinh", "Date of birth"),
+    "field_sex": ("Giới tính", "Sex"),
+    "field_id_number": ("Số CMND/CCCD", "ID number"),
+    "month": ("tháng {m}/{year}", "{month_en} {year}"),
+    "and": (" và ", " and "),
     "reason_text": ("Ghi chú thêm về lý do", "More about the reason"),
     "reason_needed": ("Chọn lý do trong danh sách (bắt buộc khi {action}; 'Lý do khác' cần ghi rõ)",
                       "Choose a reason from the list (required to {action}; 'Other' needs the reason written)"),
@@ -463,6 +471,54 @@ _REPORT: dict[str, dict[str, str]] = {
     "m_report": {"vi": "Báo cáo kết quả gửi Bộ Y tế", "en": "Results reported to the Ministry"},
     "target": {"vi": "Mục tiêu", "en": "Target"},
     "due_on": {"vi": "hạn", "en": "due"},
+    "sum": {"vi": "Tổng", "en": "Total"},
+    "citizen_vs_system": {"vi": "Người dân chọn \\ Hệ thống xác định", "en": "Citizen's category \\ system's finding"},
+    "head_progress": {"vi": "Tiến độ làm sạch so với các mốc thời hạn", "en": "Cleaning progress against the deadlines"},
+    "head_errors": {"vi": "Các loại lỗi và cụm lỗi lớn nhất", "en": "Error types and the largest clusters"},
+    "head_facilities": {"vi": "Bảng xếp hạng cơ sở tiêm", "en": "Facility league table"},
+    "head_fixes": {"vi": "Bản ghi đã sửa", "en": "Fixes"},
+    "head_feedback": {"vi": "Phản ánh của người dân", "en": "Citizens' feedback"},
+    "head_method": {"vi": "Ghi chú phương pháp", "en": "Method note"},
+    "summary": {
+        "vi": "Tỉnh/thành phố có **{records}** bản ghi mũi tiêm: **{clean}** đã khớp hoặc đã sửa, {review} đang xem "
+              "xét, {unmatched} không khớp. **{signed}** người đã được ký chứng nhận ({signed_share} số người đã "
+              "tiêm). Đã nhận **{received}** phản ánh, xử lý {resolved}, quá hạn {overdue}.",
+        "en": "The province has **{records}** dose records: **{clean}** verified or fixed, {review} in review, "
+              "{unmatched} unmatched. **{signed}** persons have been signed ({signed_share} of vaccinated persons). "
+              "**{received}** feedback items received, {resolved} resolved, {overdue} overdue."},
+    "national_summary": {
+        "vi": "{provinces} tỉnh/thành phố có số liệu; **{records}** bản ghi, **{clean}** đã khớp hoặc đã sửa; "
+              "**{signed}** người đã ký chứng nhận; {received} phản ánh, {overdue} quá hạn.",
+        "en": "{provinces} provinces with data; **{records}** records, **{clean}** verified or fixed; **{signed}** "
+              "persons signed; {received} feedback items, {overdue} overdue."},
+    "quarantine_note": {
+        "vi": "{match} dòng của tệp mũi tiêm không nhập được khi ghép cặp và {apply} dòng khi áp dụng sửa lỗi (cách "
+              "ly, không có trong các bảng dưới đây; xem match/quarantine.parquet và apply/quarantine.parquet).",
+        "en": "{match} rows of the vaccination file could not be imported for matching and {apply} for applying "
+              "fixes (quarantined, not in the tables below; see match/quarantine.parquet and "
+              "apply/quarantine.parquet)."},
+    "method_note": {
+        "vi": "- Bản ghi thuộc tỉnh/thành phố của cơ sở tiêm; người thuộc tỉnh thường trú trong CSDL dân cư.\n"
+              "- Bản ghi được so khớp với CSDL quốc gia về dân cư theo mô hình Fellegi–Sunter: tự động sửa khi xác "
+              "suất ≥ {auto}, chuyển xem xét khi xác suất ≥ {review}, còn lại là không khớp.\n"
+              "- *Đã khớp*: họ tên, ngày sinh, số định danh đúng như CSDL ngay khi nhập; *đã sửa*: đã sửa theo CSDL "
+              "và khớp lại; *chờ sửa*: có đề xuất sửa chưa áp dụng.\n"
+              "- Phản ánh phải được xử lý trong {sla} giờ (Công văn 9458/BYT-CNTT); tuổi của phản ánh tính đến hết "
+              "ngày {report_date}.\n"
+              "- Số liệu tiêm chủng đến ngày {data_date}; báo cáo lập ngày {report_date}.\n"
+              "- Báo cáo chỉ có số tổng hợp; các ô có từ 1 đến {small_1} trường hợp ghi \"<{small}\" và tỷ lệ trên "
+              "dưới {small} bản ghi không được hiển thị.",
+        "en": "- A record belongs to its facility's province; a person to the province of residence in the "
+              "register.\n"
+              "- Records are matched against the national population register with a Fellegi–Sunter model: fixed "
+              "automatically at probability ≥ {auto}, reviewed at ≥ {review}, unmatched below.\n"
+              "- *Verified*: name, date of birth and ID number equal the register's as entered; *fixed*: corrected "
+              "from the register and matched again; *fix pending*: a correction not yet applied.\n"
+              "- Feedback must be handled within {sla} hours (Công văn 9458/BYT-CNTT); ages are measured at the end "
+              "of {report_date}.\n"
+              "- Vaccination data up to {data_date}; report date {report_date}.\n"
+              "- Aggregates only; counts from 1 to {small_1} are shown as \"<{small}\" and shares of fewer than "
+              "{small} records are not shown."},
     "fig_state": {"vi": "Tình trạng bản ghi mũi tiêm", "en": "State of the dose records"},
     "fig_deadlines": {"vi": "Chỉ tiêu so với mục tiêu (vạch đen)", "en": "Measures against their targets (black tick)"},
     "fig_errors": {"vi": "Bản ghi theo loại lỗi (khi nhập)", "en": "Records by error type (as entered)"},
@@ -787,6 +843,16 @@ def fmt_date(value: Any, lang: str = DEFAULT_LANG) -> str:
     else:
         return str(value)
     return ts.strftime("%d/%m/%Y") if lang == "vi" else ts.strftime("%d %b %Y")
+
+
+def fmt_month(value: Any, lang: str = DEFAULT_LANG) -> str:
+    """A month as a short axis label: ``"10/2021"`` (vi) / ``"Oct 2021"`` (en)."""
+    return pd.Timestamp(value).strftime("%m/%Y" if check_lang(lang) == "vi" else "%b %Y")
+
+
+def plotly_separators(lang: str = DEFAULT_LANG) -> str:
+    """plotly's ``layout.separators`` (decimal, then thousands): ``",."`` (vi, 1.234,5) / ``".,"`` (en)."""
+    return ",." if check_lang(lang) == "vi" else ".,"
 
 
 def fmt_datetime(value: Any, lang: str = DEFAULT_LANG) -> str:

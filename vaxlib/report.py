@@ -548,7 +548,7 @@ def _layout(lang: str, fig: Any, title: str, height: int = 380) -> Any:
     """Common look; Vietnamese number format on the axes (1.234,5) or English (1,234.5)."""
     fig.update_xaxes(separatethousands=True)
     fig.update_yaxes(separatethousands=True)
-    fig.update_layout(separators=",." if lang == "vi" else ".,")
+    fig.update_layout(separators=_i18n.plotly_separators(lang))
     # automargin: category labels ("Đà Nẵng") are never cut; a vertical toolbar at the right
     # keeps clear of the title, which sits in its own top margin
     fig.update_xaxes(automargin=True)
@@ -631,35 +631,16 @@ class ProvinceReport:
         head = f"# {t('title', L)} — {self.name}\n\n"
         sub = (f"**{t('report_date', L)}:** {fmt_date(self.report_date, L)} · "
                f"**{t('as_of', L)}:** {fmt_date(self.meta['data_date'], L)}\n\n")
-        if L == "vi":
-            body = (f"Tỉnh/thành phố có **{fmt_count(n['records'], L)}** bản ghi mũi tiêm: "
-                    f"**{fmt_pct(n['clean_share'], L)}** đã khớp hoặc đã sửa, "
-                    f"{fmt_count(n['review'], L)} đang xem xét, {fmt_count(n['unmatched'], L)} không khớp. "
-                    f"**{fmt_count(n['signed'], L)}** người đã được ký chứng nhận "
-                    f"({fmt_pct(n['signed_share'], L)} số người đã tiêm). "
-                    f"Đã nhận **{fmt_count(n['fb_received'], L)}** phản ánh, xử lý "
-                    f"{fmt_count(n['fb_resolved'], L)}, quá hạn {fmt_count(n['fb_overdue'], L)}.")
-        else:
-            body = (f"The province has **{fmt_count(n['records'], L)}** dose records: "
-                    f"**{fmt_pct(n['clean_share'], L)}** verified or fixed, "
-                    f"{fmt_count(n['review'], L)} in review, {fmt_count(n['unmatched'], L)} unmatched. "
-                    f"**{fmt_count(n['signed'], L)}** persons have been signed "
-                    f"({fmt_pct(n['signed_share'], L)} of vaccinated persons). "
-                    f"**{fmt_count(n['fb_received'], L)}** feedback items received, "
-                    f"{fmt_count(n['fb_resolved'], L)} resolved, {fmt_count(n['fb_overdue'], L)} overdue.")
+        body = t("summary", L).format(
+            records=fmt_count(n['records'], L), clean=fmt_pct(n['clean_share'], L), review=fmt_count(n['review'], L),
+            unmatched=fmt_count(n['unmatched'], L), signed=fmt_count(n['signed'], L),
+            signed_share=fmt_pct(n['signed_share'], L), received=fmt_count(n['fb_received'], L),
+            resolved=fmt_count(n['fb_resolved'], L), overdue=fmt_count(n['fb_overdue'], L))
         return _md(head + sub + body)
 
     def heading(self, key: str) -> Any:
         """A section heading."""
-        heads = {
-            "progress": ("Tiến độ làm sạch so với các mốc thời hạn", "Cleaning progress against the deadlines"),
-            "errors": ("Các loại lỗi và cụm lỗi lớn nhất", "Error types and the largest clusters"),
-            "facilities": ("Bảng xếp hạng cơ sở tiêm", "Facility league table"),
-            "fixes": ("Bản ghi đã sửa", "Fixes"),
-            "feedback": ("Phản ánh của người dân", "Citizens' feedback"),
-            "method": ("Ghi chú phương pháp", "Method note"),
-        }[key]
-        return _md(f"## {heads[0] if self.lang == 'vi' else heads[1]}")
+        return _md(f"## {t('head_' + key, self.lang)}")
 
     # ---- progress
     def progress_table(self) -> Any:
@@ -897,7 +878,7 @@ class ProvinceReport:
         L = self.lang
         g = self.feedback_summary()
         df = pd.DataFrame({
-            t("category", L): [t(c, L) if c != "total" else t("total", L).replace("Toàn quốc", "Tổng") for c in g.index],
+            t("category", L): [t(c, L) if c != "total" else t("sum", L) for c in g.index],
             t("received", L): [fmt_count(x, L) for x in g["received"]],
             t("resolved", L): [fmt_count(x, L) for x in g["resolved"]],
             t("resolved_on_time", L): [fmt_count(x, L) for x in g["on_time"]],
@@ -954,41 +935,17 @@ class ProvinceReport:
         x = x.map(lambda v: fmt_count(v, L))
         x.index = [t(c, L) for c in x.index]
         x.columns = [t(c, L) for c in x.columns]
-        x = x.reset_index().rename(columns={"index": ("Người dân chọn \\ Hệ thống xác định" if L == "vi"
-                                                      else "Citizen's category \\ system's finding")})
+        x = x.reset_index().rename(columns={"index": t("citizen_vs_system", L)})
         return _html_table(x)
 
     # ---- method
     def method_note(self) -> Any:
         """Thresholds, data date, SLA and the small-cell rule."""
         L, m = self.lang, self.meta
-        if L == "vi":
-            text = (
-                f"- Bản ghi thuộc tỉnh/thành phố của cơ sở tiêm; người thuộc tỉnh thường trú trong CSDL dân cư.\n"
-                f"- Bản ghi được so khớp với CSDL quốc gia về dân cư theo mô hình Fellegi–Sunter: "
-                f"tự động sửa khi xác suất ≥ {fmt_pct(m['auto_threshold'], L, 1)}, "
-                f"chuyển xem xét khi xác suất ≥ {fmt_pct(m['review_threshold'], L, 1)}, còn lại là không khớp.\n"
-                f"- *Đã khớp*: họ tên, ngày sinh, số định danh đúng như CSDL ngay khi nhập; *đã sửa*: đã sửa theo "
-                f"CSDL và khớp lại; *chờ sửa*: có đề xuất sửa chưa áp dụng.\n"
-                f"- Phản ánh phải được xử lý trong {fmt_int(m['sla_hours'], L)} giờ (Công văn 9458/BYT-CNTT); "
-                f"tuổi của phản ánh tính đến hết ngày {fmt_date(self.report_date, L)}.\n"
-                f"- Số liệu tiêm chủng đến ngày {fmt_date(m['data_date'], L)}; báo cáo lập ngày "
-                f"{fmt_date(self.report_date, L)}.\n"
-                f"- Báo cáo chỉ có số tổng hợp; các ô có từ 1 đến {SMALL_CELL - 1} trường hợp ghi \"<{SMALL_CELL}\" "
-                f"và tỷ lệ trên dưới {SMALL_CELL} bản ghi không được hiển thị.")
-        else:
-            text = (
-                f"- A record belongs to its facility's province; a person to the province of residence in the register.\n"
-                f"- Records are matched against the national population register with a Fellegi–Sunter model: "
-                f"fixed automatically at probability ≥ {fmt_pct(m['auto_threshold'], L, 1)}, "
-                f"reviewed at ≥ {fmt_pct(m['review_threshold'], L, 1)}, unmatched below.\n"
-                f"- *Verified*: name, date of birth and ID number equal the register's as entered; *fixed*: "
-                f"corrected from the register and matched again; *fix pending*: a correction not yet applied.\n"
-                f"- Feedback must be handled within {fmt_int(m['sla_hours'], L)} hours (Công văn 9458/BYT-CNTT); "
-                f"ages are measured at the end of {fmt_date(self.report_date, L)}.\n"
-                f"- Vaccination data up to {fmt_date(m['data_date'], L)}; report date {fmt_date(self.report_date, L)}.\n"
-                f"- Aggregates only; counts from 1 to {SMALL_CELL - 1} are shown as \"<{SMALL_CELL}\" and shares "
-                f"of fewer than {SMALL_CELL} records are not shown.")
+        text = t("method_note", L).format(
+            auto=fmt_pct(m['auto_threshold'], L, 1), review=fmt_pct(m['review_threshold'], L, 1),
+            sla=fmt_int(m['sla_hours'], L), report_date=fmt_date(self.report_date, L),
+            data_date=fmt_date(m['data_date'], L), small=SMALL_CELL, small_1=SMALL_CELL - 1)
         return _md(text)
 
 
@@ -1022,7 +979,7 @@ def fmt_month(period: str, lang: str = "vi") -> str:
         ts = pd.Timestamp(period + "-01")
     except (ValueError, TypeError):
         return str(period)
-    return ts.strftime("%m/%Y") if lang == "vi" else ts.strftime("%b %Y")
+    return _i18n.fmt_month(ts, lang)
 
 
 def _numbers(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
@@ -1086,16 +1043,10 @@ class NationalReport:
         head = f"# {t('national_title', L)}\n\n"
         sub = (f"**{t('report_date', L)}:** {fmt_date(self.report_date, L)} · "
                f"**{t('as_of', L)}:** {fmt_date(self.meta['data_date'], L)}\n\n")
-        if L == "vi":
-            body = (f"{fmt_int(len(self.table), L)} tỉnh/thành phố có số liệu; **{fmt_count(n['records'], L)}** "
-                    f"bản ghi, **{fmt_pct(n['clean_share'], L)}** đã khớp hoặc đã sửa; "
-                    f"**{fmt_count(n['signed'], L)}** người đã ký chứng nhận; "
-                    f"{fmt_count(n['fb_received'], L)} phản ánh, {fmt_count(n['fb_overdue'], L)} quá hạn.")
-        else:
-            body = (f"{fmt_int(len(self.table), L)} provinces with data; **{fmt_count(n['records'], L)}** records, "
-                    f"**{fmt_pct(n['clean_share'], L)}** verified or fixed; **{fmt_count(n['signed'], L)}** "
-                    f"persons signed; {fmt_count(n['fb_received'], L)} feedback items, "
-                    f"{fmt_count(n['fb_overdue'], L)} overdue.")
+        body = t("national_summary", L).format(
+            provinces=fmt_int(len(self.table), L), records=fmt_count(n['records'], L),
+            clean=fmt_pct(n['clean_share'], L), signed=fmt_count(n['signed'], L),
+            received=fmt_count(n['fb_received'], L), overdue=fmt_count(n['fb_overdue'], L))
         body += self._quarantine_note()
         return _md(head + sub + body)
 
@@ -1105,13 +1056,7 @@ class NationalReport:
         qm, qa = int(m.get("rows_quarantined_match", 0) or 0), int(m.get("rows_quarantined_apply", 0) or 0)
         if not (qm or qa):
             return ""
-        if L == "vi":
-            return (f"\n\n{fmt_int(qm, L)} dòng của tệp mũi tiêm không nhập được khi ghép cặp và "
-                    f"{fmt_int(qa, L)} dòng khi áp dụng sửa lỗi (cách ly, không có trong các bảng dưới đây; "
-                    f"xem match/quarantine.parquet và apply/quarantine.parquet).")
-        return (f"\n\n{fmt_int(qm, L)} rows of the vaccination file could not be imported for matching and "
-                f"{fmt_int(qa, L)} for applying fixes (quarantined, not in the tables below; see "
-                f"match/quarantine.parquet and apply/quarantine.parquet).")
+        return "\n\n" + t("quarantine_note", L).format(match=fmt_int(qm, L), apply=fmt_int(qa, L))
 
     def comparison_table(self) -> Any:
         """Provinces furthest behind first, each deadline's measure judged Đạt / Chưa đạt."""

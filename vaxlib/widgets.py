@@ -69,8 +69,8 @@ SHORTCUTS: dict[str, str] = {"accept": "1", "reject": "2", "edit": "3", "defer":
 
 _FIELDS = ("full_name", "dob", "sex", "id_number")
 _FIELD_KEYS = {"full_name": "name", "dob": "dob", "sex": "sex", "id_number": "id"}
-_FIELD_LABELS = {"full_name": ("Họ và tên", "Full name"), "dob": ("Ngày sinh", "Date of birth"),
-                 "sex": ("Giới tính", "Sex"), "id_number": ("Số CMND/CCCD", "ID number")}
+#: the record fields an analyst edits, worded by vaxlib.i18n (``review.field_<name>``)
+_FIELD_LABELS = frozenset(("full_name", "dob", "sex", "id_number"))
 _MARK_DEL = "background:#ffcc80;color:#000;border-radius:2px;padding:0 1px"
 _MARK_INS = "background:#a5d6a7;color:#000;border-radius:2px;padding:0 1px"
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -82,7 +82,7 @@ def _t(key: str, lang: str, /, **kw: Any) -> str:
 
 
 def _field_label(field: str, lang: str) -> str:
-    return _FIELD_LABELS[field][0 if lang == "vi" else 1]
+    return _i18n.t(f"review.field_{field}", lang)
 
 
 def _s(value: Any) -> str:
@@ -156,10 +156,8 @@ def display_sex(code: str | None, lang: str = "vi") -> str:
 
 
 def _parse_sex(text: str) -> str | None:
-    try:
-        from vaxlib.vn.sex import parse_sex
-    except ImportError:  # pragma: no cover - vaxlib.vn.sex is part of the package
-        return {"nam": "M", "m": "M", "1": "M", "nữ": "F", "nu": "F", "f": "F", "0": "F"}.get(text.strip().lower())
+    from vaxlib.vn.sex import parse_sex  # the one implementation (no fallback copy)
+
     return parse_sex(text)
 
 

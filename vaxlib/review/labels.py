@@ -16,6 +16,8 @@ has two wordings per language:
 """
 from __future__ import annotations
 
+from vaxlib import i18n as _i18n
+
 from vaxlib.i18n import (  # noqa: F401  (re-exported: the tables live in vaxlib.i18n)
     ACTION_LABELS,
     DEFAULT_LANG,
@@ -110,7 +112,7 @@ def month_label(period: str, lang: str = "vi") -> str:
             raise ValueError
     except (ValueError, AttributeError):
         return str(period)
-    return f"tháng {m}/{year}" if lang == "vi" else f"{_MONTHS_EN[m - 1]} {year}"
+    return _i18n.t("review.month", lang, m=m, year=year, month_en=_MONTHS_EN[m - 1])
 
 
 def join_phrases(parts: list[str], lang: str = "vi") -> str:
@@ -119,5 +121,4 @@ def join_phrases(parts: list[str], lang: str = "vi") -> str:
     parts = [p for p in parts if p]
     if len(parts) <= 1:
         return "".join(parts)
-    conj = " và " if lang == "vi" else " and "
-    return ", ".join(parts[:-1]) + conj + parts[-1]
+    return ", ".join(parts[:-1]) + _i18n.t("review.and", lang) + parts[-1]
