@@ -16,7 +16,7 @@ def test_demo_refuses_a_folder_that_is_not_a_demo_run(tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("keep me")
     assert vax(["demo", "--out", str(tmp_path), *DEMO]) == 2
     err = capsys.readouterr().err
-    assert "not empty and not a previous vax demo run" in err and err.count("\n") == 1
+    assert "không trống và không phải lần chạy vax demo trước" in err and err.count("\n") == 1
     assert (tmp_path / "ledger.db").read_bytes() == b"analysts' work"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ledger.db", "notes.txt"]
 
@@ -30,7 +30,10 @@ def test_demo_twice_keeps_the_ledger_and_says_what_it_reused(tmp_path, capsys, m
     out = tmp_path / "demo"
     assert vax(["demo", "--out", str(out), *DEMO]) == 0
     first = capsys.readouterr().out
-    assert "reused" not in first.split("vax demo: done")[0]
+    assert "dùng lại" not in first.split("vax demo: xong")[0]
+    # one language throughout: no English step title, summary or closing line
+    for english in ("Generate the synthetic", "What to open next", "vax demo: done", "rows in ", "persons to sign"):
+        assert english not in first, english
     rf = RunFolder(out)
     m = read_output(rf.matches, "matches")
     fix = m[m["status"] == "fix"].iloc[0]
@@ -40,8 +43,8 @@ def test_demo_twice_keeps_the_ledger_and_says_what_it_reused(tmp_path, capsys, m
     ledger_bytes = rf.ledger.read_bytes()
     assert vax(["demo", "--out", str(out), *DEMO]) == 0
     second = capsys.readouterr().out
-    assert f"reused {rf.data}" in second and f"reused {rf.match} " in second and f"reused {rf.keys}" in second
-    assert "vax demo: reused" in second and f"kept the analysts' ledger {rf.ledger}" in second
+    assert f"dùng lại {rf.data}" in second and f"dùng lại {rf.match} " in second and f"dùng lại {rf.keys}" in second
+    assert "vax demo: dùng lại" in second and f"giữ nguyên sổ quyết định của chuyên viên {rf.ledger}" in second
     assert rf.ledger.read_bytes() == ledger_bytes and (out / "notes.txt").read_text() == "analyst's notes"
     summary = json.loads(rf.apply_summary.read_text(encoding="utf-8"))
     assert summary["ledger"]["head_id"] == 1 and summary["decisions"]["decisions_rejected"] == 1

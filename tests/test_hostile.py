@@ -55,7 +55,7 @@ def test_corpus_command(files, case, tmp_path, capsys, monkeypatch):
         assert stdout.splitlines() == [stdout.splitlines()[0]]
         source, verdict, reason = stdout.split("\t")[:3]
         assert source.startswith(case.name) and (verdict, reason) == ("KHÔNG HỢP LỆ", case.fragment)
-        assert stderr.strip() == f"0/1 valid ({case.fragment}=1)"
+        assert stderr.strip() == f"0/1 hợp lệ ({case.fragment}=1)"  # the verdict's language, not English
         return
     lines = [ln for ln in stderr.splitlines() if not ln.startswith(("INFO ", "WARNING "))]
     assert code == 2, stderr

@@ -26,7 +26,7 @@ def test_match_then_evaluate_prints_every_metric(tmp_path: Path, capsys):
     assert vax(["evaluate", "--truth", str(data), "--matches", str(match), "--out", str(tmp_path / "ev")]) == 0
     out = capsys.readouterr().out
     lines = {ln.split()[0]: ln for ln in out.splitlines() if ln.strip() and not ln.startswith(" ")}
-    assert "n/a (no rows to measure)" in lines["review_top_right"]
+    assert "n/a (không có dòng nào để đo)" in lines["review_top_right"]
     assert "nan" not in lines["review_top_right"]
     precision = float(lines["auto_precision"].split()[1])
     assert 0.99 <= precision <= 1.0

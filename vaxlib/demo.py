@@ -28,6 +28,7 @@ from pathlib import Path
 
 from vaxlib.config import DEMO_DIR, PARAMETERS_DIR
 from vaxlib.errors import CommandError, VaxError
+from vaxlib.i18n import fmt_decimal, t
 
 DEMO_PROVINCES = "79,01,48"  # Hồ Chí Minh, Hà Nội, Đà Nẵng
 DEMO_PERSONS = 4000
@@ -48,43 +49,48 @@ def _args_of(argv: list[str]) -> dict:
     from vaxlib.cli import build_parser
 
     ns = build_parser().parse_args(argv)
+    if hasattr(ns, "lang") and ns.ui_lang:  # as vaxlib.cli.main passes it on
+        ns.lang = ns.ui_lang
     return {k: v for k, v in vars(ns).items() if k != "func"}
 
 
-def _run(title: str, argv: list[str], out: Path | None = None, reused: list[str] | None = None) -> None:
+def _run(title: str, argv: list[str], out: Path | None = None, reused: list[str] | None = None,
+         lang: str = "vi") -> None:
     """Run one step, or reuse its run folder ``out`` when it is current."""
     from vaxlib.cli import main
     from vaxlib.runs import is_current
 
     print(f"\n== {title}\n$ vax {' '.join(argv)}", flush=True)
-    if out is not None and is_current(out, command=argv[0], args=_args_of(argv)):
-        print(f"   reused {out} (same inputs, arguments and vaxlib code)", flush=True)
+    if out is not None and is_current(out, command=argv[0], args=_args_of(["--lang", lang, *argv])):
+        print("   " + t("demo.reused_step", lang, path=out), flush=True)
         if reused is not None:
             reused.append(out.name)
         return
-    t = time.perf_counter()
-    code = main(argv)
-    print(f"   ({time.perf_counter() - t:.1f} s)", flush=True)
+    start = time.perf_counter()
+    code = main(["--lang", lang, *argv])
+    print(f"   ({fmt_decimal(time.perf_counter() - start, lang)} s)", flush=True)
     if code != 0:
-        raise SystemExit(f"vax demo: step '{title}' failed with exit code {code}")
+        raise SystemExit(t("demo.step_failed", lang, title=title, code=code))
 
 
 def _check_out(out: Path, settings: dict) -> None:
     """Refuse a non-empty ``out`` that is not a previous demo run; mark it as a demo folder."""
     if out.exists() and not out.is_dir():
-        raise DemoFolderError(f"{out}: is a file; give a folder as --out")
+        raise DemoFolderError.say("demo_out_is_file", path=out)
     marker = out / DEMO_MARKER
     if out.is_dir() and any(out.iterdir()) and not marker.is_file():
         entries = sorted(p.name for p in out.iterdir())
-        raise DemoFolderError(f"{out}: not empty and not a previous vax demo run (holds {', '.join(entries[:3])}"
-                              f"{', ...' if len(entries) > 3 else ''}); choose a new or empty folder")
+        raise DemoFolderError.say("demo_out_foreign", path=out,
+                                  holds=", ".join(entries[:3]) + (", ..." if len(entries) > 3 else ""))
     out.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps({"vaxlib_demo": 1, **settings}, indent=2) + "\n", encoding="utf-8")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from vaxlib.cli import cli_lang
     from vaxlib.runs import RunFolder
 
+    L = cli_lang(args)
     out = Path(args.out)
     _check_out(out, {"persons": args.persons, "seed": args.seed, "provinces": args.provinces,
                      "errors": str(args.errors)})
@@ -92,61 +98,52 @@ def cmd_demo(args: argparse.Namespace) -> int:
     reused: list[str] = []
     kept: list[str] = []
     if rf.ledger.exists():
-        kept.append(f"the analysts' ledger {rf.ledger}")
-    _run("1. Generate the synthetic demo population", [
-        "synth", "--persons", str(args.persons), "--seed", str(args.seed), "--out", str(rf.data),
-        "--provinces", args.provinces, "--errors", str(args.errors)], rf.data, reused)
+        kept.append(t("demo.kept_ledger", L, path=rf.ledger))
+
+    def step(n: int, argv: list[str], folder: Path | None = None, key: str | None = None) -> None:
+        _run(f"{n}. {t(key or f'demo.step{n}', L)}", argv, folder, reused, L)
+
+    step(1, ["synth", "--persons", str(args.persons), "--seed", str(args.seed), "--out", str(rf.data),
+             "--provinces", args.provinces, "--errors", str(args.errors)], rf.data)
     registry, vacc = str(rf.data / "registry.parquet"), str(rf.data / "vaccinations.parquet")
-    _run("2. Match dose records against the registry", [
-        "match", "--registry", registry, "--vaccinations", vacc, "--out", str(rf.match), "--quiet"], rf.match, reused)
-    _run("3. Evaluate the matching against the known truth", [
-        "evaluate", "--truth", str(rf.data), "--matches", str(rf.match), "--vaccinations", vacc, "--out",
-        str(rf.evaluation)], rf.evaluation, reused)
+    step(2, ["match", "--registry", registry, "--vaccinations", vacc, "--out", str(rf.match), "--quiet"], rf.match)
+    step(3, ["evaluate", "--truth", str(rf.data), "--matches", str(rf.match), "--vaccinations", vacc, "--out",
+             str(rf.evaluation)], rf.evaluation)
     ledger = ["--ledger", str(rf.ledger)] if rf.ledger.exists() else []
-    _run("4. Apply automatic fixes" + (" and the analysts' decisions" if ledger else ""), [
-        "apply", "--vaccinations", vacc, "--matches", str(rf.matches), *ledger, "--out", str(rf.apply)],
-        rf.apply, reused)
+    step(4, ["apply", "--vaccinations", vacc, "--matches", str(rf.matches), *ledger, "--out", str(rf.apply)],
+         rf.apply, "demo.step4_ledger" if ledger else None)
     corrected = str(rf.corrected)
-    _run("5. Match the corrected records again", [
-        "match", "--registry", registry, "--vaccinations", corrected, "--out", str(rf.match_corrected), "--quiet"],
-        rf.match_corrected, reused)
+    step(5, ["match", "--registry", registry, "--vaccinations", corrected, "--out", str(rf.match_corrected),
+             "--quiet"], rf.match_corrected)
     os.environ.setdefault("VAX_KEY_PASSPHRASE", _DEMO_PASSPHRASE)
     if (rf.keys / "trust").is_dir():
-        print(f"\n== 6. Create demo signing keys (CSCA + document signer)\n   reused {rf.keys} (keys are never "
-              "replaced)", flush=True)
+        print(f"\n== 6. {t('demo.step6', L)}\n   {t('demo.reused_keys', L, path=rf.keys)}", flush=True)
         reused.append(rf.keys.name)
     else:
-        _run("6. Create demo signing keys (CSCA + document signer)", ["keys", "init", "--out", str(rf.keys)])
-    _run("7. Sign certificates for verified people", [
-        "sign", "--registry", registry, "--vaccinations", corrected,
-        "--matches", str(rf.matches_current), "--keys", str(rf.keys), "--out", str(rf.certificates_dir)],
-        rf.certificates_dir, reused)
-    _run("8. Verify the signed certificates", [
-        "verify", "--quiet", "--trust", str(rf.keys / "trust"), str(rf.certificates)])
-    _run("9. Link citizens' feedback (phản ánh) and resolve what the data answers", [
-        "feedback", "--data", str(out), "--as-of", "2022-04-30"], rf.feedback_dir, reused)
-    _run("10. Render the province reports", [
-        "report", "--data", str(out), "--provinces", args.provinces, "--out", str(rf.reports)], rf.reports, reused)
-    print(f"\nvax demo: done; everything is under {out}")
+        step(6, ["keys", "init", "--out", str(rf.keys)])
+    step(7, ["sign", "--registry", registry, "--vaccinations", corrected, "--matches", str(rf.matches_current),
+             "--keys", str(rf.keys), "--out", str(rf.certificates_dir)], rf.certificates_dir)
+    step(8, ["verify", "--quiet", "--trust", str(rf.keys / "trust"), str(rf.certificates)])
+    step(9, ["feedback", "--data", str(out), "--as-of", "2022-04-30"], rf.feedback_dir)
+    step(10, ["report", "--data", str(out), "--provinces", args.provinces, "--out", str(rf.reports)], rf.reports)
+    print("\n" + t("demo.done", L, path=out))
     if reused:
-        print(f"vax demo: reused {len(reused)} step(s) of the previous run: {', '.join(reused)}")
+        print(t("demo.reused", L, n=len(reused), steps=", ".join(reused)))
     for what in kept:
-        print(f"vax demo: kept {what}")
-    print(_next_steps(rf), flush=True)
+        print(t("demo.kept", L, what=what))
+    print(_next_steps(rf, L), flush=True)
     return 0
 
 
-def _next_steps(rf) -> str:
+def _next_steps(rf, lang: str = "vi") -> str:
     """What to open after the demo, with the paths this run wrote."""
     reports = rf.reports
-    lines = ["", "Mở tiếp / What to open next:",
-             "  make lab   → notebooks/02-review-queue.ipynb (hàng đợi xem xét / review queue),",
-             "               01-explore-errors.ipynb (cụm lỗi / error clusters), 03-tune-thresholds.ipynb",
-             f"  {reports / 'national-summary.html'}  (báo cáo toàn quốc / national summary)"]
+    lines = ["", t("demo.next", lang), "  " + t("demo.next_lab", lang),
+             f"  {reports / 'national-summary.html'}  ({t('demo.next_national', lang)})"]
     provinces = sorted(p for p in reports.glob("*.html") if p.name != "national-summary.html")
     if provinces:
-        lines.append(f"  {provinces[0]}  (báo cáo tỉnh / a province report)")
-    lines.append(f"  {rf.apply / 'vaccinations_reimport.xlsx'}  (bản ghi đã sửa để nhập lại / corrected records)")
+        lines.append(f"  {provinces[0]}  ({t('demo.next_province', lang)})")
+    lines.append(f"  {rf.apply / 'vaccinations_reimport.xlsx'}  ({t('demo.next_xlsx', lang)})")
     return "\n".join(lines)
 
 
@@ -158,6 +155,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=2022)
     p.add_argument("--provinces", default=DEMO_PROVINCES)
     p.add_argument("--errors", default=str(DEMO_ERRORS), help="error profile YAML (default parameters/errors-demo.yaml)")
+    p.add_argument("--lang", choices=("vi", "en"), default=None, help="language of the messages (default vi)")
     p.set_defaults(func=cmd_demo)
 
 

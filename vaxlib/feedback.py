@@ -1053,12 +1053,18 @@ def _cmd_feedback(args: argparse.Namespace) -> int:
     except (FileNotFoundError, KeyError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
     st = result.stats
-    print(f"{st['items']:,} reports as of {st['as_of']}: "
-          + ", ".join(f"{k}: {v:,}" for k, v in sorted(st["by_status"].items()))
-          + "; SLA " + ", ".join(f"{k}: {v:,}" for k, v in sorted(st["by_sla_state"].items())))
+    from vaxlib import i18n
+    from vaxlib.cli import cli_lang
+
+    L = cli_lang(args)
+    n = lambda v: i18n.fmt_int(v, L)  # noqa: E731
+    word = lambda k: i18n.t(f"cli.fb_{k}", L) if i18n.has(f"cli.fb_{k}") else k  # noqa: E731
+    print(i18n.t("cli.feedback_summary", L, items=n(st["items"]), as_of=st["as_of"],
+                 statuses=", ".join(f"{word(k)}: {n(v)}" for k, v in sorted(st["by_status"].items())),
+                 sla=", ".join(f"{word(k)}: {n(v)}" for k, v in sorted(st["by_sla_state"].items()))))
     out = Path(args.out) if args.out else RunFolder(args.data).feedback_dir
-    print(f"queue: {len(result.queue):,} open items -> {out / FEEDBACK_QUEUE}"
-          + (f"; {st['quarantined']:,} quarantined (quarantine.parquet)" if st.get("quarantined") else ""))
+    print(i18n.t("cli.feedback_queue", L, n=n(len(result.queue)), path=out / FEEDBACK_QUEUE)
+          + (i18n.t("cli.feedback_quarantined", L, n=n(st["quarantined"])) if st.get("quarantined") else ""))
     return 0
 
 

@@ -658,6 +658,36 @@ _CLI = _pairs({
     "ledger_scheme": ("không có loại sổ quyết định cho địa chỉ dạng {scheme}; dùng một trong: {known}",
                       "no ledger backend for URL scheme {scheme}; use one of: {known}"),
     "ledger_failed": ("sổ quyết định {url} không qua kiểm tra: {result}", "ledger {url} failed verification: {result}"),
+    "demo_out_is_file": ("{path}: là một tệp; hãy cho một thư mục làm --out", "{path}: is a file; give a folder as --out"),
+    "demo_out_foreign": ("{path}: không trống và không phải lần chạy vax demo trước (có {holds}); hãy chọn thư mục "
+                         "mới hoặc trống",
+                         "{path}: not empty and not a previous vax demo run (holds {holds}); choose a new or empty "
+                         "folder"),
+    "synth_summary": ("CSDL dân cư: {persons} người; mũi tiêm: {records} bản ghi ({errors} có lỗi); phản ánh: {feedback}",
+                      "registry: {persons} persons; vaccinations: {records} dose records ({errors} with errors); "
+                      "feedback: {feedback}"),
+    "match_summary": ("{records} bản ghi → {counts}", "{records} records → {counts}"),
+    "wrote_two": ("đã ghi {a} và {b}", "wrote {a} and {b}"),
+    "eval_nothing": ("không có dòng nào để đo", "no rows to measure"),
+    "eval_codes": ("mã lỗi", "error codes"),
+    "eval_sweep": ("quét ngưỡng", "threshold sweep"),
+    "eval_calibration": ("hiệu chuẩn (liên kết sửa và xem xét)", "calibration (fix and review links)"),
+    "feedback_summary": ("{items} phản ánh tính đến {as_of}: {statuses}; thời hạn xử lý: {sla}",
+                         "{items} reports as of {as_of}: {statuses}; SLA: {sla}"),
+    "feedback_queue": ("hàng đợi: {n} phản ánh đang mở -> {path}", "queue: {n} open items -> {path}"),
+    "feedback_quarantined": ("; {n} dòng cách ly (quarantine.parquet)", "; {n} quarantined (quarantine.parquet)"),
+    "fb_in_review": ("đang xem xét", "in review"),
+    "fb_resolved": ("đã xử lý", "resolved"),
+    "fb_routed_question": ("chuyển giải đáp", "routed (question)"),
+    "fb_routed_account": ("chuyển xử lý tài khoản", "routed (account)"),
+    "fb_records_pending": ("chờ bản ghi", "records pending"),
+    "fb_on_time": ("đúng hạn", "on time"),
+    "fb_overdue": ("quá hạn", "overdue"),
+    "fb_open": ("còn hạn", "open"),
+    "keys_created": ("Đã tạo CSCA + DSC trong {out}; kid {kid}; danh sách tin cậy {out}/trust/",
+                     "CSCA + DSC created in {out}; kid {kid}; trust list {out}/trust/"),
+    "verify_summary": ("{ok}/{n} hợp lệ ({reasons})", "{ok}/{n} valid ({reasons})"),
+    "verify_findings": ("; {n} có lưu ý về quy tắc nghiệp vụ", "; {n} with business-rule findings"),
     "apply_see": (" (xem {path})", " (see {path})"),
     "apply_pending_bulk": ("chưa áp dụng: {bulks} lần duyệt cả cụm ({records} bản ghi) đang chờ giám sát xác nhận "
                            "(quy tắc hai người)",
@@ -702,6 +732,40 @@ _LEDGER = _pairs({
                           "{id} trở về trước",
                           "event {id} differs from the one witnessed on {time} ({by}): the ledger was rewritten "
                           "at or before event {id}"),
+})
+
+#: ``vax demo`` (vaxlib.demo)
+_DEMO = _pairs({
+    "step1": ("Tạo dân số mẫu tổng hợp", "Generate the synthetic demo population"),
+    "step2": ("Ghép bản ghi mũi tiêm với CSDL dân cư", "Match dose records against the registry"),
+    "step3": ("Đánh giá kết quả ghép so với sự thật đã biết", "Evaluate the matching against the known truth"),
+    "step4": ("Áp dụng các sửa lỗi tự động", "Apply automatic fixes"),
+    "step4_ledger": ("Áp dụng các sửa lỗi tự động và quyết định của chuyên viên",
+                     "Apply automatic fixes and the analysts' decisions"),
+    "step5": ("Ghép lại các bản ghi đã sửa", "Match the corrected records again"),
+    "step6": ("Tạo khoá ký mẫu (CSCA + đơn vị ký)", "Create demo signing keys (CSCA + document signer)"),
+    "step7": ("Ký chứng nhận cho người đã xác minh", "Sign certificates for verified people"),
+    "step8": ("Kiểm tra các chứng nhận đã ký", "Verify the signed certificates"),
+    "step9": ("Liên kết phản ánh của người dân và giải quyết những gì dữ liệu trả lời được",
+              "Link citizens' feedback (phản ánh) and resolve what the data answers"),
+    "step10": ("Lập báo cáo các tỉnh", "Render the province reports"),
+    "reused_step": ("dùng lại {path} (cùng dữ liệu vào, tham số và mã vaxlib)",
+                    "reused {path} (same inputs, arguments and vaxlib code)"),
+    "reused_keys": ("dùng lại {path} (khoá không bao giờ bị thay)", "reused {path} (keys are never replaced)"),
+    "step_failed": ("vax demo: bước «{title}» lỗi, mã thoát {code}", "vax demo: step '{title}' failed with exit code {code}"),
+    "done": ("vax demo: xong; mọi thứ nằm trong {path}", "vax demo: done; everything is under {path}"),
+    "reused": ("vax demo: dùng lại {n} bước của lần chạy trước: {steps}",
+               "vax demo: reused {n} step(s) of the previous run: {steps}"),
+    "kept": ("vax demo: giữ nguyên {what}", "vax demo: kept {what}"),
+    "kept_ledger": ("sổ quyết định của chuyên viên {path}", "the analysts' ledger {path}"),
+    "next": ("Mở tiếp:", "What to open next:"),
+    "next_lab": ("make lab   → notebooks/02-review-queue.ipynb (hàng đợi xem xét), 01-explore-errors.ipynb "
+                 "(cụm lỗi), 03-tune-thresholds.ipynb (ngưỡng ghép)",
+                 "make lab   → notebooks/02-review-queue.ipynb (review queue), 01-explore-errors.ipynb "
+                 "(error clusters), 03-tune-thresholds.ipynb (thresholds)"),
+    "next_national": ("báo cáo toàn quốc", "national summary"),
+    "next_province": ("báo cáo một tỉnh", "a province report"),
+    "next_xlsx": ("bản ghi đã sửa để nhập lại", "corrected records to re-import"),
 })
 
 #: ``vax sign``'s summary (vaxlib.sign.batch.SignStats.summary)
@@ -752,6 +816,7 @@ STRINGS: dict[str, dict[str, str]] = {
     **{f"team.{k}": v for k, v in _TEAM.items()},
     **{f"sign.{k}": v for k, v in _SIGN.items()},
     **{f"cli.{k}": v for k, v in _CLI.items()},
+    **{f"demo.{k}": v for k, v in _DEMO.items()},
     **{f"ledger.{k}": v for k, v in _LEDGER.items()},
     **{f"signskip.{k}": v for k, v in _SIGN_SKIP.items()},
 }

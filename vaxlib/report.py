@@ -663,9 +663,11 @@ class ProvinceReport:
             sh = share(v, n["records"])
             fig.add_bar(y=[t("records", L)], x=[0 if np.isnan(sh) else 100 * sh], orientation="h",
                         name=t(s, L), marker_color=_STATE_COLOURS[s],
-                        text=[fmt_pct(sh, L)], textposition="inside",
+                        text=[fmt_pct(sh, L)], textposition="inside", textangle=0,
                         hovertemplate=f"{t(s, L)}: {fmt_count(v, L)} ({fmt_pct(sh, L)})<extra></extra>")
-        fig.update_layout(barmode="stack", xaxis=dict(range=[0, 100], ticksuffix="%"), legend_traceorder="normal")
+        # a share too thin for its label shows none (legend and table have it), never a sideways one
+        fig.update_layout(barmode="stack", xaxis=dict(range=[0, 100], ticksuffix="%"), legend_traceorder="normal",
+                          uniformtext=dict(minsize=11, mode="hide"))
         return _layout(L, fig, t("fig_state", L), 230)
 
     def deadline_table(self) -> Any:
@@ -1534,6 +1536,12 @@ def write_parameter_files(folder: str | os.PathLike[str] = PARAMETERS_DIR / "pro
 
 # --------------------------------------------------------------------------- CLI
 
+def _cli_lang(args: argparse.Namespace) -> str:
+    from vaxlib.cli import cli_lang
+
+    return cli_lang(args)
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from vaxlib.cli import CommandError
 
@@ -1564,7 +1572,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from exc
     for key in provinces + (["national"] if "national" in paths else []):
         p = paths[key]
-        print(f"{p}  ({fmt_int(p.stat().st_size / 1024, 'en')} KiB)")
+        print(f"{p}  ({fmt_int(p.stat().st_size / 1024, _cli_lang(args))} KiB)")
     return 0
 
 

@@ -1576,8 +1576,13 @@ def _run(args) -> int:
         raise CommandError(str(exc)) from exc
     v = tables["truth_vaccinations"]
     with_err = float((v["error_codes"].fillna("") != "").mean()) if len(v) else 0.0
-    print(f"registry: {len(tables['registry'])} persons; vaccinations: {len(v)} dose records "
-          f"({with_err:.1%} with errors); feedback: {len(tables['feedback'])}")
+    from vaxlib import i18n
+    from vaxlib.cli import cli_lang
+
+    L = cli_lang(args)
+    print(i18n.t("cli.synth_summary", L, persons=i18n.fmt_int(len(tables["registry"]), L),
+                 records=i18n.fmt_int(len(v), L), errors=i18n.fmt_pct(with_err, L),
+                 feedback=i18n.fmt_int(len(tables["feedback"]), L)))
     for path in paths:
         print(f"  {path}")
     return 0

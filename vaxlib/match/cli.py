@@ -155,8 +155,14 @@ def cmd_match(args: argparse.Namespace) -> int:
         write_json(stats, staging / MATCH_STATS)
         staging.extra["timings"] = result.stats.get("timings", {})
     counts = result.stats["status_counts"]
-    print(f"{len(result.matches):,} records → " + ", ".join(f"{k}: {v:,}" for k, v in sorted(counts.items())))
-    print(f"wrote {out / MATCHES} and {out / CANDIDATES}")
+    from vaxlib import i18n
+    from vaxlib.cli import cli_lang
+
+    L = cli_lang(args)
+    print(i18n.t("cli.match_summary", L, records=i18n.fmt_int(len(result.matches), L), counts=", ".join(
+        f"{i18n.t(f'status.{k}', L) if i18n.has(f'status.{k}') else k}: {i18n.fmt_int(v, L)}"
+        for k, v in sorted(counts.items()))))
+    print(i18n.t("cli.wrote_two", L, a=out / MATCHES, b=out / CANDIDATES))
     return 0
 
 
@@ -204,15 +210,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     except VaxImportError as exc:
         raise CommandError(str(exc)) from exc
     result = evaluate(matches, truth, vaccinations=vacc, stats=stats)
+    from vaxlib import i18n
+    from vaxlib.cli import cli_lang
+
+    L = cli_lang(args)
     scalar = {k: v for k, v in result.items() if not isinstance(v, (pd.DataFrame, dict))}
     for k, v in scalar.items():
         if isinstance(v, float) and v != v:  # NaN: nothing to measure (e.g. no review rows)
-            print(f"{k:28s} n/a (no rows to measure)")
+            print(f"{k:28s} n/a ({i18n.t('cli.eval_nothing', L)})")
         else:
             print(f"{k:28s} {v:.5f}" if isinstance(v, float) else f"{k:28s} {v}")
-    print("\nerror codes:\n" + result["codes"].to_string(index=False))
-    print("\nthreshold sweep:\n" + result["sweep"].to_string(index=False))
-    print("\ncalibration (fix and review links):\n" + result["calibration"].to_string(index=False))
+    for key, table in (("eval_codes", "codes"), ("eval_sweep", "sweep"), ("eval_calibration", "calibration")):
+        print(f"\n{i18n.t('cli.' + key, L)}:\n" + result[table].to_string(index=False))
     if args.out:
         inputs = [mpath.parent, args.truth] + ([args.vaccinations] if args.vaccinations else [])
         with atomic_run(args.out, command="evaluate", args=_args_record(args), inputs=inputs) as staging:

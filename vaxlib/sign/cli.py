@@ -45,7 +45,10 @@ def _keys(args) -> int:
     try:
         if args.keys_cmd == "init":
             kid = K.init_keys(args.out, alg=args.alg, eku=_eku(args.eku), force=args.force)
-            print(f"CSCA + DSC created in {args.out}; kid {kid.hex()}; trust list {args.out}/trust/")
+            from vaxlib import i18n
+            from vaxlib.cli import cli_lang
+
+            print(i18n.t("cli.keys_created", cli_lang(args), out=args.out, kid=kid.hex()))
         elif args.keys_cmd == "rotate":
             kid = K.rotate(args.keys, alg=args.alg, eku=_eku(args.eku))
             print(f"new active DSC kid {kid.hex()} (older DSCs stay in {args.keys}/trust/)")
@@ -213,8 +216,11 @@ def _verify(args) -> int:
                     print(f"    {note}: {', '.join(res.findings)}")
                     findings += 1
     summary = ", ".join(f"{k}={v}" for k, v in sorted(reasons.items()))
-    print(f"{ok}/{n} valid ({summary})" + (f"; {findings} with business-rule findings" if findings else ""),
-          file=sys.stderr)
+    from vaxlib import i18n
+
+    L = args.lang
+    print(i18n.t("cli.verify_summary", L, ok=i18n.fmt_int(ok, L), n=i18n.fmt_int(n, L), reasons=summary)
+          + (i18n.t("cli.verify_findings", L, n=i18n.fmt_int(findings, L)) if findings else ""), file=sys.stderr)
     return 0 if n and ok == n else 1
 
 
