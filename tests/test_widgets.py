@@ -199,8 +199,13 @@ def test_accept_writes_the_ledger_and_loads_the_next_record(panel, ledger):
 
 
 def test_reject_and_defer(panel, ledger):
+    # the reason box reads "— Lý do —" until one is chosen (a None value showed an empty box)
+    assert panel.reason.label == "— Lý do —"
+    panel.reject.click()  # R01, no reason: refused
+    assert decisions(ledger) == {} and "Chọn lý do" in panel.message.value
     panel.reason.value = 'wrong_person'  # a rejection or an edit names its reason
     panel.reject.click()  # R01
+    assert panel.reason.label == "— Lý do —"  # cleared for the next record
     panel.defer.click()  # R02
     assert decisions(ledger) == {"R01": "reject", "R02": "defer"}
     assert panel.current == "R03"
@@ -692,7 +697,7 @@ def test_reject_and_edit_need_a_reason_from_the_list(panel, ledger):
     ev = ledger.events_list()[-1]
     assert (ev.record_id, ev.action, ev.reason_code, ev.reason) == ("R01", "reject", "other",
                                                                    "ảnh trên giấy tờ không khớp")
-    assert panel.reason.value is None and panel.reason_text.value == ""  # the next record starts clean
+    assert panel.reason.value == "" and panel.reason_text.value == ""  # the next record starts clean
     panel.edit.click()
     panel.edit_form.full_name.value = "Trần Văn Dũng"
     panel.edit_form.save.click()

@@ -481,8 +481,8 @@ class ReviewPanel:
         from vaxlib.review.ledger import REASON_CODES
 
         codes = list(dict.fromkeys(c for cs in REASON_CODES.values() for c in cs))
-        self.reason = W.Dropdown(options=[(_t("reason_pick", lang), None)]
-                                 + [(_i18n.t(f"reason.{c}", lang), c) for c in codes], value=None)
+        self.reason = W.Dropdown(options=[(_t("reason_pick", lang), "")]
+                                 + [(_i18n.t(f"reason.{c}", lang), c) for c in codes], value="")
         self.reason_text = W.Text(placeholder=_t("reason_text", lang))
         self.bulk = self._button("bulk", action_label("bulk_accept", lang), _t("tip_bulk", lang), "primary",
                                  "check-square-o")
@@ -993,7 +993,7 @@ class ReviewPanel:
         self._render_record()
 
     def _after_decision(self, events: list[Any], rid: str, action: str) -> None:
-        self.reason.value = None
+        self.reason.value = ""  # "— Lý do —" (None would show an empty box)
         self.reason_text.value = ""
         self.last_events = events
         self._undo_stack.append(("event", events[0].id, rid, action))
