@@ -318,7 +318,9 @@ def run_scenario(reference: RunFolder, work: Path, sc: Scenario) -> list[str]:
             problems.append(f"fault point not reached (exit {proc.returncode}): {proc.stderr[-500:]}")
         if sc.fault.startswith("enospc:"):
             err = proc.stderr.strip().splitlines()  # log lines may come first; the error is the last line
-            if proc.returncode != 2 or "Traceback" in proc.stderr or not err or "No space left" not in err[-1]:
+            from vaxlib.i18n import t as _t  # vax words the full disk in its language (Vietnamese by default)
+
+            if proc.returncode != 2 or "Traceback" in proc.stderr or not err or _t("cli.os_ENOSPC") not in err[-1]:
                 problems.append(f"full disk: want one line and exit 2, got exit {proc.returncode}: "
                                 f"{proc.stderr[-500:]}")
     try:
