@@ -595,16 +595,17 @@ def test_postgres_cli_init_add_user_verify(pg_server, capsys, monkeypatch):
     assert "vax ledger init" in capsys.readouterr().err
     assert vax_main(["ledger", "init", "--ledger", admin]) == 0
     out = capsys.readouterr().out
-    assert "new empty ledger" in out and pg_server.admin_password not in out
+    assert "Đã tạo sổ quyết định trống tại" in out and pg_server.admin_password not in out
     monkeypatch.setenv("LAN_PW", "pw-lan-cli")
     assert vax_main(["ledger", "add-user", "--ledger", admin, "--name", "lan_cli", "--role", "analyst",
                      "--provinces", "79", "--password-env", "LAN_PW"]) == 0
+    assert capsys.readouterr().out == "lan_cli: vai trò analyst, phạm vi 79\n"
     with Ledger.open(pg_server.url("lan_cli", "pw-lan-cli", "cli_init")) as lan:
         lan.record_provinces = {"R1": "79"}
         assert lan.accept("R1", analyst="typed name is ignored").analyst == "lan_cli"
     assert vax_main(["ledger", "verify", "--ledger", admin]) == 0
-    assert "1 events" in capsys.readouterr().out
-    assert vax_main(["ledger", "init", "--ledger", admin]) == 0
+    assert "Sổ quyết định toàn vẹn: 1 sự kiện" in capsys.readouterr().out
+    assert vax_main(["ledger", "init", "--ledger", admin, "--lang", "en"]) == 0
     assert "already exists" in capsys.readouterr().out
 
 
@@ -776,7 +777,7 @@ def test_apply_ignores_and_reports_unconfirmed_bulk_decisions(tmp_path, capsys):
     with Ledger.open(url) as led:
         led.confirm_bulk(bulk_id, analyst="sup")
     assert vax_main([*argv, "--out", str(tmp_path / "b")]) == 0
-    assert "await" not in capsys.readouterr().out
+    assert "chưa áp dụng" not in capsys.readouterr().out
     summary = json.loads((tmp_path / "b" / "apply_summary.json").read_text(encoding="utf-8"))
     assert summary["ledger"]["pending_bulk"] == {"bulks": 0, "records": 0}
     assert summary["field_changes_by_source"]["decision"] > 0

@@ -170,7 +170,7 @@ def test_sign_one_person_reports_that_person_only(tmp_path, keys, capsys):
     assert "giữ nguyên 1;" in again and "của 1 người khác trong lần ký trước" in again, again
     assert main(base + ["--out", str(tmp_path / "E"), "--person", P1, "--lang", "en"]) == 0
     en = capsys.readouterr().out
-    assert en.splitlines()[0] == "Signed 1 certificates for the 1 persons asked for (--person); skipped 0", en
+    assert en.splitlines()[0] == "signed 1 certificates for the 1 persons asked for (--person); skipped 0", en
     assert not re.search(r"[ạ-ỹđ]", en)  # no Vietnamese word in the English output
 
 

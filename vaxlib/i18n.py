@@ -770,9 +770,9 @@ _DEMO = _pairs({
 
 #: ``vax sign``'s summary (vaxlib.sign.batch.SignStats.summary)
 _SIGN = _pairs({
-    "summary": ("Đã ký {signed} chứng nhận; bỏ qua {skipped} người", "Signed {signed} certificates; skipped {skipped} persons"),
+    "summary": ("Đã ký {signed} chứng nhận; bỏ qua {skipped} người", "signed {signed} certificates; skipped {skipped} persons"),
     "summary_person": ("Đã ký {signed} chứng nhận cho {requested} người được chỉ định (--person); bỏ qua {skipped}",
-                       "Signed {signed} certificates for the {requested} persons asked for (--person); skipped {skipped}"),
+                       "signed {signed} certificates for the {requested} persons asked for (--person); skipped {skipped}"),
     "previous": ("mới {issued}, cấp lại {reissued} (thu hồi {revoked} UVCI cũ), giữ nguyên {kept}, giữ chứng nhận "
                  "cũ của {carried} người chưa ký được lần này",
                  "new {issued}, re-issued {reissued} (revoked {revoked} old UVCIs), kept {kept}, previous "
