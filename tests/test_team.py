@@ -22,27 +22,29 @@ def test_cli_lists_and_confirms_a_waiting_bulk_acceptance(site, capsys):
         lan.record_provinces = {r: "79" for r in records}
         bulk_id = lan.bulk_accept(records, analyst="lan", cluster_id="c")[0].bulk_id
     capsys.readouterr()
-    assert vax_main(["ledger", "pending", "--ledger", sup_url]) == 0
+    assert vax_main(["--lang", "en", "ledger", "pending", "--ledger", sup_url]) == 0
     out = capsys.readouterr().out
     assert bulk_id in out and "25 records" in out and "province 79" in out and "by lan" in out
     sup = ["--analyst", "sup"] if site.backend == "sqlite" else []
     # refused, one line each, exit 2: too short an id, the analyst confirming her own bulk, no name on SQLite
-    assert vax_main(["ledger", "confirm-bulk", "--ledger", sup_url, bulk_id[:5], *sup]) == 2
+    assert vax_main(["--lang", "en", "ledger", "confirm-bulk", "--ledger", sup_url, bulk_id[:5], *sup]) == 2
     assert "at least 8" in capsys.readouterr().err
     lan_args = ["--analyst", "lan"] if site.backend == "sqlite" else []
-    assert vax_main(["ledger", "confirm-bulk", "--ledger", lan_url, bulk_id, *lan_args]) == 2
+    assert vax_main(["--lang", "en", "ledger", "confirm-bulk", "--ledger", lan_url, bulk_id, *lan_args]) == 2
     err = capsys.readouterr().err
     assert ("another person" if site.backend == "sqlite" else "only a supervisor") in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     if site.backend == "sqlite":
-        assert vax_main(["ledger", "confirm-bulk", "--ledger", sup_url, bulk_id]) == 2
+        assert vax_main(["--lang", "en", "ledger", "confirm-bulk", "--ledger", sup_url, bulk_id]) == 2
         assert "--analyst" in capsys.readouterr().err
-    assert vax_main(["ledger", "confirm-bulk", "--ledger", sup_url, bulk_id[:10], *sup]) == 0
+    assert vax_main(["--lang", "en", "ledger", "confirm-bulk", "--ledger", sup_url, bulk_id[:10], *sup]) == 0
     assert f"confirmed bulk acceptance {bulk_id} (25 records) as sup" in capsys.readouterr().out
-    assert vax_main(["ledger", "pending", "--ledger", sup_url]) == 0
+    assert vax_main(["--lang", "en", "ledger", "pending", "--ledger", sup_url]) == 0
     assert "no bulk acceptance waits" in capsys.readouterr().out
-    assert vax_main(["ledger", "confirm-bulk", "--ledger", sup_url, bulk_id, *sup]) == 2  # nothing waits now
+    assert vax_main(["--lang", "en", "ledger", "confirm-bulk", "--ledger", sup_url, bulk_id, *sup]) == 2  # nothing waits now
     assert "no bulk acceptance" in capsys.readouterr().err
+    assert vax_main(["ledger", "pending", "--ledger", sup_url]) == 0  # Vietnamese unless asked
+    assert capsys.readouterr().out == "Không có lần duyệt cả cụm nào chờ xác nhận\n"
     with Ledger.open(site.url, readonly=True) as owner:
         last = owner.events_list()[-1]
         assert (last.action, last.bulk_id, last.analyst, last.province) == ("confirm_bulk", bulk_id, "sup", "79")

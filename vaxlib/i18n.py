@@ -688,6 +688,23 @@ _CLI = _pairs({
                      "CSCA + DSC created in {out}; kid {kid}; trust list {out}/trust/"),
     "verify_summary": ("{ok}/{n} hợp lệ ({reasons})", "{ok}/{n} valid ({reasons})"),
     "verify_findings": ("; {n} có lưu ý về quy tắc nghiệp vụ", "; {n} with business-rule findings"),
+    "pending_none": ("Không có lần duyệt cả cụm nào chờ xác nhận", "no bulk acceptance waits for confirmation"),
+    "pending_head": ("{n} lần duyệt cả cụm đang chờ giám sát xác nhận (xác nhận bằng: vax ledger confirm-bulk "
+                     "--ledger URL BULK_ID)",
+                     "{n} bulk acceptance(s) wait for a supervisor (confirm with: vax ledger confirm-bulk "
+                     "--ledger URL BULK_ID)"),
+    "pending_item": ("{bulk}  {n} bản ghi  tỉnh {province}  do {analyst}  lúc {time}",
+                     "{bulk}  {n} records  province {province}  by {analyst}  at {time}"),
+    "confirm_needs_analyst": ("sổ quyết định SQLite ghi tên tự khai: hãy cho --analyst TÊN (người giám sát)",
+                              "a SQLite ledger records typed names: give --analyst NAME (the supervisor)"),
+    "confirm_not_allowed": ("{who} không được xác nhận duyệt cả cụm: chỉ vai trò giám sát hoặc toàn quốc "
+                            "(vax ledger add-user --role supervisor)",
+                            "{who} may not confirm bulk acceptances: only a supervisor or national role may "
+                            "(vax ledger add-user --role supervisor)"),
+    "confirmed": ("Đã xác nhận duyệt cả cụm {bulk} ({n} bản ghi) dưới tên {analyst}: sự kiện #{eid}; vax apply "
+                  "nay sẽ áp dụng",
+                  "confirmed bulk acceptance {bulk} ({n} records) as {analyst}: event #{eid}; vax apply now "
+                  "applies it"),
     "apply_see": (" (xem {path})", " (see {path})"),
     "apply_pending_bulk": ("chưa áp dụng: {bulks} lần duyệt cả cụm ({records} bản ghi) đang chờ giám sát xác nhận "
                            "(quy tắc hai người)",

@@ -193,9 +193,9 @@ class ReviewSession:
         if self.panel is None:
             return ""
         try:
-            check = self.ledger.verify().describe()
+            check = self.ledger.verify().describe(self.lang)
         except LedgerError as exc:  # an analyst's role sees only its provinces' events: no whole-chain check
-            check = str(exc)
+            check = exc.message(self.lang)
         return f"{self.panel.summary()}\n{check}"
 
     def _ipython_display_(self) -> None:  # pragma: no cover - needs a frontend

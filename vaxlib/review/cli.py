@@ -149,14 +149,15 @@ def _cmd_pending(args: argparse.Namespace) -> int:
         with Ledger.open(args.ledger, readonly=True) as ledger:
             waiting = ledger.pending_bulks()
     except LedgerError as exc:
-        raise CommandError(str(exc)) from exc
+        raise _command_error(exc) from exc
+    L = cli_lang(args)
     if waiting.empty:
-        print("no bulk acceptance waits for confirmation")
+        print(t("cli.pending_none", L))
         return 0
-    print(f"{len(waiting)} bulk acceptance(s) wait for a supervisor (confirm with: vax ledger confirm-bulk "
-          f"--ledger URL BULK_ID)")
+    print(t("cli.pending_head", L, n=fmt_int(len(waiting), L)))
     for r in waiting.itertuples(index=False):
-        print(f"  {r.bulk_id}  {r.records} records  province {r.province or '-'}  by {r.analyst}  at {r.time}")
+        print("  " + t("cli.pending_item", L, bulk=r.bulk_id, n=fmt_int(r.records, L), province=r.province or "-",
+                       analyst=r.analyst, time=r.time))
     return 0
 
 
@@ -166,16 +167,14 @@ def _cmd_confirm_bulk(args: argparse.Namespace) -> int:
     try:
         with Ledger.open(args.ledger) as ledger:
             if ledger.identity() is None and not (args.analyst or "").strip():
-                raise CommandError("a SQLite ledger records typed names: give --analyst NAME (the supervisor)")
+                raise CommandError.say("confirm_needs_analyst")
             if not ledger.can_confirm():
-                raise CommandError(f"{ledger.identity()} may not confirm bulk acceptances: only a supervisor "
-                                   f"or national role may (vax ledger add-user --role supervisor)")
+                raise CommandError.say("confirm_not_allowed", who=ledger.identity())
             bulk_id = ledger.find_pending_bulk(args.bulk_id)
             ev = ledger.confirm_bulk(bulk_id, analyst=args.analyst, reason=args.reason)
     except LedgerError as exc:
-        raise CommandError(str(exc)) from exc
-    print(f"confirmed bulk acceptance {bulk_id} ({ev.values.get('records')} records) as {ev.analyst}: "
-          f"event #{ev.id}; vax apply now applies it")
+        raise _command_error(exc) from exc
+    print(t("cli.confirmed", cli_lang(args), bulk=bulk_id, n=ev.values.get("records"), analyst=ev.analyst, eid=ev.id))
     return 0
 
 
@@ -201,7 +200,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lang", choices=LANGS, default=None, help="language of the messages (default vi)")
     p.set_defaults(func=_cmd_apply)
 
-    from vaxlib.i18n import DEFAULT_LANG, LANGS
+    from vaxlib.i18n import DEFAULT_LANG
 
     r = subparsers.add_parser("review-app", help="serve the review queue as a web app (Voilà, each analyst "
                                                  "signs in)",
