@@ -192,3 +192,94 @@ def test_cli_prints_a_vax_error_as_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("vax synth: ") and "Traceback" not in err
+
+
+# --------------------------------------------------------------------------- hard links into a new run
+
+
+def _write_linking(out: Path, tag: str) -> None:
+    """A rerun that carries ``img.bin`` over from the run in ``out`` by a hard link and writes a new note."""
+    m = read_manifest(out)
+    with atomic_run(out, command="match", args={"tag": tag}) as st:
+        assert st.link(out / "img.bin", "img.bin", m["files"]["img.bin"])
+        (st / "note.txt").write_text(tag, encoding="utf-8")
+
+
+def _first_run(out: Path) -> None:
+    with atomic_run(out, command="match", args={"tag": "a"}) as st:
+        (st / "img.bin").write_bytes(os.urandom(4096))
+        (st / "note.txt").write_text("a", encoding="utf-8")
+
+
+def test_a_linked_file_keeps_its_inode_and_recorded_digest_without_being_read(tmp_path, monkeypatch):
+    import vaxlib.runs as runs
+
+    out = tmp_path / "run"
+    _first_run(out)
+    before = (out / "img.bin").read_bytes()
+    ino = os.stat(out / "img.bin").st_ino
+    digest = read_manifest(out)["files"]["img.bin"]["sha256"]
+    hashed = []
+    real = runs.file_digest
+    monkeypatch.setattr(runs, "file_digest", lambda p: hashed.append(Path(p).name) or real(p))
+    _write_linking(out, "b")
+    assert "img.bin" not in hashed and "note.txt" in hashed  # the linked file was not read again
+    m = check_run(out)  # full SHA-256 check of the new run: the reused digest is the file's
+    assert m["files"]["img.bin"]["sha256"] == digest and (out / "note.txt").read_text() == "b"
+    assert os.stat(out / "img.bin").st_ino == ino and (out / "img.bin").read_bytes() == before
+    assert os.stat(out / "img.bin").st_nlink == 1  # the previous run's entry is gone with it
+
+
+def test_a_file_changed_after_its_run_is_hashed_again_when_linked(tmp_path):
+    out = tmp_path / "run"
+    _first_run(out)
+    p = out / "img.bin"
+    recorded = read_manifest(out)["files"]["img.bin"]["sha256"]
+    with open(p, "r+b") as fh:  # edited in place after the run: same size, new content and mtime
+        fh.write(b"\0" * 16)
+    st = os.stat(p)
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    _write_linking(out, "b")
+    m = check_run(out)  # the new manifest holds the file's real digest, not the stale one
+    from vaxlib.runs import file_digest
+
+    assert m["files"]["img.bin"]["sha256"] == file_digest(p) != recorded
+    assert m["files"]["img.bin"]["mtime_ns"] == os.stat(p).st_mtime_ns
+
+
+def test_link_refuses_a_symbolic_link_and_a_missing_file(tmp_path):
+    out = tmp_path / "run"
+    _first_run(out)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not vaxlib's", encoding="utf-8")
+    (tmp_path / "sym").symlink_to(secret)
+    with atomic_run(out, command="match", args={"tag": "b"}) as st:
+        assert not st.link(tmp_path / "sym", "sym.txt")
+        assert not st.link(tmp_path / "missing.bin", "missing.bin")
+        (st / "note.txt").write_text("b", encoding="utf-8")
+    assert set(check_run(out)["files"]) == {"note.txt"}
+
+
+_CHILD_LINK = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, {tests!r})
+    from test_runs import _write_linking
+    _write_linking(Path(sys.argv[1]), "b")
+""")
+
+
+@pytest.mark.parametrize("point", ["kill:match:staged", "kill:match:manifest", "kill:match:swap"])
+def test_a_killed_linking_run_leaves_the_previous_run_byte_identical(tmp_path, point):
+    out = tmp_path / "run"
+    _first_run(out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    proc = subprocess.run([sys.executable, "-c", _CHILD_LINK.format(tests=str(Path(__file__).parent)), str(out)],
+                          env={**os.environ, "VAX_FAULT": point}, capture_output=True)
+    assert proc.returncode == -9, proc.stderr.decode()
+    recover(out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    check_run(out)
+    assert _siblings(out) == [] and os.stat(out / "img.bin").st_nlink == 1
+    _write_linking(out, "b")  # the rerun completes
+    assert (out / "note.txt").read_text() == "b" and (out / "img.bin").read_bytes() == before["img.bin"]

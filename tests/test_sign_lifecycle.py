@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -280,9 +281,11 @@ def _iso_days_reference(text, last):
     return int(t) * 10000 + (1231 if last else 101)
 
 
-from hypothesis import given, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
 
+# a shared 2-core machine under load made the regex strategy trip the timing checks (a flake, not a finding)
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.one_of(st.from_regex(r"\d{4}(-\d{2}(-\d{2})?)?(T.*)?", fullmatch=True),
                           st.text(max_size=12), st.none()), max_size=20), st.booleans())
 def test_iso_days_matches_a_plain_parser(values, last):
@@ -293,6 +296,11 @@ def test_iso_days_matches_a_plain_parser(values, last):
 
 
 # ----------------------------------------------------------------------------- re-issue after fixes
+
+def _tree(folder):
+    """Every file below ``folder`` (relative path -> bytes)."""
+    return {f.relative_to(folder).as_posix(): f.read_bytes() for f in sorted(folder.rglob("*")) if f.is_file()}
+
 
 def _certs(folder):
     return pd.read_parquet(folder / "certificates.parquet").set_index("person_id")
@@ -394,7 +402,7 @@ def test_a_failed_or_killed_rerun_leaves_the_previous_run_and_revocations_intact
     p = _write(tmp_path, reg, vac, mat)
     out = tmp_path / "OUT"
     sign_tables(p["reg"], p["vac"], p["mat"], keys, out, signer_name="t", processes=1, candidates=p["cand"])
-    files = {f.name: f.read_bytes() for f in out.iterdir()}
+    files = _tree(out)
     reg, vac, mat = _tables(BASE + [("r4", P1, "verified", 2, "2021-10-20", "AstraZeneca")])
     p = _write(tmp_path, reg, vac, mat)
     cmd = [sys.executable, "-m", "vaxlib.cli", "sign", "--registry", str(p["reg"]), "--vaccinations",
@@ -405,7 +413,7 @@ def test_a_failed_or_killed_rerun_leaves_the_previous_run_and_revocations_intact
     env = {**os.environ, "VAX_FAULT": fault}
     r = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert r.returncode != 0
-    assert {f.name: f.read_bytes() for f in out.iterdir()} == files  # the previous run, byte for byte
+    assert _tree(out) == files  # the previous run, byte for byte
     assert not (keys / "trust" / "revoked-uvci-sha256.txt").exists()
     # the rerun does what the interrupted one would have done
     r = subprocess.run(cmd, env={k: v for k, v in env.items() if k != "VAX_FAULT"}, capture_output=True, text=True)
@@ -460,3 +468,127 @@ def test_a_certificate_revoked_by_hand_is_reissued_on_the_next_run(tmp_path, key
     assert after.loc[P2, "uvci"] != before.loc[P2, "uvci"] and after.loc[P1, "uvci"] == before.loc[P1, "uvci"]
     assert [r["reason"] for r in read_ledger(out) if r["event"] == "reissued"] == ["revoked"]
     Verifier(keys / "trust").verify(after.loc[P2, "hc1"])
+
+
+# ----------------------------------------------------------------------------- rerun cost: links and input cache
+
+def test_rerun_carries_kept_qr_images_by_hard_link_and_writes_new_ones_as_new_files(tmp_path, keys, monkeypatch):
+    import os
+
+    import vaxlib.runs as runs
+
+    reg, vac, mat = _tables(BASE)
+    p = _write(tmp_path, reg, vac, mat)
+    out = tmp_path / "OUT"
+    kw = dict(signer_name="t", processes=1, candidates=p["cand"], qr="png")
+    sign_tables(p["reg"], p["vac"], p["mat"], keys, out, **kw)
+    ino = {pid: os.stat(out / "qr" / f"{pid}.png").st_ino for pid in (P1, P2, P3)}
+    old_p1 = (out / "qr" / f"{P1}.png").read_bytes()
+    hashed = []
+    real = runs.file_digest
+    monkeypatch.setattr(runs, "file_digest", lambda f: hashed.append(Path(f).name) or real(f))
+    reg, vac, mat = _tables(BASE + [("r4", P1, "verified", 2, "2021-10-20", "AstraZeneca")])
+    p = _write(tmp_path, reg, vac, mat)
+    stats = sign_tables(p["reg"], p["vac"], p["mat"], keys, out, **kw)
+    assert stats.counts["reissued"] == 1 and stats.counts["kept"] == 2
+    # kept: the same inode (linked, not copied), not read again for the manifest
+    assert [os.stat(out / "qr" / f"{pid}.png").st_ino == ino[pid] for pid in (P1, P2, P3)] == [False, True, True]
+    assert f"{P2}.png" not in hashed and f"{P3}.png" not in hashed and f"{P1}.png" in hashed
+    assert (out / "qr" / f"{P1}.png").read_bytes() != old_p1
+    assert read_qr(out / "qr" / f"{P1}.png") == [_certs(out).loc[P1, "hc1"]]
+    from vaxlib.runs import check_run
+
+    check_run(out)  # every digest in the new manifest, reused ones included, is the file's
+
+
+def test_make_qr_never_writes_through_an_existing_link(tmp_path):
+    import os
+
+    from vaxlib.sign.qr import make_qr
+
+    old = tmp_path / "old.png"
+    old.write_bytes(b"previous run's image")
+    os.link(old, tmp_path / "new.png")
+    make_qr("HC1:ABC", tmp_path / "new.png")
+    assert old.read_bytes() == b"previous run's image"
+    assert os.stat(old).st_ino != os.stat(tmp_path / "new.png").st_ino
+    assert (tmp_path / "new.png").read_bytes().startswith(b"\x89PNG")
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["new.png", "old.png"]  # no .part left
+
+
+@pytest.mark.parametrize("fault", ["kill:sign:staged", "kill:sign:manifest"])
+def test_a_killed_rerun_with_linked_qr_images_leaves_the_previous_run_byte_identical(tmp_path, keys, fault):
+    import os
+    import subprocess
+    import sys
+
+    from vaxlib.runs import check_run
+
+    reg, vac, mat = _tables(BASE)
+    p = _write(tmp_path, reg, vac, mat)
+    out = tmp_path / "OUT"
+    sign_tables(p["reg"], p["vac"], p["mat"], keys, out, signer_name="t", processes=1, candidates=p["cand"],
+                qr="png")
+    files = _tree(out)
+    reg, vac, mat = _tables(BASE + [("r4", P1, "verified", 2, "2021-10-20", "AstraZeneca")])
+    p = _write(tmp_path, reg, vac, mat)
+    cmd = [sys.executable, "-m", "vaxlib.cli", "sign", "--registry", str(p["reg"]), "--vaccinations",
+           str(p["vac"]), "--matches", str(p["mat"]), "--candidates", str(p["cand"]), "--keys", str(keys),
+           "--out", str(out), "--processes", "1", "--qr", "png"]
+    r = subprocess.run(cmd, env={**os.environ, "VAX_FAULT": fault}, capture_output=True, text=True)
+    assert r.returncode != 0
+    check_run(out)  # recovers the leftovers, then every file by SHA-256
+    assert _tree(out) == files
+    assert all(os.stat(f).st_nlink == 1 for f in (out / "qr").iterdir())  # the staging links are gone
+    r = subprocess.run(cmd, env={k: v for k, v in os.environ.items() if k != "VAX_FAULT"}, capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    assert read_qr(out / "qr" / f"{P1}.png") == [_certs(out).loc[P1, "hc1"]]
+    assert (out / "qr" / f"{P2}.png").read_bytes() == files[f"qr/{P2}.png"]
+
+
+def test_an_unchanged_register_is_read_from_the_previous_runs_cache_with_the_same_result(tmp_path, keys, monkeypatch):
+    from vaxlib.sign.batch import _load, _load_contract
+    from vaxlib.sign.previous import PreviousRun
+
+    reg, vac, mat = _tables(BASE, _reg((P1, " Nguyễn Bảo Duy ", "10/10/1983"), (P2, "Đặng Thị Huệ", "05/1990"),
+                                       (P3, "Tr\u00e2\u0300n Văn An", "1975")))  # parsed: trimmed, ISO, NFC
+    p = _write(tmp_path, reg, vac, mat)
+    out = tmp_path / "OUT"
+    kw = dict(signer_name="t", processes=1, candidates=p["cand"])
+    assert sign_tables(p["reg"], p["vac"], p["mat"], keys, out, **kw).timings["cached_inputs"] == []
+    prev = PreviousRun.load(out)
+    for kind, path in (("registry", p["reg"]), ("vaccinations", p["vac"])):
+        cached, _, _, hit = _load_contract(path, kind, prev)
+        assert hit
+        pd.testing.assert_frame_equal(cached, _load(path, kind)[cached.columns.tolist()])
+    assert cached is not None and "Trần Văn An" in _load_contract(p["reg"], "registry", prev)[0]["full_name"].tolist()
+    # a new dose: the register comes from the cache, the dose records are parsed again
+    reg2, vac2, mat2 = _tables(BASE + [("r4", P1, "verified", 2, "2021-10-20", "AstraZeneca")], reg)
+    vac2.to_parquet(p["vac"])
+    mat2.to_parquet(p["mat"])
+    stats = sign_tables(p["reg"], p["vac"], p["mat"], keys, out, **kw)
+    assert stats.timings["cached_inputs"] == ["registry"] and stats.counts["reissued"] == 1
+    assert _certs(out)["hc1"].map(lambda h: Verifier(keys / "trust").verify(h).hcert["nam"]["fn"]).to_dict() == {
+        P1: "Nguyễn", P2: "Đặng", P3: "Trần"}
+    # another vaxlib source (parsing rules may differ): parsed again
+    import vaxlib.runs as runs
+
+    monkeypatch.setattr(runs, "code_version", lambda: {"vaxlib": "x", "source_sha256": "0" * 64})
+    assert _load_contract(p["reg"], "registry", PreviousRun.load(out))[3] is False
+
+
+def test_a_changed_input_cache_is_refused(tmp_path, keys):
+    from vaxlib.errors import ManifestError
+
+    reg, vac, mat = _tables(BASE)
+    p = _write(tmp_path, reg, vac, mat)
+    out = tmp_path / "OUT"
+    kw = dict(signer_name="t", processes=1, candidates=p["cand"])
+    sign_tables(p["reg"], p["vac"], p["mat"], keys, out, **kw)
+    cache = out / "input-cache" / "registry.parquet"
+    data = bytearray(cache.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit, same size: only the digest can tell
+    cache.write_bytes(bytes(data))
+    with pytest.raises(ManifestError, match="registry.parquet"):
+        sign_tables(p["reg"], p["vac"], p["mat"], keys, out, **kw)

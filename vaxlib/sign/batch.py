@@ -87,6 +87,59 @@ def _load(path: str | os.PathLike, kind: str) -> pd.DataFrame:
     return read_output(path, kind, columns=_OUTPUT_COLUMNS[kind])
 
 
+#: folder of a sign run holding the parsed columns of its contract inputs that signing reads
+INPUT_CACHE = "input-cache"
+_CACHED_COLUMNS = {"registry": ["person_id", "full_name", "dob"],
+                   "vaccinations": ["record_id", "dose_number", "vaccination_date", "vaccine"]}
+
+
+def _load_contract(path: str | os.PathLike, kind: str, prev) -> tuple[pd.DataFrame, str | None, object, bool]:
+    """A contract input (registry or vaccinations) as :func:`_load` reads it, from the previous run's cache when it can.
+
+    Parsing and checking a register of a million people (:func:`vaxlib.io.read_table`)
+    costs more than everything else a re-signing run does.  So a sign run keeps
+    the parsed columns signing uses (``input-cache/<kind>.parquet``, text as it
+    was parsed) with the input file's SHA-256; the next run reuses them when the
+    input file has that SHA-256, the previous run was made by the same vaxlib
+    source (parsing rules unchanged) and the cache file matches its manifest
+    digest.  Otherwise the file is read and parsed as usual.
+
+    Returns
+    -------
+    (frame, digest, cache, hit)
+        ``cache``: an Arrow table to store in the new run (None when the values
+        are not all text, then nothing is cached); ``hit``: read from the cache.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from vaxlib.runs import code_version, file_digest
+
+    p = Path(path)
+    digest = file_digest(p) if p.is_file() else None
+    cols = _CACHED_COLUMNS[kind]
+    name = f"{INPUT_CACHE}/{kind}.parquet"
+    if digest is not None and prev is not None:
+        from vaxlib.sign.previous import check_file
+
+        m = prev.manifest
+        if (((m.get("settings") or {}).get("input_cache") or {}).get(kind) == digest
+                and m.get("code") == code_version() and name in m.get("files", {})):
+            from vaxlib.runs import check_input
+
+            check_input(path)  # as when parsed: a file of a run folder must match that run's manifest
+            check_file(prev.folder, name, m)
+            cache = pq.read_table(prev.folder / name, columns=cols)
+            frame = _frame({c: cache.column(c).to_numpy(zero_copy_only=False) for c in cols})
+            return frame, digest, cache, True
+    frame = _load(path, kind)
+    try:
+        cache = pa.table({c: pa.array(frame[c].to_numpy(dtype=object, na_value=None), pa.string()) for c in cols})
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeEncodeError):
+        cache = None
+    return frame, digest, cache, False
+
+
 @dataclass
 class SignStats:
     """Counts only (no personal data): who was signed, who was skipped and why."""
@@ -638,13 +691,16 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
         clock = now
 
     lap("previous")
-    reg = _load(registry, "registry")
-    vac = _load(vaccinations, "vaccinations")
+    reg, reg_sha, reg_cache, reg_hit = _load_contract(registry, "registry", prev)
+    vac, vac_sha, vac_cache, vac_hit = _load_contract(vaccinations, "vaccinations", prev)
+    caches = {k: (sha, t) for k, sha, t in (("registry", reg_sha, reg_cache), ("vaccinations", vac_sha, vac_cache))
+              if sha is not None and t is not None}
+    timings["cached_inputs"] = [k for k, hit in (("registry", reg_hit), ("vaccinations", vac_hit)) if hit]
     mat = _load(matches, "matches")
     cand = _load(candidates, "candidates") if candidates is not None else None
     lap("read_inputs")
     plan = plan_signing(reg, vac, mat, cand, at=issued_at)
-    del reg, vac, mat, cand
+    del reg, vac, mat, cand, reg_cache, vac_cache
     lap("plan")
     persons, stats = plan.persons, plan.stats
     if only is not None:
@@ -675,9 +731,17 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     new_events: list[tuple] = []
     inputs = [x for x in (registry, vaccinations, matches, candidates) if x is not None]
     settings = {"content_hash": HASH_SCHEME, "issuer": issuer, "qr": qr or "",
-                "previous": str(prev_dir) if prev_dir else "", "kid": signer.kid_b64}
+                "previous": str(prev_dir) if prev_dir else "", "kid": signer.kid_b64,
+                "input_cache": {k: sha for k, (sha, _) in caches.items()}}
     with atomic_run(out, command="sign", args=args or {}, inputs=inputs, settings=settings) as st:
         write_output(plan.refused, st / REFUSED_FILE, "table")
+        if caches:
+            import pyarrow.parquet as pq
+
+            (st / INPUT_CACHE).mkdir()
+            for kind, (_, table) in caches.items():
+                fault_point(f"write:{kind}.parquet")
+                pq.write_table(table, st / INPUT_CACHE / f"{kind}.parquet", compression="zstd")
         carry_ledger(prev_dir, st.path)
         qr_dir = st / "qr"
         content_parts = []
@@ -711,7 +775,7 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
                 keep = np.sort(np.concatenate([keep, back[back >= 0]]))
                 kept = prev.certificates.take(keep)
                 writer.write_table(kept)
-                content_parts.append(_kept_content(prev, kept, qr, qr_dir))
+                content_parts.append(_kept_content(prev, kept, qr, st))
                 reissued = d.event == "reissued"
                 ok = reissued.copy()
                 ok[failed] = False
@@ -736,26 +800,42 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     return stats
 
 
-def _kept_content(prev, kept, qr: str | None, qr_dir: Path) -> pd.DataFrame:
-    """Content-index rows of the certificates kept from ``prev``; their QR images linked (or made)."""
+def _kept_content(prev, kept, qr: str | None, st) -> pd.DataFrame:
+    """Content-index rows of the certificates kept from ``prev``; their QR images carried over.
+
+    A kept image is the previous run's file, hard-linked into the staging
+    folder with its recorded SHA-256 (:meth:`vaxlib.runs.Staging.link`: no
+    copy, no re-hash); one that cannot be linked (another file system, or
+    missing) is made again.  File names come from the previous content index.
+    """
     from vaxlib.sign.previous import CONTENT_COLUMNS
     from vaxlib.sign.qr import make_qr
 
     pids = kept.column("person_id").to_numpy(zero_copy_only=False).astype(object)
     uvcis = kept.column("uvci").to_numpy(zero_copy_only=False).astype(object)
-    names = np.asarray([qr_filename(p_, u, qr) if qr else "" for p_, u in zip(pids, uvcis)], dtype=object)
-    if qr:
-        qr_dir.mkdir(parents=True, exist_ok=True)
-        hc1s = kept.column("hc1").to_numpy(zero_copy_only=False)
-        for name, text in zip(names, hc1s):
-            src = prev.folder / "qr" / name
-            try:
-                os.link(src, qr_dir / name)  # same image, no copy; the old run folder goes away
-            except OSError:
-                make_qr(text, qr_dir / name, qr)
-    if prev.content is None:
-        return pd.DataFrame({c: pd.Series([], dtype=object) for c in CONTENT_COLUMNS})
     c = prev.content
+    at_c = (pd.Index(c["uvci"].to_numpy(dtype=object)).get_indexer(uvcis) if c is not None and len(c)
+            else np.full(len(uvcis), -1, np.int64))
+    if qr:
+        recorded = (c["qr_file"].to_numpy(dtype=object)[at_c.clip(0)] if c is not None and len(c)
+                    else np.full(len(uvcis), "", object))
+        suffix = "." + qr
+        # a recorded name is used only as a plain file name of this kind (the index is digest-checked)
+        names = np.asarray([r if (i >= 0 and isinstance(r, str) and r.endswith(suffix) and "/" not in r
+                                  and not r.startswith(".")) else qr_filename(p_, u, qr)
+                            for i, r, p_, u in zip(at_c, recorded, pids, uvcis)], dtype=object)
+        (st / "qr").mkdir(parents=True, exist_ok=True)
+        files = prev.manifest.get("files", {})
+        src_dir = prev.folder / "qr"
+        hc1s = kept.column("hc1")
+        for i, name in enumerate(names):
+            rel = "qr/" + name
+            if not st.link(src_dir / name, rel, files.get(rel)):
+                make_qr(hc1s[i].as_py(), st / rel, qr)
+    else:
+        names = np.full(len(uvcis), "", object)
+    if c is None:
+        return pd.DataFrame({col: pd.Series([], dtype=object) for col in CONTENT_COLUMNS})
     c = c[pd.Index(uvcis).get_indexer(c["uvci"].to_numpy(dtype=object)) >= 0].copy()
     c["qr_file"] = names[pd.Index(uvcis).get_indexer(c["uvci"].to_numpy(dtype=object))]
     return c[CONTENT_COLUMNS]

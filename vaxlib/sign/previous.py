@@ -31,14 +31,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 __all__ = ["CONTENT_FILE", "HASH_SCHEME", "CONTENT_COLUMNS", "content_hashes", "PreviousRun",
-           "Decision", "decide"]
+           "Decision", "decide", "check_file"]
 
 log = logging.getLogger(__name__)
 
@@ -81,15 +81,21 @@ class PreviousRun:
     folder: Path
     certificates: "object"  # pyarrow.Table with CERT_COLUMNS
     content: pd.DataFrame | None  # CONTENT_COLUMNS, or None (older run, or another hash scheme)
+    manifest: dict = field(default_factory=dict)  #: the run's manifest (files' sizes, digests, mtimes)
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> "PreviousRun":
-        """Read ``folder`` (checked against its manifest by size: its SHA-256 was checked when written).
+        """Read ``folder``, checked against its manifest.
+
+        Every file is checked by size (QR images too, a million of them at
+        national scale); the files read here, whose content decides what the
+        new run keeps, also by SHA-256, so a changed certificates table or
+        content index is refused rather than carried on.
 
         Raises
         ------
         ManifestError, OutputTableError
-            Not a complete ``vax sign`` run.
+            Not a complete ``vax sign`` run, or a file read here changed since.
         """
         import pyarrow.parquet as pq
 
@@ -98,6 +104,8 @@ class PreviousRun:
 
         folder = Path(folder)
         manifest = check_run(folder, command="sign", full=False)
+        for name in (CERTIFICATES, CONTENT_FILE):
+            check_file(folder, name, manifest)
         read_output(folder / CERTIFICATES, "certificates", columns=["person_id"])  # kind check, cheap
         certs = pq.read_table(folder / CERTIFICATES)
         content = None
@@ -106,7 +114,23 @@ class PreviousRun:
             content = read_output(folder / CONTENT_FILE, "table")
         elif len(certs):
             log.warning("%s: no content index of scheme %s: every person is re-issued once", folder, HASH_SCHEME)
-        return cls(folder, certs, content)
+        return cls(folder, certs, content, manifest)
+
+
+def check_file(folder: Path, name: str, manifest: dict) -> None:
+    """Refuse ``folder/name`` when its SHA-256 is not the one in ``manifest`` (a file it does not list passes).
+
+    Raises
+    ------
+    ManifestError
+        The file changed after the run.
+    """
+    from vaxlib.errors import ManifestError
+    from vaxlib.runs import MANIFEST, file_digest
+
+    entry = manifest.get("files", {}).get(name)
+    if entry is not None and file_digest(folder / name) != entry.get("sha256"):
+        raise ManifestError(f"{folder / name}: content differs from {MANIFEST} (changed after the run)")
 
 
 @dataclass

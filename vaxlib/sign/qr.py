@@ -52,8 +52,17 @@ def qr_bytes(hc1: str, kind: str = "png", scale: int = 4) -> bytes:
 
 
 def make_qr(hc1: str, path: str | os.PathLike, kind: str | None = None, scale: int = 4) -> Path:
-    """Write the QR image of ``hc1`` to ``path`` (kind from the suffix unless given)."""
+    """Write the QR image of ``hc1`` to ``path`` (kind from the suffix unless given).
+
+    The image is written to a new file that then replaces ``path``: never into an
+    existing file, which in a re-signing run may be a hard link to the previous
+    run's image (:meth:`vaxlib.runs.Staging.link`), so the previous run is never changed.
+    """
     path = Path(path)
     kind = kind or path.suffix.lstrip(".").lower()
-    path.write_bytes(qr_bytes(hc1, kind, scale))
+    data = qr_bytes(hc1, kind, scale)
+    part = path.with_name(f".{path.name}.{os.getpid()}.part")
+    with open(part, "xb") as fh:  # a new inode ("x": never an existing file or link)
+        fh.write(data)
+    os.replace(part, path)
     return path
