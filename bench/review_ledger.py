@@ -15,6 +15,12 @@ on this machine's disk, with fsync and synchronous_commit on.  Run::
 Target (issue 14): >= 500 decisions/s and p99 <= 50 ms with 16 analysts on
 PostgreSQL, 0 lost or duplicated, the chain verifies.
 
+Also printed: CPU milliseconds per decision spent in the analysts' processes
+(client: Python, hashing, psycopg) and in the PostgreSQL server (all its
+processes, from /proc), and the throughput those would allow if CPU were the
+only limit (cores x 1000 / (client + server)): with fsync on, a rate far below
+that ceiling is the disk or the lock; a rate at it is CPU.
+
 ``--reads N`` adds the read side: ``verify()`` and ``current_decisions()`` on
 a ledger of N events (each backend) and ``apply_decisions()`` on 5N records.
 """
@@ -34,10 +40,36 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vaxlib.review.ledger import Ledger  # noqa: E402
 
 
+def _proc_cpu(pid: int, children: bool = False) -> float:
+    """CPU seconds (user + system) of one process, with its reaped children's when ``children``."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if children else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu(postmaster: int | None) -> float:
+    """CPU seconds used so far by a PostgreSQL server: the postmaster, its live backends and the exited ones."""
+    if postmaster is None:
+        return 0.0
+    total = _proc_cpu(postmaster, children=True)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == postmaster:
+            total += _proc_cpu(int(stat.parent.name))
+    return total
+
+
 def _analyst(url: str, worker: int, n: int, barrier, out) -> None:
     with Ledger.open(url) as led:
         led.record_provinces = lambda rid: f"{worker % 63 + 1:02d}"
         barrier.wait()
+        cpu0 = time.process_time()
         lat = []
         for i in range(n):
             t = time.perf_counter()
@@ -46,10 +78,10 @@ def _analyst(url: str, worker: int, n: int, barrier, out) -> None:
             else:
                 led.accept(f"W{worker}-R{i}", analyst=f"a{worker}", idempotency_key=f"w{worker}-{i}")
             lat.append(time.perf_counter() - t)
-        out.put((worker, time.perf_counter(), lat))
+        out.put((worker, time.perf_counter(), lat, time.process_time() - cpu0))
 
 
-def run(urls: list[str], per: int, owner_url: str) -> dict:
+def run(urls: list[str], per: int, owner_url: str, postmaster: int | None = None) -> dict:
     ctx = mp.get_context("fork")
     n = len(urls)
     barrier = ctx.Barrier(n + 1)
@@ -57,12 +89,16 @@ def run(urls: list[str], per: int, owner_url: str) -> dict:
     procs = [ctx.Process(target=_analyst, args=(urls[w], w, per, barrier, out)) for w in range(n)]
     for p in procs:
         p.start()
+    server0 = server_cpu(postmaster)
     barrier.wait()
     t0 = time.perf_counter()
     results = [out.get(timeout=900) for _ in procs]
     for p in procs:
         p.join()
     wall = max(r[1] for r in results) - t0
+    time.sleep(0.3)  # let the postmaster reap the analysts' backends (their CPU moves to its children's)
+    server = server_cpu(postmaster) - server0
+    client = sum(r[3] for r in results)
     lat = sorted(x for r in results for x in r[2])
     with Ledger.open(owner_url, readonly=True) as led:
         events = led.events()
@@ -74,6 +110,7 @@ def run(urls: list[str], per: int, owner_url: str) -> dict:
         "p99_ms": lat[int(0.99 * (len(lat) - 1))] * 1e3, "lost": len(expected - set(got)),
         "duplicated": len(got) - len(set(got)), "verifies": check.ok,
         "exit": [p.exitcode for p in procs],
+        "client_ms": client / len(lat) * 1e3, "server_ms": server / len(lat) * 1e3,
     }
 
 
@@ -124,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     backends = args.backends.split(",")
     print(f"load average {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores); {args.per} decisions per analyst")
     print(f"{'backend':16} {'analysts':>8} {'decisions/s':>12} {'median ms':>10} {'p99 ms':>8} "
-          f"{'lost':>5} {'dup':>4}  chain")
+          f"{'lost':>5} {'dup':>4}  chain     CPU ms/decision: client server (CPU-bound ceiling/s)")
     ok = True
     srv = None
     tmp = Path(tempfile.mkdtemp(prefix="vax-bench-ledger-"))
@@ -154,11 +191,13 @@ def main(argv: list[str] | None = None) -> int:
                         for w in range(n):
                             add_user(conn, f"a{w}", "analyst", [f"{w % 63 + 1:02d}"], password=f"pw{w}")
                     urls = [srv.url(f"a{w}", f"pw{w}", db) + f"&vax_commit={mode}" for w in range(n)]
-                r = run(urls, args.per, owner)
+                r = run(urls, args.per, owner, None if backend == "sqlite" else srv.proc.pid)
                 good = r["lost"] == 0 and r["duplicated"] == 0 and r["verifies"] and r["exit"] == [0] * n
                 ok &= good
                 print(f"{backend:16} {n:8d} {r['per_s']:12.0f} {r['median_ms']:10.1f} {r['p99_ms']:8.1f} "
-                      f"{r['lost']:5d} {r['duplicated']:4d}  {'verifies' if r['verifies'] else 'BROKEN'}",
+                      f"{r['lost']:5d} {r['duplicated']:4d}  {'verifies' if r['verifies'] else 'BROKEN':8}  "
+                      f"{r['client_ms']:6.2f} {r['server_ms']:6.2f} "
+                      f"({os.cpu_count() * 1e3 / (r['client_ms'] + r['server_ms']):.0f})",
                       flush=True)
         if args.reads:
             reads(f"sqlite:///{tmp / 'reads.db'}", "sqlite", args.reads)

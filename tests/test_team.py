@@ -231,3 +231,30 @@ def test_app_notebook_is_the_review_notebook_with_sign_in_injected(tmp_path):
         True, False, "postgresql:///vax?host=/run/pg", "en", "fix")
     assert [c.source for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])] == [
         c.source for c in original.cells]
+
+
+def test_postgres_append_after_a_refused_one_uses_one_round_trip(site):
+    """A refused append (another province) leaves the connection usable, and each append is one round trip."""
+    if site.backend != "postgres":
+        return  # SQLite has no roles and no network
+    from vaxlib.review.ledger import LedgerError
+
+    with Ledger.open(site.url_for("lan", "analyst", ["79"])) as lan:
+        lan.record_provinces = {"R79": "79", "R01": "01", "R79b": "79"}
+        lan.accept("R79")
+        with pytest.raises(LedgerError, match="refused"):
+            lan.accept("R01")
+        conn = lan.backend.conn
+        assert conn.info.transaction_status.name == "IDLE"
+        import tempfile
+
+        with tempfile.TemporaryFile("w+") as trace:
+            conn.pgconn.trace(trace.fileno())
+            ev = lan.reject("R79b", reason_code="wrong_person")
+            conn.pgconn.untrace()
+            trace.seek(0)
+            syncs = [line for line in trace if "\tF\t" in line and "Sync" in line]
+        assert (ev.id, ev.analyst) == (2, "lan")
+        assert len(syncs) == 1, syncs  # BEGIN, SET LOCAL, ledger_append, COMMIT and the durability wait together
+    with Ledger.open(site.url, readonly=True) as owner:
+        assert [e.record_id for e in owner.events_list()] == ["R79", "R79b"] and owner.verify().ok

@@ -345,6 +345,7 @@ class PostgresBackend(LedgerBackend):
             self.created = True
         self.readonly = readonly
         self._identity: str | None = None
+        self._uid: str | None = None
 
     # ---------------------------------------------------------------- LedgerBackend
     @contextlib.contextmanager
@@ -390,24 +391,15 @@ class PostgresBackend(LedgerBackend):
             raise LedgerError("ledger opened read-only")
         with self._lock:
             try:
-                with self.conn.pipeline():
-                    with self.conn.transaction():
-                        if self.commit_mode == "grouped":
-                            self.conn.execute("SET LOCAL synchronous_commit = off")
-                        cur = self.conn.cursor()
-                        cur.execute("SELECT replayed, id, prev_hash, hash FROM ledger_append(%s)",
-                                    (Jsonb(list(rows)),))
-                        fetched = None
-                        if _fault_before_commit is not None:  # tests: rows inserted, lock held, no COMMIT
-                            fetched = cur.fetchall()
-                            _fault_before_commit()
-                    if self.commit_mode == "grouped":
-                        # queued behind the COMMIT in the same round trip: its own synchronous
-                        # transaction, so the append returns only once the WAL is on disk
-                        self.conn.execute(_SYNC_SQL)
-                if fetched is None:
-                    fetched = cur.fetchall()
-                result = [(bool(a), int(b), c, d) for a, b, c, d in fetched]
+                try:
+                    result = self._append_pipeline(rows)
+                except psycopg.Error:
+                    # a failed pipeline leaves the explicit transaction open (aborted): end it
+                    if not self.conn.closed and \
+                            self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                        with contextlib.suppress(psycopg.Error):
+                            self.conn.execute("ROLLBACK")
+                    raise
             except psycopg.errors.InsufficientPrivilege as exc:
                 raise LedgerError(f"the database refused the append: {_one_line(exc)}") from None
             except psycopg.errors.UniqueViolation as exc:
@@ -415,6 +407,29 @@ class PostgresBackend(LedgerBackend):
             except psycopg.OperationalError as exc:
                 raise LedgerBackendError(f"ledger database unreachable: {_one_line(exc)}") from None
         return result
+
+    def _append_pipeline(self, rows: Sequence[dict[str, Any]]) -> list[tuple[bool, int, str, str]]:
+        # plain BEGIN/COMMIT statements, not conn.transaction(): psycopg syncs the pipeline at the
+        # end of a transaction block, which made each append two round trips instead of one
+        with self.conn.pipeline() as pipe:
+            self.conn.execute("BEGIN")
+            if self.commit_mode == "grouped":
+                self.conn.execute("SET LOCAL synchronous_commit = off")
+            cur = self.conn.cursor()
+            cur.execute("SELECT replayed, id, prev_hash, hash FROM ledger_append(%s)", (Jsonb(list(rows)),))
+            fetched = None
+            if _fault_before_commit is not None:  # tests: rows inserted, lock held, no COMMIT
+                pipe.sync()
+                fetched = cur.fetchall()
+                _fault_before_commit()
+            self.conn.execute("COMMIT")
+            if self.commit_mode == "grouped":
+                # queued behind the COMMIT in the same round trip: its own synchronous
+                # transaction, so the append returns only once the WAL is on disk
+                self.conn.execute(_SYNC_SQL)
+        if fetched is None:
+            fetched = cur.fetchall()
+        return [(bool(a), int(b), c, d) for a, b, c, d in fetched]
 
     def get(self, event_id: int) -> dict[str, Any] | None:
         """One stored event (as this role may see it), or None.  Events never change: no lock needed."""
@@ -445,9 +460,14 @@ class PostgresBackend(LedgerBackend):
         return None
 
     def uid(self) -> str | None:
-        with self._lock:
-            row = self.conn.execute("SELECT value FROM ledger_meta WHERE key = 'ledger_uid'").fetchone()
-        return row[0] if row else None
+        # read once per connection: a connection stays on one database, and ledger_meta is
+        # append-only (its triggers refuse UPDATE/DELETE), so the uid cannot change under it;
+        # every append witnesses its head with the uid, and this saved one round trip each
+        if self._uid is None:
+            with self._lock:
+                row = self.conn.execute("SELECT value FROM ledger_meta WHERE key = 'ledger_uid'").fetchone()
+            self._uid = row[0] if row else None
+        return self._uid
 
     def location(self) -> str | None:
         return self._where
