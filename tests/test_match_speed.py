@@ -278,3 +278,30 @@ def test_id_fits_record_array_equals_the_plain_definition(rows):
     sex = np.array([x for _, _, x in rows], dtype=object)
     expected = [id_fits_record(d, y, x) for d, y, x in rows]
     assert id_fits_record_array(digits, year, sex).tolist() == expected
+
+
+@pytest.mark.parametrize("seed", [3, 12])
+def test_integer_blocking_keys_give_the_pairs_of_the_text_keys(seed):
+    """Every rule's integer keys (shared codes, vaxlib.match.codes) propose exactly the pairs its
+    text keys ``part|part`` propose, in the same order, on records full of typing errors; also
+    with the registry's keys taken from an index and with the frames' own code columns."""
+    from vaxlib import config
+    from vaxlib.match.blocking import TEXT_RULES, _join, _rules, registry_key_codes, rule_pairs
+    from vaxlib.match.codes import add_codes, registry_codes
+    from vaxlib.match.prepare import prepare_records, prepare_registry
+    from vaxlib.synth import generate
+
+    t = generate(persons=300, seed=seed, errors=config.PARAMETERS_DIR / "errors-harsh.yaml")
+    rec, reg = prepare_records(t["vaccinations"]), prepare_registry(t["registry"])
+    rest = rec.iloc[::2]  # a subset of the records keeps its positions
+    coded_rec, coded_reg = rec.copy(), reg.copy()
+    registry_codes(coded_reg)
+    keys = registry_key_codes(coded_reg)
+    add_codes(coded_rec, coded_reg)
+    for name in TEXT_RULES:
+        rk, gk = _rules()[name]
+        want = _join(rk(rest), gk(reg), max_block=5)
+        assert len(want) > 0 or name in ("old_id", "name_dob_r1"), name
+        for got in (rule_pairs(rest, reg, name, max_block=5),
+                    rule_pairs(coded_rec.iloc[::2], coded_reg, name, max_block=5, keys=keys)):
+            assert got[["rec", "reg"]].reset_index(drop=True).equals(want.reset_index(drop=True)), name
