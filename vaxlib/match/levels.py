@@ -167,14 +167,16 @@ Kernel = Callable[[PairFrame, np.ndarray], np.ndarray]
 
 
 def equal(rec_col: str, reg_col: str) -> Kernel:
-    """Kernel: the record's ``rec_col`` equals the registry's ``reg_col`` (same integer code)."""
+    """Kernel: the record's ``rec_col`` equals the registry's ``reg_col`` (the same integer code when
+    both belong to one :data:`~vaxlib.match.codes.DOMAINS` domain)."""
     from vaxlib.match.codes import domain_of
 
-    if domain_of("rec", rec_col) is None or domain_of("rec", rec_col) != domain_of("reg", reg_col):
-        raise ValueError(f"{rec_col} and {reg_col} share no code domain (vaxlib.match.codes.DOMAINS)")
+    coded = domain_of("rec", rec_col) is not None and domain_of("rec", rec_col) == domain_of("reg", reg_col)
 
     def kernel(p: PairFrame, i: np.ndarray) -> np.ndarray:
-        return p.pair_codes("rec", rec_col, i) == p.pair_codes("reg", reg_col, i)
+        if coded:
+            return p.pair_codes("rec", rec_col, i) == p.pair_codes("reg", reg_col, i)
+        return p.col("rec", rec_col)[i] == p.col("reg", reg_col)[i]  # columns of no code domain: as text
     kernel.__name__ = f"equal_{rec_col}_{reg_col}"
     return kernel
 
