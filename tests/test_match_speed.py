@@ -305,3 +305,27 @@ def test_integer_blocking_keys_give_the_pairs_of_the_text_keys(seed):
         for got in (rule_pairs(rest, reg, name, max_block=5),
                     rule_pairs(coded_rec.iloc[::2], coded_reg, name, max_block=5, keys=keys)):
             assert got[["rec", "reg"]].reset_index(drop=True).equals(want.reset_index(drop=True)), name
+
+
+texts = st.lists(st.sampled_from(["", "a", "b", "Nguyễn", "nguyen", "Nguyê\u0303n", "079180001234", "\ud800"]),
+                 max_size=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(texts, texts, texts)
+def test_shared_codes_are_equal_exactly_when_the_texts_are(registry, typed, other):
+    """Record and registry values get one code exactly when the strings are equal, on the Arrow
+    path and on the fallback for text Arrow cannot hold (a lone surrogate)."""
+    from vaxlib.match.codes import domain_codes
+
+    n = max(len(registry), 1)
+    reg = pd.DataFrame({"dob": pd.Series((registry + [""] * n)[:n], dtype=object)})
+    m = max(len(typed), len(other), 1)
+    rec = pd.DataFrame({"dob": pd.Series((typed + [""] * m)[:m], dtype=object),
+                        "dob_r0": pd.Series((other + [""] * m)[:m], dtype=object)})
+    codes = domain_codes(rec, reg, "dob")
+    values = [(side, c, v) for (side, c), arr in codes.items() for v in zip(arr, (rec if side == "rec" else reg)[c])]
+    for _, _, (ca, va) in values:
+        for _, _, (cb, vb) in values:
+            assert (ca == cb) == (va == vb)
+    assert (codes[("reg", "dob")] < len(set(reg["dob"]))).all()
