@@ -673,3 +673,24 @@ def test_facility_name_header_as_platforms_write_it(tmp_path):
     res = read_table(p, "vaccinations")
     assert res.table["facility_id"].tolist() == ["CS-79-0001"]
     assert res.table["facility_name"].tolist() == ["Trạm Y tế xã Tân Phú"]
+
+
+def test_parquet_integer_columns_read_as_their_decimal_text(tmp_path):
+    """Integer Parquet columns (a dose number typed as a number) give str(int) per value, nulls missing,
+    and count as numbers (the registry's person_id then gets its lost zeros back)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    values = [1, 2, None, -3, 2, 10**15, 0]
+    n = len(values)
+    pq.write_table(pa.table({"record_id": [f"R{i}" for i in range(n)], "full_name": ["A"] * n, "dob": ["1990"] * n,
+                             "facility_id": ["F"] * n, "vaccination_date": ["2021-08-01"] * n, "vaccine": ["X"] * n,
+                             "dose_number": pa.array(values, type=pa.int64())}), tmp_path / "v.parquet")
+    sheet = vio._read_parquet(tmp_path / "v.parquet", (tmp_path / "v.parquet").read_bytes(), "vaccinations")
+    assert sheet.cols[6] == [None if v is None else str(v) for v in values]
+    assert list(sheet.numeric) == [6]
+    pq.write_table(pa.table({"person_id": pa.array([79180001234, 1180001234], type=pa.int64()),
+                             "full_name": ["A", "B"], "dob": ["1980-01-01", "1980-01-02"], "sex": ["M", "F"]}),
+                   tmp_path / "r.parquet")
+    reg = read_table(tmp_path / "r.parquet", "registry").table
+    assert reg["person_id"].tolist() == ["079180001234", "001180001234"]

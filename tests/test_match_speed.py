@@ -278,3 +278,54 @@ def test_id_fits_record_array_equals_the_plain_definition(rows):
     sex = np.array([x for _, _, x in rows], dtype=object)
     expected = [id_fits_record(d, y, x) for d, y, x in rows]
     assert id_fits_record_array(digits, year, sex).tolist() == expected
+
+
+@pytest.mark.parametrize("seed", [3, 12])
+def test_integer_blocking_keys_give_the_pairs_of_the_text_keys(seed):
+    """Every rule's integer keys (shared codes, vaxlib.match.codes) propose exactly the pairs its
+    text keys ``part|part`` propose, in the same order, on records full of typing errors; also
+    with the registry's keys taken from an index and with the frames' own code columns."""
+    from vaxlib import config
+    from vaxlib.match.blocking import TEXT_RULES, _join, _rules, registry_key_codes, rule_pairs
+    from vaxlib.match.codes import add_codes, registry_codes
+    from vaxlib.match.prepare import prepare_records, prepare_registry
+    from vaxlib.synth import generate
+
+    t = generate(persons=300, seed=seed, errors=config.PARAMETERS_DIR / "errors-harsh.yaml")
+    rec, reg = prepare_records(t["vaccinations"]), prepare_registry(t["registry"])
+    rest = rec.iloc[::2]  # a subset of the records keeps its positions
+    coded_rec, coded_reg = rec.copy(), reg.copy()
+    registry_codes(coded_reg)
+    keys = registry_key_codes(coded_reg)
+    add_codes(coded_rec, coded_reg)
+    for name in TEXT_RULES:
+        rk, gk = _rules()[name]
+        want = _join(rk(rest), gk(reg), max_block=5)
+        assert len(want) > 0 or name in ("old_id", "name_dob_r1"), name
+        for got in (rule_pairs(rest, reg, name, max_block=5),
+                    rule_pairs(coded_rec.iloc[::2], coded_reg, name, max_block=5, keys=keys)):
+            assert got[["rec", "reg"]].reset_index(drop=True).equals(want.reset_index(drop=True)), name
+
+
+texts = st.lists(st.sampled_from(["", "a", "b", "Nguyễn", "nguyen", "Nguyê\u0303n", "079180001234", "\ud800"]),
+                 max_size=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(texts, texts, texts)
+def test_shared_codes_are_equal_exactly_when_the_texts_are(registry, typed, other):
+    """Record and registry values get one code exactly when the strings are equal, on the Arrow
+    path and on the fallback for text Arrow cannot hold (a lone surrogate)."""
+    from vaxlib.match.codes import domain_codes
+
+    n = max(len(registry), 1)
+    reg = pd.DataFrame({"dob": pd.Series((registry + [""] * n)[:n], dtype=object)})
+    m = max(len(typed), len(other), 1)
+    rec = pd.DataFrame({"dob": pd.Series((typed + [""] * m)[:m], dtype=object),
+                        "dob_r0": pd.Series((other + [""] * m)[:m], dtype=object)})
+    codes = domain_codes(rec, reg, "dob")
+    values = [(side, c, v) for (side, c), arr in codes.items() for v in zip(arr, (rec if side == "rec" else reg)[c])]
+    for _, _, (ca, va) in values:
+        for _, _, (cb, vb) in values:
+            assert (ca == cb) == (va == vb)
+    assert (codes[("reg", "dob")] < len(set(reg["dob"]))).all()

@@ -1363,6 +1363,10 @@ def _read_parquet(path: Path, data: bytes, kind: str) -> _Sheet:
                 vals = [v if v != "" else None for v in col.to_pylist()]  # unique keys: nothing to share
             elif pa.types.is_string(t) or pa.types.is_large_string(t):
                 vals = _string_column(col)
+            elif pa.types.is_integer(t):
+                # str(int) of every value, as _cell_text gives it, decoded once per distinct number
+                numeric_cols.add(j)
+                vals = _string_column(col.cast(pa.large_string()))
             else:
                 if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
                     numeric_cols.add(j)

@@ -36,7 +36,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-__all__ = ["RULES", "TEXT_RULES", "registry_keys", "registry_key_codes", "candidate_pairs", "combine_pairs", "id_pair_mask_keys", "rule_names", "rule_pairs"]
+__all__ = ["RULES", "TEXT_RULES", "INT_RULES", "int_rule_keys", "registry_keys", "registry_key_codes", "candidate_pairs", "combine_pairs", "id_pair_mask_keys", "rule_names", "rule_pairs"]
 
 log = logging.getLogger(__name__)
 
@@ -193,23 +193,132 @@ def _join_coded(rec_keys: pd.Series, reg_codes: np.ndarray, dictionary, max_bloc
                         g_codes[keep_g].astype(np.int64), g_pos[keep_g].astype(np.int64), len(dictionary))
 
 
-def registry_key_codes(reg: pd.DataFrame) -> dict[str, tuple[np.ndarray, "pa.Array"]]:
-    """Per text rule: (the registry's key codes, int32 with -1 = no key; the distinct
-    keys, an Arrow string array), as a registry index stores them."""
-    import pyarrow as pa
+# --------------------------------------------------------------------------- integer keys
+#: rule -> (record parts, registry parts).  A part is a column of a code domain
+#: (:mod:`vaxlib.match.codes`) with the condition under which it is a key
+#: ("any": not empty, "len10"/"len12"/"len9": a value of that length), or
+#: "swap" (the record's date with day and month exchanged, day <= 12), "year"
+#: (birth year > 0) or "monthday" (month and day > 0).  A key is the parts'
+#: integer codes combined; it is empty when any part is, as the text key
+#: ``part|part`` of :func:`_rules` is.
+INT_RULES: dict[str, tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]] = {
+    "id": ((("id_digits", "len12"),), (("person_id", "any"),)),
+    "old_id": ((("id_digits", "len9"),), (("old_id", "any"),)),
+    "name_dob": ((("name_fold", "any"), ("dob_r0", "len10")), (("name_fold", "any"), ("dob", "len10"))),
+    "name_dob_r1": ((("name_fold", "any"), ("dob_r1", "len10")), (("name_fold", "any"), ("dob", "len10"))),
+    "name_dob_swap": ((("name_fold", "any"), ("dob_r0", "swap")), (("name_fold", "any"), ("dob", "len10"))),
+    "name_year": ((("name_fold", "any"), ("", "year")), (("name_fold", "any"), ("", "year"))),
+    "name_monthday": ((("name_fold", "any"), ("", "monthday")), (("name_fold", "any"), ("", "monthday"))),
+    "sorted_year": ((("name_sorted", "any"), ("", "year")), (("name_sorted", "any"), ("", "year"))),
+    "famgiven_year": ((("fam_given", "any"), ("", "year")), (("fam_given", "any"), ("", "year"))),
+    "given_dob": ((("given", "any"), ("dob_r0", "len10")), (("given", "any"), ("dob", "len10"))),
+    "family_dob": ((("family", "any"), ("dob_r0", "len10")), (("family", "any"), ("dob", "len10"))),
+}
+_WANT_LEN = {"len9": 9, "len10": 10, "len12": 12}
 
-    out = {}
-    for name in TEXT_RULES:
-        keys = registry_keys(reg, name)
-        c, uniq = pd.factorize(keys.to_numpy(dtype=object))
-        empty = ~_nonempty(keys)
-        # renumber without the empty key, keeping first-appearance order
-        keep = np.ones(len(uniq), dtype=bool)
-        keep[np.unique(c[empty])] = False
-        new = np.cumsum(keep) - 1
-        out[name] = (np.where(empty, -1, new[c]).astype(np.int32),
-                     pa.array(np.asarray(uniq, dtype=object)[keep], type=pa.string()))
-    return out
+
+class _Coded:
+    """Code columns of a (records, registry) pair of frames (:mod:`vaxlib.match.codes`), and the
+    registry's distinct values per domain.  Keys only take registry codes: a record value the
+    registry does not hold can match nothing, and its key part is empty."""
+
+    def __init__(self, rec: pd.DataFrame | None, reg: pd.DataFrame):
+        self.frames = {"rec": rec, "reg": reg}
+        self._codes: dict = {}
+        self._values: dict = {}
+
+    def code(self, side: str, col: str) -> np.ndarray:
+        from vaxlib.match.codes import PREFIX, domain_codes, domain_of
+
+        frame = self.frames[side]
+        if PREFIX + col in frame.columns:
+            return frame[PREFIX + col].to_numpy()
+        dom = domain_of(side, col)
+        if (side, dom) not in self._codes:
+            self._codes[(side, dom)] = domain_codes(self.frames["rec"] if side == "rec" else None,
+                                                    self.frames["reg"], dom)
+        return self._codes[(side, dom)][(side, col)]
+
+    def registry_values(self, domain: str) -> np.ndarray:
+        """The registry's distinct values of ``domain``, index = code."""
+        from vaxlib.match.codes import DOMAINS, dictionary
+
+        if domain not in self._values:
+            reg = self.frames["reg"]
+            self._values[domain] = dictionary([(self.code("reg", c), reg[c].to_numpy(dtype=object))
+                                               for c in DOMAINS[domain][1] if c in reg.columns])
+        return self._values[domain]
+
+
+#: radix of the year and month-day key parts
+_YEARS, _MONTHDAYS = 10_000, 100 * 100
+
+
+def _part(c: _Coded, side: str, col: str, cond: str) -> tuple[np.ndarray, int]:
+    """(int64 value with -1 where the part is empty, radix) of one key part."""
+    from vaxlib.match.codes import domain_of
+
+    f = c.frames[side]
+    if cond == "year":
+        y = f["year"].to_numpy().astype(np.int64)
+        return np.where((y > 0) & (y < _YEARS), y, -1), _YEARS
+    if cond == "monthday":
+        m, d = f["month"].to_numpy().astype(np.int64), f["day"].to_numpy().astype(np.int64)
+        return np.where((m > 0) & (d > 0) & (m < 100) & (d < 100), m * 100 + d, -1), _MONTHDAYS
+    dom = domain_of(side, col)
+    values = c.registry_values(dom)
+    n = len(values)
+    codes = c.code(side, col).astype(np.int64)
+    if cond == "swap":
+        # the swapped date's registry code (-1: no registry person has that date)
+        from vaxlib.match.compare import _swap_iso
+
+        # (the typed date itself need not be a registry date: its text is read from the frame)
+        used, first = np.unique(codes, return_index=True)
+        sw = _swap_iso(f[col].to_numpy(dtype=object)[first])
+        at = np.where(sw != "", pd.Index(values).get_indexer(sw), -1)
+        return at[np.searchsorted(used, codes)], n
+    if cond == "any":
+        ok = values != ""
+    else:
+        ok = np.fromiter(map(len, values), np.int64, count=n) == _WANT_LEN[cond]
+    ok = np.append(ok, False)  # codes >= n: a value the registry does not hold
+    return np.where(ok[np.minimum(codes, n)], codes, -1), n
+
+
+def int_rule_keys(c: _Coded, side: str, name: str) -> np.ndarray:
+    """int64 keys of one side under rule ``name`` (-1: no key); equal keys are equal text keys."""
+    key, empty = None, None
+    for col, cond in INT_RULES[name][0 if side == "rec" else 1]:
+        v, n = _part(c, side, col, cond)
+        if key is None:
+            key, empty = v, v < 0
+        else:
+            key, empty = key * n + np.maximum(v, 0), empty | (v < 0)
+    return np.where(empty, -1, key)
+
+
+def _join_int(rk: np.ndarray, r_pos: np.ndarray, gk: np.ndarray, max_block: int) -> pd.DataFrame:
+    """Pairs (rec, reg) of positions whose int64 keys are equal and not -1."""
+    r_ok, g_ok = rk >= 0, gk >= 0
+    if not r_ok.any() or not g_ok.any():
+        return pd.DataFrame({"rec": np.array([], dtype=np.int64), "reg": np.array([], dtype=np.int64)})
+    g_pos = np.flatnonzero(g_ok)
+    g_codes, uniq = pd.factorize(gk[g_ok])
+    r_codes = pd.Index(uniq).get_indexer(rk[r_ok])
+    found = r_codes >= 0
+    sizes = np.bincount(g_codes, minlength=len(uniq))
+    keep_g = sizes[g_codes] <= max_block
+    return _sorted_join(r_codes[found].astype(np.int64), r_pos[r_ok][found], g_codes[keep_g].astype(np.int64),
+                        g_pos[keep_g].astype(np.int64), len(uniq))
+
+
+def registry_key_codes(reg: pd.DataFrame) -> dict:
+    """Per text rule: the registry's int64 keys (-1 = no key), as a registry index stores them.
+
+    They are a function of the registry alone (its code columns, :func:`vaxlib.match.codes.registry_codes`)."""
+    c = _Coded(None, reg)
+    return {name: int_rule_keys(c, "reg", name) for name in TEXT_RULES}
 
 
 #: rules whose registry keys a registry index stores (the ID pair masks are cheap integers)
@@ -217,7 +326,7 @@ TEXT_RULES: tuple[str, ...] = tuple(_rules())
 
 
 def registry_keys(reg: pd.DataFrame, name: str) -> pd.Series:
-    """The registry's keys under a text rule."""
+    """The registry's text keys under a rule (the definition the integer keys follow)."""
     return _rules()[name][1](reg)
 
 
@@ -225,19 +334,19 @@ def rule_pairs(rec: pd.DataFrame, reg: pd.DataFrame, name: str, max_block: int =
                keys: dict | None = None) -> pd.DataFrame:
     """Pairs (``rec``, ``reg``, ``rule_bit``) proposed by one rule of :data:`RULES`.
 
+    Keys are integers built from the frames' shared codes (:mod:`vaxlib.match.codes`);
     ``keys`` (from :func:`registry_key_codes`, kept in a registry index) spares
-    computing the registry's keys.
+    computing the registry's.
     """
     if name == "id_pair_mask":
         rk = id_pair_mask_keys(_rec_id12(rec))
         gk = id_pair_mask_keys(reg["person_id"])
         parts = [_join(rk[c], gk[c], max_block=max_block) for c in rk.columns]
         pairs = pd.concat(parts, ignore_index=True)
-    elif keys is not None and name in keys:
-        # a registry index: integer key codes into its dictionary of distinct keys
-        pairs = _join_coded(_rules()[name][0](rec), *keys[name], max_block=max_block)
     else:
-        pairs = _join(_rules()[name][0](rec), registry_keys(reg, name), max_block=max_block)
+        c = _Coded(rec, reg)
+        gk = keys[name] if keys is not None and name in keys else int_rule_keys(c, "reg", name)
+        pairs = _join_int(int_rule_keys(c, "rec", name), rec.index.to_numpy(dtype=np.int64), gk, max_block)
     pairs["rule_bit"] = np.int32(1 << RULES.index(name))
     log.debug("blocking rule %s: %d pairs", name, len(pairs))
     return pairs

@@ -263,45 +263,54 @@ def own_group_dose_conflict(rec: pd.DataFrame, pairs: pd.DataFrame, anchors: pd.
 
 
 # --------------------------------------------------------------------------- name kernels
+def _distinct_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(first codes, second codes, inverse) of the distinct (a, b) code pairs: a string
+    distance is computed once per distinct pair of values and gathered back."""
+    key = a.astype(np.int64) << 32 | b.astype(np.int64)
+    inv, uniq = pd.factorize(key)
+    return (uniq >> 32).astype(np.int64), (uniq & 0xFFFFFFFF).astype(np.int64), inv
+
+
+def _pair_scores(p: PairFrame, domain: str, col: str, i: np.ndarray, scorer, **kw) -> np.ndarray:
+    """``scorer`` of the record's and the registry's ``col`` for the pairs ``i``, once per distinct pair."""
+    ua, ub, inv = _distinct_pairs(p.pair_codes("rec", col, i), p.pair_codes("reg", col, i))
+    values = p.dictionary(domain)
+    return process.cpdist(list(values[ua]), list(values[ub]), scorer=scorer, workers=-1, **kw)[inv]
+
+
 def _name_null(p: PairFrame) -> np.ndarray:
     return p.empty("rec", "name_fold") | p.empty("reg", "name_fold")
 
 
 def _name_typo(p: PairFrame, i: np.ndarray) -> np.ndarray:
     """Folded Damerau–Levenshtein distance <= 2."""
-    rf, gf = p.col("rec", "name_fold"), p.col("reg", "name_fold")
     rl, gl = p.lengths("rec", "name_fold")[p.r[i]], p.lengths("reg", "name_fold")[p.g[i]]
     # the distance is at least the length difference: only pairs within 2 are scored
     out = np.zeros(len(i), dtype=bool)
     k = np.flatnonzero(np.abs(rl - gl) <= 2)
     if len(k):
-        out[k] = process.cpdist(list(rf[i[k]]), list(gf[i[k]]), scorer=DamerauLevenshtein.distance,
-                                dtype=np.int32, workers=-1, score_cutoff=2) <= 2
+        out[k] = _pair_scores(p, "name_fold", "name_fold", i[k], DamerauLevenshtein.distance, dtype=np.int32,
+                              score_cutoff=2) <= 2
     return out
 
 
 def _name_missing_part(p: PairFrame, i: np.ndarray) -> np.ndarray:
     """One folded token list is a strict subset of the other."""
-    rf, gf = p.col("rec", "name_fold"), p.col("reg", "name_fold")
-    # distinct folded names of both sides, tokenised once
-    ca, ua = pd.factorize(rf[i])
-    cb, ub = pd.factorize(gf[i])
-    codes, uniques = pd.factorize(np.concatenate([np.asarray(ua, dtype=object), np.asarray(ub, dtype=object)]))
-    table, counts = _token_table(uniques)
-    return _token_subset_codes(codes[: len(ua)][ca], codes[len(ua):][cb], table, counts, uniques)
+    ca, cb = p.pair_codes("rec", "name_fold", i), p.pair_codes("reg", "name_fold", i)
+    # the distinct folded names of both sides, tokenised once
+    codes, uniques = pd.factorize(np.concatenate([ca, cb]))
+    names = p.dictionary("name_fold")[uniques]
+    table, counts = _token_table(names)
+    return _token_subset_codes(codes[: len(i)], codes[len(i):], table, counts, names)
 
 
 def _name_similar(p: PairFrame, i: np.ndarray) -> np.ndarray:
     """Jaro–Winkler >= 0.85 on the folded name and >= 0.8 on the given name."""
-    rf, gf = p.col("rec", "name_fold"), p.col("reg", "name_fold")
-    whole = process.cpdist(list(rf[i]), list(gf[i]), scorer=JaroWinkler.normalized_similarity, workers=-1)
-    out = whole >= 0.85
+    out = _pair_scores(p, "name_fold", "name_fold", i, JaroWinkler.normalized_similarity) >= 0.85
     k = np.flatnonzero(out)
     if len(k):
         # relatives share family and middle names: the given name must be alike too
-        rg, gg = p.col("rec", "given"), p.col("reg", "given")
-        out[k] = process.cpdist(list(rg[i[k]]), list(gg[i[k]]), scorer=JaroWinkler.normalized_similarity,
-                                workers=-1) >= 0.8
+        out[k] = _pair_scores(p, "given", "given", i[k], JaroWinkler.normalized_similarity) >= 0.8
     return out
 
 
@@ -318,41 +327,52 @@ def _dob_full_both(p: PairFrame) -> np.ndarray:
 
 def _dob_same_date(p: PairFrame, i: np.ndarray) -> np.ndarray:
     """The typed date read as ISO (or its other dd/mm reading) is the register's."""
-    r0, r1, gd = p.col("rec", "dob_r0"), p.col("rec", "dob_r1"), p.col("reg", "dob")
-    return (r0[i] == gd[i]) | ((r1[i] != "") & (r1[i] == gd[i]))
+    gd = p.pair_codes("reg", "dob", i)
+    r1 = p.pair_codes("rec", "dob_r1", i)
+    has_r1 = ~p.per_value("dob", "empty", lambda v: v == "")[r1]
+    return (p.pair_codes("rec", "dob_r0", i) == gd) | (has_r1 & (r1 == gd))
 
 
 def _dob_day_month_swap(p: PairFrame, i: np.ndarray) -> np.ndarray:
-    def swapped():
-        # computed once per distinct typed date
-        codes, uniq = pd.factorize(p.full("rec", "dob_r0"))
-        if not len(uniq):
-            return np.full(len(p), "", object)
-        return _swap_iso(np.asarray(uniq, dtype=object))[codes][p.r]
-    r0_swapped = p.memo("dob_swapped", swapped)
-    return _dob_full_both(p)[i] & (r0_swapped[i] == p.col("reg", "dob")[i])
+    """Day and month swapped: the typed date with its day and month exchanged is the register's."""
+    k = np.flatnonzero(_dob_full_both(p)[i])
+    out = np.zeros(len(i), dtype=bool)
+    if len(k):
+        # the swapped form of each distinct date, compared as text (it need not be a value of the domain)
+        swapped = p.per_value("dob", "swapped", _swap_iso)
+        out[k] = swapped[p.pair_codes("rec", "dob_r0", i[k])] == p.dictionary("dob")[p.pair_codes("reg", "dob", i[k])]
+    return out
 
 
 def _dob_partial(p: PairFrame, i: np.ndarray) -> np.ndarray:
     """One side knows only the year (and month) and it agrees."""
-    a, b = p.col("rec", "dob_r0")[i].astype("U10"), p.col("reg", "dob")[i].astype("U10")
-    return ~_dob_full_both(p)[i] & (np.strings.startswith(a, b) | np.strings.startswith(b, a))
+    out = np.zeros(len(i), dtype=bool)
+    k = np.flatnonzero(~_dob_full_both(p)[i])
+    if len(k):
+        values = p.dictionary("dob")
+        a = values[p.pair_codes("rec", "dob_r0", i[k])].astype("U10")
+        b = values[p.pair_codes("reg", "dob", i[k])].astype("U10")
+        out[k] = np.strings.startswith(a, b) | np.strings.startswith(b, a)
+    return out
 
 
 def _dob_default_0101(p: PairFrame, i: np.ndarray) -> np.ndarray:
     """01/01 typed for a person born on another day of the same year."""
-    a, b = p.col("rec", "dob_r0")[i].astype("U10"), p.col("reg", "dob")[i].astype("U10")
+    jan1 = p.per_value("dob", "0101", lambda v: np.strings.endswith(v.astype(str), "-01-01"))
     ry, gy = p.values("rec", "year"), p.values("reg", "year")
-    return (_dob_full_both(p)[i] & (ry[i] == gy[i]) & np.strings.endswith(a, "-01-01")
-            & ~np.strings.endswith(b, "-01-01"))
+    return (_dob_full_both(p)[i] & (ry[i] == gy[i]) & jan1[p.pair_codes("rec", "dob_r0", i)]
+            & ~jan1[p.pair_codes("reg", "dob", i)])
 
 
 def _dob_one_digit(p: PairFrame, i: np.ndarray) -> np.ndarray:
     """One digit changed or two adjacent digits swapped."""
-    A, la = p.chars("rec", "dob_r0", 10)
-    B, lb = p.chars("reg", "dob", 10)
-    r, g = p.r[i], p.g[i]
-    return _dob_full_both(p)[i] & np.logical_or(*_one_edit_matrix(A[r], la[r], B[g], lb[g], 10))
+    out = np.zeros(len(i), dtype=bool)
+    k = np.flatnonzero(_dob_full_both(p)[i])
+    if len(k):
+        A, la = p.char_rows("dob", p.pair_codes("rec", "dob_r0", i[k]), 10)
+        B, lb = p.char_rows("dob", p.pair_codes("reg", "dob", i[k]), 10)
+        out[k] = np.logical_or(*_one_edit_matrix(A, la, B, lb, 10))
+    return out
 
 
 def _dob_same_year(p: PairFrame, i: np.ndarray) -> np.ndarray:
@@ -376,8 +396,8 @@ def _id_is_excel_rec(p: PairFrame) -> np.ndarray:
 
 
 def _id_old(p: PairFrame, i: np.ndarray) -> np.ndarray:
-    old, digits = p.col("reg", "old_id"), p.col("rec", "id_digits")
-    return (old[i] != "") & (digits[i] == old[i])
+    old = p.pair_codes("reg", "old_id", i)
+    return ~p.per_value("id", "empty", lambda v: v == "")[old] & (p.pair_codes("rec", "id_digits", i) == old)
 
 
 def _id_excel_fits(p: PairFrame, i: np.ndarray) -> np.ndarray:
@@ -389,10 +409,9 @@ def _id_excel_fits(p: PairFrame, i: np.ndarray) -> np.ndarray:
 
 
 def _id_edits(p: PairFrame, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    A, la = p.chars("rec", "id_digits", 12)
-    B, lb = p.chars("reg", "person_id", 12)
-    r, g = p.r[i], p.g[i]
-    return _one_edit_matrix(A[r], la[r], B[g], lb[g], 12)
+    A, la = p.char_rows("id", p.pair_codes("rec", "id_digits", i), 12)
+    B, lb = p.char_rows("id", p.pair_codes("reg", "person_id", i), 12)
+    return _one_edit_matrix(A, la, B, lb, 12)
 
 
 def _id_one_edit(p: PairFrame, i: np.ndarray) -> np.ndarray:

@@ -4,8 +4,10 @@ Analysts re-run `vax match` after every batch of fixes against the same
 register, so everything that depends on the register alone is computed once
 and stored as Parquet: the prepared name, dob and ID forms
 (:func:`~vaxlib.match.prepare.prepare_registry`), the term frequencies
-(:func:`~vaxlib.match.model.add_term_frequencies`) and the registry's keys of
-every text blocking rule (:func:`~vaxlib.match.blocking.registry_keys`).
+(:func:`~vaxlib.match.model.add_term_frequencies`), the integer codes of its
+compared text fields (:func:`~vaxlib.match.codes.registry_codes`) and its
+integer keys of every text blocking rule
+(:func:`~vaxlib.match.blocking.registry_key_codes`).
 Text columns are stored dictionary-encoded and read back as integer codes
 into one table of distinct values, so equal values share one Python string.
 
@@ -34,13 +36,13 @@ __all__ = ["RegistryIndex", "build_index", "save_index", "load_index", "registry
            "RegistryIndexError", "INDEX_FORMAT"]
 
 #: bump when the stored layout changes
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2
 _DATA = "registry-index.parquet"
 _QUARANTINE = "registry-quarantine.parquet"
-_KEYS = "blocking-keys.parquet"
 _MANIFEST = "index.json"
 #: modules whose code decides the index's content
-_CODE = ("vaxlib/match/prepare.py", "vaxlib/match/blocking.py", "vaxlib/match/index.py", "vaxlib/vn/text.py")
+_CODE = ("vaxlib/match/prepare.py", "vaxlib/match/blocking.py", "vaxlib/match/index.py", "vaxlib/match/codes.py",
+         "vaxlib/vn/text.py")
 
 
 class RegistryIndexError(VaxError):
@@ -53,7 +55,7 @@ class RegistryIndex:
     registry rows quarantined when it was read."""
 
     reg: pd.DataFrame
-    #: text rule -> (registry key codes, distinct keys) (:func:`~vaxlib.match.blocking.registry_key_codes`)
+    #: text rule -> the registry's int64 blocking keys, -1 = none (:func:`~vaxlib.match.blocking.registry_key_codes`)
     keys: dict
     quarantine: pd.DataFrame
     registry_sha256: str = ""
@@ -87,10 +89,12 @@ def build_index(registry: pd.DataFrame, quarantine: pd.DataFrame | None = None,
                 registry_sha256: str = "") -> RegistryIndex:
     """Prepare a register (contract table) into an index."""
     from vaxlib.match.blocking import registry_key_codes
+    from vaxlib.match.codes import registry_codes
     from vaxlib.match.model import add_term_frequencies
     from vaxlib.match.prepare import prepare_registry
 
     reg = add_term_frequencies(prepare_registry(registry))
+    registry_codes(reg)
     q = quarantine if quarantine is not None else pd.DataFrame()
     return RegistryIndex(reg=reg, keys=registry_key_codes(reg), quarantine=q, registry_sha256=registry_sha256)
 
@@ -112,15 +116,12 @@ def save_index(index: RegistryIndex, folder: str | os.PathLike[str]) -> Path:
     os.chmod(tmp, 0o755)  # mkdtemp makes it private; an index is as readable as its register
     try:
         table = pa.Table.from_pandas(index.reg, preserve_index=False)
-        for name, (codes, _) in index.keys.items():
-            table = table.append_column(f"_code_{name}", pa.array(codes))
+        for name, keys in index.keys.items():
+            table = table.append_column(f"_key_{name}", pa.array(keys))
         pq.write_table(table, tmp / _DATA, use_dictionary=True)
-        # every rule's distinct keys, one after the other (the manifest holds their counts)
-        pq.write_table(pa.table({"key": pa.concat_arrays([d for _, d in index.keys.values()])}), tmp / _KEYS)
         index.quarantine.to_parquet(tmp / _QUARANTINE, index=False)
         manifest = {"format": INDEX_FORMAT, "registry_sha256": index.registry_sha256, "code_sha256": code_digest(),
-                    "rows": len(index.reg), "columns": list(index.reg.columns),
-                    "key_counts": {name: len(d) for name, (_, d) in index.keys.items()}}
+                    "rows": len(index.reg), "columns": list(index.reg.columns), "key_rules": list(index.keys)}
         with open(tmp / _MANIFEST, "w", encoding="utf-8") as f:
             json.dump(manifest, f, indent=2)
             f.flush()
@@ -174,19 +175,16 @@ def load_index(folder: str | os.PathLike[str], registry_sha256: str) -> Registry
     schema = pq.read_schema(folder / _DATA)
     text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
     table = pq.read_table(folder / _DATA, read_dictionary=text)
-    cols, codes = {}, {}
+    cols, keys = {}, {}
     for name in table.column_names:
         col = table.column(name)
-        if name.startswith("_code_"):
-            codes[name[len("_code_"):]] = col.to_numpy()
+        if name.startswith("_key_"):
+            keys[name[len("_key_"):]] = col.to_numpy()
         else:
             cols[name] = _object_column(col) if name in text else col.to_numpy()
-    reg = pd.DataFrame(cols)
-    key = pq.read_table(folder / _KEYS).column("key").combine_chunks()
-    keys, at = {}, 0
-    for name, count in manifest["key_counts"].items():
-        keys[name] = (codes[name], key.slice(at, count))
-        at += count
+    # object columns of shared str, as prepare_registry makes them: pandas would otherwise infer its
+    # Arrow-backed str dtype, and every comparison would convert them back to new Python strings
+    reg = pd.DataFrame({k: pd.Series(v, dtype=object) if k in text else v for k, v in cols.items()})
     if len(reg) != manifest.get("rows"):
         raise RegistryIndexError(f"{folder}: index holds {len(reg)} rows, its manifest {manifest.get('rows')}")
     quarantine = pd.read_parquet(folder / _QUARANTINE)

@@ -44,7 +44,11 @@ class PairFrame:
     """One batch of candidate pairs: ``rec``/``reg`` frames and the pairs' positions in them.
 
     Columns are read once per frame and gathered for the pairs on demand;
-    derived arrays (``memo``) are computed once per batch.
+    derived arrays (``memo``) are computed once per batch.  Text columns of a
+    :data:`~vaxlib.match.codes.DOMAINS` domain are also read as integer codes
+    shared by the two sides (the frames' ``_c_`` columns when both carry
+    them, else coded here), and what is derived from a value is computed once
+    per distinct value (:meth:`per_value`).
     """
 
     def __init__(self, rec: pd.DataFrame, reg: pd.DataFrame, r: np.ndarray, g: np.ndarray):
@@ -74,12 +78,60 @@ class PairFrame:
         """A (numeric) column of one side gathered for every pair."""
         return self.memo((side, name, "pairs"), lambda: self.frames[side][name].to_numpy()[self.idx[side]])
 
+    # ------------------------------------------------------------------ integer codes
+    def _domain(self, domain: str) -> dict:
+        """Codes of every column of ``domain`` in both frames, keyed by (side, column)."""
+        from vaxlib.match.codes import DOMAINS, PREFIX, domain_codes
+
+        def make():
+            rec, reg = self.frames["rec"], self.frames["reg"]
+            cols = [(side, c) for side, f, names in (("rec", rec, DOMAINS[domain][0]), ("reg", reg, DOMAINS[domain][1]))
+                    for c in names if c in f.columns]
+            if all(PREFIX + c in self.frames[side].columns for side, c in cols):
+                return {(side, c): self.frames[side][PREFIX + c].to_numpy() for side, c in cols}
+            return domain_codes(rec, reg, domain)
+        return self.memo(("domain", domain), make)
+
+    def code(self, side: str, name: str) -> np.ndarray:
+        """Integer codes (int32) of a whole column, shared with the other side's columns of its domain."""
+        from vaxlib.match.codes import domain_of
+
+        return self._domain(domain_of(side, name))[(side, name)]
+
+    def dictionary(self, domain: str) -> np.ndarray:
+        """The value (str) of every code of ``domain``."""
+        from vaxlib.match.codes import dictionary
+
+        return self.memo(("dict", domain), lambda: dictionary(
+            [(codes, self.full(side, c)) for (side, c), codes in self._domain(domain).items()]))
+
+    def per_value(self, domain: str, what: str, make: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """``make(values)`` over the distinct values of ``domain`` (index = code), once per batch."""
+        return self.memo(("per_value", domain, what), lambda: make(self.dictionary(domain)))
+
+    def pair_codes(self, side: str, name: str, i: np.ndarray) -> np.ndarray:
+        """Codes of a column gathered for the pairs ``i``."""
+        return self.code(side, name)[self.idx[side][i]]
+
     def empty(self, side: str, name: str) -> np.ndarray:
         """Per pair: the side's value is the empty string."""
-        return (self.full(side, name) == "")[self.idx[side]]
+        from vaxlib.match.codes import domain_of
+
+        dom = domain_of(side, name)
+        if dom is None:
+            return (self.full(side, name) == "")[self.idx[side]]
+        blank = self.per_value(dom, "empty", lambda v: v == "")
+        return blank[self.code(side, name)][self.idx[side]]
 
     def lengths(self, side: str, name: str) -> np.ndarray:
         """Per value of a whole column: its length (int32)."""
+        from vaxlib.match.codes import domain_of
+
+        dom = domain_of(side, name)
+        if dom is not None:
+            per = self.per_value(dom, "len", lambda v: np.fromiter(map(len, v), np.int32, count=len(v)))
+            return self.memo((side, name, "len"), lambda: per[self.code(side, name)])
+
         def make():
             v = self.full(side, name)
             return np.fromiter(map(len, v), np.int32, count=len(v))
@@ -88,6 +140,13 @@ class PairFrame:
     def chars(self, side: str, name: str, width: int) -> tuple[np.ndarray, np.ndarray]:
         """(code-point matrix, lengths) of a whole column; values longer than ``width`` become ""."""
         return self.memo((side, name, "U", width), lambda: _char_matrix(_fit_width(self.full(side, name), width), width))
+
+    def char_rows(self, domain: str, codes: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """(code-point matrix, lengths) of the values of ``codes``, computed once per distinct code
+        (values longer than ``width`` become "")."""
+        u, inv = np.unique(codes, return_inverse=True)
+        A, la = _char_matrix(_fit_width(self.dictionary(domain)[u], width), width)
+        return A[inv.ravel()], la[inv.ravel()]
 
 
 def _char_matrix(values: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -108,9 +167,16 @@ Kernel = Callable[[PairFrame, np.ndarray], np.ndarray]
 
 
 def equal(rec_col: str, reg_col: str) -> Kernel:
-    """Kernel: the record's ``rec_col`` equals the registry's ``reg_col``."""
+    """Kernel: the record's ``rec_col`` equals the registry's ``reg_col`` (the same integer code when
+    both belong to one :data:`~vaxlib.match.codes.DOMAINS` domain)."""
+    from vaxlib.match.codes import domain_of
+
+    coded = domain_of("rec", rec_col) is not None and domain_of("rec", rec_col) == domain_of("reg", reg_col)
+
     def kernel(p: PairFrame, i: np.ndarray) -> np.ndarray:
-        return p.col("rec", rec_col)[i] == p.col("reg", reg_col)[i]
+        if coded:
+            return p.pair_codes("rec", rec_col, i) == p.pair_codes("reg", reg_col, i)
+        return p.col("rec", rec_col)[i] == p.col("reg", reg_col)[i]  # columns of no code domain: as text
     kernel.__name__ = f"equal_{rec_col}_{reg_col}"
     return kernel
 
