@@ -49,6 +49,7 @@ import pandas as pd
 from vaxlib import i18n as _i18n
 from vaxlib.errors import RunError
 from vaxlib.io import parquet_columns, read_json, read_output, write_output
+from vaxlib.plots import wrap_label
 from vaxlib.runs import APPLY_SUMMARY, MATCH_STATS, RunFolder, atomic_run, check_input, check_run, die_with_parent
 from vaxlib.i18n import fmt_date, fmt_int, fmt_pct
 from vaxlib.config import DEADLINES, DEMO_DIR, NOTEBOOKS_DIR, PARAMETERS_DIR, PROJECT_ROOT, REPORTS_DIR, load_yaml
@@ -553,7 +554,7 @@ def _layout(lang: str, fig: Any, title: str, height: int = 380) -> Any:
     # keeps clear of the title, which sits in its own top margin
     fig.update_xaxes(automargin=True)
     fig.update_yaxes(automargin=True)
-    title = _wrap(title, 40)  # a phone shows about 45 characters of a 15 px title
+    title = wrap_label(title, 40)  # a phone shows about 45 characters of a 15 px title
     lines = title.count("<br>")
     # anchored at its bottom just above the plot: a multi-line title grows up into the top margin
     # (top-anchored multi-line titles are drawn partly above the figure)
@@ -675,7 +676,7 @@ class ProvinceReport:
 
         L = self.lang
         rows = [r for r in deadline_verdicts(self.numbers, self.report_date) if r["measure"] != "m_report"]
-        labels = [_wrap(f"{t(r['measure'], L)} ({'hạn' if L == 'vi' else 'due'} {fmt_date(r['deadline'], L)})", 20)
+        labels = [wrap_label(f"{t(r['measure'], L)} ({'hạn' if L == 'vi' else 'due'} {fmt_date(r['deadline'], L)})", 20)
                   for r in rows]
         vals = [0 if r["value"] is None or np.isnan(r["value"]) else 100 * r["value"] for r in rows]
         colours = [VERDICT_COLOURS[r["verdict"]][0] for r in rows]
@@ -698,7 +699,7 @@ class ProvinceReport:
         L = self.lang
         e = self.tables["errors"].sort_values("n", ascending=True)
         e = e[e["n"] >= SMALL_CELL]
-        fig = go.Figure(go.Bar(y=[_wrap(error_label(c, L), 22) for c in e["code"]], x=e["n"], orientation="h",
+        fig = go.Figure(go.Bar(y=[wrap_label(error_label(c, L), 22) for c in e["code"]], x=e["n"], orientation="h",
                                marker_color="#6a1b9a", text=[fmt_count(x, L) for x in e["n"]],
                                textposition="auto",
                                hovertemplate="%{y}: %{text}<extra></extra>"))
@@ -811,7 +812,7 @@ class ProvinceReport:
 
         L = self.lang
         f = self.facility_league().head(top).iloc[::-1]
-        f = f.assign(facility_id=[_wrap(_facility_label(r), 22) for _, r in f.iterrows()])
+        f = f.assign(facility_id=[wrap_label(_facility_label(r), 22) for _, r in f.iterrows()])
         fig = go.Figure()
         fig.add_bar(y=f["facility_id"], x=100 * f["wrong_entry_share"], orientation="h", name=t("entry_wrong_pct", L),
                     marker_color="#bdbdbd", hovertemplate="%{y}: %{x:.1f}%<extra></extra>")
@@ -936,19 +937,6 @@ class ProvinceReport:
                 f"- Aggregates only; counts from 1 to {SMALL_CELL - 1} are shown as \"<{SMALL_CELL}\" and shares "
                 f"of fewer than {SMALL_CELL} records are not shown.")
         return _md(text)
-
-
-def _wrap(label: str, width: int = 24) -> str:
-    """Break a long axis label into lines (plotly's ``<br>``) so that a phone does not cut it."""
-    words, lines, cur = str(label).split(), [], ""
-    for w in words:
-        if cur and len(cur) + 1 + len(w) > width:
-            lines.append(cur)
-            cur = w
-        else:
-            cur = f"{cur} {w}".strip()
-    lines.append(cur)
-    return "<br>".join(html.escape(x) for x in lines)
 
 
 def _facility_label(row: Any, short: bool = False) -> str:
