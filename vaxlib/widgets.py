@@ -1295,7 +1295,7 @@ class BulkConfirmBox:
         lang = self.lang
         self.choice.options = [
             (_i18n.t("team.sup_item", lang, n=_i18n.fmt_int(r.records, lang), province=_province_label(
-                _s(r.province)) if _s(r.province) else "-", analyst=r.analyst,
+                cell_text(r.province)) if cell_text(r.province) else "-", analyst=r.analyst,
                 time=_i18n.fmt_datetime(pd.Timestamp(r.time).tz_convert("Asia/Ho_Chi_Minh").tz_localize(None),
                                         lang)), str(r.bulk_id))  # the ledger's UTC, shown in Viet Nam time
             for r in waiting.itertuples(index=False)]
