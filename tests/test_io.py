@@ -26,6 +26,7 @@ from vaxlib.io import (
     write_table,
 )
 from vaxlib.schema import TABLES, columns
+from legacy_bytes import encode_cp1258
 
 VAX_VI = [c.vi for c in TABLES["vaccinations"]]
 REG_VI = [c.vi for c in TABLES["registry"]]
@@ -62,23 +63,6 @@ def sloppy_cp1252(s: str) -> str:
         except UnicodeDecodeError:
             out.append(chr(b))
     return "".join(out)
-
-
-def encode_cp1258(s: str) -> bytes:
-    """Windows-1258 as Vietnamese Windows writes it: base letters precomposed, tone marks combining."""
-    out = bytearray()
-    for ch in s:
-        try:
-            out += ch.encode("cp1258")
-            continue
-        except UnicodeEncodeError:
-            pass
-        base, *marks = unicodedata.normalize("NFD", ch)
-        tone = [m for m in marks if m in "\u0300\u0301\u0303\u0309\u0323"]
-        rest = [m for m in marks if m not in tone]
-        out += unicodedata.normalize("NFC", base + "".join(rest)).encode("cp1258")
-        out += "".join(tone).encode("cp1258")
-    return bytes(out)
 
 
 # --------------------------------------------------------------------------- xlsx

@@ -25,6 +25,8 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from vaxlib.cells import is_missing
+
 __all__ = [
     "Lang",
     "LANGS",
@@ -863,18 +865,9 @@ def table(section: str, lang: str = DEFAULT_LANG) -> dict[str, str]:
 
 # --------------------------------------------------------------------------- numbers and dates
 
-def _missing(x: Any) -> bool:
-    if x is None:
-        return True
-    try:
-        return bool(pd.isna(x))
-    except (TypeError, ValueError):
-        return False
-
-
 def fmt_int(n: Any, lang: str = DEFAULT_LANG) -> str:
     """``1234567`` -> ``"1.234.567"`` (vi) / ``"1,234,567"`` (en); missing -> ``"—"``."""
-    if _missing(n):
+    if is_missing(n):
         return "—"
     text = f"{int(round(float(n))):,}"
     return text.replace(",", ".") if check_lang(lang) == "vi" else text
@@ -882,7 +875,7 @@ def fmt_int(n: Any, lang: str = DEFAULT_LANG) -> str:
 
 def fmt_decimal(x: Any, lang: str = DEFAULT_LANG, digits: int = 1) -> str:
     """``1234.56`` -> ``"1.234,6"`` (vi) / ``"1,234.6"`` (en); missing -> ``"—"``."""
-    if _missing(x):
+    if is_missing(x):
         return "—"
     text = f"{float(x):,.{digits}f}"
     if check_lang(lang) == "vi":
@@ -892,7 +885,7 @@ def fmt_decimal(x: Any, lang: str = DEFAULT_LANG, digits: int = 1) -> str:
 
 def fmt_pct(x: Any, lang: str = DEFAULT_LANG, digits: int = 1) -> str:
     """A share as a percentage: ``0.1234`` -> ``"12,3%"`` (vi) / ``"12.3%"`` (en); missing -> ``"—"``."""
-    if _missing(x):
+    if is_missing(x):
         return "—"
     return fmt_decimal(100 * float(x), lang, digits) + "%"
 
@@ -904,7 +897,7 @@ def fmt_date(value: Any, lang: str = DEFAULT_LANG) -> str:
     ``"1990"`` stays); text that is not a date is returned unchanged, so a
     record's typed value is never hidden.
     """
-    if _missing(value):
+    if is_missing(value):
         return ""
     check_lang(lang)
     if isinstance(value, str):
@@ -939,7 +932,7 @@ def plotly_separators(lang: str = DEFAULT_LANG) -> str:
 
 def fmt_datetime(value: Any, lang: str = DEFAULT_LANG) -> str:
     """``2022-04-30T14:05`` -> ``"14:05 30/04/2022"`` (vi) / ``"30 Apr 2022 14:05"`` (en)."""
-    if _missing(value):
+    if is_missing(value):
         return ""
     ts = pd.Timestamp(value)
     day = fmt_date(ts, lang)
@@ -948,7 +941,7 @@ def fmt_datetime(value: Any, lang: str = DEFAULT_LANG) -> str:
 
 def fmt_duration(hours: Any, lang: str = DEFAULT_LANG) -> str:
     """An age in words: ``1452`` -> ``"60 ngày 12 giờ"`` / ``"60 days 12 hours"``; under a day in hours."""
-    if _missing(hours):
+    if is_missing(hours):
         return "—"
     check_lang(lang)
     total = max(int(math.floor(float(hours))), 0)

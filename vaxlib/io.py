@@ -87,6 +87,7 @@ from typing import Any, Callable, Literal, Sequence
 import numpy as np
 import pandas as pd
 
+from vaxlib.cells import is_missing
 from vaxlib.errors import VaxError
 from vaxlib.exports import is_formula_like, neutralise, unneutralise
 from vaxlib.schema import EXTRA_COLUMNS, TABLES, columns, extra_columns
@@ -1687,7 +1688,7 @@ def _export_frame(df: pd.DataFrame, kind: str, platform: bool) -> pd.DataFrame:
     out = pd.DataFrame(index=range(len(df)))
     for c in names:
         if c in df.columns:
-            vals = [None if _is_missing(v) else (v if isinstance(v, str) else _to_text(v))
+            vals = [None if is_missing(v) else (v if isinstance(v, str) else _to_text(v))
                     for v in df[c].tolist()]
         else:
             vals = [None] * len(df)
@@ -1699,15 +1700,6 @@ def _export_frame(df: pd.DataFrame, kind: str, platform: bool) -> pd.DataFrame:
         elif kind == "vaccinations":
             out["vaccination_date"] = pd.Series([_platform_date(v) for v in out["vaccination_date"]], dtype=object)
     return out
-
-
-def _is_missing(v: Any) -> bool:
-    if v is None:
-        return True
-    try:
-        return bool(pd.isna(v))
-    except (TypeError, ValueError):
-        return False
 
 
 def _to_text(v: Any) -> str:

@@ -7,6 +7,7 @@ wording comes from :mod:`vaxlib.review.labels`.
 """
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 import pandas as pd
@@ -23,15 +24,16 @@ from vaxlib.review.labels import (
     ui_label,
 )
 
-__all__ = ["error_treemap", "facility_error_heatmap", "errors_over_time", "cluster_bar"]
+__all__ = ["wrap_label", "error_treemap", "facility_error_heatmap", "errors_over_time", "cluster_bar"]
 
 #: one colour per field group, used by every figure so a field looks the same everywhere
 FIELD_COLOURS = {"id": "#1f77b4", "name": "#ff7f0e", "dob": "#2ca02c", "sex": "#9467bd", NO_CODE: "#7f7f7f"}
 _FIELD_ORDER = ("id", "name", "dob", "sex", NO_CODE)
 
 
-def _wrap(text: str, width: int) -> str:
-    """A long label as lines of at most ``width`` characters (plotly ``<br>``)."""
+def wrap_label(text: str, width: int = 24) -> str:
+    """A long chart label as lines of at most ``width`` characters (plotly ``<br>``), each HTML-escaped,
+    so that a phone does not cut it and plotly does not read ``<``/``&`` in a name as markup."""
     lines, cur = [], ""
     for w in str(text).split():
         if cur and len(cur) + 1 + len(w) > width:
@@ -40,7 +42,7 @@ def _wrap(text: str, width: int) -> str:
         else:
             cur = f"{cur} {w}".strip()
     lines.append(cur)
-    return "<br>".join(lines)
+    return "<br>".join(html.escape(x) for x in lines)
 
 
 def _layout(fig: go.Figure, title: str) -> go.Figure:
@@ -194,6 +196,6 @@ def cluster_bar(clusters: pd.DataFrame, *, top: int = 15, lang: str = "vi") -> g
     fig.update_yaxes(automargin=True)
     # long descriptions wrap (plotly <br>) so the bars keep most of the width
     fig.update_yaxes(automargin=True, tickmode="array", tickvals=head[f"description_{lang}"].tolist(),
-                     ticktext=[_wrap(d, 48) for d in head[f"description_{lang}"]])
+                     ticktext=[wrap_label(d, 48) for d in head[f"description_{lang}"]])
     fig.update_layout(height=max(300, 40 * len(head) + 100))
     return _layout(fig, ui_label("clusters_title", lang))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
-import pandas as pd
+from vaxlib.cells import cell_text
 
 __all__ = ["mask_id", "mask_value", "looks_personal", "mask_values"]
 
@@ -18,24 +18,12 @@ _DIGIT_RUN = re.compile(r"\d(?:[\d .\-]*\d)?")
 _DATE = re.compile(r"\d{1,4}[/.\-]\d{1,2}(?:[/.\-]\d{1,4})?")
 
 
-def _text(value: Any) -> str:
-    """A cell as text; None, NaN and pd.NA as ``""``."""
-    if value is None:
-        return ""
-    try:
-        if pd.isna(value):
-            return ""
-    except (TypeError, ValueError):
-        pass
-    return str(value)
-
-
 def mask_id(value: str | None, *, keep_start: int = 4, keep_end: int = 2) -> str:
     """Mask the middle of an ID number: ``079190012389`` -> ``0791******89``.
 
     Short values keep only their last ``keep_end`` characters; empty stays empty.
     """
-    text = _text(value)
+    text = cell_text(value)
     n = len(text)
     if n == 0:
         return ""
@@ -52,7 +40,7 @@ def looks_personal(value: Any) -> bool:
     True for text holding a date or a run of six or more digits (an ID or a
     phone number); a header such as ``Mũi 2`` or ``Số CCCD`` is not.
     """
-    text = _text(value)
+    text = cell_text(value)
     if _DATE.search(text):
         return True
     return any(sum(ch.isdigit() for ch in m.group(0)) >= 6 for m in _DIGIT_RUN.finditer(text))
@@ -64,7 +52,7 @@ def mask_value(value: Any) -> str:
     >>> mask_value("079190004279"), mask_value("12/03/1985"), mask_value("Hoàng Thị Mỹ Duyên")
     ('0791******79', '**/**/****', '…')
     """
-    text = _text(value).strip()
+    text = cell_text(value).strip()
     if not text:
         return ""
     if _DATE.fullmatch(text):

@@ -49,6 +49,7 @@ import pandas as pd
 from vaxlib import i18n as _i18n
 from vaxlib.errors import RunError
 from vaxlib.io import parquet_columns, read_json, read_output, write_output
+from vaxlib.plots import wrap_label
 from vaxlib.runs import APPLY_SUMMARY, MATCH_STATS, RunFolder, atomic_run, check_input, check_run, die_with_parent
 from vaxlib.i18n import fmt_date, fmt_int, fmt_pct
 from vaxlib.config import DEADLINES, DEMO_DIR, NOTEBOOKS_DIR, PARAMETERS_DIR, PROJECT_ROOT, REPORTS_DIR, load_yaml
@@ -553,7 +554,7 @@ def _layout(lang: str, fig: Any, title: str, height: int = 380) -> Any:
     # keeps clear of the title, which sits in its own top margin
     fig.update_xaxes(automargin=True)
     fig.update_yaxes(automargin=True)
-    title = _wrap(title, 40)  # a phone shows about 45 characters of a 15 px title
+    title = wrap_label(title, 40)  # a phone shows about 45 characters of a 15 px title
     lines = title.count("<br>")
     # anchored at its bottom just above the plot: a multi-line title grows up into the top margin
     # (top-anchored multi-line titles are drawn partly above the figure)
@@ -587,7 +588,7 @@ def _hbar_rows(fig: Any, labels: Sequence[str], bars: Sequence[dict[str, Any]], 
     import plotly.graph_objects as go
 
     n, k = len(labels), max(len(bars), 1)
-    wrapped = [_wrap(x, _LABEL_CHARS) for x in labels]
+    wrapped = [wrap_label(x, _LABEL_CHARS) for x in labels]
     lines = max((w.count("<br>") + 1 for w in wrapped), default=1)
     row_px = _LABEL_LINE_PX * lines + bar_px * k + _ROW_PAD_PX
     u = 1.0 / row_px  # one pixel in y units
@@ -951,19 +952,6 @@ class ProvinceReport:
         return _md(text)
 
 
-def _wrap(label: str, width: int = 24) -> str:
-    """Break a long axis label into lines (plotly's ``<br>``) so that a phone does not cut it."""
-    words, lines, cur = str(label).split(), [], ""
-    for w in words:
-        if cur and len(cur) + 1 + len(w) > width:
-            lines.append(cur)
-            cur = w
-        else:
-            cur = f"{cur} {w}".strip()
-    lines.append(cur)
-    return "<br>".join(html.escape(x) for x in lines)
-
-
 def _facility_label(row: Any, short: bool = False) -> str:
     """``"Trạm Y tế phường 3 (CS-79-0001)"``; the code alone when the data has no name."""
     fid = str(row["facility_id"]) if "facility_id" in row else str(getattr(row, "name", ""))
@@ -1127,7 +1115,7 @@ class NationalReport:
             ticks = _pct_ticks(rng)
             axis(range=rng, tickvals=ticks, ticktext=[_i18n.fmt_pct(v / 100, L, 0 if v == int(v) else 1)
                                                       for v in ticks], title=t(title, L), fixedrange=True)
-        note = _wrap(t("fig_national_signed_note", L), 56)
+        note = wrap_label(t("fig_national_signed_note", L), 56)
         fig.add_annotation(text=note, showarrow=False, xref="paper", yref="paper", x=0, y=0, xanchor="left",
                            yanchor="top", yshift=-58, align="left", font=dict(size=11, color="#555"))
         fig = _layout(L, fig, t("fig_national_signed", L), plot_h + 150)

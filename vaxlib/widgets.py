@@ -31,6 +31,7 @@ import ipywidgets as W
 import numpy as np
 import pandas as pd
 
+from vaxlib.cells import cell_text
 from vaxlib import i18n as _i18n
 from vaxlib.privacy import mask_id  # noqa: F401 - part of this module's API
 from vaxlib.review.labels import (
@@ -85,18 +86,6 @@ def _field_label(field: str, lang: str) -> str:
     return _i18n.t(f"review.field_{field}", lang)
 
 
-def _s(value: Any) -> str:
-    """A cell as text; None/NaN as ``""``."""
-    if value is None:
-        return ""
-    try:
-        if pd.isna(value):
-            return ""
-    except (TypeError, ValueError):
-        pass
-    return str(value)
-
-
 # --------------------------------------------------------------------------- text helpers
 
 def _masked_positions(text: str, keep_start: int = 4, keep_end: int = 2) -> set[int]:
@@ -114,8 +103,8 @@ def highlight_diff(typed: str | None, register: str | None, *, mask: bool = Fals
     With ``mask=True`` (ID numbers) the middle characters are shown as ``*``
     — a highlighted ``*`` tells that a hidden digit differs without showing it.
     """
-    a = unicodedata.normalize("NFC", _s(typed))
-    b = unicodedata.normalize("NFC", _s(register))
+    a = unicodedata.normalize("NFC", cell_text(typed))
+    b = unicodedata.normalize("NFC", cell_text(register))
     hide_a = _masked_positions(a) if mask else set()
     hide_b = _masked_positions(b) if mask else set()
 
@@ -136,7 +125,7 @@ def highlight_diff(typed: str | None, register: str | None, *, mask: bool = Fals
 
 def display_dob(iso: str | None) -> str:
     """Register date ``1990-03-05`` as Vietnamese users type it: ``05/03/1990`` (partial: ``03/1990``, ``1990``)."""
-    text = _s(iso)
+    text = cell_text(iso)
     parts = text.split("-")
     if len(parts) == 3 and all(p.isdigit() for p in parts):
         return f"{parts[2]}/{parts[1]}/{parts[0]}"
@@ -147,7 +136,7 @@ def display_dob(iso: str | None) -> str:
 
 def display_sex(code: str | None, lang: str = "vi") -> str:
     """``M``/``F`` -> ``Nam``/``Nữ`` (``Male``/``Female``)."""
-    text = _s(code)
+    text = cell_text(code)
     if text == "M":
         return _t("male", lang)
     if text == "F":
@@ -252,7 +241,7 @@ class EditForm:
         """Non-empty fields as typed."""
         out = {}
         for f in _FIELDS:
-            v = _s(getattr(self, f).value).strip()
+            v = cell_text(getattr(self, f).value).strip()
             if v:
                 out[f] = v
         return out
@@ -300,9 +289,9 @@ class RegisterSearch:
 
     def prefill(self, record: Mapping[str, Any]) -> None:
         """Start from the record's typed name, date of birth and province."""
-        self.name.value = _s(record.get("full_name"))
-        self.dob.value = _s(record.get("dob"))
-        prov = _s(record.get("province_code"))
+        self.name.value = cell_text(record.get("full_name"))
+        self.dob.value = cell_text(record.get("dob"))
+        prov = cell_text(record.get("province_code"))
         self.province.value = prov if prov in [v for _, v in self.province.options] else ""
         self.results.options = []
         self.note.value = ""
@@ -314,10 +303,10 @@ class RegisterSearch:
 
         reg = self._registry
         mask = pd.Series(True, index=reg.index)
-        name = fold_key(_s(self.name.value))
+        name = fold_key(cell_text(self.name.value))
         if name:
             mask &= self._folded.str.contains(name, regex=False)
-        dob = _s(self.dob.value).strip()
+        dob = cell_text(self.dob.value).strip()
         if dob:
             try:
                 iso = validate_edit({"dob": dob})["dob"]
@@ -333,8 +322,8 @@ class RegisterSearch:
         lang = self.lang
         shown = found.head(self.LIMIT)
         self.results.options = [
-            (f"{_s(r['full_name'])} · {display_dob(_s(r['dob']))} · {display_sex(_s(r['sex']), lang)} · "
-             f"{mask_id(_s(r['person_id']))} · {_s(r.get('province_code'))}", _s(r["person_id"]))
+            (f"{cell_text(r['full_name'])} · {display_dob(cell_text(r['dob']))} · {display_sex(cell_text(r['sex']), lang)} · "
+             f"{mask_id(cell_text(r['person_id']))} · {cell_text(r.get('province_code'))}", cell_text(r["person_id"]))
             for _, r in shown.iterrows()]
         self.results.value = None
         self.link.disabled = True
@@ -685,7 +674,7 @@ class ReviewPanel:
 
     # ------------------------------------------------------------ display
     def _suggested_person(self, rid: str) -> str | None:
-        pid = _s(self._matches.at[rid, "person_id"]) if rid in self._matches.index else ""
+        pid = cell_text(self._matches.at[rid, "person_id"]) if rid in self._matches.index else ""
         return pid or None
 
     def candidate_values(self, rid: str) -> list[dict[str, Any]]:
@@ -701,7 +690,7 @@ class ReviewPanel:
         suggested = self._suggested_person(rid)
         if cands is not None:
             for _, c in cands.iterrows():
-                rows.append({"rank": int(c["rank"]), "person_id": _s(c["person_id"]),
+                rows.append({"rank": int(c["rank"]), "person_id": cell_text(c["person_id"]),
                              "probability": float(c["match_probability"]), "row": c})
         elif suggested:
             p = float(self._matches.at[rid, "match_probability"]) if "match_probability" in self._matches else 0.0
@@ -712,13 +701,13 @@ class ReviewPanel:
             pid = r["person_id"]
             if self._registry is not None and pid in self._registry.index:
                 reg = self._registry.loc[pid]
-                r.update(full_name=_s(reg["full_name"]), dob=_s(reg["dob"]), sex=_s(reg["sex"]), id_number=pid)
+                r.update(full_name=cell_text(reg["full_name"]), dob=cell_text(reg["dob"]), sex=cell_text(reg["sex"]), id_number=pid)
             elif pid == suggested and m is not None and typed is not None:
                 # corrected_* hold the register's values where they differ from the record;
                 # None for dob/sex means "same as typed" (shown as typed, not highlighted)
-                r.update(full_name=_s(m.get("corrected_full_name")) or _s(typed.get("full_name")),
-                         dob=_s(m.get("corrected_dob")) or None, sex=_s(m.get("corrected_sex")) or None,
-                         id_number=_s(m.get("corrected_id_number")) or _s(typed.get("id_number")))
+                r.update(full_name=cell_text(m.get("corrected_full_name")) or cell_text(typed.get("full_name")),
+                         dob=cell_text(m.get("corrected_dob")) or None, sex=cell_text(m.get("corrected_sex")) or None,
+                         id_number=cell_text(m.get("corrected_id_number")) or cell_text(typed.get("id_number")))
             else:
                 r.update(full_name=None, dob=None, sex=None, id_number=pid)
         return rows
@@ -734,9 +723,9 @@ class ReviewPanel:
         m = self._matches.loc[rid]
         cands = self.candidate_values(rid)
         reveal = bool(self.reveal.value)
-        head = _t("record_head", lang, rid=rid, facility=_s(v.get("facility_id")) or "?",
-                  date=_i18n.fmt_date(_s(v.get("vaccination_date")), lang) or "?", dose=_s(v.get("dose_number")) or "?",
-                  status=status_label(_s(m.get("status")), lang))
+        head = _t("record_head", lang, rid=rid, facility=cell_text(v.get("facility_id")) or "?",
+                  date=_i18n.fmt_date(cell_text(v.get("vaccination_date")), lang) or "?", dose=cell_text(v.get("dose_number")) or "?",
+                  status=status_label(cell_text(m.get("status")), lang))
         cols = "".join(
             f"<th style='text-align:left;padding:4px 8px'>{html.escape(_t('candidate', lang, n=c['rank']))}"
             f"{' (' + html.escape(_t('suggested', lang)) + ')' if c['person_id'] == self._suggested_person(rid) else ''}"
@@ -744,7 +733,7 @@ class ReviewPanel:
             for c in cands)
         rows_html = []
         for f in _FIELDS:
-            typed = _s(v.get(f))
+            typed = cell_text(v.get(f))
             cells = []
             typed_cell = None
             for c in cands:
@@ -782,7 +771,7 @@ class ReviewPanel:
             tds = "".join(f"<td style='padding:4px 8px'>{c}</td>" for c in cells)
             rows_html.append(f"<tr><th style='text-align:left;padding:4px 8px'>{html.escape(_field_label(f, lang))}</th>"
                              f"<td style='padding:4px 8px'>{typed_cell}</td>{tds}</tr>")
-        codes = [c for c in _s(m.get("error_codes")).split(";") if c]
+        codes = [c for c in cell_text(m.get("error_codes")).split(";") if c]
         errors = ", ".join(html.escape(error_label(c, lang)) for c in codes) or html.escape(_t("none", lang))
         decision = self._decided.get(rid)
         decision_text = action_label(decision, lang) if decision else _t("none", lang)
@@ -878,8 +867,8 @@ class ReviewPanel:
         if rid is None or self._registry is None or person_id not in self._registry.index:
             return
         reg = self._registry.loc[person_id]
-        values = {"full_name": _s(reg["full_name"]), "dob": display_dob(_s(reg["dob"])),
-                  "sex": _s(reg["sex"]), "id_number": person_id}
+        values = {"full_name": cell_text(reg["full_name"]), "dob": display_dob(cell_text(reg["dob"])),
+                  "sex": cell_text(reg["sex"]), "id_number": person_id}
         try:
             plan = self.edit_plan({k: v for k, v in values.items() if v})
         except Exception as exc:  # InvalidEditError: a register value the validator refuses
@@ -1013,10 +1002,10 @@ class ReviewPanel:
         chosen = next((c for c in cands if c["rank"] == self.candidate.value), cands[0] if cands else {})
         typed = self._vacc.loc[rid]
         form.title.value = f"<b style='{_TEXT_STYLE}'>{html.escape(_t('edit_title', lang, rid=rid))}</b>"
-        form.full_name.value = _s(chosen.get("full_name")) or _s(typed.get("full_name"))
-        form.dob.value = display_dob(chosen.get("dob")) if chosen.get("dob") else _s(typed.get("dob"))
-        form.sex.value = _s(chosen.get("sex")) if _s(chosen.get("sex")) in ("M", "F") else ""
-        id_source = _s(chosen.get("id_number")) or _s(typed.get("id_number"))
+        form.full_name.value = cell_text(chosen.get("full_name")) or cell_text(typed.get("full_name"))
+        form.dob.value = display_dob(chosen.get("dob")) if chosen.get("dob") else cell_text(typed.get("dob"))
+        form.sex.value = cell_text(chosen.get("sex")) if cell_text(chosen.get("sex")) in ("M", "F") else ""
+        id_source = cell_text(chosen.get("id_number")) or cell_text(typed.get("id_number"))
         if self.reveal.value:
             form.id_number.value = id_source
             form.id_number.placeholder = ""
@@ -1039,7 +1028,7 @@ class ReviewPanel:
         chosen = next((c for c in cands if c["rank"] == self.candidate.value), cands[0] if cands else {})
         out = {}
         for f in _FIELDS:
-            v = _s(chosen.get(f))
+            v = cell_text(chosen.get(f))
             if v:
                 out[f] = display_dob(v) if f == "dob" else v
         return out
@@ -1072,7 +1061,7 @@ class ReviewPanel:
         clean = validate_edit({f: v for f, (v, _) in merged.items()}, record_id=rid) if merged else {}
 
         def unchanged(f: str) -> bool:
-            was = unicodedata.normalize("NFC", _s(typed.get(f))).strip()
+            was = unicodedata.normalize("NFC", cell_text(typed.get(f))).strip()
             if f == "sex":
                 return _parse_sex(was) == clean[f]
             return unicodedata.normalize("NFC", merged[f][0]).strip() == was or clean[f] == was
@@ -1145,7 +1134,7 @@ class ReviewPanel:
             return []
         members = self._records_of_cluster(cid)
         return [r for r in self.queue() if r in members and self._suggested_person(r)
-                and _s(self._mis.at[r, "status"]) in ("fix", "review")]
+                and cell_text(self._mis.at[r, "status"]) in ("fix", "review")]
 
     def _ask_bulk(self) -> None:
         cid = self.filters.cluster.value
@@ -1157,7 +1146,7 @@ class ReviewPanel:
             self._say(_t("bulk_none", self.lang), error=True)
             return
         col = "description_vi" if self.lang == "vi" else "description_en"
-        desc = _s(self.clusters.loc[self.clusters["cluster_id"] == cid, col].iloc[0])
+        desc = cell_text(self.clusters.loc[self.clusters["cluster_id"] == cid, col].iloc[0])
         self._pending_bulk = (cid, targets)
         self.bulk_question.value = (f"<b style='{_TEXT_STYLE}'>"
                                     f"{html.escape(_t('bulk_confirm', self.lang, n=len(targets), desc=desc))}</b>")
@@ -1304,7 +1293,7 @@ class BulkConfirmBox:
         lang = self.lang
         self.choice.options = [
             (_i18n.t("team.sup_item", lang, n=_i18n.fmt_int(r.records, lang), province=_province_label(
-                _s(r.province)) if _s(r.province) else "-", analyst=r.analyst,
+                cell_text(r.province)) if cell_text(r.province) else "-", analyst=r.analyst,
                 time=_i18n.fmt_datetime(pd.Timestamp(r.time).tz_convert("Asia/Ho_Chi_Minh").tz_localize(None),
                                         lang)), str(r.bulk_id))  # the ledger's UTC, shown in Viet Nam time
             for r in waiting.itertuples(index=False)]
@@ -1364,7 +1353,7 @@ def records_html(records: pd.DataFrame, lang: str = "vi", *, limit: int = 50) ->
     for _, r in records.head(limit).iterrows():
         cells = []
         for c in cols:
-            v = _s(r[c])
+            v = cell_text(r[c])
             if c == "id_number":
                 v = mask_id(v)
             elif c == "status":
@@ -1425,7 +1414,7 @@ def clusters_html(clusters: pd.DataFrame, lang: str = "vi", *, limit: int = 20) 
     rows = []
     for _, r in clusters.head(limit).iterrows():
         vals = [r["rank"], r[col], r["n_records"], r["n_fix"], r["n_review"], r["n_unmatched"]]
-        rows.append("<tr>" + "".join(f"<td style='padding:3px 6px'>{html.escape(_s(v))}</td>" for v in vals) + "</tr>")
+        rows.append("<tr>" + "".join(f"<td style='padding:3px 6px'>{html.escape(cell_text(v))}</td>" for v in vals) + "</tr>")
     return (f"<div style='{_TEXT_STYLE};font-size:13px'><table style='border-collapse:collapse'>"
             f"<tr style='border-bottom:1px solid #ccc'>{th}</tr>{''.join(rows)}</table></div>")
 
@@ -1594,8 +1583,8 @@ class ExplorePanel:
         decisions = self._ledger.current_decisions() if self._ledger is not None else None
         table = apply_decisions(v, m, decisions).table
         row = self.clusters.loc[self.clusters["cluster_id"] == cid].iloc[0]
-        stem = "-".join(p for p in ("cum", _s(row.get("facility_id")), _s(row.get("pattern")),
-                                    _s(row.get("period"))) if p)
+        stem = "-".join(p for p in ("cum", cell_text(row.get("facility_id")), cell_text(row.get("pattern")),
+                                    cell_text(row.get("period"))) if p)
         name = re.sub(r"[^A-Za-z0-9._-]+", "_", stem) + ".xlsx"
         self.export_dir.mkdir(parents=True, exist_ok=True)
         path = self.export_dir / name
@@ -1619,7 +1608,7 @@ class ExplorePanel:
         n = len(self.drilled) if self.drilled is not None else 0
         row = self.clusters.loc[self.clusters["cluster_id"] == self.cluster.value].iloc[0]
         self.export_message.value = (f"<span style='{_TEXT_STYLE};color:#1b5e20'>"
-                                     f"{html.escape(_t('exported', lang, n=_i18n.fmt_int(n, lang), path=str(path), facility=_s(row.get('facility_id'))))}"
+                                     f"{html.escape(_t('exported', lang, n=_i18n.fmt_int(n, lang), path=str(path), facility=cell_text(row.get('facility_id'))))}"
                                      f"</span>")
 
     def _ipython_display_(self) -> None:  # pragma: no cover - needs a frontend
@@ -1660,7 +1649,7 @@ def _ft(key: str, lang: str, **kw: Any) -> str:
 def _category(code: Any, lang: str) -> str:
     from vaxlib.review.labels import FEEDBACK_CATEGORY_LABELS
 
-    code = _s(code)
+    code = cell_text(code)
     if not code:
         return "—"
     return FEEDBACK_CATEGORY_LABELS.get(code, {"vi": code, "en": code})["vi" if lang == "vi" else "en"]
@@ -1727,7 +1716,7 @@ class FeedbackPanel:
             f"<tr><td><b>{_ft('category', lang)}</b></td><td>{html.escape(_category(row['category_citizen'], lang))}"
             f" / {html.escape(_category(row['category_system'], lang))}</td></tr>{said}"
             f"<tr><td><b>{_ft('reason', lang)}</b></td>"
-            f"<td>{html.escape(_s(row['reason_vi'] if lang == 'vi' else row['reason_en']))}</td></tr>"
+            f"<td>{html.escape(cell_text(row['reason_vi'] if lang == 'vi' else row['reason_en']))}</td></tr>"
             f"<tr><td><b>{_ft('age', lang)}</b></td><td>{html.escape(_i18n.fmt_duration(row['age_hours'], lang))}"
             f"{' · ⚠ ' + html.escape(_ft('overdue', lang)) if bool(row['overdue']) else ''}</td></tr>"
             f"<tr><td><b>{_ft('linked', lang)}</b></td><td>{_i18n.fmt_int(len(records), lang)}</td></tr></table>"
@@ -1781,7 +1770,7 @@ def feedback_panel(queue: pd.DataFrame, review: "ReviewPanel | None" = None, lan
                     f"{_ft('summary', lang, n=_i18n.fmt_int(len(queue), lang), late=_i18n.fmt_int(late, lang), sla=_i18n.fmt_decimal(sla_hours, lang, 0))}</p>")
     texts: dict[str, str] = {}
     if messages is not None and len(messages) and "message" in messages:
-        texts = {str(k): _s(v) for k, v in zip(messages["feedback_id"], messages["message"]) if _s(v)}
+        texts = {str(k): cell_text(v) for k, v in zip(messages["feedback_id"], messages["message"]) if cell_text(v)}
     panel = FeedbackPanel(queue=queue, lang=lang, review=review, show_filter=show_filter, items=items,
                           details=details, records=records, open_record=button, message=message,
                           widget=W.VBox([header, show_filter, items, details,

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from vaxlib.errors import VaxError
+from vaxlib.runs import file_digest
 
 __all__ = ["RegistryIndex", "build_index", "save_index", "load_index", "registry_digest", "default_index_path",
            "RegistryIndexError", "INDEX_FORMAT"]
@@ -62,12 +63,8 @@ class RegistryIndex:
 
 
 def registry_digest(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a register file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """SHA-256 of a register file's bytes (what an index is keyed by)."""
+    return file_digest(path)
 
 
 def code_digest() -> str:

@@ -60,6 +60,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vaxlib.cells import cell_text, is_missing
 from vaxlib.exports import is_formula_like, neutralise, write_csv  # noqa: F401 - is_formula_like re-exported
 from vaxlib.errors import VaxError
 from vaxlib.io import QUARANTINE_COLUMNS, read_output, read_table, write_json, write_output, write_table
@@ -128,26 +129,13 @@ class ApplyResult:
     summary: dict[str, Any]
 
 
-def _is_missing(value: Any) -> bool:
-    if value is None:
-        return True
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
-def _text(value: Any) -> str:
-    return "" if _is_missing(value) else str(value)
-
-
 def _sex_meaning(value: Any) -> str | None:
-    text = _text(value).strip()
+    text = cell_text(value).strip()
     return parse_sex(text) if text else None
 
 
 def _render(field: str, value: Any) -> str:
-    text = _text(value)
+    text = cell_text(value)
     if field == "sex":
         meaning = _sex_meaning(text)
         return _SEX_TEXT.get(meaning, text) if meaning else text
@@ -159,7 +147,7 @@ def _same(field: str, old: Any, new: str) -> bool:
         a, b = _sex_meaning(old), _sex_meaning(new)
         if a is not None or b is not None:
             return a == b
-    return _text(old) == new
+    return cell_text(old) == new
 
 
 def apply_decisions(
@@ -228,7 +216,7 @@ def apply_decisions(
                 counts["decisions_applied"] += 1
             elif action in ("accept", "bulk_accept") and st in ("fix", "review"):
                 wanted = (d.get("values") or {}).get("person_id")
-                if wanted is not None and _text(aligned.at[p, "person_id"]) != str(wanted):
+                if wanted is not None and cell_text(aligned.at[p, "person_id"]) != str(wanted):
                     counts["decisions_stale"] += 1
                     continue
                 suggest[p] = True
@@ -250,7 +238,7 @@ def apply_decisions(
         cand = cand.to_numpy(dtype=object, copy=True)
         src = np.where(suggest, source, None)
         for p, values, did in edits:
-            if field in values and not _is_missing(values[field]):
+            if field in values and not is_missing(values[field]):
                 cand[p], src[p] = values[field], did
         has_new = pd.notna(cand)
         has_new[has_new] = pd.Series(cand[has_new], dtype=object).astype(str).to_numpy() != ""

@@ -390,6 +390,27 @@ class _Draft:
     reason_code: str | None = None
 
 
+def _resolve_undos(drafts: Sequence["_Draft"], get: Callable[[int], dict | None]) -> None:
+    """Point each undo draft at the event it cancels (record, province, action), or raise."""
+    for d in drafts:
+        if d.action == "undo":
+            target = get(int(d.undoes)) if d.undoes is not None else None
+            if target is None:
+                raise UnknownEventError(f"no event {d.undoes} to undo")
+            d.record_id = target["record_id"]
+            d.province = target.get("province")
+            d.values = {"undone_action": target["action"], **d.values}
+
+
+def _draft_row(d: "_Draft", event_id: int, prev_hash: str, now: str) -> dict:
+    """The stored fields of one draft (without its hash), linked after ``prev_hash``."""
+    return {
+        "id": event_id, "record_id": str(d.record_id), "action": d.action, "values": d.values,
+        "analyst": str(d.analyst).strip(), "time": now, "reason": d.reason, "bulk_id": d.bulk_id,
+        "undoes": d.undoes, "idempotency_key": d.idempotency_key, "prev_hash": prev_hash,
+        "province": None if d.province is None else str(d.province), "reason_code": d.reason_code,
+    }
+
 class LedgerTransaction(abc.ABC):
     """Operations available while a backend holds the ledger's write lock."""
 
@@ -1060,26 +1081,12 @@ class Ledger:
                 existing = tx.find_keys(keys)
                 if existing:
                     return self._replayed(drafts, existing)
-            for d in drafts:
-                if d.action == "undo":
-                    target = tx.get(int(d.undoes)) if d.undoes is not None else None
-                    if target is None:
-                        raise UnknownEventError(f"no event {d.undoes} to undo")
-                    d.record_id = target["record_id"]
-                    d.province = target.get("province")
-                    d.values = {"undone_action": target["action"], **d.values}
+            _resolve_undos(drafts, tx.get)
             head_id, head_hash = tx.head()
             now = _utc_now()
             rows = []
             for i, d in enumerate(drafts, start=1):
-                row = {
-                    "id": head_id + i, "record_id": str(d.record_id), "action": d.action,
-                    "values": d.values, "analyst": str(d.analyst).strip(), "time": now,
-                    "reason": d.reason, "bulk_id": d.bulk_id, "undoes": d.undoes,
-                    "idempotency_key": d.idempotency_key, "prev_hash": head_hash,
-                    "province": None if d.province is None else str(d.province),
-                    "reason_code": d.reason_code,
-                }
+                row = _draft_row(d, head_id + i, head_hash, now)
                 row["hash"] = head_hash = event_hash(row)
                 rows.append(row)
             tx.insert([{**r, "values": _canonical_json(r["values"])} for r in rows])
@@ -1096,23 +1103,11 @@ class Ledger:
         split around the two values only the server knows under its lock (id and prev_hash).
         """
         backend = self.backend
-        for d in drafts:
-            if d.action == "undo":
-                target = backend.get(int(d.undoes)) if d.undoes is not None else None
-                if target is None:
-                    raise UnknownEventError(f"no event {d.undoes} to undo")
-                d.record_id = target["record_id"]
-                d.province = target.get("province")
-                d.values = {"undone_action": target["action"], **d.values}
+        _resolve_undos(drafts, backend.get)
         now = _utc_now()
         rows = []
         for d in drafts:
-            row = {
-                "id": _SENTINEL_ID, "record_id": str(d.record_id), "action": d.action, "values": d.values,
-                "analyst": str(d.analyst).strip(), "time": now, "reason": d.reason, "bulk_id": d.bulk_id,
-                "undoes": d.undoes, "idempotency_key": d.idempotency_key, "prev_hash": _SENTINEL_HASH,
-                "province": None if d.province is None else str(d.province), "reason_code": d.reason_code,
-            }
+            row = _draft_row(d, _SENTINEL_ID, _SENTINEL_HASH, now)
             p0, p1, p2 = _split_canonical(row)
             rows.append({**row, "values": _canonical_json(d.values), "id": None, "prev_hash": None,
                          "p0": p0, "p1": p1, "p2": p2})

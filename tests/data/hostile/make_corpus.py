@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import random
 import sys
-import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import openpyxl
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/, for the independent encoders
+from legacy_bytes import encode_cp1258  # noqa: E402
 
 # The Vietnamese headers of the vaccinations table, as the national platform exports them
 # (kept here as literals, so that a change in the schema shows up as a failing case).
@@ -40,22 +42,6 @@ def vax_row(i: int, name: str | None = None, facility: str | None = "FAC-79-001"
 def csv_bytes(rows: list[list[str | None]], encoding: str = "utf-8") -> bytes:
     """Rows joined by hand (no csv module: broken rows stay broken)."""
     return ("\r\n".join(",".join("" if v is None else v for v in r) for r in rows) + "\r\n").encode(encoding)
-
-
-def cp1258(text: str) -> bytes:
-    """Windows-1258 as Windows writes it: precomposed base letters, tone marks apart."""
-    out = bytearray()
-    for ch in unicodedata.normalize("NFC", text):
-        try:
-            out += ch.encode("cp1258")
-            continue
-        except UnicodeEncodeError:
-            pass
-        base, *marks = unicodedata.normalize("NFD", ch)
-        tone = [m for m in marks if m in "\u0300\u0301\u0303\u0309\u0323"]
-        rest = [m for m in marks if m not in tone]
-        out += unicodedata.normalize("NFC", base + "".join(rest)).encode("cp1258") + "".join(tone).encode("cp1258")
-    return bytes(out)
 
 
 @dataclass
@@ -99,7 +85,7 @@ def _bom_with_cp1258_rows(path: Path) -> None:
     rows = [VAX_HEADER] + [vax_row(i) for i in range(60)]
     lines = [csv_bytes([r]).rstrip(b"\r\n") for r in rows]
     for i in (5, 30, 55):
-        lines[i] = cp1258(",".join(rows[i]))
+        lines[i] = encode_cp1258(",".join(rows[i]))
     path.write_bytes(b"\xef\xbb\xbf" + b"\r\n".join(lines) + b"\r\n")
 
 
