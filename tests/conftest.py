@@ -5,6 +5,12 @@ import itertools
 from dataclasses import dataclass, field
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests check results, not speed: on a shared 2-core machine (and in CI) one example can take
+# longer than Hypothesis's 200 ms default without anything being wrong.  Benchmarks measure speed.
+settings.register_profile("vaxlib", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("vaxlib")
 
 
 @pytest.fixture(autouse=True)
