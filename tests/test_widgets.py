@@ -177,6 +177,7 @@ def test_panel_starts_on_first_review_record_with_vietnamese_labels(panel):
     assert "Tên không dấu" in panel.record.value  # error label of name:no_diacritics
     assert panel.progress.value == 0 and panel.progress.max == 5
     assert panel.waterfall.data[0].x[-1] == "Tổng trọng số"
+    assert panel.waterfall_box.layout.display == "flex"
 
 
 def test_english_labels(tables, ledger):
@@ -659,8 +660,13 @@ def test_empty_queue_says_which_filter_to_change(tables, ledger):
     text = p.record.value
     assert "Không có bản ghi «Cần xem xét»" in text and "Trạng thái ghép" in text
     assert "«Sửa tự động» (6)" in text and "«Không tìm thấy» (1)" in text
+    # nothing to explain: no chart with bare axes, no candidate tabs, no "record 1 / n"
+    assert p.waterfall_box.layout.display == "none"
+    assert p.candidate.options == () and p.position.value == ""
+    assert p.accept.disabled and p.reject.disabled
     p.filters.status.value = "fix"
     assert p.current is not None
+    assert p.waterfall_box.layout.display == "flex" and len(p.waterfall.data[0].x) > 0
 
 
 def test_counters_agree_after_an_edit(panel):

@@ -514,7 +514,10 @@ class ReviewPanel:
                                    layout=W.Layout()),
                             W.HBox([self.reason, self.reason_text], layout=W.Layout())])
         nav = W.HBox([self.prev, self.next, self.reveal], layout=W.Layout())
-        right = W.VBox([self.candidate, self.waterfall], layout=W.Layout(min_width="520px", min_height="420px"))
+        # the chart sits in a box of its own, hidden when there is nothing to explain (an empty
+        # waterfall drew bare axes with made-up ticks); the record pane then says why
+        self.waterfall_box = W.Box([self.waterfall], layout=W.Layout(display="none"))
+        right = W.VBox([self.candidate, self.waterfall_box], layout=W.Layout(min_width="520px"))
         body = W.HBox([self.record, right], layout=W.Layout(align_items="flex-start", flex_flow="row wrap"))
         children = [title, filters, W.HBox([self.progress, self.progress_label], layout=W.Layout()),
                     self.position, body, decisions, self.accept_why,
@@ -793,11 +796,16 @@ class ReviewPanel:
         cands = self._cands.get(rid) if rid is not None else None
         fw = self.waterfall
         trace = fw.data[0]
+        box = getattr(self, "waterfall_box", None)
         if cands is None or not len(cands) or self.candidate.value is None:
             with fw.batch_update():
                 trace.x, trace.y, trace.measure, trace.text = [], [], [], []
                 fw.layout.title.text = _t("no_candidate", self.lang)
+            if box is not None:
+                box.layout.display = "none"
             return
+        if box is not None:
+            box.layout.display = "flex"
         rank = int(self.candidate.value)
         row = cands[cands["rank"] == rank]
         row = row.iloc[0] if len(row) else cands.iloc[0]
