@@ -37,7 +37,8 @@ from vaxlib.match.compare import FIELDS, LEVELS, compare_pairs
 __all__ = ["FSModel", "estimate_u", "estimate_rho", "fit_model", "fit_namesake_calibration", "namesake_penalty",
            "outside_reference", "TF_LEVELS", "FitCounts", "fit_counts", "fit_from_counts", "u_sample_pairs",
            "u_from_levels", "namesake_observed", "namesake_from_counts",
-           "session_masks", "pair_tf", "distinct_vectors", "merge_vectors"]
+           "session_masks", "pair_tf",
+           "record_log2_evidence", "rho_from_evidence", "distinct_vectors", "merge_vectors"]
 
 log = logging.getLogger(__name__)
 
@@ -419,7 +420,7 @@ def fit_model(
     return fit_from_counts(u, counts, len(reg), em_iterations=em_iterations, prior_strength=prior_strength)
 
 
-def _record_log2_evidence(pair_rec: np.ndarray, weight: np.ndarray, n_records: int, n_registry: int) -> np.ndarray:
+def record_log2_evidence(pair_rec: np.ndarray, weight: np.ndarray, n_records: int, n_registry: int) -> np.ndarray:
     """log2 of Σ_j BF_j / N per record (−inf for a record without candidates)."""
     mx = np.full(n_records, -np.inf)
     if len(pair_rec):
@@ -465,7 +466,14 @@ def estimate_rho(
         Registry size N.
     """
     kinds = np.asarray(kinds, dtype=object)
-    log_w = _record_log2_evidence(np.asarray(pair_rec), np.asarray(weight, dtype=float), len(kinds), n_registry)
+    log_w = record_log2_evidence(np.asarray(pair_rec), np.asarray(weight, dtype=float), len(kinds), n_registry)
+    return rho_from_evidence(log_w, kinds, iterations=iterations, prior_records=prior_records, bounds=bounds)
+
+
+def rho_from_evidence(log_w: np.ndarray, kinds: np.ndarray, *, iterations: int = 200, prior_records: float = 50.0,
+                      bounds: tuple[float, float] = (0.001, 0.9999)) -> tuple[float, dict[str, float]]:
+    """:func:`estimate_rho` from each record's evidence (:func:`record_log2_evidence`, records in order)."""
+    kinds = np.asarray(kinds, dtype=object)
     lo, hi = bounds
 
     def fit(lw: np.ndarray, prior: float | None = None) -> float:
