@@ -114,6 +114,16 @@ def _load(path: Path) -> Any:
         return pickle.load(fh)
 
 
+def _rec(w: "WorkDir", p: int) -> pd.DataFrame:
+    """Partition ``p``'s prepared records (``_pos``: the record's position in the input)."""
+    return _load(w.file("prepare", f"rec-{p:05d}.pkl"))
+
+
+def _reg(w: "WorkDir", p: int) -> pd.DataFrame:
+    """Partition ``p``'s prepared registry rows (``_pos``: the person's position in the register)."""
+    return _load(w.file("input", f"reg-{p:05d}.pkl"))
+
+
 @dataclass
 class WorkDir:
     """The work folder of one partitioned run: a stage folder per stage, each with a
@@ -216,9 +226,10 @@ def task_prepare(root: str, p: int, max_block: int) -> dict:
     open_mask = np.ones(len(rec), dtype=bool)
     open_mask[np.unique(stage1["rec"].to_numpy()[settled])] = False
     keep1 = ~open_mask[stage1["rec"].to_numpy()]
-    state = {"rec": rec, "reg": reg, "stage1": stage1[keep1].reset_index(drop=True),
-             "lv1": lv1[keep1].reset_index(drop=True), "anchors": anchors, "open": open_mask}
-    _save(state, w.file("prepare", f"state-{p:05d}.pkl"))
+    # separate files: most later tasks need only one of them
+    _save(rec, w.file("prepare", f"rec-{p:05d}.pkl"))
+    _save({"stage1": stage1[keep1].reset_index(drop=True), "lv1": lv1[keep1].reset_index(drop=True),
+           "anchors": anchors, "open": open_mask}, w.file("prepare", f"s1-{p:05d}.pkl"))
     ok = record_group_ok(rec)
     gkey = (rec["name_fold"].astype(str) + "|" + rec["dob_r0"].astype(str) + "|"
             + rec["phone_n"].astype(str)).to_numpy(dtype=object)
@@ -240,8 +251,7 @@ def task_keys(root: str, p: int, partitions: int) -> dict:
 
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
-    st = _load(w.file("prepare", f"state-{p:05d}.pkl"))
-    rest, reg = st["rec"][st["open"]], st["reg"]
+    rest, reg = _rec(w, p)[_load(w.file("prepare", f"s1-{p:05d}.pkl"))["open"]], _reg(w, p)
     rpos, gpos = rest["_pos"].to_numpy(dtype=np.int64), reg["_pos"].to_numpy(dtype=np.int64)
     out: list[dict] = [{} for _ in range(partitions)]
 
@@ -314,15 +324,18 @@ def task_pairs(root: str, g: int, partitions: int) -> dict:
     return _task_info(t0, partition=g, stage2_pairs=len(agg))
 
 
-def task_rows(root: str, p: int, g: int) -> dict:
-    """Partition ``p``'s record rows that registry partition ``g`` compares with its persons."""
+def task_rows(root: str, p: int, partitions: int) -> dict:
+    """Partition ``p``'s record rows that each registry partition compares with its persons
+    (one file per destination)."""
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
-    pairs = _load(w.file("pairs", f"pairs-{g:05d}.pkl"))
-    want = np.unique(pairs.loc[pairs["rec_part"].to_numpy() == p, "rec_pos"].to_numpy())
-    rec = _load(w.file("prepare", f"state-{p:05d}.pkl"))["rec"]
-    at = np.searchsorted(rec["_pos"].to_numpy(), want)
-    size = _save(rec.iloc[at], w.file("rows", f"rows-{p:05d}-{g:05d}.pkl"))
+    rec = _rec(w, p)
+    pos = rec["_pos"].to_numpy()
+    size = 0
+    for g in range(partitions):
+        pairs = _load(w.file("pairs", f"pairs-{g:05d}.pkl"))
+        want = np.unique(pairs.loc[pairs["rec_part"].to_numpy() == p, "rec_pos"].to_numpy())
+        size += _save(rec.iloc[np.searchsorted(pos, want)], w.file("rows", f"rows-{p:05d}-{g:05d}.pkl"))
     return _task_info(t0, partition=p, shuffle_bytes=size)
 
 
@@ -334,8 +347,9 @@ def task_compare(root: str, g: int, partitions: int) -> dict:
 
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
-    st = _load(w.file("prepare", f"state-{g:05d}.pkl"))
-    reg = st["reg"]
+    st = _load(w.file("prepare", f"s1-{g:05d}.pkl"))
+    st["rec"] = _rec(w, g)
+    reg = _reg(w, g)
     if "_tf_name" not in reg.columns:
         raise RuntimeError("registry partition without term frequencies")  # they must be the whole register's
     pairs2 = _load(w.file("pairs", f"pairs-{g:05d}.pkl"))
@@ -375,8 +389,8 @@ def task_near(root: str, g: int) -> np.ndarray:
 
 def task_take(root: str, p: int, side: str, positions: np.ndarray, columns: list | None = None) -> pd.DataFrame:
     """Rows of partition ``p`` (``side`` "rec" or "reg") at these global positions."""
-    st = _load(WorkDir(Path(root)).file("prepare", f"state-{p:05d}.pkl"))
-    df = st[side]
+    w = WorkDir(Path(root))
+    df = _rec(w, p) if side == "rec" else _reg(w, p)
     at = np.searchsorted(df["_pos"].to_numpy(), np.unique(positions))
     out = df.iloc[at]
     return out[columns] if columns else out
@@ -384,8 +398,7 @@ def task_take(root: str, p: int, side: str, positions: np.ndarray, columns: list
 
 def task_fold_counts(root: str, g: int, names: np.ndarray) -> pd.Series:
     """How many registry persons of partition ``g`` carry each of these folded names."""
-    reg = _load(WorkDir(Path(root)).file("prepare", f"state-{g:05d}.pkl"))["reg"]
-    f = reg["name_fold"]
+    f = _reg(WorkDir(Path(root)), g)["name_fold"]
     return f[f.isin(set(names))].value_counts()
 
 
@@ -438,7 +451,7 @@ def task_score(root: str, g: int, partitions: int, model) -> dict:
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
     d = _load(w.file("counts", f"pairs-{g:05d}.pkl"))
-    reg = _load(w.file("prepare", f"state-{g:05d}.pkl"))["reg"]
+    reg = _reg(w, g)
     meta, levels = d["meta"], d["levels"]
     bf = score_pairs(model, levels, d["tf"], d["no_id"])
     weight = bf.sum(axis=1).to_numpy()
@@ -461,10 +474,9 @@ def task_evidence(root: str, r: int, partitions: int, n_registry: int) -> dict:
     frame = pd.concat([_load(w.file("score", f"piece-{g:05d}-{r:05d}.pkl")) for g in range(partitions)],
                       ignore_index=True)
     frame = frame.sort_values(["rec_pos", "stage", "first", "reg_pos"], kind="stable").reset_index(drop=True)
-    rec = _load(w.file("prepare", f"state-{r:05d}.pkl"))["rec"]
-    pos = rec["_pos"].to_numpy()
+    pos = _load(w.file("prepare", f"thin-{r:05d}.pkl"))["pos"]
     local = np.searchsorted(pos, frame["rec_pos"].to_numpy())
-    log_w = record_log2_evidence(local, frame["weight"].to_numpy(), len(rec), n_registry)
+    log_w = record_log2_evidence(local, frame["weight"].to_numpy(), len(pos), n_registry)
     _save(frame, w.file("evidence", f"pairs-{r:05d}.pkl"))
     return {"pos": pos, "log_w": log_w, **_task_info(t0, partition=r)}
 
@@ -478,8 +490,7 @@ def task_finish(root: str, r: int, model, settings, n_registry: int) -> dict:
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
     frame = _load(w.file("evidence", f"pairs-{r:05d}.pkl"))
-    st = _load(w.file("prepare", f"state-{r:05d}.pkl"))
-    rec = st["rec"]
+    rec = _rec(w, r)
     local = np.searchsorted(rec["_pos"].to_numpy(), frame["rec_pos"].to_numpy())
     pairs = pd.DataFrame({"rec": local, "reg": np.arange(len(frame), dtype=np.int64),
                           "rules": frame["rules"].to_numpy(np.int32)})
@@ -488,7 +499,7 @@ def task_finish(root: str, r: int, model, settings, n_registry: int) -> dict:
     reg = pd.DataFrame({c[4:]: frame[c].to_numpy(dtype=object) for c in frame.columns if c.startswith("reg_")})
     rho_pair = model.rho_for(rec["id_kind"].to_numpy(dtype=object))[local]
     matches, key_linked, cands = record_matches(rec, reg, pairs, levels, bf, frame["weight"].to_numpy(), rho_pair,
-                                                n_registry, settings, pd.Index(st["reg"]["person_id"]))
+                                                n_registry, settings, pd.Index(_reg(w, r)["person_id"]))
     _save({"matches": matches, "key_linked": key_linked, "candidates": cands}, w.file("finish", f"part-{r:05d}.pkl"))
     loose = rec.loc[~key_linked, ["_pos", "record_id", "name_fold", "dob_r0", "phone_n", "id_digits", "given"]]
     return {"loose": loose, "status": matches["status"].value_counts().to_dict(),
@@ -507,7 +518,7 @@ def task_write(root: str, r: int, keys: dict, out: str) -> dict:
     pk = m["person_id"].to_numpy(dtype=object).copy()
     pk = np.where(d["key_linked"], pk, None).astype(object)
     loose = np.flatnonzero(~d["key_linked"])
-    pos = _load(w.file("prepare", f"state-{r:05d}.pkl"))["rec"]["_pos"].to_numpy()
+    pos = _load(w.file("prepare", f"thin-{r:05d}.pkl"))["pos"]
     pk[loose] = [keys[int(x)] for x in pos[loose]]
     m["person_key"] = pk
     mdir, cdir = Path(out) / "matches", Path(out) / "candidates"
@@ -657,7 +668,7 @@ def run_match_dask(index, vaccinations: pd.DataFrame, settings, client, *, parti
     joined = _stage(client, w, "join", task_join, [(root, q, P, s.max_block, caps) for q in range(P)], kept, res,
                     step)
     _stage(client, w, "pairs", task_pairs, [(root, g, P) for g in range(P)], kept, res, step)
-    _stage(client, w, "rows", task_rows, [(root, p, g) for g in range(P) for p in range(P)], kept, res, step)
+    _stage(client, w, "rows", task_rows, [(root, p, P) for p in range(P)], kept, res, step)
     compared = _stage(client, w, "compare", task_compare, [(root, g, P) for g in range(P)], kept, res, step)
 
     # -- global estimates on the client
@@ -694,7 +705,11 @@ def run_match_dask(index, vaccinations: pd.DataFrame, settings, client, *, parti
         ctx = {"reference": reference, "ref": ref, "group": group, "dn": glob("dn"), "vd": glob("vd"),
                "a_rec": a_rec, "a_reg": a_reg}
         _save(ctx, w.file("model", "context.pkl"))
-        em_sample = 500_000  # fit_model's default
+        import inspect
+
+        from vaxlib.match.model import fit_model
+
+        em_sample = inspect.signature(fit_model).parameters["em_sample"].default  # the local engine's
         parts = client.gather([client.submit(task_counts, root, g, em_sample, pure=False) for g in range(P)])
         merged = FitCounts.merge([x["counts"] for x in parts])
         rng = np.random.default_rng(s.seed)
