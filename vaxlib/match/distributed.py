@@ -66,7 +66,7 @@ _KEY2 = "vaxlib-grp-key-2"  # a second SipHash key: group codes from 128 bits of
 
 #: stage names in order (folders under the work folder)
 STAGES = ("input", "prepare", "keys", "join", "pairs", "rows", "compare", "counts", "model", "score",
-          "evidence", "finish")
+          "evidence", "links", "finish")
 
 
 # --------------------------------------------------------------------------- hashing
@@ -481,14 +481,17 @@ def task_evidence(root: str, r: int, partitions: int, n_registry: int) -> dict:
     return {"pos": pos, "log_w": log_w, **_task_info(t0, partition=r)}
 
 
-def task_finish(root: str, r: int, model, settings, n_registry: int) -> dict:
-    """Links, status, codes and top candidates of record partition ``r``
-    (:func:`vaxlib.match.pipeline.record_matches`); the unlinked records' person_key fields."""
-    from vaxlib.match.compare import FIELDS
-    from vaxlib.match.pipeline import record_matches
+class _Captured(Exception):
+    """Stops :func:`~vaxlib.match.pipeline.record_matches` once the statuses before the own-history step are known."""
 
-    t0 = time.perf_counter()
-    w = WorkDir(Path(root))
+    def __init__(self, arrays: dict):
+        super().__init__("captured")
+        self.arrays = arrays
+
+
+def _finish_inputs(w: "WorkDir", r: int, model):
+    from vaxlib.match.compare import FIELDS
+
     frame = _load(w.file("evidence", f"pairs-{r:05d}.pkl"))
     rec = _rec(w, r)
     local = np.searchsorted(rec["_pos"].to_numpy(), frame["rec_pos"].to_numpy())
@@ -498,8 +501,52 @@ def task_finish(root: str, r: int, model, settings, n_registry: int) -> dict:
     bf = pd.DataFrame({c[3:]: frame[c].to_numpy() for c in frame.columns if c.startswith("bf_")})
     reg = pd.DataFrame({c[4:]: frame[c].to_numpy(dtype=object) for c in frame.columns if c.startswith("reg_")})
     rho_pair = model.rho_for(rec["id_kind"].to_numpy(dtype=object))[local]
-    matches, key_linked, cands = record_matches(rec, reg, pairs, levels, bf, frame["weight"].to_numpy(), rho_pair,
-                                                n_registry, settings, pd.Index(_reg(w, r)["person_id"]))
+    return frame, rec, (rec, reg, pairs, levels, bf, frame["weight"].to_numpy(), rho_pair)
+
+
+def task_links(root: str, r: int, model, settings, n_registry: int) -> dict:
+    """Record partition ``r``'s statuses before the own-history step, with each record's best
+    candidate (global registry position) and its own-history group keys, for the client."""
+    from vaxlib.match.pipeline import record_matches
+
+    t0 = time.perf_counter()
+    w = WorkDir(Path(root))
+    frame, rec, args = _finish_inputs(w, r, model)
+    reg_pos = frame["reg_pos"].to_numpy()
+
+    def capture(rec_, status, best_reg, p_best, conflict):
+        raise _Captured({"status": status.copy(), "best": np.where(best_reg >= 0, reg_pos[np.maximum(best_reg, 0)], -1),
+                         "p": p_best.copy(), "conflict": conflict.copy()})
+
+    try:
+        record_matches(*args, n_registry, settings, pd.Index([]), promote=capture)
+        raise RuntimeError("record_matches did not reach the own-history step")
+    except _Captured as got:
+        out = got.arrays
+    fold, phone = rec["name_fold"].to_numpy(dtype=object), rec["phone_n"].to_numpy(dtype=object)
+    both = (fold != "") & (phone != "")
+    key = (rec["name_fold"].astype(str) + "|" + rec["phone_n"].astype(str)).to_numpy(dtype=object)
+    digits = rec["id_digits"].to_numpy(dtype=object)
+    out.update(pos=rec["_pos"].to_numpy(), kind=rec["id_kind"].to_numpy(dtype=object),
+               fp1=np.where(both, stable_hash(key), 0), fp2=np.where(both, stable_hash(key, _KEY2), 0), fp_ok=both,
+               pp1=stable_hash(digits), pp2=stable_hash(digits, _KEY2), pp_ok=digits != "")
+    return {"arrays": out, **_task_info(t0, partition=r)}
+
+
+def task_finish(root: str, r: int, model, settings, n_registry: int) -> dict:
+    """Links, status, codes and top candidates of record partition ``r``
+    (:func:`vaxlib.match.pipeline.record_matches`), with the own-history promotions the client
+    decided; the unlinked records' person_key fields."""
+    from vaxlib.match.pipeline import record_matches
+
+    t0 = time.perf_counter()
+    w = WorkDir(Path(root))
+    frame, rec, args = _finish_inputs(w, r, model)
+    up = _load(w.file("links", "promote.pkl"))
+    pos = rec["_pos"].to_numpy()
+    mine = (up["promote"][pos], up["inherited"][pos])
+    matches, key_linked, cands = record_matches(*args, n_registry, settings, pd.Index(_reg(w, r)["person_id"]),
+                                                promote=lambda *a: (mine[0].copy(), mine[1].copy()))
     _save({"matches": matches, "key_linked": key_linked, "candidates": cands}, w.file("finish", f"part-{r:05d}.pkl"))
     loose = rec.loc[~key_linked, ["_pos", "record_id", "name_fold", "dob_r0", "phone_n", "id_digits", "given"]]
     return {"loose": loose, "status": matches["status"].value_counts().to_dict(),
@@ -590,6 +637,28 @@ def _stage(client, w: WorkDir, name: str, fn: Callable, args: list[tuple], kept:
     res.timings[name] = time.perf_counter() - t
     res.tasks[name] = [o for o in out if isinstance(o, dict) and "seconds" in o]
     return out
+
+
+def _own_history(links: list[dict], n_rec: int) -> dict:
+    """:func:`~vaxlib.match.own_history.own_history_links` over all records, from each partition's
+    statuses, best candidates and group keys (128 bits of hash stand for the keys' text)."""
+    from vaxlib.match.own_history import own_history_links
+
+    def glob(name, fill, dtype):
+        out = np.full(n_rec, fill, dtype=dtype)
+        for x in links:
+            out[x["arrays"]["pos"]] = x["arrays"][name]
+        return out
+
+    fp_ok, pp_ok = glob("fp_ok", False, bool), glob("pp_ok", False, bool)
+    fp = np.char.add(glob("fp1", 0, np.uint64).astype(str), np.char.add(":", glob("fp2", 0, np.uint64).astype(str)))
+    pp = np.char.add(glob("pp1", 0, np.uint64).astype(str), np.char.add(":", glob("pp2", 0, np.uint64).astype(str)))
+    thin = pd.DataFrame({"name_fold": np.where(fp_ok, fp, "").astype(object),
+                         "phone_n": np.where(fp_ok, "x", "").astype(object),
+                         "id_kind": glob("kind", "", object), "id_digits": np.where(pp_ok, pp, "").astype(object)})
+    promote, inherited = own_history_links(thin, glob("status", "unmatched", object), glob("best", -1, np.int64),
+                                           glob("p", 0.0, float), glob("conflict", False, bool))
+    return {"promote": promote, "inherited": inherited}
 
 
 def run_match_dask(index, vaccinations: pd.DataFrame, settings, client, *, partitions: int, work_dir: str | Path,
@@ -760,6 +829,10 @@ def run_match_dask(index, vaccinations: pd.DataFrame, settings, client, *, parti
     model.rho, model.rho_by_kind = rho_from_evidence(log_w, kinds)
 
     # -- links, codes, candidates per record partition; person_key of the loose records centrally
+    # own-history promotions (a record joins its own dose history's automatic link): groups span partitions
+    links = _stage(client, w, "links", task_links, [(root, r, model, s, n_reg) for r in range(P)], kept, res, step)
+    if w.done("links") is None or not w.file("links", "promote.pkl").exists():
+        _save(_own_history(links, n_rec), w.file("links", "promote.pkl"))
     fin = _stage(client, w, "finish", task_finish, [(root, r, model, s, n_reg) for r in range(P)], kept, res, step)
     t = time.perf_counter()
     step("person_key")
