@@ -40,10 +40,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 #: stages that run as tasks on the workers (the partitioned part of the run)
-PARTITIONED = ("prepare", "keys", "join", "pairs", "rows", "compare", "score", "evidence", "finish")
+PARTITIONED = ("prepare", "keys", "join", "pairs", "rows", "compare", "score", "evidence", "links", "finish")
 #: stages whose work follows the records, and those that follow the candidate pairs
 RECORD_BOUND = ("prepare", "keys")
-PAIR_BOUND = ("join", "pairs", "rows", "compare", "model", "score", "evidence", "finish")
+PAIR_BOUND = ("join", "pairs", "rows", "compare", "model", "score", "evidence", "links", "finish")
 
 
 def _worker_cpu() -> float:
