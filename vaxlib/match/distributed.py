@@ -701,7 +701,12 @@ def run_match_dask(index, vaccinations: pd.DataFrame, settings, client, *, parti
         step("partition")
         vac = vaccinations.reset_index(drop=True).assign(_pos=np.arange(n_rec, dtype=np.int64))
         rpart = partition_of(record_partition_keys(vac), P)
-        reg = reg_all.reset_index(drop=True).assign(_pos=np.arange(n_reg, dtype=np.int64))
+        from vaxlib.match.codes import PREFIX
+
+        # the index's integer codes number the whole register; a partition codes its own pairs
+        # (vaxlib.match.codes: codes of different calls are not comparable)
+        reg = reg_all.drop(columns=[c for c in reg_all.columns if c.startswith(PREFIX)])
+        reg = reg.reset_index(drop=True).assign(_pos=np.arange(n_reg, dtype=np.int64))
         gpart = partition_of(reg["person_id"].to_numpy(dtype=object), P)
         for p in range(P):
             _save(vac[rpart == p].reset_index(drop=True), w.file("input", f"rec-{p:05d}.pkl"))
