@@ -214,7 +214,7 @@ def test_combine_pairs_equals_dedupe_and_group(rule_lists):
 def test_nonempty_keys(keys, expected):
     import pandas as pd
 
-    from vaxlib.match.blocking import _nonempty
+    from vaxlib.match.blocking import nonempty_keys as _nonempty
 
     s = pd.Series(keys, dtype=object if isinstance(keys[0], str) else np.int64)
     assert _nonempty(s).tolist() == expected

@@ -924,10 +924,10 @@ def _read_run_table(run_dir: Path, name: str, kind: str, command: str, *, option
 def _current_candidates(rf: Any) -> pd.DataFrame | None:
     """``record_id, person_id`` of the current match's candidates (match-corrected/ when there, else match/)."""
     from vaxlib.io import read_output
-    from vaxlib.runs import CANDIDATES, check_run
+    from vaxlib.runs import CANDIDATES, check_run, lists_table
 
     run = rf.match_corrected if rf.match_corrected.exists() else rf.match
-    if not run.exists() or CANDIDATES not in check_run(run, command="match")["files"]:
+    if not run.exists() or not lists_table(check_run(run, command="match")["files"], CANDIDATES):
         return None
     return read_output(run / CANDIDATES, "candidates", columns=["record_id", "person_id"])
 

@@ -1845,10 +1845,24 @@ def parquet_rows(path: str | os.PathLike[str]) -> int:
 
 
 def parquet_columns(path: str | os.PathLike[str]) -> list[str]:
-    """Column names of a Parquet file, from its footer."""
+    """Column names of a Parquet file (or of a partitioned table's first part), from its footer."""
     import pyarrow.parquet as pq  # noqa: PLC0415
 
-    return list(pq.read_schema(path).names)
+    parts = table_parts(path)
+    return list(pq.read_schema(parts[0] if parts else path).names)
+
+
+def table_parts(path: str | os.PathLike[str]) -> list[Path]:
+    """The files of an output table: ``[path]`` for one file; for a partitioned table
+    (``vax match --engine dask``), ``matches.parquet`` names the folder ``matches/`` and
+    its ``part-*.parquet`` files, in order.  ``[]`` when neither exists."""
+    p = Path(path)
+    if p.is_file():
+        return [p]
+    folder = p.with_suffix("") if p.suffix == ".parquet" else p
+    if folder.is_dir():
+        return sorted(folder.glob("part-*.parquet"))
+    return []
 
 
 def read_output(path: str | os.PathLike[str], kind: str, *, columns: Sequence[str] | None = None,
@@ -1878,8 +1892,12 @@ def read_output(path: str | os.PathLike[str], kind: str, *, columns: Sequence[st
     if kind not in OUTPUT_TABLES:
         raise ValueError(f"kind must be one of {sorted(OUTPUT_TABLES)}, not {kind!r}")
     p = Path(path)
-    if not p.is_file():
+    parts = table_parts(p)
+    if not parts:
         raise OutputTableError(f"không có tệp {kind}", f"no {kind} file", p)
+    if len(parts) > 1 or parts[0] != p:  # a partitioned table: every part checked, then joined in order
+        frames = [read_output(part, kind, columns=columns, filters=filters) for part in parts]
+        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     import pyarrow.parquet as pq  # noqa: PLC0415
 
     try:

@@ -98,7 +98,7 @@ __all__ = [
     "file_digest",
     "code_version",
     "MANIFEST",
-    "MATCHES", "CANDIDATES", "MODEL", "MATCH_STATS", "QUARANTINE",
+    "MATCHES", "CANDIDATES", "MODEL", "MATCH_STATS", "QUARANTINE", "lists_table",
     "CORRECTED", "CHANGES", "CHANGES_CSV", "REIMPORT_XLSX", "APPLY_SUMMARY",
     "CERTIFICATES", "FEEDBACK_STATUS", "FEEDBACK_QUEUE", "FEEDBACK_LINKS", "FEEDBACK_SUMMARY",
 ]
@@ -539,9 +539,18 @@ def run_file(run_dir: str | os.PathLike[str], name: str, *, command: str | Itera
     if d.is_file() or d.suffix in (".parquet", ".json", ".csv", ".xlsx"):
         d, name = d.parent, d.name
     data = check_run(d, command=command, full=full)
-    if name not in data["files"]:
+    if not lists_table(data["files"], name):
         raise ManifestError(f"{d}: the run of `vax {data.get('command')}` wrote no {name}")
     return d / name
+
+
+def lists_table(files: Mapping[str, Any], name: str) -> bool:
+    """Whether a manifest's ``files`` hold the table ``name`` (``matches.parquet``): as that
+    file, or partitioned as ``matches/part-*.parquet`` (``vax match --engine dask``)."""
+    if name in files:
+        return True
+    stem = name[: -len(".parquet")] if name.endswith(".parquet") else name
+    return any(f.startswith(f"{stem}/part-") and f.endswith(".parquet") for f in files)
 
 
 def check_input(path: str | os.PathLike[str]) -> None:
@@ -562,6 +571,9 @@ def check_input(path: str | os.PathLike[str]) -> None:
     data = check_run(folder)
     if p.is_file() and p.relative_to(folder).as_posix() not in data["files"]:
         raise ManifestError(f"{p}: not a file of the run in {folder} (not in its {MANIFEST})")
+    if not p.exists() and p.parent == folder and not lists_table(data["files"], p.name) \
+            and p.with_suffix("").is_dir():
+        raise ManifestError(f"{p.with_suffix('')}: not a table of the run in {folder} (not in its {MANIFEST})")
 
 
 def is_current(run_dir: str | os.PathLike[str], *, command: str, args: Mapping[str, Any]) -> bool:

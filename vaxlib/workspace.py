@@ -115,7 +115,7 @@ def load_workspace(data_dir: str | os.PathLike[str], *, match_dir: str | os.Path
         The match folder is not a complete ``vax match`` run (killed, or changed since).
     """
     from vaxlib.io import read_output
-    from vaxlib.runs import CANDIDATES, MATCHES, RunFolder, check_run
+    from vaxlib.runs import CANDIDATES, MATCHES, RunFolder, check_run, lists_table
 
     root = Path(data_dir)
     if not root.is_dir():
@@ -139,7 +139,7 @@ def load_workspace(data_dir: str | os.PathLike[str], *, match_dir: str | os.Path
         ids = sorted(vaccinations["record_id"].astype(str).unique())
         rows = [("record_id", "in", ids)] if ids else [("record_id", "==", "\x00no record\x00")]
     matches = read_output(mdir / MATCHES, "matches", filters=rows)
-    candidates = read_output(mdir / CANDIDATES, "candidates", filters=rows) if CANDIDATES in files else None
+    candidates = read_output(mdir / CANDIDATES, "candidates", filters=rows) if lists_table(files, CANDIDATES) else None
     registry = _read_contract(rpath, "registry") if rpath is not None else None
     if scope is not None and registry is not None:
         persons = set(matches["person_id"].dropna().astype(str))

@@ -36,7 +36,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-__all__ = ["RULES", "TEXT_RULES", "INT_RULES", "int_rule_keys", "registry_keys", "registry_key_codes", "candidate_pairs", "combine_pairs", "id_pair_mask_keys", "rule_names", "rule_pairs"]
+__all__ = ["RULES", "TEXT_RULES", "INT_RULES", "int_rule_keys", "registry_keys", "record_keys", "id_pair_mask_frames",
+           "nonempty_keys", "registry_key_codes", "candidate_pairs", "combine_pairs", "id_pair_mask_keys", "rule_names", "rule_pairs"]
 
 log = logging.getLogger(__name__)
 
@@ -390,3 +391,18 @@ def candidate_pairs(
 def rule_names(bits: int) -> list[str]:
     """Names of the rules set in a ``rules`` bitmask."""
     return [name for i, name in enumerate(RULES) if bits & (1 << i)]
+
+
+def nonempty_keys(keys: pd.Series) -> np.ndarray:
+    """Keys that are neither "" nor 0 (as the joins read them)."""
+    return _nonempty(keys)
+
+
+def record_keys(rec: pd.DataFrame, name: str) -> pd.Series:
+    """The prepared records' text keys under a rule ("" = no key)."""
+    return _rules()[name][0](rec)
+
+
+def id_pair_mask_frames(rec: pd.DataFrame, reg: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The records' and the registry's :func:`id_pair_mask_keys` (one column per masked position; 0 = no key)."""
+    return id_pair_mask_keys(_rec_id12(rec)), id_pair_mask_keys(reg["person_id"])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -127,6 +128,8 @@ def cmd_match(args: argparse.Namespace) -> int:
             msg += f"; xem {out / QUARANTINE}"
         raise CommandError(msg)
     inputs = [args.registry, args.vaccinations] + ([args.params] if args.params else [])
+    if getattr(args, "engine", "local") == "dask":
+        return _match_dask(args, settings, index, vacc, quarantine, inputs)
     with atomic_run(out, command="match", args=_args_record(args), inputs=inputs,
                     settings=asdict(settings)) as staging:
         truth = None
@@ -163,6 +166,56 @@ def cmd_match(args: argparse.Namespace) -> int:
         f"{i18n.t(f'status.{k}', L) if i18n.has(f'status.{k}') else k}: {i18n.fmt_int(v, L)}"
         for k, v in sorted(counts.items()))))
     print(i18n.t("cli.wrote_two", L, a=out / MATCHES, b=out / CANDIDATES))
+    return 0
+
+
+def _match_dask(args: argparse.Namespace, settings, index, vacc: pd.DataFrame, quarantine: pd.DataFrame,
+                inputs: list) -> int:
+    """`vax match --engine dask`: the partitioned engine (:mod:`vaxlib.match.distributed`) into the same
+    atomic run folder, its tables as ``matches/part-*.parquet`` and ``candidates/part-*.parquet``."""
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    from vaxlib.io import write_json, write_output
+    from vaxlib.match.distributed import WorkDir, close_cluster, open_cluster, run_match_dask
+    from vaxlib.runs import MATCH_STATS, MODEL, QUARANTINE, atomic_run, code_version, file_digest
+
+    if args.truth:
+        raise CommandError("--truth (blocking recall) is measured by the local engine only; drop --engine dask")
+    out = Path(args.out)
+    partitions = args.partitions or max(2 * (os.cpu_count() or 1), 1)
+    work = (Path(args.work_dir) if args.work_dir else out.with_name(f".{out.name}.vaxwork")).resolve()
+    key = hashlib.sha256(json.dumps({
+        "registry": index.registry_sha256, "vaccinations": file_digest(args.vaccinations),
+        "settings": asdict(settings), "partitions": partitions, "code": code_version()["source_sha256"],
+    }, sort_keys=True, default=str).encode()).hexdigest()
+    client = open_cluster(args.scheduler, workers=args.dask_workers)
+    try:
+        with atomic_run(out, command="match", args=_args_record(args), inputs=inputs,
+                        settings=asdict(settings)) as staging:
+            result = run_match_dask(index, vacc, settings, client, partitions=partitions, work_dir=work,
+                                    out=Path(staging.path).resolve(), run_key=key,
+                                    progress=None if args.quiet else (lambda m: print(f"vax match: {m}", flush=True)))
+            result.model.save(staging / MODEL)
+            write_output(quarantine, staging / QUARANTINE, "quarantine")
+            stats = {k: v for k, v in result.stats.items()}
+            stats["settings"] = asdict(settings)
+            q_reg = index.quarantine
+            q_vac = quarantine[quarantine["table"] == "vaccinations"] if len(quarantine) else quarantine
+            stats["quarantined"] = {"registry": int(q_reg["row"].nunique()) if len(q_reg) else 0,
+                                    "vaccinations": int(q_vac["row"].nunique()) if len(q_vac) else 0}
+            write_json(stats, staging / MATCH_STATS)
+            staging.extra["timings"] = result.timings
+            staging.extra["resumed_stages"] = result.resumed
+    finally:
+        close_cluster(client)
+    WorkDir(work).remove()  # the result is complete: its stages are no longer needed
+    counts = result.stats["status_counts"]
+    print(f"{result.stats['records']:,} records → " + ", ".join(f"{k}: {v:,}" for k, v in sorted(counts.items())))
+    if result.resumed:
+        print(f"resumed from {work}: {', '.join(result.resumed)} kept")
+    print(f"wrote {out / 'matches'}/ and {out / 'candidates'}/ ({partitions} partitions)")
     return 0
 
 
@@ -246,6 +299,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--index", help="registry index folder (`vax index`); default: built and kept beside the "
                                    "register, rebuilt whenever the register changes")
     p.add_argument("--truth", help="(evaluation only) truth folder/file, adds blocking recall to the statistics")
+    p.add_argument("--engine", choices=("local", "dask"), default="local",
+                   help="local: one process (default); dask: hash partitions on a Dask cluster, same answers")
+    p.add_argument("--scheduler", help="(dask) address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786; "
+                                       "default: a LocalCluster with one worker per core")
+    p.add_argument("--partitions", type=int, help="(dask) hash partitions of each table (default: 2 per core)")
+    p.add_argument("--work-dir", dest="work_dir", help="(dask) folder for finished stages; a killed run resumes "
+                                                       "from it (default: .OUT.vaxwork beside --out)")
+    p.add_argument("--dask-workers", dest="dask_workers", type=int,
+                   help="(dask, no --scheduler) LocalCluster worker processes (default: one per core)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_match)
 

@@ -16,7 +16,7 @@ from vaxlib.match.levels import Comparison, ComparisonLevel, PairFrame, _char_ma
 from vaxlib.match.province import PROVINCE
 
 __all__ = ["COMPARISONS", "LEVELS", "FIELDS", "compare_pairs", "level_name", "history_levels",
-           "own_group_dose_conflict"]
+           "own_group_dose_conflict", "group_dose_conflict", "record_groups", "record_group_ok"]
 
 
 def _one_edit_matrix(A: np.ndarray, la: np.ndarray, B: np.ndarray, lb: np.ndarray,
@@ -225,23 +225,45 @@ def own_group_dose_conflict(rec: pd.DataFrame, pairs: pd.DataFrame, anchors: pd.
     idx = np.flatnonzero(select)
     if anchors is None or anchors.empty or len(idx) == 0:
         return out
+    out[idx] = group_dose_conflict(record_groups(rec), rec["dose_n"].to_numpy(), rec["vdate"].to_numpy(),
+                                   pairs["rec"].to_numpy()[idx], pairs["reg"].to_numpy()[idx],
+                                   anchors["rec"].to_numpy(), anchors["reg"].to_numpy())
+    return out
+
+
+def record_group_ok(rec: pd.DataFrame) -> np.ndarray:
+    """Records that have all three keys of an own-history group (folded name, dob, phone)."""
+    return ((rec["name_fold"].to_numpy(dtype=object) != "") & (rec["dob_r0"].to_numpy(dtype=object) != "")
+            & (rec["phone_n"].to_numpy(dtype=object) != ""))
+
+
+def record_groups(rec: pd.DataFrame) -> np.ndarray:
+    """Each record's own-history group code: records sharing folded name, dob and phone share
+    a code; a record without the three keys is its own group (codes ``n + position``)."""
     n = len(rec)
-    fold = rec["name_fold"].to_numpy(dtype=object)
-    dob = rec["dob_r0"].to_numpy(dtype=object)
-    phone = rec["phone_n"].to_numpy(dtype=object)
-    ok = (fold != "") & (dob != "") & (phone != "")
-    group = np.arange(n, dtype=np.int64) + n  # a record without the three keys is its own group
+    ok = record_group_ok(rec)
+    group = np.arange(n, dtype=np.int64) + n
     if ok.any():
-        key = pd.Series(fold[ok]) + "|" + pd.Series(dob[ok]) + "|" + pd.Series(phone[ok])
+        key = (pd.Series(rec["name_fold"].to_numpy(dtype=object)[ok]) + "|"
+               + pd.Series(rec["dob_r0"].to_numpy(dtype=object)[ok]) + "|"
+               + pd.Series(rec["phone_n"].to_numpy(dtype=object)[ok]))
         group[ok] = pd.factorize(key)[0]
+    return group
+
+
+def group_dose_conflict(group: np.ndarray, dn: np.ndarray, vd: np.ndarray, p_rec: np.ndarray, p_reg: np.ndarray,
+                        a_rec: np.ndarray, a_reg: np.ndarray) -> np.ndarray:
+    """:func:`own_group_dose_conflict` of the pairs (``p_rec``, ``p_reg``) from per-record arrays
+    (group code, dose number, vaccination day; indexed by record position) and the anchors."""
+    if len(a_rec) == 0 or len(p_rec) == 0:
+        return np.zeros(len(p_rec), dtype=bool)
+    idx = np.arange(len(p_rec))
     by_group = np.argsort(group, kind="stable")
     g_sorted = group[by_group]
-    p_rec, p_reg = pairs["rec"].to_numpy()[idx], pairs["reg"].to_numpy()[idx]
     # every (selected pair, member of its record's group)
     qi, pos = _ranges(g_sorted, group[p_rec])
     member = by_group[pos]
     reg_of = p_reg[qi]
-    a_reg, a_rec = anchors["reg"].to_numpy(), anchors["rec"].to_numpy()
     srt = np.argsort(a_reg, kind="stable")
     a_reg, a_rec = a_reg[srt], a_rec[srt]
     # a member already anchored to the candidate: the group is the candidate's own
@@ -254,12 +276,9 @@ def own_group_dose_conflict(rec: pd.DataFrame, pairs: pd.DataFrame, anchors: pd.
     pj = qi[qj]
     mem = member[qj]
     arec = a_rec[apos]
-    dn, vd = rec["dose_n"].to_numpy(), rec["vdate"].to_numpy()
     clash = (mem != arec) & (dn[mem] > 0) & (dn[mem] == dn[arec]) & (vd[mem] >= 0) & (vd[arec] >= 0) & (
         np.abs(vd[mem].astype(np.int64) - vd[arec]) > DOSE_CONFLICT_DAYS)
-    hit = (np.bincount(pj[clash], minlength=len(idx)) > 0) & ~skip
-    out[idx[hit]] = True
-    return out
+    return (np.bincount(pj[clash], minlength=len(idx)) > 0) & ~skip
 
 
 # --------------------------------------------------------------------------- name kernels

@@ -34,7 +34,11 @@ import pandas as pd
 
 from vaxlib.match.compare import FIELDS, LEVELS, compare_pairs
 
-__all__ = ["FSModel", "estimate_u", "estimate_rho", "fit_model", "fit_namesake_calibration", "namesake_penalty", "outside_reference", "TF_LEVELS"]
+__all__ = ["FSModel", "estimate_u", "estimate_rho", "fit_model", "fit_namesake_calibration", "namesake_penalty",
+           "outside_reference", "TF_LEVELS", "FitCounts", "fit_counts", "fit_from_counts", "u_sample_pairs",
+           "u_from_levels", "namesake_observed", "namesake_from_counts",
+           "session_masks", "pair_tf",
+           "record_log2_evidence", "rho_from_evidence", "distinct_vectors", "merge_vectors"]
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +131,7 @@ class FSModel:
 
     def tf_u(self, reg: pd.DataFrame, reg_idx: np.ndarray) -> dict[str, np.ndarray]:
         """Term-frequency u of each pair's registry name and dob (share of the registry with that value)."""
-        add_term_frequencies(reg)
-        return {f: reg[f"_tf_{f}"].to_numpy()[reg_idx] for f in TF_COLUMNS}
+        return pair_tf(reg, reg_idx)
 
     # --------------------------------------------------------------- persistence
     def to_dict(self) -> dict:
@@ -147,14 +150,25 @@ class FSModel:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
 
 
+def u_sample_pairs(n_records: int, n_registry: int, n_pairs: int = 200_000, seed: int = 0) -> pd.DataFrame:
+    """The random (record, registry) positions whose levels estimate u (a function of the sizes and the seed
+    alone: a partitioned engine draws the same pairs and fetches their rows)."""
+    rng = np.random.default_rng(seed)
+    n = min(n_pairs, max(n_records * n_registry, 1))
+    return pd.DataFrame({"rec": rng.integers(0, n_records, n), "reg": rng.integers(0, n_registry, n)})
+
+
 def estimate_u(rec: pd.DataFrame, reg: pd.DataFrame, n_pairs: int = 200_000, seed: int = 0,
                anchors: pd.DataFrame | None = None) -> dict[str, np.ndarray]:
     """u probabilities from random record × registry pairs."""
-    rng = np.random.default_rng(seed)
-    n = min(n_pairs, max(len(rec) * len(reg), 1))
-    pairs = pd.DataFrame({"rec": rng.integers(0, len(rec), n), "reg": rng.integers(0, len(reg), n)})
-    levels = compare_pairs(rec, reg, pairs, anchors)
-    floor = min(0.5 / n, 1.0 / max(len(reg), 1))
+    pairs = u_sample_pairs(len(rec), len(reg), n_pairs, seed)
+    return u_from_levels(compare_pairs(rec, reg, pairs, anchors), len(reg))
+
+
+def u_from_levels(levels: pd.DataFrame, n_registry: int) -> dict[str, np.ndarray]:
+    """u from the levels of the :func:`u_sample_pairs` pairs."""
+    n = len(levels)
+    floor = min(0.5 / n, 1.0 / max(n_registry, 1))
     u = {}
     for f in FIELDS:
         lv = levels[f].to_numpy()
@@ -170,6 +184,13 @@ def estimate_u(rec: pd.DataFrame, reg: pd.DataFrame, n_pairs: int = 200_000, see
 BLOCKED_U_FIELDS = ("phone", "dose")
 
 
+def _blocked_u_mask(levels: pd.DataFrame) -> np.ndarray:
+    """Candidate pairs whose name and date of birth both disagree (see :func:`_blocked_u`)."""
+    clear = np.isin(levels["name"].to_numpy(), [LEVELS["name"].index("similar"), LEVELS["name"].index("different")])
+    clear &= np.isin(levels["dob"].to_numpy(), [LEVELS["dob"].index("same_year"), LEVELS["dob"].index("different")])
+    return clear
+
+
 def _blocked_u(u: dict[str, np.ndarray], levels: pd.DataFrame, min_pairs: int = 200) -> None:
     """u of the dose-history fields among candidate pairs that clearly do not match.
 
@@ -179,26 +200,38 @@ def _blocked_u(u: dict[str, np.ndarray], levels: pd.DataFrame, min_pairs: int = 
     birth both disagree, phone agreement is far more common, and that is the
     chance agreement the model must discount.
     """
-    clear = np.isin(levels["name"].to_numpy(), [LEVELS["name"].index("similar"), LEVELS["name"].index("different")])
-    clear &= np.isin(levels["dob"].to_numpy(), [LEVELS["dob"].index("same_year"), LEVELS["dob"].index("different")])
-    u.update(_history_u(levels, clear, min_pairs))
+    u.update(_history_u(levels, _blocked_u_mask(levels), min_pairs))
+
+
+def _history_counts(levels: pd.DataFrame, nonmatch: np.ndarray) -> dict[str, np.ndarray]:
+    """Level counts of the dose-history fields among the ``nonmatch`` pairs (null levels left out)."""
+    out = {}
+    for f in BLOCKED_U_FIELDS:
+        x = levels[f].to_numpy()[nonmatch]
+        out[f] = np.bincount(x[x >= 0], minlength=len(LEVELS[f])).astype(np.int64)
+    return out
+
+
+def _history_u_from_counts(counts: dict[str, np.ndarray], min_pairs: int) -> dict[str, np.ndarray]:
+    """Level shares (+0.5 smoothing) from :func:`_history_counts`; a field seen on fewer
+    than ``min_pairs`` pairs is left out."""
+    out = {}
+    for f in BLOCKED_U_FIELDS:
+        c = counts[f]
+        if c.sum() < min_pairs:
+            continue
+        c = c.astype(float) + 0.5
+        out[f] = c / c.sum()
+    return out
 
 
 def _history_u(levels: pd.DataFrame, nonmatch: np.ndarray, min_pairs: int) -> dict[str, np.ndarray]:
     """Level shares (+0.5 smoothing) of the dose-history fields among the ``nonmatch``
     pairs; a field seen on fewer than ``min_pairs`` of them is left out."""
-    out = {}
-    for f in BLOCKED_U_FIELDS:
-        x = levels[f].to_numpy()[nonmatch]
-        x = x[x >= 0]
-        if len(x) < min_pairs:
-            continue
-        counts = np.bincount(x, minlength=len(LEVELS[f])).astype(float) + 0.5
-        out[f] = counts / counts.sum()
-    return out
+    return _history_u_from_counts(_history_counts(levels, nonmatch), min_pairs)
 
 
-def _distinct_vectors(lv: pd.DataFrame, tf: dict[str, np.ndarray]) -> tuple[pd.DataFrame, dict, np.ndarray]:
+def distinct_vectors(lv: pd.DataFrame, tf: dict[str, np.ndarray]) -> tuple[pd.DataFrame, dict, np.ndarray]:
     """The distinct (levels, term-frequency u) vectors among the pairs, and how many pairs share each.
 
     A pair's Bayes factor depends on nothing else, so EM on the distinct
@@ -219,7 +252,29 @@ def _em(model: FSModel, lv: pd.DataFrame, tf: dict[str, np.ndarray], fields: tup
 
     Runs on the distinct comparison vectors with their counts (:func:`_distinct_vectors`).
     """
-    lv, tf, count = _distinct_vectors(lv, tf)
+    return _em_counts(model, *distinct_vectors(lv, tf), fields, iterations, prior_strength, lam)
+
+
+def merge_vectors(parts: list[tuple[pd.DataFrame, dict, np.ndarray]]) -> tuple[pd.DataFrame, dict, np.ndarray]:
+    """:func:`distinct_vectors` of the union of pair sets, from each set's distinct vectors
+    (the same table, in the same sorted order, as on all the pairs at once)."""
+    full = [p for p in parts if len(p[2])]
+    if not full:
+        return parts[0]
+    lv0, tf0, _ = full[0]
+    frame = pd.concat([pd.concat([lv.reset_index(drop=True),
+                                  pd.DataFrame({f"_tf_{k}": v for k, v in tf.items()})], axis=1)
+                       .assign(_n=c) for lv, tf, c in full], ignore_index=True)
+    keys = [c for c in frame.columns if c != "_n"]
+    grouped = frame.groupby(keys, sort=True, dropna=False)["_n"].sum()
+    table = grouped.index.to_frame(index=False)
+    levels = table[list(lv0.columns)].astype(lv0.dtypes.to_dict())
+    return levels, {k: table[f"_tf_{k}"].to_numpy() for k in tf0}, grouped.to_numpy().astype(float)
+
+
+def _em_counts(model: FSModel, lv: pd.DataFrame, tf: dict[str, np.ndarray], count: np.ndarray,
+               fields: tuple[str, ...], iterations: int, prior_strength: float, lam: float) -> float:
+    """:func:`_em` on distinct comparison vectors ``lv``/``tf`` shared by ``count`` pairs each."""
     total = count.sum()
     for _ in range(iterations):
         bf = model.log2_bf(lv, tf)[list(fields)].sum(axis=1).to_numpy()
@@ -242,6 +297,15 @@ def _em(model: FSModel, lv: pd.DataFrame, tf: dict[str, np.ndarray], fields: tup
     return lam
 
 
+def _namesake_u_mask(levels: pd.DataFrame) -> np.ndarray:
+    """Namesakes born in another year without ID agreement (see :func:`_namesake_u`)."""
+    nl, dl, il = levels["name"].to_numpy(), levels["dob"].to_numpy(), levels["id"].to_numpy()
+    look = np.isin(nl, _SAME_FOLD)
+    look &= np.isin(dl, [LEVELS["dob"].index("same_year"), LEVELS["dob"].index("different")])
+    look &= (il < 0) | (il >= LEVELS["id"].index("other_consistent"))
+    return look
+
+
 def _namesake_u(levels: pd.DataFrame, min_pairs: int = 200) -> dict[str, np.ndarray]:
     """u of the dose-history fields among namesakes: the look-alikes a pair without ID evidence meets.
 
@@ -252,11 +316,89 @@ def _namesake_u(levels: pd.DataFrame, min_pairs: int = 200) -> dict[str, np.ndar
     its name: namesakes born in another year (same folded name, dob at most the
     same year, no ID agreement), who are mostly other families with other phones.
     """
-    nl, dl, il = levels["name"].to_numpy(), levels["dob"].to_numpy(), levels["id"].to_numpy()
-    look = np.isin(nl, _SAME_FOLD)
-    look &= np.isin(dl, [LEVELS["dob"].index("same_year"), LEVELS["dob"].index("different")])
-    look &= (il < 0) | (il >= LEVELS["id"].index("other_consistent"))
-    return _history_u(levels, look, min_pairs)
+    return _history_u(levels, _namesake_u_mask(levels), min_pairs)
+
+
+@dataclass
+class FitCounts:
+    """What fitting m takes from the candidate pairs, as counts that add up over pair sets
+    (a partitioned engine sums each partition's, :meth:`merge`)."""
+
+    #: dose-history level counts among clear non-matches (:func:`_blocked_u_mask`)
+    blocked: dict[str, np.ndarray]
+    #: the same among namesakes (:func:`_namesake_u_mask`)
+    look: dict[str, np.ndarray]
+    #: per training session: pairs in it, and its distinct vectors (:func:`distinct_vectors`)
+    #: of the pairs EM runs on (None below 20 pairs)
+    sessions: list[tuple[int, tuple | None]]
+
+    @classmethod
+    def merge(cls, parts: list["FitCounts"]) -> "FitCounts":
+        """The counts of the union of disjoint pair sets (no session subsampled)."""
+        add = lambda dicts: {f: sum(d[f] for d in dicts) for f in BLOCKED_U_FIELDS}  # noqa: E731
+        sessions = []
+        for k in range(len(TRAINING_SESSIONS)):
+            n = sum(p.sessions[k][0] for p in parts)
+            vecs = [p.sessions[k][1] for p in parts if p.sessions[k][1] is not None]
+            sessions.append((n, merge_vectors(vecs) if n >= 20 and vecs else None))
+        return cls(add([p.blocked for p in parts]), add([p.look for p in parts]), sessions)
+
+
+def session_masks(levels: pd.DataFrame) -> list[np.ndarray]:
+    """The pairs of each training session (:data:`TRAINING_SESSIONS`)."""
+    out = []
+    for anchor, _ in TRAINING_SESSIONS:
+        mask = np.ones(len(levels), dtype=bool)
+        for f, allowed in anchor.items():
+            mask &= np.isin(levels[f].to_numpy(), allowed)
+        out.append(mask)
+    return out
+
+
+def fit_counts(levels: pd.DataFrame, tf: dict[str, np.ndarray], *, em_sample: int | None = 500_000,
+               seed: int = 0, min_session: int = 20) -> FitCounts:
+    """:class:`FitCounts` of candidate pairs with their levels and term-frequency u (``tf``, one
+    value per pair).  A session with more than ``em_sample`` pairs runs on a random sample of them
+    (drawn from ``seed`` over the pairs in their order); ``None`` never samples."""
+    rng = np.random.default_rng(seed)
+    sessions = []
+    for mask in session_masks(levels):
+        idx = np.flatnonzero(mask)
+        if len(idx) < min_session:
+            sessions.append((len(idx), None))
+            continue
+        n = len(idx)
+        if em_sample is not None and n > em_sample:
+            idx = np.sort(rng.choice(idx, em_sample, replace=False))
+        sessions.append((n, distinct_vectors(levels.iloc[idx], {k: np.asarray(v)[idx] for k, v in tf.items()})))
+    return FitCounts(_history_counts(levels, _blocked_u_mask(levels)), _history_counts(levels, _namesake_u_mask(levels)),
+                     sessions)
+
+
+def fit_from_counts(u: dict[str, np.ndarray], counts: FitCounts, n_registry: int, *, em_iterations: int = 25,
+                    prior_strength: float = 20.0, min_pairs: int = 200) -> FSModel:
+    """The model from u (:func:`estimate_u`) and the pairs' :class:`FitCounts`: the dose-history u
+    among look-alikes, then m by EM in the anchored training sessions."""
+    u = dict(u)
+    u.update(_history_u_from_counts(counts.blocked, min_pairs))
+    model = FSModel(
+        m={f: np.array(_M_START[f], dtype=float) / sum(_M_START[f]) for f in FIELDS},
+        u=u, n_registry=n_registry, u_idless=_history_u_from_counts(counts.look, min_pairs),
+    )
+    for (anchor, fields), (n, vectors) in zip(TRAINING_SESSIONS, counts.sessions):
+        if vectors is None:
+            log.warning("training session anchored on %s has %d pairs: keeping prior m for %s",
+                        list(anchor), n, fields)
+            continue
+        lam = _em_counts(model, *vectors, fields, em_iterations, prior_strength, lam=0.95)
+        log.info("EM session anchored on %s: %d pairs, λ=%.4f", list(anchor), n, lam)
+    return model
+
+
+def pair_tf(reg: pd.DataFrame, reg_idx: np.ndarray) -> dict[str, np.ndarray]:
+    """Term-frequency u of each pair's registry name and dob (share of the registry with that value)."""
+    add_term_frequencies(reg)
+    return {f: reg[f"_tf_{f}"].to_numpy()[reg_idx] for f in TF_COLUMNS}
 
 
 def fit_model(
@@ -274,31 +416,11 @@ def fit_model(
 ) -> FSModel:
     """Estimate u (random sampling) then m (EM in anchored training sessions)."""
     u = estimate_u(rec, reg, n_pairs=u_pairs, seed=seed, anchors=anchors)
-    _blocked_u(u, levels)
-    model = FSModel(
-        m={f: np.array(_M_START[f], dtype=float) / sum(_M_START[f]) for f in FIELDS},
-        u=u, n_registry=len(reg), u_idless=_namesake_u(levels),
-    )
-    rng = np.random.default_rng(seed)
-    for anchor, fields in TRAINING_SESSIONS:
-        mask = np.ones(len(levels), dtype=bool)
-        for f, allowed in anchor.items():
-            mask &= np.isin(levels[f].to_numpy(), allowed)
-        idx = np.flatnonzero(mask)
-        if len(idx) < 20:
-            log.warning("training session anchored on %s has %d pairs: keeping prior m for %s",
-                        list(anchor), len(idx), fields)
-            continue
-        if len(idx) > em_sample:
-            idx = np.sort(rng.choice(idx, em_sample, replace=False))
-        lv = levels.iloc[idx]
-        tf = model.tf_u(reg, pairs["reg"].to_numpy()[idx])
-        lam = _em(model, lv, tf, fields, em_iterations, prior_strength, lam=0.95)
-        log.info("EM session anchored on %s: %d pairs, λ=%.4f", list(anchor), len(idx), lam)
-    return model
+    counts = fit_counts(levels, pair_tf(reg, pairs["reg"].to_numpy()), em_sample=em_sample, seed=seed)
+    return fit_from_counts(u, counts, len(reg), em_iterations=em_iterations, prior_strength=prior_strength)
 
 
-def _record_log2_evidence(pair_rec: np.ndarray, weight: np.ndarray, n_records: int, n_registry: int) -> np.ndarray:
+def record_log2_evidence(pair_rec: np.ndarray, weight: np.ndarray, n_records: int, n_registry: int) -> np.ndarray:
     """log2 of Σ_j BF_j / N per record (−inf for a record without candidates)."""
     mx = np.full(n_records, -np.inf)
     if len(pair_rec):
@@ -344,7 +466,14 @@ def estimate_rho(
         Registry size N.
     """
     kinds = np.asarray(kinds, dtype=object)
-    log_w = _record_log2_evidence(np.asarray(pair_rec), np.asarray(weight, dtype=float), len(kinds), n_registry)
+    log_w = record_log2_evidence(np.asarray(pair_rec), np.asarray(weight, dtype=float), len(kinds), n_registry)
+    return rho_from_evidence(log_w, kinds, iterations=iterations, prior_records=prior_records, bounds=bounds)
+
+
+def rho_from_evidence(log_w: np.ndarray, kinds: np.ndarray, *, iterations: int = 200, prior_records: float = 50.0,
+                      bounds: tuple[float, float] = (0.001, 0.9999)) -> tuple[float, dict[str, float]]:
+    """:func:`estimate_rho` from each record's evidence (:func:`record_log2_evidence`, records in order)."""
+    kinds = np.asarray(kinds, dtype=object)
     lo, hi = bounds
 
     def fit(lw: np.ndarray, prior: float | None = None) -> float:
@@ -424,8 +553,6 @@ def fit_namesake_calibration(
     ``min_reference`` reference records.  ``reference`` is the
     :func:`outside_reference` mask when the caller has it already.
     """
-    p_rec = pairs["rec"].to_numpy()
-    n_reg = max(len(reg), 1)
     fold_count = reg["name_fold"].value_counts()
     same_fold = rec["name_fold"].map(fold_count).fillna(0).to_numpy(dtype=float)
     if reference is None:
@@ -434,14 +561,33 @@ def fit_namesake_calibration(
     n_ref = int(ref.sum())
     if n_ref < min_reference:
         return {}
-    in_ref = ref[p_rec]
+    observed = namesake_observed(ref, pairs["rec"].to_numpy(), levels)
+    return namesake_from_counts(observed, n_ref, float(same_fold[ref].sum()), len(reg), u, m,
+                                min_reference=min_reference)
+
+
+def namesake_observed(ref: np.ndarray, pair_rec: np.ndarray, levels: pd.DataFrame) -> np.ndarray:
+    """Candidates of the reference records (``ref``, one flag per record) per (name group, dob level)."""
+    in_ref = ref[pair_rec]
     ng = _name_group(levels["name"].to_numpy()[in_ref])
     dl = levels["dob"].to_numpy()[in_ref]
     n_name, n_dob = len(LEVELS["name"]), len(LEVELS["dob"])
     ok = (ng >= 0) & (dl >= 0)
-    observed = np.bincount(ng[ok] * n_dob + dl[ok], minlength=n_name * n_dob).reshape(n_name, n_dob)
+    return np.bincount(ng[ok] * n_dob + dl[ok], minlength=n_name * n_dob).reshape(n_name, n_dob)
+
+
+def namesake_from_counts(observed: np.ndarray, n_ref: int, same_fold_sum: float, n_registry: int,
+                         u: dict[str, np.ndarray], m: dict[str, np.ndarray], *,
+                         min_reference: int = 200) -> dict[tuple[int, int], float]:
+    """:func:`fit_namesake_calibration` from its counts: the reference records' candidates per cell
+    (:func:`namesake_observed`), how many reference records, and how many registry persons share
+    their folded names in all."""
+    if n_ref < min_reference:
+        return {}
+    n_reg = max(n_registry, 1)
+    n_name, n_dob = len(LEVELS["name"]), len(LEVELS["dob"])
     expected_names = np.array([n_ref * n_reg * u["name"][g] for g in range(n_name)])
-    expected_names[0] = same_fold[ref].sum()
+    expected_names[0] = same_fold_sum
     expected = expected_names[:, None] * np.asarray(u["dob"])[None, :]
     # Registry persons whose record carries a wrong number nobody owns are in the
     # reference set too.  A reference record agreeing exactly on name and date is

@@ -50,7 +50,7 @@ from vaxlib.match.own_history import own_history_links
 from vaxlib.match.prepare import name_columns_reusing, prepare_records
 
 __all__ = ["MatchSettings", "MatchResult", "run_match", "compare_partitioned", "candidates_partitioned",
-           "classify_partitioned",
+           "classify_partitioned", "score_pairs", "record_matches",
            "MATCH_COLUMNS", "CANDIDATE_COLUMNS"]
 
 log = logging.getLogger(__name__)
@@ -293,6 +293,126 @@ def _cpu_seconds() -> float:
     return time.process_time() + ch.ru_utime + ch.ru_stime
 
 
+def score_pairs(model: FSModel, levels: pd.DataFrame, tf: dict[str, np.ndarray],
+                no_id_evidence: np.ndarray) -> pd.DataFrame:
+    """Per-field log2 Bayes factors of each pair and the namesake discount (``bf_namesake``);
+    the pair's match weight is their sum.  Pair by pair: any partition of the pairs gives the same."""
+    bf = model.log2_bf(levels, tf)
+    bf["namesake"] = -namesake_penalty(levels, bf, model, no_id_evidence)
+    return bf
+
+
+def record_matches(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame, levels: pd.DataFrame,
+                   bf: pd.DataFrame, weight: np.ndarray, rho_pair: np.ndarray, n_registry: int,
+                   s: MatchSettings, registry_ids, promote: Callable | None = None
+                   ) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    """Each record's links from its scored candidate pairs: probabilities, ranks, status, error
+    codes and corrections (every column of :data:`MATCH_COLUMNS` but ``person_key``), the records
+    whose link joins the candidate's dose history for person_key, and the top candidates.
+
+    Works on any set of records that comes with all of its pairs, in pair order (ties in weight
+    keep it); ``reg`` needs only the rows the pairs name, ``n_registry`` is the whole register's
+    size and ``registry_ids`` answers "does somebody own this number" for the records' own IDs.
+    ``promote(rec, status, best_reg, p_best, conflict)`` gives (records to promote, the probability
+    they inherit), :func:`~vaxlib.match.own_history.own_history_links` by default; a partitioned
+    engine answers it from every record's groups.
+    """
+    prior_pair = np.log2(rho_pair) - np.log2(max(n_registry, 1))
+    pair_rec = pairs["rec"].to_numpy()
+    prob = _group_probabilities(pair_rec, prior_pair + weight, rho_pair)
+    # Rank within each record (weight descending, ties in pair order) and keep only
+    # the top candidates: the wide per-pair frame is built for those rows alone.
+    order, rank = _rank_within(pair_rec, weight)
+    keep = rank <= max(s.top_candidates, 1)
+    order, rank = order[keep], rank[keep]
+    cand = pd.concat([pairs.iloc[order], levels.iloc[order].add_prefix("level_"),
+                      bf.iloc[order].add_prefix("bf_")], axis=1)
+    cand["match_weight"] = weight[order]
+    cand["match_probability"] = prob[order]
+    cand["prior_weight"] = prior_pair[order]
+    cand["rank"] = rank
+    del order, rank, keep
+    best = cand[cand["rank"] == 1].set_index("rec")
+
+    n = len(rec)
+    has = np.zeros(n, dtype=bool)
+    has[best.index.to_numpy()] = True
+    best_reg = np.full(n, -1, dtype=np.int64)
+    best_reg[best.index.to_numpy()] = best["reg"].to_numpy()
+    p_best = np.zeros(n)
+    p_best[best.index.to_numpy()] = best["match_probability"].to_numpy()
+    # verified: the record already equals the registry's text (sex: the same value).
+    all_exact = np.zeros(n, dtype=bool)
+    ex = (best[[f"level_{f}" for f in ("name", "dob", "id", "sex")]] == 0).all(axis=1)
+    all_exact[best.index.to_numpy()] = ex.to_numpy()
+
+    no_name = rec["name_fold"].eq("").to_numpy()
+    no_id = rec["id_kind"].isin(["missing", "malformed"]).to_numpy() | rec["id_kind"].eq("").to_numpy()
+    invalid = no_name & (no_id | rec["dob_r0"].eq("").to_numpy())
+
+    status = np.full(n, "unmatched", dtype=object)
+    status[has & (p_best >= s.review_threshold)] = "review"
+    status[has & (p_best >= s.auto_threshold)] = "fix"
+    if s.guard_idless:
+        # Without any ID evidence, names and dates of birth of namesakes outside
+        # the registry agree far more often than chance (the independence the
+        # model assumes fails among look-alikes).  Such a link is automatic only
+        # with the exact date of birth or the person's own phone number.
+        lvl = best[["level_id", "level_dob", "level_phone", "level_province"]]
+        phone = lvl["level_phone"].to_numpy()
+        home = (lvl["level_province"].to_numpy() == LEVELS["province"].index("same")) & (phone < 0)
+        unsafe = (lvl["level_id"].to_numpy() < 0) & ~np.isin(lvl["level_dob"].to_numpy(), [0, 1]) & (
+            phone != 0) & ~home
+        guard = np.zeros(n, dtype=bool)
+        guard[best.index.to_numpy()] = unsafe
+        status[(status == "fix") & guard] = "review"
+    status[has & all_exact] = "verified"
+    # A review record joins the automatic link of its own dose history (own_history_links).
+    conflict = np.zeros(n, dtype=bool)
+    conflict[best.index.to_numpy()] = best["level_dose"].to_numpy() == LEVELS["dose"].index("conflict")
+    up, inherited = (promote or own_history_links)(rec, status, best_reg, p_best, conflict)
+    up &= inherited >= s.auto_threshold
+    status[up], p_best[up] = "fix", inherited[up]
+    status[invalid] = "invalid"
+
+    linked = np.isin(status, ["verified", "fix", "review"])
+    person_id = np.full(n, None, dtype=object)
+    person_id[linked] = reg["person_id"].to_numpy(dtype=object)[best_reg[linked]]
+    matches = pd.DataFrame({"record_id": rec["record_id"].to_numpy(dtype=object), "status": status,
+                            "person_id": person_id, "match_probability": np.where(has, p_best, 0.0)})
+    for c in ("error_codes", "corrected_full_name", "corrected_dob", "corrected_sex", "corrected_id_number"):
+        matches[c] = None
+    matches["error_codes"] = ""
+    li = np.flatnonzero(linked & (status != "verified"))
+    if len(li):
+        cls = classify_partitioned(rec, reg, li, best_reg[li], registry_ids, workers=s.workers)
+        for c in cls.columns:
+            matches.loc[li, c] = cls[c].to_numpy()
+    ui = np.flatnonzero(~linked)
+    kinds = rec["id_kind"].to_numpy(dtype=object)
+    digits = rec["id_digits"].to_numpy(dtype=object)
+    names, dobs = rec["full_name"].to_numpy(dtype=object), rec["dob"].to_numpy(dtype=object)
+    isos, sexes = rec["dob_r0"].to_numpy(dtype=object), rec["sex_p"].to_numpy(dtype=object)
+    matches.loc[ui, "error_codes"] = [
+        ";".join(sorted(unlinked_codes(kinds[i], digits[i], registry_ids)
+                        + intrinsic_codes(names[i], dobs[i], isos[i], sexes[i])))
+        for i in ui
+    ]
+    matches["match_probability"] = matches["match_probability"].astype(float)
+    # Review rows the model favours join their candidate's dose history
+    # (analysts confirm or undo it); the others stay on their own.
+    key_linked = np.isin(status, ["verified", "fix"]) | ((status == "review") & (p_best >= 0.5))
+
+    top = cand[cand["rank"] <= s.top_candidates].copy()
+    top["record_id"] = rec["record_id"].to_numpy(dtype=object)[top["rec"].to_numpy()]
+    top["person_id"] = reg["person_id"].to_numpy(dtype=object)[top["reg"].to_numpy()]
+    for f in FIELDS:
+        names = np.array(["null", *LEVELS[f]], dtype=object)
+        top[f"level_{f}"] = names[top[f"level_{f}"].to_numpy().astype(int) + 1]
+    candidates = top[CANDIDATE_COLUMNS].reset_index(drop=True)
+    return matches, key_linked, candidates
+
+
 def run_match(
     registry: pd.DataFrame,
     vaccinations: pd.DataFrame,
@@ -384,116 +504,25 @@ def run_match(
                           em_iterations=s.em_iterations, seed=s.seed)
         model.namesake = fit_namesake_calibration(rec, reg, pairs, levels, model.u, model.m,
                                                   reference=reference)
-    bf = model.log2_bf(levels, model.tf_u(reg, pairs["reg"].to_numpy()))
-    bf["namesake"] = -namesake_penalty(levels, bf, model, no_id_evidence)
+    bf = score_pairs(model, levels, model.tf_u(reg, pairs["reg"].to_numpy()), no_id_evidence)
     weight = bf.sum(axis=1).to_numpy()
     pair_rec = pairs["rec"].to_numpy()
     kinds = rec["id_kind"].to_numpy(dtype=object)
     if fitted:
         model.rho, model.rho_by_kind = estimate_rho(pair_rec, weight, kinds, len(reg))
     rho_pair = model.rho_for(kinds)[pair_rec]
-    prior_pair = np.log2(rho_pair) - np.log2(max(len(reg), 1))
-    prob = _group_probabilities(pair_rec, prior_pair + weight, rho_pair)
-    # Rank within each record (weight descending, ties in pair order) and keep only
-    # the top candidates: the wide per-pair frame is built for those rows alone.
-    order, rank = _rank_within(pairs["rec"].to_numpy(), weight)
-    keep = rank <= max(s.top_candidates, 1)
-    order, rank = order[keep], rank[keep]
-    cand = pd.concat([pairs.iloc[order], levels.iloc[order].add_prefix("level_"),
-                      bf.iloc[order].add_prefix("bf_")], axis=1)
-    cand["match_weight"] = weight[order]
-    cand["match_probability"] = prob[order]
-    cand["prior_weight"] = prior_pair[order]
-    cand["rank"] = rank
-    del bf, order, rank, keep
-    best = cand[cand["rank"] == 1].set_index("rec")
     timings["score"] = time.perf_counter() - t
     cpu_lap("score")
 
     step("classify")
     t = time.perf_counter()
-    n = len(rec)
-    has = np.zeros(n, dtype=bool)
-    has[best.index.to_numpy()] = True
-    best_reg = np.full(n, -1, dtype=np.int64)
-    best_reg[best.index.to_numpy()] = best["reg"].to_numpy()
-    p_best = np.zeros(n)
-    p_best[best.index.to_numpy()] = best["match_probability"].to_numpy()
-    # verified: the record already equals the registry's text (sex: the same value).
-    all_exact = np.zeros(n, dtype=bool)
-    ex = (best[[f"level_{f}" for f in ("name", "dob", "id", "sex")]] == 0).all(axis=1)
-    all_exact[best.index.to_numpy()] = ex.to_numpy()
-
-    no_name = rec["name_fold"].eq("").to_numpy()
-    no_id = rec["id_kind"].isin(["missing", "malformed"]).to_numpy() | rec["id_kind"].eq("").to_numpy()
-    invalid = no_name & (no_id | rec["dob_r0"].eq("").to_numpy())
-
-    status = np.full(n, "unmatched", dtype=object)
-    status[has & (p_best >= s.review_threshold)] = "review"
-    status[has & (p_best >= s.auto_threshold)] = "fix"
-    if s.guard_idless:
-        # Without any ID evidence, names and dates of birth of namesakes outside
-        # the registry agree far more often than chance (the independence the
-        # model assumes fails among look-alikes).  Such a link is automatic only
-        # with the exact date of birth, the person's own phone number, or the
-        # register's province of residence typed on the record when no phone
-        # number speaks against it.
-        lvl = best[["level_id", "level_dob", "level_phone", "level_province"]]
-        phone = lvl["level_phone"].to_numpy()
-        home = (lvl["level_province"].to_numpy() == LEVELS["province"].index("same")) & (phone < 0)
-        unsafe = (lvl["level_id"].to_numpy() < 0) & ~np.isin(lvl["level_dob"].to_numpy(), [0, 1]) & (
-            phone != 0) & ~home
-        guard = np.zeros(n, dtype=bool)
-        guard[best.index.to_numpy()] = unsafe
-        status[(status == "fix") & guard] = "review"
-    status[has & all_exact] = "verified"
-    # A review record joins the automatic link of its own dose history (own_history_links).
-    conflict = np.zeros(n, dtype=bool)
-    conflict[best.index.to_numpy()] = best["level_dose"].to_numpy() == LEVELS["dose"].index("conflict")
-    promote, inherited = own_history_links(rec, status, best_reg, p_best, conflict)
-    promote &= inherited >= s.auto_threshold
-    status[promote], p_best[promote] = "fix", inherited[promote]
-    status[invalid] = "invalid"
-
-    linked = np.isin(status, ["verified", "fix", "review"])
     reg_ids = pd.Index(reg["person_id"])
-    person_id = np.full(n, None, dtype=object)
-    person_id[linked] = reg["person_id"].to_numpy(dtype=object)[best_reg[linked]]
-    matches = pd.DataFrame({"record_id": rec["record_id"].to_numpy(dtype=object), "status": status,
-                            "person_id": person_id, "match_probability": np.where(has, p_best, 0.0)})
-    for c in ("error_codes", "corrected_full_name", "corrected_dob", "corrected_sex", "corrected_id_number"):
-        matches[c] = None
-    matches["error_codes"] = ""
-    li = np.flatnonzero(linked & (status != "verified"))
-    if len(li):
-        cls = classify_partitioned(rec, reg, li, best_reg[li], reg_ids, workers=s.workers)
-        for c in cls.columns:
-            matches.loc[li, c] = cls[c].to_numpy()
-    ui = np.flatnonzero(~linked)
-    kinds = rec["id_kind"].to_numpy(dtype=object)
-    digits = rec["id_digits"].to_numpy(dtype=object)
-    names, dobs = rec["full_name"].to_numpy(dtype=object), rec["dob"].to_numpy(dtype=object)
-    isos, sexes = rec["dob_r0"].to_numpy(dtype=object), rec["sex_p"].to_numpy(dtype=object)
-    matches.loc[ui, "error_codes"] = [
-        ";".join(sorted(unlinked_codes(kinds[i], digits[i], reg_ids)
-                        + intrinsic_codes(names[i], dobs[i], isos[i], sexes[i])))
-        for i in ui
-    ]
-    # Review rows the model favours join their candidate's dose history
-    # (analysts confirm or undo it); the others stay on their own.
-    key_linked = np.isin(status, ["verified", "fix"]) | ((status == "review") & (p_best >= 0.5))
-    matches["person_key"] = _person_keys(rec, person_id, key_linked)
-    matches["match_probability"] = matches["match_probability"].astype(float)
+    matches, key_linked, candidates = record_matches(rec, reg, pairs, levels, bf, weight, rho_pair, len(reg), s,
+                                                     reg_ids)
+    n = len(rec)
+    matches["person_key"] = _person_keys(rec, matches["person_id"].to_numpy(dtype=object), key_linked)
     timings["classify"] = time.perf_counter() - t
     cpu_lap("classify")
-
-    top = cand[cand["rank"] <= s.top_candidates].copy()
-    top["record_id"] = rec["record_id"].to_numpy(dtype=object)[top["rec"].to_numpy()]
-    top["person_id"] = reg["person_id"].to_numpy(dtype=object)[top["reg"].to_numpy()]
-    for f in FIELDS:
-        names = np.array(["null", *LEVELS[f]], dtype=object)
-        top[f"level_{f}"] = names[top[f"level_{f}"].to_numpy().astype(int) + 1]
-    candidates = top[CANDIDATE_COLUMNS].reset_index(drop=True)
 
     timings["total"] = time.perf_counter() - t0
     stats = {

@@ -76,10 +76,10 @@ def _load(path: str | os.PathLike, kind: str) -> pd.DataFrame:
     if kind in ("registry", "vaccinations"):
         return read_table(path, kind).table
     if kind == "matches":
-        import pyarrow.parquet as pq
+        from vaxlib.io import parquet_columns
 
-        try:  # person_key is optional for hand-made matches tables
-            names = set(pq.ParquetFile(path).schema_arrow.names)
+        try:  # person_key is optional for hand-made matches tables (one file or vax match's parts)
+            names = set(parquet_columns(path))
         except Exception:  # read_output names the file in its error
             names = set()
         cols = [c for c in _OUTPUT_COLUMNS[kind] if c != "person_key" or c in names]

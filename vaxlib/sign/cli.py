@@ -125,8 +125,10 @@ def _candidates_path(args) -> str | None:
 
     if args.no_hold:
         return None
+    from vaxlib.io import table_parts
+
     path = Path(args.candidates) if args.candidates else Path(args.matches).with_name("candidates.parquet")
-    if not path.is_file():
+    if not table_parts(path):  # one file, or vax match --engine dask's candidates/part-*.parquet
         raise CommandError(f"{path}: not found; pending records hold people back only with vax match's "
                            "candidates.parquet (--candidates FILE, or --no-hold to sign without it)")
     return str(path)

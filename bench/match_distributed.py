@@ -1,0 +1,270 @@
+"""`vax match --engine dask`: per-partition figures, 1 → 2 worker speed-up, pair growth and a national extrapolation.
+
+For each ``--data`` folder (``registry.parquet`` + ``vaccinations.parquet``, e.g. from
+``vax synth``) and each worker count of ``--workers``, starts a LocalCluster of that many
+single-threaded worker processes and runs the partitioned matcher
+(:func:`vaxlib.match.distributed.run_match_dask`) with ``--partitions`` partitions.  The
+registry index is built once per folder, outside the timings (``vax index`` does it once
+per register).  Prints:
+
+* a per-partition table of the last run: records, registry rows, stage-1 and stage-2
+  pairs, seconds per stage, shuffle bytes written by the partition;
+* pairs proposed per blocking rule;
+* per stage: client wall seconds and the workers' CPU seconds, per worker count, and the
+  speed-up from the first to the last worker count on the partitioned stages;
+* worker peak RSS and the client's;
+* pairs per open record at each size and the fitted growth ``ppo(n) = a·n^b``;
+* an extrapolation to a national run with the formula and its numbers.
+
+``--check-local`` also runs the local engine on the same data and reports whether the
+answers are the same (statuses, person_ids, person_keys, codes exact; probabilities within 1e-9).
+
+Usage::
+
+    .venv/bin/python bench/match_distributed.py --data /tmp/d100k --workers 1,2 --check-local
+    .venv/bin/python bench/match_distributed.py --data /tmp/d100k --data /tmp/d1m --workers 1,2 --partitions 8
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+#: stages that run as tasks on the workers (the partitioned part of the run)
+PARTITIONED = ("prepare", "keys", "join", "pairs", "rows", "compare", "score", "evidence", "links", "finish")
+#: stages whose work follows the records, and those that follow the candidate pairs
+RECORD_BOUND = ("prepare", "keys")
+PAIR_BOUND = ("join", "pairs", "rows", "compare", "model", "score", "evidence", "links", "finish")
+
+
+def _worker_cpu() -> float:
+    import psutil
+
+    t = psutil.Process().cpu_times()
+    return t.user + t.system
+
+
+def _load(folder: Path):
+    from vaxlib.io import read_table
+    from vaxlib.match.index import build_index
+
+    t = time.perf_counter()
+    reg = read_table(folder / "registry.parquet", "registry").table
+    vac = read_table(folder / "vaccinations.parquet", "vaccinations").table
+    index = build_index(reg)
+    return index, vac, time.perf_counter() - t
+
+
+def _run(index, vac, workers: int, partitions: int, settings) -> dict:
+    """One partitioned run on a fresh LocalCluster; per-stage wall and worker CPU from the progress hook."""
+    from vaxlib.match.distributed import close_cluster, open_cluster, run_match_dask
+
+    client = open_cluster(None, workers=workers)
+    tmp = Path(tempfile.mkdtemp(prefix="vax-bench-dask-"))
+    marks: list[tuple[str, float, float, float]] = []
+
+    def cpu() -> float:
+        return sum(client.run(_worker_cpu).values())
+
+    def progress(stage: str) -> None:
+        marks.append((stage, time.perf_counter(), cpu(), time.process_time()))
+
+    try:
+        (tmp / "out").mkdir()
+        t0, c0 = time.perf_counter(), time.process_time()
+        progress("start")
+        res = run_match_dask(index, vac, settings, client, partitions=partitions, work_dir=tmp / "work",
+                             out=tmp / "out", run_key="bench", progress=progress)
+        progress("end")
+        wall, client_cpu = time.perf_counter() - t0, time.process_time() - c0
+        import pandas as pd
+
+        matches = pd.concat([pd.read_parquet(f) for f in sorted((tmp / "out" / "matches").glob("*.parquet"))])
+        cands = pd.concat([pd.read_parquet(f) for f in sorted((tmp / "out" / "candidates").glob("*.parquet"))])
+    finally:
+        close_cluster(client)
+        shutil.rmtree(tmp, ignore_errors=True)
+    # per-stage wall and worker CPU between consecutive progress marks (the hook fires as a stage starts)
+    stages = {}
+    for (name, t, c, k), (_, t2, c2, k2) in zip(marks[:-1], marks[1:]):
+        if name != "start":
+            stages[name] = {"wall": t2 - t, "cpu": c2 - c, "client_cpu": k2 - k}
+    return {"res": res, "wall": wall, "client_cpu": client_cpu, "stages": stages, "matches": matches,
+            "candidates": cands, "client_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+
+
+def _check_local(index, vac, settings, run: dict) -> str:
+    import numpy as np
+
+    from vaxlib.match.pipeline import run_match
+
+    t0 = time.perf_counter()
+    local = run_match(None, vac, settings, index=index)
+    secs = time.perf_counter() - t0
+    a = local.matches.sort_values("record_id").reset_index(drop=True)
+    b = run["matches"].sort_values("record_id").reset_index(drop=True)
+    diffs = {}
+    for col in a.columns:
+        if col == "match_probability":
+            d = np.abs(a[col].to_numpy(float) - b[col].to_numpy(float)) > 1e-9
+        else:
+            x = a[col].astype(object).where(a[col].notna(), None).to_numpy()
+            y = b[col].astype(object).where(b[col].notna(), None).to_numpy()
+            d = x != y
+        if d.any():
+            diffs[col] = int(d.sum())
+    same_cands = len(local.candidates) == len(run["candidates"])
+    verdict = "same answers" if not diffs and same_cands else f"DIFFERENT: {diffs}, candidates {same_cands}"
+    return f"{verdict} ({len(a):,} records; local engine {secs:.1f} s wall)"
+
+
+def _mb(x: float) -> str:
+    return f"{x / 2**20:,.0f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", action="append", required=True, help="folder with registry/vaccinations.parquet "
+                                                                   "(repeat for several sizes, smallest first)")
+    ap.add_argument("--workers", default="1,2", help="worker counts to compare (default 1,2)")
+    ap.add_argument("--partitions", type=int, default=8)
+    ap.add_argument("--check-local", action="store_true", help="also run the local engine and compare")
+    ap.add_argument("--national-records", type=float, default=233e6)
+    ap.add_argument("--national-persons", type=float, default=100e6)
+    ap.add_argument("--machines", type=int, default=8)
+    ap.add_argument("--cores", type=int, default=16, help="cores per machine")
+    args = ap.parse_args(argv)
+
+    from vaxlib.config import PARAMETERS_DIR, load_yaml
+    from vaxlib.match.pipeline import MatchSettings
+
+    settings = MatchSettings.from_dict(load_yaml(PARAMETERS_DIR / "matching.yaml"))
+    settings.workers = 1
+    counts = [int(x) for x in args.workers.split(",")]
+    print(f"machine: {os.cpu_count()} cores; load {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f} at start")
+    growth = []
+    last = None
+    for folder in map(Path, args.data):
+        index, vac, load_s = _load(folder)
+        n_rec, n_reg = len(vac), len(index.reg)
+        print(f"\n== {folder}: {n_reg:,} registry persons, {n_rec:,} records (read + index {load_s:.0f} s, "
+              f"not timed below); P = {args.partitions}")
+        runs = {}
+        for w in counts:
+            runs[w] = _run(index, vac, w, args.partitions, settings)
+            r = runs[w]
+            print(f"  {w} worker(s): {r['wall']:.1f} s wall, client CPU {r['client_cpu']:.1f} s, workers CPU "
+                  f"{sum(s['cpu'] for s in r['stages'].values()):.1f} s; load {os.getloadavg()[0]:.1f}")
+        if args.check_local:
+            print("  check against the local engine:", _check_local(index, vac, settings, runs[counts[0]]))
+        res = runs[counts[-1]]["res"]
+        st = res.stats
+        ppo = st["stage2_pairs"] / max(st["stage2_records"], 1)
+        client_s = sum(v["client_cpu"] for v in runs[counts[-1]]["stages"].values())
+        growth.append((n_rec, ppo, st["stage2_records"] / n_rec, client_s))
+        # -- per stage, per worker count
+        print("\n  stage       " + "".join(f"{f'wall{w}':>9}{f'cpu{w}':>9}{f'client{w}':>9}" for w in counts))
+        names = [s for s in runs[counts[0]]["stages"]]
+        for name in names:
+            print(f"  {name:11s} " + "".join(f"{runs[w]['stages'].get(name, {}).get('wall', 0):9.1f}"
+                                             f"{runs[w]['stages'].get(name, {}).get('cpu', 0):9.1f}"
+                                             f"{runs[w]['stages'].get(name, {}).get('client_cpu', 0):9.1f}"
+                                             for w in counts))
+        part = {w: sum(runs[w]["stages"].get(s, {}).get("wall", 0) for s in PARTITIONED) for w in counts}
+        if len(counts) > 1:
+            print(f"  partitioned stages: {part[counts[0]]:.1f} s with {counts[0]} worker(s), "
+                  f"{part[counts[-1]]:.1f} s with {counts[-1]}: speed-up {part[counts[0]] / part[counts[-1]]:.2f}x")
+        # -- per partition
+        tasks = res.tasks
+        P = args.partitions
+        col = lambda stage, key, p: next((t.get(key, 0) for t in tasks.get(stage, []) if t.get("partition") == p), 0)  # noqa: E731
+        shuffle = [0] * P
+        for stage in ("keys", "join", "score"):
+            for t in tasks.get(stage, []):
+                shuffle[t["partition"]] += t.get("shuffle_bytes", 0)
+        for t in tasks.get("rows", []):
+            shuffle[t["partition"]] += t.get("shuffle_bytes", 0)
+        print("\n  part   records  registry  stage1  stage2    pairs  prep_s  keys_s  join_s  comp_s  score_s  fin_s  "
+              "shuffle_MB")
+        for p in range(P):
+            print(f"  {p:4d} {col('prepare', 'records', p):9,} {col('prepare', 'registry', p):9,} "
+                  f"{col('prepare', 'stage1_pairs', p):7,} {col('pairs', 'stage2_pairs', p):7,} "
+                  f"{col('compare', 'pairs', p):8,} {col('prepare', 'seconds', p):7.1f} {col('keys', 'seconds', p):7.1f} "
+                  f"{col('join', 'seconds', p):7.1f} {col('compare', 'seconds', p):7.1f} {col('score', 'seconds', p):8.1f} "
+                  f"{col('finish', 'seconds', p):6.1f} {_mb(shuffle[p]):>11}")
+        rss = {}
+        for ts in tasks.values():
+            for t in ts:
+                rss[t["pid"]] = max(rss.get(t["pid"], 0), t["peak_rss"])
+        print(f"  worker peak RSS (MB): {', '.join(_mb(v) for v in rss.values())}; client peak RSS "
+              f"{_mb(runs[counts[-1]]['client_rss'])} MB; shuffle {_mb(sum(shuffle))} MB in all")
+        print("  pairs per rule (key partitions, before deduplication): "
+              + ", ".join(f"{k} {v:,}" for k, v in sorted(st["rule_pairs"].items(), key=lambda kv: -kv[1])))
+        print(f"  stage 2: {st['stage2_records']:,} open records, {st['stage2_pairs']:,} pairs, "
+              f"{ppo:.2f} pairs per open record")
+        last = (n_rec, runs, counts)
+
+    # -- growth of pairs per open record
+    print("\n== pairs per open record")
+    for n, ppo, share, _ in growth:
+        print(f"  {n:>12,} records: {ppo:6.2f} pairs per open record, {share:.3f} of records open")
+    if len(growth) >= 2:
+        (n1, p1, _, _), (n2, p2, _, _) = growth[0], growth[-1]
+        b = math.log(p2 / p1) / math.log(n2 / n1)
+    else:
+        b = 0.0
+        print("  (one size: growth exponent taken as 0)")
+    a = growth[-1][1] / growth[-1][0] ** b
+    print(f"  fitted ppo(n) = {a:.4g} · n^{b:.3f}")
+
+    # -- extrapolation
+    n, runs, counts = last
+    r = runs[counts[-1]]
+    cpu = {s: v["cpu"] for s, v in r["stages"].items()}
+    c_rec = sum(cpu.get(s, 0) for s in RECORD_BOUND) / n
+    c_pair = sum(cpu.get(s, 0) for s in PAIR_BOUND)
+    # the client's part: a fixed cost (task rounds, the 100k-pair u sample, EM on distinct vectors)
+    # plus a per-record one (hashing into partitions, per-record arrays, person_key), fitted on two sizes
+    if len(growth) >= 2:
+        (n1, _, _, t1), (n2, _, _, t2) = growth[0], growth[-1]
+        beta = max((t2 - t1) / (n2 - n1), 0.0)
+        alpha = max(t2 - beta * n2, 0.0)
+    else:
+        alpha, beta = 0.0, growth[-1][3] / growth[-1][0]
+    R = args.national_records
+    share = growth[-1][2]
+    pairs_n = growth[-1][1] * share * n
+    pairs_R = a * R ** b * share * R
+    c_pair_per = c_pair / max(pairs_n, 1)
+    cores = args.machines * args.cores
+    eff = 1.0
+    if len(counts) > 1:
+        part = {w: sum(runs[w]["stages"].get(s, {}).get("wall", 0) for s in PARTITIONED) for w in counts}
+        eff = min(1.0, part[counts[0]] / part[counts[-1]] / (counts[-1] / counts[0]))
+    t_workers = (c_rec * R + c_pair_per * pairs_R) / (cores * eff)
+    t_client = alpha + beta * R
+    print(f"\n== extrapolation to {R / 1e6:.0f}M records / {args.national_persons / 1e6:.0f}M persons on "
+          f"{args.machines} x {args.cores} cores")
+    print("  T = (c_rec·R + c_pair·ppo(R)·s·R) / (cores·e) + (α + β·R)")
+    print(f"    c_rec   = {c_rec * 1e6:.1f} µs CPU per record (prepare, keys at n = {n:,})")
+    print(f"    c_pair  = {c_pair_per * 1e6:.1f} µs CPU per stage-2 pair (join … finish, the model's tasks)")
+    print(f"    ppo(R)  = {a * R ** b:.2f} pairs per open record, s = {share:.3f} open share")
+    print(f"    e       = {eff:.2f} parallel efficiency measured 1 -> {counts[-1]} workers")
+    print(f"    α, β    = {alpha:.1f} s, {beta * 1e6:.2f} µs CPU per record on the client (partitioning, model fit, "
+          "person_key; " + ("fitted on the smallest and largest size)" if len(growth) >= 2 else "one size: all per record)"))
+    print(f"  T = {t_workers / 60:.1f} min on the workers + {t_client / 60:.1f} min on the client "
+          f"= {(t_workers + t_client) / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,231 @@
+"""`vax match --engine dask` gives the local engine's answers, whatever the number of partitions (issue 13).
+
+The runs use a LocalCluster of 2 worker processes with 1 thread each (as CI can afford),
+on small synthetic sets: the demo's generator (seed 2022) and the harsh error profile
+with seed 3.  The expected outputs are the local engine's (`run_match`), itself pinned
+to the pre-rewrite code by tests/test_match_golden.py.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("distributed")
+
+from vaxlib import config  # noqa: E402
+from vaxlib.match.index import build_index  # noqa: E402
+from vaxlib.match.pipeline import MatchSettings, run_match  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+#: name -> (persons, seed, error profile)
+SETS = {"demo": (300, 2022, None), "harsh-s3": (400, 3, "errors-harsh.yaml")}
+EXACT = ["status", "person_id", "person_key", "error_codes", "corrected_full_name", "corrected_dob",
+         "corrected_sex", "corrected_id_number"]
+
+
+def _settings() -> MatchSettings:
+    s = MatchSettings.from_dict(config.load_yaml(config.PARAMETERS_DIR / "matching.yaml"))
+    s.workers = 1
+    return s
+
+
+@pytest.fixture(scope="module")
+def client():
+    from vaxlib.match.distributed import close_cluster, open_cluster
+
+    c = open_cluster(None, workers=2)
+    yield c
+    close_cluster(c)
+
+
+@pytest.fixture(scope="module")
+def data():
+    from vaxlib.synth import generate
+
+    out = {}
+    for name, (persons, seed, errors) in SETS.items():
+        t = generate(persons, seed, errors=config.PARAMETERS_DIR / errors if errors else None)
+        local = run_match(t["registry"], t["vaccinations"], _settings())
+        out[name] = (t, local)
+    return out
+
+
+def _read_parts(folder: Path) -> pd.DataFrame:
+    return pd.concat([pd.read_parquet(f) for f in sorted(folder.glob("part-*.parquet"))], ignore_index=True)
+
+
+def _assert_same(local: pd.DataFrame, got: pd.DataFrame, key: list[str], floats: list[str]) -> None:
+    assert len(got) == len(local)
+    a = local.sort_values(key).reset_index(drop=True)
+    b = got.sort_values(key).reset_index(drop=True)
+    for col in a.columns:
+        if col in floats:
+            np.testing.assert_allclose(b[col].to_numpy(float), a[col].to_numpy(float), rtol=0, atol=1e-9,
+                                       err_msg=col)
+        else:
+            same = (a[col].astype(object).where(a[col].notna(), None).to_numpy()
+                    == b[col].astype(object).where(b[col].notna(), None).to_numpy())
+            assert same.all(), (col, a.loc[~same, key + [col]].head(3).to_dict("records"),
+                                b.loc[~same, key + [col]].head(3).to_dict("records"))
+
+
+@pytest.mark.parametrize("name,partitions", [("harsh-s3", 1), ("harsh-s3", 4), ("harsh-s3", 7), ("demo", 4)])
+def test_same_answers_as_the_local_engine(client, data, tmp_path, name, partitions):
+    from vaxlib.match.distributed import run_match_dask
+
+    tables, local = data[name]
+    out = tmp_path / "out"
+    out.mkdir()
+    res = run_match_dask(build_index(tables["registry"]), tables["vaccinations"], _settings(), client,
+                         partitions=partitions, work_dir=tmp_path / "work", out=out, run_key="t")
+    matches = _read_parts(out / "matches")
+    assert len(list((out / "matches").glob("part-*.parquet"))) == partitions
+    assert set(local.matches["status"]) >= {"verified", "fix"}  # the comparison is not vacuous
+    _assert_same(local.matches, matches, ["record_id"], ["match_probability"])
+    cand_floats = [c for c in local.candidates.columns if local.candidates[c].dtype.kind == "f"]
+    _assert_same(local.candidates, _read_parts(out / "candidates"), ["record_id", "rank", "person_id"], cand_floats)
+    want, got = local.model.to_dict(), res.model.to_dict()
+    assert got["namesake_pi"].keys() == want["namesake_pi"].keys()
+    for part in ("m", "u", "u_idless"):
+        for f, levels in want[part].items():
+            np.testing.assert_allclose(list(got[part][f].values()), list(levels.values()), rtol=0, atol=1e-12)
+    assert abs(got["rho"] - want["rho"]) < 1e-12
+    assert res.stats["pairs"] == local.stats["pairs"]
+    assert res.stats["stage2_pairs"] == local.stats["stage2_pairs"]
+    assert res.stats["status_counts"] == local.stats["status_counts"]
+
+
+def test_a_changed_answer_is_seen(data):
+    """The comparison above fails on a result that differs in one probability or one key."""
+    _, local = data["harsh-s3"]
+    m = local.matches.copy()
+    m.loc[5, "match_probability"] += 1e-6
+    with pytest.raises(AssertionError):
+        _assert_same(local.matches, m, ["record_id"], ["match_probability"])
+    m = local.matches.copy()
+    m.loc[7, "person_key"] = "U-other"
+    with pytest.raises(AssertionError):
+        _assert_same(local.matches, m, ["record_id"], ["match_probability"])
+
+
+def test_partitions_come_from_a_hash_that_every_process_shares():
+    """Python's hash() of a str differs per process (PYTHONHASHSEED); the partitioning hash must not."""
+    from vaxlib.match.distributed import partition_of
+
+    ids = ["079203001234", "001099004567", "R-000017", ""]
+    here = partition_of(np.array(ids, dtype=object), 7).tolist()
+    code = ("import numpy as np; from vaxlib.match.distributed import partition_of; "
+            f"print(partition_of(np.array({ids!r}, dtype=object), 7).tolist())")
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)}
+        got = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        assert got.stdout.strip() == str(here)
+    assert all(0 <= p < 7 for p in here)
+
+
+def test_a_partitioned_table_reads_like_one_file(tmp_path):
+    from vaxlib.io import read_output, table_parts
+    from vaxlib.runs import lists_table
+
+    cols = ["record_id", "status", "person_id", "match_probability", "error_codes", "corrected_full_name",
+            "corrected_dob", "corrected_sex", "corrected_id_number", "person_key"]
+    df = pd.DataFrame({c: [f"{c}{i}" for i in range(5)] for c in cols}).assign(match_probability=np.linspace(0, 1, 5))
+    (tmp_path / "matches").mkdir()
+    df.iloc[:2].to_parquet(tmp_path / "matches" / "part-00000.parquet", index=False)
+    df.iloc[2:].to_parquet(tmp_path / "matches" / "part-00001.parquet", index=False)
+    assert [p.name for p in table_parts(tmp_path / "matches.parquet")] == ["part-00000.parquet", "part-00001.parquet"]
+    pd.testing.assert_frame_equal(read_output(tmp_path / "matches.parquet", "matches"), df)
+    assert lists_table({"matches/part-00000.parquet": {}}, "matches.parquet")
+    assert not lists_table({"candidates/part-00000.parquet": {}}, "matches.parquet")
+
+
+def test_a_work_folder_vaxlib_did_not_make_is_left_alone(tmp_path):
+    from vaxlib.errors import CommandError
+    from vaxlib.match.distributed import WorkDir
+
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "notes.txt").write_text("mine")
+    with pytest.raises(CommandError, match="not a vaxlib work folder"):
+        WorkDir(tmp_path / "w").claim("k")
+    assert (tmp_path / "w" / "notes.txt").read_text() == "mine"
+
+
+# --------------------------------------------------------------------------- killed runs (CLI)
+
+def _vax(argv: list[str], tag: str, fault: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "VAX_TEST_TAG": tag}
+    env.pop("VAX_FAULT", None)
+    if fault:
+        env["VAX_FAULT"] = fault
+    return subprocess.run([sys.executable, "-m", "vaxlib.cli", *argv], env=env, capture_output=True, text=True,
+                          timeout=900)
+
+
+def _tagged(tag: str) -> list[int]:
+    """Processes that carry ``VAX_TEST_TAG=tag`` (the command and anything it started)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if f"VAX_TEST_TAG={tag}".encode() in (d / "environ").read_bytes():
+                    out.append(int(d.name))
+            except OSError:
+                continue
+    return out
+
+
+def _tables(run: Path) -> dict[str, pd.DataFrame]:
+    return {t: _read_parts(run / t) for t in ("matches", "candidates")}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SIGKILL and /proc: Linux")
+def test_a_killed_run_leaves_nothing_that_looks_complete_and_resumes(tmp_path):
+    from vaxlib.runs import check_run
+
+    tag = uuid.uuid4().hex
+    data = tmp_path / "data"
+    assert _vax(["synth", "--persons", "300", "--seed", "3", "--errors",
+                 str(config.PARAMETERS_DIR / "errors-harsh.yaml"), "--out", str(data)], tag).returncode == 0
+    base = ["match", "--registry", str(data / "registry.parquet"), "--vaccinations", str(data / "vaccinations.parquet"),
+            "--engine", "dask", "--partitions", "3", "--dask-workers", "2", "--quiet"]
+    # the uninterrupted run
+    ok = _vax(base + ["--out", str(tmp_path / "want"), "--work-dir", str(tmp_path / "w0")], tag)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    want = _tables(tmp_path / "want")
+    assert not (tmp_path / "w0").exists()  # a complete run's work folder is removed
+
+    # killed right after the compare stage: no result, no process left, the work folder keeps 7 stages
+    out, work = tmp_path / "got", tmp_path / "w1"
+    killed = _vax(base + ["--out", str(out), "--work-dir", str(work)], tag, fault="kill:dask:compare")
+    assert killed.returncode == -signal.SIGKILL
+    assert not out.exists()
+    assert (work / "compare" / "_done.json").exists() and not (work / "score").exists()
+    import time
+
+    deadline = time.monotonic() + 20
+    while _tagged(tag) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _tagged(tag) == [], "a Dask worker outlived the killed command"
+    resumed = _vax(base + ["--out", str(out), "--work-dir", str(work)], tag)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed" in resumed.stdout and "compare" in resumed.stdout
+    check_run(out, command="match")
+    got = _tables(out)
+    for t in want:
+        pd.testing.assert_frame_equal(got[t], want[t], check_exact=True)
+
+    # killed while writing over a previous result: the previous result stays whole
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    again = _vax(base + ["--out", str(out), "--work-dir", str(tmp_path / "w2"), "--max-block", "50"], tag,
+                 fault="kill:dask:write")
+    assert again.returncode == -signal.SIGKILL
+    check_run(out, command="match")
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before

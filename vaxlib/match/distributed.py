@@ -1,0 +1,874 @@
+"""`vax match --engine dask`: the matcher on hash partitions of the records and the registry.
+
+The local engine (:func:`vaxlib.match.pipeline.run_match`) holds every record and
+every registry person in one process.  Here both tables are cut into ``P``
+partitions and every stage is a function of one partition's files, run as a
+task on a Dask cluster (a ``LocalCluster`` on one machine; SSH, Kubernetes or an
+HPC queue for more).  The answer is the local engine's, whatever ``P``:
+
+* **Partitions by a stable hash of the ID.**  A record goes to
+  ``hash(its ID digits) mod P`` (its ``record_id`` when it has no digits), a
+  registry person to ``hash(person_id) mod P``, with pandas' SipHash under a fixed
+  key (the same in every process and on every machine; Python's ``hash()`` is
+  salted per process).  Not by province (Hồ Chí Minh City is ~29 times the smallest)
+  nor by ID prefix (the birth province).  So stage 1 (exact ID) is a join inside one
+  partition, a settled record's anchors stay with their registry person, and "does
+  somebody own this number" is asked of the record's own partition.
+* **Blocking keys are shuffled by key hash.**  Every rule's keys go to
+  ``hash(key) mod P``, so all registry persons sharing a key meet in one place and
+  the block caps (``max_block``) count exactly what the local engine counts.
+* **Pairs are compared in the candidate's partition**, with the record rows sent
+  there; the dose history of a candidate (its anchored records) is local.
+* **Global estimates come from sums that do not depend on P**: u from the same
+  random positions as the local engine (the rows are fetched), the EM tables of
+  distinct comparison vectors with their counts, the history-level and namesake
+  counts, ρ from every record's evidence.  They are fitted once on the client
+  and handed to the tasks.
+* **Records get their pairs back in the local engine's pair order** (stage, first
+  rule, registry position), so ties in weight, sums and ranks come out the same.
+* **person_key** components of the unlinked records are solved on the client with
+  the local engine's own function, on just those records.
+
+Every stage writes its outputs under the work folder ``W`` (``stage/…``, written
+then renamed) and a ``_done.json`` when all its partitions are there.  A run killed
+at any point is resumed by the same command: finished stages are read back, the
+rest recomputed; a work folder of other inputs, settings, ``P`` or code is cleared
+first.  The result goes through :func:`vaxlib.runs.atomic_run` like the local
+engine's, as ``matches/part-*.parquet`` and ``candidates/part-*.parquet``.
+
+Work files are pickles (exact dtypes, no conversion): a work folder must be as
+private as the data it holds; vaxlib only reads work folders it marked as its own.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import resource
+import shutil
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from vaxlib.errors import CommandError
+
+__all__ = ["stable_hash", "partition_of", "WorkDir", "run_match_dask", "open_cluster", "DaskMatchResult"]
+
+log = logging.getLogger(__name__)
+
+_MARK = ".vaxlib-work"
+_KEY2 = "vaxlib-grp-key-2"  # a second SipHash key: group codes from 128 bits of hash
+
+#: stage names in order (folders under the work folder)
+STAGES = ("input", "prepare", "keys", "join", "pairs", "rows", "compare", "counts", "model", "score",
+          "evidence", "links", "finish")
+
+
+# --------------------------------------------------------------------------- hashing
+def stable_hash(values, key: str | None = None) -> np.ndarray:
+    """64-bit hash of each value, equal in every process, run and machine (SipHash-2-4 with
+    a fixed key, :func:`pandas.util.hash_array`); never Python's per-process ``hash()``."""
+    arr = np.asarray(values)
+    if arr.dtype.kind in "OUS":
+        arr = arr.astype(object)
+    kw = {"hash_key": key} if key else {}
+    return pd.util.hash_array(arr, categorize=False, **kw)
+
+
+def partition_of(values, partitions: int) -> np.ndarray:
+    """The partition (0 … P-1) of each value: its :func:`stable_hash` modulo P."""
+    return (stable_hash(values) % np.uint64(partitions)).astype(np.int64)
+
+
+def record_partition_keys(vaccinations: pd.DataFrame) -> np.ndarray:
+    """What places a record: its ID digits as the matcher reads them (:func:`vaxlib.vn.ids.parse_ids`),
+    or its ``record_id`` when it has none."""
+    from vaxlib.match.prepare import _as_text
+    from vaxlib.vn.ids import parse_ids
+
+    digits = _as_text(parse_ids(_as_text(vaccinations["id_number"]))["digits"]).to_numpy(dtype=object)
+    rid = _as_text(vaccinations["record_id"]).to_numpy(dtype=object)
+    return np.where(digits != "", digits, rid)
+
+
+# --------------------------------------------------------------------------- work folder
+def _save(obj: Any, path: Path) -> int:
+    """Write ``obj`` to ``path`` whole or not at all (temp file, fsync, rename); returns its bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        pickle.dump(obj, fh, protocol=5)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path.stat().st_size
+
+
+def _load(path: Path) -> Any:
+    with open(path, "rb") as fh:
+        return pickle.load(fh)
+
+
+def _rec(w: "WorkDir", p: int) -> pd.DataFrame:
+    """Partition ``p``'s prepared records (``_pos``: the record's position in the input)."""
+    return _load(w.file("prepare", f"rec-{p:05d}.pkl"))
+
+
+def _reg(w: "WorkDir", p: int) -> pd.DataFrame:
+    """Partition ``p``'s prepared registry rows (``_pos``: the person's position in the register)."""
+    return _load(w.file("input", f"reg-{p:05d}.pkl"))
+
+
+@dataclass
+class WorkDir:
+    """The work folder of one partitioned run: a stage folder per stage, each with a
+    ``_done.json`` once complete; ``_work.json`` names the run it belongs to."""
+
+    root: Path
+
+    def file(self, stage: str, name: str) -> Path:
+        return self.root / stage / name
+
+    def done(self, stage: str) -> dict | None:
+        p = self.root / stage / "_done.json"
+        try:
+            return json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def mark_done(self, stage: str, info: dict) -> None:
+        p = self.root / stage / "_done.json"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name("._done.json.tmp")
+        tmp.write_text(json.dumps(info, default=_jsonable), encoding="utf-8")
+        os.replace(tmp, p)
+
+    def claim(self, key: str) -> list[str]:
+        """Make the folder this run's: keep finished stages of the same run (same ``key``),
+        clear those of another.  Returns the stages kept.
+
+        Raises
+        ------
+        CommandError
+            The folder exists, is not empty and was not made by vaxlib (nothing is deleted).
+        """
+        root = self.root
+        if root.exists() and any(root.iterdir()) and not (root / _MARK).exists():
+            raise CommandError(f"{root}: exists and is not a vaxlib work folder; choose another --work-dir")
+        root.mkdir(parents=True, exist_ok=True)
+        (root / _MARK).touch()
+        meta = root / "_work.json"
+        try:
+            old = json.loads(meta.read_text(encoding="utf-8")).get("key")
+        except (OSError, ValueError):
+            old = None
+        if old != key:
+            for stage in STAGES:
+                shutil.rmtree(root / stage, ignore_errors=True)
+            meta.write_text(json.dumps({"key": key}), encoding="utf-8")
+            return []
+        return [s for s in STAGES if self.done(s) is not None]
+
+    def remove(self) -> None:
+        """Delete the folder (only when vaxlib made it)."""
+        if (self.root / _MARK).exists():
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _jsonable(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    raise TypeError(type(v))
+
+
+def _task_info(t0: float, **extra) -> dict:
+    """Seconds and the worker process's peak RSS (bytes), for the benchmark's per-partition table."""
+    return {"seconds": time.perf_counter() - t0,
+            "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "pid": os.getpid(), **extra}
+
+
+# --------------------------------------------------------------------------- tasks
+# Each task is a function of files under the work folder and writes its own files:
+# rerunning one (a retry after a worker died) gives the same bytes.
+
+
+def _fault(name: str) -> None:
+    """A ``VAX_FAULT`` point of the client between stages (``kill:dask:compare`` kills the
+    command right after the compare stage is complete; see :func:`vaxlib.runs.fault_point`)."""
+    from vaxlib.runs import fault_point
+
+    fault_point(f"dask:{name}")
+
+def task_prepare(root: str, p: int, max_block: int) -> dict:
+    """Prepare partition ``p``'s records; stage 1 (exact ID) against the registry partition."""
+    from vaxlib.match.blocking import candidate_pairs
+    from vaxlib.match.compare import compare_pairs, record_group_ok
+    from vaxlib.match.pipeline import _settled
+    from vaxlib.match.prepare import name_columns_reusing, prepare_records
+
+    t0 = time.perf_counter()
+    w = WorkDir(Path(root))
+    raw = _load(w.file("input", f"rec-{p:05d}.pkl"))
+    reg = _load(w.file("input", f"reg-{p:05d}.pkl"))
+    rec = prepare_records(raw, names=name_columns_reusing(raw["full_name"], reg)) if len(raw) else \
+        prepare_records(raw)
+    stage1 = candidate_pairs(rec, reg, rules=("id",), max_block=max_block)
+    lv1 = compare_pairs(rec, reg, stage1)
+    settled = _settled(lv1)
+    anchors = stage1.loc[settled, ["rec", "reg"]].reset_index(drop=True)
+    open_mask = np.ones(len(rec), dtype=bool)
+    open_mask[np.unique(stage1["rec"].to_numpy()[settled])] = False
+    keep1 = ~open_mask[stage1["rec"].to_numpy()]
+    # separate files: most later tasks need only one of them
+    _save(rec, w.file("prepare", f"rec-{p:05d}.pkl"))
+    _save({"stage1": stage1[keep1].reset_index(drop=True), "lv1": lv1[keep1].reset_index(drop=True),
+           "anchors": anchors, "open": open_mask}, w.file("prepare", f"s1-{p:05d}.pkl"))
+    ok = record_group_ok(rec)
+    gkey = (rec["name_fold"].astype(str) + "|" + rec["dob_r0"].astype(str) + "|"
+            + rec["phone_n"].astype(str)).to_numpy(dtype=object)
+    pos = rec["_pos"].to_numpy(dtype=np.int64)
+    thin = {"pos": pos, "kind": rec["id_kind"].to_numpy(dtype=object), "dn": rec["dose_n"].to_numpy(),
+            "vd": rec["vdate"].to_numpy(), "ok": ok, "g1": stable_hash(gkey), "g2": stable_hash(gkey, _KEY2),
+            "a_rec": pos[anchors["rec"].to_numpy()],
+            "a_reg": reg["_pos"].to_numpy(dtype=np.int64)[anchors["reg"].to_numpy()]}
+    _save(thin, w.file("prepare", f"thin-{p:05d}.pkl"))
+    return _task_info(t0, partition=p, records=len(rec), registry=len(reg), stage1_pairs=len(stage1),
+                      kept1=int(keep1.sum()), open=int(open_mask.sum()))
+
+
+def task_keys(root: str, p: int, partitions: int) -> dict:
+    """Every blocking key of partition ``p``'s open records and registry persons, sent to
+    ``hash(key) mod P`` (one file per destination)."""
+    from vaxlib.match.blocking import (RULES, TEXT_RULES, id_pair_mask_frames, nonempty_keys, record_keys,
+                                       registry_keys)
+
+    t0 = time.perf_counter()
+    w = WorkDir(Path(root))
+    rest, reg = _rec(w, p)[_load(w.file("prepare", f"s1-{p:05d}.pkl"))["open"]], _reg(w, p)
+    rpos, gpos = rest["_pos"].to_numpy(dtype=np.int64), reg["_pos"].to_numpy(dtype=np.int64)
+    out: list[dict] = [{} for _ in range(partitions)]
+
+    def send(rule: str, sub: int, rk: pd.Series, gk: pd.Series) -> None:
+        rk = rk[nonempty_keys(rk)]
+        gk = gk[nonempty_keys(gk)]
+        rk_pos = rpos[rest.index.get_indexer(rk.index)]
+        r = pd.DataFrame({"key": rk.to_numpy(), "pos": rk_pos, "part": p})
+        g = pd.DataFrame({"key": gk.to_numpy(), "pos": gpos[gk.index.to_numpy()], "part": p})
+        rd, gd = partition_of(r["key"].to_numpy(), partitions), partition_of(g["key"].to_numpy(), partitions)
+        for q in range(partitions):
+            out[q][(rule, sub)] = (r[rd == q], g[gd == q])
+
+    for name in TEXT_RULES:
+        send(name, 0, record_keys(rest, name), registry_keys(reg, name))
+    rk, gk = id_pair_mask_frames(rest, reg)
+    for sub, c in enumerate(rk.columns):
+        send("id_pair_mask", sub, rk[c], gk[c])
+    assert set(k for k, _ in out[0]) == set(RULES)
+    sizes = [_save(out[q], w.file("keys", f"piece-{p:05d}-{q:05d}.pkl")) for q in range(partitions)]
+    return _task_info(t0, partition=p, shuffle_bytes=int(sum(sizes)))
+
+
+def task_join(root: str, q: int, partitions: int, max_block: int, caps: dict) -> dict:
+    """Pairs of key partition ``q``: all registry persons with a key are here, so a block's size is exact."""
+    from vaxlib.match.blocking import RULES
+
+    t0 = time.perf_counter()
+    w = WorkDir(Path(root))
+    pieces = [_load(w.file("keys", f"piece-{p:05d}-{q:05d}.pkl")) for p in range(partitions)]
+    found = []
+    per_rule = {}
+    for rule, sub in pieces[0]:
+        r = pd.concat([pc[(rule, sub)][0] for pc in pieces], ignore_index=True)
+        g = pd.concat([pc[(rule, sub)][1] for pc in pieces], ignore_index=True)
+        if r.empty or g.empty:
+            continue
+        cap = min(max_block, caps.get(rule, max_block))
+        size = g.groupby("key", sort=False)["pos"].transform("size")
+        g = g[size.to_numpy() <= cap]
+        m = r.merge(g, on="key", suffixes=("_rec", "_reg"))
+        if m.empty:
+            continue
+        i = RULES.index(rule)
+        found.append(pd.DataFrame({"rec_pos": m["pos_rec"].to_numpy(np.int64), "reg_pos": m["pos_reg"].to_numpy(np.int64),
+                                   "rec_part": m["part_rec"].to_numpy(np.int32),
+                                   "reg_part": m["part_reg"].to_numpy(np.int32),
+                                   "first": np.int32(i * 16 + sub), "bit": np.int32(1 << i)}))
+        per_rule[rule] = per_rule.get(rule, 0) + len(m)
+    pairs = pd.concat(found, ignore_index=True) if found else pd.DataFrame(
+        {c: np.zeros(0, t) for c, t in (("rec_pos", np.int64), ("reg_pos", np.int64), ("rec_part", np.int32),
+                                        ("reg_part", np.int32), ("first", np.int32), ("bit", np.int32))})
+    dest = pairs["reg_part"].to_numpy()
+    sizes = [_save(pairs[dest == g], w.file("join", f"piece-{q:05d}-{g:05d}.pkl")) for g in range(partitions)]
+    return _task_info(t0, partition=q, rule_pairs=per_rule, shuffle_bytes=int(sum(sizes)))
+
+
+def task_pairs(root: str, g: int, partitions: int) -> dict:
+    """The stage-2 pairs of registry partition ``g``, one row per (record, person) with the
+    bitmask of its rules and its first rule (the local engine's pair order)."""
+    t0 = time.perf_counter()
+    w = WorkDir(Path(root))
+    df = pd.concat([_load(w.file("join", f"piece-{q:05d}-{g:05d}.pkl")) for q in range(partitions)],
+                   ignore_index=True)
+    df = df.drop_duplicates(["rec_pos", "reg_pos", "bit"])
+    agg = df.groupby(["rec_pos", "reg_pos"], sort=True).agg(first=("first", "min"), rules=("bit", "sum"),
+                                                          rec_part=("rec_part", "first")).reset_index()
+    agg["rules"] = agg["rules"].astype(np.int32)
+    _save(agg, w.file("pairs", f"pairs-{g:05d}.pkl"))
+    return _task_info(t0, partition=g, stage2_pairs=len(agg))
+
+
+def task_rows(root: str, p: int, partitions: int) -> dict:
+    """Partition ``p``'s record rows that each registry partition compares with its persons
+    (one file per destination)."""
+    t0 = time.perf_counter()
+    w = WorkDir(Path(root))
+    rec = _rec(w, p)
+    pos = rec["_pos"].to_numpy()
+    size = 0
+    for g in range(partitions):
+        pairs = _load(w.file("pairs", f"pairs-{g:05d}.pkl"))
+        want = np.unique(pairs.loc[pairs["rec_part"].to_numpy() == p, "rec_pos"].to_numpy())
+        size += _save(rec.iloc[np.searchsorted(pos, want)], w.file("rows", f"rows-{p:05d}-{g:05d}.pkl"))
+    return _task_info(t0, partition=p, shuffle_bytes=size)
+
+
+def task_compare(root: str, g: int, partitions: int) -> dict:
+    """Levels of every pair whose candidate is in partition ``g`` (stage-1 pairs of settled
+    records and stage-2 pairs), with the dose-history fields from the candidates' anchors."""
+    from vaxlib.match.compare import LEVELS, compare_pairs, history_levels
+    from vaxlib.match.model import pair_tf
+
+    t0 = time.perf_counter()
+    w = WorkDir(Path(root))
+    st = _load(w.file("prepare", f"s1-{g:05d}.pkl"))
+    st["rec"] = _rec(w, g)
+    reg = _reg(w, g)
+    if "_tf_name" not in reg.columns:
+        raise RuntimeError("registry partition without term frequencies")  # they must be the whole register's
+    pairs2 = _load(w.file("pairs", f"pairs-{g:05d}.pkl"))
+    rows = [_load(w.file("rows", f"rows-{p:05d}-{g:05d}.pkl")) for p in range(partitions)]
+    rec = pd.concat(rows + [st["rec"]], ignore_index=True)
+    rec = rec.drop_duplicates("_pos").sort_values("_pos", kind="stable").reset_index(drop=True)
+    rp = rec["_pos"].to_numpy()
+    gp = reg["_pos"].to_numpy()
+    own = st["rec"]["_pos"].to_numpy()
+    p1 = st["stage1"]
+    meta1 = pd.DataFrame({"rec_pos": own[p1["rec"].to_numpy()], "reg_pos": gp[p1["reg"].to_numpy()],
+                          "rec_part": np.int32(g), "stage": np.int8(0), "first": np.int32(0),
+                          "rules": p1["rules"].to_numpy(np.int32)})
+    meta2 = pairs2[["rec_pos", "reg_pos", "rec_part"]].assign(stage=np.int8(1), first=pairs2["first"],
+                                                              rules=pairs2["rules"])
+    meta = pd.concat([meta1, meta2], ignore_index=True)
+    local = pd.DataFrame({"rec": np.searchsorted(rp, meta["rec_pos"].to_numpy()),
+                          "reg": np.searchsorted(gp, meta["reg_pos"].to_numpy())})
+    lv2 = compare_pairs(rec, reg, local.iloc[len(meta1):].reset_index(drop=True))
+    levels = pd.concat([st["lv1"], lv2], ignore_index=True)
+    a = st["anchors"]
+    anchors = pd.DataFrame({"rec": np.searchsorted(rp, own[a["rec"].to_numpy()]), "reg": a["reg"].to_numpy()})
+    hist = history_levels(rec, local, anchors)
+    levels["phone"] = hist["phone"].to_numpy()
+    levels["dose"] = hist["dose"].to_numpy()
+    tf = pair_tf(reg, local["reg"].to_numpy())
+    other = (LEVELS["id"].index("other_consistent"), LEVELS["id"].index("different"))
+    near = np.unique(meta["rec_pos"].to_numpy()[~np.isin(levels["id"].to_numpy(), other)])
+    _save({"meta": meta, "levels": levels, "tf": tf, "near": near}, w.file("compare", f"pairs-{g:05d}.pkl"))
+    return _task_info(t0, partition=g, pairs=len(meta), stage1_kept=len(meta1), stage2_pairs=len(meta2))
+
+
+def task_near(root: str, g: int) -> np.ndarray:
+    """Records with a candidate whose ID is not plainly somebody else's (for :func:`outside_reference`)."""
+    return _load(WorkDir(Path(root)).file("compare", f"pairs-{g:05d}.pkl"))["near"]
+
+
+def task_take(root: str, p: int, side: str, positions: np.ndarray, columns: list | None = None) -> pd.DataFrame:
+    """Rows of partition ``p`` (``side`` "rec" or "reg") at these global positions."""
+    w = WorkDir(Path(root))
+    df = _rec(w, p) if side == "rec" else _reg(w, p)
+    at = np.searchsorted(df["_pos"].to_numpy(), np.unique(positions))
+    out = df.iloc[at]
+    return out[columns] if columns else out
+
+
+def task_fold_counts(root: str, g: int, names: np.ndarray) -> pd.Series:
+    """How many registry persons of partition ``g`` carry each of these folded names."""
+    f = _reg(WorkDir(Path(root)), g)["name_fold"]
+    return f[f.isin(set(names))].value_counts()
+
+
+def task_counts(root: str, g: int, em_sample: int | None) -> dict:
+    """The own-group dose conflicts of partition ``g``'s pairs without ID evidence, then its
+    EM tables, history-level counts and namesake cells (sums over partitions)."""
+    from vaxlib.match.compare import LEVELS, group_dose_conflict
+    from vaxlib.match.model import fit_counts, namesake_observed, session_masks
+
+    t0 = time.perf_counter()
+    w = WorkDir(Path(root))
+    d = _load(w.file("compare", f"pairs-{g:05d}.pkl"))
+    ctx = _load(w.file("model", "context.pkl"))
+    meta, levels, tf = d["meta"], d["levels"], d["tf"]
+    rp = meta["rec_pos"].to_numpy()
+    no_id = (levels["id"].to_numpy() < 0) | ctx["reference"][rp]
+    sel = np.flatnonzero(no_id)
+    clash = group_dose_conflict(ctx["group"], ctx["dn"], ctx["vd"], rp[sel], meta["reg_pos"].to_numpy()[sel],
+                                ctx["a_rec"], ctx["a_reg"])
+    levels.loc[sel[clash], "dose"] = LEVELS["dose"].index("conflict")
+    counts = fit_counts(levels, tf, em_sample=None, min_session=0)
+    observed = namesake_observed(ctx["ref"], rp, levels)
+    order = None
+    if em_sample is not None:
+        # order keys of the training sessions' pairs: a session larger than em_sample is
+        # sampled over the pairs in the local engine's order
+        order = [meta.loc[m, ["stage", "first", "rec_pos", "reg_pos"]].to_numpy(np.int64) for m in session_masks(levels)]
+    _save({"meta": meta, "levels": levels, "tf": tf, "no_id": no_id}, w.file("counts", f"pairs-{g:05d}.pkl"))
+    return {"counts": counts, "observed": observed, "order": order, **_task_info(t0, partition=g)}
+
+
+def task_session_sample(root: str, g: int, session: int, chosen: np.ndarray) -> tuple:
+    """Distinct vectors of the sampled pairs of one training session in partition ``g``
+    (``chosen``: order keys stage, first, rec_pos, reg_pos)."""
+    from vaxlib.match.model import distinct_vectors, session_masks
+
+    d = _load(WorkDir(Path(root)).file("counts", f"pairs-{g:05d}.pkl"))
+    meta, levels = d["meta"], d["levels"]
+    mask = session_masks(levels)[session]
+    keys = pd.MultiIndex.from_frame(meta[["stage", "first", "rec_pos", "reg_pos"]].astype(np.int64))
+    want = pd.MultiIndex.from_arrays([chosen[:, i] for i in range(4)])
+    idx = np.flatnonzero(mask & keys.isin(want))
+    return distinct_vectors(levels.iloc[idx], {k: np.asarray(v)[idx] for k, v in d["tf"].items()})
+
+
+def task_score(root: str, g: int, partitions: int, model) -> dict:
+    """Bayes factors and weights of partition ``g``'s pairs, sent to their records' partitions."""
+    from vaxlib.match.pipeline import score_pairs
+
+    t0 = time.perf_counter()
+    w = WorkDir(Path(root))
+    d = _load(w.file("counts", f"pairs-{g:05d}.pkl"))
+    reg = _reg(w, g)
+    meta, levels = d["meta"], d["levels"]
+    bf = score_pairs(model, levels, d["tf"], d["no_id"])
+    weight = bf.sum(axis=1).to_numpy()
+    at = np.searchsorted(reg["_pos"].to_numpy(), meta["reg_pos"].to_numpy())
+    regcols = reg.iloc[at][["person_id", "full_name", "dob", "sex", "old_id"]].reset_index(drop=True)
+    frame = pd.concat([meta.reset_index(drop=True), levels.reset_index(drop=True).add_prefix("level_"),
+                       bf.reset_index(drop=True).add_prefix("bf_"), regcols.add_prefix("reg_")], axis=1)
+    frame["weight"] = weight
+    dest = meta["rec_part"].to_numpy()
+    sizes = [_save(frame[dest == r], w.file("score", f"piece-{g:05d}-{r:05d}.pkl")) for r in range(partitions)]
+    return _task_info(t0, partition=g, shuffle_bytes=int(sum(sizes)))
+
+
+def task_evidence(root: str, r: int, partitions: int, n_registry: int) -> dict:
+    """Record partition ``r``'s pairs in the local engine's order and each record's evidence for ρ."""
+    from vaxlib.match.model import record_log2_evidence
+
+    t0 = time.perf_counter()
+    w = WorkDir(Path(root))
+    frame = pd.concat([_load(w.file("score", f"piece-{g:05d}-{r:05d}.pkl")) for g in range(partitions)],
+                      ignore_index=True)
+    frame = frame.sort_values(["rec_pos", "stage", "first", "reg_pos"], kind="stable").reset_index(drop=True)
+    pos = _load(w.file("prepare", f"thin-{r:05d}.pkl"))["pos"]
+    local = np.searchsorted(pos, frame["rec_pos"].to_numpy())
+    log_w = record_log2_evidence(local, frame["weight"].to_numpy(), len(pos), n_registry)
+    _save(frame, w.file("evidence", f"pairs-{r:05d}.pkl"))
+    return {"pos": pos, "log_w": log_w, **_task_info(t0, partition=r)}
+
+
+class _Captured(Exception):
+    """Stops :func:`~vaxlib.match.pipeline.record_matches` once the statuses before the own-history step are known."""
+
+    def __init__(self, arrays: dict):
+        super().__init__("captured")
+        self.arrays = arrays
+
+
+def _finish_inputs(w: "WorkDir", r: int, model):
+    from vaxlib.match.compare import FIELDS
+
+    frame = _load(w.file("evidence", f"pairs-{r:05d}.pkl"))
+    rec = _rec(w, r)
+    local = np.searchsorted(rec["_pos"].to_numpy(), frame["rec_pos"].to_numpy())
+    pairs = pd.DataFrame({"rec": local, "reg": np.arange(len(frame), dtype=np.int64),
+                          "rules": frame["rules"].to_numpy(np.int32)})
+    levels = pd.DataFrame({f: frame[f"level_{f}"].to_numpy() for f in FIELDS})
+    bf = pd.DataFrame({c[3:]: frame[c].to_numpy() for c in frame.columns if c.startswith("bf_")})
+    reg = pd.DataFrame({c[4:]: frame[c].to_numpy(dtype=object) for c in frame.columns if c.startswith("reg_")})
+    rho_pair = model.rho_for(rec["id_kind"].to_numpy(dtype=object))[local]
+    return frame, rec, (rec, reg, pairs, levels, bf, frame["weight"].to_numpy(), rho_pair)
+
+
+def task_links(root: str, r: int, model, settings, n_registry: int) -> dict:
+    """Record partition ``r``'s statuses before the own-history step, with each record's best
+    candidate (global registry position) and its own-history group keys, for the client."""
+    from vaxlib.match.pipeline import record_matches
+
+    t0 = time.perf_counter()
+    w = WorkDir(Path(root))
+    frame, rec, args = _finish_inputs(w, r, model)
+    reg_pos = frame["reg_pos"].to_numpy()
+
+    def capture(rec_, status, best_reg, p_best, conflict):
+        raise _Captured({"status": status.copy(), "best": np.where(best_reg >= 0, reg_pos[np.maximum(best_reg, 0)], -1),
+                         "p": p_best.copy(), "conflict": conflict.copy()})
+
+    try:
+        record_matches(*args, n_registry, settings, pd.Index([]), promote=capture)
+        raise RuntimeError("record_matches did not reach the own-history step")
+    except _Captured as got:
+        out = got.arrays
+    fold, phone = rec["name_fold"].to_numpy(dtype=object), rec["phone_n"].to_numpy(dtype=object)
+    both = (fold != "") & (phone != "")
+    key = (rec["name_fold"].astype(str) + "|" + rec["phone_n"].astype(str)).to_numpy(dtype=object)
+    digits = rec["id_digits"].to_numpy(dtype=object)
+    out.update(pos=rec["_pos"].to_numpy(), kind=rec["id_kind"].to_numpy(dtype=object),
+               fp1=np.where(both, stable_hash(key), 0), fp2=np.where(both, stable_hash(key, _KEY2), 0), fp_ok=both,
+               pp1=stable_hash(digits), pp2=stable_hash(digits, _KEY2), pp_ok=digits != "")
+    return {"arrays": out, **_task_info(t0, partition=r)}
+
+
+def task_finish(root: str, r: int, model, settings, n_registry: int) -> dict:
+    """Links, status, codes and top candidates of record partition ``r``
+    (:func:`vaxlib.match.pipeline.record_matches`), with the own-history promotions the client
+    decided; the unlinked records' person_key fields."""
+    from vaxlib.match.pipeline import record_matches
+
+    t0 = time.perf_counter()
+    w = WorkDir(Path(root))
+    frame, rec, args = _finish_inputs(w, r, model)
+    up = _load(w.file("links", "promote.pkl"))
+    pos = rec["_pos"].to_numpy()
+    mine = (up["promote"][pos], up["inherited"][pos])
+    matches, key_linked, cands = record_matches(*args, n_registry, settings, pd.Index(_reg(w, r)["person_id"]),
+                                                promote=lambda *a: (mine[0].copy(), mine[1].copy()))
+    _save({"matches": matches, "key_linked": key_linked, "candidates": cands}, w.file("finish", f"part-{r:05d}.pkl"))
+    loose = rec.loc[~key_linked, ["_pos", "record_id", "name_fold", "dob_r0", "phone_n", "id_digits", "given"]]
+    return {"loose": loose, "status": matches["status"].value_counts().to_dict(),
+            **_task_info(t0, partition=r, records=len(rec), pairs=len(frame))}
+
+
+def task_write(root: str, r: int, keys: dict, out: str) -> dict:
+    """Write record partition ``r``'s matches and candidates into the run's staging folder
+    (``keys``: global record position -> person_key of its loose records)."""
+    from vaxlib.io import write_output
+    from vaxlib.match.pipeline import MATCH_COLUMNS
+
+    w = WorkDir(Path(root))
+    d = _load(w.file("finish", f"part-{r:05d}.pkl"))
+    m = d["matches"]
+    pk = m["person_id"].to_numpy(dtype=object).copy()
+    pk = np.where(d["key_linked"], pk, None).astype(object)
+    loose = np.flatnonzero(~d["key_linked"])
+    pos = _load(w.file("prepare", f"thin-{r:05d}.pkl"))["pos"]
+    pk[loose] = [keys[int(x)] for x in pos[loose]]
+    m["person_key"] = pk
+    mdir, cdir = Path(out) / "matches", Path(out) / "candidates"
+    mdir.mkdir(exist_ok=True)
+    cdir.mkdir(exist_ok=True)
+    write_output(m[MATCH_COLUMNS], mdir / f"part-{r:05d}.parquet", "matches")
+    write_output(d["candidates"], cdir / f"part-{r:05d}.parquet", "candidates")
+    return {"partition": r, "matches": len(m), "candidates": len(d["candidates"])}
+
+
+# --------------------------------------------------------------------------- the client
+@dataclass
+class DaskMatchResult:
+    """What a partitioned run hands back (its tables are already written)."""
+
+    model: Any
+    stats: dict
+    tasks: dict = field(default_factory=dict)  #: stage -> per-partition task info (seconds, peak RSS, bytes)
+    timings: dict = field(default_factory=dict)  #: stage -> wall seconds on the client
+    resumed: list = field(default_factory=list)  #: stages read back from the work folder
+
+
+def open_cluster(scheduler: str | None = None, workers: int | None = None, memory_limit: str | None = "auto"):
+    """A ``distributed.Client``: of the scheduler at ``scheduler``, else of a new LocalCluster with
+    one single-threaded worker process per core (the matcher's steps hold the GIL)."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:  # pragma: no cover - the extra is missing
+        raise CommandError("--engine dask needs dask and distributed: pip install 'vaxlib[distributed]'") from exc
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="30s")
+        except OSError as exc:
+            raise CommandError(f"--scheduler {scheduler}: no Dask scheduler answers ({exc})") from None
+    # the cluster's own INFO lines (workers starting, retiring) are not the user's business
+    for name in ("distributed", "distributed.nanny", "distributed.scheduler", "distributed.core"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    n = workers or os.cpu_count() or 1
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                           memory_limit=memory_limit)
+    client = Client(cluster)
+    client._vax_cluster = cluster  # closed with the client (close_cluster)
+    return client
+
+
+def close_cluster(client) -> None:
+    cluster = getattr(client, "_vax_cluster", None)
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+def _stage(client, w: WorkDir, name: str, fn: Callable, args: list[tuple], kept: list[str], res: DaskMatchResult,
+           progress: Callable[[str], None]) -> list:
+    """Run one stage's tasks (all partitions) unless the work folder has it; returns their results."""
+    t = time.perf_counter()
+    done = w.done(name) if name in kept else None
+    if done is not None:
+        res.resumed.append(name)
+        out = _load(w.file(name, "_results.pkl"))
+    else:
+        progress(name)
+        futures = [client.submit(fn, *a, pure=False, key=f"vax-{name}-{i}-{os.urandom(4).hex()}")
+                   for i, a in enumerate(args)]
+        out = client.gather(futures)
+        _save(out, w.file(name, "_results.pkl"))
+        w.mark_done(name, {"tasks": len(args)})
+        _fault(name)
+    res.timings[name] = time.perf_counter() - t
+    res.tasks[name] = [o for o in out if isinstance(o, dict) and "seconds" in o]
+    return out
+
+
+def _own_history(links: list[dict], n_rec: int) -> dict:
+    """:func:`~vaxlib.match.own_history.own_history_links` over all records, from each partition's
+    statuses, best candidates and group keys (128 bits of hash stand for the keys' text)."""
+    from vaxlib.match.own_history import own_history_links
+
+    def glob(name, fill, dtype):
+        out = np.full(n_rec, fill, dtype=dtype)
+        for x in links:
+            out[x["arrays"]["pos"]] = x["arrays"][name]
+        return out
+
+    fp_ok, pp_ok = glob("fp_ok", False, bool), glob("pp_ok", False, bool)
+    fp = np.char.add(glob("fp1", 0, np.uint64).astype(str), np.char.add(":", glob("fp2", 0, np.uint64).astype(str)))
+    pp = np.char.add(glob("pp1", 0, np.uint64).astype(str), np.char.add(":", glob("pp2", 0, np.uint64).astype(str)))
+    thin = pd.DataFrame({"name_fold": np.where(fp_ok, fp, "").astype(object),
+                         "phone_n": np.where(fp_ok, "x", "").astype(object),
+                         "id_kind": glob("kind", "", object), "id_digits": np.where(pp_ok, pp, "").astype(object)})
+    promote, inherited = own_history_links(thin, glob("status", "unmatched", object), glob("best", -1, np.int64),
+                                           glob("p", 0.0, float), glob("conflict", False, bool))
+    return {"promote": promote, "inherited": inherited}
+
+
+def run_match_dask(index, vaccinations: pd.DataFrame, settings, client, *, partitions: int, work_dir: str | Path,
+                   out: str | Path, run_key: str, progress: Callable[[str], None] | None = None) -> DaskMatchResult:
+    """Match ``vaccinations`` against a registry index on ``client``'s cluster, writing
+    ``out/matches/part-*.parquet`` and ``out/candidates/part-*.parquet``.
+
+    Parameters
+    ----------
+    index : vaxlib.match.index.RegistryIndex
+        The prepared register (with the whole register's term frequencies).
+    partitions : int
+        P, the number of hash partitions of each table (the answer does not depend on it).
+    work_dir : path
+        Where the stages keep their files; a rerun with the same ``run_key`` resumes there.
+    run_key : str
+        Names the inputs, settings, P and code: a work folder of another key is cleared.
+    """
+    from vaxlib.match.compare import compare_pairs
+    from vaxlib.match.model import (FitCounts, fit_from_counts, merge_vectors, namesake_from_counts,
+                                    rho_from_evidence, u_from_levels, u_sample_pairs)
+    from vaxlib.match.pipeline import _person_keys
+
+    step = progress or (lambda msg: log.info(msg))
+    P = int(partitions)
+    if P < 1:
+        raise CommandError(f"--partitions {P}: must be at least 1")
+    s = replace(settings, workers=1)  # the cluster is the parallelism; no forks inside tasks
+    w = WorkDir(Path(work_dir))
+    kept = w.claim(run_key)
+    res = DaskMatchResult(model=None, stats={})
+    root = str(w.root)
+    caps = dict(s.rule_max_block or {})
+    reg_all = index.reg
+    n_reg, n_rec = len(reg_all), len(vaccinations)
+
+    # -- input: hash partitions of both tables (positions kept: the local engine's order)
+    t = time.perf_counter()
+    if "input" not in kept:
+        step("partition")
+        vac = vaccinations.reset_index(drop=True).assign(_pos=np.arange(n_rec, dtype=np.int64))
+        rpart = partition_of(record_partition_keys(vac), P)
+        from vaxlib.match.codes import PREFIX
+
+        # the index's integer codes number the whole register; a partition codes its own pairs
+        # (vaxlib.match.codes: codes of different calls are not comparable)
+        reg = reg_all.drop(columns=[c for c in reg_all.columns if c.startswith(PREFIX)])
+        reg = reg.reset_index(drop=True).assign(_pos=np.arange(n_reg, dtype=np.int64))
+        gpart = partition_of(reg["person_id"].to_numpy(dtype=object), P)
+        for p in range(P):
+            _save(vac[rpart == p].reset_index(drop=True), w.file("input", f"rec-{p:05d}.pkl"))
+            _save(reg[gpart == p].reset_index(drop=True), w.file("input", f"reg-{p:05d}.pkl"))
+        w.mark_done("input", {"records": n_rec, "registry": n_reg})
+        _fault("input")
+    else:
+        res.resumed.append("input")
+    res.timings["input"] = time.perf_counter() - t
+
+    # -- prepare + stage 1, per partition
+    prep = _stage(client, w, "prepare", task_prepare, [(root, p, s.max_block) for p in range(P)], kept, res, step)
+    thin = [_load(w.file("prepare", f"thin-{p:05d}.pkl")) for p in range(P)]
+    pos = np.concatenate([x["pos"] for x in thin])
+    order = np.argsort(pos, kind="stable")
+
+    def glob(name: str, dtype=None) -> np.ndarray:
+        a = np.concatenate([x[name] for x in thin])
+        out = np.empty_like(a) if dtype is None else np.empty(len(a), dtype=dtype)
+        out[pos[order]] = a[order]
+        return out
+
+    rec_part = np.empty(n_rec, dtype=np.int64)
+    rec_part[pos] = np.concatenate([np.full(len(x["pos"]), p) for p, x in enumerate(thin)])
+    kinds = glob("kind")
+    a_rec = np.concatenate([x["a_rec"] for x in thin])
+    a_reg = np.concatenate([x["a_reg"] for x in thin])
+    o = np.lexsort((a_reg, a_rec))  # the local engine's anchor order: by record, then person
+    a_rec, a_reg = a_rec[o], a_reg[o]
+
+    # -- stage 2 blocking: keys shuffled by key hash, joined, pairs to the candidate's partition
+    _stage(client, w, "keys", task_keys, [(root, p, P) for p in range(P)], kept, res, step)
+    joined = _stage(client, w, "join", task_join, [(root, q, P, s.max_block, caps) for q in range(P)], kept, res,
+                    step)
+    _stage(client, w, "pairs", task_pairs, [(root, g, P) for g in range(P)], kept, res, step)
+    _stage(client, w, "rows", task_rows, [(root, p, P) for p in range(P)], kept, res, step)
+    compared = _stage(client, w, "compare", task_compare, [(root, g, P) for g in range(P)], kept, res, step)
+
+    # -- global estimates on the client
+    t = time.perf_counter()
+    if "model" in kept:
+        res.resumed.append("model")
+        fitted = _load(w.file("model", "fitted.pkl"))
+    else:
+        step("model")
+        near = np.zeros(n_rec, dtype=bool)
+        for arr in client.gather([client.submit(task_near, root, g, pure=False) for g in range(P)]):
+            near[arr] = True
+        usable = np.isin(kinds, ["cccd", "cmnd"])
+        reference = usable & ~near
+        # registry persons sharing each reference record's folded name (the namesake calibration's cells)
+        ref_pos = np.flatnonzero(reference)
+        names = pd.concat(client.gather([client.submit(task_take, root, p, "rec", ref_pos[rec_part[ref_pos] == p],
+                                                       ["_pos", "name_fold"], pure=False) for p in range(P)]))
+        names = names.set_index("_pos")["name_fold"].reindex(ref_pos)
+        distinct = np.asarray(pd.unique(names.to_numpy(dtype=object)), dtype=object)
+        counts = pd.concat(client.gather([client.submit(task_fold_counts, root, g, distinct, pure=False)
+                                          for g in range(P)]))
+        counts = counts.groupby(level=0).sum()
+        same_fold = names.map(counts).fillna(0).to_numpy(dtype=float)
+        ref = np.zeros(n_rec, dtype=bool)
+        ref_sel = same_fold <= 20  # fit_namesake_calibration's max_name_count
+        ref[ref_pos[ref_sel]] = True
+        # own-history groups (folded name, dob, phone) from 128 bits of hash
+        ok = glob("ok")
+        group = np.arange(n_rec, dtype=np.int64) + n_rec
+        if ok.any():
+            g1, g2 = glob("g1"), glob("g2")
+            group[ok] = pd.DataFrame({"a": g1[ok], "b": g2[ok]}).groupby(["a", "b"], sort=False).ngroup().to_numpy()
+        ctx = {"reference": reference, "ref": ref, "group": group, "dn": glob("dn"), "vd": glob("vd"),
+               "a_rec": a_rec, "a_reg": a_reg}
+        _save(ctx, w.file("model", "context.pkl"))
+        import inspect
+
+        from vaxlib.match.model import fit_model
+
+        em_sample = inspect.signature(fit_model).parameters["em_sample"].default  # the local engine's
+        parts = client.gather([client.submit(task_counts, root, g, em_sample, pure=False) for g in range(P)])
+        merged = FitCounts.merge([x["counts"] for x in parts])
+        rng = np.random.default_rng(s.seed)
+        for k, (n, _) in enumerate(merged.sessions):
+            if n >= 20 and n > em_sample:
+                keys = np.concatenate([x["order"][k] for x in parts])
+                keys = keys[np.lexsort(keys.T[::-1])]
+                chosen = keys[np.sort(rng.choice(n, em_sample, replace=False))]
+                vecs = client.gather([client.submit(task_session_sample, root, g, k, chosen, pure=False)
+                                      for g in range(P)])
+                merged.sessions[k] = (n, merge_vectors(vecs))
+        observed = sum(x["observed"] for x in parts)
+        # u: the local engine's random positions, their rows fetched
+        up = u_sample_pairs(n_rec, n_reg, s.u_pairs, s.seed)
+        sampled_reg = np.unique(up["reg"].to_numpy())
+        with_anchor = np.isin(a_reg, sampled_reg)
+        want_rec = np.union1d(np.unique(up["rec"].to_numpy()), a_rec[with_anchor])
+        reg_part_of = partition_of(reg_all["person_id"].to_numpy(dtype=object), P)
+        sub_rec = pd.concat(client.gather([client.submit(task_take, root, p, "rec", want_rec[rec_part[want_rec] == p],
+                                                         pure=False) for p in range(P)]))
+        sub_reg = pd.concat(client.gather([client.submit(task_take, root, p, "reg",
+                                                         sampled_reg[reg_part_of[sampled_reg] == p], pure=False)
+                                           for p in range(P)]))
+        sub_rec = sub_rec.sort_values("_pos").reset_index(drop=True)
+        sub_reg = sub_reg.sort_values("_pos").reset_index(drop=True)
+        rp, gp = sub_rec["_pos"].to_numpy(), sub_reg["_pos"].to_numpy()
+        upairs = pd.DataFrame({"rec": np.searchsorted(rp, up["rec"].to_numpy()),
+                               "reg": np.searchsorted(gp, up["reg"].to_numpy())})
+        uanch = pd.DataFrame({"rec": np.searchsorted(rp, a_rec[with_anchor]),
+                              "reg": np.searchsorted(gp, a_reg[with_anchor])})
+        u = u_from_levels(compare_pairs(sub_rec, sub_reg, upairs, uanch), n_reg)
+        model = fit_from_counts(u, merged, n_reg, em_iterations=s.em_iterations)
+        model.namesake = namesake_from_counts(observed, int(ref.sum()), float(same_fold[ref_sel].sum()), n_reg,
+                                              model.u, model.m)
+        fitted = {"model": model, "n_reference": int(reference.sum())}
+        _save(fitted, w.file("model", "fitted.pkl"))
+        w.mark_done("model", {})
+        _fault("model")
+    model = fitted["model"]
+    res.timings["model"] = time.perf_counter() - t
+
+    # -- scoring, pairs back to their records, ρ
+    _stage(client, w, "score", task_score, [(root, g, P, model) for g in range(P)], kept, res, step)
+    ev = _stage(client, w, "evidence", task_evidence, [(root, r, P, n_reg) for r in range(P)], kept, res, step)
+    log_w = np.full(n_rec, -np.inf)
+    for x in ev:
+        log_w[x["pos"]] = x["log_w"]
+    model.rho, model.rho_by_kind = rho_from_evidence(log_w, kinds)
+
+    # -- links, codes, candidates per record partition; person_key of the loose records centrally
+    # own-history promotions (a record joins its own dose history's automatic link): groups span partitions
+    links = _stage(client, w, "links", task_links, [(root, r, model, s, n_reg) for r in range(P)], kept, res, step)
+    if w.done("links") is None or not w.file("links", "promote.pkl").exists():
+        _save(_own_history(links, n_rec), w.file("links", "promote.pkl"))
+    fin = _stage(client, w, "finish", task_finish, [(root, r, model, s, n_reg) for r in range(P)], kept, res, step)
+    t = time.perf_counter()
+    step("person_key")
+    loose = pd.concat([x["loose"] for x in fin]).sort_values("_pos").reset_index(drop=True)
+    keys = _person_keys(loose, np.full(len(loose), None, dtype=object), np.zeros(len(loose), dtype=bool))
+    by_part: list[dict] = [{} for _ in range(P)]
+    lpos = loose["_pos"].to_numpy()
+    for x, k, p in zip(lpos.tolist(), keys, rec_part[lpos].tolist()):
+        by_part[p][x] = k
+    _fault("write")
+    written = client.gather([client.submit(task_write, root, r, by_part[r], str(out), pure=False) for r in range(P)])
+    res.timings["write"] = time.perf_counter() - t
+
+    status: dict[str, int] = {}
+    for x in fin:
+        for k, v in x["status"].items():
+            status[k] = status.get(k, 0) + int(v)
+    stage1_pairs = sum(x["stage1_pairs"] for x in prep)
+    kept1 = sum(x["stage1_kept"] for x in compared)
+    stage2 = sum(x["stage2_pairs"] for x in compared)
+    res.model = model
+    res.stats = {
+        "records": n_rec, "registry": n_reg, "pairs": kept1 + stage2, "stage1_pairs": int(stage1_pairs),
+        "stage2_records": int(sum(x["open"] for x in prep)), "stage2_pairs": int(stage2),
+        "status_counts": status, "rho": model.rho, "rho_by_kind": dict(model.rho_by_kind),
+        "engine": "dask", "partitions": P,
+        "rows_written": {"matches": sum(x["matches"] for x in written),
+                         "candidates": sum(x["candidates"] for x in written)},
+    }
+    res.stats["rule_pairs"] = {}
+    for x in joined:
+        for k, v in x.get("rule_pairs", {}).items():
+            res.stats["rule_pairs"][k] = res.stats["rule_pairs"].get(k, 0) + v
+    return res
