@@ -329,3 +329,57 @@ def test_shared_codes_are_equal_exactly_when_the_texts_are(registry, typed, othe
         for _, _, (cb, vb) in values:
             assert (ca == cb) == (va == vb)
     assert (codes[("reg", "dob")] < len(set(reg["dob"]))).all()
+
+
+def _as_dict_column(values: list[str], data) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` as (codes, per-code values) with repeated and unused entries, as prepare makes them."""
+    table = sorted(set(values)) + data.draw(st.lists(st.sampled_from(["a", "zz", "Nguyễn", ""]), max_size=3))
+    table = table + table[: data.draw(st.integers(0, len(table)))]  # a value may appear twice
+    where = {v: [i for i, t in enumerate(table) if t == v] for v in set(values)}
+    codes = np.array([data.draw(st.sampled_from(where[v])) for v in values], dtype=np.int64)
+    return codes, np.array(table, dtype=object)
+
+
+@settings(max_examples=150, deadline=None)
+@given(texts, texts, texts, st.data())
+def test_codes_from_per_value_tables_equal_the_codes_from_rows(registry, typed, other, data):
+    """add_codes given (codes, values) tables numbers exactly as it does from the rows: the same
+    code for every row, registry values by the registry's number, the others in order of first
+    appearance along the concatenated columns (blocking keys and tie-breaks depend on it)."""
+    from vaxlib.match.codes import domain_codes
+
+    n = max(len(registry), 1)
+    reg = pd.DataFrame({"dob": pd.Series((registry + [""] * n)[:n], dtype=object)})
+    m = max(len(typed), len(other), 1)
+    cols = {"dob": (typed + [""] * m)[:m], "dob_r0": (other + [""] * m)[:m]}
+    rec = pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in cols.items()})
+    dicts = {c: _as_dict_column(v, data) for c, v in cols.items()}
+    for c, (codes, table) in dicts.items():
+        assert table[codes].tolist() == cols[c]
+    from_rows = domain_codes(rec, reg, "dob")
+    from_tables = domain_codes(rec, reg, "dob", dicts)
+    assert from_rows.keys() == from_tables.keys()
+    for key in from_rows:
+        assert from_rows[key].tolist() == from_tables[key].tolist(), key
+
+
+@pytest.mark.parametrize("seed", [3, 22])
+def test_prepare_with_a_registry_and_tables_equals_the_row_by_row_definition(seed):
+    """prepare_records computing each column once per distinct value (names reused from the
+    registry, codes from the tables) gives the frame of the row-by-row path, codes included."""
+    from vaxlib import config
+    from vaxlib.match.codes import add_codes, registry_codes
+    from vaxlib.match.prepare import name_columns, prepare_records, prepare_registry
+    from vaxlib.synth import generate
+
+    t = generate(persons=400, seed=seed, errors=config.PARAMETERS_DIR / "errors-harsh.yaml")
+    reg = prepare_registry(t["registry"])
+    registry_codes(reg)
+    vac = t["vaccinations"]
+    rows = prepare_records(vac, names=name_columns(vac["full_name"].fillna("").astype(str)))
+    add_codes(rows, reg)
+    dicts: dict = {}
+    fast = prepare_records(vac, registry=reg, dicts=dicts)
+    add_codes(fast, reg, dicts=dicts)
+    assert {"full_name", "name_fold", "dob_r1", "id_digits", "sex_p"} <= dicts.keys()
+    pd.testing.assert_frame_equal(fast, rows)

@@ -65,7 +65,8 @@ def _registry_side(reg: pd.DataFrame, cols: list[str]) -> tuple[dict[str, np.nda
             np.asarray(g_uniq, dtype=object))
 
 
-def domain_codes(rec: pd.DataFrame | None, reg: pd.DataFrame, domain: str) -> dict[tuple[str, str], np.ndarray]:
+def domain_codes(rec: pd.DataFrame | None, reg: pd.DataFrame, domain: str,
+                 dicts: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> dict[tuple[str, str], np.ndarray]:
     """Codes (int32) of every column of ``domain`` present in the frames, keyed by (side, column).
 
     The registry's columns are factorised together (first appearance order);
@@ -81,7 +82,10 @@ def domain_codes(rec: pd.DataFrame | None, reg: pd.DataFrame, domain: str) -> di
         out.update({("reg", c): v for c, v in codes.items()})
     rec_cols = [c for c in rec_cols if c in rec.columns] if rec is not None else []
     if rec_cols:
-        r_codes, to = _record_side([_objects(rec, c) for c in rec_cols], known)
+        if dicts is not None and all(c in dicts for c in rec_cols):
+            r_codes, to = _record_side_coded([dicts[c] for c in rec_cols], known)
+        else:
+            r_codes, to = _record_side([_objects(rec, c) for c in rec_cols], known)
         new = to < 0
         to[new] = len(known) + np.arange(int(new.sum()))
         r_codes = to[r_codes].astype(np.int32)
@@ -111,6 +115,40 @@ def _record_side(columns: list[np.ndarray], known: np.ndarray) -> tuple[np.ndarr
         return r_codes, pd.Index(known, dtype=object).get_indexer(pd.Index(r_uniq, dtype=object))
 
 
+def _record_side_coded(columns: list[tuple[np.ndarray, np.ndarray]], known: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_record_side` of columns given as (row codes, per-code values): the same distinct
+    values in the same order (first appearance along the concatenated rows), found by
+    hashing each column's values once instead of every row.
+
+    A column's values may repeat (two typed names with one folded form) or be unused by any
+    row; both are resolved here.
+    """
+    n = len(columns[0][0]) if columns else 0
+    never = np.iinfo(np.int64).max
+    firsts, offsets, total = [], [], 0
+    for k, (codes, values) in enumerate(columns):
+        first = np.full(len(values), never, dtype=np.int64)
+        rows = np.arange(len(codes), dtype=np.int64)[::-1]
+        first[codes[::-1]] = rows + k * n  # the last write wins: each value's first row
+        firsts.append(first)
+        offsets.append(total)
+        total += len(values)
+    values = np.concatenate([np.asarray(v, dtype=object) for _, v in columns])
+    first = np.concatenate(firsts)
+    d_codes, d_uniq = pd.factorize(values)
+    d_first = np.full(len(d_uniq), never, dtype=np.int64)
+    np.minimum.at(d_first, d_codes, first)
+    used = np.flatnonzero(d_first < never)
+    used = used[np.argsort(d_first[used], kind="stable")]  # first appearance order
+    rank = np.full(len(d_uniq), -1, dtype=np.int64)
+    rank[used] = np.arange(len(used))
+    entry = rank[d_codes]
+    r_codes = np.concatenate([entry[off + codes] for off, (codes, _) in zip(offsets, columns)])
+    distinct = pd.Index(np.asarray(d_uniq, dtype=object)[used], dtype=object)
+    return r_codes, pd.Index(known, dtype=object).get_indexer(distinct).astype(np.int64)
+
+
 def registry_codes(reg: pd.DataFrame) -> None:
     """Add the registry's ``_c_<column>`` code columns (a function of the registry alone), in place."""
     for domain in DOMAINS:
@@ -118,11 +156,12 @@ def registry_codes(reg: pd.DataFrame) -> None:
             reg[PREFIX + col] = codes
 
 
-def add_codes(rec: pd.DataFrame, reg: pd.DataFrame, domains=None) -> None:
+def add_codes(rec: pd.DataFrame, reg: pd.DataFrame, domains=None,
+              dicts: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> None:
     """Add the ``_c_<column>`` code columns of ``domains`` (default: all) to both frames, in place
-    (the registry's are kept when it has them)."""
+    (the registry's are kept when it has them); ``dicts`` as in :func:`domain_codes`."""
     for domain in domains or DOMAINS:
-        for (side, col), codes in domain_codes(rec, reg, domain).items():
+        for (side, col), codes in domain_codes(rec, reg, domain, dicts).items():
             frame = rec if side == "rec" else reg
             if side == "rec" or PREFIX + col not in frame.columns:
                 frame[PREFIX + col] = codes

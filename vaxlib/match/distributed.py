@@ -211,14 +211,13 @@ def task_prepare(root: str, p: int, max_block: int) -> dict:
     from vaxlib.match.blocking import candidate_pairs
     from vaxlib.match.compare import compare_pairs, record_group_ok
     from vaxlib.match.pipeline import _settled
-    from vaxlib.match.prepare import name_columns_reusing, prepare_records
+    from vaxlib.match.prepare import prepare_records
 
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
     raw = _load(w.file("input", f"rec-{p:05d}.pkl"))
     reg = _load(w.file("input", f"reg-{p:05d}.pkl"))
-    rec = prepare_records(raw, names=name_columns_reusing(raw["full_name"], reg)) if len(raw) else \
-        prepare_records(raw)
+    rec = prepare_records(raw, registry=reg) if len(raw) else prepare_records(raw)
     stage1 = candidate_pairs(rec, reg, rules=("id",), max_block=max_block)
     lv1 = compare_pairs(rec, reg, stage1)
     settled = _settled(lv1)

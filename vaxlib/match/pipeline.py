@@ -47,7 +47,7 @@ from vaxlib.match.model import (
 )
 from vaxlib.match.index import RegistryIndex, build_index
 from vaxlib.match.own_history import own_history_links
-from vaxlib.match.prepare import name_columns_reusing, prepare_records
+from vaxlib.match.prepare import prepare_records
 
 __all__ = ["MatchSettings", "MatchResult", "run_match", "compare_partitioned", "candidates_partitioned",
            "classify_partitioned", "score_pairs", "record_matches",
@@ -447,8 +447,9 @@ def run_match(
         index = build_index(registry)
     timings["index"] = time.perf_counter() - t0
     reg, keys = index.reg, index.keys
-    rec = prepare_records(vaccinations, names=name_columns_reusing(vaccinations["full_name"], reg))
-    add_codes(rec, reg)  # integer codes shared by both sides: equality levels compare integers
+    dicts: dict = {}
+    rec = prepare_records(vaccinations, registry=reg, dicts=dicts)
+    add_codes(rec, reg, dicts=dicts)  # integer codes shared by both sides: equality levels compare integers
     timings["prepare"] = time.perf_counter() - t0 - timings["index"]
     cpu_lap("prepare")
 

@@ -151,38 +151,114 @@ def prepare_registry(registry: pd.DataFrame, names: pd.DataFrame | None = None) 
     return reg
 
 
-def prepare_records(vaccinations: pd.DataFrame, names: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Dose records with parsed name, dob readings, ID, sex and phone; index 0..M-1."""
+def _per_value(codes: np.ndarray, values: np.ndarray | pd.Series, index: pd.Index) -> pd.Series:
+    """The object column whose row ``i`` is ``values[codes[i]]`` (a per-distinct table gathered)."""
+    return pd.Series(np.asarray(values, dtype=object)[codes], index=index, dtype=object)
+
+
+def prepare_records(vaccinations: pd.DataFrame, names: pd.DataFrame | None = None, *,
+                    registry: pd.DataFrame | None = None,
+                    dicts: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> pd.DataFrame:
+    """Dose records with parsed name, dob readings, ID, sex and phone; index 0..M-1.
+
+    Every typed column is factorised once, and every derived column is computed
+    on its distinct values and gathered by code.
+
+    Parameters
+    ----------
+    names : DataFrame, optional
+        The name columns, row for row (computed here when omitted).
+    registry : DataFrame, optional
+        A prepared registry: the name columns of the names it holds are taken
+        from it (:func:`name_columns_reusing`) instead of being computed.
+    dicts : dict, optional
+        Filled with ``column -> (codes, values)`` for every text column the
+        matcher codes (:data:`vaxlib.match.codes.DOMAINS`), so that
+        :func:`vaxlib.match.codes.add_codes` numbers distinct values, not rows.
+    """
     from vaxlib.vn.dates import parse_dobs
     from vaxlib.vn.ids import parse_ids
     from vaxlib.vn.phones import normalise_phones
     from vaxlib.vn.sex import parse_sexes
 
-    rec = _with_text(vaccinations, ("record_id", "full_name", "dob", "sex", "id_number", "phone"))
-    rec = _names(rec, names)
+    src = vaccinations.reset_index(drop=True)
+    index = src.index
+    cols: dict[str, pd.Series] = {c: src[c] for c in src.columns}
+    coded: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for col in ("full_name", "dob", "sex", "id_number", "phone"):
+        codes, values = _text_codes(src[col]) if col in src.columns else \
+            (np.zeros(len(src), dtype=np.int64), np.array([""], dtype=object))
+        coded[col] = (codes, values)
+        cols[col] = _per_value(codes, values, index)
+    cols["record_id"] = _as_text(src["record_id"]) if "record_id" in src.columns else \
+        pd.Series("", index=index, dtype=object)
+    out_dicts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
-    dobs = parse_dobs(rec["dob"])
-    rec["dob_r0"] = _as_text(dobs["dob"])  # the dd/mm reading
-    rec["dob_r1"] = _as_text(dobs["dob_alt"])  # the mm/dd reading of an ambiguous date
-    rec["dob_form"] = _as_text(dobs["form"])
-    parts = _dob_parts(rec["dob_r0"])
-    rec["year"], rec["month"], rec["day"] = parts["year"], parts["month"], parts["day"]
+    def derive(name: str, base: str, values) -> None:
+        codes = coded[base][0]
+        table = np.asarray(values, dtype=object)
+        cols[name] = _per_value(codes, table, index)
+        out_dicts[name] = (codes, table)
 
-    ids = parse_ids(rec["id_number"])
-    rec["id_kind"] = _as_text(ids["kind"])
-    rec["id_digits"] = _as_text(ids["digits"])
-    rec["id_pattern"] = _as_text(ids["pattern"])
-    rec["id_issues"] = _as_text(ids["issues"])
+    out_dicts.update({c: coded[c] for c in ("full_name", "dob", "id_number")})
+    n_codes, n_values = coded["full_name"]
+    if names is not None:
+        for c in NAME_COLS:
+            cols[c] = names[c].set_axis(index)
+    else:
+        table = name_columns_reusing(pd.Series(n_values, dtype=object), registry) if registry is not None \
+            else name_columns(pd.Series(n_values, dtype=object))
+        for c in NAME_COLS:
+            derive(c, "full_name", table[c].to_numpy(dtype=object))
+
+    d_values = pd.Series(coded["dob"][1], dtype=object)
+    dobs = parse_dobs(d_values)
+    r0 = _as_text(dobs["dob"])  # the dd/mm reading
+    derive("dob_r0", "dob", r0.to_numpy(dtype=object))
+    derive("dob_r1", "dob", _as_text(dobs["dob_alt"]).to_numpy(dtype=object))  # mm/dd of an ambiguous date
+    derive("dob_form", "dob", _as_text(dobs["form"]).to_numpy(dtype=object))
+    parts = _dob_parts(r0)
+    d_codes = coded["dob"][0]
+    year, month, day = (parts[c].to_numpy()[d_codes] for c in ("year", "month", "day"))
+
+    i_values = pd.Series(coded["id_number"][1], dtype=object)
+    ids = parse_ids(i_values)
+    derive("id_kind", "id_number", _as_text(ids["kind"]).to_numpy(dtype=object))
+    derive("id_digits", "id_number", _as_text(ids["digits"]).to_numpy(dtype=object))
+    derive("id_pattern", "id_number", _as_text(ids["pattern"]).to_numpy(dtype=object))
+    derive("id_issues", "id_number", _as_text(ids["issues"]).to_numpy(dtype=object))
     # Every digit typed, in order: what is left of a truncated or malformed number.
-    codes, uniques = _text_codes(rec["id_number"])
-    raw = pd.Series(uniques, dtype="str").str.replace(r"[^0-9]", "", regex=True)
-    rec["id_raw_digits"] = pd.Series(raw.to_numpy(dtype=object)[codes], index=rec.index, dtype=object)
+    raw = pd.Series(coded["id_number"][1], dtype="str").str.replace(r"[^0-9]", "", regex=True)
+    derive("id_raw_digits", "id_number", raw.to_numpy(dtype=object))
+    derive("sex_p", "sex", _as_text(parse_sexes(pd.Series(coded["sex"][1], dtype=object))).to_numpy(dtype=object))
+    if "dose_number" in src.columns:
+        codes, uniq = pd.factorize(src["dose_number"], use_na_sentinel=True)
+        dose = pd.to_numeric(pd.Series(np.append(np.asarray(uniq, dtype=object), None), dtype=object),
+                             errors="coerce").fillna(0).astype(np.int16).to_numpy()
+        dose_n = dose[np.where(codes < 0, len(dose) - 1, codes)]
+    else:
+        dose_n = np.zeros(len(src), dtype=np.int16)
+    if "vaccination_date" in src.columns:
+        codes, uniq = pd.factorize(src["vaccination_date"], use_na_sentinel=True)
+        days = pd.to_datetime(pd.Series(np.append(np.asarray(uniq, dtype=object), None), dtype=object),
+                              format="%Y-%m-%d", errors="coerce")
+        vd = ((days - pd.Timestamp("1970-01-01")).dt.days).fillna(-1).astype(np.int32).to_numpy()
+        vdate = vd[np.where(codes < 0, len(vd) - 1, codes)]
+    else:
+        vdate = np.full(len(src), -1, dtype=np.int32)
+    derive("phone_n", "phone", _as_text(normalise_phones(pd.Series(coded["phone"][1], dtype=object)))
+           .to_numpy(dtype=object))
 
-    rec["sex_p"] = _as_text(parse_sexes(rec["sex"]))
-    dose = rec["dose_number"] if "dose_number" in rec else pd.Series(0, index=rec.index)
-    rec["dose_n"] = pd.to_numeric(dose, errors="coerce").fillna(0).astype(np.int16)
-    vdate = rec["vaccination_date"] if "vaccination_date" in rec else pd.Series("", index=rec.index)
-    days = pd.to_datetime(vdate, format="%Y-%m-%d", errors="coerce")
-    rec["vdate"] = ((days - pd.Timestamp("1970-01-01")).dt.days).fillna(-1).astype(np.int32)
-    rec["phone_n"] = _as_text(normalise_phones(rec["phone"]))
+    # the column order of the row-by-row definition: typed columns, names, dob, ids, sex, dose, date, phone
+    order = list(src.columns) + [c for c in ("record_id", "full_name", "dob", "sex", "id_number", "phone")
+                                 if c not in src.columns] + NAME_COLS
+    rec = pd.DataFrame({c: cols[c] for c in order}, index=index)
+    extra = {"dob_r0": cols["dob_r0"], "dob_r1": cols["dob_r1"], "dob_form": cols["dob_form"],
+             "year": year, "month": month, "day": day,
+             "id_kind": cols["id_kind"], "id_digits": cols["id_digits"], "id_pattern": cols["id_pattern"],
+             "id_issues": cols["id_issues"], "id_raw_digits": cols["id_raw_digits"], "sex_p": cols["sex_p"],
+             "dose_n": dose_n, "vdate": vdate, "phone_n": cols["phone_n"]}
+    rec = pd.concat([rec, pd.DataFrame(extra, index=index)], axis=1)
+    if dicts is not None:
+        dicts.update({c: v for c, v in out_dicts.items() if c in rec.columns})
     return rec
