@@ -14,6 +14,11 @@ Usage::
     .venv/bin/python bench/match_scale.py                # 100k (3 runs) and 1M (1 run)
     .venv/bin/python bench/match_scale.py --sizes 100000 --repeat 5
     .venv/bin/python bench/match_scale.py --sizes 1000000 --repeat 3 --modes warm
+    .venv/bin/python bench/match_scale.py --sizes 1000000 --baseline /tmp/base   # side by side
+
+``--baseline DIR`` runs a baseline checkout (e.g. ``git worktree add /tmp/base <commit>``)
+and this one alternately, each with its own index folder, and prints both with
+the ratio this / baseline per size and mode.
 """
 from __future__ import annotations
 
@@ -59,16 +64,17 @@ print(json.dumps({"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "rss_kb": ru.r
 """
 
 
-def drop_index(d: Path) -> None:
-    """Remove the registry index `vax match` keeps beside the register (only a folder it made)."""
+def drop_index(d: Path, folder: Path | None = None) -> None:
+    """Remove the registry index `vax match` keeps beside the register, or ``folder``
+    (only a folder it made)."""
     import shutil
 
-    folder = d / ".registry.parquet.vaxindex"
+    folder = folder or d / ".registry.parquet.vaxindex"
     if (folder / "index.json").exists():
         shutil.rmtree(folder)
 
 
-def run_once(d: Path, out: Path, code: str | None = None) -> dict:
+def run_once(d: Path, out: Path, code: str | None = None, index: Path | None = None) -> dict:
     """One `vax match` in a child process: wall, CPU (user+sys) and peak RSS of that child alone.
 
     A small wrapper process starts `vax match` and reports its rusage, so the
@@ -76,6 +82,8 @@ def run_once(d: Path, out: Path, code: str | None = None) -> dict:
     """
     cmd = [*VAX, "match", "--registry", str(d / "registry.parquet"),
            "--vaccinations", str(d / "vaccinations.parquet"), "--out", str(out), "--quiet"]
+    if index is not None:  # an index folder per checkout: each would find the other's stale
+        cmd += ["--index", str(index)]
     # code: an older checkout of vaxlib (e.g. `git archive <commit> vaxlib parameters`)
     res = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], check=True, capture_output=True, text=True,
                          env=_env(code))
@@ -100,46 +108,61 @@ def main(argv: list[str] | None = None) -> int:
                     help="cold: the run builds the registry index; warm: it reuses it")
     ap.add_argument("--data", default="/tmp/vax-bench", help="folder for generated data")
     ap.add_argument("--code", help="run the vaxlib found in this folder instead (a baseline checkout)")
+    ap.add_argument("--baseline", help="also run the vaxlib in this folder, alternately, and print ratios")
     args = ap.parse_args(argv)
     base = Path(args.data)
     base.mkdir(parents=True, exist_ok=True)
+    labels = [("baseline", args.baseline), ("this", args.code)] if args.baseline else [("this", args.code)]
     rows = []
     for persons in sorted(args.sizes):
         d = data_dir(persons, base)
         n = args.repeat if args.repeat else (1 if persons >= 1_000_000 else 3)
         for mode in args.modes:
-            runs = []
+            runs: dict[str, list] = {label: [] for label, _ in labels}
             for _ in range(n):
-                if mode == "cold":
-                    drop_index(d)
-                elif not (d / ".registry.parquet.vaxindex" / "index.json").exists() and args.code is None:
-                    with tempfile.TemporaryDirectory() as tmp:  # build the index outside the timing
-                        run_once(d, Path(tmp), args.code)
-                with tempfile.TemporaryDirectory() as tmp:
-                    runs.append(run_once(d, Path(tmp), args.code))
-            med = {k: statistics.median(r[k] for r in runs) for k in ("wall", "cpu", "rss_gb")}
-            steps = {k: statistics.median(r["timings"].get(k, 0.0) for r in runs)
-                     for k in dict.fromkeys(k for r in runs for k in r["timings"])}
-            rows.append({"persons": persons, "mode": mode, "records": runs[0]["records"], "pairs": runs[0]["pairs"],
-                         "runs": n, **med, "steps": steps,
-                         "walls": [round(r["wall"], 1) for r in runs]})
+                for label, code in labels:  # alternately: both see the same noise
+                    index = base / f"index-{persons}-{label}" if args.baseline else None
+                    if mode == "cold":
+                        drop_index(d, index)
+                    elif not ((index or d / ".registry.parquet.vaxindex") / "index.json").exists():
+                        with tempfile.TemporaryDirectory() as tmp:  # build the index outside the timing
+                            run_once(d, Path(tmp), code, index)
+                    with tempfile.TemporaryDirectory() as tmp:
+                        runs[label].append(run_once(d, Path(tmp), code, index))
+            for label, _ in labels:
+                got = runs[label]
+                med = {k: statistics.median(r[k] for r in got) for k in ("wall", "cpu", "rss_gb")}
+                steps = {k: statistics.median(r["timings"].get(k, 0.0) for r in got)
+                         for k in dict.fromkeys(k for r in got for k in r["timings"])}
+                rows.append({"persons": persons, "mode": mode, "label": label, "records": got[0]["records"],
+                             "pairs": got[0]["pairs"], "runs": n, **med, "steps": steps,
+                             "walls": [round(r["wall"], 1) for r in got]})
     first = rows[0]
     print(f"load average at the end: {os.getloadavg()[0]:.1f} (1 min) on {os.cpu_count()} cores")
-    print(f"{'persons':>10} {'mode':>5} {'records':>10} {'pairs':>10} {'runs':>4} {'wall s':>8} {'cpu s':>8} "
-          f"{'peak GB':>8} {'µs/rec':>8} {'vs first':>8}  walls")
+    print(f"{'persons':>10} {'mode':>5} {'code':>8} {'records':>10} {'pairs':>10} {'runs':>4} {'wall s':>8} "
+          f"{'cpu s':>8} {'peak GB':>8} {'µs/rec':>8} {'vs first':>8}  walls")
     for r in rows:
         per = r["wall"] / r["records"] * 1e6
         ratio = per / (first["wall"] / first["records"] * 1e6)
-        print(f"{r['persons']:>10,} {r['mode']:>5} {r['records']:>10,} {r['pairs']:>10,} {r['runs']:>4} "
-              f"{r['wall']:>8.1f} {r['cpu']:>8.1f} {r['rss_gb']:>8.2f} {per:>8.1f} {ratio:>8.2f}  {r['walls']}")
+        print(f"{r['persons']:>10,} {r['mode']:>5} {r['label']:>8} {r['records']:>10,} {r['pairs']:>10,} "
+              f"{r['runs']:>4} {r['wall']:>8.1f} {r['cpu']:>8.1f} {r['rss_gb']:>8.2f} {per:>8.1f} {ratio:>8.2f}  "
+              f"{r['walls']}")
+    if args.baseline:
+        print("\nthis / baseline (median wall, CPU, peak):")
+        by = {(r["persons"], r["mode"], r["label"]): r for r in rows}
+        for (persons, mode, label), r in by.items():
+            if label == "this" and (persons, mode, "baseline") in by:
+                b = by[(persons, mode, "baseline")]
+                print(f"{persons:>10,} {mode:>5}  wall {r['wall'] / b['wall']:.2f}  cpu {r['cpu'] / b['cpu']:.2f}  "
+                      f"peak {r['rss_gb'] / b['rss_gb']:.2f}")
     print("\nper-step timings (s, median):")
     keys = list(dict.fromkeys(k for r in rows for k in r["steps"]))
-    print(f"{'persons':>10} {'mode':>5} " + " ".join(f"{k:>10}" for k in keys))
+    print(f"{'persons':>10} {'mode':>5} {'code':>8} " + " ".join(f"{k:>10}" for k in keys))
     for r in rows:
-        print(f"{r['persons']:>10,} {r['mode']:>5} " + " ".join(f"{r['steps'].get(k, float('nan')):>10.1f}"
-                                                              for k in keys))
+        print(f"{r['persons']:>10,} {r['mode']:>5} {r['label']:>8} "
+              + " ".join(f"{r['steps'].get(k, float('nan')):>10.1f}" for k in keys))
     for r in rows:
-        if r["persons"] == 1_000_000:
+        if r["persons"] == 1_000_000 and r["label"] == "this":
             goal = 20 if r["mode"] == "cold" else 10
             print(f"1M {r['mode']}: wall {r['wall']:.1f} s (target ≤ {goal}), peak {r['rss_gb']:.2f} GB (≤ 4)")
     return 0
