@@ -324,8 +324,8 @@ def fault_point(name: str) -> None:
 # --------------------------------------------------------------------------- process hygiene
 
 
-def die_with_parent() -> None:
-    """Make this (worker) process receive SIGKILL when its parent dies, however the parent dies.
+def die_with_parent(signum: int = signal.SIGKILL) -> None:
+    """Make this (worker) process receive ``signum`` (SIGKILL) when its parent dies, however the parent dies.
 
     Used as the initializer of every process pool (``vax report``'s render workers,
     the matcher's and the signer's partitions), so that a killed command leaves no
@@ -339,7 +339,7 @@ def die_with_parent() -> None:
 
         libc = ctypes.CDLL(None, use_errno=True)
         pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+        libc.prctl(pr_set_pdeathsig, int(signum), 0, 0, 0)
     except (OSError, AttributeError):  # pragma: no cover - not Linux
         return
     if os.getppid() != parent:  # the parent died before prctl took effect

@@ -46,6 +46,7 @@ import ipywidgets as W
 
 from vaxlib import i18n as _i18n
 from vaxlib.errors import CommandError
+from vaxlib.runs import die_with_parent
 
 __all__ = ["ReviewSession", "review_session", "credentials_url", "serve", "app_notebook"]
 
@@ -273,7 +274,9 @@ def serve(ledger_url: str, *, port: int = 8866, lang: str = "vi", status: str = 
         nb = app_notebook(folder, ledger_url, lang, status)
         print(f"review app: http://127.0.0.1:{port}/ (stop with Ctrl+C); each analyst signs in with their own "
               f"database login", flush=True)
-        proc = subprocess.Popen([*voila_command(nb, port), *extra_args], cwd=folder)
+        # Voilà gets SIGTERM (and shuts its kernels down) even if vax itself is killed
+        proc = subprocess.Popen([*voila_command(nb, port), *extra_args], cwd=folder,
+                                preexec_fn=lambda: die_with_parent(signal.SIGTERM))
         # SIGTERM to vax stops Voilà too (it then shuts its kernels down), never an orphaned server
         previous = signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
         try:

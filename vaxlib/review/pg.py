@@ -58,6 +58,10 @@ Identity and scope
     ``vax_national``    reads and appends every province's events (verify).
 
     A login role's provinces live in ``ledger_scopes`` (owner-written).
+The review queue itself
+    ``vax ledger publish`` puts the records to review into ``review_parts``
+    under the same policy (:mod:`vaxlib.review.published`); :func:`init_schema`
+    creates those tables too.
 """
 from __future__ import annotations
 
