@@ -110,7 +110,7 @@ def test_postgres_only_the_owner_publishes(team, capsys):
     assert vax_main(["--lang", "en", "ledger", "publish", "--run", str(team["run"]), "--ledger",
                      team["urls"]["lan"]]) == 2
     err = capsys.readouterr().err
-    assert "refused the publish" in err and len(err.strip().splitlines()) == 1 and "pw-lan" not in err
+    assert "lan may not publish" in err and len(err.strip().splitlines()) == 1 and "pw-lan" not in err
     sqlite = f"sqlite:///{team['run'] / 'ledger.db'}"
     Ledger.open(sqlite, create=True).close()
     assert vax_main(["--lang", "en", "ledger", "publish", "--run", str(team["run"]), "--ledger", sqlite]) == 2

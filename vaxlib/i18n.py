@@ -697,6 +697,10 @@ _CLI = _pairs({
     "publish_refused": ("CSDL từ chối công bố (cần tài khoản chủ sổ, người đã chạy vax ledger init): {reason}",
                         "the database refused the publish (it needs the ledger owner's login, who ran vax ledger "
                         "init): {reason}"),
+    "publish_not_owner": ("{user} không được công bố: chỉ chủ sổ quyết định (người đã chạy vax ledger init) "
+                          "công bố hàng đợi",
+                          "{user} may not publish: only the ledger's owner (who ran vax ledger init) publishes "
+                          "the queue"),
     "publish_failed": ("công bố không thành công, phiên bản trước vẫn giữ nguyên: {reason}",
                        "publishing failed; the previous version is unchanged: {reason}"),
     "publish_nothing": ("chưa có hàng đợi xem xét nào được công bố trong {where}; người vận hành chạy: vax ledger "

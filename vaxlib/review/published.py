@@ -212,6 +212,18 @@ def _run_label(run_dir: Path) -> str:
     return f"{run_dir.resolve().name} (match {created})" if created else run_dir.resolve().name
 
 
+def _check_owner(ledger: Any) -> None:
+    """Refuse a login that may not publish (anyone but the ledger tables' owner or a superuser)."""
+    backend = ledger.backend
+    with backend._lock:
+        ok = backend.conn.execute(
+            "SELECT pg_has_role(current_user, (SELECT tableowner FROM pg_tables WHERE schemaname = "
+            "current_schema() AND tablename = 'ledger_events'), 'USAGE') "
+            "OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)").fetchone()[0]
+    if not ok:
+        raise LedgerError.say("publish_not_owner", user=backend.identity())
+
+
 def publish(run_dir: str | Path, ledger: Any, *, match_dir: str | Path | None = None) -> PublishResult:
     """Publish the review workspace of a run folder into the team database, replacing the previous version.
 
@@ -237,6 +249,7 @@ def publish(run_dir: str | Path, ledger: Any, *, match_dir: str | Path | None = 
 
     if not is_team_ledger(ledger):
         raise LedgerError.say("publish_pg_only")
+    _check_owner(ledger)  # before reading a national run for nothing
     ws = load_workspace(run_dir, match_dir=match_dir)
     queue, messages = load_feedback(run_dir)
     slices = province_slices(ws, queue, messages)
