@@ -29,12 +29,12 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab outputs/notebooks/
 
 # The review queue as a web app (Voilà on 127.0.0.1, each analyst signs in with their own
-# PostgreSQL login): make review LEDGER="postgresql://db.example/vax" [DATA=outputs/demo] [PORT=8866]
-DATA ?= outputs/demo
+# PostgreSQL login and reads what `vax ledger publish` put in the database): make review
+# LEDGER="postgresql://db.example/vax" [PORT=8866]
 PORT ?= 8866
 review: $(STAMP)
 	@test -n "$(LEDGER)" || { echo "make review LEDGER=postgresql://HOST/DB (the team ledger, without a login)"; exit 2; }
-	$(BIN)/vax review-app --data "$(DATA)" --ledger "$(LEDGER)" --port $(PORT)
+	$(BIN)/vax review-app --ledger "$(LEDGER)" --port $(PORT)
 
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -16,17 +16,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from vaxlib.config import NOTEBOOKS_DIR, OUTPUTS_DIR
+
+from conftest import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -37,28 +34,30 @@ NOTEBOOK = "02-review-queue.ipynb"
 SCREENSHOT = OUTPUTS_DIR / "screenshots" / "review-panel.png"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _lab_settings(tmp_path) -> dict:
+    """Environment of a private JupyterLab: its own config, runtime and settings folders, no news pop-up."""
+    settings = tmp_path / "lab-settings"
+    (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
+    # no news/update pop-up over the notebook (and no network call for it)
+    (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
+        '{"fetchNews": "false", "checkForUpdates": false}', encoding="utf-8")
+    return {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "jcfg"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "jrt"),
+            "JUPYTERLAB_SETTINGS_DIR": str(settings), "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "lab-ws")}
 
 
-def _wait_http(url: str, timeout: float, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"JupyterLab exited with code {proc.returncode} (see its log)")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"JupyterLab did not answer at {url} within {timeout:.0f} s")
+def start_lab(web_server, tmp_path, project: Path):
+    """JupyterLab over ``project`` (token off, 127.0.0.1 only), stopped with its kernels when the test ends."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+           "--IdentityProvider.token=", "--ServerApp.password=", f"--ServerApp.root_dir={project}",
+           "--allow-root", "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
+           "--LabApp.extension_manager=readonly"]
+    return web_server(cmd, port=port, ready="/api/status", env=_lab_settings(tmp_path), cwd=project,
+                      name="jupyterlab", timeout=40)
 
 
 @pytest.fixture
-def lab(tmp_path):
+def lab(tmp_path, web_server):
     """A temporary project with the notebook and data, served by JupyterLab (token off, localhost only)."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} missing (apt-get install chromium)")
@@ -70,32 +69,9 @@ def lab(tmp_path):
     shutil.copy(NOTEBOOKS_DIR / NOTEBOOK, project / "notebooks" / NOTEBOOK)
     demo = project / "outputs" / "demo"
     matches = make_dataset(demo, persons=200)
-    settings = tmp_path / "lab-settings"
-    (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
-    # no news/update pop-up over the notebook (and no network call for it)
-    (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
-        '{"fetchNews": "false", "checkForUpdates": false}', encoding="utf-8")
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "jcfg"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "jrt"),
-           "JUPYTERLAB_SETTINGS_DIR": str(settings), "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "lab-ws")}
-    port = _free_port()
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-           "--IdentityProvider.token=", "--ServerApp.password=", f"--ServerApp.root_dir={project}",
-           "--allow-root", "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
-           "--LabApp.extension_manager=readonly"]
-    log = open(tmp_path / "jupyterlab.log", "wb")
-    proc = subprocess.Popen(cmd, cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        _wait_http(f"http://127.0.0.1:{port}/api/status", 40, proc)
-        yield {"port": port, "project": project, "ledger": demo / "ledger.db", "matches": matches,
-               "log": tmp_path / "jupyterlab.log"}
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)  # the server and the kernel it started
-            proc.wait(timeout=10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+    server = start_lab(web_server, tmp_path, project)
+    return {"port": server.port, "project": project, "ledger": demo / "ledger.db", "matches": matches,
+            "log": server.log}
 
 
 def test_click_duyet_in_jupyterlab_writes_the_ledger(lab):
@@ -139,7 +115,7 @@ def test_click_duyet_in_jupyterlab_writes_the_ledger(lab):
 # --------------------------------------------------------------------------- the hand-written fixture in a real browser
 
 @pytest.fixture
-def fixture_lab(tmp_path):
+def fixture_lab(tmp_path, web_server):
     """JupyterLab over a project holding notebooks 01 and 02 and the hand-written review fixture
     (test_widgets.RECORDS: R02 with a proposed ID fix, R04 with two candidates, a 2-record cluster)."""
     if not Path(CHROMIUM).exists():
@@ -161,30 +137,8 @@ def fixture_lab(tmp_path):
     with atomic_run(demo / "match", command="match") as run:  # readers refuse a folder without a manifest
         matches.to_parquet(run / "matches.parquet", index=False)
         cands.to_parquet(run / "candidates.parquet", index=False)
-    settings = tmp_path / "lab-settings"
-    (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
-    (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
-        '{"fetchNews": "false", "checkForUpdates": false}', encoding="utf-8")
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "jcfg"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "jrt"),
-           "JUPYTERLAB_SETTINGS_DIR": str(settings), "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "lab-ws")}
-    port = _free_port()
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-           "--IdentityProvider.token=", "--ServerApp.password=", f"--ServerApp.root_dir={project}",
-           "--allow-root", "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
-           "--LabApp.extension_manager=readonly"]
-    log = open(tmp_path / "jupyterlab.log", "wb")
-    proc = subprocess.Popen(cmd, cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        _wait_http(f"http://127.0.0.1:{port}/api/status", 40, proc)
-        yield {"port": port, "project": project, "ledger": demo / "ledger.db"}
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+    server = start_lab(web_server, tmp_path, project)
+    return {"port": server.port, "project": project, "ledger": demo / "ledger.db"}
 
 
 def _open_and_run(page, port: int, notebook: str) -> None:
@@ -283,3 +237,26 @@ def test_edit_flow_candidate_two_and_cluster_export_in_jupyterlab(fixture_lab):
     exported = fixture_lab["project"] / "outputs" / "exports" / "cum-CS-79-0001-name_no_diacritics-2021-10.xlsx"
     back = read_table(exported, "vaccinations").table
     assert sorted(back["record_id"]) == ["R01", "R08"]
+
+
+def test_web_server_fixture_kills_the_server_and_what_it_started(web_server, tmp_path):
+    """The browser tests' server fixture leaves nothing: a child in a session of its own (as a Jupyter
+    kernel is) that ignores SIGTERM, and a server that ignores SIGTERM too, are both gone after stop()."""
+    script = tmp_path / "stubborn.py"
+    script.write_text(
+        "import http.server, signal, subprocess, sys\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "kid = subprocess.Popen([sys.executable, '-c', 'import signal, time; "
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)'], start_new_session=True)\n"
+        "open(sys.argv[2], 'w').write(str(kid.pid))\n"
+        "http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), http.server.SimpleHTTPRequestHandler)"
+        ".serve_forever()\n", encoding="utf-8")
+    port = free_port()
+    server = web_server([sys.executable, str(script), str(port), str(tmp_path / "kid.pid")], port=port, ready="/",
+                        cwd=tmp_path, name="stubborn")
+    kid = int((tmp_path / "kid.pid").read_text())
+    tree = server.tree()
+    assert set(tree) == {server.proc.pid, kid}
+    killed = server.stop(grace=1.0)
+    assert sorted(killed) == sorted(tree)  # both needed SIGKILL
+    assert not any(server._alive(p, s) for p, s in tree.items())

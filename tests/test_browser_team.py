@@ -1,9 +1,12 @@
 """Two analysts of two provinces and a supervisor, in three Chromium contexts, through ``vax review-app`` (Voilà).
 
-A throwaway PostgreSQL ledger (the session's ``pg_server``) with three logins:
-``lan`` (analyst, province 79), ``minh`` (analyst, 01) and ``sup`` (supervisor,
-79).  ``vax review-app`` serves the review notebook; each browser context signs
-in as one person.  Lan accepts, rejects (with a reason) and edits (with a
+A throwaway PostgreSQL ledger (the session's ``pg_server``) with four logins:
+``lan`` (analyst, province 79), ``minh`` (analyst, 01), ``sup`` (supervisor,
+79) and ``hoa`` (analyst, 48).  The operator publishes the run into the
+database (``vax ledger publish``) and the run folder is then deleted, so the
+app can only have read the database.  ``vax review-app`` serves the review
+notebook; each browser context signs in as one person and sees nothing of the
+other province (queue size, names, feedback items).  Lan accepts, rejects (with a reason) and edits (with a
 reason) while Minh rejects his province's record; Lan's acceptance of a
 24-record cluster then waits for a supervisor, and Sup confirms it in his own
 page.  Afterwards the ledger holds every decision under the right login and
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import os
 import re
-import signal
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +30,8 @@ import pytest
 
 from vaxlib.config import OUTPUTS_DIR
 
-from test_browser_review import CHROMIUM, CHROMIUM_ARGS, _free_port
+from conftest import free_port
+from test_browser_review import CHROMIUM, CHROMIUM_ARGS
 from test_team import write_project
 from test_widgets import NO_DIACRITICS_CLUSTER, _candidate, make_review_tables
 
@@ -51,7 +55,7 @@ def make_team_tables():
 
 
 @pytest.fixture
-def team_app(tmp_path, pg_server):
+def team_app(tmp_path, pg_server, web_server):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} missing (apt-get install chromium)")
     pytest.importorskip("playwright.sync_api", reason="playwright (Python) is not installed")
@@ -70,44 +74,20 @@ def team_app(tmp_path, pg_server):
     with psycopg.connect(owner, autocommit=True) as conn:
         for name, (role, provinces) in logins.items():
             add_user(conn, name, role, provinces, password=f"{name}-Mật-khẩu-1")
+    # the operator publishes the run, then the run folder is gone: the app can only read the database
+    publish = subprocess.run([sys.executable, "-m", "vaxlib.cli", "ledger", "publish", "--run", str(project),
+                              "--ledger", owner], capture_output=True, text=True, timeout=120)
+    assert publish.returncode == 0, publish.stderr
+    shutil.rmtree(project)
     address = f"postgresql:///team_browser?host={pg_server.socket_dir}"
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "jcfg"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "jrt"),
            "JUPYTER_DATA_DIR": str(tmp_path / "jdata")}
-    log = open(tmp_path / "review-app.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "vaxlib.cli", "review-app", "--data", str(project), "--ledger",
-                             address, "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    try:
-        _wait_listening(port, 60, proc)
-        yield {"port": port, "owner": owner, "tables": tables, "log": tmp_path / "review-app.log",
-               "server": pg_server}
-    finally:
-        try:
-            proc.terminate()  # vax stops Voilà, which shuts its kernels down (each in its own session)
-            proc.wait(timeout=30)
-            os.killpg(proc.pid, signal.SIGTERM)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
-
-
-def _wait_listening(port: int, timeout: float, proc: subprocess.Popen) -> None:
-    """Until Voilà accepts connections (asking for a page would start a kernel and run the notebook)."""
-    import socket
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"vax review-app exited with code {proc.returncode} (see its log)")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"vax review-app did not listen on port {port} within {timeout:.0f} s")
+    # ready = the port listens (asking for a page would start a kernel and run the notebook)
+    server = web_server([sys.executable, "-m", "vaxlib.cli", "review-app", "--ledger", address, "--port",
+                         str(port)], port=port, ready=None, env=env, name="review-app", timeout=60)
+    return {"port": port, "owner": owner, "tables": tables, "log": server.log, "server": pg_server,
+            "publish": publish.stdout, "app": server}
 
 
 def _sign_in(page, port: int, user: str) -> None:
@@ -167,6 +147,17 @@ def test_two_analysts_and_a_supervisor_in_chromium(team_app):
             minh.screenshot(path=str(SHOTS / "team-minh.png"), full_page=True)
             assert "R04" not in lan.locator(".vax-review-panel").inner_text()
             assert "R01" not in minh.locator(".vax-review-panel").inner_text()
+            lan.get_by_text("Đã xem xét 0 / 26 · Đang chờ 26").wait_for(timeout=10_000)  # 79's queue, all of it
+            minh.get_by_text("Đã xem xét 0 / 1 · Đang chờ 1").wait_for(timeout=10_000)  # 01's: R04 alone
+            # nothing of the other province anywhere on the page: names, feedback items
+            lan_text, minh_text = lan.locator("body").inner_text(), minh.locator("body").inner_text()
+            # (each page does show its own record's name and its own province's complaints)
+            assert "Nguyen Thi Hoa" in lan_text and "PA79" in lan_text, lan_text[-800:]
+            assert "Phạm Minh Tuấn" in minh_text and "PA01" in minh_text and "PAX" in minh_text, minh_text[-800:]
+            for name in ("Phạm Minh Tuấn", "Hoàng Văn Nam", "PA01", "PAX"):  # R04, R07 and 01's complaints
+                assert name not in lan_text, name
+            for name in ("Nguyen Thi Hoa", "Trần Văn Dũng", "Tran Van Dung", "Lê Thị Thủy", "PA79"):
+                assert name not in minh_text, name
             lan_provinces = lan.locator(".vax-review-panel select").first.locator("option").all_inner_texts()
             assert not any("01" in o or "Hà Nội" in o for o in lan_provinces), lan_provinces
             # Lan: accept R01; Minh at the same time: reject R04 with a reason
@@ -232,5 +223,10 @@ def test_two_analysts_and_a_supervisor_in_chromium(team_app):
         assert conn.execute("SELECT count(*) FROM ledger_events").fetchone()[0] == 0
     with psycopg.connect(srv.url("minh", "minh-Mật-khẩu-1", "team_browser"), autocommit=True) as conn:
         assert conn.execute("SELECT DISTINCT province FROM ledger_events").fetchall() == [("01",)]
+    # what each analyst's own login could read with hand-written SQL from the published queue
+    for user, provinces in (("lan", [("79",)]), ("minh", [("01",)]), ("hoa", [("48",)])):
+        with psycopg.connect(srv.url(user, f"{user}-Mật-khẩu-1", "team_browser"), autocommit=True) as conn:
+            assert conn.execute("SELECT DISTINCT province FROM review_parts").fetchall() == provinces
+    assert "Đã công bố phiên bản 1 (lần đầu): 29 bản ghi cần xem xét" in team_app["publish"]  # 27 of 79, 2 of 01
     log = team_app["log"].read_text(encoding="utf-8", errors="replace")
     assert "Mật-khẩu" not in log and "đoán-mò" not in log  # no password in the server's log

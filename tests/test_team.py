@@ -166,10 +166,14 @@ def test_signed_in_analysts_see_and_decide_only_their_province(pg_server, tmp_pa
         add_user(conn, "lan", "analyst", ["79"], password="pw-lan-secret")
         add_user(conn, "minh", "analyst", ["01"], password="pw-minh-secret")
         add_user(conn, "nobody_yet", "analyst", ["48"], password="pw-nobody")
+    from vaxlib.review.published import publish
+
+    with Ledger.open(owner) as led:  # the operator publishes; the sessions below never read tmp_path
+        publish(tmp_path, led)
     address = owner.split("@", 1)[1]  # the server's address without a login
     address = f"postgresql://@{address}".replace("//@/", "///")
     caplog.set_level(logging.DEBUG)
-    s = review_session(tmp_path, address, lang="vi", sign_in=True)
+    s = review_session("/nonexistent", address, lang="vi", sign_in=True)
     assert s.panel is None and s.widget.children == (s.form,) and s.summary() == ""
     assert s.sign_in("lan", "wrong password") is False
     assert "không thành công" in s.message.value and s.panel is None
@@ -180,17 +184,18 @@ def test_signed_in_analysts_see_and_decide_only_their_province(pg_server, tmp_pa
     s.button.click()
     assert s.panel is not None and s.widget.children[1] is s.panel.widget
     assert "lan" in s.signed_in.value and "79" in s.signed_in.value
-    assert sorted(s.workspace.vaccinations["record_id"]) == ["R01", "R02", "R03", "R05", "R06", "R08"]
+    # her province's records that need review (R06 is verified: not published)
+    assert sorted(s.workspace.vaccinations["record_id"]) == ["R01", "R02", "R03", "R05", "R08"]
     assert set(s.panel.queue()) == {"R01", "R02", "R03", "R08"}  # R04 (province 01) is not in her queue
     s.panel.accept.click()
-    m = review_session(tmp_path, address, lang="en", sign_in=True)
+    m = review_session("/nonexistent", address, lang="en", sign_in=True)
     assert m.sign_in("minh", "pw-minh-secret")
     assert set(m.panel.queue()) == {"R04"} and sorted(m.workspace.vaccinations["record_id"]) == ["R04", "R07"]
     m.panel.reason.value = "wrong_person"
     m.panel.reject.click()
     assert sorted(m.feedback.visible()["feedback_id"]) == ["PA01", "PAX"]  # PAX: about an 01 record
     # an analyst of a province with no records sees an empty queue, not anyone else's
-    n = review_session(tmp_path, address, sign_in=True)
+    n = review_session("/nonexistent", address, sign_in=True)
     assert n.sign_in("nobody_yet", "pw-nobody") and n.workspace.vaccinations.empty and n.panel.queue() == []
     for sess in (s, m, n):
         sess.ledger.close()
@@ -202,16 +207,15 @@ def test_signed_in_analysts_see_and_decide_only_their_province(pg_server, tmp_pa
     assert "secret" not in logged and "wrong password" not in logged and "lan_typo" not in logged
 
 
-def test_review_app_refuses_sqlite_shared_logins_and_missing_data(tmp_path, capsys):
-    write_project(tmp_path / "p")
-    data = str(tmp_path / "p")
+def test_review_app_refuses_sqlite_and_shared_logins_and_reads_no_folder(capsys):
     for ledger, words in (("sqlite:///x.db", "needs a PostgreSQL ledger"),
                           ("postgresql://lan:pw@/vax?host=/tmp", "must not carry a login")):
-        assert vax_main(["review-app", "--data", data, "--ledger", ledger]) == 2
+        assert vax_main(["review-app", "--ledger", ledger]) == 2
         err = capsys.readouterr().err
         assert words in err and len(err.strip().splitlines()) == 1 and "pw" not in err.replace("postgresql", "")
-    assert vax_main(["review-app", "--data", str(tmp_path / "nope"), "--ledger", "postgresql:///vax"]) == 2
-    assert "no such folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # no --data any more: the app reads the published queue from the database
+        vax_main(["review-app", "--data", "outputs/demo", "--ledger", "postgresql:///vax"])
+    assert "--data" in capsys.readouterr().err
 
 
 def test_app_notebook_is_the_review_notebook_with_sign_in_injected(tmp_path):
@@ -220,15 +224,15 @@ def test_app_notebook_is_the_review_notebook_with_sign_in_injected(tmp_path):
     from vaxlib.config import NOTEBOOKS_DIR
     from vaxlib.review.app import app_notebook
 
-    path = app_notebook(tmp_path, tmp_path / "data", "postgresql:///vax?host=/run/pg", "en", "fix")
+    path = app_notebook(tmp_path, "postgresql:///vax?host=/run/pg", "en", "fix")
     nb = nbformat.read(path, as_version=4)
     original = nbformat.read(NOTEBOOKS_DIR / "02-review-queue.ipynb", as_version=4)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1
     scope: dict = {}
     exec(injected[0].source, scope)  # noqa: S102 - papermill's literals
-    assert (scope["sign_in"], scope["create_ledger"], scope["ledger_url"], scope["lang"], scope["status"]) == (
-        True, False, "postgresql:///vax?host=/run/pg", "en", "fix")
+    assert (scope["sign_in"], scope["create_ledger"], scope["ledger_url"], scope["lang"], scope["status"],
+            scope["data_dir"]) == (True, False, "postgresql:///vax?host=/run/pg", "en", "fix", "")
     assert [c.source for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])] == [
         c.source for c in original.cells]
 

@@ -605,6 +605,8 @@ _TEAM = _pairs({
                      "Sign-in failed: check the login and the password."),
     "login_unreachable": ("Không kết nối được cơ sở dữ liệu sổ quyết định; báo quản trị viên.",
                           "The ledger database cannot be reached; tell the administrator."),
+    "not_published": ("Chưa có hàng đợi xem xét nào được công bố; báo người vận hành (vax ledger publish).",
+                      "No review queue has been published yet; tell the operator (vax ledger publish)."),
     "login_no_scope": ("Tài khoản {user} chưa được giao tỉnh nào; báo quản trị viên (vax ledger add-user).",
                        "Login {user} has no province yet; ask the administrator (vax ledger add-user)."),
     "signed_in": ("Đã đăng nhập: {user} · {scope}", "Signed in: {user} · {scope}"),
@@ -690,6 +692,29 @@ _CLI = _pairs({
                      "CSCA + DSC created in {out}; kid {kid}; trust list {out}/trust/"),
     "verify_summary": ("{ok}/{n} hợp lệ ({reasons})", "{ok}/{n} valid ({reasons})"),
     "verify_findings": ("; {n} có lưu ý về quy tắc nghiệp vụ", "; {n} with business-rule findings"),
+    "publish_pg_only": ("vax ledger publish cần sổ quyết định PostgreSQL của nhóm (postgresql://…)",
+                        "vax ledger publish needs the team's PostgreSQL ledger (postgresql://…)"),
+    "publish_refused": ("CSDL từ chối công bố (cần tài khoản chủ sổ, người đã chạy vax ledger init): {reason}",
+                        "the database refused the publish (it needs the ledger owner's login, who ran vax ledger "
+                        "init): {reason}"),
+    "publish_not_owner": ("{user} không được công bố: chỉ chủ sổ quyết định (người đã chạy vax ledger init) "
+                          "công bố hàng đợi",
+                          "{user} may not publish: only the ledger's owner (who ran vax ledger init) publishes "
+                          "the queue"),
+    "publish_failed": ("công bố không thành công, phiên bản trước vẫn giữ nguyên: {reason}",
+                       "publishing failed; the previous version is unchanged: {reason}"),
+    "publish_nothing": ("chưa có hàng đợi xem xét nào được công bố trong {where}; người vận hành chạy: vax ledger "
+                        "publish --run THƯ_MỤC --ledger URL",
+                        "no review queue is published in {where} yet; the operator runs: vax ledger publish "
+                        "--run DIR --ledger URL"),
+    "publish_unreadable": ("không đọc được hàng đợi đã công bố: {reason}",
+                           "cannot read the published review queue: {reason}"),
+    "published": ("Đã công bố phiên bản {version} ({replaced}): {records} bản ghi cần xem xét của {provinces} tỉnh "
+                  "({rows}) vào {where}",
+                  "Published version {version} ({replaced}): {records} records to review in {provinces} provinces "
+                  "({rows}) to {where}"),
+    "published_first": ("lần đầu", "the first"),
+    "published_replaced": ("thay phiên bản {old}", "replaces version {old}"),
     "pending_none": ("Không có lần duyệt cả cụm nào chờ xác nhận", "no bulk acceptance waits for confirmation"),
     "pending_head": ("{n} lần duyệt cả cụm đang chờ giám sát xác nhận (xác nhận bằng: vax ledger confirm-bulk "
                      "--ledger URL BULK_ID)",

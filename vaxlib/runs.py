@@ -54,6 +54,13 @@ did not commit); ``X`` and an old folder -> the foreign entries move into
 processes are removed.  Leftovers are recognised by their names *and* by the
 marker file inside them, so nothing a user named alike is touched.
 
+File modes.  A run's files hold personal data (names, ID numbers): every
+run but ``report`` (aggregates only) leaves its folder and files with no
+permission for "other" users (``0750``/``0640`` under the usual umask 022,
+stricter under a stricter umask), so only the operator account, and a group
+the operator chooses, can read them.  Analysts in team mode read the review
+queue from the database instead (``vax ledger publish``).
+
 Fault injection (tests and ``bench/faults.py``): ``VAX_FAULT`` holds
 comma-separated ``ACTION:POINT`` items, ``ACTION`` ``kill`` (SIGKILL this
 process) or ``enospc`` (raise ``OSError(ENOSPC)``); :func:`fault_point`
@@ -131,6 +138,10 @@ FEEDBACK_LINKS = "feedback_links.parquet"
 FEEDBACK_SUMMARY = "feedback_summary.json"
 
 _TABLE_SUFFIXES = (".parquet", ".csv", ".xlsx")
+#: runs whose files may be readable by every user of the machine (aggregates only)
+PUBLIC_RUNS = frozenset({"report"})
+#: permission bits a private run's files and folders never have ("other" users)
+_OTHER = stat.S_IRWXO
 
 
 # --------------------------------------------------------------------------- layout
@@ -313,8 +324,8 @@ def fault_point(name: str) -> None:
 # --------------------------------------------------------------------------- process hygiene
 
 
-def die_with_parent() -> None:
-    """Make this (worker) process receive SIGKILL when its parent dies, however the parent dies.
+def die_with_parent(signum: int = signal.SIGKILL) -> None:
+    """Make this (worker) process receive ``signum`` (SIGKILL) when its parent dies, however the parent dies.
 
     Used as the initializer of every process pool (``vax report``'s render workers,
     the matcher's and the signer's partitions), so that a killed command leaves no
@@ -328,7 +339,7 @@ def die_with_parent() -> None:
 
         libc = ctypes.CDLL(None, use_errno=True)
         pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+        libc.prctl(pr_set_pdeathsig, int(signum), 0, 0, 0)
     except (OSError, AttributeError):  # pragma: no cover - not Linux
         return
     if os.getppid() != parent:  # the parent died before prctl took effect
@@ -876,11 +887,14 @@ def atomic_run(out_dir: str | os.PathLike[str], *, command: str, args: Mapping[s
         files: dict[str, dict[str, Any]] = {}
         rows: dict[str, int] = {}
         written = _files_under(staging)
+        private = command not in PUBLIC_RUNS  # personal data: nobody but the operator (and their group) reads it
         for p in written:
             rel = p.relative_to(staging).as_posix()
             if rel in (MANIFEST, MANIFEST + ".part"):
                 continue
             info = os.stat(p)
+            if private and info.st_mode & _OTHER:
+                os.chmod(p, stat.S_IMODE(info.st_mode) & ~_OTHER)  # mtime unchanged: the digest reuse holds
             same = st.linked.get(rel)
             if same is not None and same[:3] == (info.st_ino, info.st_size, info.st_mtime_ns):
                 digest = same[3]  # a previous run's file, unchanged: hashed and fsync'd by that run
@@ -896,7 +910,13 @@ def atomic_run(out_dir: str | os.PathLike[str], *, command: str, args: Mapping[s
                 entry["rows"] = int(n)
                 rows[Path(rel).stem] = int(n)
             files[rel] = entry
-        for sub in sorted({p.parent for p in written} | {staging}, key=lambda p: -len(p.parts)):
+        folders = sorted({p.parent for p in written} | {staging}, key=lambda p: -len(p.parts))
+        if private:
+            for sub in folders:
+                mode = stat.S_IMODE(os.stat(sub).st_mode)
+                if mode & _OTHER:
+                    os.chmod(sub, mode & ~_OTHER)
+        for sub in folders:
             _fsync_dir(sub)
         manifest = {
             "vaxlib_run": MANIFEST_FORMAT,
@@ -911,6 +931,8 @@ def atomic_run(out_dir: str | os.PathLike[str], *, command: str, args: Mapping[s
             **({"extra": _jsonable(st.extra)} if st.extra else {}),
         }
         _write_json_durably(staging / MANIFEST, manifest)
+        if private:
+            os.chmod(staging / MANIFEST, stat.S_IMODE(os.stat(staging / MANIFEST).st_mode) & ~_OTHER)
         _fsync_dir(staging)
         fault_point(f"{command}:manifest")
         _commit(staging, target, token, command, set(files) | {MANIFEST})

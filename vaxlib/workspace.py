@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["Workspace", "WorkspaceError", "load_workspace", "load_feedback", "find_table"]
+__all__ = ["Workspace", "WorkspaceError", "load_workspace", "load_feedback", "find_table", "scoped_registry",
+           "scoped_feedback"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,8 @@ class Workspace:
     registry: pd.DataFrame | None
     #: provinces the tables were restricted to (None: every province)
     scope: tuple[str, ...] | None = None
+    #: where the tables came from when not ``root``: the team database's published version
+    source: str | None = None
 
     def describe(self) -> str:
         """One line: how many rows each table has (no personal data)."""
@@ -52,7 +55,7 @@ class Workspace:
             parts.append(f"registry {len(self.registry):,}")
         if self.scope is not None:
             parts.append(f"provinces {', '.join(self.scope) or '(none)'}")
-        return f"{self.root}: " + ", ".join(parts)
+        return f"{self.source or self.root}: " + ", ".join(parts)
 
 
 def find_table(root: str | os.PathLike[str], name: str, subdirs: tuple[str, ...] = ("", "data")) -> Path | None:
@@ -77,7 +80,7 @@ def _read_contract(path: Path, kind: str) -> pd.DataFrame:
     return result.table
 
 
-def _scoped_registry(registry: pd.DataFrame, scope: set[str], persons: set[str]) -> pd.DataFrame:
+def scoped_registry(registry: pd.DataFrame, scope: set[str], persons: set[str]) -> pd.DataFrame:
     """Register rows an analyst of ``scope`` may see: residents of those provinces and the persons
     suggested for or competing for their records (people are vaccinated away from home)."""
     resident = registry["province_code"].astype("string").str.strip().isin(scope) \
@@ -86,7 +89,7 @@ def _scoped_registry(registry: pd.DataFrame, scope: set[str], persons: set[str])
 
 
 def load_workspace(data_dir: str | os.PathLike[str], *, match_dir: str | os.PathLike[str] | None = None,
-                   scope: Sequence[str] | None = None) -> Workspace:
+                   scope: Sequence[str] | None = None, ledger: object = None) -> Workspace:
     """Read the vaccinations, matches, candidates and (optional) registry of a dataset folder.
 
     Parameters
@@ -106,17 +109,32 @@ def load_workspace(data_dir: str | os.PathLike[str], *, match_dir: str | os.Path
         residents plus the persons suggested for their records.  A queue
         opened by hand then holds no other province's personal data; the
         ledger's row-level security guards the decisions themselves.
+    ledger
+        An open :class:`~vaxlib.review.ledger.Ledger`.  On a team (PostgreSQL)
+        ledger the tables are read from the database, as that connection's
+        role, from what the operator published (``vax ledger publish``):
+        ``data_dir``, ``match_dir`` and ``scope`` are then not used, no file
+        is read, and row-level security decides which provinces come back
+        (:mod:`vaxlib.review.published`).  Otherwise (SQLite, None) the files.
 
     Raises
     ------
     WorkspaceError
-        The vaccinations table or the match run is missing (names the folder searched).
+        The vaccinations table or the match run is missing (names the folder searched), or nothing
+        is published in the team database.
     vaxlib.errors.ManifestError
         The match folder is not a complete ``vax match`` run (killed, or changed since).
     """
     from vaxlib.io import read_output
     from vaxlib.runs import CANDIDATES, MATCHES, RunFolder, check_run, lists_table
 
+    if ledger is not None:
+        from vaxlib.review.published import WORKSPACE_TABLES, is_team_ledger, load_published
+
+        if is_team_ledger(ledger):
+            ws = load_published(ledger, WORKSPACE_TABLES).workspace(data_dir)
+            log.info("loaded %s", ws.describe())
+            return ws
     root = Path(data_dir)
     if not root.is_dir():
         raise WorkspaceError(f"dataset folder {root} does not exist")
@@ -145,33 +163,46 @@ def load_workspace(data_dir: str | os.PathLike[str], *, match_dir: str | os.Path
         persons = set(matches["person_id"].dropna().astype(str))
         if candidates is not None:
             persons |= set(candidates["person_id"].dropna().astype(str))
-        registry = _scoped_registry(registry, allowed, persons).reset_index(drop=True)
+        registry = scoped_registry(registry, allowed, persons).reset_index(drop=True)
     ws = Workspace(root=root, vaccinations=vaccinations, matches=matches, candidates=candidates,
                    registry=registry, scope=None if scope is None else tuple(sorted(allowed)))
     log.info("loaded %s", ws.describe())
     return ws
 
 
+def scoped_feedback(queue: pd.DataFrame, scope: Sequence[str], record_ids: "set[str] | None" = None) -> pd.DataFrame:
+    """Feedback items of the ``scope`` provinces, or linked to one of ``record_ids`` (that scope's records)."""
+    allowed = {str(p) for p in scope}
+    mine = queue["province"].astype("string").isin(allowed).fillna(False) if "province" in queue \
+        else pd.Series(False, index=queue.index)
+    if record_ids and "record_ids" in queue:
+        linked = queue["record_ids"].fillna("").astype(str).map(
+            lambda s: any(r in record_ids for r in s.split(";") if r))
+        mine |= linked
+    return queue[mine.to_numpy()].reset_index(drop=True)
+
+
 def load_feedback(data_dir: str | os.PathLike[str], *, scope: Sequence[str] | None = None,
-                  record_ids: "set[str] | None" = None) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+                  record_ids: "set[str] | None" = None,
+                  ledger: object = None) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     """The open feedback queue of ``vax feedback`` and the citizens' messages, or ``(None, None)``.
 
     With ``scope`` (GSO codes) only items of those provinces, or linked to one of
     ``record_ids`` (the scoped workspace's records), are kept, and only their messages read.
+    On a team ``ledger`` both come from the database as that role may read them
+    (see :func:`load_workspace`); the folder is not read.
     """
+    if ledger is not None:
+        from vaxlib.review.published import FEEDBACK_TABLES, is_team_ledger, load_published
+
+        if is_team_ledger(ledger):
+            return load_published(ledger, FEEDBACK_TABLES).feedback()
     queue_path = find_table(data_dir, "queue", subdirs=("feedback",))
     if queue_path is None:
         return None, None
     queue = pd.read_parquet(queue_path)
     if scope is not None:
-        allowed = {str(p) for p in scope}
-        mine = queue["province"].astype("string").isin(allowed).fillna(False) if "province" in queue \
-            else pd.Series(False, index=queue.index)
-        if record_ids and "record_ids" in queue:
-            linked = queue["record_ids"].fillna("").astype(str).map(
-                lambda s: any(r in record_ids for r in s.split(";") if r))
-            mine |= linked
-        queue = queue[mine.to_numpy()].reset_index(drop=True)
+        queue = scoped_feedback(queue, scope, record_ids)
     messages_path = find_table(data_dir, "feedback", subdirs=("data",))
     messages = None
     if messages_path is not None:

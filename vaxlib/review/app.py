@@ -9,8 +9,11 @@ PostgreSQL connection, so
 * every decision is recorded under the database role (``current_user``),
   never a typed or shared name;
 * row-level security limits the ledger to the role's provinces, and the
-  tables are read for those provinces only (:func:`vaxlib.workspace.load_workspace`
-  with ``scope=``): the page never holds another province's records.
+  tables come from what the operator published into the same database
+  (``vax ledger publish``, :mod:`vaxlib.review.published`), read as that
+  role: the page never holds another province's records, and neither does a
+  hand-edited notebook, which can only ask the database what its role may read.
+  The run folder is not read at all (its files are the operator's).
 
 The password travels only over the widget channel to this kernel (put the app
 behind TLS for anything but 127.0.0.1), is not kept after the connection is
@@ -18,7 +21,7 @@ open, and nothing about a sign-in (name, password, reason it failed) is
 logged.
 
 :func:`serve` (``vax review-app``, ``make review``) writes the notebook with
-its parameters filled in (``sign_in = True``, the data folder, the ledger's
+its parameters filled in (``sign_in = True``, no data folder, the ledger's
 address *without* credentials) into a private temporary folder and serves it
 with Voilà on 127.0.0.1.  Voilà runs one kernel per browser page and accepts
 only widget messages from the page, never code, so an analyst cannot run
@@ -43,6 +46,7 @@ import ipywidgets as W
 
 from vaxlib import i18n as _i18n
 from vaxlib.errors import CommandError
+from vaxlib.runs import die_with_parent
 
 __all__ = ["ReviewSession", "review_session", "credentials_url", "serve", "app_notebook"]
 
@@ -159,7 +163,12 @@ class ReviewSession:
             ledger.close()
             return self._refuse("login_no_scope", user=who)
         self.message.value = f"<i>{_t('loading', self.lang, scope=_scope_text(scope, self.lang))}</i>"
-        self.start(ledger, ledger.identity())
+        try:
+            self.start(ledger, ledger.identity())
+        except LedgerError:  # nothing published yet (or the read refused): say so, keep the form
+            ledger.close()
+            self.ledger = None
+            return self._refuse("not_published")
         return True
 
     # ------------------------------------------------------------ the panels
@@ -170,11 +179,12 @@ class ReviewSession:
 
         self.ledger = ledger
         scope = ledger.scope()
-        self.workspace = ws = load_workspace(self.data_dir, scope=scope)
+        # a team (PostgreSQL) ledger: the tables come from the database as this role, never from files
+        self.workspace = ws = load_workspace(self.data_dir, scope=scope, ledger=ledger)
         self.panel = review_panel(ws.vaccinations, ws.matches, ws.candidates, ledger, analyst, self.lang,
                                   registry=ws.registry, status=self.status)
         queue, messages = load_feedback(self.data_dir, scope=scope,
-                                        record_ids=set(ws.vaccinations["record_id"].astype(str)))
+                                        record_ids=set(ws.vaccinations["record_id"].astype(str)), ledger=ledger)
         self.feedback = feedback_panel(queue, self.panel, self.lang, messages=messages) \
             if queue is not None else None
         self.feedback_box.children = [self.feedback.widget] if self.feedback is not None else [
@@ -214,7 +224,7 @@ def review_session(data_dir: str | os.PathLike[str], ledger_url: str, *, analyst
 
 # --------------------------------------------------------------------------- vax review-app
 
-def app_notebook(folder: Path, data_dir: Path, ledger_url: str, lang: str, status: str) -> Path:
+def app_notebook(folder: Path, ledger_url: str, lang: str, status: str) -> Path:
     """Write the review notebook with the app's parameters injected (papermill's form) into ``folder``."""
     import nbformat
     from papermill.iorw import load_notebook_node
@@ -224,7 +234,8 @@ def app_notebook(folder: Path, data_dir: Path, ledger_url: str, lang: str, statu
 
     source = NOTEBOOKS_DIR / "02-review-queue.ipynb"
     nb = load_notebook_node(str(source))
-    nb = parameterize_notebook(nb, {"data_dir": str(data_dir), "ledger_url": ledger_url, "create_ledger": False,
+    # data_dir is empty: the app reads the published queue from the database, never a run folder
+    nb = parameterize_notebook(nb, {"data_dir": "", "ledger_url": ledger_url, "create_ledger": False,
                                     "analyst": "", "lang": lang, "status": status, "sign_in": True},
                                kernel_name="python3", language="python")
     path = folder / source.name
@@ -249,25 +260,23 @@ def voila_command(notebook: Path, port: int) -> list[str]:
             "--theme=light"]
 
 
-def serve(data_dir: str | os.PathLike[str], ledger_url: str, *, port: int = 8866, lang: str = "vi",
-          status: str = "review", extra_args: Sequence[str] = ()) -> int:
-    """Serve the review queue with Voilà until interrupted (``vax review-app``); returns Voilà's exit code."""
-    from vaxlib.workspace import WorkspaceError
-    from vaxlib.runs import RunFolder
+def serve(ledger_url: str, *, port: int = 8866, lang: str = "vi", status: str = "review",
+          extra_args: Sequence[str] = ()) -> int:
+    """Serve the review queue with Voilà until interrupted (``vax review-app``); returns Voilà's exit code.
 
+    The app reads no run folder: each signed-in analyst's queue comes from what
+    the operator published into the team database (``vax ledger publish``).
+    """
     _check_app_ledger(ledger_url)
     _i18n.check_lang(lang)
-    data = Path(data_dir).resolve()
-    if not data.is_dir():
-        raise CommandError(f"--data {data_dir}: no such folder")
-    if RunFolder(data).table("vaccinations") is None:
-        raise CommandError(str(WorkspaceError(f"no vaccinations table under {data} (run vax demo or vax match)")))
     folder = Path(tempfile.mkdtemp(prefix="vax-review-app-"))  # 0700: the notebook names the ledger's address
     try:
-        nb = app_notebook(folder, data, ledger_url, lang, status)
+        nb = app_notebook(folder, ledger_url, lang, status)
         print(f"review app: http://127.0.0.1:{port}/ (stop with Ctrl+C); each analyst signs in with their own "
               f"database login", flush=True)
-        proc = subprocess.Popen([*voila_command(nb, port), *extra_args], cwd=folder)
+        # Voilà gets SIGTERM (and shuts its kernels down) even if vax itself is killed
+        proc = subprocess.Popen([*voila_command(nb, port), *extra_args], cwd=folder,
+                                preexec_fn=lambda: die_with_parent(signal.SIGTERM))
         # SIGTERM to vax stops Voilà too (it then shuts its kernels down), never an orphaned server
         previous = signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
         try:

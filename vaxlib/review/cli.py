@@ -1,4 +1,5 @@
-"""``vax apply`` and ``vax ledger`` (``init``, ``add-user``, ``pending``, ``confirm-bulk``, ``verify``, ``export``).
+"""``vax apply`` and ``vax ledger`` (``init``, ``add-user``, ``publish``, ``pending``, ``confirm-bulk``, ``verify``,
+``export``).
 
 Every command here needs an existing ledger except ``vax ledger init``: a
 missing file, an unknown URL scheme or an unreadable database is a one-line
@@ -142,6 +143,25 @@ def _cmd_add_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_publish(args: argparse.Namespace) -> int:
+    from vaxlib.review.ledger import Ledger, LedgerError
+    from vaxlib.review.published import publish
+
+    try:
+        with Ledger.open(args.ledger) as ledger:
+            result = publish(args.run, ledger, match_dir=args.match)
+            where = ledger.backend.location() or ledger.url
+    except LedgerError as exc:
+        raise _command_error(exc) from exc
+    L = cli_lang(args)
+    rows = ", ".join(f"{k} {fmt_int(v, L)}" for k, v in result.rows.items())
+    replaced = t("cli.published_first", L) if result.replaced is None else \
+        t("cli.published_replaced", L, old=result.replaced)
+    print(t("cli.published", L, version=result.version, replaced=replaced, records=fmt_int(result.records, L),
+            provinces=fmt_int(result.provinces, L), rows=rows, where=where))
+    return 0
+
+
 def _cmd_pending(args: argparse.Namespace) -> int:
     from vaxlib.review.ledger import Ledger, LedgerError
 
@@ -181,7 +201,7 @@ def _cmd_confirm_bulk(args: argparse.Namespace) -> int:
 def _cmd_review_app(args: argparse.Namespace) -> int:
     from vaxlib.review.app import serve
 
-    return serve(args.data, args.ledger, port=args.port, lang=args.lang, status=args.status)
+    return serve(args.ledger, port=args.port, lang=args.lang, status=args.status)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -206,9 +226,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                  "signs in)",
                               description="Serve notebooks/02-review-queue.ipynb with Voilà on 127.0.0.1: each "
                                           "analyst signs in with their own PostgreSQL login, sees only their "
-                                          "provinces, and decides under their own name. Put it behind TLS (a "
+                                          "provinces (read from what vax ledger publish put in the database; "
+                                          "no run folder is read), and decides under their own name. Put it "
+                                          "behind TLS (a "
                                           "reverse proxy or JupyterHub) for a real deployment (README).")
-    r.add_argument("--data", required=True, help="dataset folder (data/ and match/, as vax demo writes)")
     r.add_argument("--ledger", required=True,
                    help="the team ledger's postgresql:// address WITHOUT a login (e.g. "
                         "postgresql://db.example:5432/vax or postgresql:///vax?host=/var/run/postgresql)")
@@ -233,6 +254,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="read the password from this environment variable (default: ask)")
     u.add_argument("--lang", choices=LANGS, default=None, help="language of the messages (default vi)")
     u.set_defaults(func=_cmd_add_user)
+    pb = lsub.add_parser("publish", help="PostgreSQL: publish a run's review queue into the team database, "
+                                         "scoped by province (replaces the previous version in one transaction)",
+                         description="Copy what review needs from a run folder (the records to review, their "
+                                     "candidates, the register rows they name, the open feedback) into the team "
+                                     "database, per province, under the same row-level security as the ledger. "
+                                     "In team mode the analysts' notebooks and vax review-app read only this, "
+                                     "never the run folder. Run it as the ledger owner after every vax match.")
+    pb.add_argument("--run", required=True, help="run folder (data/ and match/, as vax demo writes)")
+    pb.add_argument("--match", default=None, help="match run folder when it is not RUN/match")
+    pb.add_argument("--ledger", required=True, help="the ledger owner's postgresql:// URL")
+    pb.add_argument("--lang", choices=LANGS, default=None, help="language of the messages (default vi)")
+    pb.set_defaults(func=_cmd_publish)
     pd_ = lsub.add_parser("pending", help="list bulk acceptances waiting for a supervisor (two-person rule)")
     pd_.add_argument("--ledger", required=True, help=DEFAULT_LEDGER_HELP)
     pd_.set_defaults(func=_cmd_pending)

@@ -58,6 +58,10 @@ Identity and scope
     ``vax_national``    reads and appends every province's events (verify).
 
     A login role's provinces live in ``ledger_scopes`` (owner-written).
+The review queue itself
+    ``vax ledger publish`` puts the records to review into ``review_parts``
+    under the same policy (:mod:`vaxlib.review.published`); :func:`init_schema`
+    creates those tables too.
 """
 from __future__ import annotations
 
@@ -129,18 +133,7 @@ BEGIN
         USING ERRCODE = 'insufficient_privilege';
 END $$;
 
-DROP TRIGGER IF EXISTS ledger_events_no_update ON ledger_events;
-CREATE TRIGGER ledger_events_no_update BEFORE UPDATE OR DELETE ON ledger_events
-    FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change();
-DROP TRIGGER IF EXISTS ledger_events_no_truncate ON ledger_events;
-CREATE TRIGGER ledger_events_no_truncate BEFORE TRUNCATE ON ledger_events
-    FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();
-DROP TRIGGER IF EXISTS ledger_meta_no_update ON ledger_meta;
-CREATE TRIGGER ledger_meta_no_update BEFORE UPDATE OR DELETE ON ledger_meta
-    FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change();
-DROP TRIGGER IF EXISTS ledger_meta_no_truncate ON ledger_meta;
-CREATE TRIGGER ledger_meta_no_truncate BEFORE TRUNCATE ON ledger_meta
-    FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();
+%(append_only)s
 
 -- the provinces of the connected role (NULL: every province); runs as the caller, whose
 -- ledger_scopes rows are the only ones it can read
@@ -227,6 +220,15 @@ ALTER TABLE ledger_scopes ENABLE ROW LEVEL SECURITY;
 DROP POLICY IF EXISTS ledger_scopes_own ON ledger_scopes;
 CREATE POLICY ledger_scopes_own ON ledger_scopes FOR SELECT USING (role_name = current_user);
 """
+
+#: tables whose rows never change: each refuses UPDATE/DELETE (per row) and TRUNCATE (per statement)
+APPEND_ONLY = ("ledger_events", "ledger_meta")
+_APPEND_ONLY_DDL = "".join(
+    f"DROP TRIGGER IF EXISTS {t}_no_{name} ON {t};\n"
+    f"CREATE TRIGGER {t}_no_{name} BEFORE {ops} ON {t}\n"
+    f"    FOR EACH {each} EXECUTE FUNCTION ledger_refuse_change();\n"
+    for t in APPEND_ONLY
+    for name, ops, each in (("update", "UPDATE OR DELETE", "ROW"), ("truncate", "TRUNCATE", "STATEMENT")))
 
 _ROLES_DDL = """
 DO $$
@@ -505,8 +507,11 @@ def init_schema(conn: psycopg.Connection) -> None:
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
             conn.execute(_ROLES_DDL.split("REVOKE", 1)[0])  # the roles first: the policies name them
-            conn.execute(_DDL.replace("%(lock)s", str(LOCK_KEY)))
+            conn.execute(_DDL.replace("%(lock)s", str(LOCK_KEY)).replace("%(append_only)s", _APPEND_ONLY_DDL))
             conn.execute(_ROLES_DDL)
+            from vaxlib.review.published import ensure_schema  # the published review workspace
+
+            ensure_schema(conn)
             conn.execute("INSERT INTO ledger_meta(key, value) VALUES ('schema_version', %s), "
                          "('ledger_uid', %s) ON CONFLICT (key) DO NOTHING", (SCHEMA_VERSION, uuid.uuid4().hex))
     except psycopg.Error as exc:
