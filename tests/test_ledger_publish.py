@@ -284,3 +284,56 @@ def test_run_files_are_the_operators(tmp_path):
     assert modes == {"match": 0o750, "matches.parquet": 0o640, "candidates.parquet": 0o640,
                      "_manifest.json": 0o640}
     assert stat.S_IMODE((tmp_path / "reports" / "summary.html").stat().st_mode) == 0o644
+
+
+def test_postgres_jupyterlab_notebook_with_a_login_in_the_url_reads_the_database(team):
+    """An analyst's own JupyterLab (no sign-in form; their login in ledger_url): the same database-only load."""
+    from vaxlib.review.app import review_session
+
+    s = review_session(NOWHERE, team["urls"]["minh"], analyst="typed-name-ignored")
+    try:
+        assert sorted(s.workspace.vaccinations["record_id"]) == ["R04", "R07"]
+        assert set(s.panel.queue()) == {"R04"} and sorted(s.feedback.visible()["feedback_id"]) == ["PA01", "PAX"]
+    finally:
+        s.ledger.close()
+
+
+@pytest.fixture
+def shared_dir():
+    """A folder every account may enter (pytest's own folders are private to us)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    path = Path(tempfile.mkdtemp(prefix="vax-shared-"))
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a reader as another account")
+def test_another_account_cannot_read_a_run(shared_dir):
+    """What a notebook run under an analyst's own OS account meets: the run folder is closed to it."""
+    import pwd
+
+    from vaxlib.runs import atomic_run
+
+    nobody = pwd.getpwnam("nobody")
+    shared = shared_dir
+    old = os.umask(0o022)
+    try:
+        with atomic_run(shared / "match", command="match") as st:
+            pd.DataFrame({"record_id": ["R1"]}).to_parquet(st / "matches.parquet")
+        pd.DataFrame({"record_id": ["R1"]}).to_parquet(shared / "loose.parquet")  # not a run: 0644
+    finally:
+        os.umask(old)
+
+    def read_as_nobody(path) -> int:
+        # the shell's head, not our Python: the venv may sit under a private home
+        return subprocess.run(["/bin/sh", "-c", 'head -c 1 "$0" > /dev/null', str(path)], user=nobody.pw_uid,
+                              group=nobody.pw_gid, extra_groups=[], cwd="/", capture_output=True,
+                              timeout=60).returncode
+
+    assert read_as_nobody(shared / "loose.parquet") == 0  # the check itself can succeed
+    assert read_as_nobody(shared / "match" / "matches.parquet") != 0
+    assert read_as_nobody(shared / "match" / "_manifest.json") != 0

@@ -105,9 +105,10 @@ def ensure_schema(conn: Any) -> None:
 
 def is_team_ledger(ledger: Any) -> bool:
     """Whether ``ledger`` is a PostgreSQL (team) ledger, whose workspace comes from the database."""
-    from vaxlib.review.pg import PostgresBackend
+    import sys
 
-    return isinstance(getattr(ledger, "backend", None), PostgresBackend)
+    pg = sys.modules.get("vaxlib.review.pg")  # not imported: no PostgreSQL ledger was ever opened
+    return pg is not None and isinstance(getattr(ledger, "backend", None), pg.PostgresBackend)
 
 
 # --------------------------------------------------------------------------- splitting a run by province
