@@ -337,3 +337,22 @@ def test_another_account_cannot_read_a_run(shared_dir):
     assert read_as_nobody(shared / "loose.parquet") == 0  # the check itself can succeed
     assert read_as_nobody(shared / "match" / "matches.parquet") != 0
     assert read_as_nobody(shared / "match" / "_manifest.json") != 0
+
+
+def test_postgres_a_run_without_feedback_publishes_none(pg_server, tmp_path):
+    """No `vax feedback` run: the published queue has no feedback tables, and the readers say None as for files."""
+    import shutil
+
+    run = tmp_path / "run"
+    write_project(run)
+    shutil.rmtree(run / "feedback")
+    owner = pg_server.create_database("pub_nofeedback")
+    Ledger.open(owner, create=True).close()
+    with psycopg.connect(owner, autocommit=True) as conn:
+        add_user(conn, "lan", "analyst", ["79"], password="pw-lan")
+    with Ledger.open(owner) as led:
+        assert "feedback_queue" not in publish(run, led).rows
+    with Ledger.open(pg_server.url("lan", "pw-lan", "pub_nofeedback")) as lan:
+        assert load_feedback(NOWHERE, ledger=lan) == (None, None) == load_feedback(run, scope=("79",))
+        assert sorted(load_workspace(NOWHERE, ledger=lan).vaccinations["record_id"]) == [
+            "R01", "R02", "R03", "R05", "R08"]
