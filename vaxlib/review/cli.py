@@ -257,10 +257,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pb = lsub.add_parser("publish", help="PostgreSQL: publish a run's review queue into the team database, "
                                          "scoped by province (replaces the previous version in one transaction)",
                          description="Copy what review needs from a run folder (the records to review, their "
-                                     "candidates, the register rows they name, the open feedback) into the team "
-                                     "database, per province, under the same row-level security as the ledger. "
-                                     "In team mode the analysts' notebooks and vax review-app read only this, "
-                                     "never the run folder. Run it as the ledger owner after every vax match.")
+                                     "candidates, the register rows of the province's residents and of the "
+                                     "suggested persons, the open feedback) into the team database, per province, "
+                                     "under the same row-level security as the ledger. In team mode the analysts' "
+                                     "notebooks and vax review-app read only this, never the run folder. Run it as "
+                                     "the ledger owner after every vax match and vax feedback.")
     pb.add_argument("--run", required=True, help="run folder (data/ and match/, as vax demo writes)")
     pb.add_argument("--match", default=None, help="match run folder when it is not RUN/match")
     pb.add_argument("--ledger", required=True, help="the ledger owner's postgresql:// URL")
