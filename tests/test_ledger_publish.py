@@ -356,3 +356,25 @@ def test_postgres_a_run_without_feedback_publishes_none(pg_server, tmp_path):
         assert load_feedback(NOWHERE, ledger=lan) == (None, None) == load_feedback(run, scope=("79",))
         assert sorted(load_workspace(NOWHERE, ledger=lan).vaccinations["record_id"]) == [
             "R01", "R02", "R03", "R05", "R08"]
+
+
+@pytest.mark.parametrize("register, lan_persons", [
+    ("residents", {"079085001234", "079190000123", "079195006789", "079300012345", "079299999999"}),
+    ("suggested", {"079085001234", "079190000123", "079195006789", "079300012345"}),
+])
+def test_postgres_register_scope_residents_or_suggested_only(pg_server, tmp_path, register, lan_persons):
+    """--register suggested leaves out residents no record of the province was matched to."""
+    from test_widgets import make_review_tables
+
+    registry, vacc, matches, cands = make_review_tables()
+    loner = pd.DataFrame([{**registry.iloc[0].to_dict(), "person_id": "079299999999", "full_name": "Đinh Văn Lẻ"}])
+    run = tmp_path / "run"
+    write_project(run, (pd.concat([registry, loner], ignore_index=True), vacc, matches, cands))
+    dbname = f"pub_reg_{register}"
+    owner = pg_server.create_database(dbname)
+    Ledger.open(owner, create=True).close()
+    with psycopg.connect(owner, autocommit=True) as conn:
+        add_user(conn, "lan", "analyst", ["79"], password="pw-lan")
+    assert vax_main(["ledger", "publish", "--run", str(run), "--ledger", owner, "--register", register]) == 0
+    with Ledger.open(pg_server.url("lan", "pw-lan", dbname)) as lan:
+        assert set(load_workspace(NOWHERE, ledger=lan).registry["person_id"]) == lan_persons

@@ -149,7 +149,7 @@ def _cmd_publish(args: argparse.Namespace) -> int:
 
     try:
         with Ledger.open(args.ledger) as ledger:
-            result = publish(args.run, ledger, match_dir=args.match)
+            result = publish(args.run, ledger, match_dir=args.match, register=args.register)
             where = ledger.backend.location() or ledger.url
     except LedgerError as exc:
         raise _command_error(exc) from exc
@@ -264,6 +264,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                      "the ledger owner after every vax match and vax feedback.")
     pb.add_argument("--run", required=True, help="run folder (data/ and match/, as vax demo writes)")
     pb.add_argument("--match", default=None, help="match run folder when it is not RUN/match")
+    pb.add_argument("--register", choices=("residents", "suggested"), default="residents",
+                    help="register rows published per province: its residents and the suggested persons "
+                         "(default; the register search can link unmatched records), or the suggested "
+                         "persons only (less personal data per analyst)")
     pb.add_argument("--ledger", required=True, help="the ledger owner's postgresql:// URL")
     pb.add_argument("--lang", choices=LANGS, default=None, help="language of the messages (default vi)")
     pb.set_defaults(func=_cmd_publish)
