@@ -284,3 +284,97 @@ def test_run_files_are_the_operators(tmp_path):
     assert modes == {"match": 0o750, "matches.parquet": 0o640, "candidates.parquet": 0o640,
                      "_manifest.json": 0o640}
     assert stat.S_IMODE((tmp_path / "reports" / "summary.html").stat().st_mode) == 0o644
+
+
+def test_postgres_jupyterlab_notebook_with_a_login_in_the_url_reads_the_database(team):
+    """An analyst's own JupyterLab (no sign-in form; their login in ledger_url): the same database-only load."""
+    from vaxlib.review.app import review_session
+
+    s = review_session(NOWHERE, team["urls"]["minh"], analyst="typed-name-ignored")
+    try:
+        assert sorted(s.workspace.vaccinations["record_id"]) == ["R04", "R07"]
+        assert set(s.panel.queue()) == {"R04"} and sorted(s.feedback.visible()["feedback_id"]) == ["PA01", "PAX"]
+    finally:
+        s.ledger.close()
+
+
+@pytest.fixture
+def shared_dir():
+    """A folder every account may enter (pytest's own folders are private to us)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    path = Path(tempfile.mkdtemp(prefix="vax-shared-"))
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a reader as another account")
+def test_another_account_cannot_read_a_run(shared_dir):
+    """What a notebook run under an analyst's own OS account meets: the run folder is closed to it."""
+    import pwd
+
+    from vaxlib.runs import atomic_run
+
+    nobody = pwd.getpwnam("nobody")
+    shared = shared_dir
+    old = os.umask(0o022)
+    try:
+        with atomic_run(shared / "match", command="match") as st:
+            pd.DataFrame({"record_id": ["R1"]}).to_parquet(st / "matches.parquet")
+        pd.DataFrame({"record_id": ["R1"]}).to_parquet(shared / "loose.parquet")  # not a run: 0644
+    finally:
+        os.umask(old)
+
+    def read_as_nobody(path) -> int:
+        # the shell's head, not our Python: the venv may sit under a private home
+        return subprocess.run(["/bin/sh", "-c", 'head -c 1 "$0" > /dev/null', str(path)], user=nobody.pw_uid,
+                              group=nobody.pw_gid, extra_groups=[], cwd="/", capture_output=True,
+                              timeout=60).returncode
+
+    assert read_as_nobody(shared / "loose.parquet") == 0  # the check itself can succeed
+    assert read_as_nobody(shared / "match" / "matches.parquet") != 0
+    assert read_as_nobody(shared / "match" / "_manifest.json") != 0
+
+
+def test_postgres_a_run_without_feedback_publishes_none(pg_server, tmp_path):
+    """No `vax feedback` run: the published queue has no feedback tables, and the readers say None as for files."""
+    import shutil
+
+    run = tmp_path / "run"
+    write_project(run)
+    shutil.rmtree(run / "feedback")
+    owner = pg_server.create_database("pub_nofeedback")
+    Ledger.open(owner, create=True).close()
+    with psycopg.connect(owner, autocommit=True) as conn:
+        add_user(conn, "lan", "analyst", ["79"], password="pw-lan")
+    with Ledger.open(owner) as led:
+        assert "feedback_queue" not in publish(run, led).rows
+    with Ledger.open(pg_server.url("lan", "pw-lan", "pub_nofeedback")) as lan:
+        assert load_feedback(NOWHERE, ledger=lan) == (None, None) == load_feedback(run, scope=("79",))
+        assert sorted(load_workspace(NOWHERE, ledger=lan).vaccinations["record_id"]) == [
+            "R01", "R02", "R03", "R05", "R08"]
+
+
+@pytest.mark.parametrize("register, lan_persons", [
+    ("residents", {"079085001234", "079190000123", "079195006789", "079300012345", "079299999999"}),
+    ("suggested", {"079085001234", "079190000123", "079195006789", "079300012345"}),
+])
+def test_postgres_register_scope_residents_or_suggested_only(pg_server, tmp_path, register, lan_persons):
+    """--register suggested leaves out residents no record of the province was matched to."""
+    from test_widgets import make_review_tables
+
+    registry, vacc, matches, cands = make_review_tables()
+    loner = pd.DataFrame([{**registry.iloc[0].to_dict(), "person_id": "079299999999", "full_name": "Đinh Văn Lẻ"}])
+    run = tmp_path / "run"
+    write_project(run, (pd.concat([registry, loner], ignore_index=True), vacc, matches, cands))
+    dbname = f"pub_reg_{register}"
+    owner = pg_server.create_database(dbname)
+    Ledger.open(owner, create=True).close()
+    with psycopg.connect(owner, autocommit=True) as conn:
+        add_user(conn, "lan", "analyst", ["79"], password="pw-lan")
+    assert vax_main(["ledger", "publish", "--run", str(run), "--ledger", owner, "--register", register]) == 0
+    with Ledger.open(pg_server.url("lan", "pw-lan", dbname)) as lan:
+        assert set(load_workspace(NOWHERE, ledger=lan).registry["person_id"]) == lan_persons

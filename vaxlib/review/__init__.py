@@ -3,7 +3,9 @@
 * :mod:`vaxlib.review.labels` — Vietnamese/English wording of error codes, statuses, actions;
 * :mod:`vaxlib.review.clusters` — :func:`find_clusters`, :func:`cluster_records`;
 * :mod:`vaxlib.review.ledger` — :class:`Ledger` (append-only, hash-chained decisions);
-* :mod:`vaxlib.review.apply` — :func:`apply_decisions`, :func:`run_apply` (``vax apply``).
+* :mod:`vaxlib.review.apply` — :func:`apply_decisions`, :func:`run_apply` (``vax apply``);
+* :mod:`vaxlib.review.published` — the review queue published into the team database per province
+  (``vax ledger publish``) and read back as an analyst's own role.
 
 Submodules are imported on first use so ``import vaxlib.review`` stays light.
 

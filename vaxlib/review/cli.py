@@ -149,7 +149,7 @@ def _cmd_publish(args: argparse.Namespace) -> int:
 
     try:
         with Ledger.open(args.ledger) as ledger:
-            result = publish(args.run, ledger, match_dir=args.match)
+            result = publish(args.run, ledger, match_dir=args.match, register=args.register)
             where = ledger.backend.location() or ledger.url
     except LedgerError as exc:
         raise _command_error(exc) from exc
@@ -257,12 +257,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pb = lsub.add_parser("publish", help="PostgreSQL: publish a run's review queue into the team database, "
                                          "scoped by province (replaces the previous version in one transaction)",
                          description="Copy what review needs from a run folder (the records to review, their "
-                                     "candidates, the register rows they name, the open feedback) into the team "
-                                     "database, per province, under the same row-level security as the ledger. "
-                                     "In team mode the analysts' notebooks and vax review-app read only this, "
-                                     "never the run folder. Run it as the ledger owner after every vax match.")
+                                     "candidates, the register rows of the province's residents and of the "
+                                     "suggested persons, the open feedback) into the team database, per province, "
+                                     "under the same row-level security as the ledger. In team mode the analysts' "
+                                     "notebooks and vax review-app read only this, never the run folder. Run it as "
+                                     "the ledger owner after every vax match and vax feedback.")
     pb.add_argument("--run", required=True, help="run folder (data/ and match/, as vax demo writes)")
     pb.add_argument("--match", default=None, help="match run folder when it is not RUN/match")
+    pb.add_argument("--register", choices=("residents", "suggested"), default="residents",
+                    help="register rows published per province: its residents and the suggested persons "
+                         "(default; the register search can link unmatched records), or the suggested "
+                         "persons only (less personal data per analyst)")
     pb.add_argument("--ledger", required=True, help="the ledger owner's postgresql:// URL")
     pb.add_argument("--lang", choices=LANGS, default=None, help="language of the messages (default vi)")
     pb.set_defaults(func=_cmd_publish)

@@ -14,9 +14,9 @@ What is published, per province P (the record's answering province:
 :func:`~vaxlib.review.ledger.answering_province`)
     the records of P that review needs (match status ``fix``, ``review`` or
     ``unmatched``, and P's records that an open feedback item P may see names)
-    with their ``matches`` and ``candidates`` rows; the register rows of P's
-    residents and of every person suggested for those records (for the
-    candidates and the register search); P's open feedback items
+    with their ``matches`` and ``candidates`` rows; the register rows of every
+    person suggested for those records and (unless ``register="suggested"``)
+    of P's residents, for the register search; P's open feedback items
     (:func:`vaxlib.workspace.scoped_feedback`) and their messages.  Records
     with no province go under ``""``, which only a national role reads.
 How
@@ -105,9 +105,10 @@ def ensure_schema(conn: Any) -> None:
 
 def is_team_ledger(ledger: Any) -> bool:
     """Whether ``ledger`` is a PostgreSQL (team) ledger, whose workspace comes from the database."""
-    from vaxlib.review.pg import PostgresBackend
+    import sys
 
-    return isinstance(getattr(ledger, "backend", None), PostgresBackend)
+    pg = sys.modules.get("vaxlib.review.pg")  # not imported: no PostgreSQL ledger was ever opened
+    return pg is not None and isinstance(getattr(ledger, "backend", None), pg.PostgresBackend)
 
 
 # --------------------------------------------------------------------------- splitting a run by province
@@ -121,9 +122,16 @@ def _ids_of(frame: pd.DataFrame | None) -> pd.Series:
     return frame["record_id"].astype(str) if frame is not None else pd.Series([], dtype=str)
 
 
-def province_slices(ws: Any, queue: pd.DataFrame | None,
-                    messages: pd.DataFrame | None) -> dict[str, dict[str, pd.DataFrame]]:
+#: what of the register is published: every resident of the province and the suggested persons
+#: (the register search finds people for unmatched records), or the suggested persons only
+REGISTER_SCOPES = ("residents", "suggested")
+
+
+def province_slices(ws: Any, queue: pd.DataFrame | None, messages: pd.DataFrame | None, *,
+                    register: str = "residents") -> dict[str, dict[str, pd.DataFrame]]:
     """Each province's slice of each table (see the module docstring); ``""``: records with no province."""
+    if register not in REGISTER_SCOPES:
+        raise ValueError(f"register must be one of {REGISTER_SCOPES}, not {register!r}")
     from vaxlib.workspace import scoped_feedback, scoped_registry
 
     vacc = ws.vaccinations
@@ -151,7 +159,8 @@ def province_slices(ws: Any, queue: pd.DataFrame | None,
             persons = set(tables["matches"]["person_id"].dropna().astype(str))
             if "candidates" in tables:
                 persons |= set(tables["candidates"]["person_id"].dropna().astype(str))
-            tables["registry"] = scoped_registry(ws.registry, {p} if p else set(), persons)
+            residents = {p} if p and register == "residents" else set()
+            tables["registry"] = scoped_registry(ws.registry, residents, persons)
         if items is not None:
             tables["feedback_queue"] = items
             if messages is not None:
@@ -224,7 +233,8 @@ def _check_owner(ledger: Any) -> None:
         raise LedgerError.say("publish_not_owner", user=backend.identity())
 
 
-def publish(run_dir: str | Path, ledger: Any, *, match_dir: str | Path | None = None) -> PublishResult:
+def publish(run_dir: str | Path, ledger: Any, *, match_dir: str | Path | None = None,
+            register: str = "residents") -> PublishResult:
     """Publish the review workspace of a run folder into the team database, replacing the previous version.
 
     Parameters
@@ -235,6 +245,11 @@ def publish(run_dir: str | Path, ledger: Any, *, match_dir: str | Path | None = 
         The team ledger opened with the **owner's** login (who ran ``vax ledger init``).
     match_dir
         The match run when it is not ``run_dir/match``.
+    register
+        ``"residents"`` (default): the province's residents and the persons suggested for its
+        records, so the panel's register search can link an unmatched record; ``"suggested"``:
+        the suggested persons only (less personal data per analyst, e.g. for a province of
+        millions; the search then finds only those).
 
     Raises
     ------
@@ -252,7 +267,7 @@ def publish(run_dir: str | Path, ledger: Any, *, match_dir: str | Path | None = 
     _check_owner(ledger)  # before reading a national run for nothing
     ws = load_workspace(run_dir, match_dir=match_dir)
     queue, messages = load_feedback(run_dir)
-    slices = province_slices(ws, queue, messages)
+    slices = province_slices(ws, queue, messages, register=register)
     schemas = {"vaccinations": ws.vaccinations, "matches": ws.matches, "candidates": ws.candidates,
                "registry": ws.registry, "feedback_queue": queue, "feedback_messages": messages}
     schemas = {k: (_parquet(v.iloc[0:0]), _dtypes(v)) for k, v in schemas.items() if v is not None}
