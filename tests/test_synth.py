@@ -387,6 +387,25 @@ def test_facility_habits_make_clusters(joined):
         assert top > 10 * has.mean(), code
 
 
+
+def test_a_habit_of_several_codes_sits_at_the_same_facilities():
+    """``codes: {code: rate}`` gives every code of the habit to the same facilities (an old paper form)."""
+    prof = config.load_yaml(config.PARAMETERS_DIR / "errors.yaml")
+    habit = {"id:missing": 0.5, "name:no_diacritics": 0.5, "dob:partial": 0.3}
+    prof["facility_habits"] = [{"codes": habit, "facilities": 2}]
+    tables = generate(3000, 11, provinces=["79", "01"], errors=prof)
+    t = tables["truth_vaccinations"]
+    out = t.attrs["facility_habits"]
+    assert [c for c, _ in out] == list(habit) and len({tuple(f) for _, f in out}) == 1 and len(out[0][1]) == 2
+    at = tables["vaccinations"]["facility_id"].isin(out[0][1])
+    codes = t["error_codes"].fillna("")
+    for code in habit:  # the profile's overall rate caps the quota: the habit concentrates it
+        has = codes.str.contains(code, regex=False)
+        assert has[at].mean() > 10 * has[~at].mean(), code
+    with pytest.raises(ValueError, match="facility habit with unknown code 'id:nope'"):
+        load_error_profile({**prof, "facility_habits": [{"codes": {"id:nope": 0.1}}]})
+
+
 def _parse_date(s: str) -> tuple[int, int, int] | None:
     """dd/mm/yyyy, d/m/yyyy, dd-mm-yy, dd.mm.yyyy, dd-mm-yyyy, Excel serial, ISO."""
     if m := re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", s):

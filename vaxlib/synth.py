@@ -188,8 +188,10 @@ def load_error_profile(errors: str | os.PathLike[str] | Mapping[str, Any] | None
     if bad_pp:
         raise ValueError(f"{source}: unknown error codes in per_person: {', '.join(bad_pp)}")
     for h in habits:
-        if h.get("code") not in ERROR_CODES:
-            raise ValueError(f"{source}: facility habit with unknown code {h.get('code')!r}")
+        codes = h["codes"] if isinstance(h.get("codes"), Mapping) else {h.get("code"): h.get("rate", 0.5)}
+        for code in codes:
+            if code not in ERROR_CODES:
+                raise ValueError(f"{source}: facility habit with unknown code {code!r}")
     population = {**_POPULATION_DEFAULTS, **{k: float(v) for k, v in (data.get("population") or {}).items()}}
     fb = {**_FEEDBACK_DEFAULTS, **(data.get("feedback") or {})}
     return ErrorProfile(
@@ -1090,16 +1092,18 @@ def generate(persons: int, seed: int, provinces: Iterable[str] | None = None,
     habits_out = []
     n_fac = len(fac_ids)
     for hb in prof.habits:
-        code = hb["code"]
+        # one code (``code``, ``rate``), or several at the same facilities (``codes: {code: rate}``):
+        # a facility on an old paper form leaves the ID empty *and* writes only the birth year
+        codes = hb["codes"] if isinstance(hb.get("codes"), Mapping) else {hb["code"]: hb.get("rate", 0.5)}
         k = min(int(hb.get("facilities", 1)), n_fac)
         # habits belong to busy facilities: draw records, take their facilities
         chosen = np.unique(fac[rng.integers(0, len(fac), 50 * k)])
         chosen = rng.permutation(chosen)[:k] if len(chosen) >= k else chosen
         at = np.isin(fac, chosen)
-        rate = max(prof.rates[code], 1e-6)
-        mult = float(hb.get("rate", 0.5)) / rate
-        weights[code] = np.where(at, base_w * mult, weights[code])
-        habits_out.append((code, sorted(fac_ids[chosen].tolist())))
+        for code, habit_rate in codes.items():
+            mult = float(habit_rate) / max(prof.rates[code], 1e-6)
+            weights[code] = np.where(at, base_w * mult, weights[code])
+            habits_out.append((code, sorted(fac_ids[chosen].tolist())))
     weights["id:other_person"] = np.where(parent >= 0, 30.0, 1.0) * base_w
 
     full_dob = prec == 2
