@@ -207,11 +207,11 @@ def test_review_app_refuses_sqlite_shared_logins_and_missing_data(tmp_path, caps
     data = str(tmp_path / "p")
     for ledger, words in (("sqlite:///x.db", "needs a PostgreSQL ledger"),
                           ("postgresql://lan:pw@/vax?host=/tmp", "must not carry a login")):
-        assert vax_main(["review-app", "--data", data, "--ledger", ledger]) == 2
+        assert vax_main(["--lang", "en", "review-app", "--data", data, "--ledger", ledger]) == 2
         err = capsys.readouterr().err
         assert words in err and len(err.strip().splitlines()) == 1 and "pw" not in err.replace("postgresql", "")
     assert vax_main(["review-app", "--data", str(tmp_path / "nope"), "--ledger", "postgresql:///vax"]) == 2
-    assert "no such folder" in capsys.readouterr().err
+    assert "không có thư mục này" in capsys.readouterr().err
 
 
 def test_app_notebook_is_the_review_notebook_with_sign_in_injected(tmp_path):
