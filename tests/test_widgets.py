@@ -750,3 +750,23 @@ def test_panel_on_postgres_shows_and_decides_only_the_roles_provinces(tables, si
         assert ev.record_id == queue[0]
         assert ev.province == vacc.set_index("record_id").loc[queue[0], "facility_province"]
         assert ev.analyst == ("hn_analyst" if site.backend == "postgres" else "typed name")
+
+
+def _document_order(widget) -> list:
+    """Every widget under ``widget`` in the order the page shows them (boxes stack their children)."""
+    out = [widget]
+    for child in getattr(widget, "children", ()):
+        out += _document_order(child)
+    return out
+
+
+@pytest.mark.parametrize("lang, label", [("vi", "bắt buộc khi Từ chối hoặc Sửa"), ("en", "needed to Reject or Edit")])
+def test_the_reason_list_comes_before_the_buttons_that_need_it(tables, ledger, lang, label):
+    """The analyst sees "— Lý do —" before pressing Từ chối or Sửa (it sat below the buttons)."""
+    registry, vacc, matches, cands = tables
+    p = review_panel(vacc, matches, cands, ledger, "lan", lang=lang, registry=registry)
+    order = _document_order(p.widget)
+    at = {id(w): i for i, w in enumerate(order)}
+    assert at[id(p.reason)] < at[id(p.reject)] and at[id(p.reason)] < at[id(p.edit)]
+    row = next(w for w in order if p.reason in getattr(w, "children", ()))
+    assert label in row.children[0].value and row.children[1] is p.reason

@@ -326,6 +326,7 @@ _REVIEW = _pairs({
     "tip_accept": ("Chấp nhận đề xuất sửa theo ứng viên được đề xuất", "Accept the suggested fix"),
     "tip_reject": ("Giữ nguyên bản ghi như đã nhập", "Keep the record as typed"),
     "reason_pick": ("— Lý do —", "— Reason —"),
+    "reason_label": ("Lý do (bắt buộc khi Từ chối hoặc Sửa):", "Reason (needed to Reject or Edit):"),
     "field_full_name": ("Họ và tên", "Full name"),
     "field_dob": ("Ngày sinh", "Date of birth"),
     "field_sex": ("Giới tính", "Sex"),

@@ -510,9 +510,13 @@ class ReviewPanel:
 
         title = W.HTML(f"<h3 style='margin:4px 0'>{html.escape(_t('title', lang))}</h3>")
         filters = W.Box(list(self.filters.all()), layout=W.Layout(flex_flow="row wrap"))
-        decisions = W.VBox([W.HBox([self.accept, self.reject, self.edit, self.defer, self.undo],
-                                   layout=W.Layout()),
-                            W.HBox([self.reason, self.reason_text], layout=W.Layout())])
+        # the reason first: Từ chối and Sửa need one, so the analyst sees the list before pressing them
+        reason_row = W.HBox([W.HTML(f"<span style='{_TEXT_STYLE}'>{html.escape(_t('reason_label', lang))}</span>"),
+                             self.reason, self.reason_text],
+                            layout=W.Layout(align_items="center", flex_flow="row wrap"))
+        self.decisions = W.VBox([reason_row, W.HBox([self.accept, self.reject, self.edit, self.defer, self.undo],
+                                                    layout=W.Layout())])
+        decisions = self.decisions
         nav = W.HBox([self.prev, self.next, self.reveal], layout=W.Layout())
         # the chart sits in a box of its own, hidden when there is nothing to explain (an empty
         # waterfall drew bare axes with made-up ticks); the record pane then says why
