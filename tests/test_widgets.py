@@ -770,3 +770,26 @@ def test_the_reason_list_comes_before_the_buttons_that_need_it(tables, ledger, l
     assert at[id(p.reason)] < at[id(p.reject)] and at[id(p.reason)] < at[id(p.edit)]
     row = next(w for w in order if p.reason in getattr(w, "children", ()))
     assert label in row.children[0].value and row.children[1] is p.reason
+
+
+def test_the_panel_names_facilities_where_the_data_has_their_names(tables, ledger):
+    """The record card and the facility filter say "Trạm Y tế phường Bến Nghé (CS-79-0001)", not the bare
+    code; a facility without a name in the data keeps its code."""
+    registry, vacc, matches, cands = tables
+    named = vacc.assign(facility_name=vacc["facility_id"].map({"CS-79-0001": "Trạm Y tế phường Bến Nghé"}))
+    p = review_panel(named, matches, cands, ledger, "lan", registry=registry)
+    assert p.current == "R01" and "cơ sở Trạm Y tế phường Bến Nghé (CS-79-0001) ·" in p.record.value
+    options = dict(p.filters.facility.options)
+    assert options["Trạm Y tế phường Bến Nghé (CS-79-0001)"] == "CS-79-0001" and options["CS-79-0002"] == "CS-79-0002"
+    plain = review_panel(vacc, matches, cands, ledger, "lan", registry=registry)
+    assert "cơ sở CS-79-0001 ·" in plain.record.value
+
+
+def test_workspace_describes_itself_in_the_notebook_language(tmp_path):
+    from vaxlib.workspace import Workspace
+
+    registry, vacc, matches, cands = make_review_tables()
+    ws = Workspace(root=tmp_path, vaccinations=pd.concat([vacc] * 250), matches=matches, candidates=cands,
+                   registry=registry)
+    assert ws.describe("vi").endswith(": mũi tiêm 2.000, kết quả ghép 8, ứng viên 8, CSDL dân cư 6")
+    assert ws.describe("en").endswith(": vaccinations 2,000, matches 8, candidates 8, registry 6")

@@ -52,6 +52,7 @@ __all__ = [
     "describe_cluster",
     "cluster_records",
     "cluster_record_ids",
+    "facility_names",
 ]
 
 log = logging.getLogger(__name__)
@@ -286,7 +287,7 @@ def find_clusters(
         _cluster_id(p, pr, f, pe)
         for p, pr, f, pe in zip(g["pattern"], g["facility_province"], g["facility_id"], g["period"])
     ]
-    names = _facility_names(vaccinations)
+    names = facility_names(vaccinations)
     g["facility_name"] = [str(names.get(f, "")) for f in g["facility_id"]]
     rows = g.to_dict("records")
     g["description_vi"] = [describe_cluster(r, "vi") for r in rows]
@@ -296,7 +297,7 @@ def find_clusters(
     return g[list(CLUSTER_COLUMNS)]
 
 
-def _facility_names(vaccinations: pd.DataFrame) -> pd.Series:
+def facility_names(vaccinations: pd.DataFrame) -> pd.Series:
     """facility_id -> its ``facility_name`` (io carries it as an extra column), first non-empty one; empty
     when the data has no names."""
     if "facility_name" not in vaccinations.columns:
