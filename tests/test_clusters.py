@@ -242,3 +242,25 @@ def test_cluster_bar(data):
     fig = plots.cluster_bar(clusters, top=5)
     bar = fig.data[0]
     assert len(bar.y) == 5 and bar.y[-1] == clusters.iloc[0]["description_vi"] and bar.x[-1] == 40
+
+
+def test_clusters_name_the_facility_when_the_data_has_facility_names(data):
+    """A supervisor knows "Trạm Y tế phường Tân Định", not CS-79-0123: descriptions and the cluster tables
+    say both where ``facility_name`` is carried (io's extra column), the code alone where it is not."""
+    from vaxlib.widgets import clusters_html
+
+    v, m = data
+    named = v.assign(facility_name=v["facility_id"].map({"CS-79-0123": "Trạm Y tế phường Tân Định",
+                                                          "CS-01-0007": "Bệnh viện quận Ba Đình"}))
+    clusters = find_clusters(named, m)
+    top = clusters.iloc[0]
+    assert top["facility_name"] == "Trạm Y tế phường Tân Định"
+    assert top["description_vi"] == ("Trạm Y tế phường Tân Định (CS-79-0123) đảo ngày và tháng sinh ở 40 bản ghi "
+                                     "trong tháng 10/2021")
+    assert top["description_en"].startswith("Trạm Y tế phường Tân Định (CS-79-0123) swapped day and month")
+    other = clusters[clusters["facility_id"] == "CS-48-0002"].iloc[0]  # no name in the data: the code alone
+    assert other["facility_name"] == "" and other["description_vi"].startswith("CS-48-0002 ")
+    assert "Trạm Y tế phường Tân Định (CS-79-0123)" in clusters_html(clusters, "vi")
+    by_province = find_clusters(named, m, dims=("province",))
+    assert (by_province["facility_name"] == "").all()
+    assert find_clusters(v, m)["facility_name"].eq("").all()

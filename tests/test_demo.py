@@ -50,3 +50,35 @@ def test_demo_twice_keeps_the_ledger_and_says_what_it_reused(tmp_path, capsys, m
     assert summary["ledger"]["head_id"] == 1 and summary["decisions"]["decisions_rejected"] == 1
     for stage in ("data", "match", "apply", "match_corrected", "certificates_dir", "feedback_dir", "reports"):
         check_run(getattr(rf, stage))
+
+
+@pytest.mark.slow
+def test_the_demo_gives_analysts_a_review_queue_of_tens_in_several_clusters(tmp_path, capsys):
+    """The demo's own settings (4000 persons, seed 2022) must leave tens of records for a person to judge,
+    grouped in facility clusters worth investigating, without costing automatic precision (issue #15)."""
+    import pandas as pd
+
+    from vaxlib.demo import DEMO_ERRORS, DEMO_PERSONS, DEMO_PROVINCES
+    from vaxlib.review.clusters import find_clusters
+
+    data, match, ev = tmp_path / "data", tmp_path / "match", tmp_path / "eval"
+    assert vax(["synth", "--persons", str(DEMO_PERSONS), "--seed", "2022", "--out", str(data), "--provinces",
+                DEMO_PROVINCES, "--errors", str(DEMO_ERRORS)]) == 0
+    vacc = str(data / "vaccinations.parquet")
+    assert vax(["match", "--registry", str(data / "registry.parquet"), "--vaccinations", vacc, "--out", str(match),
+                "--quiet"]) == 0
+    assert vax(["evaluate", "--truth", str(data), "--matches", str(match), "--vaccinations", vacc,
+                "--out", str(ev)]) == 0
+    capsys.readouterr()
+    m = pd.read_parquet(match / "matches.parquet")
+    v = pd.read_parquet(data / "vaccinations.parquet")
+    counts = m["status"].value_counts()
+    assert 30 <= counts["review"] <= 80, counts.to_dict()
+    # the rest stays as plausible as the Ministry's 2022 figures (18 % + 1.5 % of records wrong)
+    assert 0.17 <= 1 - counts["verified"] / len(m) <= 0.30, counts.to_dict()
+    assert counts["unmatched"] / len(m) <= 0.03, counts.to_dict()
+    review_clusters = find_clusters(v, m, statuses=("review",), dims=("facility",), kinds=("code",))
+    big = review_clusters[review_clusters["n_records"] >= 3]
+    assert big["facility_id"].nunique() >= 3 and len(big) >= 6, big[["pattern", "facility_id", "n_records"]]
+    figures = json.loads((ev / "evaluation.json").read_text(encoding="utf-8"))
+    assert figures["auto_precision"] >= 0.999 and figures["auto_recall"] >= 0.98, figures

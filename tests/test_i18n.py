@@ -75,10 +75,10 @@ def test_labels_module_reexports_the_same_tables():
 # --------------------------------------------------------------------------- no user-facing words outside i18n
 
 #: modules that put words on a screen, a report or a terminal: their wording must come from vaxlib.i18n
-USER_FACING = ("vaxlib/cli.py", "vaxlib/review/cli.py", "vaxlib/report.py", "vaxlib/plots.py", "vaxlib/widgets.py",
-               "vaxlib/review/labels.py")
 #: command modules whose print()/error calls must not hold literal sentences
-CLI_MODULES = ("vaxlib/cli.py", "vaxlib/review/cli.py")
+CLI_MODULES = ("vaxlib/cli.py", "vaxlib/review/cli.py", "vaxlib/demo.py", "vaxlib/synth.py", "vaxlib/feedback.py",
+               "vaxlib/match/cli.py", "vaxlib/sign/cli.py", "vaxlib/review/app.py", "vaxlib/runs.py")
+USER_FACING = ("vaxlib/report.py", "vaxlib/plots.py", "vaxlib/widgets.py", "vaxlib/review/labels.py", *CLI_MODULES)
 #: (module, literal) allowed, with the reason; keep it short
 ALLOWED: dict[tuple[str, str], str] = {}
 
@@ -182,3 +182,52 @@ def test_every_wording_has_the_same_placeholders_in_both_languages():
     for key, entry in i18n.STRINGS.items():
         fields = {lang: {f for _, f, _, _ in string.Formatter().parse(text) if f} for lang, text in entry.items()}
         assert fields["vi"] == fields["en"] or key in DIFFERENT_PLACEHOLDERS, (key, fields)
+
+
+# --------------------------------------------------------------------------- errors in the user's language
+
+def _bad_csv(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n", encoding="utf-8")
+    return str(bad)
+
+
+#: (argv builder, Vietnamese fragment, English fragment): importer, signing CLI and output-folder errors
+ERROR_CASES = [
+    (lambda d: ["sign", "--registry", "x"], "thiếu --vaccinations, --matches", "missing --vaccinations, --matches"),
+    (lambda d: ["apply", "--vaccinations", _bad_csv(d), "--matches", _bad_csv(d), "--out", str(d / "o")],
+     "thiếu cột bắt buộc record_id", "missing required column(s) record_id"),
+    (lambda d: ["keys", "init", "--out", str(d / "k"), "--eku", "xyz"], "--eku: dùng các chữ", "--eku: use the letters"),
+    (lambda d: ["verify", "--trust", str(d), "--csca", _bad_csv(d), "HC1:x"], "không phải chứng thư PEM",
+     "not a PEM certificate"),
+]
+
+
+@pytest.mark.parametrize("case", range(len(ERROR_CASES)))
+@pytest.mark.parametrize("how", ["default", "flag", "env"])
+def test_command_errors_speak_the_chosen_language(tmp_path, capsys, monkeypatch, case, how):
+    """Vietnamese by default; ``vax --lang en`` or ``VAX_LANG=en`` gives the whole line in English."""
+    from vaxlib.cli import main
+
+    argv, vi, en = ERROR_CASES[case]
+    monkeypatch.delenv("VAX_LANG", raising=False)
+    if how == "env":
+        monkeypatch.setenv("VAX_LANG", "en")
+    assert main((["--lang", "en"] if how == "flag" else []) + argv(tmp_path)) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    if how == "default":
+        assert vi in err and en not in err, err
+    else:
+        assert en in err and not _VI_LETTERS.search(err.split(": ", 1)[1].split("(")[0]), err
+
+
+def test_run_folder_errors_are_worded_in_both_languages(tmp_path):
+    from vaxlib.errors import ManifestError
+    from vaxlib.runs import check_run
+
+    (tmp_path / "r").mkdir()
+    with pytest.raises(ManifestError) as e:
+        check_run(tmp_path / "r")
+    assert "không có _manifest.json" in str(e.value) and "không phải kết quả" in e.value.message("vi")
+    assert e.value.message("en").endswith("no _manifest.json (not written by a complete vax run); run the command again")

@@ -72,7 +72,7 @@ def test_match_refuses_unknown_setting_and_missing_params(tmp_path: Path, capsys
     err = capsys.readouterr().err
     assert "auto_treshold" in err and str(bad) in err and err.count("\n") == 1
     assert vax(base + ["--params", str(tmp_path / "missing.yaml")]) == 2
-    assert "missing.yaml: no such file" in capsys.readouterr().err
+    assert "missing.yaml: không có tệp" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
 
 
@@ -85,4 +85,4 @@ def test_evaluate_refuses_a_changed_match_run(tmp_path: Path, capsys):
     m.iloc[:5].to_parquet(match / "matches.parquet")  # edited in place, behind vaxlib's back
     capsys.readouterr()
     assert vax(["evaluate", "--truth", str(data), "--matches", str(match)]) == 2
-    assert "differs from _manifest.json" in capsys.readouterr().err
+    assert "khác với _manifest.json" in capsys.readouterr().err

@@ -216,7 +216,7 @@ def test_a_killed_run_leaves_nothing_that_looks_complete_and_resumes(tmp_path):
     assert _tagged(tag) == [], "a Dask worker outlived the killed command"
     resumed = _vax(base + ["--out", str(out), "--work-dir", str(work)], tag)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "resumed" in resumed.stdout and "compare" in resumed.stdout
+    assert "tiếp tục từ" in resumed.stdout and "compare" in resumed.stdout
     check_run(out, command="match")
     got = _tables(out)
     for t in want:

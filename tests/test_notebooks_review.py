@@ -121,6 +121,6 @@ def test_explore_notebook_runs_in_english(dataset, tmp_path):
     for text in expected:
         assert html.escape(text) in table, text
     assert "..." not in table and "…" not in table
-    describe = next(c for c in out.cells if "ws.describe()" in c.source)
+    describe = next(c for c in out.cells if "ws.describe(lang)" in c.source)
     assert "vaccinations" in _text_outputs(describe) and "matches" in _text_outputs(describe)
     assert json.dumps(out.metadata.get("papermill", {}).get("parameters", {})).count("top") == 1

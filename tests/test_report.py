@@ -216,6 +216,34 @@ def test_key_numbers_match_the_tables(rendered, province):
     assert "Bảng xếp hạng cơ sở tiêm" in text and "Ghi chú phương pháp" in text
 
 
+
+def test_national_summary_ranks_provinces_with_residents_and_folds_visitors_only_ones_into_one_note(rendered):
+    """Provinces whose only records are doses given to people of other provinces cannot be judged against
+    any deadline: one note under the table (count, records, names folded away), not a row of "?" each
+    (the demo's national summary had 42 such rows)."""
+    root, tables, _, _, html = rendered
+    nr = report.national_report(root)
+    reg = tables["registry"]
+    residents = set(reg["province_code"].astype(str))
+    facility_provinces = set(tables["vaccinations"]["facility_province"].astype(str))
+    visitors_only = facility_provinces - residents
+    assert visitors_only, "the fixture should have travellers' doses in other provinces"
+    assert set(nr.table["province"]) == residents & facility_provinces
+    assert set(nr.visitors["province"]) == visitors_only
+    assert (nr.table["v_m_clean"] != "unknown").all()
+    parser = _Tables()
+    parser.feed(html["national"])
+    comp = next(t for t in parser.tables if t and t[0][0] == "Tỉnh/Thành phố")
+    assert len(comp) - 1 == len(nr.table)
+    note = html["national"].split('class="vax-note vax-visitors"', 1)[1].split("</details>", 1)[0]
+    assert f"Không xếp hạng {len(visitors_only)} tỉnh/thành phố khác" in note
+    assert f"{len(visitors_only)} tỉnh/thành phố khác chỉ có mũi tiêm" in html["national"]
+    from vaxlib.vn.provinces import BY_GSO
+
+    for p in visitors_only:
+        assert BY_GSO[p].name in note
+
+
 @pytest.mark.slow
 def test_national_summary_numbers(rendered):
     _, tables, _, _, html = rendered
@@ -485,6 +513,12 @@ CHART_CHECK_JS = """() => {
     for (let i = 0; i < labels.length; i++) for (let j = i + 1; j < labels.length; j++)
       if (hit(labels[i].getBoundingClientRect(), labels[j].getBoundingClientRect()))
         bad.push(`${name}: "${labels[i].textContent}" overlaps "${labels[j].textContent}"`);
+    // a suppressed count ("<5") written beside a bar that is not drawn: say it once in words instead
+    for (const pt of plot.querySelectorAll('.bars .point')) {
+      const path = pt.querySelector('path'), txt = pt.querySelector('.bartext');
+      if (txt && shown(txt) && txt.textContent.trim().startsWith('<') && (!path || path.getBoundingClientRect().width < 1))
+        bad.push(`${name}: "${txt.textContent}" written beside an empty bar`);
+    }
     const bars = [...plot.querySelectorAll('.bars path')].filter(p => p.getBoundingClientRect().width > 0.5);
     for (const l of plot.querySelectorAll('.ytick text, .textpoint text')) {
       if (!shown(l)) continue;
@@ -522,6 +556,48 @@ def test_report_charts_fit_their_box_and_no_label_is_cut_or_overlapped(rendered,
                 result = page.evaluate(CHART_CHECK_JS)
                 assert result["charts"] >= 2 and result["bad"] == [], (key, width, result)
                 page.close()
+        finally:
+            browser.close()
+
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_feedback_chart_says_small_counts_once_in_words_not_beside_empty_bars(rendered, tmp_path):
+    """A count under 5 has no bar and no "<5" beside one: its category's label says it, and categories
+    with fewer than 5 items are named in one line under the chart (the demo stacked three "<5" per row)."""
+    root = rendered[0]
+    rep = report.province_report(root, "79")
+    rows = [("missing_dose", "resolved", "on_time", 3), ("missing_dose", "in_review", "overdue", 9),
+            ("wrong_personal_info", "resolved", "on_time", 2), ("wrong_personal_info", "in_review", "open", 1),
+            ("duplicate_record", "resolved", "on_time", 6)]
+    rep.tables["feedback"] = pd.DataFrame(rows, columns=["category_citizen", "status", "sla_state", "n"])
+    fig = rep.feedback_figure()
+    assert [tr.name for tr in fig.data] == ["Quá hạn", "Đã xử lý", "Đã nhận"]
+    for tr in fig.data:  # a count is written exactly where its bar is drawn
+        assert [bool(x) for x in tr.text] == [v >= report.SMALL_CELL for v in tr.x], (tr.name, tr.x, tr.text)
+    import html as _html
+
+    assert [_html.unescape(x) for x in fig.layout.yaxis.ticktext] == ["Trùng mũi tiêm (quá hạn 0)",
+                                                                      "Thiếu mũi tiêm (đã xử lý <5)"]
+    (note,) = [a.text.replace("<br>", " ") for a in fig.layout.annotations]
+    assert note == "Dưới 5 phản ánh mỗi loại (không vẽ): Sai thông tin cá nhân, Sai loại vắc xin, Khác."
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("/usr/bin/chromium missing (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (Python) is not installed")
+    page_file = tmp_path / "feedback.html"
+    fig.write_html(page_file, include_plotlyjs=True, config={"responsive": True})
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 900})
+            page.goto(page_file.as_uri())
+            page.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 1")
+            page.wait_for_timeout(300)
+            result = page.evaluate(CHART_CHECK_JS)
+            assert result["charts"] == 1 and result["bad"] == [], result
+            assert sorted(page.locator(".bartext").all_text_contents()) == ["12", "6", "6", "9"]
+            assert "Thiếu mũi tiêm (đã xử lý <5)" in page.locator(".ytick text").all_text_contents()
         finally:
             browser.close()
 

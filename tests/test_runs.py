@@ -78,19 +78,19 @@ def test_check_run_refuses_missing_changed_or_truncated_files(tmp_path):
     out = tmp_path / "match"
     _write(out, "a", quarantine=False)
     (out / "note.txt").write_text("z", encoding="utf-8")  # same size, other content
-    with pytest.raises(ManifestError, match="content differs"):
+    with pytest.raises(ManifestError, match="nội dung khác"):
         check_run(out)
     check_run(out, full=False)
     (out / "note.txt").write_text("longer", encoding="utf-8")
-    with pytest.raises(ManifestError, match="size differs"):
+    with pytest.raises(ManifestError, match="kích thước khác"):
         check_run(out, full=False)
     (out / "note.txt").unlink()
-    with pytest.raises(ManifestError, match="missing"):
+    with pytest.raises(ManifestError, match="nhưng không còn"):
         check_run(out)
     (out / MANIFEST).unlink()
-    with pytest.raises(ManifestError, match="no _manifest.json"):
+    with pytest.raises(ManifestError, match="không có _manifest.json"):
         read_manifest(out)
-    with pytest.raises(ManifestError, match="not by"):
+    with pytest.raises(ManifestError, match="không phải vax apply"):
         _write(tmp_path / "m2", "a", quarantine=False)
         check_run(tmp_path / "m2", command="apply")
 
@@ -98,13 +98,13 @@ def test_check_run_refuses_missing_changed_or_truncated_files(tmp_path):
 def test_refuses_file_as_out_and_foreign_file_with_a_run_name(tmp_path):
     f = tmp_path / "out"
     f.write_text("x")
-    with pytest.raises(RunError, match="is a file"):
+    with pytest.raises(RunError, match="là một tệp"):
         with atomic_run(f, command="match"):
             pass
     legacy = tmp_path / "legacy"
     legacy.mkdir()
     (legacy / "matches.parquet").write_bytes(b"user's own file")
-    with pytest.raises(RunError, match="not written by vaxlib"):
+    with pytest.raises(RunError, match="không do vaxlib ghi"):
         _write(legacy, "a", quarantine=False)
     assert (legacy / "matches.parquet").read_bytes() == b"user's own file"
     assert _siblings(legacy) == ["out"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -162,13 +163,49 @@ def test_cli_lists_each_refused_person_masked_with_the_reason(tmp_path, keys, ca
     assert rc == 0
     out = capsys.readouterr().out
     assert "signed 1 certificates" in out
-    assert "0010******45  vaccination_date_too_early" in out and "record r1" in out
-    assert "0012******03  vaccination_date_future" in out and "record r3" in out
+    lines = out.splitlines()
+    # each person once, under their reasons, with the record that refused them
+    at = lines.index(next(x for x in lines if x.strip().startswith("vaccination_date_too_early")))
+    assert "vaccination_before_birth" in lines[at] and lines[at + 1].split()[:3] == ["0010******45", "record", "r1"]
+    at = lines.index(next(x for x in lines if x.strip().startswith("vaccination_date_future")))
+    assert lines[at + 1].strip().startswith("0012******03  record r3")
     assert P1 not in out and P3 not in out and "Nguyễn" not in out
     listed = pd.read_parquet(tmp_path / "O" / REFUSED_FILE)
     assert sorted(set(listed["person_id"])) == [P1, P3]  # P1 also: vaccinated before birth
     assert set(listed["reason"]) == {"vaccination_date_too_early", "vaccination_before_birth", "vaccination_date_future"}
     assert list(pd.read_parquet(tmp_path / "O" / "certificates.parquet")["person_id"]) == [P2]
+
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_cli_lists_each_held_person_once_with_every_record_holding_them(tmp_path, keys, capsys, lang):
+    """"N persons held" is followed by N lines: a person two pending records may belong to is one line
+    naming both records (the demo said 49 persons and listed 99 rows, one per record)."""
+    recs = [("r1", P1, "verified", 1, "2021-08-01", "AstraZeneca"),
+            ("r2", P2, "verified", 1, "2021-10-01", "Vero Cell"),
+            ("r3", P3, "verified", 1, "2021-10-02", "Moderna"),
+            ("u1", None, "unmatched", 2, "2021-11-01", "AstraZeneca"),
+            ("u2", None, "review", 2, "2021-12-01", "AstraZeneca")]
+    reg, vac, mat = _tables(recs)
+    cand = pd.DataFrame({"record_id": ["u1", "u1", "u2", "u2"], "person_id": [P1, P3, P1, P3], "rank": [1, 2, 1, 2]})
+    p = _write(tmp_path, reg, vac, mat, cand)
+    assert main(["--lang", lang, "sign", "--registry", str(p["reg"]), "--vaccinations", str(p["vac"]), "--matches",
+                 str(p["mat"]), "--candidates", str(p["cand"]), "--keys", str(keys), "--out", str(tmp_path / "O"),
+                 "--processes", "1"]) == 0
+    out = capsys.readouterr().out
+    held = pd.read_parquet(tmp_path / "O" / REFUSED_FILE)
+    assert len(held) == 4 and held["person_id"].nunique() == 2  # two records hold each of two persons
+    head = [line for line in out.splitlines() if REFUSED_FILE in line]
+    assert head and head[0].startswith("2 người bị giữ lại" if lang == "vi" else "2 persons held"), out
+    lines = out.splitlines()
+    at = lines.index(next(x for x in lines if "held_pending" in x))
+    assert out.count("held_pending") == 1 and lines[at].endswith("(2 người)" if lang == "vi" else "(2 persons)")
+    for line, masked in zip(lines[at + 1:at + 3], ("0010******45", "0012******03")):
+        assert line.strip().startswith(masked), out
+        assert ("các hồ sơ" if lang == "vi" else "records ") in line and "u1 (unmatched), u2 (review)" in line, line
+    assert P1 not in out and P3 not in out
+    if lang == "en":
+        assert not re.search(r"[ạ-ỹđ]", out), out
 
 
 # ----------------------------------------------------------------------------- the document signer
@@ -242,7 +279,7 @@ def test_person_is_held_while_a_pending_record_lists_them_then_signed_once_decid
     out = capsys.readouterr().out
     signed = set(pd.read_parquet(tmp_path / "O1" / "certificates.parquet")["person_id"])
     assert signed == {P2}  # a verified record's candidates (r2 -> P1) hold nobody
-    assert out.count("held_pending") == 2 and "record u1: unmatched" in out
+    assert out.count("held_pending") == 1 and "(2 persons)" in out and out.count("record u1 (unmatched)") == 2
     held = pd.read_parquet(tmp_path / "O1" / REFUSED_FILE)
     assert sorted(held["person_id"]) == [P1, P3] and set(held["record_id"]) == {"u1"}
     # the analyst decides: u1 is P1's dose 2 (verified after apply + match): both are signed

@@ -183,7 +183,7 @@ def test_facility_names(data):
     fac = v.drop_duplicates("facility_id")
     assert fac["facility_name"].str.match(r"^(Trạm Y tế (phường|xã)|Trung tâm Y tế (quận|huyện)|Bệnh viện (quận|huyện)) ").all()
     assert not fac.duplicated(["facility_province", "facility_name"]).any()  # unique in a province
-    from vaxlib.synth import _facility_names
+    from vaxlib.vn.facilities import facility_names as _facility_names
 
     for province, count in (("79", 360), ("02", 40)):  # Hồ Chí Minh city's count at full scale, Hà Giang
         names = pd.Series(_facility_names(province, count))
@@ -385,6 +385,25 @@ def test_facility_habits_make_clusters(joined):
         rate = has.groupby(joined["facility_id"]).agg(["mean", "size"])
         top = rate[rate["size"] >= 20]["mean"].max()
         assert top > 10 * has.mean(), code
+
+
+
+def test_a_habit_of_several_codes_sits_at_the_same_facilities():
+    """``codes: {code: rate}`` gives every code of the habit to the same facilities (an old paper form)."""
+    prof = config.load_yaml(config.PARAMETERS_DIR / "errors.yaml")
+    habit = {"id:missing": 0.5, "name:no_diacritics": 0.5, "dob:partial": 0.3}
+    prof["facility_habits"] = [{"codes": habit, "facilities": 2}]
+    tables = generate(3000, 11, provinces=["79", "01"], errors=prof)
+    t = tables["truth_vaccinations"]
+    out = t.attrs["facility_habits"]
+    assert [c for c, _ in out] == list(habit) and len({tuple(f) for _, f in out}) == 1 and len(out[0][1]) == 2
+    at = tables["vaccinations"]["facility_id"].isin(out[0][1])
+    codes = t["error_codes"].fillna("")
+    for code in habit:  # the profile's overall rate caps the quota: the habit concentrates it
+        has = codes.str.contains(code, regex=False)
+        assert has[at].mean() > 10 * has[~at].mean(), code
+    with pytest.raises(ValueError, match="facility_habits: 'id:nope'"):
+        load_error_profile({**prof, "facility_habits": [{"codes": {"id:nope": 0.1}}]})
 
 
 def _parse_date(s: str) -> tuple[int, int, int] | None:
@@ -655,9 +674,9 @@ def test_cli(tmp_path):
 def test_profile_validation(tmp_path):
     bad = tmp_path / "e.yaml"
     bad.write_text("rates:\n  id:missing: 0.1\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="no rate"):
+    with pytest.raises(ValueError, match="thiếu tỷ lệ cho"):
         load_error_profile(bad)
     prof = config.load_yaml(config.PARAMETERS_DIR / "errors.yaml")
     prof["rates"]["id:bogus"] = 0.1
-    with pytest.raises(ValueError, match="unknown error codes"):
+    with pytest.raises(ValueError, match="mã lỗi không có trong danh mục"):
         load_error_profile(prof)

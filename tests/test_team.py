@@ -210,7 +210,7 @@ def test_signed_in_analysts_see_and_decide_only_their_province(pg_server, tmp_pa
 def test_review_app_refuses_sqlite_and_shared_logins_and_reads_no_folder(capsys):
     for ledger, words in (("sqlite:///x.db", "needs a PostgreSQL ledger"),
                           ("postgresql://lan:pw@/vax?host=/tmp", "must not carry a login")):
-        assert vax_main(["review-app", "--ledger", ledger]) == 2
+        assert vax_main(["--lang", "en", "review-app", "--ledger", ledger]) == 2
         err = capsys.readouterr().err
         assert words in err and len(err.strip().splitlines()) == 1 and "pw" not in err.replace("postgresql", "")
     with pytest.raises(SystemExit):  # no --data any more: the app reads the published queue from the database

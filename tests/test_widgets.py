@@ -750,3 +750,46 @@ def test_panel_on_postgres_shows_and_decides_only_the_roles_provinces(tables, si
         assert ev.record_id == queue[0]
         assert ev.province == vacc.set_index("record_id").loc[queue[0], "facility_province"]
         assert ev.analyst == ("hn_analyst" if site.backend == "postgres" else "typed name")
+
+
+def _document_order(widget) -> list:
+    """Every widget under ``widget`` in the order the page shows them (boxes stack their children)."""
+    out = [widget]
+    for child in getattr(widget, "children", ()):
+        out += _document_order(child)
+    return out
+
+
+@pytest.mark.parametrize("lang, label", [("vi", "bắt buộc khi Từ chối hoặc Sửa"), ("en", "needed to Reject or Edit")])
+def test_the_reason_list_comes_before_the_buttons_that_need_it(tables, ledger, lang, label):
+    """The analyst sees "— Lý do —" before pressing Từ chối or Sửa (it sat below the buttons)."""
+    registry, vacc, matches, cands = tables
+    p = review_panel(vacc, matches, cands, ledger, "lan", lang=lang, registry=registry)
+    order = _document_order(p.widget)
+    at = {id(w): i for i, w in enumerate(order)}
+    assert at[id(p.reason)] < at[id(p.reject)] and at[id(p.reason)] < at[id(p.edit)]
+    row = next(w for w in order if p.reason in getattr(w, "children", ()))
+    assert label in row.children[0].value and row.children[1] is p.reason
+
+
+def test_the_panel_names_facilities_where_the_data_has_their_names(tables, ledger):
+    """The record card and the facility filter say "Trạm Y tế phường Bến Nghé (CS-79-0001)", not the bare
+    code; a facility without a name in the data keeps its code."""
+    registry, vacc, matches, cands = tables
+    named = vacc.assign(facility_name=vacc["facility_id"].map({"CS-79-0001": "Trạm Y tế phường Bến Nghé"}))
+    p = review_panel(named, matches, cands, ledger, "lan", registry=registry)
+    assert p.current == "R01" and "cơ sở Trạm Y tế phường Bến Nghé (CS-79-0001) ·" in p.record.value
+    options = dict(p.filters.facility.options)
+    assert options["Trạm Y tế phường Bến Nghé (CS-79-0001)"] == "CS-79-0001" and options["CS-79-0002"] == "CS-79-0002"
+    plain = review_panel(vacc, matches, cands, ledger, "lan", registry=registry)
+    assert "cơ sở CS-79-0001 ·" in plain.record.value
+
+
+def test_workspace_describes_itself_in_the_notebook_language(tmp_path):
+    from vaxlib.workspace import Workspace
+
+    registry, vacc, matches, cands = make_review_tables()
+    ws = Workspace(root=tmp_path, vaccinations=pd.concat([vacc] * 250), matches=matches, candidates=cands,
+                   registry=registry)
+    assert ws.describe("vi").endswith(": mũi tiêm 2.000, kết quả ghép 8, ứng viên 8, CSDL dân cư 6")
+    assert ws.describe("en").endswith(": vaccinations 2,000, matches 8, candidates 8, registry 6")

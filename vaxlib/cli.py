@@ -102,8 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     lang = cli_lang(args)
-    if hasattr(args, "lang") and args.ui_lang:  # `vax --lang en sign …` also words the command's own output
-        args.lang = args.ui_lang
+    if hasattr(args, "lang"):  # `vax --lang en sign …` and $VAX_LANG also word the command's own output
+        args.lang = lang
     try:
         _check_out_folder(args)
         return int(args.func(args) or 0)

@@ -46,11 +46,11 @@ class DemoFolderError(VaxError):
 
 def _args_of(argv: list[str]) -> dict:
     """The arguments a command records in its manifest for ``argv`` (as :mod:`vaxlib.cli` parses them)."""
-    from vaxlib.cli import build_parser
+    from vaxlib.cli import build_parser, cli_lang
 
     ns = build_parser().parse_args(argv)
-    if hasattr(ns, "lang") and ns.ui_lang:  # as vaxlib.cli.main passes it on
-        ns.lang = ns.ui_lang
+    if hasattr(ns, "lang"):  # as vaxlib.cli.main passes it on
+        ns.lang = cli_lang(ns)
     return {k: v for k, v in vars(ns).items() if k != "func"}
 
 

@@ -37,12 +37,18 @@ class VaxError(Exception):
         return exc
 
     def message(self, lang: str = "vi") -> str:
-        """The message in ``lang`` when it is worded in :mod:`vaxlib.i18n`, else as raised."""
+        """The message in ``lang`` when it is worded in :mod:`vaxlib.i18n` (or carries ``message_vi`` and
+        ``message_en``, as :class:`vaxlib.io.VaxImportError` does), else as raised."""
         if self.key is None:
-            return str(self)
+            return getattr(self, f"message_{lang}", None) or str(self)
         from vaxlib import i18n
 
         return i18n.t(f"cli.{self.key}", lang, **_worded(self.params, lang))
+
+
+    def describe(self, lang: str = "vi") -> str:
+        """:meth:`message`, so that an error given as another error's parameter words itself in ``lang``."""
+        return self.message(lang)
 
 
 def _worded(params: dict, lang: str) -> dict:

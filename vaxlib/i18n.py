@@ -326,6 +326,13 @@ _REVIEW = _pairs({
     "tip_accept": ("Chấp nhận đề xuất sửa theo ứng viên được đề xuất", "Accept the suggested fix"),
     "tip_reject": ("Giữ nguyên bản ghi như đã nhập", "Keep the record as typed"),
     "reason_pick": ("— Lý do —", "— Reason —"),
+    "ws_vaccinations": ("mũi tiêm {n}", "vaccinations {n}"),
+    "ws_matches": ("kết quả ghép {n}", "matches {n}"),
+    "ws_candidates": ("ứng viên {n}", "candidates {n}"),
+    "ws_registry": ("CSDL dân cư {n}", "registry {n}"),
+    "ws_provinces": ("tỉnh {provinces}", "provinces {provinces}"),
+    "ws_none": ("(không có)", "(none)"),
+    "reason_label": ("Lý do (bắt buộc khi Từ chối hoặc Sửa):", "Reason (needed to Reject or Edit):"),
     "field_full_name": ("Họ và tên", "Full name"),
     "field_dob": ("Ngày sinh", "Date of birth"),
     "field_sex": ("Giới tính", "Sex"),
@@ -493,6 +500,18 @@ _REPORT: dict[str, dict[str, str]] = {
               "**{signed}** người đã ký chứng nhận; {received} phản ánh, {overdue} quá hạn.",
         "en": "{provinces} provinces with data; **{records}** records, **{clean}** verified or fixed; **{signed}** "
               "persons signed; {received} feedback items, {overdue} overdue."},
+    "national_visitors_short": {
+        "vi": "{n} tỉnh/thành phố khác chỉ có mũi tiêm của người từ tỉnh khác đến tiêm (ghi chú dưới bảng).",
+        "en": "{n} other provinces only have doses given there to people from other provinces (note under the "
+              "table)."},
+    "national_visitors": {
+        "vi": "Không xếp hạng {n} tỉnh/thành phố khác: ở đó chỉ có mũi tiêm của người từ tỉnh khác đến tiêm "
+              "({records} bản ghi, {clean} đã khớp hoặc đã sửa), không có người thường trú nào trong số liệu nên "
+              "chưa đánh giá được theo các mốc thời hạn.",
+        "en": "{n} other provinces are not ranked: they only have doses given there to people from other "
+              "provinces ({records} records, {clean} verified or fixed), with no resident in the data, so no "
+              "deadline can be judged."},
+    "national_visitors_names": {"vi": "Xem tên các tỉnh/thành phố này", "en": "Show these provinces"},
     "quarantine_note": {
         "vi": "{match} dòng của tệp mũi tiêm không nhập được khi ghép cặp và {apply} dòng khi áp dụng sửa lỗi (cách "
               "ly, không có trong các bảng dưới đây; xem match/quarantine.parquet và apply/quarantine.parquet).",
@@ -536,6 +555,8 @@ _REPORT: dict[str, dict[str, str]] = {
                                  "en": "Tap a point for its province; only names that do not overlap are written."},
     "fig_feedback_few": {"vi": "Mỗi loại phản ánh có dưới 5 trường hợp: xem bảng trên (không vẽ biểu đồ).",
                          "en": "Fewer than 5 feedback items in every category: see the table above (no chart)."},
+    "fb_few_note": {"vi": "Dưới {small} phản ánh mỗi loại (không vẽ): {categories}.",
+                    "en": "Fewer than {small} items each (not drawn): {categories}."},
     "no_signing_data": {"vi": "Chưa có số liệu ký chứng nhận.", "en": "No signing data yet."},
     "verdict": {"vi": "Đánh giá", "en": "Verdict"},
     "met": {"vi": "Đạt", "en": "Met"},
@@ -626,6 +647,35 @@ _CLI = _pairs({
                        "{path}: is a file, so --out {out} cannot be created in it"),
     "out_not_writable": ("{path}: không ghi được (chỉ đọc); hãy chọn --out khác",
                          "{path}: not writable; choose another --out"),
+    "out_symlink": ("{path}: là một liên kết tượng trưng; hãy cho thư mục thật làm --out",
+                    "{path}: is a symbolic link; give the real folder as --out"),
+    "out_is_cwd": ("{path}: là thư mục hiện tại (hoặc chứa nó); hãy cho một thư mục riêng cho kết quả",
+                   "{path}: is the current folder (or holds it); give a dedicated output folder"),
+    "out_cannot_create": ("{path}: không tạo được thư mục kết quả ({error})",
+                          "{path}: cannot create the output folder ({error})"),
+    "out_cannot_write": ("{path}: không ghi được vào đó ({error})", "{path}: cannot write there ({error})"),
+    "out_foreign_file": ("{path}: không do vaxlib ghi (không có trong {manifest}); hãy chuyển nó đi hoặc chọn --out "
+                         "khác",
+                         "{path}: was not written by vaxlib (not in a {manifest}); move it away or choose another "
+                         "--out"),
+    "run_no_folder": ("{path}: không có thư mục kết quả này", "{path}: no such run folder"),
+    "run_no_manifest": ("{path}: không có {manifest} (không phải kết quả của một lần chạy vax trọn vẹn); hãy chạy lại "
+                        "lệnh",
+                        "{path}: no {manifest} (not written by a complete vax run); run the command again"),
+    "run_manifest_unreadable": ("{path}: không đọc được tệp kê khai ({error})", "{path}: unreadable manifest ({error})"),
+    "run_not_manifest": ("{path}: không phải tệp kê khai của một lần chạy vaxlib", "{path}: not a vaxlib run manifest"),
+    "run_other_command": ("{path}: do vax {command} ghi, không phải vax {wanted}",
+                          "{path}: written by vax {command}, not by vax {wanted}"),
+    "run_file_missing": ("{path}: có trong {manifest} nhưng không còn", "{path}: listed in {manifest} but missing"),
+    "run_size_differs": ("{path}: kích thước khác với {manifest} (bị sửa hoặc cắt cụt sau khi chạy)",
+                         "{path}: size differs from {manifest} (changed or truncated after the run)"),
+    "run_content_differs": ("{path}: nội dung khác với {manifest} (bị sửa sau khi chạy)",
+                            "{path}: content differs from {manifest} (changed after the run)"),
+    "run_wrote_no": ("{path}: lần chạy vax {command} này không ghi {name}", "{path}: the run of vax {command} wrote no {name}"),
+    "run_not_its_file": ("{path}: không phải tệp của lần chạy trong {folder} (không có trong {manifest})",
+                         "{path}: not a file of the run in {folder} (not in its {manifest})"),
+    "run_not_its_table": ("{path}: không phải bảng của lần chạy trong {folder} (không có trong {manifest})",
+                          "{path}: not a table of the run in {folder} (not in its {manifest})"),
     "nothing_written": ("{reason}{where}; chưa ghi gì", "{reason}{where}; nothing was written"),
     "os_ENOSPC": ("hết chỗ trên ổ đĩa", "no space left on the device"),
     "os_EDQUOT": ("vượt hạn mức dung lượng", "disk quota exceeded"),
@@ -667,6 +717,48 @@ _CLI = _pairs({
                          "mới hoặc trống",
                          "{path}: not empty and not a previous vax demo run (holds {holds}); choose a new or empty "
                          "folder"),
+    "profile_unknown_codes": ("{source}: mã lỗi không có trong danh mục ở mục {section}: {codes}",
+                              "{source}: unknown error codes in {section}: {codes}"),
+    "profile_no_rate": ("{source}: thiếu tỷ lệ cho {codes}", "{source}: no rate for {codes}"),
+    "profile_bad_rate": ("{source}: tỷ lệ nằm ngoài [0, 1] ở {codes}", "{source}: rates outside [0, 1] for {codes}"),
+    "synth_persons": ("--persons phải từ 1 trở lên", "--persons must be at least 1"),
+    "synth_unknown_provinces": ("mã tỉnh GSO không tồn tại: {codes}", "unknown GSO province codes: {codes}"),
+    "synth_format": ("định dạng {format} không được hỗ trợ (parquet, csv, xlsx)",
+                     "unsupported format {format} (parquet, csv, xlsx)"),
+    "no_such_file": ("{path}: không có tệp", "{path}: no such file"),
+    "register_unreadable": ("{path}: không đọc được CSDL dân cư ({error})", "{path}: cannot read the register ({error})"),
+    "index_summary": ("Đã lập chỉ mục {n} người trong CSDL dân cư → {out}", "{n} registry persons indexed → {out}"),
+    "params_missing": ("--params {path}: không có tệp", "--params {path}: no such file"),
+    "params_not_mapping": ("--params {path}: không phải danh sách «tham số: giá trị»",
+                           "--params {path}: not a mapping of setting: value"),
+    "truth_local_only": ("--truth (độ phủ của bước chặn) chỉ đo được với engine local; bỏ --engine dask",
+                         "--truth (blocking recall) is measured by the local engine only; drop --engine dask"),
+    "match_progress": ("vax match: {step}", "vax match: {step}"),
+    "match_resumed": ("tiếp tục từ {work}: giữ lại {stages}", "resumed from {work}: {stages} kept"),
+    "match_wrote_parts": ("đã ghi {matches}/ và {candidates}/ ({n} phần)",
+                          "wrote {matches}/ and {candidates}/ ({n} partitions)"),
+    "truth_not_in_folder": ("{path}: không có truth_vaccinations.parquet/.csv trong thư mục (--truth)",
+                            "{path}: no truth_vaccinations.parquet/.csv in the folder (--truth)"),
+    "truth_missing": ("{path}: không tìm thấy tệp (--truth)", "{path}: no such file (--truth)"),
+    "truth_not_table": ("{path}: không phải bảng truth_vaccinations (thiếu cột {columns}) (--truth)",
+                        "{path}: not a truth_vaccinations table (no column {columns}) (--truth)"),
+    "matches_missing": ("{path}: không tìm thấy tệp (--matches: matches.parquet hoặc thư mục của vax match)",
+                        "{path}: no such file (--matches: matches.parquet or the folder of vax match)"),
+    "matches_not_run": ("{path}: không phải bảng matches của một lần chạy vax match trọn vẹn ({error})",
+                        "{path}: not the matches table of a complete vax match run ({error})"),
+    "app_needs_pg_url": ("đăng nhập cần địa chỉ sổ quyết định dạng postgresql://",
+                         "sign-in needs a postgresql:// ledger URL"),
+    "app_url_has_login": ("địa chỉ sổ quyết định của ứng dụng web không được chứa tên đăng nhập: mỗi chuyên viên "
+                          "tự đăng nhập",
+                          "the ledger URL of the web app must not carry a login: each analyst signs in"),
+    "app_needs_pg": ("ứng dụng web cần sổ quyết định PostgreSQL, nơi mỗi chuyên viên có tài khoản riêng (vax ledger "
+                     "init / add-user); một chuyên viên dùng SQLite thì mở notebook (make lab)",
+                     "the web app needs a PostgreSQL ledger, where each analyst has their own login (vax ledger init "
+                     "/ add-user); for one analyst on SQLite use the notebook (make lab)"),
+    "app_serving": ("ứng dụng xem xét: http://127.0.0.1:{port}/ (dừng bằng Ctrl+C); mỗi chuyên viên đăng nhập bằng "
+                    "tài khoản cơ sở dữ liệu của mình",
+                    "review app: http://127.0.0.1:{port}/ (stop with Ctrl+C); each analyst signs in with their own "
+                    "database login"),
     "synth_summary": ("CSDL dân cư: {persons} người; mũi tiêm: {records} bản ghi ({errors} có lỗi); phản ánh: {feedback}",
                       "registry: {persons} persons; vaccinations: {records} dose records ({errors} with errors); "
                       "feedback: {feedback}"),
@@ -688,6 +780,36 @@ _CLI = _pairs({
     "fb_on_time": ("đúng hạn", "on time"),
     "fb_overdue": ("quá hạn", "overdue"),
     "fb_open": ("còn hạn", "open"),
+    "sign_bad_at": ("--at: không phải ngày/giờ ISO 8601: {text}", "--at: not an ISO 8601 date/time: {text}"),
+    "sign_bad_eku": ("--eku: dùng các chữ t (xét nghiệm), v (tiêm chủng), r (khỏi bệnh) hoặc 'none'",
+                     "--eku: use the letters t (test), v (vaccination), r (recovery) or 'none'"),
+    "keys_rotated": ("Đơn vị ký (DSC) mới đang dùng: kid {kid} (các DSC cũ vẫn nằm trong {keys}/trust/)",
+                     "new active DSC kid {kid} (older DSCs stay in {keys}/trust/)"),
+    "uvci_revoked": ("Đã thêm {n} UVCI vào danh sách thu hồi", "{n} UVCI added to the revocation list"),
+    "dsc_revoked": ("Đã thu hồi DSC {kid}; vax sign sẽ không dùng nó và vax keys export bỏ nó khỏi danh sách tin cậy",
+                    "DSC {kid} revoked; vax sign refuses it, and vax keys export leaves it out of the trust list"),
+    "dsc_already_revoked": ("DSC {kid} đã bị thu hồi từ trước; vax sign không dùng nó và vax keys export bỏ nó "
+                            "khỏi danh sách tin cậy",
+                            "DSC {kid} was already revoked; vax sign refuses it, and vax keys export leaves it out "
+                            "of the trust list"),
+    "keys_exported": ("danh sách tin cậy -> {trust}; {n} lô thu hồi -> {out}/revocation/ (JSON + CMS đã ký để tải "
+                      "lên gateway)",
+                      "trust list -> {trust}; {n} revocation batch(es) -> {out}/revocation/ (JSON + signed CMS for "
+                      "the gateway upload)"),
+    "keys_choose": ("keys: chọn init, rotate, list, revoke, revoke-signer hoặc export",
+                    "keys: choose init, rotate, list, revoke, revoke-signer or export"),
+    "sign_failed": ("không ký được: {error}", "cannot sign: {error}"),
+    "sign_passphrase": ("biến môi trường {name} chưa được đặt: cần mật khẩu để mở khoá ký",
+                        "set {name} to the key passphrase: the signing keys cannot be opened without it"),
+    "sign_revoke_needs_keys": ("--revoke cần --keys KEYS", "--revoke needs --keys KEYS"),
+    "sign_missing": ("thiếu {options}", "missing {options}"),
+    "sign_no_candidates": ("{path}: không có tệp; chỉ giữ lại được người có hồ sơ đang chờ khi có candidates.parquet "
+                           "của vax match (--candidates TỆP, hoặc --no-hold để ký mà không kiểm tra)",
+                           "{path}: not found; pending records hold people back only with vax match's "
+                           "candidates.parquet (--candidates FILE, or --no-hold to sign without it)"),
+    "verify_unreadable": ("{item}: không đọc được bảng chứng nhận (cần cột hc1; {error})",
+                          "{item}: cannot read the certificates table (it needs an hc1 column; {error})"),
+    "verify_not_pem": ("{path}: không phải chứng thư PEM", "{path}: not a PEM certificate"),
     "keys_created": ("Đã tạo CSCA + DSC trong {out}; kid {kid}; danh sách tin cậy {out}/trust/",
                      "CSCA + DSC created in {out}; kid {kid}; trust list {out}/trust/"),
     "verify_summary": ("{ok}/{n} hợp lệ ({reasons})", "{ok}/{n} valid ({reasons})"),
@@ -828,7 +950,14 @@ _SIGN = _pairs({
     "refused_head": ("{n} người bị giữ lại hoặc từ chối (danh sách đầy đủ: {path}):",
                      "{n} persons held or refused (full list: {path}):"),
     "refused_record": ("hồ sơ", "record"),
-    "refused_more": ("… và {n} dòng nữa trong tệp", "… and {n} more rows in the file"),
+    "refused_records": ("các hồ sơ", "records"),
+    "refused_persons": ("{n} người", "{n} persons"),
+    "refused_more_records": ("và {n} hồ sơ nữa", "and {n} more"),
+    "refused_more": ("… và {n} người nữa trong tệp", "… and {n} more persons in the file"),
+    "valid": ("HỢP LỆ", "VALID"),
+    "invalid": ("KHÔNG HỢP LỆ", "INVALID"),
+    "findings": ("quy tắc nghiệp vụ (không phải lỗi kỹ thuật; --strict để từ chối)",
+                 "business rules (not a technical failure; --strict rejects)"),
 })
 
 #: why ``vax sign`` skipped a person (besides :data:`vaxlib.sign.checks.REFUSAL_LABELS`)

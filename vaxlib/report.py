@@ -907,25 +907,45 @@ class ProvinceReport:
         return pd.DataFrame.from_dict(rows, orient="index")
 
     def feedback_figure(self) -> Any:
-        """Bars per category: received, resolved and overdue (counts under 5 drawn as 0, written "<5")."""
+        """Bars per category with 5 or more items: received, resolved and overdue, each bar with its count.
+
+        A count under 5 (or 0) has no bar and is said once in words: in its category's label
+        ("Thiếu mũi tiêm (đã xử lý <5)"), or, for a category with fewer than 5 items, in one line under
+        the chart.  Drawn as "<5" beside empty bars, three of them stacked into an unreadable column on
+        a phone (the demo's reports).
+        """
         import plotly.graph_objects as go
 
         L = self.lang
-        g = self.feedback_summary().drop(index="total").iloc[::-1]
-        labels = [t(c, L) for c in g.index]
+        g = self.feedback_summary().drop(index="total")
+        few, g = [t(c, L) for c in g.index[g["received"] < SMALL_CELL]], g[g["received"] >= SMALL_CELL].iloc[::-1]
+        if g.empty:  # every bar would be "<5" or 0: the table says it better
+            return _md("*" + t("fig_feedback_few", L) + "*")
+        labels = []
+        for cat, r in g.iterrows():
+            small = ", ".join(f"{t(col, L).lower()} {fmt_count(r[col], L)}" for col in ("resolved", "overdue")
+                              if r[col] < SMALL_CELL)
+            labels.append(f"{t(cat, L)} ({small})" if small else t(cat, L))
         bars = []
         for col, colour in (("overdue", "#c62828"), ("resolved", "#2e7d32"), ("received", "#90a4ae")):
             vals = g[col]
-            bars.append(dict(x=list(vals.where(vals >= SMALL_CELL, 0)), name=t(col, L), marker_color=colour,
-                             text=[fmt_count(v, L) for v in vals], textposition="outside", customdata=labels,
-                             hovertemplate="%{customdata}: %{text}<extra></extra>"))
-        top_x = int(g[["received", "resolved", "overdue"]].max().max())
-        if top_x < SMALL_CELL:  # every bar would be "<5" or 0: the table says it better
-            return _md("*" + t("fig_feedback_few", L) + "*")
+            drawn = vals >= SMALL_CELL
+            bars.append(dict(x=list(vals.where(drawn, 0)), name=t(col, L), marker_color=colour,
+                             text=[fmt_count(v, L) if d else "" for v, d in zip(vals, drawn)],
+                             textposition="outside", customdata=[fmt_count(v, L) for v in vals],
+                             hovertemplate=f"{t(col, L)}: %{{customdata}}<extra></extra>"))
         fig = go.Figure()
-        plot_px = _hbar_rows(fig, labels, bars, xmax=1.25 * top_x, bar_px=12)
+        plot_px = _hbar_rows(fig, labels, bars, xmax=1.25 * int(g["received"].max()), bar_px=12)
         fig.update_layout(legend_traceorder="reversed")
-        return _layout(L, fig, t("fig_feedback", L), plot_px + 90)
+        fig = _layout(L, fig, t("fig_feedback", L), plot_px + 90)
+        if few:
+            note = wrap_label(t("fb_few_note", L).format(small=SMALL_CELL, categories=", ".join(few)), 56)
+            fig.add_annotation(text=note, showarrow=False, xref="paper", yref="paper", x=0, y=0, xanchor="left",
+                               yanchor="top", yshift=-44, align="left", font=dict(size=12, color="#555"))
+            extra = 16 * (note.count("<br>") + 1)
+            fig.update_layout(height=fig.layout.height + extra, margin_b=fig.layout.margin.b + extra + 10,
+                              legend=dict(y=-0.02, yanchor="top"))
+        return fig
 
     def feedback_system_table(self) -> Any:
         """How the citizens' categories compare with what the system found (counts)."""
@@ -1024,9 +1044,12 @@ class NationalReport:
 
     lang: str
     report_date: str
-    table: pd.DataFrame  #: one row per province with data: numbers of :func:`_numbers`
+    table: pd.DataFrame  #: one row per province with residents in the data: numbers of :func:`_numbers`
     meta: dict[str, Any]
     numbers: dict[str, Any]
+    #: provinces whose only records are doses given there to residents of other provinces (no one of their
+    #: own in the data, so no deadline can be judged): one line under the table, not 42 rows of "?"
+    visitors: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def title(self) -> Any:
         L, n = self.lang, self.numbers
@@ -1037,6 +1060,8 @@ class NationalReport:
             provinces=fmt_int(len(self.table), L), records=fmt_count(n['records'], L),
             clean=fmt_pct(n['clean_share'], L), signed=fmt_count(n['signed'], L),
             received=fmt_count(n['fb_received'], L), overdue=fmt_count(n['fb_overdue'], L))
+        if len(self.visitors):
+            body += " " + t("national_visitors_short", L).format(n=fmt_int(len(self.visitors), L))
         body += self._quarantine_note()
         return _md(head + sub + body)
 
@@ -1073,7 +1098,24 @@ class NationalReport:
                       html.escape(fmt_pct(r["unmatched_share"], L)), html.escape(fmt_count(r["fb_received"], L)),
                       html.escape(fmt_count(r["fb_overdue"], L))]
             rows.append(cells)
-        return _table_html(cols, rows, raw=tuple(range(len(cols))))
+        from IPython.display import HTML
+
+        table = _table_html(cols, rows, raw=tuple(range(len(cols))))
+        return table if self.visitors.empty else HTML(table.data + self.visitors_note())
+
+    def visitors_note(self) -> str:
+        """One line for the provinces with visitors' doses only: how many, their records together, the names
+        folded away (a supervisor on a phone scrolls past 42 rows of "Chưa đủ số liệu" otherwise)."""
+        L, v = self.lang, self.visitors
+        records = int(v["records"].sum())
+        clean = share(float((v["clean_share_n"]).sum()), records)
+        text = t("national_visitors", L).format(n=fmt_int(len(v), L), records=fmt_count(records, L),
+                                                clean=fmt_pct(clean, L))
+        from vaxlib.vn.text import fold_key
+
+        names = ", ".join(html.escape(x) for x in sorted(map(str, v["name"]), key=fold_key))
+        return (f'<div class="vax-note vax-visitors"><p>{html.escape(text)}</p><details><summary>'
+                f'{html.escape(t("national_visitors_names", L))}</summary>{names}</details></div>')
 
     def comparison_figure(self) -> Any:
         import plotly.graph_objects as go
@@ -1197,12 +1239,17 @@ def national_report(data_dir: str | os.PathLike[str], report_date: str = "2022-0
                      **{f"v_{v['measure']}": v["verdict"] for v in verdicts},
                      "behind": 100 * sum(v["shortfall"] for v in verdicts),
                      "fb_resolved_share": n["fb_resolved_share"],
-                     "records": n["records"], "clean_share": n["clean_share"],
+                     "records": n["records"], "clean_share": n["clean_share"], "clean_share_n": n["clean"],
+                     "residents": n["persons"],
                      "review_share": share(n["review"], n["records"]),
                      "unmatched_share": share(n["unmatched"], n["records"]),
                      "signed": n["signed"], "signed_share": n["signed_share"],
                      "fb_received": n["fb_received"], "fb_overdue": n["fb_overdue"]})
     table = pd.DataFrame(rows)
+    visitors = table.iloc[:0]
+    if len(table):  # no resident in the data: only doses given there to people of other provinces
+        visitors = table[table["residents"] == 0].reset_index(drop=True)
+        table = table[table["residents"] > 0].reset_index(drop=True)
     meta = aggs["meta"].iloc[0].to_dict()
     if not bool(meta.get("has_certificates", True)) and len(table):
         table["signed_share"] = float("nan")
@@ -1211,7 +1258,7 @@ def national_report(data_dir: str | os.PathLike[str], report_date: str = "2022-0
         table = table.sort_values(["behind", "clean_share", "province"], ascending=[False, True, True],
                                   na_position="last").reset_index(drop=True)
     total = _no_signing(_numbers({k: v for k, v in aggs.items() if k != "meta"}), meta)
-    return NationalReport(lang, str(report_date), table, meta, total)
+    return NationalReport(lang, str(report_date), table, meta, total, visitors)
 
 
 # --------------------------------------------------------------------------- rendering

@@ -475,16 +475,16 @@ def read_manifest(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     d = Path(run_dir)
     m = d / MANIFEST
     if not d.is_dir():
-        raise ManifestError(f"{d}: no such run folder")
+        raise ManifestError.say("run_no_folder", path=d)
     if not m.is_file():
-        raise ManifestError(f"{d}: no {MANIFEST} (not written by a complete vax run); run the command again")
+        raise ManifestError.say("run_no_manifest", path=d, manifest=MANIFEST)
     try:
         data = json.loads(m.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestError(f"{m}: unreadable manifest ({type(exc).__name__})") from None
+        raise ManifestError.say("run_manifest_unreadable", path=m, error=type(exc).__name__) from None
     if not isinstance(data, dict) or data.get("vaxlib_run") != MANIFEST_FORMAT or not isinstance(
             data.get("files"), dict):
-        raise ManifestError(f"{m}: not a vaxlib run manifest")
+        raise ManifestError.say("run_not_manifest", path=m)
     return data
 
 
@@ -524,16 +524,16 @@ def check_run(run_dir: str | os.PathLike[str], *, command: str | Iterable[str] |
     if command is not None:
         wanted = {command} if isinstance(command, str) else set(command)
         if data.get("command") not in wanted:
-            raise ManifestError(f"{d}: written by `vax {data.get('command')}`, not by `vax "
-                                + " / vax ".join(sorted(wanted)) + "`")
+            raise ManifestError.say("run_other_command", path=d, command=data.get("command"),
+                                        wanted=" / vax ".join(sorted(wanted)))
     for rel, meta in data["files"].items():
         p = d / rel
         if not p.is_file():
-            raise ManifestError(f"{p}: listed in {MANIFEST} but missing")
+            raise ManifestError.say("run_file_missing", path=p, manifest=MANIFEST)
         if p.stat().st_size != meta.get("size"):
-            raise ManifestError(f"{p}: size differs from {MANIFEST} (changed or truncated after the run)")
+            raise ManifestError.say("run_size_differs", path=p, manifest=MANIFEST)
         if full and file_digest(p) != meta.get("sha256"):
-            raise ManifestError(f"{p}: content differs from {MANIFEST} (changed after the run)")
+            raise ManifestError.say("run_content_differs", path=p, manifest=MANIFEST)
     return data
 
 
@@ -551,7 +551,7 @@ def run_file(run_dir: str | os.PathLike[str], name: str, *, command: str | Itera
         d, name = d.parent, d.name
     data = check_run(d, command=command, full=full)
     if not lists_table(data["files"], name):
-        raise ManifestError(f"{d}: the run of `vax {data.get('command')}` wrote no {name}")
+        raise ManifestError.say("run_wrote_no", path=d, command=data.get("command"), name=name)
     return d / name
 
 
@@ -581,10 +581,10 @@ def check_input(path: str | os.PathLike[str]) -> None:
         return
     data = check_run(folder)
     if p.is_file() and p.relative_to(folder).as_posix() not in data["files"]:
-        raise ManifestError(f"{p}: not a file of the run in {folder} (not in its {MANIFEST})")
+        raise ManifestError.say("run_not_its_file", path=p, folder=folder, manifest=MANIFEST)
     if not p.exists() and p.parent == folder and not lists_table(data["files"], p.name) \
             and p.with_suffix("").is_dir():
-        raise ManifestError(f"{p.with_suffix('')}: not a table of the run in {folder} (not in its {MANIFEST})")
+        raise ManifestError.say("run_not_its_table", path=p.with_suffix(""), folder=folder, manifest=MANIFEST)
 
 
 def is_current(run_dir: str | os.PathLike[str], *, command: str, args: Mapping[str, Any]) -> bool:
@@ -820,20 +820,20 @@ class Staging:
 
 def _check_target(target: Path) -> None:
     if target.exists() and not target.is_dir():
-        raise RunError(f"{target}: is a file, not a folder; choose another --out")
+        raise RunError.say("out_is_file", path=target)
     if target.is_symlink():
-        raise RunError(f"{target}: is a symbolic link; give the real folder as --out")
+        raise RunError.say("out_symlink", path=target)
     cwd = Path.cwd().resolve()
     real = target.resolve()
     if real == cwd or real in cwd.parents:
-        raise RunError(f"{target}: is the current folder (or holds it); give a dedicated output folder")
+        raise RunError.say("out_is_cwd", path=target)
     parent = target.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise RunError(f"{parent}: cannot create the output folder ({exc.strerror or exc})") from None
+        raise RunError.say("out_cannot_create", path=parent, error=exc.strerror or exc) from None
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise RunError(f"{parent}: not writable; choose another --out")
+        raise RunError.say("out_not_writable", path=parent)
 
 
 @contextlib.contextmanager
@@ -875,7 +875,7 @@ def atomic_run(out_dir: str | os.PathLike[str], *, command: str, args: Mapping[s
         try:
             staging.mkdir()
         except OSError as exc:
-            raise RunError(f"{target.parent}: cannot write there ({exc.strerror or exc})") from None
+            raise RunError.say("out_cannot_write", path=target.parent, error=exc.strerror or exc) from None
         _write_json_durably(staging / _MARKER, {"vaxlib": "staging", "pid": os.getpid(), "target": target.name,
                                                 "command": command})
     input_entries = [_input_entry(p) for p in inputs]  # hashed before the work: what the run really read
@@ -956,8 +956,7 @@ def _commit(staging: Path, target: Path, token: str, command: str, new_files: se
         owned = _owned_top(previous)
         clash = sorted(n for n in os.listdir(target) if n not in owned and n in new_top)
         if clash:
-            raise RunError(f"{target / clash[0]}: was not written by vaxlib (not in a {MANIFEST}); "
-                           "move it away or choose another --out")
+            raise RunError.say("out_foreign_file", path=target / clash[0], manifest=MANIFEST)
         old = target.parent / f".{target.name}{_OLD}{token}"
         # the marker goes in before the rename, so that the old folder is recognisable from its first instant
         _write_json_durably(target / _MARKER, {"vaxlib": "staging", "pid": os.getpid(), "target": target.name,

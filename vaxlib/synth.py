@@ -48,6 +48,7 @@ import pandas as pd
 import pyarrow as pa
 
 from vaxlib import config
+from vaxlib.errors import SettingsError
 from vaxlib.schema import (
     ERROR_CODES,
     FEEDBACK_CATEGORIES,
@@ -57,8 +58,10 @@ from vaxlib.schema import (
 )
 from vaxlib.vaccines import BY_CODE
 from vaxlib.vn import namedata as nd
+from vaxlib.vn.facilities import facility_names
 from vaxlib.vn.provinces import BY_GSO, PROVINCES
-from vaxlib.vn.text import fold_diacritics, nfc, set_tone_style
+from vaxlib.vn.sex import TYPED_SEX_SPELLINGS
+from vaxlib.vn.text import VOWEL_MARK_DROP, fold_diacritics, nfc, set_tone_style
 
 __all__ = [
     "generate",
@@ -174,22 +177,24 @@ def load_error_profile(errors: str | os.PathLike[str] | Mapping[str, Any] | None
     rates = {str(k): float(v) for k, v in (data.get("rates") or {}).items()}
     unknown = sorted(set(rates) - set(ERROR_CODES))
     if unknown:
-        raise ValueError(f"{source}: unknown error codes in rates: {', '.join(unknown)}")
+        raise SettingsError.say("profile_unknown_codes", source=source, section="rates", codes=", ".join(unknown))
     missing = [c for c in ERROR_CODES if c not in rates]
     if missing:
-        raise ValueError(f"{source}: no rate for {', '.join(missing)}")
+        raise SettingsError.say("profile_no_rate", source=source, codes=", ".join(missing))
     bad = [c for c, r in rates.items() if not 0.0 <= r <= 1.0]
     if bad:
-        raise ValueError(f"{source}: rates outside [0, 1] for {', '.join(bad)}")
+        raise SettingsError.say("profile_bad_rate", source=source, codes=", ".join(bad))
     het = data.get("record_heterogeneity") or {}
     habits = list(data.get("facility_habits") or [])
     per_person = {str(k): float(v) for k, v in (data.get("per_person") or {}).items()}
     bad_pp = sorted(set(per_person) - set(ERROR_CODES))
     if bad_pp:
-        raise ValueError(f"{source}: unknown error codes in per_person: {', '.join(bad_pp)}")
+        raise SettingsError.say("profile_unknown_codes", source=source, section="per_person", codes=", ".join(bad_pp))
     for h in habits:
-        if h.get("code") not in ERROR_CODES:
-            raise ValueError(f"{source}: facility habit with unknown code {h.get('code')!r}")
+        codes = h["codes"] if isinstance(h.get("codes"), Mapping) else {h.get("code"): h.get("rate", 0.5)}
+        for code in codes:
+            if code not in ERROR_CODES:
+                raise SettingsError.say("profile_unknown_codes", source=source, section="facility_habits", codes=repr(code))
     population = {**_POPULATION_DEFAULTS, **{k: float(v) for k, v in (data.get("population") or {}).items()}}
     fb = {**_FEEDBACK_DEFAULTS, **(data.get("feedback") or {})}
     return ErrorProfile(
@@ -572,48 +577,6 @@ def _slice(arr: np.ndarray, k: int) -> np.ndarray:
         pd.Series(arr, dtype=object).str.slice(0, k).to_numpy(dtype=object)
 
 
-# Place names for facilities (our own list of common ward, commune and district names).
-_PLACES = """
-An Bình, An Phú, An Khánh, An Lạc, An Hòa, An Thới, Bình An, Bình Hưng, Bình Thạnh, Bình Trị, Bình Chánh,
-Cầu Kho, Cát Lái, Cô Giang, Đa Kao, Đông Hưng, Đông Hòa, Hiệp Bình, Hiệp Phước, Hòa Bình, Hòa Hiệp,
-Hòa Khánh, Hòa Thạnh, Hưng Long, Khánh Hội, Linh Trung, Linh Xuân, Long Bình, Long Phước, Long Thạnh,
-Minh Khai, Mỹ Hòa, Mỹ Thạnh, Nghĩa Đô, Ngọc Hà, Nhân Chính, Phú Hữu, Phú Lâm, Phú Mỹ, Phú Thạnh,
-Phú Thọ, Phúc Xá, Phước Long, Phước Bình, Quang Trung, Quảng An, Tam Bình, Tam Hiệp, Tân Bình,
-Tân Định, Tân Hưng, Tân Kiểng, Tân Phong, Tân Phú, Tân Quy, Tân Sơn, Tân Thuận, Tân Tạo, Thạnh Lộc,
-Thạnh Mỹ, Thanh Xuân, Thảo Điền, Thới An, Thủ Thiêm, Trung Hòa, Trường Thọ, Văn Miếu, Vĩnh Hưng,
-Vĩnh Lộc, Vĩnh Phúc, Xuân Đỉnh, Xuân La, Yên Hòa, Yên Phụ, Đồng Tâm, Đại Kim, Định Công, Hoàng Liệt,
-Kim Liên, Kim Mã, Láng Hạ, Liễu Giai, Mai Dịch, Phương Liên, Quỳnh Mai, Thịnh Liệt, Trung Liệt,
-Tương Mai, Vĩnh Tuy, Hải Châu, Hòa Cường, Thanh Khê, Sơn Trà, Ngũ Hành Sơn, Cẩm Lệ, Liên Chiểu,
-Tân Lập, Tân Thịnh, Quyết Thắng, Hợp Thành, Đức Thắng, Thắng Lợi, Nam Sơn, Bắc Sơn, Đông Sơn,
-Tây Sơn, Trung Sơn, Hồng Phong, Hồng Thái, Quang Minh, Tiến Thành, Thanh Bình, Phú Lợi, Phú Hòa
-"""
-_PLACE_NAMES = tuple(p.strip() for p in _PLACES.replace("\n", " ").split(",") if p.strip())
-_URBAN = frozenset({"01", "79", "48", "31", "92"})  # the five centrally-run cities: quận/phường
-
-
-def _facility_names(province: str, count: int) -> list[str]:
-    """Names of a province's ``count`` facilities, unique within the province: mostly
-    commune/ward health stations, some district health centres and hospitals."""
-    urban = province in _URBAN
-    district, ward = ("quận", "phường") if urban else ("huyện", "xã")
-    start = int(province) * 7
-    names: list[str] = []
-    seen: set[str] = set()
-    for k in range(count):
-        place = _PLACE_NAMES[(start + k * 13) % len(_PLACE_NAMES)]
-        if k % 12 == 0:
-            name = f"Trung tâm Y tế {district} {place}"
-        elif k % 12 == 6:
-            name = f"Bệnh viện {district} {place}"
-        else:
-            name = f"Trạm Y tế {ward} {place}"
-        if name in seen:
-            name = f"{name} {k // len(_PLACE_NAMES) + 1}"
-        seen.add(name)
-        names.append(name)
-    return names
-
-
 # --------------------------------------------------------------------------- doses
 def _facilities(provinces: Iterable[str], residents: Mapping[str, int]) -> dict[str, int]:
     """Number of vaccination facilities per province: about one per 25,000 people in
@@ -767,8 +730,6 @@ _KEYBOARD = {
     "l": "k", "m": "n", "n": "bm", "o": "ip", "p": "o", "q": "w", "r": "et", "s": "ad", "t": "ry",
     "u": "yi", "v": "cb", "x": "zc", "y": "tu",
 }
-_VOWEL_MARK_DROP = str.maketrans({"ư": "u", "ơ": "o", "â": "a", "ê": "e", "ô": "o", "ă": "a", "đ": "d",
-                                  "Ư": "U", "Ơ": "O", "Â": "A", "Ê": "E", "Ô": "O", "Ă": "A", "Đ": "D"})
 _TONES = ("\u0300", "\u0301", "\u0309", "\u0303", "\u0323")
 
 
@@ -811,7 +772,7 @@ def _diacritic_error(name: str, u: float, v: float) -> str | None:
                 if t != tone:
                     options.append(nfc(d.replace(tone, t)))
             options.append(nfc(d.replace(tone, "")))
-        marked = nfc(w).translate(_VOWEL_MARK_DROP)
+        marked = nfc(w).translate(VOWEL_MARK_DROP)
         if marked != nfc(w):
             options.append(marked)
         if not tone:
@@ -998,11 +959,11 @@ def generate(persons: int, seed: int, provinces: Iterable[str] | None = None,
         ``truth_feedback``, ``truth_persons``.
     """
     if persons < 1:
-        raise ValueError("persons must be at least 1")
+        raise SettingsError.say("synth_persons")
     provs = sorted(BY_GSO) if provinces is None else [str(p).strip().zfill(2) for p in provinces]
     unknown = [p for p in provs if p not in BY_GSO]
     if unknown:
-        raise ValueError(f"unknown GSO province codes: {', '.join(unknown)}")
+        raise SettingsError.say("synth_unknown_provinces", codes=", ".join(unknown))
     provs = sorted(dict.fromkeys(provs))
     prof = errors if isinstance(errors, ErrorProfile) else load_error_profile(errors)
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(8)]
@@ -1030,7 +991,7 @@ def generate(persons: int, seed: int, provinces: Iterable[str] | None = None,
     fac_offset = np.concatenate([[0], np.cumsum(fac_count)[:-1]])
     fac_ids = np.concatenate([[f"CS-{p}-{k:04d}" for k in range(1, fac_n[p] + 1)] for p in fac_prov]).astype(object)
     fac_province = np.repeat(fac_prov, fac_count).astype(object)
-    fac_names = np.concatenate([_facility_names(p, fac_n[p]) for p in fac_prov]).astype(object)
+    fac_names = np.concatenate([facility_names(p, fac_n[p]) for p in fac_prov]).astype(object)
     h = rec["h"].to_numpy()
     res = hum["residence"][h]
     birth = hum["birth"][h]
@@ -1090,16 +1051,18 @@ def generate(persons: int, seed: int, provinces: Iterable[str] | None = None,
     habits_out = []
     n_fac = len(fac_ids)
     for hb in prof.habits:
-        code = hb["code"]
+        # one code (``code``, ``rate``), or several at the same facilities (``codes: {code: rate}``):
+        # a facility on an old paper form leaves the ID empty *and* writes only the birth year
+        codes = hb["codes"] if isinstance(hb.get("codes"), Mapping) else {hb["code"]: hb.get("rate", 0.5)}
         k = min(int(hb.get("facilities", 1)), n_fac)
         # habits belong to busy facilities: draw records, take their facilities
         chosen = np.unique(fac[rng.integers(0, len(fac), 50 * k)])
         chosen = rng.permutation(chosen)[:k] if len(chosen) >= k else chosen
         at = np.isin(fac, chosen)
-        rate = max(prof.rates[code], 1e-6)
-        mult = float(hb.get("rate", 0.5)) / rate
-        weights[code] = np.where(at, base_w * mult, weights[code])
-        habits_out.append((code, sorted(fac_ids[chosen].tolist())))
+        for code, habit_rate in codes.items():
+            mult = float(habit_rate) / max(prof.rates[code], 1e-6)
+            weights[code] = np.where(at, base_w * mult, weights[code])
+            habits_out.append((code, sorted(fac_ids[chosen].tolist())))
     weights["id:other_person"] = np.where(parent >= 0, 30.0, 1.0) * base_w
 
     full_dob = prec == 2
@@ -1289,7 +1252,7 @@ def generate(persons: int, seed: int, provinces: Iterable[str] | None = None,
     value_f = ((true_sex == "F") ^ (a == code_ids["sex:mismatch"])).astype(np.int64)
     sex_idx = np.where(st <= 5, 0, np.where(st <= 7, 2, 4)) + value_f
     sex_idx[a == code_ids["sex:missing"]] = -1
-    sex_labels = _arrow(["Nam", "Nữ", "M", "F", "1", "0"])
+    sex_labels = _arrow(TYPED_SEX_SPELLINGS)
 
     # phone / province / vaccine / lot
     clock("corruptions")
@@ -1513,7 +1476,7 @@ def write_dataset(tables: Mapping[str, pd.DataFrame], out: str | os.PathLike[str
     ``format`` is ``csv``.  Returns the written paths.
     """
     if format not in ("parquet", "csv", "xlsx"):
-        raise ValueError(f"unsupported format {format!r}")
+        raise SettingsError.say("synth_format", format=repr(format))
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
     from vaxlib.exports import write_csv
@@ -1563,7 +1526,7 @@ def _run(args) -> int:
 
     provinces = [x for x in args.provinces.split(",") if x.strip()] if args.provinces else None
     if args.persons < 1:
-        raise CommandError("--persons must be at least 1")
+        raise CommandError.say("synth_persons")
     from vaxlib.runs import atomic_run
 
     try:
@@ -1572,8 +1535,8 @@ def _run(args) -> int:
             tables = generate(args.persons, args.seed, provinces=provinces, errors=args.errors)
             staged = write_dataset(tables, staging.path, args.format)
         paths = [Path(args.out) / p.name for p in staged]
-    except (ValueError, FileNotFoundError) as exc:
-        raise CommandError(str(exc)) from exc
+    except FileNotFoundError as exc:
+        raise CommandError.say("no_such_file", path=exc.filename) from exc
     v = tables["truth_vaccinations"]
     with_err = float((v["error_codes"].fillna("") != "").mean()) if len(v) else 0.0
     from vaxlib import i18n

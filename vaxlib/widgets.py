@@ -379,6 +379,9 @@ class ReviewPanel:
             "record_id", drop=False)
         self._matches = matches.assign(record_id=matches["record_id"].astype(str)).set_index(
             "record_id", drop=False)
+        from vaxlib.review.clusters import facility_names
+
+        self._facility_names = facility_names(vaccinations)  # empty when the data has none
         self._mis = mismatch_records(vaccinations, matches).assign(
             record_id=lambda d: d["record_id"].astype(str)).set_index("record_id", drop=False).sort_index()
         if candidates is not None and len(candidates):
@@ -510,9 +513,13 @@ class ReviewPanel:
 
         title = W.HTML(f"<h3 style='margin:4px 0'>{html.escape(_t('title', lang))}</h3>")
         filters = W.Box(list(self.filters.all()), layout=W.Layout(flex_flow="row wrap"))
-        decisions = W.VBox([W.HBox([self.accept, self.reject, self.edit, self.defer, self.undo],
-                                   layout=W.Layout()),
-                            W.HBox([self.reason, self.reason_text], layout=W.Layout())])
+        # the reason first: Từ chối and Sửa need one, so the analyst sees the list before pressing them
+        reason_row = W.HBox([W.HTML(f"<span style='{_TEXT_STYLE}'>{html.escape(_t('reason_label', lang))}</span>"),
+                             self.reason, self.reason_text],
+                            layout=W.Layout(align_items="center", flex_flow="row wrap"))
+        self.decisions = W.VBox([reason_row, W.HBox([self.accept, self.reject, self.edit, self.defer, self.undo],
+                                                    layout=W.Layout())])
+        decisions = self.decisions
         nav = W.HBox([self.prev, self.next, self.reveal], layout=W.Layout())
         # the chart sits in a box of its own, hidden when there is nothing to explain (an empty
         # waterfall drew bare axes with made-up ticks); the record pane then says why
@@ -566,8 +573,14 @@ class ReviewPanel:
         m = self._mis if not prov else self._mis[self._mis["facility_province"] == prov]
         facilities = sorted(f for f in m["facility_id"].unique() if f)
         current = self.filters.facility.value
-        self.filters.facility.options = [(_t("all", self.lang), "")] + [(f, f) for f in facilities]
+        self.filters.facility.options = [(_t("all", self.lang), "")] + [(self._facility_label(f), f)
+                                                                        for f in facilities]
         self.filters.facility.value = current if current in facilities else ""
+
+    def _facility_label(self, code: str) -> str:
+        """``"Trạm Y tế phường Tân Định (CS-79-0123)"``; the code alone when the data has no name."""
+        name = str(self._facility_names.get(code, "") or "")
+        return f"{name} ({code})" if name and code else code
 
     # ------------------------------------------------------------ queue
     def _records_of_cluster(self, cluster_id: str) -> set[str]:
@@ -726,7 +739,7 @@ class ReviewPanel:
         m = self._matches.loc[rid]
         cands = self.candidate_values(rid)
         reveal = bool(self.reveal.value)
-        head = _t("record_head", lang, rid=rid, facility=cell_text(v.get("facility_id")) or "?",
+        head = _t("record_head", lang, rid=rid, facility=self._facility_label(cell_text(v.get("facility_id"))) or "?",
                   date=_i18n.fmt_date(cell_text(v.get("vaccination_date")), lang) or "?", dose=cell_text(v.get("dose_number")) or "?",
                   status=status_label(cell_text(m.get("status")), lang))
         cols = "".join(

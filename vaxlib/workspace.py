@@ -46,15 +46,17 @@ class Workspace:
     #: where the tables came from when not ``root``: the team database's published version
     source: str | None = None
 
-    def describe(self) -> str:
-        """One line: how many rows each table has (no personal data)."""
-        parts = [f"vaccinations {len(self.vaccinations):,}", f"matches {len(self.matches):,}"]
-        if self.candidates is not None:
-            parts.append(f"candidates {len(self.candidates):,}")
-        if self.registry is not None:
-            parts.append(f"registry {len(self.registry):,}")
+    def describe(self, lang: str = "en") -> str:
+        """One line: how many rows each table has (no personal data), in ``lang`` (English for logs)."""
+        from vaxlib import i18n
+
+        parts = [i18n.t(f"review.ws_{name}", lang, n=i18n.fmt_int(len(table), lang))
+                 for name, table in (("vaccinations", self.vaccinations), ("matches", self.matches),
+                                     ("candidates", self.candidates), ("registry", self.registry))
+                 if table is not None]
         if self.scope is not None:
-            parts.append(f"provinces {', '.join(self.scope) or '(none)'}")
+            parts.append(i18n.t("review.ws_provinces", lang,
+                                provinces=", ".join(self.scope) or i18n.t("review.ws_none", lang)))
         return f"{self.source or self.root}: " + ", ".join(parts)
 
 

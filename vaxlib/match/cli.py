@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from vaxlib import i18n
 from vaxlib.config import PARAMETERS_DIR, load_yaml
 from vaxlib.errors import CommandError, ManifestError
 
@@ -42,7 +43,7 @@ def _registry_index(registry: str, folder: str | None, rebuild: bool = False):
     try:
         digest = registry_digest(registry)
     except OSError as exc:
-        raise CommandError(f"{registry}: cannot read the register ({exc.strerror})") from exc
+        raise CommandError.say("register_unreadable", path=registry, error=exc.strerror) from exc
     folder = Path(folder) if folder else default_index_path(registry)
     if not rebuild:
         try:
@@ -62,14 +63,11 @@ def _registry_index(registry: str, folder: str | None, rebuild: bool = False):
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from vaxlib.cli import CommandError
-    from vaxlib.io import VaxImportError
+    from vaxlib.cli import cli_lang
 
-    try:
-        index = _registry_index(args.registry, args.out, rebuild=True)
-    except VaxImportError as exc:
-        raise CommandError(str(exc)) from exc
-    print(f"{len(index.reg):,} registry persons indexed → {args.out}")
+    L = cli_lang(args)
+    index = _registry_index(args.registry, args.out, rebuild=True)  # a VaxImportError words itself
+    print(i18n.t("cli.index_summary", L, n=i18n.fmt_int(len(index.reg), L), out=args.out))
     return 0
 
 
@@ -81,10 +79,10 @@ def _settings(args: argparse.Namespace):
     if args.params:
         path = Path(args.params)
         if not path.is_file():
-            raise CommandError(f"--params {path}: no such file")
+            raise CommandError.say("params_missing", path=path)
         params = load_yaml(path)
         if not isinstance(params, dict):
-            raise CommandError(f"--params {path}: not a mapping of setting: value")
+            raise CommandError.say("params_not_mapping", path=path)
     for key in ("auto_threshold", "review_threshold", "max_block", "workers"):
         value = getattr(args, key, None)
         if value is not None:
@@ -120,13 +118,15 @@ def cmd_match(args: argparse.Namespace) -> int:
         # nothing to match: say why in one line; the quarantine the user needs is written as the run's only
         # file, unless that would replace a previous result (a failed run leaves it untouched)
         table = index.reg.iloc[:0] if path == args.registry else vacc
-        msg = str(NoUsableRowsError(ImportResult(table, q, len(q), None, str(path))))
+        err = NoUsableRowsError(ImportResult(table, q, len(q), None, str(path)))
         if len(quarantine) and not is_run(out):
             with atomic_run(out, command="match", args=_args_record(args), inputs=[args.registry,
                             args.vaccinations], settings=asdict(settings)) as staging:
                 write_output(quarantine, staging / QUARANTINE, "quarantine")
-            msg += f"; xem {out / QUARANTINE}"
-        raise CommandError(msg)
+            for lang in i18n.LANGS:  # the error words itself in both languages (vaxlib.errors.VaxError.message)
+                setattr(err, f"message_{lang}", getattr(err, f"message_{lang}") + i18n.t("cli.apply_see", lang,
+                                                                                           path=out / QUARANTINE))
+        raise err
     inputs = [args.registry, args.vaccinations] + ([args.params] if args.params else [])
     if getattr(args, "engine", "local") == "dask":
         return _match_dask(args, settings, index, vacc, quarantine, inputs)
@@ -158,7 +158,6 @@ def cmd_match(args: argparse.Namespace) -> int:
         write_json(stats, staging / MATCH_STATS)
         staging.extra["timings"] = result.stats.get("timings", {})
     counts = result.stats["status_counts"]
-    from vaxlib import i18n
     from vaxlib.cli import cli_lang
 
     L = cli_lang(args)
@@ -181,8 +180,11 @@ def _match_dask(args: argparse.Namespace, settings, index, vacc: pd.DataFrame, q
     from vaxlib.match.distributed import WorkDir, close_cluster, open_cluster, run_match_dask
     from vaxlib.runs import MATCH_STATS, MODEL, QUARANTINE, atomic_run, code_version, file_digest
 
+    from vaxlib.cli import cli_lang
+
+    L = cli_lang(args)
     if args.truth:
-        raise CommandError("--truth (blocking recall) is measured by the local engine only; drop --engine dask")
+        raise CommandError.say("truth_local_only")
     out = Path(args.out)
     partitions = args.partitions or max(2 * (os.cpu_count() or 1), 1)
     work = (Path(args.work_dir) if args.work_dir else out.with_name(f".{out.name}.vaxwork")).resolve()
@@ -196,7 +198,8 @@ def _match_dask(args: argparse.Namespace, settings, index, vacc: pd.DataFrame, q
                         settings=asdict(settings)) as staging:
             result = run_match_dask(index, vacc, settings, client, partitions=partitions, work_dir=work,
                                     out=Path(staging.path).resolve(), run_key=key,
-                                    progress=None if args.quiet else (lambda m: print(f"vax match: {m}", flush=True)))
+                                    progress=None if args.quiet else (lambda m: print(i18n.t("cli.match_progress", L, step=m),
+                                                                                     flush=True)))
             result.model.save(staging / MODEL)
             write_output(quarantine, staging / QUARANTINE, "quarantine")
             stats = {k: v for k, v in result.stats.items()}
@@ -212,10 +215,13 @@ def _match_dask(args: argparse.Namespace, settings, index, vacc: pd.DataFrame, q
         close_cluster(client)
     WorkDir(work).remove()  # the result is complete: its stages are no longer needed
     counts = result.stats["status_counts"]
-    print(f"{result.stats['records']:,} records → " + ", ".join(f"{k}: {v:,}" for k, v in sorted(counts.items())))
+    print(i18n.t("cli.match_summary", L, records=i18n.fmt_int(result.stats["records"], L), counts=", ".join(
+        f"{i18n.t('status.' + k, L) if i18n.has('status.' + k) else k}: {i18n.fmt_int(v, L)}"
+        for k, v in sorted(counts.items()))))
     if result.resumed:
-        print(f"resumed from {work}: {', '.join(result.resumed)} kept")
-    print(f"wrote {out / 'matches'}/ and {out / 'candidates'}/ ({partitions} partitions)")
+        print(i18n.t("cli.match_resumed", L, work=work, stages=", ".join(result.resumed)))
+    print(i18n.t("cli.match_wrote_parts", L, matches=out / "matches", candidates=out / "candidates",
+                 n=i18n.fmt_int(partitions, L)))
     return 0
 
 
@@ -229,41 +235,37 @@ def _truth(path: str) -> pd.DataFrame:
                 p = p / name
                 break
         else:
-            raise CommandError(f"{p}: không có truth_vaccinations.parquet/.csv trong thư mục (--truth)")
+            raise CommandError.say("truth_not_in_folder", path=p)
     if not p.is_file():
-        raise CommandError(f"{p}: không tìm thấy tệp (--truth)")
+        raise CommandError.say("truth_missing", path=p)
     if p.suffix.lower() == ".csv":
         table = pd.read_csv(p, dtype=str, keep_default_na=False)
         missing = [c for c in ("record_id", "person_id") if c not in table.columns]
         if missing:
-            raise CommandError(f"{p}: không phải bảng truth_vaccinations (thiếu cột {', '.join(missing)}) (--truth)")
+            raise CommandError.say("truth_not_table", path=p, columns=", ".join(missing))
         return table
     return read_output(p, "truth_vaccinations")  # a wrong or damaged file: one line naming file and column
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from vaxlib.exports import write_csv
-    from vaxlib.io import VaxImportError, read_json, read_output, write_json
+    from vaxlib.io import read_json, read_output, write_json
     from vaxlib.match.evaluate import evaluate, pr_figure
     from vaxlib.runs import MATCH_STATS, MATCHES, atomic_run, check_run, run_file
 
     given = Path(args.matches)
     if not given.exists():
-        raise CommandError(f"{given}: không tìm thấy tệp (--matches: matches.parquet hoặc thư mục của vax match)")
+        raise CommandError.say("matches_missing", path=given)
     try:
         mpath = run_file(given, MATCHES, command="match")  # refuses an incomplete or changed run
     except ManifestError as exc:
-        raise CommandError(f"{given}: không phải bảng matches của một lần chạy vax match trọn vẹn ({exc})") from None
+        raise CommandError.say("matches_not_run", path=given, error=exc) from None
     files = check_run(mpath.parent)["files"]
     stats = read_json(mpath.parent / MATCH_STATS) if MATCH_STATS in files else None
     matches = read_output(mpath, "matches")
     truth = _truth(args.truth)
-    try:
-        vacc = _read(args.vaccinations, "vaccinations")[0] if args.vaccinations else None
-    except VaxImportError as exc:
-        raise CommandError(str(exc)) from exc
+    vacc = _read(args.vaccinations, "vaccinations")[0] if args.vaccinations else None
     result = evaluate(matches, truth, vaccinations=vacc, stats=stats)
-    from vaxlib import i18n
     from vaxlib.cli import cli_lang
 
     L = cli_lang(args)

@@ -64,10 +64,10 @@ def credentials_url(ledger_url: str, user: str, password: str) -> str:
     """``ledger_url`` (a ``postgresql://`` address without credentials) with ``user:password@`` put in."""
     scheme, sep, rest = ledger_url.partition("://")
     if not sep or scheme not in ("postgresql", "postgres"):
-        raise ValueError("sign-in needs a postgresql:// ledger URL")
+        raise CommandError.say("app_needs_pg_url")
     host = rest.split("/", 1)[0]
     if "@" in host:
-        raise ValueError("the ledger URL of the web app must not carry a login: each analyst signs in")
+        raise CommandError.say("app_url_has_login")
     return f"{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{rest}"
 
 
@@ -245,12 +245,8 @@ def app_notebook(folder: Path, ledger_url: str, lang: str, status: str) -> Path:
 
 def _check_app_ledger(url: str) -> None:
     if not str(url).startswith(("postgresql://", "postgres://")):
-        raise CommandError("the web app needs a PostgreSQL ledger, where each analyst has their own login "
-                           "(vax ledger init / add-user); for one analyst on SQLite use the notebook (make lab)")
-    try:
-        credentials_url(url, "x", "x")
-    except ValueError as exc:
-        raise CommandError(f"--ledger: {exc}") from None
+        raise CommandError.say("app_needs_pg")
+    credentials_url(url, "x", "x")  # refuses a login in the URL
 
 
 def voila_command(notebook: Path, port: int) -> list[str]:
@@ -272,8 +268,7 @@ def serve(ledger_url: str, *, port: int = 8866, lang: str = "vi", status: str = 
     folder = Path(tempfile.mkdtemp(prefix="vax-review-app-"))  # 0700: the notebook names the ledger's address
     try:
         nb = app_notebook(folder, ledger_url, lang, status)
-        print(f"review app: http://127.0.0.1:{port}/ (stop with Ctrl+C); each analyst signs in with their own "
-              f"database login", flush=True)
+        print(_i18n.t("cli.app_serving", lang, port=port), flush=True)
         # Voilà gets SIGTERM (and shuts its kernels down) even if vax itself is killed
         proc = subprocess.Popen([*voila_command(nb, port), *extra_args], cwd=folder,
                                 preexec_fn=lambda: die_with_parent(signal.SIGTERM))

@@ -201,7 +201,7 @@ def _cmd_confirm_bulk(args: argparse.Namespace) -> int:
 def _cmd_review_app(args: argparse.Namespace) -> int:
     from vaxlib.review.app import serve
 
-    return serve(args.ledger, port=args.port, lang=args.lang, status=args.status)
+    return serve(args.ledger, port=args.port, lang=cli_lang(args), status=args.status)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -220,8 +220,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lang", choices=LANGS, default=None, help="language of the messages (default vi)")
     p.set_defaults(func=_cmd_apply)
 
-    from vaxlib.i18n import DEFAULT_LANG
-
     r = subparsers.add_parser("review-app", help="serve the review queue as a web app (Voilà, each analyst "
                                                  "signs in)",
                               description="Serve notebooks/02-review-queue.ipynb with Voilà on 127.0.0.1: each "
@@ -234,7 +232,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="the team ledger's postgresql:// address WITHOUT a login (e.g. "
                         "postgresql://db.example:5432/vax or postgresql:///vax?host=/var/run/postgresql)")
     r.add_argument("--port", type=int, default=8866, help="port on 127.0.0.1 (default 8866)")
-    r.add_argument("--lang", choices=LANGS, default=DEFAULT_LANG)
+    r.add_argument("--lang", choices=LANGS, default=None, help="language of the app (default vi, or $VAX_LANG)")
     r.add_argument("--status", default="review", help="first queue: review, fix, unmatched or '' (all)")
     r.set_defaults(func=_cmd_review_app)
 

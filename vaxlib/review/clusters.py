@@ -52,6 +52,7 @@ __all__ = [
     "describe_cluster",
     "cluster_records",
     "cluster_record_ids",
+    "facility_names",
 ]
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ KINDS: tuple[str, ...] = ("code", "combination")
 #: columns of the table returned by :func:`find_clusters`, in order
 CLUSTER_COLUMNS: tuple[str, ...] = (
     "cluster_id", "rank", "kind", "pattern", "facility_id", "facility_province", "period",
-    "n_records", "n_fix", "n_review", "n_unmatched", "description_vi", "description_en",
+    "n_records", "n_fix", "n_review", "n_unmatched", "description_vi", "description_en", "facility_name",
 )
 
 #: value of a dimension that was not grouped on
@@ -156,8 +157,10 @@ def explode_error_codes(
     return out[["record_id", "status", "code", "field", "facility_id", "facility_province", "period"]]
 
 
-def _subject(facility_id: str, province: str, lang: str) -> str:
+def _subject(facility_id: str, province: str, lang: str, facility_name: str = "") -> str:
     if facility_id != ANY:
+        if facility_id and facility_name:  # what a supervisor calls it, and the code the platform uses
+            return f"{facility_name} ({facility_id})"
         return facility_id or ("(không rõ cơ sở)" if lang == "vi" else "(unknown facility)")
     if province != ANY:
         p = BY_GSO.get(province)
@@ -174,11 +177,16 @@ def describe_cluster(cluster: pd.Series | dict, lang: str = "vi") -> str:
     >>> describe_cluster({"kind": "code", "pattern": "dob:day_month_swap", "facility_id": "CS-79-0123",
     ...                   "facility_province": "79", "period": "2021-10", "n_records": 412})
     'CS-79-0123 đảo ngày và tháng sinh ở 412 bản ghi trong tháng 10/2021'
+
+    With the facility's name (``facility_name``, when the data has it): ``'Trạm Y tế phường Tân Định
+    (CS-79-0123) đảo ngày và tháng sinh ở 412 bản ghi trong tháng 10/2021'``.
     """
     check_lang(lang)
     codes = split_codes(cluster["pattern"]) or (NO_CODE,)
     what = join_phrases([error_phrase(c, lang) for c in codes], lang)
-    subject = _subject(str(cluster["facility_id"]), str(cluster["facility_province"]), lang)
+    name = cluster.get("facility_name", "") if hasattr(cluster, "get") else ""
+    name = "" if name is None or (isinstance(name, float) and name != name) else str(name)
+    subject = _subject(str(cluster["facility_id"]), str(cluster["facility_province"]), lang, name)
     n = int(cluster["n_records"])
     period = str(cluster["period"])
     if lang == "vi":
@@ -279,12 +287,25 @@ def find_clusters(
         _cluster_id(p, pr, f, pe)
         for p, pr, f, pe in zip(g["pattern"], g["facility_province"], g["facility_id"], g["period"])
     ]
+    names = facility_names(vaccinations)
+    g["facility_name"] = [str(names.get(f, "")) for f in g["facility_id"]]
     rows = g.to_dict("records")
     g["description_vi"] = [describe_cluster(r, "vi") for r in rows]
     g["description_en"] = [describe_cluster(r, "en") for r in rows]
     for col in ("n_fix", "n_review", "n_unmatched", "n_records"):
         g[col] = g[col].astype("int64")
     return g[list(CLUSTER_COLUMNS)]
+
+
+def facility_names(vaccinations: pd.DataFrame) -> pd.Series:
+    """facility_id -> its ``facility_name`` (io carries it as an extra column), first non-empty one; empty
+    when the data has no names."""
+    if "facility_name" not in vaccinations.columns:
+        return pd.Series(dtype=object, index=pd.Index([], dtype=object))
+    v = pd.DataFrame({"facility_id": _text(vaccinations["facility_id"]),
+                      "facility_name": _text(vaccinations["facility_name"]).str.strip()})
+    v = v[v["facility_name"].ne("")].drop_duplicates("facility_id")
+    return v.set_index("facility_id")["facility_name"]
 
 
 def _cluster_row(clusters: pd.DataFrame, cluster_id: str) -> pd.Series:

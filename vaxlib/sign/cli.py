@@ -10,8 +10,9 @@ import argparse
 import datetime as dt
 import sys
 
+from vaxlib import i18n
 from vaxlib.cli import CommandError
-from vaxlib.sign.errors import KeyStoreError, NotVerified, SignError
+from vaxlib.sign.errors import KeyStoreError, NotVerified, PassphraseMissing, SignError
 
 __all__ = ["register"]
 
@@ -22,7 +23,7 @@ def _parse_at(text: str | None) -> dt.datetime | None:
     try:
         at = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise CommandError(f"--at: not an ISO 8601 date/time: {text!r}") from None
+        raise CommandError.say("sign_bad_at", text=repr(text)) from None
     return at if at.tzinfo else at.replace(tzinfo=dt.timezone.utc)
 
 
@@ -32,27 +33,26 @@ def _eku(text: str) -> tuple[str, ...]:
         return ()
     bad = set(text) - set("tvr")
     if bad:
-        raise CommandError("--eku: use the letters t (test), v (vaccination), r (recovery) or 'none'")
+        raise CommandError.say("sign_bad_eku")
     return tuple(text)
 
 
 # ----------------------------------------------------------------------------- keys
 
 def _keys(args) -> int:
+    from vaxlib.cli import cli_lang
     from vaxlib.sign import keys as K
     from vaxlib.sign.ledger import revoke
 
+    L = cli_lang(args)
     try:
         if args.keys_cmd == "init":
             kid = K.init_keys(args.out, alg=args.alg, eku=_eku(args.eku), force=args.force)
-            from vaxlib import i18n
-            from vaxlib.cli import cli_lang
-
-            print(i18n.t("cli.keys_created", cli_lang(args), out=args.out, kid=kid.hex()))
+            print(i18n.t("cli.keys_created", L, out=args.out, kid=kid.hex()))
         elif args.keys_cmd == "rotate":
             kid = K.rotate(args.keys, alg=args.alg, eku=_eku(args.eku))
-            print(f"new active DSC kid {kid.hex()} (older DSCs stay in {args.keys}/trust/)")
-        elif args.keys_cmd == "list":
+            print(i18n.t("cli.keys_rotated", L, kid=kid.hex(), keys=args.keys))
+        elif args.keys_cmd == "list":  # column names as in the key store (a table for scripts)
             print("kid_hex           kid_b64       alg    eku  not_before                 not_after                  active")
             for r in K.list_keys(args.keys):
                 print(f"{r.kid_hex}  {r.kid_b64:12}  {r.alg:5}  {r.eku:3}  {r.not_before}  {r.not_after}  "
@@ -61,22 +61,22 @@ def _keys(args) -> int:
             try:
                 n = revoke(args.keys, args.uvci)
             except ValueError as exc:
-                raise CommandError(str(exc)) from None
-            print(f"{n} UVCI added to the revocation list")
+                raise CommandError.say("sign_failed", error=str(exc)) from None
+            print(i18n.t("cli.uvci_revoked", L, n=i18n.fmt_int(n, L)))
         elif args.keys_cmd == "revoke-signer":
             new = K.revoke_signer(args.keys, args.kid)
-            print(f"DSC {args.kid} {'revoked' if new else 'was already revoked'}; `vax sign` refuses it, "
-                  "and `vax keys export` leaves it out of the trust list")
+            print(i18n.t("cli.dsc_revoked" if new else "cli.dsc_already_revoked", L, kid=args.kid))
         elif args.keys_cmd == "export":
             from vaxlib.sign.gateway import export_lists
 
             trust, batches = export_lists(args.keys, args.out, ledgers=args.ledger or [])
-            print(f"trust list -> {trust}; {len(batches)} revocation batch(es) -> {args.out}/revocation/ "
-                  "(JSON + signed CMS for the gateway upload)")
+            print(i18n.t("cli.keys_exported", L, trust=trust, n=i18n.fmt_int(len(batches), L), out=args.out))
         else:
-            raise CommandError("keys: choose init, rotate, list, revoke, revoke-signer or export")
+            raise CommandError.say("keys_choose")
+    except PassphraseMissing:
+        raise CommandError.say("sign_passphrase", name="VAX_KEY_PASSPHRASE") from None
     except (SignError, KeyStoreError) as exc:
-        raise CommandError(str(exc)) from None
+        raise CommandError.say("sign_failed", error=str(exc)) from None
     return 0
 
 
@@ -87,19 +87,20 @@ def _sign(args) -> int:
     from vaxlib.sign.ledger import default_signer, revoke
     from vaxlib.sign.payload import ISSUER
 
+    L = args.lang
     if args.revoke:
         if not args.keys:
-            raise CommandError("--revoke needs --keys KEYS")
+            raise CommandError.say("sign_revoke_needs_keys")
         try:
             n = revoke(args.keys, args.revoke)
         except ValueError as exc:
-            raise CommandError(str(exc)) from None
-        print(f"{n} UVCI added to the revocation list")
+            raise CommandError.say("sign_failed", error=str(exc)) from None
+        print(i18n.t("cli.uvci_revoked", L, n=i18n.fmt_int(n, L)))
         if not args.registry:
             return 0
     missing = [f for f in ("registry", "vaccinations", "matches", "keys", "out") if not getattr(args, f)]
     if missing:
-        raise CommandError("missing " + ", ".join("--" + m for m in missing))
+        raise CommandError.say("sign_missing", options=", ".join("--" + m for m in missing))
     candidates = _candidates_path(args)
     try:
         stats = sign_tables(args.registry, args.vaccinations, args.matches, args.keys, args.out,
@@ -107,13 +108,11 @@ def _sign(args) -> int:
                             previous=args.previous, ledger_dir=args.ledger_dir, qr=args.qr,
                             processes=args.processes, issuer=ISSUER[args.lang], only=args.person,
                             args={k: v for k, v in vars(args).items() if k != "func"})
+    except PassphraseMissing:
+        raise CommandError.say("sign_passphrase", name="VAX_KEY_PASSPHRASE") from None
     except (NotVerified, SignError) as exc:
-        raise CommandError(str(exc)) from None
-    except Exception as exc:
-        if type(exc).__module__ == "vaxlib.io":  # VaxImportError: names file, row, column
-            raise CommandError(str(exc)) from None
-        raise
-    print(stats.summary(args.lang))
+        raise CommandError.say("sign_failed", error=str(exc)) from None
+    print(stats.summary(L))
     _print_refused(stats.refused, args)
     print(f"-> {args.out}/certificates.parquet")
     return 0
@@ -129,37 +128,68 @@ def _candidates_path(args) -> str | None:
 
     path = Path(args.candidates) if args.candidates else Path(args.matches).with_name("candidates.parquet")
     if not table_parts(path):  # one file, or vax match --engine dask's candidates/part-*.parquet
-        raise CommandError(f"{path}: not found; pending records hold people back only with vax match's "
-                           "candidates.parquet (--candidates FILE, or --no-hold to sign without it)")
+        raise CommandError.say("sign_no_candidates", path=path)
     return str(path)
 
 
 #: held/refused persons printed one per line (masked); the rest are in the file
 SHOW_REFUSED = 20
+#: records named on a person's line; the rest are counted
+SHOW_RECORDS = 3
+
+
+def refused_by_person(refused):
+    """One row per held or refused person: ``person_id``, ``reasons`` (in order of first appearance) and
+    ``records`` (``(record_id, detail)`` pairs), in the order the persons first appear."""
+    import pandas as pd
+
+    rows = []
+    for pid, group in refused.groupby("person_id", sort=False):
+        recs = list(dict.fromkeys(zip(group["record_id"], group["detail"])))
+        rows.append({"person_id": pid, "reasons": list(dict.fromkeys(group["reason"])), "records": recs})
+    return pd.DataFrame(rows, columns=["person_id", "reasons", "records"])
 
 
 def _print_refused(refused, args) -> None:
-    """Each held or refused person, masked, with the reason and the record (all in not-signed.parquet)."""
+    """The held or refused persons, masked, one line each under their reasons, with the records holding
+    them (all in not-signed.parquet): the count in the heading is the number of person lines."""
     from vaxlib.sign.batch import REFUSED_FILE
     from vaxlib.sign.checks import REFUSAL_LABELS
+    from vaxlib.widgets import mask_id
 
     if refused is None or refused.empty:
         return
-    from vaxlib.widgets import mask_id
-
-    from vaxlib import i18n
-
     L = args.lang
     i = 0 if L == "vi" else 1
-    people = refused["person_id"].nunique()
-    print(i18n.t("sign.refused_head", L, n=i18n.fmt_int(people, L), path=f"{args.out}/{REFUSED_FILE}"))
-    rec_word = i18n.t("sign.refused_record", L)
-    for row in refused.head(SHOW_REFUSED).itertuples(index=False):
-        label = REFUSAL_LABELS.get(row.reason, (row.reason, row.reason))[i]
-        rec = f" ({rec_word} {row.record_id}: {row.detail})" if row.record_id else f" ({row.detail})"
-        print(f"  {mask_id(row.person_id)}  {row.reason}: {label}{rec}")
-    if len(refused) > SHOW_REFUSED:
-        print("  " + i18n.t("sign.refused_more", L, n=i18n.fmt_int(len(refused) - SHOW_REFUSED, L)))
+    people = refused_by_person(refused)
+    print(i18n.t("sign.refused_head", L, n=i18n.fmt_int(len(people), L), path=f"{args.out}/{REFUSED_FILE}"))
+    people["group"] = people["reasons"].map(tuple)
+    shown_people = 0
+    for reasons, group in people.groupby("group", sort=False):
+        if shown_people >= SHOW_REFUSED:
+            break
+        labels = "; ".join(f"{r}: {REFUSAL_LABELS.get(r, (r, r))[i]}" for r in reasons)
+        print(f"  {labels} ({i18n.t('sign.refused_persons', L, n=i18n.fmt_int(len(group), L))})")
+        for row in group.head(SHOW_REFUSED - shown_people).itertuples(index=False):
+            print(f"    {mask_id(row.person_id)}  {_records_text(row.records, L)}")
+            shown_people += 1
+    if len(people) > shown_people:
+        print("  " + i18n.t("sign.refused_more", L, n=i18n.fmt_int(len(people) - shown_people, L)))
+
+
+def _records_text(records, lang: str) -> str:
+    """``hồ sơ VR1, VR2 (unmatched)``: the records holding a person, their detail once when they share it."""
+    with_id = [(rid, str(detail)) for rid, detail in records if rid]
+    without = [str(detail) for rid, detail in records if not rid]
+    if not with_id:
+        return ", ".join(without)
+    same = len({d for _, d in with_id}) == 1
+    ids = ", ".join(rid if same else f"{rid} ({d})" for rid, d in with_id[:SHOW_RECORDS])
+    if len(with_id) > SHOW_RECORDS:
+        ids += " " + i18n.t("sign.refused_more_records", lang, n=i18n.fmt_int(len(with_id) - SHOW_RECORDS, lang))
+    word = i18n.t("sign.refused_record" if len(with_id) == 1 else "sign.refused_records", lang)
+    text = f"{word} {ids}" + (f" ({with_id[0][1]})" if same else "")
+    return "; ".join([text, *without])
 
 
 # ----------------------------------------------------------------------------- verify
@@ -171,7 +201,7 @@ def _inputs(item: str):
     try:
         yield from iter_inputs(item)
     except (OSError, ValueError, LookupError) as exc:  # pyarrow's errors derive from these
-        raise CommandError(f"{item}: không đọc được bảng chứng nhận (cần cột hc1; {type(exc).__name__})") from None
+        raise CommandError.say("verify_unreadable", item=item, error=type(exc).__name__) from None
 
 
 def _verify(args) -> int:
@@ -186,11 +216,12 @@ def _verify(args) -> int:
             try:
                 csca = x509.load_pem_x509_certificate(open(args.csca, "rb").read())
             except (OSError, ValueError):
-                raise CommandError(f"{args.csca}: not a PEM certificate") from None
+                raise CommandError.say("verify_not_pem", path=args.csca) from None
         verifier = Verifier(args.trust, args.revoked, at=_parse_at(args.at), csca=csca,
                             value_sets=not args.no_value_sets, strict=args.strict, lang=args.lang)
     except KeyStoreError as exc:
-        raise CommandError(str(exc)) from None
+        raise CommandError.say("sign_failed", error=str(exc)) from None
+    L = args.lang
     n = ok = findings = 0
     reasons: dict[str, int] = {}
     for item in args.input:
@@ -203,8 +234,7 @@ def _verify(args) -> int:
             ok += res.valid
             reasons[res.reason] = reasons.get(res.reason, 0) + 1
             if not args.quiet or not res.valid:
-                verdict = ("HỢP LỆ" if res.valid else "KHÔNG HỢP LỆ") if args.lang == "vi" \
-                    else ("VALID" if res.valid else "INVALID")
+                verdict = i18n.t("sign.valid" if res.valid else "sign.invalid", L)
                 extra = f" uvci={res.uvci}" if res.uvci else ""
                 extra += f" kid={res.kid}" if res.kid else ""
                 extra += f" exp={res.expires_at}" if res.expires_at else ""
@@ -213,14 +243,9 @@ def _verify(args) -> int:
                     holder = res.holder if args.show_holder else res.holder.masked()
                     print("    " + holder.line(res.expires_at, args.lang))
                 if res.findings:
-                    note = ("quy tắc nghiệp vụ (không phải lỗi kỹ thuật; --strict để từ chối)" if args.lang == "vi"
-                            else "business rules (not a technical failure; --strict rejects)")
-                    print(f"    {note}: {', '.join(res.findings)}")
+                    print(f"    {i18n.t('sign.findings', L)}: {', '.join(res.findings)}")
                     findings += 1
     summary = ", ".join(f"{k}={v}" for k, v in sorted(reasons.items()))
-    from vaxlib import i18n
-
-    L = args.lang
     print(i18n.t("cli.verify_summary", L, ok=i18n.fmt_int(ok, L), n=i18n.fmt_int(n, L), reasons=summary)
           + (i18n.t("cli.verify_findings", L, n=i18n.fmt_int(findings, L)) if findings else ""), file=sys.stderr)
     return 0 if n and ok == n else 1
@@ -273,7 +298,7 @@ def register(subparsers) -> None:
     s.add_argument("--processes", type=int, default=None, help="worker processes (default: all cores)")
     s.add_argument("--person", action="append", help="sign only this person_id (repeatable); refuses if not verified")
     s.add_argument("--revoke", action="append", metavar="UVCI", help="add a UVCI to the revocation list")
-    s.add_argument("--lang", choices=["vi", "en"], default="vi")
+    s.add_argument("--lang", choices=["vi", "en"], default=None, help="language (default vi, or $VAX_LANG)")
     s.set_defaults(func=_sign)
 
     v = subparsers.add_parser("verify", help="verify HC1 strings, QR images or certificate tables")
@@ -289,6 +314,6 @@ def register(subparsers) -> None:
     v.add_argument("--show-holder", action="store_true",
                    help="print the holder's name and dob unmasked (masked by default: output ends up in logs)")
     v.add_argument("--quiet", action="store_true", help="print only the invalid ones")
-    v.add_argument("--lang", choices=["vi", "en"], default="vi")
+    v.add_argument("--lang", choices=["vi", "en"], default=None, help="language (default vi, or $VAX_LANG)")
     v.add_argument("input", nargs="+", help="HC1: string, text file, certificates table or QR image")
     v.set_defaults(func=_verify)

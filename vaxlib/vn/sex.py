@@ -17,7 +17,10 @@ import pandas as pd
 
 from vaxlib.vn.text import fold_key
 
-__all__ = ["parse_sex", "parse_sexes", "SEX_SPELLINGS"]
+__all__ = ["parse_sex", "parse_sexes", "SEX_SPELLINGS", "TYPED_SEX_SPELLINGS"]
+
+#: how facilities' forms write sex, in pairs (male, female): Nam/Nữ, M/F, 1/0 (the synthetic data's spellings)
+TYPED_SEX_SPELLINGS: tuple[str, ...] = ("Nam", "Nữ", "M", "F", "1", "0")
 
 #: Folded spellings (see :func:`vaxlib.vn.text.fold_key`) and their value.
 SEX_SPELLINGS: dict[str, str] = {

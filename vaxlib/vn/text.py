@@ -30,6 +30,7 @@ import pandas as pd
 
 __all__ = [
     "TONE_MARKS",
+    "VOWEL_MARK_DROP",
     "nfc",
     "clean_spacing",
     "fold_diacritics",
@@ -52,6 +53,9 @@ _WS_RE = re.compile(r"[\s\u00a0\u2000-\u200b\u202f\u205f\u3000\ufeff]+")
 # Ð (U+00D0, Icelandic eth) and Ɖ (U+0189) look like Đ (U+0110) and are typed
 # for it by some keyboards and OCR; they mean Đ in a Vietnamese name.
 _LOOKALIKE_D = str.maketrans({"Ð": "Đ", "ð": "đ", "Ɖ": "Đ", "ɖ": "đ"})
+#: the vowel marks (breve, circumflex, horn) and the stroke of đ dropped, tone marks kept: a typist's slip
+VOWEL_MARK_DROP = str.maketrans({"ư": "u", "ơ": "o", "â": "a", "ê": "e", "ô": "o", "ă": "a", "đ": "d",
+                                 "Ư": "U", "Ơ": "O", "Â": "A", "Ê": "E", "Ô": "O", "Ă": "A", "Đ": "D"})
 _FOLD_EXTRA = str.maketrans({"đ": "d", "Đ": "D", "Ð": "D", "ð": "d", "Ɖ": "D", "ɖ": "d"})
 
 
