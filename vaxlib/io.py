@@ -612,10 +612,10 @@ class _Sheet:
     """A file's rows before any contract logic: header and values by file position."""
 
     headers: list[str]
-    cols: list[list[str | None]]  # values by file column, each of length n_rows
-    rownums: list[int]  # file row number of each row
+    cols: list[_Coded]  # values by file column, each of length n_rows
+    rownums: Sequence[int]  # file row number of each row
     raw_of: Callable[[int], str]  # raw text of row i (built only for quarantined rows)
-    numeric: dict[int, list[bool]] = field(default_factory=dict)  # file column -> cells that were numbers
+    numeric: dict[int, Sequence[bool]] = field(default_factory=dict)  # file column -> cells that were numbers
     broken: list[tuple[int, str, str, str]] = field(default_factory=list)  # (row, column, reason, raw)
     encoding: str | None = None
     header_map: dict[int, str] = field(default_factory=dict)
@@ -626,11 +626,11 @@ class _Sheet:
         return len(self.rownums)
 
 
-def _columns_of(rows: list[list[str | None]], width: int) -> list[list[str | None]]:
-    """Transpose equal-length rows into columns, '' becoming None."""
+def _columns_of(rows: list[list[str | None]], width: int) -> list[_Coded]:
+    """Transpose equal-length rows into coded columns, '' becoming None."""
     if not rows:
-        return [[] for _ in range(width)]
-    return [[v or None for v in col] for col in zip(*rows)]
+        return [_Coded.missing(0) for _ in range(width)]
+    return [_Coded.of(_objects(col)) for col in zip(*rows)]
 
 
 def _best_header(records: list[list[Any]], kind: str, limit: int = 10) -> tuple[int, dict[int, str]]:
@@ -884,7 +884,7 @@ def _read_csv(path: Path, data: bytes, kind: str, encoding: str | None) -> _Shee
         spans.append((a, b))
     cols = _columns_of(rows, ncols)
     if b"'" in data and _has_escaped_formula(dec.text):  # escapes written by vaxlib.exports; bytes first (memchr)
-        cols = [[unneutralise(v) for v in c] for c in cols]
+        cols = [c.map(unneutralise) for c in cols]
     return _Sheet(headers=[str(h) for h in header], cols=cols, rownums=rownums,
                   raw_of=lambda i: raw_of(*spans[i]), broken=broken, encoding=label, header_map=hmap,
                   legacy_lines={i + 1: enc for i, enc in dec.legacy_lines.items()})
@@ -1212,7 +1212,7 @@ def _read_xlsx(path: Path, data: bytes, kind: str, sheet: int | str | None) -> _
         numeric = {j: flags[:len(rows)] for j, flags in numeric.items()}
     cols = _columns_of(rows, width)
     return _Sheet(headers=header, cols=cols, rownums=rownums,
-                  raw_of=lambda i: "\t".join("" if c[i] is None else c[i] for c in cols),
+                  raw_of=lambda i: "\t".join("" if (v := c.value(i)) is None else v for c in cols),
                   numeric=numeric, broken=broken, encoding=None, header_map=hmap)
 
 
@@ -1309,25 +1309,155 @@ def _fill_merged(path: Path, raw_rows: list[list[Any]], merges: list[str], first
     return quarantine
 
 
-# --------------------------------------------------------------------------- parquet
+# --------------------------------------------------------------------------- coded columns
 
 
-def _string_column(col) -> list:
-    """Python list of a pyarrow string column ("" and null -> None).
+def _objects(values) -> np.ndarray:
+    """A 1-d object array of ``values`` (never 2-d, whatever the values are)."""
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    return arr
 
-    Decoded once per distinct value (dictionary encoding), so equal values
-    share one Python string: a million rows of repeated names, dates and
-    provinces then cost a pointer each instead of a string each.
+
+class _Coded:
+    """A column as its distinct values and, per row, the index of the row's value.
+
+    ``codes[i] == -1`` is a missing cell; ``uniques`` may hold ``None`` and,
+    unless ``distinct``, repeats (after a per-value function maps two values
+    to one).  ``arrow``, when known, is a pyarrow string array equal to
+    ``uniques`` wherever that is not ``None`` (a Parquet ``""`` is ``None``
+    here, ``""`` there), used to find in C the few values a Python function
+    must see.  Every normalisation and check of the contract runs once per
+    distinct value and is gathered by code with numpy: a million rows of
+    repeated dates, doses, sexes and provinces cost a few thousand Python
+    calls instead of a million (``read_table`` of 1M register persons and
+    2.4M dose records was per-row Python, #12).
     """
-    if hasattr(col, "combine_chunks"):
-        col = col.combine_chunks()
-    enc = col.dictionary_encode()
-    uniques = [v if v != "" else None for v in enc.dictionary.to_pylist()]
-    uniques.append(None)  # null entries
-    idx = enc.indices.fill_null(len(uniques) - 1).to_numpy(zero_copy_only=False)
-    import numpy as np  # noqa: PLC0415
 
-    return np.asarray(uniques, dtype=object)[idx].tolist()
+    __slots__ = ("codes", "uniques", "distinct", "arrow")
+
+    def __init__(self, codes: np.ndarray, uniques: np.ndarray, *, distinct: bool = False, arrow: Any = None):
+        self.codes = codes
+        self.uniques = uniques
+        self.distinct = distinct
+        self.arrow = arrow
+
+    @classmethod
+    def of(cls, values) -> "_Coded":
+        """Code a sequence of ``str``/``None``; ``""`` is missing, as an empty cell."""
+        codes, uniques = pd.factorize(values if isinstance(values, np.ndarray) else _objects(values),
+                                      use_na_sentinel=True)
+        out = cls(codes, np.asarray(uniques, dtype=object), distinct=True)
+        return out.map(lambda v: v or None) if any(u == "" for u in out.uniques) else out
+
+    @classmethod
+    def missing(cls, n: int) -> "_Coded":
+        return cls(np.full(n, -1, dtype=np.intp), np.empty(0, dtype=object), distinct=True)
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def rows(self, per_value: np.ndarray, missing: Any, at: np.ndarray | None = None) -> np.ndarray:
+        """``per_value`` (one entry per unique) gathered to rows (``at``: only those); ``missing`` for -1."""
+        ext = np.empty(len(per_value) + 1, dtype=per_value.dtype)
+        ext[:-1] = per_value
+        ext[-1] = missing
+        return ext[self.codes if at is None else self.codes[at]]
+
+    def values(self, at: np.ndarray | None = None) -> np.ndarray:
+        """Object array of the rows' values (``None`` where missing)."""
+        return self.rows(self.uniques, None, at)
+
+    def value(self, i: int) -> str | None:
+        c = self.codes[i]
+        return None if c < 0 else self.uniques[c]
+
+    def map(self, func: Callable[[str], Any], only: np.ndarray | None = None) -> "_Coded":
+        """``func`` of every distinct non-null value (``only``: of those positions, the rest known unchanged).
+
+        The result stays ``distinct`` and keeps ``arrow`` when ``func``
+        returned every value itself or ``None``.
+        """
+        uniques = self.uniques.copy() if only is not None else _objects(self.uniques)
+        kept = True  # every value is itself or None
+        for k in (range(len(uniques)) if only is None else only.tolist()):
+            u = uniques[k]
+            if u is None:
+                continue
+            r = func(u)
+            if r is not u:
+                uniques[k] = r
+                kept = kept and r is None
+        return _Coded(self.codes, uniques, distinct=self.distinct and kept, arrow=self.arrow if kept else None)
+
+    def test(self, pred: Callable[[str], bool], missing: bool = False) -> np.ndarray:
+        """Per-row booleans: ``pred`` of each distinct non-null value, ``missing`` for null cells."""
+        flags = np.fromiter((missing if u is None else bool(pred(u)) for u in self.uniques), dtype=bool,
+                            count=len(self.uniques))
+        return self.rows(flags, missing)
+
+    def present(self) -> np.ndarray:
+        """Per-value flags: the value is not ``None``."""
+        return np.fromiter((u is not None for u in self.uniques), dtype=bool, count=len(self.uniques))
+
+    def arrow_flags(self, regex: str) -> np.ndarray | None:
+        """Per-value flags of values matching ``regex`` (RE2, searched), from ``arrow``; None when unknown."""
+        if self.arrow is None:
+            return None
+        import pyarrow.compute as pc  # noqa: PLC0415
+
+        return pc.match_substring_regex(self.arrow, regex).to_numpy(zero_copy_only=False)
+
+    def choose(self, mask: np.ndarray | None, other: "_Coded") -> "_Coded":
+        """Rows where ``mask`` take ``other``'s value (same codes, e.g. ``self.map(...)``), the rest keep theirs."""
+        if mask is None or not mask.any():
+            return self
+        codes = np.where(mask & (self.codes >= 0), self.codes + len(self.uniques), self.codes)
+        return _Coded(codes, np.concatenate([self.uniques, other.uniques]))
+
+    def canonical_codes(self) -> np.ndarray:
+        """Row codes under which equal values have equal codes (-1 for ``None``)."""
+        if self.distinct:
+            ucodes = np.arange(len(self.uniques), dtype=np.intp)
+            ucodes[~self.present()] = -1
+        else:
+            ucodes, _ = pd.factorize(self.uniques, use_na_sentinel=True)
+        remap = np.empty(len(ucodes) + 1, dtype=np.intp)
+        remap[:-1] = ucodes
+        remap[-1] = -1
+        return remap[self.codes]
+
+
+def _arrow_coded(col, convert: Callable[[Any], str | None] | None) -> _Coded:
+    """Code a pyarrow column, dictionary-encoded in Arrow.
+
+    String columns (``convert`` None) keep their text, ``""`` being missing;
+    other types get ``convert`` once per distinct value.
+    """
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.compute as pc  # noqa: PLC0415
+
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(col.type.value_type)
+    try:
+        enc = col.dictionary_encode()
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):  # nested, null, extension types
+        return _Coded.of([convert(v) for v in col.to_pylist()])
+    codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    dictionary = enc.dictionary
+    if convert is None:
+        uniques = dictionary.to_numpy(zero_copy_only=False)  # a fresh object array of str
+        empty = pc.equal(pc.binary_length(dictionary), 0).to_numpy(zero_copy_only=False)
+        if empty.any():
+            uniques[empty] = None
+        return _Coded(codes, uniques, distinct=True, arrow=dictionary)
+    uniques = _objects([convert(v) for v in dictionary.to_pylist()])
+    return _Coded(codes, uniques, distinct=pa.types.is_integer(col.type))
+
+
+# --------------------------------------------------------------------------- parquet
 
 
 def _read_parquet(path: Path, data: bytes, kind: str) -> _Sheet:
@@ -1353,76 +1483,76 @@ def _read_parquet(path: Path, data: bytes, kind: str) -> _Sheet:
                                f"damaged Parquet file ({type(exc).__name__})", path) from None
     hmap = map_headers(headers, kind)
     _check_required(path, kind, headers, hmap)
-    cols: list[list[str | None]] = []
+    cols: list[_Coded] = []
     numeric_cols: set[int] = set()
+    n = tbl.num_rows
     try:
-        for j, name in enumerate(headers):
+        for j in range(len(headers)):
             col = tbl.column(j)
             t = col.type
             contract = hmap.get(j)
-            if (pa.types.is_string(t) or pa.types.is_large_string(t)) and contract == KEY_COLUMN[kind]:
-                vals = [v if v != "" else None for v in col.to_pylist()]  # unique keys: nothing to share
-            elif pa.types.is_string(t) or pa.types.is_large_string(t):
-                vals = _string_column(col)
-            elif pa.types.is_integer(t):
-                # str(int) of every value, as _cell_text gives it, decoded once per distinct number
+            if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
                 numeric_cols.add(j)
-                vals = _string_column(col.cast(pa.large_string()))
-            else:
-                if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
-                    numeric_cols.add(j)
-                vals = [(v or None) if isinstance(v, str) else _cell_text(v, kind, contract)[0]
-                        for v in col.to_pylist()]
-            cols.append(vals)
+            if pa.types.is_string(t) or pa.types.is_large_string(t):
+                cols.append(_arrow_coded(col, None))
+            else:  # numbers, dates, times, booleans, ...: as a spreadsheet cell of that value reads
+                cols.append(_arrow_coded(col, functools.partial(_parquet_cell, kind=kind, column=contract)))
     except Exception as exc:  # noqa: BLE001
         raise CorruptFileError(f"tệp Parquet bị hỏng ({type(exc).__name__})",
                                f"damaged Parquet file ({type(exc).__name__})", path) from None
-    n = tbl.num_rows
-    return _Sheet(headers=headers, cols=cols, rownums=list(range(2, n + 2)),
-                  raw_of=lambda i: "\t".join("" if c[i] is None else c[i] for c in cols),
-                  numeric={j: [True] * n for j in numeric_cols}, encoding=None, header_map=hmap)
+    return _Sheet(headers=headers, cols=cols, rownums=np.arange(2, n + 2),
+                  raw_of=lambda i: "\t".join("" if (v := c.value(i)) is None else v for c in cols),
+                  numeric={j: np.ones(n, dtype=bool) for j in numeric_cols}, encoding=None, header_map=hmap)
+
+
+def _parquet_cell(value: Any, kind: str, column: str | None) -> str | None:
+    """Text of a non-string Parquet value (a string inside, e.g. of a dictionary column, as it is)."""
+    if isinstance(value, str):
+        return value or None
+    return _cell_text(value, kind, column)[0]
 
 
 # --------------------------------------------------------------------------- contract logic
 
 
-Cols = dict[str, list]
+Cols = dict[str, _Coded]
+Numeric = dict[str, "np.ndarray | None"]
 
 
-def _contract_columns(sheet: _Sheet, kind: str) -> tuple[Cols, dict[str, list[bool]]]:
-    """Contract column -> list of values (``None`` where the file has no such column)."""
+def _contract_columns(sheet: _Sheet, kind: str) -> tuple[Cols, Numeric]:
+    """Contract column -> coded values (all missing where the file has no such column), and number-cell flags."""
     pos_of = {c: i for i, c in sheet.header_map.items()}
     data: Cols = {}
-    numeric: dict[str, list[bool]] = {}
+    numeric: Numeric = {}
     n = sheet.n_rows
+
+    def flags(j: int) -> np.ndarray | None:
+        f = sheet.numeric.get(j)
+        return None if f is None else np.asarray(f, dtype=bool)
+
     for c in columns(kind):
         j = pos_of.get(c)
-        data[c] = [None] * n if j is None else sheet.cols[j]
-        numeric[c] = sheet.numeric.get(j) or [False] * n if j is not None else [False] * n
+        data[c] = _Coded.missing(n) if j is None else sheet.cols[j]
+        numeric[c] = None if j is None else flags(j)
     for c in extra_columns(kind):  # carried only when the file has them
         if (j := pos_of.get(c)) is not None:
             data[c] = sheet.cols[j]
-            numeric[c] = sheet.numeric.get(j) or [False] * n
+            numeric[c] = flags(j)
     return data, numeric
 
 
-def _map_once(values: list, func: Callable[[str], Any]) -> list:
-    """``func`` applied once per distinct non-null value; ``None`` stays ``None``."""
-    cache: dict[str, Any] = {}
-    out = []
-    for v in values:
-        if v is None:
-            out.append(None)
-            continue
-        r = cache.get(v, cache)
-        if r is cache:
-            r = cache[v] = func(v)
-        out.append(r)
-    return out
+def _strip(col: _Coded) -> _Coded:
+    """Trimmed values; a value of only white space becomes missing.
+
+    With ``arrow`` known, only values that start or end outside ``!``..``~``
+    are looked at: every character ``str.strip`` removes is outside it.
+    """
+    edges = col.arrow_flags(r"^[^!-~]|[^!-~]$")
+    return col.map(_stripped, only=None if edges is None else np.flatnonzero(edges))
 
 
-def _strip_list(values: list) -> list:
-    return [None if v is None else (v.strip() or None) for v in values]
+def _stripped(v: str) -> str | None:
+    return v.strip() or None
 
 
 def _repair_uniques(uniques: list[str]) -> dict[str, str] | None:
@@ -1443,108 +1573,137 @@ def _repair_uniques(uniques: list[str]) -> dict[str, str] | None:
     return {u: f for u, f in zip(uniques, fixed) if isinstance(f, str)}
 
 
-def _repair_columns(data: Cols, broken_text: dict[str, set[str]] | None = None) -> list[str]:
-    """Repair mojibake column by column, in place; return the repaired columns.
+def _repair_columns(data: Cols) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Repair mojibake column by column, in place, once per distinct value.
 
-    ``broken_text``, when given, receives column -> the distinct final values
-    holding U+FFFD (found on the same distinct non-ASCII values, at no extra pass).
+    Returns the repaired columns and, per column, the rows whose final value
+    holds U+FFFD (text broken by a decoder upstream is never accepted).  The
+    distinct non-ASCII values are taken in order of first appearance, so the
+    1000 that ``detect_text_encoding`` samples do not depend on string hashing.
     """
-    repaired = []
-    for c, values in data.items():
-        uniques = [v for v in set(values) if v is not None and not v.isascii()]
-        if not uniques:
+    repaired: list[str] = []
+    broken: dict[str, np.ndarray] = {}
+    for c, col in data.items():
+        if col.arrow is not None:
+            import pyarrow.compute as pc  # noqa: PLC0415
+
+            where = np.flatnonzero(~pc.string_is_ascii(col.arrow).to_numpy(zero_copy_only=False))
+        else:
+            where = np.flatnonzero([u is not None and not u.isascii() for u in col.uniques])
+        if not len(where):
             continue
+        uniques = col.uniques[where].tolist()
+        if not col.distinct:
+            uniques = list(dict.fromkeys(uniques))
         mapping = _repair_uniques(uniques)
         if mapping and any(k != v for k, v in mapping.items()):
-            data[c] = [v if v is None else mapping.get(v, v) for v in values]
+            col = data[c] = col.map(lambda v: mapping.get(v, v), only=where)
             repaired.append(c)
-            finals = [mapping.get(u, u) for u in uniques]
-        else:
-            finals = uniques
-        if broken_text is not None:
-            bad = {v for v in finals if "\ufffd" in v}
-            if bad:
-                broken_text[c] = bad
-    return repaired
+        flags = np.zeros(len(col.uniques), dtype=bool)  # only non-ASCII values can hold U+FFFD
+        flags[where] = [u is not None and "\ufffd" in u for u in col.uniques[where]]
+        if flags.any():
+            broken[c] = col.rows(flags, False)
+    return repaired, broken
 
 
-def _validate(data: Cols, numeric: dict[str, list[bool]], kind: str) -> dict[int, list[tuple[str, str]]]:
-    """Normalise ``data`` in place; return row index -> problems (column, reason) for rows that have any."""
-    problems: dict[int, list[tuple[str, str]]] = defaultdict(list)
+Check = tuple[str, str, np.ndarray]  # (column, reason, rows that fail)
+
+
+def _parse_column(data: Cols, column: str, func: Callable[[str], str | None], reason: str, *,
+                  strip: bool = True) -> Check:
+    """Replace a column by its parsed form where parsing succeeds; the rows where it failed (also empty ones)."""
+    raw = data[column]
+    parsed = (_strip(raw) if strip else raw).map(func)
+    ok = parsed.present()
+    data[column] = _Coded(raw.codes, np.where(ok, parsed.uniques, raw.uniques))
+    return column, reason, ~raw.rows(ok, False)
+
+
+def _zero_filled(col: _Coded, numeric: np.ndarray | None, width: int, lengths: range) -> _Coded:
+    """Number cells whose leading zeros a number could not hold get them back (``lengths`` digits -> ``width``)."""
+    if numeric is None or not numeric.any():
+        return col
+    return col.choose(numeric, col.map(lambda v: v.zfill(width) if v.isdigit() and len(v) in lengths else v))
+
+
+def _validate(data: Cols, numeric: Numeric, kind: str) -> list[Check]:
+    """Normalise ``data`` in place; return the checks, in the order their reasons are listed."""
+    checks: list[Check] = []
     key = KEY_COLUMN[kind]
-
-    def parse(column: str, func: Callable[[str], str | None], reason: str, *, strip: bool = True) -> None:
-        """Replace a column by its parsed form; flag rows where parsing failed (also empty ones)."""
-        raw = data[column]
-        parsed = _map_once(_strip_list(raw) if strip else raw, func)
-        for i, v in enumerate(parsed):
-            if v is None:
-                problems[i].append((column, reason))
-        data[column] = [p if p is not None else r for p, r in zip(parsed, raw)]
-
     if kind == "registry":
-        num = numeric["person_id"]
-        pid = [p.zfill(12) if p is not None and num[i] and p.isdigit() and 10 <= len(p) <= 11 else p
-               for i, p in enumerate(_strip_list(data["person_id"]))]
-        data["person_id"] = pid
-        for i, p in enumerate(pid):
-            if p is not None and not (len(p) == 12 and p.isdigit() and p.isascii()):
-                problems[i].append(("person_id", "bad_person_id"))
-        data["full_name"] = _map_once(data["full_name"], nfc)
-        parse("dob", lambda v: parse_platform_date(v, partial=True), "bad_dob")
-        raw_sex = _strip_list(data["sex"])
-        sex = _map_once(raw_sex, _registry_sex)
-        for i, (o, s_) in enumerate(zip(raw_sex, sex)):
-            if o is not None and s_ is None:
-                problems[i].append(("sex", "bad_sex"))
-        data["sex"] = [s_ if s_ is not None else o for s_, o in zip(sex, data["sex"])]
-        num = numeric["old_id"]
-        data["old_id"] = [o.zfill(9) if o is not None and num[i] and o.isdigit() and len(o) == 8 else o
-                          for i, o in enumerate(_strip_list(data["old_id"]))]
-        data["province_code"] = _provinces(_strip_list(data["province_code"]), numeric["province_code"])
+        pid = data["person_id"] = _zero_filled(_strip(data["person_id"]), numeric["person_id"], 12, range(10, 12))
+        shaped = pid.arrow_flags(r"^[0-9]{12}$")  # 12 ASCII digits, as the test below
+        checks.append(("person_id", "bad_person_id",
+                       pid.rows(pid.present() & ~shaped, False) if shaped is not None else
+                       pid.test(lambda p: not (len(p) == 12 and p.isdigit() and p.isascii()))))
+        data["full_name"] = data["full_name"].map(nfc)
+        checks.append(_parse_column(data, "dob", lambda v: parse_platform_date(v, partial=True), "bad_dob"))
+        typed = data["sex"]
+        raw_sex = _strip(typed)
+        sex = raw_sex.map(_registry_sex)
+        parsed = sex.present()
+        checks.append(("sex", "bad_sex", raw_sex.rows(raw_sex.present() & ~parsed, False)))
+        data["sex"] = _Coded(typed.codes, np.where(parsed, sex.uniques, typed.uniques))
+        data["old_id"] = _zero_filled(_strip(data["old_id"]), numeric["old_id"], 9, range(8, 9))
+        data["province_code"] = _provinces(_strip(data["province_code"]), numeric["province_code"])
     elif kind == "vaccinations":
-        data["record_id"] = _strip_list(data["record_id"])
-        data["facility_id"] = _strip_list(data["facility_id"])
+        data["record_id"] = _strip(data["record_id"])
+        data["facility_id"] = _strip(data["facility_id"])
         data["province_code"] = _provinces(data["province_code"], numeric["province_code"])
-        data["facility_province"] = _provinces(_strip_list(data["facility_province"]), numeric["facility_province"])
-        parse("dose_number", _parse_dose, "bad_dose_number", strip=False)
-        parse("vaccination_date", lambda v: parse_platform_date(v, partial=False), "bad_vaccination_date")
+        data["facility_province"] = _provinces(_strip(data["facility_province"]), numeric["facility_province"])
+        checks.append(_parse_column(data, "dose_number", _parse_dose, "bad_dose_number", strip=False))
+        checks.append(_parse_column(data, "vaccination_date", lambda v: parse_platform_date(v, partial=False),
+                                    "bad_vaccination_date"))
     else:
-        data["feedback_id"] = _strip_list(data["feedback_id"])
-        parse("submitted_at", _parse_timestamp, "bad_submitted_at")
+        data["feedback_id"] = _strip(data["feedback_id"])
+        checks.append(_parse_column(data, "submitted_at", _parse_timestamp, "bad_submitted_at"))
 
-    seen: set[str] = set()
-    for i, k in enumerate(data[key]):
-        if k is None:
-            problems[i].append((key, "missing_key"))
-        elif k in seen:
-            problems[i].append((key, "duplicate_key"))
-        else:
-            seen.add(k)
-    return problems
+    codes = data[key].canonical_codes()
+    missing = codes < 0
+    checks.append((key, "missing_key", missing))
+    checks.append((key, "duplicate_key", pd.Series(codes).duplicated().to_numpy() & ~missing))
+    return checks
 
 
-def _replacement_char_rows(data: Cols, broken_text: dict[str, set[str]]) -> list[tuple[int, str]]:
-    """(row index, column) of every value holding U+FFFD: text broken by a decoder upstream is never accepted."""
-    return [(i, column) for column, bad in broken_text.items()
-            for i, v in enumerate(data[column]) if v in bad]
+def _provinces(col: _Coded, numeric: np.ndarray | None) -> _Coded:
+    """:func:`province_to_gso` of every value, computed once per distinct (value, was a number)."""
+    text = col.map(province_to_gso)
+    return text.choose(numeric, col.map(functools.partial(province_to_gso, numeric=True))) \
+        if numeric is not None and numeric.any() else text
 
 
-def _provinces(values: list, numeric: list[bool]) -> list:
-    """:func:`province_to_gso` of every value, computed once per distinct (value, numeric)."""
-    arr = np.empty(len(values), dtype=object)
-    arr[:] = values
-    num = np.fromiter((bool(x) for x in numeric), dtype=bool, count=len(values))
-    out = np.full(len(values), None, dtype=object)
-    for flag in (False, True):
-        sel = num == flag
-        if not sel.any():
-            continue
-        codes, uniques = pd.factorize(arr[sel], use_na_sentinel=True)
-        mapped = np.empty(len(uniques) + 1, dtype=object)  # the last slot: missing stays None
-        mapped[:-1] = [province_to_gso(u, numeric=flag) for u in uniques]
-        out[sel] = mapped[codes]
-    return out.tolist()
+def _problem_rows(checks: list[Check], n: int) -> tuple[np.ndarray, list[str], list[str]]:
+    """Rows that fail any check, with their ``;``-joined columns and reasons (check order, each once).
+
+    The strings are built once per distinct combination of failed checks.
+    """
+    failed = np.zeros(n, dtype=bool)
+    for _, _, mask in checks:
+        failed |= mask
+    idx = np.flatnonzero(failed)
+    if not len(idx):
+        return idx, [], []
+    matrix = np.column_stack([mask[idx] for _, _, mask in checks])
+    patterns, inverse = np.unique(matrix, axis=0, return_inverse=True)
+    cols, reasons = [], []
+    for pat in patterns:
+        hit = [checks[k] for k in np.flatnonzero(pat)]
+        cols.append(";".join(dict.fromkeys(c for c, _, _ in hit)))
+        reasons.append(";".join(dict.fromkeys(r for _, r, _ in hit)))
+    inverse = np.asarray(inverse).reshape(-1)
+    return idx, [cols[k] for k in inverse], [reasons[k] for k in inverse]
+
+
+def _blank_rows(sheet: _Sheet, at: np.ndarray) -> np.ndarray:
+    """Which of the rows ``at`` have nothing but empty or blank cells in every file column."""
+    blank = np.ones(len(at), dtype=bool)
+    for c in sheet.cols:
+        sub = c.codes[at]
+        used = np.unique(sub[sub >= 0])
+        flags = np.zeros(len(c.uniques), dtype=bool)
+        flags[used] = [c.uniques[k] is not None and c.uniques[k].strip() != "" for k in used]
+        blank &= ~c.rows(flags, False, at)
+    return blank
 
 
 # --------------------------------------------------------------------------- public API
@@ -1617,34 +1776,34 @@ def read_table(path: str | os.PathLike[str], kind: Kind, *, encoding: str | None
         sh = _read_parquet(p, data, kind)
 
     data, numeric = _contract_columns(sh, kind)
-    broken_text: dict[str, set[str]] = {}
-    repaired = _repair_columns(data, broken_text)
-    undecodable = _replacement_char_rows(data, broken_text)
-    problems = _validate(data, numeric, kind)
-    for i, column in undecodable:
-        problems[i].append((column, "undecodable"))
+    repaired, undecodable = _repair_columns(data)
+    checks = _validate(data, numeric, kind)
+    checks.extend((column, "undecodable", rows) for column, rows in undecodable.items())
+    bad, bad_columns, bad_reasons = _problem_rows(checks, sh.n_rows)
+    rownums = np.asarray(sh.rownums, dtype=np.int64)
+    if len(bad):
+        key_missing = next(rows for _, reason, rows in checks if reason == "missing_key")
+        candidates = bad[key_missing[bad]]
+        empty_rows = set(candidates[_blank_rows(sh, candidates)].tolist())
+        for k, i in enumerate(bad.tolist()):
+            if i in empty_rows:
+                bad_columns[k], bad_reasons[k] = "", "empty_row"
 
-    key_values = data[KEY_COLUMN[kind]]
-    q_rows: list[dict[str, Any]] = []
-    for row, col, reason, raw in sh.broken:
-        q_rows.append({"file": str(p), "row": row, "column": col, "reason": reason, "raw": raw})
-    keep = [i for i in range(sh.n_rows) if i not in problems]
-    for i in sorted(problems):
-        probs = problems[i]
-        if key_values[i] is None and all(c[i] is None or c[i].strip() == "" for c in sh.cols):
-            probs = [("", "empty_row")]
-        raw = sh.raw_of(i)
-        q_rows.append({
-            "file": str(p), "row": sh.rownums[i],
-            "column": ";".join(dict.fromkeys(c for c, _ in probs)),
-            "reason": ";".join(dict.fromkeys(r for _, r in probs)),
-            "raw": raw,
-        })
-    if len(keep) == sh.n_rows:
-        table = pd.DataFrame({c: pd.Series(vals, dtype=object) for c, vals in data.items()}, columns=list(data))
+    q_rows: list[dict[str, Any]] = [{"file": str(p), "row": row, "column": col, "reason": reason, "raw": raw}
+                                    for row, col, reason, raw in sh.broken]
+    q_rows += [{"file": str(p), "row": r, "column": c, "reason": why, "raw": sh.raw_of(i)}
+               for i, r, c, why in zip(bad.tolist(), rownums[bad].tolist(), bad_columns, bad_reasons)]
+    if len(bad):
+        keep = np.ones(sh.n_rows, dtype=bool)
+        keep[bad] = False
+        keep = np.flatnonzero(keep)
     else:
-        table = pd.DataFrame({c: pd.Series([vals[i] for i in keep], dtype=object) for c, vals in data.items()},
-                             columns=list(data))
+        keep = None
+    # fresh arrays, one block each: not copied into one 2-d block (0.3 s per 2.4M rows x 14 columns)
+    table = pd.DataFrame({c: pd.Series(col.values(keep), dtype=object, copy=False) for c, col in data.items()},
+                         columns=list(data), copy=False)
+    if keep is None:
+        keep = np.arange(sh.n_rows)
     quarantine = pd.DataFrame(q_rows, columns=QUARANTINE_COLUMNS)
     quarantine = quarantine.sort_values("row", kind="stable").reset_index(drop=True)
     quarantine["row"] = quarantine["row"].astype("int64")
@@ -1652,7 +1811,7 @@ def read_table(path: str | os.PathLike[str], kind: Kind, *, encoding: str | None
     result = ImportResult(
         table=table, quarantine=quarantine, rows_in=rows_in, encoding=sh.encoding, source=str(p),
         repaired_columns=tuple(repaired), header_map={sh.headers[j]: c for j, c in sh.header_map.items()},
-        source_rows=[sh.rownums[i] for i in keep], legacy_lines=sh.legacy_lines,
+        source_rows=rownums[keep].tolist(), legacy_lines=sh.legacy_lines,
     )
     assert result.rows_in == len(result.table) + len(result.quarantine)
     logger.info("%s (%s, %s): %d rows in, %d accepted, %d quarantined %s%s", p.name, kind, sh.encoding or fmt,
