@@ -353,3 +353,32 @@ def test_large_file_with_few_distinct_values_same_answers(tmp_path):
     pq.write_table(pa.table({c: pa.array(v, type=pa.string()) for c, v in data.items()}), tmp_path / "v.parquet",
                    row_group_size=3000)
     assert_same(*both(tmp_path / "v.parquet", "vaccinations"))
+
+
+# --------------------------------------------------------------------------- the collector pause
+
+
+def test_garbage_collector_is_as_it_was_after_reading(tmp_path):
+    """read_table pauses the cyclic collector while parsing; afterwards it is as it was, also after an error."""
+    import gc
+
+    from vaxlib.io import VaxImportError
+
+    names = columns("registry")
+    good = tmp_path / "r.csv"
+    write_csv(good, names, [{c: "" for c in names} | {"person_id": "079085001234", "full_name": "A", "dob": "1990"}])
+    bad = tmp_path / "bad.csv"
+    bad.write_text("nothing,here\n1,2\n", encoding="utf-8")
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        assert len(read_table(good, "registry").table) == 1
+        assert gc.isenabled()
+        with pytest.raises(VaxImportError):
+            read_table(bad, "registry")
+        assert gc.isenabled()
+        gc.disable()
+        read_table(good, "registry")
+        assert not gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()

@@ -70,16 +70,18 @@ removes exactly that one apostrophe again.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as _dt
 import functools
+import gc
 import io as _io
 import logging
 import math
 import os
 import re
 import zipfile
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
@@ -1768,13 +1770,41 @@ def read_table(path: str | os.PathLike[str], kind: Kind, *, encoding: str | None
     if not data.strip(b" \t\r\n\x00") or data in (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"):
         raise EmptyFileError("tệp rỗng", "file is empty", p)
 
-    if fmt == "csv":
-        sh = _read_csv(p, data, kind, encoding)
-    elif fmt == "xlsx":
-        sh = _read_xlsx(p, data, kind, sheet)
-    else:
-        sh = _read_parquet(p, data, kind)
+    with _gc_paused():
+        if fmt == "csv":
+            sh = _read_csv(p, data, kind, encoding)
+        elif fmt == "xlsx":
+            sh = _read_xlsx(p, data, kind, sheet)
+        else:
+            sh = _read_parquet(p, data, kind)
+        del data
+        result = _import_result(p, fmt, kind, sh)
+    if require_rows and not len(result.table):
+        raise NoUsableRowsError(result)
+    return result
 
+
+@contextlib.contextmanager
+def _gc_paused():
+    """Python's cyclic garbage collector paused while a file is parsed and checked.
+
+    Parsing a CSV or a workbook builds a list per row and a tuple per column,
+    none of them in a reference cycle (reference counting frees them all), yet
+    every burst of allocations set off collections that walked all of them
+    again: half the CPU time of reading 243k dose records from CSV (4.7 -> 2.5 s).
+    A collector someone else disabled stays disabled.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _import_result(p: Path, fmt: str, kind: str, sh: _Sheet) -> ImportResult:
+    """The contract's table and quarantine of a parsed sheet: normalise, check, split (see :func:`read_table`)."""
     data, numeric = _contract_columns(sh, kind)
     repaired, undecodable = _repair_columns(data)
     checks = _validate(data, numeric, kind)
@@ -1817,8 +1847,6 @@ def read_table(path: str | os.PathLike[str], kind: Kind, *, encoding: str | None
     logger.info("%s (%s, %s): %d rows in, %d accepted, %d quarantined %s%s", p.name, kind, sh.encoding or fmt,
                 rows_in, len(table), len(quarantine), result.reason_counts() or "",
                 f"; repaired columns {repaired}" if repaired else "")
-    if require_rows and not len(table):
-        raise NoUsableRowsError(result)
     return result
 
 
