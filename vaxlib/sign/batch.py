@@ -36,7 +36,8 @@ import pandas as pd
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from vaxlib.sign import hc1 as _hc1
-from vaxlib.sign.checks import REFUSAL_LABELS, check_signer, held_by_pending, refuse_records
+from vaxlib.sign import incremental as inc
+from vaxlib.sign.checks import REFUSAL_COLUMNS, REFUSAL_LABELS, check_signer, held_by_pending, refuse_records
 from vaxlib.sign.cose import (
     ES256, _ECDSA, _PSS_SIGN, _SHA256, bstr_head, protected_header, sign1, sign1_bytes,
     signature_input,
@@ -212,7 +213,7 @@ class SigningPlan:
 
 def plan_signing(registry: pd.DataFrame, vaccinations: pd.DataFrame, matches: pd.DataFrame,
                  candidates: pd.DataFrame | None = None, *,
-                 at: dt.datetime | None = None) -> SigningPlan:
+                 at: dt.datetime | None = None, held: pd.DataFrame | None = None) -> SigningPlan:
     """Persons we may sign, one row each with their latest dose; the held, refused and skipped.
 
     A person (a ``person_key`` group of dose records, or a ``person_id``
@@ -222,6 +223,11 @@ def plan_signing(registry: pd.DataFrame, vaccinations: pd.DataFrame, matches: pd
     non-verified record anywhere blocks the signature.  Of those, a person
     is held while a pending record may be theirs, and refused when a date
     or their dose history is impossible (:mod:`vaxlib.sign.checks`).
+
+    ``held``: the rows of :func:`~vaxlib.sign.checks.held_by_pending` when
+    already computed (then ``candidates`` is not read).  The held/refused rows
+    come out ordered by person (stable), so a plan made in parts
+    (:mod:`vaxlib.sign.incremental`) lists them the same way.
     """
     at = at or dt.datetime.now(dt.timezone.utc)
     stats = SignStats()
@@ -285,7 +291,7 @@ def plan_signing(registry: pd.DataFrame, vaccinations: pd.DataFrame, matches: pd
     rows_of = reg_row[good_pids[in_reg]]
     dobs = pd.Series(registry["dob"].to_numpy(dtype=object, na_value="")[rows_of], index=pids)
     # held while pending, refused when impossible: only for persons otherwise signable
-    held = held_by_pending(matches, candidates)
+    held = held_by_pending(matches, candidates) if held is None else held
     held = held[pd.Index(pids).get_indexer(held["person_id"].to_numpy(dtype=object)) >= 0]
     refused = pd.concat([held, refuse_records(recs, dobs, at)], ignore_index=True)
     stats.skipped.update(refused.drop_duplicates("person_id")["reason"].value_counts().to_dict())
@@ -307,6 +313,7 @@ def plan_signing(registry: pd.DataFrame, vaccinations: pd.DataFrame, matches: pd
     })[PERSON_COLUMNS]
     out = out.sort_values("person_id", kind="stable").reset_index(drop=True)
     stats.skipped = Counter({k: int(v) for k, v in stats.skipped.items() if v})
+    refused = refused.iloc[np.argsort(refused["person_id"].to_numpy(dtype=object).astype(str), kind="stable")]
     return SigningPlan(out, refused.reset_index(drop=True), stats)
 
 
@@ -632,7 +639,8 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
                 previous: str | os.PathLike | None = None,
                 qr: str | None = None, processes: int | None = None,
                 issued_at: dt.datetime | None = None, issuer: str = ISSUER["vi"],
-                only: Iterable[str] | None = None, args: dict | None = None) -> SignStats:
+                only: Iterable[str] | None = None, args: dict | None = None,
+                incremental: bool = True) -> SignStats:
     """The whole ``vax sign``: check, select, sign what changed, and commit the run atomically.
 
     ``out`` is a run folder (:func:`vaxlib.runs.atomic_run`): certificates,
@@ -657,6 +665,9 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     only : iterable of str, optional
         Sign only these register persons; any of them not signable raises
         :class:`NotVerified` (nothing is signed).
+    incremental : bool
+        Plan only the people whose inputs changed since ``previous``
+        (:mod:`vaxlib.sign.incremental`); False plans everyone (same result, for comparison).
 
     Raises
     ------
@@ -699,17 +710,36 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     mat = _load(matches, "matches")
     cand = _load(candidates, "candidates") if candidates is not None else None
     lap("read_inputs")
-    plan = plan_signing(reg, vac, mat, cand, at=issued_at)
-    del reg, vac, mat, cand, reg_cache, vac_cache
+    # the plan's inputs as Arrow text tables (None when a column is not text: then no incremental plan)
+    tables = {"registry": reg_cache, "vaccinations": vac_cache,
+              "matches": inc.text_table(mat, inc.PLAN_INPUTS["matches"])}
+    if any(t is None for t in tables.values()):
+        tables = None
+        held = held_by_pending(mat, cand) if cand is not None else pd.DataFrame(columns=REFUSAL_COLUMNS)
+    else:
+        held = (inc.held_rows(tables["matches"], inc.text_table(cand, ["record_id", "person_id"]))
+                if cand is not None else pd.DataFrame(columns=REFUSAL_COLUMNS))
+    hold = cand is not None
+    del cand
+    plan, dirty = None, None
+    if tables is not None and only is None and incremental:
+        plan, dirty = _plan_incremental(prev, tables, held, issued_at, issuer=issuer, hold=hold,
+                                        keys_dir=keys_dir, timings=timings)
+    if plan is None:
+        if tables is not None:
+            reg, vac, mat = (tables[k].to_pandas() for k in ("registry", "vaccinations", "matches"))
+        plan = plan_signing(reg, vac, mat, at=issued_at, held=held)
+    plan_skipped = dict(plan.stats.skipped)
+    del reg, vac, mat, reg_cache, vac_cache
     lap("plan")
     persons, stats = plan.persons, plan.stats
     if only is not None:
         wanted = set(only)
         missing = wanted - set(persons["person_id"])
         if missing:
-            held = len(missing & set(plan.refused["person_id"]))
+            held_n = len(missing & set(plan.refused["person_id"]))
             raise NotVerified(f"{len(missing)} requested person(s) are not signable "
-                              f"({held} held or refused, see the reasons without --person; "
+                              f"({held_n} held or refused, see the reasons without --person; "
                               "the others have dose records that are not verified)")
         persons = persons[persons["person_id"].isin(wanted)].reset_index(drop=True)
         # every requested person is signable (else refused above): the whole set's skips and
@@ -722,6 +752,9 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
                revoked_uvci_hashes=load_revocations(revocation_path(keys_dir)) if prev else set(),
                revoked_kids_b64=revoked_kids)
     to_sign = persons.iloc[d.sign].reset_index(drop=True)
+    carried = _carried(prev, d.keep, persons, dirty)
+    if dirty is not None:  # kept = certificates of persons signable now; the others are carried
+        d.counts.update(kept=len(d.keep) - len(carried), carried=len(carried))
     lap("compare_previous")
     log.info("%d persons to sign (%s)", len(to_sign), ", ".join(f"{k} {v}" for k, v in d.counts.items()))
     signed_at = issued_at.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
@@ -733,15 +766,12 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     settings = {"content_hash": HASH_SCHEME, "issuer": issuer, "qr": qr or "",
                 "previous": str(prev_dir) if prev_dir else "", "kid": signer.kid_b64,
                 "input_cache": {k: sha for k, (sha, _) in caches.items()}}
+    if tables is not None and only is None:  # what the next run needs to plan only what changed
+        settings["plan"] = {"scheme": inc.PLAN_SCHEME, "at": issued_at.astimezone(dt.timezone.utc).isoformat(),
+                            "hold": hold, "skipped": plan_skipped}
     with atomic_run(out, command="sign", args=args or {}, inputs=inputs, settings=settings) as st:
         write_output(plan.refused, st / REFUSED_FILE, "table")
-        if caches:
-            import pyarrow.parquet as pq
-
-            (st / INPUT_CACHE).mkdir()
-            for kind, (_, table) in caches.items():
-                fault_point(f"write:{kind}.parquet")
-                pq.write_table(table, st / INPUT_CACHE / f"{kind}.parquet", compression="zstd")
+        _write_input_cache(st, prev, tables if "plan" in settings else None, held, caches)
         carry_ledger(prev_dir, st.path)
         qr_dir = st / "qr"
         content_parts = []
@@ -782,7 +812,15 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
                 superseded = list(zip(d.revoke_kid[ok[reissued]], d.supersedes[ok]))
         content = pd.concat(content_parts, ignore_index=True) if content_parts else \
             pd.DataFrame({c: pd.Series([], dtype=object) for c in CONTENT_COLUMNS})
+        for h in ("name_hash", "dob_hash", "dose_hash"):  # an empty part (no certificate yet) is not uint64
+            content[h] = content[h].astype(np.uint64)
         write_output(content[CONTENT_COLUMNS], st / CONTENT_FILE, "table")
+        if "plan" in settings:
+            done = set(np.concatenate(signed_pids)) if signed_pids else set()
+            failed = [p_ for p_ in to_sign["person_id"] if p_ not in done]
+            write_output(pd.DataFrame({"person_id": pd.Series(sorted(carried) + failed, dtype=object),
+                                       "state": pd.Series(["carried"] * len(carried) + ["failed"] * len(failed),
+                                                          dtype=object)}), st / inc.STATE_FILE, "table")
         rows = [(k, u, e, s_, w) for k, u, e, s_, w in new_events]
         rows += [(k, u, "revoked", "", "superseded") for k, u in superseded]
         append_ledger(st.path, rows, signer=signer_name, signed_at=signed_at)
@@ -798,6 +836,140 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     stats.timings = timings
     log.info("vax sign timings (s): %s", ", ".join(f"{k} {v}" for k, v in timings.items()))
     return stats
+
+
+def _plan_incremental(prev, tables: dict, held: pd.DataFrame, at: dt.datetime, *, issuer: str, hold: bool,
+                      keys_dir, timings: dict) -> tuple["SigningPlan | None", "inc.Dirty | None"]:
+    """The plan of a rerun from the previous run's plan and the units whose inputs changed.
+
+    Returns ``(None, None)`` when the previous run cannot be compared (see
+    :mod:`vaxlib.sign.incremental`); then the caller plans everyone.
+
+    Raises
+    ------
+    ManifestError
+        A previous file this relies on changed after its run (never reused).
+    """
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from vaxlib.runs import code_version
+    from vaxlib.sign.ledger import revocation_path
+    from vaxlib.sign.previous import check_file
+    from vaxlib.sign.verify import load_revocations
+
+    if prev is None or prev.content is None:
+        return None, None
+    m = prev.manifest
+    sett = m.get("settings") or {}
+    pl = sett.get("plan") or {}
+    if pl.get("scheme") != inc.PLAN_SCHEME or pl.get("hold") != hold or sett.get("issuer") != issuer:
+        return None, None
+    try:
+        prev_at = dt.datetime.fromisoformat(pl["at"])
+    except (KeyError, TypeError, ValueError):
+        return None, None
+    if at < prev_at or m.get("code") != code_version():  # the clock went back, or the rules may differ
+        return None, None
+    cache = {k: f"{INPUT_CACHE}/{k}.parquet" for k in (*inc.PLAN_INPUTS, inc.HELD_FILE)}
+    need = [*cache.values(), REFUSED_FILE, inc.STATE_FILE]
+    if any(n not in m.get("files", {}) for n in need):
+        return None, None
+    for n in need:  # everything reused must be what the previous run wrote
+        check_file(prev.folder, n, m)
+    old = {k: pq.read_table(prev.folder / cache[k]) for k in inc.PLAN_INPUTS}
+    if any(t.column_names != inc.PLAN_INPUTS[k] for k, t in old.items()):
+        return None, None
+    held_old = pq.read_table(prev.folder / cache[inc.HELD_FILE]).to_pandas()
+    prev_refused = pq.read_table(prev.folder / REFUSED_FILE).to_pandas()
+    state = pq.read_table(prev.folder / inc.STATE_FILE).to_pandas()
+    marked = set(state.loc[state["state"] == "failed", "person_id"])
+    # previous certificates no longer good as they are: re-planned, decide() re-issues them
+    cert, content = prev.certificates, prev.content
+    at_iso = at.astimezone(dt.timezone.utc).isoformat()
+    bad = pc.fill_null(pc.less_equal(cert["expires_at"], at_iso), True)
+    kids = {base64.b64encode(bytes.fromhex(k)).decode() for k in revoked_signers(keys_dir)}
+    if kids:
+        bad = pc.or_(bad, pc.fill_null(pc.is_in(cert["kid"], value_set=inc._strings(kids)), False))
+    revoked = load_revocations(revocation_path(keys_dir))
+    c_uvci = inc._strings(content["uvci"].astype(object))
+    if revoked:
+        hit = content["uvci_sha256"].isin(revoked).to_numpy()
+        bad = pc.or_(bad, pc.fill_null(pc.is_in(cert["uvci"], value_set=c_uvci.filter(hit)), False))
+    bad = pc.or_(bad, pc.invert(pc.fill_null(pc.is_in(cert["uvci"], value_set=c_uvci), False)))
+    marked |= {v for v in cert["person_id"].filter(bad).to_pylist() if v is not None}
+    marked |= inc.time_marked(tables["registry"], prev_refused, prev_at, at)
+    plan, dirty = replan(old, held_old, prev_refused, pl.get("skipped") or {}, prev_at, tables, held, at, marked)
+    timings["changed_rows_share"] = round(dirty.share, 4)
+    if plan is None:
+        return None, None
+    timings["replanned_persons"] = len(dirty.persons)
+    dirty.prev_carried = set(state.loc[state["state"] == "carried", "person_id"])
+    return plan, dirty
+
+
+def replan(old: dict, held_old: pd.DataFrame, prev_refused: pd.DataFrame, prev_skipped: dict,
+           prev_at: dt.datetime, new: dict, held: pd.DataFrame, at: dt.datetime,
+           marked: set) -> tuple["SigningPlan | None", "inc.Dirty"]:
+    """The plan of the new inputs, made from the previous plan and the dirty units only.
+
+    ``old``/``new``: Arrow text tables per :data:`~vaxlib.sign.incremental.PLAN_INPUTS`
+    kind; ``held_old``/``held``: their held rows; ``prev_refused``, ``prev_skipped``:
+    the previous plan's held/refused rows and skip counts (at ``prev_at``);
+    ``marked``: persons to plan again whatever their inputs.  The returned plan's
+    ``persons`` are the dirty units' signable persons only (everyone else signable
+    is unchanged, and keeps their certificate); ``refused`` and the skip counts are
+    the whole set's, equal to :func:`plan_signing` of the new inputs.  None (with
+    the measured share) when too much changed to be worth it.
+    """
+    dirty = inc.dirty_units(old, new, held_old, held, marked)
+    if dirty.share > inc.MAX_DIRTY_SHARE:
+        return None, dirty
+    now = plan_signing(*inc.restrict(new, dirty), at=at, held=inc.restrict_held(held, dirty))
+    then = plan_signing(*inc.restrict(old, dirty), at=prev_at, held=inc.restrict_held(held_old, dirty))
+    refused = pd.concat([prev_refused[~prev_refused["person_id"].isin(dirty.persons)], now.refused],
+                        ignore_index=True)
+    refused = refused.iloc[np.argsort(refused["person_id"].to_numpy(dtype=object).astype(str), kind="stable")]
+    stats = SignStats(skipped=inc.combine_skipped(prev_skipped, then.stats.skipped, now.stats.skipped))
+    return SigningPlan(now.persons, refused.reset_index(drop=True)[REFUSAL_COLUMNS], stats), dirty
+
+
+def _carried(prev, keep: np.ndarray, persons: pd.DataFrame, dirty) -> set:
+    """Persons whose previous certificate is carried (kept) although they are not signable now."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if prev is None or not len(keep):
+        return set()
+    mask = np.zeros(prev.certificates.num_rows, bool)
+    mask[keep] = True
+    kept = prev.certificates["person_id"].filter(pa.array(mask))
+    signable = inc._strings(persons["person_id"].astype(str))
+    out = pc.invert(pc.fill_null(pc.is_in(kept, value_set=signable), False))
+    if dirty is not None:  # the others kept their outcome: carried before, carried now
+        out = pc.and_(out, pc.fill_null(pc.is_in(kept, value_set=inc._strings(dirty.persons)), False))
+        return set(kept.filter(out).to_pylist()) | (dirty.prev_carried - dirty.persons)
+    return set(kept.filter(out).to_pylist())
+
+
+def _write_input_cache(st, prev, tables: dict | None, held: pd.DataFrame, caches: dict) -> None:
+    """``input-cache/``: the parsed inputs (for the next run's parse and plan) and the held rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from vaxlib.runs import fault_point
+
+    out = {k: t for k, (_, t) in caches.items()}
+    if tables is not None:
+        out.update(tables)
+        out[inc.HELD_FILE] = pa.table({c: pa.array(held[c].astype(object).to_numpy(), pa.string())
+                                       for c in REFUSAL_COLUMNS})
+    if not out:
+        return
+    (st / INPUT_CACHE).mkdir()
+    for kind, table in out.items():
+        fault_point(f"write:{kind}.parquet")
+        pq.write_table(table, st / INPUT_CACHE / f"{kind}.parquet", compression="zstd")
 
 
 def _kept_content(prev, kept, qr: str | None, st) -> pd.DataFrame:
