@@ -677,8 +677,12 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     from vaxlib.io import write_output
     from vaxlib.runs import CERTIFICATES, atomic_run, fault_point, is_run
     from vaxlib.sign.ledger import carry_ledger, revocation_path, revoke, revoked_uvcis
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
     from vaxlib.sign.previous import (
-        CONTENT_COLUMNS, CONTENT_FILE, HASH_SCHEME, PreviousRun, content_hashes, decide,
+        CONTENT_FILE, HASH_SCHEME, PreviousRun, _index, content_hashes, content_schema, decide,
     )
     from vaxlib.sign.verify import load_revocations, uvci_hash
 
@@ -787,34 +791,35 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
                 ev, sup, why = d.event[at], d.supersedes[at], d.reason[at]
                 new_events += [(certs.kid, u, e, s_, w) for u, e, s_, w in zip(certs.uvci, ev, sup, why)]
                 signed_pids.append(np.asarray(certs.person_id, dtype=object))
-                content_parts.append(pd.DataFrame({
-                    "person_id": pd.Series(certs.person_id, dtype=object),
-                    "uvci": pd.Series(certs.uvci, dtype=object),
-                    "uvci_sha256": pd.Series([uvci_hash(u) for u in certs.uvci], dtype=object),
-                    "qr_file": pd.Series([qr_filename(p_, u, qr) if qr else "" for p_, u in
-                                          zip(certs.person_id, certs.uvci)], dtype=object),
-                    **{h: hashes[h][d.sign][at] for h in ("name_hash", "dob_hash", "dose_hash")}}))
+                content_parts.append(pa.table({
+                    "person_id": pa.array(certs.person_id, pa.string()), "uvci": pa.array(certs.uvci, pa.string()),
+                    "uvci_sha256": pa.array([uvci_hash(u) for u in certs.uvci], pa.string()),
+                    "qr_file": pa.array([qr_filename(p_, u, qr) if qr else "" for p_, u in
+                                         zip(certs.person_id, certs.uvci)], pa.string()),
+                    **{h: pa.array(hashes[h][d.sign][at], pa.uint64())
+                       for h in ("name_hash", "dob_hash", "dose_hash")}}, schema=content_schema()))
             keep = d.keep
             if prev is not None:
                 # a re-issue that did not sign (its new payload fails a check) keeps the old certificate
                 done = np.concatenate(signed_pids) if signed_pids else np.zeros(0, object)
                 failed = np.flatnonzero((d.event == "reissued")
                                         & (pd.Index(done).get_indexer(to_sign["person_id"].to_numpy(dtype=object)) < 0))
-                prev_pid = prev.certificates.column("person_id").to_numpy(zero_copy_only=False).astype(object)
-                back = pd.Index(prev_pid).get_indexer(to_sign["person_id"].to_numpy(dtype=object)[failed])
+                back = _index(pc.index_in(pa.array(to_sign["person_id"].to_numpy(dtype=object)[failed], pa.string()),
+                                          value_set=prev.certificates["person_id"]))
                 keep = np.sort(np.concatenate([keep, back[back >= 0]]))
-                kept = prev.certificates.take(keep)
+                mask = np.zeros(prev.certificates.num_rows, bool)
+                mask[keep] = True
+                kept = prev.certificates.filter(pa.array(mask))  # = take(keep): keep is sorted, unique
                 writer.write_table(kept)
                 content_parts.append(_kept_content(prev, kept, qr, st))
                 reissued = d.event == "reissued"
                 ok = reissued.copy()
                 ok[failed] = False
                 superseded = list(zip(d.revoke_kid[ok[reissued]], d.supersedes[ok]))
-        content = pd.concat(content_parts, ignore_index=True) if content_parts else \
-            pd.DataFrame({c: pd.Series([], dtype=object) for c in CONTENT_COLUMNS})
-        for h in ("name_hash", "dob_hash", "dose_hash"):  # an empty part (no certificate yet) is not uint64
-            content[h] = content[h].astype(np.uint64)
-        write_output(content[CONTENT_COLUMNS], st / CONTENT_FILE, "table")
+        content = (pa.concat_tables(content_parts) if content_parts
+                   else content_schema().empty_table())
+        fault_point(f"write:{CONTENT_FILE}")
+        pq.write_table(content, st / CONTENT_FILE, compression="zstd")
         if "plan" in settings:
             done = set(np.concatenate(signed_pids)) if signed_pids else set()
             failed = [p_ for p_ in to_sign["person_id"] if p_ not in done]
@@ -892,11 +897,10 @@ def _plan_incremental(prev, tables: dict, held: pd.DataFrame, at: dt.datetime, *
     if kids:
         bad = pc.or_(bad, pc.fill_null(pc.is_in(cert["kid"], value_set=inc._strings(kids)), False))
     revoked = load_revocations(revocation_path(keys_dir))
-    c_uvci = inc._strings(content["uvci"].astype(object))
     if revoked:
-        hit = content["uvci_sha256"].isin(revoked).to_numpy()
-        bad = pc.or_(bad, pc.fill_null(pc.is_in(cert["uvci"], value_set=c_uvci.filter(hit)), False))
-    bad = pc.or_(bad, pc.invert(pc.fill_null(pc.is_in(cert["uvci"], value_set=c_uvci), False)))
+        hit = pc.fill_null(pc.is_in(content["uvci_sha256"], value_set=inc._strings(revoked)), False)
+        bad = pc.or_(bad, pc.fill_null(pc.is_in(cert["uvci"], value_set=content["uvci"].filter(hit)), False))
+    bad = pc.or_(bad, pc.invert(pc.fill_null(pc.is_in(cert["uvci"], value_set=content["uvci"]), False)))
     marked |= {v for v in cert["person_id"].filter(bad).to_pylist() if v is not None}
     marked |= inc.time_marked(tables["registry"], prev_refused, prev_at, at)
     plan, dirty = replan(old, held_old, prev_refused, pl.get("skipped") or {}, prev_at, tables, held, at, marked)
@@ -972,45 +976,44 @@ def _write_input_cache(st, prev, tables: dict | None, held: pd.DataFrame, caches
         pq.write_table(table, st / INPUT_CACHE / f"{kind}.parquet", compression="zstd")
 
 
-def _kept_content(prev, kept, qr: str | None, st) -> pd.DataFrame:
-    """Content-index rows of the certificates kept from ``prev``; their QR images carried over.
+def _kept_content(prev, kept, qr: str | None, st):
+    """Content-index rows (Arrow) of the certificates kept from ``prev``; their QR images carried over.
 
     A kept image is the previous run's file, hard-linked into the staging
     folder with its recorded SHA-256 (:meth:`vaxlib.runs.Staging.link`: no
     copy, no re-hash); one that cannot be linked (another file system, or
     missing) is made again.  File names come from the previous content index.
     """
-    from vaxlib.sign.previous import CONTENT_COLUMNS
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from vaxlib.sign.previous import _index, content_schema
     from vaxlib.sign.qr import make_qr
 
-    pids = kept.column("person_id").to_numpy(zero_copy_only=False).astype(object)
-    uvcis = kept.column("uvci").to_numpy(zero_copy_only=False).astype(object)
-    c = prev.content
-    at_c = (pd.Index(c["uvci"].to_numpy(dtype=object)).get_indexer(uvcis) if c is not None and len(c)
-            else np.full(len(uvcis), -1, np.int64))
-    if qr:
-        recorded = (c["qr_file"].to_numpy(dtype=object)[at_c.clip(0)] if c is not None and len(c)
-                    else np.full(len(uvcis), "", object))
-        suffix = "." + qr
-        # a recorded name is used only as a plain file name of this kind (the index is digest-checked)
-        names = np.asarray([r if (i >= 0 and isinstance(r, str) and r.endswith(suffix) and "/" not in r
-                                  and not r.startswith(".")) else qr_filename(p_, u, qr)
-                            for i, r, p_, u in zip(at_c, recorded, pids, uvcis)], dtype=object)
-        (st / "qr").mkdir(parents=True, exist_ok=True)
-        files = prev.manifest.get("files", {})
-        src_dir = prev.folder / "qr"
-        hc1s = kept.column("hc1")
-        for i, name in enumerate(names):
-            rel = "qr/" + name
-            if not st.link(src_dir / name, rel, files.get(rel)):
-                make_qr(hc1s[i].as_py(), st / rel, qr)
-    else:
-        names = np.full(len(uvcis), "", object)
-    if c is None:
-        return pd.DataFrame({col: pd.Series([], dtype=object) for col in CONTENT_COLUMNS})
-    c = c[pd.Index(uvcis).get_indexer(c["uvci"].to_numpy(dtype=object)) >= 0].copy()
-    c["qr_file"] = names[pd.Index(uvcis).get_indexer(c["uvci"].to_numpy(dtype=object))]
-    return c[CONTENT_COLUMNS]
+    c = prev.content if prev.content is not None else content_schema().empty_table()
+    rows = c.filter(pc.fill_null(pc.is_in(c["uvci"], value_set=kept["uvci"]), False))  # content order
+    if not qr:
+        return rows.set_column(rows.column_names.index("qr_file"), "qr_file",
+                               pa.array(np.full(rows.num_rows, "", object), pa.string()))
+    pids, uvcis = kept["person_id"].to_pylist(), kept["uvci"].to_pylist()
+    at_c = _index(pc.index_in(kept["uvci"], value_set=c["uvci"]))
+    recorded = c["qr_file"].to_pylist()
+    suffix = "." + qr
+    # a recorded name is used only as a plain file name of this kind (the index is digest-checked)
+    names = [recorded[i] if (i >= 0 and isinstance(recorded[i], str) and recorded[i].endswith(suffix)
+                             and "/" not in recorded[i] and not recorded[i].startswith("."))
+             else qr_filename(p_, u, qr) for i, p_, u in zip(at_c, pids, uvcis)]
+    (st / "qr").mkdir(parents=True, exist_ok=True)
+    files = prev.manifest.get("files", {})
+    src_dir = prev.folder / "qr"
+    hc1s = kept.column("hc1")
+    for i, name in enumerate(names):
+        rel = "qr/" + name
+        if not st.link(src_dir / name, rel, files.get(rel)):
+            make_qr(hc1s[i].as_py(), st / rel, qr)
+    at_k = _index(pc.index_in(rows["uvci"], value_set=kept["uvci"]))
+    return rows.set_column(rows.column_names.index("qr_file"), "qr_file",
+                           pa.array(np.asarray(names, dtype=object)[at_k], pa.string()))
 
 
 __all__ += ["PERSON_COLUMNS"]
