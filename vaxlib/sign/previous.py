@@ -82,6 +82,8 @@ class PreviousRun:
     certificates: "object"  # pyarrow.Table with CERT_COLUMNS
     content: "object | None"  #: pyarrow.Table of CONTENT_COLUMNS, or None (older run, or another hash scheme)
     manifest: dict = field(default_factory=dict)  #: the run's manifest (files' sizes, digests, mtimes)
+    #: the content index lists the certificates row for row (same UVCI at the same row)
+    aligned: bool = False
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> "PreviousRun":
@@ -97,6 +99,7 @@ class PreviousRun:
         ManifestError, OutputTableError
             Not a complete ``vax sign`` run, or a file read here changed since.
         """
+        import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
         from vaxlib.io import read_output
@@ -114,7 +117,9 @@ class PreviousRun:
             content = _content_table(folder / CONTENT_FILE)
         elif len(certs):
             log.warning("%s: no content index of scheme %s: every person is re-issued once", folder, HASH_SCHEME)
-        return cls(folder, certs, content, manifest)
+        aligned = (content is not None and content.num_rows == certs.num_rows
+                   and pc.all(pc.fill_null(pc.equal(content["uvci"], certs["uvci"]), False)).as_py() is not False)
+        return cls(folder, certs, content, manifest, aligned)
 
 
 def _content_table(path: Path):
@@ -202,7 +207,7 @@ def decide(persons: pd.DataFrame, hashes: dict[str, np.ndarray], previous: Previ
     at_c = np.full(len(idx), -1, np.int64)
     if previous.content is not None:
         c = previous.content
-        at_c = _index(pc.index_in(p_uvci, value_set=c["uvci"]))
+        at_c = pos[has] if previous.aligned else _index(pc.index_in(p_uvci, value_set=c["uvci"]))
         known = at_c >= 0
         for col, why in (("dob_hash", "dob"), ("name_hash", "name"), ("dose_hash", "new_dose")):
             old = c[col].to_numpy()[at_c.clip(0)] if c.num_rows else np.zeros(len(at_c), np.uint64)
