@@ -134,10 +134,9 @@ def _load_contract(path: str | os.PathLike, kind: str, prev) -> tuple[pd.DataFra
             frame = _frame({c: cache.column(c).to_numpy(zero_copy_only=False) for c in cols})
             return frame, digest, cache, True
     frame = _load(path, kind)
-    try:
-        cache = pa.table({c: pa.array(frame[c].to_numpy(dtype=object, na_value=None), pa.string()) for c in cols})
-    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeEncodeError):
-        cache = None
+    from vaxlib.sign.incremental import text_table
+
+    cache = text_table(frame, cols)  # Arrow-backed text columns are not copied
     return frame, digest, cache, False
 
 
@@ -717,14 +716,15 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     # the plan's inputs as Arrow text tables (None when a column is not text: then no incremental plan)
     tables = {"registry": reg_cache, "vaccinations": vac_cache,
               "matches": inc.text_table(mat, inc.PLAN_INPUTS["matches"])}
-    if any(t is None for t in tables.values()):
+    cand_t = inc.text_table(cand, ["record_id", "person_id"]) if cand is not None else None
+    if any(t is None for t in tables.values()) or (cand is not None and cand_t is None):
         tables = None
         held = held_by_pending(mat, cand) if cand is not None else pd.DataFrame(columns=REFUSAL_COLUMNS)
     else:
-        held = (inc.held_rows(tables["matches"], inc.text_table(cand, ["record_id", "person_id"]))
-                if cand is not None else pd.DataFrame(columns=REFUSAL_COLUMNS))
+        held = (inc.held_rows(tables["matches"], cand_t) if cand is not None
+                else pd.DataFrame(columns=REFUSAL_COLUMNS))
     hold = cand is not None
-    del cand
+    del cand, cand_t
     plan, dirty = None, None
     if tables is not None and only is None and incremental:
         plan, dirty = _plan_incremental(prev, tables, held, issued_at, issuer=issuer, hold=hold,
@@ -806,7 +806,8 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
                                         & (pd.Index(done).get_indexer(to_sign["person_id"].to_numpy(dtype=object)) < 0))
                 back = _index(pc.index_in(pa.array(to_sign["person_id"].to_numpy(dtype=object)[failed], pa.string()),
                                           value_set=prev.certificates["person_id"]))
-                keep = np.unique(np.concatenate([keep, back[back >= 0]]))
+                if (back >= 0).any():
+                    keep = np.unique(np.concatenate([keep, back[back >= 0]]))
                 kept = _rows_at(prev.certificates, keep)
                 writer.write_table(kept)
                 content_parts.append(_kept_content(prev, kept, keep, qr, st))

@@ -87,7 +87,7 @@ def text_table(frame, columns: list[str]):
                     or pa.types.is_null(arr.type)):
                 return None
             arrays[c] = arr.cast(pa.string())
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, UnicodeEncodeError):
             return None
     return pa.table(arrays)
 
