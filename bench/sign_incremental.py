@@ -1,7 +1,8 @@
 """Full ``vax sign`` vs a rerun with 1 % of the people changed, for two code versions side by side.
 
     VAX_KEY_PASSPHRASE=... python bench/sign_incremental.py [--sizes 20000,100000,1000000]
-        [--runs 3] [--runs-1m 1] [--before main] [--after .] [--changed 0.01] [--data /tmp/vax-sign-bench]
+        [--runs 3] [--runs-1m 1] [--before main] [--after .] [--also LABEL=FOLDER] [--changed 0.01]
+        [--data /tmp/vax-sign-bench]
 
 For each size N the script makes (once, under ``--data``, which must be in /tmp)
 the four inputs of ``vax sign`` for N synthetic people
@@ -134,6 +135,8 @@ def main() -> int:
     ap.add_argument("--runs-1m", type=int, default=1, help="runs at sizes >= 1,000,000")
     ap.add_argument("--before", default="main", help="git ref of the 'before' code ('' to skip)")
     ap.add_argument("--after", default=str(ROOT), help="source folder of the 'after' code")
+    ap.add_argument("--also", action="append", default=[], metavar="LABEL=FOLDER",
+                    help="another source folder to time (repeatable), e.g. this branch with another's vaxlib/io.py")
     ap.add_argument("--changed", type=float, default=0.01)
     ap.add_argument("--data", default="/tmp/vax-sign-bench")
     ap.add_argument("--keep", action="store_true", help="keep the output folders")
@@ -148,6 +151,9 @@ def main() -> int:
     if args.before:
         versions["before " + args.before] = export_ref(args.before, data)
     versions["after"] = Path(args.after).resolve()
+    for item in args.also:
+        label, _, folder = item.partition("=")
+        versions[label] = Path(folder).resolve()
     med = statistics.median
     results: dict = {}
     print(f"load at start: {uptime()} on {os.cpu_count()} cores")
