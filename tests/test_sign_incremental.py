@@ -251,3 +251,25 @@ def test_a_previous_plan_file_altered_after_its_run_is_refused_not_reused(tmp_pa
         _sign(p1, keys, tmp_path / "OUT", NOW + dt.timedelta(days=1))
     after = pd.read_parquet(tmp_path / "OUT" / "certificates.parquet")
     pd.testing.assert_frame_equal(before, after)  # nothing signed, nothing reused
+
+
+@pytest.mark.parametrize("between", ["person", "no_hold", "clock_back"])
+def test_a_rerun_after_a_run_that_cannot_be_compared_plans_everyone(tmp_path, keys, between):
+    """--person signs a part (the others were not planned), --no-hold and a clock set back change
+    what a plan means: the next run must not take the previous plan as the base."""
+    base = ([[f"0010850{i:05d}", NAMES[i % 4], "1980"] for i in range(6)],
+            [[f"R{i}", f"0010850{i:05d}", "verified", f"0010850{i:05d}", "1", "2021-06-01", "Pfizer"]
+             for i in range(6)], [])
+    p0 = _write(tmp_path / "in0", base)
+    out = tmp_path / "OUT"
+    if between == "person":
+        _sign(p0, keys, out, NOW, only=["001085000001"])
+    elif between == "no_hold":
+        sign_tables(p0["registry"], p0["vaccinations"], p0["matches"], keys, out, signer_name="t", issued_at=NOW)
+    else:
+        _sign(p0, keys, out, NOW + dt.timedelta(days=2))
+    s = _sign(p0, keys, out, NOW + dt.timedelta(days=1))
+    assert "replanned_persons" not in s.timings  # a full plan
+    assert set(pd.read_parquet(out / "certificates.parquet")["person_id"]) == {r[0] for r in base[0]}
+    s = _sign(p0, keys, out, NOW + dt.timedelta(days=3))  # now comparable: nothing changed
+    assert s.timings["replanned_persons"] == 0 and s.signed == 0
