@@ -627,8 +627,10 @@ class CertificateWriter:
         self.close()
 
 
-#: below this many certificates to sign, ``sign_tables`` signs in-process (a pool starts in ~1 s)
-SMALL_BATCH = 5000
+#: below this many certificates to sign, ``sign_tables`` signs in-process: a pool costs ~1.5 s wall and
+#: ~1 CPU s to start (fork server importing vaxlib, each worker opening the key), in-process signing
+#: ~40 us per certificate, so a rerun's 10,000 re-issues are cheaper here on both counts
+SMALL_BATCH = 20_000
 
 #: held and refused persons with their record and reason (written beside the certificates)
 REFUSED_FILE = "not-signed.parquet"
