@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["CONTENT_FILE", "HASH_SCHEME", "CONTENT_COLUMNS", "content_hashes", "PreviousRun",
-           "Decision", "decide", "check_file"]
+           "Decision", "decide", "check_file", "content_schema"]
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +80,10 @@ class PreviousRun:
 
     folder: Path
     certificates: "object"  # pyarrow.Table with CERT_COLUMNS
-    content: pd.DataFrame | None  # CONTENT_COLUMNS, or None (older run, or another hash scheme)
+    content: "object | None"  #: pyarrow.Table of CONTENT_COLUMNS, or None (older run, or another hash scheme)
     manifest: dict = field(default_factory=dict)  #: the run's manifest (files' sizes, digests, mtimes)
+    #: the content index lists the certificates row for row (same UVCI at the same row)
+    aligned: bool = False
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> "PreviousRun":
@@ -97,24 +99,70 @@ class PreviousRun:
         ManifestError, OutputTableError
             Not a complete ``vax sign`` run, or a file read here changed since.
         """
+        import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
-        from vaxlib.io import read_output
+        from vaxlib.io import OutputTableError
         from vaxlib.runs import CERTIFICATES, check_run
 
         folder = Path(folder)
         manifest = check_run(folder, command="sign", full=False)
         for name in (CERTIFICATES, CONTENT_FILE):
             check_file(folder, name, manifest)
-        read_output(folder / CERTIFICATES, "certificates", columns=["person_id"])  # kind check, cheap
-        certs = pq.read_table(folder / CERTIFICATES)
+        from vaxlib.schema import OUTPUT_TABLES
+
+        names = _parquet_names(folder / CERTIFICATES)
+        missing = [c for c in OUTPUT_TABLES["certificates"] if c not in names]
+        if missing:
+            raise OutputTableError(f"không phải bảng certificates: thiếu cột {missing[0]}",
+                                   f"not a certificates table: no column {missing[0]}", folder / CERTIFICATES,
+                                   column=missing[0])
+        # one thread: as fast on a busy 2-core machine, and 20 % less CPU
+        certs = pq.read_table(folder / CERTIFICATES, columns=list(OUTPUT_TABLES["certificates"]), use_threads=False)
         content = None
         scheme = (manifest.get("settings") or {}).get("content_hash")
         if CONTENT_FILE in manifest.get("files", {}) and scheme == HASH_SCHEME:
-            content = read_output(folder / CONTENT_FILE, "table")
+            content = _content_table(folder / CONTENT_FILE)
         elif len(certs):
             log.warning("%s: no content index of scheme %s: every person is re-issued once", folder, HASH_SCHEME)
-        return cls(folder, certs, content, manifest)
+        aligned = (content is not None and content.num_rows == certs.num_rows
+                   and pc.all(pc.fill_null(pc.equal(content["uvci"], certs["uvci"]), False)).as_py() is not False)
+        return cls(folder, certs, content, manifest, aligned)
+
+
+def _content_table(path: Path):
+    """The content index as an Arrow table (strings, uint64 hashes); a file lacking a column is refused."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from vaxlib.io import OutputTableError
+
+    names = _parquet_names(path)
+    missing = [c for c in CONTENT_COLUMNS if c not in names]
+    if missing:
+        raise OutputTableError(f"thiếu cột {missing[0]}", f"no column {missing[0]}", path, column=missing[0])
+    t = pq.read_table(path, columns=CONTENT_COLUMNS, use_threads=False)
+    schema = content_schema()
+    return t if t.schema.equals(schema) else t.select(CONTENT_COLUMNS).cast(schema)
+
+
+def _parquet_names(path: Path) -> list[str]:
+    """Column names of a Parquet file; a file that is not one is an :class:`~vaxlib.io.OutputTableError`."""
+    import pyarrow.parquet as pq
+
+    from vaxlib.io import OutputTableError
+
+    try:
+        return pq.ParquetFile(path).schema_arrow.names
+    except Exception:  # noqa: BLE001 - pyarrow raises several types for a damaged file
+        raise OutputTableError("không phải tệp Parquet đọc được", "not a readable Parquet file", path) from None
+
+
+def content_schema():
+    """Arrow schema of the content index."""
+    import pyarrow as pa
+
+    return pa.schema([(c, pa.uint64() if c.endswith("_hash") else pa.string()) for c in CONTENT_COLUMNS])
 
 
 def check_file(folder: Path, name: str, manifest: dict) -> None:
@@ -148,29 +196,38 @@ class Decision:
 
 def decide(persons: pd.DataFrame, hashes: dict[str, np.ndarray], previous: PreviousRun | None, *,
            at: dt.datetime, revoked_uvci_hashes: set[str], revoked_kids_b64: set[str]) -> Decision:
-    """Compare the plan with the previous run (see the module docstring)."""
+    """Compare the plan with the previous run (see the module docstring).
+
+    Lookups go into the previous certificates and content index as Arrow
+    columns: only the rows of ``persons`` are taken out of them (a rerun plans
+    a few thousand people against a million certificates).
+    """
     n = len(persons)
     if previous is None or previous.certificates.num_rows == 0:
         return Decision(np.arange(n), np.full(n, "issued", object), np.full(n, "", object),
                         np.full(n, "", object), np.zeros(0, np.int64), np.zeros(0, object),
                         {"issued": n, "reissued": 0, "kept": 0, "carried": 0})
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     from vaxlib.sign.verify import uvci_hash
 
     cert = previous.certificates
-    p_pid = cert.column("person_id").to_numpy(zero_copy_only=False).astype(object)
-    p_uvci = cert.column("uvci").to_numpy(zero_copy_only=False).astype(object)
-    p_kid = cert.column("kid").to_numpy(zero_copy_only=False).astype(object)
-    p_exp = cert.column("expires_at").to_numpy(zero_copy_only=False).astype(object)
-    pos = pd.Index(p_pid).get_indexer(persons["person_id"].to_numpy(dtype=object))
+    n_prev = cert.num_rows
+    pos = _index(pc.index_in(pa.array(persons["person_id"].to_numpy(dtype=object), pa.string()),
+                             value_set=cert["person_id"]))
     has = pos >= 0
+    idx = np.flatnonzero(has)
+    rows = pa.array(pos[has])
+    p_uvci = cert["uvci"].take(rows)  # the previous certificate of each person who has one
     reason = np.full(n, "", object)
+    at_c = np.full(len(idx), -1, np.int64)
     if previous.content is not None:
         c = previous.content
-        at_c = pd.Index(c["uvci"].to_numpy(dtype=object)).get_indexer(p_uvci[pos[has]])
+        at_c = pos[has] if previous.aligned else _index(pc.index_in(p_uvci, value_set=c["uvci"]))
         known = at_c >= 0
-        idx = np.flatnonzero(has)
         for col, why in (("dob_hash", "dob"), ("name_hash", "name"), ("dose_hash", "new_dose")):
-            old = c[col].to_numpy(dtype=np.uint64)[at_c.clip(0)]
+            old = c[col].to_numpy()[at_c.clip(0)] if c.num_rows else np.zeros(len(at_c), np.uint64)
             differs = known & (old != hashes[col][idx])
             reason[idx[differs]] = why  # the last of dob, name, dose wins: dose is what users ask about
         reason[idx[~known]] = "content_unknown"
@@ -178,32 +235,41 @@ def decide(persons: pd.DataFrame, hashes: dict[str, np.ndarray], previous: Previ
         reason[has] = "content_unknown"
     # the previous certificate itself is no longer good
     at_iso = at.astimezone(dt.timezone.utc).isoformat()
-    prev_expired = np.asarray(p_exp, dtype="U40") <= at_iso if len(p_exp) else np.zeros(0, bool)
-    prev_revoked = np.zeros(len(p_uvci), bool)
+    expired = pc.fill_null(pc.less_equal(cert["expires_at"].take(rows), at_iso), False).to_numpy(zero_copy_only=False)
+    revoked = np.zeros(len(idx), bool)
     if revoked_uvci_hashes:
-        if previous.content is not None:  # digests stored when signed: a lookup, not 1M SHA-256
-            c = previous.content
-            hit = c["uvci"].to_numpy(dtype=object)[
-                pd.Index(list(revoked_uvci_hashes)).get_indexer(c["uvci_sha256"].to_numpy(dtype=object)) >= 0]
-            prev_revoked = pd.Index(hit).get_indexer(p_uvci) >= 0
+        if previous.content is not None:  # digests stored when signed: a lookup, not a SHA-256 per certificate
+            sha = previous.content["uvci_sha256"].take(pa.array(at_c.clip(0))) if previous.content.num_rows \
+                else pa.array([None] * len(idx), pa.string())
+            revoked = (at_c >= 0) & pc.fill_null(pc.is_in(sha, value_set=pa.array(sorted(revoked_uvci_hashes),
+                                                                                   pa.string())),
+                                                 False).to_numpy(zero_copy_only=False)
         else:
-            prev_revoked = np.asarray([uvci_hash(u) in revoked_uvci_hashes for u in p_uvci], bool)
-    prev_signer = (np.asarray([k in revoked_kids_b64 for k in p_kid], bool)
-                   if revoked_kids_b64 else np.zeros(len(p_uvci), bool))
-    for bad, why in ((prev_expired, "expired"), (prev_signer, "signer_revoked"), (prev_revoked, "revoked")):
-        hit = has & (reason == "")
-        hit[hit] = bad[pos[hit]]
-        reason[hit] = why
+            revoked = np.asarray([uvci_hash(u) in revoked_uvci_hashes for u in p_uvci.to_pylist()], bool)
+    signer = (pc.fill_null(pc.is_in(cert["kid"].take(rows), value_set=pa.array(sorted(revoked_kids_b64), pa.string())),
+                           False).to_numpy(zero_copy_only=False)
+              if revoked_kids_b64 else np.zeros(len(idx), bool))
+    for bad, why in ((expired, "expired"), (signer, "signer_revoked"), (revoked, "revoked")):
+        hit = bad & (reason[idx] == "")
+        reason[idx[hit]] = why
     resign = ~has | (reason != "")
     sign = np.flatnonzero(resign)
     event = np.where(has[sign], "reissued", "issued").astype(object)
-    supersedes = np.where(has[sign], p_uvci[pos[sign].clip(0)], "").astype(object)
+    prev_uvci = np.full(n, "", object)
+    prev_uvci[idx] = np.asarray(p_uvci.to_pylist(), dtype=object) if len(idx) else prev_uvci[idx]
+    supersedes = prev_uvci[sign]
     # previous certificates kept: everyone not re-signed now (unchanged, or not signable now)
-    replaced = np.zeros(len(p_pid), bool)
-    replaced[pos[sign][has[sign]]] = True
-    keep = np.flatnonzero(~replaced)
     superseded = pos[sign][has[sign]]
-    counts = {"issued": int((event == "issued").sum()), "reissued": int((event == "reissued").sum()),
-              "kept": int(has.sum() - (event == "reissued").sum()),
-              "carried": int(len(keep) - (has.sum() - (event == "reissued").sum()))}
-    return Decision(sign, event, supersedes, reason[sign], keep, p_kid[superseded], counts)
+    replaced = np.zeros(n_prev, bool)
+    replaced[superseded] = True
+    keep = np.flatnonzero(~replaced)
+    revoke_kid = np.asarray(cert["kid"].take(pa.array(superseded, pa.int64())).to_pylist(), dtype=object)
+    n_reissued = int((event == "reissued").sum())
+    counts = {"issued": int((event == "issued").sum()), "reissued": n_reissued,
+              "kept": int(has.sum() - n_reissued), "carried": int(len(keep) - (has.sum() - n_reissued))}
+    return Decision(sign, event, supersedes, reason[sign], keep, revoke_kid, counts)
+
+
+def _index(found) -> np.ndarray:
+    """An Arrow ``index_in`` result as int64 positions, -1 where not found."""
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)

@@ -1,0 +1,275 @@
+"""Incremental re-signing plans only what changed, and decides exactly as a full plan would."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from vaxlib.errors import ManifestError
+from vaxlib.sign import incremental as inc
+from vaxlib.sign.batch import REFUSED_FILE, plan_signing, replan, sign_tables
+from vaxlib.sign.keys import PASSPHRASE_ENV, init_keys
+from vaxlib.sign.ledger import read_ledger
+
+T0 = dt.datetime(2026, 12, 5, 20, 0, tzinfo=dt.timezone.utc)
+#: whole runs sign with a key made now, valid from now on
+NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(minutes=1)
+NAMES = ["Nguyễn Bảo Duy", "Đặng Thị Huệ", "Trần Văn An", "Lê Thị Mai"]
+DOBS = ["1983-10-10", "1990-05", "1975", "", "1890-01-01", "2030-01-01"]
+DATES = ["2021-06-01", "2021-09-15", "2022-01-20", "2020-01-01", "2026-12-20"]  # too early; future at T0
+VACCINES = ["Pfizer", "AstraZeneca", "Moderna", "Vacxin lạ"]
+STATUSES = ["verified", "verified", "verified", "verified", "review", "unmatched", "fix"]
+
+
+@st.composite
+def worlds(draw):
+    """(base, changed): lists of register rows, dose records and candidates, and the changed copy."""
+    n = draw(st.integers(2, 7))
+    pids = [f"0010850{i:05d}" for i in range(n)]
+    reg = [[p, draw(st.sampled_from(NAMES)), draw(st.sampled_from(DOBS))] for p in pids
+           if draw(st.integers(0, 9))]  # now and then a person missing from the register
+    recs, cands = [], []
+    for j in range(draw(st.integers(1, 12))):
+        owner = draw(st.integers(-1, n - 1))  # -1: no person (unmatched)
+        pid = pids[owner] if owner >= 0 else None
+        key = draw(st.sampled_from([pid or f"K{j}", pid or f"K{j}", pids[draw(st.integers(0, n - 1))], "K0"]))
+        status = draw(st.sampled_from(STATUSES)) if pid else draw(st.sampled_from(["unmatched", "review"]))
+        recs.append([f"R{j:03d}", pid, status, key, str(draw(st.integers(1, 4))), draw(st.sampled_from(DATES)),
+                     draw(st.sampled_from(VACCINES))])
+        if status in ("review", "unmatched") and draw(st.booleans()):
+            cands.append([f"R{j:03d}", pids[draw(st.integers(0, n - 1))]])
+    reg2 = [list(r) for r in reg]
+    recs2 = [list(r) for r in recs]
+    cands2 = [list(c) for c in cands]
+    for op in draw(st.lists(st.sampled_from(["dose", "name", "dob", "remove", "status", "cand"]), max_size=4)):
+        if op == "dose":
+            p = pids[draw(st.integers(0, n - 1))]
+            recs2.append([f"N{len(recs2):03d}", p, "verified", p, str(draw(st.integers(1, 5))), "2022-06-01",
+                          draw(st.sampled_from(VACCINES))])
+        elif op in ("name", "dob") and reg2:
+            r = reg2[draw(st.integers(0, len(reg2) - 1))]
+            if op == "name":
+                r[1] = r[1] + " Anh"
+            else:
+                r[2] = draw(st.sampled_from(DOBS))
+        elif op == "remove" and recs2:
+            del recs2[draw(st.integers(0, len(recs2) - 1))]
+        elif op == "status" and recs2:
+            recs2[draw(st.integers(0, len(recs2) - 1))][2] = draw(st.sampled_from(STATUSES))
+        elif op == "cand" and recs2:
+            cands2.append([recs2[draw(st.integers(0, len(recs2) - 1))][0], pids[draw(st.integers(0, n - 1))]])
+    days = draw(st.sampled_from([0, 1, 20, 400]))  # 20 days: a future date becomes past; 400: expiry
+    return (reg, recs, cands), (reg2, recs2, cands2), T0 + dt.timedelta(days=days)
+
+
+def _frames(world):
+    reg, recs, cands = world
+    registry = pd.DataFrame(reg, columns=["person_id", "full_name", "dob"]).assign(
+        sex="M", old_id="", province_code="01")
+    m = pd.DataFrame(recs, columns=["record_id", "person_id", "status", "person_key", "dose_number",
+                                    "vaccination_date", "vaccine"])
+    vac = m[["record_id", "dose_number", "vaccination_date", "vaccine"]].assign(
+        full_name="x", dob="x", sex="", id_number="", phone="", province_code="", facility_id="F1",
+        facility_province="01", lot_number="")
+    mat = m[["record_id", "status", "person_id", "person_key"]].assign(
+        match_probability=1.0, error_codes="", corrected_full_name=None, corrected_dob=None, corrected_sex=None,
+        corrected_id_number=None)
+    cand = pd.DataFrame(cands, columns=["record_id", "person_id"]).assign(rank=1, match_probability=0.5)
+    return registry, vac, mat, cand
+
+
+def _tables(world):
+    registry, vac, mat, cand = _frames(world)
+    t = {k: inc.text_table(f, inc.PLAN_INPUTS[k]) for k, f in
+         (("registry", registry), ("vaccinations", vac), ("matches", mat))}
+    held = inc.held_rows(t["matches"], inc.text_table(cand, ["record_id", "person_id"]))
+    return t, held
+
+
+def _plan(t, held, at):
+    return plan_signing(*(t[k].to_pandas() for k in ("registry", "vaccinations", "matches")), at=at, held=held)
+
+
+def _rows(df):
+    return [tuple(map(str, r)) for r in df.itertuples(index=False)]
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(worlds())
+def test_incremental_plan_equals_a_full_plan(world):
+    base, changed, at = world
+    old, held_old = _tables(base)
+    new, held_new = _tables(changed)
+    prev = _plan(old, held_old, T0)
+    marked = inc.time_marked(new["registry"], prev.refused, T0, at)
+    plan, dirty = replan(old, held_old, prev.refused, dict(prev.stats.skipped), T0, new, held_new, at, marked)
+    full = _plan(new, held_new, at)
+    if plan is None:  # more than MAX_DIRTY_SHARE changed: the caller plans everyone
+        assert dirty.share > inc.MAX_DIRTY_SHARE
+        return
+    assert dict(plan.stats.skipped) == dict(full.stats.skipped)
+    assert _rows(plan.refused) == _rows(full.refused)  # same rows, same order
+    full_rows = {r[0]: r for r in _rows(full.persons)}
+    inc_rows = {r[0]: r for r in _rows(plan.persons)}
+    # the re-planned signable persons are exactly the full plan's, row for row
+    assert inc_rows == {p: r for p, r in full_rows.items() if p in dirty.persons}
+    # everyone else signable now was signable before with the same certificate content: kept as is
+    prev_rows = {r[0]: r for r in _rows(prev.persons)}
+    for p, r in full_rows.items():
+        if p not in dirty.persons:
+            assert prev_rows.get(p) == r
+
+
+def test_held_rows_from_the_pending_part_equal_held_by_pending():
+    from vaxlib.sign.checks import held_by_pending
+
+    world = ([["P1", "A", "1990"]],
+             [["R1", "P1", "verified", "P1", "1", "2021-06-01", "Pfizer"],
+              ["R2", None, "review", "K2", "1", "2021-06-01", "Pfizer"],
+              ["R3", "P2", "unmatched", "P2", "1", "2021-06-01", "Pfizer"],
+              ["R4", "P3", "review", "P3", "1", "2021-06-01", "Pfizer"]],
+             [["R1", "P9"], ["R2", "P1"], ["R2", "P2"], ["R4", "P1"], ["R3", "P3"]])
+    registry, vac, mat, cand = _frames(world)
+    t, held = _tables(world)
+    assert _rows(held) == _rows(held_by_pending(mat, cand))
+    assert set(held["person_id"]) == {"P1", "P2", "P3"}  # R1 is verified: P9 is not held
+
+
+# ----------------------------------------------------------------------------- whole runs
+
+@pytest.fixture
+def keys(tmp_path, monkeypatch):
+    monkeypatch.setenv(PASSPHRASE_ENV, "thử-nghiệm")
+    init_keys(tmp_path / "K")
+    return tmp_path / "K"
+
+
+def _write(folder: Path, world) -> dict:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, df in zip(("registry", "vaccinations", "matches", "candidates"), _frames(world)):
+        paths[name] = folder / f"{name}.parquet"
+        df.to_parquet(paths[name], index=False)
+    return paths
+
+
+def _sign(paths, keys, out, at, **kw):
+    return sign_tables(paths["registry"], paths["vaccinations"], paths["matches"], keys, out, signer_name="t",
+                       candidates=paths["candidates"], issued_at=at, **kw)
+
+
+def _outcome(out: Path, stats):
+    certs = pd.read_parquet(out / "certificates.parquet")
+    by_uvci = dict(zip(certs["uvci"], certs["person_id"]))
+    ledger = read_ledger(out)
+    return {
+        "certs": dict(zip(certs["person_id"], certs["uvci"])),
+        "refused": _rows(pd.read_parquet(out / REFUSED_FILE)),
+        "skipped": dict(stats.skipped), "counts": dict(stats.counts),
+        "state": sorted(_rows(pd.read_parquet(out / inc.STATE_FILE))),
+        "ledger": ledger, "by_uvci": by_uvci,
+    }
+
+
+@settings(max_examples=25, phases=[Phase.explicit, Phase.reuse, Phase.generate], suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(world=worlds())
+def test_incremental_rerun_re_signs_revokes_and_keeps_what_a_full_rerun_does(tmp_path_factory, keys, world):
+    base, changed, at = world
+    at = NOW + (at - T0)
+    tmp = tmp_path_factory.mktemp("w")
+    p0, p1 = _write(tmp / "in0", base), _write(tmp / "in1", changed)
+    _sign(p0, keys, tmp / "PREV", NOW, processes=1)
+    results = {}
+    for mode in (False, True):  # the same previous run and key folder (revocation list) for both
+        k = tmp / f"K{mode}"
+        shutil.copytree(keys, k)
+        out = tmp / f"OUT{mode}"
+        s = _sign(p1, k, out, at, previous=tmp / "PREV", processes=1, incremental=mode)
+        results[mode] = _outcome(out, s)
+    prev = _outcome(tmp / "PREV", type("S", (), {"skipped": {}, "counts": {}})())
+    full, part = results[False], results[True]
+    assert part["refused"] == full["refused"] and part["skipped"] == full["skipped"]
+    assert part["counts"] == full["counts"] and part["state"] == full["state"]
+    assert set(part["certs"]) == set(full["certs"])
+    kept = {p for p, u in full["certs"].items() if prev["certs"].get(p) == u}
+    assert kept == {p for p, u in part["certs"].items() if prev["certs"].get(p) == u}
+
+    def story(r):  # this run's ledger events per person, without the random UVCIs
+        new = r["ledger"][len(prev["ledger"]):]
+        return sorted((r["by_uvci"].get(e["uvci"]) or prev["by_uvci"].get(e["uvci"]), e["event"], e["reason"],
+                       e["supersedes"]) for e in new)
+    assert story(part) == story(full)
+
+
+def test_a_rerun_replans_only_the_changed_people(tmp_path, keys):
+    base = ([[f"0010850{i:05d}", NAMES[i % 4], "1980"] for i in range(30)],
+            [[f"R{i}", f"0010850{i:05d}", "verified", f"0010850{i:05d}", "1", "2021-06-01", "Pfizer"]
+             for i in range(30)], [])
+    changed = ([list(r) for r in base[0]], [list(r) for r in base[1]], [])
+    changed[0][3][1] = "Phạm Văn Bình"
+    changed[1].append(["R99", "001085000007", "verified", "001085000007", "2", "2021-09-01", "Pfizer"])
+    p0, p1 = _write(tmp_path / "in0", base), _write(tmp_path / "in1", changed)
+    _sign(p0, keys, tmp_path / "OUT", NOW)
+    s = _sign(p1, keys, tmp_path / "OUT", NOW + dt.timedelta(days=1))
+    assert s.timings["replanned_persons"] == 2
+    assert s.counts == {"issued": 0, "reissued": 2, "kept": 28, "carried": 0, "revoked": 2}
+    events = read_ledger(tmp_path / "OUT")[30:]
+    assert sorted(e["reason"] for e in events if e["event"] == "reissued") == ["name", "new_dose"]
+
+
+@pytest.mark.parametrize("name", ["input-cache/registry.parquet", "input-cache/matches.parquet",
+                                  "input-cache/held.parquet", inc.STATE_FILE, REFUSED_FILE])
+def test_a_previous_plan_file_altered_after_its_run_is_refused_not_reused(tmp_path, keys, name):
+    """The previous inputs say who changed: one rewritten to match the new inputs would hide a change."""
+    base = ([["001085000001", "Nguyễn Bảo Duy", "1980"], ["001085000002", "Trần Văn An", "1975"]],
+            [["R1", "001085000001", "verified", "001085000001", "1", "2021-06-01", "Pfizer"],
+             ["R2", "001085000002", "verified", "001085000002", "1", "2021-06-01", "Pfizer"]], [])
+    changed = ([["001085000001", "Nguyễn Bảo Huy", "1980"], list(base[0][1])], base[1], [])
+    p0, p1 = _write(tmp_path / "in0", base), _write(tmp_path / "in1", changed)
+    _sign(p0, keys, tmp_path / "OUT", NOW)
+    target = tmp_path / "OUT" / name
+    table = pq.read_table(target)
+    if name == "input-cache/registry.parquet":  # the forger's aim: the corrected name looks old
+        table = inc.text_table(pd.read_parquet(p1["registry"]), inc.PLAN_INPUTS["registry"])
+    elif table.num_rows:
+        table = table.slice(0, table.num_rows - 1)
+    else:  # an empty list: a row added
+        import pyarrow as pa
+        table = pa.table({c: pa.array(["001085000001"], pa.string()) for c in table.column_names})
+    pq.write_table(table, target)
+    manifest = json.loads((tmp_path / "OUT" / "_manifest.json").read_text())
+    assert manifest["files"][name]["sha256"]  # the digest the check uses is the run's own
+    before = pd.read_parquet(tmp_path / "OUT" / "certificates.parquet")
+    with pytest.raises(ManifestError):
+        _sign(p1, keys, tmp_path / "OUT", NOW + dt.timedelta(days=1))
+    after = pd.read_parquet(tmp_path / "OUT" / "certificates.parquet")
+    pd.testing.assert_frame_equal(before, after)  # nothing signed, nothing reused
+
+
+@pytest.mark.parametrize("between", ["person", "no_hold", "clock_back"])
+def test_a_rerun_after_a_run_that_cannot_be_compared_plans_everyone(tmp_path, keys, between):
+    """--person signs a part (the others were not planned), --no-hold and a clock set back change
+    what a plan means: the next run must not take the previous plan as the base."""
+    base = ([[f"0010850{i:05d}", NAMES[i % 4], "1980"] for i in range(6)],
+            [[f"R{i}", f"0010850{i:05d}", "verified", f"0010850{i:05d}", "1", "2021-06-01", "Pfizer"]
+             for i in range(6)], [])
+    p0 = _write(tmp_path / "in0", base)
+    out = tmp_path / "OUT"
+    if between == "person":
+        _sign(p0, keys, out, NOW, only=["001085000001"])
+    elif between == "no_hold":
+        sign_tables(p0["registry"], p0["vaccinations"], p0["matches"], keys, out, signer_name="t", issued_at=NOW)
+    else:
+        _sign(p0, keys, out, NOW + dt.timedelta(days=2))
+    s = _sign(p0, keys, out, NOW + dt.timedelta(days=1))
+    assert "replanned_persons" not in s.timings  # a full plan
+    assert set(pd.read_parquet(out / "certificates.parquet")["person_id"]) == {r[0] for r in base[0]}
+    s = _sign(p0, keys, out, NOW + dt.timedelta(days=3))  # now comparable: nothing changed
+    assert s.timings["replanned_persons"] == 0 and s.signed == 0
