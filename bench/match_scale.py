@@ -35,6 +35,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 #: `vax` run by this interpreter with the vaxlib of a given folder first on the path
 VAX = [sys.executable, "-c", "import sys; from vaxlib.cli import main; sys.exit(main())"]
+#: prints where `vaxlib` is imported from (python -c puts the working folder first on the path,
+#: ahead of PYTHONPATH: run from a checkout, a child would import that checkout whatever --code says)
+WHERE = [sys.executable, "-c", "import vaxlib, pathlib; print(pathlib.Path(vaxlib.__file__).resolve().parents[1])"]
 
 
 def _env(code: str | None) -> dict:
@@ -86,7 +89,7 @@ def run_once(d: Path, out: Path, code: str | None = None, index: Path | None = N
         cmd += ["--index", str(index)]
     # code: an older checkout of vaxlib (e.g. `git archive <commit> vaxlib parameters`)
     res = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], check=True, capture_output=True, text=True,
-                         env=_env(code))
+                         env=_env(code), cwd=out.parent)  # outside any checkout (see WHERE)
     usage = json.loads(res.stdout.strip().splitlines()[-1])
     stats = json.loads((out / "match-stats.json").read_text(encoding="utf-8"))
     return {
@@ -110,9 +113,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--code", help="run the vaxlib found in this folder instead (a baseline checkout)")
     ap.add_argument("--baseline", help="also run the vaxlib in this folder, alternately, and print ratios")
     args = ap.parse_args(argv)
-    base = Path(args.data)
+    base = Path(args.data).resolve()
     base.mkdir(parents=True, exist_ok=True)
     labels = [("baseline", args.baseline), ("this", args.code)] if args.baseline else [("this", args.code)]
+    for label, code in labels:  # the code each label really runs, checked from outside any checkout
+        got = subprocess.run(WHERE, capture_output=True, text=True, check=True, env=_env(code),
+                             cwd=tempfile.gettempdir()).stdout.strip()
+        want = str(Path(code or ROOT).resolve())
+        print(f"{label}: vaxlib from {got}")
+        if got != want:
+            raise SystemExit(f"{label} would import vaxlib from {got}, not {want}")
     rows = []
     for persons in sorted(args.sizes):
         d = data_dir(persons, base)
