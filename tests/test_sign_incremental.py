@@ -147,7 +147,8 @@ def test_held_rows_from_the_pending_part_equal_held_by_pending():
 @pytest.fixture
 def keys(tmp_path, monkeypatch):
     monkeypatch.setenv(PASSPHRASE_ENV, "thử-nghiệm")
-    init_keys(tmp_path / "K")
+    # valid from an hour before NOW: NOW is fixed at import, and a slow suite reaches here minutes later
+    init_keys(tmp_path / "K", now=NOW - dt.timedelta(hours=1))
     return tmp_path / "K"
 
 
