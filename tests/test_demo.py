@@ -82,3 +82,22 @@ def test_the_demo_gives_analysts_a_review_queue_of_tens_in_several_clusters(tmp_
     assert big["facility_id"].nunique() >= 3 and len(big) >= 6, big[["pattern", "facility_id", "n_records"]]
     figures = json.loads((ev / "evaluation.json").read_text(encoding="utf-8"))
     assert figures["auto_precision"] >= 0.999 and figures["auto_recall"] >= 0.98, figures
+
+
+@pytest.mark.slow
+def test_the_demo_prints_its_steps_without_the_librarys_info_lines(tmp_path):
+    """A newcomer's terminal shows the worded steps, not English INFO lines between them (they also broke
+    the report step's progress bar); warnings still show, and ``vax -v demo`` shows everything."""
+    import os
+    import subprocess
+    import sys
+
+    from vaxlib.config import PROJECT_ROOT
+
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "VAX_KEY_PASSPHRASE": "test-only"}
+    env.pop("VAX_LANG", None)
+    run = subprocess.run([sys.executable, "-m", "vaxlib.cli", "demo", "--out", str(tmp_path / "d"), *DEMO,
+                          ], env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "INFO " not in run.stderr, run.stderr[:2000]
+    assert "== 1. Tạo dân số mẫu tổng hợp" in run.stdout and "vax demo: xong" in run.stdout

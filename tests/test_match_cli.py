@@ -1,5 +1,6 @@
 """`vax match` and `vax evaluate` from the command line."""
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -25,11 +26,19 @@ def test_match_then_evaluate_prints_every_metric(tmp_path: Path, capsys):
     capsys.readouterr()
     assert vax(["evaluate", "--truth", str(data), "--matches", str(match), "--out", str(tmp_path / "ev")]) == 0
     out = capsys.readouterr().out
-    lines = {ln.split()[0]: ln for ln in out.splitlines() if ln.strip() and not ln.startswith(" ")}
-    assert "n/a (không có dòng nào để đo)" in lines["review_top_right"]
-    assert "nan" not in lines["review_top_right"]
-    precision = float(lines["auto_precision"].split()[1])
+    # each figure worded, with evaluation.json's key beside it, in Vietnamese figures (decimal comma)
+    lines = {m[1]: m[2] for m in (re.match(r"^\S.*\((\w+)\)\s+(\S.*)$", ln) for ln in out.splitlines()) if m}
+    assert lines["review_top_right"] == "— (không có dòng nào để đo)"
+    assert re.match(r"^Độ chính xác của liên kết tự động \(auto_precision\)\s+\d,\d{5}$",
+                    next(ln for ln in out.splitlines() if "(auto_precision)" in ln))
+    precision = float(lines["auto_precision"].replace(",", "."))
     assert 0.99 <= precision <= 1.0
+    assert "quét ngưỡng:\nngưỡng" in out and "0,9900" in out and "threshold" not in out
+    assert "(0,999; 1,0]" in out  # the calibration bins, with a separator that is not the decimal comma
+    assert vax(["--lang", "en", "evaluate", "--truth", str(data), "--matches", str(match)]) == 0
+    en = capsys.readouterr().out
+    assert "Precision of automatic links (auto_precision)" in en and "threshold sweep:\nthreshold" in en
+    assert not re.search(r"[ạ-ỹđ]", en), en
 
 
 def _synth(tmp_path: Path) -> Path:

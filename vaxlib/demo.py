@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -87,6 +88,20 @@ def _check_out(out: Path, settings: dict) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """``vax demo``: every step through the real command (see the module docstring)."""
+    root, level = logging.getLogger(), logging.getLogger().level
+    if not getattr(args, "verbose", False):
+        # every step prints its own worded summary; the library's English INFO lines (rows read,
+        # index written, EM sessions) interleaved with it and broke the report's progress bar.
+        # Warnings still show; `vax -v demo` shows everything.
+        root.setLevel(max(level, logging.WARNING))
+    try:
+        return _demo(args)
+    finally:
+        root.setLevel(level)
+
+
+def _demo(args: argparse.Namespace) -> int:
     from vaxlib.cli import cli_lang
     from vaxlib.runs import RunFolder
 

@@ -900,6 +900,37 @@ _LEDGER = _pairs({
                           "at or before event {id}"),
 })
 
+#: ``vax evaluate``'s figures and table columns (vaxlib.match.cli; the keys are evaluation.json's)
+_EVAL = _pairs({
+    "records": ("Số bản ghi", "Records"),
+    "in_registry": ("Bản ghi của người có trong CSDL dân cư", "Records of persons in the register"),
+    "auto_precision": ("Độ chính xác của liên kết tự động", "Precision of automatic links"),
+    "auto_recall": ("Độ bao phủ của liên kết tự động", "Recall of automatic links"),
+    "review_rate": ("Tỷ lệ cần xem xét", "Share sent to review"),
+    "review_top_right": ("Ứng viên đầu đúng trong hàng đợi xem xét", "Top candidate right in the review queue"),
+    "nonregistry_auto_linked": ("Người ngoài CSDL bị liên kết tự động", "Non-register persons linked automatically"),
+    "code_recall": ("Độ bao phủ của mã lỗi", "Error-code recall"),
+    "code_precision": ("Độ chính xác của mã lỗi", "Error-code precision"),
+    "person_key_precision": ("Độ chính xác của nhóm người", "Person-key precision"),
+    "person_key_recall": ("Độ bao phủ của nhóm người", "Person-key recall"),
+    "person_key_f1": ("F1 của nhóm người", "Person-key F1"),
+    "corrected_equal_rate": ("Giá trị sửa đúng bằng sự thật", "Corrected values equal to the truth"),
+    "blocking_recall": ("Độ bao phủ của bước chặn", "Blocking recall"),
+    "interval": ("({left}; {right}]", "({left}, {right}]"),
+    "col_code": ("mã lỗi", "code"),
+    "col_truth": ("sự thật", "truth"),
+    "col_predicted": ("dự đoán", "predicted"),
+    "col_correct": ("đúng", "correct"),
+    "col_recall": ("độ bao phủ", "recall"),
+    "col_precision": ("độ chính xác", "precision"),
+    "col_threshold": ("ngưỡng", "threshold"),
+    "col_auto_links": ("liên kết tự động", "automatic links"),
+    "col_bin": ("khoảng xác suất", "probability bin"),
+    "col_records": ("số bản ghi", "records"),
+    "col_mean_probability": ("xác suất trung bình", "mean probability"),
+    "col_observed_right": ("tỷ lệ đúng thực tế", "observed right"),
+})
+
 #: ``vax demo`` (vaxlib.demo)
 _DEMO = _pairs({
     "step1": ("Tạo dân số mẫu tổng hợp", "Generate the synthetic demo population"),
@@ -990,6 +1021,7 @@ STRINGS: dict[str, dict[str, str]] = {
     **{f"sign.{k}": v for k, v in _SIGN.items()},
     **{f"cli.{k}": v for k, v in _CLI.items()},
     **{f"demo.{k}": v for k, v in _DEMO.items()},
+    **{f"eval.{k}": v for k, v in _EVAL.items()},
     **{f"ledger.{k}": v for k, v in _LEDGER.items()},
     **{f"signskip.{k}": v for k, v in _SIGN_SKIP.items()},
 }

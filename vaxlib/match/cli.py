@@ -4,8 +4,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from vaxlib import i18n
@@ -270,13 +272,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     L = cli_lang(args)
     scalar = {k: v for k, v in result.items() if not isinstance(v, (pd.DataFrame, dict))}
-    for k, v in scalar.items():
-        if isinstance(v, float) and v != v:  # NaN: nothing to measure (e.g. no review rows)
-            print(f"{k:28s} n/a ({i18n.t('cli.eval_nothing', L)})")
-        else:
-            print(f"{k:28s} {v:.5f}" if isinstance(v, float) else f"{k:28s} {v}")
-    for key, table in (("eval_codes", "codes"), ("eval_sweep", "sweep"), ("eval_calibration", "calibration")):
-        print(f"\n{i18n.t('cli.' + key, L)}:\n" + result[table].to_string(index=False))
+    print(_evaluation_text(scalar, result, L))
     if args.out:
         inputs = [mpath.parent, args.truth] + ([args.vaccinations] if args.vaccinations else [])
         with atomic_run(args.out, command="evaluate", args=_args_record(args), inputs=inputs) as staging:
@@ -286,6 +282,43 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             write_csv(result["sweep"], staging / "evaluation-sweep.csv", encoding="utf-8")
             pr_figure(result["sweep"]).write_html(staging / "precision-recall.html", include_plotlyjs=True)
     return 0
+
+
+def _evaluation_text(scalar: dict, result: dict, lang: str) -> str:
+    """The figures, worded in ``lang`` with evaluation.json's key beside each, and the three tables with
+    worded headers and the language's decimal mark (a Vietnamese demo printed an English block)."""
+    def number(v, digits: int = 5) -> str:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+            return str(v)
+        if isinstance(v, (int, np.integer)):
+            return i18n.fmt_int(v, lang)
+        return i18n.fmt_decimal(v, lang, digits)
+
+    def cell(v, digits: int = 6) -> str:
+        bounds = re.fullmatch(r"\((\S+), (\S+)\]", v) if isinstance(v, str) else None  # calibration's bins
+        if bounds:  # "(0,99; 0,999]": the decimal comma needs another separator
+            left, right = (i18n.fmt_decimal(float(b), lang, len(b.split(".")[-1]) if "." in b else 0)
+                           for b in bounds.groups())
+            return i18n.t("eval.interval", lang, left=left, right=right)
+        return number(v, digits)
+
+    names = {k: i18n.t(f"eval.{k}", lang) if i18n.has(f"eval.{k}") else k for k in scalar}
+    width = max((len(f"{n} ({k})") for k, n in names.items()), default=0)
+    lines = []
+    for k, v in scalar.items():
+        head = f"{names[k]} ({k})".ljust(width)
+        if isinstance(v, float) and v != v:  # NaN: nothing to measure (e.g. no review rows)
+            lines.append(f"{head}  — ({i18n.t('cli.eval_nothing', lang)})")
+        else:
+            lines.append(f"{head}  {number(v)}")
+    for key, name in (("eval_codes", "codes"), ("eval_sweep", "sweep"), ("eval_calibration", "calibration")):
+        table = result[name]
+        shown = pd.DataFrame({i18n.t(f"eval.col_{c}", lang) if i18n.has(f"eval.col_{c}") else c:
+                              table[c] if c == "code" else table[c].map(lambda v, d=4 if c == "threshold" else 6:
+                                                                            cell(v, d))
+                              for c in table.columns})
+        lines.append(f"\n{i18n.t('cli.' + key, lang)}:\n" + shown.to_string(index=False))
+    return "\n".join(lines)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
