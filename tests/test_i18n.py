@@ -200,7 +200,18 @@ ERROR_CASES = [
     (lambda d: ["keys", "init", "--out", str(d / "k"), "--eku", "xyz"], "--eku: dùng các chữ", "--eku: use the letters"),
     (lambda d: ["verify", "--trust", str(d), "--csca", _bad_csv(d), "HC1:x"], "không phải chứng thư PEM",
      "not a PEM certificate"),
+    # the key store's own errors (vaxlib.sign.keys), worded behind "không ký được" / "cannot sign"
+    (lambda d: ["keys", "list", "--keys", str(d / "none")], "none: không có keystore.json (chạy `vax keys init",
+     "none: no keystore.json (run `vax keys init"),
+    (lambda d: ["keys", "list", "--keys", _damaged_store(d)], "kho khoá bị hỏng (JSONDecodeError); hãy khôi phục",
+     "damaged key store (JSONDecodeError); restore it"),
 ]
+
+
+def _damaged_store(d) -> str:
+    (d / "ks").mkdir(exist_ok=True)
+    (d / "ks" / "keystore.json").write_text("{not json", encoding="utf-8")
+    return str(d / "ks")
 
 
 @pytest.mark.parametrize("case", range(len(ERROR_CASES)))

@@ -197,7 +197,7 @@ def test_missing_passphrase_when_signing(keys, monkeypatch):
 
 def test_wrong_passphrase(keys, monkeypatch):
     monkeypatch.setenv(PASSPHRASE_ENV, "sai")
-    with pytest.raises(KeyStoreError, match="decrypt"):
+    with pytest.raises(KeyStoreError, match="không giải mã được"):
         load_signer(keys)
 
 

@@ -98,8 +98,10 @@ def test_tampered_trust_list_entries_are_refused(tmp_path, keys, field):
     else:
         entries[0]["thumbprint"] = "0" * 64
     trust.write_text(json.dumps(entries))
-    with pytest.raises(KeyStoreError, match="does not match"):
+    with pytest.raises(KeyStoreError, match="không khớp với rawData") as err:
         Verifier(trust)
+    assert err.value.message("en").endswith(f"entry 1: {field if field != 'rawData' else 'thumbprint'} does not "
+                                            "match rawData")
 
 
 def test_trust_list_dsc_of_another_csca_is_refused(tmp_path, keys):
@@ -107,7 +109,7 @@ def test_trust_list_dsc_of_another_csca_is_refused(tmp_path, keys):
     other = tmp_path / "O"
     init_keys(other)
     foreign = x509.load_pem_x509_certificate((other / "csca.crt.pem").read_bytes())
-    with pytest.raises(KeyStoreError, match="not issued by"):
+    with pytest.raises(KeyStoreError, match="DSC không do CSCA đã cho cấp"):
         load_gateway_trust_list(trust, foreign)
 
 

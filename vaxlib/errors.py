@@ -13,22 +13,21 @@ as :class:`CommandError`: the command then needs no ``try``.
 """
 from __future__ import annotations
 
-__all__ = ["VaxError", "CommandError", "SettingsError", "RunError", "ManifestError"]
+__all__ = ["Worded", "VaxError", "CommandError", "SettingsError", "RunError", "ManifestError"]
 
 
-class VaxError(Exception):
-    """Root of every error a user can act on; printed as one line by ``vax`` (exit 2).
+class Worded:
+    """Mixin of exceptions whose message is worded in :mod:`vaxlib.i18n` (section ``cli``).
 
-    Raise ``SomeError.say("key", **params)`` for a message worded in
-    :mod:`vaxlib.i18n` (section ``cli``): ``str(exc)`` is then Vietnamese
-    and ``vax --lang en`` prints :meth:`message` in English, never a mixture.
+    Raise ``SomeError.say("key", **params)``: ``str(exc)`` is then Vietnamese
+    and :meth:`message` gives ``lang``'s wording, never a mixture.
     """
 
     key: str | None = None
     params: dict = {}
 
     @classmethod
-    def say(cls, key: str, **params: object) -> "VaxError":
+    def say(cls, key: str, **params: object) -> "Worded":
         """The error with the wording ``cli.<key>`` of :mod:`vaxlib.i18n` (Vietnamese as ``str``)."""
         from vaxlib import i18n
 
@@ -45,10 +44,18 @@ class VaxError(Exception):
 
         return i18n.t(f"cli.{self.key}", lang, **_worded(self.params, lang))
 
-
     def describe(self, lang: str = "vi") -> str:
         """:meth:`message`, so that an error given as another error's parameter words itself in ``lang``."""
         return self.message(lang)
+
+
+class VaxError(Worded, Exception):
+    """Root of every error a user can act on; printed as one line by ``vax`` (exit 2).
+
+    Raise ``SomeError.say("key", **params)`` for a message worded in
+    :mod:`vaxlib.i18n` (section ``cli``): ``str(exc)`` is then Vietnamese
+    and ``vax --lang en`` prints :meth:`message` in English, never a mixture.
+    """
 
 
 def _worded(params: dict, lang: str) -> dict:

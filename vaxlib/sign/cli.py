@@ -61,7 +61,7 @@ def _keys(args) -> int:
             try:
                 n = revoke(args.keys, args.uvci)
             except ValueError as exc:
-                raise CommandError.say("sign_failed", error=str(exc)) from None
+                raise CommandError.say("sign_failed", error=_worded_error(exc)) from None
             print(i18n.t("cli.uvci_revoked", L, n=i18n.fmt_int(n, L)))
         elif args.keys_cmd == "revoke-signer":
             new = K.revoke_signer(args.keys, args.kid)
@@ -76,8 +76,14 @@ def _keys(args) -> int:
     except PassphraseMissing:
         raise CommandError.say("sign_passphrase", name="VAX_KEY_PASSPHRASE") from None
     except (SignError, KeyStoreError) as exc:
-        raise CommandError.say("sign_failed", error=str(exc)) from None
+        raise CommandError.say("sign_failed", error=_worded_error(exc)) from None
     return 0
+
+
+def _worded_error(exc: Exception):
+    """The error itself when it words itself in the user's language (:class:`vaxlib.errors.Worded`),
+    else its text (a ValueError from a parser)."""
+    return exc if callable(getattr(exc, "describe", None)) else str(exc)
 
 
 # ----------------------------------------------------------------------------- sign
@@ -94,7 +100,7 @@ def _sign(args) -> int:
         try:
             n = revoke(args.keys, args.revoke)
         except ValueError as exc:
-            raise CommandError.say("sign_failed", error=str(exc)) from None
+            raise CommandError.say("sign_failed", error=_worded_error(exc)) from None
         print(i18n.t("cli.uvci_revoked", L, n=i18n.fmt_int(n, L)))
         if not args.registry:
             return 0
@@ -111,7 +117,7 @@ def _sign(args) -> int:
     except PassphraseMissing:
         raise CommandError.say("sign_passphrase", name="VAX_KEY_PASSPHRASE") from None
     except (NotVerified, SignError) as exc:
-        raise CommandError.say("sign_failed", error=str(exc)) from None
+        raise CommandError.say("sign_failed", error=_worded_error(exc)) from None
     print(stats.summary(L))
     _print_refused(stats.refused, args)
     print(f"-> {args.out}/certificates.parquet")
@@ -220,7 +226,7 @@ def _verify(args) -> int:
         verifier = Verifier(args.trust, args.revoked, at=_parse_at(args.at), csca=csca,
                             value_sets=not args.no_value_sets, strict=args.strict, lang=args.lang)
     except KeyStoreError as exc:
-        raise CommandError.say("sign_failed", error=str(exc)) from None
+        raise CommandError.say("sign_failed", error=_worded_error(exc)) from None
     L = args.lang
     n = ok = findings = 0
     reasons: dict[str, int] = {}

@@ -7,6 +7,8 @@ a Vietnamese and an English message; nothing personal is ever put in them.
 """
 from __future__ import annotations
 
+from vaxlib.errors import Worded
+
 __all__ = [
     "SignError", "PassphraseMissing", "KeyStoreError", "PayloadError", "NotVerified",
     "VerificationError", "BadPrefix", "BadBase45", "BadCompression", "BadCose",
@@ -16,8 +18,9 @@ __all__ = [
 ]
 
 
-class SignError(Exception):
-    """Base class of everything that stops us from issuing a certificate."""
+class SignError(Worded, Exception):
+    """Base class of everything that stops us from issuing a certificate (worded in
+    :mod:`vaxlib.i18n` when raised with :meth:`~vaxlib.errors.Worded.say`)."""
 
 
 class PassphraseMissing(SignError):

@@ -151,29 +151,28 @@ def load_gateway_trust_list(path: str | os.PathLike, csca: x509.Certificate | No
     try:
         entries = json.loads(p.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise KeyStoreError(f"{p}: not a trust list ({type(exc).__name__})") from None
+        raise KeyStoreError.say("gw_not_trust_list", path=p, what=type(exc).__name__) from None
     if not isinstance(entries, list):
-        raise KeyStoreError(f"{p}: not a gateway trust list (expected a JSON array)")
+        raise KeyStoreError.say("gw_not_array", path=p)
     out: dict[bytes, x509.Certificate] = {}
     for i, e in enumerate(entries, start=1):
-        where = f"{p}: entry {i}"
         try:
             if e.get("certificateType", "DSC") != "DSC":
                 continue
             der = base64.b64decode(e["rawData"], validate=True)
             cert = x509.load_der_x509_certificate(der)
         except Exception:
-            raise KeyStoreError(f"{where}: rawData is not a certificate") from None
+            raise KeyStoreError.say("gw_raw_not_cert", path=p, entry=i) from None
         if e.get("thumbprint", "").lower() != hashlib.sha256(der).hexdigest():
-            raise KeyStoreError(f"{where}: thumbprint does not match rawData")
+            raise KeyStoreError.say("gw_thumbprint", path=p, entry=i)
         kid = kid_of(cert)
         if e.get("kid") != base64.b64encode(kid).decode():
-            raise KeyStoreError(f"{where}: kid does not match rawData")
+            raise KeyStoreError.say("gw_kid", path=p, entry=i)
         if csca is not None:
             try:
                 cert.verify_directly_issued_by(csca)
             except Exception:
-                raise KeyStoreError(f"{where}: DSC not issued by the given CSCA") from None
+                raise KeyStoreError.say("gw_not_issued", path=p, entry=i) from None
         out[kid] = cert
     return out
 
@@ -253,9 +252,9 @@ def load_revocation_batches(path: str | os.PathLike, *, at: dt.datetime | None =
             expires = dt.datetime.fromisoformat(batch["expires"].replace("Z", "+00:00"))
             hashes_ = [base64.b64decode(e["hash"], validate=True) for e in batch["entries"]]
         except Exception:
-            raise KeyStoreError(f"{f}: not a DCC revocation batch") from None
+            raise KeyStoreError.say("gw_not_batch", path=f) from None
         if hash_type not in out or any(len(h) != 16 for h in hashes_):
-            raise KeyStoreError(f"{f}: hashType or entry length is not the gateway's")
+            raise KeyStoreError.say("gw_hash_type", path=f)
         if expires.tzinfo is None:
             expires = expires.replace(tzinfo=dt.timezone.utc)
         if expires < at:

@@ -98,7 +98,7 @@ def _new_key(alg: str):
         return ec.generate_private_key(ec.SECP256R1())
     if alg == "PS256":
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    raise KeyStoreError(f"alg: {alg!r} not supported (ES256, PS256)")
+    raise KeyStoreError.say("keys_alg", alg=alg)
 
 
 def _sign_cert(builder: x509.CertificateBuilder, key) -> x509.Certificate:
@@ -146,11 +146,11 @@ def _read_private(path: Path, secret: bytes):
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise KeyStoreError(f"{path}: cannot read ({exc.strerror})") from None
+        raise KeyStoreError.say("keys_unreadable", path=path, reason=exc.strerror) from None
     try:
         return serialization.load_pem_private_key(data, password=secret)
     except (ValueError, TypeError):
-        raise KeyStoreError(f"{path}: cannot decrypt (wrong {PASSPHRASE_ENV}?)") from None
+        raise KeyStoreError.say("keys_decrypt", path=path, name=PASSPHRASE_ENV) from None
 
 
 def _write_cert(path: Path, cert: x509.Certificate) -> None:
@@ -202,7 +202,7 @@ def _make_dsc(key, csca_cert: x509.Certificate, csca_key, now: dt.datetime,
         try:
             oids = [_EKU_LETTER[x] for x in letters]
         except KeyError:
-            raise KeyStoreError(f"eku: {letters!r}; use letters t, v, r") from None
+            raise KeyStoreError.say("keys_eku", letters=letters) from None
         b = b.add_extension(x509.ExtendedKeyUsage(oids), critical=False)
     return _sign_cert(b, csca_key)
 
@@ -243,12 +243,12 @@ def _read_store(keys: Path) -> dict:
     try:
         store = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise KeyStoreError(f"{keys}: no keystore.json (run `vax keys init --out {keys}`)") from None
+        raise KeyStoreError.say("keys_no_store", keys=keys) from None
     except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not JSON
-        raise KeyStoreError(f"{path}: damaged key store ({type(exc).__name__}); restore it from a backup") from None
+        raise KeyStoreError.say("keys_damaged", path=path, what=type(exc).__name__) from None
     if not isinstance(store, dict) or not isinstance(store.get("active"), str) \
             or not re.fullmatch(r"[0-9a-f]{16}", store["active"]) or not isinstance(store.get("history"), list):
-        raise KeyStoreError(f"{path}: damaged key store (no active kid or history); restore it from a backup")
+        raise KeyStoreError.say("keys_damaged_history", path=path)
     return store
 
 
@@ -257,9 +257,9 @@ def _read_cert(path: Path) -> x509.Certificate:
     try:
         return x509.load_pem_x509_certificate(path.read_bytes())
     except FileNotFoundError:
-        raise KeyStoreError(f"{path}: missing from the key store") from None
+        raise KeyStoreError.say("keys_missing_file", path=path) from None
     except (OSError, ValueError) as exc:
-        raise KeyStoreError(f"{path}: damaged certificate ({type(exc).__name__}); restore it from a backup") from None
+        raise KeyStoreError.say("keys_damaged_cert", path=path, what=type(exc).__name__) from None
 
 
 def _write_store(keys: Path, store: dict) -> None:
@@ -300,7 +300,7 @@ def init_keys(out: str | os.PathLike, *, alg: str = "ES256", eku: Iterable[str] 
     secret = passphrase()
     keys = Path(out)
     if _store_path(keys).exists() and not force:
-        raise KeyStoreError(f"{keys}: a key store exists already (use --force to replace it)")
+        raise KeyStoreError.say("keys_exists", keys=keys)
     _private_dir(keys)
     now = now or _now()
     csca_key = _new_key(alg)
@@ -350,7 +350,7 @@ def revoke_signer(keys_dir: str | os.PathLike, kid_hex: str) -> bool:
     keys = Path(keys_dir)
     store = _read_store(keys)
     if kid_hex not in {h["kid"] for h in store["history"]}:
-        raise KeyStoreError(f"{keys}: no DSC with kid {kid_hex}")
+        raise KeyStoreError.say("keys_no_dsc", keys=keys, kid=kid_hex)
     revoked = store.setdefault("revoked", [])
     if kid_hex in revoked:
         return False
@@ -417,7 +417,7 @@ def load_signer(keys_dir: str | os.PathLike, kid_hex: str | None = None) -> Sign
     cert = _read_cert(keys / "dsc" / f"{kid_hex}.crt.pem")
     kid = kid_of(cert)
     if kid.hex() != kid_hex:
-        raise KeyStoreError(f"{keys}/dsc/{kid_hex}.crt.pem: kid does not match the certificate")
+        raise KeyStoreError.say("keys_kid_mismatch", path=f"{keys}/dsc/{kid_hex}.crt.pem")
     alg = ES256 if isinstance(key, ec.EllipticCurvePrivateKey) else PS256
     return Signer(key=key, cert=cert, kid=kid, alg=alg)
 
@@ -430,13 +430,13 @@ def load_trust_list(path: str | os.PathLike) -> dict[bytes, x509.Certificate]:
     p = Path(path)
     files = sorted(p.glob("*.pem")) if p.is_dir() else [p]
     if not p.exists():
-        raise KeyStoreError(f"{p}: trust list not found")
+        raise KeyStoreError.say("keys_no_trust_list", path=p)
     trust: dict[bytes, x509.Certificate] = {}
     for f in files:
         try:
             certs = x509.load_pem_x509_certificates(f.read_bytes())
         except ValueError:
-            raise KeyStoreError(f"{f}: not a PEM certificate") from None
+            raise KeyStoreError.say("verify_not_pem", path=f) from None
         for cert in certs:
             trust[kid_of(cert)] = cert
     return trust
