@@ -37,6 +37,7 @@ from vaxlib.review.labels import (
     join_phrases,
     month_label,
 )
+from vaxlib.i18n import t
 from vaxlib.vn.provinces import BY_GSO
 
 __all__ = [
@@ -161,14 +162,14 @@ def _subject(facility_id: str, province: str, lang: str, facility_name: str = ""
     if facility_id != ANY:
         if facility_id and facility_name:  # what a supervisor calls it, and the code the platform uses
             return f"{facility_name} ({facility_id})"
-        return facility_id or ("(không rõ cơ sở)" if lang == "vi" else "(unknown facility)")
+        return facility_id or t("review.cluster_unknown_facility", lang)
     if province != ANY:
         p = BY_GSO.get(province)
         if p is None:
-            return (f"Tỉnh mã {province}" if lang == "vi" else f"Province {province}") if province else (
-                "(không rõ tỉnh)" if lang == "vi" else "(unknown province)")
+            return t("review.cluster_province_code", lang, code=province) if province else \
+                t("review.cluster_unknown_province", lang)
         return p.name if lang == "vi" else p.name_en
-    return "Các cơ sở tiêm" if lang == "vi" else "All facilities"
+    return t("review.cluster_all_facilities", lang)
 
 
 def describe_cluster(cluster: pd.Series | dict, lang: str = "vi") -> str:
