@@ -1,8 +1,8 @@
 """Test data in legacy Vietnamese byte encodings, written independently of vaxlib.
 
 vaxlib decodes these (``vaxlib.vn.encodings``); the tests must not produce their inputs with the
-code under test, so this module spells the encoders out itself.  Used by ``tests/test_io.py`` and
-``tests/data/hostile/make_corpus.py``.
+code under test, so this module spells the encoders out itself.  Used by ``tests/test_io.py``,
+``tests/test_io_coded.py`` and ``tests/data/hostile/make_corpus.py``.
 """
 from __future__ import annotations
 
@@ -27,3 +27,14 @@ def encode_cp1258(text: str) -> bytes:
         out += unicodedata.normalize("NFC", base + "".join(rest)).encode("cp1258")
         out += "".join(tone).encode("cp1258")
     return bytes(out)
+
+
+def sloppy_cp1252(s: str) -> str:
+    """UTF-8 bytes decoded as Windows-1252 the way Windows does it (undefined bytes pass through)."""
+    out = []
+    for b in s.encode("utf-8"):
+        try:
+            out.append(bytes([b]).decode("cp1252"))
+        except UnicodeDecodeError:
+            out.append(chr(b))
+    return "".join(out)

@@ -26,7 +26,7 @@ from vaxlib.io import (
     write_table,
 )
 from vaxlib.schema import TABLES, columns
-from legacy_bytes import encode_cp1258
+from legacy_bytes import encode_cp1258, sloppy_cp1252
 
 VAX_VI = [c.vi for c in TABLES["vaccinations"]]
 REG_VI = [c.vi for c in TABLES["registry"]]
@@ -52,17 +52,6 @@ def reconcile(res):
 
 def q_reasons(res) -> dict[int, str]:
     return dict(zip(res.quarantine["row"], res.quarantine["reason"]))
-
-
-def sloppy_cp1252(s: str) -> str:
-    """UTF-8 bytes decoded as Windows-1252 the way Windows does it (undefined bytes pass through)."""
-    out = []
-    for b in s.encode("utf-8"):
-        try:
-            out.append(bytes([b]).decode("cp1252"))
-        except UnicodeDecodeError:
-            out.append(chr(b))
-    return "".join(out)
 
 
 # --------------------------------------------------------------------------- xlsx

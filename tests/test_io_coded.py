@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 
 from io_rowwise import read_table_rowwise
 from vaxlib.io import NoUsableRowsError, read_table, write_table
+from legacy_bytes import sloppy_cp1252
 from vaxlib.schema import TABLES, columns, extra_columns
 
 SETTINGS = settings(max_examples=60, deadline=None,
@@ -42,17 +43,6 @@ SETTINGS = settings(max_examples=60, deadline=None,
 
 def nfd(s: str) -> str:
     return unicodedata.normalize("NFD", s)
-
-
-def sloppy_cp1252(s: str) -> str:
-    """UTF-8 bytes decoded as Windows-1252 the way Windows does it (undefined bytes pass through)."""
-    out = []
-    for b in s.encode("utf-8"):
-        try:
-            out.append(bytes([b]).decode("cp1252"))
-        except UnicodeDecodeError:
-            out.append(chr(b))
-    return "".join(out)
 
 
 NAMES = ["Nguyễn Văn An", "Trần Thị Bình", "Lê Hoàng Duyên", "Phạm Thị Thuỷ", "Y'Moan Niê", "Đặng Văn Em"]
