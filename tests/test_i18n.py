@@ -78,9 +78,13 @@ def test_labels_module_reexports_the_same_tables():
 #: command modules whose print()/error calls must not hold literal sentences
 CLI_MODULES = ("vaxlib/cli.py", "vaxlib/review/cli.py", "vaxlib/demo.py", "vaxlib/synth.py", "vaxlib/feedback.py",
                "vaxlib/match/cli.py", "vaxlib/sign/cli.py", "vaxlib/review/app.py", "vaxlib/runs.py")
-USER_FACING = ("vaxlib/report.py", "vaxlib/plots.py", "vaxlib/widgets.py", "vaxlib/review/labels.py", *CLI_MODULES)
+USER_FACING = ("vaxlib/report.py", "vaxlib/plots.py", "vaxlib/widgets.py", "vaxlib/review/labels.py",
+               "vaxlib/review/clusters.py", "vaxlib/sign/keys.py", "vaxlib/sign/gateway.py", *CLI_MODULES)
 #: (module, literal) allowed, with the reason; keep it short
-ALLOWED: dict[tuple[str, str], str] = {}
+ALLOWED: dict[tuple[str, str], str] = {
+    ("vaxlib/sign/keys.py", "Bộ Y tế"): "the issuer's name inside the CSCA/DSC certificates (data, not wording)",
+    ("vaxlib/sign/gateway.py", "Bộ Y tế"): "the issuer's name inside the gateway's CMS signer certificate (data)",
+}
 
 _VI_LETTERS = re.compile("[àáảãạăằắẳẵặâầấẩẫậèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵđ]", re.I)
 _TWO_WORDS = re.compile(r"[A-Za-z]{2,} [A-Za-z]{2,}")

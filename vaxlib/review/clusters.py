@@ -190,14 +190,10 @@ def describe_cluster(cluster: pd.Series | dict, lang: str = "vi") -> str:
     subject = _subject(str(cluster["facility_id"]), str(cluster["facility_province"]), lang, name)
     n = int(cluster["n_records"])
     period = str(cluster["period"])
-    if lang == "vi":
-        text = f"{subject} {what} ở {n} bản ghi"
-        if period != ANY:
-            text += f" trong {month_label(period, 'vi')}" if period else " (không rõ ngày tiêm)"
-    else:
-        text = f"{subject} {what} on {n} record{'s' if n != 1 else ''}"
-        if period != ANY:
-            text += f" in {month_label(period, 'en')}" if period else " (vaccination date unknown)"
+    text = t("review.cluster_one" if n == 1 else "review.cluster_many", lang, subject=subject, what=what, n=n)
+    if period != ANY:
+        text += t("review.cluster_month", lang, month=month_label(period, lang)) if period else \
+            t("review.cluster_no_date", lang)
     return text
 
 

@@ -81,10 +81,7 @@ def passphrase() -> bytes:
     """
     value = os.environ.get(PASSPHRASE_ENV)
     if not value:
-        raise PassphraseMissing(
-            f"biến môi trường {PASSPHRASE_ENV} chưa được đặt: cần mật khẩu để mở khoá ký "
-            f"/ set {PASSPHRASE_ENV} to the key passphrase"
-        )
+        raise PassphraseMissing.say("sign_passphrase", name=PASSPHRASE_ENV)
     return value.encode("utf-8")
 
 
