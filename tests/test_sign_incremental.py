@@ -19,8 +19,13 @@ from vaxlib.sign.keys import PASSPHRASE_ENV, init_keys
 from vaxlib.sign.ledger import read_ledger
 
 T0 = dt.datetime(2026, 12, 5, 20, 0, tzinfo=dt.timezone.utc)
-#: whole runs sign with a key made now, valid from now on
-NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(minutes=1)
+
+
+def _now() -> dt.datetime:
+    """Whole runs sign with a key made by the test, valid from a few minutes before it was made."""
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
 NAMES = ["Nguyễn Bảo Duy", "Đặng Thị Huệ", "Trần Văn An", "Lê Thị Mai"]
 DOBS = ["1983-10-10", "1990-05", "1975", "", "1890-01-01", "2030-01-01"]
 DATES = ["2021-06-01", "2021-09-15", "2022-01-20", "2020-01-01", "2026-12-20"]  # too early; future at T0
@@ -147,8 +152,7 @@ def test_held_rows_from_the_pending_part_equal_held_by_pending():
 @pytest.fixture
 def keys(tmp_path, monkeypatch):
     monkeypatch.setenv(PASSPHRASE_ENV, "thử-nghiệm")
-    # valid from an hour before NOW: NOW is fixed at import, and a slow suite reaches here minutes later
-    init_keys(tmp_path / "K", now=NOW - dt.timedelta(hours=1))
+    init_keys(tmp_path / "K")  # valid from 5 minutes before now; the tests take their clock after this
     return tmp_path / "K"
 
 
@@ -179,14 +183,17 @@ def _outcome(out: Path, stats):
     }
 
 
-@settings(max_examples=25, phases=[Phase.explicit, Phase.reuse, Phase.generate], suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+# whole runs are slow to shrink (minutes): a failing example is reported as drawn
+@settings(max_examples=25, phases=[Phase.explicit, Phase.reuse, Phase.generate],
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(world=worlds())
 def test_incremental_rerun_re_signs_revokes_and_keeps_what_a_full_rerun_does(tmp_path_factory, keys, world):
     base, changed, at = world
-    at = NOW + (at - T0)
+    now = _now()
+    at = now + (at - T0)
     tmp = tmp_path_factory.mktemp("w")
     p0, p1 = _write(tmp / "in0", base), _write(tmp / "in1", changed)
-    _sign(p0, keys, tmp / "PREV", NOW, processes=1)
+    _sign(p0, keys, tmp / "PREV", now, processes=1)
     results = {}
     for mode in (False, True):  # the same previous run and key folder (revocation list) for both
         k = tmp / f"K{mode}"
@@ -217,8 +224,9 @@ def test_a_rerun_replans_only_the_changed_people(tmp_path, keys):
     changed[0][3][1] = "Phạm Văn Bình"
     changed[1].append(["R99", "001085000007", "verified", "001085000007", "2", "2021-09-01", "Pfizer"])
     p0, p1 = _write(tmp_path / "in0", base), _write(tmp_path / "in1", changed)
-    _sign(p0, keys, tmp_path / "OUT", NOW)
-    s = _sign(p1, keys, tmp_path / "OUT", NOW + dt.timedelta(days=1))
+    now = _now()
+    _sign(p0, keys, tmp_path / "OUT", now)
+    s = _sign(p1, keys, tmp_path / "OUT", now + dt.timedelta(days=1))
     assert s.timings["replanned_persons"] == 2
     assert s.counts == {"issued": 0, "reissued": 2, "kept": 28, "carried": 0, "revoked": 2}
     events = read_ledger(tmp_path / "OUT")[30:]
@@ -234,7 +242,8 @@ def test_a_previous_plan_file_altered_after_its_run_is_refused_not_reused(tmp_pa
              ["R2", "001085000002", "verified", "001085000002", "1", "2021-06-01", "Pfizer"]], [])
     changed = ([["001085000001", "Nguyễn Bảo Huy", "1980"], list(base[0][1])], base[1], [])
     p0, p1 = _write(tmp_path / "in0", base), _write(tmp_path / "in1", changed)
-    _sign(p0, keys, tmp_path / "OUT", NOW)
+    now = _now()
+    _sign(p0, keys, tmp_path / "OUT", now)
     target = tmp_path / "OUT" / name
     table = pq.read_table(target)
     if name == "input-cache/registry.parquet":  # the forger's aim: the corrected name looks old
@@ -249,7 +258,7 @@ def test_a_previous_plan_file_altered_after_its_run_is_refused_not_reused(tmp_pa
     assert manifest["files"][name]["sha256"]  # the digest the check uses is the run's own
     before = pd.read_parquet(tmp_path / "OUT" / "certificates.parquet")
     with pytest.raises(ManifestError):
-        _sign(p1, keys, tmp_path / "OUT", NOW + dt.timedelta(days=1))
+        _sign(p1, keys, tmp_path / "OUT", now + dt.timedelta(days=1))
     after = pd.read_parquet(tmp_path / "OUT" / "certificates.parquet")
     pd.testing.assert_frame_equal(before, after)  # nothing signed, nothing reused
 
@@ -263,14 +272,15 @@ def test_a_rerun_after_a_run_that_cannot_be_compared_plans_everyone(tmp_path, ke
              for i in range(6)], [])
     p0 = _write(tmp_path / "in0", base)
     out = tmp_path / "OUT"
+    now = _now()
     if between == "person":
-        _sign(p0, keys, out, NOW, only=["001085000001"])
+        _sign(p0, keys, out, now, only=["001085000001"])
     elif between == "no_hold":
-        sign_tables(p0["registry"], p0["vaccinations"], p0["matches"], keys, out, signer_name="t", issued_at=NOW)
+        sign_tables(p0["registry"], p0["vaccinations"], p0["matches"], keys, out, signer_name="t", issued_at=now)
     else:
-        _sign(p0, keys, out, NOW + dt.timedelta(days=2))
-    s = _sign(p0, keys, out, NOW + dt.timedelta(days=1))
+        _sign(p0, keys, out, now + dt.timedelta(days=2))
+    s = _sign(p0, keys, out, now + dt.timedelta(days=1))
     assert "replanned_persons" not in s.timings  # a full plan
     assert set(pd.read_parquet(out / "certificates.parquet")["person_id"]) == {r[0] for r in base[0]}
-    s = _sign(p0, keys, out, NOW + dt.timedelta(days=3))  # now comparable: nothing changed
+    s = _sign(p0, keys, out, now + dt.timedelta(days=3))  # now comparable: nothing changed
     assert s.timings["replanned_persons"] == 0 and s.signed == 0

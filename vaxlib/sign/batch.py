@@ -52,7 +52,7 @@ from vaxlib.sign.payload import (
     validity,
 )
 
-__all__ = ["CERT_COLUMNS", "SignStats", "SigningPlan", "plan_signing", "REFUSED_FILE", "select_signable", "sign_person", "sign_rows",
+__all__ = ["CERT_COLUMNS", "SignStats", "SigningPlan", "plan_signing", "replan", "REFUSED_FILE", "select_signable", "sign_person", "sign_rows",
            "sign_tables", "CertificateWriter", "CertChunk"]
 
 log = logging.getLogger(__name__)
@@ -134,9 +134,7 @@ def _load_contract(path: str | os.PathLike, kind: str, prev) -> tuple[pd.DataFra
             frame = _frame({c: cache.column(c).to_numpy(zero_copy_only=False) for c in cols})
             return frame, digest, cache, True
     frame = _load(path, kind)
-    from vaxlib.sign.incremental import text_table
-
-    cache = text_table(frame, cols)  # Arrow-backed text columns are not copied
+    cache = inc.text_table(frame, cols)  # Arrow-backed text columns are not copied
     return frame, digest, cache, False
 
 
@@ -680,13 +678,13 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     """
     from vaxlib.io import write_output
     from vaxlib.runs import CERTIFICATES, atomic_run, fault_point, is_run
-    from vaxlib.sign.ledger import carry_ledger, revocation_path, revoke, revoked_uvcis
+    from vaxlib.sign.ledger import LEDGER_FILE, carry_ledger, revocation_path, revoke, revoked_uvcis
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     from vaxlib.sign.previous import (
-        CONTENT_FILE, HASH_SCHEME, PreviousRun, _index, content_hashes, content_schema, decide,
+        CONTENT_FILE, HASH_SCHEME, PreviousRun, content_hashes, content_schema, decide, positions,
     )
     from vaxlib.sign.verify import load_revocations, uvci_hash
 
@@ -699,7 +697,8 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     prev_dir = Path(previous) if previous else (out if is_run(out) and (out / CERTIFICATES).is_file() else None)
     prev = PreviousRun.load(prev_dir) if prev_dir is not None else None
     if prev is not None:  # a run that died between its commit and the revocations: finish them
-        late = revoked_uvcis(prev_dir)
+        # the previous run's own events: after the ledger it carried (the whole ledger for older runs)
+        late = revoked_uvcis(prev_dir, int((prev.manifest.get("settings") or {}).get("ledger_offset") or 0))
         if late and revoke(keys_dir, late):
             log.warning("added superseded UVCIs of the previous run to the revocation list")
 
@@ -782,6 +781,8 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
         write_output(plan.refused, st / REFUSED_FILE, "table")
         _write_input_cache(st, prev, tables if "plan" in settings else None, held, caches)
         carry_ledger(prev_dir, st.path)
+        ledger = st / LEDGER_FILE
+        st.settings["ledger_offset"] = ledger.stat().st_size if ledger.is_file() else 0
         qr_dir = st / "qr"
         content_parts = []
         with CertificateWriter(st / CERTIFICATES) as writer:
@@ -809,7 +810,7 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
                 done = np.concatenate(signed_pids) if signed_pids else np.zeros(0, object)
                 failed = np.flatnonzero((d.event == "reissued")
                                         & (pd.Index(done).get_indexer(to_sign["person_id"].to_numpy(dtype=object)) < 0))
-                back = _index(pc.index_in(pa.array(to_sign["person_id"].to_numpy(dtype=object)[failed], pa.string()),
+                back = positions(pc.index_in(pa.array(to_sign["person_id"].to_numpy(dtype=object)[failed], pa.string()),
                                           value_set=prev.certificates["person_id"]))
                 if (back >= 0).any():
                     keep = np.unique(np.concatenate([keep, back[back >= 0]]))
@@ -1008,7 +1009,7 @@ def _kept_content(prev, kept, keep: np.ndarray, qr: str | None, st):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from vaxlib.sign.previous import _index, content_schema
+    from vaxlib.sign.previous import content_schema, positions
     from vaxlib.sign.qr import make_qr
 
     c = prev.content if prev.content is not None else content_schema().empty_table()
@@ -1020,7 +1021,7 @@ def _kept_content(prev, kept, keep: np.ndarray, qr: str | None, st):
         return rows.set_column(rows.column_names.index("qr_file"), "qr_file",
                                pa.array(np.full(rows.num_rows, "", object), pa.string()))
     pids, uvcis = kept["person_id"].to_pylist(), kept["uvci"].to_pylist()
-    at_c = _index(pc.index_in(kept["uvci"], value_set=c["uvci"]))
+    at_c = positions(pc.index_in(kept["uvci"], value_set=c["uvci"]))
     recorded = c["qr_file"].to_pylist()
     suffix = "." + qr
     # a recorded name is used only as a plain file name of this kind (the index is digest-checked)
@@ -1035,7 +1036,7 @@ def _kept_content(prev, kept, keep: np.ndarray, qr: str | None, st):
         rel = "qr/" + name
         if not st.link(src_dir / name, rel, files.get(rel)):
             make_qr(hc1s[i].as_py(), st / rel, qr)
-    at_k = _index(pc.index_in(rows["uvci"], value_set=kept["uvci"]))
+    at_k = positions(pc.index_in(rows["uvci"], value_set=kept["uvci"]))
     return rows.set_column(rows.column_names.index("qr_file"), "qr_file",
                            pa.array(np.asarray(names, dtype=object)[at_k], pa.string()))
 

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["CONTENT_FILE", "HASH_SCHEME", "CONTENT_COLUMNS", "content_hashes", "PreviousRun",
-           "Decision", "decide", "check_file", "content_schema"]
+           "Decision", "decide", "check_file", "content_schema", "positions"]
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +104,12 @@ class PreviousRun:
 
         from vaxlib.io import OutputTableError
         from vaxlib.runs import CERTIFICATES, check_run
+        from vaxlib.schema import OUTPUT_TABLES
 
         folder = Path(folder)
         manifest = check_run(folder, command="sign", full=False)
         for name in (CERTIFICATES, CONTENT_FILE):
             check_file(folder, name, manifest)
-        from vaxlib.schema import OUTPUT_TABLES
-
         names = _parquet_names(folder / CERTIFICATES)
         missing = [c for c in OUTPUT_TABLES["certificates"] if c not in names]
         if missing:
@@ -132,7 +131,6 @@ class PreviousRun:
 
 def _content_table(path: Path):
     """The content index as an Arrow table (strings, uint64 hashes); a file lacking a column is refused."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from vaxlib.io import OutputTableError
@@ -214,7 +212,7 @@ def decide(persons: pd.DataFrame, hashes: dict[str, np.ndarray], previous: Previ
 
     cert = previous.certificates
     n_prev = cert.num_rows
-    pos = _index(pc.index_in(pa.array(persons["person_id"].to_numpy(dtype=object), pa.string()),
+    pos = positions(pc.index_in(pa.array(persons["person_id"].to_numpy(dtype=object), pa.string()),
                              value_set=cert["person_id"]))
     has = pos >= 0
     idx = np.flatnonzero(has)
@@ -224,7 +222,7 @@ def decide(persons: pd.DataFrame, hashes: dict[str, np.ndarray], previous: Previ
     at_c = np.full(len(idx), -1, np.int64)
     if previous.content is not None:
         c = previous.content
-        at_c = pos[has] if previous.aligned else _index(pc.index_in(p_uvci, value_set=c["uvci"]))
+        at_c = pos[has] if previous.aligned else positions(pc.index_in(p_uvci, value_set=c["uvci"]))
         known = at_c >= 0
         for col, why in (("dob_hash", "dob"), ("name_hash", "name"), ("dose_hash", "new_dose")):
             old = c[col].to_numpy()[at_c.clip(0)] if c.num_rows else np.zeros(len(at_c), np.uint64)
@@ -270,6 +268,6 @@ def decide(persons: pd.DataFrame, hashes: dict[str, np.ndarray], previous: Previ
     return Decision(sign, event, supersedes, reason[sign], keep, revoke_kid, counts)
 
 
-def _index(found) -> np.ndarray:
+def positions(found) -> np.ndarray:
     """An Arrow ``index_in`` result as int64 positions, -1 where not found."""
     return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
