@@ -63,7 +63,7 @@ def make_data(folder: Path, n: int, changed: float) -> dict[str, Path]:
     import numpy as np
     import pandas as pd
 
-    from bench.sign_throughput import tables
+    from bench.sign_throughput import tables, with_new_doses
 
     files = {k: folder / f"{k}.parquet" for k in ("registry", "vaccinations", "matches", "candidates",
                                                    "registry2", "vaccinations2", "matches2")}
@@ -76,20 +76,7 @@ def make_data(folder: Path, n: int, changed: float) -> dict[str, Path]:
     touched = rng.choice(n, size=k, replace=False)
     dose_p, name_p, dob_p = np.array_split(touched, 3)
     pids = reg["person_id"].to_numpy(dtype=object)
-    # a new dose for the first third
-    last = vac.merge(mat[["record_id", "person_id"]], on="record_id").groupby("person_id").tail(1)
-    last = last.set_index("person_id").loc[pids[dose_p]]
-    extra = pd.DataFrame({c: "" for c in vac.columns}, index=range(len(dose_p)))
-    extra["record_id"] = [f"NEW{i:09d}" for i in range(len(dose_p))]
-    extra["dose_number"] = (last["dose_number"].astype(int) + 1).astype(str).to_numpy()
-    extra["vaccination_date"] = "2022-12-01"
-    extra["vaccine"] = "Pfizer"
-    vac2 = pd.concat([vac, extra], ignore_index=True)
-    new_mat = mat.iloc[:0].reindex(range(len(dose_p)))
-    new_mat = new_mat.assign(record_id=extra["record_id"].to_numpy(), status="verified",
-                             person_id=pids[dose_p], match_probability=1.0, error_codes="",
-                             person_key=pids[dose_p])
-    mat2 = pd.concat([mat, new_mat], ignore_index=True)
+    vac2, mat2 = with_new_doses(vac, mat, pids[dose_p])  # a new dose for the first third
     # corrected names and dobs for the others
     reg2 = reg.copy()
     reg2.loc[name_p, "full_name"] = reg2.loc[name_p, "full_name"] + " Anh"

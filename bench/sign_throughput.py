@@ -67,6 +67,25 @@ def persons(n: int, seed: int = 1, block: int = 2000):
                        rnd.choices(doses, k=k), rnd.choices(vdates, k=k), rnd.choices(VACCINES, k=k))
 
 
+def with_new_doses(vac: pd.DataFrame, mat: pd.DataFrame, pids) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(vaccinations, matches) with one more verified dose (Pfizer, 2022-12-01) for each of ``pids``:
+    the "changed persons" of an incremental re-signing benchmark."""
+    import pandas as pd
+
+    last = vac.merge(mat[["record_id", "person_id"]], on="record_id").groupby("person_id").tail(1)
+    last = last.set_index("person_id").loc[pids]
+    extra = pd.DataFrame({c: "" for c in vac.columns}, index=range(len(pids)))
+    extra["record_id"] = [f"NEW{i:09d}" for i in range(len(pids))]
+    extra["dose_number"] = (last["dose_number"].astype(int) + 1).astype(str).to_numpy()
+    extra["vaccination_date"] = "2022-12-01"
+    extra["vaccine"] = "Pfizer"
+    new = pd.DataFrame({"record_id": extra["record_id"], "status": "verified", "person_id": pids,
+                        "match_probability": 1.0, "error_codes": "", "corrected_full_name": None,
+                        "corrected_dob": None, "corrected_sex": None, "corrected_id_number": None,
+                        "person_key": pids})
+    return pd.concat([vac, extra], ignore_index=True), pd.concat([mat, new], ignore_index=True)
+
+
 def tables(n: int, seed: int = 1):
     """Registry, dose records, matches and candidates of the :func:`persons` (every record verified)."""
     import numpy as np
@@ -242,19 +261,7 @@ def incremental(args) -> int:
         rng = np.random.default_rng(7)
         changed = rng.choice(n, size=max(1, int(n * args.changed)), replace=False)
         pids = reg["person_id"].to_numpy(dtype=object)[changed]
-        last = vac.merge(mat[["record_id", "person_id"]], on="record_id").groupby("person_id").tail(1)
-        last = last.set_index("person_id").loc[pids]
-        extra = pd.DataFrame({c: "" for c in vac.columns}, index=range(len(pids)))
-        extra["record_id"] = [f"NEW{i:09d}" for i in range(len(pids))]
-        extra["dose_number"] = (last["dose_number"].astype(int) + 1).astype(str).to_numpy()
-        extra["vaccination_date"] = "2022-12-01"
-        extra["vaccine"] = "Pfizer"
-        vac2 = pd.concat([vac, extra], ignore_index=True)
-        mat2 = pd.concat([mat, pd.DataFrame({"record_id": extra["record_id"], "status": "verified",
-                                             "person_id": pids, "match_probability": 1.0, "error_codes": "",
-                                             "corrected_full_name": None, "corrected_dob": None,
-                                             "corrected_sex": None, "corrected_id_number": None,
-                                             "person_key": pids})], ignore_index=True)
+        vac2, mat2 = with_new_doses(vac, mat, pids)
         files = {}
         for name, df in (("registry", reg), ("vaccinations", vac), ("matches", mat), ("candidates", cand),
                          ("vaccinations2", vac2), ("matches2", mat2)):
