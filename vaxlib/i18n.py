@@ -733,6 +733,8 @@ _CLI = _pairs({
     "synth_unknown_provinces": ("mã tỉnh GSO không tồn tại: {codes}", "unknown GSO province codes: {codes}"),
     "synth_format": ("định dạng {format} không được hỗ trợ (parquet, csv, xlsx)",
                      "unsupported format {format} (parquet, csv, xlsx)"),
+    "synth_partitioned_format": ("--partitioned ghi các phần Parquet; không dùng được cùng --format {format}",
+                                 "--partitioned writes Parquet parts; --format {format} is not available with it"),
     "no_such_file": ("{path}: không có tệp", "{path}: no such file"),
     "register_unreadable": ("{path}: không đọc được CSDL dân cư ({error})", "{path}: cannot read the register ({error})"),
     "index_summary": ("Đã lập chỉ mục {n} người trong CSDL dân cư → {out}", "{n} registry persons indexed → {out}"),

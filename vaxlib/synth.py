@@ -65,6 +65,7 @@ from vaxlib.vn.text import VOWEL_MARK_DROP, fold_diacritics, nfc, set_tone_style
 
 __all__ = [
     "generate",
+    "generate_partitioned",
     "write_dataset",
     "load_error_profile",
     "TRUTH_PERSONS",
@@ -1505,6 +1506,122 @@ def write_dataset(tables: Mapping[str, pd.DataFrame], out: str | os.PathLike[str
     return written
 
 
+#: rows of one streamed chunk (persons); about 1.6 GB of peak memory at 250,000
+STREAM_CHUNK = 250_000
+
+
+def _renumber(values, prefix: str, offset: int, width: int):
+    """``prefix`` + number + ``offset`` for every ``prefix``-numbered value (None/"" stay);
+    a Series keeps its index and dtype, a list gives an object array."""
+    s = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=object), dtype=object)
+    ok = (s.notna() & (s != "")).to_numpy()
+    out = s.to_numpy(dtype=object).copy()
+    if ok.any():
+        n = s[ok].str.slice(len(prefix)).astype(np.int64).to_numpy() + offset
+        out[ok] = np.char.add(prefix, _zfill(n, width)).astype(object)
+    if not isinstance(values, pd.Series):
+        return out
+    return pd.Series(out, index=s.index, dtype=s.dtype if s.dtype != object else object)
+
+
+def _chunk_seed(seed: int, k: int) -> int:
+    """Chunk ``k``'s seed: chunk 0 is ``generate(n, seed)`` itself, later chunks independent streams."""
+    return seed if k == 0 else int(np.random.SeedSequence([seed, k]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def generate_partitioned(persons: int, seed: int, out: str | os.PathLike[str], *, chunk: int = STREAM_CHUNK,
+                         provinces: Iterable[str] | None = None,
+                         errors: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+                         progress=None) -> dict[str, int]:
+    """Stream a synthetic data set of ``persons`` register persons to partitioned Parquet, in bounded memory.
+
+    Writes ``out/<table>/part-NNNNN.parquet`` for every table of :func:`generate`, one part per
+    chunk of ``chunk`` persons; only one chunk's tables (and 16 bytes per person of ID hashes)
+    are held at a time.
+
+    Differences from ``generate(persons, seed)`` (stated; chunk 0 *is* ``generate(chunk, seed)``,
+    so a set of at most ``chunk`` persons is the unstreamed one, byte for byte):
+
+    * chunk ``k > 0`` is ``generate(n_k, seed_k)`` with its own seed, its ``human_id``,
+      ``record_id`` and ``feedback_id`` numbered after the previous chunks';
+    * a person of a later chunk whose ID number or old ID an earlier chunk already gave out
+      is left out with everything of theirs (records, feedback): IDs stay unique;
+    * twins, parents and namesake links stay inside a chunk (common names still recur across
+      chunks, as the name tables are the same), and facilities of one ID may differ in name.
+
+    Returns
+    -------
+    dict
+        Rows written per table, and ``records_with_errors``.
+    """
+    if persons < 1:
+        raise SettingsError.say("synth_persons")
+    out = Path(out)
+    chunk = max(int(chunk), 1)
+    n_chunks = -(-persons // chunk)
+    hw, rw, fw = (max(w, len(str(int(persons * f)))) for w, f in ((8, 1.2), (9, 4.0), (7, 0.1)))
+    seen = np.empty(0, dtype=np.uint64)  # hashes of every ID number and old ID given out so far
+    rows = {name: 0 for name in TABLE_NAMES}
+    h_off = r_off = f_off = errs = 0
+    from vaxlib.match.distributed import stable_hash
+
+    for k in range(n_chunks):
+        n_k = min(chunk, persons - k * chunk)
+        t = generate(n_k, _chunk_seed(seed, k), provinces=provinces, errors=errors)
+        tp, tv, tf = t["truth_persons"], t["truth_vaccinations"], t["truth_feedback"]
+        n_h, n_r, n_f = len(tp), len(tv), len(t["feedback"])
+        ids = tp["id_number"].to_numpy(dtype=object)
+        old = tp["old_id"].to_numpy(dtype=object)
+        has_old = pd.notna(old) & (old != "")
+        h_id, h_old = stable_hash(ids), np.where(has_old, stable_hash(np.where(has_old, old, "")), 0)
+        clash = np.isin(h_id, seen) | (has_old & np.isin(h_old, seen))
+        if clash.any():
+            gone_h = set(tp["human_id"].to_numpy(dtype=object)[clash])
+            gone_p = set(tp["person_id"].to_numpy(dtype=object)[clash & tp["in_registry"].to_numpy(bool)])
+            keep_v = ~tv["human_id"].isin(gone_h).to_numpy()
+            gone_r = set(tv["record_id"].to_numpy(dtype=object)[~keep_v])
+            refs = tf["record_ids"].fillna("").astype(str).str.split(";")
+            keep_f = ~(tf["human_id"].isin(gone_h).to_numpy()
+                       | refs.map(lambda xs: any(x in gone_r for x in xs)).to_numpy(bool))
+            tp = tp[~clash]
+            for c in ("twin_of", "namesake_of", "parent_human_id"):
+                tp[c] = tp[c].where(~tp[c].isin(gone_h), None)
+            t["registry"] = t["registry"][~t["registry"]["person_id"].isin(gone_p).to_numpy()]
+            t["vaccinations"], tv = t["vaccinations"][keep_v], tv[keep_v]
+            t["feedback"], tf = t["feedback"][keep_f], tf[keep_f]
+        seen = np.union1d(seen, np.concatenate([h_id[~clash], h_old[~clash & has_old]]))
+        # numbering after the previous chunks' (gaps where persons were left out)
+        tp = tp.assign(**{c: _renumber(tp[c], "H", h_off, hw) for c in ("human_id", "twin_of", "namesake_of",
+                                                                            "parent_human_id")})
+        tv = tv.assign(human_id=_renumber(tv["human_id"], "H", h_off, hw),
+                       record_id=_renumber(tv["record_id"], "VR", r_off, rw),
+                       duplicate_of=_renumber(tv["duplicate_of"], "VR", r_off, rw))
+        vac = t["vaccinations"].assign(record_id=_renumber(t["vaccinations"]["record_id"], "VR", r_off, rw))
+        fb = t["feedback"].assign(feedback_id=_renumber(t["feedback"]["feedback_id"], "PA", f_off, fw))
+        rec_ids = [";".join(_renumber(x.split(";"), "VR", r_off, rw)) if isinstance(x, str) and x else x
+                   for x in tf["record_ids"].tolist()]
+        tf = tf.assign(feedback_id=_renumber(tf["feedback_id"], "PA", f_off, fw),
+                       human_id=_renumber(tf["human_id"], "H", h_off, hw),
+                       resubmission_of=_renumber(tf["resubmission_of"], "PA", f_off, fw),
+                       record_ids=pd.Series(rec_ids, index=tf.index, dtype=tf["record_ids"].dtype))
+        tables = {"registry": t["registry"], "vaccinations": vac, "feedback": fb, "truth_vaccinations": tv,
+                  "truth_feedback": tf, "truth_persons": tp}
+        for name in TABLE_NAMES:
+            folder = out / name
+            folder.mkdir(parents=True, exist_ok=True)
+            tables[name].reset_index(drop=True).to_parquet(folder / f"part-{k:05d}.parquet", index=False)
+            rows[name] += len(tables[name])
+        errs += int((tv["error_codes"].fillna("") != "").sum())
+        h_off, r_off, f_off = h_off + n_h, r_off + n_r, f_off + n_f
+        del t, tables, tp, tv, tf, vac, fb
+        from vaxlib.runs import fault_point
+
+        fault_point("synth:chunk")  # a crash between parts (tests): the run folder must not look complete
+        if progress is not None:
+            progress(k + 1, n_chunks)
+    return {**rows, "records_with_errors": errs}
+
+
 # --------------------------------------------------------------------------- CLI
 def register(subparsers) -> None:
     """Add ``vax synth`` to the CLI."""
@@ -1518,6 +1635,10 @@ def register(subparsers) -> None:
     p.add_argument("--provinces", default=None, help="comma-separated GSO codes of residence, e.g. 79,01")
     p.add_argument("--errors", default=None, help="error profile YAML (default parameters/errors.yaml)")
     p.add_argument("--format", default="parquet", choices=("parquet", "csv", "xlsx"))
+    p.add_argument("--partitioned", action="store_true",
+                   help="stream in chunks to <table>/part-*.parquet with bounded memory (large sets; "
+                        "`vax match --engine dask` reads the folders)")
+    p.add_argument("--chunk", type=int, default=STREAM_CHUNK, help="(--partitioned) persons per part")
     p.set_defaults(func=_run)
 
 
@@ -1529,23 +1650,33 @@ def _run(args) -> int:
         raise CommandError.say("synth_persons")
     from vaxlib.runs import atomic_run
 
+    if args.partitioned and args.format != "parquet":
+        raise CommandError.say("synth_partitioned_format", format=args.format)
     try:
         with atomic_run(args.out, command="synth", args={k: v for k, v in vars(args).items() if k != "func"},
                         inputs=[args.errors] if args.errors else []) as staging:
-            tables = generate(args.persons, args.seed, provinces=provinces, errors=args.errors)
-            staged = write_dataset(tables, staging.path, args.format)
+            if args.partitioned:
+                rows = generate_partitioned(args.persons, args.seed, staging.path, chunk=args.chunk,
+                                            provinces=provinces, errors=args.errors)
+                staged = [staging.path / name for name in TABLE_NAMES]
+            else:
+                tables = generate(args.persons, args.seed, provinces=provinces, errors=args.errors)
+                staged = write_dataset(tables, staging.path, args.format)
+                v = tables["truth_vaccinations"]
+                rows = {name: len(tables[name]) for name in TABLE_NAMES}
+                rows["records_with_errors"] = int((v["error_codes"].fillna("") != "").sum())
         paths = [Path(args.out) / p.name for p in staged]
     except FileNotFoundError as exc:
         raise CommandError.say("no_such_file", path=exc.filename) from exc
-    v = tables["truth_vaccinations"]
-    with_err = float((v["error_codes"].fillna("") != "").mean()) if len(v) else 0.0
+    n_rec = rows["truth_vaccinations"]
+    with_err = rows["records_with_errors"] / n_rec if n_rec else 0.0
     from vaxlib import i18n
     from vaxlib.cli import cli_lang
 
     L = cli_lang(args)
-    print(i18n.t("cli.synth_summary", L, persons=i18n.fmt_int(len(tables["registry"]), L),
-                 records=i18n.fmt_int(len(v), L), errors=i18n.fmt_pct(with_err, L),
-                 feedback=i18n.fmt_int(len(tables["feedback"]), L)))
+    print(i18n.t("cli.synth_summary", L, persons=i18n.fmt_int(rows["registry"], L),
+                 records=i18n.fmt_int(n_rec, L), errors=i18n.fmt_pct(with_err, L),
+                 feedback=i18n.fmt_int(rows["feedback"], L)))
     for path in paths:
         print(f"  {path}")
     return 0

@@ -455,7 +455,7 @@ def generate_complaints(tables: Mapping[str, pd.DataFrame], rng: np.random.Gener
                                                          "record_id"]),
             fmt(choose("no_certificate"), total=len(g)), row["date"])
     # another person's number on a dose record: the owner complains, or a parent writes for a child
-    other = rec.index[codes.str.contains("id:other_person") & rec["in_reg"]].to_numpy()
+    other = np.array(rec.index[codes.str.contains("id:other_person") & rec["in_reg"]])  # writable: permuted below
     nd_ = 0
     ch_ = 0
     for r in rng.permutation(other):
