@@ -22,6 +22,7 @@ pytest.importorskip("distributed")
 
 from vaxlib import config  # noqa: E402
 from vaxlib.match.index import build_index  # noqa: E402
+from vaxlib.errors import CommandError  # noqa: E402
 from vaxlib.match.pipeline import MatchSettings, run_match  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,6 +102,53 @@ def test_same_answers_as_the_local_engine(client, data, tmp_path, name, partitio
     assert res.stats["pairs"] == local.stats["pairs"]
     assert res.stats["stage2_pairs"] == local.stats["stage2_pairs"]
     assert res.stats["status_counts"] == local.stats["status_counts"]
+
+
+def _write_parts(df: pd.DataFrame, folder: Path, cuts: list[int]) -> list[Path]:
+    folder.mkdir(parents=True)
+    bounds = [0, *cuts, len(df)]
+    out = []
+    for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+        out.append(folder / f"part-{i:05d}.parquet")
+        df.iloc[a:b].to_parquet(out[-1], index=False)
+    return out
+
+
+@pytest.mark.parametrize("partitions", [1, 4])
+def test_workers_read_the_parts_and_give_the_local_engines_answers(client, data, tmp_path, partitions):
+    """Out of core: the tables go to the workers as files (3 registry parts, 2 record parts, one of
+    them empty); the client holds neither, and the answer is the local engine's on the whole tables."""
+    from vaxlib.match.distributed import run_match_dask
+
+    tables, local = data["harsh-s3"]
+    reg, vac = tables["registry"], tables["vaccinations"]
+    sources = {"registry": _write_parts(reg, tmp_path / "registry", [100, 100, 250]),
+               "vaccinations": _write_parts(vac, tmp_path / "vaccinations", [len(vac) // 3])}
+    out = tmp_path / "out"
+    out.mkdir()
+    res = run_match_dask(None, None, _settings(), client, partitions=partitions, work_dir=tmp_path / "work", out=out,
+                         run_key="f", sources=sources)
+    _assert_same(local.matches, _read_parts(out / "matches"), ["record_id"], ["match_probability"])
+    cand_floats = [c for c in local.candidates.columns if local.candidates[c].dtype.kind == "f"]
+    _assert_same(local.candidates, _read_parts(out / "candidates"), ["record_id", "rank", "person_id"], cand_floats)
+    assert res.stats["status_counts"] == local.stats["status_counts"]
+    assert len(res.quarantine) == 0 and res.stats["records"] == len(vac)
+    assert not list((tmp_path / "work" / "read").glob("registry-*.pkl"))  # read parts dropped once partitioned
+
+
+def test_a_key_repeated_across_parts_is_refused_naming_file_and_row(client, data, tmp_path):
+    from vaxlib.match.distributed import run_match_dask
+
+    tables, _ = data["demo"]
+    reg = tables["registry"]
+    twice = pd.concat([reg.iloc[:50], reg.iloc[50:60], reg.iloc[[7]], reg.iloc[60:]], ignore_index=True)
+    sources = {"registry": _write_parts(twice, tmp_path / "registry", [50]),
+               "vaccinations": _write_parts(tables["vaccinations"], tmp_path / "vaccinations", [])}
+    (tmp_path / "out").mkdir()
+    with pytest.raises(CommandError) as err:
+        run_match_dask(None, None, _settings(), client, partitions=2, work_dir=tmp_path / "work",
+                       out=tmp_path / "out", run_key="d", sources=sources)
+    assert f"{tmp_path / 'registry' / 'part-00001.parquet'}: row 12" in str(err.value)  # header = row 1
 
 
 def test_a_changed_answer_is_seen(data):

@@ -110,6 +110,8 @@ def cmd_match(args: argparse.Namespace) -> int:
     for path in (args.registry, args.vaccinations):
         check_input(path)
     out = Path(args.out)
+    if getattr(args, "engine", "local") == "dask":  # the workers read the inputs: the client holds no table
+        return _match_dask(args, settings, [args.registry, args.vaccinations] + ([args.params] if args.params else []))
     index = _registry_index(args.registry, args.index)
     q_reg = index.quarantine
     vacc, q_vac = _read(args.vaccinations, "vaccinations")
@@ -130,8 +132,6 @@ def cmd_match(args: argparse.Namespace) -> int:
                                                                                            path=out / QUARANTINE))
         raise err
     inputs = [args.registry, args.vaccinations] + ([args.params] if args.params else [])
-    if getattr(args, "engine", "local") == "dask":
-        return _match_dask(args, settings, index, vacc, quarantine, inputs)
     with atomic_run(out, command="match", args=_args_record(args), inputs=inputs,
                     settings=asdict(settings)) as staging:
         truth = None
@@ -170,16 +170,16 @@ def cmd_match(args: argparse.Namespace) -> int:
     return 0
 
 
-def _match_dask(args: argparse.Namespace, settings, index, vacc: pd.DataFrame, quarantine: pd.DataFrame,
-                inputs: list) -> int:
+def _match_dask(args: argparse.Namespace, settings, inputs: list) -> int:
     """`vax match --engine dask`: the partitioned engine (:mod:`vaxlib.match.distributed`) into the same
-    atomic run folder, its tables as ``matches/part-*.parquet`` and ``candidates/part-*.parquet``."""
+    atomic run folder, its tables as ``matches/part-*.parquet`` and ``candidates/part-*.parquet``.
+    ``--registry`` and ``--vaccinations`` are files or folders of parts; the workers read them."""
     import hashlib
     import json
     from dataclasses import asdict
 
     from vaxlib.io import write_json, write_output
-    from vaxlib.match.distributed import WorkDir, close_cluster, open_cluster, run_match_dask
+    from vaxlib.match.distributed import WorkDir, close_cluster, input_files, open_cluster, run_match_dask
     from vaxlib.runs import MATCH_STATS, MODEL, QUARANTINE, atomic_run, code_version, file_digest
 
     from vaxlib.cli import cli_lang
@@ -190,26 +190,33 @@ def _match_dask(args: argparse.Namespace, settings, index, vacc: pd.DataFrame, q
     out = Path(args.out)
     partitions = args.partitions or max(2 * (os.cpu_count() or 1), 1)
     work = (Path(args.work_dir) if args.work_dir else out.with_name(f".{out.name}.vaxwork")).resolve()
+    sources = {"registry": input_files(args.registry), "vaccinations": input_files(args.vaccinations)}
+    for kind, files in sources.items():
+        if not files:
+            raise CommandError.say("dask_no_parts", path=getattr(args, kind), kind=kind)
+        for f in files:
+            if not f.is_file():
+                raise CommandError.say("no_such_file", path=f)
     key = hashlib.sha256(json.dumps({
-        "registry": index.registry_sha256, "vaccinations": file_digest(args.vaccinations),
+        "inputs": {k: [file_digest(f) for f in v] for k, v in sources.items()},
         "settings": asdict(settings), "partitions": partitions, "code": code_version()["source_sha256"],
     }, sort_keys=True, default=str).encode()).hexdigest()
     client = open_cluster(args.scheduler, workers=args.dask_workers)
     try:
         with atomic_run(out, command="match", args=_args_record(args), inputs=inputs,
                         settings=asdict(settings)) as staging:
-            result = run_match_dask(index, vacc, settings, client, partitions=partitions, work_dir=work,
-                                    out=Path(staging.path).resolve(), run_key=key,
+            result = run_match_dask(None, None, settings, client, partitions=partitions, work_dir=work,
+                                    out=Path(staging.path).resolve(), run_key=key, sources=sources,
                                     progress=None if args.quiet else (lambda m: print(i18n.t("cli.match_progress", L, step=m),
                                                                                      flush=True)))
             result.model.save(staging / MODEL)
+            quarantine = result.quarantine
             write_output(quarantine, staging / QUARANTINE, "quarantine")
             stats = {k: v for k, v in result.stats.items()}
             stats["settings"] = asdict(settings)
-            q_reg = index.quarantine
-            q_vac = quarantine[quarantine["table"] == "vaccinations"] if len(quarantine) else quarantine
-            stats["quarantined"] = {"registry": int(q_reg["row"].nunique()) if len(q_reg) else 0,
-                                    "vaccinations": int(q_vac["row"].nunique()) if len(q_vac) else 0}
+            stats["quarantined"] = {kind: int(quarantine.loc[quarantine["table"] == kind, ["file", "row"]]
+                                              .drop_duplicates().shape[0]) if len(quarantine) else 0
+                                    for kind in sources}
             write_json(stats, staging / MATCH_STATS)
             staging.extra["timings"] = result.timings
             staging.extra["resumed_stages"] = result.resumed

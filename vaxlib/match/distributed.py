@@ -65,7 +65,7 @@ _MARK = ".vaxlib-work"
 _KEY2 = "vaxlib-grp-key-2"  # a second SipHash key: group codes from 128 bits of hash
 
 #: stage names in order (folders under the work folder)
-STAGES = ("input", "prepare", "keys", "join", "pairs", "rows", "compare", "counts", "model", "score",
+STAGES = ("read", "split", "tf", "input", "prepare", "keys", "join", "pairs", "rows", "compare", "counts", "model", "score",
           "evidence", "links", "finish")
 
 
@@ -192,6 +192,108 @@ def _task_info(t0: float, **extra) -> dict:
     """Seconds and the worker process's peak RSS (bytes), for the benchmark's per-partition table."""
     return {"seconds": time.perf_counter() - t0,
             "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "pid": os.getpid(), **extra}
+
+
+# --------------------------------------------------------------------------- input read by the workers
+# With files (a partitioned data set: one contract file per part), nothing of the tables passes
+# through the client: each worker reads and checks its part (vaxlib.io.read_table), prepares the
+# registry rows, and sends rows to the hash partitions; the client only adds up counts.
+
+
+def task_read(root: str, kind: str, i: int, path: str, partitions: int) -> dict:
+    """Read and check input part ``i`` of ``kind``; a registry part is prepared and its
+    term-frequency counts are sent to ``hash(value) mod P``."""
+    from vaxlib.io import read_table
+    from vaxlib.match.model import TF_COLUMNS
+    from vaxlib.match.prepare import prepare_registry
+
+    t0 = time.perf_counter()
+    w = WorkDir(Path(root))
+    res = read_table(path, kind)
+    table = res.table
+    key = "person_id" if kind == "registry" else "record_id"
+    hashes = stable_hash(table[key].to_numpy(dtype=object))
+    if kind == "registry":
+        table = prepare_registry(table)
+        pieces: list[dict] = [{} for _ in range(partitions)]
+        for f, column in TF_COLUMNS.items():
+            vc = table[column].value_counts(sort=False)
+            dest = partition_of(vc.index.to_numpy(dtype=object), partitions)
+            for q in range(partitions):
+                pieces[q][f] = vc[dest == q]
+        for q in range(partitions):
+            _save(pieces[q], w.file("read", f"tf-{i:05d}-{q:05d}.pkl"))
+    _save({"table": table, "rows": np.asarray(res.source_rows, dtype=np.int64)},
+          w.file("read", f"{kind}-{i:05d}.pkl"))
+    return _task_info(t0, kind=kind, part=i, rows=len(table), rows_in=res.rows_in, hashes=hashes,
+                      quarantine=res.quarantine)
+
+
+def task_split(root: str, kind: str, i: int, offset: int, partitions: int) -> dict:
+    """Number part ``i``'s rows from ``offset`` (their place in the whole input) and send each to
+    its hash partition (records by ID digits, registry persons by person_id)."""
+    t0 = time.perf_counter()
+    w = WorkDir(Path(root))
+    src = w.file("read", f"{kind}-{i:05d}.pkl")
+    t = _load(src)["table"].reset_index(drop=True)
+    t["_pos"] = np.arange(offset, offset + len(t), dtype=np.int64)
+    if kind == "registry":
+        part = partition_of(t["person_id"].to_numpy(dtype=object), partitions)
+    else:
+        part = partition_of(record_partition_keys(t), partitions) if len(t) else np.zeros(0, dtype=np.int64)
+    for p in range(partitions):
+        _save(t[part == p], w.file("split", f"{kind}-{i:05d}-{p:05d}.pkl"))
+    return _task_info(t0, kind=kind, part=i, partition_of=part.astype(np.int32) if kind == "registry" else None)
+
+
+def task_tf(root: str, q: int, n_parts: int) -> dict:
+    """The whole register's count of every name and dob value whose hash falls in ``q``."""
+    t0 = time.perf_counter()
+    w = WorkDir(Path(root))
+    pieces = [_load(w.file("read", f"tf-{i:05d}-{q:05d}.pkl")) for i in range(n_parts)]
+    out = {f: pd.concat([pc[f] for pc in pieces]).groupby(level=0, sort=False).sum() for f in pieces[0]} \
+        if pieces else {}
+    _save(out, w.file("tf", f"tf-{q:05d}.pkl"))
+    return _task_info(t0, partition=q)
+
+
+def task_input(root: str, p: int, parts: dict, partitions: int, n_registry: int) -> dict:
+    """Partition ``p``'s records and registry persons, in input order, the registry with the
+    whole register's term frequencies (:func:`~vaxlib.match.model.add_term_frequencies`)."""
+    from vaxlib.match.model import TF_COLUMNS, add_term_frequencies
+
+    t0 = time.perf_counter()
+    w = WorkDir(Path(root))
+    frames = {}
+    for kind, n in parts.items():
+        got = [_load(w.file("split", f"{kind}-{i:05d}-{p:05d}.pkl")) for i in range(n)]
+        frames[kind] = pd.concat(got, ignore_index=True) if got else pd.DataFrame()
+    reg = frames["registry"]
+    counts: dict[str, list] = {f: [] for f in TF_COLUMNS}
+    values = {f: pd.unique(reg[c].to_numpy(dtype=object)) for f, c in TF_COLUMNS.items()}
+    dest = {f: partition_of(v, partitions) if len(v) else np.zeros(0, dtype=np.int64) for f, v in values.items()}
+    for q in range(partitions):
+        tf = _load(w.file("tf", f"tf-{q:05d}.pkl"))
+        for f in TF_COLUMNS:
+            want = values[f][dest[f] == q]
+            if len(want):
+                counts[f].append(tf[f].reindex(want))
+    add_term_frequencies(reg, counts={f: pd.concat(v) if v else pd.Series(dtype=float) for f, v in counts.items()},
+                         n=n_registry)
+    _save(frames["vaccinations"], w.file("input", f"rec-{p:05d}.pkl"))
+    _save(reg, w.file("input", f"reg-{p:05d}.pkl"))
+    return _task_info(t0, partition=p, records=len(frames["vaccinations"]), registry=len(reg))
+
+
+def input_files(path: str | os.PathLike[str]) -> list[Path]:
+    """The contract files of one input: the file itself, or a folder's parts in name order."""
+    from vaxlib.io import SUPPORTED_EXTENSIONS
+
+    p = Path(path)
+    if not p.is_dir():
+        return [p]
+    return sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith((".", "_"))
+                  and f.suffix.lower() in SUPPORTED_EXTENSIONS)
 
 
 # --------------------------------------------------------------------------- tasks
@@ -585,6 +687,7 @@ class DaskMatchResult:
     tasks: dict = field(default_factory=dict)  #: stage -> per-partition task info (seconds, peak RSS, bytes)
     timings: dict = field(default_factory=dict)  #: stage -> wall seconds on the client
     resumed: list = field(default_factory=list)  #: stages read back from the work folder
+    quarantine: Any = None  #: with ``sources``: the input rows the workers quarantined
 
 
 def open_cluster(scheduler: str | None = None, workers: int | None = None, memory_limit: str | None = "auto"):
@@ -660,21 +763,129 @@ def _own_history(links: list[dict], n_rec: int) -> dict:
     return {"promote": promote, "inherited": inherited}
 
 
-def run_match_dask(index, vaccinations: pd.DataFrame, settings, client, *, partitions: int, work_dir: str | Path,
-                   out: str | Path, run_key: str, progress: Callable[[str], None] | None = None) -> DaskMatchResult:
+def _input_from_frames(w: "WorkDir", index, vaccinations: pd.DataFrame, P: int, kept: list, res, step) -> dict:
+    """The ``input`` stage from tables the client holds: hash partitions of both (positions kept)."""
+    t = time.perf_counter()
+    if "input" in kept:
+        res.resumed.append("input")
+        meta = _load(w.file("input", "_meta.pkl"))
+    else:
+        step("partition")
+        reg_all = index.reg
+        n_reg, n_rec = len(reg_all), len(vaccinations)
+        vac = vaccinations.reset_index(drop=True).assign(_pos=np.arange(n_rec, dtype=np.int64))
+        rpart = partition_of(record_partition_keys(vac), P)
+        from vaxlib.match.codes import PREFIX
+
+        # the index's integer codes number the whole register; a partition codes its own pairs
+        # (vaxlib.match.codes: codes of different calls are not comparable)
+        reg = reg_all.drop(columns=[c for c in reg_all.columns if c.startswith(PREFIX)])
+        reg = reg.reset_index(drop=True).assign(_pos=np.arange(n_reg, dtype=np.int64))
+        gpart = partition_of(reg["person_id"].to_numpy(dtype=object), P)
+        for p in range(P):
+            _save(vac[rpart == p].reset_index(drop=True), w.file("input", f"rec-{p:05d}.pkl"))
+            _save(reg[gpart == p].reset_index(drop=True), w.file("input", f"reg-{p:05d}.pkl"))
+        meta = {"n_rec": n_rec, "n_reg": n_reg, "reg_part": gpart.astype(np.int32), "quarantine": None}
+        _save(meta, w.file("input", "_meta.pkl"))
+        w.mark_done("input", {"records": n_rec, "registry": n_reg})
+        _fault("input")
+    res.timings["input"] = time.perf_counter() - t
+    return meta
+
+
+def _duplicate_key(kind: str, read: list[dict], w: "WorkDir") -> str | None:
+    """``file: row N`` of the first row whose key (person_id, record_id) an earlier row of another
+    part already has (read_table quarantines repeats inside one file), else None.  Keys are
+    compared by 64-bit hash: two different keys would have to collide to be reported."""
+    parts = [x for x in read if x["kind"] == kind]
+    h = np.concatenate([x["hashes"] for x in parts])
+    order = np.argsort(h, kind="stable")  # equal keys keep their input order
+    srt = h[order]
+    later = order[1:][srt[1:] == srt[:-1]]
+    if len(later) == 0:
+        return None
+    g = int(later.min())
+    ends = np.cumsum([len(x["hashes"]) for x in parts])
+    i = int(np.searchsorted(ends, g, side="right"))
+    j = g - (int(ends[i - 1]) if i else 0)
+    rows = _load(w.file("read", f"{kind}-{parts[i]['part']:05d}.pkl"))["rows"]
+    return f"{parts[i]['source']}: row {int(rows[j])}"
+
+
+def _input_from_files(client, w: "WorkDir", sources: dict, P: int, kept: list, res, step) -> dict:
+    """The ``read``, ``split``, ``tf`` and ``input`` stages: the workers read the input parts and
+    hash-partition them; the client sees row counts, key hashes and the quarantine."""
+    t = time.perf_counter()
+    root = str(w.root)
+    if "input" in kept:
+        res.resumed.append("input")
+        meta = _load(w.file("input", "_meta.pkl"))
+        res.timings["input"] = time.perf_counter() - t
+        res.quarantine = meta["quarantine"]
+        return meta
+    files = {k: [str(f) for f in sources[k]] for k in ("registry", "vaccinations")}
+    jobs = [(root, k, i, f, P) for k in files for i, f in enumerate(files[k])]
+    read = _stage(client, w, "read", task_read, jobs, kept, res, step)
+    for x, (_, _, _, f, _) in zip(read, jobs):
+        x["source"] = f
+    # as the local engine's run: registry rows first, a ``table`` column naming the input
+    quarantine = pd.concat([x["quarantine"].assign(table=x["kind"]) for x in read], ignore_index=True)
+    counts = {k: [x["rows"] for x in read if x["kind"] == k] for k in files}
+    n_reg, n_rec = sum(counts["registry"]), sum(counts["vaccinations"])
+    for kind, n in (("registry", n_reg), ("vaccinations", n_rec)):
+        if n == 0:
+            raise CommandError.say("dask_no_rows", kind=kind, path=", ".join(files[kind][:3]))
+        where = _duplicate_key(kind, read, w)
+        if where:
+            raise CommandError.say("dask_duplicate_key", where=where, kind=kind)
+    offsets = {k: np.concatenate([[0], np.cumsum(counts[k])[:-1]]).astype(np.int64) for k in files}
+    split = _stage(client, w, "split", task_split, [(root, k, i, int(offsets[k][i]), P) for k in files
+                                                    for i in range(len(files[k]))], kept, res, step)
+    _stage(client, w, "tf", task_tf, [(root, q, len(files["registry"])) for q in range(P)], kept, res, step)
+    parts = {k: len(files[k]) for k in files}
+    _stage(client, w, "input", task_input, [(root, p, parts, P, n_reg) for p in range(P)], kept, res, step)
+    reg_part = np.concatenate([x["partition_of"] for x in split if x["kind"] == "registry"])
+    meta = {"n_rec": n_rec, "n_reg": n_reg, "reg_part": reg_part, "quarantine": quarantine,
+            "rows_in": {k: sum(x["rows_in"] for x in read if x["kind"] == k) for k in files}}
+    _save(meta, w.file("input", "_meta.pkl"))
+    for stage in ("read", "split"):  # their rows now live in the input partitions
+        for f in (w.root / stage).glob("*.pkl"):
+            if f.name != "_results.pkl":
+                f.unlink()
+    res.quarantine = meta["quarantine"]
+    res.timings["input"] = time.perf_counter() - t
+    return meta
+
+
+def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *, partitions: int,
+                   work_dir: str | Path, out: str | Path, run_key: str, progress: Callable[[str], None] | None = None,
+                   sources: dict[str, list] | None = None) -> DaskMatchResult:
     """Match ``vaccinations`` against a registry index on ``client``'s cluster, writing
     ``out/matches/part-*.parquet`` and ``out/candidates/part-*.parquet``.
 
     Parameters
     ----------
-    index : vaxlib.match.index.RegistryIndex
-        The prepared register (with the whole register's term frequencies).
+    index : vaxlib.match.index.RegistryIndex or None
+        The prepared register (with the whole register's term frequencies); None with ``sources``.
+    vaccinations : DataFrame or None
+        The records (contract table); None with ``sources``.
     partitions : int
         P, the number of hash partitions of each table (the answer does not depend on it).
     work_dir : path
         Where the stages keep their files; a rerun with the same ``run_key`` resumes there.
     run_key : str
         Names the inputs, settings, P and code: a work folder of another key is cleared.
+    sources : dict, optional
+        ``{"registry": [files], "vaccinations": [files]}``: contract files the *workers* read,
+        one task per file, the whole input being the files in order (:func:`input_files`).  The
+        client then holds no table: out of core.  The quarantined rows come back in
+        ``result.quarantine``.
+
+    Raises
+    ------
+    CommandError
+        With ``sources``: a key (person_id, record_id) repeated in two parts, or an input
+        without usable rows.
     """
     from vaxlib.match.compare import compare_pairs
     from vaxlib.match.model import (FitCounts, fit_from_counts, merge_vectors, namesake_from_counts,
@@ -691,30 +902,12 @@ def run_match_dask(index, vaccinations: pd.DataFrame, settings, client, *, parti
     res = DaskMatchResult(model=None, stats={})
     root = str(w.root)
     caps = dict(s.rule_max_block or {})
-    reg_all = index.reg
-    n_reg, n_rec = len(reg_all), len(vaccinations)
-
-    # -- input: hash partitions of both tables (positions kept: the local engine's order)
-    t = time.perf_counter()
-    if "input" not in kept:
-        step("partition")
-        vac = vaccinations.reset_index(drop=True).assign(_pos=np.arange(n_rec, dtype=np.int64))
-        rpart = partition_of(record_partition_keys(vac), P)
-        from vaxlib.match.codes import PREFIX
-
-        # the index's integer codes number the whole register; a partition codes its own pairs
-        # (vaxlib.match.codes: codes of different calls are not comparable)
-        reg = reg_all.drop(columns=[c for c in reg_all.columns if c.startswith(PREFIX)])
-        reg = reg.reset_index(drop=True).assign(_pos=np.arange(n_reg, dtype=np.int64))
-        gpart = partition_of(reg["person_id"].to_numpy(dtype=object), P)
-        for p in range(P):
-            _save(vac[rpart == p].reset_index(drop=True), w.file("input", f"rec-{p:05d}.pkl"))
-            _save(reg[gpart == p].reset_index(drop=True), w.file("input", f"reg-{p:05d}.pkl"))
-        w.mark_done("input", {"records": n_rec, "registry": n_reg})
-        _fault("input")
+    if sources is not None:
+        meta = _input_from_files(client, w, sources, P, kept, res, step)
     else:
-        res.resumed.append("input")
-    res.timings["input"] = time.perf_counter() - t
+        meta = _input_from_frames(w, index, vaccinations, P, kept, res, step)
+    n_reg, n_rec = meta["n_reg"], meta["n_rec"]
+    reg_part_of = meta["reg_part"]
 
     # -- prepare + stage 1, per partition
     prep = _stage(client, w, "prepare", task_prepare, [(root, p, s.max_block) for p in range(P)], kept, res, step)
@@ -800,7 +993,6 @@ def run_match_dask(index, vaccinations: pd.DataFrame, settings, client, *, parti
         sampled_reg = np.unique(up["reg"].to_numpy())
         with_anchor = np.isin(a_reg, sampled_reg)
         want_rec = np.union1d(np.unique(up["rec"].to_numpy()), a_rec[with_anchor])
-        reg_part_of = partition_of(reg_all["person_id"].to_numpy(dtype=object), P)
         sub_rec = pd.concat(client.gather([client.submit(task_take, root, p, "rec", want_rec[rec_part[want_rec] == p],
                                                          pure=False) for p in range(P)]))
         sub_reg = pd.concat(client.gather([client.submit(task_take, root, p, "reg",

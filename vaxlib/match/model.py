@@ -52,15 +52,22 @@ TF_LEVELS: dict[str, tuple[int, ...]] = {
 TF_COLUMNS: dict[str, str] = {"name": "name_fold", "dob": "dob"}
 
 
-def add_term_frequencies(reg: pd.DataFrame) -> pd.DataFrame:
+def add_term_frequencies(reg: pd.DataFrame, counts: dict[str, pd.Series] | None = None,
+                         n: int | None = None) -> pd.DataFrame:
     """Add ``_tf_name`` and ``_tf_dob`` (share of the registry with the person's value; 1 when
-    empty) to a prepared registry, unless present (a registry index carries them)."""
-    n = max(len(reg), 1)
+    empty) to a prepared registry, unless present (a registry index carries them).
+
+    ``counts`` (field -> persons per value of the whole register) and ``n`` (its size) give a
+    part of the register the whole register's frequencies (the dask engine's partitions)."""
+    n = max(len(reg) if n is None else n, 1)
     for f, column in TF_COLUMNS.items():
         cache = f"_tf_{f}"
         if cache not in reg.columns:
-            counts = reg.groupby(column, sort=False)[column].transform("size").to_numpy(dtype=float)
-            reg[cache] = np.where(reg[column].to_numpy(dtype=object) == "", 1.0, counts / n)
+            if counts is None:
+                c = reg.groupby(column, sort=False)[column].transform("size").to_numpy(dtype=float)
+            else:
+                c = reg[column].map(counts[f]).to_numpy(dtype=float)
+            reg[cache] = np.where(reg[column].to_numpy(dtype=object) == "", 1.0, c / n)
     return reg
 
 
