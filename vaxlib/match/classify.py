@@ -223,16 +223,34 @@ def unlinked_codes(kind: str, digits: str, registry_ids) -> tuple[str, ...]:
     return ()
 
 
-def _per_distinct_pair(typed: np.ndarray, reg: np.ndarray, compare, if_empty: tuple[str, ...]) -> list[tuple]:
-    """``compare(typed, reg)`` once per distinct differing pair; returns (tuples, index per link, -1 = same)."""
+def _per_distinct_pair(typed: np.ndarray, reg: np.ndarray, compare_many, if_empty: tuple[str, ...]
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """``compare_many(typed, reg)`` once per distinct differing pair (``if_empty`` for an empty
+    typed value); returns (code tuples per distinct pair, index per link, -1 = same)."""
     n = len(typed)
     idx = np.full(n, -1, dtype=np.int64)
     diff = np.flatnonzero(typed != reg)
     if len(diff) == 0:
-        return [], idx
+        return np.empty(0, dtype=object), idx
     codes, uniq = pd.factorize(pd.MultiIndex.from_arrays([typed[diff], reg[diff]]))
     idx[diff] = codes
-    return [tuple(compare(a, b)) if a else if_empty for a, b in uniq], idx
+    a = uniq.get_level_values(0).to_numpy(dtype=object)
+    b = uniq.get_level_values(1).to_numpy(dtype=object)
+    out = np.empty(len(a), dtype=object)
+    empty = a == ""
+    out[~empty] = compare_many(a[~empty], b[~empty])
+    for i in np.flatnonzero(empty):
+        out[i] = if_empty
+    return out, idx
+
+
+def _compare_names_many(typed: np.ndarray, reg: np.ndarray) -> np.ndarray:
+    from vaxlib.vn.names import compare_names
+
+    out = np.empty(len(typed), dtype=object)
+    for i, (a, b) in enumerate(zip(typed, reg)):
+        out[i] = compare_names(a, b)
+    return out
 
 
 def classify_links(rec: pd.DataFrame, reg: pd.DataFrame, rec_idx: np.ndarray, reg_idx: np.ndarray,
@@ -243,7 +261,7 @@ def classify_links(rec: pd.DataFrame, reg: pd.DataFrame, rec_idx: np.ndarray, re
     ID codes are vectorised (:func:`id_codes_array`), and the joined code
     string is built once per distinct combination of the four fields' codes.
     """
-    from vaxlib.vn.dates import compare_dob
+    from vaxlib.vn.dates import compare_dob_many
     from vaxlib.vn.names import compare_names
 
     r = rec.iloc[rec_idx]
@@ -255,8 +273,8 @@ def classify_links(rec: pd.DataFrame, reg: pd.DataFrame, rec_idx: np.ndarray, re
     issues = r["id_issues"].to_numpy(dtype=object) if "id_issues" in r else np.full(len(r), "", dtype=object)
     rsex, gsex = r["sex_p"].to_numpy(dtype=object), g["sex"].to_numpy(dtype=object)
 
-    name_codes, name_i = _per_distinct_pair(tn, gn, compare_names, ("name:missing_part",))
-    dob_codes, dob_i = _per_distinct_pair(td, gd, compare_dob, ("dob:other",))
+    name_codes, name_i = _per_distinct_pair(tn, gn, _compare_names_many, ("name:missing_part",))
+    dob_codes, dob_i = _per_distinct_pair(td, gd, compare_dob_many, ("dob:other",))
     id_code = id_codes_array(id_typed, r["id_kind"].to_numpy(dtype=object), r["id_digits"].to_numpy(dtype=object),
                              issues, pids, g["old_id"].to_numpy(dtype=object),
                              r["id_raw_digits"].to_numpy(dtype=object), registry_ids)
