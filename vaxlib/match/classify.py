@@ -137,19 +137,23 @@ def id_codes_array(typed: np.ndarray, kind: np.ndarray, digits: np.ndarray, issu
 
     take(kind == "missing", "id:missing")
     take(kind == "passport", "id:passport")
-    iss = pd.Series(issues, dtype=object).fillna("").astype(str)
+    # the issue flags, read once per distinct issues text
+    iss_c, iss_u = pd.factorize(pd.Series(issues, dtype=object).fillna("").astype(str).to_numpy(dtype=object))
+
+    def flagged(text: str) -> np.ndarray:
+        return np.fromiter((text in v for v in iss_u), bool, count=len(iss_u))[iss_c]
+
     # the few links whose form or as-typed digits matter: one link at a time
     special = np.flatnonzero(todo & (kind != "excel") & (
         (kind == "malformed") | (digits == "")
-        | iss.str.contains("separators", regex=False).to_numpy()
-        | (iss.str.contains("id:lost_leading_zero", regex=False).to_numpy() & (digits != person_id))))
+        | flagged("separators") | (flagged("id:lost_leading_zero") & (digits != person_id))))
     if len(special):
         out[special] = [_form_codes(*(str(x[i]) if x[i] is not None else "" for x in
                                       (typed, kind, digits, issues, person_id, old_id, raw_digits)), registry_ids)
                         for i in special]
         todo[special] = False
-    same = np.where(iss.str.contains("id:excel_mangled", regex=False), "id:excel_mangled",
-                    np.where(iss.str.contains("id:lost_leading_zero", regex=False), "id:lost_leading_zero",
+    same = np.where(flagged("id:excel_mangled"), "id:excel_mangled",
+                    np.where(flagged("id:lost_leading_zero"), "id:lost_leading_zero",
                              "id:malformed")).astype(object)
     take(digits == person_id, same)
     take(kind == "excel", "id:excel_mangled")

@@ -226,8 +226,9 @@ def _group_probabilities(rec: np.ndarray, a: np.ndarray, rho: float | np.ndarray
     1 - ρ); registry persons sharing no blocking key add a negligible amount.
     ``rho`` may be given per pair (the same value for all pairs of a record).
     """
-    df = pd.DataFrame({"rec": rec, "a": a})
-    shift = np.maximum(df.groupby("rec")["a"].transform("max").to_numpy(), 0.0)
+    top = np.full(int(rec.max()) + 1 if len(rec) else 0, np.nan)
+    np.fmax.at(top, rec, a)  # each record's largest a (NaN skipped, as pandas' max does)
+    shift = np.maximum(top[rec], 0.0)
     e = np.exp2(a - shift)
     none = (1.0 - rho) * np.exp2(-shift)
     denom = none + pd.Series(e).groupby(rec).transform("sum").to_numpy()
