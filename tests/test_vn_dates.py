@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import assume, given, settings
@@ -13,6 +14,7 @@ from vaxlib.vn.dates import (
     ERROR_MESSAGES,
     ParsedDob,
     compare_dob,
+    compare_dob_many,
     compare_dobs,
     date_to_excel_serial,
     excel_serial_to_date,
@@ -308,3 +310,78 @@ def test_parse_never_raises_on_arbitrary_text(text):
         assert date(1900, 1, 1) <= full <= date(2022, 12, 31)
     codes = compare_dob(text, "1980-03-15")
     assert set(codes) <= set(DOB_CODES) and len(codes) >= 1
+
+
+# --- compare_dob_many: the vectorised rules give compare_dob's answer, pair by pair ---------
+
+def _typed_forms(d: date, two: int, swap: bool, pos: int, digit: int) -> list[str]:
+    day, month = (d.month, d.day) if swap and d.day <= 12 else (d.day, d.month)
+    digits = f"{day:02d}{month:02d}{d.year}"
+    typo = digits[:pos] + str(digit) + digits[pos + 1:]
+    return [*_forms(d).values(), f"{day}/{month}/{d.year}", f"{d.year}-{day:02d}-{month:02d}",
+            f"{day:02d}/{month:02d}/{d.year % 100:02d}", f"{day:02d}{month:02d}{d.year % 100:02d}",
+            f"{typo[:2]}/{typo[2:4]}/{typo[4:]}", f"{typo[4:]}-{typo[2:4]}-{typo[:2]}", typo,
+            f"01/01/{d.year}", f"{d.month}/{d.year}", f"{d.year}-{d.month:02d}", f"{d.year}/{d.month}",
+            f"{d.month:02d}.{d.year}", f"{d.year}.{two:02d}", str(d.year), str(d.year + two - 50),
+            str(date_to_excel_serial(d)), f"{date_to_excel_serial(d)}.0", f"{two:02d}.0000",
+            f"31/02/{d.year}", f"00/{month:02d}/{d.year}", f"{d.year}-13-{day:02d}", f"{d.year}-{two:02d}-13",
+            f" {day:02d}/{month:02d}/{d.year} ", f"{day:02d}/{month:02d}/{d.year}\n", "", "??", "1/2/3"]
+
+
+_odd_registers = st.sampled_from(["", "15-03-1980", "1980-3-5", " 1980-03-05", "0000-00-00", "1980-13-45"])
+
+
+@st.composite
+def _dob_pair(draw):
+    """A typed dob and a register dob: mostly the same date as typed by a careless hand
+    (another layout, day and month swapped, one digit wrong, a part missing, 01/01 for a
+    full date), some unrelated, some texts that are not dates at all."""
+    d = draw(dates)
+    typed = draw(st.one_of(
+        st.builds(_typed_forms, st.just(d), st.integers(0, 99), st.booleans(), st.integers(0, 7),
+                  st.integers(0, 9)).flatmap(st.sampled_from),
+        st.from_regex(r"[0-9/\-. ]{0,14}", fullmatch=True), st.text(max_size=12)))
+    register = draw(st.one_of(st.sampled_from([d.isoformat(), d.isoformat()[:7], str(d.year)]),
+                              dates.map(date.isoformat), _odd_registers))
+    return typed, register
+
+
+@settings(max_examples=300)
+@given(st.lists(_dob_pair(), min_size=1, max_size=40))
+def test_compare_dob_many_equals_compare_dob(pairs):
+    typed = np.array([t for t, _ in pairs], dtype=object)
+    register = np.array([r for _, r in pairs], dtype=object)
+    got = compare_dob_many(typed, register)
+    assert [tuple(g) for g in got] == [compare_dob(t, r) for t, r in zip(typed, register)]
+
+
+# Cases where a shortcut of the vectorised reading would go wrong: a dot is no separator of a
+# partial date (12.0000 is the float 12, an Excel serial), 01/01 against a month-precision
+# register is a typo of the month, not the year-only default, a year-month-day text reads so
+# even when the day could be a month.
+EDGES = [
+    ("01/01/1980", "1980-03", ("dob:partial", "dob:typo")),
+    ("05.0000", "2000-05", ("dob:other",)),
+    ("1980.00", "1980", ("dob:format",)),
+    ("1980.00", "1981", ("dob:format", "dob:typo")),
+    ("12/1980", "1980", ("dob:partial",)),
+    ("31/02/1980", "1980-02-13", ("dob:format", "dob:typo")),
+    ("13/13/1980", "1980-13-13", ("dob:format",)),
+    ("01/01/80", "1980-05-06", ("dob:format", "dob:year_only_default")),
+    ("1980-05-13", "1980-13-05", ("dob:other",)),
+    ("00/05/1980", "1980-05-01", ("dob:format", "dob:typo")),
+    ("29/02/1981", "1981-02-29", ("dob:format",)),
+    ("1/13/1980", "1980-01-13", ("dob:day_month_swap", "dob:format")),
+    # month first: a swap only when the swapped date exists (29 February of leap years)
+    ("02/29/1981", "1981-02-29", ("dob:other",)),
+    ("02/29/1980", "1980-02-29", ("dob:day_month_swap", "dob:format")),
+    ("02/29/1900", "1900-02-29", ("dob:other",)),
+    ("02/29/2000", "2000-02-29", ("dob:day_month_swap", "dob:format")),
+]
+
+
+@pytest.mark.parametrize(("typed", "register", "codes"), COMPARE + EDGES)
+def test_compare_dob_many_on_the_table(typed, register, codes):
+    assert compare_dob(typed, register) == codes
+    got = compare_dob_many(np.array([typed, "x"], dtype=object), np.array([register, "1980"], dtype=object))
+    assert got[0] == codes

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import unicodedata
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -324,3 +325,85 @@ def test_repair_keystrokes_leaves_real_names(name):
 ])
 def test_typo_is_a_keystroke_slip_not_another_name(typed, register, expected):
     assert compare_names(typed, register) == expected
+
+
+# ------------------------------------------- compare_names_array: the vectorised comparison
+from keystroke_cases import FULL_NAMES, type_name  # noqa: E402
+
+from vaxlib import synth  # noqa: E402
+from vaxlib.vn import namedata as nd  # noqa: E402
+from vaxlib.vn.names import compare_names_array  # noqa: E402
+
+
+def _parts(table):
+    return sorted({n for rows in table.values() for n, _ in rows if n})
+
+
+_wide_names = st.builds(
+    lambda f, m, g: " ".join([f, *m, g]),
+    st.sampled_from([n for n, _ in nd.FAMILY_NAMES]), st.lists(st.sampled_from(_parts(nd.MIDDLE_NAMES)), max_size=3),
+    st.sampled_from(_parts(nd.GIVEN_NAMES)))
+# the harsh data's mechanisms (vaxlib.synth), keystroke residue, and what else reaches a register
+_MECHANISMS = [c for c in NAME_CODES] + ["telex", "vni", "lookalike", "nbsp", "zero_width", "foreign", "long"]
+
+
+def _mangle(name: str, how: str, u: float, v: float, other: str) -> str:
+    if how in ("telex", "vni"):
+        return type_name(name, how, u < 0.5)
+    if how == "lookalike":
+        return name.replace("Đ", "Ð").replace("đ", "ð") if "Đ" in name or "đ" in name else "Ð" + name
+    if how == "nbsp":
+        return name.replace(" ", "\u00a0", 1)
+    if how == "zero_width":
+        return name.replace(" ", " \u200b", 1)
+    if how == "foreign":
+        return "KIM JI HOON" if u < 0.5 else "Lee Min Jun"
+    if how == "long":
+        return " ".join([name] * 3)
+    return synth._apply_name(how, name, u, v, other) or name
+
+
+@st.composite
+def _name_pair(draw):
+    """A register name and the name as typed: one to three of the harsh mechanisms applied
+    in turn (sometimes to the register side too), or another person's name."""
+    register, other = draw(_wide_names), draw(_wide_names)
+    typed = register if draw(st.integers(0, 5)) else other
+    for how in draw(st.lists(st.sampled_from(_MECHANISMS), max_size=3)):
+        typed = _mangle(typed, how, draw(st.floats(0, 0.999)), draw(st.floats(0, 0.999)), other.split()[-1])
+    if not draw(st.integers(0, 7)):
+        register = _mangle(register, draw(st.sampled_from(["name:unicode_form", "name:case_spacing", "lookalike"])),
+                           draw(st.floats(0, 0.999)), 0.5, other)
+    return typed, register
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_name_pair(), min_size=1, max_size=30))
+def test_compare_names_array_equals_compare_names(pairs):
+    typed = np.array([t for t, _ in pairs], dtype=object)
+    register = np.array([r for _, r in pairs], dtype=object)
+    got = compare_names_array(typed, register)
+    assert [tuple(g) for g in got] == [compare_names(t, r) for t, r in pairs]
+
+
+# Pairs the vectorised comparison must not take for words paired in place: the same words
+# in another order within the typo budget, words split elsewhere (the same skeleton run
+# together), spacing odd on both sides, code points odd on both sides.
+ARRAY_EDGES = [
+    ("Nguyen  Van An", "Nguyễn  Văn An", ("name:no_diacritics",)),
+    ("Lan Lam Hu", "Lam Lan Ha", ("name:order", "name:typo")),
+    ("Trần Lam Lan", "Trần Lan Lam", ("name:order",)),
+    ("Nguyễn Vă Nan", "Nguyễn Văn An", ("name:case_spacing",)),
+    (NFD("Đặng Văn An"), "Ðặng Văn An", ("name:unicode_form",)),
+    ("Ngyen Vn Anh", "Nguyen Van An", ("name:typo",)),
+    ("Nguyễn  Văn An", "Nguyễn Văn  An", ("name:case_spacing",)),
+]
+
+
+def test_compare_names_array_on_the_tables():
+    cases = COMPARE_CASES + ARRAY_EDGES + [(n.upper(), n, ("name:case_spacing",)) for n in FULL_NAMES]
+    typed = np.array([c[0] for c in cases], dtype=object)
+    register = np.array([c[1] for c in cases], dtype=object)
+    got = compare_names_array(typed, register)
+    for (t, r, codes), g in zip(cases, got):
+        assert g == codes, (t, r)

@@ -12,7 +12,8 @@ import pandas as pd
 
 from vaxlib.match.compare import _one_edit_matrix
 
-__all__ = ["id_codes", "id_codes_array", "classify_links", "unlinked_codes", "intrinsic_codes"]
+__all__ = ["id_codes", "id_codes_array", "classify_links", "unlinked_codes", "intrinsic_codes",
+           "unlinked_error_codes"]
 
 
 def id_codes(typed: str, kind: str, digits: str, pattern: str, issues: str,
@@ -136,19 +137,23 @@ def id_codes_array(typed: np.ndarray, kind: np.ndarray, digits: np.ndarray, issu
 
     take(kind == "missing", "id:missing")
     take(kind == "passport", "id:passport")
-    iss = pd.Series(issues, dtype=object).fillna("").astype(str)
+    # the issue flags, read once per distinct issues text
+    iss_c, iss_u = pd.factorize(pd.Series(issues, dtype=object).fillna("").astype(str).to_numpy(dtype=object))
+
+    def flagged(text: str) -> np.ndarray:
+        return np.fromiter((text in v for v in iss_u), bool, count=len(iss_u))[iss_c]
+
     # the few links whose form or as-typed digits matter: one link at a time
     special = np.flatnonzero(todo & (kind != "excel") & (
         (kind == "malformed") | (digits == "")
-        | iss.str.contains("separators", regex=False).to_numpy()
-        | (iss.str.contains("id:lost_leading_zero", regex=False).to_numpy() & (digits != person_id))))
+        | flagged("separators") | (flagged("id:lost_leading_zero") & (digits != person_id))))
     if len(special):
         out[special] = [_form_codes(*(str(x[i]) if x[i] is not None else "" for x in
                                       (typed, kind, digits, issues, person_id, old_id, raw_digits)), registry_ids)
                         for i in special]
         todo[special] = False
-    same = np.where(iss.str.contains("id:excel_mangled", regex=False), "id:excel_mangled",
-                    np.where(iss.str.contains("id:lost_leading_zero", regex=False), "id:lost_leading_zero",
+    same = np.where(flagged("id:excel_mangled"), "id:excel_mangled",
+                    np.where(flagged("id:lost_leading_zero"), "id:lost_leading_zero",
                              "id:malformed")).astype(object)
     take(digits == person_id, same)
     take(kind == "excel", "id:excel_mangled")
@@ -223,60 +228,118 @@ def unlinked_codes(kind: str, digits: str, registry_ids) -> tuple[str, ...]:
     return ()
 
 
-def _per_distinct_pair(typed: np.ndarray, reg: np.ndarray, compare, if_empty: tuple[str, ...]) -> list[tuple]:
-    """``compare(typed, reg)`` once per distinct differing pair; returns (tuples, index per link, -1 = same)."""
+def _representatives(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(code per row, one row per code) of an integer key."""
+    codes, uniq = pd.factorize(key)
+    rep = np.zeros(len(uniq), dtype=np.int64)
+    rep[codes[::-1]] = np.arange(len(key))[::-1]  # the first row of each code
+    return codes, rep
+
+
+def unlinked_error_codes(rec: pd.DataFrame, rows: np.ndarray, registry_ids) -> np.ndarray:
+    """The ``;``-joined error codes of the unlinked records ``rows``: :func:`unlinked_codes`
+    and :func:`intrinsic_codes`, each called once per distinct value of what it reads."""
+    kinds = rec["id_kind"].to_numpy(dtype=object)[rows]
+    digits = rec["id_digits"].to_numpy(dtype=object)[rows]
+    # unlinked_codes reads the kind and whether somebody owns the digits
+    owned = np.fromiter(map(bool, digits), bool, count=len(rows)) & \
+        pd.Series(digits, dtype=object).isin(registry_ids).to_numpy()
+    id_c, id_rep = _representatives(pd.factorize(kinds, use_na_sentinel=False)[0] * 2 + owned)
+    id_u = [unlinked_codes(kinds[i], digits[i], registry_ids) for i in id_rep]
+    # intrinsic_codes: the name part reads the name alone; the rest whether the dob differs
+    # from its ISO reading and whether the sex is empty
+    names = rec["full_name"].to_numpy(dtype=object)[rows]
+    name_c, name_rep = _representatives(pd.factorize(names, use_na_sentinel=False)[0])
+    name_u = [intrinsic_codes(names[i], "", "", "x") for i in name_rep]
+    dobs, isos = rec["dob"].to_numpy(dtype=object)[rows], rec["dob_r0"].to_numpy(dtype=object)[rows]
+    sexes = rec["sex_p"].to_numpy(dtype=object)[rows]
+    reformatted = np.fromiter((bool(d and i and d != i) for d, i in zip(dobs, isos)), bool, count=len(rows))
+    no_sex = np.fromiter((not v for v in sexes), bool, count=len(rows))
+    rest_c, rest_rep = _representatives(reformatted * 2 + no_sex)
+    rest_u = [intrinsic_codes("", dobs[i], isos[i], sexes[i]) for i in rest_rep]
+    # one joined string per distinct combination
+    nn, nr = len(name_u), len(rest_u)
+    combo_c, combo_rep = _representatives((id_c.astype(np.int64) * nn + name_c) * nr + rest_c)
+    joined = np.array([";".join(sorted(id_u[id_c[i]] + name_u[name_c[i]] + rest_u[rest_c[i]])) for i in combo_rep]
+                      + [""], dtype=object)[:-1]
+    return joined[combo_c]
+
+
+def _per_distinct_pair(typed: np.ndarray, reg: np.ndarray, compare_many, if_empty: tuple[str, ...]
+                       ) -> tuple[np.ndarray, list[tuple[str, ...]]]:
+    """``compare_many(typed, reg)`` once per distinct differing pair (``if_empty`` for an empty
+    typed value); returns (index per link into the distinct code tuples, -1 = same; the tuples)."""
     n = len(typed)
     idx = np.full(n, -1, dtype=np.int64)
     diff = np.flatnonzero(typed != reg)
     if len(diff) == 0:
-        return [], idx
-    codes, uniq = pd.factorize(pd.MultiIndex.from_arrays([typed[diff], reg[diff]]))
-    idx[diff] = codes
-    return [tuple(compare(a, b)) if a else if_empty for a, b in uniq], idx
+        return idx, []
+    t_c, t_u = pd.factorize(typed[diff])
+    g_c, g_u = pd.factorize(reg[diff])
+    p_c, p_u = pd.factorize(t_c.astype(np.int64) * len(g_u) + g_c)
+    a = np.asarray(t_u, dtype=object)[p_u // len(g_u)]
+    b = np.asarray(g_u, dtype=object)[p_u % len(g_u)]
+    out = np.empty(len(a), dtype=object)
+    empty = a == ""
+    out[~empty] = compare_many(a[~empty], b[~empty])
+    for i in np.flatnonzero(empty):
+        out[i] = if_empty
+    tuple_c, tuples = pd.factorize(out)
+    idx[diff] = tuple_c[p_c]
+    return idx, list(tuples)
 
 
 def classify_links(rec: pd.DataFrame, reg: pd.DataFrame, rec_idx: np.ndarray, reg_idx: np.ndarray,
                    registry_ids) -> pd.DataFrame:
     """Error codes and corrected_* values for each (record, registry person) link.
 
-    Names and dates are compared once per distinct (typed, registry) pair,
-    ID codes are vectorised (:func:`id_codes_array`), and the joined code
-    string is built once per distinct combination of the four fields' codes.
+    Names and dates are compared once per distinct (typed, registry) pair, the common
+    differences on arrays (:func:`~vaxlib.vn.names.compare_names_array`,
+    :func:`~vaxlib.vn.dates.compare_dob_many`), ID codes are vectorised
+    (:func:`id_codes_array`), and the joined code string is built once per distinct
+    combination of the four fields' codes.  A corrected_* value is missing (NaN) where the
+    record already has the registry's.
     """
-    from vaxlib.vn.dates import compare_dob
-    from vaxlib.vn.names import compare_names
+    from vaxlib.vn.dates import compare_dob_many
+    from vaxlib.vn.names import compare_names_array
 
-    r = rec.iloc[rec_idx]
-    g = reg.iloc[reg_idx]
-    tn, gn = r["full_name"].to_numpy(dtype=object), g["full_name"].to_numpy(dtype=object)
-    td, gd = r["dob"].to_numpy(dtype=object), g["dob"].to_numpy(dtype=object)
-    id_typed = r["id_number"].to_numpy(dtype=object)
-    pids = g["person_id"].to_numpy(dtype=object)
-    issues = r["id_issues"].to_numpy(dtype=object) if "id_issues" in r else np.full(len(r), "", dtype=object)
-    rsex, gsex = r["sex_p"].to_numpy(dtype=object), g["sex"].to_numpy(dtype=object)
+    def rcol(c: str) -> np.ndarray:
+        return rec[c].to_numpy(dtype=object)[rec_idx]
 
-    name_codes, name_i = _per_distinct_pair(tn, gn, compare_names, ("name:missing_part",))
-    dob_codes, dob_i = _per_distinct_pair(td, gd, compare_dob, ("dob:other",))
-    id_code = id_codes_array(id_typed, r["id_kind"].to_numpy(dtype=object), r["id_digits"].to_numpy(dtype=object),
-                             issues, pids, g["old_id"].to_numpy(dtype=object),
-                             r["id_raw_digits"].to_numpy(dtype=object), registry_ids)
+    def gcol(c: str) -> np.ndarray:
+        return reg[c].to_numpy(dtype=object)[reg_idx]
+
+    tn, gn = rcol("full_name"), gcol("full_name")
+    td, gd = rcol("dob"), gcol("dob")
+    id_typed = rcol("id_number")
+    pids = gcol("person_id")
+    issues = rcol("id_issues") if "id_issues" in rec else np.full(len(rec_idx), "", dtype=object)
+    rsex, gsex = rcol("sex_p"), gcol("sex")
+
+    name_i, name_codes = _per_distinct_pair(tn, gn, compare_names_array, ("name:missing_part",))
+    dob_i, dob_codes = _per_distinct_pair(td, gd, compare_dob_many, ("dob:other",))
+    id_code = id_codes_array(id_typed, rcol("id_kind"), rcol("id_digits"), issues, pids, gcol("old_id"),
+                             rcol("id_raw_digits"), registry_ids)
     no_sex = pd.Series(rsex, dtype=object).fillna("").to_numpy() == ""
     sex_code = np.where(no_sex, "sex:missing", np.where(rsex != gsex, "sex:mismatch", "")).astype(object)
     # one joined string per distinct combination of the fields' codes
     id_c, id_u = pd.factorize(id_code)
     sex_c, sex_u = pd.factorize(sex_code)
-    combo = np.stack([name_i, dob_i, id_c, sex_c], axis=1)
-    uniq, inv = np.unique(combo, axis=0, return_inverse=True) if len(combo) else (combo, np.zeros(0, np.int64))
-    joined = []
-    for ni, di, ii, si in uniq:
-        codes = [*(name_codes[ni] if ni >= 0 else ()), *(dob_codes[di] if di >= 0 else ()),
+    nn, nd, ns = len(name_codes) + 1, len(dob_codes) + 1, len(sex_u)
+    combo_c, combo_u = pd.factorize(((id_c.astype(np.int64) * nn + name_i + 1) * nd + dob_i + 1) * ns + sex_c)
+    joined = np.empty(len(combo_u), dtype=object)
+    for j, key in enumerate(combo_u.tolist()):
+        key, si = divmod(key, ns)
+        key, di = divmod(key, nd)
+        ii, ni = divmod(key, nn)
+        codes = [*(name_codes[ni - 1] if ni else ()), *(dob_codes[di - 1] if di else ()),
                  *id_u[ii].split(";"), sex_u[si]]
-        joined.append(";".join(sorted(dict.fromkeys(c for c in codes if c))))
+        joined[j] = ";".join(sorted(dict.fromkeys(c for c in codes if c)))
 
-    out = pd.DataFrame(index=r.index)
-    out["error_codes"] = np.asarray(joined, dtype=object)[inv.ravel()] if len(combo) else np.zeros(0, object)
-    out["corrected_full_name"] = np.where(tn != gn, gn, None)
-    out["corrected_dob"] = np.where(td != gd, gd, None)
-    out["corrected_sex"] = np.where(rsex != gsex, gsex, None)
-    out["corrected_id_number"] = np.where(id_typed != pids, pids, None)
-    return out
+    out = {"error_codes": joined[combo_c]}
+    for c, typed, right in (("corrected_full_name", tn, gn), ("corrected_dob", td, gd),
+                            ("corrected_sex", rsex, gsex), ("corrected_id_number", id_typed, pids)):
+        differs = typed != right
+        # as pandas reads the column: missing is NaN beside text, None when no link differs
+        out[c] = np.where(differs, right, np.nan if differs.any() else None)
+    return pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in out.items()}).set_axis(rec.index[rec_idx])

@@ -78,16 +78,23 @@ _TAKES = (("review",), ("review", "unmatched"))
 
 def _own_groups(rec: pd.DataFrame) -> list[np.ndarray]:
     """Group codes (-1: no group) of the keys that mark one person's records:
-    (folded name, phone) and the passport number."""
+    (folded name, phone) and the passport number.  Groups are numbered in order of first
+    appearance; the name is read through its integer code when the frame has one."""
     fold = rec["name_fold"].to_numpy(dtype=object)
     phone = rec["phone_n"].to_numpy(dtype=object)
     passport = np.where(rec["id_kind"].to_numpy(dtype=object) == "passport",
                         rec["id_digits"].to_numpy(dtype=object), "")
     out = []
-    for keyed, key in (((fold != "") & (phone != ""), lambda m: pd.Series(fold[m]) + "|" + pd.Series(phone[m])),
-                       (passport != "", lambda m: pd.Series(passport[m]))):
-        group = np.full(len(rec), -1, dtype=np.int64)
-        if keyed.any():
-            group[keyed] = pd.factorize(key(keyed))[0]
-        out.append(group)
+    keyed = (fold != "") & (phone != "")
+    group = np.full(len(rec), -1, dtype=np.int64)
+    if keyed.any():
+        f = rec["_c_name_fold"].to_numpy()[keyed] if "_c_name_fold" in rec else pd.factorize(fold[keyed])[0]
+        p, p_u = pd.factorize(phone[keyed])
+        group[keyed] = pd.factorize(f.astype(np.int64) * len(p_u) + p)[0]
+    out.append(group)
+    group = np.full(len(rec), -1, dtype=np.int64)
+    keyed = passport != ""
+    if keyed.any():
+        group[keyed] = pd.factorize(passport[keyed])[0]
+    out.append(group)
     return out

@@ -32,10 +32,12 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+from pandas.arrays import ArrowStringArray
 
 from vaxlib.match.blocking import RULES, candidate_pairs, combine_pairs, rule_pairs
 from vaxlib.match.codes import add_codes
-from vaxlib.match.classify import classify_links, intrinsic_codes, unlinked_codes
+from vaxlib.match.classify import classify_links, unlinked_error_codes
 from vaxlib.match.compare import FIELDS, LEVELS, compare_pairs, history_levels, own_group_dose_conflict
 from vaxlib.match.model import (
     FSModel,
@@ -224,8 +226,9 @@ def _group_probabilities(rec: np.ndarray, a: np.ndarray, rho: float | np.ndarray
     1 - ρ); registry persons sharing no blocking key add a negligible amount.
     ``rho`` may be given per pair (the same value for all pairs of a record).
     """
-    df = pd.DataFrame({"rec": rec, "a": a})
-    shift = np.maximum(df.groupby("rec")["a"].transform("max").to_numpy(), 0.0)
+    top = np.full(int(rec.max()) + 1 if len(rec) else 0, np.nan)
+    np.fmax.at(top, rec, a)  # each record's largest a (NaN skipped, as pandas' max does)
+    shift = np.maximum(top[rec], 0.0)
     e = np.exp2(a - shift)
     none = (1.0 - rho) * np.exp2(-shift)
     denom = none + pd.Series(e).groupby(rec).transform("sum").to_numpy()
@@ -302,6 +305,33 @@ def score_pairs(model: FSModel, levels: pd.DataFrame, tf: dict[str, np.ndarray],
     return bf
 
 
+def _text_series(table, idx: np.ndarray | None = None) -> pd.Series:
+    """``pd.Series(table[idx])`` for a table of text (None: missing; ``idx`` -1: missing too),
+    in the dtype pandas gives text.  With pandas' Arrow-backed text the rows are gathered by an
+    Arrow take instead of converting one Python string per row."""
+    table = np.asarray(table, dtype=object) if not isinstance(table, pa.Array) else table
+    if not _ARROW_TEXT:
+        values = table if idx is None else np.where(idx >= 0, table[np.maximum(idx, 0)], None)
+        return pd.Series(values)
+    arr = table if isinstance(table, pa.Array) else pa.array(table, type=pa.large_string())
+    if idx is not None:
+        arr = arr.take(pa.array(idx, mask=idx < 0))
+    if arr.null_count == len(arr):  # no text at all: pandas keeps such a column as objects
+        return pd.Series(np.full(len(arr), None, dtype=object))
+    return pd.Series(ArrowStringArray(pa.chunked_array([arr]), dtype=pd.StringDtype("pyarrow", na_value=np.nan)))
+
+
+def _coded_text(values: np.ndarray) -> pd.Series:
+    """:func:`_text_series` of an object array with few distinct values."""
+    codes, uniq = pd.factorize(values, use_na_sentinel=True)
+    return _text_series(np.asarray(uniq, dtype=object), codes)
+
+
+_probe = pd.Series(np.array(["a"], dtype=object)).dtype
+#: pandas stores inferred text as Arrow large strings (pandas 3's "str")
+_ARROW_TEXT = isinstance(_probe, pd.StringDtype) and _probe.storage == "pyarrow" and _probe.na_value is not pd.NA
+
+
 def record_matches(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame, levels: pd.DataFrame,
                    bf: pd.DataFrame, weight: np.ndarray, rho_pair: np.ndarray, n_registry: int,
                    s: MatchSettings, registry_ids, promote: Callable | None = None
@@ -319,36 +349,32 @@ def record_matches(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame, le
     """
     prior_pair = np.log2(rho_pair) - np.log2(max(n_registry, 1))
     pair_rec = pairs["rec"].to_numpy()
+    pair_reg = pairs["reg"].to_numpy()
     prob = _group_probabilities(pair_rec, prior_pair + weight, rho_pair)
     # Rank within each record (weight descending, ties in pair order) and keep only
-    # the top candidates: the wide per-pair frame is built for those rows alone.
+    # the top candidates; the columns are gathered for those pairs alone.
     order, rank = _rank_within(pair_rec, weight)
     keep = rank <= max(s.top_candidates, 1)
     order, rank = order[keep], rank[keep]
-    cand = pd.concat([pairs.iloc[order], levels.iloc[order].add_prefix("level_"),
-                      bf.iloc[order].add_prefix("bf_")], axis=1)
-    cand["match_weight"] = weight[order]
-    cand["match_probability"] = prob[order]
-    cand["prior_weight"] = prior_pair[order]
-    cand["rank"] = rank
-    del order, rank, keep
-    best = cand[cand["rank"] == 1].set_index("rec")
+    first = order[rank == 1]  # each record's best pair
+    b_rec = pair_rec[first]
+    lv = {f: levels[f].to_numpy() for f in levels.columns}
 
     n = len(rec)
     has = np.zeros(n, dtype=bool)
-    has[best.index.to_numpy()] = True
+    has[b_rec] = True
     best_reg = np.full(n, -1, dtype=np.int64)
-    best_reg[best.index.to_numpy()] = best["reg"].to_numpy()
+    best_reg[b_rec] = pair_reg[first]
     p_best = np.zeros(n)
-    p_best[best.index.to_numpy()] = best["match_probability"].to_numpy()
+    p_best[b_rec] = prob[first]
     # verified: the record already equals the registry's text (sex: the same value).
     all_exact = np.zeros(n, dtype=bool)
-    ex = (best[[f"level_{f}" for f in ("name", "dob", "id", "sex")]] == 0).all(axis=1)
-    all_exact[best.index.to_numpy()] = ex.to_numpy()
+    all_exact[b_rec] = np.logical_and.reduce([lv[f][first] == 0 for f in ("name", "dob", "id", "sex")])
 
-    no_name = rec["name_fold"].eq("").to_numpy()
-    no_id = rec["id_kind"].isin(["missing", "malformed"]).to_numpy() | rec["id_kind"].eq("").to_numpy()
-    invalid = no_name & (no_id | rec["dob_r0"].eq("").to_numpy())
+    no_name = rec["name_fold"].to_numpy(dtype=object) == ""
+    kinds = rec["id_kind"].to_numpy(dtype=object)
+    no_id = np.isin(kinds, ["missing", "malformed", ""])
+    invalid = no_name & (no_id | (rec["dob_r0"].to_numpy(dtype=object) == ""))
 
     status = np.full(n, "unmatched", dtype=object)
     status[has & (p_best >= s.review_threshold)] = "review"
@@ -358,58 +384,56 @@ def record_matches(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame, le
         # the registry agree far more often than chance (the independence the
         # model assumes fails among look-alikes).  Such a link is automatic only
         # with the exact date of birth or the person's own phone number.
-        lvl = best[["level_id", "level_dob", "level_phone", "level_province"]]
-        phone = lvl["level_phone"].to_numpy()
-        home = (lvl["level_province"].to_numpy() == LEVELS["province"].index("same")) & (phone < 0)
-        unsafe = (lvl["level_id"].to_numpy() < 0) & ~np.isin(lvl["level_dob"].to_numpy(), [0, 1]) & (
-            phone != 0) & ~home
+        phone = lv["phone"][first]
+        home = (lv["province"][first] == LEVELS["province"].index("same")) & (phone < 0)
+        unsafe = (lv["id"][first] < 0) & ~np.isin(lv["dob"][first], [0, 1]) & (phone != 0) & ~home
         guard = np.zeros(n, dtype=bool)
-        guard[best.index.to_numpy()] = unsafe
+        guard[b_rec] = unsafe
         status[(status == "fix") & guard] = "review"
     status[has & all_exact] = "verified"
     # A review record joins the automatic link of its own dose history (own_history_links).
     conflict = np.zeros(n, dtype=bool)
-    conflict[best.index.to_numpy()] = best["level_dose"].to_numpy() == LEVELS["dose"].index("conflict")
+    conflict[b_rec] = lv["dose"][first] == LEVELS["dose"].index("conflict")
     up, inherited = (promote or own_history_links)(rec, status, best_reg, p_best, conflict)
     up &= inherited >= s.auto_threshold
     status[up], p_best[up] = "fix", inherited[up]
     status[invalid] = "invalid"
 
     linked = np.isin(status, ["verified", "fix", "review"])
-    person_id = np.full(n, None, dtype=object)
-    person_id[linked] = reg["person_id"].to_numpy(dtype=object)[best_reg[linked]]
-    matches = pd.DataFrame({"record_id": rec["record_id"].to_numpy(dtype=object), "status": status,
-                            "person_id": person_id, "match_probability": np.where(has, p_best, 0.0)})
-    for c in ("error_codes", "corrected_full_name", "corrected_dob", "corrected_sex", "corrected_id_number"):
-        matches[c] = None
-    matches["error_codes"] = ""
+    cols = {"error_codes": np.full(n, "", dtype=object)}
+    for c in ("corrected_full_name", "corrected_dob", "corrected_sex", "corrected_id_number"):
+        cols[c] = np.full(n, None, dtype=object)
     li = np.flatnonzero(linked & (status != "verified"))
     if len(li):
         cls = classify_partitioned(rec, reg, li, best_reg[li], registry_ids, workers=s.workers)
         for c in cls.columns:
-            matches.loc[li, c] = cls[c].to_numpy()
+            cols[c][li] = cls[c].to_numpy(dtype=object)
     ui = np.flatnonzero(~linked)
-    kinds = rec["id_kind"].to_numpy(dtype=object)
-    digits = rec["id_digits"].to_numpy(dtype=object)
-    names, dobs = rec["full_name"].to_numpy(dtype=object), rec["dob"].to_numpy(dtype=object)
-    isos, sexes = rec["dob_r0"].to_numpy(dtype=object), rec["sex_p"].to_numpy(dtype=object)
-    matches.loc[ui, "error_codes"] = [
-        ";".join(sorted(unlinked_codes(kinds[i], digits[i], registry_ids)
-                        + intrinsic_codes(names[i], dobs[i], isos[i], sexes[i])))
-        for i in ui
-    ]
-    matches["match_probability"] = matches["match_probability"].astype(float)
+    if len(ui):
+        cols["error_codes"][ui] = unlinked_error_codes(rec, ui, registry_ids)
+    record_ids = pa.array(rec["record_id"].to_numpy(dtype=object), type=pa.large_string()) if _ARROW_TEXT \
+        else rec["record_id"].to_numpy(dtype=object)
+    person_ids = reg["person_id"].to_numpy(dtype=object)
+    matches = pd.DataFrame({"record_id": _text_series(record_ids), "status": _coded_text(status),
+                            "person_id": _text_series(person_ids, np.where(linked, best_reg, -1)),
+                            "match_probability": np.where(has, p_best, 0.0),
+                            "error_codes": _coded_text(cols.pop("error_codes"))})
+    for c, v in cols.items():
+        matches[c] = pd.Series(v, dtype=object)
     # Review rows the model favours join their candidate's dose history
     # (analysts confirm or undo it); the others stay on their own.
     key_linked = np.isin(status, ["verified", "fix"]) | ((status == "review") & (p_best >= 0.5))
 
-    top = cand[cand["rank"] <= s.top_candidates].copy()
-    top["record_id"] = rec["record_id"].to_numpy(dtype=object)[top["rec"].to_numpy()]
-    top["person_id"] = reg["person_id"].to_numpy(dtype=object)[top["reg"].to_numpy()]
+    shown = rank <= s.top_candidates
+    top, t_rank = order[shown], rank[shown]
+    out = {"record_id": _text_series(record_ids, pair_rec[top]), "person_id": _text_series(person_ids, pair_reg[top]),
+           "rank": t_rank, "match_weight": weight[top], "match_probability": prob[top],
+           "prior_weight": prior_pair[top], "rules": pairs["rules"].to_numpy()[top]}
     for f in FIELDS:
-        names = np.array(["null", *LEVELS[f]], dtype=object)
-        top[f"level_{f}"] = names[top[f"level_{f}"].to_numpy().astype(int) + 1]
-    candidates = top[CANDIDATE_COLUMNS].reset_index(drop=True)
+        out[f"level_{f}"] = _text_series(np.array(["null", *LEVELS[f]], dtype=object), lv[f][top].astype(np.int64) + 1)
+    for c in bf.columns:
+        out[f"bf_{c}"] = bf[c].to_numpy()[top]
+    candidates = pd.DataFrame({c: out[c] for c in CANDIDATE_COLUMNS})
     return matches, key_linked, candidates
 
 

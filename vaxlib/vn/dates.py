@@ -37,6 +37,7 @@ __all__ = [
     "parse_dobs",
     "compare_dob",
     "compare_dobs",
+    "compare_dob_many",
     "excel_serial_to_date",
     "date_to_excel_serial",
     "is_typo",
@@ -519,6 +520,143 @@ def compare_dob(typed: object, register: object, ref_year: int = DEFAULT_REF_YEA
     return ("dob:other",)
 
 
+# Typed texts whose reading as written is fixed by their shape, without the parser: (pattern,
+# group of the year, month, day; 0 = absent).  ``d/m/yyyy`` is read day-first and ``yyyy-m-d``
+# year-month-day whichever part exceeds 12 (see _day_first, _analyse_separated); a dot is
+# no separator of the partial forms (``12.0000`` is the float 12).
+_SHAPES = (
+    (re.compile(r"(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})", re.ASCII), (3, 2, 1)),
+    (re.compile(r"(\d{4})[/.\-](\d{1,2})[/.\-](\d{1,2})", re.ASCII), (1, 2, 3)),
+    (re.compile(r"(\d{1,2})[/\-](\d{4})", re.ASCII), (2, 1, 0)),
+    (re.compile(r"(\d{4})[/\-](\d{1,2})", re.ASCII), (1, 2, 0)),
+)
+_YEAR_TEXT = re.compile(r"\d{4}", re.ASCII)
+
+
+def _as_written(text: str, ref_year: int) -> tuple[int, int, int, bool]:
+    """(year, month, day, two-digit year) of a typed text as written, -1 for an absent part
+    (year -1: no reading).  What :func:`_analyse` gives, read off the common shapes directly."""
+    for rx, groups in _SHAPES:
+        m = rx.fullmatch(text)
+        if m:
+            return (*(int(m.group(g)) if g else -1 for g in groups), False)
+    if _YEAR_TEXT.fullmatch(text) and 1900 <= int(text) <= ref_year + 1:
+        return int(text), -1, -1, False
+    try:
+        an = _analyse(text, ref_year)
+    except (ValueError, OverflowError):
+        return -1, -1, -1, False
+    if an.year is None:
+        return -1, -1, -1, False
+    return an.year, -1 if an.month is None else an.month, -1 if an.day is None else an.day, an.two_digit_year
+
+
+def _objects(values: list) -> np.ndarray:
+    """A 1-d object array of ``values`` (tuples stay elements)."""
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):
+        out[i] = v
+    return out
+
+
+def _is_valid_ymd(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """:func:`_valid` on arrays (``date(y, m, d)`` exists)."""
+    leap = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
+    dim = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[np.clip(m, 0, 12)] + (leap & (m == 2))
+    return (1 <= y) & (y <= 9999) & (1 <= m) & (m <= 12) & (1 <= d) & (d <= dim)
+
+
+def _is_typo_digits(a: np.ndarray, b: np.ndarray, width: np.ndarray) -> np.ndarray:
+    """:func:`is_typo` on rows of digit matrices, comparing the first ``width`` digits of each row."""
+    live = np.arange(a.shape[1])[None, :] < width[:, None]
+    diff = (a != b) & live
+    n = diff.sum(axis=1)
+    first = diff.argmax(axis=1)
+    rows = np.arange(len(a))
+    nxt = np.minimum(first + 1, a.shape[1] - 1)
+    swap = (n == 2) & diff[rows, nxt] & (a[rows, first] == b[rows, nxt]) & (a[rows, nxt] == b[rows, first])
+    return (n == 1) | swap
+
+
+def _digit_matrix(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """YYYYMMDD digits per row (parts within their widths)."""
+    return np.stack([y // 1000 % 10, y // 100 % 10, y // 10 % 10, y % 10, m // 10 % 10, m % 10,
+                     d // 10 % 10, d % 10], axis=1)
+
+
+def compare_dob_many(typed: np.ndarray, register: np.ndarray, ref_year: int = DEFAULT_REF_YEAR) -> np.ndarray:
+    """``[compare_dob(t, r) for t, r in zip(typed, register)]`` as an object array of tuples, vectorised.
+
+    Each distinct typed text is read once (the common shapes directly, the rest by the parser)
+    and each distinct register dob once; the rules of :func:`compare_dob` are then applied to
+    all pairs at once.  Pairs with a part too wide for the digit comparison, or a value that is
+    not text, are left to :func:`compare_dob`.
+    """
+    typed = np.asarray(typed, dtype=object)
+    register = np.asarray(register, dtype=object)
+    n = len(typed)
+    out = np.empty(n, dtype=object)
+    t_str = np.fromiter((isinstance(v, str) for v in typed), bool, count=n)
+    r_str = np.fromiter((isinstance(v, str) for v in register), bool, count=n)
+    both = t_str & r_str
+    slow = np.flatnonzero(~both)
+    same = np.zeros(n, dtype=bool)
+    same[both] = typed[both] == register[both]
+    out[same] = _objects([()])[np.zeros(int(same.sum()), dtype=np.int64)]
+    k_ = np.flatnonzero(both & ~same)
+    if len(k_):
+        tc, tu = pd.factorize(typed[k_])
+        rc, ru = pd.factorize(register[k_])
+        tv = np.array([_as_written(v, ref_year) for v in tu], dtype=np.int64).reshape(-1, 4)
+        iso = np.fromiter((bool(_ISO_TEXT.match(v)) for v in tu), bool, count=len(tu))[tc]
+        rv = np.array([p if p is not None else (-2, -1, -1) for p in map(_register_parts, ru)],
+                      dtype=np.float64).reshape(-1, 3)
+        rv = np.nan_to_num(rv, nan=-1).astype(np.int64)[rc]
+        y, m, d, two = tv[tc, 0], tv[tc, 1], tv[tc, 2], tv[tc, 3].astype(bool)
+        ry, rm, rd = rv[:, 0], rv[:, 1], rv[:, 2]
+        y = np.where(two & (y >= 0) & (ry >= 0) & (y % 100 == ry % 100), ry, y)
+        t_n = 1 + (m >= 0) + (d >= 0)
+        r_n = 1 + (rm >= 0) + (rd >= 0)
+        k = np.minimum(t_n, r_n)
+        same_prec = t_n == r_n
+        t_parts, r_parts = np.stack([y, m, d], axis=1), np.stack([ry, rm, rd], axis=1)
+        live = np.arange(3)[None, :] < k[:, None]
+        common_eq = ((t_parts == r_parts) | ~live).all(axis=1)
+        # the digit comparison needs every common part present and within its width
+        wide = ((t_parts < 0) | (r_parts < 0) | (t_parts > [9999, 99, 99]) | (r_parts > [9999, 99, 99])) & live
+        fits = ~wide.any(axis=1)
+        swapped = np.stack([y, d, m], axis=1)
+        swap = (k >= 2) & (m >= 0) & (d >= 0) & _is_valid_ymd(y, d, m) & ((swapped == r_parts) | ~live).all(axis=1)
+        yod = (k == 3) & (m == 1) & (d == 1) & (y == ry)
+        typo = fits & _is_typo_digits(_digit_matrix(np.maximum(y, 0), np.maximum(m, 0), np.maximum(d, 0)),
+                                      _digit_matrix(np.maximum(ry, 0), np.maximum(rm, 0), np.maximum(rd, 0)),
+                                      np.array([0, 4, 6, 8])[k])
+        # extra: 0 none (same precision, register layout), 1 dob:format, 2 dob:partial
+        extra = np.where(same_prec, np.where(iso, 0, 1), 2)
+        semantic = np.select([common_eq, swap, yod, typo], [0, 1, 2, 3], 4)  # 4: dob:other
+        table = {}
+        for e, name in enumerate(((), ("dob:format",), ("dob:partial",))):
+            table[(e, 0)] = name if name else ("dob:format",)
+            for s_, code in ((1, "dob:day_month_swap"), (2, "dob:year_only_default"), (3, "dob:typo")):
+                table[(e, s_)] = tuple(sorted(name + (code,)))
+            table[(e, 4)] = ("dob:other",)
+        # a text without a year, or a register dob that is not ISO (year -2): dob:other
+        ok = (y >= 0) & (ry >= 0)
+        codes = np.where(ok, extra * 5 + semantic, -1)
+        lookup = np.empty(16, dtype=object)
+        for (e, s_), v in table.items():
+            lookup[e * 5 + s_] = v
+        lookup[-1] = ("dob:other",)
+        res = lookup[codes]
+        # a typo judged on digits that do not fit: the reference rule
+        res_slow = ok & ~fits & ~common_eq & ~swap & ~yod
+        out[k_] = res
+        slow = np.concatenate([slow, k_[res_slow]])
+    for i in slow:
+        out[i] = compare_dob(typed[i], register[i], ref_year)
+    return out
+
+
 def compare_dobs(typed: pd.Series, register: pd.Series, ref_year: int = DEFAULT_REF_YEAR) -> pd.Series:
     """Vectorised :func:`compare_dob`, computed once per distinct (typed, register) pair.
 
@@ -527,18 +665,5 @@ def compare_dobs(typed: pd.Series, register: pd.Series, ref_year: int = DEFAULT_
     Series of str
         The codes joined with ``";"`` (``""`` when none), index of ``typed``.
     """
-    t_codes, t_uniq = pd.factorize(typed, use_na_sentinel=True)
-    r_codes, r_uniq = pd.factorize(register, use_na_sentinel=True)
-    # NA (-1) becomes the extra last entry of each unique list
-    t_codes = np.where(t_codes < 0, len(t_uniq), t_codes).astype(np.int64)
-    r_codes = np.where(r_codes < 0, len(r_uniq), r_codes).astype(np.int64)
-    t_vals = list(t_uniq) + [None]
-    r_vals = list(r_uniq) + [None]
-    pair = t_codes * (len(r_vals)) + r_codes
-    uniq_pairs, inverse = np.unique(pair, return_inverse=True)
-    n_r = len(r_vals)
-    out = np.array(
-        [";".join(compare_dob(t_vals[p // n_r], r_vals[p % n_r], ref_year)) for p in uniq_pairs.tolist()],
-        dtype=object,
-    )
-    return pd.Series(out[inverse], index=typed.index, dtype=object)
+    codes = compare_dob_many(typed.to_numpy(dtype=object), register.to_numpy(dtype=object), ref_year)
+    return pd.Series([";".join(c) for c in codes], index=typed.index, dtype=object)

@@ -44,6 +44,7 @@ __all__ = [
     "split_name",
     "compare_names",
     "compare_names_many",
+    "compare_names_array",
     "repair_keystrokes",
     "vietnamese_title",
 ]
@@ -448,6 +449,161 @@ def _has_residue(typed: str) -> bool:
 
 
 # ------------------------------------------------------------------ vectorised
+#: words per name the vectorised comparison aligns; longer names go to compare_names
+_MAX_WORDS = 8
+_CODE_BIT = {c: 1 << i for i, c in enumerate(NAME_CODES)}
+
+
+def _codes_of(mask: int) -> tuple[str, ...]:
+    return tuple(sorted(c for c, b in _CODE_BIT.items() if mask & b))
+
+
+def _name_table(names: np.ndarray) -> dict:
+    """What :func:`_analyse` gives of each name, as arrays: code points changed, spacing
+    changed, no diacritics, word count, and the words (codes into ``vocab``, -1 padded)."""
+    n = len(names)
+    cp_changed = np.zeros(n, dtype=bool)
+    sp_changed = np.zeros(n, dtype=bool)
+    bare = np.zeros(n, dtype=bool)
+    odd = np.zeros(n, dtype=bool)  # zero-width spaces: spacing is cleaned another way
+    n_words = np.zeros(n, dtype=np.int64)
+    flat: list[str] = []
+    cps = []
+    for i, s in enumerate(names):
+        cp = s if s.isascii() else _codepoints(s)
+        cps.append(cp)
+        if "\u200b" in cp or "\ufeff" in cp:
+            odd[i] = True
+            continue
+        words = cp.split()
+        spaced = " ".join(words)
+        cp_changed[i] = cp != s
+        sp_changed[i] = spaced != cp
+        bare[i] = not _has_diacritics(spaced)
+        n_words[i] = len(words)
+        flat.extend(words)
+    w_codes, vocab = pd.factorize(np.asarray(flat, dtype=object)) if flat else (np.zeros(0, np.int64), [])
+    width = _MAX_WORDS
+    matrix = np.full((n, width), -1, dtype=np.int64)
+    counted = np.where(odd, 0, n_words)
+    owner = np.repeat(np.arange(n), counted)
+    pos = np.arange(len(flat)) - np.repeat(np.cumsum(counted) - counted, counted)
+    fits = pos < width
+    matrix[owner[fits], pos[fits]] = w_codes[fits]
+    return {"cp": cps, "cp_changed": cp_changed, "sp_changed": sp_changed, "bare": bare, "odd": odd,
+            "n_words": n_words, "words": matrix, "vocab": np.asarray(vocab, dtype=object)}
+
+
+def compare_names_array(typed: np.ndarray, register: np.ndarray) -> np.ndarray:
+    """``[compare_names(t, r) for t, r in zip(typed, register)]`` as an object array of tuples.
+
+    The common differences are decided on arrays: names of the same number of words whose
+    words pair up in place (the same skeleton word by word, or small typing errors within
+    :func:`_positional_typo`'s budget), typed without keystroke residue.  Each distinct name
+    is analysed once, and each distinct pair of words once, by the functions
+    :func:`compare_names` uses (:func:`_diacritic_codes`, :func:`_word_edits`); the codes of
+    a name pair are the union of its words' codes.  Every other pair (words missing, in
+    another order, run together, residue, more than eight words) goes to
+    :func:`compare_names`.
+    """
+    typed = np.asarray(typed, dtype=object)
+    register = np.asarray(register, dtype=object)
+    n = len(typed)
+    out = np.empty(n, dtype=object)
+    is_str = np.fromiter((isinstance(a, str) and isinstance(b, str) for a, b in zip(typed, register)), bool,
+                         count=n)
+    same = is_str & (typed == register)
+    for i in np.flatnonzero(same):
+        out[i] = ()
+    todo = np.flatnonzero(is_str & ~same)
+    fast = np.zeros(n, dtype=bool)
+    if len(todo):
+        codes, names = pd.factorize(np.concatenate([typed[todo], register[todo]]))
+        tc, rc = codes[:len(todo)], codes[len(todo):]
+        tab = _name_table(np.asarray(names, dtype=object))
+        vocab = tab["vocab"]
+        wv = [_word(w) for w in vocab]
+        fold_c = pd.factorize(np.array([w.fold for w in wv], dtype=object))[0] if len(wv) else np.zeros(0, np.int64)
+        fold_len = np.fromiter((len(w.fold) for w in wv), np.int64, count=len(wv))
+        residue_w = np.fromiter((_reading(w) is not None for w in vocab), bool, count=len(vocab))
+        # keystroke residue is read on the typed text's own words
+        t_names = np.unique(tc)
+        residue = np.zeros(len(names), dtype=bool)
+        words = tab["words"]
+        clean = ~tab["cp_changed"][t_names] & ~tab["odd"][t_names]
+        w = words[t_names[clean]]
+        residue[t_names[clean]] = (residue_w[np.maximum(w, 0)] & (w >= 0)).any(axis=1)
+        for k in t_names[~clean]:
+            residue[k] = _has_residue(names[k])
+
+        nw_t, nw_r = tab["n_words"][tc], tab["n_words"][rc]
+        ok = (~tab["odd"][tc] & ~tab["odd"][rc] & ~residue[tc] & (nw_t == nw_r) & (nw_t >= 1)
+              & (nw_t <= _MAX_WORDS))
+        A, B = words[tc], words[rc]
+        live = np.arange(_MAX_WORDS)[None, :] < nw_t[:, None]
+        A, B = np.where(live, A, 0), np.where(live, B, 0)
+        FA, FB = fold_c[A] if len(fold_c) else A, fold_c[B] if len(fold_c) else B
+        fdiff = (FA != FB) & live
+        some = fdiff.any(axis=1)
+        # words run together or split differently could still join to the same skeleton
+        la, lb = np.where(live, fold_len[A] if len(fold_len) else 0, 0), np.where(live, fold_len[B] if len(fold_len) else 0, 0)
+        rejoin = (la.sum(axis=1) == lb.sum(axis=1)) & (la != lb).any(axis=1)
+        # the same words in another order
+        reorder = (np.sort(np.where(live, FA, -1), axis=1) == np.sort(np.where(live, FB, -1), axis=1)).all(axis=1)
+        ok &= ~(some & (rejoin | reorder))
+        # small typing errors in place: each word within its budget, two edits in all
+        typo = np.zeros(len(todo), dtype=bool)
+        cand = np.flatnonzero(ok & some)
+        if len(cand):
+            ri, ci = np.nonzero(fdiff[cand])
+            wa, wb = A[cand][ri, ci], B[cand][ri, ci]
+            pc, pu = pd.factorize(wa * len(vocab) + wb)
+            edits = np.empty(len(pu), dtype=np.int64)
+            within = np.empty(len(pu), dtype=bool)
+            for j, key in enumerate(pu.tolist()):
+                a, b = vocab[key // len(vocab)], vocab[key % len(vocab)]
+                edits[j] = _word_edits(a, b)
+                within[j] = edits[j] <= _max_edits(_word(a).fold, _word(b).fold)
+            total = np.bincount(ri, weights=edits[pc], minlength=len(cand))
+            good = np.bincount(ri, weights=~within[pc], minlength=len(cand)) == 0
+            typo[cand] = good & (total > 0) & (total <= 2)
+            ok[cand] = typo[cand]
+        # diacritics, case: once per distinct (typed word, register word, typed name bare) at differing words
+        mask = np.zeros(len(todo), dtype=np.int64)
+        rows = np.flatnonzero(ok)
+        if len(rows):
+            ri, ci = np.nonzero((A[rows] != B[rows]) & live[rows])
+            bare_t = tab["bare"][tc[rows]][ri]
+            key = (A[rows][ri, ci] * len(vocab) + B[rows][ri, ci]) * 2 + bare_t
+            pc, pu = pd.factorize(key)
+            word_mask = np.empty(len(pu), dtype=np.int64)
+            for j, k in enumerate(pu.tolist()):
+                pair, b_ = divmod(k, 2)
+                got: set[str] = set()
+                _diacritic_codes((vocab[pair // len(vocab)],), (vocab[pair % len(vocab)],), [(0, 0)], got,
+                                 bare_typed=bool(b_))
+                word_mask[j] = sum(_CODE_BIT[c] for c in got)
+            m = np.zeros(len(rows), dtype=np.int64)
+            np.bitwise_or.at(m, ri, word_mask[pc])
+            mask[rows] = m
+        mask |= np.where(tab["cp_changed"][tc] != tab["cp_changed"][rc], _CODE_BIT["name:unicode_form"], 0)
+        mask |= np.where(tab["sp_changed"][tc] & ~tab["sp_changed"][rc], _CODE_BIT["name:case_spacing"], 0)
+        mask |= np.where(typo, _CODE_BIT["name:typo"], 0)
+        # the texts differ but no rule saw it (compare_names' last step)
+        for j in np.flatnonzero(ok & (mask == 0)):
+            same_cp = tab["cp"][tc[j]] == tab["cp"][rc[j]]
+            mask[j] = _CODE_BIT["name:unicode_form" if same_cp else "name:case_spacing"]
+        mc, mu = pd.factorize(mask[ok])
+        tuples = np.empty(len(mu), dtype=object)
+        for j, v in enumerate(mu.tolist()):
+            tuples[j] = _codes_of(v)
+        out[todo[ok]] = tuples[mc]
+        fast[todo[ok]] = True
+    for i in np.flatnonzero(~same & ~fast):
+        out[i] = compare_names(typed[i], register[i])
+    return out
+
+
 def _map_unique(values: pd.Series, func) -> pd.Series:
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     mapped = np.array([func(v) for v in uniques], dtype=object)
