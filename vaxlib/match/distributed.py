@@ -62,11 +62,10 @@ __all__ = ["stable_hash", "partition_of", "WorkDir", "run_match_dask", "open_clu
 log = logging.getLogger(__name__)
 
 _MARK = ".vaxlib-work"
-_KEY2 = "vaxlib-grp-key-2"  # a second SipHash key: group codes from 128 bits of hash
 
 #: stage names in order (folders under the work folder)
 STAGES = ("read", "split", "tf", "input", "prepare", "keys", "join", "pairs", "rows", "compare", "counts", "model", "score",
-          "evidence", "links", "finish")
+          "evidence", "links", "own", "finish")
 
 
 # --------------------------------------------------------------------------- hashing
@@ -335,8 +334,11 @@ def task_prepare(root: str, p: int, max_block: int) -> dict:
     gkey = (rec["name_fold"].astype(str) + "|" + rec["dob_r0"].astype(str) + "|"
             + rec["phone_n"].astype(str)).to_numpy(dtype=object)
     pos = rec["_pos"].to_numpy(dtype=np.int64)
+    # own-history group label: the key's 64-bit hash with the top bit set, or the record's own
+    # position (< 2**63) when it has no key; group_dose_conflict only compares labels
+    group = np.where(ok, stable_hash(gkey) | np.uint64(1 << 63), pos.astype(np.uint64))
     thin = {"pos": pos, "kind": rec["id_kind"].to_numpy(dtype=object), "dn": rec["dose_n"].to_numpy(),
-            "vd": rec["vdate"].to_numpy(), "ok": ok, "g1": stable_hash(gkey), "g2": stable_hash(gkey, _KEY2),
+            "vd": rec["vdate"].to_numpy(), "group": group,
             "a_rec": pos[anchors["rec"].to_numpy()],
             "a_reg": reg["_pos"].to_numpy(dtype=np.int64)[anchors["reg"].to_numpy()]}
     _save(thin, w.file("prepare", f"thin-{p:05d}.pkl"))
@@ -605,9 +607,12 @@ def _finish_inputs(w: "WorkDir", r: int, model):
     return frame, rec, (rec, reg, pairs, levels, bf, frame["weight"].to_numpy(), rho_pair)
 
 
-def task_links(root: str, r: int, model, settings, n_registry: int) -> dict:
+def task_links(root: str, r: int, partitions: int, model, settings, n_registry: int) -> dict:
     """Record partition ``r``'s statuses before the own-history step, with each record's best
-    candidate (global registry position) and its own-history group keys, for the client."""
+    candidate (global registry position), sent to the partition of its own-history group key:
+    ``hash(folded name | phone)`` for the name-and-phone group, ``hash(passport number)`` for
+    the passport group (:mod:`vaxlib.match.own_history`).  A record with both keys goes to both,
+    as two rows that each carry only one key."""
     from vaxlib.match.pipeline import record_matches
 
     t0 = time.perf_counter()
@@ -625,16 +630,47 @@ def task_links(root: str, r: int, model, settings, n_registry: int) -> dict:
     except _Captured as got:
         out = got.arrays
     fold, phone = rec["name_fold"].to_numpy(dtype=object), rec["phone_n"].to_numpy(dtype=object)
-    both = (fold != "") & (phone != "")
-    key = (rec["name_fold"].astype(str) + "|" + rec["phone_n"].astype(str)).to_numpy(dtype=object)
-    digits = rec["id_digits"].to_numpy(dtype=object)
-    out.update(pos=rec["_pos"].to_numpy(), kind=rec["id_kind"].to_numpy(dtype=object),
-               fp1=np.where(both, stable_hash(key), 0), fp2=np.where(both, stable_hash(key, _KEY2), 0), fp_ok=both,
-               pp1=stable_hash(digits), pp2=stable_hash(digits, _KEY2), pp_ok=digits != "")
-    return {"arrays": out, **_task_info(t0, partition=r)}
+    kind, digits = rec["id_kind"].to_numpy(dtype=object), rec["id_digits"].to_numpy(dtype=object)
+    base = pd.DataFrame({"pos": rec["_pos"].to_numpy(), "status": out["status"], "best": out["best"], "p": out["p"],
+                         "conflict": out["conflict"]})
+    by_name = (fold != "") & (phone != "")
+    by_passport = (kind == "passport") & (digits != "")
+    rows_a = base[by_name].assign(name_fold=fold[by_name], phone_n=phone[by_name], id_kind="", id_digits="")
+    rows_b = base[by_passport].assign(name_fold="", phone_n="", id_kind="passport", id_digits=digits[by_passport])
+    dest_a = partition_of((rows_a["name_fold"] + "|" + rows_a["phone_n"]).to_numpy(dtype=object), partitions) \
+        if len(rows_a) else np.zeros(0, dtype=np.int64)
+    dest_b = partition_of(rows_b["id_digits"].to_numpy(dtype=object), partitions) if len(rows_b) \
+        else np.zeros(0, dtype=np.int64)
+    size = 0
+    for q in range(partitions):
+        size += _save(pd.concat([rows_a[dest_a == q], rows_b[dest_b == q]], ignore_index=True),
+                      w.file("links", f"piece-{r:05d}-{q:05d}.pkl"))
+    return _task_info(t0, partition=r, shuffle_bytes=size)
 
 
-def task_finish(root: str, r: int, model, settings, n_registry: int) -> dict:
+def task_own(root: str, q: int, partitions: int) -> dict:
+    """:func:`~vaxlib.match.own_history.own_history_links` on the records of the groups whose key
+    hashes to ``q`` (every record of a group is here), results sent back to the records' partitions."""
+    from vaxlib.match.own_history import own_history_links
+
+    t0 = time.perf_counter()
+    w = WorkDir(Path(root))
+    d = pd.concat([_load(w.file("links", f"piece-{r:05d}-{q:05d}.pkl")) for r in range(partitions)],
+                  ignore_index=True)
+    if len(d):
+        promote, inherited = own_history_links(d, d["status"].to_numpy(dtype=object), d["best"].to_numpy(np.int64),
+                                               d["p"].to_numpy(float), d["conflict"].to_numpy(bool))
+    else:
+        promote, inherited = np.zeros(0, dtype=bool), np.zeros(0)
+    res = pd.DataFrame({"pos": d["pos"].to_numpy(np.int64), "promote": promote, "inherited": inherited})[promote]
+    part = _load(w.file("own", "_parts.pkl")) if len(res) else None
+    dest = part[res["pos"].to_numpy()] if len(res) else np.zeros(0, dtype=np.int64)
+    for r in range(partitions):
+        _save(res[dest == r], w.file("own", f"piece-{q:05d}-{r:05d}.pkl"))
+    return _task_info(t0, partition=q, records=len(d), promoted=int(promote.sum()))
+
+
+def task_finish(root: str, r: int, partitions: int, model, settings, n_registry: int) -> dict:
     """Links, status, codes and top candidates of record partition ``r``
     (:func:`vaxlib.match.pipeline.record_matches`), with the own-history promotions the client
     decided; the unlinked records' person_key fields."""
@@ -643,11 +679,20 @@ def task_finish(root: str, r: int, model, settings, n_registry: int) -> dict:
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
     frame, rec, args = _finish_inputs(w, r, model)
-    up = _load(w.file("links", "promote.pkl"))
     pos = rec["_pos"].to_numpy()
-    mine = (up["promote"][pos], up["inherited"][pos])
+    up = pd.concat([_load(w.file("own", f"piece-{q:05d}-{r:05d}.pkl")) for q in range(partitions)],
+                   ignore_index=True)
+    up = up.groupby("pos", sort=False)["inherited"].max()  # a record of two groups: the larger borrowed p
+    at = np.searchsorted(pos, up.index.to_numpy())
+
+    def promote(rec_, status, best_reg, p_best, conflict):
+        flag, inherited = np.zeros(len(pos), dtype=bool), np.asarray(p_best, dtype=float).copy()
+        flag[at] = True
+        inherited[at] = np.maximum(inherited[at], up.to_numpy())
+        return flag, inherited
+
     matches, key_linked, cands = record_matches(*args, n_registry, settings, pd.Index(_reg(w, r)["person_id"]),
-                                                promote=lambda *a: (mine[0].copy(), mine[1].copy()))
+                                                promote=promote)
     _save({"matches": matches, "key_linked": key_linked, "candidates": cands}, w.file("finish", f"part-{r:05d}.pkl"))
     loose = rec.loc[~key_linked, ["_pos", "record_id", "name_fold", "dob_r0", "phone_n", "id_digits", "given"]]
     return {"loose": loose, "status": matches["status"].value_counts().to_dict(),
@@ -739,28 +784,6 @@ def _stage(client, w: WorkDir, name: str, fn: Callable, args: list[tuple], kept:
     res.timings[name] = time.perf_counter() - t
     res.tasks[name] = [o for o in out if isinstance(o, dict) and "seconds" in o]
     return out
-
-
-def _own_history(links: list[dict], n_rec: int) -> dict:
-    """:func:`~vaxlib.match.own_history.own_history_links` over all records, from each partition's
-    statuses, best candidates and group keys (128 bits of hash stand for the keys' text)."""
-    from vaxlib.match.own_history import own_history_links
-
-    def glob(name, fill, dtype):
-        out = np.full(n_rec, fill, dtype=dtype)
-        for x in links:
-            out[x["arrays"]["pos"]] = x["arrays"][name]
-        return out
-
-    fp_ok, pp_ok = glob("fp_ok", False, bool), glob("pp_ok", False, bool)
-    fp = np.char.add(glob("fp1", 0, np.uint64).astype(str), np.char.add(":", glob("fp2", 0, np.uint64).astype(str)))
-    pp = np.char.add(glob("pp1", 0, np.uint64).astype(str), np.char.add(":", glob("pp2", 0, np.uint64).astype(str)))
-    thin = pd.DataFrame({"name_fold": np.where(fp_ok, fp, "").astype(object),
-                         "phone_n": np.where(fp_ok, "x", "").astype(object),
-                         "id_kind": glob("kind", "", object), "id_digits": np.where(pp_ok, pp, "").astype(object)})
-    promote, inherited = own_history_links(thin, glob("status", "unmatched", object), glob("best", -1, np.int64),
-                                           glob("p", 0.0, float), glob("conflict", False, bool))
-    return {"promote": promote, "inherited": inherited}
 
 
 def _input_from_frames(w: "WorkDir", index, vaccinations: pd.DataFrame, P: int, kept: list, res, step) -> dict:
@@ -911,21 +934,28 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
 
     # -- prepare + stage 1, per partition
     prep = _stage(client, w, "prepare", task_prepare, [(root, p, s.max_block) for p in range(P)], kept, res, step)
-    thin = [_load(w.file("prepare", f"thin-{p:05d}.pkl")) for p in range(P)]
-    pos = np.concatenate([x["pos"] for x in thin])
-    order = np.argsort(pos, kind="stable")
+    # per-record arrays in input order, one thin file at a time (the client never holds all
+    # partitions' thin tables at once: 24M records at 10M persons)
+    def thin_files():
+        for p in range(P):
+            yield p, _load(w.file("prepare", f"thin-{p:05d}.pkl"))
 
     def glob(name: str, dtype=None) -> np.ndarray:
-        a = np.concatenate([x[name] for x in thin])
-        out = np.empty_like(a) if dtype is None else np.empty(len(a), dtype=dtype)
-        out[pos[order]] = a[order]
+        out = None
+        for _, x in thin_files():
+            if out is None:
+                out = np.empty(n_rec, dtype=x[name].dtype if dtype is None else dtype)
+            out[x["pos"]] = x[name]
         return out
 
-    rec_part = np.empty(n_rec, dtype=np.int64)
-    rec_part[pos] = np.concatenate([np.full(len(x["pos"]), p) for p, x in enumerate(thin)])
+    rec_part = np.empty(n_rec, dtype=np.int16)
+    a_rec, a_reg = [], []
+    for p, x in thin_files():
+        rec_part[x["pos"]] = p
+        a_rec.append(x["a_rec"])
+        a_reg.append(x["a_reg"])
+    a_rec, a_reg = np.concatenate(a_rec), np.concatenate(a_reg)
     kinds = glob("kind")
-    a_rec = np.concatenate([x["a_rec"] for x in thin])
-    a_reg = np.concatenate([x["a_reg"] for x in thin])
     o = np.lexsort((a_reg, a_rec))  # the local engine's anchor order: by record, then person
     a_rec, a_reg = a_rec[o], a_reg[o]
 
@@ -962,15 +992,11 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
         ref = np.zeros(n_rec, dtype=bool)
         ref_sel = same_fold <= 20  # fit_namesake_calibration's max_name_count
         ref[ref_pos[ref_sel]] = True
-        # own-history groups (folded name, dob, phone) from 128 bits of hash
-        ok = glob("ok")
-        group = np.arange(n_rec, dtype=np.int64) + n_rec
-        if ok.any():
-            g1, g2 = glob("g1"), glob("g2")
-            group[ok] = pd.DataFrame({"a": g1[ok], "b": g2[ok]}).groupby(["a", "b"], sort=False).ngroup().to_numpy()
-        ctx = {"reference": reference, "ref": ref, "group": group, "dn": glob("dn"), "vd": glob("vd"),
+        # own-history groups (folded name, dob, phone) by their 64-bit hash label (task_prepare)
+        ctx = {"reference": reference, "ref": ref, "group": glob("group"), "dn": glob("dn"), "vd": glob("vd"),
                "a_rec": a_rec, "a_reg": a_reg}
         _save(ctx, w.file("model", "context.pkl"))
+        del ctx
         import inspect
 
         from vaxlib.match.model import fit_model
@@ -1026,10 +1052,12 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
 
     # -- links, codes, candidates per record partition; person_key of the loose records centrally
     # own-history promotions (a record joins its own dose history's automatic link): groups span partitions
-    links = _stage(client, w, "links", task_links, [(root, r, model, s, n_reg) for r in range(P)], kept, res, step)
-    if w.done("links") is None or not w.file("links", "promote.pkl").exists():
-        _save(_own_history(links, n_rec), w.file("links", "promote.pkl"))
-    fin = _stage(client, w, "finish", task_finish, [(root, r, model, s, n_reg) for r in range(P)], kept, res, step)
+    _stage(client, w, "links", task_links, [(root, r, P, model, s, n_reg) for r in range(P)], kept, res, step)
+    if "own" not in kept:
+        _save(rec_part, w.file("own", "_parts.pkl"))  # record position -> its partition, for the answers
+    _stage(client, w, "own", task_own, [(root, q, P) for q in range(P)], kept, res, step)
+    fin = _stage(client, w, "finish", task_finish, [(root, r, P, model, s, n_reg) for r in range(P)], kept, res,
+                 step)
     t = time.perf_counter()
     step("person_key")
     loose = pd.concat([x["loose"] for x in fin]).sort_values("_pos").reset_index(drop=True)
