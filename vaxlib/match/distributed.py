@@ -64,8 +64,8 @@ log = logging.getLogger(__name__)
 _MARK = ".vaxlib-work"
 
 #: stage names in order (folders under the work folder)
-STAGES = ("read", "split", "tf", "input", "prepare", "keys", "join", "pairs", "rows", "compare", "counts", "model", "score",
-          "evidence", "links", "own", "finish")
+STAGES = ("read", "split", "tf", "input", "prepare", "keys", "join", "pairs", "rows", "compare", "counts", "model",
+          "score", "evidence", "links", "own", "finish")
 
 
 # --------------------------------------------------------------------------- hashing
