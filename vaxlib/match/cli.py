@@ -330,9 +330,9 @@ def _evaluation_text(scalar: dict, result: dict, lang: str) -> str:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("match", help="match dose records against the registry")
-    p.add_argument("--registry", required=True, 
+    p.add_argument("--registry", required=True,
                    help="registry file (parquet, csv, xlsx); with --engine dask also a folder of parts")
-    p.add_argument("--vaccinations", required=True, 
+    p.add_argument("--vaccinations", required=True,
                    help="vaccination records file; with --engine dask also a folder of parts")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--params", default=str(PARAMETERS_DIR / "matching.yaml"), help="matching parameters YAML")
