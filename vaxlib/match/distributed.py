@@ -499,6 +499,24 @@ def task_take(root: str, p: int, side: str, positions: np.ndarray, columns: list
     return out[columns] if columns else out
 
 
+def task_u(root: str, up: pd.DataFrame, want_rec: np.ndarray, rec_part: np.ndarray, sampled_reg: np.ndarray,
+           reg_part: np.ndarray, a_rec: np.ndarray, a_reg: np.ndarray, n_registry: int) -> dict:
+    """u from the local engine's random (record, person) pairs (:func:`~vaxlib.match.model.u_sample_pairs`),
+    with the anchors of the sampled persons for the dose-history levels; rows read from their partitions."""
+    from vaxlib.match.compare import compare_pairs
+    from vaxlib.match.model import u_from_levels
+
+    sub_rec = pd.concat([task_take(root, int(p), "rec", want_rec[rec_part == p]) for p in np.unique(rec_part)])
+    sub_reg = pd.concat([task_take(root, int(p), "reg", sampled_reg[reg_part == p]) for p in np.unique(reg_part)])
+    sub_rec = sub_rec.sort_values("_pos").reset_index(drop=True)
+    sub_reg = sub_reg.sort_values("_pos").reset_index(drop=True)
+    rp, gp = sub_rec["_pos"].to_numpy(), sub_reg["_pos"].to_numpy()
+    upairs = pd.DataFrame({"rec": np.searchsorted(rp, up["rec"].to_numpy()),
+                           "reg": np.searchsorted(gp, up["reg"].to_numpy())})
+    uanch = pd.DataFrame({"rec": np.searchsorted(rp, a_rec), "reg": np.searchsorted(gp, a_reg)})
+    return u_from_levels(compare_pairs(sub_rec, sub_reg, upairs, uanch), n_registry)
+
+
 def task_fold_counts(root: str, g: int, names: np.ndarray) -> pd.Series:
     """How many registry persons of partition ``g`` carry each of these folded names."""
     f = _reg(WorkDir(Path(root)), g)["name_fold"]
@@ -910,9 +928,8 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
         With ``sources``: a key (person_id, record_id) repeated in two parts, or an input
         without usable rows.
     """
-    from vaxlib.match.compare import compare_pairs
     from vaxlib.match.model import (FitCounts, fit_from_counts, merge_vectors, namesake_from_counts,
-                                    rho_from_evidence, u_from_levels, u_sample_pairs)
+                                    rho_from_evidence, u_sample_pairs)
     from vaxlib.match.pipeline import _person_keys
 
     step = progress or (lambda msg: log.info(msg))
@@ -974,6 +991,14 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
         fitted = _load(w.file("model", "fitted.pkl"))
     else:
         step("model")
+        # u: the local engine's random positions, their rows fetched and compared by one worker
+        # while the client and the other workers gather the counts
+        up = u_sample_pairs(n_rec, n_reg, s.u_pairs, s.seed)
+        sampled_reg = np.unique(up["reg"].to_numpy())
+        with_anchor = np.isin(a_reg, sampled_reg)
+        want_rec = np.union1d(np.unique(up["rec"].to_numpy()), a_rec[with_anchor])
+        u_future = client.submit(task_u, root, up, want_rec, rec_part[want_rec], sampled_reg,
+                                 reg_part_of[sampled_reg], a_rec[with_anchor], a_reg[with_anchor], n_reg, pure=False)
         near = np.zeros(n_rec, dtype=bool)
         for arr in client.gather([client.submit(task_near, root, g, pure=False) for g in range(P)]):
             near[arr] = True
@@ -1014,24 +1039,7 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
                                       for g in range(P)])
                 merged.sessions[k] = (n, merge_vectors(vecs))
         observed = sum(x["observed"] for x in parts)
-        # u: the local engine's random positions, their rows fetched
-        up = u_sample_pairs(n_rec, n_reg, s.u_pairs, s.seed)
-        sampled_reg = np.unique(up["reg"].to_numpy())
-        with_anchor = np.isin(a_reg, sampled_reg)
-        want_rec = np.union1d(np.unique(up["rec"].to_numpy()), a_rec[with_anchor])
-        sub_rec = pd.concat(client.gather([client.submit(task_take, root, p, "rec", want_rec[rec_part[want_rec] == p],
-                                                         pure=False) for p in range(P)]))
-        sub_reg = pd.concat(client.gather([client.submit(task_take, root, p, "reg",
-                                                         sampled_reg[reg_part_of[sampled_reg] == p], pure=False)
-                                           for p in range(P)]))
-        sub_rec = sub_rec.sort_values("_pos").reset_index(drop=True)
-        sub_reg = sub_reg.sort_values("_pos").reset_index(drop=True)
-        rp, gp = sub_rec["_pos"].to_numpy(), sub_reg["_pos"].to_numpy()
-        upairs = pd.DataFrame({"rec": np.searchsorted(rp, up["rec"].to_numpy()),
-                               "reg": np.searchsorted(gp, up["reg"].to_numpy())})
-        uanch = pd.DataFrame({"rec": np.searchsorted(rp, a_rec[with_anchor]),
-                              "reg": np.searchsorted(gp, a_reg[with_anchor])})
-        u = u_from_levels(compare_pairs(sub_rec, sub_reg, upairs, uanch), n_reg)
+        u = u_future.result()
         model = fit_from_counts(u, merged, n_reg, em_iterations=s.em_iterations)
         model.namesake = namesake_from_counts(observed, int(ref.sum()), float(same_fold[ref_sel].sum()), n_reg,
                                               model.u, model.m)
