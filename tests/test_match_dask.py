@@ -104,6 +104,27 @@ def test_same_answers_as_the_local_engine(client, data, tmp_path, name, partitio
     assert res.stats["status_counts"] == local.stats["status_counts"]
 
 
+def test_sessions_larger_than_the_em_sample_are_sampled_like_the_local_engine(client, data, tmp_path, monkeypatch):
+    """A training session over em_sample pairs is sampled over the pairs in the local engine's order
+    (packed 64-bit order keys on the client); a small em_sample makes the harsh set exercise it."""
+    from vaxlib.match import model as model_mod
+    from vaxlib.match.distributed import run_match_dask
+
+    monkeypatch.setitem(model_mod.fit_model.__kwdefaults__, "em_sample", 150)
+    tables, unsampled = data["harsh-s3"]
+    local = run_match(tables["registry"], tables["vaccinations"], _settings())
+    # the sample matters: m differs from the run on every pair
+    assert any(not np.allclose(list(local.model.to_dict()["m"][f].values()), list(v.values()), rtol=0, atol=1e-12)
+               for f, v in unsampled.model.to_dict()["m"].items())
+    (tmp_path / "out").mkdir()
+    res = run_match_dask(build_index(tables["registry"]), tables["vaccinations"], _settings(), client, partitions=3,
+                         work_dir=tmp_path / "work", out=tmp_path / "out", run_key="e")
+    _assert_same(local.matches, _read_parts(tmp_path / "out" / "matches"), ["record_id"], ["match_probability"])
+    want, got = local.model.to_dict(), res.model.to_dict()
+    for f, levels in want["m"].items():
+        np.testing.assert_allclose(list(got["m"][f].values()), list(levels.values()), rtol=0, atol=1e-12)
+
+
 def _write_parts(df: pd.DataFrame, folder: Path, cuts: list[int]) -> list[Path]:
     folder.mkdir(parents=True)
     bounds = [0, *cuts, len(df)]

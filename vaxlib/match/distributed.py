@@ -523,7 +523,7 @@ def task_fold_counts(root: str, g: int, names: np.ndarray) -> pd.Series:
     return f[f.isin(set(names))].value_counts()
 
 
-def task_counts(root: str, g: int, em_sample: int | None) -> dict:
+def task_counts(root: str, g: int) -> dict:
     """The own-group dose conflicts of partition ``g``'s pairs without ID evidence, then its
     EM tables, history-level counts and namesake cells (sums over partitions)."""
     from vaxlib.match.compare import LEVELS, group_dose_conflict
@@ -542,13 +542,49 @@ def task_counts(root: str, g: int, em_sample: int | None) -> dict:
     levels.loc[sel[clash], "dose"] = LEVELS["dose"].index("conflict")
     counts = fit_counts(levels, tf, em_sample=None, min_session=0)
     observed = namesake_observed(ctx["ref"], rp, levels)
-    order = None
-    if em_sample is not None:
-        # order keys of the training sessions' pairs: a session larger than em_sample is
-        # sampled over the pairs in the local engine's order
-        order = [meta.loc[m, ["stage", "first", "rec_pos", "reg_pos"]].to_numpy(np.int64) for m in session_masks(levels)]
     _save({"meta": meta, "levels": levels, "tf": tf, "no_id": no_id}, w.file("counts", f"pairs-{g:05d}.pkl"))
-    return {"counts": counts, "observed": observed, "order": order, **_task_info(t0, partition=g)}
+    return {"counts": counts, "observed": observed, **_task_info(t0, partition=g)}
+
+
+#: bits of the packed order key of a pair: stage, first rule, record position, registry position
+_ORDER_FIELDS = ("stage", "first", "rec_pos", "reg_pos")
+
+
+def order_widths(n_records: int, n_registry: int) -> tuple[int, ...] | None:
+    """Bit widths that pack a pair's order key (stage, first rule, record and registry position)
+    into one uint64 that sorts like the key; None when they do not fit in 64 bits."""
+    from vaxlib.match.blocking import RULES
+
+    widths = (1, (len(RULES) * 16).bit_length(), max(n_records - 1, 1).bit_length(),
+              max(n_registry - 1, 1).bit_length())
+    return widths if sum(widths) <= 64 else None
+
+
+def _pack(cols: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
+    out = np.zeros(len(cols), dtype=np.uint64)
+    for i, b in enumerate(widths):
+        out = (out << np.uint64(b)) | cols[:, i].astype(np.uint64)
+    return out
+
+
+def _unpack(keys: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
+    out = np.empty((len(keys), len(widths)), dtype=np.int64)
+    k = keys.copy()
+    for i in range(len(widths) - 1, -1, -1):
+        out[:, i] = (k & np.uint64((1 << widths[i]) - 1)).astype(np.int64)
+        k >>= np.uint64(widths[i])
+    return out
+
+
+def task_session_keys(root: str, g: int, session: int, widths: tuple[int, ...] | None) -> np.ndarray:
+    """Order keys of partition ``g``'s pairs in one training session (packed into uint64 when
+    ``widths`` fit, else the four columns): a session larger than em_sample is sampled over the
+    pairs in the local engine's order."""
+    from vaxlib.match.model import session_masks
+
+    d = _load(WorkDir(Path(root)).file("counts", f"pairs-{g:05d}.pkl"))
+    cols = d["meta"].loc[session_masks(d["levels"])[session], list(_ORDER_FIELDS)].to_numpy(np.int64)
+    return _pack(cols, widths) if widths else cols
 
 
 def task_session_sample(root: str, g: int, session: int, chosen: np.ndarray) -> tuple:
@@ -1027,14 +1063,21 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
         from vaxlib.match.model import fit_model
 
         em_sample = inspect.signature(fit_model).parameters["em_sample"].default  # the local engine's
-        parts = client.gather([client.submit(task_counts, root, g, em_sample, pure=False) for g in range(P)])
+        parts = client.gather([client.submit(task_counts, root, g, pure=False) for g in range(P)])
         merged = FitCounts.merge([x["counts"] for x in parts])
         rng = np.random.default_rng(s.seed)
+        widths = order_widths(n_rec, n_reg)
         for k, (n, _) in enumerate(merged.sessions):
             if n >= 20 and n > em_sample:
-                keys = np.concatenate([x["order"][k] for x in parts])
-                keys = keys[np.lexsort(keys.T[::-1])]
-                chosen = keys[np.sort(rng.choice(n, em_sample, replace=False))]
+                keys = np.concatenate(client.gather([client.submit(task_session_keys, root, g, k, widths, pure=False)
+                                                     for g in range(P)]))
+                if widths:  # 8 bytes per pair on the client (24M pairs at 10M persons: 192 MB)
+                    keys.sort()
+                    chosen = _unpack(keys[np.sort(rng.choice(n, em_sample, replace=False))], widths)
+                else:
+                    keys = keys[np.lexsort(keys.T[::-1])]
+                    chosen = keys[np.sort(rng.choice(n, em_sample, replace=False))]
+                del keys
                 vecs = client.gather([client.submit(task_session_sample, root, g, k, chosen, pure=False)
                                       for g in range(P)])
                 merged.sessions[k] = (n, merge_vectors(vecs))
