@@ -242,7 +242,7 @@ def task_split(root: str, kind: str, i: int, offset: int, partitions: int) -> di
         part = partition_of(record_partition_keys(t), partitions) if len(t) else np.zeros(0, dtype=np.int64)
     for p in range(partitions):
         _save(t[part == p], w.file("split", f"{kind}-{i:05d}-{p:05d}.pkl"))
-    return _task_info(t0, kind=kind, part=i, partition_of=part.astype(np.int32) if kind == "registry" else None)
+    return _task_info(t0, kind=kind, part=i)
 
 
 def task_tf(root: str, q: int, n_parts: int) -> dict:
@@ -307,8 +307,12 @@ def _fault(name: str) -> None:
 
     fault_point(f"dask:{name}")
 
-def task_prepare(root: str, p: int, max_block: int) -> dict:
-    """Prepare partition ``p``'s records; stage 1 (exact ID) against the registry partition."""
+def task_prepare(root: str, p: int, max_block: int, u_rec: np.ndarray, u_reg: np.ndarray) -> dict:
+    """Prepare partition ``p``'s records; stage 1 (exact ID) against the registry partition.
+
+    ``u_rec`` and ``u_reg`` are the positions of the u sample's pairs
+    (:func:`~vaxlib.match.model.u_sample_pairs`): the partition keeps their rows, and the rows
+    of the records anchored to a sampled person (anchors are co-located), for :func:`task_u`."""
     from vaxlib.match.blocking import candidate_pairs
     from vaxlib.match.compare import compare_pairs, record_group_ok
     from vaxlib.match.pipeline import _settled
@@ -342,6 +346,11 @@ def task_prepare(root: str, p: int, max_block: int) -> dict:
             "a_rec": pos[anchors["rec"].to_numpy()],
             "a_reg": reg["_pos"].to_numpy(dtype=np.int64)[anchors["reg"].to_numpy()]}
     _save(thin, w.file("prepare", f"thin-{p:05d}.pkl"))
+    gpos = reg["_pos"].to_numpy(dtype=np.int64)
+    sampled = np.isin(gpos, u_reg)
+    anchored = np.isin(thin["a_reg"], gpos[sampled])
+    want = np.isin(pos, u_rec) | np.isin(pos, thin["a_rec"][anchored])
+    _save({"rec": rec[want], "reg": reg[sampled]}, w.file("prepare", f"u-{p:05d}.pkl"))
     return _task_info(t0, partition=p, records=len(rec), registry=len(reg), stage1_pairs=len(stage1),
                       kept1=int(keep1.sum()), open=int(open_mask.sum()))
 
@@ -499,17 +508,18 @@ def task_take(root: str, p: int, side: str, positions: np.ndarray, columns: list
     return out[columns] if columns else out
 
 
-def task_u(root: str, up: pd.DataFrame, want_rec: np.ndarray, rec_part: np.ndarray, sampled_reg: np.ndarray,
-           reg_part: np.ndarray, a_rec: np.ndarray, a_reg: np.ndarray, n_registry: int) -> dict:
+def task_u(root: str, partitions: int, up: pd.DataFrame, a_rec: np.ndarray, a_reg: np.ndarray,
+           n_registry: int) -> dict:
     """u from the local engine's random (record, person) pairs (:func:`~vaxlib.match.model.u_sample_pairs`),
-    with the anchors of the sampled persons for the dose-history levels; rows read from their partitions."""
+    with the anchors of the sampled persons for the dose-history levels; the rows were kept by
+    :func:`task_prepare`."""
     from vaxlib.match.compare import compare_pairs
     from vaxlib.match.model import u_from_levels
 
-    sub_rec = pd.concat([task_take(root, int(p), "rec", want_rec[rec_part == p]) for p in np.unique(rec_part)])
-    sub_reg = pd.concat([task_take(root, int(p), "reg", sampled_reg[reg_part == p]) for p in np.unique(reg_part)])
-    sub_rec = sub_rec.sort_values("_pos").reset_index(drop=True)
-    sub_reg = sub_reg.sort_values("_pos").reset_index(drop=True)
+    w = WorkDir(Path(root))
+    kept = [_load(w.file("prepare", f"u-{p:05d}.pkl")) for p in range(partitions)]
+    sub_rec = pd.concat([k["rec"] for k in kept]).sort_values("_pos").reset_index(drop=True)
+    sub_reg = pd.concat([k["reg"] for k in kept]).sort_values("_pos").reset_index(drop=True)
     rp, gp = sub_rec["_pos"].to_numpy(), sub_reg["_pos"].to_numpy()
     upairs = pd.DataFrame({"rec": np.searchsorted(rp, up["rec"].to_numpy()),
                            "reg": np.searchsorted(gp, up["reg"].to_numpy())})
@@ -862,7 +872,7 @@ def _input_from_frames(w: "WorkDir", index, vaccinations: pd.DataFrame, P: int, 
         for p in range(P):
             _save(vac[rpart == p].reset_index(drop=True), w.file("input", f"rec-{p:05d}.pkl"))
             _save(reg[gpart == p].reset_index(drop=True), w.file("input", f"reg-{p:05d}.pkl"))
-        meta = {"n_rec": n_rec, "n_reg": n_reg, "reg_part": gpart.astype(np.int32), "quarantine": None}
+        meta = {"n_rec": n_rec, "n_reg": n_reg, "quarantine": None}
         _save(meta, w.file("input", "_meta.pkl"))
         w.mark_done("input", {"records": n_rec, "registry": n_reg})
         _fault("input")
@@ -916,13 +926,12 @@ def _input_from_files(client, w: "WorkDir", sources: dict, P: int, kept: list, r
         if where:
             raise CommandError.say("dask_duplicate_key", where=where, kind=kind)
     offsets = {k: np.concatenate([[0], np.cumsum(counts[k])[:-1]]).astype(np.int64) for k in files}
-    split = _stage(client, w, "split", task_split, [(root, k, i, int(offsets[k][i]), P) for k in files
+    _stage(client, w, "split", task_split, [(root, k, i, int(offsets[k][i]), P) for k in files
                                                     for i in range(len(files[k]))], kept, res, step)
     _stage(client, w, "tf", task_tf, [(root, q, len(files["registry"])) for q in range(P)], kept, res, step)
     parts = {k: len(files[k]) for k in files}
     _stage(client, w, "input", task_input, [(root, p, parts, P, n_reg) for p in range(P)], kept, res, step)
-    reg_part = np.concatenate([x["partition_of"] for x in split if x["kind"] == "registry"])
-    meta = {"n_rec": n_rec, "n_reg": n_reg, "reg_part": reg_part, "quarantine": quarantine,
+    meta = {"n_rec": n_rec, "n_reg": n_reg, "quarantine": quarantine,
             "rows_in": {k: sum(x["rows_in"] for x in read if x["kind"] == k) for k in files}}
     _save(meta, w.file("input", "_meta.pkl"))
     for stage in ("read", "split"):  # their rows now live in the input partitions
@@ -965,7 +974,7 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
         without usable rows.
     """
     from vaxlib.match.model import (FitCounts, fit_from_counts, merge_vectors, namesake_from_counts,
-                                    rho_from_evidence, u_sample_pairs)
+                                    rho_from_evidence)
     from vaxlib.match.pipeline import _person_keys
 
     step = progress or (lambda msg: log.info(msg))
@@ -983,10 +992,14 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
     else:
         meta = _input_from_frames(w, index, vaccinations, P, kept, res, step)
     n_reg, n_rec = meta["n_reg"], meta["n_rec"]
-    reg_part_of = meta["reg_part"]
 
     # -- prepare + stage 1, per partition
-    prep = _stage(client, w, "prepare", task_prepare, [(root, p, s.max_block) for p in range(P)], kept, res, step)
+    from vaxlib.match.model import u_sample_pairs
+
+    up = u_sample_pairs(n_rec, n_reg, s.u_pairs, s.seed)
+    u_rec, u_reg = np.unique(up["rec"].to_numpy()), np.unique(up["reg"].to_numpy())
+    prep = _stage(client, w, "prepare", task_prepare, [(root, p, s.max_block, u_rec, u_reg) for p in range(P)], kept,
+                  res, step)
     # per-record arrays in input order, one thin file at a time (the client never holds all
     # partitions' thin tables at once: 24M records at 10M persons)
     def thin_files():
@@ -1029,12 +1042,8 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
         step("model")
         # u: the local engine's random positions, their rows fetched and compared by one worker
         # while the client and the other workers gather the counts
-        up = u_sample_pairs(n_rec, n_reg, s.u_pairs, s.seed)
-        sampled_reg = np.unique(up["reg"].to_numpy())
-        with_anchor = np.isin(a_reg, sampled_reg)
-        want_rec = np.union1d(np.unique(up["rec"].to_numpy()), a_rec[with_anchor])
-        u_future = client.submit(task_u, root, up, want_rec, rec_part[want_rec], sampled_reg,
-                                 reg_part_of[sampled_reg], a_rec[with_anchor], a_reg[with_anchor], n_reg, pure=False)
+        with_anchor = np.isin(a_reg, u_reg)
+        u_future = client.submit(task_u, root, P, up, a_rec[with_anchor], a_reg[with_anchor], n_reg, pure=False)
         near = np.zeros(n_rec, dtype=bool)
         for arr in client.gather([client.submit(task_near, root, g, pure=False) for g in range(P)]):
             near[arr] = True
