@@ -407,3 +407,15 @@ def test_compare_names_array_on_the_tables():
     got = compare_names_array(typed, register)
     for (t, r, codes), g in zip(cases, got):
         assert g == codes, (t, r)
+
+
+def test_compare_names_array_when_names_hold_every_separator():
+    # the names are joined by a control character no name holds; when every candidate is
+    # typed somewhere they are read one at a time, with the same answers
+    odd = "Nguyễn\x01\x02\x03\x04\x05\x06\x07\x08 Văn An"
+    cases = [(odd, "Nguyễn Văn An"), ("NGUYỄN VĂN AN", "Nguyễn Văn An"), ("\x01", "\x01 A"), ("\x00 B", "\x00 b"),
+             ("Lê Thi Hoà", "Lê Thị Hòa"), ("Nguyen Van An", odd)]
+    got = compare_names_array(np.array([c[0] for c in cases], dtype=object),
+                              np.array([c[1] for c in cases], dtype=object))
+    assert list(got) == [compare_names(t, r) for t, r in cases]
+    assert got[1] == ("name:case_spacing",) and got[4] == ("name:diacritic_error", "name:tone_placement")

@@ -274,16 +274,21 @@ def _person_keys(rec: pd.DataFrame, person_id: np.ndarray, linked: np.ndarray) -
     rest = np.flatnonzero(~linked)
     if len(rest) == 0:
         return keys
-    sub = rec.iloc[rest]
+    # each key column's values as integer codes (-1: missing), once per column
+    codes = {}
+    for c in ("name_fold", "dob_r0", "phone_n", "id_digits", "given"):
+        v = rec[c].to_numpy(dtype=object)[rest]
+        k, uniq = pd.factorize(v, use_na_sentinel=True)
+        empty = np.flatnonzero(np.asarray(uniq, dtype=object) == "")
+        codes[c] = np.where(np.isin(k, empty), -1, k).astype(np.int64), len(uniq)
     groups = []
-    for cols in (("name_fold", "dob_r0"), ("name_fold", "phone_n"), ("id_digits", "given")):
-        k = sub[list(cols)].astype(str)
-        valid = (k != "").all(axis=1).to_numpy()
-        codes = pd.factorize(k.iloc[:, 0] + "|" + k.iloc[:, 1])[0]
-        groups.append(np.where(valid, codes, -1))
+    for a, b in (("name_fold", "dob_r0"), ("name_fold", "phone_n"), ("id_digits", "given")):
+        (ka, na), (kb, _) = codes[a], codes[b]
+        valid = (ka >= 0) & (kb >= 0)
+        groups.append(np.where(valid, pd.factorize(ka * max(na, 1) + kb)[0], -1))
     root = _components(len(rest), groups)
     # The key of a group is derived from its first record's id: stable across runs.
-    rids = sub["record_id"].to_numpy(dtype=object)
+    rids = rec["record_id"].to_numpy(dtype=object)[rest]
     keys[rest] = "U-" + pd.Series(rids[root], dtype=object).astype(str).to_numpy(dtype=object)
     return keys
 
