@@ -397,6 +397,14 @@ ARRAY_EDGES = [
     (NFD("Đặng Văn An"), "Ðặng Văn An", ("name:unicode_form",)),
     ("Ngyen Vn Anh", "Nguyen Van An", ("name:typo",)),
     ("Nguyễn  Văn An", "Nguyễn Văn  An", ("name:case_spacing",)),
+    # a skeleton twice in one name: each typed word takes the first register word still free
+    ("Lê Thi Hà", "Lê Thị Thi Hà", ("name:diacritic_error", "name:missing_part")),
+    ("Thi Lê Thị", "Lê Thị Thi", ("name:diacritic_error", "name:order")),
+    ("Hòa Lan Hòa", "Hòa Lan Hòa Mai", ("name:missing_part",)),
+    ("Thị Lê Thi Hà", "Lê Thị Thi Hà", ("name:order",)),
+    # a word of combining marks alone has an empty skeleton
+    ("A \u0301", "A \u0301 B", ("name:missing_part",)),
+    ("Nguyễn An", "Nguyễn \u0301 An", ("name:case_spacing", "name:diacritic_error")),
 ]
 
 

@@ -602,16 +602,16 @@ def compare_names_array(typed: np.ndarray, register: np.ndarray) -> np.ndarray:
                 joined[k] = "".join(fold_s[words[k, :tab["n_words"][k]]])
             joined_eq[maybe] = [joined[a] == joined[b] for a, b in zip(tc[maybe], rc[maybe])]
         ok &= ~joined_eq
-        # every typed word's skeleton found among the register's, each name's skeletons distinct:
-        # the same words in another order, or some missing (compare_names' _align, exact matches)
+        # every typed word's skeleton found among the register's, the typed ones distinct: the same
+        # words in another order, or some missing.  compare_names pairs each typed word with the
+        # first free register word of its skeleton (_align), which for distinct typed skeletons
+        # is the first of its skeleton.
         match = (FA[:, :, None] == FB[:, None, :])
         found = match.any(axis=2)
         J = np.where(found, match.argmax(axis=2), -1)
         dup_t = ((FA[:, :, None] == FA[:, None, :]) & live_t[:, :, None]).sum(axis=(1, 2)) > nw_t
-        dup_r = ((FB[:, :, None] == FB[:, None, :]) & live_r[:, :, None]).sum(axis=(1, 2)) > nw_r
         subset = (found | ~live_t).all(axis=1) & (nw_t <= nw_r)
-        aligned = ok & ~in_place & subset & ~dup_t & ~dup_r & ((LA > 0) | ~live_t).all(axis=1) \
-            & ((LB > 0) | ~live_r).all(axis=1)
+        aligned = ok & ~in_place & subset & ~dup_t
         # the same word count, words in place within the typing budget (_positional_typo)
         ident = np.where(live_t, np.arange(W)[None, :], -1)
         positional = ok & same_n & ~in_place & ~subset & ~(np.sort(FA, axis=1) == np.sort(np.where(live_r, FB, -1),
