@@ -320,7 +320,8 @@ def _text_series(table, idx: np.ndarray | None = None) -> pd.Series:
         return pd.Series(values)
     arr = table if isinstance(table, pa.Array) else pa.array(table, type=pa.large_string())
     if idx is not None:
-        arr = arr.take(pa.array(idx, mask=idx < 0))
+        missing = idx < 0
+        arr = arr.take(pa.array(idx, mask=missing) if missing.any() else idx)
     if arr.null_count == len(arr):  # no text at all: pandas keeps such a column as objects
         return pd.Series(np.full(len(arr), None, dtype=object))
     return pd.Series(ArrowStringArray(pa.chunked_array([arr]), dtype=pd.StringDtype("pyarrow", na_value=np.nan)))
@@ -422,7 +423,7 @@ def record_matches(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame, le
     matches = pd.DataFrame({"record_id": _text_series(record_ids), "status": _coded_text(status),
                             "person_id": _text_series(person_ids, np.where(linked, best_reg, -1)),
                             "match_probability": np.where(has, p_best, 0.0),
-                            "error_codes": _coded_text(cols.pop("error_codes"))})
+                            "error_codes": _coded_text(cols.pop("error_codes"))}, copy=False)
     for c, v in cols.items():
         matches[c] = pd.Series(v, dtype=object)
     # Review rows the model favours join their candidate's dose history
@@ -438,7 +439,7 @@ def record_matches(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame, le
         out[f"level_{f}"] = _text_series(np.array(["null", *LEVELS[f]], dtype=object), lv[f][top].astype(np.int64) + 1)
     for c in bf.columns:
         out[f"bf_{c}"] = bf[c].to_numpy()[top]
-    candidates = pd.DataFrame({c: out[c] for c in CANDIDATE_COLUMNS})
+    candidates = pd.DataFrame({c: out[c] for c in CANDIDATE_COLUMNS}, copy=False)  # fresh arrays: no copy
     return matches, key_linked, candidates
 
 
