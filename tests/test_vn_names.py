@@ -405,6 +405,9 @@ ARRAY_EDGES = [
     # a word of combining marks alone has an empty skeleton
     ("A \u0301", "A \u0301 B", ("name:missing_part",)),
     ("Nguyễn An", "Nguyễn \u0301 An", ("name:case_spacing", "name:diacritic_error")),
+    # letters outside the Latin fold table: a Greek accent is a diacritic, a Chinese character is not
+    ("Le Thi ά", "Lê Thị ά", ("name:diacritic_error",)),
+    ("Le Thi 李", "Lê Thị 李", ("name:no_diacritics",)),
 ]
 
 

@@ -476,7 +476,8 @@ def _name_table(names: np.ndarray) -> dict:
     one = n <= 1  # a single name needs no separator
     sep = f" {sep_char or chr(1)} "
     big = sep.join(names)
-    cp_big = big if big.isascii() else _codepoints(big)
+    # _codepoints (a translate table costs a dict lookup per letter: look-alikes are replaced where found)
+    cp_big = big if big.isascii() else _LOOKALIKE_RX.sub(_replace_lookalike, nfc(big))
     cps = [cp_big] if one else cp_big.split(sep)
     cps = cps if n else []
     cp_len = np.fromiter(map(len, cps), np.int64, count=n)
@@ -499,13 +500,16 @@ def _name_table(names: np.ndarray) -> dict:
         odd_space[np.searchsorted(starts, hits, side="right") - 1] = True
     letters = np.bincount(owner, weights=w_len, minlength=n)[:n]
     sp_changed = odd_space | (cp_len != letters + np.maximum(n_words - 1, 0))
-    # no diacritics: the fold changes nothing (the fold maps no white space)
-    folded = [cp_big.translate(_FOLD_TABLE)] if one else cp_big.translate(_FOLD_TABLE).split(sep)
-    folded = folded if n else []
-    bare = np.fromiter((f == c for f, c in zip(folded, cps)), bool, count=n)
-    for i in np.flatnonzero([not f.isascii() for f in folded]):
-        bare[i] = not _has_diacritics(" ".join(cps[i].split()))
     w_codes, vocab = pd.factorize(words) if len(words) else (np.zeros(0, np.int64), [])
+    # no diacritics (_has_diacritics of the spaced name): the fold table changes no letter of any
+    # word; a word whose folded letters are not all ASCII is folded the slow way, name by name
+    w_folded = [w.translate(_FOLD_TABLE) for w in vocab]
+    w_dia = np.fromiter((f != w for f, w in zip(w_folded, vocab)), bool, count=len(vocab))
+    w_slow = np.fromiter((not f.isascii() for f in w_folded), bool, count=len(vocab))
+    bare = np.bincount(owner, weights=w_dia[w_codes], minlength=n)[:n] == 0 if len(vocab) else np.ones(n, bool)
+    slow = np.bincount(owner, weights=w_slow[w_codes], minlength=n)[:n] > 0 if len(vocab) else np.zeros(n, bool)
+    for i in np.flatnonzero(slow):
+        bare[i] = not _has_diacritics(" ".join(cps[i].split()))
     keep = ~odd[owner]
     w_codes, owner = w_codes[keep], owner[keep]
     n_words = np.where(odd, 0, n_words)
@@ -515,6 +519,13 @@ def _name_table(names: np.ndarray) -> dict:
     matrix[owner[fits], pos[fits]] = w_codes[fits]
     return {"cp": cps, "cp_changed": cp_changed & ~odd, "sp_changed": sp_changed & ~odd, "bare": bare & ~odd,
             "odd": odd, "n_words": n_words, "words": matrix, "vocab": np.asarray(vocab, dtype=object)}
+
+
+_LOOKALIKE_RX = re.compile("[" + "".join(map(chr, _LOOKALIKE)) + "]")
+
+
+def _replace_lookalike(m: re.Match) -> str:
+    return m.group().translate(_LOOKALIKE)
 
 
 #: white space other than the one space between words (str.split's white space, as re's \s)
