@@ -318,13 +318,18 @@ def _text_series(table, idx: np.ndarray | None = None) -> pd.Series:
     if not _ARROW_TEXT:
         values = table if idx is None else np.where(idx >= 0, table[np.maximum(idx, 0)], None)
         return pd.Series(values)
-    arr = table if isinstance(table, pa.Array) else pa.array(table, type=pa.large_string())
+    arr = table if isinstance(table, pa.Array) else _arrow_text(table)
     if idx is not None:
         missing = idx < 0
         arr = arr.take(pa.array(idx, mask=missing) if missing.any() else idx)
     if arr.null_count == len(arr):  # no text at all: pandas keeps such a column as objects
         return pd.Series(np.full(len(arr), None, dtype=object))
     return pd.Series(ArrowStringArray(pa.chunked_array([arr]), dtype=pd.StringDtype("pyarrow", na_value=np.nan)))
+
+
+def _arrow_text(values: np.ndarray) -> pa.Array:
+    """Object text as an Arrow large-string array (None and NaN: null, as pandas reads them)."""
+    return pa.array(values, type=pa.large_string(), from_pandas=True)
 
 
 def _coded_text(values: np.ndarray) -> pd.Series:
@@ -417,9 +422,9 @@ def record_matches(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame, le
     ui = np.flatnonzero(~linked)
     if len(ui):
         cols["error_codes"][ui] = unlinked_error_codes(rec, ui, registry_ids)
-    record_ids = pa.array(rec["record_id"].to_numpy(dtype=object), type=pa.large_string()) if _ARROW_TEXT \
-        else rec["record_id"].to_numpy(dtype=object)
-    person_ids = reg["person_id"].to_numpy(dtype=object)
+    record_ids, person_ids = rec["record_id"].to_numpy(dtype=object), reg["person_id"].to_numpy(dtype=object)
+    if _ARROW_TEXT:  # each id converted once, gathered for matches and candidates
+        record_ids, person_ids = _arrow_text(record_ids), _arrow_text(person_ids)
     matches = pd.DataFrame({"record_id": _text_series(record_ids), "status": _coded_text(status),
                             "person_id": _text_series(person_ids, np.where(linked, best_reg, -1)),
                             "match_probability": np.where(has, p_best, 0.0),
