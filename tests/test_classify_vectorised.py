@@ -7,7 +7,7 @@ import unicodedata
 
 import numpy as np
 import pandas as pd
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from vaxlib.match.classify import intrinsic_codes, unlinked_codes, unlinked_error_codes
@@ -71,6 +71,9 @@ def _keys_by_definition(rec: pd.DataFrame) -> list[str]:
 @given(st.lists(st.tuples(st.sampled_from(["an", "binh", ""]), st.sampled_from(["1980", "1981", ""]),
                           st.sampled_from(["0901", "0902", ""]), st.sampled_from(["11", "22", ""]),
                           st.sampled_from(["An", "Binh", ""])), min_size=1, max_size=30))
+# two keys whose codes would collide if a pair of codes were combined with the wrong width
+@example(rows=[("an", "1980", "0901", "11", "An"), ("an", "", "0901", "11", "An"), ("an", "1981", "0901", "11", "An"),
+               ("binh", "1980", "0901", "11", "Binh")])
 def test_person_keys_of_unlinked_records_are_the_connected_groups(rows):
     rec = pd.DataFrame(rows, columns=["name_fold", "dob_r0", "phone_n", "id_digits", "given"])
     rec["record_id"] = [f"R{i:03d}" for i in range(len(rec))]

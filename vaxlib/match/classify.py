@@ -283,7 +283,7 @@ def _per_distinct_pair(typed: np.ndarray, reg: np.ndarray, compare_many, if_empt
     a = np.asarray(t_u, dtype=object)[p_u // len(g_u)]
     b = np.asarray(g_u, dtype=object)[p_u % len(g_u)]
     out = np.empty(len(a), dtype=object)
-    empty = a == ""
+    empty = np.fromiter((not v for v in a), bool, count=len(a))  # "" or None typed
     out[~empty] = compare_many(a[~empty], b[~empty])
     for i in np.flatnonzero(empty):
         out[i] = if_empty

@@ -283,9 +283,9 @@ def _person_keys(rec: pd.DataFrame, person_id: np.ndarray, linked: np.ndarray) -
         codes[c] = np.where(np.isin(k, empty), -1, k).astype(np.int64), len(uniq)
     groups = []
     for a, b in (("name_fold", "dob_r0"), ("name_fold", "phone_n"), ("id_digits", "given")):
-        (ka, na), (kb, _) = codes[a], codes[b]
+        (ka, _), (kb, nb) = codes[a], codes[b]
         valid = (ka >= 0) & (kb >= 0)
-        groups.append(np.where(valid, pd.factorize(ka * max(na, 1) + kb)[0], -1))
+        groups.append(np.where(valid, pd.factorize(ka * max(nb, 1) + kb)[0], -1))  # one code per (a, b)
     root = _components(len(rest), groups)
     # The key of a group is derived from its first record's id: stable across runs.
     rids = rec["record_id"].to_numpy(dtype=object)[rest]
