@@ -397,6 +397,17 @@ ARRAY_EDGES = [
     (NFD("Đặng Văn An"), "Ðặng Văn An", ("name:unicode_form",)),
     ("Ngyen Vn Anh", "Nguyen Van An", ("name:typo",)),
     ("Nguyễn  Văn An", "Nguyễn Văn  An", ("name:case_spacing",)),
+    # a skeleton twice in one name: each typed word takes the first register word still free
+    ("Lê Thi Hà", "Lê Thị Thi Hà", ("name:diacritic_error", "name:missing_part")),
+    ("Thi Lê Thị", "Lê Thị Thi", ("name:diacritic_error", "name:order")),
+    ("Hòa Lan Hòa", "Hòa Lan Hòa Mai", ("name:missing_part",)),
+    ("Thị Lê Thi Hà", "Lê Thị Thi Hà", ("name:order",)),
+    # a word of combining marks alone has an empty skeleton
+    ("A \u0301", "A \u0301 B", ("name:missing_part",)),
+    ("Nguyễn An", "Nguyễn \u0301 An", ("name:case_spacing", "name:diacritic_error")),
+    # letters outside the Latin fold table: a Greek accent is a diacritic, a Chinese character is not
+    ("Le Thi ά", "Lê Thị ά", ("name:diacritic_error",)),
+    ("Le Thi 李", "Lê Thị 李", ("name:no_diacritics",)),
 ]
 
 
@@ -407,3 +418,15 @@ def test_compare_names_array_on_the_tables():
     got = compare_names_array(typed, register)
     for (t, r, codes), g in zip(cases, got):
         assert g == codes, (t, r)
+
+
+def test_compare_names_array_when_names_hold_every_separator():
+    # the names are joined by a control character no name holds; when every candidate is
+    # typed somewhere they are read one at a time, with the same answers
+    odd = "Nguyễn\x01\x02\x03\x04\x05\x06\x07\x08 Văn An"
+    cases = [(odd, "Nguyễn Văn An"), ("NGUYỄN VĂN AN", "Nguyễn Văn An"), ("\x01", "\x01 A"), ("\x00 B", "\x00 b"),
+             ("Lê Thi Hoà", "Lê Thị Hòa"), ("Nguyen Van An", odd)]
+    got = compare_names_array(np.array([c[0] for c in cases], dtype=object),
+                              np.array([c[1] for c in cases], dtype=object))
+    assert list(got) == [compare_names(t, r) for t, r in cases]
+    assert got[1] == ("name:case_spacing",) and got[4] == ("name:diacritic_error", "name:tone_placement")

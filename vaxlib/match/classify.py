@@ -178,7 +178,10 @@ def id_codes_array(typed: np.ndarray, kind: np.ndarray, digits: np.ndarray, issu
     trunc = np.zeros(n, dtype=bool)
     trunc[k] = np.fromiter((is_truncated(a, b) for a, b in zip(raw_first[k], person_id[k])), bool, count=len(k))
     take(trunc, "id:malformed")
-    take(pd.Series(digits, dtype=object).isin(registry_ids).to_numpy() & (digits != ""), "id:other_person")
+    ask = np.flatnonzero(todo & (digits != ""))  # does somebody own the number: only where still open
+    owned = np.zeros(n, dtype=bool)
+    owned[ask] = pd.Series(digits[ask], dtype=object).isin(registry_ids).to_numpy()
+    take(owned, "id:other_person")
     take(np.isin(kind, ["cccd", "cmnd"]), "id:unknown")
     take(np.ones(n, dtype=bool), "id:malformed")
     return out
@@ -280,7 +283,7 @@ def _per_distinct_pair(typed: np.ndarray, reg: np.ndarray, compare_many, if_empt
     a = np.asarray(t_u, dtype=object)[p_u // len(g_u)]
     b = np.asarray(g_u, dtype=object)[p_u % len(g_u)]
     out = np.empty(len(a), dtype=object)
-    empty = a == ""
+    empty = np.fromiter((not v for v in a), bool, count=len(a))  # "" or None typed
     out[~empty] = compare_many(a[~empty], b[~empty])
     for i in np.flatnonzero(empty):
         out[i] = if_empty

@@ -56,15 +56,21 @@ def own_history_links(rec: pd.DataFrame, status: np.ndarray, best_reg: np.ndarra
         sure = linked & (group >= 0)
         if len(cand) == 0 or not sure.any():
             continue
-        g = pd.DataFrame({"group": group[sure], "reg": best_reg[sure], "p": probability[sure]})
-        per = g.groupby("group").agg(lo=("reg", "min"), hi=("reg", "max"), p=("p", "min"))
-        one = per[per["lo"] == per["hi"]]  # every automatic link of the group goes to one person
-        at = one.index.get_indexer(group[cand])
-        ok = at >= 0
-        ok[ok] = one["lo"].to_numpy()[at[ok]] == best_reg[cand[ok]]
+        # per group of automatic links: smallest and largest registry position, smallest probability
+        grp, reg, prob = group[sure], best_reg[sure], np.asarray(probability, dtype=float)[sure]
+        size = int(grp.max()) + 1
+        lo = np.full(size, np.iinfo(np.int64).max, dtype=np.int64)
+        hi = np.full(size, np.iinfo(np.int64).min, dtype=np.int64)
+        p_min = np.full(size, np.nan)
+        np.minimum.at(lo, grp, reg)
+        np.maximum.at(hi, grp, reg)
+        np.fmin.at(p_min, grp, prob)  # NaN skipped, as pandas' min does
+        one = lo == hi  # every automatic link of the group goes to one person (groups without any: never)
+        at = np.minimum(group[cand], size - 1)
+        ok = (group[cand] < size) & one[at] & (lo[at] == best_reg[cand])
         cand, at = cand[ok], at[ok]
         promote[cand] = True
-        inherited[cand] = np.maximum(inherited[cand], one["p"].to_numpy()[at])
+        inherited[cand] = np.maximum(inherited[cand], p_min[at])
     return promote, inherited
 
 

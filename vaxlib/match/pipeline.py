@@ -274,16 +274,21 @@ def _person_keys(rec: pd.DataFrame, person_id: np.ndarray, linked: np.ndarray) -
     rest = np.flatnonzero(~linked)
     if len(rest) == 0:
         return keys
-    sub = rec.iloc[rest]
+    # each key column's values as integer codes (-1: missing), once per column
+    codes = {}
+    for c in ("name_fold", "dob_r0", "phone_n", "id_digits", "given"):
+        v = rec[c].to_numpy(dtype=object)[rest]
+        k, uniq = pd.factorize(v, use_na_sentinel=True)
+        empty = np.flatnonzero(np.asarray(uniq, dtype=object) == "")
+        codes[c] = np.where(np.isin(k, empty), -1, k).astype(np.int64), len(uniq)
     groups = []
-    for cols in (("name_fold", "dob_r0"), ("name_fold", "phone_n"), ("id_digits", "given")):
-        k = sub[list(cols)].astype(str)
-        valid = (k != "").all(axis=1).to_numpy()
-        codes = pd.factorize(k.iloc[:, 0] + "|" + k.iloc[:, 1])[0]
-        groups.append(np.where(valid, codes, -1))
+    for a, b in (("name_fold", "dob_r0"), ("name_fold", "phone_n"), ("id_digits", "given")):
+        (ka, _), (kb, nb) = codes[a], codes[b]
+        valid = (ka >= 0) & (kb >= 0)
+        groups.append(np.where(valid, pd.factorize(ka * max(nb, 1) + kb)[0], -1))  # one code per (a, b)
     root = _components(len(rest), groups)
     # The key of a group is derived from its first record's id: stable across runs.
-    rids = sub["record_id"].to_numpy(dtype=object)
+    rids = rec["record_id"].to_numpy(dtype=object)[rest]
     keys[rest] = "U-" + pd.Series(rids[root], dtype=object).astype(str).to_numpy(dtype=object)
     return keys
 
@@ -313,12 +318,18 @@ def _text_series(table, idx: np.ndarray | None = None) -> pd.Series:
     if not _ARROW_TEXT:
         values = table if idx is None else np.where(idx >= 0, table[np.maximum(idx, 0)], None)
         return pd.Series(values)
-    arr = table if isinstance(table, pa.Array) else pa.array(table, type=pa.large_string())
+    arr = table if isinstance(table, pa.Array) else _arrow_text(table)
     if idx is not None:
-        arr = arr.take(pa.array(idx, mask=idx < 0))
+        missing = idx < 0
+        arr = arr.take(pa.array(idx, mask=missing) if missing.any() else idx)
     if arr.null_count == len(arr):  # no text at all: pandas keeps such a column as objects
         return pd.Series(np.full(len(arr), None, dtype=object))
     return pd.Series(ArrowStringArray(pa.chunked_array([arr]), dtype=pd.StringDtype("pyarrow", na_value=np.nan)))
+
+
+def _arrow_text(values: np.ndarray) -> pa.Array:
+    """Object text as an Arrow large-string array (None and NaN: null, as pandas reads them)."""
+    return pa.array(values, type=pa.large_string(), from_pandas=True)
 
 
 def _coded_text(values: np.ndarray) -> pd.Series:
@@ -411,13 +422,13 @@ def record_matches(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame, le
     ui = np.flatnonzero(~linked)
     if len(ui):
         cols["error_codes"][ui] = unlinked_error_codes(rec, ui, registry_ids)
-    record_ids = pa.array(rec["record_id"].to_numpy(dtype=object), type=pa.large_string()) if _ARROW_TEXT \
-        else rec["record_id"].to_numpy(dtype=object)
-    person_ids = reg["person_id"].to_numpy(dtype=object)
+    record_ids, person_ids = rec["record_id"].to_numpy(dtype=object), reg["person_id"].to_numpy(dtype=object)
+    if _ARROW_TEXT:  # each id converted once, gathered for matches and candidates
+        record_ids, person_ids = _arrow_text(record_ids), _arrow_text(person_ids)
     matches = pd.DataFrame({"record_id": _text_series(record_ids), "status": _coded_text(status),
                             "person_id": _text_series(person_ids, np.where(linked, best_reg, -1)),
                             "match_probability": np.where(has, p_best, 0.0),
-                            "error_codes": _coded_text(cols.pop("error_codes"))})
+                            "error_codes": _coded_text(cols.pop("error_codes"))}, copy=False)
     for c, v in cols.items():
         matches[c] = pd.Series(v, dtype=object)
     # Review rows the model favours join their candidate's dose history
@@ -433,7 +444,7 @@ def record_matches(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame, le
         out[f"level_{f}"] = _text_series(np.array(["null", *LEVELS[f]], dtype=object), lv[f][top].astype(np.int64) + 1)
     for c in bf.columns:
         out[f"bf_{c}"] = bf[c].to_numpy()[top]
-    candidates = pd.DataFrame({c: out[c] for c in CANDIDATE_COLUMNS})
+    candidates = pd.DataFrame({c: out[c] for c in CANDIDATE_COLUMNS}, copy=False)  # fresh arrays: no copy
     return matches, key_linked, candidates
 
 

@@ -460,38 +460,91 @@ def _codes_of(mask: int) -> tuple[str, ...]:
 
 def _name_table(names: np.ndarray) -> dict:
     """What :func:`_analyse` gives of each name, as arrays: code points changed, spacing
-    changed, no diacritics, word count, and the words (codes into ``vocab``, -1 padded)."""
+    changed, no diacritics, word count, and the words (codes into ``vocab``, -1 padded).
+
+    All names are read as one text joined by a separator that no name holds, a control
+    character that neither composes, folds nor counts as white space: NFC, the look-alike
+    letters and the diacritic fold then run once, and :meth:`str.split` finds every word.
+    """
+    names = [str(v) for v in names]
     n = len(names)
-    cp_changed = np.zeros(n, dtype=bool)
-    sp_changed = np.zeros(n, dtype=bool)
-    bare = np.zeros(n, dtype=bool)
+    raw = "".join(names)
+    sep_char = next((c for c in "\x01\x02\x03\x04\x05\x06\x07\x08" if c not in raw), None)
+    if sep_char is None and n > 1:  # every candidate separator is typed somewhere: one name at a time
+        parts = [_name_table(np.array([v], dtype=object)) for v in names]
+        return _stack_tables(parts)
+    one = n <= 1  # a single name needs no separator
+    sep = f" {sep_char or chr(1)} "
+    big = sep.join(names)
+    # _codepoints (a translate table costs a dict lookup per letter: look-alikes are replaced where found)
+    cp_big = big if big.isascii() else _LOOKALIKE_RX.sub(_replace_lookalike, nfc(big))
+    cps = [cp_big] if one else cp_big.split(sep)
+    cps = cps if n else []
+    cp_len = np.fromiter(map(len, cps), np.int64, count=n)
+    cp_changed = np.fromiter((a != b for a, b in zip(cps, names)), bool, count=n)
+    starts = np.cumsum(cp_len + len(sep)) - cp_len - len(sep)
     odd = np.zeros(n, dtype=bool)  # zero-width spaces: spacing is cleaned another way
-    n_words = np.zeros(n, dtype=np.int64)
-    flat: list[str] = []
-    cps = []
-    for i, s in enumerate(names):
-        cp = s if s.isascii() else _codepoints(s)
-        cps.append(cp)
-        if "\u200b" in cp or "\ufeff" in cp:
-            odd[i] = True
-            continue
-        words = cp.split()
-        spaced = " ".join(words)
-        cp_changed[i] = cp != s
-        sp_changed[i] = spaced != cp
-        bare[i] = not _has_diacritics(spaced)
-        n_words[i] = len(words)
-        flat.extend(words)
-    w_codes, vocab = pd.factorize(np.asarray(flat, dtype=object)) if flat else (np.zeros(0, np.int64), [])
-    width = _MAX_WORDS
-    matrix = np.full((n, width), -1, dtype=np.int64)
-    counted = np.where(odd, 0, n_words)
-    owner = np.repeat(np.arange(n), counted)
-    pos = np.arange(len(flat)) - np.repeat(np.cumsum(counted) - counted, counted)
-    fits = pos < width
+    if "\u200b" in cp_big or "\ufeff" in cp_big:
+        odd = np.fromiter(("\u200b" in v or "\ufeff" in v for v in cps), bool, count=n)
+    # the words: every token of the joined text, the separators marking where a name ends
+    tokens = np.array(cp_big.split(), dtype=object)
+    marker = np.zeros(len(tokens), dtype=bool) if one else tokens == sep_char
+    owner = np.cumsum(marker)[~marker]
+    words = tokens[~marker]
+    w_len = np.fromiter(map(len, words), np.int64, count=len(words))
+    n_words = np.bincount(owner, minlength=n)[:n]
+    # spacing is unchanged when only single spaces stand between the words
+    odd_space = np.zeros(n, dtype=bool)
+    hits = [m.start() for m in _ODD_SPACE.finditer(cp_big)]
+    if hits:
+        odd_space[np.searchsorted(starts, hits, side="right") - 1] = True
+    letters = np.bincount(owner, weights=w_len, minlength=n)[:n]
+    sp_changed = odd_space | (cp_len != letters + np.maximum(n_words - 1, 0))
+    w_codes, vocab = pd.factorize(words) if len(words) else (np.zeros(0, np.int64), [])
+    # no diacritics (_has_diacritics of the spaced name): the fold table changes no letter of any
+    # word; a word whose folded letters are not all ASCII is folded the slow way, name by name
+    w_folded = [w.translate(_FOLD_TABLE) for w in vocab]
+    w_dia = np.fromiter((f != w for f, w in zip(w_folded, vocab)), bool, count=len(vocab))
+    w_slow = np.fromiter((not f.isascii() for f in w_folded), bool, count=len(vocab))
+    bare = np.bincount(owner, weights=w_dia[w_codes], minlength=n)[:n] == 0 if len(vocab) else np.ones(n, bool)
+    slow = np.bincount(owner, weights=w_slow[w_codes], minlength=n)[:n] > 0 if len(vocab) else np.zeros(n, bool)
+    for i in np.flatnonzero(slow):
+        bare[i] = not _has_diacritics(" ".join(cps[i].split()))
+    keep = ~odd[owner]
+    w_codes, owner = w_codes[keep], owner[keep]
+    n_words = np.where(odd, 0, n_words)
+    matrix = np.full((n, _MAX_WORDS), -1, dtype=np.int64)
+    pos = np.arange(len(owner)) - np.repeat(np.cumsum(n_words) - n_words, n_words)
+    fits = pos < _MAX_WORDS
     matrix[owner[fits], pos[fits]] = w_codes[fits]
-    return {"cp": cps, "cp_changed": cp_changed, "sp_changed": sp_changed, "bare": bare, "odd": odd,
-            "n_words": n_words, "words": matrix, "vocab": np.asarray(vocab, dtype=object)}
+    return {"cp": cps, "cp_changed": cp_changed & ~odd, "sp_changed": sp_changed & ~odd, "bare": bare & ~odd,
+            "odd": odd, "n_words": n_words, "words": matrix, "vocab": np.asarray(vocab, dtype=object)}
+
+
+_LOOKALIKE_RX = re.compile("[" + "".join(map(chr, _LOOKALIKE)) + "]")
+
+
+def _replace_lookalike(m: re.Match) -> str:
+    return m.group().translate(_LOOKALIKE)
+
+
+#: white space other than the one space between words (str.split's white space, as re's \s)
+_ODD_SPACE = re.compile(r"[^\S ]")
+
+
+def _stack_tables(parts: list[dict]) -> dict:
+    """One :func:`_name_table` of several, their word codes renumbered into one vocabulary."""
+    vocab = pd.Index(np.concatenate([p["vocab"] for p in parts])).unique()
+    out = {k: np.concatenate([p[k] for p in parts]) for k in ("cp_changed", "sp_changed", "bare", "odd", "n_words")}
+    out["cp"] = [c for p in parts for c in p["cp"]]
+    mats = []
+    for p in parts:
+        m = p["words"].copy()
+        m[m >= 0] = vocab.get_indexer(p["vocab"][m[m >= 0]])
+        mats.append(m)
+    out["words"] = np.concatenate(mats)
+    out["vocab"] = np.asarray(vocab, dtype=object)
+    return out
 
 
 def compare_names_array(typed: np.ndarray, register: np.ndarray) -> np.ndarray:
@@ -537,25 +590,48 @@ def compare_names_array(typed: np.ndarray, register: np.ndarray) -> np.ndarray:
             residue[k] = _has_residue(names[k])
 
         nw_t, nw_r = tab["n_words"][tc], tab["n_words"][rc]
-        ok = (~tab["odd"][tc] & ~tab["odd"][rc] & ~residue[tc] & (nw_t == nw_r) & (nw_t >= 1)
-              & (nw_t <= _MAX_WORDS))
-        A, B = words[tc], words[rc]
-        live = np.arange(_MAX_WORDS)[None, :] < nw_t[:, None]
-        A, B = np.where(live, A, 0), np.where(live, B, 0)
-        FA, FB = fold_c[A] if len(fold_c) else A, fold_c[B] if len(fold_c) else B
-        fdiff = (FA != FB) & live
-        some = fdiff.any(axis=1)
-        # words run together or split differently could still join to the same skeleton
-        la, lb = np.where(live, fold_len[A] if len(fold_len) else 0, 0), np.where(live, fold_len[B] if len(fold_len) else 0, 0)
-        rejoin = (la.sum(axis=1) == lb.sum(axis=1)) & (la != lb).any(axis=1)
-        # the same words in another order
-        reorder = (np.sort(np.where(live, FA, -1), axis=1) == np.sort(np.where(live, FB, -1), axis=1)).all(axis=1)
-        ok &= ~(some & (rejoin | reorder))
-        # small typing errors in place: each word within its budget, two edits in all
+        W = _MAX_WORDS
+        ok = (~tab["odd"][tc] & ~tab["odd"][rc] & ~residue[tc] & (nw_t >= 1) & (nw_r >= 1)
+              & (nw_t <= W) & (nw_r <= W))
+        live_t = np.arange(W)[None, :] < nw_t[:, None]
+        live_r = np.arange(W)[None, :] < nw_r[:, None]
+        A, B = np.where(live_t, words[tc], 0), np.where(live_r, words[rc], 0)
+        if not len(vocab):
+            ok[:] = False
+            fold_c = fold_len = np.zeros(1, dtype=np.int64)
+        FA, FB = np.where(live_t, fold_c[A], -1), np.where(live_r, fold_c[B], -2)
+        LA, LB = np.where(live_t, fold_len[A], 0), np.where(live_r, fold_len[B], 0)
+        same_n = nw_t == nw_r
+        in_place = same_n & ~((FA != FB) & live_t).any(axis=1)  # the same skeleton word by word
+        # skeletons joined without spaces equal while the words differ: words run together (compare_names)
+        maybe = ok & ~in_place & (LA.sum(axis=1) == LB.sum(axis=1))
+        joined_eq = np.zeros(len(todo), dtype=bool)
+        if maybe.any():
+            fold_s = np.array([w.fold for w in wv], dtype=object)
+            joined = {}
+            for k in np.unique(np.concatenate([tc[maybe], rc[maybe]])):
+                joined[k] = "".join(fold_s[words[k, :tab["n_words"][k]]])
+            joined_eq[maybe] = [joined[a] == joined[b] for a, b in zip(tc[maybe], rc[maybe])]
+        ok &= ~joined_eq
+        # every typed word's skeleton found among the register's, the typed ones distinct: the same
+        # words in another order, or some missing.  compare_names pairs each typed word with the
+        # first free register word of its skeleton (_align), which for distinct typed skeletons
+        # is the first of its skeleton.
+        match = (FA[:, :, None] == FB[:, None, :])
+        found = match.any(axis=2)
+        J = np.where(found, match.argmax(axis=2), -1)
+        dup_t = ((FA[:, :, None] == FA[:, None, :]) & live_t[:, :, None]).sum(axis=(1, 2)) > nw_t
+        subset = (found | ~live_t).all(axis=1) & (nw_t <= nw_r)
+        aligned = ok & ~in_place & subset & ~dup_t
+        # the same word count, words in place within the typing budget (_positional_typo)
+        ident = np.where(live_t, np.arange(W)[None, :], -1)
+        positional = ok & same_n & ~in_place & ~subset & ~(np.sort(FA, axis=1) == np.sort(np.where(live_r, FB, -1),
+                                                                                         axis=1)).all(axis=1)
         typo = np.zeros(len(todo), dtype=bool)
-        cand = np.flatnonzero(ok & some)
+        cand = np.flatnonzero(positional)
         if len(cand):
-            ri, ci = np.nonzero(fdiff[cand])
+            fdiff = (FA[cand] != FB[cand]) & live_t[cand]
+            ri, ci = np.nonzero(fdiff)
             wa, wb = A[cand][ri, ci], B[cand][ri, ci]
             pc, pu = pd.factorize(wa * len(vocab) + wb)
             edits = np.empty(len(pu), dtype=np.int64)
@@ -567,14 +643,21 @@ def compare_names_array(typed: np.ndarray, register: np.ndarray) -> np.ndarray:
             total = np.bincount(ri, weights=edits[pc], minlength=len(cand))
             good = np.bincount(ri, weights=~within[pc], minlength=len(cand)) == 0
             typo[cand] = good & (total > 0) & (total <= 2)
-            ok[cand] = typo[cand]
-        # diacritics, case: once per distinct (typed word, register word, typed name bare) at differing words
+        ok &= in_place | aligned | typo
+        pairing = np.where(aligned[:, None], J, ident)
+        jt = np.where(live_t, pairing, 0)
+        out_of_order = ((jt[:, 1:] < jt[:, :-1]) & live_t[:, 1:]).any(axis=1)
         mask = np.zeros(len(todo), dtype=np.int64)
+        mask |= np.where(typo, _CODE_BIT["name:typo"], 0)
+        mask |= np.where(aligned & (same_n | out_of_order), _CODE_BIT["name:order"], 0)
+        mask |= np.where(aligned & ~same_n, _CODE_BIT["name:missing_part"], 0)
+        # diacritics, case: once per distinct (typed word, register word, typed name bare) of the paired words
         rows = np.flatnonzero(ok)
         if len(rows):
-            ri, ci = np.nonzero((A[rows] != B[rows]) & live[rows])
+            Bp = np.take_along_axis(B[rows], jt[rows], axis=1)
+            ri, ci = np.nonzero((A[rows] != Bp) & live_t[rows])
             bare_t = tab["bare"][tc[rows]][ri]
-            key = (A[rows][ri, ci] * len(vocab) + B[rows][ri, ci]) * 2 + bare_t
+            key = (A[rows][ri, ci] * len(vocab) + Bp[ri, ci]) * 2 + bare_t
             pc, pu = pd.factorize(key)
             word_mask = np.empty(len(pu), dtype=np.int64)
             for j, k in enumerate(pu.tolist()):
@@ -585,10 +668,9 @@ def compare_names_array(typed: np.ndarray, register: np.ndarray) -> np.ndarray:
                 word_mask[j] = sum(_CODE_BIT[c] for c in got)
             m = np.zeros(len(rows), dtype=np.int64)
             np.bitwise_or.at(m, ri, word_mask[pc])
-            mask[rows] = m
+            mask[rows] |= m
         mask |= np.where(tab["cp_changed"][tc] != tab["cp_changed"][rc], _CODE_BIT["name:unicode_form"], 0)
         mask |= np.where(tab["sp_changed"][tc] & ~tab["sp_changed"][rc], _CODE_BIT["name:case_spacing"], 0)
-        mask |= np.where(typo, _CODE_BIT["name:typo"], 0)
         # the texts differ but no rule saw it (compare_names' last step)
         for j in np.flatnonzero(ok & (mask == 0)):
             same_cp = tab["cp"][tc[j]] == tab["cp"][rc[j]]

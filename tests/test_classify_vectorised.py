@@ -1,0 +1,87 @@
+"""The vectorised classify stage against its per-record definitions: error codes of unlinked
+records (unlinked_codes + intrinsic_codes, record by record) and person_key components
+(records sharing (folded name, dob), (folded name, phone) or (ID, given name) are one)."""
+from __future__ import annotations
+
+import unicodedata
+
+import numpy as np
+import pandas as pd
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from vaxlib.match.classify import intrinsic_codes, unlinked_codes, unlinked_error_codes
+from vaxlib.match.pipeline import _person_keys
+
+KINDS = ["missing", "passport", "malformed", "excel", "cccd", "cmnd", "", "other"]
+NAMES = ["Nguyễn Văn An", "NGUYỄN VĂN AN", "nguyễn  văn an", unicodedata.normalize("NFD", "Trần Thị Thuỷ"),
+         "JOHN SMITH", "John  Smith", "", "Lê Thị Hoà", " Lê Thị Hoà"]
+DOBS = [("05/03/1980", "1980-03-05"), ("1980-03-05", "1980-03-05"), ("", ""), ("1980", "1980"), ("x", "")]
+SEXES = ["M", "F", "", None, np.nan]
+OWNED = ["012345678901", "098765432109"]
+
+
+@st.composite
+def _records(draw):
+    n = draw(st.integers(1, 40))
+    rows = []
+    for _ in range(n):
+        dob, iso = draw(st.sampled_from(DOBS))
+        rows.append({"id_kind": draw(st.sampled_from(KINDS)),
+                     "id_digits": draw(st.sampled_from(OWNED + ["111111111111", "", "0790"])),
+                     "full_name": draw(st.sampled_from(NAMES)), "dob": dob, "dob_r0": iso,
+                     "sex_p": draw(st.sampled_from(SEXES))})
+    return pd.DataFrame(rows)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_records(), st.data())
+def test_unlinked_error_codes_equal_the_record_by_record_codes(rec, data):
+    rows = np.array(sorted(data.draw(st.sets(st.integers(0, len(rec) - 1), min_size=1))))
+    reg_ids = pd.Index(OWNED)
+    got = unlinked_error_codes(rec, rows, reg_ids)
+    r = rec.iloc[rows]
+    expected = [";".join(sorted(unlinked_codes(k, d, reg_ids) + intrinsic_codes(nm, db, iso, sx)))
+                for k, d, nm, db, iso, sx in zip(r["id_kind"], r["id_digits"], r["full_name"], r["dob"], r["dob_r0"],
+                                                 r["sex_p"])]
+    assert list(got) == expected
+
+
+def _keys_by_definition(rec: pd.DataFrame) -> list[str]:
+    """Union-find over the three keys, the key of a group the first record's id."""
+    parent = list(range(len(rec)))
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a, b in (("name_fold", "dob_r0"), ("name_fold", "phone_n"), ("id_digits", "given")):
+        first: dict = {}
+        for i, (x, y) in enumerate(zip(rec[a], rec[b])):
+            if x and y:
+                j = first.setdefault((x, y), i)
+                ri, rj = find(i), find(j)
+                parent[max(ri, rj)] = min(ri, rj)
+    return ["U-" + rec["record_id"].iloc[find(i)] for i in range(len(rec))]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["an", "binh", ""]), st.sampled_from(["1980", "1981", ""]),
+                          st.sampled_from(["0901", "0902", ""]), st.sampled_from(["11", "22", ""]),
+                          st.sampled_from(["An", "Binh", ""])), min_size=1, max_size=30))
+# two keys whose codes would collide if a pair of codes were combined with the wrong width
+@example(rows=[("an", "1980", "0901", "11", "An"), ("an", "", "0901", "11", "An"), ("an", "1981", "0901", "11", "An"),
+               ("binh", "1980", "0901", "11", "Binh")])
+def test_person_keys_of_unlinked_records_are_the_connected_groups(rows):
+    rec = pd.DataFrame(rows, columns=["name_fold", "dob_r0", "phone_n", "id_digits", "given"])
+    rec["record_id"] = [f"R{i:03d}" for i in range(len(rec))]
+    keys = _person_keys(rec, np.full(len(rec), None, dtype=object), np.zeros(len(rec), dtype=bool))
+    assert list(keys) == _keys_by_definition(rec)
+    # linked records keep their registry person's id
+    linked = np.arange(len(rec)) % 2 == 0
+    pid = np.array([f"P{i}" for i in range(len(rec))], dtype=object)
+    keys = _person_keys(rec, pid, linked)
+    assert all(k == p for k, p, ok in zip(keys, pid, linked) if ok)
+    assert all(k.startswith("U-") for k, ok in zip(keys, linked) if not ok)
