@@ -12,7 +12,8 @@ import pandas as pd
 from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
-from vaxlib.match.levels import Comparison, ComparisonLevel, PairFrame, _char_matrix, equal
+from vaxlib.match.codes import PREFIX
+from vaxlib.match.levels import Comparison, ComparisonLevel, FrameCache, PairFrame, _char_matrix, equal
 from vaxlib.match.province import PROVINCE
 
 __all__ = ["COMPARISONS", "LEVELS", "FIELDS", "compare_pairs", "level_name", "history_levels",
@@ -93,8 +94,8 @@ def _token_subset_py(a, b) -> np.ndarray:
 _MAX_TOKENS = 8
 
 
-def _token_table(uniques) -> tuple[np.ndarray, np.ndarray]:
-    """(n × _MAX_TOKENS int32 token ids padded with -1, token counts) of distinct names."""
+def _token_table_py(uniques) -> tuple[np.ndarray, np.ndarray]:
+    """Reference (pure Python) form of :func:`_token_table`."""
     vocab: dict[str, int] = {}
     n = len(uniques)
     table = np.full((n, _MAX_TOKENS), -1, dtype=np.int32)
@@ -105,6 +106,51 @@ def _token_table(uniques) -> tuple[np.ndarray, np.ndarray]:
         if len(toks) <= _MAX_TOKENS:
             for j, t in enumerate(toks):
                 table[k, j] = vocab.setdefault(t, len(vocab))
+    return table, counts
+
+
+#: ASCII characters other than " " that ``str.split()`` splits on
+_ASCII_SPACES = "[\t\n\r\x0b\x0c\x1c-\x1f]"
+
+
+def _token_table(uniques) -> tuple[np.ndarray, np.ndarray]:
+    """(n × _MAX_TOKENS int32 token ids padded with -1, token counts) of distinct names.
+
+    Tokens are ``str.split()``'s; equal tokens share an id.  ASCII names whose only
+    whitespace is " " are split by Arrow in C; the others by Python.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = np.asarray(uniques, dtype=object)
+    n = len(values)
+    try:
+        arr = pa.array(values, type=pa.large_string())
+    except (pa.ArrowException, UnicodeError, TypeError):
+        return _token_table_py(values)
+    simple = pc.and_(pc.string_is_ascii(arr), pc.invert(pc.match_substring_regex(arr, _ASCII_SPACES)))
+    simple = simple.to_numpy(zero_copy_only=False)
+    easy = np.flatnonzero(simple)
+    lists = pc.split_pattern(arr.take(pa.array(easy)), " ")
+    tokens = pc.list_flatten(lists)
+    parent = easy[pc.list_parent_indices(lists).to_numpy()]
+    keep = pc.not_equal(tokens, "").to_numpy(zero_copy_only=False)  # runs of spaces give empty pieces
+    tokens, parent = tokens.filter(pa.array(keep)), parent[keep]
+    odd = np.flatnonzero(~simple)
+    if len(odd):
+        split = [values[k].split() for k in odd]
+        tokens = pa.concat_arrays([tokens, pa.array([t for toks in split for t in toks], type=pa.large_string())])
+        parent = np.concatenate([parent, np.repeat(odd, [len(t) for t in split])])
+    ids = tokens.dictionary_encode().indices.to_numpy(zero_copy_only=False).astype(np.int32)
+    # each name's tokens in order: a stable sort by name keeps their order within a name
+    order = np.argsort(parent, kind="stable")
+    parent, ids = parent[order], ids[order]
+    counts = np.bincount(parent, minlength=n).astype(np.int32)
+    start = np.cumsum(counts) - counts
+    col = np.arange(len(parent)) - start[parent]
+    table = np.full((n, _MAX_TOKENS), -1, dtype=np.int32)
+    short = counts[parent] <= _MAX_TOKENS
+    table[parent[short], col[short]] = ids[short]
     return table, counts
 
 
@@ -148,9 +194,20 @@ DOSE_CONFLICT_DAYS = 14
 
 def _ranges(sorted_keys: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(query index, position in ``sorted_keys``) for every element equal to each query key."""
-    lo = np.searchsorted(sorted_keys, query, side="left")
-    hi = np.searchsorted(sorted_keys, query, side="right")
-    cnt = hi - lo
+    n_keys = int(sorted_keys[-1]) + 1 if len(sorted_keys) else 0
+    if (sorted_keys.dtype.kind in "iu" and query.dtype.kind in "iu" and len(sorted_keys)
+            and sorted_keys[0] >= 0 and n_keys <= 4 * (len(sorted_keys) + len(query)) + 1024):
+        # dense non-negative keys (positions, group codes): each key's range from a count of the
+        # keys, read by the queries in one gather (a binary search per query misses the cache)
+        size = np.bincount(sorted_keys, minlength=n_keys)
+        start = np.cumsum(size) - size
+        inside = (query >= 0) & (query < n_keys)
+        q_key = np.where(inside, query, 0)
+        lo = start[q_key]
+        cnt = np.where(inside, size[q_key], 0)
+    else:
+        lo = np.searchsorted(sorted_keys, query, side="left")
+        cnt = np.searchsorted(sorted_keys, query, side="right") - lo
     q = np.repeat(np.arange(len(query)), cnt)
     offs = np.arange(len(q)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
     return q, np.repeat(lo, cnt) + offs
@@ -244,10 +301,18 @@ def record_groups(rec: pd.DataFrame) -> np.ndarray:
     ok = record_group_ok(rec)
     group = np.arange(n, dtype=np.int64) + n
     if ok.any():
-        key = (pd.Series(rec["name_fold"].to_numpy(dtype=object)[ok]) + "|"
-               + pd.Series(rec["dob_r0"].to_numpy(dtype=object)[ok]) + "|"
-               + pd.Series(rec["phone_n"].to_numpy(dtype=object)[ok]))
-        group[ok] = pd.factorize(key)[0]
+        # the three values' integer codes combined (the text key "name|dob|phone" splits back into
+        # its parts from the right, as neither dob nor phone holds a "|": the same groups)
+        key = np.zeros(int(ok.sum()), dtype=np.int64)
+        for col in ("name_fold", "dob_r0", "phone_n"):
+            if PREFIX + col in rec.columns:
+                part = rec[PREFIX + col].to_numpy()[ok].astype(np.int64)
+                n_part = int(part.max()) + 1
+            else:
+                part, uniq = pd.factorize(rec[col].to_numpy(dtype=object)[ok])
+                n_part = len(uniq)
+            key = pd.factorize(key * n_part + part)[0].astype(np.int64)
+        group[ok] = key
     return group
 
 
@@ -411,7 +476,7 @@ def _id_null(p: PairFrame) -> np.ndarray:
 
 def _id_is_excel_rec(p: PairFrame) -> np.ndarray:
     """Per record: an Excel-mangled number with a digit pattern to fit."""
-    return p.memo("id_is_excel", lambda: (p.full("rec", "id_kind") == "excel") & (p.full("rec", "id_pattern") != ""))
+    return p.frame_memo("id_is_excel", lambda: (p.full("rec", "id_kind") == "excel") & (p.full("rec", "id_pattern") != ""))
 
 
 def _id_old(p: PairFrame, i: np.ndarray) -> np.ndarray:
@@ -581,13 +646,15 @@ def level_name(field: str, code: int) -> str:
 
 
 def compare_pairs(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame,
-                  anchors: pd.DataFrame | None = None) -> pd.DataFrame:
+                  anchors: pd.DataFrame | None = None, cache: FrameCache | None = None) -> pd.DataFrame:
     """Level code (int8) per field for every pair (``rec``/``reg`` positions).
 
     The pairwise fields run their :data:`COMPARISONS` cascade; ``anchors``
     (certain links) enable the dose-history fields, which are null without them.
+    ``cache`` (a :class:`~vaxlib.match.levels.FrameCache` of ``rec``, ``reg``)
+    keeps what is derived from the frames alone for the next batch.
     """
-    p = PairFrame(rec, reg, pairs["rec"].to_numpy(), pairs["reg"].to_numpy())
+    p = PairFrame(rec, reg, pairs["rec"].to_numpy(), pairs["reg"].to_numpy(), cache)
     out = {c.field: c.evaluate(p) for c in COMPARISONS if c.null is not None}
     hist = history_levels(rec, pairs, anchors)
     out.update(phone=hist["phone"].to_numpy(), dose=hist["dose"].to_numpy())

@@ -109,18 +109,21 @@ class FSModel:
     def log2_bf(self, levels: pd.DataFrame, tf_u: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
         """Per-field log2 Bayes factors for each pair (0 for null levels)."""
         out = {}
+        idless = levels["id"].to_numpy() < 0
         for f in FIELDS:
             lv = levels[f].to_numpy()
-            m = self.m[f][np.clip(lv, 0, None)]
-            u = self.u[f][np.clip(lv, 0, None)]
+            # log2(m) - log2(u) per level, gathered: the same floats as per pair, computed per level
+            at = lv.astype(np.intp) + 1  # 0: null
+            table = np.r_[0.0, np.log2(self.m[f]) - np.log2(self.u[f])]
+            bf = table[at]
             if f in self.u_idless:
-                idless = levels["id"].to_numpy() < 0
-                u = np.where(idless, self.u_idless[f][np.clip(lv, 0, None)], u)
+                idl = np.r_[0.0, np.log2(self.m[f]) - np.log2(self.u_idless[f])]
+                bf = np.where(idless, idl[at], bf)
             if tf_u is not None and f in tf_u and f in TF_LEVELS:
-                use_tf = np.isin(lv, TF_LEVELS[f])
-                u = np.where(use_tf, np.maximum(tf_u[f], 1.0 / max(self.n_registry, 1)), u)
-            bf = np.log2(m) - np.log2(u)
-            out[f] = np.where(lv < 0, 0.0, bf)
+                k = np.flatnonzero(np.isin(lv, TF_LEVELS[f]))
+                u = np.maximum(np.asarray(tf_u[f])[k], 1.0 / max(self.n_registry, 1))
+                bf[k] = np.log2(self.m[f][lv[k]]) - np.log2(u)
+            out[f] = bf
         return pd.DataFrame(out, index=levels.index)
 
     @property
@@ -166,10 +169,10 @@ def u_sample_pairs(n_records: int, n_registry: int, n_pairs: int = 200_000, seed
 
 
 def estimate_u(rec: pd.DataFrame, reg: pd.DataFrame, n_pairs: int = 200_000, seed: int = 0,
-               anchors: pd.DataFrame | None = None) -> dict[str, np.ndarray]:
-    """u probabilities from random record × registry pairs."""
+               anchors: pd.DataFrame | None = None, cache=None) -> dict[str, np.ndarray]:
+    """u probabilities from random record × registry pairs (``cache``: as :func:`compare_pairs`)."""
     pairs = u_sample_pairs(len(rec), len(reg), n_pairs, seed)
-    return u_from_levels(compare_pairs(rec, reg, pairs, anchors), len(reg))
+    return u_from_levels(compare_pairs(rec, reg, pairs, anchors, cache=cache), len(reg))
 
 
 def u_from_levels(levels: pd.DataFrame, n_registry: int) -> dict[str, np.ndarray]:
@@ -420,9 +423,11 @@ def fit_model(
     em_sample: int = 500_000,
     prior_strength: float = 20.0,
     seed: int = 0,
+    cache=None,
 ) -> FSModel:
-    """Estimate u (random sampling) then m (EM in anchored training sessions)."""
-    u = estimate_u(rec, reg, n_pairs=u_pairs, seed=seed, anchors=anchors)
+    """Estimate u (random sampling) then m (EM in anchored training sessions); ``cache``: a
+    :class:`~vaxlib.match.levels.FrameCache` of (rec, reg) from comparing the candidates."""
+    u = estimate_u(rec, reg, n_pairs=u_pairs, seed=seed, anchors=anchors, cache=cache)
     counts = fit_counts(levels, pair_tf(reg, pairs["reg"].to_numpy()), em_sample=em_sample, seed=seed)
     return fit_from_counts(u, counts, len(reg), em_iterations=em_iterations, prior_strength=prior_strength)
 
