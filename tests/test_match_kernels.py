@@ -167,3 +167,83 @@ def test_a_frame_cache_shared_by_batches_gives_the_levels_of_separate_batches():
     other = FrameCache(rec.copy(), reg)
     assert compare_pairs(rec, reg, batches[0], cache=other).equals(compare_pairs(rec, reg, batches[0]))
     assert not other.values
+
+
+# ------------------------------------------------------------------ ID kernels
+digit_text = st.text(alphabet="0123456789", min_size=0, max_size=20)
+odd_digits = st.text(alphabet="0123456789٠١٢?x\x00", min_size=0, max_size=14)
+
+
+@pytest.mark.parametrize("typed, full, expected", [
+    ("07912345678", "079123456789", True),    # last digit dropped
+    ("07923456789", "079123456789", True),    # a middle digit dropped
+    ("79123456789", "079123456789", True),    # the first digit dropped
+    ("0791234567890", "079123456789", True),  # a digit added
+    ("07912345670", "079123456789", False),   # dropped and changed
+    ("", "1", False),
+])
+def test_one_digit_dropped_examples(typed, full, expected):
+    from vaxlib.match.compare import _one_digit_dropped, is_truncated
+
+    got = _one_digit_dropped(np.array([typed], dtype=object), np.array([full], dtype=object))[0]
+    assert got == expected == is_truncated(typed, full)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(odd_digits, odd_digits), min_size=1, max_size=20))
+def test_one_digit_dropped_equals_is_truncated(pairs):
+    from vaxlib.match.compare import _one_digit_dropped, is_truncated
+
+    pairs = [(a, b) for a, b in pairs if abs(len(a) - len(b)) == 1] or [("0791", "079")]
+    typed = np.array([a for a, _ in pairs], dtype=object)
+    full = np.array([b for _, b in pairs], dtype=object)
+    assert list(_one_digit_dropped(typed, full)) == [is_truncated(a, b) for a, b in pairs]
+
+
+def _near(pattern_digits: str, lost: int) -> st.SearchStrategy:
+    return st.just(pattern_digits[: len(pattern_digits) - lost] + "?" * lost)
+
+
+patterns = st.one_of(
+    st.tuples(digit_text, st.integers(0, 8)).flatmap(lambda t: _near(t[0], min(t[1], len(t[0])))),
+    st.text(alphabet="0123456789?٠x", max_size=14),
+)
+
+
+@pytest.mark.parametrize("pattern, digits, expected", [
+    ("0791234?????", "079123449999", True),
+    ("0800000?????", "079999999999", True),
+    ("0791234?????", "079123550000", False),
+    ("079123456789", "079123456789", True),
+    ("07912?34????", "079120340000", False),   # '?' inside
+    ("0791234?????", "07912344999", False),    # lengths differ
+    ("0" * 20 + "??", "0" * 21 + "1", True),   # longer than int64: plain definition
+])
+def test_pattern_fits_examples(pattern, digits, expected):
+    from vaxlib.match.compare import _pattern_fits
+
+    assert _pattern_fits(np.array([pattern], dtype=object), np.array([digits], dtype=object))[0] == expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(patterns, st.one_of(digit_text, st.text(alphabet="0123456789٠", max_size=14))),
+                min_size=1, max_size=20))
+def test_pattern_fits_equals_pattern_matches(pairs):
+    from vaxlib.match.compare import _pattern_fits, _pattern_fits_py
+
+    pattern = np.array([p for p, _ in pairs], dtype=object)
+    target = np.array([t for _, t in pairs], dtype=object)
+    assert (_pattern_fits(pattern, target) == _pattern_fits_py(pattern, target)).all()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.text(alphabet="0123456789", min_size=11, max_size=13),
+                          st.text(alphabet="0123456789٠١x ", min_size=12, max_size=12)), min_size=1, max_size=20))
+def test_id12_numbers_equal_the_pandas_definition(ids):
+    from vaxlib.match.blocking import _id12_numbers, _id12_numbers_pandas
+
+    s = pd.Series(ids, dtype=object)
+    valid, num = _id12_numbers(s)
+    want_valid, want_num = _id12_numbers_pandas(s)
+    assert (valid == want_valid.to_numpy(dtype=bool)).all()
+    assert (num == want_num).all()

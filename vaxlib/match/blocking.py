@@ -88,8 +88,7 @@ def id_pair_mask_keys(ids: pd.Series) -> pd.DataFrame:
     (i, i+1); a swap of positions i, i+1 survives mask (i, i+1).  Keys carry
     the mask position so that different masks never collide.
     """
-    valid = ids.str.len().eq(12) & ids.str.isdigit()
-    num = pd.to_numeric(ids.where(valid, "0"), errors="coerce").fillna(0).astype(np.int64).to_numpy()
+    valid, num = _id12_numbers(ids)
     cols = {}
     for i in range(11):
         hi = 10 ** (11 - i)  # place value of digit i (0 = leftmost)
@@ -98,8 +97,38 @@ def id_pair_mask_keys(ids: pd.Series) -> pd.DataFrame:
         d_j = (num // lo) % 10
         masked = num - d_i * hi - d_j * lo
         key = masked * 16 + i + 1
-        cols[f"m{i}"] = np.where(valid.to_numpy(), key, 0)
+        cols[f"m{i}"] = np.where(valid, key, 0)
     return pd.DataFrame(cols, index=ids.index)
+
+
+def _id12_numbers_pandas(ids: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """(12 digits, int64 value or 0): the definition :func:`_id12_numbers` follows."""
+    valid = ids.str.len().eq(12) & ids.str.isdigit()
+    num = pd.to_numeric(ids.where(valid, "0"), errors="coerce").fillna(0).astype(np.int64).to_numpy()
+    return valid, num
+
+
+def _id12_numbers(ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(the value has 12 digits, its int64 value or 0) of every ID, read as code points for ASCII
+    digits; other digits (``str.isdigit`` is Unicode's) take the pandas definition."""
+    from vaxlib.match.compare import _digit_values
+
+    values = ids.to_numpy(dtype=object)
+    if not all(isinstance(v, str) for v in values):
+        valid, num = _id12_numbers_pandas(ids)
+        return valid.to_numpy(dtype=bool), num
+    lens = np.fromiter(map(len, values), np.int64, count=len(values))
+    twelve = np.flatnonzero(lens == 12)
+    valid = np.zeros(len(values), dtype=bool)
+    num = np.zeros(len(values), dtype=np.int64)
+    value, ok = _digit_values(values[twelve])
+    valid[twelve[ok]] = True
+    num[twelve[ok]] = value[ok]
+    odd = twelve[~ok]
+    if len(odd):
+        v, n = _id12_numbers_pandas(ids.iloc[odd])
+        valid[odd], num[odd] = v.to_numpy(dtype=bool), n
+    return valid, num
 
 
 def _rules() -> dict[str, tuple[KeyFn, KeyFn]]:

@@ -42,11 +42,66 @@ def _swap_iso(iso: np.ndarray) -> np.ndarray:
     return out.where(s.str.len() == 10, "").to_numpy(dtype=object)
 
 
-def _pattern_fits(pattern: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Could an Excel-mangled pattern such as '0791234?????' (rounded) be the target?"""
+def _pattern_fits_py(pattern: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Reference (plain Python) form of :func:`_pattern_fits`."""
     from vaxlib.vn.ids import pattern_matches
 
     return np.fromiter((pattern_matches(p, t) for p, t in zip(pattern, target)), bool, count=len(pattern))
+
+
+def _digit_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(int64 value, ok) of strings of 1-18 ASCII digits ('?' read as 0 when given); ok False otherwise."""
+    n = len(values)
+    lens = np.fromiter(map(len, values), np.int64, count=n)
+    ok = (lens > 0) & (lens <= 18) & np.fromiter(map(str.isascii, values), bool, count=n)
+    num = np.zeros(n, dtype=np.int64)
+    k = np.flatnonzero(ok)
+    if len(k):
+        width = int(lens[k].max())
+        D = np.asarray(values[k], dtype=f"U{width}").view(np.uint32).reshape(len(k), width).astype(np.int64)
+        pad = np.arange(width)[None, :] >= lens[k][:, None]
+        digit = (D >= 48) & (D <= 57)
+        ok[k] = (digit | pad).all(axis=1)
+        D = np.where(digit, D - 48, 0)
+        for j in range(width):  # Horner over the columns; padding adds no digit
+            num[k] = np.where(pad[:, j], num[k], num[k] * 10 + D[:, j])
+    return num, ok
+
+
+def _pattern_fits(pattern: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Could an Excel-mangled pattern such as '0791234?????' (rounded) be the target?
+
+    :func:`vaxlib.vn.ids.pattern_matches` pair by pair, computed per distinct pattern and target:
+    the pattern read with '?' as 0 and the target as integers, within half a unit of the last
+    known place."""
+    pattern, target = np.asarray(pattern, dtype=object), np.asarray(target, dtype=object)
+    n = len(pattern)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    if not all(isinstance(x, str) for x in pattern) or not all(isinstance(x, str) for x in target):
+        return _pattern_fits_py(pattern, target)
+    pc, pu = pd.factorize(pattern)
+    tc, tu = pd.factorize(target)
+    pu, tu = np.asarray(pu, dtype=object), np.asarray(tu, dtype=object)
+    p_len = np.fromiter(map(len, pu), np.int64, count=len(pu))
+    lost = np.fromiter((x.count("?") for x in pu), np.int64, count=len(pu))
+    # '?' only at the end
+    tail = np.fromiter((x.rstrip("?") == x[: len(x) - q] for x, q in zip(pu, lost)), bool, count=len(pu))
+    known, known_ok = _digit_values(np.array([x.replace("?", "0") for x in pu], dtype=object))
+    t_len = np.fromiter(map(len, tu), np.int64, count=len(tu))
+    digits, digits_ok = _digit_values(tu)
+    out = np.zeros(n, dtype=bool)
+    same_len = p_len[pc] == t_len[tc]
+    plain = same_len & (lost[pc] == 0)
+    out[plain] = pu[pc[plain]] == tu[tc[plain]]
+    fuzzy = same_len & (lost[pc] > 0)
+    exact = fuzzy & known_ok[pc] & digits_ok[tc] & tail[pc]
+    out[exact] = np.abs(digits[tc[exact]] - known[pc[exact]]) * 2 <= 10 ** lost[pc[exact]]
+    # longer numbers (or other digits) than int64 holds: the plain definition
+    rest = np.flatnonzero(fuzzy & ~exact & ((p_len[pc] > 18) | ~known_ok[pc] | ~digits_ok[tc]))
+    if len(rest):
+        out[rest] = _pattern_fits_py(pattern[rest], target[rest])
+    return out
 
 
 def is_truncated(typed: str, full: str) -> bool:
@@ -466,12 +521,15 @@ def _dob_same_year(p: PairFrame, i: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------- id kernels
 def _id_null(p: PairFrame) -> np.ndarray:
-    kind = p.full("rec", "id_kind")
-    comparable = (np.isin(kind, ["cccd", "cmnd"]) & (p.full("rec", "id_digits") != "")) | (
-        (kind == "malformed") & (p.lengths("rec", "id_raw_digits") >= 6))
-    null = (~comparable & ~_id_is_excel_rec(p))[p.r] | p.empty("reg", "person_id")
+    def per_record():
+        kind = p.full("rec", "id_kind")
+        comparable = (np.isin(kind, ["cccd", "cmnd"]) & (p.full("rec", "id_digits") != "")) | (
+            (kind == "malformed") & (p.lengths("rec", "id_raw_digits") >= 6))
+        return ~comparable & ~_id_is_excel_rec(p), kind == "cmnd"
+    no_number, cmnd = p.frame_memo("id_null_rec", per_record)
+    null = no_number[p.r] | p.empty("reg", "person_id")
     # A 9-digit CMND can only be compared when the registry knows the person's old ID.
-    return null | ((kind == "cmnd")[p.r] & p.empty("reg", "old_id"))
+    return null | (cmnd[p.r] & p.empty("reg", "old_id"))
 
 
 def _id_is_excel_rec(p: PairFrame) -> np.ndarray:
@@ -493,9 +551,18 @@ def _id_excel_fits(p: PairFrame, i: np.ndarray) -> np.ndarray:
 
 
 def _id_edits(p: PairFrame, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(one substitution, one adjacent transposition) of the pairs ``i``, computed once per batch:
+    the one_edit level computes both, the transposition level reads its pairs' answers back."""
+    done = p.memo("id_edits", dict)
+    if "at" in done and np.isin(i, done["at"]).all():
+        k = np.searchsorted(done["at"], i)
+        return done["sub"][k], done["trans"][k]
     A, la = p.char_rows("id", p.pair_codes("rec", "id_digits", i), 12)
     B, lb = p.char_rows("id", p.pair_codes("reg", "person_id", i), 12)
-    return _one_edit_matrix(A, la, B, lb, 12)
+    sub, trans = _one_edit_matrix(A, la, B, lb, 12)
+    if len(i) == 0 or (np.diff(i) > 0).all():  # the cascade hands positions in ascending order
+        done.update(at=i, sub=sub, trans=trans)
+    return sub, trans
 
 
 def _id_one_edit(p: PairFrame, i: np.ndarray) -> np.ndarray:
@@ -503,7 +570,7 @@ def _id_one_edit(p: PairFrame, i: np.ndarray) -> np.ndarray:
 
 
 def _id_transposition(p: PairFrame, i: np.ndarray) -> np.ndarray:
-    # cheap: only the pairs left after one_edit
+    # the pairs left after one_edit: answered when one_edit was
     return _id_edits(p, i)[1]
 
 
@@ -520,10 +587,42 @@ def _id_truncated(p: PairFrame, i: np.ndarray) -> np.ndarray:
     if prefix.any():
         kp = k[prefix]
         out[kp] = np.strings.startswith(gid[i[kp]].astype(str), raw[i[kp]].astype(str))
-    # one digit dropped or added: the plain-Python check on what is left
+    # one digit dropped or added
     k = k[~out[k] & ((lt[k] == lf[k] - 1) | (lt[k] == lf[k] + 1))]
     if len(k):
-        out[k] = np.fromiter((is_truncated(a, b) for a, b in zip(raw[i[k]], gid[i[k]])), bool, count=len(k))
+        out[k] = _one_digit_dropped(raw[i[k]], gid[i[k]])
+    return out
+
+
+def _one_digit_dropped(typed: np.ndarray, full: np.ndarray) -> np.ndarray:
+    """:func:`is_truncated` for pairs whose lengths differ by one: the shorter string is the
+    longer one with one character deleted.  It is exactly when deleting the longer one's
+    character at the first position where the two differ gives the shorter."""
+    typed, full = np.asarray(typed, dtype=object), np.asarray(full, dtype=object)
+    n = len(typed)
+    if "\x00" in "".join(typed) + "".join(full):  # numpy's str arrays drop trailing NULs
+        return np.fromiter((is_truncated(a, b) for a, b in zip(typed, full)), bool, count=n)
+    lt = np.fromiter(map(len, typed), np.int64, count=n)
+    lf = np.fromiter(map(len, full), np.int64, count=n)
+    short = np.where(lt < lf, typed, full)
+    long_ = np.where(lt < lf, full, typed)
+    ls = np.minimum(lt, lf)
+    out = np.zeros(n, dtype=bool)
+    ok = (ls > 0) & (np.abs(lt - lf) == 1)
+    if not ok.any():
+        return out
+    width = int(np.maximum(lt, lf)[ok].max())
+    S = np.asarray(np.where(ok, short, ""), dtype=f"U{width}").view(np.uint32).reshape(n, width)
+    L = np.asarray(np.where(ok, long_, ""), dtype=f"U{width}").view(np.uint32).reshape(n, width)
+    col = np.arange(width)[None, :]
+    inside = col < ls[:, None]
+    differ = (S != L) & inside
+    first = np.where(differ.any(axis=1), differ.argmax(axis=1), ls)
+    # after the first difference, the short string is the long one shifted by one
+    shifted = np.ones((n, width), dtype=bool)
+    shifted[:, : width - 1] = S[:, : width - 1] == L[:, 1:]
+    tail = (col >= first[:, None]) & inside
+    out[ok] = (shifted | ~tail).all(axis=1)[ok]
     return out
 
 
