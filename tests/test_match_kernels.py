@@ -247,3 +247,15 @@ def test_id12_numbers_equal_the_pandas_definition(ids):
     want_valid, want_num = _id12_numbers_pandas(s)
     assert (valid == want_valid.to_numpy(dtype=bool)).all()
     assert (num == want_num).all()
+
+
+def test_registry_value_counts_on_codes_equal_value_counts():
+    from vaxlib.match.codes import add_codes
+    from vaxlib.match.model import _registry_value_counts
+
+    reg = pd.DataFrame({"name_fold": ["an", "an", "binh", "", "chi"]}, dtype=object)
+    rec = pd.DataFrame({"name_fold": ["an", "dung", "", "binh", "an"]}, dtype=object)
+    want = [2.0, 0.0, 1.0, 1.0, 2.0]
+    assert list(_registry_value_counts(rec, reg, "name_fold")) == want  # text
+    add_codes(rec, reg, domains=["name_fold"])
+    assert list(_registry_value_counts(rec, reg, "name_fold")) == want  # codes

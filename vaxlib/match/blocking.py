@@ -252,10 +252,19 @@ class _Coded:
     registry's distinct values per domain.  Keys only take registry codes: a record value the
     registry does not hold can match nothing, and its key part is empty."""
 
-    def __init__(self, rec: pd.DataFrame | None, reg: pd.DataFrame):
+    def __init__(self, rec: pd.DataFrame | None, reg: pd.DataFrame, cache=None):
         self.frames = {"rec": rec, "reg": reg}
         self._codes: dict = {}
-        self._values: dict = {}
+        # what depends on the registry alone is shared by every call with a FrameCache of this registry
+        self._registry: dict = (cache.values.setdefault(("blocking", "registry"), {})
+                                if cache is not None and cache.reg is reg else {})
+        self._values: dict = self._registry.setdefault("values", {})
+
+    def registry_memo(self, key, make):
+        """``make()`` of the registry alone, once per FrameCache (or per instance)."""
+        if key not in self._registry:
+            self._registry[key] = make()
+        return self._registry[key]
 
     def code(self, side: str, col: str) -> np.ndarray:
         from vaxlib.match.codes import PREFIX, domain_codes, domain_of
@@ -308,11 +317,13 @@ def _part(c: _Coded, side: str, col: str, cond: str) -> tuple[np.ndarray, int]:
         sw = _swap_iso(f[col].to_numpy(dtype=object)[first])
         at = np.where(sw != "", pd.Index(values).get_indexer(sw), -1)
         return at[np.searchsorted(used, codes)], n
-    if cond == "any":
-        ok = values != ""
-    else:
-        ok = np.fromiter(map(len, values), np.int64, count=n) == _WANT_LEN[cond]
-    ok = np.append(ok, False)  # codes >= n: a value the registry does not hold
+    def make_ok():
+        if cond == "any":
+            ok = values != ""
+        else:
+            ok = np.fromiter(map(len, values), np.int64, count=n) == _WANT_LEN[cond]
+        return np.append(ok, False)  # codes >= n: a value the registry does not hold
+    ok = c.registry_memo(("ok", dom, cond), make_ok)
     return np.where(ok[np.minimum(codes, n)], codes, -1), n
 
 
@@ -361,20 +372,22 @@ def registry_keys(reg: pd.DataFrame, name: str) -> pd.Series:
 
 
 def rule_pairs(rec: pd.DataFrame, reg: pd.DataFrame, name: str, max_block: int = 100,
-               keys: dict | None = None) -> pd.DataFrame:
+               keys: dict | None = None, cache=None) -> pd.DataFrame:
     """Pairs (``rec``, ``reg``, ``rule_bit``) proposed by one rule of :data:`RULES`.
 
     Keys are integers built from the frames' shared codes (:mod:`vaxlib.match.codes`);
     ``keys`` (from :func:`registry_key_codes`, kept in a registry index) spares
-    computing the registry's.
+    computing the registry's.  ``cache`` (a :class:`~vaxlib.match.levels.FrameCache`
+    whose registry is ``reg``; its records may be others) keeps what is derived from
+    the registry alone for the next rule.
     """
     if name == "id_pair_mask":
         rk = id_pair_mask_keys(_rec_id12(rec))
-        gk = id_pair_mask_keys(reg["person_id"])
+        gk = _Coded(None, reg, cache).registry_memo("id_pair_mask", lambda: id_pair_mask_keys(reg["person_id"]))
         parts = [_join(rk[c], gk[c], max_block=max_block) for c in rk.columns]
         pairs = pd.concat(parts, ignore_index=True)
     else:
-        c = _Coded(rec, reg)
+        c = _Coded(rec, reg, cache)
         gk = keys[name] if keys is not None and name in keys else int_rule_keys(c, "reg", name)
         pairs = _join_int(int_rule_keys(c, "rec", name), rec.index.to_numpy(dtype=np.int64), gk, max_block)
     pairs["rule_bit"] = np.int32(1 << RULES.index(name))
@@ -403,6 +416,7 @@ def candidate_pairs(
     max_block: int = 100,
     rule_max_block: dict[str, int] | None = None,
     keys: dict | None = None,
+    cache=None,
 ) -> pd.DataFrame:
     """All candidate pairs under ``rules`` (default: all), deduplicated.
 
@@ -410,10 +424,11 @@ def candidate_pairs(
     family name + given name + birth year make large blocks of look-alikes).
     Returns a DataFrame with ``rec`` and ``reg`` positions and ``rules``, a
     bitmask of the rules (positions in :data:`RULES`) that proposed the pair.
+    ``cache``: as :func:`rule_pairs`.
     """
     wanted = rules or RULES
     caps = rule_max_block or {}
-    return combine_pairs([rule_pairs(rec, reg, name, min(max_block, caps.get(name, max_block)), keys)
+    return combine_pairs([rule_pairs(rec, reg, name, min(max_block, caps.get(name, max_block)), keys, cache)
                           for name in wanted])
 
 

@@ -268,22 +268,36 @@ def _ranges(sorted_keys: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.
     return q, np.repeat(lo, cnt) + offs
 
 
-def history_levels(rec: pd.DataFrame, pairs: pd.DataFrame, anchors: pd.DataFrame | None) -> pd.DataFrame:
+def _rec_memo(cache: FrameCache | None, rec: pd.DataFrame, key: str, make):
+    """``make()`` of the records alone, kept in ``cache`` when it belongs to ``rec``."""
+    if cache is None or cache.rec is not rec:
+        return make()
+    if key not in cache.values:
+        cache.values[key] = make()
+    return cache.values[key]
+
+
+def _phone_codes(rec: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    phones = rec["phone_n"].to_numpy(dtype=object)
+    return pd.factorize(phones)[0], phones == ""
+
+
+def history_levels(rec: pd.DataFrame, pairs: pd.DataFrame, anchors: pd.DataFrame | None,
+                   cache: FrameCache | None = None) -> pd.DataFrame:
     """Phone and dose-slot levels from the candidate's *other* settled records.
 
     ``anchors`` holds (rec, reg) links that are already certain.  A person
     mostly keeps one phone number, and cannot receive the same dose number
     twice weeks apart: a record whose dose slot is already taken by the
     candidate on another date is most likely somebody else (a twin, a
-    namesake, a child carrying a parent's ID).
+    namesake, a child carrying a parent's ID).  ``cache``: as :func:`compare_pairs`.
     """
     n = len(pairs)
     phone = np.full(n, -1, dtype=np.int8)
     dose = np.full(n, -1, dtype=np.int8)
     if anchors is None or anchors.empty or n == 0:
         return pd.DataFrame({"phone": phone, "dose": dose}, index=pairs.index)
-    ph_codes, _ = pd.factorize(rec["phone_n"].to_numpy(dtype=object))
-    ph_empty = rec["phone_n"].to_numpy(dtype=object) == ""
+    ph_codes, ph_empty = _rec_memo(cache, rec, "phone_codes", lambda: _phone_codes(rec))
     dn = rec["dose_n"].to_numpy()
     vd = rec["vdate"].to_numpy()
     # Every (pair, other anchored record of the pair's registry person), by a
@@ -321,7 +335,7 @@ def history_levels(rec: pd.DataFrame, pairs: pd.DataFrame, anchors: pd.DataFrame
 
 
 def own_group_dose_conflict(rec: pd.DataFrame, pairs: pd.DataFrame, anchors: pd.DataFrame | None,
-                            select: np.ndarray) -> np.ndarray:
+                            select: np.ndarray, cache: FrameCache | None = None) -> np.ndarray:
     """Dose conflict of the record's *own* dose history with the candidate's.
 
     The records of one person typed without an ID share name, date of birth
@@ -337,7 +351,7 @@ def own_group_dose_conflict(rec: pd.DataFrame, pairs: pd.DataFrame, anchors: pd.
     idx = np.flatnonzero(select)
     if anchors is None or anchors.empty or len(idx) == 0:
         return out
-    out[idx] = group_dose_conflict(record_groups(rec), rec["dose_n"].to_numpy(), rec["vdate"].to_numpy(),
+    out[idx] = group_dose_conflict(record_groups(rec, cache), rec["dose_n"].to_numpy(), rec["vdate"].to_numpy(),
                                    pairs["rec"].to_numpy()[idx], pairs["reg"].to_numpy()[idx],
                                    anchors["rec"].to_numpy(), anchors["reg"].to_numpy())
     return out
@@ -349,9 +363,13 @@ def record_group_ok(rec: pd.DataFrame) -> np.ndarray:
             & (rec["phone_n"].to_numpy(dtype=object) != ""))
 
 
-def record_groups(rec: pd.DataFrame) -> np.ndarray:
+def record_groups(rec: pd.DataFrame, cache: FrameCache | None = None) -> np.ndarray:
     """Each record's own-history group code: records sharing folded name, dob and phone share
     a code; a record without the three keys is its own group (codes ``n + position``)."""
+    return _rec_memo(cache, rec, "record_groups", lambda: _record_groups(rec, cache))
+
+
+def _record_groups(rec: pd.DataFrame, cache: FrameCache | None) -> np.ndarray:
     n = len(rec)
     ok = record_group_ok(rec)
     group = np.arange(n, dtype=np.int64) + n
@@ -362,6 +380,10 @@ def record_groups(rec: pd.DataFrame) -> np.ndarray:
         for col in ("name_fold", "dob_r0", "phone_n"):
             if PREFIX + col in rec.columns:
                 part = rec[PREFIX + col].to_numpy()[ok].astype(np.int64)
+                n_part = int(part.max()) + 1
+            elif col == "phone_n":
+                codes = _rec_memo(cache, rec, "phone_codes", lambda: _phone_codes(rec))[0]
+                part = codes[ok].astype(np.int64)
                 n_part = int(part.max()) + 1
             else:
                 part, uniq = pd.factorize(rec[col].to_numpy(dtype=object)[ok])
@@ -755,6 +777,6 @@ def compare_pairs(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame,
     """
     p = PairFrame(rec, reg, pairs["rec"].to_numpy(), pairs["reg"].to_numpy(), cache)
     out = {c.field: c.evaluate(p) for c in COMPARISONS if c.null is not None}
-    hist = history_levels(rec, pairs, anchors)
+    hist = history_levels(rec, pairs, anchors, cache)
     out.update(phone=hist["phone"].to_numpy(), dose=hist["dose"].to_numpy())
     return pd.DataFrame(out, index=pairs.index)

@@ -145,9 +145,9 @@ class PairFrame:
 
         dom = domain_of(side, name)
         if dom is None:
-            return (self.full(side, name) == "")[self.idx[side]]
+            return self.frame_memo((side, name, "empty"), lambda: self.full(side, name) == "")[self.idx[side]]
         blank = self.per_value(dom, "empty", lambda v: v == "")
-        return blank[self.code(side, name)][self.idx[side]]
+        return self.frame_memo((side, name, "empty"), lambda: blank[self.code(side, name)])[self.idx[side]]
 
     def lengths(self, side: str, name: str) -> np.ndarray:
         """Per value of a whole column: its length (int32)."""

@@ -565,8 +565,7 @@ def fit_namesake_calibration(
     ``min_reference`` reference records.  ``reference`` is the
     :func:`outside_reference` mask when the caller has it already.
     """
-    fold_count = reg["name_fold"].value_counts()
-    same_fold = rec["name_fold"].map(fold_count).fillna(0).to_numpy(dtype=float)
+    same_fold = _registry_value_counts(rec, reg, "name_fold")
     if reference is None:
         reference = outside_reference(rec, pairs, levels)
     ref = reference & (same_fold <= max_name_count)
@@ -576,6 +575,18 @@ def fit_namesake_calibration(
     observed = namesake_observed(ref, pairs["rec"].to_numpy(), levels)
     return namesake_from_counts(observed, n_ref, float(same_fold[ref].sum()), len(reg), u, m,
                                 min_reference=min_reference)
+
+
+def _registry_value_counts(rec: pd.DataFrame, reg: pd.DataFrame, col: str) -> np.ndarray:
+    """Per record: how many registry persons have the record's value of ``col`` (float), counted
+    on the frames' shared integer codes when both carry them."""
+    from vaxlib.match.codes import PREFIX
+
+    if PREFIX + col in rec.columns and PREFIX + col in reg.columns:
+        g, r = reg[PREFIX + col].to_numpy(), rec[PREFIX + col].to_numpy()
+        n = max(int(g.max()) + 1 if len(g) else 0, int(r.max()) + 1 if len(r) else 0)
+        return np.bincount(g, minlength=n).astype(float)[r]
+    return rec[col].map(reg[col].value_counts()).fillna(0).to_numpy(dtype=float)
 
 
 def namesake_observed(ref: np.ndarray, pair_rec: np.ndarray, levels: pd.DataFrame) -> np.ndarray:

@@ -185,18 +185,20 @@ def classify_partitioned(rec: pd.DataFrame, reg: pd.DataFrame, rec_idx: np.ndarr
 
 def _rules_part(names: tuple[str, ...], max_block: int, caps: dict) -> list[pd.DataFrame]:
     return [rule_pairs(_SHARED["rec"], _SHARED["reg"], name, min(max_block, caps.get(name, max_block)),
-                       _SHARED["keys"]) for name in names]
+                       _SHARED["keys"], _SHARED["cache"]) for name in names]
 
 
 def candidates_partitioned(rec: pd.DataFrame, reg: pd.DataFrame, max_block: int = 100,
                            workers: int = 1, rule_max_block: dict | None = None,
-                           keys: dict | None = None) -> pd.DataFrame:
+                           keys: dict | None = None, cache: FrameCache | None = None) -> pd.DataFrame:
     """:func:`~vaxlib.match.blocking.candidate_pairs` with all rules, the rules
-    dealt round-robin to ``workers`` processes (same pairs, same order)."""
+    dealt round-robin to ``workers`` processes (same pairs, same order); ``cache``
+    as there."""
     if workers <= 1:
-        return candidate_pairs(rec, reg, max_block=max_block, rule_max_block=rule_max_block, keys=keys)
+        return candidate_pairs(rec, reg, max_block=max_block, rule_max_block=rule_max_block, keys=keys,
+                               cache=cache)
     groups = [tuple(RULES[k::workers]) for k in range(workers)]
-    _SHARED.update(rec=rec, reg=reg, keys=keys)
+    _SHARED.update(rec=rec, reg=reg, keys=keys, cache=cache)
     try:
         parts = _run_partitions(_rules_part, [(g, max_block, dict(rule_max_block or {})) for g in groups],
                                 workers)
@@ -448,17 +450,16 @@ def candidates_stage(rec: pd.DataFrame, reg: pd.DataFrame, keys: dict | None, s:
     settled (rec, reg) links, ``open_mask`` the records that went to stage 2, ``keep1`` the stage-1
     pairs kept (those of settled records) and ``pairs`` = stage1[keep1] + stage2.  ``cache``: a
     :class:`~vaxlib.match.levels.FrameCache` of (rec, reg) that the later stages share."""
-    stage1 = candidate_pairs(rec, reg, rules=("id",), max_block=s.max_block, keys=keys)
+    stage1 = candidate_pairs(rec, reg, rules=("id",), max_block=s.max_block, keys=keys, cache=cache)
     lv1 = compare_partitioned(rec, reg, stage1, workers=s.workers, cache=cache)
     settled = _settled(lv1)
-    settled_recs = np.unique(stage1["rec"].to_numpy()[settled])
     # Certain links: each registry person's dose history, used as evidence for the others.
     anchors = stage1.loc[settled, ["rec", "reg"]].reset_index(drop=True)
     open_mask = np.ones(len(rec), dtype=bool)
-    open_mask[settled_recs] = False
+    open_mask[stage1["rec"].to_numpy()[settled]] = False
     rest = rec[open_mask]
     stage2 = candidates_partitioned(rest, reg, max_block=s.max_block, workers=s.workers,
-                                    rule_max_block=s.rule_max_block, keys=keys)
+                                    rule_max_block=s.rule_max_block, keys=keys, cache=cache)
     # stage 2 re-runs the id rule for the open records, so keep stage 1 only for the settled ones
     keep1 = ~open_mask[stage1["rec"].to_numpy()]
     pairs = pd.concat([stage1[keep1], stage2], ignore_index=True)
@@ -472,14 +473,14 @@ def compare_stage(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame, anc
     # Stage-1 pairs were compared already; only their dose-history fields are new.
     lv2 = compare_partitioned(rec, reg, stage2, workers=s.workers, cache=cache)
     levels = pd.concat([lv1, lv2], ignore_index=True)
-    hist = history_levels(rec, pairs, anchors)
+    hist = history_levels(rec, pairs, anchors, cache=cache)
     levels["phone"] = hist["phone"].to_numpy()
     levels["dose"] = hist["dose"].to_numpy()
     # Pairs without ID evidence (no usable ID, or a number nobody in the register owns):
     # the record's whole own dose history counts, not just this dose.
     reference = outside_reference(rec, pairs, levels)
     no_id_evidence = (levels["id"].to_numpy() < 0) | reference[pairs["rec"].to_numpy()]
-    group_clash = own_group_dose_conflict(rec, pairs, anchors, no_id_evidence)
+    group_clash = own_group_dose_conflict(rec, pairs, anchors, no_id_evidence, cache=cache)
     levels.loc[group_clash, "dose"] = LEVELS["dose"].index("conflict")
     return levels, reference, no_id_evidence
 
