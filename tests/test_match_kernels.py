@@ -259,3 +259,21 @@ def test_registry_value_counts_on_codes_equal_value_counts():
     assert list(_registry_value_counts(rec, reg, "name_fold")) == want  # text
     add_codes(rec, reg, domains=["name_fold"])
     assert list(_registry_value_counts(rec, reg, "name_fold")) == want  # codes
+
+
+def test_blocking_reads_only_its_record_columns():
+    from vaxlib.match.blocking import candidate_pairs, record_columns
+    from vaxlib.match.codes import add_codes
+    from vaxlib.match.prepare import prepare_records, prepare_registry
+    from vaxlib.synth import generate
+
+    data = generate(300, seed=5)
+    reg = prepare_registry(data["registry"])
+    rec = prepare_records(data["vaccinations"])
+    add_codes(rec, reg)
+    cols = record_columns(rec)
+    assert "phone_n" not in cols and "_c_name_fold" in cols
+    some = rec.iloc[::2]
+    want = candidate_pairs(some, reg)
+    assert len(want) > 100
+    assert candidate_pairs(some[cols], reg).equals(want)

@@ -36,7 +36,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-__all__ = ["RULES", "TEXT_RULES", "INT_RULES", "int_rule_keys", "registry_keys", "record_keys", "id_pair_mask_frames",
+__all__ = ["RULES", "TEXT_RULES", "INT_RULES", "int_rule_keys", "record_columns", "registry_keys", "record_keys", "id_pair_mask_frames",
            "nonempty_keys", "registry_key_codes", "candidate_pairs", "combine_pairs", "id_pair_mask_keys", "rule_names", "rule_pairs"]
 
 log = logging.getLogger(__name__)
@@ -245,6 +245,20 @@ INT_RULES: dict[str, tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], .
     "family_dob": ((("family", "any"), ("dob_r0", "len10")), (("family", "any"), ("dob", "len10"))),
 }
 _WANT_LEN = {"len9": 9, "len10": 10, "len12": 12}
+
+
+def record_columns(rec: pd.DataFrame) -> list[str]:
+    """The columns of prepared records that the rules read (with their code columns): a frame
+    of these alone gives the same pairs."""
+    from vaxlib.match.codes import DOMAINS, PREFIX, domain_of
+
+    cols = {"id_digits", "year", "month", "day"}
+    for rec_parts, _ in INT_RULES.values():
+        for col, _ in rec_parts:
+            if col:
+                cols.update(DOMAINS[domain_of("rec", col)][0])
+    cols |= {PREFIX + c for c in cols}
+    return [c for c in rec.columns if c in cols]
 
 
 class _Coded:

@@ -480,10 +480,11 @@ def _dob_null(p: PairFrame) -> np.ndarray:
     return p.empty("rec", "dob_r0") | p.empty("reg", "dob")
 
 
-def _dob_full_both(p: PairFrame) -> np.ndarray:
-    """Per pair: both sides know a whole date (10 characters)."""
-    return p.memo("dob_full_both", lambda: (p.lengths("rec", "dob_r0")[p.r] == 10)
-                  & (p.lengths("reg", "dob")[p.g] == 10))
+def _dob_full_both(p: PairFrame, i: np.ndarray) -> np.ndarray:
+    """For the pairs ``i``: both sides know a whole date (10 characters)."""
+    rec_full = p.frame_memo(("rec", "dob_r0", "full"), lambda: p.lengths("rec", "dob_r0") == 10)
+    reg_full = p.frame_memo(("reg", "dob", "full"), lambda: p.lengths("reg", "dob") == 10)
+    return rec_full[p.r[i]] & reg_full[p.g[i]]
 
 
 def _dob_same_date(p: PairFrame, i: np.ndarray) -> np.ndarray:
@@ -496,7 +497,7 @@ def _dob_same_date(p: PairFrame, i: np.ndarray) -> np.ndarray:
 
 def _dob_day_month_swap(p: PairFrame, i: np.ndarray) -> np.ndarray:
     """Day and month swapped: the typed date with its day and month exchanged is the register's."""
-    k = np.flatnonzero(_dob_full_both(p)[i])
+    k = np.flatnonzero(_dob_full_both(p, i))
     out = np.zeros(len(i), dtype=bool)
     if len(k):
         # the swapped form of each distinct date, compared as text (it need not be a value of the domain)
@@ -508,7 +509,7 @@ def _dob_day_month_swap(p: PairFrame, i: np.ndarray) -> np.ndarray:
 def _dob_partial(p: PairFrame, i: np.ndarray) -> np.ndarray:
     """One side knows only the year (and month) and it agrees."""
     out = np.zeros(len(i), dtype=bool)
-    k = np.flatnonzero(~_dob_full_both(p)[i])
+    k = np.flatnonzero(~_dob_full_both(p, i))
     if len(k):
         values = p.dictionary("dob")
         a = values[p.pair_codes("rec", "dob_r0", i[k])].astype("U10")
@@ -521,14 +522,14 @@ def _dob_default_0101(p: PairFrame, i: np.ndarray) -> np.ndarray:
     """01/01 typed for a person born on another day of the same year."""
     jan1 = p.per_value("dob", "0101", lambda v: np.strings.endswith(v.astype(str), "-01-01"))
     ry, gy = p.values("rec", "year"), p.values("reg", "year")
-    return (_dob_full_both(p)[i] & (ry[i] == gy[i]) & jan1[p.pair_codes("rec", "dob_r0", i)]
+    return (_dob_full_both(p, i) & (ry[i] == gy[i]) & jan1[p.pair_codes("rec", "dob_r0", i)]
             & ~jan1[p.pair_codes("reg", "dob", i)])
 
 
 def _dob_one_digit(p: PairFrame, i: np.ndarray) -> np.ndarray:
     """One digit changed or two adjacent digits swapped."""
     out = np.zeros(len(i), dtype=bool)
-    k = np.flatnonzero(_dob_full_both(p)[i])
+    k = np.flatnonzero(_dob_full_both(p, i))
     if len(k):
         A, la = p.char_rows("dob", p.pair_codes("rec", "dob_r0", i[k]), 10)
         B, lb = p.char_rows("dob", p.pair_codes("reg", "dob", i[k]), 10)

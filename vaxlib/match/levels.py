@@ -100,9 +100,10 @@ class PairFrame:
         """A column of one side, gathered for the pairs on demand."""
         return _Lazy(self.full(side, name), self.idx[side])
 
-    def values(self, side: str, name: str) -> np.ndarray:
-        """A (numeric) column of one side gathered for every pair."""
-        return self.memo((side, name, "pairs"), lambda: self.frames[side][name].to_numpy()[self.idx[side]])
+    def values(self, side: str, name: str) -> _Lazy:
+        """A (numeric) column of one side, gathered for the pairs on demand (``values(...)[i]``)."""
+        return _Lazy(self.frame_memo((side, name, "numpy"), lambda: self.frames[side][name].to_numpy()),
+                     self.idx[side])
 
     # ------------------------------------------------------------------ integer codes
     def _domain(self, domain: str) -> dict:

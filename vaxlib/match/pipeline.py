@@ -35,7 +35,7 @@ import pandas as pd
 import pyarrow as pa
 from pandas.arrays import ArrowStringArray
 
-from vaxlib.match.blocking import RULES, candidate_pairs, combine_pairs, rule_pairs
+from vaxlib.match.blocking import RULES, candidate_pairs, combine_pairs, record_columns, rule_pairs
 from vaxlib.match.codes import add_codes
 from vaxlib.match.classify import classify_links, unlinked_error_codes
 from vaxlib.match.compare import FIELDS, LEVELS, compare_pairs, history_levels, own_group_dose_conflict
@@ -457,7 +457,7 @@ def candidates_stage(rec: pd.DataFrame, reg: pd.DataFrame, keys: dict | None, s:
     anchors = stage1.loc[settled, ["rec", "reg"]].reset_index(drop=True)
     open_mask = np.ones(len(rec), dtype=bool)
     open_mask[stage1["rec"].to_numpy()[settled]] = False
-    rest = rec[open_mask]
+    rest = rec.loc[open_mask, record_columns(rec)]  # (copying the other columns costs, for nothing)
     stage2 = candidates_partitioned(rest, reg, max_block=s.max_block, workers=s.workers,
                                     rule_max_block=s.rule_max_block, keys=keys, cache=cache)
     # stage 2 re-runs the id rule for the open records, so keep stage 1 only for the settled ones
