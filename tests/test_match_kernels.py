@@ -277,3 +277,21 @@ def test_blocking_reads_only_its_record_columns():
     want = candidate_pairs(some, reg)
     assert len(want) > 100
     assert candidate_pairs(some[cols], reg).equals(want)
+
+
+@pytest.mark.parametrize("kinds", [
+    ["cccd", "missing", "cccd", "excel", "cmnd", "cccd"],
+    ["cccd", None, "missing", float("nan"), "cccd"],  # missing kinds keep the plain definition
+])
+def test_rho_per_kind_equals_the_per_kind_masks(kinds):
+    from vaxlib.match.model import FSModel, rho_from_evidence
+
+    kinds = np.array(kinds, dtype=object)
+    log_w = np.linspace(-8, 12, len(kinds))
+    rho, by_kind = rho_from_evidence(log_w, kinds)
+    model = FSModel(m={}, u={}, n_registry=10, rho=rho, rho_by_kind={"cccd": 0.97, "missing": 0.2})
+    want = np.full(len(kinds), rho)
+    for kind, value in model.rho_by_kind.items():
+        want[kinds == kind] = value
+    assert (model.rho_for(kinds) == want).all()
+    assert list(by_kind) == [str(k) for k in pd.unique(kinds)]

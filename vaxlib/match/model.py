@@ -133,11 +133,10 @@ class FSModel:
 
     def rho_for(self, kinds: np.ndarray) -> np.ndarray:
         """ρ of each record from its kind of typed ID."""
-        kinds = np.asarray(kinds, dtype=object)
-        out = np.full(len(kinds), self.rho, dtype=float)
-        for kind, value in self.rho_by_kind.items():
-            out[kinds == kind] = value
-        return out
+        codes, uniques = pd.factorize(np.asarray(kinds, dtype=object))
+        # per distinct kind, gathered (a kind not listed, or a code -1 for a missing value, takes rho)
+        per = np.array([self.rho_by_kind.get(k, self.rho) for k in uniques] + [self.rho], dtype=float)
+        return per[codes]
 
     def tf_u(self, reg: pd.DataFrame, reg_idx: np.ndarray) -> dict[str, np.ndarray]:
         """Term-frequency u of each pair's registry name and dob (share of the registry with that value)."""
@@ -501,7 +500,10 @@ def rho_from_evidence(log_w: np.ndarray, kinds: np.ndarray, *, iterations: int =
         return rho
 
     rho = fit(log_w)
-    by_kind = {str(kind): fit(log_w[kinds == kind], prior=rho) for kind in pd.unique(kinds)}
+    codes, uniques = pd.factorize(kinds)  # the order of pd.unique
+    if (codes < 0).any():  # a missing kind (None, NaN): each its own, as pd.unique and == have them
+        return rho, {str(kind): fit(log_w[kinds == kind], prior=rho) for kind in pd.unique(kinds)}
+    by_kind = {str(kind): fit(log_w[codes == j], prior=rho) for j, kind in enumerate(uniques)}
     return rho, by_kind
 
 
