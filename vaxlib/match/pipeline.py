@@ -150,6 +150,10 @@ def compare_partitioned(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFram
     if workers <= 1 or n < min_pairs:
         return compare_pairs(rec, reg, pairs, cache=cache)
     bounds = np.linspace(0, n, workers + 1).astype(int)
+    if cache is not None:
+        # fill the cache from a thin sample before forking: the workers inherit it instead of
+        # each deriving the same per-frame arrays again
+        compare_pairs(rec, reg, pairs.iloc[:: max(n // 5000, 1)], cache=cache)
     _SHARED.update(rec=rec, reg=reg, pairs=pairs, cache=cache)
     try:
         parts = _run_partitions(_compare_slice, [(int(bounds[k]), int(bounds[k + 1])) for k in range(workers)],
