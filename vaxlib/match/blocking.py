@@ -109,22 +109,24 @@ def _id12_numbers_pandas(ids: pd.Series) -> tuple[pd.Series, np.ndarray]:
 
 
 def _id12_numbers(ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(the value has 12 digits, its int64 value or 0) of every ID, read as code points for ASCII
-    digits; other digits (``str.isdigit`` is Unicode's) take the pandas definition."""
-    from vaxlib.match.compare import _digit_values
+    """(the value has 12 digits, its int64 value or 0) of every ID: ASCII digits read by Arrow;
+    other digits (``str.isdigit`` is Unicode's) take the pandas definition."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
     values = ids.to_numpy(dtype=object)
-    if not all(isinstance(v, str) for v in values):
+    try:
+        arr = pa.array(values, type=pa.large_string())
+    except (pa.ArrowException, UnicodeError, TypeError):  # not text, or text Arrow cannot hold
         valid, num = _id12_numbers_pandas(ids)
         return valid.to_numpy(dtype=bool), num
-    lens = np.fromiter(map(len, values), np.int64, count=len(values))
-    twelve = np.flatnonzero(lens == 12)
-    valid = np.zeros(len(values), dtype=bool)
-    num = np.zeros(len(values), dtype=np.int64)
-    value, ok = _digit_values(values[twelve])
-    valid[twelve[ok]] = True
-    num[twelve[ok]] = value[ok]
-    odd = twelve[~ok]
+    if arr.null_count:
+        valid, num = _id12_numbers_pandas(ids)
+        return valid.to_numpy(dtype=bool), num
+    ascii12 = pc.match_substring_regex(arr, r"^[0-9]{12}$")
+    num = pc.cast(pc.if_else(ascii12, arr, "0"), pa.int64()).to_numpy(zero_copy_only=False).astype(np.int64)
+    valid = ascii12.to_numpy(zero_copy_only=False).astype(bool)
+    odd = np.flatnonzero((pc.utf8_length(arr).to_numpy(zero_copy_only=False) == 12) & ~valid)
     if len(odd):
         v, n = _id12_numbers_pandas(ids.iloc[odd])
         valid[odd], num[odd] = v.to_numpy(dtype=bool), n
