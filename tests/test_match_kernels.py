@@ -295,3 +295,17 @@ def test_rho_per_kind_equals_the_per_kind_masks(kinds):
         want[kinds == kind] = value
     assert (model.rho_for(kinds) == want).all()
     assert list(by_kind) == [str(k) for k in pd.unique(kinds)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 8), max_size=40), st.lists(st.integers(0, 8), max_size=40), st.integers(1, 4))
+def test_keyed_join_equals_a_merge_either_side_hashed(rec_keys, reg_keys, max_block):
+    from vaxlib.match.blocking import _keyed_join
+
+    rk, gk = np.array(rec_keys, dtype=np.int64), np.array(reg_keys, dtype=np.int64)
+    r_pos, g_pos = np.arange(len(rk), dtype=np.int64) * 3, np.arange(len(gk), dtype=np.int64) * 5
+    sizes = pd.Series(gk).value_counts()
+    want = [(int(r_pos[i]), int(g_pos[j])) for i in range(len(rk)) for j in range(len(gk))
+            if rk[i] == gk[j] and sizes[gk[j]] <= max_block]
+    got = _keyed_join(rk, r_pos, gk, g_pos, max_block)
+    assert list(zip(got["rec"].tolist(), got["reg"].tolist())) == want

@@ -187,19 +187,40 @@ def _sorted_join(r_codes: np.ndarray, r_pos: np.ndarray, g_codes: np.ndarray, g_
     return pd.DataFrame({"rec": r_pos[q], "reg": g_pos[order][at]})
 
 
+def _keyed_join(rk: np.ndarray, r_pos: np.ndarray, gk: np.ndarray, g_pos: np.ndarray,
+                max_block: int) -> pd.DataFrame:
+    """Pairs of positions whose (non-empty) keys are equal, registry blocks larger than
+    ``max_block`` left out; in record order and, within a record, in registry order.
+
+    The smaller side's keys are hashed and the other side's looked up among them: only keys
+    both sides hold make pairs, and a block's size is the same counted either way, so the
+    pairs do not depend on which side is hashed."""
+    if len(rk) == 0 or len(gk) == 0:
+        return pd.DataFrame({"rec": np.array([], dtype=np.int64), "reg": np.array([], dtype=np.int64)})
+    if len(gk) <= len(rk):
+        g_codes, uniq = pd.factorize(gk)
+        r_codes = pd.Index(uniq).get_indexer(rk)
+    else:
+        r_codes, uniq = pd.factorize(rk)
+        g_codes = pd.Index(uniq).get_indexer(gk)
+    r_found, g_found = r_codes >= 0, g_codes >= 0
+    r_codes, r_pos = r_codes[r_found].astype(np.int64), r_pos[r_found]
+    g_codes, g_pos = g_codes[g_found].astype(np.int64), g_pos[g_found]
+    sizes = np.bincount(g_codes, minlength=len(uniq))
+    keep_g = sizes[g_codes] <= max_block
+    return _sorted_join(r_codes, r_pos, g_codes[keep_g], g_pos[keep_g], len(uniq))
+
+
 def _join(rec_keys: pd.Series, reg_keys: pd.Series, max_block: int) -> pd.DataFrame:
     """Pairs (rec, reg) of positions whose keys are equal and non-empty."""
     rk = rec_keys[_nonempty(rec_keys)]
     gk = reg_keys[_nonempty(reg_keys)]
-    if rk.empty or gk.empty:
-        return pd.DataFrame({"rec": np.array([], dtype=np.int64), "reg": np.array([], dtype=np.int64)})
-    codes, uniques = pd.factorize(pd.concat([gk, rk], ignore_index=True))
-    g_codes = codes[: len(gk)]
-    r_codes = codes[len(gk):]
-    sizes = np.bincount(g_codes, minlength=len(uniques))
-    keep_g = sizes[g_codes] <= max_block
-    return _sorted_join(r_codes, rk.index.to_numpy(dtype=np.int64), g_codes[keep_g],
-                        gk.index.to_numpy(dtype=np.int64)[keep_g], len(uniques))
+    if rk.dtype != gk.dtype:  # keys of two kinds: compared as one column, as concat does
+        both = pd.concat([gk, rk], ignore_index=True)
+        gk = pd.Series(both.to_numpy()[: len(gk)], index=gk.index, dtype=both.dtype)
+        rk = pd.Series(both.to_numpy()[len(gk):], index=rk.index, dtype=both.dtype)
+    return _keyed_join(rk.to_numpy(), rk.index.to_numpy(dtype=np.int64), gk.to_numpy(),
+                       gk.index.to_numpy(dtype=np.int64), max_block)
 
 
 def _join_coded(rec_keys: pd.Series, reg_codes: np.ndarray, dictionary, max_block: int) -> pd.DataFrame:
@@ -358,16 +379,7 @@ def int_rule_keys(c: _Coded, side: str, name: str) -> np.ndarray:
 def _join_int(rk: np.ndarray, r_pos: np.ndarray, gk: np.ndarray, max_block: int) -> pd.DataFrame:
     """Pairs (rec, reg) of positions whose int64 keys are equal and not -1."""
     r_ok, g_ok = rk >= 0, gk >= 0
-    if not r_ok.any() or not g_ok.any():
-        return pd.DataFrame({"rec": np.array([], dtype=np.int64), "reg": np.array([], dtype=np.int64)})
-    g_pos = np.flatnonzero(g_ok)
-    g_codes, uniq = pd.factorize(gk[g_ok])
-    r_codes = pd.Index(uniq).get_indexer(rk[r_ok])
-    found = r_codes >= 0
-    sizes = np.bincount(g_codes, minlength=len(uniq))
-    keep_g = sizes[g_codes] <= max_block
-    return _sorted_join(r_codes[found].astype(np.int64), r_pos[r_ok][found], g_codes[keep_g].astype(np.int64),
-                        g_pos[keep_g].astype(np.int64), len(uniq))
+    return _keyed_join(rk[r_ok], r_pos[r_ok], gk[g_ok], np.flatnonzero(g_ok).astype(np.int64), max_block)
 
 
 def registry_key_codes(reg: pd.DataFrame) -> dict:
