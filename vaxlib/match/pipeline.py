@@ -575,6 +575,7 @@ def run_match(
     t = time.perf_counter()
     model, bf, weight, rho_pair = score_stage(rec, reg, pairs, levels, anchors, reference, no_id_evidence, model, s,
                                               cache)
+    del cache  # its per-frame arrays are not needed by classify
     timings["score"] = time.perf_counter() - t
     cpu_lap("score")
 
