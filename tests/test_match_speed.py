@@ -103,6 +103,13 @@ def test_partitioned_comparison_equals_single_process(workers):
     one = compare_pairs(rec, reg, pairs)
     many = compare_partitioned(rec, reg, pairs, workers=workers, min_pairs=0)
     assert many.equals(one)
+    # with a run's FrameCache (filled before the workers fork), and the rules sharing it
+    from vaxlib.match.levels import FrameCache
+
+    cache = FrameCache(rec, reg)
+    assert candidates_partitioned(rec, reg, workers=workers, cache=cache).equals(pairs)
+    assert compare_partitioned(rec, reg, pairs, workers=workers, min_pairs=0, cache=cache).equals(one)
+    assert cache.values
 
 
 @pytest.mark.parametrize("workers", [2, 3])

@@ -36,7 +36,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-__all__ = ["RULES", "TEXT_RULES", "INT_RULES", "int_rule_keys", "registry_keys", "record_keys", "id_pair_mask_frames",
+__all__ = ["RULES", "TEXT_RULES", "INT_RULES", "int_rule_keys", "record_columns", "registry_keys", "record_keys", "id_pair_mask_frames",
            "nonempty_keys", "registry_key_codes", "candidate_pairs", "combine_pairs", "id_pair_mask_keys", "rule_names", "rule_pairs"]
 
 log = logging.getLogger(__name__)
@@ -88,8 +88,7 @@ def id_pair_mask_keys(ids: pd.Series) -> pd.DataFrame:
     (i, i+1); a swap of positions i, i+1 survives mask (i, i+1).  Keys carry
     the mask position so that different masks never collide.
     """
-    valid = ids.str.len().eq(12) & ids.str.isdigit()
-    num = pd.to_numeric(ids.where(valid, "0"), errors="coerce").fillna(0).astype(np.int64).to_numpy()
+    valid, num = _id12_numbers(ids)
     cols = {}
     for i in range(11):
         hi = 10 ** (11 - i)  # place value of digit i (0 = leftmost)
@@ -98,8 +97,40 @@ def id_pair_mask_keys(ids: pd.Series) -> pd.DataFrame:
         d_j = (num // lo) % 10
         masked = num - d_i * hi - d_j * lo
         key = masked * 16 + i + 1
-        cols[f"m{i}"] = np.where(valid.to_numpy(), key, 0)
+        cols[f"m{i}"] = np.where(valid, key, 0)
     return pd.DataFrame(cols, index=ids.index)
+
+
+def _id12_numbers_pandas(ids: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """(12 digits, int64 value or 0): the definition :func:`_id12_numbers` follows."""
+    valid = ids.str.len().eq(12) & ids.str.isdigit()
+    num = pd.to_numeric(ids.where(valid, "0"), errors="coerce").fillna(0).astype(np.int64).to_numpy()
+    return valid, num
+
+
+def _id12_numbers(ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(the value has 12 digits, its int64 value or 0) of every ID: ASCII digits read by Arrow;
+    other digits (``str.isdigit`` is Unicode's) take the pandas definition."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = ids.to_numpy(dtype=object)
+    try:
+        arr = pa.array(values, type=pa.large_string())
+    except (pa.ArrowException, UnicodeError, TypeError):  # not text, or text Arrow cannot hold
+        valid, num = _id12_numbers_pandas(ids)
+        return valid.to_numpy(dtype=bool), num
+    if arr.null_count:
+        valid, num = _id12_numbers_pandas(ids)
+        return valid.to_numpy(dtype=bool), num
+    ascii12 = pc.match_substring_regex(arr, r"^[0-9]{12}$")
+    num = pc.cast(pc.if_else(ascii12, arr, "0"), pa.int64()).to_numpy(zero_copy_only=False).astype(np.int64)
+    valid = ascii12.to_numpy(zero_copy_only=False).astype(bool)
+    odd = np.flatnonzero((pc.utf8_length(arr).to_numpy(zero_copy_only=False) == 12) & ~valid)
+    if len(odd):
+        v, n = _id12_numbers_pandas(ids.iloc[odd])
+        valid[odd], num[odd] = v.to_numpy(dtype=bool), n
+    return valid, num
 
 
 def _rules() -> dict[str, tuple[KeyFn, KeyFn]]:
@@ -156,19 +187,40 @@ def _sorted_join(r_codes: np.ndarray, r_pos: np.ndarray, g_codes: np.ndarray, g_
     return pd.DataFrame({"rec": r_pos[q], "reg": g_pos[order][at]})
 
 
+def _keyed_join(rk: np.ndarray, r_pos: np.ndarray, gk: np.ndarray, g_pos: np.ndarray,
+                max_block: int) -> pd.DataFrame:
+    """Pairs of positions whose (non-empty) keys are equal, registry blocks larger than
+    ``max_block`` left out; in record order and, within a record, in registry order.
+
+    The smaller side's keys are hashed and the other side's looked up among them: only keys
+    both sides hold make pairs, and a block's size is the same counted either way, so the
+    pairs do not depend on which side is hashed."""
+    if len(rk) == 0 or len(gk) == 0:
+        return pd.DataFrame({"rec": np.array([], dtype=np.int64), "reg": np.array([], dtype=np.int64)})
+    if len(gk) <= len(rk):
+        g_codes, uniq = pd.factorize(gk)
+        r_codes = pd.Index(uniq).get_indexer(rk)
+    else:
+        r_codes, uniq = pd.factorize(rk)
+        g_codes = pd.Index(uniq).get_indexer(gk)
+    r_found, g_found = r_codes >= 0, g_codes >= 0
+    r_codes, r_pos = r_codes[r_found].astype(np.int64), r_pos[r_found]
+    g_codes, g_pos = g_codes[g_found].astype(np.int64), g_pos[g_found]
+    sizes = np.bincount(g_codes, minlength=len(uniq))
+    keep_g = sizes[g_codes] <= max_block
+    return _sorted_join(r_codes, r_pos, g_codes[keep_g], g_pos[keep_g], len(uniq))
+
+
 def _join(rec_keys: pd.Series, reg_keys: pd.Series, max_block: int) -> pd.DataFrame:
     """Pairs (rec, reg) of positions whose keys are equal and non-empty."""
     rk = rec_keys[_nonempty(rec_keys)]
     gk = reg_keys[_nonempty(reg_keys)]
-    if rk.empty or gk.empty:
-        return pd.DataFrame({"rec": np.array([], dtype=np.int64), "reg": np.array([], dtype=np.int64)})
-    codes, uniques = pd.factorize(pd.concat([gk, rk], ignore_index=True))
-    g_codes = codes[: len(gk)]
-    r_codes = codes[len(gk):]
-    sizes = np.bincount(g_codes, minlength=len(uniques))
-    keep_g = sizes[g_codes] <= max_block
-    return _sorted_join(r_codes, rk.index.to_numpy(dtype=np.int64), g_codes[keep_g],
-                        gk.index.to_numpy(dtype=np.int64)[keep_g], len(uniques))
+    if rk.dtype != gk.dtype:  # keys of two kinds: compared as one column, as concat does
+        both = pd.concat([gk, rk], ignore_index=True)
+        gk = pd.Series(both.to_numpy()[: len(gk)], index=gk.index, dtype=both.dtype)
+        rk = pd.Series(both.to_numpy()[len(gk):], index=rk.index, dtype=both.dtype)
+    return _keyed_join(rk.to_numpy(), rk.index.to_numpy(dtype=np.int64), gk.to_numpy(),
+                       gk.index.to_numpy(dtype=np.int64), max_block)
 
 
 def _join_coded(rec_keys: pd.Series, reg_codes: np.ndarray, dictionary, max_block: int) -> pd.DataFrame:
@@ -218,15 +270,38 @@ INT_RULES: dict[str, tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], .
 _WANT_LEN = {"len9": 9, "len10": 10, "len12": 12}
 
 
+def record_columns(rec: pd.DataFrame) -> list[str]:
+    """The columns of prepared records that the rules read (with their code columns): a frame
+    of these alone gives the same pairs."""
+    from vaxlib.match.codes import DOMAINS, PREFIX, domain_of
+
+    cols = {"id_digits", "year", "month", "day"}
+    for rec_parts, _ in INT_RULES.values():
+        for col, _ in rec_parts:
+            if col:
+                cols.update(DOMAINS[domain_of("rec", col)][0])
+    cols |= {PREFIX + c for c in cols}
+    return [c for c in rec.columns if c in cols]
+
+
 class _Coded:
     """Code columns of a (records, registry) pair of frames (:mod:`vaxlib.match.codes`), and the
     registry's distinct values per domain.  Keys only take registry codes: a record value the
     registry does not hold can match nothing, and its key part is empty."""
 
-    def __init__(self, rec: pd.DataFrame | None, reg: pd.DataFrame):
+    def __init__(self, rec: pd.DataFrame | None, reg: pd.DataFrame, cache=None):
         self.frames = {"rec": rec, "reg": reg}
         self._codes: dict = {}
-        self._values: dict = {}
+        # what depends on the registry alone is shared by every call with a FrameCache of this registry
+        self._registry: dict = (cache.values.setdefault(("blocking", "registry"), {})
+                                if cache is not None and cache.reg is reg else {})
+        self._values: dict = self._registry.setdefault("values", {})
+
+    def registry_memo(self, key, make):
+        """``make()`` of the registry alone, once per FrameCache (or per instance)."""
+        if key not in self._registry:
+            self._registry[key] = make()
+        return self._registry[key]
 
     def code(self, side: str, col: str) -> np.ndarray:
         from vaxlib.match.codes import PREFIX, domain_codes, domain_of
@@ -279,11 +354,13 @@ def _part(c: _Coded, side: str, col: str, cond: str) -> tuple[np.ndarray, int]:
         sw = _swap_iso(f[col].to_numpy(dtype=object)[first])
         at = np.where(sw != "", pd.Index(values).get_indexer(sw), -1)
         return at[np.searchsorted(used, codes)], n
-    if cond == "any":
-        ok = values != ""
-    else:
-        ok = np.fromiter(map(len, values), np.int64, count=n) == _WANT_LEN[cond]
-    ok = np.append(ok, False)  # codes >= n: a value the registry does not hold
+    def make_ok():
+        if cond == "any":
+            ok = values != ""
+        else:
+            ok = np.fromiter(map(len, values), np.int64, count=n) == _WANT_LEN[cond]
+        return np.append(ok, False)  # codes >= n: a value the registry does not hold
+    ok = c.registry_memo(("ok", dom, cond), make_ok)
     return np.where(ok[np.minimum(codes, n)], codes, -1), n
 
 
@@ -302,16 +379,7 @@ def int_rule_keys(c: _Coded, side: str, name: str) -> np.ndarray:
 def _join_int(rk: np.ndarray, r_pos: np.ndarray, gk: np.ndarray, max_block: int) -> pd.DataFrame:
     """Pairs (rec, reg) of positions whose int64 keys are equal and not -1."""
     r_ok, g_ok = rk >= 0, gk >= 0
-    if not r_ok.any() or not g_ok.any():
-        return pd.DataFrame({"rec": np.array([], dtype=np.int64), "reg": np.array([], dtype=np.int64)})
-    g_pos = np.flatnonzero(g_ok)
-    g_codes, uniq = pd.factorize(gk[g_ok])
-    r_codes = pd.Index(uniq).get_indexer(rk[r_ok])
-    found = r_codes >= 0
-    sizes = np.bincount(g_codes, minlength=len(uniq))
-    keep_g = sizes[g_codes] <= max_block
-    return _sorted_join(r_codes[found].astype(np.int64), r_pos[r_ok][found], g_codes[keep_g].astype(np.int64),
-                        g_pos[keep_g].astype(np.int64), len(uniq))
+    return _keyed_join(rk[r_ok], r_pos[r_ok], gk[g_ok], np.flatnonzero(g_ok).astype(np.int64), max_block)
 
 
 def registry_key_codes(reg: pd.DataFrame) -> dict:
@@ -332,20 +400,22 @@ def registry_keys(reg: pd.DataFrame, name: str) -> pd.Series:
 
 
 def rule_pairs(rec: pd.DataFrame, reg: pd.DataFrame, name: str, max_block: int = 100,
-               keys: dict | None = None) -> pd.DataFrame:
+               keys: dict | None = None, cache=None) -> pd.DataFrame:
     """Pairs (``rec``, ``reg``, ``rule_bit``) proposed by one rule of :data:`RULES`.
 
     Keys are integers built from the frames' shared codes (:mod:`vaxlib.match.codes`);
     ``keys`` (from :func:`registry_key_codes`, kept in a registry index) spares
-    computing the registry's.
+    computing the registry's.  ``cache`` (a :class:`~vaxlib.match.levels.FrameCache`
+    whose registry is ``reg``; its records may be others) keeps what is derived from
+    the registry alone for the next rule.
     """
     if name == "id_pair_mask":
         rk = id_pair_mask_keys(_rec_id12(rec))
-        gk = id_pair_mask_keys(reg["person_id"])
+        gk = _Coded(None, reg, cache).registry_memo("id_pair_mask", lambda: id_pair_mask_keys(reg["person_id"]))
         parts = [_join(rk[c], gk[c], max_block=max_block) for c in rk.columns]
         pairs = pd.concat(parts, ignore_index=True)
     else:
-        c = _Coded(rec, reg)
+        c = _Coded(rec, reg, cache)
         gk = keys[name] if keys is not None and name in keys else int_rule_keys(c, "reg", name)
         pairs = _join_int(int_rule_keys(c, "rec", name), rec.index.to_numpy(dtype=np.int64), gk, max_block)
     pairs["rule_bit"] = np.int32(1 << RULES.index(name))
@@ -374,6 +444,7 @@ def candidate_pairs(
     max_block: int = 100,
     rule_max_block: dict[str, int] | None = None,
     keys: dict | None = None,
+    cache=None,
 ) -> pd.DataFrame:
     """All candidate pairs under ``rules`` (default: all), deduplicated.
 
@@ -381,10 +452,11 @@ def candidate_pairs(
     family name + given name + birth year make large blocks of look-alikes).
     Returns a DataFrame with ``rec`` and ``reg`` positions and ``rules``, a
     bitmask of the rules (positions in :data:`RULES`) that proposed the pair.
+    ``cache``: as :func:`rule_pairs`.
     """
     wanted = rules or RULES
     caps = rule_max_block or {}
-    return combine_pairs([rule_pairs(rec, reg, name, min(max_block, caps.get(name, max_block)), keys)
+    return combine_pairs([rule_pairs(rec, reg, name, min(max_block, caps.get(name, max_block)), keys, cache)
                           for name in wanted])
 
 

@@ -12,7 +12,8 @@ import pandas as pd
 from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
-from vaxlib.match.levels import Comparison, ComparisonLevel, PairFrame, _char_matrix, equal
+from vaxlib.match.codes import PREFIX
+from vaxlib.match.levels import Comparison, ComparisonLevel, FrameCache, PairFrame, _char_matrix, equal
 from vaxlib.match.province import PROVINCE
 
 __all__ = ["COMPARISONS", "LEVELS", "FIELDS", "compare_pairs", "level_name", "history_levels",
@@ -41,11 +42,66 @@ def _swap_iso(iso: np.ndarray) -> np.ndarray:
     return out.where(s.str.len() == 10, "").to_numpy(dtype=object)
 
 
-def _pattern_fits(pattern: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Could an Excel-mangled pattern such as '0791234?????' (rounded) be the target?"""
+def _pattern_fits_py(pattern: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Reference (plain Python) form of :func:`_pattern_fits`."""
     from vaxlib.vn.ids import pattern_matches
 
     return np.fromiter((pattern_matches(p, t) for p, t in zip(pattern, target)), bool, count=len(pattern))
+
+
+def _digit_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(int64 value, ok) of strings of 1-18 ASCII digits ('?' read as 0 when given); ok False otherwise."""
+    n = len(values)
+    lens = np.fromiter(map(len, values), np.int64, count=n)
+    ok = (lens > 0) & (lens <= 18) & np.fromiter(map(str.isascii, values), bool, count=n)
+    num = np.zeros(n, dtype=np.int64)
+    k = np.flatnonzero(ok)
+    if len(k):
+        width = int(lens[k].max())
+        D = np.asarray(values[k], dtype=f"U{width}").view(np.uint32).reshape(len(k), width).astype(np.int64)
+        pad = np.arange(width)[None, :] >= lens[k][:, None]
+        digit = (D >= 48) & (D <= 57)
+        ok[k] = (digit | pad).all(axis=1)
+        D = np.where(digit, D - 48, 0)
+        for j in range(width):  # Horner over the columns; padding adds no digit
+            num[k] = np.where(pad[:, j], num[k], num[k] * 10 + D[:, j])
+    return num, ok
+
+
+def _pattern_fits(pattern: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Could an Excel-mangled pattern such as '0791234?????' (rounded) be the target?
+
+    :func:`vaxlib.vn.ids.pattern_matches` pair by pair, computed per distinct pattern and target:
+    the pattern read with '?' as 0 and the target as integers, within half a unit of the last
+    known place."""
+    pattern, target = np.asarray(pattern, dtype=object), np.asarray(target, dtype=object)
+    n = len(pattern)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    if not all(isinstance(x, str) for x in pattern) or not all(isinstance(x, str) for x in target):
+        return _pattern_fits_py(pattern, target)
+    pc, pu = pd.factorize(pattern)
+    tc, tu = pd.factorize(target)
+    pu, tu = np.asarray(pu, dtype=object), np.asarray(tu, dtype=object)
+    p_len = np.fromiter(map(len, pu), np.int64, count=len(pu))
+    lost = np.fromiter((x.count("?") for x in pu), np.int64, count=len(pu))
+    # '?' only at the end
+    tail = np.fromiter((x.rstrip("?") == x[: len(x) - q] for x, q in zip(pu, lost)), bool, count=len(pu))
+    known, known_ok = _digit_values(np.array([x.replace("?", "0") for x in pu], dtype=object))
+    t_len = np.fromiter(map(len, tu), np.int64, count=len(tu))
+    digits, digits_ok = _digit_values(tu)
+    out = np.zeros(n, dtype=bool)
+    same_len = p_len[pc] == t_len[tc]
+    plain = same_len & (lost[pc] == 0)
+    out[plain] = pu[pc[plain]] == tu[tc[plain]]
+    fuzzy = same_len & (lost[pc] > 0)
+    exact = fuzzy & known_ok[pc] & digits_ok[tc] & tail[pc]
+    out[exact] = np.abs(digits[tc[exact]] - known[pc[exact]]) * 2 <= 10 ** lost[pc[exact]]
+    # longer numbers (or other digits) than int64 holds: the plain definition
+    rest = np.flatnonzero(fuzzy & ~exact & ((p_len[pc] > 18) | ~known_ok[pc] | ~digits_ok[tc]))
+    if len(rest):
+        out[rest] = _pattern_fits_py(pattern[rest], target[rest])
+    return out
 
 
 def is_truncated(typed: str, full: str) -> bool:
@@ -93,8 +149,8 @@ def _token_subset_py(a, b) -> np.ndarray:
 _MAX_TOKENS = 8
 
 
-def _token_table(uniques) -> tuple[np.ndarray, np.ndarray]:
-    """(n × _MAX_TOKENS int32 token ids padded with -1, token counts) of distinct names."""
+def _token_table_py(uniques) -> tuple[np.ndarray, np.ndarray]:
+    """Reference (pure Python) form of :func:`_token_table`."""
     vocab: dict[str, int] = {}
     n = len(uniques)
     table = np.full((n, _MAX_TOKENS), -1, dtype=np.int32)
@@ -105,6 +161,51 @@ def _token_table(uniques) -> tuple[np.ndarray, np.ndarray]:
         if len(toks) <= _MAX_TOKENS:
             for j, t in enumerate(toks):
                 table[k, j] = vocab.setdefault(t, len(vocab))
+    return table, counts
+
+
+#: ASCII characters other than " " that ``str.split()`` splits on
+_ASCII_SPACES = "[\t\n\r\x0b\x0c\x1c-\x1f]"
+
+
+def _token_table(uniques) -> tuple[np.ndarray, np.ndarray]:
+    """(n × _MAX_TOKENS int32 token ids padded with -1, token counts) of distinct names.
+
+    Tokens are ``str.split()``'s; equal tokens share an id.  ASCII names whose only
+    whitespace is " " are split by Arrow in C; the others by Python.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = np.asarray(uniques, dtype=object)
+    n = len(values)
+    try:
+        arr = pa.array(values, type=pa.large_string())
+    except (pa.ArrowException, UnicodeError, TypeError):
+        return _token_table_py(values)
+    simple = pc.and_(pc.string_is_ascii(arr), pc.invert(pc.match_substring_regex(arr, _ASCII_SPACES)))
+    simple = simple.to_numpy(zero_copy_only=False)
+    easy = np.flatnonzero(simple)
+    lists = pc.split_pattern(arr.take(pa.array(easy)), " ")
+    tokens = pc.list_flatten(lists)
+    parent = easy[pc.list_parent_indices(lists).to_numpy()]
+    keep = pc.not_equal(tokens, "").to_numpy(zero_copy_only=False)  # runs of spaces give empty pieces
+    tokens, parent = tokens.filter(pa.array(keep)), parent[keep]
+    odd = np.flatnonzero(~simple)
+    if len(odd):
+        split = [values[k].split() for k in odd]
+        tokens = pa.concat_arrays([tokens, pa.array([t for toks in split for t in toks], type=pa.large_string())])
+        parent = np.concatenate([parent, np.repeat(odd, [len(t) for t in split])])
+    ids = tokens.dictionary_encode().indices.to_numpy(zero_copy_only=False).astype(np.int32)
+    # each name's tokens in order: a stable sort by name keeps their order within a name
+    order = np.argsort(parent, kind="stable")
+    parent, ids = parent[order], ids[order]
+    counts = np.bincount(parent, minlength=n).astype(np.int32)
+    start = np.cumsum(counts) - counts
+    col = np.arange(len(parent)) - start[parent]
+    table = np.full((n, _MAX_TOKENS), -1, dtype=np.int32)
+    short = counts[parent] <= _MAX_TOKENS
+    table[parent[short], col[short]] = ids[short]
     return table, counts
 
 
@@ -148,30 +249,55 @@ DOSE_CONFLICT_DAYS = 14
 
 def _ranges(sorted_keys: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(query index, position in ``sorted_keys``) for every element equal to each query key."""
-    lo = np.searchsorted(sorted_keys, query, side="left")
-    hi = np.searchsorted(sorted_keys, query, side="right")
-    cnt = hi - lo
+    n_keys = int(sorted_keys[-1]) + 1 if len(sorted_keys) else 0
+    if (sorted_keys.dtype.kind in "iu" and query.dtype.kind in "iu" and len(sorted_keys)
+            and sorted_keys[0] >= 0 and n_keys <= 4 * (len(sorted_keys) + len(query)) + 1024):
+        # dense non-negative keys (positions, group codes): each key's range from a count of the
+        # keys, read by the queries in one gather (a binary search per query misses the cache)
+        size = np.bincount(sorted_keys, minlength=n_keys)
+        start = np.cumsum(size) - size
+        inside = (query >= 0) & (query < n_keys)
+        q_key = np.where(inside, query, 0)
+        lo = start[q_key]
+        cnt = np.where(inside, size[q_key], 0)
+    else:
+        lo = np.searchsorted(sorted_keys, query, side="left")
+        cnt = np.searchsorted(sorted_keys, query, side="right") - lo
     q = np.repeat(np.arange(len(query)), cnt)
     offs = np.arange(len(q)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
     return q, np.repeat(lo, cnt) + offs
 
 
-def history_levels(rec: pd.DataFrame, pairs: pd.DataFrame, anchors: pd.DataFrame | None) -> pd.DataFrame:
+def _rec_memo(cache: FrameCache | None, rec: pd.DataFrame, key: str, make):
+    """``make()`` of the records alone, kept in ``cache`` when it belongs to ``rec``."""
+    if cache is None or cache.rec is not rec:
+        return make()
+    if key not in cache.values:
+        cache.values[key] = make()
+    return cache.values[key]
+
+
+def _phone_codes(rec: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    phones = rec["phone_n"].to_numpy(dtype=object)
+    return pd.factorize(phones)[0], phones == ""
+
+
+def history_levels(rec: pd.DataFrame, pairs: pd.DataFrame, anchors: pd.DataFrame | None,
+                   cache: FrameCache | None = None) -> pd.DataFrame:
     """Phone and dose-slot levels from the candidate's *other* settled records.
 
     ``anchors`` holds (rec, reg) links that are already certain.  A person
     mostly keeps one phone number, and cannot receive the same dose number
     twice weeks apart: a record whose dose slot is already taken by the
     candidate on another date is most likely somebody else (a twin, a
-    namesake, a child carrying a parent's ID).
+    namesake, a child carrying a parent's ID).  ``cache``: as :func:`compare_pairs`.
     """
     n = len(pairs)
     phone = np.full(n, -1, dtype=np.int8)
     dose = np.full(n, -1, dtype=np.int8)
     if anchors is None or anchors.empty or n == 0:
         return pd.DataFrame({"phone": phone, "dose": dose}, index=pairs.index)
-    ph_codes, _ = pd.factorize(rec["phone_n"].to_numpy(dtype=object))
-    ph_empty = rec["phone_n"].to_numpy(dtype=object) == ""
+    ph_codes, ph_empty = _rec_memo(cache, rec, "phone_codes", lambda: _phone_codes(rec))
     dn = rec["dose_n"].to_numpy()
     vd = rec["vdate"].to_numpy()
     # Every (pair, other anchored record of the pair's registry person), by a
@@ -209,7 +335,7 @@ def history_levels(rec: pd.DataFrame, pairs: pd.DataFrame, anchors: pd.DataFrame
 
 
 def own_group_dose_conflict(rec: pd.DataFrame, pairs: pd.DataFrame, anchors: pd.DataFrame | None,
-                            select: np.ndarray) -> np.ndarray:
+                            select: np.ndarray, cache: FrameCache | None = None) -> np.ndarray:
     """Dose conflict of the record's *own* dose history with the candidate's.
 
     The records of one person typed without an ID share name, date of birth
@@ -225,7 +351,7 @@ def own_group_dose_conflict(rec: pd.DataFrame, pairs: pd.DataFrame, anchors: pd.
     idx = np.flatnonzero(select)
     if anchors is None or anchors.empty or len(idx) == 0:
         return out
-    out[idx] = group_dose_conflict(record_groups(rec), rec["dose_n"].to_numpy(), rec["vdate"].to_numpy(),
+    out[idx] = group_dose_conflict(record_groups(rec, cache), rec["dose_n"].to_numpy(), rec["vdate"].to_numpy(),
                                    pairs["rec"].to_numpy()[idx], pairs["reg"].to_numpy()[idx],
                                    anchors["rec"].to_numpy(), anchors["reg"].to_numpy())
     return out
@@ -237,17 +363,33 @@ def record_group_ok(rec: pd.DataFrame) -> np.ndarray:
             & (rec["phone_n"].to_numpy(dtype=object) != ""))
 
 
-def record_groups(rec: pd.DataFrame) -> np.ndarray:
+def record_groups(rec: pd.DataFrame, cache: FrameCache | None = None) -> np.ndarray:
     """Each record's own-history group code: records sharing folded name, dob and phone share
     a code; a record without the three keys is its own group (codes ``n + position``)."""
+    return _rec_memo(cache, rec, "record_groups", lambda: _record_groups(rec, cache))
+
+
+def _record_groups(rec: pd.DataFrame, cache: FrameCache | None) -> np.ndarray:
     n = len(rec)
     ok = record_group_ok(rec)
     group = np.arange(n, dtype=np.int64) + n
     if ok.any():
-        key = (pd.Series(rec["name_fold"].to_numpy(dtype=object)[ok]) + "|"
-               + pd.Series(rec["dob_r0"].to_numpy(dtype=object)[ok]) + "|"
-               + pd.Series(rec["phone_n"].to_numpy(dtype=object)[ok]))
-        group[ok] = pd.factorize(key)[0]
+        # the three values' integer codes combined (the text key "name|dob|phone" splits back into
+        # its parts from the right, as neither dob nor phone holds a "|": the same groups)
+        key = np.zeros(int(ok.sum()), dtype=np.int64)
+        for col in ("name_fold", "dob_r0", "phone_n"):
+            if PREFIX + col in rec.columns:
+                part = rec[PREFIX + col].to_numpy()[ok].astype(np.int64)
+                n_part = int(part.max()) + 1
+            elif col == "phone_n":
+                codes = _rec_memo(cache, rec, "phone_codes", lambda: _phone_codes(rec))[0]
+                part = codes[ok].astype(np.int64)
+                n_part = int(part.max()) + 1
+            else:
+                part, uniq = pd.factorize(rec[col].to_numpy(dtype=object)[ok])
+                n_part = len(uniq)
+            key = pd.factorize(key * n_part + part)[0].astype(np.int64)
+        group[ok] = key
     return group
 
 
@@ -338,10 +480,11 @@ def _dob_null(p: PairFrame) -> np.ndarray:
     return p.empty("rec", "dob_r0") | p.empty("reg", "dob")
 
 
-def _dob_full_both(p: PairFrame) -> np.ndarray:
-    """Per pair: both sides know a whole date (10 characters)."""
-    return p.memo("dob_full_both", lambda: (p.lengths("rec", "dob_r0")[p.r] == 10)
-                  & (p.lengths("reg", "dob")[p.g] == 10))
+def _dob_full_both(p: PairFrame, i: np.ndarray) -> np.ndarray:
+    """For the pairs ``i``: both sides know a whole date (10 characters)."""
+    rec_full = p.frame_memo(("rec", "dob_r0", "full"), lambda: p.lengths("rec", "dob_r0") == 10)
+    reg_full = p.frame_memo(("reg", "dob", "full"), lambda: p.lengths("reg", "dob") == 10)
+    return rec_full[p.r[i]] & reg_full[p.g[i]]
 
 
 def _dob_same_date(p: PairFrame, i: np.ndarray) -> np.ndarray:
@@ -354,7 +497,7 @@ def _dob_same_date(p: PairFrame, i: np.ndarray) -> np.ndarray:
 
 def _dob_day_month_swap(p: PairFrame, i: np.ndarray) -> np.ndarray:
     """Day and month swapped: the typed date with its day and month exchanged is the register's."""
-    k = np.flatnonzero(_dob_full_both(p)[i])
+    k = np.flatnonzero(_dob_full_both(p, i))
     out = np.zeros(len(i), dtype=bool)
     if len(k):
         # the swapped form of each distinct date, compared as text (it need not be a value of the domain)
@@ -366,7 +509,7 @@ def _dob_day_month_swap(p: PairFrame, i: np.ndarray) -> np.ndarray:
 def _dob_partial(p: PairFrame, i: np.ndarray) -> np.ndarray:
     """One side knows only the year (and month) and it agrees."""
     out = np.zeros(len(i), dtype=bool)
-    k = np.flatnonzero(~_dob_full_both(p)[i])
+    k = np.flatnonzero(~_dob_full_both(p, i))
     if len(k):
         values = p.dictionary("dob")
         a = values[p.pair_codes("rec", "dob_r0", i[k])].astype("U10")
@@ -379,14 +522,14 @@ def _dob_default_0101(p: PairFrame, i: np.ndarray) -> np.ndarray:
     """01/01 typed for a person born on another day of the same year."""
     jan1 = p.per_value("dob", "0101", lambda v: np.strings.endswith(v.astype(str), "-01-01"))
     ry, gy = p.values("rec", "year"), p.values("reg", "year")
-    return (_dob_full_both(p)[i] & (ry[i] == gy[i]) & jan1[p.pair_codes("rec", "dob_r0", i)]
+    return (_dob_full_both(p, i) & (ry[i] == gy[i]) & jan1[p.pair_codes("rec", "dob_r0", i)]
             & ~jan1[p.pair_codes("reg", "dob", i)])
 
 
 def _dob_one_digit(p: PairFrame, i: np.ndarray) -> np.ndarray:
     """One digit changed or two adjacent digits swapped."""
     out = np.zeros(len(i), dtype=bool)
-    k = np.flatnonzero(_dob_full_both(p)[i])
+    k = np.flatnonzero(_dob_full_both(p, i))
     if len(k):
         A, la = p.char_rows("dob", p.pair_codes("rec", "dob_r0", i[k]), 10)
         B, lb = p.char_rows("dob", p.pair_codes("reg", "dob", i[k]), 10)
@@ -401,17 +544,20 @@ def _dob_same_year(p: PairFrame, i: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------- id kernels
 def _id_null(p: PairFrame) -> np.ndarray:
-    kind = p.full("rec", "id_kind")
-    comparable = (np.isin(kind, ["cccd", "cmnd"]) & (p.full("rec", "id_digits") != "")) | (
-        (kind == "malformed") & (p.lengths("rec", "id_raw_digits") >= 6))
-    null = (~comparable & ~_id_is_excel_rec(p))[p.r] | p.empty("reg", "person_id")
+    def per_record():
+        kind = p.full("rec", "id_kind")
+        comparable = (np.isin(kind, ["cccd", "cmnd"]) & (p.full("rec", "id_digits") != "")) | (
+            (kind == "malformed") & (p.lengths("rec", "id_raw_digits") >= 6))
+        return ~comparable & ~_id_is_excel_rec(p), kind == "cmnd"
+    no_number, cmnd = p.frame_memo("id_null_rec", per_record)
+    null = no_number[p.r] | p.empty("reg", "person_id")
     # A 9-digit CMND can only be compared when the registry knows the person's old ID.
-    return null | ((kind == "cmnd")[p.r] & p.empty("reg", "old_id"))
+    return null | (cmnd[p.r] & p.empty("reg", "old_id"))
 
 
 def _id_is_excel_rec(p: PairFrame) -> np.ndarray:
     """Per record: an Excel-mangled number with a digit pattern to fit."""
-    return p.memo("id_is_excel", lambda: (p.full("rec", "id_kind") == "excel") & (p.full("rec", "id_pattern") != ""))
+    return p.frame_memo("id_is_excel", lambda: (p.full("rec", "id_kind") == "excel") & (p.full("rec", "id_pattern") != ""))
 
 
 def _id_old(p: PairFrame, i: np.ndarray) -> np.ndarray:
@@ -428,9 +574,18 @@ def _id_excel_fits(p: PairFrame, i: np.ndarray) -> np.ndarray:
 
 
 def _id_edits(p: PairFrame, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(one substitution, one adjacent transposition) of the pairs ``i``, computed once per batch:
+    the one_edit level computes both, the transposition level reads its pairs' answers back."""
+    done = p.memo("id_edits", dict)
+    if "at" in done and np.isin(i, done["at"]).all():
+        k = np.searchsorted(done["at"], i)
+        return done["sub"][k], done["trans"][k]
     A, la = p.char_rows("id", p.pair_codes("rec", "id_digits", i), 12)
     B, lb = p.char_rows("id", p.pair_codes("reg", "person_id", i), 12)
-    return _one_edit_matrix(A, la, B, lb, 12)
+    sub, trans = _one_edit_matrix(A, la, B, lb, 12)
+    if len(i) == 0 or (np.diff(i) > 0).all():  # the cascade hands positions in ascending order
+        done.update(at=i, sub=sub, trans=trans)
+    return sub, trans
 
 
 def _id_one_edit(p: PairFrame, i: np.ndarray) -> np.ndarray:
@@ -438,7 +593,7 @@ def _id_one_edit(p: PairFrame, i: np.ndarray) -> np.ndarray:
 
 
 def _id_transposition(p: PairFrame, i: np.ndarray) -> np.ndarray:
-    # cheap: only the pairs left after one_edit
+    # the pairs left after one_edit: answered when one_edit was
     return _id_edits(p, i)[1]
 
 
@@ -455,10 +610,42 @@ def _id_truncated(p: PairFrame, i: np.ndarray) -> np.ndarray:
     if prefix.any():
         kp = k[prefix]
         out[kp] = np.strings.startswith(gid[i[kp]].astype(str), raw[i[kp]].astype(str))
-    # one digit dropped or added: the plain-Python check on what is left
+    # one digit dropped or added
     k = k[~out[k] & ((lt[k] == lf[k] - 1) | (lt[k] == lf[k] + 1))]
     if len(k):
-        out[k] = np.fromiter((is_truncated(a, b) for a, b in zip(raw[i[k]], gid[i[k]])), bool, count=len(k))
+        out[k] = _one_digit_dropped(raw[i[k]], gid[i[k]])
+    return out
+
+
+def _one_digit_dropped(typed: np.ndarray, full: np.ndarray) -> np.ndarray:
+    """:func:`is_truncated` for pairs whose lengths differ by one: the shorter string is the
+    longer one with one character deleted.  It is exactly when deleting the longer one's
+    character at the first position where the two differ gives the shorter."""
+    typed, full = np.asarray(typed, dtype=object), np.asarray(full, dtype=object)
+    n = len(typed)
+    if "\x00" in "".join(typed) + "".join(full):  # numpy's str arrays drop trailing NULs
+        return np.fromiter((is_truncated(a, b) for a, b in zip(typed, full)), bool, count=n)
+    lt = np.fromiter(map(len, typed), np.int64, count=n)
+    lf = np.fromiter(map(len, full), np.int64, count=n)
+    short = np.where(lt < lf, typed, full)
+    long_ = np.where(lt < lf, full, typed)
+    ls = np.minimum(lt, lf)
+    out = np.zeros(n, dtype=bool)
+    ok = (ls > 0) & (np.abs(lt - lf) == 1)
+    if not ok.any():
+        return out
+    width = int(np.maximum(lt, lf)[ok].max())
+    S = np.asarray(np.where(ok, short, ""), dtype=f"U{width}").view(np.uint32).reshape(n, width)
+    L = np.asarray(np.where(ok, long_, ""), dtype=f"U{width}").view(np.uint32).reshape(n, width)
+    col = np.arange(width)[None, :]
+    inside = col < ls[:, None]
+    differ = (S != L) & inside
+    first = np.where(differ.any(axis=1), differ.argmax(axis=1), ls)
+    # after the first difference, the short string is the long one shifted by one
+    shifted = np.ones((n, width), dtype=bool)
+    shifted[:, : width - 1] = S[:, : width - 1] == L[:, 1:]
+    tail = (col >= first[:, None]) & inside
+    out[ok] = (shifted | ~tail).all(axis=1)[ok]
     return out
 
 
@@ -581,14 +768,16 @@ def level_name(field: str, code: int) -> str:
 
 
 def compare_pairs(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame,
-                  anchors: pd.DataFrame | None = None) -> pd.DataFrame:
+                  anchors: pd.DataFrame | None = None, cache: FrameCache | None = None) -> pd.DataFrame:
     """Level code (int8) per field for every pair (``rec``/``reg`` positions).
 
     The pairwise fields run their :data:`COMPARISONS` cascade; ``anchors``
     (certain links) enable the dose-history fields, which are null without them.
+    ``cache`` (a :class:`~vaxlib.match.levels.FrameCache` of ``rec``, ``reg``)
+    keeps what is derived from the frames alone for the next batch.
     """
-    p = PairFrame(rec, reg, pairs["rec"].to_numpy(), pairs["reg"].to_numpy())
+    p = PairFrame(rec, reg, pairs["rec"].to_numpy(), pairs["reg"].to_numpy(), cache)
     out = {c.field: c.evaluate(p) for c in COMPARISONS if c.null is not None}
-    hist = history_levels(rec, pairs, anchors)
+    hist = history_levels(rec, pairs, anchors, cache)
     out.update(phone=hist["phone"].to_numpy(), dose=hist["dose"].to_numpy())
     return pd.DataFrame(out, index=pairs.index)

@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-__all__ = ["ComparisonLevel", "Comparison", "PairFrame", "Kernel", "equal", "cascade"]
+__all__ = ["ComparisonLevel", "Comparison", "PairFrame", "FrameCache", "Kernel", "equal", "cascade"]
 
 
 class _Lazy:
@@ -40,22 +40,42 @@ class _Lazy:
         return len(self.idx)
 
 
+class FrameCache:
+    """What is derived from a (records, registry) pair of frames alone, shared by every batch of
+    pairs compared between them (the stage-1 pairs, the stage-2 pairs and the u sample of one run).
+
+    It holds the frames it belongs to: a :class:`PairFrame` of other frames does not use it.  The
+    frames must not change while it is in use.
+    """
+
+    def __init__(self, rec: pd.DataFrame, reg: pd.DataFrame):
+        self.rec, self.reg = rec, reg
+        self.values: dict = {}
+
+    def fits(self, rec: pd.DataFrame, reg: pd.DataFrame) -> bool:
+        return self.rec is rec and self.reg is reg
+
+
 class PairFrame:
     """One batch of candidate pairs: ``rec``/``reg`` frames and the pairs' positions in them.
 
     Columns are read once per frame and gathered for the pairs on demand;
-    derived arrays (``memo``) are computed once per batch.  Text columns of a
-    :data:`~vaxlib.match.codes.DOMAINS` domain are also read as integer codes
-    shared by the two sides (the frames' ``_c_`` columns when both carry
-    them, else coded here), and what is derived from a value is computed once
-    per distinct value (:meth:`per_value`).
+    derived arrays (``memo``) are computed once per batch, those of the
+    frames alone (``frame_memo``) once per :class:`FrameCache` (once per batch
+    without one).  Text columns of a :data:`~vaxlib.match.codes.DOMAINS`
+    domain are also read as integer codes shared by the two sides (the
+    frames' ``_c_`` columns when both carry them, else coded here), and what
+    is derived from a value is computed once per distinct value
+    (:meth:`per_value`).
     """
 
-    def __init__(self, rec: pd.DataFrame, reg: pd.DataFrame, r: np.ndarray, g: np.ndarray):
+    def __init__(self, rec: pd.DataFrame, reg: pd.DataFrame, r: np.ndarray, g: np.ndarray,
+                 cache: FrameCache | None = None):
         self.frames = {"rec": rec, "reg": reg}
         self.idx = {"rec": r, "reg": g}
         self.r, self.g = r, g
         self._cache: dict = {}
+        self._frame_cache: dict = cache.values if cache is not None and cache.fits(rec, reg) else self._cache
 
     def __len__(self) -> int:
         return len(self.r)
@@ -66,17 +86,24 @@ class PairFrame:
             self._cache[key] = make()
         return self._cache[key]
 
+    def frame_memo(self, key, make: Callable[[], object]):
+        """``make()`` of the frames alone (no pair positions), computed once per :class:`FrameCache`."""
+        if key not in self._frame_cache:
+            self._frame_cache[key] = make()
+        return self._frame_cache[key]
+
     def full(self, side: str, name: str) -> np.ndarray:
         """A whole column of one side as an object array."""
-        return self.memo((side, name), lambda: self.frames[side][name].to_numpy(dtype=object))
+        return self.frame_memo((side, name), lambda: self.frames[side][name].to_numpy(dtype=object))
 
     def col(self, side: str, name: str) -> _Lazy:
         """A column of one side, gathered for the pairs on demand."""
         return _Lazy(self.full(side, name), self.idx[side])
 
-    def values(self, side: str, name: str) -> np.ndarray:
-        """A (numeric) column of one side gathered for every pair."""
-        return self.memo((side, name, "pairs"), lambda: self.frames[side][name].to_numpy()[self.idx[side]])
+    def values(self, side: str, name: str) -> _Lazy:
+        """A (numeric) column of one side, gathered for the pairs on demand (``values(...)[i]``)."""
+        return _Lazy(self.frame_memo((side, name, "numpy"), lambda: self.frames[side][name].to_numpy()),
+                     self.idx[side])
 
     # ------------------------------------------------------------------ integer codes
     def _domain(self, domain: str) -> dict:
@@ -90,7 +117,7 @@ class PairFrame:
             if all(PREFIX + c in self.frames[side].columns for side, c in cols):
                 return {(side, c): self.frames[side][PREFIX + c].to_numpy() for side, c in cols}
             return domain_codes(rec, reg, domain)
-        return self.memo(("domain", domain), make)
+        return self.frame_memo(("domain", domain), make)
 
     def code(self, side: str, name: str) -> np.ndarray:
         """Integer codes (int32) of a whole column, shared with the other side's columns of its domain."""
@@ -102,12 +129,12 @@ class PairFrame:
         """The value (str) of every code of ``domain``."""
         from vaxlib.match.codes import dictionary
 
-        return self.memo(("dict", domain), lambda: dictionary(
+        return self.frame_memo(("dict", domain), lambda: dictionary(
             [(codes, self.full(side, c)) for (side, c), codes in self._domain(domain).items()]))
 
     def per_value(self, domain: str, what: str, make: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
         """``make(values)`` over the distinct values of ``domain`` (index = code), once per batch."""
-        return self.memo(("per_value", domain, what), lambda: make(self.dictionary(domain)))
+        return self.frame_memo(("per_value", domain, what), lambda: make(self.dictionary(domain)))
 
     def pair_codes(self, side: str, name: str, i: np.ndarray) -> np.ndarray:
         """Codes of a column gathered for the pairs ``i``."""
@@ -119,9 +146,9 @@ class PairFrame:
 
         dom = domain_of(side, name)
         if dom is None:
-            return (self.full(side, name) == "")[self.idx[side]]
+            return self.frame_memo((side, name, "empty"), lambda: self.full(side, name) == "")[self.idx[side]]
         blank = self.per_value(dom, "empty", lambda v: v == "")
-        return blank[self.code(side, name)][self.idx[side]]
+        return self.frame_memo((side, name, "empty"), lambda: blank[self.code(side, name)])[self.idx[side]]
 
     def lengths(self, side: str, name: str) -> np.ndarray:
         """Per value of a whole column: its length (int32)."""
@@ -130,16 +157,16 @@ class PairFrame:
         dom = domain_of(side, name)
         if dom is not None:
             per = self.per_value(dom, "len", lambda v: np.fromiter(map(len, v), np.int32, count=len(v)))
-            return self.memo((side, name, "len"), lambda: per[self.code(side, name)])
+            return self.frame_memo((side, name, "len"), lambda: per[self.code(side, name)])
 
         def make():
             v = self.full(side, name)
             return np.fromiter(map(len, v), np.int32, count=len(v))
-        return self.memo((side, name, "len"), make)
+        return self.frame_memo((side, name, "len"), make)
 
     def chars(self, side: str, name: str, width: int) -> tuple[np.ndarray, np.ndarray]:
         """(code-point matrix, lengths) of a whole column; values longer than ``width`` become ""."""
-        return self.memo((side, name, "U", width), lambda: _char_matrix(_fit_width(self.full(side, name), width), width))
+        return self.frame_memo((side, name, "U", width), lambda: _char_matrix(_fit_width(self.full(side, name), width), width))
 
     def char_rows(self, domain: str, codes: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
         """(code-point matrix, lengths) of the values of ``codes``, computed once per distinct code

@@ -109,18 +109,21 @@ class FSModel:
     def log2_bf(self, levels: pd.DataFrame, tf_u: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
         """Per-field log2 Bayes factors for each pair (0 for null levels)."""
         out = {}
+        idless = levels["id"].to_numpy() < 0
         for f in FIELDS:
             lv = levels[f].to_numpy()
-            m = self.m[f][np.clip(lv, 0, None)]
-            u = self.u[f][np.clip(lv, 0, None)]
+            # log2(m) - log2(u) per level, gathered: the same floats as per pair, computed per level
+            at = lv.astype(np.intp) + 1  # 0: null
+            table = np.r_[0.0, np.log2(self.m[f]) - np.log2(self.u[f])]
+            bf = table[at]
             if f in self.u_idless:
-                idless = levels["id"].to_numpy() < 0
-                u = np.where(idless, self.u_idless[f][np.clip(lv, 0, None)], u)
+                idl = np.r_[0.0, np.log2(self.m[f]) - np.log2(self.u_idless[f])]
+                bf = np.where(idless, idl[at], bf)
             if tf_u is not None and f in tf_u and f in TF_LEVELS:
-                use_tf = np.isin(lv, TF_LEVELS[f])
-                u = np.where(use_tf, np.maximum(tf_u[f], 1.0 / max(self.n_registry, 1)), u)
-            bf = np.log2(m) - np.log2(u)
-            out[f] = np.where(lv < 0, 0.0, bf)
+                k = np.flatnonzero(np.isin(lv, TF_LEVELS[f]))
+                u = np.maximum(np.asarray(tf_u[f])[k], 1.0 / max(self.n_registry, 1))
+                bf[k] = np.log2(self.m[f][lv[k]]) - np.log2(u)
+            out[f] = bf
         return pd.DataFrame(out, index=levels.index)
 
     @property
@@ -130,11 +133,10 @@ class FSModel:
 
     def rho_for(self, kinds: np.ndarray) -> np.ndarray:
         """ρ of each record from its kind of typed ID."""
-        kinds = np.asarray(kinds, dtype=object)
-        out = np.full(len(kinds), self.rho, dtype=float)
-        for kind, value in self.rho_by_kind.items():
-            out[kinds == kind] = value
-        return out
+        codes, uniques = pd.factorize(np.asarray(kinds, dtype=object))
+        # per distinct kind, gathered (a kind not listed, or a code -1 for a missing value, takes rho)
+        per = np.array([self.rho_by_kind.get(k, self.rho) for k in uniques] + [self.rho], dtype=float)
+        return per[codes]
 
     def tf_u(self, reg: pd.DataFrame, reg_idx: np.ndarray) -> dict[str, np.ndarray]:
         """Term-frequency u of each pair's registry name and dob (share of the registry with that value)."""
@@ -166,10 +168,10 @@ def u_sample_pairs(n_records: int, n_registry: int, n_pairs: int = 200_000, seed
 
 
 def estimate_u(rec: pd.DataFrame, reg: pd.DataFrame, n_pairs: int = 200_000, seed: int = 0,
-               anchors: pd.DataFrame | None = None) -> dict[str, np.ndarray]:
-    """u probabilities from random record × registry pairs."""
+               anchors: pd.DataFrame | None = None, cache=None) -> dict[str, np.ndarray]:
+    """u probabilities from random record × registry pairs (``cache``: as :func:`compare_pairs`)."""
     pairs = u_sample_pairs(len(rec), len(reg), n_pairs, seed)
-    return u_from_levels(compare_pairs(rec, reg, pairs, anchors), len(reg))
+    return u_from_levels(compare_pairs(rec, reg, pairs, anchors, cache=cache), len(reg))
 
 
 def u_from_levels(levels: pd.DataFrame, n_registry: int) -> dict[str, np.ndarray]:
@@ -420,9 +422,11 @@ def fit_model(
     em_sample: int = 500_000,
     prior_strength: float = 20.0,
     seed: int = 0,
+    cache=None,
 ) -> FSModel:
-    """Estimate u (random sampling) then m (EM in anchored training sessions)."""
-    u = estimate_u(rec, reg, n_pairs=u_pairs, seed=seed, anchors=anchors)
+    """Estimate u (random sampling) then m (EM in anchored training sessions); ``cache``: a
+    :class:`~vaxlib.match.levels.FrameCache` of (rec, reg) from comparing the candidates."""
+    u = estimate_u(rec, reg, n_pairs=u_pairs, seed=seed, anchors=anchors, cache=cache)
     counts = fit_counts(levels, pair_tf(reg, pairs["reg"].to_numpy()), em_sample=em_sample, seed=seed)
     return fit_from_counts(u, counts, len(reg), em_iterations=em_iterations, prior_strength=prior_strength)
 
@@ -496,7 +500,10 @@ def rho_from_evidence(log_w: np.ndarray, kinds: np.ndarray, *, iterations: int =
         return rho
 
     rho = fit(log_w)
-    by_kind = {str(kind): fit(log_w[kinds == kind], prior=rho) for kind in pd.unique(kinds)}
+    codes, uniques = pd.factorize(kinds)  # the order of pd.unique
+    if (codes < 0).any():  # a missing kind (None, NaN): each its own, as pd.unique and == have them
+        return rho, {str(kind): fit(log_w[kinds == kind], prior=rho) for kind in pd.unique(kinds)}
+    by_kind = {str(kind): fit(log_w[codes == j], prior=rho) for j, kind in enumerate(uniques)}
     return rho, by_kind
 
 
@@ -560,8 +567,7 @@ def fit_namesake_calibration(
     ``min_reference`` reference records.  ``reference`` is the
     :func:`outside_reference` mask when the caller has it already.
     """
-    fold_count = reg["name_fold"].value_counts()
-    same_fold = rec["name_fold"].map(fold_count).fillna(0).to_numpy(dtype=float)
+    same_fold = _registry_value_counts(rec, reg, "name_fold")
     if reference is None:
         reference = outside_reference(rec, pairs, levels)
     ref = reference & (same_fold <= max_name_count)
@@ -571,6 +577,18 @@ def fit_namesake_calibration(
     observed = namesake_observed(ref, pairs["rec"].to_numpy(), levels)
     return namesake_from_counts(observed, n_ref, float(same_fold[ref].sum()), len(reg), u, m,
                                 min_reference=min_reference)
+
+
+def _registry_value_counts(rec: pd.DataFrame, reg: pd.DataFrame, col: str) -> np.ndarray:
+    """Per record: how many registry persons have the record's value of ``col`` (float), counted
+    on the frames' shared integer codes when both carry them."""
+    from vaxlib.match.codes import PREFIX
+
+    if PREFIX + col in rec.columns and PREFIX + col in reg.columns:
+        g, r = reg[PREFIX + col].to_numpy(), rec[PREFIX + col].to_numpy()
+        n = max(int(g.max()) + 1 if len(g) else 0, int(r.max()) + 1 if len(r) else 0)
+        return np.bincount(g, minlength=n).astype(float)[r]
+    return rec[col].map(reg[col].value_counts()).fillna(0).to_numpy(dtype=float)
 
 
 def namesake_observed(ref: np.ndarray, pair_rec: np.ndarray, levels: pd.DataFrame) -> np.ndarray:

@@ -35,7 +35,7 @@ import pandas as pd
 import pyarrow as pa
 from pandas.arrays import ArrowStringArray
 
-from vaxlib.match.blocking import RULES, candidate_pairs, combine_pairs, rule_pairs
+from vaxlib.match.blocking import RULES, candidate_pairs, combine_pairs, record_columns, rule_pairs
 from vaxlib.match.codes import add_codes
 from vaxlib.match.classify import classify_links, unlinked_error_codes
 from vaxlib.match.compare import FIELDS, LEVELS, compare_pairs, history_levels, own_group_dose_conflict
@@ -48,6 +48,7 @@ from vaxlib.match.model import (
     outside_reference,
 )
 from vaxlib.match.index import RegistryIndex, build_index
+from vaxlib.match.levels import FrameCache
 from vaxlib.match.own_history import own_history_links
 from vaxlib.match.prepare import prepare_records
 
@@ -137,18 +138,23 @@ def _run_partitions(task: Callable, args: list[tuple], workers: int) -> list:
 
 
 def _compare_slice(lo: int, hi: int) -> pd.DataFrame:
-    return compare_pairs(_SHARED["rec"], _SHARED["reg"], _SHARED["pairs"].iloc[lo:hi])
+    return compare_pairs(_SHARED["rec"], _SHARED["reg"], _SHARED["pairs"].iloc[lo:hi], cache=_SHARED["cache"])
 
 
 def compare_partitioned(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame, workers: int = 1,
-                        min_pairs: int = 200_000) -> pd.DataFrame:
+                        min_pairs: int = 200_000, cache: FrameCache | None = None) -> pd.DataFrame:
     """:func:`~vaxlib.match.compare.compare_pairs` on ``workers`` contiguous slices of
-    the pairs (each pair's levels depend on that pair alone: same result)."""
+    the pairs (each pair's levels depend on that pair alone: same result); ``cache``
+    as there."""
     n = len(pairs)
     if workers <= 1 or n < min_pairs:
-        return compare_pairs(rec, reg, pairs)
+        return compare_pairs(rec, reg, pairs, cache=cache)
     bounds = np.linspace(0, n, workers + 1).astype(int)
-    _SHARED.update(rec=rec, reg=reg, pairs=pairs)
+    if cache is not None:
+        # fill the cache from a thin sample before forking: the workers inherit it instead of
+        # each deriving the same per-frame arrays again
+        compare_pairs(rec, reg, pairs.iloc[:: max(n // 5000, 1)], cache=cache)
+    _SHARED.update(rec=rec, reg=reg, pairs=pairs, cache=cache)
     try:
         parts = _run_partitions(_compare_slice, [(int(bounds[k]), int(bounds[k + 1])) for k in range(workers)],
                                 workers)
@@ -183,18 +189,20 @@ def classify_partitioned(rec: pd.DataFrame, reg: pd.DataFrame, rec_idx: np.ndarr
 
 def _rules_part(names: tuple[str, ...], max_block: int, caps: dict) -> list[pd.DataFrame]:
     return [rule_pairs(_SHARED["rec"], _SHARED["reg"], name, min(max_block, caps.get(name, max_block)),
-                       _SHARED["keys"]) for name in names]
+                       _SHARED["keys"], _SHARED["cache"]) for name in names]
 
 
 def candidates_partitioned(rec: pd.DataFrame, reg: pd.DataFrame, max_block: int = 100,
                            workers: int = 1, rule_max_block: dict | None = None,
-                           keys: dict | None = None) -> pd.DataFrame:
+                           keys: dict | None = None, cache: FrameCache | None = None) -> pd.DataFrame:
     """:func:`~vaxlib.match.blocking.candidate_pairs` with all rules, the rules
-    dealt round-robin to ``workers`` processes (same pairs, same order)."""
+    dealt round-robin to ``workers`` processes (same pairs, same order); ``cache``
+    as there."""
     if workers <= 1:
-        return candidate_pairs(rec, reg, max_block=max_block, rule_max_block=rule_max_block, keys=keys)
+        return candidate_pairs(rec, reg, max_block=max_block, rule_max_block=rule_max_block, keys=keys,
+                               cache=cache)
     groups = [tuple(RULES[k::workers]) for k in range(workers)]
-    _SHARED.update(rec=rec, reg=reg, keys=keys)
+    _SHARED.update(rec=rec, reg=reg, keys=keys, cache=cache)
     try:
         parts = _run_partitions(_rules_part, [(g, max_block, dict(rule_max_block or {})) for g in groups],
                                 workers)
@@ -448,6 +456,71 @@ def record_matches(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame, le
     return matches, key_linked, candidates
 
 
+def candidates_stage(rec: pd.DataFrame, reg: pd.DataFrame, keys: dict | None, s: MatchSettings,
+                     cache: FrameCache | None = None):
+    """The candidate pairs of every record: stage 1 (the ID owner, compared at once: a record whose
+    name and dob agree up to form is settled) and stage 2 (every blocking rule for the others).
+
+    Returns (stage1, its levels, anchors, open_mask, keep1, stage2, pairs): ``anchors`` are the
+    settled (rec, reg) links, ``open_mask`` the records that went to stage 2, ``keep1`` the stage-1
+    pairs kept (those of settled records) and ``pairs`` = stage1[keep1] + stage2.  ``cache``: a
+    :class:`~vaxlib.match.levels.FrameCache` of (rec, reg) that the later stages share."""
+    stage1 = candidate_pairs(rec, reg, rules=("id",), max_block=s.max_block, keys=keys, cache=cache)
+    lv1 = compare_partitioned(rec, reg, stage1, workers=s.workers, cache=cache)
+    settled = _settled(lv1)
+    # Certain links: each registry person's dose history, used as evidence for the others.
+    anchors = stage1.loc[settled, ["rec", "reg"]].reset_index(drop=True)
+    open_mask = np.ones(len(rec), dtype=bool)
+    open_mask[stage1["rec"].to_numpy()[settled]] = False
+    rest = rec.loc[open_mask, record_columns(rec)]  # (copying the other columns costs, for nothing)
+    stage2 = candidates_partitioned(rest, reg, max_block=s.max_block, workers=s.workers,
+                                    rule_max_block=s.rule_max_block, keys=keys, cache=cache)
+    # stage 2 re-runs the id rule for the open records, so keep stage 1 only for the settled ones
+    keep1 = ~open_mask[stage1["rec"].to_numpy()]
+    pairs = pd.concat([stage1[keep1], stage2], ignore_index=True)
+    return stage1, lv1, anchors, open_mask, keep1, stage2, pairs
+
+
+def compare_stage(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame, anchors: pd.DataFrame,
+                  lv1: pd.DataFrame, stage2: pd.DataFrame, s: MatchSettings, cache: FrameCache | None = None):
+    """Levels of every pair (``lv1``: the kept stage-1 pairs' levels, compared already), the dose-history
+    fields from the anchors, and (levels, outside-reference records, pairs without ID evidence)."""
+    # Stage-1 pairs were compared already; only their dose-history fields are new.
+    lv2 = compare_partitioned(rec, reg, stage2, workers=s.workers, cache=cache)
+    levels = pd.concat([lv1, lv2], ignore_index=True)
+    hist = history_levels(rec, pairs, anchors, cache=cache)
+    levels["phone"] = hist["phone"].to_numpy()
+    levels["dose"] = hist["dose"].to_numpy()
+    # Pairs without ID evidence (no usable ID, or a number nobody in the register owns):
+    # the record's whole own dose history counts, not just this dose.
+    reference = outside_reference(rec, pairs, levels)
+    no_id_evidence = (levels["id"].to_numpy() < 0) | reference[pairs["rec"].to_numpy()]
+    group_clash = own_group_dose_conflict(rec, pairs, anchors, no_id_evidence, cache=cache)
+    levels.loc[group_clash, "dose"] = LEVELS["dose"].index("conflict")
+    return levels, reference, no_id_evidence
+
+
+def score_stage(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame, levels: pd.DataFrame,
+                anchors: pd.DataFrame, reference: np.ndarray, no_id_evidence: np.ndarray,
+                model: FSModel | None, s: MatchSettings, cache: FrameCache | None = None):
+    """(model, Bayes factors, match weights, ρ per pair); the model (with ρ and the namesake
+    calibration) is fitted on these pairs when ``model`` is None."""
+    fitted = model is None
+    if fitted:
+        model = fit_model(rec, reg, levels, pairs, anchors=anchors, u_pairs=s.u_pairs,
+                          em_iterations=s.em_iterations, seed=s.seed, cache=cache)
+        model.namesake = fit_namesake_calibration(rec, reg, pairs, levels, model.u, model.m,
+                                                  reference=reference)
+    bf = score_pairs(model, levels, model.tf_u(reg, pairs["reg"].to_numpy()), no_id_evidence)
+    weight = bf.sum(axis=1).to_numpy()
+    pair_rec = pairs["rec"].to_numpy()
+    kinds = rec["id_kind"].to_numpy(dtype=object)
+    if fitted:
+        model.rho, model.rho_by_kind = estimate_rho(pair_rec, weight, kinds, len(reg))
+    rho_pair = model.rho_for(kinds)[pair_rec]
+    return model, bf, weight, rho_pair
+
+
 def run_match(
     registry: pd.DataFrame,
     vaccinations: pd.DataFrame,
@@ -490,20 +563,8 @@ def run_match(
 
     step("candidates")
     t = time.perf_counter()
-    stage1 = candidate_pairs(rec, reg, rules=("id",), max_block=s.max_block, keys=keys)
-    lv1 = compare_partitioned(rec, reg, stage1, workers=s.workers)
-    settled = _settled(lv1)
-    settled_recs = np.unique(stage1["rec"].to_numpy()[settled])
-    # Certain links: each registry person's dose history, used as evidence for the others.
-    anchors = stage1.loc[settled, ["rec", "reg"]].reset_index(drop=True)
-    open_mask = np.ones(len(rec), dtype=bool)
-    open_mask[settled_recs] = False
-    rest = rec[open_mask]
-    stage2 = candidates_partitioned(rest, reg, max_block=s.max_block, workers=s.workers,
-                                    rule_max_block=s.rule_max_block, keys=keys)
-    # stage 2 re-runs the id rule for the open records, so keep stage 1 only for the settled ones
-    keep1 = ~open_mask[stage1["rec"].to_numpy()]
-    pairs = pd.concat([stage1[keep1], stage2], ignore_index=True)
+    cache = FrameCache(rec, reg)  # what the three comparison batches derive from the frames alone
+    stage1, lv1, anchors, open_mask, keep1, stage2, pairs = candidates_stage(rec, reg, keys, s, cache)
     timings["candidates"] = time.perf_counter() - t
     cpu_lap("candidates")
     blocking_recall = None
@@ -517,36 +578,15 @@ def run_match(
 
     step("compare")
     t = time.perf_counter()
-    # Stage-1 pairs were compared already; only their dose-history fields are new.
-    lv2 = compare_partitioned(rec, reg, stage2, workers=s.workers)
-    levels = pd.concat([lv1[keep1], lv2], ignore_index=True)
-    hist = history_levels(rec, pairs, anchors)
-    levels["phone"] = hist["phone"].to_numpy()
-    levels["dose"] = hist["dose"].to_numpy()
-    # Pairs without ID evidence (no usable ID, or a number nobody in the register owns):
-    # the record's whole own dose history counts, not just this dose.
-    reference = outside_reference(rec, pairs, levels)
-    no_id_evidence = (levels["id"].to_numpy() < 0) | reference[pairs["rec"].to_numpy()]
-    group_clash = own_group_dose_conflict(rec, pairs, anchors, no_id_evidence)
-    levels.loc[group_clash, "dose"] = LEVELS["dose"].index("conflict")
+    levels, reference, no_id_evidence = compare_stage(rec, reg, pairs, anchors, lv1[keep1], stage2, s, cache)
     timings["compare"] = time.perf_counter() - t
     cpu_lap("compare")
 
     step("score")
     t = time.perf_counter()
-    fitted = model is None
-    if fitted:
-        model = fit_model(rec, reg, levels, pairs, anchors=anchors, u_pairs=s.u_pairs,
-                          em_iterations=s.em_iterations, seed=s.seed)
-        model.namesake = fit_namesake_calibration(rec, reg, pairs, levels, model.u, model.m,
-                                                  reference=reference)
-    bf = score_pairs(model, levels, model.tf_u(reg, pairs["reg"].to_numpy()), no_id_evidence)
-    weight = bf.sum(axis=1).to_numpy()
-    pair_rec = pairs["rec"].to_numpy()
-    kinds = rec["id_kind"].to_numpy(dtype=object)
-    if fitted:
-        model.rho, model.rho_by_kind = estimate_rho(pair_rec, weight, kinds, len(reg))
-    rho_pair = model.rho_for(kinds)[pair_rec]
+    model, bf, weight, rho_pair = score_stage(rec, reg, pairs, levels, anchors, reference, no_id_evidence, model, s,
+                                              cache)
+    del cache  # its per-frame arrays are not needed by classify
     timings["score"] = time.perf_counter() - t
     cpu_lap("score")
 

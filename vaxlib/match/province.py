@@ -34,20 +34,25 @@ def province_codes(values) -> np.ndarray:
 
 
 def _codes(p: PairFrame, side: str, col: str) -> np.ndarray:
-    """A side's province column as codes (all "" when the frame has no such column)."""
+    """A side's province column as the number of its GSO code (int16; -1 where
+    :func:`province_codes` gives "", and everywhere when the frame has no such column)."""
     def make():
         frame = p.frames[side]
         if col not in frame.columns:
-            return np.full(len(frame), "", dtype=object)
-        return province_codes(frame[col].to_numpy(dtype=object))
-    return p.memo((side, col, "province"), make)
+            return np.full(len(frame), -1, dtype=np.int16)
+        # a few dozen distinct values: cleaned once each
+        codes, uniques = pd.factorize(frame[col].to_numpy(dtype=object), use_na_sentinel=False)
+        gso = province_codes(np.asarray(uniques, dtype=object))
+        number = np.array([int(c) if c else -1 for c in gso], dtype=np.int16)
+        return number[codes] if len(codes) else np.zeros(0, dtype=np.int16)
+    return p.frame_memo((side, col, "province"), make)
 
 
 def _null(p: PairFrame) -> np.ndarray:
     reg = _codes(p, "reg", "province_code")[p.g]
     res = _codes(p, "rec", "province_code")[p.r]
     fac = _codes(p, "rec", "facility_province")[p.r]
-    return (reg == "") | ((res == "") & (fac == ""))
+    return (reg < 0) | ((res < 0) & (fac < 0))
 
 
 def _same(p: PairFrame, i: np.ndarray) -> np.ndarray:
