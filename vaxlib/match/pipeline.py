@@ -445,6 +445,7 @@ def run_match(
     progress: Callable[[str], None] | None = None,
     truth_person: pd.Series | None = None,
     index: RegistryIndex | None = None,
+    coded: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> MatchResult:
     """Match every dose record against the registry (see module docstring).
 
@@ -452,7 +453,8 @@ def run_match(
     only) makes the statistics include the blocking recall.  ``index`` (a
     :class:`~vaxlib.match.index.RegistryIndex` of ``registry``) spares
     preparing the registry; without it one is built (``registry`` may then
-    be ``None`` when an index is given).
+    be ``None`` when an index is given).  ``coded`` is ``read_table``'s coding
+    of ``vaccinations`` (:func:`~vaxlib.match.prepare.prepare_records`).
     """
     s = settings or MatchSettings()
     step = progress or (lambda msg: log.info(msg))
@@ -472,7 +474,7 @@ def run_match(
     timings["index"] = time.perf_counter() - t0
     reg, keys = index.reg, index.keys
     dicts: dict = {}
-    rec = prepare_records(vaccinations, registry=reg, dicts=dicts)
+    rec = prepare_records(vaccinations, registry=reg, dicts=dicts, coded=coded)
     add_codes(rec, reg, dicts=dicts)  # integer codes shared by both sides: equality levels compare integers
     timings["prepare"] = time.perf_counter() - t0 - timings["index"]
     cpu_lap("prepare")
