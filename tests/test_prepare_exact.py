@@ -141,3 +141,26 @@ def test_parse_ids_and_phone_values_equal_the_scalar_parsers(values):
         assert (got["kind"][k], got["digits"][k], got["pattern"][k], got["issues"][k]) == \
             (p.kind, p.digits, p.pattern, ";".join(p.issues)), v
     assert normalise_phone_values(np.array(values, dtype=object)).tolist() == [normalise_phone(v) for v in values]
+
+
+dob_texts = st.one_of(st.from_regex(r"(19|20|18|00|99)[0-9]{2}-[01][0-9]-[0-3][0-9]", fullmatch=True),
+                      st.from_regex(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", fullmatch=True),
+                      st.sampled_from(["2024-02-29", "2023-02-29", "1900-02-29", "2000-02-29", "2022-12-31",
+                                       "2023-01-01", "1899-12-31", "1990-13-05", "1990-00-10", "1990-04-31",
+                                       " 1990-03-15", "1990-03-15\n", "1990-03-15 10:00", "１９９０-03-15",
+                                       "15/03/1990", "", None]),
+                      st.text(alphabet="0123456789-/. ", max_size=11))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(dob_texts, max_size=20), st.sampled_from([2021, 2022, 1995]))
+def test_parse_dobs_equals_parse_typed_dob(values, ref_year):
+    """The vectorised plain-ISO path and the per-value parser agree on every field."""
+    from vaxlib.vn.dates import parse_dobs, parse_typed_dob
+
+    got = parse_dobs(pd.Series(values, dtype=object), ref_year)
+    for k, v in enumerate(values):
+        p = parse_typed_dob(v, ref_year)
+        want = (p.readings[0] if p.readings else None, p.readings[1] if len(p.readings) > 1 else None,
+                p.precision, p.form, p.error)
+        assert tuple(got.iloc[k]) == want, v

@@ -112,11 +112,20 @@ def _registry_names(known: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return known["full_name"].to_numpy(dtype=object)[first], first
 
 
-def _name_table_reusing(values: np.ndarray, known: pd.DataFrame) -> dict[str, np.ndarray]:
+def _name_table_reusing(values: np.ndarray, known: pd.DataFrame,
+                        hints: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """:func:`_name_table` of ``values``, taking the columns of every name the prepared
-    registry ``known`` holds from it (the columns are a function of the text alone)."""
+    registry ``known`` holds from it (the columns are a function of the text alone).
+
+    ``hints``, when given, is filled with ``column -> registry code of each entry's value``
+    (-1 for names the registry lacks) for ``full_name`` and every name column whose codes
+    ``known`` holds (``_c_<column>``): :func:`vaxlib.match.codes.add_codes` need not look
+    those values up again.
+    """
+    from vaxlib.match.codes import PREFIX
+
     kuniq, first = _registry_names(known)
-    at = pd.Index(kuniq, dtype=object).get_indexer(values)
+    at = pd.Index(kuniq, dtype=object).get_indexer(pd.Index(values, dtype=object))  # not inferred as Arrow str
     found = at >= 0
     rows = first[at[found]]
     new = _name_table(values[~found]) if (~found).any() else None
@@ -127,6 +136,12 @@ def _name_table_reusing(values: np.ndarray, known: pd.DataFrame) -> dict[str, np
         if new is not None:
             col[~found] = new[c]
         out[c] = col
+    if hints is not None:
+        for c in ["full_name"] + NAME_COLS:
+            if PREFIX + c in known.columns:
+                h = np.full(len(values), -1, dtype=np.int64)
+                h[found] = known[PREFIX + c].to_numpy()[rows]
+                hints[c] = h
     return out
 
 
@@ -184,7 +199,7 @@ def prepare_registry(registry: pd.DataFrame, names: pd.DataFrame | None = None) 
 
 def _per_value(codes: np.ndarray, values: np.ndarray | pd.Series, index: pd.Index) -> pd.Series:
     """The object column whose row ``i`` is ``values[codes[i]]`` (a per-distinct table gathered)."""
-    return pd.Series(np.asarray(values, dtype=object)[codes], index=index, dtype=object)
+    return pd.Series(np.asarray(values, dtype=object)[codes], index=index, dtype=object, copy=False)
 
 
 def _reader_codes(codes: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -261,9 +276,13 @@ def prepare_records(vaccinations: pd.DataFrame, names: pd.DataFrame | None = Non
         for c in NAME_COLS:
             cols[c] = names[c].set_axis(index)
     else:
-        table = _name_table_reusing(n_values, registry) if registry is not None else _name_table(n_values)
+        hints: dict[str, np.ndarray] = {}
+        table = _name_table_reusing(n_values, registry, hints) if registry is not None else _name_table(n_values)
         for c in NAME_COLS:
             derive(c, "full_name", table[c])
+        # the registry codes of the names it holds: add_codes hashes only the others
+        for c, h in hints.items():
+            out_dicts[c] = out_dicts[c] + (h,)
 
     d_values = pd.Series(codings["dob"][1], dtype=object)
     dobs = parse_dobs(d_values)
@@ -301,13 +320,12 @@ def prepare_records(vaccinations: pd.DataFrame, names: pd.DataFrame | None = Non
     # the column order of the row-by-row definition: typed columns, names, dob, ids, sex, dose, date, phone
     order = list(src.columns) + [c for c in ("record_id", "full_name", "dob", "sex", "id_number", "phone")
                                  if c not in src.columns] + NAME_COLS
-    rec = pd.DataFrame({c: cols[c] for c in order}, index=index)
-    extra = {"dob_r0": cols["dob_r0"], "dob_r1": cols["dob_r1"], "dob_form": cols["dob_form"],
-             "year": year, "month": month, "day": day,
-             "id_kind": cols["id_kind"], "id_digits": cols["id_digits"], "id_pattern": cols["id_pattern"],
-             "id_issues": cols["id_issues"], "id_raw_digits": cols["id_raw_digits"], "sex_p": cols["sex_p"],
-             "dose_n": dose_n, "vdate": vdate, "phone_n": cols["phone_n"]}
-    rec = pd.concat([rec, pd.DataFrame(extra, index=index)], axis=1)
+    cols.update({"year": year, "month": month, "day": day, "dose_n": dose_n, "vdate": vdate})
+    order += ["dob_r0", "dob_r1", "dob_form", "year", "month", "day", "id_kind", "id_digits", "id_pattern",
+              "id_issues", "id_raw_digits", "sex_p", "dose_n", "vdate", "phone_n"]
+    # one block per column, nothing copied: a consolidated 2-d object block would copy every
+    # column again (about 2 CPU s at 2.4M records)
+    rec = pd.DataFrame({c: cols[c] for c in order}, index=index, copy=False)
     if dicts is not None:
         dicts.update({c: v for c, v in out_dicts.items() if c in rec.columns})
     return rec
