@@ -454,7 +454,7 @@ def run_match(
     :class:`~vaxlib.match.index.RegistryIndex` of ``registry``) spares
     preparing the registry; without it one is built (``registry`` may then
     be ``None`` when an index is given).  ``coded`` is ``read_table``'s coding
-    of ``vaccinations`` (:func:`~vaxlib.match.prepare.prepare_records`).
+    of ``vaccinations`` (:func:`~vaxlib.match.prepare.prepare_records`); it is emptied once used.
     """
     s = settings or MatchSettings()
     step = progress or (lambda msg: log.info(msg))
@@ -475,7 +475,10 @@ def run_match(
     reg, keys = index.reg, index.keys
     dicts: dict = {}
     rec = prepare_records(vaccinations, registry=reg, dicts=dicts, coded=coded)
+    if coded:
+        coded.clear()  # used: the reader's codes are not held through the run (130 MB at 2.4M records)
     add_codes(rec, reg, dicts=dicts)  # integer codes shared by both sides: equality levels compare integers
+    del dicts
     timings["prepare"] = time.perf_counter() - t0 - timings["index"]
     cpu_lap("prepare")
 
