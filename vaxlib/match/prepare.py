@@ -25,9 +25,11 @@ def _as_text(s: pd.Series) -> pd.Series:
         arr = s.to_numpy(dtype=object)
         missing = pd.isna(arr)
         if pd.api.types.infer_dtype(arr, skipna=True) in ("string", "empty"):
+            if not missing.any():
+                return pd.Series(arr, index=s.index, dtype=object, copy=False)  # nothing to change: shared
             out = arr.copy()
             out[missing] = ""
-            return pd.Series(out, index=s.index, dtype=object)
+            return pd.Series(out, index=s.index, dtype=object, copy=False)
     codes, uniques = pd.factorize(s, use_na_sentinel=True)
     values = np.append(np.asarray(uniques, dtype=object).astype(str).astype(object), "")
     return pd.Series(values[np.where(codes < 0, len(values) - 1, codes)], index=s.index, dtype=object)
@@ -259,7 +261,11 @@ def prepare_records(vaccinations: pd.DataFrame, names: pd.DataFrame | None = Non
         else:
             codes, values = np.zeros(len(src), dtype=np.int64), np.array([""], dtype=object)
         codings[col] = (codes, values)
-        cols[col] = _per_value(codes, values, index)
+        if col in given and src[col].dtype == object and not (given[col][0] < 0).any() \
+                and not pd.isna(given[col][1]).any():
+            cols[col] = src[col]  # no missing value: the table's column is already this text, shared
+        else:
+            cols[col] = _per_value(codes, values, index)
     cols["record_id"] = _as_text(src["record_id"]) if "record_id" in src.columns else \
         pd.Series("", index=index, dtype=object)
     out_dicts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
