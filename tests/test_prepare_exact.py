@@ -113,6 +113,7 @@ def test_prepare_with_any_coding_equals_the_row_by_row_definition(rows, data):
 
 text_like = st.one_of(st.none(), st.text(alphabet=st.sampled_from("0123456789 \n.+-Ee'\u00a0٣０xX"), max_size=14),
                       st.from_regex(r"0[0-9]{11}", fullmatch=True), st.from_regex(r"0[35789][0-9]{8}", fullmatch=True),
+                      st.from_regex(r"[0-9]{1,13}", fullmatch=True), st.from_regex(r"(0|7|79|1)[0-3][0-9]{8,9}", fullmatch=True),
                       st.text(max_size=6))
 
 

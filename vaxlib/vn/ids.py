@@ -265,7 +265,12 @@ def parse_ids(series: pd.Series) -> pd.DataFrame:
     rest = ~clean
     if rest.any():
         codes, uniques = pd.factorize(series[rest], use_na_sentinel=True)
-        parsed = [parse_id(u) for u in uniques] + [parse_id(None)]
+        uniques = np.asarray(uniques, dtype=object)
+        # ASCII digits only (most of the rest: lost zeros, old CMND): what parse_id would do, minus its
+        # text clean-up, which leaves such a value as it is
+        digits_only = fullmatch_flags(uniques, "[0-9]+")
+        parsed = [_classify_digits(u, set()) if d else parse_id(u)
+                  for u, d in zip(uniques.tolist(), digits_only.tolist())] + [parse_id(None)]
         # code -1 (missing) indexes the extra last entry
         idx = np.where(codes < 0, len(parsed) - 1, codes)
         kind[rest] = np.array([p.kind for p in parsed], dtype=object)[idx]
