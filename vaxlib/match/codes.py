@@ -142,7 +142,7 @@ def _record_side_coded(columns: list[tuple[np.ndarray, ...]], known: np.ndarray
     first = np.concatenate(firsts)
     hint = np.concatenate(hints)
     open_ = np.flatnonzero(hint < 0)
-    d_codes, d_uniq = pd.factorize(values[open_])
+    d_codes, d_uniq = _factorize_text(values[open_])
     d_first = np.full(len(d_uniq), never, dtype=np.int64)
     np.minimum.at(d_first, d_codes, first[open_])
     used = np.flatnonzero(d_first < never)
@@ -159,14 +159,37 @@ def _record_side_coded(columns: list[tuple[np.ndarray, ...]], known: np.ndarray
     return r_codes, np.concatenate([_lookup(known, distinct), hint[hinted]])
 
 
+def _factorize_text(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize`` of an object array of str (codes in first-appearance order, the distinct
+    values), hashed in C on Arrow's UTF-8 (several times faster than hashing Python strings);
+    text Arrow cannot hold (a lone surrogate) takes the pandas path, with the same answer."""
+    import pyarrow as pa
+
+    try:
+        enc = pa.array(values, type=pa.large_string()).dictionary_encode()
+    except (pa.ArrowException, UnicodeError, TypeError, ValueError):
+        codes, uniques = pd.factorize(values)
+        return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+    return (enc.indices.to_numpy(zero_copy_only=False).astype(np.int64),
+            enc.dictionary.to_numpy(zero_copy_only=False))
+
+
 def _lookup(known: np.ndarray, values: np.ndarray) -> np.ndarray:
     """The position of each of the distinct ``values`` in ``known`` (distinct where not None), or -1.
 
-    A few values against a large registry hash the few and probe with the registry's
-    strings (their hashes are cached) instead of building a table of the registry.
+    Many values: Arrow's set lookup, hashed in C; a few values against a large registry:
+    hash the few and probe with the registry's strings (their hashes are cached).
     """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     if 4 * len(values) >= len(known):
-        return pd.Index(known, dtype=object).get_indexer(pd.Index(values, dtype=object)).astype(np.int64)
+        try:
+            at = pc.index_in(pa.array(values, type=pa.large_string()),
+                             value_set=pa.array(known, type=pa.large_string(), from_pandas=True))
+            return at.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        except (pa.ArrowException, UnicodeError, TypeError, ValueError):
+            return pd.Index(known, dtype=object).get_indexer(pd.Index(values, dtype=object)).astype(np.int64)
     out = np.full(len(values), -1, dtype=np.int64)
     at = pd.Index(values, dtype=object).get_indexer(pd.Index(known, dtype=object))
     hit = np.flatnonzero(at >= 0)[::-1]  # reversed: the first registry code wins, as get_indexer's
