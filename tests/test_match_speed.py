@@ -389,4 +389,14 @@ def test_prepare_with_a_registry_and_tables_equals_the_row_by_row_definition(see
     fast = prepare_records(vac, registry=reg, dicts=dicts)
     add_codes(fast, reg, dicts=dicts)
     assert {"full_name", "name_fold", "dob_r1", "id_digits", "sex_p"} <= dicts.keys()
+    assert len(dicts["name_fold"]) == 3  # the registry codes of the names it holds are handed on
     pd.testing.assert_frame_equal(fast, rows)
+    # and both are the row-by-row definition (tests/prepare_rowwise.py), code columns aside
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from prepare_rowwise import prepare_records_rowwise
+
+    pd.testing.assert_frame_equal(fast[[c for c in fast.columns if not c.startswith("_c_")]],
+                                  prepare_records_rowwise(vac))

@@ -335,6 +335,13 @@ class ImportResult:
     legacy_lines : dict
         File line (1-based) -> legacy encoding, for lines of a CSV that were
         not in the file's encoding but read cleanly in a legacy Vietnamese one.
+    codes : dict
+        Column -> ``(codes, values)`` for each column asked for with
+        ``read_table(..., codes=...)``: ``table[column]`` is ``values[codes]``
+        row for row, ``None`` where ``codes`` is -1; ``values`` (object, str or
+        ``None``) may repeat a value or hold one no row uses.  The reader's own
+        coding, handed on so that a consumer (the matcher) need not hash the
+        column's strings again.
     """
 
     table: pd.DataFrame
@@ -346,6 +353,7 @@ class ImportResult:
     header_map: dict[str, str] = field(default_factory=dict)
     source_rows: list[int] = field(default_factory=list)
     legacy_lines: dict[int, str] = field(default_factory=dict)
+    codes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @property
     def rows_accepted(self) -> int:
@@ -1712,7 +1720,8 @@ def _blank_rows(sheet: _Sheet, at: np.ndarray) -> np.ndarray:
 
 
 def read_table(path: str | os.PathLike[str], kind: Kind, *, encoding: str | None = None,
-               sheet: int | str | None = None, require_rows: bool = False) -> ImportResult:
+               sheet: int | str | None = None, require_rows: bool = False,
+               codes: Sequence[str] = ()) -> ImportResult:
     """Read a registry, vaccinations or feedback file into the contract's table.
 
     Parameters
@@ -1729,6 +1738,8 @@ def read_table(path: str | os.PathLike[str], kind: Kind, *, encoding: str | None
     require_rows : bool
         Raise :class:`NoUsableRowsError` when no row is accepted (header
         only, or every row quarantined) instead of returning an empty table.
+    codes : sequence of str
+        Contract columns whose coding to return in ``ImportResult.codes``.
 
     Returns
     -------
@@ -1778,7 +1789,7 @@ def read_table(path: str | os.PathLike[str], kind: Kind, *, encoding: str | None
         else:
             sh = _read_parquet(p, data, kind)
         del data
-        result = _import_result(p, fmt, kind, sh)
+        result = _import_result(p, fmt, kind, sh, codes)
     if require_rows and not len(result.table):
         raise NoUsableRowsError(result)
     return result
@@ -1803,7 +1814,7 @@ def _gc_paused():
             gc.enable()
 
 
-def _import_result(p: Path, fmt: str, kind: str, sh: _Sheet) -> ImportResult:
+def _import_result(p: Path, fmt: str, kind: str, sh: _Sheet, codes: Sequence[str] = ()) -> ImportResult:
     """The contract's table and quarantine of a parsed sheet: normalise, check, split (see :func:`read_table`)."""
     data, numeric = _contract_columns(sh, kind)
     repaired, undecodable = _repair_columns(data)
@@ -1842,6 +1853,8 @@ def _import_result(p: Path, fmt: str, kind: str, sh: _Sheet) -> ImportResult:
         table=table, quarantine=quarantine, rows_in=rows_in, encoding=sh.encoding, source=str(p),
         repaired_columns=tuple(repaired), header_map={sh.headers[j]: c for j, c in sh.header_map.items()},
         source_rows=rownums[keep].tolist(), legacy_lines=sh.legacy_lines,
+        codes={c: (data[c].codes if len(keep) == sh.n_rows else data[c].codes[keep], data[c].uniques)
+               for c in codes if c in data},
     )
     assert result.rows_in == len(result.table) + len(result.quarantine)
     logger.info("%s (%s, %s): %d rows in, %d accepted, %d quarantined %s%s", p.name, kind, sh.encoding or fmt,

@@ -19,13 +19,18 @@ log = logging.getLogger(__name__)
 _STEPS = ["prepare", "candidates", "compare", "score", "classify"]
 
 
-def _read(path: str, kind: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _read(path: str, kind: str, coded: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(table, quarantine) of a file; ``coded``, when given, is filled with the reader's coding
+    of the columns the matcher prepares (:data:`vaxlib.match.prepare.TEXT_COLUMNS`)."""
     from vaxlib.io import read_table
+    from vaxlib.match.prepare import TEXT_COLUMNS
 
-    result = read_table(path, kind)
+    result = read_table(path, kind, codes=TEXT_COLUMNS if coded is not None else ())
     if len(result.quarantine):
         log.warning("%s: %d of %d rows quarantined (see quarantine file)", path,
                     result.quarantine["row"].nunique(), result.rows_in)
+    if coded is not None:
+        coded.update(result.codes)
     return result.table, result.quarantine
 
 
@@ -114,7 +119,8 @@ def cmd_match(args: argparse.Namespace) -> int:
         return _match_dask(args, settings, [args.registry, args.vaccinations] + ([args.params] if args.params else []))
     index = _registry_index(args.registry, args.index)
     q_reg = index.quarantine
-    vacc, q_vac = _read(args.vaccinations, "vaccinations")
+    coded: dict = {}  # the reader's codes: prepare does not hash the typed text again
+    vacc, q_vac = _read(args.vaccinations, "vaccinations", coded)
     quarantine = pd.concat([q_reg.assign(table="registry"), q_vac.assign(table="vaccinations")], ignore_index=True)
     for n_rows, path, q in ((len(index.reg), args.registry, q_reg), (len(vacc), args.vaccinations, q_vac)):
         if n_rows:
@@ -144,7 +150,7 @@ def cmd_match(args: argparse.Namespace) -> int:
             if step != "prepare":
                 bar.update(1)
 
-        result = run_match(None, vacc, settings, progress=progress, truth_person=truth, index=index)
+        result = run_match(None, vacc, settings, progress=progress, truth_person=truth, index=index, coded=coded)
         bar.update(1)
         bar.close()
         write_output(result.matches, staging / MATCHES, "matches")

@@ -115,38 +115,86 @@ def _record_side(columns: list[np.ndarray], known: np.ndarray) -> tuple[np.ndarr
         return r_codes, pd.Index(known, dtype=object).get_indexer(pd.Index(r_uniq, dtype=object))
 
 
-def _record_side_coded(columns: list[tuple[np.ndarray, np.ndarray]], known: np.ndarray
+def _record_side_coded(columns: list[tuple[np.ndarray, ...]], known: np.ndarray
                        ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_record_side` of columns given as (row codes, per-code values): the same distinct
-    values in the same order (first appearance along the concatenated rows), found by
-    hashing each column's values once instead of every row.
+    """:func:`_record_side` of columns given as (row codes, per-code values[, per-code registry
+    codes]): the same codes in the end, found by hashing each column's values once instead of
+    every row.
 
     A column's values may repeat (two typed names with one folded form) or be unused by any
-    row; both are resolved here.
+    row; both are resolved here.  A value whose registry code is already known (a third
+    array, -1 where unknown: names the registry holds, taken from its index) is not hashed
+    at all; only the others are, and those the registry lacks are numbered in order of first
+    appearance along the concatenated rows, as :func:`_record_side` numbers them.
     """
     n = len(columns[0][0]) if columns else 0
     never = np.iinfo(np.int64).max
-    firsts, offsets, total = [], [], 0
-    for k, (codes, values) in enumerate(columns):
+    firsts, offsets, hints, total = [], [], [], 0
+    for k, (codes, values, *hint) in enumerate(columns):
         first = np.full(len(values), never, dtype=np.int64)
         rows = np.arange(len(codes), dtype=np.int64)[::-1]
         first[codes[::-1]] = rows + k * n  # the last write wins: each value's first row
         firsts.append(first)
         offsets.append(total)
+        hints.append(np.asarray(hint[0], dtype=np.int64) if hint else np.full(len(values), -1, dtype=np.int64))
         total += len(values)
-    values = np.concatenate([np.asarray(v, dtype=object) for _, v in columns])
+    values = np.concatenate([np.asarray(c[1], dtype=object) for c in columns])
     first = np.concatenate(firsts)
-    d_codes, d_uniq = pd.factorize(values)
+    hint = np.concatenate(hints)
+    open_ = np.flatnonzero(hint < 0)
+    d_codes, d_uniq = _factorize_text(values[open_])
     d_first = np.full(len(d_uniq), never, dtype=np.int64)
-    np.minimum.at(d_first, d_codes, first)
+    np.minimum.at(d_first, d_codes, first[open_])
     used = np.flatnonzero(d_first < never)
     used = used[np.argsort(d_first[used], kind="stable")]  # first appearance order
     rank = np.full(len(d_uniq), -1, dtype=np.int64)
     rank[used] = np.arange(len(used))
-    entry = rank[d_codes]
-    r_codes = np.concatenate([entry[off + codes] for off, (codes, _) in zip(offsets, columns)])
-    distinct = pd.Index(np.asarray(d_uniq, dtype=object)[used], dtype=object)
-    return r_codes, pd.Index(known, dtype=object).get_indexer(distinct).astype(np.int64)
+    # each entry's place in [the distinct open values by first appearance, then the hinted entries]
+    entry = np.empty(total, dtype=np.int64)
+    entry[open_] = rank[d_codes]
+    hinted = np.flatnonzero(hint >= 0)
+    entry[hinted] = len(used) + np.arange(len(hinted))
+    r_codes = np.concatenate([entry[off + c[0]] for off, c in zip(offsets, columns)])
+    distinct = np.asarray(d_uniq, dtype=object)[used]
+    return r_codes, np.concatenate([_lookup(known, distinct), hint[hinted]])
+
+
+def _factorize_text(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize`` of an object array of str (codes in first-appearance order, the distinct
+    values), hashed in C on Arrow's UTF-8 (several times faster than hashing Python strings);
+    text Arrow cannot hold (a lone surrogate) takes the pandas path, with the same answer."""
+    import pyarrow as pa
+
+    try:
+        enc = pa.array(values, type=pa.large_string()).dictionary_encode()
+    except (pa.ArrowException, UnicodeError, TypeError, ValueError):
+        codes, uniques = pd.factorize(values)
+        return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+    return (enc.indices.to_numpy(zero_copy_only=False).astype(np.int64),
+            enc.dictionary.to_numpy(zero_copy_only=False))
+
+
+def _lookup(known: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The position of each of the distinct ``values`` in ``known`` (distinct where not None), or -1.
+
+    Many values: Arrow's set lookup, hashed in C; a few values against a large registry:
+    hash the few and probe with the registry's strings (their hashes are cached).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if 4 * len(values) >= len(known):
+        try:
+            at = pc.index_in(pa.array(values, type=pa.large_string()),
+                             value_set=pa.array(known, type=pa.large_string(), from_pandas=True))
+            return at.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        except (pa.ArrowException, UnicodeError, TypeError, ValueError):
+            return pd.Index(known, dtype=object).get_indexer(pd.Index(values, dtype=object)).astype(np.int64)
+    out = np.full(len(values), -1, dtype=np.int64)
+    at = pd.Index(values, dtype=object).get_indexer(pd.Index(known, dtype=object))
+    hit = np.flatnonzero(at >= 0)[::-1]  # reversed: the first registry code wins, as get_indexer's
+    out[at[hit]] = hit
+    return out
 
 
 def registry_codes(reg: pd.DataFrame) -> None:

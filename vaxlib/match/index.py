@@ -142,7 +142,7 @@ def _object_column(col) -> np.ndarray:
 
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     if pa.types.is_dictionary(arr.type):
-        values = np.append(arr.dictionary.to_numpy(zero_copy_only=False).astype(object), "")
+        values = np.append(arr.dictionary.to_numpy(zero_copy_only=False), "")
         idx = arr.indices.fill_null(len(values) - 1).to_numpy(zero_copy_only=False)
         return values[idx]
     return np.asarray(arr.fill_null("").to_numpy(zero_copy_only=False), dtype=object)
@@ -181,7 +181,9 @@ def load_index(folder: str | os.PathLike[str], registry_sha256: str) -> Registry
             cols[name] = _object_column(col) if name in text else col.to_numpy()
     # object columns of shared str, as prepare_registry makes them: pandas would otherwise infer its
     # Arrow-backed str dtype, and every comparison would convert them back to new Python strings
-    reg = pd.DataFrame({k: pd.Series(v, dtype=object) if k in text else v for k, v in cols.items()})
+    # copy=False: one block per column, as read (a consolidated 2-d block would copy every column again)
+    reg = pd.DataFrame({k: pd.Series(v, dtype=object, copy=False) if k in text else v for k, v in cols.items()},
+                       copy=False)
     if len(reg) != manifest.get("rows"):
         raise RegistryIndexError(f"{folder}: index holds {len(reg)} rows, its manifest {manifest.get('rows')}")
     quarantine = pd.read_parquet(folder / _QUARANTINE)

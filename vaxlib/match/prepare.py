@@ -25,9 +25,11 @@ def _as_text(s: pd.Series) -> pd.Series:
         arr = s.to_numpy(dtype=object)
         missing = pd.isna(arr)
         if pd.api.types.infer_dtype(arr, skipna=True) in ("string", "empty"):
+            if not missing.any():
+                return pd.Series(arr, index=s.index, dtype=object, copy=False)  # nothing to change: shared
             out = arr.copy()
             out[missing] = ""
-            return pd.Series(out, index=s.index, dtype=object)
+            return pd.Series(out, index=s.index, dtype=object, copy=False)
     codes, uniques = pd.factorize(s, use_na_sentinel=True)
     values = np.append(np.asarray(uniques, dtype=object).astype(str).astype(object), "")
     return pd.Series(values[np.where(codes < 0, len(values) - 1, codes)], index=s.index, dtype=object)
@@ -62,7 +64,19 @@ def name_columns(names: pd.Series) -> pd.DataFrame:
     * ``family``, ``given``, ``fam_given`` — first, last and first + last skeleton words.
     """
     codes, uniques = _text_codes(names)
-    u = pd.Series(uniques, dtype="str")
+    return _gathered(_name_table(uniques), codes, names.index)
+
+
+def _gathered(table: dict[str, np.ndarray], codes: np.ndarray, index: pd.Index) -> pd.DataFrame:
+    """The per-value name ``table`` gathered to rows by ``codes``."""
+    # object columns of shared strings (one Python str per distinct name), not Arrow strings:
+    # the comparisons read them as Python objects without converting again.
+    return pd.DataFrame({k: pd.Series(table[k][codes], index=index, dtype=object) for k in NAME_COLS}, index=index)
+
+
+def _name_table(values: np.ndarray) -> dict[str, np.ndarray]:
+    """The name columns of every entry of an object array of str (entries may repeat)."""
+    u = pd.Series(values, dtype="str")
     spaced = u.str.replace(r"[\s\u00a0\u200b\ufeff]+", " ", regex=True).str.strip()
     canon = spaced.str.normalize("NFC").str.translate(_D_LOOKALIKE).str.lower()
     # Only names with a new-style tone need the syllable-level rewrite.
@@ -78,10 +92,59 @@ def name_columns(names: pd.Series) -> pd.DataFrame:
     sorted_tokens = pd.Series([" ".join(sorted(x.split())) for x in fold.to_numpy(dtype=object)], dtype="str")
     table = {"name_canon": canon, "name_tone": tone, "name_fold": fold, "name_sorted": sorted_tokens,
              "family": family, "given": given, "fam_given": fam_given}
-    # object columns of shared strings (one Python str per distinct name), not Arrow strings:
-    # the comparisons read them as Python objects without converting again.
-    return pd.DataFrame({k: pd.Series(v.to_numpy(dtype=object)[codes], index=names.index, dtype=object)
-                         for k, v in table.items()}, index=names.index)
+    return {k: v.to_numpy(dtype=object) for k, v in table.items()}
+
+
+def _registry_names(known: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct names of a prepared registry, the first row holding each).
+
+    A registry with its name codes (``_c_full_name``, as an index stores them)
+    is grouped by code, without hashing its strings again.
+    """
+    from vaxlib.match.codes import PREFIX
+
+    col = PREFIX + "full_name"
+    if col in known.columns:
+        kcodes = known[col].to_numpy().astype(np.int64)
+    else:
+        kcodes = pd.factorize(known["full_name"].to_numpy(dtype=object))[0]
+    first = np.full(int(kcodes.max()) + 1 if len(kcodes) else 0, -1, dtype=np.int64)
+    first[kcodes[::-1]] = np.arange(len(kcodes))[::-1]  # first row of each distinct registry name
+    first = np.sort(first[first >= 0])
+    return known["full_name"].to_numpy(dtype=object)[first], first
+
+
+def _name_table_reusing(values: np.ndarray, known: pd.DataFrame,
+                        hints: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """:func:`_name_table` of ``values``, taking the columns of every name the prepared
+    registry ``known`` holds from it (the columns are a function of the text alone).
+
+    ``hints``, when given, is filled with ``column -> registry code of each entry's value``
+    (-1 for names the registry lacks) for ``full_name`` and every name column whose codes
+    ``known`` holds (``_c_<column>``): :func:`vaxlib.match.codes.add_codes` need not look
+    those values up again.
+    """
+    from vaxlib.match.codes import PREFIX
+
+    kuniq, first = _registry_names(known)
+    at = pd.Index(kuniq, dtype=object).get_indexer(pd.Index(values, dtype=object))  # not inferred as Arrow str
+    found = at >= 0
+    rows = first[at[found]]
+    new = _name_table(values[~found]) if (~found).any() else None
+    out = {}
+    for c in NAME_COLS:
+        col = np.empty(len(values), dtype=object)
+        col[found] = known[c].to_numpy(dtype=object)[rows]
+        if new is not None:
+            col[~found] = new[c]
+        out[c] = col
+    if hints is not None:
+        for c in ["full_name"] + NAME_COLS:
+            if PREFIX + c in known.columns:
+                h = np.full(len(values), -1, dtype=np.int64)
+                h[found] = known[PREFIX + c].to_numpy()[rows]
+                hints[c] = h
+    return out
 
 
 def name_columns_reusing(names: pd.Series, known: pd.DataFrame) -> pd.DataFrame:
@@ -93,22 +156,7 @@ def name_columns_reusing(names: pd.Series, known: pd.DataFrame) -> pd.DataFrame:
     others are computed.
     """
     codes, uniques = _text_codes(names)
-    kcodes, kuniq = pd.factorize(known["full_name"].to_numpy(dtype=object))
-    first = np.zeros(len(kuniq), dtype=np.int64)
-    first[kcodes[::-1]] = np.arange(len(kcodes))[::-1]  # first row of each distinct registry name
-    at = pd.Index(kuniq).get_indexer(uniques)
-    table = pd.DataFrame(index=pd.RangeIndex(len(uniques)), columns=NAME_COLS, dtype=object)
-    found = at >= 0
-    if found.any():
-        rows = first[at[found]]
-        for c in NAME_COLS:
-            table.loc[found, c] = known[c].to_numpy(dtype=object)[rows]
-    if (~found).any():
-        new = name_columns(pd.Series(uniques[~found], dtype=object))
-        for c in NAME_COLS:
-            table.loc[~found, c] = new[c].to_numpy(dtype=object)
-    return pd.DataFrame({c: pd.Series(table[c].to_numpy(dtype=object)[codes], index=names.index, dtype=object)
-                         for c in NAME_COLS}, index=names.index)
+    return _gathered(_name_table_reusing(uniques, known), codes, names.index)
 
 
 def _dob_parts(iso: pd.Series) -> pd.DataFrame:
@@ -153,12 +201,27 @@ def prepare_registry(registry: pd.DataFrame, names: pd.DataFrame | None = None) 
 
 def _per_value(codes: np.ndarray, values: np.ndarray | pd.Series, index: pd.Index) -> pd.Series:
     """The object column whose row ``i`` is ``values[codes[i]]`` (a per-distinct table gathered)."""
-    return pd.Series(np.asarray(values, dtype=object)[codes], index=index, dtype=object)
+    return pd.Series(np.asarray(values, dtype=object)[codes], index=index, dtype=object, copy=False)
+
+
+def _reader_codes(codes: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_text_codes` of a column given as ``read_table``'s coding (``codes`` -1 and
+    ``None`` values are missing): "" for missing, no -1 codes, nothing hashed."""
+    table = np.empty(len(values) + 1, dtype=object)
+    table[:-1] = values
+    table[-1] = ""
+    table[pd.isna(table)] = ""
+    return np.where(codes < 0, len(values), codes), table
+
+
+#: the typed columns prepare_records reads as text (``read_table(..., codes=TEXT_COLUMNS)`` hands them over coded)
+TEXT_COLUMNS = ("full_name", "dob", "sex", "id_number", "phone", "dose_number", "vaccination_date")
 
 
 def prepare_records(vaccinations: pd.DataFrame, names: pd.DataFrame | None = None, *,
                     registry: pd.DataFrame | None = None,
-                    dicts: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> pd.DataFrame:
+                    dicts: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+                    coded: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> pd.DataFrame:
     """Dose records with parsed name, dob readings, ID, sex and phone; index 0..M-1.
 
     Every typed column is factorised once, and every derived column is computed
@@ -175,90 +238,113 @@ def prepare_records(vaccinations: pd.DataFrame, names: pd.DataFrame | None = Non
         Filled with ``column -> (codes, values)`` for every text column the
         matcher codes (:data:`vaxlib.match.codes.DOMAINS`), so that
         :func:`vaxlib.match.codes.add_codes` numbers distinct values, not rows.
+    coded : dict, optional
+        ``read_table``'s coding of ``vaccinations`` (``ImportResult.codes``,
+        any of :data:`TEXT_COLUMNS`): those columns are not factorised again.
     """
     from vaxlib.vn.dates import parse_dobs
     from vaxlib.vn.ids import parse_ids
-    from vaxlib.vn.phones import normalise_phones
+    from vaxlib.vn.phones import normalise_phone_values
     from vaxlib.vn.sex import parse_sexes
+    from vaxlib.vn.text import fullmatch_flags
 
     src = vaccinations.reset_index(drop=True)
     index = src.index
+    given = {c: v for c, v in (coded or {}).items() if c in src.columns and len(v[0]) == len(src)}
     cols: dict[str, pd.Series] = {c: src[c] for c in src.columns}
-    coded: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    codings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for col in ("full_name", "dob", "sex", "id_number", "phone"):
-        codes, values = _text_codes(src[col]) if col in src.columns else \
-            (np.zeros(len(src), dtype=np.int64), np.array([""], dtype=object))
-        coded[col] = (codes, values)
-        cols[col] = _per_value(codes, values, index)
+        if col in given:
+            codes, values = _reader_codes(*given[col])
+        elif col in src.columns:
+            codes, values = _text_codes(src[col])
+        else:
+            codes, values = np.zeros(len(src), dtype=np.int64), np.array([""], dtype=object)
+        codings[col] = (codes, values)
+        if col in given and src[col].dtype == object and not (given[col][0] < 0).any() \
+                and not pd.isna(given[col][1]).any():
+            cols[col] = src[col]  # no missing value: the table's column is already this text, shared
+        else:
+            cols[col] = _per_value(codes, values, index)
     cols["record_id"] = _as_text(src["record_id"]) if "record_id" in src.columns else \
         pd.Series("", index=index, dtype=object)
     out_dicts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def derive(name: str, base: str, values) -> None:
-        codes = coded[base][0]
+        codes = codings[base][0]
         table = np.asarray(values, dtype=object)
         cols[name] = _per_value(codes, table, index)
         out_dicts[name] = (codes, table)
 
-    out_dicts.update({c: coded[c] for c in ("full_name", "dob", "id_number")})
-    n_codes, n_values = coded["full_name"]
+    out_dicts.update({c: codings[c] for c in ("full_name", "dob", "id_number")})
+    n_values = codings["full_name"][1]
     if names is not None:
         for c in NAME_COLS:
             cols[c] = names[c].set_axis(index)
     else:
-        table = name_columns_reusing(pd.Series(n_values, dtype=object), registry) if registry is not None \
-            else name_columns(pd.Series(n_values, dtype=object))
+        hints: dict[str, np.ndarray] = {}
+        table = _name_table_reusing(n_values, registry, hints) if registry is not None else _name_table(n_values)
         for c in NAME_COLS:
-            derive(c, "full_name", table[c].to_numpy(dtype=object))
+            derive(c, "full_name", table[c])
+        # the registry codes of the names it holds: add_codes hashes only the others
+        for c, h in hints.items():
+            out_dicts[c] = out_dicts[c] + (h,)
 
-    d_values = pd.Series(coded["dob"][1], dtype=object)
+    d_values = pd.Series(codings["dob"][1], dtype=object)
     dobs = parse_dobs(d_values)
     r0 = _as_text(dobs["dob"])  # the dd/mm reading
     derive("dob_r0", "dob", r0.to_numpy(dtype=object))
     derive("dob_r1", "dob", _as_text(dobs["dob_alt"]).to_numpy(dtype=object))  # mm/dd of an ambiguous date
     derive("dob_form", "dob", _as_text(dobs["form"]).to_numpy(dtype=object))
     parts = _dob_parts(r0)
-    d_codes = coded["dob"][0]
+    d_codes = codings["dob"][0]
     year, month, day = (parts[c].to_numpy()[d_codes] for c in ("year", "month", "day"))
 
-    i_values = pd.Series(coded["id_number"][1], dtype=object)
-    ids = parse_ids(i_values)
+    i_values = codings["id_number"][1]
+    ids = parse_ids(pd.Series(i_values, dtype=object))
     derive("id_kind", "id_number", _as_text(ids["kind"]).to_numpy(dtype=object))
     derive("id_digits", "id_number", _as_text(ids["digits"]).to_numpy(dtype=object))
     derive("id_pattern", "id_number", _as_text(ids["pattern"]).to_numpy(dtype=object))
     derive("id_issues", "id_number", _as_text(ids["issues"]).to_numpy(dtype=object))
-    # Every digit typed, in order: what is left of a truncated or malformed number.
-    raw = pd.Series(coded["id_number"][1], dtype="str").str.replace(r"[^0-9]", "", regex=True)
-    derive("id_raw_digits", "id_number", raw.to_numpy(dtype=object))
-    derive("sex_p", "sex", _as_text(parse_sexes(pd.Series(coded["sex"][1], dtype=object))).to_numpy(dtype=object))
-    if "dose_number" in src.columns:
-        codes, uniq = pd.factorize(src["dose_number"], use_na_sentinel=True)
-        dose = pd.to_numeric(pd.Series(np.append(np.asarray(uniq, dtype=object), None), dtype=object),
-                             errors="coerce").fillna(0).astype(np.int16).to_numpy()
-        dose_n = dose[np.where(codes < 0, len(dose) - 1, codes)]
-    else:
-        dose_n = np.zeros(len(src), dtype=np.int16)
-    if "vaccination_date" in src.columns:
-        codes, uniq = pd.factorize(src["vaccination_date"], use_na_sentinel=True)
-        days = pd.to_datetime(pd.Series(np.append(np.asarray(uniq, dtype=object), None), dtype=object),
-                              format="%Y-%m-%d", errors="coerce")
-        vd = ((days - pd.Timestamp("1970-01-01")).dt.days).fillna(-1).astype(np.int32).to_numpy()
-        vdate = vd[np.where(codes < 0, len(vd) - 1, codes)]
-    else:
-        vdate = np.full(len(src), -1, dtype=np.int32)
-    derive("phone_n", "phone", _as_text(normalise_phones(pd.Series(coded["phone"][1], dtype=object)))
-           .to_numpy(dtype=object))
+    # Every digit typed, in order: what is left of a truncated or malformed number. A number of
+    # digits only (nearly all) is its own: only the others are rewritten (and new strings made).
+    raw = i_values.copy()
+    other = ~fullmatch_flags(i_values, "[0-9]*")
+    if other.any():
+        raw[other] = pd.Series(i_values[other], dtype="str").str.replace(r"[^0-9]", "", regex=True) \
+            .to_numpy(dtype=object)
+    derive("id_raw_digits", "id_number", raw)
+    derive("sex_p", "sex", _as_text(parse_sexes(pd.Series(codings["sex"][1], dtype=object))).to_numpy(dtype=object))
+    dose_n = _typed_numbers(src, given, "dose_number", lambda u: pd.to_numeric(u, errors="coerce").fillna(0)
+                            .astype(np.int16).to_numpy(), np.int16(0))
+    vdate = _typed_numbers(src, given, "vaccination_date", lambda u: (
+        (pd.to_datetime(u, format="%Y-%m-%d", errors="coerce") - pd.Timestamp("1970-01-01")).dt.days)
+        .fillna(-1).astype(np.int32).to_numpy(), np.int32(-1))
+    phones = normalise_phone_values(codings["phone"][1])
+    derive("phone_n", "phone", _as_text(pd.Series(phones, dtype=object)).to_numpy(dtype=object))
 
     # the column order of the row-by-row definition: typed columns, names, dob, ids, sex, dose, date, phone
     order = list(src.columns) + [c for c in ("record_id", "full_name", "dob", "sex", "id_number", "phone")
                                  if c not in src.columns] + NAME_COLS
-    rec = pd.DataFrame({c: cols[c] for c in order}, index=index)
-    extra = {"dob_r0": cols["dob_r0"], "dob_r1": cols["dob_r1"], "dob_form": cols["dob_form"],
-             "year": year, "month": month, "day": day,
-             "id_kind": cols["id_kind"], "id_digits": cols["id_digits"], "id_pattern": cols["id_pattern"],
-             "id_issues": cols["id_issues"], "id_raw_digits": cols["id_raw_digits"], "sex_p": cols["sex_p"],
-             "dose_n": dose_n, "vdate": vdate, "phone_n": cols["phone_n"]}
-    rec = pd.concat([rec, pd.DataFrame(extra, index=index)], axis=1)
+    cols.update({"year": year, "month": month, "day": day, "dose_n": dose_n, "vdate": vdate})
+    order += ["dob_r0", "dob_r1", "dob_form", "year", "month", "day", "id_kind", "id_digits", "id_pattern",
+              "id_issues", "id_raw_digits", "sex_p", "dose_n", "vdate", "phone_n"]
+    # one block per column, nothing copied: a consolidated 2-d object block would copy every
+    # column again (about 2 CPU s at 2.4M records)
+    rec = pd.DataFrame({c: cols[c] for c in order}, index=index, copy=False)
     if dicts is not None:
         dicts.update({c: v for c, v in out_dicts.items() if c in rec.columns})
     return rec
+
+
+def _typed_numbers(src: pd.DataFrame, given: dict, col: str, convert, missing) -> np.ndarray:
+    """``convert`` (object Series of the distinct values, None last -> numpy array) gathered to rows;
+    ``missing`` when the frame has no such column."""
+    if col not in src.columns:
+        return np.full(len(src), missing)
+    if col in given:
+        codes, uniq = given[col]
+    else:
+        codes, uniq = pd.factorize(src[col], use_na_sentinel=True)
+    values = convert(pd.Series(np.append(np.asarray(uniq, dtype=object), None), dtype=object))
+    return values[np.where(codes < 0, len(values) - 1, codes)]

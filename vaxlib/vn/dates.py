@@ -369,12 +369,6 @@ def parse_typed_dob(s: object, ref_year: int = DEFAULT_REF_YEAR) -> ParsedDob:
         return ParsedDob((), None, "", "unrecognised")
 
 
-def _factorized_apply(series: pd.Series, func) -> tuple[np.ndarray, list]:
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    results = [func(u) for u in uniques] + [func(None)]
-    return np.where(codes < 0, len(results) - 1, codes), results
-
-
 def parse_dobs(series: pd.Series, ref_year: int = DEFAULT_REF_YEAR) -> pd.DataFrame:
     """Vectorised :func:`parse_typed_dob`, computed once per distinct value.
 
@@ -385,18 +379,51 @@ def parse_dobs(series: pd.Series, ref_year: int = DEFAULT_REF_YEAR) -> pd.DataFr
         ``dob_alt`` (second reading or None), ``precision``, ``form``,
         ``error``.
     """
-    idx, results = _factorized_apply(series, lambda v: parse_typed_dob(v, ref_year))
-    cols = {
-        "dob": [r.readings[0] if r.readings else None for r in results],
-        "dob_alt": [r.readings[1] if len(r.readings) > 1 else None for r in results],
-        "precision": [r.precision for r in results],
-        "form": [r.form for r in results],
-        "error": [r.error for r in results],
-    }
-    return pd.DataFrame(
-        {k: pd.Series(np.array(v, dtype=object)[idx], index=series.index, dtype=object) for k, v in cols.items()},
-        index=series.index,
-    )
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    uniq = np.asarray(uniques, dtype=object)
+    n = len(uniq)
+    iso = _plain_iso_dates(uniq, ref_year)
+    dob = np.empty(n + 1, dtype=object)
+    alt = np.empty(n + 1, dtype=object)
+    precision = np.empty(n + 1, dtype=object)
+    form = np.empty(n + 1, dtype=object)
+    error = np.empty(n + 1, dtype=object)
+    # a valid yyyy-mm-dd in range (most of a column) reads as itself: no Python call per value
+    dob[:n][iso], precision[:n][iso], form[:n][iso] = uniq[iso], "day", "yyyy-mm-dd"
+    rest = np.append(np.flatnonzero(~iso), n)  # n: the missing value (code -1)
+    results = [parse_typed_dob(uniq[k] if k < n else None, ref_year) for k in rest.tolist()]
+    dob[rest] = [r.readings[0] if r.readings else None for r in results]
+    alt[rest] = [r.readings[1] if len(r.readings) > 1 else None for r in results]
+    precision[rest] = [r.precision for r in results]
+    form[rest] = [r.form for r in results]
+    error[rest] = [r.error for r in results]
+    idx = np.where(codes < 0, n, codes)
+    cols = {"dob": dob, "dob_alt": alt, "precision": precision, "form": form, "error": error}
+    return pd.DataFrame({k: pd.Series(v[idx], index=series.index, dtype=object, copy=False) for k, v in cols.items()},
+                        index=series.index)
+
+
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
+def _plain_iso_dates(values: np.ndarray, ref_year: int) -> np.ndarray:
+    """Per value: a ``str`` ``yyyy-mm-dd`` (ASCII digits) naming a real day from 1900 to the end
+    of ``ref_year + 1``, which :func:`parse_typed_dob` reads as itself, form ``yyyy-mm-dd``."""
+    from vaxlib.vn.text import fullmatch_flags
+
+    out = fullmatch_flags(values, "[0-9]{4}-[0-9]{2}-[0-9]{2}")
+    at = np.flatnonzero(out)
+    if not len(at):
+        return out
+    digits = np.array(values[at].tolist(), dtype="U10").view(np.uint32).reshape(-1, 10).astype(np.int64) - 48
+    y = digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]
+    m = digits[:, 5] * 10 + digits[:, 6]
+    d = digits[:, 8] * 10 + digits[:, 9]
+    leap = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
+    month_ok = (m >= 1) & (m <= 12)
+    last = _DAYS_IN_MONTH[np.where(month_ok, m, 0)] + (leap & (m == 2))
+    out[at] = month_ok & (d >= 1) & (d <= last) & (y >= 1900) & (y <= ref_year + 1)
+    return out
 
 
 def is_typo(a: str, b: str) -> bool:

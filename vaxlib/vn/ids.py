@@ -249,23 +249,28 @@ def parse_ids(series: pd.Series) -> pd.DataFrame:
         Same index as ``series``; columns ``kind``, ``digits``, ``pattern``
         and ``issues`` (the issue codes joined with ``";"``, ``""`` when none).
     """
+    from vaxlib.vn.text import fullmatch_flags
+
     n = len(series)
-    try:
-        matched = series.str.fullmatch(_CLEAN_CCCD).fillna(False).to_numpy(dtype=bool)
-        clean = matched & (series != "0" * 12).to_numpy(dtype=bool)  # all zeros is a placeholder
-    except (AttributeError, TypeError):  # not a column of strings
-        clean = np.zeros(n, dtype=bool)
+    obj = series.to_numpy(dtype=object)
+    # matched in C (Arrow), not one Python regex call per value: most IDs are distinct
+    clean = fullmatch_flags(obj, _CLEAN_CCCD) & (obj != "0" * 12)  # all zeros is a placeholder
     kind = np.empty(n, dtype=object)
     digits = np.empty(n, dtype=object)
     pattern = np.empty(n, dtype=object)
     issues = np.empty(n, dtype=object)
     if clean.any():
-        values = series.to_numpy(dtype=object)[clean]
+        values = obj[clean]
         kind[clean], digits[clean], pattern[clean], issues[clean] = "cccd", values, values, ""
     rest = ~clean
     if rest.any():
         codes, uniques = pd.factorize(series[rest], use_na_sentinel=True)
-        parsed = [parse_id(u) for u in uniques] + [parse_id(None)]
+        uniques = np.asarray(uniques, dtype=object)
+        # ASCII digits only (most of the rest: lost zeros, old CMND): what parse_id would do, minus its
+        # text clean-up, which leaves such a value as it is
+        digits_only = fullmatch_flags(uniques, "[0-9]+")
+        parsed = [_classify_digits(u, set()) if d else parse_id(u)
+                  for u, d in zip(uniques.tolist(), digits_only.tolist())] + [parse_id(None)]
         # code -1 (missing) indexes the extra last entry
         idx = np.where(codes < 0, len(parsed) - 1, codes)
         kind[rest] = np.array([p.kind for p in parsed], dtype=object)[idx]

@@ -23,7 +23,7 @@ from decimal import Decimal, InvalidOperation
 import numpy as np
 import pandas as pd
 
-__all__ = ["normalise_phone", "normalise_phones", "OLD_MOBILE_PREFIXES", "is_mobile", "is_landline"]
+__all__ = ["normalise_phone", "normalise_phones", "normalise_phone_values", "OLD_MOBILE_PREFIXES", "is_mobile", "is_landline"]
 
 #: 11-digit network code (4 digits) -> 10-digit code (3 digits), 2018 conversion.
 OLD_MOBILE_PREFIXES: dict[str, str] = {
@@ -124,13 +124,18 @@ _CANONICAL_MOBILE = r"0(?:3[2-9]|5[25689]|7[06-9]|8[1-9]|9[0-46-9])[0-9]{7}"
 def normalise_phones(series: pd.Series) -> pd.Series:
     """Vectorised :func:`normalise_phone`, once per distinct value; object Series."""
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    uniq = pd.Series(uniques, dtype=object)
-    try:
-        clean = uniq.astype("str").str.fullmatch(_CANONICAL_MOBILE).fillna(False).to_numpy(dtype=bool)
-    except (TypeError, ValueError):
-        clean = np.zeros(len(uniq), dtype=bool)
-    vals = np.empty(len(uniq) + 1, dtype=object)
-    vals[:-1][clean] = uniq[clean].to_numpy(dtype=object)
-    vals[:-1][~clean] = [normalise_phone(u) for u in uniq[~clean]]
-    vals[-1] = None
+    vals = np.append(normalise_phone_values(np.asarray(uniques, dtype=object)), None)
     return pd.Series(vals[np.where(codes < 0, len(vals) - 1, codes)], index=series.index, dtype=object)
+
+
+def normalise_phone_values(values: np.ndarray) -> np.ndarray:
+    """:func:`normalise_phone` of every entry of an object array (no de-duplication: give distinct
+    values).  Canonical mobiles, most of a real column, are recognised in C and kept as they are."""
+    from vaxlib.vn.text import fullmatch_flags
+
+    values = np.asarray(values, dtype=object)
+    clean = fullmatch_flags(values, _CANONICAL_MOBILE)
+    out = np.empty(len(values), dtype=object)
+    out[clean] = values[clean]
+    out[~clean] = [normalise_phone(u) for u in values[~clean]]
+    return out
