@@ -60,10 +60,7 @@ def uptime() -> str:
 
 def make_data(folder: Path, n: int, changed: float) -> dict[str, Path]:
     """The inputs (written once; reused when present)."""
-    import numpy as np
-    import pandas as pd
-
-    from bench.sign_throughput import tables, with_new_doses
+    from bench.sign_throughput import changed_inputs, tables, write_inputs
 
     files = {k: folder / f"{k}.parquet" for k in ("registry", "vaccinations", "matches", "candidates",
                                                    "registry2", "vaccinations2", "matches2")}
@@ -71,22 +68,9 @@ def make_data(folder: Path, n: int, changed: float) -> dict[str, Path]:
         return files
     folder.mkdir(parents=True, exist_ok=True)
     reg, vac, mat, cand = tables(n)
-    rng = np.random.default_rng(7)
-    k = max(3, int(n * changed))
-    touched = rng.choice(n, size=k, replace=False)
-    dose_p, name_p, dob_p = np.array_split(touched, 3)
-    pids = reg["person_id"].to_numpy(dtype=object)
-    vac2, mat2 = with_new_doses(vac, mat, pids[dose_p])  # a new dose for the first third
-    # corrected names and dobs for the others
-    reg2 = reg.copy()
-    reg2.loc[name_p, "full_name"] = reg2.loc[name_p, "full_name"] + " Anh"
-    reg2.loc[dob_p, "dob"] = "1975-05-05"
-    for name, df in (("registry", reg), ("vaccinations", vac), ("matches", mat), ("candidates", cand),
-                     ("registry2", reg2), ("vaccinations2", vac2), ("matches2", mat2)):
-        tmp = files[name].with_suffix(".tmp")
-        df.to_parquet(tmp, index=False)
-        tmp.rename(files[name])
-    return files
+    reg2, vac2, mat2, _ = changed_inputs(reg, vac, mat, changed, kinds=("dose", "name", "dob"))
+    return write_inputs(folder, {"registry": reg, "vaccinations": vac, "matches": mat, "candidates": cand,
+                                 "registry2": reg2, "vaccinations2": vac2, "matches2": mat2})
 
 
 def export_ref(ref: str, dest: Path) -> Path:

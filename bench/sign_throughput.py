@@ -86,6 +86,42 @@ def with_new_doses(vac: pd.DataFrame, mat: pd.DataFrame, pids) -> tuple[pd.DataF
     return pd.concat([vac, extra], ignore_index=True), pd.concat([mat, new], ignore_index=True)
 
 
+def changed_inputs(reg: pd.DataFrame, vac: pd.DataFrame, mat: pd.DataFrame, share: float,
+                   kinds: tuple[str, ...] = ("dose",), seed: int = 7):
+    """(registry, vaccinations, matches, touched person_ids) with ``share`` of the people changed.
+
+    The touched people are split in equal parts over ``kinds``: ``"dose"`` one more
+    dose (:func:`with_new_doses`), ``"name"`` a corrected full name, ``"dob"`` a
+    corrected dob.  The "1 % changed" inputs of both incremental benchmarks.
+    """
+    import numpy as np
+
+    n = len(reg)
+    touched = np.random.default_rng(seed).choice(n, size=max(len(kinds), int(n * share)), replace=False)
+    part = dict(zip(kinds, np.array_split(touched, len(kinds))))
+    pids = reg["person_id"].to_numpy(dtype=object)
+    if "dose" in part:
+        vac, mat = with_new_doses(vac, mat, pids[part["dose"]])
+    if "name" in part or "dob" in part:
+        reg = reg.copy()
+        if "name" in part:
+            reg.loc[part["name"], "full_name"] = reg.loc[part["name"], "full_name"] + " Anh"
+        if "dob" in part:
+            reg.loc[part["dob"], "dob"] = "1975-05-05"
+    return reg, vac, mat, pids[touched]
+
+
+def write_inputs(folder: Path, frames: dict) -> dict:
+    """Each frame as ``folder/<name>.parquet`` (written aside and renamed: a killed bench leaves no half file)."""
+    files = {}
+    for name, df in frames.items():
+        files[name] = folder / f"{name}.parquet"
+        tmp = files[name].with_suffix(".tmp")
+        df.to_parquet(tmp, index=False)
+        tmp.rename(files[name])
+    return files
+
+
 def tables(n: int, seed: int = 1):
     """Registry, dose records, matches and candidates of the :func:`persons` (every record verified)."""
     import numpy as np
@@ -247,9 +283,6 @@ def main() -> int:
 
 def incremental(args) -> int:
     """Full ``sign_tables`` run vs a rerun with ``--changed`` of the persons given a new dose."""
-    import numpy as np
-    import pandas as pd
-
     from vaxlib.sign.batch import sign_tables
 
     os.environ.setdefault(PASSPHRASE_ENV, "bench-only-passphrase")
@@ -258,15 +291,9 @@ def incremental(args) -> int:
         tmp = Path(tmp)
         init_keys(tmp / "K")
         reg, vac, mat, cand = tables(n)
-        rng = np.random.default_rng(7)
-        changed = rng.choice(n, size=max(1, int(n * args.changed)), replace=False)
-        pids = reg["person_id"].to_numpy(dtype=object)[changed]
-        vac2, mat2 = with_new_doses(vac, mat, pids)
-        files = {}
-        for name, df in (("registry", reg), ("vaccinations", vac), ("matches", mat), ("candidates", cand),
-                         ("vaccinations2", vac2), ("matches2", mat2)):
-            files[name] = tmp / f"{name}.parquet"
-            df.to_parquet(files[name], index=False)
+        _, vac2, mat2, pids = changed_inputs(reg, vac, mat, args.changed)
+        files = write_inputs(tmp, {"registry": reg, "vaccinations": vac, "matches": mat, "candidates": cand,
+                                   "vaccinations2": vac2, "matches2": mat2})
         fulls, incs, full_cpu, inc_cpu = [], [], [], []
         kw = dict(signer_name="bench", candidates=files["candidates"], processes=args.processes, qr=args.qr)
         for r in range(args.runs):

@@ -121,6 +121,7 @@ __all__ = [
     "province_to_gso",
     "parse_platform_date",
     "read_output",
+    "read_output_arrow",
     "write_output",
     "write_json",
     "read_json",
@@ -2098,7 +2099,15 @@ def read_output(path: str | os.PathLike[str], kind: str, *, columns: Sequence[st
     if len(parts) > 1 or parts[0] != p:  # a partitioned table: every part checked, then joined in order
         frames = [read_output(part, kind, columns=columns, filters=filters) for part in parts]
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    _check_output_file(p, kind, columns)
+    return pd.read_parquet(p, columns=list(columns) if columns is not None else None, filters=filters)
+
+
+def _check_output_file(p: Path, kind: str, columns: Sequence[str] | None) -> None:
+    """Refuse a file of an output table that is not Parquet or lacks a column of its kind (or of ``columns``)."""
     import pyarrow.parquet as pq  # noqa: PLC0415
+
+    from vaxlib.schema import OUTPUT_TABLES  # noqa: PLC0415
 
     try:
         names = pq.ParquetFile(p).schema_arrow.names
@@ -2112,7 +2121,28 @@ def read_output(path: str | os.PathLike[str], kind: str, *, columns: Sequence[st
         absent = [c for c in columns if c not in names]
         if absent:
             raise OutputTableError(f"thiếu cột {absent[0]}", f"no column {absent[0]}", p, column=absent[0])
-    return pd.read_parquet(p, columns=list(columns) if columns is not None else None, filters=filters)
+
+
+def read_output_arrow(path: str | os.PathLike[str], kind: str, *, columns: Sequence[str] | None = None):
+    """:func:`read_output` as a pyarrow Table (no pandas conversion: millions of strings stay in Arrow).
+
+    Same checks and errors; a partitioned table's parts are joined in order.
+    """
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    from vaxlib.schema import OUTPUT_TABLES  # noqa: PLC0415
+
+    if kind not in OUTPUT_TABLES:
+        raise ValueError(f"kind must be one of {sorted(OUTPUT_TABLES)}, not {kind!r}")
+    parts = table_parts(path)
+    if not parts:
+        raise OutputTableError(f"không có tệp {kind}", f"no {kind} file", Path(path))
+    tables = []
+    for part in parts:
+        _check_output_file(part, kind, columns)
+        tables.append(pq.read_table(part, columns=list(columns) if columns is not None else None))
+    return pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
 
 
 def write_output(df: pd.DataFrame, path: str | os.PathLike[str], kind: str) -> Path:
