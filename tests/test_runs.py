@@ -50,6 +50,19 @@ def test_manifest_records_files_rows_and_settings(tmp_path):
     assert _siblings(out) == []  # no staging or old folder left
 
 
+def test_manifest_rows_sum_the_parts_of_each_partitioned_table(tmp_path):
+    # part-00000 of matches and of candidates must not overwrite each other under one stem
+    out = tmp_path / "match"
+    with atomic_run(out, command="match") as st:
+        for table, sizes in {"matches": (2, 1), "candidates": (1, 2, 2)}.items():
+            (st / table).mkdir()
+            for i, n in enumerate(sizes):
+                write_output(MATCHES.head(n), st / table / f"part-{i:05d}.parquet", "matches")
+    m = check_run(out, command="match")
+    assert m["rows"] == {"matches": 3, "candidates": 5}
+    assert m["files"]["candidates/part-00002.parquet"]["rows"] == 2
+
+
 def test_second_run_drops_stale_files_and_keeps_foreign_ones(tmp_path):
     out = tmp_path / "match"
     _write(out, "a", quarantine=True)

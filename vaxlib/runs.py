@@ -836,6 +836,15 @@ def _check_target(target: Path) -> None:
         raise RunError.say("out_not_writable", path=parent)
 
 
+def _table_of(rel: str) -> str:
+    """The table a written file holds: ``matches`` for ``matches.parquet`` and for every
+    ``matches/part-*.parquet`` of a partitioned table (the manifest's ``rows`` sums the parts)."""
+    path = Path(rel)
+    if path.name.startswith("part-") and path.parent != Path("."):
+        return path.parent.as_posix()
+    return path.stem
+
+
 @contextlib.contextmanager
 def atomic_run(out_dir: str | os.PathLike[str], *, command: str, args: Mapping[str, Any] | None = None,
                inputs: Iterable[str | os.PathLike[str]] = (), settings: Mapping[str, Any] | None = None,
@@ -908,7 +917,8 @@ def atomic_run(out_dir: str | os.PathLike[str], *, command: str, args: Mapping[s
                 n = _rows_of(p)
             if n is not None:
                 entry["rows"] = int(n)
-                rows[Path(rel).stem] = int(n)
+                table = _table_of(rel)
+                rows[table] = rows.get(table, 0) + int(n)
             files[rel] = entry
         folders = sorted({p.parent for p in written} | {staging}, key=lambda p: -len(p.parts))
         if private:
