@@ -77,7 +77,9 @@ def _gathered(table: dict[str, np.ndarray], codes: np.ndarray, index: pd.Index) 
 def _name_table(values: np.ndarray) -> dict[str, np.ndarray]:
     """The name columns of every entry of an object array of str (entries may repeat)."""
     u = pd.Series(values, dtype="str")
-    spaced = u.str.replace(r"[\s\u00a0\u200b\ufeff]+", " ", regex=True).str.strip()
+    # NUL counts as a space: a name never holds one, and text that went through a numpy
+    # str array has already lost its trailing NULs, so both codings must agree without it
+    spaced = u.str.replace(r"[\s\u00a0\u200b\ufeff\x00]+", " ", regex=True).str.strip()
     canon = spaced.str.normalize("NFC").str.translate(_D_LOOKALIKE).str.lower()
     # Only names with a new-style tone need the syllable-level rewrite.
     tone = canon.copy()
