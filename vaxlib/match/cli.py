@@ -209,12 +209,15 @@ def _match_dask(args: argparse.Namespace, settings, inputs: list) -> int:
     }, sort_keys=True, default=str).encode()).hexdigest()
     client = open_cluster(args.scheduler, workers=args.dask_workers)
     try:
+        def quiet(step: str) -> None:
+            """--quiet: no stage lines (without a callback the engine logs each stage at INFO)."""
+
         with atomic_run(out, command="match", args=_args_record(args), inputs=inputs,
                         settings=asdict(settings)) as staging:
             result = run_match_dask(None, None, settings, client, partitions=partitions, work_dir=work,
                                     out=Path(staging.path).resolve(), run_key=key, sources=sources,
-                                    progress=None if args.quiet else (lambda m: print(i18n.t("cli.match_progress", L, step=m),
-                                                                                     flush=True)))
+                                    progress=quiet if args.quiet else (lambda m: print(i18n.t("cli.match_progress", L, step=m),
+                                                                                      flush=True)))
             result.model.save(staging / MODEL)
             quarantine = result.quarantine
             write_output(quarantine, staging / QUARANTINE, "quarantine")
