@@ -85,6 +85,23 @@ def test_match_refuses_unknown_setting_and_missing_params(tmp_path: Path, capsys
     assert not (tmp_path / "m").exists()
 
 
+def test_the_local_engine_names_a_folder_of_parts_and_points_to_dask(tmp_path: Path, capsys, monkeypatch):
+    data = _synth(tmp_path)
+    parts = tmp_path / "registry"
+    parts.mkdir()
+    (parts / "part-00000.parquet").write_bytes((data / "registry.parquet").read_bytes())
+    argv = ["match", "--registry", str(parts), "--vaccinations", str(data / "vaccinations.parquet"),
+            "--out", str(tmp_path / "m"), "--quiet"]
+    capsys.readouterr()
+    assert vax(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{parts}: là thư mục các phần" in err and "--engine dask" in err and err.count("\n") == 1
+    monkeypatch.setenv("VAX_LANG", "en")
+    assert vax(argv) == 2
+    assert "is a folder of parts" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
 def test_evaluate_refuses_a_changed_match_run(tmp_path: Path, capsys):
     data = _synth(tmp_path)
     match = tmp_path / "match"

@@ -733,6 +733,9 @@ _CLI = _pairs({
     "synth_unknown_provinces": ("mã tỉnh GSO không tồn tại: {codes}", "unknown GSO province codes: {codes}"),
     "synth_format": ("định dạng {format} không được hỗ trợ (parquet, csv, xlsx)",
                      "unsupported format {format} (parquet, csv, xlsx)"),
+    "local_engine_folder": ("{path}: là thư mục các phần; bộ máy cục bộ đọc một tệp, thư mục các phần cần --engine dask",
+                            "{path}: is a folder of parts; the local engine reads one file, folders of parts need "
+                            "--engine dask"),
     "dask_no_parts": ("{path}: thư mục không có tệp dữ liệu ({kind})", "{path}: folder holds no data file ({kind})"),
     "dask_no_rows": ("{path}: không có dòng dùng được trong {kind}", "{path}: no usable rows in {kind}"),
     "dask_duplicate_key": ("{where}: mã trùng với một dòng của phần trước ({kind}); mỗi mã chỉ được có một lần",

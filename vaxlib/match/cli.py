@@ -115,6 +115,11 @@ def cmd_match(args: argparse.Namespace) -> int:
     for path in (args.registry, args.vaccinations):
         check_input(path)
     out = Path(args.out)
+    if getattr(args, "engine", "local") != "dask":
+        for path in (args.registry, args.vaccinations):
+            if Path(path).is_dir():  # e.g. `vax synth --partitioned`'s <table>/part-*.parquet
+                from vaxlib.cli import CommandError
+                raise CommandError.say("local_engine_folder", path=path)
     if getattr(args, "engine", "local") == "dask":  # the workers read the inputs: the client holds no table
         return _match_dask(args, settings, [args.registry, args.vaccinations] + ([args.params] if args.params else []))
     index = _registry_index(args.registry, args.index)
