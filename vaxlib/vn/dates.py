@@ -403,9 +403,6 @@ def parse_dobs(series: pd.Series, ref_year: int = DEFAULT_REF_YEAR) -> pd.DataFr
                         index=series.index)
 
 
-_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
-
-
 def _plain_iso_dates(values: np.ndarray, ref_year: int) -> np.ndarray:
     """Per value: a ``str`` ``yyyy-mm-dd`` (ASCII digits) naming a real day from 1900 to the end
     of ``ref_year + 1``, which :func:`parse_typed_dob` reads as itself, form ``yyyy-mm-dd``."""
@@ -419,10 +416,7 @@ def _plain_iso_dates(values: np.ndarray, ref_year: int) -> np.ndarray:
     y = digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]
     m = digits[:, 5] * 10 + digits[:, 6]
     d = digits[:, 8] * 10 + digits[:, 9]
-    leap = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
-    month_ok = (m >= 1) & (m <= 12)
-    last = _DAYS_IN_MONTH[np.where(month_ok, m, 0)] + (leap & (m == 2))
-    out[at] = month_ok & (d >= 1) & (d <= last) & (y >= 1900) & (y <= ref_year + 1)
+    out[at] = _is_valid_ymd(y, m, d) & (y >= 1900) & (y <= ref_year + 1)
     return out
 
 
@@ -586,10 +580,13 @@ def _objects(values: list) -> np.ndarray:
     return out
 
 
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
 def _is_valid_ymd(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
     """:func:`_valid` on arrays (``date(y, m, d)`` exists)."""
     leap = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
-    dim = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[np.clip(m, 0, 12)] + (leap & (m == 2))
+    dim = _DAYS_IN_MONTH[np.clip(m, 0, 12)] + (leap & (m == 2))
     return (1 <= y) & (y <= 9999) & (1 <= m) & (m <= 12) & (1 <= d) & (d <= dim)
 
 
