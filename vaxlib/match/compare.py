@@ -22,18 +22,11 @@ __all__ = ["COMPARISONS", "LEVELS", "FIELDS", "compare_pairs", "level_name", "hi
 
 def _one_edit_matrix(A: np.ndarray, la: np.ndarray, B: np.ndarray, lb: np.ndarray,
                      width: int) -> tuple[np.ndarray, np.ndarray]:
-    """(one substitution, one adjacent transposition) between rows of two code-point matrices."""
-    n = len(A)
-    same_len = (la == lb) & (la > 0)
-    diff = A != B
-    count = diff.sum(axis=1)
-    sub = same_len & (count == 1)
-    first = diff.argmax(axis=1)
-    nxt = np.minimum(first + 1, width - 1)
-    rows = np.arange(n)
-    trans = (same_len & (count == 2) & (first + 1 < width) & diff[rows, nxt]
-             & (A[rows, first] == B[rows, nxt]) & (A[rows, nxt] == B[rows, first]))
-    return sub, trans
+    """(one substitution, one adjacent transposition) between rows of two code-point matrices
+    (``width`` columns): :func:`vaxlib.match.kernels.one_edit_rows`."""
+    from vaxlib.match.kernels import one_edit_rows
+
+    return one_edit_rows(A[:, :width], la, B[:, :width], lb)
 
 
 def _swap_iso(iso: np.ndarray) -> np.ndarray:
@@ -247,8 +240,8 @@ def _maybe_truncated(lt: np.ndarray, lf: np.ndarray) -> np.ndarray:
 DOSE_CONFLICT_DAYS = 14
 
 
-def _ranges(sorted_keys: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(query index, position in ``sorted_keys``) for every element equal to each query key."""
+def _key_ranges(sorted_keys: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first position, count) in ``sorted_keys`` of the elements equal to each query key."""
     n_keys = int(sorted_keys[-1]) + 1 if len(sorted_keys) else 0
     if (sorted_keys.dtype.kind in "iu" and query.dtype.kind in "iu" and len(sorted_keys)
             and sorted_keys[0] >= 0 and n_keys <= 4 * (len(sorted_keys) + len(query)) + 1024):
@@ -258,14 +251,9 @@ def _ranges(sorted_keys: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.
         start = np.cumsum(size) - size
         inside = (query >= 0) & (query < n_keys)
         q_key = np.where(inside, query, 0)
-        lo = start[q_key]
-        cnt = np.where(inside, size[q_key], 0)
-    else:
-        lo = np.searchsorted(sorted_keys, query, side="left")
-        cnt = np.searchsorted(sorted_keys, query, side="right") - lo
-    q = np.repeat(np.arange(len(query)), cnt)
-    offs = np.arange(len(q)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-    return q, np.repeat(lo, cnt) + offs
+        return start[q_key], np.where(inside, size[q_key], 0)
+    lo = np.searchsorted(sorted_keys, query, side="left")
+    return lo, np.searchsorted(sorted_keys, query, side="right") - lo
 
 
 def _rec_memo(cache: FrameCache | None, rec: pd.DataFrame, key: str, make):
@@ -297,40 +285,13 @@ def history_levels(rec: pd.DataFrame, pairs: pd.DataFrame, anchors: pd.DataFrame
     dose = np.full(n, -1, dtype=np.int8)
     if anchors is None or anchors.empty or n == 0:
         return pd.DataFrame({"phone": phone, "dose": dose}, index=pairs.index)
+    from vaxlib.match.kernels import history_flags
+
     ph_codes, ph_empty = _rec_memo(cache, rec, "phone_codes", lambda: _phone_codes(rec))
-    dn = rec["dose_n"].to_numpy()
-    vd = rec["vdate"].to_numpy()
-    # Every (pair, other anchored record of the pair's registry person), by a
-    # sorted-range expansion instead of a hash join.
-    a_reg = anchors["reg"].to_numpy()
-    a_rec = anchors["rec"].to_numpy()
-    srt = np.argsort(a_reg, kind="stable")
-    a_reg, a_rec = a_reg[srt], a_rec[srt]
-    p_rec, p_reg = pairs["rec"].to_numpy(), pairs["reg"].to_numpy()
-    pair, apos = _ranges(a_reg, p_reg)
-    if len(pair) == 0:
-        return pd.DataFrame({"phone": phone, "dose": dose}, index=pairs.index)
-    arec = a_rec[apos]
-    mrec = p_rec[pair]
-    other = mrec != arec
-    pair, arec, mrec = pair[other], arec[other], mrec[other]
-    if len(pair) == 0:
-        return pd.DataFrame({"phone": phone, "dose": dose}, index=pairs.index)
-    ok = ~ph_empty[mrec] & ~ph_empty[arec]
-    if ok.any():
-        grp = pair[ok]
-        same = np.bincount(grp, weights=(ph_codes[mrec[ok]] == ph_codes[arec[ok]]), minlength=n) > 0
-        seen = np.bincount(grp, minlength=n) > 0
-        phone[seen] = np.where(same[seen], 0, 1)
-    r_dn, a_dn = dn[mrec], dn[arec]
-    r_vd, a_vd = vd[mrec], vd[arec]
-    ok = (r_dn > 0) & (a_dn > 0) & (r_vd >= 0) & (a_vd >= 0)
-    if ok.any():
-        grp = pair[ok]
-        clash = (r_dn[ok] == a_dn[ok]) & (np.abs(r_vd[ok].astype(np.int64) - a_vd[ok]) > DOSE_CONFLICT_DAYS)
-        anyc = np.bincount(grp, weights=clash, minlength=n) > 0
-        seen = np.bincount(grp, minlength=n) > 0
-        dose[seen] = np.where(anyc[seen], 1, 0)
+    ph = _rec_memo(cache, rec, "phone_codes_or_missing", lambda: np.where(ph_empty, -1, ph_codes).astype(np.int64))
+    phone, dose = history_flags(pairs["rec"].to_numpy(), pairs["reg"].to_numpy(), anchors["rec"].to_numpy(),
+                                anchors["reg"].to_numpy(), ph, rec["dose_n"].to_numpy(), rec["vdate"].to_numpy(),
+                                DOSE_CONFLICT_DAYS)
     return pd.DataFrame({"phone": phone, "dose": dose}, index=pairs.index)
 
 
@@ -397,30 +358,13 @@ def group_dose_conflict(group: np.ndarray, dn: np.ndarray, vd: np.ndarray, p_rec
                         a_rec: np.ndarray, a_reg: np.ndarray) -> np.ndarray:
     """:func:`own_group_dose_conflict` of the pairs (``p_rec``, ``p_reg``) from per-record arrays
     (group code, dose number, vaccination day; indexed by record position) and the anchors."""
+    from vaxlib.match.kernels import group_conflicts
+
     if len(a_rec) == 0 or len(p_rec) == 0:
         return np.zeros(len(p_rec), dtype=bool)
-    idx = np.arange(len(p_rec))
     by_group = np.argsort(group, kind="stable")
-    g_sorted = group[by_group]
-    # every (selected pair, member of its record's group)
-    qi, pos = _ranges(g_sorted, group[p_rec])
-    member = by_group[pos]
-    reg_of = p_reg[qi]
-    srt = np.argsort(a_reg, kind="stable")
-    a_reg, a_rec = a_reg[srt], a_rec[srt]
-    # a member already anchored to the candidate: the group is the candidate's own
-    anchored_to = pd.Series(a_reg, index=a_rec)
-    anchored_to = anchored_to[~anchored_to.index.duplicated()]
-    own = pd.Series(member).map(anchored_to).to_numpy(dtype=float) == reg_of
-    skip = np.bincount(qi[own], minlength=len(idx)) > 0
-    # every (pair, member, anchored record of the candidate)
-    qj, apos = _ranges(a_reg, reg_of)
-    pj = qi[qj]
-    mem = member[qj]
-    arec = a_rec[apos]
-    clash = (mem != arec) & (dn[mem] > 0) & (dn[mem] == dn[arec]) & (vd[mem] >= 0) & (vd[arec] >= 0) & (
-        np.abs(vd[mem].astype(np.int64) - vd[arec]) > DOSE_CONFLICT_DAYS)
-    return (np.bincount(pj[clash], minlength=len(idx)) > 0) & ~skip
+    lo, cnt = _key_ranges(group[by_group], group[p_rec])  # each pair's record's group members
+    return group_conflicts(by_group, lo, cnt, p_reg, a_rec, a_reg, dn, vd, DOSE_CONFLICT_DAYS)
 
 
 # --------------------------------------------------------------------------- name kernels
