@@ -183,3 +183,35 @@ def test_a_nul_in_a_name_is_a_space_whichever_way_the_text_arrives(typed, canon)
     got = prepare_records(vac, coded=coded)
     assert got["name_canon"].tolist() == [canon]
     pd.testing.assert_frame_equal(got, prepare_records_rowwise(vac))
+
+
+def test_run_match_takes_a_reader_codes_holder_and_leaves_a_dict_alone(tmp_path, monkeypatch):
+    """The reader's codes reach prepare through run_match: a ReaderCodes holder is emptied
+    (the run does not keep them), a plain dict is only read, and both match as without codes."""
+    from vaxlib.io import read_table, write_table
+    from vaxlib.match import pipeline
+    from vaxlib.match.pipeline import run_match
+    from vaxlib.match.prepare import TEXT_COLUMNS, ReaderCodes
+
+    handed = []
+    real = pipeline.prepare_records
+
+    def spy(*args, coded=None, **kw):
+        handed.append(sorted(coded or {}))
+        return real(*args, coded=coded, **kw)
+
+    monkeypatch.setattr(pipeline, "prepare_records", spy)
+    t = _harsh(3, persons=300)
+    path = write_table(t["vaccinations"], tmp_path / "v.parquet", "vaccinations", format="parquet")
+    res = read_table(path, "vaccinations", codes=TEXT_COLUMNS)
+    plain = run_match(t["registry"], res.table).matches
+    holder = ReaderCodes(res.codes)
+    assert len(holder) == len(TEXT_COLUMNS)
+    via_holder = run_match(t["registry"], res.table, coded=holder).matches
+    assert len(holder) == 0 and holder.take() == {}
+    codes = dict(res.codes)
+    via_dict = run_match(t["registry"], res.table, coded=codes).matches
+    assert set(codes) == set(TEXT_COLUMNS)
+    assert handed == [[], sorted(TEXT_COLUMNS), sorted(TEXT_COLUMNS)]
+    pd.testing.assert_frame_equal(via_holder, plain)
+    pd.testing.assert_frame_equal(via_dict, plain)

@@ -19,19 +19,16 @@ log = logging.getLogger(__name__)
 _STEPS = ["prepare", "candidates", "compare", "score", "classify"]
 
 
-def _read(path: str, kind: str, coded: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(table, quarantine) of a file; ``coded``, when given, is filled with the reader's coding
-    of the columns the matcher prepares (:data:`vaxlib.match.prepare.TEXT_COLUMNS`)."""
+def _read(path: str, kind: str, codes: tuple[str, ...] = ()):
+    """``read_table`` of a file (:class:`vaxlib.io.ImportResult`), its quarantined rows logged;
+    ``codes``: the columns whose coding comes back in ``ImportResult.codes``."""
     from vaxlib.io import read_table
-    from vaxlib.match.prepare import TEXT_COLUMNS
 
-    result = read_table(path, kind, codes=TEXT_COLUMNS if coded is not None else ())
+    result = read_table(path, kind, codes=codes)
     if len(result.quarantine):
         log.warning("%s: %d of %d rows quarantined (see quarantine file)", path,
                     result.quarantine["row"].nunique(), result.rows_in)
-    if coded is not None:
-        coded.update(result.codes)
-    return result.table, result.quarantine
+    return result
 
 
 def _registry_index(registry: str, folder: str | None, rebuild: bool = False):
@@ -59,7 +56,8 @@ def _registry_index(registry: str, folder: str | None, rebuild: bool = False):
             return index
         except RegistryIndexError as exc:
             log.info("%s", exc)
-    table, quarantine = _read(registry, "registry")
+    read = _read(registry, "registry")
+    table, quarantine = read.table, read.quarantine
     index = build_index(table, quarantine, registry_sha256=digest)
     try:
         save_index(index, folder)  # a folder that is not an index: RegistryIndexError, one line, exit 2
@@ -108,6 +106,7 @@ def cmd_match(args: argparse.Namespace) -> int:
 
     from vaxlib.io import ImportResult, NoUsableRowsError, write_json, write_output
     from vaxlib.match.pipeline import run_match
+    from vaxlib.match.prepare import TEXT_COLUMNS, ReaderCodes
     from vaxlib.runs import (CANDIDATES, MATCH_STATS, MATCHES, MODEL, QUARANTINE, atomic_run, check_input,
                              is_run)
 
@@ -124,8 +123,10 @@ def cmd_match(args: argparse.Namespace) -> int:
         return _match_dask(args, settings, [args.registry, args.vaccinations] + ([args.params] if args.params else []))
     index = _registry_index(args.registry, args.index)
     q_reg = index.quarantine
-    coded: dict = {}  # the reader's codes: prepare does not hash the typed text again
-    vacc, q_vac = _read(args.vaccinations, "vaccinations", coded)
+    read = _read(args.vaccinations, "vaccinations", codes=TEXT_COLUMNS)
+    # the reader's codes: prepare does not hash the typed text again
+    vacc, q_vac, coded = read.table, read.quarantine, ReaderCodes(read.codes)
+    del read
     quarantine = pd.concat([q_reg.assign(table="registry"), q_vac.assign(table="vaccinations")], ignore_index=True)
     for n_rows, path, q in ((len(index.reg), args.registry, q_reg), (len(vacc), args.vaccinations, q_vac)):
         if n_rows:
@@ -287,7 +288,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     stats = read_json(mpath.parent / MATCH_STATS) if MATCH_STATS in files else None
     matches = read_output(mpath, "matches")
     truth = _truth(args.truth)
-    vacc = _read(args.vaccinations, "vaccinations")[0] if args.vaccinations else None
+    vacc = _read(args.vaccinations, "vaccinations").table if args.vaccinations else None
     result = evaluate(matches, truth, vaccinations=vacc, stats=stats)
     from vaxlib.cli import cli_lang
 

@@ -50,7 +50,7 @@ from vaxlib.match.model import (
 from vaxlib.match.index import RegistryIndex, build_index
 from vaxlib.match.levels import FrameCache
 from vaxlib.match.own_history import own_history_links
-from vaxlib.match.prepare import prepare_records
+from vaxlib.match.prepare import ReaderCodes, prepare_records
 
 __all__ = ["MatchSettings", "MatchResult", "run_match", "compare_partitioned", "candidates_partitioned",
            "classify_partitioned", "score_pairs", "record_matches",
@@ -529,7 +529,7 @@ def run_match(
     progress: Callable[[str], None] | None = None,
     truth_person: pd.Series | None = None,
     index: RegistryIndex | None = None,
-    coded: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    coded: ReaderCodes | dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> MatchResult:
     """Match every dose record against the registry (see module docstring).
 
@@ -538,7 +538,9 @@ def run_match(
     :class:`~vaxlib.match.index.RegistryIndex` of ``registry``) spares
     preparing the registry; without it one is built (``registry`` may then
     be ``None`` when an index is given).  ``coded`` is ``read_table``'s coding
-    of ``vaccinations`` (:func:`~vaxlib.match.prepare.prepare_records`); it is emptied once used.
+    of ``vaccinations`` (:func:`~vaxlib.match.prepare.prepare_records`); a
+    :class:`~vaxlib.match.prepare.ReaderCodes` is taken and let go once prepared (a dict is
+    read, not changed).
     """
     s = settings or MatchSettings()
     step = progress or (lambda msg: log.info(msg))
@@ -558,9 +560,8 @@ def run_match(
     timings["index"] = time.perf_counter() - t0
     reg, keys = index.reg, index.keys
     dicts: dict = {}
-    rec = prepare_records(vaccinations, registry=reg, dicts=dicts, coded=coded)
-    if coded:
-        coded.clear()  # used: the reader's codes are not held through the run (130 MB at 2.4M records)
+    rec = prepare_records(vaccinations, registry=reg, dicts=dicts,
+                          coded=coded.take() if isinstance(coded, ReaderCodes) else coded)
     add_codes(rec, reg, dicts=dicts)  # integer codes shared by both sides: equality levels compare integers
     del dicts
     timings["prepare"] = time.perf_counter() - t0 - timings["index"]

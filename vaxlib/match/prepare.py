@@ -220,6 +220,26 @@ def _reader_codes(codes: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np
 TEXT_COLUMNS = ("full_name", "dob", "sex", "id_number", "phone", "dose_number", "vaccination_date")
 
 
+class ReaderCodes:
+    """``read_table``'s coding of the dose records (``ImportResult.codes``), handed over once.
+
+    :func:`~vaxlib.match.pipeline.run_match` takes the codes for preparing and lets them go,
+    so the run does not hold them to its end (about 130 MB at 2.4M records) while the caller's
+    own mappings stay untouched.
+    """
+
+    def __init__(self, codes: dict[str, tuple[np.ndarray, np.ndarray]]):
+        self._codes = dict(codes)
+
+    def take(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """The codes; the holder is empty afterwards."""
+        codes, self._codes = self._codes, {}
+        return codes
+
+    def __len__(self) -> int:
+        return len(self._codes)
+
+
 def prepare_records(vaccinations: pd.DataFrame, names: pd.DataFrame | None = None, *,
                     registry: pd.DataFrame | None = None,
                     dicts: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
