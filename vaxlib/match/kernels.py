@@ -21,6 +21,13 @@ import numpy as np
 __all__ = ["history_flags", "group_conflicts", "one_edit_rows"]
 
 
+def _arg(a, dtype=np.int64) -> np.ndarray:
+    """``a`` as a C-ordered, writeable array of ``dtype``: numba compiles (and caches) one version
+    per array type, and read-only or strided arrays (pandas' ``to_numpy`` of Arrow data) are
+    other types; copying such an array costs milliseconds, compiling a second version a second."""
+    return np.require(a, dtype, ["C_CONTIGUOUS", "WRITEABLE"])
+
+
 def _compiled(fn):
     try:
         return numba.njit(cache=True, nogil=True)(fn)
@@ -81,7 +88,7 @@ def _dense_keys(a_key: np.ndarray, p_key: np.ndarray) -> tuple[np.ndarray, np.nd
     """(anchor keys, pair keys, number of keys) with the registry positions renumbered densely
     when they are sparse (a partition's slice of a large register); a pair key no anchor holds
     becomes -1."""
-    a_key, p_key = np.asarray(a_key, np.int64), np.asarray(p_key, np.int64)
+    a_key, p_key = _arg(a_key), _arg(p_key)
     n = int(max(a_key.max(initial=-1), p_key.max(initial=-1))) + 1
     if n <= 4 * (len(a_key) + len(p_key)) + 1024:
         return a_key, p_key, n
@@ -108,8 +115,8 @@ def history_flags(p_rec: np.ndarray, p_reg: np.ndarray, a_rec: np.ndarray, a_reg
     if n == 0 or len(a_rec) == 0:
         return phone, dose
     a_key, p_key, n_reg = _dense_keys(a_reg, p_reg)
-    _history_flags(np.asarray(p_rec, np.int64), p_key, np.asarray(a_rec, np.int64), a_key, n_reg,
-                   np.asarray(phone_code, np.int64), np.asarray(dose_n, np.int64), np.asarray(vdate, np.int64),
+    _history_flags(_arg(p_rec), p_key, _arg(a_rec), a_key, n_reg,
+                   _arg(phone_code), _arg(dose_n), _arg(vdate),
                    int(days), phone, dose)
     return phone, dose
 
@@ -160,9 +167,9 @@ def group_conflicts(members: np.ndarray, lo: np.ndarray, cnt: np.ndarray, p_reg:
     if len(lo) == 0 or len(a_rec) == 0:
         return out
     a_key, p_key, n_reg = _dense_keys(a_reg, p_reg)  # renumbering keeps the order: "smallest" holds
-    _group_conflicts(np.asarray(members, np.int64), np.asarray(lo, np.int64), np.asarray(cnt, np.int64),
-                     p_key, np.asarray(a_rec, np.int64), a_key, n_reg, np.asarray(dose_n, np.int64),
-                     np.asarray(vdate, np.int64), int(days), out)
+    _group_conflicts(_arg(members), _arg(lo), _arg(cnt),
+                     p_key, _arg(a_rec), a_key, n_reg, _arg(dose_n),
+                     _arg(vdate), int(days), out)
     return out
 
 
@@ -192,5 +199,5 @@ def one_edit_rows(A: np.ndarray, la: np.ndarray, B: np.ndarray, lb: np.ndarray) 
     matrices of equal width, rows of equal non-zero length only (``la``, ``lb``)."""
     sub = np.zeros(len(A), dtype=bool)
     trans = np.zeros(len(A), dtype=bool)
-    _one_edit_rows(np.ascontiguousarray(A), np.asarray(la), np.ascontiguousarray(B), np.asarray(lb), sub, trans)
+    _one_edit_rows(_arg(A, np.uint32), _arg(la), _arg(B, np.uint32), _arg(lb), sub, trans)
     return sub, trans
