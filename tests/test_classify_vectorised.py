@@ -85,3 +85,29 @@ def test_person_keys_of_unlinked_records_are_the_connected_groups(rows):
     keys = _person_keys(rec, pid, linked)
     assert all(k == p for k, p, ok in zip(keys, pid, linked) if ok)
     assert all(k.startswith("U-") for k, ok in zip(keys, linked) if not ok)
+
+
+# ------------------------------------------------------------------ "does somebody own this number"
+_NUMBERS = st.sampled_from(["", "079123456789", "079123456788", "001234567890", "123456789", "0791234567891"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_NUMBERS, min_size=1, max_size=8), st.lists(_NUMBERS, max_size=12), st.lists(_NUMBERS, max_size=8))
+def test_registry_numbers_by_codes_equal_set_membership(person_ids, digits, old_ids):
+    from vaxlib.match.classify import RegistryNumbers
+    from vaxlib.match.codes import add_codes
+
+    reg = pd.DataFrame({"person_id": pd.Series(person_ids, dtype=object),
+                        "old_id": pd.Series((old_ids + [""] * len(person_ids))[:len(person_ids)], dtype=object)})
+    rec = pd.DataFrame({"id_number": pd.Series(digits, dtype=object), "id_digits": pd.Series(digits, dtype=object),
+                        "id_raw_digits": pd.Series(digits, dtype=object)})
+    add_codes(rec, reg, domains=["id"])
+    rows = np.arange(len(rec))[::-1]
+    want = np.array([bool(d) and d in set(person_ids) for d in rec["id_digits"].to_numpy(dtype=object)[rows]], dtype=bool)
+    numbers = RegistryNumbers(reg, rec)
+    assert numbers._is_number is not None  # the codes path
+    assert (numbers.owned(rec, rows, rec["id_digits"].to_numpy(dtype=object)[rows]) == want).all()
+    # frames it was not built for: the text path, same answers
+    other = rec.copy()
+    assert (numbers.owned(other, rows, other["id_digits"].to_numpy(dtype=object)[rows]) == want).all()
+    assert all((d in numbers) == (d in set(person_ids)) for d in digits)

@@ -37,7 +37,7 @@ from pandas.arrays import ArrowStringArray
 
 from vaxlib.match.blocking import RULES, candidate_pairs, combine_pairs, record_columns, rule_pairs
 from vaxlib.match.codes import add_codes
-from vaxlib.match.classify import classify_links, unlinked_error_codes
+from vaxlib.match.classify import RegistryNumbers, classify_links, unlinked_error_codes
 from vaxlib.match.compare import FIELDS, LEVELS, compare_pairs, history_levels, own_group_dose_conflict
 from vaxlib.match.model import (
     FSModel,
@@ -171,7 +171,7 @@ def _classify_slice(lo: int, hi: int) -> pd.DataFrame:
 
 
 def classify_partitioned(rec: pd.DataFrame, reg: pd.DataFrame, rec_idx: np.ndarray, reg_idx: np.ndarray,
-                         registry_ids: pd.Index, workers: int = 1, min_links: int = 50_000) -> pd.DataFrame:
+                         registry_ids, workers: int = 1, min_links: int = 50_000) -> pd.DataFrame:
     """:func:`~vaxlib.match.classify.classify_links` on ``workers`` contiguous slices of
     the links (each link's codes depend on that link alone: same result)."""
     n = len(rec_idx)
@@ -598,7 +598,7 @@ def run_match(
 
     step("classify")
     t = time.perf_counter()
-    reg_ids = pd.Index(reg["person_id"])
+    reg_ids = RegistryNumbers(reg, rec)
     matches, key_linked, candidates = record_matches(rec, reg, pairs, levels, bf, weight, rho_pair, len(reg), s,
                                                      reg_ids)
     n = len(rec)
