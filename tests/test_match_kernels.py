@@ -308,3 +308,25 @@ def test_keyed_join_equals_a_merge_either_side_hashed(rec_keys, reg_keys, max_bl
             if rk[i] == gk[j] and sizes[gk[j]] <= max_block]
     got = _keyed_join(rk, r_pos, gk, g_pos, max_block)
     assert list(zip(got["rec"].tolist(), got["reg"].tolist())) == want
+
+
+# ------------------------------------------------------------------ record-only codes (phone)
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["", "0901234567", "0901234568", "84901234567"]), min_size=1, max_size=8),
+       st.lists(st.integers(0, 7), max_size=30))
+def test_record_phone_codes_from_the_per_value_table_equal_the_values(table, picks):
+    from vaxlib.match.codes import PREFIX, add_record_codes
+
+    table = np.array(table, dtype=object)  # per typed value (two typed forms may normalise alike)
+    codes = np.array([p % len(table) for p in picks], dtype=np.int64)
+    values = table[codes]
+    via_table = pd.DataFrame({"phone_n": pd.Series(values, dtype=object)})
+    add_record_codes(via_table, {"phone_n": (codes, table)})
+    via_column = pd.DataFrame({"phone_n": pd.Series(values, dtype=object)})
+    add_record_codes(via_column)
+    for frame in (via_table, via_column):
+        got = frame[PREFIX + "phone_n"].to_numpy()
+        assert ((got < 0) == (values == "")).all()
+        same_code = got[:, None] == got[None, :]
+        same_value = values[:, None] == values[None, :]
+        assert (same_code == same_value).all()

@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["DOMAINS", "PREFIX", "domain_of", "add_codes", "registry_codes", "domain_codes", "dictionary"]
+__all__ = ["DOMAINS", "PREFIX", "domain_of", "add_codes", "registry_codes", "domain_codes", "dictionary",
+           "RECORD_ONLY", "add_record_codes"]
 
 #: domain -> (record columns, registry columns) whose values are compared with each other
 DOMAINS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -38,6 +39,9 @@ DOMAINS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 #: prefix of the code columns added to the frames
 PREFIX = "_c_"
+#: record columns no registry column shares, coded on their own (``-1``: the empty value):
+#: the phone keys own-history groups and the dose-history phone level
+RECORD_ONLY = ("phone_n",)
 
 _BY_COLUMN = {(side, col): dom for dom, cols in DOMAINS.items()
               for side, names in zip(("rec", "reg"), cols) for col in names}
@@ -213,6 +217,24 @@ def add_codes(rec: pd.DataFrame, reg: pd.DataFrame, domains=None,
             frame = rec if side == "rec" else reg
             if side == "rec" or PREFIX + col not in frame.columns:
                 frame[PREFIX + col] = codes
+
+
+def add_record_codes(rec: pd.DataFrame, dicts: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> None:
+    """Add the ``_c_<column>`` codes of :data:`RECORD_ONLY` to the records, in place: equal values
+    share a code, ``""`` is ``-1``.  From ``dicts`` (prepare's per-value tables) when it holds the
+    column, so only distinct values are hashed."""
+    for col in RECORD_ONLY:
+        if col not in rec.columns:
+            continue
+        if dicts and col in dicts:
+            codes, table = dicts[col][0], dicts[col][1]
+            per_value, uniq = pd.factorize(np.asarray(table, dtype=object))
+            blank = np.flatnonzero(np.asarray(uniq, dtype=object) == "")
+            per_value = np.where(np.isin(per_value, blank), -1, per_value)
+            rec[PREFIX + col] = per_value[codes].astype(np.int32)
+        else:
+            values = rec[col].to_numpy(dtype=object)
+            rec[PREFIX + col] = np.where(values == "", -1, pd.factorize(values)[0]).astype(np.int32)
 
 
 def dictionary(columns: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:

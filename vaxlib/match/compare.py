@@ -266,6 +266,10 @@ def _rec_memo(cache: FrameCache | None, rec: pd.DataFrame, key: str, make):
 
 
 def _phone_codes(rec: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(code per record, empty phone); the records' phone codes when they have them."""
+    if PREFIX + "phone_n" in rec.columns:
+        codes = rec[PREFIX + "phone_n"].to_numpy()
+        return codes, codes < 0
     phones = rec["phone_n"].to_numpy(dtype=object)
     return pd.factorize(phones)[0], phones == ""
 

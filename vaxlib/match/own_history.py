@@ -87,16 +87,26 @@ def _own_groups(rec: pd.DataFrame) -> list[np.ndarray]:
     (folded name, phone) and the passport number.  Groups are numbered in order of first
     appearance; the name is read through its integer code when the frame has one."""
     fold = rec["name_fold"].to_numpy(dtype=object)
-    phone = rec["phone_n"].to_numpy(dtype=object)
     passport = np.where(rec["id_kind"].to_numpy(dtype=object) == "passport",
                         rec["id_digits"].to_numpy(dtype=object), "")
     out = []
-    keyed = (fold != "") & (phone != "")
+    if "_c_phone_n" in rec:  # the records' phone codes (-1: no phone)
+        phone_code = rec["_c_phone_n"].to_numpy()
+        keyed = (fold != "") & (phone_code >= 0)
+    else:
+        phone = rec["phone_n"].to_numpy(dtype=object)
+        keyed = (fold != "") & (phone != "")
     group = np.full(len(rec), -1, dtype=np.int64)
     if keyed.any():
         f = rec["_c_name_fold"].to_numpy()[keyed] if "_c_name_fold" in rec else pd.factorize(fold[keyed])[0]
-        p, p_u = pd.factorize(phone[keyed])
-        group[keyed] = pd.factorize(f.astype(np.int64) * len(p_u) + p)[0]
+        if "_c_phone_n" in rec:
+            p = phone_code[keyed].astype(np.int64)
+            n_p = int(p.max()) + 1
+        else:
+            p, p_u = pd.factorize(phone[keyed])
+            n_p = len(p_u)
+        # numbered in order of first appearance of (name, phone): the same whatever the phone codes
+        group[keyed] = pd.factorize(f.astype(np.int64) * n_p + p)[0]
     out.append(group)
     group = np.full(len(rec), -1, dtype=np.int64)
     keyed = passport != ""

@@ -36,7 +36,7 @@ import pyarrow as pa
 from pandas.arrays import ArrowStringArray
 
 from vaxlib.match.blocking import RULES, candidate_pairs, combine_pairs, record_columns, rule_pairs
-from vaxlib.match.codes import add_codes
+from vaxlib.match.codes import add_codes, add_record_codes
 from vaxlib.match.classify import RegistryNumbers, classify_links, unlinked_error_codes
 from vaxlib.match.compare import FIELDS, LEVELS, compare_pairs, history_levels, own_group_dose_conflict
 from vaxlib.match.model import (
@@ -563,6 +563,7 @@ def run_match(
     rec = prepare_records(vaccinations, registry=reg, dicts=dicts,
                           coded=coded.take() if isinstance(coded, ReaderCodes) else coded)
     add_codes(rec, reg, dicts=dicts)  # integer codes shared by both sides: equality levels compare integers
+    add_record_codes(rec, dicts)  # and the records' phone (own-history groups, the phone level)
     del dicts
     timings["prepare"] = time.perf_counter() - t0 - timings["index"]
     cpu_lap("prepare")
