@@ -185,3 +185,18 @@ def test_kernels_compile_in_memory_without_a_cache_folder(monkeypatch):
     finally:
         monkeypatch.undo()
         importlib.reload(kernels)
+
+
+# ------------------------------------------------------------------ rank within each record
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.sampled_from([-2.5, -0.0, 0.0, 1.0, 1.5, 7.25, float("nan"),
+                                                                float("inf"), float("-inf")])), max_size=40))
+def test_rank_within_equals_lexsort(pairs):
+    rec = np.array([r for r, _ in pairs], dtype=np.int64)
+    weight = np.array([w for _, w in pairs], dtype=np.float64)
+    order, rank = kernels.rank_within(rec, weight)
+    want = np.lexsort((-weight, rec))
+    assert order.tolist() == want.tolist()
+    r = rec[want]
+    want_rank = [sum(1 for j in range(i) if r[j] == r[i]) + 1 for i in range(len(r))]
+    assert rank.tolist() == want_rank

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["history_flags", "group_conflicts", "one_edit_rows"]
+__all__ = ["history_flags", "group_conflicts", "one_edit_rows", "rank_within"]
 
 
 def _arg(a, dtype=np.int64) -> np.ndarray:
@@ -201,3 +201,38 @@ def one_edit_rows(A: np.ndarray, la: np.ndarray, B: np.ndarray, lb: np.ndarray) 
     trans = np.zeros(len(A), dtype=bool)
     _one_edit_rows(_arg(A, np.uint32), _arg(la), _arg(B, np.uint32), _arg(lb), sub, trans)
     return sub, trans
+
+
+@_compiled
+def _rank_within(rec, weight, n_rec, order, rank):
+    start, size, by_rec = _by_key(rec, n_rec)
+    for g in range(n_rec):
+        lo = start[g]
+        for j in range(lo, lo + size[g]):
+            # insertion into the record's sorted run: weight descending, NaN last, ties keep pair order
+            p = by_rec[j]
+            w = weight[p]
+            k = j
+            while k > lo:
+                q = order[k - 1]
+                v = weight[q]
+                if np.isnan(w) or not (np.isnan(v) or w > v):
+                    break
+                order[k] = q
+                k -= 1
+            order[k] = p
+        for j in range(lo, lo + size[g]):
+            rank[j] = j - lo + 1
+
+
+def rank_within(rec: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(order, rank): pair positions sorted by record (non-negative positions) then weight
+    descending (NaN last; ties keep pair order), and each sorted pair's rank (1 = best) within
+    its record: ``np.lexsort((-weight, rec))`` in one pass (records hold few pairs each)."""
+    n = len(rec)
+    order = np.empty(n, np.int64)
+    rank = np.empty(n, np.int64)
+    if n:
+        rec = _arg(rec)
+        _rank_within(rec, _arg(weight, np.float64), int(rec.max()) + 1, order, rank)
+    return order, rank

@@ -218,12 +218,11 @@ def _settled(levels: pd.DataFrame) -> np.ndarray:
 
 def _rank_within(rec: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(order, rank): pair positions sorted by record then weight descending (stable:
-    ties keep pair order), and each sorted pair's rank (1 = best) within its record."""
-    order = np.lexsort((-weight, rec))
-    r = rec[order]
-    pos = np.arange(len(r))
-    start = np.maximum.accumulate(np.where(np.r_[True, r[1:] != r[:-1]] if len(r) else np.zeros(0, bool), pos, 0))
-    return order, pos - start + 1
+    ties keep pair order), and each sorted pair's rank (1 = best) within its record
+    (:func:`vaxlib.match.kernels.rank_within`, ``np.lexsort((-weight, rec))`` in one pass)."""
+    from vaxlib.match.kernels import rank_within
+
+    return rank_within(rec, weight)
 
 
 def _group_probabilities(rec: np.ndarray, a: np.ndarray, rho: float | np.ndarray) -> np.ndarray:
