@@ -136,9 +136,9 @@ def _check_local(sources: dict, settings, run: dict) -> str:
 
     reg = pd.concat([read_table(f, "registry").table for f in sources["registry"]], ignore_index=True)
     vac = pd.concat([read_table(f, "vaccinations").table for f in sources["vaccinations"]], ignore_index=True)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     local = run_match(reg, vac, settings)
-    secs = time.perf_counter() - t0
+    secs, cpu = time.perf_counter() - t0, time.process_time() - c0
     a = local.matches.sort_values("record_id").reset_index(drop=True)
     b = run["matches"].sort_values("record_id").reset_index(drop=True)
     diffs = {}
@@ -155,7 +155,8 @@ def _check_local(sources: dict, settings, run: dict) -> str:
             diffs[col] = int(d.sum())
     same_cands = len(local.candidates) == run["n_candidates"]
     verdict = "same answers" if not diffs and same_cands else f"DIFFERENT: {diffs}, candidates {same_cands}"
-    return f"{verdict} ({len(a):,} records; local engine {secs:.1f} s wall)"
+    return (f"{verdict} ({len(a):,} records; local engine {secs:.1f} s wall, {cpu:.1f} s CPU; "
+            f"load {os.getloadavg()[0]:.1f})")
 
 
 def _mb(x: float) -> str:

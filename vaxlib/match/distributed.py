@@ -84,6 +84,17 @@ def partition_of(values, partitions: int) -> np.ndarray:
     return (stable_hash(values) % np.uint64(partitions)).astype(np.int64)
 
 
+def split_by(frame, dest: np.ndarray, partitions: int) -> list:
+    """``frame``'s rows cut into ``partitions`` pieces by ``dest`` (each piece in the frame's order),
+    with one stable sort: a ``frame[dest == q]`` per destination reads every row P times
+    (64 times per shuffle at 10M persons with P = 64)."""
+    dest = np.asarray(dest)
+    order = np.argsort(dest, kind="stable")
+    bounds = np.searchsorted(dest[order], np.arange(partitions + 1))
+    take = frame.iloc if hasattr(frame, "iloc") else frame
+    return [take[order[bounds[q]:bounds[q + 1]]] for q in range(partitions)]
+
+
 def record_partition_keys(vaccinations: pd.DataFrame) -> np.ndarray:
     """What places a record: its ID digits as the matcher reads them (:func:`vaxlib.vn.ids.parse_ids`),
     or its ``record_id`` when it has none."""
@@ -218,8 +229,8 @@ def task_read(root: str, kind: str, i: int, path: str, partitions: int) -> dict:
         for f, column in TF_COLUMNS.items():
             vc = table[column].value_counts(sort=False)
             dest = partition_of(vc.index.to_numpy(dtype=object), partitions)
-            for q in range(partitions):
-                pieces[q][f] = vc[dest == q]
+            for q, piece in enumerate(split_by(vc, dest, partitions)):
+                pieces[q][f] = piece
         for q in range(partitions):
             _save(pieces[q], w.file("read", f"tf-{i:05d}-{q:05d}.pkl"))
     _save({"table": table, "rows": np.asarray(res.source_rows, dtype=np.int64)},
@@ -240,8 +251,8 @@ def task_split(root: str, kind: str, i: int, offset: int, partitions: int) -> di
         part = partition_of(t["person_id"].to_numpy(dtype=object), partitions)
     else:
         part = partition_of(record_partition_keys(t), partitions) if len(t) else np.zeros(0, dtype=np.int64)
-    for p in range(partitions):
-        _save(t[part == p], w.file("split", f"{kind}-{i:05d}-{p:05d}.pkl"))
+    for p, piece in enumerate(split_by(t, part, partitions)):
+        _save(piece, w.file("split", f"{kind}-{i:05d}-{p:05d}.pkl"))
     return _task_info(t0, kind=kind, part=i)
 
 
@@ -271,10 +282,11 @@ def task_input(root: str, p: int, parts: dict, partitions: int, n_registry: int)
     counts: dict[str, list] = {f: [] for f in TF_COLUMNS}
     values = {f: pd.unique(reg[c].to_numpy(dtype=object)) for f, c in TF_COLUMNS.items()}
     dest = {f: partition_of(v, partitions) if len(v) else np.zeros(0, dtype=np.int64) for f, v in values.items()}
+    wanted = {f: split_by(values[f], dest[f], partitions) for f in TF_COLUMNS}
     for q in range(partitions):
         tf = _load(w.file("tf", f"tf-{q:05d}.pkl"))
         for f in TF_COLUMNS:
-            want = values[f][dest[f] == q]
+            want = wanted[f][q]
             if len(want):
                 counts[f].append(tf[f].reindex(want))
     add_term_frequencies(reg, counts={f: pd.concat(v) if v else pd.Series(dtype=float) for f, v in counts.items()},
@@ -346,6 +358,8 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
             "a_rec": pos[anchors["rec"].to_numpy()],
             "a_reg": reg["_pos"].to_numpy(dtype=np.int64)[anchors["reg"].to_numpy()]}
     _save(thin, w.file("prepare", f"thin-{p:05d}.pkl"))
+    # the folded names alone, for the namesake cells (task_names): not the whole prepared frame again
+    _save(rec[["_pos", "name_fold"]], w.file("prepare", f"fold-{p:05d}.pkl"))
     u_rec, u_reg = u_sample
     gpos = reg["_pos"].to_numpy(dtype=np.int64)
     sampled = np.isin(gpos, u_reg)
@@ -375,8 +389,8 @@ def task_keys(root: str, p: int, partitions: int) -> dict:
         r = pd.DataFrame({"key": rk.to_numpy(), "pos": rk_pos, "part": p})
         g = pd.DataFrame({"key": gk.to_numpy(), "pos": gpos[gk.index.to_numpy()], "part": p})
         rd, gd = partition_of(r["key"].to_numpy(), partitions), partition_of(g["key"].to_numpy(), partitions)
-        for q in range(partitions):
-            out[q][(rule, sub)] = (r[rd == q], g[gd == q])
+        for q, rq, gq in zip(range(partitions), split_by(r, rd, partitions), split_by(g, gd, partitions)):
+            out[q][(rule, sub)] = (rq, gq)
 
     for name in TEXT_RULES:
         send(name, 0, record_keys(rest, name), registry_keys(reg, name))
@@ -418,7 +432,8 @@ def task_join(root: str, q: int, partitions: int, max_block: int, caps: dict) ->
         {c: np.zeros(0, t) for c, t in (("rec_pos", np.int64), ("reg_pos", np.int64), ("rec_part", np.int32),
                                         ("reg_part", np.int32), ("first", np.int32), ("bit", np.int32))})
     dest = pairs["reg_part"].to_numpy()
-    sizes = [_save(pairs[dest == g], w.file("join", f"piece-{q:05d}-{g:05d}.pkl")) for g in range(partitions)]
+    sizes = [_save(piece, w.file("join", f"piece-{q:05d}-{g:05d}.pkl"))
+             for g, piece in enumerate(split_by(pairs, dest, partitions))]
     return _task_info(t0, partition=q, rule_pairs=per_rule, shuffle_bytes=int(sum(sizes)))
 
 
@@ -434,6 +449,9 @@ def task_pairs(root: str, g: int, partitions: int) -> dict:
                                                           rec_part=("rec_part", "first")).reset_index()
     agg["rules"] = agg["rules"].astype(np.int32)
     _save(agg, w.file("pairs", f"pairs-{g:05d}.pkl"))
+    # which records each record partition sends here (task_rows reads its own list, not every pairs file)
+    for p, piece in enumerate(split_by(agg["rec_pos"], agg["rec_part"].to_numpy(), partitions)):
+        _save(np.unique(piece.to_numpy()), w.file("pairs", f"want-{g:05d}-{p:05d}.pkl"))
     return _task_info(t0, partition=g, stage2_pairs=len(agg))
 
 
@@ -446,8 +464,7 @@ def task_rows(root: str, p: int, partitions: int) -> dict:
     pos = rec["_pos"].to_numpy()
     size = 0
     for g in range(partitions):
-        pairs = _load(w.file("pairs", f"pairs-{g:05d}.pkl"))
-        want = np.unique(pairs.loc[pairs["rec_part"].to_numpy() == p, "rec_pos"].to_numpy())
+        want = _load(w.file("pairs", f"want-{g:05d}-{p:05d}.pkl"))
         size += _save(rec.iloc[np.searchsorted(pos, want)], w.file("rows", f"rows-{p:05d}-{g:05d}.pkl"))
     return _task_info(t0, partition=p, shuffle_bytes=size)
 
@@ -500,13 +517,10 @@ def task_near(root: str, g: int) -> np.ndarray:
     return _load(WorkDir(Path(root)).file("compare", f"pairs-{g:05d}.pkl"))["near"]
 
 
-def task_take(root: str, p: int, side: str, positions: np.ndarray, columns: list | None = None) -> pd.DataFrame:
-    """Rows of partition ``p`` (``side`` "rec" or "reg") at these global positions."""
-    w = WorkDir(Path(root))
-    df = _rec(w, p) if side == "rec" else _reg(w, p)
-    at = np.searchsorted(df["_pos"].to_numpy(), np.unique(positions))
-    out = df.iloc[at]
-    return out[columns] if columns else out
+def task_names(root: str, p: int, positions: np.ndarray) -> pd.DataFrame:
+    """``_pos`` and ``name_fold`` of record partition ``p``'s records at these global positions."""
+    df = _load(WorkDir(Path(root)).file("prepare", f"fold-{p:05d}.pkl"))
+    return df.iloc[np.searchsorted(df["_pos"].to_numpy(), np.unique(positions))]
 
 
 def task_u(root: str, partitions: int, up: pd.DataFrame, a_rec: np.ndarray, a_reg: np.ndarray,
@@ -629,7 +643,8 @@ def task_score(root: str, g: int, partitions: int, model) -> dict:
                        bf.reset_index(drop=True).add_prefix("bf_"), regcols.add_prefix("reg_")], axis=1)
     frame["weight"] = weight
     dest = meta["rec_part"].to_numpy()
-    sizes = [_save(frame[dest == r], w.file("score", f"piece-{g:05d}-{r:05d}.pkl")) for r in range(partitions)]
+    sizes = [_save(piece, w.file("score", f"piece-{g:05d}-{r:05d}.pkl"))
+             for r, piece in enumerate(split_by(frame, dest, partitions))]
     return _task_info(t0, partition=g, shuffle_bytes=int(sum(sizes)))
 
 
@@ -707,9 +722,8 @@ def task_links(root: str, r: int, partitions: int, model, settings, n_registry: 
     dest_b = partition_of(rows_b["id_digits"].to_numpy(dtype=object), partitions) if len(rows_b) \
         else np.zeros(0, dtype=np.int64)
     size = 0
-    for q in range(partitions):
-        size += _save(pd.concat([rows_a[dest_a == q], rows_b[dest_b == q]], ignore_index=True),
-                      w.file("links", f"piece-{r:05d}-{q:05d}.pkl"))
+    for q, (a, b) in enumerate(zip(split_by(rows_a, dest_a, partitions), split_by(rows_b, dest_b, partitions))):
+        size += _save(pd.concat([a, b], ignore_index=True), w.file("links", f"piece-{r:05d}-{q:05d}.pkl"))
     return _task_info(t0, partition=r, shuffle_bytes=size)
 
 
@@ -730,8 +744,8 @@ def task_own(root: str, q: int, partitions: int) -> dict:
     res = pd.DataFrame({"pos": d["pos"].to_numpy(np.int64), "promote": promote, "inherited": inherited})[promote]
     part = _load(w.file("own", "_parts.pkl")) if len(res) else None
     dest = part[res["pos"].to_numpy()] if len(res) else np.zeros(0, dtype=np.int64)
-    for r in range(partitions):
-        _save(res[dest == r], w.file("own", f"piece-{q:05d}-{r:05d}.pkl"))
+    for r, piece in enumerate(split_by(res, dest, partitions)):
+        _save(piece, w.file("own", f"piece-{q:05d}-{r:05d}.pkl"))
     return _task_info(t0, partition=q, records=len(d), promoted=int(promote.sum()))
 
 
@@ -815,9 +829,14 @@ def open_cluster(scheduler: str | None = None, workers: int | None = None, memor
     # the cluster's own INFO lines (workers starting, retiring) are not the user's business
     for name in ("distributed", "distributed.nanny", "distributed.scheduler", "distributed.core"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    import dask
+
     n = workers or os.cpu_count() or 1
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                           memory_limit=memory_limit)
+    # no statistical profiler in the workers: it samples every running task's stack every 10 ms,
+    # for a dashboard that a LocalCluster of ours does not show
+    with dask.config.set({"distributed.worker.profile.enabled": False}):
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                               memory_limit=memory_limit)
     client = Client(cluster)
     client._vax_cluster = cluster  # closed with the client (close_cluster)
     return client
@@ -877,9 +896,9 @@ def _input_from_frames(w: "WorkDir", index, vaccinations: pd.DataFrame, P: int, 
         reg = reg_all.drop(columns=[c for c in reg_all.columns if c.startswith(PREFIX)])
         reg = reg.reset_index(drop=True).assign(_pos=np.arange(n_reg, dtype=np.int64))
         gpart = partition_of(reg["person_id"].to_numpy(dtype=object), P)
-        for p in range(P):
-            _save(vac[rpart == p].reset_index(drop=True), w.file("input", f"rec-{p:05d}.pkl"))
-            _save(reg[gpart == p].reset_index(drop=True), w.file("input", f"reg-{p:05d}.pkl"))
+        for p, (v, g) in enumerate(zip(split_by(vac, rpart, P), split_by(reg, gpart, P))):
+            _save(v.reset_index(drop=True), w.file("input", f"rec-{p:05d}.pkl"))
+            _save(g.reset_index(drop=True), w.file("input", f"reg-{p:05d}.pkl"))
         meta = {"n_rec": n_rec, "n_reg": n_reg, "quarantine": None}
         _save(meta, w.file("input", "_meta.pkl"))
         w.mark_done("input", {"records": n_rec, "registry": n_reg})
@@ -1060,8 +1079,8 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
         reference = usable & ~near
         # registry persons sharing each reference record's folded name (the namesake calibration's cells)
         ref_pos = np.flatnonzero(reference)
-        names = pd.concat(client.gather([client.submit(task_take, root, p, "rec", ref_pos[rec_part[ref_pos] == p],
-                                                       ["_pos", "name_fold"], pure=False) for p in range(P)]))
+        names = pd.concat(client.gather([client.submit(task_names, root, p, at, pure=False)
+                                         for p, at in enumerate(split_by(ref_pos, rec_part[ref_pos], P))]))
         names = names.set_index("_pos")["name_fold"].reindex(ref_pos)
         distinct = np.asarray(pd.unique(names.to_numpy(dtype=object)), dtype=object)
         distinct = _shared(client, distinct)
