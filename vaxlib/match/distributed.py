@@ -835,8 +835,9 @@ def open_cluster(scheduler: str | None = None, workers: int | None = None, memor
     # no statistical profiler in the workers: it samples every running task's stack every 10 ms,
     # for a dashboard that a LocalCluster of ours does not show
     with dask.config.set({"distributed.worker.profile.enabled": False}):
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                               memory_limit=memory_limit)
+        # no dashboard; its HTTP server (health checks) on a free port, not a warning that 8787 is taken
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                               scheduler_kwargs={"dashboard": False}, memory_limit=memory_limit)
     client = Client(cluster)
     client._vax_cluster = cluster  # closed with the client (close_cluster)
     return client
@@ -847,6 +848,38 @@ def close_cluster(client) -> None:
     client.close()
     if cluster is not None:
         cluster.close()
+
+
+class _Refused:
+    """A task's :class:`~vaxlib.errors.VaxError` (a bad input part, a repeated key), handed back as
+    the task's value: raised on the client as the one-line error, while the worker, which would log
+    a failed task as "Compute Failed" with a traceback on the command's stderr, sees none."""
+
+    def __init__(self, exc: Exception):
+        self.exc = exc
+
+
+def _run_task(fn: Callable, *args):
+    from vaxlib.errors import VaxError
+
+    try:
+        return fn(*args)
+    except VaxError as exc:
+        return _Refused(exc)
+
+
+def _submit(client, fn: Callable, *args, key: str | None = None):
+    """``fn(*args)`` as a task whose VaxError comes back as a value (:func:`_gather` raises it)."""
+    return client.submit(_run_task, fn, *args, pure=False, **({"key": key} if key else {}))
+
+
+def _gather(client, futures: list) -> list:
+    """The tasks' results; the first task's VaxError raised here, on the client."""
+    out = client.gather(futures)
+    for o in out:
+        if isinstance(o, _Refused):
+            raise o.exc
+    return out
 
 
 def _shared(client, obj):
@@ -866,9 +899,8 @@ def _stage(client, w: WorkDir, name: str, fn: Callable, args: list[tuple], kept:
         out = _load(w.file(name, "_results.pkl"))
     else:
         progress(name)
-        futures = [client.submit(fn, *a, pure=False, key=f"vax-{name}-{i}-{os.urandom(4).hex()}")
-                   for i, a in enumerate(args)]
-        out = client.gather(futures)
+        out = _gather(client, [_submit(client, fn, *a, key=f"vax-{name}-{i}-{os.urandom(4).hex()}")
+                               for i, a in enumerate(args)])
         _save(out, w.file(name, "_results.pkl"))
         w.mark_done(name, {"tasks": len(args)})
         _fault(name)
@@ -1071,21 +1103,21 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
         # u: the local engine's random positions, their rows fetched and compared by one worker
         # while the client and the other workers gather the counts
         with_anchor = np.isin(a_reg, u_reg)
-        u_future = client.submit(task_u, root, P, up, a_rec[with_anchor], a_reg[with_anchor], n_reg, pure=False)
+        u_future = _submit(client, task_u, root, P, up, a_rec[with_anchor], a_reg[with_anchor], n_reg)
         near = np.zeros(n_rec, dtype=bool)
-        for arr in client.gather([client.submit(task_near, root, g, pure=False) for g in range(P)]):
+        for arr in _gather(client, [_submit(client, task_near, root, g) for g in range(P)]):
             near[arr] = True
         usable = np.isin(kinds, ["cccd", "cmnd"])
         reference = usable & ~near
         # registry persons sharing each reference record's folded name (the namesake calibration's cells)
         ref_pos = np.flatnonzero(reference)
-        names = pd.concat(client.gather([client.submit(task_names, root, p, at, pure=False)
-                                         for p, at in enumerate(split_by(ref_pos, rec_part[ref_pos], P))]))
+        names = pd.concat(_gather(client, [_submit(client, task_names, root, p, at)
+                                           for p, at in enumerate(split_by(ref_pos, rec_part[ref_pos], P))]))
         names = names.set_index("_pos")["name_fold"].reindex(ref_pos)
         distinct = np.asarray(pd.unique(names.to_numpy(dtype=object)), dtype=object)
         distinct = _shared(client, distinct)
-        counts = pd.concat(client.gather([client.submit(task_fold_counts, root, g, distinct, pure=False)
-                                          for g in range(P)]))
+        counts = pd.concat(_gather(client, [_submit(client, task_fold_counts, root, g, distinct)
+                                            for g in range(P)]))
         counts = counts.groupby(level=0).sum()
         same_fold = names.map(counts).fillna(0).to_numpy(dtype=float)
         ref = np.zeros(n_rec, dtype=bool)
@@ -1101,14 +1133,14 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
         from vaxlib.match.model import fit_model
 
         em_sample = inspect.signature(fit_model).parameters["em_sample"].default  # the local engine's
-        parts = client.gather([client.submit(task_counts, root, g, pure=False) for g in range(P)])
+        parts = _gather(client, [_submit(client, task_counts, root, g) for g in range(P)])
         merged = FitCounts.merge([x["counts"] for x in parts])
         rng = np.random.default_rng(s.seed)
         widths = order_widths(n_rec, n_reg)
         for k, (n, _) in enumerate(merged.sessions):
             if n >= 20 and n > em_sample:
-                keys = np.concatenate(client.gather([client.submit(task_session_keys, root, g, k, widths, pure=False)
-                                                     for g in range(P)]))
+                keys = np.concatenate(_gather(client, [_submit(client, task_session_keys, root, g, k, widths)
+                                                       for g in range(P)]))
                 if widths:  # 8 bytes per pair on the client (24M pairs at 10M persons: 192 MB)
                     keys.sort()
                     chosen = _unpack(keys[np.sort(rng.choice(n, em_sample, replace=False))], widths)
@@ -1117,11 +1149,11 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
                     chosen = keys[np.sort(rng.choice(n, em_sample, replace=False))]
                 del keys
                 chosen = _shared(client, chosen)
-                vecs = client.gather([client.submit(task_session_sample, root, g, k, chosen, pure=False)
-                                      for g in range(P)])
+                vecs = _gather(client, [_submit(client, task_session_sample, root, g, k, chosen)
+                                        for g in range(P)])
                 merged.sessions[k] = (n, merge_vectors(vecs))
         observed = sum(x["observed"] for x in parts)
-        u = u_future.result()
+        u = _gather(client, [u_future])[0]
         model = fit_from_counts(u, merged, n_reg, em_iterations=s.em_iterations)
         model.namesake = namesake_from_counts(observed, int(ref.sum()), float(same_fold[ref_sel].sum()), n_reg,
                                               model.u, model.m)
@@ -1157,7 +1189,7 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
     for x, k, p in zip(lpos.tolist(), keys, rec_part[lpos].tolist()):
         by_part[p][x] = k
     _fault("write")
-    written = client.gather([client.submit(task_write, root, r, by_part[r], str(out), pure=False) for r in range(P)])
+    written = _gather(client, [_submit(client, task_write, root, r, by_part[r], str(out)) for r in range(P)])
     res.timings["write"] = time.perf_counter() - t
 
     status: dict[str, int] = {}
