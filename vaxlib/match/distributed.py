@@ -358,7 +358,7 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
             "a_rec": pos[anchors["rec"].to_numpy()],
             "a_reg": reg["_pos"].to_numpy(dtype=np.int64)[anchors["reg"].to_numpy()]}
     _save(thin, w.file("prepare", f"thin-{p:05d}.pkl"))
-    # the folded names alone, for the namesake cells (task_names): not the whole prepared frame again
+    # the folded names alone, for the namesake cells (task_same_fold): not the whole prepared frame again
     _save(rec[["_pos", "name_fold"]], w.file("prepare", f"fold-{p:05d}.pkl"))
     u_rec, u_reg = u_sample
     gpos = reg["_pos"].to_numpy(dtype=np.int64)
@@ -517,12 +517,6 @@ def task_near(root: str, g: int) -> np.ndarray:
     return _load(WorkDir(Path(root)).file("compare", f"pairs-{g:05d}.pkl"))["near"]
 
 
-def task_names(root: str, p: int, positions: np.ndarray) -> pd.DataFrame:
-    """``_pos`` and ``name_fold`` of record partition ``p``'s records at these global positions."""
-    df = _load(WorkDir(Path(root)).file("prepare", f"fold-{p:05d}.pkl"))
-    return df.iloc[np.searchsorted(df["_pos"].to_numpy(), np.unique(positions))]
-
-
 def task_u(root: str, partitions: int, up: pd.DataFrame, a_rec: np.ndarray, a_reg: np.ndarray,
            n_registry: int) -> dict:
     """u from the local engine's random (record, person) pairs (:func:`~vaxlib.match.model.u_sample_pairs`),
@@ -542,10 +536,22 @@ def task_u(root: str, partitions: int, up: pd.DataFrame, a_rec: np.ndarray, a_re
     return u_from_levels(compare_pairs(sub_rec, sub_reg, upairs, uanch), n_registry)
 
 
-def task_fold_counts(root: str, g: int, names: np.ndarray) -> pd.Series:
-    """How many registry persons of partition ``g`` carry each of these folded names."""
-    f = _reg(WorkDir(Path(root)), g)["name_fold"]
-    return f[f.isin(set(names))].value_counts()
+def task_same_fold(root: str, p: int, positions: np.ndarray, partitions: int, max_name_count: int) -> dict:
+    """The namesake calibration's reference records of record partition ``p`` (these ``positions``,
+    sorted) whose folded name at most ``max_name_count`` registry persons carry, and the sum of
+    those counts.  The counts are the ``tf`` stage's whole-register counts, read from the file of
+    each name's hash: the records' names never travel to the client (17M strings at 10M persons)."""
+    w = WorkDir(Path(root))
+    df = _load(w.file("prepare", f"fold-{p:05d}.pkl"))
+    names = df["name_fold"].to_numpy(dtype=object)[np.searchsorted(df["_pos"].to_numpy(), positions)]
+    same = np.zeros(len(names))
+    dest = partition_of(names, partitions) if len(names) else np.zeros(0, dtype=np.int64)
+    for q, at in enumerate(split_by(np.arange(len(names)), dest, partitions)):
+        if len(at):
+            counts = _load(w.file("tf", f"tf-{q:05d}.pkl"))["name"]
+            same[at] = pd.Series(names[at], dtype=object).map(counts).fillna(0).to_numpy(dtype=float)
+    sel = same <= max_name_count
+    return {"ref": positions[sel], "same_sum": float(same[sel].sum())}
 
 
 def task_counts(root: str, g: int) -> dict:
@@ -928,6 +934,15 @@ def _input_from_frames(w: "WorkDir", index, vaccinations: pd.DataFrame, P: int, 
         reg = reg_all.drop(columns=[c for c in reg_all.columns if c.startswith(PREFIX)])
         reg = reg.reset_index(drop=True).assign(_pos=np.arange(n_reg, dtype=np.int64))
         gpart = partition_of(reg["person_id"].to_numpy(dtype=object), P)
+        # the whole register's counts of each name and dob value, by the value's hash (as the tf stage
+        # writes them from input parts; task_same_fold reads them)
+        from vaxlib.match.model import TF_COLUMNS
+
+        tf = {f: reg[c].value_counts(sort=False) for f, c in TF_COLUMNS.items()}
+        tf_dest = {f: partition_of(vc.index.to_numpy(dtype=object), P) for f, vc in tf.items()}
+        tf_pieces = {f: split_by(vc, tf_dest[f], P) for f, vc in tf.items()}
+        for q in range(P):
+            _save({f: tf_pieces[f][q] for f in tf}, w.file("tf", f"tf-{q:05d}.pkl"))
         for p, (v, g) in enumerate(zip(split_by(vac, rpart, P), split_by(reg, gpart, P))):
             _save(v.reset_index(drop=True), w.file("input", f"rec-{p:05d}.pkl"))
             _save(g.reset_index(drop=True), w.file("input", f"reg-{p:05d}.pkl"))
@@ -1032,8 +1047,10 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
         With ``sources``: a key (person_id, record_id) repeated in two parts, or an input
         without usable rows.
     """
-    from vaxlib.match.model import (FitCounts, fit_from_counts, merge_vectors, namesake_from_counts,
-                                    rho_from_evidence)
+    import inspect
+
+    from vaxlib.match.model import (FitCounts, fit_from_counts, fit_namesake_calibration, merge_vectors,
+                                    namesake_from_counts, rho_from_evidence)
     from vaxlib.match.pipeline import _person_keys
 
     step = progress or (lambda msg: log.info(msg))
@@ -1109,27 +1126,22 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
             near[arr] = True
         usable = np.isin(kinds, ["cccd", "cmnd"])
         reference = usable & ~near
-        # registry persons sharing each reference record's folded name (the namesake calibration's cells)
+        # reference records whose folded name few registry persons share (the namesake calibration's
+        # cells), counted by the workers against the whole register (fit_namesake_calibration's
+        # default max_name_count)
         ref_pos = np.flatnonzero(reference)
-        names = pd.concat(_gather(client, [_submit(client, task_names, root, p, at)
-                                           for p, at in enumerate(split_by(ref_pos, rec_part[ref_pos], P))]))
-        names = names.set_index("_pos")["name_fold"].reindex(ref_pos)
-        distinct = np.asarray(pd.unique(names.to_numpy(dtype=object)), dtype=object)
-        distinct = _shared(client, distinct)
-        counts = pd.concat(_gather(client, [_submit(client, task_fold_counts, root, g, distinct)
-                                            for g in range(P)]))
-        counts = counts.groupby(level=0).sum()
-        same_fold = names.map(counts).fillna(0).to_numpy(dtype=float)
+        max_name_count = inspect.signature(fit_namesake_calibration).parameters["max_name_count"].default
+        same = _gather(client, [_submit(client, task_same_fold, root, p, at, P, max_name_count)
+                                for p, at in enumerate(split_by(ref_pos, rec_part[ref_pos], P))])
         ref = np.zeros(n_rec, dtype=bool)
-        ref_sel = same_fold <= 20  # fit_namesake_calibration's max_name_count
-        ref[ref_pos[ref_sel]] = True
+        for x in same:
+            ref[x["ref"]] = True
+        same_sum = float(sum(x["same_sum"] for x in same))
         # own-history groups (folded name, dob, phone) by their 64-bit hash label (task_prepare)
         ctx = {"reference": reference, "ref": ref, "group": glob("group"), "dn": glob("dn"), "vd": glob("vd"),
                "a_rec": a_rec, "a_reg": a_reg}
         _save(ctx, w.file("model", "context.pkl"))
         del ctx
-        import inspect
-
         from vaxlib.match.model import fit_model
 
         em_sample = inspect.signature(fit_model).parameters["em_sample"].default  # the local engine's
@@ -1155,7 +1167,7 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
         observed = sum(x["observed"] for x in parts)
         u = _gather(client, [u_future])[0]
         model = fit_from_counts(u, merged, n_reg, em_iterations=s.em_iterations)
-        model.namesake = namesake_from_counts(observed, int(ref.sum()), float(same_fold[ref_sel].sum()), n_reg,
+        model.namesake = namesake_from_counts(observed, int(ref.sum()), same_sum, n_reg,
                                               model.u, model.m)
         fitted = {"model": model, "n_reference": int(reference.sum())}
         _save(fitted, w.file("model", "fitted.pkl"))
