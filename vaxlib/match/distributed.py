@@ -921,21 +921,33 @@ def _drop(w: WorkDir, stage: str, prefix: str = "") -> None:
             f.unlink()
 
 
+def _resumed(w: WorkDir, name: str, kept: list[str], res: DaskMatchResult, file: str) -> Any:
+    """Stage ``name``'s saved result ``file`` when the work folder kept the stage (noted in
+    ``res.resumed``), else None: the stage is to be computed and handed to :func:`_finished`."""
+    if name not in kept or w.done(name) is None:
+        return None
+    res.resumed.append(name)
+    return _load(w.file(name, file))
+
+
+def _finished(w: WorkDir, name: str, file: str, result: Any, info: dict | None = None) -> None:
+    """Keep stage ``name``'s ``result`` as ``file`` and mark the stage done (then the
+    ``VAX_FAULT`` point after it)."""
+    _save(result, w.file(name, file))
+    w.mark_done(name, info or {})
+    _fault(name)
+
+
 def _stage(client, w: WorkDir, name: str, fn: Callable, args: list[tuple], kept: list[str], res: DaskMatchResult,
            progress: Callable[[str], None]) -> list:
     """Run one stage's tasks (all partitions) unless the work folder has it; returns their results."""
     t = time.perf_counter()
-    done = w.done(name) if name in kept else None
-    if done is not None:
-        res.resumed.append(name)
-        out = _load(w.file(name, "_results.pkl"))
-    else:
+    out = _resumed(w, name, kept, res, "_results.pkl")
+    if out is None:
         progress(name)
         out = _gather(client, [_submit(client, fn, *a, key=f"vax-{name}-{i}-{os.urandom(4).hex()}")
                                for i, a in enumerate(args)])
-        _save(out, w.file(name, "_results.pkl"))
-        w.mark_done(name, {"tasks": len(args)})
-        _fault(name)
+        _finished(w, name, "_results.pkl", out, {"tasks": len(args)})
     res.timings[name] = time.perf_counter() - t
     res.tasks[name] = [o for o in out if isinstance(o, dict) and "seconds" in o]
     return out
@@ -944,10 +956,8 @@ def _stage(client, w: WorkDir, name: str, fn: Callable, args: list[tuple], kept:
 def _input_from_frames(w: "WorkDir", index, vaccinations: pd.DataFrame, P: int, kept: list, res, step) -> dict:
     """The ``input`` stage from tables the client holds: hash partitions of both (positions kept)."""
     t = time.perf_counter()
-    if "input" in kept:
-        res.resumed.append("input")
-        meta = _load(w.file("input", "_meta.pkl"))
-    else:
+    meta = _resumed(w, "input", kept, res, "_meta.pkl")
+    if meta is None:
         step("partition")
         reg_all = index.reg
         n_reg, n_rec = len(reg_all), len(vaccinations)
@@ -973,9 +983,7 @@ def _input_from_frames(w: "WorkDir", index, vaccinations: pd.DataFrame, P: int, 
             _save(v.reset_index(drop=True), w.file("input", f"rec-{p:05d}.pkl"))
             _save(g.reset_index(drop=True), w.file("input", f"reg-{p:05d}.pkl"))
         meta = {"n_rec": n_rec, "n_reg": n_reg, "quarantine": None}
-        _save(meta, w.file("input", "_meta.pkl"))
-        w.mark_done("input", {"records": n_rec, "registry": n_reg})
-        _fault("input")
+        _finished(w, "input", "_meta.pkl", meta, {"records": n_rec, "registry": n_reg})
     res.timings["input"] = time.perf_counter() - t
     return meta
 
@@ -1004,9 +1012,8 @@ def _input_from_files(client, w: "WorkDir", sources: dict, P: int, kept: list, r
     hash-partition them; the client sees row counts, key hashes and the quarantine."""
     t = time.perf_counter()
     root = str(w.root)
-    if "input" in kept:
-        res.resumed.append("input")
-        meta = _load(w.file("input", "_meta.pkl"))
+    meta = _resumed(w, "input", kept, res, "_meta.pkl")
+    if meta is not None:
         res.timings["input"] = time.perf_counter() - t
         res.quarantine = meta["quarantine"]
         return meta
@@ -1030,10 +1037,11 @@ def _input_from_files(client, w: "WorkDir", sources: dict, P: int, kept: list, r
                                                     for i in range(len(files[k]))], kept, res, step)
     _stage(client, w, "tf", task_tf, [(root, q, len(files["registry"])) for q in range(P)], kept, res, step)
     parts = {k: len(files[k]) for k in files}
-    _stage(client, w, "input", task_input, [(root, p, parts, P, n_reg) for p in range(P)], kept, res, step)
     meta = {"n_rec": n_rec, "n_reg": n_reg, "quarantine": quarantine,
             "rows_in": {k: sum(x["rows_in"] for x in read if x["kind"] == k) for k in files}}
+    # before the stage is marked done: a run killed in between would resume to a missing _meta.pkl
     _save(meta, w.file("input", "_meta.pkl"))
+    _stage(client, w, "input", task_input, [(root, p, parts, P, n_reg) for p in range(P)], kept, res, step)
     for stage in ("read", "split"):  # their rows now live in the input partitions
         _drop(w, stage)
     res.quarantine = meta["quarantine"]
@@ -1141,10 +1149,8 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
 
     # -- global estimates on the client
     t = time.perf_counter()
-    if "model" in kept:
-        res.resumed.append("model")
-        fitted = _load(w.file("model", "fitted.pkl"))
-    else:
+    fitted = _resumed(w, "model", kept, res, "fitted.pkl")
+    if fitted is None:
         step("model")
         # u: the local engine's random positions, their rows fetched and compared by one worker
         # while the client and the other workers gather the counts
@@ -1199,9 +1205,7 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
         model.namesake = namesake_from_counts(observed, int(ref.sum()), same_sum, n_reg,
                                               model.u, model.m)
         fitted = {"model": model, "n_reference": int(reference.sum())}
-        _save(fitted, w.file("model", "fitted.pkl"))
-        w.mark_done("model", {})
-        _fault("model")
+        _finished(w, "model", "fitted.pkl", fitted)
     model = fitted["model"]
     res.timings["model"] = time.perf_counter() - t
     _drop(w, "compare")  # task_counts and task_near were its last readers
