@@ -136,9 +136,9 @@ def _check_local(sources: dict, settings, run: dict) -> str:
 
     reg = pd.concat([read_table(f, "registry").table for f in sources["registry"]], ignore_index=True)
     vac = pd.concat([read_table(f, "vaccinations").table for f in sources["vaccinations"]], ignore_index=True)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     local = run_match(reg, vac, settings)
-    secs = time.perf_counter() - t0
+    secs, cpu = time.perf_counter() - t0, time.process_time() - c0
     a = local.matches.sort_values("record_id").reset_index(drop=True)
     b = run["matches"].sort_values("record_id").reset_index(drop=True)
     diffs = {}
@@ -155,7 +155,8 @@ def _check_local(sources: dict, settings, run: dict) -> str:
             diffs[col] = int(d.sum())
     same_cands = len(local.candidates) == run["n_candidates"]
     verdict = "same answers" if not diffs and same_cands else f"DIFFERENT: {diffs}, candidates {same_cands}"
-    return f"{verdict} ({len(a):,} records; local engine {secs:.1f} s wall)"
+    return (f"{verdict} ({len(a):,} records; local engine {secs:.1f} s wall, {cpu:.1f} s CPU; "
+            f"load {os.getloadavg()[0]:.1f})")
 
 
 def _mb(x: float) -> str:
@@ -169,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", default="1,2", help="worker counts to compare (default 1,2)")
     ap.add_argument("--partitions", type=int, default=8)
     ap.add_argument("--check-local", action="store_true", help="also run the local engine and compare")
+    ap.add_argument("--ppo-point", action="append", default=[], metavar="RECORDS:PPO",
+                    help="a size measured elsewhere (e.g. a 10M `vax match --engine dask`: stage2_pairs / "
+                         "stage2_records of its match_stats.json), added to the pairs-per-open-record fit")
     ap.add_argument("--national-records", type=float, default=233e6)
     ap.add_argument("--national-persons", type=float, default=100e6)
     ap.add_argument("--machines", type=int, default=8)
@@ -252,14 +256,27 @@ def main(argv: list[str] | None = None) -> int:
     print("\n== pairs per open record")
     for n, ppo, share, _ in growth:
         print(f"  {n:>12,} records: {ppo:6.2f} pairs per open record, {share:.3f} of records open")
-    if len(growth) >= 2:
-        (n1, p1, _, _), (n2, p2, _, _) = growth[0], growth[-1]
-        b = math.log(p2 / p1) / math.log(n2 / n1)
+    points = [(n, ppo) for n, ppo, _, _ in growth]
+    for x in args.ppo_point:
+        n_s, ppo_s = x.split(":")
+        points.append((float(n_s), float(ppo_s)))
+        print(f"  {float(n_s):>12,.0f} records: {float(ppo_s):6.2f} pairs per open record (--ppo-point)")
+    points.sort()
+    if len(points) >= 2:
+        # least squares in log-log over every size; the largest sizes say most about the block caps
+        lx = [math.log(n) for n, _ in points]
+        ly = [math.log(p) for _, p in points]
+        mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
+        b = sum((x - mx) * (y - my) for x, y in zip(lx, ly)) / sum((x - mx) ** 2 for x in lx)
+        if len(points) >= 3:
+            (n1, p1), (n2, p2) = points[-2], points[-1]
+            print(f"  growth between the two largest sizes: n^{math.log(p2 / p1) / math.log(n2 / n1):.3f}")
+        a = math.exp(my - b * mx)
     else:
         b = 0.0
         print("  (one size: growth exponent taken as 0)")
-    a = growth[-1][1] / growth[-1][0] ** b
-    print(f"  fitted ppo(n) = {a:.4g} · n^{b:.3f}")
+        a = growth[-1][1]
+    print(f"  fitted ppo(n) = {a:.4g} · n^{b:.3f} (least squares over {len(points)} size(s))")
 
     # -- extrapolation
     n, runs, counts = last

@@ -450,6 +450,12 @@ def test_file_errors(tmp_path, name, content, error, detected):
     assert name in str(ei.value) and name in ei.value.message_en
     if detected is not None:
         assert ei.value.detected == detected
+    # a Dask worker hands its error to the client by pickle: same class, words and attributes
+    import pickle
+
+    back = pickle.loads(pickle.dumps(ei.value))
+    assert type(back) is error and str(back) == str(ei.value) and back.message("en") == ei.value.message("en")
+    assert vars(back) == vars(ei.value)
 
 
 def test_missing_file_and_bad_encoding(tmp_path):

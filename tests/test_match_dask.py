@@ -324,3 +324,12 @@ def test_a_run_killed_while_the_workers_split_the_parts_resumes_to_the_same_answ
     local = run_match(reg, vac, _settings())
     _assert_same(local.matches, _read_parts(out / "matches"), ["record_id"], ["match_probability"])
     assert len(pd.read_parquet(out / "quarantine.parquet")) == 0
+
+    # a part that is not Parquet: refused by the worker that reads it, and the command's stderr is
+    # the one-line error alone (no "Compute Failed" and traceback logged by the worker first)
+    (data / "vaccinations" / "part-00009.parquet").write_bytes(b"not a parquet file, just text\n")
+    bad = _vax(argv[:-4] + ["--out", str(tmp_path / "bad"), "--work-dir", str(tmp_path / "wb"), "--quiet"], tag)
+    assert bad.returncode == 2, bad.stderr[-2000:]
+    lines = bad.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vax match: ") and "part-00009.parquet" in lines[0], bad.stderr
+    assert not (tmp_path / "bad").exists()

@@ -57,6 +57,19 @@ class VaxError(Worded, Exception):
     and ``vax --lang en`` prints :meth:`message` in English, never a mixture.
     """
 
+    def __reduce__(self):
+        # pickled as its class, args and attributes, without calling __init__ again: subclasses with
+        # their own __init__ (FileTypeMismatchError's message_vi, message_en) would not unpickle
+        # by default, and a Dask worker hands its errors to the client by pickle
+        return _rebuild_error, (type(self), self.args, dict(self.__dict__))
+
+
+def _rebuild_error(cls: type, args: tuple, state: dict) -> BaseException:
+    exc = cls.__new__(cls, *args)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
+
 
 def _worded(params: dict, lang: str) -> dict:
     """Parameters that word themselves (a ``describe(lang)`` method, e.g. a ledger check) in ``lang``."""

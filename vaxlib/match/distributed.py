@@ -84,6 +84,17 @@ def partition_of(values, partitions: int) -> np.ndarray:
     return (stable_hash(values) % np.uint64(partitions)).astype(np.int64)
 
 
+def split_by(frame, dest: np.ndarray, partitions: int) -> list:
+    """``frame``'s rows cut into ``partitions`` pieces by ``dest`` (each piece in the frame's order),
+    with one stable sort: a ``frame[dest == q]`` per destination reads every row P times
+    (64 times per shuffle at 10M persons with P = 64)."""
+    dest = np.asarray(dest)
+    order = np.argsort(dest, kind="stable")
+    bounds = np.searchsorted(dest[order], np.arange(partitions + 1))
+    take = frame.iloc if hasattr(frame, "iloc") else frame
+    return [take[order[bounds[q]:bounds[q + 1]]] for q in range(partitions)]
+
+
 def record_partition_keys(vaccinations: pd.DataFrame) -> np.ndarray:
     """What places a record: its ID digits as the matcher reads them (:func:`vaxlib.vn.ids.parse_ids`),
     or its ``record_id`` when it has none."""
@@ -96,12 +107,22 @@ def record_partition_keys(vaccinations: pd.DataFrame) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- work folder
+#: work files are LZ4-compressed pickles: 2-3.4 times smaller (the work folder of a 10M run would
+#: not fit on a disk with 40 GB free), for about 1.3 ms of CPU per MB written and 0.7 per MB read
+_LZ4 = b"VXL4"
+
+
 def _save(obj: Any, path: Path) -> int:
     """Write ``obj`` to ``path`` whole or not at all (temp file, fsync, rename); returns its bytes."""
+    import pyarrow as pa
+
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    raw = pickle.dumps(obj, protocol=5)
+    packed = pa.compress(raw, codec="lz4", asbytes=True)
     with open(tmp, "wb") as fh:
-        pickle.dump(obj, fh, protocol=5)
+        fh.write(_LZ4 + len(raw).to_bytes(8, "little"))
+        fh.write(packed)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
@@ -109,8 +130,15 @@ def _save(obj: Any, path: Path) -> int:
 
 
 def _load(path: Path) -> Any:
+    import pyarrow as pa
+
     with open(path, "rb") as fh:
-        return pickle.load(fh)
+        head = fh.read(12)
+        if head[:4] != _LZ4:
+            raise ValueError(f"{path}: not a vaxlib work file")
+        raw = pa.decompress(fh.read(), decompressed_size=int.from_bytes(head[4:], "little"), codec="lz4",
+                            asbytes=True)
+    return pickle.loads(raw)
 
 
 def _rec(w: "WorkDir", p: int) -> pd.DataFrame:
@@ -218,8 +246,8 @@ def task_read(root: str, kind: str, i: int, path: str, partitions: int) -> dict:
         for f, column in TF_COLUMNS.items():
             vc = table[column].value_counts(sort=False)
             dest = partition_of(vc.index.to_numpy(dtype=object), partitions)
-            for q in range(partitions):
-                pieces[q][f] = vc[dest == q]
+            for q, piece in enumerate(split_by(vc, dest, partitions)):
+                pieces[q][f] = piece
         for q in range(partitions):
             _save(pieces[q], w.file("read", f"tf-{i:05d}-{q:05d}.pkl"))
     _save({"table": table, "rows": np.asarray(res.source_rows, dtype=np.int64)},
@@ -240,8 +268,8 @@ def task_split(root: str, kind: str, i: int, offset: int, partitions: int) -> di
         part = partition_of(t["person_id"].to_numpy(dtype=object), partitions)
     else:
         part = partition_of(record_partition_keys(t), partitions) if len(t) else np.zeros(0, dtype=np.int64)
-    for p in range(partitions):
-        _save(t[part == p], w.file("split", f"{kind}-{i:05d}-{p:05d}.pkl"))
+    for p, piece in enumerate(split_by(t, part, partitions)):
+        _save(piece, w.file("split", f"{kind}-{i:05d}-{p:05d}.pkl"))
     return _task_info(t0, kind=kind, part=i)
 
 
@@ -271,10 +299,11 @@ def task_input(root: str, p: int, parts: dict, partitions: int, n_registry: int)
     counts: dict[str, list] = {f: [] for f in TF_COLUMNS}
     values = {f: pd.unique(reg[c].to_numpy(dtype=object)) for f, c in TF_COLUMNS.items()}
     dest = {f: partition_of(v, partitions) if len(v) else np.zeros(0, dtype=np.int64) for f, v in values.items()}
+    wanted = {f: split_by(values[f], dest[f], partitions) for f in TF_COLUMNS}
     for q in range(partitions):
         tf = _load(w.file("tf", f"tf-{q:05d}.pkl"))
         for f in TF_COLUMNS:
-            want = values[f][dest[f] == q]
+            want = wanted[f][q]
             if len(want):
                 counts[f].append(tf[f].reindex(want))
     add_term_frequencies(reg, counts={f: pd.concat(v) if v else pd.Series(dtype=float) for f, v in counts.items()},
@@ -346,6 +375,8 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
             "a_rec": pos[anchors["rec"].to_numpy()],
             "a_reg": reg["_pos"].to_numpy(dtype=np.int64)[anchors["reg"].to_numpy()]}
     _save(thin, w.file("prepare", f"thin-{p:05d}.pkl"))
+    # the folded names alone, for the namesake cells (task_same_fold): not the whole prepared frame again
+    _save(rec[["_pos", "name_fold"]], w.file("prepare", f"fold-{p:05d}.pkl"))
     u_rec, u_reg = u_sample
     gpos = reg["_pos"].to_numpy(dtype=np.int64)
     sampled = np.isin(gpos, u_reg)
@@ -375,8 +406,8 @@ def task_keys(root: str, p: int, partitions: int) -> dict:
         r = pd.DataFrame({"key": rk.to_numpy(), "pos": rk_pos, "part": p})
         g = pd.DataFrame({"key": gk.to_numpy(), "pos": gpos[gk.index.to_numpy()], "part": p})
         rd, gd = partition_of(r["key"].to_numpy(), partitions), partition_of(g["key"].to_numpy(), partitions)
-        for q in range(partitions):
-            out[q][(rule, sub)] = (r[rd == q], g[gd == q])
+        for q, rq, gq in zip(range(partitions), split_by(r, rd, partitions), split_by(g, gd, partitions)):
+            out[q][(rule, sub)] = (rq, gq)
 
     for name in TEXT_RULES:
         send(name, 0, record_keys(rest, name), registry_keys(reg, name))
@@ -418,7 +449,8 @@ def task_join(root: str, q: int, partitions: int, max_block: int, caps: dict) ->
         {c: np.zeros(0, t) for c, t in (("rec_pos", np.int64), ("reg_pos", np.int64), ("rec_part", np.int32),
                                         ("reg_part", np.int32), ("first", np.int32), ("bit", np.int32))})
     dest = pairs["reg_part"].to_numpy()
-    sizes = [_save(pairs[dest == g], w.file("join", f"piece-{q:05d}-{g:05d}.pkl")) for g in range(partitions)]
+    sizes = [_save(piece, w.file("join", f"piece-{q:05d}-{g:05d}.pkl"))
+             for g, piece in enumerate(split_by(pairs, dest, partitions))]
     return _task_info(t0, partition=q, rule_pairs=per_rule, shuffle_bytes=int(sum(sizes)))
 
 
@@ -434,6 +466,9 @@ def task_pairs(root: str, g: int, partitions: int) -> dict:
                                                           rec_part=("rec_part", "first")).reset_index()
     agg["rules"] = agg["rules"].astype(np.int32)
     _save(agg, w.file("pairs", f"pairs-{g:05d}.pkl"))
+    # which records each record partition sends here (task_rows reads its own list, not every pairs file)
+    for p, piece in enumerate(split_by(agg["rec_pos"], agg["rec_part"].to_numpy(), partitions)):
+        _save(np.unique(piece.to_numpy()), w.file("pairs", f"want-{g:05d}-{p:05d}.pkl"))
     return _task_info(t0, partition=g, stage2_pairs=len(agg))
 
 
@@ -446,8 +481,7 @@ def task_rows(root: str, p: int, partitions: int) -> dict:
     pos = rec["_pos"].to_numpy()
     size = 0
     for g in range(partitions):
-        pairs = _load(w.file("pairs", f"pairs-{g:05d}.pkl"))
-        want = np.unique(pairs.loc[pairs["rec_part"].to_numpy() == p, "rec_pos"].to_numpy())
+        want = _load(w.file("pairs", f"want-{g:05d}-{p:05d}.pkl"))
         size += _save(rec.iloc[np.searchsorted(pos, want)], w.file("rows", f"rows-{p:05d}-{g:05d}.pkl"))
     return _task_info(t0, partition=p, shuffle_bytes=size)
 
@@ -500,15 +534,6 @@ def task_near(root: str, g: int) -> np.ndarray:
     return _load(WorkDir(Path(root)).file("compare", f"pairs-{g:05d}.pkl"))["near"]
 
 
-def task_take(root: str, p: int, side: str, positions: np.ndarray, columns: list | None = None) -> pd.DataFrame:
-    """Rows of partition ``p`` (``side`` "rec" or "reg") at these global positions."""
-    w = WorkDir(Path(root))
-    df = _rec(w, p) if side == "rec" else _reg(w, p)
-    at = np.searchsorted(df["_pos"].to_numpy(), np.unique(positions))
-    out = df.iloc[at]
-    return out[columns] if columns else out
-
-
 def task_u(root: str, partitions: int, up: pd.DataFrame, a_rec: np.ndarray, a_reg: np.ndarray,
            n_registry: int) -> dict:
     """u from the local engine's random (record, person) pairs (:func:`~vaxlib.match.model.u_sample_pairs`),
@@ -528,10 +553,22 @@ def task_u(root: str, partitions: int, up: pd.DataFrame, a_rec: np.ndarray, a_re
     return u_from_levels(compare_pairs(sub_rec, sub_reg, upairs, uanch), n_registry)
 
 
-def task_fold_counts(root: str, g: int, names: np.ndarray) -> pd.Series:
-    """How many registry persons of partition ``g`` carry each of these folded names."""
-    f = _reg(WorkDir(Path(root)), g)["name_fold"]
-    return f[f.isin(set(names))].value_counts()
+def task_same_fold(root: str, p: int, positions: np.ndarray, partitions: int, max_name_count: int) -> dict:
+    """The namesake calibration's reference records of record partition ``p`` (these ``positions``,
+    sorted) whose folded name at most ``max_name_count`` registry persons carry, and the sum of
+    those counts.  The counts are the ``tf`` stage's whole-register counts, read from the file of
+    each name's hash: the records' names never travel to the client (17M strings at 10M persons)."""
+    w = WorkDir(Path(root))
+    df = _load(w.file("prepare", f"fold-{p:05d}.pkl"))
+    names = df["name_fold"].to_numpy(dtype=object)[np.searchsorted(df["_pos"].to_numpy(), positions)]
+    same = np.zeros(len(names))
+    dest = partition_of(names, partitions) if len(names) else np.zeros(0, dtype=np.int64)
+    for q, at in enumerate(split_by(np.arange(len(names)), dest, partitions)):
+        if len(at):
+            counts = _load(w.file("tf", f"tf-{q:05d}.pkl"))["name"]
+            same[at] = pd.Series(names[at], dtype=object).map(counts).fillna(0).to_numpy(dtype=float)
+    sel = same <= max_name_count
+    return {"ref": positions[sel], "same_sum": float(same[sel].sum())}
 
 
 def task_counts(root: str, g: int) -> dict:
@@ -629,7 +666,8 @@ def task_score(root: str, g: int, partitions: int, model) -> dict:
                        bf.reset_index(drop=True).add_prefix("bf_"), regcols.add_prefix("reg_")], axis=1)
     frame["weight"] = weight
     dest = meta["rec_part"].to_numpy()
-    sizes = [_save(frame[dest == r], w.file("score", f"piece-{g:05d}-{r:05d}.pkl")) for r in range(partitions)]
+    sizes = [_save(piece, w.file("score", f"piece-{g:05d}-{r:05d}.pkl"))
+             for r, piece in enumerate(split_by(frame, dest, partitions))]
     return _task_info(t0, partition=g, shuffle_bytes=int(sum(sizes)))
 
 
@@ -707,9 +745,8 @@ def task_links(root: str, r: int, partitions: int, model, settings, n_registry: 
     dest_b = partition_of(rows_b["id_digits"].to_numpy(dtype=object), partitions) if len(rows_b) \
         else np.zeros(0, dtype=np.int64)
     size = 0
-    for q in range(partitions):
-        size += _save(pd.concat([rows_a[dest_a == q], rows_b[dest_b == q]], ignore_index=True),
-                      w.file("links", f"piece-{r:05d}-{q:05d}.pkl"))
+    for q, (a, b) in enumerate(zip(split_by(rows_a, dest_a, partitions), split_by(rows_b, dest_b, partitions))):
+        size += _save(pd.concat([a, b], ignore_index=True), w.file("links", f"piece-{r:05d}-{q:05d}.pkl"))
     return _task_info(t0, partition=r, shuffle_bytes=size)
 
 
@@ -730,8 +767,8 @@ def task_own(root: str, q: int, partitions: int) -> dict:
     res = pd.DataFrame({"pos": d["pos"].to_numpy(np.int64), "promote": promote, "inherited": inherited})[promote]
     part = _load(w.file("own", "_parts.pkl")) if len(res) else None
     dest = part[res["pos"].to_numpy()] if len(res) else np.zeros(0, dtype=np.int64)
-    for r in range(partitions):
-        _save(res[dest == r], w.file("own", f"piece-{q:05d}-{r:05d}.pkl"))
+    for r, piece in enumerate(split_by(res, dest, partitions)):
+        _save(piece, w.file("own", f"piece-{q:05d}-{r:05d}.pkl"))
     return _task_info(t0, partition=q, records=len(d), promoted=int(promote.sum()))
 
 
@@ -815,9 +852,15 @@ def open_cluster(scheduler: str | None = None, workers: int | None = None, memor
     # the cluster's own INFO lines (workers starting, retiring) are not the user's business
     for name in ("distributed", "distributed.nanny", "distributed.scheduler", "distributed.core"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    import dask
+
     n = workers or os.cpu_count() or 1
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                           memory_limit=memory_limit)
+    # no statistical profiler in the workers: it samples every running task's stack every 10 ms,
+    # for a dashboard that a LocalCluster of ours does not show
+    with dask.config.set({"distributed.worker.profile.enabled": False}):
+        # no dashboard; its HTTP server (health checks) on a free port, not a warning that 8787 is taken
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                               scheduler_kwargs={"dashboard": False}, memory_limit=memory_limit)
     client = Client(cluster)
     client._vax_cluster = cluster  # closed with the client (close_cluster)
     return client
@@ -830,6 +873,38 @@ def close_cluster(client) -> None:
         cluster.close()
 
 
+class _Refused:
+    """A task's :class:`~vaxlib.errors.VaxError` (a bad input part, a repeated key), handed back as
+    the task's value: raised on the client as the one-line error, while the worker, which would log
+    a failed task as "Compute Failed" with a traceback on the command's stderr, sees none."""
+
+    def __init__(self, exc: Exception):
+        self.exc = exc
+
+
+def _run_task(fn: Callable, *args):
+    from vaxlib.errors import VaxError
+
+    try:
+        return fn(*args)
+    except VaxError as exc:
+        return _Refused(exc)
+
+
+def _submit(client, fn: Callable, *args, key: str | None = None):
+    """``fn(*args)`` as a task whose VaxError comes back as a value (:func:`_gather` raises it)."""
+    return client.submit(_run_task, fn, *args, pure=False, **({"key": key} if key else {}))
+
+
+def _gather(client, futures: list) -> list:
+    """The tasks' results; the first task's VaxError raised here, on the client."""
+    out = client.gather(futures)
+    for o in out:
+        if isinstance(o, _Refused):
+            raise o.exc
+    return out
+
+
 def _shared(client, obj):
     """``obj`` sent once to every worker (a future the tasks receive as the value), instead of once
     per task inside the task graph (names of the reference records: 150 MB at 10M persons)."""
@@ -837,22 +912,42 @@ def _shared(client, obj):
     return scatter([obj], broadcast=True, hash=False)[0] if scatter else obj
 
 
+def _drop(w: WorkDir, stage: str, prefix: str = "") -> None:
+    """Delete a finished stage's data files (``prefix``: only those) once every stage that reads them
+    is done; its ``_done.json`` and ``_results.pkl`` stay, so a resumed run still skips it.  The
+    work folder of a 10M run holds tens of GB otherwise."""
+    for f in (w.root / stage).glob(f"{prefix}*.pkl"):
+        if f.name != "_results.pkl":
+            f.unlink()
+
+
+def _resumed(w: WorkDir, name: str, kept: list[str], res: DaskMatchResult, file: str) -> Any:
+    """Stage ``name``'s saved result ``file`` when the work folder kept the stage (noted in
+    ``res.resumed``), else None: the stage is to be computed and handed to :func:`_finished`."""
+    if name not in kept or w.done(name) is None:
+        return None
+    res.resumed.append(name)
+    return _load(w.file(name, file))
+
+
+def _finished(w: WorkDir, name: str, file: str, result: Any, info: dict | None = None) -> None:
+    """Keep stage ``name``'s ``result`` as ``file`` and mark the stage done (then the
+    ``VAX_FAULT`` point after it)."""
+    _save(result, w.file(name, file))
+    w.mark_done(name, info or {})
+    _fault(name)
+
+
 def _stage(client, w: WorkDir, name: str, fn: Callable, args: list[tuple], kept: list[str], res: DaskMatchResult,
            progress: Callable[[str], None]) -> list:
     """Run one stage's tasks (all partitions) unless the work folder has it; returns their results."""
     t = time.perf_counter()
-    done = w.done(name) if name in kept else None
-    if done is not None:
-        res.resumed.append(name)
-        out = _load(w.file(name, "_results.pkl"))
-    else:
+    out = _resumed(w, name, kept, res, "_results.pkl")
+    if out is None:
         progress(name)
-        futures = [client.submit(fn, *a, pure=False, key=f"vax-{name}-{i}-{os.urandom(4).hex()}")
-                   for i, a in enumerate(args)]
-        out = client.gather(futures)
-        _save(out, w.file(name, "_results.pkl"))
-        w.mark_done(name, {"tasks": len(args)})
-        _fault(name)
+        out = _gather(client, [_submit(client, fn, *a, key=f"vax-{name}-{i}-{os.urandom(4).hex()}")
+                               for i, a in enumerate(args)])
+        _finished(w, name, "_results.pkl", out, {"tasks": len(args)})
     res.timings[name] = time.perf_counter() - t
     res.tasks[name] = [o for o in out if isinstance(o, dict) and "seconds" in o]
     return out
@@ -861,10 +956,8 @@ def _stage(client, w: WorkDir, name: str, fn: Callable, args: list[tuple], kept:
 def _input_from_frames(w: "WorkDir", index, vaccinations: pd.DataFrame, P: int, kept: list, res, step) -> dict:
     """The ``input`` stage from tables the client holds: hash partitions of both (positions kept)."""
     t = time.perf_counter()
-    if "input" in kept:
-        res.resumed.append("input")
-        meta = _load(w.file("input", "_meta.pkl"))
-    else:
+    meta = _resumed(w, "input", kept, res, "_meta.pkl")
+    if meta is None:
         step("partition")
         reg_all = index.reg
         n_reg, n_rec = len(reg_all), len(vaccinations)
@@ -877,13 +970,20 @@ def _input_from_frames(w: "WorkDir", index, vaccinations: pd.DataFrame, P: int, 
         reg = reg_all.drop(columns=[c for c in reg_all.columns if c.startswith(PREFIX)])
         reg = reg.reset_index(drop=True).assign(_pos=np.arange(n_reg, dtype=np.int64))
         gpart = partition_of(reg["person_id"].to_numpy(dtype=object), P)
-        for p in range(P):
-            _save(vac[rpart == p].reset_index(drop=True), w.file("input", f"rec-{p:05d}.pkl"))
-            _save(reg[gpart == p].reset_index(drop=True), w.file("input", f"reg-{p:05d}.pkl"))
+        # the whole register's counts of each name and dob value, by the value's hash (as the tf stage
+        # writes them from input parts; task_same_fold reads them)
+        from vaxlib.match.model import TF_COLUMNS
+
+        tf = {f: reg[c].value_counts(sort=False) for f, c in TF_COLUMNS.items()}
+        tf_dest = {f: partition_of(vc.index.to_numpy(dtype=object), P) for f, vc in tf.items()}
+        tf_pieces = {f: split_by(vc, tf_dest[f], P) for f, vc in tf.items()}
+        for q in range(P):
+            _save({f: tf_pieces[f][q] for f in tf}, w.file("tf", f"tf-{q:05d}.pkl"))
+        for p, (v, g) in enumerate(zip(split_by(vac, rpart, P), split_by(reg, gpart, P))):
+            _save(v.reset_index(drop=True), w.file("input", f"rec-{p:05d}.pkl"))
+            _save(g.reset_index(drop=True), w.file("input", f"reg-{p:05d}.pkl"))
         meta = {"n_rec": n_rec, "n_reg": n_reg, "quarantine": None}
-        _save(meta, w.file("input", "_meta.pkl"))
-        w.mark_done("input", {"records": n_rec, "registry": n_reg})
-        _fault("input")
+        _finished(w, "input", "_meta.pkl", meta, {"records": n_rec, "registry": n_reg})
     res.timings["input"] = time.perf_counter() - t
     return meta
 
@@ -912,9 +1012,8 @@ def _input_from_files(client, w: "WorkDir", sources: dict, P: int, kept: list, r
     hash-partition them; the client sees row counts, key hashes and the quarantine."""
     t = time.perf_counter()
     root = str(w.root)
-    if "input" in kept:
-        res.resumed.append("input")
-        meta = _load(w.file("input", "_meta.pkl"))
+    meta = _resumed(w, "input", kept, res, "_meta.pkl")
+    if meta is not None:
         res.timings["input"] = time.perf_counter() - t
         res.quarantine = meta["quarantine"]
         return meta
@@ -938,14 +1037,13 @@ def _input_from_files(client, w: "WorkDir", sources: dict, P: int, kept: list, r
                                                     for i in range(len(files[k]))], kept, res, step)
     _stage(client, w, "tf", task_tf, [(root, q, len(files["registry"])) for q in range(P)], kept, res, step)
     parts = {k: len(files[k]) for k in files}
-    _stage(client, w, "input", task_input, [(root, p, parts, P, n_reg) for p in range(P)], kept, res, step)
     meta = {"n_rec": n_rec, "n_reg": n_reg, "quarantine": quarantine,
             "rows_in": {k: sum(x["rows_in"] for x in read if x["kind"] == k) for k in files}}
+    # before the stage is marked done: a run killed in between would resume to a missing _meta.pkl
     _save(meta, w.file("input", "_meta.pkl"))
+    _stage(client, w, "input", task_input, [(root, p, parts, P, n_reg) for p in range(P)], kept, res, step)
     for stage in ("read", "split"):  # their rows now live in the input partitions
-        for f in (w.root / stage).glob("*.pkl"):
-            if f.name != "_results.pkl":
-                f.unlink()
+        _drop(w, stage)
     res.quarantine = meta["quarantine"]
     res.timings["input"] = time.perf_counter() - t
     return meta
@@ -981,8 +1079,10 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
         With ``sources``: a key (person_id, record_id) repeated in two parts, or an input
         without usable rows.
     """
-    from vaxlib.match.model import (FitCounts, fit_from_counts, merge_vectors, namesake_from_counts,
-                                    rho_from_evidence)
+    import inspect
+
+    from vaxlib.match.model import (FitCounts, fit_from_counts, fit_namesake_calibration, merge_vectors,
+                                    namesake_from_counts, rho_from_evidence)
     from vaxlib.match.pipeline import _person_keys
 
     step = progress or (lambda msg: log.info(msg))
@@ -1009,6 +1109,7 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
     u_args = _shared(client, (u_rec, u_reg))
     prep = _stage(client, w, "prepare", task_prepare, [(root, p, s.max_block, u_args) for p in range(P)], kept,
                   res, step)
+    _drop(w, "input", "rec-")  # prepared now; the registry partitions are read to the end
     # per-record arrays in input order, one thin file at a time (the client never holds all
     # partitions' thin tables at once: 24M records at 10M persons)
     def thin_files():
@@ -1038,58 +1139,55 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
     _stage(client, w, "keys", task_keys, [(root, p, P) for p in range(P)], kept, res, step)
     joined = _stage(client, w, "join", task_join, [(root, q, P, s.max_block, caps) for q in range(P)], kept, res,
                     step)
+    _drop(w, "keys")
     _stage(client, w, "pairs", task_pairs, [(root, g, P) for g in range(P)], kept, res, step)
+    _drop(w, "join")
     _stage(client, w, "rows", task_rows, [(root, p, P) for p in range(P)], kept, res, step)
     compared = _stage(client, w, "compare", task_compare, [(root, g, P) for g in range(P)], kept, res, step)
+    _drop(w, "rows")
+    _drop(w, "pairs")
 
     # -- global estimates on the client
     t = time.perf_counter()
-    if "model" in kept:
-        res.resumed.append("model")
-        fitted = _load(w.file("model", "fitted.pkl"))
-    else:
+    fitted = _resumed(w, "model", kept, res, "fitted.pkl")
+    if fitted is None:
         step("model")
         # u: the local engine's random positions, their rows fetched and compared by one worker
         # while the client and the other workers gather the counts
         with_anchor = np.isin(a_reg, u_reg)
-        u_future = client.submit(task_u, root, P, up, a_rec[with_anchor], a_reg[with_anchor], n_reg, pure=False)
+        u_future = _submit(client, task_u, root, P, up, a_rec[with_anchor], a_reg[with_anchor], n_reg)
         near = np.zeros(n_rec, dtype=bool)
-        for arr in client.gather([client.submit(task_near, root, g, pure=False) for g in range(P)]):
+        for arr in _gather(client, [_submit(client, task_near, root, g) for g in range(P)]):
             near[arr] = True
         usable = np.isin(kinds, ["cccd", "cmnd"])
         reference = usable & ~near
-        # registry persons sharing each reference record's folded name (the namesake calibration's cells)
+        # reference records whose folded name few registry persons share (the namesake calibration's
+        # cells), counted by the workers against the whole register (fit_namesake_calibration's
+        # default max_name_count)
         ref_pos = np.flatnonzero(reference)
-        names = pd.concat(client.gather([client.submit(task_take, root, p, "rec", ref_pos[rec_part[ref_pos] == p],
-                                                       ["_pos", "name_fold"], pure=False) for p in range(P)]))
-        names = names.set_index("_pos")["name_fold"].reindex(ref_pos)
-        distinct = np.asarray(pd.unique(names.to_numpy(dtype=object)), dtype=object)
-        distinct = _shared(client, distinct)
-        counts = pd.concat(client.gather([client.submit(task_fold_counts, root, g, distinct, pure=False)
-                                          for g in range(P)]))
-        counts = counts.groupby(level=0).sum()
-        same_fold = names.map(counts).fillna(0).to_numpy(dtype=float)
+        max_name_count = inspect.signature(fit_namesake_calibration).parameters["max_name_count"].default
+        same = _gather(client, [_submit(client, task_same_fold, root, p, at, P, max_name_count)
+                                for p, at in enumerate(split_by(ref_pos, rec_part[ref_pos], P))])
         ref = np.zeros(n_rec, dtype=bool)
-        ref_sel = same_fold <= 20  # fit_namesake_calibration's max_name_count
-        ref[ref_pos[ref_sel]] = True
+        for x in same:
+            ref[x["ref"]] = True
+        same_sum = float(sum(x["same_sum"] for x in same))
         # own-history groups (folded name, dob, phone) by their 64-bit hash label (task_prepare)
         ctx = {"reference": reference, "ref": ref, "group": glob("group"), "dn": glob("dn"), "vd": glob("vd"),
                "a_rec": a_rec, "a_reg": a_reg}
         _save(ctx, w.file("model", "context.pkl"))
         del ctx
-        import inspect
-
         from vaxlib.match.model import fit_model
 
         em_sample = inspect.signature(fit_model).parameters["em_sample"].default  # the local engine's
-        parts = client.gather([client.submit(task_counts, root, g, pure=False) for g in range(P)])
+        parts = _gather(client, [_submit(client, task_counts, root, g) for g in range(P)])
         merged = FitCounts.merge([x["counts"] for x in parts])
         rng = np.random.default_rng(s.seed)
         widths = order_widths(n_rec, n_reg)
         for k, (n, _) in enumerate(merged.sessions):
             if n >= 20 and n > em_sample:
-                keys = np.concatenate(client.gather([client.submit(task_session_keys, root, g, k, widths, pure=False)
-                                                     for g in range(P)]))
+                keys = np.concatenate(_gather(client, [_submit(client, task_session_keys, root, g, k, widths)
+                                                       for g in range(P)]))
                 if widths:  # 8 bytes per pair on the client (24M pairs at 10M persons: 192 MB)
                     keys.sort()
                     chosen = _unpack(keys[np.sort(rng.choice(n, em_sample, replace=False))], widths)
@@ -1098,24 +1196,25 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
                     chosen = keys[np.sort(rng.choice(n, em_sample, replace=False))]
                 del keys
                 chosen = _shared(client, chosen)
-                vecs = client.gather([client.submit(task_session_sample, root, g, k, chosen, pure=False)
-                                      for g in range(P)])
+                vecs = _gather(client, [_submit(client, task_session_sample, root, g, k, chosen)
+                                        for g in range(P)])
                 merged.sessions[k] = (n, merge_vectors(vecs))
         observed = sum(x["observed"] for x in parts)
-        u = u_future.result()
+        u = _gather(client, [u_future])[0]
         model = fit_from_counts(u, merged, n_reg, em_iterations=s.em_iterations)
-        model.namesake = namesake_from_counts(observed, int(ref.sum()), float(same_fold[ref_sel].sum()), n_reg,
+        model.namesake = namesake_from_counts(observed, int(ref.sum()), same_sum, n_reg,
                                               model.u, model.m)
         fitted = {"model": model, "n_reference": int(reference.sum())}
-        _save(fitted, w.file("model", "fitted.pkl"))
-        w.mark_done("model", {})
-        _fault("model")
+        _finished(w, "model", "fitted.pkl", fitted)
     model = fitted["model"]
     res.timings["model"] = time.perf_counter() - t
+    _drop(w, "compare")  # task_counts and task_near were its last readers
 
     # -- scoring, pairs back to their records, ρ
     _stage(client, w, "score", task_score, [(root, g, P, model) for g in range(P)], kept, res, step)
+    _drop(w, "counts")
     ev = _stage(client, w, "evidence", task_evidence, [(root, r, P, n_reg) for r in range(P)], kept, res, step)
+    _drop(w, "score")
     log_w = np.full(n_rec, -np.inf)
     for x in ev:
         log_w[x["pos"]] = x["log_w"]
@@ -1127,6 +1226,7 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
     if "own" not in kept:
         _save(rec_part, w.file("own", "_parts.pkl"))  # record position -> its partition, for the answers
     _stage(client, w, "own", task_own, [(root, q, P) for q in range(P)], kept, res, step)
+    _drop(w, "links")
     fin = _stage(client, w, "finish", task_finish, [(root, r, P, model, s, n_reg) for r in range(P)], kept, res,
                  step)
     t = time.perf_counter()
@@ -1138,7 +1238,7 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
     for x, k, p in zip(lpos.tolist(), keys, rec_part[lpos].tolist()):
         by_part[p][x] = k
     _fault("write")
-    written = client.gather([client.submit(task_write, root, r, by_part[r], str(out), pure=False) for r in range(P)])
+    written = _gather(client, [_submit(client, task_write, root, r, by_part[r], str(out)) for r in range(P)])
     res.timings["write"] = time.perf_counter() - t
 
     status: dict[str, int] = {}
