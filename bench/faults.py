@@ -172,13 +172,12 @@ def _content(path: Path) -> object:
         return [[[c for c in row] for row in ws.iter_rows(values_only=True)] for ws in wb.worksheets]
     if path.suffix == ".html":  # plotly and papermill name elements with random ids
         return hashlib.sha256(_RANDOM_IDS.sub("ID", path.read_text(encoding="utf-8")).encode()).hexdigest()
-    part = path.name.startswith("part-") and path.suffix == ".parquet"  # a sign run stored as parts
-    if path.name == "certificates.parquet" or (part and path.parent.name == "certificates"):
-        # UVCIs, iat/exp and ECDSA signatures differ by design
+    if path.name == "certificates.parquet":  # UVCIs, iat/exp and ECDSA signatures differ by design
         from vaxlib.io import read_output
 
         df = read_output(path, "certificates")
         return sorted(zip(df["person_id"], df["kid"]))
+    part = path.name.startswith("part-") and path.suffix == ".parquet"  # a rerun's index parts (sign.store)
     if path.name == "certificate-content.parquet" or (part and path.parent.name == "certificate-content"):
         # the same people and content hashes; UVCIs are random
         from vaxlib.io import read_output
@@ -226,17 +225,10 @@ def ledger_uvcis(root: Path) -> set[str]:
 def committed_uvcis(root: Path) -> set[str]:
     from vaxlib.io import read_output
 
-    from vaxlib.runs import MANIFEST
-    from vaxlib.sign.store import is_sign_run, read_certificates
-
     found: set[str] = set()
     for p in root.rglob("certificates.parquet"):
         if ".vax" not in str(p.parent.name):
             found |= set(read_output(p, "certificates")["uvci"])
-    for m in root.rglob(MANIFEST):  # runs stored as parts (vaxlib.sign.store) have no certificates.parquet
-        if ".vax" not in str(m.parent.name) and not (m.parent / "certificates.parquet").exists() \
-                and is_sign_run(m.parent):
-            found |= set(read_certificates(m.parent, ["uvci"])["uvci"].to_pylist())
     return found
 
 

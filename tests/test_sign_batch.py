@@ -14,7 +14,6 @@ from vaxlib.sign.errors import NotVerified
 from vaxlib.sign.keys import PASSPHRASE_ENV
 from vaxlib.sign.ledger import read_ledger
 from vaxlib.sign.verify import Verifier
-from vaxlib.sign.store import read_certificates
 
 P1, P2, P3, P4, P5 = "001085012345", "079190000002", "001200000003", "001200000004", "001200000005"
 
@@ -101,7 +100,7 @@ def test_cli_sign_verify_revoke(tmp_path, keys, capsys):
     printed = capsys.readouterr().out
     assert "Đã ký 2" in printed and "bỏ qua 3" in printed
     assert "Nguyễn" not in printed and P1 not in printed  # counts only
-    certs = read_certificates(out).to_pandas()
+    certs = pd.read_parquet(out / "certificates.parquet")
     assert list(certs.columns) == CERT_COLUMNS
     assert sorted(certs["person_id"]) == [P1, P2] and certs["uvci"].is_unique
     assert all(len(base64.b64decode(k)) == 8 for k in certs["kid"])
@@ -125,7 +124,7 @@ def test_cli_sign_verify_revoke(tmp_path, keys, capsys):
 def test_verify_text_file_and_clock(tmp_path, keys, capsys):
     _, _, _, p = _tables(tmp_path)
     sign_tables(p["reg"], p["vac"], p["mat"], keys, tmp_path / "O", signer_name="t", processes=1)
-    certs = read_certificates(tmp_path / "O").to_pandas()
+    certs = pd.read_parquet(tmp_path / "O" / "certificates.parquet")
     f = tmp_path / "codes.txt"
     f.write_text("\n".join(certs["hc1"]) + "\nHC1:garbage\n")
     assert main(["verify", "--trust", str(keys / "trust"), str(f)]) == 1

@@ -19,7 +19,6 @@ from vaxlib.sign.gateway import (
 )
 from vaxlib.sign.keys import PASSPHRASE_ENV, init_keys, kid_of, load_signer, revoke_signer, rotate
 from vaxlib.sign.verify import Verifier
-from vaxlib.sign.store import read_certificates
 
 from test_sign_lifecycle import BASE, _tables, _write  # the same small tables
 
@@ -39,11 +38,11 @@ def _signed_and_reissued(tmp_path, keys):
     p = _write(tmp_path, reg, vac, mat)
     out = tmp_path / "OUT"
     sign_tables(p["reg"], p["vac"], p["mat"], keys, out, signer_name="t", processes=1, candidates=p["cand"])
-    before = read_certificates(out).to_pandas().set_index("person_id")
+    before = pd.read_parquet(out / "certificates.parquet").set_index("person_id")
     reg, vac, mat = _tables(BASE + [("r4", BASE[0][1], "verified", 2, "2021-10-20", "AstraZeneca")])
     p = _write(tmp_path, reg, vac, mat)
     sign_tables(p["reg"], p["vac"], p["mat"], keys, out, signer_name="t", processes=1, candidates=p["cand"])
-    after = read_certificates(out).to_pandas().set_index("person_id")
+    after = pd.read_parquet(out / "certificates.parquet").set_index("person_id")
     return out, before, after
 
 

@@ -17,7 +17,6 @@ from vaxlib.sign import incremental as inc
 from vaxlib.sign.batch import REFUSED_FILE, plan_signing, replan, sign_tables
 from vaxlib.sign.keys import PASSPHRASE_ENV, init_keys
 from vaxlib.sign.ledger import read_ledger
-from vaxlib.sign.store import read_certificates
 
 T0 = dt.datetime(2026, 12, 5, 20, 0, tzinfo=dt.timezone.utc)
 
@@ -172,7 +171,7 @@ def _sign(paths, keys, out, at, **kw):
 
 
 def _outcome(out: Path, stats):
-    certs = read_certificates(out).to_pandas()
+    certs = pd.read_parquet(out / "certificates.parquet")
     by_uvci = dict(zip(certs["uvci"], certs["person_id"]))
     ledger = read_ledger(out)
     return {
@@ -203,11 +202,11 @@ def test_incremental_rerun_re_signs_revokes_and_keeps_what_a_full_rerun_does(tmp
         k = tmp / f"K{mode}"
         shutil.copytree(keys, k)
         out = tmp / f"OUT{mode}"
-        # the full plan writes a compact table, the incremental one a delta on PREV's (vaxlib.sign.store)
+        # the full plan writes a compact content index, the incremental one a delta on PREV's (vaxlib.sign.store)
         monkeypatch.setattr(store, "COMPACT_SHARE", 1.0)
         monkeypatch.setattr(store, "MAX_PARTS", 16 if mode else 0)
         s = _sign(p1, k, out, at, previous=tmp / "PREV", processes=1, incremental=mode)
-        assert (out / "certificates.parquet").exists() == (not mode)
+        assert (out / "certificate-content.parquet").exists() == (not mode)
         results[mode] = _outcome(out, s)
     prev = _outcome(tmp / "PREV", type("S", (), {"skipped": {}, "counts": {}})())
     full, part = results[False], results[True]
@@ -264,11 +263,10 @@ def test_a_previous_plan_file_altered_after_its_run_is_refused_not_reused(tmp_pa
     pq.write_table(table, target)
     manifest = json.loads((tmp_path / "OUT" / "_manifest.json").read_text())
     assert manifest["files"][name]["sha256"]  # the digest the check uses is the run's own
-    # the run as it is now (the altered file fails its manifest check, the certificates do not)
-    before = read_certificates(tmp_path / "OUT", manifest=manifest).to_pandas()
+    before = pd.read_parquet(tmp_path / "OUT" / "certificates.parquet")
     with pytest.raises(ManifestError):
         _sign(p1, keys, tmp_path / "OUT", now + dt.timedelta(days=1))
-    after = read_certificates(tmp_path / "OUT", manifest=manifest).to_pandas()
+    after = pd.read_parquet(tmp_path / "OUT" / "certificates.parquet")
     pd.testing.assert_frame_equal(before, after)  # nothing signed, nothing reused
 
 
@@ -290,6 +288,6 @@ def test_a_rerun_after_a_run_that_cannot_be_compared_plans_everyone(tmp_path, ke
         _sign(p0, keys, out, now + dt.timedelta(days=2))
     s = _sign(p0, keys, out, now + dt.timedelta(days=1))
     assert "replanned_persons" not in s.timings  # a full plan
-    assert set(read_certificates(out).to_pandas()["person_id"]) == {r[0] for r in base[0]}
+    assert set(pd.read_parquet(out / "certificates.parquet")["person_id"]) == {r[0] for r in base[0]}
     s = _sign(p0, keys, out, now + dt.timedelta(days=3))  # now comparable: nothing changed
     assert s.timings["replanned_persons"] == 0 and s.signed == 0

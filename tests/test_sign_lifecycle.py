@@ -16,7 +16,6 @@ from vaxlib.sign.checks import SignerUnusable, check_signer, refuse_records
 from vaxlib.sign.keys import PASSPHRASE_ENV, init_keys, load_signer, revoke_signer
 from vaxlib.sign.payload import UVCI_CHARSET, luhn_mod_n
 from vaxlib.sign.verify import Verifier, read_qr
-from vaxlib.sign.store import read_certificates
 
 NOW = dt.datetime(2026, 12, 5, 20, 0, tzinfo=dt.timezone.utc)  # 03:00 on 6 December in Viet Nam
 P1, P2, P3 = "001085012345", "079190000002", "001200000003"
@@ -98,7 +97,7 @@ def test_qr_files_are_named_by_person_even_when_the_check_character_is_slash_or_
     stats = sign_tables(p["reg"], p["vac"], p["mat"], keys, out, signer_name="t", processes=1, qr="png",
                         candidates=p["cand"])
     assert stats.signed == 2
-    certs = read_certificates(out).to_pandas().set_index("person_id")
+    certs = pd.read_parquet(out / "certificates.parquet").set_index("person_id")
     assert set(certs["uvci"]) == {slash, colon}
     files = sorted(f.name for f in (out / "qr").iterdir())
     assert files == sorted([f"{P1}.png", f"{P2}.png"])
@@ -184,7 +183,7 @@ def test_cli_lists_each_refused_person_masked_with_the_reason(tmp_path, keys, ca
     listed = pd.read_parquet(tmp_path / "O" / REFUSED_FILE)
     assert sorted(set(listed["person_id"])) == [P1, P3]  # P1 also: vaccinated before birth
     assert set(listed["reason"]) == {"vaccination_date_too_early", "vaccination_before_birth", "vaccination_date_future"}
-    assert list(read_certificates(tmp_path / "O").to_pandas()["person_id"]) == [P2]
+    assert list(pd.read_parquet(tmp_path / "O" / "certificates.parquet")["person_id"]) == [P2]
 
 
 
@@ -288,7 +287,7 @@ def test_person_is_held_while_a_pending_record_lists_them_then_signed_once_decid
             "--candidates", str(p["cand"]), "--keys", str(keys), "--processes", "1", "--lang", "en"]
     assert main(args + ["--out", str(tmp_path / "O1")]) == 0
     out = capsys.readouterr().out
-    signed = set(read_certificates(tmp_path / "O1").to_pandas()["person_id"])
+    signed = set(pd.read_parquet(tmp_path / "O1" / "certificates.parquet")["person_id"])
     assert signed == {P2}  # a verified record's candidates (r2 -> P1) hold nobody
     assert out.count("held_pending") == 1 and "(2 persons)" in out and out.count("record u1 (unmatched)") == 2
     held = pd.read_parquet(tmp_path / "O1" / REFUSED_FILE)
@@ -297,7 +296,7 @@ def test_person_is_held_while_a_pending_record_lists_them_then_signed_once_decid
     mat.loc[mat["record_id"] == "u1", ["status", "person_id", "person_key"]] = ["verified", P1, P1]
     mat.to_parquet(p["mat"])
     assert main(args + ["--out", str(tmp_path / "O2")]) == 0
-    certs = read_certificates(tmp_path / "O2").to_pandas().set_index("person_id")
+    certs = pd.read_parquet(tmp_path / "O2" / "certificates.parquet").set_index("person_id")
     assert set(certs.index) == {P1, P2, P3}
     d = Verifier(keys / "trust").verify(certs.loc[P1, "hc1"])
     assert d.hcert["v"][0]["dn"] == 2 and d.hcert["v"][0]["dt"] == "2021-11-01"
@@ -351,7 +350,7 @@ def _tree(folder):
 
 
 def _certs(folder):
-    return read_certificates(folder).to_pandas().set_index("person_id")
+    return pd.read_parquet(folder / "certificates.parquet").set_index("person_id")
 
 
 BASE = [("r1", P1, "verified", 1, "2021-08-01", "AstraZeneca"),

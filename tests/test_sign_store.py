@@ -1,4 +1,4 @@
-"""A rerun stores its certificates as a delta on the previous run's parts, read as one table by every reader."""
+"""A rerun writes certificates.parquet whole and its own bookkeeping (content index, ledger) as a delta."""
 from __future__ import annotations
 
 import datetime as dt
@@ -19,7 +19,6 @@ from vaxlib.sign import store
 from vaxlib.sign.batch import sign_tables
 from vaxlib.sign.keys import PASSPHRASE_ENV, init_keys
 from vaxlib.sign.ledger import read_ledger
-from vaxlib.sign.store import read_certificates
 from vaxlib.sign.verify import decode
 
 N = 40
@@ -64,10 +63,14 @@ def _sign(paths, keys, out, **kw):
                        processes=1, **kw)
 
 
+def _certs(folder: Path) -> pd.DataFrame:
+    return pd.read_parquet(folder / "certificates.parquet")
+
+
 def _content(folder: Path) -> dict:
     """person_id -> what the certificate says, without its UVCI and times (they differ by design)."""
     out = {}
-    for pid, hc1 in read_certificates(folder, ["person_id", "hc1"]).to_pandas().itertuples(index=False):
+    for pid, hc1 in _certs(folder)[["person_id", "hc1"]].itertuples(index=False):
         hcert = json.loads(json.dumps(decode(hc1).hcert, default=str))
         for group in ("v", "t", "r"):
             for entry in hcert.get(group, []):
@@ -81,18 +84,20 @@ def _tree(folder: Path) -> dict:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_a_rerun_writes_a_delta_equal_to_a_full_re_sign(tmp_path, keys):
+def test_a_rerun_writes_the_whole_table_and_a_delta_index_equal_to_a_full_re_sign(tmp_path, keys):
+    from vaxlib.sign.previous import PreviousRun
+
     _sign(_write(tmp_path / "in0", _world()), keys, tmp_path / "OUT")
-    first = read_certificates(tmp_path / "OUT").to_pandas().set_index("person_id")
+    first = _certs(tmp_path / "OUT").set_index("person_id")
     p1 = _write(tmp_path / "in1", _world(renamed={3}, new_dose={7}))
     s = _sign(p1, keys, tmp_path / "OUT")
     assert s.counts["reissued"] == 2
     out = tmp_path / "OUT"
-    assert not (out / "certificates.parquet").exists()  # a reader that does not know the layout fails loudly
-    assert sorted(p.name for p in (out / "certificates").iterdir()) == [
+    assert sorted(p.name for p in (out / "certificate-content").iterdir()) == [
         "part-00000.parquet", "part-00001.parquet", "superseded.parquet"]
-    assert os.stat(out / "certificates" / "part-00000.parquet").st_nlink == 1  # the old folder's link is gone
-    sup = pq.read_table(out / "certificates" / "superseded.parquet").to_pandas()
+    assert not (out / "certificate-content.parquet").exists()
+    assert os.stat(out / "certificate-content" / "part-00000.parquet").st_nlink == 1  # the old folder's link is gone
+    sup = pq.read_table(out / "certificate-content" / "superseded.parquet").to_pandas()
     assert sorted(sup["uvci"]) == sorted(first.loc[["001085000003", "001085000007"], "uvci"])
     # the ledger only appended: the previous one linked as part 0, this run's four events in part 1
     assert sorted(p.name for p in (out / "signing-ledger").iterdir()) == ["part-00000.csv", "part-00001.csv"]
@@ -101,37 +106,38 @@ def test_a_rerun_writes_a_delta_equal_to_a_full_re_sign(tmp_path, keys):
     assert len(ledger) == N + 4 and [e["event"] for e in ledger[:N]] == ["issued"] * N
     assert sorted(e["event"] for e in ledger[N:]) == ["reissued", "reissued", "revoked", "revoked"]
     assert len((out / "signing-ledger" / "part-00001.csv").read_text(encoding="utf-8").splitlines()) == 1 + 4
-    now = read_certificates(out).to_pandas().set_index("person_id")
-    assert len(now) == N and now.index.is_unique
+    # the contract's table: every current certificate, one row per person
+    now = _certs(out).set_index("person_id")
+    assert len(now) == N and now.index.is_unique and now["uvci"].is_unique
     changed = {"001085000003", "001085000007"}
     assert {p for p in now.index if now.at[p, "uvci"] != first.at[p, "uvci"]} == changed
-    assert (now.drop(index=list(changed)) == first.drop(index=list(changed)).loc[now.drop(index=list(changed)).index]).all().all()
+    same = now.drop(index=list(changed))
+    pd.testing.assert_frame_equal(same, first.loc[same.index])
     # the same content as signing everyone afresh from the new inputs
     _sign(p1, keys, tmp_path / "FRESH")
     assert _content(out) == _content(tmp_path / "FRESH")
+    # the index parts without the superseded rows describe the table row for row
+    prev = PreviousRun.load(out)
+    assert prev.aligned and list(prev.content["uvci"].to_pylist()) == list(_certs(out)["uvci"])
     # and the next --previous reads it: nothing changed, nothing signed, same certificates
-    parts = {n: _tree(out)[n] for n in ("certificates/part-00000.parquet", "certificates/part-00001.parquet")}
+    parts = {n: _tree(out)[n] for n in ("certificate-content/part-00000.parquet",
+                                        "certificate-content/part-00001.parquet", "signing-ledger/part-00001.csv")}
     s = _sign(p1, keys, out)
     assert s.signed == 0 and s.counts["kept"] == N
     assert {n: _tree(out).get(n) for n in parts} == parts  # linked as they were
-    assert not (out / "certificates" / "part-00002.parquet").exists()  # no empty part for a no-op rerun
-    pd.testing.assert_frame_equal(read_certificates(out).to_pandas().set_index("person_id").sort_index(),
-                                  now.sort_index())
+    assert not (out / "certificate-content" / "part-00002.parquet").exists()  # no empty part for a no-op rerun
+    assert not (out / "signing-ledger" / "part-00002.csv").exists()
+    pd.testing.assert_frame_equal(_certs(out).set_index("person_id").sort_index(), now.sort_index())
 
 
-def test_vax_verify_reads_a_delta_run_as_one_table(tmp_path, keys):
+def test_vax_verify_reads_the_table_of_a_delta_run(tmp_path, keys):
     from vaxlib.cli import main
 
     _sign(_write(tmp_path / "in0", _world()), keys, tmp_path / "OUT")
     _sign(_write(tmp_path / "in1", _world(renamed={1})), keys, tmp_path / "OUT")
-    trust = str(keys / "trust")
-    for item in (tmp_path / "OUT", tmp_path / "OUT" / "certificates.parquet"):
-        proc = subprocess.run([sys.executable, "-m", "vaxlib.cli", "verify", "--quiet", "--lang", "en",
-                               "--trust", trust, str(item)], capture_output=True, text=True,
-                              env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        assert f"{N}/{N} valid" in proc.stderr
-    assert main(["verify", "--quiet", "--trust", trust, str(tmp_path / "in0")]) != 0  # not a sign run
+    assert (tmp_path / "OUT" / "certificate-content" / "superseded.parquet").is_file()
+    assert main(["verify", "--quiet", "--trust", str(keys / "trust"),
+                 str(tmp_path / "OUT" / "certificates.parquet")]) == 0
 
 
 def test_reruns_compact_when_the_superseded_rows_pass_the_threshold(tmp_path, keys):
@@ -141,9 +147,9 @@ def test_reruns_compact_when_the_superseded_rows_pass_the_threshold(tmp_path, ke
     for k in range(1, 7):  # one more person renamed each run
         p = _write(tmp_path / f"in{k}", _world(renamed=set(range(k))))
         _sign(p, keys, out)
-        layouts.append("compact" if (out / "certificates.parquet").exists() else
-                       len(list((out / "certificates").glob("part-*.parquet"))))
-        assert read_certificates(out).num_rows == N
+        layouts.append("compact" if (out / "certificate-content.parquet").exists() else
+                       len(list((out / "certificate-content").glob("part-*.parquet"))))
+        assert len(_certs(out)) == N
         assert _content(out) == _content(_sign(p, keys, tmp_path / f"F{k}") and tmp_path / f"F{k}")
     # run k re-issues one person: k superseded of 40 + k rows; run 5 would pass 10 % (5 > 4.5): compact
     assert layouts == [2, 3, 4, 5, "compact", 2]
@@ -155,16 +161,16 @@ def test_a_superseded_list_altered_after_its_run_is_refused(tmp_path, keys):
     _sign(_write(tmp_path / "in0", _world()), keys, out)
     p1 = _write(tmp_path / "in1", _world(renamed={2}))
     _sign(p1, keys, out)
-    sup = out / "certificates" / "superseded.parquet"
-    pq.write_table(pq.read_table(sup).slice(0, 0), sup)  # the old certificate made current again
-    manifest = json.loads((out / "_manifest.json").read_text())
-    with pytest.raises(ManifestError):
-        read_certificates(out, manifest=manifest)
+    sup = out / "certificate-content" / "superseded.parquet"
+    pq.write_table(pq.read_table(sup).slice(0, 0), sup)  # the old certificate's content made current again
+    before = _tree(out)
     with pytest.raises(ManifestError):
         _sign(p1, keys, out)
+    assert _tree(out) == before  # refused, nothing written
 
 
-@pytest.mark.parametrize("fault", ["kill:write:part-00002.parquet", "kill:write:superseded.parquet",
+@pytest.mark.parametrize("fault", ["kill:write:certificates.parquet", "kill:write:part-00002.parquet",
+                                   "kill:write:superseded.parquet",
                                    "kill:sign:chunk", "kill:sign:manifest", "kill:sign:swap",
                                    "enospc:sign:staged"])
 def test_a_killed_delta_rerun_leaves_the_previous_run_intact(tmp_path, keys, fault):
@@ -172,7 +178,7 @@ def test_a_killed_delta_rerun_leaves_the_previous_run_intact(tmp_path, keys, fau
     _sign(_write(tmp_path / "in0", _world()), keys, out)
     _sign(_write(tmp_path / "in1", _world(renamed={1})), keys, out)  # already a delta: its parts get linked
     files = _tree(out)
-    before = read_certificates(out).to_pandas()
+    before = _certs(out)
     p2 = _write(tmp_path / "in2", _world(renamed={1, 5}))
     cmd = [sys.executable, "-m", "vaxlib.cli", "sign", "--registry", str(p2["registry"]), "--vaccinations",
            str(p2["vaccinations"]), "--matches", str(p2["matches"]), "--keys", str(keys), "--out", str(out),
@@ -185,10 +191,9 @@ def test_a_killed_delta_rerun_leaves_the_previous_run_intact(tmp_path, keys, fau
         assert r.returncode == 2 and "(sign:staged)" in r.stderr, r.stderr  # the disk-full line, at that point
     recover(out)  # what every reader does first (check_run): a run killed mid-swap is put back
     assert _tree(out) == files  # the previous run, byte for byte (its linked parts were never written through)
-    pd.testing.assert_frame_equal(read_certificates(out).to_pandas(), before)
     r = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    after = read_certificates(out).to_pandas().set_index("person_id")
+    after = _certs(out).set_index("person_id")
     changed = after["uvci"] != before.set_index("person_id").loc[after.index, "uvci"]
     assert list(after.index[changed]) == ["001085000005"]
 
@@ -201,7 +206,7 @@ def test_revocations_of_a_delta_run_killed_right_after_its_commit_are_finished_b
     _sign(_write(tmp_path / "in1", _world(renamed={1})), keys, out)
     revoked = keys / "trust" / "revoked-uvci-sha256.txt"
     first = revoked.read_text().split()
-    old = read_certificates(out).to_pandas().set_index("person_id").at["001085000004", "uvci"]
+    old = _certs(out).set_index("person_id").at["001085000004", "uvci"]
     p2 = _write(tmp_path / "in2", _world(renamed={1, 4}))
     cmd = [sys.executable, "-m", "vaxlib.cli", "sign", "--registry", str(p2["registry"]), "--vaccinations",
            str(p2["vaccinations"]), "--matches", str(p2["matches"]), "--keys", str(keys), "--out", str(out),

@@ -50,7 +50,7 @@ from vaxlib import i18n as _i18n
 from vaxlib.errors import RunError
 from vaxlib.io import parquet_columns, read_json, read_output, write_output
 from vaxlib.plots import wrap_label
-from vaxlib.runs import APPLY_SUMMARY, MANIFEST, MATCH_STATS, RunFolder, atomic_run, check_input, check_run, die_with_parent
+from vaxlib.runs import APPLY_SUMMARY, MATCH_STATS, RunFolder, atomic_run, check_input, check_run, die_with_parent
 from vaxlib.i18n import fmt_date, fmt_int, fmt_pct
 from vaxlib.config import DEADLINES, DEMO_DIR, NOTEBOOKS_DIR, PARAMETERS_DIR, PROJECT_ROOT, REPORTS_DIR, load_yaml
 from vaxlib.vn.provinces import BY_GSO, PROVINCES, slug
@@ -221,8 +221,7 @@ def _inputs(data_dir: Path) -> dict[str, Path]:
         "matches_current": rf.matches_current,
         "changes": rf.changes,
         "apply_summary": rf.apply_summary,
-        # the sign run's manifest: it changes with every run, whichever layout holds the certificates
-        "certificates": rf.certificates_dir / MANIFEST,
+        "certificates": rf.certificates,
         "feedback_status": rf.feedback_status,
         "ledger": rf.ledger,
     }
@@ -352,10 +351,8 @@ def compute_aggregates(
     reg = reg[reg["person_id"].astype(str).isin(linked)]
     signed_ids = set()
     if "certificates" in runs:
-        from vaxlib.sign.store import read_certificates
-
-        signed_ids = set(str(x) for x in read_certificates(rf.certificates_dir, ["person_id"],
-                                                           manifest=runs["certificates"])["person_id"].to_pylist())
+        signed_ids = set(read_output(paths["certificates"], "certificates", columns=["person_id"])[
+            "person_id"].astype(str))
     reg = reg.assign(signed=reg["person_id"].astype(str).isin(signed_ids),
                      province=_text(reg["province_code"]))
     out["persons"] = reg.groupby("province").agg(persons=("person_id", "size"), signed=("signed", "sum")).reset_index()

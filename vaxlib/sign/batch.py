@@ -47,7 +47,7 @@ from vaxlib.sign.errors import NotVerified, PayloadError, SchemaInvalid, ValueSe
 from vaxlib.sign.keys import Signer, load_signer, revoked_signers
 from vaxlib.sign.ledger import append_ledger
 from vaxlib.sign.qr import qr_filename
-from vaxlib.sign.store import CONTENT_PARTS_DIR, PARTS_DIR, part_name
+from vaxlib.sign.store import CONTENT_PARTS_DIR, part_name
 from vaxlib.sign.store import rows_at as _rows_at
 from vaxlib.sign.payload import (
     DoseRecord, ISSUER, build_payload, cwt_claims, encode_claims, make_uvci, validate_payload,
@@ -683,8 +683,7 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
         The active DSC is expired, not yet valid or revoked (before any input is read).
     """
     from vaxlib.io import write_output
-    from vaxlib.runs import CERTIFICATES, atomic_run, fault_point
-    from vaxlib.sign.store import is_sign_run
+    from vaxlib.runs import CERTIFICATES, atomic_run, fault_point, is_run
     from vaxlib.sign.ledger import LEDGER_FILE, carry_ledger, link_ledger, revocation_path, revoke, revoked_uvcis
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -701,7 +700,7 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     _check_signer(keys_dir, signer, issued_at.timestamp())
     clock = time.perf_counter()
     timings: dict[str, float] = {}
-    prev_dir = Path(previous) if previous else (out if is_sign_run(out) else None)
+    prev_dir = Path(previous) if previous else (out if is_run(out) and (out / CERTIFICATES).is_file() else None)
     prev = PreviousRun.load(prev_dir) if prev_dir is not None else None
     if prev is not None:  # a run that died between its commit and the revocations: finish them
         # the previous run's own events: after the ledger it carried (the whole ledger for older runs)
@@ -794,7 +793,8 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
         _write_input_cache(st, prev, tables if "plan" in settings else None, held, caches)
         qr_dir = st / "qr"
         content_parts = []
-        # a delta (the previous run's parts linked, one new part) when it can be: see vaxlib.sign.store
+        # the content index as a delta (the previous run's parts linked, one new part) when it can be
+        # (vaxlib.sign.store); certificates.parquet, the contract's table, is always written whole
         linked = _link_parts(st, prev) if _delta_fits(prev, qr, len(to_sign)) else None
         # the ledger likewise: the previous files linked and this run's events in a new part, or copied whole
         ledger_name = link_ledger(st, prev.folder, prev.manifest) if linked is not None else None
@@ -806,16 +806,17 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
         else:
             st.settings["ledger_own"] = ledger_name
             (st / ledger_name).parent.mkdir(exist_ok=True)
-        new_part = len(linked) if linked is not None else None
-        cert_path = st / (CERTIFICATES if linked is None else part_name(PARTS_DIR, new_part))
-        cert_path.parent.mkdir(exist_ok=True)
-        with CertificateWriter(cert_path) as writer:
+        new_certs = []  # delta: the new certificates go after the kept ones (the index parts list them so)
+        with CertificateWriter(st / CERTIFICATES) as writer:
             # a few thousand re-issues sign faster here than through a pool's start-up
             few = len(to_sign) < SMALL_BATCH
             for certs in sign_rows(to_sign.itertuples(index=False, name=None), keys_dir,
                                    processes=1 if few else processes, issued_at=issued_at, issuer=issuer, qr=qr,
                                    qr_dir=qr_dir, stats=stats):
-                writer.write(certs)
+                if linked is None:
+                    writer.write(certs)
+                else:  # at most ~10 % of the certificates (COMPACT_SHARE)
+                    new_certs.append(certs)
                 fault_point("sign:chunk")
                 at = sign_pos.get_indexer(certs.person_id)
                 ev, sup, why = d.event[at], d.supersedes[at], d.reason[at]
@@ -838,23 +839,24 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
                                           value_set=prev.certificates["person_id"]))
                 if (back >= 0).any():
                     keep = np.unique(np.concatenate([keep, back[back >= 0]]))
+                # the kept certificates, HC1 as Arrow slices of the previous table (never Python strings)
                 kept = _rows_at(prev.certificates, keep)
-                if linked is None:  # compact: the kept certificates written again, with their HC1
-                    kept = kept.append_column("hc1", prev.hc1_rows(keep))
-                    writer.write_table(kept)
+                kept = kept.append_column("hc1", prev.hc1_rows(keep))
+                writer.write_table(kept)
+                if linked is None:
                     content_parts.append(_kept_content(prev, kept, keep, qr, st))
-                elif qr:  # their QR images (the content rows are in the linked parts)
+                elif qr:  # their QR images (their index rows are in the linked parts)
                     _kept_content(prev, kept, keep, qr, st)
                 reissued = d.event == "reissued"
                 ok = reissued.copy()
                 ok[failed] = False
                 superseded = list(zip(d.revoke_kid[ok[reissued]], d.supersedes[ok]))
+            for certs in new_certs:
+                writer.write(certs)
         content = (pa.concat_tables(content_parts) if content_parts
                    else content_schema().empty_table())
-        content_path = CONTENT_FILE if linked is None else part_name(CONTENT_PARTS_DIR, new_part)
-        if linked is not None and not writer.rows:  # nothing new: no empty part (a no-op rerun links only)
-            cert_path.unlink()
-        else:
+        if linked is None or content.num_rows:  # a delta with nothing new: no empty part
+            content_path = CONTENT_FILE if linked is None else part_name(CONTENT_PARTS_DIR, len(linked))
             (st / content_path).parent.mkdir(exist_ok=True)
             fault_point(f"write:{Path(content_path).name}")
             pq.write_table(content, st / content_path, compression="zstd")
@@ -1021,7 +1023,7 @@ def _write_input_cache(st, prev, tables: dict | None, held: pd.DataFrame, caches
 
 
 def _delta_fits(prev, qr: str | None, n_new: int) -> bool:
-    """Whether this run may store a delta on ``prev`` (:mod:`vaxlib.sign.store`) rather than a compact table.
+    """Whether this run may store its content index as a delta on ``prev``'s (:mod:`vaxlib.sign.store`).
 
     Only on a previous run whose content index lists its certificates row for
     row (so the index parts stay aligned), with the same QR setting (the linked
@@ -1031,7 +1033,7 @@ def _delta_fits(prev, qr: str | None, n_new: int) -> bool:
     """
     from vaxlib.sign.store import COMPACT_SHARE, MAX_PARTS
 
-    if prev is None or prev.content is None or not prev.aligned or prev.layout is None:
+    if prev is None or prev.content is None or not prev.aligned or not prev.layout.parts:
         return False
     if ((prev.manifest.get("settings") or {}).get("qr") or "") != (qr or ""):
         return False
@@ -1042,28 +1044,28 @@ def _delta_fits(prev, qr: str | None, n_new: int) -> bool:
 
 
 def _link_parts(st, prev) -> list[str] | None:
-    """Hard-link the previous run's certificate and content parts into the staging folder, renumbered from 0.
+    """Hard-link the previous run's content-index parts into the staging folder, renumbered from 0.
 
     Returns the new part names, or None when one cannot be linked (another
-    file system): then nothing linked is left and the run is written compact.
+    file system): then nothing linked is left and the index is written compact.
     """
-    from vaxlib.sign.store import CONTENT_PARTS_DIR, PARTS_DIR, part_name
+    from vaxlib.sign.store import CONTENT_PARTS_DIR, part_name
 
     files = prev.manifest.get("files", {})
     done = []
-    for k, (cert, content) in enumerate(zip(prev.layout.parts, prev.layout.content)):
-        for src, dest in ((cert, part_name(PARTS_DIR, k)), (content, part_name(CONTENT_PARTS_DIR, k))):
-            if not st.link(prev.folder / src, dest, files.get(src)):
-                for name in done:
-                    (st / name).unlink()
-                    st.linked.pop(name, None)
-                return None
-            done.append(dest)
-    return done[::2]
+    for k, src in enumerate(prev.layout.parts):
+        dest = part_name(CONTENT_PARTS_DIR, k)
+        if not st.link(prev.folder / src, dest, files.get(src)):
+            for name in done:
+                (st / name).unlink()
+                st.linked.pop(name, None)
+            return None
+        done.append(dest)
+    return done
 
 
 def _write_superseded(st, prev, keep: np.ndarray) -> None:
-    """``certificates/superseded.parquet``: every row of the linked parts but the kept current ones."""
+    """``certificate-content/superseded.parquet``: every row of the linked index parts but the kept ones."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 

@@ -120,11 +120,7 @@ def _sign(args) -> int:
         raise CommandError.say("sign_failed", error=_worded_error(exc)) from None
     print(stats.summary(L))
     _print_refused(stats.refused, args)
-    from pathlib import Path
-
-    table = Path(args.out) / "certificates.parquet"
-    # a rerun stores the certificates as parts (vaxlib.sign.store): name the run, which vax verify reads
-    print(f"-> {table if table.is_file() else args.out}")
+    print(f"-> {args.out}/certificates.parquet")
     return 0
 
 

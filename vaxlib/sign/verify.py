@@ -477,41 +477,18 @@ def _check_size(n: int) -> None:
         raise TooLarge(f"{n:,} bytes; limit {MAX_INPUT_BYTES:,}")
 
 
-def _sign_run_of(p: Path) -> Path | None:
-    """The ``vax sign`` run ``p`` names: the run folder itself, or ``RUN/certificates.parquet``
-    of a run stored as parts (:mod:`vaxlib.sign.store`), which has no such file."""
-    from vaxlib.runs import CERTIFICATES
-    from vaxlib.sign.store import is_sign_run
-
-    if p.is_dir():
-        return p if is_sign_run(p) else None
-    if p.name == CERTIFICATES and not p.exists() and is_sign_run(p.parent):
-        return p.parent
-    return None
-
-
 def iter_inputs(item: str) -> Iterator[tuple[str, str | VerificationError]]:
     """Expand a ``vax verify`` INPUT into (source label, HC1 text or an error).
 
     INPUT is an ``HC1:`` string, a QR image, a certificates table
-    (``.parquet``/``.csv`` with an ``hc1`` column), a ``vax sign`` run folder
-    (its current certificates, whatever their layout) or a text file of HC1
+    (``.parquet``/``.csv`` with an ``hc1`` column) or a text file of HC1
     strings, one per line.
     """
     p = Path(item)
     try:
         exists = p.is_file()
-        run = _sign_run_of(p) if not exists else None
     except OSError:  # e.g. an HC1 string too long for a file name
-        exists, run = False, None
-    if run is not None:  # a sign run, or its certificates.parquet in a run stored as parts
-        from vaxlib.sign.store import read_certificates
-
-        label = p.name if p.name.endswith(".parquet") else "certificates"
-        texts = read_certificates(run, ["hc1"]).column("hc1")
-        for row, text in enumerate(texts.to_pylist(), start=1):
-            yield f"{label}:row {row}", text or ""
-        return
+        exists = False
     if not exists:
         yield "arg", item
         return
