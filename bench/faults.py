@@ -177,13 +177,16 @@ def _content(path: Path) -> object:
 
         df = read_output(path, "certificates")
         return sorted(zip(df["person_id"], df["kid"]))
-    if path.name == "certificate-content.parquet":  # the same people and content hashes; UVCIs are random
+    part = path.name.startswith("part-") and path.suffix == ".parquet"  # a rerun's index parts (sign.store)
+    if path.name == "certificate-content.parquet" or (part and path.parent.name == "certificate-content"):
+        # the same people and content hashes; UVCIs are random
         from vaxlib.io import read_output
 
         df = read_output(path, "table")
         return sorted(zip(df["person_id"], df["qr_file"].astype(bool), df["name_hash"], df["dob_hash"],
                           df["dose_hash"]))
-    if path.name == "signing-ledger.csv":  # the same events by the same signer and key; UVCIs, times random
+    if path.name == "signing-ledger.csv" or (path.parent.name == "signing-ledger" and path.suffix == ".csv"):
+        # the same events by the same signer and key; UVCIs, times random
         import csv
 
         with open(path, encoding="utf-8", newline="") as fh:
@@ -213,7 +216,7 @@ def leftovers(run_dir: Path) -> list[str]:
 def ledger_uvcis(root: Path) -> set[str]:
     """UVCIs listed in any signing ledger under ``root``."""
     found: set[str] = set()
-    for p in root.rglob("signing-ledger*"):
+    for p in [*root.rglob("signing-ledger*"), *root.rglob("signing-ledger/part-*.csv")]:  # one file, or parts
         if p.is_file():
             found |= set(re.findall(r"URN:UVCI:[^,;\s\"]+", p.read_text(encoding="utf-8", errors="replace")))
     return found

@@ -187,7 +187,10 @@ def _outcome(out: Path, stats):
 @settings(max_examples=25, phases=[Phase.explicit, Phase.reuse, Phase.generate],
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(world=worlds())
-def test_incremental_rerun_re_signs_revokes_and_keeps_what_a_full_rerun_does(tmp_path_factory, keys, world):
+def test_incremental_rerun_re_signs_revokes_and_keeps_what_a_full_rerun_does(tmp_path_factory, keys, world,
+                                                                              monkeypatch):
+    from vaxlib.sign import store
+
     base, changed, at = world
     now = _now()
     at = now + (at - T0)
@@ -199,7 +202,11 @@ def test_incremental_rerun_re_signs_revokes_and_keeps_what_a_full_rerun_does(tmp
         k = tmp / f"K{mode}"
         shutil.copytree(keys, k)
         out = tmp / f"OUT{mode}"
+        # the full plan writes a compact content index, the incremental one a delta on PREV's (vaxlib.sign.store)
+        monkeypatch.setattr(store, "COMPACT_SHARE", 1.0)
+        monkeypatch.setattr(store, "MAX_PARTS", 16 if mode else 0)
         s = _sign(p1, k, out, at, previous=tmp / "PREV", processes=1, incremental=mode)
+        assert (out / "certificate-content.parquet").exists() == (not mode)
         results[mode] = _outcome(out, s)
     prev = _outcome(tmp / "PREV", type("S", (), {"skipped": {}, "counts": {}})())
     full, part = results[False], results[True]

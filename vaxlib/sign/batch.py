@@ -47,6 +47,8 @@ from vaxlib.sign.errors import NotVerified, PayloadError, SchemaInvalid, ValueSe
 from vaxlib.sign.keys import Signer, load_signer, revoked_signers
 from vaxlib.sign.ledger import append_ledger
 from vaxlib.sign.qr import qr_filename
+from vaxlib.sign.store import CONTENT_PARTS_DIR, part_name
+from vaxlib.sign.store import rows_at as _rows_at
 from vaxlib.sign.payload import (
     DoseRecord, ISSUER, build_payload, cwt_claims, encode_claims, make_uvci, validate_payload,
     validity,
@@ -682,7 +684,7 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     """
     from vaxlib.io import write_output
     from vaxlib.runs import CERTIFICATES, atomic_run, fault_point, is_run
-    from vaxlib.sign.ledger import LEDGER_FILE, carry_ledger, revocation_path, revoke, revoked_uvcis
+    from vaxlib.sign.ledger import LEDGER_FILE, carry_ledger, link_ledger, revocation_path, revoke, revoked_uvcis
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -702,7 +704,9 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     prev = PreviousRun.load(prev_dir) if prev_dir is not None else None
     if prev is not None:  # a run that died between its commit and the revocations: finish them
         # the previous run's own events: after the ledger it carried (the whole ledger for older runs)
-        late = revoked_uvcis(prev_dir, int((prev.manifest.get("settings") or {}).get("ledger_offset") or 0))
+        sett = prev.manifest.get("settings") or {}
+        late = (revoked_uvcis(prev_dir, name=sett["ledger_own"]) if sett.get("ledger_own")  # a delta run's own part
+                else revoked_uvcis(prev_dir, int(sett.get("ledger_offset") or 0)))
         if late and revoke(keys_dir, late):
             log.warning("added superseded UVCIs of the previous run to the revocation list")
 
@@ -787,18 +791,32 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     with atomic_run(out, command="sign", args=args or {}, inputs=inputs, settings=settings) as st:
         write_output(plan.refused, st / REFUSED_FILE, "table")
         _write_input_cache(st, prev, tables if "plan" in settings else None, held, caches)
-        carry_ledger(prev_dir, st.path)
-        ledger = st / LEDGER_FILE
-        st.settings["ledger_offset"] = ledger.stat().st_size if ledger.is_file() else 0
         qr_dir = st / "qr"
         content_parts = []
+        # the content index as a delta (the previous run's parts linked, one new part) when it can be
+        # (vaxlib.sign.store); certificates.parquet, the contract's table, is always written whole
+        linked = _link_parts(st, prev) if _delta_fits(prev, qr, len(to_sign)) else None
+        # the ledger likewise: the previous files linked and this run's events in a new part, or copied whole
+        ledger_name = link_ledger(st, prev.folder, prev.manifest) if linked is not None else None
+        if ledger_name is None:
+            carry_ledger(prev_dir, st.path)
+            ledger = st / LEDGER_FILE
+            st.settings["ledger_offset"] = ledger.stat().st_size if ledger.is_file() else 0
+            ledger_name = LEDGER_FILE
+        else:
+            st.settings["ledger_own"] = ledger_name
+            (st / ledger_name).parent.mkdir(exist_ok=True)
+        new_certs = []  # delta: the new certificates go after the kept ones (the index parts list them so)
         with CertificateWriter(st / CERTIFICATES) as writer:
             # a few thousand re-issues sign faster here than through a pool's start-up
             few = len(to_sign) < SMALL_BATCH
             for certs in sign_rows(to_sign.itertuples(index=False, name=None), keys_dir,
                                    processes=1 if few else processes, issued_at=issued_at, issuer=issuer, qr=qr,
                                    qr_dir=qr_dir, stats=stats):
-                writer.write(certs)
+                if linked is None:
+                    writer.write(certs)
+                else:  # at most ~10 % of the certificates (COMPACT_SHARE)
+                    new_certs.append(certs)
                 fault_point("sign:chunk")
                 at = sign_pos.get_indexer(certs.person_id)
                 ev, sup, why = d.event[at], d.supersedes[at], d.reason[at]
@@ -821,17 +839,29 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
                                           value_set=prev.certificates["person_id"]))
                 if (back >= 0).any():
                     keep = np.unique(np.concatenate([keep, back[back >= 0]]))
+                # the kept certificates, HC1 as Arrow slices of the previous table (never Python strings)
                 kept = _rows_at(prev.certificates, keep)
+                kept = kept.append_column("hc1", prev.hc1_rows(keep))
                 writer.write_table(kept)
-                content_parts.append(_kept_content(prev, kept, keep, qr, st))
+                if linked is None:
+                    content_parts.append(_kept_content(prev, kept, keep, qr, st))
+                elif qr:  # their QR images (their index rows are in the linked parts)
+                    _kept_content(prev, kept, keep, qr, st)
                 reissued = d.event == "reissued"
                 ok = reissued.copy()
                 ok[failed] = False
                 superseded = list(zip(d.revoke_kid[ok[reissued]], d.supersedes[ok]))
+            for certs in new_certs:
+                writer.write(certs)
         content = (pa.concat_tables(content_parts) if content_parts
                    else content_schema().empty_table())
-        fault_point(f"write:{CONTENT_FILE}")
-        pq.write_table(content, st / CONTENT_FILE, compression="zstd")
+        if linked is None or content.num_rows:  # a delta with nothing new: no empty part
+            content_path = CONTENT_FILE if linked is None else part_name(CONTENT_PARTS_DIR, len(linked))
+            (st / content_path).parent.mkdir(exist_ok=True)
+            fault_point(f"write:{Path(content_path).name}")
+            pq.write_table(content, st / content_path, compression="zstd")
+        if linked is not None:
+            _write_superseded(st, prev, keep)
         if "plan" in settings:
             done = set(np.concatenate(signed_pids)) if signed_pids else set()
             failed = [p_ for p_ in to_sign["person_id"] if p_ not in done]
@@ -840,7 +870,8 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
                                                           dtype=object)}), st / inc.STATE_FILE, "table")
         rows = [(k, u, e, s_, w) for k, u, e, s_, w in new_events]
         rows += [(k, u, "revoked", "", "superseded") for k, u in superseded]
-        append_ledger(st.path, rows, signer=signer_name, signed_at=signed_at)
+        if rows or ledger_name == LEDGER_FILE:  # a delta run with no event writes no empty part
+            append_ledger(st.path, rows, signer=signer_name, signed_at=signed_at, name=ledger_name)
         stats.counts = {**d.counts, "revoked": len(superseded)}
     lap("sign_and_commit")
     # committed: now the revocations, and the external ledger copy
@@ -991,20 +1022,70 @@ def _write_input_cache(st, prev, tables: dict | None, held: pd.DataFrame, caches
         pq.write_table(table, st / INPUT_CACHE / f"{kind}.parquet", compression="lz4", write_statistics=False)
 
 
-def _rows_at(table, rows: np.ndarray):
-    """``table.take(rows)`` for sorted, unique ``rows``, as zero-copy slices of its runs of consecutive rows.
+def _delta_fits(prev, qr: str | None, n_new: int) -> bool:
+    """Whether this run may store its content index as a delta on ``prev``'s (:mod:`vaxlib.sign.store`).
 
-    A rerun keeps 99 % of a million certificates: ``take``/``filter`` copied
-    every HC1 string (1.3 CPU s at 1M), slices copy nothing.
+    Only on a previous run whose content index lists its certificates row for
+    row (so the index parts stay aligned), with the same QR setting (the linked
+    index names its images), and only while the superseded rows (at most this
+    run's re-issues more) stay under :data:`~vaxlib.sign.store.COMPACT_SHARE`
+    of the parts' rows and the parts under :data:`~vaxlib.sign.store.MAX_PARTS`.
     """
-    import pyarrow as pa
+    from vaxlib.sign.store import COMPACT_SHARE, MAX_PARTS
 
-    if not len(rows):
-        return table.slice(0, 0)
-    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
-    starts = np.concatenate([[0], breaks])
-    ends = np.concatenate([breaks, [len(rows)]])
-    return pa.concat_tables([table.slice(int(rows[a]), int(b - a)) for a, b in zip(starts, ends)])
+    if prev is None or prev.content is None or not prev.aligned or not prev.layout.parts:
+        return False
+    if ((prev.manifest.get("settings") or {}).get("qr") or "") != (qr or ""):
+        return False
+    if len(prev.layout.parts) + 1 > MAX_PARTS:
+        return False
+    superseded = prev.n_physical - len(prev.physical) + n_new  # re-issues are among the n_new signed
+    return superseded <= COMPACT_SHARE * (prev.n_physical + n_new)
+
+
+def _link_parts(st, prev) -> list[str] | None:
+    """Hard-link the previous run's content-index parts into the staging folder, renumbered from 0.
+
+    Returns the new part names, or None when one cannot be linked (another
+    file system): then nothing linked is left and the index is written compact.
+    """
+    from vaxlib.sign.store import CONTENT_PARTS_DIR, part_name
+
+    files = prev.manifest.get("files", {})
+    done = []
+    for k, src in enumerate(prev.layout.parts):
+        dest = part_name(CONTENT_PARTS_DIR, k)
+        if not st.link(prev.folder / src, dest, files.get(src)):
+            for name in done:
+                (st / name).unlink()
+                st.linked.pop(name, None)
+            return None
+        done.append(dest)
+    return done
+
+
+def _write_superseded(st, prev, keep: np.ndarray) -> None:
+    """``certificate-content/superseded.parquet``: every row of the linked index parts but the kept ones."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from vaxlib.runs import fault_point
+    from vaxlib.sign.store import SUPERSEDED
+
+    current = np.ones(prev.n_physical, bool)
+    current[prev.physical[keep]] = False
+    rows = np.flatnonzero(current)
+    uvci = np.empty(len(rows), dtype=object)
+    # this run's: the previous current rows not kept; earlier ones: from the previous list
+    gone = np.setdiff1d(np.arange(len(prev.physical)), keep, assume_unique=True)
+    at = np.searchsorted(rows, prev.physical[gone])
+    uvci[at] = np.asarray(prev.certificates["uvci"].take(pa.array(gone, pa.int64())).to_pylist(), dtype=object)
+    if not prev.layout.compact:
+        old = pq.read_table(prev.folder / prev.layout.superseded, columns=["row", "uvci"])
+        uvci[np.searchsorted(rows, old["row"].to_numpy())] = np.asarray(old["uvci"].to_pylist(), dtype=object)
+    fault_point("write:superseded.parquet")
+    pq.write_table(pa.table({"row": pa.array(rows, pa.int64()), "uvci": pa.array(uvci, pa.string())}),
+                   st / SUPERSEDED, compression="zstd")
 
 
 def _kept_content(prev, kept, keep: np.ndarray, qr: str | None, st):
@@ -1040,10 +1121,12 @@ def _kept_content(prev, kept, keep: np.ndarray, qr: str | None, st):
     (st / "qr").mkdir(parents=True, exist_ok=True)
     files = prev.manifest.get("files", {})
     src_dir = prev.folder / "qr"
-    hc1s = kept.column("hc1")
+    hc1s = kept.column("hc1") if "hc1" in kept.column_names else None
     for i, name in enumerate(names):
         rel = "qr/" + name
         if not st.link(src_dir / name, rel, files.get(rel)):
+            if hc1s is None:  # read only when an image has to be made again
+                hc1s = prev.hc1_rows(keep)
             make_qr(hc1s[i].as_py(), st / rel, qr)
     at_k = positions(pc.index_in(rows["uvci"], value_set=kept["uvci"]))
     return rows.set_column(rows.column_names.index("qr_file"), "qr_file",

@@ -12,8 +12,14 @@ current UVCI back gives their whole story (:func:`story`).  Files written by
 earlier versions (the first four columns) are read as ``issued`` events.
 
 The ledger of a run lives in the run folder and is committed with the
-certificates it describes (:func:`vaxlib.sign.batch.sign_tables` copies the
-previous run's ledger into the new run and appends to it).
+certificates it describes.  A run whose certificates are written whole
+(:mod:`vaxlib.sign.store`, compact) copies the previous run's ledger into
+``signing-ledger.csv`` and appends to it; a rerun stored as a delta only
+appends: it hard-links the previous run's ledger files as
+``signing-ledger/part-NNNNN.csv`` and writes its own events into one new part
+(copying 108 MB of ledger per million people was most of what a rerun wrote
+after its certificates).  :func:`ledger_files` lists them in order; every
+reader here reads them all.
 
 Revocation follows the DCC revocation design (eHN, *DCC Revocation*, 2022),
 which lists hashes of the UVCI rather than the UVCI itself: one SHA-256 hex
@@ -34,10 +40,11 @@ from vaxlib.exports import csv_row, unneutralise
 from vaxlib.sign.payload import uvci_is_valid
 from vaxlib.sign.verify import REVOCATION_FILE, load_revocations, uvci_hash
 
-__all__ = ["LEDGER_FILE", "LEDGER_COLUMNS", "default_signer", "append_ledger", "read_ledger",
-           "carry_ledger", "story", "revoked_uvcis", "revoke", "revocation_path"]
+__all__ = ["LEDGER_FILE", "LEDGER_PARTS", "LEDGER_COLUMNS", "default_signer", "append_ledger", "read_ledger",
+           "carry_ledger", "link_ledger", "ledger_files", "story", "revoked_uvcis", "revoke", "revocation_path"]
 
 LEDGER_FILE = "signing-ledger.csv"
+LEDGER_PARTS = "signing-ledger"  #: folder of a delta run's ledger parts (``part-NNNNN.csv``, each with its header)
 LEDGER_COLUMNS = ("signed_at", "signer", "kid", "uvci", "event", "supersedes", "reason")
 
 
@@ -46,14 +53,22 @@ def default_signer() -> str:
     return os.environ.get("USER") or getpass.getuser()
 
 
+def ledger_files(folder: str | os.PathLike) -> list[Path]:
+    """The ledger files of ``folder`` in order: ``signing-ledger.csv``, or the parts of a delta run."""
+    folder = Path(folder)
+    if (folder / LEDGER_FILE).is_file() or not (folder / LEDGER_PARTS).is_dir():
+        return [folder / LEDGER_FILE]
+    return sorted(p for p in (folder / LEDGER_PARTS).glob("part-*.csv") if p.is_file())
+
+
 def append_ledger(folder: str | os.PathLike, rows: Iterable[tuple], *, signer: str,
-                  signed_at: str | None = None, event: str = "issued") -> int:
-    """Append rows to ``folder/signing-ledger.csv``; return how many.
+                  signed_at: str | None = None, event: str = "issued", name: str = LEDGER_FILE) -> int:
+    """Append rows to ``folder/signing-ledger.csv`` (or ``folder/name``); return how many.
 
     A row is ``(kid_b64, uvci)`` (an ``event`` certificate) or
     ``(kid_b64, uvci, event, supersedes, reason)``.
     """
-    path = Path(folder) / LEDGER_FILE
+    path = Path(folder) / name
     new = not path.exists()
     signed_at = signed_at or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     n = 0
@@ -72,22 +87,27 @@ def append_ledger(folder: str | os.PathLike, rows: Iterable[tuple], *, signer: s
 
 
 def carry_ledger(previous: str | os.PathLike | None, folder: str | os.PathLike) -> int:
-    """Copy a previous run's ledger into ``folder`` (the new run) before appending; return its rows.
+    """Copy a previous run's ledger (all its parts) into ``folder/signing-ledger.csv`` before appending; its rows.
 
     A ledger of the first four columns (older versions) is rewritten with the
     full header, its rows as ``issued`` events.
     """
     dest = Path(folder) / LEDGER_FILE
-    src = Path(previous) / LEDGER_FILE if previous is not None else None
-    if src is None or not src.is_file():
+    srcs = ledger_files(previous) if previous is not None else []
+    if not srcs or not srcs[0].is_file():
         return 0
-    with open(src, newline="", encoding="utf-8") as fh:
+    with open(srcs[0], newline="", encoding="utf-8") as fh:
         header = next(csv.reader([fh.readline()]), [])
     if tuple(header) == LEDGER_COLUMNS:
-        shutil.copyfile(src, dest)
+        with open(dest, "wb") as out:
+            for i, src in enumerate(srcs):
+                with open(src, "rb") as fh:
+                    if i:
+                        fh.readline()  # every part has its header; the copy keeps the first
+                    shutil.copyfileobj(fh, out, 1 << 20)
         with open(dest, "rb") as fh:
             return sum(1 for _ in fh) - 1
-    rows = read_ledger(src.parent)
+    rows = read_ledger(previous)
     with open(dest, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(LEDGER_COLUMNS)
@@ -96,10 +116,38 @@ def carry_ledger(previous: str | os.PathLike | None, folder: str | os.PathLike) 
     return len(rows)
 
 
+def link_ledger(st, previous: Path, manifest: dict) -> str | None:
+    """Hard-link a previous run's ledger files into the staging folder ``st`` as parts; the new part's name.
+
+    None when they cannot all be linked (another file system) or the previous
+    ledger is of the older four columns: then nothing linked is left, and the
+    caller copies it whole (:func:`carry_ledger`).
+    """
+    files = ledger_files(previous)
+    if not files[0].is_file():
+        return f"{LEDGER_PARTS}/part-00000.csv"
+    with open(files[0], newline="", encoding="utf-8") as fh:
+        if tuple(next(csv.reader([fh.readline()]), [])) != LEDGER_COLUMNS:
+            return None
+    entries = manifest.get("files", {})
+    done = []
+    for k, src in enumerate(files):
+        dest = f"{LEDGER_PARTS}/part-{k:05d}.csv"
+        if not st.link(src, dest, entries.get(src.relative_to(previous).as_posix())):
+            for name in done:
+                (st / name).unlink()
+                st.linked.pop(name, None)
+            return None
+        done.append(dest)
+    return f"{LEDGER_PARTS}/part-{len(files):05d}.csv"
+
+
 def read_ledger(folder: str | os.PathLike) -> list[dict[str, str]]:
-    """All ledger rows as dicts (rows of older four-column ledgers as ``issued`` events)."""
-    with open(Path(folder) / LEDGER_FILE, newline="", encoding="utf-8") as fh:
-        rows = [{k: unneutralise(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+    """All ledger rows as dicts, every part in order (rows of older four-column ledgers as ``issued`` events)."""
+    rows = []
+    for path in ledger_files(folder):
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows += [{k: unneutralise(v) for k, v in row.items()} for row in csv.DictReader(fh)]
     for r in rows:
         r["event"] = r.get("event") or "issued"
         r.setdefault("supersedes", "")
@@ -107,16 +155,19 @@ def read_ledger(folder: str | os.PathLike) -> list[dict[str, str]]:
     return rows
 
 
-def revoked_uvcis(folder: str | os.PathLike, offset: int = 0) -> list[str]:
-    """UVCIs of the ``revoked`` events in ``folder/signing-ledger.csv`` (columnar read: 1M rows in ~1 s).
+def revoked_uvcis(folder: str | os.PathLike, offset: int = 0, *, name: str | None = None) -> list[str]:
+    """UVCIs of the ``revoked`` events in ``folder``'s ledger (columnar read: 1M rows in ~1 s).
 
-    ``offset``: only the rows from this byte on (a run's own events start where
-    the ledger it carried over ended; ``vax sign`` records that offset).
+    ``offset``: only the rows of ``signing-ledger.csv`` from this byte on (a run's
+    own events start where the ledger it carried over ended; ``vax sign`` records
+    that offset); ``name``: only the file ``folder/name`` (a delta run's own part).
     """
     import pyarrow.compute as pc
     import pyarrow.csv as pcsv
 
-    path = Path(folder) / LEDGER_FILE
+    if name is None and offset == 0 and len(files := ledger_files(folder)) > 1:
+        return [u for f in files for u in revoked_uvcis(f.parent, name=f.name)]
+    path = Path(folder) / (name or LEDGER_FILE)
     if not path.is_file():
         return []
     with open(path, newline="", encoding="utf-8") as fh:

@@ -76,14 +76,23 @@ def content_hashes(persons: pd.DataFrame, issuer: str) -> dict[str, np.ndarray]:
 
 @dataclass
 class PreviousRun:
-    """A previous ``vax sign`` run: its certificates (Arrow table) and content index."""
+    """A previous ``vax sign`` run: its certificates (Arrow table, without HC1) and content index.
+
+    The HC1 column is left out: a rerun looks certificates up by person and
+    UVCI; :meth:`hc1_rows` reads HC1 (as Arrow, never as Python strings) for the
+    kept certificates it writes again.
+    """
 
     folder: Path
-    certificates: "object"  # pyarrow.Table with CERT_COLUMNS
+    certificates: "object"  # pyarrow.Table with CERT_COLUMNS but hc1
     content: "object | None"  #: pyarrow.Table of CONTENT_COLUMNS, or None (older run, or another hash scheme)
     manifest: dict = field(default_factory=dict)  #: the run's manifest (files' sizes, digests, mtimes)
     #: the content index lists the certificates row for row (same UVCI at the same row)
     aligned: bool = False
+    layout: "object | None" = None  #: :class:`vaxlib.sign.store.Layout` of the content index
+    #: position in the index parts (read one after the other) of each certificate's content row
+    physical: "np.ndarray | None" = None
+    n_physical: int = 0  #: rows of the index parts, superseded ones included
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> "PreviousRun":
@@ -102,13 +111,16 @@ class PreviousRun:
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
+        from vaxlib.errors import ManifestError
         from vaxlib.io import OutputTableError
         from vaxlib.runs import CERTIFICATES, check_run
         from vaxlib.schema import OUTPUT_TABLES
+        from vaxlib.sign.store import current_rows, layout_of, rows_at
 
         folder = Path(folder)
         manifest = check_run(folder, command="sign", full=False)
-        for name in (CERTIFICATES, CONTENT_FILE):
+        layout = layout_of(manifest)
+        for name in (CERTIFICATES, *layout.parts):
             check_file(folder, name, manifest)
         names = _parquet_names(folder / CERTIFICATES)
         missing = [c for c in OUTPUT_TABLES["certificates"] if c not in names]
@@ -117,31 +129,51 @@ class PreviousRun:
                                    f"not a certificates table: no column {missing[0]}", folder / CERTIFICATES,
                                    column=missing[0])
         # one thread: as fast on a busy 2-core machine, and 20 % less CPU
-        certs = pq.read_table(folder / CERTIFICATES, columns=list(OUTPUT_TABLES["certificates"]), use_threads=False)
+        cols = [c for c in OUTPUT_TABLES["certificates"] if c != "hc1"]
+        certs = pq.read_table(folder / CERTIFICATES, columns=cols, use_threads=False)
+        physical, n_physical = current_rows(folder, layout, manifest)
         content = None
         scheme = (manifest.get("settings") or {}).get("content_hash")
-        if CONTENT_FILE in manifest.get("files", {}) and scheme == HASH_SCHEME:
-            content = _content_table(folder / CONTENT_FILE)
+        if layout.parts and scheme == HASH_SCHEME:
+            content = _content_table([folder / n for n in layout.parts])
+            if not layout.compact:
+                content = rows_at(content, physical)
         elif len(certs):
             log.warning("%s: no content index of scheme %s: every person is re-issued once", folder, HASH_SCHEME)
         aligned = (content is not None and content.num_rows == certs.num_rows
                    and pc.all(pc.fill_null(pc.equal(content["uvci"], certs["uvci"]), False)).as_py() is not False)
-        return cls(folder, certs, content, manifest, aligned)
+        if not layout.compact and not aligned:  # a delta index is written row for row with its certificates
+            raise ManifestError(f"{folder}: content index parts do not list the certificates row for row")
+        return cls(folder, certs, content, manifest, aligned, layout, physical, n_physical)
+
+    def hc1_rows(self, rows: np.ndarray):
+        """HC1 of the current certificates at the sorted, unique positions ``rows`` (Arrow array)."""
+        import pyarrow.parquet as pq
+
+        from vaxlib.runs import CERTIFICATES
+        from vaxlib.sign.store import rows_at
+
+        hc1 = pq.read_table(self.folder / CERTIFICATES, columns=["hc1"], use_threads=False)
+        return rows_at(hc1, rows).column("hc1")
 
 
-def _content_table(path: Path):
-    """The content index as an Arrow table (strings, uint64 hashes); a file lacking a column is refused."""
+def _content_table(paths: list[Path]):
+    """The content index (its parts one after the other) as an Arrow table; a file lacking a column is refused."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from vaxlib.io import OutputTableError
 
-    names = _parquet_names(path)
-    missing = [c for c in CONTENT_COLUMNS if c not in names]
-    if missing:
-        raise OutputTableError(f"thiếu cột {missing[0]}", f"no column {missing[0]}", path, column=missing[0])
-    t = pq.read_table(path, columns=CONTENT_COLUMNS, use_threads=False)
     schema = content_schema()
-    return t if t.schema.equals(schema) else t.select(CONTENT_COLUMNS).cast(schema)
+    tables = []
+    for path in paths:
+        names = _parquet_names(path)
+        missing = [c for c in CONTENT_COLUMNS if c not in names]
+        if missing:
+            raise OutputTableError(f"thiếu cột {missing[0]}", f"no column {missing[0]}", path, column=missing[0])
+        t = pq.read_table(path, columns=CONTENT_COLUMNS, use_threads=False)
+        tables.append(t if t.schema.equals(schema) else t.select(CONTENT_COLUMNS).cast(schema))
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
 
 
 def _parquet_names(path: Path) -> list[str]:
