@@ -844,10 +844,10 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
                                           value_set=prev.certificates["person_id"]))
                 if (back >= 0).any():
                     keep = np.unique(np.concatenate([keep, back[back >= 0]]))
-                # the kept certificates, HC1 as Arrow slices of the previous table (never Python strings)
-                kept = _rows_at(prev.certificates, keep)
-                kept = kept.append_column("hc1", prev.hc1_rows(keep))
-                writer.write_table(kept)
+                # the kept certificates, as Arrow slices of the previous table's row groups (never Python strings)
+                for piece in prev.iter_rows(keep):
+                    writer.write_table(piece)
+                kept = _rows_at(prev.certificates, keep)  # without HC1: _kept_content reads it only if it must
                 if linked is None:
                     content_parts.append(_kept_content(prev, kept, keep, qr, st))
                 elif qr:  # their QR images (their index rows are in the linked parts)
