@@ -1,7 +1,6 @@
 """A rerun writes certificates.parquet whole and its own bookkeeping (content index, ledger) as a delta."""
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import os
@@ -15,7 +14,6 @@ import pytest
 
 from vaxlib.errors import ManifestError
 from vaxlib.runs import recover
-from vaxlib.sign import store
 from vaxlib.sign.batch import sign_tables
 from vaxlib.sign.keys import PASSPHRASE_ENV, init_keys
 from vaxlib.sign.ledger import read_ledger
