@@ -296,3 +296,21 @@ def test_a_killed_linking_run_leaves_the_previous_run_byte_identical(tmp_path, p
     assert _siblings(out) == [] and os.stat(out / "img.bin").st_nlink == 1
     _write_linking(out, "b")  # the rerun completes
     assert (out / "note.txt").read_text() == "b" and (out / "img.bin").read_bytes() == before["img.bin"]
+
+
+def test_a_file_hashed_while_written_gets_its_true_digest_and_a_later_change_is_hashed_again(tmp_path):
+    """Staging.open: the manifest takes the digest computed while writing, unless the file changed since."""
+    from vaxlib.runs import file_digest
+
+    with atomic_run(tmp_path / "R", command="sign") as st:
+        with st.open("a/x.bin") as fh:
+            fh.write(b"abc" * 1000)
+        with st.open("y.bin") as fh:
+            fh.write(b"first")
+        with open(st / "y.bin", "ab") as fh:  # written again after the digest was taken
+            fh.write(b" and more")
+        assert st.hashed["a/x.bin"][3] == file_digest(st / "a/x.bin")
+    files = read_manifest(tmp_path / "R")["files"]
+    for name in ("a/x.bin", "y.bin"):
+        assert files[name]["sha256"] == file_digest(tmp_path / "R" / name)
+    assert (tmp_path / "R" / "y.bin").read_bytes() == b"first and more"

@@ -1,7 +1,6 @@
 """A rerun writes certificates.parquet whole and its own bookkeeping (content index, ledger) as a delta."""
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import os
@@ -15,7 +14,6 @@ import pytest
 
 from vaxlib.errors import ManifestError
 from vaxlib.runs import recover
-from vaxlib.sign import store
 from vaxlib.sign.batch import sign_tables
 from vaxlib.sign.keys import PASSPHRASE_ENV, init_keys
 from vaxlib.sign.ledger import read_ledger
@@ -219,3 +217,21 @@ def test_revocations_of_a_delta_run_killed_right_after_its_commit_are_finished_b
     s = _sign(p2, keys, out)
     assert s.signed == 0  # nothing signed twice; the missing revocation, from the run's own part, is added
     assert revoked.read_text().split() == [*first, uvci_hash(old)]
+
+
+def test_kept_rows_read_row_group_by_row_group_are_the_rows_asked_for(tmp_path):
+    import numpy as np
+    import pyarrow as pa
+
+    from vaxlib.sign.previous import PreviousRun
+
+    n = 1000
+    table = pa.table({c: pa.array([f"{c}{i}" for i in range(n)], pa.string())
+                      for c in ("person_id", "uvci", "hc1", "kid", "issued_at", "expires_at")})
+    pq.write_table(table, tmp_path / "certificates.parquet", row_group_size=128)  # 8 row groups
+    prev = PreviousRun(tmp_path, None, None)
+    rng = np.random.default_rng(3)
+    for rows in (np.arange(n), np.zeros(0, np.int64), np.array([0, 127, 128, 129, 999]),
+                 np.sort(rng.choice(n, 400, replace=False))):
+        got = pa.concat_tables([table.slice(0, 0), *prev.iter_rows(rows)])
+        assert got.equals(table.take(pa.array(rows, pa.int64())))

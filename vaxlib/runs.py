@@ -76,6 +76,7 @@ import errno
 import fcntl
 import functools
 import hashlib
+import io
 import json
 import logging
 import os
@@ -771,6 +772,8 @@ class Staging:
     row_counts: dict[str, int] = field(default_factory=dict)
     #: files brought in by :meth:`link`: name -> (inode, size, mtime_ns, SHA-256 from the source's manifest)
     linked: dict[str, tuple[int, int, int, str]] = field(default_factory=dict)
+    #: files written through :meth:`open`: name -> (inode, size, mtime_ns, SHA-256 of the bytes written)
+    hashed: dict[str, tuple[int, int, int, str]] = field(default_factory=dict)
 
     def __truediv__(self, name: str) -> Path:
         return self.path / name
@@ -810,12 +813,58 @@ class Staging:
             self.linked[Path(name).as_posix()] = (st.st_ino, st.st_size, st.st_mtime_ns, entry["sha256"])
         return True
 
+    def open(self, name: str) -> "_DigestingFile":
+        """A new file ``name`` of this run, open for writing (binary), hashed as it is written.
+
+        Its SHA-256 is recorded when it is closed, so the manifest does not read
+        it again (a million certificates are 235 MB); it is still fsync'd.
+        """
+        dest = self.path / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        return _DigestingFile(dest, Path(name).as_posix(), self.hashed)
+
     def __fspath__(self) -> str:
         return os.fspath(self.path)
 
     def rows(self, name: str, n: int) -> None:
         """Record that the file ``name`` holds ``n`` rows (for the manifest)."""
         self.row_counts[name] = int(n)
+
+
+class _DigestingFile(io.RawIOBase):
+    """A file opened by :meth:`Staging.open`: writes go to disk and into a SHA-256."""
+
+    def __init__(self, path: Path, name: str, record: dict) -> None:
+        super().__init__()
+        self._fh = open(path, "wb")  # noqa: SIM115 - closed by close()
+        self._sha = hashlib.sha256()
+        self._pos = 0
+        self._name, self._record = name, record
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        view = memoryview(data)
+        self._sha.update(view)
+        n = self._fh.write(view)
+        self._pos += n
+        return n
+
+    def tell(self) -> int:
+        return self._pos
+
+    def flush(self) -> None:
+        if not self._fh.closed:
+            self._fh.flush()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        super().close()
+        self._fh.close()
+        info = os.stat(self._fh.name)
+        self._record[self._name] = (info.st_ino, info.st_size, info.st_mtime_ns, self._sha.hexdigest())
 
 
 def _check_target(target: Path) -> None:
@@ -909,7 +958,9 @@ def atomic_run(out_dir: str | os.PathLike[str], *, command: str, args: Mapping[s
                 digest = same[3]  # a previous run's file, unchanged: hashed and fsync'd by that run
             else:
                 _fsync_file(p)
-                digest = file_digest(p)
+                known = st.hashed.get(rel)  # hashed while written (Staging.open), and not touched since
+                same_file = known is not None and known[:3] == (info.st_ino, info.st_size, info.st_mtime_ns)
+                digest = known[3] if same_file else file_digest(p)
             # mtime_ns lets the next run reuse this digest for a file it links (Staging.link)
             entry: dict[str, Any] = {"size": info.st_size, "sha256": digest, "mtime_ns": info.st_mtime_ns}
             n = st.row_counts.get(rel)

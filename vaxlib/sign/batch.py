@@ -578,7 +578,9 @@ def sign_rows(rows: Iterable[Sequence], keys_dir: str | os.PathLike, *, kid_hex:
 class CertificateWriter:
     """Append certificate chunks to a Parquet file with the contract's columns."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, staging=None) -> None:
+        """``staging``: the :class:`~vaxlib.runs.Staging` ``path`` is in; the file is then hashed as
+        it is written (:meth:`~vaxlib.runs.Staging.open`) rather than read again for the manifest."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -587,13 +589,14 @@ class CertificateWriter:
         self.schema = pa.schema([(c, pa.string()) for c in CERT_COLUMNS])
         self.path = Path(path)
         fault_point(f"write:{self.path.name}")
+        self._sink = staging.open(self.path.relative_to(staging.path).as_posix()) if staging is not None else None
         # dictionary-encode only the columns that repeat: trying it on 20k unique HC1 strings
         # per chunk cost ~1.6 us per certificate and made the file larger
         # HC1 strings (zlib data in Base45) with lz4: zstd made them 30 % smaller but cost 2.5 CPU s
         # per million to write and read again, which every rerun does for the certificates it keeps;
         # and no min/max statistics for them (nobody filters on an HC1; computing and reading the
         # statistics of 600-byte strings was ~40 % of reading the column)
-        self._writer = pq.ParquetWriter(self.path, self.schema,
+        self._writer = pq.ParquetWriter(self._sink if self._sink is not None else self.path, self.schema,
                                         compression={c: "lz4" if c == "hc1" else "zstd" for c in CERT_COLUMNS},
                                         use_dictionary=["kid", "issued_at", "expires_at"],
                                         write_statistics=[c for c in CERT_COLUMNS if c != "hc1"])
@@ -623,6 +626,8 @@ class CertificateWriter:
 
     def close(self) -> None:
         self._writer.close()
+        if self._sink is not None:
+            self._sink.close()
 
     def __enter__(self) -> "CertificateWriter":
         return self
@@ -807,7 +812,7 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
             st.settings["ledger_own"] = ledger_name
             (st / ledger_name).parent.mkdir(exist_ok=True)
         new_certs = []  # delta: the new certificates go after the kept ones (the index parts list them so)
-        with CertificateWriter(st / CERTIFICATES) as writer:
+        with CertificateWriter(st / CERTIFICATES, st) as writer:
             # a few thousand re-issues sign faster here than through a pool's start-up
             few = len(to_sign) < SMALL_BATCH
             for certs in sign_rows(to_sign.itertuples(index=False, name=None), keys_dir,
@@ -839,10 +844,10 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
                                           value_set=prev.certificates["person_id"]))
                 if (back >= 0).any():
                     keep = np.unique(np.concatenate([keep, back[back >= 0]]))
-                # the kept certificates, HC1 as Arrow slices of the previous table (never Python strings)
-                kept = _rows_at(prev.certificates, keep)
-                kept = kept.append_column("hc1", prev.hc1_rows(keep))
-                writer.write_table(kept)
+                # the kept certificates, as Arrow slices of the previous table's row groups (never Python strings)
+                for piece in prev.iter_rows(keep):
+                    writer.write_table(piece)
+                kept = _rows_at(prev.certificates, keep)  # without HC1: _kept_content reads it only if it must
                 if linked is None:
                     content_parts.append(_kept_content(prev, kept, keep, qr, st))
                 elif qr:  # their QR images (their index rows are in the linked parts)
