@@ -112,3 +112,23 @@ def test_evaluate_refuses_a_changed_match_run(tmp_path: Path, capsys):
     capsys.readouterr()
     assert vax(["evaluate", "--truth", str(data), "--matches", str(match)]) == 2
     assert "khác với _manifest.json" in capsys.readouterr().err
+
+
+def test_quiet_match_prints_no_log_lines(tmp_path: Path):
+    """`vax match --quiet` prints nothing on stderr: the EM sessions' English INFO lines went out
+    even with --quiet (the command line set INFO logging for every command)."""
+    import os
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    assert vax(["synth", "--persons", "800", "--seed", "12", "--out", str(data)]) == 0
+    argv = [sys.executable, "-m", "vaxlib.cli", "match", "--registry", str(data / "registry.parquet"),
+            "--vaccinations", str(data / "vaccinations.parquet")]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    loud = subprocess.run(argv + ["--out", str(tmp_path / "loud")], capture_output=True, text=True, env=env)
+    assert loud.returncode == 0 and "INFO vaxlib.match" in loud.stderr  # the lines exist without --quiet
+    quiet = subprocess.run(argv + ["--out", str(tmp_path / "quiet"), "--quiet"], capture_output=True, text=True,
+                           env=env)
+    assert quiet.returncode == 0
+    assert quiet.stderr == ""
