@@ -169,6 +169,41 @@ def test_random_bytes_raise_only_import_errors(tmp_path_factory, data, ext, kind
     reconciles(res)
 
 
+@FAST
+@given(seed=st.integers(0, 2**32 - 1), size=st.integers(1000, 8000), ext=st.sampled_from([".parquet", ".xlsx"]))
+def test_random_bytes_are_called_binary_not_csv(tmp_path_factory, seed, size, ext):
+    """Random bytes named .parquet/.xlsx: the refusal says binary data (it said "CSV text file" when the
+    first line happened to hold no NUL, about one random file in three)."""
+    import random
+
+    data = random.Random(seed).randbytes(size)
+    if data.startswith((b"PK", b"PAR1", b"\xff\xfe", b"\xfe\xff", b"\xef\xbb\xbf", b"\xd0\xcf", b"%PDF", b"\x1f\x8b",
+                        b"\x89PNG", b"\xff\xd8", b"7z", b"Rar!")):
+        return
+    path = tmp_path_factory.mktemp("fz") / f"f{ext}"
+    path.write_bytes(data)
+    with pytest.raises(VaxImportError) as err:
+        read_table(path, "vaccinations")
+    assert "dữ liệu nhị phân" in str(err.value) and "văn bản" not in str(err.value)
+
+
+@pytest.mark.parametrize("text, kind", [
+    # TCVN3 (VN1 variant) capitals with tones live in C0 (01-02, 04-06, 11-17): still a text file
+    (b"ho_ten,ngay_sinh\r\n" + b"\x11\x12\x13\x01\x02\x04\x05\x06 V\xa8n,01/02/1990\r\n" * 40, "text"),
+    # tabs, form feeds and a DOS end-of-file mark
+    (b"ho_ten\tngay_sinh\r\n" + b"Nguy\xc3\xaan\t01/02/1990\x0c\r\n" * 40 + b"\x1a", "text"),
+    # a UTF-8 file with two short garbage lines among 40 good ones
+    (b"ho_ten,ngay_sinh\n" + b"An,01/02/1990\n" * 20 + b"\x03\x07\x1c\x1d\x1e\n" * 2 + b"An,01/02/1990\n" * 20,
+     "text"),
+    # escape and bell bytes every few characters: no text file looks like this
+    (b"ab\x1b\x07cd\x10\x18" * 200, "binary"),
+])
+def test_sniff_tells_text_from_binary(text, kind):
+    from vaxlib.io import _sniff
+
+    assert _sniff(text) == kind
+
+
 MAGICS = [b"PK\x03\x04", b"PAR1", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", b"\xef\xbb\xbf", b"\xff\xfe", b"<html>",
           ",".join(c.vi for c in TABLES["vaccinations"]).encode() + b"\n"]
 
