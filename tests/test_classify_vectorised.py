@@ -111,3 +111,24 @@ def test_registry_numbers_by_codes_equal_set_membership(person_ids, digits, old_
     other = rec.copy()
     assert (numbers.owned(other, rows, other["id_digits"].to_numpy(dtype=object)[rows]) == want).all()
     assert all((d in numbers) == (d in set(person_ids)) for d in digits)
+
+
+def test_object_text_path_gives_the_same_tables(monkeypatch):
+    """The outputs built without pandas' Arrow-backed text (pandas < 3, or its string inference off)
+    hold the same values, row for row, as the Arrow path this pandas takes."""
+    import vaxlib.match.pipeline as pipeline
+    from vaxlib.synth import generate
+
+    tables = generate(persons=400, seed=4)
+    assert pipeline._ARROW_TEXT  # the path taken by default here
+    arrow = pipeline.run_match(tables["registry"], tables["vaccinations"])
+    monkeypatch.setattr(pipeline, "_ARROW_TEXT", False)
+    plain = pipeline.run_match(tables["registry"], tables["vaccinations"])
+    for a, b in ((arrow.matches, plain.matches), (arrow.candidates, plain.candidates)):
+        assert list(a.columns) == list(b.columns) and len(a) == len(b) > 0
+        for c in a.columns:
+            x, y = a[c].to_numpy(dtype=object), b[c].to_numpy(dtype=object)
+            same = [(u == v) or (pd.isna(u) and pd.isna(v)) if not isinstance(u, (list, np.ndarray)) else
+                    list(u) == list(v) for u, v in zip(x, y)]
+            assert all(same), c
+    assert plain.matches["status"].isin(["verified", "fix"]).sum() > 100
