@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["RULES", "TEXT_RULES", "INT_RULES", "int_rule_keys", "record_columns", "registry_keys", "record_keys", "id_pair_mask_frames",
-           "nonempty_keys", "registry_key_codes", "candidate_pairs", "combine_pairs", "id_pair_mask_keys", "rule_names", "rule_pairs"]
+           "nonempty_keys", "registry_key_codes", "hashed_rule_keys", "candidate_pairs", "combine_pairs", "id_pair_mask_keys", "rule_names", "rule_pairs"]
 
 log = logging.getLogger(__name__)
 
@@ -374,6 +374,65 @@ def int_rule_keys(c: _Coded, side: str, name: str) -> np.ndarray:
         else:
             key, empty = key * n + np.maximum(v, 0), empty | (v < 0)
     return np.where(empty, -1, key)
+
+
+#: hash keys of the two independent 64-bit chains of :func:`hashed_rule_keys` (SipHash keys, 16 bytes)
+_HASH_KEYS = ("vaxlib-blockingA", "vaxlib-blockingB")
+#: odd multiplier folding a chain with the next key part (invertible mod 2**64: distinct parts stay distinct)
+_FOLD = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(v: np.ndarray) -> np.ndarray:
+    """A bijective 64-bit mix of each value (pandas' integer hash, the same in every process)."""
+    return pd.util.hash_array(v.astype(np.uint64), categorize=False)
+
+
+def _text_part_hashes(values: np.ndarray, cond: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(part present, chain-A hash, chain-B hash) of a text key part, hashed once per distinct value."""
+    codes, uniq = pd.factorize(values)
+    uniq = np.asarray(uniq, dtype=object)
+    if cond == "swap":
+        from vaxlib.match.compare import _swap_iso
+
+        uniq = _swap_iso(uniq)
+        ok = uniq != ""
+    elif cond == "any":
+        ok = uniq != ""
+    else:
+        ok = np.fromiter(map(len, uniq), np.int64, count=len(uniq)) == _WANT_LEN[cond]
+    ha, hb = (pd.util.hash_array(uniq, categorize=False, hash_key=k) if len(uniq) else np.zeros(0, np.uint64)
+              for k in _HASH_KEYS)
+    found = codes >= 0
+    at = np.maximum(codes, 0)
+    return found & ok[at] if len(uniq) else found, ha[at] if len(uniq) else np.zeros(len(codes), np.uint64), \
+        hb[at] if len(uniq) else np.zeros(len(codes), np.uint64)
+
+
+def hashed_rule_keys(frame: pd.DataFrame, side: str, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keys of one side under text rule ``name`` that compare equal across frames: (has a key,
+    chain-A uint64, chain-B uint64).  Equal keys of :func:`int_rule_keys` (same parts of
+    :data:`INT_RULES`, same conditions) have equal hashes; two different keys share both 64-bit
+    chains with probability about 2**-128.  Unlike the integer keys these need no codes shared
+    by the two frames, so a partitioned engine can send them to ``hash mod P`` and join there."""
+    n = len(frame)
+    ok = np.ones(n, dtype=bool)
+    acc = [np.zeros(n, dtype=np.uint64), np.zeros(n, dtype=np.uint64)]
+    for col, cond in INT_RULES[name][0 if side == "rec" else 1]:
+        if cond == "year":
+            y = frame["year"].to_numpy().astype(np.int64)
+            good, v = (y > 0) & (y < _YEARS), y
+            parts = (v, v)
+        elif cond == "monthday":
+            m, d = frame["month"].to_numpy().astype(np.int64), frame["day"].to_numpy().astype(np.int64)
+            good, v = (m > 0) & (d > 0) & (m < 100) & (d < 100), m * 100 + d
+            parts = (v, v)
+        else:
+            good, ha, hb = _text_part_hashes(frame[col].to_numpy(dtype=object), cond)
+            parts = (ha, hb)
+        ok &= good
+        with np.errstate(over="ignore"):
+            acc = [_mix(a * _FOLD + np.asarray(v).astype(np.uint64)) for a, v in zip(acc, parts)]
+    return ok, acc[0], acc[1]
 
 
 def _join_int(rk: np.ndarray, r_pos: np.ndarray, gk: np.ndarray, max_block: int) -> pd.DataFrame:

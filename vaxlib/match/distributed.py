@@ -389,9 +389,10 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
 
 def task_keys(root: str, p: int, partitions: int) -> dict:
     """Every blocking key of partition ``p``'s open records and registry persons, sent to
-    ``hash(key) mod P`` (one file per destination)."""
-    from vaxlib.match.blocking import (RULES, TEXT_RULES, id_pair_mask_frames, nonempty_keys, record_keys,
-                                       registry_keys)
+    ``hash(key) mod P`` (one file per destination).  Keys travel as integers: the text rules'
+    two-chain hashes (:func:`~vaxlib.match.blocking.hashed_rule_keys`, equal exactly where the
+    local engine's integer keys are) and the ID pair masks' own integer keys."""
+    from vaxlib.match.blocking import RULES, TEXT_RULES, _mix, hashed_rule_keys, id_pair_mask_frames
 
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
@@ -399,51 +400,74 @@ def task_keys(root: str, p: int, partitions: int) -> dict:
     rpos, gpos = rest["_pos"].to_numpy(dtype=np.int64), reg["_pos"].to_numpy(dtype=np.int64)
     out: list[dict] = [{} for _ in range(partitions)]
 
-    def send(rule: str, sub: int, rk: pd.Series, gk: pd.Series) -> None:
-        rk = rk[nonempty_keys(rk)]
-        gk = gk[nonempty_keys(gk)]
-        rk_pos = rpos[rest.index.get_indexer(rk.index)]
-        r = pd.DataFrame({"key": rk.to_numpy(), "pos": rk_pos, "part": p})
-        g = pd.DataFrame({"key": gk.to_numpy(), "pos": gpos[gk.index.to_numpy()], "part": p})
-        rd, gd = partition_of(r["key"].to_numpy(), partitions), partition_of(g["key"].to_numpy(), partitions)
-        for q, rq, gq in zip(range(partitions), split_by(r, rd, partitions), split_by(g, gd, partitions)):
-            out[q][(rule, sub)] = (rq, gq)
+    def pieces(ok: np.ndarray, a: np.ndarray, b: np.ndarray, pos: np.ndarray) -> list:
+        a, b, pos = a[ok], b[ok], pos[ok]
+        dest = (_mix(a) % np.uint64(partitions)).astype(np.int64)  # mixed: mask keys are multiples of 16 + i
+        order = np.argsort(dest, kind="stable")
+        bounds = np.searchsorted(dest[order], np.arange(partitions + 1))
+        a, b, pos = a[order], b[order].astype(np.uint32), pos[order]  # chain B: 32 bits suffice (96 in all)
+        return [(a[lo:hi], b[lo:hi], pos[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+    def send(rule: str, sub: int, r: list, g: list) -> None:
+        for q in range(partitions):
+            out[q][(rule, sub)] = (r[q], g[q])
 
     for name in TEXT_RULES:
-        send(name, 0, record_keys(rest, name), registry_keys(reg, name))
+        send(name, 0, pieces(*hashed_rule_keys(rest, "rec", name), rpos),
+             pieces(*hashed_rule_keys(reg, "reg", name), gpos))
     rk, gk = id_pair_mask_frames(rest, reg)
     for sub, c in enumerate(rk.columns):
-        send("id_pair_mask", sub, rk[c], gk[c])
+        r, g = rk[c].to_numpy().astype(np.uint64), gk[c].to_numpy().astype(np.uint64)
+        zr, zg = np.zeros(len(r), np.uint64), np.zeros(len(g), np.uint64)
+        # the mask keys are exact integers (0: none); their mix only spreads them over the partitions
+        send("id_pair_mask", sub, pieces(r != 0, r, zr, rpos), pieces(g != 0, g, zg, gpos))
     assert set(k for k, _ in out[0]) == set(RULES)
     sizes = [_save(out[q], w.file("keys", f"piece-{p:05d}-{q:05d}.pkl")) for q in range(partitions)]
     return _task_info(t0, partition=p, shuffle_bytes=int(sum(sizes)))
 
 
+def _key_codes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Dense codes of the (a, b) key pairs: equal pairs share a code.  ``a`` alone decides unless two
+    pairs share ``a`` with different ``b`` (a 64-bit collision), when the pairs are coded whole."""
+    codes, uniq = pd.factorize(a)
+    seen = np.empty(len(uniq), dtype=b.dtype)
+    seen[codes] = b
+    if (seen[codes] == b).all():
+        return codes.astype(np.int64)
+    return pd.MultiIndex.from_arrays([a, b]).factorize()[0].astype(np.int64)
+
+
 def task_join(root: str, q: int, partitions: int, max_block: int, caps: dict) -> dict:
-    """Pairs of key partition ``q``: all registry persons with a key are here, so a block's size is exact."""
-    from vaxlib.match.blocking import RULES
+    """Pairs of key partition ``q``: all registry persons with a key are here, so a block's size is exact
+    (:func:`~vaxlib.match.blocking._keyed_join`, the local engine's join and block cap)."""
+    from vaxlib.match.blocking import RULES, _keyed_join
 
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
     pieces = [_load(w.file("keys", f"piece-{p:05d}-{q:05d}.pkl")) for p in range(partitions)]
     found = []
     per_rule = {}
+
+    def side(rule, sub, k):
+        got = [pc[(rule, sub)][k] for pc in pieces]
+        part = np.concatenate([np.full(len(x[0]), p, dtype=np.int32) for p, x in enumerate(got)])
+        return [np.concatenate([x[i] for x in got]) for i in range(3)] + [part]
+
     for rule, sub in pieces[0]:
-        r = pd.concat([pc[(rule, sub)][0] for pc in pieces], ignore_index=True)
-        g = pd.concat([pc[(rule, sub)][1] for pc in pieces], ignore_index=True)
-        if r.empty or g.empty:
+        ra, rb, rpos, rpart = side(rule, sub, 0)
+        ga, gb, gpos, gpart = side(rule, sub, 1)
+        if len(ra) == 0 or len(ga) == 0:
             continue
         cap = min(max_block, caps.get(rule, max_block))
-        size = g.groupby("key", sort=False)["pos"].transform("size")
-        g = g[size.to_numpy() <= cap]
-        m = r.merge(g, on="key", suffixes=("_rec", "_reg"))
+        codes = _key_codes(np.concatenate([ga, ra]), np.concatenate([gb, rb]))
+        m = _keyed_join(codes[len(ga):], np.arange(len(ra), dtype=np.int64), codes[:len(ga)],
+                        np.arange(len(ga), dtype=np.int64), cap)
         if m.empty:
             continue
+        mr, mg = m["rec"].to_numpy(), m["reg"].to_numpy()
         i = RULES.index(rule)
-        found.append(pd.DataFrame({"rec_pos": m["pos_rec"].to_numpy(np.int64), "reg_pos": m["pos_reg"].to_numpy(np.int64),
-                                   "rec_part": m["part_rec"].to_numpy(np.int32),
-                                   "reg_part": m["part_reg"].to_numpy(np.int32),
-                                   "first": np.int32(i * 16 + sub), "bit": np.int32(1 << i)}))
+        found.append(pd.DataFrame({"rec_pos": rpos[mr], "reg_pos": gpos[mg], "rec_part": rpart[mr],
+                                   "reg_part": gpart[mg], "first": np.int32(i * 16 + sub), "bit": np.int32(1 << i)}))
         per_rule[rule] = per_rule.get(rule, 0) + len(m)
     pairs = pd.concat(found, ignore_index=True) if found else pd.DataFrame(
         {c: np.zeros(0, t) for c, t in (("rec_pos", np.int64), ("reg_pos", np.int64), ("rec_part", np.int32),
