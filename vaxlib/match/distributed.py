@@ -141,9 +141,46 @@ def _load(path: Path) -> Any:
     return pickle.loads(raw)
 
 
-def _rec(w: "WorkDir", p: int) -> pd.DataFrame:
+def encode_frame(frame: pd.DataFrame, dicts: dict) -> dict:
+    """A frame as a work file holds it: every column that ``dicts`` (prepare's per-value tables,
+    :func:`~vaxlib.match.prepare.prepare_records`) describes row for row as (codes, values) is kept
+    as that pair, the others as they are; integer code columns (``_c_…``, numbered per partition)
+    are left out.  Pickling a column's distinct values and its int32 codes costs a fraction of
+    pickling one string per row, and :func:`decode_frame` gathers the rows without making strings."""
+    from vaxlib.match.codes import PREFIX
+
+    columns = [c for c in frame.columns if not c.startswith(PREFIX)]
+    coded = {c: (np.asarray(dicts[c][0], dtype=np.int32), np.asarray(dicts[c][1], dtype=object))
+             for c in columns if c in dicts and len(dicts[c][0]) == len(frame)}
+    plain = frame[[c for c in columns if c not in coded]].reset_index(drop=True)
+    return {"columns": columns, "coded": coded, "plain": plain}
+
+
+def take_frame(d: dict, rows: np.ndarray) -> dict:
+    """:func:`encode_frame`'s form of the rows ``rows`` (each column's values cut to those it uses)."""
+    coded = {}
+    for c, (codes, table) in d["coded"].items():
+        used, inv = np.unique(codes[rows], return_inverse=True)
+        coded[c] = (inv.astype(np.int32).reshape(-1), table[used])
+    return {"columns": d["columns"], "coded": coded, "plain": d["plain"].iloc[rows].reset_index(drop=True)}
+
+
+def decode_frame(d: dict, columns: list[str] | None = None) -> pd.DataFrame:
+    """The frame :func:`encode_frame` stored (``columns``: only these), index 0..n-1, object columns
+    of shared strings."""
+    data = {}
+    for c in (d["columns"] if columns is None else [c for c in d["columns"] if c in columns]):
+        if c in d["coded"]:
+            codes, table = d["coded"][c]
+            data[c] = pd.Series(table[codes], dtype=object, copy=False)
+        else:
+            data[c] = d["plain"][c]
+    return pd.DataFrame(data, copy=False)
+
+
+def _rec(w: "WorkDir", p: int, columns: list[str] | None = None) -> pd.DataFrame:
     """Partition ``p``'s prepared records (``_pos``: the record's position in the input)."""
-    return _load(w.file("prepare", f"rec-{p:05d}.pkl"))
+    return decode_frame(_load(w.file("prepare", f"rec-{p:05d}.pkl")), columns)
 
 
 def _reg(w: "WorkDir", p: int) -> pd.DataFrame:
@@ -336,14 +373,27 @@ def _fault(name: str) -> None:
 
     fault_point(f"dask:{name}")
 
+def _value_hash(codes: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each row's value, given as (codes, values): each distinct value hashed once."""
+    h = stable_hash(np.asarray(table, dtype=object)) if len(table) else np.zeros(0, dtype=np.uint64)
+    return h[codes]
+
+
 def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, np.ndarray]) -> dict:
     """Prepare partition ``p``'s records; stage 1 (exact ID) against the registry partition.
+
+    The local engine's steps: :func:`~vaxlib.match.prepare.prepare_records` with its per-value
+    tables, integer codes shared with the registry partition (:func:`~vaxlib.match.codes.add_codes`,
+    numbered per partition and not kept), the ID rule's join and the comparison, with one
+    :class:`~vaxlib.match.levels.FrameCache`.
 
     ``u_sample`` holds the positions of the u sample's records and persons
     (:func:`~vaxlib.match.model.u_sample_pairs`): the partition keeps their rows, and the rows
     of the records anchored to a sampled person (anchors are co-located), for :func:`task_u`."""
-    from vaxlib.match.blocking import candidate_pairs
+    from vaxlib.match.blocking import _mix, candidate_pairs
+    from vaxlib.match.codes import PREFIX, add_codes, add_record_codes
     from vaxlib.match.compare import compare_pairs, record_group_ok
+    from vaxlib.match.levels import FrameCache
     from vaxlib.match.pipeline import _settled
     from vaxlib.match.prepare import prepare_records
 
@@ -351,38 +401,50 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
     w = WorkDir(Path(root))
     raw = _load(w.file("input", f"rec-{p:05d}.pkl"))
     reg = _load(w.file("input", f"reg-{p:05d}.pkl"))
-    rec = prepare_records(raw, registry=reg) if len(raw) else prepare_records(raw)
-    stage1 = candidate_pairs(rec, reg, rules=("id",), max_block=max_block)
-    lv1 = compare_pairs(rec, reg, stage1)
+    dicts: dict = {}
+    rec = prepare_records(raw, registry=reg, dicts=dicts) if len(raw) else prepare_records(raw, dicts=dicts)
+    del raw
+    add_codes(rec, reg, dicts=dicts)
+    add_record_codes(rec, dicts)
+    cache = FrameCache(rec, reg)
+    stage1 = candidate_pairs(rec, reg, rules=("id",), max_block=max_block, cache=cache)
+    lv1 = compare_pairs(rec, reg, stage1, cache=cache)
+    del cache
     settled = _settled(lv1)
     anchors = stage1.loc[settled, ["rec", "reg"]].reset_index(drop=True)
     open_mask = np.ones(len(rec), dtype=bool)
     open_mask[np.unique(stage1["rec"].to_numpy()[settled])] = False
     keep1 = ~open_mask[stage1["rec"].to_numpy()]
     # separate files: most later tasks need only one of them
-    _save(rec, w.file("prepare", f"rec-{p:05d}.pkl"))
+    stored = encode_frame(rec, dicts)
+    _save(stored, w.file("prepare", f"rec-{p:05d}.pkl"))
     _save({"stage1": stage1[keep1].reset_index(drop=True), "lv1": lv1[keep1].reset_index(drop=True),
            "anchors": anchors, "open": open_mask}, w.file("prepare", f"s1-{p:05d}.pkl"))
     ok = record_group_ok(rec)
-    gkey = (rec["name_fold"].astype(str) + "|" + rec["dob_r0"].astype(str) + "|"
-            + rec["phone_n"].astype(str)).to_numpy(dtype=object)
     pos = rec["_pos"].to_numpy(dtype=np.int64)
-    # own-history group label: the key's 64-bit hash with the top bit set, or the record's own
-    # position (< 2**63) when it has no key; group_dose_conflict only compares labels
-    group = np.where(ok, stable_hash(gkey) | np.uint64(1 << 63), pos.astype(np.uint64))
+    # own-history group label: a 63-bit hash of (folded name, dob, phone) with the top bit set, or the
+    # record's own position (< 2**63) when it has no key; group_dose_conflict only compares labels.
+    # Each part's distinct values are hashed once (prepare's tables), then folded row by row.
+    key = np.zeros(len(rec), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for col in ("name_fold", "dob_r0", "phone_n"):
+            key = _mix(key * np.uint64(0x9E3779B97F4A7C15) + _value_hash(dicts[col][0], dicts[col][1]))
+    group = np.where(ok, key | np.uint64(1 << 63), pos.astype(np.uint64))
     thin = {"pos": pos, "kind": rec["id_kind"].to_numpy(dtype=object), "dn": rec["dose_n"].to_numpy(),
             "vd": rec["vdate"].to_numpy(), "group": group,
             "a_rec": pos[anchors["rec"].to_numpy()],
             "a_reg": reg["_pos"].to_numpy(dtype=np.int64)[anchors["reg"].to_numpy()]}
     _save(thin, w.file("prepare", f"thin-{p:05d}.pkl"))
     # the folded names alone, for the namesake cells (task_same_fold): not the whole prepared frame again
-    _save(rec[["_pos", "name_fold"]], w.file("prepare", f"fold-{p:05d}.pkl"))
+    _save({"pos": pos, "name_fold": stored["coded"]["name_fold"]}, w.file("prepare", f"fold-{p:05d}.pkl"))
     u_rec, u_reg = u_sample
     gpos = reg["_pos"].to_numpy(dtype=np.int64)
     sampled = np.isin(gpos, u_reg)
     anchored = np.isin(thin["a_reg"], gpos[sampled])
     want = np.isin(pos, u_rec) | np.isin(pos, thin["a_rec"][anchored])
-    _save({"rec": rec[want], "reg": reg[sampled]}, w.file("prepare", f"u-{p:05d}.pkl"))
+    plain = [c for c in rec.columns if not c.startswith(PREFIX)]  # codes of this partition only
+    _save({"rec": rec.loc[want, plain], "reg": reg.loc[sampled, [c for c in reg.columns if not c.startswith(PREFIX)]]},
+          w.file("prepare", f"u-{p:05d}.pkl"))
     return _task_info(t0, partition=p, records=len(rec), registry=len(reg), stage1_pairs=len(stage1),
                       kept1=int(keep1.sum()), open=int(open_mask.sum()))
 
@@ -501,12 +563,12 @@ def task_rows(root: str, p: int, partitions: int) -> dict:
     (one file per destination)."""
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
-    rec = _rec(w, p)
-    pos = rec["_pos"].to_numpy()
+    stored = _load(w.file("prepare", f"rec-{p:05d}.pkl"))
+    pos = stored["plain"]["_pos"].to_numpy()
     size = 0
     for g in range(partitions):
         want = _load(w.file("pairs", f"want-{g:05d}-{p:05d}.pkl"))
-        size += _save(rec.iloc[np.searchsorted(pos, want)], w.file("rows", f"rows-{p:05d}-{g:05d}.pkl"))
+        size += _save(take_frame(stored, np.searchsorted(pos, want)), w.file("rows", f"rows-{p:05d}-{g:05d}.pkl"))
     return _task_info(t0, partition=p, shuffle_bytes=size)
 
 
@@ -524,7 +586,7 @@ def task_compare(root: str, g: int, partitions: int) -> dict:
     if "_tf_name" not in reg.columns:
         raise RuntimeError("registry partition without term frequencies")  # they must be the whole register's
     pairs2 = _load(w.file("pairs", f"pairs-{g:05d}.pkl"))
-    rows = [_load(w.file("rows", f"rows-{p:05d}-{g:05d}.pkl")) for p in range(partitions)]
+    rows = [decode_frame(_load(w.file("rows", f"rows-{p:05d}-{g:05d}.pkl"))) for p in range(partitions)]
     rec = pd.concat(rows + [st["rec"]], ignore_index=True)
     rec = rec.drop_duplicates("_pos").sort_values("_pos", kind="stable").reset_index(drop=True)
     rp = rec["_pos"].to_numpy()
@@ -584,7 +646,8 @@ def task_same_fold(root: str, p: int, positions: np.ndarray, partitions: int, ma
     each name's hash: the records' names never travel to the client (17M strings at 10M persons)."""
     w = WorkDir(Path(root))
     df = _load(w.file("prepare", f"fold-{p:05d}.pkl"))
-    names = df["name_fold"].to_numpy(dtype=object)[np.searchsorted(df["_pos"].to_numpy(), positions)]
+    codes, table = df["name_fold"]
+    names = table[codes[np.searchsorted(df["pos"], positions)]]
     same = np.zeros(len(names))
     dest = partition_of(names, partitions) if len(names) else np.zeros(0, dtype=np.int64)
     for q, at in enumerate(split_by(np.arange(len(names)), dest, partitions)):
