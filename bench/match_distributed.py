@@ -40,10 +40,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 #: stages that run as tasks on the workers (the partitioned part of the run)
-PARTITIONED = ("read", "split", "tf", "input", "prepare", "keys", "join", "pairs", "rows", "compare", "score",
+PARTITIONED = ("read", "tf", "input", "prepare", "keys", "join", "pairs", "rows", "compare", "score",
                "evidence", "links", "own", "finish")
 #: stages whose work follows the records, and those that follow the candidate pairs
-RECORD_BOUND = ("read", "split", "tf", "input", "prepare", "keys")
+RECORD_BOUND = ("read", "tf", "input", "prepare", "keys")
 PAIR_BOUND = ("join", "pairs", "rows", "compare", "model", "score", "evidence", "links", "own", "finish")
 
 

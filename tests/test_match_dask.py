@@ -303,8 +303,9 @@ def test_a_killed_run_leaves_nothing_that_looks_complete_and_resumes(tmp_path):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SIGKILL and /proc: Linux")
 def test_a_run_killed_while_the_workers_split_the_parts_resumes_to_the_same_answer(tmp_path):
-    """Folders of parts (`vax synth --partitioned`): killed once the parts are read and split, the
-    rerun keeps those stages and gives the local engine's answer on the whole tables."""
+    """Folders of parts (`vax synth --partitioned`): killed once the parts are read and split (one
+    task per part does both), the rerun keeps that stage and gives the local engine's answer on the
+    whole tables."""
     tag = uuid.uuid4().hex
     data = tmp_path / "data"
     made = _vax(["synth", "--persons", "300", "--seed", "3", "--errors", str(config.PARAMETERS_DIR / "errors-harsh.yaml"),
@@ -313,12 +314,13 @@ def test_a_run_killed_while_the_workers_split_the_parts_resumes_to_the_same_answ
     out, work = tmp_path / "got", tmp_path / "w"
     argv = ["match", "--registry", str(data / "registry"), "--vaccinations", str(data / "vaccinations"),
             "--engine", "dask", "--partitions", "3", "--dask-workers", "2", "--out", str(out), "--work-dir", str(work)]
-    killed = _vax(argv, tag, fault="kill:dask:split")
+    killed = _vax(argv, tag, fault="kill:dask:read")
     assert killed.returncode == -signal.SIGKILL
-    assert not out.exists() and (work / "split" / "_done.json").exists() and not (work / "input").exists()
+    assert not out.exists() and (work / "read" / "_done.json").exists() and not (work / "input").exists()
+    assert list((work / "read").glob("piece-vaccinations-*.pkl"))  # the parts' rows, split already
     resumed = _vax(argv, tag)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "read, split" in resumed.stdout
+    assert "giữ lại read" in resumed.stdout
     reg = _read_parts(data / "registry")
     vac = _read_parts(data / "vaccinations")
     local = run_match(reg, vac, _settings())

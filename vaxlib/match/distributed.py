@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 _MARK = ".vaxlib-work"
 
 #: stage names in order (folders under the work folder)
+#: ("split" is no longer run: reading a part sends its rows; it stays here so an old work folder's is cleared)
 STAGES = ("read", "split", "tf", "input", "prepare", "keys", "join", "pairs", "rows", "compare", "counts", "model",
           "score", "evidence", "links", "own", "finish")
 
@@ -265,8 +266,11 @@ def _task_info(t0: float, **extra) -> dict:
 
 
 def task_read(root: str, kind: str, i: int, path: str, partitions: int) -> dict:
-    """Read and check input part ``i`` of ``kind``; a registry part is prepared and its
-    term-frequency counts are sent to ``hash(value) mod P``."""
+    """Read and check input part ``i`` of ``kind`` and send each row to its hash partition (records
+    by ID digits, registry persons by person_id), numbered within the part (``_pos``; :func:`task_input`
+    adds the part's offset in the whole input).  A registry part is prepared first and its
+    term-frequency counts are sent to ``hash(value) mod P``.  The part is written once, as its
+    pieces: reading and splitting in one task spares writing and reading the whole table again."""
     from vaxlib.io import read_table
     from vaxlib.match.model import TF_COLUMNS
     from vaxlib.match.prepare import prepare_registry
@@ -287,27 +291,17 @@ def task_read(root: str, kind: str, i: int, path: str, partitions: int) -> dict:
                 pieces[q][f] = piece
         for q in range(partitions):
             _save(pieces[q], w.file("read", f"tf-{i:05d}-{q:05d}.pkl"))
-    _save({"table": table, "rows": np.asarray(res.source_rows, dtype=np.int64)},
-          w.file("read", f"{kind}-{i:05d}.pkl"))
-    return _task_info(t0, kind=kind, part=i, rows=len(table), rows_in=res.rows_in, hashes=hashes,
-                      quarantine=res.quarantine)
-
-
-def task_split(root: str, kind: str, i: int, offset: int, partitions: int) -> dict:
-    """Number part ``i``'s rows from ``offset`` (their place in the whole input) and send each to
-    its hash partition (records by ID digits, registry persons by person_id)."""
-    t0 = time.perf_counter()
-    w = WorkDir(Path(root))
-    src = w.file("read", f"{kind}-{i:05d}.pkl")
-    t = _load(src)["table"].reset_index(drop=True)
-    t["_pos"] = np.arange(offset, offset + len(t), dtype=np.int64)
+    _save({"rows": np.asarray(res.source_rows, dtype=np.int64)}, w.file("read", f"{kind}-{i:05d}.pkl"))
+    t = table.reset_index(drop=True)
+    t["_pos"] = np.arange(len(t), dtype=np.int64)
     if kind == "registry":
         part = partition_of(t["person_id"].to_numpy(dtype=object), partitions)
     else:
         part = partition_of(record_partition_keys(t), partitions) if len(t) else np.zeros(0, dtype=np.int64)
     for p, piece in enumerate(split_by(t, part, partitions)):
-        _save(piece, w.file("split", f"{kind}-{i:05d}-{p:05d}.pkl"))
-    return _task_info(t0, kind=kind, part=i)
+        _save(piece, w.file("read", f"piece-{kind}-{i:05d}-{p:05d}.pkl"))
+    return _task_info(t0, kind=kind, part=i, rows=len(table), rows_in=res.rows_in, hashes=hashes,
+                      quarantine=res.quarantine)
 
 
 def task_tf(root: str, q: int, n_parts: int) -> dict:
@@ -321,16 +315,21 @@ def task_tf(root: str, q: int, n_parts: int) -> dict:
     return _task_info(t0, partition=q)
 
 
-def task_input(root: str, p: int, parts: dict, partitions: int, n_registry: int) -> dict:
-    """Partition ``p``'s records and registry persons, in input order, the registry with the
-    whole register's term frequencies (:func:`~vaxlib.match.model.add_term_frequencies`)."""
+def task_input(root: str, p: int, offsets: dict, partitions: int, n_registry: int) -> dict:
+    """Partition ``p``'s records and registry persons, in input order (``offsets``: kind -> each
+    part's first row in the whole input), the registry with the whole register's term frequencies
+    (:func:`~vaxlib.match.model.add_term_frequencies`)."""
     from vaxlib.match.model import TF_COLUMNS, add_term_frequencies
 
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
     frames = {}
-    for kind, n in parts.items():
-        got = [_load(w.file("split", f"{kind}-{i:05d}-{p:05d}.pkl")) for i in range(n)]
+    for kind, starts in offsets.items():
+        got = []
+        for i, start in enumerate(starts):
+            piece = _load(w.file("read", f"piece-{kind}-{i:05d}-{p:05d}.pkl"))
+            piece["_pos"] += np.int64(start)
+            got.append(piece)
         frames[kind] = pd.concat(got, ignore_index=True) if got else pd.DataFrame()
     reg = frames["registry"]
     counts: dict[str, list] = {f: [] for f in TF_COLUMNS}
@@ -1095,7 +1094,7 @@ def _duplicate_key(kind: str, read: list[dict], w: "WorkDir") -> str | None:
 
 
 def _input_from_files(client, w: "WorkDir", sources: dict, P: int, kept: list, res, step) -> dict:
-    """The ``read``, ``split``, ``tf`` and ``input`` stages: the workers read the input parts and
+    """The ``read``, ``tf`` and ``input`` stages: the workers read the input parts and
     hash-partition them; the client sees row counts, key hashes and the quarantine."""
     t = time.perf_counter()
     root = str(w.root)
@@ -1120,17 +1119,14 @@ def _input_from_files(client, w: "WorkDir", sources: dict, P: int, kept: list, r
         if where:
             raise CommandError.say("dask_duplicate_key", where=where, kind=kind)
     offsets = {k: np.concatenate([[0], np.cumsum(counts[k])[:-1]]).astype(np.int64) for k in files}
-    _stage(client, w, "split", task_split, [(root, k, i, int(offsets[k][i]), P) for k in files
-                                                    for i in range(len(files[k]))], kept, res, step)
     _stage(client, w, "tf", task_tf, [(root, q, len(files["registry"])) for q in range(P)], kept, res, step)
-    parts = {k: len(files[k]) for k in files}
     meta = {"n_rec": n_rec, "n_reg": n_reg, "quarantine": quarantine,
             "rows_in": {k: sum(x["rows_in"] for x in read if x["kind"] == k) for k in files}}
     # before the stage is marked done: a run killed in between would resume to a missing _meta.pkl
     _save(meta, w.file("input", "_meta.pkl"))
-    _stage(client, w, "input", task_input, [(root, p, parts, P, n_reg) for p in range(P)], kept, res, step)
-    for stage in ("read", "split"):  # their rows now live in the input partitions
-        _drop(w, stage)
+    starts = {k: [int(x) for x in offsets[k]] for k in files}
+    _stage(client, w, "input", task_input, [(root, p, starts, P, n_reg) for p in range(P)], kept, res, step)
+    _drop(w, "read")  # their rows now live in the input partitions
     res.quarantine = meta["quarantine"]
     res.timings["input"] = time.perf_counter() - t
     return meta
