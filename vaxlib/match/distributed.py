@@ -179,6 +179,52 @@ def decode_frame(d: dict, columns: list[str] | None = None) -> pd.DataFrame:
     return pd.DataFrame(data, copy=False)
 
 
+def factor_frame(frame: pd.DataFrame) -> dict:
+    """:func:`encode_frame` of a frame without prepare's tables: each object column of text without
+    missing values is factorised here (once, where the frame is made; every later read is cheap)."""
+    dicts = {}
+    for c in frame.columns:
+        if frame[c].dtype != object:
+            continue
+        codes, uniq = pd.factorize(frame[c].to_numpy(dtype=object))
+        if len(codes) and (codes < 0).any():
+            continue
+        uniq = np.asarray(uniq, dtype=object)
+        if pd.api.types.infer_dtype(uniq, skipna=False) in ("string", "empty"):
+            dicts[c] = (codes, uniq)
+    return encode_frame(frame, dicts)
+
+
+def concat_frames(parts: list[dict]) -> dict:
+    """Stored frames (:func:`encode_frame`) one after the other, still coded: each column's codes
+    shifted past the tables before it (the values may then repeat: codes of equal values differ)."""
+    if not parts:
+        return {"columns": [], "coded": {}, "plain": pd.DataFrame()}
+    same = all(p["columns"] == parts[0]["columns"] and p["coded"].keys() == parts[0]["coded"].keys() for p in parts)
+    if not same:  # stored from frames of other columns (an empty partition): decoded and concatenated
+        return encode_frame(pd.concat([decode_frame(p) for p in parts], ignore_index=True), {})
+    coded = {}
+    for c in parts[0]["coded"]:
+        offs = np.cumsum([0] + [len(p["coded"][c][1]) for p in parts[:-1]])
+        coded[c] = (np.concatenate([p["coded"][c][0].astype(np.int64) + o for p, o in zip(parts, offs)]),
+                    np.concatenate([p["coded"][c][1] for p in parts]))
+    return {"columns": parts[0]["columns"], "coded": coded,
+            "plain": pd.concat([p["plain"] for p in parts], ignore_index=True)}
+
+
+def rows_frame(d: dict, rows: np.ndarray) -> tuple[pd.DataFrame, dict]:
+    """The rows ``rows`` of a stored frame as a frame, with each coded column's (codes, values)
+    (the per-value tables :func:`~vaxlib.match.codes.add_codes` takes as ``dicts``)."""
+    dicts = {c: (codes[rows], table) for c, (codes, table) in d["coded"].items()}
+    frame = decode_frame({"columns": d["columns"], "coded": dicts,
+                          "plain": d["plain"].iloc[rows].reset_index(drop=True)})
+    return frame, dicts
+
+
+def _stored_frame(obj) -> pd.DataFrame:
+    return obj if isinstance(obj, pd.DataFrame) else decode_frame(obj)
+
+
 def _rec(w: "WorkDir", p: int, columns: list[str] | None = None) -> pd.DataFrame:
     """Partition ``p``'s prepared records (``_pos``: the record's position in the input)."""
     return decode_frame(_load(w.file("prepare", f"rec-{p:05d}.pkl")), columns)
@@ -186,7 +232,7 @@ def _rec(w: "WorkDir", p: int, columns: list[str] | None = None) -> pd.DataFrame
 
 def _reg(w: "WorkDir", p: int) -> pd.DataFrame:
     """Partition ``p``'s prepared registry rows (``_pos``: the person's position in the register)."""
-    return _load(w.file("input", f"reg-{p:05d}.pkl"))
+    return _stored_frame(_load(w.file("input", f"reg-{p:05d}.pkl")))
 
 
 @dataclass
@@ -344,8 +390,8 @@ def task_input(root: str, p: int, offsets: dict, partitions: int, n_registry: in
                 counts[f].append(tf[f].reindex(want))
     add_term_frequencies(reg, counts={f: pd.concat(v) if v else pd.Series(dtype=float) for f, v in counts.items()},
                          n=n_registry)
-    _save(frames["vaccinations"], w.file("input", f"rec-{p:05d}.pkl"))
-    _save(reg, w.file("input", f"reg-{p:05d}.pkl"))
+    _save(factor_frame(frames["vaccinations"]), w.file("input", f"rec-{p:05d}.pkl"))
+    _save(factor_frame(reg), w.file("input", f"reg-{p:05d}.pkl"))
     return _task_info(t0, partition=p, records=len(frames["vaccinations"]), registry=len(reg))
 
 
@@ -394,15 +440,19 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
     from vaxlib.match.compare import compare_pairs, record_group_ok
     from vaxlib.match.levels import FrameCache
     from vaxlib.match.pipeline import _settled
-    from vaxlib.match.prepare import prepare_records
+    from vaxlib.match.prepare import TEXT_COLUMNS, prepare_records
 
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
-    raw = _load(w.file("input", f"rec-{p:05d}.pkl"))
-    reg = _load(w.file("input", f"reg-{p:05d}.pkl"))
+    stored = _load(w.file("input", f"rec-{p:05d}.pkl"))
+    raw = _stored_frame(stored)
+    # the typed text columns' coding, as read_table hands it to the local engine (nothing hashed again)
+    coded = {c: v for c, v in stored["coded"].items() if c in TEXT_COLUMNS} if isinstance(stored, dict) else None
+    reg = _reg(w, p)
     dicts: dict = {}
-    rec = prepare_records(raw, registry=reg, dicts=dicts) if len(raw) else prepare_records(raw, dicts=dicts)
-    del raw
+    rec = prepare_records(raw, registry=reg, dicts=dicts, coded=coded) if len(raw) else \
+        prepare_records(raw, dicts=dicts)
+    del raw, stored, coded
     add_codes(rec, reg, dicts=dicts)
     add_record_codes(rec, dicts)
     cache = FrameCache(rec, reg)
@@ -441,8 +491,9 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
     sampled = np.isin(gpos, u_reg)
     anchored = np.isin(thin["a_reg"], gpos[sampled])
     want = np.isin(pos, u_rec) | np.isin(pos, thin["a_rec"][anchored])
-    plain = [c for c in rec.columns if not c.startswith(PREFIX)]  # codes of this partition only
-    _save({"rec": rec.loc[want, plain], "reg": reg.loc[sampled, [c for c in reg.columns if not c.startswith(PREFIX)]]},
+    # stored coded (the integer code columns, numbered for this partition only, are left out)
+    _save({"rec": take_frame(stored, np.flatnonzero(want)),
+           "reg": factor_frame(reg.loc[sampled, [c for c in reg.columns if not c.startswith(PREFIX)]])},
           w.file("prepare", f"u-{p:05d}.pkl"))
     return _task_info(t0, partition=p, records=len(rec), registry=len(reg), stage1_pairs=len(stage1),
                       kept1=int(keep1.sum()), open=int(open_mask.sum()))
@@ -573,24 +624,42 @@ def task_rows(root: str, p: int, partitions: int) -> dict:
 
 def task_compare(root: str, g: int, partitions: int) -> dict:
     """Levels of every pair whose candidate is in partition ``g`` (stage-1 pairs of settled
-    records and stage-2 pairs), with the dose-history fields from the candidates' anchors."""
+    records and stage-2 pairs), with the dose-history fields from the candidates' anchors.
+
+    The local engine's comparison: the records' integer codes shared with the registry partition
+    (:func:`~vaxlib.match.codes.add_codes` from the stored per-value tables, so only distinct
+    values are hashed), then :func:`~vaxlib.match.compare.compare_pairs` and
+    :func:`~vaxlib.match.compare.history_levels` with one :class:`~vaxlib.match.levels.FrameCache`."""
+    from vaxlib.match.codes import add_codes, add_record_codes
     from vaxlib.match.compare import LEVELS, compare_pairs, history_levels
+    from vaxlib.match.levels import FrameCache
     from vaxlib.match.model import pair_tf
 
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
     st = _load(w.file("prepare", f"s1-{g:05d}.pkl"))
-    st["rec"] = _rec(w, g)
+    own_stored = _load(w.file("prepare", f"rec-{g:05d}.pkl"))
+    own = own_stored["plain"]["_pos"].to_numpy()
     reg = _reg(w, g)
     if "_tf_name" not in reg.columns:
         raise RuntimeError("registry partition without term frequencies")  # they must be the whole register's
     pairs2 = _load(w.file("pairs", f"pairs-{g:05d}.pkl"))
-    rows = [decode_frame(_load(w.file("rows", f"rows-{p:05d}-{g:05d}.pkl"))) for p in range(partitions)]
-    rec = pd.concat(rows + [st["rec"]], ignore_index=True)
-    rec = rec.drop_duplicates("_pos").sort_values("_pos", kind="stable").reset_index(drop=True)
+    both = concat_frames([_load(w.file("rows", f"rows-{p:05d}-{g:05d}.pkl")) for p in range(partitions)]
+                         + [own_stored])
+    del own_stored
+    # each record once (its first copy), in position order
+    pos_all = both["plain"]["_pos"].to_numpy()
+    order = np.argsort(pos_all, kind="stable")
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = pos_all[order][1:] != pos_all[order][:-1]
+    rec, dicts = rows_frame(both, order[first])
+    del both
+    add_codes(rec, reg, dicts=dicts)
+    add_record_codes(rec, dicts)
+    del dicts
+    cache = FrameCache(rec, reg)
     rp = rec["_pos"].to_numpy()
     gp = reg["_pos"].to_numpy()
-    own = st["rec"]["_pos"].to_numpy()
     p1 = st["stage1"]
     meta1 = pd.DataFrame({"rec_pos": own[p1["rec"].to_numpy()], "reg_pos": gp[p1["reg"].to_numpy()],
                           "rec_part": np.int32(g), "stage": np.int8(0), "first": np.int32(0),
@@ -600,11 +669,12 @@ def task_compare(root: str, g: int, partitions: int) -> dict:
     meta = pd.concat([meta1, meta2], ignore_index=True)
     local = pd.DataFrame({"rec": np.searchsorted(rp, meta["rec_pos"].to_numpy()),
                           "reg": np.searchsorted(gp, meta["reg_pos"].to_numpy())})
-    lv2 = compare_pairs(rec, reg, local.iloc[len(meta1):].reset_index(drop=True))
+    lv2 = compare_pairs(rec, reg, local.iloc[len(meta1):].reset_index(drop=True), cache=cache)
     levels = pd.concat([st["lv1"], lv2], ignore_index=True)
     a = st["anchors"]
     anchors = pd.DataFrame({"rec": np.searchsorted(rp, own[a["rec"].to_numpy()]), "reg": a["reg"].to_numpy()})
-    hist = history_levels(rec, local, anchors)
+    hist = history_levels(rec, local, anchors, cache=cache)
+    del cache
     levels["phone"] = hist["phone"].to_numpy()
     levels["dose"] = hist["dose"].to_numpy()
     tf = pair_tf(reg, local["reg"].to_numpy())
@@ -624,13 +694,17 @@ def task_u(root: str, partitions: int, up: pd.DataFrame, a_rec: np.ndarray, a_re
     """u from the local engine's random (record, person) pairs (:func:`~vaxlib.match.model.u_sample_pairs`),
     with the anchors of the sampled persons for the dose-history levels; the rows were kept by
     :func:`task_prepare`."""
+    from vaxlib.match.codes import add_codes, add_record_codes
     from vaxlib.match.compare import compare_pairs
     from vaxlib.match.model import u_from_levels
 
     w = WorkDir(Path(root))
     kept = [_load(w.file("prepare", f"u-{p:05d}.pkl")) for p in range(partitions)]
-    sub_rec = pd.concat([k["rec"] for k in kept]).sort_values("_pos").reset_index(drop=True)
-    sub_reg = pd.concat([k["reg"] for k in kept]).sort_values("_pos").reset_index(drop=True)
+    both = concat_frames([k["rec"] for k in kept])
+    sub_rec, dicts = rows_frame(both, np.argsort(both["plain"]["_pos"].to_numpy(), kind="stable"))
+    sub_reg = pd.concat([decode_frame(k["reg"]) for k in kept]).sort_values("_pos").reset_index(drop=True)
+    add_codes(sub_rec, sub_reg, dicts=dicts)  # as the local engine codes its frames
+    add_record_codes(sub_rec, dicts)
     rp, gp = sub_rec["_pos"].to_numpy(), sub_reg["_pos"].to_numpy()
     upairs = pd.DataFrame({"rec": np.searchsorted(rp, up["rec"].to_numpy()),
                            "reg": np.searchsorted(gp, up["reg"].to_numpy())})
@@ -1066,8 +1140,8 @@ def _input_from_frames(w: "WorkDir", index, vaccinations: pd.DataFrame, P: int, 
         for q in range(P):
             _save({f: tf_pieces[f][q] for f in tf}, w.file("tf", f"tf-{q:05d}.pkl"))
         for p, (v, g) in enumerate(zip(split_by(vac, rpart, P), split_by(reg, gpart, P))):
-            _save(v.reset_index(drop=True), w.file("input", f"rec-{p:05d}.pkl"))
-            _save(g.reset_index(drop=True), w.file("input", f"reg-{p:05d}.pkl"))
+            _save(factor_frame(v.reset_index(drop=True)), w.file("input", f"rec-{p:05d}.pkl"))
+            _save(factor_frame(g.reset_index(drop=True)), w.file("input", f"reg-{p:05d}.pkl"))
         meta = {"n_rec": n_rec, "n_reg": n_reg, "quarantine": None}
         _finished(w, "input", "_meta.pkl", meta, {"records": n_rec, "registry": n_reg})
     res.timings["input"] = time.perf_counter() - t
