@@ -821,14 +821,24 @@ def task_score(root: str, g: int, partitions: int, model) -> dict:
     bf = score_pairs(model, levels, d["tf"], d["no_id"])
     weight = bf.sum(axis=1).to_numpy()
     at = np.searchsorted(reg["_pos"].to_numpy(), meta["reg_pos"].to_numpy())
-    regcols = reg.iloc[at][["person_id", "full_name", "dob", "sex", "old_id"]].reset_index(drop=True)
     frame = pd.concat([meta.reset_index(drop=True), levels.reset_index(drop=True).add_prefix("level_"),
-                       bf.reset_index(drop=True).add_prefix("bf_"), regcols.add_prefix("reg_")], axis=1)
+                       bf.reset_index(drop=True).add_prefix("bf_")], axis=1)
     frame["weight"] = weight
+    frame["_at"] = at
     dest = meta["rec_part"].to_numpy()
-    sizes = [_save(piece, w.file("score", f"piece-{g:05d}-{r:05d}.pkl"))
-             for r, piece in enumerate(split_by(frame, dest, partitions))]
+    sizes = []
+    for r, piece in enumerate(split_by(frame, dest, partitions)):
+        # each person's registry text once per piece (the pairs name it by number), not once per pair
+        used, person = np.unique(piece.pop("_at").to_numpy(), return_inverse=True)
+        piece["person"] = person.reshape(-1).astype(np.int64)
+        persons = reg.iloc[used][list(_PERSON_COLUMNS)].reset_index(drop=True)
+        sizes.append(_save({"frame": piece.reset_index(drop=True), "persons": persons},
+                           w.file("score", f"piece-{g:05d}-{r:05d}.pkl")))
     return _task_info(t0, partition=g, shuffle_bytes=int(sum(sizes)))
+
+
+#: the registry columns the record partitions need of their candidates (links, codes, corrections, output)
+_PERSON_COLUMNS = ("person_id", "full_name", "dob", "sex", "old_id", "_pos")
 
 
 def task_evidence(root: str, r: int, partitions: int, n_registry: int) -> dict:
@@ -837,13 +847,18 @@ def task_evidence(root: str, r: int, partitions: int, n_registry: int) -> dict:
 
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
-    frame = pd.concat([_load(w.file("score", f"piece-{g:05d}-{r:05d}.pkl")) for g in range(partitions)],
-                      ignore_index=True)
+    got = [_load(w.file("score", f"piece-{g:05d}-{r:05d}.pkl")) for g in range(partitions)]
+    start = np.cumsum([0] + [len(x["persons"]) for x in got[:-1]])
+    for x, o in zip(got, start):
+        x["frame"]["person"] += o  # numbers into the persons of all pieces, one after the other
+    frame = pd.concat([x["frame"] for x in got], ignore_index=True)
+    persons = pd.concat([x["persons"] for x in got], ignore_index=True)
+    del got
     frame = frame.sort_values(["rec_pos", "stage", "first", "reg_pos"], kind="stable").reset_index(drop=True)
     pos = _load(w.file("prepare", f"thin-{r:05d}.pkl"))["pos"]
     local = np.searchsorted(pos, frame["rec_pos"].to_numpy())
     log_w = record_log2_evidence(local, frame["weight"].to_numpy(), len(pos), n_registry)
-    _save(frame, w.file("evidence", f"pairs-{r:05d}.pkl"))
+    _save({"frame": frame, "persons": persons}, w.file("evidence", f"pairs-{r:05d}.pkl"))
     return {"pos": pos, "log_w": log_w, **_task_info(t0, partition=r)}
 
 
@@ -858,14 +873,14 @@ class _Captured(Exception):
 def _finish_inputs(w: "WorkDir", r: int, model):
     from vaxlib.match.compare import FIELDS
 
-    frame = _load(w.file("evidence", f"pairs-{r:05d}.pkl"))
+    d = _load(w.file("evidence", f"pairs-{r:05d}.pkl"))
+    frame, reg = d["frame"], d["persons"]  # reg: the candidates' registry text, one row per (piece, person)
     rec = _rec(w, r)
     local = np.searchsorted(rec["_pos"].to_numpy(), frame["rec_pos"].to_numpy())
-    pairs = pd.DataFrame({"rec": local, "reg": np.arange(len(frame), dtype=np.int64),
+    pairs = pd.DataFrame({"rec": local, "reg": frame["person"].to_numpy(np.int64),
                           "rules": frame["rules"].to_numpy(np.int32)})
     levels = pd.DataFrame({f: frame[f"level_{f}"].to_numpy() for f in FIELDS})
     bf = pd.DataFrame({c[3:]: frame[c].to_numpy() for c in frame.columns if c.startswith("bf_")})
-    reg = pd.DataFrame({c[4:]: frame[c].to_numpy(dtype=object) for c in frame.columns if c.startswith("reg_")})
     rho_pair = model.rho_for(rec["id_kind"].to_numpy(dtype=object))[local]
     return frame, rec, (rec, reg, pairs, levels, bf, frame["weight"].to_numpy(), rho_pair)
 
@@ -881,7 +896,7 @@ def task_links(root: str, r: int, partitions: int, model, settings, n_registry: 
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
     frame, rec, args = _finish_inputs(w, r, model)
-    reg_pos = frame["reg_pos"].to_numpy()
+    reg_pos = args[1]["_pos"].to_numpy()  # each candidate person's place in the register
 
     def capture(rec_, status, best_reg, p_best, conflict):
         raise _Captured({"status": status.copy(), "best": np.where(best_reg >= 0, reg_pos[np.maximum(best_reg, 0)], -1),
