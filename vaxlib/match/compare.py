@@ -359,15 +359,21 @@ def _record_groups(rec: pd.DataFrame, cache: FrameCache | None) -> np.ndarray:
 
 
 def group_dose_conflict(group: np.ndarray, dn: np.ndarray, vd: np.ndarray, p_rec: np.ndarray, p_reg: np.ndarray,
-                        a_rec: np.ndarray, a_reg: np.ndarray) -> np.ndarray:
+                        a_rec: np.ndarray, a_reg: np.ndarray,
+                        order: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """:func:`own_group_dose_conflict` of the pairs (``p_rec``, ``p_reg``) from per-record arrays
-    (group code, dose number, vaccination day; indexed by record position) and the anchors."""
+    (group code, dose number, vaccination day; indexed by record position) and the anchors.
+    ``order``: ``(argsort(group, kind="stable"), group in that order)`` when the caller has them
+    (a partitioned engine sorts the whole set's groups once for all its partitions)."""
     from vaxlib.match.kernels import group_conflicts
 
     if len(a_rec) == 0 or len(p_rec) == 0:
         return np.zeros(len(p_rec), dtype=bool)
-    by_group = np.argsort(group, kind="stable")
-    lo, cnt = _key_ranges(group[by_group], group[p_rec])  # each pair's record's group members
+    by_group, group_sorted = order if order is not None else (None, None)
+    if by_group is None:
+        by_group = np.argsort(group, kind="stable")
+        group_sorted = group[by_group]
+    lo, cnt = _key_ranges(group_sorted, group[p_rec])  # each pair's record's group members
     return group_conflicts(by_group, lo, cnt, p_reg, a_rec, a_reg, dn, vd, DOSE_CONFLICT_DAYS)
 
 

@@ -479,7 +479,9 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
         for col in ("name_fold", "dob_r0", "phone_n"):
             key = _mix(key * np.uint64(0x9E3779B97F4A7C15) + _value_hash(dicts[col][0], dicts[col][1]))
     group = np.where(ok, key | np.uint64(1 << 63), pos.astype(np.uint64))
-    thin = {"pos": pos, "kind": rec["id_kind"].to_numpy(dtype=object), "dn": rec["dose_n"].to_numpy(),
+    kind_codes, kind_values = pd.factorize(rec["id_kind"].to_numpy(dtype=object))
+    thin = {"pos": pos, "kind": kind_codes.astype(np.int16), "kind_values": np.asarray(kind_values, dtype=object),
+            "dn": rec["dose_n"].to_numpy(),
             "vd": rec["vdate"].to_numpy(), "group": group,
             "a_rec": pos[anchors["rec"].to_numpy()],
             "a_reg": reg["_pos"].to_numpy(dtype=np.int64)[anchors["reg"].to_numpy()]}
@@ -731,6 +733,30 @@ def task_same_fold(root: str, p: int, positions: np.ndarray, partitions: int, ma
     return {"ref": positions[sel], "same_sum": float(same[sel].sum())}
 
 
+#: the model stage's per-record and per-anchor arrays, one ``.npy`` file each under ``model/``
+_CONTEXT = ("reference", "ref", "group", "dn", "vd", "a_rec", "a_reg", "by_group", "group_sorted")
+
+
+def _save_context(w: "WorkDir", name: str, arr: np.ndarray) -> None:
+    """One context array as ``model/ctx-NAME.npy`` (written whole or not at all; ``np.save`` streams
+    the array: no pickled copy of it in the client's memory)."""
+    path = w.file("model", f"ctx-{name}.npy")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        np.save(fh, arr, allow_pickle=False)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _context(w: "WorkDir") -> dict:
+    """The context arrays, memory-mapped read-only: every task of a worker shares the pages (they
+    were loaded whole by each task, about 1 GB per task at 10M persons)."""
+    # copy-on-write: writeable views, so the compiled kernels take them without a copy
+    return {k: np.load(w.file("model", f"ctx-{k}.npy"), mmap_mode="c") for k in _CONTEXT}
+
+
 def task_counts(root: str, g: int) -> dict:
     """The own-group dose conflicts of partition ``g``'s pairs without ID evidence, then its
     EM tables, history-level counts and namesake cells (sums over partitions)."""
@@ -740,13 +766,13 @@ def task_counts(root: str, g: int) -> dict:
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
     d = _load(w.file("compare", f"pairs-{g:05d}.pkl"))
-    ctx = _load(w.file("model", "context.pkl"))
+    ctx = _context(w)
     meta, levels, tf = d["meta"], d["levels"], d["tf"]
     rp = meta["rec_pos"].to_numpy()
     no_id = (levels["id"].to_numpy() < 0) | ctx["reference"][rp]
     sel = np.flatnonzero(no_id)
     clash = group_dose_conflict(ctx["group"], ctx["dn"], ctx["vd"], rp[sel], meta["reg_pos"].to_numpy()[sel],
-                                ctx["a_rec"], ctx["a_reg"])
+                                ctx["a_rec"], ctx["a_reg"], order=(ctx["by_group"], ctx["group_sorted"]))
     levels.loc[sel[clash], "dose"] = LEVELS["dose"].index("conflict")
     counts = fit_counts(levels, tf, em_sample=None, min_session=0)
     observed = namesake_observed(ctx["ref"], rp, levels)
@@ -1298,12 +1324,25 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
 
     rec_part = np.empty(n_rec, dtype=np.int16)
     a_rec, a_reg = [], []
+    # each record's kind of typed ID as a number into kind_values (8 bytes less per record than text)
+    kind_values: list = []
+    kind = np.empty(n_rec, dtype=np.int16)
     for p, x in thin_files():
         rec_part[x["pos"]] = p
         a_rec.append(x["a_rec"])
         a_reg.append(x["a_reg"])
+        local = []
+        for v in x["kind_values"]:
+            if v not in kind_values:
+                kind_values.append(v)
+            local.append(kind_values.index(v))
+        kind[x["pos"]] = np.asarray(local, dtype=np.int16)[x["kind"]] if len(local) else x["kind"]
     a_rec, a_reg = np.concatenate(a_rec), np.concatenate(a_reg)
-    kinds = glob("kind")
+    kind_values = np.asarray(kind_values, dtype=object)
+
+    def kinds() -> np.ndarray:
+        """Each record's kind as text (object array of the few shared strings), for the estimates."""
+        return kind_values[kind]
     o = np.lexsort((a_reg, a_rec))  # the local engine's anchor order: by record, then person
     a_rec, a_reg = a_rec[o], a_reg[o]
 
@@ -1331,7 +1370,7 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
         near = np.zeros(n_rec, dtype=bool)
         for arr in _gather(client, [_submit(client, task_near, root, g) for g in range(P)]):
             near[arr] = True
-        usable = np.isin(kinds, ["cccd", "cmnd"])
+        usable = np.isin(kind_values, ["cccd", "cmnd"])[kind]
         reference = usable & ~near
         # reference records whose folded name few registry persons share (the namesake calibration's
         # cells), counted by the workers against the whole register (fit_namesake_calibration's
@@ -1345,10 +1384,16 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
             ref[x["ref"]] = True
         same_sum = float(sum(x["same_sum"] for x in same))
         # own-history groups (folded name, dob, phone) by their 64-bit hash label (task_prepare)
-        ctx = {"reference": reference, "ref": ref, "group": glob("group"), "dn": glob("dn"), "vd": glob("vd"),
-               "a_rec": a_rec, "a_reg": a_reg}
-        _save(ctx, w.file("model", "context.pkl"))
-        del ctx
+        for name, arr in (("reference", reference), ("ref", ref), ("dn", glob("dn")), ("vd", glob("vd")),
+                          ("a_rec", a_rec), ("a_reg", a_reg)):
+            _save_context(w, name, arr)
+        group = glob("group")
+        by_group = np.argsort(group, kind="stable")  # once here, not in every task (group_dose_conflict)
+        _save_context(w, "by_group", by_group)
+        _save_context(w, "group_sorted", group[by_group])
+        del by_group
+        _save_context(w, "group", group)
+        del group
         from vaxlib.match.model import fit_model
 
         em_sample = inspect.signature(fit_model).parameters["em_sample"].default  # the local engine's
@@ -1378,6 +1423,8 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
                                               model.u, model.m)
         fitted = {"model": model, "n_reference": int(reference.sum())}
         _finished(w, "model", "fitted.pkl", fitted)
+        for f in w.root.joinpath("model").glob("ctx-*.npy"):  # read by the counts tasks only
+            f.unlink()
     model = fitted["model"]
     res.timings["model"] = time.perf_counter() - t
     _drop(w, "compare")  # task_counts and task_near were its last readers
@@ -1390,7 +1437,7 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
     log_w = np.full(n_rec, -np.inf)
     for x in ev:
         log_w[x["pos"]] = x["log_w"]
-    model.rho, model.rho_by_kind = rho_from_evidence(log_w, kinds)
+    model.rho, model.rho_by_kind = rho_from_evidence(log_w, kinds())
 
     # -- links, codes, candidates per record partition; person_key of the loose records centrally
     # own-history promotions (a record joins its own dose history's automatic link): groups span partitions
