@@ -314,6 +314,48 @@ def test_integer_blocking_keys_give_the_pairs_of_the_text_keys(seed):
             assert got[["rec", "reg"]].reset_index(drop=True).equals(want.reset_index(drop=True)), name
 
 
+@pytest.mark.parametrize("seed", [3, 12])
+def test_hashed_blocking_keys_give_the_pairs_of_the_integer_keys_on_any_cut_of_the_frames(seed):
+    """The dask engine's keys (blocking.hashed_rule_keys, computed in each partition on its own)
+    propose exactly the pairs of the local engine's integer keys, block caps included, on records
+    full of typing errors; a registry cut in two gives the same keys as the whole."""
+    from vaxlib import config
+    from vaxlib.match.blocking import TEXT_RULES, _keyed_join, hashed_rule_keys, rule_pairs
+    from vaxlib.match.distributed import _key_codes
+    from vaxlib.match.prepare import prepare_records, prepare_registry
+    from vaxlib.synth import generate
+
+    t = generate(persons=300, seed=seed, errors=config.PARAMETERS_DIR / "errors-harsh.yaml")
+    rec, reg = prepare_records(t["vaccinations"]), prepare_registry(t["registry"])
+    rest = rec.iloc[::2]
+    for name in TEXT_RULES:
+        want = rule_pairs(rest, reg, name, max_block=5)[["rec", "reg"]]
+        r_ok, ra, rb = hashed_rule_keys(rest, "rec", name)
+        g_ok, ga, gb = hashed_rule_keys(reg, "reg", name)
+        halves = [hashed_rule_keys(reg.iloc[:150], "reg", name), hashed_rule_keys(reg.iloc[150:], "reg", name)]
+        for k, whole in enumerate((g_ok, ga, gb)):
+            assert np.array_equal(np.concatenate([h[k] for h in halves]), whole), name
+        rb, gb = rb.astype(np.uint32), gb.astype(np.uint32)  # as the engine sends them
+        codes = _key_codes(np.concatenate([ga[g_ok], ra[r_ok]]), np.concatenate([gb[g_ok], rb[r_ok]]))
+        n_g = int(g_ok.sum())
+        got = _keyed_join(codes[n_g:], rest.index.to_numpy()[r_ok], codes[:n_g], np.flatnonzero(g_ok), 5)
+        key = lambda df: sorted(zip(df["rec"].tolist(), df["reg"].tolist()))  # noqa: E731
+        assert len(want) > 0 or name in ("old_id", "name_dob_r1"), name
+        assert key(got) == key(want), name
+
+
+def test_key_codes_tell_apart_keys_that_share_their_first_64_bits():
+    """Two keys with the same first chain and different second chains (a 64-bit collision) get
+    different codes; equal keys share one."""
+    from vaxlib.match.distributed import _key_codes
+
+    a = np.array([7, 7, 9, 7], dtype=np.uint64)
+    b = np.array([1, 2, 5, 1], dtype=np.uint32)
+    codes = _key_codes(a, b)
+    assert codes[0] == codes[3] and len({codes[0], codes[1], codes[2]}) == 3
+    assert len(set(_key_codes(a, np.ones(4, dtype=np.uint32)).tolist())) == 2
+
+
 texts = st.lists(st.sampled_from(["", "a", "b", "Nguyễn", "nguyen", "Nguyê\u0303n", "079180001234", "\ud800"]),
                  max_size=12)
 
