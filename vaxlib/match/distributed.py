@@ -1233,6 +1233,8 @@ def _input_from_files(client, w: "WorkDir", sources: dict, P: int, kept: list, r
         where = _duplicate_key(kind, read, w)
         if where:
             raise CommandError.say("dask_duplicate_key", where=where, kind=kind)
+    for x in read:  # 8 bytes per row, kept in the stage's results file; not held to the end of the run
+        x.pop("hashes", None)
     offsets = {k: np.concatenate([[0], np.cumsum(counts[k])[:-1]]).astype(np.int64) for k in files}
     _stage(client, w, "tf", task_tf, [(root, q, len(files["registry"])) for q in range(P)], kept, res, step)
     meta = {"n_rec": n_rec, "n_reg": n_reg, "quarantine": quarantine,
@@ -1323,28 +1325,30 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
         return out
 
     rec_part = np.empty(n_rec, dtype=np.int16)
-    a_rec, a_reg = [], []
     # each record's kind of typed ID as a number into kind_values (8 bytes less per record than text)
     kind_values: list = []
     kind = np.empty(n_rec, dtype=np.int16)
     for p, x in thin_files():
         rec_part[x["pos"]] = p
-        a_rec.append(x["a_rec"])
-        a_reg.append(x["a_reg"])
         local = []
         for v in x["kind_values"]:
             if v not in kind_values:
                 kind_values.append(v)
             local.append(kind_values.index(v))
         kind[x["pos"]] = np.asarray(local, dtype=np.int16)[x["kind"]] if len(local) else x["kind"]
-    a_rec, a_reg = np.concatenate(a_rec), np.concatenate(a_reg)
     kind_values = np.asarray(kind_values, dtype=object)
 
     def kinds() -> np.ndarray:
         """Each record's kind as text (object array of the few shared strings), for the estimates."""
         return kind_values[kind]
-    o = np.lexsort((a_reg, a_rec))  # the local engine's anchor order: by record, then person
-    a_rec, a_reg = a_rec[o], a_reg[o]
+
+    def anchors() -> tuple[np.ndarray, np.ndarray]:
+        """Every settled (record, person) link by input positions, in the local engine's anchor
+        order (by record, then person): only the model stage needs them (16 bytes per anchor)."""
+        a_rec = np.concatenate([x["a_rec"] for _, x in thin_files()])
+        a_reg = np.concatenate([x["a_reg"] for _, x in thin_files()])
+        o = np.lexsort((a_reg, a_rec))
+        return a_rec[o], a_reg[o]
 
     # -- stage 2 blocking: keys shuffled by key hash, joined, pairs to the candidate's partition
     _stage(client, w, "keys", task_keys, [(root, p, P) for p in range(P)], kept, res, step)
@@ -1365,6 +1369,7 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
         step("model")
         # u: the local engine's random positions, their rows fetched and compared by one worker
         # while the client and the other workers gather the counts
+        a_rec, a_reg = anchors()
         with_anchor = np.isin(a_reg, u_reg)
         u_future = _submit(client, task_u, root, P, up, a_rec[with_anchor], a_reg[with_anchor], n_reg)
         near = np.zeros(n_rec, dtype=bool)
@@ -1387,6 +1392,7 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
         for name, arr in (("reference", reference), ("ref", ref), ("dn", glob("dn")), ("vd", glob("vd")),
                           ("a_rec", a_rec), ("a_reg", a_reg)):
             _save_context(w, name, arr)
+        del a_rec, a_reg, with_anchor
         group = glob("group")
         by_group = np.argsort(group, kind="stable")  # once here, not in every task (group_dose_conflict)
         _save_context(w, "by_group", by_group)
@@ -1436,8 +1442,9 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
     _drop(w, "score")
     log_w = np.full(n_rec, -np.inf)
     for x in ev:
-        log_w[x["pos"]] = x["log_w"]
+        log_w[x.pop("pos")] = x.pop("log_w")  # popped: the stage's task infos are kept to the end
     model.rho, model.rho_by_kind = rho_from_evidence(log_w, kinds())
+    del log_w
 
     # -- links, codes, candidates per record partition; person_key of the loose records centrally
     # own-history promotions (a record joins its own dose history's automatic link): groups span partitions
@@ -1450,7 +1457,7 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
                  step)
     t = time.perf_counter()
     step("person_key")
-    loose = pd.concat([x["loose"] for x in fin]).sort_values("_pos").reset_index(drop=True)
+    loose = pd.concat([x.pop("loose") for x in fin]).sort_values("_pos").reset_index(drop=True)
     keys = _person_keys(loose, np.full(len(loose), None, dtype=object), np.zeros(len(loose), dtype=bool))
     by_part: list[dict] = [{} for _ in range(P)]
     lpos = loose["_pos"].to_numpy()
