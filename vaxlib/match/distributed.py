@@ -682,13 +682,14 @@ def task_compare(root: str, g: int, partitions: int) -> dict:
     tf = pair_tf(reg, local["reg"].to_numpy())
     other = (LEVELS["id"].index("other_consistent"), LEVELS["id"].index("different"))
     near = np.unique(meta["rec_pos"].to_numpy()[~np.isin(levels["id"].to_numpy(), other)])
-    _save({"meta": meta, "levels": levels, "tf": tf, "near": near}, w.file("compare", f"pairs-{g:05d}.pkl"))
+    _save({"meta": meta, "levels": levels, "tf": tf}, w.file("compare", f"pairs-{g:05d}.pkl"))
+    _save(near, w.file("compare", f"near-{g:05d}.pkl"))  # read alone by task_near
     return _task_info(t0, partition=g, pairs=len(meta), stage1_kept=len(meta1), stage2_pairs=len(meta2))
 
 
 def task_near(root: str, g: int) -> np.ndarray:
     """Records with a candidate whose ID is not plainly somebody else's (for :func:`outside_reference`)."""
-    return _load(WorkDir(Path(root)).file("compare", f"pairs-{g:05d}.pkl"))["near"]
+    return _load(WorkDir(Path(root)).file("compare", f"near-{g:05d}.pkl"))
 
 
 def task_u(root: str, partitions: int, up: pd.DataFrame, a_rec: np.ndarray, a_reg: np.ndarray,
@@ -776,8 +777,19 @@ def task_counts(root: str, g: int) -> dict:
     levels.loc[sel[clash], "dose"] = LEVELS["dose"].index("conflict")
     counts = fit_counts(levels, tf, em_sample=None, min_session=0)
     observed = namesake_observed(ctx["ref"], rp, levels)
-    _save({"meta": meta, "levels": levels, "tf": tf, "no_id": no_id}, w.file("counts", f"pairs-{g:05d}.pkl"))
+    # only what changed: the pairs themselves stay in the compare stage's file (_counted)
+    _save({"dose": levels["dose"].to_numpy(), "no_id": no_id}, w.file("counts", f"patch-{g:05d}.pkl"))
     return {"counts": counts, "observed": observed, **_task_info(t0, partition=g)}
+
+
+def _counted(w: "WorkDir", g: int) -> dict:
+    """Partition ``g``'s pairs as :func:`task_counts` left them: the compare stage's levels with the
+    own-group dose conflicts, and the pairs without ID evidence (``no_id``)."""
+    d = _load(w.file("compare", f"pairs-{g:05d}.pkl"))
+    patch = _load(w.file("counts", f"patch-{g:05d}.pkl"))
+    d["levels"]["dose"] = patch["dose"]
+    d["no_id"] = patch["no_id"]
+    return d
 
 
 #: bits of the packed order key of a pair: stage, first rule, record position, registry position
@@ -816,7 +828,7 @@ def task_session_keys(root: str, g: int, session: int, widths: tuple[int, ...] |
     pairs in the local engine's order."""
     from vaxlib.match.model import session_masks
 
-    d = _load(WorkDir(Path(root)).file("counts", f"pairs-{g:05d}.pkl"))
+    d = _counted(WorkDir(Path(root)), g)
     cols = d["meta"].loc[session_masks(d["levels"])[session], list(_ORDER_FIELDS)].to_numpy(np.int64)
     return _pack(cols, widths) if widths else cols
 
@@ -826,7 +838,7 @@ def task_session_sample(root: str, g: int, session: int, chosen: np.ndarray) -> 
     (``chosen``: order keys stage, first, rec_pos, reg_pos)."""
     from vaxlib.match.model import distinct_vectors, session_masks
 
-    d = _load(WorkDir(Path(root)).file("counts", f"pairs-{g:05d}.pkl"))
+    d = _counted(WorkDir(Path(root)), g)
     meta, levels = d["meta"], d["levels"]
     mask = session_masks(levels)[session]
     keys = pd.MultiIndex.from_frame(meta[["stage", "first", "rec_pos", "reg_pos"]].astype(np.int64))
@@ -841,7 +853,7 @@ def task_score(root: str, g: int, partitions: int, model) -> dict:
 
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
-    d = _load(w.file("counts", f"pairs-{g:05d}.pkl"))
+    d = _counted(w, g)
     reg = _reg(w, g)
     meta, levels = d["meta"], d["levels"]
     bf = score_pairs(model, levels, d["tf"], d["no_id"])
@@ -1433,11 +1445,11 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
             f.unlink()
     model = fitted["model"]
     res.timings["model"] = time.perf_counter() - t
-    _drop(w, "compare")  # task_counts and task_near were its last readers
 
     # -- scoring, pairs back to their records, ρ
     _stage(client, w, "score", task_score, [(root, g, P, model) for g in range(P)], kept, res, step)
     _drop(w, "counts")
+    _drop(w, "compare")  # the scores' tasks were its last readers
     ev = _stage(client, w, "evidence", task_evidence, [(root, r, P, n_reg) for r in range(P)], kept, res, step)
     _drop(w, "score")
     log_w = np.full(n_rec, -np.inf)
