@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vaxlib import report
@@ -713,3 +713,29 @@ def test_facility_todo_names_facilities_orders_by_work_left_and_hides_subtractab
     assert "bỏ trống số CMND/CCCD" in item1  # its main error, in words
     late = _todo_report("2022-05-06").facility_todo().data
     assert "đã qua" in late
+
+
+_STATUSES = ["verified", "fix", "review", "unmatched", "invalid", None]
+
+
+@settings(max_examples=60, deadline=None)
+@given(first=st.lists(st.sampled_from(_STATUSES), min_size=1, max_size=30), data=st.data())
+def test_record_states_by_record(first, data):
+    """Every record's state by its definition, with a corrected run that misses records, lists them
+    in another order and holds records of its own: the record's current status, else its first."""
+    ids = [f"R{i}" for i in range(len(first))]
+    kept = data.draw(st.lists(st.sampled_from(ids), unique=True))
+    now = {rid: data.draw(st.sampled_from(_STATUSES)) for rid in kept}
+    extra = {f"X{i}": "verified" for i in range(data.draw(st.integers(0, 3)))}
+    m = pd.DataFrame({"record_id": ids, "status": first})
+    c = pd.DataFrame({"record_id": list(now) + list(extra), "status": list(now.values()) + list(extra.values())})
+    got = report.record_states(m, c)
+    assert list(got.index) == ids
+    for rid, f in zip(ids, first):
+        cur = now.get(rid) or f
+        want = ("verified" if f == "verified" else "fixed") if cur == "verified" else \
+            {"fix": "pending_fix", "review": "review"}.get(cur, "unmatched")
+        assert got[rid] == want, (rid, f, now.get(rid))
+    assert list(report.record_states(m, None)) == [
+        "verified" if f == "verified" else {"fix": "pending_fix", "review": "review"}.get(f, "unmatched")
+        for f in first]

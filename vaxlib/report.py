@@ -45,6 +45,8 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from vaxlib import i18n as _i18n
 from vaxlib.errors import RunError
@@ -259,15 +261,54 @@ def _text(s: pd.Series) -> pd.Series:
 
 
 def record_states(matches: pd.DataFrame, matches_current: pd.DataFrame | None) -> pd.Series:
-    """Cleaning state of every record (index record_id), see :data:`STATES`."""
-    first = matches.set_index(matches["record_id"].astype(str))["status"]
-    cur = first if matches_current is None else \
-        matches_current.set_index(matches_current["record_id"].astype(str))["status"].reindex(first.index)
-    cur = cur.fillna(first)
-    state = np.select(
-        [cur.eq("verified") & first.eq("verified"), cur.eq("verified"), cur.eq("fix"), cur.eq("review")],
-        ["verified", "fixed", "pending_fix", "review"], default="unmatched")
-    return pd.Series(state, index=first.index, name="state")
+    """Cleaning state of every record (index record_id), see :data:`STATES`.
+
+    Computed on Arrow arrays (a 10M-person result has 24M records: a pandas
+    index lookup and ``np.select`` over them took several GB)."""
+    ids = _arrow_text(matches["record_id"])
+    first = _arrow_status(matches["status"])
+    cur = first
+    if matches_current is not None:
+        at = pc.index_in(ids, value_set=_arrow_text(matches_current["record_id"]))
+        cur = pc.coalesce(_arrow_status(matches_current["status"]).take(at), first)
+
+    def eq(arr, value):
+        return pc.fill_null(pc.equal(arr, value), False).to_numpy(zero_copy_only=False)
+
+    code = np.full(len(ids), 4, dtype=np.int8)  # unmatched
+    for c, cond in reversed(list(enumerate([eq(cur, "verified") & eq(first, "verified"), eq(cur, "verified"),
+                                            eq(cur, "fix"), eq(cur, "review")]))):
+        code[cond] = c
+    names = pa.array(["verified", "fixed", "pending_fix", "review", "unmatched"], type=pa.large_string())
+    return _taken(names, pa.array(code), pd.Index(_taken(ids, None, None), name="record_id")).rename("state")
+
+
+def _arrow_status(values) -> "pa.Array":
+    """A status column as Arrow text, missing values null."""
+    arr = pa.array(values, from_pandas=True)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return arr.cast(pa.large_string())
+
+
+def _arrow_text(values) -> "pa.Array":
+    """:func:`_text` as an Arrow string array: missing values ``""``, other values their text."""
+    arr = pa.array(values, from_pandas=True)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
+        return pa.array(_text(pd.Series(values)).to_numpy(dtype=object), type=pa.large_string())
+    return pc.fill_null(arr.cast(pa.large_string()), "")
+
+
+def _taken(values: "pa.Array", at: "pa.Array | None", index: pd.Index | None) -> pd.Series:
+    """``values`` at positions ``at`` (all of them when None; null: ``""``) as pandas text, indexed by
+    ``index`` (None: 0, 1, ...)."""
+    out = pc.fill_null(values if at is None else values.take(at), "")
+    text = out.to_pandas(types_mapper=pd.ArrowDtype).astype("str")
+    if index is not None:
+        text.index = index
+    return text
 
 
 def compute_aggregates(
@@ -301,7 +342,7 @@ def compute_aggregates(
         ``feedback`` (province, category_citizen, category_system, status,
         sla_state, reason, n), ``meta`` (one row: data date, thresholds, …).
     """
-    from vaxlib.review.clusters import explode_error_codes, find_clusters
+    from vaxlib.review.clusters import _MATCH_COLUMNS, explode_error_codes, find_clusters
 
     d = Path(data_dir)
     rf = RunFolder(d)
@@ -313,16 +354,18 @@ def compute_aggregates(
     vacc = read_output(paths["vaccinations"], "table", columns=[
         "record_id", "facility_id", "facility_province", "vaccination_date", *(["facility_name"] if has_name else [])])
     vacc["record_id"] = vacc["record_id"].astype(str)
-    matches = read_output(paths["matches"], "matches")
+    # only the columns the aggregates and clusters read (a 10M-person result holds 24M rows)
+    matches = read_output(paths["matches"], "matches", columns=list(_MATCH_COLUMNS))
     current = read_output(paths["matches_current"], "matches", columns=["record_id", "status", "person_id"]) \
         if "match_corrected" in runs else None
     state = record_states(matches, current)
-    v = vacc.set_index("record_id")
-    prov = _text(v["facility_province"]).reindex(state.index).fillna("")
-    fac = _text(v["facility_id"]).reindex(state.index).fillna("")
-    period = _text(v["vaccination_date"]).str.slice(0, 7).reindex(state.index).fillna("")
-    first_status = matches.set_index(matches["record_id"].astype(str))["status"]
-    wrong_entry = first_status.ne("verified").to_numpy()
+    # each record's row in the vaccinations table, found once in Arrow (null: not there), and its three
+    # columns gathered there as Arrow text: no Python string per record (24M records at 10M persons)
+    at = pc.index_in(_arrow_text(state.index), value_set=_arrow_text(vacc["record_id"]))
+    prov, fac, period = (_taken(col, at, state.index) for col in (
+        _arrow_text(vacc["facility_province"]), _arrow_text(vacc["facility_id"]),
+        pc.utf8_slice_codeunits(_arrow_text(vacc["vaccination_date"]), 0, 7)))
+    wrong_entry = (matches["status"] != "verified").to_numpy()
     wrong_now = ~np.isin(state.to_numpy(), ["verified", "fixed"])
     rec = pd.DataFrame({"province": prov.to_numpy(), "facility_id": fac.to_numpy(), "period": period.to_numpy(),
                         "state": state.to_numpy(), "wrong_entry": wrong_entry, "wrong_now": wrong_now})
