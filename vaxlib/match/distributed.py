@@ -212,12 +212,14 @@ def concat_frames(parts: list[dict]) -> dict:
             "plain": pd.concat([p["plain"] for p in parts], ignore_index=True)}
 
 
-def rows_frame(d: dict, rows: np.ndarray) -> tuple[pd.DataFrame, dict]:
-    """The rows ``rows`` of a stored frame as a frame, with each coded column's (codes, values)
-    (the per-value tables :func:`~vaxlib.match.codes.add_codes` takes as ``dicts``)."""
-    dicts = {c: (codes[rows], table) for c, (codes, table) in d["coded"].items()}
-    frame = decode_frame({"columns": d["columns"], "coded": dicts,
-                          "plain": d["plain"].iloc[rows].reset_index(drop=True)})
+def rows_frame(d: dict, rows: np.ndarray, columns: list[str] | None = None) -> tuple[pd.DataFrame, dict]:
+    """The rows ``rows`` of a stored frame as a frame (``columns``: only these), with each coded
+    column's (codes, values) (the per-value tables :func:`~vaxlib.match.codes.add_codes` takes as
+    ``dicts``)."""
+    keep = d["columns"] if columns is None else [c for c in d["columns"] if c in columns]
+    dicts = {c: (codes[rows], table) for c, (codes, table) in d["coded"].items() if c in keep}
+    plain = [c for c in d["plain"].columns if c in keep]
+    frame = decode_frame({"columns": keep, "coded": dicts, "plain": d["plain"][plain].iloc[rows].reset_index(drop=True)})
     return frame, dicts
 
 
@@ -646,21 +648,12 @@ def task_compare(root: str, g: int, partitions: int) -> dict:
     if "_tf_name" not in reg.columns:
         raise RuntimeError("registry partition without term frequencies")  # they must be the whole register's
     pairs2 = _load(w.file("pairs", f"pairs-{g:05d}.pkl"))
-    both = concat_frames([_load(w.file("rows", f"rows-{p:05d}-{g:05d}.pkl")) for p in range(partitions)]
-                         + [own_stored])
-    del own_stored
-    # each record once (its first copy), in position order
-    pos_all = both["plain"]["_pos"].to_numpy()
-    order = np.argsort(pos_all, kind="stable")
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = pos_all[order][1:] != pos_all[order][:-1]
-    rec, dicts = rows_frame(both, order[first])
-    del both
-    add_codes(rec, reg, dicts=dicts)
-    add_record_codes(rec, dicts)
+    # the stage-2 records (sent by every record partition, each record once): compared here
+    sent = concat_frames([_load(w.file("rows", f"rows-{p:05d}-{g:05d}.pkl")) for p in range(partitions)])
+    small, dicts = rows_frame(sent, np.argsort(sent["plain"]["_pos"].to_numpy(), kind="stable"))
+    add_codes(small, reg, dicts=dicts)
     del dicts
-    cache = FrameCache(rec, reg)
-    rp = rec["_pos"].to_numpy()
+    sp = small["_pos"].to_numpy()
     gp = reg["_pos"].to_numpy()
     p1 = st["stage1"]
     meta1 = pd.DataFrame({"rec_pos": own[p1["rec"].to_numpy()], "reg_pos": gp[p1["reg"].to_numpy()],
@@ -669,14 +662,28 @@ def task_compare(root: str, g: int, partitions: int) -> dict:
     meta2 = pairs2[["rec_pos", "reg_pos", "rec_part"]].assign(stage=np.int8(1), first=pairs2["first"],
                                                               rules=pairs2["rules"])
     meta = pd.concat([meta1, meta2], ignore_index=True)
+    lv2 = compare_pairs(small, reg, pd.DataFrame({"rec": np.searchsorted(sp, meta2["rec_pos"].to_numpy()),
+                                                  "reg": np.searchsorted(gp, meta2["reg_pos"].to_numpy())}),
+                        cache=FrameCache(small, reg))
+    del small
+    levels = pd.concat([st["lv1"], lv2], ignore_index=True)
+    # the dose history of every pair: the candidates' anchored records are this partition's own, so
+    # the history frame holds them and the stage-2 records, with the three columns it reads
+    both = concat_frames([sent, own_stored])
+    del own_stored, sent
+    pos_all = both["plain"]["_pos"].to_numpy()
+    order = np.argsort(pos_all, kind="stable")
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = pos_all[order][1:] != pos_all[order][:-1]
+    rec, dicts = rows_frame(both, order[first], columns=["_pos", "phone_n", "dose_n", "vdate"])
+    del both
+    add_record_codes(rec, dicts)
+    rp = rec["_pos"].to_numpy()
     local = pd.DataFrame({"rec": np.searchsorted(rp, meta["rec_pos"].to_numpy()),
                           "reg": np.searchsorted(gp, meta["reg_pos"].to_numpy())})
-    lv2 = compare_pairs(rec, reg, local.iloc[len(meta1):].reset_index(drop=True), cache=cache)
-    levels = pd.concat([st["lv1"], lv2], ignore_index=True)
     a = st["anchors"]
     anchors = pd.DataFrame({"rec": np.searchsorted(rp, own[a["rec"].to_numpy()]), "reg": a["reg"].to_numpy()})
-    hist = history_levels(rec, local, anchors, cache=cache)
-    del cache
+    hist = history_levels(rec, local, anchors, cache=FrameCache(rec, reg))
     levels["phone"] = hist["phone"].to_numpy()
     levels["dose"] = hist["dose"].to_numpy()
     tf = pair_tf(reg, local["reg"].to_numpy())
