@@ -16,7 +16,13 @@ HPC queue for more).  The answer is the local engine's, whatever ``P``:
   somebody own this number" is asked of the record's own partition.
 * **Blocking keys are shuffled by key hash.**  Every rule's keys go to
   ``hash(key) mod P``, so all registry persons sharing a key meet in one place and
-  the block caps (``max_block``) count exactly what the local engine counts.
+  the block caps (``max_block``) count exactly what the local engine counts.  Keys
+  travel as integers (:func:`~vaxlib.match.blocking.hashed_rule_keys`, two 64-bit
+  chains of the local engine's integer-key parts) and are joined by its join.
+* **Each task calls the local engine's steps** on its partition: ``prepare_records``
+  with its per-value tables, the integer codes of :mod:`vaxlib.match.codes` (numbered
+  per partition and never stored), ``compare_pairs`` and ``history_levels`` with a
+  ``FrameCache``, ``record_matches``.
 * **Pairs are compared in the candidate's partition**, with the record rows sent
   there; the dose history of a candidate (its anchored records) is local.
 * **Global estimates come from sums that do not depend on P**: u from the same
@@ -36,8 +42,10 @@ rest recomputed; a work folder of other inputs, settings, ``P`` or code is clear
 first.  The result goes through :func:`vaxlib.runs.atomic_run` like the local
 engine's, as ``matches/part-*.parquet`` and ``candidates/part-*.parquet``.
 
-Work files are pickles (exact dtypes, no conversion): a work folder must be as
-private as the data it holds; vaxlib only reads work folders it marked as its own.
+Work files are pickles (exact dtypes, no conversion), text as integer codes with each
+column's distinct values (:func:`encode_frame`); the model stage's per-record arrays are
+``.npy`` files the tasks memory-map.  A work folder must be as private as the data it
+holds; vaxlib only reads work folders it marked as its own.
 """
 from __future__ import annotations
 
