@@ -516,11 +516,16 @@ def task_keys(root: str, p: int, partitions: int) -> dict:
     ``hash(key) mod P`` (one file per destination).  Keys travel as integers: the text rules'
     two-chain hashes (:func:`~vaxlib.match.blocking.hashed_rule_keys`, equal exactly where the
     local engine's integer keys are) and the ID pair masks' own integer keys."""
-    from vaxlib.match.blocking import RULES, TEXT_RULES, _mix, hashed_rule_keys, id_pair_mask_frames
+    from vaxlib.match.blocking import RULES, TEXT_RULES, _mix, hashed_rule_keys, id_pair_mask_frames, record_columns
 
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
-    rest, reg = _rec(w, p)[_load(w.file("prepare", f"s1-{p:05d}.pkl"))["open"]], _reg(w, p)
+    stored = _load(w.file("prepare", f"rec-{p:05d}.pkl"))
+    # only the columns the rules read (blocking.record_columns) are gathered
+    wanted = record_columns(pd.DataFrame(columns=stored["columns"])) + ["_pos"]
+    rest = decode_frame(stored, wanted)[_load(w.file("prepare", f"s1-{p:05d}.pkl"))["open"]]
+    del stored
+    reg = _reg(w, p)
     rpos, gpos = rest["_pos"].to_numpy(dtype=np.int64), reg["_pos"].to_numpy(dtype=np.int64)
     out: list[dict] = [{} for _ in range(partitions)]
 
