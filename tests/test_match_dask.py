@@ -335,3 +335,26 @@ def test_a_run_killed_while_the_workers_split_the_parts_resumes_to_the_same_answ
     lines = bad.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("vax match: ") and "part-00009.parquet" in lines[0], bad.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_term_frequencies_travel_as_hash_pairs_and_are_looked_up_exactly():
+    """The tf stage's tables hold numbers only: counts of equal values are added up, a value is
+    found by both of its hashes (an entry sharing only the first hash is another value's), and a
+    missing or uncounted value has no count."""
+    from vaxlib.match.distributed import _value_keys, tf_lookup, tf_pieces, tf_sum
+
+    a = pd.Series({"NGUYEN VAN AN": 2, "TRAN THI BE": 1, "": 5})
+    b = pd.Series({"NGUYEN VAN AN": 3, "LE VAN C": 1})
+    parts = [tf_pieces(a, 3), tf_pieces(b, 3)]
+    tables = [tf_sum([p[q] for p in parts]) for q in range(3)]
+    names = np.array(["NGUYEN VAN AN", "TRAN THI BE", "LE VAN C", "", "NOBODY", None], dtype=object)
+    h1, h2 = _value_keys(names[:5])
+    dest = (h1 % np.uint64(3)).astype(int)
+    got = np.array([tf_lookup(tables[dest[k]], names[k:k + 1])[0] for k in range(5)] + [tf_lookup(tables[0], names[5:])[0]])
+    np.testing.assert_array_equal(got, [5.0, 1.0, 1.0, 5.0, np.nan, np.nan])
+    # an entry with the first hash of "LE VAN C" and another second hash (a 64-bit collision) does not answer for it
+    k1, k2 = _value_keys(["LE VAN C"])
+    table = tf_sum([(np.r_[k1, k1], np.r_[k2 + np.uint64(1), k2], np.array([99, 7]))])
+    assert tf_lookup(table, np.array(["LE VAN C"], dtype=object))[0] == 7.0
+    table = tf_sum([(k1, k2 + np.uint64(1), np.array([99]))])
+    assert np.isnan(tf_lookup(table, np.array(["LE VAN C"], dtype=object))[0])

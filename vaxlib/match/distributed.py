@@ -321,6 +321,64 @@ def _task_info(t0: float, **extra) -> dict:
 # registry rows, and sends rows to the hash partitions; the client only adds up counts.
 
 
+#: the second hash chain of term-frequency values (SipHash key, 16 bytes)
+_TF_KEY = "vaxlib-tf-chainB"
+
+
+def _value_keys(values) -> tuple[np.ndarray, np.ndarray]:
+    """Two 64-bit hashes of each value: the first is :func:`stable_hash` (so ``first % P`` is the
+    value's :func:`partition_of`), the second another key's; together they name a value."""
+    v = np.asarray(values, dtype=object)
+    if not len(v):
+        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.uint64)
+    return stable_hash(v), stable_hash(v, key=_TF_KEY)
+
+
+def tf_pieces(vc: pd.Series, partitions: int) -> list[tuple]:
+    """A value count (value -> persons) as numbers, cut by the values' hash partition: per
+    partition (first hash, second hash, count), each value's text left behind (the input tasks of
+    every partition read every term-frequency file: text there was read P times)."""
+    h1, h2 = _value_keys(vc.index.to_numpy(dtype=object))
+    cnt = vc.to_numpy(dtype=np.int64)
+    dest = (h1 % np.uint64(partitions)).astype(np.int64)
+    order = np.argsort(dest, kind="stable")
+    bounds = np.searchsorted(dest[order], np.arange(partitions + 1))
+    return [(h1[order[lo:hi]], h2[order[lo:hi]], cnt[order[lo:hi]]) for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
+def tf_sum(pieces: list[tuple]) -> tuple:
+    """The counts of equal values (equal hash pairs) added up, sorted by (first, second) hash."""
+    h1 = np.concatenate([x[0] for x in pieces]) if pieces else np.zeros(0, dtype=np.uint64)
+    h2 = np.concatenate([x[1] for x in pieces]) if pieces else np.zeros(0, dtype=np.uint64)
+    cnt = np.concatenate([x[2] for x in pieces]) if pieces else np.zeros(0, dtype=np.int64)
+    if not len(h1):
+        return h1, h2, cnt
+    o = np.lexsort((h2, h1))
+    h1, h2, cnt = h1[o], h2[o], cnt[o]
+    start = np.flatnonzero(np.r_[True, (h1[1:] != h1[:-1]) | (h2[1:] != h2[:-1])])
+    return h1[start], h2[start], np.add.reduceat(cnt, start)
+
+
+def tf_lookup(table: tuple, values) -> np.ndarray:
+    """Each value's count in a :func:`tf_sum` table (float; NaN: a missing value, or none counted)."""
+    th1, th2, tc = table
+    v = np.asarray(values, dtype=object)
+    out = np.full(len(v), np.nan)
+    ok = np.flatnonzero(~pd.isna(v)) if len(v) else np.zeros(0, dtype=np.int64)
+    if not len(ok) or not len(th1):
+        return out
+    h1, h2 = _value_keys(v[ok])
+    lo, hi = np.searchsorted(th1, h1, "left"), np.searchsorted(th1, h1, "right")
+    at = np.minimum(lo, len(th1) - 1)
+    hit = (hi - lo == 1) & (th2[at] == h2)
+    out[ok[hit]] = tc[at[hit]]
+    for k in np.flatnonzero(hi - lo > 1):  # values sharing the first hash: the second decides
+        j = lo[k] + np.flatnonzero(th2[lo[k]:hi[k]] == h2[k])
+        if len(j):
+            out[ok[k]] = tc[j[0]]
+    return out
+
+
 def task_read(root: str, kind: str, i: int, path: str, partitions: int) -> dict:
     """Read and check input part ``i`` of ``kind`` and send each row to its hash partition (records
     by ID digits, registry persons by person_id), numbered within the part (``_pos``; :func:`task_input`
@@ -341,9 +399,7 @@ def task_read(root: str, kind: str, i: int, path: str, partitions: int) -> dict:
         table = prepare_registry(table)
         pieces: list[dict] = [{} for _ in range(partitions)]
         for f, column in TF_COLUMNS.items():
-            vc = table[column].value_counts(sort=False)
-            dest = partition_of(vc.index.to_numpy(dtype=object), partitions)
-            for q, piece in enumerate(split_by(vc, dest, partitions)):
+            for q, piece in enumerate(tf_pieces(table[column].value_counts(sort=False), partitions)):
                 pieces[q][f] = piece
         for q in range(partitions):
             _save(pieces[q], w.file("read", f"tf-{i:05d}-{q:05d}.pkl"))
@@ -365,8 +421,7 @@ def task_tf(root: str, q: int, n_parts: int) -> dict:
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
     pieces = [_load(w.file("read", f"tf-{i:05d}-{q:05d}.pkl")) for i in range(n_parts)]
-    out = {f: pd.concat([pc[f] for pc in pieces]).groupby(level=0, sort=False).sum() for f in pieces[0]} \
-        if pieces else {}
+    out = {f: tf_sum([pc[f] for pc in pieces]) for f in pieces[0]} if pieces else {}
     _save(out, w.file("tf", f"tf-{q:05d}.pkl"))
     return _task_info(t0, partition=q)
 
@@ -388,18 +443,18 @@ def task_input(root: str, p: int, offsets: dict, partitions: int, n_registry: in
             got.append(piece)
         frames[kind] = pd.concat(got, ignore_index=True) if got else pd.DataFrame()
     reg = frames["registry"]
-    counts: dict[str, list] = {f: [] for f in TF_COLUMNS}
     values = {f: pd.unique(reg[c].to_numpy(dtype=object)) for f, c in TF_COLUMNS.items()}
+    found = {f: np.full(len(v), np.nan) for f, v in values.items()}
     dest = {f: partition_of(v, partitions) if len(v) else np.zeros(0, dtype=np.int64) for f, v in values.items()}
-    wanted = {f: split_by(values[f], dest[f], partitions) for f in TF_COLUMNS}
+    wanted = {f: split_by(np.arange(len(values[f])), dest[f], partitions) for f in TF_COLUMNS}
     for q in range(partitions):
         tf = _load(w.file("tf", f"tf-{q:05d}.pkl"))
         for f in TF_COLUMNS:
-            want = wanted[f][q]
-            if len(want):
-                counts[f].append(tf[f].reindex(want))
-    add_term_frequencies(reg, counts={f: pd.concat(v) if v else pd.Series(dtype=float) for f, v in counts.items()},
-                         n=n_registry)
+            at = wanted[f][q]
+            if len(at):
+                found[f][at] = tf_lookup(tf[f], values[f][at])
+    add_term_frequencies(reg, counts={f: pd.Series(found[f], index=pd.Index(values[f], dtype=object))
+                                      for f in TF_COLUMNS}, n=n_registry)
     _save(factor_frame(frames["vaccinations"]), w.file("input", f"rec-{p:05d}.pkl"))
     _save(factor_frame(reg), w.file("input", f"reg-{p:05d}.pkl"))
     return _task_info(t0, partition=p, records=len(frames["vaccinations"]), registry=len(reg))
@@ -748,8 +803,8 @@ def task_same_fold(root: str, p: int, positions: np.ndarray, partitions: int, ma
     dest = partition_of(names, partitions) if len(names) else np.zeros(0, dtype=np.int64)
     for q, at in enumerate(split_by(np.arange(len(names)), dest, partitions)):
         if len(at):
-            counts = _load(w.file("tf", f"tf-{q:05d}.pkl"))["name"]
-            same[at] = pd.Series(names[at], dtype=object).map(counts).fillna(0).to_numpy(dtype=float)
+            counts = tf_lookup(_load(w.file("tf", f"tf-{q:05d}.pkl"))["name"], names[at])
+            same[at] = np.where(np.isnan(counts), 0.0, counts)
     sel = same <= max_name_count
     return {"ref": positions[sel], "same_sum": float(same[sel].sum())}
 
@@ -1207,11 +1262,9 @@ def _input_from_frames(w: "WorkDir", index, vaccinations: pd.DataFrame, P: int, 
         # writes them from input parts; task_same_fold reads them)
         from vaxlib.match.model import TF_COLUMNS
 
-        tf = {f: reg[c].value_counts(sort=False) for f, c in TF_COLUMNS.items()}
-        tf_dest = {f: partition_of(vc.index.to_numpy(dtype=object), P) for f, vc in tf.items()}
-        tf_pieces = {f: split_by(vc, tf_dest[f], P) for f, vc in tf.items()}
+        tf = {f: tf_pieces(reg[c].value_counts(sort=False), P) for f, c in TF_COLUMNS.items()}
         for q in range(P):
-            _save({f: tf_pieces[f][q] for f in tf}, w.file("tf", f"tf-{q:05d}.pkl"))
+            _save({f: tf_sum([tf[f][q]]) for f in tf}, w.file("tf", f"tf-{q:05d}.pkl"))
         for p, (v, g) in enumerate(zip(split_by(vac, rpart, P), split_by(reg, gpart, P))):
             _save(factor_frame(v.reset_index(drop=True)), w.file("input", f"rec-{p:05d}.pkl"))
             _save(factor_frame(g.reset_index(drop=True)), w.file("input", f"reg-{p:05d}.pkl"))
