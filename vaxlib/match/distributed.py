@@ -517,6 +517,13 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
     dicts: dict = {}
     rec = prepare_records(raw, registry=reg, dicts=dicts, coded=coded) if len(raw) else \
         prepare_records(raw, dicts=dicts)
+    # the columns prepare passes through unchanged (facility, vaccine, raw sex and phone …) keep the
+    # input's coding in the stored frame (checked: the same values row for row)
+    passed = {}
+    for c, (codes, table) in (stored["coded"].items() if isinstance(stored, dict) else ()):
+        if c not in dicts and c in rec.columns and rec[c].dtype == object and len(codes) == len(rec):
+            if (table[codes] == rec[c].to_numpy(dtype=object)).all():
+                passed[c] = (codes, table)
     del raw, stored, coded
     add_codes(rec, reg, dicts=dicts)
     add_record_codes(rec, dicts)
@@ -530,7 +537,8 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
     open_mask[np.unique(stage1["rec"].to_numpy()[settled])] = False
     keep1 = ~open_mask[stage1["rec"].to_numpy()]
     # separate files: most later tasks need only one of them
-    stored = encode_frame(rec, dicts)
+    stored = encode_frame(rec, {**passed, **dicts})
+    del passed
     _save(stored, w.file("prepare", f"rec-{p:05d}.pkl"))
     # the open records alone (about 9 %): what the keys and rows tasks read, not the whole partition
     _save(take_frame(stored, np.flatnonzero(open_mask)), w.file("prepare", f"open-{p:05d}.pkl"))
