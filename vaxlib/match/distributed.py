@@ -410,9 +410,15 @@ def task_read(root: str, kind: str, i: int, path: str, partitions: int) -> dict:
         part = partition_of(t["person_id"].to_numpy(dtype=object), partitions)
     else:
         part = partition_of(record_partition_keys(t), partitions) if len(t) else np.zeros(0, dtype=np.int64)
-    for p, piece in enumerate(split_by(t, part, partitions)):
-        _save(piece, w.file("read", f"piece-{kind}-{i:05d}-{p:05d}.pkl"))
-    return _task_info(t0, kind=kind, part=i, rows=len(table), rows_in=res.rows_in, hashes=hashes,
+    # coded once here (each text column's distinct values and int32 codes), so the pieces and the
+    # input partitions made of them carry no string per row
+    stored = factor_frame(t)
+    del t, table
+    order = np.argsort(part, kind="stable")
+    bounds = np.searchsorted(part[order], np.arange(partitions + 1))
+    for p in range(partitions):
+        _save(take_frame(stored, order[bounds[p]:bounds[p + 1]]), w.file("read", f"piece-{kind}-{i:05d}-{p:05d}.pkl"))
+    return _task_info(t0, kind=kind, part=i, rows=len(part), rows_in=res.rows_in, hashes=hashes,
                       quarantine=res.quarantine)
 
 
@@ -439,10 +445,10 @@ def task_input(root: str, p: int, offsets: dict, partitions: int, n_registry: in
         got = []
         for i, start in enumerate(starts):
             piece = _load(w.file("read", f"piece-{kind}-{i:05d}-{p:05d}.pkl"))
-            piece["_pos"] += np.int64(start)
+            piece["plain"]["_pos"] += np.int64(start)
             got.append(piece)
-        frames[kind] = pd.concat(got, ignore_index=True) if got else pd.DataFrame()
-    reg = frames["registry"]
+        frames[kind] = concat_frames(got)
+    reg = decode_frame(frames.pop("registry"))
     values = {f: pd.unique(reg[c].to_numpy(dtype=object)) for f, c in TF_COLUMNS.items()}
     found = {f: np.full(len(v), np.nan) for f, v in values.items()}
     dest = {f: partition_of(v, partitions) if len(v) else np.zeros(0, dtype=np.int64) for f, v in values.items()}
@@ -455,9 +461,10 @@ def task_input(root: str, p: int, offsets: dict, partitions: int, n_registry: in
                 found[f][at] = tf_lookup(tf[f], values[f][at])
     add_term_frequencies(reg, counts={f: pd.Series(found[f], index=pd.Index(values[f], dtype=object))
                                       for f in TF_COLUMNS}, n=n_registry)
-    _save(factor_frame(frames["vaccinations"]), w.file("input", f"rec-{p:05d}.pkl"))
+    rec = frames.pop("vaccinations")
+    _save(rec, w.file("input", f"rec-{p:05d}.pkl"))  # coded already (a column's values may repeat)
     _save(factor_frame(reg), w.file("input", f"reg-{p:05d}.pkl"))
-    return _task_info(t0, partition=p, records=len(frames["vaccinations"]), registry=len(reg))
+    return _task_info(t0, partition=p, records=len(rec["plain"]), registry=len(reg))
 
 
 def input_files(path: str | os.PathLike[str]) -> list[Path]:
