@@ -358,3 +358,26 @@ def test_term_frequencies_travel_as_hash_pairs_and_are_looked_up_exactly():
     assert tf_lookup(table, np.array(["LE VAN C"], dtype=object))[0] == 7.0
     table = tf_sum([(k1, k2 + np.uint64(1), np.array([99]))])
     assert np.isnan(tf_lookup(table, np.array(["LE VAN C"], dtype=object))[0])
+
+
+def test_stored_frames_concatenate_to_the_frames_concatenated():
+    """Coded work frames (text as codes into each column's distinct values) put one after the other
+    and cut to rows give the plain frames' concatenation and rows, also when a column is coded in
+    one part and left plain in another (it had a missing value there)."""
+    from vaxlib.match.distributed import concat_frames, decode_frame, factor_frame, rows_frame, take_frame
+
+    obj = lambda *v: pd.Series(list(v), dtype=object)  # noqa: E731 - text columns as read_table gives them
+    a = pd.DataFrame({"name": obj("An", "Bé", "An"), "lot": obj("L1", "L2", "L1"), "n": [1, 2, 3]})
+    b = pd.DataFrame({"name": obj("Cường", "An"), "lot": obj("L3", None), "n": [4, 5]})
+    sa, sb = factor_frame(a), factor_frame(b)
+    assert "lot" in sa["coded"] and "lot" not in sb["coded"]
+    whole = pd.concat([a, b], ignore_index=True)
+    both = concat_frames([sa, sb])
+    assert "name" in both["coded"] and "lot" not in both["coded"]  # what every part codes stays coded
+    pd.testing.assert_frame_equal(decode_frame(both), whole, check_dtype=False)
+    rows = np.array([4, 0, 2])
+    got, dicts = rows_frame(both, rows)
+    pd.testing.assert_frame_equal(got, whole.iloc[rows].reset_index(drop=True), check_dtype=False)
+    assert [dicts["name"][1][k] for k in dicts["name"][0]] == ["An", "An", "An"]
+    pd.testing.assert_frame_equal(decode_frame(take_frame(sa, np.array([2, 1]))), a.iloc[[2, 1]].reset_index(drop=True),
+                                  check_dtype=False)

@@ -208,9 +208,16 @@ def concat_frames(parts: list[dict]) -> dict:
     shifted past the tables before it (the values may then repeat: codes of equal values differ)."""
     if not parts:
         return {"columns": [], "coded": {}, "plain": pd.DataFrame()}
-    same = all(p["columns"] == parts[0]["columns"] and p["coded"].keys() == parts[0]["coded"].keys() for p in parts)
-    if not same:  # stored from frames of other columns (an empty partition): decoded and concatenated
+    if not all(p["columns"] == parts[0]["columns"] for p in parts):
+        # stored from frames of other columns (an empty partition): decoded and concatenated
         return encode_frame(pd.concat([decode_frame(p) for p in parts], ignore_index=True), {})
+    common = set(parts[0]["coded"]).intersection(*(p["coded"] for p in parts[1:]))
+    if any(p["coded"].keys() != common for p in parts):
+        # a column coded in some parts only (one with a missing value was left plain): plain in all
+        parts = [{"columns": p["columns"], "coded": {c: v for c, v in p["coded"].items() if c in common},
+                  "plain": p["plain"].assign(**{c: pd.Series(table[codes], dtype=object, copy=False)
+                                                for c, (codes, table) in p["coded"].items() if c not in common})}
+                 for p in parts]
     coded = {}
     for c in parts[0]["coded"]:
         offs = np.cumsum([0] + [len(p["coded"][c][1]) for p in parts[:-1]])
