@@ -469,7 +469,12 @@ def task_input(root: str, p: int, offsets: dict, partitions: int, n_registry: in
     add_term_frequencies(reg, counts={f: pd.Series(found[f], index=pd.Index(values[f], dtype=object))
                                       for f in TF_COLUMNS}, n=n_registry)
     rec = frames.pop("vaccinations")
-    _save(rec, w.file("input", f"rec-{p:05d}.pkl"))  # coded already (a column's values may repeat)
+    # each column's values once (the parts' tables repeat the values they share: prepare derives
+    # every value's forms, the date readings of each birth date 8 times over with 8 parts)
+    for c, (codes, table) in rec["coded"].items():
+        inv, uniq = pd.factorize(table)
+        rec["coded"][c] = (inv[codes].astype(np.int32), np.asarray(uniq, dtype=object))
+    _save(rec, w.file("input", f"rec-{p:05d}.pkl"))
     _save(factor_frame(reg), w.file("input", f"reg-{p:05d}.pkl"))
     return _task_info(t0, partition=p, records=len(rec["plain"]), registry=len(reg))
 
