@@ -884,6 +884,7 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
             pq.write_table(content, st / content_path, compression="zstd")
         if linked is not None:
             _write_superseded(st, prev, keep)
+            st.table_rows[CONTENT_PARTS_DIR] = writer.rows  # the current rows, not the parts' sum
         if "plan" in settings:
             done = set(np.concatenate(signed_pids)) if signed_pids else set()
             failed = [p_ for p_ in to_sign["person_id"] if p_ not in done]
