@@ -94,6 +94,8 @@ def test_a_rerun_writes_the_whole_table_and_a_delta_index_equal_to_a_full_re_sig
     assert sorted(p.name for p in (out / "certificate-content").iterdir()) == [
         "part-00000.parquet", "part-00001.parquet", "superseded.parquet"]
     assert not (out / "certificate-content.parquet").exists()
+    rows = json.loads((out / "_manifest.json").read_text(encoding="utf-8"))["rows"]
+    assert rows["certificate-content"] == rows["certificates"] == N  # not the parts' N + 2 (superseded)
     assert os.stat(out / "certificate-content" / "part-00000.parquet").st_nlink == 1  # the old folder's link is gone
     sup = pq.read_table(out / "certificate-content" / "superseded.parquet").to_pandas()
     assert sorted(sup["uvci"]) == sorted(first.loc[["001085000003", "001085000007"], "uvci"])

@@ -770,6 +770,9 @@ class Staging:
     settings: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     row_counts: dict[str, int] = field(default_factory=dict)
+    #: table -> the rows it holds, for a table whose files hold more (e.g. a delta index's superseded
+    #: rows); the manifest's ``rows`` says this rather than the files' sum
+    table_rows: dict[str, int] = field(default_factory=dict)
     #: files brought in by :meth:`link`: name -> (inode, size, mtime_ns, SHA-256 from the source's manifest)
     linked: dict[str, tuple[int, int, int, str]] = field(default_factory=dict)
     #: files written through :meth:`open`: name -> (inode, size, mtime_ns, SHA-256 of the bytes written)
@@ -979,6 +982,7 @@ def atomic_run(out_dir: str | os.PathLike[str], *, command: str, args: Mapping[s
                     os.chmod(sub, mode & ~_OTHER)
         for sub in folders:
             _fsync_dir(sub)
+        rows.update({t: int(n) for t, n in st.table_rows.items()})
         manifest = {
             "vaxlib_run": MANIFEST_FORMAT,
             "command": command,

@@ -111,8 +111,11 @@ def _load_contract(path: str | os.PathLike, kind: str, prev) -> tuple[pd.DataFra
     Returns
     -------
     (frame, digest, cache, hit)
-        ``cache``: an Arrow table to store in the new run (None when the values
-        are not all text, then nothing is cached); ``hit``: read from the cache.
+        ``frame``: the whole table as :func:`vaxlib.io.read_table` gives it, or None when
+        ``cache`` holds all signing needs (read from the cache, or by
+        :func:`vaxlib.io.read_clean_parquet`); ``cache``: an Arrow table of the cached
+        columns to store in the new run (None when the values are not all text, then
+        nothing is cached); ``hit``: read from the cache.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -134,11 +137,23 @@ def _load_contract(path: str | os.PathLike, kind: str, prev) -> tuple[pd.DataFra
             check_input(path)  # as when parsed: a file of a run folder must match that run's manifest
             check_file(prev.folder, name, m)
             cache = pq.read_table(prev.folder / name, columns=cols)
-            frame = _frame({c: cache.column(c).to_numpy(zero_copy_only=False) for c in cols})
-            return frame, digest, cache, True
+            return None, digest, cache, True
+    from vaxlib.io import read_clean_parquet
+    from vaxlib.runs import check_input
+
+    check_input(path)  # a file inside a run folder must match the run's manifest
+    # a Parquet file read_table would accept whole: its columns straight from Arrow (vaxlib.io)
+    cache = read_clean_parquet(path, kind, cols)
+    if cache is not None:
+        return None, digest, cache, False
     frame = _load(path, kind)
     cache = inc.text_table(frame, cols)  # Arrow-backed text columns are not copied
     return frame, digest, cache, False
+
+
+def _frame_of(cache) -> pd.DataFrame:
+    """An input's cached columns as the object frame the plan reads."""
+    return _frame({c: cache.column(c).to_numpy(zero_copy_only=False) for c in cache.column_names})
 
 
 @dataclass
@@ -737,6 +752,8 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     cand_t = inc.text_table(cand, ["record_id", "person_id"]) if cand is not None else None
     if any(t is None for t in tables.values()) or (cand is not None and cand_t is None):
         tables = None
+        reg = _frame_of(reg_cache) if reg is None else reg
+        vac = _frame_of(vac_cache) if vac is None else vac
         mat = _load(matches, "matches")  # not all text: the plan reads them as pandas, as before
         cand = _load(candidates, "candidates") if candidates is not None else None
         held = held_by_pending(mat, cand) if cand is not None else pd.DataFrame(columns=REFUSAL_COLUMNS)
@@ -867,6 +884,7 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
             pq.write_table(content, st / content_path, compression="zstd")
         if linked is not None:
             _write_superseded(st, prev, keep)
+            st.table_rows[CONTENT_PARTS_DIR] = writer.rows  # the current rows, not the parts' sum
         if "plan" in settings:
             done = set(np.concatenate(signed_pids)) if signed_pids else set()
             failed = [p_ for p_ in to_sign["person_id"] if p_ not in done]
