@@ -275,10 +275,9 @@ def record_states(matches: pd.DataFrame, matches_current: pd.DataFrame | None) -
     def eq(arr, value):
         return pc.fill_null(pc.equal(arr, value), False).to_numpy(zero_copy_only=False)
 
-    code = np.full(len(ids), 4, dtype=np.int8)  # unmatched
-    for c, cond in reversed(list(enumerate([eq(cur, "verified") & eq(first, "verified"), eq(cur, "verified"),
-                                            eq(cur, "fix"), eq(cur, "review")]))):
-        code[cond] = c
+    # the first condition that holds names the state (np.select's rule), as codes into ``names``
+    code = np.select([eq(cur, "verified") & eq(first, "verified"), eq(cur, "verified"), eq(cur, "fix"),
+                      eq(cur, "review")], [0, 1, 2, 3], default=4).astype(np.int8)
     names = pa.array(["verified", "fixed", "pending_fix", "review", "unmatched"], type=pa.large_string())
     return _taken(names, pa.array(code), pd.Index(_taken(ids, None, None), name="record_id")).rename("state")
 
