@@ -739,3 +739,72 @@ def test_record_states_by_record(first, data):
     assert list(report.record_states(m, None)) == [
         "verified" if f == "verified" else {"fix": "pending_fix", "review": "review"}.get(f, "unmatched")
         for f in first]
+
+
+def _partitioned_copy(root: Path, dest: Path, parts: int = 3) -> Path:
+    """``root`` with its inputs and match outputs split into ``part-*.parquet`` files, as ``vax synth
+    --stream`` and ``vax match --engine dask`` write them: matches shuffled across parts (hash partitions),
+    each part with its own dictionary of facility, date and error-code values."""
+    import shutil
+
+    from vaxlib.runs import read_manifest
+
+    shutil.copytree(root, dest, ignore=shutil.ignore_patterns("report-cache", "reports", "match", "match-corrected",
+                                                               "data"))
+    (dest / "data").mkdir()
+    for name in ("registry", "vaccinations"):
+        df = pd.read_parquet(root / "data" / f"{name}.parquet")
+        (dest / "data" / name).mkdir()
+        for i in range(parts):  # in order: the first row of a facility stays first
+            df.iloc[i * len(df) // parts:(i + 1) * len(df) // parts].to_parquet(
+                dest / "data" / name / f"part-{i:05d}.parquet", index=False)
+    shutil.copy(root / "data" / "feedback.parquet", dest / "data" / "feedback.parquet")
+    for stage in ("match", "match-corrected"):
+        m = pd.read_parquet(root / stage / "matches.parquet").sample(frac=1.0, random_state=3)
+        with atomic_run(dest / stage, command="match",
+                        settings=read_manifest(root / stage).get("settings", {})) as run:
+            (run / "matches").mkdir()
+            for i in range(parts):
+                m.iloc[i::parts].to_parquet(run / "matches" / f"part-{i:05d}.parquet", index=False)
+            for f in (root / stage).iterdir():
+                if f.suffix == ".json" and not f.name.startswith("_") and f.name != "matches.parquet":
+                    shutil.copy(f, run / f.name)
+    return dest
+
+
+def test_aggregates_read_the_partitioned_layout(rendered, tmp_path):
+    """The report reads a partitioned result (inputs and matches in part files, matches shuffled across
+    them, each part with its own dictionaries) to the same tables, dtypes included, as one-file tables."""
+    root = rendered[0]
+    split = _partitioned_copy(root, tmp_path / "split")
+    assert not (split / "match" / "matches.parquet").exists() and (split / "match" / "matches").is_dir()
+    one = report.compute_aggregates(root, "2022-04-30")
+    parts = report.compute_aggregates(split, "2022-04-30")
+    assert set(one) == set(parts)
+    for name in one:
+        pd.testing.assert_frame_equal(one[name], parts[name], check_dtype=True, obj=name)
+    assert len(one["clusters"]) and len(one["errors"]) and one["persons"]["signed"].sum() > 0
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data())
+def test_counts_are_pandas_groupby_on_the_text(data):
+    """``_counts`` on codes equals ``groupby(...).size()`` / ``sum()`` on the decoded text: same groups, same
+    order, same dtypes, with unused dictionary values and a row mask."""
+    import numpy as np
+
+    n = data.draw(st.integers(0, 40))
+    words = st.lists(st.text("ab é*", max_size=3), min_size=1, max_size=6, unique=True)
+    keys, frame = {}, {}
+    for name in data.draw(st.sampled_from([("a",), ("a", "b"), ("a", "b", "c")])):
+        values = np.array(sorted(data.draw(words)), dtype=object)
+        codes = np.array(data.draw(st.lists(st.integers(0, len(values) - 1), min_size=n, max_size=n)),
+                         dtype=np.int32)
+        keys[name] = (codes, values)
+        frame[name] = pd.Series(values[codes], dtype="str")
+    flag = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=bool)
+    mask = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=bool)
+    df = pd.DataFrame({**frame, "flag": flag})[mask]
+    want = df.groupby(list(keys)).agg(rows=("flag", "size"), flag=("flag", "sum")).reset_index()
+    got = report._counts(keys, size="rows", flags={"flag": flag}, mask=mask)
+    pd.testing.assert_frame_equal(got, want, check_dtype=True)

@@ -2280,10 +2280,13 @@ def _check_output_file(p: Path, kind: str, columns: Sequence[str] | None) -> Non
             raise OutputTableError(f"thiếu cột {absent[0]}", f"no column {absent[0]}", p, column=absent[0])
 
 
-def read_output_arrow(path: str | os.PathLike[str], kind: str, *, columns: Sequence[str] | None = None):
+def read_output_arrow(path: str | os.PathLike[str], kind: str, *, columns: Sequence[str] | None = None,
+                      dictionary: Sequence[str] = ()):
     """:func:`read_output` as a pyarrow Table (no pandas conversion: millions of strings stay in Arrow).
 
-    Same checks and errors; a partitioned table's parts are joined in order.
+    Same checks and errors; a partitioned table's parts are joined in order.  ``dictionary``
+    columns are read dictionary-encoded (a few distinct values over millions of rows: codes,
+    not strings; each part may have its own dictionary).
     """
     import pyarrow as pa  # noqa: PLC0415
     import pyarrow.parquet as pq  # noqa: PLC0415
@@ -2298,7 +2301,8 @@ def read_output_arrow(path: str | os.PathLike[str], kind: str, *, columns: Seque
     tables = []
     for part in parts:
         _check_output_file(part, kind, columns)
-        tables.append(pq.read_table(part, columns=list(columns) if columns is not None else None))
+        tables.append(pq.read_table(part, columns=list(columns) if columns is not None else None,
+                                    read_dictionary=list(dictionary) or None))
     return pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
 
 

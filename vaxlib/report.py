@@ -263,41 +263,64 @@ def _text(s: pd.Series) -> pd.Series:
 def record_states(matches: pd.DataFrame, matches_current: pd.DataFrame | None) -> pd.Series:
     """Cleaning state of every record (index record_id), see :data:`STATES`.
 
-    Computed on Arrow arrays (a 10M-person result has 24M records: a pandas
-    index lookup and ``np.select`` over them took several GB)."""
-    ids = _arrow_text(matches["record_id"])
-    first = _arrow_status(matches["status"])
-    cur = first
-    if matches_current is not None:
-        at = pc.index_in(ids, value_set=_arrow_text(matches_current["record_id"]))
-        cur = pc.coalesce(_arrow_status(matches_current["status"]).take(at), first)
+    Computed on Arrow arrays and integer codes (:func:`_state_codes`)."""
+    from vaxlib.review.clusters import arrow_text
 
-    def eq(arr, value):
-        return pc.fill_null(pc.equal(arr, value), False).to_numpy(zero_copy_only=False)
-
-    # the first condition that holds names the state (np.select's rule), as codes into ``names``
-    code = np.select([eq(cur, "verified") & eq(first, "verified"), eq(cur, "verified"), eq(cur, "fix"),
-                      eq(cur, "review")], [0, 1, 2, 3], default=4).astype(np.int8)
-    names = pa.array(["verified", "fixed", "pending_fix", "review", "unmatched"], type=pa.large_string())
+    code = _state_codes(matches["record_id"], matches["status"],
+                        None if matches_current is None else matches_current["record_id"],
+                        None if matches_current is None else matches_current["status"])
+    names = pa.array(list(STATES), type=pa.large_string())
+    ids = arrow_text(matches["record_id"])
     return _taken(names, pa.array(code), pd.Index(_taken(ids, None, None), name="record_id")).rename("state")
 
 
-def _arrow_status(values) -> "pa.Array":
-    """A status column as Arrow text, missing values null."""
-    arr = pa.array(values, from_pandas=True)
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    return arr.cast(pa.large_string())
+#: status -> small code for the state rule (3: any other status, 4: missing)
+_STATUS_CODES = {"verified": 0, "fix": 1, "review": 2}
 
 
-def _arrow_text(values) -> "pa.Array":
-    """:func:`_text` as an Arrow string array: missing values ``""``, other values their text."""
+def _status_codes(values) -> np.ndarray:
+    """Match statuses as int8 codes of :data:`_STATUS_CODES` (3: another status, 4: missing)."""
+    from vaxlib.review.clusters import encode_text
+
+    arr = _arrow(values)
+    codes, names = encode_text(arr)
+    remap = np.array([_STATUS_CODES.get(str(n), 3) for n in names] or [3], dtype=np.int8)
+    out = remap[codes]
+    out[~pc.is_valid(arr).to_numpy(zero_copy_only=False)] = 4
+    return out
+
+
+def _arrow(values) -> "pa.Array":
+    """A pandas column, Arrow array or chunked array as one Arrow array."""
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks()
+    if isinstance(values, pa.Array):
+        return values
     arr = pa.array(values, from_pandas=True)
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
-        return pa.array(_text(pd.Series(values)).to_numpy(dtype=object), type=pa.large_string())
-    return pc.fill_null(arr.cast(pa.large_string()), "")
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+def _state_codes(ids, status, current_ids=None, current_status=None) -> np.ndarray:
+    """Each record's state as an int8 index into :data:`STATES`.
+
+    The match on the corrected table (``current_*``) decides when it has the record with a status;
+    else the first match does.  No Python object per record (24M records at 10M persons).
+    """
+    from vaxlib.review.clusters import arrow_text
+
+    first = _status_codes(status)
+    cur = first
+    if current_ids is not None:
+        at = pc.index_in(arrow_text(ids), value_set=arrow_text(current_ids))
+        at = at.fill_null(-1).to_numpy(zero_copy_only=False)
+        now = _status_codes(current_status)
+        there = at >= 0
+        cur = first.copy()
+        took = now[at[there]]
+        cur[there] = np.where(took != 4, took, first[there])
+    # the first condition that holds names the state (np.select's rule), as codes into STATES
+    return np.select([(cur == 0) & (first == 0), cur == 0, cur == 1, cur == 2], [0, 1, 2, 3],
+                     default=4).astype(np.int8)
 
 
 def _taken(values: "pa.Array", at: "pa.Array | None", index: pd.Index | None) -> pd.Series:
@@ -341,101 +364,151 @@ def compute_aggregates(
         ``feedback`` (province, category_citizen, category_system, status,
         sla_state, reason, n), ``meta`` (one row: data date, thresholds, …).
     """
-    from vaxlib.review.clusters import _MATCH_COLUMNS, explode_error_codes, find_clusters
+    from vaxlib.io import read_output_arrow
+    from vaxlib.review.clusters import (
+        CLUSTER_COLUMNS, arrow_text, coded_mismatches, count_clusters, describe_clusters, encode_text,
+        exploded_codes, facility_names, map_text,
+    )
 
     d = Path(data_dir)
     rf = RunFolder(d)
     paths = _inputs(d)
     runs = _stage_runs(rf)
     t0 = time.perf_counter()
+    # Arrow tables and integer codes throughout: a 10M-person result has 24M records and 4M
+    # mismatch records, and a Python string or tuple per record took more than 15 GB.  Columns with
+    # few distinct values are read dictionary-encoded (codes, not strings).
     check_input(paths["vaccinations"])
     has_name = "facility_name" in parquet_columns(paths["vaccinations"])
-    vacc = read_output(paths["vaccinations"], "table", columns=[
-        "record_id", "facility_id", "facility_province", "vaccination_date", *(["facility_name"] if has_name else [])])
-    vacc["record_id"] = vacc["record_id"].astype(str)
-    # only the columns the aggregates and clusters read (a 10M-person result holds 24M rows)
-    matches = read_output(paths["matches"], "matches", columns=list(_MATCH_COLUMNS))
-    current = read_output(paths["matches_current"], "matches", columns=["record_id", "status", "person_id"]) \
-        if "match_corrected" in runs else None
-    state = record_states(matches, current)
-    # each record's row in the vaccinations table, found once in Arrow (null: not there), and its three
-    # columns gathered there as Arrow text: no Python string per record (24M records at 10M persons)
-    at = pc.index_in(_arrow_text(state.index), value_set=_arrow_text(vacc["record_id"]))
-    prov, fac, period = (_taken(col, at, state.index) for col in (
-        _arrow_text(vacc["facility_province"]), _arrow_text(vacc["facility_id"]),
-        pc.utf8_slice_codeunits(_arrow_text(vacc["vaccination_date"]), 0, 7)))
-    wrong_entry = (matches["status"] != "verified").to_numpy()
-    wrong_now = ~np.isin(state.to_numpy(), ["verified", "fixed"])
-    rec = pd.DataFrame({"province": prov.to_numpy(), "facility_id": fac.to_numpy(), "period": period.to_numpy(),
-                        "state": state.to_numpy(), "wrong_entry": wrong_entry, "wrong_now": wrong_now})
+    low = ["facility_id", "facility_province", "vaccination_date", *(["facility_name"] if has_name else [])]
+    vacc = read_output_arrow(paths["vaccinations"], "table", columns=["record_id", *low], dictionary=low)
+    matches = read_output_arrow(paths["matches"], "matches", columns=["record_id", "status", "person_id",
+                                                                      "error_codes"],
+                                dictionary=["status", "error_codes"])
+    current = read_output_arrow(paths["matches_current"], "matches", columns=["record_id", "status", "person_id"],
+                                dictionary=["status"]) if "match_corrected" in runs else None
+    state = _state_codes(matches["record_id"], matches["status"],
+                         *((current["record_id"], current["status"]) if current is not None else ()))
+    state_names = np.array(sorted(STATES), dtype=object)  # sorted: the order pandas' groupby gave
+    state = np.array([STATES.index(s) for s in state_names]).argsort().astype(np.int8)[state]
+    # each record's row in the vaccinations table, found once (-1: not there)
+    at = pc.index_in(arrow_text(matches["record_id"]), value_set=arrow_text(vacc["record_id"]))
+    at = at.fill_null(-1).to_numpy(zero_copy_only=False)
+    there = at >= 0
+
+    def per_record(col) -> tuple[np.ndarray, np.ndarray]:
+        codes, values = encode_text(col, extra=("",))
+        empty = int(np.searchsorted(values.astype(str), ""))  # "" sorts first
+        return np.where(there, codes[np.where(there, at, 0)], empty).astype(np.int32), values
+
+    prov = per_record(vacc["facility_province"])
+    fac = per_record(vacc["facility_id"])
+    period = per_record(map_text(vacc["vaccination_date"], lambda s: pc.utf8_slice_codeunits(s, 0, 7)))
+    states = (state, state_names)
+    wrong_entry = _status_codes(matches["status"]) != 0
+    wrong_now = ~np.isin(state, np.flatnonzero(np.isin(state_names, ["verified", "fixed"])))
 
     out: dict[str, pd.DataFrame] = {}
-    out["records"] = rec.groupby(["province", "state"], observed=True).size().rename("n").reset_index()
-    fm = rec.groupby(["province", "facility_id", "period"], observed=True).agg(
-        records=("state", "size"), wrong_entry=("wrong_entry", "sum"), wrong_now=("wrong_now", "sum")).reset_index()
-    out["facility_months"] = fm
-    out["facilities"] = fm.groupby(["province", "facility_id"], observed=True)[
-        ["records", "wrong_entry", "wrong_now"]].sum().reset_index()
-    # facility names (synthetic data and platform exports carry them; else the code stands in)
-    names = (vacc.drop_duplicates("facility_id").set_index("facility_id")["facility_name"].astype(str)
-             if has_name else pd.Series(dtype=object))
-    out["facilities"]["facility_name"] = out["facilities"]["facility_id"].map(names).astype(object).fillna("").astype(str)
+    out["records"] = _counts({"province": prov, "state": states}, size="n")
+    out["facility_months"] = _counts({"province": prov, "facility_id": fac, "period": period}, size="records",
+                                     flags={"wrong_entry": wrong_entry, "wrong_now": wrong_now})
+    out["facilities"] = _counts({"province": prov, "facility_id": fac}, size="records",
+                                flags={"wrong_entry": wrong_entry, "wrong_now": wrong_now})
+    # facility names (synthetic data and platform exports carry them; else the code stands in): each
+    # facility's first row's name
+    names = pd.Series(dtype=object)
+    if has_name:
+        raw = vacc["facility_id"].combine_chunks()
+        codes, values = encode_text(raw)
+        valid = np.flatnonzero(pc.is_valid(raw).to_numpy(zero_copy_only=False))
+        seen, first = np.unique(codes[valid], return_index=True)
+        name = vacc["facility_name"].combine_chunks().take(pa.array(valid[first]))
+        names = pd.Series(arrow_text(name).to_numpy(zero_copy_only=False), index=values[seen].astype(str))
+        names = names.where(pc.is_valid(name).to_numpy(zero_copy_only=False), "")
+    out["facilities"]["facility_name"] = out["facilities"]["facility_id"].map(names).astype(object).fillna(
+        "").astype(str)
     # what each facility still has to fix: its still-wrong records by state
-    out["facility_todo"] = rec[rec["wrong_now"]].groupby(["province", "facility_id", "state"], observed=True).size(
-    ).rename("n").reset_index()
+    out["facility_todo"] = _counts({"province": prov, "facility_id": fac, "state": states}, size="n",
+                                   mask=wrong_now)
     log.info("report: records aggregated (%.1f s)", time.perf_counter() - t0)
 
     # persons of each province of residence who have linked doses, and those signed
     check_input(paths["registry"])
-    reg = read_output(paths["registry"], "table", columns=["person_id", "province_code"])
-    linked_src = current if current is not None else matches
-    linked = linked_src.loc[linked_src["status"].isin(["verified", "fix"]), "person_id"].dropna().astype(str).unique()
-    reg = reg[reg["person_id"].astype(str).isin(linked)]
-    signed_ids = set()
+    reg = read_output_arrow(paths["registry"], "table", columns=["person_id", "province_code"],
+                            dictionary=["province_code"])
+    src = current if current is not None else matches
+    pid = _arrow(src["person_id"])
+    ok = np.isin(_status_codes(src["status"]), [0, 1]) & pc.is_valid(pid).to_numpy(zero_copy_only=False)
+    linked = pc.unique(arrow_text(pid.filter(pa.array(ok))))
+    del pid
+    reg_pid = _arrow(reg["person_id"])
+    reg_text = arrow_text(reg_pid)
+    in_reg = pc.is_in(reg_text, value_set=linked).to_numpy(zero_copy_only=False) & \
+        pc.is_valid(reg_pid).to_numpy(zero_copy_only=False)
+    signed = np.zeros(len(reg_text), dtype=bool)
     if "certificates" in runs:
-        signed_ids = set(read_output(paths["certificates"], "certificates", columns=["person_id"])[
-            "person_id"].astype(str))
-    reg = reg.assign(signed=reg["person_id"].astype(str).isin(signed_ids),
-                     province=_text(reg["province_code"]))
-    out["persons"] = reg.groupby("province").agg(persons=("person_id", "size"), signed=("signed", "sum")).reset_index()
+        cert = _arrow(read_output_arrow(paths["certificates"], "certificates", columns=["person_id"])["person_id"])
+        signed = pc.is_in(reg_text, value_set=arrow_text(cert.filter(pc.is_valid(cert)))).to_numpy(
+            zero_copy_only=False)
+    del reg_text, reg_pid
+    out["persons"] = _counts({"province": encode_text(reg["province_code"])}, size="persons",
+                             flags={"signed": signed}, mask=in_reg)
 
-    # error types as entered (first match) and the largest clusters
-    # only the mismatch records matter for errors and clusters: join those alone
-    from vaxlib.review.clusters import MISMATCH_STATUSES
-
-    mm = matches[matches["status"].isin(list(MISMATCH_STATUSES))]
-    full_v = vacc[vacc["record_id"].isin(set(mm["record_id"].astype(str)))]
-    matches = mm
-    ex = explode_error_codes(full_v, matches)
-    out["errors"] = ex.groupby(["facility_province", "code"]).size().rename("n").reset_index().rename(
-        columns={"facility_province": "province"})
+    # error types as entered (first match) and the largest clusters, on the mismatch records' codes
+    cm = coded_mismatches(vacc, matches, vaccination_rows=at)
+    record, code, code_values = exploded_codes(cm)
+    codes = (code, code_values)
+    m_prov = (cm.dims["facility_province"][0][record], cm.dims["facility_province"][1])
+    m_fac = (cm.dims["facility_id"][0][record], cm.dims["facility_id"][1])
+    out["errors"] = _counts({"province": m_prov, "code": codes}, size="n")
     # the error codes of each facility's still-wrong records (its to-do list names the main ones)
-    still = set(state.index[wrong_now])
-    exw = ex[ex["record_id"].astype(str).isin(still)]
-    out["facility_codes"] = exw.groupby(["facility_province", "facility_id", "code"]).size().rename("n").reset_index(
-    ).rename(columns={"facility_province": "province"})
+    out["facility_codes"] = _counts({"province": m_prov, "facility_id": m_fac, "code": codes}, size="n",
+                                    mask=wrong_now[cm.rows[record]])
+    del record, code, m_prov, m_fac, codes
+    # names as find_clusters gives them: from the mismatch records' vaccination rows
+    rows = np.unique(cm.vaccination_rows[cm.vaccination_rows >= 0])
+    take = pa.array(rows)
+    mm_v = pd.DataFrame({c: pd.Series(_decoded(vacc[c].take(take)).to_pandas())
+                         for c in ("facility_id", *(["facility_name"] if has_name else []))})
+    mm_names = facility_names(mm_v)
     # clusters at three grains: facility and month, facility, province; the report
     # shows the finest grain that has clusters of at least SMALL_CELL records
     parts = []
     for level, dims in enumerate((("facility", "province", "period"), ("facility", "province"), ("province",))):
-        cl = find_clusters(full_v, matches, kinds=("code",), dims=dims, min_size=SMALL_CELL)
-        cl = cl.sort_values("rank").groupby("facility_province", sort=False).head(10)
+        g = count_clusters(cm, kinds=("code",), dims=dims, min_size=SMALL_CELL)
+        if g is None:
+            cl = pd.DataFrame({c: pd.Series(dtype=object) for c in CLUSTER_COLUMNS})
+        else:
+            g = g.groupby("facility_province", sort=False).head(10)  # rank order: the ten largest
+            cl = describe_clusters(g, mm_names)[list(CLUSTER_COLUMNS)]
         parts.append(cl.assign(level=level))
     cl = pd.concat(parts, ignore_index=True)
     out["clusters"] = cl.rename(columns={"facility_province": "province"})[[
         "province", "level", "rank", "pattern", "facility_id", "period", "n_records", "n_fix", "n_review",
         "n_unmatched", "description_vi", "description_en"]].reset_index(drop=True)
+    del cm
     log.info("report: errors and clusters (%.1f s)", time.perf_counter() - t0)
 
     # fixes: records changed by vax apply, by month of vaccination and source
     if "apply" in runs:
-        ch = read_output(paths["changes"], "changes", columns=["record_id", "source"])
-        ch["source"] = np.where(ch["source"].astype(str).eq("automatic"), "automatic", "decision")
-        ch = ch.drop_duplicates("record_id")
-        ch["record_id"] = ch["record_id"].astype(str)
-        ch["province"] = prov.reindex(ch["record_id"]).fillna("").to_numpy()
-        ch["period"] = period.reindex(ch["record_id"]).fillna("").to_numpy()
-        out["fixes"] = ch.groupby(["province", "period", "source"]).size().rename("n").reset_index()
+        ch = read_output_arrow(paths["changes"], "changes", columns=["record_id", "source"], dictionary=["source"])
+        ids = arrow_text(ch["record_id"])
+        first = pc.index_in(ids, value_set=ids).to_numpy(zero_copy_only=False)
+        keep = first == np.arange(len(ids))  # each record once: its first change
+        src = encode_text(ch["source"])
+        auto = (src[1] == "automatic")[src[0]]
+        row = pc.index_in(ids, value_set=arrow_text(matches["record_id"])).fill_null(-1).to_numpy(
+            zero_copy_only=False)
+        known = row >= 0
+
+        def of_record(col):
+            codes, values = col
+            empty = int(np.searchsorted(values.astype(str), ""))
+            return np.where(known, codes[np.where(known, row, 0)], empty), values
+
+        source = (np.where(auto, 0, 1), np.array(["automatic", "decision"], dtype=object))
+        out["fixes"] = _counts({"province": of_record(prov), "period": of_record(period), "source": source},
+                               size="n", mask=keep)
     else:
         out["fixes"] = pd.DataFrame({"province": [], "period": [], "source": [], "n": []})
 
@@ -456,19 +529,58 @@ def compute_aggregates(
     match_q = match_stats.get("quarantined", {}).get("vaccinations", 0)
     apply_summary = read_json(paths["apply_summary"]) if "apply" in runs and \
         APPLY_SUMMARY in runs["apply"]["files"] else {}
-    data_date = _text(vacc["vaccination_date"]).max()
+    dcodes, dvalues = encode_text(vacc["vaccination_date"])
+    data_date = dvalues[dcodes.max()] if len(dcodes) else _text(pd.Series([], dtype="str")).max()
     out["meta"] = pd.DataFrame([{
         "data_date": data_date, "report_date": report_date, "sla_hours": float(sla_hours),
         "auto_threshold": float(params.get("auto_threshold", 0.99)),
         "review_threshold": float(params.get("review_threshold", 0.50)),
         "has_apply": "apply" in runs, "has_certificates": "certificates" in runs,
-        "records": int(len(rec)),
+        "records": int(len(matches)),
         # rows the importer could not use (counts only): every row in is reported somewhere
         "rows_quarantined_match": int(match_q),
         "rows_quarantined_apply": int(apply_summary.get("rows_quarantined", 0)),
     }])
     log.info("report: aggregates done (%.1f s)", time.perf_counter() - t0)
     return out
+
+
+def _decoded(values) -> "pa.Array":
+    """One Arrow array, dictionary-decoded."""
+    arr = _arrow(values)
+    return arr.dictionary_decode() if pa.types.is_dictionary(arr.type) else arr
+
+
+def _counts(keys: dict[str, tuple[np.ndarray, np.ndarray]], *, size: str,
+            flags: dict[str, np.ndarray] | None = None, mask: np.ndarray | None = None) -> pd.DataFrame:
+    """Rows per distinct combination of coded text keys, as ``groupby(keys)`` on the decoded text gives them.
+
+    Parameters
+    ----------
+    keys
+        Column name -> (codes, sorted distinct values), one code per row; sorted values make the
+        groups come in the text's order, as pandas sorts them.
+    size
+        Name of the column counting each group's rows.
+    flags
+        Column name -> boolean per row: each counts its group's True rows (``sum`` of a bool column).
+    mask
+        Only these rows.
+    """
+    from vaxlib.review.clusters import group_codes
+
+    flags = flags or {}
+    if mask is not None:
+        keys = {k: (c[mask], v) for k, (c, v) in keys.items()}
+        flags = {k: f[mask] for k, f in flags.items()}
+    group, codes = group_codes([(c, len(v)) for c, v in keys.values()])
+    n = len(codes[0])
+    df = pd.DataFrame({name: pd.Series(np.asarray(values, dtype=object)[gc], dtype="str")
+                       for (name, (_, values)), gc in zip(keys.items(), codes)})
+    df[size] = np.bincount(group, minlength=n).astype(np.int64)
+    for name, f in flags.items():
+        df[name] = np.bincount(group[f], minlength=n).astype(np.int64)
+    return df
 
 
 def _feedback_items(rf: RunFolder, report_date: str, sla_hours: float) -> pd.DataFrame:

@@ -26,8 +26,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from vaxlib.review.labels import (
     NO_CODE,
@@ -46,8 +50,18 @@ __all__ = [
     "KINDS",
     "CLUSTER_COLUMNS",
     "UnknownClusterError",
+    "CodedMismatches",
     "split_codes",
     "mismatch_records",
+    "coded_mismatches",
+    "exploded_codes",
+    "count_clusters",
+    "describe_clusters",
+    "group_codes",
+    "arrow_text",
+    "encode_text",
+    "map_text",
+    "periods",
     "explode_error_codes",
     "find_clusters",
     "describe_cluster",
@@ -130,8 +144,8 @@ def mismatch_records(
     out = m.merge(v, on="record_id", how="left", validate="one_to_one")
     out["facility_id"] = _text(out["facility_id"])
     out["facility_province"] = _text(out["facility_province"])
-    dates = _text(out["vaccination_date"])
-    out["period"] = dates.where(dates.str.match(r"^\d{4}-\d{2}"), "").str.slice(0, 7)
+    out["period"] = pd.Series(periods(out["vaccination_date"]).to_numpy(zero_copy_only=False), index=out.index,
+                              dtype="str")
     out["codes"] = [split_codes(c) for c in out["error_codes"]]
     return out.drop(columns=["vaccination_date"]).reset_index(drop=True)
 
@@ -151,11 +165,20 @@ def explode_error_codes(
     DataFrame
         ``record_id, status, code, field, facility_id, facility_province, period``.
     """
-    m = mismatch_records(vaccinations, matches, statuses=statuses)
-    m["code"] = [list(c) if c else [NO_CODE] for c in m["codes"]]
-    out = m.explode("code", ignore_index=True)
-    out["field"] = [field_of(c) for c in out["code"]]
-    return out[["record_id", "status", "code", "field", "facility_id", "facility_province", "period"]]
+    cm = coded_mismatches(vaccinations, matches, statuses=statuses)
+    record, code, values = exploded_codes(cm)
+    ids = arrow_text(_column(matches, "record_id")).take(pa.array(cm.rows[record]))
+    fields = np.array([field_of(c) for c in values], dtype=object)
+    # no row: the float columns an empty explode gives (what callers saw before)
+    text = _str if len(record) else (lambda a: pd.Series(np.zeros(0), dtype=float))
+    return pd.DataFrame({
+        "record_id": pd.Series(ids.to_numpy(zero_copy_only=False), dtype="str"),
+        "status": _str(np.array(cm.statuses, dtype=object)[cm.status[record]]),
+        "code": text(values[code]),
+        "field": text(fields[code]),
+        **{name: _str(cm.dims[name][1][cm.dims[name][0][record]])
+           for name in ("facility_id", "facility_province", "period")},
+    })
 
 
 def _subject(facility_id: str, province: str, lang: str, facility_name: str = "") -> str:
@@ -239,59 +262,11 @@ def find_clusters(
         period so the order is deterministic.  ``cluster_id`` is
         ``"pattern|province|facility|period"``, stable across runs on the same data.
     """
-    kinds = tuple(kinds)
-    dims = tuple(dims)
-    bad = [k for k in kinds if k not in KINDS] + [d for d in dims if d not in DIMENSIONS]
-    if bad:
-        raise ValueError(f"unknown kind/dimension {bad}; kinds {KINDS}, dims {DIMENSIONS}")
-    m = mismatch_records(vaccinations, matches, statuses=statuses)
-    if "facility" not in dims:
-        m["facility_id"] = ANY
-    if "province" not in dims:
-        m["facility_province"] = ANY
-    if "period" not in dims:
-        m["period"] = ANY
-
-    parts = []
-    if "code" in kinds:
-        c = m.assign(pattern=[list(x) if x else [NO_CODE] for x in m["codes"]]).explode("pattern")
-        parts.append(c.assign(kind="code"))
-    if "combination" in kinds:
-        combo = m[m["codes"].map(len).ge(2).to_numpy(dtype=bool)]  # a list mask would pick columns when empty
-        parts.append(combo.assign(pattern=[";".join(x) for x in combo["codes"]], kind="combination"))
-    if not parts or not sum(len(p) for p in parts):
+    g = count_clusters(coded_mismatches(vaccinations, matches, statuses=statuses), kinds=kinds, dims=dims,
+                       min_size=min_size, top=top)
+    if g is None:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in CLUSTER_COLUMNS})
-    long = pd.concat(parts, ignore_index=True)
-    keys = ["kind", "pattern", "facility_province", "facility_id", "period"]
-    status_counts = pd.crosstab(
-        [long[k] for k in keys], long["status"]
-    ).reindex(columns=list(MISMATCH_STATUSES), fill_value=0)
-    g = status_counts.reset_index()
-    g.columns.name = None
-    g["n_records"] = status_counts.sum(axis=1).to_numpy()
-    g = g.rename(columns={s: f"n_{s}" for s in MISMATCH_STATUSES})
-    g = g[g["n_records"] >= min_size]
-    g["_kind_order"] = g["kind"].map({k: i for i, k in enumerate(KINDS)})
-    g = g.sort_values(
-        ["n_records", "_kind_order", "pattern", "facility_province", "facility_id", "period"],
-        ascending=[False, True, True, True, True, True], kind="stable",
-    ).drop(columns="_kind_order")
-    if top is not None:
-        g = g.head(top)
-    g = g.reset_index(drop=True)
-    g["rank"] = range(1, len(g) + 1)
-    g["cluster_id"] = [
-        _cluster_id(p, pr, f, pe)
-        for p, pr, f, pe in zip(g["pattern"], g["facility_province"], g["facility_id"], g["period"])
-    ]
-    names = facility_names(vaccinations)
-    g["facility_name"] = [str(names.get(f, "")) for f in g["facility_id"]]
-    rows = g.to_dict("records")
-    g["description_vi"] = [describe_cluster(r, "vi") for r in rows]
-    g["description_en"] = [describe_cluster(r, "en") for r in rows]
-    for col in ("n_fix", "n_review", "n_unmatched", "n_records"):
-        g[col] = g[col].astype("int64")
-    return g[list(CLUSTER_COLUMNS)]
+    return describe_clusters(g, facility_names(vaccinations))[list(CLUSTER_COLUMNS)]
 
 
 def facility_names(vaccinations: pd.DataFrame) -> pd.Series:
@@ -385,3 +360,341 @@ def cluster_record_ids(
     """The ``record_id`` values of one cluster, sorted (for a bulk decision)."""
     return cluster_records(clusters, cluster_id, vaccinations, matches, statuses=statuses,
                            mismatches=mismatches)["record_id"].astype(str).tolist()
+
+
+# ---------------------------------------------------------------------------- coded records
+#
+# A national result has ~4M mismatch records: a Python tuple of codes, a list to explode and a
+# string per record and dimension took more than 10 GB.  Everything below counts on integer
+# codes into small sorted dictionaries (code order = text order, so sorting codes sorts the text
+# the way pandas' groupby and sort_values do).
+
+
+@dataclass(frozen=True)
+class CodedMismatches:
+    """The mismatch records of :func:`mismatch_records` as integer codes (no Python object per record).
+
+    Attributes
+    ----------
+    rows
+        Each mismatch record's row in the matches table (int64, table order).
+    status
+        Index into ``statuses`` (int8).
+    statuses
+        The statuses kept, as given.
+    codeset
+        Index into ``code_sets`` (int32): the record's :func:`split_codes` value.
+    code_sets
+        The distinct code tuples.
+    dims
+        ``facility_id``, ``facility_province``, ``period`` -> (codes int32, sorted values):
+        the text :func:`mismatch_records` gives (``""`` when unknown).
+    vaccination_rows
+        Each record's row in the vaccinations table (int64, -1 when it has none).
+    """
+
+    rows: np.ndarray
+    status: np.ndarray
+    statuses: tuple[str, ...]
+    codeset: np.ndarray
+    code_sets: tuple[tuple[str, ...], ...]
+    dims: dict[str, tuple[np.ndarray, np.ndarray]]
+    vaccination_rows: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def _column(table, name: str):
+    """A column of a DataFrame or pyarrow Table as one Arrow array."""
+    col = table[name]
+    if isinstance(col, pa.ChunkedArray):
+        return col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if isinstance(col, pa.Array):
+        return col
+    arr = pa.array(col, from_pandas=True)
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+def arrow_text(arr) -> "pa.Array":
+    """:func:`_text` on Arrow: missing values ``""``, other values their text (large_string).
+
+    Dictionary arrays are decoded; non-text types go through :func:`_text` (their Python ``str``).
+    """
+    if not isinstance(arr, (pa.Array, pa.ChunkedArray)):
+        arr = pa.array(arr, from_pandas=True)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) or pa.types.is_null(arr.type):
+        return pc.fill_null(arr.cast(pa.large_string()), "")
+    return pa.array(_text(pd.Series(arr.to_pandas())).to_numpy(dtype=object), type=pa.large_string())
+
+
+def encode_text(arr, extra: Iterable[str] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """Text as (int32 codes, sorted distinct values): ``values[codes]`` is :func:`arrow_text` of ``arr``.
+
+    ``extra`` values are put in the dictionary even when absent (e.g. ``""`` for rows to fill later).
+    """
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if isinstance(arr, pa.Array) and pa.types.is_dictionary(arr.type) and \
+            pa.types.is_string(arr.type.value_type) | pa.types.is_large_string(arr.type.value_type):
+        # only the dictionary is text: decode nothing per row
+        values = arrow_text(arr.dictionary).to_pylist()
+        idx = arr.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        distinct = sorted(set(values) | set(extra) | ({""} if arr.null_count else set()))
+        where = {v: i for i, v in enumerate(distinct)}
+        remap = np.array([where[v] for v in values] + [where.get("", 0)], dtype=np.int32)
+        return remap[idx], np.array(distinct, dtype=object)  # idx -1 (null) takes the last: ""
+    text = arrow_text(arr)
+    distinct = sorted(set(pc.unique(text).to_pylist()) | set(extra))
+    codes = pc.index_in(text, value_set=pa.array(distinct, type=pa.large_string()))
+    return codes.to_numpy(zero_copy_only=False).astype(np.int32), np.array(distinct, dtype=object)
+
+
+def periods(dates) -> "pa.Array":
+    """``YYYY-MM`` of each vaccination date, ``""`` when the text does not start like ``2021-10``.
+
+    A dictionary array stays one (only its dictionary is computed on; null stays null)."""
+    return map_text(dates, lambda text: pc.if_else(
+        pc.fill_null(pc.match_substring_regex(text, r"^\d{4}-\d{2}"), False), pc.utf8_slice_codeunits(text, 0, 7), ""))
+
+
+def map_text(arr, fn) -> "pa.Array":
+    """``fn`` (an Arrow text function) on :func:`arrow_text` of ``arr``; on a dictionary array only its
+    dictionary is mapped (24M dates have a few hundred distinct values) and null rows stay null."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if isinstance(arr, pa.Array) and pa.types.is_dictionary(arr.type):
+        return pa.DictionaryArray.from_arrays(arr.indices, fn(arrow_text(arr.dictionary)))
+    return fn(arrow_text(arr))
+
+
+def coded_mismatches(
+    vaccinations,
+    matches,
+    *,
+    statuses: Sequence[str] = MISMATCH_STATUSES,
+    vaccination_rows=None,
+) -> CodedMismatches:
+    """:func:`mismatch_records` as :class:`CodedMismatches`.
+
+    Parameters
+    ----------
+    vaccinations, matches
+        Contract tables (pandas DataFrames or pyarrow Tables); joined on ``record_id``.
+    statuses
+        Match statuses kept.
+    vaccination_rows
+        Optional: each matches row's row in ``vaccinations`` (Arrow or numpy integers, null or
+        negative when absent), when the caller has joined them already.
+    """
+    missing = [c for c in ("record_id", "status", "error_codes") if c not in _names(matches)]
+    if missing:
+        raise KeyError(f"matches table lacks column(s) {missing}")
+    statuses = tuple(statuses)
+    status = arrow_text(_column(matches, "status"))
+    keep = pc.fill_null(pc.is_in(status, value_set=pa.array(statuses, type=pa.large_string())), False)
+    rows = np.flatnonzero(keep.to_numpy(zero_copy_only=False))
+    take = pa.array(rows)
+    st = pc.index_in(status.take(take), value_set=pa.array(statuses, type=pa.large_string()))
+    codes, values = encode_text(_column(matches, "error_codes").take(take))
+    code_sets = tuple(split_codes(v) for v in values)
+    if vaccination_rows is None:
+        at = pc.index_in(arrow_text(_column(matches, "record_id").take(take)),
+                         value_set=arrow_text(_column(vaccinations, "record_id")))
+        at = at.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    else:
+        at = vaccination_rows
+        if isinstance(at, (pa.Array, pa.ChunkedArray)):
+            at = at.fill_null(-1).to_numpy(zero_copy_only=False)
+        at = np.asarray(at)[rows].astype(np.int64)
+    found = at >= 0
+    where = pa.array(np.where(found, at, 0))
+    dims = {}
+    for name in ("facility_id", "facility_province", "period"):
+        col = _column(vaccinations, "vaccination_date" if name == "period" else name)
+        if name == "period":
+            col = periods(col.take(where))
+        else:
+            col = col.take(where)
+        c, vals = encode_text(col, extra=("",))
+        c[~found] = int(np.searchsorted(vals.astype(str), ""))  # "" sorts first: code 0
+        dims[name] = (c, vals)
+    return CodedMismatches(rows=rows.astype(np.int64), status=st.to_numpy(zero_copy_only=False).astype(np.int8),
+                           statuses=statuses, codeset=codes, code_sets=code_sets, dims=dims,
+                           vaccination_rows=at)
+
+
+def _names(table) -> list[str]:
+    return list(table.column_names) if isinstance(table, pa.Table) else list(table.columns)
+
+
+def exploded_codes(cm: CodedMismatches) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One entry per (mismatch record, error code), :data:`NO_CODE` for a record without codes.
+
+    Returns
+    -------
+    record, code, values
+        The record's position in ``cm`` (int64), the code (int32 into ``values``) and the sorted
+        distinct codes; records in order, each record's codes sorted (as :func:`explode_error_codes`).
+    """
+    lists = [list(s) if s else [NO_CODE] for s in cm.code_sets]
+    values = np.array(sorted({c for s in lists for c in s}), dtype=object)
+    where = {v: i for i, v in enumerate(values)}
+    flat = np.array([where[c] for s in lists for c in s], dtype=np.int32)
+    lens = np.array([len(s) for s in lists], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+    per = lens[cm.codeset] if len(lists) else np.zeros(0, dtype=np.int64)
+    record = np.repeat(np.arange(len(cm), dtype=np.int64), per)
+    first = np.repeat(np.cumsum(per) - per, per)
+    pos = np.repeat(starts[cm.codeset], per) + (np.arange(len(record), dtype=np.int64) - first)
+    return record, flat[pos] if len(record) else np.zeros(0, dtype=np.int32), values
+
+
+def group_codes(keys: Sequence[tuple[np.ndarray, int]]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Distinct combinations of integer-coded keys, in ascending (lexicographic) order.
+
+    Parameters
+    ----------
+    keys
+        (codes, number of distinct values) per key, all the same length.
+
+    Returns
+    -------
+    group, codes
+        Each row's group number (int64, 0..G-1, groups in key order) and each key's codes of the
+        G groups.
+    """
+    n = len(keys[0][0]) if keys else 0
+    size = 1
+    for _, k in keys:
+        size *= max(int(k), 1)
+    if size >= 2**62:
+        raise ValueError("too many key combinations to group on one integer")
+    combined = np.zeros(n, dtype=np.int64)
+    for codes, k in keys:
+        combined *= max(int(k), 1)
+        combined += codes
+    if size <= max(4 * n, 1 << 20):  # a counting table is cheaper than a sort
+        seen = np.zeros(size, dtype=bool)
+        seen[combined] = True
+        uniq = np.flatnonzero(seen)
+        lookup = np.zeros(size, dtype=np.int64)
+        lookup[uniq] = np.arange(len(uniq))
+        group = lookup[combined]
+    else:
+        uniq, group = np.unique(combined, return_inverse=True)
+    out = []
+    rest = uniq.copy()
+    for _, k in reversed(keys):
+        out.append(rest % max(int(k), 1))
+        rest //= max(int(k), 1)
+    return group, out[::-1]
+
+
+def _str(values) -> pd.Series:
+    return pd.Series(np.asarray(values, dtype=object), dtype="str")
+
+
+def count_clusters(
+    cm: CodedMismatches,
+    *,
+    kinds: Iterable[str] = KINDS,
+    dims: Iterable[str] = DIMENSIONS,
+    min_size: int = 1,
+    top: int | None = None,
+) -> pd.DataFrame | None:
+    """The counting and ranking of :func:`find_clusters` on coded records.
+
+    Returns
+    -------
+    DataFrame or None
+        ``kind, pattern, facility_province, facility_id, period, n_fix, n_review, n_unmatched,
+        n_records, rank`` in rank order (no descriptions, ids or names: :func:`describe_clusters`);
+        None when no record has a pattern of these kinds.
+    """
+    kinds, dims = tuple(kinds), tuple(dims)
+    bad = [k for k in kinds if k not in KINDS] + [d for d in dims if d not in DIMENSIONS]
+    if bad:
+        raise ValueError(f"unknown kind/dimension {bad}; kinds {KINDS}, dims {DIMENSIONS}")
+    # (record position, pattern text) for each kind
+    parts = []
+    if "code" in kinds:
+        record, code, values = exploded_codes(cm)
+        parts.append((0, record, code, values))
+    if "combination" in kinds:
+        joined = np.array([";".join(s) for s in cm.code_sets], dtype=object)
+        multi = np.array([len(s) >= 2 for s in cm.code_sets], dtype=bool)
+        record = np.flatnonzero(multi[cm.codeset]) if len(cm.code_sets) else np.zeros(0, dtype=np.int64)
+        parts.append((1, record, cm.codeset[record], joined))
+    if not parts or not sum(len(p[1]) for p in parts):
+        return None
+    patterns = np.array(sorted({str(v) for _, _, _, vals in parts for v in vals}), dtype=object)
+    where = {v: i for i, v in enumerate(patterns)}
+    kind_c, pat_c, rec_c = [], [], []
+    for k, record, code, vals in parts:
+        remap = np.array([where[str(v)] for v in vals], dtype=np.int64)
+        kind_c.append(np.full(len(record), k, dtype=np.int64))
+        pat_c.append(remap[code] if len(remap) else np.zeros(0, dtype=np.int64))
+        rec_c.append(record)
+    kind_c, pat_c, rec_c = (np.concatenate(x) for x in (kind_c, pat_c, rec_c))
+    dim_names = {"facility": "facility_id", "province": "facility_province", "period": "period"}
+    keys = [(kind_c, len(KINDS)), (pat_c, len(patterns))]
+    dim_values = {}
+    for dim in ("province", "facility", "period"):  # the order of the sort: province, facility, period
+        name = dim_names[dim]
+        if dim in dims:
+            codes, vals = cm.dims[name]
+            keys.append((codes[rec_c].astype(np.int64), len(vals)))
+            dim_values[name] = vals
+        else:
+            keys.append((np.zeros(len(rec_c), dtype=np.int64), 1))
+            dim_values[name] = np.array([ANY], dtype=object)
+    group, gcodes = group_codes(keys)
+    n_groups = len(gcodes[0])
+    status = cm.status[rec_c].astype(np.int64)
+    counts = {}
+    for s in MISMATCH_STATUSES:
+        if s in cm.statuses:
+            sel = status == cm.statuses.index(s)
+            counts[s] = np.bincount(group[sel], minlength=n_groups).astype(np.int64)
+        else:
+            counts[s] = np.zeros(n_groups, dtype=np.int64)
+    n_records = sum(counts.values())
+    # groups come in (kind, pattern, province, facility, period) order: a stable sort on the
+    # size alone gives find_clusters' order
+    keep = np.flatnonzero(n_records >= min_size)
+    order = keep[np.argsort(-n_records[keep], kind="stable")]
+    if top is not None:
+        order = order[:top]
+    g = pd.DataFrame({
+        "kind": _str(np.array(KINDS, dtype=object)[gcodes[0][order]]),
+        "pattern": _str(patterns[gcodes[1][order]]),
+        "facility_province": _str(dim_values["facility_province"][gcodes[2][order]]),
+        "facility_id": _str(dim_values["facility_id"][gcodes[3][order]]),
+        "period": _str(dim_values["period"][gcodes[4][order]]),
+        **{f"n_{s}": counts[s][order] for s in MISMATCH_STATUSES},
+        "n_records": n_records[order].astype(np.int64),
+    })
+    g["rank"] = np.arange(1, len(g) + 1, dtype=np.int64)
+    return g
+
+
+def describe_clusters(g: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
+    """Add ``cluster_id``, ``facility_name`` and the two descriptions to :func:`count_clusters` rows.
+
+    ``names``: :func:`facility_names` of the vaccinations the clusters were counted on.
+    """
+    g = g.copy()
+    g["cluster_id"] = [
+        _cluster_id(p, pr, f, pe)
+        for p, pr, f, pe in zip(g["pattern"], g["facility_province"], g["facility_id"], g["period"])
+    ]
+    g["facility_name"] = [str(names.get(f, "")) for f in g["facility_id"]]
+    rows = g.to_dict("records")
+    g["description_vi"] = [describe_cluster(r, "vi") for r in rows]
+    g["description_en"] = [describe_cluster(r, "en") for r in rows]
+    return g
