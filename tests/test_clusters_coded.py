@@ -105,3 +105,23 @@ def test_group_codes_numbers_groups_in_key_order(radix):
     pairs = sorted(set(zip(a.tolist(), b.tolist())))
     assert list(zip(ga.tolist(), gb.tolist())) == pairs
     assert [pairs[g] for g in group] == list(zip(a.tolist(), b.tolist()))
+
+
+@settings(max_examples=100, deadline=None)
+@given(values=st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "c", "", "dd"])), max_size=20),
+       value_set=st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "c", "", "e"])), max_size=20),
+       chunk=st.integers(1, 5))
+def test_lookups_by_chunks_of_the_value_set_are_one_lookup(values, value_set, chunk):
+    """index_in/is_in hash the value set a few values at a time: the same answer as one whole lookup
+    (first position of a repeated value; missing text as "")."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from vaxlib.review.clusters import index_in, is_in
+
+    text = lambda xs: pa.array(["" if x is None else x for x in xs], pa.large_string())  # noqa: E731
+    whole = pc.index_in(text(values), value_set=text(value_set)).fill_null(-1).to_numpy(zero_copy_only=False)
+    got = index_in(pa.array(values, pa.string()), pa.array(value_set, pa.string()), chunk=chunk)
+    assert got.tolist() == whole.tolist()
+    assert is_in(pa.array(values, pa.string()), pa.array(value_set, pa.string()), chunk=chunk).tolist() == \
+        (whole >= 0).tolist()

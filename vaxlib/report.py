@@ -306,13 +306,12 @@ def _state_codes(ids, status, current_ids=None, current_status=None) -> np.ndarr
     The match on the corrected table (``current_*``) decides when it has the record with a status;
     else the first match does.  No Python object per record (24M records at 10M persons).
     """
-    from vaxlib.review.clusters import arrow_text
+    from vaxlib.review.clusters import index_in
 
     first = _status_codes(status)
     cur = first
     if current_ids is not None:
-        at = pc.index_in(arrow_text(ids), value_set=arrow_text(current_ids))
-        at = at.fill_null(-1).to_numpy(zero_copy_only=False)
+        at = index_in(ids, current_ids)
         now = _status_codes(current_status)
         there = at >= 0
         cur = first.copy()
@@ -367,7 +366,7 @@ def compute_aggregates(
     from vaxlib.io import read_output_arrow
     from vaxlib.review.clusters import (
         CLUSTER_COLUMNS, arrow_text, coded_mismatches, count_clusters, describe_clusters, encode_text,
-        exploded_codes, facility_names, map_text,
+        exploded_codes, facility_names, index_in, is_in, map_text,
     )
 
     d = Path(data_dir)
@@ -391,10 +390,12 @@ def compute_aggregates(
                          *((current["record_id"], current["status"]) if current is not None else ()))
     state_names = np.array(sorted(STATES), dtype=object)  # sorted: the order pandas' groupby gave
     state = np.array([STATES.index(s) for s in state_names]).argsort().astype(np.int8)[state]
-    # each record's row in the vaccinations table, found once (-1: not there)
-    at = pc.index_in(arrow_text(matches["record_id"]), value_set=arrow_text(vacc["record_id"]))
-    at = at.fill_null(-1).to_numpy(zero_copy_only=False)
+    # each record's row in the vaccinations table, found once (-1: not there); the IDs are not needed after
+    at = index_in(matches["record_id"], vacc["record_id"])
     there = at >= 0
+    vacc = vacc.drop_columns(["record_id"])
+    match_ids = matches["record_id"] if "apply" in runs else None  # the changes name their records
+    matches = matches.drop_columns(["record_id"])
 
     def per_record(col) -> tuple[np.ndarray, np.ndarray]:
         codes, values = encode_text(col, extra=("",))
@@ -439,18 +440,16 @@ def compute_aggregates(
     src = current if current is not None else matches
     pid = _arrow(src["person_id"])
     ok = np.isin(_status_codes(src["status"]), [0, 1]) & pc.is_valid(pid).to_numpy(zero_copy_only=False)
-    linked = pc.unique(arrow_text(pid.filter(pa.array(ok))))
-    del pid
+    linked = pid.filter(pa.array(ok))
+    del pid, ok
     reg_pid = _arrow(reg["person_id"])
-    reg_text = arrow_text(reg_pid)
-    in_reg = pc.is_in(reg_text, value_set=linked).to_numpy(zero_copy_only=False) & \
-        pc.is_valid(reg_pid).to_numpy(zero_copy_only=False)
-    signed = np.zeros(len(reg_text), dtype=bool)
+    in_reg = is_in(reg_pid, linked) & pc.is_valid(reg_pid).to_numpy(zero_copy_only=False)
+    del linked
+    signed = np.zeros(len(reg_pid), dtype=bool)
     if "certificates" in runs:
         cert = _arrow(read_output_arrow(paths["certificates"], "certificates", columns=["person_id"])["person_id"])
-        signed = pc.is_in(reg_text, value_set=arrow_text(cert.filter(pc.is_valid(cert)))).to_numpy(
-            zero_copy_only=False)
-    del reg_text, reg_pid
+        signed = is_in(reg_pid, cert.filter(pc.is_valid(cert)))
+    del reg_pid
     out["persons"] = _counts({"province": encode_text(reg["province_code"])}, size="persons",
                              flags={"signed": signed}, mask=in_reg)
 
@@ -497,8 +496,7 @@ def compute_aggregates(
         keep = first == np.arange(len(ids))  # each record once: its first change
         src = encode_text(ch["source"])
         auto = (src[1] == "automatic")[src[0]]
-        row = pc.index_in(ids, value_set=arrow_text(matches["record_id"])).fill_null(-1).to_numpy(
-            zero_copy_only=False)
+        row = index_in(ids, match_ids)
         known = row >= 0
 
         def of_record(col):
