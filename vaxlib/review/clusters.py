@@ -471,7 +471,7 @@ def encode_text(arr, extra: Iterable[str] = ()) -> tuple[np.ndarray, np.ndarray]
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     if isinstance(arr, pa.Array) and pa.types.is_dictionary(arr.type) and \
-            pa.types.is_string(arr.type.value_type) | pa.types.is_large_string(arr.type.value_type):
+            (pa.types.is_string(arr.type.value_type) or pa.types.is_large_string(arr.type.value_type)):
         # only the dictionary is text: decode nothing per row
         values = arrow_text(arr.dictionary).to_pylist()
         idx = arr.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
