@@ -150,15 +150,17 @@ def _load(path: Path) -> Any:
     return pickle.loads(raw)
 
 
-def encode_frame(frame: pd.DataFrame, dicts: dict) -> dict:
+def encode_frame(frame: pd.DataFrame, dicts: dict, codes: bool = False) -> dict:
     """A frame as a work file holds it: every column that ``dicts`` (prepare's per-value tables,
     :func:`~vaxlib.match.prepare.prepare_records`) describes row for row as (codes, values) is kept
     as that pair, the others as they are; integer code columns (``_c_…``, numbered per partition)
     are left out.  Pickling a column's distinct values and its int32 codes costs a fraction of
-    pickling one string per row, and :func:`decode_frame` gathers the rows without making strings."""
+    pickling one string per row, and :func:`decode_frame` gathers the rows without making strings.
+    ``codes``: keep the integer code columns (a registry partition's, read back by every later task
+    of that partition only)."""
     from vaxlib.match.codes import PREFIX
 
-    columns = [c for c in frame.columns if not c.startswith(PREFIX)]
+    columns = [c for c in frame.columns if codes or not c.startswith(PREFIX)]
     coded = {c: (np.asarray(dicts[c][0], dtype=np.int32), np.asarray(dicts[c][1], dtype=object))
              for c in columns if c in dicts and len(dicts[c][0]) == len(frame)}
     plain = frame[[c for c in columns if c not in coded]].reset_index(drop=True)
@@ -187,20 +189,41 @@ def decode_frame(d: dict, columns: list[str] | None = None) -> pd.DataFrame:
     return pd.DataFrame(data, copy=False)
 
 
-def factor_frame(frame: pd.DataFrame) -> dict:
-    """:func:`encode_frame` of a frame without prepare's tables: each object column of text without
-    missing values is factorised here (once, where the frame is made; every later read is cheap)."""
-    dicts = {}
-    for c in frame.columns:
-        if frame[c].dtype != object:
+def _reader_dicts(codes: dict, n: int) -> dict:
+    """``read_table``'s codings (``ImportResult.codes``) of the columns without a missing cell whose
+    values are all text, as :func:`encode_frame` takes them (the table's column is ``values[codes]``)."""
+    out = {}
+    for c, (k, values) in codes.items():
+        values = np.asarray(values, dtype=object)
+        if len(k) != n or (len(k) and (k < 0).any()):
             continue
-        codes, uniq = pd.factorize(frame[c].to_numpy(dtype=object))
-        if len(codes) and (codes < 0).any():
+        if pd.api.types.infer_dtype(values, skipna=False) in ("string", "empty"):
+            out[c] = (np.asarray(k, dtype=np.int32), values)
+    return out
+
+
+def factor_frame(frame: pd.DataFrame, codes: bool = False, given: dict | None = None) -> dict:
+    """:func:`encode_frame` of a frame without prepare's tables: each object column of text without
+    missing values is factorised here (once, where the frame is made; every later read is cheap).
+    ``codes``: the frame's integer code columns are kept, and the columns they code are stored
+    by them (nothing hashed again).  ``given``: columns already coded, as (codes, values)."""
+    from vaxlib.match.codes import PREFIX, dictionary
+
+    dicts = dict(given or {})
+    for c in frame.columns:
+        if frame[c].dtype != object or c in dicts:
+            continue
+        if codes and PREFIX + c in frame.columns:
+            k = frame[PREFIX + c].to_numpy()
+            dicts[c] = (k, dictionary([(k, frame[c].to_numpy(dtype=object))]))
+            continue
+        codes_, uniq = pd.factorize(frame[c].to_numpy(dtype=object))
+        if len(codes_) and (codes_ < 0).any():
             continue
         uniq = np.asarray(uniq, dtype=object)
         if pd.api.types.infer_dtype(uniq, skipna=False) in ("string", "empty"):
-            dicts[c] = (codes, uniq)
-    return encode_frame(frame, dicts)
+            dicts[c] = (codes_, uniq)
+    return encode_frame(frame, dicts, codes=codes)
 
 
 def concat_frames(parts: list[dict]) -> dict:
@@ -238,6 +261,13 @@ def rows_frame(d: dict, rows: np.ndarray, columns: list[str] | None = None) -> t
     return frame, dicts
 
 
+def select_frame(d: dict, columns) -> dict:
+    """:func:`encode_frame`'s form of only these ``columns`` (in the stored order); nothing is copied."""
+    keep = [c for c in d["columns"] if c in columns]
+    return {"columns": keep, "coded": {c: v for c, v in d["coded"].items() if c in keep},
+            "plain": d["plain"][[c for c in d["plain"].columns if c in keep]]}
+
+
 def _stored_frame(obj) -> pd.DataFrame:
     return obj if isinstance(obj, pd.DataFrame) else decode_frame(obj)
 
@@ -247,9 +277,15 @@ def _rec(w: "WorkDir", p: int, columns: list[str] | None = None) -> pd.DataFrame
     return decode_frame(_load(w.file("prepare", f"rec-{p:05d}.pkl")), columns)
 
 
-def _reg(w: "WorkDir", p: int) -> pd.DataFrame:
-    """Partition ``p``'s prepared registry rows (``_pos``: the person's position in the register)."""
-    return _stored_frame(_load(w.file("input", f"reg-{p:05d}.pkl")))
+def _reg(w: "WorkDir", p: int, stage: str = "prepare") -> pd.DataFrame:
+    """Partition ``p``'s prepared registry rows (``_pos``: the person's position in the register),
+    with its integer codes (``_c_…``, numbered for this partition) once the prepare stage kept it."""
+    return _stored_frame(_load(w.file(stage, f"reg-{p:05d}.pkl")))
+
+
+def _persons(w: "WorkDir", p: int) -> pd.DataFrame:
+    """Partition ``p``'s registry persons, only the columns the record partitions need (``_PERSON_COLUMNS``)."""
+    return _stored_frame(_load(w.file("prepare", f"persons-{p:05d}.pkl")))
 
 
 @dataclass
@@ -395,10 +431,13 @@ def task_read(root: str, kind: str, i: int, path: str, partitions: int) -> dict:
     from vaxlib.io import read_table
     from vaxlib.match.model import TF_COLUMNS
     from vaxlib.match.prepare import prepare_registry
+    from vaxlib.schema import columns
 
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
-    res = read_table(path, kind)
+    # the reader's own coding of every column (each distinct cell once): the records are stored by it
+    # instead of factorising each text column of the table again
+    res = read_table(path, kind, codes=tuple(columns(kind)) if kind == "vaccinations" else ())
     table = res.table
     key = "person_id" if kind == "registry" else "record_id"
     hashes = stable_hash(table[key].to_numpy(dtype=object))
@@ -419,7 +458,7 @@ def task_read(root: str, kind: str, i: int, path: str, partitions: int) -> dict:
         part = partition_of(record_partition_keys(t), partitions) if len(t) else np.zeros(0, dtype=np.int64)
     # coded once here (each text column's distinct values and int32 codes), so the pieces and the
     # input partitions made of them carry no string per row
-    stored = factor_frame(t)
+    stored = factor_frame(t, given=_reader_dicts(res.codes, len(t)))
     del t, table
     order = np.argsort(part, kind="stable")
     bounds = np.searchsorted(part[order], np.arange(partitions + 1))
@@ -439,14 +478,15 @@ def task_tf(root: str, q: int, n_parts: int) -> dict:
     return _task_info(t0, partition=q)
 
 
-def task_input(root: str, p: int, offsets: dict, partitions: int, n_registry: int) -> dict:
-    """Partition ``p``'s records and registry persons, in input order (``offsets``: kind -> each
-    part's first row in the whole input), the registry with the whole register's term frequencies
-    (:func:`~vaxlib.match.model.add_term_frequencies`)."""
+def _partition_from_pieces(w: "WorkDir", p: int, offsets: dict, partitions: int, n_registry: int
+                           ) -> tuple[dict, pd.DataFrame]:
+    """Partition ``p``'s records (stored form, :func:`encode_frame`) and registry persons, in input
+    order (``offsets``: kind -> each part's first row in the whole input), the registry with the whole
+    register's term frequencies (:func:`~vaxlib.match.model.add_term_frequencies`): gathered from
+    the read stage's pieces by :func:`task_prepare` itself (a separate input stage wrote both tables
+    and the prepare stage read them straight back)."""
     from vaxlib.match.model import TF_COLUMNS, add_term_frequencies
 
-    t0 = time.perf_counter()
-    w = WorkDir(Path(root))
     frames = {}
     for kind, starts in offsets.items():
         got = []
@@ -474,9 +514,7 @@ def task_input(root: str, p: int, offsets: dict, partitions: int, n_registry: in
     for c, (codes, table) in rec["coded"].items():
         inv, uniq = pd.factorize(table)
         rec["coded"][c] = (inv[codes].astype(np.int32), np.asarray(uniq, dtype=object))
-    _save(rec, w.file("input", f"rec-{p:05d}.pkl"))
-    _save(factor_frame(reg), w.file("input", f"reg-{p:05d}.pkl"))
-    return _task_info(t0, partition=p, records=len(rec["plain"]), registry=len(reg))
+    return rec, reg
 
 
 def input_files(path: str | os.PathLike[str]) -> list[Path]:
@@ -508,8 +546,23 @@ def _value_hash(codes: np.ndarray, table: np.ndarray) -> np.ndarray:
     return h[codes]
 
 
-def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, np.ndarray]) -> dict:
+#: record columns that no comparison, blocking rule or dose-history level reads: left out of the
+#: rows sent to the candidates' partitions and of the u sample (the contract's pass-through columns
+#: and the forms kept only for the output)
+_NOT_COMPARED = frozenset({"record_id", "sex", "phone", "facility_id", "dose_number", "vaccination_date", "vaccine",
+                           "lot_number", "facility_name", "dob_form", "id_issues"})
+
+
+def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, np.ndarray],
+                 pieces: tuple | None = None) -> dict:
     """Prepare partition ``p``'s records; stage 1 (exact ID) against the registry partition.
+
+    ``pieces`` = (offsets, P, registry size): the partition is gathered from the read stage's
+    pieces (:func:`_partition_from_pieces`); None: from the ``input`` stage's files (tables the
+    client held).  The registry partition is kept with its integer codes
+    (:func:`~vaxlib.match.codes.registry_codes`, a function of the partition alone) for every
+    later task that reads it (:func:`_reg`): they are computed once, and prepare takes the codes
+    of the names the registry holds from them.
 
     The local engine's steps: :func:`~vaxlib.match.prepare.prepare_records` with its per-value
     tables, integer codes shared with the registry partition (:func:`~vaxlib.match.codes.add_codes`,
@@ -520,7 +573,7 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
     (:func:`~vaxlib.match.model.u_sample_pairs`): the partition keeps their rows, and the rows
     of the records anchored to a sampled person (anchors are co-located), for :func:`task_u`."""
     from vaxlib.match.blocking import _mix, candidate_pairs
-    from vaxlib.match.codes import PREFIX, add_codes, add_record_codes
+    from vaxlib.match.codes import PREFIX, add_codes, add_record_codes, registry_codes
     from vaxlib.match.compare import compare_pairs, record_group_ok
     from vaxlib.match.levels import FrameCache
     from vaxlib.match.pipeline import _settled
@@ -528,11 +581,14 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
 
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
-    stored = _load(w.file("input", f"rec-{p:05d}.pkl"))
+    if pieces is None:
+        stored, reg = _load(w.file("input", f"rec-{p:05d}.pkl")), _reg(w, p, stage="input")
+    else:
+        stored, reg = _partition_from_pieces(w, p, *pieces)
+    registry_codes(reg)
     raw = _stored_frame(stored)
     # the typed text columns' coding, as read_table hands it to the local engine (nothing hashed again)
     coded = {c: v for c, v in stored["coded"].items() if c in TEXT_COLUMNS} if isinstance(stored, dict) else None
-    reg = _reg(w, p)
     dicts: dict = {}
     rec = prepare_records(raw, registry=reg, dicts=dicts, coded=coded) if len(raw) else \
         prepare_records(raw, dicts=dicts)
@@ -545,6 +601,10 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
                 passed[c] = (codes, table)
     del raw, stored, coded
     add_codes(rec, reg, dicts=dicts)
+    stored_reg = factor_frame(reg, codes=True)
+    _save(stored_reg, w.file("prepare", f"reg-{p:05d}.pkl"))
+    # what the score and finish tasks read of their persons (not the whole coded partition)
+    _save(select_frame(stored_reg, _PERSON_COLUMNS), w.file("prepare", f"persons-{p:05d}.pkl"))
     add_record_codes(rec, dicts)
     cache = FrameCache(rec, reg)
     stage1 = candidate_pairs(rec, reg, rules=("id",), max_block=max_block, cache=cache)
@@ -559,8 +619,10 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
     stored = encode_frame(rec, {**passed, **dicts})
     del passed
     _save(stored, w.file("prepare", f"rec-{p:05d}.pkl"))
-    # the open records alone (about 9 %): what the keys and rows tasks read, not the whole partition
-    _save(take_frame(stored, np.flatnonzero(open_mask)), w.file("prepare", f"open-{p:05d}.pkl"))
+    # the open records alone (about 9 %): what the keys and rows tasks read, not the whole partition,
+    # and not the columns no comparison reads (each open record is sent to several partitions)
+    compared = select_frame(stored, [c for c in stored["columns"] if c not in _NOT_COMPARED])
+    _save(take_frame(compared, np.flatnonzero(open_mask)), w.file("prepare", f"open-{p:05d}.pkl"))
     _save({"stage1": stage1[keep1].reset_index(drop=True), "lv1": lv1[keep1].reset_index(drop=True),
            "anchors": anchors, "open": open_mask}, w.file("prepare", f"s1-{p:05d}.pkl"))
     ok = record_group_ok(rec)
@@ -588,8 +650,9 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
     anchored = np.isin(thin["a_reg"], gpos[sampled])
     want = np.isin(pos, u_rec) | np.isin(pos, thin["a_rec"][anchored])
     # stored coded (the integer code columns, numbered for this partition only, are left out)
-    _save({"rec": take_frame(stored, np.flatnonzero(want)),
-           "reg": factor_frame(reg.loc[sampled, [c for c in reg.columns if not c.startswith(PREFIX)]])},
+    _save({"rec": take_frame(compared, np.flatnonzero(want)),
+           "reg": take_frame(select_frame(stored_reg, [c for c in reg.columns if not c.startswith(PREFIX)]),
+                             np.flatnonzero(sampled))},
           w.file("prepare", f"u-{p:05d}.pkl"))
     return _task_info(t0, partition=p, records=len(rec), registry=len(reg), stage1_pairs=len(stage1),
                       kept1=int(keep1.sum()), open=int(open_mask.sum()))
@@ -937,17 +1000,23 @@ def task_session_keys(root: str, g: int, session: int, widths: tuple[int, ...] |
     return _pack(cols, widths) if widths else cols
 
 
-def task_session_sample(root: str, g: int, session: int, chosen: np.ndarray) -> tuple:
+def task_session_sample(root: str, g: int, session: int, chosen: np.ndarray,
+                        widths: tuple[int, ...] | None = None) -> tuple:
     """Distinct vectors of the sampled pairs of one training session in partition ``g``
-    (``chosen``: order keys stage, first, rec_pos, reg_pos)."""
+    (``chosen``: order keys stage, first, rec_pos, reg_pos; compared packed into one uint64 when
+    ``widths`` fit, :func:`order_widths`)."""
     from vaxlib.match.model import distinct_vectors, session_masks
 
     d = _counted(WorkDir(Path(root)), g)
     meta, levels = d["meta"], d["levels"]
     mask = session_masks(levels)[session]
-    keys = pd.MultiIndex.from_frame(meta[["stage", "first", "rec_pos", "reg_pos"]].astype(np.int64))
-    want = pd.MultiIndex.from_arrays([chosen[:, i] for i in range(4)])
-    idx = np.flatnonzero(mask & keys.isin(want))
+    if widths:
+        keys = _pack(meta[list(_ORDER_FIELDS)].to_numpy(np.int64), widths)
+        hit = np.isin(keys, _pack(np.asarray(chosen, dtype=np.int64), widths))
+    else:
+        keys = pd.MultiIndex.from_frame(meta[list(_ORDER_FIELDS)].astype(np.int64))
+        hit = keys.isin(pd.MultiIndex.from_arrays([chosen[:, i] for i in range(4)]))
+    idx = np.flatnonzero(mask & hit)
     return distinct_vectors(levels.iloc[idx], {k: np.asarray(v)[idx] for k, v in d["tf"].items()})
 
 
@@ -958,7 +1027,7 @@ def task_score(root: str, g: int, partitions: int, model) -> dict:
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
     d = _counted(w, g)
-    reg = _reg(w, g)
+    reg = _persons(w, g)
     meta, levels = d["meta"], d["levels"]
     bf = score_pairs(model, levels, d["tf"], d["no_id"])
     weight = bf.sum(axis=1).to_numpy()
@@ -1012,12 +1081,17 @@ class _Captured(Exception):
         self.arrays = arrays
 
 
-def _finish_inputs(w: "WorkDir", r: int, model):
+#: the record columns :func:`~vaxlib.match.pipeline.record_matches` reads before its own-history
+#: step, and those :func:`task_links` sends on (the links task decodes these alone)
+_LINK_COLUMNS = ["_pos", "name_fold", "id_kind", "dob_r0", "phone_n", "id_digits"]
+
+
+def _finish_inputs(w: "WorkDir", r: int, model, columns: list[str] | None = None):
     from vaxlib.match.compare import FIELDS
 
     d = _load(w.file("evidence", f"pairs-{r:05d}.pkl"))
     frame, reg = d["frame"], d["persons"]  # reg: the candidates' registry text, one row per (piece, person)
-    rec = _rec(w, r)
+    rec = _rec(w, r, columns)
     local = np.searchsorted(rec["_pos"].to_numpy(), frame["rec_pos"].to_numpy())
     pairs = pd.DataFrame({"rec": local, "reg": frame["person"].to_numpy(np.int64),
                           "rules": frame["rules"].to_numpy(np.int32)})
@@ -1037,7 +1111,7 @@ def task_links(root: str, r: int, partitions: int, model, settings, n_registry: 
 
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
-    frame, rec, args = _finish_inputs(w, r, model)
+    frame, rec, args = _finish_inputs(w, r, model, _LINK_COLUMNS)
     reg_pos = args[1]["_pos"].to_numpy()  # each candidate person's place in the register
 
     def capture(rec_, status, best_reg, p_best, conflict):
@@ -1110,7 +1184,7 @@ def task_finish(root: str, r: int, partitions: int, model, settings, n_registry:
         inherited[at] = np.maximum(inherited[at], up.to_numpy())
         return flag, inherited
 
-    matches, key_linked, cands = record_matches(*args, n_registry, settings, pd.Index(_reg(w, r)["person_id"]),
+    matches, key_linked, cands = record_matches(*args, n_registry, settings, pd.Index(_persons(w, r)["person_id"]),
                                                 promote=promote)
     _save({"matches": matches, "key_linked": key_linked, "candidates": cands}, w.file("finish", f"part-{r:05d}.pkl"))
     loose = rec.loc[~key_linked, ["_pos", "record_id", "name_fold", "dob_r0", "phone_n", "id_digits", "given"]]
@@ -1174,7 +1248,13 @@ def open_cluster(scheduler: str | None = None, workers: int | None = None, memor
     n = workers or os.cpu_count() or 1
     # no statistical profiler in the workers: it samples every running task's stack every 10 ms,
     # for a dashboard that a LocalCluster of ours does not show
-    with dask.config.set({"distributed.worker.profile.enabled": False}):
+    # glibc's own malloc tuning in the workers: the nanny's default MALLOC_TRIM_THRESHOLD_ (64 kB) also
+    # freezes glibc's mmap threshold at 128 kB, so every array above it is mapped, page-faulted and
+    # unmapped anew (1M persons: about 10 % more worker CPU, the same peak RSS at 100k and 1M)
+    environ = {k: v for k, v in (dask.config.get("distributed.nanny.pre-spawn-environ", None) or {}).items()
+               if k != "MALLOC_TRIM_THRESHOLD_"}
+    with dask.config.set({"distributed.worker.profile.enabled": False,
+                          "distributed.nanny.pre-spawn-environ": environ}):
         # no dashboard; its HTTP server (health checks) on a free port, not a warning that 8787 is taken
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                                scheduler_kwargs={"dashboard": False}, memory_limit=memory_limit)
@@ -1351,13 +1431,11 @@ def _input_from_files(client, w: "WorkDir", sources: dict, P: int, kept: list, r
         x.pop("hashes", None)
     offsets = {k: np.concatenate([[0], np.cumsum(counts[k])[:-1]]).astype(np.int64) for k in files}
     _stage(client, w, "tf", task_tf, [(root, q, len(files["registry"])) for q in range(P)], kept, res, step)
-    meta = {"n_rec": n_rec, "n_reg": n_reg, "quarantine": quarantine,
-            "rows_in": {k: sum(x["rows_in"] for x in read if x["kind"] == k) for k in files}}
-    # before the stage is marked done: a run killed in between would resume to a missing _meta.pkl
-    _save(meta, w.file("input", "_meta.pkl"))
+    # the prepare tasks gather their partitions from the read stage's pieces (pieces_of)
     starts = {k: [int(x) for x in offsets[k]] for k in files}
-    _stage(client, w, "input", task_input, [(root, p, starts, P, n_reg) for p in range(P)], kept, res, step)
-    _drop(w, "read")  # their rows now live in the input partitions
+    meta = {"n_rec": n_rec, "n_reg": n_reg, "quarantine": quarantine, "pieces": (starts, P, n_reg),
+            "rows_in": {k: sum(x["rows_in"] for x in read if x["kind"] == k) for k in files}}
+    _finished(w, "input", "_meta.pkl", meta)
     res.quarantine = meta["quarantine"]
     res.timings["input"] = time.perf_counter() - t
     return meta
@@ -1421,9 +1499,11 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
     up = u_sample_pairs(n_rec, n_reg, s.u_pairs, s.seed)
     u_rec, u_reg = np.unique(up["rec"].to_numpy()), np.unique(up["reg"].to_numpy())
     u_args = _shared(client, (u_rec, u_reg))
-    prep = _stage(client, w, "prepare", task_prepare, [(root, p, s.max_block, u_args) for p in range(P)], kept,
-                  res, step)
-    _drop(w, "input", "rec-")  # prepared now; the registry partitions are read to the end
+    pieces = meta.get("pieces")
+    prep = _stage(client, w, "prepare", task_prepare, [(root, p, s.max_block, u_args, pieces) for p in range(P)],
+                  kept, res, step)
+    _drop(w, "input", "re")  # prepared now (the prepare stage keeps the registry partitions, coded)
+    _drop(w, "read")
     # per-record arrays in input order, one thin file at a time (the client never holds all
     # partitions' thin tables at once: 24M records at 10M persons)
     def thin_files():
@@ -1533,7 +1613,7 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
                     chosen = keys[np.sort(rng.choice(n, em_sample, replace=False))]
                 del keys
                 chosen = _shared(client, chosen)
-                vecs = _gather(client, [_submit(client, task_session_sample, root, g, k, chosen)
+                vecs = _gather(client, [_submit(client, task_session_sample, root, g, k, chosen, widths)
                                         for g in range(P)])
                 merged.sessions[k] = (n, merge_vectors(vecs))
         observed = sum(x["observed"] for x in parts)
