@@ -381,3 +381,48 @@ def test_stored_frames_concatenate_to_the_frames_concatenated():
     assert [dicts["name"][1][k] for k in dicts["name"][0]] == ["An", "An", "An"]
     pd.testing.assert_frame_equal(decode_frame(take_frame(sa, np.array([2, 1]))), a.iloc[[2, 1]].reset_index(drop=True),
                                   check_dtype=False)
+
+
+def test_work_files_keep_text_arrays_exactly_whatever_they_hold(tmp_path):
+    """Object arrays of str go into work files as Arrow text (distinct values, pandas' object blocks)
+    and come back equal, object-typed and writeable; arrays holding None, a number or text Arrow cannot
+    hold (a lone surrogate) are pickled as they are and come back the same."""
+    from vaxlib.match.distributed import _Pickler, _load, _save, _text_array
+
+    words = np.array(["Nguyễn Văn An", "", "Trần Thị Bé", "x\x00y"] * 40, dtype=object)
+    frame = pd.DataFrame({"a": pd.Series(words, dtype=object), "n": np.arange(len(words)),
+                          "b": pd.Series(words[::-1].copy(), dtype=object)}).copy()  # one 2-d object block
+    assert any(b.values.ndim == 2 and b.values.shape[0] == 2 for b in frame._mgr.blocks)
+    mixed = {"none": np.array(["a", None] * 40, dtype=object), "number": np.array(["a", 1] * 40, dtype=object),
+             "surrogate": np.array(["a", "\udc80"] * 40, dtype=object)}
+    _save({"words": words, "frame": frame, **mixed}, tmp_path / "x.pkl")
+    got = _load(tmp_path / "x.pkl")
+    assert got["words"].dtype == object and got["words"].flags.writeable
+    assert got["words"].tolist() == words.tolist()
+    pd.testing.assert_frame_equal(got["frame"], frame)
+    for k, v in mixed.items():
+        assert got[k].dtype == object and got[k].tolist() == v.tolist(), k
+    # the text arrays take the Arrow path, the others pickle's own
+    red = _Pickler.reducer_override(_Pickler(__import__("io").BytesIO()), words)
+    assert red is not NotImplemented and red[0] is _text_array
+    assert all(_Pickler.reducer_override(_Pickler(__import__("io").BytesIO()), v) is NotImplemented
+               for v in mixed.values())
+
+
+def test_records_are_stored_by_the_readers_codes_only_when_they_describe_the_column():
+    """read_table's codings become the stored frame's codes for columns without a missing cell whose
+    values are all text; the others are left to factor_frame (missing cells stay None)."""
+    from vaxlib.match.distributed import _reader_dicts, decode_frame, factor_frame
+
+    table = pd.DataFrame({"name": pd.Series(["An", "Bé", "An"], dtype=object),
+                          "lot": pd.Series(["L1", None, "L1"], dtype=object),
+                          "dose": pd.Series(["1", "2", "1"], dtype=object)})
+    codes = {"name": (np.array([0, 1, 0]), np.array(["An", "Bé", "unused"], dtype=object)),
+             "lot": (np.array([0, -1, 0]), np.array(["L1"], dtype=object)),
+             "dose": (np.array([0, 1, 0]), np.array([1, 2], dtype=object))}  # not text: not taken
+    given = _reader_dicts(codes, 3)
+    assert set(given) == {"name"}
+    stored = factor_frame(table, given=given)
+    assert stored["coded"]["name"][1].tolist() == ["An", "Bé", "unused"]
+    assert "lot" not in stored["coded"] and stored["coded"]["dose"][1].tolist() == ["1", "2"]
+    pd.testing.assert_frame_equal(decode_frame(stored), table)
