@@ -426,3 +426,27 @@ def test_records_are_stored_by_the_readers_codes_only_when_they_describe_the_col
     assert stored["coded"]["name"][1].tolist() == ["An", "Bé", "unused"]
     assert "lot" not in stored["coded"] and stored["coded"]["dose"][1].tolist() == ["1", "2"]
     pd.testing.assert_frame_equal(decode_frame(stored), table)
+
+
+def test_a_tasks_pieces_share_one_file_read_piece_by_piece_and_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    """A shuffle task's pieces (one per destination) are one file; each destination reads back its own
+    piece alone, equal to what was written, empty pieces included.  A write that fails before its
+    rename leaves the earlier file as it was."""
+    from vaxlib.match import distributed as D
+
+    path = tmp_path / "keys" / "piece-00003.pkl"
+    pieces = [pd.DataFrame({"a": np.arange(k), "t": pd.Series(["x"] * k, dtype=object)}) for k in (0, 70, 3)]
+    sizes = D._save_pieces(pieces, path)
+    assert len(sizes) == 3 and all(s > 0 for s in sizes)
+    for q, want in enumerate(pieces):
+        pd.testing.assert_frame_equal(D._load_piece(path, q), want)
+    before = path.read_bytes()
+
+    def broken(fd):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(D.os, "fsync", broken)
+    with pytest.raises(OSError, match="disk full"):
+        D._save_pieces([np.arange(5)] * 3, path)
+    assert path.read_bytes() == before
+    pd.testing.assert_frame_equal(D._load_piece(path, 1), pieces[1])
