@@ -350,8 +350,9 @@ def _stored_frame(obj) -> pd.DataFrame:
 
 
 def _rec(w: "WorkDir", p: int, columns: list[str] | None = None) -> pd.DataFrame:
-    """Partition ``p``'s prepared records (``_pos``: the record's position in the input); ``columns``
-    among :data:`_LIGHT_COLUMNS`: read from the small file that holds only those."""
+    """Partition ``p``'s prepared records (``_pos``: the record's position in the input), the columns
+    of :data:`_FINISH_COLUMNS`; ``columns`` among :data:`_LIGHT_COLUMNS`: read from the small file
+    that holds only those."""
     light = columns is not None and set(columns) <= set(_LIGHT_COLUMNS)
     return decode_frame(_load(w.file("prepare", f"{'light' if light else 'rec'}-{p:05d}.pkl")), columns)
 
@@ -696,7 +697,8 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
     # separate files: most later tasks need only one of them
     stored = encode_frame(rec, {**passed, **dicts})
     del passed
-    _save(stored, w.file("prepare", f"rec-{p:05d}.pkl"))
+    # the columns the finish task reads (not every prepared column: the others are compared elsewhere)
+    _save(select_frame(stored, _FINISH_COLUMNS), w.file("prepare", f"rec-{p:05d}.pkl"))
     _save(select_frame(stored, _LIGHT_COLUMNS), w.file("prepare", f"light-{p:05d}.pkl"))
     # the open records alone (about 9 %): what the keys and rows tasks read, not the whole partition,
     # and not the columns no comparison reads (each open record is sent to several partitions)
@@ -1166,6 +1168,10 @@ _LINK_COLUMNS = ["_pos", "name_fold", "id_kind", "dob_r0", "phone_n", "id_digits
 #: the prepared records' columns kept again in a small file (``prepare/light-…``): what the links
 #: task and the dose history of the compare task read of a partition's own records
 _LIGHT_COLUMNS = _LINK_COLUMNS + ["dose_n", "vdate"]
+#: the prepared records' columns that the finish task reads (record_matches with its classification
+#: and error codes, the person_key fields of the loose records): what ``prepare/rec-…`` keeps
+_FINISH_COLUMNS = ["record_id", "full_name", "dob", "dob_r0", "id_number", "id_kind", "id_digits", "id_issues",
+                   "id_raw_digits", "sex_p", "name_fold", "given", "phone_n", "_pos"]
 
 
 def _finish_inputs(w: "WorkDir", r: int, model, columns: list[str] | None = None):
