@@ -450,3 +450,19 @@ def test_a_tasks_pieces_share_one_file_read_piece_by_piece_and_written_whole_or_
         D._save_pieces([np.arange(5)] * 3, path)
     assert path.read_bytes() == before
     pd.testing.assert_frame_equal(D._load_piece(path, 1), pieces[1])
+
+
+@pytest.mark.parametrize("n", [0, 1, 57, 4000])
+def test_pairs_are_put_in_the_local_engines_order_like_a_stable_sort(n):
+    """The evidence task's packed-key sort gives pandas' stable sort on (record, stage, first rule,
+    person), ties in their arrival order included; keys too wide to pack take pandas' sort."""
+    from vaxlib.match.distributed import _sorted_by
+
+    rng = np.random.default_rng(n)
+    keys = ["rec_pos", "stage", "first", "reg_pos"]
+    f = pd.DataFrame({"rec_pos": rng.integers(0, 30, n), "stage": rng.integers(0, 2, n).astype(np.int8),
+                      "first": rng.integers(0, 200, n).astype(np.int32), "reg_pos": rng.integers(0, 10, n),
+                      "arrival": np.arange(n)})
+    pd.testing.assert_frame_equal(_sorted_by(f, keys), f.sort_values(keys, kind="stable").reset_index(drop=True))
+    wide = f.assign(rec_pos=f["rec_pos"] * (1 << 40), reg_pos=f["reg_pos"] * (1 << 30))
+    pd.testing.assert_frame_equal(_sorted_by(wide, keys), wide.sort_values(keys, kind="stable").reset_index(drop=True))

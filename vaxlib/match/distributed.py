@@ -625,6 +625,11 @@ def _value_hash(codes: np.ndarray, table: np.ndarray) -> np.ndarray:
     return h[codes]
 
 
+#: the code domains (:data:`~vaxlib.match.codes.DOMAINS`) the comparisons read as codes: the family
+#: and family + given forms are blocking keys only, and the blocking keys travel as hashes of the text
+#: (a comparison missing a domain's codes would code its columns itself: same answer, more work)
+_COMPARED_DOMAINS = ("full_name", "name_canon", "name_tone", "name_fold", "name_sorted", "given", "dob", "id", "sex")
+
 #: record columns that no comparison, blocking rule or dose-history level reads: left out of the
 #: rows sent to the candidates' partitions and of the u sample (the contract's pass-through columns
 #: and the forms kept only for the output)
@@ -652,7 +657,7 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
     (:func:`~vaxlib.match.model.u_sample_pairs`): the partition keeps their rows, and the rows
     of the records anchored to a sampled person (anchors are co-located), for :func:`task_u`."""
     from vaxlib.match.blocking import _mix, candidate_pairs
-    from vaxlib.match.codes import PREFIX, add_codes, add_record_codes, registry_codes
+    from vaxlib.match.codes import PREFIX, add_codes, add_record_codes, domain_codes
     from vaxlib.match.compare import compare_pairs, record_group_ok
     from vaxlib.match.levels import FrameCache
     from vaxlib.match.pipeline import _settled
@@ -664,7 +669,9 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
         stored, reg = _load(w.file("input", f"rec-{p:05d}.pkl")), _reg(w, p, stage="input")
     else:
         stored, reg = _partition_from_pieces(w, p, *pieces)
-    registry_codes(reg)
+    for domain in _COMPARED_DOMAINS:  # codes.registry_codes, of the domains compared here
+        for (_, col), codes in domain_codes(None, reg, domain).items():
+            reg[PREFIX + col] = codes
     raw = _stored_frame(stored)
     # the typed text columns' coding, as read_table hands it to the local engine (nothing hashed again)
     coded = {c: v for c, v in stored["coded"].items() if c in TEXT_COLUMNS} if isinstance(stored, dict) else None
@@ -679,7 +686,7 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
             if (table[codes] == rec[c].to_numpy(dtype=object)).all():
                 passed[c] = (codes, table)
     del raw, stored, coded
-    add_codes(rec, reg, dicts=dicts)
+    add_codes(rec, reg, domains=_COMPARED_DOMAINS, dicts=dicts)
     stored_reg = factor_frame(reg, codes=True)
     _save(stored_reg, w.file("prepare", f"reg-{p:05d}.pkl"))
     # what the score and finish tasks read of their persons (not the whole coded partition)
@@ -891,7 +898,7 @@ def task_compare(root: str, g: int, partitions: int) -> dict:
     # the stage-2 records (sent by every record partition, each record once): compared here
     sent = concat_frames([_load_piece(w.file("rows", f"rows-{p:05d}.pkl"), g) for p in range(partitions)])
     small, dicts = rows_frame(sent, np.argsort(sent["plain"]["_pos"].to_numpy(), kind="stable"))
-    add_codes(small, reg, dicts=dicts)
+    add_codes(small, reg, domains=_COMPARED_DOMAINS, dicts=dicts)
     del dicts
     sp = small["_pos"].to_numpy()
     gp = reg["_pos"].to_numpy()
@@ -954,7 +961,7 @@ def task_u(root: str, partitions: int, up: pd.DataFrame, a_rec: np.ndarray, a_re
     both = concat_frames([k["rec"] for k in kept])
     sub_rec, dicts = rows_frame(both, np.argsort(both["plain"]["_pos"].to_numpy(), kind="stable"))
     sub_reg = pd.concat([decode_frame(k["reg"]) for k in kept]).sort_values("_pos").reset_index(drop=True)
-    add_codes(sub_rec, sub_reg, dicts=dicts)  # as the local engine codes its frames
+    add_codes(sub_rec, sub_reg, domains=_COMPARED_DOMAINS, dicts=dicts)  # as the local engine codes its frames
     add_record_codes(sub_rec, dicts)
     rp, gp = sub_rec["_pos"].to_numpy(), sub_reg["_pos"].to_numpy()
     upairs = pd.DataFrame({"rec": np.searchsorted(rp, up["rec"].to_numpy()),
@@ -1092,12 +1099,15 @@ def task_session_sample(root: str, g: int, session: int, chosen: np.ndarray,
     meta, levels = d["meta"], d["levels"]
     mask = session_masks(levels)[session]
     if widths:
-        keys = _pack(meta[list(_ORDER_FIELDS)].to_numpy(np.int64), widths)
-        hit = np.isin(keys, _pack(np.asarray(chosen, dtype=np.int64), widths))
+        # the session's pairs looked up among the sorted chosen keys (np.isin sorted both, per task)
+        sel = np.flatnonzero(mask)
+        keys = _pack(meta[list(_ORDER_FIELDS)].to_numpy(np.int64)[sel], widths)
+        want = np.sort(_pack(np.asarray(chosen, dtype=np.int64), widths))
+        at = np.minimum(np.searchsorted(want, keys), max(len(want) - 1, 0))
+        idx = sel[want[at] == keys] if len(want) else sel[:0]
     else:
         keys = pd.MultiIndex.from_frame(meta[list(_ORDER_FIELDS)].astype(np.int64))
-        hit = keys.isin(pd.MultiIndex.from_arrays([chosen[:, i] for i in range(4)]))
-    idx = np.flatnonzero(mask & hit)
+        idx = np.flatnonzero(mask & keys.isin(pd.MultiIndex.from_arrays([chosen[:, i] for i in range(4)])))
     return distinct_vectors(levels.iloc[idx], {k: np.asarray(v)[idx] for k, v in d["tf"].items()})
 
 
@@ -1133,6 +1143,18 @@ def task_score(root: str, g: int, partitions: int, model) -> dict:
 _PERSON_COLUMNS = ("person_id", "full_name", "dob", "sex", "old_id", "_pos")
 
 
+def _sorted_by(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """``frame.sort_values(keys, kind="stable")`` with a fresh 0..n-1 index: by one stable argsort of
+    the key columns packed into a uint64 when they are non-negative integers that fit (bit widths
+    from the data), else by pandas."""
+    cols = frame[keys].to_numpy(np.int64) if len(frame) else None
+    if cols is not None and cols.min() >= 0:
+        widths = tuple(max(int(m), 1).bit_length() for m in cols.max(axis=0))
+        if sum(widths) <= 64:
+            return frame.take(np.argsort(_pack(cols, widths), kind="stable")).reset_index(drop=True)
+    return frame.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
 def task_evidence(root: str, r: int, partitions: int, n_registry: int) -> dict:
     """Record partition ``r``'s pairs in the local engine's order and each record's evidence for ρ."""
     from vaxlib.match.model import record_log2_evidence
@@ -1146,7 +1168,7 @@ def task_evidence(root: str, r: int, partitions: int, n_registry: int) -> dict:
     frame = pd.concat([x["frame"] for x in got], ignore_index=True)
     persons = pd.concat([x["persons"] for x in got], ignore_index=True)
     del got
-    frame = frame.sort_values(["rec_pos", "stage", "first", "reg_pos"], kind="stable").reset_index(drop=True)
+    frame = _sorted_by(frame, ["rec_pos", "stage", "first", "reg_pos"])
     pos = _load(w.file("prepare", f"thin-{r:05d}.pkl"))["pos"]
     local = np.searchsorted(pos, frame["rec_pos"].to_numpy())
     log_w = record_log2_evidence(local, frame["weight"].to_numpy(), len(pos), n_registry)
