@@ -466,3 +466,22 @@ def test_pairs_are_put_in_the_local_engines_order_like_a_stable_sort(n):
     pd.testing.assert_frame_equal(_sorted_by(f, keys), f.sort_values(keys, kind="stable").reset_index(drop=True))
     wide = f.assign(rec_pos=f["rec_pos"] * (1 << 40), reg_pos=f["reg_pos"] * (1 << 30))
     pd.testing.assert_frame_equal(_sorted_by(wide, keys), wide.sort_values(keys, kind="stable").reset_index(drop=True))
+
+
+@pytest.mark.parametrize("n", [0, 1, 12, 3000])
+def test_pairs_get_their_rules_as_pandas_drop_duplicates_then_groupby_gives_them(n):
+    """pair_rules (one lexsort) equals the pandas definition it replaced: a repeated (pair, rule) counts
+    once with its first arrival kept, then per pair the smallest first rule, the sum of the rule bits
+    and the record's partition, sorted by pair; dtypes included."""
+    from vaxlib.match.distributed import pair_rules
+
+    rng = np.random.default_rng(n)
+    rp = rng.integers(0, 40, n)
+    df = pd.DataFrame({"rec_pos": rp.astype(np.int64), "reg_pos": rng.integers(0, 20, n).astype(np.int64),
+                       "rec_part": (rp % 3).astype(np.int32), "reg_part": np.int32(1),
+                       "first": rng.integers(0, 190, n).astype(np.int32),
+                       "bit": (1 << rng.integers(0, 12, n)).astype(np.int32)})
+    want = df.drop_duplicates(["rec_pos", "reg_pos", "bit"]).groupby(["rec_pos", "reg_pos"], sort=True).agg(
+        first=("first", "min"), rules=("bit", "sum"), rec_part=("rec_part", "first")).reset_index()
+    want["rules"] = want["rules"].astype(np.int32)
+    pd.testing.assert_frame_equal(pair_rules(df), want)

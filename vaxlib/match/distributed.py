@@ -776,9 +776,10 @@ def task_keys(root: str, p: int, partitions: int) -> dict:
         for q in range(partitions):
             out[q][(rule, sub)] = (r[q], g[q])
 
+    rmemo, gmemo = {}, {}  # each text part hashed once for all the rules that use it
     for name in TEXT_RULES:
-        send(name, 0, pieces(*hashed_rule_keys(rest, "rec", name), rpos),
-             pieces(*hashed_rule_keys(reg, "reg", name), gpos))
+        send(name, 0, pieces(*hashed_rule_keys(rest, "rec", name, rmemo), rpos),
+             pieces(*hashed_rule_keys(reg, "reg", name, gmemo), gpos))
     rk, gk = id_pair_mask_frames(rest, reg)
     for sub, c in enumerate(rk.columns):
         r, g = rk[c].to_numpy().astype(np.uint64), gk[c].to_numpy().astype(np.uint64)
@@ -841,6 +842,27 @@ def task_join(root: str, q: int, partitions: int, max_block: int, caps: dict) ->
     return _task_info(t0, partition=q, rule_pairs=per_rule, shuffle_bytes=int(sum(sizes)))
 
 
+def pair_rules(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per (rec_pos, reg_pos), sorted by both, from the rule pairs of the join pieces: its
+    first rule (the smallest ``first``), the sum of its distinct rule bits and its record's partition.
+    The same as pandas' ``drop_duplicates(["rec_pos", "reg_pos", "bit"])`` then a sorted groupby (a
+    repeated (pair, rule) counts once, its first arrival kept), on arrays: one stable lexsort."""
+    r, g, b = (df[c].to_numpy() for c in ("rec_pos", "reg_pos", "bit"))
+    f, part = df["first"].to_numpy(), df["rec_part"].to_numpy()
+    o = np.lexsort((b, g, r))  # stable: equal (pair, rule) rows keep their arrival order
+    r, g, b, f, part = r[o], g[o], b[o], f[o], part[o]
+    new_pair = np.ones(len(r), dtype=bool)
+    new_pair[1:] = (r[1:] != r[:-1]) | (g[1:] != g[:-1])
+    first_of_rule = new_pair.copy()
+    first_of_rule[1:] |= b[1:] != b[:-1]
+    r, g, b, f, part, new_pair = (x[first_of_rule] for x in (r, g, b, f, part, new_pair))
+    at = np.flatnonzero(new_pair)
+    if not len(at):
+        return pd.DataFrame({"rec_pos": r, "reg_pos": g, "first": f, "rules": b.astype(np.int32), "rec_part": part})
+    return pd.DataFrame({"rec_pos": r[at], "reg_pos": g[at], "first": np.minimum.reduceat(f, at),
+                         "rules": np.add.reduceat(b, at).astype(np.int32), "rec_part": part[at]})
+
+
 def task_pairs(root: str, g: int, partitions: int) -> dict:
     """The stage-2 pairs of registry partition ``g``, one row per (record, person) with the
     bitmask of its rules and its first rule (the local engine's pair order)."""
@@ -848,10 +870,7 @@ def task_pairs(root: str, g: int, partitions: int) -> dict:
     w = WorkDir(Path(root))
     df = pd.concat([_load_piece(w.file("join", f"piece-{q:05d}.pkl"), g) for q in range(partitions)],
                    ignore_index=True)
-    df = df.drop_duplicates(["rec_pos", "reg_pos", "bit"])
-    agg = df.groupby(["rec_pos", "reg_pos"], sort=True).agg(first=("first", "min"), rules=("bit", "sum"),
-                                                          rec_part=("rec_part", "first")).reset_index()
-    agg["rules"] = agg["rules"].astype(np.int32)
+    agg = pair_rules(df)
     _save(agg, w.file("pairs", f"pairs-{g:05d}.pkl"))
     # which records each record partition sends here (task_rows reads its own list, not every pairs file)
     _save_pieces([np.unique(piece.to_numpy()) for piece in split_by(agg["rec_pos"], agg["rec_part"].to_numpy(),
