@@ -43,8 +43,10 @@ first.  The result goes through :func:`vaxlib.runs.atomic_run` like the local
 engine's, as ``matches/part-*.parquet`` and ``candidates/part-*.parquet``.
 
 Work files are pickles (exact dtypes, no conversion), text as integer codes with each
-column's distinct values (:func:`encode_frame`); the model stage's per-record arrays are
-``.npy`` files the tasks memory-map.  A work folder must be as private as the data it
+column's distinct values (:func:`encode_frame`), arrays of text as Arrow strings
+(:class:`_Pickler`); a shuffle task's pieces for the P destinations are one file
+(:func:`_save_pieces`); the model stage's per-record arrays are ``.npy`` files the tasks
+memory-map.  A work folder must be as private as the data it
 holds; vaxlib only reads work folders it marked as its own.
 """
 from __future__ import annotations
@@ -504,10 +506,11 @@ def tf_lookup(table: tuple, values) -> np.ndarray:
 
 def task_read(root: str, kind: str, i: int, path: str, partitions: int) -> dict:
     """Read and check input part ``i`` of ``kind`` and send each row to its hash partition (records
-    by ID digits, registry persons by person_id), numbered within the part (``_pos``; :func:`task_input`
-    adds the part's offset in the whole input).  A registry part is prepared first and its
-    term-frequency counts are sent to ``hash(value) mod P``.  The part is written once, as its
-    pieces: reading and splitting in one task spares writing and reading the whole table again."""
+    by ID digits, registry persons by person_id), numbered within the part (``_pos``;
+    :func:`_partition_from_pieces` adds the part's offset in the whole input).  A registry part is
+    prepared first and its term-frequency counts are sent to ``hash(value) mod P``.  The part is
+    written once, as its pieces (one file, :func:`_save_pieces`): reading and splitting in one task
+    spares writing and reading the whole table again."""
     from vaxlib.io import read_table
     from vaxlib.match.model import TF_COLUMNS
     from vaxlib.match.prepare import prepare_registry
@@ -643,10 +646,10 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
 
     ``pieces`` = (offsets, P, registry size): the partition is gathered from the read stage's
     pieces (:func:`_partition_from_pieces`); None: from the ``input`` stage's files (tables the
-    client held).  The registry partition is kept with its integer codes
-    (:func:`~vaxlib.match.codes.registry_codes`, a function of the partition alone) for every
-    later task that reads it (:func:`_reg`): they are computed once, and prepare takes the codes
-    of the names the registry holds from them.
+    client held).  The registry partition is kept with its integer codes of the compared domains
+    (as :func:`~vaxlib.match.codes.registry_codes` makes them, a function of the partition alone)
+    for every later task that reads it (:func:`_reg`): they are computed once, and prepare takes
+    the codes of the names the registry holds from them.
 
     The local engine's steps: :func:`~vaxlib.match.prepare.prepare_records` with its per-value
     tables, integer codes shared with the registry partition (:func:`~vaxlib.match.codes.add_codes`,
