@@ -381,3 +381,107 @@ def test_stored_frames_concatenate_to_the_frames_concatenated():
     assert [dicts["name"][1][k] for k in dicts["name"][0]] == ["An", "An", "An"]
     pd.testing.assert_frame_equal(decode_frame(take_frame(sa, np.array([2, 1]))), a.iloc[[2, 1]].reset_index(drop=True),
                                   check_dtype=False)
+
+
+def test_work_files_keep_text_arrays_exactly_whatever_they_hold(tmp_path):
+    """Object arrays of str go into work files as Arrow text (distinct values, pandas' object blocks)
+    and come back equal, object-typed and writeable; arrays holding None, a number or text Arrow cannot
+    hold (a lone surrogate) are pickled as they are and come back the same."""
+    from vaxlib.match.distributed import _Pickler, _load, _save, _text_array
+
+    words = np.array(["Nguyễn Văn An", "", "Trần Thị Bé", "x\x00y"] * 40, dtype=object)
+    frame = pd.DataFrame({"a": pd.Series(words, dtype=object), "n": np.arange(len(words)),
+                          "b": pd.Series(words[::-1].copy(), dtype=object)}).copy()  # one 2-d object block
+    assert any(b.values.ndim == 2 and b.values.shape[0] == 2 for b in frame._mgr.blocks)
+    mixed = {"none": np.array(["a", None] * 40, dtype=object), "number": np.array(["a", 1] * 40, dtype=object),
+             "surrogate": np.array(["a", "\udc80"] * 40, dtype=object)}
+    _save({"words": words, "frame": frame, **mixed}, tmp_path / "x.pkl")
+    got = _load(tmp_path / "x.pkl")
+    assert got["words"].dtype == object and got["words"].flags.writeable
+    assert got["words"].tolist() == words.tolist()
+    pd.testing.assert_frame_equal(got["frame"], frame)
+    for k, v in mixed.items():
+        assert got[k].dtype == object and got[k].tolist() == v.tolist(), k
+    # the text arrays take the Arrow path, the others pickle's own
+    red = _Pickler.reducer_override(_Pickler(__import__("io").BytesIO()), words)
+    assert red is not NotImplemented and red[0] is _text_array
+    assert all(_Pickler.reducer_override(_Pickler(__import__("io").BytesIO()), v) is NotImplemented
+               for v in mixed.values())
+
+
+def test_records_are_stored_by_the_readers_codes_only_when_they_describe_the_column():
+    """read_table's codings become the stored frame's codes for columns without a missing cell whose
+    values are all text; the others are left to factor_frame (missing cells stay None)."""
+    from vaxlib.match.distributed import _reader_dicts, decode_frame, factor_frame
+
+    table = pd.DataFrame({"name": pd.Series(["An", "Bé", "An"], dtype=object),
+                          "lot": pd.Series(["L1", None, "L1"], dtype=object),
+                          "dose": pd.Series(["1", "2", "1"], dtype=object)})
+    codes = {"name": (np.array([0, 1, 0]), np.array(["An", "Bé", "unused"], dtype=object)),
+             "lot": (np.array([0, -1, 0]), np.array(["L1"], dtype=object)),
+             "dose": (np.array([0, 1, 0]), np.array([1, 2], dtype=object))}  # not text: not taken
+    given = _reader_dicts(codes, 3)
+    assert set(given) == {"name"}
+    stored = factor_frame(table, given=given)
+    assert stored["coded"]["name"][1].tolist() == ["An", "Bé", "unused"]
+    assert "lot" not in stored["coded"] and stored["coded"]["dose"][1].tolist() == ["1", "2"]
+    pd.testing.assert_frame_equal(decode_frame(stored), table)
+
+
+def test_a_tasks_pieces_share_one_file_read_piece_by_piece_and_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    """A shuffle task's pieces (one per destination) are one file; each destination reads back its own
+    piece alone, equal to what was written, empty pieces included.  A write that fails before its
+    rename leaves the earlier file as it was."""
+    from vaxlib.match import distributed as D
+
+    path = tmp_path / "keys" / "piece-00003.pkl"
+    pieces = [pd.DataFrame({"a": np.arange(k), "t": pd.Series(["x"] * k, dtype=object)}) for k in (0, 70, 3)]
+    sizes = D._save_pieces(pieces, path)
+    assert len(sizes) == 3 and all(s > 0 for s in sizes)
+    for q, want in enumerate(pieces):
+        pd.testing.assert_frame_equal(D._load_piece(path, q), want)
+    before = path.read_bytes()
+
+    def broken(fd):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(D.os, "fsync", broken)
+    with pytest.raises(OSError, match="disk full"):
+        D._save_pieces([np.arange(5)] * 3, path)
+    assert path.read_bytes() == before
+    pd.testing.assert_frame_equal(D._load_piece(path, 1), pieces[1])
+
+
+@pytest.mark.parametrize("n", [0, 1, 57, 4000])
+def test_pairs_are_put_in_the_local_engines_order_like_a_stable_sort(n):
+    """The evidence task's packed-key sort gives pandas' stable sort on (record, stage, first rule,
+    person), ties in their arrival order included; keys too wide to pack take pandas' sort."""
+    from vaxlib.match.distributed import _sorted_by
+
+    rng = np.random.default_rng(n)
+    keys = ["rec_pos", "stage", "first", "reg_pos"]
+    f = pd.DataFrame({"rec_pos": rng.integers(0, 30, n), "stage": rng.integers(0, 2, n).astype(np.int8),
+                      "first": rng.integers(0, 200, n).astype(np.int32), "reg_pos": rng.integers(0, 10, n),
+                      "arrival": np.arange(n)})
+    pd.testing.assert_frame_equal(_sorted_by(f, keys), f.sort_values(keys, kind="stable").reset_index(drop=True))
+    wide = f.assign(rec_pos=f["rec_pos"] * (1 << 40), reg_pos=f["reg_pos"] * (1 << 30))
+    pd.testing.assert_frame_equal(_sorted_by(wide, keys), wide.sort_values(keys, kind="stable").reset_index(drop=True))
+
+
+@pytest.mark.parametrize("n", [0, 1, 12, 3000])
+def test_pairs_get_their_rules_as_pandas_drop_duplicates_then_groupby_gives_them(n):
+    """pair_rules (one lexsort) equals the pandas definition it replaced: a repeated (pair, rule) counts
+    once with its first arrival kept, then per pair the smallest first rule, the sum of the rule bits
+    and the record's partition, sorted by pair; dtypes included."""
+    from vaxlib.match.distributed import pair_rules
+
+    rng = np.random.default_rng(n)
+    rp = rng.integers(0, 40, n)
+    df = pd.DataFrame({"rec_pos": rp.astype(np.int64), "reg_pos": rng.integers(0, 20, n).astype(np.int64),
+                       "rec_part": (rp % 3).astype(np.int32), "reg_part": np.int32(1),
+                       "first": rng.integers(0, 190, n).astype(np.int32),
+                       "bit": (1 << rng.integers(0, 12, n)).astype(np.int32)})
+    want = df.drop_duplicates(["rec_pos", "reg_pos", "bit"]).groupby(["rec_pos", "reg_pos"], sort=True).agg(
+        first=("first", "min"), rules=("bit", "sum"), rec_part=("rec_part", "first")).reset_index()
+    want["rules"] = want["rules"].astype(np.int32)
+    pd.testing.assert_frame_equal(pair_rules(df), want)

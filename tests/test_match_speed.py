@@ -328,10 +328,14 @@ def test_hashed_blocking_keys_give_the_pairs_of_the_integer_keys_on_any_cut_of_t
     t = generate(persons=300, seed=seed, errors=config.PARAMETERS_DIR / "errors-harsh.yaml")
     rec, reg = prepare_records(t["vaccinations"]), prepare_registry(t["registry"])
     rest = rec.iloc[::2]
+    rmemo, gmemo = {}, {}  # the engine hashes each text part once for all the rules of a frame
     for name in TEXT_RULES:
         want = rule_pairs(rest, reg, name, max_block=5)[["rec", "reg"]]
         r_ok, ra, rb = hashed_rule_keys(rest, "rec", name)
         g_ok, ga, gb = hashed_rule_keys(reg, "reg", name)
+        for got, plain in ((hashed_rule_keys(rest, "rec", name, rmemo), (r_ok, ra, rb)),
+                           (hashed_rule_keys(reg, "reg", name, gmemo), (g_ok, ga, gb))):
+            assert all(np.array_equal(a, b) for a, b in zip(got, plain)), name
         halves = [hashed_rule_keys(reg.iloc[:150], "reg", name), hashed_rule_keys(reg.iloc[150:], "reg", name)]
         for k, whole in enumerate((g_ok, ga, gb)):
             assert np.array_equal(np.concatenate([h[k] for h in halves]), whole), name

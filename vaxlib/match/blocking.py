@@ -408,12 +408,15 @@ def _text_part_hashes(values: np.ndarray, cond: str) -> tuple[np.ndarray, np.nda
         hb[at] if len(uniq) else np.zeros(len(codes), np.uint64)
 
 
-def hashed_rule_keys(frame: pd.DataFrame, side: str, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def hashed_rule_keys(frame: pd.DataFrame, side: str, name: str,
+                     memo: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Keys of one side under text rule ``name`` that compare equal across frames: (has a key,
     chain-A uint64, chain-B uint64).  Equal keys of :func:`int_rule_keys` (same parts of
     :data:`INT_RULES`, same conditions) have equal hashes; two different keys share both 64-bit
     chains with probability about 2**-128.  Unlike the integer keys these need no codes shared
-    by the two frames, so a partitioned engine can send them to ``hash mod P`` and join there."""
+    by the two frames, so a partitioned engine can send them to ``hash mod P`` and join there.
+    ``memo`` (one dict per frame): the text parts already hashed for other rules of this frame
+    (the folded name is a part of five rules, the date of birth of five)."""
     n = len(frame)
     ok = np.ones(n, dtype=bool)
     acc = [np.zeros(n, dtype=np.uint64), np.zeros(n, dtype=np.uint64)]
@@ -426,6 +429,11 @@ def hashed_rule_keys(frame: pd.DataFrame, side: str, name: str) -> tuple[np.ndar
             m, d = frame["month"].to_numpy().astype(np.int64), frame["day"].to_numpy().astype(np.int64)
             good, v = (m > 0) & (d > 0) & (m < 100) & (d < 100), m * 100 + d
             parts = (v, v)
+        elif memo is not None:
+            if (col, cond) not in memo:
+                memo[(col, cond)] = _text_part_hashes(frame[col].to_numpy(dtype=object), cond)
+            good, ha, hb = memo[(col, cond)]
+            parts = (ha, hb)
         else:
             good, ha, hb = _text_part_hashes(frame[col].to_numpy(dtype=object), cond)
             parts = (ha, hb)

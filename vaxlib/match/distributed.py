@@ -43,8 +43,10 @@ first.  The result goes through :func:`vaxlib.runs.atomic_run` like the local
 engine's, as ``matches/part-*.parquet`` and ``candidates/part-*.parquet``.
 
 Work files are pickles (exact dtypes, no conversion), text as integer codes with each
-column's distinct values (:func:`encode_frame`); the model stage's per-record arrays are
-``.npy`` files the tasks memory-map.  A work folder must be as private as the data it
+column's distinct values (:func:`encode_frame`), arrays of text as Arrow strings
+(:class:`_Pickler`); a shuffle task's pieces for the P destinations are one file
+(:func:`_save_pieces`); the model stage's per-record arrays are ``.npy`` files the tasks
+memory-map.  A work folder must be as private as the data it
 holds; vaxlib only reads work folders it marked as its own.
 """
 from __future__ import annotations
@@ -121,21 +123,98 @@ def record_partition_keys(vaccinations: pd.DataFrame) -> np.ndarray:
 _LZ4 = b"VXL4"
 
 
+def _text_array(arr, shape: tuple) -> np.ndarray:
+    """An object array of str from the Arrow array :class:`_Pickler` stored it as."""
+    out = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
+    return out.reshape(shape) if out.shape != shape else out
+
+
+class _Pickler(pickle.Pickler):
+    """Pickles an object array of str (a stored frame's distinct values, pandas' object blocks) as
+    one Arrow string array: its UTF-8 written in C, 2-4 times faster to write and read back than
+    one pickled str after another.  Anything else (None or a number among the values, text Arrow
+    cannot hold) is pickled as usual."""
+
+    def reducer_override(self, obj):
+        if type(obj) is np.ndarray and obj.dtype == object and obj.size >= 64:
+            import pyarrow as pa
+
+            try:
+                arr = pa.array(obj.reshape(-1), type=pa.string(), from_pandas=False)
+            except (pa.ArrowException, UnicodeError, TypeError, ValueError):
+                return NotImplemented
+            if arr.null_count:
+                return NotImplemented
+            return _text_array, (arr, obj.shape)
+        return NotImplemented
+
+
 def _save(obj: Any, path: Path) -> int:
     """Write ``obj`` to ``path`` whole or not at all (temp file, fsync, rename); returns its bytes."""
-    import pyarrow as pa
-
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    raw = pickle.dumps(obj, protocol=5)
-    packed = pa.compress(raw, codec="lz4", asbytes=True)
+    packed, n = _dumps(obj)
     with open(tmp, "wb") as fh:
-        fh.write(_LZ4 + len(raw).to_bytes(8, "little"))
+        fh.write(_LZ4 + n.to_bytes(8, "little"))
         fh.write(packed)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
     return path.stat().st_size
+
+
+def _dumps(obj: Any) -> tuple[bytes, int]:
+    """``obj`` pickled (:class:`_Pickler`) and LZ4-compressed, with its uncompressed size."""
+    import io
+
+    import pyarrow as pa
+
+    buf = io.BytesIO()
+    _Pickler(buf, protocol=5).dump(obj)
+    raw = buf.getbuffer()
+    return pa.compress(raw, codec="lz4", asbytes=True), len(raw)
+
+
+#: a file of pieces (:func:`_save_pieces`)
+_PIECES = b"VXP1"
+
+
+def _save_pieces(pieces: list, path: Path) -> list[int]:
+    """Write one task's pieces for the P destinations of a shuffle as one file, whole or not at all;
+    returns each piece's bytes.  One file (and one fsync) per task instead of one per (task,
+    destination): P² files per shuffle were 4,096 at P = 64, each fsynced (about 4 ms apiece here)."""
+    blobs = [_dumps(x) for x in pieces]
+    table = np.zeros((len(blobs), 3), dtype="<u8")  # offset, packed bytes, raw bytes
+    off = 4 + 8 + table.nbytes
+    for k, (packed, n) in enumerate(blobs):
+        table[k] = (off, len(packed), n)
+        off += len(packed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(_PIECES + len(blobs).to_bytes(8, "little") + table.tobytes())
+        for packed, _ in blobs:
+            fh.write(packed)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return [len(packed) for packed, _ in blobs]
+
+
+def _load_piece(path: Path, q: int) -> Any:
+    """Piece ``q`` of a file of pieces (:func:`_save_pieces`): only its bytes are read."""
+    import pyarrow as pa
+
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+        if head[:4] != _PIECES:
+            raise ValueError(f"{path}: not a vaxlib file of pieces")
+        n = int.from_bytes(head[4:], "little")
+        table = np.frombuffer(fh.read(24 * n), dtype="<u8").reshape(n, 3)
+        off, size, raw = (int(x) for x in table[q])
+        fh.seek(off)
+        data = fh.read(size)
+    return pickle.loads(pa.decompress(data, decompressed_size=raw, codec="lz4", asbytes=True))
 
 
 def _load(path: Path) -> Any:
@@ -150,15 +229,17 @@ def _load(path: Path) -> Any:
     return pickle.loads(raw)
 
 
-def encode_frame(frame: pd.DataFrame, dicts: dict) -> dict:
+def encode_frame(frame: pd.DataFrame, dicts: dict, codes: bool = False) -> dict:
     """A frame as a work file holds it: every column that ``dicts`` (prepare's per-value tables,
     :func:`~vaxlib.match.prepare.prepare_records`) describes row for row as (codes, values) is kept
     as that pair, the others as they are; integer code columns (``_c_…``, numbered per partition)
     are left out.  Pickling a column's distinct values and its int32 codes costs a fraction of
-    pickling one string per row, and :func:`decode_frame` gathers the rows without making strings."""
+    pickling one string per row, and :func:`decode_frame` gathers the rows without making strings.
+    ``codes``: keep the integer code columns (a registry partition's, read back by every later task
+    of that partition only)."""
     from vaxlib.match.codes import PREFIX
 
-    columns = [c for c in frame.columns if not c.startswith(PREFIX)]
+    columns = [c for c in frame.columns if codes or not c.startswith(PREFIX)]
     coded = {c: (np.asarray(dicts[c][0], dtype=np.int32), np.asarray(dicts[c][1], dtype=object))
              for c in columns if c in dicts and len(dicts[c][0]) == len(frame)}
     plain = frame[[c for c in columns if c not in coded]].reset_index(drop=True)
@@ -187,20 +268,41 @@ def decode_frame(d: dict, columns: list[str] | None = None) -> pd.DataFrame:
     return pd.DataFrame(data, copy=False)
 
 
-def factor_frame(frame: pd.DataFrame) -> dict:
-    """:func:`encode_frame` of a frame without prepare's tables: each object column of text without
-    missing values is factorised here (once, where the frame is made; every later read is cheap)."""
-    dicts = {}
-    for c in frame.columns:
-        if frame[c].dtype != object:
+def _reader_dicts(codes: dict, n: int) -> dict:
+    """``read_table``'s codings (``ImportResult.codes``) of the columns without a missing cell whose
+    values are all text, as :func:`encode_frame` takes them (the table's column is ``values[codes]``)."""
+    out = {}
+    for c, (k, values) in codes.items():
+        values = np.asarray(values, dtype=object)
+        if len(k) != n or (len(k) and (k < 0).any()):
             continue
-        codes, uniq = pd.factorize(frame[c].to_numpy(dtype=object))
-        if len(codes) and (codes < 0).any():
+        if pd.api.types.infer_dtype(values, skipna=False) in ("string", "empty"):
+            out[c] = (np.asarray(k, dtype=np.int32), values)
+    return out
+
+
+def factor_frame(frame: pd.DataFrame, codes: bool = False, given: dict | None = None) -> dict:
+    """:func:`encode_frame` of a frame without prepare's tables: each object column of text without
+    missing values is factorised here (once, where the frame is made; every later read is cheap).
+    ``codes``: the frame's integer code columns are kept, and the columns they code are stored
+    by them (nothing hashed again).  ``given``: columns already coded, as (codes, values)."""
+    from vaxlib.match.codes import PREFIX, dictionary
+
+    dicts = dict(given or {})
+    for c in frame.columns:
+        if frame[c].dtype != object or c in dicts:
+            continue
+        if codes and PREFIX + c in frame.columns:
+            k = frame[PREFIX + c].to_numpy()
+            dicts[c] = (k, dictionary([(k, frame[c].to_numpy(dtype=object))]))
+            continue
+        codes_, uniq = pd.factorize(frame[c].to_numpy(dtype=object))
+        if len(codes_) and (codes_ < 0).any():
             continue
         uniq = np.asarray(uniq, dtype=object)
         if pd.api.types.infer_dtype(uniq, skipna=False) in ("string", "empty"):
-            dicts[c] = (codes, uniq)
-    return encode_frame(frame, dicts)
+            dicts[c] = (codes_, uniq)
+    return encode_frame(frame, dicts, codes=codes)
 
 
 def concat_frames(parts: list[dict]) -> dict:
@@ -238,18 +340,34 @@ def rows_frame(d: dict, rows: np.ndarray, columns: list[str] | None = None) -> t
     return frame, dicts
 
 
+def select_frame(d: dict, columns) -> dict:
+    """:func:`encode_frame`'s form of only these ``columns`` (in the stored order); nothing is copied."""
+    keep = [c for c in d["columns"] if c in columns]
+    return {"columns": keep, "coded": {c: v for c, v in d["coded"].items() if c in keep},
+            "plain": d["plain"][[c for c in d["plain"].columns if c in keep]]}
+
+
 def _stored_frame(obj) -> pd.DataFrame:
     return obj if isinstance(obj, pd.DataFrame) else decode_frame(obj)
 
 
 def _rec(w: "WorkDir", p: int, columns: list[str] | None = None) -> pd.DataFrame:
-    """Partition ``p``'s prepared records (``_pos``: the record's position in the input)."""
-    return decode_frame(_load(w.file("prepare", f"rec-{p:05d}.pkl")), columns)
+    """Partition ``p``'s prepared records (``_pos``: the record's position in the input), the columns
+    of :data:`_FINISH_COLUMNS`; ``columns`` among :data:`_LIGHT_COLUMNS`: read from the small file
+    that holds only those."""
+    light = columns is not None and set(columns) <= set(_LIGHT_COLUMNS)
+    return decode_frame(_load(w.file("prepare", f"{'light' if light else 'rec'}-{p:05d}.pkl")), columns)
 
 
-def _reg(w: "WorkDir", p: int) -> pd.DataFrame:
-    """Partition ``p``'s prepared registry rows (``_pos``: the person's position in the register)."""
-    return _stored_frame(_load(w.file("input", f"reg-{p:05d}.pkl")))
+def _reg(w: "WorkDir", p: int, stage: str = "prepare") -> pd.DataFrame:
+    """Partition ``p``'s prepared registry rows (``_pos``: the person's position in the register),
+    with its integer codes (``_c_…``, numbered for this partition) once the prepare stage kept it."""
+    return _stored_frame(_load(w.file(stage, f"reg-{p:05d}.pkl")))
+
+
+def _persons(w: "WorkDir", p: int) -> pd.DataFrame:
+    """Partition ``p``'s registry persons, only the columns the record partitions need (``_PERSON_COLUMNS``)."""
+    return _stored_frame(_load(w.file("prepare", f"persons-{p:05d}.pkl")))
 
 
 @dataclass
@@ -388,17 +506,21 @@ def tf_lookup(table: tuple, values) -> np.ndarray:
 
 def task_read(root: str, kind: str, i: int, path: str, partitions: int) -> dict:
     """Read and check input part ``i`` of ``kind`` and send each row to its hash partition (records
-    by ID digits, registry persons by person_id), numbered within the part (``_pos``; :func:`task_input`
-    adds the part's offset in the whole input).  A registry part is prepared first and its
-    term-frequency counts are sent to ``hash(value) mod P``.  The part is written once, as its
-    pieces: reading and splitting in one task spares writing and reading the whole table again."""
+    by ID digits, registry persons by person_id), numbered within the part (``_pos``;
+    :func:`_partition_from_pieces` adds the part's offset in the whole input).  A registry part is
+    prepared first and its term-frequency counts are sent to ``hash(value) mod P``.  The part is
+    written once, as its pieces (one file, :func:`_save_pieces`): reading and splitting in one task
+    spares writing and reading the whole table again."""
     from vaxlib.io import read_table
     from vaxlib.match.model import TF_COLUMNS
     from vaxlib.match.prepare import prepare_registry
+    from vaxlib.schema import columns
 
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
-    res = read_table(path, kind)
+    # the reader's own coding of every column (each distinct cell once): the records are stored by it
+    # instead of factorising each text column of the table again
+    res = read_table(path, kind, codes=tuple(columns(kind)) if kind == "vaccinations" else ())
     table = res.table
     key = "person_id" if kind == "registry" else "record_id"
     hashes = stable_hash(table[key].to_numpy(dtype=object))
@@ -408,8 +530,7 @@ def task_read(root: str, kind: str, i: int, path: str, partitions: int) -> dict:
         for f, column in TF_COLUMNS.items():
             for q, piece in enumerate(tf_pieces(table[column].value_counts(sort=False), partitions)):
                 pieces[q][f] = piece
-        for q in range(partitions):
-            _save(pieces[q], w.file("read", f"tf-{i:05d}-{q:05d}.pkl"))
+        _save_pieces(pieces, w.file("read", f"tf-{i:05d}.pkl"))
     _save({"rows": np.asarray(res.source_rows, dtype=np.int64)}, w.file("read", f"{kind}-{i:05d}.pkl"))
     t = table.reset_index(drop=True)
     t["_pos"] = np.arange(len(t), dtype=np.int64)
@@ -419,12 +540,12 @@ def task_read(root: str, kind: str, i: int, path: str, partitions: int) -> dict:
         part = partition_of(record_partition_keys(t), partitions) if len(t) else np.zeros(0, dtype=np.int64)
     # coded once here (each text column's distinct values and int32 codes), so the pieces and the
     # input partitions made of them carry no string per row
-    stored = factor_frame(t)
+    stored = factor_frame(t, given=_reader_dicts(res.codes, len(t)))
     del t, table
     order = np.argsort(part, kind="stable")
     bounds = np.searchsorted(part[order], np.arange(partitions + 1))
-    for p in range(partitions):
-        _save(take_frame(stored, order[bounds[p]:bounds[p + 1]]), w.file("read", f"piece-{kind}-{i:05d}-{p:05d}.pkl"))
+    _save_pieces([take_frame(stored, order[bounds[p]:bounds[p + 1]]) for p in range(partitions)],
+                 w.file("read", f"piece-{kind}-{i:05d}.pkl"))
     return _task_info(t0, kind=kind, part=i, rows=len(part), rows_in=res.rows_in, hashes=hashes,
                       quarantine=res.quarantine)
 
@@ -433,25 +554,26 @@ def task_tf(root: str, q: int, n_parts: int) -> dict:
     """The whole register's count of every name and dob value whose hash falls in ``q``."""
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
-    pieces = [_load(w.file("read", f"tf-{i:05d}-{q:05d}.pkl")) for i in range(n_parts)]
+    pieces = [_load_piece(w.file("read", f"tf-{i:05d}.pkl"), q) for i in range(n_parts)]
     out = {f: tf_sum([pc[f] for pc in pieces]) for f in pieces[0]} if pieces else {}
     _save(out, w.file("tf", f"tf-{q:05d}.pkl"))
     return _task_info(t0, partition=q)
 
 
-def task_input(root: str, p: int, offsets: dict, partitions: int, n_registry: int) -> dict:
-    """Partition ``p``'s records and registry persons, in input order (``offsets``: kind -> each
-    part's first row in the whole input), the registry with the whole register's term frequencies
-    (:func:`~vaxlib.match.model.add_term_frequencies`)."""
+def _partition_from_pieces(w: "WorkDir", p: int, offsets: dict, partitions: int, n_registry: int
+                           ) -> tuple[dict, pd.DataFrame]:
+    """Partition ``p``'s records (stored form, :func:`encode_frame`) and registry persons, in input
+    order (``offsets``: kind -> each part's first row in the whole input), the registry with the whole
+    register's term frequencies (:func:`~vaxlib.match.model.add_term_frequencies`): gathered from
+    the read stage's pieces by :func:`task_prepare` itself (a separate input stage wrote both tables
+    and the prepare stage read them straight back)."""
     from vaxlib.match.model import TF_COLUMNS, add_term_frequencies
 
-    t0 = time.perf_counter()
-    w = WorkDir(Path(root))
     frames = {}
     for kind, starts in offsets.items():
         got = []
         for i, start in enumerate(starts):
-            piece = _load(w.file("read", f"piece-{kind}-{i:05d}-{p:05d}.pkl"))
+            piece = _load_piece(w.file("read", f"piece-{kind}-{i:05d}.pkl"), p)
             piece["plain"]["_pos"] += np.int64(start)
             got.append(piece)
         frames[kind] = concat_frames(got)
@@ -474,9 +596,7 @@ def task_input(root: str, p: int, offsets: dict, partitions: int, n_registry: in
     for c, (codes, table) in rec["coded"].items():
         inv, uniq = pd.factorize(table)
         rec["coded"][c] = (inv[codes].astype(np.int32), np.asarray(uniq, dtype=object))
-    _save(rec, w.file("input", f"rec-{p:05d}.pkl"))
-    _save(factor_frame(reg), w.file("input", f"reg-{p:05d}.pkl"))
-    return _task_info(t0, partition=p, records=len(rec["plain"]), registry=len(reg))
+    return rec, reg
 
 
 def input_files(path: str | os.PathLike[str]) -> list[Path]:
@@ -508,8 +628,28 @@ def _value_hash(codes: np.ndarray, table: np.ndarray) -> np.ndarray:
     return h[codes]
 
 
-def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, np.ndarray]) -> dict:
+#: the code domains (:data:`~vaxlib.match.codes.DOMAINS`) the comparisons read as codes: the family
+#: and family + given forms are blocking keys only, and the blocking keys travel as hashes of the text
+#: (a comparison missing a domain's codes would code its columns itself: same answer, more work)
+_COMPARED_DOMAINS = ("full_name", "name_canon", "name_tone", "name_fold", "name_sorted", "given", "dob", "id", "sex")
+
+#: record columns that no comparison, blocking rule or dose-history level reads: left out of the
+#: rows sent to the candidates' partitions and of the u sample (the contract's pass-through columns
+#: and the forms kept only for the output)
+_NOT_COMPARED = frozenset({"record_id", "sex", "phone", "facility_id", "dose_number", "vaccination_date", "vaccine",
+                           "lot_number", "facility_name", "dob_form", "id_issues"})
+
+
+def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, np.ndarray],
+                 pieces: tuple | None = None) -> dict:
     """Prepare partition ``p``'s records; stage 1 (exact ID) against the registry partition.
+
+    ``pieces`` = (offsets, P, registry size): the partition is gathered from the read stage's
+    pieces (:func:`_partition_from_pieces`); None: from the ``input`` stage's files (tables the
+    client held).  The registry partition is kept with its integer codes of the compared domains
+    (as :func:`~vaxlib.match.codes.registry_codes` makes them, a function of the partition alone)
+    for every later task that reads it (:func:`_reg`): they are computed once, and prepare takes
+    the codes of the names the registry holds from them.
 
     The local engine's steps: :func:`~vaxlib.match.prepare.prepare_records` with its per-value
     tables, integer codes shared with the registry partition (:func:`~vaxlib.match.codes.add_codes`,
@@ -520,7 +660,7 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
     (:func:`~vaxlib.match.model.u_sample_pairs`): the partition keeps their rows, and the rows
     of the records anchored to a sampled person (anchors are co-located), for :func:`task_u`."""
     from vaxlib.match.blocking import _mix, candidate_pairs
-    from vaxlib.match.codes import PREFIX, add_codes, add_record_codes
+    from vaxlib.match.codes import PREFIX, add_codes, add_record_codes, domain_codes
     from vaxlib.match.compare import compare_pairs, record_group_ok
     from vaxlib.match.levels import FrameCache
     from vaxlib.match.pipeline import _settled
@@ -528,11 +668,16 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
 
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
-    stored = _load(w.file("input", f"rec-{p:05d}.pkl"))
+    if pieces is None:
+        stored, reg = _load(w.file("input", f"rec-{p:05d}.pkl")), _reg(w, p, stage="input")
+    else:
+        stored, reg = _partition_from_pieces(w, p, *pieces)
+    for domain in _COMPARED_DOMAINS:  # codes.registry_codes, of the domains compared here
+        for (_, col), codes in domain_codes(None, reg, domain).items():
+            reg[PREFIX + col] = codes
     raw = _stored_frame(stored)
     # the typed text columns' coding, as read_table hands it to the local engine (nothing hashed again)
     coded = {c: v for c, v in stored["coded"].items() if c in TEXT_COLUMNS} if isinstance(stored, dict) else None
-    reg = _reg(w, p)
     dicts: dict = {}
     rec = prepare_records(raw, registry=reg, dicts=dicts, coded=coded) if len(raw) else \
         prepare_records(raw, dicts=dicts)
@@ -544,7 +689,11 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
             if (table[codes] == rec[c].to_numpy(dtype=object)).all():
                 passed[c] = (codes, table)
     del raw, stored, coded
-    add_codes(rec, reg, dicts=dicts)
+    add_codes(rec, reg, domains=_COMPARED_DOMAINS, dicts=dicts)
+    stored_reg = factor_frame(reg, codes=True)
+    _save(stored_reg, w.file("prepare", f"reg-{p:05d}.pkl"))
+    # what the score and finish tasks read of their persons (not the whole coded partition)
+    _save(select_frame(stored_reg, _PERSON_COLUMNS), w.file("prepare", f"persons-{p:05d}.pkl"))
     add_record_codes(rec, dicts)
     cache = FrameCache(rec, reg)
     stage1 = candidate_pairs(rec, reg, rules=("id",), max_block=max_block, cache=cache)
@@ -558,9 +707,13 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
     # separate files: most later tasks need only one of them
     stored = encode_frame(rec, {**passed, **dicts})
     del passed
-    _save(stored, w.file("prepare", f"rec-{p:05d}.pkl"))
-    # the open records alone (about 9 %): what the keys and rows tasks read, not the whole partition
-    _save(take_frame(stored, np.flatnonzero(open_mask)), w.file("prepare", f"open-{p:05d}.pkl"))
+    # the columns the finish task reads (not every prepared column: the others are compared elsewhere)
+    _save(select_frame(stored, _FINISH_COLUMNS), w.file("prepare", f"rec-{p:05d}.pkl"))
+    _save(select_frame(stored, _LIGHT_COLUMNS), w.file("prepare", f"light-{p:05d}.pkl"))
+    # the open records alone (about 9 %): what the keys and rows tasks read, not the whole partition,
+    # and not the columns no comparison reads (each open record is sent to several partitions)
+    compared = select_frame(stored, [c for c in stored["columns"] if c not in _NOT_COMPARED])
+    _save(take_frame(compared, np.flatnonzero(open_mask)), w.file("prepare", f"open-{p:05d}.pkl"))
     _save({"stage1": stage1[keep1].reset_index(drop=True), "lv1": lv1[keep1].reset_index(drop=True),
            "anchors": anchors, "open": open_mask}, w.file("prepare", f"s1-{p:05d}.pkl"))
     ok = record_group_ok(rec)
@@ -588,8 +741,9 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
     anchored = np.isin(thin["a_reg"], gpos[sampled])
     want = np.isin(pos, u_rec) | np.isin(pos, thin["a_rec"][anchored])
     # stored coded (the integer code columns, numbered for this partition only, are left out)
-    _save({"rec": take_frame(stored, np.flatnonzero(want)),
-           "reg": factor_frame(reg.loc[sampled, [c for c in reg.columns if not c.startswith(PREFIX)]])},
+    _save({"rec": take_frame(compared, np.flatnonzero(want)),
+           "reg": take_frame(select_frame(stored_reg, [c for c in reg.columns if not c.startswith(PREFIX)]),
+                             np.flatnonzero(sampled))},
           w.file("prepare", f"u-{p:05d}.pkl"))
     return _task_info(t0, partition=p, records=len(rec), registry=len(reg), stage1_pairs=len(stage1),
                       kept1=int(keep1.sum()), open=int(open_mask.sum()))
@@ -625,9 +779,10 @@ def task_keys(root: str, p: int, partitions: int) -> dict:
         for q in range(partitions):
             out[q][(rule, sub)] = (r[q], g[q])
 
+    rmemo, gmemo = {}, {}  # each text part hashed once for all the rules that use it
     for name in TEXT_RULES:
-        send(name, 0, pieces(*hashed_rule_keys(rest, "rec", name), rpos),
-             pieces(*hashed_rule_keys(reg, "reg", name), gpos))
+        send(name, 0, pieces(*hashed_rule_keys(rest, "rec", name, rmemo), rpos),
+             pieces(*hashed_rule_keys(reg, "reg", name, gmemo), gpos))
     rk, gk = id_pair_mask_frames(rest, reg)
     for sub, c in enumerate(rk.columns):
         r, g = rk[c].to_numpy().astype(np.uint64), gk[c].to_numpy().astype(np.uint64)
@@ -635,7 +790,7 @@ def task_keys(root: str, p: int, partitions: int) -> dict:
         # the mask keys are exact integers (0: none); their mix only spreads them over the partitions
         send("id_pair_mask", sub, pieces(r != 0, r, zr, rpos), pieces(g != 0, g, zg, gpos))
     assert set(k for k, _ in out[0]) == set(RULES)
-    sizes = [_save(out[q], w.file("keys", f"piece-{p:05d}-{q:05d}.pkl")) for q in range(partitions)]
+    sizes = _save_pieces(out, w.file("keys", f"piece-{p:05d}.pkl"))
     return _task_info(t0, partition=p, shuffle_bytes=int(sum(sizes)))
 
 
@@ -657,7 +812,7 @@ def task_join(root: str, q: int, partitions: int, max_block: int, caps: dict) ->
 
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
-    pieces = [_load(w.file("keys", f"piece-{p:05d}-{q:05d}.pkl")) for p in range(partitions)]
+    pieces = [_load_piece(w.file("keys", f"piece-{p:05d}.pkl"), q) for p in range(partitions)]
     found = []
     per_rule = {}
 
@@ -686,9 +841,29 @@ def task_join(root: str, q: int, partitions: int, max_block: int, caps: dict) ->
         {c: np.zeros(0, t) for c, t in (("rec_pos", np.int64), ("reg_pos", np.int64), ("rec_part", np.int32),
                                         ("reg_part", np.int32), ("first", np.int32), ("bit", np.int32))})
     dest = pairs["reg_part"].to_numpy()
-    sizes = [_save(piece, w.file("join", f"piece-{q:05d}-{g:05d}.pkl"))
-             for g, piece in enumerate(split_by(pairs, dest, partitions))]
+    sizes = _save_pieces(split_by(pairs, dest, partitions), w.file("join", f"piece-{q:05d}.pkl"))
     return _task_info(t0, partition=q, rule_pairs=per_rule, shuffle_bytes=int(sum(sizes)))
+
+
+def pair_rules(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per (rec_pos, reg_pos), sorted by both, from the rule pairs of the join pieces: its
+    first rule (the smallest ``first``), the sum of its distinct rule bits and its record's partition.
+    The same as pandas' ``drop_duplicates(["rec_pos", "reg_pos", "bit"])`` then a sorted groupby (a
+    repeated (pair, rule) counts once, its first arrival kept), on arrays: one stable lexsort."""
+    r, g, b = (df[c].to_numpy() for c in ("rec_pos", "reg_pos", "bit"))
+    f, part = df["first"].to_numpy(), df["rec_part"].to_numpy()
+    o = np.lexsort((b, g, r))  # stable: equal (pair, rule) rows keep their arrival order
+    r, g, b, f, part = r[o], g[o], b[o], f[o], part[o]
+    new_pair = np.ones(len(r), dtype=bool)
+    new_pair[1:] = (r[1:] != r[:-1]) | (g[1:] != g[:-1])
+    first_of_rule = new_pair.copy()
+    first_of_rule[1:] |= b[1:] != b[:-1]
+    r, g, b, f, part, new_pair = (x[first_of_rule] for x in (r, g, b, f, part, new_pair))
+    at = np.flatnonzero(new_pair)
+    if not len(at):
+        return pd.DataFrame({"rec_pos": r, "reg_pos": g, "first": f, "rules": b.astype(np.int32), "rec_part": part})
+    return pd.DataFrame({"rec_pos": r[at], "reg_pos": g[at], "first": np.minimum.reduceat(f, at),
+                         "rules": np.add.reduceat(b, at).astype(np.int32), "rec_part": part[at]})
 
 
 def task_pairs(root: str, g: int, partitions: int) -> dict:
@@ -696,30 +871,27 @@ def task_pairs(root: str, g: int, partitions: int) -> dict:
     bitmask of its rules and its first rule (the local engine's pair order)."""
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
-    df = pd.concat([_load(w.file("join", f"piece-{q:05d}-{g:05d}.pkl")) for q in range(partitions)],
+    df = pd.concat([_load_piece(w.file("join", f"piece-{q:05d}.pkl"), g) for q in range(partitions)],
                    ignore_index=True)
-    df = df.drop_duplicates(["rec_pos", "reg_pos", "bit"])
-    agg = df.groupby(["rec_pos", "reg_pos"], sort=True).agg(first=("first", "min"), rules=("bit", "sum"),
-                                                          rec_part=("rec_part", "first")).reset_index()
-    agg["rules"] = agg["rules"].astype(np.int32)
+    agg = pair_rules(df)
     _save(agg, w.file("pairs", f"pairs-{g:05d}.pkl"))
     # which records each record partition sends here (task_rows reads its own list, not every pairs file)
-    for p, piece in enumerate(split_by(agg["rec_pos"], agg["rec_part"].to_numpy(), partitions)):
-        _save(np.unique(piece.to_numpy()), w.file("pairs", f"want-{g:05d}-{p:05d}.pkl"))
+    _save_pieces([np.unique(piece.to_numpy()) for piece in split_by(agg["rec_pos"], agg["rec_part"].to_numpy(),
+                                                                    partitions)],
+                 w.file("pairs", f"want-{g:05d}.pkl"))
     return _task_info(t0, partition=g, stage2_pairs=len(agg))
 
 
 def task_rows(root: str, p: int, partitions: int) -> dict:
     """Partition ``p``'s record rows that each registry partition compares with its persons
-    (one file per destination)."""
+    (one piece per destination)."""
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
     stored = _load(w.file("prepare", f"open-{p:05d}.pkl"))  # stage-2 pairs are of open records
     pos = stored["plain"]["_pos"].to_numpy()
-    size = 0
-    for g in range(partitions):
-        want = _load(w.file("pairs", f"want-{g:05d}-{p:05d}.pkl"))
-        size += _save(take_frame(stored, np.searchsorted(pos, want)), w.file("rows", f"rows-{p:05d}-{g:05d}.pkl"))
+    sent = [take_frame(stored, np.searchsorted(pos, _load_piece(w.file("pairs", f"want-{g:05d}.pkl"), p)))
+            for g in range(partitions)]
+    size = sum(_save_pieces(sent, w.file("rows", f"rows-{p:05d}.pkl")))
     return _task_info(t0, partition=p, shuffle_bytes=size)
 
 
@@ -739,16 +911,16 @@ def task_compare(root: str, g: int, partitions: int) -> dict:
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
     st = _load(w.file("prepare", f"s1-{g:05d}.pkl"))
-    own_stored = _load(w.file("prepare", f"rec-{g:05d}.pkl"))
+    own_stored = _load(w.file("prepare", f"light-{g:05d}.pkl"))
     own = own_stored["plain"]["_pos"].to_numpy()
     reg = _reg(w, g)
     if "_tf_name" not in reg.columns:
         raise RuntimeError("registry partition without term frequencies")  # they must be the whole register's
     pairs2 = _load(w.file("pairs", f"pairs-{g:05d}.pkl"))
     # the stage-2 records (sent by every record partition, each record once): compared here
-    sent = concat_frames([_load(w.file("rows", f"rows-{p:05d}-{g:05d}.pkl")) for p in range(partitions)])
+    sent = concat_frames([_load_piece(w.file("rows", f"rows-{p:05d}.pkl"), g) for p in range(partitions)])
     small, dicts = rows_frame(sent, np.argsort(sent["plain"]["_pos"].to_numpy(), kind="stable"))
-    add_codes(small, reg, dicts=dicts)
+    add_codes(small, reg, domains=_COMPARED_DOMAINS, dicts=dicts)
     del dicts
     sp = small["_pos"].to_numpy()
     gp = reg["_pos"].to_numpy()
@@ -766,7 +938,8 @@ def task_compare(root: str, g: int, partitions: int) -> dict:
     levels = pd.concat([st["lv1"], lv2], ignore_index=True)
     # the dose history of every pair: the candidates' anchored records are this partition's own, so
     # the history frame holds them and the stage-2 records, with the three columns it reads
-    both = concat_frames([sent, own_stored])
+    hist_columns = ["_pos", "phone_n", "dose_n", "vdate"]
+    both = concat_frames([select_frame(sent, hist_columns), select_frame(own_stored, hist_columns)])
     del own_stored, sent
     pos_all = both["plain"]["_pos"].to_numpy()
     order = np.argsort(pos_all, kind="stable")
@@ -810,7 +983,7 @@ def task_u(root: str, partitions: int, up: pd.DataFrame, a_rec: np.ndarray, a_re
     both = concat_frames([k["rec"] for k in kept])
     sub_rec, dicts = rows_frame(both, np.argsort(both["plain"]["_pos"].to_numpy(), kind="stable"))
     sub_reg = pd.concat([decode_frame(k["reg"]) for k in kept]).sort_values("_pos").reset_index(drop=True)
-    add_codes(sub_rec, sub_reg, dicts=dicts)  # as the local engine codes its frames
+    add_codes(sub_rec, sub_reg, domains=_COMPARED_DOMAINS, dicts=dicts)  # as the local engine codes its frames
     add_record_codes(sub_rec, dicts)
     rp, gp = sub_rec["_pos"].to_numpy(), sub_reg["_pos"].to_numpy()
     upairs = pd.DataFrame({"rec": np.searchsorted(rp, up["rec"].to_numpy()),
@@ -937,17 +1110,26 @@ def task_session_keys(root: str, g: int, session: int, widths: tuple[int, ...] |
     return _pack(cols, widths) if widths else cols
 
 
-def task_session_sample(root: str, g: int, session: int, chosen: np.ndarray) -> tuple:
+def task_session_sample(root: str, g: int, session: int, chosen: np.ndarray,
+                        widths: tuple[int, ...] | None = None) -> tuple:
     """Distinct vectors of the sampled pairs of one training session in partition ``g``
-    (``chosen``: order keys stage, first, rec_pos, reg_pos)."""
+    (``chosen``: order keys stage, first, rec_pos, reg_pos; compared packed into one uint64 when
+    ``widths`` fit, :func:`order_widths`)."""
     from vaxlib.match.model import distinct_vectors, session_masks
 
     d = _counted(WorkDir(Path(root)), g)
     meta, levels = d["meta"], d["levels"]
     mask = session_masks(levels)[session]
-    keys = pd.MultiIndex.from_frame(meta[["stage", "first", "rec_pos", "reg_pos"]].astype(np.int64))
-    want = pd.MultiIndex.from_arrays([chosen[:, i] for i in range(4)])
-    idx = np.flatnonzero(mask & keys.isin(want))
+    if widths:
+        # the session's pairs looked up among the sorted chosen keys (np.isin sorted both, per task)
+        sel = np.flatnonzero(mask)
+        keys = _pack(meta[list(_ORDER_FIELDS)].to_numpy(np.int64)[sel], widths)
+        want = np.sort(_pack(np.asarray(chosen, dtype=np.int64), widths))
+        at = np.minimum(np.searchsorted(want, keys), max(len(want) - 1, 0))
+        idx = sel[want[at] == keys] if len(want) else sel[:0]
+    else:
+        keys = pd.MultiIndex.from_frame(meta[list(_ORDER_FIELDS)].astype(np.int64))
+        idx = np.flatnonzero(mask & keys.isin(pd.MultiIndex.from_arrays([chosen[:, i] for i in range(4)])))
     return distinct_vectors(levels.iloc[idx], {k: np.asarray(v)[idx] for k, v in d["tf"].items()})
 
 
@@ -958,7 +1140,7 @@ def task_score(root: str, g: int, partitions: int, model) -> dict:
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
     d = _counted(w, g)
-    reg = _reg(w, g)
+    reg = _persons(w, g)
     meta, levels = d["meta"], d["levels"]
     bf = score_pairs(model, levels, d["tf"], d["no_id"])
     weight = bf.sum(axis=1).to_numpy()
@@ -968,19 +1150,31 @@ def task_score(root: str, g: int, partitions: int, model) -> dict:
     frame["weight"] = weight
     frame["_at"] = at
     dest = meta["rec_part"].to_numpy()
-    sizes = []
-    for r, piece in enumerate(split_by(frame, dest, partitions)):
+    out = []
+    for piece in split_by(frame, dest, partitions):
         # each person's registry text once per piece (the pairs name it by number), not once per pair
         used, person = np.unique(piece.pop("_at").to_numpy(), return_inverse=True)
         piece["person"] = person.reshape(-1).astype(np.int64)
         persons = reg.iloc[used][list(_PERSON_COLUMNS)].reset_index(drop=True)
-        sizes.append(_save({"frame": piece.reset_index(drop=True), "persons": persons},
-                           w.file("score", f"piece-{g:05d}-{r:05d}.pkl")))
+        out.append({"frame": piece.reset_index(drop=True), "persons": persons})
+    sizes = _save_pieces(out, w.file("score", f"piece-{g:05d}.pkl"))
     return _task_info(t0, partition=g, shuffle_bytes=int(sum(sizes)))
 
 
 #: the registry columns the record partitions need of their candidates (links, codes, corrections, output)
 _PERSON_COLUMNS = ("person_id", "full_name", "dob", "sex", "old_id", "_pos")
+
+
+def _sorted_by(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """``frame.sort_values(keys, kind="stable")`` with a fresh 0..n-1 index: by one stable argsort of
+    the key columns packed into a uint64 when they are non-negative integers that fit (bit widths
+    from the data), else by pandas."""
+    cols = frame[keys].to_numpy(np.int64) if len(frame) else None
+    if cols is not None and cols.min() >= 0:
+        widths = tuple(max(int(m), 1).bit_length() for m in cols.max(axis=0))
+        if sum(widths) <= 64:
+            return frame.take(np.argsort(_pack(cols, widths), kind="stable")).reset_index(drop=True)
+    return frame.sort_values(keys, kind="stable").reset_index(drop=True)
 
 
 def task_evidence(root: str, r: int, partitions: int, n_registry: int) -> dict:
@@ -989,14 +1183,14 @@ def task_evidence(root: str, r: int, partitions: int, n_registry: int) -> dict:
 
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
-    got = [_load(w.file("score", f"piece-{g:05d}-{r:05d}.pkl")) for g in range(partitions)]
+    got = [_load_piece(w.file("score", f"piece-{g:05d}.pkl"), r) for g in range(partitions)]
     start = np.cumsum([0] + [len(x["persons"]) for x in got[:-1]])
     for x, o in zip(got, start):
         x["frame"]["person"] += o  # numbers into the persons of all pieces, one after the other
     frame = pd.concat([x["frame"] for x in got], ignore_index=True)
     persons = pd.concat([x["persons"] for x in got], ignore_index=True)
     del got
-    frame = frame.sort_values(["rec_pos", "stage", "first", "reg_pos"], kind="stable").reset_index(drop=True)
+    frame = _sorted_by(frame, ["rec_pos", "stage", "first", "reg_pos"])
     pos = _load(w.file("prepare", f"thin-{r:05d}.pkl"))["pos"]
     local = np.searchsorted(pos, frame["rec_pos"].to_numpy())
     log_w = record_log2_evidence(local, frame["weight"].to_numpy(), len(pos), n_registry)
@@ -1012,12 +1206,24 @@ class _Captured(Exception):
         self.arrays = arrays
 
 
-def _finish_inputs(w: "WorkDir", r: int, model):
+#: the record columns :func:`~vaxlib.match.pipeline.record_matches` reads before its own-history
+#: step, and those :func:`task_links` sends on (the links task decodes these alone)
+_LINK_COLUMNS = ["_pos", "name_fold", "id_kind", "dob_r0", "phone_n", "id_digits"]
+#: the prepared records' columns kept again in a small file (``prepare/light-…``): what the links
+#: task and the dose history of the compare task read of a partition's own records
+_LIGHT_COLUMNS = _LINK_COLUMNS + ["dose_n", "vdate"]
+#: the prepared records' columns that the finish task reads (record_matches with its classification
+#: and error codes, the person_key fields of the loose records): what ``prepare/rec-…`` keeps
+_FINISH_COLUMNS = ["record_id", "full_name", "dob", "dob_r0", "id_number", "id_kind", "id_digits", "id_issues",
+                   "id_raw_digits", "sex_p", "name_fold", "given", "phone_n", "_pos"]
+
+
+def _finish_inputs(w: "WorkDir", r: int, model, columns: list[str] | None = None):
     from vaxlib.match.compare import FIELDS
 
     d = _load(w.file("evidence", f"pairs-{r:05d}.pkl"))
     frame, reg = d["frame"], d["persons"]  # reg: the candidates' registry text, one row per (piece, person)
-    rec = _rec(w, r)
+    rec = _rec(w, r, columns)
     local = np.searchsorted(rec["_pos"].to_numpy(), frame["rec_pos"].to_numpy())
     pairs = pd.DataFrame({"rec": local, "reg": frame["person"].to_numpy(np.int64),
                           "rules": frame["rules"].to_numpy(np.int32)})
@@ -1037,7 +1243,7 @@ def task_links(root: str, r: int, partitions: int, model, settings, n_registry: 
 
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
-    frame, rec, args = _finish_inputs(w, r, model)
+    frame, rec, args = _finish_inputs(w, r, model, _LINK_COLUMNS)
     reg_pos = args[1]["_pos"].to_numpy()  # each candidate person's place in the register
 
     def capture(rec_, status, best_reg, p_best, conflict):
@@ -1061,9 +1267,9 @@ def task_links(root: str, r: int, partitions: int, model, settings, n_registry: 
         if len(rows_a) else np.zeros(0, dtype=np.int64)
     dest_b = partition_of(rows_b["id_digits"].to_numpy(dtype=object), partitions) if len(rows_b) \
         else np.zeros(0, dtype=np.int64)
-    size = 0
-    for q, (a, b) in enumerate(zip(split_by(rows_a, dest_a, partitions), split_by(rows_b, dest_b, partitions))):
-        size += _save(pd.concat([a, b], ignore_index=True), w.file("links", f"piece-{r:05d}-{q:05d}.pkl"))
+    size = sum(_save_pieces([pd.concat([a, b], ignore_index=True) for a, b in
+                             zip(split_by(rows_a, dest_a, partitions), split_by(rows_b, dest_b, partitions))],
+                            w.file("links", f"piece-{r:05d}.pkl")))
     return _task_info(t0, partition=r, shuffle_bytes=size)
 
 
@@ -1074,7 +1280,7 @@ def task_own(root: str, q: int, partitions: int) -> dict:
 
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
-    d = pd.concat([_load(w.file("links", f"piece-{r:05d}-{q:05d}.pkl")) for r in range(partitions)],
+    d = pd.concat([_load_piece(w.file("links", f"piece-{r:05d}.pkl"), q) for r in range(partitions)],
                   ignore_index=True)
     if len(d):
         promote, inherited = own_history_links(d, d["status"].to_numpy(dtype=object), d["best"].to_numpy(np.int64),
@@ -1084,8 +1290,7 @@ def task_own(root: str, q: int, partitions: int) -> dict:
     res = pd.DataFrame({"pos": d["pos"].to_numpy(np.int64), "promote": promote, "inherited": inherited})[promote]
     part = _load(w.file("own", "_parts.pkl")) if len(res) else None
     dest = part[res["pos"].to_numpy()] if len(res) else np.zeros(0, dtype=np.int64)
-    for r, piece in enumerate(split_by(res, dest, partitions)):
-        _save(piece, w.file("own", f"piece-{q:05d}-{r:05d}.pkl"))
+    _save_pieces(split_by(res, dest, partitions), w.file("own", f"piece-{q:05d}.pkl"))
     return _task_info(t0, partition=q, records=len(d), promoted=int(promote.sum()))
 
 
@@ -1099,7 +1304,7 @@ def task_finish(root: str, r: int, partitions: int, model, settings, n_registry:
     w = WorkDir(Path(root))
     frame, rec, args = _finish_inputs(w, r, model)
     pos = rec["_pos"].to_numpy()
-    up = pd.concat([_load(w.file("own", f"piece-{q:05d}-{r:05d}.pkl")) for q in range(partitions)],
+    up = pd.concat([_load_piece(w.file("own", f"piece-{q:05d}.pkl"), r) for q in range(partitions)],
                    ignore_index=True)
     up = up.groupby("pos", sort=False)["inherited"].max()  # a record of two groups: the larger borrowed p
     at = np.searchsorted(pos, up.index.to_numpy())
@@ -1110,7 +1315,7 @@ def task_finish(root: str, r: int, partitions: int, model, settings, n_registry:
         inherited[at] = np.maximum(inherited[at], up.to_numpy())
         return flag, inherited
 
-    matches, key_linked, cands = record_matches(*args, n_registry, settings, pd.Index(_reg(w, r)["person_id"]),
+    matches, key_linked, cands = record_matches(*args, n_registry, settings, pd.Index(_persons(w, r)["person_id"]),
                                                 promote=promote)
     _save({"matches": matches, "key_linked": key_linked, "candidates": cands}, w.file("finish", f"part-{r:05d}.pkl"))
     loose = rec.loc[~key_linked, ["_pos", "record_id", "name_fold", "dob_r0", "phone_n", "id_digits", "given"]]
@@ -1174,7 +1379,13 @@ def open_cluster(scheduler: str | None = None, workers: int | None = None, memor
     n = workers or os.cpu_count() or 1
     # no statistical profiler in the workers: it samples every running task's stack every 10 ms,
     # for a dashboard that a LocalCluster of ours does not show
-    with dask.config.set({"distributed.worker.profile.enabled": False}):
+    # glibc's own malloc tuning in the workers: the nanny's default MALLOC_TRIM_THRESHOLD_ (64 kB) also
+    # freezes glibc's mmap threshold at 128 kB, so every array above it is mapped, page-faulted and
+    # unmapped anew (1M persons: about 10 % more worker CPU, the same peak RSS at 100k and 1M)
+    environ = {k: v for k, v in (dask.config.get("distributed.nanny.pre-spawn-environ", None) or {}).items()
+               if k != "MALLOC_TRIM_THRESHOLD_"}
+    with dask.config.set({"distributed.worker.profile.enabled": False,
+                          "distributed.nanny.pre-spawn-environ": environ}):
         # no dashboard; its HTTP server (health checks) on a free port, not a warning that 8787 is taken
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                                scheduler_kwargs={"dashboard": False}, memory_limit=memory_limit)
@@ -1351,13 +1562,11 @@ def _input_from_files(client, w: "WorkDir", sources: dict, P: int, kept: list, r
         x.pop("hashes", None)
     offsets = {k: np.concatenate([[0], np.cumsum(counts[k])[:-1]]).astype(np.int64) for k in files}
     _stage(client, w, "tf", task_tf, [(root, q, len(files["registry"])) for q in range(P)], kept, res, step)
-    meta = {"n_rec": n_rec, "n_reg": n_reg, "quarantine": quarantine,
-            "rows_in": {k: sum(x["rows_in"] for x in read if x["kind"] == k) for k in files}}
-    # before the stage is marked done: a run killed in between would resume to a missing _meta.pkl
-    _save(meta, w.file("input", "_meta.pkl"))
+    # the prepare tasks gather their partitions from the read stage's pieces (pieces_of)
     starts = {k: [int(x) for x in offsets[k]] for k in files}
-    _stage(client, w, "input", task_input, [(root, p, starts, P, n_reg) for p in range(P)], kept, res, step)
-    _drop(w, "read")  # their rows now live in the input partitions
+    meta = {"n_rec": n_rec, "n_reg": n_reg, "quarantine": quarantine, "pieces": (starts, P, n_reg),
+            "rows_in": {k: sum(x["rows_in"] for x in read if x["kind"] == k) for k in files}}
+    _finished(w, "input", "_meta.pkl", meta)
     res.quarantine = meta["quarantine"]
     res.timings["input"] = time.perf_counter() - t
     return meta
@@ -1421,9 +1630,11 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
     up = u_sample_pairs(n_rec, n_reg, s.u_pairs, s.seed)
     u_rec, u_reg = np.unique(up["rec"].to_numpy()), np.unique(up["reg"].to_numpy())
     u_args = _shared(client, (u_rec, u_reg))
-    prep = _stage(client, w, "prepare", task_prepare, [(root, p, s.max_block, u_args) for p in range(P)], kept,
-                  res, step)
-    _drop(w, "input", "rec-")  # prepared now; the registry partitions are read to the end
+    pieces = meta.get("pieces")
+    prep = _stage(client, w, "prepare", task_prepare, [(root, p, s.max_block, u_args, pieces) for p in range(P)],
+                  kept, res, step)
+    _drop(w, "input", "re")  # prepared now (the prepare stage keeps the registry partitions, coded)
+    _drop(w, "read")
     # per-record arrays in input order, one thin file at a time (the client never holds all
     # partitions' thin tables at once: 24M records at 10M persons)
     def thin_files():
@@ -1533,7 +1744,7 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
                     chosen = keys[np.sort(rng.choice(n, em_sample, replace=False))]
                 del keys
                 chosen = _shared(client, chosen)
-                vecs = _gather(client, [_submit(client, task_session_sample, root, g, k, chosen)
+                vecs = _gather(client, [_submit(client, task_session_sample, root, g, k, chosen, widths)
                                         for g in range(P)])
                 merged.sessions[k] = (n, merge_vectors(vecs))
         observed = sum(x["observed"] for x in parts)
