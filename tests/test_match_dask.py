@@ -125,6 +125,35 @@ def test_sessions_larger_than_the_em_sample_are_sampled_like_the_local_engine(cl
         np.testing.assert_allclose(list(got["m"][f].values()), list(levels.values()), rtol=0, atol=1e-12)
 
 
+def test_the_client_gets_the_sessions_sizes_then_only_the_vectors_em_runs_on(client, data, tmp_path, monkeypatch):
+    """The counts tasks send each training session's size, not its distinct vectors over every pair:
+    with the term frequencies those are nearly one per pair, and at 10M persons (2 x 23M pairs) the
+    client held 3.3 GB of them only to sample 500,000.  The vectors EM runs on come afterwards."""
+    from vaxlib.match import model as model_mod
+    from vaxlib.match.distributed import run_match_dask
+
+    merged = []
+    merge = model_mod.FitCounts.merge.__func__
+
+    def spy(cls, parts):
+        merged.append(list(parts))
+        return merge(cls, parts)
+
+    monkeypatch.setattr(model_mod.FitCounts, "merge", classmethod(spy))
+    tables, local = data["harsh-s3"]
+    (tmp_path / "out").mkdir()
+    res = run_match_dask(build_index(tables["registry"]), tables["vaccinations"], _settings(), client, partitions=3,
+                         work_dir=tmp_path / "work", out=tmp_path / "out", run_key="v")
+    (parts,) = merged
+    assert len(parts) == 3
+    sizes = [sum(p.sessions[k][0] for p in parts) for k in range(len(model_mod.TRAINING_SESSIONS))]
+    assert min(sizes) >= 20  # EM ran in every session, on vectors gathered after the sizes
+    assert all(vec is None for p in parts for _, vec in p.sessions)
+    want, got = local.model.to_dict(), res.model.to_dict()
+    for f, levels in want["m"].items():
+        np.testing.assert_allclose(list(got["m"][f].values()), list(levels.values()), rtol=0, atol=1e-12)
+
+
 def _write_parts(df: pd.DataFrame, folder: Path, cuts: list[int]) -> list[Path]:
     folder.mkdir(parents=True)
     bounds = [0, *cuts, len(df)]

@@ -1052,7 +1052,9 @@ def task_counts(root: str, g: int) -> dict:
     clash = group_dose_conflict(ctx["group"], ctx["dn"], ctx["vd"], rp[sel], meta["reg_pos"].to_numpy()[sel],
                                 ctx["a_rec"], ctx["a_reg"], order=(ctx["by_group"], ctx["group_sorted"]))
     levels.loc[sel[clash], "dose"] = LEVELS["dose"].index("conflict")
-    counts = fit_counts(levels, tf, em_sample=None, min_session=0)
+    # sizes only: a session's vectors over every pair (tens of millions at 10M persons, with
+    # their term frequencies nearly one per pair) are gathered only when EM runs on all of them
+    counts = fit_counts(levels, tf, min_session=0, vectors=False)
     observed = namesake_observed(ctx["ref"], rp, levels)
     # only what changed: the pairs themselves stay in the compare stage's file (_counted)
     _save({"dose": levels["dose"].to_numpy(), "no_id": no_id}, w.file("counts", f"patch-{g:05d}.pkl"))
@@ -1110,17 +1112,19 @@ def task_session_keys(root: str, g: int, session: int, widths: tuple[int, ...] |
     return _pack(cols, widths) if widths else cols
 
 
-def task_session_sample(root: str, g: int, session: int, chosen: np.ndarray,
+def task_session_sample(root: str, g: int, session: int, chosen: np.ndarray | None,
                         widths: tuple[int, ...] | None = None) -> tuple:
     """Distinct vectors of the sampled pairs of one training session in partition ``g``
-    (``chosen``: order keys stage, first, rec_pos, reg_pos; compared packed into one uint64 when
-    ``widths`` fit, :func:`order_widths`)."""
+    (``chosen``: order keys stage, first, rec_pos, reg_pos, compared packed into one uint64 when
+    ``widths`` fit, :func:`order_widths`; None: every pair of the session)."""
     from vaxlib.match.model import distinct_vectors, session_masks
 
     d = _counted(WorkDir(Path(root)), g)
     meta, levels = d["meta"], d["levels"]
     mask = session_masks(levels)[session]
-    if widths:
+    if chosen is None:
+        idx = np.flatnonzero(mask)
+    elif widths:
         # the session's pairs looked up among the sorted chosen keys (np.isin sorted both, per task)
         sel = np.flatnonzero(mask)
         keys = _pack(meta[list(_ORDER_FIELDS)].to_numpy(np.int64)[sel], widths)
@@ -1733,7 +1737,10 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
         rng = np.random.default_rng(s.seed)
         widths = order_widths(n_rec, n_reg)
         for k, (n, _) in enumerate(merged.sessions):
-            if n >= 20 and n > em_sample:
+            if 20 <= n <= em_sample:  # EM on every pair: at most em_sample of them cross to the client
+                vecs = _gather(client, [_submit(client, task_session_sample, root, g, k, None) for g in range(P)])
+                merged.sessions[k] = (n, merge_vectors(vecs))
+            elif n > em_sample:
                 keys = np.concatenate(_gather(client, [_submit(client, task_session_keys, root, g, k, widths)
                                                        for g in range(P)]))
                 if widths:  # 8 bytes per pair on the client (24M pairs at 10M persons: 192 MB)
