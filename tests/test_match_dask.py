@@ -128,9 +128,23 @@ def test_sessions_larger_than_the_em_sample_are_sampled_like_the_local_engine(cl
 def test_the_client_gets_the_sessions_sizes_then_only_the_vectors_em_runs_on(client, data, tmp_path, monkeypatch):
     """The counts tasks send each training session's size, not its distinct vectors over every pair:
     with the term frequencies those are nearly one per pair, and at 10M persons (2 x 23M pairs) the
-    client held 3.3 GB of them only to sample 500,000.  The vectors EM runs on come afterwards."""
+    client held 3.3 GB of them only to sample 500,000.  The vectors EM runs on come afterwards.
+    Likewise the evidence tasks leave each record's evidence in the work folder, read one partition
+    at a time, instead of sending it all (and pickling it again into the stage's results: 2.2 GB)."""
+    from vaxlib.match import distributed
     from vaxlib.match import model as model_mod
     from vaxlib.match.distributed import run_match_dask
+
+    finished = {}
+    real_finished = distributed._finished
+
+    def keep(w, name, file, result, info=None):
+        # what the stage's results hold now (the client may pop from them afterwards)
+        finished[name] = [sorted(k for k, v in x.items() if isinstance(v, np.ndarray)) for x in result
+                          if isinstance(x, dict)]
+        return real_finished(w, name, file, result, info)
+
+    monkeypatch.setattr(distributed, "_finished", keep)
 
     merged = []
     merge = model_mod.FitCounts.merge.__func__
@@ -149,6 +163,8 @@ def test_the_client_gets_the_sessions_sizes_then_only_the_vectors_em_runs_on(cli
     sizes = [sum(p.sessions[k][0] for p in parts) for k in range(len(model_mod.TRAINING_SESSIONS))]
     assert min(sizes) >= 20  # EM ran in every session, on vectors gathered after the sizes
     assert all(vec is None for p in parts for _, vec in p.sessions)
+    assert len(finished["evidence"]) == 3
+    assert finished["evidence"] == [[], [], []]  # no per-record array crossed to the client
     want, got = local.model.to_dict(), res.model.to_dict()
     for f, levels in want["m"].items():
         np.testing.assert_allclose(list(got["m"][f].values()), list(levels.values()), rtol=0, atol=1e-12)

@@ -1199,7 +1199,10 @@ def task_evidence(root: str, r: int, partitions: int, n_registry: int) -> dict:
     local = np.searchsorted(pos, frame["rec_pos"].to_numpy())
     log_w = record_log2_evidence(local, frame["weight"].to_numpy(), len(pos), n_registry)
     _save({"frame": frame, "persons": persons}, w.file("evidence", f"pairs-{r:05d}.pkl"))
-    return {"pos": pos, "log_w": log_w, **_task_info(t0, partition=r)}
+    # read by the client one partition at a time (24M records at 10M persons: as task results
+    # they crossed to the client all at once and were pickled again into the stage's results)
+    _save({"pos": pos, "log_w": log_w}, w.file("evidence", f"log-w-{r:05d}.pkl"))
+    return _task_info(t0, partition=r)
 
 
 class _Captured(Exception):
@@ -1770,11 +1773,13 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
     _stage(client, w, "score", task_score, [(root, g, P, model) for g in range(P)], kept, res, step)
     _drop(w, "counts")
     _drop(w, "compare")  # the scores' tasks were its last readers
-    ev = _stage(client, w, "evidence", task_evidence, [(root, r, P, n_reg) for r in range(P)], kept, res, step)
+    _stage(client, w, "evidence", task_evidence, [(root, r, P, n_reg) for r in range(P)], kept, res, step)
     _drop(w, "score")
     log_w = np.full(n_rec, -np.inf)
-    for x in ev:
-        log_w[x.pop("pos")] = x.pop("log_w")  # popped: the stage's task infos are kept to the end
+    for r in range(P):
+        x = _load(w.file("evidence", f"log-w-{r:05d}.pkl"))
+        log_w[x["pos"]] = x["log_w"]
+    del x
     model.rho, model.rho_by_kind = rho_from_evidence(log_w, kinds())
     del log_w
 
