@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -240,8 +241,8 @@ def test_a_rerun_replans_only_the_changed_people(tmp_path, keys):
     assert sorted(e["reason"] for e in events if e["event"] == "reissued") == ["name", "new_dose"]
 
 
-@pytest.mark.parametrize("name", ["input-cache/registry.parquet", "input-cache/matches.parquet",
-                                  "input-cache/held.parquet", inc.STATE_FILE, REFUSED_FILE])
+@pytest.mark.parametrize("name", ["input-cache/registry.arrow", "input-cache/matches.arrow",
+                                  "input-cache/held.arrow", inc.STATE_FILE, REFUSED_FILE])
 def test_a_previous_plan_file_altered_after_its_run_is_refused_not_reused(tmp_path, keys, name):
     """The previous inputs say who changed: one rewritten to match the new inputs would hide a change."""
     base = ([["001085000001", "Nguyễn Bảo Duy", "1980"], ["001085000002", "Trần Văn An", "1975"]],
@@ -252,15 +253,19 @@ def test_a_previous_plan_file_altered_after_its_run_is_refused_not_reused(tmp_pa
     now = _now()
     _sign(p0, keys, tmp_path / "OUT", now)
     target = tmp_path / "OUT" / name
-    table = pq.read_table(target)
-    if name == "input-cache/registry.parquet":  # the forger's aim: the corrected name looks old
+    arrow = target.suffix == ".arrow"  # the input cache: Arrow IPC files (read into memory, not mapped)
+    table = pa.ipc.open_file(pa.OSFile(str(target))).read_all() if arrow else pq.read_table(target)
+    if name == "input-cache/registry.arrow":  # the forger's aim: the corrected name looks old
         table = inc.text_table(pd.read_parquet(p1["registry"]), inc.PLAN_INPUTS["registry"])
     elif table.num_rows:
         table = table.slice(0, table.num_rows - 1)
     else:  # an empty list: a row added
-        import pyarrow as pa
         table = pa.table({c: pa.array(["001085000001"], pa.string()) for c in table.column_names})
-    pq.write_table(table, target)
+    if arrow:
+        with pa.ipc.new_file(str(target), table.schema) as w:
+            w.write_table(table)
+    else:
+        pq.write_table(table, target)
     manifest = json.loads((tmp_path / "OUT" / "_manifest.json").read_text())
     assert manifest["files"][name]["sha256"]  # the digest the check uses is the run's own
     before = pd.read_parquet(tmp_path / "OUT" / "certificates.parquet")

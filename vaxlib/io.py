@@ -1875,9 +1875,14 @@ def read_clean_parquet(path: str | os.PathLike[str], kind: Kind, columns_: Seque
     def plain(col):
         return col.combine_chunks().cast(pa.large_string())
 
+    def all_ascii(col) -> bool:
+        """Whether every value of a column is ASCII (``str.isascii`` of each distinct value, in Arrow)."""
+        arrays = [ch.dictionary for ch in col.chunks] if pa.types.is_dictionary(col.type) else [pc.unique(col)]
+        return all(pc.all(pc.string_is_ascii(a)).as_py() is not False for a in arrays)
+
     coded: dict[str, Any] = {}  # column -> read_table's dictionary encoding of it, where computed
     for c, col in cols.items():  # as _repair_columns: the same values, in the same order
-        if col is None or (c != key and all(v.isascii() for v in distinct(col))) or \
+        if col is None or (c != key and all_ascii(col)) or \
                 (c == key and pc.all(pc.string_is_ascii(col)).as_py() is not False):
             continue
         enc = coded[c] = plain(col).dictionary_encode()  # as _arrow_coded
@@ -1904,20 +1909,20 @@ def read_clean_parquet(path: str | os.PathLike[str], kind: Kind, columns_: Seque
         col = cols[c]
         if col is None or col.null_count:
             return None
-        chunks, memo = [], {}  # a Parquet dictionary per row group: the same values again
-        for chunk in col.combine_chunks().dictionary_encode().chunks if not pa.types.is_dictionary(col.type) \
-                else col.chunks:
-            values = []
-            for u in chunk.dictionary.to_pylist():
-                if u not in memo:
-                    v = (_stripped(u) if strip else u) if u else None
-                    memo[u] = func(v) if v is not None else None
-                r = memo[u]
-                if r is None:
-                    return None
-                values.append(r)
-            chunks.append(pa.DictionaryArray.from_arrays(chunk.indices, pa.array(values, pa.string()))
-                          .cast(pa.string()))
+        # a Parquet dictionary per row group, holding the same values again: ``func`` once per value of them all
+        parts = col.combine_chunks().dictionary_encode().chunks if not pa.types.is_dictionary(col.type) \
+            else col.chunks
+        uniques = pc.unique(pa.concat_arrays([ch.dictionary.cast(pa.large_string()) for ch in parts]))
+        values = []
+        for u in uniques.to_pylist():
+            v = (_stripped(u) if strip else u) if u else None
+            r = func(v) if v is not None else None
+            if r is None:
+                return None
+            values.append(r)
+        values = pa.array(values, pa.string())
+        chunks = [pa.DictionaryArray.from_arrays(ch.indices, values.take(pc.index_in(ch.dictionary.cast(
+            pa.large_string()), value_set=uniques))).cast(pa.string()) for ch in parts]
         return pa.chunked_array(chunks, pa.string()).combine_chunks()
 
     def as_text(c: str):

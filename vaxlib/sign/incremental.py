@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 PLAN_INPUTS = {"registry": ["person_id", "full_name", "dob"],
                "vaccinations": ["record_id", "dose_number", "vaccination_date", "vaccine"],
                "matches": ["record_id", "status", "person_id", "person_key"]}
-HELD_FILE = "held"  #: input-cache/held.parquet: person_id, reason, record_id, detail (all held rows)
+HELD_FILE = "held"  #: input-cache/held.arrow: person_id, reason, record_id, detail (all held rows)
 STATE_FILE = "sign-state.parquet"
 PLAN_SCHEME = "sign-plan-v1"
 #: above this share of differing rows, a full plan is cheaper than tracking the changes
