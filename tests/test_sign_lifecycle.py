@@ -472,6 +472,27 @@ def test_a_failed_or_killed_rerun_leaves_the_previous_run_and_revocations_intact
     assert len((keys / "trust" / "revoked-uvci-sha256.txt").read_text().split()) == 1
 
 
+def test_a_previous_run_that_revoked_nothing_is_not_scanned_for_revocations_to_finish(tmp_path, keys, monkeypatch):
+    """Its manifest says how many UVCIs it revoked; an older manifest (no count) is scanned as before."""
+    import json
+
+    import vaxlib.sign.ledger as ledger
+
+    p, out, kw, _ = _sign_once(tmp_path, keys)
+    manifest = json.loads((out / "_manifest.json").read_text(encoding="utf-8"))
+    assert manifest["settings"]["revoked"] == 0
+    scanned = []
+    real = ledger.revoked_uvcis
+    monkeypatch.setattr(ledger, "revoked_uvcis", lambda *a, **k: scanned.append(a) or real(*a, **k))
+    sign_tables(p["reg"], p["vac"], p["mat"], keys, out, **kw)
+    assert scanned == []
+    manifest = json.loads((out / "_manifest.json").read_text(encoding="utf-8"))
+    del manifest["settings"]["revoked"]
+    (out / "_manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    sign_tables(p["reg"], p["vac"], p["mat"], keys, out, **kw)
+    assert len(scanned) == 1
+
+
 def test_revocations_finished_by_the_next_run_after_a_kill_right_after_the_commit(tmp_path, keys):
     import os
     import subprocess

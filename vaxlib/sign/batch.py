@@ -765,9 +765,11 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     prev_dir = Path(previous) if previous else (out if is_run(out) and (out / CERTIFICATES).is_file() else None)
     prev = PreviousRun.load(prev_dir) if prev_dir is not None else None
     if prev is not None:  # a run that died between its commit and the revocations: finish them
-        # the previous run's own events: after the ledger it carried (the whole ledger for older runs)
+        # the previous run's own events: after the ledger it carried (the whole ledger for older runs);
+        # a run that revoked nothing says so in its manifest (no need to scan a million ledger rows)
         sett = prev.manifest.get("settings") or {}
-        late = (revoked_uvcis(prev_dir, name=sett["ledger_own"]) if sett.get("ledger_own")  # a delta run's own part
+        late = ([] if sett.get("revoked") == 0
+                else revoked_uvcis(prev_dir, name=sett["ledger_own"]) if sett.get("ledger_own")  # a delta's own part
                 else revoked_uvcis(prev_dir, int(sett.get("ledger_offset") or 0)))
         if late and revoke(keys_dir, late):
             log.warning("added superseded UVCIs of the previous run to the revocation list")
@@ -935,6 +937,7 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
                                                           dtype=object)}), st / inc.STATE_FILE, "table")
         rows = [(k, u, e, s_, w) for k, u, e, s_, w in new_events]
         rows += [(k, u, "revoked", "", "superseded") for k, u in superseded]
+        st.settings["revoked"] = len(superseded)  # its own revoked events (the next run finishes them if we die)
         if rows or ledger_name == LEDGER_FILE:  # a delta run with no event writes no empty part
             append_ledger(st.path, rows, signer=signer_name, signed_at=signed_at, name=ledger_name)
         stats.counts = {**d.counts, "revoked": len(superseded)}
