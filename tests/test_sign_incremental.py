@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from vaxlib.errors import ManifestError
 from vaxlib.sign import incremental as inc
-from vaxlib.sign.batch import REFUSED_FILE, plan_signing, replan, sign_tables
+from vaxlib.sign.batch import REFUSED_FILE, plan_signing, read_cache, replan, sign_tables
 from vaxlib.sign.keys import PASSPHRASE_ENV, init_keys
 from vaxlib.sign.ledger import read_ledger
 
@@ -296,3 +296,28 @@ def test_a_rerun_after_a_run_that_cannot_be_compared_plans_everyone(tmp_path, ke
     assert set(pd.read_parquet(out / "certificates.parquet")["person_id"]) == {r[0] for r in base[0]}
     s = _sign(p0, keys, out, now + dt.timedelta(days=3))  # now comparable: nothing changed
     assert s.timings["replanned_persons"] == 0 and s.signed == 0
+
+
+@pytest.mark.parametrize("name", ["input-cache/registry.arrow", "input-cache/matches.arrow", "input-cache/held.arrow"])
+def test_a_cache_file_the_manifest_vouches_for_but_that_is_not_an_arrow_table_is_not_used(tmp_path, keys, name):
+    """E.g. written by a future format: the run plans everyone from the inputs, with the same result."""
+    from vaxlib.runs import file_digest
+
+    base = ([["001085000001", "Nguyễn Bảo Duy", "1980"], ["001085000002", "Trần Văn An", "1975"]],
+            [["R1", "001085000001", "verified", "001085000001", "1", "2021-06-01", "Pfizer"],
+             ["R2", "001085000002", "verified", "001085000002", "1", "2021-06-01", "Pfizer"]], [])
+    changed = ([["001085000001", "Nguyễn Bảo Huy", "1980"], list(base[0][1])], base[1], [])
+    p0, p1 = _write(tmp_path / "in0", base), _write(tmp_path / "in1", changed)
+    now = _now()
+    _sign(p0, keys, tmp_path / "OUT", now)
+    target = tmp_path / "OUT" / name
+    target.write_bytes(b"not an Arrow IPC file")
+    manifest_path = tmp_path / "OUT" / "_manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["files"][name].update(size=target.stat().st_size, sha256=file_digest(target))
+    manifest["files"][name].pop("stat", None)
+    manifest_path.write_text(json.dumps(manifest))
+    s = _sign(p1, keys, tmp_path / "OUT", now + dt.timedelta(days=1))
+    assert "replanned_persons" not in s.timings  # the previous plan was not taken as the base
+    assert s.counts == {"issued": 0, "reissued": 1, "kept": 1, "carried": 0, "revoked": 1}
+    assert read_cache(tmp_path / "OUT" / name) is not None  # the new run wrote it again
