@@ -15,7 +15,9 @@ checks it on random changes):
   its plan-level skip counts and issue time in the manifest settings, and
   ``sign-state.parquet`` (persons holding a certificate without being signable,
   ``carried``; persons signable whose signing failed, ``failed``).  All of it is
-  checked against the manifest's SHA-256 before use: a changed file is refused;
+  checked against the manifest's SHA-256 before use (or, for a large file, shown
+  untouched since by its inode and change time: :func:`vaxlib.runs.unchanged_since`):
+  a changed file is refused;
 * a person's plan depends only on the rows of their *unit*: the connected group
   of register persons and ``person_key`` groups joined by matches rows, their
   dose records, and their held rows.  :func:`dirty_units` compares the previous
