@@ -173,3 +173,19 @@ def test_a_mojibake_name_column_is_left_to_read_table(tmp_path, kind):
     write(tmp_path / "t.parquet", list(rows[0]), rows)
     assert read_table(tmp_path / "t.parquet", kind).repaired_columns == ("full_name",)
     assert read_clean_parquet(tmp_path / "t.parquet", kind, SIGNING[kind]) is None
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sets(st.integers(0, 99), min_size=25, max_size=80), st.lists(st.integers(0, 99), max_size=3),
+       st.integers(0, 80), st.booleans(), st.randoms(use_true_random=False))
+def test_the_duplicate_key_test_is_exact_whether_the_keys_come_sorted_or_not(base, extra, at, shuffle, rnd):
+    """``_all_distinct`` takes a sorted column's short cut (a few rows outside one increasing run) or
+    hashes it whole; either way it says what a set of the keys says."""
+    from vaxlib.io import _all_distinct
+
+    keys = [f"K{v:03d}" for v in sorted(base)]
+    if shuffle:
+        rnd.shuffle(keys)
+    keys = keys[:at] + [f"K{v:03d}" for v in extra] + keys[at:]  # a few keys moved into, or appended to, the run
+    col = pa.chunked_array([pa.array(keys[:5], pa.large_string()), pa.array(keys[5:], pa.large_string())])
+    assert _all_distinct(col) == (len(set(keys)) == len(keys))

@@ -314,3 +314,53 @@ def test_a_file_hashed_while_written_gets_its_true_digest_and_a_later_change_is_
     for name in ("a/x.bin", "y.bin"):
         assert files[name]["sha256"] == file_digest(tmp_path / "R" / name)
     assert (tmp_path / "R" / "y.bin").read_bytes() == b"first and more"
+
+
+def _big_run(out: Path, size: int = (1 << 20) + 7) -> Path:
+    with atomic_run(out, command="sign", args={}) as st:
+        (st / "big.bin").write_bytes(os.urandom(size))
+        (st / "small.txt").write_text("x", encoding="utf-8")
+    return out / "big.bin"
+
+
+def test_a_large_file_untouched_since_its_run_is_known_without_reading_it(tmp_path):
+    from vaxlib.runs import unchanged_since
+
+    p = _big_run(tmp_path / "run")
+    files = read_manifest(tmp_path / "run")["files"]
+    assert "stat" in files["big.bin"] and "stat" not in files["small.txt"]  # only files worth it
+    assert unchanged_since(p, files["big.bin"])
+    assert not unchanged_since(tmp_path / "run" / "small.txt", files["small.txt"])  # no stat: hash it
+    assert not unchanged_since(p, {k: v for k, v in files["big.bin"].items() if k != "stat"})  # older manifests
+
+
+@pytest.mark.parametrize("change", ["same_size_mtime_restored", "chmod", "copied_over", "linked"])
+def test_a_large_file_changed_in_any_way_after_its_run_is_not_taken_as_unchanged(tmp_path, change):
+    """A forger's same-size edit with the mtime put back still moves the change time, which nobody can set."""
+    import shutil
+    import time
+
+    from vaxlib.runs import unchanged_since
+
+    p = _big_run(tmp_path / "run")
+    entry = read_manifest(tmp_path / "run")["files"]["big.bin"]
+    time.sleep(0.05)  # past the kernel's file-time tick of the run's own commit
+    st = os.stat(p)
+    if change == "same_size_mtime_restored":
+        with open(p, "r+b") as fh:
+            fh.seek(1000)
+            fh.write(b"\x00" * 8)
+        os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+        assert os.stat(p).st_size == entry["size"] and os.stat(p).st_mtime_ns == entry["mtime_ns"]
+    elif change == "chmod":
+        os.chmod(p, 0o600)
+    elif change == "copied_over":  # content and times copied from a twin: another inode
+        twin = tmp_path / "twin.bin"
+        shutil.copy2(p, twin)
+        os.replace(twin, p)
+    else:
+        os.link(p, tmp_path / "other.bin")
+    assert not unchanged_since(p, entry)
+    if change == "same_size_mtime_restored":
+        with pytest.raises(ManifestError):
+            check_run(tmp_path / "run")  # and the full check sees the new content

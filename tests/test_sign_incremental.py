@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from vaxlib.errors import ManifestError
 from vaxlib.sign import incremental as inc
-from vaxlib.sign.batch import REFUSED_FILE, plan_signing, replan, sign_tables
+from vaxlib.sign.batch import REFUSED_FILE, plan_signing, read_cache, replan, sign_tables
 from vaxlib.sign.keys import PASSPHRASE_ENV, init_keys
 from vaxlib.sign.ledger import read_ledger
 
@@ -240,8 +241,8 @@ def test_a_rerun_replans_only_the_changed_people(tmp_path, keys):
     assert sorted(e["reason"] for e in events if e["event"] == "reissued") == ["name", "new_dose"]
 
 
-@pytest.mark.parametrize("name", ["input-cache/registry.parquet", "input-cache/matches.parquet",
-                                  "input-cache/held.parquet", inc.STATE_FILE, REFUSED_FILE])
+@pytest.mark.parametrize("name", ["input-cache/registry.arrow", "input-cache/matches.arrow",
+                                  "input-cache/held.arrow", inc.STATE_FILE, REFUSED_FILE])
 def test_a_previous_plan_file_altered_after_its_run_is_refused_not_reused(tmp_path, keys, name):
     """The previous inputs say who changed: one rewritten to match the new inputs would hide a change."""
     base = ([["001085000001", "Nguyễn Bảo Duy", "1980"], ["001085000002", "Trần Văn An", "1975"]],
@@ -252,15 +253,19 @@ def test_a_previous_plan_file_altered_after_its_run_is_refused_not_reused(tmp_pa
     now = _now()
     _sign(p0, keys, tmp_path / "OUT", now)
     target = tmp_path / "OUT" / name
-    table = pq.read_table(target)
-    if name == "input-cache/registry.parquet":  # the forger's aim: the corrected name looks old
+    arrow = target.suffix == ".arrow"  # the input cache: Arrow IPC files (read into memory, not mapped)
+    table = pa.ipc.open_file(pa.OSFile(str(target))).read_all() if arrow else pq.read_table(target)
+    if name == "input-cache/registry.arrow":  # the forger's aim: the corrected name looks old
         table = inc.text_table(pd.read_parquet(p1["registry"]), inc.PLAN_INPUTS["registry"])
     elif table.num_rows:
         table = table.slice(0, table.num_rows - 1)
     else:  # an empty list: a row added
-        import pyarrow as pa
         table = pa.table({c: pa.array(["001085000001"], pa.string()) for c in table.column_names})
-    pq.write_table(table, target)
+    if arrow:
+        with pa.ipc.new_file(str(target), table.schema) as w:
+            w.write_table(table)
+    else:
+        pq.write_table(table, target)
     manifest = json.loads((tmp_path / "OUT" / "_manifest.json").read_text())
     assert manifest["files"][name]["sha256"]  # the digest the check uses is the run's own
     before = pd.read_parquet(tmp_path / "OUT" / "certificates.parquet")
@@ -291,3 +296,28 @@ def test_a_rerun_after_a_run_that_cannot_be_compared_plans_everyone(tmp_path, ke
     assert set(pd.read_parquet(out / "certificates.parquet")["person_id"]) == {r[0] for r in base[0]}
     s = _sign(p0, keys, out, now + dt.timedelta(days=3))  # now comparable: nothing changed
     assert s.timings["replanned_persons"] == 0 and s.signed == 0
+
+
+@pytest.mark.parametrize("name", ["input-cache/registry.arrow", "input-cache/matches.arrow", "input-cache/held.arrow"])
+def test_a_cache_file_the_manifest_vouches_for_but_that_is_not_an_arrow_table_is_not_used(tmp_path, keys, name):
+    """E.g. written by a future format: the run plans everyone from the inputs, with the same result."""
+    from vaxlib.runs import file_digest
+
+    base = ([["001085000001", "Nguyễn Bảo Duy", "1980"], ["001085000002", "Trần Văn An", "1975"]],
+            [["R1", "001085000001", "verified", "001085000001", "1", "2021-06-01", "Pfizer"],
+             ["R2", "001085000002", "verified", "001085000002", "1", "2021-06-01", "Pfizer"]], [])
+    changed = ([["001085000001", "Nguyễn Bảo Huy", "1980"], list(base[0][1])], base[1], [])
+    p0, p1 = _write(tmp_path / "in0", base), _write(tmp_path / "in1", changed)
+    now = _now()
+    _sign(p0, keys, tmp_path / "OUT", now)
+    target = tmp_path / "OUT" / name
+    target.write_bytes(b"not an Arrow IPC file")
+    manifest_path = tmp_path / "OUT" / "_manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["files"][name].update(size=target.stat().st_size, sha256=file_digest(target))
+    manifest["files"][name].pop("stat", None)
+    manifest_path.write_text(json.dumps(manifest))
+    s = _sign(p1, keys, tmp_path / "OUT", now + dt.timedelta(days=1))
+    assert "replanned_persons" not in s.timings  # the previous plan was not taken as the base
+    assert s.counts == {"issued": 0, "reissued": 1, "kept": 1, "carried": 0, "revoked": 1}
+    assert read_cache(tmp_path / "OUT" / name) is not None  # the new run wrote it again

@@ -440,7 +440,7 @@ def test_revoked_signer_means_reissue_with_the_new_one(tmp_path, keys):
 
 
 @pytest.mark.parametrize("fault", ["kill:write:certificates.parquet", "kill:sign:chunk", "kill:sign:manifest",
-                                   "enospc:sign:staged", "kill:write:matches.parquet", "kill:write:held.parquet",
+                                   "enospc:sign:staged", "kill:write:matches.arrow", "kill:write:held.arrow", "kill:write:registry.arrow",
                                    "kill:write:sign-state.parquet"])
 def test_a_failed_or_killed_rerun_leaves_the_previous_run_and_revocations_intact(tmp_path, keys, fault):
     import subprocess
@@ -470,6 +470,27 @@ def test_a_failed_or_killed_rerun_leaves_the_previous_run_and_revocations_intact
     assert (after["uvci"] != pd.read_parquet(pd.io.common.BytesIO(files["certificates.parquet"]))
             .set_index("person_id")["uvci"]).tolist() == [True, False, False]
     assert len((keys / "trust" / "revoked-uvci-sha256.txt").read_text().split()) == 1
+
+
+def test_a_previous_run_that_revoked_nothing_is_not_scanned_for_revocations_to_finish(tmp_path, keys, monkeypatch):
+    """Its manifest says how many UVCIs it revoked; an older manifest (no count) is scanned as before."""
+    import json
+
+    import vaxlib.sign.ledger as ledger
+
+    p, out, kw, _ = _sign_once(tmp_path, keys)
+    manifest = json.loads((out / "_manifest.json").read_text(encoding="utf-8"))
+    assert manifest["settings"]["revoked"] == 0
+    scanned = []
+    real = ledger.revoked_uvcis
+    monkeypatch.setattr(ledger, "revoked_uvcis", lambda *a, **k: scanned.append(a) or real(*a, **k))
+    sign_tables(p["reg"], p["vac"], p["mat"], keys, out, **kw)
+    assert scanned == []
+    manifest = json.loads((out / "_manifest.json").read_text(encoding="utf-8"))
+    del manifest["settings"]["revoked"]
+    (out / "_manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    sign_tables(p["reg"], p["vac"], p["mat"], keys, out, **kw)
+    assert len(scanned) == 1
 
 
 def test_revocations_finished_by_the_next_run_after_a_kill_right_after_the_commit(tmp_path, keys):
@@ -621,13 +642,61 @@ def test_an_unchanged_register_is_read_from_the_previous_runs_cache_with_the_sam
     assert _load_contract(p["reg"], "registry", PreviousRun.load(out))[3] is False
 
 
+@pytest.mark.parametrize("name", ["certificates.parquet", "certificate-content.parquet", "input-cache/registry.arrow",
+                                  "input-cache/matches.arrow"])
+def test_previous_files_untouched_are_not_hashed_again_but_an_edit_with_its_mtime_put_back_is_refused(
+        tmp_path, keys, monkeypatch, name):
+    """The stat shortcut (vaxlib.runs.unchanged_since) saves reading the previous run again, never a check."""
+    import json
+    import os
+    import shutil
+    import time
+
+    import vaxlib.runs as runs
+    from vaxlib.errors import ManifestError
+
+    monkeypatch.setattr(runs, "STAT_TRUST_BYTES", 0)  # the test's files are small: let every file qualify
+    p, out, kw, _ = _sign_once(tmp_path, keys)
+    hashed = []
+    real = runs.file_digest
+    monkeypatch.setattr(runs, "file_digest", lambda f: hashed.append(Path(f).relative_to(out).as_posix()
+                                                                     if out in Path(f).parents else "")
+                        or real(f))
+    shutil.copytree(out, tmp_path / "COPY", symlinks=True)
+    stats = sign_tables(p["reg"], p["vac"], p["mat"], keys, out, **kw)
+    assert stats.signed == 0 and not [h for h in hashed if h == name]  # trusted: not read for its digest
+    shutil.rmtree(out)
+    shutil.copytree(tmp_path / "COPY", out, symlinks=True, copy_function=shutil.copy2)
+    hashed.clear()
+    sign_tables(p["reg"], p["vac"], p["mat"], keys, out, **kw)
+    assert name in hashed  # a copy is another inode: hashed
+    # now an edit in place: same size, mtime put back; only the change time tells
+    shutil.rmtree(out)
+    shutil.copytree(tmp_path / "COPY", out, symlinks=True, copy_function=shutil.copy2)
+    manifest = json.loads((out / "_manifest.json").read_text())
+    for rel, entry in manifest["files"].items():  # as if this copy were the run's own files
+        st = os.stat(out / rel)
+        entry.update(stat=[st.st_dev, st.st_ino, st.st_ctime_ns], mtime_ns=st.st_mtime_ns)
+    (out / "_manifest.json").write_text(json.dumps(manifest))
+    time.sleep(0.05)  # past the kernel's file-time tick
+    target = out / name
+    st = os.stat(target)
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    with open(target, "r+b") as fh:
+        fh.write(bytes(data))
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    with pytest.raises(ManifestError, match=name.split("/")[-1]):
+        sign_tables(p["reg"], p["vac"], p["mat"], keys, out, **kw)
+
+
 def test_a_changed_input_cache_is_refused(tmp_path, keys):
     from vaxlib.errors import ManifestError
 
     p, out, kw, _ = _sign_once(tmp_path, keys)
-    cache = out / "input-cache" / "registry.parquet"
+    cache = out / "input-cache" / "registry.arrow"
     data = bytearray(cache.read_bytes())
     data[len(data) // 2] ^= 0x01  # one bit, same size: only the digest can tell
     cache.write_bytes(bytes(data))
-    with pytest.raises(ManifestError, match="registry.parquet"):
+    with pytest.raises(ManifestError, match="registry.arrow"):
         sign_tables(p["reg"], p["vac"], p["mat"], keys, out, **kw)

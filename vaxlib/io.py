@@ -1806,6 +1806,40 @@ def read_table(path: str | os.PathLike[str], kind: Kind, *, encoding: str | None
     return result
 
 
+def _all_distinct(col) -> bool:
+    """Whether no value of a null-free Arrow string column repeats (exactly; the test of ``duplicate_key``).
+
+    Exports usually come sorted by their key.  A strictly increasing run of rows
+    holds no repeat, so when all but a few rows (appended or moved ones, at most
+    :data:`_UNSORTED_SHARE`) form one such run, only those few are looked up: among
+    themselves and in the run (a hash set of the few, probed by the run).  Any other
+    column is hashed whole (``pc.unique``), which at a million keys cost several
+    times more on fresh memory.
+    """
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.compute as pc  # noqa: PLC0415
+
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    n = len(arr)
+    if n < 2:
+        return True
+    up = pc.less(arr.slice(0, n - 1), arr.slice(1)).to_numpy(zero_copy_only=False)
+    starts = np.concatenate([[0], np.flatnonzero(~up) + 1])  # each run [starts[k], starts[k+1]) increases
+    ends = np.concatenate([starts[1:], [n]])
+    k = int(np.argmax(ends - starts))
+    a, b = int(starts[k]), int(ends[k])
+    if n - (b - a) > _UNSORTED_SHARE * n:
+        return len(pc.unique(arr)) == n
+    others = pa.concat_arrays([arr.slice(0, a), arr.slice(b)])
+    if len(pc.unique(others)) != len(others):
+        return False
+    return not pc.any(pc.is_in(arr.slice(a, b - a), value_set=others)).as_py()
+
+
+#: at most this share of rows outside the longest increasing run for :func:`_all_distinct`'s fast path
+_UNSORTED_SHARE = 0.05
+
+
 def read_clean_parquet(path: str | os.PathLike[str], kind: Kind, columns_: Sequence[str]):
     """``read_table(path, kind).table[columns_]`` as an Arrow table of strings, for a Parquet file that
     :func:`read_table` would accept whole; None for any other file (then call :func:`read_table`).
@@ -1875,9 +1909,14 @@ def read_clean_parquet(path: str | os.PathLike[str], kind: Kind, columns_: Seque
     def plain(col):
         return col.combine_chunks().cast(pa.large_string())
 
+    def all_ascii(col) -> bool:
+        """Whether every value of a column is ASCII (``str.isascii`` of each distinct value, in Arrow)."""
+        arrays = [ch.dictionary for ch in col.chunks] if pa.types.is_dictionary(col.type) else [pc.unique(col)]
+        return all(pc.all(pc.string_is_ascii(a)).as_py() is not False for a in arrays)
+
     coded: dict[str, Any] = {}  # column -> read_table's dictionary encoding of it, where computed
     for c, col in cols.items():  # as _repair_columns: the same values, in the same order
-        if col is None or (c != key and all(v.isascii() for v in distinct(col))) or \
+        if col is None or (c != key and all_ascii(col)) or \
                 (c == key and pc.all(pc.string_is_ascii(col)).as_py() is not False):
             continue
         enc = coded[c] = plain(col).dictionary_encode()  # as _arrow_coded
@@ -1895,7 +1934,7 @@ def read_clean_parquet(path: str | os.PathLike[str], kind: Kind, columns_: Seque
         return None  # missing_key, or compared after trimming
     if kind == "registry" and not pc.all(pc.match_substring_regex(col, r"^[0-9]{12}$")).as_py():
         return None  # bad_person_id (the test of _validate)
-    if len(pc.unique(col)) != n:
+    if not _all_distinct(col):
         return None  # duplicate_key
     out: dict[str, Any] = {key: plain(col).cast(pa.string())}
 
@@ -1904,20 +1943,20 @@ def read_clean_parquet(path: str | os.PathLike[str], kind: Kind, columns_: Seque
         col = cols[c]
         if col is None or col.null_count:
             return None
-        chunks, memo = [], {}  # a Parquet dictionary per row group: the same values again
-        for chunk in col.combine_chunks().dictionary_encode().chunks if not pa.types.is_dictionary(col.type) \
-                else col.chunks:
-            values = []
-            for u in chunk.dictionary.to_pylist():
-                if u not in memo:
-                    v = (_stripped(u) if strip else u) if u else None
-                    memo[u] = func(v) if v is not None else None
-                r = memo[u]
-                if r is None:
-                    return None
-                values.append(r)
-            chunks.append(pa.DictionaryArray.from_arrays(chunk.indices, pa.array(values, pa.string()))
-                          .cast(pa.string()))
+        # a Parquet dictionary per row group, holding the same values again: ``func`` once per value of them all
+        parts = col.combine_chunks().dictionary_encode().chunks if not pa.types.is_dictionary(col.type) \
+            else col.chunks
+        uniques = pc.unique(pa.concat_arrays([ch.dictionary.cast(pa.large_string()) for ch in parts]))
+        values = []
+        for u in uniques.to_pylist():
+            v = (_stripped(u) if strip else u) if u else None
+            r = func(v) if v is not None else None
+            if r is None:
+                return None
+            values.append(r)
+        values = pa.array(values, pa.string())
+        chunks = [pa.DictionaryArray.from_arrays(ch.indices, values.take(pc.index_in(ch.dictionary.cast(
+            pa.large_string()), value_set=uniques))).cast(pa.string()) for ch in parts]
         return pa.chunked_array(chunks, pa.string()).combine_chunks()
 
     def as_text(c: str):

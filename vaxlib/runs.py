@@ -104,6 +104,8 @@ __all__ = [
     "fault_point",
     "die_with_parent",
     "file_digest",
+    "unchanged_since",
+    "STAT_TRUST_BYTES",
     "code_version",
     "MANIFEST",
     "MATCHES", "CANDIDATES", "MODEL", "MATCH_STATS", "QUARANTINE", "lists_table",
@@ -357,6 +359,40 @@ def file_digest(path: str | os.PathLike[str]) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+#: files at least this large get their device, inode and change time in the manifest (:func:`unchanged_since`)
+STAT_TRUST_BYTES = 1 << 20
+
+
+def unchanged_since(path: str | os.PathLike[str], entry: Mapping[str, Any] | None) -> bool:
+    """Whether ``path`` is, without reading it, the very file its manifest ``entry`` describes.
+
+    True only when the entry records the file's device, inode and *change time*
+    (``stat``, written by :func:`atomic_run` for files of at least
+    :data:`STAT_TRUST_BYTES`) and they, the size and the mtime all still match.
+    The kernel sets a file's change time (ctime) to the current time on every
+    write, truncation, ``chmod``, link or ``utime``, and no system call sets it
+    back: a file edited after its run -- even to the same size, with its mtime put
+    back -- has another ctime (``tests/test_runs.py`` checks it), and a copy is
+    another inode.  So a reader may take the recorded SHA-256 for it instead of
+    reading 600 MB again.  Anything else (an older manifest, a file linked or
+    touched since, another machine) is False: hash it.
+
+    What this does not cover, as the SHA-256 check does not either: whoever can
+    rewrite a run's files can rewrite its ``_manifest.json`` too.  One more
+    limit: the kernel's file times tick in clock ticks (a few ms), so a same-size
+    write within one tick of the run's own commit would keep the ctime; only the
+    run's own process writes there then.
+    """
+    if not entry or not isinstance(entry.get("stat"), list) or len(entry["stat"]) != 3:
+        return False
+    try:
+        info = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    return (stat.S_ISREG(info.st_mode) and [info.st_dev, info.st_ino, info.st_ctime_ns] == entry["stat"]
+            and info.st_size == entry.get("size") and info.st_mtime_ns == entry.get("mtime_ns"))
 
 
 @functools.lru_cache(maxsize=1)
@@ -956,6 +992,8 @@ def atomic_run(out_dir: str | os.PathLike[str], *, command: str, args: Mapping[s
             info = os.stat(p)
             if private and info.st_mode & _OTHER:
                 os.chmod(p, stat.S_IMODE(info.st_mode) & ~_OTHER)  # mtime unchanged: the digest reuse holds
+                if info.st_size >= STAT_TRUST_BYTES:
+                    info = os.stat(p)  # the change time the chmod set
             same = st.linked.get(rel)
             if same is not None and same[:3] == (info.st_ino, info.st_size, info.st_mtime_ns):
                 digest = same[3]  # a previous run's file, unchanged: hashed and fsync'd by that run
@@ -966,6 +1004,8 @@ def atomic_run(out_dir: str | os.PathLike[str], *, command: str, args: Mapping[s
                 digest = known[3] if same_file else file_digest(p)
             # mtime_ns lets the next run reuse this digest for a file it links (Staging.link)
             entry: dict[str, Any] = {"size": info.st_size, "sha256": digest, "mtime_ns": info.st_mtime_ns}
+            if info.st_size >= STAT_TRUST_BYTES:  # lets a reader skip re-hashing it while untouched (unchanged_since)
+                entry["stat"] = [info.st_dev, info.st_ino, info.st_ctime_ns]
             n = st.row_counts.get(rel)
             if n is None:
                 n = _rows_of(p)

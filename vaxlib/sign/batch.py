@@ -93,6 +93,50 @@ def _load(path: str | os.PathLike, kind: str, *, arrow: bool = False):
 
 #: folder of a sign run holding the parsed columns of its contract inputs that signing reads
 INPUT_CACHE = "input-cache"
+#: the cache files are Arrow IPC files, uncompressed: the next run maps them into memory and compares
+#: them column by column without decoding (reading them back from lz4 Parquet was ~1.4 CPU s at 1M)
+CACHE_SUFFIX = ".arrow"
+
+
+def cache_name(kind: str) -> str:
+    """``input-cache/<kind>.arrow``: a run's cached columns of one input (or its held rows)."""
+    return f"{INPUT_CACHE}/{kind}{CACHE_SUFFIX}"
+
+
+def read_cache(path: str | os.PathLike, columns: list[str] | None = None):
+    """An input-cache file as an Arrow table whose buffers are the memory-mapped file (no copy).
+
+    The caller has checked the file against its run's manifest digest
+    (:func:`vaxlib.sign.previous.check_file`); a file that is not an Arrow IPC
+    file, or lacks one of ``columns``, is None (then the caller does not reuse it).
+    The mapping stays valid after the run folder is replaced (the inode lives
+    while mapped), and vaxlib never writes into a committed run's files.
+    """
+    import pyarrow as pa
+
+    try:
+        with pa.memory_map(os.fspath(path)) as src:
+            table = pa.ipc.open_file(src).read_all()
+    except (OSError, pa.ArrowInvalid):
+        return None
+    if columns is not None:
+        if any(c not in table.column_names for c in columns):
+            return None
+        table = table.select(columns)
+    return table
+
+
+def write_cache(st, kind: str, table) -> None:
+    """Write ``table`` as ``input-cache/<kind>.arrow`` of the staging run ``st``, hashed as it is written."""
+    import pyarrow as pa
+
+    from vaxlib.runs import fault_point
+
+    fault_point(f"write:{kind}{CACHE_SUFFIX}")
+    with st.open(cache_name(kind)) as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+
+
 _CACHED_COLUMNS = {"registry": ["person_id", "full_name", "dob"],
                    "vaccinations": ["record_id", "dose_number", "vaccination_date", "vaccine"]}
 
@@ -102,7 +146,7 @@ def _load_contract(path: str | os.PathLike, kind: str, prev) -> tuple[pd.DataFra
 
     Parsing and checking a register of a million people (:func:`vaxlib.io.read_table`)
     costs more than everything else a re-signing run does.  So a sign run keeps
-    the parsed columns signing uses (``input-cache/<kind>.parquet``, text as it
+    the parsed columns signing uses (``input-cache/<kind>.arrow``, text as it
     was parsed) with the input file's SHA-256; the next run reuses them when the
     input file has that SHA-256, the previous run was made by the same vaxlib
     source (parsing rules unchanged) and the cache file matches its manifest
@@ -117,15 +161,12 @@ def _load_contract(path: str | os.PathLike, kind: str, prev) -> tuple[pd.DataFra
         columns to store in the new run (None when the values are not all text, then
         nothing is cached); ``hit``: read from the cache.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     from vaxlib.runs import code_version, file_digest
 
     p = Path(path)
     digest = file_digest(p) if p.is_file() else None
     cols = _CACHED_COLUMNS[kind]
-    name = f"{INPUT_CACHE}/{kind}.parquet"
+    name = cache_name(kind)
     if digest is not None and prev is not None:
         from vaxlib.sign.previous import check_file
 
@@ -136,8 +177,9 @@ def _load_contract(path: str | os.PathLike, kind: str, prev) -> tuple[pd.DataFra
 
             check_input(path)  # as when parsed: a file of a run folder must match that run's manifest
             check_file(prev.folder, name, m)
-            cache = pq.read_table(prev.folder / name, columns=cols)
-            return None, digest, cache, True
+            cache = read_cache(prev.folder / name, cols)
+            if cache is not None:
+                return None, digest, cache, True
     from vaxlib.io import read_clean_parquet
     from vaxlib.runs import check_input
 
@@ -723,9 +765,11 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     prev_dir = Path(previous) if previous else (out if is_run(out) and (out / CERTIFICATES).is_file() else None)
     prev = PreviousRun.load(prev_dir) if prev_dir is not None else None
     if prev is not None:  # a run that died between its commit and the revocations: finish them
-        # the previous run's own events: after the ledger it carried (the whole ledger for older runs)
+        # the previous run's own events: after the ledger it carried (the whole ledger for older runs);
+        # a run that revoked nothing says so in its manifest (no need to scan a million ledger rows)
         sett = prev.manifest.get("settings") or {}
-        late = (revoked_uvcis(prev_dir, name=sett["ledger_own"]) if sett.get("ledger_own")  # a delta run's own part
+        late = ([] if sett.get("revoked") == 0
+                else revoked_uvcis(prev_dir, name=sett["ledger_own"]) if sett.get("ledger_own")  # a delta's own part
                 else revoked_uvcis(prev_dir, int(sett.get("ledger_offset") or 0)))
         if late and revoke(keys_dir, late):
             log.warning("added superseded UVCIs of the previous run to the revocation list")
@@ -893,6 +937,7 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
                                                           dtype=object)}), st / inc.STATE_FILE, "table")
         rows = [(k, u, e, s_, w) for k, u, e, s_, w in new_events]
         rows += [(k, u, "revoked", "", "superseded") for k, u in superseded]
+        st.settings["revoked"] = len(superseded)  # its own revoked events (the next run finishes them if we die)
         if rows or ledger_name == LEDGER_FILE:  # a delta run with no event writes no empty part
             append_ledger(st.path, rows, signer=signer_name, signed_at=signed_at, name=ledger_name)
         stats.counts = {**d.counts, "revoked": len(superseded)}
@@ -942,16 +987,19 @@ def _plan_incremental(prev, tables: dict, held: pd.DataFrame, at: dt.datetime, *
         return None, None
     if at < prev_at or m.get("code") != code_version():  # the clock went back, or the rules may differ
         return None, None
-    cache = {k: f"{INPUT_CACHE}/{k}.parquet" for k in (*inc.PLAN_INPUTS, inc.HELD_FILE)}
+    cache = {k: cache_name(k) for k in (*inc.PLAN_INPUTS, inc.HELD_FILE)}
     need = [*cache.values(), REFUSED_FILE, inc.STATE_FILE]
     if any(n not in m.get("files", {}) for n in need):
         return None, None
     for n in need:  # everything reused must be what the previous run wrote
         check_file(prev.folder, n, m)
-    old = {k: pq.read_table(prev.folder / cache[k]) for k in inc.PLAN_INPUTS}
-    if any(t.column_names != inc.PLAN_INPUTS[k] for k, t in old.items()):
+    old = {k: read_cache(prev.folder / cache[k]) for k in inc.PLAN_INPUTS}
+    if any(t is None or t.column_names != inc.PLAN_INPUTS[k] for k, t in old.items()):
         return None, None
-    held_old = pq.read_table(prev.folder / cache[inc.HELD_FILE]).to_pandas()
+    held_old = read_cache(prev.folder / cache[inc.HELD_FILE], REFUSAL_COLUMNS)
+    if held_old is None:
+        return None, None
+    held_old = held_old.to_pandas()
     prev_refused = pq.read_table(prev.folder / REFUSED_FILE).to_pandas()
     state = pq.read_table(prev.folder / inc.STATE_FILE).to_pandas()
     marked = set(state.loc[state["state"] == "failed", "person_id"])
@@ -964,7 +1012,7 @@ def _plan_incremental(prev, tables: dict, held: pd.DataFrame, at: dt.datetime, *
         bad = pc.or_(bad, pc.fill_null(pc.is_in(cert["kid"], value_set=inc._strings(kids)), False))
     revoked = load_revocations(revocation_path(keys_dir))
     if revoked:
-        hit = pc.fill_null(pc.is_in(content["uvci_sha256"], value_set=inc._strings(revoked)), False)
+        hit = pc.fill_null(pc.is_in(prev.content_column("uvci_sha256"), value_set=inc._strings(revoked)), False)
         bad = pc.or_(bad, pc.fill_null(pc.is_in(cert["uvci"], value_set=content["uvci"].filter(hit)), False))
     if not prev.aligned:  # certificates without a content row: content unknown
         bad = pc.or_(bad, pc.invert(pc.fill_null(pc.is_in(cert["uvci"], value_set=content["uvci"]), False)))
@@ -1026,9 +1074,6 @@ def _carried(prev, keep: np.ndarray, persons: pd.DataFrame, dirty) -> set:
 def _write_input_cache(st, prev, tables: dict | None, held: pd.DataFrame, caches: dict) -> None:
     """``input-cache/``: the parsed inputs (for the next run's parse and plan) and the held rows."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from vaxlib.runs import fault_point
 
     out = {k: t for k, (_, t) in caches.items()}
     if tables is not None:
@@ -1039,10 +1084,7 @@ def _write_input_cache(st, prev, tables: dict | None, held: pd.DataFrame, caches
         return
     (st / INPUT_CACHE).mkdir()
     for kind, table in out.items():
-        fault_point(f"write:{kind}.parquet")
-        # lz4 without statistics: read once by the next run, never filtered; at 100k rows per file
-        # 0.11 -> 0.08 CPU s to write and 0.075 -> 0.057 to read again, against zstd with statistics
-        pq.write_table(table, st / INPUT_CACHE / f"{kind}.parquet", compression="lz4", write_statistics=False)
+        write_cache(st, kind, table)
 
 
 def _delta_fits(prev, qr: str | None, n_new: int) -> bool:
@@ -1125,7 +1167,7 @@ def _kept_content(prev, kept, keep: np.ndarray, qr: str | None, st):
     from vaxlib.sign.previous import content_schema, positions
     from vaxlib.sign.qr import make_qr
 
-    c = prev.content if prev.content is not None else content_schema().empty_table()
+    c = prev.full_content() if prev.content is not None else content_schema().empty_table()
     if prev.aligned:  # row i of the index is certificate i: the kept rows, no lookup
         rows = _rows_at(c, keep)
     else:

@@ -15,7 +15,9 @@ checks it on random changes):
   its plan-level skip counts and issue time in the manifest settings, and
   ``sign-state.parquet`` (persons holding a certificate without being signable,
   ``carried``; persons signable whose signing failed, ``failed``).  All of it is
-  checked against the manifest's SHA-256 before use: a changed file is refused;
+  checked against the manifest's SHA-256 before use (or, for a large file, shown
+  untouched since by its inode and change time: :func:`vaxlib.runs.unchanged_since`):
+  a changed file is refused;
 * a person's plan depends only on the rows of their *unit*: the connected group
   of register persons and ``person_key`` groups joined by matches rows, their
   dose records, and their held rows.  :func:`dirty_units` compares the previous
@@ -56,7 +58,7 @@ log = logging.getLogger(__name__)
 PLAN_INPUTS = {"registry": ["person_id", "full_name", "dob"],
                "vaccinations": ["record_id", "dose_number", "vaccination_date", "vaccine"],
                "matches": ["record_id", "status", "person_id", "person_key"]}
-HELD_FILE = "held"  #: input-cache/held.parquet: person_id, reason, record_id, detail (all held rows)
+HELD_FILE = "held"  #: input-cache/held.arrow: person_id, reason, record_id, detail (all held rows)
 STATE_FILE = "sign-state.parquet"
 PLAN_SCHEME = "sign-plan-v1"
 #: above this share of differing rows, a full plan is cheaper than tracking the changes

@@ -71,16 +71,14 @@ def append_ledger(folder: str | os.PathLike, rows: Iterable[tuple], *, signer: s
     path = Path(folder) / name
     new = not path.exists()
     signed_at = signed_at or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    n = 0
+    head = csv_row((signed_at, signer))  # --signer and reasons are typed: every cell neutralised
+    out = [head + csv_row((*row, event, "", "") if len(row) == 2 else row) for row in rows]
     with open(path, "a", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         if new:
             w.writerow(LEDGER_COLUMNS)
-        for row in rows:
-            if len(row) == 2:
-                row = (*row, event, "", "")
-            w.writerow(csv_row((signed_at, signer, *row)))  # --signer and reasons are typed: neutralised
-            n += 1
+        w.writerows(out)
+    n = len(out)
     if new:
         os.chmod(path, 0o644)  # whatever the umask: readable, writable by its owner only
     return n

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["CONTENT_FILE", "HASH_SCHEME", "CONTENT_COLUMNS", "content_hashes", "PreviousRun",
+__all__ = ["CONTENT_FILE", "HASH_SCHEME", "CONTENT_COLUMNS", "CONTENT_READ", "content_hashes", "PreviousRun",
            "Decision", "decide", "check_file", "content_schema", "positions"]
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,11 @@ log = logging.getLogger(__name__)
 CONTENT_FILE = "certificate-content.parquet"
 HASH_SCHEME = "pandas-siphash24-v1"
 CONTENT_COLUMNS = ["person_id", "uvci", "uvci_sha256", "qr_file", "name_hash", "dob_hash", "dose_hash"]
+#: the content-index columns every rerun reads; ``person_id`` (the certificates' own, row for row) and
+#: ``uvci_sha256`` (needed only against a non-empty revocation list, or to write the index whole) are
+#: read when asked for (:meth:`PreviousRun.content_column`): 64 hex digits per certificate cost more
+#: to read than the three hashes together
+CONTENT_READ = ["uvci", "qr_file", "name_hash", "dob_hash", "dose_hash"]
 _HASH_KEY = "vaxlib-sign-0001"  # 16 characters, as hash_array wants
 
 
@@ -84,8 +89,9 @@ class PreviousRun:
     """
 
     folder: Path
-    certificates: "object"  # pyarrow.Table with CERT_COLUMNS but hc1
-    content: "object | None"  #: pyarrow.Table of CONTENT_COLUMNS, or None (older run, or another hash scheme)
+    certificates: "object"  # pyarrow.Table with CERT_COLUMNS but hc1 (kid, issued_at, expires_at dictionary-encoded)
+    #: pyarrow.Table of :data:`CONTENT_READ` (the current rows), or None (older run, or another hash scheme)
+    content: "object | None"
     manifest: dict = field(default_factory=dict)  #: the run's manifest (files' sizes, digests, mtimes)
     #: the content index lists the certificates row for row (same UVCI at the same row)
     aligned: bool = False
@@ -128,14 +134,17 @@ class PreviousRun:
             raise OutputTableError(f"không phải bảng certificates: thiếu cột {missing[0]}",
                                    f"not a certificates table: no column {missing[0]}", folder / CERTIFICATES,
                                    column=missing[0])
-        # one thread: as fast on a busy 2-core machine, and 20 % less CPU
+        # one thread: as fast on a busy 2-core machine, and 20 % less CPU; kid, issued_at and expires_at
+        # (the same few values for a whole batch) kept dictionary-encoded: the comparisons and lookups
+        # on them take dictionaries, and a million copies of each string are not made
         cols = [c for c in OUTPUT_TABLES["certificates"] if c != "hc1"]
-        certs = pq.read_table(folder / CERTIFICATES, columns=cols, use_threads=False)
+        certs = pq.read_table(folder / CERTIFICATES, columns=cols, use_threads=False,
+                              read_dictionary=["kid", "issued_at", "expires_at"])
         physical, n_physical = current_rows(folder, layout, manifest)
         content = None
         scheme = (manifest.get("settings") or {}).get("content_hash")
         if layout.parts and scheme == HASH_SCHEME:
-            content = _content_table([folder / n for n in layout.parts])
+            content = _content_table([folder / n for n in layout.parts], CONTENT_READ)
             if not layout.compact:
                 content = rows_at(content, physical)
         elif len(certs):
@@ -145,6 +154,24 @@ class PreviousRun:
         if not layout.compact and not aligned:  # a delta index is written row for row with its certificates
             raise ManifestError(f"{folder}: content index parts do not list the certificates row for row")
         return cls(folder, certs, content, manifest, aligned, layout, physical, n_physical)
+
+    def content_column(self, name: str):
+        """One column of the content index (current rows, as :attr:`content`), read when first asked for."""
+        from vaxlib.sign.store import rows_at
+
+        if name in self.content.column_names:
+            return self.content[name]
+        col = _content_table([self.folder / n for n in self.layout.parts], [name])
+        if not self.layout.compact:
+            col = rows_at(col, self.physical)
+        self.content = self.content.append_column(content_schema().field(name), col[name])
+        return self.content[name]
+
+    def full_content(self):
+        """The content index with every column of :data:`CONTENT_COLUMNS` (e.g. to write it whole again)."""
+        for name in CONTENT_COLUMNS:
+            self.content_column(name)
+        return self.content.select(CONTENT_COLUMNS)
 
     def iter_rows(self, rows: np.ndarray):
         """The certificates (every column, HC1 included) at the sorted, unique positions ``rows``, as Arrow
@@ -182,22 +209,24 @@ class PreviousRun:
         return rows_at(hc1, rows).column("hc1")
 
 
-def _content_table(paths: list[Path]):
-    """The content index (its parts one after the other) as an Arrow table; a file lacking a column is refused."""
+def _content_table(paths: list[Path], columns: list[str] = CONTENT_COLUMNS):
+    """``columns`` of the content index (its parts one after the other) as an Arrow table; a file lacking
+    a column of :data:`CONTENT_COLUMNS` is refused."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from vaxlib.io import OutputTableError
 
-    schema = content_schema()
+    whole = content_schema()
+    schema = pa.schema([whole.field(c) for c in columns])
     tables = []
     for path in paths:
         names = _parquet_names(path)
         missing = [c for c in CONTENT_COLUMNS if c not in names]
         if missing:
             raise OutputTableError(f"thiếu cột {missing[0]}", f"no column {missing[0]}", path, column=missing[0])
-        t = pq.read_table(path, columns=CONTENT_COLUMNS, use_threads=False)
-        tables.append(t if t.schema.equals(schema) else t.select(CONTENT_COLUMNS).cast(schema))
+        t = pq.read_table(path, columns=columns, use_threads=False)
+        tables.append(t if t.schema.equals(schema) else t.select(columns).cast(schema))
     return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
 
 
@@ -223,16 +252,21 @@ def content_schema():
 def check_file(folder: Path, name: str, manifest: dict) -> None:
     """Refuse ``folder/name`` when its SHA-256 is not the one in ``manifest`` (a file it does not list passes).
 
+    A large file the kernel shows untouched since its run (same inode, size,
+    mtime and change time: :func:`vaxlib.runs.unchanged_since`) is not read again.
+
     Raises
     ------
     ManifestError
         The file changed after the run.
     """
     from vaxlib.errors import ManifestError
-    from vaxlib.runs import MANIFEST, file_digest
+    from vaxlib.runs import MANIFEST, file_digest, unchanged_since
 
     entry = manifest.get("files", {}).get(name)
-    if entry is not None and file_digest(folder / name) != entry.get("sha256"):
+    if entry is None or unchanged_since(folder / name, entry):
+        return
+    if file_digest(folder / name) != entry.get("sha256"):
         raise ManifestError(f"{folder / name}: content differs from {MANIFEST} (changed after the run)")
 
 
@@ -294,7 +328,7 @@ def decide(persons: pd.DataFrame, hashes: dict[str, np.ndarray], previous: Previ
     revoked = np.zeros(len(idx), bool)
     if revoked_uvci_hashes:
         if previous.content is not None:  # digests stored when signed: a lookup, not a SHA-256 per certificate
-            sha = previous.content["uvci_sha256"].take(pa.array(at_c.clip(0))) if previous.content.num_rows \
+            sha = previous.content_column("uvci_sha256").take(pa.array(at_c.clip(0))) if previous.content.num_rows \
                 else pa.array([None] * len(idx), pa.string())
             revoked = (at_c >= 0) & pc.fill_null(pc.is_in(sha, value_set=pa.array(sorted(revoked_uvci_hashes),
                                                                                    pa.string())),
