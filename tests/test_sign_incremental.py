@@ -166,6 +166,15 @@ def _write(folder: Path, world) -> dict:
     return paths
 
 
+def _two_people_then_one_renamed(tmp_path: Path) -> tuple[dict, dict]:
+    """Inputs of two verified people, then the same with the first one's name corrected."""
+    base = ([["001085000001", "Nguyễn Bảo Duy", "1980"], ["001085000002", "Trần Văn An", "1975"]],
+            [["R1", "001085000001", "verified", "001085000001", "1", "2021-06-01", "Pfizer"],
+             ["R2", "001085000002", "verified", "001085000002", "1", "2021-06-01", "Pfizer"]], [])
+    changed = ([["001085000001", "Nguyễn Bảo Huy", "1980"], list(base[0][1])], base[1], [])
+    return _write(tmp_path / "in0", base), _write(tmp_path / "in1", changed)
+
+
 def _sign(paths, keys, out, at, **kw):
     return sign_tables(paths["registry"], paths["vaccinations"], paths["matches"], keys, out, signer_name="t",
                        candidates=paths["candidates"], issued_at=at, **kw)
@@ -245,11 +254,7 @@ def test_a_rerun_replans_only_the_changed_people(tmp_path, keys):
                                   "input-cache/held.arrow", inc.STATE_FILE, REFUSED_FILE])
 def test_a_previous_plan_file_altered_after_its_run_is_refused_not_reused(tmp_path, keys, name):
     """The previous inputs say who changed: one rewritten to match the new inputs would hide a change."""
-    base = ([["001085000001", "Nguyễn Bảo Duy", "1980"], ["001085000002", "Trần Văn An", "1975"]],
-            [["R1", "001085000001", "verified", "001085000001", "1", "2021-06-01", "Pfizer"],
-             ["R2", "001085000002", "verified", "001085000002", "1", "2021-06-01", "Pfizer"]], [])
-    changed = ([["001085000001", "Nguyễn Bảo Huy", "1980"], list(base[0][1])], base[1], [])
-    p0, p1 = _write(tmp_path / "in0", base), _write(tmp_path / "in1", changed)
+    p0, p1 = _two_people_then_one_renamed(tmp_path)
     now = _now()
     _sign(p0, keys, tmp_path / "OUT", now)
     target = tmp_path / "OUT" / name
@@ -303,11 +308,7 @@ def test_a_cache_file_the_manifest_vouches_for_but_that_is_not_an_arrow_table_is
     """E.g. written by a future format: the run plans everyone from the inputs, with the same result."""
     from vaxlib.runs import file_digest
 
-    base = ([["001085000001", "Nguyễn Bảo Duy", "1980"], ["001085000002", "Trần Văn An", "1975"]],
-            [["R1", "001085000001", "verified", "001085000001", "1", "2021-06-01", "Pfizer"],
-             ["R2", "001085000002", "verified", "001085000002", "1", "2021-06-01", "Pfizer"]], [])
-    changed = ([["001085000001", "Nguyễn Bảo Huy", "1980"], list(base[0][1])], base[1], [])
-    p0, p1 = _write(tmp_path / "in0", base), _write(tmp_path / "in1", changed)
+    p0, p1 = _two_people_then_one_renamed(tmp_path)
     now = _now()
     _sign(p0, keys, tmp_path / "OUT", now)
     target = tmp_path / "OUT" / name
