@@ -174,6 +174,43 @@ def test_sigkill_at_each_point_then_recovery(tmp_path, point, committed):
     assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "ledger.db", "matches.parquet", "note.txt"]
 
 
+def test_a_run_killed_before_its_staging_marker_was_whole_leaves_nothing_after_the_next_run(tmp_path):
+    """SIGKILL between the staging folder's mkdir and its marker's rename (seen at user level: a
+    `vax sign` killed 0.75 s in left `.certs.vaxtmp-PID-TOKEN/.vaxlib-staging.part` for good)."""
+    out = tmp_path / "match"
+    _write(out, "a", quarantine=True)
+    before = check_run(out)["files"]
+    env = {**os.environ, "VAX_FAULT": "kill:match:mkdir"}
+    proc = subprocess.run([sys.executable, "-c", _CHILD.format(tests=str(Path(__file__).parent)), str(out)],
+                          env=env, capture_output=True)
+    assert proc.returncode == -9, proc.stderr.decode()
+    (left,) = _siblings(out)  # the killed run's empty staging folder
+    assert left.startswith(".match.vaxtmp-") and not any((tmp_path / left).iterdir())
+    # and one killed while its marker was half written (a dead process: pid 2**22 + 1 is above pid_max's default)
+    half = tmp_path / f".match.vaxtmp-{2**22 + 1}-0badc0de"
+    half.mkdir()
+    (half / ".vaxlib-staging.part").write_text('{"vaxlib": "stag')
+    assert check_run(out)["files"] == before
+    _write(out, "b", quarantine=False)  # the next run recovers both
+    assert _siblings(out) == []
+    assert read_output(out / "matches.parquet", "matches")["error_codes"].tolist() == ["b", "b"]
+
+
+@pytest.mark.parametrize("content, live", [({"keep.txt": "user data"}, False), ({}, True),
+                                           ({".vaxlib-staging.part": "{", "notes.md": "mine"}, False)])
+def test_an_unmarked_staging_lookalike_is_kept_unless_it_holds_nothing_of_anyone_and_its_process_is_gone(
+        tmp_path, content, live):
+    out = tmp_path / "match"
+    _write(out, "a", quarantine=False)
+    pid = os.getpid() if live else 2**22 + 1
+    other = tmp_path / f".match.vaxtmp-{pid}-0badc0de"
+    other.mkdir()
+    for name, text in content.items():
+        (other / name).write_text(text)
+    assert recover(out) == []
+    assert sorted(p.name for p in other.iterdir()) == sorted(content)
+
+
 def test_recover_ignores_lookalike_folders_without_marker(tmp_path):
     out = tmp_path / "match"
     _write(out, "a", quarantine=False)

@@ -683,6 +683,33 @@ def _leftovers(target: Path, infix: str) -> list[Path]:
     return out
 
 
+def _unmarked_starts(target: Path) -> list[Path]:
+    """Staging folders of runs killed before their marker was whole: named like one (of a process
+    that is gone) and holding nothing, or only the marker's ``.part``.
+
+    A run makes its staging folder and writes its marker under the parent lock, so one seen
+    without a whole marker under that lock was left by a dead process; it holds nothing but
+    vaxlib's half-written marker (a SIGKILL between ``mkdir`` and the marker's rename).
+    """
+    parent = target.parent
+    prefix = f".{target.name}{_TMP}"
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return []
+    out = []
+    for n in sorted(names):
+        p = parent / n
+        pid = n[len(prefix):].split("-", 1)[0]
+        if (not n.startswith(prefix) or not pid.isdigit() or p.is_symlink() or not p.is_dir()
+                or _marker_of(p) is not None or _pid_alive(int(pid))):
+            continue
+        with contextlib.suppress(OSError):
+            if {e.name for e in p.iterdir()} <= {_MARKER + ".part"}:
+                out.append(p)
+    return out
+
+
 def _owned_top(manifest: Mapping[str, Any] | None) -> set[str]:
     """Top-level entry names a run created (its files' first path parts and the manifest)."""
     if not manifest:
@@ -766,6 +793,12 @@ def _recover_locked(target: Path) -> list[str]:
             continue
         shutil.rmtree(tmp, ignore_errors=True)  # a staging folder holds vaxlib's files only
         done.append(f"removed {tmp.name}")
+    for tmp in _unmarked_starts(target):
+        with contextlib.suppress(FileNotFoundError):
+            (tmp / (_MARKER + ".part")).unlink()
+        with contextlib.suppress(OSError):
+            tmp.rmdir()
+            done.append(f"removed {tmp.name}")
     if target.is_dir() and (target / _MARKER).is_file():  # killed right before "X -> old"
         (target / _MARKER).unlink()
         done.append(f"removed the marker left in {target.name}")
@@ -779,12 +812,13 @@ def recover(out_dir: str | os.PathLike[str]) -> list[str]:
     """Finish or undo what a killed run left beside ``out_dir``; returns what was done.
 
     Only folders named ``.<name>.vaxtmp-*``/``.<name>.vaxold-*`` that carry
-    vaxlib's marker and whose process is gone are touched.
+    vaxlib's marker and whose process is gone are touched, and staging folders of
+    a dead process that hold nothing but a half-written marker (:func:`_unmarked_starts`).
     """
     target = Path(out_dir)
     if not target.parent.is_dir():
         return []
-    if not (_leftovers(target, _OLD) or _leftovers(target, _TMP)):
+    if not (_leftovers(target, _OLD) or _leftovers(target, _TMP) or _unmarked_starts(target)):
         return []
     with _parent_lock(target):
         return _recover_locked(target)
@@ -973,6 +1007,7 @@ def atomic_run(out_dir: str | os.PathLike[str], *, command: str, args: Mapping[s
             staging.mkdir()
         except OSError as exc:
             raise RunError.say("out_cannot_write", path=target.parent, error=exc.strerror or exc) from None
+        fault_point(f"{command}:mkdir")  # a kill here leaves an unmarked staging folder (_unmarked_starts)
         _write_json_durably(staging / _MARKER, {"vaxlib": "staging", "pid": os.getpid(), "target": target.name,
                                                 "command": command})
     input_entries = [_input_entry(p) for p in inputs]  # hashed before the work: what the run really read
