@@ -667,20 +667,19 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _leftovers(target: Path, infix: str) -> list[Path]:
-    parent = target.parent
+def _named_like(target: Path, infix: str) -> list[Path]:
+    """Folders (not links) beside ``target`` named ``.<target name><infix>…``, sorted by name."""
     prefix = f".{target.name}{infix}"
     try:
-        names = os.listdir(parent)
+        names = os.listdir(target.parent)
     except OSError:
         return []
-    out = []
-    for n in sorted(names):
-        if n.startswith(prefix):
-            p = parent / n
-            if p.is_dir() and not p.is_symlink() and _marker_of(p) is not None:
-                out.append(p)
-    return out
+    return [p for p in (target.parent / n for n in sorted(names) if n.startswith(prefix))
+            if p.is_dir() and not p.is_symlink()]
+
+
+def _leftovers(target: Path, infix: str) -> list[Path]:
+    return [p for p in _named_like(target, infix) if _marker_of(p) is not None]
 
 
 def _unmarked_starts(target: Path) -> list[Path]:
@@ -691,18 +690,10 @@ def _unmarked_starts(target: Path) -> list[Path]:
     without a whole marker under that lock was left by a dead process; it holds nothing but
     vaxlib's half-written marker (a SIGKILL between ``mkdir`` and the marker's rename).
     """
-    parent = target.parent
-    prefix = f".{target.name}{_TMP}"
-    try:
-        names = os.listdir(parent)
-    except OSError:
-        return []
     out = []
-    for n in sorted(names):
-        p = parent / n
-        pid = n[len(prefix):].split("-", 1)[0]
-        if (not n.startswith(prefix) or not pid.isdigit() or p.is_symlink() or not p.is_dir()
-                or _marker_of(p) is not None or _pid_alive(int(pid))):
+    for p in _named_like(target, _TMP):
+        pid = p.name[len(f".{target.name}{_TMP}"):].split("-", 1)[0]
+        if not pid.isdigit() or _marker_of(p) is not None or _pid_alive(int(pid)):
             continue
         with contextlib.suppress(OSError):
             if {e.name for e in p.iterdir()} <= {_MARKER + ".part"}:
