@@ -291,13 +291,10 @@ def _status_codes(values) -> np.ndarray:
 
 
 def _arrow(values) -> "pa.Array":
-    """A pandas column, Arrow array or chunked array as one Arrow array."""
-    if isinstance(values, pa.ChunkedArray):
-        return values.combine_chunks()
-    if isinstance(values, pa.Array):
-        return values
-    arr = pa.array(values, from_pandas=True)
-    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    """A pandas column, Arrow array or chunked array as one Arrow array (:func:`~vaxlib.review.clusters.as_array`)."""
+    from vaxlib.review.clusters import as_array
+
+    return as_array(values)
 
 
 def _state_codes(ids, status, current_ids=None, current_status=None) -> np.ndarray:

@@ -61,6 +61,7 @@ __all__ = [
     "index_in",
     "is_in",
     "arrow_text",
+    "as_array",
     "encode_text",
     "map_text",
     "periods",
@@ -407,15 +408,19 @@ class CodedMismatches:
         return len(self.rows)
 
 
+def as_array(values) -> "pa.Array":
+    """A pandas column, Arrow array or chunked array as one Arrow array."""
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+    if isinstance(values, pa.Array):
+        return values
+    arr = pa.array(values, from_pandas=True)
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
 def _column(table, name: str):
     """A column of a DataFrame or pyarrow Table as one Arrow array."""
-    col = table[name]
-    if isinstance(col, pa.ChunkedArray):
-        return col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-    if isinstance(col, pa.Array):
-        return col
-    arr = pa.array(col, from_pandas=True)
-    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    return as_array(table[name])
 
 
 def arrow_text(arr) -> "pa.Array":
