@@ -853,6 +853,10 @@ _CLI = _pairs({
                         "set {name} to the key passphrase: the signing keys cannot be opened without it"),
     "sign_revoke_needs_keys": ("--revoke cần --keys KEYS", "--revoke needs --keys KEYS"),
     "sign_missing": ("thiếu {options}", "missing {options}"),
+    "sign_stream_previous": ("{path}: vax sign trên dữ liệu chia phần chưa ký lại dựa trên lần ký trước "
+                             "(--previous, hoặc --out đã có một lần ký); hãy chọn một thư mục --out mới",
+                             "{path}: vax sign on partitioned inputs does not re-sign against a previous run yet "
+                             "(--previous, or an --out that holds one); choose a new --out folder"),
     "sign_no_candidates": ("{path}: không có tệp; chỉ giữ lại được người có hồ sơ đang chờ khi có candidates.parquet "
                            "của vax match (--candidates TỆP, hoặc --no-hold để ký mà không kiểm tra)",
                            "{path}: not found; pending records hold people back only with vax match's "

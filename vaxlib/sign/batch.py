@@ -710,7 +710,7 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
                 qr: str | None = None, processes: int | None = None,
                 issued_at: dt.datetime | None = None, issuer: str = ISSUER["vi"],
                 only: Iterable[str] | None = None, args: dict | None = None,
-                incremental: bool = True) -> SignStats:
+                incremental: bool = True, stream: bool | int = False) -> SignStats:
     """The whole ``vax sign``: check, select, sign what changed, and commit the run atomically.
 
     ``out`` is a run folder (:func:`vaxlib.runs.atomic_run`): certificates,
@@ -738,6 +738,9 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     incremental : bool
         Plan only the people whose inputs changed since ``previous``
         (:mod:`vaxlib.sign.incremental`); False plans everyone (same result, for comparison).
+    stream : bool or int
+        Sign bucket by bucket (:mod:`vaxlib.sign.stream`), as for inputs that are folders of
+        parts (always); an int is the number of buckets.  No re-sign against a previous run there.
 
     Raises
     ------
@@ -756,6 +759,13 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     )
     from vaxlib.sign.verify import load_revocations, uvci_hash
 
+    from vaxlib.sign.stream import is_partitioned, sign_partitioned
+
+    if stream or is_partitioned(registry, vaccinations, matches, candidates):  # folders of parts: bucket by bucket
+        return sign_partitioned(registry, vaccinations, matches, keys_dir, out, signer_name=signer_name,
+                                ledger_dir=ledger_dir, candidates=candidates, previous=previous, qr=qr,
+                                processes=processes, issued_at=issued_at, issuer=issuer, only=only, args=args,
+                                buckets=stream if isinstance(stream, int) and not isinstance(stream, bool) else None)
     out = Path(out)
     issued_at = issued_at or dt.datetime.now(dt.timezone.utc)
     signer = load_signer(keys_dir)
