@@ -225,3 +225,25 @@ def test_cli_signs_folders_of_parts_and_refuses_a_previous_run_in_one_line(match
         err = capsys.readouterr().err.strip()
         assert "--out" in err and "Traceback" not in err and len(err.splitlines()) == 1
         assert (out / "certificates.parquet").read_bytes() == before
+
+
+@pytest.mark.parametrize("fault", ["kill:sign:chunk", "kill:write:certificate-content.parquet",
+                                   "enospc:sign:chunk"])
+def test_a_partitioned_run_killed_or_failing_leaves_no_result_and_the_rerun_signs(matched, keys, tmp_path, fault):
+    import os
+    import subprocess
+    import sys
+
+    _, parts = matched
+    out = tmp_path / "certs"
+    cmd = [sys.executable, "-m", "vaxlib.cli", "sign", "--registry", str(parts["registry"]),
+           "--vaccinations", str(parts["vaccinations"]), "--matches", str(parts["matches"]),
+           "--candidates", str(parts["candidates"]), "--keys", str(keys), "--out", str(out), "--processes", "1"]
+    r = subprocess.run(cmd, env={**os.environ, "VAX_FAULT": fault}, capture_output=True, text=True)
+    assert r.returncode != 0
+    assert not out.exists()  # no result that looks complete (its staging folder holds the spill)
+    env = {k: v for k, v in os.environ.items() if k != "VAX_FAULT"}
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert len(pd.read_parquet(out / "certificates.parquet")) > 100
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["K", "certs"]  # the killed run's staging is gone

@@ -286,9 +286,10 @@ def register(subparsers) -> None:
     k.set_defaults(func=_keys, keys_cmd=None)
 
     s = subparsers.add_parser("sign", help="sign EU DCC vaccination certificates for verified people")
-    s.add_argument("--registry")
-    s.add_argument("--vaccinations")
-    s.add_argument("--matches")
+    s.add_argument("--registry", help="registry file, or a folder of parts (vax synth --partitioned)")
+    s.add_argument("--vaccinations", help="vaccinations file, or a folder of parts")
+    s.add_argument("--matches", help="vax match's matches.parquet, or its matches/ folder of parts "
+                   "(--engine dask); folders are signed bucket by bucket in bounded memory")
     s.add_argument("--keys")
     s.add_argument("--out")
     s.add_argument("--candidates", help="vax match's candidates.parquet (default: beside --matches); "
@@ -297,7 +298,7 @@ def register(subparsers) -> None:
     s.add_argument("--qr", choices=["png", "svg"], help="also write QR images to OUT/qr/<person_id>.png")
     s.add_argument("--previous", metavar="DIR", help="a previous vax sign run: only people whose certificate "
                    "content changed are signed, their old UVCIs revoked, everyone else keeps theirs "
-                   "(default: OUT itself when it holds a run)")
+                   "(default: OUT itself when it holds a run; not with folders of parts)")
     s.add_argument("--signer", help="name for the signing ledger (default $USER)")
     s.add_argument("--ledger-dir", help="also append the ledger events to DIR/signing-ledger.csv "
                    "(OUT always holds the whole ledger)")
