@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("distributed")
 
@@ -405,6 +407,21 @@ def test_term_frequencies_travel_as_hash_pairs_and_are_looked_up_exactly():
     assert np.isnan(tf_lookup(table, np.array(["LE VAN C"], dtype=object))[0])
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 300).flatmap(lambda n: st.tuples(st.just(n), st.lists(st.integers(0, n - 1), max_size=400))))
+def test_a_pieces_codes_are_numpys_unique_with_inverse(case):
+    """take_frame's used codes and each row's rank among them (by marking a table of flags, or by
+    np.unique when the table is much longer than the rows) are np.unique(return_inverse=True)'s."""
+    from vaxlib.match.distributed import _used_codes
+
+    n, rows = case
+    codes = np.array(rows, dtype=np.int32)
+    used, inv = _used_codes(codes, n)
+    want_used, want_inv = np.unique(codes, return_inverse=True)
+    assert used.tolist() == want_used.tolist()
+    assert inv.dtype == np.int32 and inv.tolist() == want_inv.reshape(-1).tolist()
+
+
 def test_stored_frames_concatenate_to_the_frames_concatenated():
     """Coded work frames (text as codes into each column's distinct values) put one after the other
     and cut to rows give the plain frames' concatenation and rows, also when a column is coded in
@@ -429,34 +446,42 @@ def test_stored_frames_concatenate_to_the_frames_concatenated():
 
 
 def test_work_files_keep_text_arrays_exactly_whatever_they_hold(tmp_path):
-    """Object arrays of str go into work files as Arrow text (distinct values, pandas' object blocks)
-    and come back equal, object-typed and writeable; arrays holding None, a number or text Arrow cannot
-    hold (a lone surrogate) are pickled as they are and come back the same."""
+    """Object arrays of str (and None: a missing cell) go into work files as Arrow text (distinct values,
+    pandas' object blocks) and come back equal, object-typed and writeable, None as None; arrays
+    holding a number, NaN, pd.NA or text Arrow cannot hold (a lone surrogate) are pickled as they are
+    and come back the same."""
     from vaxlib.match.distributed import _Pickler, _load, _save, _text_array
 
     words = np.array(["Nguyễn Văn An", "", "Trần Thị Bé", "x\x00y"] * 40, dtype=object)
     frame = pd.DataFrame({"a": pd.Series(words, dtype=object), "n": np.arange(len(words)),
                           "b": pd.Series(words[::-1].copy(), dtype=object)}).copy()  # one 2-d object block
     assert any(b.values.ndim == 2 and b.values.shape[0] == 2 for b in frame._mgr.blocks)
-    mixed = {"none": np.array(["a", None] * 40, dtype=object), "number": np.array(["a", 1] * 40, dtype=object),
+    with_none = np.array(["a", None, "b"] * 40, dtype=object)
+    mixed = {"number": np.array(["a", 1] * 40, dtype=object), "nan": np.array(["a", np.nan] * 40, dtype=object),
+             "na": np.array(["a", pd.NA] * 40, dtype=object), "none_nan": np.array(["a", None, np.nan] * 40, dtype=object),
              "surrogate": np.array(["a", "\udc80"] * 40, dtype=object)}
-    _save({"words": words, "frame": frame, **mixed}, tmp_path / "x.pkl")
+    _save({"words": words, "frame": frame, "with_none": with_none, **mixed}, tmp_path / "x.pkl")
     got = _load(tmp_path / "x.pkl")
+    assert got["with_none"].dtype == object and [type(x) for x in got["with_none"]] == [type(x) for x in with_none]
+    assert got["with_none"].tolist() == with_none.tolist()
     assert got["words"].dtype == object and got["words"].flags.writeable
     assert got["words"].tolist() == words.tolist()
     pd.testing.assert_frame_equal(got["frame"], frame)
     for k, v in mixed.items():
-        assert got[k].dtype == object and got[k].tolist() == v.tolist(), k
+        assert got[k].dtype == object and [type(x) for x in got[k]] == [type(x) for x in v], k
+        assert [repr(x) for x in got[k]] == [repr(x) for x in v], k
     # the text arrays take the Arrow path, the others pickle's own
-    red = _Pickler.reducer_override(_Pickler(__import__("io").BytesIO()), words)
-    assert red is not NotImplemented and red[0] is _text_array
+    for arr in (words, with_none):
+        red = _Pickler.reducer_override(_Pickler(__import__("io").BytesIO()), arr)
+        assert red is not NotImplemented and red[0] is _text_array
     assert all(_Pickler.reducer_override(_Pickler(__import__("io").BytesIO()), v) is NotImplemented
                for v in mixed.values())
 
 
 def test_records_are_stored_by_the_readers_codes_only_when_they_describe_the_column():
-    """read_table's codings become the stored frame's codes for columns without a missing cell whose
-    values are all text; the others are left to factor_frame (missing cells stay None)."""
+    """read_table's codings become the stored frame's codes for columns whose values are all text or
+    None, a missing cell (code -1) coded as a None appended to the values; the others (numbers, NaN)
+    are left to factor_frame; decoded, the frame is the table (missing cells None)."""
     from vaxlib.match.distributed import _reader_dicts, decode_frame, factor_frame
 
     table = pd.DataFrame({"name": pd.Series(["An", "Bé", "An"], dtype=object),
@@ -464,13 +489,18 @@ def test_records_are_stored_by_the_readers_codes_only_when_they_describe_the_col
                           "dose": pd.Series(["1", "2", "1"], dtype=object)})
     codes = {"name": (np.array([0, 1, 0]), np.array(["An", "Bé", "unused"], dtype=object)),
              "lot": (np.array([0, -1, 0]), np.array(["L1"], dtype=object)),
-             "dose": (np.array([0, 1, 0]), np.array([1, 2], dtype=object))}  # not text: not taken
+             "dose": (np.array([0, 1, 0]), np.array([1, 2], dtype=object)),  # not text: not taken
+             "nan": (np.array([0, 1, 0]), np.array(["x", np.nan], dtype=object))}  # NaN is not a missing cell
+    table["nan"] = pd.Series(["x", np.nan, "x"], dtype=object)
     given = _reader_dicts(codes, 3)
-    assert set(given) == {"name"}
+    assert set(given) == {"name", "lot"}
+    assert given["lot"][0].tolist() == [0, 1, 0] and given["lot"][1].tolist() == ["L1", None]
     stored = factor_frame(table, given=given)
     assert stored["coded"]["name"][1].tolist() == ["An", "Bé", "unused"]
-    assert "lot" not in stored["coded"] and stored["coded"]["dose"][1].tolist() == ["1", "2"]
-    pd.testing.assert_frame_equal(decode_frame(stored), table)
+    assert stored["coded"]["dose"][1].tolist() == ["1", "2"] and "nan" not in stored["coded"]
+    got = decode_frame(stored)
+    pd.testing.assert_frame_equal(got, table)
+    assert got["lot"][1] is None
 
 
 def test_a_tasks_pieces_share_one_file_read_piece_by_piece_and_written_whole_or_not_at_all(tmp_path, monkeypatch):

@@ -130,10 +130,10 @@ def _text_array(arr, shape: tuple) -> np.ndarray:
 
 
 class _Pickler(pickle.Pickler):
-    """Pickles an object array of str (a stored frame's distinct values, pandas' object blocks) as
-    one Arrow string array: its UTF-8 written in C, 2-4 times faster to write and read back than
-    one pickled str after another.  Anything else (None or a number among the values, text Arrow
-    cannot hold) is pickled as usual."""
+    """Pickles an object array of str and None (a stored frame's distinct values, pandas' object
+    blocks) as one Arrow string array: its UTF-8 written in C, 2-4 times faster to write and read
+    back than one pickled str after another.  Anything else (a number or NaN among the values, text
+    Arrow cannot hold) is pickled as usual."""
 
     def reducer_override(self, obj):
         if type(obj) is np.ndarray and obj.dtype == object and obj.size >= 64:
@@ -143,8 +143,10 @@ class _Pickler(pickle.Pickler):
                 arr = pa.array(obj.reshape(-1), type=pa.string(), from_pandas=False)
             except (pa.ArrowException, UnicodeError, TypeError, ValueError):
                 return NotImplemented
-            if arr.null_count:
-                return NotImplemented
+            if arr.null_count:  # None (a missing cell) is Arrow's null and comes back as None; nothing else may
+                flat = obj.reshape(-1)
+                if any(flat[i] is not None for i in np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))):
+                    return NotImplemented
             return _text_array, (arr, obj.shape)
         return NotImplemented
 
@@ -250,9 +252,24 @@ def take_frame(d: dict, rows: np.ndarray) -> dict:
     """:func:`encode_frame`'s form of the rows ``rows`` (each column's values cut to those it uses)."""
     coded = {}
     for c, (codes, table) in d["coded"].items():
-        used, inv = np.unique(codes[rows], return_inverse=True)
-        coded[c] = (inv.astype(np.int32).reshape(-1), table[used])
+        used, inv = _used_codes(codes[rows], len(table))
+        coded[c] = (inv, table[used])
     return {"columns": d["columns"], "coded": coded, "plain": d["plain"].iloc[rows].reset_index(drop=True)}
+
+
+def _used_codes(codes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(codes, return_inverse=True)`` of codes in 0 … n-1 (the used codes ascending, each
+    row's rank among them as int32), by marking a table of n flags instead of sorting the rows (unless
+    the table is much longer than the rows: a piece of a column of distinct values, record_id)."""
+    if n > 4 * len(codes):
+        used, inv = np.unique(codes, return_inverse=True)
+        return used, inv.astype(np.int32).reshape(-1)
+    mark = np.zeros(n, dtype=bool)
+    mark[codes] = True
+    used = np.flatnonzero(mark)
+    rank = np.zeros(n, dtype=np.int32)
+    rank[used] = np.arange(len(used), dtype=np.int32)
+    return used, rank[codes]
 
 
 def decode_frame(d: dict, columns: list[str] | None = None) -> pd.DataFrame:
@@ -269,15 +286,21 @@ def decode_frame(d: dict, columns: list[str] | None = None) -> pd.DataFrame:
 
 
 def _reader_dicts(codes: dict, n: int) -> dict:
-    """``read_table``'s codings (``ImportResult.codes``) of the columns without a missing cell whose
-    values are all text, as :func:`encode_frame` takes them (the table's column is ``values[codes]``)."""
+    """``read_table``'s codings (``ImportResult.codes``) of the columns whose values are all text or
+    None, as :func:`encode_frame` takes them (the table's column is ``values[codes]``): a missing
+    cell (code -1) is coded as a None appended to the values, so ``values[codes]`` is the column,
+    None where it is missing (ID numbers, phones: not factorised again, here nor in prepare)."""
     out = {}
     for c, (k, values) in codes.items():
         values = np.asarray(values, dtype=object)
-        if len(k) != n or (len(k) and (k < 0).any()):
+        if len(k) != n or pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
             continue
-        if pd.api.types.infer_dtype(values, skipna=False) in ("string", "empty"):
-            out[c] = (np.asarray(k, dtype=np.int32), values)
+        if any(v is not None for v in values[pd.isna(values)]):
+            continue  # a missing value other than None (NaN): left to factor_frame
+        k = np.asarray(k)
+        if len(k) and (k < 0).any():
+            k, values = np.where(k < 0, len(values), k), np.append(values, np.array([None], dtype=object))
+        out[c] = (k.astype(np.int32), values)
     return out
 
 
@@ -592,9 +615,12 @@ def _partition_from_pieces(w: "WorkDir", p: int, offsets: dict, partitions: int,
                                       for f in TF_COLUMNS}, n=n_registry)
     rec = frames.pop("vaccinations")
     # each column's values once (the parts' tables repeat the values they share: prepare derives
-    # every value's forms, the date readings of each birth date 8 times over with 8 parts)
+    # every value's forms, the date readings of each birth date 8 times over with 8 parts); not the
+    # record IDs, distinct already (a table may repeat a value: every reader of these tables allows it)
     for c, (codes, table) in rec["coded"].items():
-        inv, uniq = pd.factorize(table)
+        if c == "record_id":
+            continue
+        inv, uniq = pd.factorize(table, use_na_sentinel=False)  # None (a missing cell) is a value here
         rec["coded"][c] = (inv[codes].astype(np.int32), np.asarray(uniq, dtype=object))
     return rec, reg
 

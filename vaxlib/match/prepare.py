@@ -5,6 +5,9 @@ ID numbers repeat a lot) with the parsers of :mod:`vaxlib.vn`.
 """
 from __future__ import annotations
 
+import re
+import unicodedata
+
 import numpy as np
 import pandas as pd
 
@@ -49,6 +52,17 @@ _D_FOLD = str.maketrans({"đ": "d", "Đ": "d", "Ð": "d", "ð": "d", "Ɖ": "d", 
 _D_LOOKALIKE = str.maketrans({"Ð": "Đ", "ð": "đ", "Ɖ": "Đ", "ɖ": "đ"})
 # A tone on the second vowel of an open oa/oe/uy syllable (the "new" convention).
 _NEW_TONE_RE = r"[oòóỏõọ][àáảãạèéẻẽẹ]\b|[uùúủũụ][ỳýỷỹỵ]\b"
+_NEW_TONE = re.compile(_NEW_TONE_RE)
+# The characters split() does not take for spaces but a name's spacing does (and NUL).
+_SPACES = str.maketrans({"\u200b": " ", "\ufeff": " ", "\x00": " "})
+_SPACES_ANY = re.compile("[\u200b\ufeff\x00]")
+_LOOKALIKE_ANY = re.compile("[ÐðƉɖ]")
+_FOLD_ANY = re.compile("[đĐÐðƉɖ]")
+# Combining diacritical marks, as the characters themselves (RE2, the pattern Arrow runs: a class
+# of code points, the same as Python's [\u0300-\u036f])
+_COMBINING = "[\u0300-\u036f]"
+_FIRST_WORD = re.compile(r"^(\S+)")
+_LAST_WORD = re.compile(r"(\S+)$")
 
 
 def name_columns(names: pd.Series) -> pd.DataFrame:
@@ -75,26 +89,52 @@ def _gathered(table: dict[str, np.ndarray], codes: np.ndarray, index: pd.Index) 
 
 
 def _name_table(values: np.ndarray) -> dict[str, np.ndarray]:
-    """The name columns of every entry of an object array of str (entries may repeat)."""
-    u = pd.Series(values, dtype="str")
+    """The name columns of every entry of an object array of str (entries may repeat).
+
+    The steps Python does one string at a time anyway (regular expressions with ``\\s``/``\\b``,
+    NFC, translations) run as plain loops over the strings; the steps Arrow does in C (trimming,
+    lower case, NFD, the new-tone test) stay Arrow's: the same functions as pandas' string
+    methods call, without a pandas Series made between every two of them."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    vals = [str(x) for x in values]
     # NUL counts as a space: a name never holds one, and text that went through a numpy
-    # str array has already lost its trailing NULs, so both codings must agree without it
-    spaced = u.str.replace(r"[\s\u00a0\u200b\ufeff\x00]+", " ", regex=True).str.strip()
-    canon = spaced.str.normalize("NFC").str.translate(_D_LOOKALIKE).str.lower()
-    # Only names with a new-style tone need the syllable-level rewrite.
-    tone = canon.copy()
-    new_style = canon.str.contains(_NEW_TONE_RE, regex=True).fillna(False).to_numpy(dtype=bool)
-    if new_style.any():
-        tone[new_style] = [tone_key(x) for x in canon[new_style]]
-    fold = canon.str.translate(_D_FOLD).str.normalize("NFD").str.replace(r"[\u0300-\u036f]", "", regex=True)
-    family = fold.str.extract(r"^(\S+)", expand=False).fillna("")
-    given = fold.str.extract(r"(\S+)$", expand=False).fillna("")
-    multi = fold.str.contains(" ", regex=False).fillna(False)
-    fam_given = (family + " " + given).where(multi, family)
-    sorted_tokens = pd.Series([" ".join(sorted(x.split())) for x in fold.to_numpy(dtype=object)], dtype="str")
-    table = {"name_canon": canon, "name_tone": tone, "name_fold": fold, "name_sorted": sorted_tokens,
+    # str array has already lost its trailing NULs, so both codings must agree without it.
+    # The class [\s\u00a0\u200b\ufeff\x00] is str.isspace plus three: split() on runs of it
+    # (tests/test_match_prepare_names.py checks every code point)
+    spaced = pc.utf8_trim_whitespace(pa.array([" ".join((x.translate(_SPACES) if _SPACES_ANY.search(x) else x)
+                                                        .split()) for x in vals], type=pa.large_string()))
+    nfc = [unicodedata.normalize("NFC", x) for x in spaced.to_pylist()]
+    canon = pc.utf8_lower(pa.array([x.translate(_D_LOOKALIKE) if _LOOKALIKE_ANY.search(x) else x for x in nfc],
+                                   type=pa.large_string()))
+    canon_l = canon.to_pylist()
+    # Only names with a new-style tone need the syllable-level rewrite (Python's \b: Unicode words).
+    tone_l = [tone_key(x) if _NEW_TONE.search(x) else x for x in canon_l]
+    # str.translate looks every character up in a dict: only the strings holding one of its keys
+    # go through it (đ, the common one, is replaced in C first; its replacement is no key)
+    folded_d = [x.replace("đ", "d") for x in canon_l]
+    decomposed = pc.utf8_normalize(pa.array([x.translate(_D_FOLD) if _FOLD_ANY.search(x) else x for x in folded_d],
+                                            type=pa.large_string()), form="NFD")
+    fold_l = pc.replace_substring_regex(decomposed, pattern=_COMBINING, replacement="").to_pylist()
+    family, given, fam_given, sorted_tokens = [], [], [], []
+    for x in fold_l:
+        m = _FIRST_WORD.search(x)
+        fa = m.group(1) if m else ""
+        m = _LAST_WORD.search(x)
+        gi = m.group(1) if m else ""
+        family.append(fa)
+        given.append(gi)
+        fam_given.append(fa + " " + gi if " " in x else fa)
+        sorted_tokens.append(" ".join(sorted(x.split())))
+    table = {"name_canon": canon_l, "name_tone": tone_l, "name_fold": fold_l, "name_sorted": sorted_tokens,
              "family": family, "given": given, "fam_given": fam_given}
-    return {k: v.to_numpy(dtype=object) for k, v in table.items()}
+    out = {}
+    for k, v in table.items():
+        arr = np.empty(len(v), dtype=object)
+        arr[:] = v
+        out[k] = arr
+    return out
 
 
 def _registry_names(known: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
