@@ -274,7 +274,7 @@ def candidate_registry(feedback: pd.DataFrame, registry: pd.DataFrame) -> pd.Dat
     return registry[candidate_mask(feedback, registry)]
 
 
-def candidate_mask(feedback: pd.DataFrame, registry: pd.DataFrame) -> pd.Series:
+def candidate_mask(feedback: pd.DataFrame, registry: pd.DataFrame, keys: dict[str, Any] | None = None) -> pd.Series:
     """Which register persons a report could be: its ID number (CCCD or former CMND),
     its date of birth (either reading) and, for reports without a usable
     number, its name with the birth year give or take one.
@@ -288,21 +288,40 @@ def candidate_mask(feedback: pd.DataFrame, registry: pd.DataFrame) -> pd.Series:
     The date of birth is used for every report, not only those whose number
     is nobody's: a parent writes for a child with the parent's own number,
     and the child is found by name and date of birth.
+    ``keys``: :func:`candidate_keys` of ``feedback``, when the register is tested a part at a time.
     """
+    from vaxlib.vn.text import fold_key, map_unique
+
+    k = keys if keys is not None else candidate_keys(feedback)
+    pid = _text(registry["person_id"])
+    old = _text(registry["old_id"]) if "old_id" in registry else pd.Series("", index=registry.index)
+    by_id = pid.isin(k["ids"]) | (old.ne("") & old.isin(k["ids"]))
+    by_dob = pd.Series(False, index=registry.index)
+    if k["readings"] is not None:
+        rdob = _text(registry["dob"])
+        by_dob = rdob.isin(k["readings"]) | (rdob.str.len() < 10) & rdob.isin(k["partial"])
+    by_name = pd.Series(False, index=registry.index)
+    if k["name_years"] is not None:
+        rname = map_unique(_text(registry["full_name"]), fold_key)
+        ryear = pd.to_numeric(_text(registry["dob"]).str[:4], errors="coerce").fillna(-1).astype(int)
+        pairs = pd.MultiIndex.from_arrays([rname.to_numpy(dtype=object), ryear.to_numpy()])
+        by_name = pd.Series(pairs.isin(list(k["name_years"])) if k["name_years"] else False, index=registry.index) \
+            | rname.isin(k["any_year"])
+    return by_id | by_dob | by_name
+
+
+def candidate_keys(feedback: pd.DataFrame) -> dict[str, Any]:
+    """The reports' side of :func:`candidate_mask`: usable numbers, date readings (and their year and
+    month prefixes), and for reports without a usable number (folded name, birth year +-1) pairs and the
+    names without a year.  None where the reports give no such column (or, for names, no such report)."""
     from vaxlib.vn.dates import parse_dobs
 
     ids = set(usable_ids(feedback["id_number"])) - {""} if "id_number" in feedback else set()
-    pid = _text(registry["person_id"])
-    old = _text(registry["old_id"]) if "old_id" in registry else pd.Series("", index=registry.index)
-    by_id = pid.isin(ids) | (old.ne("") & old.isin(ids))
-    by_dob = pd.Series(False, index=registry.index)
+    out: dict[str, Any] = {"ids": ids, "readings": None, "partial": None, "name_years": None, "any_year": None}
     if len(feedback) and "dob" in feedback:
         d = parse_dobs(_text(feedback["dob"]))
         readings = (set(_text(d["dob"])) | set(_text(d["dob_alt"]))) - {""}
-        partial = {r[:4] for r in readings} | {r[:7] for r in readings}
-        rdob = _text(registry["dob"])
-        by_dob = rdob.isin(readings) | (rdob.str.len() < 10) & rdob.isin(partial)
-    by_name = pd.Series(False, index=registry.index)
+        out["readings"], out["partial"] = readings, {r[:4] for r in readings} | {r[:7] for r in readings}
     if len(feedback) and "full_name" in feedback:
         # no usable number: the name and the birth year (+-1, a typed dob is often a day or a digit off)
         from vaxlib.vn.text import fold_key
@@ -315,16 +334,9 @@ def candidate_mask(feedback: pd.DataFrame, registry: pd.DataFrame) -> pd.Series:
             years = parse_dobs(_text(rest["dob"]))["dob"].astype(object).map(
                 lambda x: int(str(x)[:4]) if isinstance(x, str) and x[:4].isdigit() else None) \
                 if "dob" in rest else pd.Series(None, index=rest.index)
-            keys = {(n, y + d) for n, y in zip(names, years) if y is not None for d in (-1, 0, 1)}
-            any_year = {n for n, y in zip(names, years) if y is None}
-            from vaxlib.vn.text import map_unique
-
-            rname = map_unique(_text(registry["full_name"]), fold_key)
-            ryear = pd.to_numeric(_text(registry["dob"]).str[:4], errors="coerce").fillna(-1).astype(int)
-            pairs = pd.MultiIndex.from_arrays([rname.to_numpy(dtype=object), ryear.to_numpy()])
-            by_name = pd.Series(pairs.isin(list(keys)) if keys else False, index=registry.index) \
-                | rname.isin(any_year)
-    return by_id | by_dob | by_name
+            out["name_years"] = {(n, y + d) for n, y in zip(names, years) if y is not None for d in (-1, 0, 1)}
+            out["any_year"] = {n for n, y in zip(names, years) if y is None}
+    return out
 
 
 @dataclasses.dataclass
@@ -1042,6 +1054,14 @@ class _Picked:
             off += n
         return pa.concat_tables(new) if new else None
 
+    def where(self, column: str, values: set[str]) -> Any:
+        """The kept rows whose ``column`` is one of ``values`` (Arrow), or None."""
+        import pyarrow as pa
+
+        hits = [t.filter(pa.array(_in(t, column, values))) for _, t in self.pieces]
+        hits = [t for t in hits if t.num_rows]
+        return pa.concat_tables(hits, promote_options="permissive") if hits else None
+
     def values(self, column: str) -> set[str]:
         """The distinct text of ``column`` over every kept row (None left out)."""
         return {v for _, t in self.pieces for v in t.column(column).to_pylist() if v is not None}
@@ -1178,8 +1198,10 @@ def _narrowed_inputs(rf: Any, feedback: pd.DataFrame, settings: FeedbackSettings
     reg = _Picked(reg_path, "table", ["person_id", "full_name", "dob", "sex", "old_id", "province_code"])
     register: RegisterStats | None = None
     if reg.n > 5000:  # link_feedback's prefilter
+        lookup_keys = candidate_keys(looked_up)
+
         def candidates(batch: Any, first: int) -> np.ndarray:
-            hit = candidate_mask(looked_up, batch.to_pandas()).to_numpy() | _in(batch, "person_id", typed) \
+            hit = candidate_mask(looked_up, batch.to_pandas(), lookup_keys).to_numpy() | _in(batch, "person_id", typed) \
                 | _in(batch, "old_id", typed)
             if first == 0 and len(hit):
                 hit[0] = True
@@ -1190,7 +1212,8 @@ def _narrowed_inputs(rf: Any, feedback: pd.DataFrame, settings: FeedbackSettings
 
         def count(batch: Any, first: int) -> np.ndarray:
             for k, v in _frequency_keys(batch.select(["full_name", "dob"]).to_pandas()).items():
-                counts[k].append(v[v.isin(wanted[k])].value_counts())
+                vc = v.value_counts()
+                counts[k].append(vc[[x in wanted[k] for x in vc.index.to_numpy(dtype=object)]])
             return np.zeros(batch.num_rows, dtype=bool)
         reg.scan(count)
         register = RegisterStats(reg.n, {k: pd.concat(v).groupby(level=0, sort=False).sum() for k, v in counts.items()})
@@ -1220,19 +1243,22 @@ def _narrowed_inputs(rf: Any, feedback: pd.DataFrame, settings: FeedbackSettings
 
     def registered(persons: set[str]) -> dict[str, str]:
         """Their register rows kept; person -> former CMND."""
-        known = reg.values("person_id")
+        rows = reg.where("person_id", persons)
+        known = set(rows.column("person_id").to_pylist()) if rows is not None else set()
         if persons - known:
             reg.scan(lambda b, _: _in(b, "person_id", persons - known))
-        r = reg.frame()
-        return {p: o for p, o in zip(r["person_id"], r["old_id"]) if p in persons and isinstance(o, str) and o}
+            rows = reg.where("person_id", persons)
+        if rows is None or "old_id" not in rows.column_names:
+            return {}
+        return {p: o for p, o in zip(rows.column("person_id").to_pylist(), rows.column("old_id").to_pylist())
+                if isinstance(o, str) and o}
 
-    def more(pids: set[str], ids: set[str], keys: set[str], facilities: set[str] = frozenset()) -> None:
-        """Every record of these persons, typed with these numbers, of these person_keys or facilities;
+    def more(pids: set[str], ids: set[str], keys: set[str]) -> None:
+        """Every record of these persons, typed with these numbers or of these person_keys;
         then every table's row of every kept record."""
         ids, pids, keys = ids - done_ids, pids - done_pids, keys - done_keys
-        if ids or facilities:
-            vac.scan(lambda b, _: _by_value(b, "id_number", digits_in(ids))
-                     | _by_value(b, "facility_id", lambda u: _text(u).isin(facilities).to_numpy()))
+        if ids:
+            vac.scan(lambda b, _: _by_value(b, "id_number", digits_in(ids)))
         if pids or keys:
             cur.scan(lambda b, _: _in(b, "person_id", pids) | _in(b, "person_key", keys))
             if cand is not None:
@@ -1260,10 +1286,14 @@ def _narrowed_inputs(rf: Any, feedback: pd.DataFrame, settings: FeedbackSettings
     numbers = typed | linked | set(registered(linked).values())
     vac.scan(first_pass)
     done_ids.update(numbers)
-    # a facility seen with two provinces: all its records (the job's facility -> province is the last one's)
+    # a facility seen with two provinces: the job's facility -> province is its last record's (in the
+    # current match's order), so that record
     mixed = {f for f, ps in provinces.items() if len(ps) > 1}
     del provinces
-    more(linked, set(), set(), mixed)
+    last = _last_records(vac, cur, mixed) if mixed else set()
+    if last:
+        vac.scan(lambda b, _: _in(b, "record_id", last))
+    more(linked, set(), set())
     # the persons of these records (phone confirmations, children): their records and numbers
     persons = cur.values("person_id")
     more(persons, persons | set(registered(persons).values()), set())
@@ -1283,6 +1313,34 @@ def _narrowed_inputs(rf: Any, feedback: pd.DataFrame, settings: FeedbackSettings
     more(final, final | set(registered(final).values()), keys)
     registered(cur.values("person_id"))
     return dict(_frames(rf, reg, vac, cur, first, cand), register=register, link=link)
+
+
+def _last_records(vac: _Picked, cur: _Picked, facilities: set[str]) -> set[str]:
+    """Per facility of ``facilities`` (as text, "" for none), its record that comes last in the current
+    match's order (the one :func:`track_feedback`'s facility -> province keeps)."""
+    import pyarrow as pa
+
+    from vaxlib.io import read_output_batches
+
+    rows = [b.filter(pa.array(m)) for b in read_output_batches(vac.path, vac.kind, columns=["record_id", "facility_id"])
+            for m in [_by_value(b, "facility_id", lambda u: _text(u).isin(facilities).to_numpy())] if m.any()]
+    if not rows:
+        return set()
+    t = pa.concat_tables(rows)
+    ids = pd.Index(t.column("record_id").to_pylist(), dtype=object)
+    if not ids.is_unique:  # a record id twice: keep every record of these facilities (a superset is exact too)
+        return set(ids)
+    facility = _text(pd.Series(t.column("facility_id").to_pylist(), dtype=object)).to_numpy(dtype=object)
+    at = np.full(len(ids), -1, dtype=np.int64)  # position in the current match, per row of t
+    off = 0
+    for b in read_output_batches(cur.path, cur.kind, columns=["record_id"]):
+        hit = ids.get_indexer(pd.Index(b.column("record_id").to_pylist(), dtype=object))
+        found = hit >= 0
+        at[hit[found]] = off + np.flatnonzero(found)  # a record twice in the match: its later row wins
+        off += b.num_rows
+    df = pd.DataFrame({"facility": facility, "at": at, "record_id": ids.to_numpy(dtype=object)})
+    df = df[df["at"] >= 0].sort_values("at", kind="stable")
+    return set(df.drop_duplicates("facility", keep="last")["record_id"])
 
 
 def _frames(rf: Any, reg: _Picked, vac: _Picked, cur: _Picked, first: _Picked, cand: _Picked | None) -> dict[str, Any]:
