@@ -69,10 +69,21 @@ def folders(tmp_path_factory):
     extra = pd.DataFrame([second.candidates.iloc[0]] * min(len(undecided), len(persons))).reset_index(drop=True)
     extra["record_id"], extra["person_id"] = undecided[:len(extra)], persons[:len(extra)]
     candidates = shuffled(pd.concat([second.candidates, extra], ignore_index=True).astype(second.candidates.dtypes))
+    # planted: a parent writes for a child found only by the name and date of birth in the message
+    # (none of the child's records carries the parent's number or phone)
+    reg, fb = t["registry"], t["feedback"]
+    child = reg[reg["dob"].str[:4].ge("2008")].iloc[7]
+    parent = reg[reg["dob"].str[:4].lt("1990")].iloc[3]
+    d = child["dob"]
+    planted = pd.DataFrame([{**fb.iloc[0].to_dict(), "feedback_id": "PA9999999", "full_name": parent["full_name"],
+                             "dob": parent["dob"], "id_number": parent["person_id"], "phone": "0912 000 111",
+                             "message": f"Con tôi tên {child['full_name']} sinh ngày {d[8:10]}/{d[5:7]}/{d[:4]} "
+                                        "bị sai tên trên sổ sức khỏe điện tử"}]).astype(fb.dtypes)
+    feedback = pd.concat([fb, planted], ignore_index=True)
     tables = {"registry": shuffled(t["registry"]), "vaccinations": vaccinations,
-              "feedback": t["feedback"], "matches": shuffled(first.matches),
+              "feedback": feedback, "matches": shuffled(first.matches),
               "matches_current": current, "candidates": candidates, "changes": applied.changes,
-              "planted": set(undecided[:len(extra)])}
+              "planted": (set(undecided[:len(extra)]), child["person_id"])}
     root = tmp_path_factory.mktemp("narrow")
     _build(root / "one", tables, None)
     _build(root / "parts", tables, PARTS)
@@ -107,7 +118,9 @@ def test_narrowed_inputs_give_the_whole_tables_answers(folders, whole, layout):
     # that name a person only as a candidate keep that person's complaints open
     assert result.items["owner_province"].eq("99").sum() > 5
     pending = {r for ids in result.items["pending_record_ids"] for r in ids.split(";") if r}
-    assert pending & folders[2]
+    assert pending & folders[2][0]
+    child = result.items.set_index("feedback_id").loc["PA9999999"]
+    assert folders[2][1] in (child["person_id"], child["candidate_person_id"]) and child["n_records"] > 0
     # the answers are not empty: reports linked to persons whose records lie in several parts
     assert result.items["person_id"].notna().sum() > 20 and len(result.links) > 50
     assert result.items["status"].eq("resolved").any() and result.items["status"].ne("resolved").any()

@@ -46,7 +46,11 @@ personal fields besides the register person id), ``queue.parquet`` (open
 items with their reasons), ``feedback_links.parquet`` (feedback_id,
 record_id), ``review_records.parquet`` (undecided records with the report
 about them, for the review queue), ``replies.parquet`` (the reply per closed
-report), ``overdue_by_facility.parquet`` and ``quarantine.parquet``.
+report), ``overdue_by_facility.parquet`` and ``quarantine.parquet``.  The
+register, dose records and match may be folders of ``part-*.parquet``
+(``vax synth --partitioned``, ``vax match --engine dask``); only the rows the
+reports can touch are read into pandas, a slice at a time
+(:func:`load_inputs`), with the answers of the whole tables.
 """
 from __future__ import annotations
 
@@ -1201,8 +1205,8 @@ def _narrowed_inputs(rf: Any, feedback: pd.DataFrame, settings: FeedbackSettings
         lookup_keys = candidate_keys(looked_up)
 
         def candidates(batch: Any, first: int) -> np.ndarray:
-            hit = candidate_mask(looked_up, batch.to_pandas(), lookup_keys).to_numpy() | _in(batch, "person_id", typed) \
-                | _in(batch, "old_id", typed)
+            hit = candidate_mask(looked_up, batch.to_pandas(), lookup_keys).to_numpy() \
+                | _in(batch, "person_id", typed) | _in(batch, "old_id", typed)
             if first == 0 and len(hit):
                 hit[0] = True
             return hit
