@@ -1211,7 +1211,10 @@ def _narrowed_inputs(rf: Any, feedback: pd.DataFrame, settings: FeedbackSettings
                 hit[0] = True
             return hit
         reg.scan(candidates)
-        wanted = {k: set(v) for k, v in _frequency_keys(reg.frame()).items()}
+        wanted: dict[str, set[str]] = {"_tf_name": set(), "_tf_dob": set()}
+        for _, kept in reg.pieces:  # the values of the kept rows, a piece at a time
+            for k, v in _frequency_keys(kept.select(["full_name", "dob"]).to_pandas()).items():
+                wanted[k].update(v)
         counts: dict[str, list[pd.Series]] = {k: [] for k in wanted}
 
         def count(batch: Any, first: int) -> np.ndarray:
@@ -1314,6 +1317,7 @@ def _narrowed_inputs(rf: Any, feedback: pd.DataFrame, settings: FeedbackSettings
     final = {p for p in fbl["person_id"] if isinstance(p, str) and p} | {p for p, _ in children.values() if p}
     touched = rec["id_digits"].isin(typed) | rec["phone_norm"].isin(phones)
     keys = {str(k) for k in rec.loc[touched, "person_key"] if k is not None}
+    del inputs, rec, fbl  # the final frames are built anew below
     more(final, final | set(registered(final).values()), keys)
     registered(cur.values("person_id"))
     return dict(_frames(rf, reg, vac, cur, first, cand), register=register, link=link)
