@@ -1062,7 +1062,8 @@ class _Picked:
         """The kept rows whose ``column`` is one of ``values`` (Arrow), or None."""
         import pyarrow as pa
 
-        hits = [t.filter(pa.array(_in(t, column, values))) for _, t in self.pieces]
+        vs = _value_set(values)
+        hits = [t.filter(pa.array(_in(t, column, vs))) for _, t in self.pieces]
         hits = [t for t in hits if t.num_rows]
         return pa.concat_tables(hits, promote_options="permissive") if hits else None
 
@@ -1100,16 +1101,24 @@ def _text_column(batch: Any, column: str) -> Any:
     return col
 
 
-def _in(batch: Any, column: str, values: set[str]) -> np.ndarray:
-    """Per row of ``batch``: its ``column`` (as text) is one of ``values``."""
-    import pyarrow as pa
+def _in(batch: Any, column: str, values: Any) -> np.ndarray:
+    """Per row of ``batch``: its ``column`` (as text) is one of ``values`` (a set, or :func:`_value_set` of one
+    when the same set is tested on every slice)."""
     import pyarrow.compute as pc
 
-    if not values or column not in batch.column_names:
+    if not len(values) or column not in batch.column_names:
         return np.zeros(batch.num_rows, dtype=bool)
     col = _text_column(batch, column)
-    hit = pc.is_in(col, value_set=pa.array(sorted(values), type=col.type))
+    vs = _value_set(values) if isinstance(values, (set, frozenset)) else values
+    hit = pc.is_in(col, value_set=vs if vs.type == col.type else vs.cast(col.type))
     return pc.fill_null(hit, False).to_numpy(zero_copy_only=False)
+
+
+def _value_set(values: set[str]) -> Any:
+    """``values`` as an Arrow string array, built once for a pass."""
+    import pyarrow as pa
+
+    return pa.array(list(values), type=pa.string())
 
 
 def _by_value(batch: Any, column: str, test: Any) -> np.ndarray:
@@ -1203,10 +1212,11 @@ def _narrowed_inputs(rf: Any, feedback: pd.DataFrame, settings: FeedbackSettings
     register: RegisterStats | None = None
     if reg.n > 5000:  # link_feedback's prefilter
         lookup_keys = candidate_keys(looked_up)
+        typed_set = _value_set(typed)
 
         def candidates(batch: Any, first: int) -> np.ndarray:
             hit = candidate_mask(looked_up, batch.to_pandas(), lookup_keys).to_numpy() \
-                | _in(batch, "person_id", typed) | _in(batch, "old_id", typed)
+                | _in(batch, "person_id", typed_set) | _in(batch, "old_id", typed_set)
             if first == 0 and len(hit):
                 hit[0] = True
             return hit
@@ -1253,7 +1263,8 @@ def _narrowed_inputs(rf: Any, feedback: pd.DataFrame, settings: FeedbackSettings
         rows = reg.where("person_id", persons)
         known = set(rows.column("person_id").to_pylist()) if rows is not None else set()
         if persons - known:
-            reg.scan(lambda b, _: _in(b, "person_id", persons - known))
+            missing = _value_set(persons - known)
+            reg.scan(lambda b, _: _in(b, "person_id", missing))
             rows = reg.where("person_id", persons)
         if rows is None or "old_id" not in rows.column_names:
             return {}
@@ -1267,14 +1278,16 @@ def _narrowed_inputs(rf: Any, feedback: pd.DataFrame, settings: FeedbackSettings
         if ids:
             vac.scan(lambda b, _: _by_value(b, "id_number", digits_in(ids)))
         if pids or keys:
-            cur.scan(lambda b, _: _in(b, "person_id", pids) | _in(b, "person_key", keys))
+            p_set, k_set = _value_set(pids), _value_set(keys)
+            cur.scan(lambda b, _: _in(b, "person_id", p_set) | _in(b, "person_key", k_set))
             if cand is not None:
-                cand.scan(lambda b, _: _in(b, "person_id", pids))
+                cand.scan(lambda b, _: _in(b, "person_id", p_set))
         done_ids.update(ids), done_pids.update(pids), done_keys.update(keys)
         rids = set().union(*(t.values("record_id") for t in tables))
+        r_set = _value_set(rids)
         for t in tables:
             if rids - t.values("record_id"):
-                t.scan(lambda b, _: _in(b, "record_id", rids))
+                t.scan(lambda b, _: _in(b, "record_id", r_set))
 
     # by typed number (and the linked persons' own numbers), by phone, one record per facility
     provinces: dict[str, set[str]] = {}
@@ -1299,7 +1312,8 @@ def _narrowed_inputs(rf: Any, feedback: pd.DataFrame, settings: FeedbackSettings
     del provinces
     last = _last_records(vac, cur, mixed) if mixed else set()
     if last:
-        vac.scan(lambda b, _: _in(b, "record_id", last))
+        last_set = _value_set(last)
+        vac.scan(lambda b, _: _in(b, "record_id", last_set))
     more(linked, set(), set())
     # the persons of these records (phone confirmations, children): their records and numbers
     persons = cur.values("person_id")
