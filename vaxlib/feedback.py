@@ -1194,6 +1194,9 @@ def _narrowed_inputs(rf: Any, feedback: pd.DataFrame, settings: FeedbackSettings
     reg_path, vac_path = _parquet_input(rf, "registry"), _parquet_input(rf, "vaccinations")
     for p in (reg_path, vac_path):
         check_input(p)
+    run = rf.match_corrected if rf.match_corrected.exists() else rf.match
+    for r in {rf.match, run}:  # before any long pass: a missing or changed match stops the job at once
+        check_run(r, command="match")
     fb, _, _ = _received(feedback, _as_of(settings.as_of))
     typed = set(usable_ids(fb["id_number"])) - {""}
     phones = set(normalise_phones(_text(fb["phone"])).dropna())
@@ -1241,8 +1244,6 @@ def _narrowed_inputs(rf: Any, feedback: pd.DataFrame, settings: FeedbackSettings
     linked = {p for p in link["person_id"] if isinstance(p, str) and p}
 
     # dose records
-    run = rf.match_corrected if rf.match_corrected.exists() else rf.match
-    check_run(rf.match, command="match")
     vac = _Picked(vac_path, "table", _RECORD_COLUMNS)
     first_cols = ["record_id", "status", "error_codes"]
     cur = _Picked(run / MATCHES, "matches", ["record_id", "status", "person_id", "person_key"]
