@@ -46,7 +46,11 @@ personal fields besides the register person id), ``queue.parquet`` (open
 items with their reasons), ``feedback_links.parquet`` (feedback_id,
 record_id), ``review_records.parquet`` (undecided records with the report
 about them, for the review queue), ``replies.parquet`` (the reply per closed
-report), ``overdue_by_facility.parquet`` and ``quarantine.parquet``.
+report), ``overdue_by_facility.parquet`` and ``quarantine.parquet``.  The
+register, dose records and match may be folders of ``part-*.parquet``
+(``vax synth --partitioned``, ``vax match --engine dask``); only the rows the
+reports can touch are read into pandas, a slice at a time
+(:func:`load_inputs`), with the answers of the whole tables.
 """
 from __future__ import annotations
 
@@ -73,6 +77,8 @@ __all__ = [
     "track_feedback",
     "link_feedback",
     "candidate_registry",
+    "candidate_mask",
+    "RegisterStats",
     "usable_ids",
     "parse_timestamps",
     "sla_state",
@@ -268,31 +274,58 @@ def usable_ids(values: pd.Series) -> pd.Series:
 
 
 def candidate_registry(feedback: pd.DataFrame, registry: pd.DataFrame) -> pd.DataFrame:
-    """The register persons a report could be: its ID number (CCCD or former CMND),
+    """The rows of ``registry`` that :func:`candidate_mask` keeps."""
+    return registry[candidate_mask(feedback, registry)]
+
+
+def candidate_mask(feedback: pd.DataFrame, registry: pd.DataFrame, keys: dict[str, Any] | None = None) -> pd.Series:
+    """Which register persons a report could be: its ID number (CCCD or former CMND),
     its date of birth (either reading) and, for reports without a usable
     number, its name with the birth year give or take one.
 
     Citizens type their own data; this keeps the matcher's blocking to a few
     register persons per report instead of preparing the whole register
     (1 million persons take a minute to prepare, 15 000 reports a second).
+    The test is row by row on both sides (a row of ``registry`` is kept or
+    not whatever the other rows are; the reports' keys are a union), so a
+    register read part by part gives the same rows.
     The date of birth is used for every report, not only those whose number
     is nobody's: a parent writes for a child with the parent's own number,
     and the child is found by name and date of birth.
+    ``keys``: :func:`candidate_keys` of ``feedback``, when the register is tested a part at a time.
     """
+    from vaxlib.vn.text import fold_key, map_unique
+
+    k = keys if keys is not None else candidate_keys(feedback)
+    pid = _text(registry["person_id"])
+    old = _text(registry["old_id"]) if "old_id" in registry else pd.Series("", index=registry.index)
+    by_id = pid.isin(k["ids"]) | (old.ne("") & old.isin(k["ids"]))
+    by_dob = pd.Series(False, index=registry.index)
+    if k["readings"] is not None:
+        rdob = _text(registry["dob"])
+        by_dob = rdob.isin(k["readings"]) | (rdob.str.len() < 10) & rdob.isin(k["partial"])
+    by_name = pd.Series(False, index=registry.index)
+    if k["name_years"] is not None:
+        rname = map_unique(_text(registry["full_name"]), fold_key)
+        ryear = pd.to_numeric(_text(registry["dob"]).str[:4], errors="coerce").fillna(-1).astype(int)
+        pairs = pd.MultiIndex.from_arrays([rname.to_numpy(dtype=object), ryear.to_numpy()])
+        by_name = pd.Series(pairs.isin(list(k["name_years"])) if k["name_years"] else False, index=registry.index) \
+            | rname.isin(k["any_year"])
+    return by_id | by_dob | by_name
+
+
+def candidate_keys(feedback: pd.DataFrame) -> dict[str, Any]:
+    """The reports' side of :func:`candidate_mask`: usable numbers, date readings (and their year and
+    month prefixes), and for reports without a usable number (folded name, birth year +-1) pairs and the
+    names without a year.  None where the reports give no such column (or, for names, no such report)."""
     from vaxlib.vn.dates import parse_dobs
 
     ids = set(usable_ids(feedback["id_number"])) - {""} if "id_number" in feedback else set()
-    pid = _text(registry["person_id"])
-    old = _text(registry["old_id"]) if "old_id" in registry else pd.Series("", index=registry.index)
-    by_id = pid.isin(ids) | (old.ne("") & old.isin(ids))
-    by_dob = pd.Series(False, index=registry.index)
+    out: dict[str, Any] = {"ids": ids, "readings": None, "partial": None, "name_years": None, "any_year": None}
     if len(feedback) and "dob" in feedback:
         d = parse_dobs(_text(feedback["dob"]))
         readings = (set(_text(d["dob"])) | set(_text(d["dob_alt"]))) - {""}
-        partial = {r[:4] for r in readings} | {r[:7] for r in readings}
-        rdob = _text(registry["dob"])
-        by_dob = rdob.isin(readings) | (rdob.str.len() < 10) & rdob.isin(partial)
-    by_name = pd.Series(False, index=registry.index)
+        out["readings"], out["partial"] = readings, {r[:4] for r in readings} | {r[:7] for r in readings}
     if len(feedback) and "full_name" in feedback:
         # no usable number: the name and the birth year (+-1, a typed dob is often a day or a digit off)
         from vaxlib.vn.text import fold_key
@@ -305,35 +338,54 @@ def candidate_registry(feedback: pd.DataFrame, registry: pd.DataFrame) -> pd.Dat
             years = parse_dobs(_text(rest["dob"]))["dob"].astype(object).map(
                 lambda x: int(str(x)[:4]) if isinstance(x, str) and x[:4].isdigit() else None) \
                 if "dob" in rest else pd.Series(None, index=rest.index)
-            keys = {(n, y + d) for n, y in zip(names, years) if y is not None for d in (-1, 0, 1)}
-            any_year = {n for n, y in zip(names, years) if y is None}
-            from vaxlib.vn.text import map_unique
-
-            rname = map_unique(_text(registry["full_name"]), fold_key)
-            ryear = pd.to_numeric(_text(registry["dob"]).str[:4], errors="coerce").fillna(-1).astype(int)
-            pairs = pd.MultiIndex.from_arrays([rname.to_numpy(dtype=object), ryear.to_numpy()])
-            by_name = pd.Series(pairs.isin(list(keys)) if keys else False, index=registry.index) \
-                | rname.isin(any_year)
-    return registry[by_id | by_dob | by_name]
+            out["name_years"] = {(n, y + d) for n, y in zip(names, years) if y is not None for d in (-1, 0, 1)}
+            out["any_year"] = {n for n, y in zip(names, years) if y is None}
+    return out
 
 
-def _with_register_frequencies(cands: pd.DataFrame, registry: pd.DataFrame) -> pd.DataFrame:
+@dataclasses.dataclass
+class RegisterStats:
+    """What linking needs of a register that is not all in memory (:func:`load_inputs` narrows it).
+
+    Attributes
+    ----------
+    n
+        Persons in the whole register.
+    counts
+        ``_tf_name`` / ``_tf_dob`` -> persons of the whole register per folded
+        name / typed date of birth (:func:`_frequency_keys`), at least for every
+        value the kept rows carry.
+    """
+
+    n: int
+    counts: dict[str, pd.Series]
+
+
+def _frequency_keys(df: pd.DataFrame) -> dict[str, pd.Series]:
+    """The values term frequencies are counted on: the folded name and the date of birth as typed."""
+    from vaxlib.vn.text import fold_key, map_unique
+
+    return {"_tf_name": map_unique(_text(df["full_name"]), fold_key), "_tf_dob": _text(df["dob"])}
+
+
+def _with_register_frequencies(cands: pd.DataFrame, registry: pd.DataFrame,
+                               register: RegisterStats | None = None) -> pd.DataFrame:
     """``cands`` with the term frequencies of the *whole* register (``_tf_name``, ``_tf_dob``).
 
     The candidates were chosen by name and date of birth, so within them every
     report's name and date are common: frequencies counted there would price an
     agreement on a rare name as on Nguyễn Văn Hùng.  The matcher keeps
     frequencies it finds on the register it is given
-    (:func:`vaxlib.match.model.add_term_frequencies`).
+    (:func:`vaxlib.match.model.add_term_frequencies`).  ``register``: the whole
+    register's counts when ``registry`` is only part of it.
     """
-    from vaxlib.vn.text import fold_key, map_unique
-
-    n = max(len(registry), 1)
+    n = max(register.n if register is not None else len(registry), 1)
     out = cands.copy()
-    for column, key in (("_tf_name", lambda df: map_unique(_text(df["full_name"]), fold_key)),
-                        ("_tf_dob", lambda df: _text(df["dob"]))):
-        counts = key(registry).value_counts()
-        mine = key(cands)
+    whole = register.counts if register is not None else _frequency_keys(registry)
+    mine_keys = _frequency_keys(cands)
+    for column in ("_tf_name", "_tf_dob"):
+        counts = whole[column] if register is not None else whole[column].value_counts()
+        mine = mine_keys[column]
         out[column] = (mine.map(counts).fillna(1) / n).where(mine.ne(""), 1.0).to_numpy(dtype=float)
     return out
 
@@ -345,6 +397,7 @@ def link_feedback(
     model: Any = None,
     *,
     prefilter: bool | None = None,
+    register: RegisterStats | None = None,
 ) -> pd.DataFrame:
     """Link each report to a register person with the dose-record matcher.
 
@@ -362,6 +415,11 @@ def link_feedback(
         Match against :func:`candidate_registry` only (the model's prior still
         uses the size of the whole register); None: when the register has more
         than 5 000 persons.
+    register
+        When ``registry`` is only the rows of a larger register that
+        :func:`load_inputs` kept (every candidate row, and its first row):
+        that register's size and term frequencies.  The answer is the one the
+        whole register gives.
 
     Returns
     -------
@@ -378,12 +436,15 @@ def link_feedback(
             id_number=as_records["id_number"].where(usable_ids(as_records["id_number"]).ne(""), None))
     keep = [c for c in ("record_id", "full_name", "dob", "sex", "id_number", "phone") if c in as_records.columns]
     reg = registry
-    if prefilter or (prefilter is None and len(registry) > 5000):
-        reg = _with_register_frequencies(candidate_registry(feedback, registry), registry)
+    n_register = register.n if register is not None else len(registry)
+    if prefilter or (prefilter is None and n_register > 5000):
+        reg = _with_register_frequencies(candidate_registry(feedback, registry), registry, register)
         if model is None and len(reg):
             # fit on the candidates, then score with the prior odds of the whole register
             model = run_match(reg, as_records[keep], settings, progress=lambda _: None).model
-            model.n_registry = len(registry)
+            model.n_registry = n_register
+    elif register is not None and register.n != len(registry):
+        raise ValueError("a narrowed register is only matched through its candidates (prefilter)")
     if len(reg) == 0:
         reg = registry.iloc[:1]
     result = run_match(reg, as_records[keep], settings, model=model, progress=lambda _: None)
@@ -408,6 +469,9 @@ def _history_findings(records: pd.DataFrame, duplicate_days: int) -> dict[str, A
     return {"gap": gap, "duplicate": dup, "max_dose": max(doses) if doses else 0}
 
 
+#: the columns of the dose records the job reads
+_RECORD_COLUMNS = ["record_id", "dose_number", "vaccination_date", "vaccine", "facility_id", "facility_province",
+                   "id_number", "phone"]
 _CODE_FIELD = {"id": "id", "name": "name", "dob": "dob", "sex": "sex"}
 _CHANGE_FIELD = {"full_name": "name", "dob": "dob", "sex": "sex", "id_number": "id"}
 
@@ -423,8 +487,7 @@ def _record_table(vaccinations: pd.DataFrame, matches: pd.DataFrame, current: pd
     first = matches[["record_id", "status", "error_codes"]].rename(
         columns={"status": "status_first", "error_codes": "codes_first"})
     first["record_id"] = first["record_id"].astype(str)
-    vcols = ["record_id", "dose_number", "vaccination_date", "vaccine", "facility_id", "facility_province",
-             "id_number", "phone"]
+    vcols = _RECORD_COLUMNS
     v = vaccinations[[c for c in vcols if c in vaccinations.columns]].copy()
     v["record_id"] = v["record_id"].astype(str)
     rec = cur.merge(v, on="record_id", how="left").merge(first, on="record_id", how="left")
@@ -555,7 +618,7 @@ def _confirm_by_phone(fb: pd.DataFrame, registry: pd.DataFrame, rec: pd.DataFram
 
 
 def _link_children(fb: pd.DataFrame, claims: list, registry: pd.DataFrame, rec: pd.DataFrame,
-                   match_settings: Any) -> dict[str, tuple[str | None, str]]:
+                   match_settings: Any, register: RegisterStats | None = None) -> dict[str, tuple[str | None, str]]:
     """feedback_id -> (child's register person, link status) for complaints a parent writes for a child
     (or anyone for a relative).
 
@@ -593,11 +656,48 @@ def _link_children(fb: pd.DataFrame, claims: list, registry: pd.DataFrame, rec: 
         if len(kids) == 1 and c.subject == "child":
             out[fid] = (kids[0], "fix")
     if to_match:
-        link = link_feedback(pd.DataFrame(to_match), registry, match_settings).set_index("feedback_id")
+        link = link_feedback(pd.DataFrame(to_match), registry, match_settings, register=register) \
+            .set_index("feedback_id")
         for fid, row in link.iterrows():
             if fid not in out and row["link_status"] in ("verified", "fix", "review") and isinstance(row["person_id"], str):
                 out[fid] = (row["person_id"], row["link_status"])
     return out
+
+
+def _whom(fb: pd.DataFrame, registry: pd.DataFrame, rec: pd.DataFrame, match_settings: Any,
+          register: RegisterStats | None) -> tuple[pd.DataFrame, list, dict[str, tuple[str | None, str]]]:
+    """(the linked reports with their phone confirmations, the claims of each, the children's links)."""
+    from vaxlib.complaints.understand import read_message
+
+    fb = _confirm_by_phone(fb, registry, rec)
+    all_claims = [read_message(str(m) if isinstance(m, str) else "") for m in fb["message"]]
+    return fb, all_claims, _link_children(fb, all_claims, registry, rec, match_settings, register)
+
+
+def _received(feedback: pd.DataFrame, as_of: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+    """(the reports received by ``as_of`` with their UTC ``submitted`` time, the quarantine, which rows
+    came after ``as_of``)."""
+    fb = feedback.reset_index(drop=True).copy()
+    fb.attrs = {}  # pandas deep-copies attrs on every operation: keep the import quarantine out of the way
+    fb["submitted"] = parse_timestamps(fb["submitted_at"])
+    bad_time = fb["submitted"].isna()
+    quarantine = pd.DataFrame({
+        "stage": "feedback", "feedback_id": _text(fb.loc[bad_time, "feedback_id"]).to_numpy(dtype=object),
+        "row": np.flatnonzero(bad_time.to_numpy()).astype(np.int64),
+        "column": "submitted_at", "reason": "bad_submitted_at"}, columns=QUARANTINE_COLUMNS)
+    imported = feedback.attrs.get("import_quarantine")
+    if imported is not None and len(imported):
+        # rows the importer could not accept: carried into this run's count, never dropped
+        quarantine = pd.concat([imported.assign(stage="import", feedback_id=None)[QUARANTINE_COLUMNS], quarantine],
+                               ignore_index=True)
+    if len(quarantine):
+        log.warning("feedback: %d report(s) quarantined", len(quarantine))
+    later = ~bad_time & (fb["submitted"] > as_of)
+    fb = fb[~bad_time & ~later].reset_index(drop=True)
+    for c in ("full_name", "dob", "sex", "id_number", "phone", "category", "message"):
+        if c not in fb:
+            fb[c] = None
+    return fb, quarantine, later
 
 
 def track_feedback(
@@ -613,6 +713,8 @@ def track_feedback(
     settings: FeedbackSettings | None = None,
     match_settings: Any = None,
     model: Any = None,
+    register: RegisterStats | None = None,
+    link: pd.DataFrame | None = None,
 ) -> FeedbackResult:
     """Link, read, answer claim by claim, resolve or queue every report, and its SLA state.
 
@@ -639,44 +741,31 @@ def track_feedback(
         :class:`FeedbackSettings`.
     match_settings, model
         Passed to :func:`link_feedback`.
+    register
+        The whole register's size and frequencies when ``registry``,
+        ``vaccinations``, ``matches``, ``matches_current`` and ``candidates``
+        hold only the rows the reports can touch (:func:`load_inputs`);
+        passed to :func:`link_feedback`.
+    link
+        :func:`link_feedback` of the received reports, when already computed
+        (by :func:`load_inputs`, which needs it to know which rows to keep).
 
     Returns
     -------
     FeedbackResult
     """
     from vaxlib.complaints.answer import ROUTED, answer_claims, reply_text
-    from vaxlib.complaints.understand import read_message
     from vaxlib.vaccines import BY_CODE
     from vaxlib.vn.phones import normalise_phones
 
     s = settings or FeedbackSettings()
     as_of = _as_of(s.as_of)
-    fb = feedback.reset_index(drop=True).copy()
-    fb.attrs = {}  # pandas deep-copies attrs on every operation: keep the import quarantine out of the way
-    fb["submitted"] = parse_timestamps(fb["submitted_at"])
-    bad_time = fb["submitted"].isna()
-    quarantine = pd.DataFrame({
-        "stage": "feedback", "feedback_id": _text(fb.loc[bad_time, "feedback_id"]).to_numpy(dtype=object),
-        "row": np.flatnonzero(bad_time.to_numpy()).astype(np.int64),
-        "column": "submitted_at", "reason": "bad_submitted_at"}, columns=QUARANTINE_COLUMNS)
-    imported = feedback.attrs.get("import_quarantine")
-    if imported is not None and len(imported):
-        # rows the importer could not accept: carried into this run's count, never dropped
-        quarantine = pd.concat([imported.assign(stage="import", feedback_id=None)[QUARANTINE_COLUMNS], quarantine],
-                               ignore_index=True)
-    if len(quarantine):
-        log.warning("feedback: %d report(s) quarantined", len(quarantine))
-    later = ~bad_time & (fb["submitted"] > as_of)
-    fb = fb[~bad_time & ~later].reset_index(drop=True)
-    for c in ("full_name", "dob", "sex", "id_number", "phone", "category", "message"):
-        if c not in fb:
-            fb[c] = None
+    fb, quarantine, later = _received(feedback, as_of)
 
     current = matches_current if matches_current is not None else matches
-    if len(fb):
-        link = link_feedback(fb, registry, match_settings, model)
-    else:
-        link = pd.DataFrame(columns=["feedback_id", "link_status", "person_id", "match_probability", "error_codes"])
+    if link is None:
+        link = link_feedback(fb, registry, match_settings, model, register=register) if len(fb) else pd.DataFrame(
+            columns=["feedback_id", "link_status", "person_id", "match_probability", "error_codes"])
     fb = fb.merge(link, on="feedback_id", how="left")
     fb["typed_id"] = usable_ids(fb["id_number"])
     fb["phone_norm"] = normalise_phones(_text(fb["phone"]))
@@ -710,9 +799,7 @@ def track_feedback(
     names = {p.code: p.display for p in BY_CODE.values()}
     facility_province = dict(zip(_text(rec["facility_id"]), _text(rec["facility_province"])))
 
-    fb = _confirm_by_phone(fb, registry, rec)
-    all_claims = [read_message(str(m) if isinstance(m, str) else "") for m in fb["message"]]
-    children = _link_children(fb, all_claims, registry, rec, match_settings)
+    fb, all_claims, children = _whom(fb, registry, rec, match_settings, register)
 
     rows, link_rows, replies = [], [], []
     for i, it in enumerate(fb.itertuples(index=False)):
@@ -932,13 +1019,388 @@ def _current_candidates(rf: Any) -> pd.DataFrame | None:
     return read_output(run / CANDIDATES, "candidates", columns=["record_id", "person_id"])
 
 
-def load_inputs(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
+# --------------------------------------------------------------------------- narrowed inputs
+
+class _Picked:
+    """Rows of one (possibly partitioned) Parquet table picked over several passes, a slice at a time.
+
+    Each pass reads the table once (:func:`vaxlib.io.read_output_batches`) and keeps
+    the rows ``pick`` chooses that no earlier pass kept; :meth:`frame` gives them in
+    the table's order, indexed by their row number in the whole table (what
+    ``read_output(...)[mask]`` gives).
+    """
+
+    def __init__(self, path: Path, kind: str, columns: list[str]) -> None:
+        from vaxlib.io import parquet_columns, parquet_rows, table_parts
+
+        names = set(parquet_columns(path))
+        self.path, self.kind = path, kind
+        self.columns = [c for c in columns if c in names]
+        self.n = sum(parquet_rows(p) for p in table_parts(path))
+        self.taken = np.zeros(self.n, dtype=bool)
+        self.pieces: list[tuple[np.ndarray, Any]] = []
+
+    def scan(self, pick: Any) -> Any:
+        """Keep the rows ``pick(batch, first_row)`` (a bool array per slice) chooses; the newly kept rows (Arrow)."""
+        import pyarrow as pa
+
+        from vaxlib.io import read_output_batches
+
+        new, off = [], 0
+        for batch in read_output_batches(self.path, self.kind, columns=self.columns):
+            n = batch.num_rows
+            at = np.flatnonzero(np.asarray(pick(batch, off), dtype=bool) & ~self.taken[off:off + n])
+            if len(at):
+                self.taken[off + at] = True
+                rows = batch.take(pa.array(at))
+                self.pieces.append((off + at, rows))
+                new.append(rows)
+            off += n
+        return pa.concat_tables(new) if new else None
+
+    def where(self, column: str, values: set[str]) -> Any:
+        """The kept rows whose ``column`` is one of ``values`` (Arrow), or None."""
+        import pyarrow as pa
+
+        vs = _value_set(values)
+        hits = [t.filter(pa.array(_in(t, column, vs))) for _, t in self.pieces]
+        hits = [t for t in hits if t.num_rows]
+        return pa.concat_tables(hits, promote_options="permissive") if hits else None
+
+    def values(self, column: str) -> set[str]:
+        """The distinct text of ``column`` over every kept row (None left out)."""
+        return {v for _, t in self.pieces for v in t.column(column).to_pylist() if v is not None}
+
+    def frame(self) -> pd.DataFrame:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from vaxlib.io import table_parts
+
+        if not self.pieces:
+            schema = pq.read_schema(table_parts(self.path)[0])
+            empty = pa.schema([schema.field(c) for c in self.columns], metadata=schema.metadata)
+            return empty.empty_table().to_pandas()
+        pos = np.concatenate([p for p, _ in self.pieces])
+        order = np.argsort(pos, kind="stable")
+        table = pa.concat_tables([t for _, t in self.pieces], promote_options="permissive").take(pa.array(order))
+        df = table.to_pandas()
+        df.index = pd.Index(pos[order], dtype=np.int64)
+        return df
+
+
+def _text_column(batch: Any, column: str) -> Any:
+    """``column`` of an Arrow slice as text (strings as they are; other types as ``str()`` of them)."""
+    import pyarrow as pa
+
+    col = batch.column(column).combine_chunks()
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(col.type.value_type)
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        col = pa.array([None if v is None else str(v) for v in col.to_pylist()], type=pa.string())
+    return col
+
+
+def _in(batch: Any, column: str, values: Any) -> np.ndarray:
+    """Per row of ``batch``: its ``column`` (as text) is one of ``values`` (a set, or :func:`_value_set` of one
+    when the same set is tested on every slice)."""
+    import pyarrow.compute as pc
+
+    if not len(values) or column not in batch.column_names:
+        return np.zeros(batch.num_rows, dtype=bool)
+    col = _text_column(batch, column)
+    vs = _value_set(values) if isinstance(values, (set, frozenset)) else values
+    hit = pc.is_in(col, value_set=vs if vs.type == col.type else vs.cast(col.type))
+    return pc.fill_null(hit, False).to_numpy(zero_copy_only=False)
+
+
+def _value_set(values: set[str]) -> Any:
+    """``values`` as an Arrow string array, built once for a pass."""
+    import pyarrow as pa
+
+    return pa.array(list(values), type=pa.string())
+
+
+def _by_value(batch: Any, column: str, test: Any) -> np.ndarray:
+    """Per row: ``test`` (a Series of distinct values, None among them -> bool array) of its ``column``,
+    computed once per distinct value (the functions the job itself applies, so no second reading of a value)."""
+    import pyarrow.compute as pc
+
+    if column not in batch.column_names:
+        return np.zeros(batch.num_rows, dtype=bool)
+    enc = _text_column(batch, column).dictionary_encode()
+    uniq = pd.Series(enc.dictionary.to_pylist() + [None], dtype=object)
+    hit = np.asarray(test(uniq), dtype=bool)
+    idx = pc.fill_null(enc.indices, len(uniq) - 1).to_numpy(zero_copy_only=False)
+    return hit[idx]
+
+
+def _feedback_table(rf: Any) -> pd.DataFrame:
+    """The reports: one file through the importer (any format), or a folder of Parquet parts, each through it."""
+    from vaxlib.io import read_table, table_parts
+    from vaxlib.runs import check_input
+
+    path = rf.table("feedback")
+    parts = [path] if path is not None else table_parts(rf.data / "feedback.parquet") or table_parts(
+        rf.root / "feedback.parquet")
+    if not parts:
+        raise FileNotFoundError(f"{rf.data}: no feedback.parquet/.csv/.xlsx")
+    check_input(path if path is not None else parts[0].parent.with_suffix(".parquet"))
+    tables, quarantined, offset = [], [], 0
+    for part in parts:
+        res = read_table(part, "feedback")
+        if len(res.quarantine):
+            log.warning("%s: %d row(s) quarantined", part.name, res.quarantine["row"].nunique())
+        # the raw text stays out (personal data); file row, column and reason travel on (rows counted over the parts)
+        quarantined.append(res.quarantine[["row", "column", "reason"]].assign(row=res.quarantine["row"] + offset))
+        offset += len(res.table) + res.quarantine["row"].nunique()
+        tables.append(res.table)
+    out = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
+    out.attrs["import_quarantine"] = pd.concat(quarantined, ignore_index=True) if len(quarantined) > 1 \
+        else quarantined[0]
+    return out
+
+
+def _parquet_input(rf: Any, stem: str) -> Path | None:
+    """``data/<stem>.parquet``, one file or a folder of parts (``vax synth --partitioned``); None otherwise."""
+    from vaxlib.io import table_parts
+
+    path = rf.table(stem)
+    if path is not None:
+        return path if path.suffix == ".parquet" else None
+    for folder in (rf.data, rf.root):
+        if table_parts(folder / f"{stem}.parquet"):
+            return folder / f"{stem}.parquet"
+    return None
+
+
+def _narrowed_inputs(rf: Any, feedback: pd.DataFrame, settings: FeedbackSettings) -> dict[str, Any]:
+    """The inputs of :func:`track_feedback` cut down to the rows the reports can touch, read a slice at a time.
+
+    :func:`track_feedback` looks dose records up by person, by typed number, by
+    phone, by person_key and by facility, and register persons by number and
+    by the candidates of :func:`candidate_mask`.  Every row that one of its
+    look-ups for these reports can reach is kept, with *all* rows of each key
+    looked up (so groups, their order and "the last one wins" dictionaries are
+    those of the whole tables), and every table's row of each kept record; the
+    rest never becomes pandas.  The register's size and term frequencies are
+    counted on the whole register (:class:`RegisterStats`).  The answers are
+    those of the whole tables (``tests/test_feedback_narrow.py``).
+    """
+    from vaxlib.complaints.understand import child_named, read_message
+    from vaxlib.runs import CANDIDATES, MATCHES, check_input, check_run, lists_table
+    from vaxlib.vn.phones import normalise_phones
+
+    reg_path, vac_path = _parquet_input(rf, "registry"), _parquet_input(rf, "vaccinations")
+    for p in (reg_path, vac_path):
+        check_input(p)
+    run = rf.match_corrected if rf.match_corrected.exists() else rf.match
+    for r in {rf.match, run}:  # before any long pass: a missing or changed match stops the job at once
+        check_run(r, command="match")
+    fb, _, _ = _received(feedback, _as_of(settings.as_of))
+    typed = set(usable_ids(fb["id_number"])) - {""}
+    phones = set(normalise_phones(_text(fb["phone"])).dropna())
+    # the children's names and dates the job may match (a superset of what _link_children matches)
+    kids = []
+    for m in fb["message"]:
+        subject = read_message(str(m) if isinstance(m, str) else "").subject  # as _link_children reads it
+        named = child_named(m) if subject in ("child", "relative") else None
+        if named:
+            kids.append({"full_name": named[0], "dob": named[1] or None, "id_number": None})
+    columns = ["full_name", "dob", "id_number"]
+    looked_up = pd.concat([fb[columns], pd.DataFrame(kids, columns=columns)], ignore_index=True)
+
+    # the register: every candidate row (and the first row, the matcher's stand-in when none), counted whole
+    reg = _Picked(reg_path, "table", ["person_id", "full_name", "dob", "sex", "old_id", "province_code"])
+    register: RegisterStats | None = None
+    if reg.n > 5000:  # link_feedback's prefilter
+        lookup_keys = candidate_keys(looked_up)
+        typed_set = _value_set(typed)
+
+        def candidates(batch: Any, first: int) -> np.ndarray:
+            hit = candidate_mask(looked_up, batch.to_pandas(), lookup_keys).to_numpy() \
+                | _in(batch, "person_id", typed_set) | _in(batch, "old_id", typed_set)
+            if first == 0 and len(hit):
+                hit[0] = True
+            return hit
+        reg.scan(candidates)
+        wanted: dict[str, set[str]] = {"_tf_name": set(), "_tf_dob": set()}
+        for _, kept in reg.pieces:  # the values of the kept rows, a piece at a time
+            for k, v in _frequency_keys(kept.select(["full_name", "dob"]).to_pandas()).items():
+                wanted[k].update(v)
+        counts: dict[str, list[pd.Series]] = {k: [] for k in wanted}
+
+        def count(batch: Any, first: int) -> np.ndarray:
+            for k, v in _frequency_keys(batch.select(["full_name", "dob"]).to_pandas()).items():
+                vc = v.value_counts()
+                counts[k].append(vc[[x in wanted[k] for x in vc.index.to_numpy(dtype=object)]])
+            return np.zeros(batch.num_rows, dtype=bool)
+        reg.scan(count)
+        register = RegisterStats(reg.n, {k: pd.concat(v).groupby(level=0, sort=False).sum() for k, v in counts.items()})
+    else:
+        reg.scan(lambda batch, first: np.ones(batch.num_rows, dtype=bool))
+    link = link_feedback(fb, reg.frame(), register=register) if len(fb) else pd.DataFrame(
+        columns=["feedback_id", "link_status", "person_id", "match_probability", "error_codes"])
+    linked = {p for p in link["person_id"] if isinstance(p, str) and p}
+
+    # dose records
+    vac = _Picked(vac_path, "table", _RECORD_COLUMNS)
+    first_cols = ["record_id", "status", "error_codes"]
+    cur = _Picked(run / MATCHES, "matches", ["record_id", "status", "person_id", "person_key"]
+                  + (first_cols[2:] if run == rf.match else []))
+    first = cur if run == rf.match else _Picked(rf.match / MATCHES, "matches", first_cols)
+    cand = _Picked(run / CANDIDATES, "candidates", ["record_id", "person_id"]) \
+        if run.exists() and lists_table(check_run(run, command="match")["files"], CANDIDATES) else None
+    tables = [t for t in (vac, cur, first if first is not cur else None, cand) if t is not None]
+    done_ids: set[str] = set()
+    done_pids: set[str] = set()
+    done_keys: set[str] = set()
+
+    def digits_in(numbers: set[str]) -> Any:
+        return lambda u: _digits(u).isin(numbers).to_numpy()
+
+    def registered(persons: set[str]) -> dict[str, str]:
+        """Their register rows kept; person -> former CMND."""
+        rows = reg.where("person_id", persons)
+        known = set(rows.column("person_id").to_pylist()) if rows is not None else set()
+        if persons - known:
+            missing = _value_set(persons - known)
+            reg.scan(lambda b, _: _in(b, "person_id", missing))
+            rows = reg.where("person_id", persons)
+        if rows is None or "old_id" not in rows.column_names:
+            return {}
+        return {p: o for p, o in zip(rows.column("person_id").to_pylist(), rows.column("old_id").to_pylist())
+                if isinstance(o, str) and o}
+
+    def more(pids: set[str], ids: set[str], keys: set[str]) -> None:
+        """Every record of these persons, typed with these numbers or of these person_keys;
+        then every table's row of every kept record."""
+        ids, pids, keys = ids - done_ids, pids - done_pids, keys - done_keys
+        if ids:
+            vac.scan(lambda b, _: _by_value(b, "id_number", digits_in(ids)))
+        if pids or keys:
+            p_set, k_set = _value_set(pids), _value_set(keys)
+            cur.scan(lambda b, _: _in(b, "person_id", p_set) | _in(b, "person_key", k_set))
+            if cand is not None:
+                cand.scan(lambda b, _: _in(b, "person_id", p_set))
+        done_ids.update(ids), done_pids.update(pids), done_keys.update(keys)
+        rids = set().union(*(t.values("record_id") for t in tables))
+        r_set = _value_set(rids)
+        for t in tables:
+            if rids - t.values("record_id"):
+                t.scan(lambda b, _: _in(b, "record_id", r_set))
+
+    # by typed number (and the linked persons' own numbers), by phone, one record per facility
+    provinces: dict[str, set[str]] = {}
+
+    def first_pass(batch: Any, first: int) -> np.ndarray:
+        fac = _text(pd.Series(_text_column(batch, "facility_id").to_pylist(), dtype=object)) \
+            if "facility_id" in batch.column_names else pd.Series("", index=range(batch.num_rows))
+        prov = _text(pd.Series(_text_column(batch, "facility_province").to_pylist(), dtype=object)) \
+            if "facility_province" in batch.column_names else pd.Series("", index=range(batch.num_rows))
+        new_fac = ~fac.duplicated().to_numpy() & ~fac.isin(provinces).to_numpy()
+        for f, pr in set(zip(fac.to_numpy(), prov.to_numpy())):
+            provinces.setdefault(f, set()).add(pr)
+        return (_by_value(batch, "id_number", digits_in(numbers))
+                | _by_value(batch, "phone", lambda u: normalise_phones(_text(u)).isin(phones).to_numpy())
+                | new_fac)
+    numbers = typed | linked | set(registered(linked).values())
+    vac.scan(first_pass)
+    done_ids.update(numbers)
+    # a facility seen with two provinces: the job's facility -> province is its last record's (in the
+    # current match's order), so that record
+    mixed = {f for f, ps in provinces.items() if len(ps) > 1}
+    del provinces
+    last = _last_records(vac, cur, mixed) if mixed else set()
+    if last:
+        last_set = _value_set(last)
+        vac.scan(lambda b, _: _in(b, "record_id", last_set))
+    more(linked, set(), set())
+    # the persons of these records (phone confirmations, children): their records and numbers
+    persons = cur.values("person_id")
+    more(persons, persons | set(registered(persons).values()), set())
+    registered(cur.values("person_id"))
+
+    # whom the job links in the end (phone confirmations, children), and the person_keys it looks up
+    inputs = _frames(rf, reg, vac, cur, first, cand)
+    rec = _record_table(inputs["vaccinations"], inputs["matches"], inputs["matches_current"]
+                        if inputs["matches_current"] is not None else inputs["matches"], None)
+    fbl = fb.merge(link, on="feedback_id", how="left")
+    fbl["typed_id"] = usable_ids(fbl["id_number"])
+    fbl["phone_norm"] = normalise_phones(_text(fbl["phone"]))
+    fbl, _, children = _whom(fbl, inputs["registry"], rec, None, register)
+    final = {p for p in fbl["person_id"] if isinstance(p, str) and p} | {p for p, _ in children.values() if p}
+    touched = rec["id_digits"].isin(typed) | rec["phone_norm"].isin(phones)
+    keys = {str(k) for k in rec.loc[touched, "person_key"] if k is not None}
+    del inputs, rec, fbl  # the final frames are built anew below
+    more(final, final | set(registered(final).values()), keys)
+    registered(cur.values("person_id"))
+    return dict(_frames(rf, reg, vac, cur, first, cand), register=register, link=link)
+
+
+def _last_records(vac: _Picked, cur: _Picked, facilities: set[str]) -> set[str]:
+    """Per facility of ``facilities`` (as text, "" for none), its record that comes last in the current
+    match's order (the one :func:`track_feedback`'s facility -> province keeps)."""
+    import pyarrow as pa
+
+    from vaxlib.io import read_output_batches
+
+    rows = [b.filter(pa.array(m)) for b in read_output_batches(vac.path, vac.kind, columns=["record_id", "facility_id"])
+            for m in [_by_value(b, "facility_id", lambda u: _text(u).isin(facilities).to_numpy())] if m.any()]
+    if not rows:
+        return set()
+    t = pa.concat_tables(rows)
+    ids = pd.Index(t.column("record_id").to_pylist(), dtype=object)
+    if not ids.is_unique:  # a record id twice: keep every record of these facilities (a superset is exact too)
+        return set(ids)
+    facility = _text(pd.Series(t.column("facility_id").to_pylist(), dtype=object)).to_numpy(dtype=object)
+    at = np.full(len(ids), -1, dtype=np.int64)  # position in the current match, per row of t
+    off = 0
+    for b in read_output_batches(cur.path, cur.kind, columns=["record_id"]):
+        hit = ids.get_indexer(pd.Index(b.column("record_id").to_pylist(), dtype=object))
+        found = hit >= 0
+        at[hit[found]] = off + np.flatnonzero(found)  # a record twice in the match: its later row wins
+        off += b.num_rows
+    df = pd.DataFrame({"facility": facility, "at": at, "record_id": ids.to_numpy(dtype=object)})
+    df = df[df["at"] >= 0].sort_values("at", kind="stable")
+    return set(df.drop_duplicates("facility", keep="last")["record_id"])
+
+
+def _frames(rf: Any, reg: _Picked, vac: _Picked, cur: _Picked, first: _Picked, cand: _Picked | None) -> dict[str, Any]:
+    """:func:`track_feedback`'s keyword inputs from the kept rows (and the small tables whole)."""
+    from vaxlib.runs import CHANGES
+
+    current = cur.frame()
+    changes = _read_run_table(rf.apply, CHANGES, "changes", "apply", optional=True)
+    if changes is not None:
+        changes = changes[changes["record_id"].astype(str).isin(set(current["record_id"].astype(str)))]
+    out = {
+        "registry": reg.frame(),
+        "vaccinations": vac.frame(),
+        "matches": current if first is cur else first.frame(),
+        "matches_current": None if first is cur else current,
+        "changes": changes,
+        "candidates": cand.frame() if cand is not None else None,
+        "decisions": _decisions(rf),
+    }
+    return out
+
+
+def load_inputs(data_dir: str | os.PathLike[str], settings: FeedbackSettings | None = None, *,
+                narrow: bool = True) -> dict[str, Any]:
     """Read the tables of a ``vax demo``-style folder (:class:`vaxlib.runs.RunFolder`) for :func:`track_feedback`.
 
     ``DIR/data/{feedback,registry,vaccinations}`` (Parquet, CSV in any encoding or xlsx, through
-    :func:`vaxlib.io.read_table`), ``DIR/match/matches.parquet``, and when present
-    ``DIR/match-corrected/matches.parquet``, ``DIR/apply/changes.parquet`` and ``DIR/ledger.db``.
-    Each stage folder must be a complete run (its manifest is checked).
+    :func:`vaxlib.io.read_table`; Parquet also as a folder of ``part-*.parquet``), ``DIR/match/matches.parquet``
+    (one file or parts), and when present ``DIR/match-corrected/matches.parquet``,
+    ``DIR/apply/changes.parquet`` and ``DIR/ledger.db``.  Each stage folder must be a complete run
+    (its manifest is checked).
+
+    With ``narrow`` (and a Parquet register and dose records), only the rows the
+    reports received by ``settings.as_of`` can touch are read into pandas, a slice
+    at a time (:func:`_narrowed_inputs`): memory follows the reports, not the
+    register.  The result then also holds ``register`` and ``link`` for
+    :func:`track_feedback`, whose answers are those of the whole tables.
 
     Raises
     ------
@@ -951,24 +1413,25 @@ def load_inputs(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
     from vaxlib.runs import CHANGES, MATCHES, RunFolder, check_input
 
     rf = RunFolder(data_dir)
+    feedback = _feedback_table(rf)
+    if narrow and _parquet_input(rf, "registry") is not None and _parquet_input(rf, "vaccinations") is not None:
+        return dict(feedback=feedback, **_narrowed_inputs(rf, feedback, settings or FeedbackSettings()))
 
     def table(stem: str, kind: str) -> pd.DataFrame:
         path = rf.table(stem)
         if path is None:
             raise FileNotFoundError(f"{rf.data}: no {stem}.parquet/.csv/.xlsx")
         check_input(path)
-        if kind != "feedback" and path.suffix == ".parquet":
+        if path.suffix == ".parquet":
             # the pipeline's own contract tables (written by vax synth / vax apply): read as they are
             return read_output(path, "table")
         res = read_table(path, kind)  # type: ignore[arg-type]
         if len(res.quarantine):
             log.warning("%s: %d row(s) quarantined", path.name, res.quarantine["row"].nunique())
-        # the raw text stays out (personal data); file row, column and reason travel on
-        res.table.attrs["import_quarantine"] = res.quarantine[["row", "column", "reason"]].copy()
         return res.table
 
-    out: dict[str, Any] = {
-        "feedback": table("feedback", "feedback"),
+    return {
+        "feedback": feedback,
         "registry": table("registry", "registry"),
         "vaccinations": table("vaccinations", "vaccinations"),
         "matches": _read_run_table(rf.match, MATCHES, "matches", "match", optional=False),
@@ -976,21 +1439,29 @@ def load_inputs(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
         "changes": _read_run_table(rf.apply, CHANGES, "changes", "apply", optional=True),
         # the candidates of the current match only (the first match's are stale after the fixes)
         "candidates": _current_candidates(rf),
-        "decisions": None,
+        "decisions": _decisions(rf),
     }
-    if rf.ledger.exists():
-        from vaxlib.review.ledger import Ledger
 
-        with Ledger.open(str(rf.ledger), readonly=True) as led:
-            out["decisions"] = led.current_decisions()
-    return out
+
+def _decisions(rf: Any) -> pd.DataFrame | None:
+    """The review ledger's current decisions, or None without a ledger."""
+    if not rf.ledger.exists():
+        return None
+    from vaxlib.review.ledger import Ledger
+
+    with Ledger.open(str(rf.ledger), readonly=True) as led:
+        return led.current_decisions()
 
 
 def _input_paths(data_dir: str | os.PathLike[str]) -> list[Path]:
     from vaxlib.runs import RunFolder
 
     rf = RunFolder(data_dir)
-    paths = [p for p in (rf.table("feedback"), rf.table("registry"), rf.table("vaccinations")) if p is not None]
+    paths = []
+    for stem in ("feedback", "registry", "vaccinations"):
+        p = rf.table(stem) or _parquet_input(rf, stem)
+        if p is not None:
+            paths.append(p if p.exists() else p.with_suffix(""))  # a folder of parts: the folder
     return paths + [d for d in (rf.match, rf.match_corrected, rf.apply) if d.exists()] + (
         [rf.ledger] if rf.ledger.exists() else [])
 
@@ -1014,8 +1485,8 @@ def run_feedback(
     used = settings or FeedbackSettings()
     with atomic_run(out, command="feedback", args=run_args or {"data": str(data_dir)},
                     inputs=_input_paths(data_dir), settings=dataclasses.asdict(used)) as staging:
-        inputs = load_inputs(data_dir)
-        result = track_feedback(**inputs, settings=settings)
+        inputs = load_inputs(data_dir, used)
+        result = track_feedback(**inputs, settings=used)
         write_output(result.items, staging / FEEDBACK_STATUS, "feedback_status")
         write_output(result.queue, staging / FEEDBACK_QUEUE, "feedback_queue")
         write_output(result.links, staging / FEEDBACK_LINKS, "feedback_links")

@@ -123,6 +123,7 @@ __all__ = [
     "parse_platform_date",
     "read_output",
     "read_output_arrow",
+    "read_output_batches",
     "write_output",
     "write_json",
     "read_json",
@@ -2343,6 +2344,30 @@ def read_output_arrow(path: str | os.PathLike[str], kind: str, *, columns: Seque
         tables.append(pq.read_table(part, columns=list(columns) if columns is not None else None,
                                     read_dictionary=list(dictionary) or None))
     return pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+
+
+def read_output_batches(path: str | os.PathLike[str], kind: str, *, columns: Sequence[str] | None = None,
+                        batch_rows: int = 262_144):
+    """:func:`read_output_arrow` a slice at a time: pyarrow Tables of at most ``batch_rows`` rows,
+    part after part, in the table's order (memory bounded by one slice, whatever the table's size).
+
+    Each part is checked (:func:`read_output`'s errors) before its first slice is read.
+    """
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    from vaxlib.schema import OUTPUT_TABLES  # noqa: PLC0415
+
+    if kind not in OUTPUT_TABLES:
+        raise ValueError(f"kind must be one of {sorted(OUTPUT_TABLES)}, not {kind!r}")
+    parts = table_parts(path)
+    if not parts:
+        raise OutputTableError(f"không có tệp {kind}", f"no {kind} file", Path(path))
+    for part in parts:
+        _check_output_file(part, kind, columns)
+        pf = pq.ParquetFile(part)
+        for batch in pf.iter_batches(batch_size=batch_rows, columns=list(columns) if columns is not None else None):
+            yield pa.Table.from_batches([batch])
 
 
 def write_output(df: pd.DataFrame, path: str | os.PathLike[str], kind: str) -> Path:
