@@ -247,3 +247,21 @@ def test_a_partitioned_run_killed_or_failing_leaves_no_result_and_the_rerun_sign
     assert r.returncode == 0, r.stderr
     assert len(pd.read_parquet(out / "certificates.parquet")) > 100
     assert sorted(p.name for p in tmp_path.iterdir()) == ["K", "certs"]  # the killed run's staging is gone
+
+
+def test_person_and_qr_on_parts_sign_that_person_only_and_refuse_an_unsignable_one(matched, keys, tmp_path):
+    from vaxlib.sign.errors import NotVerified
+
+    one, parts = matched
+    whole = _whole_plan(one, dt.datetime.now(dt.timezone.utc))
+    who = whole.persons["person_id"].iloc[7]
+    s = _sign(parts, keys, tmp_path / "p", only=[who], qr="png")
+    assert s.signed == 1 and s.requested == 1 and not s.skipped
+    certs = pd.read_parquet(tmp_path / "p" / "certificates.parquet")
+    assert certs["person_id"].tolist() == [who]
+    content = pd.read_parquet(tmp_path / "p" / "certificate-content.parquet")
+    assert (tmp_path / "p" / "qr" / content["qr_file"].iloc[0]).is_file()
+    held = whole.refused["person_id"].iloc[0]
+    with pytest.raises(NotVerified):
+        _sign(parts, keys, tmp_path / "q", only=[held])
+    assert not (tmp_path / "q").exists()

@@ -31,7 +31,8 @@ does for one file) would take 15-24 GB at 10M persons.  Instead:
 The answers are those of the one-file path: the same persons, payloads,
 held/refused rows (sorted by person, as there) and skip counts; certificates
 come out bucket by bucket rather than sorted by person.  Memory: one bucket's
-tables plus, for the vaccination lookup, 16 bytes per matches row (hash and bucket).
+tables plus, for the vaccination lookup, 12 bytes per matches row (hash and bucket) and
+their sort order while it is made.
 
 A re-sign against a previous run (``--previous``, or an ``--out`` that holds a
 run) is refused on this path: the incremental plan (:mod:`vaxlib.sign.incremental`)
@@ -258,7 +259,7 @@ def _bucket_inputs(registry, vaccinations, matches, candidates, spill_root: Path
         b = bucket_of(key)
         spill.write("m", t, b)
         rec_h.append(_hash(_objects(t["record_id"])))
-        rec_b.append(b)
+        rec_b.append(b.astype(np.int32))  # 12 bytes a record with its hash
         pending = pc.fill_null(pc.is_in(t["status"], value_set=pa.array(_PENDING, t["status"].type)), False)
         if pc.any(pending).as_py():
             pend_id.append(t["record_id"].filter(pending))
@@ -267,10 +268,11 @@ def _bucket_inputs(registry, vaccinations, matches, candidates, spill_root: Path
     timings["bucket_matches"] = round(time.perf_counter() - clock - timings["links"], 3)
     # a record hash -> its bucket(s): sorted, a hash listed once per bucket it is in
     h = np.concatenate(rec_h) if rec_h else np.zeros(0, np.uint64)
-    bb = np.concatenate(rec_b) if rec_b else np.zeros(0, np.int64)
+    bb = np.concatenate(rec_b) if rec_b else np.zeros(0, np.int32)
     del rec_h, rec_b
     order = np.lexsort((bb, h))
-    h, bb = h[order], bb[order]
+    h = h[order]
+    bb = bb[order]
     del order
     keep = np.r_[True, (h[1:] != h[:-1]) | (bb[1:] != bb[:-1])] if len(h) else np.zeros(0, bool)
     h, bb = h[keep], bb[keep]
