@@ -62,6 +62,8 @@ BUCKET_RECORDS = 250_000
 SPILL_DIR = ".sign-spill"
 #: person rows per signing chunk (sign_rows' default)
 CHUNK = 2000
+#: content-index rows per Parquet row group
+CONTENT_ROWS = 100_000
 
 _PENDING = ("review", "unmatched")
 
@@ -520,20 +522,26 @@ def sign_partitioned(registry, vaccinations, matches, keys_dir, out, *, signer_n
             few = n_persons < SMALL_BATCH
             signed = sign_rows(rows(), keys_dir, processes=1 if few else processes, issued_at=issued_at,
                                issuer=issuer, qr=qr, qr_dir=qr_dir, stats=stats, chunk_size=CHUNK)
+            pending = []  # content rows written in groups of CONTENT_ROWS (a group per chunk: 86 bytes a row)
             for certs, chunk in zip(signed, chunks()):
                 writer.write(certs)
                 fault_point("sign:chunk")
                 at = pd.Index(chunk["person_id"].to_pylist()).get_indexer(certs.person_id)
                 idx = pa.array(at, pa.int64())
-                content.write_table(pa.table({
+                pending.append(pa.table({
                     "person_id": pa.array(certs.person_id, pa.string()), "uvci": pa.array(certs.uvci, pa.string()),
                     "uvci_sha256": pa.array([uvci_hash(u) for u in certs.uvci], pa.string()),
                     "qr_file": pa.array([qr_filename(p_, u, qr) if qr else "" for p_, u in
                                          zip(certs.person_id, certs.uvci)], pa.string()),
                     **{h: chunk[h].combine_chunks().take(idx) for h in ("name_hash", "dob_hash", "dose_hash")}},
                     schema=content_schema()))
+                if sum(t_.num_rows for t_ in pending) >= CONTENT_ROWS:
+                    content.write_table(pa.concat_tables(pending).combine_chunks())
+                    pending = []
                 append_ledger(st.path, [(certs.kid, u, "issued", "", "") for u in certs.uvci],
                               signer=signer_name, signed_at=signed_at)
+            if pending:
+                content.write_table(pa.concat_tables(pending).combine_chunks())
         shutil.rmtree(spill_dir)
         st.settings["revoked"] = 0
         timings["sign_and_commit"] = round(time.perf_counter() - lap, 3)
