@@ -182,7 +182,7 @@ def test_partitioned_inputs_sign_the_same_certificates_as_one_file(matched, keys
     one, parts = matched
     assert is_partitioned(*parts.values()) and not is_partitioned(*one.values())
     a = _sign(one, keys, tmp_path / "one")
-    b = _sign(parts, keys, tmp_path / "parts", stream=5)
+    b = _sign(parts, keys, tmp_path / "parts", stream=5, ledger_dir=tmp_path / "L")
     assert a.signed == b.signed > 100
     assert dict(a.skipped) == dict(b.skipped) and a.skipped["held_pending"] > 0
     ca = pd.read_parquet(tmp_path / "one" / "certificates.parquet")
@@ -199,6 +199,7 @@ def test_partitioned_inputs_sign_the_same_certificates_as_one_file(matched, keys
     ledger = read_ledger(tmp_path / "parts")
     assert sorted(r["uvci"] for r in ledger) == sorted(cb["uvci"]) and {r["event"] for r in ledger} == {"issued"}
     assert {r["signer"] for r in ledger} == {"t"}
+    assert read_ledger(tmp_path / "L") == ledger  # --ledger-dir: the same events appended there
     assert not any(p.name == SPILL_DIR for p in (tmp_path / "parts").rglob("*"))
     # one-file inputs signed bucket by bucket: not-signed.parquet row for row (same input order)
     c = _sign(one, keys, tmp_path / "stream", stream=3)

@@ -559,6 +559,7 @@ def _copy_ledger(src: Path, folder: Path) -> None:
     line by line (a 10M-row ledger is never held in memory)."""
     from vaxlib.sign.ledger import LEDGER_FILE
 
+    folder.mkdir(parents=True, exist_ok=True)
     dest = folder / LEDGER_FILE
     new = not dest.exists()
     with open(src, "rb") as fh, open(dest, "ab") as outf:
