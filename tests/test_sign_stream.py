@@ -182,7 +182,7 @@ def test_partitioned_inputs_sign_the_same_certificates_as_one_file(matched, keys
     one, parts = matched
     assert is_partitioned(*parts.values()) and not is_partitioned(*one.values())
     a = _sign(one, keys, tmp_path / "one")
-    b = _sign(parts, keys, tmp_path / "parts", stream=5)
+    b = _sign(parts, keys, tmp_path / "parts", stream=5, ledger_dir=tmp_path / "L")
     assert a.signed == b.signed > 100
     assert dict(a.skipped) == dict(b.skipped) and a.skipped["held_pending"] > 0
     ca = pd.read_parquet(tmp_path / "one" / "certificates.parquet")
@@ -199,6 +199,7 @@ def test_partitioned_inputs_sign_the_same_certificates_as_one_file(matched, keys
     ledger = read_ledger(tmp_path / "parts")
     assert sorted(r["uvci"] for r in ledger) == sorted(cb["uvci"]) and {r["event"] for r in ledger} == {"issued"}
     assert {r["signer"] for r in ledger} == {"t"}
+    assert read_ledger(tmp_path / "L") == ledger  # --ledger-dir: the same events appended there
     assert not any(p.name == SPILL_DIR for p in (tmp_path / "parts").rglob("*"))
     # one-file inputs signed bucket by bucket: not-signed.parquet row for row (same input order)
     c = _sign(one, keys, tmp_path / "stream", stream=3)
@@ -247,3 +248,21 @@ def test_a_partitioned_run_killed_or_failing_leaves_no_result_and_the_rerun_sign
     assert r.returncode == 0, r.stderr
     assert len(pd.read_parquet(out / "certificates.parquet")) > 100
     assert sorted(p.name for p in tmp_path.iterdir()) == ["K", "certs"]  # the killed run's staging is gone
+
+
+def test_person_and_qr_on_parts_sign_that_person_only_and_refuse_an_unsignable_one(matched, keys, tmp_path):
+    from vaxlib.sign.errors import NotVerified
+
+    one, parts = matched
+    whole = _whole_plan(one, dt.datetime.now(dt.timezone.utc))
+    who = whole.persons["person_id"].iloc[7]
+    s = _sign(parts, keys, tmp_path / "p", only=[who], qr="png")
+    assert s.signed == 1 and s.requested == 1 and not s.skipped
+    certs = pd.read_parquet(tmp_path / "p" / "certificates.parquet")
+    assert certs["person_id"].tolist() == [who]
+    content = pd.read_parquet(tmp_path / "p" / "certificate-content.parquet")
+    assert (tmp_path / "p" / "qr" / content["qr_file"].iloc[0]).is_file()
+    held = whole.refused["person_id"].iloc[0]
+    with pytest.raises(NotVerified):
+        _sign(parts, keys, tmp_path / "q", only=[held])
+    assert not (tmp_path / "q").exists()

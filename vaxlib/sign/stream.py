@@ -31,7 +31,8 @@ does for one file) would take 15-24 GB at 10M persons.  Instead:
 The answers are those of the one-file path: the same persons, payloads,
 held/refused rows (sorted by person, as there) and skip counts; certificates
 come out bucket by bucket rather than sorted by person.  Memory: one bucket's
-tables plus, for the vaccination lookup, 16 bytes per matches row (hash and bucket).
+tables plus, for the vaccination lookup, 12 bytes per matches row (hash and bucket) and
+their sort order while it is made.
 
 A re-sign against a previous run (``--previous``, or an ``--out`` that holds a
 run) is refused on this path: the incremental plan (:mod:`vaxlib.sign.incremental`)
@@ -61,6 +62,8 @@ BUCKET_RECORDS = 250_000
 SPILL_DIR = ".sign-spill"
 #: person rows per signing chunk (sign_rows' default)
 CHUNK = 2000
+#: content-index rows per Parquet row group
+CONTENT_ROWS = 100_000
 
 _PENDING = ("review", "unmatched")
 
@@ -258,7 +261,7 @@ def _bucket_inputs(registry, vaccinations, matches, candidates, spill_root: Path
         b = bucket_of(key)
         spill.write("m", t, b)
         rec_h.append(_hash(_objects(t["record_id"])))
-        rec_b.append(b)
+        rec_b.append(b.astype(np.int32))  # 12 bytes a record with its hash
         pending = pc.fill_null(pc.is_in(t["status"], value_set=pa.array(_PENDING, t["status"].type)), False)
         if pc.any(pending).as_py():
             pend_id.append(t["record_id"].filter(pending))
@@ -267,10 +270,11 @@ def _bucket_inputs(registry, vaccinations, matches, candidates, spill_root: Path
     timings["bucket_matches"] = round(time.perf_counter() - clock - timings["links"], 3)
     # a record hash -> its bucket(s): sorted, a hash listed once per bucket it is in
     h = np.concatenate(rec_h) if rec_h else np.zeros(0, np.uint64)
-    bb = np.concatenate(rec_b) if rec_b else np.zeros(0, np.int64)
+    bb = np.concatenate(rec_b) if rec_b else np.zeros(0, np.int32)
     del rec_h, rec_b
     order = np.lexsort((bb, h))
-    h, bb = h[order], bb[order]
+    h = h[order]
+    bb = bb[order]
     del order
     keep = np.r_[True, (h[1:] != h[:-1]) | (bb[1:] != bb[:-1])] if len(h) else np.zeros(0, bool)
     h, bb = h[keep], bb[keep]
@@ -518,20 +522,26 @@ def sign_partitioned(registry, vaccinations, matches, keys_dir, out, *, signer_n
             few = n_persons < SMALL_BATCH
             signed = sign_rows(rows(), keys_dir, processes=1 if few else processes, issued_at=issued_at,
                                issuer=issuer, qr=qr, qr_dir=qr_dir, stats=stats, chunk_size=CHUNK)
+            pending = []  # content rows written in groups of CONTENT_ROWS (a group per chunk: 86 bytes a row)
             for certs, chunk in zip(signed, chunks()):
                 writer.write(certs)
                 fault_point("sign:chunk")
                 at = pd.Index(chunk["person_id"].to_pylist()).get_indexer(certs.person_id)
                 idx = pa.array(at, pa.int64())
-                content.write_table(pa.table({
+                pending.append(pa.table({
                     "person_id": pa.array(certs.person_id, pa.string()), "uvci": pa.array(certs.uvci, pa.string()),
                     "uvci_sha256": pa.array([uvci_hash(u) for u in certs.uvci], pa.string()),
                     "qr_file": pa.array([qr_filename(p_, u, qr) if qr else "" for p_, u in
                                          zip(certs.person_id, certs.uvci)], pa.string()),
                     **{h: chunk[h].combine_chunks().take(idx) for h in ("name_hash", "dob_hash", "dose_hash")}},
                     schema=content_schema()))
+                if sum(t_.num_rows for t_ in pending) >= CONTENT_ROWS:
+                    content.write_table(pa.concat_tables(pending).combine_chunks())
+                    pending = []
                 append_ledger(st.path, [(certs.kid, u, "issued", "", "") for u in certs.uvci],
                               signer=signer_name, signed_at=signed_at)
+            if pending:
+                content.write_table(pa.concat_tables(pending).combine_chunks())
         shutil.rmtree(spill_dir)
         st.settings["revoked"] = 0
         timings["sign_and_commit"] = round(time.perf_counter() - lap, 3)
@@ -549,6 +559,7 @@ def _copy_ledger(src: Path, folder: Path) -> None:
     line by line (a 10M-row ledger is never held in memory)."""
     from vaxlib.sign.ledger import LEDGER_FILE
 
+    folder.mkdir(parents=True, exist_ok=True)
     dest = folder / LEDGER_FILE
     new = not dest.exists()
     with open(src, "rb") as fh, open(dest, "ab") as outf:
