@@ -137,3 +137,20 @@ def test_vax_feedback_on_parts_writes_the_same_tables(folders, tmp_path):
     assert len(items) == len(result.items) > 20
     manifest = check_run(tmp_path / "fb", command="feedback")
     assert {Path(e["path"]).name for e in manifest["inputs"]} >= {"registry", "vaccinations", "feedback"}
+
+
+def test_a_report_id_in_two_parts_stops_the_job(tmp_path):
+    """The importer refuses a repeated feedback_id within a file; across the parts of a folder too."""
+    import subprocess
+    import sys
+
+    fb = pd.DataFrame({"feedback_id": ["PA1", "PA2", "PA3"], "submitted_at": ["2022-04-20"] * 3,
+                       "full_name": ["Nguyễn Văn An"] * 3, "dob": ["1990-01-01"] * 3, "sex": ["Nam"] * 3,
+                       "id_number": [""] * 3, "phone": [""] * 3, "category": ["other"] * 3, "message": ["x"] * 3})
+    (tmp_path / "data" / "feedback").mkdir(parents=True)
+    fb.iloc[:2].to_parquet(tmp_path / "data" / "feedback" / "part-00000.parquet", index=False)
+    fb.iloc[[2, 1]].to_parquet(tmp_path / "data" / "feedback" / "part-00001.parquet", index=False)
+    r = subprocess.run([sys.executable, "-m", "vaxlib.cli", "feedback", "--data", str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "feedback_id PA2 is in part-00000.parquet and part-00001.parquet" in r.stderr
