@@ -154,3 +154,18 @@ def test_a_report_id_in_two_parts_stops_the_job(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "feedback_id PA2 is in part-00000.parquet and part-00001.parquet" in r.stderr
+
+
+def test_read_output_batches_gives_the_table_a_slice_at_a_time(tmp_path):
+    import pyarrow as pa
+
+    from vaxlib.io import OutputTableError, read_output_arrow, read_output_batches
+
+    df = pd.DataFrame({"record_id": [f"VR{i:04d}" for i in range(23)], "n": range(23)})
+    _write(df, tmp_path / "t.parquet", 3)
+    slices = list(read_output_batches(tmp_path / "t.parquet", "table", columns=["record_id"], batch_rows=4))
+    assert max(s.num_rows for s in slices) == 4 and len(slices) == 6  # 8 + 8 + 7 rows in 3 parts
+    assert pa.concat_tables(slices).equals(read_output_arrow(tmp_path / "t.parquet", "table", columns=["record_id"]))
+    df[["n"]].to_parquet(tmp_path / "t" / "part-00001.parquet", index=False)  # a part without the column
+    with pytest.raises(OutputTableError, match="record_id"):
+        list(read_output_batches(tmp_path / "t.parquet", "table", columns=["record_id"]))
