@@ -137,3 +137,35 @@ def test_vax_feedback_on_parts_writes_the_same_tables(folders, tmp_path):
     assert len(items) == len(result.items) > 20
     manifest = check_run(tmp_path / "fb", command="feedback")
     assert {Path(e["path"]).name for e in manifest["inputs"]} >= {"registry", "vaccinations", "feedback"}
+
+
+def test_a_report_id_in_two_parts_stops_the_job(tmp_path):
+    """The importer refuses a repeated feedback_id within a file; across the parts of a folder too."""
+    import subprocess
+    import sys
+
+    fb = pd.DataFrame({"feedback_id": ["PA1", "PA2", "PA3"], "submitted_at": ["2022-04-20"] * 3,
+                       "full_name": ["Nguyễn Văn An"] * 3, "dob": ["1990-01-01"] * 3, "sex": ["Nam"] * 3,
+                       "id_number": [""] * 3, "phone": [""] * 3, "category": ["other"] * 3, "message": ["x"] * 3})
+    (tmp_path / "data" / "feedback").mkdir(parents=True)
+    fb.iloc[:2].to_parquet(tmp_path / "data" / "feedback" / "part-00000.parquet", index=False)
+    fb.iloc[[2, 1]].to_parquet(tmp_path / "data" / "feedback" / "part-00001.parquet", index=False)
+    r = subprocess.run([sys.executable, "-m", "vaxlib.cli", "feedback", "--data", str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "feedback_id PA2 is in part-00000.parquet and part-00001.parquet" in r.stderr
+
+
+def test_read_output_batches_gives_the_table_a_slice_at_a_time(tmp_path):
+    import pyarrow as pa
+
+    from vaxlib.io import OutputTableError, read_output_arrow, read_output_batches
+
+    df = pd.DataFrame({"record_id": [f"VR{i:04d}" for i in range(23)], "n": range(23)})
+    _write(df, tmp_path / "t.parquet", 3)
+    slices = list(read_output_batches(tmp_path / "t.parquet", "table", columns=["record_id"], batch_rows=4))
+    assert max(s.num_rows for s in slices) == 4 and len(slices) == 6  # 8 + 8 + 7 rows in 3 parts
+    assert pa.concat_tables(slices).equals(read_output_arrow(tmp_path / "t.parquet", "table", columns=["record_id"]))
+    df[["n"]].to_parquet(tmp_path / "t" / "part-00001.parquet", index=False)  # a part without the column
+    with pytest.raises(OutputTableError, match="record_id"):
+        list(read_output_batches(tmp_path / "t.parquet", "table", columns=["record_id"]))

@@ -1156,6 +1156,13 @@ def _feedback_table(rf: Any) -> pd.DataFrame:
         offset += len(res.table) + res.quarantine["row"].nunique()
         tables.append(res.table)
     out = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
+    if len(tables) > 1:  # the importer finds a repeated feedback_id within a file, not across the parts
+        part_of = np.repeat(np.arange(len(tables)), [len(t) for t in tables])
+        again = out["feedback_id"].duplicated(keep=False).to_numpy()
+        if again.any():
+            fid = out["feedback_id"].to_numpy(dtype=object)[again][0]
+            where = sorted({parts[i].name for i in part_of[again & (out["feedback_id"] == fid).to_numpy()]})
+            raise ValueError(f"{parts[0].parent}: feedback_id {fid} is in {' and '.join(where)}")
     out.attrs["import_quarantine"] = pd.concat(quarantined, ignore_index=True) if len(quarantined) > 1 \
         else quarantined[0]
     return out
