@@ -401,3 +401,23 @@ def test_a_large_file_changed_in_any_way_after_its_run_is_not_taken_as_unchanged
     if change == "same_size_mtime_restored":
         with pytest.raises(ManifestError):
             check_run(tmp_path / "run")  # and the full check sees the new content
+
+
+def test_a_table_named_by_its_folder_of_parts_is_pinned_by_the_parts(tmp_path):
+    """``candidates.parquet`` beside a dask result names ``candidates/part-*.parquet``
+    (io.table_parts): the manifest pins those parts, and a changed part makes the run stale."""
+    from vaxlib.runs import is_current
+
+    folder = tmp_path / "m" / "candidates"
+    folder.mkdir(parents=True)
+    for i in range(2):
+        write_output(MATCHES.iloc[[i]], folder / f"part-{i:05d}.parquet", "matches")
+    named = tmp_path / "m" / "candidates.parquet"
+    out = tmp_path / "run"
+    with atomic_run(out, command="sign", args={"x": 1}, inputs=[named]) as st:
+        (st / "note.txt").write_text("x", encoding="utf-8")
+    entry = read_manifest(out)["inputs"][0]
+    assert entry["kind"] == "parts" and len(entry["sha256"]) == 64
+    assert is_current(out, command="sign", args={"x": 1})
+    write_output(MATCHES.iloc[[1, 0]], folder / "part-00001.parquet", "matches")  # one part changes
+    assert not is_current(out, command="sign", args={"x": 1})

@@ -410,6 +410,13 @@ def code_version() -> dict[str, str]:
 
 def _input_entry(path: str | os.PathLike[str]) -> dict[str, Any]:
     p = Path(path)
+    if not p.exists() and p.suffix == ".parquet" and p.with_suffix("").is_dir():
+        # ``matches.parquet`` naming vax match --engine dask's ``matches/part-*.parquet``
+        # (:func:`vaxlib.io.table_parts`): the parts are what was read, so they are what is pinned
+        h = hashlib.sha256()
+        for f in sorted(p.with_suffix("").glob("part-*.parquet")):
+            h.update(f.name.encode() + b"\0" + file_digest(f).encode())
+        return {"path": str(path), "kind": "parts", "sha256": h.hexdigest()}
     if p.is_dir():
         m = p / MANIFEST
         if m.is_file():  # a run: its manifest pins every file
