@@ -267,3 +267,14 @@ def test_prefiltered_candidates_carry_the_whole_registers_frequencies():
     assert out["_tf_name"].tolist() == [0.1, 0.8, 1.0]  # an empty name carries no frequency evidence
     assert out["_tf_dob"].tolist() == [0.4, 0.4, 0.6]
     assert out.index.equals(cands.index) and list(out.columns[:3]) == ["person_id", "full_name", "dob"]
+
+
+@pytest.mark.parametrize("lang, wording", [("vi", "không có feedback.parquet"), ("en", "no feedback.parquet")])
+def test_a_data_folder_without_feedback_is_one_line_in_the_users_language(tmp_path, capsys, lang, wording):
+    """No feedback table: exit 2 and one line in the chosen language (it was English in both)."""
+    from vaxlib.cli import main
+
+    (tmp_path / "data").mkdir()
+    assert main(["--lang", lang, "feedback", "--data", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and wording in err[0] and "Traceback" not in err[0]

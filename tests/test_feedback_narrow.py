@@ -150,10 +150,13 @@ def test_a_report_id_in_two_parts_stops_the_job(tmp_path):
     (tmp_path / "data" / "feedback").mkdir(parents=True)
     fb.iloc[:2].to_parquet(tmp_path / "data" / "feedback" / "part-00000.parquet", index=False)
     fb.iloc[[2, 1]].to_parquet(tmp_path / "data" / "feedback" / "part-00001.parquet", index=False)
-    r = subprocess.run([sys.executable, "-m", "vaxlib.cli", "feedback", "--data", str(tmp_path)],
-                       capture_output=True, text=True)
-    assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert "feedback_id PA2 is in part-00000.parquet and part-00001.parquet" in r.stderr
+    for lang, wording in (("vi", "feedback_id PA2 có trong nhiều phần: part-00000.parquet, part-00001.parquet"),
+                          ("en", "feedback_id PA2 is in several parts: part-00000.parquet, part-00001.parquet")):
+        r = subprocess.run([sys.executable, "-m", "vaxlib.cli", "--lang", lang, "feedback", "--data", str(tmp_path)],
+                           capture_output=True, text=True)
+        assert r.returncode == 2 and "Traceback" not in r.stderr
+        said = [ln for ln in r.stderr.splitlines() if not ln.startswith("INFO ")]  # the log lines aside
+        assert said == [f"vax feedback: {tmp_path / 'data' / 'feedback'}: {wording}"]
 
 
 def test_read_output_batches_gives_the_table_a_slice_at_a_time(tmp_path):

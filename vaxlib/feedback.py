@@ -64,10 +64,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vaxlib.errors import VaxError
 from vaxlib.i18n import FEEDBACK_REASON_LABELS, FEEDBACK_RESOLUTION_LABELS
 
 __all__ = [
     "FeedbackSettings",
+    "TableMissingError",
+    "RepeatedIdError",
     "FeedbackResult",
     "ITEM_COLUMNS",
     "QUEUE_COLUMNS",
@@ -123,6 +126,13 @@ OVERDUE_COLUMNS = ["owner", "owner_province", "open", "overdue", "oldest_age_hou
 
 QUARANTINE_COLUMNS = ["stage", "feedback_id", "row", "column", "reason"]
 
+
+class TableMissingError(VaxError, FileNotFoundError):
+    """An input table of ``vax feedback`` is not in the data folder (worded in :mod:`vaxlib.i18n`)."""
+
+
+class RepeatedIdError(VaxError, ValueError):
+    """A ``feedback_id`` is in two parts of ``data/feedback/`` (worded in :mod:`vaxlib.i18n`)."""
 
 
 @dataclasses.dataclass
@@ -1144,7 +1154,7 @@ def _feedback_table(rf: Any) -> pd.DataFrame:
     parts = [path] if path is not None else table_parts(rf.data / "feedback.parquet") or table_parts(
         rf.root / "feedback.parquet")
     if not parts:
-        raise FileNotFoundError(f"{rf.data}: no feedback.parquet/.csv/.xlsx")
+        raise TableMissingError.say("feedback_table_missing", path=rf.data, stem="feedback")
     check_input(path if path is not None else parts[0].parent.with_suffix(".parquet"))
     tables, quarantined, offset = [], [], 0
     for part in parts:
@@ -1162,7 +1172,7 @@ def _feedback_table(rf: Any) -> pd.DataFrame:
         if again.any():
             fid = out["feedback_id"].to_numpy(dtype=object)[again][0]
             where = sorted({parts[i].name for i in part_of[again & (out["feedback_id"] == fid).to_numpy()]})
-            raise ValueError(f"{parts[0].parent}: feedback_id {fid} is in {' and '.join(where)}")
+            raise RepeatedIdError.say("feedback_id_repeated", path=parts[0].parent, fid=fid, parts=", ".join(where))
     out.attrs["import_quarantine"] = pd.concat(quarantined, ignore_index=True) if len(quarantined) > 1 \
         else quarantined[0]
     return out
@@ -1427,7 +1437,7 @@ def load_inputs(data_dir: str | os.PathLike[str], settings: FeedbackSettings | N
     def table(stem: str, kind: str) -> pd.DataFrame:
         path = rf.table(stem)
         if path is None:
-            raise FileNotFoundError(f"{rf.data}: no {stem}.parquet/.csv/.xlsx")
+            raise TableMissingError.say("feedback_table_missing", path=rf.data, stem=stem)
         check_input(path)
         if path.suffix == ".parquet":
             # the pipeline's own contract tables (written by vax synth / vax apply): read as they are
@@ -1528,6 +1538,8 @@ def _cmd_feedback(args: argparse.Namespace) -> int:
     try:
         result = run_feedback(args.data, args.out, settings,
                               run_args={k: v for k, v in vars(args).items() if k != "func"})
+    except VaxError:
+        raise  # worded: printed in the user's language
     except (FileNotFoundError, KeyError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
     st = result.stats

@@ -853,6 +853,9 @@ _CLI = _pairs({
                         "set {name} to the key passphrase: the signing keys cannot be opened without it"),
     "sign_revoke_needs_keys": ("--revoke cần --keys KEYS", "--revoke needs --keys KEYS"),
     "sign_missing": ("thiếu {options}", "missing {options}"),
+    "feedback_id_repeated": ("{path}: feedback_id {fid} có trong nhiều phần: {parts}",
+                             "{path}: feedback_id {fid} is in several parts: {parts}"),
+    "feedback_table_missing": ("{path}: không có {stem}.parquet/.csv/.xlsx", "{path}: no {stem}.parquet/.csv/.xlsx"),
     "sign_stream_previous": ("{path}: vax sign trên dữ liệu chia phần chưa ký lại dựa trên lần ký trước "
                              "(--previous, hoặc --out đã có một lần ký); hãy chọn một thư mục --out mới",
                              "{path}: vax sign on partitioned inputs does not re-sign against a previous run yet "
