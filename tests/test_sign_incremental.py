@@ -107,9 +107,46 @@ def _rows(df):
     return [tuple(map(str, r)) for r in df.itertuples(index=False)]
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
-@given(worlds())
-def test_incremental_plan_equals_a_full_plan(world):
+@st.composite
+def large_worlds(draw):
+    """(base, changed, at) as :func:`worlds`, with enough rows that a few changes stay under
+    MAX_DIRTY_SHARE (so the incremental plan is taken), among them rows dropped at the end of
+    a table, a dose record moved to another person or key, and appended rows."""
+    n = 30
+    pids = [f"0010851{i:05d}" for i in range(n)]
+    reg = [[p, NAMES[i % 4], DOBS[i % 3]] for i, p in enumerate(pids)]
+    recs, cands = [], []
+    for i, p in enumerate(pids):
+        for d in range(1 + i % 3):
+            status = draw(st.sampled_from(STATUSES[:4] * 3 + STATUSES[4:]))
+            recs.append([f"R{i:02d}{d}", p, status, p if i % 7 else "K0", str(d + 1), DATES[d], VACCINES[i % 3]])
+            if status in ("review", "unmatched"):
+                cands.append([f"R{i:02d}{d}", pids[(i + 1) % n]])
+    reg2 = [list(r) for r in reg]
+    recs2 = [list(r) for r in recs]
+    for op in draw(st.lists(st.sampled_from(["name", "dob", "dose", "drop_rec", "drop_reg", "move", "key",
+                                             "status"]), min_size=1, max_size=3)):
+        r = draw(st.integers(0, len(recs2) - 1))
+        p = pids[draw(st.integers(0, n - 1))]
+        if op in ("name", "dob"):
+            row = reg2[draw(st.integers(0, len(reg2) - 1))]
+            row[1 if op == "name" else 2] = row[1] + " Anh" if op == "name" else draw(st.sampled_from(DOBS))
+        elif op == "dose":
+            recs2.append([f"N{len(recs2):03d}", p, "verified", p, "4", "2022-06-01", "Pfizer"])
+        elif op == "drop_rec":  # the last rows: the previous table has a tail the new one lacks
+            del recs2[-draw(st.integers(1, 3)):]
+        elif op == "drop_reg":
+            del reg2[-1]
+        elif op == "move":
+            recs2[r][1] = p
+        elif op == "key":
+            recs2[r][3] = p
+        else:
+            recs2[r][2] = draw(st.sampled_from(STATUSES))
+    return (reg, recs, cands), (reg2, recs2, cands), T0 + dt.timedelta(days=draw(st.sampled_from([0, 20])))
+
+
+def _check_replan(world, *, incremental: bool = False):
     base, changed, at = world
     old, held_old = _tables(base)
     new, held_new = _tables(changed)
@@ -118,7 +155,7 @@ def test_incremental_plan_equals_a_full_plan(world):
     plan, dirty = replan(old, held_old, prev.refused, dict(prev.stats.skipped), T0, new, held_new, at, marked)
     full = _plan(new, held_new, at)
     if plan is None:  # more than MAX_DIRTY_SHARE changed: the caller plans everyone
-        assert dirty.share > inc.MAX_DIRTY_SHARE
+        assert dirty.share > inc.MAX_DIRTY_SHARE and not incremental
         return
     assert dict(plan.stats.skipped) == dict(full.stats.skipped)
     assert _rows(plan.refused) == _rows(full.refused)  # same rows, same order
@@ -131,6 +168,18 @@ def test_incremental_plan_equals_a_full_plan(world):
     for p, r in full_rows.items():
         if p not in dirty.persons:
             assert prev_rows.get(p) == r
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(worlds())
+def test_incremental_plan_equals_a_full_plan(world):
+    _check_replan(world)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(large_worlds())
+def test_incremental_plan_of_a_few_changes_among_many_rows_equals_a_full_plan(world):
+    _check_replan(world, incremental=True)
 
 
 def test_held_rows_from_the_pending_part_equal_held_by_pending():

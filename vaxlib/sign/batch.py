@@ -1054,8 +1054,9 @@ def replan(old: dict, held_old: pd.DataFrame, prev_refused: pd.DataFrame, prev_s
     dirty = inc.dirty_units(old, new, held_old, held, marked)
     if dirty.share > inc.MAX_DIRTY_SHARE:
         return None, dirty
-    now = plan_signing(*inc.restrict(new, dirty), at=at, held=inc.restrict_held(held, dirty))
-    then = plan_signing(*inc.restrict(old, dirty), at=prev_at, held=inc.restrict_held(held_old, dirty))
+    new_part, old_part = inc.restrict(old, new, dirty)
+    now = plan_signing(*new_part, at=at, held=inc.restrict_held(held, dirty))
+    then = plan_signing(*old_part, at=prev_at, held=inc.restrict_held(held_old, dirty))
     refused = pd.concat([prev_refused[~prev_refused["person_id"].isin(dirty.persons)], now.refused],
                         ignore_index=True)
     refused = refused.iloc[np.argsort(refused["person_id"].to_numpy(dtype=object).astype(str), kind="stable")]

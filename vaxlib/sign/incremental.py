@@ -44,7 +44,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -149,6 +149,9 @@ class Dirty:
     persons: set
     keys: set
     share: float  #: largest share of differing rows over the compared tables
+    #: per kind: positions of the rows of the previous and of the new table that differ from the other
+    #: table's row at the same position (:func:`_row_diff`); every other row is the same in both
+    changed: dict = field(default_factory=dict)
 
 
 def _values(col, rows: np.ndarray) -> set:
@@ -162,16 +165,21 @@ def dirty_units(old: dict, new: dict, held_old: pd.DataFrame, held_new: pd.DataF
     """The units to plan again: rows that differ, their persons and keys, closed over the matches.
 
     ``old`` / ``new``: Arrow tables per :data:`PLAN_INPUTS` kind; ``marked``:
-    person_ids to plan again whatever their inputs.
+    person_ids to plan again whatever their inputs.  The closure scans the new
+    matches only: a previous matches row is either the new row at the same
+    position, or a row that differs, whose persons and keys are marked already;
+    so scanning the previous table too (as this did) found nothing more, at the
+    cost of a second pass over a million rows per round.
     """
     import pyarrow.compute as pc
 
     persons, keys = set(marked), set()
     share = 0.0
     records = set()
+    changed = {}
     for kind in ("registry", "matches", "vaccinations"):
         o, n = old[kind], new[kind]
-        ro, rn = _row_diff(o, n)
+        ro, rn = changed[kind] = _row_diff(o, n)
         share = max(share, (len(ro) + len(rn)) / max(1, o.num_rows + n.num_rows))
         if kind == "registry":
             persons |= _values(o["person_id"], ro) | _values(n["person_id"], rn)
@@ -181,46 +189,68 @@ def dirty_units(old: dict, new: dict, held_old: pd.DataFrame, held_new: pd.DataF
         else:
             records |= _values(o["record_id"], ro) | _values(n["record_id"], rn)
     if share > MAX_DIRTY_SHARE:
-        return Dirty(persons, keys, share)
+        return Dirty(persons, keys, share, changed)
     # held rows: a person whose set of holding records changed
     h = held_old[["person_id", "record_id", "detail"]].merge(
         held_new[["person_id", "record_id", "detail"]].drop_duplicates(), how="outer", indicator=True)
     persons |= set(h.loc[h["_merge"] != "both", "person_id"])
-    mats = (old["matches"], new["matches"])
+    m = new["matches"]  # the previous matches add nothing (see above)
     if records:  # a changed dose record belongs to the units of its matches rows (either version)
-        rs = _strings(records)
-        for m in mats:
-            sel = pc.fill_null(pc.is_in(m["record_id"], value_set=rs), False)
-            persons |= {v for v in m["person_id"].filter(sel).to_pylist() if v is not None}
-            keys |= {v for v in m["person_key"].filter(sel).to_pylist() if v is not None}
-    while True:  # close over the matches: a key's persons, a person's keys, in both versions
+        sel = pc.fill_null(pc.is_in(m["record_id"], value_set=_strings(records)), False)
+        persons |= {v for v in m["person_id"].filter(sel).to_pylist() if v is not None}
+        keys |= {v for v in m["person_key"].filter(sel).to_pylist() if v is not None}
+    while True:  # close over the matches: a key's persons, a person's keys
         size = (len(persons), len(keys))
-        ps, ks = _strings(persons), _strings(keys)
-        for m in mats:
-            sel = pc.or_(pc.fill_null(pc.is_in(m["person_id"], value_set=ps), False),
-                         pc.fill_null(pc.is_in(m["person_key"], value_set=ks), False))
-            persons |= {v for v in m["person_id"].filter(sel).to_pylist() if v is not None}
-            keys |= {v for v in m["person_key"].filter(sel).to_pylist() if v is not None}
+        sel = _in_units(m, "matches", _strings(persons), _strings(keys))
+        persons |= {v for v in m["person_id"].filter(sel).to_pylist() if v is not None}
+        keys |= {v for v in m["person_key"].filter(sel).to_pylist() if v is not None}
         if (len(persons), len(keys)) == size:
-            return Dirty(persons, keys, share)
+            return Dirty(persons, keys, share, changed)
 
 
-def restrict(tables: dict, dirty: Dirty) -> tuple[pd.DataFrame, ...]:
-    """The plan's inputs for the dirty units only: registry, vaccinations, matches (pandas).
+def _in_units(table, kind: str, ps, ks):
+    """Rows of a registry or matches table that belong to the persons ``ps`` or keys ``ks`` (Arrow mask)."""
+    import pyarrow.compute as pc
+
+    sel = pc.fill_null(pc.is_in(table["person_id"], value_set=ps), False)
+    if kind == "matches":
+        sel = pc.or_(sel, pc.fill_null(pc.is_in(table["person_key"], value_set=ks), False))
+    return sel
+
+
+def restrict(old: dict, new: dict, dirty: Dirty) -> tuple[tuple[pd.DataFrame, ...], tuple[pd.DataFrame, ...]]:
+    """The plan's inputs for the dirty units only, of the new and of the previous version:
+    ``((registry, vaccinations, matches), (registry, vaccinations, matches))`` (pandas).
 
     Every row a dirty person's plan reads is kept, in its original order (the plan
     takes the first register row of a person and the first dose row of a record).
+    The previous version's register and matches rows are chosen as the new ones
+    at the same position, except the rows that differ (``dirty.changed``), which
+    are looked at themselves.
     """
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     ps, ks = _strings(dirty.persons), _strings(dirty.keys)
-    reg = tables["registry"].filter(pc.fill_null(pc.is_in(tables["registry"]["person_id"], value_set=ps), False))
-    m = tables["matches"]
-    mat = m.filter(pc.or_(pc.fill_null(pc.is_in(m["person_id"], value_set=ps), False),
-                          pc.fill_null(pc.is_in(m["person_key"], value_set=ks), False)))
-    v = tables["vaccinations"]
-    vac = v.filter(pc.fill_null(pc.is_in(v["record_id"], value_set=mat["record_id"].combine_chunks()), False))
-    return reg.to_pandas(), vac.to_pandas(), mat.to_pandas()
+    picked: dict = {"new": {}, "old": {}}
+    for kind in ("registry", "matches"):
+        n, o = new[kind], old[kind]
+        sel = _in_units(n, kind, ps, ks).to_numpy(zero_copy_only=False)
+        ro, _ = dirty.changed[kind]
+        same = np.zeros(o.num_rows, bool)
+        k = min(o.num_rows, n.num_rows)
+        same[:k] = sel[:k]
+        if len(ro):
+            same[ro] = _in_units(o.take(pa.array(ro, pa.int64())), kind, ps, ks).to_numpy(zero_copy_only=False)
+        picked["new"][kind] = n.filter(pa.array(sel))
+        picked["old"][kind] = o.filter(pa.array(same))
+    out = []
+    for version, tables in (("new", new), ("old", old)):
+        reg, mat = picked[version]["registry"], picked[version]["matches"]
+        v = tables["vaccinations"]
+        vac = v.filter(pc.fill_null(pc.is_in(v["record_id"], value_set=mat["record_id"].combine_chunks()), False))
+        out.append((reg.to_pandas(), vac.to_pandas(), mat.to_pandas()))
+    return out[0], out[1]
 
 
 def restrict_held(held: pd.DataFrame, dirty: Dirty) -> pd.DataFrame:
