@@ -430,3 +430,20 @@ def test_compare_names_array_when_names_hold_every_separator():
                               np.array([c[1] for c in cases], dtype=object))
     assert list(got) == [compare_names(t, r) for t, r in cases]
     assert got[1] == ("name:case_spacing",) and got[4] == ("name:diacritic_error", "name:tone_placement")
+
+@pytest.mark.parametrize("values, dtype, expected", [
+    (["Hà Nội", None, "x"], object, ["Hà Nội", "", "x"]),
+    ([1.5, float("nan"), 2.0], float, ["1.5", "", "2.0"]),
+    (["a", pd.NA], "string", ["a", ""]),
+    (["a", None], "string[pyarrow]", ["a", ""]),
+    ([pd.Timestamp("2022-04-30"), pd.NaT], "datetime64[ns]", ["2022-04-30 00:00:00", ""]),
+    ([], object, []),
+])
+def test_text_or_empty_makes_missing_values_empty_strings(values, dtype, expected):
+    """One helper for report, review clusters and feedback: every missing kind becomes "" and the index stays."""
+    from vaxlib.vn.text import text_or_empty
+
+    s = pd.Series(values, dtype=dtype, index=range(10, 10 + len(values)))
+    out = text_or_empty(s)
+    assert out.tolist() == expected and list(out.index) == list(s.index)
+    assert pd.api.types.is_string_dtype(out) and all(isinstance(v, str) for v in out)

@@ -66,6 +66,7 @@ import pandas as pd
 
 from vaxlib.errors import VaxError
 from vaxlib.i18n import FEEDBACK_REASON_LABELS, FEEDBACK_RESOLUTION_LABELS
+from vaxlib.vn.text import text_or_empty as _text  # missing values as ""
 
 __all__ = [
     "FeedbackSettings",
@@ -258,10 +259,6 @@ def sla_state(status: pd.Series, resolved_at: pd.Series, due_at: pd.Series, as_o
 
 
 # --------------------------------------------------------------------------- linking
-
-def _text(s: pd.Series) -> pd.Series:
-    return s.astype(object).where(s.notna(), "").astype(str)
-
 
 def _digits(s: pd.Series) -> pd.Series:
     return _text(s).str.replace(r"\D", "", regex=True)

@@ -56,6 +56,7 @@ from vaxlib.runs import APPLY_SUMMARY, MATCH_STATS, RunFolder, atomic_run, check
 from vaxlib.i18n import fmt_date, fmt_int, fmt_pct
 from vaxlib.config import DEADLINES, DEMO_DIR, NOTEBOOKS_DIR, PARAMETERS_DIR, PROJECT_ROOT, REPORTS_DIR, load_yaml
 from vaxlib.vn.provinces import BY_GSO, PROVINCES, slug
+from vaxlib.vn.text import text_or_empty as _text  # missing values as ""
 
 __all__ = [
     "SMALL_CELL",
@@ -254,10 +255,6 @@ def _signature(paths: dict[str, Path], report_date: str, sla_hours: float) -> st
             st = p.stat()
             h.update(f"|{k}:{st.st_size}:{st.st_mtime_ns}".encode())
     return h.hexdigest()[:16]
-
-
-def _text(s: pd.Series) -> pd.Series:
-    return s.astype(object).where(s.notna(), "").astype(str)
 
 
 def record_states(matches: pd.DataFrame, matches_current: pd.DataFrame | None) -> pd.Series:

@@ -43,6 +43,7 @@ from vaxlib.review.labels import (
 )
 from vaxlib.i18n import t
 from vaxlib.vn.provinces import BY_GSO
+from vaxlib.vn.text import text_or_empty as _text  # missing values as ""
 
 __all__ = [
     "MISMATCH_STATUSES",
@@ -109,11 +110,6 @@ def split_codes(value: object) -> tuple[str, ...]:
     if not text:
         return ()
     return tuple(sorted({c.strip() for c in text.split(";") if c.strip()}))
-
-
-def _text(series: pd.Series) -> pd.Series:
-    """Strings with missing values as ``""`` (object dtype, for stable grouping)."""
-    return series.astype(object).where(series.notna(), "").astype(str)
 
 
 def mismatch_records(

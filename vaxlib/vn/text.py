@@ -40,6 +40,7 @@ __all__ = [
     "set_tone_style",
     "tone_key",
     "map_unique",
+    "text_or_empty",
     "fullmatch_flags",
 ]
 
@@ -161,6 +162,15 @@ def map_unique(values: pd.Series, func: Callable[[str], object]) -> pd.Series:
     uniques = pd.unique(values.dropna())
     table = {v: func(v) for v in uniques}
     return values.map(table)
+
+
+def text_or_empty(values: pd.Series) -> pd.Series:
+    """``values`` as strings (``astype(str)``), missing values (None, NaN, ``pd.NA``, NaT) as ``""``.
+
+    For grouping and comparing text columns whatever way they were read (object,
+    Arrow or pandas strings); the index is kept.
+    """
+    return values.astype(object).where(values.notna(), "").astype(str)
 
 
 def fullmatch_flags(values, pattern: str):
