@@ -172,3 +172,14 @@ def test_read_output_batches_gives_the_table_a_slice_at_a_time(tmp_path):
     df[["n"]].to_parquet(tmp_path / "t" / "part-00001.parquet", index=False)  # a part without the column
     with pytest.raises(OutputTableError, match="record_id"):
         list(read_output_batches(tmp_path / "t.parquet", "table", columns=["record_id"]))
+
+
+def test_the_summary_gives_the_status_time_in_viet_nam_time_and_dd_mm_yyyy(folders, tmp_path, capsys):
+    """``--as-of 2022-04-30`` is the end of that day in Viet Nam: printed 23:59 30/04/2022, not UTC ISO
+    (it printed 2022-04-30T16:59:59+00:00 to a Vietnamese analyst)."""
+    from vaxlib.cli import main
+
+    for lang, said in (("vi", "tính đến 23:59 30/04/2022 (UTC+07)"), ("en", "as of 30 Apr 2022 23:59 (UTC+07)")):
+        assert main(["--lang", lang, "feedback", "--data", str(folders[0]), "--out", str(tmp_path / lang),
+                     "--as-of", "2022-04-30"]) == 0
+        assert said in capsys.readouterr().out

@@ -1546,7 +1546,8 @@ def _cmd_feedback(args: argparse.Namespace) -> int:
     L = cli_lang(args)
     n = lambda v: i18n.fmt_int(v, L)  # noqa: E731
     word = lambda k: i18n.t(f"cli.fb_{k}", L) if i18n.has(f"cli.fb_{k}") else k  # noqa: E731
-    print(i18n.t("cli.feedback_summary", L, items=n(st["items"]), as_of=st["as_of"],
+    as_of = f"{i18n.fmt_datetime(pd.Timestamp(st['as_of']).tz_convert(VN_TZ), L)} (UTC+07)"  # as analysts read it
+    print(i18n.t("cli.feedback_summary", L, items=n(st["items"]), as_of=as_of,
                  statuses=", ".join(f"{word(k)}: {n(v)}" for k, v in sorted(st["by_status"].items())),
                  sla=", ".join(f"{word(k)}: {n(v)}" for k, v in sorted(st["by_sla_state"].items()))))
     out = Path(args.out) if args.out else RunFolder(args.data).feedback_dir
