@@ -534,6 +534,14 @@ def _sign_chunk(args) -> tuple[tuple[list, list, list], Counter, float, float, t
     return (pids, uvcis, hc1s), bad, cpu - cpu0, rss_mb, (os.getpid(), cpu)
 
 
+def not_signable(missing: set, refused_ids) -> NotVerified:
+    """The error for ``--person`` ids that are not signable (``refused_ids``: the held or refused persons)."""
+    held_n = len(missing & set(refused_ids))
+    return NotVerified(f"{len(missing)} requested person(s) are not signable "
+                       f"({held_n} held or refused, see the reasons without --person; "
+                       "the others have dose records that are not verified)")
+
+
 def _check_signer(keys_dir: str | os.PathLike, signer: Signer, issued_ts: float) -> None:
     """Refuse an expired, not yet valid or revoked DSC; warn when it has under 30 days left."""
     at = dt.datetime.fromtimestamp(issued_ts, dt.timezone.utc)
@@ -832,10 +840,7 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
         wanted = set(only)
         missing = wanted - set(persons["person_id"])
         if missing:
-            held_n = len(missing & set(plan.refused["person_id"]))
-            raise NotVerified(f"{len(missing)} requested person(s) are not signable "
-                              f"({held_n} held or refused, see the reasons without --person; "
-                              "the others have dose records that are not verified)")
+            raise not_signable(missing, plan.refused["person_id"])
         persons = persons[persons["person_id"].isin(wanted)].reset_index(drop=True)
         # every requested person is signable (else refused above): the whole set's skips and
         # holds are not this run's story, and reporting them read as if --person had failed

@@ -412,10 +412,11 @@ def sign_partitioned(registry, vaccinations, matches, keys_dir, out, *, signer_n
     from vaxlib.io import write_output
     from vaxlib.runs import CERTIFICATES, atomic_run, check_input, fault_point, is_run
     from vaxlib.sign.batch import (
-        PERSON_COLUMNS, REFUSED_FILE, SMALL_BATCH, CertificateWriter, SignStats, _check_signer, sign_rows,
+        PERSON_COLUMNS, REFUSED_FILE, SMALL_BATCH, CertificateWriter, SignStats, _check_signer, not_signable,
+        sign_rows,
     )
     from vaxlib.sign.checks import REFUSAL_COLUMNS
-    from vaxlib.sign.errors import NotVerified, SignError
+    from vaxlib.sign.errors import SignError
     from vaxlib.sign.keys import load_signer
     from vaxlib.sign.ledger import LEDGER_FILE, append_ledger
     from vaxlib.sign.payload import ISSUER
@@ -477,10 +478,7 @@ def sign_partitioned(registry, vaccinations, matches, keys_dir, out, *, signer_n
         if wanted is not None:
             missing = wanted - found
             if missing:
-                held_n = len(missing & set(refused["person_id"]))
-                raise NotVerified(f"{len(missing)} requested person(s) are not signable "
-                                  f"({held_n} held or refused, see the reasons without --person; "
-                                  "the others have dose records that are not verified)")
+                raise not_signable(missing, refused["person_id"])
             stats.requested = len(wanted)
         else:
             stats.skipped = Counter({k: int(v) for k, v in skipped.items() if v})
