@@ -22,8 +22,11 @@ with the code of this checkout.  Both are scored against ``truth_feedback``:
 * lost / duplicated / invented complaints (a quarantined complaint, with its
   reason, is not lost).
 
+Both runs' output tables are also compared (rows, values, dtypes): the
+tables that differ, and per report the columns that differ, with the truth.
+
 Usage: python bench/feedback_accuracy.py [--persons 20000] [--rate 0.1] [--seed 7] [--before REF]
-       [--errors parameters/errors-harsh.yaml] [--by-kind]
+       [--errors parameters/errors-harsh.yaml] [--by-kind] [--keep DIR]
 """
 from __future__ import annotations
 
@@ -48,6 +51,7 @@ def build(root: Path, persons: int, seed: int, rate: float, errors: str | None =
     from vaxlib import config
     from vaxlib.match.pipeline import run_match
     from vaxlib.review.apply import apply_decisions
+    from vaxlib.runs import atomic_run
     from vaxlib.synth import generate, write_dataset
 
     prof = config.load_yaml(errors or config.PARAMETERS_DIR / "errors.yaml")
@@ -57,18 +61,20 @@ def build(root: Path, persons: int, seed: int, rate: float, errors: str | None =
     t = generate(persons, seed, provinces=["79", "01", "48", "31"], errors=prof)
     write_dataset(t, root / "data")
     first = run_match(t["registry"], t["vaccinations"])
-    (root / "match").mkdir(parents=True)
-    first.matches.to_parquet(root / "match" / "matches.parquet", index=False)
-    first.candidates.to_parquet(root / "match" / "candidates.parquet", index=False)
-    first.model.save(root / "match" / "model.json")
+    # complete runs (with their manifests), as vax match and vax apply write them
+    with atomic_run(root / "match", command="match") as run:
+        first.matches.to_parquet(run / "matches.parquet", index=False)
+        first.candidates.to_parquet(run / "candidates.parquet", index=False)
+        first.model.save(run / "model.json")
     applied = apply_decisions(t["vaccinations"], first.matches)
-    (root / "apply").mkdir()
-    applied.changes.to_parquet(root / "apply" / "changes.parquet", index=False)
-    applied.table.to_parquet(root / "apply" / "vaccinations_corrected.parquet", index=False)
+    with atomic_run(root / "apply", command="apply") as run:
+        applied.changes.to_parquet(run / "changes.parquet", index=False)
+        applied.table.to_parquet(run / "vaccinations_corrected.parquet", index=False)
     second = run_match(t["registry"], applied.table)
-    (root / "match-corrected").mkdir()
-    second.matches.to_parquet(root / "match-corrected" / "matches.parquet", index=False)
-    second.candidates.to_parquet(root / "match-corrected" / "candidates.parquet", index=False)
+    with atomic_run(root / "match-corrected", command="match") as run:
+        second.matches.to_parquet(run / "matches.parquet", index=False)
+        second.candidates.to_parquet(run / "candidates.parquet", index=False)
+        second.model.save(run / "model.json")
     return {**t, "matches_current": second.matches}
 
 
@@ -151,6 +157,39 @@ def score(out: Path, t: dict[str, pd.DataFrame]) -> dict[str, float]:
     return res
 
 
+TABLES = ("feedback_status", "queue", "feedback_links", "quarantine", "replies", "review_records",
+          "overdue_by_facility")
+
+
+def compare(before: Path, after: Path, truth: pd.DataFrame) -> list[str]:
+    """Lines telling which output tables differ and, per report whose status row differs, how."""
+    lines = []
+    for name in TABLES:
+        a, b = pd.read_parquet(before / f"{name}.parquet"), pd.read_parquet(after / f"{name}.parquet")
+        try:
+            pd.testing.assert_frame_equal(a, b, check_exact=True)
+            lines.append(f"{name}: equal ({len(a):,} rows)")
+        except AssertionError as exc:
+            lines.append(f"{name}: differs ({len(a):,} -> {len(b):,} rows; {str(exc).splitlines()[0]})")
+    a = pd.read_parquet(before / "feedback_status.parquet").set_index("feedback_id")
+    b = pd.read_parquet(after / "feedback_status.parquet").set_index("feedback_id").reindex(a.index)
+    same = pd.DataFrame({c: [x == y or (pd.isna(x) and pd.isna(y)) if not isinstance(x, (list, tuple)) else x == y
+                             for x, y in zip(a[c].astype(object), b[c].astype(object))] for c in a.columns}, index=a.index)
+    cols = [c for c in a.columns if c != "match_probability" and not same[c].all()]
+    rows = ~same[cols].all(axis=1) if cols else pd.Series(False, index=a.index)
+    lines.append(f"reports whose status row differs beyond match_probability: {int(rows.sum())} "
+                 f"(match_probability differs on {int((~same['match_probability']).sum())})")
+    t = truth.set_index("feedback_id")
+    show = ["link_status", "person_id", "candidate_person_id", "status", "resolution", "reason"]
+    for fid in a.index[rows.to_numpy()]:
+        was = "/".join(str(a.at[fid, c]) for c in show)
+        now = "/".join(str(b.at[fid, c]) for c in show)
+        true = f"true person {t.at[fid, 'person_id']}, {t.at[fid, 'kind']}, {t.at[fid, 'closable']}" \
+            if fid in t.index else "no truth"
+        lines.append(f"  {fid}: {was} -> {now} ({true})")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--persons", type=int, default=20000)
@@ -159,9 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--before", default=BEFORE_REF, help="git ref of the 'before' code")
     ap.add_argument("--errors", default=None, help="error profile YAML (default parameters/errors.yaml)")
     ap.add_argument("--by-kind", action="store_true", help="also print the figures per kind")
+    ap.add_argument("--keep", default=None, help="work in this new folder and keep it (data and both outputs)")
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="fbbench-") as tmp:
-        root = Path(tmp)
+        root = Path(a.keep) if a.keep else Path(tmp)
         t0 = time.perf_counter()
         tables = build(root / "run", a.persons, a.seed, a.rate, a.errors)
         print(f"data: {a.persons:,} persons, {len(tables['feedback']):,} complaints "
@@ -172,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             secs = run_feedback(src, root / "run", root / f"fb-{label}")
             results[label] = score(root / f"fb-{label}", tables)
             results[label]["seconds"] = secs
+        diffs = compare(root / "fb-before", root / "fb-after", tables["truth_feedback"])
     rows = ["complaints", "quarantined", "lost", "duplicated", "invented", "closed", "solvable", "wrongly_closed",
             "closure_precision", "closure_recall", "link_accuracy", "link_accuracy_no_id", "link_accuracy_outsiders",
             "category_accuracy", "records_linked", "resubmissions_found", "seconds"]
@@ -182,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
             lambda x: "-" if x is None else f"{x:,}")
         tgt = f"{TARGETS[k]:.3f}" if k in TARGETS else ("0" if k in ("lost", "duplicated", "invented") else "")
         print(f"{k:26s} {fmt(b):>18s} {fmt(f):>10s} {tgt:>8s}")
+    print("\nbefore -> after, the output tables:")
+    print("\n".join(diffs))
     if a.by_kind:
         for label in ("before", "after"):
             print(f"\n{label}, per kind:\n{results[label]['_by_kind'].to_string()}")

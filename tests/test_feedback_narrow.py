@@ -38,6 +38,8 @@ def _build(root: Path, tables: dict, parts: int | None) -> None:
             _write(matches, run / "matches.parquet", parts)
             if candidates is not None:
                 _write(candidates, run / "candidates.parquet", parts)
+            if name == "match":  # the model the reports are linked with
+                tables["model"].save(run / "model.json")
     with atomic_run(root / "apply", command="apply") as run:
         tables["changes"].to_parquet(run / "changes.parquet", index=False)
 
@@ -83,6 +85,7 @@ def folders(tmp_path_factory):
     tables = {"registry": shuffled(t["registry"]), "vaccinations": vaccinations,
               "feedback": feedback, "matches": shuffled(first.matches),
               "matches_current": current, "candidates": candidates, "changes": applied.changes,
+              "model": first.model,
               "planted": (set(undecided[:len(extra)]), child["person_id"])}
     root = tmp_path_factory.mktemp("narrow")
     _build(root / "one", tables, None)
@@ -100,7 +103,7 @@ def _equal(a, b) -> None:
 def whole(folders):
     """:func:`track_feedback` on the whole tables (read in full, as before narrowing)."""
     inputs = load_inputs(folders[0], SETTINGS, narrow=False)
-    assert "register" not in inputs
+    assert "register" not in inputs and inputs["model"] is not None
     return track_feedback(**inputs, settings=SETTINGS)
 
 

@@ -82,11 +82,14 @@ __all__ = [
     "link_feedback",
     "candidate_registry",
     "candidate_mask",
+    "candidate_keys",
+    "candidate_reasons",
     "RegisterStats",
     "usable_ids",
     "parse_timestamps",
     "sla_state",
     "load_inputs",
+    "read_model",
     "read_feedback_run",
     "run_feedback",
     "register",
@@ -280,60 +283,68 @@ def usable_ids(values: pd.Series) -> pd.Series:
     return d.where(~placeholder, "")
 
 
-def candidate_registry(feedback: pd.DataFrame, registry: pd.DataFrame) -> pd.DataFrame:
-    """The rows of ``registry`` that :func:`candidate_mask` keeps."""
-    return registry[candidate_mask(feedback, registry)]
+def candidate_registry(feedback: pd.DataFrame, registry: pd.DataFrame, settings: Any = None) -> pd.DataFrame:
+    """The rows of ``registry`` that :func:`candidate_mask` keeps (``settings``: the matcher's, for its
+    block caps)."""
+    return registry[candidate_mask(feedback, registry, candidate_keys(feedback, settings))]
 
 
-def candidate_mask(feedback: pd.DataFrame, registry: pd.DataFrame, keys: dict[str, Any] | None = None) -> pd.Series:
-    """Which register persons a report could be: its ID number (CCCD or former CMND),
-    its date of birth (either reading) and, for reports without a usable
-    number, its name with the birth year give or take one.
-
-    Citizens type their own data; this keeps the matcher's blocking to a few
-    register persons per report instead of preparing the whole register
-    (1 million persons take a minute to prepare, 15 000 reports a second).
-    The test is row by row on both sides (a row of ``registry`` is kept or
-    not whatever the other rows are; the reports' keys are a union), so a
-    register read part by part gives the same rows.
-    The date of birth is used for every report, not only those whose number
-    is nobody's: a parent writes for a child with the parent's own number,
-    and the child is found by name and date of birth.
-    ``keys``: :func:`candidate_keys` of ``feedback``, when the register is tested a part at a time.
-    """
-    from vaxlib.vn.text import fold_key, map_unique
-
-    k = keys if keys is not None else candidate_keys(feedback)
-    pid = _text(registry["person_id"])
-    old = _text(registry["old_id"]) if "old_id" in registry else pd.Series("", index=registry.index)
-    by_id = pid.isin(k["ids"]) | (old.ne("") & old.isin(k["ids"]))
-    by_dob = pd.Series(False, index=registry.index)
-    if k["readings"] is not None:
-        rdob = _text(registry["dob"])
-        by_dob = rdob.isin(k["readings"]) | (rdob.str.len() < 10) & rdob.isin(k["partial"])
-    by_name = pd.Series(False, index=registry.index)
-    if k["name_years"] is not None:
-        rname = map_unique(_text(registry["full_name"]), fold_key)
-        ryear = pd.to_numeric(_text(registry["dob"]).str[:4], errors="coerce").fillna(-1).astype(int)
-        pairs = pd.MultiIndex.from_arrays([rname.to_numpy(dtype=object), ryear.to_numpy()])
-        by_name = pd.Series(pairs.isin(list(k["name_years"])) if k["name_years"] else False, index=registry.index) \
-            | rname.isin(k["any_year"])
-    return by_id | by_dob | by_name
+def _match_records(feedback: pd.DataFrame) -> pd.DataFrame:
+    """The reports as the dose records the matcher links (:func:`link_feedback`): ``record_id`` (the
+    feedback id), name, dob, sex, number and phone; placeholder numbers (``0``, ``không có``) blank."""
+    as_records = feedback.rename(columns={"feedback_id": "record_id"})
+    if "id_number" in as_records:
+        # placeholders ("0", "không có") are blanks to the matcher; a usable number stays as typed
+        as_records = as_records.assign(
+            id_number=as_records["id_number"].where(usable_ids(as_records["id_number"]).ne(""), None))
+    keep = [c for c in ("record_id", "full_name", "dob", "sex", "id_number", "phone") if c in as_records.columns]
+    return as_records[keep]
 
 
-def candidate_keys(feedback: pd.DataFrame) -> dict[str, Any]:
-    """The reports' side of :func:`candidate_mask`: usable numbers, date readings (and their year and
-    month prefixes), and for reports without a usable number (folded name, birth year +-1) pairs and the
-    names without a year.  None where the reports give no such column (or, for names, no such report)."""
+def _candidate_reasons_names() -> tuple[str, ...]:
+    """The columns of :func:`candidate_reasons`: the matcher's blocking rules, ``number``, ``name_year_nearby``."""
+    from vaxlib.match.blocking import RULES
+
+    return tuple(RULES) + ("number", "name_year_nearby")
+
+
+def candidate_keys(feedback: pd.DataFrame, settings: Any = None) -> dict[str, Any]:
+    """The reports' side of :func:`candidate_mask`, computed once for a register tested a part at a time
+    (the parts in the register's order, with this one object: it counts the rows kept per key).
+
+    ``rules``: per blocking rule of the matcher, the reports' keys (the matcher's own key
+    functions on the reports prepared as it prepares them: :func:`vaxlib.match.blocking.hashed_rule_keys`,
+    two 64-bit hashes per key, and the ID pair masks); ``limit``: per rule, the matcher's block cap
+    (``settings``: :class:`vaxlib.match.pipeline.MatchSettings`, default its defaults) + 1;
+    ``seen``: per rule, the register rows kept so far per key; ``ids``: the usable numbers typed;
+    ``name_years`` / ``any_year``: for reports without a usable number, (folded name, birth year +-1)
+    and the names typed without a readable year.  The reports may lack any column (then that part is
+    empty)."""
+    from vaxlib.match.blocking import TEXT_RULES, hashed_rule_keys, id_pair_mask_keys
+    from vaxlib.match.prepare import prepare_records
     from vaxlib.vn.dates import parse_dobs
 
+    from vaxlib.match.pipeline import MatchSettings
+
+    s = settings or MatchSettings()
     ids = set(usable_ids(feedback["id_number"])) - {""} if "id_number" in feedback else set()
-    out: dict[str, Any] = {"ids": ids, "readings": None, "partial": None, "name_years": None, "any_year": None}
-    if len(feedback) and "dob" in feedback:
-        d = parse_dobs(_text(feedback["dob"]))
-        readings = (set(_text(d["dob"])) | set(_text(d["dob_alt"]))) - {""}
-        out["readings"], out["partial"] = readings, {r[:4] for r in readings} | {r[:7] for r in readings}
-    if len(feedback) and "full_name" in feedback:
+    out: dict[str, Any] = {"ids": ids, "rules": {}, "name_years": set(), "any_year": set(),
+                           "limit": {name: min(s.max_block, s.rule_max_block.get(name, s.max_block)) + 1
+                                     for name in TEXT_RULES},
+                           "seen": {name: pd.Series(dtype=np.float64) for name in TEXT_RULES}}
+    if not len(feedback):
+        return out
+    rec = prepare_records(_match_records(feedback))
+    memo: dict = {}
+    for name in TEXT_RULES:
+        ok, a, b = hashed_rule_keys(rec, "rec", name, memo)
+        # chain A -> chain B of each key (two keys sharing chain A: about 2**-64, the second is left out)
+        want = pd.Series(b[ok], index=a[ok])
+        out["rules"][name] = (want[~want.index.duplicated()], None)
+    masks = id_pair_mask_keys(rec["id_digits"].where(rec["id_digits"].str.len() == 12, ""))
+    values = masks.to_numpy().ravel()
+    out["rules"]["id_pair_mask"] = (pd.Index(np.unique(values[values != 0])), None)
+    if "full_name" in feedback:
         # no usable number: the name and the birth year (+-1, a typed dob is often a day or a digit off)
         from vaxlib.vn.text import fold_key
 
@@ -348,6 +359,99 @@ def candidate_keys(feedback: pd.DataFrame) -> dict[str, Any]:
             out["name_years"] = {(n, y + d) for n, y in zip(names, years) if y is not None for d in (-1, 0, 1)}
             out["any_year"] = {n for n, y in zip(names, years) if y is None}
     return out
+
+
+def candidate_reasons(feedback: pd.DataFrame, registry: pd.DataFrame,
+                      keys: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Per register row (``registry``'s index), why :func:`candidate_mask` keeps it: one bool column per
+    blocking rule of the matcher (it shares that rule's key with a report), ``number`` (its CCCD or
+    former CMND is a report's usable number) and ``name_year_nearby`` (its folded name and birth year +-1 are a
+    report's without a usable number).  ``keys``: :func:`candidate_keys` of ``feedback`` (counting the rows
+    kept per key: give the parts of one register in order, each once)."""
+    from vaxlib.match.blocking import TEXT_RULES, hashed_rule_keys, id_pair_mask_keys
+    from vaxlib.match.prepare import prepare_registry
+    from vaxlib.vn.text import fold_key, map_unique
+
+    k = keys if keys is not None else candidate_keys(feedback)
+    n = len(registry)
+    out: dict[str, np.ndarray] = {}
+    reg = prepare_registry(registry)  # the matcher's own preparation, row by row
+    memo: dict = {}
+    for name in TEXT_RULES:
+        hit = np.zeros(n, dtype=bool)
+        want = k["rules"].get(name, (pd.Series(dtype=np.uint64), None))[0]
+        if len(want) and n:
+            ok, a, b = hashed_rule_keys(reg, "reg", name, memo)
+            at = np.flatnonzero(ok & pd.Index(a).isin(want.index))
+            at = at[want.reindex(a[at]).to_numpy() == b[at]]  # both 64-bit chains of the key
+            # a block larger than the matcher's cap makes no pair: cap + 1 of its rows (the first in the
+            # register's order) keep it over the cap in the pool too; a smaller block is kept whole
+            key = pd.Series(a[at])
+            before = key.map(k["seen"][name]).fillna(0).to_numpy()
+            keep = before + key.groupby(key).cumcount().to_numpy() + 1 <= k["limit"][name]
+            counts = key.value_counts()
+            k["seen"][name] = k["seen"][name].add(counts, fill_value=0) if len(k["seen"][name]) else \
+                counts.astype(np.float64)
+            hit[at[keep]] = True
+        out[name] = hit
+    index = k["rules"].get("id_pair_mask", (pd.Index([]), None))[0]
+    hit = np.zeros(n, dtype=bool)
+    if len(index) and n:  # (blocks of 10 of 12 digits: small, kept whole)
+        masks = id_pair_mask_keys(reg["person_id"])
+        for c in masks.columns:
+            v = masks[c].to_numpy()
+            hit |= (v != 0) & pd.Index(v).isin(index)
+    out["id_pair_mask"] = hit
+    pid, old = reg["person_id"], reg["old_id"]
+    out["number"] = (pid.isin(k["ids"]) | (old.ne("") & old.isin(k["ids"]))).to_numpy()
+    hit = np.zeros(n, dtype=bool)
+    if (k["name_years"] or k["any_year"]) and n:
+        rname = map_unique(reg["full_name"], fold_key)
+        ryear = pd.to_numeric(reg["dob"].str[:4], errors="coerce").fillna(-1).astype(int)
+        if k["name_years"]:
+            pairs = pd.MultiIndex.from_arrays([rname.to_numpy(dtype=object), ryear.to_numpy()])
+            hit |= pairs.isin(list(k["name_years"]))
+        hit |= rname.isin(k["any_year"]).to_numpy()
+    out["name_year_nearby"] = hit
+    return pd.DataFrame(out, index=registry.index)[list(_candidate_reasons_names())]
+
+
+def candidate_mask(feedback: pd.DataFrame, registry: pd.DataFrame, keys: dict[str, Any] | None = None) -> pd.Series:
+    """Which register persons a report could be linked to: every person the matcher could pair
+    with a report against the whole register, and the owners of the numbers typed.
+
+    A register row is kept when it shares a blocking key of the matcher
+    (:mod:`vaxlib.match.blocking`: ID, former CMND, ID with two adjacent
+    digits masked, folded name + date of birth, name + year, sorted name
+    tokens + year, family name + date of birth, ...) with any report, when its
+    CCCD or former CMND is a report's usable number, or (for a report without
+    a usable number) when its folded name and birth year +-1 are the report's.
+    The reports' keys are computed by the matcher's own functions on the
+    reports prepared as the matcher prepares them (:func:`candidate_keys`), the
+    register's by the same functions on its rows.
+
+    * The pool does not grow with the register for a fixed set of reports:
+      a person is kept for what they share with a report, not for a date of
+      birth every large register holds (the rule "same date of birth as any
+      report" kept 96.6 % of a 10M register), and a block too large for the
+      matcher is not kept whole.
+    * Every pair the matcher forms against the whole register is formed
+      against the pool, and no other: a block of at most the matcher's cap
+      (``max_block``, ``rule_max_block``) that a report's key names is kept
+      whole, so its size is exact; of a larger block, which the matcher skips,
+      the first cap + 1 rows are kept, so the pool's block is over the cap and
+      skipped too (rows kept for other reasons only make it larger).
+    * Row by row on the register side but for that count (the reports' keys
+      are a union; the rows kept per key are counted in the register's order),
+      so a register read part by part, in order, gives the same rows.
+    * A parent writing for a child: the caller adds the child's name and
+      date of birth read from the message as one more report
+      (:func:`_narrowed_inputs`).
+
+    ``keys``: :func:`candidate_keys` of ``feedback``, when the register is tested a part at a time (the
+    parts in order, each once: it counts the rows kept per key).
+    """
+    return pd.Series(candidate_reasons(feedback, registry, keys).to_numpy().any(axis=1), index=registry.index)
 
 
 @dataclasses.dataclass
@@ -417,11 +521,19 @@ def link_feedback(
     settings
         :class:`vaxlib.match.pipeline.MatchSettings` (thresholds), or None.
     model
-        A fitted :class:`vaxlib.match.model.FSModel`, or None to fit one on the reports.
+        A fitted :class:`vaxlib.match.model.FSModel`: the register's own match's
+        (``match/model.json``, :func:`read_model`), so that nothing the link
+        estimates depends on which register rows it is given.  None: a model is
+        fitted on the reports against the whole ``registry`` (no prefilter then);
+        against a narrowed register (``register`` given) without a model, on the
+        candidates, whose estimates (u, namesake pi, rho) then depend on them.
     prefilter
-        Match against :func:`candidate_registry` only (the model's prior still
-        uses the size of the whole register); None: when the register has more
-        than 5 000 persons.
+        Match against :func:`candidate_registry` only, with the prior odds of
+        the whole register (``n_registry`` of :func:`vaxlib.match.pipeline.run_match`)
+        and its term frequencies; None: when the register has more than 5 000
+        persons.  With a model the answers are those of the whole register:
+        the candidates hold every pair the matcher forms against it, with
+        exact block sizes (``tests/test_feedback_pool.py``).
     register
         When ``registry`` is only the rows of a larger register that
         :func:`load_inputs` kept (every candidate row, and its first row):
@@ -436,25 +548,28 @@ def link_feedback(
     """
     from vaxlib.match.pipeline import run_match
 
-    as_records = feedback.rename(columns={"feedback_id": "record_id"})
-    if "id_number" in as_records:
-        # placeholders ("0", "không có") are blanks to the matcher; a usable number stays as typed
-        as_records = as_records.assign(
-            id_number=as_records["id_number"].where(usable_ids(as_records["id_number"]).ne(""), None))
-    keep = [c for c in ("record_id", "full_name", "dob", "sex", "id_number", "phone") if c in as_records.columns]
-    reg = registry
+    records = _match_records(feedback)
     n_register = register.n if register is not None else len(registry)
-    if prefilter or (prefilter is None and n_register > 5000):
-        reg = _with_register_frequencies(candidate_registry(feedback, registry), registry, register)
-        if model is None and len(reg):
-            # fit on the candidates, then score with the prior odds of the whole register
-            model = run_match(reg, as_records[keep], settings, progress=lambda _: None).model
-            model.n_registry = n_register
-    elif register is not None and register.n != len(registry):
+    narrowed = register is not None and register.n != len(registry)
+    if prefilter is None:
+        prefilter = n_register > 5000
+    if narrowed and not prefilter:
         raise ValueError("a narrowed register is only matched through its candidates (prefilter)")
-    if len(reg) == 0:
-        reg = registry.iloc[:1]
-    result = run_match(reg, as_records[keep], settings, model=model, progress=lambda _: None)
+    if prefilter and model is None and not narrowed:
+        prefilter = False  # the whole register is here: the model is fitted on it, not on a subset
+    if prefilter:
+        reg = _with_register_frequencies(candidate_registry(feedback, registry, settings), registry, register)
+        if len(reg) == 0:
+            reg = registry.iloc[:1]
+        if model is None:
+            # no model of the register's match: fitted on the candidates (their u, pi and rho)
+            log.warning("feedback: no model of the register's match; the link's model is fitted on "
+                        "%d candidate persons", len(reg))
+            model = run_match(reg, records, settings, progress=lambda _: None, n_registry=n_register).model
+            model.n_registry = n_register
+        result = run_match(reg, records, settings, model=model, progress=lambda _: None, n_registry=n_register)
+    else:
+        result = run_match(registry, records, settings, model=model, progress=lambda _: None)
     m = result.matches
     return pd.DataFrame({
         "feedback_id": m["record_id"].to_numpy(dtype=object),
@@ -625,7 +740,8 @@ def _confirm_by_phone(fb: pd.DataFrame, registry: pd.DataFrame, rec: pd.DataFram
 
 
 def _link_children(fb: pd.DataFrame, claims: list, registry: pd.DataFrame, rec: pd.DataFrame,
-                   match_settings: Any, register: RegisterStats | None = None) -> dict[str, tuple[str | None, str]]:
+                   match_settings: Any, register: RegisterStats | None = None,
+                   model: Any = None) -> dict[str, tuple[str | None, str]]:
     """feedback_id -> (child's register person, link status) for complaints a parent writes for a child
     (or anyone for a relative).
 
@@ -663,7 +779,7 @@ def _link_children(fb: pd.DataFrame, claims: list, registry: pd.DataFrame, rec: 
         if len(kids) == 1 and c.subject == "child":
             out[fid] = (kids[0], "fix")
     if to_match:
-        link = link_feedback(pd.DataFrame(to_match), registry, match_settings, register=register) \
+        link = link_feedback(pd.DataFrame(to_match), registry, match_settings, model, register=register) \
             .set_index("feedback_id")
         for fid, row in link.iterrows():
             if fid not in out and row["link_status"] in ("verified", "fix", "review") and isinstance(row["person_id"], str):
@@ -672,13 +788,13 @@ def _link_children(fb: pd.DataFrame, claims: list, registry: pd.DataFrame, rec: 
 
 
 def _whom(fb: pd.DataFrame, registry: pd.DataFrame, rec: pd.DataFrame, match_settings: Any,
-          register: RegisterStats | None) -> tuple[pd.DataFrame, list, dict[str, tuple[str | None, str]]]:
+          register: RegisterStats | None, model: Any = None) -> tuple[pd.DataFrame, list, dict[str, tuple[str | None, str]]]:
     """(the linked reports with their phone confirmations, the claims of each, the children's links)."""
     from vaxlib.complaints.understand import read_message
 
     fb = _confirm_by_phone(fb, registry, rec)
     all_claims = [read_message(str(m) if isinstance(m, str) else "") for m in fb["message"]]
-    return fb, all_claims, _link_children(fb, all_claims, registry, rec, match_settings, register)
+    return fb, all_claims, _link_children(fb, all_claims, registry, rec, match_settings, register, model)
 
 
 def _received(feedback: pd.DataFrame, as_of: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
@@ -806,7 +922,7 @@ def track_feedback(
     names = {p.code: p.display for p in BY_CODE.values()}
     facility_province = dict(zip(_text(rec["facility_id"]), _text(rec["facility_province"])))
 
-    fb, all_claims, children = _whom(fb, registry, rec, match_settings, register)
+    fb, all_claims, children = _whom(fb, registry, rec, match_settings, register, model)
 
     rows, link_rows, replies = [], [], []
     for i, it in enumerate(fb.itertuples(index=False)):
@@ -1211,6 +1327,7 @@ def _narrowed_inputs(rf: Any, feedback: pd.DataFrame, settings: FeedbackSettings
     run = rf.match_corrected if rf.match_corrected.exists() else rf.match
     for r in {rf.match, run}:  # before any long pass: a missing or changed match stops the job at once
         check_run(r, command="match")
+    model = read_model(rf.model)
     fb, _, _ = _received(feedback, _as_of(settings.as_of))
     typed = set(usable_ids(fb["id_number"])) - {""}
     phones = set(normalise_phones(_text(fb["phone"])).dropna())
@@ -1238,6 +1355,8 @@ def _narrowed_inputs(rf: Any, feedback: pd.DataFrame, settings: FeedbackSettings
                 hit[0] = True
             return hit
         reg.scan(candidates)
+        kept = int(reg.taken.sum())
+        log.info("feedback: %d of %d register persons are candidates (%.1f %%)", kept, reg.n, 100 * kept / reg.n)
         wanted: dict[str, set[str]] = {"_tf_name": set(), "_tf_dob": set()}
         for _, kept in reg.pieces:  # the values of the kept rows, a piece at a time
             for k, v in _frequency_keys(kept.select(["full_name", "dob"]).to_pandas()).items():
@@ -1253,7 +1372,7 @@ def _narrowed_inputs(rf: Any, feedback: pd.DataFrame, settings: FeedbackSettings
         register = RegisterStats(reg.n, {k: pd.concat(v).groupby(level=0, sort=False).sum() for k, v in counts.items()})
     else:
         reg.scan(lambda batch, first: np.ones(batch.num_rows, dtype=bool))
-    link = link_feedback(fb, reg.frame(), register=register) if len(fb) else pd.DataFrame(
+    link = link_feedback(fb, reg.frame(), model=model, register=register) if len(fb) else pd.DataFrame(
         columns=["feedback_id", "link_status", "person_id", "match_probability", "error_codes"])
     linked = {p for p in link["person_id"] if isinstance(p, str) and p}
 
@@ -1342,14 +1461,14 @@ def _narrowed_inputs(rf: Any, feedback: pd.DataFrame, settings: FeedbackSettings
     fbl = fb.merge(link, on="feedback_id", how="left")
     fbl["typed_id"] = usable_ids(fbl["id_number"])
     fbl["phone_norm"] = normalise_phones(_text(fbl["phone"]))
-    fbl, _, children = _whom(fbl, inputs["registry"], rec, None, register)
+    fbl, _, children = _whom(fbl, inputs["registry"], rec, None, register, model)
     final = {p for p in fbl["person_id"] if isinstance(p, str) and p} | {p for p, _ in children.values() if p}
     touched = rec["id_digits"].isin(typed) | rec["phone_norm"].isin(phones)
     keys = {str(k) for k in rec.loc[touched, "person_key"] if k is not None}
     del inputs, rec, fbl  # the final frames are built anew below
     more(final, final | set(registered(final).values()), keys)
     registered(cur.values("person_id"))
-    return dict(_frames(rf, reg, vac, cur, first, cand), register=register, link=link)
+    return dict(_frames(rf, reg, vac, cur, first, cand), register=register, link=link, model=model)
 
 
 def _last_records(vac: _Picked, cur: _Picked, facilities: set[str]) -> set[str]:
@@ -1454,7 +1573,40 @@ def load_inputs(data_dir: str | os.PathLike[str], settings: FeedbackSettings | N
         # the candidates of the current match only (the first match's are stale after the fixes)
         "candidates": _current_candidates(rf),
         "decisions": _decisions(rf),
+        "model": read_model(rf.model),
     }
+
+
+def read_model(path: str | os.PathLike[str]) -> Any:
+    """The fitted model of a ``vax match`` run (``match/model.json``) as a
+    :class:`vaxlib.match.model.FSModel`, or None when the run has none.
+
+    ``vax feedback`` links the reports with the model of the register's own
+    match: every estimate of the link (u, m, rho per kind of number, the
+    namesake pi, the register's size) then comes from the whole register, never
+    from the candidate persons the reports single out.
+    """
+    import json
+
+    from vaxlib.match.compare import FIELDS, LEVELS
+    from vaxlib.match.model import FSModel
+
+    path = Path(path)
+    if not path.is_file():
+        return None
+    d = json.loads(path.read_text(encoding="utf-8"))
+
+    def levels(per: dict[str, dict[str, float]], f: str) -> np.ndarray:
+        return np.array([float(per[f][name]) for name in LEVELS[f]], dtype=float)
+
+    namesake = {}
+    for cell, pi in d.get("namesake_pi", {}).items():
+        name, dob = cell.split("|")
+        namesake[(LEVELS["name"].index(name), LEVELS["dob"].index(dob))] = float(pi)
+    return FSModel(m={f: levels(d["m"], f) for f in FIELDS}, u={f: levels(d["u"], f) for f in FIELDS},
+                   n_registry=int(d["n_registry"]), rho=float(d["rho"]),
+                   rho_by_kind={k: float(v) for k, v in d.get("rho_by_kind", {}).items()},
+                   namesake=namesake, u_idless={f: levels(d["u_idless"], f) for f in d.get("u_idless", {})})
 
 
 def _decisions(rf: Any) -> pd.DataFrame | None:

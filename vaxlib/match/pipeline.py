@@ -529,6 +529,7 @@ def run_match(
     truth_person: pd.Series | None = None,
     index: RegistryIndex | None = None,
     coded: ReaderCodes | dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    n_registry: int | None = None,
 ) -> MatchResult:
     """Match every dose record against the registry (see module docstring).
 
@@ -539,7 +540,9 @@ def run_match(
     be ``None`` when an index is given).  ``coded`` is ``read_table``'s coding
     of ``vaccinations`` (:func:`~vaxlib.match.prepare.prepare_records`); a
     :class:`~vaxlib.match.prepare.ReaderCodes` is taken and let go once prepared (a dict is
-    read, not changed).
+    read, not changed).  ``n_registry``: the size of the whole register when ``registry`` is
+    only the part of it the records can be paired with (``vax feedback``'s candidates), for
+    the prior odds of a registry person (default ``len(registry)``).
     """
     s = settings or MatchSettings()
     step = progress or (lambda msg: log.info(msg))
@@ -599,8 +602,8 @@ def run_match(
     step("classify")
     t = time.perf_counter()
     reg_ids = RegistryNumbers(reg, rec)
-    matches, key_linked, candidates = record_matches(rec, reg, pairs, levels, bf, weight, rho_pair, len(reg), s,
-                                                     reg_ids)
+    matches, key_linked, candidates = record_matches(rec, reg, pairs, levels, bf, weight, rho_pair,
+                                                     len(reg) if n_registry is None else n_registry, s, reg_ids)
     n = len(rec)
     matches["person_key"] = _person_keys(rec, matches["person_id"].to_numpy(dtype=object), key_linked)
     timings["classify"] = time.perf_counter() - t
