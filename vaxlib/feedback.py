@@ -536,9 +536,9 @@ def link_feedback(
         exact block sizes (``tests/test_feedback_pool.py``).
     register
         When ``registry`` is only the rows of a larger register that
-        :func:`load_inputs` kept (every candidate row, and its first row):
-        that register's size and term frequencies.  The answer is the one the
-        whole register gives.
+        :func:`load_inputs` kept (every candidate row of these reports, and
+        more): that register's size and term frequencies; ``registry`` is then
+        the pool as it is.  The answer is the one the whole register gives.
 
     Returns
     -------
@@ -558,7 +558,10 @@ def link_feedback(
     if prefilter and model is None and not narrowed:
         prefilter = False  # the whole register is here: the model is fitted on it, not on a subset
     if prefilter:
-        reg = _with_register_frequencies(candidate_registry(feedback, registry, settings), registry, register)
+        # a narrowed register holds every candidate already (load_inputs keeps them); rows beyond the
+        # candidates change no pair (a block under the cap is whole in it, one over the cap stays over it)
+        pool = registry if narrowed else candidate_registry(feedback, registry, settings)
+        reg = _with_register_frequencies(pool, registry, register)
         if len(reg) == 0:
             reg = registry.iloc[:1]
         if model is None:
