@@ -558,9 +558,12 @@ def link_feedback(
     if prefilter and model is None and not narrowed:
         prefilter = False  # the whole register is here: the model is fitted on it, not on a subset
     if prefilter:
-        # a narrowed register holds every candidate already (load_inputs keeps them); rows beyond the
-        # candidates change no pair (a block under the cap is whole in it, one over the cap stays over it)
-        pool = registry if narrowed else candidate_registry(feedback, registry, settings)
+        # a narrowed register holds every candidate already (load_inputs keeps them), and rows beyond the
+        # candidates change no pair (a block under the cap is whole in it, one over the cap stays over it):
+        # it is the pool as it is, unless it is far larger than these reports need (the children named in
+        # the reports: a few hundred against the candidates of all reports), then masked again
+        pool = registry if narrowed and len(registry) <= 100 * len(feedback) else candidate_registry(
+            feedback, registry, settings)
         reg = _with_register_frequencies(pool, registry, register)
         if len(reg) == 0:
             reg = registry.iloc[:1]
