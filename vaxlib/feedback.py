@@ -501,6 +501,35 @@ def _with_register_frequencies(cands: pd.DataFrame, registry: pd.DataFrame,
     return out
 
 
+def _reports_rho(registry: pd.DataFrame, records: pd.DataFrame, settings: Any, model: Any, n_registry: int) -> Any:
+    """``model`` with rho (the share of reports whose person is in the register, per kind of number)
+    estimated on the reports themselves, as :func:`vaxlib.match.pipeline.run_match` estimates it on
+    the dose records it fits (:func:`vaxlib.match.model.estimate_rho`, every candidate pair's weight).
+
+    The register's own match estimates rho on dose records: there a record without a number is
+    often a person outside the register (0.71 at 100k), while a citizen writing in without a number
+    is nearly always in it; with the match's rho such reports fell to review.  The pairs and their
+    weights are those of the whole register (the pool holds every pair, the model and term
+    frequencies are the register's) and ``n_registry`` is its size, so rho does not depend on the pool.
+    """
+    import dataclasses
+
+    from vaxlib.match.model import estimate_rho
+    from vaxlib.match.pipeline import MatchSettings, run_match
+    from vaxlib.match.prepare import prepare_records
+
+    ids = pd.Index(_text(records["record_id"]))
+    if not len(records) or not ids.is_unique:
+        return model
+    every = dataclasses.replace(settings or MatchSettings(), top_candidates=len(registry) + 1)  # every pair
+    pairs = run_match(registry, records, every, model=model, progress=lambda _: None,
+                      n_registry=n_registry).candidates
+    kinds = prepare_records(records)["id_kind"].to_numpy(dtype=object)
+    rho, by_kind = estimate_rho(ids.get_indexer(pairs["record_id"].to_numpy(dtype=object)),
+                                pairs["match_weight"].to_numpy(dtype=float), kinds, n_registry)
+    return dataclasses.replace(model, rho=rho, rho_by_kind=by_kind)
+
+
 def link_feedback(
     feedback: pd.DataFrame,
     registry: pd.DataFrame,
@@ -573,8 +602,12 @@ def link_feedback(
                         "%d candidate persons", len(reg))
             model = run_match(reg, records, settings, progress=lambda _: None, n_registry=n_register).model
             model.n_registry = n_register
+        else:
+            model = _reports_rho(reg, records, settings, model, n_register)
         result = run_match(reg, records, settings, model=model, progress=lambda _: None, n_registry=n_register)
     else:
+        if model is not None:
+            model = _reports_rho(registry, records, settings, model, len(registry))
         result = run_match(registry, records, settings, model=model, progress=lambda _: None)
     m = result.matches
     return pd.DataFrame({
