@@ -177,7 +177,11 @@ def test_the_mask_on_parts_is_the_mask_on_the_whole(synthetic, cuts, seed, cap):
 
     t, _, fb, _ = synthetic
     rng = np.random.default_rng(seed)
-    reg = t["registry"].iloc[rng.permutation(len(t["registry"]))[:1500]].reset_index(drop=True)
+    # 1 400 register persons and 100 namesakes of one more report, in a random order: blocks over the
+    # cap (famgiven_year's 20 for every cap) whose rows lie in several parts
+    reg = pd.concat([t["registry"].iloc[rng.permutation(len(t["registry"]))[:1400]], _namesakes(100)])
+    reg = reg.iloc[rng.permutation(len(reg))].reset_index(drop=True)
+    fb = pd.concat([fb, _report("Nguyen Van An", "15/08/1990", "079088888888")], ignore_index=True)
     s = MatchSettings(max_block=cap)
     whole = candidate_mask(fb, reg, candidate_keys(fb, s))
     keys = candidate_keys(fb, s)

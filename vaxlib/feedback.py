@@ -8,7 +8,11 @@ answers every claim in it:
 
 1. **link** — the report's typed name, date of birth, sex, ID number and phone
    go through the dose-record matcher (:func:`vaxlib.match.pipeline.run_match`)
-   as if the report were one more dose record.  Blank and placeholder numbers
+   as if the report were one more dose record, against the register persons it
+   could be paired with (:func:`candidate_mask`: the matcher's own blocking
+   keys; the answers are the whole register's), with the model of the
+   register's own match for what depends on the register (u, the namesake pi)
+   and m and rho fitted on the reports' pairs (:func:`_reports_model`).  Blank and placeholder numbers
    (``0``, ``không có``) are blanks; without a usable number the candidates
    come from the name and birth year, and an uncertain link is confirmed when
    the report's phone is on the verified dose records of exactly one person
