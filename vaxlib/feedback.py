@@ -62,6 +62,7 @@ import argparse
 import dataclasses
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -988,7 +989,10 @@ def track_feedback(
     fb, all_claims, children = _whom(fb, registry, rec, match_settings, register, model)
 
     rows, link_rows, replies = [], [], []
+    t0 = time.perf_counter()
     for i, it in enumerate(fb.itertuples(index=False)):
+        if i and i % 10_000 == 0:
+            log.info("feedback: %d of %d reports answered (%.0f s)", i, len(fb), time.perf_counter() - t0)
         fid = str(it.feedback_id)
         claims = all_claims[i]
         status_link = it.link_status if isinstance(it.link_status, str) else "unmatched"
@@ -1405,6 +1409,7 @@ def _narrowed_inputs(rf: Any, feedback: pd.DataFrame, settings: FeedbackSettings
     looked_up = pd.concat([fb[columns], pd.DataFrame(kids, columns=columns)], ignore_index=True)
 
     # the register: every candidate row (and the first row, the matcher's stand-in when none), counted whole
+    t0 = time.perf_counter()
     reg = _Picked(reg_path, "table", ["person_id", "full_name", "dob", "sex", "old_id", "province_code"])
     register: RegisterStats | None = None
     if reg.n > 5000:  # link_feedback's prefilter
@@ -1419,7 +1424,8 @@ def _narrowed_inputs(rf: Any, feedback: pd.DataFrame, settings: FeedbackSettings
             return hit
         reg.scan(candidates)
         kept = int(reg.taken.sum())
-        log.info("feedback: %d of %d register persons are candidates (%.1f %%)", kept, reg.n, 100 * kept / reg.n)
+        log.info("feedback: %d of %d register persons are candidates (%.1f %%, %.0f s)", kept, reg.n,
+                 100 * kept / reg.n, time.perf_counter() - t0)
         wanted: dict[str, set[str]] = {"_tf_name": set(), "_tf_dob": set()}
         for _, kept in reg.pieces:  # the values of the kept rows, a piece at a time
             for k, v in _frequency_keys(kept.select(["full_name", "dob"]).to_pandas()).items():
@@ -1433,8 +1439,10 @@ def _narrowed_inputs(rf: Any, feedback: pd.DataFrame, settings: FeedbackSettings
             return np.zeros(batch.num_rows, dtype=bool)
         reg.scan(count)
         register = RegisterStats(reg.n, {k: pd.concat(v).groupby(level=0, sort=False).sum() for k, v in counts.items()})
+        log.info("feedback: the register's term frequencies counted (%.0f s)", time.perf_counter() - t0)
     else:
         reg.scan(lambda batch, first: np.ones(batch.num_rows, dtype=bool))
+    t0 = time.perf_counter()
     link = link_feedback(fb, reg.frame(), model=model, register=register) if len(fb) else pd.DataFrame(
         columns=["feedback_id", "link_status", "person_id", "match_probability", "error_codes"])
     linked = {p for p in link["person_id"] if isinstance(p, str) and p}
@@ -1518,6 +1526,8 @@ def _narrowed_inputs(rf: Any, feedback: pd.DataFrame, settings: FeedbackSettings
     registered(cur.values("person_id"))
 
     # whom the job links in the end (phone confirmations, children), and the person_keys it looks up
+    log.info("feedback: %d reports linked, %d dose records kept (%.0f s)", len(link), len(vac.taken.nonzero()[0]),
+             time.perf_counter() - t0)
     inputs = _frames(rf, reg, vac, cur, first, cand)
     rec = _record_table(inputs["vaccinations"], inputs["matches"], inputs["matches_current"]
                         if inputs["matches_current"] is not None else inputs["matches"], None)
