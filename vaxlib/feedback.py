@@ -631,8 +631,9 @@ def link_feedback(
         result = run_match(reg, records, settings, model=model, progress=lambda _: None, n_registry=n_register)
     else:
         if model is not None:
-            model = _reports_model(_with_register_frequencies(registry, registry), records, settings, model,
-                                   len(registry))
+            # the term frequencies the pool gets (_with_register_frequencies), for the same answers
+            registry = _with_register_frequencies(registry, registry)
+            model = _reports_model(registry, records, settings, model, len(registry))
         result = run_match(registry, records, settings, model=model, progress=lambda _: None)
     m = result.matches
     return pd.DataFrame({
