@@ -537,9 +537,16 @@ def _sign_chunk(args) -> tuple[tuple[list, list, list], Counter, float, float, t
 def not_signable(missing: set, refused_ids) -> NotVerified:
     """The error for ``--person`` ids that are not signable (``refused_ids``: the held or refused persons)."""
     held_n = len(missing & set(refused_ids))
-    return NotVerified(f"{len(missing)} requested person(s) are not signable "
-                       f"({held_n} held or refused, see the reasons without --person; "
-                       "the others have dose records that are not verified)")
+    return NotVerified.say("sign_not_signable", n=_Count(len(missing)), held=_Count(held_n))
+
+
+class _Count(int):
+    """A count that words itself as a number in the reader's language (``1.234`` / ``1,234``)."""
+
+    def describe(self, lang: str = "vi") -> str:
+        from vaxlib import i18n
+
+        return i18n.fmt_int(int(self), lang)
 
 
 def _check_signer(keys_dir: str | os.PathLike, signer: Signer, issued_ts: float) -> None:
