@@ -106,17 +106,11 @@ def _contract_part(path: Path, kind: str):
 
 
 def _output_parts(path, kind: str, columns: list[str]) -> Iterator:
-    """Each part of a vax match output table (one file or ``part-*.parquet``), only ``columns``, as Arrow."""
-    import pyarrow.parquet as pq
+    """A vax match output table (one file or ``part-*.parquet``), only ``columns``, as Arrow tables in order
+    (:func:`vaxlib.io.read_output_batches`: each part checked before it is read)."""
+    from vaxlib.io import read_output_batches
 
-    from vaxlib.io import OutputTableError, _check_output_file, table_parts
-
-    parts = table_parts(path)
-    if not parts:
-        raise OutputTableError(f"không có tệp {kind}", f"no {kind} file", Path(path))
-    for part in parts:
-        _check_output_file(part, kind, columns)
-        yield pq.read_table(part, columns=columns)
+    return read_output_batches(path, kind, columns=columns)
 
 
 def _text(table, columns: list[str]):
