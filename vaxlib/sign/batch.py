@@ -717,6 +717,48 @@ SMALL_BATCH = 20_000
 REFUSED_FILE = "not-signed.parquet"
 
 
+@dataclass
+class _Start:
+    """What both ``vax sign`` paths settle before reading an input (:func:`_start`)."""
+
+    issued_at: dt.datetime
+    signer: Signer
+    inputs: list  #: the input paths given (recorded in the run's manifest)
+    settings: dict  #: the run's manifest settings common to both paths
+
+
+def _start(registry, vaccinations, matches, candidates, keys_dir, *, issued_at: dt.datetime | None,
+           issuer: str | None, qr: str | None, previous, check_inputs: bool) -> _Start:
+    """The prologue of :func:`sign_tables` and :func:`vaxlib.sign.stream.sign_partitioned`.
+
+    The issue time (now unless given); the active signer, refused when expired,
+    not yet valid or revoked (before any input is read); with ``check_inputs``,
+    every input inside a run folder checked against that run's manifest (the
+    one-file path checks each as it reads it); and the manifest settings both
+    paths record (``input_cache`` empty: the caller fills in what it caches).
+
+    Raises
+    ------
+    SignerUnusable
+        The active DSC cannot sign at ``issued_at``.
+    ManifestError
+        An input inside a run folder does not match that run's manifest.
+    """
+    from vaxlib.runs import check_input
+    from vaxlib.sign.previous import HASH_SCHEME
+
+    issued_at = issued_at or dt.datetime.now(dt.timezone.utc)
+    signer = load_signer(keys_dir)
+    _check_signer(keys_dir, signer, issued_at.timestamp())
+    inputs = [x for x in (registry, vaccinations, matches, candidates) if x is not None]
+    if check_inputs:
+        for path in inputs:
+            check_input(path)  # a file (or folder) inside a run folder must match the run's manifest
+    settings = {"content_hash": HASH_SCHEME, "issuer": issuer or ISSUER["vi"], "qr": qr or "",
+                "previous": str(previous) if previous else "", "kid": signer.kid_b64, "input_cache": {}}
+    return _Start(issued_at, signer, inputs, settings)
+
+
 def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
                 matches: str | os.PathLike, keys_dir: str | os.PathLike, out: str | os.PathLike, *,
                 signer_name: str, ledger_dir: str | os.PathLike | None = None,
@@ -770,7 +812,7 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     import pyarrow.parquet as pq
 
     from vaxlib.sign.previous import (
-        CONTENT_FILE, HASH_SCHEME, PreviousRun, content_hashes, content_schema, decide, positions,
+        CONTENT_FILE, PreviousRun, content_hashes, content_schema, decide, positions,
     )
     from vaxlib.sign.verify import load_revocations, uvci_hash
 
@@ -782,12 +824,12 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
                                 processes=processes, issued_at=issued_at, issuer=issuer, only=only, args=args,
                                 buckets=stream if isinstance(stream, int) and not isinstance(stream, bool) else None)
     out = Path(out)
-    issued_at = issued_at or dt.datetime.now(dt.timezone.utc)
-    signer = load_signer(keys_dir)
-    _check_signer(keys_dir, signer, issued_at.timestamp())
+    prev_dir = Path(previous) if previous else (out if is_run(out) and (out / CERTIFICATES).is_file() else None)
+    start = _start(registry, vaccinations, matches, candidates, keys_dir, issued_at=issued_at, issuer=issuer,
+                   qr=qr, previous=prev_dir, check_inputs=False)  # each input is checked as it is read
+    issued_at, signer = start.issued_at, start.signer
     clock = time.perf_counter()
     timings: dict[str, float] = {}
-    prev_dir = Path(previous) if previous else (out if is_run(out) and (out / CERTIFICATES).is_file() else None)
     prev = PreviousRun.load(prev_dir) if prev_dir is not None else None
     if prev is not None:  # a run that died between its commit and the revocations: finish them
         # the previous run's own events: after the ledger it carried (the whole ledger for older runs);
@@ -869,10 +911,8 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     signed_pids: list = []
     superseded: list[tuple[str, str]] = []  # (kid, uvci) revoked by this run
     new_events: list[tuple] = []
-    inputs = [x for x in (registry, vaccinations, matches, candidates) if x is not None]
-    settings = {"content_hash": HASH_SCHEME, "issuer": issuer, "qr": qr or "",
-                "previous": str(prev_dir) if prev_dir else "", "kid": signer.kid_b64,
-                "input_cache": {k: sha for k, (sha, _) in caches.items()}}
+    inputs, settings = start.inputs, start.settings
+    settings["input_cache"] = {k: sha for k, (sha, _) in caches.items()}
     if tables is not None and only is None:  # what the next run needs to plan only what changed
         settings["plan"] = {"scheme": inc.PLAN_SCHEME, "at": issued_at.astimezone(dt.timezone.utc).isoformat(),
                             "hold": hold, "skipped": plan_skipped}
