@@ -248,3 +248,14 @@ def test_run_folder_errors_are_worded_in_both_languages(tmp_path):
         check_run(tmp_path / "r")
     assert "không có _manifest.json" in str(e.value) and "không phải kết quả" in e.value.message("vi")
     assert e.value.message("en").endswith("no _manifest.json (not written by a complete vax run); run the command again")
+
+
+def test_sign_not_signable_is_worded_in_both_languages():
+    """``vax sign --person`` of persons that are not signable (``batch.not_signable``): both languages, counts
+    written the reader's way."""
+    from vaxlib.sign.batch import not_signable
+
+    e = not_signable({f"{i:012d}" for i in range(1500)}, [f"{i:012d}" for i in range(3)])
+    assert e.message("vi").startswith("1.500 người được yêu cầu không ký được (3 bị giữ lại hoặc bị từ chối")
+    assert str(e) == e.message("vi")
+    assert e.message("en").startswith("1,500 requested person(s) are not signable (3 held or refused")

@@ -151,6 +151,24 @@ def test_sign_refuses_requested_unverified_person(tmp_path, keys):
                  "--person", P4]) == 2
 
 
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_sign_not_signable_person_is_said_in_the_chosen_language(tmp_path, keys, capsys, monkeypatch, lang):
+    """``--person`` of a held person: one line, Vietnamese by default, English with ``--lang en``."""
+    monkeypatch.delenv("VAX_LANG", raising=False)
+    _, _, _, p = _tables(tmp_path)
+    argv = ["sign", "--registry", str(p["reg"]), "--vaccinations", str(p["vac"]), "--matches", str(p["mat"]),
+            "--keys", str(keys), "--out", str(tmp_path / "O"), "--person", P4, "--person", P3]
+    assert main((["--lang", "en"] if lang == "en" else []) + argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    if lang == "vi":
+        assert "không ký được: 2 người được yêu cầu không ký được (0 bị giữ lại hoặc bị từ chối" in err, err
+        assert "requested" not in err, err
+    else:
+        assert "cannot sign: 2 requested person(s) are not signable (0 held or refused" in err, err
+    assert not (tmp_path / "O").exists()
+
+
 def test_sign_one_person_reports_that_person_only(tmp_path, keys, capsys):
     """--person P1: one certificate for one person asked for; the set's 3 unverified persons are not this run's."""
     _, _, _, p = _tables(tmp_path)

@@ -371,3 +371,89 @@ def test_a_cache_file_the_manifest_vouches_for_but_that_is_not_an_arrow_table_is
     assert "replanned_persons" not in s.timings  # the previous plan was not taken as the base
     assert s.counts == {"issued": 0, "reissued": 1, "kept": 1, "carried": 0, "revoked": 1}
     assert read_cache(tmp_path / "OUT" / name) is not None  # the new run wrote it again
+
+
+def _tree_digests(folder: Path) -> dict:
+    import hashlib
+
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_caches_of_appended_rows_link_the_previous_files_and_read_back_as_a_full_run_caches_them(
+        tmp_path, keys, monkeypatch):
+    """Three runs, each adding dose records after the earlier ones (the second also renames a person in
+    place): the vaccinations and matches caches keep the earlier runs' files (hard links: the same inode,
+    never written) plus one file of the new rows; read back, every cache is exactly what a full run over the
+    same inputs caches, and every certificate says what the full run's says.  The previous runs stay byte
+    for byte as they were; past MAX_CACHE_PARTS files the table is written whole again."""
+    from vaxlib.sign import batch
+    from vaxlib.sign.previous import CONTENT_FILE
+
+    reg = [[f"0010850{i:05d}", NAMES[i % 4], "1980"] for i in range(30)]
+    recs = [[f"R{i:03d}", f"0010850{i:05d}", "verified", f"0010850{i:05d}", "1", "2021-06-01", "Pfizer"]
+            for i in range(30)]
+    w0 = (reg, recs, [])
+    reg1 = [list(r) for r in reg]
+    reg1[3][1] = "Phạm Văn Bình"
+    w1 = (reg1, recs + [["R100", "001085000007", "verified", "001085000007", "2", "2021-09-01", "Pfizer"]], [])
+    w2 = (reg1, w1[1] + [["R101", "001085000011", "verified", "001085000011", "2", "2021-09-02", "Moderna"],
+                         ["R102", "001085000011", "verified", "001085000011", "3", "2022-01-02", "Pfizer"]], [])
+    p = [_write(tmp_path / f"in{k}", w) for k, w in enumerate((w0, w1, w2))]
+    now = _now()
+    _sign(p[0], keys, tmp_path / "A", now)
+    a = _tree_digests(tmp_path / "A")
+    _sign(p[1], keys, tmp_path / "B", now + dt.timedelta(days=1), previous=tmp_path / "A")
+    b = _tree_digests(tmp_path / "B")
+    s = _sign(p[2], keys, tmp_path / "C", now + dt.timedelta(days=2), previous=tmp_path / "B")
+    assert s.timings["replanned_persons"] == 1
+    assert _tree_digests(tmp_path / "A") == a and _tree_digests(tmp_path / "B") == b
+    full = _sign(p[2], keys, tmp_path / "F", now + dt.timedelta(days=2))
+    manifest = json.loads((tmp_path / "C" / "_manifest.json").read_text())
+    for kind in ("vaccinations", "matches"):
+        names = batch.cache_parts(manifest, kind)
+        assert names == [f"input-cache/{kind}.arrow", f"input-cache/{kind}.1.arrow", f"input-cache/{kind}.2.arrow"]
+        assert (tmp_path / "C" / names[0]).stat().st_ino == (tmp_path / "A" / names[0]).stat().st_ino
+        assert (tmp_path / "C" / names[1]).stat().st_ino == (tmp_path / "B" / names[1]).stat().st_ino
+        assert batch.read_cache(tmp_path / "C" / names[2]).num_rows == 2  # only this run's new rows
+    assert batch.cache_parts(manifest, "registry") == ["input-cache/registry.arrow"]  # changed in place in B
+    ref = json.loads((tmp_path / "F" / "_manifest.json").read_text())
+    for kind in (*inc.PLAN_INPUTS, inc.HELD_FILE):
+        assert batch.cache_parts(ref, kind) == [f"input-cache/{kind}.arrow"]
+        assert batch.read_cache_parts(tmp_path / "C", manifest, kind).equals(
+            batch.read_cache(tmp_path / "F" / f"input-cache/{kind}.arrow")), kind
+    # what each certificate says (the content index's hashes) is what the full run's says
+    content = {}
+    for out in ("C", "F"):
+        parts = sorted((tmp_path / out).glob("certificate-content*/*.parquet")) or [tmp_path / out / CONTENT_FILE]
+        current = pd.read_parquet(tmp_path / out / "certificates.parquet")
+        c = pd.concat([pd.read_parquet(x) for x in parts if x.name != "superseded.parquet"])
+        c = c[c["uvci"].isin(current["uvci"])]
+        content[out] = sorted(c[["person_id", "name_hash", "dob_hash", "dose_hash"]].itertuples(index=False))
+    assert content["C"] == content["F"] and full.signed == 30
+    # a fourth part would pass MAX_CACHE_PARTS: the table is written whole
+    monkeypatch.setattr(batch, "MAX_CACHE_PARTS", 3)
+    w3 = (reg1, w2[1] + [["R103", "001085000012", "verified", "001085000012", "2", "2021-09-03", "Pfizer"]], [])
+    _sign(_write(tmp_path / "in3", w3), keys, tmp_path / "D", now + dt.timedelta(days=3), previous=tmp_path / "C")
+    manifest = json.loads((tmp_path / "D" / "_manifest.json").read_text())
+    assert batch.cache_parts(manifest, "vaccinations") == ["input-cache/vaccinations.arrow"]
+    assert batch.read_cache(tmp_path / "D" / "input-cache/vaccinations.arrow").num_rows == 34
+
+
+def test_an_appended_cache_file_altered_after_its_run_is_refused(tmp_path, keys):
+    """The appended rows' file is vouched for by its run's manifest like the first one: rewritten, it is refused."""
+    reg = [[f"0010850{i:05d}", NAMES[i % 4], "1980"] for i in range(5)]
+    recs = [[f"R{i}", f"0010850{i:05d}", "verified", f"0010850{i:05d}", "1", "2021-06-01", "Pfizer"] for i in range(5)]
+    more = recs + [["R9", "001085000001", "verified", "001085000001", "2", "2021-09-01", "Pfizer"]]
+    p0, p1 = _write(tmp_path / "in0", (reg, recs, [])), _write(tmp_path / "in1", (reg, more, []))
+    now = _now()
+    _sign(p0, keys, tmp_path / "OUT", now)
+    _sign(p1, keys, tmp_path / "OUT", now + dt.timedelta(days=1))
+    target = tmp_path / "OUT" / "input-cache" / "vaccinations.1.arrow"
+    table = pa.ipc.open_file(pa.OSFile(str(target))).read_all()
+    assert table.num_rows == 1
+    forged = table.set_column(1, "dose_number", pa.array(["1"], pa.string()))  # the new dose made to look old
+    with pa.ipc.new_file(str(target), forged.schema) as w:
+        w.write_table(forged)
+    with pytest.raises(ManifestError):
+        _sign(p1, keys, tmp_path / "OUT", now + dt.timedelta(days=2))

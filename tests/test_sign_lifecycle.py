@@ -440,7 +440,8 @@ def test_revoked_signer_means_reissue_with_the_new_one(tmp_path, keys):
 
 
 @pytest.mark.parametrize("fault", ["kill:write:certificates.parquet", "kill:sign:chunk", "kill:sign:manifest",
-                                   "enospc:sign:staged", "kill:write:matches.arrow", "kill:write:held.arrow", "kill:write:registry.arrow",
+                                   "enospc:sign:staged", "kill:write:matches.arrow", "kill:write:vaccinations.arrow",
+                                   "kill:write:held.arrow", "kill:write:registry.arrow",
                                    "kill:write:sign-state.parquet"])
 def test_a_failed_or_killed_rerun_leaves_the_previous_run_and_revocations_intact(tmp_path, keys, fault):
     import subprocess

@@ -860,6 +860,10 @@ _CLI = _pairs({
                              "(--previous, hoặc --out đã có một lần ký); hãy chọn một thư mục --out mới",
                              "{path}: vax sign on partitioned inputs does not re-sign against a previous run yet "
                              "(--previous, or an --out that holds one); choose a new --out folder"),
+    "sign_not_signable": ("{n} người được yêu cầu không ký được ({held} bị giữ lại hoặc bị từ chối, xem lý do khi "
+                          "chạy không có --person; những người còn lại có hồ sơ mũi tiêm chưa được xác minh)",
+                          "{n} requested person(s) are not signable ({held} held or refused, see the reasons "
+                          "without --person; the others have dose records that are not verified)"),
     "sign_no_candidates": ("{path}: không có tệp; chỉ giữ lại được người có hồ sơ đang chờ khi có candidates.parquet "
                            "của vax match (--candidates TỆP, hoặc --no-hold để ký mà không kiểm tra)",
                            "{path}: not found; pending records hold people back only with vax match's "

@@ -1807,6 +1807,22 @@ def read_table(path: str | os.PathLike[str], kind: Kind, *, encoding: str | None
     return result
 
 
+def _string_bytes(col) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(starts, ends, body) of a null-free Arrow string column: value ``i`` is ``body[starts[i]:ends[i]]``
+    (numpy views of the Arrow buffers, no copy for one chunk), values end to end in ``body``."""
+    import pyarrow as pa  # noqa: PLC0415
+
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = arr.cast(pa.large_string())
+    n = len(arr)
+    _, offsets, data = arr.buffers()
+    kind = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    off = np.frombuffer(offsets, dtype=kind)[arr.offset: arr.offset + n + 1].astype(np.int64)
+    body = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+    return off[:-1], off[1:], body
+
+
 def _all_distinct(col) -> bool:
     """Whether no value of a null-free Arrow string column repeats (exactly; the test of ``duplicate_key``).
 
@@ -1929,12 +1945,23 @@ def read_clean_parquet(path: str | os.PathLike[str], kind: Kind, columns_: Seque
         if mapping and any(k != v for k, v in mapping.items()):
             return None  # a repaired column
     col = cols[key]
-    edge = r"^[^!-~]|[^!-~]$"  # as _strip: only such values change when trimmed
-    if col is None or col.null_count or pc.any(pc.equal(pc.binary_length(col), 0)).as_py() \
-            or pc.any(pc.match_substring_regex(col, edge)).as_py():
-        return None  # missing_key, or compared after trimming
-    if kind == "registry" and not pc.all(pc.match_substring_regex(col, r"^[0-9]{12}$")).as_py():
-        return None  # bad_person_id (the test of _validate)
+    if col is None or col.null_count:
+        return None  # missing_key
+    starts, ends, body = _string_bytes(col)
+    if (starts == ends).any():
+        return None  # missing_key
+    # as _strip: only values whose first or last character is outside "!".."~" change when trimmed; in
+    # UTF-8 a character's first byte is that character (ASCII) or a lead byte >= 0xC2, its last byte
+    # that character or a continuation byte >= 0x80: outside 0x21..0x7E exactly when the character is
+    first, last = body[starts], body[ends - 1]
+    if ((first < 0x21) | (first > 0x7E) | (last < 0x21) | (last > 0x7E)).any():
+        return None  # compared after trimming
+    if kind == "registry":  # the test of _validate (^[0-9]{12}$): twelve bytes, each a digit
+        if (ends - starts != 12).any():
+            return None  # bad_person_id
+        digits = body[starts[0]:ends[-1]]  # the values lie end to end
+        if ((digits < 0x30) | (digits > 0x39)).any():
+            return None  # bad_person_id
     if not _all_distinct(col):
         return None  # duplicate_key
     out: dict[str, Any] = {key: plain(col).cast(pa.string())}
@@ -1965,6 +1992,13 @@ def read_clean_parquet(path: str | os.PathLike[str], kind: Kind, columns_: Seque
         col = cols[c]
         if col is None:
             return pa.nulls(n, pa.string())
+        if pa.types.is_dictionary(col.type):  # "" made missing in each chunk's dictionary, then decoded once
+            chunks = []
+            for ch in col.chunks:
+                d = ch.dictionary
+                d = pc.if_else(pc.equal(pc.binary_length(d), 0), pa.scalar(None, d.type), d)
+                chunks.append(pa.DictionaryArray.from_arrays(ch.indices, d).cast(pa.string()))
+            return pa.chunked_array(chunks, pa.string()).combine_chunks()
         col = plain(col)
         return pc.if_else(pc.equal(pc.binary_length(col), 0), pa.scalar(None, pa.large_string()), col).cast(pa.string())
 

@@ -126,14 +126,59 @@ def read_cache(path: str | os.PathLike, columns: list[str] | None = None):
     return table
 
 
-def write_cache(st, kind: str, table) -> None:
+#: at most this many files per cached input (the first, then one per run that only appended rows)
+MAX_CACHE_PARTS = 8
+
+
+def cache_parts(manifest: dict, kind: str) -> list[str]:
+    """The files of a run's cached input ``kind``, in row order: ``input-cache/<kind>.arrow``, then
+    ``input-cache/<kind>.1.arrow``, ``.2``, ... (rows appended by later runs; see :func:`_write_input_cache`)
+    as far as the run's manifest lists them one after the other; [] when it lists no cache of ``kind``."""
+    files = manifest.get("files", {})
+    if cache_name(kind) not in files:
+        return []
+    out = [cache_name(kind)]
+    while f"{INPUT_CACHE}/{kind}.{len(out)}{CACHE_SUFFIX}" in files:
+        out.append(f"{INPUT_CACHE}/{kind}.{len(out)}{CACHE_SUFFIX}")
+    return out
+
+
+def read_cache_parts(folder: Path, manifest: dict, kind: str, columns: list[str] | None = None):
+    """A run's cached input ``kind``: its files (:func:`cache_parts`), each checked against the run's
+    manifest and memory-mapped (:func:`read_cache`), one after the other; None when there is none, or a
+    part is not a readable cache of the same columns and types.
+
+    Raises
+    ------
+    ManifestError
+        A part changed after its run.
+    """
+    import pyarrow as pa
+
+    from vaxlib.sign.previous import check_file
+
+    names = cache_parts(manifest, kind)
+    tables = []
+    for name in names:
+        check_file(folder, name, manifest)
+        t = read_cache(folder / name, columns)
+        if t is None or (tables and not t.schema.equals(tables[0].schema)):
+            return None
+        tables.append(t)
+    if not tables:
+        return None
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+
+
+def write_cache(st, kind: str, table, name: str | None = None) -> None:
     """Write ``table`` as ``input-cache/<kind>.arrow`` of the staging run ``st``, hashed as it is written."""
     import pyarrow as pa
 
     from vaxlib.runs import fault_point
 
-    fault_point(f"write:{kind}{CACHE_SUFFIX}")
-    with st.open(cache_name(kind)) as sink, pa.ipc.new_file(sink, table.schema) as writer:
+    name = name or cache_name(kind)
+    fault_point(f"write:{kind}{CACHE_SUFFIX}")  # any file of the kind's cache
+    with st.open(name) as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
 
 
@@ -176,8 +221,7 @@ def _load_contract(path: str | os.PathLike, kind: str, prev) -> tuple[pd.DataFra
             from vaxlib.runs import check_input
 
             check_input(path)  # as when parsed: a file of a run folder must match that run's manifest
-            check_file(prev.folder, name, m)
-            cache = read_cache(prev.folder / name, cols)
+            cache = read_cache_parts(prev.folder, m, kind, cols)  # each part checked against the manifest
             if cache is not None:
                 return None, digest, cache, True
     from vaxlib.io import read_clean_parquet
@@ -537,9 +581,16 @@ def _sign_chunk(args) -> tuple[tuple[list, list, list], Counter, float, float, t
 def not_signable(missing: set, refused_ids) -> NotVerified:
     """The error for ``--person`` ids that are not signable (``refused_ids``: the held or refused persons)."""
     held_n = len(missing & set(refused_ids))
-    return NotVerified(f"{len(missing)} requested person(s) are not signable "
-                       f"({held_n} held or refused, see the reasons without --person; "
-                       "the others have dose records that are not verified)")
+    return NotVerified.say("sign_not_signable", n=_Count(len(missing)), held=_Count(held_n))
+
+
+class _Count(int):
+    """A count that words itself as a number in the reader's language (``1.234`` / ``1,234``)."""
+
+    def describe(self, lang: str = "vi") -> str:
+        from vaxlib import i18n
+
+        return i18n.fmt_int(int(self), lang)
 
 
 def _check_signer(keys_dir: str | os.PathLike, signer: Signer, issued_ts: float) -> None:
@@ -710,6 +761,48 @@ SMALL_BATCH = 20_000
 REFUSED_FILE = "not-signed.parquet"
 
 
+@dataclass
+class _Start:
+    """What both ``vax sign`` paths settle before reading an input (:func:`_start`)."""
+
+    issued_at: dt.datetime
+    signer: Signer
+    inputs: list  #: the input paths given (recorded in the run's manifest)
+    settings: dict  #: the run's manifest settings common to both paths
+
+
+def _start(registry, vaccinations, matches, candidates, keys_dir, *, issued_at: dt.datetime | None,
+           issuer: str | None, qr: str | None, previous, check_inputs: bool) -> _Start:
+    """The prologue of :func:`sign_tables` and :func:`vaxlib.sign.stream.sign_partitioned`.
+
+    The issue time (now unless given); the active signer, refused when expired,
+    not yet valid or revoked (before any input is read); with ``check_inputs``,
+    every input inside a run folder checked against that run's manifest (the
+    one-file path checks each as it reads it); and the manifest settings both
+    paths record (``input_cache`` empty: the caller fills in what it caches).
+
+    Raises
+    ------
+    SignerUnusable
+        The active DSC cannot sign at ``issued_at``.
+    ManifestError
+        An input inside a run folder does not match that run's manifest.
+    """
+    from vaxlib.runs import check_input
+    from vaxlib.sign.previous import HASH_SCHEME
+
+    issued_at = issued_at or dt.datetime.now(dt.timezone.utc)
+    signer = load_signer(keys_dir)
+    _check_signer(keys_dir, signer, issued_at.timestamp())
+    inputs = [x for x in (registry, vaccinations, matches, candidates) if x is not None]
+    if check_inputs:
+        for path in inputs:
+            check_input(path)  # a file (or folder) inside a run folder must match the run's manifest
+    settings = {"content_hash": HASH_SCHEME, "issuer": issuer or ISSUER["vi"], "qr": qr or "",
+                "previous": str(previous) if previous else "", "kid": signer.kid_b64, "input_cache": {}}
+    return _Start(issued_at, signer, inputs, settings)
+
+
 def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
                 matches: str | os.PathLike, keys_dir: str | os.PathLike, out: str | os.PathLike, *,
                 signer_name: str, ledger_dir: str | os.PathLike | None = None,
@@ -763,7 +856,7 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     import pyarrow.parquet as pq
 
     from vaxlib.sign.previous import (
-        CONTENT_FILE, HASH_SCHEME, PreviousRun, content_hashes, content_schema, decide, positions,
+        CONTENT_FILE, PreviousRun, content_hashes, content_schema, decide, positions,
     )
     from vaxlib.sign.verify import load_revocations, uvci_hash
 
@@ -775,12 +868,12 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
                                 processes=processes, issued_at=issued_at, issuer=issuer, only=only, args=args,
                                 buckets=stream if isinstance(stream, int) and not isinstance(stream, bool) else None)
     out = Path(out)
-    issued_at = issued_at or dt.datetime.now(dt.timezone.utc)
-    signer = load_signer(keys_dir)
-    _check_signer(keys_dir, signer, issued_at.timestamp())
-    clock = time.perf_counter()
-    timings: dict[str, float] = {}
     prev_dir = Path(previous) if previous else (out if is_run(out) and (out / CERTIFICATES).is_file() else None)
+    start = _start(registry, vaccinations, matches, candidates, keys_dir, issued_at=issued_at, issuer=issuer,
+                   qr=qr, previous=prev_dir, check_inputs=False)  # each input is checked as it is read
+    issued_at, signer = start.issued_at, start.signer
+    clock, cpu_clock = time.perf_counter(), time.process_time()
+    timings: dict[str, float] = {}
     prev = PreviousRun.load(prev_dir) if prev_dir is not None else None
     if prev is not None:  # a run that died between its commit and the revocations: finish them
         # the previous run's own events: after the ledger it carried (the whole ledger for older runs);
@@ -792,11 +885,14 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
         if late and revoke(keys_dir, late):
             log.warning("added superseded UVCIs of the previous run to the revocation list")
 
+    cpu = {}  # this process's CPU seconds per stage (the signing workers' are SignStats.worker_cpu)
+
     def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
+        nonlocal clock, cpu_clock
+        now, now_cpu = time.perf_counter(), time.process_time()
         timings[name] = round(now - clock, 3)
-        clock = now
+        cpu[name] = round(now_cpu - cpu_clock, 3)
+        clock, cpu_clock = now, now_cpu
 
     lap("previous")
     reg, reg_sha, reg_cache, reg_hit = _load_contract(registry, "registry", prev)
@@ -862,16 +958,14 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     signed_pids: list = []
     superseded: list[tuple[str, str]] = []  # (kid, uvci) revoked by this run
     new_events: list[tuple] = []
-    inputs = [x for x in (registry, vaccinations, matches, candidates) if x is not None]
-    settings = {"content_hash": HASH_SCHEME, "issuer": issuer, "qr": qr or "",
-                "previous": str(prev_dir) if prev_dir else "", "kid": signer.kid_b64,
-                "input_cache": {k: sha for k, (sha, _) in caches.items()}}
+    inputs, settings = start.inputs, start.settings
+    settings["input_cache"] = {k: sha for k, (sha, _) in caches.items()}
     if tables is not None and only is None:  # what the next run needs to plan only what changed
         settings["plan"] = {"scheme": inc.PLAN_SCHEME, "at": issued_at.astimezone(dt.timezone.utc).isoformat(),
                             "hold": hold, "skipped": plan_skipped}
     with atomic_run(out, command="sign", args=args or {}, inputs=inputs, settings=settings) as st:
         write_output(plan.refused, st / REFUSED_FILE, "table")
-        _write_input_cache(st, prev, tables if "plan" in settings else None, held, caches)
+        _write_input_cache(st, prev, tables if "plan" in settings else None, held, caches, dirty)
         qr_dir = st / "qr"
         content_parts = []
         # the content index as a delta (the previous run's parts linked, one new part) when it can be
@@ -964,6 +1058,7 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
         append_ledger(ledger_dir, rows, signer=signer_name, signed_at=signed_at)
     lap("revoke")
     stats.refused = plan.refused if only is None else plan.refused[plan.refused["person_id"].isin(set(only))]
+    timings["cpu"] = cpu
     stats.timings = timings
     log.info("vax sign timings (s): %s", ", ".join(f"{k} {v}" for k, v in timings.items()))
     return stats
@@ -1008,7 +1103,7 @@ def _plan_incremental(prev, tables: dict, held: pd.DataFrame, at: dt.datetime, *
         return None, None
     for n in need:  # everything reused must be what the previous run wrote
         check_file(prev.folder, n, m)
-    old = {k: read_cache(prev.folder / cache[k]) for k in inc.PLAN_INPUTS}
+    old = {k: read_cache_parts(prev.folder, m, k) for k in inc.PLAN_INPUTS}  # later parts checked there
     if any(t is None or t.column_names != inc.PLAN_INPUTS[k] for k, t in old.items()):
         return None, None
     held_old = read_cache(prev.folder / cache[inc.HELD_FILE], REFUSAL_COLUMNS)
@@ -1087,8 +1182,17 @@ def _carried(prev, keep: np.ndarray, persons: pd.DataFrame, dirty) -> set:
     return set(kept.filter(out).to_pylist())
 
 
-def _write_input_cache(st, prev, tables: dict | None, held: pd.DataFrame, caches: dict) -> None:
-    """``input-cache/``: the parsed inputs (for the next run's parse and plan) and the held rows."""
+def _write_input_cache(st, prev, tables: dict | None, held: pd.DataFrame, caches: dict, dirty=None) -> None:
+    """``input-cache/``: the parsed inputs (for the next run's parse and plan) and the held rows.
+
+    An input whose rows are the previous run's cached rows with rows appended
+    after them (``dirty.changed``: no row of the previous table differs from
+    the new row at its position; the usual change when new dose records come
+    in) keeps the previous run's files, hard-linked (:meth:`vaxlib.runs.Staging.link`:
+    not copied, not hashed again), plus one file of the appended rows; the
+    reader joins them (:func:`read_cache_parts`).  At most :data:`MAX_CACHE_PARTS`
+    files, else (or when a file cannot be linked) the whole table is written.
+    """
     import pyarrow as pa
 
     out = {k: t for k, (_, t) in caches.items()}
@@ -1100,7 +1204,38 @@ def _write_input_cache(st, prev, tables: dict | None, held: pd.DataFrame, caches
         return
     (st / INPUT_CACHE).mkdir()
     for kind, table in out.items():
-        write_cache(st, kind, table)
+        if not _link_cache(st, prev, kind, table, dirty):
+            write_cache(st, kind, table)
+
+
+def _link_cache(st, prev, kind: str, table, dirty) -> bool:
+    """Bring the previous run's cache files of ``kind`` into ``st`` by hard links, and write only the rows
+    ``table`` appends to them; False (nothing left behind) when ``table`` is not those rows plus appended ones."""
+    if dirty is None or prev is None or kind not in dirty.changed or kind not in inc.PLAN_INPUTS:
+        return False
+    rows_old, rows_new = dirty.changed[kind]
+    if len(rows_old):  # a previous row differs from the new row at its position (or was dropped)
+        return False
+    m = prev.manifest
+    parts = cache_parts(m, kind)
+    n_old = table.num_rows - len(rows_new)  # rows_new: the appended rows, n_old .. end
+    if not parts or n_old <= 0 or len(parts) + (len(rows_new) > 0) > MAX_CACHE_PARTS:
+        return False
+    from vaxlib.runs import fault_point
+
+    fault_point(f"write:{kind}{CACHE_SUFFIX}")  # as when written (a kill here leaves the previous run intact)
+    files = m.get("files", {})
+    done = []
+    for name in parts:
+        if not st.link(prev.folder / name, name, files.get(name)):
+            for d in done:
+                (st / d).unlink()
+                st.linked.pop(d, None)
+            return False
+        done.append(name)
+    if len(rows_new):
+        write_cache(st, kind, table.slice(n_old), f"{INPUT_CACHE}/{kind}.{len(parts)}{CACHE_SUFFIX}")
+    return True
 
 
 def _delta_fits(prev, qr: str | None, n_new: int) -> bool:

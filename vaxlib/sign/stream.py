@@ -106,17 +106,11 @@ def _contract_part(path: Path, kind: str):
 
 
 def _output_parts(path, kind: str, columns: list[str]) -> Iterator:
-    """Each part of a vax match output table (one file or ``part-*.parquet``), only ``columns``, as Arrow."""
-    import pyarrow.parquet as pq
+    """A vax match output table (one file or ``part-*.parquet``), only ``columns``, as Arrow tables in order
+    (:func:`vaxlib.io.read_output_batches`: each part checked before it is read)."""
+    from vaxlib.io import read_output_batches
 
-    from vaxlib.io import OutputTableError, _check_output_file, table_parts
-
-    parts = table_parts(path)
-    if not parts:
-        raise OutputTableError(f"không có tệp {kind}", f"no {kind} file", Path(path))
-    for part in parts:
-        _check_output_file(part, kind, columns)
-        yield pq.read_table(part, columns=columns)
+    return read_output_batches(path, kind, columns=columns)
 
 
 def _text(table, columns: list[str]):
@@ -410,37 +404,28 @@ def sign_partitioned(registry, vaccinations, matches, keys_dir, out, *, signer_n
     import pyarrow.parquet as pq
 
     from vaxlib.io import write_output
-    from vaxlib.runs import CERTIFICATES, atomic_run, check_input, fault_point, is_run
+    from vaxlib.runs import CERTIFICATES, atomic_run, fault_point, is_run
     from vaxlib.sign.batch import (
-        PERSON_COLUMNS, REFUSED_FILE, SMALL_BATCH, CertificateWriter, SignStats, _check_signer, not_signable,
-        sign_rows,
+        PERSON_COLUMNS, REFUSED_FILE, SMALL_BATCH, CertificateWriter, SignStats, _start, not_signable, sign_rows,
     )
     from vaxlib.sign.checks import REFUSAL_COLUMNS
     from vaxlib.sign.errors import SignError
-    from vaxlib.sign.keys import load_signer
     from vaxlib.sign.ledger import LEDGER_FILE, append_ledger
-    from vaxlib.sign.payload import ISSUER
-    from vaxlib.sign.previous import CONTENT_FILE, HASH_SCHEME, content_hashes, content_schema
+    from vaxlib.sign.previous import CONTENT_FILE, content_hashes, content_schema
     from vaxlib.sign.qr import qr_filename
     from vaxlib.sign.verify import uvci_hash
 
     out = Path(out)
-    issuer = issuer or ISSUER["vi"]
     if previous or (is_run(out) and (out / CERTIFICATES).is_file()):
         raise SignError.say("sign_stream_previous", path=previous or out)
-    issued_at = issued_at or dt.datetime.now(dt.timezone.utc)
-    signer = load_signer(keys_dir)
-    _check_signer(keys_dir, signer, issued_at.timestamp())
-    for path in (registry, vaccinations, matches, candidates):
-        if path is not None:
-            check_input(path)  # a file (or folder) inside a run folder must match the run's manifest
+    start = _start(registry, vaccinations, matches, candidates, keys_dir, issued_at=issued_at, issuer=issuer,
+                   qr=qr, previous=None, check_inputs=True)
+    issued_at, signer, inputs, settings = start.issued_at, start.signer, start.inputs, start.settings
+    issuer = settings["issuer"]
     timings: dict = {}
     clock = time.perf_counter()
     stats = SignStats()
     skipped: Counter = Counter()
-    inputs = [x for x in (registry, vaccinations, matches, candidates) if x is not None]
-    settings = {"content_hash": HASH_SCHEME, "issuer": issuer, "qr": qr or "", "previous": "",
-                "kid": signer.kid_b64, "input_cache": {}}
     signed_at = issued_at.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
     wanted = set(only) if only is not None else None
     with atomic_run(out, command="sign", args=args or {}, inputs=inputs, settings=settings) as st:
