@@ -372,3 +372,15 @@ def test_garbage_collector_is_as_it_was_after_reading(tmp_path):
         assert not gc.isenabled()
     finally:
         (gc.enable if was else gc.disable)()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.just(float("nan")), st.just(""), st.text(max_size=3)), max_size=20))
+def test_present_flags_exactly_the_values_that_are_not_none(values):
+    """_Coded.present (pd.isna in C, then an identity test) equals ``u is not None`` per value:
+    NaN and "" are present, only None is not."""
+    from vaxlib.io import _Coded, _objects
+
+    uniques = _objects(values)
+    got = _Coded(np.zeros(0, dtype=np.intp), uniques).present()
+    assert got.tolist() == [v is not None for v in values]

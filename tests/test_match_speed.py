@@ -452,3 +452,23 @@ def test_prepare_with_a_registry_and_tables_equals_the_row_by_row_definition(see
 
     pd.testing.assert_frame_equal(fast[[c for c in fast.columns if not c.startswith("_c_")]],
                                   prepare_records_rowwise(vac))
+
+
+def _dictionary_reference(columns):
+    """codes.dictionary as it was written first: every row's value assigned at its code."""
+    n = max((int(c.max()) + 1 for c, _ in columns if len(c)), default=0)
+    out = np.empty(n, dtype=object)
+    for codes, values in columns:
+        out[codes] = values
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 12), max_size=30), max_size=3))
+def test_dictionary_equals_assigning_every_row(code_lists):
+    """The value of every code (None for a code no column uses), as assigning every row's value."""
+    from vaxlib.match.codes import dictionary
+
+    table = np.array([f"v{i}" for i in range(13)], dtype=object)
+    columns = [(np.array(c, dtype=np.int64), table[np.array(c, dtype=np.int64)]) for c in code_lists]
+    assert dictionary(columns).tolist() == _dictionary_reference(columns).tolist()

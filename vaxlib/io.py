@@ -1420,7 +1420,12 @@ class _Coded:
 
     def present(self) -> np.ndarray:
         """Per-value flags: the value is not ``None``."""
-        return np.fromiter((u is not None for u in self.uniques), dtype=bool, count=len(self.uniques))
+        # pd.isna in C, then the identity test only for what it calls missing (None, or a NaN value)
+        u = self.uniques if isinstance(self.uniques, np.ndarray) else _objects(self.uniques)
+        missing = pd.isna(u)
+        if missing.any():
+            missing[missing] = [v is None for v in u[missing]]
+        return ~missing
 
     def arrow_flags(self, regex: str) -> np.ndarray | None:
         """Per-value flags of values matching ``regex`` (RE2, searched), from ``arrow``; None when unknown."""

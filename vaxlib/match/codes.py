@@ -251,5 +251,13 @@ def dictionary(columns: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     n = max((int(c.max()) + 1 for c, _ in columns if len(c)), default=0)
     out = np.empty(n, dtype=object)
     for codes, values in columns:
-        out[codes] = values
+        if len(codes) == 0:
+            continue
+        # one row per code found with integers, then one object gathered per code (assigning every
+        # row's object, as ``out[codes] = values`` does, touches a million reference counts)
+        row = np.full(n, -1, dtype=np.int64)
+        row[codes] = np.arange(len(codes))  # the last row of each code, as that assignment leaves it
+        have = np.flatnonzero(row >= 0)
+        values = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
+        out[have] = values[row[have]]
     return out
