@@ -147,7 +147,8 @@ def _record_side_coded(columns: list[tuple[np.ndarray, ...]], known: np.ndarray)
     values = np.concatenate([np.asarray(c[1], dtype=object) for c in columns])
     first = np.concatenate(firsts)
     code = np.concatenate(hints)
-    open_ = np.flatnonzero(code < 0)
+    alias = _same_entries(columns, offsets, total, code)
+    open_ = np.flatnonzero((code < 0) & (alias < 0))
     code[open_] = _positions(known, values[open_])
     unknown = open_[code[open_] < 0]
     d_codes, d_uniq = _factorize_text(values[unknown])
@@ -158,8 +159,36 @@ def _record_side_coded(columns: list[tuple[np.ndarray, ...]], known: np.ndarray)
     rank = np.full(len(d_uniq), -1, dtype=np.int64)
     rank[used] = np.arange(len(used))
     code[unknown] = np.where(rank[d_codes] >= 0, len(known) + rank[d_codes], -1)  # -1: a value no row uses
+    aliased = np.flatnonzero(alias >= 0)
+    code[aliased] = code[alias[aliased]]
     code = code.astype(np.int32)
     return [code[off: off + len(c[1])][c[0]] for off, c in zip(offsets, columns)]
+
+
+def _same_entries(columns: list[tuple[np.ndarray, ...]], offsets: list[int], total: int,
+                  hint: np.ndarray) -> np.ndarray:
+    """Per entry of the concatenated per-value tables: an earlier entry holding the same text
+    at the same place of a column with the very same row codes, or -1.
+
+    Columns derived from one typed column (``id_digits`` and ``id_raw_digits`` beside
+    ``id_number``: one table entry per typed ID) share its row codes and mostly its text;
+    such an entry takes the earlier entry's code instead of being looked up again.  The
+    earlier entry is used by the same rows in an earlier column, so the order of first
+    appearance does not change.  Entries with a ``hint`` (a known registry code) keep it.
+    """
+    alias = np.full(total, -1, dtype=np.int64)
+    for k in range(1, len(columns)):
+        ck = columns[k]
+        for j in range(k):
+            cj = columns[j]
+            if cj[0] is not ck[0] or len(cj[1]) != len(ck[1]):
+                continue
+            same = np.asarray(np.asarray(ck[1], dtype=object) == np.asarray(cj[1], dtype=object), dtype=bool)
+            here = offsets[k] + np.flatnonzero(same & (alias[offsets[k]: offsets[k] + len(ck[1])] < 0))
+            here = here[hint[here] < 0]
+            there = here - offsets[k] + offsets[j]
+            alias[here] = np.where(alias[there] >= 0, alias[there], there)  # the first entry of a chain
+    return alias
 
 
 def _positions(known: np.ndarray, values: np.ndarray) -> np.ndarray:
