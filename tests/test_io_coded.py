@@ -372,3 +372,35 @@ def test_garbage_collector_is_as_it_was_after_reading(tmp_path):
         assert not gc.isenabled()
     finally:
         (gc.enable if was else gc.disable)()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.just(float("nan")), st.just(""), st.text(max_size=3)), max_size=20))
+def test_present_flags_exactly_the_values_that_are_not_none(values):
+    """_Coded.present (pd.isna in C, then an identity test) equals ``u is not None`` per value:
+    NaN and "" are present, only None is not."""
+    from vaxlib.io import _Coded, _objects
+
+    uniques = _objects(values)
+    got = _Coded(np.zeros(0, dtype=np.intp), uniques).present()
+    assert got.tolist() == [v is not None for v in values]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(max_size=4), max_size=25), st.booleans(), st.booleans(), st.booleans())
+def test_key_column_coded_as_its_own_dictionary_equals_the_encoded_one(values, unique, large, nulls):
+    """A key column whose values all differ is coded without hashing: the same codes, values,
+    flags and Arrow text as Arrow's dictionary encoding gives (repeats and nulls take that path)."""
+    from vaxlib.io import _arrow_coded
+
+    if unique:
+        values = list(dict.fromkeys(values))
+    cells = [None if nulls and i % 3 == 0 else v for i, v in enumerate(values)]
+    col = pa.chunked_array([pa.array(cells[:3], type=pa.large_string() if large else pa.string()),
+                            pa.array(cells[3:], type=pa.large_string() if large else pa.string())])
+    fast, plain = _arrow_coded(col, None, key=True), _arrow_coded(col, None)
+    assert fast.codes.tolist() == plain.codes.tolist()
+    assert fast.codes.dtype == plain.codes.dtype
+    assert fast.uniques.tolist() == plain.uniques.tolist()
+    assert fast.distinct == plain.distinct
+    assert fast.arrow.to_pylist() == plain.arrow.to_pylist()

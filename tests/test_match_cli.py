@@ -132,3 +132,25 @@ def test_quiet_match_prints_no_log_lines(tmp_path: Path):
                            env=env)
     assert quiet.returncode == 0
     assert quiet.stderr == ""
+
+
+def test_local_match_runs_with_the_cyclic_collector_paused(tmp_path: Path, monkeypatch):
+    """`vax match` (local engine) pauses Python's cyclic collector from the index to the written
+    tables (match/cli._collector_paused) and enables it again afterwards."""
+    import gc
+
+    import vaxlib.match.cli as match_cli
+    import vaxlib.match.pipeline as pipeline
+
+    data = tmp_path / "data"
+    assert vax(["synth", "--persons", "200", "--seed", "5", "--out", str(data)]) == 0
+    seen = []
+    real_index, real_match = match_cli._registry_index, pipeline.run_match
+    monkeypatch.setattr(match_cli, "_registry_index", lambda *a, **k: (seen.append(gc.isenabled()),
+                                                                       real_index(*a, **k))[1])
+    monkeypatch.setattr(pipeline, "run_match", lambda *a, **k: (seen.append(gc.isenabled()), real_match(*a, **k))[1])
+    assert gc.isenabled()
+    assert vax(["match", "--registry", str(data / "registry.parquet"), "--vaccinations",
+                str(data / "vaccinations.parquet"), "--out", str(tmp_path / "m"), "--quiet"]) == 0
+    assert seen == [False, False]
+    assert gc.isenabled()

@@ -183,3 +183,23 @@ def test_person_keys_join_records_of_people_outside_the_register():
     outside = res[res["person_id_t"].isna()]
     scores = pairwise_f1(outside["person_key"], outside["human_id"])
     assert scores["f1"] >= 0.9
+
+
+@pytest.mark.parametrize("enabled_before", [True, False])
+def test_matching_runs_with_the_cyclic_collector_paused_and_restores_it(enabled_before):
+    """run_match pauses Python's cyclic garbage collector for its stages (pipeline._without_cyclic_gc)
+    and leaves it as the caller had it: enabled again, or still disabled."""
+    import gc
+
+    tables = generate(persons=300, seed=4)
+    seen = []
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled_before else gc.disable)()
+        result = run_match(tables["registry"], tables["vaccinations"], progress=lambda step: seen.append(gc.isenabled()))
+        after = gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()
+    assert len(result.matches) == len(tables["vaccinations"])
+    assert seen and not any(seen)  # paused in every stage
+    assert after is enabled_before

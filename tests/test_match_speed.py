@@ -409,6 +409,12 @@ def test_codes_from_per_value_tables_equal_the_codes_from_rows(registry, typed, 
     dicts = {c: _as_dict_column(v, data) for c, v in cols.items()}
     for c, (codes, table) in dicts.items():
         assert table[codes].tolist() == cols[c]
+    # the registry code of some values handed over (as prepare does for names the index holds)
+    reg_code = {v: i for i, v in enumerate(pd.unique(reg["dob"].to_numpy(dtype=object)))}
+    for c, (codes, table) in list(dicts.items()):
+        if data.draw(st.booleans()):
+            hint = [reg_code[v] if v in reg_code and data.draw(st.booleans()) else -1 for v in table]
+            dicts[c] = (codes, table, np.array(hint, dtype=np.int64))
     from_rows = domain_codes(rec, reg, "dob")
     from_tables = domain_codes(rec, reg, "dob", dicts)
     assert from_rows.keys() == from_tables.keys()
@@ -446,3 +452,54 @@ def test_prepare_with_a_registry_and_tables_equals_the_row_by_row_definition(see
 
     pd.testing.assert_frame_equal(fast[[c for c in fast.columns if not c.startswith("_c_")]],
                                   prepare_records_rowwise(vac))
+
+
+def _dictionary_reference(columns):
+    """codes.dictionary as it was written first: every row's value assigned at its code."""
+    n = max((int(c.max()) + 1 for c, _ in columns if len(c)), default=0)
+    out = np.empty(n, dtype=object)
+    for codes, values in columns:
+        out[codes] = values
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 12), max_size=30), max_size=3))
+def test_dictionary_equals_assigning_every_row(code_lists):
+    """The value of every code (None for a code no column uses), as assigning every row's value."""
+    from vaxlib.match.codes import dictionary
+
+    table = np.array([f"v{i}" for i in range(13)], dtype=object)
+    columns = [(np.array(c, dtype=np.int64), table[np.array(c, dtype=np.int64)]) for c in code_lists]
+    assert dictionary(columns).tolist() == _dictionary_reference(columns).tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts, texts, st.data())
+def test_codes_of_columns_sharing_row_codes_equal_the_codes_from_rows(registry, typed, data):
+    """Columns derived from one typed column share its row codes (dob_r0 and dob_r1 beside dob,
+    as id_digits beside id_number): entries holding the same text as the earlier column's are
+    coded from it, and every row still gets the code of the row path."""
+    from vaxlib.match.codes import domain_codes
+
+    n = max(len(registry), 1)
+    reg = pd.DataFrame({"dob": pd.Series((registry + [""] * n)[:n], dtype=object)})
+    m = max(len(typed), 1)
+    codes, table = _as_dict_column((typed + [""] * m)[:m], data)
+    pool = st.sampled_from(["", "a", "b", "zz", "Nguyễn", "079180001234", "\ud800"])
+    tables = [table] + [np.array([v if data.draw(st.booleans()) else data.draw(pool) for v in table], dtype=object)
+                        for _ in range(2)]
+    reg_code = {v: i for i, v in enumerate(pd.unique(reg["dob"].to_numpy(dtype=object)))}
+    dicts = {}
+    for c, t in zip(("dob", "dob_r0", "dob_r1"), tables):
+        if data.draw(st.booleans()):
+            hint = np.array([reg_code[v] if v in reg_code and data.draw(st.booleans()) else -1 for v in t],
+                            dtype=np.int64)
+            dicts[c] = (codes, t, hint)
+        else:
+            dicts[c] = (codes, t)
+    rec = pd.DataFrame({c: pd.Series(dicts[c][1][codes], dtype=object) for c in dicts})
+    from_rows = domain_codes(rec, reg, "dob")
+    from_tables = domain_codes(rec, reg, "dob", dicts)
+    for key in from_rows:
+        assert from_rows[key].tolist() == from_tables[key].tolist(), key

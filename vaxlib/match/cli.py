@@ -100,20 +100,11 @@ def _args_record(args: argparse.Namespace) -> dict:
 
 
 def cmd_match(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
-    from tqdm import tqdm
-
-    from vaxlib.io import ImportResult, NoUsableRowsError, write_json, write_output
-    from vaxlib.match.pipeline import run_match
-    from vaxlib.match.prepare import TEXT_COLUMNS, ReaderCodes
-    from vaxlib.runs import (CANDIDATES, MATCH_STATS, MATCHES, MODEL, QUARANTINE, atomic_run, check_input,
-                             is_run)
+    from vaxlib.runs import check_input
 
     settings = _settings(args)  # a bad --params fails here, before anything is read
     for path in (args.registry, args.vaccinations):
         check_input(path)
-    out = Path(args.out)
     if getattr(args, "engine", "local") != "dask":
         for path in (args.registry, args.vaccinations):
             if Path(path).is_dir():  # e.g. `vax synth --partitioned`'s <table>/part-*.parquet
@@ -121,6 +112,38 @@ def cmd_match(args: argparse.Namespace) -> int:
                 raise CommandError.say("local_engine_folder", path=path)
     if getattr(args, "engine", "local") == "dask":  # the workers read the inputs: the client holds no table
         return _match_dask(args, settings, [args.registry, args.vaccinations] + ([args.params] if args.params else []))
+    return _match_local(args, settings)
+
+
+def _collector_paused(fn):
+    """``fn`` run with Python's cyclic garbage collector paused (:func:`vaxlib.io._gc_paused`)."""
+    import functools
+
+    @functools.wraps(fn)
+    def paused(*args, **kwargs):
+        from vaxlib.io import _gc_paused
+
+        with _gc_paused():
+            return fn(*args, **kwargs)
+
+    return paused
+
+
+@_collector_paused
+def _match_local(args: argparse.Namespace, settings) -> int:
+    """`vax match` with the local engine: index, read, match, write.  The cyclic collector is paused
+    throughout, as in :func:`~vaxlib.match.pipeline.run_match` (building an index and writing the
+    tables make millions of short-lived containers, and no cycles)."""
+    from dataclasses import asdict
+
+    from tqdm import tqdm
+
+    from vaxlib.io import ImportResult, NoUsableRowsError, write_json, write_output
+    from vaxlib.match.pipeline import run_match
+    from vaxlib.match.prepare import TEXT_COLUMNS, ReaderCodes
+    from vaxlib.runs import CANDIDATES, MATCH_STATS, MATCHES, MODEL, QUARANTINE, atomic_run, is_run
+
+    out = Path(args.out)
     index = _registry_index(args.registry, args.index)
     q_reg = index.quarantine
     read = _read(args.vaccinations, "vaccinations", codes=TEXT_COLUMNS)

@@ -87,9 +87,10 @@ def domain_codes(rec: pd.DataFrame | None, reg: pd.DataFrame, domain: str,
     rec_cols = [c for c in rec_cols if c in rec.columns] if rec is not None else []
     if rec_cols:
         if dicts is not None and all(c in dicts for c in rec_cols):
-            r_codes, to = _record_side_coded([dicts[c] for c in rec_cols], known)
-        else:
-            r_codes, to = _record_side([_objects(rec, c) for c in rec_cols], known)
+            out.update({("rec", c): v for c, v in zip(rec_cols, _record_side_coded([dicts[c] for c in rec_cols],
+                                                                                    known))})
+            return out
+        r_codes, to = _record_side([_objects(rec, c) for c in rec_cols], known)
         new = to < 0
         to[new] = len(known) + np.arange(int(new.sum()))
         r_codes = to[r_codes].astype(np.int32)
@@ -119,48 +120,85 @@ def _record_side(columns: list[np.ndarray], known: np.ndarray) -> tuple[np.ndarr
         return r_codes, pd.Index(known, dtype=object).get_indexer(pd.Index(r_uniq, dtype=object))
 
 
-def _record_side_coded(columns: list[tuple[np.ndarray, ...]], known: np.ndarray
-                       ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_record_side` of columns given as (row codes, per-code values[, per-code registry
-    codes]): the same codes in the end, found by hashing each column's values once instead of
-    every row.
+def _record_side_coded(columns: list[tuple[np.ndarray, ...]], known: np.ndarray) -> list[np.ndarray]:
+    """The int32 codes of each column given as (row codes, per-code values[, per-code registry
+    codes]): the codes :func:`_record_side` gives from the rows (a registry value takes the
+    registry's code, the others ``len(known)`` on in order of first appearance along the
+    concatenated columns), found per value instead of per row.
 
     A column's values may repeat (two typed names with one folded form) or be unused by any
-    row; both are resolved here.  A value whose registry code is already known (a third
-    array, -1 where unknown: names the registry holds, taken from its index) is not hashed
-    at all; only the others are, and those the registry lacks are numbered in order of first
-    appearance along the concatenated rows, as :func:`_record_side` numbers them.
+    row.  A value whose registry code is already known (a third array, -1 where unknown:
+    names the registry holds, taken from its index) is not hashed at all.  The others are
+    looked up among the registry's values first, all at once (most typed values are a
+    registry's: 3.3M ID values at 1M persons), and only the few the registry lacks are
+    numbered among themselves.
     """
     n = len(columns[0][0]) if columns else 0
     never = np.iinfo(np.int64).max
     firsts, offsets, hints, total = [], [], [], 0
     for k, (codes, values, *hint) in enumerate(columns):
         first = np.full(len(values), never, dtype=np.int64)
-        rows = np.arange(len(codes), dtype=np.int64)[::-1]
-        first[codes[::-1]] = rows + k * n  # the last write wins: each value's first row
+        rows = np.arange(k * n + len(codes) - 1, k * n - 1, -1, dtype=np.int64)
+        first[codes[::-1]] = rows  # the last write wins: each value's first row
         firsts.append(first)
         offsets.append(total)
         hints.append(np.asarray(hint[0], dtype=np.int64) if hint else np.full(len(values), -1, dtype=np.int64))
         total += len(values)
     values = np.concatenate([np.asarray(c[1], dtype=object) for c in columns])
     first = np.concatenate(firsts)
-    hint = np.concatenate(hints)
-    open_ = np.flatnonzero(hint < 0)
-    d_codes, d_uniq = _factorize_text(values[open_])
+    code = np.concatenate(hints)
+    alias = _same_entries(columns, offsets, total, code)
+    open_ = np.flatnonzero((code < 0) & (alias < 0))
+    code[open_] = _positions(known, values[open_])
+    unknown = open_[code[open_] < 0]
+    d_codes, d_uniq = _factorize_text(values[unknown])
     d_first = np.full(len(d_uniq), never, dtype=np.int64)
-    np.minimum.at(d_first, d_codes, first[open_])
+    np.minimum.at(d_first, d_codes, first[unknown])
     used = np.flatnonzero(d_first < never)
     used = used[np.argsort(d_first[used], kind="stable")]  # first appearance order
     rank = np.full(len(d_uniq), -1, dtype=np.int64)
     rank[used] = np.arange(len(used))
-    # each entry's place in [the distinct open values by first appearance, then the hinted entries]
-    entry = np.empty(total, dtype=np.int64)
-    entry[open_] = rank[d_codes]
-    hinted = np.flatnonzero(hint >= 0)
-    entry[hinted] = len(used) + np.arange(len(hinted))
-    r_codes = np.concatenate([entry[off + c[0]] for off, c in zip(offsets, columns)])
-    distinct = np.asarray(d_uniq, dtype=object)[used]
-    return r_codes, np.concatenate([_lookup(known, distinct), hint[hinted]])
+    code[unknown] = np.where(rank[d_codes] >= 0, len(known) + rank[d_codes], -1)  # -1: a value no row uses
+    aliased = np.flatnonzero(alias >= 0)
+    code[aliased] = code[alias[aliased]]
+    code = code.astype(np.int32)
+    return [code[off: off + len(c[1])][c[0]] for off, c in zip(offsets, columns)]
+
+
+def _same_entries(columns: list[tuple[np.ndarray, ...]], offsets: list[int], total: int,
+                  hint: np.ndarray) -> np.ndarray:
+    """Per entry of the concatenated per-value tables: an earlier entry holding the same text
+    at the same place of a column with the very same row codes, or -1.
+
+    Columns derived from one typed column (``id_digits`` and ``id_raw_digits`` beside
+    ``id_number``: one table entry per typed ID) share its row codes and mostly its text;
+    such an entry takes the earlier entry's code instead of being looked up again.  The
+    earlier entry is used by the same rows in an earlier column, so the order of first
+    appearance does not change.  Entries with a ``hint`` (a known registry code) keep it.
+    """
+    alias = np.full(total, -1, dtype=np.int64)
+    for k in range(1, len(columns)):
+        ck = columns[k]
+        for j in range(k):
+            cj = columns[j]
+            if cj[0] is not ck[0] or len(cj[1]) != len(ck[1]):
+                continue
+            same = np.asarray(np.asarray(ck[1], dtype=object) == np.asarray(cj[1], dtype=object), dtype=bool)
+            here = offsets[k] + np.flatnonzero(same & (alias[offsets[k]: offsets[k] + len(ck[1])] < 0))
+            here = here[hint[here] < 0]
+            there = here - offsets[k] + offsets[j]
+            alias[here] = np.where(alias[there] >= 0, alias[there], there)  # the first entry of a chain
+    return alias
+
+
+def _positions(known: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The position of each of ``values`` (repeats allowed) among the distinct ``known``, or -1."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int64)
+    if 4 * len(values) >= len(known):
+        return _lookup(known, values)  # Arrow's path takes repeated values as they are
+    codes, uniq = pd.factorize(values)
+    return _lookup(known, np.asarray(uniq, dtype=object))[codes]
 
 
 def _factorize_text(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -242,5 +280,13 @@ def dictionary(columns: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     n = max((int(c.max()) + 1 for c, _ in columns if len(c)), default=0)
     out = np.empty(n, dtype=object)
     for codes, values in columns:
-        out[codes] = values
+        if len(codes) == 0:
+            continue
+        # one row per code found with integers, then one object gathered per code (assigning every
+        # row's object, as ``out[codes] = values`` does, touches a million reference counts)
+        row = np.full(n, -1, dtype=np.int64)
+        row[codes] = np.arange(len(codes))  # the last row of each code, as that assignment leaves it
+        have = np.flatnonzero(row >= 0)
+        values = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
+        out[have] = values[row[have]]
     return out
