@@ -347,6 +347,17 @@ def encode_frame(frame: pd.DataFrame, dicts: dict, codes: bool = False) -> dict:
     return {"columns": columns, "coded": coded, "plain": plain}
 
 
+def arrow_tables(d: dict) -> dict:
+    """:func:`encode_frame`'s form with each text table as an Arrow string array where it can be one
+    (converted once, :func:`_arrow_text`): rows taken from it (:func:`take_frame`), for pieces or
+    subsets that are saved, are taken in Arrow and not converted again, piece by piece."""
+    coded = {}
+    for c, (codes, table) in d["coded"].items():
+        arr = _arrow_text(table) if isinstance(table, np.ndarray) and table.dtype == object and len(table) else None
+        coded[c] = (codes, table if arr is None else arr)
+    return {**d, "coded": coded}
+
+
 def take_frame(d: dict, rows: np.ndarray) -> dict:
     """:func:`encode_frame`'s form of the rows ``rows`` (each column's values cut to those it uses)."""
     coded = {}
@@ -668,6 +679,7 @@ def task_read(root: str, kind: str, i: int, path: str, partitions: int) -> dict:
     del t, table
     order = np.argsort(part, kind="stable")
     bounds = np.searchsorted(part[order], np.arange(partitions + 1))
+    stored = arrow_tables(stored)  # each table converted to UTF-8 once, not once per piece
     _save_pieces([take_frame(stored, order[bounds[p]:bounds[p + 1]]) for p in range(partitions)],
                  w.file("read", f"piece-{kind}-{i:05d}.pkl"))
     return _task_info(t0, kind=kind, part=i, rows=len(part), rows_in=res.rows_in, hashes=hashes,
@@ -697,7 +709,7 @@ def _partition_from_pieces(w: "WorkDir", p: int, offsets: dict, partitions: int,
     for kind, starts in offsets.items():
         got = []
         for i, start in enumerate(starts):
-            piece = _load_piece(w.file("read", f"piece-{kind}-{i:05d}.pkl"), p)
+            piece = _load_piece(w.file("read", f"piece-{kind}-{i:05d}.pkl"), p, text="arrow")
             piece["plain"]["_pos"] += np.int64(start)
             got.append(piece)
         frames[kind] = concat_frames(got)
@@ -718,12 +730,30 @@ def _partition_from_pieces(w: "WorkDir", p: int, offsets: dict, partitions: int,
     # each column's values once (the parts' tables repeat the values they share: prepare derives
     # every value's forms, the date readings of each birth date 8 times over with 8 parts); not the
     # record IDs, distinct already (a table may repeat a value: every reader of these tables allows it)
+    # (in Arrow: only the distinct values become Python str, not every part's copy of them)
     for c, (codes, table) in rec["coded"].items():
         if c == "record_id":
+            rec["coded"][c] = (codes, _np(table))
             continue
-        inv, uniq = pd.factorize(table, use_na_sentinel=False)  # None (a missing cell) is a value here
-        rec["coded"][c] = (inv[codes].astype(np.int32), np.asarray(uniq, dtype=object))
+        inv, uniq = _factorize_text(table)
+        rec["coded"][c] = (inv[codes].astype(np.int32), uniq)
     return rec, reg
+
+
+def _factorize_text(table) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(table, use_na_sentinel=False)`` as (codes, values as objects) of an object array
+    or an Arrow text array (encoded in Arrow: the values in order of first appearance, a missing value
+    (None) one of them, as NaN like pandas gives it)."""
+    if isinstance(table, np.ndarray):
+        inv, uniq = pd.factorize(table, use_na_sentinel=False)  # None (a missing cell) is a value here
+        return inv, np.asarray(uniq, dtype=object)
+    import pyarrow.compute as pc
+
+    enc = pc.dictionary_encode(table, null_encoding="encode")
+    uniq = np.asarray(enc.dictionary.to_numpy(zero_copy_only=False), dtype=object)
+    if enc.dictionary.null_count:
+        uniq[enc.dictionary.is_null().to_numpy(zero_copy_only=False)] = np.nan
+    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), uniq
 
 
 def input_files(path: str | os.PathLike[str]) -> list[Path]:
@@ -813,7 +843,7 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
     passed = {}
     for c, (codes, table) in (stored["coded"].items() if isinstance(stored, dict) else ()):
         if c not in dicts and c in rec.columns and rec[c].dtype == object and len(codes) == len(rec):
-            if (table[codes] == rec[c].to_numpy(dtype=object)).all():
+            if (_np(table)[codes] == rec[c].to_numpy(dtype=object)).all():
                 passed[c] = (codes, table)
     del raw, stored, coded
     add_codes(rec, reg, domains=_COMPARED_DOMAINS, dicts=dicts)
@@ -839,7 +869,8 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
     _save(select_frame(stored, _LIGHT_COLUMNS), w.file("prepare", f"light-{p:05d}.pkl"))
     # the open records alone (about 9 %): what the keys and rows tasks read, not the whole partition,
     # and not the columns no comparison reads (each open record is sent to several partitions)
-    compared = select_frame(stored, [c for c in stored["columns"] if c not in _NOT_COMPARED])
+    # (their tables as the Arrow arrays the files above were written with: the subsets are taken in Arrow)
+    compared = arrow_tables(select_frame(stored, [c for c in stored["columns"] if c not in _NOT_COMPARED]))
     _save(take_frame(compared, np.flatnonzero(open_mask)), w.file("prepare", f"open-{p:05d}.pkl"))
     _save({"stage1": stage1[keep1].reset_index(drop=True), "lv1": lv1[keep1].reset_index(drop=True),
            "anchors": anchors, "open": open_mask}, w.file("prepare", f"s1-{p:05d}.pkl"))
@@ -869,7 +900,7 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
     want = np.isin(pos, u_rec) | np.isin(pos, thin["a_rec"][anchored])
     # stored coded (the integer code columns, numbered for this partition only, are left out)
     _save({"rec": take_frame(compared, np.flatnonzero(want)),
-           "reg": take_frame(select_frame(stored_reg, [c for c in reg.columns if not c.startswith(PREFIX)]),
+           "reg": take_frame(arrow_tables(select_frame(stored_reg, [c for c in reg.columns if not c.startswith(PREFIX)])),
                              np.flatnonzero(sampled))},
           w.file("prepare", f"u-{p:05d}.pkl"))
     return _task_info(t0, partition=p, records=len(rec), registry=len(reg), stage1_pairs=len(stage1),
