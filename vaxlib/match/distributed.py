@@ -123,27 +123,14 @@ def record_partition_keys(vaccinations: pd.DataFrame) -> np.ndarray:
 _LZ4 = b"VXL4"
 
 
-#: text arrays known to equal an Arrow array, by the object array's id (the object is held, so the
-#: id stays its own): filled where a text array is read (:func:`_text_array`) or converted to Arrow
-#: (:class:`_Pickler`), emptied after every task (:func:`_forget_arrow`).  A table saved in several
-#: files (a prepared partition's rec, light, fold files; a registry's reg and persons files) is
-#: converted to UTF-8 once, and a table read then written again is not converted at all.
-_ARROW_OF: dict[int, tuple[np.ndarray, Any]] = {}
 #: while > 0, :func:`_text_array` hands back text arrays as Arrow arrays (no Python str made):
 #: :func:`_load` with ``text="arrow"``
 _LAZY = [0]
 
 
-def _forget_arrow() -> None:
-    _ARROW_OF.clear()
-
-
 def _arrow_text(obj: np.ndarray):
     """The Arrow string array equal to the object array ``obj`` of str and None, or None when it holds
     anything else (a number or NaN among the values, text Arrow cannot hold)."""
-    hit = _ARROW_OF.get(id(obj))
-    if hit is not None and hit[0] is obj:
-        return hit[1]
     import pyarrow as pa
 
     try:
@@ -154,7 +141,6 @@ def _arrow_text(obj: np.ndarray):
         flat = obj.reshape(-1)
         if any(flat[i] is not None for i in np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))):
             return None
-    _ARROW_OF[id(obj)] = (obj, arr)
     return arr
 
 
@@ -168,10 +154,7 @@ def _text_array(length: int, null_count: int, offset: int, buffers: list, shape:
     if _LAZY[0] and len(shape) == 1:
         return arr
     out = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
-    out = out.reshape(shape) if out.shape != shape else out
-    if out.size >= 64:
-        _ARROW_OF[id(out)] = (out, arr)
-    return out
+    return out.reshape(shape) if out.shape != shape else out
 
 
 def _reduce_text(arr, shape: tuple) -> tuple:
@@ -179,7 +162,10 @@ def _reduce_text(arr, shape: tuple) -> tuple:
 
 
 def _is_text(x) -> bool:
-    """An Arrow string array (a text table :func:`_load` left as Arrow)."""
+    """An Arrow string array (a text table :func:`_load` left as Arrow, or :func:`arrow_tables` made)."""
+    mod = type(x).__module__
+    if not mod.startswith("pyarrow"):  # the pickler asks of every object: no import for the others
+        return False
     import pyarrow as pa
 
     return isinstance(x, pa.Array) and x.type == pa.string()
@@ -189,10 +175,7 @@ def _np(table) -> np.ndarray:
     """A text table as an object array (an Arrow one converted: one Python str per value)."""
     if isinstance(table, np.ndarray):
         return table
-    out = np.asarray(table.to_numpy(zero_copy_only=False), dtype=object)
-    if len(out) >= 64:
-        _ARROW_OF[id(out)] = (out, table)
-    return out
+    return np.asarray(table.to_numpy(zero_copy_only=False), dtype=object)
 
 
 def _take(table, rows: np.ndarray):
@@ -219,9 +202,9 @@ def _concat_text(tables: list):
 class _Pickler(pickle.Pickler):
     """Pickles an object array of str and None (a stored frame's distinct values, pandas' object
     blocks) as the buffers of one Arrow string array: its UTF-8 written in C, 2-4 times faster to
-    write and read back than one pickled str after another (and not converted again when the same
-    array was read or written before in this task, :data:`_ARROW_OF`).  An Arrow text array (read
-    with ``text="arrow"``) is stored the same way, as it is.  Anything else (a number or NaN among the
+    write and read back than one pickled str after another.  An Arrow text array (read with
+    ``text="arrow"``, or a table :func:`arrow_tables` converted once for several files) is stored
+    the same way, as it is.  Anything else (a number or NaN among the
     values, text Arrow cannot hold) is pickled as usual."""
 
     def reducer_override(self, obj):
@@ -847,7 +830,8 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
                 passed[c] = (codes, table)
     del raw, stored, coded
     add_codes(rec, reg, domains=_COMPARED_DOMAINS, dicts=dicts)
-    stored_reg = factor_frame(reg, codes=True)
+    # its text tables converted to Arrow once: written in two files, and subsets taken in Arrow
+    stored_reg = arrow_tables(factor_frame(reg, codes=True))
     _save(stored_reg, w.file("prepare", f"reg-{p:05d}.pkl"))
     # what the score and finish tasks read of their persons (not the whole coded partition)
     _save(select_frame(stored_reg, _PERSON_COLUMNS), w.file("prepare", f"persons-{p:05d}.pkl"))
@@ -862,15 +846,15 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
     open_mask[np.unique(stage1["rec"].to_numpy()[settled])] = False
     keep1 = ~open_mask[stage1["rec"].to_numpy()]
     # separate files: most later tasks need only one of them
-    stored = encode_frame(rec, {**passed, **dicts})
+    # (text tables as Arrow, converted once: written in several files, subsets taken in Arrow)
+    stored = arrow_tables(encode_frame(rec, {**passed, **dicts}))
     del passed
     # the columns the finish task reads (not every prepared column: the others are compared elsewhere)
     _save(select_frame(stored, _FINISH_COLUMNS), w.file("prepare", f"rec-{p:05d}.pkl"))
     _save(select_frame(stored, _LIGHT_COLUMNS), w.file("prepare", f"light-{p:05d}.pkl"))
     # the open records alone (about 9 %): what the keys and rows tasks read, not the whole partition,
     # and not the columns no comparison reads (each open record is sent to several partitions)
-    # (their tables as the Arrow arrays the files above were written with: the subsets are taken in Arrow)
-    compared = arrow_tables(select_frame(stored, [c for c in stored["columns"] if c not in _NOT_COMPARED]))
+    compared = select_frame(stored, [c for c in stored["columns"] if c not in _NOT_COMPARED])
     _save(take_frame(compared, np.flatnonzero(open_mask)), w.file("prepare", f"open-{p:05d}.pkl"))
     _save({"stage1": stage1[keep1].reset_index(drop=True), "lv1": lv1[keep1].reset_index(drop=True),
            "anchors": anchors, "open": open_mask}, w.file("prepare", f"s1-{p:05d}.pkl"))
@@ -900,7 +884,7 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
     want = np.isin(pos, u_rec) | np.isin(pos, thin["a_rec"][anchored])
     # stored coded (the integer code columns, numbered for this partition only, are left out)
     _save({"rec": take_frame(compared, np.flatnonzero(want)),
-           "reg": take_frame(arrow_tables(select_frame(stored_reg, [c for c in reg.columns if not c.startswith(PREFIX)])),
+           "reg": take_frame(select_frame(stored_reg, [c for c in reg.columns if not c.startswith(PREFIX)]),
                              np.flatnonzero(sampled))},
           w.file("prepare", f"u-{p:05d}.pkl"))
     return _task_info(t0, partition=p, records=len(rec), registry=len(reg), stage1_pairs=len(stage1),
@@ -1619,8 +1603,6 @@ def _run_task(fn: Callable, *args):
         return fn(*args)
     except VaxError as exc:
         return _Refused(exc)
-    finally:
-        _forget_arrow()  # the text tables a task converted are its own: not held past it
 
 
 def _submit(client, fn: Callable, *args, key: str | None = None):
@@ -1666,7 +1648,6 @@ def _finished(w: WorkDir, name: str, file: str, result: Any, info: dict | None =
     """Keep stage ``name``'s ``result`` as ``file`` and mark the stage done (then the
     ``VAX_FAULT`` point after it)."""
     _save(result, w.file(name, file))
-    _forget_arrow()
     w.mark_done(name, info or {})
     _fault(name)
 
