@@ -607,7 +607,8 @@ def test_stored_frames_come_back_exactly_whether_text_is_read_as_objects_or_left
     same values, dtypes, None and NaN; rows taken from it and frames concatenated (Arrow and objects
     mixed) decode to pandas' iloc and concat; a frame of Arrow tables written again reads back the same."""
     from vaxlib.match.distributed import (_is_text, _load, _load_piece, _reader_dicts, _save, _save_pieces,
-                                          arrow_tables, concat_frames, decode_frame, factor_frame, take_frame)
+                                          arrow_tables, concat_frames, decode_frame, distinct_tables, factor_frame,
+                                          take_frame)
 
     tmp = tmp_path_factory.mktemp("wf")
     # "lot" coded as read_table codes a column with missing cells (None among its values)
@@ -628,6 +629,12 @@ def test_stored_frames_come_back_exactly_whether_text_is_read_as_objects_or_left
         _same_objects(decode_frame(take_frame(d, rows)), want_rows)
     _same_objects(decode_frame(concat_frames([arrow, objects, take_frame(arrow, rows)])),
                   pd.concat([frame, frame, want_rows], ignore_index=True))
+    # cut to distinct values (the compare task's records): the same frame, each table's values once
+    twice = distinct_tables(concat_frames([arrow, take_frame(arrow, rows)]))
+    _same_objects(decode_frame(twice), pd.concat([frame, want_rows], ignore_index=True))
+    for c, (codes, table) in twice["coded"].items():
+        if c in arrow["coded"] and not isinstance(arrow["coded"][c][1], np.ndarray):
+            assert len(set(map(repr, table))) == len(table) and codes.dtype == np.int32, c
     # Arrow tables (taken, concatenated) written again, as a piece among others, read back either way
     again = concat_frames([take_frame(arrow, rows), arrow])
     _save_pieces([again, take_frame(arrow_tables(stored), rows)], tmp / "p.pkl")

@@ -341,6 +341,23 @@ def arrow_tables(d: dict) -> dict:
     return {**d, "coded": coded}
 
 
+def distinct_tables(d: dict) -> dict:
+    """:func:`encode_frame`'s form with each Arrow text table cut to its distinct values (in order of
+    first appearance, None kept as None) and the codes mapped onto them, as object arrays: the same
+    frame decoded, with each value once.  Tables of objects are left as they are."""
+    import pyarrow.compute as pc
+
+    coded = {}
+    for c, (codes, table) in d["coded"].items():
+        if isinstance(table, np.ndarray):
+            coded[c] = (codes, table)
+            continue
+        enc = pc.dictionary_encode(table, null_encoding="encode")
+        inv = enc.indices.to_numpy(zero_copy_only=False)
+        coded[c] = (inv[codes].astype(np.int32) if len(codes) else np.zeros(0, dtype=np.int32), _np(enc.dictionary))
+    return {**d, "coded": coded}
+
+
 def take_frame(d: dict, rows: np.ndarray) -> dict:
     """:func:`encode_frame`'s form of the rows ``rows`` (each column's values cut to those it uses)."""
     coded = {}
@@ -1095,7 +1112,10 @@ def task_compare(root: str, g: int, partitions: int) -> dict:
         raise RuntimeError("registry partition without term frequencies")  # they must be the whole register's
     pairs2 = _load(w.file("pairs", f"pairs-{g:05d}.pkl"))
     # the stage-2 records (sent by every record partition, each record once): compared here
-    sent = concat_frames([_load_piece(w.file("rows", f"rows-{p:05d}.pkl"), g) for p in range(partitions)])
+    # their text concatenated in Arrow and cut to distinct values there: only those become Python str and
+    # are coded (each record partition's tables repeat the common values: family names, dates of birth)
+    sent = distinct_tables(concat_frames([_load_piece(w.file("rows", f"rows-{p:05d}.pkl"), g, text="arrow")
+                                          for p in range(partitions)]))
     small, dicts = rows_frame(sent, np.argsort(sent["plain"]["_pos"].to_numpy(), kind="stable"))
     add_codes(small, reg, domains=_COMPARED_DOMAINS, dicts=dicts)
     del dicts
