@@ -42,11 +42,16 @@ rest recomputed; a work folder of other inputs, settings, ``P`` or code is clear
 first.  The result goes through :func:`vaxlib.runs.atomic_run` like the local
 engine's, as ``matches/part-*.parquet`` and ``candidates/part-*.parquet``.
 
-Work files are pickles (exact dtypes, no conversion), text as integer codes with each
-column's distinct values (:func:`encode_frame`), arrays of text as Arrow strings
-(:class:`_Pickler`); a shuffle task's pieces for the P destinations are one file
+Work files are LZ4-compressed pickles (exact dtypes, no conversion), text as integer codes with
+each column's distinct values (:func:`encode_frame`), arrays of text as the buffers of Arrow
+strings (:class:`_Pickler`); a shuffle task's pieces for the P destinations are one file
 (:func:`_save_pieces`); the model stage's per-record arrays are ``.npy`` files the tasks
-memory-map.  A work folder must be as private as the data it
+memory-map.  Text becomes Python str only where a task computes on it: a task that passes text on
+(the rows sent to the candidates' partitions, the candidates' registry text from the score task
+through evidence to links and finish, a read part's pieces, a prepared partition's subsets) reads
+and writes it as Arrow (``_load(…, text="arrow")``, :func:`arrow_tables`), and one that decodes a
+few columns converts only those (:func:`decode_frame`), or only their distinct values
+(:func:`distinct_tables`, the records' values of a partition factorised in Arrow).  A work folder must be as private as the data it
 holds; vaxlib only reads work folders it marked as its own.
 """
 from __future__ import annotations
