@@ -1731,6 +1731,9 @@ def _duplicate_key(kind: str, read: list[dict], w: "WorkDir") -> str | None:
     compared by 64-bit hash: two different keys would have to collide to be reported."""
     parts = [x for x in read if x["kind"] == kind]
     h = np.concatenate([x["hashes"] for x in parts])
+    srt = np.sort(h)  # the usual case, no key twice: one plain sort says so (a stable argsort costs 3-4 times more)
+    if not (srt[1:] == srt[:-1]).any():
+        return None
     order = np.argsort(h, kind="stable")  # equal keys keep their input order
     srt = h[order]
     later = order[1:][srt[1:] == srt[:-1]]
