@@ -560,3 +560,103 @@ def test_pairs_get_their_rules_as_pandas_drop_duplicates_then_groupby_gives_them
         first=("first", "min"), rules=("bit", "sum"), rec_part=("rec_part", "first")).reset_index()
     want["rules"] = want["rules"].astype(np.int32)
     pd.testing.assert_frame_equal(pair_rules(df), want)
+
+
+#: text as the stages hold it: Vietnamese with and without tone marks, empty, NUL, long
+_TEXT = st.one_of(st.sampled_from(["Nguyễn Văn An", "NGUYEN VAN AN", "Trần Thị Bé", "", "x\x00y", "Đặng Ứng",
+                                   "ờ" * 40, "079123456789"]),
+                  st.text(alphabet="aăâđeêioôơuưyÀÁẠẢÃàáạảãỳýỵỷỹ ƯĐ0\x00", max_size=12))
+
+
+@st.composite
+def _frames(draw):
+    """A frame of the columns work files hold: text (with or without None), text with NaN, integers
+    of several widths, floats with NaN, booleans, a categorical; 0 to 150 rows."""
+    n = draw(st.integers(0, 150))
+    text = draw(st.lists(_TEXT, min_size=n, max_size=n))
+    some_none = draw(st.lists(st.one_of(st.none(), _TEXT), min_size=n, max_size=n))
+    some_nan = draw(st.lists(st.one_of(st.just(np.nan), _TEXT), min_size=n, max_size=n))
+    return pd.DataFrame({
+        "name": pd.Series(text, dtype=object),
+        "lot": pd.Series(some_none, dtype=object),
+        "odd": pd.Series(some_nan, dtype=object),
+        "_pos": np.arange(n, dtype=np.int64) * 3,
+        "dose_n": np.array(draw(st.lists(st.integers(-5, 5), min_size=n, max_size=n)), dtype=np.int16),
+        "p": np.array(draw(st.lists(st.one_of(st.just(np.nan), st.floats(-1e6, 1e6)), min_size=n, max_size=n)),
+                      dtype=np.float64),
+        "ok": np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=bool),
+        "level": pd.Categorical(draw(st.lists(st.sampled_from(["exact", "fuzzy", "different"]), min_size=n,
+                                              max_size=n)), categories=["exact", "fuzzy", "different"]),
+    })
+
+
+def _same_objects(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    """Equal frames, dtypes included, and a missing text cell the same object (None stays None, NaN NaN)."""
+    pd.testing.assert_frame_equal(got, want)
+    for c in want.columns:
+        if want[c].dtype == object:
+            assert [type(x) for x in got[c]] == [type(x) for x in want[c]], c
+
+
+@settings(max_examples=150, deadline=None)
+@given(_frames(), st.data())
+def test_stored_frames_come_back_exactly_whether_text_is_read_as_objects_or_left_in_arrow(tmp_path_factory, frame,
+                                                                                         data):
+    """A stored frame (text coded, or plain where a column has a missing value) written to a work file
+    and read back, its text as Python objects or left as Arrow (``text="arrow"``), decodes to the frame:
+    same values, dtypes, None and NaN; rows taken from it and frames concatenated (Arrow and objects
+    mixed) decode to pandas' iloc and concat; a frame of Arrow tables written again reads back the same."""
+    from vaxlib.match.distributed import (_is_text, _load, _load_piece, _reader_dicts, _save, _save_pieces,
+                                          arrow_tables, concat_frames, decode_frame, distinct_tables, factor_frame,
+                                          take_frame)
+
+    tmp = tmp_path_factory.mktemp("wf")
+    # "lot" coded as read_table codes a column with missing cells (None among its values)
+    stored = factor_frame(frame, given=_reader_dicts({"lot": pd.factorize(frame["lot"].to_numpy(dtype=object))},
+                                                     len(frame)))
+    assert "lot" in stored["coded"] or not len(frame)
+    _save(stored, tmp / "f.pkl")
+    objects, arrow = _load(tmp / "f.pkl"), _load(tmp / "f.pkl", text="arrow")
+    _same_objects(decode_frame(objects), frame)
+    _same_objects(decode_frame(arrow), frame)
+    for c in ("name", "lot"):
+        if c in stored["coded"] and len(stored["coded"][c][1]) >= 64:  # smaller ones are pickled as objects
+            assert _is_text(arrow["coded"][c][1]) and not _is_text(objects["coded"][c][1])
+    rows = np.array(data.draw(st.lists(st.integers(0, max(len(frame) - 1, 0)), max_size=60 if len(frame) else 0)),
+                    dtype=np.int64)
+    want_rows = frame.iloc[rows].reset_index(drop=True)
+    for d in (objects, arrow, arrow_tables(stored)):
+        _same_objects(decode_frame(take_frame(d, rows)), want_rows)
+    _same_objects(decode_frame(concat_frames([arrow, objects, take_frame(arrow, rows)])),
+                  pd.concat([frame, frame, want_rows], ignore_index=True))
+    # cut to distinct values (the compare task's records): the same frame, each table's values once
+    twice = distinct_tables(concat_frames([arrow, take_frame(arrow, rows)]))
+    _same_objects(decode_frame(twice), pd.concat([frame, want_rows], ignore_index=True))
+    for c, (codes, table) in twice["coded"].items():
+        if c in arrow["coded"] and not isinstance(arrow["coded"][c][1], np.ndarray):
+            assert len(set(map(repr, table))) == len(table) and codes.dtype == np.int32, c
+    # Arrow tables (taken, concatenated) written again, as a piece among others, read back either way
+    again = concat_frames([take_frame(arrow, rows), arrow])
+    _save_pieces([again, take_frame(arrow_tables(stored), rows)], tmp / "p.pkl")
+    want = pd.concat([want_rows, frame], ignore_index=True)
+    _same_objects(decode_frame(_load_piece(tmp / "p.pkl", 0)), want)
+    _same_objects(decode_frame(_load_piece(tmp / "p.pkl", 0, text="arrow")), want)
+    _same_objects(decode_frame(_load_piece(tmp / "p.pkl", 1)), want_rows)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), _TEXT), max_size=80))
+def test_text_factorised_in_arrow_is_pandas_factorize(values):
+    """A partition's record values factorised in Arrow (the read pieces' tables left as Arrow) give
+    ``pd.factorize(use_na_sentinel=False)``'s codes and values exactly: first-appearance order, a
+    missing value one of the values, as NaN."""
+    import pyarrow as pa
+
+    from vaxlib.match.distributed import _factorize_text
+
+    obj = np.array(values, dtype=object)
+    want_codes, want_uniq = pd.factorize(obj, use_na_sentinel=False)
+    for table in (obj, pa.array(values, type=pa.string())):
+        codes, uniq = _factorize_text(table)
+        assert codes.tolist() == want_codes.tolist()
+        assert uniq.dtype == object and [repr(x) for x in uniq] == [repr(x) for x in want_uniq]

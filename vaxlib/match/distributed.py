@@ -42,11 +42,16 @@ rest recomputed; a work folder of other inputs, settings, ``P`` or code is clear
 first.  The result goes through :func:`vaxlib.runs.atomic_run` like the local
 engine's, as ``matches/part-*.parquet`` and ``candidates/part-*.parquet``.
 
-Work files are pickles (exact dtypes, no conversion), text as integer codes with each
-column's distinct values (:func:`encode_frame`), arrays of text as Arrow strings
-(:class:`_Pickler`); a shuffle task's pieces for the P destinations are one file
+Work files are LZ4-compressed pickles (exact dtypes, no conversion), text as integer codes with
+each column's distinct values (:func:`encode_frame`), arrays of text as the buffers of Arrow
+strings (:class:`_Pickler`); a shuffle task's pieces for the P destinations are one file
 (:func:`_save_pieces`); the model stage's per-record arrays are ``.npy`` files the tasks
-memory-map.  A work folder must be as private as the data it
+memory-map.  Text becomes Python str only where a task computes on it: a task that passes text on
+(the rows sent to the candidates' partitions, the candidates' registry text from the score task
+through evidence to links and finish, a read part's pieces, a prepared partition's subsets) reads
+and writes it as Arrow (``_load(…, text="arrow")``, :func:`arrow_tables`), and one that decodes a
+few columns converts only those (:func:`decode_frame`), or only their distinct values
+(:func:`distinct_tables`, the records' values of a partition factorised in Arrow).  A work folder must be as private as the data it
 holds; vaxlib only reads work folders it marked as its own.
 """
 from __future__ import annotations
@@ -123,31 +128,96 @@ def record_partition_keys(vaccinations: pd.DataFrame) -> np.ndarray:
 _LZ4 = b"VXL4"
 
 
-def _text_array(arr, shape: tuple) -> np.ndarray:
-    """An object array of str from the Arrow array :class:`_Pickler` stored it as."""
+#: while > 0, :func:`_text_array` hands back text arrays as Arrow arrays (no Python str made):
+#: :func:`_load` with ``text="arrow"``
+_LAZY = [0]
+
+
+def _arrow_text(obj: np.ndarray):
+    """The Arrow string array equal to the object array ``obj`` of str and None, or None when it holds
+    anything else (a number or NaN among the values, text Arrow cannot hold)."""
+    import pyarrow as pa
+
+    try:
+        arr = pa.array(obj.reshape(-1), type=pa.string(), from_pandas=False)
+    except (pa.ArrowException, UnicodeError, TypeError, ValueError):
+        return None
+    if arr.null_count:  # None (a missing cell) is Arrow's null and comes back as None; nothing else may
+        flat = obj.reshape(-1)
+        if any(flat[i] is not None for i in np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))):
+            return None
+    return arr
+
+
+def _text_array(length: int, null_count: int, offset: int, buffers: list, shape: tuple):
+    """A text array as :class:`_Pickler` stored it (an Arrow string array's buffers): an object array of
+    str (and None) of ``shape``, or with :func:`_load`'s ``text="arrow"`` a 1-d array as the Arrow
+    array itself (no Python str made: :func:`_take`, :func:`_concat_text` and the pickler take it)."""
+    import pyarrow as pa
+
+    arr = pa.Array.from_buffers(pa.string(), length, buffers, null_count=null_count, offset=offset)
+    if _LAZY[0] and len(shape) == 1:
+        return arr
     out = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
     return out.reshape(shape) if out.shape != shape else out
 
 
+def _reduce_text(arr, shape: tuple) -> tuple:
+    return _text_array, (len(arr), arr.null_count, arr.offset, arr.buffers(), shape)
+
+
+def _is_text(x) -> bool:
+    """An Arrow string array (a text table :func:`_load` left as Arrow, or :func:`arrow_tables` made)."""
+    mod = type(x).__module__
+    if not mod.startswith("pyarrow"):  # the pickler asks of every object: no import for the others
+        return False
+    import pyarrow as pa
+
+    return isinstance(x, pa.Array) and x.type == pa.string()
+
+
+def _np(table) -> np.ndarray:
+    """A text table as an object array (an Arrow one converted: one Python str per value)."""
+    if isinstance(table, np.ndarray):
+        return table
+    return np.asarray(table.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _take(table, rows: np.ndarray):
+    """``table[rows]`` of an object array or an Arrow text array (taken in Arrow: no str made)."""
+    if isinstance(table, np.ndarray):
+        return table[rows]
+    import pyarrow as pa
+
+    return table.take(pa.array(np.asarray(rows, dtype=np.int64)))
+
+
+def _concat_text(tables: list):
+    """Text tables one after the other: in Arrow when all are (and fit one array), else as objects."""
+    if tables and all(not isinstance(t, np.ndarray) for t in tables):
+        import pyarrow as pa
+
+        try:
+            return pa.concat_arrays(tables)
+        except (pa.ArrowException, OverflowError):
+            pass
+    return np.concatenate([_np(t) for t in tables]) if tables else np.zeros(0, dtype=object)
+
+
 class _Pickler(pickle.Pickler):
     """Pickles an object array of str and None (a stored frame's distinct values, pandas' object
-    blocks) as one Arrow string array: its UTF-8 written in C, 2-4 times faster to write and read
-    back than one pickled str after another.  Anything else (a number or NaN among the values, text
-    Arrow cannot hold) is pickled as usual."""
+    blocks) as the buffers of one Arrow string array: its UTF-8 written in C, 2-4 times faster to
+    write and read back than one pickled str after another.  An Arrow text array (read with
+    ``text="arrow"``, or a table :func:`arrow_tables` converted once for several files) is stored
+    the same way, as it is.  Anything else (a number or NaN among the
+    values, text Arrow cannot hold) is pickled as usual."""
 
     def reducer_override(self, obj):
         if type(obj) is np.ndarray and obj.dtype == object and obj.size >= 64:
-            import pyarrow as pa
-
-            try:
-                arr = pa.array(obj.reshape(-1), type=pa.string(), from_pandas=False)
-            except (pa.ArrowException, UnicodeError, TypeError, ValueError):
-                return NotImplemented
-            if arr.null_count:  # None (a missing cell) is Arrow's null and comes back as None; nothing else may
-                flat = obj.reshape(-1)
-                if any(flat[i] is not None for i in np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))):
-                    return NotImplemented
-            return _text_array, (arr, obj.shape)
+            arr = _arrow_text(obj)
+            return NotImplemented if arr is None else _reduce_text(arr, obj.shape)
+        if _is_text(obj):
+            return _reduce_text(obj, (len(obj),))
         return NotImplemented
 
 
@@ -203,8 +273,9 @@ def _save_pieces(pieces: list, path: Path) -> list[int]:
     return [len(packed) for packed, _ in blobs]
 
 
-def _load_piece(path: Path, q: int) -> Any:
-    """Piece ``q`` of a file of pieces (:func:`_save_pieces`): only its bytes are read."""
+def _load_piece(path: Path, q: int, text: str = "objects") -> Any:
+    """Piece ``q`` of a file of pieces (:func:`_save_pieces`): only its bytes are read (``text``:
+    as :func:`_load`)."""
     import pyarrow as pa
 
     with open(path, "rb") as fh:
@@ -216,10 +287,26 @@ def _load_piece(path: Path, q: int) -> Any:
         off, size, raw = (int(x) for x in table[q])
         fh.seek(off)
         data = fh.read(size)
-    return pickle.loads(pa.decompress(data, decompressed_size=raw, codec="lz4", asbytes=True))
+    return _loads(pa.decompress(data, decompressed_size=raw, codec="lz4", asbytes=True), text)
 
 
-def _load(path: Path) -> Any:
+def _loads(raw: bytes, text: str) -> Any:
+    if text == "objects":
+        return pickle.loads(raw)
+    if text != "arrow":
+        raise ValueError(text)
+    _LAZY[0] += 1
+    try:
+        return pickle.loads(raw)
+    finally:
+        _LAZY[0] -= 1
+
+
+def _load(path: Path, text: str = "objects") -> Any:
+    """The object :func:`_save` wrote.  ``text="arrow"``: the text tables of stored frames
+    (:func:`encode_frame`) come back as Arrow string arrays, no Python str made, for a task that
+    only passes them on (takes rows, concatenates, saves) or decodes a few columns
+    (:func:`decode_frame` converts what it decodes)."""
     import pyarrow as pa
 
     with open(path, "rb") as fh:
@@ -228,7 +315,7 @@ def _load(path: Path) -> Any:
             raise ValueError(f"{path}: not a vaxlib work file")
         raw = pa.decompress(fh.read(), decompressed_size=int.from_bytes(head[4:], "little"), codec="lz4",
                             asbytes=True)
-    return pickle.loads(raw)
+    return _loads(raw, text)
 
 
 def encode_frame(frame: pd.DataFrame, dicts: dict, codes: bool = False) -> dict:
@@ -248,12 +335,40 @@ def encode_frame(frame: pd.DataFrame, dicts: dict, codes: bool = False) -> dict:
     return {"columns": columns, "coded": coded, "plain": plain}
 
 
+def arrow_tables(d: dict) -> dict:
+    """:func:`encode_frame`'s form with each text table as an Arrow string array where it can be one
+    (converted once, :func:`_arrow_text`): rows taken from it (:func:`take_frame`), for pieces or
+    subsets that are saved, are taken in Arrow and not converted again, piece by piece."""
+    coded = {}
+    for c, (codes, table) in d["coded"].items():
+        arr = _arrow_text(table) if isinstance(table, np.ndarray) and table.dtype == object and len(table) else None
+        coded[c] = (codes, table if arr is None else arr)
+    return {**d, "coded": coded}
+
+
+def distinct_tables(d: dict) -> dict:
+    """:func:`encode_frame`'s form with each Arrow text table cut to its distinct values (in order of
+    first appearance, None kept as None) and the codes mapped onto them, as object arrays: the same
+    frame decoded, with each value once.  Tables of objects are left as they are."""
+    import pyarrow.compute as pc
+
+    coded = {}
+    for c, (codes, table) in d["coded"].items():
+        if isinstance(table, np.ndarray):
+            coded[c] = (codes, table)
+            continue
+        enc = pc.dictionary_encode(table, null_encoding="encode")
+        inv = enc.indices.to_numpy(zero_copy_only=False)
+        coded[c] = (inv[codes].astype(np.int32) if len(codes) else np.zeros(0, dtype=np.int32), _np(enc.dictionary))
+    return {**d, "coded": coded}
+
+
 def take_frame(d: dict, rows: np.ndarray) -> dict:
     """:func:`encode_frame`'s form of the rows ``rows`` (each column's values cut to those it uses)."""
     coded = {}
     for c, (codes, table) in d["coded"].items():
         used, inv = _used_codes(codes[rows], len(table))
-        coded[c] = (inv, table[used])
+        coded[c] = (inv, _take(table, used))
     return {"columns": d["columns"], "coded": coded, "plain": d["plain"].iloc[rows].reset_index(drop=True)}
 
 
@@ -279,7 +394,7 @@ def decode_frame(d: dict, columns: list[str] | None = None) -> pd.DataFrame:
     for c in (d["columns"] if columns is None else [c for c in d["columns"] if c in columns]):
         if c in d["coded"]:
             codes, table = d["coded"][c]
-            data[c] = pd.Series(table[codes], dtype=object, copy=False)
+            data[c] = pd.Series(_np(table)[codes], dtype=object, copy=False)
         else:
             data[c] = d["plain"][c]
     return pd.DataFrame(data, copy=False)
@@ -340,14 +455,14 @@ def concat_frames(parts: list[dict]) -> dict:
     if any(p["coded"].keys() != common for p in parts):
         # a column coded in some parts only (one with a missing value was left plain): plain in all
         parts = [{"columns": p["columns"], "coded": {c: v for c, v in p["coded"].items() if c in common},
-                  "plain": p["plain"].assign(**{c: pd.Series(table[codes], dtype=object, copy=False)
+                  "plain": p["plain"].assign(**{c: pd.Series(_np(table)[codes], dtype=object, copy=False)
                                                 for c, (codes, table) in p["coded"].items() if c not in common})}
                  for p in parts]
     coded = {}
     for c in parts[0]["coded"]:
         offs = np.cumsum([0] + [len(p["coded"][c][1]) for p in parts[:-1]])
         coded[c] = (np.concatenate([p["coded"][c][0].astype(np.int64) + o for p, o in zip(parts, offs)]),
-                    np.concatenate([p["coded"][c][1] for p in parts]))
+                    _concat_text([p["coded"][c][1] for p in parts]))
     return {"columns": parts[0]["columns"], "coded": coded,
             "plain": pd.concat([p["plain"] for p in parts], ignore_index=True)}
 
@@ -357,7 +472,7 @@ def rows_frame(d: dict, rows: np.ndarray, columns: list[str] | None = None) -> t
     column's (codes, values) (the per-value tables :func:`~vaxlib.match.codes.add_codes` takes as
     ``dicts``)."""
     keep = d["columns"] if columns is None else [c for c in d["columns"] if c in columns]
-    dicts = {c: (codes[rows], table) for c, (codes, table) in d["coded"].items() if c in keep}
+    dicts = {c: (codes[rows], _np(table)) for c, (codes, table) in d["coded"].items() if c in keep}
     plain = [c for c in d["plain"].columns if c in keep]
     frame = decode_frame({"columns": keep, "coded": dicts, "plain": d["plain"][plain].iloc[rows].reset_index(drop=True)})
     return frame, dicts
@@ -379,18 +494,20 @@ def _rec(w: "WorkDir", p: int, columns: list[str] | None = None) -> pd.DataFrame
     of :data:`_FINISH_COLUMNS`; ``columns`` among :data:`_LIGHT_COLUMNS`: read from the small file
     that holds only those."""
     light = columns is not None and set(columns) <= set(_LIGHT_COLUMNS)
-    return decode_frame(_load(w.file("prepare", f"{'light' if light else 'rec'}-{p:05d}.pkl")), columns)
+    return decode_frame(_load(w.file("prepare", f"{'light' if light else 'rec'}-{p:05d}.pkl"), text="arrow"), columns)
 
 
-def _reg(w: "WorkDir", p: int, stage: str = "prepare") -> pd.DataFrame:
+def _reg(w: "WorkDir", p: int, stage: str = "prepare", columns: list[str] | None = None) -> pd.DataFrame:
     """Partition ``p``'s prepared registry rows (``_pos``: the person's position in the register),
-    with its integer codes (``_c_…``, numbered for this partition) once the prepare stage kept it."""
-    return _stored_frame(_load(w.file(stage, f"reg-{p:05d}.pkl")))
+    with its integer codes (``_c_…``, numbered for this partition) once the prepare stage kept it
+    (``columns``: only these; the other columns' text is never made Python str)."""
+    obj = _load(w.file(stage, f"reg-{p:05d}.pkl"), text="arrow")
+    return obj if isinstance(obj, pd.DataFrame) else decode_frame(obj, columns)
 
 
-def _persons(w: "WorkDir", p: int) -> pd.DataFrame:
+def _persons(w: "WorkDir", p: int, columns: list[str] | None = None) -> pd.DataFrame:
     """Partition ``p``'s registry persons, only the columns the record partitions need (``_PERSON_COLUMNS``)."""
-    return _stored_frame(_load(w.file("prepare", f"persons-{p:05d}.pkl")))
+    return decode_frame(_load(w.file("prepare", f"persons-{p:05d}.pkl"), text="arrow"), columns)
 
 
 @dataclass
@@ -567,6 +684,7 @@ def task_read(root: str, kind: str, i: int, path: str, partitions: int) -> dict:
     del t, table
     order = np.argsort(part, kind="stable")
     bounds = np.searchsorted(part[order], np.arange(partitions + 1))
+    stored = arrow_tables(stored)  # each table converted to UTF-8 once, not once per piece
     _save_pieces([take_frame(stored, order[bounds[p]:bounds[p + 1]]) for p in range(partitions)],
                  w.file("read", f"piece-{kind}-{i:05d}.pkl"))
     return _task_info(t0, kind=kind, part=i, rows=len(part), rows_in=res.rows_in, hashes=hashes,
@@ -596,7 +714,7 @@ def _partition_from_pieces(w: "WorkDir", p: int, offsets: dict, partitions: int,
     for kind, starts in offsets.items():
         got = []
         for i, start in enumerate(starts):
-            piece = _load_piece(w.file("read", f"piece-{kind}-{i:05d}.pkl"), p)
+            piece = _load_piece(w.file("read", f"piece-{kind}-{i:05d}.pkl"), p, text="arrow")
             piece["plain"]["_pos"] += np.int64(start)
             got.append(piece)
         frames[kind] = concat_frames(got)
@@ -617,12 +735,30 @@ def _partition_from_pieces(w: "WorkDir", p: int, offsets: dict, partitions: int,
     # each column's values once (the parts' tables repeat the values they share: prepare derives
     # every value's forms, the date readings of each birth date 8 times over with 8 parts); not the
     # record IDs, distinct already (a table may repeat a value: every reader of these tables allows it)
+    # (in Arrow: only the distinct values become Python str, not every part's copy of them)
     for c, (codes, table) in rec["coded"].items():
         if c == "record_id":
+            rec["coded"][c] = (codes, _np(table))
             continue
-        inv, uniq = pd.factorize(table, use_na_sentinel=False)  # None (a missing cell) is a value here
-        rec["coded"][c] = (inv[codes].astype(np.int32), np.asarray(uniq, dtype=object))
+        inv, uniq = _factorize_text(table)
+        rec["coded"][c] = (inv[codes].astype(np.int32), uniq)
     return rec, reg
+
+
+def _factorize_text(table) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(table, use_na_sentinel=False)`` as (codes, values as objects) of an object array
+    or an Arrow text array (encoded in Arrow: the values in order of first appearance, a missing value
+    (None) one of them, as NaN like pandas gives it)."""
+    if isinstance(table, np.ndarray):
+        inv, uniq = pd.factorize(table, use_na_sentinel=False)  # None (a missing cell) is a value here
+        return inv, np.asarray(uniq, dtype=object)
+    import pyarrow.compute as pc
+
+    enc = pc.dictionary_encode(table, null_encoding="encode")
+    uniq = np.asarray(enc.dictionary.to_numpy(zero_copy_only=False), dtype=object)
+    if enc.dictionary.null_count:
+        uniq[enc.dictionary.is_null().to_numpy(zero_copy_only=False)] = np.nan
+    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), uniq
 
 
 def input_files(path: str | os.PathLike[str]) -> list[Path]:
@@ -712,11 +848,12 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
     passed = {}
     for c, (codes, table) in (stored["coded"].items() if isinstance(stored, dict) else ()):
         if c not in dicts and c in rec.columns and rec[c].dtype == object and len(codes) == len(rec):
-            if (table[codes] == rec[c].to_numpy(dtype=object)).all():
+            if (_np(table)[codes] == rec[c].to_numpy(dtype=object)).all():
                 passed[c] = (codes, table)
     del raw, stored, coded
     add_codes(rec, reg, domains=_COMPARED_DOMAINS, dicts=dicts)
-    stored_reg = factor_frame(reg, codes=True)
+    # its text tables converted to Arrow once: written in two files, and subsets taken in Arrow
+    stored_reg = arrow_tables(factor_frame(reg, codes=True))
     _save(stored_reg, w.file("prepare", f"reg-{p:05d}.pkl"))
     # what the score and finish tasks read of their persons (not the whole coded partition)
     _save(select_frame(stored_reg, _PERSON_COLUMNS), w.file("prepare", f"persons-{p:05d}.pkl"))
@@ -731,7 +868,8 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
     open_mask[np.unique(stage1["rec"].to_numpy()[settled])] = False
     keep1 = ~open_mask[stage1["rec"].to_numpy()]
     # separate files: most later tasks need only one of them
-    stored = encode_frame(rec, {**passed, **dicts})
+    # (text tables as Arrow, converted once: written in several files, subsets taken in Arrow)
+    stored = arrow_tables(encode_frame(rec, {**passed, **dicts}))
     del passed
     # the columns the finish task reads (not every prepared column: the others are compared elsewhere)
     _save(select_frame(stored, _FINISH_COLUMNS), w.file("prepare", f"rec-{p:05d}.pkl"))
@@ -784,12 +922,19 @@ def task_keys(root: str, p: int, partitions: int) -> dict:
 
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
-    stored = _load(w.file("prepare", f"open-{p:05d}.pkl"))
+    stored = _load(w.file("prepare", f"open-{p:05d}.pkl"), text="arrow")
     # only the columns the rules read (blocking.record_columns) are gathered
     wanted = record_columns(pd.DataFrame(columns=stored["columns"])) + ["_pos"]
-    rest = decode_frame(stored, wanted)
+    rmemo, gmemo = _rule_part_memo(stored, "rec"), {}  # each text part hashed once for all the rules that use it
+    rest = decode_frame(stored, [c for c in wanted if c not in stored["coded"] or c in _ID_COLUMNS_READ])
     del stored
-    reg = _reg(w, p)
+    # the registry partition: its coded text parts hashed from their distinct values, and only the
+    # columns read row by row decoded (its other text never becomes Python str here)
+    stored_reg = _load(w.file("prepare", f"reg-{p:05d}.pkl"), text="arrow")
+    gmemo = _rule_part_memo(stored_reg, "reg")
+    reg = decode_frame(stored_reg, ["person_id", "_pos", "year", "month", "day"]
+                       + [c for c in _rule_part_columns("reg") if c not in stored_reg["coded"]])
+    del stored_reg
     rpos, gpos = rest["_pos"].to_numpy(dtype=np.int64), reg["_pos"].to_numpy(dtype=np.int64)
     out: list[dict] = [{} for _ in range(partitions)]
 
@@ -805,7 +950,6 @@ def task_keys(root: str, p: int, partitions: int) -> dict:
         for q in range(partitions):
             out[q][(rule, sub)] = (r[q], g[q])
 
-    rmemo, gmemo = {}, {}  # each text part hashed once for all the rules that use it
     for name in TEXT_RULES:
         send(name, 0, pieces(*hashed_rule_keys(rest, "rec", name, rmemo), rpos),
              pieces(*hashed_rule_keys(reg, "reg", name, gmemo), gpos))
@@ -818,6 +962,34 @@ def task_keys(root: str, p: int, partitions: int) -> dict:
     assert set(k for k, _ in out[0]) == set(RULES)
     sizes = _save_pieces(out, w.file("keys", f"piece-{p:05d}.pkl"))
     return _task_info(t0, partition=p, shuffle_bytes=int(sum(sizes)))
+
+
+#: record columns that the ID rules read row by row (blocking.id_pair_mask_frames)
+_ID_COLUMNS_READ = ("id_digits", "id_number", "id_kind", "id_raw_digits")
+
+
+def _rule_part_columns(side: str) -> set:
+    """The text columns that the text rules' key parts read on ``side`` ("rec" or "reg")."""
+    from vaxlib.match.blocking import INT_RULES, TEXT_RULES
+
+    return {col for name in TEXT_RULES for col, cond in INT_RULES[name][0 if side == "rec" else 1]
+            if col and cond not in ("year", "monthday")}
+
+
+def _rule_part_memo(stored: dict, side: str) -> dict:
+    """:func:`~vaxlib.match.blocking.hashed_rule_keys`' memo of a stored frame's coded text parts:
+    ``_text_part_hashes`` of each column's distinct values, gathered by the rows' codes (it is a
+    function of each value alone: the same arrays as of the decoded column)."""
+    from vaxlib.match.blocking import INT_RULES, TEXT_RULES, _text_part_hashes
+
+    memo: dict = {}
+    for name in TEXT_RULES:
+        for col, cond in INT_RULES[name][0 if side == "rec" else 1]:
+            if not col or cond in ("year", "monthday") or (col, cond) in memo or col not in stored["coded"]:
+                continue
+            codes, table = stored["coded"][col]
+            memo[(col, cond)] = tuple(x[codes] for x in _text_part_hashes(_np(table), cond))
+    return memo
 
 
 def _key_codes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -913,7 +1085,8 @@ def task_rows(root: str, p: int, partitions: int) -> dict:
     (one piece per destination)."""
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
-    stored = _load(w.file("prepare", f"open-{p:05d}.pkl"))  # stage-2 pairs are of open records
+    # stage-2 pairs are of open records; their text is only passed on (rows taken in Arrow, no str made)
+    stored = _load(w.file("prepare", f"open-{p:05d}.pkl"), text="arrow")
     pos = stored["plain"]["_pos"].to_numpy()
     sent = [take_frame(stored, np.searchsorted(pos, _load_piece(w.file("pairs", f"want-{g:05d}.pkl"), p)))
             for g in range(partitions)]
@@ -944,7 +1117,10 @@ def task_compare(root: str, g: int, partitions: int) -> dict:
         raise RuntimeError("registry partition without term frequencies")  # they must be the whole register's
     pairs2 = _load(w.file("pairs", f"pairs-{g:05d}.pkl"))
     # the stage-2 records (sent by every record partition, each record once): compared here
-    sent = concat_frames([_load_piece(w.file("rows", f"rows-{p:05d}.pkl"), g) for p in range(partitions)])
+    # their text concatenated in Arrow and cut to distinct values there: only those become Python str and
+    # are coded (each record partition's tables repeat the common values: family names, dates of birth)
+    sent = distinct_tables(concat_frames([_load_piece(w.file("rows", f"rows-{p:05d}.pkl"), g, text="arrow")
+                                          for p in range(partitions)]))
     small, dicts = rows_frame(sent, np.argsort(sent["plain"]["_pos"].to_numpy(), kind="stable"))
     add_codes(small, reg, domains=_COMPARED_DOMAINS, dicts=dicts)
     del dicts
@@ -1170,11 +1346,12 @@ def task_score(root: str, g: int, partitions: int, model) -> dict:
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
     d = _counted(w, g)
-    reg = _persons(w, g)
+    # the persons' text is only passed on: taken in Arrow (no Python str made until the finish task)
+    reg = _load(w.file("prepare", f"persons-{g:05d}.pkl"), text="arrow")
     meta, levels = d["meta"], d["levels"]
     bf = score_pairs(model, levels, d["tf"], d["no_id"])
     weight = bf.sum(axis=1).to_numpy()
-    at = np.searchsorted(reg["_pos"].to_numpy(), meta["reg_pos"].to_numpy())
+    at = np.searchsorted(reg["plain"]["_pos"].to_numpy(), meta["reg_pos"].to_numpy())
     frame = pd.concat([meta.reset_index(drop=True), levels.reset_index(drop=True).add_prefix("level_"),
                        bf.reset_index(drop=True).add_prefix("bf_")], axis=1)
     frame["weight"] = weight
@@ -1185,8 +1362,7 @@ def task_score(root: str, g: int, partitions: int, model) -> dict:
         # each person's registry text once per piece (the pairs name it by number), not once per pair
         used, person = np.unique(piece.pop("_at").to_numpy(), return_inverse=True)
         piece["person"] = person.reshape(-1).astype(np.int64)
-        persons = reg.iloc[used][list(_PERSON_COLUMNS)].reset_index(drop=True)
-        out.append({"frame": piece.reset_index(drop=True), "persons": persons})
+        out.append({"frame": piece.reset_index(drop=True), "persons": take_frame(reg, used)})
     sizes = _save_pieces(out, w.file("score", f"piece-{g:05d}.pkl"))
     return _task_info(t0, partition=g, shuffle_bytes=int(sum(sizes)))
 
@@ -1213,12 +1389,12 @@ def task_evidence(root: str, r: int, partitions: int, n_registry: int) -> dict:
 
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
-    got = [_load_piece(w.file("score", f"piece-{g:05d}.pkl"), r) for g in range(partitions)]
-    start = np.cumsum([0] + [len(x["persons"]) for x in got[:-1]])
+    got = [_load_piece(w.file("score", f"piece-{g:05d}.pkl"), r, text="arrow") for g in range(partitions)]
+    start = np.cumsum([0] + [len(x["persons"]["plain"]) for x in got[:-1]])
     for x, o in zip(got, start):
         x["frame"]["person"] += o  # numbers into the persons of all pieces, one after the other
     frame = pd.concat([x["frame"] for x in got], ignore_index=True)
-    persons = pd.concat([x["persons"] for x in got], ignore_index=True)
+    persons = concat_frames([x["persons"] for x in got])  # stored frames, text in Arrow
     del got
     frame = _sorted_by(frame, ["rec_pos", "stage", "first", "reg_pos"])
     pos = _load(w.file("prepare", f"thin-{r:05d}.pkl"))["pos"]
@@ -1251,11 +1427,13 @@ _FINISH_COLUMNS = ["record_id", "full_name", "dob", "dob_r0", "id_number", "id_k
                    "id_raw_digits", "sex_p", "name_fold", "given", "phone_n", "_pos"]
 
 
-def _finish_inputs(w: "WorkDir", r: int, model, columns: list[str] | None = None):
+def _finish_inputs(w: "WorkDir", r: int, model, columns: list[str] | None = None, persons: bool = True):
+    """``persons``: the candidates' registry text (else their ``_pos`` alone: the links task)."""
     from vaxlib.match.compare import FIELDS
 
-    d = _load(w.file("evidence", f"pairs-{r:05d}.pkl"))
-    frame, reg = d["frame"], d["persons"]  # reg: the candidates' registry text, one row per (piece, person)
+    d = _load(w.file("evidence", f"pairs-{r:05d}.pkl"), text="arrow")
+    # reg: the candidates' registry text, one row per (piece, person)
+    frame, reg = d["frame"], decode_frame(d["persons"], None if persons else ["_pos"])
     rec = _rec(w, r, columns)
     local = np.searchsorted(rec["_pos"].to_numpy(), frame["rec_pos"].to_numpy())
     pairs = pd.DataFrame({"rec": local, "reg": frame["person"].to_numpy(np.int64),
@@ -1276,7 +1454,7 @@ def task_links(root: str, r: int, partitions: int, model, settings, n_registry: 
 
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
-    frame, rec, args = _finish_inputs(w, r, model, _LINK_COLUMNS)
+    frame, rec, args = _finish_inputs(w, r, model, _LINK_COLUMNS, persons=False)
     reg_pos = args[1]["_pos"].to_numpy()  # each candidate person's place in the register
 
     def capture(rec_, status, best_reg, p_best, conflict):
@@ -1348,7 +1526,7 @@ def task_finish(root: str, r: int, partitions: int, model, settings, n_registry:
         inherited[at] = np.maximum(inherited[at], up.to_numpy())
         return flag, inherited
 
-    matches, key_linked, cands = record_matches(*args, n_registry, settings, pd.Index(_persons(w, r)["person_id"]),
+    matches, key_linked, cands = record_matches(*args, n_registry, settings, pd.Index(_persons(w, r, ["person_id"])["person_id"]),
                                                 promote=promote)
     _save({"matches": matches, "key_linked": key_linked, "candidates": cands}, w.file("finish", f"part-{r:05d}.pkl"))
     loose = rec.loc[~key_linked, ["_pos", "record_id", "name_fold", "dob_r0", "phone_n", "id_digits", "given"]]
@@ -1553,6 +1731,9 @@ def _duplicate_key(kind: str, read: list[dict], w: "WorkDir") -> str | None:
     compared by 64-bit hash: two different keys would have to collide to be reported."""
     parts = [x for x in read if x["kind"] == kind]
     h = np.concatenate([x["hashes"] for x in parts])
+    srt = np.sort(h)  # the usual case, no key twice: one plain sort says so (a stable argsort costs 3-4 times more)
+    if not (srt[1:] == srt[:-1]).any():
+        return None
     order = np.argsort(h, kind="stable")  # equal keys keep their input order
     srt = h[order]
     later = order[1:][srt[1:] == srt[:-1]]
