@@ -136,7 +136,7 @@ def test_quiet_match_prints_no_log_lines(tmp_path: Path):
 
 def test_local_match_runs_with_the_cyclic_collector_paused(tmp_path: Path, monkeypatch):
     """`vax match` (local engine) pauses Python's cyclic collector from the index to the written
-    tables (match/cli._collector_paused) and enables it again afterwards."""
+    tables (match/cli.cmd_match around _match_local) and enables it again afterwards."""
     import gc
 
     import vaxlib.match.cli as match_cli

@@ -112,28 +112,16 @@ def cmd_match(args: argparse.Namespace) -> int:
                 raise CommandError.say("local_engine_folder", path=path)
     if getattr(args, "engine", "local") == "dask":  # the workers read the inputs: the client holds no table
         return _match_dask(args, settings, [args.registry, args.vaccinations] + ([args.params] if args.params else []))
-    return _match_local(args, settings)
+    from vaxlib.io import _gc_paused
+
+    with _gc_paused():  # see _match_local
+        return _match_local(args, settings)
 
 
-def _collector_paused(fn):
-    """``fn`` run with Python's cyclic garbage collector paused (:func:`vaxlib.io._gc_paused`)."""
-    import functools
-
-    @functools.wraps(fn)
-    def paused(*args, **kwargs):
-        from vaxlib.io import _gc_paused
-
-        with _gc_paused():
-            return fn(*args, **kwargs)
-
-    return paused
-
-
-@_collector_paused
 def _match_local(args: argparse.Namespace, settings) -> int:
-    """`vax match` with the local engine: index, read, match, write.  The cyclic collector is paused
-    throughout, as in :func:`~vaxlib.match.pipeline.run_match` (building an index and writing the
-    tables make millions of short-lived containers, and no cycles)."""
+    """`vax match` with the local engine: index, read, match, write.  :func:`cmd_match` calls it with
+    the cyclic collector paused throughout, as in :func:`~vaxlib.match.pipeline.run_match` (building an
+    index and writing the tables make millions of short-lived containers, and no cycles)."""
     from dataclasses import asdict
 
     from tqdm import tqdm
