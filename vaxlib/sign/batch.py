@@ -1224,15 +1224,8 @@ def _link_cache(st, prev, kind: str, table, dirty) -> bool:
     from vaxlib.runs import fault_point
 
     fault_point(f"write:{kind}{CACHE_SUFFIX}")  # as when written (a kill here leaves the previous run intact)
-    files = m.get("files", {})
-    done = []
-    for name in parts:
-        if not st.link(prev.folder / name, name, files.get(name)):
-            for d in done:
-                (st / d).unlink()
-                st.linked.pop(d, None)
-            return False
-        done.append(name)
+    if _link_all(st, prev, [(name, name) for name in parts]) is None:
+        return False
     if len(rows_new):
         write_cache(st, kind, table.slice(n_old), f"{INPUT_CACHE}/{kind}.{len(parts)}{CACHE_SUFFIX}")
     return True
@@ -1267,10 +1260,15 @@ def _link_parts(st, prev) -> list[str] | None:
     """
     from vaxlib.sign.store import CONTENT_PARTS_DIR, part_name
 
+    return _link_all(st, prev, [(src, part_name(CONTENT_PARTS_DIR, k)) for k, src in enumerate(prev.layout.parts)])
+
+
+def _link_all(st, prev, pairs: list[tuple[str, str]]) -> list[str] | None:
+    """Hard-link each previous run's file ``src`` as ``dest`` in the staging folder ``st`` (checked against
+    the previous manifest); the ``dest`` names, or None when one cannot be linked: then none is left."""
     files = prev.manifest.get("files", {})
     done = []
-    for k, src in enumerate(prev.layout.parts):
-        dest = part_name(CONTENT_PARTS_DIR, k)
+    for src, dest in pairs:
         if not st.link(prev.folder / src, dest, files.get(src)):
             for name in done:
                 (st / name).unlink()
