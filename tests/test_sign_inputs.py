@@ -12,6 +12,7 @@ inside, in files of one or more row groups; the result must be ``read_table``'s 
 from __future__ import annotations
 
 import pyarrow as pa
+import pytest
 import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -43,20 +44,13 @@ def _write(path, kind, rows, group) -> None:
                    row_group_size=group)
 
 
+@pytest.mark.parametrize("kind", ["registry", "vaccinations"])  # person_id / record_id
 @settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=keyed_files("registry"))
-def test_registry_keys_with_edges_give_read_tables_result_or_none(tmp_path, data):
-    rows, group = data
-    _write(tmp_path / "r.parquet", "registry", rows, group)
-    check(tmp_path / "r.parquet", "registry")
-
-
-@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=keyed_files("vaccinations"))
-def test_record_ids_with_edges_give_read_tables_result_or_none(tmp_path, data):
-    rows, group = data
-    _write(tmp_path / "v.parquet", "vaccinations", rows, group)
-    check(tmp_path / "v.parquet", "vaccinations")
+@given(data=st.data())
+def test_keys_with_edges_give_read_tables_result_or_none(tmp_path, kind, data):
+    rows, group = data.draw(keyed_files(kind))
+    _write(tmp_path / f"{kind}.parquet", kind, rows, group)
+    check(tmp_path / f"{kind}.parquet", kind)
 
 
 def test_clean_keys_are_still_taken_on_the_fast_path(tmp_path):
