@@ -808,3 +808,27 @@ def test_counts_are_pandas_groupby_on_the_text(data):
     want = df.groupby(list(keys)).agg(rows=("flag", "size"), flag=("flag", "sum")).reset_index()
     got = report._counts(keys, size="rows", flags={"flag": flag}, mask=mask)
     pd.testing.assert_frame_equal(got, want, check_dtype=True)
+
+
+def test_complaints_in_parts_are_counted_as_in_one_file(tmp_path):
+    """`vax synth --partitioned` writes the reports as data/feedback/part-*.parquet; the report counts them as it
+    counts one file's (s11: a 10M report said "0 phản ánh" while `vax feedback` had tracked 99,048)."""
+    import shutil
+
+    from test_feedback import build_dataset
+
+    one, parts = tmp_path / "one", tmp_path / "parts"
+    build_dataset(one, persons=600, seed=5)
+    shutil.copytree(one, parts)
+    fb = pd.read_parquet(parts / "data" / "feedback.parquet")
+    (parts / "data" / "feedback.parquet").unlink()
+    (parts / "data" / "feedback").mkdir()
+    half = len(fb) // 2
+    fb.iloc[:half].to_parquet(parts / "data" / "feedback" / "part-00000.parquet", index=False)
+    fb.iloc[half:].to_parquet(parts / "data" / "feedback" / "part-00001.parquet", index=False)
+    for root in (one, parts):
+        run_feedback(root, settings=FeedbackSettings(as_of="2022-04-30"))
+    a = report.compute_aggregates(one)["feedback"]
+    b = report.compute_aggregates(parts)["feedback"]
+    assert len(a) and a["n"].sum() == len(fb)
+    pd.testing.assert_frame_equal(a, b)

@@ -505,7 +505,10 @@ def compute_aggregates(
         out["fixes"] = pd.DataFrame({"province": [], "period": [], "source": [], "n": []})
 
     # feedback at the report date
-    if feedback_items is None and paths["feedback"].exists():
+    # the reports as one file or as `vax synth --partitioned`'s data/feedback/part-*.parquet (seen only by
+    # the first, a 10M report said "0 phản ánh"), or a `vax feedback` run already there
+    if feedback_items is None and (paths["feedback"].exists() or (rf.data / "feedback").is_dir()
+                                   or rf.feedback_dir.exists()):
         feedback_items = _feedback_items(rf, report_date, sla_hours)
     if feedback_items is not None and len(feedback_items):
         out["feedback"] = feedback_items.assign(reason=_text(feedback_items["reason"])).groupby(
