@@ -4,6 +4,7 @@ offline HTML, the notebooks' parameters and the formatting helpers."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -832,3 +833,47 @@ def test_complaints_in_parts_are_counted_as_in_one_file(tmp_path):
     b = report.compute_aggregates(parts)["feedback"]
     assert len(a) and a["n"].sum() == len(fb)
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_cache_key_follows_each_part_of_a_partitioned_table(tmp_path):
+    """A part rewritten in place (same name, the folder's mtime unmoved) must change the aggregates' cache key,
+    and so must a part added; a key made from the folder alone served a stale "0 phản ánh" report in s11."""
+    parts = tmp_path / "data" / "feedback"
+    parts.mkdir(parents=True)
+    one = pd.DataFrame({"feedback_id": ["a", "b"], "n": [1, 2]})
+    one.to_parquet(parts / "part-00000.parquet", index=False)
+    one.to_parquet(parts / "part-00001.parquet", index=False)
+    paths = {"feedback": tmp_path / "data" / "feedback.parquet"}
+    before = report._signature(paths, "2022-04-30", 48.0)
+    assert before == report._signature(paths, "2022-04-30", 48.0)
+    folder_mtime = parts.stat().st_mtime_ns
+    with open(parts / "part-00001.parquet", "wb") as f:  # in place: no new directory entry
+        f.write(pq_bytes(pd.DataFrame({"feedback_id": ["c"], "n": [3]})))
+    os.utime(parts, ns=(folder_mtime, folder_mtime))
+    rewritten = report._signature(paths, "2022-04-30", 48.0)
+    assert rewritten != before
+    one.to_parquet(parts / "part-00002.parquet", index=False)
+    assert report._signature(paths, "2022-04-30", 48.0) not in (before, rewritten)
+
+
+def pq_bytes(df: pd.DataFrame) -> bytes:
+    import io as _io
+
+    buf = _io.BytesIO()
+    df.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def test_table_files_finds_one_file_or_the_parts(tmp_path):
+    from vaxlib.runs import RunFolder
+
+    rf = RunFolder(tmp_path)
+    assert rf.table_files("feedback") == []
+    (tmp_path / "data" / "feedback").mkdir(parents=True)
+    assert rf.table_files("feedback") == []  # an empty folder is no table
+    for i in (1, 0, 10):
+        pd.DataFrame({"x": [i]}).to_parquet(tmp_path / "data" / "feedback" / f"part-{i:05d}.parquet")
+    assert [p.name for p in rf.table_files("feedback")] == ["part-00000.parquet", "part-00001.parquet",
+                                                            "part-00010.parquet"]
+    pd.DataFrame({"x": [1]}).to_csv(tmp_path / "data" / "feedback.csv", index=False)
+    assert rf.table_files("feedback") == [tmp_path / "data" / "feedback.csv"]  # one file first, as rf.table

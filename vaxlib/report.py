@@ -50,7 +50,7 @@ import pyarrow.compute as pc
 
 from vaxlib import i18n as _i18n
 from vaxlib.errors import RunError
-from vaxlib.io import parquet_columns, read_json, read_output, write_output
+from vaxlib.io import parquet_columns, read_json, read_output, table_parts, write_output
 from vaxlib.plots import wrap_label
 from vaxlib.runs import APPLY_SUMMARY, MATCH_STATS, RunFolder, atomic_run, check_input, check_run, die_with_parent
 from vaxlib.i18n import fmt_date, fmt_int, fmt_pct
@@ -99,7 +99,7 @@ DEFAULT_PARAMETERS: dict[str, Any] = {
 PROVINCE_NOTEBOOK = NOTEBOOKS_DIR / "province-report.ipynb"
 NATIONAL_NOTEBOOK = NOTEBOOKS_DIR / "national-summary.ipynb"
 CACHE_DIR_NAME = "report-cache"
-CACHE_VERSION = "4"  # 4: facility names, facility_todo, facility_codes
+CACHE_VERSION = "5"  # 4: facility names, facility_todo, facility_codes; 5: complaints in parts, parts in the key
 
 
 _STATE_COLOURS = {"verified": "#2e7d32", "fixed": "#66bb6a", "pending_fix": "#ffca28", "review": "#fb8c00",
@@ -251,9 +251,11 @@ def _stage_runs(rf: RunFolder) -> dict[str, dict[str, Any]]:
 def _signature(paths: dict[str, Path], report_date: str, sla_hours: float) -> str:
     h = hashlib.sha256(f"{CACHE_VERSION}|{report_date}|{float(sla_hours)}".encode())
     for k, p in sorted(paths.items()):
-        if p.exists():
-            st = p.stat()
-            h.update(f"|{k}:{st.st_size}:{st.st_mtime_ns}".encode())
+        # a folder of parts (``vax synth --partitioned``, ``vax match --engine dask``) by each part: the
+        # folder's own mtime does not move when a part is rewritten in place
+        for f in table_parts(p) if p.suffix == ".parquet" else [p] if p.exists() else []:
+            st = f.stat()
+            h.update(f"|{k}:{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
     return h.hexdigest()[:16]
 
 
@@ -507,8 +509,7 @@ def compute_aggregates(
     # feedback at the report date
     # the reports as one file or as `vax synth --partitioned`'s data/feedback/part-*.parquet (seen only by
     # the first, a 10M report said "0 phản ánh"), or a `vax feedback` run already there
-    if feedback_items is None and (paths["feedback"].exists() or (rf.data / "feedback").is_dir()
-                                   or rf.feedback_dir.exists()):
+    if feedback_items is None and (rf.table_files("feedback") or rf.feedback_dir.exists()):
         feedback_items = _feedback_items(rf, report_date, sla_hours)
     if feedback_items is not None and len(feedback_items):
         out["feedback"] = feedback_items.assign(reason=_text(feedback_items["reason"])).groupby(
@@ -1664,7 +1665,7 @@ def render_reports(
     settings = {"provinces": list(provinces), "report_date": str(report_date), "lang": lang,
                 "sla_hours": float(sla_hours), "national": bool(national), "plotlyjs": plotlyjs}
     inputs = [p for p in (rf.registry, rf.vaccinations, rf.feedback, rf.match, rf.match_corrected, rf.apply,
-                          rf.certificates_dir, rf.feedback_dir) if p.exists()]
+                          rf.certificates_dir, rf.feedback_dir) if p.exists() or table_parts(p)]
     paths: dict[str, Path] = {}
     with atomic_run(out, command="report", args=run_args or settings, inputs=inputs,
                     settings=settings) as staging:

@@ -228,6 +228,24 @@ class RunFolder:
                     return p
         return None
 
+    def table_files(self, stem: str) -> list[Path]:
+        """The files of input table ``stem``: ``[data/<stem>.parquet|.csv|.xlsx]`` for one file, or
+        ``data/<stem>/part-*.parquet`` in order (``vax synth --partitioned``); ``[]`` when neither exists.
+
+        ``registry``/``vaccinations``/``feedback`` name ``data/<stem>.parquet`` also for parts (the name
+        :func:`vaxlib.io.table_parts` resolves), so ``.exists()`` on them is False for a folder of parts:
+        ask this instead."""
+        from vaxlib.io import table_parts
+
+        one = self.table(stem)
+        if one is not None:
+            return [one]
+        for folder in (self.data, self.root):
+            parts = table_parts(folder / f"{stem}.parquet")
+            if parts:
+                return parts
+        return []
+
     @property
     def registry(self) -> Path:
         return self.table("registry") or self.data / "registry.parquet"
