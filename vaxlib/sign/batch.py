@@ -257,8 +257,15 @@ class SignStats:
     refused: pd.DataFrame | None = field(default=None, repr=False)
     #: what the run did against the previous one: issued, reissued, kept, carried, revoked
     counts: dict = field(default_factory=dict)
-    #: wall seconds per stage of :func:`sign_tables` (read_inputs, plan, sign_and_commit, ...)
+    #: wall seconds per stage of :func:`sign_tables` (previous, read_inputs, plan, compare_previous,
+    #: sign_and_commit, revoke), numbers only
     timings: dict = field(default_factory=dict)
+    #: this process's CPU seconds per stage, the same keys as :attr:`timings` (the signing workers'
+    #: are :attr:`worker_cpu`)
+    cpu_timings: dict = field(default_factory=dict)
+    #: how a rerun used the previous run: ``cached_inputs`` (inputs read from its cache),
+    #: ``changed_rows_share``, ``replanned_persons`` (absent when everyone was planned)
+    rerun: dict = field(default_factory=dict)
     #: ``--person``: how many persons were asked for (counts then cover only them); None for the whole set
     requested: int | None = None
 
@@ -874,6 +881,7 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     issued_at, signer = start.issued_at, start.signer
     clock, cpu_clock = time.perf_counter(), time.process_time()
     timings: dict[str, float] = {}
+    rerun: dict = {}  # SignStats.rerun
     prev = PreviousRun.load(prev_dir) if prev_dir is not None else None
     if prev is not None:  # a run that died between its commit and the revocations: finish them
         # the previous run's own events: after the ledger it carried (the whole ledger for older runs);
@@ -899,7 +907,7 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     vac, vac_sha, vac_cache, vac_hit = _load_contract(vaccinations, "vaccinations", prev)
     caches = {k: (sha, t) for k, sha, t in (("registry", reg_sha, reg_cache), ("vaccinations", vac_sha, vac_cache))
               if sha is not None and t is not None}
-    timings["cached_inputs"] = [k for k, hit in (("registry", reg_hit), ("vaccinations", vac_hit)) if hit]
+    rerun["cached_inputs"] = [k for k, hit in (("registry", reg_hit), ("vaccinations", vac_hit)) if hit]
     # vax match's outputs stay in Arrow (converting 2.4M rows to pandas and back cost ~1.5 CPU s at 1M)
     mat = _load(matches, "matches", arrow=True)
     cand = _load(candidates, "candidates", arrow=True) if candidates is not None else None
@@ -923,7 +931,7 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     plan, dirty = None, None
     if tables is not None and only is None and incremental:
         plan, dirty = _plan_incremental(prev, tables, held, issued_at, issuer=issuer, hold=hold,
-                                        keys_dir=keys_dir, timings=timings)
+                                        keys_dir=keys_dir, rerun=rerun)
     if plan is None:
         if tables is not None:
             reg, vac, mat = (tables[k].to_pandas() for k in ("registry", "vaccinations", "matches"))
@@ -1058,14 +1066,13 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
         append_ledger(ledger_dir, rows, signer=signer_name, signed_at=signed_at)
     lap("revoke")
     stats.refused = plan.refused if only is None else plan.refused[plan.refused["person_id"].isin(set(only))]
-    timings["cpu"] = cpu
-    stats.timings = timings
-    log.info("vax sign timings (s): %s", ", ".join(f"{k} {v}" for k, v in timings.items()))
+    stats.timings, stats.cpu_timings, stats.rerun = timings, cpu, rerun
+    log.info("vax sign timings (s, wall / CPU): %s", ", ".join(f"{k} {v} / {cpu.get(k)}" for k, v in timings.items()))
     return stats
 
 
 def _plan_incremental(prev, tables: dict, held: pd.DataFrame, at: dt.datetime, *, issuer: str, hold: bool,
-                      keys_dir, timings: dict) -> tuple["SigningPlan | None", "inc.Dirty | None"]:
+                      keys_dir, rerun: dict) -> tuple["SigningPlan | None", "inc.Dirty | None"]:
     """The plan of a rerun from the previous run's plan and the units whose inputs changed.
 
     Returns ``(None, None)`` when the previous run cannot be compared (see
@@ -1129,10 +1136,10 @@ def _plan_incremental(prev, tables: dict, held: pd.DataFrame, at: dt.datetime, *
     marked |= {v for v in cert["person_id"].filter(bad).to_pylist() if v is not None}
     marked |= inc.time_marked(tables["registry"], prev_refused, prev_at, at)
     plan, dirty = replan(old, held_old, prev_refused, pl.get("skipped") or {}, prev_at, tables, held, at, marked)
-    timings["changed_rows_share"] = round(dirty.share, 4)
+    rerun["changed_rows_share"] = round(dirty.share, 4)
     if plan is None:
         return None, None
-    timings["replanned_persons"] = len(dirty.persons)
+    rerun["replanned_persons"] = len(dirty.persons)
     dirty.prev_carried = set(state.loc[state["state"] == "carried", "person_id"])
     return plan, dirty
 
