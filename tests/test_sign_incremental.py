@@ -293,7 +293,7 @@ def test_a_rerun_replans_only_the_changed_people(tmp_path, keys):
     now = _now()
     _sign(p0, keys, tmp_path / "OUT", now)
     s = _sign(p1, keys, tmp_path / "OUT", now + dt.timedelta(days=1))
-    assert s.timings["replanned_persons"] == 2
+    assert s.rerun["replanned_persons"] == 2
     assert s.counts == {"issued": 0, "reissued": 2, "kept": 28, "carried": 0, "revoked": 2}
     events = read_ledger(tmp_path / "OUT")[30:]
     assert sorted(e["reason"] for e in events if e["event"] == "reissued") == ["name", "new_dose"]
@@ -346,10 +346,10 @@ def test_a_rerun_after_a_run_that_cannot_be_compared_plans_everyone(tmp_path, ke
     else:
         _sign(p0, keys, out, now + dt.timedelta(days=2))
     s = _sign(p0, keys, out, now + dt.timedelta(days=1))
-    assert "replanned_persons" not in s.timings  # a full plan
+    assert "replanned_persons" not in s.rerun  # a full plan
     assert set(pd.read_parquet(out / "certificates.parquet")["person_id"]) == {r[0] for r in base[0]}
     s = _sign(p0, keys, out, now + dt.timedelta(days=3))  # now comparable: nothing changed
-    assert s.timings["replanned_persons"] == 0 and s.signed == 0
+    assert s.rerun["replanned_persons"] == 0 and s.signed == 0
 
 
 @pytest.mark.parametrize("name", ["input-cache/registry.arrow", "input-cache/matches.arrow", "input-cache/held.arrow"])
@@ -368,7 +368,7 @@ def test_a_cache_file_the_manifest_vouches_for_but_that_is_not_an_arrow_table_is
     manifest["files"][name].pop("stat", None)
     manifest_path.write_text(json.dumps(manifest))
     s = _sign(p1, keys, tmp_path / "OUT", now + dt.timedelta(days=1))
-    assert "replanned_persons" not in s.timings  # the previous plan was not taken as the base
+    assert "replanned_persons" not in s.rerun  # the previous plan was not taken as the base
     assert s.counts == {"issued": 0, "reissued": 1, "kept": 1, "carried": 0, "revoked": 1}
     assert read_cache(tmp_path / "OUT" / name) is not None  # the new run wrote it again
 
@@ -406,7 +406,7 @@ def test_caches_of_appended_rows_link_the_previous_files_and_read_back_as_a_full
     _sign(p[1], keys, tmp_path / "B", now + dt.timedelta(days=1), previous=tmp_path / "A")
     b = _tree_digests(tmp_path / "B")
     s = _sign(p[2], keys, tmp_path / "C", now + dt.timedelta(days=2), previous=tmp_path / "B")
-    assert s.timings["replanned_persons"] == 1
+    assert s.rerun["replanned_persons"] == 1
     assert _tree_digests(tmp_path / "A") == a and _tree_digests(tmp_path / "B") == b
     full = _sign(p[2], keys, tmp_path / "F", now + dt.timedelta(days=2))
     manifest = json.loads((tmp_path / "C" / "_manifest.json").read_text())

@@ -620,7 +620,7 @@ def test_an_unchanged_register_is_read_from_the_previous_runs_cache_with_the_sam
     reg = _reg((P1, " Nguyễn Bảo Duy ", "10/10/1983"), (P2, "Đặng Thị Huệ", "05/1990"),
                (P3, "Tr\u00e2\u0300n Văn An", "1975"))  # parsed: trimmed, ISO, NFC
     p, out, kw, first = _sign_once(tmp_path, keys, reg)
-    assert first.timings["cached_inputs"] == []
+    assert first.rerun["cached_inputs"] == []
     prev = PreviousRun.load(out)
     for kind, path in (("registry", p["reg"]), ("vaccinations", p["vac"])):
         frame, _, table, hit = _load_contract(path, kind, prev)
@@ -633,7 +633,7 @@ def test_an_unchanged_register_is_read_from_the_previous_runs_cache_with_the_sam
     vac2.to_parquet(p["vac"])
     mat2.to_parquet(p["mat"])
     stats = sign_tables(p["reg"], p["vac"], p["mat"], keys, out, **kw)
-    assert stats.timings["cached_inputs"] == ["registry"] and stats.counts["reissued"] == 1
+    assert stats.rerun["cached_inputs"] == ["registry"] and stats.counts["reissued"] == 1
     assert _certs(out)["hc1"].map(lambda h: Verifier(keys / "trust").verify(h).hcert["nam"]["fn"]).to_dict() == {
         P1: "Nguyễn", P2: "Đặng", P3: "Trần"}
     # another vaxlib source (parsing rules may differ): parsed again

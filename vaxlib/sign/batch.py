@@ -257,8 +257,15 @@ class SignStats:
     refused: pd.DataFrame | None = field(default=None, repr=False)
     #: what the run did against the previous one: issued, reissued, kept, carried, revoked
     counts: dict = field(default_factory=dict)
-    #: wall seconds per stage of :func:`sign_tables` (read_inputs, plan, sign_and_commit, ...)
+    #: wall seconds per stage of :func:`sign_tables` (previous, read_inputs, plan, compare_previous,
+    #: sign_and_commit, revoke), numbers only
     timings: dict = field(default_factory=dict)
+    #: this process's CPU seconds per stage, the same keys as :attr:`timings` (the signing workers'
+    #: are :attr:`worker_cpu`)
+    cpu_timings: dict = field(default_factory=dict)
+    #: how a rerun used the previous run: ``cached_inputs`` (inputs read from its cache),
+    #: ``changed_rows_share``, ``replanned_persons`` (absent when everyone was planned)
+    rerun: dict = field(default_factory=dict)
     #: ``--person``: how many persons were asked for (counts then cover only them); None for the whole set
     requested: int | None = None
 
@@ -691,8 +698,16 @@ def sign_rows(rows: Iterable[Sequence], keys_dir: str | os.PathLike, *, kid_hex:
             pool.join()
 
 
+#: rows per row group of ``certificates.parquet``: chunks (2,000 certificates each) and kept slices are
+#: gathered to this size before they are written; a row group per chunk made 500 row groups per million,
+#: whose per-group work (pages, dictionary pages of kid/issued_at/expires_at, statistics, footer entries)
+#: was ~15 % of writing and of reading the table back (a rerun does both for every kept certificate)
+GROUP_ROWS = 32_768
+
+
 class CertificateWriter:
-    """Append certificate chunks to a Parquet file with the contract's columns."""
+    """Append certificate chunks to a Parquet file with the contract's columns (row groups of
+    :data:`GROUP_ROWS` rows; :meth:`close` writes the last one)."""
 
     def __init__(self, path: str | os.PathLike, staging=None) -> None:
         """``staging``: the :class:`~vaxlib.runs.Staging` ``path`` is in; the file is then hashed as
@@ -716,7 +731,24 @@ class CertificateWriter:
                                         compression={c: "lz4" if c == "hc1" else "zstd" for c in CERT_COLUMNS},
                                         use_dictionary=["kid", "issued_at", "expires_at"],
                                         write_statistics=[c for c in CERT_COLUMNS if c != "hc1"])
-        self.rows = 0
+        self.rows = 0  #: rows accepted (written or waiting for their row group)
+        self._pending: list = []  # Arrow tables of the row group being gathered
+        self._pending_rows = 0
+
+    def _add(self, table) -> None:
+        """Gather ``table`` into the current row group; write the group once it holds :data:`GROUP_ROWS` rows."""
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        self.rows += table.num_rows
+        if self._pending_rows >= GROUP_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+
+        if self._pending:
+            self._writer.write_table(pa.concat_tables(self._pending), row_group_size=max(1, self._pending_rows))
+            self._pending, self._pending_rows = [], 0
 
     def write(self, certs: "CertChunk | list[tuple]") -> None:
         import pyarrow as pa
@@ -731,16 +763,15 @@ class CertificateWriter:
                        for v in (certs.kid, certs.issued_at, certs.expires_at)]
         else:
             arrays = [pa.array(c, pa.string()) for c in zip(*certs)]
-        self._writer.write_table(pa.table(arrays, schema=self.schema))
-        self.rows += len(certs)
+        self._add(pa.table(arrays, schema=self.schema))
 
     def write_table(self, table) -> None:
         """Append an Arrow table of :data:`CERT_COLUMNS` (e.g. certificates kept from a previous run)."""
         if table.num_rows:
-            self._writer.write_table(table.select(CERT_COLUMNS).cast(self.schema))
-            self.rows += table.num_rows
+            self._add(table.select(CERT_COLUMNS).cast(self.schema))
 
     def close(self) -> None:
+        self._flush()
         self._writer.close()
         if self._sink is not None:
             self._sink.close()
@@ -874,6 +905,7 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     issued_at, signer = start.issued_at, start.signer
     clock, cpu_clock = time.perf_counter(), time.process_time()
     timings: dict[str, float] = {}
+    rerun: dict = {}  # SignStats.rerun
     prev = PreviousRun.load(prev_dir) if prev_dir is not None else None
     if prev is not None:  # a run that died between its commit and the revocations: finish them
         # the previous run's own events: after the ledger it carried (the whole ledger for older runs);
@@ -899,7 +931,7 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     vac, vac_sha, vac_cache, vac_hit = _load_contract(vaccinations, "vaccinations", prev)
     caches = {k: (sha, t) for k, sha, t in (("registry", reg_sha, reg_cache), ("vaccinations", vac_sha, vac_cache))
               if sha is not None and t is not None}
-    timings["cached_inputs"] = [k for k, hit in (("registry", reg_hit), ("vaccinations", vac_hit)) if hit]
+    rerun["cached_inputs"] = [k for k, hit in (("registry", reg_hit), ("vaccinations", vac_hit)) if hit]
     # vax match's outputs stay in Arrow (converting 2.4M rows to pandas and back cost ~1.5 CPU s at 1M)
     mat = _load(matches, "matches", arrow=True)
     cand = _load(candidates, "candidates", arrow=True) if candidates is not None else None
@@ -923,7 +955,7 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
     plan, dirty = None, None
     if tables is not None and only is None and incremental:
         plan, dirty = _plan_incremental(prev, tables, held, issued_at, issuer=issuer, hold=hold,
-                                        keys_dir=keys_dir, timings=timings)
+                                        keys_dir=keys_dir, rerun=rerun)
     if plan is None:
         if tables is not None:
             reg, vac, mat = (tables[k].to_pandas() for k in ("registry", "vaccinations", "matches"))
@@ -1058,14 +1090,13 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
         append_ledger(ledger_dir, rows, signer=signer_name, signed_at=signed_at)
     lap("revoke")
     stats.refused = plan.refused if only is None else plan.refused[plan.refused["person_id"].isin(set(only))]
-    timings["cpu"] = cpu
-    stats.timings = timings
-    log.info("vax sign timings (s): %s", ", ".join(f"{k} {v}" for k, v in timings.items()))
+    stats.timings, stats.cpu_timings, stats.rerun = timings, cpu, rerun
+    log.info("vax sign timings (s, wall / CPU): %s", ", ".join(f"{k} {v} / {cpu.get(k)}" for k, v in timings.items()))
     return stats
 
 
 def _plan_incremental(prev, tables: dict, held: pd.DataFrame, at: dt.datetime, *, issuer: str, hold: bool,
-                      keys_dir, timings: dict) -> tuple["SigningPlan | None", "inc.Dirty | None"]:
+                      keys_dir, rerun: dict) -> tuple["SigningPlan | None", "inc.Dirty | None"]:
     """The plan of a rerun from the previous run's plan and the units whose inputs changed.
 
     Returns ``(None, None)`` when the previous run cannot be compared (see
@@ -1129,10 +1160,10 @@ def _plan_incremental(prev, tables: dict, held: pd.DataFrame, at: dt.datetime, *
     marked |= {v for v in cert["person_id"].filter(bad).to_pylist() if v is not None}
     marked |= inc.time_marked(tables["registry"], prev_refused, prev_at, at)
     plan, dirty = replan(old, held_old, prev_refused, pl.get("skipped") or {}, prev_at, tables, held, at, marked)
-    timings["changed_rows_share"] = round(dirty.share, 4)
+    rerun["changed_rows_share"] = round(dirty.share, 4)
     if plan is None:
         return None, None
-    timings["replanned_persons"] = len(dirty.persons)
+    rerun["replanned_persons"] = len(dirty.persons)
     dirty.prev_carried = set(state.loc[state["state"] == "carried", "person_id"])
     return plan, dirty
 

@@ -1,0 +1,116 @@
+"""A rerun's certificates table is a full run's: same persons, the changed ones re-issued with the same
+content as signing everyone afresh, every unchanged one's row kept byte for byte (UVCI, HC1, kid, times).
+
+The table is written in row groups of :data:`vaxlib.sign.batch.GROUP_ROWS` rows; here that is set to a
+few rows, so the kept certificates are copied across many row groups of the previous table and of the
+new one (their boundaries are where a copy would lose, repeat or shift a row).
+"""
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from vaxlib.io import read_output_batches
+from vaxlib.sign import batch
+from vaxlib.sign.batch import sign_tables
+from vaxlib.sign.keys import PASSPHRASE_ENV, init_keys
+from vaxlib.sign.previous import PreviousRun
+from vaxlib.sign.verify import decode
+
+N = 300
+NAMES = ["Nguyễn Bảo Duy", "Đặng Thị Huệ", "Trần Văn An", "Lê Thị Mai", "Phạm Ngọc Ánh"]
+
+
+@pytest.fixture
+def keys(tmp_path, monkeypatch):
+    monkeypatch.setenv(PASSPHRASE_ENV, "thử-nghiệm")
+    init_keys(tmp_path / "K")
+    return tmp_path / "K"
+
+
+def _world(renamed=frozenset(), new_dob=frozenset(), new_dose=frozenset()):
+    pids = [f"0010850{i:05d}" for i in range(N)]
+    reg = pd.DataFrame({"person_id": pids,
+                        "full_name": [NAMES[i % 5] + (" Anh" if i in renamed else "") for i in range(N)],
+                        "dob": ["1981-03-04" if i in new_dob else f"19{50 + i % 40}-01-02" for i in range(N)],
+                        "sex": "M", "old_id": "", "province_code": "01"})
+    recs = [[f"R{i}", p, "1", "2021-06-01", "Pfizer"] for i, p in enumerate(pids)]
+    recs += [[f"N{i}", pids[i], "2", "2021-09-01", "Moderna"] for i in sorted(new_dose)]
+    m = pd.DataFrame(recs, columns=["record_id", "person_id", "dose_number", "vaccination_date", "vaccine"])
+    vac = m[["record_id", "dose_number", "vaccination_date", "vaccine"]].assign(
+        full_name="x", dob="x", sex="", id_number="", phone="", province_code="", facility_id="F1",
+        facility_province="01", lot_number="")
+    mat = m[["record_id", "person_id"]].assign(status="verified", person_key=m["person_id"],
+                                               match_probability=1.0, error_codes="", corrected_full_name=None,
+                                               corrected_dob=None, corrected_sex=None, corrected_id_number=None)
+    return reg, vac, mat
+
+
+def _write(folder: Path, world) -> dict:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, df in zip(("registry", "vaccinations", "matches"), world):
+        paths[name] = folder / f"{name}.parquet"
+        df.to_parquet(paths[name], index=False)
+    return paths
+
+
+def _sign(paths, keys, out, **kw):
+    return sign_tables(paths["registry"], paths["vaccinations"], paths["matches"], keys, out, signer_name="t",
+                       processes=1, **kw)
+
+
+def _table(folder: Path) -> pd.DataFrame:
+    """The certificates table as every reader sees it: pandas on the file, and vaxlib's batch reader."""
+    whole = pd.read_parquet(folder / "certificates.parquet")
+    batches = pa.concat_tables(list(read_output_batches(folder / "certificates.parquet", "certificates",
+                                                        batch_rows=7))).to_pandas()
+    pd.testing.assert_frame_equal(whole, batches)
+    return whole.set_index("person_id")
+
+
+def _says(hc1: str) -> dict:
+    """What a certificate says, without its UVCI (a re-issue has a new one by design)."""
+    hcert = json.loads(json.dumps(decode(hc1).hcert, default=str))
+    for group in ("v", "t", "r"):
+        for entry in hcert.get(group, []):
+            entry.pop("ci", None)
+    return hcert
+
+
+@pytest.mark.parametrize("group_rows", [1, 7, 64, 32_768])
+def test_a_rerun_keeps_unchanged_rows_byte_for_byte_and_re_signs_the_changed_as_a_full_run(
+        tmp_path, keys, monkeypatch, group_rows):
+    monkeypatch.setattr(batch, "GROUP_ROWS", group_rows)
+    rnd = random.Random(group_rows)
+    _sign(_write(tmp_path / "in0", _world()), keys, tmp_path / "OUT")
+    first = _table(tmp_path / "OUT")
+    # changes anywhere, the first and last persons among them (the table's and row groups' edges)
+    picked = rnd.sample(range(1, N - 1), 12) + [0, N - 1]
+    renamed, new_dob, new_dose = set(picked[0::3]), set(picked[1::3]), set(picked[2::3])
+    new = _write(tmp_path / "in1", _world(renamed, new_dob, new_dose))
+    s = _sign(new, keys, tmp_path / "OUT")
+    changed = {f"0010850{i:05d}" for i in renamed | new_dob | new_dose}
+    assert s.counts["reissued"] == len(changed) and s.counts["kept"] == N - len(changed)
+    now = _table(tmp_path / "OUT")
+    _sign(new, keys, tmp_path / "FRESH")  # everyone signed afresh from the new inputs
+    fresh = _table(tmp_path / "FRESH")
+    assert sorted(now.index) == sorted(fresh.index) == sorted(first.index)
+    assert now.index.is_unique and now["uvci"].is_unique
+    # unchanged persons: their previous row, every column byte for byte
+    same = sorted(set(now.index) - changed)
+    pd.testing.assert_frame_equal(now.loc[same], first.loc[same])
+    # changed persons: a new UVCI, and what a full run says for them
+    for pid in sorted(changed):
+        assert now.at[pid, "uvci"] != first.at[pid, "uvci"]
+        assert _says(now.at[pid, "hc1"]) == _says(fresh.at[pid, "hc1"])
+    # the next rerun reads it (the content index row for row) and keeps everything
+    assert PreviousRun.load(tmp_path / "OUT").aligned
+    s = _sign(new, keys, tmp_path / "OUT")
+    assert s.signed == 0 and s.counts["kept"] == N
+    pd.testing.assert_frame_equal(_table(tmp_path / "OUT").sort_index(), now.sort_index())
