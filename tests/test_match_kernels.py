@@ -101,6 +101,35 @@ def test_record_groups_are_the_groups_of_the_text_key(rows, coded):
     assert (got[~ok.to_numpy()] == np.arange(n)[~ok.to_numpy()] + n).all()
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["", "an", "an van", "binh", "bình"]),
+                          st.sampled_from(["", "1990-01-01", "1990-01-10", "1991-02-03"]),
+                          st.sampled_from(["", "0901", "0902", "0903"])), min_size=1, max_size=30),
+       st.booleans(), st.booleans())
+def test_record_groups_are_numbered_in_order_of_first_appearance(rows, coded, one_key):
+    """Each (name, dob, phone) triple's group code is its rank of first appearance among the records
+    that have all three (what factorising the key part by part gives), whether the three codes are
+    combined into one integer or factorised part by part (where one integer could overflow)."""
+    import vaxlib.match.compare as compare
+    from vaxlib.match.codes import add_codes, add_record_codes
+
+    rec = pd.DataFrame(rows, columns=["name_fold", "dob_r0", "phone_n"], dtype=object)
+    if coded:
+        reg = pd.DataFrame({"name_fold": ["binh", "an"], "dob": ["1991-02-03", ""]}, dtype=object)
+        add_codes(rec, reg, domains=["name_fold", "dob"])
+        add_record_codes(rec)
+    limit = compare._ONE_KEY_LIMIT
+    compare._ONE_KEY_LIMIT = limit if one_key else 0.0
+    try:
+        got = compare.record_groups(rec)
+    finally:
+        compare._ONE_KEY_LIMIT = limit
+    first: dict = {}
+    for i, (a, b, c) in enumerate(rows):
+        want = first.setdefault((a, b, c), len(first)) if a and b and c else len(rows) + i
+        assert got[i] == want, (i, rows[i])
+
+
 # ------------------------------------------------------------------ Bayes factors
 def _log2_bf_reference(model, levels, tf_u):
     """The per-pair definition: log2(m) - log2(u) of each pair's level (0 when null)."""

@@ -28,7 +28,7 @@ class RegistryNumbers:
 
     def __init__(self, reg: pd.DataFrame, rec: pd.DataFrame | None = None):
         self.index = pd.Index(reg["person_id"])
-        self._rec = rec
+        self._rec, self._reg = rec, reg
         self._is_number = None
         if rec is not None and PREFIX + "person_id" in reg.columns and PREFIX + "id_digits" in rec.columns:
             codes = reg[PREFIX + "person_id"].to_numpy()
@@ -37,6 +37,11 @@ class RegistryNumbers:
 
     def __contains__(self, number) -> bool:
         return number in self.index
+
+    def coded_with(self, rec: pd.DataFrame, reg: pd.DataFrame) -> bool:
+        """``rec`` and ``reg`` are the frames this was built for (coded together by
+        :func:`~vaxlib.match.codes.add_codes`: their ``_c_`` codes are comparable)."""
+        return rec is self._rec and reg is self._reg
 
     def owned(self, rec: pd.DataFrame, rows: np.ndarray, digits: np.ndarray) -> np.ndarray:
         """Per record position of ``rows`` (its ID digits ``digits``): a registry person owns the number."""
@@ -339,6 +344,138 @@ def _per_distinct_pair(typed: np.ndarray, reg: np.ndarray, compare_many, if_empt
 def classify_links(rec: pd.DataFrame, reg: pd.DataFrame, rec_idx: np.ndarray, reg_idx: np.ndarray,
                    registry_ids) -> pd.DataFrame:
     """Error codes and corrected_* values for each (record, registry person) link.
+
+    Names and dates are compared once per distinct (typed, registry) pair, the common
+    differences on arrays (:func:`~vaxlib.vn.names.compare_names_array`,
+    :func:`~vaxlib.vn.dates.compare_dob_many`), ID codes are vectorised
+    (:func:`id_codes_array`), and the joined code string is built once per distinct
+    combination of the four fields' codes.  A corrected_* value is missing (NaN) where the
+    record already has the registry's.
+
+    When the frames carry the integer codes they were coded with together (``registry_ids`` a
+    :class:`RegistryNumbers` of these very frames, as ``run_match`` makes it), equality and the
+    distinct pairs are read off the codes, and text is gathered only for one link per distinct
+    pair and for the links that differ (:func:`_classify_links_coded`); otherwise from the text
+    of every link (:func:`_classify_links_text`).  Both give the same table.
+    """
+    if isinstance(registry_ids, RegistryNumbers) and registry_ids.coded_with(rec, reg):
+        out = _classify_links_coded(rec, reg, rec_idx, reg_idx, registry_ids)
+        if out is not None:
+            return out
+    return _classify_links_text(rec, reg, rec_idx, reg_idx, registry_ids)
+
+
+#: (field, record column, registry column) of the four classified fields, each pair one code domain
+_CODED_FIELDS = (("name", "full_name", "full_name"), ("dob", "dob", "dob"), ("sex", "sex_p", "sex"),
+                 ("id", "id_number", "person_id"))
+
+
+def _first_of_each(key: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct-key index per element of ``key``, the ``at`` of each distinct key's first element)."""
+    codes, uniq = pd.factorize(key)
+    rep = np.empty(len(uniq), dtype=np.int64)
+    rep[codes[::-1]] = at[::-1]  # the last write wins: each key's first element
+    return codes, rep
+
+
+def _per_distinct_code_pair(rc: np.ndarray, gc: np.ndarray, typed_at, reg_at, compare_many,
+                            if_empty: tuple[str, ...]) -> tuple[np.ndarray, list[tuple[str, ...]]]:
+    """:func:`_per_distinct_pair` from the two sides' codes (equal codes: equal text):
+    ``typed_at(links)`` / ``reg_at(links)`` give the text of one link per distinct differing pair."""
+    idx = np.full(len(rc), -1, dtype=np.int64)
+    diff = np.flatnonzero(rc != gc)
+    if len(diff) == 0:
+        return idx, []
+    p_c, rep = _first_of_each(rc[diff] << 32 | gc[diff], diff)
+    a, b = typed_at(rep), reg_at(rep)
+    out = np.empty(len(a), dtype=object)
+    empty = np.fromiter((not v for v in a), bool, count=len(a))  # "" or None typed
+    out[~empty] = compare_many(a[~empty], b[~empty])
+    for i in np.flatnonzero(empty):
+        out[i] = if_empty
+    tuple_c, tuples = pd.factorize(out)
+    idx[diff] = tuple_c[p_c]
+    return idx, list(tuples)
+
+
+def _classify_links_coded(rec: pd.DataFrame, reg: pd.DataFrame, rec_idx: np.ndarray, reg_idx: np.ndarray,
+                          registry_ids: RegistryNumbers) -> pd.DataFrame | None:
+    """:func:`classify_links` on the frames' ``_c_`` codes; None when a code column is missing or
+    a code is negative (no value: the text path decides)."""
+    from vaxlib.vn.dates import compare_dob_many
+    from vaxlib.vn.names import compare_names_array
+
+    n = len(rec_idx)
+    codes = {}
+    for field, rc_, gc_ in _CODED_FIELDS:
+        if PREFIX + rc_ not in rec.columns or PREFIX + gc_ not in reg.columns:
+            return None
+        r = rec[PREFIX + rc_].to_numpy()[rec_idx].astype(np.int64)
+        g = reg[PREFIX + gc_].to_numpy()[reg_idx].astype(np.int64)
+        if n and (r.min() < 0 or g.min() < 0):
+            return None
+        codes[field] = (r, g)
+
+    def rtext(c: str):
+        values = rec[c].to_numpy(dtype=object)
+        return lambda links: values[rec_idx[links]]
+
+    def gtext(c: str):
+        values = reg[c].to_numpy(dtype=object)
+        return lambda links: values[reg_idx[links]]
+
+    name_i, name_codes = _per_distinct_code_pair(*codes["name"], rtext("full_name"), gtext("full_name"),
+                                                 compare_names_array, ("name:missing_part",))
+    dob_i, dob_codes = _per_distinct_code_pair(*codes["dob"], rtext("dob"), gtext("dob"),
+                                               compare_dob_many, ("dob:other",))
+    # ID codes: only the links whose typed ID is not the registry's ("" for the others)
+    sub = np.flatnonzero(codes["id"][0] != codes["id"][1])
+    id_c = np.zeros(n, dtype=np.int64)
+    id_u = [""]
+    if len(sub):
+        def at(get):
+            return get(sub)
+        digits = at(rtext("id_digits"))
+        issues = at(rtext("id_issues")) if "id_issues" in rec else np.full(len(sub), "", dtype=object)
+        sub_codes = id_codes_array(at(rtext("id_number")), at(rtext("id_kind")), digits, issues,
+                                   at(gtext("person_id")), at(gtext("old_id")), at(rtext("id_raw_digits")),
+                                   registry_ids, registry_ids.owned(rec, rec_idx[sub], digits))
+        sub_c, sub_u = pd.factorize(sub_codes)
+        id_c[sub] = sub_c + 1
+        id_u += list(sub_u)
+    # sex: "" missing (read once per distinct typed code), else mismatch where the codes differ
+    rs, gs = codes["sex"]
+    s_c, s_rep = _first_of_each(rs, np.arange(n))
+    no_sex = (pd.Series(rtext("sex_p")(s_rep), dtype=object).fillna("").to_numpy() == "")[s_c]
+    sex_u = ["", "sex:mismatch", "sex:missing"]
+    sex_c = np.where(no_sex, 2, (rs != gs).astype(np.int64))
+    # one joined string per distinct combination of the fields' codes
+    nn, nd, ns = len(name_codes) + 1, len(dob_codes) + 1, len(sex_u)
+    combo_c, combo_u = pd.factorize(((id_c * nn + name_i + 1) * nd + dob_i + 1) * ns + sex_c)
+    joined = np.empty(len(combo_u), dtype=object)
+    for j, key in enumerate(combo_u.tolist()):
+        key, si = divmod(key, ns)
+        key, di = divmod(key, nd)
+        ii, ni = divmod(key, nn)
+        parts = [*(name_codes[ni - 1] if ni else ()), *(dob_codes[di - 1] if di else ()),
+                 *id_u[ii].split(";"), sex_u[si]]
+        joined[j] = ";".join(sorted(dict.fromkeys(c for c in parts if c)))
+
+    out = {"error_codes": joined[combo_c]}
+    for c, field, right in (("corrected_full_name", "name", "full_name"), ("corrected_dob", "dob", "dob"),
+                            ("corrected_sex", "sex", "sex"), ("corrected_id_number", "id", "person_id")):
+        differs = codes[field][0] != codes[field][1]
+        # as pandas reads the column: missing is NaN beside text, None when no link differs
+        col = np.full(n, np.nan if differs.any() else None, dtype=object)
+        k = np.flatnonzero(differs)
+        col[k] = gtext(right)(k)
+        out[c] = col
+    return pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in out.items()}).set_axis(rec.index[rec_idx])
+
+
+def _classify_links_text(rec: pd.DataFrame, reg: pd.DataFrame, rec_idx: np.ndarray, reg_idx: np.ndarray,
+                   registry_ids) -> pd.DataFrame:
+    """:func:`classify_links` from the text columns (frames without comparable codes).
 
     Names and dates are compared once per distinct (typed, registry) pair, the common
     differences on arrays (:func:`~vaxlib.vn.names.compare_names_array`,

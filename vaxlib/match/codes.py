@@ -276,9 +276,14 @@ def add_record_codes(rec: pd.DataFrame, dicts: dict[str, tuple[np.ndarray, np.nd
 
 
 def dictionary(columns: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    """The value of every code, from (codes, values) of the columns that use them."""
+    """The value of every code, from (codes, values) of the columns that use them.
+
+    The columns of one domain hold equal text under equal codes, so each code's value is taken
+    from the first column that uses it (the columns after it only fill the codes still open:
+    the registry's ID columns and the records' three hold mostly the same numbers)."""
     n = max((int(c.max()) + 1 for c, _ in columns if len(c)), default=0)
     out = np.empty(n, dtype=object)
+    filled = np.zeros(n, dtype=bool)
     for codes, values in columns:
         if len(codes) == 0:
             continue
@@ -286,7 +291,8 @@ def dictionary(columns: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
         # row's object, as ``out[codes] = values`` does, touches a million reference counts)
         row = np.full(n, -1, dtype=np.int64)
         row[codes] = np.arange(len(codes))  # the last row of each code, as that assignment leaves it
-        have = np.flatnonzero(row >= 0)
+        have = np.flatnonzero((row >= 0) & ~filled)
         values = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
         out[have] = values[row[have]]
+        filled[have] = True
     return out

@@ -334,6 +334,10 @@ def record_groups(rec: pd.DataFrame, cache: FrameCache | None = None) -> np.ndar
     return _rec_memo(cache, rec, "record_groups", lambda: _record_groups(rec, cache))
 
 
+#: combined keys of own-history groups stay below this (int64)
+_ONE_KEY_LIMIT = 2.0 ** 62
+
+
 def _record_groups(rec: pd.DataFrame, cache: FrameCache | None) -> np.ndarray:
     n = len(rec)
     ok = record_group_ok(rec)
@@ -341,7 +345,7 @@ def _record_groups(rec: pd.DataFrame, cache: FrameCache | None) -> np.ndarray:
     if ok.any():
         # the three values' integer codes combined (the text key "name|dob|phone" splits back into
         # its parts from the right, as neither dob nor phone holds a "|": the same groups)
-        key = np.zeros(int(ok.sum()), dtype=np.int64)
+        parts = []
         for col in ("name_fold", "dob_r0", "phone_n"):
             if PREFIX + col in rec.columns:
                 part = rec[PREFIX + col].to_numpy()[ok].astype(np.int64)
@@ -353,7 +357,18 @@ def _record_groups(rec: pd.DataFrame, cache: FrameCache | None) -> np.ndarray:
             else:
                 part, uniq = pd.factorize(rec[col].to_numpy(dtype=object)[ok])
                 n_part = len(uniq)
-            key = pd.factorize(key * n_part + part)[0].astype(np.int64)
+            parts.append((part, n_part))
+        # the three codes as one integer, factorised once (first appearance of each triple, as
+        # factorising pair by pair numbers them); pair by pair where the product could overflow
+        if np.prod([float(n) for _, n in parts]) < _ONE_KEY_LIMIT:
+            key = np.zeros(int(ok.sum()), dtype=np.int64)
+            for part, n_part in parts:
+                key = key * n_part + part
+            key = pd.factorize(key)[0].astype(np.int64)
+        else:
+            key = np.zeros(int(ok.sum()), dtype=np.int64)
+            for part, n_part in parts:
+                key = pd.factorize(key * n_part + part)[0].astype(np.int64)
         group[ok] = key
     return group
 
