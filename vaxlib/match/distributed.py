@@ -959,9 +959,9 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
     add_codes(rec, reg, domains=_COMPARED_DOMAINS, dicts=dicts)
     # its text tables converted to Arrow once: written in two files, and subsets taken in Arrow
     stored_reg = arrow_tables(factor_frame(reg, codes=True))
-    _save(stored_reg, w.file("prepare", f"reg-{p:05d}.pkl"))
+    _save(stored_reg, w.file("prepare", f"reg-{p:05d}.pkl"), raw=True)
     # what the score and finish tasks read of their persons (not the whole coded partition)
-    _save(select_frame(stored_reg, _PERSON_COLUMNS), w.file("prepare", f"persons-{p:05d}.pkl"))
+    _save(select_frame(stored_reg, _PERSON_COLUMNS), w.file("prepare", f"persons-{p:05d}.pkl"), raw=True)
     add_record_codes(rec, dicts)
     cache = FrameCache(rec, reg)
     stage1 = candidate_pairs(rec, reg, rules=("id",), max_block=max_block, cache=cache)
@@ -977,12 +977,12 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
     stored = arrow_tables(encode_frame(rec, {**passed, **dicts}))
     del passed
     # the columns the finish task reads (not every prepared column: the others are compared elsewhere)
-    _save(select_frame(stored, _FINISH_COLUMNS), w.file("prepare", f"rec-{p:05d}.pkl"))
-    _save(select_frame(stored, _LIGHT_COLUMNS), w.file("prepare", f"light-{p:05d}.pkl"))
+    _save(select_frame(stored, _FINISH_COLUMNS), w.file("prepare", f"rec-{p:05d}.pkl"), raw=True)
+    _save(select_frame(stored, _LIGHT_COLUMNS), w.file("prepare", f"light-{p:05d}.pkl"), raw=True)
     # the open records alone (about 9 %): what the keys and rows tasks read, not the whole partition,
     # and not the columns no comparison reads (each open record is sent to several partitions)
     compared = select_frame(stored, [c for c in stored["columns"] if c not in _NOT_COMPARED])
-    _save(take_frame(compared, np.flatnonzero(open_mask)), w.file("prepare", f"open-{p:05d}.pkl"))
+    _save(take_frame(compared, np.flatnonzero(open_mask)), w.file("prepare", f"open-{p:05d}.pkl"), raw=True)
     _save({"stage1": stage1[keep1].reset_index(drop=True), "lv1": lv1[keep1].reset_index(drop=True),
            "anchors": anchors, "open": open_mask}, w.file("prepare", f"s1-{p:05d}.pkl"), raw=True)
     ok = record_group_ok(rec)
@@ -1003,7 +1003,7 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
             "a_reg": reg["_pos"].to_numpy(dtype=np.int64)[anchors["reg"].to_numpy()]}
     _save(thin, w.file("prepare", f"thin-{p:05d}.pkl"), raw=True)
     # the folded names alone, for the namesake cells (task_same_fold): not the whole prepared frame again
-    _save({"pos": pos, "name_fold": stored["coded"]["name_fold"]}, w.file("prepare", f"fold-{p:05d}.pkl"))
+    _save({"pos": pos, "name_fold": stored["coded"]["name_fold"]}, w.file("prepare", f"fold-{p:05d}.pkl"), raw=True)
     u_rec, u_reg = u_sample
     gpos = reg["_pos"].to_numpy(dtype=np.int64)
     sampled = np.isin(gpos, u_reg)
@@ -1013,7 +1013,7 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
     _save({"rec": take_frame(compared, np.flatnonzero(want)),
            "reg": take_frame(select_frame(stored_reg, [c for c in reg.columns if not c.startswith(PREFIX)]),
                              np.flatnonzero(sampled))},
-          w.file("prepare", f"u-{p:05d}.pkl"))
+          w.file("prepare", f"u-{p:05d}.pkl"), raw=True)
     return _task_info(t0, partition=p, records=len(rec), registry=len(reg), stage1_pairs=len(stage1),
                       kept1=int(keep1.sum()), open=int(open_mask.sum()))
 
