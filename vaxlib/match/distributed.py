@@ -42,13 +42,21 @@ rest recomputed; a work folder of other inputs, settings, ``P`` or code is clear
 first.  The result goes through :func:`vaxlib.runs.atomic_run` like the local
 engine's, as ``matches/part-*.parquet`` and ``candidates/part-*.parquet``.
 
-Work files are LZ4-compressed pickles (exact dtypes, no conversion), text as integer codes with
-each column's distinct values (:func:`encode_frame`), arrays of text as the buffers of Arrow
-strings (:class:`_Pickler`); a shuffle task's pieces for the P destinations are one file
+Work files are pickles with exact dtypes (no conversion), text as integer codes with each column's
+distinct values (:func:`encode_frame`), arrays of text as the buffers of Arrow strings
+(:class:`_Pickler`).  The files that tasks of this machine read back once or a few times (the
+prepared partitions, the keys, pairs, scores and evidence, the shuffles' pieces) are uncompressed,
+their arrays' bytes written as they are and mapped back copy-on-write (:func:`_raw_blob`: no
+compression, no copy in or out of a pickle stream); the few small files read by the client or kept
+for a resumed run are LZ4-compressed.  A shuffle task's pieces for the P destinations are one file
 (:func:`_save_pieces`); the model stage's per-record arrays are ``.npy`` files the tasks
-memory-map.  Text becomes Python str only where a task computes on it: a task that passes text on
+memory-map.  The finish task writes each partition's candidates as the run's Parquet part and its
+matches as an uncompressed Arrow file; the write task fills in the loose records' person_key and
+puts both in the run (the candidates hard-linked).  Text becomes Python str only where a task
+computes on it: a task that passes text on
 (the rows sent to the candidates' partitions, the candidates' registry text from the score task
-through evidence to links and finish, a read part's pieces, a prepared partition's subsets) reads
+through evidence to links and finish, a read part's pieces, a prepared partition's subsets, the
+own-history groups' names and phones) reads
 and writes it as Arrow (``_load(…, text="arrow")``, :func:`arrow_tables`), and one that decodes a
 few columns converts only those (:func:`decode_frame`), or only their distinct values
 (:func:`distinct_tables`, the records' values of a partition factorised in Arrow).  A work folder must be as private as the data it
@@ -123,8 +131,8 @@ def record_partition_keys(vaccinations: pd.DataFrame) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- work folder
-#: work files are LZ4-compressed pickles: 2-3.4 times smaller (the work folder of a 10M run would
-#: not fit on a disk with 40 GB free), for about 1.3 ms of CPU per MB written and 0.7 per MB read
+#: a compressed work file (LZ4 pickle, 2-3.4 times smaller, for about 1.3 ms of CPU per MB written and
+#: 0.7 per MB read): the small files the client reads and keeps (stage results, the model, tf counts)
 _LZ4 = b"VXL4"
 
 
