@@ -660,6 +660,28 @@ def test_the_own_history_groups_meet_whole_with_each_records_text_and_status(dat
     np.testing.assert_array_equal(inherited, np.concatenate([g[1] for _, g in calls]))
 
 
+def test_records_are_placed_by_their_id_parsed_once_per_distinct_value(data, tmp_path):
+    """The read task places records by ID digits parsed once per distinct ID number (the reader's
+    coding): the same partition keys as parsing every row, missing and unusable numbers included."""
+    from vaxlib.io import read_table
+    from vaxlib.match.distributed import _reader_dicts, record_partition_keys
+    from vaxlib.schema import columns
+
+    tables, _ = data["harsh-s3"]
+    vac = tables["vaccinations"].copy()
+    vac.loc[vac.index[:5], "id_number"] = ["", "  ", "0" * 12, "abc", None]
+    vac.to_parquet(tmp_path / "v.parquet", index=False)
+    res = read_table(tmp_path / "v.parquet", "vaccinations", codes=tuple(columns("vaccinations")))
+    table = res.table.reset_index(drop=True)
+    coded = _reader_dicts(res.codes, len(table))
+    assert "id_number" in coded and table["id_number"].isna().sum() > 0
+    assert len(coded["id_number"][1]) < len(table)  # numbers repeat: the parse is per value
+    want = record_partition_keys(table)
+    got = record_partition_keys(table, coded)
+    assert got.tolist() == want.tolist()
+    assert (want == table["record_id"].to_numpy(dtype=object)).sum() >= 5  # placed by record_id
+
+
 def test_a_tasks_pieces_share_one_file_read_piece_by_piece_and_written_whole_or_not_at_all(tmp_path, monkeypatch):
     """A shuffle task's pieces (one per destination) are one file; each destination reads back its own
     piece alone, equal to what was written, empty pieces included.  A write that fails before its

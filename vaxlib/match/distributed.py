@@ -119,13 +119,19 @@ def split_by(frame, dest: np.ndarray, partitions: int) -> list:
     return [take[order[bounds[q]:bounds[q + 1]]] for q in range(partitions)]
 
 
-def record_partition_keys(vaccinations: pd.DataFrame) -> np.ndarray:
+def record_partition_keys(vaccinations: pd.DataFrame, coded: dict | None = None) -> np.ndarray:
     """What places a record: its ID digits as the matcher reads them (:func:`vaxlib.vn.ids.parse_ids`),
-    or its ``record_id`` when it has none."""
+    or its ``record_id`` when it has none.  ``coded``: the reader's coding of the columns
+    (:func:`_reader_dicts`): the ID numbers are then parsed once per distinct value."""
     from vaxlib.match.prepare import _as_text
     from vaxlib.vn.ids import parse_ids
 
-    digits = _as_text(parse_ids(_as_text(vaccinations["id_number"]))["digits"]).to_numpy(dtype=object)
+    if coded and "id_number" in coded and len(coded["id_number"][0]) == len(vaccinations):
+        codes, values = coded["id_number"]
+        parsed = _as_text(parse_ids(_as_text(pd.Series(values, dtype=object)))["digits"]).to_numpy(dtype=object)
+        digits = parsed[codes]
+    else:
+        digits = _as_text(parse_ids(_as_text(vaccinations["id_number"]))["digits"]).to_numpy(dtype=object)
     rid = _as_text(vaccinations["record_id"]).to_numpy(dtype=object)
     return np.where(digits != "", digits, rid)
 
@@ -787,13 +793,14 @@ def task_read(root: str, kind: str, i: int, path: str, partitions: int) -> dict:
     _save({"rows": np.asarray(res.source_rows, dtype=np.int64)}, w.file("read", f"{kind}-{i:05d}.pkl"))
     t = table.reset_index(drop=True)
     t["_pos"] = np.arange(len(t), dtype=np.int64)
+    given = _reader_dicts(res.codes, len(t))  # the reader's coding of the records' text columns
     if kind == "registry":
         part = partition_of(t["person_id"].to_numpy(dtype=object), partitions)
     else:
-        part = partition_of(record_partition_keys(t), partitions) if len(t) else np.zeros(0, dtype=np.int64)
+        part = partition_of(record_partition_keys(t, given), partitions) if len(t) else np.zeros(0, dtype=np.int64)
     # coded once here (each text column's distinct values and int32 codes), so the pieces and the
     # input partitions made of them carry no string per row
-    stored = factor_frame(t, given=_reader_dicts(res.codes, len(t)))
+    stored = factor_frame(t, given=given)
     del t, table
     order = np.argsort(part, kind="stable")
     bounds = np.searchsorted(part[order], np.arange(partitions + 1))
