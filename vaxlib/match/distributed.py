@@ -1640,7 +1640,19 @@ def task_own(root: str, q: int, partitions: int) -> dict:
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
     got = [_load_piece(w.file("links", f"piece-{r:05d}.pkl"), q, text="arrow") for r in range(partitions)]
-    text = decode_frame(distinct_tables(concat_frames([x["text"] for x in got])))
+    # each name and phone as a code into its distinct values (equal codes, equal text) and as text
+    both = concat_frames([x["text"] for x in got])
+    text, code = {}, {}
+    for c in ("name_fold", "phone_n"):
+        if c in both["coded"]:
+            codes, table = both["coded"][c]
+            inv, uniq = _factorize_text(table)
+            code[c] = inv[codes] if len(codes) else np.zeros(0, dtype=np.int64)
+            text[c] = np.asarray(uniq, dtype=object)[code[c]]
+        else:
+            text[c] = both["plain"][c].to_numpy(dtype=object)
+            code[c] = pd.factorize(text[c])[0]
+    del both
     by_name = pd.concat([x["name"] for x in got], ignore_index=True)
     by_passport = pd.concat([x["passport"] for x in got], ignore_index=True)
     del got
@@ -1648,11 +1660,16 @@ def task_own(root: str, q: int, partitions: int) -> dict:
     empty = lambda n: np.full(n, "", dtype=object)  # noqa: E731
     # the rows of one group key each: name-and-phone rows, then passport rows (own_history_links
     # numbers the groups by first appearance: the order of rows changes no answer)
+    # with the names' and phones' codes (-1: no phone), which own_history_links groups by instead of
+    # hashing the text again
+    phone_code = np.where(text["phone_n"] == "", -1, code["phone_n"]).astype(np.int64)
     d = pd.DataFrame({"pos": np.concatenate([by_name["pos"].to_numpy(np.int64), by_passport["pos"].to_numpy(np.int64)]),
-                      "name_fold": np.concatenate([text["name_fold"].to_numpy(dtype=object), empty(nb)]),
-                      "phone_n": np.concatenate([text["phone_n"].to_numpy(dtype=object), empty(nb)]),
+                      "name_fold": np.concatenate([text["name_fold"], empty(nb)]),
+                      "phone_n": np.concatenate([text["phone_n"], empty(nb)]),
                       "id_kind": np.concatenate([empty(na), np.full(nb, "passport", dtype=object)]),
-                      "id_digits": np.concatenate([empty(na), by_passport["id_digits"].to_numpy(dtype=object)])})
+                      "id_digits": np.concatenate([empty(na), by_passport["id_digits"].to_numpy(dtype=object)]),
+                      "_c_name_fold": np.concatenate([code["name_fold"].astype(np.int64), np.full(nb, -1, dtype=np.int64)]),
+                      "_c_phone_n": np.concatenate([phone_code, np.full(nb, -1, dtype=np.int64)])}, copy=False)
     status = np.asarray(_STATUSES, dtype=object)[np.concatenate([by_name["status"].to_numpy(np.int64),
                                                                  by_passport["status"].to_numpy(np.int64)])]
     num = {c: np.concatenate([by_name[c].to_numpy(), by_passport[c].to_numpy()]) for c in ("best", "p", "conflict")}
