@@ -503,6 +503,193 @@ def test_records_are_stored_by_the_readers_codes_only_when_they_describe_the_col
     assert got["lot"][1] is None
 
 
+def _numbers_frame(n: int) -> pd.DataFrame:
+    rng = np.random.default_rng(n)
+    text = pd.Series(rng.choice(np.array(["An", "Bé", "Cường", None], dtype=object), n), dtype=object)
+    return pd.DataFrame({"i8": rng.integers(-9, 9, n).astype(np.int8), "i16": rng.integers(0, 999, n).astype(np.int16),
+                         "i32": rng.integers(0, 1 << 30, n).astype(np.int32), "i64": rng.integers(0, 1 << 62, n),
+                         "u64": rng.integers(0, 1 << 63, n).astype(np.uint64), "f32": rng.random(n).astype(np.float32),
+                         "f64": np.where(rng.random(n) < 0.1, np.nan, rng.random(n)), "b": rng.random(n) < 0.5,
+                         "t": text, "c": pd.Categorical(text), "d": pd.to_datetime(rng.integers(0, 10**9, n), unit="s")})
+
+
+@pytest.mark.parametrize("raw", [False, True])
+def test_uncompressed_work_files_map_back_exactly_aligned_and_never_written_through(tmp_path, raw):
+    """Work files of numbers written uncompressed (``raw``: the arrays' bytes as they are) or LZ4-compressed
+    read back equal: every dtype, NaN, None among text, categoricals, dates, empty frames, 2-d and strided
+    arrays, Arrow text arrays sliced and with nulls, pieces of a file one by one.  Read back mapped, the
+    arrays are aligned and writeable, and writing into them changes neither the file nor the next read."""
+    import hashlib
+
+    import pyarrow as pa
+
+    from vaxlib.match import distributed as D
+
+    frame = _numbers_frame(301)
+    mat = np.arange(60, dtype=np.int64).reshape(6, 10)
+    text = pa.array(["Nguyễn", None, "Văn", "", "An"] * 30).slice(3, 100)
+    obj = {"frame": frame, "empty": frame.iloc[:0], "mat": mat, "strided": mat[:, ::3], "u": np.arange(7, dtype=np.uint64),
+           "text": text, "none": None}
+    path = tmp_path / "x.pkl"
+    D._save(obj, path, raw=raw)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    for _ in range(2):
+        got = D._load(path, text="arrow")
+        pd.testing.assert_frame_equal(got["frame"], frame)
+        pd.testing.assert_frame_equal(got["empty"], frame.iloc[:0])
+        for k in ("mat", "strided", "u"):
+            assert got[k].dtype == obj[k].dtype and np.array_equal(got[k], obj[k]), k
+        assert got["text"].equals(text) and got["none"] is None
+        blocks = [b.values for b in got["frame"]._mgr.blocks if isinstance(b.values, np.ndarray)]
+        for arr in blocks + [got["mat"], got["u"]]:
+            assert arr.flags.aligned and arr.flags.writeable
+            if arr.dtype.kind in "iuf" and arr.size:
+                arr[...] = 0  # a task changing what it read: its own copy only
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+    pieces = [frame.iloc[:0], frame, {"a": np.arange(3, dtype=np.int32), "t": text}, frame.iloc[5:9]]
+    D._save_pieces(pieces, tmp_path / "p.pkl", raw=raw)
+    for q in (3, 0, 2, 1):
+        got = D._load_piece(tmp_path / "p.pkl", q, text="arrow")
+        if isinstance(pieces[q], pd.DataFrame):
+            pd.testing.assert_frame_equal(got, pieces[q])
+        else:
+            assert np.array_equal(got["a"], pieces[q]["a"]) and got["t"].equals(text)
+    assert (tmp_path / "p.pkl").read_bytes()[:4] == (b"VXP5" if raw else b"VXP1")
+
+
+class _InProcess:
+    """A client that runs each task at once in this process: a fault point of a task fires here."""
+
+    def submit(self, fn, *args, pure=False, key=None):
+        return fn(*args)
+
+    def gather(self, futures):
+        return list(futures)
+
+
+@pytest.mark.parametrize("point", ["dask:wrote-finish-matches-00001.arrow", "dask:wrote-finish-candidates-00001.parquet",
+                                   "write:part-00001.parquet"])
+def test_a_finish_or_write_task_that_fails_leaves_no_part_that_looks_written_and_the_rerun_answers_the_same(
+        data, tmp_path, monkeypatch, point):
+    """The finish task writes the final parts (the matches as an Arrow file, the candidates as the run's
+    Parquet part) and the write task fills in person_key and puts them in the run: a disk that fills up
+    as either writes leaves no part under its final name (finish not marked done) or no part in the
+    run, and the same command then answers as the local engine (the finish stage kept or redone)."""
+    import errno
+
+    from vaxlib.match.distributed import run_match_dask
+
+    tables, local = data["harsh-s3"]
+    index = build_index(tables["registry"])
+    work = tmp_path / "work"
+    monkeypatch.setenv("VAX_FAULT", f"enospc:{point}")
+    (tmp_path / "o1").mkdir()
+    with pytest.raises(OSError) as err:
+        run_match_dask(index, tables["vaccinations"], _settings(), _InProcess(), partitions=3, work_dir=work,
+                       out=tmp_path / "o1", run_key="k")
+    assert err.value.errno == errno.ENOSPC
+    if point.startswith("dask:wrote-finish"):
+        name = point.split("finish-", 1)[1]
+        assert not (work / "finish" / "_done.json").exists() and not (work / "finish" / name).exists()
+        assert list((work / "finish").glob(f".{name}.*.tmp"))  # written, not yet under its name
+    else:
+        assert (work / "finish" / "_done.json").exists()
+        assert not (tmp_path / "o1" / "matches" / "part-00001.parquet").exists()
+    monkeypatch.delenv("VAX_FAULT")
+    (tmp_path / "o2").mkdir()
+    res = run_match_dask(index, tables["vaccinations"], _settings(), _InProcess(), partitions=3, work_dir=work,
+                         out=tmp_path / "o2", run_key="k")
+    assert ("finish" in res.resumed) == point.startswith("write:")
+    _assert_same(local.matches, _read_parts(tmp_path / "o2" / "matches"), ["record_id"], ["match_probability"])
+    cand_floats = [c for c in local.candidates.columns if local.candidates[c].dtype.kind == "f"]
+    _assert_same(local.candidates, _read_parts(tmp_path / "o2" / "candidates"), ["record_id", "rank", "person_id"],
+                 cand_floats)
+
+
+def test_the_own_history_groups_meet_whole_with_each_records_text_and_status(data, tmp_path, monkeypatch):
+    """The links task sends each record with a name and phone, and each passport record, to one own-history
+    partition (as codes and numbers, not text): every record arrives once per key with the prepared
+    text the local engine reads and its status before the own-history step, all records of a group
+    meet in one task, and the tasks' answers are those of one call on all of them."""
+    from vaxlib.match import own_history
+    from vaxlib.match.distributed import run_match_dask
+    from vaxlib.match.prepare import prepare_records
+
+    tables, local = data["harsh-s3"]
+    real = own_history.own_history_links
+    calls = []
+
+    def spy(rec, status, best, p, conflict, *a, **k):
+        got = real(rec, status, best, p, conflict, *a, **k)
+        calls.append((rec.assign(status=status, best=best, p=p, conflict=conflict), got))
+        return got
+
+    monkeypatch.setattr(own_history, "own_history_links", spy)
+    (tmp_path / "out").mkdir()
+    run_match_dask(build_index(tables["registry"]), tables["vaccinations"], _settings(), _InProcess(), partitions=3,
+                   work_dir=tmp_path / "work", out=tmp_path / "out", run_key="o")
+    assert len(calls) == 3
+    rows = pd.concat([c.assign(task=i) for i, (c, _) in enumerate(calls)], ignore_index=True)
+    named = rows[rows["id_kind"] == ""]
+    passport = rows[rows["id_kind"] == "passport"]
+    assert len(named) + len(passport) == len(rows)
+    prep = prepare_records(tables["vaccinations"])
+    fold, phone = prep["name_fold"].to_numpy(dtype=object), prep["phone_n"].to_numpy(dtype=object)
+    kind, digits = prep["id_kind"].to_numpy(dtype=object), prep["id_digits"].to_numpy(dtype=object)
+    want_named = np.flatnonzero((fold != "") & (phone != ""))
+    want_passport = np.flatnonzero((kind == "passport") & (digits != ""))
+    assert len(want_named) > 100 and len(want_passport) > 3
+    for got, want, cols in ((named, want_named, {"name_fold": fold, "phone_n": phone}),
+                            (passport, want_passport, {"id_digits": digits})):
+        got = got.sort_values("pos")
+        assert got["pos"].tolist() == want.tolist()  # each record once per key
+        for c, values in cols.items():
+            assert got[c].tolist() == values[want].tolist(), c
+    # codes the tasks hand own_history_links with the text: equal codes exactly where the text is equal
+    for rec, _ in calls:
+        keyed = rec[rec["id_kind"] == ""]
+        for c in ("name_fold", "phone_n"):
+            if f"_c_{c}" in keyed:
+                pairs = keyed[[c, f"_c_{c}"]].drop_duplicates()
+                assert pairs[c].is_unique and pairs[f"_c_{c}"].is_unique, c
+    # a group's records in one task
+    assert (named.groupby(["name_fold", "phone_n"])["task"].nunique() == 1).all()
+    assert (passport.groupby("id_digits")["task"].nunique() == 1).all()
+    # the status before the own-history step: the final one unless promoted (to fix) or invalid
+    final = local.matches["status"].to_numpy(dtype=object)[rows["pos"].to_numpy()]
+    settled = ~np.isin(final, ["fix", "invalid"])
+    assert (rows["status"].to_numpy(dtype=object)[settled] == final[settled]).all()
+    assert set(rows["status"]) >= {"verified", "review"}
+    # the tasks' answers are one call's on all the rows, by their text (the tasks group by codes of their own)
+    rows = rows.drop(columns=[c for c in rows.columns if c.startswith("_c_")])
+    promote, inherited = real(rows, rows["status"].to_numpy(dtype=object), rows["best"].to_numpy(np.int64),
+                              rows["p"].to_numpy(float), rows["conflict"].to_numpy(bool))
+    assert promote.tolist() == np.concatenate([g[0] for _, g in calls]).tolist()
+    np.testing.assert_array_equal(inherited, np.concatenate([g[1] for _, g in calls]))
+
+
+def test_records_are_placed_by_their_id_parsed_once_per_distinct_value(data, tmp_path):
+    """The read task places records by ID digits parsed once per distinct ID number (the reader's
+    coding): the same partition keys as parsing every row, missing and unusable numbers included."""
+    from vaxlib.io import read_table
+    from vaxlib.match.distributed import _reader_dicts, record_partition_keys
+    from vaxlib.schema import columns
+
+    tables, _ = data["harsh-s3"]
+    vac = tables["vaccinations"].copy()
+    vac.loc[vac.index[:5], "id_number"] = ["", "  ", "0" * 12, "abc", None]
+    vac.to_parquet(tmp_path / "v.parquet", index=False)
+    res = read_table(tmp_path / "v.parquet", "vaccinations", codes=tuple(columns("vaccinations")))
+    table = res.table.reset_index(drop=True)
+    coded = _reader_dicts(res.codes, len(table))
+    assert "id_number" in coded and table["id_number"].isna().sum() > 0
+    assert len(coded["id_number"][1]) < len(table)  # numbers repeat: the parse is per value
+    want = record_partition_keys(table)
+    got = record_partition_keys(table, coded)
+    assert got.tolist() == want.tolist()
+    assert (want == table["record_id"].to_numpy(dtype=object)).sum() >= 5  # placed by record_id
+
+
 def test_a_tasks_pieces_share_one_file_read_piece_by_piece_and_written_whole_or_not_at_all(tmp_path, monkeypatch):
     """A shuffle task's pieces (one per destination) are one file; each destination reads back its own
     piece alone, equal to what was written, empty pieces included.  A write that fails before its

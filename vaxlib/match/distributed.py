@@ -42,13 +42,21 @@ rest recomputed; a work folder of other inputs, settings, ``P`` or code is clear
 first.  The result goes through :func:`vaxlib.runs.atomic_run` like the local
 engine's, as ``matches/part-*.parquet`` and ``candidates/part-*.parquet``.
 
-Work files are LZ4-compressed pickles (exact dtypes, no conversion), text as integer codes with
-each column's distinct values (:func:`encode_frame`), arrays of text as the buffers of Arrow
-strings (:class:`_Pickler`); a shuffle task's pieces for the P destinations are one file
+Work files are pickles with exact dtypes (no conversion), text as integer codes with each column's
+distinct values (:func:`encode_frame`), arrays of text as the buffers of Arrow strings
+(:class:`_Pickler`).  The files that tasks of this machine read back once or a few times (the
+prepared partitions, the keys, pairs, scores and evidence, the shuffles' pieces) are uncompressed,
+their arrays' bytes written as they are and mapped back copy-on-write (:func:`_raw_blob`: no
+compression, no copy in or out of a pickle stream); the few small files read by the client or kept
+for a resumed run are LZ4-compressed.  A shuffle task's pieces for the P destinations are one file
 (:func:`_save_pieces`); the model stage's per-record arrays are ``.npy`` files the tasks
-memory-map.  Text becomes Python str only where a task computes on it: a task that passes text on
+memory-map.  The finish task writes each partition's candidates as the run's Parquet part and its
+matches as an uncompressed Arrow file; the write task fills in the loose records' person_key and
+puts both in the run (the candidates hard-linked).  Text becomes Python str only where a task
+computes on it: a task that passes text on
 (the rows sent to the candidates' partitions, the candidates' registry text from the score task
-through evidence to links and finish, a read part's pieces, a prepared partition's subsets) reads
+through evidence to links and finish, a read part's pieces, a prepared partition's subsets, the
+own-history groups' names and phones) reads
 and writes it as Arrow (``_load(…, text="arrow")``, :func:`arrow_tables`), and one that decodes a
 few columns converts only those (:func:`decode_frame`), or only their distinct values
 (:func:`distinct_tables`, the records' values of a partition factorised in Arrow).  A work folder must be as private as the data it
@@ -111,20 +119,26 @@ def split_by(frame, dest: np.ndarray, partitions: int) -> list:
     return [take[order[bounds[q]:bounds[q + 1]]] for q in range(partitions)]
 
 
-def record_partition_keys(vaccinations: pd.DataFrame) -> np.ndarray:
+def record_partition_keys(vaccinations: pd.DataFrame, coded: dict | None = None) -> np.ndarray:
     """What places a record: its ID digits as the matcher reads them (:func:`vaxlib.vn.ids.parse_ids`),
-    or its ``record_id`` when it has none."""
+    or its ``record_id`` when it has none.  ``coded``: the reader's coding of the columns
+    (:func:`_reader_dicts`): the ID numbers are then parsed once per distinct value."""
     from vaxlib.match.prepare import _as_text
     from vaxlib.vn.ids import parse_ids
 
-    digits = _as_text(parse_ids(_as_text(vaccinations["id_number"]))["digits"]).to_numpy(dtype=object)
+    if coded and "id_number" in coded and len(coded["id_number"][0]) == len(vaccinations):
+        codes, values = coded["id_number"]
+        parsed = _as_text(parse_ids(_as_text(pd.Series(values, dtype=object)))["digits"]).to_numpy(dtype=object)
+        digits = parsed[codes]
+    else:
+        digits = _as_text(parse_ids(_as_text(vaccinations["id_number"]))["digits"]).to_numpy(dtype=object)
     rid = _as_text(vaccinations["record_id"]).to_numpy(dtype=object)
     return np.where(digits != "", digits, rid)
 
 
 # --------------------------------------------------------------------------- work folder
-#: work files are LZ4-compressed pickles: 2-3.4 times smaller (the work folder of a 10M run would
-#: not fit on a disk with 40 GB free), for about 1.3 ms of CPU per MB written and 0.7 per MB read
+#: a compressed work file (LZ4 pickle, 2-3.4 times smaller, for about 1.3 ms of CPU per MB written and
+#: 0.7 per MB read): the small files the client reads and keeps (stage results, the model, tf counts)
 _LZ4 = b"VXL4"
 
 
@@ -221,14 +235,20 @@ class _Pickler(pickle.Pickler):
         return NotImplemented
 
 
-def _save(obj: Any, path: Path) -> int:
-    """Write ``obj`` to ``path`` whole or not at all (temp file, fsync, rename); returns its bytes."""
+def _save(obj: Any, path: Path, raw: bool = False) -> int:
+    """Write ``obj`` to ``path`` whole or not at all (temp file, fsync, rename); returns its bytes.
+    ``raw``: uncompressed, its arrays' bytes as they are in memory (:func:`_raw_blob`), for a file of
+    numbers that one task of this machine reads back soon (memory-mapped, no copy)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    packed, n = _dumps(obj)
     with open(tmp, "wb") as fh:
-        fh.write(_LZ4 + n.to_bytes(8, "little"))
-        fh.write(packed)
+        if raw:
+            fh.write(_RAW)
+            _write_blob(fh, _raw_blob(obj), 4)
+        else:
+            packed, n = _dumps(obj)
+            fh.write(_LZ4 + n.to_bytes(8, "little"))
+            fh.write(packed)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
@@ -247,22 +267,102 @@ def _dumps(obj: Any) -> tuple[bytes, int]:
     return pa.compress(raw, codec="lz4", asbytes=True), len(raw)
 
 
-#: a file of pieces (:func:`_save_pieces`)
+#: an uncompressed work file (:func:`_raw_blob`), and its alignment of every array's bytes
+_RAW = b"VXR5"
+_ALIGN = 64
+
+
+def _raw_blob(obj: Any) -> tuple[bytes, list]:
+    """``obj`` pickled (:class:`_Pickler`, protocol 5) with its arrays' and Arrow buffers' bytes left
+    out of band: (the pickle, the buffers as they are in memory).  Nothing is copied or compressed;
+    :func:`_read_blob` maps them back without a copy either."""
+    import io
+
+    bufs: list = []
+    out = io.BytesIO()
+    _Pickler(out, protocol=5, buffer_callback=bufs.append).dump(obj)
+    return out.getvalue(), [b.raw() for b in bufs]
+
+
+def _write_blob(fh, blob: tuple[bytes, list], at: int) -> int:
+    """Write a :func:`_raw_blob` at file offset ``at`` (the file's position): buffer count, pickle
+    size, each buffer's (offset from the blob's start, bytes), the pickle, then each buffer at an
+    offset of the file that is a multiple of 64.  Returns the bytes written."""
+    head, bufs = blob
+    table = np.zeros((len(bufs), 2), dtype="<u8")
+    off = 16 + table.nbytes + len(head)
+    for k, b in enumerate(bufs):
+        off = -(-(at + off) // _ALIGN) * _ALIGN - at
+        table[k] = (off, b.nbytes)
+        off += b.nbytes
+    fh.write(len(bufs).to_bytes(8, "little") + len(head).to_bytes(8, "little") + table.tobytes())
+    fh.write(head)
+    pos = 16 + table.nbytes + len(head)
+    for (o, _), b in zip(table.tolist(), bufs):
+        if o > pos:
+            fh.write(bytes(o - pos))
+        fh.write(b)
+        pos = o + b.nbytes
+    return pos
+
+
+def _read_blob(mem: memoryview, at: int, text: str) -> Any:
+    """The object of the :func:`_raw_blob` at ``at`` of a mapped file: its arrays are views of the
+    mapping (private: writeable, a write is copied, never written to the file)."""
+    n = int.from_bytes(mem[at:at + 8], "little")
+    k = int.from_bytes(mem[at + 8:at + 16], "little")
+    table = np.frombuffer(mem[at + 16:at + 16 + 16 * n], dtype="<u8").reshape(n, 2)
+    head = mem[at + 16 + 16 * n:at + 16 + 16 * n + k]
+    bufs = [mem[at + o:at + o + size] for o, size in table.tolist()]
+    return _loads(head, text, bufs)
+
+
+def _mapped(path: Path) -> memoryview:
+    """The whole file mapped copy-on-write (the mapping lives as long as a view of it)."""
+    import mmap
+
+    with open(path, "rb") as fh:
+        return memoryview(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY))
+
+
+#: a file of pieces (:func:`_save_pieces`): LZ4 pickles, or uncompressed blobs (:func:`_raw_blob`)
 _PIECES = b"VXP1"
+_RAW_PIECES = b"VXP5"
 
 
-def _save_pieces(pieces: list, path: Path) -> list[int]:
+def _save_pieces(pieces: list, path: Path, raw: bool = False) -> list[int]:
     """Write one task's pieces for the P destinations of a shuffle as one file, whole or not at all;
     returns each piece's bytes.  One file (and one fsync) per task instead of one per (task,
-    destination): P² files per shuffle were 4,096 at P = 64, each fsynced (about 4 ms apiece here)."""
+    destination): P² files per shuffle were 4,096 at P = 64, each fsynced (about 4 ms apiece here).
+    ``raw``: each piece uncompressed, its arrays' bytes as they are (:func:`_raw_blob`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    if raw:
+        blobs = [_raw_blob(x) for x in pieces]
+        table = np.zeros((len(blobs), 3), dtype="<u8")  # offset, bytes, 0
+        off = 4 + 8 + table.nbytes
+        for k, b in enumerate(blobs):
+            off = -(-off // _ALIGN) * _ALIGN
+            table[k] = (off, 0, 0)
+            off += _blob_size_at(b, off)
+            table[k, 1] = off - table[k, 0]
+        with open(tmp, "wb") as fh:
+            fh.write(_RAW_PIECES + len(blobs).to_bytes(8, "little") + table.tobytes())
+            pos = 4 + 8 + table.nbytes
+            for (o, size, _), b in zip(table.tolist(), blobs):
+                fh.write(bytes(o - pos))
+                _write_blob(fh, b, o)
+                pos = o + size
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        return [int(x) for x in table[:, 1]]
     blobs = [_dumps(x) for x in pieces]
     table = np.zeros((len(blobs), 3), dtype="<u8")  # offset, packed bytes, raw bytes
     off = 4 + 8 + table.nbytes
     for k, (packed, n) in enumerate(blobs):
         table[k] = (off, len(packed), n)
         off += len(packed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as fh:
         fh.write(_PIECES + len(blobs).to_bytes(8, "little") + table.tobytes())
         for packed, _ in blobs:
@@ -273,48 +373,67 @@ def _save_pieces(pieces: list, path: Path) -> list[int]:
     return [len(packed) for packed, _ in blobs]
 
 
+def _blob_size_at(blob: tuple[bytes, list], at: int) -> int:
+    """The bytes :func:`_write_blob` writes for ``blob`` at file offset ``at`` (with its padding)."""
+    head, bufs = blob
+    n = 16 + 16 * len(bufs) + len(head)
+    for b in bufs:
+        n = -(-(at + n) // _ALIGN) * _ALIGN - at + b.nbytes
+    return n
+
+
 def _load_piece(path: Path, q: int, text: str = "objects") -> Any:
-    """Piece ``q`` of a file of pieces (:func:`_save_pieces`): only its bytes are read (``text``:
-    as :func:`_load`)."""
+    """Piece ``q`` of a file of pieces (:func:`_save_pieces`): only its bytes are read, or mapped
+    (``text``: as :func:`_load`)."""
     import pyarrow as pa
 
     with open(path, "rb") as fh:
         head = fh.read(12)
-        if head[:4] != _PIECES:
+        if head[:4] not in (_PIECES, _RAW_PIECES):
             raise ValueError(f"{path}: not a vaxlib file of pieces")
         n = int.from_bytes(head[4:], "little")
         table = np.frombuffer(fh.read(24 * n), dtype="<u8").reshape(n, 3)
         off, size, raw = (int(x) for x in table[q])
-        fh.seek(off)
-        data = fh.read(size)
+        if head[:4] == _RAW_PIECES:
+            data = None
+        else:
+            fh.seek(off)
+            data = fh.read(size)
+    if data is None:
+        return _read_blob(_mapped(path), off, text)
     return _loads(pa.decompress(data, decompressed_size=raw, codec="lz4", asbytes=True), text)
 
 
-def _loads(raw: bytes, text: str) -> Any:
-    if text == "objects":
-        return pickle.loads(raw)
-    if text != "arrow":
+def _loads(raw, text: str, buffers: list | None = None) -> Any:
+    if text not in ("objects", "arrow"):
         raise ValueError(text)
-    _LAZY[0] += 1
+    if text == "arrow":
+        _LAZY[0] += 1
     try:
-        return pickle.loads(raw)
+        return pickle.loads(raw, buffers=buffers)
     finally:
-        _LAZY[0] -= 1
+        if text == "arrow":
+            _LAZY[0] -= 1
 
 
 def _load(path: Path, text: str = "objects") -> Any:
     """The object :func:`_save` wrote.  ``text="arrow"``: the text tables of stored frames
     (:func:`encode_frame`) come back as Arrow string arrays, no Python str made, for a task that
     only passes them on (takes rows, concatenates, saves) or decodes a few columns
-    (:func:`decode_frame` converts what it decodes)."""
+    (:func:`decode_frame` converts what it decodes).  An uncompressed file is mapped, not read."""
     import pyarrow as pa
 
     with open(path, "rb") as fh:
         head = fh.read(12)
-        if head[:4] != _LZ4:
+        if head[:4] == _RAW:
+            data = None
+        elif head[:4] != _LZ4:
             raise ValueError(f"{path}: not a vaxlib work file")
-        raw = pa.decompress(fh.read(), decompressed_size=int.from_bytes(head[4:], "little"), codec="lz4",
-                            asbytes=True)
+        else:
+            data = fh.read()
+    if data is None:
+        return _read_blob(_mapped(path), 4, text)
+    raw = pa.decompress(data, decompressed_size=int.from_bytes(head[4:], "little"), codec="lz4", asbytes=True)
     return _loads(raw, text)
 
 
@@ -670,23 +789,24 @@ def task_read(root: str, kind: str, i: int, path: str, partitions: int) -> dict:
         for f, column in TF_COLUMNS.items():
             for q, piece in enumerate(tf_pieces(table[column].value_counts(sort=False), partitions)):
                 pieces[q][f] = piece
-        _save_pieces(pieces, w.file("read", f"tf-{i:05d}.pkl"))
+        _save_pieces(pieces, w.file("read", f"tf-{i:05d}.pkl"), raw=True)
     _save({"rows": np.asarray(res.source_rows, dtype=np.int64)}, w.file("read", f"{kind}-{i:05d}.pkl"))
     t = table.reset_index(drop=True)
     t["_pos"] = np.arange(len(t), dtype=np.int64)
+    given = _reader_dicts(res.codes, len(t))  # the reader's coding of the records' text columns
     if kind == "registry":
         part = partition_of(t["person_id"].to_numpy(dtype=object), partitions)
     else:
-        part = partition_of(record_partition_keys(t), partitions) if len(t) else np.zeros(0, dtype=np.int64)
+        part = partition_of(record_partition_keys(t, given), partitions) if len(t) else np.zeros(0, dtype=np.int64)
     # coded once here (each text column's distinct values and int32 codes), so the pieces and the
     # input partitions made of them carry no string per row
-    stored = factor_frame(t, given=_reader_dicts(res.codes, len(t)))
+    stored = factor_frame(t, given=given)
     del t, table
     order = np.argsort(part, kind="stable")
     bounds = np.searchsorted(part[order], np.arange(partitions + 1))
     stored = arrow_tables(stored)  # each table converted to UTF-8 once, not once per piece
     _save_pieces([take_frame(stored, order[bounds[p]:bounds[p + 1]]) for p in range(partitions)],
-                 w.file("read", f"piece-{kind}-{i:05d}.pkl"))
+                 w.file("read", f"piece-{kind}-{i:05d}.pkl"), raw=True)
     return _task_info(t0, kind=kind, part=i, rows=len(part), rows_in=res.rows_in, hashes=hashes,
                       quarantine=res.quarantine)
 
@@ -854,9 +974,9 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
     add_codes(rec, reg, domains=_COMPARED_DOMAINS, dicts=dicts)
     # its text tables converted to Arrow once: written in two files, and subsets taken in Arrow
     stored_reg = arrow_tables(factor_frame(reg, codes=True))
-    _save(stored_reg, w.file("prepare", f"reg-{p:05d}.pkl"))
+    _save(stored_reg, w.file("prepare", f"reg-{p:05d}.pkl"), raw=True)
     # what the score and finish tasks read of their persons (not the whole coded partition)
-    _save(select_frame(stored_reg, _PERSON_COLUMNS), w.file("prepare", f"persons-{p:05d}.pkl"))
+    _save(select_frame(stored_reg, _PERSON_COLUMNS), w.file("prepare", f"persons-{p:05d}.pkl"), raw=True)
     add_record_codes(rec, dicts)
     cache = FrameCache(rec, reg)
     stage1 = candidate_pairs(rec, reg, rules=("id",), max_block=max_block, cache=cache)
@@ -872,14 +992,14 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
     stored = arrow_tables(encode_frame(rec, {**passed, **dicts}))
     del passed
     # the columns the finish task reads (not every prepared column: the others are compared elsewhere)
-    _save(select_frame(stored, _FINISH_COLUMNS), w.file("prepare", f"rec-{p:05d}.pkl"))
-    _save(select_frame(stored, _LIGHT_COLUMNS), w.file("prepare", f"light-{p:05d}.pkl"))
+    _save(select_frame(stored, _FINISH_COLUMNS), w.file("prepare", f"rec-{p:05d}.pkl"), raw=True)
+    _save(select_frame(stored, _LIGHT_COLUMNS), w.file("prepare", f"light-{p:05d}.pkl"), raw=True)
     # the open records alone (about 9 %): what the keys and rows tasks read, not the whole partition,
     # and not the columns no comparison reads (each open record is sent to several partitions)
     compared = select_frame(stored, [c for c in stored["columns"] if c not in _NOT_COMPARED])
-    _save(take_frame(compared, np.flatnonzero(open_mask)), w.file("prepare", f"open-{p:05d}.pkl"))
+    _save(take_frame(compared, np.flatnonzero(open_mask)), w.file("prepare", f"open-{p:05d}.pkl"), raw=True)
     _save({"stage1": stage1[keep1].reset_index(drop=True), "lv1": lv1[keep1].reset_index(drop=True),
-           "anchors": anchors, "open": open_mask}, w.file("prepare", f"s1-{p:05d}.pkl"))
+           "anchors": anchors, "open": open_mask}, w.file("prepare", f"s1-{p:05d}.pkl"), raw=True)
     ok = record_group_ok(rec)
     pos = rec["_pos"].to_numpy(dtype=np.int64)
     # own-history group label: a 63-bit hash of (folded name, dob, phone) with the top bit set, or the
@@ -896,9 +1016,9 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
             "vd": rec["vdate"].to_numpy(), "group": group,
             "a_rec": pos[anchors["rec"].to_numpy()],
             "a_reg": reg["_pos"].to_numpy(dtype=np.int64)[anchors["reg"].to_numpy()]}
-    _save(thin, w.file("prepare", f"thin-{p:05d}.pkl"))
+    _save(thin, w.file("prepare", f"thin-{p:05d}.pkl"), raw=True)
     # the folded names alone, for the namesake cells (task_same_fold): not the whole prepared frame again
-    _save({"pos": pos, "name_fold": stored["coded"]["name_fold"]}, w.file("prepare", f"fold-{p:05d}.pkl"))
+    _save({"pos": pos, "name_fold": stored["coded"]["name_fold"]}, w.file("prepare", f"fold-{p:05d}.pkl"), raw=True)
     u_rec, u_reg = u_sample
     gpos = reg["_pos"].to_numpy(dtype=np.int64)
     sampled = np.isin(gpos, u_reg)
@@ -908,7 +1028,7 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
     _save({"rec": take_frame(compared, np.flatnonzero(want)),
            "reg": take_frame(select_frame(stored_reg, [c for c in reg.columns if not c.startswith(PREFIX)]),
                              np.flatnonzero(sampled))},
-          w.file("prepare", f"u-{p:05d}.pkl"))
+          w.file("prepare", f"u-{p:05d}.pkl"), raw=True)
     return _task_info(t0, partition=p, records=len(rec), registry=len(reg), stage1_pairs=len(stage1),
                       kept1=int(keep1.sum()), open=int(open_mask.sum()))
 
@@ -960,7 +1080,7 @@ def task_keys(root: str, p: int, partitions: int) -> dict:
         # the mask keys are exact integers (0: none); their mix only spreads them over the partitions
         send("id_pair_mask", sub, pieces(r != 0, r, zr, rpos), pieces(g != 0, g, zg, gpos))
     assert set(k for k, _ in out[0]) == set(RULES)
-    sizes = _save_pieces(out, w.file("keys", f"piece-{p:05d}.pkl"))
+    sizes = _save_pieces(out, w.file("keys", f"piece-{p:05d}.pkl"), raw=True)
     return _task_info(t0, partition=p, shuffle_bytes=int(sum(sizes)))
 
 
@@ -1039,7 +1159,7 @@ def task_join(root: str, q: int, partitions: int, max_block: int, caps: dict) ->
         {c: np.zeros(0, t) for c, t in (("rec_pos", np.int64), ("reg_pos", np.int64), ("rec_part", np.int32),
                                         ("reg_part", np.int32), ("first", np.int32), ("bit", np.int32))})
     dest = pairs["reg_part"].to_numpy()
-    sizes = _save_pieces(split_by(pairs, dest, partitions), w.file("join", f"piece-{q:05d}.pkl"))
+    sizes = _save_pieces(split_by(pairs, dest, partitions), w.file("join", f"piece-{q:05d}.pkl"), raw=True)
     return _task_info(t0, partition=q, rule_pairs=per_rule, shuffle_bytes=int(sum(sizes)))
 
 
@@ -1072,11 +1192,11 @@ def task_pairs(root: str, g: int, partitions: int) -> dict:
     df = pd.concat([_load_piece(w.file("join", f"piece-{q:05d}.pkl"), g) for q in range(partitions)],
                    ignore_index=True)
     agg = pair_rules(df)
-    _save(agg, w.file("pairs", f"pairs-{g:05d}.pkl"))
+    _save(agg, w.file("pairs", f"pairs-{g:05d}.pkl"), raw=True)
     # which records each record partition sends here (task_rows reads its own list, not every pairs file)
     _save_pieces([np.unique(piece.to_numpy()) for piece in split_by(agg["rec_pos"], agg["rec_part"].to_numpy(),
                                                                     partitions)],
-                 w.file("pairs", f"want-{g:05d}.pkl"))
+                 w.file("pairs", f"want-{g:05d}.pkl"), raw=True)
     return _task_info(t0, partition=g, stage2_pairs=len(agg))
 
 
@@ -1090,7 +1210,7 @@ def task_rows(root: str, p: int, partitions: int) -> dict:
     pos = stored["plain"]["_pos"].to_numpy()
     sent = [take_frame(stored, np.searchsorted(pos, _load_piece(w.file("pairs", f"want-{g:05d}.pkl"), p)))
             for g in range(partitions)]
-    size = sum(_save_pieces(sent, w.file("rows", f"rows-{p:05d}.pkl")))
+    size = sum(_save_pieces(sent, w.file("rows", f"rows-{p:05d}.pkl"), raw=True))
     return _task_info(t0, partition=p, shuffle_bytes=size)
 
 
@@ -1161,8 +1281,8 @@ def task_compare(root: str, g: int, partitions: int) -> dict:
     tf = pair_tf(reg, local["reg"].to_numpy())
     other = (LEVELS["id"].index("other_consistent"), LEVELS["id"].index("different"))
     near = np.unique(meta["rec_pos"].to_numpy()[~np.isin(levels["id"].to_numpy(), other)])
-    _save({"meta": meta, "levels": levels, "tf": tf}, w.file("compare", f"pairs-{g:05d}.pkl"))
-    _save(near, w.file("compare", f"near-{g:05d}.pkl"))  # read alone by task_near
+    _save({"meta": meta, "levels": levels, "tf": tf}, w.file("compare", f"pairs-{g:05d}.pkl"), raw=True)
+    _save(near, w.file("compare", f"near-{g:05d}.pkl"), raw=True)  # read alone by task_near
     return _task_info(t0, partition=g, pairs=len(meta), stage1_kept=len(meta1), stage2_pairs=len(meta2))
 
 
@@ -1259,7 +1379,7 @@ def task_counts(root: str, g: int) -> dict:
     counts = fit_counts(levels, tf, min_session=0, vectors=False)
     observed = namesake_observed(ctx["ref"], rp, levels)
     # only what changed: the pairs themselves stay in the compare stage's file (_counted)
-    _save({"dose": levels["dose"].to_numpy(), "no_id": no_id}, w.file("counts", f"patch-{g:05d}.pkl"))
+    _save({"dose": levels["dose"].to_numpy(), "no_id": no_id}, w.file("counts", f"patch-{g:05d}.pkl"), raw=True)
     return {"counts": counts, "observed": observed, **_task_info(t0, partition=g)}
 
 
@@ -1363,7 +1483,7 @@ def task_score(root: str, g: int, partitions: int, model) -> dict:
         used, person = np.unique(piece.pop("_at").to_numpy(), return_inverse=True)
         piece["person"] = person.reshape(-1).astype(np.int64)
         out.append({"frame": piece.reset_index(drop=True), "persons": take_frame(reg, used)})
-    sizes = _save_pieces(out, w.file("score", f"piece-{g:05d}.pkl"))
+    sizes = _save_pieces(out, w.file("score", f"piece-{g:05d}.pkl"), raw=True)
     return _task_info(t0, partition=g, shuffle_bytes=int(sum(sizes)))
 
 
@@ -1400,10 +1520,10 @@ def task_evidence(root: str, r: int, partitions: int, n_registry: int) -> dict:
     pos = _load(w.file("prepare", f"thin-{r:05d}.pkl"))["pos"]
     local = np.searchsorted(pos, frame["rec_pos"].to_numpy())
     log_w = record_log2_evidence(local, frame["weight"].to_numpy(), len(pos), n_registry)
-    _save({"frame": frame, "persons": persons}, w.file("evidence", f"pairs-{r:05d}.pkl"))
+    _save({"frame": frame, "persons": persons}, w.file("evidence", f"pairs-{r:05d}.pkl"), raw=True)
     # read by the client one partition at a time (24M records at 10M persons: as task results
     # they crossed to the client all at once and were pickled again into the stage's results)
-    _save({"pos": pos, "log_w": log_w}, w.file("evidence", f"log-w-{r:05d}.pkl"))
+    _save({"pos": pos, "log_w": log_w}, w.file("evidence", f"log-w-{r:05d}.pkl"), raw=True)
     return _task_info(t0, partition=r)
 
 
@@ -1427,14 +1547,16 @@ _FINISH_COLUMNS = ["record_id", "full_name", "dob", "dob_r0", "id_number", "id_k
                    "id_raw_digits", "sex_p", "name_fold", "given", "phone_n", "_pos"]
 
 
-def _finish_inputs(w: "WorkDir", r: int, model, columns: list[str] | None = None, persons: bool = True):
-    """``persons``: the candidates' registry text (else their ``_pos`` alone: the links task)."""
+def _finish_inputs(w: "WorkDir", r: int, model, columns: list[str] | None = None, persons: bool = True,
+                   rec: pd.DataFrame | None = None):
+    """``persons``: the candidates' registry text (else their ``_pos`` alone: the links task);
+    ``rec``: the partition's records read already (``columns`` of them)."""
     from vaxlib.match.compare import FIELDS
 
     d = _load(w.file("evidence", f"pairs-{r:05d}.pkl"), text="arrow")
     # reg: the candidates' registry text, one row per (piece, person)
     frame, reg = d["frame"], decode_frame(d["persons"], None if persons else ["_pos"])
-    rec = _rec(w, r, columns)
+    rec = _rec(w, r, columns) if rec is None else rec
     local = np.searchsorted(rec["_pos"].to_numpy(), frame["rec_pos"].to_numpy())
     pairs = pd.DataFrame({"rec": local, "reg": frame["person"].to_numpy(np.int64),
                           "rules": frame["rules"].to_numpy(np.int32)})
@@ -1444,17 +1566,26 @@ def _finish_inputs(w: "WorkDir", r: int, model, columns: list[str] | None = None
     return frame, rec, (rec, reg, pairs, levels, bf, frame["weight"].to_numpy(), rho_pair)
 
 
+#: the own-history statuses as small numbers in the links task's pieces (any other status: an error)
+_STATUSES = ("verified", "fix", "review", "unmatched")
+
+
 def task_links(root: str, r: int, partitions: int, model, settings, n_registry: int) -> dict:
     """Record partition ``r``'s statuses before the own-history step, with each record's best
     candidate (global registry position), sent to the partition of its own-history group key:
-    ``hash(folded name | phone)`` for the name-and-phone group, ``hash(passport number)`` for
-    the passport group (:mod:`vaxlib.match.own_history`).  A record with both keys goes to both,
-    as two rows that each carry only one key."""
+    the folded name and phone for the name-and-phone group (a hash of the two values' hashes),
+    the passport number for the passport group (:mod:`vaxlib.match.own_history`).  A record with
+    both keys goes to both, as two rows that each carry only one key.  The pieces carry numbers and
+    the name-and-phone rows' text as codes into its distinct values (:func:`take_frame`, in Arrow):
+    no text per row is made, joined or pickled."""
+    from vaxlib.match.blocking import _mix
     from vaxlib.match.pipeline import record_matches
 
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
-    frame, rec, args = _finish_inputs(w, r, model, _LINK_COLUMNS, persons=False)
+    stored = _load(w.file("prepare", f"light-{r:05d}.pkl"), text="arrow")
+    rec = decode_frame(stored, _LINK_COLUMNS)
+    frame, rec, args = _finish_inputs(w, r, model, _LINK_COLUMNS, persons=False, rec=rec)
     reg_pos = args[1]["_pos"].to_numpy()  # each candidate person's place in the register
 
     def capture(rec_, status, best_reg, p_best, conflict):
@@ -1468,19 +1599,36 @@ def task_links(root: str, r: int, partitions: int, model, settings, n_registry: 
         out = got.arrays
     fold, phone = rec["name_fold"].to_numpy(dtype=object), rec["phone_n"].to_numpy(dtype=object)
     kind, digits = rec["id_kind"].to_numpy(dtype=object), rec["id_digits"].to_numpy(dtype=object)
-    base = pd.DataFrame({"pos": rec["_pos"].to_numpy(), "status": out["status"], "best": out["best"], "p": out["p"],
+    status = np.full(len(rec), -1, dtype=np.int8)
+    for k, v in enumerate(_STATUSES):
+        status[out["status"] == v] = k
+    if (status < 0).any():
+        raise RuntimeError("a status the own-history step does not know")
+    base = pd.DataFrame({"pos": rec["_pos"].to_numpy(), "status": status, "best": out["best"], "p": out["p"],
                          "conflict": out["conflict"]})
-    by_name = (fold != "") & (phone != "")
-    by_passport = (kind == "passport") & (digits != "")
-    rows_a = base[by_name].assign(name_fold=fold[by_name], phone_n=phone[by_name], id_kind="", id_digits="")
-    rows_b = base[by_passport].assign(name_fold="", phone_n="", id_kind="passport", id_digits=digits[by_passport])
-    dest_a = partition_of((rows_a["name_fold"] + "|" + rows_a["phone_n"]).to_numpy(dtype=object), partitions) \
-        if len(rows_a) else np.zeros(0, dtype=np.int64)
-    dest_b = partition_of(rows_b["id_digits"].to_numpy(dtype=object), partitions) if len(rows_b) \
-        else np.zeros(0, dtype=np.int64)
-    size = sum(_save_pieces([pd.concat([a, b], ignore_index=True) for a, b in
-                             zip(split_by(rows_a, dest_a, partitions), split_by(rows_b, dest_b, partitions))],
-                            w.file("links", f"piece-{r:05d}.pkl")))
+    by_name = np.flatnonzero((fold != "") & (phone != ""))
+    by_passport = np.flatnonzero((kind == "passport") & (digits != ""))
+    # the name-and-phone group's partition: each distinct name and phone hashed once, then mixed
+    key = np.zeros(len(rec), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for col in ("name_fold", "phone_n"):
+            if col in stored["coded"]:
+                codes, table = stored["coded"][col]
+                h = _value_hash(codes, _np(table))
+            else:
+                h = stable_hash(rec[col].to_numpy(dtype=object)) if len(rec) else np.zeros(0, dtype=np.uint64)
+            key = _mix(key * np.uint64(0x9E3779B97F4A7C15) + h)
+    dest_a = (key[by_name] % np.uint64(partitions)).astype(np.int64)
+    dest_b = partition_of(digits[by_passport], partitions) if len(by_passport) else np.zeros(0, dtype=np.int64)
+    names = select_frame(stored, ["name_fold", "phone_n"])
+    if set(names["coded"]) != {"name_fold", "phone_n"}:  # not coded here: coded for the pieces
+        names = factor_frame(rec[["name_fold", "phone_n"]])
+    pieces = []
+    for q, (at_a, at_b) in enumerate(zip(split_by(by_name, dest_a, partitions),
+                                         split_by(by_passport, dest_b, partitions))):
+        pieces.append({"name": base.iloc[at_a].reset_index(drop=True), "text": take_frame(names, at_a),
+                       "passport": base.iloc[at_b].assign(id_digits=digits[at_b]).reset_index(drop=True)})
+    size = sum(_save_pieces(pieces, w.file("links", f"piece-{r:05d}.pkl"), raw=True))
     return _task_info(t0, partition=r, shuffle_bytes=size)
 
 
@@ -1491,17 +1639,49 @@ def task_own(root: str, q: int, partitions: int) -> dict:
 
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
-    d = pd.concat([_load_piece(w.file("links", f"piece-{r:05d}.pkl"), q) for r in range(partitions)],
-                  ignore_index=True)
+    got = [_load_piece(w.file("links", f"piece-{r:05d}.pkl"), q, text="arrow") for r in range(partitions)]
+    # each name and phone as a code into its distinct values (equal codes, equal text) and as text
+    both = concat_frames([x["text"] for x in got])
+    text, code = {}, {}
+    for c in ("name_fold", "phone_n"):
+        if c in both["coded"]:
+            codes, table = both["coded"][c]
+            inv, uniq = _factorize_text(table)
+            code[c] = inv[codes] if len(codes) else np.zeros(0, dtype=np.int64)
+            text[c] = np.asarray(uniq, dtype=object)[code[c]]
+        else:
+            text[c] = both["plain"][c].to_numpy(dtype=object)
+            code[c] = pd.factorize(text[c])[0]
+    del both
+    by_name = pd.concat([x["name"] for x in got], ignore_index=True)
+    by_passport = pd.concat([x["passport"] for x in got], ignore_index=True)
+    del got
+    na, nb = len(by_name), len(by_passport)
+    empty = lambda n: np.full(n, "", dtype=object)  # noqa: E731
+    # the rows of one group key each: name-and-phone rows, then passport rows (own_history_links
+    # numbers the groups by first appearance: the order of rows changes no answer)
+    # with the names' and phones' codes (-1: no phone), which own_history_links groups by instead of
+    # hashing the text again
+    phone_code = np.where(text["phone_n"] == "", -1, code["phone_n"]).astype(np.int64)
+    d = pd.DataFrame({"pos": np.concatenate([by_name["pos"].to_numpy(np.int64), by_passport["pos"].to_numpy(np.int64)]),
+                      "name_fold": np.concatenate([text["name_fold"], empty(nb)]),
+                      "phone_n": np.concatenate([text["phone_n"], empty(nb)]),
+                      "id_kind": np.concatenate([empty(na), np.full(nb, "passport", dtype=object)]),
+                      "id_digits": np.concatenate([empty(na), by_passport["id_digits"].to_numpy(dtype=object)]),
+                      "_c_name_fold": np.concatenate([code["name_fold"].astype(np.int64), np.full(nb, -1, dtype=np.int64)]),
+                      "_c_phone_n": np.concatenate([phone_code, np.full(nb, -1, dtype=np.int64)])}, copy=False)
+    status = np.asarray(_STATUSES, dtype=object)[np.concatenate([by_name["status"].to_numpy(np.int64),
+                                                                 by_passport["status"].to_numpy(np.int64)])]
+    num = {c: np.concatenate([by_name[c].to_numpy(), by_passport[c].to_numpy()]) for c in ("best", "p", "conflict")}
     if len(d):
-        promote, inherited = own_history_links(d, d["status"].to_numpy(dtype=object), d["best"].to_numpy(np.int64),
-                                               d["p"].to_numpy(float), d["conflict"].to_numpy(bool))
+        promote, inherited = own_history_links(d, status, num["best"].astype(np.int64), num["p"].astype(float),
+                                               num["conflict"].astype(bool))
     else:
         promote, inherited = np.zeros(0, dtype=bool), np.zeros(0)
     res = pd.DataFrame({"pos": d["pos"].to_numpy(np.int64), "promote": promote, "inherited": inherited})[promote]
     part = _load(w.file("own", "_parts.pkl")) if len(res) else None
     dest = part[res["pos"].to_numpy()] if len(res) else np.zeros(0, dtype=np.int64)
-    _save_pieces(split_by(res, dest, partitions), w.file("own", f"piece-{q:05d}.pkl"))
+    _save_pieces(split_by(res, dest, partitions), w.file("own", f"piece-{q:05d}.pkl"), raw=True)
     return _task_info(t0, partition=q, records=len(d), promoted=int(promote.sum()))
 
 
@@ -1528,33 +1708,112 @@ def task_finish(root: str, r: int, partitions: int, model, settings, n_registry:
 
     matches, key_linked, cands = record_matches(*args, n_registry, settings, pd.Index(_persons(w, r, ["person_id"])["person_id"]),
                                                 promote=promote)
-    _save({"matches": matches, "key_linked": key_linked, "candidates": cands}, w.file("finish", f"part-{r:05d}.pkl"))
+    # the final tables of the partition, written here once (the write task only fills in the loose
+    # records' person_key): the candidates as the run's Parquet part, linked into the run by the write
+    # task; the matches as an uncompressed Arrow file the write task maps (no pickle written and
+    # read back, and each table made Arrow once)
+    from vaxlib.match.pipeline import MATCH_COLUMNS
+
+    _write_parquet(_arrow_of(cands), w.file("finish", f"candidates-{r:05d}.parquet"))
+    loose_rows = np.flatnonzero(~key_linked)
+    matches["person_key"] = np.where(key_linked, matches["person_id"].to_numpy(dtype=object), "").astype(object)
+    _write_arrow(_arrow_of(matches[MATCH_COLUMNS]), w.file("finish", f"matches-{r:05d}.arrow"))
+    _save({"rows": loose_rows, "pos": pos[loose_rows]}, w.file("finish", f"loose-{r:05d}.pkl"), raw=True)
     loose = rec.loc[~key_linked, ["_pos", "record_id", "name_fold", "dob_r0", "phone_n", "id_digits", "given"]]
     return {"loose": loose, "status": matches["status"].value_counts().to_dict(),
             **_task_info(t0, partition=r, records=len(rec), pairs=len(frame))}
 
 
+def _arrow_of(frame: pd.DataFrame):
+    """``frame`` as the Arrow table that ``frame.to_parquet(index=False)`` writes (pandas'
+    ``PyArrowImpl.write``: :func:`vaxlib.io.write_output`'s files, schema metadata included)."""
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if frame.attrs:
+        table = table.replace_schema_metadata({**table.schema.metadata, "PANDAS_ATTRS": json.dumps(frame.attrs)})
+    return table
+
+
+def _write_parquet(table, path: Path) -> None:
+    """Write an Arrow table as Parquet as ``DataFrame.to_parquet`` does (snappy), whole or not at all."""
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    pq.write_table(table, tmp, compression="snappy")
+    _fsync_file(tmp)
+    _fault(f"wrote-{path.parent.name}-{path.name}")
+    os.replace(tmp, path)
+
+
+def _write_arrow(table, path: Path) -> None:
+    """Write an Arrow table as an uncompressed Arrow IPC file (read back memory-mapped), whole or not at all."""
+    import pyarrow as pa
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    _fsync_file(tmp)
+    _fault(f"wrote-{path.parent.name}-{path.name}")
+    os.replace(tmp, path)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _place(src: Path, dst: Path) -> None:
+    """``src`` (a work file that is a final table already) put at ``dst`` in the run's staging folder:
+    hard-linked (no copy; the work folder's name goes when the folder does), or copied when the two
+    are on different file systems."""
+    try:
+        os.link(src, dst)
+    except FileExistsError:
+        dst.unlink()
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
 def task_write(root: str, r: int, keys: dict, out: str) -> dict:
-    """Write record partition ``r``'s matches and candidates into the run's staging folder
-    (``keys``: global record position -> person_key of its loose records)."""
-    from vaxlib.io import write_output
-    from vaxlib.match.pipeline import MATCH_COLUMNS
+    """Put record partition ``r``'s matches and candidates into the run's staging folder
+    (``keys``: global record position -> person_key of its loose records): the finish task wrote
+    both tables; the matches get their loose records' person_key here."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from vaxlib.runs import fault_point
 
     w = WorkDir(Path(root))
-    d = _load(w.file("finish", f"part-{r:05d}.pkl"))
-    m = d["matches"]
-    pk = m["person_id"].to_numpy(dtype=object).copy()
-    pk = np.where(d["key_linked"], pk, None).astype(object)
-    loose = np.flatnonzero(~d["key_linked"])
-    pos = _load(w.file("prepare", f"thin-{r:05d}.pkl"))["pos"]
-    pk[loose] = [keys[int(x)] for x in pos[loose]]
-    m["person_key"] = pk
+    loose = _load(w.file("finish", f"loose-{r:05d}.pkl"))
+    with pa.memory_map(str(w.file("finish", f"matches-{r:05d}.arrow"))) as source:
+        m = pa.ipc.open_file(source).read_all()
+    i = m.schema.get_field_index("person_key")
+    if len(loose["rows"]):
+        col = m.column(i).combine_chunks()
+        mask = np.zeros(len(m), dtype=bool)
+        mask[loose["rows"]] = True
+        fill = pa.array([keys[int(x)] for x in loose["pos"]], type=col.type)
+        m = m.set_column(i, m.schema.field(i), pc.replace_with_mask(col, pa.array(mask), fill))
     mdir, cdir = Path(out) / "matches", Path(out) / "candidates"
     mdir.mkdir(exist_ok=True)
     cdir.mkdir(exist_ok=True)
-    write_output(m[MATCH_COLUMNS], mdir / f"part-{r:05d}.parquet", "matches")
-    write_output(d["candidates"], cdir / f"part-{r:05d}.parquet", "candidates")
-    return {"partition": r, "matches": len(m), "candidates": len(d["candidates"])}
+    name = f"part-{r:05d}.parquet"
+    fault_point(f"write:{name}")
+    pq.write_table(m, mdir / name, compression="snappy")
+    fault_point(f"wrote:{name}")
+    cand = w.file("finish", f"candidates-{r:05d}.parquet")
+    fault_point(f"write:{name}")
+    _place(cand, cdir / name)
+    fault_point(f"wrote:{name}")
+    return {"partition": r, "matches": len(m), "candidates": pq.ParquetFile(cand).metadata.num_rows}
 
 
 # --------------------------------------------------------------------------- the client
