@@ -81,7 +81,21 @@ class Command:
     name: str
     out: Callable[[RunFolder], Path]  #: its run folder
     argv: Callable[[RunFolder], list[str]]  #: the reference arguments
-    other: list[str]  #: extra arguments of the "previous" run (a different result)
+    #: extra arguments of the "previous" run (a different result), or a function of the run folder making them
+    other: list[str] | Callable[[RunFolder], list[str]]
+
+
+def _registry_before_a_correction(rf: RunFolder) -> list[str]:
+    """``--registry`` of a register whose every name differs from ``rf``'s by one word, written beside it: the
+    previous sign run made from it, the run under test re-issues every certificate (a register corrected in
+    between).  Was ``--lang en``, while ``--lang`` chose the issuer text; a rerun now keeps the previous issuer."""
+    import pandas as pd
+
+    reg = pd.read_parquet(rf.registry)
+    reg["full_name"] = reg["full_name"].astype(str) + " An"
+    path = rf.root / "registry-before-correction.parquet"
+    reg.to_parquet(path, index=False)
+    return ["--registry", str(path)]
 
 
 COMMANDS: dict[str, Command] = {c.name: c for c in [
@@ -93,7 +107,8 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
         ["--xlsx", "all"]),
     Command("sign", lambda rf: rf.certificates_dir, lambda rf: [
         "sign", "--registry", str(rf.registry), "--vaccinations", str(rf.corrected), "--matches",
-        str(rf.matches_current), "--keys", str(rf.keys), "--out", str(rf.certificates_dir)], ["--lang", "en"]),
+        str(rf.matches_current), "--keys", str(rf.keys), "--out", str(rf.certificates_dir)],
+        _registry_before_a_correction),
     Command("feedback", lambda rf: rf.feedback_dir, lambda rf: [
         "feedback", "--data", str(rf.root), "--as-of", "2022-04-30"], ["--batch-hours", "12"]),
     Command("report", lambda rf: rf.reports, lambda rf: [
@@ -291,7 +306,8 @@ def run_scenario(reference: RunFolder, work: Path, sc: Scenario) -> list[str]:
     cmd = COMMANDS[sc.command]
     out = cmd.out(rf)
     want = snapshot(cmd.out(reference))
-    _ok(vax(cmd.argv(rf) + cmd.other), f"{sc.command} (previous run)")
+    other = cmd.other(rf) if callable(cmd.other) else cmd.other
+    _ok(vax(cmd.argv(rf) + other), f"{sc.command} (previous run)")
     previous = exact_files(out)
     if sc.command == "sign":
         # vax sign is incremental (a rerun keeps unchanged certificates, carries the ledger): the uninterrupted
