@@ -114,3 +114,28 @@ def test_a_rerun_keeps_unchanged_rows_byte_for_byte_and_re_signs_the_changed_as_
     s = _sign(new, keys, tmp_path / "OUT")
     assert s.signed == 0 and s.counts["kept"] == N
     pd.testing.assert_frame_equal(_table(tmp_path / "OUT").sort_index(), now.sort_index())
+
+
+def test_re_signing_with_another_message_language_keeps_every_certificate(tmp_path, keys, capsys):
+    """``--lang`` words the messages; it chose the issuer text too, so a rerun in the other language
+    re-issued and revoked every certificate.  The previous run's issuer now stays."""
+    from vaxlib.cli import main
+    from vaxlib.sign.ledger import revocation_path
+
+    p = _write(tmp_path / "in", _world())
+
+    def args(out):
+        return ["sign", "--registry", str(p["registry"]), "--vaccinations", str(p["vaccinations"]),
+                "--matches", str(p["matches"]), "--keys", str(keys), "--out", str(out), "--processes", "1",
+                "--no-hold"]
+
+    assert main(["--lang", "vi", *args(tmp_path / "OUT")]) == 0
+    first = _table(tmp_path / "OUT")
+    assert _says(first.iloc[0]["hc1"])["v"][0]["is"] == "Bộ Y tế Việt Nam"
+    assert main(["--lang", "en", *args(tmp_path / "OUT")]) == 0
+    pd.testing.assert_frame_equal(_table(tmp_path / "OUT"), first)  # nothing re-issued
+    rev = revocation_path(keys)
+    assert not rev.is_file() or not rev.read_text().split()  # nothing revoked
+    # a first run in English says the English issuer, as before
+    assert main(["--lang", "en", *args(tmp_path / "EN")]) == 0
+    assert _says(_table(tmp_path / "EN").iloc[0]["hc1"])["v"][0]["is"] == "Ministry of Health of Viet Nam"

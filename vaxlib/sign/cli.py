@@ -88,6 +88,30 @@ def _worded_error(exc: Exception):
 
 # ----------------------------------------------------------------------------- sign
 
+def _issuer(args, issuers: dict) -> str:
+    """The issuer text of the certificates: the previous run's (``--previous``, or ``--out`` when it holds a
+    sign run) when it is one of ``issuers``, else the one of ``--lang``.
+
+    ``--lang`` chooses the language of messages; re-signing with another one than the previous run
+    must not change what every certificate says (that re-issued and revoked every certificate).
+    """
+    from vaxlib.runs import read_manifest
+
+    for folder in (args.previous, args.out):
+        if not folder:
+            continue
+        try:
+            m = read_manifest(folder)
+        except Exception:  # noqa: BLE001 - not a run (sign_tables says what is wrong with a --previous)
+            continue
+        if m.get("command") == "sign":
+            recorded = (m.get("settings") or {}).get("issuer")
+            if recorded in issuers.values():
+                return recorded
+        break  # --previous given: only that run counts
+    return issuers[args.lang]
+
+
 def _sign(args) -> int:
     from vaxlib.sign.batch import sign_tables
     from vaxlib.sign.ledger import default_signer, revoke
@@ -112,7 +136,7 @@ def _sign(args) -> int:
         stats = sign_tables(args.registry, args.vaccinations, args.matches, args.keys, args.out,
                             signer_name=args.signer or default_signer(), candidates=candidates,
                             previous=args.previous, ledger_dir=args.ledger_dir, qr=args.qr,
-                            processes=args.processes, issuer=ISSUER[args.lang], only=args.person,
+                            processes=args.processes, issuer=_issuer(args, ISSUER), only=args.person,
                             args={k: v for k, v in vars(args).items() if k != "func"})
     except PassphraseMissing:
         raise CommandError.say("sign_passphrase", name="VAX_KEY_PASSPHRASE") from None
