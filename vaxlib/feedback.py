@@ -12,8 +12,9 @@ answers every claim in it:
    could be paired with (:func:`candidate_mask`: the matcher's own blocking
    keys; the answers are the whole register's), with the model of the
    register's own match for what depends on the register (u, the namesake pi)
-   and m and rho fitted on the reports' pairs (:func:`_reports_model`).  Blank and placeholder numbers
-   (``0``, ``không có``) are blanks; without a usable number the candidates
+   and m and rho fitted on the reports' pairs in the same matcher pass
+   (``run_match(refit=True)``).  Blank and placeholder numbers (``0``,
+   ``không có``) are blanks; without a usable number the candidates
    come from the name and birth year, and an uncertain link is confirmed when
    the report's phone is on the verified dose records of exactly one person
    whose name and birth year fit.  A parent writing for a child (the parent's
@@ -506,54 +507,6 @@ def _with_register_frequencies(cands: pd.DataFrame, registry: pd.DataFrame,
     return out
 
 
-def _reports_model(registry: pd.DataFrame, records: pd.DataFrame, settings: Any, model: Any, n_registry: int) -> Any:
-    """The link's model: m (EM in the matcher's training sessions), the dose-history u and rho fitted
-    on the reports' own candidate pairs, with u and the namesake pi of ``model`` (the register's match).
-
-    What run_match estimates from its registry must not depend on which register rows it is given:
-    u (random report x register pairs) and pi (registry persons per name) would be estimated on the
-    pool, so they come from the register's match, which estimated them on the whole register.  The
-    rest is fitted on every candidate pair of the reports, which are the whole register's pairs (the
-    pool holds them all), with the whole register's term frequencies and size: citizens type their
-    details otherwise than vaccination staff (with the match's m and rho, reports without a number fell
-    to review: 100k seed 5, person link accuracy without a number 0.995 -> 0.989).  ``registry``: the
-    pool, with ``_tf_name``/``_tf_dob`` (:func:`_with_register_frequencies`).
-    """
-    import dataclasses
-
-    from vaxlib.match.compare import FIELDS, LEVELS
-    from vaxlib.match.model import estimate_rho, fit_counts, fit_from_counts, outside_reference
-    from vaxlib.match.pipeline import MatchSettings, run_match, score_pairs
-    from vaxlib.match.prepare import prepare_records
-
-    ids = pd.Index(_text(records["record_id"]))
-    if not len(records) or not ids.is_unique:
-        return model
-    s = settings or MatchSettings()
-    every = dataclasses.replace(s, top_candidates=len(registry) + 1)  # every candidate pair
-    pairs = run_match(registry, records, every, model=model, progress=lambda _: None,
-                      n_registry=n_registry).candidates
-    if not len(pairs):
-        return model
-    levels = pd.DataFrame({f: pd.Index(["null", *LEVELS[f]]).get_indexer(
-        pairs[f"level_{f}"].to_numpy(dtype=object)) - 1 for f in FIELDS})
-    reg_tf = registry.assign(person_id=_text(registry["person_id"])).drop_duplicates("person_id").set_index(
-        "person_id")
-    pid = pairs["person_id"].to_numpy(dtype=object)
-    tf = {f: reg_tf[f"_tf_{f}"].reindex(pid).to_numpy(dtype=float) for f in ("name", "dob")}
-    counts = fit_counts(levels, tf, seed=s.seed)
-    fitted = fit_from_counts(model.u, counts, n_registry, em_iterations=s.em_iterations)
-    fitted.namesake = dict(model.namesake)
-    rec = prepare_records(records)
-    pair_rec = ids.get_indexer(pairs["record_id"].to_numpy(dtype=object))
-    reference = outside_reference(rec, pd.DataFrame({"rec": pair_rec}), levels)
-    no_id_evidence = (levels["id"].to_numpy() < 0) | reference[pair_rec]
-    weight = score_pairs(fitted, levels, tf, no_id_evidence).sum(axis=1).to_numpy()
-    fitted.rho, fitted.rho_by_kind = estimate_rho(pair_rec, weight, rec["id_kind"].to_numpy(dtype=object),
-                                                  n_registry)
-    return fitted
-
-
 def link_feedback(
     feedback: pd.DataFrame,
     registry: pd.DataFrame,
@@ -602,6 +555,13 @@ def link_feedback(
     from vaxlib.match.pipeline import run_match
 
     records = _match_records(feedback)
+    # m and rho are fitted on the reports' own pairs in the link's one matcher pass, u and the namesake
+    # pi held from the register's match (run_match's refit: what depends on which register rows are
+    # given comes from the whole register; citizens type their details otherwise than vaccination
+    # staff, and with the match's m and rho reports without a number fell to review: 100k seed 5,
+    # person link accuracy without a number 0.995 -> 0.989).  Reports with a repeated id keep the
+    # register's model as it is.
+    held = len(records) > 0 and pd.Index(_text(records["record_id"])).is_unique
     n_register = register.n if register is not None else len(registry)
     narrowed = register is not None and register.n != len(registry)
     if prefilter is None:
@@ -620,21 +580,21 @@ def link_feedback(
         reg = _with_register_frequencies(pool, registry, register)
         if len(reg) == 0:
             reg = registry.iloc[:1]
+        refit = model is not None and held
         if model is None:
             # no model of the register's match: fitted on the candidates (their u, pi and rho)
             log.warning("feedback: no model of the register's match; the link's model is fitted on "
                         "%d candidate persons", len(reg))
             model = run_match(reg, records, settings, progress=lambda _: None, n_registry=n_register).model
             model.n_registry = n_register
-        else:
-            model = _reports_model(reg, records, settings, model, n_register)
-        result = run_match(reg, records, settings, model=model, progress=lambda _: None, n_registry=n_register)
+        result = run_match(reg, records, settings, model=model, progress=lambda _: None, n_registry=n_register,
+                           refit=refit)
     else:
         if model is not None:
             # the term frequencies the pool gets (_with_register_frequencies), for the same answers
             registry = _with_register_frequencies(registry, registry)
-            model = _reports_model(registry, records, settings, model, len(registry))
-        result = run_match(registry, records, settings, model=model, progress=lambda _: None)
+        result = run_match(registry, records, settings, model=model, progress=lambda _: None,
+                           refit=model is not None and held)
     m = result.matches
     return pd.DataFrame({
         "feedback_id": m["record_id"].to_numpy(dtype=object),
