@@ -163,3 +163,61 @@ def test_the_reports_pairs_are_compared_once(synthetic, monkeypatch, narrowed):
     run_match(pool, _match_records(fb), model=model, progress=lambda _: None)
     assert len(calls) == 2 and sum(calls) > 0  # the matcher's own single pass: stage 1, stage 2
     assert link_calls == calls
+
+
+def _kids(fb: pd.DataFrame) -> pd.DataFrame:
+    """The children named in reports written for a child or relative, as reports of their own."""
+    from vaxlib.complaints.understand import child_named, read_message
+
+    kids = []
+    for m in fb["message"]:
+        named = child_named(m) if read_message(str(m) if isinstance(m, str) else "").subject in (
+            "child", "relative") else None
+        if named:
+            kids.append({"feedback_id": f"K{len(kids)}", "full_name": named[0], "dob": named[1] or None,
+                         "id_number": None, "sex": None, "phone": None})
+    return pd.DataFrame(kids)
+
+
+def test_the_children_are_linked_against_the_reports_pool_as_it_is(synthetic, monkeypatch):
+    """load_inputs keeps the candidates of the reports and of the children named in them; the reports'
+    link keeps its prepared pool, and the children's link matches against it without preparing or
+    masking the register again, with the answers of the children's own candidates (and of the whole
+    register)."""
+    from vaxlib.feedback import _link, candidate_keys, candidate_mask
+    import vaxlib.match.index as index_module
+
+    t, model = synthetic
+    reg, fb = t["registry"], t["feedback"]
+    kids = _kids(fb)
+    assert len(kids) >= 5
+    cols = ["full_name", "dob", "id_number"]
+    looked_up = pd.concat([fb[cols], kids[cols]], ignore_index=True)
+    narrowed = reg[candidate_mask(looked_up, reg, candidate_keys(looked_up))]  # as load_inputs keeps it
+    counts = {k: v.value_counts() for k, v in _frequency_keys(reg).items()}
+    register = RegisterStats(len(reg), counts)
+    link, pool = _link(fb, narrowed, model=model, register=register)
+    assert pool is not None and len(pool.reg) == len(narrowed)
+
+    built = []
+    real_build, real_mask = index_module.build_index, candidate_mask
+
+    def build(*a, **k):
+        built.append(1)
+        return real_build(*a, **k)
+
+    monkeypatch.setattr(index_module, "build_index", build)
+    masked = []
+    monkeypatch.setattr("vaxlib.feedback.candidate_mask", lambda *a, **k: masked.append(1) or real_mask(*a, **k))
+    reused = link_feedback(kids, narrowed, model=model, register=register, pool=pool)
+    few = kids.iloc[:4]  # (so few that the pool is masked to their own candidates when not reused)
+    reused_few = link_feedback(few, narrowed, model=model, register=register, pool=pool)
+    assert built == [] and masked == []  # nothing prepared or masked again
+    monkeypatch.undo()
+    assert len(narrowed) > 100 * len(few)
+    assert _link(few, narrowed, model=model, register=register)[1] is None  # a masked pool is nobody else's
+    own = link_feedback(few, narrowed, model=model, register=register)  # the children's own candidates
+    pd.testing.assert_frame_equal(reused_few, own, check_exact=True)
+    whole = link_feedback(kids, reg, model=model, prefilter=False)
+    pd.testing.assert_frame_equal(reused, whole, check_exact=True)
+    assert reused["link_status"].isin(["verified", "fix", "review"]).any()

@@ -515,6 +515,7 @@ def link_feedback(
     *,
     prefilter: bool | None = None,
     register: RegisterStats | None = None,
+    pool: Any = None,
 ) -> pd.DataFrame:
     """Link each report to a register person with the dose-record matcher.
 
@@ -545,6 +546,12 @@ def link_feedback(
         :func:`load_inputs` kept (every candidate row of these reports, and
         more): that register's size and term frequencies; ``registry`` is then
         the pool as it is.  The answer is the one the whole register gives.
+    pool
+        With ``register``: the :class:`vaxlib.match.index.RegistryIndex` an
+        earlier link on the same narrowed register kept of it (:func:`_link`),
+        whose rows hold every candidate of these reports too (the children named
+        in reports, whose keys :func:`load_inputs` looked up with the reports'):
+        matched against it as it is, not prepared again.
 
     Returns
     -------
@@ -552,6 +559,15 @@ def link_feedback(
         ``feedback_id, link_status`` (the matcher's status), ``person_id``,
         ``match_probability``, ``error_codes``, in the order of ``feedback``.
     """
+    return _link(feedback, registry, settings, model, prefilter=prefilter, register=register, pool=pool)[0]
+
+
+def _link(feedback: pd.DataFrame, registry: pd.DataFrame, settings: Any = None, model: Any = None, *,
+          prefilter: bool | None = None, register: RegisterStats | None = None,
+          pool: Any = None) -> tuple[pd.DataFrame, Any]:
+    """:func:`link_feedback`, and the registry index of the pool when it is the narrowed register as it is
+    (every candidate :func:`load_inputs` kept: the children's link reuses it as ``pool``), else None."""
+    from vaxlib.match.index import build_index
     from vaxlib.match.pipeline import run_match
 
     records = _match_records(feedback)
@@ -575,21 +591,26 @@ def link_feedback(
         # candidates change no pair (a block under the cap is whole in it, one over the cap stays over it):
         # it is the pool as it is, unless it is far larger than these reports need (the children named in
         # the reports: a few hundred against the candidates of all reports), then masked again
-        pool = registry if narrowed and len(registry) <= 100 * len(feedback) else candidate_registry(
-            feedback, registry, settings)
-        reg = _with_register_frequencies(pool, registry, register)
-        if len(reg) == 0:
-            reg = registry.iloc[:1]
+        whole = narrowed and len(registry) <= 100 * len(feedback)
+        if pool is not None and narrowed:
+            index, kept = pool, pool  # (the rows of an earlier link's pool hold these reports' candidates)
+        else:
+            rows = registry if whole else candidate_registry(feedback, registry, settings)
+            reg = _with_register_frequencies(rows, registry, register)
+            index = build_index(reg if len(reg) else registry.iloc[:1])
+            kept = index if whole else None
         refit = model is not None and held
         if model is None:
             # no model of the register's match: fitted on the candidates (their u, pi and rho)
             log.warning("feedback: no model of the register's match; the link's model is fitted on "
-                        "%d candidate persons", len(reg))
-            model = run_match(reg, records, settings, progress=lambda _: None, n_registry=n_register).model
+                        "%d candidate persons", len(index.reg))
+            model = run_match(None, records, settings, progress=lambda _: None, n_registry=n_register,
+                              index=index).model
             model.n_registry = n_register
-        result = run_match(reg, records, settings, model=model, progress=lambda _: None, n_registry=n_register,
-                           refit=refit)
+        result = run_match(None, records, settings, model=model, progress=lambda _: None, n_registry=n_register,
+                           refit=refit, index=index)
     else:
+        kept = None
         if model is not None:
             # the term frequencies the pool gets (_with_register_frequencies), for the same answers
             registry = _with_register_frequencies(registry, registry)
@@ -602,7 +623,7 @@ def link_feedback(
         "person_id": m["person_id"].to_numpy(dtype=object),
         "match_probability": m["match_probability"].to_numpy(dtype=float),
         "error_codes": m["error_codes"].to_numpy(dtype=object),
-    })
+    }), kept
 
 
 def _history_findings(records: pd.DataFrame, duplicate_days: int) -> dict[str, Any]:
@@ -766,7 +787,7 @@ def _confirm_by_phone(fb: pd.DataFrame, registry: pd.DataFrame, rec: pd.DataFram
 
 def _link_children(fb: pd.DataFrame, claims: list, registry: pd.DataFrame, rec: pd.DataFrame,
                    match_settings: Any, register: RegisterStats | None = None,
-                   model: Any = None) -> dict[str, tuple[str | None, str]]:
+                   model: Any = None, pool: Any = None) -> dict[str, tuple[str | None, str]]:
     """feedback_id -> (child's register person, link status) for complaints a parent writes for a child
     (or anyone for a relative).
 
@@ -775,7 +796,7 @@ def _link_children(fb: pd.DataFrame, claims: list, registry: pd.DataFrame, rec: 
     a parent's CCCD), by the name in the message; by the child's name and
     date of birth in the message, through the matcher; or, when the parent's
     number was typed on one other person's records only (and the report is
-    about a child), that person.
+    about a child), that person.  ``pool``: as :func:`link_feedback`'s.
     """
     from vaxlib.complaints.understand import child_named
     from vaxlib.vn.text import fold_key
@@ -804,8 +825,8 @@ def _link_children(fb: pd.DataFrame, claims: list, registry: pd.DataFrame, rec: 
         if len(kids) == 1 and c.subject == "child":
             out[fid] = (kids[0], "fix")
     if to_match:
-        link = link_feedback(pd.DataFrame(to_match), registry, match_settings, model, register=register) \
-            .set_index("feedback_id")
+        link = link_feedback(pd.DataFrame(to_match), registry, match_settings, model, register=register,
+                             pool=pool).set_index("feedback_id")
         for fid, row in link.iterrows():
             if fid not in out and row["link_status"] in ("verified", "fix", "review") and isinstance(row["person_id"], str):
                 out[fid] = (row["person_id"], row["link_status"])
@@ -813,13 +834,14 @@ def _link_children(fb: pd.DataFrame, claims: list, registry: pd.DataFrame, rec: 
 
 
 def _whom(fb: pd.DataFrame, registry: pd.DataFrame, rec: pd.DataFrame, match_settings: Any,
-          register: RegisterStats | None, model: Any = None) -> tuple[pd.DataFrame, list, dict[str, tuple[str | None, str]]]:
+          register: RegisterStats | None, model: Any = None,
+          pool: Any = None) -> tuple[pd.DataFrame, list, dict[str, tuple[str | None, str]]]:
     """(the linked reports with their phone confirmations, the claims of each, the children's links)."""
     from vaxlib.complaints.understand import read_message
 
     fb = _confirm_by_phone(fb, registry, rec)
     all_claims = [read_message(str(m) if isinstance(m, str) else "") for m in fb["message"]]
-    return fb, all_claims, _link_children(fb, all_claims, registry, rec, match_settings, register, model)
+    return fb, all_claims, _link_children(fb, all_claims, registry, rec, match_settings, register, model, pool)
 
 
 def _received(feedback: pd.DataFrame, as_of: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
@@ -863,6 +885,7 @@ def track_feedback(
     model: Any = None,
     register: RegisterStats | None = None,
     link: pd.DataFrame | None = None,
+    link_pool: Any = None,
 ) -> FeedbackResult:
     """Link, read, answer claim by claim, resolve or queue every report, and its SLA state.
 
@@ -897,6 +920,10 @@ def track_feedback(
     link
         :func:`link_feedback` of the received reports, when already computed
         (by :func:`load_inputs`, which needs it to know which rows to keep).
+    link_pool
+        The registry index that link matched against (:func:`load_inputs`): the
+        children named in reports are linked against it as it is (``pool`` of
+        :func:`link_feedback`), not against a pool prepared again.
 
     Returns
     -------
@@ -947,7 +974,7 @@ def track_feedback(
     names = {p.code: p.display for p in BY_CODE.values()}
     facility_province = dict(zip(_text(rec["facility_id"]), _text(rec["facility_province"])))
 
-    fb, all_claims, children = _whom(fb, registry, rec, match_settings, register, model)
+    fb, all_claims, children = _whom(fb, registry, rec, match_settings, register, model, link_pool)
 
     rows, link_rows, replies = [], [], []
     t0 = time.perf_counter()
@@ -1404,8 +1431,9 @@ def _narrowed_inputs(rf: Any, feedback: pd.DataFrame, settings: FeedbackSettings
     else:
         reg.scan(lambda batch, first: np.ones(batch.num_rows, dtype=bool))
     t0 = time.perf_counter()
-    link = link_feedback(fb, reg.frame(), model=model, register=register) if len(fb) else pd.DataFrame(
-        columns=["feedback_id", "link_status", "person_id", "match_probability", "error_codes"])
+    link, pool = _link(fb, reg.frame(), model=model, register=register) if len(fb) else (pd.DataFrame(
+        columns=["feedback_id", "link_status", "person_id", "match_probability", "error_codes"]), None)
+    log.info("feedback: %d reports matched (%.0f s)", len(link), time.perf_counter() - t0)
     linked = {p for p in link["person_id"] if isinstance(p, str) and p}
 
     # dose records
@@ -1495,14 +1523,14 @@ def _narrowed_inputs(rf: Any, feedback: pd.DataFrame, settings: FeedbackSettings
     fbl = fb.merge(link, on="feedback_id", how="left")
     fbl["typed_id"] = usable_ids(fbl["id_number"])
     fbl["phone_norm"] = normalise_phones(_text(fbl["phone"]))
-    fbl, _, children = _whom(fbl, inputs["registry"], rec, None, register, model)
+    fbl, _, children = _whom(fbl, inputs["registry"], rec, None, register, model, pool)
     final = {p for p in fbl["person_id"] if isinstance(p, str) and p} | {p for p, _ in children.values() if p}
     touched = rec["id_digits"].isin(typed) | rec["phone_norm"].isin(phones)
     keys = {str(k) for k in rec.loc[touched, "person_key"] if k is not None}
     del inputs, rec, fbl  # the final frames are built anew below
     more(final, final | set(registered(final).values()), keys)
     registered(cur.values("person_id"))
-    return dict(_frames(rf, reg, vac, cur, first, cand), register=register, link=link, model=model)
+    return dict(_frames(rf, reg, vac, cur, first, cand), register=register, link=link, model=model, link_pool=pool)
 
 
 def _last_records(vac: _Picked, cur: _Picked, facilities: set[str]) -> set[str]:
