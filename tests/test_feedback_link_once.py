@@ -179,13 +179,12 @@ def _kids(fb: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(kids)
 
 
-def test_the_children_are_linked_against_the_reports_pool_as_it_is(synthetic, monkeypatch):
-    """load_inputs keeps the candidates of the reports and of the children named in them; the reports'
-    link keeps its prepared pool, and the children's link matches against it without preparing or
-    masking the register again, with the answers of the children's own candidates (and of the whole
-    register)."""
-    from vaxlib.feedback import _link, candidate_keys, candidate_mask
-    import vaxlib.match.index as index_module
+def test_the_children_are_linked_against_their_own_candidates_found_in_the_register_scan(synthetic, monkeypatch):
+    """load_inputs keeps the candidates of the reports and of the children named in them, and notes the
+    children's own while it reads the register (the rows prepared once for both sets of keys); the
+    children's link takes its candidates from those rows instead of masking (preparing) the whole narrowed
+    register again, with the answers of the narrowed register and of the whole register."""
+    from vaxlib.feedback import candidate_keys, candidate_mask
 
     t, model = synthetic
     reg, fb = t["registry"], t["feedback"]
@@ -193,30 +192,27 @@ def test_the_children_are_linked_against_the_reports_pool_as_it_is(synthetic, mo
     assert len(kids) >= 5
     cols = ["full_name", "dob", "id_number"]
     looked_up = pd.concat([fb[cols], kids[cols]], ignore_index=True)
-    narrowed = reg[candidate_mask(looked_up, reg, candidate_keys(looked_up))]  # as load_inputs keeps it
+    cache: dict = {}
+    narrowed = reg[candidate_mask(looked_up, reg, candidate_keys(looked_up), cache)]  # as load_inputs keeps it
+    kid_mask = candidate_mask(kids[cols], reg, candidate_keys(kids[cols]), cache)  # on the same prepared rows
+    pd.testing.assert_series_equal(kid_mask, candidate_mask(kids[cols], reg))  # = prepared anew
+    pool = reg[kid_mask]
+    assert 0 < len(pool) < len(narrowed) and pool.index.isin(narrowed.index).all()
     counts = {k: v.value_counts() for k, v in _frequency_keys(reg).items()}
     register = RegisterStats(len(reg), counts)
-    link, pool = _link(fb, narrowed, model=model, register=register)
-    assert pool is not None and len(pool.reg) == len(narrowed)
 
-    built = []
-    real_build, real_mask = index_module.build_index, candidate_mask
-
-    def build(*a, **k):
-        built.append(1)
-        return real_build(*a, **k)
-
-    monkeypatch.setattr(index_module, "build_index", build)
-    masked = []
-    monkeypatch.setattr("vaxlib.feedback.candidate_mask", lambda *a, **k: masked.append(1) or real_mask(*a, **k))
+    masked: list[int] = []
+    real_mask = candidate_mask
+    monkeypatch.setattr("vaxlib.feedback.candidate_mask",
+                        lambda fb_, rows, *a, **k: masked.append(len(rows)) or real_mask(fb_, rows, *a, **k))
+    few = kids.iloc[:4]  # (so few that their own candidates are masked again, within the pool)
     reused = link_feedback(kids, narrowed, model=model, register=register, pool=pool)
-    few = kids.iloc[:4]  # (so few that the pool is masked to their own candidates when not reused)
     reused_few = link_feedback(few, narrowed, model=model, register=register, pool=pool)
-    assert built == [] and masked == []  # nothing prepared or masked again
+    assert max(masked, default=0) <= len(pool)  # the narrowed register is not masked again
+    masked.clear()
+    own = link_feedback(few, narrowed, model=model, register=register)  # as main did: the narrowed register
+    assert masked == [len(narrowed)]
     monkeypatch.undo()
-    assert len(narrowed) > 100 * len(few)
-    assert _link(few, narrowed, model=model, register=register)[1] is None  # a masked pool is nobody else's
-    own = link_feedback(few, narrowed, model=model, register=register)  # the children's own candidates
     pd.testing.assert_frame_equal(reused_few, own, check_exact=True)
     whole = link_feedback(kids, reg, model=model, prefilter=False)
     pd.testing.assert_frame_equal(reused, whole, check_exact=True)

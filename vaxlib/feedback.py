@@ -368,12 +368,14 @@ def candidate_keys(feedback: pd.DataFrame, settings: Any = None) -> dict[str, An
 
 
 def candidate_reasons(feedback: pd.DataFrame, registry: pd.DataFrame,
-                      keys: dict[str, Any] | None = None) -> pd.DataFrame:
+                      keys: dict[str, Any] | None = None, cache: dict | None = None) -> pd.DataFrame:
     """Per register row (``registry``'s index), why :func:`candidate_mask` keeps it: one bool column per
     blocking rule of the matcher (it shares that rule's key with a report), ``number`` (its CCCD or
     former CMND is a report's usable number) and ``name_year_nearby`` (its folded name and birth year +-1 are a
     report's without a usable number).  ``keys``: :func:`candidate_keys` of ``feedback`` (counting the rows
-    kept per key: give the parts of one register in order, each once)."""
+    kept per key: give the parts of one register in order, each once).  ``cache``: a dict kept for these
+    register rows while several sets of reports are tested on them (the rows prepared and their keys
+    hashed once)."""
     from vaxlib.match.blocking import TEXT_RULES, hashed_rule_keys, id_pair_mask_keys
     from vaxlib.match.prepare import prepare_registry
     from vaxlib.vn.text import fold_key, map_unique
@@ -381,8 +383,10 @@ def candidate_reasons(feedback: pd.DataFrame, registry: pd.DataFrame,
     k = keys if keys is not None else candidate_keys(feedback)
     n = len(registry)
     out: dict[str, np.ndarray] = {}
-    reg = prepare_registry(registry)  # the matcher's own preparation, row by row
-    memo: dict = {}
+    cache = {} if cache is None else cache
+    if "reg" not in cache:
+        cache["reg"], cache["memo"] = prepare_registry(registry), {}  # the matcher's own preparation, row by row
+    reg, memo = cache["reg"], cache["memo"]
     for name in TEXT_RULES:
         hit = np.zeros(n, dtype=bool)
         want = k["rules"].get(name, (pd.Series(dtype=np.uint64), None))[0]
@@ -412,8 +416,10 @@ def candidate_reasons(feedback: pd.DataFrame, registry: pd.DataFrame,
     out["number"] = (pid.isin(k["ids"]) | (old.ne("") & old.isin(k["ids"]))).to_numpy()
     hit = np.zeros(n, dtype=bool)
     if (k["name_years"] or k["any_year"]) and n:
-        rname = map_unique(reg["full_name"], fold_key)
-        ryear = pd.to_numeric(reg["dob"].str[:4], errors="coerce").fillna(-1).astype(int)
+        if "rname" not in cache:
+            cache["rname"] = map_unique(reg["full_name"], fold_key)
+            cache["ryear"] = pd.to_numeric(reg["dob"].str[:4], errors="coerce").fillna(-1).astype(int)
+        rname, ryear = cache["rname"], cache["ryear"]
         if k["name_years"]:
             pairs = pd.MultiIndex.from_arrays([rname.to_numpy(dtype=object), ryear.to_numpy()])
             hit |= pairs.isin(list(k["name_years"]))
@@ -422,7 +428,8 @@ def candidate_reasons(feedback: pd.DataFrame, registry: pd.DataFrame,
     return pd.DataFrame(out, index=registry.index)[list(_candidate_reasons_names())]
 
 
-def candidate_mask(feedback: pd.DataFrame, registry: pd.DataFrame, keys: dict[str, Any] | None = None) -> pd.Series:
+def candidate_mask(feedback: pd.DataFrame, registry: pd.DataFrame, keys: dict[str, Any] | None = None,
+                   cache: dict | None = None) -> pd.Series:
     """Which register persons a report could be linked to: every person the matcher could pair
     with a report against the whole register, and the owners of the numbers typed.
 
@@ -455,9 +462,10 @@ def candidate_mask(feedback: pd.DataFrame, registry: pd.DataFrame, keys: dict[st
       (:func:`_narrowed_inputs`).
 
     ``keys``: :func:`candidate_keys` of ``feedback``, when the register is tested a part at a time (the
-    parts in order, each once: it counts the rows kept per key).
+    parts in order, each once: it counts the rows kept per key); ``cache``: as :func:`candidate_reasons`'s.
     """
-    return pd.Series(candidate_reasons(feedback, registry, keys).to_numpy().any(axis=1), index=registry.index)
+    return pd.Series(candidate_reasons(feedback, registry, keys, cache).to_numpy().any(axis=1),
+                     index=registry.index)
 
 
 @dataclasses.dataclass
@@ -547,11 +555,10 @@ def link_feedback(
         more): that register's size and term frequencies; ``registry`` is then
         the pool as it is.  The answer is the one the whole register gives.
     pool
-        With ``register``: the :class:`vaxlib.match.index.RegistryIndex` an
-        earlier link on the same narrowed register kept of it (:func:`_link`),
-        whose rows hold every candidate of these reports too (the children named
-        in reports, whose keys :func:`load_inputs` looked up with the reports'):
-        matched against it as it is, not prepared again.
+        With ``register``: rows of ``registry`` that hold every candidate of
+        these reports (:func:`load_inputs` finds the children named in reports
+        while it reads the register): the candidates are taken from them, not
+        from the whole narrowed register, which is not prepared again.
 
     Returns
     -------
@@ -559,15 +566,6 @@ def link_feedback(
         ``feedback_id, link_status`` (the matcher's status), ``person_id``,
         ``match_probability``, ``error_codes``, in the order of ``feedback``.
     """
-    return _link(feedback, registry, settings, model, prefilter=prefilter, register=register, pool=pool)[0]
-
-
-def _link(feedback: pd.DataFrame, registry: pd.DataFrame, settings: Any = None, model: Any = None, *,
-          prefilter: bool | None = None, register: RegisterStats | None = None,
-          pool: Any = None) -> tuple[pd.DataFrame, Any]:
-    """:func:`link_feedback`, and the registry index of the pool when it is the narrowed register as it is
-    (every candidate :func:`load_inputs` kept: the children's link reuses it as ``pool``), else None."""
-    from vaxlib.match.index import build_index
     from vaxlib.match.pipeline import run_match
 
     records = _match_records(feedback)
@@ -591,26 +589,22 @@ def _link(feedback: pd.DataFrame, registry: pd.DataFrame, settings: Any = None, 
         # candidates change no pair (a block under the cap is whole in it, one over the cap stays over it):
         # it is the pool as it is, unless it is far larger than these reports need (the children named in
         # the reports: a few hundred against the candidates of all reports), then masked again
-        whole = narrowed and len(registry) <= 100 * len(feedback)
-        if pool is not None and narrowed:
-            index, kept = pool, pool  # (the rows of an earlier link's pool hold these reports' candidates)
-        else:
-            rows = registry if whole else candidate_registry(feedback, registry, settings)
-            reg = _with_register_frequencies(rows, registry, register)
-            index = build_index(reg if len(reg) else registry.iloc[:1])
-            kept = index if whole else None
+        rows = pool if pool is not None and narrowed else registry  # (pool: these reports' candidates are in it)
+        pool = rows if narrowed and len(rows) <= 100 * len(feedback) else candidate_registry(
+            feedback, rows, settings)
+        reg = _with_register_frequencies(pool, registry, register)
+        if len(reg) == 0:
+            reg = registry.iloc[:1]
         refit = model is not None and held
         if model is None:
             # no model of the register's match: fitted on the candidates (their u, pi and rho)
             log.warning("feedback: no model of the register's match; the link's model is fitted on "
-                        "%d candidate persons", len(index.reg))
-            model = run_match(None, records, settings, progress=lambda _: None, n_registry=n_register,
-                              index=index).model
+                        "%d candidate persons", len(reg))
+            model = run_match(reg, records, settings, progress=lambda _: None, n_registry=n_register).model
             model.n_registry = n_register
-        result = run_match(None, records, settings, model=model, progress=lambda _: None, n_registry=n_register,
-                           refit=refit, index=index)
+        result = run_match(reg, records, settings, model=model, progress=lambda _: None, n_registry=n_register,
+                           refit=refit)
     else:
-        kept = None
         if model is not None:
             # the term frequencies the pool gets (_with_register_frequencies), for the same answers
             registry = _with_register_frequencies(registry, registry)
@@ -623,7 +617,7 @@ def _link(feedback: pd.DataFrame, registry: pd.DataFrame, settings: Any = None, 
         "person_id": m["person_id"].to_numpy(dtype=object),
         "match_probability": m["match_probability"].to_numpy(dtype=float),
         "error_codes": m["error_codes"].to_numpy(dtype=object),
-    }), kept
+    })
 
 
 def _history_findings(records: pd.DataFrame, duplicate_days: int) -> dict[str, Any]:
@@ -921,9 +915,9 @@ def track_feedback(
         :func:`link_feedback` of the received reports, when already computed
         (by :func:`load_inputs`, which needs it to know which rows to keep).
     link_pool
-        The registry index that link matched against (:func:`load_inputs`): the
-        children named in reports are linked against it as it is (``pool`` of
-        :func:`link_feedback`), not against a pool prepared again.
+        The register rows holding every candidate of the children named in the
+        reports (:func:`load_inputs` finds them while it reads the register):
+        ``pool`` of the children's :func:`link_feedback`.
 
     Returns
     -------
@@ -1394,19 +1388,24 @@ def _narrowed_inputs(rf: Any, feedback: pd.DataFrame, settings: FeedbackSettings
         if named:
             kids.append({"full_name": named[0], "dob": named[1] or None, "id_number": None})
     columns = ["full_name", "dob", "id_number"]
-    looked_up = pd.concat([fb[columns], pd.DataFrame(kids, columns=columns)], ignore_index=True)
+    kids = pd.DataFrame(kids, columns=columns)
+    looked_up = pd.concat([fb[columns], kids], ignore_index=True)
 
     # the register: every candidate row (and the first row, the matcher's stand-in when none), counted whole
     t0 = time.perf_counter()
     reg = _Picked(reg_path, "table", ["person_id", "full_name", "dob", "sex", "old_id", "province_code"])
     register: RegisterStats | None = None
+    kid_rows: list[np.ndarray] = []  # the children's own candidates (register row numbers): their link's pool
     if reg.n > 5000:  # link_feedback's prefilter
-        lookup_keys = candidate_keys(looked_up)
+        lookup_keys, kid_keys = candidate_keys(looked_up), candidate_keys(kids)
         typed_set = _value_set(typed)
 
         def candidates(batch: Any, first: int) -> np.ndarray:
-            hit = candidate_mask(looked_up, batch.to_pandas(), lookup_keys).to_numpy() \
+            rows, cache = batch.to_pandas(), {}  # (prepared once for both sets of keys)
+            hit = candidate_mask(looked_up, rows, lookup_keys, cache).to_numpy() \
                 | _in(batch, "person_id", typed_set) | _in(batch, "old_id", typed_set)
+            if len(kids):
+                kid_rows.append(first + np.flatnonzero(candidate_mask(kids, rows, kid_keys, cache).to_numpy()))
             if first == 0 and len(hit):
                 hit[0] = True
             return hit
@@ -1431,8 +1430,12 @@ def _narrowed_inputs(rf: Any, feedback: pd.DataFrame, settings: FeedbackSettings
     else:
         reg.scan(lambda batch, first: np.ones(batch.num_rows, dtype=bool))
     t0 = time.perf_counter()
-    link, pool = _link(fb, reg.frame(), model=model, register=register) if len(fb) else (pd.DataFrame(
-        columns=["feedback_id", "link_status", "person_id", "match_probability", "error_codes"]), None)
+    frame, pool = reg.frame(), None
+    if register is not None:  # every candidate of the children named in the reports (a few, kept by the scan)
+        pool = frame[frame.index.isin(np.concatenate(kid_rows) if kid_rows else [])]
+    link = link_feedback(fb, frame, model=model, register=register) if len(fb) else pd.DataFrame(
+        columns=["feedback_id", "link_status", "person_id", "match_probability", "error_codes"])
+    del frame
     log.info("feedback: %d reports matched (%.0f s)", len(link), time.perf_counter() - t0)
     linked = {p for p in link["person_id"] if isinstance(p, str) and p}
 
