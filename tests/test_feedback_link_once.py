@@ -217,3 +217,44 @@ def test_the_children_are_linked_against_their_own_candidates_found_in_the_regis
     whole = link_feedback(kids, reg, model=model, prefilter=False)
     pd.testing.assert_frame_equal(reused, whole, check_exact=True)
     assert reused["link_status"].isin(["verified", "fix", "review"]).any()
+
+
+#: (case, typed number, linked writer, confirmed records (person, number typed), the child found)
+CHILD_CASES = [
+    ("child's dose under the parent's number", "079090001234", "079090001234",
+     [("079090001234", "079090001234"), ("079210005678", "079090001234")], "079210005678"),
+    ("the parent's own records only: nobody", "079090001234", "079090001234",
+     [("079090001234", "079090001234")], None),
+    ("two persons on the number: the named child", "079090001234", "079090001234",
+     [("079210005678", "079090001234"), ("079212009999", "079090001234")], "079210005678"),
+    ("under the writer's number, typed number blank", "", "079090001234",
+     [("079210005678", "079090001234")], "079210005678"),
+    ("another number's records do not count", "079090001234", "079090001234",
+     [("079210005678", "001085004321")], None),
+]
+
+
+@pytest.mark.parametrize("case,typed,writer,records,child", CHILD_CASES, ids=[c[0] for c in CHILD_CASES])
+def test_a_child_is_found_on_the_records_typed_with_the_parents_number(case, typed, writer, records, child):
+    """The records typed with the number a parent gives (or the parent's own, when linked) name the child:
+    a person other than the parent whose registered name is the child's named in the message."""
+    from vaxlib.feedback import _link_children
+    from vaxlib.complaints.understand import read_message
+
+    registry = pd.DataFrame({"person_id": ["079090001234", "079210005678", "079212009999", "001085004321"],
+                             "full_name": ["Trần Văn Hùng", "Trần Minh Khang", "Trần Thị Mai", "Lê Văn Tám"],
+                             "dob": ["1990-05-17", "2010-09-02", "2012-01-01", "1985-11-02"],
+                             "sex": "", "old_id": "", "province_code": "79"})
+    message = "Con tôi tên Trần Minh Khang sinh ngày 02/09/2010 chưa có mũi 2 trên sổ sức khỏe điện tử"
+    fb = pd.DataFrame({"feedback_id": ["PA1"], "message": [message], "typed_id": [typed], "person_id": [writer],
+                       "phone": [None]})
+    rec = pd.DataFrame({"record_id": [f"R{i}" for i in range(len(records))], "status": "verified",
+                        "person_id": [p for p, _ in records], "id_digits": [n for _, n in records]})
+    claims = [read_message(message)]
+    assert claims[0].subject == "child"
+    out = _link_children(fb, claims, registry, rec, None)
+    if child is None:  # then the matcher looks for the named child (here: by name and dob, in this register)
+        assert out.get("PA1", (None,))[0] in (None, "079210005678")
+        assert not any(r[0] == "079210005678" and r[1] in {typed, writer} for r in records)
+    else:
+        assert out["PA1"] == (child, "fix")

@@ -793,24 +793,36 @@ def _link_children(fb: pd.DataFrame, claims: list, registry: pd.DataFrame, rec: 
     about a child), that person.  ``pool``: as :func:`link_feedback`'s.
     """
     from vaxlib.complaints.understand import child_named
-    from vaxlib.vn.text import fold_key
+    from vaxlib.vn.text import fold_key, map_unique
 
     out: dict[str, tuple[str | None, str]] = {}
-    conf = rec[rec["status"].isin(["verified", "fix"]) & rec["person_id"].notna()]
-    reg_name = dict(zip(_text(registry["person_id"]), _text(registry["full_name"]).map(fold_key)))
+    about = [i for i, c in enumerate(claims) if c.subject in ("child", "relative")]
+    # the numbers these reports give (typed, or the writer's person) -> the persons of the confirmed
+    # records typed with each, found in one pass over the records (not one per report)
+    given = {v for i in about for v in (fb["typed_id"].iat[i], fb["person_id"].iat[i])
+             if isinstance(v, str) and v}
+    conf = rec[rec["status"].isin(["verified", "fix"]) & rec["person_id"].notna() & rec["id_digits"].isin(given)]
+    on_number: dict[str, list[Any]] = {}
+    for d, p in zip(conf["id_digits"].to_numpy(dtype=object), conf["person_id"].to_numpy(dtype=object)):
+        on_number.setdefault(d, []).append(p)
+    names: dict[str, str] = {}
+
+    def reg_name(pid: str) -> str | None:
+        if not names:  # (folded once per distinct name, when first asked)
+            names.update(zip(_text(registry["person_id"]), map_unique(_text(registry["full_name"]), fold_key)))
+        return names.get(pid)
+
     to_match = []
-    for i, c in enumerate(claims):
-        if c.subject not in ("child", "relative"):
-            continue
+    for i in about:
+        c = claims[i]
         it = fb.iloc[i]
         fid = str(it["feedback_id"])
         named = child_named(it["message"])
         parent = it["person_id"] if isinstance(it["person_id"], str) else None
         numbers = {it["typed_id"], parent} - {None, ""}
-        on_number = conf[conf["id_digits"].isin(numbers) & ~conf["person_id"].isin(numbers)]
-        kids = sorted(set(on_number["person_id"].astype(str)))
+        kids = sorted({str(p) for n in numbers for p in on_number.get(n, ()) if p not in numbers})
         if named:
-            same = [k for k in kids if reg_name.get(k) == fold_key(named[0])]
+            same = [k for k in kids if reg_name(k) == fold_key(named[0])]
             if len(same) == 1:
                 out[fid] = (same[0], "fix")
                 continue
