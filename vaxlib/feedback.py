@@ -793,7 +793,7 @@ def _link_children(fb: pd.DataFrame, claims: list, registry: pd.DataFrame, rec: 
     about a child), that person.  ``pool``: as :func:`link_feedback`'s.
     """
     from vaxlib.complaints.understand import child_named
-    from vaxlib.vn.text import fold_key, map_unique
+    from vaxlib.vn.text import fold_key
 
     out: dict[str, tuple[str | None, str]] = {}
     about = [i for i, c in enumerate(claims) if c.subject in ("child", "relative")]
@@ -806,11 +806,15 @@ def _link_children(fb: pd.DataFrame, claims: list, registry: pd.DataFrame, rec: 
     for d, p in zip(conf["id_digits"].to_numpy(dtype=object), conf["person_id"].to_numpy(dtype=object)):
         on_number.setdefault(d, []).append(p)
     names: dict[str, str] = {}
+    folded: dict[str, str] = {}
 
     def reg_name(pid: str) -> str | None:
-        if not names:  # (folded once per distinct name, when first asked)
-            names.update(zip(_text(registry["person_id"]), map_unique(_text(registry["full_name"]), fold_key)))
-        return names.get(pid)
+        if not names:  # (when first asked; a name folded only when a child's is compared with it)
+            names.update(zip(_text(registry["person_id"]), _text(registry["full_name"])))
+        name = names.get(pid)
+        if name is not None and name not in folded:
+            folded[name] = fold_key(name)
+        return None if name is None else folded[name]
 
     to_match = []
     for i in about:
