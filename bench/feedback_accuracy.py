@@ -25,8 +25,12 @@ with the code of this checkout.  Both are scored against ``truth_feedback``:
 Both runs' output tables are also compared (rows, values, dtypes): the
 tables that differ, and per report the columns that differ, with the truth.
 
+``--run DIR`` scores an existing folder instead (``DIR/data`` as ``vax synth`` writes it, with the
+truth, and ``DIR/match`` from ``vax match``; ``match-corrected``/``apply`` when there): the same-answers
+sets and the 1M set, matched once, without generating anything.
+
 Usage: python bench/feedback_accuracy.py [--persons 20000] [--rate 0.1] [--seed 7] [--before REF]
-       [--errors parameters/errors-harsh.yaml] [--by-kind] [--keep DIR]
+       [--errors parameters/errors-harsh.yaml] [--by-kind] [--keep DIR] [--run DIR]
 """
 from __future__ import annotations
 
@@ -76,6 +80,17 @@ def build(root: Path, persons: int, seed: int, rate: float, errors: str | None =
         second.candidates.to_parquet(run / "candidates.parquet", index=False)
         second.model.save(run / "model.json")
     return {**t, "matches_current": second.matches}
+
+
+def existing(run: Path) -> dict[str, pd.DataFrame]:
+    """The tables :func:`score` needs from a folder matched already (``--run``)."""
+    from vaxlib.io import read_output
+
+    data = run / "data"
+    t = {k: pd.read_parquet(data / f"{k}.parquet") for k in ("feedback", "truth_feedback", "truth_vaccinations")}
+    cur = run / "match-corrected" if (run / "match-corrected").exists() else run / "match"
+    t["matches_current"] = read_output(cur / "matches.parquet", "matches", columns=["record_id", "status", "person_id"])
+    return t
 
 
 def checkout(ref: str, dest: Path) -> Path:
@@ -199,17 +214,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--errors", default=None, help="error profile YAML (default parameters/errors.yaml)")
     ap.add_argument("--by-kind", action="store_true", help="also print the figures per kind")
     ap.add_argument("--keep", default=None, help="work in this new folder and keep it (data and both outputs)")
+    ap.add_argument("--run", default=None, help="score this folder (data/ with the truth, match/) as it is")
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="fbbench-") as tmp:
         root = Path(a.keep) if a.keep else Path(tmp)
         t0 = time.perf_counter()
-        tables = build(root / "run", a.persons, a.seed, a.rate, a.errors)
-        print(f"data: {a.persons:,} persons, {len(tables['feedback']):,} complaints "
-              f"({time.perf_counter() - t0:.0f} s to generate and match)")
+        if a.run:
+            run = Path(a.run).resolve()
+            tables = existing(run)
+            print(f"data: {run}, {len(tables['feedback']):,} complaints")
+        else:
+            run = root / "run"
+            tables = build(run, a.persons, a.seed, a.rate, a.errors)
+            print(f"data: {a.persons:,} persons, {len(tables['feedback']):,} complaints "
+                  f"({time.perf_counter() - t0:.0f} s to generate and match)")
         before_src = checkout(a.before, root / "before")
         results = {}
         for label, src in (("before", before_src), ("after", ROOT)):
-            secs = run_feedback(src, root / "run", root / f"fb-{label}")
+            secs = run_feedback(src, run, root / f"fb-{label}")
             results[label] = score(root / f"fb-{label}", tables)
             results[label]["seconds"] = secs
         diffs = compare(root / "fb-before", root / "fb-after", tables["truth_feedback"])

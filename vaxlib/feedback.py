@@ -12,8 +12,9 @@ answers every claim in it:
    could be paired with (:func:`candidate_mask`: the matcher's own blocking
    keys; the answers are the whole register's), with the model of the
    register's own match for what depends on the register (u, the namesake pi)
-   and m and rho fitted on the reports' pairs (:func:`_reports_model`).  Blank and placeholder numbers
-   (``0``, ``không có``) are blanks; without a usable number the candidates
+   and m and rho fitted on the reports' pairs in the same matcher pass
+   (``run_match(refit=True)``).  Blank and placeholder numbers (``0``,
+   ``không có``) are blanks; without a usable number the candidates
    come from the name and birth year, and an uncertain link is confirmed when
    the report's phone is on the verified dose records of exactly one person
    whose name and birth year fit.  A parent writing for a child (the parent's
@@ -367,12 +368,14 @@ def candidate_keys(feedback: pd.DataFrame, settings: Any = None) -> dict[str, An
 
 
 def candidate_reasons(feedback: pd.DataFrame, registry: pd.DataFrame,
-                      keys: dict[str, Any] | None = None) -> pd.DataFrame:
+                      keys: dict[str, Any] | None = None, cache: dict | None = None) -> pd.DataFrame:
     """Per register row (``registry``'s index), why :func:`candidate_mask` keeps it: one bool column per
     blocking rule of the matcher (it shares that rule's key with a report), ``number`` (its CCCD or
     former CMND is a report's usable number) and ``name_year_nearby`` (its folded name and birth year +-1 are a
     report's without a usable number).  ``keys``: :func:`candidate_keys` of ``feedback`` (counting the rows
-    kept per key: give the parts of one register in order, each once)."""
+    kept per key: give the parts of one register in order, each once).  ``cache``: a dict kept for these
+    register rows while several sets of reports are tested on them (the rows prepared and their keys
+    hashed once)."""
     from vaxlib.match.blocking import TEXT_RULES, hashed_rule_keys, id_pair_mask_keys
     from vaxlib.match.prepare import prepare_registry
     from vaxlib.vn.text import fold_key, map_unique
@@ -380,8 +383,10 @@ def candidate_reasons(feedback: pd.DataFrame, registry: pd.DataFrame,
     k = keys if keys is not None else candidate_keys(feedback)
     n = len(registry)
     out: dict[str, np.ndarray] = {}
-    reg = prepare_registry(registry)  # the matcher's own preparation, row by row
-    memo: dict = {}
+    cache = {} if cache is None else cache
+    if "reg" not in cache:
+        cache["reg"], cache["memo"] = prepare_registry(registry), {}  # the matcher's own preparation, row by row
+    reg, memo = cache["reg"], cache["memo"]
     for name in TEXT_RULES:
         hit = np.zeros(n, dtype=bool)
         want = k["rules"].get(name, (pd.Series(dtype=np.uint64), None))[0]
@@ -411,8 +416,10 @@ def candidate_reasons(feedback: pd.DataFrame, registry: pd.DataFrame,
     out["number"] = (pid.isin(k["ids"]) | (old.ne("") & old.isin(k["ids"]))).to_numpy()
     hit = np.zeros(n, dtype=bool)
     if (k["name_years"] or k["any_year"]) and n:
-        rname = map_unique(reg["full_name"], fold_key)
-        ryear = pd.to_numeric(reg["dob"].str[:4], errors="coerce").fillna(-1).astype(int)
+        if "rname" not in cache:
+            cache["rname"] = map_unique(reg["full_name"], fold_key)
+            cache["ryear"] = pd.to_numeric(reg["dob"].str[:4], errors="coerce").fillna(-1).astype(int)
+        rname, ryear = cache["rname"], cache["ryear"]
         if k["name_years"]:
             pairs = pd.MultiIndex.from_arrays([rname.to_numpy(dtype=object), ryear.to_numpy()])
             hit |= pairs.isin(list(k["name_years"]))
@@ -421,7 +428,8 @@ def candidate_reasons(feedback: pd.DataFrame, registry: pd.DataFrame,
     return pd.DataFrame(out, index=registry.index)[list(_candidate_reasons_names())]
 
 
-def candidate_mask(feedback: pd.DataFrame, registry: pd.DataFrame, keys: dict[str, Any] | None = None) -> pd.Series:
+def candidate_mask(feedback: pd.DataFrame, registry: pd.DataFrame, keys: dict[str, Any] | None = None,
+                   cache: dict | None = None) -> pd.Series:
     """Which register persons a report could be linked to: every person the matcher could pair
     with a report against the whole register, and the owners of the numbers typed.
 
@@ -454,9 +462,10 @@ def candidate_mask(feedback: pd.DataFrame, registry: pd.DataFrame, keys: dict[st
       (:func:`_narrowed_inputs`).
 
     ``keys``: :func:`candidate_keys` of ``feedback``, when the register is tested a part at a time (the
-    parts in order, each once: it counts the rows kept per key).
+    parts in order, each once: it counts the rows kept per key); ``cache``: as :func:`candidate_reasons`'s.
     """
-    return pd.Series(candidate_reasons(feedback, registry, keys).to_numpy().any(axis=1), index=registry.index)
+    return pd.Series(candidate_reasons(feedback, registry, keys, cache).to_numpy().any(axis=1),
+                     index=registry.index)
 
 
 @dataclasses.dataclass
@@ -506,54 +515,6 @@ def _with_register_frequencies(cands: pd.DataFrame, registry: pd.DataFrame,
     return out
 
 
-def _reports_model(registry: pd.DataFrame, records: pd.DataFrame, settings: Any, model: Any, n_registry: int) -> Any:
-    """The link's model: m (EM in the matcher's training sessions), the dose-history u and rho fitted
-    on the reports' own candidate pairs, with u and the namesake pi of ``model`` (the register's match).
-
-    What run_match estimates from its registry must not depend on which register rows it is given:
-    u (random report x register pairs) and pi (registry persons per name) would be estimated on the
-    pool, so they come from the register's match, which estimated them on the whole register.  The
-    rest is fitted on every candidate pair of the reports, which are the whole register's pairs (the
-    pool holds them all), with the whole register's term frequencies and size: citizens type their
-    details otherwise than vaccination staff (with the match's m and rho, reports without a number fell
-    to review: 100k seed 5, person link accuracy without a number 0.995 -> 0.989).  ``registry``: the
-    pool, with ``_tf_name``/``_tf_dob`` (:func:`_with_register_frequencies`).
-    """
-    import dataclasses
-
-    from vaxlib.match.compare import FIELDS, LEVELS
-    from vaxlib.match.model import estimate_rho, fit_counts, fit_from_counts, outside_reference
-    from vaxlib.match.pipeline import MatchSettings, run_match, score_pairs
-    from vaxlib.match.prepare import prepare_records
-
-    ids = pd.Index(_text(records["record_id"]))
-    if not len(records) or not ids.is_unique:
-        return model
-    s = settings or MatchSettings()
-    every = dataclasses.replace(s, top_candidates=len(registry) + 1)  # every candidate pair
-    pairs = run_match(registry, records, every, model=model, progress=lambda _: None,
-                      n_registry=n_registry).candidates
-    if not len(pairs):
-        return model
-    levels = pd.DataFrame({f: pd.Index(["null", *LEVELS[f]]).get_indexer(
-        pairs[f"level_{f}"].to_numpy(dtype=object)) - 1 for f in FIELDS})
-    reg_tf = registry.assign(person_id=_text(registry["person_id"])).drop_duplicates("person_id").set_index(
-        "person_id")
-    pid = pairs["person_id"].to_numpy(dtype=object)
-    tf = {f: reg_tf[f"_tf_{f}"].reindex(pid).to_numpy(dtype=float) for f in ("name", "dob")}
-    counts = fit_counts(levels, tf, seed=s.seed)
-    fitted = fit_from_counts(model.u, counts, n_registry, em_iterations=s.em_iterations)
-    fitted.namesake = dict(model.namesake)
-    rec = prepare_records(records)
-    pair_rec = ids.get_indexer(pairs["record_id"].to_numpy(dtype=object))
-    reference = outside_reference(rec, pd.DataFrame({"rec": pair_rec}), levels)
-    no_id_evidence = (levels["id"].to_numpy() < 0) | reference[pair_rec]
-    weight = score_pairs(fitted, levels, tf, no_id_evidence).sum(axis=1).to_numpy()
-    fitted.rho, fitted.rho_by_kind = estimate_rho(pair_rec, weight, rec["id_kind"].to_numpy(dtype=object),
-                                                  n_registry)
-    return fitted
-
-
 def link_feedback(
     feedback: pd.DataFrame,
     registry: pd.DataFrame,
@@ -562,6 +523,7 @@ def link_feedback(
     *,
     prefilter: bool | None = None,
     register: RegisterStats | None = None,
+    pool: Any = None,
 ) -> pd.DataFrame:
     """Link each report to a register person with the dose-record matcher.
 
@@ -592,6 +554,11 @@ def link_feedback(
         :func:`load_inputs` kept (every candidate row of these reports, and
         more): that register's size and term frequencies; ``registry`` is then
         the pool as it is.  The answer is the one the whole register gives.
+    pool
+        With ``register``: rows of ``registry`` that hold every candidate of
+        these reports (:func:`load_inputs` finds the children named in reports
+        while it reads the register): the candidates are taken from them, not
+        from the whole narrowed register, which is not prepared again.
 
     Returns
     -------
@@ -602,6 +569,13 @@ def link_feedback(
     from vaxlib.match.pipeline import run_match
 
     records = _match_records(feedback)
+    # m and rho are fitted on the reports' own pairs in the link's one matcher pass, u and the namesake
+    # pi held from the register's match (run_match's refit: what depends on which register rows are
+    # given comes from the whole register; citizens type their details otherwise than vaccination
+    # staff, and with the match's m and rho reports without a number fell to review: 100k seed 5,
+    # person link accuracy without a number 0.995 -> 0.989).  Reports with a repeated id keep the
+    # register's model as it is.
+    held = len(records) > 0 and pd.Index(_text(records["record_id"])).is_unique
     n_register = register.n if register is not None else len(registry)
     narrowed = register is not None and register.n != len(registry)
     if prefilter is None:
@@ -615,26 +589,27 @@ def link_feedback(
         # candidates change no pair (a block under the cap is whole in it, one over the cap stays over it):
         # it is the pool as it is, unless it is far larger than these reports need (the children named in
         # the reports: a few hundred against the candidates of all reports), then masked again
-        pool = registry if narrowed and len(registry) <= 100 * len(feedback) else candidate_registry(
-            feedback, registry, settings)
+        rows = pool if pool is not None and narrowed else registry  # (pool: these reports' candidates are in it)
+        pool = rows if narrowed and len(rows) <= 100 * len(feedback) else candidate_registry(
+            feedback, rows, settings)
         reg = _with_register_frequencies(pool, registry, register)
         if len(reg) == 0:
             reg = registry.iloc[:1]
+        refit = model is not None and held
         if model is None:
             # no model of the register's match: fitted on the candidates (their u, pi and rho)
             log.warning("feedback: no model of the register's match; the link's model is fitted on "
                         "%d candidate persons", len(reg))
             model = run_match(reg, records, settings, progress=lambda _: None, n_registry=n_register).model
             model.n_registry = n_register
-        else:
-            model = _reports_model(reg, records, settings, model, n_register)
-        result = run_match(reg, records, settings, model=model, progress=lambda _: None, n_registry=n_register)
+        result = run_match(reg, records, settings, model=model, progress=lambda _: None, n_registry=n_register,
+                           refit=refit)
     else:
         if model is not None:
             # the term frequencies the pool gets (_with_register_frequencies), for the same answers
             registry = _with_register_frequencies(registry, registry)
-            model = _reports_model(registry, records, settings, model, len(registry))
-        result = run_match(registry, records, settings, model=model, progress=lambda _: None)
+        result = run_match(registry, records, settings, model=model, progress=lambda _: None,
+                           refit=model is not None and held)
     m = result.matches
     return pd.DataFrame({
         "feedback_id": m["record_id"].to_numpy(dtype=object),
@@ -806,7 +781,7 @@ def _confirm_by_phone(fb: pd.DataFrame, registry: pd.DataFrame, rec: pd.DataFram
 
 def _link_children(fb: pd.DataFrame, claims: list, registry: pd.DataFrame, rec: pd.DataFrame,
                    match_settings: Any, register: RegisterStats | None = None,
-                   model: Any = None) -> dict[str, tuple[str | None, str]]:
+                   model: Any = None, pool: Any = None) -> dict[str, tuple[str | None, str]]:
     """feedback_id -> (child's register person, link status) for complaints a parent writes for a child
     (or anyone for a relative).
 
@@ -815,27 +790,43 @@ def _link_children(fb: pd.DataFrame, claims: list, registry: pd.DataFrame, rec: 
     a parent's CCCD), by the name in the message; by the child's name and
     date of birth in the message, through the matcher; or, when the parent's
     number was typed on one other person's records only (and the report is
-    about a child), that person.
+    about a child), that person.  ``pool``: as :func:`link_feedback`'s.
     """
     from vaxlib.complaints.understand import child_named
     from vaxlib.vn.text import fold_key
 
     out: dict[str, tuple[str | None, str]] = {}
-    conf = rec[rec["status"].isin(["verified", "fix"]) & rec["person_id"].notna()]
-    reg_name = dict(zip(_text(registry["person_id"]), _text(registry["full_name"]).map(fold_key)))
+    about = [i for i, c in enumerate(claims) if c.subject in ("child", "relative")]
+    # the numbers these reports give (typed, or the writer's person) -> the persons of the confirmed
+    # records typed with each, found in one pass over the records (not one per report)
+    given = {v for i in about for v in (fb["typed_id"].iat[i], fb["person_id"].iat[i])
+             if isinstance(v, str) and v}
+    conf = rec[rec["status"].isin(["verified", "fix"]) & rec["person_id"].notna() & rec["id_digits"].isin(given)]
+    on_number: dict[str, list[Any]] = {}
+    for d, p in zip(conf["id_digits"].to_numpy(dtype=object), conf["person_id"].to_numpy(dtype=object)):
+        on_number.setdefault(d, []).append(p)
+    names: dict[str, str] = {}
+    folded: dict[str, str] = {}
+
+    def reg_name(pid: str) -> str | None:
+        if not names:  # (when first asked; a name folded only when a child's is compared with it)
+            names.update(zip(_text(registry["person_id"]), _text(registry["full_name"])))
+        name = names.get(pid)
+        if name is not None and name not in folded:
+            folded[name] = fold_key(name)
+        return None if name is None else folded[name]
+
     to_match = []
-    for i, c in enumerate(claims):
-        if c.subject not in ("child", "relative"):
-            continue
+    for i in about:
+        c = claims[i]
         it = fb.iloc[i]
         fid = str(it["feedback_id"])
         named = child_named(it["message"])
         parent = it["person_id"] if isinstance(it["person_id"], str) else None
         numbers = {it["typed_id"], parent} - {None, ""}
-        on_number = conf[conf["id_digits"].isin(numbers) & ~conf["person_id"].isin(numbers)]
-        kids = sorted(set(on_number["person_id"].astype(str)))
+        kids = sorted({str(p) for n in numbers for p in on_number.get(n, ()) if p not in numbers})
         if named:
-            same = [k for k in kids if reg_name.get(k) == fold_key(named[0])]
+            same = [k for k in kids if reg_name(k) == fold_key(named[0])]
             if len(same) == 1:
                 out[fid] = (same[0], "fix")
                 continue
@@ -844,8 +835,8 @@ def _link_children(fb: pd.DataFrame, claims: list, registry: pd.DataFrame, rec: 
         if len(kids) == 1 and c.subject == "child":
             out[fid] = (kids[0], "fix")
     if to_match:
-        link = link_feedback(pd.DataFrame(to_match), registry, match_settings, model, register=register) \
-            .set_index("feedback_id")
+        link = link_feedback(pd.DataFrame(to_match), registry, match_settings, model, register=register,
+                             pool=pool).set_index("feedback_id")
         for fid, row in link.iterrows():
             if fid not in out and row["link_status"] in ("verified", "fix", "review") and isinstance(row["person_id"], str):
                 out[fid] = (row["person_id"], row["link_status"])
@@ -853,13 +844,14 @@ def _link_children(fb: pd.DataFrame, claims: list, registry: pd.DataFrame, rec: 
 
 
 def _whom(fb: pd.DataFrame, registry: pd.DataFrame, rec: pd.DataFrame, match_settings: Any,
-          register: RegisterStats | None, model: Any = None) -> tuple[pd.DataFrame, list, dict[str, tuple[str | None, str]]]:
+          register: RegisterStats | None, model: Any = None,
+          pool: Any = None) -> tuple[pd.DataFrame, list, dict[str, tuple[str | None, str]]]:
     """(the linked reports with their phone confirmations, the claims of each, the children's links)."""
     from vaxlib.complaints.understand import read_message
 
     fb = _confirm_by_phone(fb, registry, rec)
     all_claims = [read_message(str(m) if isinstance(m, str) else "") for m in fb["message"]]
-    return fb, all_claims, _link_children(fb, all_claims, registry, rec, match_settings, register, model)
+    return fb, all_claims, _link_children(fb, all_claims, registry, rec, match_settings, register, model, pool)
 
 
 def _received(feedback: pd.DataFrame, as_of: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
@@ -903,6 +895,7 @@ def track_feedback(
     model: Any = None,
     register: RegisterStats | None = None,
     link: pd.DataFrame | None = None,
+    link_pool: Any = None,
 ) -> FeedbackResult:
     """Link, read, answer claim by claim, resolve or queue every report, and its SLA state.
 
@@ -937,6 +930,10 @@ def track_feedback(
     link
         :func:`link_feedback` of the received reports, when already computed
         (by :func:`load_inputs`, which needs it to know which rows to keep).
+    link_pool
+        The register rows holding every candidate of the children named in the
+        reports (:func:`load_inputs` finds them while it reads the register):
+        ``pool`` of the children's :func:`link_feedback`.
 
     Returns
     -------
@@ -987,7 +984,7 @@ def track_feedback(
     names = {p.code: p.display for p in BY_CODE.values()}
     facility_province = dict(zip(_text(rec["facility_id"]), _text(rec["facility_province"])))
 
-    fb, all_claims, children = _whom(fb, registry, rec, match_settings, register, model)
+    fb, all_claims, children = _whom(fb, registry, rec, match_settings, register, model, link_pool)
 
     rows, link_rows, replies = [], [], []
     t0 = time.perf_counter()
@@ -1407,19 +1404,24 @@ def _narrowed_inputs(rf: Any, feedback: pd.DataFrame, settings: FeedbackSettings
         if named:
             kids.append({"full_name": named[0], "dob": named[1] or None, "id_number": None})
     columns = ["full_name", "dob", "id_number"]
-    looked_up = pd.concat([fb[columns], pd.DataFrame(kids, columns=columns)], ignore_index=True)
+    kids = pd.DataFrame(kids, columns=columns)
+    looked_up = pd.concat([fb[columns], kids], ignore_index=True)
 
     # the register: every candidate row (and the first row, the matcher's stand-in when none), counted whole
     t0 = time.perf_counter()
     reg = _Picked(reg_path, "table", ["person_id", "full_name", "dob", "sex", "old_id", "province_code"])
     register: RegisterStats | None = None
+    kid_rows: list[np.ndarray] = []  # the children's own candidates (register row numbers): their link's pool
     if reg.n > 5000:  # link_feedback's prefilter
-        lookup_keys = candidate_keys(looked_up)
+        lookup_keys, kid_keys = candidate_keys(looked_up), candidate_keys(kids)
         typed_set = _value_set(typed)
 
         def candidates(batch: Any, first: int) -> np.ndarray:
-            hit = candidate_mask(looked_up, batch.to_pandas(), lookup_keys).to_numpy() \
+            rows, cache = batch.to_pandas(), {}  # (prepared once for both sets of keys)
+            hit = candidate_mask(looked_up, rows, lookup_keys, cache).to_numpy() \
                 | _in(batch, "person_id", typed_set) | _in(batch, "old_id", typed_set)
+            if len(kids):
+                kid_rows.append(first + np.flatnonzero(candidate_mask(kids, rows, kid_keys, cache).to_numpy()))
             if first == 0 and len(hit):
                 hit[0] = True
             return hit
@@ -1444,8 +1446,13 @@ def _narrowed_inputs(rf: Any, feedback: pd.DataFrame, settings: FeedbackSettings
     else:
         reg.scan(lambda batch, first: np.ones(batch.num_rows, dtype=bool))
     t0 = time.perf_counter()
-    link = link_feedback(fb, reg.frame(), model=model, register=register) if len(fb) else pd.DataFrame(
+    frame, pool = reg.frame(), None
+    if register is not None:  # every candidate of the children named in the reports (a few, kept by the scan)
+        pool = frame[frame.index.isin(np.concatenate(kid_rows) if kid_rows else [])]
+    link = link_feedback(fb, frame, model=model, register=register) if len(fb) else pd.DataFrame(
         columns=["feedback_id", "link_status", "person_id", "match_probability", "error_codes"])
+    del frame
+    log.info("feedback: %d reports matched (%.0f s)", len(link), time.perf_counter() - t0)
     linked = {p for p in link["person_id"] if isinstance(p, str) and p}
 
     # dose records
@@ -1535,14 +1542,14 @@ def _narrowed_inputs(rf: Any, feedback: pd.DataFrame, settings: FeedbackSettings
     fbl = fb.merge(link, on="feedback_id", how="left")
     fbl["typed_id"] = usable_ids(fbl["id_number"])
     fbl["phone_norm"] = normalise_phones(_text(fbl["phone"]))
-    fbl, _, children = _whom(fbl, inputs["registry"], rec, None, register, model)
+    fbl, _, children = _whom(fbl, inputs["registry"], rec, None, register, model, pool)
     final = {p for p in fbl["person_id"] if isinstance(p, str) and p} | {p for p, _ in children.values() if p}
     touched = rec["id_digits"].isin(typed) | rec["phone_norm"].isin(phones)
     keys = {str(k) for k in rec.loc[touched, "person_key"] if k is not None}
     del inputs, rec, fbl  # the final frames are built anew below
     more(final, final | set(registered(final).values()), keys)
     registered(cur.values("person_id"))
-    return dict(_frames(rf, reg, vac, cur, first, cand), register=register, link=link, model=model)
+    return dict(_frames(rf, reg, vac, cur, first, cand), register=register, link=link, model=model, link_pool=pool)
 
 
 def _last_records(vac: _Picked, cur: _Picked, facilities: set[str]) -> set[str]:

@@ -37,7 +37,7 @@ from vaxlib.match.compare import FIELDS, LEVELS, compare_pairs
 __all__ = ["FSModel", "estimate_u", "estimate_rho", "fit_model", "fit_namesake_calibration", "namesake_penalty",
            "outside_reference", "TF_LEVELS", "FitCounts", "fit_counts", "fit_from_counts", "u_sample_pairs",
            "u_from_levels", "namesake_observed", "namesake_from_counts",
-           "session_masks", "pair_tf",
+           "session_masks", "pair_tf", "fit_held",
            "record_log2_evidence", "rho_from_evidence", "distinct_vectors", "merge_vectors"]
 
 log = logging.getLogger(__name__)
@@ -404,6 +404,32 @@ def fit_from_counts(u: dict[str, np.ndarray], counts: FitCounts, n_registry: int
         lam = _em_counts(model, *vectors, fields, em_iterations, prior_strength, lam=0.95)
         log.info("EM session anchored on %s: %d pairs, λ=%.4f", list(anchor), n, lam)
     return model
+
+
+def fit_held(held: FSModel, levels: pd.DataFrame, tf: dict[str, np.ndarray], no_id_evidence: np.ndarray,
+             pair_rec: np.ndarray, kinds: np.ndarray, n_registry: int, *, order: np.ndarray | None = None,
+             em_iterations: int = 25, seed: int = 0) -> FSModel:
+    """m (EM in the training sessions), the dose-history u and ρ fitted on these candidate pairs, with u
+    and the namesake π held from ``held`` (a model fitted on a whole register, e.g. its ``model.json``).
+
+    For records matched against only a part of the register that holds all their pairs (``vax
+    feedback``'s candidates): what depends on which register rows are given (u from random pairs, π
+    from registry persons per name) comes from ``held``; what the records' own pairs tell (how these
+    records are typed: m, and ρ per kind of number) is fitted on them, with ``n_registry`` the whole
+    register's size.  ``levels``, ``tf`` (term-frequency u per pair), ``no_id_evidence`` and
+    ``pair_rec`` are per pair; ``kinds`` per record.  ``order``: the pairs' order to fit in (the EM
+    sample and the sums of ρ follow it), default as given.
+    """
+    if order is not None:
+        levels = levels.iloc[order].reset_index(drop=True)
+        tf = {k: np.asarray(v)[order] for k, v in tf.items()}
+        no_id_evidence, pair_rec = np.asarray(no_id_evidence)[order], np.asarray(pair_rec)[order]
+    fitted = fit_from_counts(held.u, fit_counts(levels, tf, seed=seed), n_registry, em_iterations=em_iterations)
+    fitted.namesake = dict(held.namesake)
+    bf = fitted.log2_bf(levels, tf)
+    bf["namesake"] = -namesake_penalty(levels, bf, fitted, no_id_evidence)
+    fitted.rho, fitted.rho_by_kind = estimate_rho(pair_rec, bf.sum(axis=1).to_numpy(), kinds, n_registry)
+    return fitted
 
 
 def pair_tf(reg: pd.DataFrame, reg_idx: np.ndarray) -> dict[str, np.ndarray]:

@@ -42,6 +42,7 @@ from vaxlib.match.compare import FIELDS, LEVELS, compare_pairs, history_levels, 
 from vaxlib.match.model import (
     FSModel,
     estimate_rho,
+    fit_held,
     fit_model,
     fit_namesake_calibration,
     namesake_penalty,
@@ -501,10 +502,21 @@ def compare_stage(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame, anc
 
 def score_stage(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame, levels: pd.DataFrame,
                 anchors: pd.DataFrame, reference: np.ndarray, no_id_evidence: np.ndarray,
-                model: FSModel | None, s: MatchSettings, cache: FrameCache | None = None):
+                model: FSModel | None, s: MatchSettings, cache: FrameCache | None = None,
+                refit: bool = False, n_registry: int | None = None):
     """(model, Bayes factors, match weights, ρ per pair); the model (with ρ and the namesake
-    calibration) is fitted on these pairs when ``model`` is None."""
+    calibration) is fitted on these pairs when ``model`` is None; with ``refit``, m and ρ are
+    fitted on them with u and π held from ``model`` (:func:`~vaxlib.match.model.fit_held`,
+    ``n_registry`` the whole register's size)."""
     fitted = model is None
+    if refit and not fitted and len(pairs):
+        tf = model.tf_u(reg, pairs["reg"].to_numpy())
+        held = score_pairs(model, levels, tf, no_id_evidence).sum(axis=1).to_numpy()
+        # fitted in the order of the candidates table the held model ranks (EM's sample, ρ's sums)
+        order, _ = _rank_within(pairs["rec"].to_numpy(), held)
+        model = fit_held(model, levels, tf, no_id_evidence, pairs["rec"].to_numpy(),
+                         rec["id_kind"].to_numpy(dtype=object), len(reg) if n_registry is None else n_registry,
+                         order=order, em_iterations=s.em_iterations, seed=s.seed)
     if fitted:
         model = fit_model(rec, reg, levels, pairs, anchors=anchors, u_pairs=s.u_pairs,
                           em_iterations=s.em_iterations, seed=s.seed, cache=cache)
@@ -553,6 +565,7 @@ def run_match(
     index: RegistryIndex | None = None,
     coded: ReaderCodes | dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
     n_registry: int | None = None,
+    refit: bool = False,
 ) -> MatchResult:
     """Match every dose record against the registry (see module docstring).
 
@@ -565,7 +578,9 @@ def run_match(
     :class:`~vaxlib.match.prepare.ReaderCodes` is taken and let go once prepared (a dict is
     read, not changed).  ``n_registry``: the size of the whole register when ``registry`` is
     only the part of it the records can be paired with (``vax feedback``'s candidates), for
-    the prior odds of a registry person (default ``len(registry)``).
+    the prior odds of a registry person (default ``len(registry)``).  ``refit`` (with ``model``):
+    m and ρ are re-estimated on these records' own pairs, u and the namesake π held from
+    ``model`` (:func:`~vaxlib.match.model.fit_held`), in this one pass.
     """
     s = settings or MatchSettings()
     step = progress or (lambda msg: log.info(msg))
@@ -617,7 +632,7 @@ def run_match(
     step("score")
     t = time.perf_counter()
     model, bf, weight, rho_pair = score_stage(rec, reg, pairs, levels, anchors, reference, no_id_evidence, model, s,
-                                              cache)
+                                              cache, refit=refit, n_registry=n_registry)
     del cache  # its per-frame arrays are not needed by classify
     timings["score"] = time.perf_counter() - t
     cpu_lap("score")
