@@ -474,7 +474,8 @@ def _rows_of(path: Path) -> int | None:
 # --------------------------------------------------------------------------- fsync helpers
 
 
-def _fsync_file(path: Path) -> None:
+def fsync_file(path: Path) -> None:
+    """Flush ``path``'s data to the disk (before it is renamed into place)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -1049,7 +1050,7 @@ def atomic_run(out_dir: str | os.PathLike[str], *, command: str, args: Mapping[s
             if same is not None and same[:3] == (info.st_ino, info.st_size, info.st_mtime_ns):
                 digest = same[3]  # a previous run's file, unchanged: hashed and fsync'd by that run
             else:
-                _fsync_file(p)
+                fsync_file(p)
                 known = st.hashed.get(rel)  # hashed while written (Staging.open), and not touched since
                 same_file = known is not None and known[:3] == (info.st_ino, info.st_size, info.st_mtime_ns)
                 digest = known[3] if same_file else file_digest(p)

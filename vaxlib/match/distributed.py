@@ -79,6 +79,7 @@ import numpy as np
 import pandas as pd
 
 from vaxlib.errors import CommandError
+from vaxlib.runs import fsync_file
 
 __all__ = ["stable_hash", "partition_of", "WorkDir", "run_match_dask", "open_cluster", "DaskMatchResult"]
 
@@ -1742,7 +1743,7 @@ def _write_parquet(table, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     pq.write_table(table, tmp, compression="snappy")
-    _fsync_file(tmp)
+    fsync_file(tmp)
     _fault(f"wrote-{path.parent.name}-{path.name}")
     os.replace(tmp, path)
 
@@ -1755,17 +1756,9 @@ def _write_arrow(table, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
-    _fsync_file(tmp)
+    fsync_file(tmp)
     _fault(f"wrote-{path.parent.name}-{path.name}")
     os.replace(tmp, path)
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _place(src: Path, dst: Path) -> None:
