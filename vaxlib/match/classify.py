@@ -331,14 +331,39 @@ def _per_distinct_pair(typed: np.ndarray, reg: np.ndarray, compare_many, if_empt
     p_c, p_u = pd.factorize(t_c.astype(np.int64) * len(g_u) + g_c)
     a = np.asarray(t_u, dtype=object)[p_u // len(g_u)]
     b = np.asarray(g_u, dtype=object)[p_u % len(g_u)]
+    tuple_c, tuples = _compare_distinct(a, b, compare_many, if_empty)
+    idx[diff] = tuple_c[p_c]
+    return idx, tuples
+
+
+def _joined_codes(id_c, id_u, name_i, name_codes, dob_i, dob_codes, sex_c, sex_u) -> np.ndarray:
+    """Each link's error_codes: the four fields' codes (``*_c``/``*_i`` per link into ``*_u``/``*_codes``; -1 for
+    no name/dob code) joined, sorted and deduplicated, one string built per distinct combination."""
+    nn, nd, ns = len(name_codes) + 1, len(dob_codes) + 1, len(sex_u)
+    combo_c, combo_u = pd.factorize(((np.asarray(id_c).astype(np.int64) * nn + name_i + 1) * nd + dob_i + 1) * ns
+                                    + sex_c)
+    joined = np.empty(len(combo_u), dtype=object)
+    for j, key in enumerate(combo_u.tolist()):
+        key, si = divmod(key, ns)
+        key, di = divmod(key, nd)
+        ii, ni = divmod(key, nn)
+        parts = [*(name_codes[ni - 1] if ni else ()), *(dob_codes[di - 1] if di else ()),
+                 *id_u[ii].split(";"), sex_u[si]]
+        joined[j] = ";".join(sorted(dict.fromkeys(c for c in parts if c)))
+    return joined[combo_c]
+
+
+def _compare_distinct(a: np.ndarray, b: np.ndarray, compare_many,
+                      if_empty: tuple[str, ...]) -> tuple[np.ndarray, list[tuple[str, ...]]]:
+    """``compare_many`` on each distinct differing (typed ``a``, registry ``b``) pair, ``if_empty`` where
+    nothing was typed; returns (each pair's index into the distinct results, the distinct results)."""
     out = np.empty(len(a), dtype=object)
     empty = np.fromiter((not v for v in a), bool, count=len(a))  # "" or None typed
     out[~empty] = compare_many(a[~empty], b[~empty])
     for i in np.flatnonzero(empty):
         out[i] = if_empty
     tuple_c, tuples = pd.factorize(out)
-    idx[diff] = tuple_c[p_c]
-    return idx, list(tuples)
+    return tuple_c, list(tuples)
 
 
 def classify_links(rec: pd.DataFrame, reg: pd.DataFrame, rec_idx: np.ndarray, reg_idx: np.ndarray,
@@ -388,14 +413,9 @@ def _per_distinct_code_pair(rc: np.ndarray, gc: np.ndarray, typed_at, reg_at, co
         return idx, []
     p_c, rep = _first_of_each(rc[diff] << 32 | gc[diff], diff)
     a, b = typed_at(rep), reg_at(rep)
-    out = np.empty(len(a), dtype=object)
-    empty = np.fromiter((not v for v in a), bool, count=len(a))  # "" or None typed
-    out[~empty] = compare_many(a[~empty], b[~empty])
-    for i in np.flatnonzero(empty):
-        out[i] = if_empty
-    tuple_c, tuples = pd.factorize(out)
+    tuple_c, tuples = _compare_distinct(a, b, compare_many, if_empty)
     idx[diff] = tuple_c[p_c]
-    return idx, list(tuples)
+    return idx, tuples
 
 
 def _classify_links_coded(rec: pd.DataFrame, reg: pd.DataFrame, rec_idx: np.ndarray, reg_idx: np.ndarray,
@@ -449,19 +469,7 @@ def _classify_links_coded(rec: pd.DataFrame, reg: pd.DataFrame, rec_idx: np.ndar
     no_sex = (pd.Series(rtext("sex_p")(s_rep), dtype=object).fillna("").to_numpy() == "")[s_c]
     sex_u = ["", "sex:mismatch", "sex:missing"]
     sex_c = np.where(no_sex, 2, (rs != gs).astype(np.int64))
-    # one joined string per distinct combination of the fields' codes
-    nn, nd, ns = len(name_codes) + 1, len(dob_codes) + 1, len(sex_u)
-    combo_c, combo_u = pd.factorize(((id_c * nn + name_i + 1) * nd + dob_i + 1) * ns + sex_c)
-    joined = np.empty(len(combo_u), dtype=object)
-    for j, key in enumerate(combo_u.tolist()):
-        key, si = divmod(key, ns)
-        key, di = divmod(key, nd)
-        ii, ni = divmod(key, nn)
-        parts = [*(name_codes[ni - 1] if ni else ()), *(dob_codes[di - 1] if di else ()),
-                 *id_u[ii].split(";"), sex_u[si]]
-        joined[j] = ";".join(sorted(dict.fromkeys(c for c in parts if c)))
-
-    out = {"error_codes": joined[combo_c]}
+    out = {"error_codes": _joined_codes(id_c, id_u, name_i, name_codes, dob_i, dob_codes, sex_c, sex_u)}
     for c, field, right in (("corrected_full_name", "name", "full_name"), ("corrected_dob", "dob", "dob"),
                             ("corrected_sex", "sex", "sex"), ("corrected_id_number", "id", "person_id")):
         differs = codes[field][0] != codes[field][1]
@@ -475,15 +483,7 @@ def _classify_links_coded(rec: pd.DataFrame, reg: pd.DataFrame, rec_idx: np.ndar
 
 def _classify_links_text(rec: pd.DataFrame, reg: pd.DataFrame, rec_idx: np.ndarray, reg_idx: np.ndarray,
                    registry_ids) -> pd.DataFrame:
-    """:func:`classify_links` from the text columns (frames without comparable codes).
-
-    Names and dates are compared once per distinct (typed, registry) pair, the common
-    differences on arrays (:func:`~vaxlib.vn.names.compare_names_array`,
-    :func:`~vaxlib.vn.dates.compare_dob_many`), ID codes are vectorised
-    (:func:`id_codes_array`), and the joined code string is built once per distinct
-    combination of the four fields' codes.  A corrected_* value is missing (NaN) where the
-    record already has the registry's.
-    """
+    """:func:`classify_links` from the text columns of every link (frames without comparable codes)."""
     from vaxlib.vn.dates import compare_dob_many
     from vaxlib.vn.names import compare_names_array
 
@@ -508,21 +508,9 @@ def _classify_links_text(rec: pd.DataFrame, reg: pd.DataFrame, rec_idx: np.ndarr
                              rcol("id_raw_digits"), registry_ids, owned)
     no_sex = pd.Series(rsex, dtype=object).fillna("").to_numpy() == ""
     sex_code = np.where(no_sex, "sex:missing", np.where(rsex != gsex, "sex:mismatch", "")).astype(object)
-    # one joined string per distinct combination of the fields' codes
     id_c, id_u = pd.factorize(id_code)
     sex_c, sex_u = pd.factorize(sex_code)
-    nn, nd, ns = len(name_codes) + 1, len(dob_codes) + 1, len(sex_u)
-    combo_c, combo_u = pd.factorize(((id_c.astype(np.int64) * nn + name_i + 1) * nd + dob_i + 1) * ns + sex_c)
-    joined = np.empty(len(combo_u), dtype=object)
-    for j, key in enumerate(combo_u.tolist()):
-        key, si = divmod(key, ns)
-        key, di = divmod(key, nd)
-        ii, ni = divmod(key, nn)
-        codes = [*(name_codes[ni - 1] if ni else ()), *(dob_codes[di - 1] if di else ()),
-                 *id_u[ii].split(";"), sex_u[si]]
-        joined[j] = ";".join(sorted(dict.fromkeys(c for c in codes if c)))
-
-    out = {"error_codes": joined[combo_c]}
+    out = {"error_codes": _joined_codes(id_c, id_u, name_i, name_codes, dob_i, dob_codes, sex_c, sex_u)}
     for c, typed, right in (("corrected_full_name", tn, gn), ("corrected_dob", td, gd),
                             ("corrected_sex", rsex, gsex), ("corrected_id_number", id_typed, pids)):
         differs = typed != right
