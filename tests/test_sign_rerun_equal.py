@@ -22,6 +22,9 @@ from vaxlib.sign.keys import PASSPHRASE_ENV, init_keys
 from vaxlib.sign.previous import PreviousRun
 from vaxlib.sign.verify import decode
 
+from test_sign_store import _sign, _write
+from test_sign_store import _world as sign_world
+
 N = 300
 NAMES = ["Nguyễn Bảo Duy", "Đặng Thị Huệ", "Trần Văn An", "Lê Thị Mai", "Phạm Ngọc Ánh"]
 
@@ -34,35 +37,7 @@ def keys(tmp_path, monkeypatch):
 
 
 def _world(renamed=frozenset(), new_dob=frozenset(), new_dose=frozenset()):
-    pids = [f"0010850{i:05d}" for i in range(N)]
-    reg = pd.DataFrame({"person_id": pids,
-                        "full_name": [NAMES[i % 5] + (" Anh" if i in renamed else "") for i in range(N)],
-                        "dob": ["1981-03-04" if i in new_dob else f"19{50 + i % 40}-01-02" for i in range(N)],
-                        "sex": "M", "old_id": "", "province_code": "01"})
-    recs = [[f"R{i}", p, "1", "2021-06-01", "Pfizer"] for i, p in enumerate(pids)]
-    recs += [[f"N{i}", pids[i], "2", "2021-09-01", "Moderna"] for i in sorted(new_dose)]
-    m = pd.DataFrame(recs, columns=["record_id", "person_id", "dose_number", "vaccination_date", "vaccine"])
-    vac = m[["record_id", "dose_number", "vaccination_date", "vaccine"]].assign(
-        full_name="x", dob="x", sex="", id_number="", phone="", province_code="", facility_id="F1",
-        facility_province="01", lot_number="")
-    mat = m[["record_id", "person_id"]].assign(status="verified", person_key=m["person_id"],
-                                               match_probability=1.0, error_codes="", corrected_full_name=None,
-                                               corrected_dob=None, corrected_sex=None, corrected_id_number=None)
-    return reg, vac, mat
-
-
-def _write(folder: Path, world) -> dict:
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for name, df in zip(("registry", "vaccinations", "matches"), world):
-        paths[name] = folder / f"{name}.parquet"
-        df.to_parquet(paths[name], index=False)
-    return paths
-
-
-def _sign(paths, keys, out, **kw):
-    return sign_tables(paths["registry"], paths["vaccinations"], paths["matches"], keys, out, signer_name="t",
-                       processes=1, **kw)
+    return sign_world(renamed, new_dose, new_dob, n=N, names=NAMES, dob=lambda i: f"19{50 + i % 40}-01-02")
 
 
 def _table(folder: Path) -> pd.DataFrame:

@@ -30,13 +30,16 @@ def keys(tmp_path, monkeypatch):
     return tmp_path / "K"
 
 
-def _world(renamed=(), new_dose=()):
-    pids = [f"0010850{i:05d}" for i in range(N)]
-    reg = pd.DataFrame({"person_id": pids, "full_name": [NAMES[i % 4] + (" Anh" if i in renamed else "")
-                                                         for i in range(N)],
-                        "dob": ["1980-01-02"] * N, "sex": "M", "old_id": "", "province_code": "01"})
+def _world(renamed=(), new_dose=(), new_dob=(), *, n=N, names=NAMES, dob=lambda i: "1980-01-02"):
+    """(registry, vaccinations, matches) of ``n`` verified persons, one dose each; ``renamed`` persons carry one
+    more name word, ``new_dob`` persons another dob (1981-03-04), ``new_dose`` persons a second dose."""
+    pids = [f"0010850{i:05d}" for i in range(n)]
+    reg = pd.DataFrame({"person_id": pids,
+                        "full_name": [names[i % len(names)] + (" Anh" if i in renamed else "") for i in range(n)],
+                        "dob": ["1981-03-04" if i in new_dob else dob(i) for i in range(n)],
+                        "sex": "M", "old_id": "", "province_code": "01"})
     recs = [[f"R{i}", p, "1", "2021-06-01", "Pfizer"] for i, p in enumerate(pids)]
-    recs += [[f"N{i}", pids[i], "2", "2021-09-01", "Moderna"] for i in new_dose]
+    recs += [[f"N{i}", pids[i], "2", "2021-09-01", "Moderna"] for i in sorted(new_dose)]
     m = pd.DataFrame(recs, columns=["record_id", "person_id", "dose_number", "vaccination_date", "vaccine"])
     vac = m[["record_id", "dose_number", "vaccination_date", "vaccine"]].assign(
         full_name="x", dob="x", sex="", id_number="", phone="", province_code="", facility_id="F1",
