@@ -22,6 +22,8 @@ from vaxlib.feedback import RegisterStats, _frequency_keys, _match_records, _wit
     candidate_registry, link_feedback
 from vaxlib.match.pipeline import MatchSettings, run_match
 
+from test_feedback_pool import kids_named_in
+
 
 @pytest.fixture(scope="module")
 def synthetic():
@@ -165,18 +167,7 @@ def test_the_reports_pairs_are_compared_once(synthetic, monkeypatch, narrowed):
     assert link_calls == calls
 
 
-def _kids(fb: pd.DataFrame) -> pd.DataFrame:
-    """The children named in reports written for a child or relative, as reports of their own."""
-    from vaxlib.complaints.understand import child_named, read_message
-
-    kids = []
-    for m in fb["message"]:
-        named = child_named(m) if read_message(str(m) if isinstance(m, str) else "").subject in (
-            "child", "relative") else None
-        if named:
-            kids.append({"feedback_id": f"K{len(kids)}", "full_name": named[0], "dob": named[1] or None,
-                         "id_number": None, "sex": None, "phone": None})
-    return pd.DataFrame(kids)
+_kids = kids_named_in
 
 
 def test_the_children_are_linked_against_their_own_candidates_found_in_the_register_scan(synthetic, monkeypatch):

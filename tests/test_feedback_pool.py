@@ -148,15 +148,10 @@ def test_the_pool_does_not_grow_with_the_register(crowd):
     assert old_rule.sum() >= crowd and why.any(axis=1).sum() < 0.2 * old_rule.sum()
 
 
-@pytest.fixture(scope="module")
-def synthetic():
+def kids_named_in(fb: pd.DataFrame) -> pd.DataFrame:
+    """The children named in reports written for a child or relative, as reports of their own."""
     from vaxlib.complaints.understand import child_named, read_message
-    from vaxlib.match.pipeline import run_match
-    from vaxlib.synth import generate
 
-    t = generate(6000, 11, provinces=["79", "01", "48"])
-    model = run_match(t["registry"], t["vaccinations"]).model  # the register's own match
-    fb = t["feedback"]
     kids = []
     for m in fb["message"]:
         named = child_named(m) if read_message(str(m) if isinstance(m, str) else "").subject in (
@@ -164,7 +159,18 @@ def synthetic():
         if named:
             kids.append({"feedback_id": f"K{len(kids)}", "full_name": named[0], "dob": named[1] or None,
                          "id_number": None, "sex": None, "phone": None})
-    return t, model, fb, pd.DataFrame(kids)
+    return pd.DataFrame(kids)
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    from vaxlib.match.pipeline import run_match
+    from vaxlib.synth import generate
+
+    t = generate(6000, 11, provinces=["79", "01", "48"])
+    model = run_match(t["registry"], t["vaccinations"]).model  # the register's own match
+    fb = t["feedback"]
+    return t, model, fb, kids_named_in(fb)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
