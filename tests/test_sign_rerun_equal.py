@@ -114,3 +114,27 @@ def test_re_signing_with_another_message_language_keeps_every_certificate(tmp_pa
     # a first run in English says the English issuer, as before
     assert main(["--lang", "en", *args(tmp_path / "EN")]) == 0
     assert _says(_table(tmp_path / "EN").iloc[0]["hc1"])["v"][0]["is"] == "Ministry of Health of Viet Nam"
+
+
+def test_the_issuer_comes_from_previous_alone_when_it_is_given(tmp_path, keys):
+    """``--previous`` given: only that run counts, readable or not; without it, ``--out``'s run."""
+    from argparse import Namespace
+
+    from vaxlib.sign.cli import _issuer
+    from vaxlib.sign.payload import ISSUER
+
+    _sign(_write(tmp_path / "in", _world()), keys, tmp_path / "VI", issuer=ISSUER["vi"])
+    _sign(_write(tmp_path / "in", _world()), keys, tmp_path / "EN", issuer=ISSUER["en"])
+    (tmp_path / "NOTARUN").mkdir()
+    cases = [  # (previous, out, lang) -> the issuer, worked out by hand
+        (None, "VI", "en", ISSUER["vi"]),  # --out's run
+        (None, "EN", "vi", ISSUER["en"]),
+        (None, "NOTARUN", "en", ISSUER["en"]),  # no run: --lang's
+        ("VI", "EN", "en", ISSUER["vi"]),  # --previous wins over --out
+        ("EN", "VI", "vi", ISSUER["en"]),
+        ("NOTARUN", "VI", "en", ISSUER["en"]),  # a --previous that is no run: --lang's, never --out's
+        ("MISSING", "EN", "vi", ISSUER["vi"]),
+    ]
+    for previous, out, lang, want in cases:
+        args = Namespace(previous=str(tmp_path / previous) if previous else None, out=str(tmp_path / out), lang=lang)
+        assert _issuer(args, ISSUER) == want, (previous, out, lang)

@@ -89,27 +89,23 @@ def _worded_error(exc: Exception):
 # ----------------------------------------------------------------------------- sign
 
 def _issuer(args, issuers: dict) -> str:
-    """The issuer text of the certificates: the previous run's (``--previous``, or ``--out`` when it holds a
-    sign run) when it is one of ``issuers``, else the one of ``--lang``.
+    """The issuer text of the certificates: the previous run's when it is one of ``issuers``, else the one
+    of ``--lang``.  The previous run is ``--previous`` when given (only that run counts: one that is not a
+    readable sign run gives ``--lang``'s, and :func:`~vaxlib.sign.batch.sign_tables` says what is wrong with
+    it), else ``--out`` when it holds a sign run.
 
     ``--lang`` chooses the language of messages; re-signing with another one than the previous run
     must not change what every certificate says (that re-issued and revoked every certificate).
     """
     from vaxlib.runs import read_manifest
 
-    for folder in (args.previous, args.out):
-        if not folder:
-            continue
-        try:
-            m = read_manifest(folder)
-        except Exception:  # noqa: BLE001 - not a run (sign_tables says what is wrong with a --previous)
-            continue
-        if m.get("command") == "sign":
-            recorded = (m.get("settings") or {}).get("issuer")
-            if recorded in issuers.values():
-                return recorded
-        break  # --previous given: only that run counts
-    return issuers[args.lang]
+    folder = args.previous or args.out
+    try:
+        m = read_manifest(folder) if folder else {}
+    except Exception:  # noqa: BLE001 - not a run
+        m = {}
+    recorded = (m.get("settings") or {}).get("issuer") if m.get("command") == "sign" else None
+    return recorded if recorded in issuers.values() else issuers[args.lang]
 
 
 def _sign(args) -> int:
