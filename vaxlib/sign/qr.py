@@ -12,8 +12,6 @@ import os
 import re
 from pathlib import Path
 
-import segno
-
 __all__ = ["make_qr", "qr_bytes", "qr_symbol", "qr_filename"]
 
 #: a person_id that can be a file name on every system as it is (the contract's 12 digits are)
@@ -34,8 +32,10 @@ def qr_filename(person_id: str, uvci: str, kind: str = "png") -> str:
     return f"{key}.{kind}"
 
 
-def qr_symbol(hc1: str) -> segno.QRCode:
+def qr_symbol(hc1: str) -> "segno.QRCode":
     """The QR symbol: error correction Q (not boosted), alphanumeric mode."""
+    import segno  # here: a run without --qr (every rerun of the benchmark) does not import it
+
     return segno.make_qr(hc1, error="q", mode="alphanumeric", boost_error=False)
 
 
