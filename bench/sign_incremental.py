@@ -20,7 +20,7 @@ checkout), interleaved run by run so both see the same machine load: a full
 ``vax sign`` into a fresh folder, then the rerun on the changed inputs into the
 same folder (so the first run is the previous run).  Each is a separate
 ``python`` process (imports included), timed from outside for wall seconds;
-CPU seconds are the process's own, every thread (``time.process_time`` at its end, imports
+CPU seconds are the process's own (``time.process_time`` at its end, imports
 included) plus its signing pool workers' (measured inside them).  Medians of
 ``--runs`` runs (``--runs-1m`` at a million) with ``uptime`` load before and after.
 """
@@ -64,7 +64,7 @@ cpu = time.process_time()
 # CPU seconds per stage: SignStats.cpu_timings where the code has it; older code's wall laps read the CPU clock
 stages = getattr(s, "cpu_timings", None) or {k: v for k, v in s.timings.items() if k in STAGES}
 print(json.dumps({"cpu_self": cpu, "cpu_workers": sum(s.worker_cpu.values()), "signed": s.signed,
-                  "counts": s.counts, "timings": stages, "kept_copy": getattr(s, "rerun", {}).get("kept_copy")}))
+                  "counts": s.counts, "timings": stages}))
 """
 
 
@@ -166,8 +166,7 @@ def main() -> int:
                     print(f"N={n} run {r + 1} {label}: full wall {full['wall']:.1f} s CPU {full['cpu']:.1f} s; "
                           f"rerun wall {inc['wall']:.1f} s CPU {inc['cpu']:.1f} s; {inc['counts']}; "
                           f"load {load0} -> {uptime()}", flush=True)
-                    print(f"    rerun stages (CPU s of the process, its threads included): {inc['timings']}; "
-                          f"kept certificates copied: {inc.get('kept_copy') or 'inline'}", flush=True)
+                    print(f"    rerun stages (CPU s of the process): {inc['timings']}", flush=True)
                 finally:
                     if not args.keep:
                         shutil.rmtree(work, ignore_errors=True)
@@ -179,8 +178,7 @@ def main() -> int:
         iw, ic = med(x["wall"] for x in res["inc"]), med(x["cpu"] for x in res["inc"])
         print(f"| {n:,} | {label} | {fw:.1f} / {fc:.1f} | {iw:.1f} / {ic:.1f} | {iw / fw:.1%} | {ic / fc:.1%} |")
     print()
-    print("rerun CPU seconds by stage (medians; the process's own, all its threads: a copy of the kept\n"
-          "certificates in a thread counts in whichever stages it ran beside; the signing workers' in 'workers'):")
+    print("rerun CPU seconds by stage (medians; the process's own; the signing workers' in 'workers'):")
     for (n, label), res in results.items():
         stages = {}
         for x in res["inc"]:

@@ -20,13 +20,11 @@ chunk at once; about 2x the raw ECDSA cost per certificate in all
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
 import itertools
 import logging
 import multiprocessing as mp
 import os
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -266,9 +264,7 @@ class SignStats:
     #: are :attr:`worker_cpu`)
     cpu_timings: dict = field(default_factory=dict)
     #: how a rerun used the previous run: ``cached_inputs`` (inputs read from its cache),
-    #: ``changed_rows_share``, ``replanned_persons`` (absent when everyone was planned), ``kept_copy``
-    #: (``beside``: the kept certificates copied by a thread during the plan and signing; ``dropped``:
-    #: that copy guessed other rows and they were copied again after signing; ``inline``: after signing)
+    #: ``changed_rows_share``, ``replanned_persons`` (absent when everyone was planned)
     rerun: dict = field(default_factory=dict)
     #: ``--person``: how many persons were asked for (counts then cover only them); None for the whole set
     requested: int | None = None
@@ -724,9 +720,7 @@ class CertificateWriter:
         self.schema = pa.schema([(c, pa.string()) for c in CERT_COLUMNS])
         self.path = Path(path)
         fault_point(f"write:{self.path.name}")
-        self._staging = staging
-        self._name = self.path.relative_to(staging.path).as_posix() if staging is not None else None
-        self._sink = staging.open(self._name) if staging is not None else None
+        self._sink = staging.open(self.path.relative_to(staging.path).as_posix()) if staging is not None else None
         # dictionary-encode only the columns that repeat: trying it on 20k unique HC1 strings
         # per chunk cost ~1.6 us per certificate and made the file larger
         # HC1 strings (zlib data in Base45) with lz4: zstd made them 30 % smaller but cost 2.5 CPU s
@@ -782,120 +776,11 @@ class CertificateWriter:
         if self._sink is not None:
             self._sink.close()
 
-    def discard(self) -> None:
-        """Close without finishing (what was gathered is not written) and delete the file."""
-        with contextlib.suppress(Exception):  # a writer that met an error may refuse to close
-            self._writer.close()
-        if self._sink is not None:
-            self._sink.close()
-            self._staging.hashed.pop(self._name, None)
-        self.path.unlink(missing_ok=True)
-
     def __enter__(self) -> "CertificateWriter":
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-class _KeptCopy:
-    """The kept certificates' copy into ``certificates.parquet``, in a thread, beside the plan and the signing.
-
-    A rerun keeps ~99 % of the previous certificates, and copying them (read the
-    previous table's row groups, take the kept rows, write them again) is the
-    largest part of its time; pyarrow reads and writes without the GIL, so the
-    copy can run on the other core.  It needs the kept rows, which are known
-    only after the plan and the comparison.  But in an incremental plan only the
-    dirty units' persons (:mod:`vaxlib.sign.incremental`) can be re-issued, so
-    :meth:`start_guessed` starts the copy of every previous certificate of the
-    others as soon as they are known.  :func:`sign_tables` then uses it only when
-    the rows it kept are exactly the rows it was going to keep (:meth:`wait`);
-    otherwise (a dirty person kept, a re-issue that failed) it drops the copy
-    (:meth:`cancel`) and copies as before.  The result is the same table either way.
-
-    The copy writes into the run's staging folder only (a killed run leaves the
-    previous run intact; the staging folder is recovered as any other), in a new
-    file through :class:`CertificateWriter`; the thread's error (e.g. a full
-    disk) is raised in :func:`sign_tables` by :meth:`wait`.
-    """
-
-    def __init__(self) -> None:
-        self.keep: np.ndarray | None = None  #: the previous rows being copied
-        self.writer: CertificateWriter | None = None  #: the copy's writer, until :meth:`wait` hands it over
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._error: BaseException | None = None
-        self.started = False  #: a copy was started (it may have been dropped since)
-
-    @classmethod
-    @contextlib.contextmanager
-    def scope(cls):
-        """A copy that is stopped and dropped on leaving, unless handed over."""
-        copy = cls()
-        try:
-            yield copy
-        finally:
-            copy.cancel()
-
-    @property
-    def running(self) -> bool:
-        """Started, and neither handed over nor dropped."""
-        return self.writer is not None
-
-    def start_guessed(self, prev, dirty, qr: str | None, st) -> None:
-        """Start copying ``prev``'s certificates of every person not among ``dirty.persons``, into ``st``'s
-        ``certificates.parquet``; only when this run will write its table as a delta rerun would
-        (kept certificates first: :func:`_delta_fits` with every dirty person re-issued)."""
-        import pyarrow.compute as pc
-
-        from vaxlib.runs import CERTIFICATES
-
-        if prev is None or self.writer is not None or not _delta_fits(prev, qr, len(dirty.persons)):
-            return
-        ids = prev.certificates["person_id"]
-        maybe = pc.fill_null(pc.is_in(ids, value_set=inc._strings(dirty.persons)), False)
-        self.keep = np.flatnonzero(~maybe.to_numpy(zero_copy_only=False))
-        self.writer = CertificateWriter(st / CERTIFICATES, st)
-        self._thread = threading.Thread(target=self._copy, args=(prev, self.keep, self.writer),
-                                        name="vax-sign-kept-copy", daemon=True)
-        self._thread.start()
-        self.started = True
-
-    def _copy(self, prev, keep: np.ndarray, writer: "CertificateWriter") -> None:
-        from vaxlib.runs import fault_point
-
-        try:
-            for piece in prev.iter_rows(keep):
-                if self._stop.is_set():
-                    return
-                fault_point("sign:kept_copy")
-                writer.write_table(piece)
-        except BaseException as exc:  # noqa: BLE001 - raised in the signing thread by wait()
-            self._error = exc
-
-    def wait(self) -> "CertificateWriter":
-        """Wait for the copy; its writer (the kept rows written, open for the new ones).
-
-        Raises
-        ------
-        Exception
-            What the copy met (then the writer stays here, for :meth:`cancel`).
-        """
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        writer, self.writer = self.writer, None
-        return writer
-
-    def cancel(self) -> None:
-        """Stop the copy and delete what it wrote (nothing when it was handed over)."""
-        if self._thread is not None:
-            self._stop.set()
-            self._thread.join()
-            self._thread = None
-        if self.writer is not None:
-            self.writer.discard()
-            self.writer = None
 
 
 #: below this many certificates to sign, ``sign_tables`` signs in-process: a pool costs ~1.5 s wall and
@@ -1067,57 +952,52 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
                 else pd.DataFrame(columns=REFUSAL_COLUMNS))
     hold = cand is not None
     del cand, cand_t
+    plan, dirty = None, None
+    if tables is not None and only is None and incremental:
+        plan, dirty = _plan_incremental(prev, tables, held, issued_at, issuer=issuer, hold=hold,
+                                        keys_dir=keys_dir, rerun=rerun)
+    if plan is None:
+        if tables is not None:
+            reg, vac, mat = (tables[k].to_pandas() for k in ("registry", "vaccinations", "matches"))
+        plan = plan_signing(reg, vac, mat, at=issued_at, held=held)
+    plan_skipped = dict(plan.stats.skipped)
+    del reg, vac, mat, reg_cache, vac_cache
+    lap("plan")
+    persons, stats = plan.persons, plan.stats
+    if only is not None:
+        wanted = set(only)
+        missing = wanted - set(persons["person_id"])
+        if missing:
+            raise not_signable(missing, plan.refused["person_id"])
+        persons = persons[persons["person_id"].isin(wanted)].reset_index(drop=True)
+        # every requested person is signable (else refused above): the whole set's skips and
+        # holds are not this run's story, and reporting them read as if --person had failed
+        stats.skipped = Counter()
+        stats.requested = len(wanted)
+    hashes = content_hashes(persons, issuer)
+    revoked_kids = {base64.b64encode(bytes.fromhex(k)).decode() for k in revoked_signers(keys_dir)}
+    d = decide(persons, hashes, prev, at=issued_at,
+               revoked_uvci_hashes=load_revocations(revocation_path(keys_dir)) if prev else set(),
+               revoked_kids_b64=revoked_kids)
+    to_sign = persons.iloc[d.sign].reset_index(drop=True)
+    carried = _carried(prev, d.keep, persons, dirty)
+    if dirty is not None:  # kept = certificates of persons signable now; the others are carried
+        d.counts.update(kept=len(d.keep) - len(carried), carried=len(carried))
+    lap("compare_previous")
+    log.info("%d persons to sign (%s)", len(to_sign), ", ".join(f"{k} {v}" for k, v in d.counts.items()))
+    signed_at = issued_at.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+    sign_pos = pd.Index(to_sign["person_id"].to_numpy(dtype=object))
+    signed_pids: list = []
+    superseded: list[tuple[str, str]] = []  # (kid, uvci) revoked by this run
+    new_events: list[tuple] = []
     inputs, settings = start.inputs, start.settings
     settings["input_cache"] = {k: sha for k, (sha, _) in caches.items()}
-    # the run's staging folder is made before the plan: the kept certificates' copy starts in it as soon as
-    # the plan knows who may change (_KeptCopy), beside the rest of the plan and the signing
-    with atomic_run(out, command="sign", args=args or {}, inputs=inputs, settings=settings) as st, \
-            _KeptCopy.scope() as copy:
-        plan, dirty = None, None
-        if tables is not None and only is None and incremental:
-            plan, dirty = _plan_incremental(prev, tables, held, issued_at, issuer=issuer, hold=hold,
-                                            keys_dir=keys_dir, rerun=rerun,
-                                            on_dirty=lambda dirty_: copy.start_guessed(prev, dirty_, qr, st))
-        if plan is None:
-            if tables is not None:
-                reg, vac, mat = (tables[k].to_pandas() for k in ("registry", "vaccinations", "matches"))
-            plan = plan_signing(reg, vac, mat, at=issued_at, held=held)
-        plan_skipped = dict(plan.stats.skipped)
-        del reg, vac, mat, reg_cache, vac_cache
-        lap("plan")
-        persons, stats = plan.persons, plan.stats
-        if only is not None:
-            wanted = set(only)
-            missing = wanted - set(persons["person_id"])
-            if missing:
-                raise not_signable(missing, plan.refused["person_id"])
-            persons = persons[persons["person_id"].isin(wanted)].reset_index(drop=True)
-            # every requested person is signable (else refused above): the whole set's skips and
-            # holds are not this run's story, and reporting them read as if --person had failed
-            stats.skipped = Counter()
-            stats.requested = len(wanted)
-        hashes = content_hashes(persons, issuer)
-        revoked_kids = {base64.b64encode(bytes.fromhex(k)).decode() for k in revoked_signers(keys_dir)}
-        d = decide(persons, hashes, prev, at=issued_at,
-                   revoked_uvci_hashes=load_revocations(revocation_path(keys_dir)) if prev else set(),
-                   revoked_kids_b64=revoked_kids)
-        to_sign = persons.iloc[d.sign].reset_index(drop=True)
-        carried = _carried(prev, d.keep, persons, dirty)
-        if dirty is not None:  # kept = certificates of persons signable now; the others are carried
-            d.counts.update(kept=len(d.keep) - len(carried), carried=len(carried))
-        lap("compare_previous")
-        log.info("%d persons to sign (%s)", len(to_sign), ", ".join(f"{k} {v}" for k, v in d.counts.items()))
-        signed_at = issued_at.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
-        sign_pos = pd.Index(to_sign["person_id"].to_numpy(dtype=object))
-        signed_pids: list = []
-        superseded: list[tuple[str, str]] = []  # (kid, uvci) revoked by this run
-        new_events: list[tuple] = []
-        if tables is not None and only is None:  # what the next run needs to plan only what changed
-            st.settings["plan"] = {"scheme": inc.PLAN_SCHEME,
-                                   "at": issued_at.astimezone(dt.timezone.utc).isoformat(),
-                                   "hold": hold, "skipped": plan_skipped}
+    if tables is not None and only is None:  # what the next run needs to plan only what changed
+        settings["plan"] = {"scheme": inc.PLAN_SCHEME, "at": issued_at.astimezone(dt.timezone.utc).isoformat(),
+                            "hold": hold, "skipped": plan_skipped}
+    with atomic_run(out, command="sign", args=args or {}, inputs=inputs, settings=settings) as st:
         write_output(plan.refused, st / REFUSED_FILE, "table")
-        _write_input_cache(st, prev, tables if "plan" in st.settings else None, held, caches, dirty)
+        _write_input_cache(st, prev, tables if "plan" in settings else None, held, caches, dirty)
         qr_dir = st / "qr"
         content_parts = []
         # the content index as a delta (the previous run's parts linked, one new part) when it can be
@@ -1134,12 +1014,7 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
             st.settings["ledger_own"] = ledger_name
             (st / ledger_name).parent.mkdir(exist_ok=True)
         new_certs = []  # delta: the new certificates go after the kept ones (the index parts list them so)
-        if linked is None:  # the new certificates go first: a copy started for a delta is not this table
-            copy.cancel()
-        writer = copy.writer if copy.running else CertificateWriter(st / CERTIFICATES, st)
-        with contextlib.ExitStack() as closing:
-            # closed when done; on an error the staging folder goes (copy.cancel, in its scope, stops the thread)
-            closing.callback(lambda: None if copy.running else writer.close())
+        with CertificateWriter(st / CERTIFICATES, st) as writer:
             # a few thousand re-issues sign faster here than through a pool's start-up
             few = len(to_sign) < SMALL_BATCH
             for certs in sign_rows(to_sign.itertuples(index=False, name=None), keys_dir,
@@ -1171,19 +1046,9 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
                                           value_set=prev.certificates["person_id"]))
                 if (back >= 0).any():
                     keep = np.unique(np.concatenate([keep, back[back >= 0]]))
-                rerun["kept_copy"] = "inline"  # how the kept certificates were copied (SignStats.rerun)
-                if copy.running and np.array_equal(keep, copy.keep):
-                    writer = copy.wait()  # the thread wrote them (raises what it met, e.g. a full disk)
-                    rerun["kept_copy"] = "beside"
-                else:  # no copy was started, or it guessed another set: drop what it wrote, copy here
-                    if copy.started:
-                        rerun["kept_copy"] = "dropped"
-                    if copy.running:
-                        copy.cancel()
-                        writer = CertificateWriter(st / CERTIFICATES, st)
-                    # the kept certificates, as Arrow slices of the previous table's row groups (never Python strings)
-                    for piece in prev.iter_rows(keep):
-                        writer.write_table(piece)
+                # the kept certificates, as Arrow slices of the previous table's row groups (never Python strings)
+                for piece in prev.iter_rows(keep):
+                    writer.write_table(piece)
                 kept = _rows_at(prev.certificates, keep)  # without HC1: _kept_content reads it only if it must
                 if linked is None:
                     content_parts.append(_kept_content(prev, kept, keep, qr, st))
@@ -1205,7 +1070,7 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
         if linked is not None:
             _write_superseded(st, prev, keep)
             st.table_rows[CONTENT_PARTS_DIR] = writer.rows  # the current rows, not the parts' sum
-        if "plan" in st.settings:
+        if "plan" in settings:
             done = set(np.concatenate(signed_pids)) if signed_pids else set()
             failed = [p_ for p_ in to_sign["person_id"] if p_ not in done]
             write_output(pd.DataFrame({"person_id": pd.Series(sorted(carried) + failed, dtype=object),
@@ -1231,10 +1096,8 @@ def sign_tables(registry: str | os.PathLike, vaccinations: str | os.PathLike,
 
 
 def _plan_incremental(prev, tables: dict, held: pd.DataFrame, at: dt.datetime, *, issuer: str, hold: bool,
-                      keys_dir, rerun: dict, on_dirty=None) -> tuple["SigningPlan | None", "inc.Dirty | None"]:
+                      keys_dir, rerun: dict) -> tuple["SigningPlan | None", "inc.Dirty | None"]:
     """The plan of a rerun from the previous run's plan and the units whose inputs changed.
-
-    ``on_dirty``: called with the dirty units as soon as they are known (see :func:`replan`).
 
     Returns ``(None, None)`` when the previous run cannot be compared (see
     :mod:`vaxlib.sign.incremental`); then the caller plans everyone.
@@ -1296,8 +1159,7 @@ def _plan_incremental(prev, tables: dict, held: pd.DataFrame, at: dt.datetime, *
         bad = pc.or_(bad, pc.invert(pc.fill_null(pc.is_in(cert["uvci"], value_set=content["uvci"]), False)))
     marked |= {v for v in cert["person_id"].filter(bad).to_pylist() if v is not None}
     marked |= inc.time_marked(tables["registry"], prev_refused, prev_at, at)
-    plan, dirty = replan(old, held_old, prev_refused, pl.get("skipped") or {}, prev_at, tables, held, at, marked,
-                         on_dirty=on_dirty)
+    plan, dirty = replan(old, held_old, prev_refused, pl.get("skipped") or {}, prev_at, tables, held, at, marked)
     rerun["changed_rows_share"] = round(dirty.share, 4)
     if plan is None:
         return None, None
@@ -1308,7 +1170,7 @@ def _plan_incremental(prev, tables: dict, held: pd.DataFrame, at: dt.datetime, *
 
 def replan(old: dict, held_old: pd.DataFrame, prev_refused: pd.DataFrame, prev_skipped: dict,
            prev_at: dt.datetime, new: dict, held: pd.DataFrame, at: dt.datetime,
-           marked: set, on_dirty=None) -> tuple["SigningPlan | None", "inc.Dirty"]:
+           marked: set) -> tuple["SigningPlan | None", "inc.Dirty"]:
     """The plan of the new inputs, made from the previous plan and the dirty units only.
 
     ``old``/``new``: Arrow text tables per :data:`~vaxlib.sign.incremental.PLAN_INPUTS`
@@ -1319,15 +1181,10 @@ def replan(old: dict, held_old: pd.DataFrame, prev_refused: pd.DataFrame, prev_s
     is unchanged, and keeps their certificate); ``refused`` and the skip counts are
     the whole set's, equal to :func:`plan_signing` of the new inputs.  None (with
     the measured share) when too much changed to be worth it.
-
-    ``on_dirty(dirty)``, when given, is called once the dirty units are known and the plan
-    goes on (before the dirty units are planned): only their persons can change.
     """
     dirty = inc.dirty_units(old, new, held_old, held, marked)
     if dirty.share > inc.MAX_DIRTY_SHARE:
         return None, dirty
-    if on_dirty is not None:
-        on_dirty(dirty)
     new_part, old_part = inc.restrict(old, new, dirty)
     now = plan_signing(*new_part, at=at, held=inc.restrict_held(held, dirty))
     then = plan_signing(*old_part, at=prev_at, held=inc.restrict_held(held_old, dirty))
