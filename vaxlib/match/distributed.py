@@ -1248,15 +1248,18 @@ def task_compare(root: str, g: int, partitions: int) -> dict:
     sp = small["_pos"].to_numpy()
     gp = reg["_pos"].to_numpy()
     p1 = st["stage1"]
-    meta1 = pd.DataFrame({"rec_pos": own[p1["rec"].to_numpy()], "reg_pos": gp[p1["reg"].to_numpy()],
+    # each pair's rows: stage 1's are the prepare task's (its records, this registry partition in
+    # the same order), stage 2's found by position once (the sorted positions searched per pair)
+    r1, g1 = p1["rec"].to_numpy(np.int64), p1["reg"].to_numpy(np.int64)
+    r2 = np.searchsorted(sp, pairs2["rec_pos"].to_numpy())
+    g2 = np.searchsorted(gp, pairs2["reg_pos"].to_numpy())
+    meta1 = pd.DataFrame({"rec_pos": own[r1], "reg_pos": gp[g1],
                           "rec_part": np.int32(g), "stage": np.int8(0), "first": np.int32(0),
                           "rules": p1["rules"].to_numpy(np.int32)})
     meta2 = pairs2[["rec_pos", "reg_pos", "rec_part"]].assign(stage=np.int8(1), first=pairs2["first"],
                                                               rules=pairs2["rules"])
     meta = pd.concat([meta1, meta2], ignore_index=True)
-    lv2 = compare_pairs(small, reg, pd.DataFrame({"rec": np.searchsorted(sp, meta2["rec_pos"].to_numpy()),
-                                                  "reg": np.searchsorted(gp, meta2["reg_pos"].to_numpy())}),
-                        cache=FrameCache(small, reg))
+    lv2 = compare_pairs(small, reg, pd.DataFrame({"rec": r2, "reg": g2}), cache=FrameCache(small, reg))
     del small
     levels = pd.concat([st["lv1"], lv2], ignore_index=True)
     # the dose history of every pair: the candidates' anchored records are this partition's own, so
@@ -1272,16 +1275,21 @@ def task_compare(root: str, g: int, partitions: int) -> dict:
     del both
     add_record_codes(rec, dicts)
     rp = rec["_pos"].to_numpy()
-    local = pd.DataFrame({"rec": np.searchsorted(rp, meta["rec_pos"].to_numpy()),
-                          "reg": np.searchsorted(gp, meta["reg_pos"].to_numpy())})
+    # the history frame's row of each own record and of each sent one (sorted positions searched
+    # once per row, then gathered per pair)
+    own_at, sent_at = np.searchsorted(rp, own), np.searchsorted(rp, sp)
+    local = pd.DataFrame({"rec": np.concatenate([own_at[r1], sent_at[r2]]), "reg": np.concatenate([g1, g2])})
     a = st["anchors"]
-    anchors = pd.DataFrame({"rec": np.searchsorted(rp, own[a["rec"].to_numpy()]), "reg": a["reg"].to_numpy()})
+    anchors = pd.DataFrame({"rec": own_at[a["rec"].to_numpy()], "reg": a["reg"].to_numpy()})
     hist = history_levels(rec, local, anchors, cache=FrameCache(rec, reg))
     levels["phone"] = hist["phone"].to_numpy()
     levels["dose"] = hist["dose"].to_numpy()
     tf = pair_tf(reg, local["reg"].to_numpy())
     other = (LEVELS["id"].index("other_consistent"), LEVELS["id"].index("different"))
-    near = np.unique(meta["rec_pos"].to_numpy()[~np.isin(levels["id"].to_numpy(), other)])
+    # the records with such a pair, ascending (rp is): marked by row, not sorted per pair
+    hit = np.zeros(len(rp), dtype=bool)
+    hit[local["rec"].to_numpy()[~np.isin(levels["id"].to_numpy(), other)]] = True
+    near = rp[hit].astype(meta["rec_pos"].dtype, copy=False)
     _save({"meta": meta, "levels": levels, "tf": tf}, w.file("compare", f"pairs-{g:05d}.pkl"), raw=True)
     _save(near, w.file("compare", f"near-{g:05d}.pkl"), raw=True)  # read alone by task_near
     return _task_info(t0, partition=g, pairs=len(meta), stage1_kept=len(meta1), stage2_pairs=len(meta2))
