@@ -1309,6 +1309,7 @@ def task_u(root: str, partitions: int, up: pd.DataFrame, a_rec: np.ndarray, a_re
     from vaxlib.match.compare import compare_pairs
     from vaxlib.match.model import u_from_levels
 
+    t0, c0 = time.perf_counter(), time.process_time()
     w = WorkDir(Path(root))
     kept = [_load(w.file("prepare", f"u-{p:05d}.pkl")) for p in range(partitions)]
     both = concat_frames([k["rec"] for k in kept])
@@ -1320,7 +1321,9 @@ def task_u(root: str, partitions: int, up: pd.DataFrame, a_rec: np.ndarray, a_re
     upairs = pd.DataFrame({"rec": np.searchsorted(rp, up["rec"].to_numpy()),
                            "reg": np.searchsorted(gp, up["reg"].to_numpy())})
     uanch = pd.DataFrame({"rec": np.searchsorted(rp, a_rec), "reg": np.searchsorted(gp, a_reg)})
-    return u_from_levels(compare_pairs(sub_rec, sub_reg, upairs, uanch), n_registry)
+    u = u_from_levels(compare_pairs(sub_rec, sub_reg, upairs, uanch), n_registry)
+    # its CPU seconds apart: a cost fixed by u_pairs, which an estimate must not scale with the pairs
+    return {"u": u, "cpu": time.process_time() - c0, **_task_info(t0, partition=-1)}
 
 
 def task_same_fold(root: str, p: int, positions: np.ndarray, partitions: int, max_name_count: int) -> dict:
@@ -2254,7 +2257,9 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
                                         for g in range(P)])
                 merged.sessions[k] = (n, merge_vectors(vecs))
         observed = sum(x["observed"] for x in parts)
-        u = _gather(client, [u_future])[0]
+        u_info = _gather(client, [u_future])[0]
+        u = u_info.pop("u")
+        res.tasks["u"] = [u_info]  # its CPU seconds: fixed by u_pairs (bench/match_distributed.py's estimate)
         model = fit_from_counts(u, merged, n_reg, em_iterations=s.em_iterations)
         model.namesake = namesake_from_counts(observed, int(ref.sum()), same_sum, n_reg,
                                               model.u, model.m)
