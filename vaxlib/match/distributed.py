@@ -1369,9 +1369,11 @@ def _context(w: "WorkDir") -> dict:
     return {k: np.load(w.file("model", f"ctx-{k}.npy"), mmap_mode="c") for k in _CONTEXT}
 
 
-def task_counts(root: str, g: int) -> dict:
+def task_counts(root: str, g: int, widths: tuple[int, ...] | None = None) -> dict:
     """The own-group dose conflicts of partition ``g``'s pairs without ID evidence, then its
-    EM tables, history-level counts and namesake cells (sums over partitions)."""
+    EM tables, history-level counts and namesake cells (sums over partitions).  Each pair's training
+    sessions (bit k: session k) and, when ``widths`` fit (:func:`order_widths`), its packed order key
+    are kept beside the patch: the session tasks read them instead of deriving them again."""
     from vaxlib.match.compare import LEVELS, group_dose_conflict
     from vaxlib.match.model import fit_counts, namesake_observed, session_masks
 
@@ -1388,10 +1390,16 @@ def task_counts(root: str, g: int) -> dict:
     levels.loc[sel[clash], "dose"] = LEVELS["dose"].index("conflict")
     # sizes only: a session's vectors over every pair (tens of millions at 10M persons, with
     # their term frequencies nearly one per pair) are gathered only when EM runs on all of them
-    counts = fit_counts(levels, tf, min_session=0, vectors=False)
+    masks = session_masks(levels)
+    counts = fit_counts(levels, tf, min_session=0, vectors=False, masks=masks)
     observed = namesake_observed(ctx["ref"], rp, levels)
+    session = np.zeros(len(levels), dtype=np.uint8)
+    for k, m in enumerate(masks):
+        session |= m.astype(np.uint8) << np.uint8(k)
+    keys = _pack(meta[list(_ORDER_FIELDS)].to_numpy(np.int64), widths) if widths else None
     # only what changed: the pairs themselves stay in the compare stage's file (_counted)
-    _save({"dose": levels["dose"].to_numpy(), "no_id": no_id}, w.file("counts", f"patch-{g:05d}.pkl"), raw=True)
+    _save({"dose": levels["dose"].to_numpy(), "no_id": no_id, "session": session, "keys": keys},
+          w.file("counts", f"patch-{g:05d}.pkl"), raw=True)
     return {"counts": counts, "observed": observed, **_task_info(t0, partition=g)}
 
 
@@ -1402,7 +1410,13 @@ def _counted(w: "WorkDir", g: int) -> dict:
     patch = _load(w.file("counts", f"patch-{g:05d}.pkl"))
     d["levels"]["dose"] = patch["dose"]
     d["no_id"] = patch["no_id"]
+    d["session"], d["keys"] = patch["session"], patch["keys"]
     return d
+
+
+def _in_session(d: dict, session: int) -> np.ndarray:
+    """The pairs of :func:`_counted`'s ``d`` in training session ``session``."""
+    return ((d["session"] >> np.uint8(session)) & np.uint8(1)).astype(bool)
 
 
 #: bits of the packed order key of a pair: stage, first rule, record position, registry position
@@ -1426,43 +1440,34 @@ def _pack(cols: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
     return out
 
 
-def _unpack(keys: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
-    out = np.empty((len(keys), len(widths)), dtype=np.int64)
-    k = keys.copy()
-    for i in range(len(widths) - 1, -1, -1):
-        out[:, i] = (k & np.uint64((1 << widths[i]) - 1)).astype(np.int64)
-        k >>= np.uint64(widths[i])
-    return out
-
-
 def task_session_keys(root: str, g: int, session: int, widths: tuple[int, ...] | None) -> np.ndarray:
     """Order keys of partition ``g``'s pairs in one training session (packed into uint64 when
     ``widths`` fit, else the four columns): a session larger than em_sample is sampled over the
     pairs in the local engine's order."""
-    from vaxlib.match.model import session_masks
-
     d = _counted(WorkDir(Path(root)), g)
-    cols = d["meta"].loc[session_masks(d["levels"])[session], list(_ORDER_FIELDS)].to_numpy(np.int64)
-    return _pack(cols, widths) if widths else cols
+    mask = _in_session(d, session)
+    if widths:
+        return d["keys"][mask]
+    return d["meta"].loc[mask, list(_ORDER_FIELDS)].to_numpy(np.int64)
 
 
 def task_session_sample(root: str, g: int, session: int, chosen: np.ndarray | None,
                         widths: tuple[int, ...] | None = None) -> tuple:
     """Distinct vectors of the sampled pairs of one training session in partition ``g``
-    (``chosen``: order keys stage, first, rec_pos, reg_pos, compared packed into one uint64 when
-    ``widths`` fit, :func:`order_widths`; None: every pair of the session)."""
-    from vaxlib.match.model import distinct_vectors, session_masks
+    (``chosen``: order keys stage, first, rec_pos, reg_pos, packed into one uint64 and sorted when
+    ``widths`` fit, :func:`order_widths`, else the four columns; None: every pair of the session)."""
+    from vaxlib.match.model import distinct_vectors
 
     d = _counted(WorkDir(Path(root)), g)
     meta, levels = d["meta"], d["levels"]
-    mask = session_masks(levels)[session]
+    mask = _in_session(d, session)
     if chosen is None:
         idx = np.flatnonzero(mask)
     elif widths:
-        # the session's pairs looked up among the sorted chosen keys (np.isin sorted both, per task)
+        # the session's pairs looked up among the chosen keys (np.isin sorted both, per task)
         sel = np.flatnonzero(mask)
-        keys = _pack(meta[list(_ORDER_FIELDS)].to_numpy(np.int64)[sel], widths)
-        want = np.sort(_pack(np.asarray(chosen, dtype=np.int64), widths))
+        keys = d["keys"][sel]
+        want = np.asarray(chosen, dtype=np.uint64)
         at = np.minimum(np.searchsorted(want, keys), max(len(want) - 1, 0))
         idx = sel[want[at] == keys] if len(want) else sel[:0]
     else:
@@ -2234,10 +2239,10 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
         from vaxlib.match.model import fit_model
 
         em_sample = inspect.signature(fit_model).parameters["em_sample"].default  # the local engine's
-        parts = _gather(client, [_submit(client, task_counts, root, g) for g in range(P)])
+        widths = order_widths(n_rec, n_reg)
+        parts = _gather(client, [_submit(client, task_counts, root, g, widths) for g in range(P)])
         merged = FitCounts.merge([x["counts"] for x in parts])
         rng = np.random.default_rng(s.seed)
-        widths = order_widths(n_rec, n_reg)
         for k, (n, _) in enumerate(merged.sessions):
             if 20 <= n <= em_sample:  # EM on every pair: at most em_sample of them cross to the client
                 vecs = _gather(client, [_submit(client, task_session_sample, root, g, k, None) for g in range(P)])
@@ -2247,7 +2252,7 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
                                                        for g in range(P)]))
                 if widths:  # 8 bytes per pair on the client (24M pairs at 10M persons: 192 MB)
                     keys.sort()
-                    chosen = _unpack(keys[np.sort(rng.choice(n, em_sample, replace=False))], widths)
+                    chosen = keys[np.sort(rng.choice(n, em_sample, replace=False))]  # packed, ascending
                 else:
                     keys = keys[np.lexsort(keys.T[::-1])]
                     chosen = keys[np.sort(rng.choice(n, em_sample, replace=False))]
