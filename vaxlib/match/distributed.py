@@ -1290,7 +1290,9 @@ def task_compare(root: str, g: int, partitions: int) -> dict:
     hit = np.zeros(len(rp), dtype=bool)
     hit[local["rec"].to_numpy()[~np.isin(levels["id"].to_numpy(), other)]] = True
     near = rp[hit].astype(meta["rec_pos"].dtype, copy=False)
-    _save({"meta": meta, "levels": levels, "tf": tf}, w.file("compare", f"pairs-{g:05d}.pkl"), raw=True)
+    # reg_at: each pair's row in this registry partition (its persons file has the same rows), for the score task
+    _save({"meta": meta, "levels": levels, "tf": tf, "reg_at": local["reg"].to_numpy()},
+          w.file("compare", f"pairs-{g:05d}.pkl"), raw=True)
     _save(near, w.file("compare", f"near-{g:05d}.pkl"), raw=True)  # read alone by task_near
     return _task_info(t0, partition=g, pairs=len(meta), stage1_kept=len(meta1), stage2_pairs=len(meta2))
 
@@ -1488,7 +1490,7 @@ def task_score(root: str, g: int, partitions: int, model) -> dict:
     meta, levels = d["meta"], d["levels"]
     bf = score_pairs(model, levels, d["tf"], d["no_id"])
     weight = bf.sum(axis=1).to_numpy()
-    at = np.searchsorted(reg["plain"]["_pos"].to_numpy(), meta["reg_pos"].to_numpy())
+    at = d["reg_at"]  # each pair's person: a row of the persons file (the compare task's registry rows)
     frame = pd.concat([meta.reset_index(drop=True), levels.reset_index(drop=True).add_prefix("level_"),
                        bf.reset_index(drop=True).add_prefix("bf_")], axis=1)
     frame["weight"] = weight
