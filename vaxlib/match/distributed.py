@@ -1682,11 +1682,14 @@ def task_own(root: str, q: int, partitions: int) -> dict:
     # with the names' and phones' codes (-1: no phone), which own_history_links groups by instead of
     # hashing the text again
     phone_code = np.where(text["phone_n"] == "", -1, code["phone_n"]).astype(np.int64)
+    # the text columns as objects (own_history_links reads them so): a dict of object arrays would
+    # be inferred as pandas' Arrow-backed text, every value encoded and decoded again
+    obj = lambda *parts: pd.Series(np.concatenate(parts), dtype=object, copy=False)  # noqa: E731
     d = pd.DataFrame({"pos": np.concatenate([by_name["pos"].to_numpy(np.int64), by_passport["pos"].to_numpy(np.int64)]),
-                      "name_fold": np.concatenate([text["name_fold"], empty(nb)]),
-                      "phone_n": np.concatenate([text["phone_n"], empty(nb)]),
-                      "id_kind": np.concatenate([empty(na), np.full(nb, "passport", dtype=object)]),
-                      "id_digits": np.concatenate([empty(na), by_passport["id_digits"].to_numpy(dtype=object)]),
+                      "name_fold": obj(text["name_fold"], empty(nb)),
+                      "phone_n": obj(text["phone_n"], empty(nb)),
+                      "id_kind": obj(empty(na), np.full(nb, "passport", dtype=object)),
+                      "id_digits": obj(empty(na), by_passport["id_digits"].to_numpy(dtype=object)),
                       "_c_name_fold": np.concatenate([code["name_fold"].astype(np.int64), np.full(nb, -1, dtype=np.int64)]),
                       "_c_phone_n": np.concatenate([phone_code, np.full(nb, -1, dtype=np.int64)])}, copy=False)
     status = np.asarray(_STATUSES, dtype=object)[np.concatenate([by_name["status"].to_numpy(np.int64),
