@@ -19,24 +19,39 @@ per register).  Prints:
 ``--check-local`` also runs the local engine on the same data and reports whether the
 answers are the same (statuses, person_ids, person_keys, codes exact; probabilities within 1e-9).
 
+Each run also prints the 10M estimate of s11's formula: the record-bound stages' worker CPU and
+all the client's CPU scaled by ``--estimate-records`` / records, the pair-bound stages' by
+``--estimate-pairs`` / stage-2 pairs (defaults: the 10M seed-7 set's 24.17M records and 58.0M
+stage-2 pairs), and the same with the u sample's CPU (a cost fixed by ``u_pairs``) not scaled.
+
+``--baseline DIR`` (a checkout of other code, e.g. main) compares two codes in one command:
+``--runs`` runs of each, alternately (code, baseline, code, …), each in a fresh process whose
+``vaxlib`` (and its workers') is that folder's (``--code``, default this checkout); prints per
+stage the medians of both, their ratio, and the totals, peaks, shuffle bytes and estimates.
+
 Usage::
 
     .venv/bin/python bench/match_distributed.py --data /tmp/d100k --workers 1,2 --check-local
     .venv/bin/python bench/match_distributed.py --data /tmp/d100k --data /tmp/d1m --workers 1,2 --partitions 8
+    .venv/bin/python bench/match_distributed.py --data /tmp/d1m --workers 1 --baseline /tmp/main --runs 2
 """
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import resource
 import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+#: the code measured: this checkout, or the folder a --baseline comparison runs this process for
+ROOT = Path(os.environ.get("VAX_BENCH_CODE") or Path(__file__).resolve().parents[1])
 sys.path.insert(0, str(ROOT))
 
 #: stages that run as tasks on the workers (the partitioned part of the run)
@@ -45,6 +60,21 @@ PARTITIONED = ("read", "tf", "input", "prepare", "keys", "join", "pairs", "rows"
 #: stages whose work follows the records, and those that follow the candidate pairs
 RECORD_BOUND = ("read", "tf", "input", "prepare", "keys")
 PAIR_BOUND = ("join", "pairs", "rows", "compare", "model", "score", "evidence", "links", "own", "finish")
+
+
+#: s11's 10M figures: the records and the stage-2 pairs of the 10M seed-7 set
+EST_RECORDS, EST_PAIRS = 24.17e6, 58.0e6
+
+
+def estimate(stages: dict, client_cpu: float, u_cpu: float, records: int, pairs: int,
+             est_records: float = EST_RECORDS, est_pairs: float = EST_PAIRS) -> tuple[float, float]:
+    """s11's formula (CPU s): the record-bound stages' worker CPU and all the client's CPU times
+    est_records / records, the pair-bound stages' times est_pairs / pairs; and the same with the u
+    sample's CPU ``u_cpu`` (inside the model stage, fixed by u_pairs) taken once, not scaled."""
+    rec = sum(stages.get(s, {}).get("cpu", 0) for s in RECORD_BOUND) + client_cpu
+    pair = sum(stages.get(s, {}).get("cpu", 0) for s in PAIR_BOUND)
+    fr, fp = est_records / max(records, 1), est_pairs / max(pairs, 1)
+    return rec * fr + pair * fp, rec * fr + (pair - u_cpu) * fp + u_cpu
 
 
 def _worker_cpu() -> float:
@@ -163,6 +193,82 @@ def _mb(x: float) -> str:
     return f"{x / 2**20:,.0f}"
 
 
+def _shuffle_bytes(tasks: dict) -> int:
+    """Bytes the shuffles wrote (keys, join, rows and score pieces)."""
+    return sum(t.get("shuffle_bytes", 0) for stage in ("keys", "join", "rows", "score") for t in tasks.get(stage, []))
+
+
+def _summary(run: dict, folder: Path) -> dict:
+    """One run's figures as plain data (what a --baseline comparison's child process hands back)."""
+    import vaxlib
+
+    res = run["res"]
+    rss: dict = {}
+    for ts in res.tasks.values():
+        for t in ts:
+            rss[t["pid"]] = max(rss.get(t["pid"], 0), t["peak_rss"])
+    try:
+        accuracy = _accuracy(folder, run["matches"])
+    except Exception as exc:  # noqa: BLE001 - a folder without truth still gets its timings
+        accuracy = f"not measured ({exc.__class__.__name__})"
+    return {"wall": run["wall"], "client_cpu": run["client_cpu"], "stages": run["stages"],
+            "workers_cpu": sum(v["cpu"] for v in run["stages"].values()),
+            "u_cpu": sum(t.get("cpu", 0) for t in res.tasks.get("u", [])),
+            "worker_peak_mb": max(rss.values(), default=0) / 2**20, "client_rss_mb": run["client_rss"] / 2**20,
+            "shuffle_mb": _shuffle_bytes(res.tasks) / 2**20, "records": res.stats["records"],
+            "stage2_pairs": res.stats["stage2_pairs"], "accuracy": accuracy, "vaxlib": str(Path(vaxlib.__file__).parent),
+            "load": os.getloadavg()[0]}
+
+
+def _compare_codes(args) -> int:
+    """--baseline: ``args.runs`` runs of each code, alternately, each in a fresh process; medians side by side."""
+    codes = {"code": Path(args.code or ROOT).resolve(), "baseline": Path(args.baseline).resolve()}
+    got: dict = {k: [] for k in codes}
+    print(f"machine: {os.cpu_count()} cores; load {os.getloadavg()[0]:.1f} at start; data {args.data[0]}; "
+          f"{args.workers} worker(s), P = {args.partitions}")
+    for i in range(args.runs):
+        for name, folder in codes.items():
+            with tempfile.NamedTemporaryFile(suffix=".json") as fh:
+                env = {**os.environ, "VAX_BENCH_CODE": str(folder),
+                       "PYTHONPATH": os.pathsep.join([str(folder)] + [p for p in [os.environ.get("PYTHONPATH")] if p])}
+                cmd = [sys.executable, str(Path(__file__).resolve()), "--data", args.data[0], "--workers",
+                       str(args.workers), "--partitions", str(args.partitions), "--child-json", fh.name]
+                load0 = os.getloadavg()[0]
+                subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+                r = json.loads(Path(fh.name).read_text())
+            r["load0"] = load0
+            got[name].append(r)
+            print(f"  run {i + 1} {name:8s} ({r['vaxlib']}): {r['wall']:.1f} s wall, workers {r['workers_cpu']:.1f} + "
+                  f"client {r['client_cpu']:.1f} CPU s; load {load0:.1f} -> {r['load']:.1f}", flush=True)
+    med = lambda xs: statistics.median(xs) if xs else 0.0  # noqa: E731
+    names = list(got["code"][0]["stages"])
+    print(f"\n  medians of {args.runs} runs each     baseline      code   code/baseline")
+    print("  stage        (worker CPU s; client CPU s beside)")
+    for st in names:
+        b = [r["stages"].get(st, {}).get("cpu", 0) for r in got["baseline"]]
+        c = [r["stages"].get(st, {}).get("cpu", 0) for r in got["code"]]
+        bc = med([r["stages"].get(st, {}).get("client_cpu", 0) for r in got["baseline"]])
+        cc = med([r["stages"].get(st, {}).get("client_cpu", 0) for r in got["code"]])
+        ratio = f"{med(c) / med(b):.3f}" if med(b) > 0.05 else "-"
+        print(f"  {st:11s} {med(b):8.1f} +{bc:4.1f} {med(c):8.1f} +{cc:4.1f}   {ratio}")
+    rows = [("workers CPU s", "workers_cpu"), ("client CPU s", "client_cpu"), ("wall s", "wall"),
+            ("u sample CPU s", "u_cpu"), ("worker peak MB", "worker_peak_mb"), ("client peak MB", "client_rss_mb"),
+            ("shuffle MB", "shuffle_mb")]
+    for label, key in rows:
+        b, c = med([r[key] for r in got["baseline"]]), med([r[key] for r in got["code"]])
+        print(f"  {label:18s} {b:9.1f} {c:9.1f}   " + (f"{c / b:.3f}" if b else "-"))
+    for name in ("baseline", "code"):
+        ests = [estimate(r["stages"], r["client_cpu"], r["u_cpu"], r["records"], r["stage2_pairs"],
+                         args.estimate_records, args.estimate_pairs) for r in got[name]]
+        print(f"  10M estimate ({name}): {med([e[0] for e in ests]):,.0f} CPU s (s11's formula); "
+              f"{med([e[1] for e in ests]):,.0f} with the u sample not scaled"
+              + ("" if med([r["u_cpu"] for r in got[name]]) else " (this code does not report the u sample: "
+                                                                    "equal to the formula)"))
+    for name in ("baseline", "code"):
+        print(f"  accuracy ({name}): " + " | ".join(sorted({r["accuracy"] for r in got[name]})))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", action="append", required=True, help="folder with registry/vaccinations.parquet "
@@ -177,7 +283,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--national-persons", type=float, default=100e6)
     ap.add_argument("--machines", type=int, default=8)
     ap.add_argument("--cores", type=int, default=16, help="cores per machine")
+    ap.add_argument("--estimate-records", type=float, default=EST_RECORDS,
+                    help="records of the size the s11 formula estimates (default: the 10M set's 24.17M)")
+    ap.add_argument("--estimate-pairs", type=float, default=EST_PAIRS,
+                    help="stage-2 pairs of that size (default: the 10M set's 58.0M)")
+    ap.add_argument("--baseline", help="a checkout of other code (e.g. main): compare the two, alternately")
+    ap.add_argument("--code", help="with --baseline: the code measured (default: this checkout)")
+    ap.add_argument("--runs", type=int, default=2, help="with --baseline: runs of each code (default 2)")
+    ap.add_argument("--child-json", help=argparse.SUPPRESS)  # one run, its figures written here (--baseline)
     args = ap.parse_args(argv)
+    if args.baseline:
+        if "," in args.workers or len(args.data) != 1:
+            ap.error("--baseline compares one --data folder at one --workers count")
+        return _compare_codes(args)
 
     from vaxlib.config import PARAMETERS_DIR, load_yaml
     from vaxlib.match.pipeline import MatchSettings
@@ -185,6 +303,11 @@ def main(argv: list[str] | None = None) -> int:
     settings = MatchSettings.from_dict(load_yaml(PARAMETERS_DIR / "matching.yaml"))
     settings.workers = 1
     counts = [int(x) for x in args.workers.split(",")]
+    if args.child_json:
+        folder = Path(args.data[0])
+        run = _run(_sources(folder), counts[0], args.partitions, settings)
+        Path(args.child_json).write_text(json.dumps(_summary(run, folder)))
+        return 0
     print(f"machine: {os.cpu_count()} cores; load {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f} at start")
     growth = []
     last = None
@@ -218,6 +341,11 @@ def main(argv: list[str] | None = None) -> int:
                                              f"{runs[w]['stages'].get(name, {}).get('cpu', 0):9.1f}"
                                              f"{runs[w]['stages'].get(name, {}).get('client_cpu', 0):9.1f}"
                                              for w in counts))
+        r0 = runs[counts[0]]
+        e_all, e_u = estimate(r0["stages"], r0["client_cpu"], sum(t.get("cpu", 0) for t in r0["res"].tasks.get("u", [])),
+                              n_rec, st["stage2_pairs"], args.estimate_records, args.estimate_pairs)
+        print(f"  {args.estimate_records / 1e6:.2f}M-record estimate ({counts[0]} worker(s), s11's formula): "
+              f"{e_all:,.0f} CPU s; {e_u:,.0f} with the u sample not scaled")
         part = {w: sum(runs[w]["stages"].get(s, {}).get("wall", 0) for s in PARTITIONED) for w in counts}
         if len(counts) > 1:
             print(f"  partitioned stages: {part[counts[0]]:.1f} s with {counts[0]} worker(s), "

@@ -502,10 +502,17 @@ def _classify_links_text(rec: pd.DataFrame, reg: pd.DataFrame, rec_idx: np.ndarr
 
     name_i, name_codes = _per_distinct_pair(tn, gn, compare_names_array, ("name:missing_part",))
     dob_i, dob_codes = _per_distinct_pair(td, gd, compare_dob_many, ("dob:other",))
-    digits = rcol("id_digits")
-    owned = registry_ids.owned(rec, rec_idx, digits) if isinstance(registry_ids, RegistryNumbers) else None
-    id_code = id_codes_array(id_typed, rcol("id_kind"), digits, issues, pids, gcol("old_id"),
-                             rcol("id_raw_digits"), registry_ids, owned)
+    # ID codes: only the links whose typed ID is not the registry's text ("" for the others, as
+    # id_codes_array gives them; each link's codes are its own): about a third of the links
+    sub = np.flatnonzero(id_typed != pids)
+    id_code = np.full(len(rec_idx), "", dtype=object)
+    if len(sub):
+        r_sub, g_sub = rec_idx[sub], reg_idx[sub]
+        digits = rec["id_digits"].to_numpy(dtype=object)[r_sub]
+        owned = registry_ids.owned(rec, r_sub, digits) if isinstance(registry_ids, RegistryNumbers) else None
+        id_code[sub] = id_codes_array(id_typed[sub], rec["id_kind"].to_numpy(dtype=object)[r_sub], digits, issues[sub],
+                                      pids[sub], reg["old_id"].to_numpy(dtype=object)[g_sub],
+                                      rec["id_raw_digits"].to_numpy(dtype=object)[r_sub], registry_ids, owned)
     no_sex = pd.Series(rsex, dtype=object).fillna("").to_numpy() == ""
     sex_code = np.where(no_sex, "sex:missing", np.where(rsex != gsex, "sex:mismatch", "")).astype(object)
     id_c, id_u = pd.factorize(id_code)

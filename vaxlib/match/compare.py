@@ -500,9 +500,8 @@ def _dob_one_digit(p: PairFrame, i: np.ndarray) -> np.ndarray:
     out = np.zeros(len(i), dtype=bool)
     k = np.flatnonzero(_dob_full_both(p, i))
     if len(k):
-        A, la = p.char_rows("dob", p.pair_codes("rec", "dob_r0", i[k]), 10)
-        B, lb = p.char_rows("dob", p.pair_codes("reg", "dob", i[k]), 10)
-        out[k] = np.logical_or(*_one_edit_matrix(A, la, B, lb, 10))
+        out[k] = np.logical_or(*p.one_edit("dob", p.pair_codes("rec", "dob_r0", i[k]), p.pair_codes("reg", "dob", i[k]),
+                                           10))
     return out
 
 
@@ -549,9 +548,7 @@ def _id_edits(p: PairFrame, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if "at" in done and np.isin(i, done["at"]).all():
         k = np.searchsorted(done["at"], i)
         return done["sub"][k], done["trans"][k]
-    A, la = p.char_rows("id", p.pair_codes("rec", "id_digits", i), 12)
-    B, lb = p.char_rows("id", p.pair_codes("reg", "person_id", i), 12)
-    sub, trans = _one_edit_matrix(A, la, B, lb, 12)
+    sub, trans = p.one_edit("id", p.pair_codes("rec", "id_digits", i), p.pair_codes("reg", "person_id", i), 12)
     if len(i) == 0 or (np.diff(i) > 0).all():  # the cascade hands positions in ascending order
         done.update(at=i, sub=sub, trans=trans)
     return sub, trans

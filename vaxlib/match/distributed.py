@@ -1248,15 +1248,18 @@ def task_compare(root: str, g: int, partitions: int) -> dict:
     sp = small["_pos"].to_numpy()
     gp = reg["_pos"].to_numpy()
     p1 = st["stage1"]
-    meta1 = pd.DataFrame({"rec_pos": own[p1["rec"].to_numpy()], "reg_pos": gp[p1["reg"].to_numpy()],
+    # each pair's rows: stage 1's are the prepare task's (its records, this registry partition in
+    # the same order), stage 2's found by position once (the sorted positions searched per pair)
+    r1, g1 = p1["rec"].to_numpy(np.int64), p1["reg"].to_numpy(np.int64)
+    r2 = np.searchsorted(sp, pairs2["rec_pos"].to_numpy())
+    g2 = np.searchsorted(gp, pairs2["reg_pos"].to_numpy())
+    meta1 = pd.DataFrame({"rec_pos": own[r1], "reg_pos": gp[g1],
                           "rec_part": np.int32(g), "stage": np.int8(0), "first": np.int32(0),
                           "rules": p1["rules"].to_numpy(np.int32)})
     meta2 = pairs2[["rec_pos", "reg_pos", "rec_part"]].assign(stage=np.int8(1), first=pairs2["first"],
                                                               rules=pairs2["rules"])
     meta = pd.concat([meta1, meta2], ignore_index=True)
-    lv2 = compare_pairs(small, reg, pd.DataFrame({"rec": np.searchsorted(sp, meta2["rec_pos"].to_numpy()),
-                                                  "reg": np.searchsorted(gp, meta2["reg_pos"].to_numpy())}),
-                        cache=FrameCache(small, reg))
+    lv2 = compare_pairs(small, reg, pd.DataFrame({"rec": r2, "reg": g2}), cache=FrameCache(small, reg))
     del small
     levels = pd.concat([st["lv1"], lv2], ignore_index=True)
     # the dose history of every pair: the candidates' anchored records are this partition's own, so
@@ -1272,17 +1275,24 @@ def task_compare(root: str, g: int, partitions: int) -> dict:
     del both
     add_record_codes(rec, dicts)
     rp = rec["_pos"].to_numpy()
-    local = pd.DataFrame({"rec": np.searchsorted(rp, meta["rec_pos"].to_numpy()),
-                          "reg": np.searchsorted(gp, meta["reg_pos"].to_numpy())})
+    # the history frame's row of each own record and of each sent one (sorted positions searched
+    # once per row, then gathered per pair)
+    own_at, sent_at = np.searchsorted(rp, own), np.searchsorted(rp, sp)
+    local = pd.DataFrame({"rec": np.concatenate([own_at[r1], sent_at[r2]]), "reg": np.concatenate([g1, g2])})
     a = st["anchors"]
-    anchors = pd.DataFrame({"rec": np.searchsorted(rp, own[a["rec"].to_numpy()]), "reg": a["reg"].to_numpy()})
+    anchors = pd.DataFrame({"rec": own_at[a["rec"].to_numpy()], "reg": a["reg"].to_numpy()})
     hist = history_levels(rec, local, anchors, cache=FrameCache(rec, reg))
     levels["phone"] = hist["phone"].to_numpy()
     levels["dose"] = hist["dose"].to_numpy()
     tf = pair_tf(reg, local["reg"].to_numpy())
     other = (LEVELS["id"].index("other_consistent"), LEVELS["id"].index("different"))
-    near = np.unique(meta["rec_pos"].to_numpy()[~np.isin(levels["id"].to_numpy(), other)])
-    _save({"meta": meta, "levels": levels, "tf": tf}, w.file("compare", f"pairs-{g:05d}.pkl"), raw=True)
+    # the records with such a pair, ascending (rp is): marked by row, not sorted per pair
+    hit = np.zeros(len(rp), dtype=bool)
+    hit[local["rec"].to_numpy()[~np.isin(levels["id"].to_numpy(), other)]] = True
+    near = rp[hit].astype(meta["rec_pos"].dtype, copy=False)
+    # reg_at: each pair's row in this registry partition (its persons file has the same rows), for the score task
+    _save({"meta": meta, "levels": levels, "tf": tf, "reg_at": local["reg"].to_numpy()},
+          w.file("compare", f"pairs-{g:05d}.pkl"), raw=True)
     _save(near, w.file("compare", f"near-{g:05d}.pkl"), raw=True)  # read alone by task_near
     return _task_info(t0, partition=g, pairs=len(meta), stage1_kept=len(meta1), stage2_pairs=len(meta2))
 
@@ -1301,6 +1311,7 @@ def task_u(root: str, partitions: int, up: pd.DataFrame, a_rec: np.ndarray, a_re
     from vaxlib.match.compare import compare_pairs
     from vaxlib.match.model import u_from_levels
 
+    t0, c0 = time.perf_counter(), time.process_time()
     w = WorkDir(Path(root))
     kept = [_load(w.file("prepare", f"u-{p:05d}.pkl")) for p in range(partitions)]
     both = concat_frames([k["rec"] for k in kept])
@@ -1312,7 +1323,9 @@ def task_u(root: str, partitions: int, up: pd.DataFrame, a_rec: np.ndarray, a_re
     upairs = pd.DataFrame({"rec": np.searchsorted(rp, up["rec"].to_numpy()),
                            "reg": np.searchsorted(gp, up["reg"].to_numpy())})
     uanch = pd.DataFrame({"rec": np.searchsorted(rp, a_rec), "reg": np.searchsorted(gp, a_reg)})
-    return u_from_levels(compare_pairs(sub_rec, sub_reg, upairs, uanch), n_registry)
+    u = u_from_levels(compare_pairs(sub_rec, sub_reg, upairs, uanch), n_registry)
+    # its CPU seconds apart: a cost fixed by u_pairs, which an estimate must not scale with the pairs
+    return {"u": u, "cpu": time.process_time() - c0, **_task_info(t0, partition=-1)}
 
 
 def task_same_fold(root: str, p: int, positions: np.ndarray, partitions: int, max_name_count: int) -> dict:
@@ -1358,9 +1371,11 @@ def _context(w: "WorkDir") -> dict:
     return {k: np.load(w.file("model", f"ctx-{k}.npy"), mmap_mode="c") for k in _CONTEXT}
 
 
-def task_counts(root: str, g: int) -> dict:
+def task_counts(root: str, g: int, widths: tuple[int, ...] | None = None) -> dict:
     """The own-group dose conflicts of partition ``g``'s pairs without ID evidence, then its
-    EM tables, history-level counts and namesake cells (sums over partitions)."""
+    EM tables, history-level counts and namesake cells (sums over partitions).  Each pair's training
+    sessions (bit k: session k) and, when ``widths`` fit (:func:`order_widths`), its packed order key
+    are kept beside the patch: the session tasks read them instead of deriving them again."""
     from vaxlib.match.compare import LEVELS, group_dose_conflict
     from vaxlib.match.model import fit_counts, namesake_observed, session_masks
 
@@ -1377,10 +1392,16 @@ def task_counts(root: str, g: int) -> dict:
     levels.loc[sel[clash], "dose"] = LEVELS["dose"].index("conflict")
     # sizes only: a session's vectors over every pair (tens of millions at 10M persons, with
     # their term frequencies nearly one per pair) are gathered only when EM runs on all of them
-    counts = fit_counts(levels, tf, min_session=0, vectors=False)
+    masks = session_masks(levels)
+    counts = fit_counts(levels, tf, min_session=0, vectors=False, masks=masks)
     observed = namesake_observed(ctx["ref"], rp, levels)
+    session = np.zeros(len(levels), dtype=np.uint8)
+    for k, m in enumerate(masks):
+        session |= m.astype(np.uint8) << np.uint8(k)
+    keys = _pack(meta[list(_ORDER_FIELDS)].to_numpy(np.int64), widths) if widths else None
     # only what changed: the pairs themselves stay in the compare stage's file (_counted)
-    _save({"dose": levels["dose"].to_numpy(), "no_id": no_id}, w.file("counts", f"patch-{g:05d}.pkl"), raw=True)
+    _save({"dose": levels["dose"].to_numpy(), "no_id": no_id, "session": session, "keys": keys},
+          w.file("counts", f"patch-{g:05d}.pkl"), raw=True)
     return {"counts": counts, "observed": observed, **_task_info(t0, partition=g)}
 
 
@@ -1391,7 +1412,13 @@ def _counted(w: "WorkDir", g: int) -> dict:
     patch = _load(w.file("counts", f"patch-{g:05d}.pkl"))
     d["levels"]["dose"] = patch["dose"]
     d["no_id"] = patch["no_id"]
+    d["session"], d["keys"] = patch["session"], patch["keys"]
     return d
+
+
+def _in_session(d: dict, session: int) -> np.ndarray:
+    """The pairs of :func:`_counted`'s ``d`` in training session ``session``."""
+    return ((d["session"] >> np.uint8(session)) & np.uint8(1)).astype(bool)
 
 
 #: bits of the packed order key of a pair: stage, first rule, record position, registry position
@@ -1415,43 +1442,34 @@ def _pack(cols: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
     return out
 
 
-def _unpack(keys: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
-    out = np.empty((len(keys), len(widths)), dtype=np.int64)
-    k = keys.copy()
-    for i in range(len(widths) - 1, -1, -1):
-        out[:, i] = (k & np.uint64((1 << widths[i]) - 1)).astype(np.int64)
-        k >>= np.uint64(widths[i])
-    return out
-
-
 def task_session_keys(root: str, g: int, session: int, widths: tuple[int, ...] | None) -> np.ndarray:
     """Order keys of partition ``g``'s pairs in one training session (packed into uint64 when
     ``widths`` fit, else the four columns): a session larger than em_sample is sampled over the
     pairs in the local engine's order."""
-    from vaxlib.match.model import session_masks
-
     d = _counted(WorkDir(Path(root)), g)
-    cols = d["meta"].loc[session_masks(d["levels"])[session], list(_ORDER_FIELDS)].to_numpy(np.int64)
-    return _pack(cols, widths) if widths else cols
+    mask = _in_session(d, session)
+    if widths:
+        return d["keys"][mask]
+    return d["meta"].loc[mask, list(_ORDER_FIELDS)].to_numpy(np.int64)
 
 
 def task_session_sample(root: str, g: int, session: int, chosen: np.ndarray | None,
                         widths: tuple[int, ...] | None = None) -> tuple:
     """Distinct vectors of the sampled pairs of one training session in partition ``g``
-    (``chosen``: order keys stage, first, rec_pos, reg_pos, compared packed into one uint64 when
-    ``widths`` fit, :func:`order_widths`; None: every pair of the session)."""
-    from vaxlib.match.model import distinct_vectors, session_masks
+    (``chosen``: order keys stage, first, rec_pos, reg_pos, packed into one uint64 and sorted when
+    ``widths`` fit, :func:`order_widths`, else the four columns; None: every pair of the session)."""
+    from vaxlib.match.model import distinct_vectors
 
     d = _counted(WorkDir(Path(root)), g)
     meta, levels = d["meta"], d["levels"]
-    mask = session_masks(levels)[session]
+    mask = _in_session(d, session)
     if chosen is None:
         idx = np.flatnonzero(mask)
     elif widths:
-        # the session's pairs looked up among the sorted chosen keys (np.isin sorted both, per task)
+        # the session's pairs looked up among the chosen keys (np.isin sorted both, per task)
         sel = np.flatnonzero(mask)
-        keys = _pack(meta[list(_ORDER_FIELDS)].to_numpy(np.int64)[sel], widths)
-        want = np.sort(_pack(np.asarray(chosen, dtype=np.int64), widths))
+        keys = d["keys"][sel]
+        want = np.asarray(chosen, dtype=np.uint64)
         at = np.minimum(np.searchsorted(want, keys), max(len(want) - 1, 0))
         idx = sel[want[at] == keys] if len(want) else sel[:0]
     else:
@@ -1472,7 +1490,7 @@ def task_score(root: str, g: int, partitions: int, model) -> dict:
     meta, levels = d["meta"], d["levels"]
     bf = score_pairs(model, levels, d["tf"], d["no_id"])
     weight = bf.sum(axis=1).to_numpy()
-    at = np.searchsorted(reg["plain"]["_pos"].to_numpy(), meta["reg_pos"].to_numpy())
+    at = d["reg_at"]  # each pair's person: a row of the persons file (the compare task's registry rows)
     frame = pd.concat([meta.reset_index(drop=True), levels.reset_index(drop=True).add_prefix("level_"),
                        bf.reset_index(drop=True).add_prefix("bf_")], axis=1)
     frame["weight"] = weight
@@ -1664,11 +1682,14 @@ def task_own(root: str, q: int, partitions: int) -> dict:
     # with the names' and phones' codes (-1: no phone), which own_history_links groups by instead of
     # hashing the text again
     phone_code = np.where(text["phone_n"] == "", -1, code["phone_n"]).astype(np.int64)
+    # the text columns as objects (own_history_links reads them so): a dict of object arrays would
+    # be inferred as pandas' Arrow-backed text, every value encoded and decoded again
+    obj = lambda *parts: pd.Series(np.concatenate(parts), dtype=object, copy=False)  # noqa: E731
     d = pd.DataFrame({"pos": np.concatenate([by_name["pos"].to_numpy(np.int64), by_passport["pos"].to_numpy(np.int64)]),
-                      "name_fold": np.concatenate([text["name_fold"], empty(nb)]),
-                      "phone_n": np.concatenate([text["phone_n"], empty(nb)]),
-                      "id_kind": np.concatenate([empty(na), np.full(nb, "passport", dtype=object)]),
-                      "id_digits": np.concatenate([empty(na), by_passport["id_digits"].to_numpy(dtype=object)]),
+                      "name_fold": obj(text["name_fold"], empty(nb)),
+                      "phone_n": obj(text["phone_n"], empty(nb)),
+                      "id_kind": obj(empty(na), np.full(nb, "passport", dtype=object)),
+                      "id_digits": obj(empty(na), by_passport["id_digits"].to_numpy(dtype=object)),
                       "_c_name_fold": np.concatenate([code["name_fold"].astype(np.int64), np.full(nb, -1, dtype=np.int64)]),
                       "_c_phone_n": np.concatenate([phone_code, np.full(nb, -1, dtype=np.int64)])}, copy=False)
     status = np.asarray(_STATUSES, dtype=object)[np.concatenate([by_name["status"].to_numpy(np.int64),
@@ -2223,10 +2244,10 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
         from vaxlib.match.model import fit_model
 
         em_sample = inspect.signature(fit_model).parameters["em_sample"].default  # the local engine's
-        parts = _gather(client, [_submit(client, task_counts, root, g) for g in range(P)])
+        widths = order_widths(n_rec, n_reg)
+        parts = _gather(client, [_submit(client, task_counts, root, g, widths) for g in range(P)])
         merged = FitCounts.merge([x["counts"] for x in parts])
         rng = np.random.default_rng(s.seed)
-        widths = order_widths(n_rec, n_reg)
         for k, (n, _) in enumerate(merged.sessions):
             if 20 <= n <= em_sample:  # EM on every pair: at most em_sample of them cross to the client
                 vecs = _gather(client, [_submit(client, task_session_sample, root, g, k, None) for g in range(P)])
@@ -2236,7 +2257,7 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
                                                        for g in range(P)]))
                 if widths:  # 8 bytes per pair on the client (24M pairs at 10M persons: 192 MB)
                     keys.sort()
-                    chosen = _unpack(keys[np.sort(rng.choice(n, em_sample, replace=False))], widths)
+                    chosen = keys[np.sort(rng.choice(n, em_sample, replace=False))]  # packed, ascending
                 else:
                     keys = keys[np.lexsort(keys.T[::-1])]
                     chosen = keys[np.sort(rng.choice(n, em_sample, replace=False))]
@@ -2246,7 +2267,9 @@ def run_match_dask(index, vaccinations: pd.DataFrame | None, settings, client, *
                                         for g in range(P)])
                 merged.sessions[k] = (n, merge_vectors(vecs))
         observed = sum(x["observed"] for x in parts)
-        u = _gather(client, [u_future])[0]
+        u_info = _gather(client, [u_future])[0]
+        u = u_info.pop("u")
+        res.tasks["u"] = [u_info]  # its CPU seconds: fixed by u_pairs (bench/match_distributed.py's estimate)
         model = fit_from_counts(u, merged, n_reg, em_iterations=s.em_iterations)
         model.namesake = namesake_from_counts(observed, int(ref.sum()), same_sum, n_reg,
                                               model.u, model.m)

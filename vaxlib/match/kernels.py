@@ -18,7 +18,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["history_flags", "group_conflicts", "one_edit_rows", "rank_within"]
+__all__ = ["history_flags", "group_conflicts", "one_edit_rows", "one_edit_codes", "rank_within"]
 
 
 def _arg(a, dtype=np.int64) -> np.ndarray:
@@ -200,6 +200,39 @@ def one_edit_rows(A: np.ndarray, la: np.ndarray, B: np.ndarray, lb: np.ndarray) 
     sub = np.zeros(len(A), dtype=bool)
     trans = np.zeros(len(A), dtype=bool)
     _one_edit_rows(_arg(A, np.uint32), _arg(la), _arg(B, np.uint32), _arg(lb), sub, trans)
+    return sub, trans
+
+
+@_compiled
+def _one_edit_codes(M, lens, ca, cb, sub, trans):
+    w = M.shape[1]
+    for k in range(len(ca)):
+        a = ca[k]
+        b = cb[k]
+        if lens[a] != lens[b] or lens[a] == 0:
+            continue
+        c = 0
+        f = -1
+        for j in range(w):
+            if M[a, j] != M[b, j]:
+                c += 1
+                if f < 0:
+                    f = j
+                if c > 2:
+                    break
+        if c == 1:
+            sub[k] = True
+        elif c == 2 and f + 1 < w and M[a, f + 1] != M[b, f + 1] and M[a, f] == M[b, f + 1] and M[a, f + 1] == M[b, f]:
+            trans[k] = True
+
+
+def one_edit_codes(M: np.ndarray, lens: np.ndarray, ca: np.ndarray, cb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`one_edit_rows` of the rows ``M[ca[k]]`` and ``M[cb[k]]`` (lengths ``lens``) of one
+    code-point matrix of distinct values: no matrix of rows per pair is gathered."""
+    sub = np.zeros(len(ca), dtype=bool)
+    trans = np.zeros(len(ca), dtype=bool)
+    if len(ca):
+        _one_edit_codes(_arg(M, np.uint32), _arg(lens), _arg(ca), _arg(cb), sub, trans)
     return sub, trans
 
 

@@ -168,12 +168,16 @@ class PairFrame:
         """(code-point matrix, lengths) of a whole column; values longer than ``width`` become ""."""
         return self.frame_memo((side, name, "U", width), lambda: _char_matrix(_fit_width(self.full(side, name), width), width))
 
-    def char_rows(self, domain: str, codes: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-        """(code-point matrix, lengths) of the values of ``codes``, computed once per distinct code
-        (values longer than ``width`` become "")."""
-        u, inv = np.unique(codes, return_inverse=True)
-        A, la = _char_matrix(_fit_width(self.dictionary(domain)[u], width), width)
-        return A[inv.ravel()], la[inv.ravel()]
+    def one_edit(self, domain: str, ca: np.ndarray, cb: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per pair k: (one substitution, one adjacent transposition) between the values of codes
+        ``ca[k]`` and ``cb[k]`` of ``domain`` (values longer than ``width`` take neither): each distinct
+        value's characters read once, the pairs compared by code (no per-pair character rows)."""
+        from vaxlib.match.kernels import one_edit_codes
+
+        n = len(ca)
+        codes, uniq = pd.factorize(np.concatenate([np.asarray(ca, dtype=np.int64), np.asarray(cb, dtype=np.int64)]))
+        M, lens = _char_matrix(_fit_width(self.dictionary(domain)[uniq], width), width)
+        return one_edit_codes(M, lens, codes[:n], codes[n:])
 
 
 def _char_matrix(values: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:

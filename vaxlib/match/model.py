@@ -365,15 +365,17 @@ def session_masks(levels: pd.DataFrame) -> list[np.ndarray]:
 
 
 def fit_counts(levels: pd.DataFrame, tf: dict[str, np.ndarray], *, em_sample: int | None = 500_000,
-               seed: int = 0, min_session: int = 20, vectors: bool = True) -> FitCounts:
+               seed: int = 0, min_session: int = 20, vectors: bool = True,
+               masks: list[np.ndarray] | None = None) -> FitCounts:
     """:class:`FitCounts` of candidate pairs with their levels and term-frequency u (``tf``, one
     value per pair).  A session with more than ``em_sample`` pairs runs on a random sample of them
     (drawn from ``seed`` over the pairs in their order); ``None`` never samples.  ``vectors=False``
     counts each session's pairs only (vectors None): a partitioned engine learns the sessions' sizes
-    first and then gathers only the vectors EM runs on."""
+    first and then gathers only the vectors EM runs on.  ``masks``: :func:`session_masks` of
+    ``levels`` when the caller has them."""
     rng = np.random.default_rng(seed)
     sessions = []
-    for mask in session_masks(levels):
+    for mask in session_masks(levels) if masks is None else masks:
         idx = np.flatnonzero(mask)
         if len(idx) < min_session or not vectors:
             sessions.append((len(idx), None))
