@@ -76,3 +76,10 @@ def test_random_names_give_the_pipelines_columns(names):
                                   "a \u0301 b", "Ðặng Ɖức", "Thúy Quỳnh", "x\x00y", "İ", "ẞ"])
 def test_edge_names_give_the_pipelines_columns(name):
     _assert_same([name, name])
+
+
+def test_the_split_spaces_listed_are_every_space_split_takes_plus_three():
+    """prepare._SPLIT_SPACES (the characters the Arrow prefilter looks for) is every code point
+    str.isspace takes, plus NUL, U+200B and U+FEFF: a Python with newer Unicode tables fails here."""
+    want = {chr(c) for c in range(0x110000) if chr(c).isspace()} | {"\x00", "\u200b", "\ufeff"}
+    assert set(prepare._SPLIT_SPACES) == want
