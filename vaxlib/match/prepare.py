@@ -282,12 +282,23 @@ def name_columns_reusing(names: pd.Series, known: pd.DataFrame) -> pd.DataFrame:
 
 
 def _dob_parts(iso: pd.Series) -> pd.DataFrame:
-    """Year, month, day integers (0 where unknown) of ISO partial dates (parsed once per distinct value)."""
+    """Year, month, day integers (0 where unknown) of ISO partial dates (parsed once per distinct value;
+    a ``yyyy-mm-dd`` of ASCII digits, nearly every value, by numpy, the others by pandas)."""
+    from vaxlib.vn.dates import iso_ymd
+
     codes, uniques = _text_codes(iso)
-    text = pd.Series(uniques, dtype=object)
-    year = pd.to_numeric(text.str.slice(0, 4), errors="coerce").fillna(0).astype(np.int32).to_numpy()
-    month = pd.to_numeric(text.str.slice(5, 7), errors="coerce").fillna(0).astype(np.int8).to_numpy()
-    day = pd.to_numeric(text.str.slice(8, 10), errors="coerce").fillna(0).astype(np.int8).to_numpy()
+    at, y, m, d = iso_ymd(uniques)
+    rest = np.ones(len(uniques), dtype=bool)
+    rest[at] = False
+    text = pd.Series(uniques[rest], dtype=object)
+    year = np.zeros(len(uniques), dtype=np.int32)
+    month = np.zeros(len(uniques), dtype=np.int8)
+    day = np.zeros(len(uniques), dtype=np.int8)
+    year[at], month[at], day[at] = y, m, d
+    if len(text):
+        year[rest] = pd.to_numeric(text.str.slice(0, 4), errors="coerce").fillna(0).astype(np.int32).to_numpy()
+        month[rest] = pd.to_numeric(text.str.slice(5, 7), errors="coerce").fillna(0).astype(np.int8).to_numpy()
+        day[rest] = pd.to_numeric(text.str.slice(8, 10), errors="coerce").fillna(0).astype(np.int8).to_numpy()
     return pd.DataFrame({"year": year[codes], "month": month[codes], "day": day[codes]}, index=iso.index)
 
 

@@ -406,17 +406,32 @@ def parse_dobs(series: pd.Series, ref_year: int = DEFAULT_REF_YEAR) -> pd.DataFr
 def _plain_iso_dates(values: np.ndarray, ref_year: int) -> np.ndarray:
     """Per value: a ``str`` ``yyyy-mm-dd`` (ASCII digits) naming a real day from 1900 to the end
     of ``ref_year + 1``, which :func:`parse_typed_dob` reads as itself, form ``yyyy-mm-dd``."""
+    return iso_day_flags(values, 1900, ref_year + 1)
+
+
+def iso_ymd(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(positions, years, months, days) of the entries of an object array that are a ``str``
+    ``yyyy-mm-dd`` of ASCII digits (any numbers: ``0000-99-00`` too), read without a Python call each."""
     from vaxlib.vn.text import fullmatch_flags
 
-    out = fullmatch_flags(values, "[0-9]{4}-[0-9]{2}-[0-9]{2}")
-    at = np.flatnonzero(out)
+    at = np.flatnonzero(fullmatch_flags(values, "[0-9]{4}-[0-9]{2}-[0-9]{2}")) if len(values) else \
+        np.zeros(0, dtype=np.int64)
     if not len(at):
-        return out
+        z = np.zeros(0, dtype=np.int64)
+        return at, z, z, z
     digits = np.array(values[at].tolist(), dtype="U10").view(np.uint32).reshape(-1, 10).astype(np.int64) - 48
     y = digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]
     m = digits[:, 5] * 10 + digits[:, 6]
     d = digits[:, 8] * 10 + digits[:, 9]
-    out[at] = _is_valid_ymd(y, m, d) & (y >= 1900) & (y <= ref_year + 1)
+    return at, y, m, d
+
+
+def iso_day_flags(values: np.ndarray, first_year: int, last_year: int) -> np.ndarray:
+    """Per entry of an object array: a ``str`` ``yyyy-mm-dd`` (ASCII digits) naming a real day of
+    the years ``first_year`` … ``last_year``."""
+    out = np.zeros(len(values), dtype=bool)
+    at, y, m, d = iso_ymd(np.asarray(values, dtype=object))
+    out[at] = _is_valid_ymd(y, m, d) & (y >= first_year) & (y <= last_year)
     return out
 
 
