@@ -246,10 +246,10 @@ def _name_table_reusing(values: np.ndarray, known: pd.DataFrame,
     ``known`` holds (``_c_<column>``): :func:`vaxlib.match.codes.add_codes` need not look
     those values up again.
     """
-    from vaxlib.match.codes import PREFIX
+    from vaxlib.match.codes import PREFIX, _positions
 
     kuniq, first = _registry_names(known)
-    at = pd.Index(kuniq, dtype=object).get_indexer(pd.Index(values, dtype=object))  # not inferred as Arrow str
+    at = _positions(kuniq, np.asarray(values, dtype=object))  # hashed in C on Arrow's UTF-8 (values may repeat)
     found = at >= 0
     rows = first[at[found]]
     new = _name_table(values[~found]) if (~found).any() else None
