@@ -417,8 +417,8 @@ def _day_first_dates(values: np.ndarray, ref_year: int, dob: np.ndarray, alt: np
     """The positions of the values that are ``dd/mm/yyyy``, ``dd-mm-yyyy`` or ``dd.mm.yyyy`` (ASCII
     digits, two, two and four), their :func:`parse_typed_dob` fields written at those positions of
     the five arrays without a Python call per value: the reading of :func:`_day_first` for two-digit
-    day and month, one separator and a four-digit year (the day, month and both readings are real
-    days there; the bounds are the year's, 1900 … ``ref_year + 1``)."""
+    day and month, one separator and a four-digit year (two readings, both day and month <= 12, are
+    both real days or, in year 0, neither; the bounds are the year's, 1900 … ``ref_year + 1``)."""
     from vaxlib.vn.text import fullmatch_flags
 
     if not len(values):
@@ -437,14 +437,14 @@ def _day_first_dates(values: np.ndarray, ref_year: int, dob: np.ndarray, alt: np
     mdy = "mm" + sep + "dd" + sep + "yyyy"
     bound = np.where(y < 1900, "before_1900", np.where(y > ref_year + 1, "future", ""))
     zero = (a == 0) | (b == 0)
-    both = ~zero & (a <= 12) & (b <= 12) & (a != b)  # two readings, both real days (day <= 12)
+    both = ~zero & (a <= 12) & (b <= 12) & (a != b)  # two readings, both real days or neither (year 0)
     month_first = ~zero & (b > 12) & (a <= 12)  # only mm/dd is a date
     no_month = ~zero & (b > 12) & (a > 12)
     plain = ~zero & ~both & ~month_first & ~no_month  # b <= 12 and (a > 12 or a == b): dd/mm
     month = np.where(month_first, a, b)
     day = np.where(month_first, b, a)
     real = _is_valid_ymd(y, month, day)
-    code = np.where(zero | ((plain | month_first) & ~real), "invalid_date",
+    code = np.where(zero | (~no_month & ~real), "invalid_date",
                     np.where(no_month, "invalid_month", bound)).astype(object)
     ok = code == ""
     first = np.array([f"{yy:04d}-{mm:02d}-{dd:02d}" for yy, mm, dd in zip(y.tolist(), month.tolist(), day.tolist())],
