@@ -76,3 +76,28 @@ def test_random_names_give_the_pipelines_columns(names):
                                   "a \u0301 b", "Ðặng Ɖức", "Thúy Quỳnh", "x\x00y", "İ", "ẞ"])
 def test_edge_names_give_the_pipelines_columns(name):
     _assert_same([name, name])
+
+
+def test_the_split_spaces_listed_are_every_space_split_takes_plus_three():
+    """prepare._SPLIT_SPACES (the characters the Arrow prefilter looks for) is every code point
+    str.isspace takes, plus NUL, U+200B and U+FEFF: a Python with newer Unicode tables fails here."""
+    want = {chr(c) for c in range(0x110000) if chr(c).isspace()} | {"\x00", "\u200b", "\ufeff"}
+    assert set(prepare._SPLIT_SPACES) == want
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.text(alphabet=_LETTERS + _ODD, max_size=12), min_size=1, max_size=20),
+       st.lists(st.text(alphabet=_LETTERS + _ODD, max_size=12), max_size=20), st.integers(0, 20), st.booleans())
+def test_name_columns_taken_from_a_registry_equal_those_computed(names, others, shared, coded):
+    """name_columns_reusing takes the columns of the names a prepared registry holds from it
+    (looked up in Arrow) and computes the rest: the same frame as name_columns, whether the
+    registry carries its name codes or not, with names it holds, lacks and repeats."""
+    from vaxlib.match.codes import registry_codes
+
+    held = others + names[:shared] + others[:2]
+    reg = prepare.prepare_registry(pd.DataFrame({"person_id": [f"{i:012d}" for i in range(len(held))],
+                                                 "full_name": pd.Series(held, dtype=object)}))
+    if coded:
+        registry_codes(reg)
+    typed = pd.Series(names + names[:3], dtype=object)
+    pd.testing.assert_frame_equal(prepare.name_columns_reusing(typed, reg), prepare.name_columns(typed))

@@ -1,6 +1,7 @@
 """Typed dates of birth: parsing and comparison with the register."""
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 import numpy as np
@@ -385,3 +386,38 @@ def test_compare_dob_many_on_the_table(typed, register, codes):
     assert compare_dob(typed, register) == codes
     got = compare_dob_many(np.array([typed, "x"], dtype=object), np.array([register, "1980"], dtype=object))
     assert got[0] == codes
+
+
+iso_like = st.one_of(st.from_regex(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", fullmatch=True),
+                     st.from_regex(r"(17|18|19|20|21|22)[0-9]{2}-(0[0-9]|1[0-3])-([0-3][0-9])", fullmatch=True),
+                     st.sampled_from(["2024-02-29", "2023-02-29", "1900-02-29", "2000-02-29", "1800-01-01",
+                                      "1799-12-31", "2199-12-31", "2200-01-01", "١٩٨٥-03-12", " 1985-03-12",
+                                      "1985-3-12", "1985-03", "1985", ""]),
+                     st.none(), st.text(alphabet="0123456789-/ ", max_size=11))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(iso_like, max_size=30))
+def test_iso_day_flags_are_the_values_parse_platform_date_returns_as_they_are(values):
+    """io reads a date flagged here as itself without calling parse_platform_date: a flag must mean
+    exactly that the parser returns the value unchanged (partial or not), and every yyyy-mm-dd the
+    parser returns unchanged is flagged (else the shortcut would not be taken, a slowness only)."""
+    from vaxlib.io import _iso_days, parse_platform_date
+
+    arr = np.array(values, dtype=object)
+    flags = _iso_days(arr)
+    for v, f in zip(values, flags.tolist()):
+        same = v is not None and parse_platform_date(v, partial=True) == v == parse_platform_date(v, partial=False)
+        assert f == (same and v.isascii()), v
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(iso_like, max_size=30))
+def test_iso_ymd_reads_the_numbers_the_text_holds(values):
+    from vaxlib.vn.dates import iso_ymd
+
+    arr = np.array(values, dtype=object)
+    at, y, m, d = iso_ymd(arr)
+    want = [i for i, v in enumerate(values) if v is not None and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", v, re.ASCII)]
+    assert at.tolist() == want
+    assert [(int(values[i][:4]), int(values[i][5:7]), int(values[i][8:10])) for i in want] == list(zip(y, m, d))

@@ -513,6 +513,14 @@ def parse_platform_date(value: str | None, *, partial: bool = True) -> str | Non
     return y
 
 
+def _iso_days(values: np.ndarray) -> np.ndarray:
+    """Per value: a ``yyyy-mm-dd`` (ASCII digits) of a real day of the years 1800 … 2199, which
+    :func:`parse_platform_date` returns as it is, partial or not (found in C, not one call each)."""
+    from vaxlib.vn.dates import iso_day_flags  # noqa: PLC0415
+
+    return iso_day_flags(values, 1800, 2199)
+
+
 def _parse_timestamp(value: str | None) -> str | None:
     """ISO 8601 text of a submission time (ISO kept verbatim; dd/mm/yyyy [HH:MM[:SS]] converted)."""
     if value is None:
@@ -1648,10 +1656,14 @@ Check = tuple[str, str, np.ndarray]  # (column, reason, rows that fail)
 
 
 def _parse_column(data: Cols, column: str, func: Callable[[str], str | None], reason: str, *,
-                  strip: bool = True) -> Check:
-    """Replace a column by its parsed form where parsing succeeds; the rows where it failed (also empty ones)."""
+                  strip: bool = True, itself: Callable[[np.ndarray], np.ndarray] | None = None) -> Check:
+    """Replace a column by its parsed form where parsing succeeds; the rows where it failed (also empty ones).
+
+    ``itself``: per-value flags (of the values, ``None`` among them) of values ``func`` returns as they
+    are, found without calling it (``func`` is called for the others only)."""
     raw = data[column]
-    parsed = (_strip(raw) if strip else raw).map(func)
+    col = _strip(raw) if strip else raw
+    parsed = col.map(func, only=None if itself is None else np.flatnonzero(~itself(col.uniques)))
     ok = parsed.present()
     data[column] = _Coded(raw.codes, np.where(ok, parsed.uniques, raw.uniques))
     return column, reason, ~raw.rows(ok, False)
@@ -1675,7 +1687,8 @@ def _validate(data: Cols, numeric: Numeric, kind: str) -> list[Check]:
                        pid.rows(pid.present() & ~shaped, False) if shaped is not None else
                        pid.test(lambda p: not (len(p) == 12 and p.isdigit() and p.isascii()))))
         data["full_name"] = data["full_name"].map(nfc)
-        checks.append(_parse_column(data, "dob", lambda v: parse_platform_date(v, partial=True), "bad_dob"))
+        checks.append(_parse_column(data, "dob", lambda v: parse_platform_date(v, partial=True), "bad_dob",
+                                    itself=_iso_days))
         typed = data["sex"]
         raw_sex = _strip(typed)
         sex = raw_sex.map(_registry_sex)
@@ -1691,7 +1704,7 @@ def _validate(data: Cols, numeric: Numeric, kind: str) -> list[Check]:
         data["facility_province"] = _provinces(_strip(data["facility_province"]), numeric["facility_province"])
         checks.append(_parse_column(data, "dose_number", _parse_dose, "bad_dose_number", strip=False))
         checks.append(_parse_column(data, "vaccination_date", lambda v: parse_platform_date(v, partial=False),
-                                    "bad_vaccination_date"))
+                                    "bad_vaccination_date", itself=_iso_days))
     else:
         data["feedback_id"] = _strip(data["feedback_id"])
         checks.append(_parse_column(data, "submitted_at", _parse_timestamp, "bad_submitted_at"))

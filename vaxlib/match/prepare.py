@@ -48,16 +48,15 @@ def _text_codes(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 NAME_COLS = ["name_canon", "name_tone", "name_fold", "name_sorted", "family", "given", "fam_given"]
 
 # Letters Unicode decomposition does not fold, and the look-alikes of Đ.
-_D_FOLD = str.maketrans({"đ": "d", "Đ": "d", "Ð": "d", "ð": "d", "Ɖ": "d", "ɖ": "d"})
-_D_LOOKALIKE = str.maketrans({"Ð": "Đ", "ð": "đ", "Ɖ": "Đ", "ɖ": "đ"})
+_D_FOLD_CHARS = {"đ": "d", "Đ": "d", "Ð": "d", "ð": "d", "Ɖ": "d", "ɖ": "d"}  # đ, the common one, first
+_D_LOOKALIKE_CHARS = {"Ð": "Đ", "ð": "đ", "Ɖ": "Đ", "ɖ": "đ"}
+_D_FOLD = str.maketrans(_D_FOLD_CHARS)
+_D_LOOKALIKE = str.maketrans(_D_LOOKALIKE_CHARS)
 # A tone on the second vowel of an open oa/oe/uy syllable (the "new" convention).
 _NEW_TONE_RE = r"[oòóỏõọ][àáảãạèéẻẽẹ]\b|[uùúủũụ][ỳýỷỹỵ]\b"
 _NEW_TONE = re.compile(_NEW_TONE_RE)
 # The characters split() does not take for spaces but a name's spacing does (and NUL).
 _SPACES = str.maketrans({"\u200b": " ", "\ufeff": " ", "\x00": " "})
-_SPACES_ANY = re.compile("[\u200b\ufeff\x00]")
-_LOOKALIKE_ANY = re.compile("[ÐðƉɖ]")
-_FOLD_ANY = re.compile("[đĐÐðƉɖ]")
 # Combining diacritical marks, as the characters themselves (RE2, the pattern Arrow runs: a class
 # of code points, the same as Python's [\u0300-\u036f])
 _COMBINING = "[\u0300-\u036f]"
@@ -88,53 +87,134 @@ def _gathered(table: dict[str, np.ndarray], codes: np.ndarray, index: pd.Index) 
     return pd.DataFrame({k: pd.Series(table[k][codes], index=index, dtype=object) for k in NAME_COLS}, index=index)
 
 
-def _name_table(values: np.ndarray) -> dict[str, np.ndarray]:
-    """The name columns of every entry of an object array of str (entries may repeat).
+#: every character ``str.split()`` takes for a space (``str.isspace``, Python 3.11's Unicode), and
+#: NUL, U+200B, U+FEFF (:data:`_SPACES`); tests/test_match_prepare_names.py checks it over every code point
+_SPLIT_SPACES = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+                 "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\x00\u200b\ufeff")
+#: RE2 (Arrow): a name whose spacing changes when collapsed: a space character other than " ",
+#: two spaces, or a space at either end (every other name is its own collapsed form)
+_SPACING_TO_DO = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in _SPLIT_SPACES if c != " ") + "]|  |^ | $"
+#: RE2 (Arrow): a superset of the names :data:`_NEW_TONE` finds: its tone pair followed by the end or by
+#: anything but a-z (Python's ``\b`` there needs a non-word character or the end; a-z are word characters)
+_NEW_TONE_MAYBE = "[oòóỏõọ][àáảãạèéẻẽẹ](?:[^a-z]|$)|[uùúủũụ][ỳýỷỹỵ](?:[^a-z]|$)"
+#: RE2 (Arrow): folded names of printable ASCII words with one space between (nearly all): split in Arrow
+_PLAIN_WORDS = "^[!-~]+(?: [!-~]+)*$"
 
-    The steps Python does one string at a time anyway (regular expressions with ``\\s``/``\\b``,
-    NFC, translations) run as plain loops over the strings; the steps Arrow does in C (trimming,
-    lower case, NFD, the new-tone test) stay Arrow's: the same functions as pandas' string
-    methods call, without a pandas Series made between every two of them."""
+
+def _objects(values) -> np.ndarray:
+    """A 1-d object array of ``values``."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _objects_of(arr) -> np.ndarray:
+    """A 1-d object array of an Arrow string array's values (Python str)."""
+    out = np.empty(len(arr), dtype=object)
+    out[:] = arr.to_numpy(zero_copy_only=False)
+    return out
+
+
+def _flags(arr, pattern: str) -> np.ndarray:
+    """Which values of an Arrow string array the RE2 ``pattern`` finds (searched)."""
+    import pyarrow.compute as pc
+
+    return pc.match_substring_regex(arr, pattern).to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _replaced(arr, mapping: dict[str, str]):
+    """``str.translate`` of single characters to text holding none of them, in Arrow (one pass per character;
+    none for the characters after the first when no value holds one)."""
+    import pyarrow.compute as pc
+
+    first, *rest = mapping
+    arr = pc.replace_substring(arr, first, mapping[first])
+    if rest and len(arr) and pc.any(pc.match_substring_regex(arr, "[" + "".join(rest) + "]")).as_py():
+        for a in rest:
+            arr = pc.replace_substring(arr, a, mapping[a])
+    return arr
+
+
+def _word_columns(fold: np.ndarray, fold_arr) -> dict[str, np.ndarray]:
+    """family, given, fam_given and name_sorted of folded names (``fold``, and as an Arrow array).
+
+    Names of printable ASCII words with single spaces (nearly every folded name) are split and
+    sorted in Arrow (byte order is code point order for ASCII, as Python's ``sorted``); the others
+    take the regular expressions and ``split()`` of the definition, one by one."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    vals = [str(x) for x in values]
-    # NUL counts as a space: a name never holds one, and text that went through a numpy
-    # str array has already lost its trailing NULs, so both codings must agree without it.
-    # The class [\s\u00a0\u200b\ufeff\x00] is str.isspace plus three: split() on runs of it
-    # (tests/test_match_prepare_names.py checks every code point)
-    spaced = pc.utf8_trim_whitespace(pa.array([" ".join((x.translate(_SPACES) if _SPACES_ANY.search(x) else x)
-                                                        .split()) for x in vals], type=pa.large_string()))
-    nfc = [unicodedata.normalize("NFC", x) for x in spaced.to_pylist()]
-    canon = pc.utf8_lower(pa.array([x.translate(_D_LOOKALIKE) if _LOOKALIKE_ANY.search(x) else x for x in nfc],
-                                   type=pa.large_string()))
-    canon_l = canon.to_pylist()
-    # Only names with a new-style tone need the syllable-level rewrite (Python's \b: Unicode words).
-    tone_l = [tone_key(x) if _NEW_TONE.search(x) else x for x in canon_l]
-    # str.translate looks every character up in a dict: only the strings holding one of its keys
-    # go through it (đ, the common one, is replaced in C first; its replacement is no key)
-    folded_d = [x.replace("đ", "d") for x in canon_l]
-    decomposed = pc.utf8_normalize(pa.array([x.translate(_D_FOLD) if _FOLD_ANY.search(x) else x for x in folded_d],
-                                            type=pa.large_string()), form="NFD")
-    fold_l = pc.replace_substring_regex(decomposed, pattern=_COMBINING, replacement="").to_pylist()
-    family, given, fam_given, sorted_tokens = [], [], [], []
-    for x in fold_l:
+    n = len(fold)
+    out = {k: np.empty(n, dtype=object) for k in ("family", "given", "fam_given", "name_sorted")}
+    plain = _flags(fold_arr, _PLAIN_WORDS) if n else np.zeros(0, dtype=bool)
+    at = np.flatnonzero(plain)
+    if len(at):
+        space = pa.scalar(" ", pa.large_string())
+        words = pc.split_pattern(fold_arr.take(pa.array(at)), " ")
+        flat = pc.list_flatten(words)
+        offsets = words.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
+        offsets -= offsets[0]
+        family = flat.take(pa.array(offsets[:-1]))
+        given = flat.take(pa.array(offsets[1:] - 1))
+        several = pa.array(np.diff(offsets) > 1)
+        both = pc.if_else(several, pc.binary_join_element_wise(family, given, space), family)
+        parents = np.repeat(np.arange(len(at), dtype=np.int64), np.diff(offsets))
+        order = pa.table({"p": parents, "w": flat}).sort_by([("p", "ascending"), ("w", "ascending")])["w"]
+        joined = pc.binary_join(pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), order.combine_chunks()),
+                                space)
+        for k, v in (("family", family), ("given", given), ("fam_given", both), ("name_sorted", joined)):
+            out[k][at] = v.to_numpy(zero_copy_only=False)
+    for i in np.flatnonzero(~plain).tolist():
+        x = fold[i]
         m = _FIRST_WORD.search(x)
         fa = m.group(1) if m else ""
         m = _LAST_WORD.search(x)
         gi = m.group(1) if m else ""
-        family.append(fa)
-        given.append(gi)
-        fam_given.append(fa + " " + gi if " " in x else fa)
-        sorted_tokens.append(" ".join(sorted(x.split())))
-    table = {"name_canon": canon_l, "name_tone": tone_l, "name_fold": fold_l, "name_sorted": sorted_tokens,
-             "family": family, "given": given, "fam_given": fam_given}
-    out = {}
-    for k, v in table.items():
-        arr = np.empty(len(v), dtype=object)
-        arr[:] = v
-        out[k] = arr
+        out["family"][i] = fa
+        out["given"][i] = gi
+        out["fam_given"][i] = fa + " " + gi if " " in x else fa
+        out["name_sorted"][i] = " ".join(sorted(x.split()))
     return out
+
+
+def _name_table(values: np.ndarray) -> dict[str, np.ndarray]:
+    """The name columns of every entry of an object array of str (entries may repeat).
+
+    Arrow does in C what it does exactly as Python does (trimming, lower case, NFD, single-character
+    replacements, splitting and sorting ASCII words) and finds the few names a Python-only step must
+    see (odd spacing, a possible new-style tone, words that are not plain ASCII); Python does the
+    rest one string at a time (NFC, the tone rewrite, the regular expressions with Unicode ``\\s``
+    and ``\\b``).  No pandas Series is made between two steps."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    vals = _objects([str(x) for x in values])
+    arr = pa.array(vals, type=pa.large_string())
+    # NUL counts as a space: a name never holds one, and text that went through a numpy
+    # str array has already lost its trailing NULs, so both codings must agree without it.
+    # The class [\s\u00a0\u200b\ufeff\x00] is str.isspace plus three: split() on runs of it
+    # (tests/test_match_prepare_names.py checks every code point)
+    odd = np.flatnonzero(_flags(arr, _SPACING_TO_DO)) if len(vals) else np.zeros(0, dtype=np.int64)
+    if len(odd):
+        vals[odd] = [" ".join(x.translate(_SPACES).split()) for x in vals[odd]]
+        arr = pa.array(vals, type=pa.large_string())
+    spaced = pc.utf8_trim_whitespace(arr)
+    nfc = [unicodedata.normalize("NFC", x) for x in spaced.to_pylist()]
+    canon = pc.utf8_lower(_replaced(pa.array(nfc, type=pa.large_string()), _D_LOOKALIKE_CHARS))
+    canon_o = _objects_of(canon)
+    # Only names with a new-style tone need the syllable-level rewrite (Python's \b: Unicode words).
+    tone_o = canon_o.copy()
+    maybe = np.flatnonzero(_flags(canon, _NEW_TONE_MAYBE)) if len(canon_o) else np.zeros(0, dtype=np.int64)
+    for i in maybe.tolist():
+        x = canon_o[i]
+        if _NEW_TONE.search(x):
+            tone_o[i] = tone_key(x)
+    # str.translate of the d letters as one Arrow replacement each (đ, the common one, first)
+    decomposed = pc.utf8_normalize(_replaced(canon, _D_FOLD_CHARS),
+                                   form="NFD")
+    fold_arr = pc.replace_substring_regex(decomposed, pattern=_COMBINING, replacement="")
+    fold_o = _objects_of(fold_arr)
+    return {"name_canon": canon_o, "name_tone": tone_o, "name_fold": fold_o, **_word_columns(fold_o, fold_arr)}
 
 
 def _registry_names(known: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -166,10 +246,10 @@ def _name_table_reusing(values: np.ndarray, known: pd.DataFrame,
     ``known`` holds (``_c_<column>``): :func:`vaxlib.match.codes.add_codes` need not look
     those values up again.
     """
-    from vaxlib.match.codes import PREFIX
+    from vaxlib.match.codes import PREFIX, _positions
 
     kuniq, first = _registry_names(known)
-    at = pd.Index(kuniq, dtype=object).get_indexer(pd.Index(values, dtype=object))  # not inferred as Arrow str
+    at = _positions(kuniq, np.asarray(values, dtype=object))  # hashed in C on Arrow's UTF-8 (values may repeat)
     found = at >= 0
     rows = first[at[found]]
     new = _name_table(values[~found]) if (~found).any() else None
@@ -202,12 +282,23 @@ def name_columns_reusing(names: pd.Series, known: pd.DataFrame) -> pd.DataFrame:
 
 
 def _dob_parts(iso: pd.Series) -> pd.DataFrame:
-    """Year, month, day integers (0 where unknown) of ISO partial dates (parsed once per distinct value)."""
+    """Year, month, day integers (0 where unknown) of ISO partial dates (parsed once per distinct value;
+    a ``yyyy-mm-dd`` of ASCII digits, nearly every value, by numpy, the others by pandas)."""
+    from vaxlib.vn.dates import iso_ymd
+
     codes, uniques = _text_codes(iso)
-    text = pd.Series(uniques, dtype=object)
-    year = pd.to_numeric(text.str.slice(0, 4), errors="coerce").fillna(0).astype(np.int32).to_numpy()
-    month = pd.to_numeric(text.str.slice(5, 7), errors="coerce").fillna(0).astype(np.int8).to_numpy()
-    day = pd.to_numeric(text.str.slice(8, 10), errors="coerce").fillna(0).astype(np.int8).to_numpy()
+    at, y, m, d = iso_ymd(uniques)
+    rest = np.ones(len(uniques), dtype=bool)
+    rest[at] = False
+    text = pd.Series(uniques[rest], dtype=object)
+    year = np.zeros(len(uniques), dtype=np.int32)
+    month = np.zeros(len(uniques), dtype=np.int8)
+    day = np.zeros(len(uniques), dtype=np.int8)
+    year[at], month[at], day[at] = y, m, d
+    if len(text):
+        year[rest] = pd.to_numeric(text.str.slice(0, 4), errors="coerce").fillna(0).astype(np.int32).to_numpy()
+        month[rest] = pd.to_numeric(text.str.slice(5, 7), errors="coerce").fillna(0).astype(np.int8).to_numpy()
+        day[rest] = pd.to_numeric(text.str.slice(8, 10), errors="coerce").fillna(0).astype(np.int8).to_numpy()
     return pd.DataFrame({"year": year[codes], "month": month[codes], "day": day[codes]}, index=iso.index)
 
 

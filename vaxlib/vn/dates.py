@@ -390,7 +390,10 @@ def parse_dobs(series: pd.Series, ref_year: int = DEFAULT_REF_YEAR) -> pd.DataFr
     error = np.empty(n + 1, dtype=object)
     # a valid yyyy-mm-dd in range (most of a column) reads as itself: no Python call per value
     dob[:n][iso], precision[:n][iso], form[:n][iso] = uniq[iso], "day", "yyyy-mm-dd"
-    rest = np.append(np.flatnonzero(~iso), n)  # n: the missing value (code -1)
+    # dd/mm/yyyy (also with - or .; most of the others), read with numpy as _day_first reads it
+    done = iso.copy()
+    done[_day_first_dates(uniq, ref_year, dob, alt, precision, form, error)] = True
+    rest = np.append(np.flatnonzero(~done), n)  # n: the missing value (code -1)
     results = [parse_typed_dob(uniq[k] if k < n else None, ref_year) for k in rest.tolist()]
     dob[rest] = [r.readings[0] if r.readings else None for r in results]
     alt[rest] = [r.readings[1] if len(r.readings) > 1 else None for r in results]
@@ -406,17 +409,79 @@ def parse_dobs(series: pd.Series, ref_year: int = DEFAULT_REF_YEAR) -> pd.DataFr
 def _plain_iso_dates(values: np.ndarray, ref_year: int) -> np.ndarray:
     """Per value: a ``str`` ``yyyy-mm-dd`` (ASCII digits) naming a real day from 1900 to the end
     of ``ref_year + 1``, which :func:`parse_typed_dob` reads as itself, form ``yyyy-mm-dd``."""
+    return iso_day_flags(values, 1900, ref_year + 1)
+
+
+def _day_first_dates(values: np.ndarray, ref_year: int, dob: np.ndarray, alt: np.ndarray, precision: np.ndarray,
+                     form: np.ndarray, error: np.ndarray) -> np.ndarray:
+    """The positions of the values that are ``dd/mm/yyyy``, ``dd-mm-yyyy`` or ``dd.mm.yyyy`` (ASCII
+    digits, two, two and four), their :func:`parse_typed_dob` fields written at those positions of
+    the five arrays without a Python call per value: the reading of :func:`_day_first` for two-digit
+    day and month, one separator and a four-digit year (two readings, both day and month <= 12, are
+    both real days or, in year 0, neither; the bounds are the year's, 1900 … ``ref_year + 1``)."""
     from vaxlib.vn.text import fullmatch_flags
 
-    out = fullmatch_flags(values, "[0-9]{4}-[0-9]{2}-[0-9]{2}")
-    at = np.flatnonzero(out)
+    if not len(values):
+        return np.zeros(0, dtype=np.int64)
+    at = np.flatnonzero(fullmatch_flags(values, "[0-9]{2}/[0-9]{2}/[0-9]{4}|[0-9]{2}-[0-9]{2}-[0-9]{4}"
+                                                "|[0-9]{2}[.][0-9]{2}[.][0-9]{4}"))
     if not len(at):
-        return out
+        return at
+    chars = np.array(values[at].tolist(), dtype="U10")
+    digits = chars.view(np.uint32).reshape(-1, 10).astype(np.int64) - 48
+    a = digits[:, 0] * 10 + digits[:, 1]  # the first part: the day, unless only the month-first reading is a date
+    b = digits[:, 3] * 10 + digits[:, 4]
+    y = digits[:, 6] * 1000 + digits[:, 7] * 100 + digits[:, 8] * 10 + digits[:, 9]
+    sep = np.array([v[2] for v in values[at].tolist()], dtype=object)
+    dmy = "dd" + sep + "mm" + sep + "yyyy"
+    mdy = "mm" + sep + "dd" + sep + "yyyy"
+    bound = np.where(y < 1900, "before_1900", np.where(y > ref_year + 1, "future", ""))
+    zero = (a == 0) | (b == 0)
+    both = ~zero & (a <= 12) & (b <= 12) & (a != b)  # two readings, both real days or neither (year 0)
+    month_first = ~zero & (b > 12) & (a <= 12)  # only mm/dd is a date
+    no_month = ~zero & (b > 12) & (a > 12)
+    plain = ~zero & ~both & ~month_first & ~no_month  # b <= 12 and (a > 12 or a == b): dd/mm
+    month = np.where(month_first, a, b)
+    day = np.where(month_first, b, a)
+    real = _is_valid_ymd(y, month, day)
+    code = np.where(zero | (~no_month & ~real), "invalid_date",
+                    np.where(no_month, "invalid_month", bound)).astype(object)
+    ok = code == ""
+    first = np.array([f"{yy:04d}-{mm:02d}-{dd:02d}" for yy, mm, dd in zip(y.tolist(), month.tolist(), day.tolist())],
+                     dtype=object)
+    second = np.array([f"{yy:04d}-{dd:02d}-{mm:02d}" for yy, mm, dd in zip(y.tolist(), month.tolist(), day.tolist())],
+                      dtype=object)
+    dob[at] = np.where(ok, first, None)
+    alt[at] = np.where(ok & both, second, None)
+    precision[at] = np.where(ok, "day", None)
+    form[at] = np.where(month_first, mdy, dmy)
+    error[at] = np.where(ok, None, code)
+    return at
+
+
+def iso_ymd(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(positions, years, months, days) of the entries of an object array that are a ``str``
+    ``yyyy-mm-dd`` of ASCII digits (any numbers: ``0000-99-00`` too), read without a Python call each."""
+    from vaxlib.vn.text import fullmatch_flags
+
+    at = np.flatnonzero(fullmatch_flags(values, "[0-9]{4}-[0-9]{2}-[0-9]{2}")) if len(values) else \
+        np.zeros(0, dtype=np.int64)
+    if not len(at):
+        z = np.zeros(0, dtype=np.int64)
+        return at, z, z, z
     digits = np.array(values[at].tolist(), dtype="U10").view(np.uint32).reshape(-1, 10).astype(np.int64) - 48
     y = digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]
     m = digits[:, 5] * 10 + digits[:, 6]
     d = digits[:, 8] * 10 + digits[:, 9]
-    out[at] = _is_valid_ymd(y, m, d) & (y >= 1900) & (y <= ref_year + 1)
+    return at, y, m, d
+
+
+def iso_day_flags(values: np.ndarray, first_year: int, last_year: int) -> np.ndarray:
+    """Per entry of an object array: a ``str`` ``yyyy-mm-dd`` (ASCII digits) naming a real day of
+    the years ``first_year`` … ``last_year``."""
+    out = np.zeros(len(values), dtype=bool)
+    at, y, m, d = iso_ymd(np.asarray(values, dtype=object))
+    out[at] = _is_valid_ymd(y, m, d) & (y >= first_year) & (y <= last_year)
     return out
 
 

@@ -40,6 +40,7 @@ good Vietnamese is never changed.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import unicodedata
@@ -406,8 +407,12 @@ def _candidates(s: str):
 _BLANKS = re.compile(r"([ \t\r\n]+)")  # not NBSP: UTF-8 mojibake of à is 'Ã' + NBSP
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _word_ok(w: str) -> bool:
-    """Every letter run of ``w`` is ASCII or a Vietnamese syllable, and no mojibake sign."""
+    """Every letter run of ``w`` is ASCII or a Vietnamese syllable, and no mojibake sign.
+
+    Cached: the words of a column's names repeat (Nguyễn, Thị, Văn …), and a column's
+    detection (:func:`detect_text_encoding`) looks at a thousand names per file."""
     if any(not ch.isascii() and _is_suspicious(ch) for ch in w) or _UTF8_PAIR_RE.search(w):
         return False
     return all(run.isascii() or is_syllable(run) for run in _WORD_RE.findall(w))
@@ -457,6 +462,8 @@ def _repair(s: str) -> tuple[str, str]:
     parts = _BLANKS.split(s)
     idx = [i for i, p in enumerate(parts) if p and not p.isascii() and not p.isspace()]
     ok = {i: _word_ok(parts[i]) for i in idx}
+    if all(ok.values()):
+        return s, "unicode"  # no word votes for a garbling (the readings, ftfy's, are not needed)
     readings = {i: _word_readings(parts[i]) for i in idx}
     whole = _cp1252_bytes(s) is not None  # could be one wrong decode of the whole string
     votes: Counter[str] = Counter()
