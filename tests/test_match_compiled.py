@@ -181,7 +181,7 @@ def test_kernels_compile_in_memory_without_a_cache_folder(monkeypatch):
         sub, trans = fresh.one_edit_rows(np.array([[1, 2, 3]], np.uint32), np.array([3]),
                                          np.array([[1, 3, 2]], np.uint32), np.array([3]))
         assert not sub[0] and trans[0]
-        assert type(fresh._one_edit_rows._cache).__name__ == "NullCache"
+        assert type(fresh._one_edit_codes._cache).__name__ == "NullCache"
     finally:
         monkeypatch.undo()
         importlib.reload(kernels)

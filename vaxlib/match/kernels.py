@@ -174,36 +174,6 @@ def group_conflicts(members: np.ndarray, lo: np.ndarray, cnt: np.ndarray, p_reg:
 
 
 @_compiled
-def _one_edit_rows(A, la, B, lb, sub, trans):
-    n, w = A.shape
-    for k in range(n):
-        if la[k] != lb[k] or la[k] == 0:
-            continue
-        c = 0
-        f = -1
-        for j in range(w):
-            if A[k, j] != B[k, j]:
-                c += 1
-                if f < 0:
-                    f = j
-                if c > 2:
-                    break
-        if c == 1:
-            sub[k] = True
-        elif c == 2 and f + 1 < w and A[k, f + 1] != B[k, f + 1] and A[k, f] == B[k, f + 1] and A[k, f + 1] == B[k, f]:
-            trans[k] = True
-
-
-def one_edit_rows(A: np.ndarray, la: np.ndarray, B: np.ndarray, lb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(one substitution, one adjacent transposition) between the rows of two code-point
-    matrices of equal width, rows of equal non-zero length only (``la``, ``lb``)."""
-    sub = np.zeros(len(A), dtype=bool)
-    trans = np.zeros(len(A), dtype=bool)
-    _one_edit_rows(_arg(A, np.uint32), _arg(la), _arg(B, np.uint32), _arg(lb), sub, trans)
-    return sub, trans
-
-
-@_compiled
 def _one_edit_codes(M, lens, ca, cb, sub, trans):
     w = M.shape[1]
     for k in range(len(ca)):
@@ -227,13 +197,23 @@ def _one_edit_codes(M, lens, ca, cb, sub, trans):
 
 
 def one_edit_codes(M: np.ndarray, lens: np.ndarray, ca: np.ndarray, cb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`one_edit_rows` of the rows ``M[ca[k]]`` and ``M[cb[k]]`` (lengths ``lens``) of one
-    code-point matrix of distinct values: no matrix of rows per pair is gathered."""
+    """(one substitution, one adjacent transposition) between the rows ``M[ca[k]]`` and ``M[cb[k]]``
+    of one code-point matrix (e.g. of distinct values: no matrix of rows per pair is gathered), rows
+    of equal non-zero length only (``lens``)."""
     sub = np.zeros(len(ca), dtype=bool)
     trans = np.zeros(len(ca), dtype=bool)
     if len(ca):
         _one_edit_codes(_arg(M, np.uint32), _arg(lens), _arg(ca), _arg(cb), sub, trans)
     return sub, trans
+
+
+def one_edit_rows(A: np.ndarray, la: np.ndarray, B: np.ndarray, lb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(one substitution, one adjacent transposition) between the rows of two code-point
+    matrices of equal width, rows of equal non-zero length only (``la``, ``lb``): row ``k`` of
+    ``A`` against row ``k`` of ``B``, as :func:`one_edit_codes` of the two stacked."""
+    n = len(A)
+    ks = np.arange(n, dtype=np.int64)
+    return one_edit_codes(np.vstack([A, B]), np.concatenate([la, lb]), ks, ks + n)
 
 
 @_compiled
