@@ -412,6 +412,12 @@ def _plain_iso_dates(values: np.ndarray, ref_year: int) -> np.ndarray:
     return iso_day_flags(values, 1900, ref_year + 1)
 
 
+def _digits10(values: np.ndarray) -> np.ndarray:
+    """The ten characters of each of ``values`` (10-character ASCII ``str``) as numbers (a digit's value;
+    the other characters, e.g. separators, give numbers nobody reads)."""
+    return np.array(values.tolist(), dtype="U10").view(np.uint32).reshape(-1, 10).astype(np.int64) - 48
+
+
 def _day_first_dates(values: np.ndarray, ref_year: int, dob: np.ndarray, alt: np.ndarray, precision: np.ndarray,
                      form: np.ndarray, error: np.ndarray) -> np.ndarray:
     """The positions of the values that are ``dd/mm/yyyy``, ``dd-mm-yyyy`` or ``dd.mm.yyyy`` (ASCII
@@ -427,8 +433,7 @@ def _day_first_dates(values: np.ndarray, ref_year: int, dob: np.ndarray, alt: np
                                                 "|[0-9]{2}[.][0-9]{2}[.][0-9]{4}"))
     if not len(at):
         return at
-    chars = np.array(values[at].tolist(), dtype="U10")
-    digits = chars.view(np.uint32).reshape(-1, 10).astype(np.int64) - 48
+    digits = _digits10(values[at])
     a = digits[:, 0] * 10 + digits[:, 1]  # the first part: the day, unless only the month-first reading is a date
     b = digits[:, 3] * 10 + digits[:, 4]
     y = digits[:, 6] * 1000 + digits[:, 7] * 100 + digits[:, 8] * 10 + digits[:, 9]
@@ -469,7 +474,7 @@ def iso_ymd(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     if not len(at):
         z = np.zeros(0, dtype=np.int64)
         return at, z, z, z
-    digits = np.array(values[at].tolist(), dtype="U10").view(np.uint32).reshape(-1, 10).astype(np.int64) - 48
+    digits = _digits10(values[at])
     y = digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]
     m = digits[:, 5] * 10 + digits[:, 6]
     d = digits[:, 8] * 10 + digits[:, 9]
