@@ -487,11 +487,12 @@ def _classify_links_text(rec: pd.DataFrame, reg: pd.DataFrame, rec_idx: np.ndarr
     from vaxlib.vn.dates import compare_dob_many
     from vaxlib.vn.names import compare_names_array
 
-    def rcol(c: str) -> np.ndarray:
-        return rec[c].to_numpy(dtype=object)[rec_idx]
+    def rcol(c: str, at: np.ndarray | None = None) -> np.ndarray:
+        """The records' column ``c`` per link (``at``: of those links only)."""
+        return rec[c].to_numpy(dtype=object)[rec_idx if at is None else rec_idx[at]]
 
-    def gcol(c: str) -> np.ndarray:
-        return reg[c].to_numpy(dtype=object)[reg_idx]
+    def gcol(c: str, at: np.ndarray | None = None) -> np.ndarray:
+        return reg[c].to_numpy(dtype=object)[reg_idx if at is None else reg_idx[at]]
 
     tn, gn = rcol("full_name"), gcol("full_name")
     td, gd = rcol("dob"), gcol("dob")
@@ -507,12 +508,10 @@ def _classify_links_text(rec: pd.DataFrame, reg: pd.DataFrame, rec_idx: np.ndarr
     sub = np.flatnonzero(id_typed != pids)
     id_code = np.full(len(rec_idx), "", dtype=object)
     if len(sub):
-        r_sub, g_sub = rec_idx[sub], reg_idx[sub]
-        digits = rec["id_digits"].to_numpy(dtype=object)[r_sub]
-        owned = registry_ids.owned(rec, r_sub, digits) if isinstance(registry_ids, RegistryNumbers) else None
-        id_code[sub] = id_codes_array(id_typed[sub], rec["id_kind"].to_numpy(dtype=object)[r_sub], digits, issues[sub],
-                                      pids[sub], reg["old_id"].to_numpy(dtype=object)[g_sub],
-                                      rec["id_raw_digits"].to_numpy(dtype=object)[r_sub], registry_ids, owned)
+        digits = rcol("id_digits", sub)
+        owned = registry_ids.owned(rec, rec_idx[sub], digits) if isinstance(registry_ids, RegistryNumbers) else None
+        id_code[sub] = id_codes_array(id_typed[sub], rcol("id_kind", sub), digits, issues[sub], pids[sub],
+                                      gcol("old_id", sub), rcol("id_raw_digits", sub), registry_ids, owned)
     no_sex = pd.Series(rsex, dtype=object).fillna("").to_numpy() == ""
     sex_code = np.where(no_sex, "sex:missing", np.where(rsex != gsex, "sex:mismatch", "")).astype(object)
     id_c, id_u = pd.factorize(id_code)

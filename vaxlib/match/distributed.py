@@ -466,10 +466,11 @@ def arrow_tables(d: dict) -> dict:
     return {**d, "coded": coded}
 
 
-def distinct_tables(d: dict) -> dict:
+def distinct_tables(d: dict, arrow: dict | None = None) -> dict:
     """:func:`encode_frame`'s form with each Arrow text table cut to its distinct values (in order of
     first appearance, None kept as None) and the codes mapped onto them, as object arrays: the same
-    frame decoded, with each value once.  Tables of objects are left as they are."""
+    frame decoded, with each value once.  Tables of objects are left as they are.  ``arrow``: filled
+    with each such column's distinct values as the Arrow array (the object array's values, in order)."""
     import pyarrow.compute as pc
 
     coded = {}
@@ -480,7 +481,74 @@ def distinct_tables(d: dict) -> dict:
         enc = pc.dictionary_encode(table, null_encoding="encode")
         inv = enc.indices.to_numpy(zero_copy_only=False)
         coded[c] = (inv[codes].astype(np.int32) if len(codes) else np.zeros(0, dtype=np.int32), _np(enc.dictionary))
+        if arrow is not None:
+            arrow[c] = enc.dictionary
     return {**d, "coded": coded}
+
+
+def _registry_known(stored: dict, columns: list[str]):
+    """The Arrow array of a registry partition's distinct values of one code domain in code order
+    (code k: ``known[k]``), from its stored frame (:func:`factor_frame` with ``codes=True``: each
+    column's table indexed by the domain's code, null where the column does not use the code), or
+    None when a column is not stored so or a code has no value."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    tables = []
+    for c in columns:
+        if c not in stored["coded"] or isinstance(stored["coded"][c][1], np.ndarray):
+            return None
+        tables.append(stored["coded"][c][1])
+    if not tables:
+        return None
+    n = max(len(t) for t in tables)
+    padded = [t if len(t) == n else pa.concat_arrays([t, pa.nulls(n - len(t), t.type)]) for t in tables]
+    known = padded[0] if len(padded) == 1 else pc.coalesce(*padded)
+    return None if known.null_count else known
+
+
+def record_codes_arrow(columns: list[tuple[np.ndarray, object]], known) -> list[np.ndarray] | None:
+    """The records' int32 codes of one domain's columns, as :func:`~vaxlib.match.codes.add_codes`
+    gives them, found in Arrow: each column as (row codes, its distinct values as an Arrow string array
+    without nulls), ``known`` the registry's values in code order (:func:`_registry_known`).  A value the
+    registry holds takes its code; the others ``len(known)`` on, numbered by first appearance along
+    the columns one after the other.  No Python str is made: each value is hashed in C once (the
+    object path converts Arrow text to Python and back again).  None where a table is not such an array."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not columns or any(not isinstance(t, pa.Array) or t.null_count or not pa.types.is_string(t.type)
+                          for _, t in columns):
+        return None
+    n = len(columns[0][0])
+    never = np.iinfo(np.int64).max
+    value_set = known.cast(pa.string()) if known.type != pa.string() else known
+    at, first, unknown = [], [], []
+    for k, (codes, table) in enumerate(columns):
+        codes = np.asarray(codes, dtype=np.int64)
+        a = pc.index_in(table, value_set=value_set).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        f = np.full(len(table), never, dtype=np.int64)
+        f[codes[::-1]] = np.arange(k * n + len(codes) - 1, k * n - 1, -1, dtype=np.int64)  # each value's first row
+        at.append(a)
+        first.append(f)
+        unknown.append(table.filter(pa.array(a < 0)))
+    # the values the registry lacks: one code per distinct text, in order of first appearance
+    enc = pa.concat_arrays(unknown).dictionary_encode() if sum(len(u) for u in unknown) else None
+    if enc is not None:
+        d_codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        d_first = np.full(len(enc.dictionary), never, dtype=np.int64)
+        np.minimum.at(d_first, d_codes, np.concatenate([f[a < 0] for f, a in zip(first, at)]))
+        used = np.flatnonzero(d_first < never)
+        used = used[np.argsort(d_first[used], kind="stable")]
+        rank = np.full(len(d_first), -1, dtype=np.int64)
+        rank[used] = np.arange(len(used))
+        new = np.where(rank[d_codes] >= 0, len(known) + rank[d_codes], -1)
+        off = 0
+        for a in at:
+            m = a < 0
+            a[m] = new[off: off + int(m.sum())]
+            off += int(m.sum())
+    return [a.astype(np.int32)[np.asarray(codes, dtype=np.int64)] for a, (codes, _) in zip(at, columns)]
 
 
 def take_frame(d: dict, rows: np.ndarray) -> dict:
@@ -1223,7 +1291,7 @@ def task_compare(root: str, g: int, partitions: int) -> dict:
     (:func:`~vaxlib.match.codes.add_codes` from the stored per-value tables, so only distinct
     values are hashed), then :func:`~vaxlib.match.compare.compare_pairs` and
     :func:`~vaxlib.match.compare.history_levels` with one :class:`~vaxlib.match.levels.FrameCache`."""
-    from vaxlib.match.codes import add_codes, add_record_codes
+    from vaxlib.match.codes import add_record_codes
     from vaxlib.match.compare import LEVELS, compare_pairs, history_levels
     from vaxlib.match.levels import FrameCache
     from vaxlib.match.model import pair_tf
@@ -1233,18 +1301,20 @@ def task_compare(root: str, g: int, partitions: int) -> dict:
     st = _load(w.file("prepare", f"s1-{g:05d}.pkl"))
     own_stored = _load(w.file("prepare", f"light-{g:05d}.pkl"))
     own = own_stored["plain"]["_pos"].to_numpy()
-    reg = _reg(w, g)
+    reg_stored = _load(w.file("prepare", f"reg-{g:05d}.pkl"), text="arrow")
+    reg = _stored_frame(reg_stored)
     if "_tf_name" not in reg.columns:
         raise RuntimeError("registry partition without term frequencies")  # they must be the whole register's
     pairs2 = _load(w.file("pairs", f"pairs-{g:05d}.pkl"))
     # the stage-2 records (sent by every record partition, each record once): compared here
-    # their text concatenated in Arrow and cut to distinct values there: only those become Python str and
-    # are coded (each record partition's tables repeat the common values: family names, dates of birth)
+    # their text concatenated in Arrow and cut to distinct values there: only those become Python str
+    # (each record partition's tables repeat the common values: family names, dates of birth)
+    arrow: dict = {}
     sent = distinct_tables(concat_frames([_load_piece(w.file("rows", f"rows-{p:05d}.pkl"), g, text="arrow")
-                                          for p in range(partitions)]))
+                                          for p in range(partitions)]), arrow)
     small, dicts = rows_frame(sent, np.argsort(sent["plain"]["_pos"].to_numpy(), kind="stable"))
-    add_codes(small, reg, domains=_COMPARED_DOMAINS, dicts=dicts)
-    del dicts
+    _code_records(small, reg, reg_stored, dicts, arrow)
+    del dicts, arrow, reg_stored
     sp = small["_pos"].to_numpy()
     gp = reg["_pos"].to_numpy()
     p1 = st["stage1"]
@@ -1295,6 +1365,34 @@ def task_compare(root: str, g: int, partitions: int) -> dict:
           w.file("compare", f"pairs-{g:05d}.pkl"), raw=True)
     _save(near, w.file("compare", f"near-{g:05d}.pkl"), raw=True)  # read alone by task_near
     return _task_info(t0, partition=g, pairs=len(meta), stage1_kept=len(meta1), stage2_pairs=len(meta2))
+
+
+def _code_records(small: pd.DataFrame, reg: pd.DataFrame, reg_stored, dicts: dict, arrow: dict) -> None:
+    """:func:`~vaxlib.match.codes.add_codes` of the compared domains to the records ``small`` (rows of
+    ``dicts``' codes, their distinct values also as the Arrow arrays ``arrow``) against the registry
+    partition ``reg`` (stored as ``reg_stored``, with its codes): each domain coded in Arrow
+    (:func:`record_codes_arrow`) where its tables allow it, else by ``add_codes``."""
+    from vaxlib.match.codes import DOMAINS, PREFIX, add_codes
+
+    rest = []
+    for domain in _COMPARED_DOMAINS:
+        rec_cols = [c for c in DOMAINS[domain][0] if c in small.columns]
+        reg_cols = [c for c in DOMAINS[domain][1] if c in reg.columns]
+        if not rec_cols:
+            continue
+        got = None
+        if rec_cols and reg_cols and isinstance(reg_stored, dict) and all(PREFIX + c in reg.columns for c in reg_cols) \
+                and all(c in dicts and c in arrow for c in rec_cols):
+            known = _registry_known(reg_stored, reg_cols)
+            if known is not None:
+                got = record_codes_arrow([(dicts[c][0], arrow[c]) for c in rec_cols], known)
+        if got is None:
+            rest.append(domain)
+            continue
+        for c, codes in zip(rec_cols, got):
+            small[PREFIX + c] = codes
+    if rest:
+        add_codes(small, reg, domains=tuple(rest), dicts=dicts)
 
 
 def task_near(root: str, g: int) -> np.ndarray:
@@ -1395,9 +1493,7 @@ def task_counts(root: str, g: int, widths: tuple[int, ...] | None = None) -> dic
     masks = session_masks(levels)
     counts = fit_counts(levels, tf, min_session=0, vectors=False, masks=masks)
     observed = namesake_observed(ctx["ref"], rp, levels)
-    session = np.zeros(len(levels), dtype=np.uint8)
-    for k, m in enumerate(masks):
-        session |= m.astype(np.uint8) << np.uint8(k)
+    session = session_bits(masks, len(levels))
     keys = _pack(meta[list(_ORDER_FIELDS)].to_numpy(np.int64), widths) if widths else None
     # only what changed: the pairs themselves stay in the compare stage's file (_counted)
     _save({"dose": levels["dose"].to_numpy(), "no_id": no_id, "session": session, "keys": keys},
@@ -1416,9 +1512,24 @@ def _counted(w: "WorkDir", g: int) -> dict:
     return d
 
 
+def session_bits(masks: list[np.ndarray], n: int) -> np.ndarray:
+    """Each pair's training sessions as bits (bit k: in session k) of the narrowest unsigned integer
+    that holds one bit per session (uint8 for up to 8 sessions, up to uint64); more than 64 sessions
+    are refused rather than wrapped."""
+    if len(masks) > 64:
+        raise ValueError(f"{len(masks)} training sessions: at most 64 fit a pair's session bits")
+    dtype = next(t for t in (np.uint8, np.uint16, np.uint32, np.uint64) if len(masks) <= np.iinfo(t).bits)
+    out = np.zeros(n, dtype=dtype)
+    for k, m in enumerate(masks):
+        out |= np.asarray(m, dtype=bool).astype(dtype) << dtype(k)
+    return out
+
+
 def _in_session(d: dict, session: int) -> np.ndarray:
     """The pairs of :func:`_counted`'s ``d`` in training session ``session``."""
-    return ((d["session"] >> np.uint8(session)) & np.uint8(1)).astype(bool)
+    bits = d["session"]
+    one = bits.dtype.type(1)
+    return ((bits >> bits.dtype.type(session)) & one).astype(bool)
 
 
 #: bits of the packed order key of a pair: stage, first rule, record position, registry position
@@ -1924,10 +2035,17 @@ class _Refused:
 
 
 def _run_task(fn: Callable, *args):
+    """``fn(*args)`` on a worker, with Python's cyclic garbage collector paused (as the local engine
+    runs, :func:`vaxlib.match.pipeline._without_cyclic_gc`): a task allocates millions of short-lived
+    containers in no reference cycle, and each burst set off collections that walked every live
+    container of the worker.  Reference counting frees the task's objects; the collector runs again
+    after the task."""
     from vaxlib.errors import VaxError
+    from vaxlib.io import _gc_paused
 
     try:
-        return fn(*args)
+        with _gc_paused():
+            return fn(*args)
     except VaxError as exc:
         return _Refused(exc)
 
