@@ -108,3 +108,33 @@ def test_codes_table():
         codes, uniq = pd.factorize(np.array(values, dtype=object))
         got = record_codes_arrow([(codes, pa.array(list(uniq), type=pa.string()))], known)
         assert got[0].tolist() == want, (pid, old, values)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(_VALUE, _VALUE), min_size=0, max_size=40), st.randoms(use_true_random=False))
+def test_finish_records_keep_record_id_in_arrow_and_decode_to_the_same_frame(rows, rnd):
+    """The finish task's records (``_decoded_records``): the frame :func:`decode_frame` gives, with
+    record_id as Arrow-backed text whose Arrow array ``record_matches`` takes as the object path
+    converts it (same values, same order, large_string)."""
+    import pyarrow as pa
+
+    from vaxlib.match.distributed import _decoded_records, decode_frame
+    from vaxlib.match.pipeline import _ARROW_TEXT, _arrow_ids, _arrow_text
+
+    ids = [f"R{k:04d}" for k in range(len(rows))]
+    rnd.shuffle(ids)
+    frame = pd.DataFrame({"record_id": pd.Series(ids, dtype=object),
+                          "full_name": pd.Series([a for a, _ in rows], dtype=object),
+                          "_pos": np.arange(len(rows), dtype=np.int64),
+                          "id_number": pd.Series([b for _, b in rows], dtype=object)})
+    stored = arrow_tables(factor_frame(frame))
+    assert isinstance(stored["coded"]["record_id"][1], pa.Array) or not len(frame)
+    want = decode_frame(stored)
+    got = _decoded_records(stored)
+    assert list(got.columns) == list(want.columns)
+    for c in want.columns:
+        assert got[c].tolist() == want[c].tolist(), c
+    if _ARROW_TEXT:
+        assert _arrow_ids(got["record_id"]).equals(_arrow_text(want["record_id"].to_numpy(dtype=object)))
+    only = _decoded_records(stored, ["_pos", "full_name"])
+    assert list(only.columns) == ["full_name", "_pos"] and only["full_name"].tolist() == want["full_name"].tolist()

@@ -1677,6 +1677,29 @@ _FINISH_COLUMNS = ["record_id", "full_name", "dob", "dob_r0", "id_number", "id_k
                    "id_raw_digits", "sex_p", "name_fold", "given", "phone_n", "_pos"]
 
 
+def _decoded_records(stored: dict, columns: list[str] | None = None) -> pd.DataFrame:
+    """A partition's prepared records (:func:`decode_frame`) for the finish task, with one Python str
+    made per distinct value instead of one per table entry (the ID columns' tables hold one entry per
+    typed ID: its kind and issues are a handful of values), and ``record_id`` (one value per record,
+    only passed on to the output tables) left as pandas' Arrow-backed text: no str is made for it
+    and :func:`~vaxlib.match.pipeline.record_matches` takes its Arrow array as it is."""
+    import pyarrow as pa
+    from pandas.arrays import ArrowStringArray
+
+    kept = {}
+    coded = dict(stored["coded"])
+    if "record_id" in coded and isinstance(coded["record_id"][1], pa.Array) and (columns is None or "record_id" in columns):
+        codes, table = coded.pop("record_id")
+        arr = table.take(pa.array(np.asarray(codes, dtype=np.int64))).cast(pa.large_string())
+        kept["record_id"] = pd.Series(ArrowStringArray(pa.chunked_array([arr]),
+                                                       dtype=pd.StringDtype("pyarrow", na_value=np.nan)))
+    want = [c for c in stored["columns"] if columns is None or c in columns]
+    frame = decode_frame({**stored, "coded": coded}, [c for c in want if c not in kept])
+    for c, v in kept.items():
+        frame[c] = v
+    return frame[want]
+
+
 def _finish_inputs(w: "WorkDir", r: int, model, columns: list[str] | None = None, persons: bool = True,
                    rec: pd.DataFrame | None = None):
     """``persons``: the candidates' registry text (else their ``_pos`` alone: the links task);
@@ -1686,7 +1709,9 @@ def _finish_inputs(w: "WorkDir", r: int, model, columns: list[str] | None = None
     d = _load(w.file("evidence", f"pairs-{r:05d}.pkl"), text="arrow")
     # reg: the candidates' registry text, one row per (piece, person)
     frame, reg = d["frame"], decode_frame(d["persons"], None if persons else ["_pos"])
-    rec = _rec(w, r, columns) if rec is None else rec
+    if rec is None:
+        stored = _load(w.file("prepare", f"rec-{r:05d}.pkl"), text="arrow")
+        rec = _decoded_records(stored, columns)
     local = np.searchsorted(rec["_pos"].to_numpy(), frame["rec_pos"].to_numpy())
     pairs = pd.DataFrame({"rec": local, "reg": frame["person"].to_numpy(np.int64),
                           "rules": frame["rules"].to_numpy(np.int32)})

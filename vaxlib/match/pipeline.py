@@ -340,6 +340,16 @@ def _arrow_text(values: np.ndarray) -> pa.Array:
     return pa.array(values, type=pa.large_string(), from_pandas=True)
 
 
+def _arrow_ids(values: pd.Series) -> pa.Array:
+    """:func:`_arrow_text` of a text column; one held as pandas' Arrow-backed text (the dask finish
+    task keeps record_id so) is taken as it is, with no Python str made."""
+    if isinstance(values.array, ArrowStringArray) and values.dtype.na_value is not pd.NA:
+        arr = pa.array(values.array)
+        arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+        return arr.cast(pa.large_string())
+    return _arrow_text(values.to_numpy(dtype=object))
+
+
 def _coded_text(values: np.ndarray) -> pd.Series:
     """:func:`_text_series` of an object array with few distinct values."""
     codes, uniq = pd.factorize(values, use_na_sentinel=True)
@@ -430,9 +440,11 @@ def record_matches(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame, le
     ui = np.flatnonzero(~linked)
     if len(ui):
         cols["error_codes"][ui] = unlinked_error_codes(rec, ui, registry_ids)
-    record_ids, person_ids = rec["record_id"].to_numpy(dtype=object), reg["person_id"].to_numpy(dtype=object)
+    record_ids, person_ids = rec["record_id"], reg["person_id"].to_numpy(dtype=object)
     if _ARROW_TEXT:  # each id converted once, gathered for matches and candidates
-        record_ids, person_ids = _arrow_text(record_ids), _arrow_text(person_ids)
+        record_ids, person_ids = _arrow_ids(record_ids), _arrow_text(person_ids)
+    else:
+        record_ids = record_ids.to_numpy(dtype=object)
     matches = pd.DataFrame({"record_id": _text_series(record_ids), "status": _coded_text(status),
                             "person_id": _text_series(person_ids, np.where(linked, best_reg, -1)),
                             "match_probability": np.where(has, p_best, 0.0),
