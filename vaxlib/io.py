@@ -1503,6 +1503,86 @@ def _arrow_coded(col, convert: Callable[[Any], str | None] | None, *, key: bool 
     return _Coded(codes, uniques, distinct=pa.types.is_integer(col.type))
 
 
+def _dictionary_coded(col) -> _Coded | None:
+    """:func:`_arrow_coded` of a text column that Parquet handed over dictionary-encoded (its file's
+    own dictionary: no value decoded per row, nothing hashed but the few distinct values), or None
+    when the dictionaries do not hold distinct text (then the column is decoded and coded as usual).
+
+    The codes are renumbered in order of first appearance, as Arrow's encoding of the decoded
+    column numbers them, and unused dictionary entries are dropped: the same codes and values."""
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.compute as pc  # noqa: PLC0415
+
+    if isinstance(col, pa.ChunkedArray):
+        if col.num_chunks == 0:
+            return None
+        col = col.unify_dictionaries() if col.num_chunks > 1 else col
+        dictionary = col.chunk(0).dictionary
+        indices = pa.chunked_array([c.indices for c in col.chunks], type=col.type.index_type).combine_chunks()
+    else:
+        dictionary, indices = col.dictionary, col.indices
+    if not (pa.types.is_string(dictionary.type) or pa.types.is_large_string(dictionary.type)) \
+            or dictionary.null_count or len(pc.unique(dictionary)) != len(dictionary):
+        return None
+    n = len(indices)
+    idx = indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    first = np.full(len(dictionary) + 1, n, dtype=np.int64)
+    first[idx[::-1]] = np.arange(n - 1, -1, -1, dtype=np.int64)  # the last write wins: each entry's first row
+    first = first[:-1]  # (-1, a null, wrote to the extra slot)
+    used = np.flatnonzero(first < n)
+    used = used[np.argsort(first[used], kind="stable")]  # first appearance order
+    rank = np.full(len(dictionary) + 1, -1, dtype=np.int32)
+    rank[used] = np.arange(len(used), dtype=np.int32)
+    codes = rank[idx]  # idx -1 reads the extra slot: -1
+    values = dictionary.take(pa.array(used))
+    uniques = values.to_numpy(zero_copy_only=False)  # a fresh object array of str
+    empty = pc.equal(pc.binary_length(values), 0).to_numpy(zero_copy_only=False)
+    if empty.any():
+        uniques[empty] = None
+    return _Coded(codes, uniques, distinct=True, arrow=values)
+
+
+#: a text column whose Parquet dictionary page takes fewer bytes than rows / this is read
+#: dictionary-encoded (:func:`_dictionary_coded`): few distinct values (dates, sexes, provinces,
+#: facilities, vaccines, lots), where decoding every row and hashing it again is most of the cost;
+#: a column of many distinct values (names, IDs, phones) is faster decoded
+_DICTIONARY_ROWS_PER_BYTE = 4
+
+
+def _dictionary_columns(data: bytes, kind: str) -> list[str]:
+    """The text columns of a Parquet file to read dictionary-encoded (see :data:`_DICTIONARY_ROWS_PER_BYTE`):
+    every row group stores a small dictionary page for it; never the table's key (distinct values)."""
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    try:
+        pf = pq.ParquetFile(pa.BufferReader(data))
+        md, schema = pf.metadata, pf.schema_arrow
+    except Exception:  # noqa: BLE001 - the read below reports a damaged file
+        return []
+    if md.num_row_groups == 0:
+        return []
+    key = KEY_COLUMN[kind]
+    top = {schema.field(i).name for i in range(len(schema))
+           if pa.types.is_string(schema.field(i).type) or pa.types.is_large_string(schema.field(i).type)}
+    out = []
+    for j in range(md.num_columns):
+        name = md.schema.column(j).path
+        if name not in top or name == key or name in out:
+            continue
+        small = True
+        for g in range(md.num_row_groups):
+            c = md.row_group(g).column(j)
+            rows = md.row_group(g).num_rows
+            if not c.has_dictionary_page or c.dictionary_page_offset is None or \
+                    (c.data_page_offset - c.dictionary_page_offset) * _DICTIONARY_ROWS_PER_BYTE >= rows:
+                small = False
+                break
+        if small:
+            out.append(name)
+    return out
+
+
 # --------------------------------------------------------------------------- parquet
 
 
@@ -1518,7 +1598,8 @@ def _read_parquet(path: Path, data: bytes, kind: str) -> _Sheet:
         import pyarrow as pa  # noqa: PLC0415
         import pyarrow.parquet as pq  # noqa: PLC0415
 
-        tbl = pq.read_table(pa.BufferReader(data))
+        as_dictionary = _dictionary_columns(data, kind)
+        tbl = pq.read_table(pa.BufferReader(data), read_dictionary=as_dictionary or None)
     except Exception as exc:  # noqa: BLE001 - any parser failure means a damaged file
         raise CorruptFileError(f"tệp Parquet bị hỏng ({type(exc).__name__})",
                                f"damaged Parquet file ({type(exc).__name__})", path) from None
@@ -1539,7 +1620,12 @@ def _read_parquet(path: Path, data: bytes, kind: str) -> _Sheet:
             contract = hmap.get(j)
             if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
                 numeric_cols.add(j)
-            if pa.types.is_string(t) or pa.types.is_large_string(t):
+            coded = _dictionary_coded(col) if headers[j] in as_dictionary and pa.types.is_dictionary(t) else None
+            if coded is not None:
+                cols.append(coded)
+            elif headers[j] in as_dictionary and pa.types.is_dictionary(t):  # not distinct text: decoded
+                cols.append(_arrow_coded(col.cast(t.value_type), None, key=contract == KEY_COLUMN[kind]))
+            elif pa.types.is_string(t) or pa.types.is_large_string(t):
                 cols.append(_arrow_coded(col, None, key=contract == KEY_COLUMN[kind]))
             else:  # numbers, dates, times, booleans, ...: as a spreadsheet cell of that value reads
                 cols.append(_arrow_coded(col, functools.partial(_parquet_cell, kind=kind, column=contract)))

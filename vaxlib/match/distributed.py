@@ -848,12 +848,13 @@ def task_read(root: str, kind: str, i: int, path: str, partitions: int) -> dict:
     w = WorkDir(Path(root))
     # the reader's own coding of every column (each distinct cell once): the records are stored by it
     # instead of factorising each text column of the table again
-    res = read_table(path, kind, codes=tuple(columns(kind)) if kind == "vaccinations" else ())
+    res = read_table(path, kind, codes=tuple(columns(kind)))
     table = res.table
     key = "person_id" if kind == "registry" else "record_id"
     hashes = stable_hash(table[key].to_numpy(dtype=object))
+    prepared: dict = {}  # the prepared registry's coding of its text columns (nothing factorised again)
     if kind == "registry":
-        table = prepare_registry(table)
+        table = prepare_registry(table, coded=res.codes, dicts=prepared)
         pieces: list[dict] = [{} for _ in range(partitions)]
         for f, column in TF_COLUMNS.items():
             for q, piece in enumerate(tf_pieces(table[column].value_counts(sort=False), partitions)):
@@ -862,7 +863,9 @@ def task_read(root: str, kind: str, i: int, path: str, partitions: int) -> dict:
     _save({"rows": np.asarray(res.source_rows, dtype=np.int64)}, w.file("read", f"{kind}-{i:05d}.pkl"))
     t = table.reset_index(drop=True)
     t["_pos"] = np.arange(len(t), dtype=np.int64)
-    given = _reader_dicts(res.codes, len(t))  # the reader's coding of the records' text columns
+    # the reader's coding of the records' text columns; the registry's as prepare_registry left it
+    given = _reader_dicts(res.codes, len(t)) if kind != "registry" else \
+        {c: (np.asarray(k, dtype=np.int32), np.asarray(v, dtype=object)) for c, (k, v) in prepared.items()}
     if kind == "registry":
         part = partition_of(t["person_id"].to_numpy(dtype=object), partitions)
     else:

@@ -281,12 +281,13 @@ def name_columns_reusing(names: pd.Series, known: pd.DataFrame) -> pd.DataFrame:
     return _gathered(_name_table_reusing(uniques, known), codes, names.index)
 
 
-def _dob_parts(iso: pd.Series) -> pd.DataFrame:
+def _dob_parts(iso: pd.Series, coding: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
     """Year, month, day integers (0 where unknown) of ISO partial dates (parsed once per distinct value;
-    a ``yyyy-mm-dd`` of ASCII digits, nearly every value, by numpy, the others by pandas)."""
+    a ``yyyy-mm-dd`` of ASCII digits, nearly every value, by numpy, the others by pandas).
+    ``coding``: the column as (codes, values) (values may repeat), not factorised again."""
     from vaxlib.vn.dates import iso_ymd
 
-    codes, uniques = _text_codes(iso)
+    codes, uniques = _text_codes(iso) if coding is None else coding
     at, y, m, d = iso_ymd(uniques)
     rest = np.ones(len(uniques), dtype=bool)
     rest[at] = False
@@ -323,12 +324,43 @@ def prepare_both(registry: pd.DataFrame, vaccinations: pd.DataFrame) -> tuple[pd
     return reg, prepare_records(vaccinations, names=name_columns_reusing(vaccinations["full_name"], reg))
 
 
-def prepare_registry(registry: pd.DataFrame, names: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Registry with derived matching columns; index is 0..N-1 (the registry position)."""
-    reg = _with_text(registry, ("person_id", "full_name", "dob", "sex", "old_id", "province_code"))
-    reg = _names(reg, names)
-    parts = _dob_parts(reg["dob"])
+#: the registry columns prepare_registry reads as text ("" when missing)
+REGISTRY_TEXT = ("person_id", "full_name", "dob", "sex", "old_id", "province_code")
+
+
+def prepare_registry(registry: pd.DataFrame, names: pd.DataFrame | None = None, *,
+                     coded: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+                     dicts: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> pd.DataFrame:
+    """Registry with derived matching columns; index is 0..N-1 (the registry position).
+
+    Parameters
+    ----------
+    names : DataFrame, optional
+        The name columns, row for row (computed here when omitted).
+    coded : dict, optional
+        ``read_table``'s coding of ``registry`` (``ImportResult.codes``, any of
+        :data:`REGISTRY_TEXT`): the names and birth dates are not factorised again.
+    dicts : dict, optional
+        Filled with ``column -> (codes, values)`` (``values[codes]`` is the column, row for
+        row) for every text column of the result whose coding is known here: the columns of
+        ``coded`` and, when computed here, the name columns; a caller storing the frame by
+        its codes need not factorise those columns again.
+    """
+    reg = _with_text(registry, REGISTRY_TEXT)
+    given = {c: _reader_codes(*v) for c, v in (coded or {}).items()
+             if c in REGISTRY_TEXT and c in registry.columns and len(v[0]) == len(reg)}
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = dict(given)
+    if names is None and "full_name" in given:
+        codes, values = given["full_name"]
+        table = _name_table(values)
+        reg = pd.concat([reg, _gathered(table, codes, reg.index)], axis=1)
+        out.update({c: (codes, table[c]) for c in NAME_COLS})
+    else:
+        reg = _names(reg, names)
+    parts = _dob_parts(reg["dob"], given.get("dob"))
     reg["year"], reg["month"], reg["day"] = parts["year"], parts["month"], parts["day"]
+    if dicts is not None:
+        dicts.update(out)
     return reg
 
 
