@@ -266,3 +266,88 @@ def test_person_and_qr_on_parts_sign_that_person_only_and_refuse_an_unsignable_o
     with pytest.raises(NotVerified):
         _sign(parts, keys, tmp_path / "q", only=[held])
     assert not (tmp_path / "q").exists()
+
+
+# ----------------------------------------------------------------------------- reading and planning in a pool
+
+def test_parts_read_and_planned_in_a_pool_of_processes_give_the_plan_of_one_process(matched, tmp_path):
+    """The tasks (a part read and spilled, a bucket planned) run in two processes: the plan made in one
+    process, row for row, whichever process took which part; and the whole tables' plan (its held rows
+    in another order: the shuffled parts list a person's pending records in another order)."""
+    one, parts = matched
+    whole = _whole_plan(one, T0)
+    for buckets in (1, 4):
+        args = (parts["registry"], parts["vaccinations"], parts["matches"], parts["candidates"])
+        pooled = plan_partitioned(*args, tmp_path / f"spill{buckets}", at=T0, buckets=buckets, processes=2)
+        _same_plan(pooled, plan_partitioned(*args, tmp_path / f"s{buckets}", at=T0, buckets=buckets))
+        assert dict(pooled.stats.skipped) == dict(whole.stats.skipped)
+        assert sorted(_rows(pooled.refused)) == sorted(_rows(whole.refused)) and len(whole.refused) > 10
+        assert _rows(pooled.persons) == _rows(whole.persons) and len(whole.persons) > 100
+
+
+def test_a_run_whose_parts_are_read_by_a_pool_signs_what_one_file_signs(matched, keys, tmp_path, monkeypatch):
+    from vaxlib.sign import stream
+
+    one, parts = matched
+    a = _sign(one, keys, tmp_path / "one")
+    monkeypatch.setattr(stream, "POOL_MIN_ROWS", 0)  # a pool however few the rows
+    b = sign_tables(parts["registry"], parts["vaccinations"], parts["matches"], keys, tmp_path / "parts",
+                    signer_name="t", candidates=parts["candidates"], processes=2, stream=3)
+    assert a.signed == b.signed > 100 and dict(a.skipped) == dict(b.skipped)
+    assert any(str(k).startswith("task-") for k in b.worker_cpu)  # the task processes' CPU is counted
+    pd.testing.assert_frame_equal(_content(tmp_path / "one"), _content(tmp_path / "parts"))
+    held = [sorted(_rows(pd.read_parquet(tmp_path / o / "not-signed.parquet"))) for o in ("one", "parts")]
+    assert held[0] == held[1] and len(held[0]) > 10
+
+
+def test_a_killed_task_process_fails_the_run_in_one_line_and_leaves_nothing(matched, keys, tmp_path):
+    """A reading process that dies (here: killed as it writes its spill file; the OOM killer would do
+    the same) ends the command with a one-line error, no result, no staging folder and no process left;
+    the next run signs."""
+    import os
+    import subprocess
+    import sys
+
+    _, parts = matched
+    out = tmp_path / "certs"
+    code = ("import sys; import vaxlib.sign.stream as s; s.POOL_MIN_ROWS = 0; from vaxlib.cli import main; "
+            "sys.exit(main(sys.argv[1:]))")
+    cmd = [sys.executable, "-c", code, "sign", "--registry", str(parts["registry"]),
+           "--vaccinations", str(parts["vaccinations"]), "--matches", str(parts["matches"]),
+           "--candidates", str(parts["candidates"]), "--keys", str(keys), "--out", str(out), "--processes", "2"]
+    r = subprocess.run(cmd, env={**os.environ, "VAX_FAULT": "kill:sign:spill", "VAX_LANG": "en"},
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0
+    err = r.stderr.strip().splitlines()
+    assert "Traceback" not in r.stderr and any("reading process ended abruptly" in line for line in err), r.stderr
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["K"]
+    env = {k: v for k, v in os.environ.items() if k != "VAX_FAULT"}
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert len(pd.read_parquet(out / "certificates.parquet")) > 100
+
+
+@settings(max_examples=300, deadline=None)
+@given(uvcis=st.lists(st.one_of(st.sampled_from(["URN:UVCI:01:VN:0123456789ABCDEF0123456789ABCDEF#K",
+                                                 "URN:UVCI:01:VN:FEDCBA9876543210FEDCBA9876543210#/"]),
+                                st.sampled_from(["-1", "=A1", "+x", "@s", "'q", "\tx", "\rx", "a,b", 'q"', "x\ny",
+                                                 "x\r", " y", ""]),
+                                st.text(max_size=12)), max_size=6),
+       kid=st.sampled_from(["q7LNlWr2XZc=", "+abc/=", "=1+1", "-k"]), signer=st.text(max_size=8),
+       pre=st.booleans())
+def test_a_chunk_s_issued_events_are_the_ledger_rows_of_append_ledger_byte_for_byte(tmp_path_factory, uvcis, kid,
+                                                                                   signer, pre):
+    """append_issued writes a chunk's UVCIs between one prefix and suffix: the same bytes as append_ledger,
+    whatever the UVCIs, kid and signer hold (formula starts, commas, quotes, line breaks: the general way)."""
+    from vaxlib.sign.ledger import append_issued, append_ledger
+
+    d = tmp_path_factory.mktemp("l")
+    (d / "a").mkdir()
+    (d / "b").mkdir()
+    if pre:  # appended to a ledger that has its header
+        for f in ("a", "b"):
+            append_ledger(d / f, [], signer="x", signed_at="2026-01-01T00:00:00+00:00")
+    at = "2026-12-08T05:00:00+00:00"
+    assert append_ledger(d / "a", [(kid, u, "issued", "", "") for u in uvcis], signer=signer, signed_at=at) == \
+        append_issued(d / "b", kid, uvcis, signer=signer, signed_at=at)
+    assert (d / "a" / "signing-ledger.csv").read_bytes() == (d / "b" / "signing-ledger.csv").read_bytes()

@@ -860,6 +860,10 @@ _CLI = _pairs({
                              "(--previous, hoặc --out đã có một lần ký); hãy chọn một thư mục --out mới",
                              "{path}: vax sign on partitioned inputs does not re-sign against a previous run yet "
                              "(--previous, or an --out that holds one); choose a new --out folder"),
+    "sign_task_died": ("một tiến trình đọc dữ liệu của vax sign đã dừng đột ngột (bị dừng, hoặc hết bộ nhớ); "
+                       "chưa ký gì, kết quả trước vẫn giữ nguyên: hãy chạy lại",
+                       "a vax sign reading process ended abruptly (killed, or out of memory); nothing was signed "
+                       "and the previous result is as it was: run it again"),
     "sign_not_signable": ("{n} người được yêu cầu không ký được ({held} bị giữ lại hoặc bị từ chối, xem lý do khi "
                           "chạy không có --person; những người còn lại có hồ sơ mũi tiêm chưa được xác minh)",
                           "{n} requested person(s) are not signable ({held} held or refused, see the reasons "

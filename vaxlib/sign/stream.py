@@ -13,26 +13,41 @@ does for one file) would take 15-24 GB at 10M persons.  Instead:
    ``person_key`` are the only links between two names (in ``vax match``'s
    output a linked record's key *is* its person ID, so there are none); their
    components are solved once (:func:`vaxlib.match.pipeline._components`), and
-   every name is represented by the 64-bit :func:`~vaxlib.match.distributed.stable_hash`
+   every name is represented by the 64-bit :func:`~vaxlib.sign.kernels.string_hash`
    of its component's smallest member.  Equal hashes only ever put more in one
    bucket, never split a component.
 2. **Buckets.**  Each input part is read once (only the columns signing uses)
-   and its rows are appended to one spill file per bucket (``hash % B``, Arrow
-   IPC) in the run's staging folder: matches by their key, registry rows by
-   their person, vaccination rows by the bucket of their ``record_id``'s
-   matches row, candidate rows of pending records by the candidate person.
-   Rows keep their input order within a bucket, so "the first row" of a
-   repeated key is the same row as in the whole table.
+   and its rows are written, sorted by bucket (``hash % B``), to one Arrow IPC
+   file in the run's staging folder whose metadata says where each bucket's
+   rows start: matches by their key, registry rows by their person, vaccination
+   rows by the bucket of their ``record_id``'s matches row, candidate rows of
+   pending records by the candidate person.  The sort is stable and a bucket
+   reads its slice of every part in part order, so rows keep their input order
+   within a bucket and "the first row" of a repeated key is the same row as in
+   the whole table.
 3. **Plan per bucket** with :func:`~vaxlib.sign.batch.plan_signing` and
    :func:`~vaxlib.sign.checks.held_by_pending` (the same code as one file), then
    **sign** every bucket's persons through one :func:`~vaxlib.sign.batch.sign_rows`
    pool, writing certificates, content index and ledger as they come.
 
+Reading a part and planning a bucket are tasks that depend on nothing but
+their files, so they run in a pool of processes (:class:`_Tasks`, as many as
+signing uses; in this process below :data:`POOL_MIN_ROWS` matches rows or with
+``processes=1``): at 10M persons, reading and planning in this process alone
+were ~7 minutes of one core before the first signature while the other core
+idled.  Stages: the links (each matches part), then matches and registry
+parts side by side, then (once the record -> bucket lookup is built here)
+vaccinations and candidates parts, then the buckets' plans; the tasks of a
+stage are independent, and their results are taken in order.  A task process
+that dies fails the run with a one-line error (nothing is signed before every
+bucket is planned).
+
 The answers are those of the one-file path: the same persons, payloads,
 held/refused rows (sorted by person, as there) and skip counts; certificates
-come out bucket by bucket rather than sorted by person.  Memory: one bucket's
-tables plus, for the vaccination lookup, 12 bytes per matches row (hash and bucket) and
-their sort order while it is made.
+come out bucket by bucket rather than sorted by person.  Memory: per task
+process, one part or one bucket's tables; here, for the vaccination lookup, 12
+bytes per matches row (hash and bucket) and their sort order while it is made
+(the task processes then map the sorted lookup from the spill folder).
 
 A re-sign against a previous run (``--previous``, or an ``--out`` that holds a
 run) is refused on this path: the incremental plan (:mod:`vaxlib.sign.incremental`)
@@ -126,14 +141,12 @@ def _text(table, columns: list[str]):
     return out
 
 
-def _objects(col) -> np.ndarray:
-    return np.asarray(col.to_numpy(zero_copy_only=False), dtype=object)
+def _hash(col) -> np.ndarray:
+    """The 64-bit hash that places a name (an Arrow string column; a missing value as ``""``) in its bucket
+    (:func:`vaxlib.sign.kernels.string_hash`: in place, no Python string made)."""
+    from vaxlib.sign.kernels import string_hash
 
-
-def _hash(values: np.ndarray) -> np.ndarray:
-    from vaxlib.match.distributed import stable_hash
-
-    return stable_hash(values) if len(values) else np.zeros(0, np.uint64)
+    return string_hash(col)
 
 
 class _Roots:
@@ -165,62 +178,336 @@ class _Roots:
         return np.where(self.nodes[at] == h, self.rep[at], h)
 
 
-class _Spill:
-    """One Arrow IPC file per bucket and kind; rows appended in input order."""
+def _load_roots(folder: Path) -> _Roots:
+    """The roots :func:`_save_roots` wrote (a task process reads them from the spill folder)."""
+    r = _Roots.__new__(_Roots)
+    r.nodes, r.rep = np.load(folder / "roots-nodes.npy"), np.load(folder / "roots-rep.npy")
+    return r
 
-    def __init__(self, folder: Path, buckets: int) -> None:
-        self.folder, self.buckets = folder, buckets
-        folder.mkdir(parents=True, exist_ok=True)
-        self._open: dict = {}
 
-    def path(self, kind: str, b: int) -> Path:
-        return self.folder / f"{kind}-{b:05d}.arrow"
+def _save_roots(folder: Path, roots: _Roots) -> None:
+    np.save(folder / "roots-nodes.npy", roots.nodes)
+    np.save(folder / "roots-rep.npy", roots.rep)
 
-    def write(self, kind: str, table, bucket: np.ndarray) -> None:
-        """Append ``table``'s rows to their bucket's file (``bucket``: one per row)."""
-        import pyarrow as pa
 
-        order = np.argsort(bucket, kind="stable")
-        bounds = np.searchsorted(bucket[order], np.arange(self.buckets + 1))
-        taken = table.take(pa.array(order, pa.int64()))
-        for b in np.flatnonzero(np.diff(bounds)):
-            piece = taken.slice(int(bounds[b]), int(bounds[b + 1] - bounds[b]))
-            w = self._open.get((kind, b))
-            if w is None:
-                sink = pa.OSFile(str(self.path(kind, b)), "wb")
-                w = self._open[(kind, b)] = (sink, pa.ipc.new_stream(sink, table.schema))
-            w[1].write_table(piece)
+def _bucket_of(roots: _Roots, names: np.ndarray, buckets: int) -> np.ndarray:
+    return (roots(_hash(names)) % np.uint64(buckets)).astype(np.int64)
 
-    def close(self) -> None:
-        for sink, w in self._open.values():
-            w.close()
-            sink.close()
-        self._open.clear()
 
-    def read(self, kind: str, b: int, schema):
-        """Bucket ``b``'s rows of ``kind`` (an empty table of ``schema`` when it has none)."""
-        import pyarrow as pa
+# ----------------------------------------------------------------------------- spill files
 
-        p = self.path(kind, b)
-        if not p.is_file():
-            return schema.empty_table()
-        with pa.OSFile(str(p), "rb") as src:
-            return pa.ipc.open_stream(src).read_all()
+def _part_file(folder: Path, kind: str, i: int) -> Path:
+    return folder / f"{kind}-{i:05d}.arrow"
+
+
+def _write_part(path: Path, table, bucket: np.ndarray, buckets: int) -> None:
+    """``table``'s rows sorted by ``bucket`` (stable: input order within a bucket) as one Arrow IPC file;
+    its schema's metadata holds where each bucket's rows start (``bounds``, B + 1 int64)."""
+    import pyarrow as pa
+
+    from vaxlib.runs import fault_point
+
+    order = np.argsort(bucket, kind="stable")
+    bounds = np.searchsorted(bucket[order], np.arange(buckets + 1)).astype(np.int64)
+    taken = table.take(pa.array(order, pa.int64()))
+    schema = taken.schema.with_metadata({b"bounds": bounds.tobytes()})
+    fault_point("sign:spill")  # in a task process
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema) as w:
+        w.write_table(taken.replace_schema_metadata(schema.metadata))
+
+
+def _read_bucket(folder: Path, kind: str, parts: int, b: int, schema):
+    """Bucket ``b``'s rows of ``kind``: its slice of each part's spill file, parts in order (memory-mapped)."""
+    import pyarrow as pa
+
+    pieces = []
+    for i in range(parts):
+        path = _part_file(folder, kind, i)
+        if not path.is_file():
+            continue
+        with pa.memory_map(str(path)) as src:
+            reader = pa.ipc.open_file(src)
+            bounds = np.frombuffer(reader.schema.metadata[b"bounds"], np.int64)
+            lo, hi = int(bounds[b]), int(bounds[b + 1])
+            if hi > lo:
+                pieces.append(reader.read_all().slice(lo, hi - lo).replace_schema_metadata(None))
+    if not pieces:
+        return schema.empty_table()
+    return pa.concat_tables(pieces, promote_options="permissive") if len(pieces) > 1 else pieces[0]
+
+
+# ----------------------------------------------------------------------------- tasks
+# Each task reads one input part (or plans one bucket) and writes its own files in the spill folder; the
+# tasks of a stage run in a pool of processes (:class:`_Tasks`) or one after the other in this process.
+
+def _task(args):
+    """Run one task; returns ``(ok, result or exception, pid, CPU s of this process so far)``: an
+    exception goes back as a value (raised again by :meth:`_Tasks.map`), checked to survive pickling."""
+    name, *rest = args
+    if not _IN_TASK_PROCESS:
+        return True, _TASKS[name](*rest), os.getpid(), time.process_time()
+    try:
+        return True, _TASKS[name](*rest), os.getpid(), time.process_time()
+    except Exception as exc:  # noqa: BLE001 - raised again in the parent
+        import pickle
+
+        try:
+            pickle.loads(pickle.dumps(exc))
+        except Exception:  # noqa: BLE001 - an exception that cannot cross processes: its type and text
+            exc = RuntimeError(f"{type(exc).__name__}: {exc}")
+        return False, exc, os.getpid(), time.process_time()
+
+
+def _t_links(part, m_cols: list[str]):
+    """The links between two names in one matches part (hashes of key and person)."""
+    import pyarrow.compute as pc
+
+    from vaxlib.sign import incremental as inc
+
+    la, lb = [], []
+    for t in _output_parts(part, "matches", m_cols):
+        t = _text(t, inc.PLAN_INPUTS["matches"])
+        k, p = t["person_key"], t["person_id"]
+        link = pc.fill_null(pc.and_(pc.and_(pc.is_valid(k), pc.is_valid(p)), pc.not_equal(k, p)), False)
+        if pc.any(link).as_py():
+            la.append(_hash(k.filter(link)))
+            lb.append(_hash(p.filter(link)))
+    z = np.zeros(0, np.uint64)
+    return (np.concatenate(la) if la else z), (np.concatenate(lb) if lb else z)
+
+
+def _t_matches(i: int, part, m_cols: list[str], folder: Path, buckets: int):
+    """One matches part by key (a record without a key by its person; the plan ignores it); its record
+    hashes and buckets (``rec-<i>.npy``, for the vaccination rows) and its pending records' status
+    (``pending-<i>.arrow``).  Returns the schema."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from vaxlib.sign import incremental as inc
+
+    roots = _load_roots(folder)
+    tables = [_text(t, inc.PLAN_INPUTS["matches"]) for t in _output_parts(part, "matches", m_cols)]
+    if not tables:  # a part without rows
+        np.save(folder / f"rec-h-{i:05d}.npy", np.zeros(0, np.uint64))
+        np.save(folder / f"rec-b-{i:05d}.npy", np.zeros(0, np.int32))
+        return None
+    t = pa.concat_tables(tables) if len(tables) > 1 else tables[0]  # person_key: person_id when none
+    b = _bucket_of(roots, pc.coalesce(t["person_key"], t["person_id"]), buckets)
+    _write_part(_part_file(folder, "m", i), t, b, buckets)
+    np.save(folder / f"rec-h-{i:05d}.npy", _hash(t["record_id"]))
+    np.save(folder / f"rec-b-{i:05d}.npy", b.astype(np.int32))  # 12 bytes a record with its hash
+    pending = pc.fill_null(pc.is_in(t["status"], value_set=pa.array(_PENDING, t["status"].type)), False)
+    if pc.any(pending).as_py():
+        pend = pa.table({"record_id": t["record_id"].filter(pending), "status": t["status"].filter(pending)})
+        with pa.OSFile(str(_part_file(folder, "pending", i)), "wb") as sink, \
+                pa.ipc.new_file(sink, pend.schema) as w:
+            w.write_table(pend)
+    return t.schema
+
+
+def _t_registry(i: int, part, folder: Path, buckets: int):
+    """One registry part by its person's component; returns the schema."""
+    import pyarrow as pa
+
+    roots = _load_roots(folder)
+    t = _contract_part(part, "registry")
+    _write_part(_part_file(folder, "r", i), t,
+                _bucket_of(roots, t["person_id"].cast(pa.string()), buckets), buckets)
+    return t.schema
+
+
+def _t_vaccinations(i: int, part, folder: Path, buckets: int):
+    """One vaccinations part: each row to the bucket(s) of its record_id's matches row (others are never
+    read); returns the schema."""
+    import pyarrow as pa
+
+    h = np.load(folder / "lookup-h.npy", mmap_mode="r")
+    bb = np.load(folder / "lookup-b.npy", mmap_mode="r")
+    t = _contract_part(part, "vaccinations")
+    rh = _hash(t["record_id"].cast(pa.string()))
+    lo, hi = np.searchsorted(h, rh, "left"), np.searchsorted(h, rh, "right")
+    n = hi - lo
+    rows = np.repeat(np.arange(len(rh)), n)  # a row once per bucket holding its record (almost always one)
+    at = np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n) + np.arange(int(n.sum()))
+    _write_part(_part_file(folder, "v", i), t.take(pa.array(rows, pa.int64())), np.asarray(bb[at], np.int64),
+                buckets)
+    return t.schema
+
+
+def _t_candidates(i: int, part, folder: Path, buckets: int):
+    """One candidates part: the rows of pending records, with the record's status (its first pending
+    row's, as held_by_pending), by the candidate person; returns the schema (None: no such row)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    with pa.memory_map(str(folder / "pending.arrow")) as src:
+        pend = pa.ipc.open_file(src).read_all()
+    if not pend.num_rows:
+        return None
+    ids, sts = pend["record_id"].combine_chunks(), pend["status"].combine_chunks()
+    roots = _load_roots(folder)
+    pieces = []
+    for t in _output_parts(part, "candidates", ["record_id", "person_id"]):
+        t = _text(t, ["record_id", "person_id"])
+        rid = t["record_id"]
+        at = pc.index_in(rid, value_set=ids)  # the first pending row of that record
+        hit = pc.is_valid(at)
+        if not pc.any(hit).as_py():
+            continue
+        pieces.append(pa.table({"record_id": rid.filter(hit), "person_id": t["person_id"].filter(hit),
+                                "status": sts.take(at.filter(hit))}))
+    if not pieces:
+        return None
+    c = pa.concat_tables(pieces) if len(pieces) > 1 else pieces[0]
+    _write_part(_part_file(folder, "c", i), c, _bucket_of(roots, c["person_id"], buckets), buckets)
+    return c.schema
+
+
+def _t_plan(b: int, folder: Path, parts: dict, schemas: dict, at: dt.datetime, hold: bool, issuer: str,
+            wanted: list | None):
+    """:func:`~vaxlib.sign.batch.plan_signing` of bucket ``b``; its persons (with their content hashes) go
+    to ``persons-<b>.arrow``.  Returns ``(refused, skipped, persons, found)`` (``found``: the ``wanted``
+    persons among them) or None when the bucket has no matches row."""
+    import pyarrow as pa
+
+    from vaxlib.sign.batch import PERSON_COLUMNS, plan_signing
+    from vaxlib.sign.previous import content_hashes
+
+    m = _read_bucket(folder, "m", parts["m"], b, schemas["m"]).to_pandas()
+    if not len(m):
+        return None
+    empty = {"r": ["person_id", "full_name", "dob"], "v": ["record_id", "dose_number", "vaccination_date", "vaccine"]}
+    frames = {}
+    for kind, cols in empty.items():
+        f = _read_bucket(folder, kind, parts[kind], b, schemas.get(kind, pa.schema([]))).to_pandas()
+        frames[kind] = f if len(f.columns) else pd.DataFrame(columns=cols, dtype=object)
+    c = _read_bucket(folder, "c", parts["c"], b, schemas["c"]).to_pandas() if hold else None
+    plan = plan_signing(frames["r"], frames["v"], m, at=at, held=_held(m, c))
+    persons, found = plan.persons, []
+    if wanted is not None:
+        persons = persons[persons["person_id"].isin(set(wanted))].reset_index(drop=True)
+        found = persons["person_id"].tolist()
+    if len(persons):
+        schema = _persons_schema()
+        hashes = content_hashes(persons, issuer)
+        t = pa.table({**{c_: pa.array(persons[c_].to_numpy(dtype=object if c_ != "dose_number" else None),
+                                      schema.field(c_).type) for c_ in PERSON_COLUMNS},
+                      **{h: pa.array(v, pa.uint64()) for h, v in hashes.items()}}, schema=schema)
+        with pa.OSFile(str(_part_file(folder, "persons", b)), "wb") as sink, pa.ipc.new_file(sink, t.schema) as w:
+            w.write_table(t)
+    return plan.refused, plan.stats.skipped, len(persons), found
+
+
+_TASKS = {"links": _t_links, "m": _t_matches, "r": _t_registry, "v": _t_vaccinations, "c": _t_candidates,
+          "plan": _t_plan}
+
+
+def _persons_schema():
+    import pyarrow as pa
+
+    from vaxlib.sign.batch import PERSON_COLUMNS
+
+    return pa.schema([*((c_, pa.int64() if c_ == "dose_number" else pa.string()) for c_ in PERSON_COLUMNS),
+                      *((h, pa.uint64()) for h in ("name_hash", "dob_hash", "dose_hash"))])
+
+
+_IN_TASK_PROCESS = False
+
+
+def _init_task() -> None:
+    global _IN_TASK_PROCESS
+    from vaxlib.runs import die_with_parent
+
+    die_with_parent()  # a killed vax sign leaves no task process behind
+    _IN_TASK_PROCESS = True
+
+
+class _Tasks:
+    """Runs the reading and planning tasks: in a pool of ``processes`` processes (started by the signing
+    pool's fork server), or one after the other in this process (``processes`` 1).  Records each task
+    process's CPU seconds in ``cpu``.
+
+    A :class:`concurrent.futures.ProcessPoolExecutor`, not a :class:`multiprocessing.Pool`: a task
+    process that dies (killed, out of memory) fails the run (``BrokenProcessPool``) instead of leaving
+    this process waiting for its answer.
+    """
+
+    def __init__(self, processes: int) -> None:
+        self.cpu: dict = {}
+        self.pool = None
+        if processes > 1:
+            import concurrent.futures as cf
+            import multiprocessing as mp
+
+            ctx = mp.get_context("forkserver" if os.name == "posix" else "spawn")
+            if os.name == "posix":  # imported once in the fork server (the signing pool's too)
+                ctx.set_forkserver_preload(["vaxlib.sign.batch", "vaxlib.sign.stream"])
+            self.pool = cf.ProcessPoolExecutor(processes, mp_context=ctx, initializer=_init_task)
+
+    def map(self, tasks: list) -> Iterator:
+        """Each task's result, in the order of ``tasks`` (all submitted at once)."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        from vaxlib.sign.errors import SignError
+
+        it = map(_task, tasks) if self.pool is None else self.pool.map(_task, tasks)
+        while True:
+            try:
+                ok, out, pid, cpu = next(it)
+            except StopIteration:
+                return
+            except BrokenProcessPool:
+                raise SignError.say("sign_task_died") from None
+            if self.pool is not None:
+                self.cpu[f"task-{pid}"] = cpu
+            if not ok:
+                raise out
+            yield out
+
+    def close(self, failed: bool = False) -> None:
+        """Let the processes end; ``failed``: stop them at once (nothing they do is used)."""
+        if self.pool is None:
+            return
+        pool, self.pool = self.pool, None
+        if not failed:
+            pool.shutdown(wait=True)
+            return
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+        for proc in procs:
+            proc.join()
+
+    def __enter__(self) -> "_Tasks":
+        return self
+
+    def __exit__(self, exc_type, *_) -> None:
+        self.close(failed=exc_type is not None)
 
 
 # ----------------------------------------------------------------------------- bucketing
 
+#: from this many matches rows on, the parts are read and the buckets planned by a pool of processes
+#: (starting one costs ~1 s; below, this process does it)
+POOL_MIN_ROWS = 300_000
+
+
 def _bucket_inputs(registry, vaccinations, matches, candidates, spill_root: Path, buckets: int | None,
-                   timings: dict) -> tuple[_Spill, dict]:
-    """Read every part once and spill its rows by bucket; returns the spill and the tables' schemas."""
+                   timings: dict, tasks: "_Tasks") -> tuple[int, dict, dict]:
+    """Read every part once and spill its rows by bucket (one file per part, its rows sorted by bucket).
+
+    Returns ``(B, parts, schemas)``: the number of buckets, the number of part files per kind and the
+    tables' schemas.
+    """
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     from vaxlib.io import parquet_columns, parquet_rows, table_parts
     from vaxlib.match.distributed import input_files
-    from vaxlib.sign import incremental as inc
 
     clock = time.perf_counter()
+    spill_root.mkdir(parents=True, exist_ok=True)
     m_parts = table_parts(matches)
     names = set(parquet_columns(matches)) if m_parts else set()
     key_col = "person_key" if "person_key" in names else "person_id"
@@ -228,100 +515,68 @@ def _bucket_inputs(registry, vaccinations, matches, candidates, spill_root: Path
     n_rows = sum(parquet_rows(p) for p in m_parts)
     B = buckets or max(1, -(-n_rows // BUCKET_RECORDS))
     # 1. the links between two names (a record whose person differs from its key)
-    la, lb = [], []
-    for t in _output_parts(matches, "matches", m_cols):
-        t = _text(t, inc.PLAN_INPUTS["matches"])
-        k, p = t["person_key"], t["person_id"]
-        link = pc.fill_null(pc.and_(pc.and_(pc.is_valid(k), pc.is_valid(p)), pc.not_equal(k, p)), False)
-        if pc.any(link).as_py():
-            la.append(_hash(_objects(k.filter(link))))
-            lb.append(_hash(_objects(p.filter(link))))
-    roots = _Roots(np.concatenate(la) if la else np.zeros(0, np.uint64),
-                   np.concatenate(lb) if lb else np.zeros(0, np.uint64))
+    links = list(tasks.map([("links", p, m_cols) for p in m_parts]))
+    z = np.zeros(0, np.uint64)
+    _save_roots(spill_root, _Roots(np.concatenate([a for a, _ in links]) if links else z,
+                                   np.concatenate([b for _, b in links]) if links else z))
+    del links
     timings["links"] = round(time.perf_counter() - clock, 3)
 
-    def bucket_of(names_) -> np.ndarray:
-        return (roots(_hash(names_)) % np.uint64(B)).astype(np.int64)
-
-    spill = _Spill(spill_root, B)
-    # 2. matches by key (a record without a key by its person; the plan ignores it); the record
-    # hashes and buckets for the vaccination rows; the pending records' status for the hold
-    rec_h, rec_b, pend_id, pend_st = [], [], [], []
+    # 2. matches by key and the registry by person, side by side
+    lap = time.perf_counter()
+    r_parts = input_files(registry)
+    got = list(tasks.map([("m", i, p, m_cols, spill_root, B) for i, p in enumerate(m_parts)]
+                         + [("r", i, p, spill_root, B) for i, p in enumerate(r_parts)]))
     schemas = {}
-    for t in _output_parts(matches, "matches", m_cols):
-        t = _text(t, inc.PLAN_INPUTS["matches"])  # person_key: person_id when the table has none
-        schemas["m"] = t.schema
-        key = _objects(pc.coalesce(t["person_key"], t["person_id"]))
-        b = bucket_of(key)
-        spill.write("m", t, b)
-        rec_h.append(_hash(_objects(t["record_id"])))
-        rec_b.append(b.astype(np.int32))  # 12 bytes a record with its hash
-        pending = pc.fill_null(pc.is_in(t["status"], value_set=pa.array(_PENDING, t["status"].type)), False)
-        if pc.any(pending).as_py():
-            pend_id.append(t["record_id"].filter(pending))
-            pend_st.append(t["status"].filter(pending))
-    spill.close()
-    timings["bucket_matches"] = round(time.perf_counter() - clock - timings["links"], 3)
+    for kind, s in zip(["m"] * len(m_parts) + ["r"] * len(r_parts), got):
+        if s is not None:
+            schemas[kind] = s
     # a record hash -> its bucket(s): sorted, a hash listed once per bucket it is in
-    h = np.concatenate(rec_h) if rec_h else np.zeros(0, np.uint64)
-    bb = np.concatenate(rec_b) if rec_b else np.zeros(0, np.int32)
-    del rec_h, rec_b
+    h = np.concatenate([np.load(spill_root / f"rec-h-{i:05d}.npy") for i in range(len(m_parts))]
+                       or [np.zeros(0, np.uint64)])
+    bb = np.concatenate([np.load(spill_root / f"rec-b-{i:05d}.npy") for i in range(len(m_parts))]
+                        or [np.zeros(0, np.int32)])
+    for i in range(len(m_parts)):
+        (spill_root / f"rec-h-{i:05d}.npy").unlink()
+        (spill_root / f"rec-b-{i:05d}.npy").unlink()
     order = np.lexsort((bb, h))
     h = h[order]
     bb = bb[order]
     del order
     keep = np.r_[True, (h[1:] != h[:-1]) | (bb[1:] != bb[:-1])] if len(h) else np.zeros(0, bool)
-    h, bb = h[keep], bb[keep]
-    del keep
+    np.save(spill_root / "lookup-h.npy", h[keep])
+    np.save(spill_root / "lookup-b.npy", bb[keep])
+    del h, bb, keep
+    # the pending records (record_id, status) in the matches' order, for the candidates
+    pend = []
+    for i in range(len(m_parts)):
+        path = _part_file(spill_root, "pending", i)
+        if path.is_file():
+            with pa.memory_map(str(path)) as src:
+                pend.append(pa.ipc.open_file(src).read_all())
+    pend = (pa.concat_tables(pend) if pend else
+            pa.schema([("record_id", pa.string()), ("status", pa.string())]).empty_table())
+    with pa.OSFile(str(spill_root / "pending.arrow"), "wb") as sink, pa.ipc.new_file(sink, pend.schema) as w:
+        w.write_table(pend)
+    del pend
+    timings["bucket_matches_registry"] = round(time.perf_counter() - lap, 3)
 
-    # 3. vaccinations: each row to the bucket(s) of its record_id's matches row (others are never read)
+    # 3. vaccinations (by their record's bucket) and the candidates of pending records (by their person)
     lap = time.perf_counter()
-    for part in input_files(vaccinations):
-        t = _contract_part(part, "vaccinations")
-        schemas["v"] = t.schema
-        rh = _hash(_objects(t["record_id"]))
-        lo, hi = np.searchsorted(h, rh, "left"), np.searchsorted(h, rh, "right")
-        n = hi - lo
-        rows = np.repeat(np.arange(len(rh)), n)  # a row once per bucket holding its record (almost always one)
-        at = np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n) + np.arange(int(n.sum()))
-        spill.write("v", t.take(pa.array(rows, pa.int64())), bb[at])
-    spill.close()
-    del h, bb
-    timings["bucket_vaccinations"] = round(time.perf_counter() - lap, 3)
-
-    # 4. registry: by the person's component
-    lap = time.perf_counter()
-    for part in input_files(registry):
-        t = _contract_part(part, "registry")
-        schemas["r"] = t.schema
-        spill.write("r", t, bucket_of(_objects(pc.fill_null(t["person_id"].cast(pa.string()), ""))))
-    spill.close()
-    timings["bucket_registry"] = round(time.perf_counter() - lap, 3)
-
-    # 5. candidates of pending records, with the record's status (first pending row's, as held_by_pending),
-    # by the candidate person
-    if candidates is not None:
-        lap = time.perf_counter()
-        ids = pa.chunked_array(pend_id, pa.string()) if pend_id else pa.chunked_array([], pa.string())
-        sts = pa.chunked_array(pend_st, pa.string()) if pend_st else pa.chunked_array([], pa.string())
-        ids, sts = ids.combine_chunks(), sts.combine_chunks()
-        for t in _output_parts(candidates, "candidates", ["record_id", "person_id"]):
-            t = _text(t, ["record_id", "person_id"])
-            rid = t["record_id"]
-            at = pc.index_in(rid, value_set=ids)  # the first pending row of that record
-            hit = pc.is_valid(at)
-            if not pc.any(hit).as_py():
-                continue
-            c = pa.table({"record_id": rid.filter(hit), "person_id": t["person_id"].filter(hit),
-                          "status": sts.take(at.filter(hit))})
-            schemas["c"] = c.schema
-            pid = _objects(c["person_id"])
-            spill.write("c", c, bucket_of(np.where(pd.isna(pid), "", pid).astype(object)))
-        spill.close()
-        timings["bucket_candidates"] = round(time.perf_counter() - lap, 3)
+    v_parts = input_files(vaccinations)
+    c_parts = table_parts(candidates) if candidates is not None else []
+    if candidates is not None and not c_parts:
+        list(_output_parts(candidates, "candidates", ["record_id", "person_id"]))  # its error: no such table
+    got = list(tasks.map([("v", i, p, spill_root, B) for i, p in enumerate(v_parts)]
+                         + [("c", i, p, spill_root, B) for i, p in enumerate(c_parts)]))
+    for kind, s in zip(["v"] * len(v_parts) + ["c"] * len(c_parts), got):
+        if s is not None:
+            schemas[kind] = s
     schemas.setdefault("c", pa.schema([("record_id", pa.string()), ("person_id", pa.string()),
                                        ("status", pa.string())]))
-    return spill, schemas
+    timings["bucket_vaccinations_candidates"] = round(time.perf_counter() - lap, 3)
+    parts = {"m": len(m_parts), "r": len(r_parts), "v": len(v_parts), "c": len(c_parts)}
+    return B, parts, schemas
 
 
 def _held(m: pd.DataFrame, c: pd.DataFrame | None) -> pd.DataFrame:
@@ -340,41 +595,39 @@ def _held(m: pd.DataFrame, c: pd.DataFrame | None) -> pd.DataFrame:
     return held_by_pending(pd.concat([theirs, own], ignore_index=True), c[["record_id", "person_id"]])
 
 
-def _plans(spill: _Spill, schemas: dict, at: dt.datetime, *, hold: bool) -> Iterator[tuple[int, "SigningPlan"]]:
-    """:func:`~vaxlib.sign.batch.plan_signing` of each bucket that has matches rows, in bucket order."""
-    import pyarrow as pa
-
-    from vaxlib.sign.batch import plan_signing
-
-    empty = {"r": ["person_id", "full_name", "dob"], "v": ["record_id", "dose_number", "vaccination_date", "vaccine"]}
-    for b in range(spill.buckets):
-        m = spill.read("m", b, schemas["m"]).to_pandas()
-        if not len(m):
-            continue
-        frames = {}
-        for kind, cols in empty.items():
-            f = spill.read(kind, b, schemas.get(kind, pa.schema([]))).to_pandas()
-            frames[kind] = f if len(f.columns) else pd.DataFrame(columns=cols, dtype=object)
-        c = spill.read("c", b, schemas["c"]).to_pandas() if hold else None
-        yield b, plan_signing(frames["r"], frames["v"], m, at=at, held=_held(m, c))
+def _plan_tasks(B: int, folder: Path, parts: dict, schemas: dict, at: dt.datetime, *, hold: bool, issuer: str,
+                wanted: list | None = None) -> list:
+    return [("plan", b, folder, parts, schemas, at, hold, issuer, wanted) for b in range(B)]
 
 
 def plan_partitioned(registry, vaccinations, matches, candidates, folder, *, at: dt.datetime,
-                     buckets: int | None = None) -> "SigningPlan":
+                     buckets: int | None = None, processes: int = 1) -> "SigningPlan":
     """The whole plan made bucket by bucket (spilling into ``folder``), as one :class:`~vaxlib.sign.batch.SigningPlan`.
 
     Persons sorted by ``person_id`` and refused rows ordered as :func:`~vaxlib.sign.batch.plan_signing`
     orders them, so the result compares with the plan of the whole tables (tests, benchmarks).
+    ``processes``: read and plan in a pool of that many processes (1: in this process).
     """
-    from vaxlib.sign.batch import SigningPlan, SignStats
+    import pyarrow as pa
+
+    from vaxlib.sign.batch import ISSUER, PERSON_COLUMNS, SigningPlan, SignStats, _frame
     from vaxlib.sign.checks import REFUSAL_COLUMNS
 
-    spill, schemas = _bucket_inputs(registry, vaccinations, matches, candidates, Path(folder), buckets, {})
-    persons, refused, skipped = [], [], Counter()
-    for _, plan in _plans(spill, schemas, at, hold=candidates is not None):
-        persons.append(plan.persons)
-        refused.append(plan.refused)
-        skipped.update(plan.stats.skipped)
+    folder = Path(folder)
+    with _Tasks(processes) as tasks:
+        B, parts, schemas = _bucket_inputs(registry, vaccinations, matches, candidates, folder, buckets, {}, tasks)
+        persons, refused, skipped = [], [], Counter()
+        for b, got in enumerate(tasks.map(_plan_tasks(B, folder, parts, schemas, at, hold=candidates is not None,
+                                                      issuer=ISSUER["vi"]))):
+            if got is None:
+                continue
+            r, s, n, _ = got
+            refused.append(r)
+            skipped.update(s)
+            if n:
+                with pa.memory_map(str(_part_file(folder, "persons", b))) as src:
+                    t = pa.ipc.open_file(src).read_all()
+                    persons.append(_frame({c_: t[c_].to_numpy(zero_copy_only=False) for c_ in PERSON_COLUMNS}))
     shutil.rmtree(folder)
     p = pd.concat(persons, ignore_index=True) if persons else pd.DataFrame()
     if len(p):
@@ -410,8 +663,8 @@ def sign_partitioned(registry, vaccinations, matches, keys_dir, out, *, signer_n
     )
     from vaxlib.sign.checks import REFUSAL_COLUMNS
     from vaxlib.sign.errors import SignError
-    from vaxlib.sign.ledger import LEDGER_FILE, append_ledger
-    from vaxlib.sign.previous import CONTENT_FILE, content_hashes, content_schema
+    from vaxlib.sign.ledger import LEDGER_FILE, append_issued, append_ledger
+    from vaxlib.sign.previous import CONTENT_FILE, content_schema
     from vaxlib.sign.qr import qr_filename
     from vaxlib.sign.verify import uvci_hash
 
@@ -430,30 +683,33 @@ def sign_partitioned(registry, vaccinations, matches, keys_dir, out, *, signer_n
     wanted = set(only) if only is not None else None
     with atomic_run(out, command="sign", args=args or {}, inputs=inputs, settings=settings) as st:
         spill_dir = st / SPILL_DIR
-        spill, schemas = _bucket_inputs(registry, vaccinations, matches, candidates, spill_dir, buckets, timings)
-        st.settings["buckets"] = spill.buckets
-        timings["bucket"] = round(time.perf_counter() - clock, 3)
-        # plan each bucket; its persons (with their content hashes) go back to the spill for signing
-        lap = time.perf_counter()
-        refused_parts, n_persons, found = [], 0, set()
-        schema = pa.schema([*((c_, pa.int64() if c_ == "dose_number" else pa.string()) for c_ in PERSON_COLUMNS),
-                            *((h, pa.uint64()) for h in ("name_hash", "dob_hash", "dose_hash"))])
-        for b, plan in _plans(spill, schemas, issued_at, hold=candidates is not None):
-            skipped.update(plan.stats.skipped)
-            if len(plan.refused):
-                refused_parts.append(plan.refused)
-            persons = plan.persons
-            if wanted is not None:
-                persons = persons[persons["person_id"].isin(wanted)].reset_index(drop=True)
-                found |= set(persons["person_id"])
-            if len(persons):
-                hashes = content_hashes(persons, issuer)
-                t = pa.table({**{c_: pa.array(persons[c_].to_numpy(dtype=object if c_ != "dose_number" else None),
-                                              schema.field(c_).type) for c_ in PERSON_COLUMNS},
-                              **{h: pa.array(v, pa.uint64()) for h, v in hashes.items()}}, schema=schema)
-                spill.write("p", t, np.full(t.num_rows, b, np.int64))
-                spill.close()
-                n_persons += t.num_rows
+        timings["inputs_hashed"] = round(time.perf_counter() - clock, 3)  # atomic_run pins the inputs' SHA-256
+        from vaxlib.io import parquet_rows, table_parts
+
+        n_rows = sum(parquet_rows(p_) for p_ in table_parts(matches))
+        tasks = _Tasks(1 if processes == 1 or n_rows < POOL_MIN_ROWS else (processes or os.cpu_count() or 1))
+        with tasks:
+            B, parts, schemas = _bucket_inputs(registry, vaccinations, matches, candidates, spill_dir, buckets,
+                                               timings, tasks)
+            st.settings["buckets"] = B
+            timings["bucket"] = round(time.perf_counter() - clock, 3)
+            # plan each bucket; its persons (with their content hashes) go to the spill for signing
+            lap = time.perf_counter()
+            refused_parts, n_persons, found, planned = [], 0, set(), []
+            for b, got in enumerate(tasks.map(_plan_tasks(B, spill_dir, parts, schemas, issued_at,
+                                                          hold=candidates is not None, issuer=issuer,
+                                                          wanted=sorted(wanted) if wanted is not None else None))):
+                if got is None:
+                    continue
+                r_, s_, n_, f_ = got
+                skipped.update(s_)
+                if len(r_):
+                    refused_parts.append(r_)
+                found |= set(f_)
+                n_persons += n_
+                if n_:
+                    planned.append(b)
+        stats.worker_cpu.update(tasks.cpu)
         timings["plan"] = round(time.perf_counter() - lap, 3)
         refused = (pd.concat(refused_parts, ignore_index=True) if refused_parts
                    else pd.DataFrame(columns=REFUSAL_COLUMNS))
@@ -472,11 +728,9 @@ def sign_partitioned(registry, vaccinations, matches, keys_dir, out, *, signer_n
         append_ledger(st.path, [], signer=signer_name, signed_at=signed_at)  # the header, even if none is signed
 
         def persons_of() -> Iterator:
-            for b in range(spill.buckets):
-                p = spill.path("p", b)
-                if p.is_file():
-                    with pa.OSFile(str(p), "rb") as src:
-                        yield from pa.ipc.open_stream(src)
+            for b in planned:
+                with pa.memory_map(str(_part_file(spill_dir, "persons", b))) as src:
+                    yield from pa.ipc.open_file(src).read_all().to_batches()
 
         def rows() -> Iterator[tuple]:
             for batch in persons_of():
@@ -521,8 +775,7 @@ def sign_partitioned(registry, vaccinations, matches, keys_dir, out, *, signer_n
                 if sum(t_.num_rows for t_ in pending) >= CONTENT_ROWS:
                     content.write_table(pa.concat_tables(pending).combine_chunks())
                     pending = []
-                append_ledger(st.path, [(certs.kid, u, "issued", "", "") for u in certs.uvci],
-                              signer=signer_name, signed_at=signed_at)
+                append_issued(st.path, certs.kid, certs.uvci, signer=signer_name, signed_at=signed_at)
             if pending:
                 content.write_table(pa.concat_tables(pending).combine_chunks())
         shutil.rmtree(spill_dir)
