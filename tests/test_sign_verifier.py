@@ -150,3 +150,40 @@ def test_verify_shows_the_holder_like_the_apps_masked_by_default(keys, capsys):
     out = capsys.readouterr().out
     assert "Name: Nguyễn Bảo Duy (NGUYEN<<BAO<DUY)" in out and "Dose 3/3" in out and "Comirnaty" in out
     assert "Expires: 20 Apr 2027" in out
+
+
+def test_verify_reads_a_certificates_table_batch_by_batch_never_the_whole_hc1_column(tmp_path, monkeypatch):
+    """A national table (6M certificates, > 2 GiB of HC1 text) must not be gathered into one string array:
+    Arrow's ``string`` holds at most 2 GiB (32-bit offsets), so a whole-column read, ``combine_chunks``,
+    ``take`` or ``concat`` of the HC1 column would fail there (or copy it all).  ``vax verify`` takes the
+    table in batches of rows (``iter_batches``); here every whole-table or whole-column operation is made
+    to fail, the batches are small, and every row still comes out, in order, with its row number."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from vaxlib.sign.verify import iter_inputs
+
+    n = 23
+    hc1s = [f"HC1:ROW{i:03d}" + "X" * i for i in range(n)]
+    pq.write_table(pa.table({"person_id": [f"P{i}" for i in range(n)], "hc1": hc1s}), tmp_path / "c.parquet",
+                   row_group_size=4)
+
+    def refuse(*a, **k):
+        raise AssertionError("the whole HC1 column gathered")
+
+    for owner, name in ((pq, "read_table"), (pq.ParquetFile, "read"), (pq.ParquetFile, "read_row_group"),
+                        (pq.ParquetFile, "read_row_groups"), (pa, "concat_arrays"), (pa, "concat_tables")):
+        monkeypatch.setattr(owner, name, refuse)
+    sizes = []
+    real = pq.ParquetFile.iter_batches
+
+    def iter_batches(self, *a, **k):
+        k["batch_size"] = 5  # as 50,000 rows of a 6M-row table: many batches, each far below 2 GiB
+        for batch in real(self, *a, **k):
+            sizes.append(batch.num_rows)
+            yield batch
+
+    monkeypatch.setattr(pq.ParquetFile, "iter_batches", iter_batches)
+    got = list(iter_inputs(str(tmp_path / "c.parquet")))
+    assert got == [(f"c.parquet:row {i + 1}", t) for i, t in enumerate(hc1s)]
+    assert len(sizes) > 1 and max(sizes) <= 5
