@@ -300,10 +300,11 @@ def test_a_run_whose_parts_are_read_by_a_pool_signs_what_one_file_signs(matched,
     assert held[0] == held[1] and len(held[0]) > 10
 
 
-def test_a_killed_task_process_fails_the_run_in_one_line_and_leaves_nothing(matched, keys, tmp_path):
+@pytest.mark.parametrize("fault", ["kill", "enospc"])
+def test_a_killed_task_process_fails_the_run_in_one_line_and_leaves_nothing(matched, keys, tmp_path, fault):
     """A reading process that dies (here: killed as it writes its spill file; the OOM killer would do
-    the same) ends the command with a one-line error, no result, no staging folder and no process left;
-    the next run signs."""
+    the same) or whose disk is full ends the command with a one-line error, no result and no staging
+    folder; the next run signs."""
     import os
     import subprocess
     import sys
@@ -315,11 +316,12 @@ def test_a_killed_task_process_fails_the_run_in_one_line_and_leaves_nothing(matc
     cmd = [sys.executable, "-c", code, "sign", "--registry", str(parts["registry"]),
            "--vaccinations", str(parts["vaccinations"]), "--matches", str(parts["matches"]),
            "--candidates", str(parts["candidates"]), "--keys", str(keys), "--out", str(out), "--processes", "2"]
-    r = subprocess.run(cmd, env={**os.environ, "VAX_FAULT": "kill:sign:spill", "VAX_LANG": "en"},
+    r = subprocess.run(cmd, env={**os.environ, "VAX_FAULT": f"{fault}:sign:spill", "VAX_LANG": "en"},
                        capture_output=True, text=True, timeout=300)
     assert r.returncode != 0
-    err = r.stderr.strip().splitlines()
-    assert "Traceback" not in r.stderr and any("reading process ended abruptly" in line for line in err), r.stderr
+    err = [line for line in r.stderr.strip().splitlines() if not line.startswith("INFO ")]
+    said = "reading process ended abruptly" if fault == "kill" else "no space left on the device"
+    assert "Traceback" not in r.stderr and len(err) == 1 and said in err[0], r.stderr
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["K"]
     env = {k: v for k, v in os.environ.items() if k != "VAX_FAULT"}
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
