@@ -249,7 +249,7 @@ class SignStats:
     signed: int = 0
     skipped: Counter = field(default_factory=Counter)
     cpu_seconds: float = 0.0  #: CPU time spent signing, summed over workers (for benchmarks)
-    worker_peak_rss_mb: float = 0.0  #: largest peak RSS of a signing worker
+    worker_peak_rss_mb: float = 0.0  #: largest peak RSS of a signing worker (on partitioned inputs also of a reading and planning task process)
     #: whole-process CPU seconds of each pool worker (pid -> seconds): key loading and encoder
     #: set-up included (imports happen once in the fork server); empty when ``processes=1``
     worker_cpu: dict = field(default_factory=dict)

@@ -241,13 +241,13 @@ def _read_bucket(folder: Path, kind: str, parts: int, b: int, schema):
 # tasks of a stage run in a pool of processes (:class:`_Tasks`) or one after the other in this process.
 
 def _task(args):
-    """Run one task; returns ``(ok, result or exception, pid, CPU s of this process so far)``: an
-    exception goes back as a value (raised again by :meth:`_Tasks.map`), checked to survive pickling."""
+    """Run one task; returns ``(ok, result or exception, pid, (CPU s, peak RSS MB) of this process so far)``:
+    an exception goes back as a value (raised again by :meth:`_Tasks.map`), checked to survive pickling."""
     name, *rest = args
     if not _IN_TASK_PROCESS:
-        return True, _TASKS[name](*rest), os.getpid(), time.process_time()
+        return True, _TASKS[name](*rest), os.getpid(), _usage()
     try:
-        return True, _TASKS[name](*rest), os.getpid(), time.process_time()
+        return True, _TASKS[name](*rest), os.getpid(), _usage()
     except Exception as exc:  # noqa: BLE001 - raised again in the parent
         import pickle
 
@@ -255,7 +255,13 @@ def _task(args):
             pickle.loads(pickle.dumps(exc))
         except Exception:  # noqa: BLE001 - an exception that cannot cross processes: its type and text
             exc = RuntimeError(f"{type(exc).__name__}: {exc}")
-        return False, exc, os.getpid(), time.process_time()
+        return False, exc, os.getpid(), _usage()
+
+
+def _usage() -> tuple[float, float]:
+    import resource
+
+    return time.process_time(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
 def _t_links(part, m_cols: list[str]):
@@ -439,7 +445,7 @@ def _init_task() -> None:
 class _Tasks:
     """Runs the reading and planning tasks: in a pool of ``processes`` processes (started by the signing
     pool's fork server), or one after the other in this process (``processes`` 1).  Records each task
-    process's CPU seconds in ``cpu``.
+    process's CPU seconds in ``cpu`` and their largest peak RSS in ``peak_rss_mb``.
 
     A :class:`concurrent.futures.ProcessPoolExecutor`, not a :class:`multiprocessing.Pool`: a task
     process that dies (killed, out of memory) fails the run (``BrokenProcessPool``) instead of leaving
@@ -448,6 +454,7 @@ class _Tasks:
 
     def __init__(self, processes: int) -> None:
         self.cpu: dict = {}
+        self.peak_rss_mb = 0.0  #: the largest peak RSS of a task process
         self.pool = None
         if processes > 1:
             import concurrent.futures as cf
@@ -467,13 +474,14 @@ class _Tasks:
         it = map(_task, tasks) if self.pool is None else self.pool.map(_task, tasks)
         while True:
             try:
-                ok, out, pid, cpu = next(it)
+                ok, out, pid, (cpu, rss) = next(it)
             except StopIteration:
                 return
             except BrokenProcessPool:
                 raise SignError.say("sign_task_died") from None
             if self.pool is not None:
                 self.cpu[f"task-{pid}"] = cpu
+                self.peak_rss_mb = max(self.peak_rss_mb, rss)
             if not ok:
                 raise out
             yield out
@@ -724,6 +732,7 @@ def sign_partitioned(registry, vaccinations, matches, keys_dir, out, *, signer_n
                 if n_:
                     planned.append(b)
         stats.worker_cpu.update(tasks.cpu)
+        stats.worker_peak_rss_mb = tasks.peak_rss_mb  # the signing workers' are added as they sign
         timings["plan"] = round(time.perf_counter() - lap, 3)
         refused = (pd.concat(refused_parts, ignore_index=True) if refused_parts
                    else pd.DataFrame(columns=REFUSAL_COLUMNS))
