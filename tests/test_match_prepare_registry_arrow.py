@@ -95,3 +95,25 @@ def test_registry_coded_from_pieces_is_the_frame_coded_from_its_text(parts):
         want = D._registry_known(old_stored, cols)
         got = D._registry_known(new_stored, cols)
         assert want is not None and got is not None and got.equals(want), domain
+
+
+@st.composite
+def _domain_case(draw):
+    """A domain's record columns (as many rows each, tables with repeats) and the registry's values."""
+    known = list(dict.fromkeys(draw(st.lists(_VALUE, max_size=10))))
+    n = draw(st.integers(0, 20))
+    cols = []
+    for _ in range(draw(st.integers(1, 3))):
+        table = draw(st.lists(_VALUE, min_size=1, max_size=10))
+        codes = draw(st.lists(st.integers(0, len(table) - 1), min_size=n, max_size=n))
+        cols.append((np.asarray(codes, dtype=np.int64), pa.array(table, type=pa.string())))
+    return cols, pa.array(known, type=pa.string())
+
+
+@settings(max_examples=200, deadline=None)
+@given(_domain_case())
+def test_record_codes_joined_are_record_codes_arrow_column_by_column(case):
+    cols, known = case
+    want = D.record_codes_arrow(cols, known)
+    got = D._record_codes_joined(cols, known)
+    assert [g.tolist() for g in got] == [w.tolist() for w in want]

@@ -1001,6 +1001,24 @@ def _registry_domain_codes(reg: pd.DataFrame, reg_stored: dict | None) -> dict:
     return known
 
 
+def _record_codes_joined(columns: list[tuple[np.ndarray, object]], known) -> list[np.ndarray] | None:
+    """:func:`record_codes_arrow` of a domain's columns (of one frame: as many rows each) given to it as
+    one column, their rows and tables one after the other: the same numbering (first appearance along
+    the columns one after the other), the registry's values hashed once per domain, not once per column."""
+    import pyarrow as pa
+
+    if len(columns) < 2 or any(not isinstance(t, pa.Array) for _, t in columns) \
+            or len({len(c) for c, _ in columns}) != 1:
+        return record_codes_arrow(columns, known)
+    offsets = np.cumsum([0] + [len(t) for _, t in columns[:-1]])
+    rows = np.concatenate([np.asarray(c, dtype=np.int64) + o for (c, _), o in zip(columns, offsets)])
+    got = record_codes_arrow([(rows, pa.concat_arrays([t for _, t in columns]))], known)
+    if got is None:
+        return None
+    n = len(columns[0][0])
+    return [got[0][k * n:(k + 1) * n] for k in range(len(columns))]
+
+
 def _stored_registry(reg: pd.DataFrame, reg_stored: dict, known: dict) -> dict:
     """``arrow_tables(factor_frame(reg, codes=True))`` of the prepared registry partition ``reg``, made
     from its Arrow tables instead of its Python text: a coded domain's column by its codes with the
@@ -1147,7 +1165,7 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
     rest = []
     for domain in _COMPARED_DOMAINS:
         rec_cols = [c for c in DOMAINS[domain][0] if c in rec.columns]
-        got = record_codes_arrow([(dicts[c][0], arrow[c]) for c in rec_cols], known[domain]) \
+        got = _record_codes_joined([(dicts[c][0], arrow[c]) for c in rec_cols], known[domain]) \
             if rec_cols and domain in known and all(c in dicts and c in arrow for c in rec_cols) else None
         if got is None:
             rest.append(domain)
@@ -1170,7 +1188,7 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
     settled = _settled(lv1)
     anchors = stage1.loc[settled, ["rec", "reg"]].reset_index(drop=True)
     open_mask = np.ones(len(rec), dtype=bool)
-    open_mask[np.unique(stage1["rec"].to_numpy()[settled])] = False
+    open_mask[stage1["rec"].to_numpy()[settled]] = False  # repeats allowed: no sort needed
     keep1 = ~open_mask[stage1["rec"].to_numpy()]
     # separate files: most later tasks need only one of them
     # (text tables as Arrow, converted once: written in several files, subsets taken in Arrow)
