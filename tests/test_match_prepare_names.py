@@ -4,6 +4,7 @@ spacing, combining marks and the characters the steps single out."""
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import numpy as np
 import pandas as pd
@@ -101,3 +102,53 @@ def test_name_columns_taken_from_a_registry_equal_those_computed(names, others, 
         registry_codes(reg)
     typed = pd.Series(names + names[:3], dtype=object)
     pd.testing.assert_frame_equal(prepare.name_columns_reusing(typed, reg), prepare.name_columns(typed))
+
+
+# ------------------------------------------------------------------ names read word by word
+#: syllables of real names in both tone conventions (hoà/hòa, thuỷ/thủy, khoẻ/khỏe), with đ and its
+#: look-alikes, capitals, and words that fold to nothing ASCII (a lone combining mark, a CJK letter)
+_SYLLABLES = ["Nguyễn", "nguyễn", "NGUYỄN", "Văn", "Thị", "Hoà", "Hòa", "hoà", "Thuỷ", "Thủy", "Khoẻ", "Khỏe",
+              "Quý", "Huỳnh", "Đặng", "đức", "Ðức", "ɖức", "Ɖặng", "An", "Minh", "Khai", "Trần", "Lê", "Phạm",
+              "Ngọc", "Uyên", "Oanh", "Toàn", "Thoả", "\u0301", "Σ", "ΑΣ", "İ", "ẞ", "x", "漢", "O'Neil", "a-b"]
+_FORMS = st.sampled_from(["NFC", "NFD", "none"])
+
+
+@st.composite
+def _vietnamese_names(draw):
+    """Names of those syllables in NFC or NFD, mostly with one space between words (the per-word
+    path), sometimes odd spacing (the per-name path), sharing words with each other."""
+    names = []
+    for _ in range(draw(st.integers(1, 30))):
+        words = draw(st.lists(st.sampled_from(_SYLLABLES) | st.text(alphabet=_LETTERS, min_size=1, max_size=6),
+                              min_size=0, max_size=5))
+        form = draw(_FORMS)
+        if form != "none":
+            words = [unicodedata.normalize(form, w) for w in words]
+        sep = draw(st.sampled_from([" "] * 6 + ["  ", "\u00a0", "\t", " \u200b"]))
+        name = sep.join(words)
+        if draw(st.integers(0, 9)) == 0:
+            name = " " + name
+        names.append(name)
+    return names
+
+
+@settings(max_examples=300, deadline=None)
+@given(_vietnamese_names())
+def test_names_read_word_by_word_give_the_pipelines_columns(names):
+    _assert_same(names)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_vietnamese_names())
+def test_the_word_path_equals_the_name_path(names):
+    """Every name the per-word path takes gets the columns the name-by-name steps give it."""
+    import pyarrow as pa
+
+    arr = pa.array(names, type=pa.large_string())
+    at = np.flatnonzero(~prepare._flags(arr, prepare._SPACING_TO_DO))
+    out = {k: np.empty(len(names), dtype=object) for k in prepare.NAME_COLS}
+    left = prepare._by_words(arr, at, out) if len(at) else at
+    taken = np.setdiff1d(at, left)
+    want = prepare._by_names(arr.take(pa.array(taken, type=pa.int64()))) if len(taken) else None
+    for k in prepare.NAME_COLS:
+        assert (len(taken) == 0) or out[k][taken].tolist() == want[k].tolist(), k

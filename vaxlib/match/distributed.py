@@ -894,12 +894,14 @@ def task_tf(root: str, q: int, n_parts: int) -> dict:
 
 
 def _partition_from_pieces(w: "WorkDir", p: int, offsets: dict, partitions: int, n_registry: int
-                           ) -> tuple[dict, pd.DataFrame]:
+                           ) -> tuple[dict, pd.DataFrame, dict]:
     """Partition ``p``'s records (stored form, :func:`encode_frame`) and registry persons, in input
     order (``offsets``: kind -> each part's first row in the whole input), the registry with the whole
     register's term frequencies (:func:`~vaxlib.match.model.add_term_frequencies`): gathered from
     the read stage's pieces by :func:`task_prepare` itself (a separate input stage wrote both tables
-    and the prepare stage read them straight back)."""
+    and the prepare stage read them straight back).  Third: the registry as the pieces stored it
+    (its text tables Arrow arrays, values repeated between parts; without the term frequencies),
+    which the registry frame decodes."""
     from vaxlib.match.model import TF_COLUMNS, add_term_frequencies
 
     frames = {}
@@ -910,7 +912,8 @@ def _partition_from_pieces(w: "WorkDir", p: int, offsets: dict, partitions: int,
             piece["plain"]["_pos"] += np.int64(start)
             got.append(piece)
         frames[kind] = concat_frames(got)
-    reg = decode_frame(frames.pop("registry"))
+    reg_stored = frames.pop("registry")
+    reg = decode_frame(reg_stored)
     values = {f: pd.unique(reg[c].to_numpy(dtype=object)) for f, c in TF_COLUMNS.items()}
     found = {f: np.full(len(v), np.nan) for f, v in values.items()}
     dest = {f: partition_of(v, partitions) if len(v) else np.zeros(0, dtype=np.int64) for f, v in values.items()}
@@ -934,7 +937,121 @@ def _partition_from_pieces(w: "WorkDir", p: int, offsets: dict, partitions: int,
             continue
         inv, uniq = _factorize_text(table)
         rec["coded"][c] = (inv[codes].astype(np.int32), uniq)
-    return rec, reg
+    return rec, reg, reg_stored
+
+
+def _arrow_table_of(table):
+    """An Arrow string array without nulls equal to the text table ``table`` (an Arrow array or an
+    object array of str), or None."""
+    import pyarrow as pa
+
+    arr = table if isinstance(table, pa.Array) else _arrow_text(np.asarray(table, dtype=object)) \
+        if isinstance(table, np.ndarray) and table.dtype == object else None
+    return arr if arr is not None and arr.type == pa.string() and not arr.null_count else None
+
+
+def _factorize_coded(columns: list[tuple[np.ndarray, object]]) -> tuple[list[np.ndarray], object] | None:
+    """``pd.factorize`` of the rows of several coded columns one after the other (the registry's
+    columns of one code domain, :func:`~vaxlib.match.codes.domain_codes`' numbering: first
+    appearance along the concatenated rows), each column given as (row codes, its table as an Arrow
+    string array without nulls, whose values may repeat): (the int32 codes of each column, the
+    distinct values in code order as an Arrow array).  Each table entry is hashed once, in C, on its
+    UTF-8 (no Python str made); None when a table is not such an array."""
+    import pyarrow as pa
+
+    if not columns or any(_arrow_table_of(t) is None or not isinstance(t, pa.Array) for _, t in columns):
+        return None
+    offsets = np.cumsum([0] + [len(t) for _, t in columns[:-1]])
+    enc = pa.concat_arrays([t for _, t in columns]).dictionary_encode()
+    entry = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    rows = np.concatenate([entry[o + np.asarray(c, dtype=np.int64)] for (c, _), o in zip(columns, offsets)])
+    n = len(rows)
+    first = np.full(len(enc.dictionary), n, dtype=np.int64)
+    first[rows[::-1]] = np.arange(n - 1, -1, -1, dtype=np.int64)  # the last write wins: each value's first row
+    used = np.flatnonzero(first < n)
+    used = used[np.argsort(first[used], kind="stable")]
+    rank = np.full(len(enc.dictionary), -1, dtype=np.int64)
+    rank[used] = np.arange(len(used))
+    codes = rank[rows].astype(np.int32)
+    bounds = np.cumsum([0] + [len(c) for c, _ in columns])
+    return [codes[a:b] for a, b in zip(bounds[:-1], bounds[1:])], enc.dictionary.take(pa.array(used, pa.int64()))
+
+
+def _registry_domain_codes(reg: pd.DataFrame, reg_stored: dict | None) -> dict:
+    """Add the registry partition's ``_c_<column>`` codes of the compared domains to ``reg``, in place,
+    as :func:`~vaxlib.match.codes.registry_codes` numbers them; returns domain -> the registry's
+    values in code order as an Arrow array, for the domains coded from ``reg_stored`` (the pieces'
+    coded Arrow tables: :func:`_factorize_coded`, no Python str hashed).  The others are coded from
+    the frame's text (:func:`~vaxlib.match.codes.domain_codes`)."""
+    from vaxlib.match.codes import DOMAINS, PREFIX, domain_codes
+
+    known = {}
+    for domain in _COMPARED_DOMAINS:
+        cols = [c for c in DOMAINS[domain][1] if c in reg.columns]
+        got = None
+        if cols and isinstance(reg_stored, dict) and all(c in reg_stored["coded"] for c in cols):
+            got = _factorize_coded([reg_stored["coded"][c] for c in cols])
+        if got is None:
+            for (_, col), codes in domain_codes(None, reg, domain).items():
+                reg[PREFIX + col] = codes
+            continue
+        for c, codes in zip(cols, got[0]):
+            reg[PREFIX + c] = codes
+        known[domain] = got[1]
+    return known
+
+
+def _record_codes_joined(columns: list[tuple[np.ndarray, object]], known) -> list[np.ndarray] | None:
+    """:func:`record_codes_arrow` of a domain's columns (of one frame: as many rows each) given to it as
+    one column, their rows and tables one after the other: the same numbering (first appearance along
+    the columns one after the other), the registry's values hashed once per domain, not once per column."""
+    import pyarrow as pa
+
+    if len(columns) < 2 or any(not isinstance(t, pa.Array) for _, t in columns) \
+            or len({len(c) for c, _ in columns}) != 1:
+        return record_codes_arrow(columns, known)
+    offsets = np.cumsum([0] + [len(t) for _, t in columns[:-1]])
+    rows = np.concatenate([np.asarray(c, dtype=np.int64) + o for (c, _), o in zip(columns, offsets)])
+    got = record_codes_arrow([(rows, pa.concat_arrays([t for _, t in columns]))], known)
+    if got is None:
+        return None
+    n = len(columns[0][0])
+    return [got[0][k * n:(k + 1) * n] for k in range(len(columns))]
+
+
+def _stored_registry(reg: pd.DataFrame, reg_stored: dict, known: dict) -> dict:
+    """``arrow_tables(factor_frame(reg, codes=True))`` of the prepared registry partition ``reg``, made
+    from its Arrow tables instead of its Python text: a coded domain's column by its codes with the
+    domain's values (``known``, in code order; null at the codes the column does not use), the other
+    text columns of ``reg_stored`` by their tables cut to distinct values in Arrow, every other column
+    as it is.  Decodes to the same frame, and the compare task finds each domain's values as before
+    (:func:`_registry_known`)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from vaxlib.match.codes import DOMAINS, PREFIX
+
+    by_col = {c: d for d in known for c in DOMAINS[d][1]}
+    coded, plain = {}, []
+    for c in reg.columns:
+        if c in by_col and PREFIX + c in reg.columns:
+            codes = reg[PREFIX + c].to_numpy().astype(np.int32)
+            n = int(codes.max()) + 1 if len(codes) else 0
+            used = np.zeros(n, dtype=bool)
+            used[codes] = True
+            values = known[by_col[c]].slice(0, n)
+            table = values if used.all() else pc.if_else(pa.array(used), values, pa.scalar(None, pa.string()))
+            coded[c] = (codes, table)
+        elif c in reg_stored["coded"] and isinstance(reg_stored["coded"][c][1], pa.Array) \
+                and reg_stored["coded"][c][1].type == pa.string():
+            codes, table = reg_stored["coded"][c]
+            enc = table.dictionary_encode(null_encoding="encode")
+            inv = enc.indices.to_numpy(zero_copy_only=False).astype(np.int32)
+            coded[c] = (inv[np.asarray(codes, dtype=np.int64)] if len(codes) else np.zeros(0, dtype=np.int32),
+                        enc.dictionary)
+        else:
+            plain.append(c)
+    return {"columns": list(reg.columns), "coded": coded, "plain": reg[plain].reset_index(drop=True)}
 
 
 def _factorize_text(table) -> tuple[np.ndarray, np.ndarray]:
@@ -1014,7 +1131,7 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
     (:func:`~vaxlib.match.model.u_sample_pairs`): the partition keeps their rows, and the rows
     of the records anchored to a sampled person (anchors are co-located), for :func:`task_u`."""
     from vaxlib.match.blocking import _mix, candidate_pairs
-    from vaxlib.match.codes import PREFIX, add_codes, add_record_codes, domain_codes
+    from vaxlib.match.codes import DOMAINS, PREFIX, add_codes, add_record_codes
     from vaxlib.match.compare import compare_pairs, record_group_ok
     from vaxlib.match.levels import FrameCache
     from vaxlib.match.pipeline import _settled
@@ -1023,12 +1140,11 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
     if pieces is None:
-        stored, reg = _load(w.file("input", f"rec-{p:05d}.pkl")), _reg(w, p, stage="input")
+        stored, reg, reg_stored = _load(w.file("input", f"rec-{p:05d}.pkl")), _reg(w, p, stage="input"), None
     else:
-        stored, reg = _partition_from_pieces(w, p, *pieces)
-    for domain in _COMPARED_DOMAINS:  # codes.registry_codes, of the domains compared here
-        for (_, col), codes in domain_codes(None, reg, domain).items():
-            reg[PREFIX + col] = codes
+        stored, reg, reg_stored = _partition_from_pieces(w, p, *pieces)
+    # codes.registry_codes, of the domains compared here (from the pieces' Arrow tables where it can)
+    known = _registry_domain_codes(reg, reg_stored)
     raw = _stored_frame(stored)
     # the typed text columns' coding, as read_table hands it to the local engine (nothing hashed again)
     coded = {c: v for c, v in stored["coded"].items() if c in TEXT_COLUMNS} if isinstance(stored, dict) else None
@@ -1043,9 +1159,24 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
             if (_np(table)[codes] == rec[c].to_numpy(dtype=object)).all():
                 passed[c] = (codes, table)
     del raw, stored, coded
-    add_codes(rec, reg, domains=_COMPARED_DOMAINS, dicts=dicts)
+    # the records' tables as Arrow, once: coded against the registry's values in Arrow (as the
+    # compare task codes its records) and stored as they are
+    arrow = {c: a for c, v in dicts.items() if (a := _arrow_table_of(v[1])) is not None}
+    rest = []
+    for domain in _COMPARED_DOMAINS:
+        rec_cols = [c for c in DOMAINS[domain][0] if c in rec.columns]
+        got = _record_codes_joined([(dicts[c][0], arrow[c]) for c in rec_cols], known[domain]) \
+            if rec_cols and domain in known and all(c in dicts and c in arrow for c in rec_cols) else None
+        if got is None:
+            rest.append(domain)
+            continue
+        for c, codes in zip(rec_cols, got):
+            rec[PREFIX + c] = codes
+    if rest:
+        add_codes(rec, reg, domains=tuple(rest), dicts=dicts)
     # its text tables converted to Arrow once: written in two files, and subsets taken in Arrow
-    stored_reg = arrow_tables(factor_frame(reg, codes=True))
+    stored_reg = _stored_registry(reg, reg_stored, known) if set(known) == set(_COMPARED_DOMAINS) else \
+        arrow_tables(factor_frame(reg, codes=True))
     _save(stored_reg, w.file("prepare", f"reg-{p:05d}.pkl"), raw=True)
     # what the score and finish tasks read of their persons (not the whole coded partition)
     _save(select_frame(stored_reg, _PERSON_COLUMNS), w.file("prepare", f"persons-{p:05d}.pkl"), raw=True)
@@ -1057,12 +1188,16 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
     settled = _settled(lv1)
     anchors = stage1.loc[settled, ["rec", "reg"]].reset_index(drop=True)
     open_mask = np.ones(len(rec), dtype=bool)
-    open_mask[np.unique(stage1["rec"].to_numpy()[settled])] = False
+    open_mask[stage1["rec"].to_numpy()[settled]] = False  # repeats allowed: no sort needed
     keep1 = ~open_mask[stage1["rec"].to_numpy()]
     # separate files: most later tasks need only one of them
     # (text tables as Arrow, converted once: written in several files, subsets taken in Arrow)
-    stored = arrow_tables(encode_frame(rec, {**passed, **dicts}))
-    del passed
+    stored = encode_frame(rec, {**passed, **dicts})
+    for c, (codes, table) in stored["coded"].items():
+        if c in dicts and c in arrow and table is dicts[c][1]:
+            stored["coded"][c] = (codes, arrow[c])  # converted above
+    stored = arrow_tables(stored)
+    del passed, arrow
     # the columns the finish task reads (not every prepared column: the others are compared elsewhere)
     _save(select_frame(stored, _FINISH_COLUMNS), w.file("prepare", f"rec-{p:05d}.pkl"), raw=True)
     _save(select_frame(stored, _LIGHT_COLUMNS), w.file("prepare", f"light-{p:05d}.pkl"), raw=True)

@@ -184,9 +184,12 @@ def _name_table(values: np.ndarray) -> dict[str, np.ndarray]:
     replacements, splitting and sorting ASCII words) and finds the few names a Python-only step must
     see (odd spacing, a possible new-style tone, words that are not plain ASCII); Python does the
     rest one string at a time (NFC, the tone rewrite, the regular expressions with Unicode ``\\s``
-    and ``\\b``).  No pandas Series is made between two steps."""
+    and ``\\b``).  No pandas Series is made between two steps.
+
+    Names of words with one space between (nearly all) are read word by word (:func:`_by_words`):
+    the canonical and folded forms of each distinct word (a few thousand among 80k names) are
+    computed once and joined per name; the others take the steps name by name."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     vals = _objects([str(x) for x in values])
     arr = pa.array(vals, type=pa.large_string())
@@ -194,27 +197,113 @@ def _name_table(values: np.ndarray) -> dict[str, np.ndarray]:
     # str array has already lost its trailing NULs, so both codings must agree without it.
     # The class [\s\u00a0\u200b\ufeff\x00] is str.isspace plus three: split() on runs of it
     # (tests/test_match_prepare_names.py checks every code point)
-    odd = np.flatnonzero(_flags(arr, _SPACING_TO_DO)) if len(vals) else np.zeros(0, dtype=np.int64)
-    if len(odd):
-        vals[odd] = [" ".join(x.translate(_SPACES).split()) for x in vals[odd]]
-        arr = pa.array(vals, type=pa.large_string())
-    spaced = pc.utf8_trim_whitespace(arr)
+    odd = _flags(arr, _SPACING_TO_DO) if len(vals) else np.zeros(0, dtype=bool)
+    out = {k: np.empty(len(vals), dtype=object) for k in NAME_COLS}
+    rest = np.flatnonzero(odd)
+    if (~odd).any():
+        rest = np.sort(np.concatenate([rest, _by_words(arr, np.flatnonzero(~odd), out)]))
+    if len(rest):
+        sub = vals[rest]
+        sub[:] = [" ".join(x.translate(_SPACES).split()) for x in sub]
+        table = _by_names(pa.array(sub, type=pa.large_string()))
+        for k in NAME_COLS:
+            out[k][rest] = table[k]
+    return out
+
+
+def _canon_fold(spaced):
+    """(``name_canon``, ``name_fold``) as Arrow arrays of names or words whose spacing is already
+    collapsed (one space between words, none at either end): NFC, look-alike Ð fixed, lower case;
+    then đ folded, NFD, combining marks removed."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     nfc = [unicodedata.normalize("NFC", x) for x in spaced.to_pylist()]
     canon = pc.utf8_lower(_replaced(pa.array(nfc, type=pa.large_string()), _D_LOOKALIKE_CHARS))
-    canon_o = _objects_of(canon)
-    # Only names with a new-style tone need the syllable-level rewrite (Python's \b: Unicode words).
+    # str.translate of the d letters as one Arrow replacement each (đ, the common one, first)
+    decomposed = pc.utf8_normalize(_replaced(canon, _D_FOLD_CHARS), form="NFD")
+    return canon, pc.replace_substring_regex(decomposed, pattern=_COMBINING, replacement="")
+
+
+def _tones(canon_o: np.ndarray, canon) -> np.ndarray:
+    """``name_tone`` of canonical names (object array, and as Arrow): only names with a new-style
+    tone need the syllable-level rewrite (Python's \\b: Unicode words)."""
     tone_o = canon_o.copy()
     maybe = np.flatnonzero(_flags(canon, _NEW_TONE_MAYBE)) if len(canon_o) else np.zeros(0, dtype=np.int64)
     for i in maybe.tolist():
         x = canon_o[i]
         if _NEW_TONE.search(x):
             tone_o[i] = tone_key(x)
-    # str.translate of the d letters as one Arrow replacement each (đ, the common one, first)
-    decomposed = pc.utf8_normalize(_replaced(canon, _D_FOLD_CHARS),
-                                   form="NFD")
-    fold_arr = pc.replace_substring_regex(decomposed, pattern=_COMBINING, replacement="")
+    return tone_o
+
+
+def _by_names(spaced) -> dict[str, np.ndarray]:
+    """The name columns of names whose spacing is collapsed (an Arrow array), name by name."""
+    import pyarrow.compute as pc
+
+    canon, fold_arr = _canon_fold(pc.utf8_trim_whitespace(spaced))
+    canon_o = _objects_of(canon)
     fold_o = _objects_of(fold_arr)
-    return {"name_canon": canon_o, "name_tone": tone_o, "name_fold": fold_o, **_word_columns(fold_o, fold_arr)}
+    return {"name_canon": canon_o, "name_tone": _tones(canon_o, canon), "name_fold": fold_o,
+            **_word_columns(fold_o, fold_arr)}
+
+
+def _by_words(arr, at: np.ndarray, out: dict[str, np.ndarray]) -> np.ndarray:
+    """Fill ``out``'s rows ``at`` (names of ``arr`` with one space between words, none at either end)
+    from their words' forms; returns the rows left to :func:`_by_names`.
+
+    Canonical and folded forms are computed per distinct word (:func:`_canon_fold`, the very steps
+    of a whole name: none of them reads or makes a space, so a name's form is its words' forms
+    joined by one space).  A name is taken only when each of its words folds to printable ASCII
+    without a space: ``family``, ``given`` and ``name_sorted`` are then its first, last and sorted
+    folded words (Python's ``\\S+`` and ``split()`` find exactly those; code point order is byte
+    order).  ``name_tone`` is computed from the joined canonical name as :func:`_by_names` does."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    words = pc.split_pattern(arr.take(pa.array(at)), " ")
+    offsets = words.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
+    offsets -= offsets[0]
+    enc = pc.list_flatten(words).dictionary_encode()
+    w_codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    w_canon, w_fold = _canon_fold(enc.dictionary)
+    w_plain = _flags(w_fold, "^[!-~]+$") if len(w_fold) else np.zeros(0, dtype=bool)
+    counts = np.diff(offsets)
+    bad = np.bincount(np.repeat(np.arange(len(at)), counts), weights=~w_plain[w_codes], minlength=len(at)) > 0
+    bad |= counts == 0
+    if bad.any():
+        keep = np.repeat(~bad, counts)
+        w_codes = w_codes[keep]
+        counts = counts[~bad]
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+    rows = at[~bad]
+    if not len(rows):
+        return at[bad]
+    space = pa.scalar(" ", pa.large_string())
+    lists = pa.LargeListArray.from_arrays
+    off = pa.array(offsets, pa.int64())
+    take = pa.array(w_codes)
+    canon = pc.binary_join(lists(off, w_canon.take(take)), space)
+    fold_w = w_fold.cast(pa.large_string())
+    fold = pc.binary_join(lists(off, fold_w.take(take)), space)
+    family = fold_w.take(pa.array(w_codes[offsets[:-1]]))
+    given = fold_w.take(pa.array(w_codes[offsets[1:] - 1]))
+    both = pc.if_else(pa.array(counts > 1), pc.binary_join_element_wise(family, given, space), family)
+    # each name's folded words in sorted order: the distinct folded words ranked once, then integers sorted
+    fold_words = _objects_of(w_fold)
+    f_codes, f_uniq = pd.factorize(fold_words)
+    rank = np.empty(len(f_uniq), dtype=np.int64)
+    rank[np.argsort(np.asarray(f_uniq, dtype=object), kind="stable")] = np.arange(len(f_uniq))
+    parents = np.repeat(np.arange(len(rows), dtype=np.int64), counts)
+    order = np.lexsort((rank[f_codes[w_codes]], parents))
+    ordered = lists(off, fold_w.take(pa.array(w_codes[order])))
+    canon_o = _objects_of(canon)
+    out["name_canon"][rows] = canon_o
+    out["name_tone"][rows] = _tones(canon_o, canon)
+    for k, v in (("name_fold", fold), ("family", family), ("given", given), ("fam_given", both),
+                 ("name_sorted", pc.binary_join(ordered, space))):
+        out[k][rows] = v.to_numpy(zero_copy_only=False)
+    return at[bad]
 
 
 def _registry_names(known: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
