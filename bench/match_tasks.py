@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(os.environ.get("VAX_BENCH_CODE") or Path(__file__).resolve().parents[1])
 sys.path.insert(0, str(ROOT))
 
-STAGES = ("links", "own", "finish")
+STAGES = ("evidence", "links", "own", "finish")
 
 
 class _Stop(Exception):
@@ -51,8 +51,8 @@ def _settings():
     return s
 
 
-def make_work(data: Path, work: Path, partitions: int) -> None:
-    """A partitioned run of ``data`` stopped as the own stage starts, its work folder kept at ``work``."""
+def make_work(data: Path, work: Path, partitions: int, stop: str = "own") -> None:
+    """A partitioned run of ``data`` stopped as stage ``stop`` starts, its work folder kept at ``work``."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from match_distributed import _sources
 
@@ -60,7 +60,7 @@ def make_work(data: Path, work: Path, partitions: int) -> None:
 
     def progress(stage: str) -> None:
         print(f"  {time.strftime('%H:%M:%S')} {stage}", flush=True)
-        if stage == "own":
+        if stage == stop:
             raise _Stop
 
     client = open_cluster(None, workers=1)
@@ -68,7 +68,7 @@ def make_work(data: Path, work: Path, partitions: int) -> None:
     try:
         run_match_dask(None, None, _settings(), client, partitions=partitions, work_dir=work, out=out,
                        run_key="bench-tasks", progress=progress, sources=_sources(data))
-        raise SystemExit("the run did not reach the own stage")
+        raise SystemExit(f"the run did not reach the {stop} stage")
     except _Stop:
         print(f"work folder kept at {work}")
     finally:
@@ -109,10 +109,18 @@ def child(root: Path, stages: list[str], keep: Path, out_json: Path, profile: st
     import vaxlib
     from vaxlib.match import distributed as d
 
-    model, n_reg, P = _model(root)
+    all_stages, cpu = list(stages), {}
     s = _settings()
     w = d.WorkDir(root)
-    cpu: dict = {st: [] for st in stages}
+    if "evidence" in stages:  # the model's ρ is set from the evidence files: those of this code
+        P = len(list((root / "prepare").glob("thin-*.pkl")))
+        n_reg = d._load(w.file("input", "_meta.pkl"))["n_reg"]
+        for r in range(P):
+            c0 = time.process_time()
+            d._run_task(d.task_evidence, str(root), r, P, n_reg)
+            cpu.setdefault("evidence", []).append(time.process_time() - c0)
+        stages = [st for st in stages if st != "evidence"]
+    model, n_reg, P = _model(root)
     prof = None
     if profile:
         import cProfile
@@ -120,7 +128,8 @@ def child(root: Path, stages: list[str], keep: Path, out_json: Path, profile: st
         prof = cProfile.Profile()
     for st in stages:
         for r in range(P):
-            args = {"links": (d.task_links, str(root), r, P, model, s, n_reg),
+            args = {"evidence": (d.task_evidence, str(root), r, P, n_reg),
+                    "links": (d.task_links, str(root), r, P, model, s, n_reg),
                     "own": (d.task_own, str(root), r, P),
                     "finish": (d.task_finish, str(root), r, P, model, s, n_reg)}[st]
             c0 = time.process_time()
@@ -129,11 +138,11 @@ def child(root: Path, stages: list[str], keep: Path, out_json: Path, profile: st
             got = d._run_task(*args)
             if prof is not None:
                 prof.disable()
-            cpu[st].append(time.process_time() - c0)
+            cpu.setdefault(st, []).append(time.process_time() - c0)
             if st == "finish":
                 got["loose"].reset_index(drop=True).to_pickle(keep / f"loose-{r:05d}.pkl")
     digests = {}
-    for st in stages:
+    for st in all_stages:
         for f in sorted((root / st).glob("*")):
             if f.name.startswith("_"):
                 continue
@@ -233,7 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--make-work", action="store_true", help="make the work folder from --data first")
     ap.add_argument("--data", type=Path, help="with --make-work: the input folder (vax synth --partitioned)")
     ap.add_argument("--partitions", type=int, default=8)
-    ap.add_argument("--stages", default=",".join(STAGES), help="stages re-run, in order (default links,own,finish)")
+    ap.add_argument("--stop", default="own", choices=STAGES,
+                    help="with --make-work: the stage the run stops at (default own; evidence to A/B it)")
+    ap.add_argument("--stages", default="links,own,finish",
+                    help="stages re-run, in order (default links,own,finish; evidence only in a folder made "
+                         "with --stop evidence, whose score files the run has not dropped yet)")
     ap.add_argument("--baseline", help="a checkout of other code (e.g. main): compare the two, alternately")
     ap.add_argument("--code", help="with --baseline: the code measured (default: this checkout)")
     ap.add_argument("--runs", type=int, default=3, help="runs of each code (default 3)")
@@ -243,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.make_work:
         if not args.data:
             ap.error("--make-work needs --data")
-        make_work(args.data, args.work, args.partitions)
+        make_work(args.data, args.work, args.partitions, args.stop)
         return 0
     if args.child:
         child(args.work, args.stages.split(","), args.child, args.child / "figures.json", args.profile)

@@ -1680,22 +1680,28 @@ _FINISH_COLUMNS = ["record_id", "full_name", "dob", "dob_r0", "id_number", "id_k
                    "id_raw_digits", "sex_p", "name_fold", "given", "phone_n", "_pos"]
 
 
-def _decoded_records(stored: dict, columns: list[str] | None = None) -> pd.DataFrame:
-    """A partition's prepared records (:func:`decode_frame`) for the finish task, with one Python str
-    made per distinct value instead of one per table entry (the ID columns' tables hold one entry per
-    typed ID: its kind and issues are a handful of values), and ``record_id`` (one value per record,
-    only passed on to the output tables) left as pandas' Arrow-backed text: no str is made for it
-    and :func:`~vaxlib.match.pipeline.record_matches` takes its Arrow array as it is."""
+def _arrow_series(codes: np.ndarray, table) -> pd.Series:
+    """``table[codes]`` (an Arrow string array) as pandas' Arrow-backed text, no Python str made
+    (:func:`~vaxlib.match.pipeline.record_matches` takes its Arrow array as it is)."""
     import pyarrow as pa
     from pandas.arrays import ArrowStringArray
+
+    arr = table.take(pa.array(np.asarray(codes, dtype=np.int64))).cast(pa.large_string())
+    return pd.Series(ArrowStringArray(pa.chunked_array([arr]), dtype=pd.StringDtype("pyarrow", na_value=np.nan)))
+
+
+def _decoded_records(stored: dict, columns: list[str] | None = None) -> pd.DataFrame:
+    """A partition's prepared records (:func:`decode_frame`) for the finish task, with ``record_id``
+    (one value per record, only passed on to the output tables) left as pandas' Arrow-backed text:
+    no str is made for it and :func:`~vaxlib.match.pipeline.record_matches` takes its Arrow array
+    as it is.  Given :func:`distinct_tables`' form, one Python str is made per distinct value of the
+    other columns (the ID columns' tables hold one entry per typed ID: its kind is one of a handful)."""
+    import pyarrow as pa
 
     kept = {}
     coded = dict(stored["coded"])
     if "record_id" in coded and isinstance(coded["record_id"][1], pa.Array) and (columns is None or "record_id" in columns):
-        codes, table = coded.pop("record_id")
-        arr = table.take(pa.array(np.asarray(codes, dtype=np.int64))).cast(pa.large_string())
-        kept["record_id"] = pd.Series(ArrowStringArray(pa.chunked_array([arr]),
-                                                       dtype=pd.StringDtype("pyarrow", na_value=np.nan)))
+        kept["record_id"] = _arrow_series(*coded.pop("record_id"))
     want = [c for c in stored["columns"] if columns is None or c in columns]
     frame = decode_frame({**stored, "coded": coded}, [c for c in want if c not in kept])
     for c, v in kept.items():
@@ -1707,8 +1713,6 @@ def _finish_inputs(w: "WorkDir", r: int, model, columns: list[str] | None = None
                    rec: pd.DataFrame | None = None):
     """``persons``: the candidates' registry text (else their ``_pos`` alone: the links task);
     ``rec``: the partition's records read already (``columns`` of them)."""
-    from vaxlib.match.compare import FIELDS
-
     d = _load(w.file("evidence", f"pairs-{r:05d}.pkl"), text="arrow")
     # reg: the candidates' registry text, one row per (piece, person)
     frame, reg = d["frame"], decode_frame(d["persons"], None if persons else ["_pos"])
@@ -1716,12 +1720,21 @@ def _finish_inputs(w: "WorkDir", r: int, model, columns: list[str] | None = None
         stored = _load(w.file("prepare", f"rec-{r:05d}.pkl"), text="arrow")
         rec = _decoded_records(stored, columns)
     local = np.searchsorted(rec["_pos"].to_numpy(), frame["rec_pos"].to_numpy())
-    pairs = pd.DataFrame({"rec": local, "reg": frame["person"].to_numpy(np.int64),
-                          "rules": frame["rules"].to_numpy(np.int32)})
-    levels = pd.DataFrame({f: frame[f"level_{f}"].to_numpy() for f in FIELDS})
-    bf = pd.DataFrame({c[3:]: frame[c].to_numpy() for c in frame.columns if c.startswith("bf_")})
     rho_pair = model.rho_for(rec["id_kind"].to_numpy(dtype=object))[local]
-    return frame, rec, (rec, reg, pairs, levels, bf, frame["weight"].to_numpy(), rho_pair)
+    return frame, rec, (rec, reg, *_pair_frames(frame, local), frame["weight"].to_numpy(), rho_pair)
+
+
+def _pair_frames(frame: pd.DataFrame, local: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """record_matches' (pairs, levels, bf) of the evidence frame (``local``: each pair's record
+    row), each column as the frame holds it: made with ``copy=False``, pandas does not stack them
+    into 2-d blocks (a copy of every pair's levels and factors, read back column by column)."""
+    from vaxlib.match.compare import FIELDS
+
+    pairs = pd.DataFrame({"rec": local, "reg": frame["person"].to_numpy(np.int64),
+                          "rules": frame["rules"].to_numpy(np.int32)}, copy=False)
+    levels = pd.DataFrame({f: frame[f"level_{f}"].to_numpy() for f in FIELDS}, copy=False)
+    bf = pd.DataFrame({c[3:]: frame[c].to_numpy() for c in frame.columns if c.startswith("bf_")}, copy=False)
+    return pairs, levels, bf
 
 
 #: the records' columns :func:`~vaxlib.match.pipeline.record_matches` reads of every record in the
@@ -1757,7 +1770,6 @@ def _finish_stored_inputs(w: "WorkDir", r: int, model, registry_ids):
     :class:`~vaxlib.match.classify.StoredText` in place of ``registry_ids`` (no str made for the
     records it does not classify, 83 % of them at 1M).  None when a table is not Arrow text."""
     from vaxlib.match.classify import StoredText
-    from vaxlib.match.compare import FIELDS
 
     d = _load(w.file("evidence", f"pairs-{r:05d}.pkl"), text="arrow")
     stored = _load(w.file("prepare", f"rec-{r:05d}.pkl"), text="arrow")
@@ -1765,7 +1777,9 @@ def _finish_stored_inputs(w: "WorkDir", r: int, model, registry_ids):
     if rec_cols is None or reg_cols is None:
         return None
     frame = d["frame"]
-    reg = decode_frame(d["persons"], ["_pos", "person_id"])
+    reg = decode_frame(d["persons"], ["_pos"])
+    reg["person_id"] = _arrow_series(*d["persons"]["coded"]["person_id"]) if "person_id" in d["persons"]["coded"] \
+        else decode_frame(d["persons"], ["person_id"])["person_id"]
     # each column's distinct values made str once (id_kind: a handful in a table of one entry per typed
     # ID), record_id left in Arrow (_decoded_records)
     sel = select_frame(stored, _FINISH_FRAME_COLUMNS)
@@ -1776,13 +1790,9 @@ def _finish_stored_inputs(w: "WorkDir", r: int, model, registry_ids):
         sel["coded"]["record_id"] = ids
     rec = _decoded_records(sel, _FINISH_FRAME_COLUMNS)
     local = np.searchsorted(rec["_pos"].to_numpy(), frame["rec_pos"].to_numpy())
-    pairs = pd.DataFrame({"rec": local, "reg": frame["person"].to_numpy(np.int64),
-                          "rules": frame["rules"].to_numpy(np.int32)})
-    levels = pd.DataFrame({f: frame[f"level_{f}"].to_numpy() for f in FIELDS})
-    bf = pd.DataFrame({c[3:]: frame[c].to_numpy() for c in frame.columns if c.startswith("bf_")})
     rho_pair = model.rho_for(rec["id_kind"].to_numpy(dtype=object))[local]
     text = StoredText(registry_ids, rec_cols, reg_cols)
-    return frame, rec, text, (rec, reg, pairs, levels, bf, frame["weight"].to_numpy(), rho_pair)
+    return frame, rec, text, (rec, reg, *_pair_frames(frame, local), frame["weight"].to_numpy(), rho_pair)
 
 
 #: the own-history statuses as small numbers in the links task's pieces (any other status: an error)
