@@ -136,3 +136,84 @@ def test_a_table_of_single_errors(typed, registry, code):
     rec, reg = _frames([typed])
     got = classify_links(rec, reg, np.array([0]), np.array([registry]), RegistryNumbers(reg, rec))
     assert got["error_codes"].iloc[0] == code
+
+
+# ------------------------------------------------------------------ the stored text (dask finish task)
+def _stored(frame: pd.DataFrame, data) -> classify.StoredColumns:
+    """``frame``'s columns as a work file keeps them: codes into an Arrow table of values in a drawn
+    order, each value there once or twice (pieces concatenated), a row taking either copy; or the
+    column itself (plain)."""
+    import pyarrow as pa
+
+    cols = {}
+    for c in frame.columns:
+        values = frame[c].to_numpy(dtype=object)
+        if data.draw(st.booleans(), label=f"{c} plain"):
+            cols[c] = values
+            continue
+        uniq = list(dict.fromkeys(values))
+        table = uniq + [v for v in uniq if data.draw(st.booleans(), label=f"{c} twice")]
+        order = data.draw(st.permutations(range(len(table))), label=f"{c} order")
+        table = [table[k] for k in order]
+        at = {v: [k for k, u in enumerate(table) if u == v] for v in uniq}
+        codes = np.array([data.draw(st.sampled_from(at[v])) for v in values], dtype=np.int32)
+        cols[c] = (codes, pa.array(table, type=pa.string()))
+    return classify.StoredColumns(cols)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_ROW, min_size=1, max_size=30), st.data())
+def test_stored_text_classification_equals_the_text_path_and_the_per_link_rules(rows, data):
+    """classify_links with the records' and persons' text handed over as work files store it (codes
+    into Arrow tables holding values twice, in any order) gives the text path's table, types
+    included, and each link's rules."""
+    rec, reg = _frames(rows)
+    # a sex not typed at all (None: Arrow's null; the text path does not take None names or dates)
+    for i in data.draw(st.sets(st.integers(0, len(rows) - 1), max_size=2), label="sex None"):
+        rec.loc[i, "sex_p"] = None
+    n_links = data.draw(st.integers(1, 2 * len(rows)))
+    rec_idx = np.array(data.draw(st.lists(st.integers(0, len(rows) - 1), min_size=n_links, max_size=n_links)))
+    reg_idx = np.array(data.draw(st.lists(st.integers(0, len(PERSONS) - 1), min_size=n_links, max_size=n_links)))
+    ids = pd.Index(reg["person_id"])
+    text = classify._classify_links_text(rec, reg, rec_idx, reg_idx, ids)
+    stored = classify.StoredText(ids, _stored(rec.drop(columns=[c for c in rec if c.startswith("_c_")]), data),
+                                 _stored(reg.drop(columns=[c for c in reg if c.startswith("_c_")]), data))
+    # the frames hold no text: only the stored columns can be read
+    got = classify_links(rec[[]], reg[[]], rec_idx, reg_idx, stored)
+    pd.testing.assert_frame_equal(got, text)
+    for c in got.columns:
+        assert [type(v) for v in got[c]] == [type(v) for v in text[c]], c
+    for k, (i, g) in enumerate(zip(rec_idx, reg_idx)):
+        for c, v in _per_link(rec, reg, int(i), int(g)).items():
+            assert _same(got[c].iloc[k], v), (c, rec.iloc[i].to_dict(), reg.iloc[g].to_dict(), got[c].iloc[k], v)
+
+
+@pytest.mark.parametrize("typed, registry, code", [
+    # Vietnamese names in both tone conventions, swapped day and month, one-edit IDs, a missing sex
+    (("Trần Thị Thuỷ", "1995-12-01", "001195004321", "F"), 1, "name:tone_placement"),
+    (("Đỗ Thị Hoà", "1985-04-23", "036185002468", "F"), 4, "name:tone_placement"),
+    (("Do Thi Hoa", "23/04/1985", "036185002468", "F"), 4, "dob:format;name:no_diacritics"),
+    (("Nguyễn Văn An", "1980-05-03", "079180001234", "M"), 0, "dob:day_month_swap"),
+    (("Nguyễn Văn An", "1980-03-05", "079180001235", "M"), 0, "id:typo"),
+    (("Nguyễn Văn An", "1980-03-05", "079180001243", ""), 0, "id:transposition;sex:missing"),
+    (("Nguyễn Văn An", "1980-03-05", "001195004321", "F"), 0, "id:other_person;sex:mismatch"),
+    (("", "", "", "M"), 0, "dob:other;id:missing;name:missing_part"),
+])
+def test_a_table_of_single_errors_from_stored_text(typed, registry, code):
+    import pyarrow as pa
+
+    rec, reg = _frames([typed, ("Phạm Quốc Bảo", "1990-07-14", "079190005555", "M")])
+
+    def arrow(frame):  # each column's distinct values, the rows coded into them (as the work files keep them)
+        out = {}
+        for c in frame.columns:
+            if c.startswith("_c_"):
+                continue
+            k, u = pd.factorize(frame[c].to_numpy(dtype=object))
+            out[c] = (k.astype(np.int32), pa.array(list(u), type=pa.string()))
+        return classify.StoredColumns(out)
+
+    stored = classify.StoredText(pd.Index(reg["person_id"]), arrow(rec), arrow(reg))
+    got = classify_links(rec[[]], reg[[]], np.array([0, 1]), np.array([registry, 3]), stored)
+    assert got["error_codes"].tolist() == [code, ""]
+    assert got["corrected_full_name"].iloc[1] is None or pd.isna(got["corrected_full_name"].iloc[1])

@@ -10,7 +10,7 @@ import pandas as pd
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from vaxlib.match.classify import intrinsic_codes, unlinked_codes, unlinked_error_codes
+from vaxlib.match.classify import StoredColumns, StoredText, intrinsic_codes, unlinked_codes, unlinked_error_codes
 from vaxlib.match.pipeline import _person_keys
 
 KINDS = ["missing", "passport", "malformed", "excel", "cccd", "cmnd", "", "other"]
@@ -45,6 +45,25 @@ def test_unlinked_error_codes_equal_the_record_by_record_codes(rec, data):
                 for k, d, nm, db, iso, sx in zip(r["id_kind"], r["id_digits"], r["full_name"], r["dob"], r["dob_r0"],
                                                  r["sex_p"])]
     assert list(got) == expected
+    # the records' text handed over as a work file stores it (codes into Arrow tables of their values,
+    # a column holding NaN as it is): the frame holds none of it
+    stored = StoredText(reg_ids, _stored_columns(rec), StoredColumns({}))
+    assert list(unlinked_error_codes(rec[[]], rows, stored)) == expected
+
+
+def _stored_columns(frame: pd.DataFrame) -> StoredColumns:
+    import pyarrow as pa
+
+    cols = {}
+    for c in frame.columns:
+        values = frame[c].to_numpy(dtype=object)
+        if any(isinstance(v, float) for v in values):
+            cols[c] = values
+            continue
+        u = list(dict.fromkeys(values))  # None stays None (pd.factorize would make it NaN)
+        k = np.array([u.index(v) for v in values], dtype=np.int32)
+        cols[c] = (k, pa.array(u, type=pa.string()))
+    return StoredColumns(cols)
 
 
 def _keys_by_definition(rec: pd.DataFrame) -> list[str]:

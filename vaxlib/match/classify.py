@@ -14,7 +14,7 @@ from vaxlib.match.codes import PREFIX
 from vaxlib.match.compare import _one_edit_matrix
 
 __all__ = ["id_codes", "id_codes_array", "classify_links", "unlinked_codes", "intrinsic_codes",
-           "unlinked_error_codes", "RegistryNumbers"]
+           "unlinked_error_codes", "RegistryNumbers", "StoredColumns", "StoredText"]
 
 
 class RegistryNumbers:
@@ -62,6 +62,90 @@ def _owned(registry_ids, rec: pd.DataFrame, rows: np.ndarray, digits: np.ndarray
     digits = np.asarray(digits, dtype=object)
     return np.fromiter(map(bool, digits), bool, count=len(digits)) & \
         pd.Series(digits, dtype=object).isin(registry_ids).to_numpy()
+
+
+class StoredColumns:
+    """Text columns as a work file keeps them: per column the codes of its rows into a table of
+    values (an Arrow string array, or an object array), or the column itself (an object array).
+
+    :meth:`values` makes Python str only for the rows asked for, one per distinct value used;
+    :meth:`coded` gives the codes and table of those rows, no str made at all.
+    """
+
+    def __init__(self, columns: dict):
+        self._columns = dict(columns)
+
+    def __contains__(self, name) -> bool:
+        return name in self._columns
+
+    def coded(self, name: str, rows: np.ndarray) -> tuple[np.ndarray, object]:
+        """(codes of ``rows`` into the table, the table); a plain column is its own table."""
+        col = self._columns[name]
+        if isinstance(col, tuple):
+            return np.asarray(col[0])[rows], col[1]
+        return np.asarray(rows), col
+
+    def values(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """The column at ``rows`` as an object array (None where a value is missing)."""
+        codes, table = self.coded(name, rows)
+        if isinstance(table, np.ndarray):
+            return np.asarray(table, dtype=object)[codes]
+        used, inv = np.unique(codes, return_inverse=True)
+        import pyarrow as pa
+
+        text = np.asarray(table.take(pa.array(used.astype(np.int64))).to_numpy(zero_copy_only=False), dtype=object)
+        return text[inv.reshape(-1)]
+
+
+class StoredText:
+    """The ``registry_ids`` argument of :func:`classify_links` and :func:`unlinked_error_codes`
+    when the frames hold no text of theirs (the partitioned engine's finish task): the records'
+    and the linked registry persons' text as :class:`StoredColumns` (rows as the frames' rows),
+    and ``registry_ids`` itself (a set or Index of the register's numbers).
+
+    The links' text is then read for their rows only, and the name and dob comparisons are
+    keyed by each side's codes: no Python str is made for a record that is not classified.
+    """
+
+    def __init__(self, registry_ids, rec: StoredColumns, reg: StoredColumns):
+        self.registry_ids, self.rec, self.reg = registry_ids, rec, reg
+
+    def __contains__(self, number) -> bool:
+        return number in self.registry_ids
+
+
+def _common_codes(rec_side: tuple[np.ndarray, object], reg_side: tuple[np.ndarray, object]
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of two (codes, table) columns in one numbering: equal codes exactly where the texts
+    are equal (None equal to None alone), each distinct value hashed once."""
+    (rc, rt), (gc, gt) = rec_side, reg_side
+    ru, rinv = np.unique(rc, return_inverse=True)
+    gu, ginv = np.unique(gc, return_inverse=True)
+    both = _text_values(rt, ru), _text_values(gt, gu)
+    if all(not isinstance(x, np.ndarray) for x in both):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        enc = pc.dictionary_encode(pa.concat_arrays([x.cast(pa.large_string()) for x in both]),
+                                   null_encoding="encode")
+        idx = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    else:  # text that Arrow does not hold: by the values themselves (None a value of its own)
+        values = np.concatenate([_as_objects(x) for x in both])
+        idx = pd.factorize(values, use_na_sentinel=False)[0].astype(np.int64)
+    return idx[:len(ru)][rinv.reshape(-1)], idx[len(ru):][ginv.reshape(-1)]
+
+
+def _text_values(table, at: np.ndarray):
+    """``table[at]``: an Arrow take, or the object array's rows."""
+    if isinstance(table, np.ndarray):
+        return np.asarray(table, dtype=object)[at]
+    import pyarrow as pa
+
+    return table.take(pa.array(at.astype(np.int64)))
+
+
+def _as_objects(x) -> np.ndarray:
+    return x if isinstance(x, np.ndarray) else np.asarray(x.to_numpy(zero_copy_only=False), dtype=object)
 
 
 def id_codes(typed: str, kind: str, digits: str, pattern: str, issues: str,
@@ -291,20 +375,29 @@ def _representatives(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def unlinked_error_codes(rec: pd.DataFrame, rows: np.ndarray, registry_ids) -> np.ndarray:
     """The ``;``-joined error codes of the unlinked records ``rows``: :func:`unlinked_codes`
-    and :func:`intrinsic_codes`, each called once per distinct value of what it reads."""
-    kinds = rec["id_kind"].to_numpy(dtype=object)[rows]
-    digits = rec["id_digits"].to_numpy(dtype=object)[rows]
+    and :func:`intrinsic_codes`, each called once per distinct value of what it reads
+    (``registry_ids`` a :class:`StoredText`: the records' text read from it, for ``rows`` only)."""
+    if isinstance(registry_ids, StoredText):
+        def col(c: str) -> np.ndarray:
+            return registry_ids.rec.values(c, rows)
+        ids = registry_ids.registry_ids
+        ids = ids.index if isinstance(ids, RegistryNumbers) else ids
+    else:
+        def col(c: str) -> np.ndarray:
+            return rec[c].to_numpy(dtype=object)[rows]
+        ids = registry_ids
+    kinds, digits = col("id_kind"), col("id_digits")
     # unlinked_codes reads the kind and whether somebody owns the digits
-    owned = _owned(registry_ids, rec, rows, digits)
+    owned = _owned(ids, rec, rows, digits)
     id_c, id_rep = _representatives(pd.factorize(kinds, use_na_sentinel=False)[0] * 2 + owned)
-    id_u = [unlinked_codes(kinds[i], digits[i], registry_ids) for i in id_rep]
+    id_u = [unlinked_codes(kinds[i], digits[i], ids) for i in id_rep]
     # intrinsic_codes: the name part reads the name alone; the rest whether the dob differs
     # from its ISO reading and whether the sex is empty
-    names = rec["full_name"].to_numpy(dtype=object)[rows]
+    names = col("full_name")
     name_c, name_rep = _representatives(pd.factorize(names, use_na_sentinel=False)[0])
     name_u = [intrinsic_codes(names[i], "", "", "x") for i in name_rep]
-    dobs, isos = rec["dob"].to_numpy(dtype=object)[rows], rec["dob_r0"].to_numpy(dtype=object)[rows]
-    sexes = rec["sex_p"].to_numpy(dtype=object)[rows]
+    dobs, isos = col("dob"), col("dob_r0")
+    sexes = col("sex_p")
     reformatted = np.fromiter((bool(d and i and d != i) for d, i in zip(dobs, isos)), bool, count=len(rows))
     no_sex = np.fromiter((not v for v in sexes), bool, count=len(rows))
     rest_c, rest_rep = _representatives(reformatted * 2 + no_sex)
@@ -381,8 +474,13 @@ def classify_links(rec: pd.DataFrame, reg: pd.DataFrame, rec_idx: np.ndarray, re
     :class:`RegistryNumbers` of these very frames, as ``run_match`` makes it), equality and the
     distinct pairs are read off the codes, and text is gathered only for one link per distinct
     pair and for the links that differ (:func:`_classify_links_coded`); otherwise from the text
-    of every link (:func:`_classify_links_text`).  Both give the same table.
+    of every link (:func:`_classify_links_text`).  Both give the same table.  With
+    ``registry_ids`` a :class:`StoredText` (the frames hold no text), from its columns, the two
+    sides coded together from the values the links use (:func:`_classify_links_stored`): the same
+    table again.
     """
+    if isinstance(registry_ids, StoredText):
+        return _classify_links_stored(rec, rec_idx, reg_idx, registry_ids)
     if isinstance(registry_ids, RegistryNumbers) and registry_ids.coded_with(rec, reg):
         out = _classify_links_coded(rec, reg, rec_idx, reg_idx, registry_ids)
         if out is not None:
@@ -422,9 +520,6 @@ def _classify_links_coded(rec: pd.DataFrame, reg: pd.DataFrame, rec_idx: np.ndar
                           registry_ids: RegistryNumbers) -> pd.DataFrame | None:
     """:func:`classify_links` on the frames' ``_c_`` codes; None when a code column is missing or
     a code is negative (no value: the text path decides)."""
-    from vaxlib.vn.dates import compare_dob_many
-    from vaxlib.vn.names import compare_names_array
-
     n = len(rec_idx)
     codes = {}
     for field, rc_, gc_ in _CODED_FIELDS:
@@ -444,6 +539,39 @@ def _classify_links_coded(rec: pd.DataFrame, reg: pd.DataFrame, rec_idx: np.ndar
         values = reg[c].to_numpy(dtype=object)
         return lambda links: values[reg_idx[links]]
 
+    out = _classify_by_codes(codes, rtext, gtext, "id_issues" in rec, registry_ids,
+                             lambda sub, digits: registry_ids.owned(rec, rec_idx[sub], digits))
+    return out.set_axis(rec.index[rec_idx])
+
+
+def _classify_links_stored(rec: pd.DataFrame, rec_idx: np.ndarray, reg_idx: np.ndarray,
+                           stored: StoredText) -> pd.DataFrame:
+    """:func:`classify_links` from the text of :class:`StoredText`: each field's two sides coded in
+    one numbering from the values the links use (:func:`_common_codes`), the text of a link made
+    only where :func:`_classify_by_codes` reads it."""
+    codes = {field: _common_codes(stored.rec.coded(rc_, rec_idx), stored.reg.coded(gc_, reg_idx))
+             for field, rc_, gc_ in _CODED_FIELDS}
+
+    def rtext(c: str):
+        return lambda links: stored.rec.values(c, rec_idx[links])
+
+    def gtext(c: str):
+        return lambda links: stored.reg.values(c, reg_idx[links])
+
+    ids = stored.registry_ids.index if isinstance(stored.registry_ids, RegistryNumbers) else stored.registry_ids
+    out = _classify_by_codes(codes, rtext, gtext, "id_issues" in stored.rec, ids, None)
+    return out.set_axis(rec.index[rec_idx])
+
+
+def _classify_by_codes(codes: dict, rtext, gtext, has_issues: bool, registry_ids, owned) -> pd.DataFrame:
+    """:func:`classify_links` given each field's codes per link, (record side, registry side), equal
+    exactly where the texts are (``codes[field]``, fields of :data:`_CODED_FIELDS`);
+    ``rtext(column)(links)`` / ``gtext(column)(links)``: the records' / persons' text of those links;
+    ``owned(links, digits)``: somebody owns the links' typed digits (None: asked of ``registry_ids``)."""
+    from vaxlib.vn.dates import compare_dob_many
+    from vaxlib.vn.names import compare_names_array
+
+    n = len(codes["name"][0])
     name_i, name_codes = _per_distinct_code_pair(*codes["name"], rtext("full_name"), gtext("full_name"),
                                                  compare_names_array, ("name:missing_part",))
     dob_i, dob_codes = _per_distinct_code_pair(*codes["dob"], rtext("dob"), gtext("dob"),
@@ -456,10 +584,10 @@ def _classify_links_coded(rec: pd.DataFrame, reg: pd.DataFrame, rec_idx: np.ndar
         def at(get):
             return get(sub)
         digits = at(rtext("id_digits"))
-        issues = at(rtext("id_issues")) if "id_issues" in rec else np.full(len(sub), "", dtype=object)
+        issues = at(rtext("id_issues")) if has_issues else np.full(len(sub), "", dtype=object)
         sub_codes = id_codes_array(at(rtext("id_number")), at(rtext("id_kind")), digits, issues,
                                    at(gtext("person_id")), at(gtext("old_id")), at(rtext("id_raw_digits")),
-                                   registry_ids, registry_ids.owned(rec, rec_idx[sub], digits))
+                                   registry_ids, None if owned is None else owned(sub, digits))
         sub_c, sub_u = pd.factorize(sub_codes)
         id_c[sub] = sub_c + 1
         id_u += list(sub_u)
@@ -478,7 +606,7 @@ def _classify_links_coded(rec: pd.DataFrame, reg: pd.DataFrame, rec_idx: np.ndar
         k = np.flatnonzero(differs)
         col[k] = gtext(right)(k)
         out[c] = col
-    return pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in out.items()}).set_axis(rec.index[rec_idx])
+    return pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in out.items()})
 
 
 def _classify_links_text(rec: pd.DataFrame, reg: pd.DataFrame, rec_idx: np.ndarray, reg_idx: np.ndarray,

@@ -1815,22 +1815,28 @@ _FINISH_COLUMNS = ["record_id", "full_name", "dob", "dob_r0", "id_number", "id_k
                    "id_raw_digits", "sex_p", "name_fold", "given", "phone_n", "_pos"]
 
 
-def _decoded_records(stored: dict, columns: list[str] | None = None) -> pd.DataFrame:
-    """A partition's prepared records (:func:`decode_frame`) for the finish task, with one Python str
-    made per distinct value instead of one per table entry (the ID columns' tables hold one entry per
-    typed ID: its kind and issues are a handful of values), and ``record_id`` (one value per record,
-    only passed on to the output tables) left as pandas' Arrow-backed text: no str is made for it
-    and :func:`~vaxlib.match.pipeline.record_matches` takes its Arrow array as it is."""
+def _arrow_series(codes: np.ndarray, table) -> pd.Series:
+    """``table[codes]`` (an Arrow string array) as pandas' Arrow-backed text, no Python str made
+    (:func:`~vaxlib.match.pipeline.record_matches` takes its Arrow array as it is)."""
     import pyarrow as pa
     from pandas.arrays import ArrowStringArray
+
+    arr = table.take(pa.array(np.asarray(codes, dtype=np.int64))).cast(pa.large_string())
+    return pd.Series(ArrowStringArray(pa.chunked_array([arr]), dtype=pd.StringDtype("pyarrow", na_value=np.nan)))
+
+
+def _decoded_records(stored: dict, columns: list[str] | None = None) -> pd.DataFrame:
+    """A partition's prepared records (:func:`decode_frame`) for the finish task, with ``record_id``
+    (one value per record, only passed on to the output tables) left as pandas' Arrow-backed text:
+    no str is made for it and :func:`~vaxlib.match.pipeline.record_matches` takes its Arrow array
+    as it is.  Given :func:`distinct_tables`' form, one Python str is made per distinct value of the
+    other columns (the ID columns' tables hold one entry per typed ID: its kind is one of a handful)."""
+    import pyarrow as pa
 
     kept = {}
     coded = dict(stored["coded"])
     if "record_id" in coded and isinstance(coded["record_id"][1], pa.Array) and (columns is None or "record_id" in columns):
-        codes, table = coded.pop("record_id")
-        arr = table.take(pa.array(np.asarray(codes, dtype=np.int64))).cast(pa.large_string())
-        kept["record_id"] = pd.Series(ArrowStringArray(pa.chunked_array([arr]),
-                                                       dtype=pd.StringDtype("pyarrow", na_value=np.nan)))
+        kept["record_id"] = _arrow_series(*coded.pop("record_id"))
     want = [c for c in stored["columns"] if columns is None or c in columns]
     frame = decode_frame({**stored, "coded": coded}, [c for c in want if c not in kept])
     for c, v in kept.items():
@@ -1842,8 +1848,6 @@ def _finish_inputs(w: "WorkDir", r: int, model, columns: list[str] | None = None
                    rec: pd.DataFrame | None = None):
     """``persons``: the candidates' registry text (else their ``_pos`` alone: the links task);
     ``rec``: the partition's records read already (``columns`` of them)."""
-    from vaxlib.match.compare import FIELDS
-
     d = _load(w.file("evidence", f"pairs-{r:05d}.pkl"), text="arrow")
     # reg: the candidates' registry text, one row per (piece, person)
     frame, reg = d["frame"], decode_frame(d["persons"], None if persons else ["_pos"])
@@ -1851,12 +1855,79 @@ def _finish_inputs(w: "WorkDir", r: int, model, columns: list[str] | None = None
         stored = _load(w.file("prepare", f"rec-{r:05d}.pkl"), text="arrow")
         rec = _decoded_records(stored, columns)
     local = np.searchsorted(rec["_pos"].to_numpy(), frame["rec_pos"].to_numpy())
-    pairs = pd.DataFrame({"rec": local, "reg": frame["person"].to_numpy(np.int64),
-                          "rules": frame["rules"].to_numpy(np.int32)})
-    levels = pd.DataFrame({f: frame[f"level_{f}"].to_numpy() for f in FIELDS})
-    bf = pd.DataFrame({c[3:]: frame[c].to_numpy() for c in frame.columns if c.startswith("bf_")})
     rho_pair = model.rho_for(rec["id_kind"].to_numpy(dtype=object))[local]
-    return frame, rec, (rec, reg, pairs, levels, bf, frame["weight"].to_numpy(), rho_pair)
+    return frame, rec, (rec, reg, *_pair_frames(frame, local), frame["weight"].to_numpy(), rho_pair)
+
+
+def _pair_frames(frame: pd.DataFrame, local: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """record_matches' (pairs, levels, bf) of the evidence frame (``local``: each pair's record
+    row), each column as the frame holds it: made with ``copy=False``, pandas does not stack them
+    into 2-d blocks (a copy of every pair's levels and factors, read back column by column)."""
+    from vaxlib.match.compare import FIELDS
+
+    pairs = pd.DataFrame({"rec": local, "reg": frame["person"].to_numpy(np.int64),
+                          "rules": frame["rules"].to_numpy(np.int32)}, copy=False)
+    levels = pd.DataFrame({f: frame[f"level_{f}"].to_numpy() for f in FIELDS}, copy=False)
+    bf = pd.DataFrame({c[3:]: frame[c].to_numpy() for c in frame.columns if c.startswith("bf_")}, copy=False)
+    return pairs, levels, bf
+
+
+#: the records' columns :func:`~vaxlib.match.pipeline.record_matches` reads of every record in the
+#: finish task (its status rules, ρ, the output's record_id); the others are read from the stored
+#: columns for the records that need them (:class:`~vaxlib.match.classify.StoredText`)
+_FINISH_FRAME_COLUMNS = ["_pos", "record_id", "name_fold", "id_kind", "dob_r0"]
+
+
+def _stored_columns(stored: dict):
+    """A stored frame's columns as :class:`~vaxlib.match.classify.StoredColumns` (codes into their
+    tables, the plain ones as object arrays), or None when a coded table is not text Arrow holds
+    (then the frame is decoded as it was)."""
+    import pyarrow as pa
+
+    from vaxlib.match.classify import StoredColumns
+
+    cols: dict = {}
+    for c in stored["columns"]:
+        if c in stored["coded"]:
+            codes, table = stored["coded"][c]
+            if not (isinstance(table, pa.Array) and pa.types.is_string(table.type)):
+                return None
+            cols[c] = (np.asarray(codes), table)
+        elif stored["plain"][c].dtype == object:
+            cols[c] = stored["plain"][c].to_numpy(dtype=object)
+    return StoredColumns(cols)
+
+
+def _finish_stored_inputs(w: "WorkDir", r: int, model, registry_ids):
+    """:func:`_finish_inputs` for the finish task: the records' frame holds only
+    :data:`_FINISH_FRAME_COLUMNS` (each column's distinct values made str once) and the candidates'
+    only ``_pos`` and ``person_id``; the text classify reads is handed over as a
+    :class:`~vaxlib.match.classify.StoredText` in place of ``registry_ids`` (no str made for the
+    records it does not classify, 83 % of them at 1M).  None when a table is not Arrow text."""
+    from vaxlib.match.classify import StoredText
+
+    d = _load(w.file("evidence", f"pairs-{r:05d}.pkl"), text="arrow")
+    stored = _load(w.file("prepare", f"rec-{r:05d}.pkl"), text="arrow")
+    rec_cols, reg_cols = _stored_columns(stored), _stored_columns(d["persons"])
+    if rec_cols is None or reg_cols is None:
+        return None
+    frame = d["frame"]
+    reg = decode_frame(d["persons"], ["_pos"])
+    reg["person_id"] = _arrow_series(*d["persons"]["coded"]["person_id"]) if "person_id" in d["persons"]["coded"] \
+        else decode_frame(d["persons"], ["person_id"])["person_id"]
+    # each column's distinct values made str once (id_kind: a handful in a table of one entry per typed
+    # ID), record_id left in Arrow (_decoded_records)
+    sel = select_frame(stored, _FINISH_FRAME_COLUMNS)
+    coded = dict(sel["coded"])
+    ids = coded.pop("record_id", None)
+    sel = distinct_tables({**sel, "coded": coded})
+    if ids is not None:
+        sel["coded"]["record_id"] = ids
+    rec = _decoded_records(sel, _FINISH_FRAME_COLUMNS)
+    local = np.searchsorted(rec["_pos"].to_numpy(), frame["rec_pos"].to_numpy())
+    rho_pair = model.rho_for(rec["id_kind"].to_numpy(dtype=object))[local]
+    text = StoredText(registry_ids, rec_cols, reg_cols)
+    return frame, rec, text, (rec, reg, *_pair_frames(frame, local), frame["weight"].to_numpy(), rho_pair)
 
 
 #: the own-history statuses as small numbers in the links task's pieces (any other status: an error)
@@ -1989,7 +2060,13 @@ def task_finish(root: str, r: int, partitions: int, model, settings, n_registry:
 
     t0 = time.perf_counter()
     w = WorkDir(Path(root))
-    frame, rec, args = _finish_inputs(w, r, model)
+    registry_ids = pd.Index(_persons(w, r, ["person_id"])["person_id"])
+    got = _finish_stored_inputs(w, r, model, registry_ids)
+    if got is None:  # a table of other values than text: every column decoded
+        frame, rec, args = _finish_inputs(w, r, model)
+        text = None
+    else:
+        frame, rec, text, args = got
     pos = rec["_pos"].to_numpy()
     up = pd.concat([_load_piece(w.file("own", f"piece-{q:05d}.pkl"), r) for q in range(partitions)],
                    ignore_index=True)
@@ -2002,7 +2079,7 @@ def task_finish(root: str, r: int, partitions: int, model, settings, n_registry:
         inherited[at] = np.maximum(inherited[at], up.to_numpy())
         return flag, inherited
 
-    matches, key_linked, cands = record_matches(*args, n_registry, settings, pd.Index(_persons(w, r, ["person_id"])["person_id"]),
+    matches, key_linked, cands = record_matches(*args, n_registry, settings, registry_ids if text is None else text,
                                                 promote=promote)
     # the final tables of the partition, written here once (the write task only fills in the loose
     # records' person_key): the candidates as the run's Parquet part, linked into the run by the write
@@ -2012,12 +2089,37 @@ def task_finish(root: str, r: int, partitions: int, model, settings, n_registry:
 
     _write_parquet(_arrow_of(cands), w.file("finish", f"candidates-{r:05d}.parquet"))
     loose_rows = np.flatnonzero(~key_linked)
-    matches["person_key"] = np.where(key_linked, matches["person_id"].to_numpy(dtype=object), "").astype(object)
+    matches["person_key"] = _person_key_column(matches["person_id"], key_linked)
     _write_arrow(_arrow_of(matches[MATCH_COLUMNS]), w.file("finish", f"matches-{r:05d}.arrow"))
     _save({"rows": loose_rows, "pos": pos[loose_rows]}, w.file("finish", f"loose-{r:05d}.pkl"), raw=True)
-    loose = rec.loc[~key_linked, ["_pos", "record_id", "name_fold", "dob_r0", "phone_n", "id_digits", "given"]]
+    loose_cols = ["_pos", "record_id", "name_fold", "dob_r0", "phone_n", "id_digits", "given"]
+    if text is None:
+        loose = rec.loc[~key_linked, loose_cols]
+    else:  # the columns the frame does not hold, read for the loose records alone
+        loose = rec.loc[~key_linked, [c for c in loose_cols if c in rec.columns]]
+        for c in ("phone_n", "id_digits", "given"):
+            loose[c] = pd.Series(text.rec.values(c, loose_rows), index=loose.index, dtype=object)
+        loose = loose[loose_cols]
     return {"loose": loose, "status": matches["status"].value_counts().to_dict(),
             **_task_info(t0, partition=r, records=len(rec), pairs=len(frame))}
+
+
+def _person_key_column(person_id: pd.Series, key_linked: np.ndarray):
+    """The matches' person_key before the loose records get theirs: the linked person where the
+    record joins its dose history, else "" (as ``np.where(key_linked, person_id, "")`` of the
+    objects, taken in Arrow when person_id is pandas' Arrow-backed text: no str per record)."""
+    from pandas.arrays import ArrowStringArray
+
+    if isinstance(person_id.array, ArrowStringArray) and person_id.dtype.na_value is not pd.NA:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        arr = pa.array(person_id.array)
+        arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+        out = pc.if_else(pa.array(np.asarray(key_linked, dtype=bool)), arr, pa.scalar("", arr.type))
+        if out.null_count == 0:
+            return pd.Series(ArrowStringArray(pa.chunked_array([out]), dtype=person_id.dtype))
+    return np.where(key_linked, person_id.to_numpy(dtype=object), "").astype(object)
 
 
 def _arrow_of(frame: pd.DataFrame):

@@ -440,11 +440,11 @@ def record_matches(rec: pd.DataFrame, reg: pd.DataFrame, pairs: pd.DataFrame, le
     ui = np.flatnonzero(~linked)
     if len(ui):
         cols["error_codes"][ui] = unlinked_error_codes(rec, ui, registry_ids)
-    record_ids, person_ids = rec["record_id"], reg["person_id"].to_numpy(dtype=object)
-    if _ARROW_TEXT:  # each id converted once, gathered for matches and candidates
-        record_ids, person_ids = _arrow_ids(record_ids), _arrow_text(person_ids)
+    record_ids, person_ids = rec["record_id"], reg["person_id"]
+    if _ARROW_TEXT:  # each id converted once (Arrow-backed text not at all), gathered for matches and candidates
+        record_ids, person_ids = _arrow_ids(record_ids), _arrow_ids(person_ids)
     else:
-        record_ids = record_ids.to_numpy(dtype=object)
+        record_ids, person_ids = record_ids.to_numpy(dtype=object), person_ids.to_numpy(dtype=object)
     matches = pd.DataFrame({"record_id": _text_series(record_ids), "status": _coded_text(status),
                             "person_id": _text_series(person_ids, np.where(linked, best_reg, -1)),
                             "match_probability": np.where(has, p_best, 0.0),
