@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import vaxlib.match.distributed as D
 from vaxlib.match.codes import DOMAINS, PREFIX, add_codes, domain_codes
-from vaxlib.match.distributed import (_code_records, arrow_tables, concat_frames, distinct_tables, factor_frame,
+from vaxlib.match.distributed import (_code_records, _stored_known, arrow_tables, concat_frames, distinct_tables, factor_frame,
                                       record_codes_arrow, rows_frame, take_frame)
 
 #: values shared by both sides (so that most records hold a registry value), odd text included
@@ -77,7 +77,7 @@ def test_records_coded_in_arrow_are_add_codes(case):
         return out
     real, D.record_codes_arrow = D.record_codes_arrow, spy
     try:
-        _code_records(got, reg, stored, dicts, arrow)
+        _code_records(got, reg, dicts, arrow, _stored_known(reg, stored))
     finally:
         D.record_codes_arrow = real
     assert ran == [True] * 4  # the four domains coded in Arrow, none left to add_codes

@@ -1131,7 +1131,7 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
     (:func:`~vaxlib.match.model.u_sample_pairs`): the partition keeps their rows, and the rows
     of the records anchored to a sampled person (anchors are co-located), for :func:`task_u`."""
     from vaxlib.match.blocking import _mix, candidate_pairs
-    from vaxlib.match.codes import DOMAINS, PREFIX, add_codes, add_record_codes
+    from vaxlib.match.codes import PREFIX, add_record_codes
     from vaxlib.match.compare import compare_pairs, record_group_ok
     from vaxlib.match.levels import FrameCache
     from vaxlib.match.pipeline import _settled
@@ -1162,18 +1162,7 @@ def task_prepare(root: str, p: int, max_block: int, u_sample: tuple[np.ndarray, 
     # the records' tables as Arrow, once: coded against the registry's values in Arrow (as the
     # compare task codes its records) and stored as they are
     arrow = {c: a for c, v in dicts.items() if (a := _arrow_table_of(v[1])) is not None}
-    rest = []
-    for domain in _COMPARED_DOMAINS:
-        rec_cols = [c for c in DOMAINS[domain][0] if c in rec.columns]
-        got = _record_codes_joined([(dicts[c][0], arrow[c]) for c in rec_cols], known[domain]) \
-            if rec_cols and domain in known and all(c in dicts and c in arrow for c in rec_cols) else None
-        if got is None:
-            rest.append(domain)
-            continue
-        for c, codes in zip(rec_cols, got):
-            rec[PREFIX + c] = codes
-    if rest:
-        add_codes(rec, reg, domains=tuple(rest), dicts=dicts)
+    _code_records(rec, reg, dicts, arrow, known.get, absent="add_codes")
     # its text tables converted to Arrow once: written in two files, and subsets taken in Arrow
     stored_reg = _stored_registry(reg, reg_stored, known) if set(known) == set(_COMPARED_DOMAINS) else \
         arrow_tables(factor_frame(reg, codes=True))
@@ -1451,7 +1440,7 @@ def task_compare(root: str, g: int, partitions: int) -> dict:
     sent = distinct_tables(concat_frames([_load_piece(w.file("rows", f"rows-{p:05d}.pkl"), g, text="arrow")
                                           for p in range(partitions)]), arrow)
     small, dicts = rows_frame(sent, np.argsort(sent["plain"]["_pos"].to_numpy(), kind="stable"))
-    _code_records(small, reg, reg_stored, dicts, arrow)
+    _code_records(small, reg, dicts, arrow, _stored_known(reg, reg_stored))
     del dicts, arrow, reg_stored
     sp = small["_pos"].to_numpy()
     gp = reg["_pos"].to_numpy()
@@ -1505,32 +1494,44 @@ def task_compare(root: str, g: int, partitions: int) -> dict:
     return _task_info(t0, partition=g, pairs=len(meta), stage1_kept=len(meta1), stage2_pairs=len(meta2))
 
 
-def _code_records(small: pd.DataFrame, reg: pd.DataFrame, reg_stored, dicts: dict, arrow: dict) -> None:
-    """:func:`~vaxlib.match.codes.add_codes` of the compared domains to the records ``small`` (rows of
+def _code_records(frame: pd.DataFrame, reg: pd.DataFrame, dicts: dict, arrow: dict, known_of,
+                  absent: str = "skip") -> None:
+    """:func:`~vaxlib.match.codes.add_codes` of the compared domains to the records ``frame`` (rows of
     ``dicts``' codes, their distinct values also as the Arrow arrays ``arrow``) against the registry
-    partition ``reg`` (stored as ``reg_stored``, with its codes): each domain coded in Arrow
-    (:func:`record_codes_arrow`) where its tables allow it, else by ``add_codes``."""
+    partition ``reg``: each domain coded in Arrow (:func:`_record_codes_joined`) where ``known_of(domain)``
+    gives the registry's values in code order, else by ``add_codes``.  A domain none of whose columns
+    the records hold is skipped (``absent="skip"``, the compare task) or left to ``add_codes``
+    (``"add_codes"``, the prepare task, which may add the registry's codes of that domain)."""
     from vaxlib.match.codes import DOMAINS, PREFIX, add_codes
 
     rest = []
     for domain in _COMPARED_DOMAINS:
-        rec_cols = [c for c in DOMAINS[domain][0] if c in small.columns]
-        reg_cols = [c for c in DOMAINS[domain][1] if c in reg.columns]
-        if not rec_cols:
+        rec_cols = [c for c in DOMAINS[domain][0] if c in frame.columns]
+        if not rec_cols and absent == "skip":
             continue
-        got = None
-        if rec_cols and reg_cols and isinstance(reg_stored, dict) and all(PREFIX + c in reg.columns for c in reg_cols) \
-                and all(c in dicts and c in arrow for c in rec_cols):
-            known = _registry_known(reg_stored, reg_cols)
-            if known is not None:
-                got = record_codes_arrow([(dicts[c][0], arrow[c]) for c in rec_cols], known)
+        known = known_of(domain) if rec_cols and all(c in dicts and c in arrow for c in rec_cols) else None
+        got = _record_codes_joined([(dicts[c][0], arrow[c]) for c in rec_cols], known) \
+            if known is not None else None
         if got is None:
             rest.append(domain)
             continue
         for c, codes in zip(rec_cols, got):
-            small[PREFIX + c] = codes
+            frame[PREFIX + c] = codes
     if rest:
-        add_codes(small, reg, domains=tuple(rest), dicts=dicts)
+        add_codes(frame, reg, domains=tuple(rest), dicts=dicts)
+
+
+def _stored_known(reg: pd.DataFrame, reg_stored):
+    """``known_of`` for :func:`_code_records` in the compare task: a domain's values in code order from the
+    registry partition as prepare stored it (:func:`_registry_known`), or None where it is not stored so."""
+    from vaxlib.match.codes import DOMAINS, PREFIX
+
+    def known_of(domain):
+        reg_cols = [c for c in DOMAINS[domain][1] if c in reg.columns]
+        if not reg_cols or not isinstance(reg_stored, dict) or not all(PREFIX + c in reg.columns for c in reg_cols):
+            return None
+        return _registry_known(reg_stored, reg_cols)
+    return known_of
 
 
 def task_near(root: str, g: int) -> np.ndarray:
